@@ -1,0 +1,85 @@
+import type { ClientAddress } from '../transports/address';
+import { createUdpSocket, createUnixDatagramSocket, DatagramSocket, ReceivedDatagram } from '../transports/datagram-socket';
+import { RequestQueue } from '../transports/request-queue';
+import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { datagramRequest, DatagramRequestTuple } from './request-handler';
+import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './stream-servers';
+
+/**
+ * The datagram half of the classic layer: UDPServer and UnixDatagramServer differ only in their socket.
+ * The request is Python's `(data, socket)` pair; replies go to the sender with `socket.send(data, addr)`.
+ * Datagrams that arrive while the loop is busy wait in a queue of at most `maxQueuedDatagrams`; past
+ * that they are dropped, as a full kernel buffer drops them.
+ */
+abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Addr> {
+  maxQueuedDatagrams = 4096;
+  /** Datagrams dropped because the queue was full. */
+  dropped = 0;
+  socket: DatagramSocket | undefined;
+  private readonly queue = new RequestQueue<ReceivedDatagram>();
+
+  protected abstract createSocket(): DatagramSocket;
+  protected abstract boundAddress(address: ClientAddress): Addr;
+
+  override async serverBind(): Promise<void> {
+    this.socket = this.createSocket();
+    this.socket.onMessage((d) => {
+      if (this.queue.length >= this.maxQueuedDatagrams) this.dropped++;
+      else this.queue.push(d);
+    });
+    await this.socket.bind();
+    this.serverAddress = this.boundAddress(this.socket.address());
+  }
+
+  override async serverClose(): Promise<void> {
+    this.queue.drain();
+    this.queue.wake();
+    await this.socket?.close();
+  }
+
+  override getRequest(): [DatagramRequestTuple, ClientAddress] {
+    const d = this.queue.shift();
+    if (!d || !this.socket) throw Object.assign(new Error('no datagram is waiting'), { code: 'EAGAIN' });
+    return [datagramRequest(d.data, this.socket, d.truncated), d.from];
+  }
+
+  protected waitForRequest(ms: number): Promise<boolean> {
+    return this.queue.wait(ms);
+  }
+
+  protected wakeLoop(): void {
+    this.queue.wake();
+  }
+}
+
+/** Python's UDPServer: `serverAddress` is `[host, port]`; `host: '::1'` gives IPv6. `maxPacketSize` 8192. */
+export class UDPServer extends DatagramServer<[string, number]> {
+  constructor(address: IpAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions) {
+    super(normaliseIp(address, 'UDPServer'), Handler, options);
+  }
+
+  protected createSocket(): DatagramSocket {
+    const [host, port] = this.serverAddress;
+    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: false, owner: this.constructor.name });
+  }
+
+  protected boundAddress(a: ClientAddress): [string, number] {
+    const ip = a as { host: string; port: number };
+    return [ip.host, ip.port];
+  }
+}
+
+/** Python's UnixDatagramServer over a native AF_UNIX datagram socket; `serverAddress` is the path. */
+export class UnixDatagramServer extends DatagramServer<string> {
+  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions) {
+    super(normaliseUnix(address, 'UnixDatagramServer'), Handler, options);
+  }
+
+  protected createSocket(): DatagramSocket {
+    return createUnixDatagramSocket({ path: this.serverAddress, maxPacketSize: this.maxPacketSize, owner: this.constructor.name });
+  }
+
+  protected boundAddress(): string {
+    return this.serverAddress;
+  }
+}

@@ -1,0 +1,91 @@
+import type * as net from 'node:net';
+import { runLifecycle } from '../lifecycle/run-lifecycle';
+import type { ClientAddress } from '../transports/address';
+import type { DatagramSocket } from '../transports/datagram-socket';
+import { StreamReader } from '../transports/stream-reader';
+import { BufferWriter, StreamWriter } from '../transports/stream-writer';
+import { readerFor } from './reader-registry';
+
+/**
+ * Python's BaseRequestHandler: one instance per request. The server builds it with the request, the
+ * client's address and itself, then calls `run()`, which calls setup → handle → finish.
+ *
+ * Methods that may be overridden (sync or async): setup(), handle(), finish().
+ */
+export class BaseRequestHandler<Req = unknown, S = any> {
+  constructor(
+    readonly request: Req,
+    readonly clientAddress: ClientAddress,
+    readonly server: S,
+  ) {}
+
+  setup(): unknown {
+    return undefined;
+  }
+  handle(): unknown {
+    return undefined;
+  }
+  finish(): unknown {
+    return undefined;
+  }
+
+  /** Runs the lifecycle; called by the server's finishRequest. Not meant to be overridden. */
+  run(): Promise<void> {
+    return runLifecycle(this);
+  }
+}
+
+/**
+ * Python's StreamRequestHandler: `rfile` and `wfile` over the connection. The request is the socket.
+ * `rfile` honours the server's `requestTimeout` and line limit; `wfile.write()` resolves once the kernel
+ * has the data. finish() does not close the connection: the server's shutdownRequest does.
+ */
+export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket, S> {
+  rfile!: StreamReader;
+  wfile!: StreamWriter;
+
+  get connection(): net.Socket {
+    return this.request;
+  }
+
+  override setup(): unknown {
+    const server = this.server as { requestTimeout?: number | null; lineLimit?: number } | undefined;
+    this.rfile = readerFor(this.request, { requestTimeout: server?.requestTimeout ?? null, lineLimit: server?.lineLimit });
+    this.wfile = new StreamWriter(this.request);
+    return undefined;
+  }
+}
+
+/** A datagram request, as Python's `(data, socket)` pair, plus whether the datagram was cut to maxPacketSize. */
+export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & { truncated: boolean };
+
+export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated: boolean): DatagramRequestTuple {
+  return Object.assign([data, socket] as [Buffer, DatagramSocket], { truncated });
+}
+
+/**
+ * Python's DatagramRequestHandler: `rfile` over the datagram, `wfile` collecting the reply, which
+ * finish() sends back to the sender as one datagram. Unlike Python, nothing is sent when nothing was
+ * written (Python sends an empty datagram), so servers that never answer stay silent.
+ */
+export class DatagramRequestHandler<S = any> extends BaseRequestHandler<DatagramRequestTuple, S> {
+  packet!: Buffer;
+  socket!: DatagramSocket;
+  rfile!: StreamReader;
+  wfile!: BufferWriter;
+
+  get truncated(): boolean {
+    return this.request.truncated;
+  }
+
+  override setup(): unknown {
+    [this.packet, this.socket] = this.request;
+    this.rfile = StreamReader.fromBuffer(this.packet);
+    this.wfile = new BufferWriter();
+    return undefined;
+  }
+
+  override async finish(): Promise<void> {
+    if (this.wfile.length > 0) await this.socket.send(this.wfile.getValue(), this.clientAddress);
+  }
+}

@@ -1,0 +1,26 @@
+import type { ClientAddress } from '../transports/address';
+
+/**
+ * What a server asks of its concurrency strategy. This is the one seam where serial, concurrent,
+ * threading and forking differ (Python's `process_request`); each keeps its own duties inside it.
+ */
+export interface RequestProcessor<Req> {
+  /** Runs one request to its end, lifecycle and close included; errors go to the server's handleError. */
+  finishRequest(request: Req, clientAddress: ClientAddress): Promise<void>;
+  shutdownRequest(request: Req): Promise<void>;
+  handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
+}
+
+export interface ConcurrencyStrategy<Req> {
+  /**
+   * Takes over one verified request. Resolves when the server loop may take the next one: serial
+   * resolves when the request is done; the others as soon as it is handed over (or a slot is free).
+   */
+  dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void>;
+  /** Resolves when every dispatched request has finished. */
+  drain(): Promise<void>;
+  /** Requests running now. */
+  readonly active: number;
+  /** Releases whatever the strategy owns (threads, children). Idempotent. */
+  close(): Promise<void>;
+}

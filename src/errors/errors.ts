@@ -1,0 +1,34 @@
+/**
+ * sockserve's error classes: one line each. The text is built in the `*.messages.ts` files beside this one,
+ * so every message names the class and member involved and one way to fix it.
+ */
+export class SockserveError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad decorators or options: raised before any socket is bound. */
+export class ConfigurationError extends SockserveError {}
+/** The container cannot build something: unknown token, cycle, missing reflect-metadata. */
+export class InjectionError extends SockserveError {}
+/** The address is taken (EADDRINUSE), or a Unix path is held by a live socket or a regular file. */
+export class AddressInUseError extends SockserveError {}
+/** `rfile.readline()` met a line longer than its limit; ends that request only. */
+export class LineTooLongError extends SockserveError {}
+/** A read waited longer than the server's `requestTimeout`; ends that request only. */
+export class RequestTimeoutError extends SockserveError {}
+/** A hook ran on a server that is closed (Python raises ValueError on a closed fd). */
+export class ServerClosedError extends SockserveError {}
+/** A worker thread or child process died while it held a request. */
+export class WorkerCrashedError extends SockserveError {}
+/**
+ * Python's SystemExit: thrown from a hook, it skips handleError, still closes the request, and ends
+ * serveForever()/handleRequest() by propagating to their caller.
+ */
+export class SystemExit extends SockserveError {
+  constructor(readonly code: number = 0) {
+    super(`SystemExit(${code})`);
+  }
+}

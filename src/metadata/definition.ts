@@ -1,0 +1,76 @@
+/**
+ * The typed definitions the explorer produces from a decorated handler class. Everything after the
+ * explorer (bootstrap, strategies, workers) reads these, never `Reflect` directly.
+ */
+
+export type TransportKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
+
+export interface TcpServerOptions {
+  port: number;
+  /** Default '127.0.0.1', as Python; '0.0.0.0' or '::' must be asked for. */
+  host?: string;
+  /** Python's request_queue_size: default 5. */
+  backlog?: number;
+  /** SO_REUSEADDR; default true. */
+  reuseAddress?: boolean;
+  ipv6Only?: boolean;
+}
+export interface UdpServerOptions {
+  port: number;
+  host?: string;
+  /** Longer datagrams are truncated and flagged `truncated`; default 8192. */
+  maxPacketSize?: number;
+}
+export interface UnixStreamServerOptions {
+  path: string;
+  backlog?: number;
+}
+export interface UnixDatagramServerOptions {
+  path: string;
+  maxPacketSize?: number;
+}
+
+export type TransportDefinition =
+  | { kind: 'tcp'; options: TcpServerOptions }
+  | { kind: 'udp'; options: UdpServerOptions }
+  | { kind: 'unix-stream'; options: UnixStreamServerOptions }
+  | { kind: 'unix-dgram'; options: UnixDatagramServerOptions };
+
+export interface ThreadingOptions {
+  /** Warm pool size; default `os.availableParallelism()`. */
+  threads?: number;
+  /** Default 64. */
+  maxThreads?: number;
+  /** A fresh thread per request, as Python's ThreadingMixIn. */
+  perRequest?: boolean;
+  idleTimeoutMs?: number;
+}
+export interface ForkingOptions {
+  children?: number;
+  /** Default 40, as Python's max_children. */
+  maxChildren?: number;
+  perRequest?: boolean;
+}
+export interface ConcurrentOptions {
+  /** No limit by default; at the limit new connections wait in the backlog. */
+  maxConnections?: number;
+}
+
+export type ConcurrencyDefinition =
+  | { kind: 'serial' }
+  | { kind: 'concurrent'; options: ConcurrentOptions }
+  | { kind: 'threading'; options: ThreadingOptions }
+  | { kind: 'forking'; options: ForkingOptions };
+
+export type HookName = 'verify' | 'setup' | 'handle' | 'finish' | 'handleError' | 'handleTimeout' | 'serviceActions';
+
+/** Method names (or symbols) on the handler class's prototype, per lifecycle hook. `handle` is required. */
+export type HookDefinition = { handle: string | symbol } & Partial<Record<Exclude<HookName, 'handle'>, string | symbol>>;
+
+export interface HandlerDefinition {
+  /** The user's handler class. */
+  handler: abstract new (...args: any[]) => unknown;
+  transport: TransportDefinition;
+  concurrency: ConcurrencyDefinition;
+  hooks: HookDefinition;
+}

@@ -1,0 +1,104 @@
+import * as net from 'node:net';
+import { AddressInUseError } from '../errors/errors';
+import { messages } from '../errors/messages';
+import { ClientAddress } from './address';
+import { RequestQueue } from './request-queue';
+import { prepareUnixPath, removeUnixPath } from './unix-path';
+
+export type StreamEndpoint =
+  | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
+  | { kind: 'unix'; path: string; backlog: number };
+
+/**
+ * The stream transport (TCP and Unix stream): listens, and queues accepted connections for the server
+ * loop. Connections are accepted paused (`pauseOnConnect`) so no byte is read before a handler asks,
+ * and half-open (`allowHalfOpen`) so a client that sends and then shuts its side down still gets its
+ * whole reply. Every connection is tracked until it closes, so `close()` really closes.
+ */
+export class StreamListener {
+  readonly queue = new RequestQueue<[net.Socket, ClientAddress]>();
+  private readonly server: net.Server;
+  private readonly open = new Set<net.Socket>();
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    private readonly endpoint: StreamEndpoint,
+    private readonly owner: string,
+  ) {
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
+  }
+
+  /** Binds and listens (Node does both in one call); rejects with AddressInUseError. */
+  async listen(): Promise<void> {
+    const ep = this.endpoint;
+    if (ep.kind === 'unix') await prepareUnixPath(ep.path, this.owner);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.server.off('listening', onListening);
+        reject(err.code === 'EADDRINUSE' ? new AddressInUseError(messages.addressInUse(this.owner, this.describe()), { cause: err }) : err);
+      };
+      const onListening = () => {
+        this.server.off('error', onError);
+        resolve();
+      };
+      this.server.once('error', onError);
+      this.server.once('listening', onListening);
+      if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only });
+      else this.server.listen({ path: ep.path, backlog: ep.backlog });
+    });
+    // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
+    this.server.on('error', () => undefined);
+  }
+
+  /** The bound address: real port after port 0, or the path. */
+  address(): ClientAddress {
+    if (this.endpoint.kind === 'unix') return { path: this.endpoint.path };
+    const a = this.server.address() as net.AddressInfo;
+    return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  /** Connections accepted and not yet finished. */
+  get connections(): ReadonlySet<net.Socket> {
+    return this.open;
+  }
+
+  /** Stops listening, destroys queued and open connections, removes the Unix socket file. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      const listening = this.server.listening;
+      const stopped = new Promise<void>((resolve) => (listening ? this.server.close(() => resolve()) : resolve()));
+      for (const [socket] of this.queue.drain()) socket.destroy();
+      for (const socket of this.open) socket.destroy();
+      this.queue.wake();
+      await stopped;
+      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path);
+    })();
+    return this.closed;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+    // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
+    socket.on('error', () => undefined);
+    this.queue.push([socket, this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket)]);
+  }
+
+  private describe(): string {
+    const ep = this.endpoint;
+    return ep.kind === 'unix' ? ep.path : ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+  }
+}
+
+/** The client address of an accepted TCP socket, read at accept time (it is gone once the socket closes). */
+function peerAddress(socket: net.Socket): ClientAddress {
+  return {
+    host: socket.remoteAddress ?? '',
+    port: socket.remotePort ?? 0,
+    family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+  };
+}

@@ -1,0 +1,149 @@
+import type { Duplex } from 'node:stream';
+import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
+import { messages } from '../errors/messages';
+
+/** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
+export const DEFAULT_LINE_LIMIT = 64 * 1024;
+/** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
+const HIGH_WATER = 256 * 1024;
+
+export interface ReaderOptions {
+  /** Longest line `readline()` accepts without an explicit limit. */
+  lineLimit?: number;
+  /** Seconds a read may wait for data before it rejects with RequestTimeoutError; null: forever. */
+  requestTimeout?: number | null;
+}
+
+/**
+ * The request's `rfile`: buffered reads over a stream socket (Python's `makefile('rb')`), pull-based, so
+ * bytes are only taken from the kernel as the handler asks for them. A read returns what is there or
+ * waits for more; at EOF it returns what is left, then empty buffers.
+ *
+ * Methods for the caller: readline(limit?), read(n?), read1(n?), readAll(), `for await (const line of rfile)`.
+ * The server calls stopReading() on shutdown: a read that would wait returns EOF instead, so idle
+ * connections end at once and busy ones after their reply.
+ */
+export class StreamReader implements AsyncIterable<Buffer> {
+  private buffer: Buffer = Buffer.alloc(0);
+  private eof = false;
+  private error: Error | undefined;
+  private wakeReader: (() => void) | undefined;
+  private readonly lineLimit: number;
+  private readonly timeoutMs: number | null;
+
+  constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
+    this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
+    this.timeoutMs = options.requestTimeout == null ? null : options.requestTimeout * 1000;
+    if (!source) {
+      this.eof = true;
+      return;
+    }
+    source.on('data', (chunk: Buffer) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      if (this.buffer.length >= HIGH_WATER) source.pause();
+      this.notify();
+    });
+    source.once('end', () => this.finish());
+    source.once('close', () => this.finish());
+    source.on('error', (err: Error) => {
+      this.error ??= err;
+      this.notify();
+    });
+    source.pause();
+  }
+
+  /** An rfile over bytes already in hand: a datagram's payload. */
+  static fromBuffer(data: Buffer): StreamReader {
+    const reader = new StreamReader(null);
+    reader.buffer = data;
+    return reader;
+  }
+
+  /** Bytes received and not yet read. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. */
+  async readline(limit: number = this.lineLimit): Promise<Buffer> {
+    let scanned = 0;
+    for (;;) {
+      const nl = this.buffer.indexOf(0x0a, scanned);
+      if (nl >= 0 && nl < limit) return this.take(nl + 1);
+      if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
+      if (this.eof) return this.take(this.buffer.length);
+      scanned = this.buffer.length;
+      await this.more();
+    }
+  }
+
+  /** `n` bytes (fewer only at EOF); without `n`, everything up to EOF. */
+  async read(n?: number): Promise<Buffer> {
+    if (n === undefined || n < 0) return this.readAll();
+    while (this.buffer.length < n && !this.eof) await this.more();
+    return this.take(Math.min(n, this.buffer.length));
+  }
+
+  /** Whatever has arrived: at least one byte, at most `n`; empty at EOF (Python's `request.recv(n)`). */
+  async read1(n = 64 * 1024): Promise<Buffer> {
+    while (this.buffer.length === 0 && !this.eof) await this.more();
+    return this.take(Math.min(n, this.buffer.length));
+  }
+
+  /** Everything up to EOF. */
+  async readAll(): Promise<Buffer> {
+    while (!this.eof) await this.more();
+    return this.take(this.buffer.length);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+
+  /** Shutdown: from now on a read that would wait for data sees EOF instead. */
+  stopReading(): void {
+    this.finish();
+  }
+
+  private take(n: number): Buffer {
+    const out = this.buffer.subarray(0, n);
+    this.buffer = this.buffer.subarray(n);
+    return out;
+  }
+
+  private finish(): void {
+    this.eof = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
+  }
+
+  /** Waits for more data, EOF or an error, bounded by requestTimeout. */
+  private more(): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    if (this.eof) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer =
+        this.timeoutMs === null
+          ? undefined
+          : setTimeout(() => {
+              this.wakeReader = undefined;
+              reject(new RequestTimeoutError(messages.requestTimeout(this.timeoutMs! / 1000)));
+            }, this.timeoutMs);
+      this.wakeReader = () => {
+        if (timer) clearTimeout(timer);
+        if (this.error) reject(this.error);
+        else resolve();
+      };
+      this.source?.resume();
+    });
+  }
+}

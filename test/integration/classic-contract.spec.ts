@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import type { BaseServer } from '../../src/classic';
+import { Body, transports } from '../contracts/transports';
+import { connect, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+
+const echoLine: Body = async (h) => { await h.wfile.write(await h.rfile.readline()); };
+
+describe.each(transports)('classic server contract over $name', (t) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  let loop: Promise<void> | undefined;
+
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(async () => {
+    if (server) {
+      await within(5000, 'shutdown', server.shutdown());
+      await server.close();
+      await loop;
+    }
+    server = loop = undefined;
+    removeTempDir(dir);
+  });
+
+  async function start(body: Body, tweak?: (s: BaseServer<any, any>) => void) {
+    server = t.make(body, dir);
+    tweak?.(server);
+    await server.ready;
+    loop = server.serveForever(0.05);
+    return server;
+  }
+
+  test('echoes a line to three clients in turn, as CPython run_server does', async () => {
+    const s = await start(echoLine);
+    for (let i = 0; i < 3; i++) {
+      expect((await t.exchange(t.target(s), 'hello world\n', dir)).toString()).toBe('hello world\n');
+    }
+  });
+
+  test('serverAddress names the bound address: the real port after port 0, or the path', async () => {
+    const s = await start(echoLine);
+    if (Array.isArray(s.serverAddress)) expect(s.serverAddress[1]).toBeGreaterThan(0);
+    else expect(fs.statSync(s.serverAddress).isSocket()).toBe(true);
+  });
+
+  test('garbage bytes come back exactly as sent', async () => {
+    const s = await start(async (h) => { await h.wfile.write(await h.rfile.readAll()); });
+    const junk = Buffer.from([0, 255, 254, 10, 13, 0, 128, 7, 10, 1]);
+    expect(await t.exchange(t.target(s), junk, dir)).toEqual(junk);
+  });
+
+  test('an error in the handler reaches handleError and the next request is served', async () => {
+    const errors: unknown[] = [];
+    let first = true;
+    const s = await start(
+      async (h) => {
+        if (first) { first = false; throw new Error('handler failed'); }
+        await h.wfile.write(await h.rfile.readline());
+      },
+      (srv) => { srv.handleError = (_r, _a, e) => { errors.push(e); }; },
+    );
+    if (t.stream) expect((await t.exchange(t.target(s), 'x\n', dir)).length).toBe(0);
+    else expect(await datagramSilence(t.target(s), 'x\n', dir)).toBe(true);
+    expect((errors[0] as Error).message).toBe('handler failed');
+    expect((await t.exchange(t.target(s), 'again\n', dir)).toString()).toBe('again\n');
+  });
+
+  test('a request refused by verifyRequest gets no reply and runs no handler', async () => {
+    let handled = 0;
+    const s = await start(
+      async (h) => { handled++; await h.wfile.write('should not be sent'); },
+      (srv) => { srv.verifyRequest = () => false; },
+    );
+    if (t.stream) expect((await t.exchange(t.target(s), 'x\n', dir)).length).toBe(0);
+    else expect(await datagramSilence(t.target(s), 'x\n', dir)).toBe(true);
+    expect(handled).toBe(0);
+  });
+
+  test('the handler sees the client address', async () => {
+    let seen: unknown;
+    const s = await start(async (h) => { seen = h.clientAddress; await h.wfile.write('ok'); });
+    await t.exchange(t.target(s), 'hi\n', dir);
+    if (t.name.startsWith('Unix stream')) expect(seen).toEqual({ path: '' });
+    else if (t.name.startsWith('Unix')) expect((seen as { path: string }).path.startsWith(dir)).toBe(true);
+    else expect(seen).toMatchObject({ host: t.name.includes('::1') ? '::1' : '127.0.0.1', family: t.name.includes('::1') ? 'IPv6' : 'IPv4' });
+  });
+
+  test('close releases the address: the port refuses, the socket file is gone', async () => {
+    const s = await start(echoLine);
+    const target = t.target(s);
+    await s.shutdown();
+    await s.close();
+    if ('path' in target) expect(fs.existsSync(target.path)).toBe(false);
+    else if (t.stream) await expect(connect(target)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await loop;
+    server = undefined;
+  });
+
+  test('shutdown during a request lets it finish and deliver its reply', async () => {
+    let started = false;
+    const s = await start(async (h) => {
+      const line = await h.rfile.readline();
+      started = true;
+      await new Promise((r) => setTimeout(r, 100));
+      await h.wfile.write(line);
+    });
+    const reply = t.exchange(t.target(s), 'late\n', dir);
+    await until(() => started);
+    await s.shutdown();
+    expect((await reply).toString()).toBe('late\n');
+  });
+});

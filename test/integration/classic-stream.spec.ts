@@ -1,0 +1,189 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, TCPServer, UnixStreamServer } from '../../src/classic';
+import { Body, handlerClasses, streamTransports } from '../contracts/transports';
+import { connect, readToEnd, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
+import { sleep, until } from '../fakes/fake-server';
+
+describe.each(streamTransports)('stream requests over $name', (t) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  let loop: Promise<void> | undefined;
+  const errors: unknown[] = [];
+
+  beforeEach(() => { dir = tempDir(); errors.length = 0; });
+  afterEach(async () => {
+    if (server) {
+      await within(5000, 'shutdown', server.shutdown());
+      await server.close();
+      await loop;
+    }
+    server = loop = undefined;
+    removeTempDir(dir);
+  });
+
+  async function start(body: Body, tweak?: (s: BaseServer<any, any>) => void) {
+    server = t.make(body, dir);
+    server.handleError = (_r, _a, e) => { errors.push(e); };
+    tweak?.(server);
+    await server.ready;
+    loop = server.serveForever(0.05);
+    return server;
+  }
+
+  test('a client that sends and then half-closes still receives its whole reply (1 MiB)', async () => {
+    const s = await start(async (h) => {
+      const line = await h.rfile.readline();
+      for (let i = 0; i < 16; i++) await h.wfile.write(Buffer.alloc(64 * 1024, line[0]));
+    });
+    const reply = await streamExchange(t.target(s), 'z\n', { halfClose: true });
+    expect(reply.length).toBe(1024 * 1024);
+    expect(reply.every((b) => b === 'z'.charCodeAt(0))).toBe(true);
+  });
+
+  test('rfile reads lines, exact counts, read1 and iteration over one connection', async () => {
+    const s = await start(async (h) => {
+      const r = h.rfile as import('../../src/classic').StreamReader;
+      const first = await r.readline();
+      const four = await r.read(4);
+      const lines: string[] = [];
+      for await (const line of r) lines.push(line.toString());
+      await h.wfile.write(JSON.stringify({ first: first.toString(), four: four.toString(), lines }));
+    });
+    const reply = await streamExchange(t.target(s), 'one\nabcdtwo\nthree\nno-newline', { halfClose: true });
+    expect(JSON.parse(reply.toString())).toEqual({ first: 'one\n', four: 'abcd', lines: ['two\n', 'three\n', 'no-newline'] });
+  });
+
+  test('an endless line ends that request with LineTooLongError and the next request is served', async () => {
+    const s = await start(async (h) => { await h.wfile.write(await h.rfile.readline()); }, (srv) => { (srv as TCPServer).lineLimit = 1024; });
+    const socket = await connect(t.target(s));
+    const closed = readToEnd(socket);
+    socket.write(Buffer.alloc(4096, 'a'));
+    expect((await within(3000, 'close after long line', closed)).length).toBe(0);
+    socket.destroy();
+    await until(() => errors.length === 1);
+    expect(errors[0]).toBeInstanceOf(LineTooLongError);
+    expect((errors[0] as Error).message).toBe('rfile.readline(): the line is longer than 1024 bytes. Fix: pass a larger limit, readline(limit), or read with read()/read1() when lines may be long.');
+    expect((await streamExchange(t.target(s), 'next\n', { halfClose: true })).toString()).toBe('next\n');
+  });
+
+  test('a client that never sends ends its request with RequestTimeoutError and the next is served', async () => {
+    const s = await start(async (h) => { await h.wfile.write(await h.rfile.readline()); }, (srv) => { srv.requestTimeout = 0.1; });
+    const silent = await connect(t.target(s));
+    const ended = readToEnd(silent);
+    await within(3000, 'silent client closed', ended);
+    silent.destroy();
+    expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect((await streamExchange(t.target(s), 'after\n', { halfClose: true })).toString()).toBe('after\n');
+  });
+
+  test('a client that resets mid-request ends only its own request', async () => {
+    let reading = false;
+    const s = await start(async (h) => {
+      await h.rfile.readline();
+      reading = true;
+      await h.rfile.readline();
+      await h.wfile.write('late reply\n');
+    });
+    const socket = await connect(t.target(s));
+    socket.on('error', () => undefined);
+    socket.write('first\n');
+    await until(() => reading);
+    if ('path' in t.target(s)) socket.destroy(); else socket.resetAndDestroy();
+    expect((await streamExchange(t.target(s), 'ok\nok\n', { halfClose: true })).toString()).toBe('late reply\n');
+  });
+
+  test('the serial server does not read the next connection until the current request has finished', async () => {
+    let inFirst = false;
+    let release!: () => void;
+    const order: string[] = [];
+    const s = await start(async (h) => {
+      const line = (await h.rfile.readline()).toString().trim();
+      order.push(`start ${line}`);
+      if (line === 'first') { inFirst = true; await new Promise<void>((r) => (release = r)); }
+      order.push(`end ${line}`);
+      await h.wfile.write(line);
+    });
+    const first = streamExchange(t.target(s), 'first\n', { halfClose: true });
+    await until(() => inFirst);
+    const second = streamExchange(t.target(s), 'second\n', { halfClose: true });
+    await sleep(50);
+    expect(order).toEqual(['start first']);
+    release();
+    expect((await first).toString()).toBe('first');
+    expect((await second).toString()).toBe('second');
+    expect(order).toEqual(['start first', 'end first', 'start second', 'end second']);
+  });
+
+  test('shutdown ends an idle keep-alive connection at once instead of hanging', async () => {
+    const s = await start(async (h) => {
+      for await (const line of h.rfile) await h.wfile.write(line);
+    });
+    const socket = await connect(t.target(s));
+    const all = readToEnd(socket);
+    socket.write('ping\n');
+    await until(() => s.activeRequests === 1);
+    await sleep(20);
+    const started = Date.now();
+    await within(2000, 'shutdown with idle connection', s.shutdown());
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await within(2000, 'idle client EOF', all)).toString()).toBe('ping\n');
+    socket.destroy();
+  });
+});
+
+describe('stream address errors', () => {
+  let dir: string;
+  const servers: BaseServer<any, any>[] = [];
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+    removeTempDir(dir);
+  });
+  const { StreamBody } = handlerClasses(() => undefined);
+
+  test('a taken TCP port is an AddressInUseError naming the address', async () => {
+    const first = new TCPServer(['127.0.0.1', 0], StreamBody);
+    servers.push(first);
+    await first.ready;
+    const second = new TCPServer(first.serverAddress, StreamBody);
+    servers.push(second);
+    await expect(second.ready).rejects.toBeInstanceOf(AddressInUseError);
+    await expect(second.ready).rejects.toThrow(`TCPServer: address 127.0.0.1:${first.serverAddress[1]} is already in use.`);
+  });
+
+  test('a live Unix socket at the path is an error and keeps serving', async () => {
+    const p = path.join(dir, 'live.sock');
+    const first = new UnixStreamServer(p, StreamBody);
+    servers.push(first);
+    await first.ready;
+    const second = new UnixStreamServer(p, StreamBody);
+    servers.push(second);
+    await expect(second.ready).rejects.toBeInstanceOf(AddressInUseError);
+    expect(fs.statSync(p).isSocket()).toBe(true);
+    (await connect({ path: p })).destroy();
+  });
+
+  test('a regular file at the path is an error and is never deleted', async () => {
+    const p = path.join(dir, 'precious.txt');
+    fs.writeFileSync(p, 'keep me');
+    const s = new UnixStreamServer(p, StreamBody);
+    servers.push(s);
+    await expect(s.ready).rejects.toBeInstanceOf(AddressInUseError);
+    expect(fs.readFileSync(p, 'utf8')).toBe('keep me');
+  });
+
+  test('a stale socket file left by a dead server is replaced', async () => {
+    const p = path.join(dir, 'stale.sock');
+    const stale = net.createServer();
+    await new Promise<void>((r) => stale.listen(p, r));
+    fs.linkSync(p, p + '.keep'); // keep the file across close(), which unlinks it
+    await new Promise((r) => stale.close(r));
+    fs.renameSync(p + '.keep', p);
+    const s = new UnixStreamServer(p, StreamBody);
+    servers.push(s);
+    await s.ready;
+    expect(s.serverAddress).toBe(p);
+  });
+});
