@@ -1,0 +1,81 @@
+/**
+ * The datagram socket layer: one small interface that the UDP and the Unix-datagram transports both
+ * implement, so the datagram servers never see `dgram` or the native addon.
+ *
+ * Lifecycle: create → `onMessage()` (any time) → `bind()` → `send()`… → `close()`. Nothing is opened
+ * before `bind()`, and a closed socket never keeps the event loop alive.
+ */
+import { ClientAddress } from './address';
+import { UdpSocket } from './udp.socket';
+import { loadUnixDgramAddon, UnixDatagramSocket } from './unix-dgram.socket';
+
+/** Python's `max_packet_size`: a longer datagram is cut to this length. */
+export const DEFAULT_MAX_PACKET_SIZE = 8192;
+
+export interface ReceivedDatagram {
+  data: Buffer;
+  from: ClientAddress;
+  /** True when the datagram was longer than maxPacketSize and `data` holds only its beginning. */
+  truncated: boolean;
+}
+
+export interface DatagramSocket {
+  /** Binds; rejects with AddressInUseError (message names the address and says what to try) on EADDRINUSE. */
+  bind(): Promise<void>;
+  /** The bound address: { host, port, family } for UDP (real port after port 0), { path } for Unix. */
+  address(): ClientAddress;
+  /** Sends one datagram to `to`. Resolves when handed to the kernel; rejects on error (e.g. unbound Unix client: `to.path === ''` → clear Error). */
+  send(data: Buffer, to: ClientAddress): Promise<void>;
+  /** Called for every datagram received; data longer than maxPacketSize is cut to maxPacketSize with truncated=true. */
+  onMessage(listener: (d: ReceivedDatagram) => void): void;
+  /** Idempotent. Unix: removes the socket file. */
+  close(): Promise<void>;
+}
+
+export interface UdpSocketOptions {
+  port: number;
+  /** Default '127.0.0.1'; an IPv6 literal ('::1', '::') gives a udp6 socket. */
+  host?: string;
+  /** Default 8192. */
+  maxPacketSize?: number;
+  /** SO_REUSEADDR. Default false, as Python's UDPServer (on Linux it lets two sockets share a port). */
+  reuseAddress?: boolean;
+  /** Who binds, for error messages. Default 'UdpServer'. */
+  owner?: string;
+}
+
+export interface UnixDatagramSocketOptions {
+  path: string;
+  /** Default 8192. node-unix-socket itself never delivers more than 65535 bytes. */
+  maxPacketSize?: number;
+  /** Who binds, for error messages. Default 'UnixDatagramServer'. */
+  owner?: string;
+}
+
+export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
+  return new UdpSocket({
+    port: opts.port,
+    host: opts.host ?? '127.0.0.1',
+    maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, opts.owner ?? 'UdpServer'),
+    reuseAddress: opts.reuseAddress ?? false,
+    owner: opts.owner ?? 'UdpServer',
+  });
+}
+
+/**
+ * Loads the native addon `node-unix-socket` here, on first use, and throws a clear Error when it cannot.
+ * Main thread only: in a worker thread it throws (see unix-dgram.socket.ts for why).
+ */
+export function createUnixDatagramSocket(opts: UnixDatagramSocketOptions): DatagramSocket {
+  const owner = opts.owner ?? 'UnixDatagramServer';
+  return new UnixDatagramSocket(
+    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner), owner },
+    loadUnixDgramAddon(),
+  );
+}
+
+function checkMaxPacketSize(size: number | undefined, owner: string): number {
+  if (size === undefined) return DEFAULT_MAX_PACKET_SIZE;
+  if (Number.isInteger(size) && size > 0) return size;
+  throw new RangeError(`${owner}: maxPacketSize ${size} is not a positive integer. Fix: pass a byte count such as 8192.`);
+}

@@ -1,0 +1,125 @@
+/**
+ * DatagramSocket over Node's `dgram`: udp6 when the host is an IPv6 literal, udp4 otherwise.
+ * The `dgram.Socket` is created in `bind()`, so an unbound instance holds no handle.
+ */
+import * as dgram from 'dgram';
+import * as net from 'net';
+import { AddressInUseError } from '../errors/errors';
+import { ClientAddress, formatAddress, IpAddress, isUnixAddress } from './address';
+import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
+
+export interface ResolvedUdpOptions {
+  port: number;
+  host: string;
+  maxPacketSize: number;
+  reuseAddress: boolean;
+  owner: string;
+}
+
+export class UdpSocket implements DatagramSocket {
+  private socket: dgram.Socket | undefined;
+  private bound: IpAddress | undefined;
+  private closed = false;
+  /** An error the socket raised after binding; later sends report it. */
+  private failure: Error | undefined;
+  private readonly listeners: Array<(d: ReceivedDatagram) => void> = [];
+
+  constructor(private readonly opts: ResolvedUdpOptions) {}
+
+  async bind(): Promise<void> {
+    if (this.closed) throw new Error(text.closed(this.opts.owner, 'bind'));
+    if (this.socket) throw new Error(text.bindTwice(this.opts.owner));
+    const { host, port, reuseAddress } = this.opts;
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: reuseAddress });
+    this.socket = socket;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port, address: host }, () => {
+          socket.removeListener('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.socket = undefined;
+      await closeQuietly(socket);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new AddressInUseError(text.inUse(this.opts.owner, formatAddress({ host, port, family: 'IPv4' })), { cause: err });
+      }
+      throw err;
+    }
+    const a = socket.address();
+    this.bound = { host: a.address, port: a.port, family: toFamily(a.family) };
+    socket.on('error', (err) => { this.failure = err; });
+    socket.on('message', (msg, rinfo) => this.deliver(msg, rinfo));
+  }
+
+  address(): ClientAddress {
+    if (!this.bound) throw new Error(text.notBound(this.opts.owner, 'address'));
+    return { ...this.bound };
+  }
+
+  send(data: Buffer, to: ClientAddress): Promise<void> {
+    const socket = this.socket;
+    if (this.closed) return Promise.reject(new Error(text.closed(this.opts.owner, 'send')));
+    if (!socket || !this.bound) return Promise.reject(new Error(text.notBound(this.opts.owner, 'send')));
+    if (this.failure) return Promise.reject(this.failure);
+    if (isUnixAddress(to)) return Promise.reject(new Error(text.notIp(this.opts.owner, to.path)));
+    return new Promise<void>((resolve, reject) => {
+      socket.send(data, to.port, to.host, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  onMessage(listener: (d: ReceivedDatagram) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await closeQuietly(socket);
+  }
+
+  private deliver(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.closed) return;
+    const max = this.opts.maxPacketSize;
+    const truncated = msg.length > max;
+    const datagram: ReceivedDatagram = {
+      data: truncated ? Buffer.from(msg.subarray(0, max)) : msg,
+      from: { host: rinfo.address, port: rinfo.port, family: toFamily(rinfo.family) },
+      truncated,
+    };
+    for (const listener of this.listeners) listener(datagram);
+  }
+}
+
+function toFamily(family: string | number): 'IPv4' | 'IPv6' {
+  return family === 'IPv6' || family === 6 ? 'IPv6' : 'IPv4';
+}
+
+function closeQuietly(socket: dgram.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve(); // ERR_SOCKET_DGRAM_NOT_RUNNING: the handle is already gone
+    }
+  });
+}
+
+const text = {
+  inUse: (owner: string, address: string) =>
+    `${owner}: UDP address ${address} is already in use. Fix: stop the other server, pick another port ` +
+    `(0 lets the OS choose), or set reuseAddress if sharing the port is intended.`,
+  bindTwice: (owner: string) =>
+    `${owner}.bind(): the socket is already bound. Fix: call bind() once; create a new socket for another address.`,
+  notBound: (owner: string, member: string) =>
+    `${owner}.${member}(): the socket is not bound yet. Fix: await bind() first.`,
+  closed: (owner: string, member: string) =>
+    `${owner}.${member}(): the socket is closed. Fix: create a new socket; close() is final.`,
+  notIp: (owner: string, path: string) =>
+    `${owner}.send(): ${JSON.stringify(path)} is a Unix socket address, but this is a UDP socket. ` +
+    `Fix: send to { host, port }.`,
+};

@@ -1,0 +1,110 @@
+/**
+ * The filesystem side of Unix-domain sockets, shared by the stream and the datagram servers.
+ *
+ * A socket file outlives the process that bound it (a crash, a SIGKILL, or node-unix-socket's `close()`
+ * leave it behind), and binding over an existing file fails with EADDRINUSE. Python leaves the cleanup to
+ * the user; sockserve replaces a *stale* socket file itself, but never touches anything else.
+ *
+ * "Live" is decided by a stream connect to the path (measured on Linux, Node 20):
+ *   connected            → a live stream server
+ *   EPROTOTYPE           → a live socket of another type (datagram, seqpacket)
+ *   EAGAIN               → a live stream server whose backlog is full
+ *   ECONNREFUSED         → nobody is bound: a stale file
+ *   ENOENT               → the file vanished meanwhile: nothing to do
+ *   anything else / timeout → unknown, treated as live (never delete when unsure)
+ * A regular file also answers ECONNREFUSED, so the file type is checked first with lstat.
+ */
+import { promises as fsp, Stats } from 'fs';
+import * as net from 'net';
+import { AddressInUseError } from '../errors/errors';
+
+/** How long the liveness probe may take; a local connect answers in well under a millisecond. */
+const PROBE_TIMEOUT_MS = 1000;
+
+type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
+
+/**
+ * Before binding a Unix socket (stream or datagram) at `path`: nothing there → ok; a stale socket file
+ * (nobody listening) → unlink it; a live socket (stream or datagram) or any non-socket file → throw
+ * AddressInUseError naming the path and the fix; NEVER delete a regular file or a live socket.
+ * Other lstat/unlink failures (EACCES, ENOTDIR…) are rethrown as they are.
+ */
+export async function prepareUnixPath(path: string, owner: string): Promise<void> {
+  const stats = await lstatOrUndefined(path);
+  if (!stats) return;
+  if (!stats.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(stats)));
+
+  const state = await probeUnixSocket(path);
+  if (state === 'gone') return;
+  if (state === 'live') throw new AddressInUseError(text.live(owner, path));
+  if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
+  await unlinkIgnoringMissing(path);
+}
+
+/** Remove the socket file on close if it is still a socket; ignore ENOENT. A non-socket is left alone. */
+export async function removeUnixPath(path: string): Promise<void> {
+  const stats = await lstatOrUndefined(path);
+  if (stats?.isSocket()) await unlinkIgnoringMissing(path);
+}
+
+/** Tries a stream connect to `path` and classifies the answer (see the table at the top of this file). */
+function probeUnixSocket(path: string): Promise<Liveness> {
+  return new Promise<Liveness>((resolve) => {
+    const socket = net.connect({ path });
+    const finish = (state: Liveness) => {
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined); // a late error after destroy() must not become uncaught
+      socket.destroy();
+      resolve(state);
+    };
+    const timer = setTimeout(() => finish({ unknown: `no answer within ${PROBE_TIMEOUT_MS} ms` }), PROBE_TIMEOUT_MS);
+    socket.once('connect', () => finish('live'));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      switch (err.code) {
+        case 'ECONNREFUSED': return finish('stale');
+        case 'ENOENT': return finish('gone');
+        case 'EPROTOTYPE':
+        case 'EAGAIN': return finish('live');
+        default: return finish({ unknown: err.code ?? err.message });
+      }
+    });
+  });
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function unlinkIgnoringMissing(path: string): Promise<void> {
+  try {
+    await fsp.unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function describe(stats: Stats): string {
+  if (stats.isFile()) return 'regular file';
+  if (stats.isDirectory()) return 'directory';
+  if (stats.isSymbolicLink()) return 'symbolic link';
+  if (stats.isFIFO()) return 'FIFO';
+  return 'device file';
+}
+
+const text = {
+  live: (owner: string, path: string) =>
+    `${owner}: the Unix socket path ${path} is already in use by a live socket (another server is bound ` +
+    `there). Fix: stop the other server, or choose another path.`,
+  notASocket: (owner: string, path: string, kind: string) =>
+    `${owner}: cannot bind a Unix socket at ${path}, because a ${kind} exists there and sockserve never ` +
+    `deletes anything but a stale socket file. Fix: move or remove that ${kind} yourself, or choose another path.`,
+  unknown: (owner: string, path: string, why: string) =>
+    `${owner}: the Unix socket path ${path} exists and could not be checked for a live server (${why}), ` +
+    `so it is left alone. Fix: make sure no server uses it and remove it yourself, or choose another path.`,
+};

@@ -1,0 +1,291 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import { DgramSocket } from 'node-unix-socket';
+import { AddressInUseError } from '../../src/errors/errors';
+import { ClientAddress, IpAddress } from '../../src/transports/address';
+import {
+  createUdpSocket,
+  createUnixDatagramSocket,
+  DatagramSocket,
+  ReceivedDatagram,
+} from '../../src/transports/datagram-socket';
+
+const WAIT_MS = 5000;
+
+function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Queues what a socket receives, so a test can await the next datagram with a bound. */
+function inbox(socket: DatagramSocket): { next(what: string): Promise<ReceivedDatagram> } {
+  const queued: ReceivedDatagram[] = [];
+  const waiting: Array<(d: ReceivedDatagram) => void> = [];
+  socket.onMessage((d) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(d);
+    else queued.push(d);
+  });
+  return {
+    next: (what) => {
+      const ready = queued.shift();
+      if (ready) return Promise.resolve(ready);
+      return within(new Promise<ReceivedDatagram>((resolve) => waiting.push(resolve)), what);
+    },
+  };
+}
+
+/** Every received datagram is sent back to its sender unchanged. */
+function echoBack(socket: DatagramSocket): void {
+  socket.onMessage((d) => void socket.send(d.data, d.from).catch(() => undefined));
+}
+
+describe('DatagramSocket', () => {
+  let dir: string;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(os.tmpdir() + '/sockserve-');
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function track<T extends DatagramSocket>(socket: T): T {
+    cleanups.push(() => socket.close());
+    return socket;
+  }
+
+  async function udp(host: string, opts: { port?: number; maxPacketSize?: number; reuseAddress?: boolean } = {}) {
+    const socket = track(createUdpSocket({ port: opts.port ?? 0, host, maxPacketSize: opts.maxPacketSize, reuseAddress: opts.reuseAddress }));
+    await within(socket.bind(), `a UDP bind on ${host}`);
+    return socket;
+  }
+
+  async function unix(name: string, maxPacketSize?: number) {
+    const socket = track(createUnixDatagramSocket({ path: `${dir}/${name}`, maxPacketSize }));
+    await within(socket.bind(), `a Unix datagram bind at ${name}`);
+    return socket;
+  }
+
+  describe('over UDP', () => {
+    it.each([
+      ['127.0.0.1', 'IPv4'],
+      ['::1', 'IPv6'],
+    ])('binds %s on port 0 and reports the real port the OS chose', async (host, family) => {
+      const socket = await udp(host);
+
+      const address = socket.address() as IpAddress;
+
+      expect(address).toEqual({ host, port: expect.any(Number), family });
+      expect(address.port).toBeGreaterThan(0);
+    });
+
+    it.each(['127.0.0.1', '::1'])('echoes a datagram back to its sender on %s', async (host) => {
+      const server = await udp(host);
+      echoBack(server);
+      const client = await udp(host);
+      const replies = inbox(client);
+
+      await client.send(Buffer.from('Hello, world'), server.address());
+      const reply = await replies.next('the echo');
+
+      expect(reply.data.toString()).toBe('Hello, world');
+      expect(reply.truncated).toBe(false);
+      expect(reply.from).toEqual(server.address());
+    });
+
+    it('cuts a 20000-byte datagram to maxPacketSize 8192 and says it was truncated', async () => {
+      const server = await udp('127.0.0.1', { maxPacketSize: 8192 });
+      const received = inbox(server);
+      const client = await udp('127.0.0.1');
+      const payload = Buffer.alloc(20000, 'x');
+      payload.write('start', 0);
+
+      await client.send(payload, server.address());
+      const datagram = await received.next('the long datagram');
+
+      expect(datagram.data.length).toBe(8192);
+      expect(datagram.data.equals(payload.subarray(0, 8192))).toBe(true);
+      expect(datagram.truncated).toBe(true);
+      expect(datagram.from).toEqual(client.address());
+    });
+
+    it('delivers a datagram of exactly maxPacketSize bytes whole, not truncated', async () => {
+      const server = await udp('127.0.0.1', { maxPacketSize: 8192 });
+      const received = inbox(server);
+      const client = await udp('127.0.0.1');
+
+      await client.send(Buffer.alloc(8192, 'y'), server.address());
+      const datagram = await received.next('the datagram of maxPacketSize bytes');
+
+      expect(datagram.data.length).toBe(8192);
+      expect(datagram.truncated).toBe(false);
+    });
+
+    it('rejects a second bind on the same port with AddressInUseError naming the address', async () => {
+      const first = await udp('127.0.0.1', { reuseAddress: false });
+      const { port } = first.address() as IpAddress;
+      const second = track(createUdpSocket({ port, host: '127.0.0.1', reuseAddress: false }));
+
+      const failure = within(second.bind(), 'the second bind to fail');
+
+      await expect(failure).rejects.toBeInstanceOf(AddressInUseError);
+      await expect(failure).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port}.*Fix:`));
+    });
+
+    it('rejects a datagram larger than UDP allows instead of dropping it silently', async () => {
+      const socket = await udp('127.0.0.1');
+
+      await expect(within(socket.send(Buffer.alloc(70000), socket.address()), 'the send to fail')).rejects.toThrow(/EMSGSIZE/);
+    });
+
+    it('rejects a send to a Unix address with a clear error', async () => {
+      const socket = await udp('127.0.0.1');
+
+      await expect(socket.send(Buffer.from('x'), { path: '/tmp/x.sock' })).rejects.toThrow(/UdpServer\.send\(\).*Fix:/);
+    });
+
+    it('can be closed twice, and a send after close rejects', async () => {
+      const socket = await udp('127.0.0.1');
+      const target: ClientAddress = socket.address();
+
+      await socket.close();
+      await socket.close();
+
+      await expect(socket.send(Buffer.from('x'), target)).rejects.toThrow(/closed/);
+    });
+  });
+
+  describe('over Unix datagram sockets', () => {
+    it('echoes a datagram between two bound sockets, and each sees the other’s path as the sender', async () => {
+      const server = await unix('server.sock');
+      const seen = inbox(server);
+      echoBack(server);
+      const client = await unix('client.sock');
+      const replies = inbox(client);
+
+      await client.send(Buffer.from('Hello, world'), server.address());
+      const request = await seen.next('the request');
+      const reply = await replies.next('the echo');
+
+      expect(server.address()).toEqual({ path: `${dir}/server.sock` });
+      expect(request.from).toEqual({ path: `${dir}/client.sock` });
+      expect(reply.data.toString()).toBe('Hello, world');
+      expect(reply.from).toEqual({ path: `${dir}/server.sock` });
+      expect(reply.truncated).toBe(false);
+    });
+
+    it('cuts a datagram longer than maxPacketSize and says it was truncated', async () => {
+      const server = await unix('server.sock', 8192);
+      const seen = inbox(server);
+      const client = await unix('client.sock');
+
+      await client.send(Buffer.alloc(20000, 'z'), server.address());
+      const datagram = await seen.next('the long datagram');
+
+      expect(datagram.data.length).toBe(8192);
+      expect(datagram.truncated).toBe(true);
+    });
+
+    it('receives from an unbound client with an empty path, and a reply to it rejects clearly', async () => {
+      const server = await unix('server.sock');
+      const seen = inbox(server);
+      const unbound = new DgramSocket();
+      cleanups.push(() => unbound.close());
+
+      unbound.sendTo(Buffer.from('hi'), 0, 2, `${dir}/server.sock`);
+      const request = await seen.next('the datagram from the unbound client');
+
+      expect(request.from).toEqual({ path: '' });
+      await expect(server.send(Buffer.from('reply'), request.from)).rejects.toThrow(
+        /UnixDatagramServer\.send\(\).*unbound.*Fix:/,
+      );
+    });
+
+    it('rejects a send to a path where nobody is bound', async () => {
+      const socket = await unix('server.sock');
+
+      await expect(within(socket.send(Buffer.from('x'), { path: `${dir}/nobody.sock` }), 'the send to fail')).rejects.toThrow(
+        /nobody\.sock/,
+      );
+    });
+
+    it('rejects a datagram too large for the kernel instead of dropping it silently', async () => {
+      const server = await unix('server.sock');
+      const client = await unix('client.sock');
+
+      await expect(within(client.send(Buffer.alloc(1024 * 1024), server.address()), 'the send to fail')).rejects.toThrow(
+        /too long/,
+      );
+    });
+
+    it('replaces a stale socket file at its path when binding', async () => {
+      const path = `${dir}/server.sock`;
+      const leftover = new DgramSocket();
+      leftover.bind(path);
+      leftover.close(); // node-unix-socket leaves the file behind
+
+      const server = await unix('server.sock');
+
+      expect(server.address()).toEqual({ path });
+    });
+
+    it('refuses to bind over a live socket with AddressInUseError, and the live socket keeps working', async () => {
+      const live = await unix('server.sock');
+      const seen = inbox(live);
+      const intruder = track(createUnixDatagramSocket({ path: `${dir}/server.sock` }));
+
+      await expect(within(intruder.bind(), 'the bind to fail')).rejects.toBeInstanceOf(AddressInUseError);
+      await intruder.close(); // must not remove the live socket's file
+
+      const client = await unix('client.sock');
+      await client.send(Buffer.from('still there?'), live.address());
+      expect((await seen.next('a datagram to the live socket')).data.toString()).toBe('still there?');
+    });
+
+    it('removes its socket file on close, and closing twice is fine', async () => {
+      const path = `${dir}/server.sock`;
+      const socket = await unix('server.sock');
+      expect(fs.lstatSync(path).isSocket()).toBe(true);
+
+      await socket.close();
+      expect(fs.existsSync(path)).toBe(false);
+      await expect(socket.close()).resolves.toBeUndefined();
+      await expect(socket.send(Buffer.from('x'), { path })).rejects.toThrow(/closed/);
+    });
+
+    it('throws an error naming UnixDatagramServer, the platform and the fix when the addon cannot load', () => {
+      jest.isolateModules(() => {
+        jest.doMock('node-unix-socket', () => {
+          throw new Error('simulated: the prebuilt binary is missing');
+        });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const isolated = require('../../src/transports/datagram-socket') as typeof import('../../src/transports/datagram-socket');
+
+        expect(() => isolated.createUnixDatagramSocket({ path: `${dir}/never.sock` })).toThrow(
+          new RegExp(`UnixDatagramServer.*${process.platform}-${process.arch}.*simulated.*Fix: run 'npm install node-unix-socket'`),
+        );
+      });
+      jest.dontMock('node-unix-socket');
+    });
+
+    it('refuses to open a Unix datagram socket in a worker thread, where the addon would break the main thread’s sockets', () => {
+      jest.isolateModules(() => {
+        jest.doMock('worker_threads', () => ({ ...jest.requireActual<object>('worker_threads'), isMainThread: false }));
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const isolated = require('../../src/transports/datagram-socket') as typeof import('../../src/transports/datagram-socket');
+
+        expect(() => isolated.createUnixDatagramSocket({ path: `${dir}/never.sock` })).toThrow(
+          /UnixDatagramServer.*main thread.*Fix:/,
+        );
+      });
+      jest.dontMock('worker_threads');
+    });
+  });
+});

@@ -1,0 +1,172 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import { DgramSocket } from 'node-unix-socket';
+import { AddressInUseError } from '../../src/errors/errors';
+import { prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
+
+const WAIT_MS = 5000;
+
+function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts a node process that binds `path` (stream or datagram), then SIGKILLs it: the file stays, stale. */
+async function leaveStaleSocketBehind(kind: 'stream' | 'datagram', path: string): Promise<void> {
+  const script =
+    kind === 'stream'
+      ? `require('net').createServer().listen(process.argv[1], () => console.log('up'));`
+      : `const s = new (require('node-unix-socket').DgramSocket)(); s.bind(process.argv[1]); console.log('up');`;
+  const child = spawn(process.execPath, ['-e', script, path], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await within(new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the ${kind} child exited early with code ${code}`)));
+    }), `the ${kind} child to bind`);
+  } finally {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await within(exited, `the ${kind} child to die`);
+  }
+}
+
+describe('prepareUnixPath and removeUnixPath', () => {
+  let dir: string;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(os.tmpdir() + '/sockserve-');
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function listenStream(path: string): Promise<net.Server> {
+    // The liveness probe connects and hangs up at once, so the server side may see ECONNRESET.
+    const server = net.createServer((sock) => {
+      sock.on('error', () => undefined);
+      sock.end('pong');
+    });
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return within(new Promise<net.Server>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve(server));
+    }), 'the stream server to listen');
+  }
+
+  it('does nothing when no file exists at the path', async () => {
+    const path = `${dir}/none.sock`;
+    await expect(prepareUnixPath(path, 'UnixStreamServer')).resolves.toBeUndefined();
+    expect(fs.existsSync(path)).toBe(false);
+  });
+
+  it('removes a stale stream socket left by a killed process, so a new server can bind there', async () => {
+    const path = `${dir}/stale-stream.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    expect(fs.lstatSync(path).isSocket()).toBe(true);
+
+    await prepareUnixPath(path, 'UnixStreamServer');
+
+    expect(fs.existsSync(path)).toBe(false);
+    await listenStream(path);
+  });
+
+  it('removes a stale datagram socket left by a killed process', async () => {
+    const path = `${dir}/stale-dgram-killed.sock`;
+    await leaveStaleSocketBehind('datagram', path);
+    expect(fs.lstatSync(path).isSocket()).toBe(true);
+
+    await prepareUnixPath(path, 'UnixDatagramServer');
+
+    expect(fs.existsSync(path)).toBe(false);
+  });
+
+  it('removes the stale socket file that node-unix-socket leaves behind after close()', async () => {
+    const path = `${dir}/stale-dgram-closed.sock`;
+    const socket = new DgramSocket();
+    socket.bind(path);
+    socket.close();
+    expect(fs.lstatSync(path).isSocket()).toBe(true);
+
+    await prepareUnixPath(path, 'UnixDatagramServer');
+
+    expect(fs.existsSync(path)).toBe(false);
+  });
+
+  it('refuses a regular file with AddressInUseError and leaves the file and its content alone', async () => {
+    const path = `${dir}/precious.txt`;
+    fs.writeFileSync(path, 'do not delete me');
+
+    const failure = prepareUnixPath(path, 'UnixStreamServer');
+
+    await expect(failure).rejects.toBeInstanceOf(AddressInUseError);
+    await expect(failure).rejects.toThrow(/UnixStreamServer.*precious\.txt.*regular file.*Fix:/);
+    expect(fs.readFileSync(path, 'utf8')).toBe('do not delete me');
+  });
+
+  it('refuses a directory with AddressInUseError and leaves it in place', async () => {
+    const path = `${dir}/a-directory`;
+    fs.mkdirSync(path);
+
+    await expect(prepareUnixPath(path, 'UnixStreamServer')).rejects.toThrow(/directory/);
+    expect(fs.statSync(path).isDirectory()).toBe(true);
+  });
+
+  it('refuses the path of a live stream server, and that server keeps working', async () => {
+    const path = `${dir}/live-stream.sock`;
+    await listenStream(path);
+
+    const failure = prepareUnixPath(path, 'UnixStreamServer');
+
+    await expect(failure).rejects.toBeInstanceOf(AddressInUseError);
+    await expect(failure).rejects.toThrow(/UnixStreamServer.*live-stream\.sock.*live socket.*Fix:/);
+    const reply = await within(new Promise<string>((resolve, reject) => {
+      let got = '';
+      const client = net.connect(path);
+      client.on('data', (chunk) => (got += chunk.toString()));
+      client.on('end', () => resolve(got));
+      client.on('error', reject);
+    }), 'the live server to answer');
+    expect(reply).toBe('pong');
+  });
+
+  it('refuses the path of a live datagram socket (the stream probe sees EPROTOTYPE) and keeps its file', async () => {
+    const path = `${dir}/live-dgram.sock`;
+    const socket = new DgramSocket();
+    cleanups.push(() => socket.close());
+    socket.bind(path);
+
+    const failure = prepareUnixPath(path, 'UnixDatagramServer');
+
+    await expect(failure).rejects.toBeInstanceOf(AddressInUseError);
+    await expect(failure).rejects.toThrow(/UnixDatagramServer.*live-dgram\.sock/);
+    expect(fs.lstatSync(path).isSocket()).toBe(true);
+  });
+
+  it('removeUnixPath removes a socket file and tolerates a path that does not exist', async () => {
+    const path = `${dir}/gone.sock`;
+    const socket = new DgramSocket();
+    socket.bind(path);
+    socket.close();
+
+    await removeUnixPath(path);
+    expect(fs.existsSync(path)).toBe(false);
+    await expect(removeUnixPath(path)).resolves.toBeUndefined();
+  });
+
+  it('removeUnixPath leaves a regular file alone', async () => {
+    const path = `${dir}/not-a-socket.txt`;
+    fs.writeFileSync(path, 'content');
+
+    await removeUnixPath(path);
+
+    expect(fs.readFileSync(path, 'utf8')).toBe('content');
+  });
+});
