@@ -1,0 +1,71 @@
+/**
+ * The two shapes of class decorator: transports (an address or an options object, required) and
+ * concurrency strategies (bare, called, or called with options). Both check where they were put and
+ * what they were given, then record one definition through `metadata/reflection`; nothing else.
+ */
+import { className, configurationMessages as messages, memberName } from '../errors/configuration.messages';
+import type { ConcurrencyDefinition, TransportDefinition } from '../metadata/definition';
+import { addConcurrency, addTransport } from '../metadata/reflection';
+import { ArgumentHelp, checkOptions, DecorationSite, fail, OptionRule } from './options.validation';
+
+export interface ClassDecoratorSpec<O, D> extends ArgumentHelp {
+  /** As users write it: `@TcpServer`. */
+  readonly decorator: string;
+  readonly rules: readonly OptionRule[];
+  /** Further checks across options, after each option passed its rule. */
+  readonly check?: (site: DecorationSite, options: O) => void;
+  readonly define: (options: O) => D;
+}
+
+export interface TransportSpec<O> extends ClassDecoratorSpec<O, TransportDefinition> {
+  /** The option a bare number (`port`) or string (`path`) stands for. */
+  readonly address: { readonly name: 'port'; readonly type: 'number' } | { readonly name: 'path'; readonly type: 'string' };
+}
+
+/** `EchoHandler.port` for a member, `EchoHandler` otherwise. */
+function where(target: unknown, key: unknown): string {
+  return typeof key === 'string' || typeof key === 'symbol' ? memberName(className(target), key) : className(target);
+}
+
+/** The class a class decorator was put on; a ConfigurationError if it was put on a member. */
+function decoratedClass(decorator: string, target: unknown, key: unknown): Function {
+  if (typeof target === 'function' && key === undefined) return target;
+  return fail(messages.notAClass(decorator, where(target, key)));
+}
+
+function definitionFor<O, D>(spec: ClassDecoratorSpec<O, D>, cls: Function, given: unknown): D {
+  const site: DecorationSite = { decorator: spec.decorator, cls: className(cls) };
+  const options = checkOptions<O>(site, given, spec.rules, spec);
+  spec.check?.(site, options);
+  return spec.define(options);
+}
+
+/** `args` is what the user's `@TcpServer(...)` received. */
+export function transportDecorator<O>(spec: TransportSpec<O>, args: readonly unknown[]): ClassDecorator {
+  const [arg, key] = args;
+  if (args.length > 1) fail(messages.notAClass(spec.decorator, where(arg, key)));
+  if (typeof arg === 'function') fail(messages.noAddress(spec.decorator, className(arg), spec.example));
+  const given = typeof arg === spec.address.type ? { [spec.address.name]: arg } : arg;
+  return (target: unknown, member?: unknown): void => {
+    const cls = decoratedClass(spec.decorator, target, member);
+    addTransport(cls, spec.decorator, definitionFor(spec, cls, given));
+  };
+}
+
+/** `args` is what the user's `@Threading` (bare: the class) or `@Threading(...)` received. */
+export function concurrencyDecorator<O>(
+  spec: ClassDecoratorSpec<O, ConcurrencyDefinition>,
+  args: readonly unknown[],
+): ClassDecorator | undefined {
+  const apply = (given: unknown) => (target: unknown, member?: unknown): void => {
+    const cls = decoratedClass(spec.decorator, target, member);
+    addConcurrency(cls, spec.decorator, definitionFor(spec, cls, given));
+  };
+  const [arg, key] = args;
+  if (args.length > 1) fail(messages.notAClass(spec.decorator, where(arg, key)));
+  if (typeof arg === 'function') {
+    apply({})(arg); // bare: `@Threading` received the class itself
+    return undefined;
+  }
+  return apply(arg ?? {});
+}

@@ -1,0 +1,86 @@
+/**
+ * Argument checks shared by the class decorators. A decorator lists one rule per option; `checkOptions`
+ * rejects unknown, missing and bad options with a ConfigurationError, and returns only what the user gave
+ * (defaults are the transport's and the strategy's business, not the decorator's).
+ */
+import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
+import { ConfigurationError } from '../errors/errors';
+
+/** Where a decorator is being applied, for messages: `@TcpServer` on `EchoHandler`. */
+export interface DecorationSite {
+  readonly decorator: string;
+  readonly cls: string;
+}
+
+export interface OptionRule {
+  readonly name: string;
+  readonly text: OptionText;
+  readonly valid: (value: unknown) => boolean;
+  readonly required?: boolean;
+  /** A further check with its own message, run once `valid` has passed. */
+  readonly more?: (site: DecorationSite, value: unknown) => void;
+}
+
+/** How a decorator says what it expected and shows a correct use, for a wrong argument. */
+export interface ArgumentHelp {
+  readonly expected: string;
+  readonly example: string;
+}
+
+export function fail(message: string): never {
+  throw new ConfigurationError(message);
+}
+
+export const integerFrom =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (value: unknown): boolean =>
+    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+export const positiveInteger = integerFrom(1);
+export const boolean = (value: unknown): boolean => typeof value === 'boolean';
+export const nonEmptyString = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
+
+/** Linux's sun_path holds 108 bytes including the terminating NUL. */
+const SUN_PATH_BYTES = 108;
+
+export function checkPathLength(site: DecorationSite, value: unknown): void {
+  const bytes = Buffer.byteLength(value as string);
+  if (bytes >= SUN_PATH_BYTES) fail(messages.pathTooLong(site.decorator, site.cls, value as string, bytes));
+}
+
+/** Checks `options` against `rules`; returns a copy with only the options the user gave. */
+export function checkOptions<T>(
+  site: DecorationSite,
+  options: unknown,
+  rules: readonly OptionRule[],
+  help: ArgumentHelp,
+): T {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    fail(messages.badArgument(site.decorator, site.cls, options, help.expected, help.example));
+  }
+  const given = options as Record<string, unknown>;
+  const known = rules.map((rule) => rule.name);
+  for (const name of Object.keys(given)) {
+    if (!known.includes(name)) fail(messages.unknownOption(site.decorator, site.cls, name, known));
+  }
+  const result: Record<string, unknown> = {};
+  for (const rule of rules) {
+    const value = given[rule.name];
+    if (value === undefined) {
+      if (rule.required) fail(messages.missingOption(site.decorator, site.cls, rule.name, rule.text));
+      continue;
+    }
+    if (!rule.valid(value)) fail(messages.badOption(site.decorator, site.cls, rule.name, value, rule.text));
+    rule.more?.(site, value);
+    result[rule.name] = value;
+  }
+  return result as T;
+}
+
+/** Rejects `small` > `big` when the user gave both (a warm pool larger than its ceiling). */
+export function checkOrder(site: DecorationSite, options: object, small: string, big: string): void {
+  const values = options as Record<string, number | undefined>;
+  const [low, high] = [values[small], values[big]];
+  if (low !== undefined && high !== undefined && low > high) {
+    fail(messages.optionOrder(site.decorator, site.cls, small, low, big, high));
+  }
+}

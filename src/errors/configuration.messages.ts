@@ -1,0 +1,162 @@
+/**
+ * Message builders for ConfigurationError: bad decorators, bad decorator options, bad combinations.
+ * Each message names the class (and the member, where one is involved) and gives one fix.
+ */
+import type { HookName } from '../metadata/definition';
+
+/** The decorator users write for each lifecycle hook, as it appears in messages. */
+export const hookDecoratorNames: Readonly<Record<HookName, string>> = {
+  verify: '@Verify()',
+  setup: '@Setup()',
+  handle: '@Handle()',
+  finish: '@Finish()',
+  handleError: '@HandleError()',
+  handleTimeout: '@HandleTimeout()',
+  serviceActions: '@ServiceActions()',
+};
+
+/** A class's name as users wrote it. */
+export function className(target: unknown): string {
+  if (typeof target === 'function') return target.name || '<anonymous class>';
+  if (typeof target === 'object' && target !== null) return className(target.constructor);
+  return String(target);
+}
+
+/** `EchoHandler.handle`, or `EchoHandler[Symbol(handle)]` for a symbol-keyed member. */
+export function memberName(cls: string, key: string | symbol): string {
+  return typeof key === 'symbol' ? `${cls}[${String(key)}]` : `${cls}.${key}`;
+}
+
+/** A value as it would appear in source: strings quoted, objects as JSON. */
+export function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object' && value !== null) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function list(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+function count(n: number): string {
+  return ['no', 'one', 'two', 'three', 'four', 'five'][n] ?? String(n);
+}
+
+/** What each option must be, and how to fix a bad one. Shared by the decorators that take it. */
+export const optionTexts = {
+  port: { requirement: 'an integer from 0 to 65535', fix: 'pass a port in that range, or 0 to let the OS pick.' },
+  host: {
+    requirement: 'a non-empty string',
+    fix: "pass a host name or address such as '127.0.0.1' or '::1', or leave host out for the default '127.0.0.1'.",
+  },
+  backlog: {
+    requirement: 'a positive integer',
+    fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+  },
+  reuseAddress: { requirement: 'a boolean', fix: 'pass true or false, or leave reuseAddress out for the default true.' },
+  ipv6Only: { requirement: 'a boolean', fix: 'pass true or false, or leave ipv6Only out.' },
+  udpMaxPacketSize: {
+    requirement: 'an integer from 1 to 65507 (the largest UDP payload)',
+    fix: 'pass a size in that range, or leave maxPacketSize out for the default 8192.',
+  },
+  unixMaxPacketSize: {
+    requirement: 'a positive integer',
+    fix: 'pass a size in bytes, or leave maxPacketSize out for the default 8192.',
+  },
+  path: { requirement: 'a non-empty string', fix: "pass a filesystem path for the socket, such as '/tmp/echo.sock'." },
+  threads: {
+    requirement: 'a positive integer',
+    fix: 'pass how many threads to keep warm, or leave threads out for one per core.',
+  },
+  maxThreads: { requirement: 'a positive integer', fix: 'pass the most threads to run at once, or leave maxThreads out for 64.' },
+  idleTimeoutMs: {
+    requirement: 'a positive integer (milliseconds)',
+    fix: 'pass how long an idle thread above the warm pool may live, in milliseconds, or leave idleTimeoutMs out.',
+  },
+  children: {
+    requirement: 'a positive integer',
+    fix: 'pass how many child processes to keep warm, or leave children out.',
+  },
+  maxChildren: {
+    requirement: 'a positive integer',
+    fix: 'pass the most child processes to run at once, or leave maxChildren out for 40.',
+  },
+  perRequest: {
+    requirement: 'a boolean',
+    fix: 'pass true for a fresh worker per request, false to reuse a pool, or leave perRequest out.',
+  },
+  maxConnections: {
+    requirement: 'a positive integer',
+    fix: 'pass the most requests to serve at once, or leave maxConnections out for no limit.',
+  },
+} as const;
+
+export type OptionText = { readonly requirement: string; readonly fix: string };
+
+export const configurationMessages = {
+  reflectMetadataMissing: (where: string) =>
+    `${where}: Reflect.defineMetadata is missing, so decorators cannot record anything. ` +
+    `Fix: import 'reflect-metadata' once at the program's entry point, before any handler class is loaded.`,
+
+  // Class decorators (transport, concurrency)
+  notAClass: (decorator: string, where: string) =>
+    `${decorator} on ${where}: not a class. Fix: put ${decorator} on the handler class.`,
+  noAddress: (decorator: string, cls: string, example: string) =>
+    `${decorator} on ${cls}: no address given. Fix: write ${example}.`,
+  badArgument: (decorator: string, cls: string, value: unknown, expected: string, example: string) =>
+    `${decorator} on ${cls}: expected ${expected}, got ${show(value)}. Fix: write ${example}.`,
+  unknownOption: (decorator: string, cls: string, option: string, known: readonly string[]) =>
+    `${decorator} on ${cls}: unknown option ${show(option)}. Fix: use only ${list(known)}.`,
+  missingOption: (decorator: string, cls: string, option: string, text: OptionText) =>
+    `${decorator} on ${cls}: the ${option} option is missing; it must be ${text.requirement}. Fix: ${text.fix}`,
+  badOption: (decorator: string, cls: string, option: string, value: unknown, text: OptionText) =>
+    `${decorator} on ${cls}: ${option} ${show(value)} is not ${text.requirement}. Fix: ${text.fix}`,
+  pathTooLong: (decorator: string, cls: string, path: string, bytes: number) =>
+    `${decorator} on ${cls}: path ${show(path)} is ${bytes} bytes long, and a Unix socket path must be shorter ` +
+    `than 108 bytes (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+  optionOrder: (decorator: string, cls: string, small: string, smallValue: number, big: string, bigValue: number) =>
+    `${decorator} on ${cls}: ${small} ${smallValue} is more than ${big} ${bigValue}. Fix: raise ${big} or lower ${small}.`,
+
+  // Method decorators (lifecycle hooks)
+  hookTakesNoArguments: (decorator: string, value: unknown) =>
+    `${decorator} takes no arguments, got ${show(value)}. Fix: write ${decorator.slice(0, -2)} or ${decorator}.`,
+  notAMethod: (decorator: string, where: string, what: string) =>
+    `${decorator} on ${where}: not a method (${what}). Fix: put ${decorator} on a method.`,
+  staticMethod: (decorator: string, where: string) =>
+    `${decorator} on ${where}: a static method, but hooks run on the handler instance built for each request. ` +
+    `Fix: make it an instance method.`,
+
+  // Explorer (combinations)
+  notAHandlerClass: (value: unknown) =>
+    typeof value === 'object' && value !== null && typeof value.constructor === 'function' && value.constructor !== Object
+      ? `explore(): an instance of ${className(value)} is not a class. Fix: pass the class ${className(value)} itself.`
+      : `explore(): ${show(value)} is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).`,
+  noTransport: (cls: string) =>
+    `${cls} has no transport decorator. Fix: add one of @TcpServer(port), @UdpServer(port), ` +
+    `@UnixStreamServer(path) or @UnixDatagramServer(path).`,
+  tooManyTransports: (cls: string, decorators: readonly string[]) =>
+    `${cls} has ${count(decorators.length)} transport decorators (${list(decorators)}). Fix: keep exactly one.`,
+  tooManyConcurrency: (cls: string, decorators: readonly string[]) =>
+    `${cls} has ${count(decorators.length)} concurrency decorators (${list(decorators)}). ` +
+    `Fix: keep at most one; with none, requests are served one at a time.`,
+  noHandle: (cls: string) =>
+    `${cls} has no @Handle() method. Fix: decorate the method that serves a request with @Handle().`,
+  duplicateHook: (owner: string, handler: string, hook: HookName, keys: readonly (string | symbol)[]) => {
+    const members = keys.map((key) => (typeof key === 'symbol' ? `[${String(key)}]` : key));
+    const decorator = hookDecoratorNames[hook];
+    const inherited = owner === handler ? '' : ` (inherited by ${handler})`;
+    return (
+      `${owner}${inherited} has ${count(members.length)} ${decorator} methods (${list(members)}). ` +
+      `Fix: keep ${decorator} on exactly one method of ${owner}` +
+      (inherited ? `, or put ${decorator} on one method of ${handler} to override it.` : '.')
+    );
+  },
+};

@@ -1,0 +1,78 @@
+/**
+ * The explorer turns a decorated handler class into a typed `HandlerDefinition` and rejects bad
+ * combinations before anything is built or bound. Everything after it (bootstrap, strategies, workers)
+ * reads the definition, never the decorator metadata.
+ *
+ * Inheritance: a class without a transport (or concurrency) decorator uses its nearest base class's;
+ * hooks are inherited per hook name, and a subclass that declares a hook overrides the base's for that hook.
+ */
+import { className, configurationMessages as messages } from '../errors/configuration.messages';
+import { ConfigurationError } from '../errors/errors';
+import type { ConcurrencyDefinition, HandlerDefinition, HookDefinition, HookName } from '../metadata/definition';
+import { getConcurrencies, getHooks, getTransports } from '../metadata/reflection';
+
+type HandlerClass = HandlerDefinition['handler'];
+
+/** A function with a prototype object: a class (arrow functions, methods and bound functions have none). */
+function isClass(value: unknown): value is HandlerClass {
+  return typeof value === 'function' && typeof value.prototype === 'object' && value.prototype !== null;
+}
+
+function reject(message: string): never {
+  throw new ConfigurationError(message);
+}
+
+/** `handle` first: when several hooks are duplicated, its message is the one a user most needs. */
+const HOOK_ORDER: readonly HookName[] = [
+  'handle',
+  'verify',
+  'setup',
+  'finish',
+  'handleError',
+  'handleTimeout',
+  'serviceActions',
+];
+
+/** The hook methods of `handler`: exactly one `handle`, at most one method per hook. */
+function hooksOf(handler: HandlerClass, name: string): HookDefinition {
+  const records = getHooks(handler);
+  const hooks: Partial<Record<HookName, string | symbol>> = {};
+  for (const hook of HOOK_ORDER) {
+    const declared = records.filter((r) => r.hook === hook);
+    if (declared.length === 0) {
+      if (hook === 'handle') reject(messages.noHandle(name));
+      continue;
+    }
+    if (declared.length > 1) {
+      const keys = declared.map((r) => r.key);
+      reject(messages.duplicateHook(className(declared[0].owner), name, hook, keys));
+    }
+    hooks[hook] = declared[0].key;
+  }
+  return hooks as HookDefinition;
+}
+
+/**
+ * The validated definition of a handler class: its transport, its concurrency (`serial` when it has no
+ * concurrency decorator) and its hook methods. Throws a ConfigurationError naming the class, the member
+ * and a fix for: not a class; no or several transport decorators; several concurrency decorators;
+ * no `@Handle()`; several methods for one hook on one class.
+ */
+export function explore(handler: unknown): HandlerDefinition {
+  if (!isClass(handler)) return reject(messages.notAHandlerClass(handler));
+  const name = className(handler);
+
+  const transports = getTransports(handler);
+  if (transports.length === 0) reject(messages.noTransport(name));
+  if (transports.length > 1) {
+    reject(messages.tooManyTransports(className(transports[0].owner), transports.map((t) => t.decorator)));
+  }
+
+  const concurrencies = getConcurrencies(handler);
+  if (concurrencies.length > 1) {
+    reject(messages.tooManyConcurrency(className(concurrencies[0].owner), concurrencies.map((c) => c.decorator)));
+  }
+  const concurrency: ConcurrencyDefinition = concurrencies[0]?.definition ?? { kind: 'serial' };
+
+  return { handler, transport: transports[0].definition, concurrency, hooks: hooksOf(handler, name) };
+}
