@@ -8,12 +8,12 @@ type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
  * ConcurrentMixIn interleaves requests on the event loop. (ThreadingMixIn and ForkingMixIn, over the
  * threading and forking strategies, arrive with those strategies.)
  */
-export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections = Infinity) {
+export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections = Infinity): B {
   abstract class Concurrent extends Base {
     constructor(...args: any[]) {
       super(...args);
       this.strategy = new ConcurrentStrategy(maxConnections);
     }
   }
-  return Concurrent;
+  return Concurrent as unknown as B;
 }

@@ -1,0 +1,115 @@
+import { BaseServer } from '../classic/base-server';
+import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
+import { TCPServer, UnixStreamServer } from '../classic/stream-servers';
+import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
+import type { ConcurrencyStrategy } from '../concurrency/strategy';
+import type { Container } from '../container';
+import { ConfigurationError } from '../errors/errors';
+import { messages } from '../errors/messages';
+import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import type { ClientAddress } from '../transports/address';
+import { HandlerWiring } from './handler-wiring';
+import type { BootstrapOptions } from './options';
+import type { Server, ServerCounters } from './server';
+
+type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
+
+/** The classic server class for each transport: the decorator layer is built on these. */
+function classicClassFor(t: TransportDefinition): { Base: ClassicClass; address: unknown } {
+  switch (t.kind) {
+    case 'tcp':
+      return { Base: TCPServer, address: [t.options.host ?? '127.0.0.1', t.options.port] };
+    case 'udp':
+      return { Base: UDPServer, address: [t.options.host ?? '127.0.0.1', t.options.port] };
+    case 'unix-stream':
+      return { Base: UnixStreamServer, address: t.options.path };
+    case 'unix-dgram':
+      return { Base: UnixDatagramServer, address: t.options.path };
+  }
+}
+
+function strategyFor(def: HandlerDefinition): ConcurrencyStrategy<unknown> | undefined {
+  const c = def.concurrency;
+  switch (c.kind) {
+    case 'serial':
+      return undefined;
+    case 'concurrent':
+      return new ConcurrentStrategy(c.options.maxConnections ?? Infinity);
+    case 'threading':
+    case 'forking':
+      throw new ConfigurationError(messages.modeNotAvailable(def.handler.name, c.kind));
+  }
+}
+
+/**
+ * Builds the classic server for a handler definition: the transport's classic class (or the user's
+ * `serverClass` subclass of it), its attributes from the decorators and options, the concurrency
+ * strategy, and the decorated hooks wired into the classic stages.
+ */
+export function assembleServer(def: HandlerDefinition, container: Container, options: BootstrapOptions, face: Server, counters: ServerCounters): BaseServer<any, any> {
+  const { Base: Default, address } = classicClassFor(def.transport);
+  const Base = options.serverClass ?? Default;
+  if (Base !== Default && !(Base.prototype instanceof Default)) {
+    throw new ConfigurationError(messages.badServerClass(def.handler.name, Base.name, Default.name));
+  }
+  const strategy = strategyFor(def);
+  const t = def.transport;
+  const wiring = new HandlerWiring(def, container, face, () => ({ requestTimeout: server.requestTimeout, lineLimit: (server as unknown as TCPServer).lineLimit }));
+
+  // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
+  const Concrete = Base as unknown as new (...args: any[]) => any;
+  class AssembledServer extends Concrete {
+    constructor() {
+      super(address, wiring.handlerClass());
+      if (strategy) this.strategy = strategy;
+      if ('backlog' in t.options && t.options.backlog !== undefined) this.requestQueueSize = t.options.backlog;
+      if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
+      if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
+      if (options.timeout !== undefined) this.timeout = options.timeout;
+      if (options.requestTimeout !== undefined) this.requestTimeout = options.requestTimeout;
+      if (options.shutdownTimeout !== undefined) this.shutdownTimeout = options.shutdownTimeout;
+    }
+
+    async getRequest(): Promise<[unknown, ClientAddress]> {
+      const got = await super.getRequest();
+      counters.accepted++;
+      return got;
+    }
+
+    async verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> {
+      const ok = (await super.verifyRequest(request, clientAddress)) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress)));
+      if (!ok) counters.rejected++;
+      return ok;
+    }
+
+    async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
+      counters.errors++;
+      if (wiring.hasHook('handleError')) {
+        try {
+          await wiring.callServerHook('handleError', error, clientAddress);
+          return;
+        } catch (hookError) {
+          error = hookError; // a failing @HandleError is reported the default way, never lost
+        }
+      }
+      if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
+      else await super.handleError(request, clientAddress, error);
+    }
+
+    handleTimeout(): unknown {
+      return wiring.hasHook('handleTimeout') ? wiring.callServerHook('handleTimeout') : super.handleTimeout();
+    }
+
+    async serviceActions(): Promise<void> {
+      await super.serviceActions();
+      if (wiring.hasHook('serviceActions')) await wiring.callServerHook('serviceActions');
+    }
+  }
+  Object.defineProperty(AssembledServer, 'name', { value: Base.name });
+  const server = new AssembledServer() as BaseServer<any, any>;
+  return server;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
+}

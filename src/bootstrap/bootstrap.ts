@@ -1,0 +1,64 @@
+import { Container } from '../container';
+import { explore } from '../explorer/explorer';
+import type { HandlerDefinition } from '../metadata/definition';
+import { assembleServer } from './assemble';
+import type { BootstrapOptions } from './options';
+import { Server } from './server';
+
+type HandlerClass = abstract new (...args: any[]) => unknown;
+
+/**
+ * Reads the decorators of one handler class (or several, sharing one container), checks everything
+ * that can be checked before a socket is bound (decorators, dependency graph), then assembles and
+ * binds the servers. Resolves when every server is listening.
+ */
+export async function bootstrap(handler: HandlerClass, options?: BootstrapOptions): Promise<Server>;
+export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOptions): Promise<Server[]>;
+export async function bootstrap(handlers: HandlerClass | HandlerClass[], options: BootstrapOptions = {}): Promise<Server | Server[]> {
+  const list = Array.isArray(handlers) ? handlers : [handlers];
+  const definitions: HandlerDefinition[] = list.map((h) => explore(h));
+  const container = new Container(options.providers ?? []);
+  for (const def of definitions) {
+    // A handler is built anew for every request, even when it is marked @Injectable() (a singleton by default).
+    container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
+    container.validate(def.handler);
+  }
+
+  const servers: Server[] = [];
+  let open = list.length;
+  // The container is shared: the last server to close disposes its singletons.
+  const release = async () => {
+    if (--open === 0) await container.dispose();
+  };
+  try {
+    for (const def of definitions) {
+      const face = new Server(def.handler.name, release);
+      face.attach(assembleServer(def, container, options, face, face.counters));
+      servers.push(face);
+    }
+    await Promise.all(servers.map((s) => s.classicServer.ready));
+  } catch (err) {
+    open = servers.length;
+    await Promise.all(servers.map((s) => s.close()));
+    if (servers.length === 0) await container.dispose();
+    throw err;
+  }
+  if (options.handleSignals) installSignalHandlers(servers);
+  return Array.isArray(handlers) ? servers : servers[0];
+}
+
+/** SIGINT/SIGTERM: drain requests in flight, close every server, and let the process exit 0. */
+function installSignalHandlers(servers: Server[]): void {
+  const onSignal = () => {
+    void (async () => {
+      await Promise.all(servers.map((s) => s.shutdown()));
+      await Promise.all(servers.map((s) => s.close()));
+    })();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
+  for (const s of servers) {
+    s.onClose(() => {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
+    });
+  }
+}

@@ -1,0 +1,25 @@
+import type { BaseServer } from '../classic/base-server';
+import type { Provider } from '../container';
+
+/** Where sockserve writes what it has to say; `console` fits. */
+export interface Logger {
+  error(message: string): void;
+  info?(message: string): void;
+}
+
+export interface BootstrapOptions {
+  /** DI providers for the handler's dependencies. */
+  providers?: Provider[];
+  /** Seconds handleRequest() waits for a request before calling @HandleTimeout. */
+  timeout?: number | null;
+  /** Seconds a read may wait for data before it fails with RequestTimeoutError. */
+  requestTimeout?: number | null;
+  /** Seconds shutdown() waits for requests in flight before closing them; default 30. */
+  shutdownTimeout?: number | null;
+  /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */
+  serverClass?: new (...args: any[]) => BaseServer<any, any>;
+  /** Receives handleError's traceback blocks instead of stderr. */
+  logger?: Logger;
+  /** SIGINT/SIGTERM → graceful shutdown() then close(), so the process exits 0. */
+  handleSignals?: boolean;
+}

@@ -1,0 +1,217 @@
+/**
+ * The dependency-injection container: one flat registry of providers with three lifetimes.
+ *
+ * Methods for the caller:
+ *   register(provider)      add or replace a provider (the last registration of a token wins)
+ *   resolve(token, scope?)  build or look up what `token` stands for; synchronous
+ *   createRequestScope()    a scope for one request; `scope.resolve(token)`, then `await scope.dispose()`
+ *   validate(token)         walk the whole graph below `token` without constructing anything, and throw
+ *                           the InjectionError that resolve() would throw; bootstrap calls it before binding
+ *   dispose()               dispose the singletons this container built, last built first
+ *
+ * Lifetimes: 'singleton' (one per container), 'transient' (new on every resolve), 'request' (one per
+ * RequestScope). A class that is not registered is resolvable: with @Injectable() it has that scope
+ * (default 'singleton'), without it it is 'transient', which is what a handler class needs. A singleton
+ * may not depend, directly or through transients, on a request-scoped token. `Container` resolves to the
+ * container itself. Values given with `useValue` belong to the caller and are never disposed; instances
+ * built by a class or a factory are. Transient instances are not tracked, so nothing disposes them.
+ */
+import { InjectionError } from '../errors/errors';
+import { injectionMessages as msg } from '../errors/injection.messages';
+import { disposeInReverse } from './dispose';
+import { ClassType, Provider, Recipe, Scope, toRecipe } from './provider';
+import { readConstructorParams, readInjectable } from './reflection';
+import { ContainerRequestScope, RequestScope } from './request-scope';
+import { InjectionToken, isInjectionToken, tokenName } from './token';
+
+/** One resolve() or validate() walk. */
+interface Walk {
+  /** Tokens being built, outermost first: a token met again is a cycle. */
+  path: InjectionToken[];
+  /** validate(): check everything, construct nothing. */
+  dryRun: boolean;
+  scope?: ContainerRequestScope;
+  /** The nearest singleton being built above: it must not capture a request-scoped instance. */
+  singleton?: string;
+  /** validate(): tokens already checked, outside and inside a singleton. */
+  checked?: { free: Set<InjectionToken>; inSingleton: Set<InjectionToken> };
+}
+
+/** Design types that name nothing the container can build: an @Inject(token) is needed. */
+const NOT_BUILDABLE = new Set<unknown>([Object, Function, String, Number, Boolean, Symbol, BigInt, Array, Promise]);
+
+/** A cycle error still unwinding inside its cycle, and the token where the cycle starts. */
+const unwindingCycle = new WeakMap<object, InjectionToken>();
+const isUnwindingCycle = (e: unknown) => typeof e === 'object' && e !== null && unwindingCycle.has(e);
+
+export class Container {
+  private readonly recipes = new Map<InjectionToken, Recipe>();
+  private readonly singletons = new Map<InjectionToken, unknown>();
+  /** Singletons in creation order, for dispose(). */
+  private readonly created: unknown[] = [];
+  /** Per class: the token for each constructor parameter (undefined: leave it to its default value). */
+  private readonly plans = new WeakMap<ClassType, (InjectionToken | undefined)[]>();
+
+  constructor(providers: readonly Provider[] = []) {
+    this.recipes.set(Container, { kind: 'value', value: this });
+    for (const provider of providers) this.register(provider);
+  }
+
+  register(provider: Provider): this {
+    const [token, recipe] = toRecipe(provider);
+    this.recipes.set(token, recipe);
+    this.singletons.delete(token);
+    return this;
+  }
+
+  resolve<T>(token: InjectionToken<T>, scope?: RequestScope): T {
+    if (scope !== undefined && !(scope instanceof ContainerRequestScope && scope.container === this)) {
+      throw new InjectionError(msg.foreignScope(tokenName(token)));
+    }
+    if (scope?.disposed) throw new InjectionError(msg.disposedScope(tokenName(token)));
+    return this.root('container.resolve()', token, { path: [], dryRun: false, scope }) as T;
+  }
+
+  createRequestScope(): RequestScope {
+    return new ContainerRequestScope(this);
+  }
+
+  validate(token: InjectionToken): void {
+    const checked = { free: new Set<InjectionToken>(), inSingleton: new Set<InjectionToken>() };
+    this.root('container.validate()', token, { path: [], dryRun: true, checked });
+  }
+
+  async dispose(): Promise<void> {
+    const created = this.created.splice(0);
+    this.singletons.clear();
+    await disposeInReverse(created, 'Container.dispose()');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private root(where: string, token: InjectionToken, walk: Walk): unknown {
+    if (!isInjectionToken(token)) throw new InjectionError(msg.notAToken(where, token));
+    if (!this.canProvide(token)) throw new InjectionError(msg.unknownToken(undefined, token, tokenName(token)));
+    return this.get(token, walk);
+  }
+
+  private canProvide(token: InjectionToken): boolean {
+    return this.recipes.has(token) || typeof token === 'function';
+  }
+
+  /** Resolves a dependency for `site` ("parameter #1 of A's constructor"), chaining any failure below it. */
+  private dependency(token: InjectionToken, site: string, walk: Walk): unknown {
+    if (!this.canProvide(token)) throw new InjectionError(msg.unknownToken(site, token, tokenName(token)));
+    try {
+      return this.get(token, walk);
+    } catch (error) {
+      if (isUnwindingCycle(error)) throw error; // the cycle message already shows the whole path
+      const reason = error instanceof InjectionError ? error.message : describe(error);
+      throw new InjectionError(msg.chain(site, reason), { cause: error });
+    }
+  }
+
+  private get(token: InjectionToken, walk: Walk): unknown {
+    const recipe = this.recipes.get(token) ?? { kind: 'class', useClass: token as ClassType };
+    if (recipe.kind === 'value') return recipe.value;
+    const scope = this.scopeOf(token, recipe);
+    const name = tokenName(token);
+    if (scope === 'singleton' && this.singletons.has(token)) return this.singletons.get(token);
+    if (scope === 'request') {
+      if (walk.singleton !== undefined) throw new InjectionError(msg.scopeWidening(walk.singleton, name));
+      if (!walk.dryRun) {
+        if (!walk.scope) throw new InjectionError(msg.noRequestScope(name));
+        if (walk.scope.instances.has(token)) return walk.scope.instances.get(token);
+      }
+    }
+    const start = walk.path.indexOf(token);
+    if (start >= 0) {
+      const error = new InjectionError(msg.cycle([...walk.path.slice(start), token].map(tokenName)));
+      unwindingCycle.set(error, token);
+      throw error;
+    }
+    const checked = walk.checked && (walk.singleton === undefined ? walk.checked.free : walk.checked.inSingleton);
+    if (checked?.has(token)) return undefined;
+
+    walk.path.push(token);
+    let value: unknown;
+    try {
+      value = this.build(token, recipe, scope === 'singleton' ? { ...walk, singleton: name } : walk);
+    } catch (error) {
+      if (isUnwindingCycle(error) && unwindingCycle.get(error as object) === token) unwindingCycle.delete(error as object);
+      throw error;
+    } finally {
+      walk.path.pop();
+    }
+    if (checked) checked.add(token);
+    else if (scope === 'singleton') this.keep(this.singletons, this.created, token, value);
+    else if (scope === 'request') this.keep(walk.scope!.instances, walk.scope!.created, token, value);
+    return value;
+  }
+
+  private keep(cache: Map<InjectionToken, unknown>, created: unknown[], token: InjectionToken, value: unknown): void {
+    cache.set(token, value);
+    created.push(value);
+  }
+
+  private scopeOf(token: InjectionToken, recipe: Exclude<Recipe, { kind: 'value' }>): Scope {
+    if (recipe.scope !== undefined) return recipe.scope;
+    const injectable = readInjectable((recipe as { useClass: ClassType }).useClass);
+    if (injectable) return injectable.scope ?? 'singleton';
+    return this.recipes.has(token) ? 'singleton' : 'transient';
+  }
+
+  private build(token: InjectionToken, recipe: Exclude<Recipe, { kind: 'value' }>, walk: Walk): unknown {
+    if (recipe.kind === 'class') return this.construct(recipe.useClass, walk);
+    const display = tokenName(token);
+    const args = recipe.inject.map((dep, i) => this.dependency(dep, msg.factorySite(display, i), walk));
+    if (walk.dryRun) return undefined;
+    const value = recipe.factory(...args);
+    if (isThenable(value)) {
+      value.then(undefined, () => {}); // nobody can await it any more: keep its rejection from crashing the process
+      throw new InjectionError(msg.asyncFactory(display));
+    }
+    return value;
+  }
+
+  private construct(ctor: ClassType, walk: Walk): unknown {
+    const owner = ctor.name || 'an anonymous class';
+    const args = this.planFor(ctor, owner).map((dep, i) =>
+      dep === undefined ? undefined : this.dependency(dep, msg.paramSite(owner, i), walk),
+    );
+    return walk.dryRun ? undefined : new ctor(...args);
+  }
+
+  /** Which token each constructor parameter asks for; throws for a parameter nobody can name. */
+  private planFor(ctor: ClassType, owner: string): (InjectionToken | undefined)[] {
+    const cached = this.plans.get(ctor);
+    if (cached) return cached;
+    const { designTypes, injected } = readConstructorParams(ctor);
+    const count = Math.max(designTypes?.length ?? ctor.length, ...[...injected.keys()].map((i) => i + 1));
+    const plan: (InjectionToken | undefined)[] = [];
+    for (let i = 0; i < count; i++) {
+      const token = injected.get(i) ?? designTypes?.[i];
+      if (injected.has(i) || (typeof token === 'function' && !NOT_BUILDABLE.has(token))) {
+        plan.push(token as InjectionToken);
+      } else if (designTypes === undefined) {
+        throw new InjectionError(msg.noParamTypes(owner, i));
+      } else if (i >= ctor.length) {
+        plan.push(undefined); // a parameter with a default value (or after one): let the default apply
+      } else {
+        throw new InjectionError(msg.untypedParam(owner, i, token));
+      }
+    }
+    this.plans.set(ctor, plan);
+    return plan;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

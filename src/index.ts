@@ -1,0 +1,31 @@
+/**
+ * sockserve: network servers the way Python's socketserver builds them, driven by decorators and DI.
+ *
+ * The server owns the communication, the handler class owns the protocol. bootstrap() reads a handler
+ * class's decorators (explorer → HandlerDefinition), checks its dependency graph (container), and
+ * assembles one classic server from three independent parts:
+ *
+ *     transport                  concurrency strategy              per-request lifecycle
+ *   ┌───────────────────┐      ┌────────────────────────┐      ┌──────────────────────────────┐
+ *   │ stream: TCP, Unix │ ───▶ │ serial | concurrent |  │ ───▶ │ verify → setup → handle →    │
+ *   │ datagram: UDP,    │      │ threading | forking    │      │ finish → close (exactly once)│
+ *   │ Unix datagram     │      │ (processRequest seam)  │      │ handler built by the container│
+ *   └───────────────────┘      └────────────────────────┘      └──────────────────────────────┘
+ *
+ * `sockserve/classic` exports the Python-shaped classes the decorators are built on.
+ */
+export * from './decorators';
+export { Injectable, Inject, Token, Container } from './container';
+export type { Provider, InjectionToken, Scope } from './container';
+export { bootstrap } from './bootstrap/bootstrap';
+export type { BootstrapOptions, Logger } from './bootstrap/options';
+export { Server } from './bootstrap/server';
+export type { ServerStats } from './bootstrap/server';
+export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';
+export type { ClientAddress, IpAddress, UnixAddress } from './transports/address';
+export { isWorker } from './runtime';
+export {
+  SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
+  ServerClosedError, WorkerCrashedError, SystemExit,
+} from './errors/errors';
+export type { HandlerDefinition, TransportDefinition, ConcurrencyDefinition } from './metadata/definition';

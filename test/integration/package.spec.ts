@@ -1,0 +1,25 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '..', '..');
+const run = (cmd: string, args: string[]) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    execFile(cmd, args, { cwd: root, timeout: 120000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })));
+
+describe('the published package', () => {
+  test('npm run build emits JavaScript that sockserve and sockserve/classic resolve to through exports', async () => {
+    const build = await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
+    expect(build.stderr + build.stdout).toBe('');
+    expect(build.code).toBe(0);
+    const probe = await run(process.execPath, ['-e', `
+      require('reflect-metadata');
+      const main = require('sockserve'); const classic = require('sockserve/classic');
+      console.log(require.resolve('sockserve'), require.resolve('sockserve/classic'));
+      console.log(typeof main.bootstrap, typeof main.TcpServer, typeof main.Injectable, typeof classic.TCPServer, typeof classic.DatagramRequestHandler);`]);
+    expect(probe.stderr).toBe('');
+    const [paths, types] = probe.stdout.trim().split('\n');
+    expect(paths).toBe(`${path.join(root, 'dist/index.js')} ${path.join(root, 'dist/classic.js')}`);
+    expect(types).toBe('function function function function function');
+  });
+});
