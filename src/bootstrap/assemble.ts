@@ -1,7 +1,6 @@
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
 import { TCPServer, UnixStreamServer } from '../classic/stream-servers';
-import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
@@ -28,33 +27,27 @@ function classicClassFor(t: TransportDefinition): { Base: ClassicClass; address:
   }
 }
 
-function strategyFor(def: HandlerDefinition): ConcurrencyStrategy<unknown> | undefined {
-  const c = def.concurrency;
-  switch (c.kind) {
-    case 'serial':
-      return undefined;
-    case 'concurrent':
-      return new ConcurrentStrategy(c.options.maxConnections ?? Infinity);
-    case 'threading':
-    case 'forking':
-      throw new ConfigurationError(messages.modeNotAvailable(def.handler.name, c.kind));
-  }
-}
-
 /**
  * Builds the classic server for a handler definition: the transport's classic class (or the user's
  * `serverClass` subclass of it), its attributes from the decorators and options, the concurrency
  * strategy, and the decorated hooks wired into the classic stages.
  */
-export function assembleServer(def: HandlerDefinition, container: Container, options: BootstrapOptions, face: Server, counters: ServerCounters): BaseServer<any, any> {
+export function assembleServer(
+  def: HandlerDefinition,
+  container: Container,
+  options: BootstrapOptions,
+  face: Server,
+  counters: ServerCounters,
+  strategy: ConcurrencyStrategy<any> | undefined,
+): BaseServer<any, any> {
   const { Base: Default, address } = classicClassFor(def.transport);
   const Base = options.serverClass ?? Default;
   if (Base !== Default && !(Base.prototype instanceof Default)) {
     throw new ConfigurationError(messages.badServerClass(def.handler.name, Base.name, Default.name));
   }
-  const strategy = strategyFor(def);
   const t = def.transport;
-  const wiring = new HandlerWiring(def, container, face, () => ({ requestTimeout: server.requestTimeout, lineLimit: (server as unknown as TCPServer).lineLimit }));
+  const remote = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
+  const wiring = new HandlerWiring(def, container, face, remote, () => ({ requestTimeout: server.requestTimeout, lineLimit: (server as unknown as TCPServer).lineLimit }));
 
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;

@@ -2,6 +2,7 @@ import { Container } from '../container';
 import { explore } from '../explorer/explorer';
 import type { HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
+import { startStrategy } from './strategies';
 import type { BootstrapOptions } from './options';
 import { Server } from './server';
 
@@ -33,7 +34,13 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
   try {
     for (const def of definitions) {
       const face = new Server(def.handler.name, release);
-      face.attach(assembleServer(def, container, options, face, face.counters));
+      const strategy = await startStrategy(def, options);
+      try {
+        face.attach(assembleServer(def, container, options, face, face.counters, strategy));
+      } catch (err) {
+        await strategy?.close();
+        throw err;
+      }
       servers.push(face);
     }
     await Promise.all(servers.map((s) => s.classicServer.ready));

@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-handler';
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
-import { runLifecycle } from '../lifecycle/run-lifecycle';
+import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { StreamReader } from '../transports/stream-reader';
@@ -32,6 +32,8 @@ export class HandlerWiring {
     private readonly def: HandlerDefinition,
     private readonly container: Container,
     private readonly face: Server,
+    /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
+    private readonly remote: boolean,
     private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
   ) {}
 
@@ -44,7 +46,7 @@ export class HandlerWiring {
     const ctx = this.begin(request, clientAddress);
     try {
       const ok = Boolean(await this.call(ctx.instance, 'verify', clientAddress, ctx.req));
-      if (!ok) await this.end(request);
+      if (!ok || this.remote) await this.end(request);
       return ok;
     } catch (err) {
       await this.end(request);
@@ -73,11 +75,7 @@ export class HandlerWiring {
     const ctx = this.contexts.get(request) ?? this.begin(request, clientAddress);
     try {
       const { instance, req } = ctx;
-      await runLifecycle({
-        setup: () => this.call(instance, 'setup', req),
-        handle: () => this.call(instance, 'handle', req),
-        finish: () => this.call(instance, 'finish', req),
-      });
+      await runDecorated(this.def, instance, req);
       if (req instanceof DatagramRequest && req.wfile.length > 0) {
         await (request as DatagramRequestTuple)[1].send(req.wfile.getValue(), clientAddress);
       }
@@ -112,11 +110,12 @@ export class HandlerWiring {
       return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face);
     }
     const socket = request as net.Socket;
-    return new StreamRequest(readerFor(socket, this.readerOptions()), new StreamWriter(socket), clientAddress, this.face, socket);
+    // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
+    const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
+    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {
-    const key = this.def.hooks[hook];
-    return key === undefined ? undefined : instance[key](...args);
+    return callHook(this.def, instance, hook, ...args);
   }
 }

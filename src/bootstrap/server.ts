@@ -81,6 +81,6 @@ export class Server implements AsyncDisposable {
   }
 
   stats(): ServerStats {
-    return { ...this.counters, active: this.classic.activeRequests, workers: 0 };
+    return { ...this.counters, active: this.classic.activeRequests, workers: this.classic.workerCount };
   }
 }

@@ -135,6 +135,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.shutdownRequested = true;
     this.wakeLoop();
     this.stopReading();
+    this.strategy.stopReading?.();
     const limit = this.shutdownTimeout;
     const timer =
       limit === null
@@ -171,6 +172,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Requests being processed now. */
   get activeRequests(): number {
     return this.strategy.active;
+  }
+
+  /** Worker threads or child processes alive. */
+  get workerCount(): number {
+    return this.strategy.workers ?? 0;
   }
 
   // ---- the stages of one request ----

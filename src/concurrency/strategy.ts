@@ -21,6 +21,10 @@ export interface ConcurrencyStrategy<Req> {
   drain(): Promise<void>;
   /** Requests running now. */
   readonly active: number;
+  /** Worker threads or child processes alive (strategies that have none leave it out). */
+  readonly workers?: number;
+  /** Shutdown: reads of requests running elsewhere (threads, children) see EOF. */
+  stopReading?(): void;
   /** Releases whatever the strategy owns (threads, children). Idempotent. */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@
 import { className, configurationMessages as messages, memberName } from '../errors/configuration.messages';
 import type { ConcurrencyDefinition, TransportDefinition } from '../metadata/definition';
 import { addConcurrency, addTransport } from '../metadata/reflection';
+import { callerFile } from '../metadata/source-location';
 import { ArgumentHelp, checkOptions, DecorationSite, fail, OptionRule } from './options.validation';
 
 export interface ClassDecoratorSpec<O, D> extends ArgumentHelp {
@@ -48,7 +49,7 @@ export function transportDecorator<O>(spec: TransportSpec<O>, args: readonly unk
   const given = typeof arg === spec.address.type ? { [spec.address.name]: arg } : arg;
   return (target: unknown, member?: unknown): void => {
     const cls = decoratedClass(spec.decorator, target, member);
-    addTransport(cls, spec.decorator, definitionFor(spec, cls, given));
+    addTransport(cls, spec.decorator, definitionFor(spec, cls, given), callerFile());
   };
 }
 
@@ -59,7 +60,7 @@ export function concurrencyDecorator<O>(
 ): ClassDecorator | undefined {
   const apply = (given: unknown) => (target: unknown, member?: unknown): void => {
     const cls = decoratedClass(spec.decorator, target, member);
-    addConcurrency(cls, spec.decorator, definitionFor(spec, cls, given));
+    addConcurrency(cls, spec.decorator, definitionFor(spec, cls, given), callerFile());
   };
   const [arg, key] = args;
   if (args.length > 1) fail(messages.notAClass(spec.decorator, where(arg, key)));

@@ -23,6 +23,22 @@ export const messages = {
   badServerClass: (handler: string, given: string, expected: string) =>
     `${handler}: serverClass ${given} does not extend ${expected}, the classic server of its transport decorator. ` +
     `Fix: declare it as \`class ${given} extends ${expected}\`.`,
+  handlerNotExported: (name: string, file: string) =>
+    `${name} is not exported from ${file}, so a worker cannot load it. Fix: declare the class at the module's ` +
+    `top level with \`export class ${name}\` (a class defined inside a function cannot be loaded by path).`,
+  handlerSourceUnknown: (name: string) =>
+    `${name}: sockserve could not tell which file declares the class, so a worker cannot load it. ` +
+    `Fix: declare it at the top level of a module of its own and export it.`,
+  workerLoadFailed: (name: string, mode: string, reason: string) =>
+    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${reason.split('\n').join('\n  ')}`,
+  providerCannotCross: (handler: string, token: string, why: string) =>
+    `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
+    `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +
+    `structured-cloneable value), and let classes be built there from their @Injectable() decorators.`,
+  workerCrashed: (mode: string, detail: string) =>
+    `the ${mode} worker running this request died: ${detail}. The request was closed; a new worker takes the next one.`,
+  workerSilent: (seconds: number) =>
+    `the handler ran for more than requestTimeout (${seconds} s) without a sign of life, so its worker was ended.`,
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

@@ -74,5 +74,6 @@ export function explore(handler: unknown): HandlerDefinition {
   }
   const concurrency: ConcurrencyDefinition = concurrencies[0]?.definition ?? { kind: 'serial' };
 
-  return { handler, transport: transports[0].definition, concurrency, hooks: hooksOf(handler, name) };
+  const source = concurrencies[0]?.source ?? transports[0].source;
+  return { handler, transport: transports[0].definition, concurrency, hooks: hooksOf(handler, name), source };
 }

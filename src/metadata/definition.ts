@@ -73,4 +73,6 @@ export interface HandlerDefinition {
   transport: TransportDefinition;
   concurrency: ConcurrencyDefinition;
   hooks: HookDefinition;
+  /** The module file that declares the class (from the decorators' call site): workers load it from there. */
+  source?: string;
 }

@@ -23,6 +23,8 @@ export interface Declared<T> {
   readonly definition: T;
   /** The class that carries the decorator: the handler itself or one of its base classes. */
   readonly owner: Function;
+  /** The file whose code applied the decorator, when the stack names one: workers load the class from it. */
+  readonly source?: string;
 }
 
 /** One lifecycle hook declared on a method. */
@@ -33,7 +35,7 @@ export interface HookRecord {
   readonly owner: Function;
 }
 
-type Stored<T> = Pick<Declared<T>, 'decorator' | 'definition'>;
+type Stored<T> = Pick<Declared<T>, 'decorator' | 'definition' | 'source'>;
 type StoredHook = Pick<HookRecord, 'hook' | 'key'>;
 
 interface MetadataApi {
@@ -78,8 +80,8 @@ function nearest<T>(key: string, ctor: Function): Declared<T>[] {
 }
 
 /** Records a transport decorator on `target`. Several may be recorded; the explorer rejects more than one. */
-export function addTransport(target: Function, decorator: string, definition: TransportDefinition): void {
-  prepend<TransportDefinition>(TRANSPORT_METADATA, target, { decorator, definition });
+export function addTransport(target: Function, decorator: string, definition: TransportDefinition, source?: string): void {
+  prepend<TransportDefinition>(TRANSPORT_METADATA, target, { decorator, definition, source });
 }
 
 /** The transport decorators of `ctor`, or of its nearest base class that has any; in source order. */
@@ -88,8 +90,8 @@ export function getTransports(ctor: Function): Declared<TransportDefinition>[] {
 }
 
 /** Records a concurrency decorator on `target`. Several may be recorded; the explorer rejects more than one. */
-export function addConcurrency(target: Function, decorator: string, definition: ConcurrencyDefinition): void {
-  prepend<ConcurrencyDefinition>(CONCURRENCY_METADATA, target, { decorator, definition });
+export function addConcurrency(target: Function, decorator: string, definition: ConcurrencyDefinition, source?: string): void {
+  prepend<ConcurrencyDefinition>(CONCURRENCY_METADATA, target, { decorator, definition, source });
 }
 
 /** The concurrency decorators of `ctor`, or of its nearest base class that has any; in source order. */

@@ -45,7 +45,7 @@ describe('transport decorators', () => {
   it('@TcpServer(port) records a tcp transport with only the port', () => {
     const cls = decorate(TcpServer(9000));
     expect(getTransports(cls)).toEqual([
-      { decorator: '@TcpServer', definition: { kind: 'tcp', options: { port: 9000 } }, owner: cls },
+      { decorator: '@TcpServer', definition: { kind: 'tcp', options: { port: 9000 } }, owner: cls, source: __filename },
     ]);
   });
 
@@ -223,7 +223,7 @@ describe('concurrency decorators', () => {
     @Threading({ threads: 2, maxThreads: 4, perRequest: true, idleTimeoutMs: 1000 })
     class WithOptions {}
     expect(getConcurrencies(Bare)).toEqual([
-      { decorator: '@Threading', definition: { kind: 'threading', options: {} }, owner: Bare },
+      { decorator: '@Threading', definition: { kind: 'threading', options: {} }, owner: Bare, source: __filename },
     ]);
     expect(getConcurrencies(Called)[0].definition).toEqual({ kind: 'threading', options: {} });
     expect(getConcurrencies(WithOptions)[0].definition).toEqual({

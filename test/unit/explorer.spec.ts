@@ -40,6 +40,7 @@ describe('explore() builds a definition', () => {
       transport: { kind: 'tcp', options: { port: 9000, host: '127.0.0.1' } },
       concurrency: { kind: 'serial' },
       hooks: { handle: 'handle' },
+      source: __filename,
     });
   });
 

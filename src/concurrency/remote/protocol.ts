@@ -1,0 +1,63 @@
+/**
+ * The messages between the server (main thread) and a worker thread or child process that runs
+ * handlers. A worker runs one request at a time; `id` names it, so a late message from a finished
+ * request is recognised and dropped.
+ */
+import type { ClientAddress } from '../../transports/address';
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export type ToWorker =
+  /** A stream request starts; its bytes follow as `data`, then `eof`. */
+  | { t: 'stream'; id: number; client: ClientAddress }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  | { t: 'eof'; id: number }
+  /** The main thread handed write `seq` to the kernel (or failed to). */
+  | { t: 'written'; id: number; seq: number; error?: SerializedError }
+  /** A datagram request: the reply comes back in `done`. */
+  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'load-error'; message: string }
+  | { t: 'write'; id: number; seq: number; chunk: Uint8Array }
+  /** Half-close the connection after everything written (wfile.end()). */
+  | { t: 'end'; id: number; seq: number }
+  | { t: 'pause'; id: number }
+  | { t: 'resume'; id: number }
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError };
+
+/** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
+export interface WorkerSpec {
+  /** The module file that declares the handler class, and the name it is exported under. */
+  source: string;
+  exportName: string;
+  /** useValue providers whose token is a string or a Symbol.for() symbol: rebuilt in the worker. */
+  values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
+  reader: { requestTimeout: number | null; lineLimit?: number };
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { name: 'Error', message: String(err) };
+}
+
+/** An Error in this thread standing for one raised over there: same name, message and stack. */
+export function deserializeError(e: SerializedError): Error {
+  const err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  return err;
+}
+
+/** A copy of `chunk` in an ArrayBuffer of its own, so it can be transferred without touching a shared pool. */
+export function ownBytes(chunk: Uint8Array): Uint8Array {
+  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && !(chunk.buffer instanceof SharedArrayBuffer)) {
+    return chunk;
+  }
+  return new Uint8Array(chunk);
+}

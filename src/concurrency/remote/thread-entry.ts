@@ -1,0 +1,10 @@
+/** The entry file of a sockserve worker thread: it only connects the runtime to parentPort. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { startWorkerRuntime } from './worker-runtime';
+import type { WorkerSpec } from './protocol';
+
+const port = parentPort!;
+startWorkerRuntime(workerData as WorkerSpec, {
+  post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
+  onMessage: (listener) => port.on('message', listener),
+});

@@ -1,0 +1,34 @@
+import * as path from 'node:path';
+import { ConfigurationError } from '../../errors/errors';
+
+/** How to start a worker thread or child process that can load the handler's module. */
+export interface WorkerLaunch {
+  file: string;
+  execArgv: string[];
+}
+
+/** sockserve's own cached TypeScript loader (plain JS beside this file). */
+const TS_REGISTER = path.join(__dirname, 'ts-register.js');
+
+/**
+ * The entry file `name` beside this module (`.ts` when sockserve runs from its sources, `.js` when
+ * compiled), plus a TypeScript loader when the entry or the handler's module is TypeScript: Node cannot
+ * load `.ts` in a fresh thread or process by itself (under jest, ts-node, or `npm start`). The loader is
+ * sockserve's ts-register.js, which needs the `typescript` package where TypeScript sources run anyway.
+ */
+export function workerLaunch(name: string, handlerSource: string, handlerName: string): WorkerLaunch {
+  const ext = path.extname(__filename);
+  const file = path.join(__dirname, `${name}${ext}`);
+  const inherited = process.execArgv.filter((a) => !a.startsWith('--inspect'));
+  const needsTs = ext === '.ts' || /\.[cm]?tsx?$/.test(handlerSource);
+  if (!needsTs) return { file, execArgv: inherited };
+  try {
+    require.resolve('typescript', { paths: [process.cwd(), __dirname] });
+  } catch {
+    throw new ConfigurationError(
+      `${handlerName} is declared in TypeScript (${handlerSource}), and workers need the typescript package to load it. ` +
+        `Fix: install typescript (npm i -D typescript), or compile to JavaScript and run the compiled files.`,
+    );
+  }
+  return { file, execArgv: [...inherited, '-r', TS_REGISTER] };
+}

@@ -1,0 +1,19 @@
+import type { HandlerDefinition, HookName } from '../metadata/definition';
+import { runLifecycle } from './run-lifecycle';
+
+type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
+
+/** Calls a decorated hook method of `instance`, if the class has one. */
+export function callHook(def: HandlerDefinition, instance: unknown, hook: HookName, ...args: unknown[]): unknown {
+  const key = def.hooks[hook];
+  return key === undefined ? undefined : (instance as Hooked)[key](...args);
+}
+
+/** The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request object. */
+export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
+  return runLifecycle({
+    setup: () => callHook(def, instance, 'setup', req),
+    handle: () => callHook(def, instance, 'handle', req),
+    finish: () => callHook(def, instance, 'finish', req),
+  });
+}

@@ -1,0 +1,147 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
+import {
+  fixtureDir, makeLocalHandler, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
+  ThreadedUnixDatagram, ThreadedUnixStream,
+} from '../fixtures/threaded-handlers';
+import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+
+const providers = [{ provide: 'suffix', useValue: '!' }];
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+
+beforeAll(() => fs.mkdirSync(fixtureDir, { recursive: true }));
+afterAll(() => fs.rmSync(fixtureDir, { recursive: true, force: true }));
+
+const cases = [
+  { name: 'TCP', handler: ThreadedTcp, stream: true },
+  { name: 'TCP ::1', handler: ThreadedTcp6, stream: true },
+  { name: 'Unix stream', handler: ThreadedUnixStream, stream: true },
+  { name: 'UDP', handler: ThreadedUdp, stream: false },
+  { name: 'Unix datagram', handler: ThreadedUnixDatagram, stream: false },
+];
+
+describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
+  let server: Server | undefined;
+  let loop: Promise<void> | undefined;
+  afterEach(async () => {
+    if (server) {
+      await within(10000, 'shutdown', server.shutdown());
+      await server.close();
+      await loop;
+      expect(server.stats().workers).toBe(0);
+    }
+    server = loop = undefined;
+  });
+  const exchange = async (payload: string) =>
+    stream ? (await streamExchange(target(server!), payload, { halfClose: true, ms: 10000 })).toString()
+      : (await datagramExchange(target(server!), payload, fixtureDir, 10000)).data.toString();
+
+  test('runs the handler in a worker thread, with its dependencies resolved there', async () => {
+    server = await bootstrap(handler, { providers });
+    loop = server.serveForever(0.05);
+    expect(server.stats().workers).toBe(2);
+    const reply = await exchange('Hello, world\n');
+    const m = /^Thread-(\d+): Hello, world!$/.exec(reply);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+  });
+
+  test('CPU-bound requests run at the same time on two threads', async () => {
+    server = await bootstrap(handler, { providers });
+    loop = server.serveForever(0.05);
+    const [a, b] = (await Promise.all([exchange('burn 400\n'), exchange('burn 400\n')])).map((r) => r.split(' ').map(Number));
+    expect(a[0]).not.toBe(b[0]); // two different threads
+    expect(a[1]).toBeLessThan(b[2]); // and their busy intervals overlap
+    expect(b[1]).toBeLessThan(a[2]);
+  });
+
+  test('a handler that throws ends its own request; the server keeps serving', async () => {
+    server = await bootstrap(handler, { providers });
+    const errors: unknown[] = [];
+    server.classicServer.handleError = (_r, _a, e) => { errors.push(e); };
+    loop = server.serveForever(0.05);
+    if (stream) expect(await exchange('throw\n')).toBe('');
+    else expect(await datagramSilence(target(server), 'throw\n', fixtureDir)).toBe(true);
+    await within(5000, 'error reported', (async () => { while (errors.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    expect((errors[0] as Error).message).toMatch(/^thrown in thread \d+$/);
+    expect(await exchange('next\n')).toMatch(/: next!$/);
+  });
+});
+
+describe('@Threading faults and pool', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) {
+      await within(10000, 'shutdown', s.shutdown());
+      await s.close();
+      expect(s.stats().workers).toBe(0);
+    }
+    SingleThreadTcp.errors.length = 0;
+  });
+  async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
+    const s = await bootstrap(h, { providers, ...opts });
+    servers.push(s);
+    void s.serveForever(0.05);
+    return s;
+  }
+  const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
+
+  test.each([
+    ['process.exit()', 'exit', WorkerCrashedError, /exited with code 3/],
+    ['an unhandled rejection', 'reject', WorkerCrashedError, /nobody catches this/],
+  ])('a worker killed by %s fails only its request, is replaced, and the next request is served', async (_what, line, type, text) => {
+    const s = await start(SingleThreadTcp);
+    expect(await ask(s, `${line}\n`)).toBe('');
+    await within(5000, 'error reported', (async () => { while (SingleThreadTcp.errors.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    expect(SingleThreadTcp.errors[0]).toBeInstanceOf(type);
+    expect(SingleThreadTcp.errors[0].message).toMatch(text);
+    expect(await ask(s, 'after\n')).toMatch(/: after!$/);
+    expect(s.stats().workers).toBe(1);
+  });
+
+  test('a handler that spins past requestTimeout is ended and reported as RequestTimeoutError', async () => {
+    const s = await start(SingleThreadTcp, { requestTimeout: 0.5 });
+    expect(await ask(s, 'spin\n')).toBe('');
+    expect(SingleThreadTcp.errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+  });
+
+  test('perRequest starts a fresh thread for each request', async () => {
+    const s = await start(PerRequestTcp);
+    const a = await ask(s, 'one\n');
+    const b = await ask(s, 'two\n');
+    expect(/Thread-(\d+)/.exec(a)![1]).not.toBe(/Thread-(\d+)/.exec(b)![1]);
+  });
+
+  test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
+    const s = await start(SingleThreadTcp);
+    const reply = await streamExchange(target(s), 'big 16\n', { halfClose: true, ms: 10000 });
+    expect(reply.length).toBe(16 * 64 * 1024);
+  });
+
+  test('with one thread, a second request waits until the first is done instead of failing', async () => {
+    const s = await start(SingleThreadTcp);
+    const [a, b] = (await Promise.all([ask(s, 'burn 200\n'), ask(s, 'burn 200\n')])).map((r) => r.split(' ').map(Number));
+    expect(a[0]).toBe(b[0]);
+    expect(Math.max(a[1], b[1])).toBeGreaterThanOrEqual(Math.min(a[2], b[2]));
+  });
+
+  test('a handler class a worker cannot load is a ConfigurationError at bootstrap that says why', async () => {
+    const Local = makeLocalHandler();
+    const err = await bootstrap(Local).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect(err.message).toContain('LocalHandler is not exported from');
+    expect(err.message).toContain('Fix: declare the class at the module\'s top level');
+  });
+
+  test('a provider whose value cannot cross threads is a ConfigurationError at bootstrap', async () => {
+    const err = await bootstrap(SingleThreadTcp, { providers: [{ provide: 'suffix', useValue: () => '!' }] }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect(err.message).toContain('SingleThreadTcp: the provider for "suffix" cannot be used in worker threads');
+  });
+});
