@@ -22,4 +22,11 @@ describe('the published package', () => {
     expect(paths).toBe(`${path.join(root, 'dist/index.js')} ${path.join(root, 'dist/classic.js')}`);
     expect(types).toBe('function function function function function');
   });
+
+  test('a plain-JavaScript program on the compiled package runs a threaded handler without any TypeScript loader', async () => {
+    const out = await run(process.execPath, [path.join(root, 'test/fixtures/compiled-threaded.js')]);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^js-thread-[1-9]\d*: hi\n$/);
+  });
 });

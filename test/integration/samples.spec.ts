@@ -45,4 +45,11 @@ describe('samples', () => {
     expect(code).toBe(0);
     expect(stdout).toBe('Sending : "Hello, world"\nReceived: "Hello, world"\n');
   });
+
+  test('threaded prints the server loop thread and a reply from a worker thread', async () => {
+    const { code, stdout, stderr } = await runSample('threaded.ts');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Server loop running in thread: 0\nReceived: "Thread-[1-9]\d*: Hello, world"\n$/);
+  });
 });

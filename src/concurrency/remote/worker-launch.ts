@@ -18,8 +18,8 @@ const TS_REGISTER = path.join(__dirname, 'ts-register.js');
  */
 export function workerLaunch(name: string, handlerSource: string, handlerName: string): WorkerLaunch {
   const ext = path.extname(__filename);
-  const file = path.join(__dirname, `${name}${ext}`);
-  const inherited = process.execArgv.filter((a) => !a.startsWith('--inspect'));
+  const file = path.join(__dirname, `${name}.js`); // always JS: see thread-entry.js
+  const inherited = inheritableExecArgv(process.execArgv);
   const needsTs = ext === '.ts' || /\.[cm]?tsx?$/.test(handlerSource);
   if (!needsTs) return { file, execArgv: inherited };
   try {
@@ -31,4 +31,18 @@ export function workerLaunch(name: string, handlerSource: string, handlerName: s
     );
   }
   return { file, execArgv: [...inherited, '-r', TS_REGISTER] };
+}
+
+/** Node flags worth passing on: preloads and a few harmless switches. Runners put their own arguments
+ *  into execArgv (ts-node's bin puts its script and options there), which a worker must not get. */
+const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught|expose-gc|experimental-[\w-]+|max-old-space-size=\d+|stack-trace-limit=\d+|conditions=.+|require=.+)$/;
+
+function inheritableExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if ((a === '-r' || a === '--require') && i + 1 < argv.length) out.push(a, argv[++i]);
+    else if (PASSABLE.test(a)) out.push(a);
+  }
+  return out;
 }

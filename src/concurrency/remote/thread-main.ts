@@ -1,4 +1,4 @@
-/** The entry file of a sockserve worker thread: it only connects the runtime to parentPort. */
+/** The body of a sockserve worker thread (started by thread-entry.js): it connects the runtime to parentPort. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { startWorkerRuntime } from './worker-runtime';
 import type { WorkerSpec } from './protocol';
