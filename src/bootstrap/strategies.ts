@@ -2,7 +2,8 @@ import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
-import { ThreadingStrategy } from '../concurrency/threading.strategy';
+import { threadingStrategy } from '../concurrency/threading.strategy';
+import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { Provider } from '../container';
 import { tokenName } from '../container';
 import { ConfigurationError } from '../errors/errors';
@@ -24,12 +25,16 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
       return new ConcurrentStrategy(c.options.maxConnections ?? Infinity);
     case 'threading': {
       const spec = workerSpec(def, options);
-      const strategy = new ThreadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name);
+      const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name);
       await strategy.start();
       return strategy;
     }
-    case 'forking':
-      throw new ConfigurationError(messages.modeNotAvailable(def.handler.name, c.kind));
+    case 'forking': {
+      const spec = workerSpec(def, options);
+      const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name);
+      await strategy.start();
+      return strategy;
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import type { ClientAddress } from '../transports/address';
 import { StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
+import { endGracefully, lingeringClose } from '../transports/lingering-close';
 
 export type IpAddressInput = [host: string, port: number] | { host?: string; port: number };
 export type UnixAddressInput = string | { path: string };
@@ -44,15 +45,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   override async shutdownRequest(request: net.Socket): Promise<void> {
-    if (!request.destroyed && !request.writableEnded) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, FLUSH_LIMIT_MS);
-        request.end(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await endGracefully(request, FLUSH_LIMIT_MS);
     await this.closeRequest(request);
   }
 
@@ -80,21 +73,6 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   protected override abortRequests(): void {
     for (const socket of this.listener?.connections ?? []) socket.destroy();
   }
-}
-
-function lingeringClose(socket: net.Socket, lingerMs: number): void {
-  if (socket.destroyed) return;
-  if (!socket.writableEnded || socket.readableEnded) {
-    socket.destroy();
-    return;
-  }
-  const timer = setTimeout(() => socket.destroy(), lingerMs);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-  socket.once('end', () => socket.destroy());
-  socket.removeAllListeners('data');
-  socket.on('data', () => undefined);
-  socket.resume();
 }
 
 /**

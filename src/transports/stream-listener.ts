@@ -62,15 +62,21 @@ export class StreamListener {
     return this.open;
   }
 
-  /** Stops listening, destroys queued and open connections, removes the Unix socket file. Idempotent. */
+  /**
+   * Stops listening, destroys queued and open connections, removes the Unix socket file. Idempotent.
+   * Resolves once every connection this listener still owns has closed. It does not wait for net.Server's
+   * own close callback: after a connection has been sent to a child process, Node asks that child for its
+   * connection count before calling back, and a child that has exited never answers.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
       const listening = this.server.listening;
-      const stopped = new Promise<void>((resolve) => (listening ? this.server.close(() => resolve()) : resolve()));
-      for (const [socket] of this.queue.drain()) socket.destroy();
-      for (const socket of this.open) socket.destroy();
+      if (listening) this.server.close(() => undefined);
+      const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
+      const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
+      owned.forEach((socket) => socket.destroy());
       this.queue.wake();
-      await stopped;
+      await Promise.all(gone);
       if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path);
     })();
     return this.closed;

@@ -52,4 +52,13 @@ describe('samples', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Server loop running in thread: 0\nReceived: "Thread-[1-9]\d*: Hello, world"\n$/);
   });
+
+  test('forking prints the server process and a reply from a child process', async () => {
+    const { code, stdout, stderr } = await runSample('forking.ts');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const m = /^Server loop running in process: (\d+)\nReceived: "(\d+): Hello, world"\n$/.exec(stdout);
+    expect(m).not.toBeNull();
+    expect(m![2]).not.toBe(m![1]);
+  });
 });

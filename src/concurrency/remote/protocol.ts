@@ -12,8 +12,12 @@ export interface SerializedError {
 }
 
 export type ToWorker =
-  /** A stream request starts; its bytes follow as `data`, then `eof`. */
-  | { t: 'stream'; id: number; client: ClientAddress }
+  /**
+   * A stream request starts. `owned`: the connection itself comes along (a child process gets it as
+   * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
+   * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
+   */
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** The main thread handed write `seq` to the kernel (or failed to). */

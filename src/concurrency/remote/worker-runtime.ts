@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type * as net from 'node:net';
 import { StreamRequest, DatagramRequest } from '../../bootstrap/request-objects';
 import type { Server } from '../../bootstrap/server';
 import { Container } from '../../container';
@@ -9,14 +10,20 @@ import { runDecorated } from '../../lifecycle/run-decorated';
 import type { HandlerDefinition } from '../../metadata/definition';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
+import { endGracefully, lingeringClose } from '../../transports/lingering-close';
 import { PortDuplex } from './port-duplex';
 import { FromWorker, serializeError, ToWorker, WorkerSpec } from './protocol';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
-  onMessage(listener: (msg: ToWorker) => void): void;
+  /** `handle`: a connection that came with the message (a child process's IPC handle). */
+  onMessage(listener: (msg: ToWorker, handle?: unknown) => void): void;
 }
+
+/** How long an owned connection waits for its reply to drain, and for the client to close, at the end. */
+const FLUSH_LIMIT_MS = 5000;
+const LINGER_MS = 2000;
 
 /** The handler class's definition and a container for it, built in this thread or process. */
 function load(spec: WorkerSpec): { def: HandlerDefinition; container: Container } {
@@ -48,12 +55,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   }
   const { def, container } = loaded;
   const face = {} as Server; // the server's face lives in the main thread; hooks here see an empty one
-  let current: { id: number; duplex?: PortDuplex } | undefined;
+  let current: { id: number; duplex?: PortDuplex; reader?: StreamReader } | undefined;
 
-  const run = async (id: number, req: StreamRequest | DatagramRequest, reply?: BufferWriter) => {
+  const run = async (id: number, req: StreamRequest | DatagramRequest, reply?: BufferWriter, owned?: net.Socket) => {
     const scope = container.createRequestScope();
     try {
-      await runDecorated(def, scope.resolve(def.handler), req);
+      try {
+        await runDecorated(def, scope.resolve(def.handler), req);
+      } finally {
+        // A connection this worker owns is closed here, as Python's child runs shutdown_request.
+        if (owned) await endGracefully(owned, FLUSH_LIMIT_MS).then(() => lingeringClose(owned, LINGER_MS));
+      }
       const bytes = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
       await scope.dispose();
       channel.post({ t: 'done', id, reply: bytes }, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
@@ -65,9 +77,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     }
   };
 
-  channel.onMessage((msg) => {
+  channel.onMessage((msg, handle) => {
     switch (msg.t) {
       case 'stream': {
+        if (msg.owned) {
+          const socket = (handle ?? msg.socket) as net.Socket;
+          socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
+          const reader = new StreamReader(socket, spec.reader);
+          current = { id: msg.id, reader };
+          void run(msg.id, new StreamRequest(reader, new StreamWriter(socket), msg.client, face, socket), undefined, socket);
+          return;
+        }
         const duplex = new PortDuplex(msg.id, channel.post);
         current = { id: msg.id, duplex };
         void run(msg.id, new StreamRequest(new StreamReader(duplex, spec.reader), new StreamWriter(duplex), msg.client, face));
@@ -81,7 +101,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return;
       }
       default:
-        if (current?.id !== msg.id || !current.duplex) return; // a late message for a finished request
+        if (current?.id !== msg.id) return; // a late message for a finished request
+        if (msg.t === 'eof') current.reader?.stopReading();
+        if (!current.duplex) return;
         if (msg.t === 'data') current.duplex.feed(msg.chunk);
         else if (msg.t === 'eof') current.duplex.eof();
         else if (msg.t === 'written') current.duplex.written(msg.seq, msg.error);

@@ -1,0 +1,64 @@
+import { ChildProcess, fork } from 'node:child_process';
+import type * as net from 'node:net';
+import { CHILD_ENV } from '../../runtime';
+import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
+import { RemoteSlot } from './remote-slot';
+import type { WorkerLaunch } from './worker-launch';
+
+/** How long a child gets to exit on SIGTERM at close() before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * A child process. Connections are handed over whole (`child.send(msg, socket)`: the kernel passes the
+ * descriptor and the parent's copy is closed), so their bytes never pass through the parent. The child
+ * exits when its IPC channel closes, so it never outlives the server, even one killed by SIGKILL.
+ */
+export class ChildSlot extends RemoteSlot {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+
+  constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void) {
+    super('forking', onDeath);
+    this.child = fork(launch.file, [], {
+      execArgv: launch.execArgv,
+      env: { ...process.env, [CHILD_ENV]: '1' },
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.send({ t: 'init', spec }, undefined, {}, () => undefined);
+    this.child.on('message', (msg: FromWorker) => this.onMessage(msg));
+    this.child.on('error', (err) => (this.lastError = err));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+        resolve();
+      }),
+    );
+  }
+
+  get id(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Ends the child and waits until it has been reaped: SIGTERM, then SIGKILL after a grace period. */
+  async kill(): Promise<void> {
+    this.dead = true;
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+
+  protected post(msg: ToWorker): void {
+    if (!this.dead && this.child.connected) this.child.send(msg, undefined, {}, () => undefined);
+  }
+
+  protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {
+    if (this.dead || !this.child.connected) return false;
+    // The kernel passes the descriptor; the parent's copy is closed once sent, so nothing here waits on it.
+    this.child.send(msg, socket, { keepOpen: false }, () => socket.destroy());
+    return true;
+  }
+}

@@ -1,0 +1,172 @@
+import type * as net from 'node:net';
+import type { DatagramRequestTuple } from '../../classic/request-handler';
+import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
+import { messages } from '../../errors/messages';
+import type { ClientAddress } from '../../transports/address';
+import { deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
+
+interface Running {
+  id: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  /** Bridged stream requests: the connection, and a function that detaches it from the worker. */
+  socket?: net.Socket;
+  detach?: () => void;
+  /** Datagram requests: sends the reply to the client. */
+  reply?: (bytes: Uint8Array) => Promise<void>;
+  watchdog?: NodeJS.Timeout;
+}
+
+export type RemoteRequest = net.Socket | DatagramRequestTuple;
+
+/**
+ * One worker (a thread or a child process) and the request it runs, seen from the server. Subclasses
+ * say how messages travel and whether a connection can be handed over whole; this class keeps the
+ * request's bookkeeping, the byte bridge for connections that stay in the main thread, the datagram
+ * reply, the requestTimeout watchdog and the crash path (a worker that dies fails its request only).
+ */
+export abstract class RemoteSlot {
+  readonly ready: Promise<void>;
+  dead = false;
+  protected lastError: Error | undefined;
+  private nextId = 0;
+  private running: Running | undefined;
+  private settleReady!: { resolve: () => void; reject: (e: Error) => void };
+
+  constructor(
+    private readonly mode: 'threading' | 'forking',
+    private readonly onDeath: (slot: RemoteSlot) => void,
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
+    this.ready.catch(() => undefined);
+  }
+
+  /** The worker's id for people: a threadId or a pid. */
+  abstract get id(): number;
+  protected abstract post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
+  /** Hands the whole connection to the worker, if this worker and this Node can take it. */
+  protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
+  abstract kill(): Promise<void>;
+
+  /** Runs one request in the worker; resolves when its lifecycle has finished there. */
+  run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null): Promise<void> {
+    const id = ++this.nextId;
+    return new Promise<void>((resolve, reject) => {
+      const running: Running = { id, resolve, reject };
+      this.running = running;
+      if (requestTimeout !== null) this.armWatchdog(running, requestTimeout);
+      if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
+      else if (!this.handOver({ t: 'stream', id, client, owned: true }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+    });
+  }
+
+  /** Shutdown: the running request's reads see EOF now. */
+  stopReading(): void {
+    const running = this.running;
+    if (!running) return;
+    running.socket?.pause();
+    this.post({ t: 'eof', id: running.id });
+  }
+
+  // ---- for subclasses: what the worker said, and how it ended ----
+
+  protected onMessage(msg: FromWorker): void {
+    if (msg.t === 'ready') return this.settleReady.resolve();
+    if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
+    const running = this.running;
+    if (!running || msg.id !== running.id) return; // late news from a finished request
+    running.watchdog?.refresh();
+    const socket = running.socket;
+    switch (msg.t) {
+      case 'write':
+        if (!socket || socket.destroyed) {
+          this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(new Error('the connection is closed')) });
+          return;
+        }
+        socket.write(msg.chunk, (err) => this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined }));
+        return;
+      case 'end':
+        if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
+        else this.post({ t: 'written', id: msg.id, seq: msg.seq });
+        return;
+      case 'pause':
+        socket?.pause();
+        return;
+      case 'resume':
+        socket?.resume();
+        return;
+      case 'done':
+        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
+        return;
+    }
+  }
+
+  protected onExit(detail: string): void {
+    this.dead = true;
+    this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
+    const running = this.running;
+    if (running) {
+      const cause = this.lastError;
+      const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
+      void this.finish(running, cause instanceof RequestTimeoutError ? cause : new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause }));
+    }
+    this.onDeath(this);
+  }
+
+  // ---- the request's paths ----
+
+  /** The main thread keeps the connection and relays its bytes both ways, with flow control. */
+  private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
+    const { id } = running;
+    this.post({ t: 'stream', id, client, owned: false });
+    let ended = false;
+    const eof = () => {
+      if (ended) return;
+      ended = true;
+      this.post({ t: 'eof', id });
+    };
+    const onData = (chunk: Buffer) => {
+      const bytes = ownBytes(chunk);
+      this.post({ t: 'data', id, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+    };
+    socket.on('data', onData);
+    socket.on('end', eof);
+    socket.on('close', eof);
+    running.socket = socket;
+    running.detach = () => {
+      socket.off('data', onData);
+      socket.off('end', eof);
+      socket.off('close', eof);
+      socket.pause();
+    };
+    socket.resume();
+  }
+
+  private startDatagram(running: Running, request: DatagramRequestTuple, client: ClientAddress): void {
+    const [data, dgramSocket] = request;
+    const bytes = new Uint8Array(data);
+    running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
+    this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated }, [bytes.buffer as ArrayBuffer]);
+  }
+
+  private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {
+    if (this.running !== running) return;
+    this.running = undefined;
+    if (running.watchdog) clearTimeout(running.watchdog);
+    running.detach?.();
+    if (error) return running.reject(error);
+    try {
+      if (reply && running.reply) await running.reply(reply);
+      running.resolve();
+    } catch (err) {
+      running.reject(err as Error);
+    }
+  }
+
+  private armWatchdog(running: Running, seconds: number): void {
+    running.watchdog = setTimeout(() => {
+      this.lastError = new RequestTimeoutError(messages.workerSilent(seconds));
+      void this.kill();
+    }, seconds * 1000);
+  }
+}

@@ -1,0 +1,163 @@
+import { ConfigurationError } from '../errors/errors';
+import { messages } from '../errors/messages';
+import type { ClientAddress } from '../transports/address';
+import { processInBackground } from './process-in-background';
+import type { RemoteRequest, RemoteSlot } from './remote/remote-slot';
+import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+
+export interface PoolOptions {
+  mode: 'threading' | 'forking';
+  /** Workers kept warm (0 with perRequest). */
+  warm: number;
+  max: number;
+  perRequest: boolean;
+  idleTimeoutMs: number;
+  /** Starts one worker; it reports its death through `onDeath`. */
+  spawn: (onDeath: (slot: RemoteSlot) => void) => RemoteSlot;
+}
+
+/**
+ * Requests on a pool of workers (threads or child processes), one request per worker at a time, so a
+ * handler that burns CPU or blocks stalls nobody else. A warm pool grows to `max` when all are busy;
+ * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
+ * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
+ * Python does. A worker that crashes, exits or goes silent past `requestTimeout` fails its own request
+ * only, and is replaced.
+ */
+export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
+  private readonly slots = new Set<RemoteSlot>();
+  private idle: RemoteSlot[] = [];
+  private readonly waiters: Array<(slot: RemoteSlot) => void> = [];
+  private readonly running = new Map<Promise<void>, RemoteSlot>();
+  private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
+  private readonly warm: number;
+  private readonly max: number;
+  private closed = false;
+
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly handlerName: string,
+  ) {
+    this.max = options.max;
+    this.warm = options.perRequest ? 0 : Math.min(options.warm, this.max);
+  }
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Live workers. */
+  get workers(): number {
+    return this.slots.size;
+  }
+
+  /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
+  async start(): Promise<void> {
+    const first = Array.from({ length: Math.max(1, this.warm) }, () => this.spawn());
+    try {
+      await Promise.all(first.map((s) => s.ready));
+    } catch (err) {
+      await this.close();
+      throw new ConfigurationError(messages.workerLoadFailed(this.handlerName, this.options.mode, (err as Error).message));
+    }
+    if (this.warm === 0) await Promise.all(first.map((s) => this.retire(s)));
+    else this.idle.push(...first);
+  }
+
+  async dispatch(server: RequestProcessor<RemoteRequest>, request: RemoteRequest, clientAddress: ClientAddress): Promise<void> {
+    const slot = await this.acquire();
+    const requestTimeout = (server as { requestTimeout?: number | null }).requestTimeout ?? null;
+    const run = processInBackground(
+      {
+        finishRequest: (r, a) => slot.run(r, a, requestTimeout),
+        shutdownRequest: (r) => server.shutdownRequest(r),
+        handleError: (r, a, e) => server.handleError(r, a, e),
+      },
+      request,
+      clientAddress,
+    ).finally(() => {
+      this.running.delete(run);
+      this.release(slot);
+    });
+    this.running.set(run, slot);
+  }
+
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running.keys());
+  }
+
+  stopReading(): void {
+    for (const slot of this.running.values()) slot.stopReading();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.idleTimers.values()) clearTimeout(timer);
+    this.idleTimers.clear();
+    this.idle = [];
+    await Promise.all([...this.slots].map((s) => this.retire(s)));
+  }
+
+  private spawn(): RemoteSlot {
+    const slot = this.options.spawn((dead) => this.onDeath(dead));
+    this.slots.add(slot);
+    return slot;
+  }
+
+  private async acquire(): Promise<RemoteSlot> {
+    for (;;) {
+      if (this.closed) throw new Error(`the ${this.options.mode} pool is closed`);
+      const idle = this.idle.pop();
+      if (idle) {
+        clearTimeout(this.idleTimers.get(idle));
+        this.idleTimers.delete(idle);
+        if (!idle.dead) return idle;
+        continue;
+      }
+      if (this.slots.size < this.max) {
+        const slot = this.spawn();
+        await slot.ready;
+        return slot;
+      }
+      return new Promise<RemoteSlot>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private release(slot: RemoteSlot): void {
+    if (slot.dead) return;
+    if (this.options.perRequest || this.closed) {
+      void this.retire(slot);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) return waiter(slot);
+    this.idle.push(slot);
+    if (this.slots.size > this.warm) {
+      const timer = setTimeout(() => {
+        this.idle = this.idle.filter((s) => s !== slot);
+        void this.retire(slot);
+      }, this.options.idleTimeoutMs);
+      timer.unref();
+      this.idleTimers.set(slot, timer);
+    }
+  }
+
+  private async retire(slot: RemoteSlot): Promise<void> {
+    this.slots.delete(slot);
+    await slot.kill();
+  }
+
+  /** A worker died (crash, exit, watchdog): keep the warm pool warm and let a waiting request go on. */
+  private onDeath(slot: RemoteSlot): void {
+    this.slots.delete(slot);
+    this.idle = this.idle.filter((s) => s !== slot);
+    if (this.closed) return;
+    if (this.slots.size < this.warm || this.waiters.length > 0) {
+      const fresh = this.spawn();
+      fresh.ready.then(
+        () => this.release(fresh),
+        () => this.slots.delete(fresh),
+      );
+    }
+  }
+}

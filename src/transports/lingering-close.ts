@@ -1,0 +1,34 @@
+import type * as net from 'node:net';
+
+/**
+ * Closes a connection whose reply has been half-closed (FIN sent) without turning unread input into a
+ * reset: closing a socket with unread input makes the kernel send RST, which can destroy the reply on
+ * its way to the client. Unread input is discarded until the client closes its side, bounded by
+ * `lingerMs`; a connection not half-closed yet, or already closed by the client, is closed at once.
+ */
+export function lingeringClose(socket: net.Socket, lingerMs: number): void {
+  if (socket.destroyed) return;
+  if (!socket.writableEnded || socket.readableEnded) {
+    socket.destroy();
+    return;
+  }
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.once('end', () => socket.destroy());
+  socket.removeAllListeners('data');
+  socket.on('data', () => undefined);
+  socket.resume();
+}
+
+/** Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). */
+export function endGracefully(socket: net.Socket, limitMs: number): Promise<void> {
+  if (socket.destroyed || socket.writableEnded) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, limitMs);
+    socket.end(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,158 @@
+import 'reflect-metadata';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
+import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SingleChild } from '../fixtures/forked-handlers';
+import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+
+const providers = [{ provide: 'suffix', useValue: '!' }];
+const root = path.join(__dirname, '..', '..');
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function eventually(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(() => fs.mkdirSync(forkDir, { recursive: true }));
+afterAll(() => fs.rmSync(forkDir, { recursive: true, force: true }));
+
+describe.each([
+  { name: 'TCP', handler: ForkedTcp, stream: true },
+  { name: 'Unix stream', handler: ForkedUnixStream, stream: true },
+  { name: 'UDP', handler: ForkedUdp, stream: false },
+  { name: 'Unix datagram', handler: ForkedUnixDatagram, stream: false },
+])('@Forking over $name', ({ handler, stream }) => {
+  let server: Server | undefined;
+  let loop: Promise<void> | undefined;
+  const pids = new Set<number>();
+  afterEach(async () => {
+    if (server) {
+      await within(10000, 'shutdown', server.shutdown());
+      await server.close();
+      await loop;
+      expect(server.stats().workers).toBe(0);
+    }
+    for (const pid of pids) expect(alive(pid)).toBe(false); // reaped: no child outlives close()
+    server = loop = undefined;
+    pids.clear();
+  });
+  const exchange = async (payload: string) =>
+    stream ? (await streamExchange(target(server!), payload, { halfClose: true, ms: 10000 })).toString()
+      : (await datagramExchange(target(server!), payload, forkDir, 10000)).data.toString();
+
+  test('runs the handler in another process, which close() ends and reaps', async () => {
+    server = await bootstrap(handler, { providers });
+    loop = server.serveForever(0.05);
+    expect(server.stats().workers).toBe(2);
+    const m = /^(\d+): Hello, world!$/.exec(await exchange('Hello, world\n'));
+    expect(m).not.toBeNull();
+    const pid = Number(m![1]);
+    expect(pid).not.toBe(process.pid);
+    pids.add(pid);
+  });
+
+  test('CPU-bound requests run at the same time in two processes', async () => {
+    server = await bootstrap(handler, { providers });
+    loop = server.serveForever(0.05);
+    const [a, b] = (await Promise.all([exchange('burn 400\n'), exchange('burn 400\n')])).map((r) => r.split(' ').map(Number));
+    pids.add(a[0]).add(b[0]);
+    expect(a[0]).not.toBe(b[0]);
+    expect(a[1]).toBeLessThan(b[2]);
+    expect(b[1]).toBeLessThan(a[2]);
+  });
+
+  test('a handler that throws ends its own request; the server keeps serving', async () => {
+    server = await bootstrap(handler, { providers });
+    const errors: unknown[] = [];
+    server.classicServer.handleError = (_r, _a, e) => { errors.push(e); };
+    loop = server.serveForever(0.05);
+    if (stream) expect(await exchange('throw\n')).toBe('');
+    else expect(await datagramSilence(target(server), 'throw\n', forkDir)).toBe(true);
+    await eventually(() => errors.length === 1);
+    expect((errors[0] as Error).message).toMatch(/^thrown in process \d+$/);
+    expect(await exchange('next\n')).toMatch(/^\d+: next!$/);
+  });
+});
+
+describe('@Forking faults and pool', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) {
+      await within(10000, 'shutdown', s.shutdown());
+      await s.close();
+      expect(s.stats().workers).toBe(0);
+    }
+    SingleChild.errors.length = 0;
+  });
+  async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
+    const s = await bootstrap(h, { providers, ...opts });
+    servers.push(s);
+    void s.serveForever(0.05);
+    return s;
+  }
+  const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
+
+  test.each([
+    ['process.exit()', 'exit', /exited with code 4/],
+    ['SIGKILL', 'kill', /was killed by SIGKILL/],
+  ])('a child ended by %s fails only its request, is replaced and reaped, and the next request is served', async (_what, line, text) => {
+    const s = await start(SingleChild);
+    const before = Number((await ask(s, 'who\n')).split(':')[0]);
+    expect(await ask(s, `${line}\n`)).toBe('');
+    await eventually(() => SingleChild.errors.length === 1);
+    expect(SingleChild.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    expect(SingleChild.errors[0].message).toMatch(text);
+    const after = Number((await ask(s, 'who\n')).split(':')[0]);
+    expect(after).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect(s.stats().workers).toBe(1);
+  });
+
+  test('a child that spins past requestTimeout is killed and reported as RequestTimeoutError', async () => {
+    const s = await start(SingleChild, { requestTimeout: 0.5 });
+    expect(await ask(s, 'spin\n')).toBe('');
+    await eventually(() => SingleChild.errors.length === 1);
+    expect(SingleChild.errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+  });
+
+  test('perRequest starts a fresh process for each request and leaves none behind', async () => {
+    const s = await start(PerRequestFork);
+    const a = Number((await ask(s, 'one\n')).split(':')[0]);
+    const b = Number((await ask(s, 'two\n')).split(':')[0]);
+    expect(a).not.toBe(b);
+    await eventually(() => !alive(a) && !alive(b));
+    expect(s.stats().workers).toBe(0);
+  });
+
+  test('children exit by themselves when their parent is killed with SIGKILL', async () => {
+    const parent = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      parent.stdout!.on('data', (d) => (out += d));
+      await within(30000, 'children reported', (async () => { while (!/children \d+ \d+/.test(out)) await new Promise((r) => setTimeout(r, 20)); })());
+      const children = /children (\d+) (\d+)/.exec(out)!.slice(1).map(Number);
+      expect(children.every(alive)).toBe(true);
+      parent.kill('SIGKILL');
+      await eventually(() => !children.some(alive), 10000);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});
