@@ -17,9 +17,6 @@ export const messages = {
     `${owner}.serveForever(): the loop is already running. Fix: call shutdown() and await it before serving again.`,
   errorBlock: (client: ClientAddress | undefined, trace: string) =>
     `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(client)}\n${trace}\n${'-'.repeat(40)}\n`,
-  modeNotAvailable: (handler: string, mode: string) =>
-    `${handler}: @${mode === 'threading' ? 'Threading' : 'Forking'} is declared, but this version of sockserve does not ` +
-    `run the ${mode} strategy yet. Fix: remove the decorator (serial) or use @Concurrent until it lands.`,
   badServerClass: (handler: string, given: string, expected: string) =>
     `${handler}: serverClass ${given} does not extend ${expected}, the classic server of its transport decorator. ` +
     `Fix: declare it as \`class ${given} extends ${expected}\`.`,

@@ -88,7 +88,7 @@ export class FakeHandler extends BaseRequestHandler<FakeRequest, FakeServer> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `cond` every 5 ms until true; rejects after `ms`. */
-export async function until(cond: () => boolean, ms = 2000): Promise<void> {
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);

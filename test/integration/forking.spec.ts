@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SingleChild } from '../fixtures/forked-handlers';
 import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
 
 const providers = [{ provide: 'suffix', useValue: '!' }];
 const root = path.join(__dirname, '..', '..');
@@ -21,14 +22,6 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-async function eventually(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`not true within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 beforeAll(() => fs.mkdirSync(forkDir, { recursive: true }));
 afterAll(() => fs.rmSync(forkDir, { recursive: true, force: true }));
 
@@ -84,7 +77,7 @@ describe.each([
     loop = server.serveForever(0.05);
     if (stream) expect(await exchange('throw\n')).toBe('');
     else expect(await datagramSilence(target(server), 'throw\n', forkDir)).toBe(true);
-    await eventually(() => errors.length === 1);
+    await until(() => errors.length === 1);
     expect((errors[0] as Error).message).toMatch(/^thrown in process \d+$/);
     expect(await exchange('next\n')).toMatch(/^\d+: next!$/);
   });
@@ -115,7 +108,7 @@ describe('@Forking faults and pool', () => {
     const s = await start(SingleChild);
     const before = Number((await ask(s, 'who\n')).split(':')[0]);
     expect(await ask(s, `${line}\n`)).toBe('');
-    await eventually(() => SingleChild.errors.length === 1);
+    await until(() => SingleChild.errors.length === 1);
     expect(SingleChild.errors[0]).toBeInstanceOf(WorkerCrashedError);
     expect(SingleChild.errors[0].message).toMatch(text);
     const after = Number((await ask(s, 'who\n')).split(':')[0]);
@@ -127,7 +120,7 @@ describe('@Forking faults and pool', () => {
   test('a child that spins past requestTimeout is killed and reported as RequestTimeoutError', async () => {
     const s = await start(SingleChild, { requestTimeout: 0.5 });
     expect(await ask(s, 'spin\n')).toBe('');
-    await eventually(() => SingleChild.errors.length === 1);
+    await until(() => SingleChild.errors.length === 1);
     expect(SingleChild.errors[0]).toBeInstanceOf(RequestTimeoutError);
     expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
   });
@@ -137,7 +130,7 @@ describe('@Forking faults and pool', () => {
     const a = Number((await ask(s, 'one\n')).split(':')[0]);
     const b = Number((await ask(s, 'two\n')).split(':')[0]);
     expect(a).not.toBe(b);
-    await eventually(() => !alive(a) && !alive(b));
+    await until(() => !alive(a) && !alive(b));
     expect(s.stats().workers).toBe(0);
   });
 
@@ -150,7 +143,7 @@ describe('@Forking faults and pool', () => {
       const children = /children (\d+) (\d+)/.exec(out)!.slice(1).map(Number);
       expect(children.every(alive)).toBe(true);
       parent.kill('SIGKILL');
-      await eventually(() => !children.some(alive), 10000);
+      await until(() => !children.some(alive), 10000);
     } finally {
       parent.kill('SIGKILL');
     }

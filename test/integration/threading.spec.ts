@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
+import { canTransferTcpSockets } from '../../src/runtime';
 import {
   fixtureDir, makeLocalHandler, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
 import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
 
 const providers = [{ provide: 'suffix', useValue: '!' }];
 
@@ -60,6 +62,22 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
     expect(b[1]).toBeLessThan(a[2]);
   });
 
+  if (stream) {
+    test('a TCP connection moves into the worker where Node can transfer it; otherwise the main thread bridges it', async () => {
+      server = await bootstrap(handler, { providers });
+      loop = server.serveForever(0.05);
+      const tcp = 'host' in server.serverAddress;
+      expect(await exchange('path\n')).toBe(tcp && canTransferTcpSockets() ? 'owned' : 'bridged');
+      process.env.SOCKSERVE_SOCKET_TRANSFER = '0';
+      try {
+        expect(await exchange('path\n')).toBe('bridged');
+        expect(await exchange('big 8\n')).toHaveLength(8 * 64 * 1024);
+      } finally {
+        delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+      }
+    });
+  }
+
   test('a handler that throws ends its own request; the server keeps serving', async () => {
     server = await bootstrap(handler, { providers });
     const errors: unknown[] = [];
@@ -67,7 +85,7 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
     loop = server.serveForever(0.05);
     if (stream) expect(await exchange('throw\n')).toBe('');
     else expect(await datagramSilence(target(server), 'throw\n', fixtureDir)).toBe(true);
-    await within(5000, 'error reported', (async () => { while (errors.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    await until(() => errors.length > 0, 5000);
     expect((errors[0] as Error).message).toMatch(/^thrown in thread \d+$/);
     expect(await exchange('next\n')).toMatch(/: next!$/);
   });
@@ -97,7 +115,7 @@ describe('@Threading faults and pool', () => {
   ])('a worker killed by %s fails only its request, is replaced, and the next request is served', async (_what, line, type, text) => {
     const s = await start(SingleThreadTcp);
     expect(await ask(s, `${line}\n`)).toBe('');
-    await within(5000, 'error reported', (async () => { while (SingleThreadTcp.errors.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    await until(() => SingleThreadTcp.errors.length > 0, 5000);
     expect(SingleThreadTcp.errors[0]).toBeInstanceOf(type);
     expect(SingleThreadTcp.errors[0].message).toMatch(text);
     expect(await ask(s, 'after\n')).toMatch(/: after!$/);
@@ -107,6 +125,7 @@ describe('@Threading faults and pool', () => {
   test('a handler that spins past requestTimeout is ended and reported as RequestTimeoutError', async () => {
     const s = await start(SingleThreadTcp, { requestTimeout: 0.5 });
     expect(await ask(s, 'spin\n')).toBe('');
+    await until(() => SingleThreadTcp.errors.length > 0, 5000);
     expect(SingleThreadTcp.errors[0]).toBeInstanceOf(RequestTimeoutError);
     expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
   });
