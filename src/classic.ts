@@ -9,7 +9,10 @@ export type { IpAddressInput, UnixAddressInput } from './classic/stream-servers'
 export { UDPServer, UnixDatagramServer } from './classic/datagram-servers';
 export { BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler } from './classic/request-handler';
 export type { DatagramRequestTuple } from './classic/request-handler';
-export { ConcurrentMixIn } from './classic/mixins';
+export {
+  ConcurrentMixIn, ThreadingMixIn, ForkingMixIn, ThreadingTCPServer, ThreadingUDPServer, ThreadingUnixStreamServer,
+  ThreadingUnixDatagramServer, ForkingTCPServer, ForkingUDPServer, ForkingUnixStreamServer, ForkingUnixDatagramServer,
+} from './classic/mixins';
 export { StreamReader } from './transports/stream-reader';
 export { StreamWriter, BufferWriter } from './transports/stream-writer';
 export type { ClientAddress, IpAddress, UnixAddress } from './transports/address';

@@ -1,13 +1,25 @@
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
+import { forkingStrategy } from '../concurrency/forking.strategy';
+import type { WorkerSpec } from '../concurrency/remote/protocol';
+import { workerLaunch } from '../concurrency/remote/worker-launch';
+import { threadingStrategy } from '../concurrency/threading.strategy';
+import type { WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
+import { ConfigurationError } from '../errors/errors';
+import { messages } from '../errors/messages';
+import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
+import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
+import { UDPServer, UnixDatagramServer } from './datagram-servers';
+import { TCPServer, UnixStreamServer } from './stream-servers';
 
 type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /**
- * A thin compatibility face over the strategies, for Python's shape: `class S extends ConcurrentMixIn(TCPServer) {}`.
- * ConcurrentMixIn interleaves requests on the event loop. (ThreadingMixIn and ForkingMixIn, over the
- * threading and forking strategies, arrive with those strategies.)
+ * The mixins are a thin compatibility face over the strategies, for Python's shape:
+ * `class S extends ThreadingMixIn(TCPServer) {}`. They only choose the server's strategy.
  */
+
+/** Requests interleaved on the event loop (no Python analogue; asyncio's shape). */
 export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections = Infinity): B {
   abstract class Concurrent extends Base {
     constructor(...args: any[]) {
@@ -17,3 +29,67 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections =
   }
   return Concurrent as unknown as B;
 }
+
+/**
+ * Python's ThreadingMixIn on real worker threads. The handler class is loaded in each thread from the
+ * module that constructs the server, where it must be exported (or pass `handlerModule`).
+ */
+export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & { handlerModule?: string } = {}): B {
+  return poolMixIn(Base, 'threading', options.handlerModule, (spec, name) =>
+    threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name),
+  );
+}
+
+/**
+ * Python's ForkingMixIn on real child processes (`maxChildren` 40 by default, as Python). The handler
+ * class is loaded in each child from the module that constructs the server, where it must be exported
+ * (or pass `handlerModule`).
+ */
+export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & { handlerModule?: string } = {}): B {
+  return poolMixIn(Base, 'forking', options.handlerModule, (spec, name) =>
+    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), options, name),
+  );
+}
+
+function poolMixIn<B extends ServerClass>(
+  Base: B,
+  mode: 'threading' | 'forking',
+  handlerModule: string | undefined,
+  build: (spec: WorkerSpec, handlerName: string) => WorkerPoolStrategy,
+): B {
+  abstract class Pooled extends Base {
+    private readonly handlerSource = handlerModule ?? callerFile();
+
+    /** After binding: starts the pool, proving the handler class loads in a worker. */
+    override async serverActivate(): Promise<void> {
+      await super.serverActivate();
+      const name = this.RequestHandlerClass.name;
+      if (!this.handlerSource) throw new ConfigurationError(messages.handlerSourceUnknown(name));
+      const strategy = build(
+        {
+          source: this.handlerSource,
+          exportName: name,
+          values: [],
+          reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },
+          classic: true,
+          serverAddress: this.serverAddress,
+        },
+        name,
+      );
+      await strategy.start();
+      this.strategy = strategy;
+    }
+  }
+  Object.defineProperty(Pooled, 'name', { value: `${mode === 'threading' ? 'Threading' : 'Forking'}${Base.name}` });
+  return Pooled as unknown as B;
+}
+
+/** Python's combined classes. */
+export class ThreadingTCPServer extends ThreadingMixIn(TCPServer) {}
+export class ThreadingUDPServer extends ThreadingMixIn(UDPServer) {}
+export class ThreadingUnixStreamServer extends ThreadingMixIn(UnixStreamServer) {}
+export class ThreadingUnixDatagramServer extends ThreadingMixIn(UnixDatagramServer) {}
+export class ForkingTCPServer extends ForkingMixIn(TCPServer) {}
+export class ForkingUDPServer extends ForkingMixIn(UDPServer) {}
+export class ForkingUnixStreamServer extends ForkingMixIn(UnixStreamServer) {}
+export class ForkingUnixDatagramServer extends ForkingMixIn(UnixDatagramServer) {}

@@ -43,6 +43,10 @@ export interface WorkerSpec {
   /** useValue providers whose token is a string or a Symbol.for() symbol: rebuilt in the worker. */
   values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
   reader: { requestTimeout: number | null; lineLimit?: number };
+  /** A classic handler class (sockserve/classic's ThreadingMixIn, ForkingMixIn), not a decorated one. */
+  classic?: boolean;
+  /** What classic handlers read as `this.server.serverAddress`. */
+  serverAddress?: unknown;
 }
 
 export function serializeError(err: unknown): SerializedError {

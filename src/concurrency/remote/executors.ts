@@ -1,0 +1,72 @@
+import type { Duplex } from 'node:stream';
+import { DatagramRequest, StreamRequest } from '../../bootstrap/request-objects';
+import type { Server } from '../../bootstrap/server';
+import { readerFor } from '../../classic/reader-registry';
+import { datagramRequest } from '../../classic/request-handler';
+import { Container } from '../../container';
+import { ConfigurationError } from '../../errors/errors';
+import { messages } from '../../errors/messages';
+import { explore } from '../../explorer/explorer';
+import { runDecorated } from '../../lifecycle/run-decorated';
+import type { ClientAddress } from '../../transports/address';
+import type { DatagramSocket } from '../../transports/datagram-socket';
+import { StreamReader } from '../../transports/stream-reader';
+import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
+import type { WorkerSpec } from './protocol';
+
+/** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
+export interface Executor {
+  stream(conn: Duplex, client: ClientAddress): Promise<void>;
+  /** Writes the reply into `reply`; the server sends it. */
+  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter): Promise<void>;
+}
+
+/** Loads the handler module by path and builds the executor for its kind of handler class. */
+export function loadExecutor(spec: WorkerSpec): Executor {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(spec.source) as Record<string, unknown>;
+  const handler = mod[spec.exportName];
+  if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
+  return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
+}
+
+/** A decorated handler: DI in this thread or process (singletons are per worker), one request scope per request. */
+function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
+  const def = explore(handler);
+  const container = new Container(
+    spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
+  );
+  container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
+  container.validate(def.handler);
+  const face = {} as Server; // the server's face lives in the main thread
+  const run = async (req: StreamRequest | DatagramRequest) => {
+    const scope = container.createRequestScope();
+    try {
+      await runDecorated(def, scope.resolve(def.handler), req);
+    } finally {
+      await scope.dispose();
+    }
+  };
+  return {
+    stream: (conn, client) => run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
+    datagram: (data, truncated, client, reply) => run(new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
+  };
+}
+
+type ClassicHandler = new (request: unknown, client: ClientAddress, server: unknown) => { run(): Promise<void> };
+
+/**
+ * A classic handler class (StreamRequestHandler, DatagramRequestHandler…): built per request with the
+ * connection (or Python's `(data, socket)` pair, whose socket's send() fills the reply) and a server face
+ * carrying what handlers read from the server: requestTimeout, lineLimit and serverAddress.
+ */
+function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
+  const face = { requestTimeout: spec.reader.requestTimeout, lineLimit: spec.reader.lineLimit, serverAddress: spec.serverAddress };
+  return {
+    stream: (conn, client) => new Handler(conn, client, face).run(),
+    datagram: (data, truncated, client, reply) => {
+      const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
+      return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, face).run();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import type { BaseServer } from '../../src/classic';
+import { classicServers } from '../fixtures/classic-handlers';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+
+const cases = Object.entries(classicServers).map(([name, make]) => ({ name, make, stream: name.includes('Stream') || name.includes('TCP') }));
+
+describe.each(cases)('classic $name', ({ name, make, stream }) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  let loop: Promise<void> | undefined;
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(async () => {
+    if (server) {
+      await within(10000, 'shutdown', server.shutdown());
+      await server.close();
+      await loop;
+      expect(server.workerCount).toBe(0);
+    }
+    server = loop = undefined;
+    removeTempDir(dir);
+  });
+  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+  const exchange = async (line: string) =>
+    stream ? (await streamExchange(target(server!), line, { halfClose: true, ms: 10000 })).toString()
+      : (await datagramExchange(target(server!), line, dir, 10000)).data.toString();
+
+  test('runs the classic handler class in a worker, and an error there reaches handleError in the server', async () => {
+    server = make(dir);
+    const errors: Error[] = [];
+    server.handleError = (_r, _a, e) => { errors.push(e as Error); };
+    await server.ready;
+    loop = server.serveForever(0.05);
+    const [pid, tid, word] = (await exchange('hello\n')).split(/[/ ]/);
+    if (name.startsWith('Threading')) expect(Number(tid)).toBeGreaterThan(0);
+    else expect(Number(pid)).not.toBe(process.pid);
+    expect(word).toBe('hello');
+    if (stream) expect(await exchange('throw\n')).toBe('');
+    else expect(await datagramSilence(target(server), 'throw\n', dir)).toBe(true);
+    await until(() => errors.length === 1);
+    expect(errors[0].message).toMatch(/^classic handler failed in \d+\/\d+$/);
+    expect((await exchange('again\n')).endsWith(' again')).toBe(true);
+  });
+});
