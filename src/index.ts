@@ -22,7 +22,7 @@ export type { BootstrapOptions, Logger } from './bootstrap/options';
 export { Server } from './bootstrap/server';
 export type { ServerStats } from './bootstrap/server';
 export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';
-export type { ClientAddress, IpAddress, UnixAddress } from './transports/address';
+export type { ClientAddress, IpAddress, UnixAddress, ServerAddress } from './transports/address';
 export { isWorker } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,

@@ -1,5 +1,5 @@
 import type { BaseServer } from '../classic/base-server';
-import type { ClientAddress } from '../transports/address';
+import type { ServerAddress } from '../transports/address';
 
 export interface ServerCounters {
   accepted: number;
@@ -40,10 +40,9 @@ export class Server implements AsyncDisposable {
     this.cleanups.push(cleanup);
   }
 
-  get serverAddress(): ClientAddress {
+  get serverAddress(): ServerAddress {
     const a = this.classic.serverAddress as [string, number] | string;
-    if (typeof a === 'string') return { path: a };
-    return { host: a[0], port: a[1], family: a[0].includes(':') ? 'IPv6' : 'IPv4' };
+    return typeof a === 'string' ? { path: a } : { host: a[0], port: a[1] };
   }
 
   /** The classic server underneath (its hooks, attributes and `socket`). */

@@ -1,7 +1,10 @@
 /** Where a request came from: `{ host, port, family }` for IP, `{ path }` for Unix (empty for an unbound client). */
 export type ClientAddress = IpAddress | UnixAddress;
-export interface IpAddress { host: string; port: number; family: 'IPv4' | 'IPv6' }
-export interface UnixAddress { path: string }
+/** The other shape's fields are declared absent, so `client.host === '127.0.0.1'` compiles on either. */
+export interface IpAddress { host: string; port: number; family: 'IPv4' | 'IPv6'; path?: undefined }
+export interface UnixAddress { path: string; host?: undefined; port?: undefined; family?: undefined }
+/** Where a server listens: `{ host, port }` (the real port after port 0) or `{ path }`. */
+export type ServerAddress = { host: string; port: number } | { path: string };
 
 export function isUnixAddress(a: ClientAddress): a is UnixAddress {
   return typeof (a as UnixAddress).path === 'string';
