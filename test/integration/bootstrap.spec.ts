@@ -242,6 +242,21 @@ describe('bootstrap features', () => {
     expect(disposed).toEqual(['store']);
   });
 
+  test('logger receives the traceback block of a failed request instead of stderr', async () => {
+    @TcpServer(0)
+    class Failing { @Handle() h() { throw new Error('logged failure'); } }
+    const lines: string[] = [];
+    const s = await bootstrap(Failing, { logger: { error: (m) => lines.push(m) } });
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    await streamExchange(target(s), 'x\n', { halfClose: true });
+    await until(() => lines.length === 1);
+    expect(lines[0]).toMatch(/^-{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\nError: logged failure\n/);
+    expect(lines[0].endsWith('-'.repeat(40) + '\n')).toBe(true);
+    await s.shutdown();
+    await loop;
+  });
+
   test('an unknown dependency fails bootstrap before anything binds', async () => {
     @TcpServer(0)
     class Needy {
