@@ -16,7 +16,20 @@ export class StreamWriter {
       return Promise.reject(Object.assign(new Error('wfile.write(): the connection is closed for writing.'), { code: 'EPIPE' }));
     }
     return new Promise((resolve, reject) => {
-      this.sink.write(bytes, (err) => (err ? reject(err) : resolve(bytes.length)));
+      const sink = this.sink;
+      let settled = false;
+      sink.write(bytes, (err) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve(bytes.length);
+      });
+      // Usually libuv hands small writes to the kernel at once; then nothing is queued and the promise
+      // need not wait for the write callback, which Node only calls on a later tick.
+      if (!settled && sink.writableLength === 0 && !sink.destroyed) {
+        settled = true;
+        resolve(bytes.length);
+      }
     });
   }
 
