@@ -6,8 +6,9 @@ import {
   ClientAddress, ConfigurationError,
 } from '../../src';
 import { TCPServer } from '../../src/classic';
-import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
 
 type Req = StreamRequest | DatagramRequest;
 interface Case {
@@ -41,17 +42,9 @@ class Greeter {
 describe.each(cases)('bootstrap over $name', (c) => {
   let dir: string;
   let server: Server | undefined;
-  let loop: Promise<void> | undefined;
+  const serve = servingInTests<Server>();
   beforeEach(() => { dir = tempDir(); });
-  afterEach(async () => {
-    if (server) {
-      await within(5000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-    }
-    server = loop = undefined;
-    removeTempDir(dir);
-  });
+  afterEach(() => removeTempDir(dir));
   const exchange = async (s: Server, payload: string) =>
     c.stream ? (await streamExchange(target(s), payload, { halfClose: true })).toString() : (await datagramExchange(target(s), payload, dir)).data.toString();
 
@@ -72,7 +65,7 @@ describe.each(cases)('bootstrap over $name', (c) => {
         @Finish() close() { log.push('finish'); }
       }
       server = await bootstrap(Echo);
-      loop = server.serveForever(0.05);
+      serve(server);
       expect(await exchange(server, 'one\n')).toBe('hello one');
       expect(await exchange(server, 'two\n')).toBe('hello two');
       await until(() => log.filter((l) => l === 'finish').length === 2);
@@ -93,7 +86,7 @@ describe.each(cases)('bootstrap over $name', (c) => {
         @Finish() f() { ran.push('finish'); }
       }
       server = await bootstrap(Refuse);
-      loop = server.serveForever(0.05);
+      serve(server);
       if (c.stream) expect(await exchange(server, 'x\n')).toBe('');
       else expect(await datagramSilence(target(server), 'x\n', dir)).toBe(true);
       await until(() => server!.stats().rejected === 1);
@@ -113,7 +106,7 @@ describe.each(cases)('bootstrap over $name', (c) => {
         @HandleError() oops(error: Error, client: ClientAddress) { seen.push(`error ${error.message} ${client ? 'with client' : 'no client'}`); }
       }
       server = await bootstrap(Failing);
-      loop = server.serveForever(0.05);
+      serve(server);
       if (c.stream) expect(await exchange(server, 'bad\n')).toBe('');
       else expect(await datagramSilence(target(server), 'bad\n', dir)).toBe(true);
       expect(await exchange(server, 'good\n')).toBe('good\n');

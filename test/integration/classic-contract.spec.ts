@@ -1,33 +1,23 @@
 import * as fs from 'node:fs';
 import type { BaseServer } from '../../src/classic';
 import { Body, transports } from '../contracts/transports';
-import { connect, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
+import { connect, datagramSilence, removeTempDir, tempDir } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
 import { until } from '../fakes/fake-server';
 
 const echoLine: Body = async (h) => { await h.wfile.write(await h.rfile.readline()); };
 
 describe.each(transports)('classic server contract over $name', (t) => {
   let dir: string;
-  let server: BaseServer<any, any> | undefined;
-  let loop: Promise<void> | undefined;
-
+  const serve = servingInTests();
   beforeEach(() => { dir = tempDir(); });
-  afterEach(async () => {
-    if (server) {
-      await within(5000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-    }
-    server = loop = undefined;
-    removeTempDir(dir);
-  });
+  afterEach(() => removeTempDir(dir));
 
   async function start(body: Body, tweak?: (s: BaseServer<any, any>) => void) {
-    server = t.make(body, dir);
+    const server = t.make(body, dir);
     tweak?.(server);
     await server.ready;
-    loop = server.serveForever(0.05);
-    return server;
+    return serve(server);
   }
 
   test('echoes a line to three clients in turn, as CPython run_server does', async () => {
@@ -92,8 +82,6 @@ describe.each(transports)('classic server contract over $name', (t) => {
     await s.close();
     if ('path' in target) expect(fs.existsSync(target.path)).toBe(false);
     else if (t.stream) await expect(connect(target)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    await loop;
-    server = undefined;
   });
 
   test('shutdown during a request lets it finish and deliver its reply', async () => {

@@ -1,6 +1,7 @@
 import type { BaseServer } from '../../src/classic';
 import { classicServers } from '../fixtures/classic-handlers';
-import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
 import { until } from '../fakes/fake-server';
 
 const cases = Object.entries(classicServers).map(([name, make]) => ({ name, make, stream: name.includes('Stream') || name.includes('TCP') }));
@@ -8,18 +9,9 @@ const cases = Object.entries(classicServers).map(([name, make]) => ({ name, make
 describe.each(cases)('classic $name', ({ name, make, stream }) => {
   let dir: string;
   let server: BaseServer<any, any> | undefined;
-  let loop: Promise<void> | undefined;
+  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
   beforeEach(() => { dir = tempDir(); });
-  afterEach(async () => {
-    if (server) {
-      await within(10000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-      expect(server.workerCount).toBe(0);
-    }
-    server = loop = undefined;
-    removeTempDir(dir);
-  });
+  afterEach(() => removeTempDir(dir));
   const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
   const exchange = async (line: string) =>
     stream ? (await streamExchange(target(server!), line, { halfClose: true, ms: 10000 })).toString()
@@ -30,7 +22,7 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     const errors: Error[] = [];
     server.handleError = (_r, _a, e) => { errors.push(e as Error); };
     await server.ready;
-    loop = server.serveForever(0.05);
+    serve(server);
     const [pid, tid, word] = (await exchange('hello\n')).split(/[/ ]/);
     if (name.startsWith('Threading')) expect(Number(tid)).toBeGreaterThan(0);
     else expect(Number(pid)).not.toBe(process.pid);

@@ -5,31 +5,21 @@ import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, T
 import { Body, handlerClasses, streamTransports } from '../contracts/transports';
 import { connect, readToEnd, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
 
 describe.each(streamTransports)('stream requests over $name', (t) => {
   let dir: string;
-  let server: BaseServer<any, any> | undefined;
-  let loop: Promise<void> | undefined;
   const errors: unknown[] = [];
-
+  const serve = servingInTests();
   beforeEach(() => { dir = tempDir(); errors.length = 0; });
-  afterEach(async () => {
-    if (server) {
-      await within(5000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-    }
-    server = loop = undefined;
-    removeTempDir(dir);
-  });
+  afterEach(() => removeTempDir(dir));
 
   async function start(body: Body, tweak?: (s: BaseServer<any, any>) => void) {
-    server = t.make(body, dir);
+    const server = t.make(body, dir);
     server.handleError = (_r, _a, e) => { errors.push(e); };
     tweak?.(server);
     await server.ready;
-    loop = server.serveForever(0.05);
-    return server;
+    return serve(server);
   }
 
   test('a client that sends and then half-closes still receives its whole reply (1 MiB)', async () => {

@@ -6,6 +6,7 @@ import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../.
 import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SingleChild } from '../fixtures/forked-handlers';
 import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
 
 const providers = [{ provide: 'suffix', useValue: '!' }];
 const root = path.join(__dirname, '..', '..');
@@ -32,17 +33,10 @@ describe.each([
   { name: 'Unix datagram', handler: ForkedUnixDatagram, stream: false },
 ])('@Forking over $name', ({ handler, stream }) => {
   let server: Server | undefined;
-  let loop: Promise<void> | undefined;
   const pids = new Set<number>();
-  afterEach(async () => {
-    if (server) {
-      await within(10000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-      expect(server.stats().workers).toBe(0);
-    }
+  const serve = servingInTests<Server>((s) => {
+    expect(s.stats().workers).toBe(0);
     for (const pid of pids) expect(alive(pid)).toBe(false); // reaped: no child outlives close()
-    server = loop = undefined;
     pids.clear();
   });
   const exchange = async (payload: string) =>
@@ -51,7 +45,7 @@ describe.each([
 
   test('runs the handler in another process, which close() ends and reaps', async () => {
     server = await bootstrap(handler, { providers });
-    loop = server.serveForever(0.05);
+    serve(server);
     expect(server.stats().workers).toBe(2);
     const m = /^(\d+): Hello, world!$/.exec(await exchange('Hello, world\n'));
     expect(m).not.toBeNull();
@@ -62,7 +56,7 @@ describe.each([
 
   test('CPU-bound requests run at the same time in two processes', async () => {
     server = await bootstrap(handler, { providers });
-    loop = server.serveForever(0.05);
+    serve(server);
     const [a, b] = (await Promise.all([exchange('burn 400\n'), exchange('burn 400\n')])).map((r) => r.split(' ').map(Number));
     pids.add(a[0]).add(b[0]);
     expect(a[0]).not.toBe(b[0]);
@@ -74,7 +68,7 @@ describe.each([
     server = await bootstrap(handler, { providers });
     const errors: unknown[] = [];
     server.classicServer.handleError = (_r, _a, e) => { errors.push(e); };
-    loop = server.serveForever(0.05);
+    serve(server);
     if (stream) expect(await exchange('throw\n')).toBe('');
     else expect(await datagramSilence(target(server), 'throw\n', forkDir)).toBe(true);
     await until(() => errors.length === 1);
@@ -84,20 +78,12 @@ describe.each([
 });
 
 describe('@Forking faults and pool', () => {
-  const servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers.splice(0)) {
-      await within(10000, 'shutdown', s.shutdown());
-      await s.close();
-      expect(s.stats().workers).toBe(0);
-    }
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => {
     SingleChild.errors.length = 0;
   });
   async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
-    const s = await bootstrap(h, { providers, ...opts });
-    servers.push(s);
-    void s.serveForever(0.05);
-    return s;
+    return serve(await bootstrap(h, { providers, ...opts }));
   }
   const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
 

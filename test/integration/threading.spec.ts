@@ -8,6 +8,7 @@ import {
 } from '../fixtures/threaded-handlers';
 import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
 
 const providers = [{ provide: 'suffix', useValue: '!' }];
 
@@ -29,23 +30,14 @@ const cases = [
 
 describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
   let server: Server | undefined;
-  let loop: Promise<void> | undefined;
-  afterEach(async () => {
-    if (server) {
-      await within(10000, 'shutdown', server.shutdown());
-      await server.close();
-      await loop;
-      expect(server.stats().workers).toBe(0);
-    }
-    server = loop = undefined;
-  });
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
   const exchange = async (payload: string) =>
     stream ? (await streamExchange(target(server!), payload, { halfClose: true, ms: 10000 })).toString()
       : (await datagramExchange(target(server!), payload, fixtureDir, 10000)).data.toString();
 
   test('runs the handler in a worker thread, with its dependencies resolved there', async () => {
     server = await bootstrap(handler, { providers });
-    loop = server.serveForever(0.05);
+    serve(server);
     expect(server.stats().workers).toBe(2);
     const reply = await exchange('Hello, world\n');
     const m = /^Thread-(\d+): Hello, world!$/.exec(reply);
@@ -55,7 +47,7 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
 
   test('CPU-bound requests run at the same time on two threads', async () => {
     server = await bootstrap(handler, { providers });
-    loop = server.serveForever(0.05);
+    serve(server);
     const [a, b] = (await Promise.all([exchange('burn 400\n'), exchange('burn 400\n')])).map((r) => r.split(' ').map(Number));
     expect(a[0]).not.toBe(b[0]); // two different threads
     expect(a[1]).toBeLessThan(b[2]); // and their busy intervals overlap
@@ -65,7 +57,7 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
   if (stream) {
     test('a TCP connection moves into the worker where Node can transfer it; otherwise the main thread bridges it', async () => {
       server = await bootstrap(handler, { providers });
-      loop = server.serveForever(0.05);
+      serve(server);
       const tcp = 'host' in server.serverAddress;
       expect(await exchange('path\n')).toBe(tcp && canTransferTcpSockets() ? 'owned' : 'bridged');
       process.env.SOCKSERVE_SOCKET_TRANSFER = '0';
@@ -82,7 +74,7 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
     server = await bootstrap(handler, { providers });
     const errors: unknown[] = [];
     server.classicServer.handleError = (_r, _a, e) => { errors.push(e); };
-    loop = server.serveForever(0.05);
+    serve(server);
     if (stream) expect(await exchange('throw\n')).toBe('');
     else expect(await datagramSilence(target(server), 'throw\n', fixtureDir)).toBe(true);
     await until(() => errors.length > 0, 5000);
@@ -92,20 +84,12 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
 });
 
 describe('@Threading faults and pool', () => {
-  const servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers.splice(0)) {
-      await within(10000, 'shutdown', s.shutdown());
-      await s.close();
-      expect(s.stats().workers).toBe(0);
-    }
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => {
     SingleThreadTcp.errors.length = 0;
   });
   async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
-    const s = await bootstrap(h, { providers, ...opts });
-    servers.push(s);
-    void s.serveForever(0.05);
-    return s;
+    return serve(await bootstrap(h, { providers, ...opts }));
   }
   const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
 
