@@ -83,7 +83,17 @@ export abstract class RemoteSlot {
           this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(new Error('the connection is closed')) });
           return;
         }
-        socket.write(msg.chunk, (err) => this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined }));
+        {
+          // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick.
+          let acked = false;
+          socket.write(msg.chunk, (err) => {
+            if (!acked || err) this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined });
+          });
+          if (socket.writableLength === 0 && !socket.destroyed) {
+            acked = true;
+            this.post({ t: 'written', id: msg.id, seq: msg.seq });
+          }
+        }
         return;
       case 'end':
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));

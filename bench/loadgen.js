@@ -1,0 +1,178 @@
+'use strict';
+/**
+ * The load generator: one process, pinned by the driver to its own CPU. It drives one server with one
+ * workload for a fixed time and prints one JSON line: the rate, p50/p99 latency in microseconds, and its
+ * own CPU share (a share near 1 means the generator, not the server, may have been the limit).
+ *
+ *   node bench/loadgen.js '<json: { workload, target, conns, seconds, ... }>'
+ */
+const net = require('node:net');
+const dgram = require('node:dgram');
+
+const opts = JSON.parse(process.argv[2]);
+const LINE = Buffer.from('x'.repeat(63) + '\n');
+
+const latencies = [];
+let count = 0;
+let bytes = 0;
+const started = process.hrtime.bigint();
+const cpu0 = process.cpuUsage();
+const deadline = Date.now() + opts.seconds * 1000;
+const live = () => Date.now() < deadline;
+
+function finish() {
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : null);
+  const out = {
+    rate: count / wall,
+    mbps: bytes / wall / 1e6,
+    p50us: pct(0.5),
+    p99us: pct(0.99),
+    count,
+    loadgenCpu: (cpu.user + cpu.system) / 1e6 / wall,
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  process.exit(0);
+}
+
+const connectOpts = () => (opts.target.path ? { path: opts.target.path } : { host: opts.target.host, port: opts.target.port });
+const now = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Keep-alive ping-pong: each connection sends a line and waits for it before the next. */
+function pingpong() {
+  let open = opts.conns;
+  for (let i = 0; i < opts.conns; i++) {
+    const s = net.connect(connectOpts());
+    s.setNoDelay?.(true);
+    let sent = 0;
+    let got = 0;
+    const send = () => {
+      sent = now();
+      s.write(opts.payload === 'burn' ? 'burn\n' : LINE);
+    };
+    s.on('connect', send);
+    s.on('data', (d) => {
+      got += d.length;
+      const size = opts.payload === 'burn' ? 5 : 64;
+      while (got >= size) {
+        got -= size;
+        count++;
+        latencies.push(now() - sent);
+        if (live()) send();
+        else {
+          s.destroy();
+          if (--open === 0) finish();
+          return;
+        }
+      }
+    });
+    s.on('error', () => { if (--open === 0) finish(); });
+  }
+}
+
+/** One connection streaming 64 KiB lines, a window of 8 in flight; MB/s of echoed bytes. */
+function stream() {
+  const chunk = Buffer.alloc(64 * 1024, 'y');
+  chunk[chunk.length - 1] = 0x0a;
+  const s = net.connect(connectOpts());
+  let inflight = 0;
+  const pump = () => {
+    while (inflight < 8 && live()) {
+      inflight++;
+      s.write(chunk);
+    }
+  };
+  s.on('connect', pump);
+  let pending = 0;
+  s.on('data', (d) => {
+    bytes += d.length;
+    pending += d.length;
+    while (pending >= chunk.length) {
+      pending -= chunk.length;
+      inflight--;
+      count++;
+    }
+    if (live()) pump();
+    else if (inflight === 0 || !live()) {
+      s.destroy();
+      finish();
+    }
+  });
+  s.on('error', finish);
+}
+
+/** Connection rate: each client connects, sends one line, reads the echo, closes, again. */
+function connrate() {
+  let open = opts.conns;
+  const one = () => {
+    if (!live()) {
+      if (--open === 0) finish();
+      return;
+    }
+    const t = now();
+    const s = net.connect(connectOpts(), () => s.end(LINE));
+    let got = 0;
+    s.on('data', (d) => (got += d.length));
+    s.on('close', () => {
+      if (got >= 64) {
+        count++;
+        latencies.push(now() - t);
+      }
+      one();
+    });
+    s.on('error', () => undefined);
+  };
+  for (let i = 0; i < opts.conns; i++) one();
+}
+
+/** UDP ping-pong: each client socket sends a datagram and waits for the reply (a lost one is resent after 200 ms). */
+function udp() {
+  let open = opts.conns;
+  const type = opts.target.host.includes(':') ? 'udp6' : 'udp4';
+  for (let i = 0; i < opts.conns; i++) {
+    const s = dgram.createSocket(type);
+    let sent = 0;
+    let timer;
+    const send = () => {
+      sent = now();
+      s.send(LINE, opts.target.port, opts.target.host);
+      clearTimeout(timer);
+      timer = setTimeout(send, 200);
+    };
+    s.on('message', () => {
+      count++;
+      latencies.push(now() - sent);
+      if (live()) send();
+      else {
+        clearTimeout(timer);
+        s.close();
+        if (--open === 0) finish();
+      }
+    });
+    s.bind(0, () => send());
+  }
+  setTimeout(() => finish(), opts.seconds * 1000 + 1500); // lost datagrams must not hang the run
+}
+
+/** Idle connections: open N, report when all are up, hold until told (stdin closes). */
+function idle() {
+  let up = 0;
+  const sockets = [];
+  const open = (i) => {
+    if (i >= opts.conns) return;
+    const s = net.connect(connectOpts(), () => {
+      up++;
+      if (up === opts.conns) process.stdout.write(JSON.stringify({ up }) + '\n');
+      open(i + 1);
+    });
+    s.on('error', () => undefined);
+    sockets.push(s);
+  };
+  open(0);
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+
+({ pingpong, stream, connrate, udp, idle })[opts.workload]();
