@@ -175,4 +175,42 @@ function idle() {
   process.stdin.resume();
 }
 
-({ pingpong, stream, connrate, udp, idle })[opts.workload]();
+/** Ping-pong in NestJS's TCP framing: `<length>#{"pattern":"echo","data":…,"id":…}`, one request in flight per connection. */
+function nest() {
+  let open = opts.conns;
+  const data = 'x'.repeat(63);
+  for (let i = 0; i < opts.conns; i++) {
+    const s = net.connect(connectOpts());
+    s.setNoDelay(true);
+    let sent = 0;
+    let seq = 0;
+    let buf = '';
+    const send = () => {
+      sent = now();
+      const json = JSON.stringify({ pattern: 'echo', data, id: String(++seq) });
+      s.write(`${Buffer.byteLength(json)}#${json}`);
+    };
+    s.on('connect', send);
+    s.on('data', (d) => {
+      buf += d;
+      for (;;) {
+        const hash = buf.indexOf('#');
+        if (hash < 0) return;
+        const len = Number(buf.slice(0, hash));
+        if (buf.length < hash + 1 + len) return;
+        buf = buf.slice(hash + 1 + len);
+        count++;
+        latencies.push(now() - sent);
+        if (live()) send();
+        else {
+          s.destroy();
+          if (--open === 0) finish();
+          return;
+        }
+      }
+    });
+    s.on('error', () => { if (--open === 0) finish(); });
+  }
+}
+
+({ pingpong, stream, connrate, udp, idle, nest })[opts.workload]();

@@ -32,6 +32,7 @@ const pinned = (cpu, cmd, argv) => (TASKSET ? ['taskset', ['-c', String(cpu), cm
 
 const sock = (body, transport, mode) => ({ name: `sockserve ${mode}`, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode] });
 const py = (kind, body) => ({ name: `python ${kind}`, cmd: PYTHON, argv: [path.join(SERVERS, 'py_server.py'), kind, body], python: true });
+const nestTcp = () => ({ name: 'NestJS TCP transport', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')], workload: 'nest' });
 const rawNet = (transport = 'tcp') => ({ name: 'raw net', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport], anchor: true });
 
 async function startServer(spec) {
@@ -141,9 +142,9 @@ function plan() {
     { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections (req/s)', workload: 'pingpong', conns: 16,
       servers: [rawNet(), { name: 'node cluster (2 workers)', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'cluster.js')], cluster: true },
         sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), sock('echo', 'tcp', 'forking'),
-        py('ThreadingTCPServer', 'echo'), py('ForkingTCPServer', 'echo')] },
+        py('ThreadingTCPServer', 'echo'), py('ForkingTCPServer', 'echo'), nestTcp()] },
     { id: 'tcp1', title: 'TCP ping-pong, 64-byte lines, 1 connection (req/s)', workload: 'pingpong', conns: 1,
-      servers: [rawNet(), sock('echo', 'tcp', 'serial'), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), py('TCPServer', 'echo')] },
+      servers: [rawNet(), sock('echo', 'tcp', 'serial'), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), py('TCPServer', 'echo'), nestTcp()] },
     { id: 'stream', title: 'Streaming 64 KiB lines, 1 connection (MB/s)', workload: 'stream', conns: 1, unit: 'mbps',
       servers: [rawNet(), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), sock('echo', 'tcp', 'forking')] },
     { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients (conn/s)', workload: 'connrate', conns: 4,
@@ -171,7 +172,7 @@ async function runGroup(g, results) {
     for (let rep = 0; rep < REPS; rep++) {
       for (const s of started) {
         if (!s.server) continue;
-        try { s.runs.push(await measure(s.server, g.workload, g.conns, { payload: g.payload, seconds: g.seconds ?? SECONDS })); }
+        try { s.runs.push(await measure(s.server, s.spec.workload ?? g.workload, g.conns, { payload: g.payload, seconds: g.seconds ?? SECONDS })); }
         catch (err) { s.error = String(err.message); }
       }
     }
@@ -261,7 +262,7 @@ async function main() {
     date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
     serverNode, loadgenNode: process.version, command: `npm run bench${FULL ? ' -- --full' : ''}${nodeAt >= 0 ? ` -- --node ${args[nodeAt + 1]}` : ''}`,
     reps: REPS, seconds: SECONDS, pinned: TASKSET, python: PYTHON ? spawnSync(PYTHON, ['--version']).stdout.toString().trim() : 'not present: Python rows skipped',
-    notMeasured: 'NestJS TCP transport: not measured yet (its JSON framing needs its own client mode in the load generator)',
+    nest: 'NestJS 12 TCP microservice, @MessagePattern echo; its own <len>#<json> framing, one request in flight per connection',
   };
   const results = [];
   for (const g of plan()) {
