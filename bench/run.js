@@ -51,19 +51,26 @@ async function startServer(spec) {
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${spec.name} exited (${code}) before it was ready`)); });
   });
-  return { proc, target: JSON.parse(line), pid: proc.pid };
+  return { proc, target: JSON.parse(line), pid: proc.pid, socketPath: env.BENCH_PATH };
 }
 
 async function stopServer(server) {
   const { proc } = server;
-  if (proc.exitCode !== null || proc.signalCode !== null) return children.delete(proc);
+  try {
+    if (proc.exitCode === null && proc.signalCode === null) await stopProcess(proc);
+  } finally {
+    children.delete(proc);
+    fs.rmSync(server.socketPath, { force: true }); // a server killed before its close() leaves its socket file
+  }
+}
+
+async function stopProcess(proc) {
   const exited = new Promise((resolve) => proc.once('exit', resolve));
   try { process.kill(proc.pid, 'SIGTERM'); } catch { /* gone */ }
   const hard = setTimeout(() => { try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
   await exited;
   clearTimeout(hard);
   try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group is gone: nothing left behind */ }
-  children.delete(proc);
 }
 
 // ---- /proc: CPU and RSS of a server's whole process tree (children and cluster workers included) ----
@@ -287,6 +294,9 @@ async function main() {
 function cleanup() {
   for (const p of children) { try { process.kill(-p.pid, 'SIGKILL'); } catch { try { p.kill('SIGKILL'); } catch { /* gone */ } } }
 }
-process.on('SIGINT', () => { cleanup(); process.exit(130); });
-process.on('exit', cleanup);
-main().catch((err) => { console.error(err); process.exitCode = 1; });
+if (require.main === module) {
+  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  process.on('exit', cleanup);
+  main().catch((err) => { console.error(err); process.exitCode = 1; });
+}
+module.exports = { startServer, stopServer, rawNet, sock, measure };
