@@ -1,8 +1,10 @@
 'use strict';
 /**
- * The load generator: one process, pinned by the driver to its own CPU. It drives one server with one
- * workload for a fixed time and prints one JSON line: the rate, p50/p99 latency in microseconds, and its
- * own CPU share (a share near 1 means the generator, not the server, may have been the limit).
+ * The load generator in Node: one process, pinned by the driver to its own CPU. It drives one server
+ * with one workload for a fixed time and prints one JSON line: the rate, p50/p99 latency in
+ * microseconds, and its own CPU share (a share near 1 means the generator, not the server, may have
+ * been the limit). The driver prefers loadgen.c (same workloads, same output, less CPU per request)
+ * when a C compiler is present; the idle-connections workload always runs here.
  *
  *   node bench/loadgen.js '<json: { workload, target, conns, seconds, ... }>'
  */
@@ -15,13 +17,21 @@ const LINE = Buffer.from('x'.repeat(63) + '\n');
 const latencies = [];
 let count = 0;
 let bytes = 0;
-const started = process.hrtime.bigint();
+let errors = 0;
+const ramp = opts.ramp ?? 0; // seconds run but not counted: a new connection's first round trips
+const t0 = process.hrtime.bigint();
 const cpu0 = process.cpuUsage();
-const deadline = Date.now() + opts.seconds * 1000;
+const measureFrom = Date.now() + ramp * 1000;
+const deadline = measureFrom + opts.seconds * 1000;
 const live = () => Date.now() < deadline;
+const counting = () => Date.now() >= measureFrom;
 
+let finished = false;
 function finish() {
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (finished) return;
+  finished = true;
+  const total = Number(process.hrtime.bigint() - t0) / 1e9;
+  const wall = Math.max(1e-3, total - ramp);
   const cpu = process.cpuUsage(cpu0);
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : null);
@@ -31,11 +41,28 @@ function finish() {
     p50us: pct(0.5),
     p99us: pct(0.99),
     count,
-    loadgenCpu: (cpu.user + cpu.system) / 1e6 / wall,
+    errors,
+    loadgenCpu: (cpu.user + cpu.system) / 1e6 / total,
+    loadgen: 'node',
   };
   process.stdout.write(JSON.stringify(out) + '\n');
-  process.exit(0);
+  // Half-close what is still open and read it to EOF (bounded), so servers see a clean end of input.
+  let left = 0;
+  for (const s of streams) {
+    if (s.destroyed) continue;
+    left++;
+    s.removeAllListeners('data');
+    s.on('data', () => undefined);
+    s.once('close', () => { if (--left === 0) process.exit(0); });
+    s.end();
+  }
+  if (left === 0) process.exit(0);
+  setTimeout(() => process.exit(0), 2000);
 }
+
+const streams = new Set();
+/** Stop using a stream connection: it is half-closed and drained by finish(). */
+const retire = (s) => { s.removeAllListeners('data'); s.on('data', () => undefined); };
 
 const connectOpts = () => (opts.target.path ? { path: opts.target.path } : { host: opts.target.host, port: opts.target.port });
 const now = () => Number(process.hrtime.bigint() / 1000n);
@@ -45,6 +72,7 @@ function pingpong() {
   let open = opts.conns;
   for (let i = 0; i < opts.conns; i++) {
     const s = net.connect(connectOpts());
+    streams.add(s);
     s.setNoDelay?.(true);
     let sent = 0;
     let got = 0;
@@ -58,17 +86,16 @@ function pingpong() {
       const size = opts.payload === 'burn' ? 5 : 64;
       while (got >= size) {
         got -= size;
-        count++;
-        latencies.push(now() - sent);
+        if (counting()) { count++; latencies.push(now() - sent); }
         if (live()) send();
         else {
-          s.destroy();
+          retire(s);
           if (--open === 0) finish();
           return;
         }
       }
     });
-    s.on('error', () => { if (--open === 0) finish(); });
+    s.on('error', () => { errors++; if (--open === 0) finish(); });
   }
 }
 
@@ -77,6 +104,7 @@ function stream() {
   const chunk = Buffer.alloc(64 * 1024, 'y');
   chunk[chunk.length - 1] = 0x0a;
   const s = net.connect(connectOpts());
+  streams.add(s);
   let inflight = 0;
   const pump = () => {
     while (inflight < 8 && live()) {
@@ -87,16 +115,17 @@ function stream() {
   s.on('connect', pump);
   let pending = 0;
   s.on('data', (d) => {
-    bytes += d.length;
+    const counted = counting();
+    if (counted) bytes += d.length;
     pending += d.length;
     while (pending >= chunk.length) {
       pending -= chunk.length;
       inflight--;
-      count++;
+      if (counted) count++;
     }
     if (live()) pump();
     else if (inflight === 0 || !live()) {
-      s.destroy();
+      retire(s);
       finish();
     }
   });
@@ -117,12 +146,11 @@ function connrate() {
     s.on('data', (d) => (got += d.length));
     s.on('close', () => {
       if (got >= 64) {
-        count++;
-        latencies.push(now() - t);
-      }
+        if (counting()) { count++; latencies.push(now() - t); }
+      } else errors++;
       one();
     });
-    s.on('error', () => undefined);
+    s.on('error', () => { errors++; });
   };
   for (let i = 0; i < opts.conns; i++) one();
 }
@@ -142,8 +170,7 @@ function udp() {
       timer = setTimeout(send, 200);
     };
     s.on('message', () => {
-      count++;
-      latencies.push(now() - sent);
+      if (counting()) { count++; latencies.push(now() - sent); }
       if (live()) send();
       else {
         clearTimeout(timer);
@@ -153,26 +180,43 @@ function udp() {
     });
     s.bind(0, () => send());
   }
-  setTimeout(() => finish(), opts.seconds * 1000 + 1500); // lost datagrams must not hang the run
+  setTimeout(() => finish(), (ramp + opts.seconds) * 1000 + 1500); // lost datagrams must not hang the run
 }
 
-/** Idle connections: open N, report when all are up, hold until told (stdin closes). */
+/**
+ * Idle connections, in steps (`steps: [100, 1000]`): open connections up to the next step, print
+ * {"up": n}, wait for a line on stdin, go on; after the last step hold them until stdin closes.
+ */
 function idle() {
-  let up = 0;
+  const steps = opts.steps ?? [opts.conns];
   const sockets = [];
-  const open = (i) => {
-    if (i >= opts.conns) return;
-    const s = net.connect(connectOpts(), () => {
-      up++;
-      if (up === opts.conns) process.stdout.write(JSON.stringify({ up }) + '\n');
-      open(i + 1);
-    });
-    s.on('error', () => undefined);
-    sockets.push(s);
+  let step = 0;
+  let opening = 0;
+  let up = 0;
+  const openMore = () => {
+    const goal = steps[step];
+    while (opening < 64 && sockets.length < goal) {
+      opening++;
+      const s = net.connect(connectOpts(), () => {
+        opening--;
+        up++;
+        if (up === goal) process.stdout.write(JSON.stringify({ up }) + '\n');
+        else openMore();
+      });
+      s.on('error', (err) => { process.stderr.write(`loadgen idle: ${err.message}\n`); process.exit(3); });
+      sockets.push(s);
+    }
   };
-  open(0);
+  let pending = '';
+  process.stdin.on('data', (d) => {
+    pending += d;
+    while (pending.includes('\n')) {
+      pending = pending.slice(pending.indexOf('\n') + 1);
+      if (step < steps.length - 1) { step++; openMore(); }
+    }
+  });
   process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  openMore();
 }
 
 /** Ping-pong in NestJS's TCP framing: `<length>#{"pattern":"echo","data":…,"id":…}`, one request in flight per connection. */
@@ -181,6 +225,7 @@ function nest() {
   const data = 'x'.repeat(63);
   for (let i = 0; i < opts.conns; i++) {
     const s = net.connect(connectOpts());
+    streams.add(s);
     s.setNoDelay(true);
     let sent = 0;
     let seq = 0;
@@ -199,17 +244,16 @@ function nest() {
         const len = Number(buf.slice(0, hash));
         if (buf.length < hash + 1 + len) return;
         buf = buf.slice(hash + 1 + len);
-        count++;
-        latencies.push(now() - sent);
+        if (counting()) { count++; latencies.push(now() - sent); }
         if (live()) send();
         else {
-          s.destroy();
+          retire(s);
           if (--open === 0) finish();
           return;
         }
       }
     });
-    s.on('error', () => { if (--open === 0) finish(); });
+    s.on('error', () => { errors++; if (--open === 0) finish(); });
   }
 }
 

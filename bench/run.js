@@ -1,79 +1,276 @@
 'use strict';
 /**
- * `npm run bench` (quick, ~3 min) and `npm run bench -- --full [--node <path>]`.
+ * The benchmark driver.
  *
- * Every server runs as its own process (pinned to CPU 0 with taskset when there is one), driven by
- * bench/loadgen.js in another process (pinned to CPU 1). Servers of one workload are measured in
- * interleaved repetitions and the median is reported, as a ratio to the anchor measured in the same
- * run (raw Node net, or raw dgram for UDP), because this machine is shared and noisy. Writes
- * bench/results/<stamp>.json (every run), bench/results/latest.md and bench/results/latest.svg.
+ *   npm run bench                          quick profile (under 3 minutes on 2 cores)
+ *   npm run bench -- --full                longer runs, 5 repetitions, 10,000 idle connections
+ *   npm run bench -- --node <path>         the servers run under another Node binary
+ *   npm run bench -- --only tcp1,udp16     some workloads only (ids as in the tables); --reps n, --seconds s
+ *   npm run bench -- --loadgen node        force the Node load generator (default: C when `cc` works)
+ *
+ * Every server runs as its own process, pinned with taskset to the server CPUs (all CPUs but the last;
+ * on two cores: CPU 0), and is driven by a load generator in another process pinned to the last CPU, so
+ * the two never fight for one core. The CPU-bound workload is the exception: there the servers get
+ * every CPU (a thread pool cannot show parallel work on one core) and the generator, which is nearly
+ * idle, shares the last one. The servers of one workload are started together and measured in
+ * interleaved repetitions after a short warm-up; each row is the median of its repetitions and its
+ * ratio is to the anchor of the same workload in the same run (raw Node net, or raw dgram for UDP),
+ * because this machine is shared and noisy. Server CPU and RSS are read from /proc for the server's
+ * whole process tree (threads, forked children, cluster workers). The generator reports its own CPU;
+ * a run in which it used >= 90 % of its core is flagged "gen sat.": the server may have had more to give.
+ *
+ * Writes bench/results/<stamp>.json (every run), bench/results/latest.md and bench/results/latest.svg.
+ * Servers and generators are killed (whole process groups) in finally blocks and on SIGINT/SIGTERM.
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const args = process.argv.slice(2);
-const FULL = args.includes('--full');
-const nodeAt = args.indexOf('--node');
-const SERVER_NODE = nodeAt >= 0 ? path.resolve(args[nodeAt + 1]) : process.execPath;
-const SECONDS = FULL ? 3 : 1;
-const REPS = FULL ? 5 : 3;
+// ---- options ----
+
+function parseArgs(argv) {
+  const o = { full: false, node: null, only: null, reps: null, seconds: null, loadgen: null };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s);
+    const value = () => (inline !== undefined ? inline : argv[++i]);
+    if (flag === '--full') o.full = true;
+    else if (flag === '--node') o.node = value();
+    else if (flag === '--only') o.only = value().split(',');
+    else if (flag === '--reps') o.reps = Number(value());
+    else if (flag === '--seconds') o.seconds = Number(value());
+    else if (flag === '--loadgen') o.loadgen = value();
+    else throw new Error(`bench: unknown option ${argv[i]} (see the head of bench/run.js)`);
+  }
+  return o;
+}
+
+const OPTS = parseArgs(process.argv.slice(2));
+const FULL = OPTS.full;
+const SERVER_NODE = OPTS.node ? path.resolve(OPTS.node) : process.execPath;
+const REPS = OPTS.reps ?? (FULL ? 5 : 3);
+const SECONDS = OPTS.seconds ?? (FULL ? 3 : 0.5); // counted, after RAMP
+const CPU_SECONDS = FULL ? 4 : 1; // the CPU-bound workload serves ~100 req/s: it needs longer runs
+const WARMUP = FULL ? 2 : 0.5; // one warm-up run per server: JIT tiers, heap growth, a pool's workers
+const RAMP = FULL ? 0.25 : 0.1; // each run starts with this much load that is not counted (a new connection's first round trips)
+const IDLE_STEPS = FULL ? [100, 1000, 10000] : [100, 1000];
 const ROOT = path.join(__dirname, '..');
 const SERVERS = path.join(__dirname, 'servers');
-const TASKSET = spawnSync('taskset', ['-c', '0', 'true']).status === 0 && os.cpus().length > 1;
+const BUILD = path.join(__dirname, '.build');
+const LOGS = path.join(BUILD, 'logs');
+const TICK = 100; // USER_HZ
+const BUSY = 0.5; // cores used by other processes during a run that make it worth measuring again
+const retries = { left: FULL ? 40 : 6, waitMs: FULL ? 60000 : 5000 }; // budgets, so the profile keeps its length
+const children = new Set(); // every process we started, until it is reaped
+
+// ---- the machine: CPUs, pinning, python, the load generator ----
+
+function allowedCpus() {
+  try {
+    return cpuList(/Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
+  } catch {
+    return os.cpus().map((_, i) => i);
+  }
+}
+const CPUS = allowedCpus();
+const TASKSET = CPUS.length > 1 && spawnSync('taskset', ['-c', String(CPUS[0]), 'true']).status === 0;
+const GEN_CPUS = String(CPUS[CPUS.length - 1]);
+const SERVER_CPUS = CPUS.slice(0, -1).join(',');
+const ALL_CPUS = CPUS.join(',');
 const PYTHON = spawnSync('python3', ['-c', 'import socketserver']).status === 0 ? 'python3' : null;
-const TICK = 100; // USER_HZ on Linux
-const children = new Set();
 
-const pinned = (cpu, cmd, argv) => (TASKSET ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv]);
+const pinned = (cpus, cmd, argv) => (TASKSET && cpus ? ['taskset', ['-c', cpus, cmd, ...argv]] : [cmd, argv]);
 
-// ---- servers ----
+/** The C load generator, built into bench/.build when a compiler is there; otherwise null (use loadgen.js). */
+function buildLoadgen() {
+  if (OPTS.loadgen === 'node') return { bin: null, note: 'Node (bench/loadgen.js), as asked by --loadgen node' };
+  const src = path.join(__dirname, 'loadgen.c');
+  const bin = path.join(BUILD, 'loadgen');
+  try {
+    if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return { bin, note: 'C (bench/loadgen.c, epoll)' };
+  } catch { /* rebuild */ }
+  fs.mkdirSync(BUILD, { recursive: true });
+  const cc = spawnSync(process.env.CC || 'cc', ['-O2', '-o', bin, src], { encoding: 'utf8' });
+  if (cc.status === 0) return { bin, note: 'C (bench/loadgen.c, epoll)' };
+  if (OPTS.loadgen === 'c') throw new Error(`bench: cannot build loadgen.c: ${cc.error?.message ?? cc.stderr}`);
+  return { bin: null, note: `Node (bench/loadgen.js): no C compiler (${(cc.error?.message ?? cc.stderr ?? '').split('\n')[0]})` };
+}
 
-const sock = (body, transport, mode) => ({ name: `sockserve ${mode}`, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode] });
-const py = (kind, body) => ({ name: `python ${kind}`, cmd: PYTHON, argv: [path.join(SERVERS, 'py_server.py'), kind, body], python: true });
-const nestTcp = () => ({ name: 'NestJS TCP transport', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')], workload: 'nest' });
-const rawNet = (transport = 'tcp') => ({ name: 'raw net', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport], anchor: true });
+/** Iterations of the CPU-bound request that take ~20 ms of CPU, for Node and for Python, measured pinned. */
+function calibrateBurn() {
+  const cpu = TASKSET ? String(CPUS[0]) : null;
+  const [cmd, argv] = pinned(cpu, SERVER_NODE, [path.join(SERVERS, 'burn.js'), '--calibrate', '20']);
+  const node = Number(spawnSync(cmd, argv, { encoding: 'utf8' }).stdout.trim());
+  let py = null;
+  if (PYTHON) {
+    const [pc, pa] = pinned(cpu, PYTHON, [path.join(SERVERS, 'py_server.py'), '--calibrate', '20']);
+    py = Number(spawnSync(pc, pa, { encoding: 'utf8' }).stdout.trim()) || null;
+  }
+  return { node, python: py };
+}
 
-async function startServer(spec) {
-  const env = { ...process.env, BENCH_PATH: path.join(os.tmpdir(), `sockserve-bench-${process.pid}-${Math.random().toString(36).slice(2)}.sock`) };
-  if (spec.cluster) env.BENCH_PORT = String(20000 + Math.floor(Math.random() * 20000));
-  const [cmd, argv] = pinned(0, spec.cmd, spec.argv);
-  const proc = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  children.add(proc);
-  const line = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${spec.name} did not start`)), 30000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) { clearTimeout(timer); resolve(out.slice(0, nl)); }
+// ---- the servers ----
+
+const sockserve = (mode, transport = 'tcp', body = 'echo') => ({
+  key: `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
+});
+const rawNet = (transport = 'tcp', body = 'echo') => ({
+  key: 'raw net', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport, body],
+});
+const rawDgram = () => ({ key: 'raw dgram', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-dgram.js')] });
+const cluster = () => ({ key: 'node cluster (2 workers)', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'cluster.js')] });
+const python = (kind, body = 'echo') => ({ key: `python ${kind}`, python: kind, cmd: PYTHON, argv: [path.join(SERVERS, 'py_server.py'), kind, body] });
+const nest = () => ({ key: 'NestJS TCP', workload: 'nest', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')] });
+
+const MODES = ['serial', 'concurrent', 'threading', 'forking'];
+const all = (transport, body, modes = MODES) => modes.map((m) => sockserve(m, transport, body));
+
+function plan() {
+  const groups = [
+    { id: 'tcp1', title: 'TCP ping-pong, 64-byte lines, 1 connection', unit: 'req/s', workload: 'pingpong', conns: 1,
+      note: FULL ? null : 'Python\'s ThreadingTCPServer and ForkingTCPServer serve one connection as TCPServer does; they have rows here in --full.',
+      servers: [rawNet(), ...all('tcp'), python('TCPServer'), ...(FULL ? [python('ThreadingTCPServer'), python('ForkingTCPServer')] : []), nest()] },
+    { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
+      note: 'serial mode and Python\'s TCPServer serve one connection until it closes, so they have no row here.',
+      servers: [rawNet(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking']),
+        python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
+    { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
+      servers: [rawNet(), ...all('tcp')] },
+    { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4,
+      servers: [rawNet(), ...all('tcp'), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
+    { id: 'udp1', title: 'UDP ping-pong, 64-byte datagrams, 1 client', unit: 'req/s', workload: 'udp', conns: 1,
+      servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
+    { id: 'udp16', title: 'UDP ping-pong, 64-byte datagrams, 16 clients', unit: 'req/s', workload: 'udp', conns: 16,
+      servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
+    { id: 'unix16', title: 'Unix stream ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
+      servers: [rawNet('unix'), ...all('unix', 'echo', ['concurrent', 'threading', 'forking'])] },
+    { id: 'cpu', title: 'CPU-bound handler (~20 ms of CPU per request), 8 clients', unit: 'req/s', workload: 'pingpong', conns: 8,
+      payload: 'burn', seconds: CPU_SECONDS, warmup: 2 * WARMUP, serverCpus: ALL_CPUS,
+      note: `servers on every CPU (${ALL_CPUS}), the generator shares CPU ${GEN_CPUS}; the anchor is raw net doing the work in its one thread. `
+        + 'Serial mode has no row: it serves one keep-alive connection until it closes.',
+      servers: [rawNet('tcp', 'burn'), ...all('tcp', 'burn', ['concurrent', 'threading', 'forking']),
+        python('ThreadingTCPServer', 'burn'), python('ForkingTCPServer', 'burn')] },
+  ];
+  return groups.filter((g) => !OPTS.only || OPTS.only.includes(g.id));
+}
+
+function logFile(name) {
+  fs.mkdirSync(LOGS, { recursive: true });
+  return path.join(LOGS, `${name.replace(/[^\w.-]+/g, '_')}.log`);
+}
+
+/** Start one server, pinned; resolves once it printed its address (or rejects with its first error line). */
+async function startServer(spec, cpus, env, logName) {
+  const socketPath = path.join(os.tmpdir(), `sockserve-bench-${process.pid}-${Math.random().toString(36).slice(2)}.sock`);
+  const log = logFile(logName);
+  const logFd = fs.openSync(log, 'w');
+  // Start on every CPU (nine servers booting on one core would take seconds), pin once it is up.
+  const [cmd, argv] = pinned(ALL_CPUS, spec.cmd, spec.argv);
+  let proc;
+  try {
+    proc = spawn(cmd, argv, {
+      cwd: ROOT, env: { ...process.env, ...env, BENCH_PATH: socketPath }, stdio: ['ignore', 'pipe', logFd], detached: true,
     });
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${spec.name} exited (${code}) before it was ready`)); });
-  });
-  return { proc, target: JSON.parse(line), pid: proc.pid, socketPath: env.BENCH_PATH };
+  } finally {
+    fs.closeSync(logFd);
+  }
+  children.add(proc); // until stopServer: its group may outlive it
+  const server = { proc, pid: proc.pid, socketPath, log };
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`did not start within 30 s (log: ${path.relative(ROOT, log)})`)), 30000);
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const nl = out.indexOf('\n');
+        if (nl >= 0) { clearTimeout(timer); resolve(out.slice(0, nl)); }
+      });
+      proc.once('error', (err) => { clearTimeout(timer); reject(err); });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(firstErrorLine(log) ?? `exited (${code ?? signal}) before it was ready`));
+      });
+    });
+    const said = JSON.parse(line);
+    if (said.error) throw new Error(said.error);
+    server.target = said;
+    server.cpus = cpus;
+    pinTree(server);
+    return server;
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+}
+
+function firstErrorLine(log) {
+  try {
+    const lines = fs.readFileSync(log, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    return lines.find((l) => /error/i.test(l)) ?? lines[0];
+  } catch {
+    return undefined;
+  }
 }
 
 async function stopServer(server) {
   const { proc } = server;
   try {
-    if (proc.exitCode === null && proc.signalCode === null) await stopProcess(proc);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      try { process.kill(proc.pid, 'SIGTERM'); } catch { /* gone */ }
+      const hard = setTimeout(() => killGroup(proc), 3000);
+      await exited;
+      clearTimeout(hard);
+    }
   } finally {
+    killGroup(proc); // forked children, cluster workers: nothing of the group survives
     children.delete(proc);
     fs.rmSync(server.socketPath, { force: true }); // a server killed before its close() leaves its socket file
   }
 }
 
-async function stopProcess(proc) {
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  try { process.kill(proc.pid, 'SIGTERM'); } catch { /* gone */ }
-  const hard = setTimeout(() => { try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
-  await exited;
-  clearTimeout(hard);
-  try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group is gone: nothing left behind */ }
+/**
+ * Pin every thread of every process of a server's tree to its CPUs. Threads and children started
+ * later inherit the affinity of the thread that starts them, which by then is pinned as well. Run
+ * again before each measurement, for a child that was being forked during the previous pass.
+ */
+function pinTree(server) {
+  if (!TASKSET || !server.cpus) return;
+  const want = server.cpus;
+  for (let pass = 0; pass < 2; pass++) {
+    for (const pid of treePids(server.pid)) spawnSync('taskset', ['-a', '-p', '-c', want, String(pid)], { stdio: 'ignore' });
+  }
 }
 
-// ---- /proc: CPU and RSS of a server's whole process tree (children and cluster workers included) ----
+/** Whether every thread of the server's tree is pinned to its CPUs (recorded with each run). */
+function isPinned(server) {
+  if (!TASKSET || !server.cpus) return null;
+  const want = cpuList(server.cpus);
+  for (const pid of treePids(server.pid)) {
+    let tasks = [];
+    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tasks) {
+      try {
+        const m = /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+        if (m && cpuList(m[1]).join(',') !== want.join(',')) return false;
+      } catch { /* the thread ended */ }
+    }
+  }
+  return true;
+}
+
+function cpuList(text) {
+  return String(text).split(',').flatMap((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, k) => a + k);
+  }).sort((x, y) => x - y);
+}
+
+function killGroup(proc) {
+  try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+}
+
+// ---- /proc: a server's whole process tree; the whole machine ----
 
 function procTable() {
   const table = [];
@@ -82,221 +279,532 @@ function procTable() {
     try {
       const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      table.push({ pid: Number(d), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) });
+      // utime + stime, and cutime + cstime: the time of children already reaped (a fork-per-connection
+      // server's children live for milliseconds; their CPU lands in the parent's cutime when it waits)
+      const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      table.push({ pid: Number(d), ppid: Number(f[1]), ticks, rssPages: Number(f[21]) });
     } catch { /* exited meanwhile */ }
   }
   return table;
 }
-function tree(pid) {
-  const table = procTable();
+
+function treeOf(table, pid) {
   const ids = new Set([pid]);
   for (let grew = true; grew;) {
     grew = false;
     for (const p of table) if (!ids.has(p.pid) && ids.has(p.ppid)) { ids.add(p.pid); grew = true; }
   }
-  const mine = table.filter((p) => ids.has(p.pid));
-  return { ticks: mine.reduce((n, p) => n + p.ticks, 0), rssMB: (mine.reduce((n, p) => n + p.rssPages, 0) * 4096) / 1e6 };
+  return table.filter((p) => ids.has(p.pid));
 }
 
-// ---- one measurement ----
+function treePids(pid) {
+  return [pid, ...treeOf(procTable(), pid).map((p) => p.pid).filter((p) => p !== pid)]; // the root first
+}
 
-function loadgen(opts) {
+function tree(pid) {
+  const mine = treeOf(procTable(), pid);
+  return { ticks: mine.reduce((n, p) => n + p.ticks, 0), rssMB: (mine.reduce((n, p) => n + p.rssPages, 0) * 4096) / 1e6, processes: mine.length };
+}
+
+/** Busy ticks of the whole machine (every CPU), for the load that was neither server nor generator. */
+function machineBusyTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return f[0] + f[1] + f[2] + f[5] + f[6] + f[7]; // user nice system irq softirq steal
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until freshly started servers are quiet: a pool's workers, V8's compiler threads and a
+ * framework's start-up keep a core busy for a while after "listening", and that work would land on
+ * whichever server is measured first (usually the anchor). Returns the seconds waited.
+ */
+async function settle(servers, maxMs = 8000) {
+  const t0 = Date.now();
+  const ticks = () => servers.reduce((n, s) => n + tree(s.pid).ticks, 0);
+  let last = ticks();
+  while (Date.now() - t0 < maxMs) {
+    await sleep(200);
+    const now = ticks();
+    const cores = (now - last) / TICK / 0.2;
+    last = now;
+    if (cores < 0.1) break;
+  }
+  return (Date.now() - t0) / 1000;
+}
+
+/** Before a re-measurement: wait (from a bounded budget) until other processes use < 0.3 cores. */
+async function waitQuiet() {
+  while (retries.waitMs > 0) {
+    const t0 = Date.now();
+    const load = await backgroundLoad(250);
+    retries.waitMs -= Date.now() - t0;
+    if (load < 0.3) return;
+  }
+}
+
+async function backgroundLoad(ms = 1000) {
+  const b0 = machineBusyTicks();
+  const t0 = Date.now();
+  await sleep(ms);
+  return (machineBusyTicks() - b0) / TICK / ((Date.now() - t0) / 1000);
+}
+
+// ---- the load generator ----
+
+function targetString(t) {
+  return t.path ? `unix:${t.path}` : `${t.host}:${t.port}`;
+}
+
+function runLoadgen(gen, opts) {
+  const argv = gen.bin
+    ? [gen.bin, [opts.workload, String(opts.conns), String(opts.seconds), targetString(opts.target), opts.payload ?? 'echo', String(opts.ramp ?? 0)]]
+    : [process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify(opts)]];
+  const [cmd, args] = pinned(GEN_CPUS, argv[0], argv[1]);
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = pinned(1, process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify(opts)]);
-    const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.add(p);
     let out = '';
+    let err = '';
     p.stdout.on('data', (d) => (out += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (opts.seconds + 30) * 1000);
-    p.once('exit', () => {
+    p.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => killGroup(p), (opts.seconds + (opts.ramp ?? 0) + 20) * 1000);
+    p.once('error', reject);
+    p.once('exit', (code, signal) => {
       clearTimeout(timer);
       children.delete(p);
-      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch (e) { reject(new Error(`loadgen gave no result: ${out}`)); }
+      try { resolve(JSON.parse(out.trim().split('\n').pop())); } catch {
+        reject(new Error(`load generator failed (${code ?? signal}): ${(err.trim() || out.trim()).split('\n')[0]}`));
+      }
     });
   });
 }
 
-async function measure(server, workload, conns, extra = {}) {
+async function measure(gen, server, spec, g, seconds) {
+  if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
+    throw new Error(firstErrorLine(server.log) ?? `server exited (${server.proc.exitCode ?? server.proc.signalCode})`);
+  }
+  if (isPinned(server) === false) pinTree(server);
+  const pinnedOk = isPinned(server);
   const before = tree(server.pid);
-  const t0 = Date.now();
-  const r = await loadgen({ workload, target: server.target, conns, seconds: SECONDS, ...extra });
-  const wall = (Date.now() - t0) / 1000;
+  const busy0 = machineBusyTicks();
+  const t0 = process.hrtime.bigint();
+  const r = await runLoadgen(gen, { workload: spec.workload ?? g.workload, target: server.target, conns: g.conns, seconds, ramp: RAMP, payload: g.payload });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = tree(server.pid);
-  return { ...r, serverCpu: (after.ticks - before.ticks) / TICK / wall, serverRssMB: after.rssMB };
+  const serverCpu = (after.ticks - before.ticks) / TICK / wall;
+  const machine = (machineBusyTicks() - busy0) / TICK / wall;
+  if (server.proc.exitCode !== null || server.proc.signalCode !== null) throw new Error(`server died during the run: ${firstErrorLine(server.log) ?? ''}`);
+  return {
+    ...r,
+    serverCpu,
+    serverRssMB: after.rssMB,
+    serverProcesses: after.processes,
+    otherCpu: Math.max(0, machine - serverCpu - r.loadgenCpu), // cores used by the rest of the machine
+    genSaturated: r.loadgenCpu >= 0.9,
+    pinned: pinnedOk,
+  };
 }
 
-/** Idle connections: server RSS per connection, from the RSS with `conns` open minus the RSS before. */
-async function measureIdle(server, conns) {
-  const before = tree(server.pid).rssMB;
-  const [cmd, argv] = pinned(1, process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify({ workload: 'idle', target: server.target, conns, seconds: 0 })]);
-  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(p);
-  await new Promise((resolve) => p.stdout.on('data', (d) => String(d).includes('"up"') && resolve()));
-  await new Promise((r) => setTimeout(r, 500));
-  const after = tree(server.pid).rssMB;
-  p.stdin.end();
-  await new Promise((r) => p.once('exit', r));
-  children.delete(p);
-  return { rate: conns, rssPerConnKB: ((after - before) * 1000) / conns, serverRssMB: after };
+/** Warm a server up with one uncounted run: JIT tiers, heap growth, a pool's workers (recorded, not used). */
+async function warmUp(gen, server, spec, g) {
+  return [valueOf(g, await measure(gen, server, spec, g, g.warmup ?? WARMUP))];
 }
 
-// ---- the plan ----
+// ---- one workload: start its servers, warm them, interleave repetitions, stop them ----
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : null; };
+const median = (xs) => {
+  const s = xs.filter((x) => x != null && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const valueOf = (g, run) => (g.unit === 'MB/s' ? run.mbps : run.rate);
 
-function plan() {
-  const groups = [
-    { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections (req/s)', workload: 'pingpong', conns: 16,
-      servers: [rawNet(), { name: 'node cluster (2 workers)', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'cluster.js')], cluster: true },
-        sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), sock('echo', 'tcp', 'forking'),
-        py('ThreadingTCPServer', 'echo'), py('ForkingTCPServer', 'echo'), nestTcp()] },
-    { id: 'tcp1', title: 'TCP ping-pong, 64-byte lines, 1 connection (req/s)', workload: 'pingpong', conns: 1,
-      servers: [rawNet(), sock('echo', 'tcp', 'serial'), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), py('TCPServer', 'echo'), nestTcp()] },
-    { id: 'stream', title: 'Streaming 64 KiB lines, 1 connection (MB/s)', workload: 'stream', conns: 1, unit: 'mbps',
-      servers: [rawNet(), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), sock('echo', 'tcp', 'forking')] },
-    { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients (conn/s)', workload: 'connrate', conns: 4,
-      servers: [rawNet(), sock('echo', 'tcp', 'concurrent'), sock('echo', 'tcp', 'threading'), sock('echo', 'tcp', 'forking'), py('ThreadingTCPServer', 'echo')] },
-    { id: 'udp1', title: 'UDP ping-pong, 1 client (req/s)', workload: 'udp', conns: 1,
-      servers: [{ ...rawNet(), name: 'raw dgram', argv: [path.join(SERVERS, 'raw-dgram.js')] }, sock('echo', 'udp', 'serial'), sock('echo', 'udp', 'concurrent'), py('UDPServer', 'echo')] },
-    { id: 'udp16', title: 'UDP ping-pong, 16 clients (req/s)', workload: 'udp', conns: 16,
-      servers: [{ ...rawNet(), name: 'raw dgram', argv: [path.join(SERVERS, 'raw-dgram.js')] }, sock('echo', 'udp', 'concurrent'), sock('echo', 'udp', 'threading'), py('UDPServer', 'echo')] },
-    { id: 'unix16', title: 'Unix stream ping-pong, 16 connections (req/s)', workload: 'pingpong', conns: 16,
-      servers: [rawNet('unix'), sock('echo', 'unix', 'concurrent'), sock('echo', 'unix', 'threading')] },
-    { id: 'cpu', title: 'CPU-bound handler (~20 ms per request), 8 clients (req/s); ratio to sockserve serial', workload: 'pingpong', conns: 8, payload: 'burn', seconds: FULL ? 4 : 2,
-      servers: [{ ...sock('burn', 'tcp', 'serial'), anchor: true }, sock('burn', 'tcp', 'concurrent'), sock('burn', 'tcp', 'threading'), sock('burn', 'tcp', 'forking'), py('ThreadingTCPServer', 'burn'), py('ForkingTCPServer', 'burn')] },
-  ];
-  for (const g of groups) g.servers = g.servers.filter((s) => !s.python || PYTHON);
-  return groups;
-}
-
-async function runGroup(g, results) {
-  const started = [];
+async function runGroup(gen, g, env) {
+  const seconds = g.seconds ?? SECONDS;
+  const specs = g.servers.filter((s) => !s.python || PYTHON);
+  const cpus = g.serverCpus ?? SERVER_CPUS;
+  const slots = specs.map((spec) => ({ spec, runs: [], error: null, server: null }));
+  const timing = { start: 0, measure: 0, stop: 0 };
+  let t = Date.now();
   try {
-    for (const spec of g.servers) {
-      try { started.push({ spec, server: await startServer(spec), runs: [] }); }
-      catch (err) { started.push({ spec, error: String(err.message).split('\n')[0], runs: [] }); }
+    await Promise.all(slots.map(async (s) => {
+      try { s.server = await startServer(s.spec, cpus, env, `${g.id}-${s.spec.key}`); } catch (err) { s.error = `not available: ${String(err.message).split('\n')[0]}`; }
+    }));
+    timing.settle = await settle(slots.map((s) => s.server).filter(Boolean));
+    timing.start = (Date.now() - t) / 1000;
+    t = Date.now();
+    for (const s of slots) {
+      if (!s.server) continue;
+      try { s.warmup = await warmUp(gen, s.server, s.spec, g); } catch (err) { s.error = String(err.message).split('\n')[0]; }
     }
     for (let rep = 0; rep < REPS; rep++) {
-      for (const s of started) {
-        if (!s.server) continue;
-        try { s.runs.push(await measure(s.server, s.spec.workload ?? g.workload, g.conns, { payload: g.payload, seconds: g.seconds ?? SECONDS })); }
-        catch (err) { s.error = String(err.message); }
+      for (const s of slots) {
+        if (!s.server || s.error) continue;
+        try {
+          let run = await measure(gen, s.server, s.spec, g, seconds);
+          if (run.otherCpu > BUSY && retries.left > 0) {
+            // other processes of this shared machine took CPU during the run: wait a moment for quiet,
+            // measure once more, keep the quieter of the two
+            retries.left--;
+            await waitQuiet();
+            const again = await measure(gen, s.server, s.spec, g, seconds);
+            const [kept, dropped] = again.otherCpu < run.otherCpu ? [again, run] : [run, again];
+            run = { ...kept, remeasured: { otherCpu: dropped.otherCpu, value: valueOf(g, dropped) } };
+          }
+          s.runs.push(run);
+        } catch (err) { s.error = String(err.message).split('\n')[0]; }
       }
     }
+    timing.measure = (Date.now() - t) / 1000;
+    t = Date.now();
   } finally {
-    await Promise.all(started.filter((s) => s.server).map((s) => stopServer(s.server)));
+    await Promise.all(slots.filter((s) => s.server).map((s) => stopServer(s.server)));
+    timing.stop = (Date.now() - t) / 1000;
   }
-  const key = g.unit ?? 'rate';
-  const rows = started.map((s) => ({
-    server: s.spec.name,
+  const rows = slots.map((s) => ({
+    server: s.spec.key,
+    mode: s.spec.mode ?? null,
+    python: s.spec.python ?? null,
     anchor: Boolean(s.spec.anchor),
     error: s.error,
-    value: median(s.runs.map((r) => r[key])),
+    value: median(s.runs.map((r) => valueOf(g, r))),
     p50us: median(s.runs.map((r) => r.p50us)),
     p99us: median(s.runs.map((r) => r.p99us)),
     serverCpu: median(s.runs.map((r) => r.serverCpu)),
     serverRssMB: median(s.runs.map((r) => r.serverRssMB)),
     loadgenCpu: median(s.runs.map((r) => r.loadgenCpu)),
+    otherCpu: median(s.runs.map((r) => r.otherCpu)),
+    warmupRates: s.warmup ?? null,
+    saturatedRuns: s.runs.filter((r) => r.genSaturated).length,
+    errors: s.runs.reduce((n, r) => n + (r.errors ?? 0), 0),
     runs: s.runs,
   }));
-  const anchor = rows.find((r) => r.anchor)?.value;
+  const anchor = rows.find((r) => r.anchor && r.value)?.value;
   for (const r of rows) r.ratio = anchor && r.value != null ? r.value / anchor : null;
-  results.push({ id: g.id, title: g.title, unit: key, rows });
+  return { id: g.id, title: g.title, unit: g.unit, workload: g.workload, conns: g.conns, seconds, serverCpus: cpus, note: g.note ?? null, timing, rows };
 }
 
-async function runIdle(results) {
-  const counts = FULL ? [1000, 10000] : [1000];
-  for (const n of counts) {
-    const rows = [];
-    for (const spec of [rawNet(), sock('echo', 'tcp', 'concurrent')]) {
-      const server = await startServer(spec);
-      try { rows.push({ server: spec.name, anchor: Boolean(spec.anchor), ...(await measureIdle(server, n)) }); }
-      finally { await stopServer(server); }
+// ---- idle connections: the marginal server RSS per connection ----
+
+async function openIdle(target, steps, onStep) {
+  const [cmd, argv] = pinned(GEN_CPUS, process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify({ workload: 'idle', target, steps, seconds: 0 })]);
+  const p = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  children.add(p);
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  let gone = false;
+  const exited = new Promise((resolve) => p.once('exit', () => { gone = true; resolve(); }));
+  let buffered = '';
+  let wake = () => undefined;
+  p.stdout.on('data', (d) => { buffered += d; wake(); });
+  /** The generator's next line ({"up": n}): every connection of the step is open. */
+  const nextLine = () => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('idle connections not up within 60 s')), 60000);
+    wake = () => {
+      if (buffered.includes('\n')) { clearTimeout(timer); resolve(); } else if (gone) { clearTimeout(timer); reject(new Error(`idle generator exited: ${err.trim().split('\n')[0]}`)); }
+    };
+    exited.then(() => wake());
+    wake();
+  });
+  try {
+    for (let i = 0; i < steps.length; i++) {
+      await nextLine();
+      buffered = buffered.slice(buffered.indexOf('\n') + 1);
+      await onStep(i);
+      if (i < steps.length - 1) p.stdin.write('next\n');
     }
-    const base = rows.find((r) => r.anchor).rssPerConnKB;
-    for (const r of rows) r.ratio = base > 0 ? r.rssPerConnKB / base : null;
-    results.push({ id: `idle${n}`, title: `${n} idle connections: server RSS per connection (KB; lower is better)`, unit: 'rssPerConnKB', rows });
+  } finally {
+    p.stdin.end();
+    const t = setTimeout(() => killGroup(p), 5000);
+    await exited;
+    clearTimeout(t);
+    children.delete(p);
   }
+}
+
+async function runIdle(env) {
+  const specs = [rawNet(), sockserve('concurrent'), nest(), ...(PYTHON && FULL ? [python('ThreadingTCPServer')] : [])];
+  const perRep = specs.map((spec) => ({ spec, samples: [], error: null }));
+  for (let rep = 0; rep < REPS; rep++) {
+    // fresh servers every repetition, started together, measured one at a time
+    const live = perRep.filter((s) => !s.error);
+    await Promise.all(live.map(async (s) => {
+      try { s.server = await startServer(s.spec, SERVER_CPUS, env, `idle-${s.spec.key}`); } catch (err) { s.error = `not available: ${String(err.message).split('\n')[0]}`; }
+    }));
+    try {
+      await settle(live.map((s) => s.server).filter(Boolean));
+      for (const s of live) {
+        if (!s.server) continue;
+        try {
+          const rss = [tree(s.server.pid).rssMB];
+          await openIdle(s.server.target, IDLE_STEPS, async () => {
+            await sleep(FULL ? 1000 : 250); // let the server take every connection and settle
+            rss.push(tree(s.server.pid).rssMB);
+          });
+          s.samples.push({ rssMB: rss });
+        } catch (err) {
+          s.error = String(err.message).split('\n')[0];
+        } finally {
+          await stopServer(s.server);
+          s.server = null;
+        }
+      }
+    } finally {
+      await Promise.all(live.filter((s) => s.server).map((s) => stopServer(s.server)));
+    }
+  }
+  const results = [];
+  for (let k = 1; k < IDLE_STEPS.length; k++) {
+    const from = IDLE_STEPS[k - 1];
+    const to = IDLE_STEPS[k];
+    const rows = perRep.map((s) => {
+      const per = s.samples.map((x) => ((x.rssMB[k + 1] - x.rssMB[k]) * 1e3) / (to - from)); // KB per connection
+      return {
+        server: s.spec.key, mode: s.spec.mode ?? null, python: s.spec.python ?? null, anchor: Boolean(s.spec.anchor), error: s.error,
+        value: median(per), serverRssMB: median(s.samples.map((x) => x.rssMB[k + 1])), runs: s.samples.map((x, i) => ({ rssMB: x.rssMB, kbPerConn: per[i] })),
+      };
+    });
+    const base = rows.find((r) => r.anchor)?.value;
+    for (const r of rows) r.ratio = base > 0 && r.value != null ? r.value / base : null;
+    results.push({
+      id: `idle${to}`, title: `${to.toLocaleString('en')} idle connections: server RSS per connection`, unit: 'KB/conn', lowerIsBetter: true,
+      note: `the RSS added from ${from.toLocaleString('en')} to ${to.toLocaleString('en')} open connections, divided by ${(to - from).toLocaleString('en')}; a fresh server per repetition. Thread and process pools hold one connection per worker, so @Threading and @Forking have no row.`,
+      serverCpus: SERVER_CPUS, rows,
+    });
+  }
+  return results;
+}
+
+// ---- the targets of issue 7 ----
+
+const PY_MATCH = {
+  tcp: { serial: 'TCPServer', concurrent: 'ThreadingTCPServer', threading: 'ThreadingTCPServer', forking: 'ForkingTCPServer' },
+  udp: { serial: 'UDPServer', concurrent: 'UDPServer', threading: 'UDPServer', forking: 'UDPServer' },
+};
+
+function targets(results) {
+  const row = (id, server) => results.find((r) => r.id === id)?.rows.find((x) => x.server === server);
+  const checks = [];
+  const check = (label, id, server, op, bound, anchor) => {
+    const r = row(id, server);
+    const ratio = r?.ratio;
+    const met = ratio == null ? null : op === '>=' ? ratio >= bound : ratio <= bound;
+    checks.push({ label, workload: id, server, ratio, bound: `${op === '>=' ? '≥' : '≤'} ${bound}× ${anchor}`, met, error: r?.error ?? (r ? null : 'not measured') });
+  };
+  check('@Concurrent TCP echo, 16 connections', 'tcp16', 'sockserve concurrent', '>=', 0.9, 'raw net');
+  check('streaming 64 KiB, @Concurrent', 'stream', 'sockserve concurrent', '>=', 0.9, 'raw net');
+  check('streaming 64 KiB, serial', 'stream', 'sockserve serial', '>=', 0.9, 'raw net');
+  check('connection rate, @Concurrent', 'connrate', 'sockserve concurrent', '>=', 0.8, 'raw net');
+  check('UDP, 1 client, @Concurrent', 'udp1', 'sockserve concurrent', '>=', 0.9, 'raw dgram');
+  check('UDP, 16 clients, @Concurrent', 'udp16', 'sockserve concurrent', '>=', 0.9, 'raw dgram');
+  check('RSS per idle connection, @Concurrent', 'idle1000', 'sockserve concurrent', '<=', 1.5, 'raw net');
+  if (results.some((r) => r.id === 'idle10000')) check('RSS per idle connection (10,000), @Concurrent', 'idle10000', 'sockserve concurrent', '<=', 1.5, 'raw net');
+  check('serial mode, 1 connection', 'tcp1', 'sockserve serial', '>=', 0.9, 'raw net');
+
+  // every sockserve mode ahead of NestJS TCP and the matching Python server, wherever both ran
+  const peers = [];
+  for (const r of results) {
+    if (r.lowerIsBetter) continue;
+    const transport = r.id.startsWith('udp') ? 'udp' : r.id.startsWith('unix') ? null : 'tcp';
+    if (!transport) continue;
+    for (const x of r.rows.filter((y) => y.mode)) {
+      const vs = [];
+      const nestRow = r.rows.find((y) => y.server === 'NestJS TCP');
+      if (nestRow) vs.push(nestRow);
+      const pyRow = r.rows.find((y) => y.python === PY_MATCH[transport][x.mode]);
+      if (pyRow) vs.push(pyRow);
+      for (const peer of vs) {
+        const ratio = x.value != null && peer.value ? x.value / peer.value : null;
+        peers.push({ workload: r.id, server: x.server, peer: peer.server, ratio, met: ratio == null ? null : ratio > 1, error: x.error ?? peer.error ?? null });
+      }
+    }
+  }
+  return { checks, peers };
 }
 
 // ---- output ----
 
-const fmt = (v, d = 0) => (v == null ? '–' : Number(v).toFixed(d));
+const fmt = (v, d = 0) => (v == null || Number.isNaN(v) ? '–' : Number(v).toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d }));
+const pct = (v) => (v == null ? '–' : `${Math.round(v * 100)} %`);
+const verdict = (met, error) => (met == null ? (error && error !== 'not measured' ? error : 'not measured') : met ? '**met**' : '**missed**');
 
-function markdown(meta, results) {
-  const lines = [`# sockserve benchmark`, '', `${meta.date} · ${meta.machine} · server Node ${meta.serverNode} · \`${meta.command}\``, '',
-    `Medians of ${meta.reps} interleaved runs of ${meta.seconds} s; ratio = to the first row of each table, run in the same process tree at the same time.`,
-    `Load generator pinned to its own CPU: ${meta.pinned ? 'yes (taskset)' : 'no'}. "gen sat." marks runs where the load generator itself used ≥ 90 % of a core, so the server may have had more to give.`, ''];
+function markdown(meta, results, t) {
+  const L = [];
+  L.push('# sockserve benchmark', '');
+  L.push(`${meta.date.slice(0, 10)} · ${meta.machine} · servers on Node ${meta.serverNode} · Python ${meta.python} · \`${meta.command}\``, '');
+  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each; `
+    + '**×** is the ratio to the first row of its table (the anchor), measured in the same run. '
+    + `${meta.pinning}. Load generator: ${meta.loadgen}. Server CPU is the whole process tree's (100 % = one core); RSS is summed over that tree. `
+    + `"gen sat." marks rows where the load generator itself used ≥ 90 % of its core in some run (the server may have had more to give); "busy" marks rows whose median run saw other processes of this shared machine use more than half a core `
+    + `(such a run is measured once more and the quieter of the two kept, ${meta.remeasuredBusyRuns} times in this run).`);
+  if (meta.backgroundCpu > 0.3) L.push('', `⚠ The machine was busy before the run (${meta.backgroundCpu.toFixed(2)} cores used by other processes): figures are noisier than usual.`);
+  if (!PYTHON) L.push('', 'Python rows skipped: `python3` with `socketserver` was not found.');
+  L.push('', '## Targets (issue 7)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
+  for (const c of t.checks) L.push(`| ${c.label} | ${c.ratio == null ? '–' : `${c.ratio.toFixed(2)}×`} | ${c.bound} | ${verdict(c.met, c.error)} |`);
+  L.push('', 'Every sockserve mode ahead of NestJS TCP and the matching Python server (TCPServer for serial, ThreadingTCPServer for @Concurrent and @Threading, ForkingTCPServer for @Forking, UDPServer for every UDP mode):', '');
+  L.push('| workload | sockserve mode | peer | sockserve ÷ peer | ahead? |', '|---|---|---|---:|---|');
+  for (const p of t.peers) L.push(`| ${p.workload} | ${p.server.replace('sockserve ', '')} | ${p.peer} | ${p.ratio == null ? '–' : `${p.ratio.toFixed(2)}×`} | ${p.met == null ? `– ${p.error ?? ''}` : p.met ? 'yes' : '**no**'} |`);
+  const behind = t.peers.filter((p) => p.met === false).length;
+  L.push('', `${t.peers.length - behind - t.peers.filter((p) => p.met == null).length} of ${t.peers.length} comparisons ahead, ${behind} behind.`);
   for (const r of results) {
-    lines.push(`## ${r.title}`, '', '| server | value | ratio | p50 µs | p99 µs | server CPU | server RSS MB | note |', '|---|---:|---:|---:|---:|---:|---:|---|');
-    for (const row of r.rows) {
-      const d = r.unit === 'mbps' ? 1 : r.unit === 'rssPerConnKB' ? 2 : 0;
-      const note = row.error ? `not available: ${row.error}` : row.loadgenCpu >= 0.9 ? 'gen sat.' : '';
-      lines.push(`| ${row.server} | ${fmt(row.value ?? row[r.unit], d)} | ${fmt(row.ratio, 2)} | ${fmt(row.p50us)} | ${fmt(row.p99us)} | ${row.serverCpu == null ? '–' : fmt(row.serverCpu * 100) + ' %'} | ${fmt(row.serverRssMB, 1)} | ${note} |`);
+    L.push('', `## ${r.id}: ${r.title} (${r.unit}${r.lowerIsBetter ? ', lower is better' : ''})`, '');
+    if (r.note) L.push(`_${r.note}_`, '');
+    if (r.lowerIsBetter) {
+      L.push('| server | KB per connection | × | server RSS MB at the end | note |', '|---|---:|---:|---:|---|');
+      for (const x of r.rows) L.push(`| ${x.server} | ${fmt(x.value, 1)} | ${fmt(x.ratio, 2)} | ${fmt(x.serverRssMB, 1)} | ${x.error ?? ''} |`);
+      continue;
     }
-    lines.push('');
+    const d = r.unit === 'MB/s' ? 1 : 0;
+    L.push(`| server | ${r.unit} | × | p50 µs | p99 µs | server CPU | server RSS MB | gen CPU | note |`, '|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const x of r.rows) {
+      const notes = [];
+      if (x.error) notes.push(x.error);
+      if (x.saturatedRuns) notes.push(`gen sat. (${x.saturatedRuns}/${x.runs.length})`);
+      if (x.otherCpu > 0.5) notes.push(`busy (${x.otherCpu.toFixed(1)} cores)`);
+      if (x.errors) notes.push(`${x.errors} failed requests`);
+      L.push(`| ${x.server} | ${fmt(x.value, d)} | ${fmt(x.ratio, 2)} | ${fmt(x.p50us)} | ${fmt(x.p99us)} | ${pct(x.serverCpu)} | ${fmt(x.serverRssMB, 1)} | ${pct(x.loadgenCpu)} | ${notes.join('; ')} |`);
+    }
   }
-  return lines.join('\n');
+  L.push('', `Every run: \`bench/results/${meta.stamp}.json\`. Reproduce: \`${meta.command}\`.`);
+  return L.join('\n');
 }
 
-function svg(results) {
-  const picks = ['tcp16', 'tcp1', 'stream', 'connrate', 'udp16', 'unix16', 'cpu'];
-  const bars = [];
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function svg(meta, results) {
+  const picks = ['tcp1', 'tcp16', 'stream', 'connrate', 'udp1', 'udp16', 'unix16', 'cpu', 'idle1000'];
+  const color = (x) => (x.mode ? { serial: '#1f5fa8', concurrent: '#2f8fd8', threading: '#6bb0e8', forking: '#9ccbef' }[x.mode]
+    : x.server.startsWith('NestJS') ? '#e07b39' : x.python ? '#8a9a5b' : '#999');
+  const sections = [];
   for (const id of picks) {
     const r = results.find((x) => x.id === id);
     if (!r) continue;
-    for (const row of r.rows) if (!row.anchor && row.ratio != null && row.server.startsWith('sockserve')) bars.push({ label: `${id}: ${row.server.replace('sockserve ', '')}`, ratio: row.ratio });
+    const bars = r.rows.filter((x) => !x.anchor && (x.mode || x.server.startsWith('NestJS') || x.python || x.server.includes('cluster')));
+    if (!bars.length) continue;
+    const anchor = r.rows.find((x) => x.anchor)?.server ?? 'anchor';
+    sections.push({ head: `${r.id}: ${r.title}${r.lowerIsBetter ? ' (lower is better)' : ''} — × ${anchor}`, bars });
   }
-  const W = 640, rowH = 20, left = 190, max = Math.max(2, ...bars.map((b) => b.ratio));
-  const x = (v) => left + (v / max) * (W - left - 50);
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${bars.length * rowH + 40}" font-family="sans-serif" font-size="12">`,
-    `<text x="${left}" y="14">sockserve / anchor in the same run (1.0 = raw Node net or dgram; cpu: serial)</text>`];
-  bars.forEach((b, i) => {
-    const y = 24 + i * rowH;
-    out.push(`<text x="${left - 6}" y="${y + 13}" text-anchor="end">${b.label}</text>`,
-      `<rect x="${left}" y="${y + 2}" width="${x(b.ratio) - left}" height="${rowH - 6}" fill="${b.ratio >= 1 ? '#3a7' : '#58c'}"/>`,
-      `<text x="${x(b.ratio) + 4}" y="${y + 13}">${b.ratio.toFixed(2)}×</text>`);
-  });
-  out.push(`<line x1="${x(1)}" y1="20" x2="${x(1)}" y2="${bars.length * rowH + 30}" stroke="#c33" stroke-dasharray="3,3"/>`, '</svg>');
-  return out.join('\n');
+  const W = 760;
+  const rowH = 17;
+  const left = 210;
+  const max = 2;
+  const x = (v) => left + (Math.min(v, max) / max) * (W - left - 60);
+  const out = [];
+  let y = 46;
+  for (const s of sections) {
+    out.push(`<text x="8" y="${y + 12}" font-weight="bold">${esc(s.head)}</text>`);
+    y += 18;
+    out.push(`<line x1="${x(1)}" y1="${y}" x2="${x(1)}" y2="${y + s.bars.length * rowH}" stroke="#c33" stroke-dasharray="3,3"/>`);
+    for (const b of s.bars) {
+      const label = b.server.replace('sockserve ', 'sockserve @').replace('@serial', 'serial');
+      if (b.ratio == null) {
+        out.push(`<text x="${left - 6}" y="${y + 12}" text-anchor="end">${esc(label)}</text>`,
+          `<text x="${left + 4}" y="${y + 12}" fill="#888">${esc((b.error ?? 'not measured').slice(0, 80))}</text>`);
+      } else {
+        out.push(`<text x="${left - 6}" y="${y + 12}" text-anchor="end">${esc(label)}</text>`,
+          `<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(b.ratio) - left).toFixed(1)}" height="${rowH - 5}" fill="${color(b)}"/>`,
+          `<text x="${(x(b.ratio) + 4).toFixed(1)}" y="${y + 12}">${b.ratio.toFixed(2)}×${b.ratio > max ? ' →' : ''}</text>`);
+      }
+      y += rowH;
+    }
+    y += 8;
+  }
+  const head = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" font-family="sans-serif" font-size="12">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
+    `<text x="8" y="16" font-size="14" font-weight="bold">sockserve ÷ anchor (raw Node net; raw dgram for UDP), medians, same run</text>`,
+    `<text x="8" y="32" fill="#555">${esc(`${meta.date.slice(0, 10)} · ${meta.machine} · Node ${meta.serverNode} · ${meta.command}`)}</text>`,
+    `<text x="${x(1)}" y="${y + 4}" fill="#c33" font-size="10" text-anchor="middle">1.0 = anchor</text>`,
+  ];
+  return [...head, ...out, '</svg>'].join('\n');
 }
+
+/** JSON that stays diff-sized: pretty at the top, one line per run. */
+function compactJson(value) {
+  const round = (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v);
+  return JSON.stringify(value, (k, v) => (k === 'runs' && Array.isArray(v) ? v.map((r) => JSON.stringify(r, round)) : round(k, v)), 1)
+    .replace(/"(\{\\".*?\})"(,?)$/gm, (_, s, comma) => `${JSON.parse(`"${s}"`)}${comma}`);
+}
+
+// ---- main ----
 
 async function main() {
   const t0 = Date.now();
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('run `npm run build` first (npm run bench does)');
-  const serverNode = spawnSync(SERVER_NODE, ['--version']).stdout.toString().trim();
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('bench: run `npm run build` first (`npm run bench` does)');
+  const version = spawnSync(SERVER_NODE, ['--version'], { encoding: 'utf8' });
+  if (version.status !== 0) throw new Error(`bench: --node ${SERVER_NODE} does not run: ${version.error?.message ?? version.stderr}`);
+  fs.rmSync(LOGS, { recursive: true, force: true });
+  const gen = buildLoadgen();
+  const burnIters = calibrateBurn();
+  const env = { BENCH_BURN_ITERS: String(burnIters.node), ...(burnIters.python ? { BENCH_BURN_ITERS_PY: String(burnIters.python) } : {}) };
+  const date = new Date();
+  const cpu0 = os.cpus()[0]?.model?.trim() ?? 'cpu';
   const meta = {
-    date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
-    serverNode, loadgenNode: process.version, command: `npm run bench${FULL ? ' -- --full' : ''}${nodeAt >= 0 ? ` -- --node ${args[nodeAt + 1]}` : ''}`,
-    reps: REPS, seconds: SECONDS, pinned: TASKSET, python: PYTHON ? spawnSync(PYTHON, ['--version']).stdout.toString().trim() : 'not present: Python rows skipped',
-    nest: 'NestJS 12 TCP microservice, @MessagePattern echo; its own <len>#<json> framing, one request in flight per connection',
+    schema: 2,
+    date: date.toISOString(),
+    stamp: date.toISOString().replace(/[:.]/g, '-'),
+    machine: `${os.cpus().length} × ${cpu0}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}`,
+    serverNode: version.stdout.trim(),
+    driverNode: process.version,
+    python: PYTHON ? spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^Python /, '') : 'absent (rows skipped)',
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    reps: REPS, seconds: SECONDS, cpuSeconds: CPU_SECONDS, warmup: WARMUP, ramp: RAMP,
+    pinning: TASKSET
+      ? `Servers pinned with taskset to CPU ${SERVER_CPUS}, the load generator to CPU ${GEN_CPUS}`
+      : 'No pinning (taskset or a second CPU is missing): server and load generator share the CPUs',
+    loadgen: gen.note,
+    burnIterations: burnIters,
+    nest: 'NestJS TCP microservice transport, one @MessagePattern(\'echo\') handler; driven in its own <len>#<json> framing, one request in flight per connection',
   };
+  meta.backgroundCpu = await backgroundLoad();
+  process.stderr.write(`bench: ${meta.machine}; servers on Node ${meta.serverNode}; load generator ${gen.note}; other load ${meta.backgroundCpu.toFixed(2)} cores\n`);
   const results = [];
   for (const g of plan()) {
-    process.stderr.write(`bench: ${g.title}\n`);
-    await runGroup(g, results);
+    const g0 = Date.now();
+    process.stderr.write(`bench: ${g.id}: ${g.title} … `);
+    results.push(await runGroup(gen, g, env));
+    process.stderr.write(`${((Date.now() - g0) / 1000).toFixed(1)} s\n`);
   }
-  process.stderr.write('bench: idle connections\n');
-  await runIdle(results);
-  meta.seconds = SECONDS;
+  if (!OPTS.only || OPTS.only.some((id) => id.startsWith('idle'))) {
+    process.stderr.write('bench: idle connections\n');
+    results.push(...(await runIdle(env)));
+  }
   meta.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
+  meta.remeasuredBusyRuns = (FULL ? 40 : 6) - retries.left;
+  const t = targets(results);
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const stamp = meta.date.replace(/[:.]/g, '-');
-  fs.writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify({ meta, results }, null, 2));
-  const md = markdown(meta, results);
+  fs.writeFileSync(path.join(dir, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
+  const md = markdown(meta, results, t);
   fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
-  fs.writeFileSync(path.join(dir, 'latest.svg'), svg(results) + '\n');
+  fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
   console.log(md);
-  console.log(`\nbench: ${meta.elapsedSeconds} s; results in bench/results/`);
+  console.log(`\nbench: ${meta.elapsedSeconds} s; bench/results/${meta.stamp}.json, latest.md, latest.svg`);
 }
 
 function cleanup() {
-  for (const p of children) { try { process.kill(-p.pid, 'SIGKILL'); } catch { try { p.kill('SIGKILL'); } catch { /* gone */ } } }
+  for (const p of children) {
+    try { process.kill(-p.pid, 'SIGKILL'); } catch { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  }
+  children.clear();
 }
+
 if (require.main === module) {
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      process.stderr.write(`bench: ${sig}: stopping every server and load generator\n`);
+      cleanup();
+      process.exit(130);
+    });
+  }
   process.on('exit', cleanup);
-  main().catch((err) => { console.error(err); process.exitCode = 1; });
+  main().catch((err) => {
+    console.error(err);
+    cleanup();
+    process.exitCode = 1;
+  });
 }
-module.exports = { startServer, stopServer, rawNet, sock, measure };
+
+module.exports = { parseArgs, startServer, stopServer, rawNet, sockserve, median, targets, compactJson };

@@ -1,28 +1,26 @@
 'use strict';
 /**
- * sockserve's bench handlers, one exported class per (workload, transport, mode). Workers load this
- * module again by path, so it only declares. Decorators are applied by hand (plain JS).
+ * sockserve's bench handlers: one exported class per (body, transport, mode), e.g. `echo_tcp_concurrent`.
+ * Threads and children load this module again by path (the file the decorators were applied in), so it
+ * only declares: the start-up is in sockserve.js. Plain JS, so the decorators are applied by hand,
+ * exactly as TypeScript's emit would apply them.
  */
 require('reflect-metadata');
 const {
   Concurrent, Forking, Handle, Threading, TcpServer, UdpServer, UnixStreamServer,
 } = require('sockserve');
-
-function burn(ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { /* ~20 ms of CPU-bound work */ }
-}
+const { burn } = require('./burn');
 
 const bodies = {
-  // keep-alive line echo
+  // keep-alive line echo; a datagram is echoed whole
   echo: async function handle(req) {
     if (req.data) return req.wfile.write(req.data);
     for await (const line of req.rfile) await req.wfile.write(line);
   },
-  // ~20 ms of synchronous work per request line, then a 5-byte reply
+  // every request line costs one burn() (~20 ms of one core, synchronous), then a 5-byte reply
   burn: async function handle(req) {
-    if (req.data) { burn(20); return req.wfile.write('done\n'); }
-    for await (const _line of req.rfile) { burn(20); await req.wfile.write('done\n'); }
+    if (req.data) { burn(); return req.wfile.write('done\n'); }
+    for await (const _line of req.rfile) { burn(); await req.wfile.write('done\n'); }
   },
 };
 const transports = {
@@ -30,6 +28,8 @@ const transports = {
   udp: () => UdpServer(0),
   unix: () => UnixStreamServer({ path: process.env.BENCH_PATH || '/tmp/sockserve-bench.sock', backlog: 511 }),
 };
+// Pools: two warm workers (one per core of this machine), room for the 16 keep-alive connections of
+// the biggest workload (a thread or child serves one connection for the connection's whole life).
 const modes = {
   serial: null,
   concurrent: () => Concurrent(),

@@ -1,6 +1,6 @@
 // The framework peer: NestJS's TCP microservice transport (a devDependency of the benchmark only).
 // One @MessagePattern('echo') handler that returns what it got; the load generator speaks Nest's
-// `<length>#<json>` framing. Plain JS, so decorators are applied by hand.
+// `<length>#<json>` framing. Plain JS, so the decorators are applied by hand.
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -15,8 +15,11 @@ Controller()(EchoController);
 class AppModule {}
 Module({ controllers: [EchoController] })(AppModule);
 
-const port = 20000 + Math.floor(Math.random() * 20000);
-const app = await NestFactory.createMicroservice(AppModule, { transport: Transport.TCP, options: { host: '127.0.0.1', port }, logger: false });
+const app = await NestFactory.createMicroservice(AppModule, {
+  transport: Transport.TCP,
+  options: { host: '127.0.0.1', port: 0 },
+  logger: false,
+});
 await app.listen();
-console.log(JSON.stringify({ host: '127.0.0.1', port }));
+console.log(JSON.stringify({ host: '127.0.0.1', port: app.unwrap().address().port }));
 process.on('SIGTERM', async () => { await app.close(); process.exit(0); });

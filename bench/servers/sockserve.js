@@ -1,14 +1,31 @@
 'use strict';
-// A sockserve server for the bench: node sockserve.js <body> <transport> <mode>
+/**
+ * A sockserve server for the bench:   node sockserve.js <echo|burn> <tcp|udp|unix> <serial|concurrent|threading|forking>
+ * Prints its address as one JSON line once bound, or {"error": "<first line>"} when bootstrap()
+ * rejects (a mode that is not available yet), and exits 1. The handler classes live in handlers.js,
+ * which only declares, so that threads and children can load it again by path.
+ */
 require('reflect-metadata');
 const { bootstrap } = require('sockserve');
 const handlers = require('./handlers');
 
 const [body, transport, mode] = process.argv.slice(2);
-bootstrap(handlers[`${body}_${transport}_${mode}`], { handleSignals: true }).then((server) => {
+const Handler = handlers[`${body}_${transport}_${mode}`];
+
+(async () => {
+  let server;
+  try {
+    if (!Handler) throw new Error(`no bench handler ${body}_${transport}_${mode}`);
+    server = await bootstrap(Handler, { handleSignals: true });
+  } catch (err) {
+    const first = String(err?.message ?? err).split('\n')[0];
+    console.log(JSON.stringify({ error: `${err?.name ?? 'Error'}: ${first}` }));
+    console.error(err);
+    process.exit(1);
+  }
   console.log(JSON.stringify(server.serverAddress));
-  return server.serveForever();
-}).catch((err) => {
+  await server.serveForever();
+})().catch((err) => {
   console.error(err);
   process.exit(1);
 });
