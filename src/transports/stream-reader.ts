@@ -20,12 +20,16 @@ export interface ReaderOptions {
  * waits for more; at EOF it returns what is left, then empty buffers.
  *
  * Methods for the caller: readline(limit?), read(n?), read1(n?), readAll(), `for await (const line of rfile)`.
- * The server calls stopReading() on shutdown: a read that would wait returns EOF instead, so idle
- * connections end at once and busy ones after their reply.
+ * The server calls stopReading() on shutdown: from then on a read that finds nothing buffered returns
+ * EOF instead of waiting, so idle connections end at once and busy ones after their reply. A read that
+ * already has part of what it asks for (half a line) still waits for the rest: a request whose bytes
+ * are on their way is served whole, never cut short and mistaken for a complete one.
  */
 export class StreamReader implements AsyncIterable<Buffer> {
   private buffer: Buffer = Buffer.alloc(0);
   private eof = false;
+  /** Shutdown asked: reads stop waiting at the next boundary (nothing buffered). */
+  private stopping = false;
   private error: Error | undefined;
   private wakeReader: (() => void) | undefined;
   private readonly lineLimit: number;
@@ -71,7 +75,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       const nl = this.buffer.indexOf(0x0a, scanned);
       if (nl >= 0 && nl < limit) return this.take(nl + 1);
       if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
-      if (this.eof) return this.take(this.buffer.length);
+      if (this.eof || this.atStop()) return this.take(this.buffer.length);
       scanned = this.buffer.length;
       await this.more();
     }
@@ -80,19 +84,19 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** `n` bytes (fewer only at EOF); without `n`, everything up to EOF. */
   async read(n?: number): Promise<Buffer> {
     if (n === undefined || n < 0) return this.readAll();
-    while (this.buffer.length < n && !this.eof) await this.more();
+    while (this.buffer.length < n && !this.eof && !this.atStop()) await this.more();
     return this.take(Math.min(n, this.buffer.length));
   }
 
   /** Whatever has arrived: at least one byte, at most `n`; empty at EOF (Python's `request.recv(n)`). */
   async read1(n = 64 * 1024): Promise<Buffer> {
-    while (this.buffer.length === 0 && !this.eof) await this.more();
+    while (this.buffer.length === 0 && !this.eof && !this.atStop()) await this.more();
     return this.take(Math.min(n, this.buffer.length));
   }
 
   /** Everything up to EOF. */
   async readAll(): Promise<Buffer> {
-    while (!this.eof) await this.more();
+    while (!this.eof && !this.atStop()) await this.more();
     return this.take(this.buffer.length);
   }
 
@@ -104,9 +108,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
     }
   }
 
-  /** Shutdown: from now on a read that would wait for data sees EOF instead. */
+  /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
   stopReading(): void {
-    this.finish();
+    this.stopping = true;
+    this.notify();
+  }
+
+  /** Stopped, and between reads: nothing of a next request has arrived. */
+  private atStop(): boolean {
+    return this.stopping && this.buffer.length === 0;
   }
 
   private take(n: number): Buffer {

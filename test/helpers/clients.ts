@@ -92,3 +92,30 @@ export async function datagramSilence(target: Target, payload: string, dir?: str
     throw e;
   }
 }
+
+/**
+ * Sends the first part of a request, lets the server take it (`arrived`), starts its shutdown, then
+ * sends the rest: a graceful shutdown must serve the request whole, not as the half it had. Returns
+ * the reply read until the server closed the connection; `shutdown` must settle too. Bounded.
+ */
+export async function requestAcrossShutdown(
+  target: Target,
+  head: string,
+  tail: string,
+  arrived: () => Promise<void>,
+  shutdown: () => Promise<void>,
+): Promise<string> {
+  const socket = await within(5000, 'connect', connect(target));
+  try {
+    const reply = readToEnd(socket);
+    socket.write(head);
+    await arrived();
+    const stopping = shutdown();
+    await new Promise((r) => setTimeout(r, 50));
+    socket.write(tail);
+    const [bytes] = await within(10000, 'reply and shutdown', Promise.all([reply, stopping]));
+    return bytes.toString();
+  } finally {
+    socket.destroy();
+  }
+}

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, TCPServer, UnixStreamServer } from '../../src/classic';
 import { Body, handlerClasses, streamTransports } from '../contracts/transports';
-import { connect, readToEnd, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
+import { connect, readToEnd, removeTempDir, requestAcrossShutdown, streamExchange, tempDir, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -120,6 +120,16 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect((await within(2000, 'idle client EOF', all)).toString()).toBe('ping\n');
     socket.destroy();
+  });
+
+  test('shutdown serves a request whose line is half received whole, then ends the connection', async () => {
+    const s = await start(async (h) => {
+      for await (const line of h.rfile) await h.wfile.write(`got ${line}`);
+    });
+    const arrived = async () => { await until(() => s.activeRequests === 1); await sleep(100); };
+    const reply = await requestAcrossShutdown(t.target(s), 'first\nhel', 'lo\n', arrived, () => s.shutdown());
+    expect(reply).toBe('got first\ngot hello\n');
+    expect(errors).toEqual([]);
   });
 });
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SingleChild } from '../fixtures/forked-handlers';
-import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -75,6 +75,19 @@ describe.each([
     expect((errors[0] as Error).message).toMatch(/^thrown in process \d+$/);
     expect(await exchange('next\n')).toMatch(/^\d+: next!$/);
   });
+
+  if (stream) {
+    test('shutdown serves a half-received request whole in the child', async () => {
+      server = await bootstrap(handler, { providers });
+      serve(server);
+      const s = server;
+      const arrived = async () => { await until(() => s.stats().active === 1); await new Promise((r) => setTimeout(r, 100)); };
+      const reply = await requestAcrossShutdown(target(s), 'Hello, ', 'world\n', arrived, () => s.shutdown());
+      const m = /^(\d+): Hello, world!$/.exec(reply);
+      expect(m).not.toBeNull();
+      pids.add(Number(m![1]));
+    });
+  }
 });
 
 describe('@Forking faults and pool', () => {

@@ -6,7 +6,7 @@ import {
   fixtureDir, makeLocalHandler, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
-import { datagramExchange, datagramSilence, streamExchange, Target, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -64,6 +64,20 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
       try {
         expect(await exchange('path\n')).toBe('bridged');
         expect(await exchange('big 8\n')).toHaveLength(8 * 64 * 1024);
+      } finally {
+        delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+      }
+    });
+
+    test.each(['transfer where Node can', 'bridge'])('shutdown serves a half-received request whole (%s)', async (path) => {
+      if (path === 'bridge') process.env.SOCKSERVE_SOCKET_TRANSFER = '0';
+      try {
+        server = await bootstrap(handler, { providers });
+        serve(server);
+        const s = server;
+        const arrived = async () => { await until(() => s.stats().active === 1); await new Promise((r) => setTimeout(r, 100)); };
+        const reply = await requestAcrossShutdown(target(s), 'Hello, ', 'world\n', arrived, () => s.shutdown());
+        expect(reply).toMatch(/^Thread-\d+: Hello, world!$/);
       } finally {
         delete process.env.SOCKSERVE_SOCKET_TRANSFER;
       }

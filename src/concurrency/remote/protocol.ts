@@ -20,6 +20,8 @@ export type ToWorker =
   | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
+  /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
+  | { t: 'stop'; id: number }
   /** The main thread handed write `seq` to the kernel (or failed to). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */

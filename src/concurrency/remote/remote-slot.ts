@@ -60,12 +60,13 @@ export abstract class RemoteSlot {
     });
   }
 
-  /** Shutdown: the running request's reads see EOF now. */
+  /**
+   * Shutdown: the running request's reads stop waiting at the next boundary. A bridged connection keeps
+   * relaying, so the rest of a request already on its way still arrives.
+   */
   stopReading(): void {
     const running = this.running;
-    if (!running) return;
-    running.socket?.pause();
-    this.post({ t: 'eof', id: running.id });
+    if (running) this.post({ t: 'stop', id: running.id });
   }
 
   // ---- for subclasses: what the worker said, and how it ended ----

@@ -76,10 +76,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       }
       default:
         if (current?.id !== msg.id) return; // a late message for a finished request
-        if (msg.t === 'eof') {
-          if (current.socket) stopReaderOf(current.socket);
-          else current.duplex?.eof();
-        } else if (msg.t === 'data') current.duplex?.feed(msg.chunk);
+        if (msg.t === 'stop') {
+          const conn = current.socket ?? current.duplex;
+          if (conn) stopReaderOf(conn);
+        } else if (msg.t === 'eof') current.duplex?.eof();
+        else if (msg.t === 'data') current.duplex?.feed(msg.chunk);
         else if (msg.t === 'written') current.duplex?.written(msg.seq, msg.error);
     }
   });
