@@ -25,7 +25,8 @@ interface RequestContext {
  * serves the server-level hooks (@HandleError, @HandleTimeout, @ServiceActions) from one instance.
  */
 export class HandlerWiring {
-  private readonly contexts = new WeakMap<object, RequestContext>();
+  /** Requests that passed @Verify, with the handler it was called on; most handlers have no @Verify. */
+  private readonly verified = new WeakMap<object, RequestContext>();
   private serverLevel: Hooked | undefined;
 
   constructor(
@@ -35,23 +36,30 @@ export class HandlerWiring {
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
     private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
-  ) {}
+  ) {
+    this.hasVerify = def.hooks.verify !== undefined;
+  }
+
+  private readonly hasVerify: boolean;
 
   hasHook(name: HookName): boolean {
     return this.def.hooks[name] !== undefined;
   }
 
-  /** @Verify, in the main thread, before anything else; builds the request's handler on the way. */
+  /**
+   * @Verify, in the main thread, before anything else; builds the request's handler on the way, and
+   * keeps it for the lifecycle when the request is accepted and runs here.
+   */
   async verify(request: object, clientAddress: ClientAddress): Promise<boolean> {
     const ctx = this.begin(request, clientAddress);
+    let ok = false;
     try {
-      const ok = Boolean(await this.call(ctx.instance, 'verify', clientAddress, ctx.req));
-      if (!ok || this.remote) await this.end(request);
-      return ok;
-    } catch (err) {
-      await this.end(request);
-      throw err;
+      ok = Boolean(await this.call(ctx.instance, 'verify', clientAddress, ctx.req));
+    } finally {
+      if (ok && !this.remote) this.verified.set(request, ctx);
+      else await ctx.scope.dispose();
     }
+    return ok;
   }
 
   /** A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on one lazily built instance. */
@@ -72,7 +80,9 @@ export class HandlerWiring {
   }
 
   private async runRequest(request: object, clientAddress: ClientAddress): Promise<void> {
-    const ctx = this.contexts.get(request) ?? this.begin(request, clientAddress);
+    let ctx = this.hasVerify ? this.verified.get(request) : undefined;
+    if (ctx) this.verified.delete(request);
+    else ctx = this.begin(request, clientAddress);
     try {
       const { instance, req } = ctx;
       await runDecorated(this.def, instance, req);
@@ -80,27 +90,18 @@ export class HandlerWiring {
         await (request as DatagramRequestTuple)[1].send(req.wfile.getValue(), clientAddress);
       }
     } finally {
-      await this.end(request);
+      await ctx.scope.dispose();
     }
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {
     const scope = this.container.createRequestScope();
     try {
-      const instance = scope.resolve(this.def.handler) as Hooked;
-      const ctx = { scope, instance, req: this.requestObject(request, clientAddress) };
-      this.contexts.set(request, ctx);
-      return ctx;
+      return { scope, instance: scope.resolve(this.def.handler) as Hooked, req: this.requestObject(request, clientAddress) };
     } catch (err) {
-      void scope.dispose();
+      scope.dispose().catch(() => undefined); // the construction error is the one to report
       throw err;
     }
-  }
-
-  private async end(request: object): Promise<void> {
-    const ctx = this.contexts.get(request);
-    this.contexts.delete(request);
-    await ctx?.scope.dispose();
   }
 
   private requestObject(request: object, clientAddress: ClientAddress): AnyRequest {

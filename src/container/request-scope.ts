@@ -19,6 +19,8 @@ interface Resolver {
   resolve<T>(token: InjectionToken<T>, scope?: RequestScope): T;
 }
 
+const DONE = Promise.resolve();
+
 /** The container's implementation; only the container reads its fields. */
 export class ContainerRequestScope implements RequestScope {
   /** Request-scoped instances by token. */
@@ -37,12 +39,13 @@ export class ContainerRequestScope implements RequestScope {
     return this.container.resolve(token, this);
   }
 
-  async dispose(): Promise<void> {
-    if (this.closed) return;
+  dispose(): Promise<void> {
+    if (this.closed) return DONE;
     this.closed = true;
+    if (this.created.length === 0) return DONE; // the usual request: nothing request-scoped was built
     const created = this.created.splice(0);
     this.instances.clear();
-    await disposeInReverse(created, 'RequestScope.dispose()');
+    return disposeInReverse(created, 'RequestScope.dispose()');
   }
 
   [Symbol.asyncDispose](): Promise<void> {

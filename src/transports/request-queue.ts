@@ -6,6 +6,15 @@
 export class RequestQueue<T> {
   private readonly items: T[] = [];
   private waiter: ((ready: boolean) => void) | undefined;
+  /** When the current wait times out (performance.now() ms). */
+  private deadline = Infinity;
+  /**
+   * One timer for every wait, armed when a bounded wait starts and none is pending, re-armed when it
+   * fires early: a busy loop waits many times per millisecond, and a fresh timer per wait would cost
+   * more than the wait itself.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
 
   get length(): number {
     return this.items.length;
@@ -30,14 +39,12 @@ export class RequestQueue<T> {
     if (this.items.length > 0) return Promise.resolve(true);
     this.settle(false);
     return new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (ready: boolean) => {
-        if (timer) clearTimeout(timer);
-        this.waiter = undefined;
-        resolve(ready);
-      };
-      this.waiter = done;
-      if (Number.isFinite(ms)) timer = setTimeout(() => done(false), Math.max(0, ms));
+      this.waiter = resolve;
+      if (!Number.isFinite(ms)) return;
+      const delay = Math.min(Math.max(0, ms), 2 ** 31 - 1);
+      this.deadline = performance.now() + delay;
+      if (this.timer && this.timerAt <= this.deadline) this.timer.ref();
+      else this.arm(delay);
     });
   }
 
@@ -47,6 +54,26 @@ export class RequestQueue<T> {
   }
 
   private settle(ready: boolean): void {
-    this.waiter?.(ready);
+    const waiter = this.waiter;
+    if (!waiter) return;
+    this.waiter = undefined;
+    this.deadline = Infinity;
+    this.timer?.unref(); // nobody waits: a pending timer must not keep the process alive
+    waiter(ready);
+  }
+
+  private arm(delay: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = performance.now() + delay;
+    this.timer = setTimeout(() => this.onTimer(), delay);
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (!this.waiter || this.deadline === Infinity) return;
+    const left = this.deadline - performance.now();
+    if (left <= 0) this.settle(false);
+    else this.arm(left);
   }
 }

@@ -6,6 +6,7 @@ import { messages } from '../errors/messages';
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface ReaderOptions {
   /** Longest line `readline()` accepts without an explicit limit. */
@@ -26,7 +27,7 @@ export interface ReaderOptions {
  * are on their way is served whole, never cut short and mistaken for a complete one.
  */
 export class StreamReader implements AsyncIterable<Buffer> {
-  private buffer: Buffer = Buffer.alloc(0);
+  private buffer: Buffer = EMPTY;
   private eof = false;
   /** Shutdown asked: reads stop waiting at the next boundary (nothing buffered). */
   private stopping = false;
@@ -100,12 +101,12 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.take(this.buffer.length);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  /** Lines until EOF. A plain iterator, not an async generator: one promise per line, not several. */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return {
+      next: () => this.readline().then(lineResult),
+      return: (value?: unknown) => Promise.resolve({ done: true, value: value as Buffer }),
+    };
   }
 
   /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
@@ -120,9 +121,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   private take(n: number): Buffer {
-    const out = this.buffer.subarray(0, n);
-    this.buffer = this.buffer.subarray(n);
-    return out;
+    const all = this.buffer;
+    if (n >= all.length) {
+      this.buffer = EMPTY;
+      return all;
+    }
+    this.buffer = all.subarray(n);
+    return all.subarray(0, n);
   }
 
   private finish(): void {
@@ -156,4 +161,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
       this.source?.resume();
     });
   }
+}
+
+function lineResult(line: Buffer): IteratorResult<Buffer> {
+  return line.length === 0 ? { done: true, value: undefined } : { done: false, value: line };
 }
