@@ -52,6 +52,10 @@ const REPS = OPTS.reps ?? (FULL ? 5 : 3);
 const SECONDS = OPTS.seconds ?? (FULL ? 3 : 0.5); // counted, after RAMP
 const CPU_SECONDS = FULL ? 4 : 1; // the CPU-bound workload serves ~100 req/s: it needs longer runs
 const WARMUP = FULL ? 2 : 0.5; // one warm-up run per server: JIT tiers, heap growth, a pool's workers
+// @Threading/@Forking pools start 2 workers and grow one per waiting connection; on one pinned core a
+// 0.5 s warm-up measured mostly their start-up (tens of ms of CPU each), so pools warm up for longer.
+const POOL_WARMUP = FULL ? 4 : 1.5;
+const isPool = (spec) => spec.mode === 'threading' || spec.mode === 'forking';
 const RAMP = FULL ? 0.25 : 0.1; // each run starts with this much load that is not counted (a new connection's first round trips)
 const IDLE_STEPS = FULL ? [100, 1000, 10000] : [100, 1000];
 const ROOT = path.join(__dirname, '..');
@@ -137,7 +141,8 @@ function plan() {
     { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
       servers: [rawNet(), ...all('tcp')] },
     { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4,
-      servers: [rawNet(), ...all('tcp'), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
+      note: 'node cluster is Node\'s own hand-off of accepted connections from a primary process to workers, the mechanism @Forking uses.',
+      servers: [rawNet(), cluster(), ...all('tcp'), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
     { id: 'udp1', title: 'UDP ping-pong, 64-byte datagrams, 1 client', unit: 'req/s', workload: 'udp', conns: 1,
       servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
     { id: 'udp16', title: 'UDP ping-pong, 64-byte datagrams, 16 clients', unit: 'req/s', workload: 'udp', conns: 16,
@@ -408,7 +413,8 @@ async function measure(gen, server, spec, g, seconds) {
 
 /** Warm a server up with one uncounted run: JIT tiers, heap growth, a pool's workers (recorded, not used). */
 async function warmUp(gen, server, spec, g) {
-  return [valueOf(g, await measure(gen, server, spec, g, g.warmup ?? WARMUP))];
+  const seconds = Math.max(g.warmup ?? WARMUP, isPool(spec) ? POOL_WARMUP : 0);
+  return [valueOf(g, await measure(gen, server, spec, g, seconds))];
 }
 
 // ---- one workload: start its servers, warm them, interleave repetitions, stop them ----
@@ -634,7 +640,7 @@ function markdown(meta, results, t) {
   const L = [];
   L.push('# sockserve benchmark', '');
   L.push(`${meta.date.slice(0, 10)} · ${meta.machine} · servers on Node ${meta.serverNode} · Python ${meta.python} · \`${meta.command}\``, '');
-  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each; `
+  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking, so their pools have grown); `
     + '**×** is the ratio to the first row of its table (the anchor), measured in the same run. '
     + `${meta.pinning}. Load generator: ${meta.loadgen}. Server CPU is the whole process tree's (100 % = one core); RSS is summed over that tree. `
     + `"gen sat." marks rows where the load generator itself used ≥ 90 % of its core in some run (the server may have had more to give); "busy" marks rows whose median run saw other processes of this shared machine use more than half a core `
@@ -750,7 +756,7 @@ async function main() {
     driverNode: process.version,
     python: PYTHON ? spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^Python /, '') : 'absent (rows skipped)',
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    reps: REPS, seconds: SECONDS, cpuSeconds: CPU_SECONDS, warmup: WARMUP, ramp: RAMP,
+    reps: REPS, seconds: SECONDS, cpuSeconds: CPU_SECONDS, warmup: WARMUP, poolWarmup: POOL_WARMUP, ramp: RAMP,
     pinning: TASKSET
       ? `Servers pinned with taskset to CPU ${SERVER_CPUS}, the load generator to CPU ${GEN_CPUS}`
       : 'No pinning (taskset or a second CPU is missing): server and load generator share the CPUs',

@@ -24,6 +24,8 @@ export function lingeringClose(socket: net.Socket, lingerMs: number): void {
 /** Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). */
 export function endGracefully(socket: net.Socket, limitMs: number): Promise<void> {
   if (socket.destroyed || socket.writableEnded) return Promise.resolve();
+  // Nothing queued (the usual case): the FIN goes out at once, so no bound is needed.
+  if (socket.writableLength === 0) return new Promise<void>((resolve) => socket.end(resolve));
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, limitMs);
     socket.end(() => {
