@@ -73,8 +73,8 @@ export class HandlerWiring {
   handlerClass(): new (request: any, clientAddress: ClientAddress, server: unknown) => BaseRequestHandler {
     const wiring = this;
     return class DecoratedRequestHandler extends BaseRequestHandler {
-      override async run(): Promise<void> {
-        await wiring.runRequest(this.request as object, this.clientAddress);
+      override run(): Promise<void> {
+        return wiring.runRequest(this.request as object, this.clientAddress);
       }
     };
   }

@@ -229,8 +229,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /** Builds the handler, which runs setup → handle → finish. */
-  async finishRequest(request: Req, clientAddress: ClientAddress): Promise<void> {
-    await new this.RequestHandlerClass(request, clientAddress, this).run();
+  finishRequest(request: Req, clientAddress: ClientAddress): Promise<void> {
+    // Not async: an idle keep-alive connection holds this frame, and one frame less is memory saved per connection.
+    try {
+      return new this.RequestHandlerClass(request, clientAddress, this).run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Ends the request's connection (stream: FIN after the reply), then closeRequest. */

@@ -23,11 +23,19 @@ const DONE = Promise.resolve();
 
 /** The container's implementation; only the container reads its fields. */
 export class ContainerRequestScope implements RequestScope {
-  /** Request-scoped instances by token. */
-  readonly instances = new Map<InjectionToken, unknown>();
-  /** The same instances in creation order, for dispose(). */
-  readonly created: unknown[] = [];
+  private map: Map<InjectionToken, unknown> | undefined;
+  private list: unknown[] | undefined;
   private closed = false;
+
+  /** Request-scoped instances by token (made on first use: most requests have none). */
+  get instances(): Map<InjectionToken, unknown> {
+    return (this.map ??= new Map());
+  }
+
+  /** The same instances in creation order, for dispose(). */
+  get created(): unknown[] {
+    return (this.list ??= []);
+  }
 
   constructor(readonly container: Resolver) {}
 
@@ -42,9 +50,10 @@ export class ContainerRequestScope implements RequestScope {
   dispose(): Promise<void> {
     if (this.closed) return DONE;
     this.closed = true;
-    if (this.created.length === 0) return DONE; // the usual request: nothing request-scoped was built
-    const created = this.created.splice(0);
-    this.instances.clear();
+    const created = this.list;
+    if (!created || created.length === 0) return DONE; // the usual request: nothing request-scoped was built
+    this.list = undefined;
+    this.map = undefined;
     return disposeInReverse(created, 'RequestScope.dispose()');
   }
 

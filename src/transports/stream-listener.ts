@@ -88,7 +88,7 @@ export class StreamListener {
       return;
     }
     this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    socket.on('close', () => this.open.delete(socket)); // 'close' comes once; on() spares once()'s wrapper
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
     socket.on('error', () => undefined);
     this.queue.push([socket, this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket)]);

@@ -48,8 +48,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
       if (this.buffer.length >= HIGH_WATER) source.pause();
       this.notify();
     });
-    source.once('end', () => this.finish());
-    source.once('close', () => this.finish());
+    // on, not once: finish() is idempotent, and once() costs a bound wrapper per listener per connection
+    source.on('end', () => this.finish());
+    source.on('close', () => this.finish());
     source.on('error', (err: Error) => {
       this.error ??= err;
       this.notify();
@@ -103,10 +104,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** Lines until EOF. A plain iterator, not an async generator: one promise per line, not several. */
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    return {
-      next: () => this.readline().then(lineResult),
-      return: (value?: unknown) => Promise.resolve({ done: true, value: value as Buffer }),
-    };
+    return new LineIterator(this);
   }
 
   /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
@@ -160,6 +158,19 @@ export class StreamReader implements AsyncIterable<Buffer> {
       };
       this.source?.resume();
     });
+  }
+}
+
+/** `for await (const line of rfile)`: a class, so an idle connection holds no closures for it. */
+class LineIterator implements AsyncIterator<Buffer> {
+  constructor(private readonly reader: StreamReader) {}
+
+  next(): Promise<IteratorResult<Buffer>> {
+    return this.reader.readline().then(lineResult);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Buffer>> {
+    return Promise.resolve({ done: true, value: value as Buffer });
   }
 }
 
