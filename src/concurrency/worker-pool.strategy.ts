@@ -155,7 +155,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (this.slots.size < this.warm || this.waiters.length > 0) {
       const fresh = this.spawn();
       fresh.ready.then(
-        () => this.release(fresh),
+        () => {
+          // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
+          const waiter = this.waiters.shift();
+          if (waiter) waiter(fresh);
+          else this.release(fresh);
+        },
         () => this.slots.delete(fresh),
       );
     }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  fixtureDir, makeLocalHandler, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
+  fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
 import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
@@ -133,6 +133,14 @@ describe('@Threading faults and pool', () => {
     const a = await ask(s, 'one\n');
     const b = await ask(s, 'two\n');
     expect(/Thread-(\d+)/.exec(a)![1]).not.toBe(/Thread-(\d+)/.exec(b)![1]);
+  });
+
+  test('perRequest with maxThreads 1 serves a request that waited, on a fresh thread of its own', async () => {
+    const s = await start(PerRequestSingleTcp);
+    const [a, b] = (await Promise.all([ask(s, 'burn 200\n'), ask(s, 'burn 200\n')])).map((r) => r.split(' ').map(Number));
+    expect(a[0]).not.toBe(b[0]);
+    expect(Math.max(a[1], b[1])).toBeGreaterThanOrEqual(Math.min(a[2], b[2])); // one after the other
+    expect(s.stats().workers).toBeLessThanOrEqual(1);
   });
 
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
