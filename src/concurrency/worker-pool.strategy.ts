@@ -125,23 +125,34 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   private release(slot: RemoteSlot): void {
     if (slot.dead) return;
-    if (this.options.perRequest || this.closed) {
+    if (this.closed) {
       void this.retire(slot);
+      return;
+    }
+    if (this.options.perRequest) {
+      void this.retire(slot);
+      this.replace(); // a request waiting for this place gets a fresh worker
       return;
     }
     const waiter = this.waiters.shift();
     if (waiter) return waiter(slot);
     this.idle.push(slot);
-    if (this.slots.size > this.warm) {
-      const timer = setTimeout(() => {
-        this.idle = this.idle.filter((s) => s !== slot);
-        void this.retire(slot);
-      }, this.options.idleTimeoutMs);
-      timer.unref();
-      this.idleTimers.set(slot, timer);
-    }
+    if (this.idle.length > this.warm) this.armIdleTimer(slot);
   }
 
+  /** A worker idle above the warm count retires after idleTimeoutMs, unless the pool has shrunk to warm by then. */
+  private armIdleTimer(slot: RemoteSlot): void {
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(slot);
+      if (this.slots.size <= this.warm) return;
+      this.idle = this.idle.filter((s) => s !== slot);
+      void this.retire(slot);
+    }, this.options.idleTimeoutMs);
+    timer.unref();
+    this.idleTimers.set(slot, timer);
+  }
+
+  /** Removes a worker on purpose (idle, perRequest, close); its exit is then no death to make up for. */
   private async retire(slot: RemoteSlot): Promise<void> {
     this.slots.delete(slot);
     await slot.kill();
@@ -149,20 +160,27 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /** A worker died (crash, exit, watchdog): keep the warm pool warm and let a waiting request go on. */
   private onDeath(slot: RemoteSlot): void {
-    this.slots.delete(slot);
+    if (!this.slots.delete(slot)) return; // retired: whoever retired it has seen to its place
     this.idle = this.idle.filter((s) => s !== slot);
-    if (this.closed) return;
-    if (this.slots.size < this.warm || this.waiters.length > 0) {
-      const fresh = this.spawn();
-      fresh.ready.then(
-        () => {
-          // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
-          const waiter = this.waiters.shift();
-          if (waiter) waiter(fresh);
-          else this.release(fresh);
-        },
-        () => this.slots.delete(fresh),
-      );
-    }
+    clearTimeout(this.idleTimers.get(slot));
+    this.idleTimers.delete(slot);
+    this.replace();
+  }
+
+  /** A place in the pool came free: start a worker in it when the warm pool is short or a request waits. */
+  private replace(): void {
+    if (this.closed || this.slots.size >= this.max) return;
+    if (this.slots.size >= this.warm && this.waiters.length === 0) return;
+    const fresh = this.spawn();
+    fresh.ready.then(
+      () => {
+        if (fresh.dead) return; // it died at once, and its death has been seen to
+        // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(fresh);
+        else this.release(fresh);
+      },
+      () => this.slots.delete(fresh),
+    );
   }
 }

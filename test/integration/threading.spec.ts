@@ -3,10 +3,12 @@ import * as fs from 'node:fs';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
+  ElasticTcp, fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
-import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
+import {
+  connect, datagramExchange, datagramSilence, readToEnd, requestAcrossShutdown, streamExchange, Target, within,
+} from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -141,6 +143,28 @@ describe('@Threading faults and pool', () => {
     expect(a[0]).not.toBe(b[0]);
     expect(Math.max(a[1], b[1])).toBeGreaterThanOrEqual(Math.min(a[2], b[2])); // one after the other
     expect(s.stats().workers).toBeLessThanOrEqual(1);
+  });
+
+  test('threads above the warm count retire after idleTimeoutMs, and the warm one stays', async () => {
+    const s = await start(ElasticTcp);
+    const clients = await Promise.all([1, 2, 3].map(() => within(5000, 'connect', connect(target(s)))));
+    let threads = new Set<string>();
+    try {
+      const replies = clients.map((c) => within(10000, 'reply', readToEnd(c)));
+      clients.forEach((c) => c.write('hold\n'));
+      await until(() => s.stats().active === 3, 5000);
+      expect(s.stats().workers).toBe(3);
+      clients.forEach((c) => c.end('go\n'));
+      threads = new Set((await Promise.all(replies)).map(String));
+      expect(threads.size).toBe(3);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+    await until(() => s.stats().workers === 1, 5000);
+    await new Promise((r) => setTimeout(r, 600)); // three more idle timeouts
+    expect(s.stats().workers).toBe(1);
+    const survivor = /^Thread-(\d+): after!$/.exec(await ask(s, 'after\n'))![1];
+    expect(threads.has(survivor)).toBe(true); // one of the three, not a fresh thread spawned after retiring them all
   });
 
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
