@@ -27,7 +27,7 @@ export interface PoolOptions {
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
   private idle: RemoteSlot[] = [];
-  private readonly waiters: Array<(slot: RemoteSlot) => void> = [];
+  private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
   private readonly running = new Map<Promise<void>, RemoteSlot>();
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
   private readonly warm: number;
@@ -95,6 +95,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
     this.idle = [];
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
     await Promise.all([...this.slots].map((s) => this.retire(s)));
   }
 
@@ -106,7 +107,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   private async acquire(): Promise<RemoteSlot> {
     for (;;) {
-      if (this.closed) throw new Error(`the ${this.options.mode} pool is closed`);
+      if (this.closed) throw this.closedError();
       const idle = this.idle.pop();
       if (idle) {
         clearTimeout(this.idleTimers.get(idle));
@@ -119,8 +120,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         await slot.ready;
         return slot;
       }
-      return new Promise<RemoteSlot>((resolve) => this.waiters.push(resolve));
+      return new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
+  }
+
+  private closedError(): Error {
+    return new Error(`the ${this.options.mode} pool is closed`);
   }
 
   private release(slot: RemoteSlot): void {
@@ -135,7 +140,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       return;
     }
     const waiter = this.waiters.shift();
-    if (waiter) return waiter(slot);
+    if (waiter) return waiter.resolve(slot);
     this.idle.push(slot);
     if (this.idle.length > this.warm) this.armIdleTimer(slot);
   }
@@ -177,7 +182,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (fresh.dead) return; // it died at once, and its death has been seen to
         // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
         const waiter = this.waiters.shift();
-        if (waiter) waiter(fresh);
+        if (waiter) waiter.resolve(fresh);
         else this.release(fresh);
       },
       () => this.slots.delete(fresh),

@@ -103,6 +103,7 @@ describe('@Threading faults and pool', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
   afterEach(() => {
     SingleThreadTcp.errors.length = 0;
+    SingleThreadTcp.verified = 0;
   });
   async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
     return serve(await bootstrap(h, { providers, ...opts }));
@@ -165,6 +166,23 @@ describe('@Threading faults and pool', () => {
     expect(s.stats().workers).toBe(1);
     const survivor = /^Thread-(\d+): after!$/.exec(await ask(s, 'after\n'))![1];
     expect(threads.has(survivor)).toBe(true); // one of the three, not a fresh thread spawned after retiring them all
+  });
+
+  test('close() while a request waits for the thread ends that request through handleError, and serveForever returns', async () => {
+    const s = await start(SingleThreadTcp);
+    const [holder, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    try {
+      holder.write('hold\n');
+      await until(() => s.stats().active === 1);
+      waiting.write('waits\n');
+      await until(() => SingleThreadTcp.verified === 2); // taken by the loop, now waiting for the thread
+      await within(5000, 'close', s.close());
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+      expect(SingleThreadTcp.errors.map((e) => e.message)).toContain('the threading pool is closed');
+    } finally {
+      holder.destroy();
+      waiting.destroy();
+    }
   });
 
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
