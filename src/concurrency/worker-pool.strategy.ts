@@ -5,6 +5,9 @@ import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteSlot } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
+/** Workers started in a row for a free place that fail to load before the pool stops trying (for now). */
+const START_ATTEMPTS = 3;
+
 export interface PoolOptions {
   mode: 'threading' | 'forking';
   /** Workers kept warm (0 with perRequest). */
@@ -22,7 +25,8 @@ export interface PoolOptions {
  * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
  * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
  * Python does. A worker that crashes, exits or goes silent past `requestTimeout` fails its own request
- * only, and is replaced.
+ * only, and is replaced. A worker that cannot load the handler (the module broke after start) is ended;
+ * after a few such starts in a row the requests waiting for one fail with the load error.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
@@ -117,7 +121,13 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       }
       if (this.slots.size < this.max) {
         const slot = this.spawn();
-        await slot.ready;
+        try {
+          await slot.ready;
+        } catch (err) {
+          void this.retire(slot);
+          this.replace(); // its place may be one a waiting request counts on
+          throw this.loadError(err as Error);
+        }
         return slot;
       }
       return new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
@@ -126,6 +136,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   private closedError(): Error {
     return new Error(`the ${this.options.mode} pool is closed`);
+  }
+
+  private loadError(err: Error): Error {
+    return new Error(messages.workerLoadFailed(this.handlerName, this.options.mode, err.message));
   }
 
   private release(slot: RemoteSlot): void {
@@ -169,11 +183,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idle = this.idle.filter((s) => s !== slot);
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
-    this.replace();
+    if (slot.started) this.replace(); // one that died starting is seen to where it was started
   }
 
-  /** A place in the pool came free: start a worker in it when the warm pool is short or a request waits. */
-  private replace(): void {
+  /**
+   * A place in the pool came free: start a worker in it when the warm pool is short or a request waits.
+   * A worker that cannot load is ended and another tried, START_ATTEMPTS in all; then the waiting
+   * requests fail with the load error (a later request tries again).
+   */
+  private replace(attempt = 1): void {
     if (this.closed || this.slots.size >= this.max) return;
     if (this.slots.size >= this.warm && this.waiters.length === 0) return;
     const fresh = this.spawn();
@@ -185,7 +203,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (waiter) waiter.resolve(fresh);
         else this.release(fresh);
       },
-      () => this.slots.delete(fresh),
+      (err: Error) => {
+        void this.retire(fresh);
+        if (attempt < START_ATTEMPTS) return this.replace(attempt + 1);
+        for (const waiter of this.waiters.splice(0)) waiter.reject(this.loadError(err));
+      },
     );
   }
 }

@@ -27,6 +27,8 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple;
  */
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
+  /** The worker loaded the handler and said it is ready. */
+  started = false;
   dead = false;
   protected lastError: Error | undefined;
   private nextId = 0;
@@ -72,7 +74,10 @@ export abstract class RemoteSlot {
   // ---- for subclasses: what the worker said, and how it ended ----
 
   protected onMessage(msg: FromWorker): void {
-    if (msg.t === 'ready') return this.settleReady.resolve();
+    if (msg.t === 'ready') {
+      this.started = true;
+      return this.settleReady.resolve();
+    }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     const running = this.running;
     if (!running || msg.id !== running.id) return; // late news from a finished request

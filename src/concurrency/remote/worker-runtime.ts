@@ -13,6 +13,8 @@ export interface Channel {
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
   /** `handle`: a connection that came with the message (a child process's IPC handle). */
   onMessage(listener: (msg: ToWorker, handle?: unknown) => void): void;
+  /** Ends the worker once the messages posted so far have gone. */
+  exit(code: number): void;
 }
 
 /** How long an owned connection waits for its reply to drain, and for the client to close, at the end. */
@@ -31,6 +33,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     executor = loadExecutor(spec);
   } catch (err) {
     channel.post({ t: 'load-error', message: err instanceof Error ? err.message : String(err) });
+    channel.exit(1); // a child's IPC channel would keep it alive, counted in the pool, for nothing
     return;
   }
   let current: { id: number; duplex?: PortDuplex; socket?: net.Socket } | undefined;
