@@ -5,7 +5,7 @@ import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteSlot } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
-/** Workers started in a row for a free place that fail to load before the pool stops trying (for now). */
+/** Failed starts in a row for a free place before the pool stops trying (until the next request). */
 const START_ATTEMPTS = 3;
 
 export interface PoolOptions {
@@ -25,8 +25,8 @@ export interface PoolOptions {
  * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
  * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
  * Python does. A worker that crashes, exits or goes silent past `requestTimeout` fails its own request
- * only, and is replaced. A worker that cannot load the handler (the module broke after start) is ended;
- * after a few such starts in a row the requests waiting for one fail with the load error.
+ * only, and is replaced. A worker that cannot start (fork() fails, or the module broke after start) is
+ * ended; after a few such starts in a row the requests waiting for one fail with the reason.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
@@ -120,15 +120,16 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         continue;
       }
       if (this.slots.size < this.max) {
-        const slot = this.spawn();
+        let slot: RemoteSlot | undefined;
         try {
+          slot = this.spawn();
           await slot.ready;
+          return slot;
         } catch (err) {
-          void this.retire(slot);
+          if (slot) void this.retire(slot);
           this.replace(); // its place may be one a waiting request counts on
-          throw this.loadError(err as Error);
+          throw this.startError(err as Error);
         }
-        return slot;
       }
       return new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
@@ -138,8 +139,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     return new Error(`the ${this.options.mode} pool is closed`);
   }
 
-  private loadError(err: Error): Error {
-    return new Error(messages.workerLoadFailed(this.handlerName, this.options.mode, err.message));
+  private startError(err: Error): Error {
+    return new Error(messages.workerStartFailed(this.handlerName, this.options.mode, err.message));
   }
 
   private release(slot: RemoteSlot): void {
@@ -188,13 +189,18 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /**
    * A place in the pool came free: start a worker in it when the warm pool is short or a request waits.
-   * A worker that cannot load is ended and another tried, START_ATTEMPTS in all; then the waiting
-   * requests fail with the load error (a later request tries again).
+   * A worker that cannot start or load is ended and another tried, START_ATTEMPTS in all; then the
+   * waiting requests fail with the reason (a later request tries again).
    */
   private replace(attempt = 1): void {
     if (this.closed || this.slots.size >= this.max) return;
     if (this.slots.size >= this.warm && this.waiters.length === 0) return;
-    const fresh = this.spawn();
+    let fresh: RemoteSlot;
+    try {
+      fresh = this.spawn();
+    } catch (err) {
+      return this.failWaiters(err as Error); // new Worker() threw: it would again, now
+    }
     fresh.ready.then(
       () => {
         if (fresh.dead) return; // it died at once, and its death has been seen to
@@ -206,8 +212,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       (err: Error) => {
         void this.retire(fresh);
         if (attempt < START_ATTEMPTS) return this.replace(attempt + 1);
-        for (const waiter of this.waiters.splice(0)) waiter.reject(this.loadError(err));
+        this.failWaiters(err);
       },
     );
+  }
+
+  private failWaiters(err: Error): void {
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
   }
 }

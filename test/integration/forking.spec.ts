@@ -133,6 +133,22 @@ describe('@Forking faults and pool', () => {
     expect(s.stats().workers).toBe(0);
   });
 
+  test('a child that cannot be forked (EMFILE) when its predecessor dies leaves the server serving', async () => {
+    const script = 'ulimit -n 200 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-parent.ts';
+    const parent = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      parent.stdout!.on('data', (d) => (out += d));
+      parent.stderr!.on('data', (d) => (out += d));
+      const code = await within(30000, 'the EMFILE parent to finish', new Promise((r) => parent.once('exit', r)));
+      expect(out).toMatch(/^workers while out of descriptors 0$/m);
+      expect(out).toMatch(/^served \d+: again$/m);
+      expect(code).toBe(0);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   test('children exit by themselves when their parent is killed with SIGKILL', async () => {
     const parent = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     try {

@@ -33,7 +33,7 @@ describe.each([
       fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
       holder.write('exit\n'); // the worker dies; its replacements cannot load
       await until(() => Flaky.errors.some((e) => e.message.includes('cannot load its handler now')), 10000);
-      expect(Flaky.errors.find((e) => e.message.includes('cannot load'))!.message).toMatch(/^Flaky\w+: the \w+ worker could not load the handler/);
+      expect(Flaky.errors.find((e) => e.message.includes('cannot load'))!.message).toMatch(/^Flaky\w+: no \w+ worker could be started for this request. Reason:\n  this worker cannot load/);
       expect(s.stats().workers).toBe(0); // none left over, none still being started
     } finally {
       holder.destroy();

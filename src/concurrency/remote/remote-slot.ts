@@ -117,6 +117,12 @@ export abstract class RemoteSlot {
     }
   }
 
+  /** The worker could not even be started: no message and no exit will follow. */
+  protected startFailed(err: Error): void {
+    this.dead = true;
+    this.settleReady.reject(err);
+  }
+
   protected onExit(detail: string): void {
     this.dead = true;
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
