@@ -77,6 +77,12 @@ describe.each([
   });
 
   if (stream) {
+    test('the child replies after reading to EOF from a client that shut down its side', async () => {
+      server = await bootstrap(handler, { providers });
+      serve(server);
+      expect(await exchange('count\none\ntwo\n')).toBe('2 lines');
+    });
+
     test('shutdown serves a half-received request whole in the child', async () => {
       server = await bootstrap(handler, { providers });
       serve(server);

@@ -57,6 +57,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined) => {
     if (socket) {
       socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
+      // Half-open, as the server's own sockets: a client that shuts its side down still gets its reply.
+      socket.allowHalfOpen = true;
       current = { id, socket };
       void run(id, () => executor.stream(socket, client), undefined, socket);
       return;
