@@ -24,8 +24,8 @@ export interface PoolOptions {
  * handler that burns CPU or blocks stalls nobody else. A warm pool grows to `max` when all are busy;
  * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
  * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
- * Python does. A worker that crashes, exits or goes silent past `requestTimeout` fails its own request
- * only, and is replaced. A worker that cannot start (fork() fails, or the module broke after start) is
+ * Python does. A worker that crashes, exits, or whose event loop stays blocked past `requestTimeout`
+ * (its heartbeat stops) fails its own request only, and is replaced. A worker that cannot start (fork() fails, or the module broke after start) is
  * ended; after a few such starts in a row the requests waiting for one fail with the reason.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {

@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { bootstrap, Server } from '../../src';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
-import { connect, streamExchange, Target } from '../helpers/clients';
+import { SingleChild } from '../fixtures/forked-handlers';
+import { SingleThreadTcp } from '../fixtures/threaded-handlers';
+import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -11,6 +13,37 @@ function target(s: Server): Target {
   return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
 }
 const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const providers = [{ provide: 'suffix', useValue: '!' }];
+
+describe.each([
+  { mode: 'threads', Single: SingleThreadTcp },
+  { mode: 'children', Single: SingleChild },
+])('a pool of one of $mode', ({ Single }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => {
+    Single.errors.length = 0;
+    Single.verified = 0;
+  });
+
+  test('a request that runs past requestTimeout while its worker is not blocked is not ended', async () => {
+    const s = serve(await bootstrap(Single, { providers, requestTimeout: 1 }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    try {
+      const reply = within(10000, 'reply', readToEnd(client));
+      client.write('count\n');
+      for (let i = 0; i < 6; i++) {
+        await sleep(250); // each read waits less than requestTimeout; the whole request takes longer
+        client.write(`line ${i}\n`);
+      }
+      client.end();
+      expect((await reply).toString()).toBe('6 lines');
+      expect(Single.errors).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+  });
+});
 
 describe.each([
   { mode: 'threads', Flaky: FlakyThread },

@@ -14,6 +14,8 @@ interface Running {
   detach?: () => void;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
+  /** With a requestTimeout: how often the worker says it is alive; each message refreshes the watchdog. */
+  heartbeatMs?: number;
   watchdog?: NodeJS.Timeout;
 }
 
@@ -24,6 +26,8 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple;
  * say how messages travel and whether a connection can be handed over whole; this class keeps the
  * request's bookkeeping, the byte bridge for connections that stay in the main thread, the datagram
  * reply, the requestTimeout watchdog and the crash path (a worker that dies fails its request only).
+ * The watchdog is fed by the worker's heartbeat, sent from its event loop every requestTimeout / 2: it
+ * ends a worker whose loop is blocked (a handler spinning), not one that waits on its client.
  */
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
@@ -53,12 +57,13 @@ export abstract class RemoteSlot {
   /** Runs one request in the worker; resolves when its lifecycle has finished there. */
   run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null): Promise<void> {
     const id = ++this.nextId;
+    const heartbeatMs = requestTimeout === null ? undefined : (requestTimeout * 1000) / 2;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject };
+      const running: Running = { id, resolve, reject, heartbeatMs };
       this.running = running;
       if (requestTimeout !== null) this.armWatchdog(running, requestTimeout);
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!this.handOver({ t: 'stream', id, client, owned: true }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+      else if (!this.handOver({ t: 'stream', id, client, owned: true, heartbeatMs }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
     });
   }
 
@@ -105,6 +110,8 @@ export abstract class RemoteSlot {
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
         else this.post({ t: 'written', id: msg.id, seq: msg.seq });
         return;
+      case 'alive':
+        return; // the watchdog was refreshed above
       case 'pause':
         socket?.pause();
         return;
@@ -139,8 +146,8 @@ export abstract class RemoteSlot {
 
   /** The main thread keeps the connection and relays its bytes both ways, with flow control. */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
-    const { id } = running;
-    this.post({ t: 'stream', id, client, owned: false });
+    const { id, heartbeatMs } = running;
+    this.post({ t: 'stream', id, client, owned: false, heartbeatMs });
     let ended = false;
     const eof = () => {
       if (ended) return;
@@ -168,7 +175,8 @@ export abstract class RemoteSlot {
     const [data, dgramSocket] = request;
     const bytes = new Uint8Array(data);
     running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
-    this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated }, [bytes.buffer as ArrayBuffer]);
+    const { id, heartbeatMs } = running;
+    this.post({ t: 'dgram', id, client, data: bytes, truncated: request.truncated, heartbeatMs }, [bytes.buffer as ArrayBuffer]);
   }
 
   private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {
