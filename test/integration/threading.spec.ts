@@ -185,6 +185,37 @@ describe('@Threading faults and pool', () => {
     }
   });
 
+  test('a bridged upload to a thread that does not read stops at a window instead of filling the main thread', async () => {
+    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
+    try {
+      const s = await start(SingleThreadTcp);
+      const client = await within(5000, 'connect', connect(target(s)));
+      try {
+        const reply = within(20000, 'reply', readToEnd(client));
+        client.write('sink 1500\n');
+        const chunk = Buffer.alloc(1 << 20);
+        const total = 64 << 20;
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!client.write(chunk)) return void client.once('drain', pump);
+          }
+          client.end();
+        };
+        pump();
+        await new Promise((r) => setTimeout(r, 1000)); // the handler's event loop is still blocked
+        const taken = sent - client.writableLength; // what the server side let in: its window plus kernel buffers
+        expect(taken).toBeLessThan(total / 2);
+        expect((await reply).toString()).toBe(`${total} bytes`);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+    }
+  });
+
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
     const s = await start(SingleThreadTcp);
     const reply = await streamExchange(target(s), 'big 16\n', { halfClose: true, ms: 10000 });

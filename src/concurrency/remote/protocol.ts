@@ -36,9 +36,12 @@ export type FromWorker =
   | { t: 'end'; id: number; seq: number }
   /** Sent every `heartbeatMs` while the request runs: the worker's event loop is not blocked. */
   | { t: 'alive'; id: number }
-  | { t: 'pause'; id: number }
-  | { t: 'resume'; id: number }
+  /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
+  | { t: 'ack'; id: number; bytes: number }
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError };
+
+/** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
+export const BRIDGE_WINDOW = 256 * 1024;
 
 /** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
 export interface WorkerSpec {

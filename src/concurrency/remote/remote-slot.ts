@@ -3,15 +3,16 @@ import type { DatagramRequestTuple } from '../../classic/request-handler';
 import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
-import { deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
   id: number;
   resolve: () => void;
   reject: (err: Error) => void;
-  /** Bridged stream requests: the connection, and a function that detaches it from the worker. */
+  /** Bridged stream requests: the connection, a function that detaches it from the worker, and the worker's acks. */
   socket?: net.Socket;
   detach?: () => void;
+  ack?: (bytes: number) => void;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** With a requestTimeout: how often the worker says it is alive; each message refreshes the watchdog. */
@@ -112,11 +113,8 @@ export abstract class RemoteSlot {
         return;
       case 'alive':
         return; // the watchdog was refreshed above
-      case 'pause':
-        socket?.pause();
-        return;
-      case 'resume':
-        socket?.resume();
+      case 'ack':
+        running.ack?.(msg.bytes);
         return;
       case 'done':
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
@@ -144,7 +142,10 @@ export abstract class RemoteSlot {
 
   // ---- the request's paths ----
 
-  /** The main thread keeps the connection and relays its bytes both ways, with flow control. */
+  /**
+   * The main thread keeps the connection and relays its bytes both ways, with flow control: reading
+   * pauses while BRIDGE_WINDOW bytes sent to the worker are unacknowledged (see PortDuplex).
+   */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
     const { id, heartbeatMs } = running;
     this.post({ t: 'stream', id, client, owned: false, heartbeatMs });
@@ -154,14 +155,21 @@ export abstract class RemoteSlot {
       ended = true;
       this.post({ t: 'eof', id });
     };
+    let unacked = 0;
     const onData = (chunk: Buffer) => {
       const bytes = ownBytes(chunk);
+      unacked += bytes.byteLength;
       this.post({ t: 'data', id, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+      if (unacked >= BRIDGE_WINDOW) socket.pause();
     };
     socket.on('data', onData);
     socket.on('end', eof);
     socket.on('close', eof);
     running.socket = socket;
+    running.ack = (bytes) => {
+      unacked -= bytes;
+      if (unacked < BRIDGE_WINDOW && socket.isPaused()) socket.resume();
+    };
     running.detach = () => {
       socket.off('data', onData);
       socket.off('end', eof);
