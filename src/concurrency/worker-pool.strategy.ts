@@ -37,6 +37,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly warm: number;
   private readonly max: number;
   private closed = false;
+  /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
+  private stopping = false;
 
   constructor(
     private readonly options: PoolOptions,
@@ -73,7 +75,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const requestTimeout = (server as { requestTimeout?: number | null }).requestTimeout ?? null;
     const run = processInBackground(
       {
-        finishRequest: (r, a) => slot.run(r, a, requestTimeout),
+        finishRequest: (r, a) => {
+          const done = slot.run(r, a, requestTimeout);
+          if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
+          return done;
+        },
         shutdownRequest: (r) => server.shutdownRequest(r),
         handleError: (r, a, e) => server.handleError(r, a, e),
       },
@@ -88,9 +94,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.all(this.running.keys());
+    this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
   stopReading(): void {
+    this.stopping = true;
     for (const slot of this.running.values()) slot.stopReading();
   }
 

@@ -43,6 +43,39 @@ describe.each([
       client.destroy();
     }
   });
+
+  /** One request busy in the only worker, a second taken by the loop and waiting for it; then `act`. */
+  async function withOneWaiting(s: Server, waiterSends: string, act: () => Promise<void>): Promise<void> {
+    const [busy, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    busy.on('error', () => undefined);
+    waiting.on('error', () => undefined);
+    try {
+      busy.write('burn 400\n');
+      await until(() => s.stats().active === 1);
+      waiting.write(waiterSends);
+      await until(() => Single.verified === 2);
+      await act();
+    } finally {
+      busy.destroy();
+      waiting.destroy();
+    }
+  }
+
+  test('a connection closed while it waited for a worker fails at once instead of holding that worker', async () => {
+    const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.1 }));
+    await withOneWaiting(s, 'waits\n', async () => {
+      await within(5000, 'shutdown', s.shutdown()); // after 0.1 s it closes both connections
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+    });
+    expect(Single.errors.map((e) => e.message)).toContain('the connection closed before a worker could take it');
+  });
+
+  test('an idle connection that gets its worker only after shutdown() began ends at once', async () => {
+    const s = serve(await bootstrap(Single, { providers }));
+    await withOneWaiting(s, '', async () => {
+      await within(5000, 'shutdown', s.shutdown()); // not the 30 s shutdownTimeout
+    });
+  });
 });
 
 describe.each([

@@ -55,8 +55,15 @@ export abstract class RemoteSlot {
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   abstract kill(): Promise<void>;
 
-  /** Runs one request in the worker; resolves when its lifecycle has finished there. */
+  /**
+   * Runs one request in the worker; resolves when its lifecycle has finished there. A connection closed
+   * while it waited for a worker (by the client, or by shutdown's timeout) fails at once: a bridge would
+   * wait for a 'close' already emitted, and a child would get the message without the descriptor.
+   */
   run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null): Promise<void> {
+    if (!Array.isArray(request) && (request as net.Socket).destroyed) {
+      return Promise.reject(new Error('the connection closed before a worker could take it'));
+    }
     const id = ++this.nextId;
     const heartbeatMs = requestTimeout === null ? undefined : (requestTimeout * 1000) / 2;
     return new Promise<void>((resolve, reject) => {

@@ -73,8 +73,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
 
   channel.onMessage((msg, handle) => {
     switch (msg.t) {
-      case 'stream':
-        return startStream(msg.id, msg.client, msg.owned ? ((handle ?? msg.socket) as net.Socket) : undefined, msg.heartbeatMs);
+      case 'stream': {
+        const socket = (handle ?? msg.socket) as net.Socket | undefined;
+        if (msg.owned && !socket) {
+          // The descriptor did not come along (the connection was closed on its way): nothing to serve.
+          channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
+          return;
+        }
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs);
+      }
       case 'dgram': {
         current = { id: msg.id };
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
