@@ -102,6 +102,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const slot of this.running.values()) slot.stopReading();
   }
 
+  /** Ends the workers still running a request; each request fails as a crash, and the worker is replaced. */
+  abort(): void {
+    for (const slot of this.running.values()) void slot.kill();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.idleTimers.values()) clearTimeout(timer);

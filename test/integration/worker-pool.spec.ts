@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
-import { bootstrap, Server } from '../../src';
+import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
@@ -44,14 +44,15 @@ describe.each([
     }
   });
 
-  /** One request busy in the only worker, a second taken by the loop and waiting for it; then `act`. */
+  /** One request busy in the only worker (for 400 ms), a second taken by the loop and waiting for it; then `act`. */
   async function withOneWaiting(s: Server, waiterSends: string, act: () => Promise<void>): Promise<void> {
     const [busy, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
     busy.on('error', () => undefined);
     waiting.on('error', () => undefined);
     try {
-      busy.write('burn 400\n');
-      await until(() => s.stats().active === 1);
+      const napping = new Promise((r) => busy.once('data', r));
+      busy.write('nap 400\n');
+      await within(5000, 'the busy request to start', napping); // its reads are done: shutdown cannot cut them
       waiting.write(waiterSends);
       await until(() => Single.verified === 2);
       await act();
@@ -68,6 +69,25 @@ describe.each([
       await within(5000, 'serveForever to return', serve.loopOf(s));
     });
     expect(Single.errors.map((e) => e.message)).toContain('the connection closed before a worker could take it');
+  });
+
+  test('shutdownTimeout ends a request that never finishes in its worker, and its connection', async () => {
+    const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.3 }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    try {
+      const closed = new Promise((r) => client.once('close', r));
+      const hanging = new Promise((r) => client.once('data', r));
+      client.write('hang\n');
+      await within(5000, 'the handler to start', hanging);
+      client.resume();
+      await within(5000, 'shutdown', s.shutdown());
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+      await within(5000, 'the connection to close', closed);
+      expect(Single.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    } finally {
+      client.destroy();
+    }
   });
 
   test('an idle connection that gets its worker only after shutdown() began ends at once', async () => {
