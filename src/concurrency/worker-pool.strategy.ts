@@ -25,8 +25,9 @@ export interface PoolOptions {
  * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
  * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
  * Python does. A worker that crashes, exits, or whose event loop stays blocked past `requestTimeout`
- * (its heartbeat stops) fails its own request only, and is replaced. A worker that cannot start (fork() fails, or the module broke after start) is
- * ended; after a few such starts in a row the requests waiting for one fail with the reason.
+ * (its heartbeat stops) fails its own request only, and is replaced. A worker that cannot start (fork()
+ * fails, or the module broke after start) is ended; after a few such starts in a row the requests
+ * waiting for one fail with the reason. Past shutdown's timeout, abort() ends the workers still busy.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
@@ -212,7 +213,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     try {
       fresh = this.spawn();
     } catch (err) {
-      return this.failWaiters(err as Error); // new Worker() threw: it would again, now
+      return this.failWaiters(err as Error); // new Worker() or fork() threw: so would another try, now
     }
     fresh.ready.then(
       () => {
