@@ -142,6 +142,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         ? undefined
         : setTimeout(() => {
             this.abortRequests();
+            this.strategy.abort?.();
             loop.release();
           }, limit * 1000);
     try {

@@ -25,6 +25,11 @@ export interface ConcurrencyStrategy<Req> {
   readonly workers?: number;
   /** Shutdown: reads of requests running elsewhere (threads, children) see EOF. */
   stopReading?(): void;
+  /**
+   * Shutdown's timeout passed: ends the requests still running elsewhere, whose work (and, in a child,
+   * whose connection) the server cannot end by closing its sockets.
+   */
+  abort?(): void;
   /** Releases whatever the strategy owns (threads, children). Idempotent. */
   close(): Promise<void>;
 }

@@ -5,6 +5,9 @@ import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteSlot } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
+/** Failed starts in a row for a free place before the pool stops trying (until the next request). */
+const START_ATTEMPTS = 3;
+
 export interface PoolOptions {
   mode: 'threading' | 'forking';
   /** Workers kept warm (0 with perRequest). */
@@ -21,18 +24,22 @@ export interface PoolOptions {
  * handler that burns CPU or blocks stalls nobody else. A warm pool grows to `max` when all are busy;
  * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
  * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
- * Python does. A worker that crashes, exits or goes silent past `requestTimeout` fails its own request
- * only, and is replaced.
+ * Python does. A worker that crashes, exits, or whose event loop stays blocked past `requestTimeout`
+ * (its heartbeat stops) fails its own request only, and is replaced. A worker that cannot start (fork()
+ * fails, or the module broke after start) is ended; after a few such starts in a row the requests
+ * waiting for one fail with the reason. Past shutdown's timeout, abort() ends the workers still busy.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
   private idle: RemoteSlot[] = [];
-  private readonly waiters: Array<(slot: RemoteSlot) => void> = [];
+  private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
   private readonly running = new Map<Promise<void>, RemoteSlot>();
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
   private readonly warm: number;
   private readonly max: number;
   private closed = false;
+  /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
+  private stopping = false;
 
   constructor(
     private readonly options: PoolOptions,
@@ -69,7 +76,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const requestTimeout = (server as { requestTimeout?: number | null }).requestTimeout ?? null;
     const run = processInBackground(
       {
-        finishRequest: (r, a) => slot.run(r, a, requestTimeout),
+        finishRequest: (r, a) => {
+          const done = slot.run(r, a, requestTimeout);
+          if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
+          return done;
+        },
         shutdownRequest: (r) => server.shutdownRequest(r),
         handleError: (r, a, e) => server.handleError(r, a, e),
       },
@@ -84,10 +95,17 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.all(this.running.keys());
+    this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
   stopReading(): void {
+    this.stopping = true;
     for (const slot of this.running.values()) slot.stopReading();
+  }
+
+  /** Ends the workers still running a request; each request fails as a crash, and the worker is replaced. */
+  abort(): void {
+    for (const slot of this.running.values()) void slot.kill();
   }
 
   async close(): Promise<void> {
@@ -95,6 +113,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
     this.idle = [];
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
     await Promise.all([...this.slots].map((s) => this.retire(s)));
   }
 
@@ -106,7 +125,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   private async acquire(): Promise<RemoteSlot> {
     for (;;) {
-      if (this.closed) throw new Error(`the ${this.options.mode} pool is closed`);
+      if (this.closed) throw this.closedError();
       const idle = this.idle.pop();
       if (idle) {
         clearTimeout(this.idleTimers.get(idle));
@@ -115,33 +134,59 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         continue;
       }
       if (this.slots.size < this.max) {
-        const slot = this.spawn();
-        await slot.ready;
-        return slot;
+        let slot: RemoteSlot | undefined;
+        try {
+          slot = this.spawn();
+          await slot.ready;
+          return slot;
+        } catch (err) {
+          if (slot) void this.retire(slot);
+          this.replace(); // its place may be one a waiting request counts on
+          throw this.startError(err as Error);
+        }
       }
-      return new Promise<RemoteSlot>((resolve) => this.waiters.push(resolve));
+      return new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
+  }
+
+  private closedError(): Error {
+    return new Error(`the ${this.options.mode} pool is closed`);
+  }
+
+  private startError(err: Error): Error {
+    return new Error(messages.workerStartFailed(this.handlerName, this.options.mode, err.message));
   }
 
   private release(slot: RemoteSlot): void {
     if (slot.dead) return;
-    if (this.options.perRequest || this.closed) {
+    if (this.closed) {
       void this.retire(slot);
       return;
     }
-    const waiter = this.waiters.shift();
-    if (waiter) return waiter(slot);
-    this.idle.push(slot);
-    if (this.slots.size > this.warm) {
-      const timer = setTimeout(() => {
-        this.idle = this.idle.filter((s) => s !== slot);
-        void this.retire(slot);
-      }, this.options.idleTimeoutMs);
-      timer.unref();
-      this.idleTimers.set(slot, timer);
+    if (this.options.perRequest) {
+      void this.retire(slot);
+      this.replace(); // a request waiting for this place gets a fresh worker
+      return;
     }
+    const waiter = this.waiters.shift();
+    if (waiter) return waiter.resolve(slot);
+    this.idle.push(slot);
+    if (this.idle.length > this.warm) this.armIdleTimer(slot);
   }
 
+  /** A worker idle above the warm count retires after idleTimeoutMs, unless the pool has shrunk to warm by then. */
+  private armIdleTimer(slot: RemoteSlot): void {
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(slot);
+      if (this.slots.size <= this.warm) return;
+      this.idle = this.idle.filter((s) => s !== slot);
+      void this.retire(slot);
+    }, this.options.idleTimeoutMs);
+    timer.unref();
+    this.idleTimers.set(slot, timer);
+  }
+
+  /** Removes a worker on purpose (idle, perRequest, close); its exit is then no death to make up for. */
   private async retire(slot: RemoteSlot): Promise<void> {
     this.slots.delete(slot);
     await slot.kill();
@@ -149,15 +194,44 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /** A worker died (crash, exit, watchdog): keep the warm pool warm and let a waiting request go on. */
   private onDeath(slot: RemoteSlot): void {
-    this.slots.delete(slot);
+    if (!this.slots.delete(slot)) return; // retired: whoever retired it has seen to its place
     this.idle = this.idle.filter((s) => s !== slot);
-    if (this.closed) return;
-    if (this.slots.size < this.warm || this.waiters.length > 0) {
-      const fresh = this.spawn();
-      fresh.ready.then(
-        () => this.release(fresh),
-        () => this.slots.delete(fresh),
-      );
+    clearTimeout(this.idleTimers.get(slot));
+    this.idleTimers.delete(slot);
+    if (slot.started) this.replace(); // one that died starting is seen to where it was started
+  }
+
+  /**
+   * A place in the pool came free: start a worker in it when the warm pool is short or a request waits.
+   * A worker that cannot start or load is ended and another tried, START_ATTEMPTS in all; then the
+   * waiting requests fail with the reason (a later request tries again).
+   */
+  private replace(attempt = 1): void {
+    if (this.closed || this.slots.size >= this.max) return;
+    if (this.slots.size >= this.warm && this.waiters.length === 0) return;
+    let fresh: RemoteSlot;
+    try {
+      fresh = this.spawn();
+    } catch (err) {
+      return this.failWaiters(err as Error); // new Worker() or fork() threw: so would another try, now
     }
+    fresh.ready.then(
+      () => {
+        if (fresh.dead) return; // it died at once, and its death has been seen to
+        // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
+        const waiter = this.waiters.shift();
+        if (waiter) waiter.resolve(fresh);
+        else this.release(fresh);
+      },
+      (err: Error) => {
+        void this.retire(fresh);
+        if (attempt < START_ATTEMPTS) return this.replace(attempt + 1);
+        this.failWaiters(err);
+      },
+    );
+  }
+
+  private failWaiters(err: Error): void {
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
   }
 }

@@ -32,6 +32,8 @@ export const messages = {
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +
     `structured-cloneable value), and let classes be built there from their @Injectable() decorators.`,
+  workerStartFailed: (name: string, mode: string, reason: string) =>
+    `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerCrashed: (mode: string, detail: string) =>
     `the ${mode} worker running this request died: ${detail}. The request was closed; a new worker takes the next one.`,
   workerSilent: (seconds: number) =>

@@ -77,6 +77,12 @@ describe.each([
   });
 
   if (stream) {
+    test('the child replies after reading to EOF from a client that shut down its side', async () => {
+      server = await bootstrap(handler, { providers });
+      serve(server);
+      expect(await exchange('count\none\ntwo\n')).toBe('2 lines');
+    });
+
     test('shutdown serves a half-received request whole in the child', async () => {
       server = await bootstrap(handler, { providers });
       serve(server);
@@ -131,6 +137,22 @@ describe('@Forking faults and pool', () => {
     expect(a).not.toBe(b);
     await until(() => !alive(a) && !alive(b));
     expect(s.stats().workers).toBe(0);
+  });
+
+  test('a child that cannot be forked (EMFILE) when its predecessor dies leaves the server serving', async () => {
+    const script = 'ulimit -n 200 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-parent.ts';
+    const parent = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      parent.stdout!.on('data', (d) => (out += d));
+      parent.stderr!.on('data', (d) => (out += d));
+      const code = await within(30000, 'the EMFILE parent to finish', new Promise((r) => parent.once('exit', r)));
+      expect(out).toMatch(/^workers while out of descriptors 0$/m);
+      expect(out).toMatch(/^served \d+: again$/m);
+      expect(code).toBe(0);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   test('children exit by themselves when their parent is killed with SIGKILL', async () => {

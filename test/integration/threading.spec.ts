@@ -3,10 +3,12 @@ import * as fs from 'node:fs';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  fixtureDir, makeLocalHandler, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
+  ElasticTcp, fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
-import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
+import {
+  connect, datagramExchange, datagramSilence, readToEnd, requestAcrossShutdown, streamExchange, Target, within,
+} from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -101,6 +103,7 @@ describe('@Threading faults and pool', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
   afterEach(() => {
     SingleThreadTcp.errors.length = 0;
+    SingleThreadTcp.verified = 0;
   });
   async function start(h: abstract new (...a: any[]) => unknown, opts = {}) {
     return serve(await bootstrap(h, { providers, ...opts }));
@@ -133,6 +136,84 @@ describe('@Threading faults and pool', () => {
     const a = await ask(s, 'one\n');
     const b = await ask(s, 'two\n');
     expect(/Thread-(\d+)/.exec(a)![1]).not.toBe(/Thread-(\d+)/.exec(b)![1]);
+  });
+
+  test('perRequest with maxThreads 1 serves a request that waited, on a fresh thread of its own', async () => {
+    const s = await start(PerRequestSingleTcp);
+    const [a, b] = (await Promise.all([ask(s, 'burn 200\n'), ask(s, 'burn 200\n')])).map((r) => r.split(' ').map(Number));
+    expect(a[0]).not.toBe(b[0]);
+    expect(Math.max(a[1], b[1])).toBeGreaterThanOrEqual(Math.min(a[2], b[2])); // one after the other
+    expect(s.stats().workers).toBeLessThanOrEqual(1);
+  });
+
+  test('threads above the warm count retire after idleTimeoutMs, and the warm one stays', async () => {
+    const s = await start(ElasticTcp);
+    const clients = await Promise.all([1, 2, 3].map(() => within(5000, 'connect', connect(target(s)))));
+    let threads = new Set<string>();
+    try {
+      const replies = clients.map((c) => within(10000, 'reply', readToEnd(c)));
+      clients.forEach((c) => c.write('hold\n'));
+      await until(() => s.stats().active === 3, 5000);
+      expect(s.stats().workers).toBe(3);
+      clients.forEach((c) => c.end('go\n'));
+      threads = new Set((await Promise.all(replies)).map(String));
+      expect(threads.size).toBe(3);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+    await until(() => s.stats().workers === 1, 5000);
+    await new Promise((r) => setTimeout(r, 600)); // three more idle timeouts
+    expect(s.stats().workers).toBe(1);
+    const survivor = /^Thread-(\d+): after!$/.exec(await ask(s, 'after\n'))![1];
+    expect(threads.has(survivor)).toBe(true); // one of the three, not a fresh thread spawned after retiring them all
+  });
+
+  test('close() while a request waits for the thread ends that request through handleError, and serveForever returns', async () => {
+    const s = await start(SingleThreadTcp);
+    const [holder, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    try {
+      holder.write('hold\n');
+      await until(() => s.stats().active === 1);
+      waiting.write('waits\n');
+      await until(() => SingleThreadTcp.verified === 2); // taken by the loop, now waiting for the thread
+      await within(5000, 'close', s.close());
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+      expect(SingleThreadTcp.errors.map((e) => e.message)).toContain('the threading pool is closed');
+    } finally {
+      holder.destroy();
+      waiting.destroy();
+    }
+  });
+
+  test('a bridged upload to a thread that does not read stops at a window instead of filling the main thread', async () => {
+    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
+    try {
+      const s = await start(SingleThreadTcp);
+      const client = await within(5000, 'connect', connect(target(s)));
+      try {
+        const reply = within(20000, 'reply', readToEnd(client));
+        client.write('sink 1500\n');
+        const chunk = Buffer.alloc(1 << 20);
+        const total = 64 << 20;
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!client.write(chunk)) return void client.once('drain', pump);
+          }
+          client.end();
+        };
+        pump();
+        await new Promise((r) => setTimeout(r, 1000)); // the handler's event loop is still blocked
+        const taken = sent - client.writableLength; // what the server side let in: its window plus kernel buffers
+        expect(taken).toBeLessThan(total / 2);
+        expect((await reply).toString()).toBe(`${total} bytes`);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+    }
   });
 
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {

@@ -7,10 +7,21 @@ process.on('disconnect', () => process.exit(0));
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', (init: { t: 'init'; spec: WorkerSpec }) => {
+  // Messages still being written, and the exit code to leave with once they are.
+  let sending = 0;
+  let exitCode: number | undefined;
   startWorkerRuntime(init.spec, {
     post: (msg) => {
-      if (process.connected) process.send!(msg, undefined, {}, () => undefined);
+      if (!process.connected) return;
+      sending++;
+      process.send!(msg, undefined, {}, () => {
+        if (--sending === 0 && exitCode !== undefined) process.exit(exitCode);
+      });
     },
     onMessage: (listener) => process.on('message', (msg, handle) => listener(msg as never, handle)),
+    exit: (code) => {
+      exitCode = code;
+      if (sending === 0) process.exit(code);
+    },
   });
 });

@@ -25,9 +25,16 @@ export class ChildSlot extends RemoteSlot {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    this.child.on('error', (err) => (this.lastError = err));
+    if (this.child.pid === undefined) {
+      // fork() failed (EMFILE, EAGAIN…): no process, no channel (no send), no 'exit'; 'error' says why.
+      this.exited = Promise.resolve();
+      this.dead = true;
+      this.child.once('error', (err) => this.startFailed(err));
+      return;
+    }
     this.child.send({ t: 'init', spec }, undefined, {}, () => undefined);
     this.child.on('message', (msg: FromWorker) => this.onMessage(msg));
-    this.child.on('error', (err) => (this.lastError = err));
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
@@ -43,7 +50,7 @@ export class ChildSlot extends RemoteSlot {
   /** Ends the child and waits until it has been reaped: SIGTERM, then SIGKILL after a grace period. */
   async kill(): Promise<void> {
     this.dead = true;
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
       await this.exited;

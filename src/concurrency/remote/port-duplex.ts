@@ -1,17 +1,24 @@
 import { Duplex } from 'node:stream';
 import type { FromWorker } from './protocol';
-import { deserializeError, SerializedError } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, SerializedError } from './protocol';
+
+/** Consumed bytes acknowledged in one message, at least (unless the buffer has drained). */
+const ACK_BATCH = 64 * 1024;
 
 /**
  * The worker's side of a connection the main thread owns: a Duplex whose reads are the bytes the main
  * thread forwards and whose writes complete only once the main thread has handed them to the kernel.
- * Flow control both ways: when the worker's read buffer is full it asks the main thread to pause the
- * socket, and resumes it when the handler reads again.
+ * Flow control both ways: the main thread sends at most BRIDGE_WINDOW bytes that this side has not
+ * acknowledged, and this side acknowledges bytes as they are consumed from its buffer, so a handler
+ * that does not read (or whose event loop is blocked) holds the client back. Acks are batched, and only
+ * sent once half the window is outstanding: small ping-pong exchanges cost no extra message.
  */
 export class PortDuplex extends Duplex {
   private seq = 0;
   private readonly pending = new Map<number, (err?: Error | null) => void>();
-  private remotePaused = false;
+  /** Bytes received from the main thread, and how many of them have been acknowledged. */
+  private received = 0;
+  private acked = 0;
 
   constructor(
     private readonly id: number,
@@ -22,11 +29,9 @@ export class PortDuplex extends Duplex {
 
   /** Bytes from the client. */
   feed(chunk: Uint8Array): void {
-    const more = this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (!more && !this.remotePaused) {
-      this.remotePaused = true;
-      this.post({ t: 'pause', id: this.id });
-    }
+    this.received += chunk.byteLength;
+    this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.acknowledge(); // a flowing stream may have passed them on at once
   }
 
   /** The client closed its side. */
@@ -42,10 +47,23 @@ export class PortDuplex extends Duplex {
   }
 
   override _read(): void {
-    if (this.remotePaused) {
-      this.remotePaused = false;
-      this.post({ t: 'resume', id: this.id });
-    }
+    // Bytes arrive when the main thread sends them; acknowledge() is what lets it send more.
+  }
+
+  override read(size?: number): any {
+    const chunk = super.read(size);
+    this.acknowledge();
+    return chunk;
+  }
+
+  /** Tells the main thread how many more bytes have left this buffer, when it is worth a message. */
+  private acknowledge(): void {
+    if (this.received - this.acked < BRIDGE_WINDOW / 2) return; // far from the window: no need yet
+    const consumed = this.received - this.readableLength;
+    const bytes = consumed - this.acked;
+    if (bytes === 0 || (bytes < ACK_BATCH && this.readableLength > 0)) return;
+    this.acked = consumed;
+    this.post({ t: 'ack', id: this.id, bytes });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {

@@ -15,9 +15,10 @@ export type ToWorker =
   /**
    * A stream request starts. `owned`: the connection itself comes along (a child process gets it as
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
-   * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
+   * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`. `heartbeatMs` (here
+   * and in `dgram`): with a requestTimeout, how often the worker sends `alive` while the request runs.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -25,7 +26,7 @@ export type ToWorker =
   /** The main thread handed write `seq` to the kernel (or failed to). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
-  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean };
+  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; heartbeatMs?: number };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -33,9 +34,14 @@ export type FromWorker =
   | { t: 'write'; id: number; seq: number; chunk: Uint8Array }
   /** Half-close the connection after everything written (wfile.end()). */
   | { t: 'end'; id: number; seq: number }
-  | { t: 'pause'; id: number }
-  | { t: 'resume'; id: number }
+  /** Sent every `heartbeatMs` while the request runs: the worker's event loop is not blocked. */
+  | { t: 'alive'; id: number }
+  /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
+  | { t: 'ack'; id: number; bytes: number }
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError };
+
+/** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
+export const BRIDGE_WINDOW = 256 * 1024;
 
 /** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
 export interface WorkerSpec {

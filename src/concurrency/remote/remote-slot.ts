@@ -3,17 +3,20 @@ import type { DatagramRequestTuple } from '../../classic/request-handler';
 import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
-import { deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
   id: number;
   resolve: () => void;
   reject: (err: Error) => void;
-  /** Bridged stream requests: the connection, and a function that detaches it from the worker. */
+  /** Bridged stream requests: the connection, a function that detaches it from the worker, and the worker's acks. */
   socket?: net.Socket;
   detach?: () => void;
+  ack?: (bytes: number) => void;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
+  /** With a requestTimeout: how often the worker says it is alive; each message refreshes the watchdog. */
+  heartbeatMs?: number;
   watchdog?: NodeJS.Timeout;
 }
 
@@ -24,9 +27,13 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple;
  * say how messages travel and whether a connection can be handed over whole; this class keeps the
  * request's bookkeeping, the byte bridge for connections that stay in the main thread, the datagram
  * reply, the requestTimeout watchdog and the crash path (a worker that dies fails its request only).
+ * The watchdog is fed by the worker's heartbeat, sent from its event loop every requestTimeout / 2: it
+ * ends a worker whose loop is blocked (a handler spinning), not one that waits on its client.
  */
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
+  /** The worker loaded the handler and said it is ready. */
+  started = false;
   dead = false;
   protected lastError: Error | undefined;
   private nextId = 0;
@@ -48,15 +55,23 @@ export abstract class RemoteSlot {
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   abstract kill(): Promise<void>;
 
-  /** Runs one request in the worker; resolves when its lifecycle has finished there. */
+  /**
+   * Runs one request in the worker; resolves when its lifecycle has finished there. A connection closed
+   * while it waited for a worker (by the client, or by shutdown's timeout) fails at once: a bridge would
+   * wait for a 'close' already emitted, and a child would get the message without the descriptor.
+   */
   run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null): Promise<void> {
+    if (!Array.isArray(request) && (request as net.Socket).destroyed) {
+      return Promise.reject(new Error('the connection closed before a worker could take it'));
+    }
     const id = ++this.nextId;
+    const heartbeatMs = requestTimeout === null ? undefined : (requestTimeout * 1000) / 2;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject };
+      const running: Running = { id, resolve, reject, heartbeatMs };
       this.running = running;
       if (requestTimeout !== null) this.armWatchdog(running, requestTimeout);
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!this.handOver({ t: 'stream', id, client, owned: true }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+      else if (!this.handOver({ t: 'stream', id, client, owned: true, heartbeatMs }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
     });
   }
 
@@ -72,7 +87,10 @@ export abstract class RemoteSlot {
   // ---- for subclasses: what the worker said, and how it ended ----
 
   protected onMessage(msg: FromWorker): void {
-    if (msg.t === 'ready') return this.settleReady.resolve();
+    if (msg.t === 'ready') {
+      this.started = true;
+      return this.settleReady.resolve();
+    }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     const running = this.running;
     if (!running || msg.id !== running.id) return; // late news from a finished request
@@ -100,16 +118,21 @@ export abstract class RemoteSlot {
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
         else this.post({ t: 'written', id: msg.id, seq: msg.seq });
         return;
-      case 'pause':
-        socket?.pause();
-        return;
-      case 'resume':
-        socket?.resume();
+      case 'alive':
+        return; // the watchdog was refreshed above
+      case 'ack':
+        running.ack?.(msg.bytes);
         return;
       case 'done':
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
         return;
     }
+  }
+
+  /** The worker could not even be started: no message and no exit will follow. */
+  protected startFailed(err: Error): void {
+    this.dead = true;
+    this.settleReady.reject(err);
   }
 
   protected onExit(detail: string): void {
@@ -126,24 +149,34 @@ export abstract class RemoteSlot {
 
   // ---- the request's paths ----
 
-  /** The main thread keeps the connection and relays its bytes both ways, with flow control. */
+  /**
+   * The main thread keeps the connection and relays its bytes both ways, with flow control: reading
+   * pauses while BRIDGE_WINDOW bytes sent to the worker are unacknowledged (see PortDuplex).
+   */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
-    const { id } = running;
-    this.post({ t: 'stream', id, client, owned: false });
+    const { id, heartbeatMs } = running;
+    this.post({ t: 'stream', id, client, owned: false, heartbeatMs });
     let ended = false;
     const eof = () => {
       if (ended) return;
       ended = true;
       this.post({ t: 'eof', id });
     };
+    let unacked = 0;
     const onData = (chunk: Buffer) => {
       const bytes = ownBytes(chunk);
+      unacked += bytes.byteLength;
       this.post({ t: 'data', id, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+      if (unacked >= BRIDGE_WINDOW) socket.pause();
     };
     socket.on('data', onData);
     socket.on('end', eof);
     socket.on('close', eof);
     running.socket = socket;
+    running.ack = (bytes) => {
+      unacked -= bytes;
+      if (unacked < BRIDGE_WINDOW && socket.isPaused()) socket.resume();
+    };
     running.detach = () => {
       socket.off('data', onData);
       socket.off('end', eof);
@@ -157,7 +190,8 @@ export abstract class RemoteSlot {
     const [data, dgramSocket] = request;
     const bytes = new Uint8Array(data);
     running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
-    this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated }, [bytes.buffer as ArrayBuffer]);
+    const { id, heartbeatMs } = running;
+    this.post({ t: 'dgram', id, client, data: bytes, truncated: request.truncated, heartbeatMs }, [bytes.buffer as ArrayBuffer]);
   }
 
   private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {

@@ -7,4 +7,5 @@ const port = parentPort!;
 startWorkerRuntime(workerData as WorkerSpec, {
   post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
   onMessage: (listener) => port.on('message', listener),
+  exit: (code) => process.exit(code), // ends this thread; the server drains its port before 'exit'
 });

@@ -13,6 +13,8 @@ export interface Channel {
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
   /** `handle`: a connection that came with the message (a child process's IPC handle). */
   onMessage(listener: (msg: ToWorker, handle?: unknown) => void): void;
+  /** Ends the worker once the messages posted so far have gone. */
+  exit(code: number): void;
 }
 
 /** How long an owned connection waits for its reply to drain, and for the client to close, at the end. */
@@ -31,11 +33,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     executor = loadExecutor(spec);
   } catch (err) {
     channel.post({ t: 'load-error', message: err instanceof Error ? err.message : String(err) });
+    channel.exit(1); // a child's IPC channel would keep it alive, counted in the pool, for nothing
     return;
   }
   let current: { id: number; duplex?: PortDuplex; socket?: net.Socket } | undefined;
 
-  const run = async (id: number, work: () => Promise<void>, reply?: BufferWriter, owned?: net.Socket) => {
+  const run = async (id: number, heartbeatMs: number | undefined, work: () => Promise<void>, reply?: BufferWriter, owned?: net.Socket) => {
+    // Proof for the server's watchdog that this event loop still turns; a blocked loop sends nothing.
+    const heartbeat = heartbeatMs === undefined ? undefined : setInterval(() => channel.post({ t: 'alive', id }), heartbeatMs).unref();
     try {
       try {
         await work();
@@ -47,31 +52,41 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     } catch (err) {
       channel.post({ t: 'done', id, error: serializeError(err) });
     } finally {
+      clearInterval(heartbeat);
       if (current?.id === id) current = undefined;
     }
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, heartbeatMs?: number) => {
     if (socket) {
       socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
+      // Half-open, as the server's own sockets: a client that shuts its side down still gets its reply.
+      socket.allowHalfOpen = true;
       current = { id, socket };
-      void run(id, () => executor.stream(socket, client), undefined, socket);
+      void run(id, heartbeatMs, () => executor.stream(socket, client), undefined, socket);
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
     current = { id, duplex };
-    void run(id, () => executor.stream(duplex, client));
+    void run(id, heartbeatMs, () => executor.stream(duplex, client));
   };
 
   channel.onMessage((msg, handle) => {
     switch (msg.t) {
-      case 'stream':
-        return startStream(msg.id, msg.client, msg.owned ? ((handle ?? msg.socket) as net.Socket) : undefined);
+      case 'stream': {
+        const socket = (handle ?? msg.socket) as net.Socket | undefined;
+        if (msg.owned && !socket) {
+          // The descriptor did not come along (the connection was closed on its way): nothing to serve.
+          channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
+          return;
+        }
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs);
+      }
       case 'dgram': {
         current = { id: msg.id };
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
-        void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply), reply);
+        void run(msg.id, msg.heartbeatMs, () => executor.datagram(data, msg.truncated, msg.client, reply), reply);
         return;
       }
       default:

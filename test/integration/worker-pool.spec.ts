@@ -1,0 +1,132 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
+import { SingleChild } from '../fixtures/forked-handlers';
+import { SingleThreadTcp } from '../fixtures/threaded-handlers';
+import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 10000 }).then(String);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const providers = [{ provide: 'suffix', useValue: '!' }];
+
+describe.each([
+  { mode: 'threads', Single: SingleThreadTcp },
+  { mode: 'children', Single: SingleChild },
+])('a pool of one of $mode', ({ Single }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => {
+    Single.errors.length = 0;
+    Single.verified = 0;
+  });
+
+  test('a request that runs past requestTimeout while its worker is not blocked is not ended', async () => {
+    const s = serve(await bootstrap(Single, { providers, requestTimeout: 1 }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    try {
+      const reply = within(10000, 'reply', readToEnd(client));
+      client.write('count\n');
+      for (let i = 0; i < 6; i++) {
+        await sleep(250); // each read waits less than requestTimeout; the whole request takes longer
+        client.write(`line ${i}\n`);
+      }
+      client.end();
+      expect((await reply).toString()).toBe('6 lines');
+      expect(Single.errors).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  /** One request busy in the only worker (for 400 ms), a second taken by the loop and waiting for it; then `act`. */
+  async function withOneWaiting(s: Server, waiterSends: string, act: () => Promise<void>): Promise<void> {
+    const [busy, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    busy.on('error', () => undefined);
+    waiting.on('error', () => undefined);
+    try {
+      const napping = new Promise((r) => busy.once('data', r));
+      busy.write('nap 400\n');
+      await within(5000, 'the busy request to start', napping); // its reads are done: shutdown cannot cut them
+      waiting.write(waiterSends);
+      await until(() => Single.verified === 2);
+      await act();
+    } finally {
+      busy.destroy();
+      waiting.destroy();
+    }
+  }
+
+  test('a connection closed while it waited for a worker fails at once instead of holding that worker', async () => {
+    const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.1 }));
+    await withOneWaiting(s, 'waits\n', async () => {
+      await within(5000, 'shutdown', s.shutdown()); // after 0.1 s it closes both connections
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+    });
+    expect(Single.errors.map((e) => e.message)).toContain('the connection closed before a worker could take it');
+  });
+
+  test('shutdownTimeout ends a request that never finishes in its worker, and its connection', async () => {
+    const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.3 }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    try {
+      const closed = new Promise((r) => client.once('close', r));
+      const hanging = new Promise((r) => client.once('data', r));
+      client.write('hang\n');
+      await within(5000, 'the handler to start', hanging);
+      client.resume();
+      await within(5000, 'shutdown', s.shutdown());
+      await within(5000, 'serveForever to return', serve.loopOf(s));
+      await within(5000, 'the connection to close', closed);
+      expect(Single.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('an idle connection that gets its worker only after shutdown() began ends at once', async () => {
+    const s = serve(await bootstrap(Single, { providers }));
+    await withOneWaiting(s, '', async () => {
+      await within(5000, 'shutdown', s.shutdown()); // not the 30 s shutdownTimeout
+    });
+  });
+});
+
+describe.each([
+  { mode: 'threads', Flaky: FlakyThread },
+  { mode: 'children', Flaky: FlakyChild },
+])('a pool of $mode whose workers stop loading', ({ Flaky }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => {
+    fs.rmSync(flakyMark, { force: true });
+    Flaky.errors.length = 0;
+    Flaky.verified = 0;
+  });
+
+  test('a waiting request fails with the load error after a few tries, and a later request starts a worker again', async () => {
+    const s = serve(await bootstrap(Flaky));
+    const [holder, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    try {
+      await until(() => s.stats().active === 1); // holder has the only worker
+      waiting.write('waits\n');
+      await until(() => Flaky.verified === 2); // taken by the loop, now waiting for the worker
+      fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
+      holder.write('exit\n'); // the worker dies; its replacements cannot load
+      await until(() => Flaky.errors.some((e) => e.message.includes('cannot load its handler now')), 10000);
+      expect(Flaky.errors.find((e) => e.message.includes('cannot load'))!.message).toMatch(/^Flaky\w+: no \w+ worker could be started for this request. Reason:\n  this worker cannot load/);
+      expect(s.stats().workers).toBe(0); // none left over, none still being started
+    } finally {
+      holder.destroy();
+      waiting.destroy();
+    }
+    fs.rmSync(flakyMark);
+    expect(await ask(s, 'again\n')).toMatch(/: again$/);
+    expect(s.stats().workers).toBe(1);
+  });
+});
