@@ -21,7 +21,8 @@ export interface ReaderOptions {
  * waits for more; at EOF it returns what is left, then empty buffers.
  *
  * Methods for the caller: readline(limit?), read(n?), read1(n?), readAll(), `for await (const line of rfile)`.
- * The server calls stopReading() on shutdown: from then on a read that finds nothing buffered returns
+ * The server calls stopReading() on shutdown: from then on a read that finds nothing buffered, once the
+ * socket has had a turn of the event loop to deliver what the kernel already holds, returns
  * EOF instead of waiting, so idle connections end at once and busy ones after their reply. A read that
  * already has part of what it asks for (half a line) still waits for the rest: a request whose bytes
  * are on their way is served whole, never cut short and mistaken for a complete one.
@@ -31,6 +32,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private eof = false;
   /** Shutdown asked: reads stop waiting at the next boundary (nothing buffered). */
   private stopping = false;
+  /** After stopReading(): the socket has been read for a full turn of the event loop since. */
+  private drained = false;
+  private draining = false;
   private error: Error | undefined;
   private wakeReader: (() => void) | undefined;
   private readonly lineLimit: number;
@@ -109,13 +113,32 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
   stopReading(): void {
+    if (this.stopping) return;
     this.stopping = true;
+    if (!this.source) this.drained = true;
     this.notify();
   }
 
-  /** Stopped, and between reads: nothing of a next request has arrived. */
+  /**
+   * Stopped, and between requests: nothing of a next request has arrived, not even bytes the kernel
+   * had already received when shutdown began (a request accepted before it is served, not dropped).
+   */
   private atStop(): boolean {
-    return this.stopping && this.buffer.length === 0;
+    if (!this.stopping || this.buffer.length > 0) return false;
+    if (this.drained) return true;
+    this.drainOnce();
+    return false;
+  }
+
+  /** Reads the socket for two turns of the event loop (so at least one full poll phase), then wakes the reader. */
+  private drainOnce(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.source?.resume();
+    setImmediate(() => setImmediate(() => {
+      this.drained = true;
+      this.notify();
+    }));
   }
 
   private take(n: number): Buffer {

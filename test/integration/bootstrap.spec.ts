@@ -145,6 +145,25 @@ describe('bootstrap features', () => {
     await loop;
   });
 
+  test('shutdown serves a request whose bytes arrived before it but were not read yet', async () => {
+    let setups = 0;
+    @TcpServer(0) @Concurrent()
+    class SlowStart {
+      @Setup() async warm() { setups++; await sleep(300); } // the request's bytes wait in the kernel meanwhile
+      @Handle() async h(req: StreamRequest) {
+        await req.wfile.write(`got ${(await req.rfile.readline()).toString()}`);
+      }
+    }
+    const s = await bootstrap(SlowStart);
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    const reply = streamExchange(target(s), 'early\n');
+    await until(() => setups === 1);
+    await s.shutdown();
+    expect((await reply).toString()).toBe('got early\n');
+    await loop;
+  });
+
   test('@Concurrent({ maxConnections }) never runs more requests at once than the limit', async () => {
     let running = 0;
     let peak = 0;

@@ -45,7 +45,7 @@ describe.each([
   });
 
   /** One request busy in the only worker (for 400 ms), a second taken by the loop and waiting for it; then `act`. */
-  async function withOneWaiting(s: Server, waiterSends: string, act: () => Promise<void>): Promise<void> {
+  async function withOneWaiting(s: Server, waiterSends: string, act: (waiting: import('node:net').Socket) => Promise<void>): Promise<void> {
     const [busy, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
     busy.on('error', () => undefined);
     waiting.on('error', () => undefined);
@@ -55,7 +55,7 @@ describe.each([
       await within(5000, 'the busy request to start', napping); // its reads are done: shutdown cannot cut them
       waiting.write(waiterSends);
       await until(() => Single.verified === 2);
-      await act();
+      await act(waiting);
     } finally {
       busy.destroy();
       waiting.destroy();
@@ -88,6 +88,15 @@ describe.each([
     } finally {
       client.destroy();
     }
+  });
+
+  test('a request whose bytes came before shutdown() is served, though it gets its worker only after', async () => {
+    const s = serve(await bootstrap(Single, { providers }));
+    await withOneWaiting(s, 'queued\n', async (waiting) => {
+      const reply = within(10000, 'the waiting request\'s reply', readToEnd(waiting));
+      await within(5000, 'shutdown', s.shutdown());
+      expect((await reply).toString()).toMatch(/: queued!$/);
+    });
   });
 
   test('an idle connection that gets its worker only after shutdown() began ends at once', async () => {

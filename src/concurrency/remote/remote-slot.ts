@@ -81,7 +81,12 @@ export abstract class RemoteSlot {
    */
   stopReading(): void {
     const running = this.running;
-    if (running) this.post({ t: 'stop', id: running.id });
+    if (!running) return;
+    // A bridged connection first relays what the kernel already holds (two turns: one full poll phase),
+    // so bytes that arrived before shutdown reach the worker before 'stop' does.
+    const stop = () => this.running === running && this.post({ t: 'stop', id: running.id });
+    if (running.socket) setImmediate(() => setImmediate(stop));
+    else stop();
   }
 
   // ---- for subclasses: what the worker said, and how it ended ----
