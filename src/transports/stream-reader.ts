@@ -1,12 +1,12 @@
 import type { Duplex } from 'node:stream';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
+import { ChunkQueue } from './chunk-queue';
 
 /** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 export interface ReaderOptions {
   /** Longest line `readline()` accepts without an explicit limit. */
@@ -28,12 +28,14 @@ export interface ReaderOptions {
  * are on their way is served whole, never cut short and mistaken for a complete one.
  */
 export class StreamReader implements AsyncIterable<Buffer> {
-  private buffer: Buffer = EMPTY;
+  private readonly buffer = new ChunkQueue();
   private eof = false;
   /** Shutdown asked: reads stop waiting at the next boundary (nothing buffered). */
   private stopping = false;
   /** After stopReading(): the socket has been read for a full turn of the event loop since. */
   private drained = false;
+  /** The source is paused because HIGH_WATER bytes wait unread. */
+  private held = false;
   private draining = false;
   private error: Error | undefined;
   private wakeReader: (() => void) | undefined;
@@ -48,8 +50,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
       return;
     }
     source.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      if (this.buffer.length >= HIGH_WATER) source.pause();
+      this.buffer.push(chunk);
+      if (this.buffer.length >= HIGH_WATER) {
+        this.held = true;
+        source.pause();
+      }
       this.notify();
     });
     // on, not once: finish() is idempotent, and once() costs a bound wrapper per listener per connection
@@ -65,7 +70,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** An rfile over bytes already in hand: a datagram's payload. */
   static fromBuffer(data: Buffer): StreamReader {
     const reader = new StreamReader(null);
-    reader.buffer = data;
+    reader.buffer.push(data);
     return reader;
   }
 
@@ -142,13 +147,14 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   private take(n: number): Buffer {
-    const all = this.buffer;
-    if (n >= all.length) {
-      this.buffer = EMPTY;
-      return all;
+    const out = this.buffer.take(n);
+    // Paused at the high-water mark: read on as soon as half of it has been consumed, not only when a
+    // read runs dry, so the kernel's window stays open while the handler works through what it has.
+    if (this.held && this.buffer.length < HIGH_WATER / 2) {
+      this.held = false;
+      this.source?.resume();
     }
-    this.buffer = all.subarray(n);
-    return all.subarray(0, n);
+    return out;
   }
 
   private finish(): void {

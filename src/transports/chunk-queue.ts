@@ -1,0 +1,60 @@
+/**
+ * The bytes a reader has received and not handed out yet, kept as the chunks they came in: appending
+ * never copies (one big buffer would copy everything held on every chunk, quadratic in a stream of
+ * long lines), and taking copies only when what is taken spans chunks.
+ */
+export class ChunkQueue {
+  private chunks: Buffer[] = [];
+  private held = 0;
+
+  get length(): number {
+    return this.held;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+  }
+
+  /** Where `byte` first occurs at or after `from`, counted from the front; -1 if nowhere. */
+  indexOf(byte: number, from = 0): number {
+    let base = 0;
+    for (const chunk of this.chunks) {
+      if (from < base + chunk.length) {
+        const at = chunk.indexOf(byte, Math.max(0, from - base));
+        if (at >= 0) return base + at;
+      }
+      base += chunk.length;
+    }
+    return -1;
+  }
+
+  /** Removes and returns the first `n` bytes (n ≤ length): a view when they lie in one chunk, else one copy. */
+  take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (n <= 0 || !first) return EMPTY;
+    this.held -= n;
+    if (n < first.length) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    if (n === first.length) {
+      this.chunks.shift();
+      return first;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0];
+      const part = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, part);
+      filled += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
+    return out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
