@@ -92,6 +92,14 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* A non-blocking connect has completed: 0 when it succeeded, else its errno. */
+static int connect_error(int fd) {
+  int err = 0;
+  socklen_t el = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+  return err;
+}
+
 static void drop(int i);
 static void watch(int i, uint32_t events, int op);
 
@@ -122,10 +130,7 @@ static void drain(void) {
       struct conn *c = &conns[i];
       if (c->fd < 0) continue;
       if (!c->connected) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) { drop(i); open--; continue; }
+        if (connect_error(c->fd)) { drop(i); open--; continue; }
         c->connected = 1;
         shutdown(c->fd, SHUT_WR);
         watch(i, EPOLLIN, EPOLL_CTL_MOD);
@@ -439,10 +444,7 @@ static void run_connrate(void) {
       struct conn *c = &conns[i];
       if (c->fd < 0) continue;
       if (!c->connected) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) { errors++; drop(i); if (live()) conn_start(i); continue; }
+        if (connect_error(c->fd)) { errors++; drop(i); if (live()) conn_start(i); continue; }
         c->connected = 1;
         send(c->fd, line, 64, MSG_NOSIGNAL);
         shutdown(c->fd, SHUT_WR);
