@@ -79,19 +79,23 @@ export class HandlerWiring {
     };
   }
 
-  private async runRequest(request: object, clientAddress: ClientAddress): Promise<void> {
+  /** Not async, so an idle connection holds one suspended frame (runDecorated's) for its lifecycle, not two. */
+  private runRequest(request: object, clientAddress: ClientAddress): Promise<void> {
     let ctx = this.hasVerify ? this.verified.get(request) : undefined;
     if (ctx) this.verified.delete(request);
-    else ctx = this.begin(request, clientAddress);
-    try {
-      const { instance, req } = ctx;
-      await runDecorated(this.def, instance, req);
-      if (req instanceof DatagramRequest && req.wfile.length > 0) {
-        await (request as DatagramRequestTuple)[1].send(req.wfile.getValue(), clientAddress);
+    else {
+      try {
+        ctx = this.begin(request, clientAddress);
+      } catch (err) {
+        return Promise.reject(err);
       }
-    } finally {
-      await ctx.scope.dispose();
     }
+    const { instance, req, scope } = ctx;
+    const reply =
+      req instanceof DatagramRequest
+        ? () => (req.wfile.length > 0 ? (request as DatagramRequestTuple)[1].send(req.wfile.getValue(), clientAddress) : undefined)
+        : undefined;
+    return runDecorated(this.def, instance, req, reply).finally(() => scope.dispose());
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {

@@ -80,15 +80,21 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /** One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. */
-  async readline(limit: number = this.lineLimit): Promise<Buffer> {
-    let scanned = 0;
-    for (;;) {
+  readline(limit: number = this.lineLimit): Promise<Buffer> {
+    // A promise chain, not an async function: an idle keep-alive connection waits here, and a suspended
+    // async frame costs several times the memory of one pending promise.
+    const attempt = (scanned: number): Buffer | Promise<Buffer> => {
       const nl = this.buffer.indexOf(0x0a, scanned);
       if (nl >= 0 && nl < limit) return this.take(nl + 1);
       if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
       if (this.eof || this.atStop()) return this.take(this.buffer.length);
-      scanned = this.buffer.length;
-      await this.more();
+      const seen = this.buffer.length;
+      return this.more().then(() => attempt(seen));
+    };
+    try {
+      return Promise.resolve(attempt(0));
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
