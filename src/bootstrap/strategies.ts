@@ -1,11 +1,13 @@
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
-import type { WorkerSpec } from '../concurrency/remote/protocol';
+import { findExport } from '../concurrency/remote/class-ref';
+import type { PortableToken, WorkerSpec } from '../concurrency/remote/protocol';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import { threadingStrategy } from '../concurrency/threading.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { Provider } from '../container';
 import { tokenName } from '../container';
+import { readInjectable } from '../container/reflection';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition } from '../metadata/definition';
@@ -42,30 +44,53 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
 function workerSpec(def: HandlerDefinition, options: BootstrapOptions): WorkerSpec {
   const name = def.handler.name;
   if (!def.source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
-  return {
-    source: def.source,
-    exportName: name,
-    values: (options.providers ?? []).flatMap((p) => portable(p, name)),
-    reader: { requestTimeout: options.requestTimeout ?? null },
-  };
+  const spec: WorkerSpec = { source: def.source, exportName: name, values: [], classes: [], reader: { requestTimeout: options.requestTimeout ?? null } };
+  for (const provider of options.providers ?? []) addPortable(spec, provider, def);
+  return spec;
 }
 
-function portable(provider: Provider, handler: string): WorkerSpec['values'] {
-  if (typeof provider === 'function') return []; // a class: the worker builds it from its own decorators
+/**
+ * Adds a provider in the form a worker can rebuild, or says why it cannot cross: plain data by value
+ * (string or Symbol.for() token), classes by module path (the class exported from the file that
+ * declares it, found through its @Injectable() or the handler's module). Factories are closures over
+ * this process: they cannot cross.
+ */
+function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinition): void {
+  const handler = def.handler.name;
+  if (typeof provider === 'function') return; // a class: the worker builds it from its own decorators
   const { provide } = provider;
   const label = tokenName(provide);
-  if (!('useValue' in provider)) {
-    if ('useClass' in provider && provider.useClass === provide) return [];
-    throw new ConfigurationError(messages.providerCannotCross(handler, label, 'classes and factories chosen at bootstrap do not reach other threads'));
+  const cannot = (why: string) => new ConfigurationError(messages.providerCannotCross(handler, label, why));
+  if ('useFactory' in provider) throw cannot('a factory is a function of this process');
+  if ('useClass' in provider) {
+    const useClass = findExport(provider.useClass, [readInjectable(provider.useClass)?.source, def.source]);
+    if (!useClass) throw cannot(`${provider.useClass.name} is not exported from the module that declares it (with @Injectable()) or from the handler's module`);
+    const token = portableToken(provide, [readInjectable(provider.useClass)?.source, def.source, useClass.source]);
+    if (!token) throw cannot('its token is not a string, a Symbol.for() symbol or an exported class');
+    spec.classes.push({ token, useClass, ...(provider.scope ? { scope: provider.scope } : {}) });
+    return;
   }
   let key: string | undefined;
   if (typeof provide === 'string') key = provide;
   else if (typeof provide === 'symbol' && Symbol.keyFor(provide) !== undefined) key = Symbol.keyFor(provide);
-  if (key === undefined) throw new ConfigurationError(messages.providerCannotCross(handler, label, 'its token is not a string or a Symbol.for() symbol'));
+  if (key === undefined) throw cannot('its token is not a string or a Symbol.for() symbol');
   try {
     structuredClone(provider.useValue);
   } catch (err) {
-    throw new ConfigurationError(messages.providerCannotCross(handler, label, `its value cannot be copied (${(err as Error).message})`));
+    throw cannot(`its value cannot be copied (${(err as Error).message})`);
   }
-  return [{ token: key, symbolKey: typeof provide === 'symbol', value: provider.useValue }];
+  spec.values.push({ token: key, symbolKey: typeof provide === 'symbol', value: provider.useValue });
+}
+
+function portableToken(provide: unknown, files: Array<string | undefined>): PortableToken | undefined {
+  if (typeof provide === 'string') return { kind: 'string', key: provide };
+  if (typeof provide === 'symbol') {
+    const key = Symbol.keyFor(provide);
+    return key === undefined ? undefined : { kind: 'symbol', key };
+  }
+  if (typeof provide === 'function') {
+    const ref = findExport(provide, [readInjectable(provide as never)?.source, ...files]);
+    return ref && { kind: 'class', ref };
+  }
+  return undefined;
 }

@@ -70,6 +70,7 @@ function poolMixIn<B extends ServerClass>(
           source: this.handlerSource,
           exportName: name,
           values: [],
+          classes: [],
           reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },
           classic: true,
           serverAddress: this.serverAddress,

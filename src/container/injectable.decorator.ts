@@ -6,6 +6,7 @@
 import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
 import { isScope, Scope } from './provider';
+import { callerFile } from '../metadata/source-location';
 import { writeInjectable } from './reflection';
 
 export interface InjectableOptions {
@@ -31,5 +32,6 @@ function decorate(target: unknown, options: InjectableOptions): void {
   if (options.scope !== undefined && !isScope(options.scope)) {
     throw new InjectionError(msg.invalidScope(`@Injectable() on ${cls.name}`, options.scope));
   }
-  writeInjectable(cls, options.scope === undefined ? {} : { scope: options.scope });
+  const source = callerFile();
+  writeInjectable(cls, { ...(options.scope === undefined ? {} : { scope: options.scope }), ...(source ? { source } : {}) });
 }

@@ -15,6 +15,8 @@ type AnyClass = abstract new (...args: any[]) => unknown;
 
 export interface InjectableMetadata {
   scope?: Scope;
+  /** The module file that declared the class (where @Injectable() was applied): workers load it from there. */
+  source?: string;
 }
 
 /** What the container needs to know about a constructor's parameters. */

@@ -31,7 +31,8 @@ export const messages = {
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +
-    `structured-cloneable value), and let classes be built there from their @Injectable() decorators.`,
+    `structured-cloneable value), or classes with { provide, useClass } where the class (and a class token) is ` +
+    `exported from the module that declares it with @Injectable(); workers build them there.`,
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerCrashed: (mode: string, detail: string) =>

@@ -12,7 +12,8 @@ import type { ClientAddress } from '../../transports/address';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import type { WorkerSpec } from './protocol';
+import { loadClass } from './class-ref';
+import type { PortableToken, WorkerSpec } from './protocol';
 
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
 export interface Executor {
@@ -33,9 +34,10 @@ export function loadExecutor(spec: WorkerSpec): Executor {
 /** A decorated handler: DI in this thread or process (singletons are per worker), one request scope per request. */
 function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   const def = explore(handler);
-  const container = new Container(
-    spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
-  );
+  const container = new Container([
+    ...spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
+    ...spec.classes.map(({ token, useClass, scope }) => ({ provide: tokenOf(token), useClass: loadClass(useClass), ...(scope ? { scope } : {}) })),
+  ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
   const face = {} as Server; // the server's face lives in the main thread
@@ -69,4 +71,11 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
       return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, face).run();
     },
   };
+}
+
+/** A provider's token, rebuilt in this worker. */
+function tokenOf(token: PortableToken): string | symbol | Function {
+  if (token.kind === 'string') return token.key;
+  if (token.kind === 'symbol') return Symbol.for(token.key);
+  return loadClass(token.ref);
 }

@@ -43,6 +43,15 @@ export type FromWorker =
 /** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
 export const BRIDGE_WINDOW = 256 * 1024;
 
+/** A class a worker can load again: the module file that exports it, and the name it is exported under. */
+export interface ClassRef {
+  source: string;
+  exportName: string;
+}
+
+/** A provider's token as a worker can rebuild it. */
+export type PortableToken = { kind: 'string'; key: string } | { kind: 'symbol'; key: string } | { kind: 'class'; ref: ClassRef };
+
 /** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
 export interface WorkerSpec {
   /** The module file that declares the handler class, and the name it is exported under. */
@@ -50,6 +59,8 @@ export interface WorkerSpec {
   exportName: string;
   /** useValue providers whose token is a string or a Symbol.for() symbol: rebuilt in the worker. */
   values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
+  /** useClass providers: the class (and a class token) found again by module path and export name. */
+  classes: Array<{ token: PortableToken; useClass: ClassRef; scope?: 'singleton' | 'transient' | 'request' }>;
   reader: { requestTimeout: number | null; lineLimit?: number };
   /** A classic handler class (sockserve/classic's ThreadingMixIn, ForkingMixIn), not a decorated one. */
   classic?: boolean;
