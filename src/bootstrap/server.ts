@@ -1,5 +1,5 @@
 import type { BaseServer } from '../classic/base-server';
-import type { ServerAddress } from '../transports/address';
+import { ServerAddress, toServerAddress } from '../transports/address';
 
 export interface ServerCounters {
   accepted: number;
@@ -41,8 +41,7 @@ export class Server implements AsyncDisposable {
   }
 
   get serverAddress(): ServerAddress {
-    const a = this.classic.serverAddress as [string, number] | string;
-    return typeof a === 'string' ? { path: a } : { host: a[0], port: a[1] };
+    return toServerAddress(this.classic.serverAddress);
   }
 
   /** The classic server underneath (its hooks, attributes and `socket`). */

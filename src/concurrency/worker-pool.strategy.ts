@@ -2,7 +2,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
-import type { RemoteRequest, RemoteSlot } from './remote/remote-slot';
+import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
 /** Failed starts in a row for a free place before the pool stops trying (until the next request). */
@@ -77,7 +77,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const run = processInBackground(
       {
         finishRequest: (r, a) => {
-          const done = slot.run(r, a, requestTimeout);
+          const done = slot.run(r, a, requestTimeout, server as unknown as RemoteServer);
           if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
           return done;
         },

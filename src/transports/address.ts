@@ -6,6 +6,13 @@ export interface UnixAddress { path: string; host?: undefined; port?: undefined;
 /** Where a server listens: `{ host, port }` (the real port after port 0) or `{ path }`. */
 export type ServerAddress = { host: string; port: number } | { path: string };
 
+/** The decorated server's address from the classic one (`[host, port]` or a Unix path). */
+export function toServerAddress(classic: unknown): ServerAddress {
+  if (typeof classic === 'string') return { path: classic };
+  const [host, port] = classic as [string, number];
+  return { host, port };
+}
+
 export function isUnixAddress(a: ClientAddress): a is UnixAddress {
   return typeof (a as UnixAddress).path === 'string';
 }

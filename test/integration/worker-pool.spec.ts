@@ -26,6 +26,13 @@ describe.each([
     Single.verified = 0;
   });
 
+  test('req.server in a worker has the server\'s address, and its shutdown() stops the server', async () => {
+    const s = serve(await bootstrap(Single, { providers }));
+    expect(JSON.parse(await ask(s, 'address\n'))).toEqual(s.serverAddress);
+    expect(await ask(s, 'shutdown\n')).toBe('bye');
+    await within(5000, 'serveForever to return after a handler asked for shutdown', serve.loopOf(s));
+  });
+
   test('a request that runs past requestTimeout while its worker is not blocked is not ended', async () => {
     const s = serve(await bootstrap(Single, { providers, requestTimeout: 1 }));
     const client = await within(5000, 'connect', connect(target(s)));

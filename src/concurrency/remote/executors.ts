@@ -14,6 +14,7 @@ import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass } from './class-ref';
 import type { PortableToken, WorkerSpec } from './protocol';
+import type { WorkerServerFace } from './worker-face';
 
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
 export interface Executor {
@@ -23,16 +24,16 @@ export interface Executor {
 }
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
-export function loadExecutor(spec: WorkerSpec): Executor {
+export function loadExecutor(spec: WorkerSpec, face: WorkerServerFace): Executor {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(spec.source) as Record<string, unknown>;
   const handler = mod[spec.exportName];
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
-  return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
+  return spec.classic ? classicExecutor(handler as ClassicHandler, spec, face) : decoratedExecutor(handler, spec, face as unknown as Server);
 }
 
 /** A decorated handler: DI in this thread or process (singletons are per worker), one request scope per request. */
-function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
+function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): Executor {
   const def = explore(handler);
   const container = new Container([
     ...spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
@@ -40,7 +41,6 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
-  const face = {} as Server; // the server's face lives in the main thread
   const run = async (req: StreamRequest | DatagramRequest) => {
     const scope = container.createRequestScope();
     try {
@@ -62,8 +62,13 @@ type ClassicHandler = new (request: unknown, client: ClientAddress, server: unkn
  * connection (or Python's `(data, socket)` pair, whose socket's send() fills the reply) and a server face
  * carrying what handlers read from the server: requestTimeout, lineLimit and serverAddress.
  */
-function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
-  const face = { requestTimeout: spec.reader.requestTimeout, lineLimit: spec.reader.lineLimit, serverAddress: spec.serverAddress };
+function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec, worker: WorkerServerFace): Executor {
+  const face = {
+    requestTimeout: spec.reader.requestTimeout,
+    lineLimit: spec.reader.lineLimit,
+    serverAddress: spec.serverAddress,
+    shutdown: () => worker.shutdown(),
+  };
   return {
     stream: (conn, client) => new Handler(conn, client, face).run(),
     datagram: (data, truncated, client, reply) => {

@@ -18,7 +18,7 @@ export type ToWorker =
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`. `heartbeatMs` (here
    * and in `dgram`): with a requestTimeout, how often the worker sends `alive` while the request runs.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number; server?: unknown }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -26,7 +26,7 @@ export type ToWorker =
   /** The main thread handed write `seq` to the kernel (or failed to). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
-  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; heartbeatMs?: number };
+  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; heartbeatMs?: number; server?: unknown };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -38,7 +38,9 @@ export type FromWorker =
   | { t: 'alive'; id: number }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError };
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError }
+  /** A handler called `server.shutdown()`: the server shuts down (the request goes on until it ends). */
+  | { t: 'shutdown'; id: number };
 
 /** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
 export const BRIDGE_WINDOW = 256 * 1024;

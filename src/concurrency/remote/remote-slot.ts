@@ -18,6 +18,14 @@ interface Running {
   /** With a requestTimeout: how often the worker says it is alive; each message refreshes the watchdog. */
   heartbeatMs?: number;
   watchdog?: NodeJS.Timeout;
+  /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
+  server?: RemoteServer;
+}
+
+/** What a worker's request sees of the server: its (classic) address, and shutdown(). */
+export interface RemoteServer {
+  serverAddress: unknown;
+  shutdown(): unknown;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
@@ -60,18 +68,19 @@ export abstract class RemoteSlot {
    * while it waited for a worker (by the client, or by shutdown's timeout) fails at once: a bridge would
    * wait for a 'close' already emitted, and a child would get the message without the descriptor.
    */
-  run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null): Promise<void> {
+  run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null, server?: RemoteServer): Promise<void> {
     if (!Array.isArray(request) && (request as net.Socket).destroyed) {
       return Promise.reject(new Error('the connection closed before a worker could take it'));
     }
     const id = ++this.nextId;
     const heartbeatMs = requestTimeout === null ? undefined : (requestTimeout * 1000) / 2;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject, heartbeatMs };
+      const running: Running = { id, resolve, reject, heartbeatMs, server };
       this.running = running;
       if (requestTimeout !== null) this.armWatchdog(running, requestTimeout);
+      const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!this.handOver({ t: 'stream', id, client, owned: true, heartbeatMs }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+      else if (!this.handOver({ t: 'stream', id, client, owned: true, heartbeatMs, server: address }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
     });
   }
 
@@ -131,6 +140,9 @@ export abstract class RemoteSlot {
       case 'done':
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
         return;
+      case 'shutdown':
+        void Promise.resolve(running.server?.shutdown()).catch(() => undefined);
+        return;
     }
   }
 
@@ -160,7 +172,7 @@ export abstract class RemoteSlot {
    */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
     const { id, heartbeatMs } = running;
-    this.post({ t: 'stream', id, client, owned: false, heartbeatMs });
+    this.post({ t: 'stream', id, client, owned: false, heartbeatMs, server: running.server?.serverAddress });
     let ended = false;
     const eof = () => {
       if (ended) return;
@@ -196,7 +208,7 @@ export abstract class RemoteSlot {
     const bytes = new Uint8Array(data);
     running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
     const { id, heartbeatMs } = running;
-    this.post({ t: 'dgram', id, client, data: bytes, truncated: request.truncated, heartbeatMs }, [bytes.buffer as ArrayBuffer]);
+    this.post({ t: 'dgram', id, client, data: bytes, truncated: request.truncated, heartbeatMs, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
   }
 
   private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {

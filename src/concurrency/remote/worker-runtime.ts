@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import type * as net from 'node:net';
 import { stopReaderOf } from '../../classic/reader-registry';
-import type { ClientAddress } from '../../transports/address';
+import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
 import { FromWorker, serializeError, ToWorker, WorkerSpec } from './protocol';
+import { WorkerServerFace } from './worker-face';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
@@ -29,14 +30,17 @@ const LINGER_MS = 2000;
  */
 export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let executor: Executor;
+  let current: { id: number; duplex?: PortDuplex; socket?: net.Socket } | undefined;
+  const face = new WorkerServerFace(() => {
+    if (current) channel.post({ t: 'shutdown', id: current.id });
+  });
   try {
-    executor = loadExecutor(spec);
+    executor = loadExecutor(spec, face);
   } catch (err) {
     channel.post({ t: 'load-error', message: err instanceof Error ? err.message : String(err) });
     channel.exit(1); // a child's IPC channel would keep it alive, counted in the pool, for nothing
     return;
   }
-  let current: { id: number; duplex?: PortDuplex; socket?: net.Socket } | undefined;
 
   const run = async (id: number, heartbeatMs: number | undefined, work: () => Promise<void>, reply?: BufferWriter, owned?: net.Socket) => {
     // Proof for the server's watchdog that this event loop still turns; a blocked loop sends nothing.
@@ -74,6 +78,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   channel.onMessage((msg, handle) => {
     switch (msg.t) {
       case 'stream': {
+        if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const socket = (handle ?? msg.socket) as net.Socket | undefined;
         if (msg.owned && !socket) {
           // The descriptor did not come along (the connection was closed on its way): nothing to serve.
@@ -83,6 +88,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs);
       }
       case 'dgram': {
+        if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         current = { id: msg.id };
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
