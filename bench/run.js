@@ -413,7 +413,8 @@ async function measure(gen, server, spec, g, seconds) {
 
 /** Warm a server up with one uncounted run: JIT tiers, heap growth, a pool's workers (recorded, not used). */
 async function warmUp(gen, server, spec, g) {
-  const seconds = Math.max(g.warmup ?? WARMUP, isPool(spec) ? POOL_WARMUP : 0);
+  // a pool only grows when more clients than its 2 warm workers come at once
+  const seconds = Math.max(g.warmup ?? WARMUP, isPool(spec) && g.conns > 2 ? POOL_WARMUP : 0);
   return [valueOf(g, await measure(gen, server, spec, g, seconds))];
 }
 
@@ -640,7 +641,7 @@ function markdown(meta, results, t) {
   const L = [];
   L.push('# sockserve benchmark', '');
   L.push(`${meta.date.slice(0, 10)} · ${meta.machine} · servers on Node ${meta.serverNode} · Python ${meta.python} · \`${meta.command}\``, '');
-  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking, so their pools have grown); `
+  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking with more than 2 clients, so their pools have grown); `
     + '**×** is the ratio to the first row of its table (the anchor), measured in the same run. '
     + `${meta.pinning}. Load generator: ${meta.loadgen}. Server CPU is the whole process tree's (100 % = one core); RSS is summed over that tree. `
     + `"gen sat." marks rows where the load generator itself used ≥ 90 % of its core in some run (the server may have had more to give); "busy" marks rows whose median run saw other processes of this shared machine use more than half a core `
