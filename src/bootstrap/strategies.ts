@@ -63,6 +63,8 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
   const cannot = (why: string) => new ConfigurationError(messages.providerCannotCross(handler, label, why));
   if ('useFactory' in provider) throw cannot('a factory is a function of this process');
   if ('useClass' in provider) {
+    // A class for itself, with its own @Injectable scope: the worker builds it from its decorators, as before.
+    if (provider.useClass === provide && (provider.scope === undefined || provider.scope === readInjectable(provider.useClass)?.scope)) return;
     const useClass = findExport(provider.useClass, [readInjectable(provider.useClass)?.source, def.source]);
     if (!useClass) throw cannot(`${provider.useClass.name} is not exported from the module that declares it (with @Injectable()) or from the handler's module`);
     const token = portableToken(provide, [readInjectable(provider.useClass)?.source, def.source, useClass.source]);

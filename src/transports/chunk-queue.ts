@@ -1,11 +1,16 @@
 /**
  * The bytes a reader has received and not handed out yet, kept as the chunks they came in: appending
- * never copies (one big buffer would copy everything held on every chunk, quadratic in a stream of
- * long lines), and taking copies only when what is taken spans chunks.
+ * never copies a big chunk (one growing buffer would copy everything held on every chunk, quadratic in
+ * a stream of long lines), and taking copies only what spans chunks. Small chunks (a client sending a
+ * byte per packet) are copied into a shared spare buffer instead, so the number of chunks, and the
+ * cost of a scan over them, stays bounded by the bytes held, not by the packets that brought them.
  */
 export class ChunkQueue {
   private chunks: Buffer[] = [];
   private held = 0;
+  /** Where small chunks are gathered; the last chunk is a view of it while `spareEnd` is its end. */
+  private spare: Buffer | undefined;
+  private spareEnd = 0;
 
   get length(): number {
     return this.held;
@@ -13,8 +18,24 @@ export class ChunkQueue {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.held += chunk.length;
+    if (chunk.length > SMALL) {
+      this.chunks.push(chunk);
+      return;
+    }
+    const at = this.chunks.length - 1;
+    const last = this.chunks[at];
+    const spare = this.spare;
+    if (spare && last && last.buffer === spare.buffer && last.byteOffset + last.length === spare.byteOffset + this.spareEnd && this.spareEnd + chunk.length <= spare.length) {
+      chunk.copy(spare, this.spareEnd);
+      this.spareEnd += chunk.length;
+      this.chunks[at] = Buffer.from(spare.buffer, last.byteOffset, last.length + chunk.length);
+      return;
+    }
+    this.spare = Buffer.allocUnsafeSlow(SPARE);
+    chunk.copy(this.spare, 0);
+    this.spareEnd = chunk.length;
+    this.chunks.push(this.spare.subarray(0, chunk.length));
   }
 
   /** Where `byte` first occurs at or after `from`, counted from the front; -1 if nowhere. */
@@ -57,4 +78,7 @@ export class ChunkQueue {
   }
 }
 
+/** Chunks up to this size are gathered into the spare buffer. */
+const SMALL = 1024;
+const SPARE = 16 * 1024;
 const EMPTY = Buffer.alloc(0);

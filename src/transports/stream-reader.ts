@@ -24,8 +24,10 @@ export interface ReaderOptions {
  * The server calls stopReading() on shutdown: from then on a read that finds nothing buffered, once the
  * socket has had a turn of the event loop to deliver what the kernel already holds, returns
  * EOF instead of waiting, so idle connections end at once and busy ones after their reply. A read that
- * already has part of what it asks for (half a line) still waits for the rest: a request whose bytes
- * are on their way is served whole, never cut short and mistaken for a complete one.
+ * already has part of what it asks for (half a line) still waits for the rest, and so does read(n),
+ * which asks for the rest of a request by its length: a request whose bytes are on their way is served
+ * whole, never cut short and mistaken for a complete one. (Between two readline() calls with nothing
+ * buffered the connection looks idle: a request of several lines that arrive apart can end there.)
  */
 export class StreamReader implements AsyncIterable<Buffer> {
   private readonly buffer = new ChunkQueue();
@@ -81,27 +83,34 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. */
   readline(limit: number = this.lineLimit): Promise<Buffer> {
-    // A promise chain, not an async function: an idle keep-alive connection waits here, and a suspended
-    // async frame costs several times the memory of one pending promise.
-    const attempt = (scanned: number): Buffer | Promise<Buffer> => {
-      const nl = this.buffer.indexOf(0x0a, scanned);
-      if (nl >= 0 && nl < limit) return this.take(nl + 1);
-      if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
-      if (this.eof || this.atStop()) return this.take(this.buffer.length);
-      const seen = this.buffer.length;
-      return this.more().then(() => attempt(seen));
-    };
-    try {
-      return Promise.resolve(attempt(0));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    // One promise settled by a step that re-arms itself, not an async function (an idle keep-alive
+    // connection waits here, and a suspended frame costs several times the memory) and not a chain of
+    // promises (a line trickling in a byte per packet would grow it by one per packet).
+    return new Promise<Buffer>((resolve, reject) => {
+      const step = (scanned: number): void => {
+        try {
+          const nl = this.buffer.indexOf(0x0a, scanned);
+          if (nl >= 0 && nl < limit) return resolve(this.take(nl + 1));
+          if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
+          if (this.eof || this.atStop()) return resolve(this.take(this.buffer.length));
+          const seen = this.buffer.length;
+          this.more().then(() => step(seen), reject);
+        } catch (err) {
+          reject(err);
+        }
+      };
+      step(0);
+    });
   }
 
-  /** `n` bytes (fewer only at EOF); without `n`, everything up to EOF. */
+  /**
+   * `n` bytes (fewer only at EOF); without `n`, everything up to EOF. Asking for `n` bytes is asking for
+   * the rest of a request (a body after its header), so shutdown does not end this read early: it waits
+   * for them, bounded by requestTimeout and shutdownTimeout.
+   */
   async read(n?: number): Promise<Buffer> {
     if (n === undefined || n < 0) return this.readAll();
-    while (this.buffer.length < n && !this.eof && !this.atStop()) await this.more();
+    while (this.buffer.length < n && !this.eof) await this.more();
     return this.take(Math.min(n, this.buffer.length));
   }
 

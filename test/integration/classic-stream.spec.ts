@@ -122,6 +122,18 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     socket.destroy();
   });
 
+  test('shutdown lets read(n) wait for a body still on its way after its header', async () => {
+    const s = await start(async (h) => {
+      const header = (await h.rfile.readline()).toString();
+      const body = await h.rfile.read(Number(header.split(' ')[1]));
+      await h.wfile.write(`body ${body.toString()}`);
+    });
+    const arrived = async () => { await until(() => s.activeRequests === 1); await sleep(100); };
+    const reply = await requestAcrossShutdown(t.target(s), 'LEN 5\n', 'hello', arrived, () => s.shutdown());
+    expect(reply).toBe('body hello');
+    expect(errors).toEqual([]);
+  });
+
   test('shutdown serves a request whose line is half received whole, then ends the connection', async () => {
     const s = await start(async (h) => {
       for await (const line of h.rfile) await h.wfile.write(`got ${line}`);

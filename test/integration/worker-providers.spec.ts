@@ -22,6 +22,13 @@ describe.each([
     expect((await streamExchange(a, 'hi\n', { halfClose: true, ms: 10000 })).toString()).toMatch(where);
   });
 
+  test('a class provided for itself needs no export: the worker builds it from its own decorators', async () => {
+    @Injectable()
+    class Clock {}
+    const s = serve(await bootstrap(Handler, { providers: [Clock, { provide: Clock, useClass: Clock }, { provide: Store, useClass: MemoryStore }, { provide: 'loud', useClass: Loud }] }));
+    expect(s.stats().workers).toBe(1);
+  });
+
   test('a class no module exports, or a factory, is a ConfigurationError at bootstrap that says which and why', async () => {
     const unreachable = bootstrap(Handler, { providers: [{ provide: Store, useClass: Unreachable }, { provide: 'loud', useClass: Loud }] });
     await expect(unreachable).rejects.toBeInstanceOf(ConfigurationError);
