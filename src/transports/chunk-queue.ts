@@ -19,23 +19,30 @@ export class ChunkQueue {
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.held += chunk.length;
-    if (chunk.length > SMALL) {
+    const at = this.chunks.length - 1;
+    const last = this.chunks[at];
+    // The usual case, one request per packet, never copies: only a small chunk after a small chunk does.
+    if (chunk.length > SMALL || !last) {
       this.chunks.push(chunk);
       return;
     }
-    const at = this.chunks.length - 1;
-    const last = this.chunks[at];
     const spare = this.spare;
-    if (spare && last && last.buffer === spare.buffer && last.byteOffset + last.length === spare.byteOffset + this.spareEnd && this.spareEnd + chunk.length <= spare.length) {
+    if (spare && last.buffer === spare.buffer && last.byteOffset + last.length === spare.byteOffset + this.spareEnd && this.spareEnd + chunk.length <= spare.length) {
       chunk.copy(spare, this.spareEnd);
       this.spareEnd += chunk.length;
       this.chunks[at] = Buffer.from(spare.buffer, last.byteOffset, last.length + chunk.length);
       return;
     }
+    if (last.length > SMALL) {
+      this.chunks.push(chunk);
+      return;
+    }
+    // A small chunk after a small chunk: start a spare with both.
     this.spare = Buffer.allocUnsafeSlow(SPARE);
-    chunk.copy(this.spare, 0);
-    this.spareEnd = chunk.length;
-    this.chunks.push(this.spare.subarray(0, chunk.length));
+    last.copy(this.spare, 0);
+    chunk.copy(this.spare, last.length);
+    this.spareEnd = last.length + chunk.length;
+    this.chunks[at] = this.spare.subarray(0, this.spareEnd);
   }
 
   /** Where `byte` first occurs at or after `from`, counted from the front; -1 if nowhere. */
@@ -62,6 +69,7 @@ export class ChunkQueue {
     }
     if (n === first.length) {
       this.chunks.shift();
+      if (this.chunks.length === 0) this.spare = undefined; // an idle connection holds no spare
       return first;
     }
     const out = Buffer.allocUnsafe(n);
@@ -74,6 +82,7 @@ export class ChunkQueue {
       if (part === chunk.length) this.chunks.shift();
       else this.chunks[0] = chunk.subarray(part);
     }
+    if (this.chunks.length === 0) this.spare = undefined;
     return out;
   }
 }

@@ -20,12 +20,18 @@ export class StreamListener {
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
   private closed: Promise<void> | undefined;
+  /** Every connection's 'close' listener (Node calls it with the socket as `this`). */
+  private readonly forget: (this: net.Socket) => void;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
     private readonly owner: string,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
+    const open = this.open;
+    this.forget = function (this: net.Socket) {
+      open.delete(this);
+    };
   }
 
   /** Binds and listens (Node does both in one call); rejects with AddressInUseError. */
@@ -88,9 +94,9 @@ export class StreamListener {
       return;
     }
     this.open.add(socket);
-    socket.on('close', () => this.open.delete(socket)); // 'close' comes once; on() spares once()'s wrapper
+    socket.on('close', this.forget); // shared by every connection: an idle one holds no closure for it
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
-    socket.on('error', () => undefined);
+    socket.on('error', ignore);
     this.queue.push([socket, this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket)]);
   }
 
@@ -108,3 +114,5 @@ function peerAddress(socket: net.Socket): ClientAddress {
     family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
   };
 }
+
+function ignore(): void {}

@@ -40,7 +40,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private held = false;
   private draining = false;
   private error: Error | undefined;
-  private wakeReader: (() => void) | undefined;
+  /** A read waiting in more(): how to wake it, and its requestTimeout. */
+  private wakeResolve: (() => void) | undefined;
+  private wakeReject: ((err: Error) => void) | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
   private readonly lineLimit: number;
   private readonly timeoutMs: number | null;
 
@@ -51,22 +54,38 @@ export class StreamReader implements AsyncIterable<Buffer> {
       this.eof = true;
       return;
     }
-    source.on('data', (chunk: Buffer) => {
-      this.buffer.push(chunk);
-      if (this.buffer.length >= HIGH_WATER) {
-        this.held = true;
-        source.pause();
-      }
-      this.notify();
-    });
-    // on, not once: finish() is idempotent, and once() costs a bound wrapper per listener per connection
-    source.on('end', () => this.finish());
-    source.on('close', () => this.finish());
-    source.on('error', (err: Error) => {
-      this.error ??= err;
-      this.notify();
-    });
+    // The listeners are shared by every connection and find their reader on the socket: an idle
+    // connection holds no closures for them. (on, not once: ended() is idempotent.)
+    const fed = source as Fed;
+    if (fed[READER]) throw new Error('this stream already has an rfile; share it (readerFor) instead of making another');
+    fed[READER] = this;
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('close', onEnd);
+    source.on('error', onError);
     source.pause();
+  }
+
+  /** @internal Bytes from the source (its shared 'data' listener). */
+  received(chunk: Buffer): void {
+    this.buffer.push(chunk);
+    if (this.buffer.length >= HIGH_WATER) {
+      this.held = true;
+      this.source!.pause();
+    }
+    this.notify();
+  }
+
+  /** @internal The source ended or closed. */
+  ended(): void {
+    this.eof = true;
+    this.notify();
+  }
+
+  /** @internal The source failed. */
+  failed(err: Error): void {
+    this.error ??= err;
+    this.notify();
   }
 
   /** An rfile over bytes already in hand: a datagram's payload. */
@@ -172,15 +191,18 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return out;
   }
 
-  private finish(): void {
-    this.eof = true;
-    this.notify();
-  }
 
+
+  /** Wakes a read waiting in more(): with the source's error, or to look again. */
   private notify(): void {
-    const wake = this.wakeReader;
-    this.wakeReader = undefined;
-    wake?.();
+    const resolve = this.wakeResolve;
+    const reject = this.wakeReject;
+    if (!resolve || !reject) return;
+    this.wakeResolve = this.wakeReject = undefined;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (this.error) reject(this.error);
+    else resolve();
   }
 
   /** Waits for more data, EOF or an error, bounded by requestTimeout. */
@@ -188,21 +210,30 @@ export class StreamReader implements AsyncIterable<Buffer> {
     if (this.error) return Promise.reject(this.error);
     if (this.eof) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer =
-        this.timeoutMs === null
-          ? undefined
-          : setTimeout(() => {
-              this.wakeReader = undefined;
-              reject(new RequestTimeoutError(messages.requestTimeout(this.timeoutMs! / 1000)));
-            }, this.timeoutMs);
-      this.wakeReader = () => {
-        if (timer) clearTimeout(timer);
-        if (this.error) reject(this.error);
-        else resolve();
-      };
+      this.wakeResolve = resolve;
+      this.wakeReject = reject;
+      if (this.timeoutMs !== null) {
+        this.wakeTimer = setTimeout(() => {
+          this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
+          reject(new RequestTimeoutError(messages.requestTimeout(this.timeoutMs! / 1000)));
+        }, this.timeoutMs);
+      }
       this.source?.resume();
     });
   }
+}
+
+const READER = Symbol('sockserve.rfile');
+type Fed = Duplex & { [READER]?: StreamReader };
+
+function onData(this: Fed, chunk: Buffer): void {
+  this[READER]?.received(chunk);
+}
+function onEnd(this: Fed): void {
+  this[READER]?.ended();
+}
+function onError(this: Fed, err: Error): void {
+  this[READER]?.failed(err);
 }
 
 /** `for await (const line of rfile)`: a class, so an idle connection holds no closures for it. */
