@@ -67,25 +67,26 @@ const retire = (s) => { s.removeAllListeners('data'); s.on('data', () => undefin
 const connectOpts = () => (opts.target.path ? { path: opts.target.path } : { host: opts.target.host, port: opts.target.port });
 const now = () => Number(process.hrtime.bigint() / 1000n);
 
-/** Keep-alive ping-pong: each connection sends a line and waits for it before the next. */
-function pingpong() {
+/**
+ * Keep-alive ping-pong on `opts.conns` connections, one request in flight on each. `framing()` is made
+ * once per connection and gives `request()`, the next request to send, and `replies(bytes)`, how many
+ * whole replies the bytes just received complete.
+ */
+function keepAlive(framing) {
   let open = opts.conns;
   for (let i = 0; i < opts.conns; i++) {
     const s = net.connect(connectOpts());
     streams.add(s);
     s.setNoDelay?.(true);
+    const { request, replies } = framing();
     let sent = 0;
-    let got = 0;
     const send = () => {
       sent = now();
-      s.write(opts.payload === 'burn' ? 'burn\n' : LINE);
+      s.write(request());
     };
     s.on('connect', send);
     s.on('data', (d) => {
-      got += d.length;
-      const size = opts.payload === 'burn' ? 5 : 64;
-      while (got >= size) {
-        got -= size;
+      for (let n = replies(d); n > 0; n--) {
         if (counting()) { count++; latencies.push(now() - sent); }
         if (live()) send();
         else {
@@ -97,6 +98,24 @@ function pingpong() {
     });
     s.on('error', () => { errors++; if (--open === 0) finish(); });
   }
+}
+
+/** Keep-alive ping-pong of 64-byte lines (or "burn\n" answered "done\n"). */
+function pingpong() {
+  const burn = opts.payload === 'burn';
+  const size = burn ? 5 : 64;
+  keepAlive(() => {
+    let got = 0;
+    return {
+      request: () => (burn ? 'burn\n' : LINE),
+      replies: (d) => {
+        got += d.length;
+        const whole = Math.floor(got / size);
+        got -= whole * size;
+        return whole;
+      },
+    };
+  });
 }
 
 /** One connection streaming 64 KiB lines, a window of 8 in flight; MB/s of echoed bytes. */
@@ -221,40 +240,29 @@ function idle() {
 
 /** Ping-pong in NestJS's TCP framing: `<length>#{"pattern":"echo","data":…,"id":…}`, one request in flight per connection. */
 function nest() {
-  let open = opts.conns;
   const data = 'x'.repeat(63);
-  for (let i = 0; i < opts.conns; i++) {
-    const s = net.connect(connectOpts());
-    streams.add(s);
-    s.setNoDelay(true);
-    let sent = 0;
+  keepAlive(() => {
     let seq = 0;
     let buf = '';
-    const send = () => {
-      sent = now();
-      const json = JSON.stringify({ pattern: 'echo', data, id: String(++seq) });
-      s.write(`${Buffer.byteLength(json)}#${json}`);
-    };
-    s.on('connect', send);
-    s.on('data', (d) => {
-      buf += d;
-      for (;;) {
-        const hash = buf.indexOf('#');
-        if (hash < 0) return;
-        const len = Number(buf.slice(0, hash));
-        if (buf.length < hash + 1 + len) return;
-        buf = buf.slice(hash + 1 + len);
-        if (counting()) { count++; latencies.push(now() - sent); }
-        if (live()) send();
-        else {
-          retire(s);
-          if (--open === 0) finish();
-          return;
+    return {
+      request: () => {
+        const json = JSON.stringify({ pattern: 'echo', data, id: String(++seq) });
+        return `${Buffer.byteLength(json)}#${json}`;
+      },
+      replies: (d) => {
+        buf += d;
+        let whole = 0;
+        for (;;) {
+          const hash = buf.indexOf('#');
+          if (hash < 0) return whole;
+          const len = Number(buf.slice(0, hash));
+          if (buf.length < hash + 1 + len) return whole;
+          buf = buf.slice(hash + 1 + len);
+          whole++;
         }
-      }
-    });
-    s.on('error', () => { errors++; if (--open === 0) finish(); });
-  }
+      },
+    };
+  });
 }
 
 ({ pingpong, stream, connrate, udp, idle, nest })[opts.workload]();
