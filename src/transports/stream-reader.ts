@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { ChunkQueue } from './chunk-queue';
+import { afterPollPhase } from './event-loop';
 
 /** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
@@ -169,15 +170,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return false;
   }
 
-  /** Reads the socket for two turns of the event loop (so at least one full poll phase), then wakes the reader. */
+  /** Reads the socket through one full poll phase, then wakes the reader. */
   private drainOnce(): void {
     if (this.draining) return;
     this.draining = true;
     this.source?.resume();
-    setImmediate(() => setImmediate(() => {
+    afterPollPhase(() => {
       this.drained = true;
       this.notify();
-    }));
+    });
   }
 
   private take(n: number): Buffer {
@@ -190,8 +191,6 @@ export class StreamReader implements AsyncIterable<Buffer> {
     }
     return out;
   }
-
-
 
   /** Wakes a read waiting in more(): with the source's error, or to look again. */
   private notify(): void {

@@ -15,22 +15,7 @@ export class StreamWriter {
     if (this.ended || this.sink.destroyed || this.sink.writableEnded) {
       return Promise.reject(Object.assign(new Error('wfile.write(): the connection is closed for writing.'), { code: 'EPIPE' }));
     }
-    return new Promise((resolve, reject) => {
-      const sink = this.sink;
-      let settled = false;
-      sink.write(bytes, (err) => {
-        if (settled) return;
-        settled = true;
-        if (err) reject(err);
-        else resolve(bytes.length);
-      });
-      // Usually libuv hands small writes to the kernel at once; then nothing is queued and the promise
-      // need not wait for the write callback, which Node only calls on a later tick.
-      if (!settled && sink.writableLength === 0 && !sink.destroyed) {
-        settled = true;
-        resolve(bytes.length);
-      }
-    });
+    return new Promise((resolve, reject) => writeThrough(this.sink, bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
   }
 
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */
@@ -45,6 +30,24 @@ export class StreamWriter {
 
   get closed(): boolean {
     return this.ended || this.sink.destroyed;
+  }
+}
+
+/**
+ * Writes `bytes` to `sink` and calls `done` once: at once when the kernel took them all (usually, for a
+ * small write, libuv hands it over on the spot and nothing stays queued, while Node would call back only
+ * on a later tick), otherwise from the write callback, with its error if any.
+ */
+export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error | null) => void): void {
+  let settled = false;
+  sink.write(bytes, (err) => {
+    if (settled) return;
+    settled = true;
+    done(err);
+  });
+  if (!settled && sink.writableLength === 0 && !sink.destroyed) {
+    settled = true;
+    done();
   }
 }
 

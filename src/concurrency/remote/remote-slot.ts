@@ -3,6 +3,8 @@ import type { DatagramRequestTuple } from '../../classic/request-handler';
 import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
+import { afterPollPhase } from '../../transports/event-loop';
+import { writeThrough } from '../../transports/stream-writer';
 import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
@@ -91,10 +93,10 @@ export abstract class RemoteSlot {
   stopReading(): void {
     const running = this.running;
     if (!running) return;
-    // A bridged connection first relays what the kernel already holds (two turns: one full poll phase),
-    // so bytes that arrived before shutdown reach the worker before 'stop' does.
+    // A bridged connection first relays what the kernel already holds, so bytes that arrived before
+    // shutdown reach the worker before 'stop' does.
     const stop = () => this.running === running && this.post({ t: 'stop', id: running.id });
-    if (running.socket) setImmediate(() => setImmediate(stop));
+    if (running.socket) afterPollPhase(stop);
     else stop();
   }
 
@@ -116,17 +118,8 @@ export abstract class RemoteSlot {
           this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(new Error('the connection is closed')) });
           return;
         }
-        {
-          // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick.
-          let acked = false;
-          socket.write(msg.chunk, (err) => {
-            if (!acked || err) this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined });
-          });
-          if (socket.writableLength === 0 && !socket.destroyed) {
-            acked = true;
-            this.post({ t: 'written', id: msg.id, seq: msg.seq });
-          }
-        }
+        // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick.
+        writeThrough(socket, msg.chunk, (err) => this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined }));
         return;
       case 'end':
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
