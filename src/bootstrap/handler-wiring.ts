@@ -36,11 +36,7 @@ export class HandlerWiring {
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
     private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
-  ) {
-    this.hasVerify = def.hooks.verify !== undefined;
-  }
-
-  private readonly hasVerify: boolean;
+  ) {}
 
   hasHook(name: HookName): boolean {
     return this.def.hooks[name] !== undefined;
@@ -79,9 +75,9 @@ export class HandlerWiring {
     };
   }
 
-  /** Not async, so an idle connection holds one suspended frame (runDecorated's) for its lifecycle, not two. */
+  /** Not async, so an idle connection holds one suspended frame (the lifecycle's) for its request, not two. */
   private runRequest(request: object, clientAddress: ClientAddress): Promise<void> {
-    let ctx = this.hasVerify ? this.verified.get(request) : undefined;
+    let ctx = this.hasHook('verify') ? this.verified.get(request) : undefined;
     if (ctx) this.verified.delete(request);
     else {
       try {
@@ -91,11 +87,9 @@ export class HandlerWiring {
       }
     }
     const { instance, req, scope } = ctx;
-    const reply =
-      req instanceof DatagramRequest
-        ? () => (req.wfile.length > 0 ? (request as DatagramRequestTuple)[1].send(req.wfile.getValue(), clientAddress) : undefined)
-        : undefined;
-    return runDecorated(this.def, instance, req, reply).finally(() => scope.dispose());
+    const ran = runDecorated(this.def, instance, req);
+    const done = req instanceof DatagramRequest ? ran.then(() => sendReply(request as DatagramRequestTuple, req, clientAddress)) : ran;
+    return done.finally(() => scope.dispose());
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {
@@ -123,4 +117,9 @@ export class HandlerWiring {
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {
     return callHook(this.def, instance, hook, ...args);
   }
+}
+
+/** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
+function sendReply([, socket]: DatagramRequestTuple, req: DatagramRequest, clientAddress: ClientAddress): Promise<void> | undefined {
+  return req.wfile.length > 0 ? socket.send(req.wfile.getValue(), clientAddress) : undefined;
 }

@@ -64,10 +64,11 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
   if ('useFactory' in provider) throw cannot('a factory is a function of this process');
   if ('useClass' in provider) {
     // A class for itself, with its own @Injectable scope: the worker builds it from its decorators, as before.
-    if (provider.useClass === provide && (provider.scope === undefined || provider.scope === readInjectable(provider.useClass)?.scope)) return;
-    const useClass = findExport(provider.useClass, [readInjectable(provider.useClass)?.source, def.source]);
+    const declared = readInjectable(provider.useClass);
+    if (provider.useClass === provide && (provider.scope === undefined || provider.scope === declared?.scope)) return;
+    const useClass = findExport(provider.useClass, [declared?.source, def.source]);
     if (!useClass) throw cannot(`${provider.useClass.name} is not exported from the module that declares it (with @Injectable()) or from the handler's module`);
-    const token = portableToken(provide, [readInjectable(provider.useClass)?.source, def.source, useClass.source]);
+    const token = portableToken(provide, [declared?.source, def.source, useClass.source]);
     if (!token) throw cannot('its token is not a string, a Symbol.for() symbol or an exported class');
     spec.classes.push({ token, useClass, ...(provider.scope ? { scope: provider.scope } : {}) });
     return;

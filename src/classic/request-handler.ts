@@ -6,6 +6,9 @@ import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { readerFor } from './reader-registry';
 
+/** A classic handler's lifecycle methods, overridable by subclasses. */
+const CLASSIC_STEPS = { setup: 'setup', handle: 'handle', finish: 'finish' } as const;
+
 /**
  * Python's BaseRequestHandler: one instance per request. The server builds it with the request, the
  * client's address and itself, then calls `run()`, which calls setup → handle → finish.
@@ -31,7 +34,7 @@ export class BaseRequestHandler<Req = unknown, S = any> {
 
   /** Runs the lifecycle; called by the server's finishRequest. Not meant to be overridden. */
   run(): Promise<void> {
-    return runLifecycle(this);
+    return runLifecycle(this, CLASSIC_STEPS);
   }
 }
 
