@@ -32,37 +32,37 @@ export function isRequireOfEsm(err: unknown): boolean {
   return code === 'ERR_REQUIRE_ESM' || code === 'ERR_REQUIRE_ASYNC_MODULE';
 }
 
-/** ES modules imported by preloadModules(), and the import errors to rethrow when asked for. */
-const imported = new Map<string, { exports?: Record<string, unknown>; error?: unknown }>();
+/** ES modules loaded by preloadModules(), and the load errors (of any module) to rethrow when asked for. */
+const loaded = new Map<string, { exports?: Record<string, unknown>; error?: unknown }>();
 
 /**
  * Loads each file: ES modules through `import()` (kept for moduleExports()), CommonJS through `require()`.
- * Never rejects: a module that fails to load fails again, with its own error, in moduleExports().
+ * Never rejects: a module that fails to load is remembered with its error, which moduleExports() throws.
  */
 export async function preloadModules(files: Iterable<string>): Promise<void> {
   for (const file of new Set(files)) {
-    if (imported.has(file)) continue;
+    if (loaded.has(file)) continue;
     try {
       if (!isEsModule(file)) {
         try {
           requireModule(file);
           continue;
         } catch (err) {
-          if (!isRequireOfEsm(err)) continue; // moduleExports() throws it again
+          if (!isRequireOfEsm(err)) throw err; // kept below: moduleExports() throws it, without running the module again
         }
       }
-      imported.set(file, { exports: (await importModule(pathToFileURL(file).href)) as Record<string, unknown> });
+      loaded.set(file, { exports: (await importModule(pathToFileURL(file).href)) as Record<string, unknown> });
     } catch (error) {
-      imported.set(file, { error });
+      loaded.set(file, { error });
     }
   }
 }
 
 /** The exports of `file`: an ES module preloaded by preloadModules(), else CommonJS through `require()`. */
 export function moduleExports(file: string): Record<string, unknown> {
-  const esm = imported.get(file);
-  if (esm?.error !== undefined) throw esm.error;
-  if (esm?.exports) return esm.exports;
+  const known = loaded.get(file);
+  if (known?.error !== undefined) throw known.error;
+  if (known?.exports) return known.exports;
   return requireModule(file);
 }
 

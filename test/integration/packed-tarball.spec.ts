@@ -90,12 +90,15 @@ function ready(): void {
   if (setupError) throw setupError;
 }
 
-/** Asserts the app's output: the main process, then a thread of it and a child process, each loading `file`. */
-function expectServedByWorkers(r: Ran, file: string): void {
+/**
+ * Asserts the app's output: the main process, then a thread of it and a child process, each loading
+ * `file`; with `classic`, then a thread of sockserve/classic's ThreadingTCPServer too.
+ */
+function expectServedByWorkers(r: Ran, file: string, classic = false): void {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const lines = r.stdout.trim().split('\n');
-  expect(lines).toHaveLength(3);
+  expect(lines).toHaveLength(classic ? 4 : 3);
   const main = /^main pid=(\d+)$/.exec(lines[0]);
   expect(main).not.toBeNull();
   const esc = file.replace(/\./g, '\\.');
@@ -103,6 +106,7 @@ function expectServedByWorkers(r: Ran, file: string): void {
   const child = new RegExp(`^child ${esc} thread=0 pid=(\\d+) hi$`).exec(lines[2]);
   expect(child).not.toBeNull();
   expect(child![1]).not.toBe(main![1]);
+  if (classic) expect(lines[3]).toMatch(new RegExp(`^classic ${esc} thread=[1-9]\\d* pid=${main![1]} hi$`));
 }
 
 describe('the packed tarball', () => {
@@ -135,9 +139,9 @@ describe('the packed tarball', () => {
     expectServedByWorkers(await node(['--enable-source-maps', 'out-cjs/src/main.js'], app, 60000), 'handlers.js');
   }, 70000);
 
-  test('runs them from an ES module with top-level await, which workers import()', async () => {
+  test('runs them, and a classic ThreadingTCPServer, from an ES module with top-level await, which workers import()', async () => {
     ready();
-    expectServedByWorkers(await node(['out-esm/app.mjs'], app, 60000), 'app.mjs');
+    expectServedByWorkers(await node(['out-esm/app.mjs'], app, 60000), 'app.mjs', true);
   }, 70000);
 
   test('runs them from TypeScript under ts-node', async () => {
