@@ -11,6 +11,9 @@ import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
 
+/** The listen backlog of decorated stream servers when none is given: Node's own default. */
+export const DECORATOR_BACKLOG = 511;
+
 type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /** The classic server class for each transport: the decorator layer is built on these. */
@@ -55,7 +58,8 @@ export function assembleServer(
     constructor() {
       super(address, wiring.handlerClass());
       if (strategy) this.strategy = strategy;
-      if ('backlog' in t.options && t.options.backlog !== undefined) this.requestQueueSize = t.options.backlog;
+      // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
+      if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
       if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
       if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
       if (options.timeout !== undefined) this.timeout = options.timeout;
