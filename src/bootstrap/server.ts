@@ -64,6 +64,11 @@ export class Server implements AsyncDisposable {
     return this.classic.shutdown();
   }
 
+  /** @internal shutdown() called by the handler of `request` (see BaseServer.shutdownFromRequest). */
+  shutdownFromRequest(request: object): Promise<void> {
+    return this.classic.shutdownFromRequest(request);
+  }
+
   /** Releases the socket, the workers and (once every server sharing it has closed) the container's singletons. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
