@@ -7,6 +7,7 @@ import type { WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
+import { modulePath } from '../metadata/module-loader';
 import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
@@ -58,7 +59,7 @@ function poolMixIn<B extends ServerClass>(
   build: (spec: WorkerSpec, handlerName: string) => WorkerPoolStrategy,
 ): B {
   abstract class Pooled extends Base {
-    private readonly handlerSource = handlerModule ?? callerFile();
+    private readonly handlerSource = handlerModule === undefined ? callerFile() : modulePath(handlerModule);
 
     /** After binding: starts the pool, proving the handler class loads in a worker. */
     override async serverActivate(): Promise<void> {

@@ -12,7 +12,7 @@ import type { ClientAddress } from '../../transports/address';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import { loadClass } from './class-ref';
+import { loadClass, moduleExports } from './class-ref';
 import type { PortableToken, WorkerSpec } from './protocol';
 import type { WorkerServerFace } from './worker-face';
 
@@ -25,8 +25,7 @@ export interface Executor {
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec, face: WorkerServerFace): Executor {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(spec.source) as Record<string, unknown>;
+  const mod = moduleExports(spec.source);
   const handler = mod[spec.exportName];
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec, face) : decoratedExecutor(handler, spec, face as unknown as Server);
