@@ -3,7 +3,7 @@ import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import { threadingStrategy } from '../concurrency/threading.strategy';
-import { DEFAULT_HEARTBEAT_TIMEOUT, PoolStats, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
+import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
@@ -68,11 +68,6 @@ function poolMixIn<B extends ServerClass>(
   const heartbeatTimeout = options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
   abstract class Pooled extends Base {
     private readonly handlerSource = options.handlerModule ?? callerFile();
-
-    /** The pool's figures (API.md §14): restarts, oversubscribed, and each worker's. */
-    poolStats(): PoolStats | undefined {
-      return (this.strategy as Partial<WorkerPoolStrategy>).stats?.();
-    }
 
     /** After binding: starts the pool, proving the handler class loads in a worker. */
     override async serverActivate(): Promise<void> {

@@ -3,7 +3,7 @@ import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
-import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from './strategy';
 
 /** Failed starts in a row for a connection before it fails with the reason. */
 const START_ATTEMPTS = 3;
@@ -46,12 +46,6 @@ export function reportPeriodMs(heartbeatTimeout: number): number {
   return Math.max(10, Math.min(1000, (heartbeatTimeout * 1000) / 3));
 }
 
-/** The pool's part of stats(): see API.md §14. */
-export interface PoolStats {
-  restarts: number;
-  oversubscribed: number;
-  workers: Array<{ id: number; pid?: number; threadId?: number; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }>;
-}
 
 /**
  * Connections on a pool of workers (threads or child processes), each worker an event loop serving many
@@ -194,8 +188,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private async pick(): Promise<RemoteSlot> {
     if (this.closed) throw this.closedError();
     let best: RemoteSlot | undefined;
+    let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
     for (const slot of this.slots) {
-      if (slot.dead || slot.retiring) continue;
+      if (slot.dead) continue;
+      if (!anyLive || slot.load < anyLive.load) anyLive = slot;
+      if (slot.retiring) continue;
       if (!best || slot.load < best.load) best = slot;
     }
     if (this.startFailures >= START_ATTEMPTS) this.startFailures = 0; // a new connection tries again
@@ -208,8 +205,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         chosen = undefined; // new Worker() or fork() threw: share a live worker if there is one
       }
     }
-    if (!chosen && best) {
-      chosen = best;
+    const shared = best ?? anyLive;
+    if (!chosen && shared) {
+      chosen = shared;
       this.oversubscribed++;
     }
     if (!chosen) chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
