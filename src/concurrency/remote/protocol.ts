@@ -82,7 +82,8 @@ export interface WorkerSpec {
 }
 
 export function serializeError(err: unknown, depth = 0): SerializedError {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  // Duck-typed, not instanceof: an error made in another realm (a vm context, jest's) is still an error.
+  if (!isErrorLike(err)) return { name: 'Error', message: String(err) };
   const out: SerializedError = { name: err.name, message: err.message, stack: err.stack };
   const e = err as NodeJS.ErrnoException;
   if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
@@ -90,6 +91,10 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
   if (typeof e.syscall === 'string') out.syscall = e.syscall;
   if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1);
   return out;
+}
+
+function isErrorLike(value: unknown): value is Error {
+  return value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string');
 }
 
 /**
