@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { DyingChild, dyingMark, DyingThread } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
@@ -134,6 +135,29 @@ describe.each([
     }
     fs.rmSync(flakyMark);
     expect(await ask(s, 'again\n')).toMatch(/: again$/);
+    expect(s.stats().workers).toBe(1);
+  });
+});
+
+describe.each([
+  { mode: 'threads', Dying: DyingThread },
+  { mode: 'children', Dying: DyingChild },
+])('a pool of $mode whose workers keep dying', ({ Dying }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => fs.rmSync(dyingMark, { force: true }));
+
+  test('more than five deaths in ten seconds start a backoff, logged once and counted in restarts; a connection meanwhile waits and is served', async () => {
+    const warnings: string[] = [];
+    const logger = { error: (m: string) => warnings.push(m), warn: (m: string) => warnings.push(m), info: () => undefined };
+    fs.writeFileSync(dyingMark, ''); // workers started from now on exit 50 ms after they start
+    const s = serve(await bootstrap(Dying, { logger }));
+    await until(() => warnings.some((w) => w.includes('died within 10 s')), 20000);
+    fs.rmSync(dyingMark); // the worker started after this backoff lives
+    expect(warnings.filter((w) => w.includes('died within 10 s'))).toEqual([
+      expect.stringMatching(/^sockserve: 6 \w+ workers died within 10 s; the next one starts in 1 s/),
+    ]);
+    expect(s.stats().restarts).toBe(6);
+    expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers).toBe(1);
   });
 });
