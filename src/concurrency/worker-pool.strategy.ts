@@ -143,9 +143,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const slot of this.slots) slot.stopReading();
   }
 
-  /** Ends the workers still serving a connection; each connection fails as a crash, and the worker is replaced. */
+  /**
+   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails as a
+   * crash (reported), and the worker is replaced. Retired on purpose, so no death towards the backoff.
+   */
   abort(): void {
-    for (const slot of this.slots) if (slot.load > 0) void slot.kill();
+    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot);
   }
 
   async close(): Promise<void> {

@@ -169,5 +169,5 @@ describe('@Forking faults and pool', () => {
     } finally {
       parent.kill('SIGKILL');
     }
-  });
+  }, 60000); // a ts-node parent and two children compiling their sources: ~15 s on an idle machine
 });
