@@ -10,6 +10,7 @@ import type { ClientAddress } from '../transports/address';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
+import { reportedInWorker } from '../concurrency/remote/protocol';
 
 type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
@@ -77,6 +78,7 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       counters.errors++;
+      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);

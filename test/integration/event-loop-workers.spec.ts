@@ -4,11 +4,12 @@
  * connections, and every accepted connection is served across a graceful shutdown.
  */
 import 'reflect-metadata';
+import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  CappedChild, CappedThread, ChildPerConnection, errorsOf, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  CappedChild, CappedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -45,6 +46,8 @@ async function keepAlive(s: Server, n: number): Promise<{ clients: net.Socket[];
   clients.forEach((c) => c.write('keep\n'));
   return { clients, workers: await Promise.all(lines) };
 }
+
+afterAll(() => fs.rmSync(handledInWorkers, { force: true }));
 
 const modes = [
   { mode: 'threads', Two: TwoThreads, PerConnection: ThreadPerConnection, Recycled: RecycledThread },
@@ -149,16 +152,28 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Re
     expect(await ask(s, 'burst 10\n')).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
   });
 
-  test('a client reset reaches @HandleError with its code (ECONNRESET or EPIPE) across the worker boundary', async () => {
+  test('a client reset reaches the server\'s handleError with its code (ECONNRESET or EPIPE) across the worker boundary', async () => {
     const s = await start(Two);
+    const seen: unknown[] = [];
+    s.classicServer.handleError = (_r, _a, e) => void seen.push(e);
     const client = await within(5000, 'connect', connect(target(s)));
     client.on('error', () => undefined);
     const flooding = within(10000, 'the handler to start writing', firstLine(client));
     client.write('flood\n');
     await flooding;
     client.resetAndDestroy();
-    await until(() => errorsOf(Two).length === 1, 10000);
-    expect(['ECONNRESET', 'EPIPE']).toContain((errorsOf(Two)[0] as NodeJS.ErrnoException).code);
+    await until(() => seen.length === 1, 10000);
+    expect(['ECONNRESET', 'EPIPE']).toContain((seen[0] as NodeJS.ErrnoException).code);
+  });
+
+  test('@HandleError runs in the worker for a hook\'s error; the server counts it and does not run it again', async () => {
+    fs.rmSync(handledInWorkers, { force: true });
+    const s = await start(Two);
+    expect(await ask(s, 'throw\n')).toBe('');
+    await until(() => s.stats().errors === 1, 10000);
+    expect(fs.readFileSync(handledInWorkers, 'utf8')).toMatch(/^\d+ thrown by the handler\n$/);
+    expect(errorsOf(Two)).toEqual([]);
+    expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
   });
 });
 
@@ -185,10 +200,7 @@ describe('resourceLimits', () => {
 describe('threads on the relay path (no socket transfer)', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
   beforeEach(() => (process.env.SOCKSERVE_SOCKET_TRANSFER = '0'));
-  afterEach(() => {
-    delete process.env.SOCKSERVE_SOCKET_TRANSFER;
-    errorsOf(TwoThreads).length = 0;
-  });
+  afterEach(() => delete process.env.SOCKSERVE_SOCKET_TRANSFER);
 
   test('ten writes the handler did not await all arrive, in order, through the relay', async () => {
     const s = serve(await bootstrap(TwoThreads));
@@ -198,13 +210,15 @@ describe('threads on the relay path (no socket transfer)', () => {
 
   test('a client reset keeps its code through the relay, both ways', async () => {
     const s = serve(await bootstrap(TwoThreads));
+    const seen: unknown[] = [];
+    s.classicServer.handleError = (_r, _a, e) => void seen.push(e);
     const client = await within(5000, 'connect', connect(target(s)));
     client.on('error', () => undefined);
     const flooding = within(10000, 'the handler to start writing', firstLine(client));
     client.write('flood\n');
     await flooding;
     client.resetAndDestroy();
-    await until(() => errorsOf(TwoThreads).length === 1, 10000);
-    expect(['ECONNRESET', 'EPIPE']).toContain((errorsOf(TwoThreads)[0] as NodeJS.ErrnoException).code);
+    await until(() => seen.length === 1, 10000);
+    expect(['ECONNRESET', 'EPIPE']).toContain((seen[0] as NodeJS.ErrnoException).code);
   });
 });

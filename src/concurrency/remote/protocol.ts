@@ -16,6 +16,8 @@ export interface SerializedError {
   errno?: number;
   syscall?: string;
   cause?: SerializedError;
+  /** The handler's @HandleError already ran for it in the worker: the server counts it and calls no hook again. */
+  reported?: true;
 }
 
 export type ToWorker =
@@ -90,6 +92,7 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
   if (typeof e.errno === 'number') out.errno = e.errno;
   if (typeof e.syscall === 'string') out.syscall = e.syscall;
   if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1);
+  if (depth === 0 && reportedInWorker(err)) out.reported = true;
   return out;
 }
 
@@ -111,7 +114,21 @@ export function deserializeError(e: SerializedError): Error {
   if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code as string;
   if (e.errno !== undefined) (err as NodeJS.ErrnoException).errno = e.errno;
   if (e.syscall !== undefined) (err as NodeJS.ErrnoException).syscall = e.syscall;
+  if (e.reported) markReported(err);
   return err;
+}
+
+const REPORTED = Symbol.for('sockserve.reportedInWorker');
+
+/** Marks an error whose @HandleError has run where it arose (in a worker), so the server does not run it again. */
+export function markReported(err: unknown): unknown {
+  if (typeof err === 'object' && err !== null) Object.defineProperty(err, REPORTED, { value: true, configurable: true });
+  return err;
+}
+
+/** Whether @HandleError already ran for `err` in the worker where it arose (API.md §3). */
+export function reportedInWorker(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[REPORTED] === true;
 }
 
 /** A copy of `chunk` in an ArrayBuffer of its own, so it can be transferred without touching a shared pool. */
