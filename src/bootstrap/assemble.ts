@@ -10,6 +10,7 @@ import type { ClientAddress } from '../transports/address';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
+import { reportedInWorker } from '../concurrency/remote/protocol';
 
 /** The listen backlog of decorated stream servers when none is given: Node's own default. */
 export const DECORATOR_BACKLOG = 511;
@@ -81,6 +82,7 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       counters.errors++;
+      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);

@@ -24,6 +24,11 @@ export interface BootstrapOptions {
   timeout?: number | null;
   /** Seconds a read may wait for data before it fails with RequestTimeoutError. */
   requestTimeout?: number | null;
+  /**
+   * Seconds a worker thread's or child's event loop may stay blocked (no heartbeat) before the worker is
+   * ended and its connections reported with WorkerCrashedError; default 30 (@Threading, @Forking).
+   */
+  heartbeatTimeout?: number;
   /** Seconds shutdown() waits for requests in flight before closing them; default 30. */
   shutdownTimeout?: number | null;
   /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */

@@ -12,6 +12,10 @@ export interface ServerStats extends ServerCounters {
   active: number;
   /** Worker threads or child processes alive (0 for serial and concurrent). */
   workers: number;
+  /** Dead workers replaced (@Threading, @Forking; 0 otherwise). */
+  restarts: number;
+  /** Connections placed on a worker already at connectionsPerThread/connectionsPerChild because the pool was at its max. */
+  oversubscribed: number;
 }
 
 /**
@@ -84,6 +88,13 @@ export class Server implements AsyncDisposable {
   }
 
   stats(): ServerStats {
-    return { ...this.counters, active: this.classic.activeRequests, workers: this.classic.workerCount };
+    const pool = this.classic.poolStats;
+    return {
+      ...this.counters,
+      active: this.classic.activeRequests,
+      workers: this.classic.workerCount,
+      restarts: pool?.restarts ?? 0,
+      oversubscribed: pool?.oversubscribed ?? 0,
+    };
   }
 }

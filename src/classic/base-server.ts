@@ -1,7 +1,7 @@
 import { RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
-import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
+import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
 
 export interface ServerConstructorOptions {
@@ -214,6 +214,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Worker threads or child processes alive. */
   get workerCount(): number {
     return this.strategy.workers ?? 0;
+  }
+
+  /** The worker pool's figures (restarts, oversubscribed, each worker's), with ThreadingMixIn/ForkingMixIn; else undefined. */
+  get poolStats(): PoolStats | undefined {
+    return this.strategy.stats?.();
   }
 
   // ---- the stages of one request ----
