@@ -1,4 +1,5 @@
-import { ServerClosedError, SystemExit } from '../errors/errors';
+import { edgeMessages } from '../errors/edge.messages';
+import { ProxyProtocolError, ServerClosedError, SystemExit, TlsHandshakeError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
@@ -246,8 +247,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   closeRequest(_request: Req): Promise<void> | void {}
 
-  /** Default: Python's traceback block on stderr; the server keeps serving. */
+  /**
+   * Default: Python's traceback block on stderr; the server keeps serving. A failed TLS handshake or PROXY
+   * header is routine client behaviour: one line, no traceback.
+   */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
+    if (isRoutineError(error)) {
+      process.stderr.write(`${edgeMessages.routine(error, clientAddress)}\n`);
+      return;
+    }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
     process.stderr.write(messages.errorBlock(clientAddress, trace));
   }
@@ -269,4 +277,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
 function isOsError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('E');
+}
+
+/** Errors of the client's making that deserve one line, not a traceback: a failed TLS handshake or PROXY header. */
+export function isRoutineError(error: unknown): boolean {
+  return error instanceof TlsHandshakeError || error instanceof ProxyProtocolError;
 }

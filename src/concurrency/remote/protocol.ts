@@ -4,6 +4,7 @@
  * request is recognised and dropped.
  */
 import type { ClientAddress } from '../../transports/address';
+import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 
 export interface SerializedError {
   name: string;
@@ -18,7 +19,7 @@ export type ToWorker =
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`. `heartbeatMs` (here
    * and in `dgram`): with a requestTimeout, how often the worker sends `alive` while the request runs.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number; server?: unknown }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -63,7 +64,7 @@ export interface WorkerSpec {
   values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
   /** useClass providers: the class (and a class token) found again by module path and export name. */
   classes: Array<{ token: PortableToken; useClass: ClassRef; scope?: 'singleton' | 'transient' | 'request' }>;
-  reader: { requestTimeout: number | null; lineLimit?: number };
+  reader: { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null };
   /** A classic handler class (sockserve/classic's ThreadingMixIn, ForkingMixIn), not a decorated one. */
   classic?: boolean;
   /** What classic handlers read as `this.server.serverAddress`. */

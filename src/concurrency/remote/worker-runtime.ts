@@ -1,3 +1,4 @@
+import type { EdgeFacts } from './executors';
 import 'reflect-metadata';
 import type * as net from 'node:net';
 import { stopReaderOf } from '../../classic/reader-registry';
@@ -61,18 +62,18 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     }
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, heartbeatMs?: number) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, heartbeatMs?: number, edge?: EdgeFacts) => {
     if (socket) {
       socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
       // Half-open, as the server's own sockets: a client that shuts its side down still gets its reply.
       socket.allowHalfOpen = true;
       current = { id, socket };
-      void run(id, heartbeatMs, () => executor.stream(socket, client), undefined, socket);
+      void run(id, heartbeatMs, () => executor.stream(socket, client, edge), undefined, socket);
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
     current = { id, duplex };
-    void run(id, heartbeatMs, () => executor.stream(duplex, client));
+    void run(id, heartbeatMs, () => executor.stream(duplex, client, edge));
   };
 
   channel.onMessage((msg, handle) => {
@@ -85,7 +86,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs, { tls: msg.tls, proxy: msg.proxy });
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
