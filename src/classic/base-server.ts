@@ -266,6 +266,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   serviceActions(): Promise<void> | void {}
 
+  /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
+  protected get isServing(): boolean {
+    return this.loop !== undefined && !this.shutdownRequested;
+  }
+
   protected get isClosed(): boolean {
     return this.closing !== undefined;
   }

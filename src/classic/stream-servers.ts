@@ -97,9 +97,17 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     this.preamble.tls.setSecureContext(options);
   }
 
-  /** Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's drain). */
-  stopListening(): Promise<void> {
-    return this.listener?.stopListening() ?? Promise.resolve();
+  /**
+   * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
+   * drain, API.md §6). While the loop serves, it resolves once the loop has taken every connection accepted
+   * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.
+   */
+  async stopListening(): Promise<void> {
+    const listener = this.listener;
+    if (!listener) return;
+    await listener.stopListening();
+    const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
+    while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Connections the limits count now (open here, or running in a worker). */

@@ -43,6 +43,8 @@ export class StreamListener {
   private readonly forget: (this: net.Socket) => void;
 
   private stopped: Promise<void> | undefined;
+  /** Connections in their preamble (PROXY header, TLS handshake): not queued yet. */
+  private preambles = 0;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
@@ -83,6 +85,11 @@ export class StreamListener {
     if (this.endpoint.kind === 'unix') return { path: this.endpoint.path };
     const a = this.server.address() as net.AddressInfo;
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */
+  get waiting(): number {
+    return this.queue.length + this.preambles;
   }
 
   /** Connections accepted and not yet finished. */
@@ -144,9 +151,14 @@ export class StreamListener {
       this.queue.push([socket, peer]);
       return;
     }
+    this.preambles++;
     preamble.run(socket, peer).then(
-      (result) => this.ready(socket, peer, result),
+      (result) => {
+        this.preambles--;
+        this.ready(socket, peer, result);
+      },
       (err) => {
+        this.preambles--;
         socket.destroy();
         this.edge.dropped?.('error', peer, err);
       },
