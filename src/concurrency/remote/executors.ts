@@ -9,6 +9,7 @@ import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
+import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
@@ -16,9 +17,15 @@ import { loadClass, moduleExports } from './class-ref';
 import { markReported, PortableToken, WorkerSpec } from './protocol';
 import type { WorkerServerFace } from './worker-face';
 
+/** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
+export interface EdgeFacts {
+  tls?: TlsInfo;
+  proxy?: ProxyInfo;
+}
+
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
 export interface Executor {
-  stream(conn: Duplex, client: ClientAddress): Promise<void>;
+  stream(conn: Duplex, client: ClientAddress, edge?: EdgeFacts): Promise<void>;
   /** Writes the reply into `reply`; the server sends it. */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter): Promise<void>;
 }
@@ -59,7 +66,8 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
     }
   };
   return {
-    stream: (conn, client) => run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
+    stream: (conn, client, edge) =>
+      run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
     datagram: (data, truncated, client, reply) => run(new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
   };
 }
