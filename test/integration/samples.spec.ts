@@ -27,6 +27,8 @@ function expectInOrder(lines: string[], expected: RegExp[]): void {
   }
 }
 
+jest.setTimeout(60000); // each test starts ts-node in a child process: seconds of start-up on a busy machine
+
 describe('samples', () => {
   test('logging-echo prints the Python page call order and exits 0', async () => {
     const { code, stdout, stderr } = await runSample('logging-echo.ts');
