@@ -1,13 +1,25 @@
 import type { BaseServer } from '../classic/base-server';
 import type { Provider } from '../container';
+import type { TcpServerOptions, UdpServerOptions, UnixDatagramServerOptions, UnixStreamServerOptions } from '../metadata/definition';
+
+/** Any transport decorator's options, each optional: what bootstrap() may override at run time. */
+export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & UnixStreamServerOptions & UnixDatagramServerOptions>;
 
 /** Where sockserve writes what it has to say; `console` fits. */
 export interface Logger {
   error(message: string): void;
+  /** Routine client failures (a failed TLS handshake, a bad PROXY header): one line each; `error` when absent. */
+  warn?(message: string): void;
   info?(message: string): void;
 }
 
 export interface BootstrapOptions {
+  /**
+   * Run-time overrides of the transport decorator's options (port, host, path, backlog…), laid over
+   * them and validated by the same rules: `{ transport: { port: 0 } }` in tests, or a port from
+   * configuration. With several handlers it applies to each.
+   */
+  transport?: TransportOverrides;
   /** DI providers for the handler's dependencies. */
   providers?: Provider[];
   /** Seconds handleRequest() waits for a request before calling @HandleTimeout. */
@@ -25,6 +37,14 @@ export interface BootstrapOptions {
   serverClass?: new (...args: any[]) => BaseServer<any, any>;
   /** Receives handleError's traceback blocks instead of stderr. */
   logger?: Logger;
-  /** SIGINT/SIGTERM → graceful shutdown() then close(), so the process exits 0. */
+  /**
+   * SIGINT/SIGTERM → keep accepting for `drainDelay` seconds, close the listening sockets (new clients are
+   * refused), graceful shutdown() (in-flight requests drain), then close(), so the process exits 0.
+   */
   handleSignals?: boolean;
+  /**
+   * Seconds to keep accepting after SIGTERM/SIGINT before the listening sockets close, so a load
+   * balancer's health check marks the server down first (API.md §6, §15). Default 0.
+   */
+  drainDelay?: number;
 }

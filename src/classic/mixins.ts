@@ -7,6 +7,7 @@ import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrate
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
+import { modulePath } from '../metadata/module-loader';
 import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
@@ -67,7 +68,7 @@ function poolMixIn<B extends ServerClass>(
 ): B {
   const heartbeatTimeout = options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
   abstract class Pooled extends Base {
-    private readonly handlerSource = options.handlerModule ?? callerFile();
+    private readonly handlerSource = options.handlerModule === undefined ? callerFile() : modulePath(options.handlerModule);
 
     /** After binding: starts the pool, proving the handler class loads in a worker. */
     override async serverActivate(): Promise<void> {

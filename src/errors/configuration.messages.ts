@@ -59,12 +59,12 @@ export const optionTexts = {
   },
   backlog: {
     requirement: 'a positive integer',
-    fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+    fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
   },
   reuseAddress: { requirement: 'a boolean', fix: 'pass true or false, or leave reuseAddress out for the default true.' },
   ipv6Only: { requirement: 'a boolean', fix: 'pass true or false, or leave ipv6Only out.' },
   udpMaxPacketSize: {
-    requirement: 'an integer from 1 to 65507 (the largest UDP payload)',
+    requirement: 'an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads)',
     fix: 'pass a size in that range, or leave maxPacketSize out for the default 8192.',
   },
   unixMaxPacketSize: {

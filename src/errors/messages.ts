@@ -6,11 +6,15 @@ export const messages = {
     `${owner}: address ${address} is already in use. Fix: stop the other server, pick another port ` +
     `(0 lets the OS choose), or wait for the old socket to leave TIME_WAIT.`,
   lineTooLong: (limit: number) =>
-    `rfile.readline(): the line is longer than ${limit} bytes. Fix: pass a larger limit, ` +
-    `readline(limit), or read with read()/read1() when lines may be long.`,
+    `rfile.readline(): the line is longer than ${limit} bytes, the server's line limit. Fix: raise the limit ` +
+    `(limits.maxLineLength; the classic servers' lineLimit), or read long lines in parts with readline(limit), read() or read1().`,
   requestTimeout: (seconds: number) =>
     `rfile: no data arrived for ${seconds} s (requestTimeout). Fix: raise requestTimeout, ` +
     `or make the client send sooner.`,
+  abandoned: (seconds: number) =>
+    `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
+    `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
+    `shutdown), or raise shutdownTimeout.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>

@@ -154,7 +154,7 @@ describe('@Forking faults and pool', () => {
     } finally {
       parent.kill('SIGKILL');
     }
-  });
+  }, 60000); // a ts-node child process: its start-up alone can take seconds on a busy machine
 
   test('children exit by themselves when their parent is killed with SIGKILL', async () => {
     const parent = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -72,6 +72,11 @@ describe('transport decorators', () => {
     expect(getTransports(decorate(UdpServer(options)))[0].definition).toEqual({ kind: 'udp', options });
   });
 
+  it('@UdpServer accepts IPv6\'s largest payload, 65527 bytes, on an IPv6 host', () => {
+    const options = { port: 0, host: '::', maxPacketSize: 65527 };
+    expect(getTransports(decorate(UdpServer(options)))[0].definition).toEqual({ kind: 'udp', options });
+  });
+
   it('@UnixStreamServer records a unix-stream transport from a path or an options object', () => {
     expect(getTransports(decorate(UnixStreamServer('/tmp/a.sock')))[0].definition).toEqual({
       kind: 'unix-stream',
@@ -142,7 +147,7 @@ describe('transport decorators', () => {
       [
         'a zero backlog',
         () => decorate(TcpServer({ port: 1, backlog: 0 })),
-        '@TcpServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+        '@TcpServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
       ],
       [
         'a reuseAddress that is not a boolean',
@@ -162,7 +167,17 @@ describe('transport decorators', () => {
       [
         'a UDP maxPacketSize above the largest UDP payload',
         () => decorate(UdpServer({ port: 1, maxPacketSize: 65508 })),
-        '@UdpServer on EchoHandler: maxPacketSize 65508 is not an integer from 1 to 65507 (the largest UDP payload). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+        '@UdpServer on EchoHandler: maxPacketSize 65508 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+      ],
+      [
+        'a UDP maxPacketSize above the IPv4 payload limit on an IPv4 host',
+        () => decorate(UdpServer({ port: 1, host: '0.0.0.0', maxPacketSize: 65527 })),
+        '@UdpServer on EchoHandler: maxPacketSize 65527 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+      ],
+      [
+        'a UDP maxPacketSize above the IPv6 payload limit',
+        () => decorate(UdpServer({ port: 1, host: '::1', maxPacketSize: 65528 })),
+        '@UdpServer on EchoHandler: maxPacketSize 65528 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
       ],
       [
         'an empty Unix socket path',
@@ -182,7 +197,7 @@ describe('transport decorators', () => {
       [
         'a zero Unix backlog',
         () => decorate(UnixStreamServer({ path: '/tmp/s', backlog: 0 })),
-        '@UnixStreamServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+        '@UnixStreamServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
       ],
       [
         'a zero Unix datagram maxPacketSize',
