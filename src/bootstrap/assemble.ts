@@ -14,6 +14,10 @@ import type { DropKind } from '../transports/stream-listener';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
+import { reportedInWorker } from '../concurrency/remote/protocol';
+
+/** The listen backlog of decorated stream servers when none is given: Node's own default. */
+export const DECORATOR_BACKLOG = 511;
 
 type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
@@ -64,7 +68,8 @@ export function assembleServer(
     constructor() {
       super(address, wiring.handlerClass(), edgeOptionsOf(def));
       if (strategy) this.strategy = strategy;
-      if ('backlog' in t.options && t.options.backlog !== undefined) this.requestQueueSize = t.options.backlog;
+      // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
+      if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
       if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
       if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
       if (options.timeout !== undefined) this.timeout = options.timeout;
@@ -93,6 +98,10 @@ export function assembleServer(
     }
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
+      if (reportedInWorker(error)) {
+        counters.errors++;
+        return; // its @HandleError ran in the worker where it arose
+      }
       if (error instanceof TlsHandshakeError) counters.tlsErrors++;
       else if (error instanceof ProxyProtocolError) counters.proxyErrors++;
       else counters.errors++;

@@ -12,15 +12,24 @@ import type { Server } from './server';
  * PROXY protocol header (API.md §11); `clientAddress` is then the original client.
  */
 export class StreamRequest {
+  private face: Server | undefined;
+
   constructor(
     readonly rfile: StreamReader,
     readonly wfile: StreamWriter,
     readonly clientAddress: ClientAddress,
-    readonly server: Server,
+    private readonly origin: Server,
     readonly socket?: net.Socket,
+    /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
+    private readonly raw?: object,
     readonly tls?: TlsInfo,
     readonly proxy?: ProxyInfo,
   ) {}
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
 }
 
 /**
@@ -28,14 +37,28 @@ export class StreamRequest {
  * sent back to the sender as one datagram when the request finishes.
  */
 export class DatagramRequest {
+  private face: Server | undefined;
+
   constructor(
     readonly data: Buffer,
     readonly truncated: boolean,
     readonly rfile: StreamReader,
     readonly wfile: BufferWriter,
     readonly clientAddress: ClientAddress,
-    readonly server: Server,
+    private readonly origin: Server,
+    private readonly raw?: object,
   ) {}
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
+}
+
+/** The server as one request's handler sees it: the same object, but a shutdown() that knows its caller. */
+function requestFace(server: Server, raw: object | undefined): Server {
+  if (raw === undefined || typeof server.shutdownFromRequest !== 'function') return server;
+  return Object.create(server, { shutdown: { value: () => server.shutdownFromRequest(raw) } }) as Server;
 }
 
 export type AnyRequest = StreamRequest | DatagramRequest;

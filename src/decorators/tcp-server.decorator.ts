@@ -5,6 +5,7 @@ import { edgeRules } from './edge-options.validation';
 import { boolean, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<TcpServerOptions> = {
+  kind: 'tcp',
   decorator: '@TcpServer',
   address: { name: 'port', type: 'number' },
   expected: 'a port number or an options object',

@@ -5,6 +5,7 @@ import { edgeRules } from './edge-options.validation';
 import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
+  kind: 'unix-stream',
   decorator: '@UnixStreamServer',
   address: { name: 'path', type: 'string' },
   expected: 'a socket path or an options object',

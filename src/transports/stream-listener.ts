@@ -6,7 +6,7 @@ import type { ConnectionLimiter } from './connection-limiter';
 import { Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
-import { prepareUnixPath, removeUnixPath } from './unix-path';
+import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -40,6 +40,8 @@ export class StreamListener {
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
   private closed: Promise<void> | undefined;
+  /** The socket file this listener created (Unix), so close() never removes another server's. */
+  private created: PathIdentity | undefined;
   /** Every connection's 'close' listener (Node calls it with the socket as `this`). */
   private readonly forget: (this: net.Socket) => void;
 
@@ -77,6 +79,7 @@ export class StreamListener {
       if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only });
       else this.server.listen({ path: ep.path, backlog: ep.backlog });
     });
+    if (ep.kind === 'unix') this.created = await identityOf(ep.path);
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
     this.server.on('error', () => undefined);
   }
@@ -128,8 +131,12 @@ export class StreamListener {
       // a poll phase, which accepts all it holds, so that only clients arriving in that instant are reset.
       if (this.server.listening && !this.closed) await new Promise<void>((resolve) => afterPollPhase(resolve));
       const listening = this.server.listening;
-      if (listening) this.server.close(() => undefined);
-      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path);
+      if (listening) {
+        const close = () => void this.server.close(() => undefined);
+        if (this.endpoint.kind === 'unix') closeSparingOthers(this.endpoint.path, this.created, close);
+        else close();
+      }
+      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path, this.created);
     })();
     return this.stopped;
   }
