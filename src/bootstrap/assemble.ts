@@ -6,7 +6,10 @@ import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import { connectionClosed, connectionOpened, traceRequest } from '../observability/events';
+import { resolveLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
+import type { DatagramRequestTuple } from '../classic/request-handler';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
@@ -30,7 +33,8 @@ function classicClassFor(t: TransportDefinition): { Base: ClassicClass; address:
 /**
  * Builds the classic server for a handler definition: the transport's classic class (or the user's
  * `serverClass` subclass of it), its attributes from the decorators and options, the concurrency
- * strategy, and the decorated hooks wired into the classic stages.
+ * strategy, and the decorated hooks wired into the classic stages. It also counts and publishes
+ * (observability/): it is the outermost class, so a `serverClass` that overrides a stage is counted too.
  */
 export function assembleServer(
   def: HandlerDefinition,
@@ -61,12 +65,32 @@ export function assembleServer(
       if (options.timeout !== undefined) this.timeout = options.timeout;
       if (options.requestTimeout !== undefined) this.requestTimeout = options.requestTimeout;
       if (options.shutdownTimeout !== undefined) this.shutdownTimeout = options.shutdownTimeout;
+      this.logger = resolveLogger(options.logger);
     }
 
     async getRequest(): Promise<[unknown, ClientAddress]> {
       const got = await super.getRequest();
       counters.accepted++;
+      if (!Array.isArray(got[0])) connectionOpened(face, got[0] as object, got[1]);
       return got;
+    }
+
+    /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
+    finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
+      return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request));
+    }
+
+    async closeRequest(request: unknown): Promise<void> {
+      await super.closeRequest(request);
+      const [bytesIn, bytesOut] = bytesOf(request);
+      counters.bytesIn += bytesIn;
+      counters.bytesOut += bytesOut;
+      if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);
+    }
+
+    acceptError(error: NodeJS.ErrnoException, first: boolean): void {
+      counters.acceptErrors++;
+      super.acceptError(error, first);
     }
 
     async verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> {
@@ -76,7 +100,7 @@ export function assembleServer(
     }
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
-      counters.errors++;
+      counters.countError(error);
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);
@@ -85,8 +109,7 @@ export function assembleServer(
           error = hookError; // a failing @HandleError is reported the default way, never lost
         }
       }
-      if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
-      else await super.handleError(request, clientAddress, error);
+      await super.handleError(request, clientAddress, error);
     }
 
     handleTimeout(): unknown {
@@ -99,10 +122,13 @@ export function assembleServer(
     }
   }
   Object.defineProperty(AssembledServer, 'name', { value: Base.name });
-  const server = new AssembledServer() as BaseServer<any, any>;
+  const server = new AssembledServer() as unknown as BaseServer<any, any>;
   return server;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
+/** A request's bytes in and out so far: the socket's counts, or a datagram and its reply. */
+function bytesOf(request: unknown): [number, number] {
+  if (Array.isArray(request)) return [(request as DatagramRequestTuple)[0].length, (request as DatagramRequestTuple).replyBytes ?? 0];
+  const socket = request as { bytesRead?: number; bytesWritten?: number };
+  return [socket.bytesRead ?? 0, socket.bytesWritten ?? 0];
 }

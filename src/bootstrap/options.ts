@@ -1,11 +1,8 @@
 import type { BaseServer } from '../classic/base-server';
 import type { Provider } from '../container';
+import type { Logger } from '../observability/logger';
 
-/** Where sockserve writes what it has to say; `console` fits. */
-export interface Logger {
-  error(message: string): void;
-  info?(message: string): void;
-}
+export type { Logger } from '../observability/logger';
 
 export interface BootstrapOptions {
   /** DI providers for the handler's dependencies. */
@@ -18,7 +15,11 @@ export interface BootstrapOptions {
   shutdownTimeout?: number | null;
   /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */
   serverClass?: new (...args: any[]) => BaseServer<any, any>;
-  /** Receives handleError's traceback blocks instead of stderr. */
+  /**
+   * Where every line sockserve prints goes: `{ error, warn?, info?, debug? }` (console, pino, winston…).
+   * Handler errors at `error` (Python's traceback block), routine client behaviour at `warn` (one line),
+   * lifecycle at `info`. Default: the console for `error` and `warn`, `info`/`debug` quiet (API.md §6).
+   */
   logger?: Logger;
   /** SIGINT/SIGTERM → graceful shutdown() then close(), so the process exits 0. */
   handleSignals?: boolean;

@@ -1,25 +1,20 @@
 import type { BaseServer } from '../classic/base-server';
-import { ServerAddress, toServerAddress } from '../transports/address';
+import { messages } from '../errors/messages';
+import type { LevelledLogger } from '../observability/logger';
+import { ServerMetrics, ServerStats } from '../observability/server-metrics';
+import { formatAddress, ServerAddress, toServerAddress } from '../transports/address';
 
-export interface ServerCounters {
-  accepted: number;
-  rejected: number;
-  errors: number;
-}
-
-export interface ServerStats extends ServerCounters {
-  /** Requests being processed now. */
-  active: number;
-  /** Worker threads or child processes alive (0 for serial and concurrent). */
-  workers: number;
-}
+export type { ServerStats, WorkerStats } from '../observability/server-metrics';
+/** The counters a server keeps (its `counters`): increment fields in place; see ServerMetrics. */
+export type ServerCounters = ServerMetrics;
 
 /**
  * The running server that bootstrap() returns: the public face over the assembled classic server.
  * `serverAddress` is `{ host, port }` or `{ path }`.
  */
 export class Server implements AsyncDisposable {
-  readonly counters: ServerCounters = { accepted: 0, rejected: 0, errors: 0 };
+  /** @internal the counters behind stats(), incremented where things happen (see ServerMetrics). */
+  readonly counters = new ServerMetrics();
   private classic!: BaseServer<any, any>;
   private readonly cleanups: Array<() => void> = [];
   private closing: Promise<void> | undefined;
@@ -61,6 +56,7 @@ export class Server implements AsyncDisposable {
 
   /** Stops the loop, waits for requests in flight; safe twice or before serving. */
   shutdown(): Promise<void> {
+    this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests));
     return this.classic.shutdown();
   }
 
@@ -70,6 +66,7 @@ export class Server implements AsyncDisposable {
       this.cleanups.splice(0).forEach((c) => c());
       await this.classic.close();
       await this.release();
+      this.logger.info(messages.closed(this.handlerName));
     })();
     return this.closing;
   }
@@ -78,7 +75,24 @@ export class Server implements AsyncDisposable {
     await this.close();
   }
 
+  /**
+   * A synchronous snapshot (API.md §14): `{ accepted, active, rejected, oversubscribed, errors,
+   * clientErrors, tlsErrors, proxyErrors, healthChecks, restarts, messages, bytesIn, bytesOut,
+   * acceptErrors, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
+   * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.
+   */
   stats(): ServerStats {
-    return { ...this.counters, active: this.classic.activeRequests, workers: this.classic.workerCount };
+    return this.counters.snapshot(this.classic.activeRequests, this.classic.poolStats);
+  }
+
+  /** @internal where the server's lines go (bootstrap's `logger` option). */
+  get logger(): LevelledLogger {
+    return this.classic.logger;
+  }
+
+  /** @internal the address for log lines: host:port or the path. */
+  describeAddress(): string {
+    const a = this.serverAddress;
+    return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
   }
 }

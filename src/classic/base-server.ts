@@ -3,6 +3,9 @@ import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
+import { isRoutine } from '../observability/error-kind';
+import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
 export interface ServerConstructorOptions {
   /** false defers binding to explicit `await serverBind(); await serverActivate()`, as Python's bind_and_activate. */
@@ -26,7 +29,9 @@ export interface RequestHandlerClass<Req, S> {
  *
  * Attributes that may be overridden: `timeout` (seconds, handleRequest only), `requestTimeout` (seconds a
  * read may wait), `shutdownTimeout` (seconds shutdown waits for requests in flight before closing them),
- * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`.
+ * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`, `logger`
+ * (where every line the server prints goes: `{ error, warn, info, debug }`; default stderr for errors
+ * and warnings, nothing else).
  *
  * One turn of the loop: getRequest → verifyRequest → processRequest (→ finishRequest → shutdownRequest →
  * closeRequest), handleError on an error, then serviceActions. Concurrency enters only through
@@ -41,6 +46,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   maxPacketSize = 8192;
   blockOnClose = true;
   maxChildren = 40;
+  logger: LevelledLogger = stderrLogger;
 
   /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */
   readonly ready: Promise<void>;
@@ -180,6 +186,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.strategy.workers ?? 0;
   }
 
+  /** The pool's figures (workers, restarts, their counters) for strategies with workers; else undefined. */
+  get poolStats(): PoolStats | undefined {
+    return poolStatsOf(this.strategy);
+  }
+
   // ---- the stages of one request ----
 
   private async handleRequestNoBlock(): Promise<void> {
@@ -246,10 +257,18 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   closeRequest(_request: Req): Promise<void> | void {}
 
-  /** Default: Python's traceback block on stderr; the server keeps serving. */
+  /**
+   * Default: Python's traceback block at `logger.error` (stderr) for an error of the handler; one line at
+   * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts).
+   * The server keeps serving.
+   */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
+    if (isRoutine(error)) {
+      this.logger.warn(messages.clientError(this.constructor.name, clientAddress, error));
+      return;
+    }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-    process.stderr.write(messages.errorBlock(clientAddress, trace));
+    this.logger.error(messages.errorBlock(clientAddress, trace));
   }
 
   handleTimeout(): unknown {

@@ -1,3 +1,5 @@
+import type { LevelledLogger } from '../observability/logger';
+import type { PoolStats } from '../observability/server-metrics';
 import type { ClientAddress } from '../transports/address';
 
 /**
@@ -9,6 +11,8 @@ export interface RequestProcessor<Req> {
   finishRequest(request: Req, clientAddress: ClientAddress): Promise<void>;
   shutdownRequest(request: Req): Promise<void>;
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
+  /** Where the server's lines go (its `logger`); stderr when absent. */
+  readonly logger?: LevelledLogger;
 }
 
 export interface ConcurrencyStrategy<Req> {
@@ -23,6 +27,11 @@ export interface ConcurrencyStrategy<Req> {
   readonly active: number;
   /** Worker threads or child processes alive (strategies that have none leave it out). */
   readonly workers?: number;
+  /**
+   * Pools: their workers, restarts and the counters their workers reported, for `stats()` (at most 1 s
+   * old; observability/worker-report.ts has the book that keeps them). Strategies without workers leave it out.
+   */
+  stats?(): PoolStats;
   /** Shutdown: reads of requests running elsewhere (threads, children) see EOF. */
   stopReading?(): void;
   /**

@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { AddressInUseError } from '../errors/errors';
+import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import { RequestQueue } from './request-queue';
@@ -26,6 +27,8 @@ export class StreamListener {
   constructor(
     private readonly endpoint: StreamEndpoint,
     private readonly owner: string,
+    /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
+    private readonly watch?: AcceptWatch,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     const open = this.open;
@@ -53,7 +56,8 @@ export class StreamListener {
       else this.server.listen({ path: ep.path, backlog: ep.backlog });
     });
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
-    this.server.on('error', () => undefined);
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.watch?.onError(err));
+    this.watch?.start();
   }
 
   /** The bound address: real port after port 0, or the path. */
@@ -76,6 +80,7 @@ export class StreamListener {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.watch?.stop();
       const listening = this.server.listening;
       if (listening) this.server.close(() => undefined);
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
