@@ -68,6 +68,10 @@ export function assembleServer(
       this.logger = resolveLogger(options.logger);
     }
 
+    protected get logName(): string {
+      return def.handler.name;
+    }
+
     async getRequest(): Promise<[unknown, ClientAddress]> {
       const got = await super.getRequest();
       counters.accepted++;

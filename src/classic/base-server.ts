@@ -264,7 +264,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
     if (isRoutine(error)) {
-      this.logger.warn(messages.clientError(this.constructor.name, clientAddress, error));
+      this.logger.warn(messages.clientError(this.logName, clientAddress, error));
       return;
     }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
@@ -276,6 +276,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   serviceActions(): Promise<void> | void {}
+
+  /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
+  protected get logName(): string {
+    return this.constructor.name;
+  }
 
   protected get isClosed(): boolean {
     return this.closing !== undefined;

@@ -32,7 +32,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   override async serverBind(): Promise<void> {
     const watch = new AcceptWatch(
       (error, first) => this.acceptError(error, first),
-      (failures, ms) => this.logger.info(messages.acceptRecovered(this.constructor.name, this.describeAddress(), failures, ms)),
+      (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
     );
     this.listener = new StreamListener(this.endpoint(), this.constructor.name, watch);
     await this.listener.listen();
@@ -49,7 +49,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * Default: one line at `logger.error` per burst. May be overridden (the decorator layer counts here).
    */
   acceptError(error: NodeJS.ErrnoException, first: boolean): void {
-    if (first) this.logger.error(messages.acceptFailing(this.constructor.name, this.describeAddress(), error.code));
+    if (first) this.logger.error(messages.acceptFailing(this.logName, this.describeAddress(), error.code));
   }
 
   private describeAddress(): string {
