@@ -6,7 +6,7 @@ import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
-import { connectionClosed, connectionOpened, traceRequest } from '../observability/events';
+import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramRequestTuple } from '../classic/request-handler';
@@ -81,6 +81,7 @@ export function assembleServer(
 
     /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
     finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
+      if (!requestObserved()) return super.finishRequest(request, clientAddress);
       return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request));
     }
 

@@ -54,6 +54,11 @@ export function connectionClosed(server: unknown, connection: object, bytesIn: n
   forward?.record('connectionClose', payload);
 }
 
+/** Whether a request would publish anything: callers skip building traceRequest's arguments when not. */
+export function requestObserved(): boolean {
+  return EVENTS_ENABLED && (channels.requestStart.hasSubscribers || channels.requestEnd.hasSubscribers || isTracing() || forwarding());
+}
+
 /**
  * Runs one request, publishing `request.start`/`request.end` and wrapping it in the tracing channel
  * when anyone listens; otherwise it just calls `run`. `bytes()` gives the request's bytes in and out
