@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
 import type { Logger } from '../../src';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
@@ -158,6 +160,24 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(seen).toEqual(['ECONNRESET']);
     expect(s.stats()).toMatchObject({ clientErrors: 1, errors: 0 });
     expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
+  });
+});
+
+describe('the observe sample', () => {
+  test('prints a summary line every second with connections, requests/s, p50/p99 and errors by kind, and exits 0', async () => {
+    const root = path.join(__dirname, '..', '..');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', 'observe.ts'), '2'], { cwd: root, timeout: 30000 },
+        (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }));
+    });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const l of lines) {
+      expect(l).toMatch(/^connections \d+ \| requests\/s \d+ \| p50 \d+\.\d\d ms p99 \d+\.\d\d ms \| errors: handler \d+, client \d+, tls 0, proxy 0 \| in \d+ B out \d+ B$/);
+    }
+    expect(Number(/requests\/s (\d+)/.exec(lines[1])![1])).toBeGreaterThan(0);
   });
 });
 

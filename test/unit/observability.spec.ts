@@ -6,6 +6,7 @@ import { ServerMetrics } from '../../src/observability/server-metrics';
 import { republishWorkerEvents, wantsWorkerEvents, WorkerEventBuffer, workerReport, WorkerStatsBook } from '../../src/observability/worker-report';
 import { forwardEventsTo, traceRequest, connectionOpened, connectionClosed } from '../../src/observability/events';
 import { BaseServer } from '../../src/classic';
+import { poolStatsOf } from '../../src/observability/pool-stats';
 import { LineTooLongError, RequestTimeoutError, WorkerCrashedError } from '../../src';
 import { recordEvents } from '../helpers/events';
 
@@ -180,5 +181,26 @@ describe('worker reports', () => {
     await traceRequest('s', client, () => Promise.resolve(), () => { built = true; return [0, 0]; });
     expect(built).toBe(false);
     expect(dc.channel('sockserve:request.end').hasSubscribers).toBe(false);
+  });
+});
+
+describe('the pool seam of stats()', () => {
+  const base = { dispatch: () => Promise.resolve(), drain: () => Promise.resolve(), close: () => Promise.resolve(), active: 0 };
+
+  test('a strategy without workers has no pool figures', () => {
+    expect(poolStatsOf(base)).toBeUndefined();
+  });
+
+  test('a pool that reports gives its own stats()', () => {
+    const book = new WorkerStatsBook();
+    book.started(4, { pid: 42 });
+    book.oversubscribed = 2;
+    expect(poolStatsOf({ ...base, workers: 1, stats: () => book.snapshot() })).toMatchObject({
+      oversubscribed: 2, workers: [{ id: 4, pid: 42, connections: 0 }],
+    });
+  });
+
+  test('a pool that does not report yet is listed by its live workers', () => {
+    expect(poolStatsOf({ ...base, workers: 2 })!.workers.map((w) => w.id)).toEqual([1, 2]);
   });
 });
