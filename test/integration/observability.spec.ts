@@ -82,6 +82,23 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(recorder.named('tracing:start')[0]).toMatchObject({ server: s, clientAddress: open.clientAddress });
   });
 
+  test('a request in flight counts in active until its connection closes', async () => {
+    const s = serve(await bootstrap(lineServer()));
+    const socket = await within(5000, 'connect', connect(target(s)));
+    try {
+      const reply = new Promise((r) => socket.once('data', r));
+      socket.write('one\n');
+      await within(5000, 'the reply', reply);
+      expect(s.stats()).toMatchObject({ active: 1, accepted: 1 });
+      const closed = readToEnd(socket);
+      socket.end();
+      await within(5000, 'the server to close', closed);
+    } finally {
+      socket.destroy();
+    }
+    await until(() => s.stats().active === 0 && s.stats().bytesIn === 4); // bytes are added when the connection closes
+  });
+
   test('a client reset counts as a client error, logs one warn line and no traceback, and the next request is served', async () => {
     recorder = recordEvents();
     const logger = memoryLogger();
