@@ -10,13 +10,15 @@ import { COUNTER_KEYS, CounterTotals, PoolStats, WorkerStats } from './server-me
  *
  * The calls the pool makes (src/concurrency/worker-pool.strategy.ts and the worker entry points):
  *
- *   in the worker, every ≤ 1 s:   port.postMessage(workerReport(id, metrics, { connections, requests }, events.take()))
- *   in the worker, on a message:  events.wanted = msg.wantsEvents          (from the server's process)
+ *   in the worker:                 reporter = new WorkerReporter(id, (r) => port.postMessage(r), { threadId | pid, child })
+ *                                 reporter.start() … reporter.stop()       (a report every ≤ 1 s, a last one at exit)
+ *                                 reporter.metrics / connections / requests (count there as the server does)
+ *                                 reporter.setWanted(msg.wantsEvents)      (from the server's process)
  *   in the server's process:      book.started(id, { pid | threadId })     (a worker is up: it shows at once)
  *                                 book.update(report)                      (each report; republishes its events)
  *                                 book.retire(id)                          (the worker exited: its counts stay)
  *                                 book.restarts++ / book.oversubscribed++
- *                                 wantsWorkerEvents()                      (send it to workers when it changes)
+ *                                 book.interestChange()                    (on each report: tell workers when defined)
  *                                 strategy.stats = () => book.snapshot()
  *
  * Counts a worker made after its last report are lost when it dies (at most 1 s of them).
@@ -117,6 +119,18 @@ export class WorkerStatsBook {
   droppedEvents = 0;
   private readonly live = new Map<number, WorkerReport>();
   private readonly retired: Record<keyof CounterTotals, number> = zeros();
+  private wanted = false;
+
+  /**
+   * Whether the server's process now wants workers' events, when that changed since the last call
+   * (else undefined): the pool calls it on each report (or each second) and tells its workers.
+   */
+  interestChange(): boolean | undefined {
+    const now = wantsWorkerEvents();
+    if (now === this.wanted) return undefined;
+    this.wanted = now;
+    return now;
+  }
 
   /** A worker is up: it is listed (with zeros) before its first report. */
   started(id: number, who: { pid?: number; threadId?: number } = {}): void {

@@ -3,7 +3,9 @@ import * as dc from 'node:diagnostics_channel';
 import { errorKind } from '../../src/observability/error-kind';
 import { levelled } from '../../src/observability/logger';
 import { ServerMetrics } from '../../src/observability/server-metrics';
-import { republishWorkerEvents, wantsWorkerEvents, WorkerEventBuffer, workerReport, WorkerStatsBook } from '../../src/observability/worker-report';
+import { republishWorkerEvents, wantsWorkerEvents, WorkerEventBuffer, WorkerReport, workerReport, WorkerStatsBook } from '../../src/observability/worker-report';
+import { WorkerReporter } from '../../src/observability/worker-reporter';
+import { until } from '../fakes/fake-server';
 import { forwardEventsTo, traceRequest, connectionOpened, connectionClosed } from '../../src/observability/events';
 import { BaseServer } from '../../src/classic';
 import { poolStatsOf } from '../../src/observability/pool-stats';
@@ -202,5 +204,43 @@ describe('the pool seam of stats()', () => {
 
   test('a pool that does not report yet is listed by its live workers', () => {
     expect(poolStatsOf({ ...base, workers: 2 })!.workers.map((w) => w.id)).toEqual([1, 2]);
+  });
+});
+
+describe('a worker\'s reporter and the server\'s interest in its events', () => {
+  afterEach(() => forwardEventsTo(undefined));
+
+  test('reports go out periodically and once more at stop, cumulative, with the events the server wants', async () => {
+    const posted: WorkerReport[] = [];
+    const reporter = new WorkerReporter(5, (r) => posted.push(r), { threadId: 3, child: false }, 10);
+    reporter.start();
+    reporter.metrics.accepted += 2;
+    reporter.requests = 2;
+    reporter.connections = 1;
+    await until(() => posted.length >= 1);
+    reporter.setWanted(true);
+    connectionOpened('worker server', {}, { host: '127.0.0.1', port: 2, family: 'IPv4' });
+    reporter.metrics.countError(Object.assign(new Error('r'), { code: 'ECONNRESET' }));
+    reporter.stop();
+    const last = posted[posted.length - 1];
+    expect(last).toMatchObject({ id: 5, threadId: 3, connections: 1, requests: 2, totals: { accepted: 2, clientErrors: 1 } });
+    expect(last.rssBytes).toBeUndefined(); // a thread shares the server's resident set
+    expect(posted.flatMap((r) => r.events ?? []).map((e) => e.channel)).toEqual(['connectionOpen']);
+    const count = posted.length;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(posted).toHaveLength(count); // stopped
+  });
+
+  test('the book says when the server\'s process starts and stops wanting workers\' events', () => {
+    const book = new WorkerStatsBook();
+    expect(book.interestChange()).toBeUndefined();
+    const recorder = recordEvents();
+    try {
+      expect(book.interestChange()).toBe(true);
+      expect(book.interestChange()).toBeUndefined();
+    } finally {
+      recorder.stop();
+    }
+    expect(book.interestChange()).toBe(false);
   });
 });
