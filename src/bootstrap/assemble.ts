@@ -7,7 +7,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
-import { resolveLogger } from '../observability/logger';
+import { resolveLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramRequestTuple } from '../classic/request-handler';
 import { HandlerWiring } from './handler-wiring';
@@ -65,7 +65,8 @@ export function assembleServer(
       if (options.timeout !== undefined) this.timeout = options.timeout;
       if (options.requestTimeout !== undefined) this.requestTimeout = options.requestTimeout;
       if (options.shutdownTimeout !== undefined) this.shutdownTimeout = options.shutdownTimeout;
-      this.logger = resolveLogger(options.logger);
+      // The option wins; without it, a serverClass's own logger stays, and the default becomes the console's.
+      if (options.logger || this.logger === stderrLogger) this.logger = resolveLogger(options.logger);
     }
 
     protected get logName(): string {

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
 import type { Logger } from '../../src';
+import { TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
@@ -210,6 +211,20 @@ describe('observability of datagrams and lifecycle', () => {
     expect((await datagramExchange(target(s), 'ping')).data.toString()).toBe('PING!');
     await until(() => s.stats().bytesOut === 5);
     expect(s.stats()).toMatchObject({ accepted: 1, bytesIn: 4, bytesOut: 5 });
+  });
+
+  test('a serverClass\'s own logger is kept when bootstrap() is given none', async () => {
+    const lines: string[] = [];
+    class Logged extends TCPServer {
+      logger = { error: (m: string) => lines.push(`error ${m}`), warn: (m: string) => lines.push(`warn ${m}`), info: (m: string) => lines.push(`info ${m}`), debug: () => undefined };
+    }
+    @TcpServer(0)
+    class Failing { @Handle() h() { throw new Error('from the handler'); } }
+    const s = serve(await bootstrap(Failing, { serverClass: Logged }));
+    await streamExchange(target(s), 'x\n', { halfClose: true });
+    await until(() => lines.some((l) => l.startsWith('error')));
+    expect(lines[0]).toMatch(/^info Failing: listening on 127\.0\.0\.1:\d+ \(serial\)$/);
+    expect(lines[1]).toMatch(/^error -{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\nError: from the handler\n/);
   });
 
   test('listening, draining and closing are logged at info; a logger without info or warn still works', async () => {
