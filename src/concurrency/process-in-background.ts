@@ -1,5 +1,5 @@
 import { SystemExit } from '../errors/errors';
-import { stderrLogger } from '../observability/logger';
+import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { RequestProcessor } from './strategy';
 
@@ -22,6 +22,6 @@ async function safely(server: RequestProcessor<unknown>, step: () => unknown): P
     await step();
   } catch (err) {
     // handleError or shutdownRequest itself failed: there is nobody left to tell but the logger.
-    (server.logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
+    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
   }
 }

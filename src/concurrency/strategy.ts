@@ -1,5 +1,3 @@
-import type { LevelledLogger } from '../observability/logger';
-import type { PoolStats } from '../observability/server-metrics';
 import type { ClientAddress } from '../transports/address';
 
 /**
@@ -11,8 +9,13 @@ export interface RequestProcessor<Req> {
   finishRequest(request: Req, clientAddress: ClientAddress): Promise<void>;
   shutdownRequest(request: Req): Promise<void>;
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
-  /** Where the server's lines go (its `logger`); stderr when absent. */
-  readonly logger?: LevelledLogger;
+}
+
+/** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */
+export interface PoolStats {
+  restarts: number;
+  oversubscribed: number;
+  workers: Array<{ id: number; pid?: number; threadId?: number; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }>;
 }
 
 export interface ConcurrencyStrategy<Req> {
@@ -27,10 +30,7 @@ export interface ConcurrencyStrategy<Req> {
   readonly active: number;
   /** Worker threads or child processes alive (strategies that have none leave it out). */
   readonly workers?: number;
-  /**
-   * Pools: their workers, restarts and the counters their workers reported, for `stats()` (at most 1 s
-   * old; observability/worker-report.ts has the book that keeps them). Strategies without workers leave it out.
-   */
+  /** A worker pool's figures (API.md §14), from each worker's periodic report (at most 1 s old). */
   stats?(): PoolStats;
   /** Shutdown: reads of requests running elsewhere (threads, children) see EOF. */
   stopReading?(): void;

@@ -1,3 +1,4 @@
+import type { PoolStats as StrategyPoolStats } from '../concurrency/strategy';
 import { ErrorKind, errorKind } from './error-kind';
 
 /**
@@ -46,13 +47,11 @@ export interface WorkerStats {
   rssBytes?: number;
 }
 
-/** What a pool strategy gives `stats()` (the seam for @Threading/@Forking): see worker-report.ts. */
-export interface PoolStats {
-  /** Workers restarted after a death (each backoff counts once). */
-  restarts: number;
-  /** Connections given to a worker that already had its share, past maxThreads/maxChildren. */
-  oversubscribed: number;
-  workers: WorkerStats[];
+/**
+ * What a pool strategy's `stats()` gives (`PoolStats` of src/concurrency/strategy.ts: restarts,
+ * oversubscribed, workers), plus, from a `WorkerStatsBook`, the counters its workers reported.
+ */
+export interface PoolStats extends StrategyPoolStats {
   /** Counters kept in the workers (their reports summed, retired workers included). */
   totals?: Partial<CounterTotals>;
 }
