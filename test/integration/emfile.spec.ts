@@ -14,9 +14,12 @@ describe('accepting without file descriptors (EMFILE)', () => {
       child.stdout!.on('data', (d) => (out += d));
       child.stderr!.on('data', (d) => (out += d));
       const exited = new Promise<number | null>((r) => child.once('exit', r));
-      await within(30000, 'the server to hold every descriptor', (async () => {
+      // ts-node compiles the fixture and sockserve first: slow on a busy machine, hence the generous bound
+      const ready = (async () => {
         while (!/^ready \d+$/m.test(out)) await new Promise((r) => setTimeout(r, 20));
-      })());
+      })();
+      const early = exited.then((code) => { throw new Error(`the server exited (${code}) before it was ready:\n${out}`); });
+      await within(60000, 'the server to hold every descriptor', Promise.race([ready, early]));
       const port = Number(/^ready (\d+)$/m.exec(out)![1]);
       const dropped = await Promise.all([1, 2, 3].map(async () => {
         const socket = net.connect(port, '127.0.0.1');
@@ -43,5 +46,5 @@ describe('accepting without file descriptors (EMFILE)', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  }, 90000); // a child under ts-node on a busy machine: its own steps are bounded above
+  }, 150000); // a child under ts-node on a busy machine: each of its steps is bounded above
 });
