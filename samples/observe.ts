@@ -4,12 +4,12 @@
  * kind from stats()). The server is a @Concurrent line echo; the sample drives it with a few clients,
  * some of which misbehave (a reset, a request that makes the handler throw, an idle one past
  * requestTimeout), for `seconds` seconds (argument, default 3), then exits.
- * Run it with `npx ts-node --transpile-only samples/observe.ts [seconds]`.
+ * Run it with `npm run sample:observe` (or `npx ts-node --transpile-only samples/observe.ts [seconds]`).
  */
 import 'reflect-metadata';
 import * as dc from 'node:diagnostics_channel';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, Handle, isWorker, Server, StreamRequest, TcpServer } from '../src';
+import { bootstrap, Concurrent, Handle, isWorker, Server, StreamRequest, TcpServer } from 'sockserve';
 
 @TcpServer(0)
 @Concurrent()

@@ -1,6 +1,6 @@
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
-import { TCPServer, UnixStreamServer } from '../classic/stream-servers';
+import { StreamServerOptions, TCPServer, UnixStreamServer } from '../classic/stream-servers';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
@@ -9,10 +9,15 @@ import type { HandlerDefinition, TransportDefinition } from '../metadata/definit
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
+import type { DropKind } from '../transports/stream-listener';
 import type { DatagramRequestTuple } from '../classic/request-handler';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
+import { reportedInWorker } from '../concurrency/remote/protocol';
+
+/** The listen backlog of decorated stream servers when none is given: Node's own default. */
+export const DECORATOR_BACKLOG = 511;
 
 type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
@@ -51,15 +56,20 @@ export function assembleServer(
   }
   const t = def.transport;
   const remote = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
-  const wiring = new HandlerWiring(def, container, face, remote, () => ({ requestTimeout: server.requestTimeout, lineLimit: (server as unknown as TCPServer).lineLimit }));
+  const wiring = new HandlerWiring(def, container, face, remote, () => ({
+    requestTimeout: server.requestTimeout,
+    lineLimit: (server as unknown as TCPServer).lineLimit,
+    lineTimeout: (server as unknown as TCPServer).lineTimeout,
+  }));
 
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
   class AssembledServer extends Concrete {
     constructor() {
-      super(address, wiring.handlerClass());
+      super(address, wiring.handlerClass(), edgeOptionsOf(def));
       if (strategy) this.strategy = strategy;
-      if ('backlog' in t.options && t.options.backlog !== undefined) this.requestQueueSize = t.options.backlog;
+      // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
+      if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
       if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
       if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
       if (options.timeout !== undefined) this.timeout = options.timeout;
@@ -105,8 +115,17 @@ export function assembleServer(
       return ok;
     }
 
+    /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
+    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown): Promise<void> {
+      counters.accepted++;
+      if (kind === 'rejected') counters.rejected++;
+      else if (kind === 'health-check') counters.healthChecks++;
+      else await this.handleError(undefined, clientAddress, error);
+    }
+
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
-      counters.countError(error);
+      counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors: observability/error-kind.ts
+      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);
@@ -115,7 +134,7 @@ export function assembleServer(
           error = hookError; // a failing @HandleError is reported the default way, never lost
         }
       }
-      await super.handleError(request, clientAddress, error);
+      await super.handleError(request, clientAddress, error); // the logger: routine at warn, the rest at error
     }
 
     handleTimeout(): unknown {
@@ -130,6 +149,19 @@ export function assembleServer(
   Object.defineProperty(AssembledServer, 'name', { value: Base.name });
   const server = new AssembledServer() as unknown as BaseServer<any, any>;
   return server;
+}
+
+/** The stream transports' edge options (TLS, PROXY, limits), with @Concurrent({ maxConnections }) as limits.maxConnections. */
+function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {
+  const t = def.transport;
+  if (t.kind !== 'tcp' && t.kind !== 'unix-stream') return {};
+  const { tls, proxyProtocol } = t.options;
+  let limits = t.options.limits;
+  const c = def.concurrency;
+  if (c.kind === 'concurrent' && c.options.maxConnections !== undefined && limits?.maxConnections === undefined) {
+    limits = { ...limits, maxConnections: c.options.maxConnections };
+  }
+  return { tls, proxyProtocol, limits };
 }
 
 /** A request's bytes in and out so far: the socket's counts, or a datagram and its reply. */

@@ -5,6 +5,7 @@ import type { Container, RequestScope } from '../container';
 import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
+import { preambleFacts } from '../transports/connection-preamble';
 import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
@@ -27,7 +28,6 @@ interface RequestContext {
 export class HandlerWiring {
   /** Requests that passed @Verify, with the handler it was called on; most handlers have no @Verify. */
   private readonly verified = new WeakMap<object, RequestContext>();
-  private serverLevel: Hooked | undefined;
 
   constructor(
     private readonly def: HandlerDefinition,
@@ -35,7 +35,7 @@ export class HandlerWiring {
     private readonly face: Server,
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
-    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
+    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null },
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -58,11 +58,18 @@ export class HandlerWiring {
     return ok;
   }
 
-  /** A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on one lazily built instance. */
-  callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): unknown {
-    // Its own long-lived scope, so a handler with request-scoped dependencies can still have server-level hooks.
-    this.serverLevel ??= this.container.createRequestScope().resolve(this.def.handler) as Hooked;
-    return this.call(this.serverLevel, name, ...args);
+  /**
+   * A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on a fresh instance built in a
+   * request scope of its own, which is disposed once the hook has returned (or thrown): a handler with
+   * request-scoped dependencies can have server-level hooks, and nothing they resolve outlives the call.
+   */
+  async callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): Promise<unknown> {
+    const scope = this.container.createRequestScope();
+    try {
+      return await this.call(scope.resolve(this.def.handler) as Hooked, name, ...args);
+    } finally {
+      await scope.dispose();
+    }
   }
 
   /** The classic handler class the server builds per request: it runs the decorated lifecycle. */
@@ -106,12 +113,13 @@ export class HandlerWiring {
     if (Array.isArray(request)) {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
-      return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face);
+      return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
-    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket);
+    const { tls, proxy } = preambleFacts(socket);
+    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {

@@ -1,4 +1,7 @@
+import type { SecureContextOptions } from 'node:tls';
 import type { BaseServer } from '../classic/base-server';
+import { edgeMessages } from '../errors/edge.messages';
+import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { LevelledLogger } from '../observability/logger';
 import { ServerMetrics, ServerStats } from '../observability/server-metrics';
@@ -60,6 +63,11 @@ export class Server implements AsyncDisposable {
     return this.classic.shutdown();
   }
 
+  /** @internal shutdown() called by the handler of `request` (see BaseServer.shutdownFromRequest). */
+  shutdownFromRequest(request: object): Promise<void> {
+    return this.classic.shutdownFromRequest(request);
+  }
+
   /** Releases the socket, the workers and (once every server sharing it has closed) the container's singletons. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -94,5 +102,21 @@ export class Server implements AsyncDisposable {
   describeAddress(): string {
     const a = this.serverAddress;
     return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
+  }
+
+  /**
+   * Swaps the TLS certificate (key, cert, ca…) without a restart: new connections get it, open ones keep
+   * theirs (Node's `tls.Server.setSecureContext`). A ConfigurationError on a server without `tls`.
+   */
+  setSecureContext(options: SecureContextOptions): void {
+    const classic = this.classic as unknown as { setSecureContext?: (o: SecureContextOptions) => void };
+    if (!classic.setSecureContext) throw new ConfigurationError(edgeMessages.notTls(this.handlerName));
+    classic.setSecureContext(options);
+  }
+
+  /** @internal SIGTERM's drain: close the listening socket so new clients are refused, keep the connections. */
+  stopListening(): Promise<void> {
+    const classic = this.classic as unknown as { stopListening?: () => Promise<void> };
+    return classic.stopListening?.() ?? Promise.resolve();
   }
 }

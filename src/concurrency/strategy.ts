@@ -24,8 +24,13 @@ export interface ConcurrencyStrategy<Req> {
    * resolves when the request is done; the others as soon as it is handed over (or a slot is free).
    */
   dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void>;
-  /** Resolves when every dispatched request has finished. */
-  drain(): Promise<void>;
+  /**
+   * Resolves when every dispatched request has finished; with `except`, every one but that request (a
+   * handler awaiting `server.shutdown()` must not wait for itself).
+   */
+  drain(except?: Req): Promise<void>;
+  /** Requests dispatched and not finished, with their client addresses (for reporting abandoned ones). */
+  inFlight?(): Iterable<[Req, ClientAddress]>;
   /** Requests running now. */
   readonly active: number;
   /** Worker threads or child processes alive (strategies that have none leave it out). */

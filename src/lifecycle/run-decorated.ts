@@ -11,5 +11,7 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
 
 /** The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request object. */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
-  return runLifecycle(instance as object, def.hooks, req);
+  const ran = runLifecycle(instance as object, def.hooks, req);
+  const wfile = (req as { wfile?: { throwUnobservedFailure?: () => void } }).wfile;
+  return wfile?.throwUnobservedFailure ? ran.then(() => wfile.throwUnobservedFailure!()) : ran;
 }

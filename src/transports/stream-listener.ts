@@ -3,16 +3,37 @@ import { AddressInUseError } from '../errors/errors';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
+import type { ConnectionLimiter } from './connection-limiter';
+import { Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { RequestQueue } from './request-queue';
-import { prepareUnixPath, removeUnixPath } from './unix-path';
+import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
   | { kind: 'unix'; path: string; backlog: number };
 
+/** Why a connection ended before the server loop saw it. */
+export type DropKind = 'rejected' | 'health-check' | 'error';
+
+/** The production edge of a listener (API.md §11): limits, then the PROXY/TLS preamble. */
+export interface ListenerEdge {
+  limiter?: ConnectionLimiter;
+  preamble?: Preamble;
+  /**
+   * A connection ended before the server loop saw it: refused by a limit ('rejected', closed at once with
+   * nothing read), closed before its first byte ('health-check'), or failed its preamble ('error', with the
+   * ProxyProtocolError or TlsHandshakeError). `client` is the original client when a header named it.
+   */
+  dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
+  /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
+  watch?: AcceptWatch;
+}
+
 /**
  * The stream transport (TCP and Unix stream): listens, and queues accepted connections for the server
- * loop. Connections are accepted paused (`pauseOnConnect`) so no byte is read before a handler asks,
+ * loop. With an edge, each connection first passes the limits and then the preamble (PROXY header, TLS
+ * handshake), concurrently with the loop, so a slow client stalls only itself; the loop takes connections
+ * that are ready to serve. Connections are accepted paused (`pauseOnConnect`) so no byte is read before a handler asks,
  * and half-open (`allowHalfOpen`) so a client that sends and then shuts its side down still gets its
  * whole reply. Every connection is tracked until it closes, so `close()` really closes.
  */
@@ -21,14 +42,19 @@ export class StreamListener {
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
   private closed: Promise<void> | undefined;
+  /** The socket file this listener created (Unix), so close() never removes another server's. */
+  private created: PathIdentity | undefined;
   /** Every connection's 'close' listener (Node calls it with the socket as `this`). */
   private readonly forget: (this: net.Socket) => void;
+
+  private stopped: Promise<void> | undefined;
+  /** Connections in their preamble (PROXY header, TLS handshake): not queued yet. */
+  private preambles = 0;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
     private readonly owner: string,
-    /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
-    private readonly watch?: AcceptWatch,
+    private readonly edge: ListenerEdge = {},
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     const open = this.open;
@@ -55,9 +81,10 @@ export class StreamListener {
       if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only });
       else this.server.listen({ path: ep.path, backlog: ep.backlog });
     });
+    if (ep.kind === 'unix') this.created = await identityOf(ep.path);
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
-    this.server.on('error', (err: NodeJS.ErrnoException) => this.watch?.onError(err));
-    this.watch?.start();
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.edge.watch?.onError(err));
+    this.edge.watch?.start();
   }
 
   /** The bound address: real port after port 0, or the path. */
@@ -65,6 +92,11 @@ export class StreamListener {
     if (this.endpoint.kind === 'unix') return { path: this.endpoint.path };
     const a = this.server.address() as net.AddressInfo;
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */
+  get waiting(): number {
+    return this.queue.length + this.preambles;
   }
 
   /** Connections accepted and not yet finished. */
@@ -80,17 +112,34 @@ export class StreamListener {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      this.watch?.stop();
-      const listening = this.server.listening;
-      if (listening) this.server.close(() => undefined);
+      const stopped = this.stopListening();
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => socket.destroy());
       this.queue.wake();
       await Promise.all(gone);
-      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path);
+      await stopped;
     })();
     return this.closed;
+  }
+
+  /**
+   * Closes the listening socket only: new clients are refused (ECONNREFUSED), so a load balancer retries
+   * them elsewhere; connections already accepted go on. Connections still in the kernel's accept queue at
+   * this instant are reset by the kernel. Idempotent; close() does it too.
+   */
+  stopListening(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.edge.watch?.stop();
+      const listening = this.server.listening;
+      if (listening) {
+        const close = () => void this.server.close(() => undefined);
+        if (this.endpoint.kind === 'unix') closeSparingOthers(this.endpoint.path, this.created, close);
+        else close();
+      }
+      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path, this.created);
+    })();
+    return this.stopped;
   }
 
   private accept(socket: net.Socket): void {
@@ -98,11 +147,63 @@ export class StreamListener {
       socket.destroy();
       return;
     }
+    const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
+    const { limiter, preamble } = this.edge;
+    // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
+    if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
+      socket.destroy();
+      this.edge.dropped?.('rejected', peer);
+      return;
+    }
     this.open.add(socket);
     socket.on('close', this.forget); // shared by every connection: an idle one holds no closure for it
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
     socket.on('error', ignore);
-    this.queue.push([socket, this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket)]);
+    if (!preamble) {
+      this.queue.push([socket, peer]);
+      return;
+    }
+    this.preambles++;
+    preamble.run(socket, peer).then(
+      (result) => {
+        this.preambles--;
+        this.ready(socket, peer, result);
+      },
+      (err) => {
+        this.preambles--;
+        socket.destroy();
+        this.edge.dropped?.('error', peer, err);
+      },
+    );
+  }
+
+  /** The preamble is done: queue the connection to serve, or drop it (a health check, a client over its limit). */
+  private ready(raw: net.Socket, peer: ClientAddress, result: PreambleResult | undefined): void {
+    if (!result) {
+      raw.destroy();
+      return this.edge.dropped?.('health-check', peer);
+    }
+    const { socket, clientAddress } = result;
+    const limiter = this.edge.limiter;
+    if (limiter && socket !== raw) limiter.alias(raw, socket);
+    if (limiter && clientAddress.host !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, clientAddress.host)) {
+      socket.destroy();
+      raw.destroy();
+      return this.edge.dropped?.('rejected', clientAddress);
+    }
+    if (this.closed || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    if (socket !== raw) {
+      // Track the connection by the socket the server serves (the TLS socket): shutdown and close reach it.
+      this.open.delete(raw);
+      this.open.add(socket);
+      socket.on('close', this.forget);
+      socket.on('error', ignore);
+    }
+    recordPreamble(result);
+    this.queue.push([socket, clientAddress]);
   }
 
   private describe(): string {

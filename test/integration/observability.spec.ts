@@ -109,7 +109,7 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
     expect(logger.lines.error).toEqual([]);
     expect(logger.lines.warn).toHaveLength(1);
-    expect(logger.lines.warn[0]).toMatch(/^Lines: client 127\.0\.0\.1:\d+: Error: read ECONNRESET$/);
+    expect(logger.lines.warn[0]).toMatch(/^Error from 127\.0\.0\.1:\d+: read ECONNRESET$/);
     const [end] = recorder.named('sockserve:request.end');
     expect((end.error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     expect(recorder.named('tracing:error')).toHaveLength(1);
@@ -142,7 +142,7 @@ describe.each(modes)('observability in $mode mode', (m) => {
     await until(() => s.stats().clientErrors === 1);
     expect(s.stats().errors).toBe(0);
     expect(logger.lines.error).toEqual([]);
-    expect(logger.lines.warn).toEqual([expect.stringMatching(/^Lines: client 127\.0\.0\.1:\d+: RequestTimeoutError: rfile: no data arrived for 0\.2 s/)]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: rfile: no data arrived for 0\.2 s/)]);
     expect(logger.lines.warn[0]).not.toContain('\n');
   });
 
@@ -254,6 +254,6 @@ describe('observability of datagrams and lifecycle', () => {
     }
     await until(() => only.length === 1);
     // without warn the routine line goes to error; without info the lifecycle lines are dropped
-    expect(only).toEqual([expect.stringMatching(/^Waiting: client 127\.0\.0\.1:\d+: RequestTimeoutError: /)]);
+    expect(only).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /)]);
   });
 });

@@ -82,7 +82,7 @@ describe('loggers', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(written[0]).toBe('Plain: client 127.0.0.1:5: Error: read ECONNRESET\n');
+    expect(written[0]).toBe('Error from 127.0.0.1:5: read ECONNRESET\n');
     expect(written[1]).toMatch(/^-{40}\nException occurred during processing of request from 127\.0\.0\.1:5\nError: handler broke\n[\s\S]*\n-{40}\n$/);
     expect(written).toHaveLength(2);
   });
