@@ -3,7 +3,7 @@ import { ClientAddress, formatAddress } from '../transports/address';
 
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
-  if (!(error instanceof Object)) return `Error from ${formatAddress(client)}: ${String(error)}`;
+  if (typeof error !== 'object' || error === null) return `Error from ${formatAddress(client)}: ${String(error)}`;
   const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
   const text = `${String(name ?? 'Error')} from ${formatAddress(client)}: ${String(message ?? '').replace(/\s*\n\s*/g, ' ')}`;
   return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
