@@ -1,5 +1,6 @@
-import { RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
+import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
@@ -65,6 +66,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   ) {
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
+      if (startedWhileWorkerLoads()) throw new ConfigurationError(messages.serverInWorker(this.constructor.name));
       if (options.bindAndActivate === false) return;
       try {
         await this.serverBind();

@@ -23,6 +23,10 @@ export const messages = {
     `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
     `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
     `shutdown), or raise shutdownTimeout.`,
+  serverInWorker: (owner: string) =>
+    `${owner}: a server was started by the handler's module while a sockserve worker loaded it (workers load ` +
+    `that module again, so its start-up code runs in every worker too). Fix: start servers only in the main ` +
+    `program, inside \`if (!isWorker()) { ... }\` (isWorker from 'sockserve'), or declare handlers in a module of their own.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>
