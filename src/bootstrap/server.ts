@@ -114,6 +114,11 @@ export class Server implements AsyncDisposable {
     classic.setSecureContext(options);
   }
 
+  /** @internal SIGTERM's drain begins: health checks that come with a PROXY LOCAL header go unanswered. */
+  beginDrain(): void {
+    (this.classic as unknown as { beginDrain?: () => void }).beginDrain?.();
+  }
+
   /** @internal SIGTERM's drain: close the listening socket so new clients are refused, keep the connections. */
   stopListening(): Promise<void> {
     const classic = this.classic as unknown as { stopListening?: () => Promise<void> };

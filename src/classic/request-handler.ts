@@ -83,7 +83,7 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
 
   /** The lifecycle, then the failure of a write the handler did not await, if any (it reaches handleError). */
   override run(): Promise<void> {
-    return super.run().then(() => this.wfile?.throwUnobservedFailure());
+    return super.run().then(() => this.wfile?.finishWrites());
   }
 
   override setup(): unknown {

@@ -117,6 +117,14 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   /**
+   * The drain begins (SIGTERM, before drainDelay): the server still accepts and serves, but a proxy's
+   * health checks (PROXY v2 LOCAL connections) are closed unanswered, so the proxy marks it down.
+   */
+  beginDrain(): void {
+    if (this.preamble) this.preamble.draining = true;
+  }
+
+  /**
    * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
    * drain, API.md §6). While the loop serves, it resolves once the loop has taken every connection accepted
    * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.

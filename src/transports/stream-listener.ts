@@ -5,6 +5,7 @@ import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import type { ConnectionLimiter } from './connection-limiter';
 import { Preamble, PreambleResult, recordPreamble } from './connection-preamble';
+import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
@@ -131,6 +132,9 @@ export class StreamListener {
   stopListening(): Promise<void> {
     this.stopped ??= (async () => {
       this.edge.watch?.stop();
+      // Closing a listening socket resets the connections in the kernel's accept queue. Close right after
+      // a poll phase, which accepts all it holds, so that only clients arriving in that instant are reset.
+      if (this.server.listening && !this.closed) await new Promise<void>((resolve) => afterPollPhase(resolve));
       const listening = this.server.listening;
       if (listening) {
         const close = () => void this.server.close(() => undefined);
