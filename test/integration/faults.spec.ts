@@ -450,3 +450,17 @@ function somaxconn(): number {
 }
 
 
+
+describe('a handler module that starts its server without the isWorker() guard', () => {
+  test('fails with a ConfigurationError naming the fix, instead of starting servers in every worker', async () => {
+    const fixture = path.join(__dirname, '..', 'fixtures', 'esm', 'unguarded-classic.mjs');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
+    );
+    expect(stdout).not.toContain('listening');
+    expect(code).toBe(1);
+    expect(stderr).toContain('ConfigurationError: Echo: the threading worker could not load the handler');
+    expect(stderr).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
+  }, 70000);
+});
