@@ -17,7 +17,7 @@ async function startDrainServer(env: Record<string, string>): Promise<{ child: C
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await within(20000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
+  await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
   return { child, port: Number(/listening (\d+)/.exec(out)![1]), out: () => out, exited };
 }
 
@@ -84,7 +84,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
     expect(server.out()).toContain('drained');
-  }, 40000);
+  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '3000' });
@@ -97,5 +97,5 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await reply).toBe('slow in flight\n');
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
-  }, 40000);
+  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 });
