@@ -6,6 +6,9 @@ import { rawConnect, readLine } from '../helpers/edge-clients';
 
 const root = path.join(__dirname, '..', '..');
 
+/** Every child started, killed in afterEach even when its start timed out. */
+const started: ChildProcess[] = [];
+
 /** Starts test/fixtures/drain-server.ts with `env`; resolves with the child, its port and its output so far. */
 async function startDrainServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; out: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
@@ -13,6 +16,7 @@ async function startDrainServer(env: Record<string, string>): Promise<{ child: C
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -65,7 +69,7 @@ async function probeUntilRefused(port: number): Promise<string[]> {
 describe('SIGTERM with handleSignals and drainDelay', () => {
   let child: ChildProcess | undefined;
   afterEach(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     child = undefined;
   });
 
