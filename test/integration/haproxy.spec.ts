@@ -252,7 +252,7 @@ backend be
     tcp-check connect default
     tcp-check send "ping\\n"
     tcp-check expect string ping
-    timeout check 1s
+    timeout check 5s               # generous: a draining server fails the check at once, not by timeout
     default-server send-proxy-v2 check inter 200ms fall 2 rise 2
     server s1 127.0.0.1:${p1}
     server s2 127.0.0.1:${p2}
