@@ -198,6 +198,7 @@ function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promis
     raw.on('end', onEnd);
     raw.on('close', onEnd);
     raw.on('error', onEnd);
+    readHere.add(raw);
     raw.resume();
   });
 }
@@ -221,9 +222,14 @@ function untilDeadline(deadline: number): number {
 
 /**
  * Whether a connection can be handed to another thread or process as a bare descriptor: not when TLS runs
- * over it here (the keys live in this process), nor when this process holds bytes of it unread (those put
- * back after a PROXY header): the descriptor carries neither. Such a connection is relayed instead.
+ * over it here (the keys live in this process), nor when this process has read from it (a PROXY header):
+ * a paused socket's handle goes on reading into its buffer up to the high-water mark, and what it reads
+ * after the hand-over is dropped, so bytes the client sends meanwhile would be lost. Such a connection is
+ * relayed instead.
  */
 export function canHandOver(socket: net.Socket): boolean {
-  return !(socket as { encrypted?: boolean }).encrypted && socket.readableLength === 0;
+  return !(socket as { encrypted?: boolean }).encrypted && socket.readableLength === 0 && !readHere.has(socket);
 }
+
+/** Sockets whose bytes this process has started reading (the preamble's intake). */
+const readHere = new WeakSet<net.Socket>();

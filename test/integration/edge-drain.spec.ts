@@ -6,6 +6,9 @@ import { rawConnect, readLine } from '../helpers/edge-clients';
 
 const root = path.join(__dirname, '..', '..');
 
+/** Every child started, killed in afterEach even when its start timed out. */
+const started: ChildProcess[] = [];
+
 /** Starts test/fixtures/drain-server.ts with `env`; resolves with the child, its port and its output so far. */
 async function startDrainServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; out: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
@@ -13,11 +16,12 @@ async function startDrainServer(env: Record<string, string>): Promise<{ child: C
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await within(20000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
+  await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
   return { child, port: Number(/listening (\d+)/.exec(out)![1]), out: () => out, exited };
 }
 
@@ -65,7 +69,7 @@ async function probeUntilRefused(port: number): Promise<string[]> {
 describe('SIGTERM with handleSignals and drainDelay', () => {
   let child: ChildProcess | undefined;
   afterEach(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     child = undefined;
   });
 
@@ -84,7 +88,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
     expect(server.out()).toContain('drained');
-  }, 40000);
+  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '3000' });
@@ -97,5 +101,5 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await reply).toBe('slow in flight\n');
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
-  }, 40000);
+  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 });

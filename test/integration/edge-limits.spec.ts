@@ -219,7 +219,7 @@ describe('limits', () => {
     const drip = setInterval(() => slow.forEach((s) => !s.destroyed && s.write('a')), 300);
     try {
       await within(15000, 'every slow connection closed', Promise.all(slow.map((s) => closed(s, 15000))));
-      expect(server.stats().errors).toBe(4);
+      expect(server.stats()).toMatchObject({ clientErrors: 4, errors: 0 }); // a client's timeout is routine (API.md §14)
     } finally {
       clearInterval(drip);
     }

@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  bootstrap, ConfigurationError, Forking, Handle, HandleError, Server, Setup, StreamRequest, TcpServer, Threading,
+  bootstrap, Concurrent, ConfigurationError, Forking, Handle, HandleError, Server, Setup, StreamRequest, TcpServer, Threading,
   TlsHandshakeError, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { cert, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading } from '../fixtures/edge-handlers';
+import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { askInfo, closed, rawConnect, readLine, tlsConnect } from '../helpers/edge-clients';
+import { askInfo, closed, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 
 function endpoint(s: Server): { host: string; port: number } {
@@ -121,6 +121,24 @@ describe('TLS and the lifecycle', () => {
       before.destroy();
       after.destroy();
     }
+  });
+
+  test('bootstrap({ transport }) gives a plain handler tls, proxyProtocol and limits at run time, checked by the same rules', async () => {
+    @TcpServer(0) @Concurrent()
+    class Configured {
+      @Handle() handle(req: StreamRequest) { return reportOrEcho(req); }
+    }
+    const server = serve(await bootstrap(Configured, { transport: { tls: TLS, proxyProtocol: true, limits: { maxConnectionsPerClient: 5 } } }));
+    const raw = await rawConnect(endpoint(server), v1Header('192.0.2.9', 999));
+    const client = await tlsConnect(endpoint(server), { raw });
+    try {
+      const info = await askInfo(client);
+      expect(info.client.host).toBe('192.0.2.9');
+      expect(info.tls.protocol).toBe('TLSv1.3');
+    } finally {
+      client.destroy();
+    }
+    await expect(bootstrap(Configured, { transport: { limits: { lineTimeout: 0 } } })).rejects.toThrow(/limits.lineTimeout 0 is not a positive number/);
   });
 
   test('setSecureContext() on a server without tls is a ConfigurationError', async () => {

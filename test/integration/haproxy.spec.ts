@@ -48,6 +48,11 @@ interface Backend {
   exited: Promise<number | null>;
 }
 
+/** Every process this file starts, killed in afterEach even when its start timed out. */
+const children: ChildProcess[] = [];
+/** The clients' load loop runs while this is true; afterEach ends it even when the test failed midway. */
+let running = false;
+
 /** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds. */
 async function startBackend(port: number, delay: number): Promise<Backend> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
@@ -55,6 +60,7 @@ async function startBackend(port: number, delay: number): Promise<Backend> {
     env: { ...process.env, DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -117,9 +123,9 @@ const maybe = haproxy || inCi ? test : test.skip;
 
 describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispatch)', () => {
   let dir: string;
-  const children: ChildProcess[] = [];
   beforeEach(() => (dir = tempDir()));
   afterEach(async () => {
+    running = false;
     for (const c of children.splice(0)) {
       if (c.exitCode === null && c.signalCode === null) {
         c.kill('SIGKILL');
@@ -134,7 +140,6 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     const [front, p1, p2] = [await freePort(), await freePort(), await freePort()];
     const drainDelay = 2; // longer than HAProxy needs to mark a server down: inter 200ms × fall 2
     const [a, b] = await Promise.all([startBackend(p1, drainDelay), startBackend(p2, drainDelay)]);
-    children.push(a.child, b.child);
 
     const admin = path.join(dir, 'haproxy.sock');
     const config = path.join(dir, 'haproxy.cfg');
@@ -164,7 +169,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     // 50 clients keep sending requests (one connection each) while backend 1 is told to stop.
     let failures: string[] = [];
     const pidsSeen = new Set<number>();
-    let running = true;
+    running = true;
     let phase = 'before';
     const t0 = Date.now();
     const load = Array.from({ length: 50 }, async (_, k) => {
@@ -193,7 +198,6 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     phase = `exited@${Date.now() - t0}`;
     const a2 = await startBackend(p1, drainDelay);
     phase = `restarted@${Date.now() - t0}`;
-    children.push(a2.child);
     await untilStates(admin, { s1: 'UP', s2: 'UP' });
     await within(10000, 'traffic to reach the restarted backend', (async () => {
       while (!pidsSeen.has(a2.child.pid!)) await new Promise((r) => setTimeout(r, 50));
@@ -248,7 +252,7 @@ backend be
     tcp-check connect default
     tcp-check send "ping\\n"
     tcp-check expect string ping
-    timeout check 1s
+    timeout check 5s               # generous: a draining server fails the check at once, not by timeout
     default-server send-proxy-v2 check inter 200ms fall 2 rise 2
     server s1 127.0.0.1:${p1}
     server s2 127.0.0.1:${p2}
