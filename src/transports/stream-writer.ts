@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
  * Writes the handler does not await still go out, in order, before the connection closes. One of them
  * that fails (the client reset; a write after end()) never becomes an unhandled rejection: the writer
  * keeps the first such failure, and the lifecycle ends the request with it (`throwUnobservedFailure`),
- * so it reaches @HandleError like any other error of the request. A failure the handler awaited is
+ * so it reaches `@HandleError` like any other error of the request. A failure the handler awaited is
  * the handler's to deal with, and is not reported again.
  */
 export class StreamWriter {
