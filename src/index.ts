@@ -26,6 +26,7 @@ export type { ClientAddress, IpAddress, UnixAddress, ServerAddress } from './tra
 export { isWorker } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
-  ServerClosedError, WorkerCrashedError, SystemExit,
+  ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
 } from './errors/errors';
+export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo } from './transports/edge-options';
 export type { HandlerDefinition, TransportDefinition, ConcurrencyDefinition } from './metadata/definition';

@@ -5,6 +5,7 @@ import type { Container, RequestScope } from '../container';
 import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
+import { preambleFacts } from '../transports/connection-preamble';
 import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
@@ -34,7 +35,7 @@ export class HandlerWiring {
     private readonly face: Server,
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
-    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
+    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null },
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -117,7 +118,8 @@ export class HandlerWiring {
     const socket = request as net.Socket;
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
-    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request);
+    const { tls, proxy } = preambleFacts(socket);
+    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {

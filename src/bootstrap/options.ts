@@ -8,6 +8,8 @@ export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & U
 /** Where sockserve writes what it has to say; `console` fits. */
 export interface Logger {
   error(message: string): void;
+  /** Routine client failures (a failed TLS handshake, a bad PROXY header): one line each; `error` when absent. */
+  warn?(message: string): void;
   info?(message: string): void;
 }
 
@@ -24,12 +26,25 @@ export interface BootstrapOptions {
   timeout?: number | null;
   /** Seconds a read may wait for data before it fails with RequestTimeoutError. */
   requestTimeout?: number | null;
+  /**
+   * Seconds a worker thread's or child's event loop may stay blocked (no heartbeat) before the worker is
+   * ended and its connections reported with WorkerCrashedError; default 30 (@Threading, @Forking).
+   */
+  heartbeatTimeout?: number;
   /** Seconds shutdown() waits for requests in flight before closing them; default 30. */
   shutdownTimeout?: number | null;
   /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */
   serverClass?: new (...args: any[]) => BaseServer<any, any>;
   /** Receives handleError's traceback blocks instead of stderr. */
   logger?: Logger;
-  /** SIGINT/SIGTERM → graceful shutdown() then close(), so the process exits 0. */
+  /**
+   * SIGINT/SIGTERM → keep accepting for `drainDelay` seconds, close the listening sockets (new clients are
+   * refused), graceful shutdown() (in-flight requests drain), then close(), so the process exits 0.
+   */
   handleSignals?: boolean;
+  /**
+   * Seconds to keep accepting after SIGTERM/SIGINT before the listening sockets close, so a load
+   * balancer's health check marks the server down first (API.md §6, §15). Default 0.
+   */
+  drainDelay?: number;
 }

@@ -77,9 +77,29 @@ export const optionTexts = {
     fix: 'pass how many threads to keep warm, or leave threads out for one per core.',
   },
   maxThreads: { requirement: 'a positive integer', fix: 'pass the most threads to run at once, or leave maxThreads out for 64.' },
-  idleTimeoutMs: {
-    requirement: 'a positive integer (milliseconds)',
-    fix: 'pass how long an idle thread above the warm pool may live, in milliseconds, or leave idleTimeoutMs out.',
+  connectionsPerThread: {
+    requirement: 'a positive integer',
+    fix: 'pass how many connections a thread serves before the pool grows (1 is Python\'s one connection per thread), or leave connectionsPerThread out for no limit.',
+  },
+  connectionsPerChild: {
+    requirement: 'a positive integer',
+    fix: 'pass how many connections a child serves before the pool grows (1 is Python\'s one connection per child), or leave connectionsPerChild out for no limit.',
+  },
+  workerIdleTimeout: {
+    requirement: 'a positive number (seconds)',
+    fix: 'pass how many seconds a worker above the kept pool may stay without a connection, or leave workerIdleTimeout out for 30.',
+  },
+  maxConnectionsPerThread: {
+    requirement: 'a positive integer',
+    fix: 'pass after how many connections a thread is replaced by a fresh one, or leave maxConnectionsPerThread out for never.',
+  },
+  maxConnectionsPerChild: {
+    requirement: 'a positive integer',
+    fix: 'pass after how many connections a child is replaced by a fresh one, or leave maxConnectionsPerChild out for never.',
+  },
+  resourceLimits: {
+    requirement: 'an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb)',
+    fix: 'pass Node\'s Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.',
   },
   children: {
     requirement: 'a positive integer',

@@ -40,9 +40,13 @@ export const messages = {
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerCrashed: (mode: string, detail: string) =>
-    `the ${mode} worker running this request died: ${detail}. The request was closed; a new worker takes the next one.`,
-  workerSilent: (seconds: number) =>
-    `the handler ran for more than requestTimeout (${seconds} s) without a sign of life, so its worker was ended.`,
+    `the ${mode} worker serving this connection died: ${detail}. Its connections were closed; the other workers' were not, and a new worker takes its place.`,
+  workerUnresponsive: (mode: string, seconds: number) =>
+    `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
+    `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,
+  workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
+    `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
+    `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

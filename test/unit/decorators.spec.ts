@@ -235,7 +235,7 @@ describe('concurrency decorators', () => {
     class Bare {}
     @Threading()
     class Called {}
-    @Threading({ threads: 2, maxThreads: 4, perRequest: true, idleTimeoutMs: 1000 })
+    @Threading({ threads: 2, connectionsPerThread: 1, maxThreads: 4, perRequest: true, workerIdleTimeout: 1.5, maxConnectionsPerThread: 100, resourceLimits: { maxOldGenerationSizeMb: 64 } })
     class WithOptions {}
     expect(getConcurrencies(Bare)).toEqual([
       { decorator: '@Threading', definition: { kind: 'threading', options: {} }, owner: Bare, source: __filename },
@@ -243,7 +243,7 @@ describe('concurrency decorators', () => {
     expect(getConcurrencies(Called)[0].definition).toEqual({ kind: 'threading', options: {} });
     expect(getConcurrencies(WithOptions)[0].definition).toEqual({
       kind: 'threading',
-      options: { threads: 2, maxThreads: 4, perRequest: true, idleTimeoutMs: 1000 },
+      options: { threads: 2, connectionsPerThread: 1, maxThreads: 4, perRequest: true, workerIdleTimeout: 1.5, maxConnectionsPerThread: 100, resourceLimits: { maxOldGenerationSizeMb: 64 } },
     });
   });
 
@@ -297,14 +297,29 @@ describe('concurrency decorators', () => {
         '@Threading on EchoHandler: perRequest "yes" is not a boolean. Fix: pass true for a fresh worker per request, false to reuse a pool, or leave perRequest out.',
       ],
       [
-        'a negative idleTimeoutMs',
-        () => decorate(Threading({ idleTimeoutMs: -5 })),
-        '@Threading on EchoHandler: idleTimeoutMs -5 is not a positive integer (milliseconds). Fix: pass how long an idle thread above the warm pool may live, in milliseconds, or leave idleTimeoutMs out.',
+        'a negative workerIdleTimeout',
+        () => decorate(Threading({ workerIdleTimeout: -5 })),
+        '@Threading on EchoHandler: workerIdleTimeout -5 is not a positive number (seconds). Fix: pass how many seconds a worker above the kept pool may stay without a connection, or leave workerIdleTimeout out for 30.',
+      ],
+      [
+        'a connectionsPerThread of zero',
+        () => decorate(Threading({ connectionsPerThread: 0 })),
+        "@Threading on EchoHandler: connectionsPerThread 0 is not a positive integer. Fix: pass how many connections a thread serves before the pool grows (1 is Python's one connection per thread), or leave connectionsPerThread out for no limit.",
+      ],
+      [
+        'resourceLimits with an unknown key',
+        () => decorate(Threading({ resourceLimits: { heapMb: 5 } as never })),
+        "@Threading on EchoHandler: resourceLimits {\"heapMb\":5} is not an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb). Fix: pass Node's Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.",
+      ],
+      [
+        'a fractional maxConnectionsPerChild',
+        () => decorate(Forking({ maxConnectionsPerChild: 1.5 })),
+        '@Forking on EchoHandler: maxConnectionsPerChild 1.5 is not a positive integer. Fix: pass after how many connections a child is replaced by a fresh one, or leave maxConnectionsPerChild out for never.',
       ],
       [
         'an unknown threading option',
         () => decorate(Threading({ workers: 2 } as ThreadingOptions)),
-        '@Threading on EchoHandler: unknown option "workers". Fix: use only threads, maxThreads, perRequest and idleTimeoutMs.',
+        '@Threading on EchoHandler: unknown option "workers". Fix: use only threads, connectionsPerThread, maxThreads, perRequest, workerIdleTimeout, maxConnectionsPerThread and resourceLimits.',
       ],
       [
         'a number instead of an options object',

@@ -4,29 +4,35 @@ import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container } from '../../container';
-import { ConfigurationError } from '../../errors/errors';
+import { ConfigurationError, SystemExit } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
-import { runDecorated } from '../../lifecycle/run-decorated';
+import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
+import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import { loadClass } from './class-ref';
-import type { PortableToken, WorkerSpec } from './protocol';
+import { loadClass, moduleExports } from './class-ref';
+import { markReported, PortableToken, WorkerSpec } from './protocol';
 import type { WorkerServerFace } from './worker-face';
+
+/** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
+export interface EdgeFacts {
+  tls?: TlsInfo;
+  proxy?: ProxyInfo;
+}
 
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
 export interface Executor {
-  stream(conn: Duplex, client: ClientAddress): Promise<void>;
+  stream(conn: Duplex, client: ClientAddress, edge?: EdgeFacts): Promise<void>;
   /** Writes the reply into `reply`; the server sends it. */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter): Promise<void>;
 }
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec, face: WorkerServerFace): Executor {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(spec.source) as Record<string, unknown>;
+  const mod = moduleExports(spec.source);
   const handler = mod[spec.exportName];
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec, face) : decoratedExecutor(handler, spec, face as unknown as Server);
@@ -41,16 +47,27 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
+  // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
+  // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
+  // and the server reports it the default way.
   const run = async (req: StreamRequest | DatagramRequest) => {
     const scope = container.createRequestScope();
     try {
-      await runDecorated(def, scope.resolve(def.handler), req);
+      const instance = scope.resolve(def.handler);
+      try {
+        await runDecorated(def, instance, req);
+      } catch (err) {
+        if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
+        await callHook(def, instance, 'handleError', err, req.clientAddress);
+        throw markReported(err);
+      }
     } finally {
       await scope.dispose();
     }
   };
   return {
-    stream: (conn, client) => run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
+    stream: (conn, client, edge) =>
+      run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
     datagram: (data, truncated, client, reply) => run(new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
   };
 }
