@@ -38,6 +38,7 @@ export class StreamWriter {
     return new Promise((resolve) => this.sink.end(() => resolve()));
   }
 
+  /** True once the connection can take no more writes (ended or destroyed). */
   get closed(): boolean {
     return this.ended || this.sink.destroyed;
   }
@@ -104,12 +105,14 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
 export class BufferWriter {
   private readonly chunks: Buffer[] = [];
 
+  /** Appends `data` (strings as UTF-8); resolves to its length in bytes at once. */
   write(data: Buffer | Uint8Array | string): Promise<number> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
     this.chunks.push(bytes);
     return Promise.resolve(bytes.length);
   }
 
+  /** Nothing to do: the reply is sent when the request finishes. Resolves at once. */
   end(): Promise<void> {
     return Promise.resolve();
   }
@@ -119,6 +122,7 @@ export class BufferWriter {
     return Buffer.concat(this.chunks);
   }
 
+  /** Bytes written so far. */
   get length(): number {
     return this.chunks.reduce((n, c) => n + c.length, 0);
   }
