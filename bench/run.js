@@ -7,6 +7,7 @@
  *   npm run bench -- --node <path>         the servers run under another Node binary
  *   npm run bench -- --only tcp1,udp16     some workloads only (ids as in the tables); --reps n, --seconds s
  *   npm run bench -- --loadgen node        force the Node load generator (default: C when `cc` works)
+ *   npm run bench -- --only edge           TLS and PROXY protocol only (bench/edge.js; also `npm run bench:edge`)
  *
  * Every server runs as its own process, pinned with taskset to the server CPUs (all CPUs but the last;
  * on two cores: CPU 0), and is driven by a load generator in another process pinned to the last CPU, so
@@ -118,6 +119,18 @@ function calibrateBurn() {
 const sockserve = (mode, transport = 'tcp', body = 'echo') => ({
   key: mode === 'threading1' ? 'sockserve threading (connectionsPerThread: 1)' : `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
 });
+// Observability (issue 15): @Concurrent with nobody listening (the anchor of its tables), with one
+// subscriber to every channel and the tracing channel (BENCH_SUBSCRIBE=1, see servers/sockserve.js),
+// and with events compiled out (SOCKSERVE_EVENTS=0, read once when sockserve loads).
+const OBSERVED = {
+  none: { key: 'sockserve concurrent, no subscriber', anchor: true, env: {} },
+  subscribed: { key: 'sockserve concurrent, one subscriber to every channel', env: { BENCH_SUBSCRIBE: '1' } },
+  off: { key: 'sockserve concurrent, events compiled out', env: { SOCKSERVE_EVENTS: '0' } },
+  // the anchor's build once more, measured last in each round: its ratio to the anchor is the noise
+  again: { key: 'sockserve concurrent, no subscriber (again: the noise)', env: {} },
+};
+const observed = (variant) => ({ ...sockserve('concurrent'), key: OBSERVED[variant].key, anchor: Boolean(OBSERVED[variant].anchor), env: OBSERVED[variant].env });
+
 const rawNet = (transport = 'tcp', body = 'echo') => ({
   key: 'raw net', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport, body],
 });
@@ -149,6 +162,12 @@ function plan() {
       servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
     { id: 'unix16', title: 'Unix stream ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
       servers: [rawNet('unix'), ...all('unix', 'echo', ['concurrent', 'threading', 'forking'])] },
+    { id: 'obs16', title: 'Events: TCP ping-pong, 64-byte lines, 16 connections, @Concurrent', unit: 'req/s', workload: 'pingpong', conns: 16,
+      note: 'the anchor is the same server with nobody subscribed; a keep-alive connection is one request, so this measures the hot path with events wired in.',
+      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
+    { id: 'obsconn', title: 'Events: connection rate (connect, one echo, close), 4 clients, @Concurrent', unit: 'conn/s', workload: 'connrate', conns: 4,
+      note: 'the anchor is the same server with nobody subscribed; every connection publishes connection.open/close, request.start/end and the tracing channel when subscribed.',
+      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
     { id: 'cpu', title: 'CPU-bound handler (~20 ms of CPU per request), 8 clients', unit: 'req/s', workload: 'pingpong', conns: 8,
       payload: 'burn', seconds: CPU_SECONDS, warmup: 2 * WARMUP, serverCpus: ALL_CPUS,
       note: `servers on every CPU (${ALL_CPUS}), the generator shares CPU ${GEN_CPUS}; the anchor is raw net doing the work in its one thread. `
@@ -174,7 +193,7 @@ async function startServer(spec, cpus, env, logName) {
   let proc;
   try {
     proc = spawn(cmd, argv, {
-      cwd: ROOT, env: { ...process.env, ...env, BENCH_PATH: socketPath }, stdio: ['ignore', 'pipe', logFd], detached: true,
+      cwd: ROOT, env: { ...process.env, ...env, ...spec.env, BENCH_PATH: socketPath }, stdio: ['ignore', 'pipe', logFd], detached: true,
     });
   } finally {
     fs.closeSync(logFd);
@@ -609,6 +628,12 @@ function targets(results) {
   check('RSS per idle connection, @Concurrent', 'idle1000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   if (results.some((r) => r.id === 'idle10000')) check('RSS per idle connection (10,000), @Concurrent', 'idle10000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   check('serial mode, 1 connection', 'tcp1', 'sockserve serial', '>=', 0.9, 'raw net');
+  // issue 15: events cost nothing when nobody listens, little when someone does
+  for (const [id, what] of [['obs16', '16-connection ping-pong'], ['obsconn', 'connection rate']]) {
+    if (!results.some((r) => r.id === id)) continue;
+    check(`events, one subscriber to every channel, ${what}`, id, OBSERVED.subscribed.key, '>=', 0.9, 'no subscriber');
+    check(`events compiled out vs none subscribed, ${what} (no subscriber within 2 %)`, id, OBSERVED.off.key, '<=', 1.02, 'no subscriber');
+  }
 
   // every sockserve mode ahead of NestJS TCP and the matching Python server, wherever both ran
   const peers = [];
@@ -778,13 +803,19 @@ async function main() {
     process.stderr.write('bench: idle connections\n');
     results.push(...(await runIdle(env)));
   }
+  if (!OPTS.only || OPTS.only.includes('edge')) {
+    // TLS and PROXY protocol ratios (bench/edge.js, its own servers and Node client): see its head.
+    process.stderr.write('bench: edge (TLS, PROXY protocol)\n');
+    const edge = spawnSync(process.execPath, [path.join(__dirname, 'edge.js'), '--seconds', String(FULL ? 3 : 1)], { encoding: 'utf8', timeout: 600000 });
+    meta.edge = edge.status === 0 ? edge.stdout.trim() : `edge bench failed: ${(edge.stderr || '').split('\n')[0]}`;
+  }
   meta.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
   meta.remeasuredBusyRuns = (FULL ? 40 : 6) - retries.left;
   const t = targets(results);
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
-  const md = markdown(meta, results, t);
+  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
   fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
   fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
   console.log(md);

@@ -31,3 +31,27 @@ export function supportsReusePort(): boolean {
   const [major, minor] = nodeVersion();
   return major > 22 || (major === 22 && minor >= 12);
 }
+
+/** True while a sockserve worker loads the handler's module (its top-level code runs again there). */
+let loadingHandlerModule = false;
+
+/** @internal Runs `load` (the worker's import of the handler's modules) with the flag above set. */
+export function loadingInWorker<T>(load: () => Promise<T>): Promise<T> {
+  loadingHandlerModule = true;
+  let loading: Promise<T>;
+  try {
+    loading = load();
+  } catch (err) {
+    loadingHandlerModule = false;
+    return Promise.reject(err);
+  }
+  return loading.finally(() => (loadingHandlerModule = false));
+}
+
+/**
+ * @internal A server is being started by the top-level code of a handler module that a worker is
+ * loading: an unguarded start-up, which would start servers (and pools of workers) in every worker.
+ */
+export function startedWhileWorkerLoads(): boolean {
+  return loadingHandlerModule;
+}

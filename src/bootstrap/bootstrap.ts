@@ -1,4 +1,7 @@
 import { Container } from '../container';
+import { ConfigurationError } from '../errors/errors';
+import { messages } from '../errors/messages';
+import { startedWhileWorkerLoads } from '../runtime';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import type { HandlerDefinition } from '../metadata/definition';
@@ -18,6 +21,7 @@ export async function bootstrap(handler: HandlerClass, options?: BootstrapOption
 export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOptions): Promise<Server[]>;
 export async function bootstrap(handlers: HandlerClass | HandlerClass[], options: BootstrapOptions = {}): Promise<Server | Server[]> {
   const list = Array.isArray(handlers) ? handlers : [handlers];
+  if (startedWhileWorkerLoads()) throw new ConfigurationError(messages.serverInWorker(list.map((h) => h.name).join(', ')));
   const definitions: HandlerDefinition[] = list.map((h) => {
     const def = explore(h);
     return { ...def, transport: overrideTransport(def.handler, def.transport, options.transport) };
@@ -48,6 +52,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
       servers.push(face);
     }
     await Promise.all(servers.map((s) => s.classicServer.ready));
+    servers.forEach((s, i) => s.logger.info(messages.listening(s.handlerName, s.describeAddress(), definitions[i].concurrency.kind)));
   } catch (err) {
     open = servers.length;
     await Promise.all(servers.map((s) => s.close()));
@@ -60,7 +65,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
 
 /**
  * SIGINT/SIGTERM (API.md §6, §15): keep accepting for `drainDelay` seconds, so a load balancer's health
- * check marks this server down first; then close every listening socket, so new clients are refused
+ * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
  * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
  * requests in flight, close every server, and let the process exit 0. A second signal skips the delay.
  */
@@ -70,6 +75,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
   const onSignal = () => {
     if (draining) return skipDelay?.();
     draining = (async () => {
+      servers.forEach((s) => s.beginDrain());
       if (drainDelay > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, drainDelay * 1000);

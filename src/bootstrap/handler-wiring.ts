@@ -128,6 +128,9 @@ export class HandlerWiring {
 }
 
 /** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
-function sendReply([, socket]: DatagramRequestTuple, req: DatagramRequest, clientAddress: ClientAddress): Promise<void> | undefined {
-  return req.wfile.length > 0 ? socket.send(req.wfile.getValue(), clientAddress) : undefined;
+function sendReply(request: DatagramRequestTuple, req: DatagramRequest, clientAddress: ClientAddress): Promise<void> | undefined {
+  if (req.wfile.length === 0) return undefined;
+  const reply = req.wfile.getValue();
+  request.replyBytes = reply.length;
+  return request[1].send(reply, clientAddress);
 }

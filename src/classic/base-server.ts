@@ -1,9 +1,12 @@
-import { edgeMessages } from '../errors/edge.messages';
-import { ProxyProtocolError, RequestTimeoutError, ServerClosedError, SystemExit, TlsHandshakeError } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
+import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
-import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from '../concurrency/strategy';
+import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
+import { isRoutine } from '../observability/error-kind';
+import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
 /** The third argument of every classic server constructor. */
 export interface ServerConstructorOptions {
@@ -28,7 +31,9 @@ export interface RequestHandlerClass<Req, S> {
  *
  * Attributes that may be overridden: `timeout` (seconds, handleRequest only), `requestTimeout` (seconds a
  * read may wait), `shutdownTimeout` (seconds shutdown waits for requests in flight before closing them),
- * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`.
+ * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`, `logger`
+ * (where every line the server prints goes: `{ error, warn, info, debug }`; default stderr for errors
+ * and warnings, nothing else).
  *
  * One turn of the loop: getRequest → verifyRequest → processRequest (→ finishRequest → shutdownRequest →
  * closeRequest), handleError on an error, then serviceActions. Concurrency enters only through
@@ -51,6 +56,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   blockOnClose = true;
   /** Most child processes a forking server runs at once; default 40, Python's `max_children`. */
   maxChildren = 40;
+  logger: LevelledLogger = stderrLogger;
 
   /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */
   readonly ready: Promise<void>;
@@ -77,6 +83,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   ) {
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
+      if (startedWhileWorkerLoads()) throw new ConfigurationError(messages.serverInWorker(this.constructor.name));
       if (options.bindAndActivate === false) return;
       try {
         await this.serverBind();
@@ -237,9 +244,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.strategy.workers ?? 0;
   }
 
-  /** The worker pool's figures (restarts, oversubscribed, each worker's), with ThreadingMixIn/ForkingMixIn; else undefined. */
+  /** The pool's figures (workers, restarts, their counters) for strategies with workers; else undefined. */
   get poolStats(): PoolStats | undefined {
-    return this.strategy.stats?.();
+    return poolStatsOf(this.strategy);
   }
 
   // ---- the stages of one request ----
@@ -310,16 +317,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   closeRequest(_request: Req): Promise<void> | void {}
 
   /**
-   * Default: Python's traceback block on stderr; the server keeps serving. A failed TLS handshake or PROXY
-   * header is routine client behaviour: one line, no traceback.
+   * Default: Python's traceback block at `logger.error` (stderr) for an error of the handler; one line at
+   * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts).
+   * The server keeps serving.
    */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
-    if (isRoutineError(error)) {
-      process.stderr.write(`${edgeMessages.routine(error, clientAddress)}\n`);
+    if (isRoutine(error)) {
+      this.logger.warn(messages.clientError(clientAddress, error));
       return;
     }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-    process.stderr.write(messages.errorBlock(clientAddress, trace));
+    this.logger.error(messages.errorBlock(clientAddress, trace));
   }
 
   /** Called by handleRequest() when `timeout` seconds passed with no request (Python's `handle_timeout`); its value is handleRequest()'s. */
@@ -329,6 +337,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** Called once per serveForever() loop turn (Python's `service_actions`): periodic housekeeping. */
   serviceActions(): Promise<void> | void {}
+
+  /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
+  protected get logName(): string {
+    return this.constructor.name;
+  }
 
   /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
   protected get isServing(): boolean {
@@ -391,7 +404,7 @@ function isOsError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('E');
 }
 
-/** Errors of the client's making that deserve one line, not a traceback: a failed TLS handshake or PROXY header. */
+/** Errors of the client's making that deserve one line, not a traceback (observability/error-kind.ts). */
 export function isRoutineError(error: unknown): boolean {
-  return error instanceof TlsHandshakeError || error instanceof ProxyProtocolError;
+  return isRoutine(error);
 }

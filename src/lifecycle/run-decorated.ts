@@ -12,6 +12,6 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
 /** The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request object. */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
   const ran = runLifecycle(instance as object, def.hooks, req);
-  const wfile = (req as { wfile?: { throwUnobservedFailure?: () => void } }).wfile;
-  return wfile?.throwUnobservedFailure ? ran.then(() => wfile.throwUnobservedFailure!()) : ran;
+  const wfile = (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile;
+  return wfile?.finishWrites ? ran.then(() => wfile.finishWrites!()) : ran;
 }

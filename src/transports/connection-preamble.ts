@@ -31,6 +31,14 @@ export class Preamble {
     return new Preamble(proxy, options.tls ? new TlsTerminator(options.tls) : undefined, options.limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT);
   }
 
+  /**
+   * Draining (SIGTERM's drainDelay): a connection whose PROXY header is v2 LOCAL (a proxy's own health
+   * check) is closed after its header, quietly, instead of reaching the handler, so a health check that
+   * expects an answer (HAProxy's `tcp-check send`/`expect`) fails and the proxy marks this server down
+   * while it still accepts and serves clients.
+   */
+  draining = false;
+
   /** True when a connection's peer must be known before limits per client apply (the PROXY header names it). */
   get namesClient(): boolean {
     return this.proxy !== undefined;
@@ -39,10 +47,12 @@ export class Preamble {
   /**
    * Reads the PROXY header (if configured), then runs the TLS handshake (if configured), bounded together by
    * `limits.lineTimeout` from now. Resolves with the connection to serve, or with undefined when the client
-   * closed before sending a byte (a plain TCP health check). Rejects with ProxyProtocolError or
+   * closed before sending a byte (a plain TCP health check) or was gone before it was accepted. Rejects with ProxyProtocolError or
    * TlsHandshakeError; the caller then ends the connection. Bytes read past the header are put back.
    */
   async run(raw: net.Socket, peer: ClientAddress): Promise<PreambleResult | undefined> {
+    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not.
+    if (peer.host === '') return undefined;
     const deadline = Date.now() + this.seconds * 1000;
     let clientAddress = peer;
     let proxy: ProxyInfo | undefined;
@@ -52,6 +62,10 @@ export class Preamble {
       if (got) {
         proxy = got;
         clientAddress = addressOf(got, peer);
+        // A LOCAL header and nothing after it is the proxy's own health check (HAProxy sends one so with
+        // send-proxy-v2): its end is as quiet as a plain TCP check's.
+        if (got.command === 'LOCAL' && this.draining) return undefined;
+        if (got.command === 'LOCAL' && raw.readableLength === 0 && (await firstBytes(raw, deadline)) === 'closed') return undefined;
       }
     } else if (this.tls && (await firstBytes(raw, deadline)) === 'closed') {
       return undefined;

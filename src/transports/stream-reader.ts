@@ -7,6 +7,12 @@ import { afterPollPhase } from './event-loop';
 
 /** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
+/**
+ * At shutdown, how long a connection that has not sent a byte yet may take to send its first request: one
+ * accepted moments before the listener closed has a request on its way (a load balancer connects, then
+ * forwards it), and is served, not mistaken for an idle one. Measured from the rfile's creation.
+ */
+const FIRST_REQUEST_GRACE_MS = 1000;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
 
@@ -54,6 +60,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private readonly lineLimit: number;
   private readonly timeoutMs: number | null;
   private readonly lineTimeoutMs: number | null;
+  /** When this rfile was made, and whether a byte ever came: a fresh connection's first request has a grace at shutdown. */
+  private readonly born = Date.now();
+  private everReceived = false;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
@@ -77,6 +87,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** @internal Bytes from the source (its shared 'data' listener). */
   received(chunk: Buffer): void {
+    this.everReceived = true;
     this.buffer.push(chunk);
     if (this.buffer.length >= HIGH_WATER) {
       this.held = true;
@@ -175,7 +186,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return new LineIterator(this);
   }
 
-  /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
+  /**
+   * Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting, except a
+   * connection's first request, which has FIRST_REQUEST_GRACE_MS from the rfile's creation to start.
+   */
   stopReading(): void {
     if (this.stopping) return;
     this.stopping = true;
@@ -189,6 +203,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   private atStop(): boolean {
     if (!this.stopping || this.buffer.length > 0) return false;
+    if (!this.everReceived && this.source && !this.eof) {
+      const left = this.born + FIRST_REQUEST_GRACE_MS - Date.now();
+      if (left > 0) {
+        this.graceTimer ??= setTimeout(() => this.notify(), left);
+        return false;
+      }
+    }
     if (this.drained) return true;
     this.drainOnce();
     return false;

@@ -8,7 +8,13 @@ process.on('disconnect', () => process.exit(0));
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', async (init: { t: 'init'; spec: WorkerSpec }) => {
-  await loadWorkerModules(init.spec); // ES modules are imported, asynchronously, before the runtime starts
+  try {
+    await loadWorkerModules(init.spec); // ES modules are imported, asynchronously, before the runtime starts
+  } catch (err) {
+    // A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
+    process.send!({ t: 'load-error', message: err instanceof Error ? err.message : String(err) }, undefined, {}, () => process.exit(1));
+    return;
+  }
   // Messages still being written, and the exit code to leave with once they are.
   let sending = 0;
   let exitCode: number | undefined;

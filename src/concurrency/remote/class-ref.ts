@@ -1,4 +1,5 @@
 import { commonJsExports, moduleExports, preloadModules } from '../../metadata/module-loader';
+import { loadingInWorker } from '../../runtime';
 import type { ClassRef, WorkerSpec } from './protocol';
 
 /**
@@ -31,7 +32,7 @@ export function loadWorkerModules(spec: WorkerSpec): Promise<void> {
     files.push(useClass.source);
     if (token.kind === 'class') files.push(token.ref.source);
   }
-  return preloadModules(files);
+  return loadingInWorker(() => preloadModules(files));
 }
 
 /** In a worker: the exports of a module loadWorkerModules() loaded (or a CommonJS one, required now). */

@@ -7,8 +7,16 @@ import type { WorkerSpec } from './protocol';
 const port = parentPort!;
 const spec = workerData as WorkerSpec;
 // ES modules can only be imported, asynchronously: load the handler's modules before the runtime starts.
-void loadWorkerModules(spec).then(() => startWorkerRuntime(spec, {
-  post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
-  onMessage: (listener) => port.on('message', listener),
-  exit: (code) => process.exit(code), // ends this thread; the server drains its port before 'exit'
-}));
+// A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
+void loadWorkerModules(spec).then(
+  () =>
+    startWorkerRuntime(spec, {
+      post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
+      onMessage: (listener) => port.on('message', listener),
+      exit: (code) => process.exit(code), // ends this thread; the server drains its port before 'exit'
+    }),
+  (err: unknown) => {
+    port.postMessage({ t: 'load-error', message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  },
+);
