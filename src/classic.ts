@@ -1,6 +1,8 @@
 /**
  * `sockserve/classic`: Python's socketserver classes, in camelCase. The decorator layer assembles these
  * same classes, so every behaviour has one implementation.
+ *
+ * @module sockserve/classic
  */
 export { BaseServer } from './classic/base-server';
 export type { RequestHandlerClass, ServerConstructorOptions } from './classic/base-server';

@@ -5,14 +5,18 @@
  * class's decorators (explorer → HandlerDefinition), checks its dependency graph (container), and
  * assembles one classic server from three independent parts:
  *
+ * ```text
  *     transport                  concurrency strategy              per-request lifecycle
  *   ┌───────────────────┐      ┌────────────────────────┐      ┌──────────────────────────────┐
  *   │ stream: TCP, Unix │ ───▶ │ serial | concurrent |  │ ───▶ │ verify → setup → handle →    │
  *   │ datagram: UDP,    │      │ threading | forking    │      │ finish → close (exactly once)│
  *   │ Unix datagram     │      │ (processRequest seam)  │      │ handler built by the container│
  *   └───────────────────┘      └────────────────────────┘      └──────────────────────────────┘
+ * ```
  *
  * `sockserve/classic` exports the Python-shaped classes the decorators are built on.
+ *
+ * @module sockserve
  */
 export * from './decorators';
 export { Injectable, Inject, Token, Container } from './container';
@@ -30,3 +34,8 @@ export {
 } from './errors/errors';
 export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo } from './transports/edge-options';
 export type { HandlerDefinition, TransportDefinition, ConcurrencyDefinition } from './metadata/definition';
+export type { InjectableOptions, ClassProvider, ValueProvider, FactoryProvider, ClassType, RequestScope } from './container';
+export type {
+  TcpServerOptions, UdpServerOptions, UnixStreamServerOptions, UnixDatagramServerOptions,
+  ConcurrentOptions, ThreadingOptions, ForkingOptions, WorkerResourceLimits,
+} from './metadata/definition';

@@ -8,6 +8,7 @@ import { isRoutine } from '../observability/error-kind';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
+/** The third argument of every classic server constructor. */
 export interface ServerConstructorOptions {
   /** false defers binding to explicit `await serverBind(); await serverActivate()`, as Python's bind_and_activate. */
   bindAndActivate?: boolean;
@@ -39,13 +40,21 @@ export interface RequestHandlerClass<Req, S> {
  * processRequest, which hands the request to the server's strategy.
  */
 export abstract class BaseServer<Req = unknown, Addr = unknown> implements RequestProcessor<Req> {
+  /** Seconds handleRequest() waits for a request before calling handleTimeout(); null (default) waits forever. Python's `timeout`. */
   timeout: number | null = null;
+  /** Seconds a read may wait with no byte arriving before it rejects with RequestTimeoutError; null (default) waits forever. */
   requestTimeout: number | null = null;
+  /** Seconds shutdown() waits for requests in flight before closing their connections and abandoning them; default 30. */
   shutdownTimeout: number | null = 30;
+  /** The listen backlog of stream servers; default 5, Python's `request_queue_size` (the decorators use 511). */
   requestQueueSize = 5;
+  /** Python's `allow_reuse_address`; default true. Node always sets `SO_REUSEADDR` on TCP, so false has no effect there. */
   allowReuseAddress = true;
+  /** Bytes read per datagram; a longer one is truncated, as Python's `max_packet_size`. Default 8192; at most 65,507 (IPv4) or 65,527 (IPv6). */
   maxPacketSize = 8192;
+  /** Python's `block_on_close`: close() waits for the threads or children to end; default true. */
   blockOnClose = true;
+  /** Most child processes a forking server runs at once; default 40, Python's `max_children`. */
   maxChildren = 40;
   logger: LevelledLogger = stderrLogger;
 
@@ -59,8 +68,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Set for the synchronous start of a shutdown() that a request's handler called (see shutdownFromRequest). */
   private shutdownCaller: Req | undefined;
 
+  /**
+   * @param serverAddress Where to listen: `[host, port]` or `{ host, port }` for IP servers (port 0 lets the OS
+   *   choose), a path or `{ path }` for Unix servers; after binding, the address actually bound.
+   * @param RequestHandlerClass The handler class built for every request.
+   * @param options `{ bindAndActivate: false }` defers binding, as Python's `bind_and_activate`.
+   */
   constructor(
+    /** The bound address: `[host, port]` for IP servers, as Python's `server_address`; the path for Unix servers. */
     public serverAddress: Addr,
+    /** The handler class built for every request, as Python's `RequestHandlerClass`. */
     public readonly RequestHandlerClass: RequestHandlerClass<Req, any>,
     options: ServerConstructorOptions = {},
   ) {
@@ -81,7 +98,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   // ---- the transport's part: implemented by TCPServer, UDPServer and the Unix servers ----
 
+  /** Binds the socket to `serverAddress` (Python's `server_bind`); rejects with AddressInUseError when taken. */
   serverBind(): Promise<void> | void {}
+  /** Starts listening with `requestQueueSize` as backlog (Python's `server_activate`); nothing for datagram servers. */
   serverActivate(): Promise<void> | void {}
   /** Releases the socket. Mixins extend it to release threads or children. */
   serverClose(): Promise<void> | void {}
@@ -210,6 +229,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.closing;
   }
 
+  /** `await using server = …`: calls close(). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -293,6 +313,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     await this.closeRequest(request);
   }
 
+  /** Releases the request's socket (Python's `close_request`); called exactly once per request, after shutdownRequest. */
   closeRequest(_request: Req): Promise<void> | void {}
 
   /**
@@ -309,10 +330,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.logger.error(messages.errorBlock(clientAddress, trace));
   }
 
+  /** Called by handleRequest() when `timeout` seconds passed with no request (Python's `handle_timeout`); its value is handleRequest()'s. */
   handleTimeout(): unknown {
     return undefined;
   }
 
+  /** Called once per serveForever() loop turn (Python's `service_actions`): periodic housekeeping. */
   serviceActions(): Promise<void> | void {}
 
   /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */

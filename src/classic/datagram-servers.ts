@@ -12,9 +12,11 @@ import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './
  * that they are dropped, as a full kernel buffer drops them.
  */
 abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Addr> {
+  /** Datagrams held while the loop is busy; more are dropped (and counted in `dropped`), as a full kernel buffer drops them. Default 4096. */
   maxQueuedDatagrams = 4096;
   /** Datagrams dropped because the queue was full. */
   dropped = 0;
+  /** @internal The bound socket, once serverBind() has run. */
   socket: DatagramSocket | undefined;
   private readonly queue = new RequestQueue<ReceivedDatagram>();
 

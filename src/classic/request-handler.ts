@@ -19,8 +19,11 @@ export class BaseRequestHandler<Req = unknown, S = any> {
   #face: S | undefined;
   readonly #origin: S;
 
+  /** Built by the server's finishRequest for every request, as Python's. */
   constructor(
+    /** The request: the connected socket for streams, the `[data, socket]` pair for datagrams (Python's `self.request`). */
     readonly request: Req,
+    /** Where the request came from (Python's `self.client_address`, as `{ host, port, family }` or `{ path }`). */
     readonly clientAddress: ClientAddress,
     server: S,
   ) {
@@ -36,12 +39,15 @@ export class BaseRequestHandler<Req = unknown, S = any> {
     return (this.#face ??= handlerFace(this.#origin, this.request));
   }
 
+  /** Called first; prepare per-request state. May be async. A setup that throws skips handle and finish, as Python. */
   setup(): unknown {
     return undefined;
   }
+  /** Serves the request: read and write. May be async. */
   handle(): unknown {
     return undefined;
   }
+  /** Called after handle returns or throws (not when setup threw); clean up. May be async. */
   finish(): unknown {
     return undefined;
   }
@@ -74,9 +80,12 @@ function handlerFace<S>(server: S, request: unknown): S {
  * has the data. finish() does not close the connection: the server's shutdownRequest does.
  */
 export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket, S> {
+  /** Reads the connection: `readline(limit?)`, `read(n?)`, `read1(n?)`, `readAll()`, `for await`; set by setup(). */
   rfile!: StreamReader;
+  /** Writes to the connection; `write()` resolves once the kernel has the data (Python's `sendall`); set by setup(). */
   wfile!: StreamWriter;
 
+  /** The connected socket (Python's `self.connection`), the same as `request`. */
   get connection(): net.Socket {
     return this.request;
   }
@@ -110,11 +119,16 @@ export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated:
  * written (Python sends an empty datagram), so servers that never answer stay silent.
  */
 export class DatagramRequestHandler<S = any> extends BaseRequestHandler<DatagramRequestTuple, S> {
+  /** The datagram's bytes (Python's `self.packet`), at most the server's `maxPacketSize`. */
   packet!: Buffer;
+  /** @internal The server's socket, through which finish() replies (Python's `self.socket`). */
   socket!: DatagramSocket;
+  /** Reads the datagram's bytes, as a stream's rfile reads a connection. */
   rfile!: StreamReader;
+  /** Collects the reply, sent to the sender as one datagram by finish(); nothing written, nothing sent. */
   wfile!: BufferWriter;
 
+  /** True when the datagram was longer than the server's `maxPacketSize` and was cut to it. */
   get truncated(): boolean {
     return this.request.truncated;
   }

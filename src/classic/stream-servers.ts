@@ -13,8 +13,22 @@ import { stopReaderOf } from './reader-registry';
 import { endGracefully, lingeringClose } from '../transports/lingering-close';
 import { AcceptWatch } from '../observability/accept-watch';
 
-export type IpAddressInput = [host: string, port: number] | { host?: string; port: number };
-export type UnixAddressInput = string | { path: string };
+/** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`); port 0 lets the OS choose. */
+export type IpAddressInput =
+  | [host: string, port: number]
+  | {
+      /** Default `'127.0.0.1'`. */
+      host?: string;
+      /** 0 lets the OS choose. */
+      port: number;
+    };
+/** A Unix server's address: the socket file's path, or `{ path }`; shorter than 108 bytes. */
+export type UnixAddressInput =
+  | string
+  | {
+      /** The socket file's path. */
+      path: string;
+    };
 
 /** The stream servers' constructor options: Python's, plus the production edge (API.md §11). */
 export interface StreamServerOptions extends ServerConstructorOptions, EdgeOptions {}
@@ -180,6 +194,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
  * `allowReuseAddress` (Node always sets SO_REUSEADDR on listening TCP sockets), `ipv6Only`.
  */
 export class TCPServer extends StreamServer<[string, number]> {
+  /** With an IPv6 host such as `'::'`, accept IPv6 only (no IPv4-mapped clients); default false (Node's `ipv6Only`). */
   ipv6Only = false;
 
   constructor(address: IpAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions) {

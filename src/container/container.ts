@@ -44,6 +44,11 @@ const NOT_BUILDABLE = new Set<unknown>([Object, Function, String, Number, Boolea
 const unwindingCycle = new WeakMap<object, InjectionToken>();
 const isUnwindingCycle = (e: unknown) => typeof e === 'object' && e !== null && unwindingCycle.has(e);
 
+/**
+ * The dependency-injection container `bootstrap()` builds from its `providers`; usable on its own. Lifetimes:
+ * `'singleton'` (one per container), `'transient'`, `'request'` (one per {@link RequestScope}). Resolution is
+ * synchronous; every failure is an InjectionError naming the class, the parameter and a fix.
+ */
 export class Container {
   private readonly recipes = new Map<InjectionToken, Recipe>();
   private readonly singletons = new Map<InjectionToken, unknown>();
@@ -57,6 +62,7 @@ export class Container {
     for (const provider of providers) this.register(provider);
   }
 
+  /** Adds or replaces the provider of a token (the last registration wins). Throws InjectionError for an invalid provider. */
   register(provider: Provider): this {
     const [token, recipe] = toRecipe(provider);
     this.recipes.set(token, recipe);
@@ -64,6 +70,7 @@ export class Container {
     return this;
   }
 
+  /** Builds or looks up what `token` stands for; request-scoped tokens need `scope`. Throws InjectionError. */
   resolve<T>(token: InjectionToken<T>, scope?: RequestScope): T {
     if (scope !== undefined && !(scope instanceof ContainerRequestScope && scope.container === this)) {
       throw new InjectionError(msg.foreignScope(tokenName(token)));
@@ -72,21 +79,25 @@ export class Container {
     return this.root('container.resolve()', token, { path: [], dryRun: false, scope }) as T;
   }
 
+  /** A scope for one request: `scope.resolve(token)`, then `await scope.dispose()`. */
   createRequestScope(): RequestScope {
     return new ContainerRequestScope(this);
   }
 
+  /** Walks the whole graph below `token` without constructing anything; throws the InjectionError resolve() would. */
   validate(token: InjectionToken): void {
     const checked = { free: new Set<InjectionToken>(), inSingleton: new Set<InjectionToken>() };
     this.root('container.validate()', token, { path: [], dryRun: true, checked });
   }
 
+  /** Disposes the singletons this container built (`[Symbol.asyncDispose]`, `[Symbol.dispose]` or `dispose()`), last built first. */
   async dispose(): Promise<void> {
     const created = this.created.splice(0);
     this.singletons.clear();
     await disposeInReverse(created, 'Container.dispose()');
   }
 
+  /** `await using container = …`: calls dispose(). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }

@@ -13,6 +13,13 @@ import { InjectionToken, isInjectionToken } from './token';
 
 type AnyClass = abstract new (...args: any[]) => unknown;
 
+/**
+ * Resolves this constructor parameter by `token` instead of by its TypeScript type: needed for interfaces,
+ * unions, primitives, string/symbol/{@link Token} tokens, and under compilers without decorator metadata
+ * (tsx, esbuild). Throws InjectionError when put on a method parameter or given something that is not a token.
+ *
+ * @example constructor(@Inject('Config') config: Config, @Inject(LOGGER) log: Logger) {}
+ */
 export function Inject<T>(
   token: InjectionToken<T>,
 ): (target: object, propertyKey: string | symbol | undefined, parameterIndex: number) => void {

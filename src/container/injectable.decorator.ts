@@ -9,13 +9,20 @@ import { isScope, Scope } from './provider';
 import { callerFile } from '../metadata/source-location';
 import { writeInjectable } from './reflection';
 
+/** Options of `@Injectable({ scope })`. */
 export interface InjectableOptions {
+  /** Default `'singleton'`. */
   scope?: Scope;
 }
 
 type AnyClass = abstract new (...args: any[]) => unknown;
 
+/**
+ * `@Injectable` (bare): marks a class as built by the container, a singleton; TypeScript then records its
+ * constructor parameter types. Throws InjectionError when put on something that is not a class.
+ */
 export function Injectable(target: AnyClass): void;
+/** `@Injectable()` / `@Injectable({ scope })`: as bare, with a lifetime: `'singleton'` (default), `'transient'` or `'request'`. */
 export function Injectable(options?: InjectableOptions): (target: AnyClass) => void;
 export function Injectable(arg?: AnyClass | InjectableOptions): void | ((target: AnyClass) => void) {
   if (typeof arg === 'function') return decorate(arg, {});

@@ -19,28 +19,42 @@ import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
 import { InjectionToken, isInjectionToken, tokenName } from './token';
 
+/** How long an instance lives: one per container (`'singleton'`, the default), one per injection (`'transient'`), one per request (`'request'`, disposed after `@Finish`). */
 export type Scope = 'singleton' | 'transient' | 'request';
 export const SCOPES: readonly Scope[] = ['singleton', 'transient', 'request'];
 
+/** A class the container can construct. */
 export type ClassType<T = unknown> = new (...args: any[]) => T;
 
+/** `{ provide, useClass }`: build `useClass` (its own dependencies injected) whenever `provide` is asked for. */
 export interface ClassProvider<T = unknown> {
+  /** The token this provider answers. */
   provide: InjectionToken<T>;
+  /** The class to build. */
   useClass: ClassType<T>;
+  /** Overrides the class's `@Injectable({ scope })`; default `'singleton'`. */
   scope?: Scope;
 }
+/** `{ provide, useValue }`: hand out this value, which the caller owns (never disposed). */
 export interface ValueProvider<T = unknown> {
+  /** The token this provider answers. */
   provide: InjectionToken<T>;
+  /** The value; it must be structured-cloneable, with a string or `Symbol.for()` token, to reach workers. */
   useValue: T;
 }
+/** `{ provide, useFactory, inject? }`: call the factory with the `inject` tokens' values. Cannot reach workers. */
 export interface FactoryProvider<T = unknown> {
+  /** The token this provider answers. */
   provide: InjectionToken<T>;
   /** Receives the `inject` tokens' values, in order. Must not return a Promise (see above). */
   useFactory: (...deps: any[]) => T;
+  /** Tokens whose values are passed to `useFactory`, in order; default none. */
   inject?: InjectionToken[];
+  /** Default `'singleton'`. */
   scope?: Scope;
 }
 
+/** What `bootstrap(Handler, { providers })` and `new Container(providers)` take: a class (provided for itself) or a provider object. */
 export type Provider<T = any> = ClassType<T> | ClassProvider<T> | ValueProvider<T> | FactoryProvider<T>;
 
 /** A provider after validation: what the container keeps per token. */

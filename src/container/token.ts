@@ -9,13 +9,19 @@ export class Token<T = unknown> {
   /** Never set: it only ties `T` to the token, so that `Token<A>` and `Token<B>` are different types. */
   declare readonly __type?: T;
 
-  constructor(readonly name: string) {}
+  /** @param name Shown in error messages; two tokens with the same name are still different tokens. */
+  constructor(
+    /** Shown in error messages, as `Token(name)`. */
+    readonly name: string,
+  ) {}
 
+  /** `Token(name)`, as error messages show it. */
   toString(): string {
     return `Token(${this.name})`;
   }
 }
 
+/** What the container can be asked for: a class, a string, a symbol, or a typed {@link Token}. */
 export type InjectionToken<T = unknown> = (abstract new (...args: any[]) => T) | string | symbol | Token<T>;
 
 /** True for anything that may be used as a token. */

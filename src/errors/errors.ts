@@ -28,7 +28,10 @@ export class WorkerCrashedError extends SockserveError {}
  * serveForever()/handleRequest() by propagating to their caller.
  */
 export class SystemExit extends SockserveError {
-  constructor(readonly code: number = 0) {
+  constructor(
+    /** The exit code asked for; default 0. */
+    readonly code: number = 0,
+  ) {
     super(`SystemExit(${code})`);
   }
 }

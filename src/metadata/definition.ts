@@ -7,28 +7,40 @@ import type { EdgeOptions } from '../transports/edge-options';
 
 export type TransportKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
 
+/** `@TcpServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` come from the stream edge (docs/production.md). */
 export interface TcpServerOptions extends EdgeOptions {
+  /** The port; 0 lets the OS choose (read it from `server.serverAddress`). */
   port: number;
   /** Default '127.0.0.1', as Python; '0.0.0.0' or '::' must be asked for. */
   host?: string;
-  /** Python's request_queue_size: default 5. */
+  /** The listen backlog; default 511, Node's (the classic layer keeps Python's `request_queue_size` 5). */
   backlog?: number;
-  /** SO_REUSEADDR; default true. */
+  /** SO_REUSEADDR; default true (no effect on TCP: libuv always sets it). */
   reuseAddress?: boolean;
+  /** With an IPv6 `host` such as `'::'`, accept IPv6 clients only; default false (Node's `ipv6Only`). */
   ipv6Only?: boolean;
 }
+/** `@UdpServer({ … })`'s options. */
 export interface UdpServerOptions {
+  /** The port; 0 lets the OS choose. */
   port: number;
+  /** Default '127.0.0.1', as Python; `'::1'` or `'::'` gives IPv6. */
   host?: string;
-  /** Longer datagrams are truncated and flagged `truncated`; default 8192. */
+  /** Bytes read per datagram: longer ones are truncated and flagged `truncated`, as Python; default 8192, at most 65,507 (IPv4) or 65,527 (IPv6). */
   maxPacketSize?: number;
 }
+/** `@UnixStreamServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` as for TCP. */
 export interface UnixStreamServerOptions extends EdgeOptions {
+  /** The socket file's path, shorter than 108 bytes; a stale socket there is replaced, anything else is an error. */
   path: string;
+  /** The listen backlog; default 511. */
   backlog?: number;
 }
+/** `@UnixDatagramServer({ … })`'s options. */
 export interface UnixDatagramServerOptions {
+  /** The socket file's path, shorter than 108 bytes. */
   path: string;
+  /** Bytes read per datagram; longer ones are truncated and flagged `truncated`; default 8192. */
   maxPacketSize?: number;
 }
 
@@ -40,9 +52,13 @@ export type TransportDefinition =
 
 /** A worker's V8 heap limits (Node's `Worker` resourceLimits); children get `--max-old-space-size` from `maxOldGenerationSizeMb`. */
 export interface WorkerResourceLimits {
+  /** Megabytes of V8's old generation (the main heap); past it the worker dies and is replaced. */
   maxOldGenerationSizeMb?: number;
+  /** Megabytes of V8's young generation (threads only). */
   maxYoungGenerationSizeMb?: number;
+  /** Megabytes for generated code (threads only). */
   codeRangeSizeMb?: number;
+  /** Megabytes of the thread's stack (threads only); Node's default 4. */
   stackSizeMb?: number;
 }
 
@@ -60,6 +76,7 @@ export interface ThreadingOptions {
   workerIdleTimeout?: number;
   /** Connections after which a thread is recycled (it ends once its open ones have); default no limit. */
   maxConnectionsPerThread?: number;
+  /** Each thread's V8 heap limits; a thread past them dies and is replaced (its connections see WorkerCrashedError). */
   resourceLimits?: WorkerResourceLimits;
 }
 /** @Forking's options (API.md §3): the same with child processes. */
@@ -70,13 +87,16 @@ export interface ForkingOptions {
   connectionsPerChild?: number;
   /** Default 40, as Python's max_children. */
   maxChildren?: number;
+  /** A fresh child per connection, as Python's ForkingMixIn. */
   perRequest?: boolean;
   /** Seconds a child above `children` may stay without a connection before it exits; default 30. */
   workerIdleTimeout?: number;
+  /** Connections after which a child is recycled (it ends once its open ones have); default no limit. */
   maxConnectionsPerChild?: number;
   /** `maxOldGenerationSizeMb` becomes the child's `--max-old-space-size`. */
   resourceLimits?: WorkerResourceLimits;
 }
+/** `@Concurrent({ … })`'s options. */
 export interface ConcurrentOptions {
   /** A shorthand for the transport's `limits.maxConnections`: past it, a new connection is accepted and closed at once. */
   maxConnections?: number;

@@ -20,7 +20,7 @@ export interface CounterTotals {
   proxyErrors: number;
   /** Connections closed before sending a byte (a TCP health check): no error, no hook. */
   healthChecks: number;
-  /** Messages decoded by @Framing and given to @OnMessage. */
+  /** Messages decoded by `@Framing` and given to `@OnMessage`. */
   messages: number;
   /** Bytes read from and written to clients' connections, counted when each connection closes. */
   bytesIn: number;

@@ -1,10 +1,39 @@
 /** Where a request came from: `{ host, port, family }` for IP, `{ path }` for Unix (empty for an unbound client). */
 export type ClientAddress = IpAddress | UnixAddress;
 /** The other shape's fields are declared absent, so `client.host === '127.0.0.1'` compiles on either. */
-export interface IpAddress { host: string; port: number; family: 'IPv4' | 'IPv6'; path?: undefined }
-export interface UnixAddress { path: string; host?: undefined; port?: undefined; family?: undefined }
+export interface IpAddress {
+  /** The peer's IP address, e.g. `'127.0.0.1'` or `'::1'`. */
+  host: string;
+  /** The peer's port. */
+  port: number;
+  /** Which IP family `host` is. */
+  family: 'IPv4' | 'IPv6';
+  /** Absent on IP addresses. */
+  path?: undefined;
+}
+/** A Unix socket peer: `{ path }`, empty for a client that did not bind its socket. */
+export interface UnixAddress {
+  /** The peer's socket path; `''` for an unbound client. */
+  path: string;
+  /** Absent on Unix addresses. */
+  host?: undefined;
+  /** Absent on Unix addresses. */
+  port?: undefined;
+  /** Absent on Unix addresses. */
+  family?: undefined;
+}
 /** Where a server listens: `{ host, port }` (the real port after port 0) or `{ path }`. */
-export type ServerAddress = { host: string; port: number } | { path: string };
+export type ServerAddress =
+  | {
+      /** The address listened on. */
+      host: string;
+      /** The port listened on: the OS's pick when 0 was asked for. */
+      port: number;
+    }
+  | {
+      /** The Unix socket file's path. */
+      path: string;
+    };
 
 /** The decorated server's address from the classic one (`[host, port]` or a Unix path). */
 export function toServerAddress(classic: unknown): ServerAddress {

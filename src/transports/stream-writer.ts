@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
  * Writes the handler does not await still go out, in order, before the connection closes. One of them
  * that fails (the client reset; a write after end()) never becomes an unhandled rejection: the writer
  * keeps the first such failure, and the lifecycle ends the request with it (`throwUnobservedFailure`),
- * so it reaches @HandleError like any other error of the request. A failure the handler awaited is
+ * so it reaches `@HandleError` like any other error of the request. A failure the handler awaited is
  * the handler's to deal with, and is not reported again.
  */
 export class StreamWriter {
@@ -41,6 +41,7 @@ export class StreamWriter {
     return new Promise((resolve) => this.sink.end(() => resolve()));
   }
 
+  /** True once the connection can take no more writes (ended or destroyed). */
   get closed(): boolean {
     return this.ended || this.sink.destroyed;
   }
@@ -136,12 +137,14 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
 export class BufferWriter {
   private readonly chunks: Buffer[] = [];
 
+  /** Appends `data` (strings as UTF-8); resolves to its length in bytes at once. */
   write(data: Buffer | Uint8Array | string): Promise<number> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
     this.chunks.push(bytes);
     return Promise.resolve(bytes.length);
   }
 
+  /** Nothing to do: the reply is sent when the request finishes. Resolves at once. */
   end(): Promise<void> {
     return Promise.resolve();
   }
@@ -151,6 +154,7 @@ export class BufferWriter {
     return Buffer.concat(this.chunks);
   }
 
+  /** Bytes written so far. */
   get length(): number {
     return this.chunks.reduce((n, c) => n + c.length, 0);
   }
