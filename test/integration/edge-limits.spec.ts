@@ -219,6 +219,8 @@ describe('limits', () => {
     const drip = setInterval(() => slow.forEach((s) => !s.destroyed && s.write('a')), 300);
     try {
       await within(15000, 'every slow connection closed', Promise.all(slow.map((s) => closed(s, 15000))));
+      // The worker's error reaches the server's process after the client has seen its connection close.
+      await within(5000, 'the four timeouts counted', until(() => server.stats().clientErrors + server.stats().errors >= 4));
       expect(server.stats()).toMatchObject({ clientErrors: 4, errors: 0 }); // a client's timeout is routine (API.md §14)
     } finally {
       clearInterval(drip);
