@@ -77,16 +77,9 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       counters.errors++;
-      if (wiring.hasHook('handleError')) {
-        try {
-          await wiring.callServerHook('handleError', error, clientAddress);
-          return;
-        } catch (hookError) {
-          error = hookError; // a failing @HandleError is reported the default way, never lost
-        }
-      }
-      if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
-      else await super.handleError(request, clientAddress, error);
+      await wiring.handleError(error, clientAddress, (unhandled) =>
+        options.logger ? options.logger.error(messages.errorBlock(clientAddress, describe(unhandled))) : super.handleError(request, clientAddress, unhandled),
+      );
     }
 
     handleTimeout(): unknown {

@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-handler';
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
+import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
@@ -58,6 +59,23 @@ export class HandlerWiring {
     return ok;
   }
 
+  /**
+   * A request's error for @HandleError `(error, client)`: true when the hook took it. False when the class
+   * has none, or when the hook itself threw: then `report` gets the error to report the default way
+   * (the hook's own, so that it is never lost).
+   */
+  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown): Promise<void> {
+    if (this.hasHook('handleError')) {
+      try {
+        await this.callServerHook('handleError', error, clientAddress);
+        return;
+      } catch (hookError) {
+        error = hookError;
+      }
+    }
+    await report(error);
+  }
+
   /** A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on one lazily built instance. */
   callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): unknown {
     // Its own long-lived scope, so a handler with request-scoped dependencies can still have server-level hooks.
@@ -88,7 +106,8 @@ export class HandlerWiring {
     }
     const { instance, req, scope } = ctx;
     const ran = runDecorated(this.def, instance, req);
-    const done = req instanceof DatagramRequest ? ran.then(() => sendReply(request as DatagramRequestTuple, req, clientAddress)) : ran;
+    const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
+    const done = reply ? ran.then(() => sendReply(request as DatagramRequestTuple, reply, clientAddress)) : ran;
     return done.finally(() => scope.dispose());
   }
 
@@ -106,9 +125,12 @@ export class HandlerWiring {
     if (Array.isArray(request)) {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
+      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter());
       return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face);
     }
     const socket = request as net.Socket;
+    // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
+    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face);
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
     return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket);
@@ -120,6 +142,6 @@ export class HandlerWiring {
 }
 
 /** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
-function sendReply([, socket]: DatagramRequestTuple, req: DatagramRequest, clientAddress: ClientAddress): Promise<void> | undefined {
-  return req.wfile.length > 0 ? socket.send(req.wfile.getValue(), clientAddress) : undefined;
+function sendReply([, socket]: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
+  return reply.length > 0 ? socket.send(reply.getValue(), clientAddress) : undefined;
 }

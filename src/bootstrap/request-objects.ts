@@ -3,6 +3,7 @@ import type { ClientAddress } from '../transports/address';
 import type { StreamReader } from '../transports/stream-reader';
 import type { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import type { Server } from './server';
+import type { MessageRequest } from '../framing/message-request';
 
 /**
  * What a stream handler's hooks receive (TCP and Unix stream). `rfile` reads, `wfile` writes with
@@ -33,4 +34,4 @@ export class DatagramRequest {
   ) {}
 }
 
-export type AnyRequest = StreamRequest | DatagramRequest;
+export type AnyRequest = StreamRequest | DatagramRequest | MessageRequest;

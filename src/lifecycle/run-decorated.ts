@@ -1,3 +1,4 @@
+import type { MessageRequest } from '../framing/message-request';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import { runLifecycle } from './run-lifecycle';
 
@@ -9,7 +10,15 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
   return key === undefined ? undefined : (instance as Hooked)[key](...args);
 }
 
-/** The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request object. */
+/**
+ * The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request
+ * object. With @OnMessage, the step between @Setup and @Finish is the request's message loop, which
+ * calls the @OnMessage method once per message with `(message, req)`.
+ */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
-  return runLifecycle(instance as object, def.hooks, req);
+  const { setup, handle, finish, message } = def.hooks;
+  if (message === undefined) return runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
+  const method = (instance as Hooked)[message];
+  const call = (m: unknown) => method.call(instance, m, req);
+  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);
 }

@@ -7,6 +7,7 @@ import { Container } from '../../container';
 import { ConfigurationError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
+import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
 import type { DatagramSocket } from '../../transports/datagram-socket';
@@ -41,7 +42,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
-  const run = async (req: StreamRequest | DatagramRequest) => {
+  const run = async (req: StreamRequest | DatagramRequest | MessageRequest) => {
     const scope = container.createRequestScope();
     try {
       await runDecorated(def, scope.resolve(def.handler), req);
@@ -50,8 +51,10 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
     }
   };
   return {
-    stream: (conn, client) => run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
-    datagram: (data, truncated, client, reply) => run(new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
+    // With @OnMessage the framer and the message loop run here, where the connection is read.
+    stream: (conn, client) => run(def.hooks.message !== undefined ? streamMessageRequest(def.framing!, conn, client, face) : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
+    datagram: (data, truncated, client, reply) =>
+      run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
   };
 }
 

@@ -1,0 +1,73 @@
+import type { Duplex } from 'node:stream';
+import type { Server } from '../bootstrap/server';
+import type { FramingDefinition } from '../metadata/definition';
+import type { ClientAddress } from '../transports/address';
+import type { BufferWriter } from '../transports/stream-writer';
+import { DatagramMessages } from './datagram-messages';
+import { MessageConnection } from './message-connection';
+
+/** What carries a MessageRequest's messages: a stream connection, or one datagram. */
+export interface MessageChannel {
+  send(message: unknown): void;
+  close(): void;
+  /** Calls `call` once per message until the channel ends; resolves once every call has returned. */
+  serve(call: (message: unknown) => unknown): Promise<void>;
+}
+
+/**
+ * What an `@OnMessage()` handler's hooks receive (API §12), on stream and datagram transports alike.
+ * With `@OnMessage` a request is the whole connection (or one datagram): `@Setup` and `@Finish` see
+ * this object once, `@OnMessage` once per message.
+ *
+ * - `send(message)`: writes a message now, framed like a reply (unsolicited: a push, a greeting). On a
+ *   datagram it is added to the one reply datagram.
+ * - `close()`: stop taking messages; the connection ends once the replies of the messages already
+ *   taken have been written.
+ */
+export class MessageRequest<Out = unknown> {
+  /** TLS details where the connection is TLS (API §11); undefined otherwise. */
+  tls?: unknown;
+  /** The PROXY protocol header where one was received (API §11); undefined otherwise. */
+  proxy?: unknown;
+
+  constructor(
+    readonly clientAddress: ClientAddress,
+    readonly server: Server,
+    private readonly channel: MessageChannel,
+    private readonly reply?: BufferWriter,
+  ) {}
+
+  send(message: Out): void {
+    this.channel.send(message);
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  /** @internal The message loop: runs in place of @Handle. */
+  serve(call: (message: unknown) => unknown): Promise<void> {
+    return this.channel.serve(call);
+  }
+
+  /** @internal On a datagram transport: the reply, sent to the client once the lifecycle has finished. */
+  get datagramReply(): BufferWriter | undefined {
+    return this.reply;
+  }
+}
+
+/** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
+export function streamMessageRequest(framing: FramingDefinition, conn: Duplex, client: ClientAddress, server: Server): MessageRequest {
+  return new MessageRequest(client, server, new MessageConnection(conn, framing));
+}
+
+/** The MessageRequest of one datagram: its replies are gathered in `reply`. */
+export function datagramMessageRequest(
+  framing: FramingDefinition | undefined,
+  data: Buffer,
+  client: ClientAddress,
+  server: Server,
+  reply: BufferWriter,
+): MessageRequest {
+  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply), reply);
+}

@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { TestServer } from '../../src/testing';
+import { KvHandler } from '../../samples/kv-server';
+import { Store } from '../../samples/kv-store';
+
+describe('the key-value sample, tested through sockserve/testing', () => {
+  let store: Store;
+  let t: TestServer;
+
+  beforeEach(async () => {
+    store = new Store();
+    t = await TestServer.create(KvHandler, { providers: [{ provide: Store, useValue: store }] });
+  });
+  afterEach(() => t.close());
+
+  test('SET then GET answers OK and the value, and DEL removes it', async () => {
+    const c = t.connect({ host: '203.0.113.9', port: 50000, family: 'IPv4' });
+    c.write('SET a 1\n');
+    expect(await c.readline()).toBe('OK\n');
+    c.write('GET a\n');
+    expect(await c.readline()).toBe('1\n');
+    c.write('DEL a\r\n');
+    expect(await c.readline()).toBe('1\n');
+    c.write('GET a\n');
+    expect(await c.readline()).toBe('(nil)\n');
+    await c.end();
+  });
+
+  test('the injected store is the one the test provided', async () => {
+    store.set('seeded', 'yes');
+    const c = t.connect();
+    c.write('GET seeded\nSET made here\n');
+    expect(await c.readline()).toBe('yes\n');
+    expect(await c.readline()).toBe('OK\n');
+    await c.end();
+    expect(store.get('made')).toBe('here');
+  });
+
+  test('commands split anywhere, even one byte at a time, are answered whole', async () => {
+    const c = t.connect();
+    for (const byte of Buffer.from('SET k v w\nGET k\n')) c.write(Buffer.from([byte]));
+    expect(await c.readline()).toBe('OK\n');
+    expect(await c.readline()).toBe('v w\n');
+    await c.end();
+  });
+
+  test('QUIT answers BYE and the server closes the connection', async () => {
+    const c = t.connect();
+    c.write('QUIT\nGET never-answered\n');
+    expect(await c.readAll()).toEqual(Buffer.from('BYE\n'));
+    await c.closed;
+  });
+
+  test('an unknown command is an error reply, and the connection goes on', async () => {
+    const c = t.connect();
+    c.write('FLY away\nSET x 1\n');
+    expect(await c.readline()).toBe("-ERR unknown command 'FLY'\n");
+    expect(await c.readline()).toBe('OK\n');
+    await c.end();
+  });
+
+  test('it works under fake timers', async () => {
+    jest.useFakeTimers();
+    try {
+      const c = t.connect();
+      c.write('SET t 1\nGET t\n');
+      expect(await c.readline()).toBe('OK\n');
+      expect(await c.readline()).toBe('1\n');
+      await c.end();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
