@@ -59,10 +59,10 @@ function record(kind: unknown, given: unknown) {
  * Bare `@Framing` and `@Framing()` mean `'lines'`. `maxLength` defaults: 64 KiB for the line framers,
  * 1 MiB for the others. Throws a ConfigurationError for an unknown kind or a bad option.
  */
+export function Framing<F extends FramerFactory>(factory: F, options?: FramingOptions & Record<string, unknown>): ClassDecorator;
 export function Framing(target: Function): void;
 export function Framing(kind?: FramerKind, options?: FramingOptions): ClassDecorator;
 export function Framing(kind: 'length-prefixed', options?: LengthPrefixedOptions): ClassDecorator;
-export function Framing<F extends FramerFactory>(factory: F, options?: FramingOptions & Record<string, unknown>): ClassDecorator;
 export function Framing(...args: unknown[]): ClassDecorator | void {
   const [kind, options] = args;
   if (typeof kind === 'function' && args.length === 1 && !isFactory(kind)) {

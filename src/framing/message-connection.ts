@@ -37,11 +37,16 @@ export class MessageConnection implements MessageChannel {
   private call!: (message: unknown) => unknown;
   private readonly concurrency: number;
   private inFlight = 0;
-  /** Messages decoded and not yet handed to the handler (only while `concurrency` calls are running). */
-  private readonly waiting: unknown[] = [];
+  /**
+   * Messages decoded and not handed to the handler yet: behind `concurrency` calls running, or behind
+   * output above the high-water mark. At most what one chunk held; `head` is the next one.
+   */
+  private waiting: unknown[] = [];
+  private head = 0;
   private readonly slots: Slot[] = [];
   /** Replies gathered while one chunk's messages are handled: they go out in one write. */
   private readonly batch: Array<Buffer | string> = [];
+  private batchBytes = 0;
   private batching = false;
   private reading = false;
   private writeBlocked = false;
@@ -90,7 +95,7 @@ export class MessageConnection implements MessageChannel {
   close(): void {
     if (this.finished || this.closeAsked) return;
     this.closeAsked = true;
-    this.waiting.length = 0;
+    this.dropWaiting();
     this.flow();
     this.maybeEnd();
   }
@@ -144,14 +149,14 @@ export class MessageConnection implements MessageChannel {
     if (this.finished) return;
     this.inputEnded = true;
     this.closeAsked = true;
-    this.waiting.length = 0;
+    this.dropWaiting();
     this.maybeEnd();
   }
 
-  /** @internal */
+  /** @internal The output went below the high-water mark: the messages that waited for it go on. */
   drain(): void {
     this.writeBlocked = false;
-    this.flow();
+    this.pump();
   }
 
   /** @internal */
@@ -159,7 +164,7 @@ export class MessageConnection implements MessageChannel {
     if (this.failed || this.finished) return;
     this.failed = true;
     this.error = err;
-    this.waiting.length = 0;
+    this.dropWaiting();
     this.flow();
     this.maybeEnd();
   }
@@ -170,12 +175,39 @@ export class MessageConnection implements MessageChannel {
     this.batching = true;
     for (let i = 0; i < decoded.length; i++) {
       if (this.closeAsked || this.failed) break;
-      if (this.inFlight < this.concurrency && this.waiting.length === 0) this.dispatch(decoded[i]);
+      if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i]);
       else this.waiting.push(decoded[i]);
     }
     this.flush();
     this.flow();
     this.maybeEnd();
+  }
+
+  /** Another call may start: fewer than `concurrency` running, and the output below the high-water mark. */
+  private canDispatch(): boolean {
+    return this.inFlight < this.concurrency && !this.writeBlocked && !this.closeAsked && !this.failed;
+  }
+
+  /** Writes the replies whose turn has come, and hands waiting messages on while calls may start. */
+  private pump(): void {
+    if (this.finished) return;
+    this.batching = true;
+    this.writeReady();
+    while (this.head < this.waiting.length && this.canDispatch()) {
+      const message = this.waiting[this.head];
+      this.waiting[this.head++] = undefined;
+      if (this.head === this.waiting.length) this.dropWaiting();
+      this.dispatch(message);
+      this.writeReady();
+    }
+    this.flush();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  private dropWaiting(): void {
+    this.waiting = [];
+    this.head = 0;
   }
 
   private dispatch(message: unknown): void {
@@ -206,15 +238,7 @@ export class MessageConnection implements MessageChannel {
     slot.done = true;
     slot.value = value;
     if (this.failed) return this.maybeEnd();
-    this.batching = true;
-    this.writeReady();
-    while (this.waiting.length > 0 && this.inFlight < this.concurrency && !this.closeAsked && !this.failed) {
-      this.dispatch(this.waiting.shift());
-      this.writeReady();
-    }
-    this.flush();
-    this.flow();
-    this.maybeEnd();
+    this.pump();
   }
 
   /** Writes the replies whose turn has come: the settled slots at the head. */
@@ -230,18 +254,27 @@ export class MessageConnection implements MessageChannel {
     } catch (err) {
       return this.fail(err);
     }
-    if (this.batching) this.batch.push(bytes);
-    else this.write(bytes);
+    if (!this.batching) return this.write(bytes);
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
+    // Replies to one chunk's messages can be many times its size: past the high-water mark they go out
+    // now, and if the connection cannot take them, the messages left wait (writeBlocked) for 'drain'.
+    if (this.batchBytes >= this.socket.writableHighWaterMark) this.writeBatch();
   }
 
   private flush(): void {
     this.batching = false;
+    this.writeBatch();
+  }
+
+  private writeBatch(): void {
     const batch = this.batch;
     if (batch.length === 0) return;
     if (batch.length === 1) this.write(batch[0]);
     else if (batch.every(isString)) this.write(batch.join(''));
     else this.write(Buffer.concat(batch.map((b) => (typeof b === 'string' ? Buffer.from(b) : b))));
     batch.length = 0;
+    this.batchBytes = 0;
   }
 
   private write(bytes: Buffer | string): void {
@@ -252,7 +285,7 @@ export class MessageConnection implements MessageChannel {
 
   /** Reads while a message may be taken: not after the end, not while messages wait, not above the high-water mark. */
   private flow(): void {
-    const want = !this.finished && !this.closeAsked && !this.failed && !this.inputEnded && this.waiting.length === 0 && !this.writeBlocked;
+    const want = !this.finished && !this.closeAsked && !this.failed && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
     if (want === this.reading) return;
     this.reading = want;
     if (want) this.socket.resume();
@@ -276,7 +309,7 @@ export class MessageConnection implements MessageChannel {
     if (this.finished || this.batching || this.inFlight > 0) return;
     if (this.failed) return this.finish();
     if (this.slots.length > 0) return;
-    const idle = this.waiting.length === 0;
+    const idle = this.head === this.waiting.length;
     const stopped = this.stopping && this.drained && idle && !((this.framer?.buffered ?? 0) > 0);
     if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
   }
