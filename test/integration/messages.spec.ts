@@ -235,3 +235,38 @@ describe('over a Unix stream socket', () => {
     expect((await within(5000, 'unix replies', reply)).toString()).toBe('1\n2\n3\n');
   });
 });
+
+@TcpServer(0)
+@Concurrent()
+@Framing('lines')
+export class Slow {
+  @OnMessage() async on(line: string) {
+    if (line === 'slow') await new Promise((resolve) => setTimeout(resolve, 200));
+    return `done ${line}`;
+  }
+}
+
+describe('graceful shutdown', () => {
+  test('an idle message connection ends at once; one with a message in flight gets its reply first', async () => {
+    const server = await bootstrap(Slow);
+    const loop = server.serveForever(0.05);
+    try {
+      const idle = await connect(tcp(server));
+      const busy = await connect(tcp(server));
+      const replied = new Promise((resolve) => idle.once('data', resolve)); // 'done quick' has come back
+      const idleEnd = readToEnd(idle);
+      const busyEnd = readToEnd(busy);
+      idle.write('quick\n');
+      busy.write('slow\n');
+      await within(5000, 'the first reply', replied);
+      await within(10000, 'shutdown', server.shutdown());
+      expect((await within(5000, 'idle', idleEnd)).toString()).toBe('done quick\n');
+      expect((await within(5000, 'busy', busyEnd)).toString()).toBe('done slow\n');
+      idle.destroy();
+      busy.destroy();
+    } finally {
+      await server.close();
+      await within(5000, 'loop', loop);
+    }
+  });
+});
