@@ -320,8 +320,9 @@ export class MessageConnection implements MessageChannel {
     fed.off('data', onData);
     fed.off('end', onEnd);
     fed.off('close', onClose);
-    fed.off('error', onError);
     fed.off('drain', onDrain);
+    // 'error' stays: with the loop gone it does nothing, and a late error (a write that fails while the
+    // server closes the connection) must find a listener rather than crash the process.
     fed[CONNECTION] = undefined;
     if (this.reading) {
       this.reading = false;
