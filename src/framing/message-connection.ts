@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
 import { FrameTooLongError } from '../errors/errors';
@@ -82,6 +83,8 @@ export class MessageConnection implements MessageChannel {
       fed.on('drain', onDrain);
       registerReader(fed, this);
       if (fed.destroyed) return this.closed();
+      // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
+      (fed as Partial<Socket>).setNoDelay?.(true);
       this.flow();
     });
   }

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import { TestServer } from '../../src/testing';
 import { KvHandler } from '../../samples/kv-server';
 import { Store } from '../../samples/kv-store';
@@ -70,5 +72,18 @@ describe('the key-value sample, tested through sockserve/testing', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+});
+
+describe('the key-value sample as a program', () => {
+  test('npm run sample:kv runs a session against a real server and prints each command with its reply', async () => {
+    const root = path.join(__dirname, '..', '..');
+    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', 'kv-server.ts')],
+        { cwd: root, timeout: 30000, env: { ...process.env, KV_PORT: '0' } },
+        (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut })));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toBe('SET greeting hello world → OK\nGET greeting → hello world\nDEL greeting → 1\nGET greeting → (nil)\nQUIT → BYE\n');
   });
 });

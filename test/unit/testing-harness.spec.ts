@@ -319,3 +319,74 @@ describe('a @Handle stream handler', () => {
     expect(await c.readAll()).toEqual(Buffer.from('LO\nWORLD\n'));
   });
 });
+
+/** The user framer of docs/messages-and-framing.md: messages end with a NUL byte. */
+class NulFramer {
+  private held: Buffer[] = [];
+  get buffered() {
+    return this.held.reduce((n, b) => n + b.length, 0);
+  }
+  decode(chunk: Buffer): string[] {
+    const out: string[] = [];
+    for (let at = chunk.indexOf(0); at >= 0; at = chunk.indexOf(0)) {
+      out.push(Buffer.concat([...this.held, chunk.subarray(0, at)]).toString());
+      this.held = [];
+      chunk = chunk.subarray(at + 1);
+    }
+    if (chunk.length) this.held.push(chunk);
+    return out;
+  }
+  encode(reply: string) {
+    return reply + '\0';
+  }
+}
+
+@TcpServer(0)
+@Framing(NulFramer, { maxLength: 64 })
+class Stomp {
+  @OnMessage() on(frame: string) {
+    return `got ${frame}`;
+  }
+}
+
+/** A user framer with no `buffered`: the runner counts the bytes fed since its last message. */
+@TcpServer(0)
+@Framing(() => ({ decode: (chunk: Buffer) => (chunk.includes(0x0a) ? ['line'] : []), encode: (r: string) => r }), { maxLength: 10 })
+class Opaque {
+  @OnMessage() on(m: string) {
+    return `${m}!`;
+  }
+}
+
+describe('user framers', () => {
+  test('a framer class from the docs is built per connection and its messages answered', async () => {
+    const t = await serve(Stomp);
+    const a = t.connect();
+    const b = t.connect();
+    a.write('SEND\0CONN');
+    b.write('ONE\0');
+    a.write('ECT\0');
+    expect((await a.read(9)).toString()).toBe('got SEND\0');
+    expect((await a.read(12)).toString()).toBe('got CONNECT\0');
+    expect((await b.read(8)).toString()).toBe('got ONE\0');
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  test('maxLength holds for a framer with buffered: a message past it is a FrameTooLongError', async () => {
+    const t = await serve(Stomp);
+    const c = t.connect();
+    for (let i = 0; i < 200; i++) c.write('0123456789');
+    await c.closed;
+    expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
+  });
+
+  test('maxLength holds for a framer without buffered, counted from the bytes fed since its last message', async () => {
+    const t = await serve(Opaque);
+    const c = t.connect();
+    c.write('a\n');
+    expect((await c.read(5)).toString()).toBe('line!');
+    for (let i = 0; i < 300; i++) c.write('0123456789'); // 3,000 bytes with no message: past 10 + 1 KiB
+    await c.closed;
+    expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
+  });
+});
