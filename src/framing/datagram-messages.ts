@@ -18,6 +18,8 @@ export class DatagramMessages implements MessageChannel {
     private readonly data: Buffer,
     private readonly framing: FramingDefinition | undefined,
     private readonly reply: BufferWriter,
+    /** Called once per message handed to the handler (observability's seam). */
+    private readonly observe?: () => void,
   ) {}
 
   send(message: unknown): void {
@@ -37,7 +39,7 @@ export class DatagramMessages implements MessageChannel {
     }
     for (const message of incoming) {
       if (this.closed) break;
-      // TODO(observe): a message is dispatched here (stats().messages, sockserve:message).
+      this.observe?.();
       let result = call(message);
       if (isThenable(result)) result = await result;
       this.send(result);

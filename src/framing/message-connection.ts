@@ -65,6 +65,8 @@ export class MessageConnection implements MessageChannel {
   constructor(
     private readonly socket: Duplex,
     private readonly framing: FramingDefinition,
+    /** Called once per message handed to the handler (observability's seam: stats().messages, sockserve:message). */
+    private readonly observe?: () => void,
   ) {
     this.concurrency = framing.concurrency;
   }
@@ -214,7 +216,7 @@ export class MessageConnection implements MessageChannel {
   }
 
   private dispatch(message: unknown): void {
-    // TODO(observe): one message dispatched here (stats().messages, the sockserve:message channel).
+    this.observe?.();
     let result: unknown;
     try {
       result = this.call(message);

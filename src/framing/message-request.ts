@@ -56,9 +56,18 @@ export class MessageRequest<Out = unknown> {
   }
 }
 
+/**
+ * Called once per message, where the message is handed to `@OnMessage`, with the request's server face
+ * and client. TODO(observe): count `stats().messages` and publish `sockserve:message` here (in a worker,
+ * `server` is the worker's face). Undefined: nothing to do, and no call per message.
+ */
+function messageObserver(_server: Server, _client: ClientAddress): (() => void) | undefined {
+  return undefined;
+}
+
 /** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
 export function streamMessageRequest(framing: FramingDefinition, conn: Duplex, client: ClientAddress, server: Server): MessageRequest {
-  return new MessageRequest(client, server, new MessageConnection(conn, framing));
+  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)));
 }
 
 /** The MessageRequest of one datagram: its replies are gathered in `reply`. */
@@ -69,5 +78,5 @@ export function datagramMessageRequest(
   server: Server,
   reply: BufferWriter,
 ): MessageRequest {
-  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply), reply);
+  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply);
 }
