@@ -153,7 +153,7 @@ describe('@Forking faults and pool', () => {
     } finally {
       parent.kill('SIGKILL');
     }
-  });
+  }, 60000); // its own bound is 30 s: a ts-node parent and its children compile their sources
 
   test('children exit by themselves when their parent is killed with SIGKILL', async () => {
     const parent = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -168,5 +168,5 @@ describe('@Forking faults and pool', () => {
     } finally {
       parent.kill('SIGKILL');
     }
-  });
+  }, 60000); // a ts-node parent and two children compiling their sources: ~15 s on an idle machine
 });
