@@ -52,10 +52,10 @@ const REPS = OPTS.reps ?? (FULL ? 5 : 3);
 const SECONDS = OPTS.seconds ?? (FULL ? 3 : 0.5); // counted, after RAMP
 const CPU_SECONDS = FULL ? 4 : 1; // the CPU-bound workload serves ~100 req/s: it needs longer runs
 const WARMUP = FULL ? 2 : 0.5; // one warm-up run per server: JIT tiers, heap growth, a pool's workers
-// @Threading/@Forking pools start 2 workers and grow one per waiting connection; on one pinned core a
-// 0.5 s warm-up measured mostly their start-up (tens of ms of CPU each), so pools warm up for longer.
+// @Threading/@Forking start 2 workers (the connectionsPerThread: 1 row grows one thread per connection);
+// on one pinned core a 0.5 s warm-up measured mostly start-up (tens of ms of CPU each), so pools warm up longer.
 const POOL_WARMUP = FULL ? 4 : 1.5;
-const isPool = (spec) => spec.mode === 'threading' || spec.mode === 'forking';
+const isPool = (spec) => spec.mode === 'threading' || spec.mode === 'forking' || spec.mode === 'threading1';
 const RAMP = FULL ? 0.25 : 0.1; // each run starts with this much load that is not counted (a new connection's first round trips)
 const IDLE_STEPS = FULL ? [100, 1000, 10000] : [100, 1000];
 const ROOT = path.join(__dirname, '..');
@@ -116,7 +116,7 @@ function calibrateBurn() {
 // ---- the servers ----
 
 const sockserve = (mode, transport = 'tcp', body = 'echo') => ({
-  key: `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
+  key: mode === 'threading1' ? 'sockserve threading (connectionsPerThread: 1)' : `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
 });
 const rawNet = (transport = 'tcp', body = 'echo') => ({
   key: 'raw net', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport, body],
@@ -139,13 +139,13 @@ function plan() {
       servers: [rawNet(), ...all('tcp'), python('TCPServer'), ...(FULL ? [python('ThreadingTCPServer'), python('ForkingTCPServer')] : []), nest()] },
     { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
       note: 'serial mode and Python\'s TCPServer serve one connection until it closes, so they have no row here.',
-      servers: [rawNet(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking']),
+      servers: [rawNet(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking', 'threading1']),
         python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
     { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
       servers: [rawNet(), ...all('tcp')] },
     { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4,
       note: 'node cluster is Node\'s own hand-off of accepted connections from a primary process to workers, the mechanism @Forking uses.',
-      servers: [rawNet(), cluster(), ...all('tcp'), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
+      servers: [rawNet(), cluster(), ...all('tcp', 'echo', [...MODES, 'threading1']), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
     { id: 'udp1', title: 'UDP ping-pong, 64-byte datagrams, 1 client', unit: 'req/s', workload: 'udp', conns: 1,
       servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
     { id: 'udp16', title: 'UDP ping-pong, 64-byte datagrams, 16 clients', unit: 'req/s', workload: 'udp', conns: 16,
@@ -551,7 +551,7 @@ async function openIdle(target, steps, onStep) {
 }
 
 async function runIdle(env) {
-  const specs = [rawNet(), sockserve('concurrent'), nest(), ...(PYTHON && FULL ? [python('ThreadingTCPServer')] : [])];
+  const specs = [rawNet(), sockserve('concurrent'), sockserve('threading'), sockserve('forking'), nest(), ...(PYTHON && FULL ? [python('ThreadingTCPServer')] : [])];
   const perRep = specs.map((spec) => ({ spec, samples: [], error: null }));
   for (let rep = 0; rep < REPS; rep++) {
     // fresh servers every repetition, started together, measured one at a time
@@ -596,7 +596,7 @@ async function runIdle(env) {
     for (const r of rows) r.ratio = base > 0 && r.value != null ? r.value / base : null;
     results.push({
       id: `idle${to}`, title: `${to.toLocaleString('en')} idle connections: server RSS per connection`, unit: 'KB/conn', lowerIsBetter: true,
-      note: `the RSS added from ${from.toLocaleString('en')} to ${to.toLocaleString('en')} open connections, divided by ${(to - from).toLocaleString('en')}; a fresh server per repetition. Thread and process pools hold one connection per worker, so @Threading and @Forking have no row.`,
+      note: `the RSS added from ${from.toLocaleString('en')} to ${to.toLocaleString('en')} open connections, divided by ${(to - from).toLocaleString('en')}; a fresh server per repetition, its workers' RSS included (@Threading and @Forking: two workers, each an event loop holding its share).`,
       serverCpus: SERVER_CPUS, rows,
     });
   }
@@ -606,8 +606,8 @@ async function runIdle(env) {
 // ---- the targets of issue 7 ----
 
 const PY_MATCH = {
-  tcp: { serial: 'TCPServer', concurrent: 'ThreadingTCPServer', threading: 'ThreadingTCPServer', forking: 'ForkingTCPServer' },
-  udp: { serial: 'UDPServer', concurrent: 'UDPServer', threading: 'UDPServer', forking: 'UDPServer' },
+  tcp: { serial: 'TCPServer', concurrent: 'ThreadingTCPServer', threading: 'ThreadingTCPServer', forking: 'ForkingTCPServer', threading1: 'ThreadingTCPServer' },
+  udp: { serial: 'UDPServer', concurrent: 'UDPServer', threading: 'UDPServer', forking: 'UDPServer', threading1: 'UDPServer' },
 };
 
 function targets(results) {
@@ -707,7 +707,7 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 function svg(meta, results) {
   const picks = ['tcp1', 'tcp16', 'stream', 'connrate', 'udp1', 'udp16', 'unix16', 'lines16', 'lines1', 'pipeline', 'frames64', 'frames64k', 'cpu', 'idle1000'];
-  const color = (x) => (x.mode ? { serial: '#1f5fa8', concurrent: '#2f8fd8', threading: '#6bb0e8', forking: '#9ccbef' }[x.mode]
+  const color = (x) => (x.mode ? { serial: '#1f5fa8', concurrent: '#2f8fd8', threading: '#6bb0e8', forking: '#9ccbef', threading1: '#c4def5' }[x.mode]
     : x.server.startsWith('NestJS') ? '#e07b39' : x.python ? '#8a9a5b' : '#999');
   const sections = [];
   for (const id of picks) {

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Handle, StreamRequest, TcpServer } from '../src';
+import { bootstrap, Handle, StreamRequest, TcpServer } from 'sockserve';
 
 @TcpServer(0) // port 0: the OS picks a free port
 export class EchoHandler {

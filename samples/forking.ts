@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Forking, Handle, isWorker, StreamRequest, TcpServer } from '../src';
+import { bootstrap, Forking, Handle, isWorker, StreamRequest, TcpServer } from 'sockserve';
 
 @TcpServer(0)
 @Forking

@@ -12,7 +12,7 @@
  */
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, Framing, isWorker, MessageRequest, OnMessage, TcpServer } from '../src';
+import { bootstrap, Concurrent, Framing, isWorker, MessageRequest, OnMessage, TcpServer } from 'sockserve';
 import { Store } from './kv-store';
 
 @TcpServer({ port: Number(process.env.KV_PORT ?? 6380) }) // KV_PORT=0: the OS picks

@@ -2,7 +2,7 @@
  * The key-value sample's store, in a module of its own so that the server and its test share it.
  * A singleton: every connection of the server sees the same keys.
  */
-import { Injectable } from '../src';
+import { Injectable } from 'sockserve';
 
 @Injectable()
 export class Store {

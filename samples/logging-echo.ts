@@ -4,7 +4,7 @@
  * Run it with `npm start`. The log shows the order in which the server calls its hooks for one request.
  */
 import * as net from 'node:net';
-import { ClientAddress, StreamRequestHandler, TCPServer } from '../src/classic';
+import { ClientAddress, StreamRequestHandler, TCPServer } from 'sockserve/classic';
 
 const log = (name: string) => (message: string) => console.log(`${name}: ${message}`);
 const fmt = (a: ClientAddress) => ('path' in a ? `'${a.path}'` : `('${a.host}', ${a.port})`);
@@ -38,6 +38,7 @@ class EchoRequestHandler extends StreamRequestHandler<EchoServer> {
 
 class EchoServer extends TCPServer {
   private readonly log = log('EchoServer');
+  private closed = false;
 
   constructor(address: [string, number]) {
     super(address, EchoRequestHandler);
@@ -47,6 +48,18 @@ class EchoServer extends TCPServer {
   override serverActivate() {
     this.log('server_activate');
     return super.serverActivate();
+  }
+
+  /** PyMOTW's serve_forever: announce, then one handle_request() after another until the server closes. */
+  override async serveForever() {
+    this.log('waiting for request');
+    this.log('Handling requests, press <Ctrl-C> to quit');
+    while (!this.closed) await this.handleRequest();
+  }
+
+  override async close() {
+    this.closed = true;
+    await super.close(); // a handle_request() still waiting returns
   }
 
   override handleRequest() {
@@ -98,11 +111,10 @@ async function main(): Promise<void> {
   const server = new EchoServer(['127.0.0.1', 0]); // let the OS pick a port
   await server.ready;
   const [host, port] = server.serverAddress;
-  log('EchoServer')('waiting for request');
-  const served = server.handleRequest();
+  const serving = server.serveForever(); // Python runs it in a daemon thread; here it shares the event loop
   await client(host, port);
-  await served;
   await server.close();
+  await serving;
 }
 
 main().catch((err) => {

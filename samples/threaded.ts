@@ -8,7 +8,7 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { threadId } from 'node:worker_threads';
-import { bootstrap, Handle, isWorker, StreamRequest, TcpServer, Threading } from '../src';
+import { bootstrap, Handle, isWorker, StreamRequest, TcpServer, Threading } from 'sockserve';
 
 @TcpServer(0)
 @Threading

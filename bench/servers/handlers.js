@@ -28,13 +28,15 @@ const transports = {
   udp: () => UdpServer(0),
   unix: () => UnixStreamServer({ path: process.env.BENCH_PATH || '/tmp/sockserve-bench.sock', backlog: 511 }),
 };
-// Pools: two warm workers (one per core of this machine), room for the 16 keep-alive connections of
-// the biggest workload (a thread or child serves one connection for the connection's whole life).
+// Pools: two workers (one per core of this machine), each an event loop serving many connections;
+// `threading1` is Python's model (connectionsPerThread: 1): one connection per thread, the pool growing
+// to 16 for the 16 keep-alive connections of the biggest workload.
 const modes = {
   serial: null,
   concurrent: () => Concurrent(),
-  threading: () => Threading({ threads: 2, maxThreads: 16 }),
-  forking: () => Forking({ children: 2, maxChildren: 16 }),
+  threading: () => Threading({ threads: 2 }),
+  forking: () => Forking({ children: 2 }),
+  threading1: () => Threading({ threads: 2, connectionsPerThread: 1, maxThreads: 16 }),
 };
 
 for (const [body, handle] of Object.entries(bodies)) {

@@ -10,6 +10,10 @@ import type { ClientAddress } from '../transports/address';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
+import { reportedInWorker } from '../concurrency/remote/protocol';
+
+/** The listen backlog of decorated stream servers when none is given: Node's own default. */
+export const DECORATOR_BACKLOG = 511;
 
 type ClassicClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
@@ -55,7 +59,8 @@ export function assembleServer(
     constructor() {
       super(address, wiring.handlerClass());
       if (strategy) this.strategy = strategy;
-      if ('backlog' in t.options && t.options.backlog !== undefined) this.requestQueueSize = t.options.backlog;
+      // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
+      if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
       if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
       if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
       if (options.timeout !== undefined) this.timeout = options.timeout;
@@ -77,9 +82,17 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       counters.errors++;
-      await wiring.handleError(error, clientAddress, (unhandled) =>
-        options.logger ? options.logger.error(messages.errorBlock(clientAddress, describe(unhandled))) : super.handleError(request, clientAddress, unhandled),
-      );
+      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
+      if (wiring.hasHook('handleError')) {
+        try {
+          await wiring.callServerHook('handleError', error, clientAddress);
+          return;
+        } catch (hookError) {
+          error = hookError; // a failing @HandleError is reported the default way, never lost
+        }
+      }
+      if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
+      else await super.handleError(request, clientAddress, error);
     }
 
     handleTimeout(): unknown {

@@ -1,4 +1,5 @@
 import { Container } from '../container';
+import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import type { HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
@@ -17,7 +18,10 @@ export async function bootstrap(handler: HandlerClass, options?: BootstrapOption
 export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOptions): Promise<Server[]>;
 export async function bootstrap(handlers: HandlerClass | HandlerClass[], options: BootstrapOptions = {}): Promise<Server | Server[]> {
   const list = Array.isArray(handlers) ? handlers : [handlers];
-  const definitions: HandlerDefinition[] = list.map((h) => explore(h));
+  const definitions: HandlerDefinition[] = list.map((h) => {
+    const def = explore(h);
+    return { ...def, transport: overrideTransport(def.handler, def.transport, options.transport) };
+  });
   const container = new Container(options.providers ?? []);
   for (const def of definitions) {
     // A handler is built anew for every request, even when it is marked @Injectable() (a singleton by default).

@@ -28,7 +28,6 @@ interface RequestContext {
 export class HandlerWiring {
   /** Requests that passed @Verify, with the handler it was called on; most handlers have no @Verify. */
   private readonly verified = new WeakMap<object, RequestContext>();
-  private serverLevel: Hooked | undefined;
 
   constructor(
     private readonly def: HandlerDefinition,
@@ -60,9 +59,9 @@ export class HandlerWiring {
   }
 
   /**
-   * A request's error for @HandleError `(error, client)`: true when the hook took it. False when the class
-   * has none, or when the hook itself threw: then `report` gets the error to report the default way
-   * (the hook's own, so that it is never lost).
+   * A request's error for @HandleError `(error, client)`. When the class has none, or the hook itself
+   * threw, `report` gets the error to report the default way (the hook's own, so that it is never lost).
+   * sockserve/testing's server reports through it.
    */
   async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown): Promise<void> {
     if (this.hasHook('handleError')) {
@@ -76,11 +75,18 @@ export class HandlerWiring {
     await report(error);
   }
 
-  /** A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on one lazily built instance. */
-  callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): unknown {
-    // Its own long-lived scope, so a handler with request-scoped dependencies can still have server-level hooks.
-    this.serverLevel ??= this.container.createRequestScope().resolve(this.def.handler) as Hooked;
-    return this.call(this.serverLevel, name, ...args);
+  /**
+   * A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on a fresh instance built in a
+   * request scope of its own, which is disposed once the hook has returned (or thrown): a handler with
+   * request-scoped dependencies can have server-level hooks, and nothing they resolve outlives the call.
+   */
+  async callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): Promise<unknown> {
+    const scope = this.container.createRequestScope();
+    try {
+      return await this.call(scope.resolve(this.def.handler) as Hooked, name, ...args);
+    } finally {
+      await scope.dispose();
+    }
   }
 
   /** The classic handler class the server builds per request: it runs the decorated lifecycle. */
@@ -125,15 +131,15 @@ export class HandlerWiring {
     if (Array.isArray(request)) {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
-      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter());
-      return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face);
+      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter(), request);
+      return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;
     // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
-    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face);
+    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request);
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
-    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket);
+    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {

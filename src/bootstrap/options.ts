@@ -1,5 +1,9 @@
 import type { BaseServer } from '../classic/base-server';
 import type { Provider } from '../container';
+import type { TcpServerOptions, UdpServerOptions, UnixDatagramServerOptions, UnixStreamServerOptions } from '../metadata/definition';
+
+/** Any transport decorator's options, each optional: what bootstrap() may override at run time. */
+export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & UnixStreamServerOptions & UnixDatagramServerOptions>;
 
 /** Where sockserve writes what it has to say; `console` fits. */
 export interface Logger {
@@ -8,12 +12,23 @@ export interface Logger {
 }
 
 export interface BootstrapOptions {
+  /**
+   * Run-time overrides of the transport decorator's options (port, host, path, backlog…), laid over
+   * them and validated by the same rules: `{ transport: { port: 0 } }` in tests, or a port from
+   * configuration. With several handlers it applies to each.
+   */
+  transport?: TransportOverrides;
   /** DI providers for the handler's dependencies. */
   providers?: Provider[];
   /** Seconds handleRequest() waits for a request before calling @HandleTimeout. */
   timeout?: number | null;
   /** Seconds a read may wait for data before it fails with RequestTimeoutError. */
   requestTimeout?: number | null;
+  /**
+   * Seconds a worker thread's or child's event loop may stay blocked (no heartbeat) before the worker is
+   * ended and its connections reported with WorkerCrashedError; default 30 (@Threading, @Forking).
+   */
+  heartbeatTimeout?: number;
   /** Seconds shutdown() waits for requests in flight before closing them; default 30. */
   shutdownTimeout?: number | null;
   /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */

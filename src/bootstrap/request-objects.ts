@@ -10,13 +10,22 @@ import type { MessageRequest } from '../framing/message-request';
  * backpressure; `socket` is there only in the main thread.
  */
 export class StreamRequest {
+  private face: Server | undefined;
+
   constructor(
     readonly rfile: StreamReader,
     readonly wfile: StreamWriter,
     readonly clientAddress: ClientAddress,
-    readonly server: Server,
+    private readonly origin: Server,
     readonly socket?: net.Socket,
+    /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
+    private readonly raw?: object,
   ) {}
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
 }
 
 /**
@@ -24,14 +33,28 @@ export class StreamRequest {
  * sent back to the sender as one datagram when the request finishes.
  */
 export class DatagramRequest {
+  private face: Server | undefined;
+
   constructor(
     readonly data: Buffer,
     readonly truncated: boolean,
     readonly rfile: StreamReader,
     readonly wfile: BufferWriter,
     readonly clientAddress: ClientAddress,
-    readonly server: Server,
+    private readonly origin: Server,
+    private readonly raw?: object,
   ) {}
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
+}
+
+/** The server as one request's handler sees it: the same object, but a shutdown() that knows its caller. */
+export function requestFace(server: Server, raw: object | undefined): Server {
+  if (raw === undefined || typeof server.shutdownFromRequest !== 'function') return server;
+  return Object.create(server, { shutdown: { value: () => server.shutdownFromRequest(raw) } }) as Server;
 }
 
 export type AnyRequest = StreamRequest | DatagramRequest | MessageRequest;

@@ -12,6 +12,10 @@ export interface ServerStats extends ServerCounters {
   active: number;
   /** Worker threads or child processes alive (0 for serial and concurrent). */
   workers: number;
+  /** Dead workers replaced (@Threading, @Forking; 0 otherwise). */
+  restarts: number;
+  /** Connections placed on a worker already at connectionsPerThread/connectionsPerChild because the pool was at its max. */
+  oversubscribed: number;
 }
 
 /**
@@ -64,6 +68,11 @@ export class Server implements AsyncDisposable {
     return this.classic.shutdown();
   }
 
+  /** @internal shutdown() called by the handler of `request` (see BaseServer.shutdownFromRequest). */
+  shutdownFromRequest(request: object): Promise<void> {
+    return this.classic.shutdownFromRequest(request);
+  }
+
   /** Releases the socket, the workers and (once every server sharing it has closed) the container's singletons. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -79,6 +88,13 @@ export class Server implements AsyncDisposable {
   }
 
   stats(): ServerStats {
-    return { ...this.counters, active: this.classic.activeRequests, workers: this.classic.workerCount };
+    const pool = this.classic.poolStats;
+    return {
+      ...this.counters,
+      active: this.classic.activeRequests,
+      workers: this.classic.workerCount,
+      restarts: pool?.restarts ?? 0,
+      oversubscribed: pool?.oversubscribed ?? 0,
+    };
   }
 }

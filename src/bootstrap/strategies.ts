@@ -5,6 +5,7 @@ import { workerLaunch } from '../concurrency/remote/worker-launch';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import { threadingStrategy } from '../concurrency/threading.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
+import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs } from '../concurrency/worker-pool.strategy';
 import type { Provider } from '../container';
 import { tokenName } from '../container';
 import { readInjectable } from '../container/reflection';
@@ -27,24 +28,40 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
       return new ConcurrentStrategy(c.options.maxConnections ?? Infinity);
     case 'threading': {
       const spec = workerSpec(def, options);
-      const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name);
+      const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options));
       await strategy.start();
       return strategy;
     }
     case 'forking': {
       const spec = workerSpec(def, options);
-      const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name);
+      const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options));
       await strategy.start();
       return strategy;
     }
   }
 }
 
+/** The pool's heartbeat bound, and the logger's warn (else error) for its backoff notices. */
+function poolTuning(options: BootstrapOptions): PoolTuning {
+  const logger = (options.logger ?? console) as { warn?: (m: string) => void; error: (m: string) => void };
+  return {
+    heartbeatTimeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
+    log: (message) => (logger.warn ?? logger.error).call(logger, message),
+  };
+}
+
 /** What a worker needs to rebuild the handler and its container: the module path and the portable providers. */
 function workerSpec(def: HandlerDefinition, options: BootstrapOptions): WorkerSpec {
   const name = def.handler.name;
   if (!def.source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
-  const spec: WorkerSpec = { source: def.source, exportName: name, values: [], classes: [], reader: { requestTimeout: options.requestTimeout ?? null } };
+  const spec: WorkerSpec = {
+    source: def.source,
+    exportName: name,
+    values: [],
+    classes: [],
+    reader: { requestTimeout: options.requestTimeout ?? null },
+    reportMs: reportPeriodMs(options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT),
+  };
   for (const provider of options.providers ?? []) addPortable(spec, provider, def);
   return spec;
 }

@@ -1,7 +1,7 @@
-import { ServerClosedError, SystemExit } from '../errors/errors';
+import { RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
-import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
+import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
 
 export interface ServerConstructorOptions {
@@ -47,8 +47,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected strategy: ConcurrencyStrategy<Req> = new SerialStrategy<Req>();
 
   private shutdownRequested = false;
-  private loop: { exited: Promise<void>; release: () => void } | undefined;
+  private loop: Loop | undefined;
   private closing: Promise<void> | undefined;
+  /** Set for the synchronous start of a shutdown() that a request's handler called (see shutdownFromRequest). */
+  private shutdownCaller: Req | undefined;
 
   constructor(
     public serverAddress: Addr,
@@ -87,26 +89,30 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   // ---- the loop ----
 
-  /** Serves until shutdown(); resolves once the loop has exited and requests in flight have finished. */
+  /**
+   * Serves until shutdown(); resolves once the loop has exited and requests in flight have finished, or,
+   * for a request that never finishes, once shutdownTimeout has passed and it was abandoned (reported
+   * through handleError).
+   */
   async serveForever(pollInterval = 0.5): Promise<void> {
     if (this.loop) throw new Error(messages.alreadyServing(this.constructor.name));
-    let release!: () => void;
-    const exited = new Promise<void>((resolve) => (release = resolve));
-    this.loop = { exited, release };
+    const loop = new Loop();
+    this.loop = loop;
     try {
       await this.ready;
       this.assertOpen('serveForever');
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
-        if (ready) await this.handleRequestNoBlock();
+        if (ready) await loop.unlessAbandoned(this.handleRequestNoBlock());
+        if (loop.abandoned) break;
         await this.serviceActions();
       }
-      await this.strategy.drain();
+      await loop.unlessAbandoned(this.strategy.drain());
     } finally {
+      loop.end();
       this.shutdownRequested = false;
       this.loop = undefined;
-      release();
     }
   }
 
@@ -126,42 +132,72 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /**
    * Stops the loop, waits for requests in flight, resolves when the loop has exited. Idle connections
-   * end at once; after `shutdownTimeout` seconds whatever is still open is closed. Safe to call twice,
-   * and before serving (it then resolves at once). Never deadlocks, even from inside a handler.
+   * end at once; after `shutdownTimeout` seconds whatever is still open is closed, and a request that
+   * still has not finished is abandoned and reported through handleError. Safe to call twice, and before
+   * serving (it then resolves at once). Called by a request's own handler (`this.server.shutdown()`,
+   * `req.server.shutdown()`), it resolves once every *other* request has finished, never waiting for the
+   * caller, whose connection stays open for its later writes.
    */
   async shutdown(): Promise<void> {
+    const caller = this.shutdownCaller;
+    this.shutdownCaller = undefined;
     const loop = this.loop;
     if (!loop) return;
     this.shutdownRequested = true;
     this.wakeLoop();
     this.stopReading();
     this.strategy.stopReading?.();
-    const limit = this.shutdownTimeout;
-    const timer =
-      limit === null
-        ? undefined
-        : setTimeout(() => {
-            this.abortRequests();
-            this.strategy.abort?.();
-            loop.release();
-          }, limit * 1000);
+    if (this.shutdownTimeout !== null) loop.armDeadline(this.shutdownTimeout * 1000, () => this.abandonRequests(loop));
+    if (caller === undefined) await loop.exited;
+    else await loop.unlessAbandoned(this.strategy.drain(caller));
+  }
+
+  /**
+   * @internal shutdown() as called by the handler of `request`: the request handlers' `server` faces call
+   * this, so that the shutdown knows not to wait for its caller.
+   */
+  shutdownFromRequest(request: Req): Promise<void> {
+    this.shutdownCaller = request;
     try {
-      await loop.exited;
+      return this.shutdown(); // an override of shutdown() reaches BaseServer's synchronously, via super
     } finally {
-      if (timer) clearTimeout(timer);
+      this.shutdownCaller = undefined;
     }
+  }
+
+  /**
+   * shutdownTimeout has passed: close every connection, end the work running elsewhere, give the requests
+   * a moment to see it, then abandon those that still have not finished (a handler awaiting something
+   * that never settles), each reported through handleError, and let the loop return.
+   */
+  private async abandonRequests(loop: Loop): Promise<void> {
+    this.abortRequests();
+    this.strategy.abort?.();
+    // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
+    if (!this.strategy.inFlight) return;
+    await new Promise((resolve) => setTimeout(resolve, ABANDON_GRACE_MS));
+    if (loop.ended) return;
+    const stuck = [...(this.strategy.inFlight?.() ?? [])];
+    const limit = this.shutdownTimeout ?? 0;
+    for (const [request, clientAddress] of stuck) {
+      await this.reportError(request, clientAddress, new RequestTimeoutError(messages.abandoned(limit))).catch(() => undefined);
+    }
+    loop.abandon();
   }
 
   /** Releases the socket and the strategy's workers; stops a running loop. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.loop) {
+      const loop = this.loop;
+      if (loop) {
         this.shutdownRequested = true;
         this.wakeLoop();
       }
       await this.ready.catch(() => undefined);
       await this.serverClose();
       await this.strategy.close();
+      // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
+      if (loop && !loop.ended) await this.abandonRequests(loop);
     })();
     return this.closing;
   }
@@ -178,6 +214,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Worker threads or child processes alive. */
   get workerCount(): number {
     return this.strategy.workers ?? 0;
+  }
+
+  /** The worker pool's figures (restarts, oversubscribed, each worker's), with ThreadingMixIn/ForkingMixIn; else undefined. */
+  get poolStats(): PoolStats | undefined {
+    return this.strategy.stats?.();
   }
 
   // ---- the stages of one request ----
@@ -264,6 +305,49 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   private assertOpen(member: string): void {
     if (this.closing) throw new ServerClosedError(messages.serverClosed(this.constructor.name, member));
+  }
+}
+
+/** How long abandoning waits, after closing every connection, for requests to notice before it gives them up. */
+const ABANDON_GRACE_MS = 100;
+
+/** One run of serveForever(): when it has exited, and whether it gave up waiting for requests. */
+class Loop {
+  readonly exited: Promise<void>;
+  ended = false;
+  abandoned = false;
+  private release!: () => void;
+  private giveUp!: () => void;
+  private readonly givenUp: Promise<void>;
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor() {
+    this.exited = new Promise<void>((resolve) => (this.release = resolve));
+    this.givenUp = new Promise<void>((resolve) => (this.giveUp = resolve));
+  }
+
+  /** `work`, or nothing once the loop has abandoned its requests (work left running is not awaited). */
+  unlessAbandoned(work: Promise<unknown>): Promise<unknown> {
+    if (this.abandoned) return Promise.resolve();
+    work.catch(() => undefined); // if abandoned, whatever it does later is no one's concern
+    return Promise.race([work, this.givenUp]);
+  }
+
+  /** Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). */
+  armDeadline(ms: number, onDeadline: () => void): void {
+    if (this.deadline || this.ended) return;
+    this.deadline = setTimeout(onDeadline, ms);
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+    this.giveUp();
+  }
+
+  end(): void {
+    this.ended = true;
+    clearTimeout(this.deadline);
+    this.release();
   }
 }
 

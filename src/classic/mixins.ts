@@ -3,10 +3,11 @@ import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import { threadingStrategy } from '../concurrency/threading.strategy';
-import type { WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
+import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
+import { modulePath } from '../metadata/module-loader';
 import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
@@ -34,9 +35,9 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections =
  * Python's ThreadingMixIn on real worker threads. The handler class is loaded in each thread from the
  * module that constructs the server, where it must be exported (or pass `handlerModule`).
  */
-export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & { handlerModule?: string } = {}): B {
-  return poolMixIn(Base, 'threading', options.handlerModule, (spec, name) =>
-    threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name),
+export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & PoolMixInOptions = {}): B {
+  return poolMixIn(Base, 'threading', options, (spec, name, tuning) =>
+    threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name, tuning),
   );
 }
 
@@ -45,20 +46,29 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
  * class is loaded in each child from the module that constructs the server, where it must be exported
  * (or pass `handlerModule`).
  */
-export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & { handlerModule?: string } = {}): B {
-  return poolMixIn(Base, 'forking', options.handlerModule, (spec, name) =>
-    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), options, name),
+export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
+  return poolMixIn(Base, 'forking', options, (spec, name, tuning) =>
+    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), options, name, tuning),
   );
+}
+
+/** What both pool mixins take besides the pool's own options. */
+export interface PoolMixInOptions {
+  /** The module that exports the handler class; default the module that builds the server class. */
+  handlerModule?: string;
+  /** Seconds a worker's event loop may stay blocked before the worker is ended; default 30. */
+  heartbeatTimeout?: number;
 }
 
 function poolMixIn<B extends ServerClass>(
   Base: B,
   mode: 'threading' | 'forking',
-  handlerModule: string | undefined,
-  build: (spec: WorkerSpec, handlerName: string) => WorkerPoolStrategy,
+  options: PoolMixInOptions,
+  build: (spec: WorkerSpec, handlerName: string, tuning: PoolTuning) => WorkerPoolStrategy,
 ): B {
+  const heartbeatTimeout = options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
   abstract class Pooled extends Base {
-    private readonly handlerSource = handlerModule ?? callerFile();
+    private readonly handlerSource = options.handlerModule === undefined ? callerFile() : modulePath(options.handlerModule);
 
     /** After binding: starts the pool, proving the handler class loads in a worker. */
     override async serverActivate(): Promise<void> {
@@ -74,8 +84,10 @@ function poolMixIn<B extends ServerClass>(
           reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },
           classic: true,
           serverAddress: this.serverAddress,
+          reportMs: reportPeriodMs(heartbeatTimeout),
         },
         name,
+        { heartbeatTimeout, log: (message) => process.stderr.write(`${message}\n`) },
       );
       await strategy.start();
       this.strategy = strategy;

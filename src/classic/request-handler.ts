@@ -16,11 +16,25 @@ const CLASSIC_STEPS = { setup: 'setup', handle: 'handle', finish: 'finish' } as 
  * Methods that may be overridden (sync or async): setup(), handle(), finish().
  */
 export class BaseRequestHandler<Req = unknown, S = any> {
+  #face: S | undefined;
+  readonly #origin: S;
+
   constructor(
     readonly request: Req,
     readonly clientAddress: ClientAddress,
-    readonly server: S,
-  ) {}
+    server: S,
+  ) {
+    this.#origin = server;
+  }
+
+  /**
+   * The server that built this handler (Python's `self.server`): its attributes and methods, with one
+   * difference that never deadlocks: `this.server.shutdown()` resolves once every other request has
+   * finished, without waiting for this one.
+   */
+  get server(): S {
+    return (this.#face ??= handlerFace(this.#origin, this.request));
+  }
 
   setup(): unknown {
     return undefined;
@@ -39,6 +53,22 @@ export class BaseRequestHandler<Req = unknown, S = any> {
 }
 
 /**
+ * The server seen through one handler: reads, writes and method calls reach the server itself (methods
+ * are bound to it, so its private fields work); shutdown() goes through shutdownFromRequest.
+ */
+function handlerFace<S>(server: S, request: unknown): S {
+  const s = server as { shutdownFromRequest?: (r: unknown) => Promise<void> };
+  if (typeof s?.shutdownFromRequest !== 'function') return server;
+  return new Proxy(server as object, {
+    get(target, key) {
+      if (key === 'shutdown') return () => s.shutdownFromRequest!(request);
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as S;
+}
+
+/**
  * Python's StreamRequestHandler: `rfile` and `wfile` over the connection. The request is the socket.
  * `rfile` honours the server's `requestTimeout` and line limit; `wfile.write()` resolves once the kernel
  * has the data. finish() does not close the connection: the server's shutdownRequest does.
@@ -49,6 +79,11 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
 
   get connection(): net.Socket {
     return this.request;
+  }
+
+  /** The lifecycle, then the failure of a write the handler did not await, if any (it reaches handleError). */
+  override run(): Promise<void> {
+    return super.run().then(() => this.wfile?.throwUnobservedFailure());
   }
 
   override setup(): unknown {

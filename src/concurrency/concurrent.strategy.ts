@@ -7,7 +7,7 @@ import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
  * requests until one finishes, so new connections wait in the backlog.
  */
 export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
-  private readonly running = new Set<Promise<void>>();
+  private readonly running = new Map<Promise<void>, [Req, ClientAddress]>();
 
   constructor(private readonly maxConnections = Infinity) {}
 
@@ -17,12 +17,20 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
 
   async dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
     const run = processInBackground(server, request, clientAddress).finally(() => this.running.delete(run));
-    this.running.add(run);
-    while (this.running.size >= this.maxConnections) await Promise.race(this.running);
+    this.running.set(run, [request, clientAddress]);
+    while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
   }
 
-  async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.all(this.running);
+  async drain(except?: Req): Promise<void> {
+    for (;;) {
+      const others = [...this.running].filter(([, [request]]) => request !== except).map(([run]) => run);
+      if (others.length === 0) return;
+      await Promise.all(others);
+    }
+  }
+
+  inFlight(): Iterable<[Req, ClientAddress]> {
+    return this.running.values();
   }
 
   async close(): Promise<void> {}

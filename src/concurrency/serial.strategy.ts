@@ -7,19 +7,28 @@ import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
  * shutdownRequest (exactly once), as `_handle_request_noblock` does.
  */
 export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
-  active = 0;
+  private current: [Req, ClientAddress] | undefined;
+
+  get active(): number {
+    return this.current ? 1 : 0;
+  }
 
   async dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
-    this.active++;
+    this.current = [request, clientAddress];
     try {
       await server.finishRequest(request, clientAddress);
     } finally {
-      this.active--;
+      this.current = undefined;
     }
     await server.shutdownRequest(request);
   }
 
+  /** The loop itself awaits the one request; there is never another to wait for. */
   async drain(): Promise<void> {}
+
+  inFlight(): Iterable<[Req, ClientAddress]> {
+    return this.current ? [this.current] : [];
+  }
 
   async close(): Promise<void> {}
 }

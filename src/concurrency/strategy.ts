@@ -11,18 +11,32 @@ export interface RequestProcessor<Req> {
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
 }
 
+/** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */
+export interface PoolStats {
+  restarts: number;
+  oversubscribed: number;
+  workers: Array<{ id: number; pid?: number; threadId?: number; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }>;
+}
+
 export interface ConcurrencyStrategy<Req> {
   /**
    * Takes over one verified request. Resolves when the server loop may take the next one: serial
    * resolves when the request is done; the others as soon as it is handed over (or a slot is free).
    */
   dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void>;
-  /** Resolves when every dispatched request has finished. */
-  drain(): Promise<void>;
+  /**
+   * Resolves when every dispatched request has finished; with `except`, every one but that request (a
+   * handler awaiting `server.shutdown()` must not wait for itself).
+   */
+  drain(except?: Req): Promise<void>;
+  /** Requests dispatched and not finished, with their client addresses (for reporting abandoned ones). */
+  inFlight?(): Iterable<[Req, ClientAddress]>;
   /** Requests running now. */
   readonly active: number;
   /** Worker threads or child processes alive (strategies that have none leave it out). */
   readonly workers?: number;
+  /** A worker pool's figures (API.md §14), from each worker's periodic report (at most 1 s old). */
+  stats?(): PoolStats;
   /** Shutdown: reads of requests running elsewhere (threads, children) see EOF. */
   stopReading?(): void;
   /**

@@ -3,50 +3,88 @@ import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
-import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from './strategy';
 
-/** Failed starts in a row for a free place before the pool stops trying (until the next request). */
+/** Failed starts in a row for a connection before it fails with the reason. */
 const START_ATTEMPTS = 3;
+/** More than DEATH_LIMIT deaths within DEATH_WINDOW_MS: replacements wait, from BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS. */
+const DEATH_LIMIT = 5;
+const DEATH_WINDOW_MS = 10_000;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
 
 export interface PoolOptions {
   mode: 'threading' | 'forking';
-  /** Workers kept warm (0 with perRequest). */
+  /** Workers started at start() and kept (0 with perRequest). */
   warm: number;
   max: number;
+  /** Connections a worker takes before the pool grows (connectionsPerThread); Infinity by default. */
+  perWorker: number;
   perRequest: boolean;
+  /** Milliseconds a worker above `warm` may stay without a connection before it exits. */
   idleTimeoutMs: number;
+  /** Connections after which a worker takes no new one and exits once its open ones end (recycling). */
+  maxConnectionsPerWorker: number;
   /** Starts one worker; it reports its death through `onDeath`. */
   spawn: (onDeath: (slot: RemoteSlot) => void) => RemoteSlot;
+  /** Where the backoff notice goes (the logger's warn). */
+  log: (message: string) => void;
 }
 
+/** What bootstrap() (or the classic mixin) tells every pool: the heartbeat bound and where notices go. */
+export interface PoolTuning {
+  /** Seconds a worker's event loop may stay silent before the worker is ended (default 30). */
+  heartbeatTimeout: number;
+  log: (message: string) => void;
+}
+
+/** Seconds, when bootstrap() or the mixin does not say. */
+export const DEFAULT_HEARTBEAT_TIMEOUT = 30;
+
+/** Milliseconds between a worker's reports (its heartbeat) for a heartbeatTimeout in seconds: at most 1 s. */
+export function reportPeriodMs(heartbeatTimeout: number): number {
+  return Math.max(10, Math.min(1000, (heartbeatTimeout * 1000) / 3));
+}
+
+
 /**
- * Requests on a pool of workers (threads or child processes), one request per worker at a time, so a
- * handler that burns CPU or blocks stalls nobody else. A warm pool grows to `max` when all are busy;
- * past that the loop stops taking requests, so new ones wait in the backlog. Workers above the warm
- * count retire after `idleTimeoutMs` idle; `perRequest` starts a fresh worker for every request, as
- * Python does. A worker that crashes, exits, or whose event loop stays blocked past `requestTimeout`
- * (its heartbeat stops) fails its own request only, and is replaced. A worker that cannot start (fork()
- * fails, or the module broke after start) is ended; after a few such starts in a row the requests
- * waiting for one fail with the reason. Past shutdown's timeout, abort() ends the workers still busy.
+ * Connections on a pool of workers (threads or child processes), each worker an event loop serving many
+ * connections at once, as nginx workers and Node's cluster workers do. A new connection goes to the
+ * worker with the fewest open connections; the pool starts `warm` workers and grows (to `max`) only
+ * while every worker holds `perWorker` connections (connectionsPerThread: 1 is Python's one connection
+ * per thread). Past `max` a connection still never waits: it shares the least-loaded worker and is
+ * counted `oversubscribed`. `perRequest` starts a fresh worker per connection, as Python does.
+ *
+ * Workers above `warm` exit after `idleTimeoutMs` without a connection; a worker that has taken
+ * `maxConnectionsPerWorker` connections retires (Apache's MaxConnectionsPerChild) once its own have
+ * ended, bounded by the server's shutdownTimeout, and a fresh one takes its place. A worker that dies
+ * fails its own connections only (RemoteSlot) and is replaced; more than 5 deaths within 10 s delay the
+ * replacements (1 s doubling to 30 s), logged once per backoff. Past shutdown's timeout, abort() ends
+ * the workers still serving.
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
-  private idle: RemoteSlot[] = [];
-  private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
-  private readonly running = new Map<Promise<void>, RemoteSlot>();
+  private readonly running = new Set<Promise<void>>();
+  /** Workers in a row that could not start: past START_ATTEMPTS the pool stops starting more until a connection asks. */
+  private startFailures = 0;
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
+  /** Connections waiting for a worker while none is alive (every worker died and the backoff holds). */
+  private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
   private readonly warm: number;
-  private readonly max: number;
   private closed = false;
   /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
   private stopping = false;
+  private deaths: number[] = [];
+  private backoffMs = 0;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private restarts = 0;
+  private oversubscribed = 0;
 
   constructor(
     private readonly options: PoolOptions,
     private readonly handlerName: string,
   ) {
-    this.max = options.max;
-    this.warm = options.perRequest ? 0 : Math.min(options.warm, this.max);
+    this.warm = options.perRequest ? 0 : Math.min(options.warm, options.max);
   }
 
   get active(): number {
@@ -56,6 +94,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   /** Live workers. */
   get workers(): number {
     return this.slots.size;
+  }
+
+  /** restarts, oversubscribed, and each worker's figures (at most one report period old). */
+  stats(): PoolStats {
+    return {
+      restarts: this.restarts,
+      oversubscribed: this.oversubscribed,
+      workers: [...this.slots].map((s) => ({ id: s.id, ...s.ids, connections: s.load, ...s.report })),
+    };
   }
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
@@ -68,85 +115,165 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       throw new ConfigurationError(messages.workerLoadFailed(this.handlerName, this.options.mode, (err as Error).message));
     }
     if (this.warm === 0) await Promise.all(first.map((s) => this.retire(s)));
-    else this.idle.push(...first);
   }
 
+  /** Hands the connection to a worker at once (never waits for one): the loop takes the next one right away. */
   async dispatch(server: RequestProcessor<RemoteRequest>, request: RemoteRequest, clientAddress: ClientAddress): Promise<void> {
-    const slot = await this.acquire();
-    const requestTimeout = (server as { requestTimeout?: number | null }).requestTimeout ?? null;
+    if (this.closed) throw this.closedError();
+    const shutdownTimeout = (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null;
     const run = processInBackground(
       {
-        finishRequest: (r, a) => {
-          const done = slot.run(r, a, requestTimeout, server as unknown as RemoteServer);
-          if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
-          return done;
-        },
+        finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, shutdownTimeout),
         shutdownRequest: (r) => server.shutdownRequest(r),
         handleError: (r, a, e) => server.handleError(r, a, e),
       },
       request,
       clientAddress,
-    ).finally(() => {
-      this.running.delete(run);
-      this.release(slot);
-    });
-    this.running.set(run, slot);
+    ).finally(() => this.running.delete(run));
+    this.running.add(run);
   }
 
   async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.all(this.running.keys());
+    while (this.running.size > 0) await Promise.all(this.running);
     this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
   stopReading(): void {
     this.stopping = true;
-    for (const slot of this.running.values()) slot.stopReading();
+    for (const slot of this.slots) slot.stopReading();
   }
 
-  /** Ends the workers still running a request; each request fails as a crash, and the worker is replaced. */
+  /**
+   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails as a
+   * crash (reported), and the worker is replaced. Retired on purpose, so no death towards the backoff.
+   */
   abort(): void {
-    for (const slot of this.running.values()) void slot.kill();
+    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
-    this.idle = [];
+    clearTimeout(this.backoffTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
     await Promise.all([...this.slots].map((s) => this.retire(s)));
   }
 
+  // ---- one connection ----
+
+  /** Runs one request on a worker, trying another when the one picked could not start. */
+  private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const slot = await this.pick();
+      try {
+        await slot.ready;
+      } catch (err) {
+        this.unload(slot, shutdownTimeout);
+        if (attempt >= START_ATTEMPTS || this.closed) throw this.closed ? this.closedError() : this.startError(err as Error);
+        continue;
+      }
+      const done = slot.run(request, client, server);
+      if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
+      try {
+        return await done;
+      } finally {
+        this.unload(slot, shutdownTimeout);
+      }
+    }
+  }
+
+  /**
+   * The worker for a new connection, reserved at once (its load counts it before it runs): the
+   * least-loaded worker below `perWorker`; else a new one while below `max`; else the least-loaded
+   * (oversubscribed). With perRequest, always a fresh one while below `max`.
+   */
+  private async pick(): Promise<RemoteSlot> {
+    if (this.closed) throw this.closedError();
+    let best: RemoteSlot | undefined;
+    let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
+    for (const slot of this.slots) {
+      if (slot.dead) continue;
+      if (!anyLive || slot.load < anyLive.load) anyLive = slot;
+      if (slot.retiring) continue;
+      if (!best || slot.load < best.load) best = slot;
+    }
+    if (this.startFailures >= START_ATTEMPTS) this.startFailures = 0; // a new connection tries again
+    const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
+    let chosen: RemoteSlot | undefined = room ? best : undefined;
+    if (!chosen && this.slots.size < this.options.max && !this.backoffTimer) {
+      try {
+        chosen = this.spawn();
+      } catch {
+        chosen = undefined; // new Worker() or fork() threw: share a live worker if there is one
+      }
+    }
+    const shared = best ?? anyLive;
+    if (!chosen && shared) {
+      chosen = shared;
+      this.oversubscribed++;
+    }
+    if (!chosen) chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.load(chosen);
+    return chosen;
+  }
+
+  private load(slot: RemoteSlot): void {
+    clearTimeout(this.idleTimers.get(slot));
+    this.idleTimers.delete(slot);
+    slot.load++;
+    slot.served++;
+    if (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker) {
+      slot.retiring = true; // takes no more; a fresh worker takes its place
+      this.replace();
+    }
+  }
+
+  /** A connection of `slot` ended: retire it when it is done serving, or time it out when idle above warm. */
+  private unload(slot: RemoteSlot, shutdownTimeout: number | null): void {
+    slot.load--;
+    if (slot.dead || this.closed) return;
+    if (slot.retiring) {
+      if (slot.load === 0) void this.retire(slot);
+      else if (shutdownTimeout !== null && !this.idleTimers.has(slot)) {
+        // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
+        const timer = setTimeout(() => void this.retire(slot), shutdownTimeout * 1000);
+        timer.unref();
+        this.idleTimers.set(slot, timer);
+      }
+      return;
+    }
+    if (slot.load === 0 && this.slots.size > this.warm) this.armIdleTimer(slot);
+  }
+
+  /** A worker above the warm count with no connection retires after idleTimeoutMs, unless the pool has shrunk to warm by then. */
+  private armIdleTimer(slot: RemoteSlot): void {
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(slot);
+      if (slot.load > 0 || this.slots.size <= this.warm) return;
+      void this.retire(slot);
+    }, this.options.idleTimeoutMs);
+    timer.unref();
+    this.idleTimers.set(slot, timer);
+  }
+
+  // ---- workers ----
+
   private spawn(): RemoteSlot {
     const slot = this.options.spawn((dead) => this.onDeath(dead));
     this.slots.add(slot);
+    slot.ready.then(
+      () => {
+        this.startFailures = 0;
+        if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
+      },
+      (err: Error) => {
+        if (this.slots.delete(slot)) void slot.kill(); // it never became ready: end it, and keep its place free
+        if (++this.startFailures < START_ATTEMPTS) return this.replace();
+        for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
+      },
+    );
     return slot;
-  }
-
-  private async acquire(): Promise<RemoteSlot> {
-    for (;;) {
-      if (this.closed) throw this.closedError();
-      const idle = this.idle.pop();
-      if (idle) {
-        clearTimeout(this.idleTimers.get(idle));
-        this.idleTimers.delete(idle);
-        if (!idle.dead) return idle;
-        continue;
-      }
-      if (this.slots.size < this.max) {
-        let slot: RemoteSlot | undefined;
-        try {
-          slot = this.spawn();
-          await slot.ready;
-          return slot;
-        } catch (err) {
-          if (slot) void this.retire(slot);
-          this.replace(); // its place may be one a waiting request counts on
-          throw this.startError(err as Error);
-        }
-      }
-      return new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    }
   }
 
   private closedError(): Error {
@@ -157,81 +284,60 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     return new Error(messages.workerStartFailed(this.handlerName, this.options.mode, err.message));
   }
 
-  private release(slot: RemoteSlot): void {
-    if (slot.dead) return;
-    if (this.closed) {
-      void this.retire(slot);
-      return;
-    }
-    if (this.options.perRequest) {
-      void this.retire(slot);
-      this.replace(); // a request waiting for this place gets a fresh worker
-      return;
-    }
-    const waiter = this.waiters.shift();
-    if (waiter) return waiter.resolve(slot);
-    this.idle.push(slot);
-    if (this.idle.length > this.warm) this.armIdleTimer(slot);
-  }
-
-  /** A worker idle above the warm count retires after idleTimeoutMs, unless the pool has shrunk to warm by then. */
-  private armIdleTimer(slot: RemoteSlot): void {
-    const timer = setTimeout(() => {
-      this.idleTimers.delete(slot);
-      if (this.slots.size <= this.warm) return;
-      this.idle = this.idle.filter((s) => s !== slot);
-      void this.retire(slot);
-    }, this.options.idleTimeoutMs);
-    timer.unref();
-    this.idleTimers.set(slot, timer);
-  }
-
-  /** Removes a worker on purpose (idle, perRequest, close); its exit is then no death to make up for. */
+  /** Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up for. */
   private async retire(slot: RemoteSlot): Promise<void> {
-    this.slots.delete(slot);
-    await slot.kill();
-  }
-
-  /** A worker died (crash, exit, watchdog): keep the warm pool warm and let a waiting request go on. */
-  private onDeath(slot: RemoteSlot): void {
-    if (!this.slots.delete(slot)) return; // retired: whoever retired it has seen to its place
-    this.idle = this.idle.filter((s) => s !== slot);
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
-    if (slot.started) this.replace(); // one that died starting is seen to where it was started
+    const was = this.slots.delete(slot);
+    await slot.kill();
+    if (was) this.replace();
   }
 
-  /**
-   * A place in the pool came free: start a worker in it when the warm pool is short or a request waits.
-   * A worker that cannot start or load is ended and another tried, START_ATTEMPTS in all; then the
-   * waiting requests fail with the reason (a later request tries again).
-   */
-  private replace(attempt = 1): void {
-    if (this.closed || this.slots.size >= this.max) return;
-    if (this.slots.size >= this.warm && this.waiters.length === 0) return;
-    let fresh: RemoteSlot;
-    try {
-      fresh = this.spawn();
-    } catch (err) {
-      return this.failWaiters(err as Error); // new Worker() or fork() threw: so would another try, now
+  /** A worker died (crash, exit, watchdog): keep the pool at its size, with backoff when deaths pile up. */
+  private onDeath(slot: RemoteSlot): void {
+    clearTimeout(this.idleTimers.get(slot));
+    this.idleTimers.delete(slot);
+    if (!this.slots.delete(slot)) return; // retired: whoever retired it has seen to its place
+    if (!slot.started) return; // one that died starting is seen to in spawn()
+    const now = Date.now();
+    this.deaths = this.deaths.filter((t) => now - t < DEATH_WINDOW_MS);
+    this.deaths.push(now);
+    this.restarts++;
+    if (this.deaths.length > DEATH_LIMIT) {
+      this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+      if (!this.backoffTimer) {
+        this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000));
+        this.backoffTimer = setTimeout(() => {
+          this.backoffTimer = undefined;
+          this.replace();
+        }, this.backoffMs);
+        this.backoffTimer.unref();
+      }
+      return;
     }
-    fresh.ready.then(
-      () => {
-        if (fresh.dead) return; // it died at once, and its death has been seen to
-        // Straight to a waiting request: release() would retire a perRequest worker before it served anyone.
-        const waiter = this.waiters.shift();
-        if (waiter) waiter.resolve(fresh);
-        else this.release(fresh);
-      },
-      (err: Error) => {
-        void this.retire(fresh);
-        if (attempt < START_ATTEMPTS) return this.replace(attempt + 1);
-        this.failWaiters(err);
-      },
-    );
+    this.backoffMs = 0;
+    this.replace();
   }
 
-  private failWaiters(err: Error): void {
-    for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
+  /** Starts workers while the pool is below its warm size (not retiring ones) or a connection waits for one. */
+  private replace(): void {
+    if (this.closed || this.backoffTimer) return;
+    const serving = () => [...this.slots].filter((s) => !s.retiring && !s.dead).length;
+    // Retiring workers keep their places until they exit, so their successors may go past max for that while.
+    const cap = Math.max(this.options.max, this.warm + this.retiringCount());
+    while (this.slots.size < cap && (serving() < this.warm || (this.waiters.length > 0 && serving() === 0))) {
+      try {
+        this.spawn();
+      } catch (err) {
+        for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err as Error));
+        return;
+      }
+    }
+  }
+
+  private retiringCount(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.retiring) n++;
+    return n;
   }
 }

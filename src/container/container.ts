@@ -188,16 +188,16 @@ export class Container {
   private planFor(ctor: ClassType, owner: string): (InjectionToken | undefined)[] {
     const cached = this.plans.get(ctor);
     if (cached) return cached;
-    const { designTypes, injected } = readConstructorParams(ctor);
-    const count = Math.max(designTypes?.length ?? ctor.length, ...[...injected.keys()].map((i) => i + 1));
+    const { designTypes, injected, arity, declaredBy } = readConstructorParams(ctor);
+    const count = Math.max(designTypes?.length ?? arity, ...[...injected.keys()].map((i) => i + 1));
     const plan: (InjectionToken | undefined)[] = [];
     for (let i = 0; i < count; i++) {
       const token = injected.get(i) ?? designTypes?.[i];
       if (injected.has(i) || (typeof token === 'function' && !NOT_BUILDABLE.has(token))) {
         plan.push(token as InjectionToken);
       } else if (designTypes === undefined) {
-        throw new InjectionError(msg.noParamTypes(owner, i));
-      } else if (i >= ctor.length) {
+        throw new InjectionError(declaredBy ? msg.inheritedNoParamTypes(owner, declaredBy, i) : msg.noParamTypes(owner, i));
+      } else if (i >= arity) {
         plan.push(undefined); // a parameter with a default value (or after one): let the default apply
       } else {
         throw new InjectionError(msg.untypedParam(owner, i, token));

@@ -25,6 +25,10 @@ export interface ConstructorParams {
   designTypes: readonly unknown[] | undefined;
   /** Tokens given with `@Inject(token)`, by parameter index. */
   injected: ReadonlyMap<number, InjectionToken>;
+  /** How many parameters the constructor that runs declares (before the first with a default value). */
+  arity: number;
+  /** The base class whose constructor runs, when the class inherits its constructor; else undefined. */
+  declaredBy?: string;
 }
 
 /** reflect-metadata's API, typed locally so that nothing depends on its global declarations being loaded. */
@@ -69,18 +73,23 @@ export function readInjectable(target: AnyClass): InjectableMetadata | undefined
 }
 
 /**
- * The constructor's parameters. A class with its own decorated constructor has its own metadata; a
- * subclass that declares no constructor (length 0, it forwards its arguments) uses its parent's.
+ * The constructor's parameters. A class with its own decorated constructor has its own metadata. A class
+ * that declares no constructor (length 0, no metadata of its own) runs its base's, so the base's metadata
+ * and arity are the ones that count, found by walking up: a handler that inherits its constructor from an
+ * undecorated base then has `designTypes` undefined and `arity` > 0, which the container reports instead
+ * of passing `undefined` for every dependency.
  */
 export function readConstructorParams(target: AnyClass): ConstructorParams {
   const r = reader(target.name);
-  const ownTypes = r.getOwnMetadata(DESIGN_PARAMTYPES, target) as unknown[] | undefined;
-  const ownTokens = r.getOwnMetadata(INJECT_TOKENS, target) as Map<number, InjectionToken> | undefined;
-  if (ownTypes !== undefined || ownTokens !== undefined || target.length > 0) {
-    return { designTypes: ownTypes, injected: ownTokens ?? new Map() };
+  let c: AnyClass = target;
+  for (;;) {
+    const ownTypes = r.getOwnMetadata(DESIGN_PARAMTYPES, c) as unknown[] | undefined;
+    const ownTokens = r.getOwnMetadata(INJECT_TOKENS, c) as Map<number, InjectionToken> | undefined;
+    const parent = Object.getPrototypeOf(c) as unknown;
+    const inherits = typeof parent === 'function' && parent !== Function.prototype;
+    if (ownTypes !== undefined || ownTokens !== undefined || c.length > 0 || !inherits) {
+      return { designTypes: ownTypes, injected: ownTokens ?? new Map(), arity: c.length, declaredBy: c === target ? undefined : c.name };
+    }
+    c = parent as AnyClass;
   }
-  return {
-    designTypes: r.getMetadata(DESIGN_PARAMTYPES, target) as unknown[] | undefined,
-    injected: (r.getMetadata(INJECT_TOKENS, target) as Map<number, InjectionToken> | undefined) ?? new Map(),
-  };
 }

@@ -19,6 +19,8 @@ export interface ClassDecoratorSpec<O, D> extends ArgumentHelp {
 }
 
 export interface TransportSpec<O> extends ClassDecoratorSpec<O, TransportDefinition> {
+  /** The transport this decorator defines. */
+  readonly kind: TransportDefinition['kind'];
   /** The option a bare number (`port`) or string (`path`) stands for. */
   readonly address: { readonly name: 'port'; readonly type: 'number' } | { readonly name: 'path'; readonly type: 'string' };
 }
@@ -41,8 +43,25 @@ function definitionFor<O, D>(spec: ClassDecoratorSpec<O, D>, cls: Function, give
   return spec.define(options);
 }
 
+/** Each transport decorator's spec by the kind it defines, so run-time overrides are checked by the same rules. */
+const transportSpecs = new Map<TransportDefinition['kind'], TransportSpec<unknown>>();
+
+/**
+ * The transport of `def` with `overrides` (bootstrap's `transport` option) laid over the decorator's options,
+ * validated by the decorator's own rules: a port or a path from configuration fails as it would in the
+ * decorator, with a ConfigurationError naming the class and the option.
+ */
+export function overrideTransport(cls: Function, transport: TransportDefinition, overrides: object | undefined): TransportDefinition {
+  if (overrides === undefined) return transport;
+  const spec = transportSpecs.get(transport.kind);
+  if (!spec) return transport;
+  const given = typeof overrides === 'object' && overrides !== null ? { ...transport.options, ...overrides } : overrides;
+  return definitionFor({ ...spec, decorator: `bootstrap()'s transport option for ${spec.decorator}` }, cls, given);
+}
+
 /** `args` is what the user's `@TcpServer(...)` received. */
 export function transportDecorator<O>(spec: TransportSpec<O>, args: readonly unknown[]): ClassDecorator {
+  transportSpecs.set(spec.kind, spec as TransportSpec<unknown>);
   const [arg, key] = args;
   if (args.length > 1) fail(messages.notAClass(spec.decorator, where(arg, key)));
   if (typeof arg === 'function') fail(messages.noAddress(spec.decorator, className(arg), spec.example));

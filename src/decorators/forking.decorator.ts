@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { ConcurrencyDefinition, ForkingOptions } from '../metadata/definition';
 import { ClassDecoratorSpec, concurrencyDecorator } from './class-decorator.factory';
-import { boolean, checkOrder, positiveInteger } from './options.validation';
+import { boolean, checkOrder, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
 
 const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
   decorator: '@Forking',
@@ -9,16 +9,22 @@ const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
   example: '@Forking, @Forking() or @Forking({ children: 4 })',
   rules: [
     { name: 'children', text: optionTexts.children, valid: positiveInteger },
+    { name: 'connectionsPerChild', text: optionTexts.connectionsPerChild, valid: positiveInteger },
     { name: 'maxChildren', text: optionTexts.maxChildren, valid: positiveInteger },
     { name: 'perRequest', text: optionTexts.perRequest, valid: boolean },
+    { name: 'workerIdleTimeout', text: optionTexts.workerIdleTimeout, valid: positiveNumber },
+    { name: 'maxConnectionsPerChild', text: optionTexts.maxConnectionsPerChild, valid: positiveInteger },
+    { name: 'resourceLimits', text: optionTexts.resourceLimits, valid: resourceLimits },
   ],
   check: (site, options) => checkOrder(site, options, 'children', 'maxChildren'),
   define: (options) => ({ kind: 'forking', options }),
 };
 
 /**
- * Runs each request in a child process, as Python's ForkingMixIn: `@Forking`, `@Forking()` or
- * `@Forking({ children?, maxChildren?, perRequest? })`. At most one concurrency decorator.
+ * Serves connections on a pool of child processes, each an event loop serving many connections (API.md
+ * §3): `@Forking`, `@Forking()` or `@Forking({ children?, connectionsPerChild?, maxChildren?, perRequest?,
+ * workerIdleTimeout? (seconds), maxConnectionsPerChild?, resourceLimits? })`. `connectionsPerChild: 1`
+ * is Python's ForkingMixIn. At most one concurrency decorator; a bad option is a ConfigurationError.
  */
 export function Forking(target: Function): void;
 export function Forking(options?: ForkingOptions): ClassDecorator;

@@ -37,6 +37,12 @@ export const integerFrom =
     typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 export const positiveInteger = integerFrom(1);
 export const boolean = (value: unknown): boolean => typeof value === 'boolean';
+export const positiveNumber = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
+/** Node's Worker resourceLimits: an object of positive numbers under its known keys. */
+export const resourceLimits = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) &&
+  Object.entries(value).every(([k, v]) => RESOURCE_LIMITS.includes(k) && positiveNumber(v));
 export const nonEmptyString = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
 
 /** Linux's sun_path holds 108 bytes including the terminating NUL. */

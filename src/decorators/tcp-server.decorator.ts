@@ -4,6 +4,7 @@ import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { boolean, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<TcpServerOptions> = {
+  kind: 'tcp',
   decorator: '@TcpServer',
   address: { name: 'port', type: 'number' },
   expected: 'a port number or an options object',

@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { ConcurrencyDefinition, ThreadingOptions } from '../metadata/definition';
 import { ClassDecoratorSpec, concurrencyDecorator } from './class-decorator.factory';
-import { boolean, checkOrder, positiveInteger } from './options.validation';
+import { boolean, checkOrder, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
 
 const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
   decorator: '@Threading',
@@ -9,17 +9,23 @@ const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
   example: '@Threading, @Threading() or @Threading({ threads: 4 })',
   rules: [
     { name: 'threads', text: optionTexts.threads, valid: positiveInteger },
+    { name: 'connectionsPerThread', text: optionTexts.connectionsPerThread, valid: positiveInteger },
     { name: 'maxThreads', text: optionTexts.maxThreads, valid: positiveInteger },
     { name: 'perRequest', text: optionTexts.perRequest, valid: boolean },
-    { name: 'idleTimeoutMs', text: optionTexts.idleTimeoutMs, valid: positiveInteger },
+    { name: 'workerIdleTimeout', text: optionTexts.workerIdleTimeout, valid: positiveNumber },
+    { name: 'maxConnectionsPerThread', text: optionTexts.maxConnectionsPerThread, valid: positiveInteger },
+    { name: 'resourceLimits', text: optionTexts.resourceLimits, valid: resourceLimits },
   ],
   check: (site, options) => checkOrder(site, options, 'threads', 'maxThreads'),
   define: (options) => ({ kind: 'threading', options }),
 };
 
 /**
- * Runs each request in a `worker_threads` thread, as Python's ThreadingMixIn: `@Threading`, `@Threading()`
- * or `@Threading({ threads?, maxThreads?, perRequest?, idleTimeoutMs? })`. At most one concurrency decorator.
+ * Serves connections on a pool of `worker_threads`, each thread an event loop serving many connections
+ * (API.md §3): `@Threading`, `@Threading()` or `@Threading({ threads?, connectionsPerThread?, maxThreads?,
+ * perRequest?, workerIdleTimeout? (seconds), maxConnectionsPerThread?, resourceLimits? })`.
+ * `connectionsPerThread: 1` is Python's ThreadingMixIn. At most one concurrency decorator; a bad option
+ * is a ConfigurationError naming it.
  */
 export function Threading(target: Function): void;
 export function Threading(options?: ThreadingOptions): ClassDecorator;

@@ -4,6 +4,7 @@ import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixDatagramServerOptions> = {
+  kind: 'unix-dgram',
   decorator: '@UnixDatagramServer',
   address: { name: 'path', type: 'string' },
   expected: 'a socket path or an options object',

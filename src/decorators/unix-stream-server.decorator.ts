@@ -4,6 +4,7 @@ import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
+  kind: 'unix-stream',
   decorator: '@UnixStreamServer',
   address: { name: 'path', type: 'string' },
   expected: 'a socket path or an options object',

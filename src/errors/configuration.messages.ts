@@ -60,12 +60,12 @@ export const optionTexts = {
   },
   backlog: {
     requirement: 'a positive integer',
-    fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+    fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
   },
   reuseAddress: { requirement: 'a boolean', fix: 'pass true or false, or leave reuseAddress out for the default true.' },
   ipv6Only: { requirement: 'a boolean', fix: 'pass true or false, or leave ipv6Only out.' },
   udpMaxPacketSize: {
-    requirement: 'an integer from 1 to 65507 (the largest UDP payload)',
+    requirement: 'an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads)',
     fix: 'pass a size in that range, or leave maxPacketSize out for the default 8192.',
   },
   unixMaxPacketSize: {
@@ -78,9 +78,29 @@ export const optionTexts = {
     fix: 'pass how many threads to keep warm, or leave threads out for one per core.',
   },
   maxThreads: { requirement: 'a positive integer', fix: 'pass the most threads to run at once, or leave maxThreads out for 64.' },
-  idleTimeoutMs: {
-    requirement: 'a positive integer (milliseconds)',
-    fix: 'pass how long an idle thread above the warm pool may live, in milliseconds, or leave idleTimeoutMs out.',
+  connectionsPerThread: {
+    requirement: 'a positive integer',
+    fix: 'pass how many connections a thread serves before the pool grows (1 is Python\'s one connection per thread), or leave connectionsPerThread out for no limit.',
+  },
+  connectionsPerChild: {
+    requirement: 'a positive integer',
+    fix: 'pass how many connections a child serves before the pool grows (1 is Python\'s one connection per child), or leave connectionsPerChild out for no limit.',
+  },
+  workerIdleTimeout: {
+    requirement: 'a positive number (seconds)',
+    fix: 'pass how many seconds a worker above the kept pool may stay without a connection, or leave workerIdleTimeout out for 30.',
+  },
+  maxConnectionsPerThread: {
+    requirement: 'a positive integer',
+    fix: 'pass after how many connections a thread is replaced by a fresh one, or leave maxConnectionsPerThread out for never.',
+  },
+  maxConnectionsPerChild: {
+    requirement: 'a positive integer',
+    fix: 'pass after how many connections a child is replaced by a fresh one, or leave maxConnectionsPerChild out for never.',
+  },
+  resourceLimits: {
+    requirement: 'an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb)',
+    fix: 'pass Node\'s Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.',
   },
   children: {
     requirement: 'a positive integer',

@@ -59,6 +59,13 @@ export const injectionMessages = {
     `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json and decorate ` +
     `${owner} with @Injectable(), or name every parameter with @Inject(token).`,
 
+  inheritedNoParamTypes: (owner: string, base: string, index: number) =>
+    `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} inherits its constructor from ${base}, ` +
+    `which has no design:paramtypes metadata (TypeScript records it only for a decorated class compiled with ` +
+    `emitDecoratorMetadata), so the dependencies would all arrive as undefined. Fix: decorate ${base} with ` +
+    `@Injectable(), declare a constructor in ${owner} that takes the dependencies and passes them to super(), ` +
+    `or name every parameter of ${base}'s constructor with @Inject(token).`,
+
   reflectMissing: (owner: string) =>
     `Cannot resolve ${owner}: Reflect.getMetadata is not a function, so the types of ${owner}'s constructor ` +
     `parameters cannot be read. ${IMPORT_FIX}`,

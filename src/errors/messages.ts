@@ -6,11 +6,15 @@ export const messages = {
     `${owner}: address ${address} is already in use. Fix: stop the other server, pick another port ` +
     `(0 lets the OS choose), or wait for the old socket to leave TIME_WAIT.`,
   lineTooLong: (limit: number) =>
-    `rfile.readline(): the line is longer than ${limit} bytes. Fix: pass a larger limit, ` +
-    `readline(limit), or read with read()/read1() when lines may be long.`,
+    `rfile.readline(): the line is longer than ${limit} bytes, the server's line limit. Fix: raise the limit ` +
+    `(limits.maxLineLength; the classic servers' lineLimit), or read long lines in parts with readline(limit), read() or read1().`,
   requestTimeout: (seconds: number) =>
     `rfile: no data arrived for ${seconds} s (requestTimeout). Fix: raise requestTimeout, ` +
     `or make the client send sooner.`,
+  abandoned: (seconds: number) =>
+    `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
+    `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
+    `shutdown), or raise shutdownTimeout.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>
@@ -36,9 +40,13 @@ export const messages = {
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerCrashed: (mode: string, detail: string) =>
-    `the ${mode} worker running this request died: ${detail}. The request was closed; a new worker takes the next one.`,
-  workerSilent: (seconds: number) =>
-    `the handler ran for more than requestTimeout (${seconds} s) without a sign of life, so its worker was ended.`,
+    `the ${mode} worker serving this connection died: ${detail}. Its connections were closed; the other workers' were not, and a new worker takes its place.`,
+  workerUnresponsive: (mode: string, seconds: number) =>
+    `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
+    `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,
+  workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
+    `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
+    `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { requestFace } from '../bootstrap/request-objects';
 import type { Server } from '../bootstrap/server';
 import type { FramingDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
@@ -29,13 +30,21 @@ export class MessageRequest<Out = unknown> {
   tls?: unknown;
   /** The PROXY protocol header where one was received (API §11); undefined otherwise. */
   proxy?: unknown;
+  private face: Server | undefined;
 
   constructor(
     readonly clientAddress: ClientAddress,
-    readonly server: Server,
+    private readonly origin: Server,
     private readonly channel: MessageChannel,
     private readonly reply?: BufferWriter,
+    /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
+    private readonly raw?: object,
   ) {}
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
 
   send(message: Out): void {
     this.channel.send(message);
@@ -66,8 +75,8 @@ function messageObserver(_server: Server, _client: ClientAddress): (() => void) 
 }
 
 /** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
-export function streamMessageRequest(framing: FramingDefinition, conn: Duplex, client: ClientAddress, server: Server): MessageRequest {
-  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)));
+export function streamMessageRequest(framing: FramingDefinition, conn: Duplex, client: ClientAddress, server: Server, raw?: object): MessageRequest {
+  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)), undefined, raw);
 }
 
 /** The MessageRequest of one datagram: its replies are gathered in `reply`. */
@@ -77,6 +86,7 @@ export function datagramMessageRequest(
   client: ClientAddress,
   server: Server,
   reply: BufferWriter,
+  raw?: object,
 ): MessageRequest {
-  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply);
+  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply, raw);
 }

@@ -17,7 +17,11 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
  */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
   const { setup, handle, finish, message } = def.hooks;
-  if (message === undefined) return runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
+  if (message === undefined) {
+    const ran = runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
+    const wfile = (req as { wfile?: { throwUnobservedFailure?: () => void } }).wfile;
+    return wfile?.throwUnobservedFailure ? ran.then(() => wfile.throwUnobservedFailure!()) : ran;
+  }
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);
   return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);

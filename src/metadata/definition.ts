@@ -36,20 +36,44 @@ export type TransportDefinition =
   | { kind: 'unix-stream'; options: UnixStreamServerOptions }
   | { kind: 'unix-dgram'; options: UnixDatagramServerOptions };
 
-export interface ThreadingOptions {
-  /** Warm pool size; default `os.availableParallelism()`. */
-  threads?: number;
-  /** Default 64. */
-  maxThreads?: number;
-  /** A fresh thread per request, as Python's ThreadingMixIn. */
-  perRequest?: boolean;
-  idleTimeoutMs?: number;
+/** A worker's V8 heap limits (Node's `Worker` resourceLimits); children get `--max-old-space-size` from `maxOldGenerationSizeMb`. */
+export interface WorkerResourceLimits {
+  maxOldGenerationSizeMb?: number;
+  maxYoungGenerationSizeMb?: number;
+  codeRangeSizeMb?: number;
+  stackSizeMb?: number;
 }
+
+/** @Threading's options (API.md §3). Each thread is an event loop serving many connections. */
+export interface ThreadingOptions {
+  /** Threads started at bootstrap() and kept; default `os.availableParallelism()`. */
+  threads?: number;
+  /** Connections a thread takes before the pool grows; default no limit. 1 is Python's model. */
+  connectionsPerThread?: number;
+  /** Most threads; default 64. Past it, connections share the least-loaded thread (oversubscribed). */
+  maxThreads?: number;
+  /** A fresh thread per connection, as Python's ThreadingMixIn. */
+  perRequest?: boolean;
+  /** Seconds a thread above `threads` may stay without a connection before it exits; default 30. */
+  workerIdleTimeout?: number;
+  /** Connections after which a thread is recycled (it ends once its open ones have); default no limit. */
+  maxConnectionsPerThread?: number;
+  resourceLimits?: WorkerResourceLimits;
+}
+/** @Forking's options (API.md §3): the same with child processes. */
 export interface ForkingOptions {
+  /** Children started at bootstrap() and kept; default `os.availableParallelism()`. */
   children?: number;
+  /** Connections a child takes before the pool grows; default no limit. 1 is Python's model. */
+  connectionsPerChild?: number;
   /** Default 40, as Python's max_children. */
   maxChildren?: number;
   perRequest?: boolean;
+  /** Seconds a child above `children` may stay without a connection before it exits; default 30. */
+  workerIdleTimeout?: number;
+  maxConnectionsPerChild?: number;
+  /** `maxOldGenerationSizeMb` becomes the child's `--max-old-space-size`. */
+  resourceLimits?: WorkerResourceLimits;
 }
 export interface ConcurrentOptions {
   /** No limit by default; at the limit new connections wait in the backlog. */

@@ -3,7 +3,7 @@ import { AddressInUseError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import { RequestQueue } from './request-queue';
-import { prepareUnixPath, removeUnixPath } from './unix-path';
+import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -20,6 +20,8 @@ export class StreamListener {
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
   private closed: Promise<void> | undefined;
+  /** The socket file this listener created (Unix), so close() never removes another server's. */
+  private created: PathIdentity | undefined;
   /** Every connection's 'close' listener (Node calls it with the socket as `this`). */
   private readonly forget: (this: net.Socket) => void;
 
@@ -52,6 +54,7 @@ export class StreamListener {
       if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only });
       else this.server.listen({ path: ep.path, backlog: ep.backlog });
     });
+    if (ep.kind === 'unix') this.created = await identityOf(ep.path);
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
     this.server.on('error', () => undefined);
   }
@@ -77,13 +80,17 @@ export class StreamListener {
   close(): Promise<void> {
     this.closed ??= (async () => {
       const listening = this.server.listening;
-      if (listening) this.server.close(() => undefined);
+      if (listening) {
+        const close = () => void this.server.close(() => undefined);
+        if (this.endpoint.kind === 'unix') closeSparingOthers(this.endpoint.path, this.created, close);
+        else close();
+      }
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => socket.destroy());
       this.queue.wake();
       await Promise.all(gone);
-      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path);
+      if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path, this.created);
     })();
     return this.closed;
   }

@@ -101,8 +101,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.buffer.length;
   }
 
-  /** One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. */
-  readline(limit: number = this.lineLimit): Promise<Buffer> {
+  /**
+   * One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. Without `limit`, a line
+   * longer than the server's cap (64 KiB by default) rejects with LineTooLongError, ending the request.
+   * With `limit` (bytes), as Python's `readline(limit)`: at most `limit` bytes, a partial line when the
+   * line is longer (the rest comes with the next read).
+   */
+  readline(limit?: number): Promise<Buffer> {
+    const cap = limit ?? this.lineLimit;
+    const partial = limit !== undefined;
     // One promise settled by a step that re-arms itself, not an async function (an idle keep-alive
     // connection waits here, and a suspended frame costs several times the memory) and not a chain of
     // promises (a line trickling in a byte per packet would grow it by one per packet).
@@ -110,8 +117,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
       const step = (scanned: number): void => {
         try {
           const nl = this.buffer.indexOf(0x0a, scanned);
-          if (nl >= 0 && nl < limit) return resolve(this.take(nl + 1));
-          if (nl >= limit || this.buffer.length > limit) throw new LineTooLongError(messages.lineTooLong(limit));
+          if (nl >= 0 && nl < cap) return resolve(this.take(nl + 1));
+          if (nl >= cap || this.buffer.length >= cap) {
+            if (partial) return resolve(this.take(cap));
+            if (nl >= cap || this.buffer.length > cap) throw new LineTooLongError(messages.lineTooLong(cap));
+          }
           if (this.eof || this.atStop()) return resolve(this.take(this.buffer.length));
           const seen = this.buffer.length;
           this.more().then(() => step(seen), reject);

@@ -3,9 +3,17 @@ import type { Duplex } from 'node:stream';
 /**
  * The request's `wfile`: writes to a stream socket. Each `write()` resolves once the data has been handed
  * to the kernel (Python's `sendall`), so awaiting it is backpressure; it never writes partially.
+ *
+ * Writes the handler does not await still go out, in order, before the connection closes. One of them
+ * that fails (the client reset; a write after end()) never becomes an unhandled rejection: the writer
+ * keeps the first such failure, and the lifecycle ends the request with it (`throwUnobservedFailure`),
+ * so it reaches @HandleError like any other error of the request. A failure the handler awaited is
+ * the handler's to deal with, and is not reported again.
  */
 export class StreamWriter {
   private ended = false;
+  /** The first failure of a write whose promise nobody awaited. */
+  private unobserved: Error | undefined;
 
   constructor(private readonly sink: Duplex) {}
 
@@ -13,9 +21,11 @@ export class StreamWriter {
   write(data: Buffer | Uint8Array | string): Promise<number> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.ended || this.sink.destroyed || this.sink.writableEnded) {
-      return Promise.reject(Object.assign(new Error('wfile.write(): the connection is closed for writing.'), { code: 'EPIPE' }));
+      const reason = this.ended || this.sink.writableEnded ? 'after wfile.end()' : 'on a closed connection';
+      const err = Object.assign(new Error(`wfile.write() ${reason}: the connection is closed for writing.`), { code: 'EPIPE' });
+      return this.track((_, reject) => reject(err));
     }
-    return new Promise((resolve, reject) => writeThrough(this.sink, bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
+    return this.track((resolve, reject) => writeThrough(this.sink, bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
   }
 
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */
@@ -30,6 +40,45 @@ export class StreamWriter {
 
   get closed(): boolean {
     return this.ended || this.sink.destroyed;
+  }
+
+  /**
+   * @internal Called by the lifecycle once the handler has returned: throws the failure of a write the
+   * handler did not await, if one failed, so that it ends the request through handleError.
+   */
+  throwUnobservedFailure(): void {
+    const failure = this.unobserved;
+    this.unobserved = undefined;
+    if (failure) throw failure;
+  }
+
+  /** A write's promise, marked as handled, that remembers its failure unless somebody awaits it. */
+  private track(executor: (resolve: (n: number) => void, reject: (err: Error) => void) => void): Promise<number> {
+    const write = new WritePromise<number>(executor);
+    Promise.prototype.then.call(write, undefined, (err: Error) => {
+      if (!write.observed) this.unobserved ??= err;
+    });
+    return write;
+  }
+}
+
+/**
+ * A write's promise that knows whether anyone asked for its outcome (`then`, `catch`, `finally` and
+ * `await` all go through `then`). Derived promises are plain ones.
+ */
+class WritePromise<T> extends Promise<T> {
+  observed = false;
+
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  override then<A = T, B = never>(
+    onFulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.observed = true;
+    return super.then(onFulfilled, onRejected);
   }
 }
 

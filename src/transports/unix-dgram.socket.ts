@@ -24,7 +24,7 @@ import type * as UnixSocketAddon from 'node-unix-socket';
 import { AddressInUseError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
-import { prepareUnixPath, removeUnixPath } from './unix-path';
+import { identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
 export type NativeDgramSocketClass = typeof UnixSocketAddon.DgramSocket;
@@ -52,8 +52,8 @@ export interface ResolvedUnixDgramOptions {
 
 export class UnixDatagramSocket implements DatagramSocket {
   private socket: NativeDgramSocket | undefined;
-  /** The inode we bound, so close() never removes a file that someone else put there later. */
-  private boundInode: number | undefined;
+  /** The file we bound, so close() never removes a file that someone else put there later. */
+  private created: PathIdentity | undefined;
   private wasBound = false;
   private closed = false;
   /** An error the addon raised after binding (the addon closes the socket then); later sends report it. */
@@ -76,7 +76,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     const socket = new this.Native();
     try {
       socket.bind(path);
-      this.boundInode = (await fsp.lstat(path)).ino;
+      this.created = await identityOf(path);
     } catch (err) {
       socket.close();
       if (/address already in use/i.test((err as Error).message)) {
@@ -159,11 +159,9 @@ export class UnixDatagramSocket implements DatagramSocket {
   }
 
   private async removeOwnFile(): Promise<void> {
-    if (this.boundInode === undefined) return;
-    const inode = this.boundInode;
-    this.boundInode = undefined;
-    const stats = await fsp.lstat(this.opts.path).catch(() => undefined);
-    if (stats?.ino === inode) await removeUnixPath(this.opts.path);
+    const created = this.created;
+    this.created = undefined;
+    if (created) await removeUnixPath(this.opts.path, created);
   }
 }
 

@@ -14,6 +14,7 @@
  *   anything else / timeout → unknown, treated as live (never delete when unsure)
  * A regular file also answers ECONNREFUSED, so the file type is checked first with lstat.
  */
+import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
 import * as net from 'net';
 import { AddressInUseError } from '../errors/errors';
@@ -41,10 +42,61 @@ export async function prepareUnixPath(path: string, owner: string): Promise<void
   await unlinkIgnoringMissing(path);
 }
 
-/** Remove the socket file on close if it is still a socket; ignore ENOENT. A non-socket is left alone. */
-export async function removeUnixPath(path: string): Promise<void> {
+/**
+ * Which file a server created at its path, read right after binding: device and inode, and its birth
+ * time, because a file system reuses the inode number of a file removed a moment ago.
+ */
+export interface PathIdentity {
+  dev: number;
+  ino: number;
+  born: number;
+}
+
+function sameFile(stats: Stats, created: PathIdentity | undefined): boolean {
+  return created !== undefined && stats.dev === created.dev && stats.ino === created.ino && bornAt(stats) === created.born;
+}
+
+/** Birth time where the file system records it, else the inode's change time (set when the socket was bound). */
+function bornAt(stats: Stats): number {
+  return stats.birthtimeMs || stats.ctimeMs;
+}
+
+/** The identity of the file now at `path`, or undefined when there is none. */
+export async function identityOf(path: string): Promise<PathIdentity | undefined> {
   const stats = await lstatOrUndefined(path);
-  if (stats?.isSocket()) await unlinkIgnoringMissing(path);
+  return stats && { dev: stats.dev, ino: stats.ino, born: bornAt(stats) };
+}
+
+/** Remove the socket file on close only if it is still the very file this server created (same device and inode). */
+export async function removeUnixPath(path: string, created: PathIdentity | undefined): Promise<void> {
+  const stats = await lstatOrUndefined(path);
+  if (stats?.isSocket() && sameFile(stats, created)) await unlinkIgnoringMissing(path);
+}
+
+/**
+ * Runs `close` (a Unix stream server's close, during which libuv unlinks the server's path whatever file
+ * is there) without losing another file that took the path meanwhile (another server's live socket, after
+ * ours was removed): that file is moved aside for the moment `close` runs and put back at once.
+ */
+export function closeSparingOthers(path: string, created: PathIdentity | undefined, close: () => void): void {
+  let stats: Stats | undefined;
+  try {
+    stats = fs.lstatSync(path);
+  } catch {
+    stats = undefined;
+  }
+  if (!stats || sameFile(stats, created)) return close();
+  const aside = `${path}.sockserve-aside-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    fs.renameSync(path, aside);
+  } catch {
+    return close(); // cannot move it: closing would remove it, but not closing would leak the listener
+  }
+  try {
+    close();
+  } finally {
+    fs.renameSync(aside, path);
+  }
 }
 
 /** Tries a stream connect to `path` and classifies the answer (see the table at the top of this file). */

@@ -34,3 +34,19 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     expect((await exchange('again\n')).endsWith(' again')).toBe(true);
   });
 });
+
+describe.each(cases.filter((c) => c.stream))('classic $name with unawaited writes', ({ make }) => {
+  let dir: string;
+  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(() => removeTempDir(dir));
+  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+
+  test('ten writes the handler did not await all reach the client, in order, before the connection closes', async () => {
+    const server = make(dir);
+    await server.ready;
+    serve(server);
+    const reply = (await streamExchange(target(server), 'burst\n', { halfClose: true, ms: 10000 })).toString();
+    expect(reply).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
+  });
+});

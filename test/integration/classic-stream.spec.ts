@@ -54,7 +54,7 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     socket.destroy();
     await until(() => errors.length === 1);
     expect(errors[0]).toBeInstanceOf(LineTooLongError);
-    expect((errors[0] as Error).message).toBe('rfile.readline(): the line is longer than 1024 bytes. Fix: pass a larger limit, readline(limit), or read with read()/read1() when lines may be long.');
+    expect((errors[0] as Error).message).toBe("rfile.readline(): the line is longer than 1024 bytes, the server's line limit. Fix: raise the limit (limits.maxLineLength; the classic servers' lineLimit), or read long lines in parts with readline(limit), read() or read1().");
     expect((await streamExchange(t.target(s), 'next\n', { halfClose: true })).toString()).toBe('next\n');
   });
 

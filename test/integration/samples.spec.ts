@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
@@ -23,20 +24,39 @@ function expectInOrder(lines: string[], expected: RegExp[]): void {
   }
 }
 
+jest.setTimeout(60000); // each test starts ts-node in a child process: seconds of start-up on a busy machine
+
 describe('samples', () => {
   test('logging-echo prints the Python page call order and exits 0', async () => {
     const { code, stdout, stderr } = await runSample('logging-echo.ts');
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expectInOrder(stdout.trim().split('\n'), [
+    const lines = stdout.trim().split('\n');
+    expectInOrder(lines, [
       /^EchoServer: __init__$/, /^EchoServer: server_activate$/, /^EchoServer: waiting for request$/,
+      /^EchoServer: Handling requests, press <Ctrl-C> to quit$/,
       /^EchoServer: handle_request$/, /^client: connecting to server$/,
       /^EchoServer: verify_request\(<socket fd=\d+>, \('127\.0\.0\.1', \d+\)\)$/,
       /^EchoServer: process_request\(/, /^EchoServer: finish_request\(/,
       /^EchoRequestHandler: __init__$/, /^EchoRequestHandler: setup$/, /^EchoRequestHandler: handle$/,
       /^EchoRequestHandler: recv\(\)->"Hello, world"$/, /^EchoRequestHandler: finish$/,
-      /^EchoServer: close_request\(<socket fd=\d+>\)$/, /^client: response from server: "Hello, world"$/, /^client: done$/,
+      /^EchoServer: close_request\(<socket fd=\d+>\)$/, /^EchoServer: handle_request$/, // the next loop turn
     ]);
+    expectInOrder(lines, [/^client: Server on 127\.0\.0\.1:\d+$/, /^client: creating socket$/, /^client: connecting to server$/,
+      /^client: sending data: "Hello, world"$/, /^client: waiting for response$/, /^client: response from server: "Hello, world"$/,
+      /^client: closing socket$/, /^client: done$/]);
+    // Every line of the Python page's program, each once, except handle_request: once per loop turn.
+    expect(lines.filter((l) => l === 'EchoServer: handle_request')).toHaveLength(2);
+    expect(lines).toHaveLength(23);
+  });
+
+  test('every sample imports sockserve by its package name, as an application does', () => {
+    for (const file of fs.readdirSync(path.join(root, 'samples')).filter((f) => f.endsWith('.ts'))) {
+      const source = fs.readFileSync(path.join(root, 'samples', file), 'utf8');
+      const imports = [...source.matchAll(/from '([^']+)'/g)].map((m) => m[1]).filter((m) => !m.startsWith('node:') && m !== 'reflect-metadata');
+      expect({ file, imports: imports.filter((m) => m !== 'sockserve' && m !== 'sockserve/classic') }).toEqual({ file, imports: [] });
+      expect(imports.length).toBeGreaterThan(0);
+    }
   });
 
   test('echo-simple sends and receives Hello, world', async () => {

@@ -123,12 +123,29 @@ describe('@Threading faults and pool', () => {
     expect(s.stats().workers).toBe(1);
   });
 
-  test('a handler that spins past requestTimeout is ended and reported as RequestTimeoutError', async () => {
-    const s = await start(SingleThreadTcp, { requestTimeout: 0.5 });
+  test('a handler that blocks its thread past heartbeatTimeout has the worker ended, reported as WorkerCrashedError, and replaced', async () => {
+    const s = await start(SingleThreadTcp, { heartbeatTimeout: 1 });
     expect(await ask(s, 'spin\n')).toBe('');
     await until(() => SingleThreadTcp.errors.length > 0, 5000);
-    expect(SingleThreadTcp.errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect(SingleThreadTcp.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    expect(SingleThreadTcp.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
     expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+  });
+
+  test('requestTimeout is the per-read timeout, enforced in the worker: a silent client gets RequestTimeoutError and the thread lives on', async () => {
+    const s = await start(SingleThreadTcp, { requestTimeout: 0.3 });
+    const seen: unknown[] = [];
+    s.classicServer.handleError = (_r, _a, e) => void seen.push(e);
+    const client = await within(5000, 'connect', connect(target(s)));
+    try {
+      await within(5000, 'the server to close the silent connection', readToEnd(client));
+      await until(() => seen.length > 0, 5000);
+      expect(seen[0]).toBeInstanceOf(RequestTimeoutError); // its class survives the crossing
+      expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+      expect(s.stats().workers).toBe(1);
+    } finally {
+      client.destroy();
+    }
   });
 
   test('perRequest starts a fresh thread for each request', async () => {
@@ -138,15 +155,23 @@ describe('@Threading faults and pool', () => {
     expect(/Thread-(\d+)/.exec(a)![1]).not.toBe(/Thread-(\d+)/.exec(b)![1]);
   });
 
-  test('perRequest with maxThreads 1 serves a request that waited, on a fresh thread of its own', async () => {
+  test('perRequest with maxThreads 1: a second connection shares the busy thread instead of waiting, counted oversubscribed', async () => {
     const s = await start(PerRequestSingleTcp);
-    const [a, b] = (await Promise.all([ask(s, 'burn 200\n'), ask(s, 'burn 200\n')])).map((r) => r.split(' ').map(Number));
-    expect(a[0]).not.toBe(b[0]);
-    expect(Math.max(a[1], b[1])).toBeGreaterThanOrEqual(Math.min(a[2], b[2])); // one after the other
-    expect(s.stats().workers).toBeLessThanOrEqual(1);
+    const client = await within(5000, 'connect', connect(target(s)));
+    try {
+      const first = within(10000, 'first reply', readToEnd(client));
+      client.write('hold\n');
+      await until(() => s.stats().active === 1, 5000);
+      const second = /^Thread-(\d+): second!$/.exec(await ask(s, 'second\n'));
+      client.end('go\n');
+      expect(second![1]).toBe((await first).toString());
+      expect(s.stats().oversubscribed).toBe(1);
+    } finally {
+      client.destroy();
+    }
   });
 
-  test('threads above the warm count retire after idleTimeoutMs, and the warm one stays', async () => {
+  test('with connectionsPerThread 1 the pool grows per connection, and threads above the warm count retire after workerIdleTimeout', async () => {
     const s = await start(ElasticTcp);
     const clients = await Promise.all([1, 2, 3].map(() => within(5000, 'connect', connect(target(s)))));
     let threads = new Set<string>();
@@ -168,20 +193,20 @@ describe('@Threading faults and pool', () => {
     expect(threads.has(survivor)).toBe(true); // one of the three, not a fresh thread spawned after retiring them all
   });
 
-  test('close() while a request waits for the thread ends that request through handleError, and serveForever returns', async () => {
+  test('close() while connections run in the thread ends each through handleError, and serveForever returns', async () => {
     const s = await start(SingleThreadTcp);
-    const [holder, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    const [holder, sharing] = await Promise.all([connect(target(s)), connect(target(s))]);
     try {
       holder.write('hold\n');
-      await until(() => s.stats().active === 1);
-      waiting.write('waits\n');
-      await until(() => SingleThreadTcp.verified === 2); // taken by the loop, now waiting for the thread
+      sharing.write('hold\n');
+      await until(() => s.stats().active === 2);
       await within(5000, 'close', s.close());
       await within(5000, 'serveForever to return', serve.loopOf(s));
-      expect(SingleThreadTcp.errors.map((e) => e.message)).toContain('the threading pool is closed');
+      expect(SingleThreadTcp.errors).toHaveLength(2);
+      for (const e of SingleThreadTcp.errors) expect(e).toBeInstanceOf(WorkerCrashedError);
     } finally {
       holder.destroy();
-      waiting.destroy();
+      sharing.destroy();
     }
   });
 
@@ -222,7 +247,7 @@ describe('@Threading faults and pool', () => {
     expect(reply.length).toBe(16 * 64 * 1024);
   });
 
-  test('with one thread, a second request waits until the first is done instead of failing', async () => {
+  test('with one thread, a second connection shares it: the thread\'s event loop runs one CPU-bound request after the other', async () => {
     const s = await start(SingleThreadTcp);
     const [a, b] = (await Promise.all([ask(s, 'burn 200\n'), ask(s, 'burn 200\n')])).map((r) => r.split(' ').map(Number));
     expect(a[0]).toBe(b[0]);

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { DyingChild, dyingMark, DyingThread } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
@@ -51,7 +52,7 @@ describe.each([
     }
   });
 
-  /** One request busy in the only worker (for 400 ms), a second taken by the loop and waiting for it; then `act`. */
+  /** One request busy in the only worker (for 400 ms), a second taken by the loop and sharing it; then `act`. */
   async function withOneWaiting(s: Server, waiterSends: string, act: (waiting: import('node:net').Socket) => Promise<void>): Promise<void> {
     const [busy, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
     busy.on('error', () => undefined);
@@ -68,15 +69,6 @@ describe.each([
       waiting.destroy();
     }
   }
-
-  test('a connection closed while it waited for a worker fails at once instead of holding that worker', async () => {
-    const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.1 }));
-    await withOneWaiting(s, 'waits\n', async () => {
-      await within(5000, 'shutdown', s.shutdown()); // after 0.1 s it closes both connections
-      await within(5000, 'serveForever to return', serve.loopOf(s));
-    });
-    expect(Single.errors.map((e) => e.message)).toContain('the connection closed before a worker could take it');
-  });
 
   test('shutdownTimeout ends a request that never finishes in its worker, and its connection', async () => {
     const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.3 }));
@@ -125,24 +117,47 @@ describe.each([
     Flaky.verified = 0;
   });
 
-  test('a waiting request fails with the load error after a few tries, and a later request starts a worker again', async () => {
+  test('when replacements cannot load, a new connection fails with the load error after a few tries, and a later one starts a worker again', async () => {
     const s = serve(await bootstrap(Flaky));
-    const [holder, waiting] = await Promise.all([connect(target(s)), connect(target(s))]);
+    const client = await within(5000, 'connect', connect(target(s)));
     try {
-      await until(() => s.stats().active === 1); // holder has the only worker
-      waiting.write('waits\n');
-      await until(() => Flaky.verified === 2); // taken by the loop, now waiting for the worker
       fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
-      holder.write('exit\n'); // the worker dies; its replacements cannot load
+      client.write('exit\n'); // the worker dies; its replacements cannot load
+      await within(5000, 'the dead worker\'s connection to close', readToEnd(client));
+      await until(() => Flaky.errors.some((e) => e instanceof WorkerCrashedError), 5000);
+      await until(() => s.stats().workers === 0, 10000); // replacements tried and given up on
+      expect(await ask(s, 'lost\n')).toBe('');
       await until(() => Flaky.errors.some((e) => e.message.includes('cannot load its handler now')), 10000);
       expect(Flaky.errors.find((e) => e.message.includes('cannot load'))!.message).toMatch(/^Flaky\w+: no \w+ worker could be started for this request. Reason:\n  this worker cannot load/);
       expect(s.stats().workers).toBe(0); // none left over, none still being started
     } finally {
-      holder.destroy();
-      waiting.destroy();
+      client.destroy();
     }
     fs.rmSync(flakyMark);
     expect(await ask(s, 'again\n')).toMatch(/: again$/);
     expect(s.stats().workers).toBe(1);
-  });
+  }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
+});
+
+describe.each([
+  { mode: 'threads', Dying: DyingThread },
+  { mode: 'children', Dying: DyingChild },
+])('a pool of $mode whose workers keep dying', ({ Dying }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => fs.rmSync(dyingMark, { force: true }));
+
+  test('more than five deaths in ten seconds start a backoff, logged once and counted in restarts; a connection meanwhile waits and is served', async () => {
+    const warnings: string[] = [];
+    const logger = { error: (m: string) => warnings.push(m), warn: (m: string) => warnings.push(m), info: () => undefined };
+    fs.writeFileSync(dyingMark, ''); // workers started from now on exit 50 ms after they start
+    const s = serve(await bootstrap(Dying, { logger }));
+    await until(() => warnings.some((w) => w.includes('died within 10 s')), 50000);
+    fs.rmSync(dyingMark); // the worker started after this backoff lives
+    expect(warnings.filter((w) => w.includes('died within 10 s'))).toEqual([
+      expect.stringMatching(/^sockserve: 6 \w+ workers died within 10 s; the next one starts in 1 s/),
+    ]);
+    expect(s.stats().restarts).toBeGreaterThanOrEqual(6); // every death replaced counts (slow starts may spread them past 10 s)
+    expect(await ask(s, 'served\n')).toMatch(/: served$/);
+    expect(s.stats().workers).toBe(1);
+  }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
 });

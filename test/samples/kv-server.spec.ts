@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { TestServer } from '../../src/testing';
+import { TestServer } from 'sockserve/testing';
 import { KvHandler } from '../../samples/kv-server';
 import { Store } from '../../samples/kv-store';
 

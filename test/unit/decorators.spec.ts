@@ -72,6 +72,11 @@ describe('transport decorators', () => {
     expect(getTransports(decorate(UdpServer(options)))[0].definition).toEqual({ kind: 'udp', options });
   });
 
+  it('@UdpServer accepts IPv6\'s largest payload, 65527 bytes, on an IPv6 host', () => {
+    const options = { port: 0, host: '::', maxPacketSize: 65527 };
+    expect(getTransports(decorate(UdpServer(options)))[0].definition).toEqual({ kind: 'udp', options });
+  });
+
   it('@UnixStreamServer records a unix-stream transport from a path or an options object', () => {
     expect(getTransports(decorate(UnixStreamServer('/tmp/a.sock')))[0].definition).toEqual({
       kind: 'unix-stream',
@@ -142,7 +147,7 @@ describe('transport decorators', () => {
       [
         'a zero backlog',
         () => decorate(TcpServer({ port: 1, backlog: 0 })),
-        '@TcpServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+        '@TcpServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
       ],
       [
         'a reuseAddress that is not a boolean',
@@ -162,7 +167,17 @@ describe('transport decorators', () => {
       [
         'a UDP maxPacketSize above the largest UDP payload',
         () => decorate(UdpServer({ port: 1, maxPacketSize: 65508 })),
-        '@UdpServer on EchoHandler: maxPacketSize 65508 is not an integer from 1 to 65507 (the largest UDP payload). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+        '@UdpServer on EchoHandler: maxPacketSize 65508 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+      ],
+      [
+        'a UDP maxPacketSize above the IPv4 payload limit on an IPv4 host',
+        () => decorate(UdpServer({ port: 1, host: '0.0.0.0', maxPacketSize: 65527 })),
+        '@UdpServer on EchoHandler: maxPacketSize 65527 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
+      ],
+      [
+        'a UDP maxPacketSize above the IPv6 payload limit',
+        () => decorate(UdpServer({ port: 1, host: '::1', maxPacketSize: 65528 })),
+        '@UdpServer on EchoHandler: maxPacketSize 65528 is not an integer from 1 to 65507 over IPv4, or to 65527 over IPv6 (the largest UDP payloads). Fix: pass a size in that range, or leave maxPacketSize out for the default 8192.',
       ],
       [
         'an empty Unix socket path',
@@ -182,7 +197,7 @@ describe('transport decorators', () => {
       [
         'a zero Unix backlog',
         () => decorate(UnixStreamServer({ path: '/tmp/s', backlog: 0 })),
-        '@UnixStreamServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 5.',
+        '@UnixStreamServer on EchoHandler: backlog 0 is not a positive integer. Fix: pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',
       ],
       [
         'a zero Unix datagram maxPacketSize',
@@ -220,7 +235,7 @@ describe('concurrency decorators', () => {
     class Bare {}
     @Threading()
     class Called {}
-    @Threading({ threads: 2, maxThreads: 4, perRequest: true, idleTimeoutMs: 1000 })
+    @Threading({ threads: 2, connectionsPerThread: 1, maxThreads: 4, perRequest: true, workerIdleTimeout: 1.5, maxConnectionsPerThread: 100, resourceLimits: { maxOldGenerationSizeMb: 64 } })
     class WithOptions {}
     expect(getConcurrencies(Bare)).toEqual([
       { decorator: '@Threading', definition: { kind: 'threading', options: {} }, owner: Bare, source: __filename },
@@ -228,7 +243,7 @@ describe('concurrency decorators', () => {
     expect(getConcurrencies(Called)[0].definition).toEqual({ kind: 'threading', options: {} });
     expect(getConcurrencies(WithOptions)[0].definition).toEqual({
       kind: 'threading',
-      options: { threads: 2, maxThreads: 4, perRequest: true, idleTimeoutMs: 1000 },
+      options: { threads: 2, connectionsPerThread: 1, maxThreads: 4, perRequest: true, workerIdleTimeout: 1.5, maxConnectionsPerThread: 100, resourceLimits: { maxOldGenerationSizeMb: 64 } },
     });
   });
 
@@ -282,14 +297,29 @@ describe('concurrency decorators', () => {
         '@Threading on EchoHandler: perRequest "yes" is not a boolean. Fix: pass true for a fresh worker per request, false to reuse a pool, or leave perRequest out.',
       ],
       [
-        'a negative idleTimeoutMs',
-        () => decorate(Threading({ idleTimeoutMs: -5 })),
-        '@Threading on EchoHandler: idleTimeoutMs -5 is not a positive integer (milliseconds). Fix: pass how long an idle thread above the warm pool may live, in milliseconds, or leave idleTimeoutMs out.',
+        'a negative workerIdleTimeout',
+        () => decorate(Threading({ workerIdleTimeout: -5 })),
+        '@Threading on EchoHandler: workerIdleTimeout -5 is not a positive number (seconds). Fix: pass how many seconds a worker above the kept pool may stay without a connection, or leave workerIdleTimeout out for 30.',
+      ],
+      [
+        'a connectionsPerThread of zero',
+        () => decorate(Threading({ connectionsPerThread: 0 })),
+        "@Threading on EchoHandler: connectionsPerThread 0 is not a positive integer. Fix: pass how many connections a thread serves before the pool grows (1 is Python's one connection per thread), or leave connectionsPerThread out for no limit.",
+      ],
+      [
+        'resourceLimits with an unknown key',
+        () => decorate(Threading({ resourceLimits: { heapMb: 5 } as never })),
+        "@Threading on EchoHandler: resourceLimits {\"heapMb\":5} is not an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb). Fix: pass Node's Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.",
+      ],
+      [
+        'a fractional maxConnectionsPerChild',
+        () => decorate(Forking({ maxConnectionsPerChild: 1.5 })),
+        '@Forking on EchoHandler: maxConnectionsPerChild 1.5 is not a positive integer. Fix: pass after how many connections a child is replaced by a fresh one, or leave maxConnectionsPerChild out for never.',
       ],
       [
         'an unknown threading option',
         () => decorate(Threading({ workers: 2 } as ThreadingOptions)),
-        '@Threading on EchoHandler: unknown option "workers". Fix: use only threads, maxThreads, perRequest and idleTimeoutMs.',
+        '@Threading on EchoHandler: unknown option "workers". Fix: use only threads, connectionsPerThread, maxThreads, perRequest, workerIdleTimeout, maxConnectionsPerThread and resourceLimits.',
       ],
       [
         'a number instead of an options object',

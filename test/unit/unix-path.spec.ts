@@ -4,7 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
-import { prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
+import { identityOf, prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
 
 const WAIT_MS = 5000;
 
@@ -150,22 +150,40 @@ describe('prepareUnixPath and removeUnixPath', () => {
     expect(fs.lstatSync(path).isSocket()).toBe(true);
   });
 
-  it('removeUnixPath removes a socket file and tolerates a path that does not exist', async () => {
+  it('removeUnixPath removes the socket file it created and tolerates a path that does not exist', async () => {
     const path = `${dir}/gone.sock`;
     const socket = new DgramSocket();
     socket.bind(path);
+    const created = await identityOf(path);
     socket.close();
 
-    await removeUnixPath(path);
+    await removeUnixPath(path, created);
     expect(fs.existsSync(path)).toBe(false);
-    await expect(removeUnixPath(path)).resolves.toBeUndefined();
+    await expect(removeUnixPath(path, created)).resolves.toBeUndefined();
+  });
+
+  it('removeUnixPath leaves another socket file at the same path alone', async () => {
+    const path = `${dir}/replaced.sock`;
+    const first = new DgramSocket();
+    first.bind(path);
+    const created = await identityOf(path);
+    first.close();
+    fs.unlinkSync(path);
+    const second = new DgramSocket();
+    second.bind(path);
+    try {
+      await removeUnixPath(path, created);
+      expect(fs.lstatSync(path).isSocket()).toBe(true);
+    } finally {
+      second.close();
+    }
   });
 
   it('removeUnixPath leaves a regular file alone', async () => {
     const path = `${dir}/not-a-socket.txt`;
     fs.writeFileSync(path, 'content');
 
-    await removeUnixPath(path);
+    await removeUnixPath(path, await identityOf(path));
 
     expect(fs.readFileSync(path, 'utf8')).toBe('content');
   });

@@ -1,5 +1,6 @@
 import { ChildProcess, fork } from 'node:child_process';
 import type * as net from 'node:net';
+import type { ResourceLimits } from 'node:worker_threads';
 import { CHILD_ENV } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
@@ -17,10 +18,11 @@ export class ChildSlot extends RemoteSlot {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
 
-  constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void) {
-    super('forking', onDeath);
+  constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
+    super('forking', onDeath, heartbeatTimeout);
+    const heap = resourceLimits?.maxOldGenerationSizeMb;
     this.child = fork(launch.file, [], {
-      execArgv: launch.execArgv,
+      execArgv: heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv,
       env: { ...process.env, [CHILD_ENV]: '1' },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -45,6 +47,10 @@ export class ChildSlot extends RemoteSlot {
 
   get id(): number {
     return this.child.pid ?? -1;
+  }
+
+  get ids(): { pid: number } {
+    return { pid: this.id };
   }
 
   /** Ends the child and waits until it has been reaped: SIGTERM, then SIGKILL after a grace period. */

@@ -1,30 +1,45 @@
-import type { ClassRef } from './protocol';
+import { commonJsExports, moduleExports, preloadModules } from '../../metadata/module-loader';
+import type { ClassRef, WorkerSpec } from './protocol';
 
 /**
  * A class as a worker can find it again: the first of `files` whose module exports it (the very same
- * constructor), with the export's name. The files are already loaded in this process, so this only
- * reads their exports. Undefined when none does.
+ * constructor), with the export's name. CommonJS files are already loaded in this process, so this only
+ * reads their exports. An ES module cannot be read synchronously (nor safely imported while the program's
+ * entry module may still be in a top-level await): it is taken to export the class under its own name,
+ * and the worker checks that when it loads it. Undefined when no file fits.
  */
 export function findExport(cls: Function, files: ReadonlyArray<string | undefined>): ClassRef | undefined {
   for (const source of new Set(files)) {
     if (!source) continue;
-    let exports: Record<string, unknown>;
+    let exports: Record<string, unknown> | undefined;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      exports = require(source) as Record<string, unknown>;
+      exports = commonJsExports(source);
     } catch {
       continue;
     }
+    if (exports === undefined) return cls.name ? { source, exportName: cls.name } : undefined;
     const exportName = Object.keys(exports).find((name) => exports[name] === cls);
     if (exportName !== undefined) return { source, exportName };
   }
   return undefined;
 }
 
+/** In a worker, before anything else: loads the modules `spec` names, ES modules through `import()`. */
+export function loadWorkerModules(spec: WorkerSpec): Promise<void> {
+  const files = [spec.source];
+  for (const { token, useClass } of spec.classes) {
+    files.push(useClass.source);
+    if (token.kind === 'class') files.push(token.ref.source);
+  }
+  return preloadModules(files);
+}
+
+/** In a worker: the exports of a module loadWorkerModules() loaded (or a CommonJS one, required now). */
+export { moduleExports };
+
 /** In a worker: the class `ref` names, loaded by module path. */
 export function loadClass(ref: ClassRef): new (...args: any[]) => unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const cls = (require(ref.source) as Record<string, unknown>)[ref.exportName];
+  const cls = moduleExports(ref.source)[ref.exportName];
   if (typeof cls !== 'function') throw new Error(`${ref.exportName} is no longer exported from ${ref.source}`);
   return cls as new (...args: any[]) => unknown;
 }

@@ -4,17 +4,17 @@ import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container } from '../../container';
-import { ConfigurationError } from '../../errors/errors';
+import { ConfigurationError, SystemExit } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
-import { runDecorated } from '../../lifecycle/run-decorated';
+import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import { loadClass } from './class-ref';
-import type { PortableToken, WorkerSpec } from './protocol';
+import { loadClass, moduleExports } from './class-ref';
+import { markReported, PortableToken, WorkerSpec } from './protocol';
 import type { WorkerServerFace } from './worker-face';
 
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
@@ -26,8 +26,7 @@ export interface Executor {
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec, face: WorkerServerFace): Executor {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(spec.source) as Record<string, unknown>;
+  const mod = moduleExports(spec.source);
   const handler = mod[spec.exportName];
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec, face) : decoratedExecutor(handler, spec, face as unknown as Server);
@@ -42,10 +41,20 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
+  // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
+  // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
+  // and the server reports it the default way.
   const run = async (req: StreamRequest | DatagramRequest | MessageRequest) => {
     const scope = container.createRequestScope();
     try {
-      await runDecorated(def, scope.resolve(def.handler), req);
+      const instance = scope.resolve(def.handler);
+      try {
+        await runDecorated(def, instance, req);
+      } catch (err) {
+        if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
+        await callHook(def, instance, 'handleError', err, req.clientAddress);
+        throw markReported(err);
+      }
     } finally {
       await scope.dispose();
     }

@@ -1,24 +1,32 @@
 /**
  * The messages between the server (main thread) and a worker thread or child process that runs
- * handlers. A worker runs one request at a time; `id` names it, so a late message from a finished
- * request is recognised and dropped.
+ * handlers. A worker is an event loop serving many connections (and datagrams) at once; `id` names
+ * each, so messages of different connections interleave and a late one for a finished connection is
+ * recognised and dropped.
  */
+import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 
+/** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
 export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
+  code?: string | number;
+  errno?: number;
+  syscall?: string;
+  cause?: SerializedError;
+  /** The handler's @HandleError already ran for it in the worker: the server counts it and calls no hook again. */
+  reported?: true;
 }
 
 export type ToWorker =
   /**
    * A stream request starts. `owned`: the connection itself comes along (a child process gets it as
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
-   * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`. `heartbeatMs` (here
-   * and in `dgram`): with a requestTimeout, how often the worker sends `alive` while the request runs.
+   * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; heartbeatMs?: number; server?: unknown }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -26,7 +34,7 @@ export type ToWorker =
   /** The main thread handed write `seq` to the kernel (or failed to). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
-  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; heartbeatMs?: number; server?: unknown };
+  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -34,8 +42,11 @@ export type FromWorker =
   | { t: 'write'; id: number; seq: number; chunk: Uint8Array }
   /** Half-close the connection after everything written (wfile.end()). */
   | { t: 'end'; id: number; seq: number }
-  /** Sent every `heartbeatMs` while the request runs: the worker's event loop is not blocked. */
-  | { t: 'alive'; id: number }
+  /**
+   * Sent every `reportMs` (WorkerSpec) whatever the worker does: proof that its event loop turns (the
+   * server's heartbeat watchdog), and the figures of stats().workers. One message per period, never per request.
+   */
+  | { t: 'report'; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError }
@@ -68,19 +79,56 @@ export interface WorkerSpec {
   classic?: boolean;
   /** What classic handlers read as `this.server.serverAddress`. */
   serverAddress?: unknown;
+  /** Milliseconds between the worker's `report` messages (its heartbeat); at most 1000. */
+  reportMs: number;
 }
 
-export function serializeError(err: unknown): SerializedError {
-  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
-  return { name: 'Error', message: String(err) };
+export function serializeError(err: unknown, depth = 0): SerializedError {
+  // Duck-typed, not instanceof: an error made in another realm (a vm context, jest's) is still an error.
+  if (!isErrorLike(err)) return { name: 'Error', message: String(err) };
+  const out: SerializedError = { name: err.name, message: err.message, stack: err.stack };
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
+  if (typeof e.errno === 'number') out.errno = e.errno;
+  if (typeof e.syscall === 'string') out.syscall = e.syscall;
+  if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1);
+  if (depth === 0 && reportedInWorker(err)) out.reported = true;
+  return out;
 }
 
-/** An Error in this thread standing for one raised over there: same name, message and stack. */
+function isErrorLike(value: unknown): value is Error {
+  return value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string');
+}
+
+/**
+ * An Error in this thread standing for one raised over there: same class when it is one of sockserve's
+ * (so `instanceof RequestTimeoutError` holds in the server's process), same name, message, stack,
+ * `code`, `errno`, `syscall` and cause (a client's ECONNRESET stays ECONNRESET).
+ */
 export function deserializeError(e: SerializedError): Error {
-  const err = new Error(e.message);
+  const known = (errors as Record<string, unknown>)[e.name];
+  const err = new Error(e.message, e.cause ? { cause: deserializeError(e.cause) } : undefined);
+  if (typeof known === 'function' && known.prototype instanceof Error) Object.setPrototypeOf(err, known.prototype);
   err.name = e.name;
   if (e.stack) err.stack = e.stack;
+  if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code as string;
+  if (e.errno !== undefined) (err as NodeJS.ErrnoException).errno = e.errno;
+  if (e.syscall !== undefined) (err as NodeJS.ErrnoException).syscall = e.syscall;
+  if (e.reported) markReported(err);
   return err;
+}
+
+const REPORTED = Symbol.for('sockserve.reportedInWorker');
+
+/** Marks an error whose @HandleError has run where it arose (in a worker), so the server does not run it again. */
+export function markReported(err: unknown): unknown {
+  if (typeof err === 'object' && err !== null) Object.defineProperty(err, REPORTED, { value: true, configurable: true });
+  return err;
+}
+
+/** Whether @HandleError already ran for `err` in the worker where it arose (API.md §3). */
+export function reportedInWorker(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[REPORTED] === true;
 }
 
 /** A copy of `chunk` in an ArrayBuffer of its own, so it can be transferred without touching a shared pool. */

@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import type { DatagramRequestTuple } from '../../classic/request-handler';
-import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
+import { WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
@@ -13,13 +13,12 @@ interface Running {
   reject: (err: Error) => void;
   /** Bridged stream requests: the connection, a function that detaches it from the worker, and the worker's acks. */
   socket?: net.Socket;
+  /** The bridged connection's own failure (ECONNRESET…), so the worker's writes fail with it, code and all. */
+  socketError?: Error;
   detach?: () => void;
   ack?: (bytes: number) => void;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
-  /** With a requestTimeout: how often the worker says it is alive; each message refreshes the watchdog. */
-  heartbeatMs?: number;
-  watchdog?: NodeJS.Timeout;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
   server?: RemoteServer;
 }
@@ -32,27 +31,46 @@ export interface RemoteServer {
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
 
+/** What a worker last said about itself (its periodic report), for stats().workers. */
+export interface WorkerReport {
+  requests: number;
+  heapUsedBytes: number;
+  rssBytes?: number;
+}
+
 /**
- * One worker (a thread or a child process) and the request it runs, seen from the server. Subclasses
- * say how messages travel and whether a connection can be handed over whole; this class keeps the
- * request's bookkeeping, the byte bridge for connections that stay in the main thread, the datagram
- * reply, the requestTimeout watchdog and the crash path (a worker that dies fails its request only).
- * The watchdog is fed by the worker's heartbeat, sent from its event loop every requestTimeout / 2: it
- * ends a worker whose loop is blocked (a handler spinning), not one that waits on its client.
+ * One worker (a thread or a child process) and the connections it serves, seen from the server. A
+ * worker is an event loop: it serves any number of connections at once, each known by its id.
+ * Subclasses say how messages travel and whether a connection can be handed over whole; this class
+ * keeps each connection's bookkeeping, the byte bridge for connections that stay in the main thread,
+ * the datagram reply, the heartbeat watchdog, and the crash path (a worker that dies fails its own
+ * connections only, each with a WorkerCrashedError).
+ *
+ * The watchdog is fed by every message from the worker, and the worker reports at least every
+ * `reportMs`: a worker silent for `heartbeatTimeout` seconds has a blocked event loop and is ended.
  */
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
   /** The worker loaded the handler and said it is ready. */
   started = false;
   dead = false;
+  /** Takes no new connection: it exits once its open ones have ended (maxConnectionsPerThread, idle, perRequest). */
+  retiring = false;
+  /** Connections and datagrams given to this worker and not finished, including those still on their way. */
+  load = 0;
+  /** Connections given to this worker in its life (for maxConnectionsPerThread). */
+  served = 0;
+  report: WorkerReport = { requests: 0, heapUsedBytes: 0 };
   protected lastError: Error | undefined;
   private nextId = 0;
-  private running: Running | undefined;
+  private readonly running = new Map<number, Running>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly mode: 'threading' | 'forking',
     private readonly onDeath: (slot: RemoteSlot) => void,
+    private readonly heartbeatTimeout: number,
   ) {
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.ready.catch(() => undefined);
@@ -60,62 +78,74 @@ export abstract class RemoteSlot {
 
   /** The worker's id for people: a threadId or a pid. */
   abstract get id(): number;
+  /** `{ pid }` for a child, `{ threadId }` for a thread. */
+  abstract get ids(): { pid?: number; threadId?: number };
   protected abstract post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   /** Hands the whole connection to the worker, if this worker and this Node can take it. */
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   abstract kill(): Promise<void>;
 
+  /** Connections and datagrams running in the worker now. */
+  get connections(): number {
+    return this.running.size;
+  }
+
   /**
-   * Runs one request in the worker; resolves when its lifecycle has finished there. A connection closed
-   * while it waited for a worker (by the client, or by shutdown's timeout) fails at once: a bridge would
-   * wait for a 'close' already emitted, and a child would get the message without the descriptor.
+   * Runs one request in the worker, beside the others it serves; resolves when its lifecycle has
+   * finished there. A connection closed while it waited for the worker to start (by the client, or by
+   * shutdown's timeout) fails at once: a bridge would wait for a 'close' already emitted, and a child
+   * would get the message without the descriptor.
    */
-  run(request: RemoteRequest, client: ClientAddress, requestTimeout: number | null, server?: RemoteServer): Promise<void> {
+  run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<void> {
     if (!Array.isArray(request) && (request as net.Socket).destroyed) {
       return Promise.reject(new Error('the connection closed before a worker could take it'));
     }
+    if (this.dead) return Promise.reject(this.crashError());
     const id = ++this.nextId;
-    const heartbeatMs = requestTimeout === null ? undefined : (requestTimeout * 1000) / 2;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject, heartbeatMs, server };
-      this.running = running;
-      if (requestTimeout !== null) this.armWatchdog(running, requestTimeout);
+      const running: Running = { id, resolve, reject, server };
+      this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!this.handOver({ t: 'stream', id, client, owned: true, heartbeatMs, server: address }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+      else if (!this.handOver({ t: 'stream', id, client, owned: true, server: address }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
     });
   }
 
   /**
-   * Shutdown: the running request's reads stop waiting at the next boundary. A bridged connection keeps
+   * Shutdown: the running requests' reads stop waiting at the next boundary. A bridged connection keeps
    * relaying, so the rest of a request already on its way still arrives.
    */
   stopReading(): void {
-    const running = this.running;
-    if (!running) return;
-    // A bridged connection first relays what the kernel already holds, so bytes that arrived before
-    // shutdown reach the worker before 'stop' does.
-    const stop = () => this.running === running && this.post({ t: 'stop', id: running.id });
-    if (running.socket) afterPollPhase(stop);
-    else stop();
+    for (const running of this.running.values()) {
+      // A bridged connection first relays what the kernel already holds, so bytes that arrived before
+      // shutdown reach the worker before 'stop' does.
+      const stop = () => this.running.get(running.id) === running && this.post({ t: 'stop', id: running.id });
+      if (running.socket) afterPollPhase(stop);
+      else stop();
+    }
   }
 
   // ---- for subclasses: what the worker said, and how it ended ----
 
   protected onMessage(msg: FromWorker): void {
+    this.watchdog?.refresh();
     if (msg.t === 'ready') {
       this.started = true;
+      this.armWatchdog();
       return this.settleReady.resolve();
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
-    const running = this.running;
-    if (!running || msg.id !== running.id) return; // late news from a finished request
-    running.watchdog?.refresh();
+    if (msg.t === 'report') {
+      this.report = { requests: msg.requests, heapUsedBytes: msg.heapUsedBytes, ...(msg.rssBytes !== undefined ? { rssBytes: msg.rssBytes } : {}) };
+      return;
+    }
+    const running = this.running.get(msg.id);
+    if (!running) return; // late news from a finished request
     const socket = running.socket;
     switch (msg.t) {
       case 'write':
         if (!socket || socket.destroyed) {
-          this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(new Error('the connection is closed')) });
+          this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(running.socketError ?? closedError()) });
           return;
         }
         // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick.
@@ -125,8 +155,6 @@ export abstract class RemoteSlot {
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
         else this.post({ t: 'written', id: msg.id, seq: msg.seq });
         return;
-      case 'alive':
-        return; // the watchdog was refreshed above
       case 'ack':
         running.ack?.(msg.bytes);
         return;
@@ -145,16 +173,20 @@ export abstract class RemoteSlot {
     this.settleReady.reject(err);
   }
 
+  /** The worker ended (exit, crash, kill): each of its connections fails with a WorkerCrashedError. */
   protected onExit(detail: string): void {
     this.dead = true;
+    if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
-    const running = this.running;
-    if (running) {
-      const cause = this.lastError;
-      const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
-      void this.finish(running, cause instanceof RequestTimeoutError ? cause : new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause }));
-    }
+    const crash = this.crashError(detail);
+    for (const running of [...this.running.values()]) void this.finish(running, crash);
     this.onDeath(this);
+  }
+
+  private crashError(detail = 'was ended'): WorkerCrashedError {
+    const cause = this.lastError;
+    const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
+    return new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause });
   }
 
   // ---- the request's paths ----
@@ -164,8 +196,8 @@ export abstract class RemoteSlot {
    * pauses while BRIDGE_WINDOW bytes sent to the worker are unacknowledged (see PortDuplex).
    */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
-    const { id, heartbeatMs } = running;
-    this.post({ t: 'stream', id, client, owned: false, heartbeatMs, server: running.server?.serverAddress });
+    const { id } = running;
+    this.post({ t: 'stream', id, client, owned: false, server: running.server?.serverAddress });
     let ended = false;
     const eof = () => {
       if (ended) return;
@@ -179,9 +211,11 @@ export abstract class RemoteSlot {
       this.post({ t: 'data', id, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
       if (unacked >= BRIDGE_WINDOW) socket.pause();
     };
+    const onError = (err: Error) => (running.socketError ??= err);
     socket.on('data', onData);
     socket.on('end', eof);
     socket.on('close', eof);
+    socket.on('error', onError);
     running.socket = socket;
     running.ack = (bytes) => {
       unacked -= bytes;
@@ -191,6 +225,7 @@ export abstract class RemoteSlot {
       socket.off('data', onData);
       socket.off('end', eof);
       socket.off('close', eof);
+      socket.off('error', onError);
       socket.pause();
     };
     socket.resume();
@@ -200,14 +235,12 @@ export abstract class RemoteSlot {
     const [data, dgramSocket] = request;
     const bytes = new Uint8Array(data);
     running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
-    const { id, heartbeatMs } = running;
-    this.post({ t: 'dgram', id, client, data: bytes, truncated: request.truncated, heartbeatMs, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
+    this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
   }
 
   private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {
-    if (this.running !== running) return;
-    this.running = undefined;
-    if (running.watchdog) clearTimeout(running.watchdog);
+    if (this.running.get(running.id) !== running) return;
+    this.running.delete(running.id);
     running.detach?.();
     if (error) return running.reject(error);
     try {
@@ -218,10 +251,18 @@ export abstract class RemoteSlot {
     }
   }
 
-  private armWatchdog(running: Running, seconds: number): void {
-    running.watchdog = setTimeout(() => {
-      this.lastError = new RequestTimeoutError(messages.workerSilent(seconds));
+  /** Ends a worker whose event loop has not answered for heartbeatTimeout seconds (every message counts). */
+  private armWatchdog(): void {
+    const seconds = this.heartbeatTimeout;
+    this.watchdog = setTimeout(() => {
+      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds));
       void this.kill();
     }, seconds * 1000);
+    this.watchdog.unref();
   }
+}
+
+/** A write to a bridged connection that has closed without an error of its own: Node's own code for it. */
+function closedError(): Error {
+  return Object.assign(new Error('write after the connection was closed'), { code: 'ERR_STREAM_DESTROYED' });
 }

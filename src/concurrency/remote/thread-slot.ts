@@ -1,5 +1,5 @@
 import type * as net from 'node:net';
-import { Worker } from 'node:worker_threads';
+import { ResourceLimits, Worker } from 'node:worker_threads';
 import { canTransferTcpSockets } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
@@ -13,9 +13,9 @@ import type { WorkerLaunch } from './worker-launch';
 export class ThreadSlot extends RemoteSlot {
   private readonly worker: Worker;
 
-  constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void) {
-    super('threading', onDeath);
-    this.worker = new Worker(launch.file, { workerData: spec, execArgv: launch.execArgv });
+  constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
+    super('threading', onDeath, heartbeatTimeout);
+    this.worker = new Worker(launch.file, { workerData: spec, execArgv: launch.execArgv, ...(resourceLimits ? { resourceLimits } : {}) });
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.worker.on('error', (err) => (this.lastError = err));
     this.worker.once('exit', (code) => this.onExit(`exited with code ${code}`));
@@ -23,6 +23,10 @@ export class ThreadSlot extends RemoteSlot {
 
   get id(): number {
     return this.worker.threadId;
+  }
+
+  get ids(): { threadId: number } {
+    return { threadId: this.worker.threadId };
   }
 
   async kill(): Promise<void> {

@@ -35,13 +35,15 @@ export function workerLaunch(name: string, handlerSource: string, handlerName: s
 
 /** Node flags worth passing on: preloads and a few harmless switches. Runners put their own arguments
  *  into execArgv (ts-node's bin puts its script and options there), which a worker must not get. */
-const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught|expose-gc|experimental-[\w-]+|max-old-space-size=\d+|stack-trace-limit=\d+|conditions=.+|require=.+)$/;
+const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught|expose-gc|experimental-[\w-]+|max-old-space-size=\d+|stack-trace-limit=\d+|conditions=.+|require=.+|import=.+|(experimental-)?loader=.+)$/;
+/** Preloads and module hooks (ts-node/esm, tsx…) that an ES module handler may need in the worker too. */
+const TAKES_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader']);
 
 function inheritableExecArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if ((a === '-r' || a === '--require') && i + 1 < argv.length) out.push(a, argv[++i]);
+    if (TAKES_VALUE.has(a) && i + 1 < argv.length) out.push(a, argv[++i]);
     else if (PASSABLE.test(a)) out.push(a);
   }
   return out;

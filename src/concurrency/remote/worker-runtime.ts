@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import type * as net from 'node:net';
+import { finished } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, lingeringClose } from '../../transports/lingering-close';
@@ -18,21 +20,33 @@ export interface Channel {
   exit(code: number): void;
 }
 
-/** How long an owned connection waits for its reply to drain, and for the client to close, at the end. */
+/** How long a connection waits for its reply to drain, and an owned one for the client to close, at the end. */
 const FLUSH_LIMIT_MS = 5000;
 const LINGER_MS = 2000;
 
+/** One connection or datagram this worker serves: a relayed connection has a duplex, an owned one its socket. */
+interface Conn {
+  duplex?: PortDuplex;
+  socket?: net.Socket;
+}
+
 /**
- * Runs in a worker thread or child process: loads the handler module by path, then serves the requests
- * the server sends, one at a time, with the same lifecycle as the main thread. A connection handed over
- * whole is closed here at the end, as Python's child runs shutdown_request; a bridged one is the main
- * thread's to close.
+ * Runs in a worker thread or child process: loads the handler module by path, then serves every
+ * connection and datagram the server sends, all at once on this event loop (a Map of connections by
+ * id, each running its own lifecycle), as the main thread would. A connection handed over whole is
+ * closed here at the end, as Python's child runs shutdown_request; a relayed one is the main thread's
+ * to close, once every byte the handler wrote (awaited or not) has been handed over.
+ *
+ * Every `spec.reportMs` the worker reports its figures; the report is also its heartbeat.
  */
 export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let executor: Executor;
-  let current: { id: number; duplex?: PortDuplex; socket?: net.Socket } | undefined;
+  const conns = new Map<number, Conn>();
+  let requests = 0;
   const face = new WorkerServerFace(() => {
-    if (current) channel.post({ t: 'shutdown', id: current.id });
+    // Any connection of this worker names the server (they all came from the one server).
+    const id = conns.keys().next().value;
+    if (id !== undefined) channel.post({ t: 'shutdown', id });
   });
   try {
     executor = loadExecutor(spec, face);
@@ -42,37 +56,60 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return;
   }
 
-  const run = async (id: number, heartbeatMs: number | undefined, work: () => Promise<void>, reply?: BufferWriter, owned?: net.Socket) => {
-    // Proof for the server's watchdog that this event loop still turns; a blocked loop sends nothing.
-    const heartbeat = heartbeatMs === undefined ? undefined : setInterval(() => channel.post({ t: 'alive', id }), heartbeatMs).unref();
+  const report = () => {
+    const memory = process.memoryUsage();
+    channel.post({
+      t: 'report',
+      connections: conns.size,
+      requests,
+      heapUsedBytes: memory.heapUsed,
+      ...(isMainThread ? { rssBytes: memory.rss } : {}),
+    });
+  };
+  // unref'd: the channel (IPC, or the thread's port) is what keeps a worker alive, not its reports.
+  setInterval(report, spec.reportMs).unref();
+
+  const run = async (id: number, work: () => Promise<void>, conn: Conn, reply?: BufferWriter) => {
+    conns.set(id, conn);
+    requests++;
     try {
+      let failed: unknown;
       try {
         await work();
-      } finally {
-        if (owned) await endGracefully(owned, FLUSH_LIMIT_MS).then(() => lingeringClose(owned, LINGER_MS));
+      } catch (err) {
+        failed = err;
       }
+      // The end waits for every write the handler issued, awaited or not, before the connection closes.
+      const flushError = conn.socket
+        ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
+        : conn.duplex && (await flushed(conn.duplex));
+      if (failed === undefined && flushError) failed = flushError;
+      if (failed !== undefined) throw failed;
       const bytes = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
       channel.post({ t: 'done', id, reply: bytes }, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       channel.post({ t: 'done', id, error: serializeError(err) });
     } finally {
-      clearInterval(heartbeat);
-      if (current?.id === id) current = undefined;
+      conns.delete(id);
     }
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, heartbeatMs?: number) => {
+  /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
+  const prepareOwned = (socket: net.Socket): net.Socket => {
+    socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
+    // Half-open, as the server's own sockets: a client that shuts its side down still gets its reply.
+    socket.allowHalfOpen = true;
+    return socket;
+  };
+
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined) => {
     if (socket) {
-      socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
-      // Half-open, as the server's own sockets: a client that shuts its side down still gets its reply.
-      socket.allowHalfOpen = true;
-      current = { id, socket };
-      void run(id, heartbeatMs, () => executor.stream(socket, client), undefined, socket);
+      const owned = prepareOwned(socket);
+      void run(id, () => executor.stream(owned, client), { socket: owned });
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    current = { id, duplex };
-    void run(id, heartbeatMs, () => executor.stream(duplex, client));
+    void run(id, () => executor.stream(duplex, client), { duplex });
   };
 
   channel.onMessage((msg, handle) => {
@@ -85,25 +122,44 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, msg.heartbeatMs);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
-        current = { id: msg.id };
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
-        void run(msg.id, msg.heartbeatMs, () => executor.datagram(data, msg.truncated, msg.client, reply), reply);
+        void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply), {}, reply);
         return;
       }
-      default:
-        if (current?.id !== msg.id) return; // a late message for a finished request
+      default: {
+        const conn = conns.get(msg.id);
+        if (!conn) return; // a late message for a finished request
         if (msg.t === 'stop') {
-          const conn = current.socket ?? current.duplex;
-          if (conn) stopReaderOf(conn);
-        } else if (msg.t === 'eof') current.duplex?.eof();
-        else if (msg.t === 'data') current.duplex?.feed(msg.chunk);
-        else if (msg.t === 'written') current.duplex?.written(msg.seq, msg.error);
+          const stream = conn.socket ?? conn.duplex;
+          if (stream) stopReaderOf(stream);
+        } else if (msg.t === 'eof') conn.duplex?.eof();
+        else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
+        else if (msg.t === 'written') conn.duplex?.written(msg.seq, msg.error);
+      }
     }
   });
   channel.post({ t: 'ready' });
+  report();
+}
+
+/**
+ * Resolves once every write queued on a relayed connection has been handed to the kernel by the main
+ * thread (or has failed: then with that error), bounded by FLUSH_LIMIT_MS. Ending the duplex sends the
+ * FIN after them, as closing the socket in the main thread would.
+ */
+function flushed(duplex: PortDuplex): Promise<Error | undefined> {
+  if (duplex.destroyed) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), FLUSH_LIMIT_MS);
+    finished(duplex, { readable: false }, (err) => {
+      clearTimeout(timer);
+      resolve(err && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? err : undefined);
+    });
+    if (!duplex.writableEnded) duplex.end();
+  });
 }

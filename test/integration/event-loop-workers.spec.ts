@@ -1,0 +1,224 @@
+/**
+ * Workers as event loops (API.md §3): a thread or child serves many connections at once, connections
+ * go to the worker with the fewest, none is ever left unserved, faults end only the dead worker's own
+ * connections, and every accepted connection is served across a graceful shutdown.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import type * as net from 'node:net';
+import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { canTransferTcpSockets } from '../../src/runtime';
+import {
+  CappedChild, CappedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+} from '../fixtures/event-loop-handlers';
+import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+const ask = (s: Server, line: string) => streamExchange(target(s), line, { halfClose: true, ms: 15000 }).then(String);
+
+/** The first line the server sends on `socket`. */
+function firstLine(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d;
+      const nl = got.indexOf('\n');
+      if (nl >= 0) {
+        socket.off('data', onData);
+        resolve(got.slice(0, nl));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`closed before a line (got ${JSON.stringify(got)})`)));
+  });
+}
+
+/** `n` keep-alive clients, each served at once (its first line arrives while all stay connected). */
+async function keepAlive(s: Server, n: number): Promise<{ clients: net.Socket[]; workers: string[] }> {
+  const clients = await Promise.all(Array.from({ length: n }, () => within(5000, 'connect', connect(target(s)))));
+  clients.forEach((c) => c.on('error', () => undefined));
+  const lines = clients.map((c) => within(15000, 'a keep-alive client to be served', firstLine(c)));
+  clients.forEach((c) => c.write('keep\n'));
+  return { clients, workers: await Promise.all(lines) };
+}
+
+afterAll(() => fs.rmSync(handledInWorkers, { force: true }));
+
+const modes = [
+  { mode: 'threads', Two: TwoThreads, PerConnection: ThreadPerConnection, Recycled: RecycledThread },
+  { mode: 'children', Two: TwoChildren, PerConnection: ChildPerConnection, Recycled: RecycledChild },
+];
+
+describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Recycled }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => [Two, PerConnection, Recycled].forEach((c) => (errorsOf(c).length = 0)));
+  const start = async (h: Function, opts = {}) => serve(await bootstrap(h as never, opts));
+
+  test('six keep-alive clients on a pool of two are all served at once, spread three and three', async () => {
+    const s = await start(Two);
+    const { clients, workers } = await keepAlive(s, 6);
+    try {
+      const counts = [...new Set(workers)].map((w) => workers.filter((x) => x === w).length);
+      expect(counts.sort()).toEqual([3, 3]); // fewest open connections first
+      expect(s.stats().workers).toBe(2); // the pool stays at its size
+      const replies = clients.map((c) => within(15000, 'reply', readToEnd(c)));
+      clients.forEach((c, i) => c.end(`bye ${i}\n`));
+      expect((await Promise.all(replies)).map(String)).toEqual(workers.map((w, i) => `${w} bye ${i}`));
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
+  test('connections-per-worker 1 grows the pool to its max, then shares the least-loaded worker, counted oversubscribed', async () => {
+    const s = await start(PerConnection);
+    const { clients, workers } = await keepAlive(s, 3);
+    try {
+      expect(new Set(workers.slice(0, 2)).size).toBe(2); // one worker per connection up to max (2)
+      expect(s.stats().workers).toBe(2);
+      expect(s.stats().oversubscribed).toBe(1); // the third shares a worker rather than wait
+      const replies = clients.map((c) => within(15000, 'reply', readToEnd(c)));
+      clients.forEach((c) => c.end('bye\n'));
+      expect((await Promise.all(replies)).map(String)).toEqual(workers.map((w) => `${w} bye`));
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
+  test('a worker that dies ends only its own connections, each reported as WorkerCrashedError; the other worker\'s go on', async () => {
+    const s = await start(Two);
+    const { clients, workers } = await keepAlive(s, 4);
+    try {
+      const victim = workers[0];
+      const mine = clients.filter((_, i) => workers[i] === victim);
+      const others = clients.filter((_, i) => workers[i] !== victim);
+      const closed = mine.map((c) => within(10000, 'the dead worker\'s connection to close', readToEnd(c)));
+      // A fresh connection goes to the worker with the fewest connections; both have two, so ask the victim
+      // through one of its own: its next line makes it exit.
+      mine[0].write('exit\n');
+      await Promise.all(closed);
+      await until(() => errorsOf(Two).length === 2, 10000);
+      for (const e of errorsOf(Two)) expect(e).toBeInstanceOf(WorkerCrashedError);
+      const replies = others.map((c) => within(15000, 'reply', readToEnd(c)));
+      others.forEach((c) => c.end('still here\n'));
+      expect((await Promise.all(replies)).map(String)).toEqual(others.map((c) => `${workers[clients.indexOf(c)]} still here`));
+      await until(() => s.stats().workers === 2 && s.stats().restarts === 1, 10000); // replaced
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
+  test('maxConnections per worker recycles it without dropping a connection', async () => {
+    const s = await start(Recycled);
+    const { clients, workers } = await keepAlive(s, 2); // the first worker's two connections: it retires
+    try {
+      const third = await keepAlive(s, 1); // on a fresh worker, while the first still serves its two
+      expect(third.workers[0]).not.toBe(workers[0]);
+      const all = [...clients, ...third.clients];
+      const names = [...workers, ...third.workers];
+      const replies = all.map((c) => within(15000, 'reply', readToEnd(c)));
+      all.forEach((c) => c.end('bye\n'));
+      expect((await Promise.all(replies)).map(String)).toEqual(names.map((w) => `${w} bye`));
+      await until(() => s.stats().workers === 1, 10000); // the recycled one exited once its connections ended
+      expect(errorsOf(Recycled)).toEqual([]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
+  test('shutdown() with 50 one-second requests in flight gives 50 replies', async () => {
+    const s = await start(Two);
+    const clients = await Promise.all(Array.from({ length: 50 }, () => within(10000, 'connect', connect(target(s)))));
+    try {
+      const replies = clients.map((c) => within(30000, 'reply', readToEnd(c)));
+      clients.forEach((c) => c.write('slow 1000\n'));
+      await until(() => s.stats().accepted === 50, 20000); // every one taken by the loop (most still running)
+      expect(s.stats().active).toBeGreaterThan(0);
+      await within(20000, 'shutdown', s.shutdown());
+      expect((await Promise.all(replies)).map(String)).toEqual(clients.map(() => 'done'));
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
+  test('ten writes the handler did not await all arrive, in order (where the worker owns the socket, or through the relay)', async () => {
+    const s = await start(Two);
+    const owned = Two === TwoChildren || canTransferTcpSockets();
+    expect(await ask(s, 'where\n')).toBe(owned ? 'owned' : 'relayed');
+    expect(await ask(s, 'burst 10\n')).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
+  });
+
+  test('a client reset reaches the server\'s handleError with its code (ECONNRESET or EPIPE) across the worker boundary', async () => {
+    const s = await start(Two);
+    const seen: unknown[] = [];
+    s.classicServer.handleError = (_r, _a, e) => void seen.push(e);
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    const flooding = within(10000, 'the handler to start writing', firstLine(client));
+    client.write('flood\n');
+    await flooding;
+    client.resetAndDestroy();
+    await until(() => seen.length === 1, 10000);
+    expect(['ECONNRESET', 'EPIPE']).toContain((seen[0] as NodeJS.ErrnoException).code);
+  });
+
+  test('@HandleError runs in the worker for a hook\'s error; the server counts it and does not run it again', async () => {
+    fs.rmSync(handledInWorkers, { force: true });
+    const s = await start(Two);
+    expect(await ask(s, 'throw\n')).toBe('');
+    await until(() => s.stats().errors === 1, 10000);
+    expect(fs.readFileSync(handledInWorkers, 'utf8')).toMatch(/^\d+ thrown by the handler\n$/);
+    expect(errorsOf(Two)).toEqual([]);
+    expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
+  });
+});
+
+describe('resourceLimits', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  afterEach(() => (errorsOf(CappedThread).length = 0));
+
+  test('a thread past its heap cap dies alone, is reported as WorkerCrashedError, and replaced', async () => {
+    const s = serve(await bootstrap(CappedThread));
+    expect(await ask(s, 'hog\n')).toBe('');
+    await until(() => errorsOf(CappedThread).length === 1, 20000);
+    expect(errorsOf(CappedThread)[0]).toBeInstanceOf(WorkerCrashedError);
+    expect(await ask(s, 'after\n')).toMatch(/^\d+ after$/);
+  });
+
+  // A child past its cap dies as any killed child does (tested above); its OOM report on the inherited
+  // stderr would read to jest as its own worker running out of memory, so here the cap itself is checked.
+  test('a child gets maxOldGenerationSizeMb as its V8 heap limit', async () => {
+    const s = serve(await bootstrap(CappedChild));
+    expect(Number(await ask(s, 'heaplimit\n'))).toBeLessThan(128 * 2 ** 20);
+  });
+});
+
+describe('threads on the relay path (no socket transfer)', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toBe(0));
+  beforeEach(() => (process.env.SOCKSERVE_SOCKET_TRANSFER = '0'));
+  afterEach(() => delete process.env.SOCKSERVE_SOCKET_TRANSFER);
+
+  test('ten writes the handler did not await all arrive, in order, through the relay', async () => {
+    const s = serve(await bootstrap(TwoThreads));
+    expect(await ask(s, 'where\n')).toBe('relayed');
+    expect(await ask(s, 'burst 10\n')).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
+  });
+
+  test('a client reset keeps its code through the relay, both ways', async () => {
+    const s = serve(await bootstrap(TwoThreads));
+    const seen: unknown[] = [];
+    s.classicServer.handleError = (_r, _a, e) => void seen.push(e);
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    const flooding = within(10000, 'the handler to start writing', firstLine(client));
+    client.write('flood\n');
+    await flooding;
+    client.resetAndDestroy();
+    await until(() => seen.length === 1, 10000);
+    expect(['ECONNRESET', 'EPIPE']).toContain((seen[0] as NodeJS.ErrnoException).code);
+  });
+});

@@ -1,0 +1,428 @@
+/**
+ * Faults found when sockserve was tried as users would (issue #11), each a real-socket regression test
+ * run in every main-thread mode and on the classic layer where it applies. The worker modes' cases live
+ * with the worker tests.
+ */
+import 'reflect-metadata';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  bootstrap, Concurrent, ConfigurationError, Handle, HandleError, Injectable, InjectionError, RequestTimeoutError, Server,
+  StreamRequest, TcpServer, UnixStreamServer, Verify,
+} from '../../src';
+import { StreamRequestHandler, TCPServer, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
+import { connect, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
+import { sleep, until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+
+const modes = [
+  { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
+  { mode: '@Concurrent', decorate: (): ClassDecorator => Concurrent() },
+];
+
+/** Fails the test if any promise rejection goes unhandled while it runs. */
+function noUnhandledRejections(): unknown[] {
+  const seen: unknown[] = [];
+  const onUnhandled = (reason: unknown) => seen.push(reason);
+  beforeEach(() => process.on('unhandledRejection', onUnhandled));
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled);
+    expect(seen).toEqual([]);
+    seen.length = 0;
+  });
+  return seen;
+}
+
+describe.each(modes)('in $mode mode', (m) => {
+  const serve = servingInTests<Server>();
+  noUnhandledRejections();
+
+  test('ten writes the handler did not await all reach the client, in order', async () => {
+    @TcpServer(0) @m.decorate()
+    class Burst {
+      @Handle() handle(req: StreamRequest) {
+        for (let i = 0; i < 10; i++) void req.wfile.write(`line ${i}\n`);
+      }
+    }
+    const s = serve(await bootstrap(Burst));
+    const reply = (await streamExchange(target(s), 'go\n', { halfClose: true })).toString();
+    expect(reply).toBe(Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join(''));
+  });
+
+  test('an unawaited write that fails because the client reset ends that request through @HandleError, and the server goes on', async () => {
+    const errors: Array<{ code?: string }> = [];
+    let gate!: () => void;
+    const reset = new Promise<void>((r) => (gate = r));
+    @TcpServer(0) @m.decorate()
+    class Careless {
+      @Handle() async handle(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString();
+        if (line === 'next\n') return void (await req.wfile.write('served\n'));
+        await reset; // the client has reset the connection by now
+        for (let i = 0; i < 50; i++) void req.wfile.write(Buffer.alloc(64 * 1024, 'x'));
+        await sleep(50);
+      }
+      @HandleError() failed(err: { code?: string }) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(Careless));
+    const socket = await connect(target(s));
+    socket.on('error', () => undefined);
+    socket.write('reset me\n');
+    await sleep(50);
+    socket.resetAndDestroy();
+    await sleep(50);
+    gate();
+    await until(() => errors.length === 1);
+    expect(['ECONNRESET', 'EPIPE']).toContain(errors[0].code);
+    expect((await streamExchange(target(s), 'next\n', { halfClose: true })).toString()).toBe('served\n');
+  });
+
+  test('a write after wfile.end() ends that request with EPIPE through @HandleError, and the server goes on', async () => {
+    const errors: Array<{ code?: string; message: string }> = [];
+    @TcpServer(0) @m.decorate()
+    class AfterEnd {
+      @Handle() async handle(req: StreamRequest) {
+        await req.wfile.write('bye\n');
+        await req.wfile.end();
+        void req.wfile.write('too late\n');
+      }
+      @HandleError() failed(err: { code?: string; message: string }) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(AfterEnd));
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('bye\n');
+    await until(() => errors.length === 1);
+    expect(errors[0].code).toBe('EPIPE');
+    expect(errors[0].message).toContain('after wfile.end()');
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('bye\n');
+  });
+
+  test('await req.server.shutdown() in a handler resolves once the other requests are done, and the caller\'s later writes arrive', async () => {
+    let otherDone = false;
+    @TcpServer(0) @m.decorate()
+    class Stopper {
+      @Handle() async handle(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString();
+        if (line === 'other\n') {
+          await sleep(200);
+          otherDone = true;
+          await req.wfile.write('other done\n');
+          return;
+        }
+        const started = Date.now();
+        await req.server.shutdown();
+        await req.wfile.write(`shut down after ${Date.now() - started < 5000 ? 'a moment' : 'a long wait'}, other done: ${otherDone}\n`);
+      }
+    }
+    const s = await bootstrap(Stopper);
+    try {
+      const loop = s.serveForever(0.05);
+      const other = m.mode === 'serial' ? undefined : streamExchange(target(s), 'other\n', { halfClose: true });
+      if (other) await sleep(50);
+      const reply = (await within(8000, 'the stopping request', streamExchange(target(s), 'stop\n', { halfClose: true }))).toString();
+      expect(reply).toBe(`shut down after a moment, other done: ${m.mode !== 'serial'}\n`);
+      if (other) expect((await other).toString()).toBe('other done\n');
+      await within(5000, 'serveForever', loop);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a handler that never returns is abandoned after shutdownTimeout, reported, and serveForever resolves', async () => {
+    const errors: unknown[] = [];
+    let started = false;
+    @TcpServer(0) @m.decorate()
+    class Stuck {
+      @Handle() async handle() {
+        started = true;
+        await new Promise(() => undefined);
+      }
+      @HandleError() failed(err: unknown) { errors.push(err); }
+    }
+    const s = await bootstrap(Stuck, { shutdownTimeout: 1 });
+    try {
+      const loop = s.serveForever(0.05);
+      const socket = await connect(target(s));
+      socket.on('error', () => undefined);
+      socket.write('hello\n');
+      await until(() => started);
+      const t0 = Date.now();
+      await within(5000, 'shutdown', s.shutdown());
+      await within(5000, 'serveForever', loop);
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+      expect((errors[0] as Error).message).toContain('shutdownTimeout');
+      socket.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('close() while a handler never returns lets serveForever resolve too', async () => {
+    let started = false;
+    @TcpServer(0) @m.decorate()
+    class Stuck {
+      @Handle() async handle() {
+        started = true;
+        await new Promise(() => undefined);
+      }
+      @HandleError() failed() { /* reported; nothing to print */ }
+    }
+    const s = await bootstrap(Stuck, { shutdownTimeout: 30 });
+    const loop = s.serveForever(0.05);
+    const socket = await connect(target(s));
+    socket.on('error', () => undefined);
+    socket.write('hello\n');
+    await until(() => started);
+    await within(5000, 'close', s.close());
+    await within(5000, 'serveForever', loop);
+    socket.destroy();
+  });
+});
+
+describe('the classic TCPServer', () => {
+  const serve = servingInTests<TCPServer>();
+  noUnhandledRejections();
+
+  test('this.server.shutdown() from a handler resolves without waiting for that handler, whose later writes arrive', async () => {
+    class Stopper extends StreamRequestHandler {
+      override async handle() {
+        await this.rfile.readline();
+        await this.server.shutdown();
+        await this.wfile.write('still here\n');
+      }
+    }
+    const s = new TCPServer(['127.0.0.1', 0], Stopper);
+    await s.ready;
+    const loop = s.serveForever(0.05);
+    try {
+      const [host, port] = s.serverAddress;
+      expect((await within(8000, 'reply', streamExchange({ host, port }, 'stop\n', { halfClose: true }))).toString()).toBe('still here\n');
+      await within(5000, 'serveForever', loop);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('an unawaited write that fails reaches handleError instead of crashing the process', async () => {
+    const errors: unknown[] = [];
+    class AfterEnd extends StreamRequestHandler {
+      override async handle() {
+        await this.wfile.end();
+        void this.wfile.write('too late\n');
+      }
+    }
+    class Recording extends TCPServer {
+      override handleError(_r: unknown, _a: unknown, err: unknown) { errors.push(err); }
+    }
+    const s = serve(new Recording(['127.0.0.1', 0], AfterEnd));
+    await s.ready;
+    const [host, port] = s.serverAddress;
+    await streamExchange({ host, port }, 'x\n', { halfClose: true });
+    await until(() => errors.length === 1);
+    expect((errors[0] as { code?: string }).code).toBe('EPIPE');
+  });
+
+  test('keeps Python\'s listen backlog of 5, while the decorators use 511', async () => {
+    class Echo extends StreamRequestHandler {}
+    const classic = serve(new TCPServer(['127.0.0.1', 0], Echo));
+    await classic.ready;
+    @TcpServer(0)
+    class Decorated { @Handle() h() { /* nothing */ } }
+    const decorated = await bootstrap(Decorated);
+    try {
+      expect(await listenBacklog(classic.serverAddress[1])).toBe(5);
+      expect(await listenBacklog((decorated.serverAddress as { port: number }).port)).toBe(Math.min(511, somaxconn()));
+    } finally {
+      await decorated.close();
+    }
+  });
+});
+
+describe('Unix stream socket files', () => {
+  let dir: string;
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(() => removeTempDir(dir));
+
+  test('closing a server whose path was taken over by another server leaves the other server\'s socket in place', async () => {
+    class Echo extends StreamRequestHandler {
+      override async handle() { await this.wfile.write(await this.rfile.readline()); }
+    }
+    const file = path.join(dir, 'shared.sock');
+    const first = new ClassicUnixStreamServer(file, Echo);
+    await first.ready;
+    fs.unlinkSync(file);
+    const second = new ClassicUnixStreamServer(file, Echo);
+    await second.ready;
+    const loop = second.serveForever(0.05);
+    try {
+      await first.close();
+      expect(fs.lstatSync(file).isSocket()).toBe(true);
+      expect((await streamExchange({ path: file }, 'still served\n', { halfClose: true })).toString()).toBe('still served\n');
+    } finally {
+      await second.shutdown();
+      await second.close();
+      await loop;
+    }
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('a decorated Unix server removes its own socket file on close', async () => {
+    const file = path.join(dir, 'own.sock');
+    @UnixStreamServer(file)
+    class Echo { @Handle() h() { /* nothing */ } }
+    const s = await bootstrap(Echo);
+    expect(fs.lstatSync(file).isSocket()).toBe(true);
+    await s.close();
+    expect(fs.existsSync(file)).toBe(false);
+  });
+});
+
+describe('dependencies of a handler that inherits its constructor', () => {
+  @Injectable()
+  class Store { readonly name = 'store'; }
+
+  test('from an undecorated base class are an InjectionError at bootstrap, naming the base and the fix', async () => {
+    class Base {
+      constructor(readonly store: Store) {}
+    }
+    @TcpServer(0)
+    class Inherits extends Base { @Handle() h() { /* nothing */ } }
+    const failed = await bootstrap(Inherits).then(() => undefined, (e: unknown) => e);
+    expect(failed).toBeInstanceOf(InjectionError);
+    expect((failed as Error).message).toContain('Inherits inherits its constructor from Base');
+    expect((failed as Error).message).toContain('Fix: decorate Base with @Injectable()');
+  });
+
+  test('from a decorated base class are resolved through the base\'s metadata', async () => {
+    @Injectable()
+    class Base {
+      constructor(readonly store: Store) {}
+    }
+    @TcpServer(0)
+    class Inherits extends Base {
+      @Handle() async h(req: StreamRequest) { await req.wfile.write(`${this.store?.name}\n`); }
+    }
+    const s = await bootstrap(Inherits);
+    const loop = s.serveForever(0.05);
+    try {
+      expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('store\n');
+    } finally {
+      await s.shutdown();
+      await s.close();
+      await loop;
+    }
+  });
+});
+
+describe('bootstrap\'s transport option', () => {
+  const serve = servingInTests<Server>();
+
+  test('overrides the decorator\'s port at run time', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      @TcpServer({ port: taken })
+      class Fixed {
+        @Handle() async h(req: StreamRequest) { await req.wfile.write('hi\n'); }
+      }
+      const s = serve(await bootstrap(Fixed, { transport: { port: 0 } }));
+      expect((s.serverAddress as { port: number }).port).not.toBe(taken);
+      expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('hi\n');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('overrides a Unix path, and is validated by the decorator\'s own rules', async () => {
+    const dir = tempDir();
+    try {
+      @UnixStreamServer('/nonexistent/dir/a.sock')
+      class Unix { @Handle() h() { /* nothing */ } }
+      const s = serve(await bootstrap(Unix, { transport: { path: path.join(dir, 'b.sock') } }));
+      expect(s.serverAddress).toEqual({ path: path.join(dir, 'b.sock') });
+      const bad = await bootstrap(Unix, { transport: { port: 80 } }).then(() => undefined, (e: unknown) => e);
+      expect(bad).toBeInstanceOf(ConfigurationError);
+      expect((bad as Error).message).toContain('unknown option "port"');
+      @TcpServer(0)
+      class Tcp { @Handle() h() { /* nothing */ } }
+      const range = await bootstrap(Tcp, { transport: { port: 70000 } }).then(() => undefined, (e: unknown) => e);
+      expect(range).toBeInstanceOf(ConfigurationError);
+      expect((range as Error).message).toContain('port 70000 is not an integer from 0 to 65535');
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});
+
+describe('request-scoped dependencies of @Verify and @HandleError', () => {
+  test('are disposed after the hook has run', async () => {
+    const disposed: string[] = [];
+    @Injectable({ scope: 'request' })
+    class Audit {
+      static made = 0;
+      readonly id = ++Audit.made;
+      dispose() { disposed.push(`audit ${this.id}`); }
+    }
+    @TcpServer(0)
+    class Guarded {
+      constructor(private readonly audit: Audit) {}
+      @Verify() allow() { return true; }
+      @Handle() handle() { throw new Error('boom'); }
+      @HandleError() failed() { /* reported */ }
+    }
+    const s = await bootstrap(Guarded);
+    const loop = s.serveForever(0.05);
+    try {
+      await streamExchange(target(s), 'x\n', { halfClose: true });
+      await until(() => disposed.length === 2);
+      expect(disposed.sort()).toEqual(['audit 1', 'audit 2']);
+    } finally {
+      await s.shutdown();
+      await s.close();
+      await loop;
+    }
+  });
+});
+
+describe('rfile.readline(limit)', () => {
+  const serve = servingInTests<Server>();
+
+  test('returns at most limit bytes, a partial line when the line is longer, as Python\'s', async () => {
+    @TcpServer(0)
+    class Parts {
+      @Handle() async handle(req: StreamRequest) {
+        const parts = [await req.rfile.readline(4), await req.rfile.readline(4), await req.rfile.readline(4), await req.rfile.readline()];
+        await req.wfile.write(JSON.stringify(parts.map(String)));
+      }
+    }
+    const s = serve(await bootstrap(Parts));
+    const reply = (await streamExchange(target(s), 'abcdefg\nhi\n', { halfClose: true })).toString();
+    expect(JSON.parse(reply)).toEqual(['abcd', 'efg\n', 'hi\n', '']);
+  });
+});
+
+/** The listen backlog the kernel holds for a listening TCP socket on 127.0.0.1:port (ss shows it as Send-Q). */
+function listenBacklog(port: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    execFile('ss', ['-ltnH', `sport = :${port}`], (err, stdout) => {
+      if (err) return reject(err);
+      const fields = stdout.trim().split(/\s+/);
+      resolve(Number(fields[2]));
+    }),
+  );
+}
+
+function somaxconn(): number {
+  return Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+}
+
+
