@@ -29,7 +29,7 @@ describe('the published package', () => {
   });
 
   test('sockserve/testing resolves through exports to the compiled TestServer, with its type declarations', async () => {
-    // dist/ was built by the first test of this file
+    // dist/ is built by jest's globalSetup, as for the tests above
     const probe = await run(process.execPath, ['-e', `
       require('reflect-metadata');
       const testing = require('sockserve/testing');
