@@ -5,8 +5,8 @@ module.exports = {
   testMatch: ['**/*.spec.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 20000,
-  // Samples and package tests load sockserve through package.json exports, i.e. dist/: build it if stale.
-  globalSetup: '<rootDir>/scripts/build-if-stale.js',
+  // Builds dist/ if stale (samples and package tests load sockserve through exports) and warms the workers' TypeScript cache.
+  globalSetup: '<rootDir>/scripts/jest-global-setup.js',
   // Real sockets and workers: two cores, so keep the parallelism modest and predictable.
   maxWorkers: 2,
 };

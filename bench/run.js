@@ -7,6 +7,7 @@
  *   npm run bench -- --node <path>         the servers run under another Node binary
  *   npm run bench -- --only tcp1,udp16     some workloads only (ids as in the tables); --reps n, --seconds s
  *   npm run bench -- --loadgen node        force the Node load generator (default: C when `cc` works)
+ *   npm run bench -- --only edge           TLS and PROXY protocol only (bench/edge.js; also `npm run bench:edge`)
  *
  * Every server runs as its own process, pinned with taskset to the server CPUs (all CPUs but the last;
  * on two cores: CPU 0), and is driven by a load generator in another process pinned to the last CPU, so
@@ -803,13 +804,19 @@ async function main() {
     process.stderr.write('bench: idle connections\n');
     results.push(...(await runIdle(env)));
   }
+  if (!OPTS.only || OPTS.only.includes('edge')) {
+    // TLS and PROXY protocol ratios (bench/edge.js, its own servers and Node client): see its head.
+    process.stderr.write('bench: edge (TLS, PROXY protocol)\n');
+    const edge = spawnSync(process.execPath, [path.join(__dirname, 'edge.js'), '--seconds', String(FULL ? 3 : 1)], { encoding: 'utf8', timeout: 600000 });
+    meta.edge = edge.status === 0 ? edge.stdout.trim() : `edge bench failed: ${(edge.stderr || '').split('\n')[0]}`;
+  }
   meta.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
   meta.remeasuredBusyRuns = (FULL ? 40 : 6) - retries.left;
   const t = targets(results);
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
-  const md = markdown(meta, results, t);
+  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
   fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
   fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
   console.log(md);

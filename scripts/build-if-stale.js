@@ -2,7 +2,7 @@
 /**
  * Builds dist/ (npm run build) when it is missing or older than a source file: samples and the package
  * tests load sockserve as an application does, through package.json `exports`, i.e. from dist/.
- * Cheap when dist/ is fresh (one stat per source file). Used as jest's globalSetup and by `npm start`.
+ * Cheap when dist/ is fresh (one stat per source file). Used by jest's globalSetup (scripts/jest-global-setup.js) and by `npm start`.
  *   node scripts/build-if-stale.js      # exits with tsc's status
  */
 const { spawnSync } = require('node:child_process');

@@ -5,7 +5,9 @@
 export { BaseServer } from './classic/base-server';
 export type { RequestHandlerClass, ServerConstructorOptions } from './classic/base-server';
 export { TCPServer, UnixStreamServer } from './classic/stream-servers';
-export type { IpAddressInput, UnixAddressInput } from './classic/stream-servers';
+export type { IpAddressInput, UnixAddressInput, StreamServerOptions } from './classic/stream-servers';
+export { Preamble, preambleFacts } from './transports/connection-preamble';
+export type { PreambleResult } from './transports/connection-preamble';
 export { UDPServer, UnixDatagramServer } from './classic/datagram-servers';
 export { BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler } from './classic/request-handler';
 export type { DatagramRequestTuple } from './classic/request-handler';

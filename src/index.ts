@@ -33,6 +33,7 @@ export { isWorker } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
   FramingError, FrameTooLongError,
-  ServerClosedError, WorkerCrashedError, SystemExit,
+  ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
 } from './errors/errors';
+export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo } from './transports/edge-options';
 export type { HandlerDefinition, TransportDefinition, ConcurrencyDefinition } from './metadata/definition';

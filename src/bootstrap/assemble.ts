@@ -1,12 +1,16 @@
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
-import { TCPServer, UnixStreamServer } from '../classic/stream-servers';
+import { isRoutineError } from '../classic/base-server';
+import { StreamServerOptions, TCPServer, UnixStreamServer } from '../classic/stream-servers';
+import { edgeMessages } from '../errors/edge.messages';
+import { ProxyProtocolError, TlsHandshakeError } from '../errors/errors';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
+import type { DropKind } from '../transports/stream-listener';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
@@ -51,13 +55,18 @@ export function assembleServer(
   }
   const t = def.transport;
   const remote = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
-  const wiring = new HandlerWiring(def, container, face, remote, () => ({ requestTimeout: server.requestTimeout, lineLimit: (server as unknown as TCPServer).lineLimit }));
+  const wiring = new HandlerWiring(def, container, face, remote, () => ({
+    requestTimeout: server.requestTimeout,
+    lineLimit: (server as unknown as TCPServer).lineLimit,
+    lineTimeout: (server as unknown as TCPServer).lineTimeout,
+  }));
+  const routine = (error: unknown, clientAddress: ClientAddress | undefined) => edgeMessages.routine(error, clientAddress);
 
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
   class AssembledServer extends Concrete {
     constructor() {
-      super(address, wiring.handlerClass());
+      super(address, wiring.handlerClass(), edgeOptionsOf(def));
       if (strategy) this.strategy = strategy;
       // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
       if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
@@ -80,9 +89,22 @@ export function assembleServer(
       return ok;
     }
 
+    /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
+    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown): Promise<void> {
+      counters.accepted++;
+      if (kind === 'rejected') counters.rejected++;
+      else if (kind === 'health-check') counters.healthChecks++;
+      else await this.handleError(undefined, clientAddress, error);
+    }
+
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
-      counters.errors++;
-      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
+      if (reportedInWorker(error)) {
+        counters.errors++;
+        return; // its @HandleError ran in the worker where it arose
+      }
+      if (error instanceof TlsHandshakeError) counters.tlsErrors++;
+      else if (error instanceof ProxyProtocolError) counters.proxyErrors++;
+      else counters.errors++;
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);
@@ -91,7 +113,8 @@ export function assembleServer(
           error = hookError; // a failing @HandleError is reported the default way, never lost
         }
       }
-      if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
+      if (isRoutineError(error) && options.logger) (options.logger.warn ?? options.logger.error).call(options.logger, routine(error, clientAddress));
+      else if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
       else await super.handleError(request, clientAddress, error);
     }
 
@@ -105,8 +128,21 @@ export function assembleServer(
     }
   }
   Object.defineProperty(AssembledServer, 'name', { value: Base.name });
-  const server = new AssembledServer() as BaseServer<any, any>;
+  const server = new AssembledServer() as unknown as BaseServer<any, any>;
   return server;
+}
+
+/** The stream transports' edge options (TLS, PROXY, limits), with @Concurrent({ maxConnections }) as limits.maxConnections. */
+function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {
+  const t = def.transport;
+  if (t.kind !== 'tcp' && t.kind !== 'unix-stream') return {};
+  const { tls, proxyProtocol } = t.options;
+  let limits = t.options.limits;
+  const c = def.concurrency;
+  if (c.kind === 'concurrent' && c.options.maxConnections !== undefined && limits?.maxConnections === undefined) {
+    limits = { ...limits, maxConnections: c.options.maxConnections };
+  }
+  return { tls, proxyProtocol, limits };
 }
 
 function describe(error: unknown): string {

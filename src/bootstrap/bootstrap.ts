@@ -54,14 +54,33 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
     if (servers.length === 0) await container.dispose();
     throw err;
   }
-  if (options.handleSignals) installSignalHandlers(servers);
+  if (options.handleSignals) installSignalHandlers(servers, options.drainDelay ?? 0);
   return Array.isArray(handlers) ? servers : servers[0];
 }
 
-/** SIGINT/SIGTERM: drain requests in flight, close every server, and let the process exit 0. */
-function installSignalHandlers(servers: Server[]): void {
+/**
+ * SIGINT/SIGTERM (API.md §6, §15): keep accepting for `drainDelay` seconds, so a load balancer's health
+ * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
+ * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
+ * requests in flight, close every server, and let the process exit 0. A second signal skips the delay.
+ */
+function installSignalHandlers(servers: Server[], drainDelay: number): void {
+  let draining: Promise<void> | undefined;
+  let skipDelay: (() => void) | undefined;
   const onSignal = () => {
-    void (async () => {
+    if (draining) return skipDelay?.();
+    draining = (async () => {
+      servers.forEach((s) => s.beginDrain());
+      if (drainDelay > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainDelay * 1000);
+          skipDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await Promise.all(servers.map((s) => s.stopListening()));
       await Promise.all(servers.map((s) => s.shutdown()));
       await Promise.all(servers.map((s) => s.close()));
     })();

@@ -6,6 +6,7 @@ import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '..
 import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
+import { preambleFacts } from '../transports/connection-preamble';
 import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
@@ -35,7 +36,7 @@ export class HandlerWiring {
     private readonly face: Server,
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
-    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number },
+    private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null },
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -135,11 +136,12 @@ export class HandlerWiring {
       return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;
+    const { tls, proxy } = preambleFacts(socket);
     // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
-    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request);
+    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request, { tls, proxy });
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
-    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request);
+    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {

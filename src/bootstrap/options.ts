@@ -8,6 +8,8 @@ export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & U
 /** Where sockserve writes what it has to say; `console` fits. */
 export interface Logger {
   error(message: string): void;
+  /** Routine client failures (a failed TLS handshake, a bad PROXY header): one line each; `error` when absent. */
+  warn?(message: string): void;
   info?(message: string): void;
 }
 
@@ -35,6 +37,14 @@ export interface BootstrapOptions {
   serverClass?: new (...args: any[]) => BaseServer<any, any>;
   /** Receives handleError's traceback blocks instead of stderr. */
   logger?: Logger;
-  /** SIGINT/SIGTERM → graceful shutdown() then close(), so the process exits 0. */
+  /**
+   * SIGINT/SIGTERM → keep accepting for `drainDelay` seconds, close the listening sockets (new clients are
+   * refused), graceful shutdown() (in-flight requests drain), then close(), so the process exits 0.
+   */
   handleSignals?: boolean;
+  /**
+   * Seconds to keep accepting after SIGTERM/SIGINT before the listening sockets close, so a load
+   * balancer's health check marks the server down first (API.md §6, §15). Default 0.
+   */
+  drainDelay?: number;
 }

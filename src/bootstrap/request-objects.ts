@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import type { ClientAddress } from '../transports/address';
+import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
 import type { StreamReader } from '../transports/stream-reader';
 import type { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import type { Server } from './server';
@@ -7,7 +8,9 @@ import type { MessageRequest } from '../framing/message-request';
 
 /**
  * What a stream handler's hooks receive (TCP and Unix stream). `rfile` reads, `wfile` writes with
- * backpressure; `socket` is there only in the main thread.
+ * backpressure; `socket` is there only where the connection lives in the handler's own thread or process
+ * (a `tls.TLSSocket` for TLS). `tls` is set on TLS connections, `proxy` on connections that came with a
+ * PROXY protocol header (API.md §11); `clientAddress` is then the original client.
  */
 export class StreamRequest {
   private face: Server | undefined;
@@ -20,6 +23,8 @@ export class StreamRequest {
     readonly socket?: net.Socket,
     /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
     private readonly raw?: object,
+    readonly tls?: TlsInfo,
+    readonly proxy?: ProxyInfo,
   ) {}
 
   /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */

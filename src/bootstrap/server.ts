@@ -1,10 +1,19 @@
+import type { SecureContextOptions } from 'node:tls';
 import type { BaseServer } from '../classic/base-server';
+import { edgeMessages } from '../errors/edge.messages';
+import { ConfigurationError } from '../errors/errors';
 import { ServerAddress, toServerAddress } from '../transports/address';
 
 export interface ServerCounters {
   accepted: number;
   rejected: number;
   errors: number;
+  /** Failed TLS handshakes (plain-text clients included). */
+  tlsErrors: number;
+  /** Missing, malformed or untrusted PROXY headers. */
+  proxyErrors: number;
+  /** Connections closed before their first byte (a load balancer's TCP check). */
+  healthChecks: number;
 }
 
 export interface ServerStats extends ServerCounters {
@@ -23,7 +32,7 @@ export interface ServerStats extends ServerCounters {
  * `serverAddress` is `{ host, port }` or `{ path }`.
  */
 export class Server implements AsyncDisposable {
-  readonly counters: ServerCounters = { accepted: 0, rejected: 0, errors: 0 };
+  readonly counters: ServerCounters = { accepted: 0, rejected: 0, errors: 0, tlsErrors: 0, proxyErrors: 0, healthChecks: 0 };
   private classic!: BaseServer<any, any>;
   private readonly cleanups: Array<() => void> = [];
   private closing: Promise<void> | undefined;
@@ -85,6 +94,27 @@ export class Server implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * Swaps the TLS certificate (key, cert, ca…) without a restart: new connections get it, open ones keep
+   * theirs (Node's `tls.Server.setSecureContext`). A ConfigurationError on a server without `tls`.
+   */
+  setSecureContext(options: SecureContextOptions): void {
+    const classic = this.classic as unknown as { setSecureContext?: (o: SecureContextOptions) => void };
+    if (!classic.setSecureContext) throw new ConfigurationError(edgeMessages.notTls(this.handlerName));
+    classic.setSecureContext(options);
+  }
+
+  /** @internal SIGTERM's drain begins: health checks that come with a PROXY LOCAL header go unanswered. */
+  beginDrain(): void {
+    (this.classic as unknown as { beginDrain?: () => void }).beginDrain?.();
+  }
+
+  /** @internal SIGTERM's drain: close the listening socket so new clients are refused, keep the connections. */
+  stopListening(): Promise<void> {
+    const classic = this.classic as unknown as { stopListening?: () => Promise<void> };
+    return classic.stopListening?.() ?? Promise.resolve();
   }
 
   stats(): ServerStats {

@@ -10,7 +10,9 @@ import type { Provider } from '../container';
 import { tokenName } from '../container';
 import { readInjectable } from '../container/reflection';
 import { ConfigurationError } from '../errors/errors';
+import { edgeMessages } from '../errors/edge.messages';
 import { messages } from '../errors/messages';
+import { DEFAULT_LINE_TIMEOUT } from '../transports/edge-options';
 import type { HandlerDefinition } from '../metadata/definition';
 import type { BootstrapOptions } from './options';
 
@@ -21,11 +23,16 @@ import type { BootstrapOptions } from './options';
  */
 export async function startStrategy(def: HandlerDefinition, options: BootstrapOptions): Promise<ConcurrencyStrategy<any> | undefined> {
   const c = def.concurrency;
+  const t = def.transport;
+  if ((c.kind === 'threading' || c.kind === 'forking') && (t.kind === 'tcp' || t.kind === 'unix-stream') && typeof t.options.tls?.SNICallback === 'function') {
+    throw new ConfigurationError(edgeMessages.sniWithWorkers(def.handler.name, c.kind));
+  }
   switch (c.kind) {
     case 'serial':
       return undefined;
     case 'concurrent':
-      return new ConcurrentStrategy(c.options.maxConnections ?? Infinity);
+      // maxConnections is the transport's limits.maxConnections (accepted and closed at once past it): see assemble.
+      return new ConcurrentStrategy(def.transport.kind === 'tcp' || def.transport.kind === 'unix-stream' ? Infinity : (c.options.maxConnections ?? Infinity));
     case 'threading': {
       const spec = workerSpec(def, options);
       const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options));
@@ -54,12 +61,15 @@ function poolTuning(options: BootstrapOptions): PoolTuning {
 function workerSpec(def: HandlerDefinition, options: BootstrapOptions): WorkerSpec {
   const name = def.handler.name;
   if (!def.source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
+  const t = def.transport;
+  const limits = t.kind === 'tcp' || t.kind === 'unix-stream' ? t.options.limits : undefined;
+  const reader = { requestTimeout: options.requestTimeout ?? null, lineLimit: limits?.maxLineLength, lineTimeout: limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT };
   const spec: WorkerSpec = {
     source: def.source,
     exportName: name,
     values: [],
     classes: [],
-    reader: { requestTimeout: options.requestTimeout ?? null },
+    reader,
     reportMs: reportPeriodMs(options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT),
   };
   for (const provider of options.providers ?? []) addPortable(spec, provider, def);

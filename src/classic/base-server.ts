@@ -1,4 +1,5 @@
-import { RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
+import { edgeMessages } from '../errors/edge.messages';
+import { ProxyProtocolError, RequestTimeoutError, ServerClosedError, SystemExit, TlsHandshakeError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from '../concurrency/strategy';
@@ -287,8 +288,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   closeRequest(_request: Req): Promise<void> | void {}
 
-  /** Default: Python's traceback block on stderr; the server keeps serving. */
+  /**
+   * Default: Python's traceback block on stderr; the server keeps serving. A failed TLS handshake or PROXY
+   * header is routine client behaviour: one line, no traceback.
+   */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
+    if (isRoutineError(error)) {
+      process.stderr.write(`${edgeMessages.routine(error, clientAddress)}\n`);
+      return;
+    }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
     process.stderr.write(messages.errorBlock(clientAddress, trace));
   }
@@ -298,6 +306,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   serviceActions(): Promise<void> | void {}
+
+  /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
+  protected get isServing(): boolean {
+    return this.loop !== undefined && !this.shutdownRequested;
+  }
 
   protected get isClosed(): boolean {
     return this.closing !== undefined;
@@ -353,4 +366,9 @@ class Loop {
 
 function isOsError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('E');
+}
+
+/** Errors of the client's making that deserve one line, not a traceback: a failed TLS handshake or PROXY header. */
+export function isRoutineError(error: unknown): boolean {
+  return error instanceof TlsHandshakeError || error instanceof ProxyProtocolError;
 }

@@ -87,8 +87,8 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
   }
 
   override setup(): unknown {
-    const server = this.server as { requestTimeout?: number | null; lineLimit?: number } | undefined;
-    this.rfile = readerFor(this.request, { requestTimeout: server?.requestTimeout ?? null, lineLimit: server?.lineLimit });
+    const server = this.server as { requestTimeout?: number | null; lineLimit?: number; lineTimeout?: number | null } | undefined;
+    this.rfile = readerFor(this.request, { requestTimeout: server?.requestTimeout ?? null, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
     this.wfile = new StreamWriter(this.request);
     return undefined;
   }

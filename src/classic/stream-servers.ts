@@ -1,13 +1,22 @@
 import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { edgeMessages } from '../errors/edge.messages';
+import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
-import { StreamEndpoint, StreamListener } from '../transports/stream-listener';
+import { ConnectionLimiter } from '../transports/connection-limiter';
+import { Preamble } from '../transports/connection-preamble';
+import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
+import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, lingeringClose } from '../transports/lingering-close';
 
 export type IpAddressInput = [host: string, port: number] | { host?: string; port: number };
 export type UnixAddressInput = string | { path: string };
+
+/** The stream servers' constructor options: Python's, plus the production edge (API.md §11). */
+export interface StreamServerOptions extends ServerConstructorOptions, EdgeOptions {}
 
 /** How long shutdownRequest waits for the reply to drain before it closes the socket anyway. */
 const FLUSH_LIMIT_MS = 5000;
@@ -18,18 +27,46 @@ const FLUSH_LIMIT_MS = 5000;
  * closeRequest destroys it.
  */
 abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
-  /** Longest line rfile.readline() accepts by default. */
+  /** Longest line rfile.readline() accepts by default (limits.maxLineLength). */
   lineLimit = 64 * 1024;
+  /** Seconds a line or read(n) body may take from its first byte (limits.lineTimeout); null: no bound. */
+  lineTimeout: number | null = DEFAULT_LINE_TIMEOUT;
   /** How long a closed request's socket waits for the client to close before it is destroyed. */
   lingerMs = 2000;
+  /** TLS, PROXY protocol and limits (API.md §11); read when the server binds. */
+  edge: EdgeOptions;
   protected listener: StreamListener | undefined;
+  private limiter: ConnectionLimiter | undefined;
+  private preamble: Preamble | undefined;
+
+  constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, options: StreamServerOptions = {}) {
+    super(address, Handler, options);
+    const { tls, proxyProtocol, limits } = options;
+    this.edge = { tls, proxyProtocol, limits };
+    if (limits?.maxLineLength !== undefined) this.lineLimit = limits.maxLineLength;
+    if (limits?.lineTimeout !== undefined) this.lineTimeout = limits.lineTimeout;
+  }
 
   protected abstract endpoint(): StreamEndpoint;
   protected abstract boundAddress(address: ClientAddress): Addr;
 
   /** Binds and listens (one call in Node); `serverAddress` then holds the real port. */
   override async serverBind(): Promise<void> {
-    this.listener = new StreamListener(this.endpoint(), this.constructor.name);
+    const { limits } = this.edge;
+    const edge = { ...this.edge, limits: { ...limits, lineTimeout: this.lineTimeout ?? Infinity } }; // null: no bound
+    try {
+      this.preamble = Preamble.from(edge);
+    } catch (err) {
+      throw new ConfigurationError(edgeMessages.badTrusted(this.constructor.name, (err as Error).message));
+    }
+    if (limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined) {
+      this.limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerClient);
+    }
+    this.listener = new StreamListener(this.endpoint(), this.constructor.name, {
+      limiter: this.limiter,
+      preamble: this.preamble,
+      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error),
+    });
     await this.listener.listen();
     this.serverAddress = this.boundAddress(this.listener.address());
   }
@@ -41,7 +78,49 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   override getRequest(): [net.Socket, ClientAddress] {
     const next = this.listener?.queue.shift();
     if (!next) throw Object.assign(new Error('no connection is waiting'), { code: 'EAGAIN' });
+    this.limiter?.requestStarted(next[0]);
     return next;
+  }
+
+  /**
+   * A connection ended before the loop took it: refused by a limit, a health check (closed before its
+   * first byte), or a failed PROXY header or TLS handshake ('error'). Default: errors go to handleError
+   * (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
+   */
+  connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown): Promise<void> | void {
+    if (kind === 'error') return this.handleError(undefined, clientAddress, error);
+  }
+
+  /** Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's tls.Server.setSecureContext). */
+  setSecureContext(options: tls.SecureContextOptions): void {
+    if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
+    this.preamble.tls.setSecureContext(options);
+  }
+
+  /**
+   * The drain begins (SIGTERM, before drainDelay): the server still accepts and serves, but a proxy's
+   * health checks (PROXY v2 LOCAL connections) are closed unanswered, so the proxy marks it down.
+   */
+  beginDrain(): void {
+    if (this.preamble) this.preamble.draining = true;
+  }
+
+  /**
+   * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
+   * drain, API.md §6). While the loop serves, it resolves once the loop has taken every connection accepted
+   * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.
+   */
+  async stopListening(): Promise<void> {
+    const listener = this.listener;
+    if (!listener) return;
+    await listener.stopListening();
+    const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
+    while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Connections the limits count now (open here, or running in a worker). */
+  get openConnections(): number {
+    return this.limiter?.open ?? this.listener?.connections.size ?? 0;
   }
 
   override async shutdownRequest(request: net.Socket): Promise<void> {
@@ -56,6 +135,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    */
   override closeRequest(request: net.Socket): void {
     lingeringClose(request, this.lingerMs);
+    this.limiter?.requestEnded(request);
   }
 
   protected waitForRequest(ms: number): Promise<boolean> {
@@ -83,7 +163,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 export class TCPServer extends StreamServer<[string, number]> {
   ipv6Only = false;
 
-  constructor(address: IpAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: ServerConstructorOptions) {
+  constructor(address: IpAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions) {
     super(normaliseIp(address, 'TCPServer'), Handler, options);
   }
 
@@ -100,7 +180,7 @@ export class TCPServer extends StreamServer<[string, number]> {
 
 /** Python's UnixStreamServer: `serverAddress` is the path. A stale socket file is replaced; the file is removed on close. */
 export class UnixStreamServer extends StreamServer<string> {
-  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: ServerConstructorOptions) {
+  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions) {
     super(normaliseUnix(address, 'UnixStreamServer'), Handler, options);
   }
 

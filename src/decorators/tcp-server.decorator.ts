@@ -1,6 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { TcpServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
+import { edgeRules } from './edge-options.validation';
 import { boolean, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<TcpServerOptions> = {
@@ -15,13 +16,15 @@ const spec: TransportSpec<TcpServerOptions> = {
     { name: 'backlog', text: optionTexts.backlog, valid: positiveInteger },
     { name: 'reuseAddress', text: optionTexts.reuseAddress, valid: boolean },
     { name: 'ipv6Only', text: optionTexts.ipv6Only, valid: boolean },
+    ...edgeRules,
   ],
   define: (options) => ({ kind: 'tcp', options }),
 };
 
 /**
  * Serves the handler over TCP: `@TcpServer(9000)` or `@TcpServer({ port, host?, backlog?, reuseAddress?,
- * ipv6Only? })`. Port 0 lets the OS pick. Each request is a `StreamRequest`. Exactly one transport per class.
+ * ipv6Only?, tls?, proxyProtocol?, limits? })`. Port 0 lets the OS pick.
+ * `tls`, `proxyProtocol` and `limits`: API.md §11 and docs/production.md. Each request is a `StreamRequest`. Exactly one transport per class.
  */
 export function TcpServer(portOrOptions: number | TcpServerOptions): ClassDecorator;
 export function TcpServer(...args: unknown[]): ClassDecorator {

@@ -1,6 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { UnixStreamServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
+import { edgeRules } from './edge-options.validation';
 import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
@@ -12,13 +13,14 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
   rules: [
     { name: 'path', text: optionTexts.path, valid: nonEmptyString, required: true, more: checkPathLength },
     { name: 'backlog', text: optionTexts.backlog, valid: positiveInteger },
+    ...edgeRules,
   ],
   define: (options) => ({ kind: 'unix-stream', options }),
 };
 
 /**
  * Serves the handler over a Unix stream socket: `@UnixStreamServer(path)` or `@UnixStreamServer({ path,
- * backlog? })`. Each connection is a `StreamRequest`. Exactly one transport per class.
+ * backlog?, tls?, proxyProtocol?, limits? })` (those three: docs/production.md). Each connection is a `StreamRequest`. Exactly one transport per class.
  */
 export function UnixStreamServer(pathOrOptions: string | UnixStreamServerOptions): ClassDecorator;
 export function UnixStreamServer(...args: unknown[]): ClassDecorator {

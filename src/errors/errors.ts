@@ -36,3 +36,7 @@ export class SystemExit extends SockserveError {
     super(`SystemExit(${code})`);
   }
 }
+/** A connection's PROXY protocol header was missing, malformed, or sent by an untrusted peer; ends that connection only. */
+export class ProxyProtocolError extends SockserveError {}
+/** A client failed its TLS handshake (plain text, a bad certificate, too slow); ends that connection only. */
+export class TlsHandshakeError extends SockserveError {}

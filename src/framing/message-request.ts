@@ -3,6 +3,7 @@ import { requestFace } from '../bootstrap/request-objects';
 import type { Server } from '../bootstrap/server';
 import type { FramingDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
+import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
 import type { BufferWriter } from '../transports/stream-writer';
 import { DatagramMessages } from './datagram-messages';
 import { MessageConnection } from './message-connection';
@@ -27,9 +28,9 @@ export interface MessageChannel {
  */
 export class MessageRequest<Out = unknown> {
   /** TLS details where the connection is TLS (API §11); undefined otherwise. */
-  tls?: unknown;
+  readonly tls?: TlsInfo;
   /** The PROXY protocol header where one was received (API §11); undefined otherwise. */
-  proxy?: unknown;
+  readonly proxy?: ProxyInfo;
   private face: Server | undefined;
 
   constructor(
@@ -39,7 +40,11 @@ export class MessageRequest<Out = unknown> {
     private readonly reply?: BufferWriter,
     /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
     private readonly raw?: object,
-  ) {}
+    edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+  ) {
+    this.tls = edge?.tls;
+    this.proxy = edge?.proxy;
+  }
 
   /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
   get server(): Server {
@@ -75,8 +80,15 @@ function messageObserver(_server: Server, _client: ClientAddress): (() => void) 
 }
 
 /** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
-export function streamMessageRequest(framing: FramingDefinition, conn: Duplex, client: ClientAddress, server: Server, raw?: object): MessageRequest {
-  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)), undefined, raw);
+export function streamMessageRequest(
+  framing: FramingDefinition,
+  conn: Duplex,
+  client: ClientAddress,
+  server: Server,
+  raw?: object,
+  edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+): MessageRequest {
+  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)), undefined, raw, edge);
 }
 
 /** The MessageRequest of one datagram: its replies are gathered in `reply`. */

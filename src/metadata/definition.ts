@@ -1,3 +1,5 @@
+import type { EdgeOptions } from '../transports/edge-options';
+
 /**
  * The typed definitions the explorer produces from a decorated handler class. Everything after the
  * explorer (bootstrap, strategies, workers) reads these, never `Reflect` directly.
@@ -5,7 +7,7 @@
 
 export type TransportKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
 
-export interface TcpServerOptions {
+export interface TcpServerOptions extends EdgeOptions {
   port: number;
   /** Default '127.0.0.1', as Python; '0.0.0.0' or '::' must be asked for. */
   host?: string;
@@ -21,7 +23,7 @@ export interface UdpServerOptions {
   /** Longer datagrams are truncated and flagged `truncated`; default 8192. */
   maxPacketSize?: number;
 }
-export interface UnixStreamServerOptions {
+export interface UnixStreamServerOptions extends EdgeOptions {
   path: string;
   backlog?: number;
 }
@@ -76,7 +78,7 @@ export interface ForkingOptions {
   resourceLimits?: WorkerResourceLimits;
 }
 export interface ConcurrentOptions {
-  /** No limit by default; at the limit new connections wait in the backlog. */
+  /** A shorthand for the transport's `limits.maxConnections`: past it, a new connection is accepted and closed at once. */
   maxConnections?: number;
 }
 

@@ -2,6 +2,9 @@ import * as net from 'node:net';
 import { AddressInUseError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
+import type { ConnectionLimiter } from './connection-limiter';
+import { Preamble, PreambleResult, recordPreamble } from './connection-preamble';
+import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
@@ -9,9 +12,26 @@ export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
   | { kind: 'unix'; path: string; backlog: number };
 
+/** Why a connection ended before the server loop saw it. */
+export type DropKind = 'rejected' | 'health-check' | 'error';
+
+/** The production edge of a listener (API.md §11): limits, then the PROXY/TLS preamble. */
+export interface ListenerEdge {
+  limiter?: ConnectionLimiter;
+  preamble?: Preamble;
+  /**
+   * A connection ended before the server loop saw it: refused by a limit ('rejected', closed at once with
+   * nothing read), closed before its first byte ('health-check'), or failed its preamble ('error', with the
+   * ProxyProtocolError or TlsHandshakeError). `client` is the original client when a header named it.
+   */
+  dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
+}
+
 /**
  * The stream transport (TCP and Unix stream): listens, and queues accepted connections for the server
- * loop. Connections are accepted paused (`pauseOnConnect`) so no byte is read before a handler asks,
+ * loop. With an edge, each connection first passes the limits and then the preamble (PROXY header, TLS
+ * handshake), concurrently with the loop, so a slow client stalls only itself; the loop takes connections
+ * that are ready to serve. Connections are accepted paused (`pauseOnConnect`) so no byte is read before a handler asks,
  * and half-open (`allowHalfOpen`) so a client that sends and then shuts its side down still gets its
  * whole reply. Every connection is tracked until it closes, so `close()` really closes.
  */
@@ -25,9 +45,14 @@ export class StreamListener {
   /** Every connection's 'close' listener (Node calls it with the socket as `this`). */
   private readonly forget: (this: net.Socket) => void;
 
+  private stopped: Promise<void> | undefined;
+  /** Connections in their preamble (PROXY header, TLS handshake): not queued yet. */
+  private preambles = 0;
+
   constructor(
     private readonly endpoint: StreamEndpoint,
     private readonly owner: string,
+    private readonly edge: ListenerEdge = {},
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     const open = this.open;
@@ -66,6 +91,11 @@ export class StreamListener {
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
+  /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */
+  get waiting(): number {
+    return this.queue.length + this.preambles;
+  }
+
   /** Connections accepted and not yet finished. */
   get connections(): ReadonlySet<net.Socket> {
     return this.open;
@@ -79,20 +109,36 @@ export class StreamListener {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      const stopped = this.stopListening();
+      const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
+      const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
+      owned.forEach((socket) => socket.destroy());
+      this.queue.wake();
+      await Promise.all(gone);
+      await stopped;
+    })();
+    return this.closed;
+  }
+
+  /**
+   * Closes the listening socket only: new clients are refused (ECONNREFUSED), so a load balancer retries
+   * them elsewhere; connections already accepted go on. Connections still in the kernel's accept queue at
+   * this instant are reset by the kernel. Idempotent; close() does it too.
+   */
+  stopListening(): Promise<void> {
+    this.stopped ??= (async () => {
+      // Closing a listening socket resets the connections in the kernel's accept queue. Close right after
+      // a poll phase, which accepts all it holds, so that only clients arriving in that instant are reset.
+      if (this.server.listening && !this.closed) await new Promise<void>((resolve) => afterPollPhase(resolve));
       const listening = this.server.listening;
       if (listening) {
         const close = () => void this.server.close(() => undefined);
         if (this.endpoint.kind === 'unix') closeSparingOthers(this.endpoint.path, this.created, close);
         else close();
       }
-      const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
-      const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
-      owned.forEach((socket) => socket.destroy());
-      this.queue.wake();
-      await Promise.all(gone);
       if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path, this.created);
     })();
-    return this.closed;
+    return this.stopped;
   }
 
   private accept(socket: net.Socket): void {
@@ -100,11 +146,63 @@ export class StreamListener {
       socket.destroy();
       return;
     }
+    const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
+    const { limiter, preamble } = this.edge;
+    // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
+    if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
+      socket.destroy();
+      this.edge.dropped?.('rejected', peer);
+      return;
+    }
     this.open.add(socket);
     socket.on('close', this.forget); // shared by every connection: an idle one holds no closure for it
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
     socket.on('error', ignore);
-    this.queue.push([socket, this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket)]);
+    if (!preamble) {
+      this.queue.push([socket, peer]);
+      return;
+    }
+    this.preambles++;
+    preamble.run(socket, peer).then(
+      (result) => {
+        this.preambles--;
+        this.ready(socket, peer, result);
+      },
+      (err) => {
+        this.preambles--;
+        socket.destroy();
+        this.edge.dropped?.('error', peer, err);
+      },
+    );
+  }
+
+  /** The preamble is done: queue the connection to serve, or drop it (a health check, a client over its limit). */
+  private ready(raw: net.Socket, peer: ClientAddress, result: PreambleResult | undefined): void {
+    if (!result) {
+      raw.destroy();
+      return this.edge.dropped?.('health-check', peer);
+    }
+    const { socket, clientAddress } = result;
+    const limiter = this.edge.limiter;
+    if (limiter && socket !== raw) limiter.alias(raw, socket);
+    if (limiter && clientAddress.host !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, clientAddress.host)) {
+      socket.destroy();
+      raw.destroy();
+      return this.edge.dropped?.('rejected', clientAddress);
+    }
+    if (this.closed || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    if (socket !== raw) {
+      // Track the connection by the socket the server serves (the TLS socket): shutdown and close reach it.
+      this.open.delete(raw);
+      this.open.add(socket);
+      socket.on('close', this.forget);
+      socket.on('error', ignore);
+    }
+    recordPreamble(result);
+    this.queue.push([socket, clientAddress]);
   }
 
   private describe(): string {

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { edgeMessages } from '../errors/edge.messages';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { ChunkQueue } from './chunk-queue';
@@ -6,6 +7,12 @@ import { afterPollPhase } from './event-loop';
 
 /** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
+/**
+ * At shutdown, how long a connection that has not sent a byte yet may take to send its first request: one
+ * accepted moments before the listener closed has a request on its way (a load balancer connects, then
+ * forwards it), and is served, not mistaken for an idle one. Measured from the rfile's creation.
+ */
+const FIRST_REQUEST_GRACE_MS = 1000;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
 
@@ -14,6 +21,11 @@ export interface ReaderOptions {
   lineLimit?: number;
   /** Seconds a read may wait for data before it rejects with RequestTimeoutError; null: forever. */
   requestTimeout?: number | null;
+  /**
+   * Seconds a line (readline) or a body (read(n)) may take from its first byte before the read rejects with
+   * RequestTimeoutError (slowloris); null or undefined: no bound. requestTimeout still bounds each wait.
+   */
+  lineTimeout?: number | null;
 }
 
 /**
@@ -47,10 +59,16 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly lineLimit: number;
   private readonly timeoutMs: number | null;
+  private readonly lineTimeoutMs: number | null;
+  /** When this rfile was made, and whether a byte ever came: a fresh connection's first request has a grace at shutdown. */
+  private readonly born = Date.now();
+  private everReceived = false;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
     this.timeoutMs = options.requestTimeout == null ? null : options.requestTimeout * 1000;
+    this.lineTimeoutMs = options.lineTimeout == null ? null : options.lineTimeout * 1000;
     if (!source) {
       this.eof = true;
       return;
@@ -69,6 +87,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** @internal Bytes from the source (its shared 'data' listener). */
   received(chunk: Buffer): void {
+    this.everReceived = true;
     this.buffer.push(chunk);
     if (this.buffer.length >= HIGH_WATER) {
       this.held = true;
@@ -114,6 +133,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     // connection waits here, and a suspended frame costs several times the memory) and not a chain of
     // promises (a line trickling in a byte per packet would grow it by one per packet).
     return new Promise<Buffer>((resolve, reject) => {
+      let deadline: number | undefined; // the line's first byte + lineTimeout
       const step = (scanned: number): void => {
         try {
           const nl = this.buffer.indexOf(0x0a, scanned);
@@ -124,7 +144,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
           }
           if (this.eof || this.atStop()) return resolve(this.take(this.buffer.length));
           const seen = this.buffer.length;
-          this.more().then(() => step(seen), reject);
+          if (seen > 0) deadline ??= this.lineDeadline();
+          this.more(deadline, 'a line').then(() => step(seen), reject);
         } catch (err) {
           reject(err);
         }
@@ -140,7 +161,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   async read(n?: number): Promise<Buffer> {
     if (n === undefined || n < 0) return this.readAll();
-    while (this.buffer.length < n && !this.eof) await this.more();
+    let deadline: number | undefined; // the body's first byte + lineTimeout
+    while (this.buffer.length < n && !this.eof) {
+      if (this.buffer.length > 0) deadline ??= this.lineDeadline();
+      await this.more(deadline, `a body of ${n} bytes`);
+    }
     return this.take(Math.min(n, this.buffer.length));
   }
 
@@ -161,7 +186,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return new LineIterator(this);
   }
 
-  /** Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting. */
+  /**
+   * Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting, except a
+   * connection's first request, which has FIRST_REQUEST_GRACE_MS from the rfile's creation to start.
+   */
   stopReading(): void {
     if (this.stopping) return;
     this.stopping = true;
@@ -175,6 +203,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   private atStop(): boolean {
     if (!this.stopping || this.buffer.length > 0) return false;
+    if (!this.everReceived && this.source && !this.eof) {
+      const left = this.born + FIRST_REQUEST_GRACE_MS - Date.now();
+      if (left > 0) {
+        this.graceTimer ??= setTimeout(() => this.notify(), left);
+        return false;
+      }
+    }
     if (this.drained) return true;
     this.drainOnce();
     return false;
@@ -214,18 +249,29 @@ export class StreamReader implements AsyncIterable<Buffer> {
     else resolve();
   }
 
-  /** Waits for more data, EOF or an error, bounded by requestTimeout. */
-  private more(): Promise<void> {
+  /** When a line or body whose first byte is here now must be complete (undefined: no lineTimeout). */
+  private lineDeadline(): number | undefined {
+    return this.lineTimeoutMs === null ? undefined : Date.now() + this.lineTimeoutMs;
+  }
+
+  /**
+   * Waits for more data, EOF or an error, bounded by requestTimeout and by `deadline` (a line's or a
+   * body's lineTimeout, `what` naming it in the error), whichever comes first.
+   */
+  private more(deadline?: number, what = 'a line'): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     if (this.eof) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.wakeResolve = resolve;
       this.wakeReject = reject;
-      if (this.timeoutMs !== null) {
+      const lineMs = deadline === undefined ? null : Math.max(0, deadline - Date.now());
+      if (this.timeoutMs !== null || lineMs !== null) {
+        const byLine = lineMs !== null && (this.timeoutMs === null || lineMs <= this.timeoutMs);
         this.wakeTimer = setTimeout(() => {
           this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
-          reject(new RequestTimeoutError(messages.requestTimeout(this.timeoutMs! / 1000)));
-        }, this.timeoutMs);
+          const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000);
+          reject(new RequestTimeoutError(text));
+        }, byLine ? lineMs! : this.timeoutMs!);
       }
       this.source?.resume();
     });

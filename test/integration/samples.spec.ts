@@ -4,11 +4,14 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
 
-/** Runs a sample from its TypeScript source, as `npm start` does; bounded. */
+/** A sample's bound: ts-node plus worker start-up, on a shared two-core machine that may be very busy. */
+const SAMPLE_MS = 60000;
+
+/** Runs a sample from its TypeScript source, as `npm start` does; bounded by SAMPLE_MS. */
 function runSample(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', file)],
-      { cwd: root, timeout: 30000 }, (err, stdout, stderr) => {
+      { cwd: root, timeout: SAMPLE_MS }, (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       });
   });
@@ -48,7 +51,7 @@ describe('samples', () => {
     // Every line of the Python page's program, each once, except handle_request: once per loop turn.
     expect(lines.filter((l) => l === 'EchoServer: handle_request')).toHaveLength(2);
     expect(lines).toHaveLength(23);
-  });
+  }, SAMPLE_MS + 10000);
 
   test('every sample imports sockserve by its package name, as an application does', () => {
     for (const file of fs.readdirSync(path.join(root, 'samples')).filter((f) => f.endsWith('.ts'))) {
@@ -64,14 +67,14 @@ describe('samples', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toBe('Sending : "Hello, world"\nReceived: "Hello, world"\n');
-  });
+  }, SAMPLE_MS + 10000);
 
   test('threaded prints the server loop thread and a reply from a worker thread', async () => {
     const { code, stdout, stderr } = await runSample('threaded.ts');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Server loop running in thread: 0\nReceived: "Thread-[1-9]\d*: Hello, world"\n$/);
-  });
+  }, SAMPLE_MS + 10000);
 
   test('forking prints the server process and a reply from a child process', async () => {
     const { code, stdout, stderr } = await runSample('forking.ts');
@@ -80,5 +83,5 @@ describe('samples', () => {
     const m = /^Server loop running in process: (\d+)\nReceived: "(\d+): Hello, world"\n$/.exec(stdout);
     expect(m).not.toBeNull();
     expect(m![2]).not.toBe(m![1]);
-  });
+  }, SAMPLE_MS + 10000);
 });

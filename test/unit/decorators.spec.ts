@@ -162,7 +162,7 @@ describe('transport decorators', () => {
       [
         'an unknown option',
         () => decorate(TcpServer({ port: 1, hostname: 'x' } as TcpServerOptions)),
-        '@TcpServer on EchoHandler: unknown option "hostname". Fix: use only port, host, backlog, reuseAddress and ipv6Only.',
+        '@TcpServer on EchoHandler: unknown option "hostname". Fix: use only port, host, backlog, reuseAddress, ipv6Only, tls, proxyProtocol and limits.',
       ],
       [
         'a UDP maxPacketSize above the largest UDP payload',

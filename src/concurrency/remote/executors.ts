@@ -10,6 +10,7 @@ import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
+import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
@@ -17,9 +18,15 @@ import { loadClass, moduleExports } from './class-ref';
 import { markReported, PortableToken, WorkerSpec } from './protocol';
 import type { WorkerServerFace } from './worker-face';
 
+/** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
+export interface EdgeFacts {
+  tls?: TlsInfo;
+  proxy?: ProxyInfo;
+}
+
 /** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
 export interface Executor {
-  stream(conn: Duplex, client: ClientAddress): Promise<void>;
+  stream(conn: Duplex, client: ClientAddress, edge?: EdgeFacts): Promise<void>;
   /** Writes the reply into `reply`; the server sends it. */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter): Promise<void>;
 }
@@ -61,7 +68,10 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   };
   return {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
-    stream: (conn, client) => run(def.hooks.message !== undefined ? streamMessageRequest(def.framing!, conn, client, face) : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined)),
+    stream: (conn, client, edge) =>
+      run(def.hooks.message !== undefined
+        ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
     datagram: (data, truncated, client, reply) =>
       run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
   };

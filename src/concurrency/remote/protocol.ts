@@ -6,6 +6,7 @@
  */
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
+import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 
 /** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
 export interface SerializedError {
@@ -26,7 +27,7 @@ export type ToWorker =
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -74,7 +75,7 @@ export interface WorkerSpec {
   values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
   /** useClass providers: the class (and a class token) found again by module path and export name. */
   classes: Array<{ token: PortableToken; useClass: ClassRef; scope?: 'singleton' | 'transient' | 'request' }>;
-  reader: { requestTimeout: number | null; lineLimit?: number };
+  reader: { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null };
   /** A classic handler class (sockserve/classic's ThreadingMixIn, ForkingMixIn), not a decorated one. */
   classic?: boolean;
   /** What classic handlers read as `this.server.serverAddress`. */

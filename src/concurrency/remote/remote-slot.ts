@@ -4,6 +4,7 @@ import { WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
+import { canHandOver, preambleFacts } from '../../transports/connection-preamble';
 import { writeThrough } from '../../transports/stream-writer';
 import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
@@ -107,7 +108,9 @@ export abstract class RemoteSlot {
       this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!this.handOver({ t: 'stream', id, client, owned: true, server: address }, request as net.Socket)) this.bridge(running, request as net.Socket, client);
+      else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request) }, request as net.Socket)) {
+        this.bridge(running, request as net.Socket, client);
+      }
     });
   }
 
@@ -197,7 +200,7 @@ export abstract class RemoteSlot {
    */
   private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
     const { id } = running;
-    this.post({ t: 'stream', id, client, owned: false, server: running.server?.serverAddress });
+    this.post({ t: 'stream', id, client, owned: false, server: running.server?.serverAddress, ...preambleFacts(socket) });
     let ended = false;
     const eof = () => {
       if (ended) return;

@@ -30,7 +30,23 @@ export function workerLaunch(name: string, handlerSource: string, handlerName: s
         `Fix: install typescript (npm i -D typescript), or compile to JavaScript and run the compiled files.`,
     );
   }
-  return { file, execArgv: [...inherited, '-r', TS_REGISTER] };
+  return { file, execArgv: [...withoutTsNodeRegister(inherited), '-r', TS_REGISTER] };
+}
+
+/**
+ * ts-node's CommonJS register (`node -r ts-node/register …`) left out where sockserve's own loader goes in:
+ * it would claim `.ts` first and compile every file again in each new worker (seconds of CPU each, no
+ * cache), where sockserve's loader reads its disk cache. The parent has type-checked already.
+ */
+function withoutTsNodeRegister(argv: string[]): string[] {
+  const isTsNode = (spec: string) => /^ts-node[\\/]register([\\/]transpile-only)?$|[\\/]ts-node[\\/]register[\\/]?(transpile-only(\.js)?|index\.js)?$/.test(spec);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if ((a === '-r' || a === '--require') && isTsNode(argv[i + 1] ?? '')) i++;
+    else if (!(a.startsWith('--require=') && isTsNode(a.slice('--require='.length)))) out.push(a);
+  }
+  return out;
 }
 
 /** Node flags worth passing on: preloads and a few harmless switches. Runners put their own arguments

@@ -1,3 +1,4 @@
+import type { EdgeFacts } from './executors';
 import 'reflect-metadata';
 import type * as net from 'node:net';
 import { finished } from 'node:stream';
@@ -102,14 +103,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return socket;
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, edge?: EdgeFacts) => {
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, () => executor.stream(owned, client), { socket: owned });
+      void run(id, () => executor.stream(owned, client, edge), { socket: owned });
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    void run(id, () => executor.stream(duplex, client), { duplex });
+    void run(id, () => executor.stream(duplex, client, edge), { duplex });
   };
 
   channel.onMessage((msg, handle) => {
@@ -122,7 +123,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy });
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);

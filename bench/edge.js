@@ -1,0 +1,98 @@
+'use strict';
+/**
+ * The production-edge bench:  npm run bench:edge  (or node bench/edge.js [--seconds s] [--reps n])
+ *
+ * TLS: 16 keep-alive connections ping-pong, and the connection rate with a full handshake each, for
+ * sockserve @Concurrent with `tls` against Node's own tls.createServer in the same run. PROXY: the
+ * connection rate of sockserve @Concurrent with `proxyProtocol: true` (each connection sends a v1 header)
+ * against the same server without it. Servers are pinned to the first CPU, the client to the last (when
+ * taskset works); each figure is the median of interleaved repetitions, reported as a same-run ratio,
+ * because the machine is shared and noisy. Needs `npm run build` first (sockserve resolves to dist/).
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const os = require('node:os');
+const path = require('node:path');
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+const SECONDS = opt('--seconds', 2);
+const REPS = opt('--reps', 3);
+const cpus = os.cpus().length;
+const TASKSET = cpus > 1 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const children = new Set();
+
+function pinned(cpu, argv) {
+  return TASKSET ? ['taskset', ['-c', String(cpu), process.execPath, ...argv]] : [process.execPath, argv];
+}
+
+function startServer(kind) {
+  return new Promise((resolve, reject) => {
+    const [cmd, argv] = pinned(0, [path.join(__dirname, 'servers', 'edge-servers.js'), kind]);
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    children.add(proc);
+    proc.once('exit', () => children.delete(proc));
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve({ proc, port: JSON.parse(out.split('\n')[0]).port });
+    });
+    proc.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+}
+
+function client(argv) {
+  const [cmd, a] = pinned(cpus - 1, [path.join(__dirname, 'edge-client.js'), ...argv.map(String)]);
+  const r = spawnSync(cmd, a, { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+  const result = JSON.parse((r.stdout || '{}').trim().split('\n').pop() || '{}');
+  if (result.error || !result.rate) throw new Error(`client ${argv.join(' ')}: ${result.error ?? r.stderr}`);
+  return result.rate;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const servers = {};
+  for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-plain', 'sockserve-proxy']) servers[kind] = await startServer(kind);
+  const workloads = [
+    { id: 'tls-pingpong16', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['pingpong-tls', p, SECONDS, 16] },
+    { id: 'tls-handshakes', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['connect-tls', p, SECONDS, 8] },
+    { id: 'proxy-connections', unit: 'connections/s', anchor: 'sockserve-plain', subject: 'sockserve-proxy', argv: (p, k) => ['connect', p, SECONDS, 8, k === 'sockserve-proxy' ? 'v1' : ''] },
+  ];
+  const rows = [];
+  for (const w of workloads) {
+    const rates = { [w.anchor]: [], [w.subject]: [] };
+    client(w.argv(servers[w.anchor].port, w.anchor).map((x, i) => (i === 2 ? 0.5 : x))); // warm-up
+    client(w.argv(servers[w.subject].port, w.subject).map((x, i) => (i === 2 ? 0.5 : x)));
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const kind of [w.anchor, w.subject]) rates[kind].push(client(w.argv(servers[kind].port, kind)));
+    }
+    const anchor = median(rates[w.anchor]);
+    const subject = median(rates[w.subject]);
+    rows.push({ id: w.id, unit: w.unit, anchor: w.anchor, anchorRate: Math.round(anchor), subject: w.subject, subjectRate: Math.round(subject), ratio: +(subject / anchor).toFixed(2) });
+  }
+  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + ')' : ''}`);
+  console.log('| workload | anchor | anchor rate | sockserve | sockserve rate | ratio |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.id} (${r.unit}) | ${r.anchor} | ${r.anchorRate} | ${r.subject} | ${r.subjectRate} | ${r.ratio}× |`);
+}
+
+function cleanup() {
+  for (const proc of children) {
+    try {
+      process.kill(-proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(cleanup);
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});

@@ -1,0 +1,64 @@
+/**
+ * The rules for the production-edge options shared by `@TcpServer` and `@UnixStreamServer`: `tls`,
+ * `proxyProtocol` and `limits` (API.md §11). The same rules check `bootstrap()`'s transport overrides.
+ */
+import { edgeOptionTexts as texts } from '../errors/edge.messages';
+import { configurationMessages as messages } from '../errors/configuration.messages';
+import { TrustedPeers } from '../transports/trusted-peers';
+import { boolean, DecorationSite, fail, integerFrom, OptionRule, positiveInteger } from './options.validation';
+
+const plainObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
+const positiveNumber = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+const limitRules: readonly OptionRule[] = [
+  { name: 'maxConnections', text: texts.maxConnections, valid: positiveInteger },
+  { name: 'maxConnectionsPerClient', text: texts.maxConnectionsPerClient, valid: positiveInteger },
+  { name: 'maxLineLength', text: texts.maxLineLength, valid: integerFrom(1) },
+  { name: 'lineTimeout', text: texts.lineTimeout, valid: positiveNumber },
+];
+
+const proxyRules: readonly OptionRule[] = [
+  {
+    name: 'trusted',
+    text: texts.trusted,
+    valid: (v) => Array.isArray(v) && v.every((e) => typeof e === 'string'),
+    more: (site, value) => {
+      try {
+        new TrustedPeers(value as string[]);
+      } catch (err) {
+        fail(messages.badOption(site.decorator, site.cls, 'proxyProtocol.trusted', value, { ...texts.trusted, requirement: `${texts.trusted.requirement}: ${(err as Error).message}` }));
+      }
+    },
+  },
+  { name: 'required', text: texts.required, valid: boolean },
+];
+
+/** Checks the keys and values of a nested options object against `rules`, naming them `outer.key`. */
+function nested(outer: string, rules: readonly OptionRule[]) {
+  return (site: DecorationSite, value: unknown): void => {
+    const given = value as Record<string, unknown>;
+    const known = rules.map((r) => r.name);
+    for (const key of Object.keys(given)) {
+      if (!known.includes(key)) fail(messages.unknownOption(site.decorator, site.cls, `${outer}.${key}`, known.map((k) => `${outer}.${k}`)));
+    }
+    for (const rule of rules) {
+      const v = given[rule.name];
+      if (v === undefined) continue;
+      if (!rule.valid(v)) fail(messages.badOption(site.decorator, site.cls, `${outer}.${rule.name}`, v, rule.text));
+      rule.more?.(site, v);
+    }
+  };
+}
+
+export const edgeRules: readonly OptionRule[] = [
+  { name: 'tls', text: texts.tls, valid: plainObject },
+  {
+    name: 'proxyProtocol',
+    text: texts.proxyProtocol,
+    valid: (v) => v === true || plainObject(v),
+    more: (site, value) => {
+      if (value !== true) nested('proxyProtocol', proxyRules)(site, value);
+    },
+  },
+  { name: 'limits', text: texts.limits, valid: plainObject, more: nested('limits', limitRules) },
+];

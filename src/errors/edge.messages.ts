@@ -1,0 +1,57 @@
+/** Message builders for the production edge: PROXY protocol, TLS, limits. Each names the option and one fix. */
+import { ClientAddress, formatAddress } from '../transports/address';
+
+export const edgeMessages = {
+  proxyUntrusted: (peer: ClientAddress) =>
+    `PROXY protocol: ${formatAddress(peer)} is not a trusted proxy, so its header cannot be believed. ` +
+    `Fix: add its address or CIDR to proxyProtocol.trusted (default loopback).`,
+  proxyMissing: (peer: ClientAddress) =>
+    `PROXY protocol: ${formatAddress(peer)} sent no PROXY header (proxyProtocol.required is true). ` +
+    `Fix: connect through the load balancer with send-proxy / proxy_protocol on, or set proxyProtocol: { required: false }.`,
+  proxyMalformed: (peer: ClientAddress, reason: string) =>
+    `PROXY protocol: the header from ${formatAddress(peer)} is malformed: ${reason}. Fix: check the proxy's ` +
+    `send-proxy / send-proxy-v2 setting (v1 text or v2 binary, HAProxy's spec).`,
+  proxyIncomplete: (peer: ClientAddress) =>
+    `PROXY protocol: ${formatAddress(peer)} closed the connection in the middle of its header.`,
+  proxyTimeout: (peer: ClientAddress, seconds: number) =>
+    `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s (limits.lineTimeout). ` +
+    `Fix: raise limits.lineTimeout, or check that the proxy sends a header.`,
+  tlsFailed: (peer: ClientAddress, reason: string) =>
+    `TLS handshake with ${formatAddress(peer)} failed: ${reason}.`,
+  tlsTimeout: (peer: ClientAddress, seconds: number) =>
+    `TLS handshake with ${formatAddress(peer)} did not complete within ${seconds} s (limits.lineTimeout).`,
+  lineTimeout: (seconds: number, what: string) =>
+    `rfile: ${what} took more than ${seconds} s from its first byte (limits.lineTimeout). Fix: raise ` +
+    `limits.lineTimeout, or make the client send the whole of it sooner.`,
+  sniWithWorkers: (handler: string, mode: string) =>
+    `${handler}: tls.SNICallback is a function, and functions cannot reach the ${mode} workers that terminate TLS. ` +
+    `Fix: give the certificates as data (key/cert, or several with setSecureContext), or use @Concurrent.`,
+  notTls: (owner: string) =>
+    `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
+  badTrusted: (owner: string, reason: string) =>
+    `${owner}: proxyProtocol.trusted: ${reason}. Fix: list addresses or CIDR blocks, e.g. ['127.0.0.1', '10.0.0.0/8'].`,
+  routine: (error: unknown, client: ClientAddress | undefined) =>
+    `${(error as Error)?.name ?? 'Error'} from ${formatAddress(client)}: ${(error as Error)?.message ?? String(error)}`,
+};
+
+/** What each edge option must be, and how to fix a bad one (the decorators' option texts). */
+export const edgeOptionTexts = {
+  tls: {
+    requirement: "an object of Node's tls.createServer() options",
+    fix: 'pass { key, cert } (and ca, requestCert, ALPNProtocols… as Node documents them), or leave tls out for plain TCP.',
+  },
+  proxyProtocol: {
+    requirement: 'true or an object { trusted?, required? }',
+    fix: "pass true (headers from loopback, required), or { trusted: ['10.0.0.0/8'], required: false }.",
+  },
+  trusted: { requirement: 'an array of IP addresses or CIDR blocks', fix: "pass e.g. ['127.0.0.1', '10.0.0.0/8', '::1']." },
+  required: { requirement: 'a boolean', fix: 'pass true (a header is required, the default) or false (plain connections allowed).' },
+  limits: {
+    requirement: 'an object { maxConnections?, maxConnectionsPerClient?, maxLineLength?, lineTimeout? }',
+    fix: 'pass e.g. { maxConnections: 1000, lineTimeout: 30 }, or leave limits out for the defaults.',
+  },
+  maxConnections: { requirement: 'a positive integer', fix: 'pass the most connections to hold open at once, or leave it out for no limit.' },
+  maxConnectionsPerClient: { requirement: 'a positive integer', fix: 'pass the most connections one client host may hold open, or leave it out.' },
+  maxLineLength: { requirement: 'a positive integer (bytes)', fix: 'pass the longest line to accept in bytes, or leave it out for 65536.' },
+  lineTimeout: { requirement: 'a positive number (seconds)', fix: 'pass the seconds a line may take from its first byte, or leave it out for 30.' },
+} as const;

@@ -1,0 +1,150 @@
+import * as net from 'node:net';
+import {
+  AddressFamilyType, Command, IPv4ProxyAddress, IPv6ProxyAddress, UnixProxyAddress, V1ProxyProtocol, V2ProxyProtocol,
+} from 'proxy-protocol-js';
+import type { ProxyInfo } from './edge-options';
+
+/**
+ * Finds and parses a PROXY protocol header (HAProxy's spec, versions 1 and 2) at the start of a connection's
+ * bytes. The fields are decoded by `proxy-protocol-js`; this module frames the header (how many bytes it
+ * has, whether they have all arrived), checks what the library leaves unchecked (v1 addresses and ports, a
+ * v2 length that runs past the bytes) and splits v2's TLVs, which the library returns as raw bytes.
+ */
+
+export const V1_SIGNATURE = Buffer.from('PROXY ', 'latin1');
+export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+/** The longest v1 header, CRLF included (the spec's 107 bytes). */
+const V1_MAX = 107;
+const V2_FIXED = 16;
+
+export type HeaderScan =
+  /** What has arrived is a signature's beginning, or a header not complete yet: read more. */
+  | { kind: 'more' }
+  /** The bytes do not start with a header's signature. */
+  | { kind: 'none' }
+  /** A whole header of `length` bytes. */
+  | { kind: 'header'; length: number; info: ProxyInfo };
+
+/** A header that starts with a signature but is not a valid header; the message says why. */
+export class MalformedHeader extends Error {}
+
+/** Scans the bytes received so far; throws MalformedHeader for a header that can never be valid. */
+export function scanProxyHeader(bytes: Buffer): HeaderScan {
+  if (startsLike(bytes, V2_SIGNATURE)) return bytes.length < V2_SIGNATURE.length ? { kind: 'more' } : scanV2(bytes);
+  if (startsLike(bytes, V1_SIGNATURE)) return bytes.length < V1_SIGNATURE.length ? { kind: 'more' } : scanV1(bytes);
+  return { kind: 'none' };
+}
+
+/** `bytes` and `signature` agree on their common length (so a short `bytes` may still become a header). */
+function startsLike(bytes: Buffer, signature: Buffer): boolean {
+  const n = Math.min(bytes.length, signature.length);
+  return n > 0 && bytes.subarray(0, n).equals(signature.subarray(0, n));
+}
+
+function scanV1(bytes: Buffer): HeaderScan {
+  const end = bytes.subarray(0, V1_MAX).indexOf('\r\n');
+  if (end < 0) {
+    if (bytes.length >= V1_MAX) throw new MalformedHeader(`a v1 header has no CRLF within ${V1_MAX} bytes`);
+    return { kind: 'more' };
+  }
+  const line = bytes.subarray(0, end).toString('latin1');
+  const fields = line.split(' ');
+  const empty = { host: '', port: 0 };
+  // "PROXY UNKNOWN" may carry anything up to CRLF, which the receiver ignores (the spec, 2.1).
+  if (fields[1] === 'UNKNOWN') return header(end + 2, { version: 1, command: 'PROXY', protocol: 'UNKNOWN', source: empty, destination: empty, tlvs: [] });
+  let parsed: V1ProxyProtocol;
+  try {
+    parsed = V1ProxyProtocol.parse(`${line}\r\n`);
+  } catch (err) {
+    throw new MalformedHeader(`the v1 header ${JSON.stringify(line)} is not valid (${(err as Error).message})`);
+  }
+  const protocol = parsed.inetProtocol as 'TCP4' | 'TCP6';
+  const family = protocol === 'TCP4' ? 4 : 6;
+  const hosts = [parsed.source.ipAddress, parsed.destination.ipAddress];
+  const ports = [fields[4], fields[5]];
+  if (fields.length !== 6 || hosts.some((h) => net.isIP(h) !== family) || ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) > 65535)) {
+    throw new MalformedHeader(`the v1 header ${JSON.stringify(line)} does not hold two ${protocol} addresses and two ports`);
+  }
+  return header(end + 2, {
+    version: 1,
+    command: 'PROXY',
+    protocol,
+    source: { host: normaliseHost(hosts[0]), port: Number(ports[0]) },
+    destination: { host: normaliseHost(hosts[1]), port: Number(ports[1]) },
+    tlvs: [],
+  });
+}
+
+function scanV2(bytes: Buffer): HeaderScan {
+  if (bytes.length < V2_FIXED) return { kind: 'more' };
+  if (bytes[12] >> 4 !== 2) throw new MalformedHeader(`a v2 header has version ${bytes[12] >> 4}, not 2`);
+  const length = V2_FIXED + bytes.readUInt16BE(14);
+  if (bytes.length < length) return { kind: 'more' };
+  let parsed: V2ProxyProtocol;
+  try {
+    parsed = V2ProxyProtocol.parse(new Uint8Array(bytes.subarray(0, length)));
+  } catch (err) {
+    throw new MalformedHeader(`the v2 header is not valid (${(err as { message?: string }).message ?? String(err)})`);
+  }
+  const local = parsed.command === Command.LOCAL;
+  const tlvs = splitTlvs(Buffer.from(parsed.data ?? new Uint8Array(0)));
+  const empty = { host: '', port: 0 };
+  const base = { version: 2 as const, command: local ? ('LOCAL' as const) : ('PROXY' as const), tlvs };
+  const a = parsed.proxyAddress;
+  // LOCAL: the proxy speaks for itself (a health check); its address block, if any, is to be ignored.
+  if (local || parsed.addressFamilyType === AddressFamilyType.UNSPEC) return header(length, { ...base, protocol: 'UNKNOWN', source: empty, destination: empty });
+  if (a instanceof IPv4ProxyAddress) {
+    return header(length, {
+      ...base,
+      protocol: 'TCP4',
+      source: { host: a.sourceAddress.address.join('.'), port: a.sourcePort },
+      destination: { host: a.destinationAddress.address.join('.'), port: a.destinationPort },
+    });
+  }
+  if (a instanceof IPv6ProxyAddress) {
+    return header(length, {
+      ...base,
+      protocol: 'TCP6',
+      source: { host: ipv6(a.sourceAddress.address), port: a.sourcePort },
+      destination: { host: ipv6(a.destinationAddress.address), port: a.destinationPort },
+    });
+  }
+  const u = a as UnixProxyAddress;
+  return header(length, { ...base, protocol: 'UNIX', source: { host: unixPath(u.sourceAddress.address), port: 0 }, destination: { host: unixPath(u.destinationAddress.address), port: 0 } });
+}
+
+function header(length: number, info: ProxyInfo): HeaderScan {
+  return { kind: 'header', length, info };
+}
+
+/** v2's TLVs: one type byte, a two-byte big-endian length, the value. */
+function splitTlvs(data: Buffer): ProxyInfo['tlvs'] {
+  const tlvs: ProxyInfo['tlvs'] = [];
+  for (let at = 0; at < data.length; ) {
+    if (at + 3 > data.length) throw new MalformedHeader('a v2 TLV is cut short');
+    const type = data[at];
+    const size = data.readUInt16BE(at + 1);
+    if (at + 3 + size > data.length) throw new MalformedHeader(`the v2 TLV of type 0x${type.toString(16)} runs past the header`);
+    tlvs.push({ type, value: Buffer.from(data.subarray(at + 3, at + 3 + size)) });
+    at += 3 + size;
+  }
+  return tlvs;
+}
+
+/** An IPv6 address as Node writes `remoteAddress`: lower case, the longest run of zeros compressed. */
+function ipv6(bytes: readonly number[]): string {
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  const groups = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  return normaliseHost(groups.join(':'));
+}
+
+function normaliseHost(host: string): string {
+  if (net.isIPv4(host) || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host)) return host.toLowerCase();
+  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+}
+
+function unixPath(bytes: readonly number[]): string {
+  const end = bytes.indexOf(0);
+  return Buffer.from(end < 0 ? bytes : bytes.slice(0, end)).toString('utf8');
+}

@@ -1,0 +1,67 @@
+import { EventEmitter } from 'node:events';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { TlsInfo, TlsServerOptions } from './edge-options';
+
+type ConnectionListener = (this: tls.Server, raw: net.Socket) => void;
+
+/**
+ * Terminates TLS on sockets a plain `net.Server` (or a worker) accepted: Node's own `tls.Server` does the
+ * work, fed one connection at a time (its documented `'connection'` injection), never listening itself. So
+ * every `tls.createServer()` option behaves as Node documents it (SNI, ALPN, client certificates and their
+ * authorization, session tickets), and `setSecureContext()` swaps the certificate for new connections.
+ *
+ * Each connection is given to the TLS server through a view of it (an object whose prototype is the server,
+ * with events of its own), so that the `'secureConnection'` or `'tlsClientError'` that the handshake ends
+ * with is the one of this connection, whatever else is in flight.
+ */
+export class TlsTerminator {
+  private readonly server: tls.Server;
+  private readonly wrap: ConnectionListener;
+
+  constructor(options: TlsServerOptions) {
+    this.server = tls.createServer(options);
+    this.wrap = this.server.listeners('connection')[0] as ConnectionListener;
+  }
+
+  /** New connections get the new certificate, key or CA; open ones keep theirs (Node's `server.setSecureContext`). */
+  setSecureContext(options: tls.SecureContextOptions): void {
+    this.server.setSecureContext(options);
+  }
+
+  /**
+   * Runs the server side of the handshake over `raw` (bytes it already holds unread, such as those after a
+   * PROXY header, are fed to TLS first). Resolves with the TLS socket, paused; rejects with Node's error
+   * (`ERR_SSL_HTTP_REQUEST`, `ECONNRESET`…) when the handshake fails or the client leaves.
+   */
+  handshake(raw: net.Socket): Promise<tls.TLSSocket> {
+    return new Promise((resolve, reject) => {
+      const view = Object.create(this.server) as tls.Server;
+      EventEmitter.call(view); // events of its own, not the server's
+      view.once('secureConnection', (socket: tls.TLSSocket) => {
+        socket.pause();
+        resolve(socket);
+      });
+      view.once('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        socket.destroy();
+        reject(err);
+      });
+      this.wrap.call(view, raw);
+    });
+  }
+}
+
+/** What `req.tls` shows of an established TLS connection. */
+export function tlsInfo(socket: tls.TLSSocket): TlsInfo {
+  const peer = socket.getPeerCertificate();
+  const info: TlsInfo = {
+    protocol: socket.getProtocol(),
+    cipher: socket.getCipher()?.name ?? null,
+    alpnProtocol: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
+    servername: typeof (socket as { servername?: unknown }).servername === 'string' ? (socket as unknown as { servername: string }).servername : null,
+    authorized: socket.authorized,
+  };
+  if (socket.authorizationError) info.authorizationError = String(socket.authorizationError);
+  if (peer && Object.keys(peer).length > 0) info.peerCertificate = peer;
+  return info;
+}

@@ -1,0 +1,251 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import {
+  bootstrap, Concurrent, Handle, HandleError, LineTooLongError, RequestTimeoutError, Server, StreamRequest, TcpServer,
+} from '../../src';
+import { HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '../fixtures/edge-handlers';
+import { within } from '../helpers/clients';
+import { closed, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
+import { servingInTests } from '../helpers/serving';
+
+function endpoint(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+async function until(cond: () => boolean, step = 10): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, step));
+}
+
+/**
+ * Server-side sockets of `port` that hold a file descriptor, in any process (children included): the
+ * kernel's TCP table lists them with the server's port as their local port and a non-zero inode; clients
+ * have ephemeral local ports, and connections still in the accept queue have no inode yet.
+ */
+function serverSideSockets(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      if (f[1].endsWith(`:${hex}`) && f[3] !== '0A' && f[9] !== '0') n++;
+    }
+  }
+  return n;
+}
+
+/** Opens `n` connections, `batch` at a time; `gone` holds those the server has closed. */
+async function openMany(target: { host: string; port: number }, n: number, batch = 20): Promise<{ sockets: net.Socket[]; gone: Set<net.Socket> }> {
+  const sockets: net.Socket[] = [];
+  const gone = new Set<net.Socket>();
+  for (let i = 0; i < n; i += batch) {
+    const some = await Promise.all(Array.from({ length: Math.min(batch, n - i) }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(target);
+      s.on('error', () => undefined);
+      s.once('connect', () => resolve(s));
+      s.once('close', () => {
+        gone.add(s);
+        resolve(s);
+      });
+      s.resume(); // so that the server's FIN is seen
+    })));
+    sockets.push(...some);
+  }
+  return { sockets, gone };
+}
+
+describe.each([
+  { mode: '@Concurrent', handler: HoldConcurrent },
+  { mode: '@Threading', handler: HoldThreading },
+  { mode: '@Forking', handler: HoldForking },
+])('limits.maxConnections in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('200 clients against maxConnections 10: the rest are accepted and closed at once, and open server sockets stay near 10', async () => {
+    const server = serve(await bootstrap(handler));
+    const target = endpoint(server);
+    const { sockets: clients, gone } = await openMany(target, 200);
+    try {
+      await within(20000, '190 refusals', until(() => server.stats().rejected >= 190 && gone.size >= 190, 25));
+      expect(serverSideSockets(target.port)).toBeLessThanOrEqual(12);
+      expect(server.stats().rejected).toBe(190);
+      const held = clients.filter((c) => !gone.has(c));
+      expect(held).toHaveLength(10);
+      // The held connections are served; once they end, new clients are taken again.
+      held.forEach((c) => c.pause());
+      const replies = held.map((c) => readLine(c, 15000));
+      held.forEach((c) => c.end('abc'));
+      expect(await Promise.all(replies)).toEqual(Array(10).fill('3\n'));
+      held.forEach((c) => c.destroy());
+      await within(10000, 'the limit to free', until(() => serverSideSockets(target.port) === 0, 25));
+      const again = await rawConnect(target);
+      const reply = readLine(again, 15000);
+      again.end('xy');
+      expect(await reply).toBe('2\n');
+      again.destroy();
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  }, 60000);
+});
+
+describe('limits', () => {
+  const serve = servingInTests<Server>();
+
+  test('@Concurrent({ maxConnections }) is a shorthand for limits.maxConnections', async () => {
+    @TcpServer(0) @Concurrent({ maxConnections: 2 })
+    class Two {
+      @Handle() async handle(req: StreamRequest) { await req.rfile.readAll(); }
+    }
+    const server = serve(await bootstrap(Two));
+    const a = await rawConnect(endpoint(server));
+    const b = await rawConnect(endpoint(server));
+    await within(5000, 'two connections', until(() => server.stats().active === 2));
+    const c = await rawConnect(endpoint(server), 'anything\n');
+    expect(await closed(c)).toMatchObject({ data: '' });
+    expect(server.stats()).toMatchObject({ rejected: 1, active: 2 });
+    a.destroy();
+    b.destroy();
+  });
+
+  test('maxConnectionsPerClient counts each client host, and the client behind a PROXY header', async () => {
+    @TcpServer({ port: 0, limits: { maxConnectionsPerClient: 2 } }) @Concurrent()
+    class PerHost {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(`hello ${req.clientAddress.host}\n`); await req.rfile.readAll(); }
+    }
+    const server = serve(await bootstrap(PerHost));
+    const mine = [await rawConnect(endpoint(server), undefined, '127.0.0.2'), await rawConnect(endpoint(server), undefined, '127.0.0.2')];
+    await Promise.all(mine.map((s) => readLine(s)));
+    const third = await rawConnect(endpoint(server), undefined, '127.0.0.2');
+    expect((await closed(third)).data).toBe('');
+    const other = await rawConnect(endpoint(server), undefined, '127.0.0.3');
+    expect(await readLine(other)).toBe('hello 127.0.0.3\n');
+    expect(server.stats().rejected).toBe(1);
+    [...mine, other].forEach((s) => s.destroy());
+
+    @TcpServer({ port: 0, proxyProtocol: true, limits: { maxConnectionsPerClient: 1 } }) @Concurrent()
+    class PerOriginal {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(`hello ${req.clientAddress.host}\n`); await req.rfile.readAll(); }
+    }
+    const proxied = serve(await bootstrap(PerOriginal));
+    const first = await rawConnect(endpoint(proxied), v1Header('198.51.100.1', 1));
+    expect(await readLine(first)).toBe('hello 198.51.100.1\n');
+    const second = await rawConnect(endpoint(proxied), v1Header('198.51.100.1', 2));
+    expect((await closed(second)).data).toBe('');
+    const another = await rawConnect(endpoint(proxied), v1Header('198.51.100.2', 3));
+    expect(await readLine(another)).toBe('hello 198.51.100.2\n');
+    first.destroy();
+    another.destroy();
+  });
+
+  test('maxLineLength bounds readline(): a longer line is a LineTooLongError', async () => {
+    const errors: unknown[] = [];
+    @TcpServer({ port: 0, limits: { maxLineLength: 16 } })
+    class Short {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); }
+      @HandleError() error(err: unknown) { errors.push(err); }
+    }
+    const server = serve(await bootstrap(Short));
+    const ok = await rawConnect(endpoint(server), 'short line\n');
+    expect(await readLine(ok)).toBe('short line\n');
+    ok.destroy();
+    await closed(await rawConnect(endpoint(server), `${'x'.repeat(40)}\n`));
+    await within(5000, '@HandleError', until(() => errors.length > 0));
+    expect(errors[0]).toBeInstanceOf(LineTooLongError);
+  });
+
+  test('slowloris: 50 connections sending a byte every 300 ms are closed after lineTimeout, while requestTimeout never fires and others are served', async () => {
+    const errors: Error[] = [];
+    @TcpServer({ port: 0, backlog: 511, limits: { lineTimeout: 1 } }) @Concurrent()
+    class Lines {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); }
+      @HandleError() error(err: Error) { errors.push(err); }
+    }
+    const server = serve(await bootstrap(Lines, { requestTimeout: 5 }));
+    const slow = await Promise.all(Array.from({ length: 50 }, () => rawConnect(endpoint(server), 'a')));
+    const drip = setInterval(() => slow.forEach((s) => !s.destroyed && s.write('a')), 300);
+    try {
+      const ends = slow.map((s) => closed(s, 10000));
+      const good = await rawConnect(endpoint(server), 'a whole line\n');
+      expect(await readLine(good)).toBe('a whole line\n');
+      good.destroy();
+      await within(10000, 'every slow connection closed', Promise.all(ends));
+      await within(5000, 'fifty errors', until(() => errors.length === 50));
+      expect(errors.every((e) => e instanceof RequestTimeoutError && /from its first byte \(limits.lineTimeout\)/.test(e.message))).toBe(true);
+    } finally {
+      clearInterval(drip);
+      slow.forEach((s) => s.destroy());
+    }
+  }, 30000);
+
+  test('an idle connection outlives lineTimeout: only a line that has started is timed', async () => {
+    @TcpServer({ port: 0, limits: { lineTimeout: 0.3 } })
+    class Idle {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); }
+    }
+    const server = serve(await bootstrap(Idle));
+    const client = await rawConnect(endpoint(server));
+    await new Promise((r) => setTimeout(r, 800));
+    client.write('late but whole\n');
+    expect(await readLine(client)).toBe('late but whole\n');
+    client.destroy();
+  });
+
+  test('read(n) is bounded by lineTimeout from the first byte of the body', async () => {
+    const errors: Error[] = [];
+    @TcpServer({ port: 0, limits: { lineTimeout: 0.5 } })
+    class Body {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.read(100)); }
+      @HandleError() error(err: Error) { errors.push(err); }
+    }
+    const server = serve(await bootstrap(Body));
+    const client = await rawConnect(endpoint(server), 'only a little');
+    const drip = setInterval(() => !client.destroyed && client.write('.'), 100);
+    try {
+      await closed(client);
+      await within(5000, '@HandleError', until(() => errors.length > 0));
+      expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+      expect(errors[0].message).toMatch(/a body of 100 bytes took more than 0.5 s/);
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
+  test('@Threading: a slowloris connection is closed after lineTimeout in the worker too', async () => {
+    const server = serve(await bootstrap(SlowlorisThreading, { logger: { error: () => undefined } }));
+    const slow = await Promise.all(Array.from({ length: 4 }, () => rawConnect(endpoint(server), 'a')));
+    const drip = setInterval(() => slow.forEach((s) => !s.destroyed && s.write('a')), 300);
+    try {
+      await within(15000, 'every slow connection closed', Promise.all(slow.map((s) => closed(s, 15000))));
+      expect(server.stats().errors).toBe(4);
+    } finally {
+      clearInterval(drip);
+    }
+  }, 30000);
+
+  test('bad limits are a ConfigurationError naming the option', () => {
+    expect(() => {
+      @TcpServer({ port: 0, limits: { lineTimeout: -1 } })
+      class Bad {
+        @Handle() handle() {}
+      }
+      return Bad;
+    }).toThrow(/@TcpServer on Bad: limits.lineTimeout -1 is not a positive number \(seconds\)\. Fix:/);
+    expect(() => {
+      @TcpServer({ port: 0, limits: { maxConections: 3 } as never })
+      class Typo {
+        @Handle() handle() {}
+      }
+      return Typo;
+    }).toThrow(/unknown option "limits.maxConections"/);
+    expect(() => {
+      @TcpServer({ port: 0, proxyProtocol: { trusted: ['10.0.0.0/99'] } })
+      class BadCidr {
+        @Handle() handle() {}
+      }
+      return BadCidr;
+    }).toThrow(/proxyProtocol.trusted.*10.0.0.0\/99/);
+  });
+});

@@ -1,0 +1,198 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  bootstrap, ConfigurationError, Forking, Handle, HandleError, Server, Setup, StreamRequest, TcpServer, Threading,
+  TlsHandshakeError, UnixStreamServer, Verify,
+} from '../../src';
+import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { cert, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading } from '../fixtures/edge-handlers';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { askInfo, closed, rawConnect, readLine, tlsConnect } from '../helpers/edge-clients';
+import { servingInTests } from '../helpers/serving';
+
+function endpoint(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+describe.each([
+  { mode: 'serial', handler: TlsSerial },
+  { mode: '@Concurrent', handler: TlsConcurrent },
+  { mode: '@Threading', handler: TlsThreading },
+  { mode: '@Forking', handler: TlsForking },
+])('TLS in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('the handler reads and writes plain bytes, and req.tls says protocol, cipher, ALPN, SNI and the client certificate', async () => {
+    const server = serve(await bootstrap(handler));
+    const client = await tlsConnect(endpoint(server), { alpn: ['other'] });
+    try {
+      client.write('hello over TLS\n');
+      expect(await readLine(client)).toBe('hello over TLS\n');
+      const { tls, client: address } = await askInfo(client);
+      expect(tls).toMatchObject({ protocol: 'TLSv1.3', alpnProtocol: 'other', servername: 'localhost', authorized: true });
+      expect(typeof tls.cipher).toBe('string');
+      expect(tls.peerCertificate.subject.CN).toBe('sockserve test client');
+      expect(address).toMatchObject({ host: '127.0.0.1', port: client.localPort });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a client without a certificate is served with authorized false (rejectUnauthorized: false)', async () => {
+    const server = serve(await bootstrap(handler));
+    const client = await tlsConnect(endpoint(server), { anonymous: true });
+    try {
+      const { tls } = await askInfo(client);
+      expect(tls.authorized).toBe(false);
+      expect(tls.peerCertificate).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a plain-text client is closed with a TlsHandshakeError counted in tlsErrors only, and TLS clients are still served', async () => {
+    const warned: string[] = [];
+    const logger = { error: (m: string) => warned.push(`error: ${m}`), warn: (m: string) => warned.push(m) };
+    const server = serve(await bootstrap(handler, { logger }));
+    const plain = await rawConnect(endpoint(server), 'GET / HTTP/1.0\r\n\r\n');
+    const end = await closed(plain);
+    expect(end.data).not.toContain('GET');
+    const client = await tlsConnect(endpoint(server));
+    client.write('still here\n');
+    expect(await readLine(client)).toBe('still here\n');
+    client.destroy();
+    await within(5000, 'the warning', until(() => warned.length > 0));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with .* failed: the client spoke plain text/);
+    expect(warned[0]).not.toContain('\n');
+    expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0 });
+  });
+});
+
+describe('TLS and the lifecycle', () => {
+  const serve = servingInTests<Server>();
+
+  test('a failed handshake reaches @HandleError as a TlsHandshakeError before any other hook', async () => {
+    const calls: string[] = [];
+    @TcpServer({ port: 0, tls: TLS })
+    class Hooked {
+      @Verify() verify() { calls.push('verify'); return true; }
+      @Setup() setup() { calls.push('setup'); }
+      @Handle() handle() { calls.push('handle'); }
+      @HandleError() error(err: Error) { calls.push(`error ${err.constructor.name}`); }
+    }
+    const server = serve(await bootstrap(Hooked));
+    await closed(await rawConnect(endpoint(server), 'plain text\n'));
+    await within(5000, '@HandleError', until(() => calls.length > 0));
+    expect(calls).toEqual(['error TlsHandshakeError']);
+  });
+
+  test('a client that connects and closes without a byte is a quiet health check', async () => {
+    const calls: string[] = [];
+    @TcpServer({ port: 0, tls: TLS })
+    class Quiet {
+      @Verify() verify() { calls.push('verify'); return true; }
+      @Handle() handle() { calls.push('handle'); }
+      @HandleError() error() { calls.push('error'); }
+    }
+    const server = serve(await bootstrap(Quiet));
+    const probe = await rawConnect(endpoint(server));
+    probe.end();
+    await closed(probe);
+    await within(5000, 'the health check to be counted', until(() => server.stats().healthChecks === 1));
+    expect(calls).toEqual([]);
+    expect(server.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, errors: 0 });
+  });
+
+  test('setSecureContext() gives new connections the new certificate without a restart', async () => {
+    const server = serve(await bootstrap(TlsConcurrent));
+    const before = await tlsConnect(endpoint(server));
+    const first = before.getPeerCertificate().serialNumber;
+    server.setSecureContext({ key: cert('rotated.key'), cert: cert('rotated.crt'), ca: cert('ca.crt') });
+    const after = await tlsConnect(endpoint(server));
+    try {
+      expect(after.getPeerCertificate().serialNumber).not.toBe(first);
+      after.write('new cert\n');
+      expect(await readLine(after)).toBe('new cert\n');
+      before.write('old cert\n'); // the open connection keeps working
+      expect(await readLine(before)).toBe('old cert\n');
+    } finally {
+      before.destroy();
+      after.destroy();
+    }
+  });
+
+  test('setSecureContext() on a server without tls is a ConfigurationError', async () => {
+    @TcpServer(0)
+    class Plain {
+      @Handle() handle() {}
+    }
+    const server = serve(await bootstrap(Plain));
+    expect(() => server.setSecureContext({ cert: cert('server.crt') })).toThrow(ConfigurationError);
+  });
+
+  test('an SNICallback with @Threading or @Forking is a ConfigurationError at bootstrap', async () => {
+    const SNI = { ...TLS, SNICallback: (_name: string, cb: (e: Error | null) => void) => cb(null) };
+    @TcpServer({ port: 0, tls: SNI }) @Threading()
+    class SniThreads {
+      @Handle() handle() {}
+    }
+    @TcpServer({ port: 0, tls: SNI }) @Forking()
+    class SniChildren {
+      @Handle() handle() {}
+    }
+    await expect(bootstrap(SniThreads)).rejects.toThrow(/SNICallback is a function.*threading.*Fix:/s);
+    await expect(bootstrap(SniChildren)).rejects.toThrow(/SNICallback is a function.*forking.*Fix:/s);
+  });
+
+  test('@UnixStreamServer terminates TLS too', async () => {
+    const dir = tempDir();
+    try {
+      @UnixStreamServer({ path: path.join(dir, 'tls.sock'), tls: TLS })
+      class UnixTls {
+        @Handle() async handle(req: StreamRequest) { await req.wfile.write(`${req.tls?.protocol} ${await req.rfile.readline()}`); }
+      }
+      const server = serve(await bootstrap(UnixTls));
+      const client = await tlsConnect({ path: path.join(dir, 'tls.sock') });
+      client.write('over a Unix socket\n');
+      expect(await readLine(client)).toBe('TLSv1.3 over a Unix socket\n');
+      client.destroy();
+      await server.shutdown();
+      await server.close();
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});
+
+describe('the classic TCPServer with the tls option', () => {
+  const serve = servingInTests<TCPServer>();
+
+  test('serves a StreamRequestHandler over TLS, and a plain-text client reaches handleError as a TlsHandshakeError', async () => {
+    class Echo extends StreamRequestHandler {
+      async handle() { await this.wfile.write(await this.rfile.readline()); }
+    }
+    const errors: unknown[] = [];
+    class Server extends TCPServer {
+      override handleError(_r: unknown, _a: unknown, error: unknown) { errors.push(error); }
+    }
+    const server = serve(new Server(['127.0.0.1', 0], Echo, { tls: TLS }));
+    await server.ready;
+    const [host, port] = server.serverAddress;
+    const client = await tlsConnect({ host, port });
+    client.write('classic\n');
+    expect(await readLine(client)).toBe('classic\n');
+    client.destroy();
+    await closed(await rawConnect({ host, port }, 'plain\n'));
+    await within(5000, 'handleError', until(() => errors.length > 0));
+    expect(errors[0]).toBeInstanceOf(TlsHandshakeError);
+  });
+});
+
+/** Polls `cond` every 10 ms until it holds. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10));
+}
+
+void net;

@@ -1,0 +1,95 @@
+import { MalformedHeader, scanProxyHeader } from '../../src/transports/proxy-header';
+import { TrustedPeers } from '../../src/transports/trusted-peers';
+import { v1Header, v2Header } from '../helpers/edge-clients';
+
+describe('scanProxyHeader', () => {
+  test('parses a v1 TCP4 header and says how many bytes it took', () => {
+    const bytes = Buffer.from(`${v1Header('203.0.113.7', 51000, '192.0.2.1', 443)}GET`);
+    const scan = scanProxyHeader(bytes);
+    expect(scan).toEqual({
+      kind: 'header',
+      length: bytes.length - 3,
+      info: { version: 1, command: 'PROXY', protocol: 'TCP4', source: { host: '203.0.113.7', port: 51000 }, destination: { host: '192.0.2.1', port: 443 }, tlvs: [] },
+    });
+  });
+
+  test('parses a v1 TCP6 header and writes the addresses as Node does', () => {
+    const scan = scanProxyHeader(Buffer.from('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::1 4000 80\r\n'));
+    expect(scan.kind === 'header' && scan.info.source).toEqual({ host: '2001:db8::1', port: 4000 });
+  });
+
+  test('reads "PROXY UNKNOWN" as a header with no addresses', () => {
+    const scan = scanProxyHeader(Buffer.from('PROXY UNKNOWN ffff::1 ::1 1 2\r\nrest'));
+    expect(scan).toMatchObject({ kind: 'header', length: 31, info: { protocol: 'UNKNOWN', source: { host: '', port: 0 } } });
+  });
+
+  test('asks for more bytes while a header is incomplete, one byte at a time', () => {
+    for (const header of [Buffer.from(v1Header('10.1.2.3', 1234)), v2Header({ src: '10.1.2.3', srcPort: 1234 })]) {
+      for (let n = 1; n < header.length; n++) expect(scanProxyHeader(header.subarray(0, n))).toEqual({ kind: 'more' });
+      expect(scanProxyHeader(header)).toMatchObject({ kind: 'header', length: header.length });
+    }
+  });
+
+  test('says none for bytes that do not start with a signature', () => {
+    expect(scanProxyHeader(Buffer.from('GET / HTTP/1.1\r\n'))).toEqual({ kind: 'none' });
+    expect(scanProxyHeader(Buffer.from('PROXZ'))).toEqual({ kind: 'none' });
+    expect(scanProxyHeader(Buffer.from([0x0d, 0x0a, 0x0d, 0x0b]))).toEqual({ kind: 'none' });
+  });
+
+  test.each([
+    ['a v1 header without CRLF in 107 bytes', `PROXY TCP4 ${'1'.repeat(120)}`],
+    ['a v1 header with a bad address', 'PROXY TCP4 300.1.1.1 127.0.0.1 1 2\r\n'],
+    ['a v1 header with a port past 65535', 'PROXY TCP4 1.1.1.1 127.0.0.1 70000 2\r\n'],
+    ['a v1 header with an IPv6 address under TCP4', 'PROXY TCP4 ::1 127.0.0.1 1 2\r\n'],
+    ['a v1 header of an unknown protocol', 'PROXY UDP4 1.1.1.1 127.0.0.1 1 2\r\n'],
+  ])('throws MalformedHeader for %s', (_what, text) => {
+    expect(() => scanProxyHeader(Buffer.from(text))).toThrow(MalformedHeader);
+  });
+
+  test('parses a v2 PROXY header with its TLVs, in order', () => {
+    const tlvs = [{ type: 0x01, value: Buffer.from('h2') }, { type: 0x05, value: Buffer.from([1, 2, 3]) }];
+    const header = v2Header({ src: '198.51.100.9', srcPort: 40000, dst: '192.0.2.5', dstPort: 8443, tlvs });
+    const scan = scanProxyHeader(Buffer.concat([header, Buffer.from('payload')]));
+    expect(scan).toEqual({
+      kind: 'header',
+      length: header.length,
+      info: { version: 2, command: 'PROXY', protocol: 'TCP4', source: { host: '198.51.100.9', port: 40000 }, destination: { host: '192.0.2.5', port: 8443 }, tlvs },
+    });
+  });
+
+  test('parses a v2 TCP6 header', () => {
+    const scan = scanProxyHeader(v2Header({ ipv6: true, src: '2001:db8::7', srcPort: 5, dst: '::1', dstPort: 6 }));
+    expect(scan).toMatchObject({ kind: 'header', info: { protocol: 'TCP6', source: { host: '2001:db8::7', port: 5 }, destination: { host: '::1', port: 6 } } });
+  });
+
+  test('parses a v2 LOCAL header (a health check) with no addresses', () => {
+    expect(scanProxyHeader(v2Header({ local: true }))).toMatchObject({ kind: 'header', length: 16, info: { version: 2, command: 'LOCAL', protocol: 'UNKNOWN' } });
+  });
+
+  test('throws MalformedHeader for a v2 header of another version, or whose TLV runs past its end', () => {
+    const badVersion = v2Header({ src: '1.2.3.4' });
+    badVersion[12] = 0x11;
+    expect(() => scanProxyHeader(badVersion)).toThrow(/version 1, not 2/);
+    const badTlv = v2Header({ src: '1.2.3.4', tlvs: [{ type: 2, value: Buffer.from('abc') }] });
+    badTlv.writeUInt16BE(0xffff, badTlv.length - 5); // the TLV claims more than the header holds
+    expect(() => scanProxyHeader(badTlv)).toThrow(/runs past the header/);
+    const shortFamily = v2Header({ src: '1.2.3.4' });
+    shortFamily.writeUInt16BE(4, 14); // IPv4 needs 12 bytes of addresses
+    expect(() => scanProxyHeader(shortFamily.subarray(0, 20))).toThrow(MalformedHeader);
+  });
+});
+
+describe('TrustedPeers', () => {
+  test('trusts loopback by default, IPv4-mapped addresses included, and nothing else', () => {
+    const peers = new TrustedPeers();
+    expect(['127.0.0.1', '127.9.9.9', '::1', '::ffff:127.0.0.1'].map((h) => peers.has(h))).toEqual([true, true, true, true]);
+    expect(['10.0.0.1', '::2', '', undefined].map((h) => peers.has(h))).toEqual([false, false, false, false]);
+  });
+
+  test('takes addresses and CIDR blocks, and rejects anything else naming the entry', () => {
+    const peers = new TrustedPeers(['10.0.0.0/8', '2001:db8::/32', '192.0.2.1']);
+    expect(['10.200.1.1', '2001:db8:1::5', '192.0.2.1', '192.0.2.2'].map((h) => peers.has(h))).toEqual([true, true, true, false]);
+    expect(() => new TrustedPeers(['10.0.0.0/33'])).toThrow(/"10.0.0.0\/33" is not an IP address or a CIDR block/);
+    expect(() => new TrustedPeers(['loadbalancer'])).toThrow(RangeError);
+  });
+});

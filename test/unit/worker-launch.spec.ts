@@ -1,0 +1,23 @@
+import { workerLaunch } from '../../src/concurrency/remote/worker-launch';
+
+describe('how workers are started', () => {
+  const saved = process.execArgv;
+  afterEach(() => {
+    process.execArgv = saved;
+  });
+
+  test('a program run with -r ts-node/register gives its workers sockserve\'s cached TypeScript loader instead, and keeps its other preloads', () => {
+    process.execArgv = ['-r', 'ts-node/register/transpile-only', '--require=/app/node_modules/ts-node/register/index.js', '-r', 'tsconfig-paths/register', '--enable-source-maps', '--inspect'];
+    const { execArgv } = workerLaunch('thread-entry', '/app/src/handler.ts', 'Handler');
+    expect(execArgv.slice(0, 3)).toEqual(['-r', 'tsconfig-paths/register', '--enable-source-maps']);
+    expect(execArgv).toHaveLength(5);
+    expect(execArgv[3]).toBe('-r');
+    expect(execArgv[4]).toMatch(/ts-register\.js$/);
+  });
+
+  test('module hooks an ES module handler may need (--import, --loader) reach the workers', () => {
+    process.execArgv = ['--import', 'tsx', '--loader=ts-node/esm', '--experimental-vm-modules'];
+    const { execArgv } = workerLaunch('thread-entry', '/app/dist/handler.mjs', 'Handler');
+    expect(execArgv.slice(0, 4)).toEqual(['--import', 'tsx', '--loader=ts-node/esm', '--experimental-vm-modules']);
+  });
+});
