@@ -270,3 +270,20 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+@TcpServer({ port: 0, proxyProtocol: true })
+@Concurrent()
+@Framing('lines')
+export class BehindProxy {
+  @OnMessage() on(_line: string, req: MessageRequest) {
+    return `${req.clientAddress.host} via PROXY v${req.proxy?.version} from ${req.proxy?.source.host}`;
+  }
+}
+
+describe('behind a PROXY protocol load balancer', () => {
+  test('a message request has the original client and req.proxy from the header', async () => {
+    const server = serve(await bootstrap(BehindProxy));
+    const reply = await exchangeInPieces(tcp(server), Buffer.from('PROXY TCP4 203.0.113.9 127.0.0.1 50000 80\r\nwho\n'));
+    expect(reply.toString()).toBe('203.0.113.9 via PROXY v1 from 203.0.113.9\n');
+  });
+});
