@@ -119,6 +119,18 @@ function calibrateBurn() {
 const sockserve = (mode, transport = 'tcp', body = 'echo') => ({
   key: mode === 'threading1' ? 'sockserve threading (connectionsPerThread: 1)' : `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
 });
+// Observability (issue 15): @Concurrent with nobody listening (the anchor of its tables), with one
+// subscriber to every channel and the tracing channel (BENCH_SUBSCRIBE=1, see servers/sockserve.js),
+// and with events compiled out (SOCKSERVE_EVENTS=0, read once when sockserve loads).
+const OBSERVED = {
+  none: { key: 'sockserve concurrent, no subscriber', anchor: true, env: {} },
+  subscribed: { key: 'sockserve concurrent, one subscriber to every channel', env: { BENCH_SUBSCRIBE: '1' } },
+  off: { key: 'sockserve concurrent, events compiled out', env: { SOCKSERVE_EVENTS: '0' } },
+  // the anchor's build once more, measured last in each round: its ratio to the anchor is the noise
+  again: { key: 'sockserve concurrent, no subscriber (again: the noise)', env: {} },
+};
+const observed = (variant) => ({ ...sockserve('concurrent'), key: OBSERVED[variant].key, anchor: Boolean(OBSERVED[variant].anchor), env: OBSERVED[variant].env });
+
 const rawNet = (transport = 'tcp', body = 'echo') => ({
   key: 'raw net', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport, body],
 });
@@ -166,6 +178,12 @@ function plan() {
       servers: [rawFramed('frames'), messages('concurrent', 'msgframes')] },
     { id: 'frames64k', title: 'Length-prefixed 64 KiB frames, 1 connection, 8 in flight', unit: 'MB/s', workload: 'frames', conns: 1, loadgen: { size: 64 * 1024, window: 8 },
       servers: [rawFramed('frames'), messages('concurrent', 'msgframes'), messages('serial', 'msgframes')] },
+    { id: 'obs16', title: 'Events: TCP ping-pong, 64-byte lines, 16 connections, @Concurrent', unit: 'req/s', workload: 'pingpong', conns: 16,
+      note: 'the anchor is the same server with nobody subscribed; a keep-alive connection is one request, so this measures the hot path with events wired in.',
+      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
+    { id: 'obsconn', title: 'Events: connection rate (connect, one echo, close), 4 clients, @Concurrent', unit: 'conn/s', workload: 'connrate', conns: 4,
+      note: 'the anchor is the same server with nobody subscribed; every connection publishes connection.open/close, request.start/end and the tracing channel when subscribed.',
+      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
     { id: 'cpu', title: 'CPU-bound handler (~20 ms of CPU per request), 8 clients', unit: 'req/s', workload: 'pingpong', conns: 8,
       payload: 'burn', seconds: CPU_SECONDS, warmup: 2 * WARMUP, serverCpus: ALL_CPUS,
       note: `servers on every CPU (${ALL_CPUS}), the generator shares CPU ${GEN_CPUS}; the anchor is raw net doing the work in its one thread. `
@@ -191,7 +209,7 @@ async function startServer(spec, cpus, env, logName) {
   let proc;
   try {
     proc = spawn(cmd, argv, {
-      cwd: ROOT, env: { ...process.env, ...env, BENCH_PATH: socketPath }, stdio: ['ignore', 'pipe', logFd], detached: true,
+      cwd: ROOT, env: { ...process.env, ...env, ...spec.env, BENCH_PATH: socketPath }, stdio: ['ignore', 'pipe', logFd], detached: true,
     });
   } finally {
     fs.closeSync(logFd);
@@ -635,6 +653,12 @@ function targets(results) {
   check('#14 pipelined lines (100 per write), @Concurrent', 'pipeline', 'sockserve concurrent @OnMessage', '>=', 1.0, 'raw net lines');
   check('#14 length-prefixed 64 B frames, @Concurrent', 'frames64', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
   check('#14 length-prefixed 64 KiB frames, @Concurrent', 'frames64k', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
+  // issue 15: events cost nothing when nobody listens, little when someone does
+  for (const [id, what] of [['obs16', '16-connection ping-pong'], ['obsconn', 'connection rate']]) {
+    if (!results.some((r) => r.id === id)) continue;
+    check(`events, one subscriber to every channel, ${what}`, id, OBSERVED.subscribed.key, '>=', 0.9, 'no subscriber');
+    check(`events compiled out vs none subscribed, ${what} (no subscriber within 2 %)`, id, OBSERVED.off.key, '<=', 1.02, 'no subscriber');
+  }
 
   // every sockserve mode ahead of NestJS TCP and the matching Python server, wherever both ran
   const peers = [];

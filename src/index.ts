@@ -20,7 +20,7 @@ export type { Provider, InjectionToken, Scope } from './container';
 export { bootstrap } from './bootstrap/bootstrap';
 export type { BootstrapOptions, Logger } from './bootstrap/options';
 export { Server } from './bootstrap/server';
-export type { ServerStats } from './bootstrap/server';
+export type { ServerStats, WorkerStats } from './bootstrap/server';
 export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';
 export { MessageRequest } from './framing/message-request';
 export type { Framer, FramerFactory, FramerKind, FramerOptions, FramingOptions, LengthPrefixedOptions } from './framing/framer';

@@ -10,6 +10,21 @@ const { bootstrap } = require('sockserve');
 const handlers = require('./handlers');
 
 const [body, transport, mode] = process.argv.slice(2);
+
+// BENCH_SUBSCRIBE=1: one subscriber to every sockserve channel and to the request tracing channel,
+// each doing what a metrics exporter does at least (reading a field), for the events workloads.
+if (process.env.BENCH_SUBSCRIBE === '1') {
+  const dc = require('node:diagnostics_channel');
+  let seen = 0;
+  const note = (m) => { seen += m && m.durationMs !== undefined ? 1 : 0; };
+  for (const name of ['connection.open', 'connection.close', 'request.start', 'request.end', 'message', 'worker.start', 'worker.exit']) {
+    dc.subscribe(`sockserve:${name}`, note);
+  }
+  if (typeof dc.tracingChannel === 'function') {
+    dc.tracingChannel('sockserve:request').subscribe({ start: note, end: note, asyncStart: note, asyncEnd: note, error: note });
+  }
+  process.on('exit', () => seen);
+}
 const Handler = handlers[`${body}_${transport}_${mode}`];
 
 (async () => {

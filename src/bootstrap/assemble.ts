@@ -1,16 +1,16 @@
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
-import { isRoutineError } from '../classic/base-server';
 import { StreamServerOptions, TCPServer, UnixStreamServer } from '../classic/stream-servers';
-import { edgeMessages } from '../errors/edge.messages';
-import { ProxyProtocolError, TlsHandshakeError } from '../errors/errors';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
+import { resolveLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
+import type { DatagramRequestTuple } from '../classic/request-handler';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
@@ -38,7 +38,8 @@ function classicClassFor(t: TransportDefinition): { Base: ClassicClass; address:
 /**
  * Builds the classic server for a handler definition: the transport's classic class (or the user's
  * `serverClass` subclass of it), its attributes from the decorators and options, the concurrency
- * strategy, and the decorated hooks wired into the classic stages.
+ * strategy, and the decorated hooks wired into the classic stages. It also counts and publishes
+ * (observability/): it is the outermost class, so a `serverClass` that overrides a stage is counted too.
  */
 export function assembleServer(
   def: HandlerDefinition,
@@ -60,7 +61,6 @@ export function assembleServer(
     lineLimit: (server as unknown as TCPServer).lineLimit,
     lineTimeout: (server as unknown as TCPServer).lineTimeout,
   }));
-  const routine = (error: unknown, clientAddress: ClientAddress | undefined) => edgeMessages.routine(error, clientAddress);
 
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
@@ -75,12 +75,38 @@ export function assembleServer(
       if (options.timeout !== undefined) this.timeout = options.timeout;
       if (options.requestTimeout !== undefined) this.requestTimeout = options.requestTimeout;
       if (options.shutdownTimeout !== undefined) this.shutdownTimeout = options.shutdownTimeout;
+      // The option wins; without it, a serverClass's own logger stays, and the default becomes the console's.
+      if (options.logger || this.logger === stderrLogger) this.logger = resolveLogger(options.logger);
+    }
+
+    protected get logName(): string {
+      return def.handler.name;
     }
 
     async getRequest(): Promise<[unknown, ClientAddress]> {
       const got = await super.getRequest();
       counters.accepted++;
+      if (!Array.isArray(got[0])) connectionOpened(face, got[0] as object, got[1]);
       return got;
+    }
+
+    /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
+    finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
+      if (!requestObserved()) return super.finishRequest(request, clientAddress);
+      return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request));
+    }
+
+    async closeRequest(request: unknown): Promise<void> {
+      await super.closeRequest(request);
+      const [bytesIn, bytesOut] = bytesOf(request);
+      counters.bytesIn += bytesIn;
+      counters.bytesOut += bytesOut;
+      if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);
+    }
+
+    acceptError(error: NodeJS.ErrnoException, first: boolean): void {
+      counters.acceptErrors++;
+      super.acceptError(error, first);
     }
 
     async verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> {
@@ -98,13 +124,8 @@ export function assembleServer(
     }
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
-      if (reportedInWorker(error)) {
-        counters.errors++;
-        return; // its @HandleError ran in the worker where it arose
-      }
-      if (error instanceof TlsHandshakeError) counters.tlsErrors++;
-      else if (error instanceof ProxyProtocolError) counters.proxyErrors++;
-      else counters.errors++;
+      counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors: observability/error-kind.ts
+      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
       if (wiring.hasHook('handleError')) {
         try {
           await wiring.callServerHook('handleError', error, clientAddress);
@@ -113,9 +134,7 @@ export function assembleServer(
           error = hookError; // a failing @HandleError is reported the default way, never lost
         }
       }
-      if (isRoutineError(error) && options.logger) (options.logger.warn ?? options.logger.error).call(options.logger, routine(error, clientAddress));
-      else if (options.logger) options.logger.error(messages.errorBlock(clientAddress, describe(error)));
-      else await super.handleError(request, clientAddress, error);
+      await super.handleError(request, clientAddress, error); // the logger: routine at warn, the rest at error
     }
 
     handleTimeout(): unknown {
@@ -145,6 +164,9 @@ function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {
   return { tls, proxyProtocol, limits };
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
+/** A request's bytes in and out so far: the socket's counts, or a datagram and its reply. */
+function bytesOf(request: unknown): [number, number] {
+  if (Array.isArray(request)) return [(request as DatagramRequestTuple)[0].length, (request as DatagramRequestTuple).replyBytes ?? 0];
+  const socket = request as { bytesRead?: number; bytesWritten?: number };
+  return [socket.bytesRead ?? 0, socket.bytesWritten ?? 0];
 }

@@ -1,4 +1,5 @@
 import { Container } from '../container';
+import { messages } from '../errors/messages';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import type { HandlerDefinition } from '../metadata/definition';
@@ -48,6 +49,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
       servers.push(face);
     }
     await Promise.all(servers.map((s) => s.classicServer.ready));
+    servers.forEach((s, i) => s.logger.info(messages.listening(s.handlerName, s.describeAddress(), definitions[i].concurrency.kind)));
   } catch (err) {
     open = servers.length;
     await Promise.all(servers.map((s) => s.close()));

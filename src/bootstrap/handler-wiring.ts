@@ -150,6 +150,9 @@ export class HandlerWiring {
 }
 
 /** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
-function sendReply([, socket]: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
-  return reply.length > 0 ? socket.send(reply.getValue(), clientAddress) : undefined;
+function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
+  if (reply.length === 0) return undefined;
+  const bytes = reply.getValue();
+  request.replyBytes = bytes.length;
+  return request[1].send(bytes, clientAddress);
 }

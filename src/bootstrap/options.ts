@@ -1,17 +1,12 @@
 import type { BaseServer } from '../classic/base-server';
 import type { Provider } from '../container';
 import type { TcpServerOptions, UdpServerOptions, UnixDatagramServerOptions, UnixStreamServerOptions } from '../metadata/definition';
+import type { Logger } from '../observability/logger';
+
+export type { Logger } from '../observability/logger';
 
 /** Any transport decorator's options, each optional: what bootstrap() may override at run time. */
 export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & UnixStreamServerOptions & UnixDatagramServerOptions>;
-
-/** Where sockserve writes what it has to say; `console` fits. */
-export interface Logger {
-  error(message: string): void;
-  /** Routine client failures (a failed TLS handshake, a bad PROXY header): one line each; `error` when absent. */
-  warn?(message: string): void;
-  info?(message: string): void;
-}
 
 export interface BootstrapOptions {
   /**
@@ -35,7 +30,11 @@ export interface BootstrapOptions {
   shutdownTimeout?: number | null;
   /** A subclass of the classic server matching the transport (TCPServer for @TcpServer…), to override its hooks. */
   serverClass?: new (...args: any[]) => BaseServer<any, any>;
-  /** Receives handleError's traceback blocks instead of stderr. */
+  /**
+   * Where every line sockserve prints goes: `{ error, warn?, info?, debug? }` (console, pino, winston…).
+   * Handler errors at `error` (Python's traceback block), routine client behaviour at `warn` (one line),
+   * lifecycle at `info`. Default: the console for `error` and `warn`, `info`/`debug` quiet (API.md §6).
+   */
   logger?: Logger;
   /**
    * SIGINT/SIGTERM → keep accepting for `drainDelay` seconds, close the listening sockets (new clients are

@@ -2,37 +2,22 @@ import type { SecureContextOptions } from 'node:tls';
 import type { BaseServer } from '../classic/base-server';
 import { edgeMessages } from '../errors/edge.messages';
 import { ConfigurationError } from '../errors/errors';
-import { ServerAddress, toServerAddress } from '../transports/address';
+import { messages } from '../errors/messages';
+import type { LevelledLogger } from '../observability/logger';
+import { ServerMetrics, ServerStats } from '../observability/server-metrics';
+import { formatAddress, ServerAddress, toServerAddress } from '../transports/address';
 
-export interface ServerCounters {
-  accepted: number;
-  rejected: number;
-  errors: number;
-  /** Failed TLS handshakes (plain-text clients included). */
-  tlsErrors: number;
-  /** Missing, malformed or untrusted PROXY headers. */
-  proxyErrors: number;
-  /** Connections closed before their first byte (a load balancer's TCP check). */
-  healthChecks: number;
-}
-
-export interface ServerStats extends ServerCounters {
-  /** Requests being processed now. */
-  active: number;
-  /** Worker threads or child processes alive (0 for serial and concurrent). */
-  workers: number;
-  /** Dead workers replaced (@Threading, @Forking; 0 otherwise). */
-  restarts: number;
-  /** Connections placed on a worker already at connectionsPerThread/connectionsPerChild because the pool was at its max. */
-  oversubscribed: number;
-}
+export type { ServerStats, WorkerStats } from '../observability/server-metrics';
+/** The counters a server keeps (its `counters`): increment fields in place; see ServerMetrics. */
+export type ServerCounters = ServerMetrics;
 
 /**
  * The running server that bootstrap() returns: the public face over the assembled classic server.
  * `serverAddress` is `{ host, port }` or `{ path }`.
  */
 export class Server implements AsyncDisposable {
-  readonly counters: ServerCounters = { accepted: 0, rejected: 0, errors: 0, tlsErrors: 0, proxyErrors: 0, healthChecks: 0 };
+  /** @internal the counters behind stats(), incremented where things happen (see ServerMetrics). */
+  readonly counters = new ServerMetrics();
   private classic!: BaseServer<any, any>;
   private readonly cleanups: Array<() => void> = [];
   private closing: Promise<void> | undefined;
@@ -74,6 +59,7 @@ export class Server implements AsyncDisposable {
 
   /** Stops the loop, waits for requests in flight; safe twice or before serving. */
   shutdown(): Promise<void> {
+    this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests));
     return this.classic.shutdown();
   }
 
@@ -88,12 +74,34 @@ export class Server implements AsyncDisposable {
       this.cleanups.splice(0).forEach((c) => c());
       await this.classic.close();
       await this.release();
+      this.logger.info(messages.closed(this.handlerName));
     })();
     return this.closing;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * A synchronous snapshot (API.md §14): `{ accepted, active, rejected, oversubscribed, errors,
+   * clientErrors, tlsErrors, proxyErrors, healthChecks, restarts, messages, bytesIn, bytesOut,
+   * acceptErrors, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
+   * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.
+   */
+  stats(): ServerStats {
+    return this.counters.snapshot(this.classic.activeRequests, this.classic.poolStats);
+  }
+
+  /** @internal where the server's lines go (bootstrap's `logger` option). */
+  get logger(): LevelledLogger {
+    return this.classic.logger;
+  }
+
+  /** @internal the address for log lines: host:port or the path. */
+  describeAddress(): string {
+    const a = this.serverAddress;
+    return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
   }
 
   /**
@@ -115,16 +123,5 @@ export class Server implements AsyncDisposable {
   stopListening(): Promise<void> {
     const classic = this.classic as unknown as { stopListening?: () => Promise<void> };
     return classic.stopListening?.() ?? Promise.resolve();
-  }
-
-  stats(): ServerStats {
-    const pool = this.classic.poolStats;
-    return {
-      ...this.counters,
-      active: this.classic.activeRequests,
-      workers: this.classic.workerCount,
-      restarts: pool?.restarts ?? 0,
-      oversubscribed: pool?.oversubscribed ?? 0,
-    };
   }
 }

@@ -14,6 +14,7 @@ import { edgeMessages } from '../errors/edge.messages';
 import { messages } from '../errors/messages';
 import { DEFAULT_LINE_TIMEOUT } from '../transports/edge-options';
 import type { HandlerDefinition } from '../metadata/definition';
+import { resolveLogger } from '../observability/logger';
 import type { BootstrapOptions } from './options';
 
 /**
@@ -50,10 +51,10 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
 
 /** The pool's heartbeat bound, and the logger's warn (else error) for its backoff notices. */
 function poolTuning(options: BootstrapOptions): PoolTuning {
-  const logger = (options.logger ?? console) as { warn?: (m: string) => void; error: (m: string) => void };
+  const logger = resolveLogger(options.logger);
   return {
     heartbeatTimeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
-    log: (message) => (logger.warn ?? logger.error).call(logger, message),
+    log: (message) => logger.warn(message),
   };
 }
 

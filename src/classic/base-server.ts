@@ -1,9 +1,11 @@
-import { edgeMessages } from '../errors/edge.messages';
-import { ProxyProtocolError, RequestTimeoutError, ServerClosedError, SystemExit, TlsHandshakeError } from '../errors/errors';
+import { RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { SerialStrategy } from '../concurrency/serial.strategy';
-import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from '../concurrency/strategy';
+import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import type { ClientAddress } from '../transports/address';
+import { isRoutine } from '../observability/error-kind';
+import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
 export interface ServerConstructorOptions {
   /** false defers binding to explicit `await serverBind(); await serverActivate()`, as Python's bind_and_activate. */
@@ -27,7 +29,9 @@ export interface RequestHandlerClass<Req, S> {
  *
  * Attributes that may be overridden: `timeout` (seconds, handleRequest only), `requestTimeout` (seconds a
  * read may wait), `shutdownTimeout` (seconds shutdown waits for requests in flight before closing them),
- * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`.
+ * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`, `logger`
+ * (where every line the server prints goes: `{ error, warn, info, debug }`; default stderr for errors
+ * and warnings, nothing else).
  *
  * One turn of the loop: getRequest → verifyRequest → processRequest (→ finishRequest → shutdownRequest →
  * closeRequest), handleError on an error, then serviceActions. Concurrency enters only through
@@ -42,6 +46,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   maxPacketSize = 8192;
   blockOnClose = true;
   maxChildren = 40;
+  logger: LevelledLogger = stderrLogger;
 
   /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */
   readonly ready: Promise<void>;
@@ -217,9 +222,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.strategy.workers ?? 0;
   }
 
-  /** The worker pool's figures (restarts, oversubscribed, each worker's), with ThreadingMixIn/ForkingMixIn; else undefined. */
+  /** The pool's figures (workers, restarts, their counters) for strategies with workers; else undefined. */
   get poolStats(): PoolStats | undefined {
-    return this.strategy.stats?.();
+    return poolStatsOf(this.strategy);
   }
 
   // ---- the stages of one request ----
@@ -289,16 +294,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   closeRequest(_request: Req): Promise<void> | void {}
 
   /**
-   * Default: Python's traceback block on stderr; the server keeps serving. A failed TLS handshake or PROXY
-   * header is routine client behaviour: one line, no traceback.
+   * Default: Python's traceback block at `logger.error` (stderr) for an error of the handler; one line at
+   * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts).
+   * The server keeps serving.
    */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
-    if (isRoutineError(error)) {
-      process.stderr.write(`${edgeMessages.routine(error, clientAddress)}\n`);
+    if (isRoutine(error)) {
+      this.logger.warn(messages.clientError(clientAddress, error));
       return;
     }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-    process.stderr.write(messages.errorBlock(clientAddress, trace));
+    this.logger.error(messages.errorBlock(clientAddress, trace));
   }
 
   handleTimeout(): unknown {
@@ -306,6 +312,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   serviceActions(): Promise<void> | void {}
+
+  /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
+  protected get logName(): string {
+    return this.constructor.name;
+  }
 
   /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
   protected get isServing(): boolean {
@@ -368,7 +379,7 @@ function isOsError(err: unknown): boolean {
   return typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('E');
 }
 
-/** Errors of the client's making that deserve one line, not a traceback: a failed TLS handshake or PROXY header. */
+/** Errors of the client's making that deserve one line, not a traceback (observability/error-kind.ts). */
 export function isRoutineError(error: unknown): boolean {
-  return error instanceof TlsHandshakeError || error instanceof ProxyProtocolError;
+  return isRoutine(error);
 }

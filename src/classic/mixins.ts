@@ -87,7 +87,7 @@ function poolMixIn<B extends ServerClass>(
           reportMs: reportPeriodMs(heartbeatTimeout),
         },
         name,
-        { heartbeatTimeout, log: (message) => process.stderr.write(`${message}\n`) },
+        { heartbeatTimeout, log: (message) => this.logger.warn(message) },
       );
       await strategy.start();
       this.strategy = strategy;

@@ -83,7 +83,7 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
 
   /** The lifecycle, then the failure of a write the handler did not await, if any (it reaches handleError). */
   override run(): Promise<void> {
-    return super.run().then(() => this.wfile?.throwUnobservedFailure());
+    return super.run().then(() => this.wfile?.finishWrites());
   }
 
   override setup(): unknown {
@@ -94,8 +94,11 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
   }
 }
 
-/** A datagram request, as Python's `(data, socket)` pair, plus whether the datagram was cut to maxPacketSize. */
-export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & { truncated: boolean };
+/**
+ * A datagram request, as Python's `(data, socket)` pair, plus whether the datagram was cut to
+ * maxPacketSize, and the size of the reply sent (bytes; for stats, set by whoever sends it).
+ */
+export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & { truncated: boolean; replyBytes?: number };
 
 export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated: boolean): DatagramRequestTuple {
   return Object.assign([data, socket] as [Buffer, DatagramSocket], { truncated });
@@ -124,6 +127,9 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
   }
 
   override async finish(): Promise<void> {
-    if (this.wfile.length > 0) await this.socket.send(this.wfile.getValue(), this.clientAddress);
+    if (this.wfile.length === 0) return;
+    const reply = this.wfile.getValue();
+    await this.socket.send(reply, this.clientAddress);
+    this.request.replyBytes = reply.length;
   }
 }

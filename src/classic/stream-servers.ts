@@ -11,6 +11,7 @@ import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-l
 import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, lingeringClose } from '../transports/lingering-close';
+import { AcceptWatch } from '../observability/accept-watch';
 
 export type IpAddressInput = [host: string, port: number] | { host?: string; port: number };
 export type UnixAddressInput = string | { path: string };
@@ -66,6 +67,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       limiter: this.limiter,
       preamble: this.preamble,
       dropped: (kind, client, error) => void this.connectionDropped(kind, client, error),
+      watch: new AcceptWatch(
+        (error, first) => this.acceptError(error, first),
+        (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
+      ),
     });
     await this.listener.listen();
     this.serverAddress = this.boundAddress(this.listener.address());
@@ -73,6 +78,20 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   override serverClose(): Promise<void> {
     return this.listener?.close() ?? Promise.resolve();
+  }
+
+  /**
+   * Accepting failed for lack of file descriptors (EMFILE/ENFILE), and connections were dropped: called
+   * for each failure seen (at most about once a second while it lasts), `first` for the first of a burst.
+   * Default: one line at `logger.error` per burst. May be overridden (the decorator layer counts here).
+   */
+  acceptError(error: NodeJS.ErrnoException, first: boolean): void {
+    if (first) this.logger.error(messages.acceptFailing(this.logName, this.describeAddress(), error.code));
+  }
+
+  private describeAddress(): string {
+    const a = this.serverAddress as unknown;
+    return typeof a === 'string' ? a : `${(a as [string, number])[0]}:${(a as [string, number])[1]}`;
   }
 
   override getRequest(): [net.Socket, ClientAddress] {

@@ -1,4 +1,5 @@
 import { SystemExit } from '../errors/errors';
+import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { RequestProcessor } from './strategy';
 
@@ -10,17 +11,17 @@ export async function processInBackground<Req>(server: RequestProcessor<Req>, re
   try {
     await server.finishRequest(request, clientAddress);
   } catch (err) {
-    if (!(err instanceof SystemExit)) await safely(() => server.handleError(request, clientAddress, err));
+    if (!(err instanceof SystemExit)) await safely(server, () => server.handleError(request, clientAddress, err));
   } finally {
-    await safely(() => server.shutdownRequest(request));
+    await safely(server, () => server.shutdownRequest(request));
   }
 }
 
-async function safely(step: () => unknown): Promise<void> {
+async function safely(server: RequestProcessor<unknown>, step: () => unknown): Promise<void> {
   try {
     await step();
   } catch (err) {
-    // handleError or shutdownRequest itself failed: there is nobody left to tell but stderr.
-    process.stderr.write(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}\n`);
+    // handleError or shutdownRequest itself failed: there is nobody left to tell but the logger.
+    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
   }
 }

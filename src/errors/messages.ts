@@ -1,6 +1,14 @@
 /** Message builders for the transport and classic-server errors. Each names the class, the member and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
 
+/** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
+function routineLine(client: ClientAddress | undefined, error: unknown): string {
+  if (typeof error !== 'object' || error === null) return `Error from ${formatAddress(client)}: ${String(error)}`;
+  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
+  const text = `${String(name ?? 'Error')} from ${formatAddress(client)}: ${String(message ?? '').replace(/\s*\n\s*/g, ' ')}`;
+  return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
+}
+
 export const messages = {
   addressInUse: (owner: string, address: string) =>
     `${owner}: address ${address} is already in use. Fix: stop the other server, pick another port ` +
@@ -19,8 +27,19 @@ export const messages = {
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>
     `${owner}.serveForever(): the loop is already running. Fix: call shutdown() and await it before serving again.`,
+  /** Python's handle_error block, without its last newline (a logger adds one). */
   errorBlock: (client: ClientAddress | undefined, trace: string) =>
-    `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(client)}\n${trace}\n${'-'.repeat(40)}\n`,
+    `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(client)}\n${trace}\n${'-'.repeat(40)}`,
+  /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
+  clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
+  acceptFailing: (owner: string, address: string, code: string | undefined) =>
+    `${owner}: accepting on ${address} fails (${code ?? 'EMFILE'}: out of file descriptors); new connections are dropped ` +
+    `until descriptors are free. Fix: raise the limit (ulimit -n, LimitNOFILE=), or lower limits.maxConnections.`,
+  acceptRecovered: (owner: string, address: string, failures: number, ms: number) =>
+    `${owner}: accepting on ${address} again after ${(ms / 1000).toFixed(1)} s out of file descriptors (${failures} accept failures counted).`,
+  listening: (owner: string, address: string, mode: string) => `${owner}: listening on ${address} (${mode})`,
+  draining: (owner: string, active: number) => `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight`,
+  closed: (owner: string) => `${owner}: closed`,
   badServerClass: (handler: string, given: string, expected: string) =>
     `${handler}: serverClass ${given} does not extend ${expected}, the classic server of its transport decorator. ` +
     `Fix: declare it as \`class ${given} extends ${expected}\`.`,

@@ -19,8 +19,8 @@ export function runDecorated(def: HandlerDefinition, instance: unknown, req: unk
   const { setup, handle, finish, message } = def.hooks;
   if (message === undefined) {
     const ran = runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
-    const wfile = (req as { wfile?: { throwUnobservedFailure?: () => void } }).wfile;
-    return wfile?.throwUnobservedFailure ? ran.then(() => wfile.throwUnobservedFailure!()) : ran;
+    const wfile = (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile;
+    return wfile?.finishWrites ? ran.then(() => wfile.finishWrites!()) : ran;
   }
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);

@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { AddressInUseError } from '../errors/errors';
+import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import type { ConnectionLimiter } from './connection-limiter';
@@ -25,6 +26,8 @@ export interface ListenerEdge {
    * ProxyProtocolError or TlsHandshakeError). `client` is the original client when a header named it.
    */
   dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
+  /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
+  watch?: AcceptWatch;
 }
 
 /**
@@ -81,7 +84,8 @@ export class StreamListener {
     });
     if (ep.kind === 'unix') this.created = await identityOf(ep.path);
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
-    this.server.on('error', () => undefined);
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.edge.watch?.onError(err));
+    this.edge.watch?.start();
   }
 
   /** The bound address: real port after port 0, or the path. */
@@ -127,6 +131,7 @@ export class StreamListener {
    */
   stopListening(): Promise<void> {
     this.stopped ??= (async () => {
+      this.edge.watch?.stop();
       // Closing a listening socket resets the connections in the kernel's accept queue. Close right after
       // a poll phase, which accepts all it holds, so that only clients arriving in that instant are reset.
       if (this.server.listening && !this.closed) await new Promise<void>((resolve) => afterPollPhase(resolve));

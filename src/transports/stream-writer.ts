@@ -14,6 +14,9 @@ export class StreamWriter {
   private ended = false;
   /** The first failure of a write whose promise nobody awaited. */
   private unobserved: Error | undefined;
+  /** Writes not settled yet, and who waits for them to be (finishWrites). */
+  private pending = 0;
+  private onIdle: (() => void) | undefined;
 
   constructor(private readonly sink: Duplex) {}
 
@@ -43,10 +46,30 @@ export class StreamWriter {
   }
 
   /**
-   * @internal Called by the lifecycle once the handler has returned: throws the failure of a write the
-   * handler did not await, if one failed, so that it ends the request through handleError.
+   * @internal Called by the lifecycle once the handler has returned: waits for the writes still on their
+   * way (at most FLUSH_LIMIT_MS: a client that stops reading must not hold the request), then throws the
+   * failure of a write the handler did not await, if one failed, so that it ends the request through
+   * handleError. Nothing pending (the usual case): no promise, it returns or throws at once.
    */
-  throwUnobservedFailure(): void {
+  finishWrites(): void | Promise<void> {
+    if (this.pending === 0) return this.throwUnobservedFailure();
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.onIdle = undefined;
+        try {
+          this.throwUnobservedFailure();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      };
+      const timer = setTimeout(done, FLUSH_LIMIT_MS);
+      this.onIdle = done;
+    });
+  }
+
+  private throwUnobservedFailure(): void {
     const failure = this.unobserved;
     this.unobserved = undefined;
     if (failure) throw failure;
@@ -55,11 +78,17 @@ export class StreamWriter {
   /** A write's promise, marked as handled, that remembers its failure unless somebody awaits it. */
   private track(executor: (resolve: (n: number) => void, reject: (err: Error) => void) => void): Promise<number> {
     const write = new WritePromise<number>(executor);
-    Promise.prototype.then.call(write, undefined, (err: Error) => {
+    this.pending++;
+    Promise.prototype.then.call(write, this.settled, (err: Error) => {
       if (!write.observed) this.unobserved ??= err;
+      this.settled();
     });
     return write;
   }
+
+  private readonly settled = (): void => {
+    if (--this.pending === 0) this.onIdle?.();
+  };
 }
 
 /**
@@ -81,6 +110,9 @@ class WritePromise<T> extends Promise<T> {
     return super.then(onFulfilled, onRejected);
   }
 }
+
+/** How long the end of a request waits for writes still on their way before it goes on. */
+const FLUSH_LIMIT_MS = 5000;
 
 /**
  * Writes `bytes` to `sink` and calls `done` once: at once when the kernel took them all (usually, for a

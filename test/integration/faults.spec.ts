@@ -84,6 +84,30 @@ describe.each(modes)('in $mode mode', (m) => {
     expect((await streamExchange(target(s), 'next\n', { halfClose: true })).toString()).toBe('served\n');
   });
 
+  test('unawaited writes still on their way when the handler returns, failing because the client reset, reach @HandleError', async () => {
+    const errors: Array<{ code?: string }> = [];
+    let returned = false;
+    @TcpServer(0) @m.decorate()
+    class FireAndForget {
+      @Handle() async handle(req: StreamRequest) {
+        if ((await req.rfile.readline()).toString() === 'next\n') return void (await req.wfile.write('served\n'));
+        for (let i = 0; i < 64; i++) void req.wfile.write(Buffer.alloc(64 * 1024, 'x')); // more than the kernel takes
+        returned = true;
+      }
+      @HandleError() failed(err: { code?: string }) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(FireAndForget));
+    const socket = await connect(target(s));
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads: the writes stay queued
+    socket.write('flood\n');
+    await until(() => returned);
+    socket.resetAndDestroy();
+    await until(() => errors.length === 1);
+    expect(['ECONNRESET', 'EPIPE']).toContain(errors[0].code);
+    expect((await streamExchange(target(s), 'next\n', { halfClose: true })).toString()).toBe('served\n');
+  });
+
   test('a write after wfile.end() ends that request with EPIPE through @HandleError, and the server goes on', async () => {
     const errors: Array<{ code?: string; message: string }> = [];
     @TcpServer(0) @m.decorate()

@@ -1,0 +1,42 @@
+/**
+ * What kind of failure an error is, for counting and logging (API.md §4, §14):
+ * - `'handler'`: an error of the handler (a hook threw, a worker died): `stats().errors`, the
+ *   traceback block at `error`;
+ * - `'client'`: routine client behaviour (a reset, a broken pipe, a timeout, a line or frame too long,
+ *   malformed framing): `stats().clientErrors`, one line at `warn`;
+ * - `'tls'` / `'proxy'`: a failed TLS handshake or PROXY header: `stats().tlsErrors` / `proxyErrors`
+ *   only, one line at `warn`.
+ *
+ * Errors are recognised by `name` and `code`, not by class, so that errors rebuilt after crossing from
+ * a worker thread or child process (which keep their name and code) are classified the same way. An
+ * error whose `cause` is routine (one level) is routine too. A handler's own outbound connection that
+ * resets (a database, say) and is not caught counts as a client error: catch it to count it otherwise.
+ */
+export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
+
+/** errno codes of a peer that went away or stopped answering (Node's net, libuv). */
+const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+/** sockserve's errors for bad or slow input (API.md §5, §12). */
+const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FrameTooLongError']);
+
+export function errorKind(error: unknown): ErrorKind {
+  const own = kindOf(error);
+  if (own !== 'handler') return own;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return cause === undefined ? 'handler' : kindOf(cause);
+}
+
+function kindOf(error: unknown): ErrorKind {
+  if (typeof error !== 'object' || error === null) return 'handler';
+  const { name, code } = error as { name?: unknown; code?: unknown };
+  if (name === 'TlsHandshakeError') return 'tls';
+  if (name === 'ProxyProtocolError') return 'proxy';
+  if (typeof name === 'string' && CLIENT_NAMES.has(name)) return 'client';
+  if (typeof code === 'string' && CLIENT_CODES.has(code)) return 'client';
+  return 'handler';
+}
+
+/** Routine: counted apart from handler errors and logged in one line, without a traceback. */
+export function isRoutine(error: unknown): boolean {
+  return errorKind(error) !== 'handler';
+}

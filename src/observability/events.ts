@@ -1,0 +1,110 @@
+import { performance } from 'node:perf_hooks';
+import type { ClientAddress } from '../transports/address';
+import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
+import type { WorkerEventBuffer } from './worker-report';
+
+/**
+ * Publishing sockserve's events (channels.ts has the names and payloads). Each function first checks
+ * whether anyone listens, and builds nothing when nobody does. In a worker, `forwardEventsTo(buffer)`
+ * also records `connection.*` and `request.end` for the server's process (worker-report.ts).
+ */
+
+let forward: WorkerEventBuffer | undefined;
+
+/** In a worker: record events for the server's process in `buffer` too (undefined: stop). */
+export function forwardEventsTo(buffer: WorkerEventBuffer | undefined): void {
+  forward = buffer;
+}
+
+const forwarding = (): boolean => forward !== undefined && forward.wanted;
+
+/** An error as plain data, for payloads that cross to the server's process. */
+export function plainError(error: unknown): { name: string; message: string; code?: string } {
+  if (typeof error !== 'object' || error === null) return { name: 'Error', message: String(error) };
+  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
+  const out: { name: string; message: string; code?: string } = { name: String(name ?? 'Error'), message: String(message ?? '') };
+  if (typeof code === 'string') out.code = code;
+  return out;
+}
+
+interface Opened {
+  at: number;
+  clientAddress: ClientAddress;
+}
+const opened = new WeakMap<object, Opened>();
+
+/** A stream connection was taken by the server (`connection` is its socket, or any object naming it). */
+export function connectionOpened(server: unknown, connection: object, clientAddress: ClientAddress): void {
+  if (!EVENTS_ENABLED) return;
+  const open = channels.connectionOpen.hasSubscribers;
+  if (!open && !channels.connectionClose.hasSubscribers && !forwarding()) return;
+  opened.set(connection, { at: performance.now(), clientAddress });
+  if (open) channels.connectionOpen.publish({ server, clientAddress });
+  forward?.record('connectionOpen', { clientAddress });
+}
+
+/** The connection closed after `bytesIn`/`bytesOut`; published only for connections seen opening. */
+export function connectionClosed(server: unknown, connection: object, bytesIn: number, bytesOut: number): void {
+  if (!EVENTS_ENABLED) return;
+  const seen = opened.get(connection);
+  if (!seen) return;
+  opened.delete(connection);
+  const payload = { clientAddress: seen.clientAddress, durationMs: performance.now() - seen.at, bytesIn, bytesOut };
+  if (channels.connectionClose.hasSubscribers) channels.connectionClose.publish({ server, ...payload });
+  forward?.record('connectionClose', payload);
+}
+
+/** Whether a request would publish anything: callers skip building traceRequest's arguments when not. */
+export function requestObserved(): boolean {
+  return EVENTS_ENABLED && (channels.requestStart.hasSubscribers || channels.requestEnd.hasSubscribers || isTracing() || forwarding());
+}
+
+/**
+ * Runs one request, publishing `request.start`/`request.end` and wrapping it in the tracing channel
+ * when anyone listens; otherwise it just calls `run`. `bytes()` gives the request's bytes in and out
+ * when it ends. The returned promise settles as `run()`'s does.
+ */
+export function traceRequest(server: unknown, clientAddress: ClientAddress, run: () => Promise<void>, bytes: () => [number, number]): Promise<void> {
+  if (!EVENTS_ENABLED) return run();
+  const tracing = isTracing();
+  const start = channels.requestStart.hasSubscribers;
+  const end = channels.requestEnd.hasSubscribers || forwarding();
+  if (!tracing && !start && !end) return run();
+  const t0 = performance.now();
+  if (start) channels.requestStart.publish({ server, clientAddress });
+  const ran = tracing ? requestTracing!.tracePromise(run, { server, clientAddress }) : run();
+  if (!end) return ran;
+  const ended = (error?: unknown) => {
+    const [bytesIn, bytesOut] = bytes();
+    const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
+    if (error !== undefined) payload.error = error;
+    if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish({ server, ...payload });
+    if (forwarding()) forward!.record('requestEnd', error === undefined ? payload : { ...payload, error: plainError(error) });
+  };
+  return ran.then(
+    () => ended(),
+    (error: unknown) => {
+      ended(error ?? new Error('request failed'));
+      throw error;
+    },
+  );
+}
+
+/** One `@OnMessage` message (for the framing code): `sockserve:message`. */
+export function messageReceived(server: unknown, clientAddress: ClientAddress): void {
+  if (EVENTS_ENABLED && channels.message.hasSubscribers) channels.message.publish({ server, clientAddress });
+}
+
+/** A worker thread or child process is up (published by the pool, in the server's process). */
+export function workerStarted(server: unknown, workerId: number, who: { pid?: number; threadId?: number }): void {
+  if (EVENTS_ENABLED && channels.workerStart.hasSubscribers) channels.workerStart.publish({ server, workerId, ...who });
+}
+
+/** A worker exited (`reason`: a crash's message, or why it was retired). */
+export function workerExited(
+  server: unknown,
+  workerId: number,
+  details: { pid?: number; threadId?: number; code?: number | null; signal?: string | null; reason?: string },
+): void {
+  if (EVENTS_ENABLED && channels.workerExit.hasSubscribers) channels.workerExit.publish({ server, workerId, ...details });
+}

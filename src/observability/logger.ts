@@ -1,0 +1,73 @@
+/**
+ * Where sockserve writes what it has to say. One call is one message, without a trailing newline.
+ *
+ * Levels (as pino, winston and the console use them):
+ * - `error`: errors of the handler (a hook threw, a worker died), with Python's traceback block;
+ *   operational trouble (out of file descriptors).
+ * - `warn`: routine client behaviour (a reset, a timeout, a TLS handshake that failed, malformed
+ *   framing): one line, no traceback.
+ * - `info`: lifecycle (listening, draining, worker restarts).
+ * - `debug`: detail nobody needs in production.
+ *
+ * `console`, a pino or winston logger, or any object with some of these methods fits: a missing `warn`
+ * falls back to `error`, a missing `info` or `debug` drops those lines. Methods are called with the
+ * logger as `this` (pino needs it).
+ */
+export interface Logger {
+  error(message: string): void;
+  warn?(message: string): void;
+  info?(message: string): void;
+  debug?(message: string): void;
+}
+
+/** A logger with every level present: what sockserve's own code calls. */
+export interface LevelledLogger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+}
+
+const noop = (): void => undefined;
+
+/** Wraps a user's logger so that every level can be called; the same logger gives the same wrapper. */
+export function levelled(logger: Logger): LevelledLogger {
+  const known = wrapped.get(logger);
+  if (known) return known;
+  const call = (method: ((message: string) => void) | undefined) => (method ? (message: string) => method.call(logger, message) : undefined);
+  const error = call(logger.error) ?? noop;
+  const result: LevelledLogger = {
+    error,
+    warn: call(logger.warn) ?? error,
+    info: call(logger.info) ?? noop,
+    debug: call(logger.debug) ?? noop,
+  };
+  wrapped.set(logger, result);
+  return result;
+}
+const wrapped = new WeakMap<Logger, LevelledLogger>();
+
+/**
+ * The decorator layer's default (`bootstrap()` without `logger`): the console for `error` and `warn`
+ * (both on stderr); `info` and `debug` stay quiet, so a server prints nothing while all is well, as
+ * Python's socketserver and Node's net print nothing. Pass `logger: console` to see lifecycle lines.
+ */
+export const defaultLogger: LevelledLogger = {
+  error: (message) => console.error(message),
+  warn: (message) => console.warn(message),
+  info: noop,
+  debug: noop,
+};
+
+/** The classic layer's default: stderr, as Python's `handle_error` prints; lifecycle stays quiet. */
+export const stderrLogger: LevelledLogger = {
+  error: (message) => void process.stderr.write(`${message}\n`),
+  warn: (message) => void process.stderr.write(`${message}\n`),
+  info: noop,
+  debug: noop,
+};
+
+/** The logger sockserve uses for `bootstrap()`'s `logger` option. */
+export function resolveLogger(logger: Logger | undefined): LevelledLogger {
+  return logger ? levelled(logger) : defaultLogger;
+}

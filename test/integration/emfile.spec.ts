@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { readToEnd, within } from '../helpers/clients';
+
+const root = path.join(__dirname, '..', '..');
+
+describe('accepting without file descriptors (EMFILE)', () => {
+  test('dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async () => {
+    const script = 'ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts';
+    const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      // ts-node compiles the fixture and sockserve first: slow on a busy machine, hence the generous bound
+      const ready = (async () => {
+        while (!/^ready \d+$/m.test(out)) await new Promise((r) => setTimeout(r, 20));
+      })();
+      const early = exited.then((code) => { throw new Error(`the server exited (${code}) before it was ready:\n${out}`); });
+      await within(60000, 'the server to hold every descriptor', Promise.race([ready, early]));
+      const port = Number(/^ready (\d+)$/m.exec(out)![1]);
+      const dropped = await Promise.all([1, 2, 3].map(async () => {
+        const socket = net.connect(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        try {
+          return (await within(10000, 'a dropped connection to close', readToEnd(socket).catch(() => Buffer.alloc(0)))).toString();
+        } finally {
+          socket.destroy();
+        }
+      }));
+      expect(dropped).toEqual(['', '', '']); // accepted by libuv and closed at once: nothing served
+      child.stdin!.write('go\n');
+      const code = await within(30000, 'the server to finish', exited);
+      const lines = out.split('\n');
+      expect(lines.filter((l) => l.startsWith('log error'))).toEqual([
+        expect.stringMatching(/^log error EmfileEcho: accepting on 127\.0\.0\.1:\d+ fails \(EMFILE: out of file descriptors\)/),
+      ]);
+      expect(lines).toContainEqual(expect.stringMatching(/^log info EmfileEcho: accepting on 127\.0\.0\.1:\d+ again after \d+\.\d s out of file descriptors \(\d+ accept failures counted\)\.$/));
+      expect(out).toMatch(/^served again$/m);
+      const stats = JSON.parse(/^stats (.*)$/m.exec(out)![1]) as { acceptErrors: number; accepted: number };
+      expect(stats.acceptErrors).toBeGreaterThanOrEqual(2);
+      expect(stats.accepted).toBe(1); // the dropped connections never reached the server
+      expect(code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 150000); // a child under ts-node on a busy machine: each of its steps is bounded above
+});
