@@ -12,8 +12,26 @@
  */
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, Framing, isWorker, MessageRequest, OnMessage, TcpServer } from 'sockserve';
-import { Store } from './kv-store';
+import { bootstrap, Concurrent, Framing, Injectable, isWorker, MessageRequest, OnMessage, TcpServer } from 'sockserve';
+
+/** The keys, injected: a singleton, so every connection of the server sees the same ones. */
+@Injectable()
+export class Store {
+  private readonly data = new Map<string, string>();
+
+  get(key: string): string | undefined {
+    return this.data.get(key);
+  }
+
+  set(key: string, value: string): void {
+    this.data.set(key, value);
+  }
+
+  /** Removes `key`; true when it was there. */
+  delete(key: string): boolean {
+    return this.data.delete(key);
+  }
+}
 
 @TcpServer({ port: Number(process.env.KV_PORT ?? 6380) }) // KV_PORT=0: the OS picks
 @Concurrent()

@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { TestServer } from 'sockserve/testing';
-import { KvHandler } from '../../samples/kv-server';
-import { Store } from '../../samples/kv-store';
+import { KvHandler, Store } from '../../samples/kv-server';
 
 describe('the key-value sample, tested through sockserve/testing', () => {
   let store: Store;
