@@ -118,6 +118,73 @@ function pingpong() {
   });
 }
 
+/**
+ * Pipelined lines: each connection writes `opts.batch` (100) 64-byte lines in one write, waits for all
+ * their replies, and writes the next batch; the rate counts lines. Latency is per batch.
+ */
+function pipeline() {
+  const batch = opts.batch ?? 100;
+  const block = Buffer.concat(Array.from({ length: batch }, () => LINE));
+  keepAlive(() => {
+    let got = 0;
+    return {
+      request: () => block,
+      replies: (d) => {
+        got += d.length;
+        if (got < block.length) return 0;
+        got -= block.length;
+        if (counting()) count += batch - 1; // keepAlive counts the batch's last reply itself
+        return 1;
+      },
+    };
+  });
+}
+
+/**
+ * Length-prefixed frames (4-byte big-endian prefix, `opts.size` bytes of body), `opts.window` in flight
+ * per connection (1: ping-pong); counts frames and their bytes (MB/s).
+ */
+function frames() {
+  const size = opts.size ?? 64;
+  const window = opts.window ?? 1;
+  const frame = Buffer.alloc(4 + size, 'z');
+  frame.writeUInt32BE(size, 0);
+  let open = opts.conns;
+  for (let i = 0; i < opts.conns; i++) {
+    const s = net.connect(connectOpts());
+    streams.add(s);
+    s.setNoDelay?.(true);
+    let inflight = 0;
+    let pending = 0;
+    const sentAt = [];
+    const pump = () => {
+      while (inflight < window && live()) {
+        inflight++;
+        sentAt.push(now());
+        s.write(frame);
+      }
+    };
+    s.on('connect', pump);
+    s.on('data', (d) => {
+      const counted = counting();
+      pending += d.length;
+      while (pending >= frame.length) {
+        pending -= frame.length;
+        inflight--;
+        const t = sentAt.shift();
+        if (counted) { count++; bytes += frame.length; latencies.push(now() - t); }
+      }
+      if (live()) pump();
+      else if (inflight === 0) {
+        retire(s);
+        if (--open === 0) finish();
+      }
+    });
+    s.on('error', () => { errors++; if (--open === 0) finish(); });
+  }
+  setTimeout(() => finish(), (ramp + opts.seconds) * 1000 + 3000); // a stuck connection must not hang the run
+}
+
 /** One connection streaming 64 KiB lines, a window of 8 in flight; MB/s of echoed bytes. */
 function stream() {
   const chunk = Buffer.alloc(64 * 1024, 'y');
@@ -265,4 +332,4 @@ function nest() {
   });
 }
 
-({ pingpong, stream, connrate, udp, idle, nest })[opts.workload]();
+({ pingpong, pipeline, frames, stream, connrate, udp, idle, nest })[opts.workload]();

@@ -137,6 +137,9 @@ const rawNet = (transport = 'tcp', body = 'echo') => ({
 const rawDgram = () => ({ key: 'raw dgram', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-dgram.js')] });
 const cluster = () => ({ key: 'node cluster (2 workers)', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'cluster.js')] });
 const python = (kind, body = 'echo') => ({ key: `python ${kind}`, python: kind, cmd: PYTHON, argv: [path.join(SERVERS, 'py_server.py'), kind, body] });
+const rawFramed = (kind) => ({ key: `raw net ${kind}`, anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net-framed.js'), kind] });
+/** sockserve with @Framing and a synchronous @OnMessage echo: body 'msglines' or 'msgframes'. */
+const messages = (mode, body) => ({ ...sockserve(mode, 'tcp', body), key: `sockserve ${mode} @OnMessage` });
 const nest = () => ({ key: 'NestJS TCP', workload: 'nest', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')] });
 
 const MODES = ['serial', 'concurrent', 'threading', 'forking'];
@@ -162,6 +165,19 @@ function plan() {
       servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
     { id: 'unix16', title: 'Unix stream ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
       servers: [rawNet('unix'), ...all('unix', 'echo', ['concurrent', 'threading', 'forking'])] },
+    { id: 'lines16', title: "Line echo, @Framing('lines') + synchronous @OnMessage, 16 connections ping-pong", unit: 'req/s', workload: 'pingpong', conns: 16,
+      note: 'the anchor is a raw net echo that splits lines itself; "sockserve concurrent" is the @Handle echo (readline/write) for comparison.',
+      servers: [rawFramed('lines'), messages('concurrent', 'msglines'), sockserve('concurrent')] },
+    { id: 'lines1', title: "Line echo, @Framing('lines') + synchronous @OnMessage, 1 connection", unit: 'req/s', workload: 'pingpong', conns: 1,
+      servers: [rawFramed('lines'), messages('serial', 'msglines'), messages('concurrent', 'msglines')] },
+    { id: 'pipeline', title: 'Pipelined line echo: 100 lines per write, 16 connections', unit: 'req/s', workload: 'pipeline', conns: 16, loadgen: { batch: 100 },
+      note: 'serial mode serves one connection until it closes, so it has no row with 16 connections.',
+      servers: [rawFramed('lines'), messages('concurrent', 'msglines')] },
+    { id: 'frames64', title: 'Length-prefixed 64-byte frames, 16 connections ping-pong', unit: 'req/s', workload: 'frames', conns: 16, loadgen: { size: 64, window: 1 },
+      note: 'the anchor is a hand-written net framer (4-byte prefix) echoing each frame.',
+      servers: [rawFramed('frames'), messages('concurrent', 'msgframes')] },
+    { id: 'frames64k', title: 'Length-prefixed 64 KiB frames, 1 connection, 8 in flight', unit: 'MB/s', workload: 'frames', conns: 1, loadgen: { size: 64 * 1024, window: 8 },
+      servers: [rawFramed('frames'), messages('concurrent', 'msgframes'), messages('serial', 'msgframes')] },
     { id: 'obs16', title: 'Events: TCP ping-pong, 64-byte lines, 16 connections, @Concurrent', unit: 'req/s', workload: 'pingpong', conns: 16,
       note: 'the anchor is the same server with nobody subscribed; a keep-alive connection is one request, so this measures the hot path with events wired in.',
       servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
@@ -380,8 +396,11 @@ function targetString(t) {
   return t.path ? `unix:${t.path}` : `${t.host}:${t.port}`;
 }
 
+/** Workloads loadgen.c knows; the others (pipeline, frames) run on loadgen.js. */
+const C_WORKLOADS = new Set(['pingpong', 'nest', 'udp', 'stream', 'connrate']);
+
 function runLoadgen(gen, opts) {
-  const argv = gen.bin
+  const argv = gen.bin && C_WORKLOADS.has(opts.workload)
     ? [gen.bin, [opts.workload, String(opts.conns), String(opts.seconds), targetString(opts.target), opts.payload ?? 'echo', String(opts.ramp ?? 0)]]
     : [process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify(opts)]];
   const [cmd, args] = pinned(GEN_CPUS, argv[0], argv[1]);
@@ -413,7 +432,7 @@ async function measure(gen, server, spec, g, seconds) {
   const before = tree(server.pid);
   const busy0 = machineBusyTicks();
   const t0 = process.hrtime.bigint();
-  const r = await runLoadgen(gen, { workload: spec.workload ?? g.workload, target: server.target, conns: g.conns, seconds, ramp: RAMP, payload: g.payload });
+  const r = await runLoadgen(gen, { workload: spec.workload ?? g.workload, target: server.target, conns: g.conns, seconds, ramp: RAMP, payload: g.payload, ...g.loadgen });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = tree(server.pid);
   const serverCpu = (after.ticks - before.ticks) / TICK / wall;
@@ -628,6 +647,12 @@ function targets(results) {
   check('RSS per idle connection, @Concurrent', 'idle1000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   if (results.some((r) => r.id === 'idle10000')) check('RSS per idle connection (10,000), @Concurrent', 'idle10000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   check('serial mode, 1 connection', 'tcp1', 'sockserve serial', '>=', 0.9, 'raw net');
+  // issue 14: messages, not bytes
+  check('#14 line echo via sync @OnMessage, @Concurrent, 16 connections', 'lines16', 'sockserve concurrent @OnMessage', '>=', 1.0, 'raw net lines');
+  check('#14 line echo via sync @OnMessage, serial, 1 connection', 'lines1', 'sockserve serial @OnMessage', '>=', 0.95, 'raw net lines');
+  check('#14 pipelined lines (100 per write), @Concurrent', 'pipeline', 'sockserve concurrent @OnMessage', '>=', 1.0, 'raw net lines');
+  check('#14 length-prefixed 64 B frames, @Concurrent', 'frames64', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
+  check('#14 length-prefixed 64 KiB frames, @Concurrent', 'frames64k', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
   // issue 15: events cost nothing when nobody listens, little when someone does
   for (const [id, what] of [['obs16', '16-connection ping-pong'], ['obsconn', 'connection rate']]) {
     if (!results.some((r) => r.id === id)) continue;
@@ -673,7 +698,7 @@ function markdown(meta, results, t) {
     + `(such a run is measured once more and the quieter of the two kept, ${meta.remeasuredBusyRuns} times in this run).`);
   if (meta.backgroundCpu > 0.3) L.push('', `⚠ The machine was busy before the run (${meta.backgroundCpu.toFixed(2)} cores used by other processes): figures are noisier than usual.`);
   if (!PYTHON) L.push('', 'Python rows skipped: `python3` with `socketserver` was not found.');
-  L.push('', '## Targets (issue 7)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
+  L.push('', '## Targets (issues 7 and 14)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
   for (const c of t.checks) L.push(`| ${c.label} | ${c.ratio == null ? '–' : `${c.ratio.toFixed(2)}×`} | ${c.bound} | ${verdict(c.met, c.error)} |`);
   L.push('', 'Every sockserve mode ahead of NestJS TCP and the matching Python server (TCPServer for serial, ThreadingTCPServer for @Concurrent and @Threading, ForkingTCPServer for @Forking, UDPServer for every UDP mode):', '');
   L.push('| workload | sockserve mode | peer | sockserve ÷ peer | ahead? |', '|---|---|---|---:|---|');
@@ -706,7 +731,7 @@ function markdown(meta, results, t) {
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function svg(meta, results) {
-  const picks = ['tcp1', 'tcp16', 'stream', 'connrate', 'udp1', 'udp16', 'unix16', 'cpu', 'idle1000'];
+  const picks = ['tcp1', 'tcp16', 'stream', 'connrate', 'udp1', 'udp16', 'unix16', 'lines16', 'lines1', 'pipeline', 'frames64', 'frames64k', 'cpu', 'idle1000'];
   const color = (x) => (x.mode ? { serial: '#1f5fa8', concurrent: '#2f8fd8', threading: '#6bb0e8', forking: '#9ccbef', threading1: '#c4def5' }[x.mode]
     : x.server.startsWith('NestJS') ? '#e07b39' : x.python ? '#8a9a5b' : '#999');
   const sections = [];

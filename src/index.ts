@@ -26,10 +26,17 @@ export type { BootstrapOptions, Logger } from './bootstrap/options';
 export { Server } from './bootstrap/server';
 export type { ServerStats, WorkerStats } from './bootstrap/server';
 export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';
+export { MessageRequest } from './framing/message-request';
+export type { Framer, FramerFactory, FramerKind, FramerOptions, FramingOptions, LengthPrefixedOptions } from './framing/framer';
+export { LinesFramer } from './framing/lines.framer';
+export { JsonLinesFramer } from './framing/json-lines.framer';
+export { LengthPrefixedFramer } from './framing/length-prefixed.framer';
+export { NetstringFramer } from './framing/netstring.framer';
 export type { ClientAddress, IpAddress, UnixAddress, ServerAddress } from './transports/address';
 export { isWorker } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
+  FramingError, FrameTooLongError,
   ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
 } from './errors/errors';
 export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo } from './transports/edge-options';

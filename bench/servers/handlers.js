@@ -7,7 +7,7 @@
  */
 require('reflect-metadata');
 const {
-  Concurrent, Forking, Handle, Threading, TcpServer, UdpServer, UnixStreamServer,
+  Concurrent, Forking, Framing, Handle, OnMessage, Threading, TcpServer, UdpServer, UnixStreamServer,
 } = require('sockserve');
 const { burn } = require('./burn');
 
@@ -51,5 +51,27 @@ for (const [body, handle] of Object.entries(bodies)) {
       decorate()(Handler);
       exports[name] = Handler;
     }
+  }
+}
+
+// Message handlers (@Framing + a synchronous @OnMessage): `msglines_tcp_<mode>` echoes each line,
+// `msgframes_tcp_<mode>` each 4-byte length-prefixed frame (at most 1 MiB).
+const messageBodies = {
+  msglines: { framing: () => Framing('lines'), on: function on(line) { return line; } },
+  msgframes: { framing: () => Framing('length-prefixed', { lengthBytes: 4 }), on: function on(frame) { return frame; } },
+  // lines of up to 16 MiB: for bench/experiments/no-delimiter-rss.js
+  msglong: { framing: () => Framing('lines', { maxLength: 16 * 1024 * 1024 }), on: function on(line) { return line.length; } },
+};
+for (const [body, { framing, on }] of Object.entries(messageBodies)) {
+  for (const [mode, concurrency] of Object.entries(modes)) {
+    const name = `${body}_tcp_${mode}`;
+    const Handler = class {};
+    Object.defineProperty(Handler, 'name', { value: name });
+    Handler.prototype.on = on;
+    OnMessage()(Handler.prototype, 'on', Object.getOwnPropertyDescriptor(Handler.prototype, 'on'));
+    framing()(Handler);
+    if (concurrency) concurrency()(Handler);
+    transports.tcp()(Handler);
+    exports[name] = Handler;
   }
 }

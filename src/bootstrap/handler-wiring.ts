@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-handler';
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
+import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { callHook, runDecorated } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
@@ -59,6 +60,23 @@ export class HandlerWiring {
   }
 
   /**
+   * A request's error for @HandleError `(error, client)`. When the class has none, or the hook itself
+   * threw, `report` gets the error to report the default way (the hook's own, so that it is never lost).
+   * sockserve/testing's server reports through it.
+   */
+  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown): Promise<void> {
+    if (this.hasHook('handleError')) {
+      try {
+        await this.callServerHook('handleError', error, clientAddress);
+        return;
+      } catch (hookError) {
+        error = hookError;
+      }
+    }
+    await report(error);
+  }
+
+  /**
    * A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on a fresh instance built in a
    * request scope of its own, which is disposed once the hook has returned (or thrown): a handler with
    * request-scoped dependencies can have server-level hooks, and nothing they resolve outlives the call.
@@ -95,7 +113,8 @@ export class HandlerWiring {
     }
     const { instance, req, scope } = ctx;
     const ran = runDecorated(this.def, instance, req);
-    const done = req instanceof DatagramRequest ? ran.then(() => sendReply(request as DatagramRequestTuple, req, clientAddress)) : ran;
+    const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
+    const done = reply ? ran.then(() => sendReply(request as DatagramRequestTuple, reply, clientAddress)) : ran;
     return done.finally(() => scope.dispose());
   }
 
@@ -113,12 +132,15 @@ export class HandlerWiring {
     if (Array.isArray(request)) {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
+      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter(), request);
       return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;
+    const { tls, proxy } = preambleFacts(socket);
+    // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
+    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request, { tls, proxy });
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
-    const { tls, proxy } = preambleFacts(socket);
     return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);
   }
 
@@ -128,9 +150,9 @@ export class HandlerWiring {
 }
 
 /** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
-function sendReply(request: DatagramRequestTuple, req: DatagramRequest, clientAddress: ClientAddress): Promise<void> | undefined {
-  if (req.wfile.length === 0) return undefined;
-  const reply = req.wfile.getValue();
-  request.replyBytes = reply.length;
-  return request[1].send(reply, clientAddress);
+function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
+  if (reply.length === 0) return undefined;
+  const bytes = reply.getValue();
+  request.replyBytes = bytes.length;
+  return request[1].send(bytes, clientAddress);
 }

@@ -4,6 +4,7 @@ import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
 import type { StreamReader } from '../transports/stream-reader';
 import type { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import type { Server } from './server';
+import type { MessageRequest } from '../framing/message-request';
 
 /**
  * What a stream handler's hooks receive (TCP and Unix stream). `rfile` reads, `wfile` writes with
@@ -56,9 +57,9 @@ export class DatagramRequest {
 }
 
 /** The server as one request's handler sees it: the same object, but a shutdown() that knows its caller. */
-function requestFace(server: Server, raw: object | undefined): Server {
+export function requestFace(server: Server, raw: object | undefined): Server {
   if (raw === undefined || typeof server.shutdownFromRequest !== 'function') return server;
   return Object.create(server, { shutdown: { value: () => server.shutdownFromRequest(raw) } }) as Server;
 }
 
-export type AnyRequest = StreamRequest | DatagramRequest;
+export type AnyRequest = StreamRequest | DatagramRequest | MessageRequest;

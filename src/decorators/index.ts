@@ -6,10 +6,12 @@ export { UnixDatagramServer } from './unix-datagram-server.decorator';
 export { Threading } from './threading.decorator';
 export { Forking } from './forking.decorator';
 export { Concurrent } from './concurrent.decorator';
+export { Framing } from './framing.decorator';
 export {
   Verify,
   Setup,
   Handle,
+  OnMessage,
   Finish,
   HandleError,
   HandleTimeout,

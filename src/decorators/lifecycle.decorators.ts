@@ -49,6 +49,11 @@ export const Verify = hookDecorator('verify');
 export const Setup = hookDecorator('setup');
 /** Serves one request; sync or async. Required, exactly one per handler class. */
 export const Handle = hookDecorator('handle');
+/**
+ * `(message, req: MessageRequest)` → the reply (or a Promise of it; `undefined`: no reply), once per message
+ * that the class's `@Framing` cuts (API §12). In place of @Handle: exactly one of the two per handler class.
+ */
+export const OnMessage = hookDecorator('message');
 /** Always after @Handle, also when it threw: clean up. */
 export const Finish = hookDecorator('finish');
 /** `(error, client)` when a hook throws or a worker dies; the default prints a traceback block. */

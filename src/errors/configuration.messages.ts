@@ -9,6 +9,7 @@ export const hookDecoratorNames: Readonly<Record<HookName, string>> = {
   verify: '@Verify()',
   setup: '@Setup()',
   handle: '@Handle()',
+  message: '@OnMessage()',
   finish: '@Finish()',
   handleError: '@HandleError()',
   handleTimeout: '@HandleTimeout()',
@@ -117,6 +118,16 @@ export const optionTexts = {
     requirement: 'a positive integer',
     fix: 'pass the most requests to serve at once, or leave maxConnections out for no limit.',
   },
+  maxLength: {
+    requirement: 'a positive integer (bytes)',
+    fix: 'pass the most bytes one message may have, or leave maxLength out for the framer\'s default.',
+  },
+  concurrency: {
+    requirement: 'a positive integer',
+    fix: 'pass how many @OnMessage calls of one connection may overlap, or leave concurrency out for 1 (one at a time).',
+  },
+  lengthBytes: { requirement: '1, 2 or 4', fix: 'pass the size of the length prefix in bytes, or leave lengthBytes out for 4.' },
+  byteOrder: { requirement: "'big' or 'little'", fix: "pass the prefix's byte order, or leave byteOrder out for 'big' (network order)." },
 } as const;
 
 export type OptionText = { readonly requirement: string; readonly fix: string };
@@ -168,7 +179,22 @@ export const configurationMessages = {
     `${cls} has ${count(decorators.length)} concurrency decorators (${list(decorators)}). ` +
     `Fix: keep at most one; with none, requests are served one at a time.`,
   noHandle: (cls: string) =>
-    `${cls} has no @Handle() method. Fix: decorate the method that serves a request with @Handle().`,
+    `${cls} has no @Handle() or @OnMessage() method. Fix: decorate the method that serves a request with @Handle(), ` +
+    `or the one that answers each message with @OnMessage() (with @Framing).`,
+  handleAndOnMessage: (cls: string, handle: string, message: string) =>
+    `${cls} has both @Handle() (${handle}) and @OnMessage() (${message}). Fix: keep one: @Handle() reads and ` +
+    `writes the connection's bytes itself, @OnMessage() is called once per message that @Framing cuts.`,
+  framingWithoutOnMessage: (cls: string, framing: string) =>
+    `${cls} has @Framing(${framing}) but no @OnMessage() method, and @Framing only cuts messages for @OnMessage(). ` +
+    `Fix: put @OnMessage() on the method that answers one message (in place of @Handle()), or remove @Framing.`,
+  onMessageWithoutFraming: (member: string, transport: string) =>
+    `${member} has @OnMessage(), but the class has no @Framing, so its ${transport} byte stream has no message ` +
+    `boundaries. Fix: add @Framing('lines') to the class (or 'length-prefixed', 'netstring', 'json-lines', or a Framer factory).`,
+  tooManyFramings: (cls: string, n: number) =>
+    `${cls} has ${count(n)} @Framing decorators. Fix: keep exactly one.`,
+  badFramingKind: (cls: string, kind: unknown) =>
+    `@Framing on ${cls}: ${show(kind)} is not a framer. Fix: pass 'lines', 'length-prefixed', 'netstring', ` +
+    `'json-lines', or a factory (a class or a function taking the options) that builds a Framer for each connection.`,
   duplicateHook: (owner: string, handler: string, hook: HookName, keys: readonly (string | symbol)[]) => {
     const members = keys.map((key) => (typeof key === 'symbol' ? `[${String(key)}]` : key));
     const decorator = hookDecoratorNames[hook];

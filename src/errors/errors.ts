@@ -17,6 +17,10 @@ export class InjectionError extends SockserveError {}
 export class AddressInUseError extends SockserveError {}
 /** `rfile.readline()` met a line longer than its limit; ends that request only. */
 export class LineTooLongError extends SockserveError {}
+/** Malformed input from a framer (`@Framing`): a line that is not JSON, a bad netstring; ends that connection only. */
+export class FramingError extends SockserveError {}
+/** A message longer than its framer's `maxLength`; ends that connection only. */
+export class FrameTooLongError extends FramingError {}
 /** A read waited longer than the server's `requestTimeout`; ends that request only. */
 export class RequestTimeoutError extends SockserveError {}
 /** A hook ran on a server that is closed (Python raises ValueError on a closed fd). */

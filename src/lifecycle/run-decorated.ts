@@ -1,3 +1,4 @@
+import type { MessageRequest } from '../framing/message-request';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import { runLifecycle } from './run-lifecycle';
 
@@ -9,9 +10,19 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
   return key === undefined ? undefined : (instance as Hooked)[key](...args);
 }
 
-/** The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request object. */
+/**
+ * The lifecycle of a decorated handler instance: @Setup → @Handle → @Finish, each given the request
+ * object. With @OnMessage, the step between @Setup and @Finish is the request's message loop, which
+ * calls the @OnMessage method once per message with `(message, req)`.
+ */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
-  const ran = runLifecycle(instance as object, def.hooks, req);
-  const wfile = (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile;
-  return wfile?.finishWrites ? ran.then(() => wfile.finishWrites!()) : ran;
+  const { setup, handle, finish, message } = def.hooks;
+  if (message === undefined) {
+    const ran = runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
+    const wfile = (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile;
+    return wfile?.finishWrites ? ran.then(() => wfile.finishWrites!()) : ran;
+  }
+  const method = (instance as Hooked)[message];
+  const call = (m: unknown) => method.call(instance, m, req);
+  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);
 }

@@ -10,7 +10,8 @@
  */
 export interface LifecycleSteps {
   setup?: PropertyKey;
-  handle: PropertyKey;
+  /** A method of `self`, or the step itself (an `@OnMessage` handler's message loop). */
+  handle: PropertyKey | ((...args: unknown[]) => unknown);
   finish?: PropertyKey;
 }
 
@@ -20,7 +21,7 @@ export async function runLifecycle(self: object, steps: LifecycleSteps, ...args:
   const target = self as Steps;
   if (steps.setup !== undefined) await target[steps.setup](...args);
   try {
-    const handled = target[steps.handle](...args);
+    const handled = typeof steps.handle === 'function' ? steps.handle(...args) : target[steps.handle](...args);
     if (isThenable(handled)) await handled;
   } finally {
     if (steps.finish !== undefined) await target[steps.finish](...args);

@@ -108,10 +108,25 @@ export type ConcurrencyDefinition =
   | { kind: 'threading'; options: ThreadingOptions }
   | { kind: 'forking'; options: ForkingOptions };
 
-export type HookName = 'verify' | 'setup' | 'handle' | 'finish' | 'handleError' | 'handleTimeout' | 'serviceActions';
+export type HookName = 'verify' | 'setup' | 'handle' | 'message' | 'finish' | 'handleError' | 'handleTimeout' | 'serviceActions';
 
-/** Method names (or symbols) on the handler class's prototype, per lifecycle hook. `handle` is required. */
-export type HookDefinition = { handle: string | symbol } & Partial<Record<Exclude<HookName, 'handle'>, string | symbol>>;
+/**
+ * Method names (or symbols) on the handler class's prototype, per lifecycle hook. Exactly one of
+ * `handle` and `message` (`@OnMessage`) is present.
+ */
+export type HookDefinition = Partial<Record<HookName, string | symbol>>;
+
+/** `@Framing(kind, options)`, settled: how each connection's messages are cut and its replies framed. */
+export interface FramingDefinition {
+  /** 'lines', 'length-prefixed', 'netstring', 'json-lines', or a user factory's name: for messages. */
+  name: string;
+  /** Bytes of one message (delimiter or prefix not counted). */
+  maxLength: number;
+  /** `@OnMessage` calls of one connection that may overlap (default 1). */
+  concurrency: number;
+  /** Builds the framer of one connection (or one datagram). */
+  create: () => import('../framing/framer').Framer;
+}
 
 export interface HandlerDefinition {
   /** The user's handler class. */
@@ -119,6 +134,8 @@ export interface HandlerDefinition {
   transport: TransportDefinition;
   concurrency: ConcurrencyDefinition;
   hooks: HookDefinition;
+  /** `@Framing`: present with an `@OnMessage` handler on a stream transport, optional on a datagram one. */
+  framing?: FramingDefinition;
   /** The module file that declares the class (from the decorators' call site): workers load it from there. */
   source?: string;
 }

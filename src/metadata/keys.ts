@@ -11,3 +11,5 @@ export const TRANSPORT_METADATA = 'sockserve:transport';
 export const CONCURRENCY_METADATA = 'sockserve:concurrency';
 /** On a handler class's prototype: the lifecycle hooks its own methods declare, in source order. */
 export const HOOKS_METADATA = 'sockserve:hooks';
+/** On a handler class: the `@Framing` decorators declared on it, in source order. */
+export const FRAMING_METADATA = 'sockserve:framing';

@@ -13,8 +13,8 @@ import {
   memberName,
 } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
-import type { ConcurrencyDefinition, HookName, TransportDefinition } from './definition';
-import { CONCURRENCY_METADATA, HOOKS_METADATA, TRANSPORT_METADATA } from './keys';
+import type { ConcurrencyDefinition, FramingDefinition, HookName, TransportDefinition } from './definition';
+import { CONCURRENCY_METADATA, FRAMING_METADATA, HOOKS_METADATA, TRANSPORT_METADATA } from './keys';
 
 /** A class decorator's record, as the explorer sees it. */
 export interface Declared<T> {
@@ -97,6 +97,16 @@ export function addConcurrency(target: Function, decorator: string, definition: 
 /** The concurrency decorators of `ctor`, or of its nearest base class that has any; in source order. */
 export function getConcurrencies(ctor: Function): Declared<ConcurrencyDefinition>[] {
   return nearest<ConcurrencyDefinition>(CONCURRENCY_METADATA, ctor);
+}
+
+/** Records a `@Framing` decorator on `target`. Several may be recorded; the explorer rejects more than one. */
+export function addFraming(target: Function, decorator: string, definition: FramingDefinition): void {
+  prepend<FramingDefinition>(FRAMING_METADATA, target, { decorator, definition });
+}
+
+/** The `@Framing` decorators of `ctor`, or of its nearest base class that has any; in source order. */
+export function getFramings(ctor: Function): Declared<FramingDefinition>[] {
+  return nearest<FramingDefinition>(FRAMING_METADATA, ctor);
 }
 
 /** Records that the method `key` of the class whose prototype is `proto` serves `hook`. Idempotent. */

@@ -27,4 +27,17 @@ describe('the published package', () => {
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/^js-thread-[1-9]\d*: hi\n$/);
   });
+
+  test('sockserve/testing resolves through exports to the compiled TestServer, with its type declarations', async () => {
+    // dist/ is built by jest's globalSetup, as for the tests above
+    const probe = await run(process.execPath, ['-e', `
+      require('reflect-metadata');
+      const testing = require('sockserve/testing');
+      console.log(require.resolve('sockserve/testing'), typeof testing.TestServer.create);`]);
+    expect(probe.stderr).toBe('');
+    expect(probe.stdout.trim()).toBe(`${path.join(root, 'dist/testing.js')} function`);
+    const pkg = require(path.join(root, 'package.json'));
+    expect(pkg.exports['./testing']).toEqual({ types: './dist/testing.d.ts', default: './dist/testing.js' });
+    expect(require('node:fs').existsSync(path.join(root, 'dist/testing.d.ts'))).toBe(true);
+  });
 });

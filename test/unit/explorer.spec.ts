@@ -261,7 +261,7 @@ describe('explore() rejects', () => {
     );
   });
 
-  it('a class with no @Handle() method', () => {
+  it('a class with neither @Handle() nor @OnMessage()', () => {
     @TcpServer(0)
     class EchoHandler {
       @Setup() open() {}
@@ -269,7 +269,8 @@ describe('explore() rejects', () => {
     }
     expectConfigurationError(
       () => explore(EchoHandler),
-      'EchoHandler has no @Handle() method. Fix: decorate the method that serves a request with @Handle().',
+      'EchoHandler has no @Handle() or @OnMessage() method. Fix: decorate the method that serves a request with @Handle(), ' +
+        'or the one that answers each message with @OnMessage() (with @Framing).',
     );
   });
 

@@ -7,6 +7,7 @@ import { Container } from '../../container';
 import { ConfigurationError, SystemExit } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
+import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
@@ -50,7 +51,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
   // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
   // and the server reports it the default way.
-  const run = async (req: StreamRequest | DatagramRequest) => {
+  const run = async (req: StreamRequest | DatagramRequest | MessageRequest) => {
     const scope = container.createRequestScope();
     try {
       const instance = scope.resolve(def.handler);
@@ -66,9 +67,13 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
     }
   };
   return {
+    // With @OnMessage the framer and the message loop run here, where the connection is read.
     stream: (conn, client, edge) =>
-      run(new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
-    datagram: (data, truncated, client, reply) => run(new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
+      run(def.hooks.message !== undefined
+        ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
+    datagram: (data, truncated, client, reply) =>
+      run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
   };
 }
 

@@ -1,0 +1,33 @@
+/**
+ * Message builders for the framers of `@Framing` (FramingError, FrameTooLongError) and for replies a
+ * framer cannot encode. Each names the framer, what was wrong and one fix.
+ */
+
+/** At most this many characters of a client's bad input are quoted in a message. */
+const QUOTE = 60;
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > QUOTE ? `${text.slice(0, QUOTE)}…` : text);
+}
+
+export const framingMessages = {
+  frameTooLong: (framer: string, maxLength: number, seen: number | undefined) =>
+    `@Framing('${framer}'): a message of ${seen === undefined ? 'more than ' + maxLength : seen} bytes arrived, ` +
+    `longer than maxLength ${maxLength}; the connection is closed. ` +
+    `Fix: raise maxLength in @Framing('${framer}', { maxLength }) if such messages are legitimate.`,
+  notJson: (line: string, reason: string) =>
+    `@Framing('json-lines'): a line is not JSON (${reason}): ${quote(line)}; the connection is closed. ` +
+    `Fix: make the client send one JSON value per line, or use @Framing('lines') and parse it yourself.`,
+  badNetstring: (what: string) =>
+    `@Framing('netstring'): ${what}; the connection is closed. ` +
+    `Fix: make the client send <length>:<bytes>, (e.g. 5:hello,), or pick the framer that matches its protocol.`,
+  truncatedFrame: (framer: string, held: number) =>
+    `@Framing('${framer}'): the connection ended inside a message (${held} bytes of it had arrived). ` +
+    `Fix: make the client send whole messages before it closes.`,
+  replyTooLong: (framer: string, bytes: number, most: number) =>
+    `@Framing('${framer}'): a reply of ${bytes} bytes does not fit the length prefix (at most ${most}). ` +
+    `Fix: send shorter replies, or use a larger lengthBytes.`,
+  badReply: (framer: string, reply: unknown) =>
+    `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
+    `Fix: return a string or a Buffer (or undefined for no reply).`,
+};

@@ -1,0 +1,58 @@
+import { framingMessages as messages } from '../errors/framing.messages';
+import type { FramingDefinition } from '../metadata/definition';
+import type { BufferWriter } from '../transports/stream-writer';
+import type { Framer } from './framer';
+import type { MessageChannel } from './message-request';
+
+/**
+ * One datagram as messages (API §12): with `@Framing`, a fresh framer decodes the datagram whole
+ * (its `end()` included, so a last line needs no newline) and encodes the replies; without, the
+ * datagram is one message, a raw Buffer, and replies are sent as they are (Buffer or string). All the
+ * replies of one datagram go back to the sender as one datagram. Messages are handled one at a time.
+ */
+export class DatagramMessages implements MessageChannel {
+  private closed = false;
+  private framer: Framer | undefined;
+
+  constructor(
+    private readonly data: Buffer,
+    private readonly framing: FramingDefinition | undefined,
+    private readonly reply: BufferWriter,
+    /** Called once per message handed to the handler (observability's seam). */
+    private readonly observe?: () => void,
+  ) {}
+
+  send(message: unknown): void {
+    if (message === undefined) return;
+    void this.reply.write(this.encode(message));
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  async serve(call: (message: unknown) => unknown): Promise<void> {
+    let incoming: unknown[] = [this.data];
+    if (this.framing) {
+      this.framer = this.framing.create();
+      incoming = [...this.framer.decode(this.data), ...(this.framer.end?.() ?? [])];
+    }
+    for (const message of incoming) {
+      if (this.closed) break;
+      this.observe?.();
+      let result = call(message);
+      if (isThenable(result)) result = await result;
+      this.send(result);
+    }
+  }
+
+  private encode(message: unknown): Buffer | string | Uint8Array {
+    if (this.framer) return this.framer.encode(message);
+    if (typeof message === 'string' || message instanceof Uint8Array) return message;
+    throw new TypeError(messages.badReply('datagram', message));
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}

@@ -1,0 +1,75 @@
+/**
+ * From `@Framing(kind, options)` to a `FramingDefinition`: each built-in framer by name, with its
+ * defaults, or a user factory. Kept apart from the decorator so that the decorator only validates and
+ * records.
+ */
+import type { FramingDefinition } from '../metadata/definition';
+import {
+  FRAME_MAX_LENGTH,
+  Framer,
+  FramerFactory,
+  FramerKind,
+  FramerOptions,
+  LengthPrefixedOptions,
+  LINE_MAX_LENGTH,
+} from './framer';
+import { JsonLinesFramer } from './json-lines.framer';
+import { LengthPrefixedFramer, PREFIX_MAX } from './length-prefixed.framer';
+import { LinesFramer } from './lines.framer';
+import { NetstringFramer } from './netstring.framer';
+
+export const FRAMER_KINDS: readonly FramerKind[] = ['lines', 'length-prefixed', 'netstring', 'json-lines'];
+
+export function isFramerKind(kind: unknown): kind is FramerKind {
+  return typeof kind === 'string' && (FRAMER_KINDS as readonly string[]).includes(kind);
+}
+
+/** The options each built-in framer takes, beyond `maxLength` and `concurrency`. */
+export const FRAMER_OPTIONS: Readonly<Record<FramerKind, readonly string[]>> = {
+  lines: [],
+  'json-lines': [],
+  netstring: [],
+  'length-prefixed': ['lengthBytes', 'byteOrder'],
+};
+
+/** The definition of a built-in framer, defaults applied. */
+export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions): FramingDefinition {
+  const concurrency = options.concurrency ?? 1;
+  switch (kind) {
+    case 'lines': {
+      const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
+      return { name: kind, maxLength, concurrency, create: () => new LinesFramer(maxLength) };
+    }
+    case 'json-lines': {
+      const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
+      return { name: kind, maxLength, concurrency, create: () => new JsonLinesFramer(maxLength) };
+    }
+    case 'netstring': {
+      const maxLength = options.maxLength ?? FRAME_MAX_LENGTH;
+      return { name: kind, maxLength, concurrency, create: () => new NetstringFramer(maxLength) };
+    }
+    case 'length-prefixed': {
+      const lengthBytes = options.lengthBytes ?? 4;
+      const little = options.byteOrder === 'little';
+      const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, PREFIX_MAX[lengthBytes]);
+      return { name: kind, maxLength, concurrency, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
+    }
+  }
+}
+
+/**
+ * The definition of a user framer: `factory` is a class (`new F(options)`) or a function
+ * (`f(options)`), called once per connection with the `@Framing` options and `maxLength` settled
+ * (default 1 MiB). The runner checks `maxLength` for it through `buffered`, or, when the framer has no
+ * `buffered`, through the bytes it took in since it last gave a message.
+ */
+export function userFraming(factory: FramerFactory, options: Record<string, unknown> & { maxLength?: number; concurrency?: number }): FramingDefinition {
+  const maxLength = options.maxLength ?? FRAME_MAX_LENGTH;
+  const framerOptions: FramerOptions = { ...options, maxLength };
+  delete framerOptions.concurrency;
+  const isClass = typeof factory.prototype === 'object' && factory.prototype !== null;
+  const create = isClass
+    ? () => new (factory as new (o: FramerOptions) => Framer)(framerOptions)
+    : () => (factory as (o: FramerOptions) => Framer)(framerOptions);
+  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, create };
+}

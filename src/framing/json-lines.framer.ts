@@ -1,0 +1,48 @@
+import { FramingError } from '../errors/errors';
+import { framingMessages as messages } from '../errors/framing.messages';
+import { failAfter } from './framer';
+import { LinesFramer } from './lines.framer';
+
+/**
+ * `@Framing('json-lines')` (JSON Lines, ndjson): each line is parsed as one JSON value; replies are
+ * `JSON.stringify`'d and get `\n`. Empty lines are skipped. A line that is not JSON is a FramingError
+ * that ends the connection; the lines before it in the same chunk are still handled.
+ */
+export class JsonLinesFramer extends LinesFramer {
+  constructor(maxLength: number) {
+    super(maxLength, 'json-lines');
+  }
+
+  override decode(chunk: Buffer): any[] {
+    const lines: string[] = [];
+    try {
+      this.split(chunk, lines);
+    } catch (err) {
+      failAfter(err as Error, parseAll(lines));
+    }
+    return parseAll(lines);
+  }
+
+  override end(): any[] {
+    return parseAll(super.end());
+  }
+
+  override encode(reply: unknown): string {
+    const text = JSON.stringify(reply);
+    if (text === undefined) throw new TypeError(messages.badReply(this.name, reply));
+    return text + '\n';
+  }
+}
+
+function parseAll(lines: string[]): unknown[] {
+  const values: unknown[] = [];
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    try {
+      values.push(JSON.parse(line));
+    } catch (err) {
+      failAfter(new FramingError(messages.notJson(line, (err as Error).message)), values);
+    }
+  }
+  return values;
+}

@@ -1,0 +1,116 @@
+import { FrameTooLongError, FramingError } from '../errors/errors';
+import { framingMessages as messages } from '../errors/framing.messages';
+import { failAfter, Framer } from './framer';
+
+/** The largest length each prefix size can express. */
+export const PREFIX_MAX: Readonly<Record<1 | 2 | 4, number>> = { 1: 0xff, 2: 0xffff, 4: 0xffffffff };
+
+/**
+ * `@Framing('length-prefixed', { lengthBytes, byteOrder })`: each message is an unsigned length of
+ * 1, 2 or 4 bytes (big-endian by default) followed by that many bytes, given to the handler as a
+ * Buffer. Replies (Buffer or string) get the same prefix. A prefix announcing more than `maxLength`
+ * is a FrameTooLongError before any of the body is held, so memory per connection stays within
+ * `maxLength`. A message that lies whole in one chunk is a view of it, not a copy. Netty's
+ * `LengthFieldBasedFrameDecoder` / `LengthFieldPrepender`.
+ */
+export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
+  private readonly header: Buffer;
+  private headerFill = 0;
+  /** The message being filled, once its prefix has arrived whole and the body has not. */
+  private body: Buffer | undefined;
+  private bodyFill = 0;
+
+  constructor(
+    private readonly maxLength: number,
+    private readonly lengthBytes: 1 | 2 | 4 = 4,
+    private readonly littleEndian = false,
+  ) {
+    this.header = Buffer.alloc(lengthBytes);
+  }
+
+  get buffered(): number {
+    return this.headerFill + this.bodyFill + (this.body ? this.lengthBytes : 0);
+  }
+
+  decode(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    const size = this.lengthBytes;
+    let i = 0;
+    try {
+      while (i < chunk.length) {
+        if (this.body === undefined) {
+          let length: number;
+          if (this.headerFill === 0 && chunk.length - i >= size) {
+            length = this.readLength(chunk, i);
+            i += size;
+          } else {
+            const n = Math.min(size - this.headerFill, chunk.length - i);
+            chunk.copy(this.header, this.headerFill, i, i + n);
+            this.headerFill += n;
+            i += n;
+            if (this.headerFill < size) break;
+            this.headerFill = 0;
+            length = this.readLength(this.header, 0);
+          }
+          if (length > this.maxLength) {
+            throw new FrameTooLongError(messages.frameTooLong('length-prefixed', this.maxLength, length));
+          }
+          if (chunk.length - i >= length) {
+            out.push(chunk.subarray(i, i + length));
+            i += length;
+            continue;
+          }
+          this.body = Buffer.allocUnsafe(length);
+          this.bodyFill = 0;
+        }
+        const n = Math.min(this.body.length - this.bodyFill, chunk.length - i);
+        chunk.copy(this.body, this.bodyFill, i, i + n);
+        this.bodyFill += n;
+        i += n;
+        if (this.bodyFill === this.body.length) {
+          out.push(this.body);
+          this.body = undefined;
+          this.bodyFill = 0;
+        }
+      }
+    } catch (err) {
+      failAfter(err as Error, out);
+    }
+    return out;
+  }
+
+  encode(reply: Buffer | string): Buffer {
+    const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('length-prefixed', reply));
+    const most = PREFIX_MAX[this.lengthBytes];
+    if (bytes.length > most) throw new RangeError(messages.replyTooLong('length-prefixed', bytes.length, most));
+    const out = Buffer.allocUnsafe(this.lengthBytes + bytes.length);
+    this.writeLength(out, bytes.length);
+    out.set(bytes, this.lengthBytes);
+    return out;
+  }
+
+  /** A message cut short by the end of input is a FramingError: the client broke off mid-message. */
+  end(): Buffer[] {
+    const held = this.buffered;
+    if (held > 0) throw new FramingError(messages.truncatedFrame('length-prefixed', held));
+    return [];
+  }
+
+  private readLength(buf: Buffer, at: number): number {
+    switch (this.lengthBytes) {
+      case 1:
+        return buf[at];
+      case 2:
+        return this.littleEndian ? buf.readUInt16LE(at) : buf.readUInt16BE(at);
+      case 4:
+        return this.littleEndian ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
+    }
+  }
+
+  private writeLength(out: Buffer, length: number): void {
+    if (this.lengthBytes === 1) out[0] = length;
+    else if (this.lengthBytes === 2) this.littleEndian ? out.writeUInt16LE(length, 0) : out.writeUInt16BE(length, 0);
+    else this.littleEndian ? out.writeUInt32LE(length, 0) : out.writeUInt32BE(length, 0);
+  }
+}

@@ -1,0 +1,368 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { registerReader } from '../classic/reader-registry';
+import { FrameTooLongError } from '../errors/errors';
+import { framingMessages as messages } from '../errors/framing.messages';
+import type { FramingDefinition } from '../metadata/definition';
+import { afterPollPhase } from '../transports/event-loop';
+import { DECODED_BEFORE, Framer } from './framer';
+import type { MessageChannel } from './message-request';
+
+/** A dispatched message whose reply is not written yet: it waits for its turn (message order). */
+interface Slot {
+  done: boolean;
+  value: unknown;
+}
+
+/** Bytes a framer may hold beyond `maxLength` (its delimiter or prefix) before the runner calls the message too long. */
+const SLACK = 1024;
+
+/**
+ * The message loop of one stream connection under `@OnMessage` (API §12): bytes from the connection go
+ * through its framer, each message to the handler, each reply back through the framer, in message order.
+ *
+ * - The fast path: a synchronous handler is called straight from the socket's 'data' callback, and the
+ *   replies to the messages of one chunk go out in one write; no promise and no extra turn of the
+ *   event loop per message.
+ * - An async handler (a returned promise): at most `concurrency` calls overlap; the messages behind
+ *   them wait, reading pauses, and replies are written in message order whatever order they settle in.
+ * - Backpressure: reading pauses while the connection's unsent output is above its
+ *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory.
+ * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
+ *   once the replies already owed are written, or, after shutdown's stopReading(), once nothing is in
+ *   flight or half-received. An error (the framer's, the handler's, the socket's) stops reading and
+ *   rejects once the calls in flight have returned; replies of earlier messages have been written.
+ */
+export class MessageConnection implements MessageChannel {
+  private framer!: Framer;
+  private call!: (message: unknown) => unknown;
+  private readonly concurrency: number;
+  private inFlight = 0;
+  /**
+   * Messages decoded and not handed to the handler yet: behind `concurrency` calls running, or behind
+   * output above the high-water mark. At most what one chunk held; `head` is the next one.
+   */
+  private waiting: unknown[] = [];
+  private head = 0;
+  private readonly slots: Slot[] = [];
+  /** Replies gathered while one chunk's messages are handled: they go out in one write. */
+  private readonly batch: Array<Buffer | string> = [];
+  private batchBytes = 0;
+  private batching = false;
+  private reading = false;
+  private writeBlocked = false;
+  private inputEnded = false;
+  private closeAsked = false;
+  private stopping = false;
+  private drained = false;
+  private failed = false;
+  private error: unknown;
+  private finished = false;
+  /** Bytes fed since the framer last gave a message: the length check for framers without `buffered`. */
+  private sinceMessage = 0;
+  private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly framing: FramingDefinition,
+    /** Called once per message handed to the handler (observability's seam: stats().messages, sockserve:message). */
+    private readonly observe?: () => void,
+  ) {
+    this.concurrency = framing.concurrency;
+  }
+
+  serve(call: (message: unknown) => unknown): Promise<void> {
+    this.call = call;
+    this.framer = this.framing.create();
+    return new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      const fed = this.socket as Fed;
+      fed[CONNECTION] = this;
+      fed.on('data', onData);
+      fed.on('end', onEnd);
+      fed.on('close', onClose);
+      fed.on('error', onError);
+      fed.on('drain', onDrain);
+      registerReader(fed, this);
+      if (fed.destroyed) return this.closed();
+      // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
+      (fed as Partial<Socket>).setNoDelay?.(true);
+      this.flow();
+    });
+  }
+
+  send(message: unknown): void {
+    if (this.finished || this.failed || message === undefined) return;
+    this.reply(message);
+    if (!this.batching) this.flow();
+  }
+
+  close(): void {
+    if (this.finished || this.closeAsked) return;
+    this.closeAsked = true;
+    this.dropWaiting();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  /** Shutdown: end once nothing is in flight or half-received, after the bytes already in the kernel were read. */
+  stopReading(): void {
+    if (this.stopping || this.finished) return;
+    this.stopping = true;
+    afterPollPhase(() => {
+      this.drained = true;
+      this.maybeEnd();
+    });
+  }
+
+  // ---- events of the connection (through the shared listeners below) ----
+
+  /** @internal */
+  received(chunk: Buffer): void {
+    if (this.closeAsked || this.failed) return;
+    let decoded: unknown[];
+    try {
+      decoded = this.framer.decode(chunk);
+    } catch (err) {
+      const before = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE];
+      if (before) this.handleAll(before);
+      return this.fail(err);
+    }
+    if (!this.withinLength(chunk.length, decoded.length)) return;
+    if (decoded.length > 0) this.handleAll(decoded);
+  }
+
+  /** @internal The client closed its side: what the framer still holds, then end once every reply is out. */
+  ended(): void {
+    if (this.finished || this.inputEnded) return;
+    this.inputEnded = true;
+    if (!this.closeAsked && !this.failed && this.framer.end) {
+      let last: unknown[];
+      try {
+        last = this.framer.end();
+      } catch (err) {
+        return this.fail(err);
+      }
+      if (last.length > 0) this.handleAll(last);
+    }
+    this.flow();
+    this.maybeEnd();
+  }
+
+  /** @internal The connection is gone (destroyed, reset): nothing more can be written. */
+  closed(): void {
+    if (this.finished) return;
+    this.inputEnded = true;
+    this.closeAsked = true;
+    this.dropWaiting();
+    this.maybeEnd();
+  }
+
+  /** @internal The output went below the high-water mark: the messages that waited for it go on. */
+  drain(): void {
+    this.writeBlocked = false;
+    this.pump();
+  }
+
+  /** @internal */
+  fail(err: unknown): void {
+    if (this.failed || this.finished) return;
+    this.failed = true;
+    this.error = err;
+    this.dropWaiting();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  // ---- messages and replies ----
+
+  private handleAll(decoded: unknown[]): void {
+    this.batching = true;
+    for (let i = 0; i < decoded.length; i++) {
+      if (this.closeAsked || this.failed) break;
+      if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i]);
+      else this.waiting.push(decoded[i]);
+    }
+    this.flush();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  /** Another call may start: fewer than `concurrency` running, and the output below the high-water mark. */
+  private canDispatch(): boolean {
+    return this.inFlight < this.concurrency && !this.writeBlocked && !this.closeAsked && !this.failed;
+  }
+
+  /** Writes the replies whose turn has come, and hands waiting messages on while calls may start. */
+  private pump(): void {
+    if (this.finished) return;
+    this.batching = true;
+    this.writeReady();
+    while (this.head < this.waiting.length && this.canDispatch()) {
+      const message = this.waiting[this.head];
+      this.waiting[this.head++] = undefined;
+      if (this.head === this.waiting.length) this.dropWaiting();
+      this.dispatch(message);
+      this.writeReady();
+    }
+    this.flush();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  private dropWaiting(): void {
+    this.waiting = [];
+    this.head = 0;
+  }
+
+  private dispatch(message: unknown): void {
+    this.observe?.();
+    let result: unknown;
+    try {
+      result = this.call(message);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (isThenable(result)) {
+      const slot: Slot = { done: false, value: undefined };
+      this.slots.push(slot);
+      this.inFlight++;
+      result.then(
+        (value) => this.completed(slot, value),
+        (err) => {
+          this.inFlight--;
+          this.fail(err);
+        },
+      );
+    } else if (this.slots.length === 0) this.reply(result);
+    else this.slots.push({ done: true, value: result });
+  }
+
+  private completed(slot: Slot, value: unknown): void {
+    this.inFlight--;
+    slot.done = true;
+    slot.value = value;
+    if (this.failed) return this.maybeEnd();
+    this.pump();
+  }
+
+  /** Writes the replies whose turn has come: the settled slots at the head. */
+  private writeReady(): void {
+    while (this.slots.length > 0 && this.slots[0].done) this.reply(this.slots.shift()!.value);
+  }
+
+  private reply(value: unknown): void {
+    if (value === undefined) return;
+    let bytes: Buffer | string;
+    try {
+      bytes = this.framer.encode(value);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (!this.batching) return this.write(bytes);
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
+    // Replies to one chunk's messages can be many times its size: past the high-water mark they go out
+    // now, and if the connection cannot take them, the messages left wait (writeBlocked) for 'drain'.
+    if (this.batchBytes >= this.socket.writableHighWaterMark) this.writeBatch();
+  }
+
+  private flush(): void {
+    this.batching = false;
+    this.writeBatch();
+  }
+
+  private writeBatch(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    if (batch.length === 1) this.write(batch[0]);
+    else if (batch.every(isString)) this.write(batch.join(''));
+    else this.write(Buffer.concat(batch.map((b) => (typeof b === 'string' ? Buffer.from(b) : b))));
+    batch.length = 0;
+    this.batchBytes = 0;
+  }
+
+  private write(bytes: Buffer | string): void {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    if (!socket.write(bytes)) this.writeBlocked = true; // 'drain' follows
+  }
+
+  /** Reads while a message may be taken: not after the end, not while messages wait, not above the high-water mark. */
+  private flow(): void {
+    const want = !this.finished && !this.closeAsked && !this.failed && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
+    if (want === this.reading) return;
+    this.reading = want;
+    if (want) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** The framer's partial message within maxLength (plus its delimiter or prefix); a FrameTooLongError otherwise. */
+  private withinLength(bytes: number, produced: number): boolean {
+    const max = this.framing.maxLength + SLACK;
+    const held = this.framer.buffered;
+    if (held === undefined) {
+      // Every byte fed since the last chunk that gave a message belongs to the message still coming.
+      this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
+      if (this.sinceMessage <= max) return true;
+    } else if (held <= max) return true;
+    this.fail(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)));
+    return false;
+  }
+
+  private maybeEnd(): void {
+    if (this.finished || this.batching || this.inFlight > 0) return;
+    if (this.failed) return this.finish();
+    if (this.slots.length > 0) return;
+    const idle = this.head === this.waiting.length;
+    const stopped = this.stopping && this.drained && idle && !((this.framer?.buffered ?? 0) > 0);
+    if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
+  }
+
+  private finish(): void {
+    this.finished = true;
+    const fed = this.socket as Fed;
+    fed.off('data', onData);
+    fed.off('end', onEnd);
+    fed.off('close', onClose);
+    fed.off('drain', onDrain);
+    // 'error' stays: with the loop gone it does nothing, and a late error (a write that fails while the
+    // server closes the connection) must find a listener rather than crash the process.
+    fed[CONNECTION] = undefined;
+    if (this.reading) {
+      this.reading = false;
+      fed.pause();
+    }
+    if (this.failed) this.settle?.reject(this.error);
+    else this.settle?.resolve();
+  }
+}
+
+// The listeners are shared by every connection and find their loop on the socket: an idle connection
+// holds no closures for them.
+const CONNECTION = Symbol('sockserve.messages');
+type Fed = Duplex & { [CONNECTION]?: MessageConnection };
+
+function onData(this: Fed, chunk: Buffer): void {
+  this[CONNECTION]?.received(chunk);
+}
+function onEnd(this: Fed): void {
+  this[CONNECTION]?.ended();
+}
+function onClose(this: Fed): void {
+  this[CONNECTION]?.closed();
+}
+function onError(this: Fed, err: Error): void {
+  this[CONNECTION]?.fail(err);
+}
+function onDrain(this: Fed): void {
+  this[CONNECTION]?.drain();
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}

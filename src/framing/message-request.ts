@@ -1,0 +1,104 @@
+import type { Duplex } from 'node:stream';
+import { requestFace } from '../bootstrap/request-objects';
+import type { Server } from '../bootstrap/server';
+import type { FramingDefinition } from '../metadata/definition';
+import type { ClientAddress } from '../transports/address';
+import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
+import type { BufferWriter } from '../transports/stream-writer';
+import { DatagramMessages } from './datagram-messages';
+import { MessageConnection } from './message-connection';
+
+/** What carries a MessageRequest's messages: a stream connection, or one datagram. */
+export interface MessageChannel {
+  send(message: unknown): void;
+  close(): void;
+  /** Calls `call` once per message until the channel ends; resolves once every call has returned. */
+  serve(call: (message: unknown) => unknown): Promise<void>;
+}
+
+/**
+ * What an `@OnMessage()` handler's hooks receive (API §12), on stream and datagram transports alike.
+ * With `@OnMessage` a request is the whole connection (or one datagram): `@Setup` and `@Finish` see
+ * this object once, `@OnMessage` once per message.
+ *
+ * - `send(message)`: writes a message now, framed like a reply (unsolicited: a push, a greeting). On a
+ *   datagram it is added to the one reply datagram.
+ * - `close()`: stop taking messages; the connection ends once the replies of the messages already
+ *   taken have been written.
+ */
+export class MessageRequest<Out = unknown> {
+  /** TLS details where the connection is TLS (API §11); undefined otherwise. */
+  readonly tls?: TlsInfo;
+  /** The PROXY protocol header where one was received (API §11); undefined otherwise. */
+  readonly proxy?: ProxyInfo;
+  private face: Server | undefined;
+
+  constructor(
+    readonly clientAddress: ClientAddress,
+    private readonly origin: Server,
+    private readonly channel: MessageChannel,
+    private readonly reply?: BufferWriter,
+    /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
+    private readonly raw?: object,
+    edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+  ) {
+    this.tls = edge?.tls;
+    this.proxy = edge?.proxy;
+  }
+
+  /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
+  get server(): Server {
+    return (this.face ??= requestFace(this.origin, this.raw));
+  }
+
+  send(message: Out): void {
+    this.channel.send(message);
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  /** @internal The message loop: runs in place of @Handle. */
+  serve(call: (message: unknown) => unknown): Promise<void> {
+    return this.channel.serve(call);
+  }
+
+  /** @internal On a datagram transport: the reply, sent to the client once the lifecycle has finished. */
+  get datagramReply(): BufferWriter | undefined {
+    return this.reply;
+  }
+}
+
+/**
+ * Called once per message, where the message is handed to `@OnMessage`, with the request's server face
+ * and client. TODO(observe): count `stats().messages` and publish `sockserve:message` here (in a worker,
+ * `server` is the worker's face). Undefined: nothing to do, and no call per message.
+ */
+function messageObserver(_server: Server, _client: ClientAddress): (() => void) | undefined {
+  return undefined;
+}
+
+/** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
+export function streamMessageRequest(
+  framing: FramingDefinition,
+  conn: Duplex,
+  client: ClientAddress,
+  server: Server,
+  raw?: object,
+  edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+): MessageRequest {
+  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)), undefined, raw, edge);
+}
+
+/** The MessageRequest of one datagram: its replies are gathered in `reply`. */
+export function datagramMessageRequest(
+  framing: FramingDefinition | undefined,
+  data: Buffer,
+  client: ClientAddress,
+  server: Server,
+  reply: BufferWriter,
+  raw?: object,
+): MessageRequest {
+  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply, raw);
+}

@@ -1,0 +1,8 @@
+/**
+ * `sockserve/testing`: handler classes served in memory, for tests (API §13). `TestServer.create()`
+ * runs the real lifecycle, DI, framers and errors in the test's own thread with nothing bound; its
+ * connections take bytes in whatever chunks the test picks.
+ */
+export { TestServer } from './testing/test-server';
+export type { TestServerOptions } from './testing/test-server';
+export { TestConnection } from './testing/test-connection';

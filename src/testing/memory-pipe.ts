@@ -1,0 +1,55 @@
+import { Duplex } from 'node:stream';
+
+/**
+ * One end of an in-memory connection: what one end writes, the other reads, synchronously and in the
+ * chunks written (no timers, so jest's fake timers do not hold it up). Flow control as a socket's:
+ * a write completes once the other end's reader has room (its readable high-water mark), so a side
+ * that does not read holds the writer back. `end()` is a half-close (the other end reads EOF),
+ * `destroy()` before `end()` a reset (the other end fails with ECONNRESET).
+ */
+export class MemoryEnd extends Duplex {
+  peer!: MemoryEnd;
+  /** A write waiting for the peer's reader to take what it holds. */
+  private blocked: (() => void) | undefined;
+
+  constructor() {
+    super({ allowHalfOpen: true });
+  }
+
+  override _read(): void {
+    const resume = this.peer.blocked;
+    this.peer.blocked = undefined;
+    resume?.();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const peer = this.peer;
+    if (peer.destroyed || peer.readableEnded) return callback(); // gone: a real socket's bytes would be lost too
+    if (peer.push(chunk)) callback();
+    else this.blocked = () => callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.peer.destroyed) this.peer.push(null);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const peer = this.peer;
+    this.blocked = undefined;
+    // After a half-close the peer has its EOF already; a close before it is a reset for the peer.
+    if (!peer.destroyed && !this.writableFinished) {
+      peer.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104, syscall: 'read' }));
+    }
+    callback(error);
+  }
+}
+
+/** Two connected ends: `[server, client]`. */
+export function memoryPipe(): [MemoryEnd, MemoryEnd] {
+  const server = new MemoryEnd();
+  const client = new MemoryEnd();
+  server.peer = client;
+  client.peer = server;
+  return [server, client];
+}

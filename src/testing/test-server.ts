@@ -1,0 +1,188 @@
+import { HandlerWiring } from '../bootstrap/handler-wiring';
+import { Server } from '../bootstrap/server';
+import { BaseServer } from '../classic/base-server';
+import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
+import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
+import { Container, Provider } from '../container';
+import { ConfigurationError } from '../errors/errors';
+import { explore } from '../explorer/explorer';
+import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import type { ClientAddress } from '../transports/address';
+import type { DatagramSocket } from '../transports/datagram-socket';
+import { MemoryEnd, memoryPipe } from './memory-pipe';
+import { TestConnection } from './test-connection';
+
+type HandlerClass = abstract new (...args: any[]) => unknown;
+type Request = MemoryEnd | DatagramRequestTuple;
+
+export interface TestServerOptions {
+  /** DI providers, as bootstrap's: they replace the handler's dependencies (a fake store, a fixed clock…). */
+  providers?: Provider[];
+  /** Overrides of the transport decorator's options (port, host, path…): what `req.server.serverAddress` says. */
+  transport?: Record<string, unknown>;
+}
+
+/** Where in-memory clients appear to come from when the test does not say. */
+const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
+
+/**
+ * The classic server the decorated wiring runs on, with memory in place of sockets: `getRequest()`
+ * takes the connections and datagrams the test made, and the real stages run on them (verifyRequest →
+ * processRequest → finishRequest → shutdownRequest, handleError), on the concurrent strategy.
+ */
+class MemoryServer extends BaseServer<Request, unknown> {
+  readonly queue: Array<[Request, ClientAddress]> = [];
+  readonly open = new Set<MemoryEnd>();
+  /** Called when a request has been closed: its connection's `closed`, its datagram's reply. */
+  readonly whenClosed = new Map<Request, () => void>();
+
+  constructor(
+    address: unknown,
+    private readonly wiring: HandlerWiring,
+    private readonly errors: unknown[],
+  ) {
+    super(address, wiring.handlerClass() as never, { bindAndActivate: false });
+    this.strategy = new ConcurrentStrategy<Request>();
+  }
+
+  override getRequest(): [Request, ClientAddress] {
+    const next = this.queue.shift();
+    if (!next) throw Object.assign(new Error('no request is waiting'), { code: 'EAGAIN' });
+    return next;
+  }
+
+  protected waitForRequest(): Promise<boolean> {
+    return Promise.resolve(this.queue.length > 0);
+  }
+
+  protected wakeLoop(): void {}
+
+  override async verifyRequest(request: Request, clientAddress: ClientAddress): Promise<boolean> {
+    return !this.wiring.hasHook('verify') || this.wiring.verify(request as object, clientAddress);
+  }
+
+  override async shutdownRequest(request: Request): Promise<void> {
+    if (request instanceof MemoryEnd) {
+      // As a socket's: the reply's FIN after everything written, then the close.
+      if (!request.destroyed && !request.writableEnded) await new Promise<void>((resolve) => request.end(resolve));
+      request.destroy();
+      this.open.delete(request);
+    }
+    const closed = this.whenClosed.get(request);
+    this.whenClosed.delete(request);
+    closed?.();
+  }
+
+  override async handleError(request: Request | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
+    this.errors.push(error);
+    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
+  }
+
+  /** Ends every connection still open (a reset) and waits for their requests to finish. */
+  async closeAll(): Promise<void> {
+    for (const end of this.open) end.destroy();
+    await this.strategy.drain();
+  }
+}
+
+/**
+ * A handler class served in memory, for tests (API §13): the same explorer checks, DI (with the test's
+ * providers), `@Verify`, lifecycle, framers and errors as `bootstrap()`, with nothing bound and
+ * everything in the test's own thread, whatever the class's concurrency decorator says. Twisted's
+ * `StringTransport` and Netty's `EmbeddedChannel` are the models.
+ *
+ * ```ts
+ * const t = await TestServer.create(KvHandler, { providers: [{ provide: Store, useValue: new Store() }] });
+ * const c = t.connect();
+ * c.write('SET a 1\n');
+ * expect(await c.readline()).toBe('OK\n');
+ * await c.end();
+ * await t.close();
+ * ```
+ *
+ * Throws (rejects) as bootstrap() does: ConfigurationError for bad decorators, InjectionError for a
+ * dependency that cannot be built.
+ */
+export class TestServer {
+  /** Every error the server reported (what reached `@HandleError`, or the default report), in order. */
+  readonly errors: unknown[] = [];
+  /** The server face handlers see as `req.server`. */
+  readonly server: Server;
+  private readonly classic: MemoryServer;
+  private readonly pending = new Set<Promise<void>>();
+
+  private constructor(
+    private readonly def: HandlerDefinition,
+    container: Container,
+  ) {
+    this.server = new Server(def.handler.name, () => container.dispose());
+    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null }));
+    this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
+    this.server.attach(this.classic);
+  }
+
+  static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
+    const found = explore(handler);
+    const def: HandlerDefinition = options.transport
+      ? { ...found, transport: { ...found.transport, options: { ...found.transport.options, ...options.transport } } as TransportDefinition }
+      : found;
+    const container = new Container(options.providers ?? []);
+    container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
+    container.validate(def.handler);
+    return new TestServer(def, container);
+  }
+
+  /** A new in-memory connection from `clientAddress` (default 127.0.0.1:50000); @Verify runs first, as on a socket. */
+  connect(clientAddress: ClientAddress = DEFAULT_CLIENT): TestConnection {
+    if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
+    const [server, client] = memoryPipe();
+    server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
+    this.classic.open.add(server);
+    const closed = this.take(server, clientAddress);
+    return new TestConnection(client, closed);
+  }
+
+  /**
+   * One datagram from `from` (default 127.0.0.1:50000); resolves to the reply datagram, or `undefined`
+   * when the handler sent none (or `@Verify` refused it).
+   */
+  async datagram(data: string | Buffer, from: ClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+    if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
+    let reply: Buffer | undefined;
+    const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    await this.take(datagramRequest(bytes, socket as unknown as DatagramSocket, false), from);
+    return reply;
+  }
+
+  /** Resets the connections still open, waits for their requests, disposes the container's singletons. Idempotent. */
+  async close(): Promise<void> {
+    await this.classic.closeAll();
+    await Promise.all(this.pending);
+    await this.server.close();
+  }
+
+  private get isDatagram(): boolean {
+    return this.def.transport.kind === 'udp' || this.def.transport.kind === 'unix-dgram';
+  }
+
+  /** Queues a request and has the classic loop take it; resolves once it has been closed. */
+  private take(request: Request, clientAddress: ClientAddress): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.classic.whenClosed.set(request, resolve));
+    this.classic.queue.push([request, clientAddress]);
+    const taken = this.classic.handleRequest().then(() => undefined);
+    const done = Promise.all([taken, closed]).then(() => undefined);
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+    return done;
+  }
+}
+
+function classicAddress(t: TransportDefinition): unknown {
+  if (t.kind === 'tcp' || t.kind === 'udp') return [t.options.host ?? '127.0.0.1', t.options.port];
+  return t.options.path;
+}
+
+function notFor(def: HandlerDefinition, member: string, what: string, instead: string): string {
+  return `TestServer.${member}: ${def.handler.name} is served on ${what}. Fix: use ${instead} for it.`;
+}

@@ -1,0 +1,289 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import { bootstrap, Concurrent, Framing, FrameTooLongError, HandleError, MessageRequest, OnMessage, Server, TcpServer, UnixStreamServer } from '../../src';
+import { FramerName, handlers, LimitedThreaded, ModeName, UdpLinesForked, UdpRawThreaded } from '../fixtures/message-handlers';
+import { connect, datagramExchange, readToEnd, removeTempDir, tempDir, within } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([])); // no worker left behind
+
+function tcp(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+/** Three messages of each framer, and what the echo handlers answer, as bytes. */
+const wire: Record<FramerName, { send: Buffer; expect: Buffer }> = {
+  lines: { send: Buffer.from('one\r\ntwo\nthré\n'), expect: Buffer.from('echo one\necho two\necho thré\n') },
+  'length-prefixed': {
+    send: Buffer.concat(['one', 'two', 'thré'].map((s) => prefixed(Buffer.from(s)))),
+    expect: Buffer.concat(['echo one', 'echo two', 'echo thré'].map((s) => prefixed(Buffer.from(s)))),
+  },
+  netstring: { send: Buffer.from('3:one,3:two,5:thré,'), expect: Buffer.from('8:echo one,8:echo two,10:echo thré,') },
+  'json-lines': { send: Buffer.from('1\n"two"\n{"three":3}\n'), expect: Buffer.from('{"echo":1}\n{"echo":"two"}\n{"echo":{"three":3}}\n') },
+};
+
+function prefixed(body: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** Sends `bytes` in awkward pieces (1, 2, 3… bytes), half-closes, and reads to EOF; bounded. */
+async function exchangeInPieces(target: { host: string; port: number }, bytes: Buffer): Promise<Buffer> {
+  const socket = await within(5000, 'connect', connect(target));
+  try {
+    socket.setNoDelay(true);
+    const reply = readToEnd(socket);
+    for (let i = 0, n = 1; i < bytes.length; i += n, n++) socket.write(bytes.subarray(i, i + n));
+    socket.end();
+    return await within(15000, 'the replies', reply);
+  } finally {
+    socket.destroy();
+  }
+}
+
+const modes: ModeName[] = ['serial', 'concurrent', 'threading', 'forking'];
+const framers: FramerName[] = ['lines', 'length-prefixed', 'netstring', 'json-lines'];
+
+describe.each(modes)('every framer over real TCP sockets, %s', (mode) => {
+  test.each(framers)('%s: messages cut anywhere are answered in order, and the connection ends after the last reply', async (framer) => {
+    const server = serve(await bootstrap(handlers[`${framer}-${mode}`] as never));
+    const reply = await exchangeInPieces(tcp(server), wire[framer].send);
+    expect(reply).toEqual(wire[framer].expect);
+  });
+});
+
+describe('where the framer runs', () => {
+  test.each([['threading', 'a worker thread'], ['forking', 'a child process']])('with @%s the messages are handled in %s', async (mode) => {
+    const server = serve(await bootstrap(handlers[`lines-${mode}`] as never));
+    const [pid, thread] = (await exchangeInPieces(tcp(server), Buffer.from('where\n'))).toString().trim().split('/').map(Number);
+    if (mode === 'threading') expect([pid, thread > 0]).toEqual([process.pid, true]);
+    else expect(pid).not.toBe(process.pid);
+  });
+
+  test('a message longer than maxLength in a worker thread closes that connection and the next one is served', async () => {
+    const server = serve(await bootstrap(LimitedThreaded));
+    const long = await exchangeInPieces(tcp(server), Buffer.concat([Buffer.from('ok\n'), Buffer.alloc(4096, 0x61), Buffer.from('\nlost\n')]));
+    expect(long.toString()).toBe('ok\n');
+    expect((await exchangeInPieces(tcp(server), Buffer.from('next\n'))).toString()).toBe('next\n');
+  });
+});
+
+describe('datagrams', () => {
+  test('without @Framing each UDP datagram is one raw message, answered from a worker thread to the sender', async () => {
+    const server = serve(await bootstrap(UdpRawThreaded));
+    const { data } = await datagramExchange(tcp(server), 'ping', undefined, 10000);
+    expect(data.toString()).toMatch(new RegExp(`^${process.pid}/[1-9]\\d* ping$`));
+  });
+
+  test('with @Framing lines each UDP datagram is decoded in a child process and the replies come back as one datagram', async () => {
+    const server = serve(await bootstrap(UdpLinesForked));
+    const { data } = await datagramExchange(tcp(server), 'a\nb', undefined, 10000);
+    const [first, second] = data.toString().split('\n');
+    expect(first).toMatch(/^\d+\/0 a$/);
+    expect(second).toMatch(/^\d+\/0 b$/);
+    expect(Number(first.split('/')[0])).not.toBe(process.pid);
+  });
+});
+
+const errors: unknown[] = [];
+
+@TcpServer(0)
+@Concurrent()
+@Framing('lines', { concurrency: 8 })
+export class Pipelined {
+  static most = 0;
+  static running = 0;
+  @OnMessage() async on(line: string) {
+    Pipelined.running++;
+    Pipelined.most = Math.max(Pipelined.most, Pipelined.running);
+    await new Promise((resolve) => setTimeout(resolve, (Number(line) * 7) % 5)); // settle out of order
+    Pipelined.running--;
+    return line;
+  }
+}
+
+@TcpServer(0)
+@Framing('lines')
+export class SerialLines {
+  @OnMessage() on(line: string, req: MessageRequest) {
+    if (line === 'bye') req.close();
+    return line;
+  }
+}
+
+@TcpServer(0)
+@Concurrent()
+@Framing('lines', { maxLength: 64 * 1024 })
+export class Amplifier {
+  static calls = 0;
+  @OnMessage() on() {
+    Amplifier.calls++;
+    return Buffer.alloc(64 * 1024, 0x78);
+  }
+}
+
+@TcpServer(0)
+@Concurrent()
+@Framing('lines', { maxLength: 1000 })
+export class Limited {
+  @OnMessage() on(line: string) {
+    return line;
+  }
+  @HandleError() error(err: unknown) {
+    errors.push(err);
+  }
+}
+
+describe('over real sockets', () => {
+  test('pipelined messages with concurrency 8 overlap and their replies keep message order', async () => {
+    const server = serve(await bootstrap(Pipelined));
+    const lines = Array.from({ length: 200 }, (_, i) => String(i));
+    const reply = await exchangeInPieces(tcp(server), Buffer.from(lines.join('\n') + '\n'));
+    expect(reply.toString()).toBe(lines.join('\n') + '\n');
+    expect(Pipelined.most).toBeGreaterThan(1);
+    expect(Pipelined.most).toBeLessThanOrEqual(8);
+  });
+
+  test('serial: one connection at a time, many messages in it; the next connection is served once it ends', async () => {
+    const server = serve(await bootstrap(SerialLines));
+    const first = await connect(tcp(server));
+    const second = await connect(tcp(server));
+    try {
+      const firstReplies = readToEnd(first);
+      const secondReplies = readToEnd(second);
+      second.write('second\n');
+      first.write('a\nb\n');
+      first.write('bye\nignored\n');
+      expect((await within(5000, 'first', firstReplies)).toString()).toBe('a\nb\nbye\n');
+      second.end();
+      expect((await within(5000, 'second', secondReplies)).toString()).toBe('second\n');
+    } finally {
+      first.destroy();
+      second.destroy();
+    }
+  });
+
+  test('a client that never reads cannot make the server produce replies without bound', async () => {
+    Amplifier.calls = 0;
+    const server = serve(await bootstrap(Amplifier));
+    const socket = await connect(tcp(server));
+    try {
+      socket.pause(); // never reads
+      const chunk = Buffer.from('go\n'.repeat(20000)); // 60 KB: 20,000 requests, 1.3 GB of replies
+      let written = 0;
+      // Write until the server stops reading: the client's own writes then stop draining.
+      while (written < 64 * 1024 * 1024) {
+        written += chunk.length;
+        if (!socket.write(chunk)) {
+          const drained = await Promise.race([new Promise((r) => socket.once('drain', () => r(true))), new Promise((r) => setTimeout(() => r(false), 1500))]);
+          if (!drained) break;
+        }
+      }
+      // Kernel buffers on both sides hold a few MB; everything past that waits in the client.
+      expect(Amplifier.calls * 64 * 1024).toBeLessThan(64 * 1024 * 1024);
+      expect(Amplifier.calls).toBeLessThan(written / 3);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('100 MB with no newline: FrameTooLongError through @HandleError, and the connection is closed early', async () => {
+    errors.length = 0;
+    const server = serve(await bootstrap(Limited));
+    const socket = await connect(tcp(server));
+    try {
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.resume();
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      let sent = 0;
+      let open = true;
+      void closed.then(() => (open = false));
+      while (open && sent < 100 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
+      }
+      await within(10000, 'the server to close the connection', closed);
+      expect(sent).toBeLessThan(100 * 1024 * 1024);
+      expect(errors).toEqual([expect.any(FrameTooLongError)]);
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe('over a Unix stream socket', () => {
+  let dir: string;
+  beforeAll(() => (dir = tempDir()));
+  afterAll(() => removeTempDir(dir));
+
+  test('lines are answered in order', async () => {
+    const path = `${dir}/lines.sock`;
+    @UnixStreamServer({ path })
+    @Framing('lines')
+    class UnixLinesAt {
+      @OnMessage() on(line: string) {
+        return line.length;
+      }
+    }
+    serve(await bootstrap(UnixLinesAt));
+    const socket = net.connect({ path });
+    const reply = readToEnd(socket);
+    socket.write('a\nbb\nccc');
+    socket.end();
+    expect((await within(5000, 'unix replies', reply)).toString()).toBe('1\n2\n3\n');
+  });
+});
+
+@TcpServer(0)
+@Concurrent()
+@Framing('lines')
+export class Slow {
+  @OnMessage() async on(line: string) {
+    if (line === 'slow') await new Promise((resolve) => setTimeout(resolve, 200));
+    return `done ${line}`;
+  }
+}
+
+describe('graceful shutdown', () => {
+  test('an idle message connection ends at once; one with a message in flight gets its reply first', async () => {
+    const server = await bootstrap(Slow);
+    const loop = server.serveForever(0.05);
+    try {
+      const idle = await connect(tcp(server));
+      const busy = await connect(tcp(server));
+      const replied = new Promise((resolve) => idle.once('data', resolve)); // 'done quick' has come back
+      const idleEnd = readToEnd(idle);
+      const busyEnd = readToEnd(busy);
+      idle.write('quick\n');
+      busy.write('slow\n');
+      await within(5000, 'the first reply', replied);
+      await within(10000, 'shutdown', server.shutdown());
+      expect((await within(5000, 'idle', idleEnd)).toString()).toBe('done quick\n');
+      expect((await within(5000, 'busy', busyEnd)).toString()).toBe('done slow\n');
+      idle.destroy();
+      busy.destroy();
+    } finally {
+      await server.close();
+      await within(5000, 'loop', loop);
+    }
+  });
+});
+
+@TcpServer({ port: 0, proxyProtocol: true })
+@Concurrent()
+@Framing('lines')
+export class BehindProxy {
+  @OnMessage() on(_line: string, req: MessageRequest) {
+    return `${req.clientAddress.host} via PROXY v${req.proxy?.version} from ${req.proxy?.source.host}`;
+  }
+}
+
+describe('behind a PROXY protocol load balancer', () => {
+  test('a message request has the original client and req.proxy from the header', async () => {
+    const server = serve(await bootstrap(BehindProxy));
+    const reply = await exchangeInPieces(tcp(server), Buffer.from('PROXY TCP4 203.0.113.9 127.0.0.1 50000 80\r\nwho\n'));
+    expect(reply.toString()).toBe('203.0.113.9 via PROXY v1 from 203.0.113.9\n');
+  });
+});

@@ -1,0 +1,210 @@
+import {
+  FrameTooLongError, FramingError, JsonLinesFramer, LengthPrefixedFramer, LinesFramer, NetstringFramer,
+} from '../../src';
+import type { Framer } from '../../src';
+
+/** Feeds `chunks` to a fresh framer, then its end(); all the messages in order. */
+function decodeAll<T>(make: () => Framer<T, unknown>, chunks: Buffer[]): T[] {
+  const framer = make();
+  const out: T[] = [];
+  for (const chunk of chunks) out.push(...framer.decode(chunk));
+  out.push(...(framer.end?.() ?? []));
+  return out;
+}
+
+/** Every way of cutting `bytes` the tests try: whole, at every single point, one byte at a time, and in seeded random pieces. */
+function chunkings(bytes: Buffer): Array<[string, Buffer[]]> {
+  const ways: Array<[string, Buffer[]]> = [['whole', [bytes]]];
+  for (let at = 1; at < bytes.length; at++) ways.push([`split at ${at}`, [bytes.subarray(0, at), bytes.subarray(at)]]);
+  ways.push(['one byte at a time', [...bytes].map((b) => Buffer.from([b]))]);
+  let seed = 12345;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 20; round++) {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < bytes.length; ) {
+      const n = 1 + Math.floor(random() * 7);
+      pieces.push(bytes.subarray(i, i + n));
+      i += n;
+    }
+    ways.push([`random pieces #${round}`, pieces]);
+  }
+  return ways;
+}
+
+/** Asserts that every chunking of `bytes` decodes to `expected`. */
+function expectEveryChunking<T>(make: () => Framer<T, unknown>, bytes: Buffer, expected: T[]): void {
+  for (const [how, chunks] of chunkings(bytes)) {
+    try {
+      expect(decodeAll(make, chunks)).toEqual(expected);
+    } catch (err) {
+      throw new Error(`${how}: ${(err as Error).message}`);
+    }
+  }
+}
+
+describe('the lines framer', () => {
+  const lines = () => new LinesFramer(64 * 1024);
+
+  test('splits on \\n and drops a trailing \\r, however the input is cut', () => {
+    expectEveryChunking(lines, Buffer.from('GET a\r\nSET b 2\n\nlast\r\n'), ['GET a', 'SET b 2', '', 'last']);
+  });
+
+  test('decodes multi-byte UTF-8 split across chunks', () => {
+    // é (2 bytes), € (3 bytes), 😀 (4 bytes): every cut, including inside a character.
+    expectEveryChunking(lines, Buffer.from('café €5\n😀 ok\n'), ['café €5', '😀 ok']);
+  });
+
+  test('gives many messages from one chunk, in order', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => `line ${i}`);
+    expect(lines().decode(Buffer.from(many.join('\n') + '\n'))).toEqual(many);
+  });
+
+  test('a last line without its newline is a message at the end of input', () => {
+    expect(decodeAll(lines, [Buffer.from('a\nb')])).toEqual(['a', 'b']);
+  });
+
+  test('a line of exactly maxLength bytes passes, its \\r\\n not counted', () => {
+    const framer = new LinesFramer(5);
+    expect(framer.decode(Buffer.from('12345\r\n'))).toEqual(['12345']);
+    expect(framer.decode(Buffer.from('abcd'))).toEqual([]);
+    expect(framer.decode(Buffer.from('e\n'))).toEqual(['abcde']);
+  });
+
+  test('a line longer than maxLength is a FrameTooLongError, however it arrives', () => {
+    for (const [how, chunks] of chunkings(Buffer.from('ok\n123456\n'))) {
+      const framer = new LinesFramer(5);
+      const got: string[] = [];
+      let error: unknown;
+      try {
+        for (const chunk of chunks) got.push(...framer.decode(chunk));
+      } catch (err) {
+        error = err;
+      }
+      expect([how, error]).toEqual([how, expect.any(FrameTooLongError)]);
+    }
+  });
+
+  test('a stream without a newline fails once maxLength is passed, holding no more than that', () => {
+    const framer = new LinesFramer(1000);
+    let fed = 0;
+    expect(() => {
+      for (;;) {
+        framer.decode(Buffer.alloc(100, 0x61));
+        fed += 100;
+        expect(framer.buffered).toBeLessThanOrEqual(1001);
+      }
+    }).toThrow(FrameTooLongError);
+    expect(fed).toBeLessThanOrEqual(1100);
+  });
+
+  test('the FrameTooLongError names the framer, the limit and the fix', () => {
+    expect(() => new LinesFramer(4).decode(Buffer.from('toolong\n'))).toThrow(
+      "@Framing('lines'): a message of 7 bytes arrived, longer than maxLength 4; the connection is closed. Fix: raise maxLength in @Framing('lines', { maxLength }) if such messages are legitimate.",
+    );
+  });
+
+  test('replies get \\n: strings, Buffers and numbers', () => {
+    const framer = lines();
+    expect(framer.encode('OK')).toBe('OK\n');
+    expect(framer.encode(Buffer.from('raw'))).toEqual(Buffer.from('raw\n'));
+    expect(framer.encode(42)).toBe('42\n');
+    expect(() => framer.encode({})).toThrow(TypeError);
+  });
+});
+
+describe('the json-lines framer', () => {
+  const json = () => new JsonLinesFramer(64 * 1024);
+
+  test('parses each line as JSON, however the input is cut, skipping empty lines', () => {
+    expectEveryChunking(json, Buffer.from('{"op":"get","key":"é"}\n\n[1,2]\r\n"s"\n'), [{ op: 'get', key: 'é' }, [1, 2], 's']);
+  });
+
+  test('a line that is not JSON is a FramingError quoting it, after the good lines of the same chunk', () => {
+    const framer = json();
+    let error: unknown;
+    try {
+      framer.decode(Buffer.from('{"a":1}\nnot json\n{"b":2}\n'));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FramingError);
+    expect((error as Error).message).toMatch(/^@Framing\('json-lines'\): a line is not JSON \(.*\): "not json"; the connection is closed\. Fix: /);
+    expect((error as Record<symbol, unknown>)[Symbol.for('sockserve.framing.decodedBefore')]).toEqual([{ a: 1 }]);
+  });
+
+  test('replies are JSON.stringify\'d with \\n', () => {
+    expect(json().encode({ ok: true, n: [1] })).toBe('{"ok":true,"n":[1]}\n');
+    expect(() => json().encode(undefined)).toThrow(TypeError);
+  });
+});
+
+describe('the length-prefixed framer', () => {
+  const frame = (body: string, bytes: 1 | 2 | 4 = 4, little = false) => new LengthPrefixedFramer(1 << 20, bytes, little).encode(body);
+
+  test.each([1, 2, 4] as const)('decodes %i-byte big-endian prefixes, however the input is cut', (bytes) => {
+    const input = Buffer.concat([frame('hello', bytes), frame('', bytes), frame('wörld', bytes)]);
+    expectEveryChunking(() => new LengthPrefixedFramer(1 << 20, bytes), input, [Buffer.from('hello'), Buffer.alloc(0), Buffer.from('wörld')]);
+  });
+
+  test('decodes little-endian prefixes', () => {
+    const input = Buffer.from([5, 0, 0x68, 0x65, 0x6c, 0x6c, 0x6f]);
+    expect(new LengthPrefixedFramer(100, 2, true).decode(input)).toEqual([Buffer.from('hello')]);
+    expect(new LengthPrefixedFramer(100, 2, true).encode('hello')).toEqual(input);
+  });
+
+  test('a 64 KiB message in 1000-byte pieces arrives whole', () => {
+    const body = Buffer.alloc(64 * 1024, 7);
+    const input = Buffer.concat([frame(body.toString('latin1')).subarray(0, 4), body]);
+    const framer = new LengthPrefixedFramer(1 << 20);
+    const out: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 1000) out.push(...framer.decode(input.subarray(i, i + 1000)));
+    expect(out).toEqual([body]);
+  });
+
+  test('a prefix announcing more than maxLength fails before any of the body is held', () => {
+    const framer = new LengthPrefixedFramer(10);
+    expect(() => framer.decode(Buffer.from([0, 0, 0, 11]))).toThrow(FrameTooLongError);
+  });
+
+  test('a message cut short by the end of input is a FramingError', () => {
+    const framer = new LengthPrefixedFramer(100);
+    expect(framer.decode(Buffer.from([0, 0, 0, 5, 0x61]))).toEqual([]);
+    expect(() => framer.end()).toThrow(FramingError);
+  });
+
+  test('a reply longer than the prefix can express is refused', () => {
+    expect(() => new LengthPrefixedFramer(255, 1).encode(Buffer.alloc(256))).toThrow(RangeError);
+  });
+});
+
+describe('the netstring framer', () => {
+  const netstrings = () => new NetstringFramer(1 << 20);
+
+  test('decodes netstrings, however the input is cut', () => {
+    expectEveryChunking(netstrings, Buffer.from('5:hello,0:,12:hello world!,'), [Buffer.from('hello'), Buffer.alloc(0), Buffer.from('hello world!')]);
+  });
+
+  test('encodes replies as netstrings', () => {
+    expect(netstrings().encode('hello')).toEqual(Buffer.from('5:hello,'));
+    expect(netstrings().encode(Buffer.alloc(0))).toEqual(Buffer.from('0:,'));
+  });
+
+  test.each([
+    ['a non-digit in the length', 'x:abc,'],
+    ['a leading zero', '05:hello,'],
+    ['no length before the colon', ':,'],
+    ['a missing comma', '5:hello;'],
+  ])('%s is a FramingError', (_what, input) => {
+    expect(() => decodeAll(netstrings, [Buffer.from(input)])).toThrow(FramingError);
+  });
+
+  test('a length above maxLength fails as soon as its digits say so', () => {
+    const framer = new NetstringFramer(99);
+    expect(framer.decode(Buffer.from('9'))).toEqual([]);
+    expect(() => framer.decode(Buffer.from('99'))).toThrow(FrameTooLongError);
+  });
+
+  test('a netstring cut short by the end of input is a FramingError', () => {
+    expect(() => decodeAll(netstrings, [Buffer.from('5:hel')])).toThrow(FramingError);
+  });
+});

@@ -1,0 +1,134 @@
+import 'reflect-metadata';
+import { Framing, Handle, OnMessage, TcpServer, UdpServer, UnixStreamServer } from '../../src/decorators';
+import { ConfigurationError } from '../../src/errors/errors';
+import { explore } from '../../src/explorer/explorer';
+import { LinesFramer } from '../../src/framing/lines.framer';
+import type { Framer, FramerOptions } from '../../src/framing/framer';
+
+function configurationError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+class Upper implements Framer<string, string> {
+  constructor(readonly options: FramerOptions) {}
+  decode(chunk: Buffer): string[] {
+    return [chunk.toString().toUpperCase()];
+  }
+  encode(reply: string): string {
+    return reply;
+  }
+}
+
+describe('@Framing and @OnMessage in a definition', () => {
+  test('@Framing bare, called with nothing, and called with lines all mean the lines framer with 64 KiB messages', () => {
+    @TcpServer(0) @Framing class Bare { @OnMessage on() {} }
+    @TcpServer(0) @Framing() class Called { @OnMessage() on() {} }
+    @TcpServer(0) @Framing('lines') class Lines { @OnMessage() on() {} }
+    for (const cls of [Bare, Called, Lines]) {
+      const def = explore(cls);
+      expect(def.hooks).toEqual({ message: 'on' });
+      expect(def.framing).toMatchObject({ name: 'lines', maxLength: 65536, concurrency: 1 });
+      expect(def.framing!.create()).toBeInstanceOf(LinesFramer);
+    }
+  });
+
+  test('options are kept: maxLength, concurrency, and the length prefix of length-prefixed', () => {
+    @TcpServer(0) @Framing('length-prefixed', { lengthBytes: 2, byteOrder: 'little', maxLength: 100, concurrency: 8 })
+    class Frames { @OnMessage() on() {} }
+    expect(explore(Frames).framing).toMatchObject({ name: 'length-prefixed', maxLength: 100, concurrency: 8 });
+  });
+
+  test('the default maxLength of length-prefixed is 1 MiB, or what its prefix can express', () => {
+    @TcpServer(0) @Framing('length-prefixed') class Four { @OnMessage() on() {} }
+    @TcpServer(0) @Framing('length-prefixed', { lengthBytes: 1 }) class One { @OnMessage() on() {} }
+    @TcpServer(0) @Framing('netstring') class Net { @OnMessage() on() {} }
+    expect(explore(Four).framing!.maxLength).toBe(1024 * 1024);
+    expect(explore(One).framing!.maxLength).toBe(255);
+    expect(explore(Net).framing!.maxLength).toBe(1024 * 1024);
+  });
+
+  test('a user framer class is built per connection with the options, maxLength settled', () => {
+    @TcpServer(0) @Framing(Upper, { maxLength: 10, flavour: 'x' }) class Custom { @OnMessage() on() {} }
+    const def = explore(Custom);
+    const a = def.framing!.create() as Upper;
+    const b = def.framing!.create() as Upper;
+    expect(a).not.toBe(b);
+    expect(a.options).toEqual({ maxLength: 10, flavour: 'x' });
+    expect(a.decode(Buffer.from('hi'))).toEqual(['HI']);
+  });
+
+  test('a user framer function is called per connection', () => {
+    const make = (o: FramerOptions) => new Upper(o);
+    @TcpServer(0) @Framing(make) class Custom { @OnMessage() on() {} }
+    expect((explore(Custom).framing!.create() as Upper).options).toEqual({ maxLength: 1024 * 1024 });
+  });
+
+  test('@OnMessage on a datagram transport needs no @Framing: each datagram is one raw message', () => {
+    @UdpServer(0) class Raw { @OnMessage() on() {} }
+    const def = explore(Raw);
+    expect(def.hooks).toEqual({ message: 'on' });
+    expect(def.framing).toBeUndefined();
+  });
+});
+
+describe('@Framing and @OnMessage mistakes are ConfigurationErrors', () => {
+  test('@Handle and @OnMessage on one class', () => {
+    @TcpServer(0) @Framing('lines') class Both { @Handle() handle() {} @OnMessage() on() {} }
+    expect(configurationError(() => explore(Both))).toBe(
+      'Both has both @Handle() (handle) and @OnMessage() (on). Fix: keep one: @Handle() reads and writes the ' +
+        "connection's bytes itself, @OnMessage() is called once per message that @Framing cuts.",
+    );
+  });
+
+  test('@Framing without @OnMessage', () => {
+    @TcpServer(0) @Framing('json-lines') class NoMessage { @Handle() handle() {} }
+    expect(configurationError(() => explore(NoMessage))).toBe(
+      "NoMessage has @Framing('json-lines') but no @OnMessage() method, and @Framing only cuts messages for @OnMessage(). " +
+        'Fix: put @OnMessage() on the method that answers one message (in place of @Handle()), or remove @Framing.',
+    );
+  });
+
+  test('@OnMessage on a stream transport without @Framing', () => {
+    @UnixStreamServer('/tmp/x.sock') class NoFraming { @OnMessage() answer() {} }
+    expect(configurationError(() => explore(NoFraming))).toBe(
+      'NoFraming.answer has @OnMessage(), but the class has no @Framing, so its Unix stream byte stream has no message ' +
+        "boundaries. Fix: add @Framing('lines') to the class (or 'length-prefixed', 'netstring', 'json-lines', or a Framer factory).",
+    );
+  });
+
+  test('two @Framing decorators', () => {
+    @TcpServer(0) @Framing('lines') @Framing('netstring') class Twice { @OnMessage() on() {} }
+    expect(configurationError(() => explore(Twice))).toBe('Twice has two @Framing decorators. Fix: keep exactly one.');
+  });
+
+  test('two @OnMessage methods', () => {
+    @TcpServer(0) @Framing class Twice { @OnMessage() a() {} @OnMessage() b() {} }
+    expect(configurationError(() => explore(Twice))).toMatch(/^Twice has two @OnMessage\(\) methods \(a and b\)\. Fix: keep @OnMessage\(\) on exactly one method of Twice\.$/);
+  });
+
+  test('an unknown framer name', () => {
+    expect(configurationError(() => Framing('xml' as never)(class Xml {}))).toMatch(/^@Framing on Xml: "xml" is not a framer\. Fix: pass 'lines', /);
+  });
+
+  test('a bad or unknown option', () => {
+    expect(configurationError(() => Framing('lines', { maxLength: 0 })(class A {}))).toBe(
+      "@Framing('lines') on A: maxLength 0 is not a positive integer (bytes). Fix: pass the most bytes one message may have, or leave maxLength out for the framer's default.",
+    );
+    expect(configurationError(() => Framing('length-prefixed', { lengthBytes: 3 as never })(class B {}))).toMatch(/lengthBytes 3 is not 1, 2 or 4/);
+    expect(configurationError(() => Framing('lines', { lengthBytes: 2 } as never)(class C {}))).toBe(
+      "@Framing('lines') on C: unknown option \"lengthBytes\". Fix: use only maxLength and concurrency.",
+    );
+  });
+
+  test('@OnMessage with arguments, or on a property', () => {
+    expect(configurationError(() => (OnMessage as (x: unknown) => unknown)('x'))).toBe(
+      '@OnMessage() takes no arguments, got "x". Fix: write @OnMessage or @OnMessage().',
+    );
+  });
+});

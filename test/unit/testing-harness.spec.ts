@@ -1,0 +1,392 @@
+import 'reflect-metadata';
+import {
+  Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
+  StreamRequest, TcpServer, Threading, UdpServer, Verify,
+} from '../../src';
+import type { ClientAddress } from '../../src';
+import { TestServer } from '../../src/testing';
+
+/** Records what the handlers of one test did, in order. */
+const events: string[] = [];
+beforeEach(() => {
+  events.length = 0;
+});
+
+const servers: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((t) => t.close()));
+});
+async function serve(handler: abstract new (...args: any[]) => unknown, options?: Parameters<typeof TestServer.create>[1]): Promise<TestServer> {
+  const t = await TestServer.create(handler, options);
+  servers.push(t);
+  return t;
+}
+
+const CLOCK = 'clock';
+
+@TcpServer(0)
+@Threading() // TestServer runs it in the test's thread all the same
+@Framing('lines')
+class Lifecycle {
+  constructor(@Inject(CLOCK) private readonly clock: () => string) {}
+
+  @Verify() verify(client: ClientAddress) {
+    events.push(`verify ${client.host}`);
+    return client.host !== '192.0.2.66';
+  }
+  @Setup() setup(req: MessageRequest) {
+    events.push(`setup ${req.clientAddress.host}`);
+  }
+  @OnMessage() on(line: string, req: MessageRequest) {
+    events.push(`message ${line}`);
+    if (line === 'time') return this.clock();
+    if (line === 'push') {
+      req.send('pushed');
+      return 'and replied';
+    }
+    if (line === 'boom') throw new Error('boom');
+    return line.toUpperCase();
+  }
+  @Finish() finish() {
+    events.push('finish');
+  }
+  @HandleError() error(err: Error) {
+    events.push(`error ${err.name}: ${err.message.split('.')[0]}`);
+  }
+}
+
+describe('TestServer: a handler served in memory', () => {
+  test('runs @Verify, @Setup once, @OnMessage per message and @Finish once, with the providers given', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '12:00' }] });
+    const c = t.connect({ host: '203.0.113.9', port: 50000, family: 'IPv4' });
+    c.write('a\nti');
+    c.write('me\n');
+    expect(await c.readline()).toBe('A\n');
+    expect(await c.readline()).toBe('12:00\n');
+    await c.end();
+    expect(events).toEqual(['verify 203.0.113.9', 'setup 203.0.113.9', 'message a', 'message time', 'finish']);
+  });
+
+  test('a client @Verify refuses is closed before any other hook runs', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
+    const c = t.connect({ host: '192.0.2.66', port: 1, family: 'IPv4' });
+    c.write('a\n');
+    expect(await c.readAll()).toEqual(Buffer.alloc(0));
+    await c.closed;
+    expect(events).toEqual(['verify 192.0.2.66']);
+  });
+
+  test('send() pushes a message ahead of the reply', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
+    const c = t.connect();
+    c.write('push\n');
+    expect(await c.readline()).toBe('pushed\n');
+    expect(await c.readline()).toBe('and replied\n');
+    await c.end();
+  });
+
+  test('an error in @OnMessage reaches @HandleError after @Finish, and the connection closes after the earlier replies', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
+    const c = t.connect();
+    c.write('one\nboom\nnever\n');
+    expect((await c.readAll()).toString()).toBe('ONE\n');
+    await c.closed;
+    expect(events).toEqual(['verify 127.0.0.1', 'setup 127.0.0.1', 'message one', 'message boom', 'finish', 'error Error: boom']);
+    expect(t.errors).toEqual([new Error('boom')]);
+  });
+
+  test('a reset from the client ends the request: @Finish runs and @HandleError hears ECONNRESET', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
+    const c = t.connect();
+    c.write('x\n');
+    expect(await c.readline()).toBe('X\n');
+    await c.destroy();
+    expect(events.slice(-2)).toEqual(['finish', 'error Error: read ECONNRESET']);
+  });
+
+  test('a missing provider is the same InjectionError bootstrap() gives, before anything runs', async () => {
+    await expect(TestServer.create(Lifecycle)).rejects.toThrow('no provider for token "clock"');
+  });
+});
+
+@TcpServer(0)
+@Framing('lines', { concurrency: 4 })
+class Pipelined {
+  static running = 0;
+  static most = 0;
+  @OnMessage() async on(line: string) {
+    Pipelined.running++;
+    Pipelined.most = Math.max(Pipelined.most, Pipelined.running);
+    // Later messages finish first: message n waits for (10 - n) turns of the microtask queue.
+    for (let i = 0; i < 10 - Number(line); i++) await Promise.resolve();
+    Pipelined.running--;
+    return `reply ${line}`;
+  }
+}
+
+@TcpServer(0)
+@Framing('lines')
+class OneAtATime {
+  static running = 0;
+  static most = 0;
+  @OnMessage() async on(line: string) {
+    OneAtATime.running++;
+    OneAtATime.most = Math.max(OneAtATime.most, OneAtATime.running);
+    await Promise.resolve();
+    OneAtATime.running--;
+    return line;
+  }
+}
+
+describe('ordering', () => {
+  test('with concurrency 4, calls overlap four at a time and replies keep message order', async () => {
+    const t = await serve(Pipelined);
+    const c = t.connect();
+    c.write('0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n');
+    const replies = [];
+    for (let i = 0; i < 10; i++) replies.push(await c.readline());
+    expect(replies).toEqual(Array.from({ length: 10 }, (_, i) => `reply ${i}\n`));
+    expect(Pipelined.most).toBe(4);
+    await c.end();
+  });
+
+  test('by default the messages of one connection are handled one at a time, in order', async () => {
+    const t = await serve(OneAtATime);
+    const c = t.connect();
+    c.write('a\nb\nc\n');
+    c.write('d\n');
+    expect([await c.readline(), await c.readline(), await c.readline(), await c.readline()]).toEqual(['a\n', 'b\n', 'c\n', 'd\n']);
+    expect(OneAtATime.most).toBe(1);
+    await c.end();
+  });
+});
+
+@TcpServer(0)
+@Framing('lines')
+class Amplifier {
+  static calls = 0;
+  @OnMessage() on() {
+    Amplifier.calls++;
+    return 'x'.repeat(64 * 1024);
+  }
+}
+
+describe('backpressure', () => {
+  test('a client that never reads stops the handler after a bounded number of replies, and reading resumes when it reads', async () => {
+    const t = await serve(Amplifier);
+    const c = t.connect();
+    Amplifier.calls = 0;
+    for (let i = 0; i < 200; i++) c.write('go\n'.repeat(50)); // 10,000 requests, 640 MB of replies if nothing held back
+    await new Promise((resolve) => setImmediate(resolve)); // everything in memory has settled by then
+    expect(Amplifier.calls).toBeGreaterThan(0);
+    expect(Amplifier.calls).toBeLessThanOrEqual(4);
+    const reply = await c.read(64 * 1024 + 1);
+    expect(reply.length).toBe(64 * 1024 + 1);
+    expect(Amplifier.calls).toBeGreaterThan(1);
+    await c.destroy();
+  });
+});
+
+@TcpServer(0)
+@Framing('lines', { maxLength: 16 })
+class Limited {
+  @OnMessage() on(line: string) {
+    return line;
+  }
+  @HandleError() error(err: Error) {
+    events.push(err.name);
+  }
+}
+
+describe('limits', () => {
+  test('a message longer than maxLength is a FrameTooLongError through @HandleError, and the connection closes', async () => {
+    const t = await serve(Limited);
+    const c = t.connect();
+    c.write('short\n');
+    for (let i = 0; i < 100; i++) c.write('0123456789');
+    expect((await c.readAll()).toString()).toBe('short\n');
+    await c.closed;
+    expect(events).toEqual(['FrameTooLongError']);
+    expect(t.errors[0]).toBeInstanceOf(FrameTooLongError);
+  });
+});
+
+@TcpServer(0)
+@Framing('json-lines')
+class Json {
+  @OnMessage() on(value: { n: number }) {
+    return { doubled: value.n * 2 };
+  }
+}
+
+describe('other framers through the harness', () => {
+  test('json-lines: a line that is not JSON ends the connection with a FramingError after the replies before it', async () => {
+    const t = await serve(Json);
+    const c = t.connect();
+    c.write('{"n":2}\n{oops}\n{"n":3}\n');
+    expect((await c.readAll()).toString()).toBe('{"doubled":4}\n');
+    await c.closed;
+    expect(t.errors).toEqual([expect.any(FramingError)]);
+  });
+});
+
+@UdpServer(0)
+class RawDatagrams {
+  @OnMessage() on(data: Buffer, req: MessageRequest) {
+    events.push(`from ${req.clientAddress.host}`);
+    if (data.toString() === 'silent') return undefined;
+    return Buffer.concat([Buffer.from('re: '), data]);
+  }
+}
+
+@UdpServer(0)
+@Framing('lines')
+class LineDatagrams {
+  @OnMessage() on(line: string) {
+    return line.length;
+  }
+}
+
+@UdpServer(0)
+class ClassicDatagram {
+  @Handle() async handle(req: { data: Buffer; wfile: { write(d: Buffer): Promise<number> } }) {
+    await req.wfile.write(req.data.reverse());
+  }
+}
+
+describe('datagrams', () => {
+  test('without @Framing each datagram is one raw Buffer and the reply goes back to the sender', async () => {
+    const t = await serve(RawDatagrams);
+    expect(await t.datagram(Buffer.from('ping'), { host: '198.51.100.2', port: 5353, family: 'IPv4' })).toEqual(Buffer.from('re: ping'));
+    expect(await t.datagram('silent')).toBeUndefined();
+    expect(events).toEqual(['from 198.51.100.2', 'from 127.0.0.1']);
+  });
+
+  test('with @Framing the framer decodes the datagram and encodes the replies into one datagram', async () => {
+    const t = await serve(LineDatagrams);
+    expect(await t.datagram('hello\nab')).toEqual(Buffer.from('5\n2\n'));
+  });
+
+  test('a @Handle datagram handler works too', async () => {
+    const t = await serve(ClassicDatagram);
+    expect(await t.datagram('abc')).toEqual(Buffer.from('cba'));
+  });
+
+  test('connect() on a datagram handler, and datagram() on a stream handler, say what to use instead', async () => {
+    const dgram = await serve(RawDatagrams);
+    expect(() => dgram.connect()).toThrow('TestServer.connect(): RawDatagrams is served on a datagram transport. Fix: use datagram(data, from) for it.');
+    const stream = await serve(Limited);
+    await expect(stream.datagram('x')).rejects.toThrow('Fix: use connect() for it.');
+  });
+});
+
+@Injectable({ scope: 'request' })
+class PerRequest {
+  static disposed = 0;
+  dispose() {
+    PerRequest.disposed++;
+  }
+}
+
+@TcpServer(0)
+class ClassicStream {
+  constructor(private readonly scoped: PerRequest) {}
+  @Handle() async handle(req: StreamRequest) {
+    for await (const line of req.rfile) await req.wfile.write(line.toString().toUpperCase());
+    void this.scoped;
+  }
+}
+
+describe('a @Handle stream handler', () => {
+  test('reads and writes through rfile and wfile, and its request scope is disposed at the end', async () => {
+    PerRequest.disposed = 0;
+    const t = await serve(ClassicStream);
+    const c = t.connect();
+    c.write('ab');
+    c.write('c\nd');
+    expect(await c.readline()).toBe('ABC\n');
+    await c.end();
+    expect(await c.readAll()).toEqual(Buffer.from('D'));
+    expect(PerRequest.disposed).toBe(1);
+  });
+
+  test('the test reads replies with read(n) and readAll()', async () => {
+    const t = await serve(ClassicStream);
+    const c = t.connect();
+    c.write('hello\nworld\n');
+    expect(await c.read(3)).toEqual(Buffer.from('HEL'));
+    c.end();
+    expect(await c.readAll()).toEqual(Buffer.from('LO\nWORLD\n'));
+  });
+});
+
+/** The user framer of docs/messages-and-framing.md: messages end with a NUL byte. */
+class NulFramer {
+  private held: Buffer[] = [];
+  get buffered() {
+    return this.held.reduce((n, b) => n + b.length, 0);
+  }
+  decode(chunk: Buffer): string[] {
+    const out: string[] = [];
+    for (let at = chunk.indexOf(0); at >= 0; at = chunk.indexOf(0)) {
+      out.push(Buffer.concat([...this.held, chunk.subarray(0, at)]).toString());
+      this.held = [];
+      chunk = chunk.subarray(at + 1);
+    }
+    if (chunk.length) this.held.push(chunk);
+    return out;
+  }
+  encode(reply: string) {
+    return reply + '\0';
+  }
+}
+
+@TcpServer(0)
+@Framing(NulFramer, { maxLength: 64 })
+class Stomp {
+  @OnMessage() on(frame: string) {
+    return `got ${frame}`;
+  }
+}
+
+/** A user framer with no `buffered`: the runner counts the bytes fed since its last message. */
+@TcpServer(0)
+@Framing(() => ({ decode: (chunk: Buffer) => (chunk.includes(0x0a) ? ['line'] : []), encode: (r: string) => r }), { maxLength: 10 })
+class Opaque {
+  @OnMessage() on(m: string) {
+    return `${m}!`;
+  }
+}
+
+describe('user framers', () => {
+  test('a framer class from the docs is built per connection and its messages answered', async () => {
+    const t = await serve(Stomp);
+    const a = t.connect();
+    const b = t.connect();
+    a.write('SEND\0CONN');
+    b.write('ONE\0');
+    a.write('ECT\0');
+    expect((await a.read(9)).toString()).toBe('got SEND\0');
+    expect((await a.read(12)).toString()).toBe('got CONNECT\0');
+    expect((await b.read(8)).toString()).toBe('got ONE\0');
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  test('maxLength holds for a framer with buffered: a message past it is a FrameTooLongError', async () => {
+    const t = await serve(Stomp);
+    const c = t.connect();
+    for (let i = 0; i < 200; i++) c.write('0123456789');
+    await c.closed;
+    expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
+  });
+
+  test('maxLength holds for a framer without buffered, counted from the bytes fed since its last message', async () => {
+    const t = await serve(Opaque);
+    const c = t.connect();
+    c.write('a\n');
+    expect((await c.read(5)).toString()).toBe('line!');
+    for (let i = 0; i < 300; i++) c.write('0123456789'); // 3,000 bytes with no message: past 10 + 1 KiB
+    await c.closed;
+    expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
+  });
+});
