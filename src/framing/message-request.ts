@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { requestFace } from '../bootstrap/request-objects';
+import { messageReceived } from '../observability/events';
 import type { Server } from '../bootstrap/server';
 import type { FramingDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
@@ -72,11 +73,15 @@ export class MessageRequest<Out = unknown> {
 
 /**
  * Called once per message, where the message is handed to `@OnMessage`, with the request's server face
- * and client. TODO(observe): count `stats().messages` and publish `sockserve:message` here (in a worker,
- * `server` is the worker's face). Undefined: nothing to do, and no call per message.
+ * and client: counts `stats().messages` and publishes `sockserve:message` (only when subscribed). In a
+ * worker the face has no counters: the worker's report carries them (not yet: see the pool's reports).
  */
-function messageObserver(_server: Server, _client: ClientAddress): (() => void) | undefined {
-  return undefined;
+function messageObserver(server: Server, client: ClientAddress): () => void {
+  const counters = (server as { counters?: { messages: number } }).counters;
+  return () => {
+    if (counters) counters.messages++;
+    messageReceived(server, client);
+  };
 }
 
 /** The MessageRequest of a stream connection; nothing is read until the lifecycle serves it. */
