@@ -15,7 +15,7 @@
 export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
 
 /** errno codes of a peer that went away or stopped answering (Node's net, libuv). */
-const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
 /** sockserve's errors for bad or slow input (API.md §5, §12). */
 const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FrameTooLongError']);
 

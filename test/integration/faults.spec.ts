@@ -104,7 +104,8 @@ describe.each(modes)('in $mode mode', (m) => {
     await until(() => returned);
     socket.resetAndDestroy();
     await until(() => errors.length === 1);
-    expect(['ECONNRESET', 'EPIPE']).toContain(errors[0].code);
+    // Node 22+ cancels the writes still queued in libuv when the reset destroys the socket: ECANCELED.
+    expect(['ECONNRESET', 'EPIPE', 'ECANCELED']).toContain(errors[0].code);
     expect((await streamExchange(target(s), 'next\n', { halfClose: true })).toString()).toBe('served\n');
   });
 
