@@ -132,7 +132,7 @@ export class TestServer {
     return new TestServer(def, container);
   }
 
-  /** A new in-memory connection from `clientAddress` (default 127.0.0.1:50000); @Verify runs first, as on a socket. */
+  /** A new in-memory connection from `clientAddress` (default 127.0.0.1:50000); `@Verify` runs first, as on a socket. */
   connect(clientAddress: ClientAddress = DEFAULT_CLIENT): TestConnection {
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
     const [server, client] = memoryPipe();
