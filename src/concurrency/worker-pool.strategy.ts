@@ -64,7 +64,8 @@ export function reportPeriodMs(heartbeatTimeout: number): number {
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
-  private readonly running = new Set<Promise<void>>();
+  /** Requests in flight, by their promise (what the server sees of each: the request). */
+  private readonly running = new Map<Promise<void>, RemoteRequest>();
   /** Workers in a row that could not start: past START_ATTEMPTS the pool stops starting more until a connection asks. */
   private startFailures = 0;
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
@@ -130,12 +131,17 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       request,
       clientAddress,
     ).finally(() => this.running.delete(run));
-    this.running.add(run);
+    this.running.set(run, request);
   }
 
-  async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.all(this.running);
-    this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
+  /** Resolves once every request in flight has finished, but `except` (a request that asked for the shutdown). */
+  async drain(except?: RemoteRequest): Promise<void> {
+    for (;;) {
+      const others = [...this.running].filter(([, request]) => request !== except).map(([run]) => run);
+      if (others.length === 0) break;
+      await Promise.all(others);
+    }
+    if (except === undefined) this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
   stopReading(): void {

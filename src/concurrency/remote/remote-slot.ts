@@ -22,12 +22,16 @@ interface Running {
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
   server?: RemoteServer;
+  /** The request as the server knows it: a shutdown it asks for does not wait for it. */
+  request: RemoteRequest;
 }
 
 /** What a worker's request sees of the server: its (classic) address, and shutdown(). */
 export interface RemoteServer {
   serverAddress: unknown;
   shutdown(): unknown;
+  /** shutdown() on behalf of `request`, which it does not wait for (BaseServer.shutdownFromRequest). */
+  shutdownFromRequest?(request: RemoteRequest): Promise<void>;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
@@ -104,7 +108,7 @@ export abstract class RemoteSlot {
     if (this.dead) return Promise.reject(this.crashError());
     const id = ++this.nextId;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject, server };
+      const running: Running = { id, resolve, reject, server, request };
       this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
@@ -164,9 +168,15 @@ export abstract class RemoteSlot {
       case 'done':
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
         return;
-      case 'shutdown':
-        void Promise.resolve(running.server?.shutdown()).catch(() => undefined);
+      case 'shutdown': {
+        // Answered once every other request has finished (or the shutdown failed: the handler goes on either way).
+        const server = running.server;
+        const done = server?.shutdownFromRequest ? server.shutdownFromRequest(running.request) : server?.shutdown();
+        void Promise.resolve(done)
+          .catch(() => undefined)
+          .then(() => !this.dead && this.post({ t: 'shutdown-done', ask: msg.ask }));
         return;
+      }
     }
   }
 
