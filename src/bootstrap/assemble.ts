@@ -8,6 +8,7 @@ import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
+import { streamBytes } from '../observability/connection-bytes';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
 import type { DatagramRequestTuple } from '../classic/request-handler';
@@ -167,6 +168,5 @@ function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {
 /** A request's bytes in and out so far: the socket's counts, or a datagram and its reply. */
 function bytesOf(request: unknown): [number, number] {
   if (Array.isArray(request)) return [(request as DatagramRequestTuple)[0].length, (request as DatagramRequestTuple).replyBytes ?? 0];
-  const socket = request as { bytesRead?: number; bytesWritten?: number };
-  return [socket.bytesRead ?? 0, socket.bytesWritten ?? 0];
+  return streamBytes(request as { bytesRead?: number; bytesWritten?: number });
 }

@@ -42,7 +42,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
   try {
     for (const def of definitions) {
       const face = new Server(def.handler.name, release);
-      const strategy = await startStrategy(def, options);
+      const strategy = await startStrategy(def, options, face);
       try {
         face.attach(assembleServer(def, container, options, face, face.counters, strategy));
       } catch (err) {

@@ -22,7 +22,7 @@ import type { BootstrapOptions } from './options';
  * loaded the handler module, so a handler that cannot run in a worker fails here, before binding.
  * `undefined` means the classic server's own serial strategy.
  */
-export async function startStrategy(def: HandlerDefinition, options: BootstrapOptions): Promise<ConcurrencyStrategy<any> | undefined> {
+export async function startStrategy(def: HandlerDefinition, options: BootstrapOptions, owner?: unknown): Promise<ConcurrencyStrategy<any> | undefined> {
   const c = def.concurrency;
   const t = def.transport;
   if ((c.kind === 'threading' || c.kind === 'forking') && (t.kind === 'tcp' || t.kind === 'unix-stream') && typeof t.options.tls?.SNICallback === 'function') {
@@ -36,25 +36,26 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
       return new ConcurrentStrategy(def.transport.kind === 'tcp' || def.transport.kind === 'unix-stream' ? Infinity : (c.options.maxConnections ?? Infinity));
     case 'threading': {
       const spec = workerSpec(def, options);
-      const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options));
+      const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options, owner));
       await strategy.start();
       return strategy;
     }
     case 'forking': {
       const spec = workerSpec(def, options);
-      const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options));
+      const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options, owner));
       await strategy.start();
       return strategy;
     }
   }
 }
 
-/** The pool's heartbeat bound, and the logger's warn (else error) for its backoff notices. */
-function poolTuning(options: BootstrapOptions): PoolTuning {
+/** The pool's heartbeat bound, the logger's warn (else error) for its backoff notices, and the Server its worker events name. */
+function poolTuning(options: BootstrapOptions, owner: unknown): PoolTuning {
   const logger = resolveLogger(options.logger);
   return {
     heartbeatTimeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
     log: (message) => logger.warn(message),
+    owner,
   };
 }
 

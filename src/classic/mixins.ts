@@ -87,7 +87,7 @@ function poolMixIn<B extends ServerClass>(
           reportMs: reportPeriodMs(heartbeatTimeout),
         },
         name,
-        { heartbeatTimeout, log: (message) => this.logger.warn(message) },
+        { heartbeatTimeout, log: (message) => this.logger.warn(message), owner: this },
       );
       await strategy.start();
       this.strategy = strategy;

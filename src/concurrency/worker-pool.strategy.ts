@@ -3,7 +3,10 @@ import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
-import type { ConcurrencyStrategy, PoolStats, RequestProcessor } from './strategy';
+import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+import { workerExited, workerStarted } from '../observability/events';
+import type { PoolStats, WorkerStats } from '../observability/server-metrics';
+import { WorkerStatsBook } from '../observability/worker-report';
 
 /** Failed starts in a row for a connection before it fails with the reason. */
 const START_ATTEMPTS = 3;
@@ -29,6 +32,8 @@ export interface PoolOptions {
   spawn: (onDeath: (slot: RemoteSlot) => void) => RemoteSlot;
   /** Where the backoff notice goes (the logger's warn). */
   log: (message: string) => void;
+  /** The `server` of the pool's `sockserve:worker.start`/`worker.exit` events (bootstrap()'s Server). */
+  owner?: unknown;
 }
 
 /** What bootstrap() (or the classic mixin) tells every pool: the heartbeat bound and where notices go. */
@@ -36,7 +41,12 @@ export interface PoolTuning {
   /** Seconds a worker's event loop may stay silent before the worker is ended (default 30). */
   heartbeatTimeout: number;
   log: (message: string) => void;
+  /** The `server` of the pool's worker events: bootstrap()'s Server, or the classic server. */
+  owner?: unknown;
 }
+
+/** Milliseconds a retiring worker gets to send its last report before it is ended. */
+const FINAL_REPORT_MS = 1000;
 
 /** Seconds, when bootstrap() or the mixin does not say. */
 export const DEFAULT_HEARTBEAT_TIMEOUT = 30;
@@ -78,8 +88,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private deaths: number[] = [];
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
-  private restarts = 0;
-  private oversubscribed = 0;
+  /** Each worker's last report and the counts of exited ones (worker-report.ts): stats() and events. */
+  private readonly book = new WorkerStatsBook();
 
   constructor(
     private readonly options: PoolOptions,
@@ -97,13 +107,16 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     return this.slots.size;
   }
 
-  /** restarts, oversubscribed, and each worker's figures (at most one report period old). */
+  /**
+   * restarts, oversubscribed, each live worker (its open connections as the pool counts them now, the
+   * rest from its last report, at most one report period old), and the counters workers reported,
+   * those of exited workers included.
+   */
   stats(): PoolStats {
-    return {
-      restarts: this.restarts,
-      oversubscribed: this.oversubscribed,
-      workers: [...this.slots].map((s) => ({ id: s.id, ...s.ids, connections: s.load, ...s.report })),
-    };
+    const book = this.book.snapshot();
+    const reported = new Map(book.workers.map((w) => [w.id, w]));
+    const workers = [...this.slots].map((s): WorkerStats => ({ heapUsedBytes: 0, ...reported.get(s.id), id: s.id, ...s.ids, requests: reported.get(s.id)?.requests ?? 0, connections: s.load }));
+    return { ...book, workers };
   }
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
@@ -170,6 +183,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /** Runs one request on a worker, trying another when the one picked could not start. */
   private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    this.followInterest();
     for (let attempt = 1; ; attempt++) {
       const slot = await this.pick();
       try {
@@ -217,7 +231,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const shared = best ?? anyLive;
     if (!chosen && shared) {
       chosen = shared;
-      this.oversubscribed++;
+      this.book.oversubscribed++;
     }
     if (!chosen) chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.load(chosen);
@@ -266,11 +280,21 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   // ---- workers ----
 
   private spawn(): RemoteSlot {
-    const slot = this.options.spawn((dead) => this.onDeath(dead));
+    const slot = this.options.spawn((dead) => {
+      this.exited(dead);
+      this.onDeath(dead);
+    });
+    slot.onReport = (report) => {
+      this.book.update(report);
+      this.followInterest();
+    };
     this.slots.add(slot);
     slot.ready.then(
       () => {
         this.startFailures = 0;
+        this.book.started(slot.id, slot.ids);
+        workerStarted(this.options.owner, slot.id, slot.ids);
+        if (this.book.wantsEvents) slot.wantEvents(true);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },
       (err: Error) => {
@@ -290,13 +314,35 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     return new Error(messages.workerStartFailed(this.handlerName, this.options.mode, err.message));
   }
 
-  /** Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up for. */
+  /**
+   * Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up
+   * for. An idle one first sends its last report (bounded), so that its counts stay in stats().
+   */
   private async retire(slot: RemoteSlot): Promise<void> {
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);
+    if (slot.load === 0) await slot.finalReport(FINAL_REPORT_MS);
     await slot.kill();
     if (was) this.replace();
+  }
+
+  /** Any worker's end (death or retirement): its counts stay in the book, and worker.exit is published. */
+  private exited(slot: RemoteSlot): void {
+    if (!slot.started) return; // never counted nor announced
+    this.book.retire(slot.id);
+    workerExited(this.options.owner, slot.id, { ...slot.ids, reason: slot.exitDetail });
+  }
+
+  /**
+   * Tells every worker when the server's process starts or stops wanting their events (a subscriber to
+   * connection.*, request.end came or went): on each report, and on each new connection, so that a
+   * request dispatched after a subscription is forwarded.
+   */
+  private followInterest(): void {
+    const wanted = this.book.interestChange();
+    if (wanted === undefined) return;
+    for (const slot of this.slots) slot.wantEvents(wanted);
   }
 
   /** A worker died (crash, exit, watchdog): keep the pool at its size, with backoff when deaths pile up. */
@@ -308,7 +354,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const now = Date.now();
     this.deaths = this.deaths.filter((t) => now - t < DEATH_WINDOW_MS);
     this.deaths.push(now);
-    this.restarts++;
+    this.book.restarts++;
     if (this.deaths.length > DEATH_LIMIT) {
       this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
       if (!this.backoffTimer) {

@@ -74,7 +74,7 @@ export class MessageRequest<Out = unknown> {
 /**
  * Called once per message, where the message is handed to `@OnMessage`, with the request's server face
  * and client: counts `stats().messages` and publishes `sockserve:message` (only when subscribed). In a
- * worker the face has no counters: the worker's report carries them (not yet: see the pool's reports).
+ * worker the face's counters are the worker's (WorkerReporter), which its reports carry to the server.
  */
 function messageObserver(server: Server, client: ClientAddress): () => void {
   const counters = (server as { counters?: { messages: number } }).counters;

@@ -132,6 +132,11 @@ export class WorkerStatsBook {
     return now;
   }
 
+  /** Whether workers were last told to send their events (interestChange). */
+  get wantsEvents(): boolean {
+    return this.wanted;
+  }
+
   /** A worker is up: it is listed (with zeros) before its first report. */
   started(id: number, who: { pid?: number; threadId?: number } = {}): void {
     if (!this.live.has(id)) this.live.set(id, { id, ...who, connections: 0, requests: 0, heapUsedBytes: 0, totals: {} });

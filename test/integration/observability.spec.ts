@@ -8,6 +8,7 @@ import { connect, datagramExchange, readToEnd, streamExchange, within } from '..
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { ObservedChildLines, ObservedChildMessages, ObservedPerRequestMessages, ObservedThreadLines, ObservedThreadMessages } from '../fixtures/observed-handlers';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -179,6 +180,135 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ clientErrors: 1, errors: 0 });
     expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
   });
+});
+
+const workerModes = [
+  { mode: '@Threading', Lines: ObservedThreadLines, Messages: ObservedThreadMessages, who: 'threadId' as const, child: false },
+  { mode: '@Forking', Lines: ObservedChildLines, Messages: ObservedChildMessages, who: 'pid' as const, child: true },
+];
+
+describe.each(workerModes)('observability of workers in $mode mode', (m) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  let recorder: ReturnType<typeof recordEvents> | undefined;
+  afterEach(() => {
+    recorder?.stop();
+    recorder = undefined;
+  });
+
+  test('a request served by a worker is counted once, its worker is listed, and the main process sees its request.end with workerId', async () => {
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Lines));
+    expect((await streamExchange(target(s), 'hello\n', { halfClose: true })).toString()).toBe('HELLO\n');
+    await until(() => recorder!.named('sockserve:request.end').length === 1 && recorder!.named('sockserve:connection.close').length === 1);
+    await until(() => s.stats().workers[0]?.requests === 1);
+    const stats = s.stats();
+    expect(stats).toMatchObject({ accepted: 1, rejected: 0, errors: 0, clientErrors: 0, bytesIn: 6, bytesOut: 6, active: 0, restarts: 0 });
+    expect(stats.workers).toHaveLength(1);
+    const [worker] = stats.workers;
+    expect(worker).toMatchObject({ connections: 0, requests: 1 });
+    expect(worker[m.who]).toBe(worker.id);
+    expect(worker.heapUsedBytes).toBeGreaterThan(0);
+    expect('rssBytes' in worker).toBe(m.child);
+    if (m.child) expect(worker.rssBytes).toBeGreaterThan(0);
+
+    const [started] = recorder.named('sockserve:worker.start');
+    expect(started).toMatchObject({ server: s, workerId: worker.id, [m.who]: worker.id });
+    // The connection is the server's (it accepted it): open and close are published here, with `server`.
+    expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ server: s })]);
+    expect(recorder.named('sockserve:connection.close')[0]).toMatchObject({ server: s, bytesIn: 6, bytesOut: 6 });
+    // The request ran in the worker: its request.end is republished here as plain data, once.
+    const ends = recorder.named('sockserve:request.end');
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toMatchObject({ workerId: worker.id, bytesIn: 6, bytesOut: 6, clientAddress: { host: '127.0.0.1' } });
+    expect('server' in ends[0]).toBe(false);
+    expect(ends[0].durationMs).toBeGreaterThanOrEqual(0);
+    // request.start and the tracing channel are published in the worker only, where the request runs.
+    expect(recorder.named('sockserve:request.start')).toEqual([]);
+  });
+
+  test('a handler error in a worker counts once in errors, and its request.end carries the error as plain data', async () => {
+    recorder = recordEvents();
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    expect((await streamExchange(target(s), 'fail\n', { halfClose: true })).toString()).toBe('');
+    await until(() => s.stats().errors === 1 && recorder!.named('sockserve:request.end').length === 1);
+    expect(s.stats()).toMatchObject({ errors: 1, clientErrors: 0, accepted: 1 });
+    expect(recorder.named('sockserve:request.end')[0].error).toMatchObject({ name: 'Error', message: 'handler failure' });
+    expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('a client that resets counts as a client error, not a handler error, and the next request is served', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    await resetWhileWaiting(s, 'first\n');
+    await until(() => s.stats().clientErrors === 1);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/ECONNRESET/)]);
+    expect((await streamExchange(target(s), 'again\n', { halfClose: true })).toString()).toBe('AGAIN\n');
+  });
+
+  test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit, and keeps its reported counts', async () => {
+    recorder = recordEvents();
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Messages, { logger }));
+    expect((await streamExchange(target(s), 'a\nb\nc\n', { halfClose: true })).toString()).toBe('A\nB\nC\n');
+    await until(() => s.stats().messages === 3);
+    const first = s.stats().workers[0].id;
+    expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
+    await until(() => s.stats().restarts === 1 && s.stats().errors === 1 && recorder!.named('sockserve:worker.start').length === 2);
+    const [exit] = recorder.named('sockserve:worker.exit');
+    expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first });
+    expect(String(exit.reason)).toMatch(/exited with code 3|code 3/);
+    expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
+    const after = s.stats();
+    // The dead worker's messages stay in the totals; the one that killed it was never reported.
+    expect(after).toMatchObject({ messages: 3, errors: 1, restarts: 1 });
+    expect(after.workers).toHaveLength(1);
+    expect(after.workers[0].id).not.toBe(first);
+    expect((await streamExchange(target(s), 'd\n', { halfClose: true })).toString()).toBe('D\n');
+    await until(() => s.stats().messages === 4);
+  });
+
+  test('messages handled by @OnMessage in a worker are counted, and are not published in the main process', async () => {
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Messages));
+    expect((await streamExchange(target(s), 'x\ny\n', { halfClose: true })).toString()).toBe('X\nY\n');
+    await until(() => s.stats().messages === 2 && s.stats().workers[0]?.requests === 1);
+    expect(s.stats()).toMatchObject({ messages: 2, bytesIn: 4, bytesOut: 4, errors: 0 });
+    expect(recorder.named('sockserve:message')).toEqual([]); // published in the worker, where messages are read
+  });
+});
+
+describe('observability of workers that retire', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+
+  test('a worker retired after its one connection (perRequest) sends its last report first: its messages are counted', async () => {
+    const s = serve(await bootstrap(ObservedPerRequestMessages));
+    for (const line of ['a', 'b', 'c']) {
+      expect((await streamExchange(target(s), `${line}\n`, { halfClose: true })).toString()).toBe(`${line.toUpperCase()}\n`);
+    }
+    await until(() => s.stats().messages === 3 && s.stats().active === 0);
+    expect(s.stats()).toMatchObject({ messages: 3, accepted: 3, errors: 0, restarts: 0 });
+  });
+});
+
+describe('a tracer preloaded with --require', () => {
+  test('runs in worker threads and child processes too, and the tracing channel wraps each request where it runs', async () => {
+    const root = path.join(__dirname, '..', '..');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--require', './test/fixtures/tracer-preload.js', '-r', 'ts-node/register/transpile-only', 'test/fixtures/traced-handlers.ts'], { cwd: root, timeout: 60000 },
+        (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }));
+    });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    const main = /^main: pid (\d+) traced 0$/.exec(lines[2]);
+    expect(main).not.toBeNull(); // the requests ran in the workers: none was traced in the main thread
+    expect(lines[0]).toMatch(new RegExp(`^TracedThread: pid ${main![1]} thread [1-9]\\d* traced 1$`));
+    expect(lines[1]).toMatch(/^TracedChild: pid \d+ thread 0 traced 1$/);
+    expect(lines[1]).not.toContain(`pid ${main![1]} `);
+  }, 75000); // ts-node and three runtimes starting on a busy machine; the child itself is bounded at 60 s
 });
 
 describe('the observe sample', () => {

@@ -19,12 +19,22 @@ export class PortDuplex extends Duplex {
   /** Bytes received from the main thread, and how many of them have been acknowledged. */
   private received = 0;
   private acked = 0;
+  private sent = 0;
 
   constructor(
     private readonly id: number,
     private readonly post: (msg: FromWorker, transfer?: ArrayBuffer[]) => void,
   ) {
     super({ allowHalfOpen: true });
+  }
+
+  /** Bytes received from the client so far, and bytes written towards it (as net.Socket's fields). */
+  get bytesRead(): number {
+    return this.received;
+  }
+
+  get bytesWritten(): number {
+    return this.sent;
   }
 
   /** Bytes from the client. */
@@ -34,9 +44,10 @@ export class PortDuplex extends Duplex {
     this.acknowledge(); // a flowing stream may have passed them on at once
   }
 
-  /** The client closed its side. */
-  eof(): void {
-    this.push(null);
+  /** The client closed its side; with `error`, the connection failed (a reset): reads and writes fail with it. */
+  eof(error?: SerializedError): void {
+    if (error) this.destroy(deserializeError(error));
+    else this.push(null);
   }
 
   /** The main thread's answer to a write or to the end. */
@@ -70,6 +81,7 @@ export class PortDuplex extends Duplex {
     const seq = ++this.seq;
     this.pending.set(seq, callback);
     const bytes = new Uint8Array(chunk); // a copy: the caller may keep using its buffer
+    this.sent += bytes.byteLength;
     this.post({ t: 'write', id: this.id, seq, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
   }
 
@@ -80,7 +92,8 @@ export class PortDuplex extends Duplex {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    const gone = new Error('the connection closed');
+    // A reset (eof with an error) fails the writes still waiting with that error, code and all.
+    const gone = err ?? new Error('the connection closed');
     for (const done of this.pending.values()) done(gone);
     this.pending.clear();
     callback(err);

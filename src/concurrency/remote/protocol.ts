@@ -7,6 +7,7 @@
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
+import type { WorkerReport } from '../../observability/worker-report';
 
 /** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
 export interface SerializedError {
@@ -29,7 +30,8 @@ export type ToWorker =
    */
   | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo }
   | { t: 'data'; id: number; chunk: Uint8Array }
-  | { t: 'eof'; id: number }
+  /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
+  | { t: 'eof'; id: number; error?: SerializedError }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
   | { t: 'stop'; id: number }
   /** The main thread handed write `seq` to the kernel (or failed to). */
@@ -37,7 +39,11 @@ export type ToWorker =
   /** A datagram request: the reply comes back in `done`. */
   | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown }
   /** The shutdown a request asked for (`shutdown` below, same `ask`) has finished: every other request is done. */
-  | { t: 'shutdown-done'; ask: number };
+  | { t: 'shutdown-done'; ask: number }
+  /** Whether the server's process has subscribers for workers' events (worker-report.ts): record them or not. */
+  | { t: 'events'; wanted: boolean }
+  /** Send a report now (the pool is about to retire this worker: its last counts must not be lost). */
+  | { t: 'report-now' };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -49,10 +55,11 @@ export type FromWorker =
    * Sent every `reportMs` (WorkerSpec) whatever the worker does: proof that its event loop turns (the
    * server's heartbeat watchdog), and the figures of stats().workers. One message per period, never per request.
    */
-  | { t: 'report'; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }
+  | { t: 'report'; report: WorkerReport }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError }
+  /** `bytes`: [in, out] of a connection the worker owned (its bytes never passed the server's process). */
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; bytes?: [number, number] }
   /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the

@@ -6,6 +6,8 @@ import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
 import { canHandOver, preambleFacts } from '../../transports/connection-preamble';
 import { writeThrough } from '../../transports/stream-writer';
+import type { WorkerReport } from '../../observability/worker-report';
+import { recordHandedOverBytes } from '../../observability/connection-bytes';
 import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
@@ -36,13 +38,6 @@ export interface RemoteServer {
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
 
-/** What a worker last said about itself (its periodic report), for stats().workers. */
-export interface WorkerReport {
-  requests: number;
-  heapUsedBytes: number;
-  rssBytes?: number;
-}
-
 /**
  * One worker (a thread or a child process) and the connections it serves, seen from the server. A
  * worker is an event loop: it serves any number of connections at once, each known by its id.
@@ -65,7 +60,11 @@ export abstract class RemoteSlot {
   load = 0;
   /** Connections given to this worker in its life (for maxConnectionsPerThread). */
   served = 0;
-  report: WorkerReport = { requests: 0, heapUsedBytes: 0 };
+  /** Each report of the worker (its figures and counters, worker-report.ts), for the pool's WorkerStatsBook. */
+  onReport: ((report: WorkerReport) => void) | undefined;
+  /** How the worker ended (onExit's detail), once it has. */
+  exitDetail: string | undefined;
+  private reportWaiters: Array<() => void> = [];
   protected lastError: Error | undefined;
   private nextId = 0;
   private readonly running = new Map<number, Running>();
@@ -143,7 +142,8 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'report') {
-      this.report = { requests: msg.requests, heapUsedBytes: msg.heapUsedBytes, ...(msg.rssBytes !== undefined ? { rssBytes: msg.rssBytes } : {}) };
+      this.onReport?.({ ...msg.report, id: this.id }); // the pool's id for it, whatever the worker says
+      for (const waiter of this.reportWaiters.splice(0)) waiter();
       return;
     }
     const running = this.running.get(msg.id);
@@ -166,6 +166,7 @@ export abstract class RemoteSlot {
         running.ack?.(msg.bytes);
         return;
       case 'done':
+        if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
         return;
       case 'shutdown': {
@@ -180,6 +181,29 @@ export abstract class RemoteSlot {
     }
   }
 
+  /**
+   * Asks the worker for a report now and resolves when it has come (or after `limitMs`, or at once for a
+   * worker that is gone): the pool calls it before retiring a worker, so its last counts are not lost.
+   */
+  finalReport(limitMs: number): Promise<void> {
+    if (this.dead || !this.started) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, limitMs);
+      timer.unref();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.reportWaiters.push(done);
+      this.post({ t: 'report-now' });
+    });
+  }
+
+  /** Tells the worker whether the server's process wants its events (worker-report.ts). */
+  wantEvents(wanted: boolean): void {
+    if (this.started && !this.dead) this.post({ t: 'events', wanted });
+  }
+
   /** The worker could not even be started: no message and no exit will follow. */
   protected startFailed(err: Error): void {
     this.dead = true;
@@ -189,6 +213,8 @@ export abstract class RemoteSlot {
   /** The worker ended (exit, crash, kill): each of its connections fails with a WorkerCrashedError. */
   protected onExit(detail: string): void {
     this.dead = true;
+    this.exitDetail = detail;
+    for (const waiter of this.reportWaiters.splice(0)) waiter();
     if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
     const crash = this.crashError(detail);
@@ -215,7 +241,8 @@ export abstract class RemoteSlot {
     const eof = () => {
       if (ended) return;
       ended = true;
-      this.post({ t: 'eof', id });
+      // A reset reaches the worker's reads as the error it is (ECONNRESET), as on a socket of its own.
+      this.post(running.socketError ? { t: 'eof', id, error: serializeError(running.socketError) } : { t: 'eof', id });
     };
     let unacked = 0;
     const onData = (chunk: Buffer) => {

@@ -16,17 +16,21 @@ export class ThreadSlot extends RemoteSlot {
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('threading', onDeath, heartbeatTimeout);
     this.worker = new Worker(launch.file, { workerData: spec, execArgv: launch.execArgv, ...(resourceLimits ? { resourceLimits } : {}) });
+    this.threadId = this.worker.threadId;
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.worker.on('error', (err) => (this.lastError = err));
     this.worker.once('exit', (code) => this.onExit(`exited with code ${code}`));
   }
 
+  /** The thread's id, kept: Worker.threadId reads -1 once the thread has exited. */
+  private readonly threadId: number;
+
   get id(): number {
-    return this.worker.threadId;
+    return this.threadId;
   }
 
   get ids(): { threadId: number } {
-    return { threadId: this.worker.threadId };
+    return { threadId: this.threadId };
   }
 
   async kill(): Promise<void> {

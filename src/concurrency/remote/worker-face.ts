@@ -1,3 +1,4 @@
+import type { ServerMetrics } from '../../observability/server-metrics';
 import type { ServerAddress } from '../../transports/address';
 
 /**
@@ -9,6 +10,8 @@ import type { ServerAddress } from '../../transports/address';
  */
 export class WorkerServerFace {
   serverAddress: ServerAddress = { path: '' };
+  /** @internal The worker's counters (its WorkerReporter's), where handlers' messages are counted. */
+  counters: ServerMetrics | undefined;
 
   /** `ask(id)`: asks the server's process to shut down on behalf of request `id`; resolves when it has drained. */
   constructor(private readonly ask: (requestId: number) => Promise<void>) {}

@@ -2,7 +2,7 @@ import type { EdgeFacts } from './executors';
 import 'reflect-metadata';
 import type * as net from 'node:net';
 import { finished } from 'node:stream';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, lingeringClose } from '../../transports/lingering-close';
@@ -11,6 +11,8 @@ import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
 import { FromWorker, serializeError, ToWorker, WorkerSpec } from './protocol';
 import { WorkerServerFace } from './worker-face';
+import { requestObserved, traceRequest } from '../../observability/events';
+import { WorkerReporter } from '../../observability/worker-reporter';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
@@ -38,7 +40,8 @@ interface Conn {
  * closed here at the end, as Python's child runs shutdown_request; a relayed one is the main thread's
  * to close, once every byte the handler wrote (awaited or not) has been handed over.
  *
- * Every `spec.reportMs` the worker reports its figures; the report is also its heartbeat.
+ * Every `spec.reportMs` the worker reports its figures and counters (WorkerReporter); the report is
+ * also its heartbeat.
  */
 export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let executor: Executor;
@@ -64,26 +67,32 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return;
   }
 
-  const report = () => {
-    const memory = process.memoryUsage();
-    channel.post({
-      t: 'report',
-      connections: conns.size,
-      requests,
-      heapUsedBytes: memory.heapUsed,
-      ...(isMainThread ? { rssBytes: memory.rss } : {}),
-    });
-  };
-  // unref'd: the channel (IPC, or the thread's port) is what keeps a worker alive, not its reports.
-  setInterval(report, spec.reportMs).unref();
+  // Observability (worker-report.ts): counters kept here (the messages of @OnMessage, through the face's
+  // counters), this worker's figures, and the events the server's process wants, in one report every
+  // reportMs (≤ 1 s), never one per request. The report is also the heartbeat (remote-slot.ts).
+  const reporter = new WorkerReporter(
+    isMainThread ? process.pid : threadId,
+    (report) => channel.post({ t: 'report', report }),
+    isMainThread ? { pid: process.pid, child: true } : { threadId, child: false },
+    spec.reportMs,
+  );
+  face.counters = reporter.metrics;
 
-  const run = async (id: number, work: () => Promise<void>, conn: Conn, reply?: BufferWriter) => {
+  /**
+   * One request, its lifecycle then its end: `bytes()` gives its bytes in and out. Errors are counted in
+   * the server's process, which each one reaches in `done` (so none is lost with a worker); an owned
+   * connection's bytes go with `done` too, since they never passed through the server's process.
+   */
+  const run = async (id: number, client: ClientAddress, work: () => Promise<void>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
     conns.set(id, conn);
-    requests++;
+    reporter.connections = conns.size;
+    reporter.requests++;
+    const owned: { bytes?: [number, number] } = conn.socket ? { bytes: bytes() } : {};
     try {
       let failed: unknown;
       try {
-        await work();
+        // request.start/end and the tracing channel, published here where the request runs (API.md §14).
+        await (requestObserved() ? traceRequest(face, client, work, bytes) : work());
       } catch (err) {
         failed = err;
       }
@@ -91,14 +100,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushed(conn.duplex));
+      if (conn.socket) owned.bytes = bytes();
       if (failed === undefined && flushError) failed = flushError;
       if (failed !== undefined) throw failed;
-      const bytes = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
-      channel.post({ t: 'done', id, reply: bytes }, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
+      const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
+      channel.post({ t: 'done', id, reply: replied, ...owned }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
-      channel.post({ t: 'done', id, error: serializeError(err) });
+      channel.post({ t: 'done', id, error: serializeError(err), ...owned });
     } finally {
       conns.delete(id);
+      reporter.connections = conns.size;
     }
   };
 
@@ -113,11 +124,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, edge?: EdgeFacts) => {
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, () => executor.stream(owned, client, face.forRequest(id), edge), { socket: owned });
+      void run(id, client, () => executor.stream(owned, client, face.forRequest(id), edge), { socket: owned }, () => [owned.bytesRead, owned.bytesWritten]);
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    void run(id, () => executor.stream(duplex, client, face.forRequest(id), edge), { duplex });
+    void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), edge), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
   };
 
   channel.onMessage((msg, handle) => {
@@ -136,9 +147,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
-        void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, reply);
+        void run(msg.id, msg.client, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, () => [data.length, reply.length], reply);
         return;
       }
+      case 'events':
+        reporter.setWanted(msg.wanted);
+        return;
+      case 'report-now':
+        reporter.send();
+        return;
       case 'shutdown-done': {
         asks.get(msg.ask)?.();
         asks.delete(msg.ask);
@@ -150,14 +167,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (msg.t === 'stop') {
           const stream = conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
-        } else if (msg.t === 'eof') conn.duplex?.eof();
+        } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);
         else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
         else if (msg.t === 'written') conn.duplex?.written(msg.seq, msg.error);
       }
     }
   });
   channel.post({ t: 'ready' });
-  report();
+  reporter.start();
+  reporter.send();
 }
 
 /**

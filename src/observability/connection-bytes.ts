@@ -1,0 +1,21 @@
+/**
+ * A connection's bytes in and out, wherever they were read and written. A connection the server's
+ * process handed whole to a worker (a child process, or a thread on Node 24.21+/26.6+) is read and
+ * written there, so its socket here counts nothing: the worker sends its counts with the end of the
+ * request (`done`), and they are recorded against the socket here, so that `stats().bytesIn/bytesOut`
+ * and `sockserve:connection.close` count them once, when the connection closes, as for any other.
+ */
+const handedOver = new WeakMap<object, [number, number]>();
+
+/** The worker that owned `socket` read `bytesIn` and wrote `bytesOut` on it. */
+export function recordHandedOverBytes(socket: object, bytes: readonly [number, number]): void {
+  handedOver.set(socket, [bytes[0], bytes[1]]);
+}
+
+/** A stream connection's bytes: what this process read and wrote, plus what a worker did on it. */
+export function streamBytes(socket: { bytesRead?: number; bytesWritten?: number }): [number, number] {
+  const there = handedOver.get(socket);
+  const bytesIn = socket.bytesRead ?? 0;
+  const bytesOut = socket.bytesWritten ?? 0;
+  return there ? [bytesIn + there[0], bytesOut + there[1]] : [bytesIn, bytesOut];
+}
