@@ -119,17 +119,21 @@ function calibrateBurn() {
 const sockserve = (mode, transport = 'tcp', body = 'echo') => ({
   key: mode === 'threading1' ? 'sockserve threading (connectionsPerThread: 1)' : `sockserve ${mode}`, mode, transport, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'sockserve.js'), body, transport, mode],
 });
-// Observability (issue 15): @Concurrent with nobody listening (the anchor of its tables), with one
+// Observability (issue 15): a server with nobody listening (the anchor of its tables), with one
 // subscriber to every channel and the tracing channel (BENCH_SUBSCRIBE=1, see servers/sockserve.js),
-// and with events compiled out (SOCKSERVE_EVENTS=0, read once when sockserve loads).
+// and with events compiled out (SOCKSERVE_EVENTS=0, read once when sockserve loads, in its workers too:
+// threads and children inherit the environment). @Concurrent, and @Threading for the workers' path:
+// there the subscriber is in the server's process, so workers batch their request.end to it.
 const OBSERVED = {
-  none: { key: 'sockserve concurrent, no subscriber', anchor: true, env: {} },
-  subscribed: { key: 'sockserve concurrent, one subscriber to every channel', env: { BENCH_SUBSCRIBE: '1' } },
-  off: { key: 'sockserve concurrent, events compiled out', env: { SOCKSERVE_EVENTS: '0' } },
+  none: { label: 'no subscriber', anchor: true, env: {} },
+  subscribed: { label: 'one subscriber to every channel', env: { BENCH_SUBSCRIBE: '1' } },
+  off: { label: 'events compiled out', env: { SOCKSERVE_EVENTS: '0' } },
   // the anchor's build once more, measured last in each round: its ratio to the anchor is the noise
-  again: { key: 'sockserve concurrent, no subscriber (again: the noise)', env: {} },
+  again: { label: 'no subscriber (again: the noise)', env: {} },
 };
-const observed = (variant) => ({ ...sockserve('concurrent'), key: OBSERVED[variant].key, anchor: Boolean(OBSERVED[variant].anchor), env: OBSERVED[variant].env });
+const observedKey = (variant, mode = 'concurrent') => `sockserve ${mode}, ${OBSERVED[variant].label}`;
+const observed = (variant, mode = 'concurrent') => ({ ...sockserve(mode), key: observedKey(variant, mode), anchor: Boolean(OBSERVED[variant].anchor), env: OBSERVED[variant].env });
+const observedAll = (mode) => ['none', 'subscribed', 'off', 'again'].map((v) => observed(v, mode));
 
 const rawNet = (transport = 'tcp', body = 'echo') => ({
   key: 'raw net', anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net.js'), transport, body],
@@ -180,10 +184,13 @@ function plan() {
       servers: [rawFramed('frames'), messages('concurrent', 'msgframes'), messages('serial', 'msgframes')] },
     { id: 'obs16', title: 'Events: TCP ping-pong, 64-byte lines, 16 connections, @Concurrent', unit: 'req/s', workload: 'pingpong', conns: 16,
       note: 'the anchor is the same server with nobody subscribed; a keep-alive connection is one request, so this measures the hot path with events wired in.',
-      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
+      servers: observedAll('concurrent') },
+    { id: 'obs16thr', title: 'Events: TCP ping-pong, 64-byte lines, 16 connections, @Threading (2 threads)', unit: 'req/s', workload: 'pingpong', conns: 16,
+      note: 'the anchor is the same server with nobody subscribed; the subscriber is in the server\'s process, so the threads send it their request.end in their once-a-second reports.',
+      servers: observedAll('threading') },
     { id: 'obsconn', title: 'Events: connection rate (connect, one echo, close), 4 clients, @Concurrent', unit: 'conn/s', workload: 'connrate', conns: 4,
       note: 'the anchor is the same server with nobody subscribed; every connection publishes connection.open/close, request.start/end and the tracing channel when subscribed.',
-      servers: [observed('none'), observed('subscribed'), observed('off'), observed('again')] },
+      servers: observedAll('concurrent') },
     { id: 'cpu', title: 'CPU-bound handler (~20 ms of CPU per request), 8 clients', unit: 'req/s', workload: 'pingpong', conns: 8,
       payload: 'burn', seconds: CPU_SECONDS, warmup: 2 * WARMUP, serverCpus: ALL_CPUS,
       note: `servers on every CPU (${ALL_CPUS}), the generator shares CPU ${GEN_CPUS}; the anchor is raw net doing the work in its one thread. `
@@ -654,10 +661,10 @@ function targets(results) {
   check('#14 length-prefixed 64 B frames, @Concurrent', 'frames64', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
   check('#14 length-prefixed 64 KiB frames, @Concurrent', 'frames64k', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
   // issue 15: events cost nothing when nobody listens, little when someone does
-  for (const [id, what] of [['obs16', '16-connection ping-pong'], ['obsconn', 'connection rate']]) {
+  for (const [id, what, mode] of [['obs16', '16-connection ping-pong', 'concurrent'], ['obsconn', 'connection rate', 'concurrent'], ['obs16thr', '16-connection ping-pong, @Threading', 'threading']]) {
     if (!results.some((r) => r.id === id)) continue;
-    check(`events, one subscriber to every channel, ${what}`, id, OBSERVED.subscribed.key, '>=', 0.9, 'no subscriber');
-    check(`events compiled out vs none subscribed, ${what} (no subscriber within 2 %)`, id, OBSERVED.off.key, '<=', 1.02, 'no subscriber');
+    check(`events, one subscriber to every channel, ${what}`, id, observedKey('subscribed', mode), '>=', 0.9, 'no subscriber');
+    check(`events compiled out vs none subscribed, ${what} (no subscriber within 2 %)`, id, observedKey('off', mode), '<=', 1.02, 'no subscriber');
   }
 
   // every sockserve mode ahead of NestJS TCP and the matching Python server, wherever both ran

@@ -127,15 +127,9 @@ export function assembleServer(
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors: observability/error-kind.ts
       if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
-      if (wiring.hasHook('handleError')) {
-        try {
-          await wiring.callServerHook('handleError', error, clientAddress);
-          return;
-        } catch (hookError) {
-          error = hookError; // a failing @HandleError is reported the default way, never lost
-        }
-      }
-      await super.handleError(request, clientAddress, error); // the logger: routine at warn, the rest at error
+      // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is
+      // reported the default way, never lost. The same path as sockserve/testing's (HandlerWiring).
+      await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
     }
 
     handleTimeout(): unknown {

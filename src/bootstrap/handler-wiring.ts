@@ -62,7 +62,7 @@ export class HandlerWiring {
   /**
    * A request's error for @HandleError `(error, client)`. When the class has none, or the hook itself
    * threw, `report` gets the error to report the default way (the hook's own, so that it is never lost).
-   * sockserve/testing's server reports through it.
+   * The one path for both bootstrap()'s assembled server and sockserve/testing's server.
    */
   async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown): Promise<void> {
     if (this.hasHook('handleError')) {

@@ -48,15 +48,15 @@ const transportSpecs = new Map<TransportDefinition['kind'], TransportSpec<unknow
 
 /**
  * The transport of `def` with `overrides` (bootstrap's `transport` option) laid over the decorator's options,
- * validated by the decorator's own rules: a port or a path from configuration fails as it would in the
+ * (`from` names who passed them: bootstrap() or TestServer.create()) validated by the decorator's own rules: a port or a path from configuration fails as it would in the
  * decorator, with a ConfigurationError naming the class and the option.
  */
-export function overrideTransport(cls: Function, transport: TransportDefinition, overrides: object | undefined): TransportDefinition {
+export function overrideTransport(cls: Function, transport: TransportDefinition, overrides: object | undefined, from = 'bootstrap()'): TransportDefinition {
   if (overrides === undefined) return transport;
   const spec = transportSpecs.get(transport.kind);
   if (!spec) return transport;
   const given = typeof overrides === 'object' && overrides !== null ? { ...transport.options, ...overrides } : overrides;
-  return definitionFor({ ...spec, decorator: `bootstrap()'s transport option for ${spec.decorator}` }, cls, given);
+  return definitionFor({ ...spec, decorator: `${from}'s transport option for ${spec.decorator}` }, cls, given);
 }
 
 /** `args` is what the user's `@TcpServer(...)` received. */

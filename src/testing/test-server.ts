@@ -5,6 +5,7 @@ import { datagramRequest, DatagramRequestTuple } from '../classic/request-handle
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
 import { ConfigurationError } from '../errors/errors';
+import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
@@ -123,9 +124,8 @@ export class TestServer {
 
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
-    const def: HandlerDefinition = options.transport
-      ? { ...found, transport: { ...found.transport, options: { ...found.transport.options, ...options.transport } } as TransportDefinition }
-      : found;
+    // Validated by the decorator's own rules, as bootstrap()'s transport option is (API.md §2, §13).
+    const def: HandlerDefinition = { ...found, transport: overrideTransport(found.handler, found.transport, options.transport, 'TestServer.create()') };
     const container = new Container(options.providers ?? []);
     container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
     container.validate(def.handler);

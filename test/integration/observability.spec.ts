@@ -8,7 +8,7 @@ import { connect, datagramExchange, readToEnd, streamExchange, within } from '..
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
-import { ObservedChildLines, ObservedChildMessages, ObservedPerRequestMessages, ObservedThreadLines, ObservedThreadMessages } from '../fixtures/observed-handlers';
+import { ObservedChildDatagrams, ObservedChildLines, ObservedChildMessages, ObservedThreadDatagrams, ObservedPerRequestMessages, ObservedThreadLines, ObservedThreadMessages } from '../fixtures/observed-handlers';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -341,6 +341,16 @@ describe('observability of datagrams and lifecycle', () => {
     expect((await datagramExchange(target(s), 'ping')).data.toString()).toBe('PING!');
     await until(() => s.stats().bytesOut === 5);
     expect(s.stats()).toMatchObject({ accepted: 1, bytesIn: 4, bytesOut: 5 });
+  });
+
+  test.each([
+    { mode: '@Threading', Handler: ObservedThreadDatagrams },
+    { mode: '@Forking', Handler: ObservedChildDatagrams },
+  ])('a datagram served by a worker in $mode mode counts its bytes in and its reply\'s bytes out once', async ({ Handler }) => {
+    const s = serve(await bootstrap(Handler));
+    expect((await datagramExchange(target(s), 'ping')).data.toString()).toBe('PING!');
+    await until(() => s.stats().bytesOut === 5 && s.stats().workers[0]?.requests === 1);
+    expect(s.stats()).toMatchObject({ accepted: 1, bytesIn: 4, bytesOut: 5, errors: 0 });
   });
 
   test('a serverClass\'s own logger is kept when bootstrap() is given none', async () => {

@@ -104,6 +104,15 @@ describe('TestServer: a handler served in memory', () => {
     expect(events.slice(-2)).toEqual(['finish', 'error Error: read ECONNRESET']);
   });
 
+  test('transport overrides are validated by the decorator\'s rules, as bootstrap() validates them, and a valid one is the server\'s address', async () => {
+    await expect(TestServer.create(Lifecycle, { transport: { port: -1 } })).rejects.toThrow(
+      "TestServer.create()'s transport option for @TcpServer on Lifecycle: port -1 is not an integer from 0 to 65535. Fix: pass a port in that range, or 0 to let the OS pick.",
+    );
+    await expect(TestServer.create(Lifecycle, { transport: { path: '/tmp/x.sock' } })).rejects.toThrow(/^TestServer\.create\(\)'s transport option for @TcpServer on Lifecycle: unknown option "path"/);
+    const t = await serve(Lifecycle, { transport: { port: 6380, host: '::1' }, providers: [{ provide: CLOCK, useValue: () => '12:00' }] });
+    expect(t.server.serverAddress).toEqual({ host: '::1', port: 6380 });
+  });
+
   test('a missing provider is the same InjectionError bootstrap() gives, before anything runs', async () => {
     await expect(TestServer.create(Lifecycle)).rejects.toThrow('no provider for token "clock"');
   });

@@ -274,7 +274,10 @@ export abstract class RemoteSlot {
   private startDatagram(running: Running, request: DatagramRequestTuple, client: ClientAddress): void {
     const [data, dgramSocket] = request;
     const bytes = new Uint8Array(data);
-    running.reply = (reply) => dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
+    running.reply = (reply) => {
+      request.replyBytes = reply.byteLength; // stats().bytesOut, as for a datagram served here
+      return dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
+    };
     this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
   }
 
