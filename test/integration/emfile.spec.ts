@@ -6,8 +6,12 @@ import { readToEnd, within } from '../helpers/clients';
 const root = path.join(__dirname, '..', '..');
 
 describe('accepting without file descriptors (EMFILE)', () => {
-  test('dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async () => {
-    const script = 'ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts';
+  test.each([
+    { mode: '@Concurrent', arg: 'concurrent', name: 'EmfileEcho', workers: 0 },
+    { mode: '@Threading', arg: 'threading', name: 'EmfileThreads', workers: 1 },
+    { mode: '@Forking', arg: 'forking', name: 'EmfileChildren', workers: 1 },
+  ])('in $mode mode, dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async ({ arg, name, workers }) => {
+    const script = `ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts ${arg}`;
     const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       let out = '';
@@ -35,13 +39,14 @@ describe('accepting without file descriptors (EMFILE)', () => {
       const code = await within(30000, 'the server to finish', exited);
       const lines = out.split('\n');
       expect(lines.filter((l) => l.startsWith('log error'))).toEqual([
-        expect.stringMatching(/^log error EmfileEcho: accepting on 127\.0\.0\.1:\d+ fails \(EMFILE: out of file descriptors\)/),
+        expect.stringMatching(new RegExp(`^log error ${name}: accepting on 127\\.0\\.0\\.1:\\d+ fails \\(EMFILE: out of file descriptors\\)`)),
       ]);
-      expect(lines).toContainEqual(expect.stringMatching(/^log info EmfileEcho: accepting on 127\.0\.0\.1:\d+ again after \d+\.\d s out of file descriptors \(\d+ accept failures counted\)\.$/));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^log info ${name}: accepting on 127\\.0\\.0\\.1:\\d+ again after \\d+\\.\\d s out of file descriptors \\(\\d+ accept failures counted\\)\\.$`)));
       expect(out).toMatch(/^served again$/m);
-      const stats = JSON.parse(/^stats (.*)$/m.exec(out)![1]) as { acceptErrors: number; accepted: number };
+      const stats = JSON.parse(/^stats (.*)$/m.exec(out)![1]) as { acceptErrors: number; accepted: number; errors: number; workers: number };
       expect(stats.acceptErrors).toBeGreaterThanOrEqual(2);
       expect(stats.accepted).toBe(1); // the dropped connections never reached the server
+      expect(stats).toMatchObject({ errors: 0, workers }); // the server's process accepts: workers are untouched
       expect(code).toBe(0);
     } finally {
       child.kill('SIGKILL');

@@ -46,7 +46,6 @@ interface Conn {
 export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let executor: Executor;
   const conns = new Map<number, Conn>();
-  let requests = 0;
   // Shutdowns asked by this worker's requests, waiting for the server's 'shutdown-done'.
   const asks = new Map<number, () => void>();
   let nextAsk = 0;
