@@ -226,6 +226,17 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(recorder.named('sockserve:request.start')).toEqual([]);
   });
 
+  test('workers record no event while nobody subscribes in the main process, and forward from the first connection after a subscription', async () => {
+    const s = serve(await bootstrap(m.Lines));
+    expect((await streamExchange(target(s), 'unseen\n', { halfClose: true })).toString()).toBe('UNSEEN\n');
+    await until(() => s.stats().workers[0]?.requests === 1); // a report has come since: nothing was waiting in it
+    recorder = recordEvents();
+    expect((await streamExchange(target(s), 'seen\n', { halfClose: true })).toString()).toBe('SEEN\n');
+    await until(() => recorder!.named('sockserve:request.end').length === 1);
+    await until(() => s.stats().workers[0]?.requests === 2); // and the report after it brought nothing more
+    expect(recorder.named('sockserve:request.end')).toEqual([expect.objectContaining({ bytesIn: 5, bytesOut: 5 })]);
+  });
+
   test('a handler error in a worker counts once in errors, and its request.end carries the error as plain data', async () => {
     recorder = recordEvents();
     const logger = memoryLogger();
