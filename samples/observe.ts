@@ -1,19 +1,19 @@
 /**
  * Watching a server from outside its handler: subscribe to sockserve's diagnostics channels and print
  * a summary every second (connections open, requests per second, p50/p99 request duration, errors by
- * kind from stats()). The server is a @Concurrent line echo; the sample drives it with a few clients,
- * some of which misbehave (a reset, a request that makes the handler throw, an idle one past
+ * kind from stats()). The server is a line echo, @Concurrent or, with a second argument `threading` or
+ * `forking`, on worker threads or child processes: the subscriber stays in this process all the same,
+ * which receives the workers' request.end in their once-a-second reports. The sample drives it with a
+ * few clients, some of which misbehave (a reset, a request that makes the handler throw, an idle one past
  * requestTimeout), for `seconds` seconds (argument, default 3), then exits.
- * Run it with `npm run sample:observe` (or `npx ts-node --transpile-only samples/observe.ts [seconds]`).
+ * Run it with `npm run sample:observe` (or `npx ts-node --transpile-only samples/observe.ts [seconds] [threading|forking]`).
  */
 import 'reflect-metadata';
 import * as dc from 'node:diagnostics_channel';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, Handle, isWorker, Server, StreamRequest, TcpServer } from 'sockserve';
+import { bootstrap, Concurrent, Forking, Handle, isWorker, Server, StreamRequest, TcpServer, Threading } from 'sockserve';
 
-@TcpServer(0)
-@Concurrent()
-export class EchoHandler {
+abstract class Echo {
   @Handle()
   async handle(req: StreamRequest) {
     for await (const line of req.rfile) {
@@ -22,6 +22,17 @@ export class EchoHandler {
     }
   }
 }
+
+@TcpServer(0) @Concurrent()
+export class EchoHandler extends Echo {}
+
+@TcpServer(0) @Threading({ threads: 2 })
+export class ThreadedEchoHandler extends Echo {}
+
+@TcpServer(0) @Forking({ children: 2 })
+export class ForkedEchoHandler extends Echo {}
+
+const handlers = { concurrent: EchoHandler, threading: ThreadedEchoHandler, forking: ForkedEchoHandler };
 
 /** Per-second figures from the channels: one subscriber, a few numbers, no payload kept. */
 class Summary {
@@ -84,7 +95,8 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 3);
   const summary = new Summary();
   summary.subscribe();
-  const server = await bootstrap(EchoHandler, { requestTimeout: 0.5, logger: { error: () => undefined } }); // the summary says it all
+  const Handler = handlers[(process.argv[3] ?? 'concurrent') as keyof typeof handlers] ?? EchoHandler;
+  const server = await bootstrap(Handler, { requestTimeout: 0.5, logger: { error: () => undefined } }); // the summary says it all
   const serving = server.serveForever();
   const stop = { done: false };
   drive((server.serverAddress as { port: number }).port, stop);

@@ -323,10 +323,13 @@ describe('a tracer preloaded with --require', () => {
 });
 
 describe('the observe sample', () => {
-  test('prints a summary line every second with connections, requests/s, p50/p99 and errors by kind, and exits 0', async () => {
+  test.each([
+    { mode: '@Concurrent', args: ['2'] },
+    { mode: '@Threading (the subscriber in the main thread)', args: ['2', 'threading'] },
+  ])('prints a summary line every second with connections, requests/s, p50/p99 and errors by kind, and exits 0: $mode', async ({ args }) => {
     const root = path.join(__dirname, '..', '..');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', 'observe.ts'), '2'], { cwd: root, timeout: 30000 },
+      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', 'observe.ts'), ...args], { cwd: root, timeout: 30000 },
         (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }));
     });
     expect(stderr).toBe('');
