@@ -142,7 +142,9 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'report') {
-      this.onReport?.({ ...msg.report, id: this.id }); // the pool's id for it, whatever the worker says
+      // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
+      // has already moved the worker's counts to its totals, and would count them twice.
+      if (this.exitDetail === undefined) this.onReport?.({ ...msg.report, id: this.id });
       for (const waiter of this.reportWaiters.splice(0)) waiter();
       return;
     }
