@@ -163,11 +163,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   }
 
   /**
-   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails as a
-   * crash (reported), and the worker is replaced. Retired on purpose, so no death towards the backoff.
+   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails with a
+   * RequestTimeoutError (reported, as an abandoned request in the server's process), and the worker is
+   * replaced. Retired on purpose, so no death towards the backoff.
    */
   abort(): void {
-    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot);
+    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot, 'shutdownTimeout');
   }
 
   async close(): Promise<void> {
@@ -176,7 +177,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
-    await Promise.all([...this.slots].map((s) => this.retire(s)));
+    await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
   }
 
   // ---- one connection ----
@@ -257,7 +258,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       if (slot.load === 0) void this.retire(slot);
       else if (shutdownTimeout !== null && !this.idleTimers.has(slot)) {
         // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
-        const timer = setTimeout(() => void this.retire(slot), shutdownTimeout * 1000);
+        const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
         timer.unref();
         this.idleTimers.set(slot, timer);
       }
@@ -318,12 +319,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up
    * for. An idle one first sends its last report (bounded), so that its counts stay in stats().
    */
-  private async retire(slot: RemoteSlot): Promise<void> {
+  private async retire(slot: RemoteSlot, why: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' = 'retired'): Promise<void> {
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);
     if (slot.load === 0) await slot.finalReport(FINAL_REPORT_MS);
-    await slot.kill();
+    await slot.end(why);
     if (was) this.replace();
   }
 

@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import type { DatagramRequestTuple } from '../../classic/request-handler';
-import { WorkerCrashedError } from '../../errors/errors';
+import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
@@ -66,6 +66,8 @@ export abstract class RemoteSlot {
   exitDetail: string | undefined;
   private reportWaiters: Array<() => void> = [];
   protected lastError: Error | undefined;
+  /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
+  private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
   private nextId = 0;
   private readonly running = new Map<number, Running>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
@@ -88,6 +90,12 @@ export abstract class RemoteSlot {
   /** Hands the whole connection to the worker, if this worker and this Node can take it. */
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   abstract kill(): Promise<void>;
+
+  /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
+  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
+    this.endReason ??= reason;
+    return this.kill();
+  }
 
   /** Connections and datagrams running in the worker now. */
   get connections(): number {
@@ -224,8 +232,17 @@ export abstract class RemoteSlot {
     this.onDeath(this);
   }
 
-  private crashError(detail = 'was ended'): WorkerCrashedError {
+  /**
+   * What each of the worker's open connections fails with: a RequestTimeoutError when shutdown's timeout
+   * ended it (as a request abandoned in the server's process), a WorkerCrashedError otherwise, saying
+   * whether the pool ended it on purpose (close, recycling) or it died (the watchdog, an exit, a crash).
+   */
+  private crashError(detail = 'was ended'): Error {
+    const reason = this.endReason;
+    if (reason === 'shutdownTimeout') return new RequestTimeoutError(messages.workerEnded(this.mode, reason));
+    if (reason === 'close' || reason === 'recycled') return new WorkerCrashedError(messages.workerEnded(this.mode, reason));
     const cause = this.lastError;
+    if (cause instanceof WorkerCrashedError) return cause; // the watchdog's: its message says it all
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause });
   }
@@ -300,7 +317,7 @@ export abstract class RemoteSlot {
   private armWatchdog(): void {
     const seconds = this.heartbeatTimeout;
     this.watchdog = setTimeout(() => {
-      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds));
+      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
       void this.kill();
     }, seconds * 1000);
     this.watchdog.unref();
