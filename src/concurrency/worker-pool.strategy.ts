@@ -332,7 +332,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private exited(slot: RemoteSlot): void {
     if (!slot.started) return; // never counted nor announced
     this.book.retire(slot.id);
-    workerExited(this.options.owner, slot.id, { ...slot.ids, reason: slot.exitDetail });
+    // Why: ended on purpose by the pool (retired, recycled, close, shutdownTimeout), or how it died.
+    const why = slot.endedBecause;
+    workerExited(this.options.owner, slot.id, { ...slot.ids, reason: why ? `${why}: ${slot.exitDetail}` : slot.exitDetail });
   }
 
   /**

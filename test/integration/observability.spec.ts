@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
+import * as dc from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
 import type { Logger } from '../../src';
@@ -293,14 +294,23 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
 
 describe('observability of workers that retire', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  const afterEachUnsubscribe: Array<() => void> = [];
+  afterEach(() => afterEachUnsubscribe.splice(0).forEach((stop) => stop()));
 
   test('a worker retired after its one connection (perRequest) sends its last report first: its messages are counted', async () => {
+    const exits: Array<Record<string, unknown>> = [];
+    const onExit = (m: unknown) => void exits.push(m as Record<string, unknown>);
+    dc.subscribe('sockserve:worker.exit', onExit);
+    afterEachUnsubscribe.push(() => dc.unsubscribe('sockserve:worker.exit', onExit));
     const s = serve(await bootstrap(ObservedPerRequestMessages));
     for (const line of ['a', 'b', 'c']) {
       expect((await streamExchange(target(s), `${line}\n`, { halfClose: true })).toString()).toBe(`${line.toUpperCase()}\n`);
     }
     await until(() => s.stats().messages === 3 && s.stats().active === 0);
     expect(s.stats()).toMatchObject({ messages: 3, accepted: 3, errors: 0, restarts: 0 });
+    await until(() => exits.length >= 3);
+    // The pool says it ended them on purpose, which is no crash. (The first, started at bootstrap only to prove the module loads, too.)
+    expect(exits.every((e) => /^retired: /.test(String(e.reason)))).toBe(true);
   });
 });
 

@@ -97,6 +97,11 @@ export abstract class RemoteSlot {
     return this.kill();
   }
 
+  /** Why the pool ended this worker on purpose (end()), or undefined: it died. */
+  get endedBecause(): 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined {
+    return this.endReason;
+  }
+
   /** Connections and datagrams running in the worker now. */
   get connections(): number {
     return this.running.size;
