@@ -709,7 +709,7 @@ const PY_MATCH = {
   udp: { serial: 'UDPServer', concurrent: 'UDPServer', threading: 'UDPServer', forking: 'UDPServer', threading1: 'UDPServer' },
 };
 
-function targets(results) {
+function targets(results, serverNode = process.version) {
   const row = (id, server) => results.find((r) => r.id === id)?.rows.find((x) => x.server === server);
   const checks = [];
   const check = (label, id, server, op, bound, anchor) => {
@@ -727,6 +727,17 @@ function targets(results) {
   check('RSS per idle connection, @Concurrent', 'idle1000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   if (results.some((r) => r.id === 'idle10000')) check('RSS per idle connection (10,000), @Concurrent', 'idle10000', 'sockserve concurrent', '<=', 1.5, 'raw net');
   check('serial mode, 1 connection', 'tcp1', 'sockserve serial', '>=', 0.9, 'raw net');
+  // issue 12: workers as event loops; threads own their sockets from Node 24.21 / 26.6 (else bytes are relayed)
+  const [major, minor] = String(serverNode).replace(/^v/, '').split('.').map(Number);
+  const threadsOwn = major > 26 || (major === 26 && minor >= 6) || (major === 24 && minor >= 21);
+  check(`#12 @Threading echo, 16 connections (${threadsOwn ? 'threads own sockets' : 'relayed'})`, 'tcp16', 'sockserve threading', '>=', threadsOwn ? 0.8 : 0.3, 'raw net');
+  check('#12 @Forking echo, 16 connections (children own sockets)', 'tcp16', 'sockserve forking', '>=', 0.8, 'raw net');
+  check(`#12 @Threading streaming 64 KiB`, 'stream', 'sockserve threading', '>=', 0.8, 'raw net');
+  check('#12 @Forking streaming 64 KiB', 'stream', 'sockserve forking', '>=', 0.8, 'raw net');
+  check('#12 @Threading connection rate', 'connrate', 'sockserve threading', '>=', 0.5, 'raw net');
+  check('#12 @Forking connection rate', 'connrate', 'sockserve forking', '>=', 0.5, 'raw net');
+  check('#12 @Threading CPU-bound, 8 clients (raw net ≈ serial: one core)', 'cpu', 'sockserve threading', '>=', 1.8, 'raw net');
+  check('#12 @Forking CPU-bound, 8 clients (raw net ≈ serial: one core)', 'cpu', 'sockserve forking', '>=', 1.8, 'raw net');
   // issue 12: 500 slowloris connections delay a legitimate client by at most 100 ms (added p99)
   const loris = results.find((r) => r.id === 'slowloris');
   for (const x of loris?.rows.filter((y) => y.mode) ?? []) {
@@ -784,7 +795,7 @@ function markdown(meta, results, t) {
     + `(such a run is measured once more and the quieter of the two kept, ${meta.remeasuredBusyRuns} times in this run).`);
   if (meta.backgroundCpu > 0.3) L.push('', `⚠ The machine was busy before the run (${meta.backgroundCpu.toFixed(2)} cores used by other processes): figures are noisier than usual.`);
   if (!PYTHON) L.push('', 'Python rows skipped: `python3` with `socketserver` was not found.');
-  L.push('', '## Targets (issues 7 and 14)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
+  L.push('', '## Targets (issues 7, 12, 14, 15 and 16)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
   for (const c of t.checks) L.push(`| ${c.label} | ${c.ratio == null ? '–' : c.workload === 'slowloris' ? `${c.ratio.toFixed(1)} ms` : `${c.ratio.toFixed(2)}×`} | ${c.bound} | ${verdict(c.met, c.error)} |`);
   L.push('', 'Every sockserve mode ahead of NestJS TCP and the matching Python server (TCPServer for serial, ThreadingTCPServer for @Concurrent and @Threading, ForkingTCPServer for @Forking, UDPServer for every UDP mode):', '');
   L.push('| workload | sockserve mode | peer | sockserve ÷ peer | ahead? |', '|---|---|---|---:|---|');
@@ -931,7 +942,7 @@ async function main() {
   }
   meta.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
   meta.remeasuredBusyRuns = (FULL ? 40 : 6) - retries.left;
-  const t = targets(results);
+  const t = targets(results, meta.serverNode);
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
