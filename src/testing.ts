@@ -5,4 +5,5 @@
  */
 export { TestServer } from './testing/test-server';
 export type { TestServerOptions } from './testing/test-server';
+export type { HandlerClass } from './metadata/definition';
 export { TestConnection } from './testing/test-connection';

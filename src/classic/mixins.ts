@@ -13,7 +13,8 @@ import type { BaseServer } from './base-server';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
 import { TCPServer, UnixStreamServer } from './stream-servers';
 
-type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
+/** A classic server class (TCPServer, UDPServer, a subclass of either…): what the mixins take and return. */
+export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /**
  * The mixins are a thin compatibility face over the strategies, for Python's shape:

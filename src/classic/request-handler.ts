@@ -107,7 +107,12 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
  * A datagram request, as Python's `(data, socket)` pair, plus whether the datagram was cut to
  * maxPacketSize, and the size of the reply sent (bytes; for stats, set by whoever sends it).
  */
-export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & { truncated: boolean; replyBytes?: number };
+export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & {
+  /** True when the datagram was longer than the server's `maxPacketSize` and `data` holds only its beginning. */
+  truncated: boolean;
+  /** Bytes of the reply datagram sent, once one was; undefined before or when none was sent. */
+  replyBytes?: number;
+};
 
 export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated: boolean): DatagramRequestTuple {
   return Object.assign([data, socket] as [Buffer, DatagramSocket], { truncated });

@@ -11,7 +11,9 @@ import { MessageConnection } from './message-connection';
 
 /** What carries a MessageRequest's messages: a stream connection, or one datagram. */
 export interface MessageChannel {
+  /** Frames `message` and writes it now (on a datagram: adds it to the one reply). */
   send(message: unknown): void;
+  /** Stops taking messages; the channel ends once the replies already owed are written. */
   close(): void;
   /** Calls `call` once per message until the channel ends; resolves once every call has returned. */
   serve(call: (message: unknown) => unknown): Promise<void>;
@@ -34,7 +36,9 @@ export class MessageRequest<Out = unknown> {
   readonly proxy?: ProxyInfo;
   private face: Server | undefined;
 
+  /** Built by sockserve for every connection (or datagram) of an `@OnMessage` handler; handlers do not construct it. */
   constructor(
+    /** The client: `{ host, port, family }` over IP (the original client behind a PROXY header), `{ path }` over Unix. */
     readonly clientAddress: ClientAddress,
     private readonly origin: Server,
     private readonly channel: MessageChannel,
@@ -52,10 +56,16 @@ export class MessageRequest<Out = unknown> {
     return (this.face ??= requestFace(this.origin, this.raw));
   }
 
+  /**
+   * Writes `message` now, framed as a reply (a push, a greeting), without waiting for a message; on a datagram
+   * it joins the one reply datagram. `undefined` sends nothing; so does a connection already ended. A reply
+   * the framer cannot encode (its `encode` threw) ends the connection through `@HandleError`.
+   */
   send(message: Out): void {
     this.channel.send(message);
   }
 
+  /** Stops taking messages: the connection ends once the replies to the messages already taken are written. */
   close(): void {
     this.channel.close();
   }

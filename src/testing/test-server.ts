@@ -6,15 +6,15 @@ import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { explore } from '../explorer/explorer';
-import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
 
-type HandlerClass = abstract new (...args: any[]) => unknown;
 type Request = MemoryEnd | DatagramRequestTuple;
 
+/** The second argument of `TestServer.create()`: the `bootstrap()` options that make sense without sockets. */
 export interface TestServerOptions {
   /** DI providers, as bootstrap's: they replace the handler's dependencies (a fake store, a fixed clock…). */
   providers?: Provider[];
@@ -121,6 +121,11 @@ export class TestServer {
     this.server.attach(this.classic);
   }
 
+  /**
+   * Serves `handler` in memory. Rejects as bootstrap() does, before any request: ConfigurationError for
+   * bad decorators, InjectionError for a dependency that cannot be built. The handler's concurrency
+   * decorator is ignored (everything runs in the test's thread); `providers` replace its dependencies.
+   */
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
     const def: HandlerDefinition = options.transport
