@@ -6,12 +6,17 @@
  * assembles one classic server from three independent parts:
  *
  * ```text
- *     transport                  concurrency strategy              per-request lifecycle
- *   ┌───────────────────┐      ┌────────────────────────┐      ┌──────────────────────────────┐
- *   │ stream: TCP, Unix │ ───▶ │ serial | concurrent |  │ ───▶ │ verify → setup → handle →    │
- *   │ datagram: UDP,    │      │ threading | forking    │      │ finish → close (exactly once)│
- *   │ Unix datagram     │      │ (processRequest seam)  │      │ handler built by the container│
- *   └───────────────────┘      └────────────────────────┘      └──────────────────────────────┘
+ *   transport             stream: TCP, Unix
+ *                         datagram: UDP, Unix
+ *       │
+ *       ▼
+ *   concurrency           serial | concurrent
+ *   (processRequest)      threading | forking
+ *       │
+ *       ▼
+ *   lifecycle             verify → setup → handle → finish
+ *   (once per request)    → close, each exactly once; the
+ *                         handler built by the container
  * ```
  *
  * `sockserve/classic` exports the Python-shaped classes the decorators are built on.

@@ -10,7 +10,7 @@ import type { MessageRequest } from '../framing/message-request';
  * What a stream handler's hooks receive (TCP and Unix stream). `rfile` reads, `wfile` writes with
  * backpressure; `socket` is there only where the connection lives in the handler's own thread or process
  * (a `tls.TLSSocket` for TLS). `tls` is set on TLS connections, `proxy` on connections that came with a
- * PROXY protocol header (API.md §11); `clientAddress` is then the original client.
+ * PROXY protocol header (docs/production.md); `clientAddress` is then the original client.
  */
 export class StreamRequest {
   private face: Server | undefined;
