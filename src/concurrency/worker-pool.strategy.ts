@@ -64,7 +64,8 @@ export function reportPeriodMs(heartbeatTimeout: number): number {
  */
 export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly slots = new Set<RemoteSlot>();
-  private readonly running = new Set<Promise<void>>();
+  /** Requests in flight, by their promise (what the server sees of each: the request). */
+  private readonly running = new Map<Promise<void>, RemoteRequest>();
   /** Workers in a row that could not start: past START_ATTEMPTS the pool stops starting more until a connection asks. */
   private startFailures = 0;
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
@@ -130,12 +131,17 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       request,
       clientAddress,
     ).finally(() => this.running.delete(run));
-    this.running.add(run);
+    this.running.set(run, request);
   }
 
-  async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.all(this.running);
-    this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
+  /** Resolves once every request in flight has finished, but `except` (a request that asked for the shutdown). */
+  async drain(except?: RemoteRequest): Promise<void> {
+    for (;;) {
+      const others = [...this.running].filter(([, request]) => request !== except).map(([run]) => run);
+      if (others.length === 0) break;
+      await Promise.all(others);
+    }
+    if (except === undefined) this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
   stopReading(): void {
@@ -144,11 +150,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   }
 
   /**
-   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails as a
-   * crash (reported), and the worker is replaced. Retired on purpose, so no death towards the backoff.
+   * Shutdown's timeout passed: ends the workers still serving a connection; each connection fails with a
+   * RequestTimeoutError (reported, as an abandoned request in the server's process), and the worker is
+   * replaced. Retired on purpose, so no death towards the backoff.
    */
   abort(): void {
-    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot);
+    for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot, 'shutdownTimeout');
   }
 
   async close(): Promise<void> {
@@ -157,7 +164,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
-    await Promise.all([...this.slots].map((s) => this.retire(s)));
+    await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
   }
 
   // ---- one connection ----
@@ -237,7 +244,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       if (slot.load === 0) void this.retire(slot);
       else if (shutdownTimeout !== null && !this.idleTimers.has(slot)) {
         // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
-        const timer = setTimeout(() => void this.retire(slot), shutdownTimeout * 1000);
+        const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
         timer.unref();
         this.idleTimers.set(slot, timer);
       }
@@ -285,11 +292,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   }
 
   /** Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up for. */
-  private async retire(slot: RemoteSlot): Promise<void> {
+  private async retire(slot: RemoteSlot, why: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' = 'retired'): Promise<void> {
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);
-    await slot.kill();
+    await slot.end(why);
     if (was) this.replace();
   }
 

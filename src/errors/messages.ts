@@ -63,7 +63,17 @@ export const messages = {
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerCrashed: (mode: string, detail: string) =>
-    `the ${mode} worker serving this connection died: ${detail}. Its connections were closed; the other workers' were not, and a new worker takes its place.`,
+    `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
+  workerReplaced: () => `Its connections were closed; the other workers' were not, and a new worker takes its place.`,
+  workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled') =>
+    why === 'shutdownTimeout'
+      ? `the request was still running in its ${mode} worker when shutdownTimeout passed after shutdown began, so ` +
+        `the worker was ended and its connections closed. Fix: make the handler return when its reads end (they see ` +
+        `EOF at shutdown), or raise shutdownTimeout.`
+      : why === 'close'
+        ? `the server was closed while this request was running in its ${mode} worker, so the worker was ended and its connections closed.`
+        : `this ${mode} worker had served maxConnectionsPer${mode === 'threading' ? 'Thread' : 'Child'} connections and ` +
+          `its last ones were still open shutdownTimeout after that, so it was ended and they were closed; a fresh worker serves new connections.`,
   workerUnresponsive: (mode: string, seconds: number) =>
     `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
     `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,

@@ -1,6 +1,8 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { BaseServer } from '../../src/classic';
 import { classicServers } from '../fixtures/classic-handlers';
-import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target } from '../helpers/clients';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { until } from '../fakes/fake-server';
 
@@ -32,6 +34,22 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     await until(() => errors.length === 1);
     expect(errors[0].message).toMatch(/^classic handler failed in \d+\/\d+$/);
     expect((await exchange('again\n')).endsWith(' again')).toBe(true);
+  });
+
+  test('this.server.shutdown() in a worker resolves once the other request is done, and serveForever returns', async () => {
+    server = make(dir);
+    await server.ready;
+    serve(server);
+    const arrived: string[] = [];
+    const started = path.join(dir, 'slow-started');
+    const slow = exchange(`slow 600 ${started}\n`).then((r) => (arrived.push('slow'), r));
+    await until(() => fs.existsSync(started), 10000); // the slow request runs in a worker
+    const stopper = exchange('shutdown\n').then((r) => (arrived.push('shutdown'), r));
+    const [slowReply, stopReply] = await Promise.all([slow, stopper]);
+    expect(slowReply.endsWith(` slow 600 ${started}`)).toBe(true);
+    expect(stopReply.endsWith(' shutdown')).toBe(true);
+    expect(arrived).toEqual(['slow', 'shutdown']);
+    await within(10000, 'serveForever to return', serve.loopOf(server));
   });
 });
 

@@ -130,6 +130,17 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Re
     }
   });
 
+  test('await req.server.shutdown() in a worker resolves once every other request is done, and the server stops', async () => {
+    const s = await start(Two);
+    const arrived: string[] = [];
+    const slow = ask(s, 'slow 600\n').then((r) => (arrived.push('slow'), r));
+    await until(() => s.stats().active === 1, 10000); // the slow request is running in a worker
+    const stopper = ask(s, 'shutdown\n').then((r) => (arrived.push('shutdown'), r));
+    expect(await within(15000, 'both replies', Promise.all([slow, stopper]))).toEqual(['done', 'bye']);
+    expect(arrived).toEqual(['slow', 'shutdown']); // the shutdown waited for the other request, not for itself
+    await within(10000, 'serveForever to return', serve.loopOf(s));
+  });
+
   test('shutdown() with 50 one-second requests in flight gives 50 replies', async () => {
     const s = await start(Two);
     const clients = await Promise.all(Array.from({ length: 50 }, () => within(10000, 'connect', connect(target(s)))));

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
-import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { DyingChild, dyingMark, DyingThread } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
+import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -70,7 +71,7 @@ describe.each([
     }
   }
 
-  test('shutdownTimeout ends a request that never finishes in its worker, and its connection', async () => {
+  test('shutdownTimeout ends a request that never finishes in its worker, and its connection, reported as RequestTimeoutError (not a crash)', async () => {
     const s = serve(await bootstrap(Single, { providers, shutdownTimeout: 0.3 }));
     const client = await within(5000, 'connect', connect(target(s)));
     client.on('error', () => undefined);
@@ -83,7 +84,8 @@ describe.each([
       await within(5000, 'shutdown', s.shutdown());
       await within(5000, 'serveForever to return', serve.loopOf(s));
       await within(5000, 'the connection to close', closed);
-      expect(Single.errors[0]).toBeInstanceOf(WorkerCrashedError);
+      expect(Single.errors[0]).toBeInstanceOf(RequestTimeoutError); // as a request abandoned in the server's process
+      expect(Single.errors[0].message).toMatch(/still running in its (threading|forking) worker when shutdownTimeout passed/);
     } finally {
       client.destroy();
     }
@@ -160,4 +162,16 @@ describe.each([
     expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers.length).toBe(1);
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
+});
+
+describe('a handler exported under another name', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test.each([
+    ['a default export, in a thread', AliasedDefault, /^thread \d+ hi$/],
+    ['an `export { X as Y }`, in a child', AliasedForked, /^child \d+ hi$/],
+  ])('is found by workers: %s', async (_, Handler, reply) => {
+    const s = serve(await bootstrap(Handler as never));
+    expect(await ask(s, 'hi\n')).toMatch(reply);
+  });
 });

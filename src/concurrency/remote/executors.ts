@@ -24,23 +24,27 @@ export interface EdgeFacts {
   proxy?: ProxyInfo;
 }
 
-/** Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram. */
+/**
+ * Runs one request's lifecycle in a worker: over a connection (owned or bridged), or over a datagram.
+ * `face` is the request's own `server` (WorkerServerFace.forRequest).
+ */
 export interface Executor {
-  stream(conn: Duplex, client: ClientAddress, edge?: EdgeFacts): Promise<void>;
+  stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts): Promise<void>;
   /** Writes the reply into `reply`; the server sends it. */
-  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter): Promise<void>;
+  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace): Promise<void>;
 }
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
-export function loadExecutor(spec: WorkerSpec, face: WorkerServerFace): Executor {
+export function loadExecutor(spec: WorkerSpec): Executor {
   const mod = moduleExports(spec.source);
-  const handler = mod[spec.exportName];
+  // An ES module's export name could not be read in the server's process: the class may be exported under another.
+  const handler = mod[spec.exportName] ?? Object.values(mod).find((v) => typeof v === 'function' && v.name === spec.exportName);
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
-  return spec.classic ? classicExecutor(handler as ClassicHandler, spec, face) : decoratedExecutor(handler, spec, face as unknown as Server);
+  return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
 }
 
 /** A decorated handler: DI in this thread or process (singletons are per worker), one request scope per request. */
-function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): Executor {
+function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   const def = explore(handler);
   const container = new Container([
     ...spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
@@ -68,12 +72,16 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec, face: Server): E
   };
   return {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
-    stream: (conn, client, edge) =>
-      run(def.hooks.message !== undefined
+    stream: (conn, client, worker, edge) => {
+      const face = worker as unknown as Server;
+      return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
-        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy)),
-    datagram: (data, truncated, client, reply) =>
-      run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)),
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy));
+    },
+    datagram: (data, truncated, client, reply, worker) => {
+      const face = worker as unknown as Server;
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face));
+    },
   };
 }
 
@@ -84,18 +92,18 @@ type ClassicHandler = new (request: unknown, client: ClientAddress, server: unkn
  * connection (or Python's `(data, socket)` pair, whose socket's send() fills the reply) and a server face
  * carrying what handlers read from the server: requestTimeout, lineLimit and serverAddress.
  */
-function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec, worker: WorkerServerFace): Executor {
-  const face = {
+function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
+  const faceOf = (worker: WorkerServerFace) => ({
     requestTimeout: spec.reader.requestTimeout,
     lineLimit: spec.reader.lineLimit,
     serverAddress: spec.serverAddress,
     shutdown: () => worker.shutdown(),
-  };
+  });
   return {
-    stream: (conn, client) => new Handler(conn, client, face).run(),
-    datagram: (data, truncated, client, reply) => {
+    stream: (conn, client, worker) => new Handler(conn, client, faceOf(worker)).run(),
+    datagram: (data, truncated, client, reply, worker) => {
       const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
-      return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, face).run();
+      return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run();
     },
   };
 }

@@ -35,7 +35,9 @@ export type ToWorker =
   /** The main thread handed write `seq` to the kernel (or failed to). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
-  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown };
+  | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown }
+  /** The shutdown a request asked for (`shutdown` below, same `ask`) has finished: every other request is done. */
+  | { t: 'shutdown-done'; ask: number };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -51,8 +53,12 @@ export type FromWorker =
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError }
-  /** A handler called `server.shutdown()`: the server shuts down (the request goes on until it ends). */
-  | { t: 'shutdown'; id: number };
+  /**
+   * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
+   * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the
+   * server's own process); request `id` goes on until it ends.
+   */
+  | { t: 'shutdown'; id: number; ask: number };
 
 /** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
 export const BRIDGE_WINDOW = 256 * 1024;

@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import type { DatagramRequestTuple } from '../../classic/request-handler';
-import { WorkerCrashedError } from '../../errors/errors';
+import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
@@ -22,12 +22,16 @@ interface Running {
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
   server?: RemoteServer;
+  /** The request as the server knows it: a shutdown it asks for does not wait for it. */
+  request: RemoteRequest;
 }
 
 /** What a worker's request sees of the server: its (classic) address, and shutdown(). */
 export interface RemoteServer {
   serverAddress: unknown;
   shutdown(): unknown;
+  /** shutdown() on behalf of `request`, which it does not wait for (BaseServer.shutdownFromRequest). */
+  shutdownFromRequest?(request: RemoteRequest): Promise<void>;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
@@ -63,6 +67,8 @@ export abstract class RemoteSlot {
   served = 0;
   report: WorkerReport = { requests: 0, heapUsedBytes: 0 };
   protected lastError: Error | undefined;
+  /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
+  private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
   private nextId = 0;
   private readonly running = new Map<number, Running>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
@@ -86,6 +92,12 @@ export abstract class RemoteSlot {
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   abstract kill(): Promise<void>;
 
+  /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
+  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
+    this.endReason ??= reason;
+    return this.kill();
+  }
+
   /** Connections and datagrams running in the worker now. */
   get connections(): number {
     return this.running.size;
@@ -104,7 +116,7 @@ export abstract class RemoteSlot {
     if (this.dead) return Promise.reject(this.crashError());
     const id = ++this.nextId;
     return new Promise<void>((resolve, reject) => {
-      const running: Running = { id, resolve, reject, server };
+      const running: Running = { id, resolve, reject, server, request };
       this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
@@ -164,9 +176,15 @@ export abstract class RemoteSlot {
       case 'done':
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
         return;
-      case 'shutdown':
-        void Promise.resolve(running.server?.shutdown()).catch(() => undefined);
+      case 'shutdown': {
+        // Answered once every other request has finished (or the shutdown failed: the handler goes on either way).
+        const server = running.server;
+        const done = server?.shutdownFromRequest ? server.shutdownFromRequest(running.request) : server?.shutdown();
+        void Promise.resolve(done)
+          .catch(() => undefined)
+          .then(() => !this.dead && this.post({ t: 'shutdown-done', ask: msg.ask }));
         return;
+      }
     }
   }
 
@@ -186,8 +204,17 @@ export abstract class RemoteSlot {
     this.onDeath(this);
   }
 
-  private crashError(detail = 'was ended'): WorkerCrashedError {
+  /**
+   * What each of the worker's open connections fails with: a RequestTimeoutError when shutdown's timeout
+   * ended it (as a request abandoned in the server's process), a WorkerCrashedError otherwise, saying
+   * whether the pool ended it on purpose (close, recycling) or it died (the watchdog, an exit, a crash).
+   */
+  private crashError(detail = 'was ended'): Error {
+    const reason = this.endReason;
+    if (reason === 'shutdownTimeout') return new RequestTimeoutError(messages.workerEnded(this.mode, reason));
+    if (reason === 'close' || reason === 'recycled') return new WorkerCrashedError(messages.workerEnded(this.mode, reason));
     const cause = this.lastError;
+    if (cause instanceof WorkerCrashedError) return cause; // the watchdog's: its message says it all
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause });
   }
@@ -258,7 +285,7 @@ export abstract class RemoteSlot {
   private armWatchdog(): void {
     const seconds = this.heartbeatTimeout;
     this.watchdog = setTimeout(() => {
-      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds));
+      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
       void this.kill();
     }, seconds * 1000);
     this.watchdog.unref();

@@ -44,13 +44,20 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let executor: Executor;
   const conns = new Map<number, Conn>();
   let requests = 0;
-  const face = new WorkerServerFace(() => {
-    // Any connection of this worker names the server (they all came from the one server).
-    const id = conns.keys().next().value;
-    if (id !== undefined) channel.post({ t: 'shutdown', id });
+  // Shutdowns asked by this worker's requests, waiting for the server's 'shutdown-done'.
+  const asks = new Map<number, () => void>();
+  let nextAsk = 0;
+  const face = new WorkerServerFace((id) => {
+    // After its request has ended the server no longer knows it: nothing to shut down on its behalf.
+    if (!conns.has(id)) return Promise.resolve();
+    const ask = ++nextAsk;
+    return new Promise<void>((resolve) => {
+      asks.set(ask, resolve);
+      channel.post({ t: 'shutdown', id, ask });
+    });
   });
   try {
-    executor = loadExecutor(spec, face);
+    executor = loadExecutor(spec);
   } catch (err) {
     channel.post({ t: 'load-error', message: err instanceof Error ? err.message : String(err) });
     channel.exit(1); // a child's IPC channel would keep it alive, counted in the pool, for nothing
@@ -106,11 +113,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, edge?: EdgeFacts) => {
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, () => executor.stream(owned, client, edge), { socket: owned });
+      void run(id, () => executor.stream(owned, client, face.forRequest(id), edge), { socket: owned });
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    void run(id, () => executor.stream(duplex, client, edge), { duplex });
+    void run(id, () => executor.stream(duplex, client, face.forRequest(id), edge), { duplex });
   };
 
   channel.onMessage((msg, handle) => {
@@ -129,7 +136,12 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
-        void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply), {}, reply);
+        void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, reply);
+        return;
+      }
+      case 'shutdown-done': {
+        asks.get(msg.ask)?.();
+        asks.delete(msg.ask);
         return;
       }
       default: {
