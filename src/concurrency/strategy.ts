@@ -19,9 +19,9 @@ export interface PoolStats {
   restarts: number;
   /** Connections placed on a worker already holding `connectionsPerThread`/`connectionsPerChild`, because the pool was at `maxThreads`/`maxChildren` (or a new worker could not start). */
   oversubscribed: number;
-  /** One entry per live worker, in id order. */
+  /** One entry per live worker, oldest first. */
   workers: Array<{
-    /** The pool's id for the worker, from 1. */
+    /** The pool's id for the worker: its `threadId` for a thread, its `pid` for a child. */
     id: number;
     /** The child's process id (`@Forking`). */
     pid?: number;

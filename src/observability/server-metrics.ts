@@ -65,7 +65,7 @@ export interface ServerStats extends CounterTotals {
   oversubscribed: number;
   /** Workers (threads or children) that died and were replaced (0 without workers). */
   restarts: number;
-  /** One entry per live worker thread or child, in id order; empty without `@Threading`/`@Forking`. Figures at most 1 s old. */
+  /** One entry per live worker thread or child, oldest first; empty without `@Threading`/`@Forking`. Figures at most 1 s old. */
   workers: WorkerStats[];
 }
 
