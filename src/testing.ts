@@ -1,5 +1,5 @@
 /**
- * `sockserve/testing`: handler classes served in memory, for tests (docs/testing.md). `TestServer.create()`
+ * `sockserve/testing`: handler classes served in memory, for tests ([testing](../docs/testing.md)). `TestServer.create()`
  * runs the real lifecycle, DI, framers and errors in the test's own thread with nothing bound; its
  * connections take bytes in whatever chunks the test picks.
  *

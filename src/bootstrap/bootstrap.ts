@@ -68,7 +68,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
 }
 
 /**
- * SIGINT/SIGTERM (docs/production.md): keep accepting for `drainDelay` seconds, so a load balancer's health
+ * SIGINT/SIGTERM ([production](../../docs/production.md)): keep accepting for `drainDelay` seconds, so a load balancer's health
  * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
  * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
  * requests in flight, close every server, and let the process exit 0. A second signal skips the delay.

@@ -15,7 +15,7 @@ export type ServerSubclass = new (...args: any[]) => BaseServer<any, any>;
 export type TransportOverrides = Partial<TcpServerOptions & UdpServerOptions & UnixStreamServerOptions & UnixDatagramServerOptions>;
 
 /**
- * The second argument of `bootstrap(Handler, options)` (docs/production.md). Every field is optional; times are in
+ * The second argument of `bootstrap(Handler, options)` ([production](../../docs/production.md)). Every field is optional; times are in
  * seconds (fractions allowed), as in Python's socketserver.
  */
 export interface BootstrapOptions {
@@ -56,7 +56,7 @@ export interface BootstrapOptions {
   /**
    * Where every line sockserve prints goes: `{ error, warn?, info?, debug? }` (console, pino, winston…).
    * Handler errors at `error` (Python's traceback block), routine client behaviour at `warn` (one line),
-   * lifecycle at `info`. Default: the console for `error` and `warn`, `info`/`debug` quiet (docs/production.md).
+   * lifecycle at `info`. Default: the console for `error` and `warn`, `info`/`debug` quiet ([production](../../docs/production.md)).
    */
   logger?: Logger;
   /**
@@ -66,7 +66,7 @@ export interface BootstrapOptions {
   handleSignals?: boolean;
   /**
    * Seconds to keep accepting after SIGTERM/SIGINT before the listening sockets close, so a load
-   * balancer's health check marks the server down first (docs/production.md). Default 0.
+   * balancer's health check marks the server down first ([production](../../docs/production.md)). Default 0.
    */
   drainDelay?: number;
 }

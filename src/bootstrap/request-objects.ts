@@ -10,7 +10,7 @@ import type { MessageRequest } from '../framing/message-request';
  * What a stream handler's hooks receive (TCP and Unix stream). `rfile` reads, `wfile` writes with
  * backpressure; `socket` is there only where the connection lives in the handler's own thread or process
  * (a `tls.TLSSocket` for TLS). `tls` is set on TLS connections, `proxy` on connections that came with a
- * PROXY protocol header (docs/production.md); `clientAddress` is then the original client.
+ * PROXY protocol header ([production](../../docs/production.md)); `clientAddress` is then the original client.
  */
 export class StreamRequest {
   private face: Server | undefined;
@@ -34,7 +34,7 @@ export class StreamRequest {
     private readonly origin: Server,
     /**
      * The connection's socket (a `tls.TLSSocket` with TLS) where it lives in the handler's own thread or
-     * process; undefined where the bytes are relayed from the main thread (see docs/concurrency.md).
+     * process; undefined where the bytes are relayed from the main thread (see [concurrency](../../docs/concurrency.md)).
      */
     readonly socket?: net.Socket,
     /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */

@@ -90,7 +90,7 @@ export class Server implements AsyncDisposable {
   }
 
   /**
-   * A synchronous snapshot (docs/observability.md): `{ accepted, active, rejected, oversubscribed, errors,
+   * A synchronous snapshot ([observability](../../docs/observability.md)): `{ accepted, active, rejected, oversubscribed, errors,
    * clientErrors, tlsErrors, proxyErrors, healthChecks, restarts, messages, bytesIn, bytesOut,
    * acceptErrors, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
    * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.

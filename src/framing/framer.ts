@@ -1,5 +1,5 @@
 /**
- * The `Framer` interface of `@Framing` (docs/messages-and-framing.md): one small object per connection that turns the bytes
+ * The `Framer` interface of `@Framing` ([messages and framing](../../docs/messages-and-framing.md)): one small object per connection that turns the bytes
  * of a stream into messages and replies into bytes, keeping its own partial input between chunks.
  * Netty's codecs (`ByteToMessageDecoder` subclasses such as `LineBasedFrameDecoder`) are the model.
  */

@@ -20,7 +20,7 @@ export interface MessageChannel {
 }
 
 /**
- * What an `@OnMessage()` handler's hooks receive (docs/messages-and-framing.md), on stream and datagram transports alike.
+ * What an `@OnMessage()` handler's hooks receive ([messages and framing](../../docs/messages-and-framing.md)), on stream and datagram transports alike.
  * With `@OnMessage` a request is the whole connection (or one datagram): `@Setup` and `@Finish` see
  * this object once, `@OnMessage` once per message.
  *
@@ -30,9 +30,9 @@ export interface MessageChannel {
  *   taken have been written.
  */
 export class MessageRequest<Out = unknown> {
-  /** TLS details where the connection is TLS (docs/production.md); undefined otherwise. */
+  /** TLS details where the connection is TLS ([production](../../docs/production.md)); undefined otherwise. */
   readonly tls?: TlsInfo;
-  /** The PROXY protocol header where one was received (docs/production.md); undefined otherwise. */
+  /** The PROXY protocol header where one was received ([production](../../docs/production.md)); undefined otherwise. */
   readonly proxy?: ProxyInfo;
   private face: Server | undefined;
 

@@ -15,7 +15,7 @@ export type HandlerClass = abstract new (...args: any[]) => unknown;
 /** Which transport decorator a handler carries: `@TcpServer`, `@UdpServer`, `@UnixStreamServer`, `@UnixDatagramServer`. */
 export type TransportKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
 
-/** `@TcpServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` come from the stream edge (docs/production.md). */
+/** `@TcpServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` come from the stream edge ([production](../../docs/production.md)). */
 export interface TcpServerOptions extends EdgeOptions {
   /** The port; 0 lets the OS choose (read it from `server.serverAddress`). */
   port: number;
@@ -95,7 +95,7 @@ export interface WorkerResourceLimits {
   stackSizeMb?: number;
 }
 
-/** @Threading's options (docs/concurrency.md). Each thread is an event loop serving many connections. */
+/** @Threading's options ([concurrency](../../docs/concurrency.md)). Each thread is an event loop serving many connections. */
 export interface ThreadingOptions {
   /** Threads started at bootstrap() and kept; default `os.availableParallelism()`. */
   threads?: number;
@@ -112,7 +112,7 @@ export interface ThreadingOptions {
   /** Each thread's V8 heap limits; a thread past them dies and is replaced (its connections see WorkerCrashedError). */
   resourceLimits?: WorkerResourceLimits;
 }
-/** @Forking's options (docs/concurrency.md): the same with child processes. */
+/** @Forking's options ([concurrency](../../docs/concurrency.md)): the same with child processes. */
 export interface ForkingOptions {
   /** Children started at bootstrap() and kept; default `os.availableParallelism()`. */
   children?: number;
@@ -136,7 +136,7 @@ export interface ConcurrentOptions {
 }
 
 /**
- * A handler's concurrency, as the explorer settled it from its concurrency decorator (docs/concurrency.md): `serial`
+ * A handler's concurrency, as the explorer settled it from its concurrency decorator ([concurrency](../../docs/concurrency.md)): `serial`
  * when it has none (one request at a time, Python's `TCPServer`), else the decorator and its options as written.
  */
 export type ConcurrencyDefinition =

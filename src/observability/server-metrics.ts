@@ -57,7 +57,7 @@ export interface PoolStats extends StrategyPoolStats {
   totals?: Partial<CounterTotals>;
 }
 
-/** `server.stats()`: a synchronous snapshot (docs/observability.md). */
+/** `server.stats()`: a synchronous snapshot ([observability](../../docs/observability.md)). */
 export interface ServerStats extends CounterTotals {
   /** Requests being processed now (connections in flight, in every worker). */
   active: number;

@@ -86,7 +86,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
 }
 
 /**
- * A handler class served in memory, for tests (docs/testing.md): the same explorer checks, DI (with the test's
+ * A handler class served in memory, for tests ([testing](../../docs/testing.md)): the same explorer checks, DI (with the test's
  * providers), `@Verify`, lifecycle, framers and errors as `bootstrap()`, with nothing bound and
  * everything in the test's own thread, whatever the class's concurrency decorator says. Twisted's
  * `StringTransport` and Netty's `EmbeddedChannel` are the models.

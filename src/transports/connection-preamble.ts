@@ -9,7 +9,7 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 
 /**
- * What comes before the handler on a stream connection (docs/production.md), in this order: the PROXY protocol
+ * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
  * header, then the TLS handshake. It needs nothing but the accepted socket and the options, so it runs the
  * same wherever the raw socket is owned: the main thread, a worker thread, a child process.
  *

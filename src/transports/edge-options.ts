@@ -3,7 +3,7 @@ import type * as tls from 'node:tls';
 /**
  * The production-edge options of the stream transports (`@TcpServer`, `@UnixStreamServer`, and the classic
  * TCPServer/UnixStreamServer through their constructor options): TLS, the PROXY protocol, and limits.
- * docs/production.md.
+ * [production](../../docs/production.md).
  */
 
 /** Node's `tls.createServer()` options (`key`, `cert`, `ca`, `requestCert`, `ALPNProtocols`, `SNICallback`…). */
@@ -32,7 +32,7 @@ export type ProxyProtocolOption = true | {
   required?: boolean };
 
 /**
- * `limits` of a stream transport (docs/production.md): bounds on connections, lines and slow clients. A connection
+ * `limits` of a stream transport ([production](../../docs/production.md)): bounds on connections, lines and slow clients. A connection
  * refused by `maxConnections` or `maxConnectionsPerClient` is accepted and closed at once with nothing read
  * (as Node's `server.maxConnections`), reaches no hook and counts in `stats().rejected`.
  */
@@ -53,7 +53,7 @@ export interface StreamLimits {
 
 /**
  * The production-edge options every stream transport takes (`@TcpServer`, `@UnixStreamServer`, the classic
- * TCPServer and UnixStreamServer): TLS, the PROXY protocol and limits (docs/production.md). Per connection the
+ * TCPServer and UnixStreamServer): TLS, the PROXY protocol and limits ([production](../../docs/production.md)). Per connection the
  * PROXY header is read first, then the TLS handshake runs, then `@Verify`.
  */
 export interface EdgeOptions {
