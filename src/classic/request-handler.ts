@@ -126,7 +126,7 @@ export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated:
 export class DatagramRequestHandler<S = any> extends BaseRequestHandler<DatagramRequestTuple, S> {
   /** The datagram's bytes (Python's `self.packet`), at most the server's `maxPacketSize`. */
   packet!: Buffer;
-  /** @internal The server's socket, through which finish() replies (Python's `self.socket`). */
+  /** The server's socket, through which finish() replies (Python's `self.socket`): `send(data, to)` answers any client. */
   socket!: DatagramSocket;
   /** Reads the datagram's bytes, as a stream's rfile reads a connection. */
   rfile!: StreamReader;
