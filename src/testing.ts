@@ -6,6 +6,6 @@
  * @module sockserve/testing
  */
 export { TestServer } from './testing/test-server';
-export type { TestServerOptions } from './testing/test-server';
+export type { TestClientAddress, TestServerOptions } from './testing/test-server';
 export type { HandlerClass } from './metadata/definition';
 export { TestConnection } from './testing/test-connection';

@@ -2,7 +2,7 @@ import { optionTexts } from '../errors/configuration.messages';
 import type { UnixStreamServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { edgeRules } from './edge-options.validation';
-import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
+import { checkPathLength, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
   kind: 'unix-stream',
@@ -13,6 +13,7 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
   rules: [
     { name: 'path', text: optionTexts.path, valid: nonEmptyString, required: true, more: checkPathLength },
     { name: 'backlog', text: optionTexts.backlog, valid: positiveInteger },
+    { name: 'mode', text: optionTexts.mode, valid: integerFrom(0, 0o777) },
     ...edgeRules,
   ],
   define: (options) => ({ kind: 'unix-stream', options }),

@@ -43,6 +43,11 @@ export interface UnixStreamServerOptions extends EdgeOptions {
   path: string;
   /** The listen backlog; default 511. */
   backlog?: number;
+  /**
+   * The socket file's permission bits, e.g. `0o660` (who may connect); set right after binding, before
+   * the first connection is served. Default: the process's umask decides.
+   */
+  mode?: number;
 }
 /** `@UnixDatagramServer({ … })`'s options. */
 export interface UnixDatagramServerOptions {
@@ -50,6 +55,8 @@ export interface UnixDatagramServerOptions {
   path: string;
   /** Bytes read per datagram; longer ones are truncated and flagged `truncated`; default 8192. */
   maxPacketSize?: number;
+  /** The socket file's permission bits, e.g. `0o660` (who may send); set right after binding. Default: the umask decides. */
+  mode?: number;
 }
 
 /**

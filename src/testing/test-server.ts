@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { HandlerWiring } from '../bootstrap/handler-wiring';
 import { Server } from '../bootstrap/server';
 import { BaseServer } from '../classic/base-server';
@@ -24,6 +25,16 @@ export interface TestServerOptions {
 
 /** Where in-memory clients appear to come from when the test does not say. */
 const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
+
+/** A client address as a test writes it: a `ClientAddress`, whose IP `family` may be left out. */
+export type TestClientAddress = ClientAddress | { host: string; port: number; family?: 'IPv4' | 'IPv6' };
+
+/** The address with its IP family filled in from the host when the test left it out. */
+function withFamily(address: TestClientAddress): ClientAddress {
+  if ('path' in address && typeof address.path === 'string') return address as ClientAddress;
+  const ip = address as { host: string; port: number; family?: 'IPv4' | 'IPv6' };
+  return ip.family ? (ip as ClientAddress) : { host: ip.host, port: ip.port, family: isIPv6(ip.host) ? 'IPv6' : 'IPv4' };
+}
 
 /**
  * The classic server the decorated wiring runs on, with memory in place of sockets: `getRequest()`
@@ -137,8 +148,12 @@ export class TestServer {
     return new TestServer(def, container);
   }
 
-  /** A new in-memory connection from `clientAddress` (default 127.0.0.1:50000); `@Verify` runs first, as on a socket. */
-  connect(clientAddress: ClientAddress = DEFAULT_CLIENT): TestConnection {
+  /**
+   * A new in-memory connection from `clientAddress` (default 127.0.0.1:50000; `family` may be left out:
+   * it follows from `host`); `@Verify` runs first, as on a socket.
+   */
+  connect(from: TestClientAddress = DEFAULT_CLIENT): TestConnection {
+    const clientAddress = withFamily(from);
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
@@ -151,7 +166,8 @@ export class TestServer {
    * One datagram from `from` (default 127.0.0.1:50000); resolves to the reply datagram, or `undefined`
    * when the handler sent none (or `@Verify` refused it).
    */
-  async datagram(data: string | Buffer, from: ClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+  async datagram(data: string | Buffer, sender: TestClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+    const from = withFamily(sender);
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
     let reply: Buffer | undefined;
     const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };
