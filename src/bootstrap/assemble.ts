@@ -1,3 +1,4 @@
+import { chmod } from 'node:fs/promises';
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
 import { StreamServerOptions, TCPServer, UnixStreamServer } from '../classic/stream-servers';
@@ -78,6 +79,12 @@ export function assembleServer(
       if (options.shutdownTimeout !== undefined) this.shutdownTimeout = options.shutdownTimeout;
       // The option wins; without it, a serverClass's own logger stays, and the default becomes the console's.
       if (options.logger || this.logger === stderrLogger) this.logger = resolveLogger(options.logger);
+    }
+
+    /** Binds; then a Unix socket file gets its `mode` (API.md §2) before the loop serves anyone. */
+    async serverBind(): Promise<void> {
+      await super.serverBind();
+      if ((t.kind === 'unix-stream' || t.kind === 'unix-dgram') && t.options.mode !== undefined) await chmod(t.options.path, t.options.mode);
     }
 
     protected get logName(): string {

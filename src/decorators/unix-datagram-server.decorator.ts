@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { UnixDatagramServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
-import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
+import { checkPathLength, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixDatagramServerOptions> = {
   kind: 'unix-dgram',
@@ -12,6 +12,7 @@ const spec: TransportSpec<UnixDatagramServerOptions> = {
   rules: [
     { name: 'path', text: optionTexts.path, valid: nonEmptyString, required: true, more: checkPathLength },
     { name: 'maxPacketSize', text: optionTexts.unixMaxPacketSize, valid: positiveInteger },
+    { name: 'mode', text: optionTexts.mode, valid: integerFrom(0, 0o777) },
   ],
   define: (options) => ({ kind: 'unix-dgram', options }),
 };

@@ -2,7 +2,7 @@ import { optionTexts } from '../errors/configuration.messages';
 import type { UnixStreamServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { edgeRules } from './edge-options.validation';
-import { checkPathLength, nonEmptyString, positiveInteger } from './options.validation';
+import { checkPathLength, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
   kind: 'unix-stream',
@@ -13,6 +13,7 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
   rules: [
     { name: 'path', text: optionTexts.path, valid: nonEmptyString, required: true, more: checkPathLength },
     { name: 'backlog', text: optionTexts.backlog, valid: positiveInteger },
+    { name: 'mode', text: optionTexts.mode, valid: integerFrom(0, 0o777) },
     ...edgeRules,
   ],
   define: (options) => ({ kind: 'unix-stream', options }),
@@ -20,7 +21,7 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
 
 /**
  * Serves the handler over a Unix stream socket: `@UnixStreamServer(path)` or `@UnixStreamServer({ path,
- * backlog?, tls?, proxyProtocol?, limits? })` (those three: docs/production.md). Each connection is a `StreamRequest`. Exactly one transport per class.
+ * backlog?, tls?, proxyProtocol?, limits? })` (those three: [production](../../docs/production.md)). Each connection is a `StreamRequest`. Exactly one transport per class.
  */
 export function UnixStreamServer(pathOrOptions: string | UnixStreamServerOptions): ClassDecorator;
 export function UnixStreamServer(...args: unknown[]): ClassDecorator {

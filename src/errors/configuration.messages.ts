@@ -58,6 +58,10 @@ export const optionTexts = {
     requirement: 'a non-empty string',
     fix: "pass a host name or address such as '127.0.0.1' or '::1', or leave host out for the default '127.0.0.1'.",
   },
+  mode: {
+    requirement: 'file permission bits, an integer from 0 to 0o777',
+    fix: 'pass the socket file\'s mode such as 0o660 (owner and group may connect), or leave mode out to let the umask decide.',
+  },
   backlog: {
     requirement: 'a positive integer',
     fix: 'pass how many pending connections the kernel may queue, such as 128, or leave backlog out for the default 511.',

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { HandlerWiring } from '../bootstrap/handler-wiring';
 import { Server } from '../bootstrap/server';
 import { BaseServer } from '../classic/base-server';
@@ -7,15 +8,15 @@ import { Container, Provider } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
-import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
 
-type HandlerClass = abstract new (...args: any[]) => unknown;
 type Request = MemoryEnd | DatagramRequestTuple;
 
+/** The second argument of `TestServer.create()`: the `bootstrap()` options that make sense without sockets. */
 export interface TestServerOptions {
   /** DI providers, as bootstrap's: they replace the handler's dependencies (a fake store, a fixed clock…). */
   providers?: Provider[];
@@ -25,6 +26,16 @@ export interface TestServerOptions {
 
 /** Where in-memory clients appear to come from when the test does not say. */
 const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
+
+/** A client address as a test writes it: a `ClientAddress`, whose IP `family` may be left out. */
+export type TestClientAddress = ClientAddress | { host: string; port: number; family?: 'IPv4' | 'IPv6' };
+
+/** The address with its IP family filled in from the host when the test left it out. */
+function withFamily(address: TestClientAddress): ClientAddress {
+  if ('path' in address && typeof address.path === 'string') return address as ClientAddress;
+  const ip = address as { host: string; port: number; family?: 'IPv4' | 'IPv6' };
+  return ip.family ? (ip as ClientAddress) : { host: ip.host, port: ip.port, family: isIPv6(ip.host) ? 'IPv6' : 'IPv4' };
+}
 
 /**
  * The classic server the decorated wiring runs on, with memory in place of sockets: `getRequest()`
@@ -87,7 +98,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
 }
 
 /**
- * A handler class served in memory, for tests (API §13): the same explorer checks, DI (with the test's
+ * A handler class served in memory, for tests ([testing](../../docs/testing.md)): the same explorer checks, DI (with the test's
  * providers), `@Verify`, lifecycle, framers and errors as `bootstrap()`, with nothing bound and
  * everything in the test's own thread, whatever the class's concurrency decorator says. Twisted's
  * `StringTransport` and Netty's `EmbeddedChannel` are the models.
@@ -122,6 +133,11 @@ export class TestServer {
     this.server.attach(this.classic);
   }
 
+  /**
+   * Serves `handler` in memory. Rejects as bootstrap() does, before any request: ConfigurationError for
+   * bad decorators, InjectionError for a dependency that cannot be built. The handler's concurrency
+   * decorator is ignored (everything runs in the test's thread); `providers` replace its dependencies.
+   */
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
     // Validated by the decorator's own rules, as bootstrap()'s transport option is (API.md §2, §13).
@@ -132,8 +148,12 @@ export class TestServer {
     return new TestServer(def, container);
   }
 
-  /** A new in-memory connection from `clientAddress` (default 127.0.0.1:50000); `@Verify` runs first, as on a socket. */
-  connect(clientAddress: ClientAddress = DEFAULT_CLIENT): TestConnection {
+  /**
+   * A new in-memory connection from `clientAddress` (default 127.0.0.1:50000; `family` may be left out:
+   * it follows from `host`); `@Verify` runs first, as on a socket.
+   */
+  connect(from: TestClientAddress = DEFAULT_CLIENT): TestConnection {
+    const clientAddress = withFamily(from);
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
@@ -146,7 +166,8 @@ export class TestServer {
    * One datagram from `from` (default 127.0.0.1:50000); resolves to the reply datagram, or `undefined`
    * when the handler sent none (or `@Verify` refused it).
    */
-  async datagram(data: string | Buffer, from: ClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+  async datagram(data: string | Buffer, sender: TestClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+    const from = withFamily(sender);
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
     let reply: Buffer | undefined;
     const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import {
   bootstrap, Concurrent, DatagramRequest, Finish, Handle, HandleError, HandleTimeout, Inject, Injectable, Server,
   ServiceActions, Setup, StreamRequest, TcpServer, UdpServer, UnixDatagramServer, UnixStreamServer, Verify,
@@ -120,6 +121,25 @@ describe('bootstrap features', () => {
   const servers: Server[] = [];
   afterEach(async () => {
     await Promise.all(servers.splice(0).map(async (s) => { await s.shutdown(); await s.close(); }));
+  });
+
+  test.each([
+    ['@UnixStreamServer', (p: string) => UnixStreamServer({ path: p, mode: 0o600 })],
+    ['@UnixDatagramServer', (p: string) => UnixDatagramServer({ path: p, mode: 0o640 })],
+  ])('%s({ mode }) gives the socket file those permission bits, and a bad mode is a ConfigurationError', async (name, decorate) => {
+    const dir = tempDir();
+    try {
+      const file = path.join(dir, 'm.sock');
+      @(decorate(file) as ClassDecorator)
+      class Moded { @Handle() async h() {} }
+      servers.push(await bootstrap(Moded));
+      expect(fs.statSync(file).mode & 0o777).toBe(name === '@UnixStreamServer' ? 0o600 : 0o640);
+      expect(() => UnixStreamServer({ path: file, mode: 0o1777 })(class BadMode {})).toThrow(ConfigurationError);
+      expect(() => UnixDatagramServer({ path: file, mode: '660' as never })(class BadMode {})).toThrow(/mode.*from 0 to 0o777/s);
+    } finally {
+      await Promise.all(servers.splice(0).map(async (s) => { await s.shutdown(); await s.close(); }));
+      removeTempDir(dir);
+    }
   });
 
   test('@Concurrent interleaves requests: a slow one does not hold up a fast one', async () => {

@@ -23,6 +23,8 @@ async function serve(handler: abstract new (...args: any[]) => unknown, options?
 }
 
 const CLOCK = 'clock';
+/** The IP family each @Verify saw. */
+const families: unknown[] = [];
 
 @TcpServer(0)
 @Threading() // TestServer runs it in the test's thread all the same
@@ -32,6 +34,7 @@ class Lifecycle {
 
   @Verify() verify(client: ClientAddress) {
     events.push(`verify ${client.host}`);
+    families.push(client.family);
     return client.host !== '192.0.2.66';
   }
   @Setup() setup(req: MessageRequest) {
@@ -65,6 +68,21 @@ describe('TestServer: a handler served in memory', () => {
     expect(await c.readline()).toBe('12:00\n');
     await c.end();
     expect(events).toEqual(['verify 203.0.113.9', 'setup 203.0.113.9', 'message a', 'message time', 'finish']);
+  });
+
+  test('a client address may leave its family out, as the contract\'s example does: it follows from the host', async () => {
+    const seen: unknown[] = [];
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
+    for (const host of ['203.0.113.9', '2001:db8::9']) {
+      events.length = 0;
+      const c = t.connect({ host, port: 50000 });
+      c.write('a\n');
+      expect(await c.readline()).toBe('A\n');
+      await c.end();
+      seen.push(events[0]);
+    }
+    expect(seen).toEqual(['verify 203.0.113.9', 'verify 2001:db8::9']);
+    expect(families.slice(-2)).toEqual(['IPv4', 'IPv6']);
   });
 
   test('a client @Verify refuses is closed before any other hook runs', async () => {
