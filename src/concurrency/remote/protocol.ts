@@ -6,7 +6,8 @@
  */
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
-import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
+import type { SecureContextOptions } from 'node:tls';
+import type { EdgeOptions, ProxyInfo, TlsInfo } from '../../transports/edge-options';
 
 /** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
 export interface SerializedError {
@@ -27,7 +28,7 @@ export type ToWorker =
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection }
   | { t: 'data'; id: number; chunk: Uint8Array }
   | { t: 'eof'; id: number }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
@@ -36,6 +37,8 @@ export type ToWorker =
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
   | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown }
+  /** server.setSecureContext(): new connections whose TLS this worker terminates get these (API.md §11). */
+  | { t: 'secure-context'; options: SecureContextOptions }
   /** The shutdown a request asked for (`shutdown` below, same `ask`) has finished: every other request is done. */
   | { t: 'shutdown-done'; ask: number };
 
@@ -52,13 +55,31 @@ export type FromWorker =
   | { t: 'report'; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError }
+  /**
+   * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
+   * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A
+   * failed PROXY header or TLS handshake is an `error` (ProxyProtocolError, TlsHandshakeError) that no hook
+   * here has seen: the server reports it (API.md §3).
+   */
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker }
   /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the
    * server's own process); request `id` goes on until it ends.
    */
   | { t: 'shutdown'; id: number; ask: number };
+
+/**
+ * A connection handed to the worker before anything was read from it: the worker runs the preamble (PROXY
+ * header, TLS handshake) and @Verify itself, where the socket is owned (API.md §3). `draining`: the server
+ * is in SIGTERM's drainDelay (a PROXY v2 LOCAL health check is closed unanswered).
+ */
+export interface UnreadConnection {
+  draining: boolean;
+}
+
+/** How a connection handed over unread ended before its lifecycle, quietly (see `done`). */
+export type DroppedInWorker = 'rejected' | 'health-check';
 
 /** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
 export const BRIDGE_WINDOW = 256 * 1024;
@@ -86,6 +107,11 @@ export interface WorkerSpec {
   classic?: boolean;
   /** What classic handlers read as `this.server.serverAddress`. */
   serverAddress?: unknown;
+  /**
+   * The stream transport's TLS, PROXY and lineTimeout options, for connections handed over unread (the
+   * worker terminates TLS and reads the PROXY header itself). `tls` must be structured-cloneable.
+   */
+  edge?: EdgeOptions;
   /** Milliseconds between the worker's `report` messages (its heartbeat); at most 1000. */
   reportMs: number;
 }

@@ -9,7 +9,8 @@ import { endGracefully, lingeringClose } from '../../transports/lingering-close'
 import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
-import { FromWorker, serializeError, ToWorker, WorkerSpec } from './protocol';
+import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
@@ -77,13 +78,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   // unref'd: the channel (IPC, or the thread's port) is what keeps a worker alive, not its reports.
   setInterval(report, spec.reportMs).unref();
 
-  const run = async (id: number, work: () => Promise<void>, conn: Conn, reply?: BufferWriter) => {
+  // Connections handed over unread: their PROXY header and TLS handshake run here (API.md §3).
+  const edge = new WorkerEdge(spec.edge);
+
+  const run = async (id: number, work: () => Promise<void | DroppedInWorker>, conn: Conn, reply?: BufferWriter) => {
     conns.set(id, conn);
     requests++;
     try {
       let failed: unknown;
+      let dropped: void | DroppedInWorker = undefined;
       try {
-        await work();
+        dropped = await work();
       } catch (err) {
         failed = err;
       }
@@ -94,7 +99,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (failed === undefined && flushError) failed = flushError;
       if (failed !== undefined) throw failed;
       const bytes = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
-      channel.post({ t: 'done', id, reply: bytes }, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
+      channel.post({ t: 'done', id, reply: bytes, ...(dropped ? { dropped } : {}) }, bytes ? [bytes.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       channel.post({ t: 'done', id, error: serializeError(err) });
     } finally {
@@ -110,14 +115,25 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return socket;
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, edge?: EdgeFacts) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection) => {
+    if (socket && unread) {
+      // Unread: the preamble, then @Verify, then the lifecycle, all here; the TLS socket is then the one to close.
+      const conn: Conn = { socket: prepareOwned(socket) };
+      void run(id, async () => {
+        const ready = await edge.open(conn.socket!, client, unread);
+        if (!ready) return 'health-check';
+        conn.socket = ready.socket;
+        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
+      }, conn);
+      return;
+    }
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, () => executor.stream(owned, client, face.forRequest(id), edge), { socket: owned });
+      void run(id, () => executor.stream(owned, client, face.forRequest(id), facts), { socket: owned });
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    void run(id, () => executor.stream(duplex, client, face.forRequest(id), edge), { duplex });
+    void run(id, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex });
   };
 
   channel.onMessage((msg, handle) => {
@@ -130,7 +146,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy });
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy }, msg.unread);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
@@ -139,6 +155,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         void run(msg.id, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, reply);
         return;
       }
+      case 'secure-context':
+        edge.setSecureContext(msg.options);
+        return;
       case 'shutdown-done': {
         asks.get(msg.ask)?.();
         asks.delete(msg.ask);
