@@ -3,13 +3,14 @@ import { bootstrap, Server } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import { cert } from '../fixtures/edge-handlers';
 import {
-  EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
+  classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
   ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
 import { within } from '../helpers/clients';
 import { closed, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import type * as net from 'node:net';
+import type { TCPServer } from '../../src/classic';
 
 /**
  * TLS, the PROXY protocol and @Verify run where the raw socket is owned (API.md §3): in the worker when the
@@ -183,6 +184,20 @@ describe.each([
     expect(lines).toEqual([]);
   });
 
+  test('shutdown() ends an idle TLS connection held in a worker, after a request in progress got its reply', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const idle = await tlsConnect(endpoint(server));
+    expect(await askWhere(idle)).toMatchObject({ handledAt: { worker: true } });
+    const busy = await tlsConnect(endpoint(server));
+    busy.write('half a li');
+    const idleEnd = closed(idle);
+    const done = server.shutdown();
+    busy.write('ne\n');
+    expect(await readLine(busy)).toBe('half a line\n');
+    await within(10000, 'both connections to end', Promise.all([idleEnd, closed(busy)]));
+    await within(10000, 'shutdown', done);
+  });
+
   test('setSecureContext() reaches the workers: new connections get the new certificate, open ones keep theirs', async () => {
     const server = serve(await bootstrap(TlsHandler));
     const before = await tlsConnect(endpoint(server));
@@ -246,5 +261,27 @@ describe('where the main thread keeps the preamble and @Verify in the pooled mod
     } finally {
       first.destroy();
     }
+  });
+});
+
+describe('the classic ForkingMixIn(TCPServer) with the tls option', () => {
+  const serve = servingInTests<TCPServer>();
+
+  test('its children terminate TLS: the handler\'s request is the TLS socket, and plain text is a TlsHandshakeError in the server', async () => {
+    const server = classicForkingTls();
+    const errors: unknown[] = [];
+    server.handleError = (_r, _a, e) => void errors.push(e);
+    await server.ready;
+    serve(server);
+    const [host, port] = server.serverAddress;
+    const client = await tlsConnect({ host, port });
+    client.write('over TLS\n');
+    const reply = JSON.parse(await readLine(client));
+    expect(reply).toMatchObject({ tlsHere: true, line: 'over TLS\n', at: { worker: true } });
+    expect(reply.at.pid).not.toBe(process.pid);
+    client.destroy();
+    await closed(await rawConnect({ host, port }, 'plain\n'));
+    await within(5000, 'handleError', until(() => errors.length > 0));
+    expect((errors[0] as Error).name).toBe('TlsHandshakeError');
   });
 });

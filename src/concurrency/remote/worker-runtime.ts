@@ -30,6 +30,8 @@ const LINGER_MS = 2000;
 interface Conn {
   duplex?: PortDuplex;
   socket?: net.Socket;
+  /** Shutdown told this connection to stop reading (kept for the TLS socket its preamble may still make). */
+  stopped?: boolean;
 }
 
 /**
@@ -123,6 +125,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const ready = await edge.open(conn.socket!, client, unread);
         if (!ready) return 'health-check';
         conn.socket = ready.socket;
+        if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
         return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
       }, conn);
       return;
@@ -167,6 +170,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const conn = conns.get(msg.id);
         if (!conn) return; // a late message for a finished request
         if (msg.t === 'stop') {
+          conn.stopped = true;
           const stream = conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         } else if (msg.t === 'eof') conn.duplex?.eof();
