@@ -4,9 +4,10 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
-import { within } from '../helpers/clients';
+import * as path from 'node:path';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import type * as net from 'node:net';
@@ -255,6 +256,25 @@ describe('where the main thread keeps the preamble and @Verify in the pooled mod
       expect(server.stats().rejected).toBe(1);
     } finally {
       first.destroy();
+    }
+  });
+});
+
+describe('a Unix stream server with TLS and @Forking', () => {
+  const serve = servingInTests<Server>();
+
+  test('its child terminates TLS and runs @Verify on the socket it owns', async () => {
+    const dir = tempDir();
+    try {
+      const sock = path.join(dir, 'tls.sock');
+      serve(await bootstrap(UnixTlsInChildren, { transport: { path: sock } }));
+      const client = await tlsConnect({ path: sock });
+      const where = await askWhere(client);
+      expect(where).toMatchObject({ ownsTlsSocket: true, tls: { protocol: 'TLSv1.3' }, handledAt: { worker: true } });
+      expect(where.verifiedAt).toEqual(where.handledAt);
+      client.destroy();
+    } finally {
+      removeTempDir(dir);
     }
   });
 });
