@@ -27,8 +27,12 @@ function pinned(cpu, argv) {
   return TASKSET ? ['taskset', ['-c', String(cpu), process.execPath, ...argv]] : [process.execPath, argv];
 }
 
-/** Servers given every CPU (worker pools); the others are pinned to CPU 0. */
-const UNPINNED = new Set(['sockserve-tls-threading', 'sockserve-tls-forking']);
+/**
+ * Servers given every CPU (worker pools); the others are pinned to CPU 0. `--pin-pools` pins the pools to
+ * CPU 0 too: on a two-core machine the client needs the other core whole, and a pool spread over both takes
+ * part of it from the client, so that row then measures the pools' overhead per connection instead.
+ */
+const UNPINNED = new Set(args.includes('--pin-pools') ? [] : ['sockserve-tls-threading', 'sockserve-tls-forking']);
 
 function startServer(kind) {
   return new Promise((resolve, reject) => {
@@ -80,7 +84,7 @@ async function main() {
     const subject = median(rates[w.subject]);
     rows.push({ id: w.id, unit: w.unit, anchor: w.anchor, anchorRate: Math.round(anchor), subject: w.subject, subjectRate: Math.round(subject), ratio: +(subject / anchor).toFixed(2) });
   }
-  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + '; pools on every CPU)' : ''}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + (UNPINNED.size ? '; pools on every CPU)' : '; pools on CPU 0 too)') : ''}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log('| workload | anchor | anchor rate | sockserve | sockserve rate | ratio |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.id} (${r.unit}) | ${r.anchor} | ${r.anchorRate} | ${r.subject} | ${r.subjectRate} | ${r.ratio}× |`);
