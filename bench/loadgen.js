@@ -305,6 +305,41 @@ function idle() {
   openMore();
 }
 
+/**
+ * Slowloris: `conns` connections that each send one byte every 2 s and never a newline (the attack of
+ * issues 12 and 13). Prints {"up": n} once every connection is open and has sent its first byte, then
+ * trickles until stdin closes. A connection the server closes is counted, not reopened.
+ */
+function slowloris() {
+  const sockets = [];
+  let opening = 0;
+  let up = 0;
+  let closed = 0;
+  const openMore = () => {
+    while (opening < 64 && sockets.length < opts.conns) {
+      opening++;
+      const s = net.connect(connectOpts(), () => {
+        opening--;
+        s.write('x');
+        if (++up === opts.conns) process.stdout.write(JSON.stringify({ up }) + '\n');
+        else openMore();
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => closed++);
+      s.on('data', () => undefined);
+      sockets.push(s);
+    }
+  };
+  const trickle = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write('x'); }, 2000);
+  process.stdin.resume();
+  process.stdin.on('end', () => {
+    clearInterval(trickle);
+    process.stderr.write(JSON.stringify({ closedByServer: closed }) + '\n');
+    process.exit(0);
+  });
+  openMore();
+}
+
 /** Ping-pong in NestJS's TCP framing: `<length>#{"pattern":"echo","data":…,"id":…}`, one request in flight per connection. */
 function nest() {
   const data = 'x'.repeat(63);
@@ -332,4 +367,4 @@ function nest() {
   });
 }
 
-({ pingpong, pipeline, frames, stream, connrate, udp, idle, nest })[opts.workload]();
+({ pingpong, pipeline, frames, stream, connrate, udp, idle, slowloris, nest })[opts.workload]();

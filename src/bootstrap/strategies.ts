@@ -65,7 +65,8 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
   const reader = { requestTimeout: options.requestTimeout ?? null, lineLimit: limits?.maxLineLength, lineTimeout: limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT };
   const spec: WorkerSpec = {
     source: def.source,
-    exportName: name,
+    // The name it is exported under (a default export, `export { X as Y }`), else its own (ES modules).
+    exportName: findExport(def.handler, [def.source])?.exportName ?? name,
     values: [],
     classes: [],
     reader,

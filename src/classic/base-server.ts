@@ -366,20 +366,35 @@ class Loop {
   ended = false;
   abandoned = false;
   private release!: () => void;
-  private giveUp!: () => void;
-  private readonly givenUp: Promise<void>;
+  /** Those waiting in unlessAbandoned(): abandon() lets them go. */
+  private readonly waiting = new Set<() => void>();
   private deadline: NodeJS.Timeout | undefined;
 
   constructor() {
     this.exited = new Promise<void>((resolve) => (this.release = resolve));
-    this.givenUp = new Promise<void>((resolve) => (this.giveUp = resolve));
   }
 
-  /** `work`, or nothing once the loop has abandoned its requests (work left running is not awaited). */
+  /**
+   * `work`, or nothing once the loop has abandoned its requests (work left running is not awaited; if it
+   * fails later, no one hears). Not a Promise.race with a "given up" promise: each race would leave a
+   * reaction on it, one per request for the life of the loop.
+   */
   unlessAbandoned(work: Promise<unknown>): Promise<unknown> {
     if (this.abandoned) return Promise.resolve();
-    work.catch(() => undefined); // if abandoned, whatever it does later is no one's concern
-    return Promise.race([work, this.givenUp]);
+    return new Promise((resolve, reject) => {
+      const letGo = () => resolve(undefined);
+      this.waiting.add(letGo);
+      work.then(
+        (value) => {
+          this.waiting.delete(letGo);
+          resolve(value);
+        },
+        (err) => {
+          this.waiting.delete(letGo);
+          reject(err);
+        },
+      );
+    });
   }
 
   /** Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). */
@@ -390,7 +405,8 @@ class Loop {
 
   abandon(): void {
     this.abandoned = true;
-    this.giveUp();
+    for (const letGo of this.waiting) letGo();
+    this.waiting.clear();
   }
 
   end(): void {

@@ -1,3 +1,4 @@
+import { findExport } from '../concurrency/remote/class-ref';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
@@ -83,7 +84,7 @@ function poolMixIn<B extends ServerClass>(
       const strategy = build(
         {
           source: this.handlerSource,
-          exportName: name,
+          exportName: findExport(this.RequestHandlerClass, [this.handlerSource])?.exportName ?? name,
           values: [],
           classes: [],
           reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },

@@ -28,7 +28,17 @@ export class StreamWriter {
       const err = Object.assign(new Error(`wfile.write() ${reason}: the connection is closed for writing.`), { code: 'EPIPE' });
       return this.track((_, reject) => reject(err));
     }
-    return this.track((resolve, reject) => writeThrough(this.sink, bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
+    // Usually the kernel takes a write on the spot (writeThrough calls back at once): then nothing can fail
+    // later, and a plain resolved promise (one job when awaited) replaces the tracked one (a subclass, whose
+    // await costs an extra thenable job).
+    let atOnce: { err?: Error | null } | undefined;
+    let settle: ((err?: Error | null) => void) | undefined;
+    writeThrough(this.sink, bytes, (err) => (settle ? settle(err) : (atOnce = { err })));
+    if (atOnce && !atOnce.err) return Promise.resolve(bytes.length);
+    return this.track((resolve, reject) => {
+      settle = (err) => (err ? reject(err) : resolve(bytes.length));
+      if (atOnce) settle(atOnce.err);
+    });
   }
 
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */

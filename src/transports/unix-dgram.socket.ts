@@ -13,6 +13,11 @@
  * - a send the kernel cannot take yet (EAGAIN) is queued inside the addon and its callback runs later;
  *   `close()` drops such queued sends without calling back, so this class rejects them itself;
  * - `close()` leaves the socket file behind; this class removes it;
+ * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
+ *   emitted through process.nextTick: on Node 26 (not 20) nothing drains that tick queue until something
+ *   else wakes the loop (a timer), so a datagram waited for the next timer, up to seconds. Each native
+ *   callback (the internal '_data' and '_error' events, send callbacks) therefore queues an immediate,
+ *   which runs in the same loop turn and drains the ticks and microtasks behind it (`kick`);
  * - when a worker thread that loaded the addon exits, the addon's cleanup hook closes the native sockets of
  *   the whole process, not only that thread's: the main thread's socket stops receiving and its next
  *   `close()` aborts the process (libuv `uv_close: Assertion !uv__is_closing(handle)`). So the addon is
@@ -93,6 +98,9 @@ export class UnixDatagramSocket implements DatagramSocket {
     this.wasBound = true;
     socket.on('error', (err: Error) => this.fail(err));
     socket.on('data', (buf: Buffer, from: string) => this.deliver(buf, from));
+    // The addon's native events (0.2.7: '_data', '_error'): wake the loop so that its nextTick'd 'data' runs now.
+    socket.on('_data', kick);
+    socket.on('_error', kick);
   }
 
   address(): ClientAddress {
@@ -113,6 +121,7 @@ export class UnixDatagramSocket implements DatagramSocket {
       this.pending.add(abort);
       try {
         socket.sendTo(data, 0, data.length, to.path, (err) => {
+          kick(); // called from native code: let the promise's reactions run in this loop turn
           this.pending.delete(abort);
           if (err) reject(new Error(text.sendFailed(owner, data.length, to.path, err), { cause: err }));
           else resolve();
@@ -206,3 +215,9 @@ const text = {
     `${owner}: the Unix datagram socket failed and was closed by node-unix-socket: ${message(err)}. ` +
     `Fix: close this server and bind a new one.`,
 };
+
+/** Queues an empty immediate: the loop runs it this turn, and with it the ticks and microtasks queued from native code. */
+function kick(): void {
+  setImmediate(noop);
+}
+function noop(): void {}

@@ -1,5 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
+import { execFile } from 'child_process';
+import { promisify } from 'util';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
 import { ClientAddress, IpAddress } from '../../src/transports/address';
@@ -179,6 +182,14 @@ describe('DatagramSocket', () => {
       expect(reply.data.toString()).toBe('Hello, world');
       expect(reply.from).toEqual({ path: `${dir}/server.sock` });
       expect(reply.truncated).toBe(false);
+    });
+
+    it('delivers a datagram in the loop turn it arrives, not when a later timer wakes the loop (Node 26)', async () => {
+      // In a plain process whose only timer is a 3 s bound (jest's own handles wake the loop and hide it):
+      // before the fix, on Node 26 the addon's nextTick'd 'data' event ran only when that timer fired.
+      const script = path.join(__dirname, '../fixtures/unix-dgram-wake.js');
+      const { stdout } = await within(promisify(execFile)(process.execPath, [script], { timeout: 15000 }), 'the round-trip process', 20000);
+      expect(stdout.trim()).toBe('delivered now');
     });
 
     it('cuts a datagram longer than maxPacketSize and says it was truncated', async () => {

@@ -3,74 +3,23 @@
  * protocol (API.md §15). HAProxy is found as $SOCKSERVE_HAPROXY or on the PATH; when it is missing the test
  * FAILS under CI=true and is skipped with a loud warning elsewhere: never a silent pass.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { announceMissing, findBinary, freePort, killAll, startBackend as startDrainBackend, who } from '../helpers/balancer';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, rawConnect } from '../helpers/edge-clients';
 
-const root = path.join(__dirname, '..', '..');
-
-function findHaproxy(): string | undefined {
-  const candidates = [process.env.SOCKSERVE_HAPROXY, '/usr/sbin/haproxy', '/usr/local/sbin/haproxy'];
-  for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  try {
-    return execFileSync('sh', ['-c', 'command -v haproxy'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const haproxy = findHaproxy();
+const haproxy = findBinary('haproxy', 'SOCKSERVE_HAPROXY', ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']);
 const inCi = process.env.CI === 'true';
-if (!haproxy) {
-  const banner = '!'.repeat(100);
-  console.warn(`${banner}\nHAProxy IS NOT INSTALLED: the real-load-balancer test (test/integration/haproxy.spec.ts) ${inCi ? 'FAILS' : 'is SKIPPED'}.\n` +
-    `Install it (apt-get install -y haproxy) or point SOCKSERVE_HAPROXY at the binary.\n${banner}`);
-}
-
-/** A free loopback port (bound and released: HAProxy's config and a restarted backend need fixed ports). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Backend {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
+if (!haproxy) announceMissing('HAProxy', 'test/integration/haproxy.spec.ts', 'apt-get install -y haproxy', 'SOCKSERVE_HAPROXY');
 
 /** Every process this file starts, killed in afterEach even when its start timed out. */
 const children: ChildProcess[] = [];
 /** The clients' load loop runs while this is true; afterEach ends it even when the test failed midway. */
 let running = false;
-
-/** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds. */
-async function startBackend(port: number, delay: number): Promise<Backend> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
-    cwd: root,
-    env: { ...process.env, DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await within(60000, `backend on ${port}`, new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', () => out.includes('listening') && resolve());
-    void exited.then((code) => reject(new Error(`backend exited with ${code}: ${out}`)));
-  }));
-  return { child, out: () => out, exited };
-}
+const startBackend = (port: number, delay: number) => startDrainBackend(port, delay, children);
 
 /** HAProxy's view of its servers: `{ s1: 'UP', s2: 'DOWN' … }`, from `show stat` on its admin socket. */
 function serverStates(socketPath: string): Promise<Record<string, string>> {
@@ -101,24 +50,6 @@ async function untilStates(socketPath: string, want: Record<string, string>, ms 
   })());
 }
 
-/** One request through the balancer: connect from `from`, send `who`, read `<client host> <backend pid>`. */
-function who(port: number, from: string): Promise<{ host: string; pid: number }> {
-  return within(10000, 'a request through haproxy', new Promise((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
-    let got = '';
-    s.once('error', reject);
-    s.once('connect', () => s.write('who\n'));
-    s.on('data', (d) => {
-      got += d.toString();
-      if (!got.endsWith('\n')) return;
-      s.destroy();
-      const [host, pid] = got.trim().split(' ');
-      resolve({ host, pid: Number(pid) });
-    });
-    s.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
-  }));
-}
-
 const maybe = haproxy || inCi ? test : test.skip;
 
 describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispatch)', () => {
@@ -126,12 +57,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
   beforeEach(() => (dir = tempDir()));
   afterEach(async () => {
     running = false;
-    for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await new Promise((r) => c.once('exit', r));
-      }
-    }
+    await killAll(children);
     removeTempDir(dir);
   });
 

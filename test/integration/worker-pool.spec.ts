@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { DyingChild, dyingMark, DyingThread } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
+import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -161,4 +162,16 @@ describe.each([
     expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers.length).toBe(1);
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
+});
+
+describe('a handler exported under another name', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test.each([
+    ['a default export, in a thread', AliasedDefault, /^thread \d+ hi$/],
+    ['an `export { X as Y }`, in a child', AliasedForked, /^child \d+ hi$/],
+  ])('is found by workers: %s', async (_, Handler, reply) => {
+    const s = serve(await bootstrap(Handler as never));
+    expect(await ask(s, 'hi\n')).toMatch(reply);
+  });
 });

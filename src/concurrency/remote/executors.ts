@@ -41,7 +41,8 @@ export interface Executor {
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec): Executor {
   const mod = moduleExports(spec.source);
-  const handler = mod[spec.exportName];
+  // An ES module's export name could not be read in the server's process: the class may be exported under another.
+  const handler = mod[spec.exportName] ?? Object.values(mod).find((v) => typeof v === 'function' && v.name === spec.exportName);
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
 }

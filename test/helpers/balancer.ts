@@ -1,0 +1,94 @@
+/**
+ * What the real-load-balancer tests (haproxy.spec.ts, nginx.spec.ts) share: fixed free ports, backends
+ * (test/fixtures/drain-server.ts in a child process, PROXY protocol required), a request through the
+ * balancer from a chosen source address, and the loud notice when the balancer is not installed.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { within } from './clients';
+
+const root = path.join(__dirname, '..', '..');
+
+/** The binary: `$env` if set, else the first of `paths` that exists, else `command -v name`. */
+export function findBinary(name: string, env: string, paths: string[]): string | undefined {
+  for (const c of [process.env[env], ...paths]) if (c && fs.existsSync(c)) return c;
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** When the balancer is missing: a banner, and the test FAILS under CI=true (skipped elsewhere). Never a silent pass. */
+export function announceMissing(what: string, spec: string, install: string, env: string): void {
+  const banner = '!'.repeat(100);
+  console.warn(`${banner}\n${what} IS NOT INSTALLED: the real-load-balancer test (${spec}) ${process.env.CI === 'true' ? 'FAILS' : 'is SKIPPED'}.\n` +
+    `Install it (${install}) or point ${env} at the binary.\n${banner}`);
+}
+
+/** A free loopback port (bound and released: a balancer's config and a restarted backend need fixed ports). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Backend {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+/** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds; added to `children`. */
+export async function startBackend(port: number, delay: number, children: ChildProcess[]): Promise<Backend> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
+    cwd: root,
+    env: { ...process.env, DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await within(60000, `backend on ${port}`, new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', () => out.includes('listening') && resolve());
+    void exited.then((code) => reject(new Error(`backend exited with ${code}: ${out}`)));
+  }));
+  return { child, out: () => out, exited };
+}
+
+/** Kills (SIGKILL) and reaps every child still running. */
+export async function killAll(children: ChildProcess[]): Promise<void> {
+  for (const c of children.splice(0)) {
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGKILL');
+      await new Promise((r) => c.once('exit', r));
+    }
+  }
+}
+
+/** One request through the balancer: connect from `from`, send `who`, read `<client host> <backend pid>`. */
+export function who(port: number, from: string): Promise<{ host: string; pid: number }> {
+  return within(10000, 'a request through the balancer', new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
+    let got = '';
+    s.once('error', reject);
+    s.once('connect', () => s.write('who\n'));
+    s.on('data', (d) => {
+      got += d.toString();
+      if (!got.endsWith('\n')) return;
+      s.destroy();
+      const [host, pid] = got.trim().split(' ');
+      resolve({ host, pid: Number(pid) });
+    });
+    s.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+  }));
+}
