@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
-import { cert } from '../fixtures/edge-handlers';
+import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
   ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
@@ -257,6 +257,14 @@ describe('where the main thread keeps the preamble and @Verify in the pooled mod
     } finally {
       first.destroy();
     }
+  });
+});
+
+describe('tls options that cannot reach the workers', () => {
+  test('a function among the tls options (pskCallback) with @Forking is a ConfigurationError naming the handler and a fix', async () => {
+    await expect(bootstrap(TlsInChildren, { transport: { tls: { ...TLS, pskCallback: () => null } } })).rejects.toThrow(
+      /TlsInChildren: the tls options cannot be copied to the forking workers that terminate TLS .*Fix:/s,
+    );
   });
 });
 
