@@ -6,12 +6,17 @@
  * assembles one classic server from three independent parts:
  *
  * ```text
- *     transport                  concurrency strategy              per-request lifecycle
- *   ┌───────────────────┐      ┌────────────────────────┐      ┌──────────────────────────────┐
- *   │ stream: TCP, Unix │ ───▶ │ serial | concurrent |  │ ───▶ │ verify → setup → handle →    │
- *   │ datagram: UDP,    │      │ threading | forking    │      │ finish → close (exactly once)│
- *   │ Unix datagram     │      │ (processRequest seam)  │      │ handler built by the container│
- *   └───────────────────┘      └────────────────────────┘      └──────────────────────────────┘
+ *   transport             stream: TCP, Unix
+ *                         datagram: UDP, Unix
+ *       │
+ *       ▼
+ *   concurrency           serial | concurrent
+ *   (processRequest)      threading | forking
+ *       │
+ *       ▼
+ *   lifecycle             verify → setup → handle → finish
+ *   (once per request)    → close, each exactly once; the
+ *                         handler built by the container
  * ```
  *
  * `sockserve/classic` exports the Python-shaped classes the decorators are built on.
@@ -22,11 +27,13 @@ export * from './decorators';
 export { Injectable, Inject, Token, Container } from './container';
 export type { Provider, InjectionToken, Scope } from './container';
 export { bootstrap } from './bootstrap/bootstrap';
-export type { BootstrapOptions, Logger } from './bootstrap/options';
+export type { BootstrapOptions, Logger, TransportOverrides, ServerSubclass } from './bootstrap/options';
+export type { LevelledLogger } from './observability/logger';
 export { Server } from './bootstrap/server';
 export type { ServerStats, WorkerStats } from './bootstrap/server';
 export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';
 export { MessageRequest } from './framing/message-request';
+export type { MessageChannel } from './framing/message-request';
 export type { Framer, FramerFactory, FramerKind, FramerOptions, FramingOptions, LengthPrefixedOptions } from './framing/framer';
 export { LinesFramer } from './framing/lines.framer';
 export { JsonLinesFramer } from './framing/json-lines.framer';
@@ -39,9 +46,11 @@ export {
   FramingError, FrameTooLongError,
   ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
 } from './errors/errors';
-export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo } from './transports/edge-options';
-export type { HandlerDefinition, TransportDefinition, ConcurrencyDefinition } from './metadata/definition';
-export type { InjectableOptions, ClassProvider, ValueProvider, FactoryProvider, ClassType, RequestScope } from './container';
+export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo, EdgeOptions } from './transports/edge-options';
+export type {
+  HandlerDefinition, HandlerClass, TransportDefinition, TransportKind, ConcurrencyDefinition, HookDefinition, HookName, FramingDefinition,
+} from './metadata/definition';
+export type { AnyClass, InjectableOptions, ClassProvider, ValueProvider, FactoryProvider, ClassType, RequestScope } from './container';
 export type {
   TcpServerOptions, UdpServerOptions, UnixStreamServerOptions, UnixDatagramServerOptions,
   ConcurrentOptions, ThreadingOptions, ForkingOptions, WorkerResourceLimits,

@@ -1,8 +1,11 @@
 /**
- * `sockserve/testing`: handler classes served in memory, for tests (API §13). `TestServer.create()`
+ * `sockserve/testing`: handler classes served in memory, for tests ([testing](../docs/testing.md)). `TestServer.create()`
  * runs the real lifecycle, DI, framers and errors in the test's own thread with nothing bound; its
  * connections take bytes in whatever chunks the test picks.
+ *
+ * @module sockserve/testing
  */
 export { TestServer } from './testing/test-server';
 export type { TestServerOptions } from './testing/test-server';
+export type { HandlerClass } from './metadata/definition';
 export { TestConnection } from './testing/test-connection';

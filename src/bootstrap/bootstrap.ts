@@ -4,18 +4,22 @@ import { messages } from '../errors/messages';
 import { startedWhileWorkerLoads } from '../runtime';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
-import type { HandlerDefinition } from '../metadata/definition';
+import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
 import { startStrategy } from './strategies';
 import type { BootstrapOptions } from './options';
 import { Server } from './server';
 
-type HandlerClass = abstract new (...args: any[]) => unknown;
-
 /**
  * Reads the decorators of one handler class (or several, sharing one container), checks everything
  * that can be checked before a socket is bound (decorators, dependency graph), then assembles and
- * binds the servers. Resolves when every server is listening.
+ * binds the servers. Resolves when every server is listening (workers of `@Threading`/`@Forking`
+ * started); call `serveForever()` on it next.
+ *
+ * Rejects with ConfigurationError (bad decorators or options, a handler a worker cannot load, a server
+ * started from a worker), InjectionError (an unknown token, a cycle, missing `reflect-metadata` or
+ * design-type metadata), AddressInUseError (the port or path is taken), or Node's bind error. With an
+ * array, resolves to the servers in the same order; they share one DI container (singletons included).
  */
 export async function bootstrap(handler: HandlerClass, options?: BootstrapOptions): Promise<Server>;
 export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOptions): Promise<Server[]>;
@@ -64,7 +68,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
 }
 
 /**
- * SIGINT/SIGTERM (API.md §6, §15): keep accepting for `drainDelay` seconds, so a load balancer's health
+ * SIGINT/SIGTERM ([production](../../docs/production.md)): keep accepting for `drainDelay` seconds, so a load balancer's health
  * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
  * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
  * requests in flight, close every server, and let the process exit 0. A second signal skips the delay.

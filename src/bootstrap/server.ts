@@ -22,8 +22,9 @@ export class Server implements AsyncDisposable {
   private readonly cleanups: Array<() => void> = [];
   private closing: Promise<void> | undefined;
 
-  /** `release` runs once after the classic server has closed: bootstrap disposes the shared container there. */
+  /** Built by bootstrap(); `release` runs once after the classic server has closed (bootstrap disposes the shared container there). */
   constructor(
+    /** The handler class's name: what the server's log lines and error messages say they are from. */
     readonly handlerName: string,
     private readonly release: () => Promise<void>,
   ) {}
@@ -38,6 +39,10 @@ export class Server implements AsyncDisposable {
     this.cleanups.push(cleanup);
   }
 
+  /**
+   * The address bound: `{ host, port }` for TCP and UDP (the real port after port 0), `{ path }` for Unix
+   * sockets. The classic layer's `serverAddress` is Python's `[host, port]` pair instead.
+   */
   get serverAddress(): ServerAddress {
     return toServerAddress(this.classic.serverAddress);
   }
@@ -79,12 +84,13 @@ export class Server implements AsyncDisposable {
     return this.closing;
   }
 
+  /** `await using server = await bootstrap(Handler)`: calls close() when the scope ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
   /**
-   * A synchronous snapshot (API.md §14): `{ accepted, active, rejected, oversubscribed, errors,
+   * A synchronous snapshot ([observability](../../docs/observability.md)): `{ accepted, active, rejected, oversubscribed, errors,
    * clientErrors, tlsErrors, proxyErrors, healthChecks, restarts, messages, bytesIn, bytesOut,
    * acceptErrors, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
    * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.

@@ -16,7 +16,10 @@ export interface ServerConstructorOptions {
 
 /** Anything a server can build per request: `new Handler(request, clientAddress, server)` then `run()`. */
 export interface RequestHandlerClass<Req, S> {
-  new (request: Req, clientAddress: ClientAddress, server: S): { run(): Promise<void> };
+  new (request: Req, clientAddress: ClientAddress, server: S): {
+    /** Runs the request's handler to its end (setup → handle → finish, as Python's constructor does); rejects with what a hook threw. */
+    run(): Promise<void>;
+  };
 }
 
 /**
@@ -56,6 +59,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   blockOnClose = true;
   /** Most child processes a forking server runs at once; default 40, Python's `max_children`. */
   maxChildren = 40;
+  /**
+   * Where every line the server prints goes: `{ error, warn, info, debug }`. Default: stderr for `error`
+   * (handler errors, Python's traceback block) and `warn` (routine client errors, one line); `info` and
+   * `debug` quiet. The decorator layer sets it from bootstrap()'s `logger` option.
+   */
   logger: LevelledLogger = stderrLogger;
 
   /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */

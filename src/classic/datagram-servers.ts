@@ -16,7 +16,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   maxQueuedDatagrams = 4096;
   /** Datagrams dropped because the queue was full. */
   dropped = 0;
-  /** @internal The bound socket, once serverBind() has run. */
+  /** The bound socket (Python's `server.socket`), once serverBind() has run; undefined before; closed (not unset) by close(). */
   socket: DatagramSocket | undefined;
   private readonly queue = new RequestQueue<ReceivedDatagram>();
 

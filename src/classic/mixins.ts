@@ -16,7 +16,8 @@ import type { BaseServer } from './base-server';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
 import { TCPServer, UnixStreamServer } from './stream-servers';
 
-type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
+/** A classic server class (TCPServer, UDPServer, a subclass of either…): what the mixins take and return. */
+export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /**
  * The mixins are a thin compatibility face over the strategies, for Python's shape:
@@ -104,12 +105,21 @@ function poolMixIn<B extends ServerClass>(
   return Pooled as unknown as B;
 }
 
-/** Python's combined classes. */
+// Python's combined classes: the mixin over the transport's server, with the mixin's default options.
+
+/** Python's `ThreadingTCPServer`: `ThreadingMixIn(TCPServer)`, connections served by a pool of worker threads. */
 export class ThreadingTCPServer extends ThreadingMixIn(TCPServer) {}
+/** Python's `ThreadingUDPServer`: `ThreadingMixIn(UDPServer)`, datagrams handled by a pool of worker threads. */
 export class ThreadingUDPServer extends ThreadingMixIn(UDPServer) {}
+/** Python's `ThreadingUnixStreamServer`: `ThreadingMixIn(UnixStreamServer)`. */
 export class ThreadingUnixStreamServer extends ThreadingMixIn(UnixStreamServer) {}
+/** Python's `ThreadingUnixDatagramServer`: `ThreadingMixIn(UnixDatagramServer)`. */
 export class ThreadingUnixDatagramServer extends ThreadingMixIn(UnixDatagramServer) {}
+/** Python's `ForkingTCPServer`: `ForkingMixIn(TCPServer)`, connections served by a pool of child processes (at most 40). */
 export class ForkingTCPServer extends ForkingMixIn(TCPServer) {}
+/** Python's `ForkingUDPServer`: `ForkingMixIn(UDPServer)`, datagrams handled by a pool of child processes (at most 40). */
 export class ForkingUDPServer extends ForkingMixIn(UDPServer) {}
+/** Python's `ForkingUnixStreamServer`: `ForkingMixIn(UnixStreamServer)`. */
 export class ForkingUnixStreamServer extends ForkingMixIn(UnixStreamServer) {}
+/** Python's `ForkingUnixDatagramServer`: `ForkingMixIn(UnixDatagramServer)`. */
 export class ForkingUnixDatagramServer extends ForkingMixIn(UnixDatagramServer) {}

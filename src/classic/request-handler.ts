@@ -107,7 +107,12 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
  * A datagram request, as Python's `(data, socket)` pair, plus whether the datagram was cut to
  * maxPacketSize, and the size of the reply sent (bytes; for stats, set by whoever sends it).
  */
-export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & { truncated: boolean; replyBytes?: number };
+export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & {
+  /** True when the datagram was longer than the server's `maxPacketSize` and `data` holds only its beginning. */
+  truncated: boolean;
+  /** Bytes of the reply datagram sent, once one was; undefined before or when none was sent. */
+  replyBytes?: number;
+};
 
 export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated: boolean): DatagramRequestTuple {
   return Object.assign([data, socket] as [Buffer, DatagramSocket], { truncated });
@@ -121,7 +126,7 @@ export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated:
 export class DatagramRequestHandler<S = any> extends BaseRequestHandler<DatagramRequestTuple, S> {
   /** The datagram's bytes (Python's `self.packet`), at most the server's `maxPacketSize`. */
   packet!: Buffer;
-  /** @internal The server's socket, through which finish() replies (Python's `self.socket`). */
+  /** The server's socket, through which finish() replies (Python's `self.socket`): `send(data, to)` answers any client. */
   socket!: DatagramSocket;
   /** Reads the datagram's bytes, as a stream's rfile reads a connection. */
   rfile!: StreamReader;

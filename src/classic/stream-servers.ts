@@ -30,7 +30,7 @@ export type UnixAddressInput =
       path: string;
     };
 
-/** The stream servers' constructor options: Python's, plus the production edge (API.md §11). */
+/** The stream servers' constructor options: Python's, plus the production edge ([production](../../docs/production.md)). */
 export interface StreamServerOptions extends ServerConstructorOptions, EdgeOptions {}
 
 /** How long shutdownRequest waits for the reply to drain before it closes the socket anyway. */
@@ -48,7 +48,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   lineTimeout: number | null = DEFAULT_LINE_TIMEOUT;
   /** How long a closed request's socket waits for the client to close before it is destroyed. */
   lingerMs = 2000;
-  /** TLS, PROXY protocol and limits (API.md §11); read when the server binds. */
+  /** TLS, PROXY protocol and limits ([production](../../docs/production.md)); read when the server binds. */
   edge: EdgeOptions;
   protected listener: StreamListener | undefined;
   private limiter: ConnectionLimiter | undefined;
@@ -174,7 +174,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /**
    * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
-   * drain, API.md §6). While the loop serves, it resolves once the loop has taken every connection accepted
+   * drain, [production](../../docs/production.md)). While the loop serves, it resolves once the loop has taken every connection accepted
    * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.
    */
   async stopListening(): Promise<void> {

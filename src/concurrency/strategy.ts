@@ -8,15 +8,34 @@ import type { ClientAddress } from '../transports/address';
 export interface RequestProcessor<Req> {
   /** Runs one request to its end, lifecycle and close included; errors go to the server's handleError. */
   finishRequest(request: Req, clientAddress: ClientAddress): Promise<void>;
+  /** Ends the request's connection (stream: FIN after the reply), then closes it: Python's `shutdown_request`. */
   shutdownRequest(request: Req): Promise<void>;
+  /** Reports an error of a request (or, with `request` undefined, of a connection the loop never took): Python's `handle_error`. */
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
 }
 
 /** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */
 export interface PoolStats {
+  /** Workers that died (crashed, exited, killed by the heartbeat watchdog) since the server started; each is replaced. Retired workers are not counted. */
   restarts: number;
+  /** Connections placed on a worker already holding `connectionsPerThread`/`connectionsPerChild`, because the pool was at `maxThreads`/`maxChildren` (or a new worker could not start). */
   oversubscribed: number;
-  workers: Array<{ id: number; pid?: number; threadId?: number; connections: number; requests: number; heapUsedBytes: number; rssBytes?: number }>;
+  /** One entry per live worker, oldest first. */
+  workers: Array<{
+    /** The pool's id for the worker: its `threadId` for a thread, its `pid` for a child. */
+    id: number;
+    /** The child's process id (`@Forking`). */
+    pid?: number;
+    /** The thread's `threadId` (`@Threading`). */
+    threadId?: number;
+    /** Connections open in the worker now. */
+    connections: number;
+    /** Requests the worker has served since it started. */
+    requests: number;
+    /** Bytes of V8 heap the worker uses (its own isolate), at its last report (at most 1 s old). */
+    heapUsedBytes: number;
+    /** Bytes of resident memory of a child process; absent for threads, which share the server's. */
+    rssBytes?: number }>;
 }
 
 export interface ConcurrencyStrategy<Req> {

@@ -15,7 +15,8 @@ export interface InjectableOptions {
   scope?: Scope;
 }
 
-type AnyClass = abstract new (...args: any[]) => unknown;
+/** Any class, abstract ones included: what `@Injectable` may decorate. */
+export type AnyClass = abstract new (...args: any[]) => unknown;
 
 /**
  * `@Injectable` (bare): marks a class as built by the container, a singleton; TypeScript then records its

@@ -5,6 +5,12 @@
 import { disposeInReverse } from './dispose';
 import type { InjectionToken } from './token';
 
+/**
+ * One request's DI scope, as `Container.createRequestScope()` gives it: `'request'`-scoped instances are built
+ * once per scope and shared by everything resolved through it, then disposed when the request has
+ * finished (after `@Finish`). sockserve makes one per request (and one for `@Verify`, one for
+ * `@HandleError`); user code needs one only to drive a `Container` by hand.
+ */
 export interface RequestScope {
   /** Resolves `token` with this scope's request-scoped instances (see Container.resolve). */
   resolve<T>(token: InjectionToken<T>): T;

@@ -1,6 +1,6 @@
 /**
  * The rules for the production-edge options shared by `@TcpServer` and `@UnixStreamServer`: `tls`,
- * `proxyProtocol` and `limits` (API.md §11). The same rules check `bootstrap()`'s transport overrides.
+ * `proxyProtocol` and `limits` ([production](../../docs/production.md)). The same rules check `bootstrap()`'s transport overrides.
  */
 import { edgeOptionTexts as texts } from '../errors/edge.messages';
 import { configurationMessages as messages } from '../errors/configuration.messages';

@@ -1,6 +1,6 @@
 /**
  * `@Framing(kind, options)`: the class's connections are sequences of messages, cut by a framer, and
- * its `@OnMessage()` method is called once per message (API §12). Validates and records; nothing else.
+ * its `@OnMessage()` method is called once per message ([messages and framing](../../docs/messages-and-framing.md)). Validates and records; nothing else.
  */
 import { className, configurationMessages as messages, optionTexts } from '../errors/configuration.messages';
 import type { FramerFactory, FramerKind, FramingOptions, LengthPrefixedOptions } from '../framing/framer';

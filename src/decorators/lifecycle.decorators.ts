@@ -1,6 +1,6 @@
 /**
- * The per-request lifecycle hooks (API §4). Each marks one method of the handler class; the explorer
- * checks the combination (exactly one @Handle, at most one method per hook on a class). All work bare
+ * The per-request lifecycle hooks ([handlers and the lifecycle](../../docs/handlers-and-lifecycle.md)). Each marks one method of the handler
+ * class; the explorer checks the combination (exactly one @Handle, at most one method per hook on a class). All work bare
  * (`@Handle`) and called (`@Handle()`), and only on instance methods.
  */
 import {
@@ -51,7 +51,8 @@ export const Setup = hookDecorator('setup');
 export const Handle = hookDecorator('handle');
 /**
  * `(message, req: MessageRequest)` → the reply (or a Promise of it; `undefined`: no reply), once per message
- * that the class's `@Framing` cuts (API §12). In place of @Handle: exactly one of the two per handler class.
+ * that the class's `@Framing` cuts ([messages and framing](../../docs/messages-and-framing.md)). In place of `@Handle`: exactly one of the
+ * two per handler class.
  */
 export const OnMessage = hookDecorator('message');
 /** Always after @Handle, also when it threw: clean up. */

@@ -24,7 +24,8 @@ const spec: TransportSpec<TcpServerOptions> = {
 /**
  * Serves the handler over TCP: `@TcpServer(9000)` or `@TcpServer({ port, host?, backlog?, reuseAddress?,
  * ipv6Only?, tls?, proxyProtocol?, limits? })`. Port 0 lets the OS pick.
- * `tls`, `proxyProtocol` and `limits`: API.md §11 and docs/production.md. Each request is a `StreamRequest`. Exactly one transport per class.
+ * `tls`, `proxyProtocol` and `limits`: [production](../../docs/production.md). Each request is a `StreamRequest`. Exactly one
+ * transport per class.
  */
 export function TcpServer(portOrOptions: number | TcpServerOptions): ClassDecorator;
 export function TcpServer(...args: unknown[]): ClassDecorator {

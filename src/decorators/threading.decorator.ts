@@ -22,7 +22,7 @@ const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
 
 /**
  * Serves connections on a pool of `worker_threads`, each thread an event loop serving many connections
- * (API.md §3): `@Threading`, `@Threading()` or `@Threading({ threads?, connectionsPerThread?, maxThreads?,
+ * ([concurrency](../../docs/concurrency.md)): `@Threading`, `@Threading()` or `@Threading({ threads?, connectionsPerThread?, maxThreads?,
  * perRequest?, workerIdleTimeout? (seconds), maxConnectionsPerThread?, resourceLimits? })`.
  * `connectionsPerThread: 1` is Python's ThreadingMixIn. At most one concurrency decorator; a bad option
  * is a ConfigurationError naming it.

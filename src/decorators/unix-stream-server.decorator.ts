@@ -20,7 +20,7 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
 
 /**
  * Serves the handler over a Unix stream socket: `@UnixStreamServer(path)` or `@UnixStreamServer({ path,
- * backlog?, tls?, proxyProtocol?, limits? })` (those three: docs/production.md). Each connection is a `StreamRequest`. Exactly one transport per class.
+ * backlog?, tls?, proxyProtocol?, limits? })` (those three: [production](../../docs/production.md)). Each connection is a `StreamRequest`. Exactly one transport per class.
  */
 export function UnixStreamServer(pathOrOptions: string | UnixStreamServerOptions): ClassDecorator;
 export function UnixStreamServer(...args: unknown[]): ClassDecorator {

@@ -5,7 +5,7 @@ import type { Framer } from './framer';
 import type { MessageChannel } from './message-request';
 
 /**
- * One datagram as messages (API §12): with `@Framing`, a fresh framer decodes the datagram whole
+ * One datagram as messages ([messages and framing](../../docs/messages-and-framing.md)): with `@Framing`, a fresh framer decodes the datagram whole
  * (its `end()` included, so a last line needs no newline) and encodes the replies; without, the
  * datagram is one message, a raw Buffer, and replies are sent as they are (Buffer or string). All the
  * replies of one datagram go back to the sender as one datagram. Messages are handled one at a time.

@@ -1,5 +1,5 @@
 /**
- * The `Framer` interface of `@Framing` (API §12): one small object per connection that turns the bytes
+ * The `Framer` interface of `@Framing` ([messages and framing](../../docs/messages-and-framing.md)): one small object per connection that turns the bytes
  * of a stream into messages and replies into bytes, keeping its own partial input between chunks.
  * Netty's codecs (`ByteToMessageDecoder` subclasses such as `LineBasedFrameDecoder`) are the model.
  */
@@ -18,9 +18,17 @@
  *   complete, and the runner's `maxLength` check uses it for framers that do not check it themselves.
  */
 export interface Framer<In = unknown, Out = unknown> {
+  /**
+   * The messages `chunk` completes, in order (none, one or many); partial input is kept for the next call.
+   * Throws FramingError for malformed input, FrameTooLongError past `maxLength`: the connection then ends
+   * through `@HandleError` (the messages decoded before the bad input are handled first).
+   */
   decode(chunk: Buffer): In[];
+  /** The bytes of one reply, its delimiter or length prefix included (a string is sent as UTF-8). Throws TypeError for a reply it cannot frame. */
   encode(reply: Out): Buffer | string;
+  /** Optional. The client closed its side: the messages the held input still makes, or throws FramingError for a message cut short. */
   end?(): In[];
+  /** Optional. Bytes of an incomplete message held now: shutdown waits for it, and the runner checks `maxLength` against it. */
   readonly buffered?: number;
 }
 

@@ -13,6 +13,10 @@ export class JsonLinesFramer extends LinesFramer {
     super(maxLength, 'json-lines');
   }
 
+  /**
+   * The JSON values of the lines `chunk` completes (empty lines skipped). Throws FramingError for a line that
+   * is not JSON, FrameTooLongError for one longer than `maxLength` bytes.
+   */
   override decode(chunk: Buffer): any[] {
     const lines: string[] = [];
     try {
@@ -23,10 +27,12 @@ export class JsonLinesFramer extends LinesFramer {
     return parseAll(lines);
   }
 
+  /** At the end of input: the value of a last line without its `\n`, if any. */
   override end(): any[] {
     return parseAll(super.end());
   }
 
+  /** `JSON.stringify(reply)` plus `\n`. Throws TypeError for a reply JSON cannot express (undefined, a function). */
   override encode(reply: unknown): string {
     const text = JSON.stringify(reply);
     if (text === undefined) throw new TypeError(messages.badReply(this.name, reply));

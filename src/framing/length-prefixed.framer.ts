@@ -28,10 +28,12 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     this.header = Buffer.alloc(lengthBytes);
   }
 
+  /** Bytes of the incomplete message held now, its prefix included (0 between messages). */
   get buffered(): number {
     return this.headerFill + this.bodyFill + (this.body ? this.lengthBytes : 0);
   }
 
+  /** The messages `chunk` completes, each a Buffer of its body. Throws FrameTooLongError when a prefix announces more than `maxLength` bytes. */
   decode(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     const size = this.lengthBytes;
@@ -79,6 +81,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     return out;
   }
 
+  /** The prefix (`lengthBytes`, `byteOrder`) and the reply's bytes (a string as UTF-8). Throws TypeError for another type, RangeError when the prefix cannot express its length. */
   encode(reply: Buffer | string): Buffer {
     const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
     if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('length-prefixed', reply));

@@ -23,10 +23,15 @@ export class LinesFramer implements Framer<string, unknown> {
     protected readonly name = 'lines',
   ) {}
 
+  /** Bytes of the incomplete line held now (0 between lines). */
   get buffered(): number {
     return this.held;
   }
 
+  /**
+   * The lines `chunk` completes, as UTF-8 strings without `\n` or a trailing `\r`. Throws FrameTooLongError
+   * for a line longer than `maxLength` bytes (the lines before it in the chunk are still handled).
+   */
   decode(chunk: Buffer): string[] {
     const out: string[] = [];
     try {
@@ -58,6 +63,7 @@ export class LinesFramer implements Framer<string, unknown> {
     if (start < chunk.length) this.hold(start === 0 ? chunk : chunk.subarray(start));
   }
 
+  /** A string, Buffer, number, boolean or bigint reply, plus `\n`. Throws TypeError for anything else (an object: use 'json-lines'). */
   encode(reply: unknown): Buffer | string {
     if (typeof reply === 'string') return reply + '\n';
     if (Buffer.isBuffer(reply) || reply instanceof Uint8Array) return Buffer.concat([reply, NEWLINE]);
@@ -65,6 +71,7 @@ export class LinesFramer implements Framer<string, unknown> {
     throw new TypeError(messages.badReply(this.name, reply));
   }
 
+  /** At the end of input: a last line without its `\n`, if any, as Python's `readline()` gives it. */
   end(): string[] {
     if (this.held === 0) return [];
     const line = Buffer.concat(this.parts, this.held);

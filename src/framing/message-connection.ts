@@ -18,7 +18,7 @@ interface Slot {
 const SLACK = 1024;
 
 /**
- * The message loop of one stream connection under `@OnMessage` (API §12): bytes from the connection go
+ * The message loop of one stream connection under `@OnMessage` ([messages and framing](../../docs/messages-and-framing.md)): bytes from the connection go
  * through its framer, each message to the handler, each reply back through the framer, in message order.
  *
  * - The fast path: a synchronous handler is called straight from the socket's 'data' callback, and the

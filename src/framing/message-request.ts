@@ -11,14 +11,16 @@ import { MessageConnection } from './message-connection';
 
 /** What carries a MessageRequest's messages: a stream connection, or one datagram. */
 export interface MessageChannel {
+  /** Frames `message` and writes it now (on a datagram: adds it to the one reply). */
   send(message: unknown): void;
+  /** Stops taking messages; the channel ends once the replies already owed are written. */
   close(): void;
   /** Calls `call` once per message until the channel ends; resolves once every call has returned. */
   serve(call: (message: unknown) => unknown): Promise<void>;
 }
 
 /**
- * What an `@OnMessage()` handler's hooks receive (API §12), on stream and datagram transports alike.
+ * What an `@OnMessage()` handler's hooks receive ([messages and framing](../../docs/messages-and-framing.md)), on stream and datagram transports alike.
  * With `@OnMessage` a request is the whole connection (or one datagram): `@Setup` and `@Finish` see
  * this object once, `@OnMessage` once per message.
  *
@@ -28,13 +30,15 @@ export interface MessageChannel {
  *   taken have been written.
  */
 export class MessageRequest<Out = unknown> {
-  /** TLS details where the connection is TLS (API §11); undefined otherwise. */
+  /** TLS details where the connection is TLS ([production](../../docs/production.md)); undefined otherwise. */
   readonly tls?: TlsInfo;
-  /** The PROXY protocol header where one was received (API §11); undefined otherwise. */
+  /** The PROXY protocol header where one was received ([production](../../docs/production.md)); undefined otherwise. */
   readonly proxy?: ProxyInfo;
   private face: Server | undefined;
 
+  /** Built by sockserve for every connection (or datagram) of an `@OnMessage` handler; handlers do not construct it. */
   constructor(
+    /** The client: `{ host, port, family }` over IP (the original client behind a PROXY header), `{ path }` over Unix. */
     readonly clientAddress: ClientAddress,
     private readonly origin: Server,
     private readonly channel: MessageChannel,
@@ -52,10 +56,16 @@ export class MessageRequest<Out = unknown> {
     return (this.face ??= requestFace(this.origin, this.raw));
   }
 
+  /**
+   * Writes `message` now, framed as a reply (a push, a greeting), without waiting for a message; on a datagram
+   * it joins the one reply datagram. `undefined` sends nothing; so does a connection already ended. A reply
+   * the framer cannot encode (its `encode` threw) ends the connection through `@HandleError`.
+   */
   send(message: Out): void {
     this.channel.send(message);
   }
 
+  /** Stops taking messages: the connection ends once the replies to the messages already taken are written. */
   close(): void {
     this.channel.close();
   }

@@ -24,10 +24,12 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
 
   constructor(private readonly maxLength: number) {}
 
+  /** Bytes of the incomplete netstring held now (digits, `:`, body so far; 0 between netstrings). */
   get buffered(): number {
     return this.digits + (this.body ? 1 + this.bodyFill : 0) + (this.comma ? 1 : 0);
   }
 
+  /** The netstrings `chunk` completes, each a Buffer of its body. Throws FramingError for malformed input, FrameTooLongError for a length above `maxLength`. */
   decode(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let i = 0;
@@ -69,6 +71,7 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
     return out;
   }
 
+  /** `<length>:<bytes>,` for the reply's bytes (a string as UTF-8). Throws TypeError for another type. */
   encode(reply: Buffer | string): Buffer {
     const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
     if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('netstring', reply));

@@ -5,9 +5,17 @@ import type { EdgeOptions } from '../transports/edge-options';
  * explorer (bootstrap, strategies, workers) reads these, never `Reflect` directly.
  */
 
+/**
+ * A handler class, abstract ones included: what bootstrap(), `TestServer.create()` and the explorer take.
+ * Its constructor's parameters are resolved by the DI container from their design types (or `@Inject`);
+ * a new instance is built for every request.
+ */
+export type HandlerClass = abstract new (...args: any[]) => unknown;
+
+/** Which transport decorator a handler carries: `@TcpServer`, `@UdpServer`, `@UnixStreamServer`, `@UnixDatagramServer`. */
 export type TransportKind = 'tcp' | 'udp' | 'unix-stream' | 'unix-dgram';
 
-/** `@TcpServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` come from the stream edge (docs/production.md). */
+/** `@TcpServer({ … })`'s options; `tls`, `proxyProtocol` and `limits` come from the stream edge ([production](../../docs/production.md)). */
 export interface TcpServerOptions extends EdgeOptions {
   /** The port; 0 lets the OS choose (read it from `server.serverAddress`). */
   port: number;
@@ -44,11 +52,36 @@ export interface UnixDatagramServerOptions {
   maxPacketSize?: number;
 }
 
+/**
+ * A handler's transport, as the explorer settled it from its transport decorator (and as bootstrap()'s
+ * `transport` overrides amend it): which kind, and the decorator's options as written (defaults are applied
+ * when the server is built, not here).
+ */
 export type TransportDefinition =
-  | { kind: 'tcp'; options: TcpServerOptions }
-  | { kind: 'udp'; options: UdpServerOptions }
-  | { kind: 'unix-stream'; options: UnixStreamServerOptions }
-  | { kind: 'unix-dgram'; options: UnixDatagramServerOptions };
+  | {
+      /** `@TcpServer`. */
+      kind: 'tcp';
+      /** The decorator's options (`@TcpServer(9000)` gives `{ port: 9000 }`). */
+      options: TcpServerOptions;
+    }
+  | {
+      /** `@UdpServer`. */
+      kind: 'udp';
+      /** The decorator's options (`@UdpServer(9000)` gives `{ port: 9000 }`). */
+      options: UdpServerOptions;
+    }
+  | {
+      /** `@UnixStreamServer`. */
+      kind: 'unix-stream';
+      /** The decorator's options (`@UnixStreamServer('/tmp/s')` gives `{ path: '/tmp/s' }`). */
+      options: UnixStreamServerOptions;
+    }
+  | {
+      /** `@UnixDatagramServer`. */
+      kind: 'unix-dgram';
+      /** The decorator's options (`@UnixDatagramServer('/tmp/s')` gives `{ path: '/tmp/s' }`). */
+      options: UnixDatagramServerOptions;
+    };
 
 /** A worker's V8 heap limits (Node's `Worker` resourceLimits); children get `--max-old-space-size` from `maxOldGenerationSizeMb`. */
 export interface WorkerResourceLimits {
@@ -62,7 +95,7 @@ export interface WorkerResourceLimits {
   stackSizeMb?: number;
 }
 
-/** @Threading's options (API.md §3). Each thread is an event loop serving many connections. */
+/** @Threading's options ([concurrency](../../docs/concurrency.md)). Each thread is an event loop serving many connections. */
 export interface ThreadingOptions {
   /** Threads started at bootstrap() and kept; default `os.availableParallelism()`. */
   threads?: number;
@@ -79,7 +112,7 @@ export interface ThreadingOptions {
   /** Each thread's V8 heap limits; a thread past them dies and is replaced (its connections see WorkerCrashedError). */
   resourceLimits?: WorkerResourceLimits;
 }
-/** @Forking's options (API.md §3): the same with child processes. */
+/** @Forking's options ([concurrency](../../docs/concurrency.md)): the same with child processes. */
 export interface ForkingOptions {
   /** Children started at bootstrap() and kept; default `os.availableParallelism()`. */
   children?: number;
@@ -102,12 +135,35 @@ export interface ConcurrentOptions {
   maxConnections?: number;
 }
 
+/**
+ * A handler's concurrency, as the explorer settled it from its concurrency decorator ([concurrency](../../docs/concurrency.md)): `serial`
+ * when it has none (one request at a time, Python's `TCPServer`), else the decorator and its options as written.
+ */
 export type ConcurrencyDefinition =
-  | { kind: 'serial' }
-  | { kind: 'concurrent'; options: ConcurrentOptions }
-  | { kind: 'threading'; options: ThreadingOptions }
-  | { kind: 'forking'; options: ForkingOptions };
+  | {
+      /** No concurrency decorator: one request at a time on the main thread. */
+      kind: 'serial';
+    }
+  | {
+      /** `@Concurrent`: requests interleaved on the main thread's event loop. */
+      kind: 'concurrent';
+      /** The decorator's options; `{}` when called bare. */
+      options: ConcurrentOptions;
+    }
+  | {
+      /** `@Threading`: a pool of `worker_threads`, each an event loop (Python's `ThreadingMixIn`). */
+      kind: 'threading';
+      /** The decorator's options; `{}` when called bare. */
+      options: ThreadingOptions;
+    }
+  | {
+      /** `@Forking`: a pool of child processes, each an event loop (Python's `ForkingMixIn`). */
+      kind: 'forking';
+      /** The decorator's options; `{}` when called bare. */
+      options: ForkingOptions;
+    };
 
+/** The lifecycle hooks a handler method can be decorated as: `@Verify` is `'verify'`, `@OnMessage` is `'message'`… */
 export type HookName = 'verify' | 'setup' | 'handle' | 'message' | 'finish' | 'handleError' | 'handleTimeout' | 'serviceActions';
 
 /**
@@ -128,11 +184,20 @@ export interface FramingDefinition {
   create: () => import('../framing/framer').Framer;
 }
 
+/**
+ * Everything sockserve knows about a decorated handler class, read from its decorators once and checked
+ * before anything is bound (a ConfigurationError otherwise: no or two transports, two concurrency
+ * decorators, no or two `@Handle`…). bootstrap() and `sockserve/testing` build servers from it; user code
+ * rarely needs it, except to inspect what a class declares.
+ */
 export interface HandlerDefinition {
   /** The user's handler class. */
-  handler: abstract new (...args: any[]) => unknown;
+  handler: HandlerClass;
+  /** From the transport decorator (exactly one). */
   transport: TransportDefinition;
+  /** From the concurrency decorator (at most one; `serial` without). */
   concurrency: ConcurrencyDefinition;
+  /** The methods decorated as lifecycle hooks. */
   hooks: HookDefinition;
   /** `@Framing`: present with an `@OnMessage` handler on a stream transport, optional on a datagram one. */
   framing?: FramingDefinition;

@@ -14,17 +14,28 @@
  * logger as `this` (pino needs it).
  */
 export interface Logger {
+  /** Errors of the handler (a hook threw, a worker died), with Python's traceback block; operational trouble. Required. */
   error(message: string): void;
+  /** Routine client behaviour, one line each (a reset, a timeout, a failed TLS handshake); falls back to `error` when absent. */
   warn?(message: string): void;
+  /** Lifecycle: listening, draining, worker restarts; dropped when absent. */
   info?(message: string): void;
+  /** Detail nobody needs in production; dropped when absent. */
   debug?(message: string): void;
 }
 
-/** A logger with every level present: what sockserve's own code calls. */
+/**
+ * A logger with every level present: what sockserve's own code calls, and what the classic servers'
+ * `logger` attribute holds (a {@link Logger} given to bootstrap() is wrapped into one).
+ */
 export interface LevelledLogger {
+  /** Errors of the handler, with Python's traceback block; operational trouble. */
   error(message: string): void;
+  /** Routine client behaviour, one line each. */
   warn(message: string): void;
+  /** Lifecycle: listening, draining, worker restarts. */
   info(message: string): void;
+  /** Detail nobody needs in production. */
   debug(message: string): void;
 }
 

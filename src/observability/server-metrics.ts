@@ -22,8 +22,9 @@ export interface CounterTotals {
   healthChecks: number;
   /** Messages decoded by `@Framing` and given to `@OnMessage`. */
   messages: number;
-  /** Bytes read from and written to clients' connections, counted when each connection closes. */
+  /** Bytes read from clients' connections and datagrams, counted when each connection closes. */
   bytesIn: number;
+  /** Bytes written to clients' connections and datagrams, counted when each connection closes. */
   bytesOut: number;
   /** Accepting failed for lack of file descriptors (EMFILE/ENFILE): connections were dropped meanwhile. */
   acceptErrors: number;
@@ -56,12 +57,15 @@ export interface PoolStats extends StrategyPoolStats {
   totals?: Partial<CounterTotals>;
 }
 
-/** `server.stats()`: a synchronous snapshot (API.md §14). */
+/** `server.stats()`: a synchronous snapshot ([observability](../../docs/observability.md)). */
 export interface ServerStats extends CounterTotals {
   /** Requests being processed now (connections in flight, in every worker). */
   active: number;
+  /** Connections placed on a worker already full, the pool being at `maxThreads`/`maxChildren` (0 without workers). */
   oversubscribed: number;
+  /** Workers (threads or children) that died and were replaced (0 without workers). */
   restarts: number;
+  /** One entry per live worker thread or child, oldest first; empty without `@Threading`/`@Forking`. Figures at most 1 s old. */
   workers: WorkerStats[];
 }
 

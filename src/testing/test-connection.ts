@@ -1,5 +1,5 @@
 import { StreamReader } from '../transports/stream-reader';
-import type { MemoryEnd } from './memory-pipe';
+import type { Duplex } from 'node:stream';
 
 /**
  * The test's end of an in-memory connection to a `TestServer` (Twisted's `StringTransport`, Netty's
@@ -17,35 +17,45 @@ import type { MemoryEnd } from './memory-pipe';
 export class TestConnection {
   private readonly reader: StreamReader;
 
+  /**
+   * Built by `TestServer.connect()`; tests do not call it.
+   * @param end_ The test's side of the in-memory pipe whose other side the server reads.
+   */
   constructor(
-    private readonly end_: MemoryEnd,
+    private readonly end_: Duplex,
     /** Resolves once the server has run the request to its end and closed its side. */
     readonly closed: Promise<void>,
   ) {
     this.reader = new StreamReader(end_, { lineLimit: Number.MAX_SAFE_INTEGER });
   }
 
+  /** Sends `data` to the server as one chunk (strings as UTF-8); returns at once. Ignored once `end()` or `destroy()` was called. */
   write(data: string | Buffer | Uint8Array): void {
     if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.write(data);
   }
 
+  /** The next line the server wrote, as a string with its `'\n'`; at EOF what is left (no `'\n'`), then `''`. */
   async readline(): Promise<string> {
     return (await this.reader.readline()).toString();
   }
 
+  /** `n` bytes the server wrote (fewer only at EOF); without `n`, everything until the server closes. */
   read(n?: number): Promise<Buffer> {
     return this.reader.read(n);
   }
 
+  /** Everything the server writes until it closes the connection. */
   readAll(): Promise<Buffer> {
     return this.reader.readAll();
   }
 
+  /** Half-closes: the server reads EOF. Resolves as `closed` does, once `@Finish` has run and the server closed. */
   end(): Promise<void> {
     if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.end();
     return this.closed;
   }
 
+  /** A reset: the server's pending reads fail with ECONNRESET. Resolves as `closed` does. */
   destroy(): Promise<void> {
     this.end_.destroy();
     return this.closed;

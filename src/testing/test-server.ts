@@ -6,15 +6,15 @@ import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { explore } from '../explorer/explorer';
-import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
 
-type HandlerClass = abstract new (...args: any[]) => unknown;
 type Request = MemoryEnd | DatagramRequestTuple;
 
+/** The second argument of `TestServer.create()`: the `bootstrap()` options that make sense without sockets. */
 export interface TestServerOptions {
   /** DI providers, as bootstrap's: they replace the handler's dependencies (a fake store, a fixed clock…). */
   providers?: Provider[];
@@ -86,7 +86,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
 }
 
 /**
- * A handler class served in memory, for tests (API §13): the same explorer checks, DI (with the test's
+ * A handler class served in memory, for tests ([testing](../../docs/testing.md)): the same explorer checks, DI (with the test's
  * providers), `@Verify`, lifecycle, framers and errors as `bootstrap()`, with nothing bound and
  * everything in the test's own thread, whatever the class's concurrency decorator says. Twisted's
  * `StringTransport` and Netty's `EmbeddedChannel` are the models.
@@ -121,6 +121,11 @@ export class TestServer {
     this.server.attach(this.classic);
   }
 
+  /**
+   * Serves `handler` in memory. Rejects as bootstrap() does, before any request: ConfigurationError for
+   * bad decorators, InjectionError for a dependency that cannot be built. The handler's concurrency
+   * decorator is ignored (everything runs in the test's thread); `providers` replace its dependencies.
+   */
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
     const def: HandlerDefinition = options.transport

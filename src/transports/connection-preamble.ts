@@ -9,7 +9,7 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 
 /**
- * What comes before the handler on a stream connection (API.md §3, §11), in this order: the PROXY protocol
+ * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
  * header, then the TLS handshake. It needs nothing but the accepted socket and the options, so it runs the
  * same wherever the raw socket is owned: the main thread, a worker thread, a child process.
  *
@@ -18,6 +18,7 @@ import { TrustedPeers } from './trusted-peers';
 export class Preamble {
   private constructor(
     private readonly proxy: { trusted: TrustedPeers; required: boolean } | undefined,
+    /** The TLS side, where `tls` is configured: its `setSecureContext()` swaps the certificate for new connections. */
     readonly tls: TlsTerminator | undefined,
     /** Seconds the whole preamble may take (limits.lineTimeout). */
     private readonly seconds: number,
@@ -123,12 +124,15 @@ export class Preamble {
   }
 }
 
+/** What `Preamble.run()` resolves with: the connection to serve, and what its PROXY header and TLS handshake said. */
 export interface PreambleResult {
   /** The connection to serve: the accepted socket, or the TLS socket over it. */
   socket: net.Socket;
   /** The original client behind a proxy (its own address for LOCAL and UNKNOWN headers), else the peer. */
   clientAddress: ClientAddress;
+  /** The PROXY header, where one was read; undefined otherwise. */
   proxy?: ProxyInfo;
+  /** The TLS session's facts, where TLS was terminated; undefined otherwise. */
   tls?: TlsInfo;
 }
 
@@ -211,7 +215,11 @@ export function recordPreamble(result: PreambleResult): void {
 }
 
 /** `{ proxy, tls }` of a connection that went through a preamble; empty otherwise. */
-export function preambleFacts(socket: object | undefined): { proxy?: ProxyInfo; tls?: TlsInfo } {
+export function preambleFacts(socket: object | undefined): {
+  /** The connection's PROXY header, if one was read. */
+  proxy?: ProxyInfo;
+  /** The connection's TLS facts, if TLS was terminated. */
+  tls?: TlsInfo } {
   return (socket && facts.get(socket)) || {};
 }
 

@@ -12,13 +12,21 @@ import { loadUnixDgramAddon, UnixDatagramSocket } from './unix-dgram.socket';
 /** Python's `max_packet_size`: a longer datagram is cut to this length. */
 export const DEFAULT_MAX_PACKET_SIZE = 8192;
 
+/** One datagram as a DatagramSocket delivers it to its `onMessage` listener. */
 export interface ReceivedDatagram {
+  /** Its bytes, at most the socket's `maxPacketSize`. */
   data: Buffer;
+  /** The sender: `{ host, port, family }` for UDP, `{ path }` for Unix (`''` for an unbound client). */
   from: ClientAddress;
   /** True when the datagram was longer than maxPacketSize and `data` holds only its beginning. */
   truncated: boolean;
 }
 
+/**
+ * The socket of a datagram server (UDP over Node's `dgram`, Unix datagram over node-unix-socket), as the
+ * classic UDPServer and UnixDatagramServer use it and as a datagram request carries it (Python's
+ * `(data, socket)` pair). Lifecycle: `onMessage()` (any time) → `bind()` → `send()`… → `close()`.
+ */
 export interface DatagramSocket {
   /** Binds; rejects with AddressInUseError (message names the address and says what to try) on EADDRINUSE. */
   bind(): Promise<void>;

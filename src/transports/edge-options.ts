@@ -3,7 +3,7 @@ import type * as tls from 'node:tls';
 /**
  * The production-edge options of the stream transports (`@TcpServer`, `@UnixStreamServer`, and the classic
  * TCPServer/UnixStreamServer through their constructor options): TLS, the PROXY protocol, and limits.
- * API.md §11.
+ * [production](../../docs/production.md).
  */
 
 /** Node's `tls.createServer()` options (`key`, `cert`, `ca`, `requestCert`, `ALPNProtocols`, `SNICallback`…). */
@@ -17,8 +17,25 @@ export type TlsServerOptions = tls.TlsOptions;
  * - `required` (default true): a connection without a header is a ProxyProtocolError; with false, a connection
  *   whose first bytes do not match a header's signature is plain data, none of its bytes lost.
  */
-export type ProxyProtocolOption = true | { trusted?: string[]; required?: boolean };
+export type ProxyProtocolOption = true | {
+  /**
+   * Peers allowed to send a header: IPv4/IPv6 addresses or CIDRs (`'10.0.0.0/8'`, `'::1'`). Default
+   * loopback (127.0.0.0/8 and ::1). A header from any other peer is a ProxyProtocolError. A bad entry
+   * is a RangeError when the server is built.
+   */
+  trusted?: string[];
+  /**
+   * Default true: a connection without a header is a ProxyProtocolError. With false, a connection whose
+   * first bytes do not match a header's signature (`PROXY ` for v1, the 12-byte v2 signature) is served
+   * as plain data, none of its bytes lost.
+   */
+  required?: boolean };
 
+/**
+ * `limits` of a stream transport ([production](../../docs/production.md)): bounds on connections, lines and slow clients. A connection
+ * refused by `maxConnections` or `maxConnectionsPerClient` is accepted and closed at once with nothing read
+ * (as Node's `server.maxConnections`), reaches no hook and counts in `stats().rejected`.
+ */
 export interface StreamLimits {
   /** Open connections per server, all workers together; past it a new connection is accepted and closed at once. Default none. */
   maxConnections?: number;
@@ -34,10 +51,25 @@ export interface StreamLimits {
   lineTimeout?: number;
 }
 
-/** The edge options as a stream server holds them. */
+/**
+ * The production-edge options every stream transport takes (`@TcpServer`, `@UnixStreamServer`, the classic
+ * TCPServer and UnixStreamServer): TLS, the PROXY protocol and limits ([production](../../docs/production.md)). Per connection the
+ * PROXY header is read first, then the TLS handshake runs, then `@Verify`.
+ */
 export interface EdgeOptions {
+  /**
+   * Terminate TLS: Node's `tls.createServer()` options (`key`, `cert`, `ca`, `requestCert`, `ALPNProtocols`…).
+   * Default none (plain text). A failed handshake or a plain-text client ends that connection with a
+   * TlsHandshakeError (one `warn` line by default, counted in `stats().tlsErrors`). With `@Threading` or
+   * `@Forking` the options must be structured-cloneable: an `SNICallback` there is a ConfigurationError.
+   */
   tls?: TlsServerOptions;
+  /**
+   * Expect a PROXY protocol header (v1 or v2, as HAProxy, nginx, Envoy send it) before any byte of data;
+   * `clientAddress` is then the original client and `req.proxy` the header. Default none.
+   */
   proxyProtocol?: ProxyProtocolOption;
+  /** Connection, line and slowloris limits; each default is given on {@link StreamLimits}. */
   limits?: StreamLimits;
 }
 
@@ -63,13 +95,28 @@ export interface TlsInfo {
 
 /** What `req.proxy` holds for a connection that came with a PROXY protocol header. */
 export interface ProxyInfo {
+  /** The header's version: 1 (the text form, `PROXY TCP4 …\r\n`) or 2 (the binary form). */
   version: 1 | 2;
+  /** `'PROXY'`: the proxy relays a client; `'LOCAL'` (v2 only): the proxy's own connection, a health check. */
   command: 'PROXY' | 'LOCAL';
+  /** The original connection's address family; `'UNKNOWN'` for v1 `PROXY UNKNOWN` and v2 LOCAL/unspecified. */
   protocol: 'TCP4' | 'TCP6' | 'UNIX' | 'UNKNOWN';
   /** The original client (for UNIX, `host` is the path and `port` 0; empty for LOCAL and UNKNOWN). */
-  source: { host: string; port: number };
+  source: {
+    /** An IPv4 or IPv6 address, or the Unix socket path; `''` when the header names none. */
+    host: string;
+    /** The TCP port; 0 for UNIX and when the header names none. */
+    port: number };
   /** The address the client connected to, on the proxy. */
-  destination: { host: string; port: number };
-  /** v2's type-length-value extensions (ALPN 0x01, authority 0x02, unique id 0x05, SSL 0x20…), in order. */
-  tlvs: { type: number; value: Buffer }[];
+  destination: {
+    /** An IPv4 or IPv6 address, or the Unix socket path; `''` when the header names none. */
+    host: string;
+    /** The TCP port; 0 for UNIX and when the header names none. */
+    port: number };
+  /** v2's type-length-value extensions (ALPN 0x01, authority 0x02, unique id 0x05, SSL 0x20…), in order; empty for v1. */
+  tlvs: {
+    /** The TLV's type byte (0x01 ALPN, 0x02 authority, 0x05 unique id, 0x20 SSL…). */
+    type: number;
+    /** The TLV's value bytes, as sent. */
+    value: Buffer }[];
 }

@@ -16,8 +16,9 @@ const FIRST_REQUEST_GRACE_MS = 1000;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
 
+/** The second argument of `new StreamReader(source, options)`: its limits. Times in seconds. */
 export interface ReaderOptions {
-  /** Longest line `readline()` accepts without an explicit limit. */
+  /** Longest line, in bytes, `readline()` accepts without an explicit limit (LineTooLongError past it); default 65536 (64 KiB). */
   lineLimit?: number;
   /** Seconds a read may wait for data before it rejects with RequestTimeoutError; null: forever. */
   requestTimeout?: number | null;

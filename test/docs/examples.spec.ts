@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ts from 'typescript';
+import { execFileSync } from 'node:child_process';
 import { Example, extractExamples } from './extract-examples';
 
 // Every ```ts block of README.md and docs/*.md is type-checked against src/, as a user's module importing
@@ -15,58 +15,30 @@ function virtualPath(e: Example): string {
   return path.join(root, '.docs-examples', `${e.file.replace(/[/.]/g, '_')}_L${e.line}.ts`);
 }
 
-function compileAll(): Map<string, readonly ts.Diagnostic[]> {
-  const options: ts.CompilerOptions = {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,                       // ES modules: top-level await is allowed in examples
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    moduleDetection: ts.ModuleDetectionKind.Force,      // each block is its own module
-    lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
-    types: ['node', 'jest'],
-    strict: true,
-    experimentalDecorators: true,
-    emitDecoratorMetadata: true,
-    useDefineForClassFields: false,
-    esModuleInterop: true,
-    skipLibCheck: true,
-    noEmit: true,
-    baseUrl: root,
-    paths: {
-      sockserve: ['src/index.ts'],
-      'sockserve/classic': ['src/classic.ts'],
-      'sockserve/testing': ['src/testing.ts'],
-    },
-  };
-  const sources = new Map(checked.map((e) => [virtualPath(e), e.code]));
-  const host = ts.createCompilerHost(options);
-  const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, onError, create) => {
-    const code = sources.get(path.resolve(name));
-    return code !== undefined ? ts.createSourceFile(name, code, version, true) : getSourceFile(name, version, onError, create);
-  };
-  const fileExists = host.fileExists.bind(host);
-  host.fileExists = (name) => sources.has(path.resolve(name)) || fileExists(name);
-  const readFile = host.readFile.bind(host);
-  host.readFile = (name) => sources.get(path.resolve(name)) ?? readFile(name);
-
-  const program = ts.createProgram([...sources.keys()], options, host);
-  const result = new Map<string, readonly ts.Diagnostic[]>();
-  for (const file of sources.keys()) {
-    const sf = program.getSourceFile(file)!;
-    result.set(file, [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)]);
-  }
-  return result;
+/** What compile-examples.js says of one example: a diagnostic with its position in the block (0-based). */
+interface Diagnostic {
+  line?: number;
+  character?: number;
+  code: number;
+  text: string;
 }
 
-function describeDiagnostic(e: Example, d: ts.Diagnostic): string {
-  const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-  if (!d.file || d.start === undefined) return `${e.file}: ${text}`;
-  const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-  return `${e.file}:${e.line + line}:${character + 1} TS${d.code}: ${text}`;
+/** Type-checks every example in one TypeScript Program, in a child process (see compile-examples.js). */
+function compileAll(): Map<string, Diagnostic[]> {
+  const files = Object.fromEntries(checked.map((e) => [virtualPath(e), e.code]));
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'compile-examples.js')], {
+    input: JSON.stringify({ root, files }), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 110_000,
+  });
+  return new Map(Object.entries(JSON.parse(out) as Record<string, Diagnostic[]>));
+}
+
+function describeDiagnostic(e: Example, d: Diagnostic): string {
+  if (d.line === undefined) return `${e.file}: ${d.text}`;
+  return `${e.file}:${e.line + d.line}:${(d.character ?? 0) + 1} TS${d.code}: ${d.text}`;
 }
 
 describe('the code examples of README.md and docs/', () => {
-  let diagnostics: Map<string, readonly ts.Diagnostic[]>;
+  let diagnostics: Map<string, Diagnostic[]>;
   beforeAll(() => { diagnostics = compileAll(); }, 120_000);
 
   test('there are examples to check, in the README and in the docs pages', () => {

@@ -65,13 +65,18 @@ export async function startBackend(port: number, delay: number, children: ChildP
   return { child, out: () => out, exited };
 }
 
-/** Kills (SIGKILL) and reaps every child still running. */
+/**
+ * Kills (SIGKILL) and reaps every child still running, and closes our ends of its pipes: a grandchild
+ * that still holds them (nginx's worker) must not keep the test process alive.
+ */
 export async function killAll(children: ChildProcess[]): Promise<void> {
   for (const c of children.splice(0)) {
     if (c.exitCode === null && c.signalCode === null) {
       c.kill('SIGKILL');
       await new Promise((r) => c.once('exit', r));
     }
+    c.stdout?.destroy();
+    c.stderr?.destroy();
   }
 }
 

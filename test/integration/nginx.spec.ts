@@ -35,6 +35,7 @@ describe('behind real nginx (stream, proxy_protocol on, proxy_next_upstream)', (
       lb.kill('SIGTERM');
       await within(10000, 'nginx to stop', exited).catch(() => undefined);
     }
+    if (lb) await killAll([lb]); // SIGKILL if it did not stop, and our ends of its pipes closed
     lb = undefined;
     await killAll(children);
     removeTempDir(dir);
