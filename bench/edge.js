@@ -5,8 +5,10 @@
  * TLS: 16 keep-alive connections ping-pong, and the connection rate with a full handshake each, for
  * sockserve @Concurrent with `tls` against Node's own tls.createServer in the same run. PROXY: the
  * connection rate of sockserve @Concurrent with `proxyProtocol: true` (each connection sends a v1 header)
- * against the same server without it. Servers are pinned to the first CPU, the client to the last (when
- * taskset works); each figure is the median of interleaved repetitions, reported as a same-run ratio,
+ * against the same server without it. TLS in workers: the handshake rate of @Threading({ threads: 2 }) and
+ * @Forking({ children: 2 }) with `tls` (each worker terminates TLS on the sockets it owns) against the same
+ * raw tls anchor. Servers are pinned to the first CPU, the client to the last (when taskset works), except
+ * the pools, which are given every CPU: spreading handshakes over cores is what they are for; each figure is the median of interleaved repetitions, reported as a same-run ratio,
  * because the machine is shared and noisy. Needs `npm run build` first (sockserve resolves to dist/).
  */
 const { spawn, spawnSync } = require('node:child_process');
@@ -25,9 +27,17 @@ function pinned(cpu, argv) {
   return TASKSET ? ['taskset', ['-c', String(cpu), process.execPath, ...argv]] : [process.execPath, argv];
 }
 
+/**
+ * Servers given every CPU (worker pools); the others are pinned to CPU 0. `--pin-pools` pins the pools to
+ * CPU 0 too: on a two-core machine the client needs the other core whole, and a pool spread over both takes
+ * part of it from the client, so that row then measures the pools' overhead per connection instead.
+ */
+const UNPINNED = new Set(args.includes('--pin-pools') ? [] : ['sockserve-tls-threading', 'sockserve-tls-forking']);
+
 function startServer(kind) {
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = pinned(0, [path.join(__dirname, 'servers', 'edge-servers.js'), kind]);
+    const script = [path.join(__dirname, 'servers', 'edge-servers.js'), kind];
+    const [cmd, argv] = UNPINNED.has(kind) ? [process.execPath, script] : pinned(0, script);
     const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     children.add(proc);
     proc.once('exit', () => children.delete(proc));
@@ -52,14 +62,18 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const servers = {};
-  for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-plain', 'sockserve-proxy']) servers[kind] = await startServer(kind);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
+  for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-plain', 'sockserve-proxy', 'sockserve-tls-threading', 'sockserve-tls-forking']) servers[kind] = await startServer(kind);
   const workloads = [
     { id: 'tls-pingpong16', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['pingpong-tls', p, SECONDS, 16] },
     { id: 'tls-handshakes', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['connect-tls', p, SECONDS, 8] },
+    { id: 'tls-handshakes-threading', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-threading', argv: (p) => ['connect-tls', p, SECONDS, 8] },
+    { id: 'tls-handshakes-forking', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-forking', argv: (p) => ['connect-tls', p, SECONDS, 8] },
     { id: 'proxy-connections', unit: 'connections/s', anchor: 'sockserve-plain', subject: 'sockserve-proxy', argv: (p, k) => ['connect', p, SECONDS, 8, k === 'sockserve-proxy' ? 'v1' : ''] },
   ];
   const rows = [];
   for (const w of workloads) {
+    if (only && !only.includes(w.id)) continue;
     const rates = { [w.anchor]: [], [w.subject]: [] };
     client(w.argv(servers[w.anchor].port, w.anchor).map((x, i) => (i === 2 ? 0.5 : x))); // warm-up
     client(w.argv(servers[w.subject].port, w.subject).map((x, i) => (i === 2 ? 0.5 : x)));
@@ -70,7 +84,7 @@ async function main() {
     const subject = median(rates[w.subject]);
     rows.push({ id: w.id, unit: w.unit, anchor: w.anchor, anchorRate: Math.round(anchor), subject: w.subject, subjectRate: Math.round(subject), ratio: +(subject / anchor).toFixed(2) });
   }
-  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + ')' : ''}`);
+  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + (UNPINNED.size ? '; pools on every CPU)' : '; pools on CPU 0 too)') : ''}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log('| workload | anchor | anchor rate | sockserve | sockserve rate | ratio |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.id} (${r.unit}) | ${r.anchor} | ${r.anchorRate} | ${r.subject} | ${r.subjectRate} | ${r.ratio}× |`);

@@ -5,31 +5,43 @@
  *   node edge-servers.js sockserve-tls      @TcpServer({ tls }) @Concurrent line echo
  *   node edge-servers.js sockserve-plain    @TcpServer @Concurrent line echo (the PROXY-off twin)
  *   node edge-servers.js sockserve-proxy    @TcpServer({ proxyProtocol: true }) @Concurrent line echo
- * Prints its address as one JSON line once listening.
+ *   node edge-servers.js sockserve-tls-threading   @TcpServer({ tls }) @Threading({ threads: 2 }) line echo
+ *   node edge-servers.js sockserve-tls-forking     @TcpServer({ tls }) @Forking({ children: 2 }) line echo
+ * Prints its address as one JSON line once listening. The handler classes are exported, and the start-up
+ * guarded by isWorker(), because threads and children load this module again by path.
  */
 require('reflect-metadata');
 const fs = require('node:fs');
 const path = require('node:path');
 const tls = require('node:tls');
-const { bootstrap, Concurrent, Handle, TcpServer } = require('sockserve');
+const { bootstrap, Concurrent, Forking, Handle, isWorker, TcpServer, Threading } = require('sockserve');
 
 const certs = path.join(__dirname, '..', '..', 'test', 'fixtures', 'certs');
 const TLS = { key: fs.readFileSync(path.join(certs, 'server.key')), cert: fs.readFileSync(path.join(certs, 'server.crt')) };
 const kind = process.argv[2];
 
-function echoHandler(name, options) {
+function echoHandler(name, options, concurrency = Concurrent()) {
   const Handler = class {};
   Object.defineProperty(Handler, 'name', { value: name });
   Handler.prototype.handle = async function handle(req) {
     for await (const line of req.rfile) await req.wfile.write(line);
   };
   Handle()(Handler.prototype, 'handle', Object.getOwnPropertyDescriptor(Handler.prototype, 'handle'));
-  Concurrent()(Handler);
+  concurrency(Handler);
   TcpServer({ port: 0, backlog: 511, ...options })(Handler);
   return Handler;
 }
 
-(async () => {
+const handlers = {
+  'sockserve-tls': echoHandler('sockserve_tls', { tls: TLS }),
+  'sockserve-plain': echoHandler('sockserve_plain', {}),
+  'sockserve-proxy': echoHandler('sockserve_proxy', { proxyProtocol: true }),
+  'sockserve-tls-threading': echoHandler('sockserve_tls_threading', { tls: TLS }, Threading({ threads: 2 })),
+  'sockserve-tls-forking': echoHandler('sockserve_tls_forking', { tls: TLS }, Forking({ children: 2 })),
+};
+for (const Handler of Object.values(handlers)) exports[Handler.name] = Handler;
+
+if (!isWorker()) (async () => {
   if (kind === 'raw-tls') {
     const server = tls.createServer(TLS, (s) => {
       s.on('data', (d) => { if (!s.write(d)) s.pause(); });
@@ -39,13 +51,13 @@ function echoHandler(name, options) {
     server.listen({ port: 0, host: '127.0.0.1', backlog: 511 }, () => console.log(JSON.stringify({ host: '127.0.0.1', port: server.address().port })));
     return;
   }
-  const options = { 'sockserve-tls': { tls: TLS }, 'sockserve-plain': {}, 'sockserve-proxy': { proxyProtocol: true } }[kind];
-  if (!options) throw new Error(`edge-servers.js: unknown server ${kind}`);
-  const server = await bootstrap(echoHandler(kind.replace('-', '_'), options), { handleSignals: true });
+  const Handler = handlers[kind];
+  if (!Handler) throw new Error(`edge-servers.js: unknown server ${kind}`);
+  const server = await bootstrap(Handler, { handleSignals: true });
   console.log(JSON.stringify(server.serverAddress));
   await server.serveForever();
 })().catch((err) => {
   console.error(err);
   process.exit(1);
 });
-process.on('SIGTERM', () => process.exit(0));
+if (!isWorker()) process.on('SIGTERM', () => process.exit(0));

@@ -12,6 +12,7 @@ import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
+import { preambleDeferred } from '../transports/connection-preamble';
 import type { DatagramRequestTuple } from '../classic/request-handler';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
@@ -118,14 +119,16 @@ export function assembleServer(
     }
 
     async verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> {
+      // Handed to its worker unread: @Verify runs there, after the PROXY header and the TLS handshake (API.md §3).
+      if (preambleDeferred(request)) return true;
       const ok = (await super.verifyRequest(request, clientAddress)) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress)));
       if (!ok) counters.rejected++;
       return ok;
     }
 
     /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
-    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown): Promise<void> {
-      counters.accepted++;
+    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, taken = false): Promise<void> {
+      if (!taken) counters.accepted++; // a connection the loop took was counted then
       if (kind === 'rejected') counters.rejected++;
       else if (kind === 'health-check') counters.healthChecks++;
       else await this.handleError(undefined, clientAddress, error);
@@ -137,6 +140,11 @@ export function assembleServer(
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is
       // reported the default way, never lost. The same path as sockserve/testing's (HandlerWiring).
       await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
+    }
+
+    /** @Verify runs in the workers that own connections unread, unless a serverClass overrides verifyRequest. */
+    protected verifiesHere(): boolean {
+      return Base.prototype.verifyRequest !== BaseServer.prototype.verifyRequest;
     }
 
     handleTimeout(): unknown {

@@ -1,6 +1,7 @@
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { findExport } from '../concurrency/remote/class-ref';
 import type { PortableToken, WorkerSpec } from '../concurrency/remote/protocol';
+import { portableEdge } from '../concurrency/remote/worker-edge';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import { threadingStrategy } from '../concurrency/threading.strategy';
@@ -25,9 +26,6 @@ import type { BootstrapOptions } from './options';
 export async function startStrategy(def: HandlerDefinition, options: BootstrapOptions, owner?: unknown): Promise<ConcurrencyStrategy<any> | undefined> {
   const c = def.concurrency;
   const t = def.transport;
-  if ((c.kind === 'threading' || c.kind === 'forking') && (t.kind === 'tcp' || t.kind === 'unix-stream') && typeof t.options.tls?.SNICallback === 'function') {
-    throw new ConfigurationError(edgeMessages.sniWithWorkers(def.handler.name, c.kind));
-  }
   switch (c.kind) {
     case 'serial':
       return undefined;
@@ -35,13 +33,13 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
       // maxConnections is the transport's limits.maxConnections (accepted and closed at once past it): see assemble.
       return new ConcurrentStrategy(def.transport.kind === 'tcp' || def.transport.kind === 'unix-stream' ? Infinity : (c.options.maxConnections ?? Infinity));
     case 'threading': {
-      const spec = workerSpec(def, options);
+      const spec = workerSpec(def, options, 'threading');
       const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options, owner));
       await strategy.start();
       return strategy;
     }
     case 'forking': {
-      const spec = workerSpec(def, options);
+      const spec = workerSpec(def, options, 'forking');
       const strategy = forkingStrategy(spec, workerLaunch('child-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options, owner));
       await strategy.start();
       return strategy;
@@ -60,7 +58,7 @@ function poolTuning(options: BootstrapOptions, owner: unknown): PoolTuning {
 }
 
 /** What a worker needs to rebuild the handler and its container: the module path and the portable providers. */
-function workerSpec(def: HandlerDefinition, options: BootstrapOptions): WorkerSpec {
+function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'threading' | 'forking'): WorkerSpec {
   const name = def.handler.name;
   if (!def.source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
   const t = def.transport;
@@ -75,6 +73,9 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions): WorkerSp
     reader,
     reportMs: reportPeriodMs(options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT),
   };
+  // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.
+  const edge = t.kind === 'tcp' || t.kind === 'unix-stream' ? portableEdge(name, mode, t.options) : undefined;
+  if (edge) spec.edge = edge;
   for (const provider of options.providers ?? []) addPortable(spec, provider, def);
   return spec;
 }

@@ -2,7 +2,9 @@ import { findExport } from '../concurrency/remote/class-ref';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
+import { portableEdge } from '../concurrency/remote/worker-edge';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
+import type { EdgeOptions } from '../transports/edge-options';
 import { threadingStrategy } from '../concurrency/threading.strategy';
 import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
@@ -77,6 +79,9 @@ function poolMixIn<B extends ServerClass>(
       await super.serverActivate();
       const name = this.RequestHandlerClass.name;
       if (!this.handlerSource) throw new ConfigurationError(messages.handlerSourceUnknown(name));
+      // A stream server's TLS and PROXY options: its workers run them on the connections they own unread.
+      const streamEdge = this as unknown as { edge?: EdgeOptions; lineTimeout?: number | null };
+      const edge = streamEdge.edge && portableEdge(name, mode, streamEdge.edge, streamEdge.lineTimeout ?? null);
       const strategy = build(
         {
           source: this.handlerSource,
@@ -87,6 +92,7 @@ function poolMixIn<B extends ServerClass>(
           classic: true,
           serverAddress: this.serverAddress,
           reportMs: reportPeriodMs(heartbeatTimeout),
+          ...(edge ? { edge } : {}),
         },
         name,
         { heartbeatTimeout, log: (message) => this.logger.warn(message), owner: this },

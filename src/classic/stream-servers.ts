@@ -80,7 +80,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     this.listener = new StreamListener(this.endpoint(), this.constructor.name, {
       limiter: this.limiter,
       preamble: this.preamble,
-      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error),
+      preambleElsewhere: () => this.preambleInWorkers(),
+      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error, false),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
         (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
@@ -116,18 +117,51 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   /**
-   * A connection ended before the loop took it: refused by a limit, a health check (closed before its
-   * first byte), or a failed PROXY header or TLS handshake ('error'). Default: errors go to handleError
-   * (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
+   * A connection ended before its lifecycle: refused by a limit, a health check (closed before its first
+   * byte), or a failed PROXY header or TLS handshake ('error'). `taken` is false when it ended before the
+   * loop took it, true when the loop had handed it unread to a worker, where its preamble ran (a worker's
+   * @Verify refusing it is 'rejected' then; its errors come through handleError instead). Default: errors
+   * go to handleError (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
    */
-  connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown): Promise<void> | void {
+  connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _taken = false): Promise<void> | void {
     if (kind === 'error') return this.handleError(undefined, clientAddress, error);
   }
 
-  /** Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's tls.Server.setSecureContext). */
+  /**
+   * Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's
+   * tls.Server.setSecureContext), here and in every worker that terminates TLS.
+   */
   setSecureContext(options: tls.SecureContextOptions): void {
     if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
     this.preamble.tls.setSecureContext(options);
+    this.strategy.setSecureContext?.(options);
+  }
+
+  /** SIGTERM's drainDelay is on (beginDrain): what workers running a preamble are told with each connection. */
+  get edgeDraining(): boolean {
+    return this.preamble?.draining ?? false;
+  }
+
+  /**
+   * Asked for each new connection that has a preamble: true when the worker that will own it runs the PROXY
+   * header, the TLS handshake and @Verify itself (API.md §3), so the connection is handed over unread. It
+   * must stay here when the strategy cannot hand it over unread (see ConcurrencyStrategy.ownsUnread), when
+   * verifyRequest runs here (verifiesHere), and with maxConnectionsPerClient behind a PROXY header, whose
+   * count needs the client the header names before the connection goes anywhere.
+   */
+  protected preambleInWorkers(): boolean {
+    if (!this.strategy.ownsUnread?.(this.endpointKind)) return false;
+    if (this.preamble?.namesClient && this.limiter && this.limiter.maxPerClient !== Infinity) return false;
+    return !this.verifiesHere();
+  }
+
+  /** Whether verifyRequest must run in this process (it is overridden): then the preamble runs here too. */
+  protected verifiesHere(): boolean {
+    return this.verifyRequest !== BaseServer.prototype.verifyRequest;
+  }
+
+  private get endpointKind(): 'tcp' | 'unix' {
+    return this instanceof UnixStreamServer ? 'unix' : 'tcp';
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { SecureContextOptions } from 'node:tls';
 import type { ClientAddress } from '../transports/address';
 
 /**
@@ -63,6 +64,14 @@ export interface ConcurrencyStrategy<Req> {
    * whose connection) the server cannot end by closing its sockets.
    */
   abort?(): void;
+  /**
+   * Whether a worker will own a new connection of this kind unread, so that its PROXY header, TLS
+   * handshake and @Verify can run there (API.md §3): the pooled modes, where the socket can be handed over
+   * (children always; threads where Node can move a TCP socket). False (or absent) keeps them here.
+   */
+  ownsUnread?(endpoint: 'tcp' | 'unix'): boolean;
+  /** server.setSecureContext(): the workers that terminate TLS take the new certificate for new connections. */
+  setSecureContext?(options: SecureContextOptions): void;
   /** Releases whatever the strategy owns (threads, children). Idempotent. */
   close(): Promise<void>;
 }

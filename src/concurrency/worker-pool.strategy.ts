@@ -1,5 +1,7 @@
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
+import type { SecureContextOptions } from 'node:tls';
+import { canTransferTcpSockets } from '../runtime';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
@@ -90,6 +92,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private backoffTimer: NodeJS.Timeout | undefined;
   /** Each worker's last report and the counts of exited ones (worker-report.ts): stats() and events. */
   private readonly book = new WorkerStatsBook();
+  /** The last server.setSecureContext(): workers started later get it too. */
+  private secureContext: SecureContextOptions | undefined;
 
   constructor(
     private readonly options: PoolOptions,
@@ -117,6 +121,24 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const reported = new Map(book.workers.map((w) => [w.id, w]));
     const workers = [...this.slots].map((s): WorkerStats => ({ heapUsedBytes: 0, ...reported.get(s.id), id: s.id, ...s.ids, requests: reported.get(s.id)?.requests ?? 0, connections: s.load }));
     return { ...book, workers };
+  }
+
+  /**
+   * Whether new connections go to their worker unread, their PROXY header, TLS handshake and @Verify run
+   * there (API.md §3): in the pooled modes (many connections per worker), where the worker can own the
+   * socket: children always, threads over TCP where Node moves sockets (24.21+, 26.6+). Not with
+   * `connectionsPerThread: 1` or `perRequest`, where each connection costs a worker, so a client refused
+   * by @Verify (or a failed handshake) must not cost one: the main thread runs those first.
+   */
+  ownsUnread(endpoint: 'tcp' | 'unix'): boolean {
+    if (this.options.perRequest || this.options.perWorker <= 1) return false;
+    return this.options.mode === 'forking' || (endpoint === 'tcp' && canTransferTcpSockets());
+  }
+
+  /** Every worker (and every one started later) gives new connections this certificate; open ones keep theirs. */
+  setSecureContext(options: SecureContextOptions): void {
+    this.secureContext = options;
+    for (const slot of this.slots) if (slot.started && !slot.dead) slot.setSecureContext(options);
   }
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
@@ -197,7 +219,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       const done = slot.run(request, client, server);
       if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
       try {
-        return await done;
+        const dropped = await done;
+        // Handed over unread, it ended before its lifecycle (@Verify refused it, or a health check): counted as the server's own.
+        if (dropped) await server.connectionDropped?.(dropped, client, undefined, true);
+        return;
       } finally {
         this.unload(slot, shutdownTimeout);
       }
@@ -296,6 +321,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         this.book.started(slot.id, slot.ids);
         workerStarted(this.options.owner, slot.id, slot.ids);
         if (this.book.wantsEvents) slot.wantEvents(true);
+        // Before any connection reaches it (those wait for `ready` after this): the current certificate.
+        if (this.secureContext && !slot.dead) slot.setSecureContext(this.secureContext);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },
       (err: Error) => {

@@ -26,6 +26,9 @@ export const edgeMessages = {
   sniWithWorkers: (handler: string, mode: string) =>
     `${handler}: tls.SNICallback is a function, and functions cannot reach the ${mode} workers that terminate TLS. ` +
     `Fix: give the certificates as data (key/cert, or several with setSecureContext), or use @Concurrent.`,
+  tlsNotCloneable: (handler: string, mode: string, reason: string) =>
+    `${handler}: the tls options cannot be copied to the ${mode} workers that terminate TLS (${reason}). ` +
+    `Fix: give keys, certificates and CAs as Buffers or strings and the other options as plain data, or use @Concurrent.`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
   badTrusted: (owner: string, reason: string) =>

@@ -239,5 +239,21 @@ export function canHandOver(socket: net.Socket): boolean {
   return !(socket as { encrypted?: boolean }).encrypted && socket.readableLength === 0 && !readHere.has(socket);
 }
 
+/**
+ * Connections whose preamble (PROXY header, TLS handshake) and @Verify run in the worker that will own
+ * them (API.md §3): accepted here, queued unread, and handed over whole before anything reads them.
+ */
+const deferred = new WeakSet<object>();
+
+/** Marks an accepted socket as one whose preamble and @Verify run in its worker. */
+export function deferPreamble(socket: net.Socket): void {
+  deferred.add(socket);
+}
+
+/** Whether the preamble and @Verify of this connection run in its worker (see deferPreamble). */
+export function preambleDeferred(socket: object): boolean {
+  return deferred.has(socket);
+}
+
 /** Sockets whose bytes this process has started reading (the preamble's intake). */
 const readHere = new WeakSet<net.Socket>();

@@ -4,7 +4,7 @@ import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import type { ConnectionLimiter } from './connection-limiter';
-import { Preamble, PreambleResult, recordPreamble } from './connection-preamble';
+import { deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
@@ -20,6 +20,11 @@ export type DropKind = 'rejected' | 'health-check' | 'error';
 export interface ListenerEdge {
   limiter?: ConnectionLimiter;
   preamble?: Preamble;
+  /**
+   * Asked per connection: true when the worker that will own it runs the preamble (and @Verify) itself
+   * (API.md §3). Such a connection is queued unread, marked (deferPreamble); the limits still apply here.
+   */
+  preambleElsewhere?: () => boolean;
   /**
    * A connection ended before the server loop saw it: refused by a limit ('rejected', closed at once with
    * nothing read), closed before its first byte ('health-check'), or failed its preamble ('error', with the
@@ -164,6 +169,11 @@ export class StreamListener {
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
     socket.on('error', ignore);
     if (!preamble) {
+      this.queue.push([socket, peer]);
+      return;
+    }
+    if (this.edge.preambleElsewhere?.()) {
+      deferPreamble(socket);
       this.queue.push([socket, peer]);
       return;
     }

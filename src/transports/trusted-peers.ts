@@ -1,5 +1,8 @@
 import * as net from 'node:net';
 
+/** Peer hosts whose answer TrustedPeers remembers before it forgets them all. */
+const CACHE_LIMIT = 1024;
+
 /** The peers trusted to send a PROXY header when none are named: loopback. */
 export const LOOPBACK = ['127.0.0.0/8', '::1'];
 
@@ -26,8 +29,25 @@ export class TrustedPeers {
     }
   }
 
+  /**
+   * Answers by peer host, remembered: `BlockList.check` builds a SocketAddress per call (the largest cost of
+   * a PROXY header's checks in a --cpu-prof of the connection-rate bench), and the peers that send
+   * headers are a handful of proxies. Bounded: forgotten wholesale past CACHE_LIMIT hosts.
+   */
+  private readonly answers = new Map<string, boolean>();
+
   has(host: string | undefined): boolean {
     if (!host) return false;
+    let answer = this.answers.get(host);
+    if (answer === undefined) {
+      answer = this.check(host);
+      if (this.answers.size >= CACHE_LIMIT) this.answers.clear();
+      this.answers.set(host, answer);
+    }
+    return answer;
+  }
+
+  private check(host: string): boolean {
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
     if (mapped) return this.list.check(mapped[1], 'ipv4');
     const family = net.isIP(host);

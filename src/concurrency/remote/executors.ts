@@ -29,7 +29,11 @@ export interface EdgeFacts {
  * `face` is the request's own `server` (WorkerServerFace.forRequest).
  */
 export interface Executor {
-  stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts): Promise<void>;
+  /**
+   * `verify`: @Verify runs here first (a connection handed over unread, API.md §3), on the request's own
+   * handler instance and request scope; resolves 'rejected' when it refused the client (no other hook ran).
+   */
+  stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean): Promise<void | 'rejected'>;
   /** Writes the reply into `reply`; the server sends it. */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace): Promise<void>;
 }
@@ -55,11 +59,13 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
   // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
   // and the server reports it the default way.
-  const run = async (req: StreamRequest | DatagramRequest | MessageRequest) => {
+  const run = async (req: StreamRequest | DatagramRequest | MessageRequest, verify = false): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
     try {
       const instance = scope.resolve(def.handler);
       try {
+        // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
+        if (verify && def.hooks.verify !== undefined && !(await callHook(def, instance, 'verify', req.clientAddress, req))) return 'rejected';
         await runDecorated(def, instance, req);
       } catch (err) {
         if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
@@ -72,15 +78,15 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   };
   return {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
-    stream: (conn, client, worker, edge) => {
+    stream: (conn, client, worker, edge, verify) => {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
-        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy));
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify);
     },
     datagram: (data, truncated, client, reply, worker) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face));
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)).then(() => undefined);
     },
   };
 }

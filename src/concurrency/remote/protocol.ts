@@ -6,7 +6,8 @@
  */
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
-import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
+import type { SecureContextOptions } from 'node:tls';
+import type { EdgeOptions, ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { WorkerReport } from '../../observability/worker-report';
 
 /** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
@@ -28,7 +29,7 @@ export type ToWorker =
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
   | { t: 'eof'; id: number; error?: SerializedError }
@@ -38,6 +39,8 @@ export type ToWorker =
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
   | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown }
+  /** server.setSecureContext(): new connections whose TLS this worker terminates get these (API.md §11). */
+  | { t: 'secure-context'; options: SecureContextOptions }
   /** The shutdown a request asked for (`shutdown` below, same `ask`) has finished: every other request is done. */
   | { t: 'shutdown-done'; ask: number }
   /** Whether the server's process has subscribers for workers' events (worker-report.ts): record them or not. */
@@ -58,14 +61,32 @@ export type FromWorker =
   | { t: 'report'; report: WorkerReport }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
-  /** `bytes`: [in, out] of a connection the worker owned (its bytes never passed the server's process). */
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; bytes?: [number, number] }
+  /**
+   * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
+   * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A
+   * failed PROXY header or TLS handshake is an `error` (ProxyProtocolError, TlsHandshakeError) that no hook
+   * here has seen: the server reports it (API.md §3). `bytes`: [in, out] of a connection the worker owned
+   * (its bytes never passed the server's process).
+   */
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number] }
   /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the
    * server's own process); request `id` goes on until it ends.
    */
   | { t: 'shutdown'; id: number; ask: number };
+
+/**
+ * A connection handed to the worker before anything was read from it: the worker runs the preamble (PROXY
+ * header, TLS handshake) and @Verify itself, where the socket is owned (API.md §3). `draining`: the server
+ * is in SIGTERM's drainDelay (a PROXY v2 LOCAL health check is closed unanswered).
+ */
+export interface UnreadConnection {
+  draining: boolean;
+}
+
+/** How a connection handed over unread ended before its lifecycle, quietly (see `done`). */
+export type DroppedInWorker = 'rejected' | 'health-check';
 
 /** Bytes of a bridged connection's input in flight to the worker, unacknowledged, before the main thread pauses the socket. */
 export const BRIDGE_WINDOW = 256 * 1024;
@@ -93,6 +114,11 @@ export interface WorkerSpec {
   classic?: boolean;
   /** What classic handlers read as `this.server.serverAddress`. */
   serverAddress?: unknown;
+  /**
+   * The stream transport's TLS, PROXY and lineTimeout options, for connections handed over unread (the
+   * worker terminates TLS and reads the PROXY header itself). `tls` must be structured-cloneable.
+   */
+  edge?: EdgeOptions;
   /** Milliseconds between the worker's `report` messages (its heartbeat); at most 1000. */
   reportMs: number;
 }

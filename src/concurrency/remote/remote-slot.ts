@@ -4,15 +4,17 @@ import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
 import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
-import { canHandOver, preambleFacts } from '../../transports/connection-preamble';
+import type { SecureContextOptions } from 'node:tls';
+import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
+import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes } from '../../observability/connection-bytes';
-import { BRIDGE_WINDOW, deserializeError, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
   id: number;
-  resolve: () => void;
+  resolve: (dropped?: DroppedInWorker) => void;
   reject: (err: Error) => void;
   /** Bridged stream requests: the connection, a function that detaches it from the worker, and the worker's acks. */
   socket?: net.Socket;
@@ -34,6 +36,13 @@ export interface RemoteServer {
   shutdown(): unknown;
   /** shutdown() on behalf of `request`, which it does not wait for (BaseServer.shutdownFromRequest). */
   shutdownFromRequest?(request: RemoteRequest): Promise<void>;
+  /** SIGTERM's drainDelay is on: a worker running a connection's preamble closes PROXY LOCAL health checks unanswered. */
+  readonly edgeDraining?: boolean;
+  /**
+   * A connection handed over unread ended in its worker before its lifecycle: `taken` (the loop took it, and
+   * counted it as accepted). StreamServer.connectionDropped.
+   */
+  connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, taken: boolean): unknown;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;
@@ -112,22 +121,36 @@ export abstract class RemoteSlot {
    * finished there. A connection closed while it waited for the worker to start (by the client, or by
    * shutdown's timeout) fails at once: a bridge would wait for a 'close' already emitted, and a child
    * would get the message without the descriptor.
+   *
+   * A connection marked by `deferPreamble` goes to the worker unread, and its PROXY header, TLS handshake
+   * and @Verify run there; it resolves with how it was dropped when it never reached its lifecycle.
    */
-  run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<void> {
+  run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
     if (!Array.isArray(request) && (request as net.Socket).destroyed) {
       return Promise.reject(new Error('the connection closed before a worker could take it'));
     }
     if (this.dead) return Promise.reject(this.crashError());
     const id = ++this.nextId;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<DroppedInWorker | undefined>((resolve, reject) => {
       const running: Running = { id, resolve, reject, server, request };
       this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
-      else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request) }, request as net.Socket)) {
+      else if (preambleDeferred(request)) {
+        const unread = { draining: server?.edgeDraining ?? false };
+        // Nothing here can run its preamble now (the loop has passed it on): a worker that cannot take it fails it.
+        if (!this.handOver({ t: 'stream', id, client, owned: true, server: address, unread }, request as net.Socket)) {
+          void this.finish(running, this.dead ? this.crashError() : new Error('the worker could not take the connection'));
+        }
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
+  }
+
+  /** New connections whose TLS this worker terminates get this certificate (server.setSecureContext). */
+  setSecureContext(options: SecureContextOptions): void {
+    this.post({ t: 'secure-context', options });
   }
 
   /**
@@ -182,7 +205,7 @@ export abstract class RemoteSlot {
         return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
-        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply);
+        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped);
         return;
       case 'shutdown': {
         // Answered once every other request has finished (or the shutdown failed: the handler goes on either way).
@@ -305,14 +328,14 @@ export abstract class RemoteSlot {
     this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
   }
 
-  private async finish(running: Running, error?: Error, reply?: Uint8Array): Promise<void> {
+  private async finish(running: Running, error?: Error, reply?: Uint8Array, dropped?: DroppedInWorker): Promise<void> {
     if (this.running.get(running.id) !== running) return;
     this.running.delete(running.id);
     running.detach?.();
     if (error) return running.reject(error);
     try {
       if (reply && running.reply) await running.reply(reply);
-      running.resolve();
+      running.resolve(dropped);
     } catch (err) {
       running.reject(err as Error);
     }

@@ -9,7 +9,8 @@ import { endGracefully, lingeringClose } from '../../transports/lingering-close'
 import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
-import { FromWorker, serializeError, ToWorker, WorkerSpec } from './protocol';
+import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
@@ -31,6 +32,8 @@ const LINGER_MS = 2000;
 interface Conn {
   duplex?: PortDuplex;
   socket?: net.Socket;
+  /** Shutdown told this connection to stop reading (kept for the TLS socket its preamble may still make). */
+  stopped?: boolean;
 }
 
 /**
@@ -77,21 +80,29 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   );
   face.counters = reporter.metrics;
 
+  // Connections handed over unread: their PROXY header and TLS handshake run here (API.md §3).
+  const edge = new WorkerEdge(spec.edge);
+
   /**
    * One request, its lifecycle then its end: `bytes()` gives its bytes in and out. Errors are counted in
    * the server's process, which each one reaches in `done` (so none is lost with a worker); an owned
-   * connection's bytes go with `done` too, since they never passed through the server's process.
+   * connection's bytes go with `done` too, since they never passed through the server's process. `work`
+   * may say that a connection handed over unread never reached its lifecycle (DroppedInWorker).
    */
-  const run = async (id: number, client: ClientAddress, work: () => Promise<void>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
+  const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
     const owned: { bytes?: [number, number] } = conn.socket ? { bytes: bytes() } : {};
     try {
       let failed: unknown;
+      let dropped = undefined as DroppedInWorker | undefined;
       try {
         // request.start/end and the tracing channel, published here where the request runs (API.md §14).
-        await (requestObserved() ? traceRequest(face, client, work, bytes) : work());
+        const body = async () => {
+          dropped = (await work()) ?? undefined;
+        };
+        await (requestObserved() ? traceRequest(face, client, body, bytes) : body());
       } catch (err) {
         failed = err;
       }
@@ -103,7 +114,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (failed === undefined && flushError) failed = flushError;
       if (failed !== undefined) throw failed;
       const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
-      channel.post({ t: 'done', id, reply: replied, ...owned }, replied ? [replied.buffer as ArrayBuffer] : undefined);
+      channel.post({ t: 'done', id, reply: replied, ...owned, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       channel.post({ t: 'done', id, error: serializeError(err), ...owned });
     } finally {
@@ -120,14 +131,27 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return socket;
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, edge?: EdgeFacts) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection) => {
+    if (socket && unread) {
+      // Unread: the preamble, then @Verify, then the lifecycle, all here; the TLS socket is then the one to close.
+      const conn: Conn = { socket: prepareOwned(socket) };
+      const raw = conn.socket!;
+      void run(id, client, async () => {
+        const ready = await edge.open(conn.socket!, client, unread);
+        if (!ready) return 'health-check';
+        conn.socket = ready.socket;
+        if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
+        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
+      }, conn, () => [raw.bytesRead, raw.bytesWritten]);
+      return;
+    }
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, client, () => executor.stream(owned, client, face.forRequest(id), edge), { socket: owned }, () => [owned.bytesRead, owned.bytesWritten]);
+      void run(id, client, () => executor.stream(owned, client, face.forRequest(id), facts), { socket: owned }, () => [owned.bytesRead, owned.bytesWritten]);
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
-    void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), edge), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
+    void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
   };
 
   channel.onMessage((msg, handle) => {
@@ -140,7 +164,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy });
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy }, msg.unread);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
@@ -155,6 +179,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       case 'report-now':
         reporter.send();
         return;
+      case 'secure-context':
+        edge.setSecureContext(msg.options);
+        return;
       case 'shutdown-done': {
         asks.get(msg.ask)?.();
         asks.delete(msg.ask);
@@ -164,6 +191,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const conn = conns.get(msg.id);
         if (!conn) return; // a late message for a finished request
         if (msg.t === 'stop') {
+          conn.stopped = true;
           const stream = conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);

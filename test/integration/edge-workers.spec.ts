@@ -1,0 +1,310 @@
+import 'reflect-metadata';
+import { bootstrap, Server } from '../../src';
+import { canTransferTcpSockets } from '../../src/runtime';
+import { cert, TLS } from '../fixtures/edge-handlers';
+import {
+  classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
+  ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
+} from '../fixtures/edge-worker-handlers';
+import * as path from 'node:path';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { closed, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { servingInTests } from '../helpers/serving';
+import type * as net from 'node:net';
+import type { TCPServer } from '../../src/classic';
+
+/**
+ * TLS, the PROXY protocol and @Verify run where the raw socket is owned (API.md §3): in the worker when the
+ * connection was handed over unread (children always; threads where Node moves TCP sockets, 24.21+ and
+ * 26.6+), else in the main thread, which relays the decrypted bytes (threads on Node 20 and 22). The
+ * expectations below say which, for the Node line the suite runs on.
+ */
+
+function endpoint(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+async function askWhere(socket: net.Socket): Promise<any> {
+  socket.write('where\n');
+  return JSON.parse(await readLine(socket));
+}
+
+function until(check: () => boolean, ms = 10): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = () => (check() ? resolve() : setTimeout(poll, ms));
+    poll();
+  });
+}
+
+const quietLogger = () => {
+  const lines: string[] = [];
+  return { lines, logger: { error: (m: string) => lines.push(`error: ${m}`), warn: (m: string) => lines.push(`warn: ${m}`), info: () => undefined, debug: () => undefined } };
+};
+
+beforeEach(() => {
+  errorsSeenHere.length = 0;
+  verifiedHere.length = 0;
+});
+
+describe.each([
+  { mode: '@Threading', tls: TlsInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, inWorker: canTransferTcpSockets() },
+  { mode: '@Forking', tls: TlsInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, inWorker: true },
+])('TLS, PROXY and @Verify with $mode (in the worker: $inWorker)', ({ tls: TlsHandler, proxy: ProxyHandler, both: BothHandler, inWorker }) => {
+  const serve = servingInTests<Server>();
+
+  test('a TLS client is echoed, req.tls is filled, and the handshake and @Verify ran where the handler holds the TLS socket', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const client = await tlsConnect(endpoint(server), { alpn: ['other'] });
+    try {
+      client.write('hello over TLS\n');
+      expect(await readLine(client)).toBe('hello over TLS\n');
+      const where = await askWhere(client);
+      expect(where.tls).toMatchObject({ protocol: 'TLSv1.3', alpnProtocol: 'other', servername: 'localhost', authorized: true });
+      expect(where.tls.peerCertificate.subject.CN).toBe('sockserve test client');
+      expect(where.client).toMatchObject({ host: '127.0.0.1', port: client.localPort });
+      expect(where.handledAt.worker).toBe(true);
+      // The TLS socket lives where the handshake ran: in the worker, or in the main thread that relays.
+      expect(where.ownsTlsSocket).toBe(inWorker);
+      if (inWorker) {
+        // @Verify ran on the handler's own instance, in the same worker, before the lifecycle.
+        expect(where.verifiedAt).toEqual(where.handledAt);
+        expect(where.verifiedClient).toEqual(where.client);
+        expect(verifiedHere).toEqual([]);
+      } else {
+        // @Verify ran here, on an instance of its own (the handler's in the worker never saw it).
+        expect(where.verifiedAt).toBeUndefined();
+        expect(verifiedHere).toEqual([expect.objectContaining({ host: '127.0.0.1', port: client.localPort })]);
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('PROXY v1 and v2 headers name the client for clientAddress and @Verify, with req.proxy and its TLVs', async () => {
+    const server = serve(await bootstrap(ProxyHandler));
+    const v1 = await rawConnect(endpoint(server), v1Header('203.0.113.7', 40001));
+    const v2 = await rawConnect(endpoint(server), v2Header({ src: '198.51.100.4', srcPort: 40002, tlvs: [{ type: 0x05, value: Buffer.from('id-1') }] }));
+    try {
+      const one = await askWhere(v1);
+      expect(one.client).toEqual({ host: '203.0.113.7', port: 40001, family: 'IPv4' });
+      expect(one.proxy).toMatchObject({ version: 1, command: 'PROXY', protocol: 'TCP4' });
+      const two = await askWhere(v2);
+      expect(two.client).toEqual({ host: '198.51.100.4', port: 40002, family: 'IPv4' });
+      expect(two.proxy).toMatchObject({ version: 2, command: 'PROXY', tlvs: [{ type: 5, value: Buffer.from('id-1').toString('hex') }] });
+      expect(two.ownsSocket).toBe(inWorker);
+      if (inWorker) {
+        for (const w of [one, two]) expect(w).toMatchObject({ verifiedClient: w.client, verifiedAt: w.handledAt });
+        expect(verifiedHere).toEqual([]);
+      } else {
+        expect(verifiedHere).toEqual(expect.arrayContaining([one.client, two.client]));
+      }
+    } finally {
+      v1.destroy();
+      v2.destroy();
+    }
+  });
+
+  test('@Verify refusing the client behind the header closes its connection, runs no handler, and counts it rejected', async () => {
+    const server = serve(await bootstrap(ProxyHandler));
+    const refused = await rawConnect(endpoint(server), `${v1Header(REFUSED_HOST, 40003)}where\n`);
+    const end = await closed(refused);
+    expect(end.data).toBe('');
+    await within(5000, 'the refusal to be counted', until(() => server.stats().rejected === 1));
+    expect(server.stats()).toMatchObject({ rejected: 1, errors: 0, proxyErrors: 0 });
+    expect(verifiedHere.map((c) => c.host)).toEqual(inWorker ? [] : [REFUSED_HOST]);
+  });
+
+  test('PROXY then TLS: the header names the client and the handshake follows it, both where the socket is owned', async () => {
+    const server = serve(await bootstrap(BothHandler));
+    const raw = await rawConnect(endpoint(server), v2Header({ src: '192.0.2.9', srcPort: 999 }));
+    const client = await tlsConnect(endpoint(server), { raw });
+    try {
+      const where = await askWhere(client);
+      expect(where.client).toMatchObject({ host: '192.0.2.9', port: 999 });
+      expect(where.tls.protocol).toBe('TLSv1.3');
+      expect(where.ownsTlsSocket).toBe(inWorker);
+      if (inWorker) expect(where).toMatchObject({ verifiedAt: where.handledAt, verifiedClient: where.client });
+      else expect(verifiedHere).toEqual([where.client]);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a plain-text client of the TLS port ends that connection only: tlsErrors, and @HandleError in the server\'s process', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const keep = await tlsConnect(endpoint(server));
+    const plain = await rawConnect(endpoint(server), 'GET / HTTP/1.0\r\n\r\n');
+    const port = plain.localPort;
+    expect((await closed(plain)).data).not.toContain('GET');
+    await within(5000, '@HandleError', until(() => errorsSeenHere.length > 0));
+    expect(errorsSeenHere).toEqual([{ name: 'TlsHandshakeError', client: expect.objectContaining({ host: '127.0.0.1', port }), worker: false }]);
+    expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0, restarts: 0 });
+    keep.write('still served\n'); // a connection the same worker holds goes on
+    expect(await readLine(keep)).toBe('still served\n');
+    keep.destroy();
+  });
+
+  test('a malformed PROXY header ends that connection only: proxyErrors, and @HandleError in the server\'s process', async () => {
+    const server = serve(await bootstrap(ProxyHandler));
+    const keep = await rawConnect(endpoint(server), v1Header('203.0.113.8', 1));
+    const bad = await rawConnect(endpoint(server), 'PROXY TCP4 not-an-address 127.0.0.1 1 2\r\nwhere\n');
+    expect((await closed(bad)).data).toBe('');
+    const badV2 = await rawConnect(endpoint(server), Buffer.concat([v2Header({ src: '192.0.2.1' }).subarray(0, 12), Buffer.from([0x31, 0x11, 0, 12])]));
+    expect((await closed(badV2)).data).toBe('');
+    await within(5000, '@HandleError twice', until(() => errorsSeenHere.length === 2));
+    expect(errorsSeenHere.map((e) => [e.name, e.worker])).toEqual([['ProxyProtocolError', false], ['ProxyProtocolError', false]]);
+    expect(server.stats()).toMatchObject({ proxyErrors: 2, errors: 0, restarts: 0 });
+    expect((await askWhere(keep)).client.host).toBe('203.0.113.8');
+    keep.destroy();
+  });
+
+  test('without @HandleError a failed handshake is one warn line, no traceback', async () => {
+    const { lines, logger } = quietLogger();
+    // The fixtures have @HandleError: the default report is seen through a handler without one.
+    const { TlsForking, TlsThreading } = await import('../fixtures/edge-handlers');
+    const server = serve(await bootstrap(TlsHandler === TlsInThreads ? TlsThreading : TlsForking, { logger }));
+    await closed(await rawConnect(endpoint(server), 'plain\n'));
+    await within(5000, 'the warning', until(() => lines.length > 0));
+    expect(lines).toEqual([expect.stringMatching(/^warn: TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with .* failed: the client spoke plain text/)]);
+    expect(server.stats().tlsErrors).toBe(1);
+  });
+
+  test('health checks are quiet: a connect and close with no byte, and a PROXY v2 LOCAL header then the close', async () => {
+    const { lines, logger } = quietLogger();
+    const tlsServer = serve(await bootstrap(TlsHandler, { logger }));
+    const proxyServer = serve(await bootstrap(BothHandler, { logger }));
+    const probe = await rawConnect(endpoint(tlsServer));
+    probe.end();
+    await closed(probe);
+    const local = await rawConnect(endpoint(proxyServer), v2Header({ local: true }));
+    local.end();
+    await closed(local);
+    await within(5000, 'the health checks to be counted', until(() => tlsServer.stats().healthChecks === 1 && proxyServer.stats().healthChecks === 1));
+    for (const s of [tlsServer, proxyServer]) expect(s.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, proxyErrors: 0, errors: 0, rejected: 0 });
+    expect(errorsSeenHere).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
+  test('shutdown() ends the idle TLS connections held in the workers, and resolves', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const idle = await Promise.all([0, 1].map(() => tlsConnect(endpoint(server))));
+    for (const client of idle) expect(await askWhere(client)).toMatchObject({ handledAt: { worker: true } });
+    const ends = idle.map((client) => closed(client));
+    await within(10000, 'shutdown', server.shutdown());
+    expect(await within(10000, 'the idle connections to end', Promise.all(ends))).toEqual([{ reset: false, data: '' }, { reset: false, data: '' }]);
+  });
+
+  test('setSecureContext() reaches the workers: new connections get the new certificate, open ones keep theirs', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const before = await tlsConnect(endpoint(server));
+    const first = before.getPeerCertificate().serialNumber;
+    server.setSecureContext({ key: cert('rotated.key'), cert: cert('rotated.crt'), ca: cert('ca.crt') });
+    // Every worker takes connections in turn (fewest open first): enough clients reach each of them.
+    const after = await Promise.all([0, 1, 2, 3].map(() => tlsConnect(endpoint(server))));
+    try {
+      for (const client of after) {
+        expect(client.getPeerCertificate().serialNumber).not.toBe(first);
+        client.write('new cert\n');
+        expect(await readLine(client)).toBe('new cert\n');
+      }
+      const pids = new Set((await Promise.all(after.map(askWhere))).map((w) => `${w.handledAt.pid}/${w.handledAt.threadId}`));
+      expect(pids.size).toBe(2);
+      before.write('old cert\n');
+      expect(await readLine(before)).toBe('old cert\n');
+    } finally {
+      before.destroy();
+      after.forEach((c) => c.destroy());
+    }
+  });
+});
+
+describe('where the main thread keeps the preamble and @Verify in the pooled modes', () => {
+  const serve = servingInTests<Server>();
+
+  test.each([
+    { model: 'connectionsPerThread: 1', handler: EdgeOnePerThread },
+    { model: '@Forking perRequest', handler: EdgePerRequestChild },
+  ])('with $model a client refused by @Verify costs no worker, and an accepted one is relayed over TLS', async ({ handler }) => {
+    const server = serve(await bootstrap(handler));
+    const workersBefore = server.stats().workers.map((w) => w.id);
+    const refusedRaw = await rawConnect(endpoint(server), v1Header(REFUSED_HOST, 5));
+    const refused = await tlsConnect(endpoint(server), { raw: refusedRaw });
+    expect((await closed(refused)).data).toBe('');
+    expect(verifiedHere.map((c) => c.host)).toEqual([REFUSED_HOST]);
+    expect(server.stats().workers.map((w) => w.id)).toEqual(workersBefore);
+    const raw = await rawConnect(endpoint(server), v1Header('203.0.113.20', 6));
+    const client = await tlsConnect(endpoint(server), { raw });
+    try {
+      const where = await askWhere(client);
+      expect(where).toMatchObject({ client: { host: '203.0.113.20' }, handledAt: { worker: true }, ownsTlsSocket: false });
+      expect(where.verifiedAt).toBeUndefined(); // @Verify ran here, on an instance of its own
+      expect(verifiedHere.map((c) => c.host)).toEqual([REFUSED_HOST, '203.0.113.20']);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('maxConnectionsPerClient behind a PROXY header counts the named client here, then hands the connection over', async () => {
+    const server = serve(await bootstrap(PerClientBehindProxy));
+    const first = await rawConnect(endpoint(server), v1Header('203.0.113.30', 7));
+    try {
+      const where = await askWhere(first);
+      expect(where).toMatchObject({ client: { host: '203.0.113.30' }, handledAt: { worker: true } });
+      expect(verifiedHere.map((c) => c.host)).toEqual(['203.0.113.30']);
+      const second = await rawConnect(endpoint(server), v1Header('203.0.113.30', 8));
+      expect((await closed(second)).data).toBe('');
+      expect(server.stats().rejected).toBe(1);
+    } finally {
+      first.destroy();
+    }
+  });
+});
+
+describe('tls options that cannot reach the workers', () => {
+  test('a function among the tls options (pskCallback) with @Forking is a ConfigurationError naming the handler and a fix', async () => {
+    await expect(bootstrap(TlsInChildren, { transport: { tls: { ...TLS, pskCallback: () => null } } })).rejects.toThrow(
+      /TlsInChildren: the tls options cannot be copied to the forking workers that terminate TLS .*Fix:/s,
+    );
+  });
+});
+
+describe('a Unix stream server with TLS and @Forking', () => {
+  const serve = servingInTests<Server>();
+
+  test('its child terminates TLS and runs @Verify on the socket it owns', async () => {
+    const dir = tempDir();
+    try {
+      const sock = path.join(dir, 'tls.sock');
+      serve(await bootstrap(UnixTlsInChildren, { transport: { path: sock } }));
+      const client = await tlsConnect({ path: sock });
+      const where = await askWhere(client);
+      expect(where).toMatchObject({ ownsTlsSocket: true, tls: { protocol: 'TLSv1.3' }, handledAt: { worker: true } });
+      expect(where.verifiedAt).toEqual(where.handledAt);
+      client.destroy();
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});
+
+describe('the classic ForkingMixIn(TCPServer) with the tls option', () => {
+  const serve = servingInTests<TCPServer>();
+
+  test('its children terminate TLS: the handler\'s request is the TLS socket, and plain text is a TlsHandshakeError in the server', async () => {
+    const server = classicForkingTls();
+    const errors: unknown[] = [];
+    server.handleError = (_r, _a, e) => void errors.push(e);
+    await server.ready;
+    serve(server);
+    const [host, port] = server.serverAddress;
+    const client = await tlsConnect({ host, port });
+    client.write('over TLS\n');
+    const reply = JSON.parse(await readLine(client));
+    expect(reply).toMatchObject({ tlsHere: true, line: 'over TLS\n', at: { worker: true } });
+    expect(reply.at.pid).not.toBe(process.pid);
+    client.destroy();
+    await closed(await rawConnect({ host, port }, 'plain\n'));
+    await within(5000, 'handleError', until(() => errors.length > 0));
+    expect((errors[0] as Error).name).toBe('TlsHandshakeError');
+  });
+});
