@@ -4,6 +4,7 @@
  *
  * @module sockserve/classic
  */
+/// <reference types="node" preserve="true" />
 export { BaseServer } from './classic/base-server';
 export type { RequestHandlerClass, ServerConstructorOptions } from './classic/base-server';
 export type { RequestProcessor } from './concurrency/strategy';

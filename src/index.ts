@@ -23,6 +23,7 @@
  *
  * @module sockserve
  */
+/// <reference types="node" preserve="true" />
 export * from './decorators';
 export { Injectable, Inject, Token, Container } from './container';
 export type { Provider, InjectionToken, Scope } from './container';

@@ -5,6 +5,7 @@
  *
  * @module sockserve/testing
  */
+/// <reference types="node" preserve="true" />
 export { TestServer } from './testing/test-server';
 export type { TestClientAddress, TestServerOptions } from './testing/test-server';
 export type { HandlerClass } from './metadata/definition';

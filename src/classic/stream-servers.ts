@@ -120,7 +120,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * A connection ended before its lifecycle: refused by a limit, a health check (closed before its first
    * byte), or a failed PROXY header or TLS handshake ('error'). `taken` is false when it ended before the
    * loop took it, true when the loop had handed it unread to a worker, where its preamble ran (a worker's
-   * @Verify refusing it is 'rejected' then; its errors come through handleError instead). Default: errors
+   * `@Verify` refusing it is 'rejected' then; its errors come through handleError instead). Default: errors
    * go to handleError (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
    */
   connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _taken = false): Promise<void> | void {
@@ -144,7 +144,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /**
    * Asked for each new connection that has a preamble: true when the worker that will own it runs the PROXY
-   * header, the TLS handshake and @Verify itself (API.md §3), so the connection is handed over unread. It
+   * header, the TLS handshake and `@Verify` itself (API.md §3), so the connection is handed over unread. It
    * must stay here when the strategy cannot hand it over unread (see ConcurrencyStrategy.ownsUnread), when
    * verifyRequest runs here (verifiesHere), and with maxConnectionsPerClient behind a PROXY header, whose
    * count needs the client the header names before the connection goes anywhere.

@@ -28,7 +28,16 @@ export interface TestServerOptions {
 const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
 
 /** A client address as a test writes it: a `ClientAddress`, whose IP `family` may be left out. */
-export type TestClientAddress = ClientAddress | { host: string; port: number; family?: 'IPv4' | 'IPv6' };
+export type TestClientAddress =
+  | ClientAddress
+  | {
+      /** The client's IP address, e.g. `'203.0.113.9'` or `'2001:db8::9'`. */
+      host: string;
+      /** The client's port. */
+      port: number;
+      /** Left out: `'IPv6'` when `host` is an IPv6 address, else `'IPv4'`. */
+      family?: 'IPv4' | 'IPv6';
+    };
 
 /** The address with its IP family filled in from the host when the test left it out. */
 function withFamily(address: TestClientAddress): ClientAddress {

@@ -110,10 +110,17 @@ function expectServedByWorkers(r: Ran, file: string, classic = false): void {
 }
 
 describe('the packed tarball', () => {
-  test('holds the compiled package and its LICENSE, with no TypeScript sources and no build state', () => {
+  test('holds the compiled package, its LICENSE and the manual the README links to, with no TypeScript sources and no build state', () => {
     ready();
-    expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/classic.js', 'dist/classic.d.ts']));
-    expect(packedFiles.filter((f) => !f.startsWith('dist/') && !['LICENSE', 'README.md', 'package.json'].includes(f))).toEqual([]);
+    expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/classic.js', 'dist/classic.d.ts',
+      'CHANGELOG.md', 'docs/getting-started.md', 'bench/results/latest.svg']));
+    const extra = ['LICENSE', 'README.md', 'package.json', 'CHANGELOG.md', 'bench/results/latest.svg'];
+    expect(packedFiles.filter((f) => !f.startsWith('dist/') && !(f.startsWith('docs/') && f.endsWith('.md')) && !extra.includes(f))).toEqual([]);
+    // Every relative link of the README resolves inside the package (npm readers get the manual too).
+    const readme = fs.readFileSync(path.join(app, 'node_modules', 'sockserve', 'README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\(([^)#:\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]);
+    expect(links.length).toBeGreaterThan(5);
+    expect(links.filter((l) => !fs.existsSync(path.join(app, 'node_modules', 'sockserve', l)))).toEqual([]);
     expect(packedFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(packedFiles.filter((f) => f.includes('tsbuildinfo'))).toEqual([]);
   });
