@@ -3,6 +3,7 @@ import { messages } from '../errors/messages';
 import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
+import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
 import { isRoutine } from '../observability/error-kind';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
@@ -75,6 +76,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private closing: Promise<void> | undefined;
   /** Set for the synchronous start of a shutdown() that a request's handler called (see shutdownFromRequest). */
   private shutdownCaller: Req | undefined;
+  /** Requests whose handlers await shutdown() now: no such shutdown waits for any of them. */
+  private readonly shutdownCallers = new ShutdownCallers<Req>();
 
   /**
    * @param serverAddress Where to listen: `[host, port]` or `{ host, port }` for IP servers (port 0 lets the OS
@@ -183,8 +186,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.stopReading();
     this.strategy.stopReading?.();
     if (this.shutdownTimeout !== null) loop.armDeadline(this.shutdownTimeout * 1000, () => this.abandonRequests(loop));
-    if (caller === undefined) await loop.exited;
-    else await loop.unlessAbandoned(this.strategy.drain(caller));
+    if (caller === undefined) return loop.exited;
+    this.shutdownCallers.add(caller);
+    try {
+      await loop.unlessAbandoned(this.strategy.drain(this.shutdownCallers));
+    } finally {
+      this.shutdownCallers.delete(caller);
+    }
   }
 
   /**

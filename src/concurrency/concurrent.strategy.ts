@@ -1,6 +1,7 @@
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 
 /**
  * Many requests interleaved on the main thread's event loop. At `maxConnections` the loop stops taking
@@ -21,12 +22,8 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
     while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
   }
 
-  async drain(except?: Req): Promise<void> {
-    for (;;) {
-      const others = [...this.running].filter(([, [request]]) => request !== except).map(([run]) => run);
-      if (others.length === 0) return;
-      await Promise.all(others);
-    }
+  drain(except?: ShutdownCallers<Req>): Promise<void> {
+    return drainRunning(() => [...this.running].map(([run, [request]]) => [run, request] as [Promise<unknown>, Req]), except);
   }
 
   inFlight(): Iterable<[Req, ClientAddress]> {

@@ -1,5 +1,6 @@
 import type { SecureContextOptions } from 'node:tls';
 import type { ClientAddress } from '../transports/address';
+import type { ShutdownCallers } from './shutdown-callers';
 
 /**
  * What a server asks of its concurrency strategy. This is the one seam where serial, concurrent,
@@ -45,10 +46,10 @@ export interface ConcurrencyStrategy<Req> {
    */
   dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void>;
   /**
-   * Resolves when every dispatched request has finished; with `except`, every one but that request (a
-   * handler awaiting `server.shutdown()` must not wait for itself).
+   * Resolves when every dispatched request has finished; with `except`, every one but those requests (the
+   * handlers awaiting `server.shutdown()`, which must wait neither for themselves nor for each other).
    */
-  drain(except?: Req): Promise<void>;
+  drain(except?: ShutdownCallers<Req>): Promise<void>;
   /** Requests dispatched and not finished, with their client addresses (for reporting abandoned ones). */
   inFlight?(): Iterable<[Req, ClientAddress]>;
   /** Requests running now. */

@@ -6,6 +6,7 @@ import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
+import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 import { workerExited, workerStarted } from '../observability/events';
 import type { PoolStats, WorkerStats } from '../observability/server-metrics';
 import { WorkerStatsBook } from '../observability/worker-report';
@@ -169,13 +170,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.running.set(run, request);
   }
 
-  /** Resolves once every request in flight has finished, but `except` (a request that asked for the shutdown). */
-  async drain(except?: RemoteRequest): Promise<void> {
-    for (;;) {
-      const others = [...this.running].filter(([, request]) => request !== except).map(([run]) => run);
-      if (others.length === 0) break;
-      await Promise.all(others);
-    }
+  /** Resolves once every request in flight has finished, but those in `except` (requests awaiting the shutdown they asked for). */
+  async drain(except?: ShutdownCallers<RemoteRequest>): Promise<void> {
+    await drainRunning(() => this.running, except);
     if (except === undefined) this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 

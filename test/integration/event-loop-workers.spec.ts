@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  CappedChild, CappedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  CappedChild, CappedThread, OneChild, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -141,6 +141,21 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Re
     await within(10000, 'serveForever to return', serve.loopOf(s));
   });
 
+  test('two requests that both await req.server.shutdown() each get their reply, neither waiting for the other', async () => {
+    const s = await start(Two);
+    const clients = await Promise.all([0, 1].map(() => within(10000, 'connect', connect(target(s)))));
+    try {
+      await until(() => s.stats().active === 2, 10000); // both requests are running in workers, reading their line
+      const replies = clients.map((c) => within(15000, 'reply before shutdownTimeout', readToEnd(c)));
+      clients.forEach((c) => c.end('shutdown\n'));
+      expect((await Promise.all(replies)).map(String)).toEqual(['bye', 'bye']);
+      await within(10000, 'serveForever to return', serve.loopOf(s));
+      expect(errorsOf(Two)).toEqual([]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
   test('shutdown() with 50 one-second requests in flight gives 50 replies', async () => {
     const s = await start(Two);
     const clients = await Promise.all(Array.from({ length: 50 }, () => within(10000, 'connect', connect(target(s)))));
@@ -207,6 +222,31 @@ describe('resourceLimits', () => {
     // heap_size_limit is the 48 MB old generation plus the young one, which Node sizes differently per line
     // (96 MB in all on Node 20, 240 MB on Node 24); the default here is several GB.
     expect(Number(await ask(s, 'heaplimit\n'))).toBeLessThan(512 * 2 ** 20);
+  });
+});
+
+describe('a child that dies before taking its connections', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => (errorsOf(OneChild).length = 0));
+
+  test('every connection handed to it is closed in the server, none left open with its client waiting', async () => {
+    const s = serve(await bootstrap(OneChild));
+    const spinner = await within(10000, 'connect', connect(target(s)));
+    const spun = readToEnd(spinner).catch(() => Buffer.alloc(0));
+    spinner.write('spin\n'); // the child's event loop blocks: it takes no more connections
+    await until(() => s.stats().active === 1, 10000);
+    const late = await Promise.all([0, 1, 2].map(() => within(10000, 'connect', connect(target(s)))));
+    try {
+      const closed = late.map((c) => new Promise<void>((resolve) => c.once('close', () => resolve())));
+      late.forEach((c, i) => c.on('error', () => undefined).end(`late ${i}\n`));
+      await until(() => s.stats().accepted === 4 && s.stats().active === 4, 10000); // all four given to the child
+      process.kill(s.stats().workers[0].id, 'SIGKILL');
+      await within(15000, 'every connection closed', Promise.all([...closed, spun]));
+      await until(() => errorsOf(OneChild).length === 4, 10000);
+      for (const e of errorsOf(OneChild)) expect(e).toBeInstanceOf(WorkerCrashedError);
+    } finally {
+      [spinner, ...late].forEach((c) => c.destroy());
+    }
   });
 });
 

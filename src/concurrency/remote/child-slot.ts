@@ -17,6 +17,13 @@ const KILL_GRACE_MS = 2000;
 export class ChildSlot extends RemoteSlot {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
+  /**
+   * Sockets given to child.send() whose send has not completed. A child that dies before reading the
+   * message (out of memory, say) leaves the send unfinished; with `keepOpen: false` Node has already taken
+   * the descriptor from the socket and never closes it, so the connection stayed open in this process and
+   * its client waited forever. We keep the socket whole and close it ourselves: when sent, or at the exit.
+   */
+  private readonly sending = new Set<net.Socket>();
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('forking', onDeath, heartbeatTimeout);
@@ -39,6 +46,8 @@ export class ChildSlot extends RemoteSlot {
     this.child.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
+        for (const socket of this.sending) socket.destroy();
+        this.sending.clear();
         this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
         resolve();
       }),
@@ -70,8 +79,13 @@ export class ChildSlot extends RemoteSlot {
 
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {
     if (this.dead || !this.child.connected) return false;
-    // The kernel passes the descriptor; the parent's copy is closed once sent, so nothing here waits on it.
-    this.child.send(msg, socket, { keepOpen: false }, () => socket.destroy());
+    // The kernel passes the descriptor; the parent's copy (paused since accept: it reads nothing) is closed
+    // once sent, or when the child exits without having taken it.
+    this.sending.add(socket);
+    this.child.send(msg, socket, { keepOpen: true }, () => {
+      this.sending.delete(socket);
+      socket.destroy();
+    });
     return true;
   }
 }
