@@ -1,5 +1,6 @@
 import type { SecureContextOptions } from 'node:tls';
 import type { ClientAddress } from '../transports/address';
+import type { WorkerStats } from '../observability/server-metrics';
 import type { ShutdownCallers } from './shutdown-callers';
 
 /**
@@ -22,21 +23,7 @@ export interface PoolStats {
   /** Connections placed on a worker already holding `connectionsPerThread`/`connectionsPerChild`, because the pool was at `maxThreads`/`maxChildren` (or a new worker could not start). */
   oversubscribed: number;
   /** One entry per live worker, oldest first. */
-  workers: Array<{
-    /** The pool's id for the worker: its `threadId` for a thread, its `pid` for a child. */
-    id: number;
-    /** The child's process id (`@Forking`). */
-    pid?: number;
-    /** The thread's `threadId` (`@Threading`). */
-    threadId?: number;
-    /** Connections open in the worker now. */
-    connections: number;
-    /** Requests the worker has served since it started. */
-    requests: number;
-    /** Bytes of V8 heap the worker uses (its own isolate), at its last report (at most 1 s old). */
-    heapUsedBytes: number;
-    /** Bytes of resident memory of a child process; absent for threads, which share the server's. */
-    rssBytes?: number }>;
+  workers: WorkerStats[];
 }
 
 export interface ConcurrencyStrategy<Req> {

@@ -32,19 +32,19 @@ export interface CounterTotals {
 
 /** One worker thread or child process, as its last report (at most 1 s old) described it. */
 export interface WorkerStats {
-  /** The pool's id for the worker. */
+  /** The pool's id for the worker: its `threadId` for a thread, its `pid` for a child. */
   id: number;
-  /** Child processes. */
+  /** The child's process id (`@Forking`). */
   pid?: number;
-  /** Worker threads. */
+  /** The thread's `threadId` (`@Threading`). */
   threadId?: number;
   /** Connections open in the worker now. */
   connections: number;
   /** Requests the worker has served since it started. */
   requests: number;
-  /** The worker's V8 heap in use (its own isolate). */
+  /** Bytes of V8 heap the worker uses (its own isolate), at its last report (at most 1 s old). */
   heapUsedBytes: number;
-  /** Resident set of a child process (threads share the server's). */
+  /** Bytes of resident memory of a child process; absent for threads, which share the server's. */
   rssBytes?: number;
 }
 

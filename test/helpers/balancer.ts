@@ -97,3 +97,18 @@ export function who(port: number, from: string): Promise<{ host: string; pid: nu
     s.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
   }));
 }
+
+/** The loopback source addresses the balancer tests connect from. */
+export const SOURCES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+
+/** `n` requests through the balancer on `port`, 25 at a time, from SOURCES in turn: each with the address it came from. */
+export async function fromSources(port: number, n: number): Promise<Array<{ from: string; host: string; pid: number }>> {
+  const replies = [];
+  for (let i = 0; i < n; i += 25) {
+    replies.push(...(await Promise.all(Array.from({ length: Math.min(25, n - i) }, (_, j) => {
+      const from = SOURCES[(i + j) % SOURCES.length];
+      return who(port, from).then((r) => ({ from, ...r }));
+    }))));
+  }
+  return replies;
+}

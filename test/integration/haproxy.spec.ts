@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { announceMissing, findBinary, freePort, killAll, startBackend as startDrainBackend, who } from '../helpers/balancer';
+import { announceMissing, findBinary, freePort, fromSources, killAll, SOURCES, startBackend as startDrainBackend, who } from '../helpers/balancer';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, rawConnect } from '../helpers/edge-clients';
 
@@ -81,14 +81,8 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     await untilStates(admin, { s1: 'UP', s2: 'UP' });
 
     // 200 clients from four source addresses, each echoed with its own address; both backends serve.
-    const sources = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
-    const replies = [];
-    for (let i = 0; i < 200; i += 25) {
-      replies.push(...(await Promise.all(Array.from({ length: 25 }, (_, j) => {
-        const from = sources[(i + j) % sources.length];
-        return who(front, from).then((r) => ({ from, ...r }));
-      }))));
-    }
+    const sources = SOURCES;
+    const replies = await fromSources(front, 200);
     expect(replies.filter((r) => r.host !== r.from)).toEqual([]);
     expect(new Set(replies.map((r) => r.pid))).toEqual(new Set([a.child.pid, b.child.pid]));
 

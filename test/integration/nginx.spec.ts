@@ -11,7 +11,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { announceMissing, findBinary, freePort, killAll, startBackend, who } from '../helpers/balancer';
+import { announceMissing, findBinary, freePort, fromSources, killAll, SOURCES, startBackend, who } from '../helpers/balancer';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 
 const nginx = findBinary('nginx', 'SOCKSERVE_NGINX', ['/usr/sbin/nginx', '/usr/local/sbin/nginx']);
@@ -64,14 +64,8 @@ describe('behind real nginx (stream, proxy_protocol on, proxy_next_upstream)', (
     })());
 
     // 100 clients from four source addresses, each echoed with its own address; both backends serve.
-    const sources = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
-    const replies = [];
-    for (let i = 0; i < 100; i += 25) {
-      replies.push(...(await Promise.all(Array.from({ length: 25 }, (_, j) => {
-        const from = sources[(i + j) % sources.length];
-        return who(front, from).then((r) => ({ from, ...r }));
-      }))));
-    }
+    const sources = SOURCES;
+    const replies = await fromSources(front, 100);
     expect(replies.filter((r) => r.host !== r.from)).toEqual([]);
     expect(new Set(replies.map((r) => r.pid))).toEqual(new Set([a.child.pid, b.child.pid]));
 
