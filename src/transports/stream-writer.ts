@@ -31,13 +31,18 @@ export class StreamWriter {
     // Usually the kernel takes a write on the spot (writeThrough calls back at once): then nothing can fail
     // later, and a plain resolved promise (one job when awaited) replaces the tracked one (a subclass, whose
     // await costs an extra thenable job).
-    let atOnce: { err?: Error | null } | undefined;
+    let calledBack = false;
+    let early: Error | null | undefined;
     let settle: ((err?: Error | null) => void) | undefined;
-    writeThrough(this.sink, bytes, (err) => (settle ? settle(err) : (atOnce = { err })));
-    if (atOnce && !atOnce.err) return Promise.resolve(bytes.length);
+    writeThrough(this.sink, bytes, (err) => {
+      if (settle) return settle(err);
+      calledBack = true;
+      early = err;
+    });
+    if (calledBack && !early) return Promise.resolve(bytes.length);
     return this.track((resolve, reject) => {
       settle = (err) => (err ? reject(err) : resolve(bytes.length));
-      if (atOnce) settle(atOnce.err);
+      if (calledBack) settle(early);
     });
   }
 
