@@ -94,9 +94,14 @@ export function assembleServer(
 
     async getRequest(): Promise<[unknown, ClientAddress]> {
       const got = await super.getRequest();
-      counters.accepted++;
-      if (!Array.isArray(got[0])) connectionOpened(face, got[0] as object, got[1]);
+      // A stream connection was counted when the listener accepted it (connectionAccepted); a datagram now.
+      if (Array.isArray(got[0])) counters.accepted++;
+      else connectionOpened(face, got[0] as object, got[1]);
       return got;
+    }
+
+    connectionAccepted(): void {
+      counters.accepted++;
     }
 
     /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
@@ -127,8 +132,8 @@ export function assembleServer(
     }
 
     /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
-    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, taken = false): Promise<void> {
-      if (!taken) counters.accepted++; // a connection the loop took was counted then
+    async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, counted = true): Promise<void> {
+      if (!counted) counters.accepted++; // one this process accepted was counted then (connectionAccepted)
       if (kind === 'rejected') counters.rejected++;
       else if (kind === 'health-check') counters.healthChecks++;
       else await this.handleError(undefined, clientAddress, error);

@@ -124,6 +124,20 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected stopReading(): void {}
   /** shutdownTimeout passed: close every connection still open. */
   protected abortRequests(): void {}
+  /**
+   * shutdown() was called while serving: remember which connections the transport had accepted by now
+   * (queued, or still in their PROXY header or TLS handshake), so the loop serves them before it exits.
+   */
+  protected markAcceptedBeforeShutdown(): void {}
+  /**
+   * After the loop stopped taking new requests: resolves true when one accepted before shutdown() (see
+   * markAcceptedBeforeShutdown) is ready to take with getRequest(), false when none is left.
+   */
+  protected waitForAcceptedBeforeShutdown(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  /** The loop has exited: the next serveForever() takes every connection as usual. */
+  protected forgetShutdownMark(): void {}
 
   // ---- the loop ----
 
@@ -146,11 +160,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         if (loop.abandoned) break;
         await this.serviceActions();
       }
+      // Every connection accepted before shutdown() is served (API.md §6), whatever stage it was in then:
+      // queued, or still in its PROXY header or TLS handshake. Those accepted after it wait for the next loop.
+      while (!loop.abandoned && !this.closing && (await loop.unlessAbandoned(this.waitForAcceptedBeforeShutdown())) === true) {
+        await loop.unlessAbandoned(this.handleRequestNoBlock());
+      }
       await loop.unlessAbandoned(this.strategy.drain());
     } finally {
       loop.end();
       this.shutdownRequested = false;
       this.loop = undefined;
+      this.forgetShutdownMark();
     }
   }
 
@@ -181,6 +201,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.shutdownCaller = undefined;
     const loop = this.loop;
     if (!loop) return;
+    if (!this.shutdownRequested) this.markAcceptedBeforeShutdown();
     this.shutdownRequested = true;
     this.wakeLoop();
     this.stopReading();

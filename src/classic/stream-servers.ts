@@ -53,6 +53,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   protected listener: StreamListener | undefined;
   private limiter: ConnectionLimiter | undefined;
   private preamble: Preamble | undefined;
+  /** The listener's mark when shutdown() was called: connections accepted up to it are still served. */
+  private shutdownMark: number | undefined;
 
   constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, options: StreamServerOptions = {}) {
     super(address, Handler, options);
@@ -81,7 +83,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       limiter: this.limiter,
       preamble: this.preamble,
       preambleElsewhere: () => this.preambleInWorkers(),
-      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error, false),
+      accepted: () => this.connectionAccepted(),
+      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error, true),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
         (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
@@ -110,20 +113,40 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   override getRequest(): [net.Socket, ClientAddress] {
-    const next = this.listener?.queue.shift();
+    const mark = this.shutdownMark;
+    const next = mark === undefined ? this.listener?.queue.shift() : this.listener?.takeAcceptedBy(mark);
     if (!next) throw Object.assign(new Error('no connection is waiting'), { code: 'EAGAIN' });
+    // Taken after shutdown() began: its reads end at the next request boundary, as every other's did then.
+    if (mark !== undefined) stopReaderOf(next[0]);
     this.limiter?.requestStarted(next[0]);
     return next;
   }
 
+  protected override markAcceptedBeforeShutdown(): void {
+    this.shutdownMark = this.listener?.mark();
+  }
+
+  protected override waitForAcceptedBeforeShutdown(): Promise<boolean> {
+    const mark = this.shutdownMark;
+    return mark === undefined || !this.listener ? Promise.resolve(false) : this.listener.waitAcceptedBy(mark);
+  }
+
+  protected override forgetShutdownMark(): void {
+    this.shutdownMark = undefined;
+  }
+
+  /** Called for every connection accepted (refused ones included), as soon as it is. Default: nothing; the decorator layer counts here. */
+  connectionAccepted(): void {}
+
   /**
    * A connection ended before its lifecycle: refused by a limit, a health check (closed before its first
-   * byte), or a failed PROXY header or TLS handshake ('error'). `taken` is false when it ended before the
-   * loop took it, true when the loop had handed it unread to a worker, where its preamble ran (a worker's
-   * `@Verify` refusing it is 'rejected' then; its errors come through handleError instead). Default: errors
+   * byte), or a failed PROXY header or TLS handshake ('error'). `counted` is true when connectionAccepted()
+   * has already been called for it (every connection this process accepted, the ones the loop handed
+   * unread to a worker, where their preamble ran, included: a worker's `@Verify` refusing it is 'rejected'
+   * then; its errors come through handleError instead), false for one accepted elsewhere. Default: errors
    * go to handleError (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
    */
-  connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _taken = false): Promise<void> | void {
+  connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _counted = true): Promise<void> | void {
     if (kind === 'error') return this.handleError(undefined, clientAddress, error);
   }
 

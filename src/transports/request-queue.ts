@@ -29,6 +29,17 @@ export class RequestQueue<T> {
     return this.items.shift();
   }
 
+  /** Takes the first item that `pick` accepts, out of order; undefined when none does. */
+  takeFirst(pick: (item: T) => boolean): T | undefined {
+    const i = this.items.findIndex(pick);
+    return i < 0 ? undefined : this.items.splice(i, 1)[0];
+  }
+
+  /** Whether an item that `pick` accepts is queued. */
+  some(pick: (item: T) => boolean): boolean {
+    return this.items.some(pick);
+  }
+
   /** Empties the queue, handing back what was in it (for close()). */
   drain(): T[] {
     return this.items.splice(0, this.items.length);

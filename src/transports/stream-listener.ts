@@ -33,6 +33,8 @@ export interface ListenerEdge {
   dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
   /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
   watch?: AcceptWatch;
+  /** Called for every connection accepted, before the limits (those it refuses are accepted too, then closed). */
+  accepted?(): void;
 }
 
 /**
@@ -54,8 +56,13 @@ export class StreamListener {
   private readonly forget: (this: net.Socket) => void;
 
   private stopped: Promise<void> | undefined;
-  /** Connections in their preamble (PROXY header, TLS handshake): not queued yet. */
-  private preambles = 0;
+  /** Connections in their preamble (PROXY header, TLS handshake): not queued yet (the raw sockets). */
+  private readonly preambles = new Set<net.Socket>();
+  /** Connections accepted so far; each connection's number in that order (raw and TLS socket alike). */
+  private acceptedCount = 0;
+  private readonly order = new WeakMap<net.Socket, number>();
+  /** Those waiting in waitAcceptedBy() for a preamble to settle. */
+  private settleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly endpoint: StreamEndpoint,
@@ -102,7 +109,42 @@ export class StreamListener {
 
   /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */
   get waiting(): number {
-    return this.queue.length + this.preambles;
+    return this.queue.length + this.preambles.size;
+  }
+
+  /**
+   * A mark of the connections accepted so far (shutdown() takes one): `takeAcceptedBy(mark)` and
+   * `waitAcceptedBy(mark)` then concern only those, not the ones accepted after.
+   */
+  mark(): number {
+    return this.acceptedCount;
+  }
+
+  /** Takes the oldest queued connection accepted up to `mark`, out of turn; undefined when none is queued. */
+  takeAcceptedBy(mark: number): [net.Socket, ClientAddress] | undefined {
+    return this.queue.takeFirst(([socket]) => this.acceptedBy(socket, mark));
+  }
+
+  /**
+   * Resolves true once a connection accepted up to `mark` is queued, false when none is left to come (every
+   * one taken, or ended in its preamble) or the listener has closed: waits for preambles under way.
+   */
+  async waitAcceptedBy(mark: number): Promise<boolean> {
+    for (;;) {
+      if (this.closed) return false;
+      if (this.queue.some(([socket]) => this.acceptedBy(socket, mark))) return true;
+      if (![...this.preambles].some((raw) => this.acceptedBy(raw, mark))) return false;
+      await new Promise<void>((resolve) => this.settleWaiters.push(resolve));
+    }
+  }
+
+  private acceptedBy(socket: net.Socket, mark: number): boolean {
+    return (this.order.get(socket) ?? Infinity) <= mark;
+  }
+
+  /** A preamble ended (its connection queued or dropped), or the listener closed: waitAcceptedBy() looks again. */
+  private settled(): void {
+    for (const wake of this.settleWaiters.splice(0)) wake();
   }
 
   /** Connections accepted and not yet finished. */
@@ -123,6 +165,7 @@ export class StreamListener {
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => socket.destroy());
       this.queue.wake();
+      this.settled();
       await Promise.all(gone);
       await stopped;
     })();
@@ -158,6 +201,8 @@ export class StreamListener {
     }
     const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
     const { limiter, preamble } = this.edge;
+    this.order.set(socket, ++this.acceptedCount);
+    this.edge.accepted?.();
     // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
     if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
       socket.destroy();
@@ -177,16 +222,18 @@ export class StreamListener {
       this.queue.push([socket, peer]);
       return;
     }
-    this.preambles++;
+    this.preambles.add(socket);
     preamble.run(socket, peer).then(
       (result) => {
-        this.preambles--;
+        this.preambles.delete(socket);
         this.ready(socket, peer, result);
+        this.settled();
       },
       (err) => {
-        this.preambles--;
+        this.preambles.delete(socket);
         socket.destroy();
         this.edge.dropped?.('error', peer, err);
+        this.settled();
       },
     );
   }
@@ -217,6 +264,7 @@ export class StreamListener {
       socket.on('error', ignore);
     }
     recordPreamble(result);
+    if (socket !== raw) this.order.set(socket, this.order.get(raw)!);
     this.queue.push([socket, clientAddress]);
   }
 

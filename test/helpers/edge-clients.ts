@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import { cert } from '../fixtures/edge-handlers';
 import { within } from './clients';
 
@@ -123,4 +124,55 @@ export function closed(socket: net.Socket, ms = 10000): Promise<{ reset: boolean
     socket.once('close', () => resolve({ reset, data }));
     socket.resume();
   }));
+}
+
+/**
+ * A TLS client whose handshake stops after its ClientHello: its later flights are held until `release()`.
+ * `serverSpoke` resolves when the server's first bytes (its ServerHello) came back, which proves the
+ * server accepted the connection and is in its handshake; `secure` resolves once the handshake completes.
+ * `over`: a connection already open (one that has sent a PROXY header, say) to run the handshake on.
+ */
+export async function heldTlsClient(target: Endpoint, over?: net.Socket): Promise<{ serverSpoke: Promise<void>; release(): void; secure: Promise<tls.TLSSocket>; destroy(): void }> {
+  const raw = over ?? (await rawConnect(target));
+  let spoke!: () => void;
+  const serverSpoke = new Promise<void>((resolve) => (spoke = resolve));
+  let writes = 0;
+  let held: Buffer[] | undefined = [];
+  const pipe = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      if (writes++ === 0 || !held) raw.write(chunk);
+      else held.push(chunk);
+      callback();
+    },
+    final(callback) {
+      raw.end();
+      callback();
+    },
+    destroy(err, callback) {
+      raw.destroy();
+      callback(err);
+    },
+  });
+  raw.on('data', (d: Buffer) => {
+    spoke();
+    pipe.push(d);
+  });
+  raw.on('end', () => pipe.push(null));
+  raw.on('close', () => pipe.destroy());
+  const secure = tlsConnect(target, { raw: pipe as unknown as net.Socket });
+  secure.catch(() => undefined);
+  return {
+    serverSpoke: within(10000, 'the server\'s ServerHello', serverSpoke),
+    release: () => {
+      const flights = held ?? [];
+      held = undefined;
+      for (const chunk of flights) raw.write(chunk);
+    },
+    secure,
+    destroy: () => {
+      pipe.destroy();
+      raw.destroy();
+    },
+  };
 }

@@ -39,10 +39,10 @@ export interface RemoteServer {
   /** SIGTERM's drainDelay is on: a worker running a connection's preamble closes PROXY LOCAL health checks unanswered. */
   readonly edgeDraining?: boolean;
   /**
-   * A connection handed over unread ended in its worker before its lifecycle: `taken` (the loop took it, and
-   * counted it as accepted). StreamServer.connectionDropped.
+   * A connection handed over unread ended in its worker before its lifecycle: `counted` (this process
+   * accepted it, and counted it then). StreamServer.connectionDropped.
    */
-  connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, taken: boolean): unknown;
+  connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, counted: boolean): unknown;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple;

@@ -1,0 +1,156 @@
+import 'reflect-metadata';
+import { bootstrap, Handle, Server, StreamRequest, TcpServer } from '../../src';
+import {
+  ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsConcurrent, TlsConcurrent, TlsForking, TlsSerial, TlsThreading,
+} from '../fixtures/edge-handlers';
+import { connect, readToEnd, within } from '../helpers/clients';
+import { heldTlsClient, rawConnect, v1Header } from '../helpers/edge-clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+function endpoint(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+/**
+ * API.md §6: a plain `shutdown()` serves every connection accepted before it, whatever stage the
+ * connection is in. These clients are accepted and in the middle of their preamble (TLS handshake, PROXY
+ * header) when shutdown() is called; they finish it and send their request only after. Each gets its reply,
+ * and shutdown() resolves only after that: the server is closed right after it, which would cut a
+ * connection still waiting.
+ */
+describe.each([
+  { mode: 'serial', handler: TlsSerial },
+  { mode: '@Concurrent', handler: TlsConcurrent },
+  { mode: '@Threading', handler: TlsThreading },
+  { mode: '@Forking', handler: TlsForking },
+])('a plain shutdown() with TLS in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('serves a client that was accepted and still in its TLS handshake when shutdown() was called', async () => {
+    const server = serve(await bootstrap(handler));
+    const held = await heldTlsClient(endpoint(server));
+    try {
+      await held.serverSpoke; // the server accepted it and answered its ClientHello: the handshake is under way
+      const stopping = server.shutdown();
+      held.release();
+      const client = await held.secure;
+      const reply = within(10000, 'the reply', readToEnd(client));
+      client.write('after shutdown began\n');
+      await within(15000, 'shutdown', stopping);
+      await server.close(); // shutdown() has served it: closing now cuts nothing
+      expect((await reply).toString()).toBe('after shutdown began\n');
+    } finally {
+      held.destroy();
+    }
+  });
+});
+
+describe.each([
+  { mode: 'serial', handler: ProxySerial },
+  { mode: '@Concurrent', handler: ProxyConcurrent },
+  { mode: '@Threading', handler: ProxyThreading },
+  { mode: '@Forking', handler: ProxyForking },
+])('a plain shutdown() with the PROXY protocol in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('serves a client that was accepted and had sent half its PROXY header when shutdown() was called', async () => {
+    const server = serve(await bootstrap(handler));
+    const header = v1Header('203.0.113.7', 40000, '127.0.0.1', endpoint(server).port);
+    const client = await rawConnect(endpoint(server), header.slice(0, 12));
+    try {
+      await until(() => server.stats().accepted === 1, 5000); // counted when the server accepts it
+      const reply = within(10000, 'the reply', readToEnd(client));
+      const stopping = server.shutdown();
+      client.write(`${header.slice(12)}info\n`);
+      await within(15000, 'shutdown', stopping);
+      await server.close();
+      const info = JSON.parse((await reply).toString());
+      expect(info.client).toMatchObject({ host: '203.0.113.7', port: 40000 });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('leaves a connection accepted after shutdown() began for the next serveForever()', async () => {
+    const server = serve(await bootstrap(handler));
+    const busy = await rawConnect(endpoint(server), v1Header('203.0.113.8', 40001, '127.0.0.1', endpoint(server).port));
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      await within(15000, 'shutdown', server.shutdown()); // an idle connection: it ends
+      const late = await rawConnect(endpoint(server), `${v1Header('203.0.113.9', 40002, '127.0.0.1', endpoint(server).port)}info\n`);
+      try {
+        await until(() => server.stats().accepted === 2, 5000);
+        const reply = within(10000, 'the late reply', readToEnd(late));
+        const again = server.serveForever(0.05);
+        late.end();
+        expect(JSON.parse((await reply).toString()).client).toMatchObject({ host: '203.0.113.9' });
+        await within(15000, 'the second shutdown', server.shutdown());
+        await within(5000, 'the second loop', again);
+      } finally {
+        late.destroy();
+      }
+    } finally {
+      busy.destroy();
+    }
+  });
+});
+
+describe('a plain shutdown() with PROXY then TLS in @Concurrent', () => {
+  const serve = servingInTests<Server>();
+
+  test('serves a client whose header was read and whose handshake was under way when shutdown() was called', async () => {
+    const server = serve(await bootstrap(ProxyTlsConcurrent));
+    const raw = await rawConnect(endpoint(server), v1Header('198.51.100.4', 40003, '127.0.0.1', endpoint(server).port));
+    const held = await heldTlsClient(endpoint(server), raw);
+    try {
+      await held.serverSpoke;
+      const stopping = server.shutdown();
+      held.release();
+      const client = await held.secure;
+      const reply = within(10000, 'the reply', readToEnd(client));
+      client.write('info\n');
+      await within(15000, 'shutdown', stopping);
+      await server.close();
+      expect(JSON.parse((await reply).toString()).client).toMatchObject({ host: '198.51.100.4', port: 40003 });
+    } finally {
+      held.destroy();
+      raw.destroy();
+    }
+  });
+});
+
+describe('a plain shutdown() in serial mode', () => {
+  const serve = servingInTests<Server>();
+
+  test('serves a connection that was accepted and queued behind a busy request when shutdown() was called', async () => {
+    let release!: () => void;
+    const busyUntil = new Promise<void>((resolve) => (release = resolve));
+    @TcpServer(0)
+    class OneAtATime {
+      @Handle() async handle(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString();
+        if (line === 'busy\n') await busyUntil;
+        await req.wfile.write(`served ${line}`);
+      }
+    }
+    const server = serve(await bootstrap(OneAtATime));
+    const [busy, queued] = [await connect(endpoint(server)), await connect(endpoint(server))];
+    try {
+      const busyReply = within(10000, 'the busy reply', readToEnd(busy));
+      const queuedReply = within(10000, 'the queued reply', readToEnd(queued));
+      busy.write('busy\n');
+      queued.write('queued\n');
+      await until(() => server.stats().accepted === 2 && server.stats().active === 1, 5000);
+      const stopping = server.shutdown();
+      release();
+      await within(15000, 'shutdown', stopping);
+      await server.close();
+      expect((await busyReply).toString()).toBe('served busy\n');
+      expect((await queuedReply).toString()).toBe('served queued\n');
+    } finally {
+      busy.destroy();
+      queued.destroy();
+    }
+  });
+});
