@@ -277,7 +277,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     slot.load--;
     if (slot.dead || this.closed) return;
     if (slot.retiring) {
-      if (slot.load === 0) void this.retire(slot);
+      // Past maxConnectionsPerThread/Child it is recycled (worker.exit says so); perRequest's simply retires.
+      if (slot.load === 0) void this.retire(slot, this.options.perRequest ? 'retired' : 'recycled');
       else if (shutdownTimeout !== null && !this.idleTimers.has(slot)) {
         // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
         const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);

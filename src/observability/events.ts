@@ -54,17 +54,33 @@ export function connectionClosed(server: unknown, connection: object, bytesIn: n
   forward?.record('connectionClose', payload);
 }
 
+/** Whether anyone in this process subscribes to `request.end`. */
+export function requestEndObserved(): boolean {
+  return EVENTS_ENABLED && channels.requestEnd.hasSubscribers;
+}
+
 /** Whether a request would publish anything: callers skip building traceRequest's arguments when not. */
 export function requestObserved(): boolean {
   return EVENTS_ENABLED && (channels.requestStart.hasSubscribers || channels.requestEnd.hasSubscribers || isTracing() || forwarding());
 }
 
+/** A `request.end` as plain data for the server's process (no `server`; the error as plain data). */
+export type RequestEndData = Record<string, unknown>;
+
 /**
  * Runs one request, publishing `request.start`/`request.end` and wrapping it in the tracing channel
  * when anyone listens; otherwise it just calls `run`. `bytes()` gives the request's bytes in and out
- * when it ends. The returned promise settles as `run()`'s does.
+ * when it ends. The returned promise settles as `run()`'s does. In a worker whose events the server's
+ * process wants, the `request.end` for it goes to `forwardEnd` when given (the worker sends it with the
+ * request's end, so it is neither late nor lost with the worker), else into the next report.
  */
-export function traceRequest(server: unknown, clientAddress: ClientAddress, run: () => Promise<void>, bytes: () => [number, number]): Promise<void> {
+export function traceRequest(
+  server: unknown,
+  clientAddress: ClientAddress,
+  run: () => Promise<void>,
+  bytes: () => [number, number],
+  forwardEnd?: (data: RequestEndData) => void,
+): Promise<void> {
   if (!EVENTS_ENABLED) return run();
   const tracing = isTracing();
   const start = channels.requestStart.hasSubscribers;
@@ -79,7 +95,11 @@ export function traceRequest(server: unknown, clientAddress: ClientAddress, run:
     const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
     if (error !== undefined) payload.error = error;
     if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish({ server, ...payload });
-    if (forwarding()) forward!.record('requestEnd', error === undefined ? payload : { ...payload, error: plainError(error) });
+    if (forwarding()) {
+      const data = error === undefined ? payload : { ...payload, error: plainError(error) };
+      if (forwardEnd) forwardEnd(data);
+      else forward!.record('requestEnd', data);
+    }
   };
   return ran.then(
     () => ended(),

@@ -9,7 +9,10 @@ import { connect, datagramExchange, readToEnd, streamExchange, within } from '..
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
-import { ObservedChildDatagrams, ObservedChildLines, ObservedChildMessages, ObservedThreadDatagrams, ObservedPerRequestMessages, ObservedThreadLines, ObservedThreadMessages } from '../fixtures/observed-handlers';
+import {
+  ObservedChildDatagrams, ObservedChildLines, ObservedChildMessages, ObservedThreadDatagrams, ObservedPerRequestMessages, ObservedRecycledChild, ObservedRecycledThread,
+  ObservedThreadLines, ObservedThreadMessages,
+} from '../fixtures/observed-handlers';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -184,8 +187,8 @@ describe.each(modes)('observability in $mode mode', (m) => {
 });
 
 const workerModes = [
-  { mode: '@Threading', Lines: ObservedThreadLines, Messages: ObservedThreadMessages, who: 'threadId' as const, child: false },
-  { mode: '@Forking', Lines: ObservedChildLines, Messages: ObservedChildMessages, who: 'pid' as const, child: true },
+  { mode: '@Threading', Lines: ObservedThreadLines, Messages: ObservedThreadMessages, Recycled: ObservedRecycledThread, who: 'threadId' as const, child: false },
+  { mode: '@Forking', Lines: ObservedChildLines, Messages: ObservedChildMessages, Recycled: ObservedRecycledChild, who: 'pid' as const, child: true },
 ];
 
 describe.each(workerModes)('observability of workers in $mode mode', (m) => {
@@ -280,6 +283,68 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(after.workers[0].id).not.toBe(first);
     expect((await streamExchange(target(s), 'd\n', { halfClose: true })).toString()).toBe('D\n');
     await until(() => s.stats().messages === 4);
+  });
+
+  test('a worker that dies ends every request it held on request.end with the error, and the one it had just finished once, without its error', async () => {
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Lines, { logger: memoryLogger() }));
+    const held = await within(5000, 'connect', connect(target(s)));
+    held.on('error', () => undefined);
+    try {
+      const closed = within(10000, 'the held connection to close', readToEnd(held));
+      held.write('first\n');
+      await within(5000, 'the first reply', new Promise((r) => held.once('data', r)));
+      const first = s.stats().workers[0].id;
+      const port = held.localPort;
+      // A request that ends now, well within the report period before the worker dies.
+      expect((await streamExchange(target(s), 'done\n', { halfClose: true })).toString()).toBe('DONE\n');
+      held.write('die\n');
+      await closed;
+      await until(() => s.stats().errors === 1 && recorder!.named('sockserve:request.end').length === 2, 10000);
+      const ends = recorder.named('sockserve:request.end');
+      const crashed = ends.filter((e) => e.error !== undefined);
+      expect(crashed).toEqual([expect.objectContaining({ workerId: first, clientAddress: expect.objectContaining({ port }) })]);
+      expect(crashed[0].error).toMatchObject({ name: 'WorkerCrashedError' });
+      expect(crashed[0].durationMs).toBeGreaterThanOrEqual(0);
+      expect(ends.filter((e) => e.error === undefined)).toEqual([expect.objectContaining({ workerId: first, bytesIn: 5, bytesOut: 5 })]);
+      // Exactly once: the replacement's reports bring neither again.
+      await until(() => s.stats().workers.length === 1 && s.stats().workers[0].id !== first && s.stats().workers[0].heapUsedBytes > 0, 10000);
+      expect((await streamExchange(target(s), 'after\n', { halfClose: true })).toString()).toBe('AFTER\n');
+      await until(() => s.stats().workers[0]?.requests === 1, 10000); // a report of the replacement came since
+      expect(recorder.named('sockserve:request.end')).toHaveLength(3);
+    } finally {
+      held.destroy();
+    }
+  });
+
+  test('close() while a request runs in a worker ends it as a routine RequestTimeoutError (one warn line), not a crash with a traceback', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    try {
+      const closed = within(10000, 'the connection to close', readToEnd(client));
+      client.write('busy\n');
+      await within(5000, 'the reply', new Promise((r) => client.once('data', r))); // the handler waits for its next line
+      await within(10000, 'close', s.close());
+      await closed;
+      await until(() => logger.lines.warn.length === 1, 5000);
+      expect(logger.lines.warn[0]).toMatch(/RequestTimeoutError.*server was closed while this request was running/);
+      expect(logger.lines.error).toEqual([]);
+      expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a worker recycled after maxConnectionsPerThread/Child publishes worker.exit with the reason recycled, and is replaced', async () => {
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Recycled));
+    expect((await streamExchange(target(s), 'one\n', { halfClose: true })).toString()).toBe('ONE\n');
+    await until(() => recorder!.named('sockserve:worker.exit').length === 1, 10000);
+    expect(String(recorder.named('sockserve:worker.exit')[0].reason)).toMatch(/^recycled: /);
+    expect((await streamExchange(target(s), 'two\n', { halfClose: true })).toString()).toBe('TWO\n');
+    expect(s.stats()).toMatchObject({ restarts: 0, errors: 0 });
   });
 
   test('messages handled by @OnMessage in a worker are counted, and are not published in the main process', async () => {

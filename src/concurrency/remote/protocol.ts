@@ -9,6 +9,7 @@ import type { ClientAddress } from '../../transports/address';
 import type { SecureContextOptions } from 'node:tls';
 import type { EdgeOptions, ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { WorkerReport } from '../../observability/worker-report';
+import type { RequestEndData } from '../../observability/events';
 
 /** An error as it crosses threads and processes: its class name, text, stack, Node's `code`/`errno`/`syscall`, and its cause. */
 export interface SerializedError {
@@ -66,9 +67,12 @@ export type FromWorker =
    * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A
    * failed PROXY header or TLS handshake is an `error` (ProxyProtocolError, TlsHandshakeError) that no hook
    * here has seen: the server reports it (API.md §3). `bytes`: [in, out] of a connection the worker owned
-   * (its bytes never passed the server's process).
+   * (its bytes never passed the server's process). `end`: the request's `request.end` as plain data, when
+   * the server's process wants workers' events: it is republished there when `done` arrives, so it is
+   * never lost with a worker that dies before its next report, and a request ended by its worker's death
+   * (no `done`) gets its `request.end` from the server instead (RemoteSlot), exactly once either way.
    */
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number] }
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData }
   /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the

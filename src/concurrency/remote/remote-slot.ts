@@ -9,7 +9,10 @@ import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/c
 import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
-import { recordHandedOverBytes } from '../../observability/connection-bytes';
+import { recordHandedOverBytes, streamBytes } from '../../observability/connection-bytes';
+import { plainError, requestEndObserved } from '../../observability/events';
+import { republishWorkerEvents } from '../../observability/worker-report';
+import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
 
 interface Running {
@@ -28,6 +31,9 @@ interface Running {
   server?: RemoteServer;
   /** The request as the server knows it: a shutdown it asks for does not wait for it. */
   request: RemoteRequest;
+  /** Its client, and when it was handed to the worker (performance.now()): its request.end if the worker dies. */
+  client: ClientAddress;
+  at: number;
 }
 
 /** What a worker's request sees of the server: its (classic) address, and shutdown(). */
@@ -132,7 +138,7 @@ export abstract class RemoteSlot {
     if (this.dead) return Promise.reject(this.crashError());
     const id = ++this.nextId;
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => {
-      const running: Running = { id, resolve, reject, server, request };
+      const running: Running = { id, resolve, reject, server, request, client, at: performance.now() };
       this.running.set(id, running);
       const address = server?.serverAddress;
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
@@ -205,6 +211,7 @@ export abstract class RemoteSlot {
         return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
+        if (msg.end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: msg.end }]);
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped);
         return;
       case 'shutdown': {
@@ -256,19 +263,36 @@ export abstract class RemoteSlot {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
     const crash = this.crashError(detail);
-    for (const running of [...this.running.values()]) void this.finish(running, crash);
+    for (const running of [...this.running.values()]) {
+      this.publishEnd(running, crash);
+      void this.finish(running, crash);
+    }
     this.onDeath(this);
   }
 
   /**
-   * What each of the worker's open connections fails with: a RequestTimeoutError when shutdown's timeout
-   * ended it (as a request abandoned in the server's process), a WorkerCrashedError otherwise, saying
-   * whether the pool ended it on purpose (close, recycling) or it died (the watchdog, an exit, a crash).
+   * A request whose worker ended before it did (no `done` came): its `request.end`, which the worker can no
+   * longer send, is published here (API.md §14: every request ends once on the channels), with the error it
+   * failed with and its bytes as far as this process knows them (a relayed connection's; none of an owned one's).
+   */
+  private publishEnd(running: Running, error: Error): void {
+    if (!requestEndObserved()) return;
+    const [bytesIn, bytesOut] = Array.isArray(running.request)
+      ? [running.request[0].length, 0]
+      : streamBytes(running.request as { bytesRead?: number; bytesWritten?: number });
+    const data = { clientAddress: running.client, durationMs: performance.now() - running.at, bytesIn, bytesOut, error: plainError(error) };
+    republishWorkerEvents(this.id, [{ channel: 'requestEnd', data }]);
+  }
+
+  /**
+   * What each of the worker's open connections fails with: when the pool ended the worker on purpose
+   * (shutdown's timeout, close(), a recycled worker's last connections past shutdownTimeout), a
+   * RequestTimeoutError, as a request abandoned in the server's process is (routine: one warn line, no
+   * traceback); a WorkerCrashedError when it died (the watchdog, an exit, a crash).
    */
   private crashError(detail = 'was ended'): Error {
     const reason = this.endReason;
-    if (reason === 'shutdownTimeout') return new RequestTimeoutError(messages.workerEnded(this.mode, reason));
-    if (reason === 'close' || reason === 'recycled') return new WorkerCrashedError(messages.workerEnded(this.mode, reason));
+    if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason));
     const cause = this.lastError;
     if (cause instanceof WorkerCrashedError) return cause; // the watchdog's: its message says it all
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;

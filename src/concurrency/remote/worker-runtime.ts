@@ -12,7 +12,7 @@ import { PortDuplex } from './port-duplex';
 import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
-import { requestObserved, traceRequest } from '../../observability/events';
+import { RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
@@ -86,14 +86,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   /**
    * One request, its lifecycle then its end: `bytes()` gives its bytes in and out. Errors are counted in
    * the server's process, which each one reaches in `done` (so none is lost with a worker); an owned
-   * connection's bytes go with `done` too, since they never passed through the server's process. `work`
+   * connection's bytes go with `done` too, since they never passed through the server's process, and so
+   * does its `request.end` when the server's process wants it (never lost with the worker). `work`
    * may say that a connection handed over unread never reached its lifecycle (DroppedInWorker).
    */
   const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
-    const owned: { bytes?: [number, number] } = conn.socket ? { bytes: bytes() } : {};
+    const ending: { bytes?: [number, number]; end?: RequestEndData } = conn.socket ? { bytes: bytes() } : {};
     try {
       let failed: unknown;
       let dropped = undefined as DroppedInWorker | undefined;
@@ -102,7 +103,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const body = async () => {
           dropped = (await work()) ?? undefined;
         };
-        await (requestObserved() ? traceRequest(face, client, body, bytes) : body());
+        await (requestObserved() ? traceRequest(face, client, body, bytes, (end) => (ending.end = end)) : body());
       } catch (err) {
         failed = err;
       }
@@ -110,13 +111,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushed(conn.duplex));
-      if (conn.socket) owned.bytes = bytes();
+      if (conn.socket) ending.bytes = bytes();
       if (failed === undefined && flushError) failed = flushError;
       if (failed !== undefined) throw failed;
       const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
-      channel.post({ t: 'done', id, reply: replied, ...owned, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
+      channel.post({ t: 'done', id, reply: replied, ...ending, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
-      channel.post({ t: 'done', id, error: serializeError(err), ...owned });
+      channel.post({ t: 'done', id, error: serializeError(err), ...ending });
     } finally {
       conns.delete(id);
       reporter.connections = conns.size;
