@@ -10,6 +10,7 @@ import type { HandlerDefinition, TransportDefinition } from '../metadata/definit
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
+import { isHealthCheck } from '../observability/health-check';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
 import { preambleDeferred } from '../transports/connection-preamble';
@@ -59,6 +60,8 @@ export function assembleServer(
   }
   const t = def.transport;
   const remote = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
+  /** Connections run here that a reset ended before any byte: health checks, counted at their close. */
+  const hungUp = new WeakSet<object>();
   const wiring = new HandlerWiring(def, container, face, remote, () => ({
     requestTimeout: server.requestTimeout,
     lineLimit: (server as unknown as TCPServer).lineLimit,
@@ -115,6 +118,10 @@ export function assembleServer(
       const [bytesIn, bytesOut] = bytesOf(request);
       counters.bytesIn += bytesIn;
       counters.bytesOut += bytesOut;
+      // A plain TCP health check that reached the handler here (workers tell theirs as dropped 'health-check').
+      if (!remote && !Array.isArray(request) && (hungUp.has(request as object) || isHealthCheck(bytesIn, bytesOut, (request as { readableEnded?: boolean }).readableEnded === true))) {
+        counters.healthChecks++;
+      }
       if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);
     }
 
@@ -140,6 +147,11 @@ export function assembleServer(
     }
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
+      // A client that reset before its first byte, sent none: a health check, quiet (counted in closeRequest).
+      if (!remote && typeof request === 'object' && request !== null && !Array.isArray(request) && isHealthCheck(...bytesOf(request), false, error)) {
+        hungUp.add(request);
+        return;
+      }
       counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors: observability/error-kind.ts
       if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is

@@ -36,6 +36,17 @@ function kindOf(error: unknown): ErrorKind {
   return 'handler';
 }
 
+/** errno codes of a connection the peer closed or reset (not one that stopped answering). */
+const HANG_UP_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Whether the error is the peer hanging up (a reset, a broken pipe), itself or as its cause (one level). */
+export function isHangUp(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && HANG_UP_CODES.has(code)) return true;
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof cause === 'string' && HANG_UP_CODES.has(cause);
+}
+
 /** Routine: counted apart from handler errors and logged in one line, without a traceback. */
 export function isRoutine(error: unknown): boolean {
   return errorKind(error) !== 'handler';

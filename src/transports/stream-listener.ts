@@ -203,6 +203,12 @@ export class StreamListener {
     const { limiter, preamble } = this.edge;
     this.order.set(socket, ++this.acceptedCount);
     this.edge.accepted?.();
+    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so): a health check.
+    if (this.endpoint.kind === 'tcp' && peer.host === '') {
+      socket.destroy();
+      this.edge.dropped?.('health-check', peer);
+      return;
+    }
     // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
     if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
       socket.destroy();

@@ -44,6 +44,23 @@ async function resetWhileWaiting(s: Server, line: string): Promise<void> {
   socket.resetAndDestroy();
 }
 
+/**
+ * Two plain TCP health checks (API.md §11, §15), no PROXY header or TLS: one connects and closes (FIN), one
+ * connects and resets (RST) once the server has accepted it; neither sends a byte. Then a request.
+ */
+async function healthChecksThenARequest(s: Server): Promise<string> {
+  const fin = await within(5000, 'connect', connect(target(s)));
+  fin.end();
+  await within(10000, 'the checked connection to close', readToEnd(fin));
+  const accepted = s.stats().accepted;
+  const rst = await within(5000, 'connect', connect(target(s)));
+  rst.on('error', () => undefined);
+  await until(() => s.stats().accepted === accepted + 1, 5000);
+  rst.resetAndDestroy();
+  await until(() => s.stats().healthChecks === 2, 10000);
+  return (await streamExchange(target(s), 'after\n', { halfClose: true })).toString();
+}
+
 describe.each(modes)('observability in $mode mode', (m) => {
   const serve = servingInTests<Server>();
   let recorder: ReturnType<typeof recordEvents> | undefined;
@@ -164,6 +181,14 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ accepted: 1, rejected: 1, errors: 0 });
     expect(recorder.named('sockserve:connection.open')).toHaveLength(1);
     expect(recorder.named('sockserve:request.start')).toEqual([]);
+  });
+
+  test('a plain TCP health check, closed or reset with no byte either way, counts in healthChecks only and logs nothing', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(lineServer(), { logger }));
+    expect(await healthChecksThenARequest(s)).toBe('AFTER\n');
+    expect(s.stats()).toMatchObject({ accepted: 3, healthChecks: 2, errors: 0, clientErrors: 0, rejected: 0 });
+    expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
   });
 
   test('a user @HandleError still sees routine errors, which are counted as client errors and not logged', async () => {
@@ -345,6 +370,15 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(String(recorder.named('sockserve:worker.exit')[0].reason)).toMatch(/^recycled: /);
     expect((await streamExchange(target(s), 'two\n', { halfClose: true })).toString()).toBe('TWO\n');
     expect(s.stats()).toMatchObject({ restarts: 0, errors: 0 });
+  });
+
+  test('a plain TCP health check, closed or reset with no byte either way, counts in healthChecks only and logs nothing', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    expect(await healthChecksThenARequest(s)).toBe('AFTER\n');
+    await until(() => s.stats().active === 0, 5000);
+    expect(s.stats()).toMatchObject({ accepted: 3, healthChecks: 2, errors: 0, clientErrors: 0, rejected: 0 });
+    expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
   });
 
   test('messages handled by @OnMessage in a worker are counted, and are not published in the main process', async () => {

@@ -16,6 +16,7 @@ import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports } from './class-ref';
 import { markReported, PortableToken, WorkerSpec } from './protocol';
+import { isHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
 
 /** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
@@ -59,7 +60,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
   // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
   // and the server reports it the default way.
-  const run = async (req: StreamRequest | DatagramRequest | MessageRequest, verify = false): Promise<void | 'rejected'> => {
+  const run = async (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
     try {
       const instance = scope.resolve(def.handler);
@@ -68,7 +69,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         if (verify && def.hooks.verify !== undefined && !(await callHook(def, instance, 'verify', req.clientAddress, req))) return 'rejected';
         await runDecorated(def, instance, req);
       } catch (err) {
-        if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
+        if (def.hooks.handleError === undefined || err instanceof SystemExit || hungUpSilent(conn, err)) throw err;
         await callHook(def, instance, 'handleError', err, req.clientAddress);
         throw markReported(err);
       }
@@ -82,13 +83,19 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
-        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify);
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn);
     },
     datagram: (data, truncated, client, reply, worker) => {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)).then(() => undefined);
     },
   };
+}
+
+/** A health check's reset (no byte either way): it reaches no @HandleError; the runtime drops it quietly. */
+function hungUpSilent(conn: Duplex | undefined, err: unknown): boolean {
+  const c = conn as { bytesRead?: number; bytesWritten?: number } | undefined;
+  return c !== undefined && isHealthCheck(c.bytesRead ?? 0, c.bytesWritten ?? 0, false, err);
 }
 
 type ClassicHandler = new (request: unknown, client: ClientAddress, server: unknown) => { run(): Promise<void> };

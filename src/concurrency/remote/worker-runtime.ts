@@ -14,6 +14,7 @@ import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
+import { isHealthCheck } from '../../observability/health-check';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
@@ -113,6 +114,12 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         : conn.duplex && (await flushed(conn.duplex));
       if (conn.socket) ending.bytes = bytes();
       if (failed === undefined && flushError) failed = flushError;
+      // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
+      const stream = conn.socket ?? conn.duplex;
+      if (stream && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed)) {
+        failed = undefined;
+        dropped = 'health-check';
+      }
       if (failed !== undefined) throw failed;
       const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
       channel.post({ t: 'done', id, reply: replied, ...ending, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);

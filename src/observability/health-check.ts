@@ -1,0 +1,14 @@
+import { isHangUp } from './error-kind';
+
+/**
+ * Whether a stream connection that reached its handler was a plain TCP health check (API.md §11, §15):
+ * the client closed (`clientEnded`) or reset (`error` a hang-up: ECONNRESET, EPIPE…) having sent no byte,
+ * and was sent none. Without a PROXY header or TLS handshake to wait for, no byte is read before the
+ * handler asks (a server may speak first), so the handler runs; such a connection is then counted in
+ * `stats().healthChecks` only, and its reset reaches no @HandleError and no log line, as a health check
+ * ended by a preamble is. A handler that wrote something (a banner) makes it a request like any other.
+ */
+export function isHealthCheck(bytesIn: number, bytesOut: number, clientEnded: boolean, error?: unknown): boolean {
+  if (bytesIn !== 0 || bytesOut !== 0) return false;
+  return error === undefined ? clientEnded : isHangUp(error);
+}
