@@ -399,6 +399,17 @@ async function backgroundLoad(ms = 1000) {
 
 // ---- the load generator ----
 
+/** The median over repetitions of run i's value over the anchor's run i (runs that both have). */
+function pairedRatio(g, runs, anchorRuns) {
+  const ratios = [];
+  for (let i = 0; i < Math.min(runs.length, anchorRuns.length); i++) {
+    const a = valueOf(g, anchorRuns[i]);
+    const v = valueOf(g, runs[i]);
+    if (a > 0 && v != null) ratios.push(v / a);
+  }
+  return ratios.length > 0 ? median(ratios) : null;
+}
+
 function targetString(t) {
   return t.path ? `unix:${t.path}` : `${t.host}:${t.port}`;
 }
@@ -533,8 +544,11 @@ async function runGroup(gen, g, env) {
     errors: s.runs.reduce((n, r) => n + (r.errors ?? 0), 0),
     runs: s.runs,
   }));
-  const anchor = rows.find((r) => r.anchor && r.value)?.value;
-  for (const r of rows) r.ratio = anchor && r.value != null ? r.value / anchor : null;
+  // Each repetition measures every server in turn, so a ratio is taken within a repetition (server and
+  // anchor measured minutes apart at most) and the median of those is reported: the machine's drift
+  // between repetitions (seen as 30-60 % on connection rates) cancels out instead of adding to the noise.
+  const anchorRow = rows.find((r) => r.anchor && r.value);
+  for (const r of rows) r.ratio = anchorRow && r.value != null ? pairedRatio(g, r.runs, anchorRow.runs) : null;
   return { id: g.id, title: g.title, unit: g.unit, workload: g.workload, conns: g.conns, seconds, serverCpus: cpus, note: g.note ?? null, timing, rows };
 }
 
@@ -797,7 +811,7 @@ function markdown(meta, results, t) {
   L.push('# sockserve benchmark', '');
   L.push(`${meta.date.slice(0, 10)} · ${meta.machine} · servers on Node ${meta.serverNode} · Python ${meta.python} · \`${meta.command}\``, '');
   L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking with more than 2 clients, so their pools have grown); `
-    + '**×** is the ratio to the first row of its table (the anchor), measured in the same run. '
+    + '**×** is the ratio to the first row of its table (the anchor), measured in the same run: the median of the ratios of each repetition (server and anchor measured in turn). '
     + `${meta.pinning}. Load generator: ${meta.loadgen}. Server CPU is the whole process tree's (100 % = one core); RSS is summed over that tree. `
     + `"gen sat." marks rows where the load generator itself used ≥ 90 % of its core in some run (the server may have had more to give); "busy" marks rows whose median run saw other processes of this shared machine use more than half a core `
     + `(such a run is measured once more and the quieter of the two kept, ${meta.remeasuredBusyRuns} times in this run).`);
