@@ -1,0 +1,84 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import { bootstrap, Concurrent, Framing, FrameTooLongError, HandleError, OnMessage, Server, TcpServer } from '../../src';
+import { connect, readToEnd, within } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>();
+const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
+
+async function exchange(server: Server, payload: Buffer | string, halfClose = true): Promise<Buffer> {
+  const socket = await within(5000, 'connect', connect(tcp(server)));
+  try {
+    const reply = readToEnd(socket);
+    socket.write(payload);
+    if (halfClose) socket.end();
+    return await within(10000, 'replies', reply);
+  } finally {
+    socket.destroy();
+  }
+}
+
+const errors: unknown[] = [];
+beforeEach(() => (errors.length = 0));
+
+@TcpServer(0) @Concurrent() @Framing('lines', { maxLength: 16 })
+class Lines16 {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer(0) @Concurrent() @Framing('lines', { maxLength: 16 })
+class AsyncLines16 {
+  @OnMessage() async on(line: string) { await new Promise((r) => setTimeout(r, 5)); return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer(0) @Concurrent() @Framing('lines', { concurrency: 2 })
+class SlowThenThrows {
+  @OnMessage() async on(line: string) {
+    if (line === 'throw') throw new Error('handler failed on purpose');
+    await new Promise((r) => setTimeout(r, 30));
+    return `<${line}>`;
+  }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer(0) @Concurrent() @Framing('netstring')
+class AsyncNetstrings {
+  @OnMessage() async on(frame: Buffer) { await new Promise((r) => setTimeout(r, 5)); return Buffer.concat([Buffer.from('<'), frame, Buffer.from('>')]); }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('lines framer, hostile', () => {
+  test('a line of invalid UTF-8 exactly maxLength bytes long is a message whether it comes alone or among others in one chunk', async () => {
+    const server = serve(await bootstrap(Lines16));
+    const bad = Buffer.alloc(16, 0xff);
+    const one = await exchange(server, Buffer.concat([bad, Buffer.from('\n')]));
+    const many = await exchange(server, Buffer.concat([Buffer.from('a\n'), bad, Buffer.from('\nb\n')]));
+    expect(many.toString()).toBe(`<a>\n${one.toString()}<b>\n`);
+    expect(errors).toEqual([]);
+  });
+
+  test('with an async @OnMessage the lines before a too-long line in the same chunk are answered before the connection closes', async () => {
+    const server = serve(await bootstrap(AsyncLines16));
+    const reply = await exchange(server, `a\nb\n${'x'.repeat(40)}\nc\n`, false);
+    expect(reply.toString()).toBe('<a>\n<b>\n');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FrameTooLongError.name]);
+  });
+
+  test('when a later overlapping @OnMessage call throws, the reply of the earlier call still in flight is written before the connection closes', async () => {
+    const server = serve(await bootstrap(SlowThenThrows));
+    const reply = await exchange(server, 'slow\nthrow\nafter\n', false);
+    expect(reply.toString()).toBe('<slow>\n');
+    expect(errors.map((e) => (e as Error).message)).toEqual(['handler failed on purpose']);
+  });
+
+  test('a netstring cut short by the client\'s FIN still lets the async reply to the whole netstring before it go out', async () => {
+    const server = serve(await bootstrap(AsyncNetstrings));
+    const reply = await exchange(server, '3:abc,5:de');
+    expect(reply.toString()).toBe('5:<abc>,');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual(['FramingError']);
+  });
+});
+void net;
