@@ -82,3 +82,26 @@ describe('lines framer, hostile', () => {
   });
 });
 void net;
+
+@TcpServer(0) @Concurrent() @Framing('json-lines')
+class JsonEcho {
+  @OnMessage() on(value: unknown) { return { got: value }; }
+}
+
+describe('routine client behaviour is one warn line, not a traceback', () => {
+  test('a json-lines client sending garbage after good lines gets its replies, then one warn line and a clientErrors count, no error log', async () => {
+    const logged: Record<'debug' | 'info' | 'warn' | 'error', string[]> = { debug: [], info: [], warn: [], error: [] };
+    const logger = {
+      debug: (m: string) => logged.debug.push(m), info: (m: string) => logged.info.push(m),
+      warn: (m: string) => logged.warn.push(m), error: (m: string) => logged.error.push(m),
+    };
+    const server = serve(await bootstrap(JsonEcho, { logger }));
+    const reply = await exchange(server, '1\n{"a":2}\nnot json\n3\n', false);
+    expect(reply.toString()).toBe('{"got":1}\n{"got":{"a":2}}\n');
+    await within(5000, 'the error to be counted', (async () => { while (server.stats().clientErrors + server.stats().errors === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    expect([server.stats().clientErrors, server.stats().errors]).toEqual([1, 0]);
+    expect(logged.error).toEqual([]);
+    expect(logged.warn).toHaveLength(1);
+    expect(logged.warn[0]).toContain('FramingError');
+  });
+});
