@@ -114,7 +114,15 @@ export class HandlerWiring {
     const { instance, req, scope } = ctx;
     const ran = runDecorated(this.def, instance, req);
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
-    const done = reply ? ran.then(() => sendReply(request as DatagramRequestTuple, reply, clientAddress)) : ran;
+    // A datagram's reply is what was written, sent also when the handler threw, as Python's
+    // DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are owed.
+    const send = () => sendReply(request as DatagramRequestTuple, reply!, clientAddress);
+    const done = reply
+      ? ran.then(send, (err) => {
+          const sent = send();
+          return sent ? sent.then(() => Promise.reject(err), () => Promise.reject(err)) : Promise.reject(err);
+        })
+      : ran;
     return done.finally(() => scope.dispose());
   }
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, Framing, FrameTooLongError, HandleError, OnMessage, Server, TcpServer } from '../../src';
-import { connect, readToEnd, within } from '../helpers/clients';
+import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, OnMessage, Server, TcpServer, UdpServer } from '../../src';
+import { connect, datagramExchange, readToEnd, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
 const serve = servingInTests<Server>();
@@ -103,5 +103,46 @@ describe('routine client behaviour is one warn line, not a traceback', () => {
     expect(logged.error).toEqual([]);
     expect(logged.warn).toHaveLength(1);
     expect(logged.warn[0]).toContain('FramingError');
+  });
+});
+
+@UdpServer(0) @Framing('lines', { maxLength: 8 })
+class UdpLines8 {
+  @OnMessage() on(line: string) {
+    if (line === 'boom') throw new Error('boom');
+    return `<${line}>`;
+  }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@UdpServer(0) @Concurrent()
+class UdpWritesThenThrows {
+  @Handle() async handle(req: DatagramRequest) {
+    await req.wfile.write('partial ');
+    throw new Error('after writing');
+  }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('datagrams, hostile', () => {
+  test('a UDP datagram whose lines end in a too-long line still gets the replies to the lines before it, and the error reaches @HandleError', async () => {
+    const server = serve(await bootstrap(UdpLines8));
+    const { data } = await datagramExchange(tcp(server), 'a\nb\n123456789\nc\n');
+    expect(data.toString()).toBe('<a>\n<b>\n');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FrameTooLongError.name]);
+  });
+
+  test('a UDP datagram whose second line makes @OnMessage throw still gets the reply to the first', async () => {
+    const server = serve(await bootstrap(UdpLines8));
+    const { data } = await datagramExchange(tcp(server), 'a\nboom\nc\n');
+    expect(data.toString()).toBe('<a>\n');
+    expect(errors.map((e) => (e as Error).message)).toEqual(['boom']);
+  });
+
+  test('a decorated datagram handler that wrote, then threw, sends what it wrote, as Python\'s DatagramRequestHandler and the classic layer do', async () => {
+    const server = serve(await bootstrap(UdpWritesThenThrows));
+    const { data } = await datagramExchange(tcp(server), 'x');
+    expect(data.toString()).toBe('partial ');
+    expect(errors.map((e) => (e as Error).message)).toEqual(['after writing']);
   });
 });
