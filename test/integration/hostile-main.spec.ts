@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, OnMessage, Server, TcpServer, UdpServer } from '../../src';
-import { connect, datagramExchange, readToEnd, within } from '../helpers/clients';
+import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
 const serve = servingInTests<Server>();
@@ -144,5 +145,66 @@ describe('datagrams, hostile', () => {
     const { data } = await datagramExchange(tcp(server), 'x');
     expect(data.toString()).toBe('partial ');
     expect(errors.map((e) => (e as Error).message)).toEqual(['after writing']);
+  });
+});
+
+describe('the classic layer, hostile', () => {
+  const classic: TCPServer[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  beforeEach(() => process.on('unhandledRejection', onUnhandled));
+  afterEach(async () => {
+    for (const s of classic.splice(0)) await within(10000, 'close', s.close());
+    process.off('unhandledRejection', onUnhandled);
+    expect(unhandled.splice(0)).toEqual([]);
+  });
+
+  class EchoOrThrow extends StreamRequestHandler {
+    async handle() {
+      const line = await this.rfile.readline();
+      if (line.toString() === 'boom\n') throw new Error('handler failed');
+      await this.wfile.write(line);
+    }
+  }
+  /** A subclass whose handleError itself throws, logging into `logged`. */
+  function throwingServer(options = {}) {
+    const logged: string[] = [];
+    class Careless extends TCPServer {
+      override handleError(): void {
+        throw new Error('handleError failed too');
+      }
+    }
+    const server = new Careless(['127.0.0.1', 0], EchoOrThrow, options);
+    server.logger = { debug() {}, info() {}, warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) };
+    classic.push(server);
+    return { server, logged, target: async () => { await server.ready; return { host: '127.0.0.1', port: server.serverAddress[1] }; } };
+  }
+
+  test('a serial server whose handleError throws still closes the failed request, logs both errors, and serves the next client', async () => {
+    const { server, logged, target } = throwingServer();
+    const t = await target();
+    const loop = server.serveForever(0.05);
+    let stopped: unknown;
+    loop.catch((e) => (stopped = e));
+    expect((await streamExchange(t, 'boom\n')).toString()).toBe('');
+    expect((await streamExchange(t, 'next\n')).toString()).toBe('next\n');
+    expect(stopped).toBeUndefined();
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('handler failed');
+    expect(logged[0]).toContain('handleError failed too');
+    await within(5000, 'shutdown', server.shutdown());
+    await loop;
+  });
+
+  test('a failed PROXY header reported to a handleError that throws is logged, not an unhandled rejection, and the server goes on', async () => {
+    const { server, logged, target } = throwingServer({ proxyProtocol: true });
+    const t = await target();
+    const loop = server.serveForever(0.05);
+    expect((await streamExchange(t, 'not a proxy header\r\n')).toString()).toBe('');
+    await within(5000, 'the failure to be logged', (async () => { while (logged.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    expect(logged[0]).toContain('handleError failed too');
+    expect((await streamExchange(t, 'PROXY TCP4 203.0.113.7 127.0.0.1 5000 80\r\nhi\n')).toString()).toBe('hi\n');
+    await within(5000, 'shutdown', server.shutdown());
+    await loop;
   });
 });
