@@ -1,4 +1,5 @@
 import { SystemExit } from '../errors/errors';
+import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { RequestProcessor } from './strategy';
@@ -7,14 +8,38 @@ import type { RequestProcessor } from './strategy';
  * One request away from the loop's turn: Python's `process_request_thread`. finishRequest, handleError
  * on an error (SystemExit skips it), and shutdownRequest exactly once, whatever happens. Never rejects.
  */
-export async function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+export function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+  // A chain, not an async function: an idle keep-alive connection waits in finishRequest for as long as it
+  // lives, and a suspended async frame per connection is memory that a reaction here does not cost.
+  let running: Promise<void>;
   try {
-    await server.finishRequest(request, clientAddress);
+    running = Promise.resolve(server.finishRequest(request, clientAddress)); // an override may return no promise
   } catch (err) {
-    if (!(err instanceof SystemExit)) await safely(server, () => server.handleError(request, clientAddress, err));
-  } finally {
-    await safely(server, () => server.shutdownRequest(request));
+    running = Promise.reject(err);
   }
+  const end = () => safely(server, () => server.shutdownRequest(request));
+  return running.then(end, (err: unknown) => {
+    if (err instanceof SystemExit) return end();
+    return handleErrorSafely(server, request, clientAddress, err).then(end);
+  });
+}
+
+/**
+ * `server.handleError(request, clientAddress, err)`, which never throws: a handleError that throws (a user's
+ * override, a failing @HandleError) is logged at `error` with the error it was given, and whoever called it goes
+ * on closing the request and serving (Python would let it escape serve_forever; a server must not stop for it).
+ */
+export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, request: Req | undefined, clientAddress: ClientAddress | undefined, err: unknown): Promise<void> {
+  try {
+    await server.handleError(request, clientAddress, err);
+  } catch (failure) {
+    const owner = (server as { constructor: { name: string } }).constructor.name;
+    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(messages.handleErrorFailed(owner, clientAddress, traceOf(err), traceOf(failure)));
+  }
+}
+
+function traceOf(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
 }
 
 async function safely(server: RequestProcessor<unknown>, step: () => unknown): Promise<void> {
