@@ -65,6 +65,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private readonly born = Date.now();
   private everReceived = false;
   private graceTimer: NodeJS.Timeout | undefined;
+  private graceOver = false;
 
   constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
@@ -211,10 +212,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   private atStop(): boolean {
     if (!this.stopping || this.buffer.length > 0) return false;
-    if (!this.everReceived && this.source && !this.eof) {
+    if (!this.everReceived && this.source && !this.eof && !this.graceOver) {
       const left = this.born + FIRST_REQUEST_GRACE_MS - Date.now();
       if (left > 0) {
-        this.graceTimer ??= setTimeout(() => this.notify(), left);
+        // The timer ends the grace itself: it may fire a moment before Date.now() says the grace is over
+        // (timers run on another clock), and a grace still running then would have no timer left to end it.
+        this.graceTimer ??= setTimeout(() => {
+          this.graceOver = true;
+          this.notify();
+        }, left);
         return false;
       }
     }
