@@ -196,6 +196,40 @@ describe('the classic layer, hostile', () => {
     await loop;
   });
 
+  test('close() while a handler never returns reports that close() abandoned it, not a shutdownTimeout that never passed', async () => {
+    const reported: unknown[] = [];
+    let arrived!: () => void;
+    const started = new Promise<void>((r) => (arrived = r));
+    class Stuck extends StreamRequestHandler {
+      async handle() {
+        await this.rfile.readline();
+        arrived();
+        await new Promise(() => undefined);
+      }
+    }
+    class Reporting extends TCPServer {
+      override handleError(_r: unknown, _c: unknown, error: unknown): void {
+        reported.push(error);
+      }
+    }
+    const server = new Reporting(['127.0.0.1', 0], Stuck);
+    classic.push(server);
+    await server.ready;
+    const loop = server.serveForever(0.05);
+    const socket = await connect({ host: '127.0.0.1', port: server.serverAddress[1] });
+    try {
+      socket.on('error', () => undefined);
+      socket.write('hi\n');
+      await within(5000, 'the handler to start', started);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+    } finally {
+      socket.destroy();
+    }
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as Error).message).toContain('Reporting.close() was called while the request was running');
+  });
+
   test('a failed PROXY header reported to a handleError that throws is logged, not an unhandled rejection, and the server goes on', async () => {
     const { server, logged, target } = throwingServer({ proxyProtocol: true });
     const t = await target();
