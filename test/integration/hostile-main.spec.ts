@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, OnMessage, Server, TcpServer, UdpServer } from '../../src';
+import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, OnMessage, Server, StreamRequest, TcpServer, UdpServer } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
@@ -240,5 +240,40 @@ describe('the classic layer, hostile', () => {
     expect((await streamExchange(t, 'PROXY TCP4 203.0.113.7 127.0.0.1 5000 80\r\nhi\n')).toString()).toBe('hi\n');
     await within(5000, 'shutdown', server.shutdown());
     await loop;
+  });
+});
+
+@TcpServer({ port: 0, limits: { maxLineLength: 8 } })
+class Lines8 {
+  @Handle() async handle(req: StreamRequest) {
+    for await (const line of req.rfile) await req.wfile.write(line);
+  }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('the stream API, hostile', () => {
+  test('maxLineLength counts a line without its \\n or \\r\\n, as the lines framer and Netty do: a line of exactly that many bytes is read, one more is a LineTooLongError', async () => {
+    const server = serve(await bootstrap(Lines8));
+    const reply = await exchange(server, 'aaaaaaaa\nbbbbbbbb\r\nccccccccc\nlost\n', false);
+    expect(reply.toString()).toBe('aaaaaaaa\nbbbbbbbb\r\n');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([LineTooLongError.name]);
+  });
+
+  test('a line of exactly maxLineLength bytes whose \\r and \\n arrive one byte at a time is read whole', async () => {
+    const server = serve(await bootstrap(Lines8));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      socket.setNoDelay(true);
+      const reply = readToEnd(socket);
+      for (const piece of ['dddddddd', '\r', '\n']) {
+        socket.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      socket.end();
+      expect((await within(10000, 'reply', reply)).toString()).toBe('dddddddd\r\n');
+    } finally {
+      socket.destroy();
+    }
+    expect(errors).toEqual([]);
   });
 });
