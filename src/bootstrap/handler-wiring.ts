@@ -3,7 +3,7 @@ import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-han
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
-import { callHook, runDecorated } from '../lifecycle/run-decorated';
+import { callHook, decoratedLifecycle, finishWritesOf } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -112,18 +112,34 @@ export class HandlerWiring {
       }
     }
     const { instance, req, scope } = ctx;
-    const ran = runDecorated(this.def, instance, req);
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
-    // A datagram's reply is what was written, sent also when the handler threw, as Python's
-    // DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are owed.
-    const send = () => sendReply(request as DatagramRequestTuple, reply!, clientAddress);
-    const done = reply
-      ? ran.then(send, (err) => {
-          const sent = send();
-          return sent ? sent.then(() => Promise.reject(err), () => Promise.reject(err)) : Promise.reject(err);
-        })
-      : ran;
-    return done.finally(() => scope.dispose());
+    // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
+    // then the handler's unawaited writes or the datagram's reply, and the scope's disposal, whatever happened.
+    const failed = (err: unknown) => scope.dispose().then(() => Promise.reject(err));
+    const after = (): void | Promise<void> => (reply ? sendReply(request as DatagramRequestTuple, reply, clientAddress) : finishWritesOf(req));
+    return decoratedLifecycle(this.def, instance, req).then(
+      () => {
+        let done: void | Promise<void>;
+        try {
+          done = after();
+        } catch (err) {
+          return failed(err);
+        }
+        return done ? done.then(() => scope.dispose(), failed) : scope.dispose();
+      },
+      (err: unknown) => {
+        if (!reply) return failed(err);
+        // A datagram's reply is what was written, sent also when the handler threw, as Python's
+        // DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are owed.
+        let sent: void | Promise<void>;
+        try {
+          sent = after();
+        } catch {
+          sent = undefined;
+        }
+        return sent ? sent.then(() => failed(err), () => failed(err)) : failed(err);
+      },
+    );
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {
