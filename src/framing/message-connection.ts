@@ -40,7 +40,8 @@ const SLACK = 1024;
  *   more: it cannot be written to.
  */
 export class MessageConnection implements MessageChannel {
-  private framer!: Framer;
+  /** Made on first use: a reply sent from @Setup (a greeting) comes before serve(). */
+  private framer: Framer | undefined;
   private call!: (message: unknown) => unknown;
   private readonly concurrency: number;
   private inFlight = 0;
@@ -87,7 +88,7 @@ export class MessageConnection implements MessageChannel {
 
   serve(call: (message: unknown) => unknown): Promise<void> {
     this.call = call;
-    this.framer = this.framing.create();
+    this.codec();
     return new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
       const fed = this.socket as Fed;
@@ -102,7 +103,12 @@ export class MessageConnection implements MessageChannel {
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
       this.flow();
+      this.maybeEnd(); // close() or an error before serve() (in @Setup): nothing more will come to end it
     });
+  }
+
+  private codec(): Framer {
+    return (this.framer ??= this.framing.create());
   }
 
   send(message: unknown): void {
@@ -136,7 +142,7 @@ export class MessageConnection implements MessageChannel {
     if (this.closeAsked || this.failed || this.endError || this.halted) return;
     let decoded: unknown[];
     try {
-      decoded = this.framer.decode(chunk);
+      decoded = this.codec().decode(chunk);
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
       this.endWith(err);
@@ -150,10 +156,11 @@ export class MessageConnection implements MessageChannel {
   ended(): void {
     if (this.finished || this.inputEnded) return;
     this.inputEnded = true;
-    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && this.framer.end) {
+    const framer = this.codec();
+    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && framer.end) {
       let last: unknown[] = [];
       try {
-        last = this.framer.end();
+        last = framer.end();
       } catch (err) {
         this.endWith(err); // a message cut short: the replies owed before it still go out
       }
@@ -299,7 +306,7 @@ export class MessageConnection implements MessageChannel {
     if (value === undefined) return;
     let bytes: Buffer | string;
     try {
-      bytes = this.framer.encode(value);
+      bytes = this.codec().encode(value);
     } catch (err) {
       // A reply the framer cannot encode is the handler's error at this place in reply order.
       this.halted = true;
@@ -359,7 +366,7 @@ export class MessageConnection implements MessageChannel {
   /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */
   private checkLength(bytes: number, produced: number): void {
     const max = this.framing.maxLength + SLACK;
-    const held = this.framer.buffered;
+    const held = this.codec().buffered;
     if (held === undefined) {
       // Every byte fed since the last chunk that gave a message belongs to the message still coming.
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
@@ -369,7 +376,8 @@ export class MessageConnection implements MessageChannel {
   }
 
   private maybeEnd(): void {
-    if (this.finished || this.batching || this.inFlight > 0) return;
+    // Before serve() (a close() in @Setup) it waits: serve() ends it at once.
+    if (this.finished || !this.settle || this.batching || this.inFlight > 0) return;
     if (this.failed) return this.finish();
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;

@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, OnMessage, Server, StreamRequest, TcpServer, UdpServer } from '../../src';
+import {
+  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
+  StreamRequest, TcpServer, UdpServer,
+} from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
@@ -274,6 +277,53 @@ describe('the stream API, hostile', () => {
     } finally {
       socket.destroy();
     }
+    expect(errors).toEqual([]);
+  });
+});
+
+@TcpServer(0) @Framing('json-lines')
+class GreetsInSetup {
+  @Setup() greet(req: MessageRequest) { req.send({ hello: 'client' }); }
+  @OnMessage() on(value: unknown) { return { got: value }; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer(0) @Concurrent() @Framing('lines')
+class RefusesInSetup {
+  @Setup() refuse(req: MessageRequest) { req.send('busy, try later'); req.close(); }
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@UdpServer(0) @Framing('json-lines')
+class UdpGreets {
+  @Setup() greet(req: MessageRequest) { req.send({ hello: 'datagram' }); }
+  @OnMessage() on(value: unknown) { return { got: value }; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('req.send() and req.close() from @Setup, before the first message', () => {
+  test('a greeting sent from @Setup is framed and written first, and the messages after it are answered', async () => {
+    const server = serve(await bootstrap(GreetsInSetup));
+    expect((await exchange(server, '1\n')).toString()).toBe('{"hello":"client"}\n{"got":1}\n');
+    expect(errors).toEqual([]);
+  });
+
+  test('req.close() in @Setup ends the connection after its farewell, without waiting for the client to close', async () => {
+    const server = serve(await bootstrap(RefusesInSetup));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      expect((await within(5000, 'the farewell and the close', readToEnd(socket))).toString()).toBe('busy, try later\n');
+    } finally {
+      socket.destroy();
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('a greeting sent from @Setup on a json-lines datagram server is framed like the replies', async () => {
+    const server = serve(await bootstrap(UdpGreets));
+    const { data } = await datagramExchange(tcp(server), '2\n');
+    expect(data.toString()).toBe('{"hello":"datagram"}\n{"got":2}\n');
     expect(errors).toEqual([]);
   });
 });
