@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
-import { FrameTooLongError } from '../errors/errors';
+import { FrameTooLongError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
@@ -16,6 +16,14 @@ interface Slot {
   failed?: boolean;
 }
 
+/** The server's read timeouts, in seconds (null or undefined: none), honoured as the rfile honours them. */
+export interface MessageTimeouts {
+  /** No byte at all for this long, while the loop waits for input: RequestTimeoutError (bootstrap's requestTimeout). */
+  requestTimeout?: number | null;
+  /** A message still incomplete this long after its first byte (slowloris): RequestTimeoutError (limits.lineTimeout). */
+  lineTimeout?: number | null;
+}
+
 /** Bytes a framer may hold beyond `maxLength` (its delimiter or prefix) before the runner calls the message too long. */
 const SLACK = 1024;
 
@@ -28,6 +36,9 @@ const SLACK = 1024;
  *   event loop per message.
  * - An async handler (a returned promise): at most `concurrency` calls overlap; the messages behind
  *   them wait, reading pauses, and replies are written in message order whatever order they settle in.
+ * - Timeouts, as the rfile's: `requestTimeout` while it waits for input with none arriving, `lineTimeout` for a
+ *   message from its first byte (slowloris). Either ends the connection with a RequestTimeoutError once the
+ *   replies owed are written. One timer per connection, re-armed lazily (no timer work per chunk).
  * - Backpressure: reading pauses while the connection's unsent output is above its
  *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory.
  * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
@@ -76,14 +87,24 @@ export class MessageConnection implements MessageChannel {
   /** Bytes fed since the framer last gave a message: the length check for framers without `buffered`. */
   private sinceMessage = 0;
   private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  private readonly idleMs: number;
+  private readonly partialMs: number;
+  /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
+  private lastByte = 0;
+  private partialSince = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
 
   constructor(
     private readonly socket: Duplex,
     private readonly framing: FramingDefinition,
     /** Called once per message handed to the handler (observability's seam: stats().messages, sockserve:message). */
     private readonly observe?: () => void,
+    timeouts: MessageTimeouts = {},
   ) {
     this.concurrency = framing.concurrency;
+    this.idleMs = seconds(timeouts.requestTimeout);
+    this.partialMs = seconds(timeouts.lineTimeout);
   }
 
   serve(call: (message: unknown) => unknown): Promise<void> {
@@ -149,6 +170,7 @@ export class MessageConnection implements MessageChannel {
       decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
     if (!this.endError) this.checkLength(chunk.length, decoded.length);
+    if (this.idleMs + this.partialMs < Infinity) this.clock(decoded.length > 0);
     this.handleAll(decoded);
   }
 
@@ -205,6 +227,54 @@ export class MessageConnection implements MessageChannel {
       else this.waiting.push(decoded[i]);
     }
     this.flush();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  /** A chunk arrived (`produced`: it completed messages): when the last byte came, and when the message held began. */
+  private clock(produced: boolean): void {
+    const now = Date.now();
+    this.lastByte = now;
+    const held = this.framer?.buffered ?? this.sinceMessage;
+    if (held === 0) this.partialSince = 0;
+    else if (produced || this.partialSince === 0) {
+      this.partialSince = now;
+      this.armTimer();
+    }
+  }
+
+  /** Reading (re)starts: a wait for input begins, timed by requestTimeout and lineTimeout. */
+  private armTimeouts(): void {
+    if (this.idleMs + this.partialMs === Infinity) return;
+    this.lastByte = Date.now();
+    this.armTimer();
+  }
+
+  /**
+   * A timer for the nearest deadline, if something is timed: the wait for input (requestTimeout), or a message
+   * held incomplete (lineTimeout). An idle connection without requestTimeout holds no timer.
+   */
+  private armTimer(): void {
+    const next = Math.min(this.lastByte + this.idleMs, this.partialSince > 0 ? this.partialSince + this.partialMs : Infinity);
+    if (next === Infinity || (this.timer !== undefined && this.timerAt <= next)) return; // a later deadline: checked then
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.checkTimeouts(), Math.max(1, next - Date.now()));
+  }
+
+  /** The timer fired: ends the connection if a timeout passed while reading; else re-arms for the nearest one. */
+  private checkTimeouts(): void {
+    this.timer = undefined;
+    if (this.finished || !this.reading) return; // paused: the handler or the output holds it, not the client
+    const now = Date.now();
+    let error: Error | undefined;
+    if (this.partialSince > 0 && now - this.partialSince >= this.partialMs) {
+      error = new RequestTimeoutError(messages.messageTimeout(this.framing.name, this.partialMs / 1000));
+    } else if (now - this.lastByte >= this.idleMs) {
+      error = new RequestTimeoutError(messages.idleTimeout(this.framing.name, this.idleMs / 1000));
+    }
+    if (!error) return this.armTimer();
+    this.endWith(error);
     this.flow();
     this.maybeEnd();
   }
@@ -359,8 +429,10 @@ export class MessageConnection implements MessageChannel {
       !this.finished && !this.closeAsked && !this.failed && !this.endError && !this.halted && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
     if (want === this.reading) return;
     this.reading = want;
-    if (want) this.socket.resume();
-    else this.socket.pause();
+    if (want) {
+      this.socket.resume();
+      this.armTimeouts();
+    } else this.socket.pause();
   }
 
   /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */
@@ -388,6 +460,7 @@ export class MessageConnection implements MessageChannel {
 
   private finish(): void {
     this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
     const fed = this.socket as Fed;
     fed.off('data', onData);
     fed.off('end', onEnd);
@@ -429,4 +502,9 @@ function onDrain(this: Fed): void {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** Seconds to milliseconds; null, undefined, 0 or Infinity: no bound. */
+function seconds(value: number | null | undefined): number {
+  return value == null || !(value > 0) || value === Infinity ? Infinity : value * 1000;
 }

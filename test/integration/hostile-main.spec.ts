@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as net from 'node:net';
 import {
   bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
-  StreamRequest, TcpServer, UdpServer,
+  RequestTimeoutError, StreamRequest, TcpServer, UdpServer,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
@@ -325,5 +325,47 @@ describe('req.send() and req.close() from @Setup, before the first message', () 
     const { data } = await datagramExchange(tcp(server), '2\n');
     expect(data.toString()).toBe('{"hello":"datagram"}\n{"got":2}\n');
     expect(errors).toEqual([]);
+  });
+});
+
+@TcpServer(0) @Framing('lines')
+class SerialLines {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer({ port: 0, limits: { lineTimeout: 0.5 } }) @Concurrent() @Framing('lines')
+class SlowlorisLines {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('@OnMessage connections honour the server\'s timeouts, as rfile reads do', () => {
+  test('with requestTimeout, a client that connects and sends nothing no longer holds a serial server: it is closed and the next client is served', async () => {
+    const server = serve(await bootstrap(SerialLines, { requestTimeout: 0.3 }));
+    const idle = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      const idleClosed = readToEnd(idle);
+      expect((await exchange(server, 'hi\n')).toString()).toBe('<hi>\n');
+      expect((await within(5000, 'the idle client to be closed', idleClosed)).toString()).toBe('');
+    } finally {
+      idle.destroy();
+    }
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([RequestTimeoutError.name]);
+  });
+
+  test('a message trickling in a byte at a time is cut off lineTimeout after its first byte (slowloris), after the replies owed', async () => {
+    const server = serve(await bootstrap(SlowlorisLines, { requestTimeout: 5 }));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    const drip = setInterval(() => !socket.destroyed && socket.write('a'), 100);
+    try {
+      const reply = readToEnd(socket);
+      socket.write('first\n');
+      expect((await within(5000, 'the connection to be closed', reply)).toString()).toBe('<first>\n');
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+    }
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('limits.lineTimeout')]);
   });
 });
