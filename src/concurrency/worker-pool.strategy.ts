@@ -1,10 +1,11 @@
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
-import { canTransferTcpSockets } from '../runtime';
+import { canChildrenShareListener, canTransferTcpSockets, canThreadsListenReusePort } from '../runtime';
+import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
-import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
+import { RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 import { workerExited, workerStarted } from '../observability/events';
@@ -47,6 +48,22 @@ export interface PoolTuning {
   /** The `server` of the pool's worker events: bootstrap()'s Server, or the classic server. */
   owner?: unknown;
 }
+
+/**
+ * How workers accept connections themselves (API.md §3): children from the server's own listening socket
+ * (its descriptor sent to each, as Node's cluster does with SCHED_NONE), threads each with a listener of
+ * their own on the same port (SO_REUSEPORT, Node 22.12+).
+ */
+export type WorkerAccept = 'shared-socket' | 'reuse-port';
+
+/** Where workers accept: the shared listening socket (children) or the address to listen on with reusePort (threads). */
+export interface SharedListener {
+  handle?: unknown;
+  address?: { host: string; port: number; backlog: number };
+}
+
+/** The server a pool whose workers accept reports their connections to. */
+export type AcceptingServer = RemoteServer & RequestProcessor<RemoteRequest> & { shutdownTimeout?: number | null };
 
 /** Milliseconds a retiring worker gets to send its last report before it is ended. */
 const FINAL_REPORT_MS = 1000;
@@ -95,6 +112,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly book = new WorkerStatsBook();
   /** The last server.setSecureContext(): workers started later get it too. */
   private secureContext: SecureContextOptions | undefined;
+  /** Where workers accept connections themselves (shareListener()), and whether they do now. */
+  private shared: (SharedListener & { server: AcceptingServer; accepting: boolean; draining: boolean; closed: boolean }) | undefined;
 
   constructor(
     private readonly options: PoolOptions,
@@ -134,6 +153,75 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   ownsUnread(endpoint: 'tcp' | 'unix'): boolean {
     if (this.options.perRequest || this.options.perWorker <= 1) return false;
     return this.options.mode === 'forking' || (endpoint === 'tcp' && canTransferTcpSockets());
+  }
+
+  /**
+   * Whether this pool's workers can accept connections of this kind themselves (API.md §3), and how: in the
+   * pooled modes only (not `connectionsPerThread`/`connectionsPerChild: 1`, not `perRequest`, where each
+   * connection is placed on a worker by the main thread); children from the shared listening socket where
+   * Node can bind one without accepting on it; threads over TCP with reusePort (Node 22.12+). The server
+   * also keeps the main-thread accept when a global limit or a verifyRequest of its own needs every
+   * connection to pass through it (StreamServer).
+   */
+  acceptsItself(endpoint: 'tcp' | 'unix'): WorkerAccept | undefined {
+    if (this.options.perRequest || this.options.perWorker <= 1) return undefined;
+    if (this.options.mode === 'forking') return canChildrenShareListener() ? 'shared-socket' : undefined;
+    return endpoint === 'tcp' && canThreadsListenReusePort() ? 'reuse-port' : undefined;
+  }
+
+  /**
+   * From now on the workers may accept from `listener` (startAccepting() lets them): each connection a
+   * worker accepts is adopted (counted, drained at shutdown, failed with the worker that dies) and reported
+   * to `server`. A shared listening socket (children) is first primed: one child listens on it once and
+   * closes its copy, so the socket listens, with nobody accepting, until startAccepting().
+   */
+  async shareListener(listener: SharedListener, server: AcceptingServer): Promise<void> {
+    this.shared = { ...listener, server, accepting: false, draining: false, closed: false };
+    if (listener.handle === undefined) return;
+    for (let attempt = 1; ; attempt++) {
+      const slot = [...this.slots].find((s) => s.started && !s.dead) ?? [...this.slots].find((s) => !s.dead);
+      if (!slot) throw this.closedError();
+      try {
+        await slot.ready;
+        await slot.listen(listener, false, true);
+        return;
+      } catch (err) {
+        if (attempt >= START_ATTEMPTS || this.closed) throw err;
+      }
+    }
+  }
+
+  /** The workers accept (serveForever() began); resolves once every live worker listens. */
+  async startAccepting(): Promise<void> {
+    const shared = this.shared;
+    if (!shared || shared.accepting || shared.closed || this.closed) return;
+    shared.accepting = true;
+    await Promise.all([...this.slots].filter((s) => s.started && !s.dead && !s.retiring).map((s) => this.listenOn(s)));
+  }
+
+  /**
+   * The workers stop accepting (shutdown, SIGTERM's stopListening, close); `stop`: they also stop reading
+   * their connections, as stopReading() does for those the pool knows (a connection whose `accepted` is
+   * still on its way included). Resolves once every worker's listener is closed.
+   */
+  async stopAccepting(stop = false, forGood = false): Promise<void> {
+    const shared = this.shared;
+    if (!shared) return;
+    shared.accepting = false;
+    if (forGood) shared.closed = true;
+    await Promise.all([...this.slots].filter((s) => s.listening || stop).map((s) => s.unlisten(stop)));
+  }
+
+  /** SIGTERM's drainDelay began: workers that accept close PROXY LOCAL health checks unanswered. */
+  beginDrain(): void {
+    if (!this.shared) return;
+    this.shared.draining = true;
+    for (const slot of this.slots) slot.draining();
+  }
+
+  /** Whether workers accept now (for the mechanism the suite prints, and for tests' descriptions). */
+  get accepting(): boolean {
+    return this.shared?.accepting ?? false;
   }
 
   /** Every worker (and every one started later) gives new connections this certificate; open ones keep theirs. */
@@ -179,6 +267,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   stopReading(): void {
     this.stopping = true;
     for (const slot of this.slots) slot.stopReading();
+    if (this.shared) void this.stopAccepting(true);
   }
 
   /**
@@ -266,8 +355,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.delete(slot);
     slot.load++;
     slot.served++;
-    if (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker) {
+    if (!slot.retiring && (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker)) {
       slot.retiring = true; // takes no more; a fresh worker takes its place
+      if (slot.listening) void slot.unlisten(false); // and accepts no more itself
       this.replace();
     }
   }
@@ -311,6 +401,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.book.update(report);
       this.followInterest();
     };
+    slot.onAccepted = (id, client) => this.adopt(slot, id, client);
     this.slots.add(slot);
     slot.ready.then(
       () => {
@@ -320,6 +411,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (this.book.wantsEvents) slot.wantEvents(true);
         // Before any connection reaches it (those wait for `ready` after this): the current certificate.
         if (this.secureContext && !slot.dead) slot.setSecureContext(this.secureContext);
+        if (this.shared?.accepting && !slot.dead && !slot.retiring) void this.listenOn(slot);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },
       (err: Error) => {
@@ -329,6 +421,48 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       },
     );
     return slot;
+  }
+
+  /** A worker starts accepting; one that cannot is logged once and left to the others (it still takes handed-over connections). */
+  private async listenOn(slot: RemoteSlot): Promise<void> {
+    const shared = this.shared!;
+    if (shared.draining) slot.draining();
+    try {
+      await slot.listen(shared, shared.draining);
+    } catch (err) {
+      slot.listening = false;
+      if (!slot.dead) this.options.log(messages.workerListenFailed(this.options.mode, slot.id, (err as Error).message));
+    }
+  }
+
+  /**
+   * A connection the worker accepted itself: from here on one of its connections, as those handed over
+   * (counted, drained at shutdown, failed with a WorkerCrashedError when the worker dies), reported to
+   * the server as accepted, then dropped, failed or ended.
+   */
+  private adopt(slot: RemoteSlot, id: number, client: ClientAddress): void {
+    const shared = this.shared;
+    if (!shared || slot.dead) return;
+    const server = shared.server;
+    const connection = new WorkerAcceptedConnection(client);
+    this.load(slot);
+    const shutdownTimeout = server.shutdownTimeout ?? null;
+    const done = slot.adopt(id, connection, server);
+    server.connectionAccepted?.(connection, client);
+    const run = (async () => {
+      try {
+        const dropped = await done;
+        if (dropped) await server.connectionDropped?.(dropped, client, undefined, true);
+      } catch (err) {
+        if (!(err instanceof SystemExit)) await server.handleError(undefined, client, err);
+      } finally {
+        this.unload(slot, shutdownTimeout);
+        server.connectionEnded?.(connection);
+      }
+    })()
+      .catch((err) => this.options.log(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`))
+      .finally(() => this.running.delete(run));
+    this.running.set(run, connection);
   }
 
   private closedError(): Error {

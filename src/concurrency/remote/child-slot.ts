@@ -77,6 +77,11 @@ export class ChildSlot extends RemoteSlot {
     if (!this.dead && this.child.connected) this.child.send(msg, undefined, {}, () => undefined);
   }
 
+  protected postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void {
+    // The listening socket's descriptor goes along (SCM_RIGHTS): the child accepts from the same socket.
+    if (!this.dead && this.child.connected) this.child.send(msg, handle as net.Server | undefined, {}, () => undefined);
+  }
+
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {
     if (this.dead || !this.child.connected) return false;
     // The kernel passes the descriptor; the parent's copy (paused since accept: it reads nothing) is closed
