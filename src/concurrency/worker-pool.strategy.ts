@@ -417,6 +417,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       (err: Error) => {
         if (this.slots.delete(slot)) void slot.kill(); // it never became ready: end it, and keep its place free
         if (++this.startFailures < START_ATTEMPTS) return this.replace();
+        // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
+        if (this.shared && !this.shared.closed) this.retryStart();
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
       },
     );
@@ -428,7 +430,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const shared = this.shared!;
     if (shared.draining) slot.draining();
     try {
-      await slot.listen(shared, shared.draining);
+      await slot.listen(shared, shared.draining, false, shared.server);
     } catch (err) {
       slot.listening = false;
       if (!slot.dead) this.options.log(messages.workerListenFailed(this.options.mode, slot.id, (err as Error).message));
@@ -463,6 +465,18 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       .catch((err) => this.options.log(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`))
       .finally(() => this.running.delete(run));
     this.running.set(run, connection);
+  }
+
+  /** Starts a worker again after a backoff (1 s doubling to 30 s) while none can start and workers accept. */
+  private retryStart(): void {
+    if (this.closed || this.backoffTimer) return;
+    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.startFailures = 0;
+      this.replace();
+    }, this.backoffMs);
+    this.backoffTimer.unref();
   }
 
   private closedError(): Error {

@@ -30,7 +30,9 @@ export class ChildSlot extends RemoteSlot {
     const heap = resourceLimits?.maxOldGenerationSizeMb;
     this.child = fork(launch.file, [], {
       execArgv: heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv,
-      env: { ...process.env, [CHILD_ENV]: '1' },
+      // UV_TCP_SINGLE_ACCEPT (libuv): a child that accepts from the shared socket takes one connection per
+      // wake-up and lets the others take the next, rather than all that are queued (unless the user says).
+      env: { UV_TCP_SINGLE_ACCEPT: '1', ...process.env, [CHILD_ENV]: '1' },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

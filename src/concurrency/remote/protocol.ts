@@ -54,7 +54,7 @@ export type ToWorker =
    * accept). Answered by `listening`. Each connection accepted is announced (`accepted`) and then served as
    * one handed over unread: its PROXY header, TLS handshake and @Verify run here.
    */
-  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean }
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */

@@ -170,8 +170,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
+    if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
     if (listener) return channel.post({ t: 'listening' });
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, acceptHere);
+    // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
+    const server = net.createServer({ allowHalfOpen: true }, acceptHere);
     server.once('error', (err) => channel.post({ t: 'listening', error: serializeError(err) }));
     const target = handle ?? (msg.address && { ...msg.address, reusePort: true });
     if (!target) return channel.post({ t: 'listening', error: serializeError(new Error('listen: neither a handle nor an address came')) });
