@@ -5,7 +5,8 @@
  * child process runs the clients), which a connection accepted by the main thread cannot be.
  */
 import 'reflect-metadata';
-import { spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -209,4 +210,68 @@ const reusePort = workerAcceptMechanism().threadingTcp === 'worker-accepts';
     expect(whileMainThreadBlocked(target(s), ['who\n'], { ms: 1500 })).toEqual(['timeout']);
     expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
   });
+});
+
+/** Connects, sends `line`, resolves with the socket once its first line (`started`) has come; `rest` resolves with what follows. */
+function inFlight(port: number, line: string): Promise<{ rest: Promise<string> }> {
+  return within(15000, 'a request to start', new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(line));
+    let got = '';
+    let settle: (v: string) => void;
+    const rest = new Promise<string>((r) => (settle = r));
+    s.on('data', (d) => {
+      got += d;
+      if (got.startsWith('started\n')) resolve({ rest });
+    });
+    s.on('error', reject);
+    s.on('close', () => settle(got.slice('started\n'.length)));
+  }));
+}
+
+/** 'served', 'refused' (ECONNREFUSED) or 'reset' (accepted, then closed without a reply). */
+function probe(port: number): Promise<string> {
+  return within(10000, 'a probe', new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end('who\n'));
+    let got = '';
+    s.on('data', (d) => (got += d));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? 'refused' : 'reset'));
+    s.once('close', () => resolve(got ? 'served' : 'reset'));
+  }));
+}
+
+const modes = [{ mode: 'forking', on: true }, { mode: 'threading', on: reusePort }];
+
+describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)', ({ mode }) => {
+  const root = path.join(__dirname, '..', '..');
+  const children: ChildProcess[] = [];
+  afterEach(() => children.splice(0).forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')));
+
+  test('50 requests in flight get their 50 replies, new clients are refused once the listeners close, and the process exits 0', async () => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/accepting-drain-server.ts')], {
+      cwd: root,
+      env: { ...process.env, ACCEPT_MODE: mode },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
+    const port = Number(/listening (\d+)/.exec(out)![1]);
+    expect(await probe(port)).toBe('served');
+    const requests = await Promise.all(Array.from({ length: 50 }, () => inFlight(port, 'slow 1000\n')));
+    child.kill('SIGTERM');
+    const outcomes: string[] = [];
+    while (outcomes[outcomes.length - 1] !== 'refused' && outcomes.length < 200) {
+      outcomes.push(await probe(port));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Served until the listeners close, then refused; a client caught in the instant they close may be reset.
+    expect(outcomes.join(' ')).toMatch(/^(served )*(reset )?refused$/);
+    const replies = await within(20000, 'the 50 replies', Promise.all(requests.map((r) => r.rest)));
+    expect(replies).toEqual(Array.from({ length: 50 }, () => 'done\n'));
+    expect(await within(20000, 'exit', exited)).toBe(0);
+    expect(out).toContain('drained');
+  }, 120000); // a ts-node child process and its workers: start-up alone can take many seconds on a busy machine
 });
