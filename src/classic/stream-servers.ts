@@ -51,6 +51,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** TLS, PROXY protocol and limits ([production](../../docs/production.md)); read when the server binds. */
   edge: EdgeOptions;
   protected listener: StreamListener | undefined;
+  /** How the pool's workers accept connections themselves, if they do (set at binding). */
+  private acceptMode: 'shared-socket' | 'reuse-port' | undefined;
   private limiter: ConnectionLimiter | undefined;
   private preamble: Preamble | undefined;
 
@@ -88,6 +90,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       ),
     });
     const accept = this.workersAccept(this.listener);
+    this.acceptMode = accept;
     if (accept === 'shared-socket') await this.listener.bindShared();
     else await this.listener.listen(accept === 'reuse-port');
     this.serverAddress = this.boundAddress(this.listener.address());
@@ -109,6 +112,25 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (!how || this.limiter || this.verifiesHere()) return undefined;
     if (how === 'shared-socket' && !listener.canShare()) return undefined;
     return how;
+  }
+
+  /**
+   * Serves one request (Python's handle_request). Where children accept from the shared socket, nothing
+   * here accepts: the children accept while it waits, and it returns once one of them has taken a
+   * connection (a client arriving in that same instant may be taken too, and is served), or after
+   * `timeout` seconds with handleTimeout().
+   */
+  override async handleRequest(): Promise<unknown> {
+    await this.ready;
+    if (this.acceptMode !== 'shared-socket' || this.isServing || this.isClosed || !this.strategy.nextAccepted) return super.handleRequest();
+    const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
+    try {
+      await this.strategy.startAccepting?.();
+      if (!(await accepted)) return this.handleTimeout();
+      return undefined;
+    } finally {
+      if (!this.isServing) await this.strategy.stopAccepting?.(false);
+    }
   }
 
   /** Serves until shutdown(); where workers accept themselves, they do while the loop runs (shutdown() stops them). */

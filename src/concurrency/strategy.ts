@@ -67,6 +67,8 @@ export interface ConcurrencyStrategy<Req> {
   startAccepting?(): Promise<void>;
   /** The workers stop accepting (`stop`: and reading, for shutdown); `forGood`: the listener closes (SIGTERM, close()). */
   stopAccepting?(stop?: boolean, forGood?: boolean): Promise<void>;
+  /** Resolves true once a worker has accepted a connection, false after `ms` (handleRequest() with workers accepting). */
+  nextAccepted?(ms: number): Promise<boolean>;
   /** SIGTERM's drainDelay began (workers that accept close PROXY LOCAL health checks unanswered). */
   beginDrain?(): void;
   /** server.setSecureContext(): the workers that terminate TLS take the new certificate for new connections. */

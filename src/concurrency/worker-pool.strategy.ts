@@ -113,6 +113,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   /** The last server.setSecureContext(): workers started later get it too. */
   private secureContext: SecureContextOptions | undefined;
   /** Where workers accept connections themselves (shareListener()), and whether they do now. */
+  /** handleRequest() waiting for a worker to accept one connection (nextAccepted()). */
+  private readonly acceptedWaiters = new Set<(got: boolean) => void>();
   private shared: (SharedListener & { server: AcceptingServer; accepting: boolean; draining: boolean; closed: boolean }) | undefined;
 
   constructor(
@@ -219,9 +221,17 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const slot of this.slots) slot.draining();
   }
 
-  /** Whether workers accept now (for the mechanism the suite prints, and for tests' descriptions). */
-  get accepting(): boolean {
-    return this.shared?.accepting ?? false;
+  /** Resolves true when a worker has accepted a connection (the next one from now), false after `ms`. */
+  nextAccepted(ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), Math.min(ms, 2 ** 31 - 1));
+      const done = (got: boolean) => {
+        clearTimeout(timer);
+        this.acceptedWaiters.delete(done);
+        resolve(got);
+      };
+      this.acceptedWaiters.add(done);
+    });
   }
 
   /** Every worker (and every one started later) gives new connections this certificate; open ones keep theirs. */
@@ -451,6 +461,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const shutdownTimeout = server.shutdownTimeout ?? null;
     const done = slot.adopt(id, connection, server);
     server.connectionAccepted?.(connection, client);
+    for (const waiter of [...this.acceptedWaiters]) waiter(true);
     const run = (async () => {
       try {
         const dropped = await done;

@@ -172,6 +172,20 @@ describe('@Forking children accept connections themselves', () => {
     }
   });
 
+  test('handleRequest() lets the children accept until one has taken a connection, which is served; with no client it returns after timeout', async () => {
+    const s = await bootstrap(AcceptingChildren, { timeout: 0.3 });
+    try {
+      const reply = streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String);
+      await within(15000, 'handleRequest', s.handleRequest());
+      expect(await reply).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+      expect(childIds(s)).toContain((await reply).split(' ')[0]);
+      await within(5000, 'handleRequest to time out', s.handleRequest());
+      expect(s.stats().accepted).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
   test.each([
     ['connectionsPerChild: 1', ChildPerConnectionHere],
     ['perRequest', ChildPerRequestHere],
