@@ -3,7 +3,7 @@ import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-han
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
-import { callHook, runDecorated } from '../lifecycle/run-decorated';
+import { callHook, decoratedLifecycle, finishWritesOf } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -112,10 +112,28 @@ export class HandlerWiring {
       }
     }
     const { instance, req, scope } = ctx;
-    const ran = runDecorated(this.def, instance, req);
-    const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
-    const done = reply ? ran.then(() => sendReply(request as DatagramRequestTuple, reply, clientAddress)) : ran;
-    return done.finally(() => scope.dispose());
+    // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
+    // then the handler's unawaited writes, a datagram's reply, and the scope's disposal, whatever happened.
+    const failed = (err: unknown) => scope.dispose().then(() => Promise.reject(err));
+    return decoratedLifecycle(this.def, instance, req).then(() => {
+      let after: void | Promise<void>;
+      try {
+        after = this.afterLifecycle(request, req, clientAddress);
+      } catch (err) {
+        return failed(err);
+      }
+      return after ? after.then(() => scope.dispose(), failed) : scope.dispose();
+    }, failed);
+  }
+
+  /** A lifecycle that did not throw: the stream's unawaited writes, or the datagram's reply. */
+  private afterLifecycle(request: object, req: AnyRequest, clientAddress: ClientAddress): void | Promise<void> {
+    if (req instanceof DatagramRequest) return sendReply(request as DatagramRequestTuple, req.wfile, clientAddress);
+    if (req instanceof MessageRequest) {
+      const reply = req.datagramReply;
+      return reply ? sendReply(request as DatagramRequestTuple, reply, clientAddress) : undefined;
+    }
+    return finishWritesOf(req);
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {

@@ -85,6 +85,19 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
   /** Writes to the connection; `write()` resolves once the kernel has the data (Python's `sendall`); set by setup(). */
   wfile!: StreamWriter;
 
+  /**
+   * Seconds a read of this handler's `rfile` may wait with no byte arriving before it rejects with
+   * RequestTimeoutError (which reaches handleError), as Python's `StreamRequestHandler.timeout` sets the
+   * socket's timeout. null (the default, as Python's None): the server's `requestTimeout` applies.
+   */
+  timeout: number | null = null;
+  /**
+   * Sets TCP_NODELAY in setup() when true, so that small writes go out at once instead of waiting for the
+   * client's ACK of the previous one (Nagle's algorithm). Default false, as Python's
+   * `disable_nagle_algorithm`. Ignored on Unix sockets, where Python's setup raises OSError (EOPNOTSUPP).
+   */
+  disableNagleAlgorithm = false;
+
   /** The connected socket (Python's `self.connection`), the same as `request`. */
   get connection(): net.Socket {
     return this.request;
@@ -97,7 +110,9 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
 
   override setup(): unknown {
     const server = this.server as { requestTimeout?: number | null; lineLimit?: number; lineTimeout?: number | null } | undefined;
-    this.rfile = readerFor(this.request, { requestTimeout: server?.requestTimeout ?? null, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
+    const requestTimeout = this.timeout ?? server?.requestTimeout ?? null;
+    if (this.disableNagleAlgorithm) this.request.setNoDelay?.(true);
+    this.rfile = readerFor(this.request, { requestTimeout, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
     this.wfile = new StreamWriter(this.request);
     return undefined;
   }

@@ -7,14 +7,20 @@ import type { RequestProcessor } from './strategy';
  * One request away from the loop's turn: Python's `process_request_thread`. finishRequest, handleError
  * on an error (SystemExit skips it), and shutdownRequest exactly once, whatever happens. Never rejects.
  */
-export async function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+export function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+  // A chain, not an async function: an idle keep-alive connection waits in finishRequest for as long as it
+  // lives, and a suspended async frame per connection is memory that a reaction here does not cost.
+  let running: Promise<void>;
   try {
-    await server.finishRequest(request, clientAddress);
+    running = Promise.resolve(server.finishRequest(request, clientAddress)); // an override may return no promise
   } catch (err) {
-    if (!(err instanceof SystemExit)) await safely(server, () => server.handleError(request, clientAddress, err));
-  } finally {
-    await safely(server, () => server.shutdownRequest(request));
+    running = Promise.reject(err);
   }
+  const end = () => safely(server, () => server.shutdownRequest(request));
+  return running.then(end, (err: unknown) => {
+    if (err instanceof SystemExit) return end();
+    return safely(server, () => server.handleError(request, clientAddress, err)).then(end);
+  });
 }
 
 async function safely(server: RequestProcessor<unknown>, step: () => unknown): Promise<void> {

@@ -45,8 +45,12 @@ export class MessageConnection implements MessageChannel {
   private waiting: unknown[] = [];
   private head = 0;
   private readonly slots: Slot[] = [];
-  /** Replies gathered while one chunk's messages are handled: they go out in one write. */
+  /**
+   * Replies gathered while one chunk's messages are handled: they go out in one write. String replies in
+   * a row are joined as they come (`text`), as a hand-written echo does; `batch` holds what came before.
+   */
   private readonly batch: Array<Buffer | string> = [];
+  private text = '';
   private batchBytes = 0;
   private batching = false;
   private reading = false;
@@ -260,7 +264,12 @@ export class MessageConnection implements MessageChannel {
       return this.fail(err);
     }
     if (!this.batching) return this.write(bytes);
-    this.batch.push(bytes);
+    if (typeof bytes === 'string') this.text += bytes;
+    else {
+      if (this.text !== '') this.batch.push(this.text);
+      this.text = '';
+      this.batch.push(bytes);
+    }
     this.batchBytes += bytes.length;
     // Replies to one chunk's messages can be many times its size: past the high-water mark they go out
     // now, and if the connection cannot take them, the messages left wait (writeBlocked) for 'drain'.
@@ -274,12 +283,17 @@ export class MessageConnection implements MessageChannel {
 
   private writeBatch(): void {
     const batch = this.batch;
-    if (batch.length === 0) return;
+    const text = this.text;
+    this.text = '';
+    this.batchBytes = 0;
+    if (batch.length === 0) {
+      if (text !== '') this.write(text);
+      return;
+    }
+    if (text !== '') batch.push(text);
     if (batch.length === 1) this.write(batch[0]);
-    else if (batch.every(isString)) this.write(batch.join(''));
     else this.write(Buffer.concat(batch.map((b) => (typeof b === 'string' ? Buffer.from(b) : b))));
     batch.length = 0;
-    this.batchBytes = 0;
   }
 
   private write(bytes: Buffer | string): void {
@@ -357,10 +371,6 @@ function onError(this: Fed, err: Error): void {
 }
 function onDrain(this: Fed): void {
   this[CONNECTION]?.drain();
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === 'string';
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -16,13 +16,20 @@ export function callHook(def: HandlerDefinition, instance: unknown, hook: HookNa
  * calls the @OnMessage method once per message with `(message, req)`.
  */
 export function runDecorated(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
+  const ran = decoratedLifecycle(def, instance, req);
+  return def.hooks.message === undefined ? ran.then(() => finishWritesOf(req)) : ran;
+}
+
+/** runDecorated without its last step (finishWritesOf): for a caller that chains that step itself. */
+export function decoratedLifecycle(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
   const { setup, handle, finish, message } = def.hooks;
-  if (message === undefined) {
-    const ran = runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
-    const wfile = (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile;
-    return wfile?.finishWrites ? ran.then(() => wfile.finishWrites!()) : ran;
-  }
+  if (message === undefined) return runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);
   return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);
+}
+
+/** After a lifecycle that did not throw: the writes the handler did not await, delivered or failed (stream requests). */
+export function finishWritesOf(req: unknown): void | Promise<void> {
+  return (req as { wfile?: { finishWrites?: () => void | Promise<void> } }).wfile?.finishWrites?.();
 }

@@ -17,16 +17,55 @@ export interface LifecycleSteps {
 
 type Steps = Record<PropertyKey, (...args: unknown[]) => unknown>;
 
-export async function runLifecycle(self: object, steps: LifecycleSteps, ...args: unknown[]): Promise<void> {
+/**
+ * Not an async function, on purpose: an idle keep-alive connection waits inside handle() for as long as
+ * it lives, and a suspended async frame here (plus its promise and reaction) would be held per connection
+ * on top of the handler's own. While handle() runs, this holds nothing when there is no finish step
+ * (handle's own promise is returned), and one reaction when there is.
+ */
+export function runLifecycle(self: object, steps: LifecycleSteps, ...args: unknown[]): Promise<void> {
   const target = self as Steps;
-  if (steps.setup !== undefined) await target[steps.setup](...args);
+  if (steps.setup === undefined) return handleThenFinish(target, steps, args);
+  let prepared: unknown;
   try {
-    const handled = typeof steps.handle === 'function' ? steps.handle(...args) : target[steps.handle](...args);
-    if (isThenable(handled)) await handled;
-  } finally {
-    if (steps.finish !== undefined) await target[steps.finish](...args);
+    prepared = target[steps.setup](...args);
+  } catch (err) {
+    return Promise.reject(err);
   }
+  // setup is awaited, even when it returns no promise (as an async runner would): handle starts a tick later
+  return Promise.resolve(prepared).then(() => handleThenFinish(target, steps, args));
 }
+
+function handleThenFinish(target: Steps, steps: LifecycleSteps, args: unknown[]): Promise<void> {
+  const finish = steps.finish;
+  let handled: unknown;
+  try {
+    handled = typeof steps.handle === 'function' ? steps.handle(...args) : target[steps.handle](...args);
+  } catch (err) {
+    return finish === undefined ? Promise.reject(err) : finishAfter(target, finish, args, true, err);
+  }
+  if (!isThenable(handled)) return finish === undefined ? Promise.resolve() : finishAfter(target, finish, args, false);
+  if (finish === undefined) return handled instanceof Promise ? (handled as Promise<void>) : Promise.resolve(handled).then(ignore);
+  return Promise.resolve(handled).then(
+    () => finishAfter(target, finish, args, false),
+    (err: unknown) => finishAfter(target, finish, args, true, err),
+  );
+}
+
+/** Runs finish; then the lifecycle's outcome is finish's error if it failed, else handle's (`failed`, `error`). */
+function finishAfter(target: Steps, finish: PropertyKey, args: unknown[], failed: boolean, error?: unknown): Promise<void> {
+  let finished: unknown;
+  try {
+    finished = target[finish](...args);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (isThenable(finished)) return Promise.resolve(finished).then(() => (failed ? Promise.reject(error) : undefined));
+  // finish returned no promise: it is still awaited, as an async runner's `await` would
+  return failed ? Promise.resolve().then(() => Promise.reject(error)) : Promise.resolve().then(ignore);
+}
+
+function ignore(): void {}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';

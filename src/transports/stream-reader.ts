@@ -128,30 +128,37 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * line is longer (the rest comes with the next read).
    */
   readline(limit?: number): Promise<Buffer> {
+    return this.lineAs(limit, asIs);
+  }
+
+  /** @internal readline(), its line passed through `map` (the line iterator's `{ done, value }`) without a promise more. */
+  lineAs<T>(limit: number | undefined, map: (line: Buffer) => T): Promise<T> {
     const cap = limit ?? this.lineLimit;
     const partial = limit !== undefined;
     // One promise settled by a step that re-arms itself, not an async function (an idle keep-alive
     // connection waits here, and a suspended frame costs several times the memory) and not a chain of
-    // promises (a line trickling in a byte per packet would grow it by one per packet).
-    return new Promise<Buffer>((resolve, reject) => {
+    // promises (a line trickling in a byte per packet would grow it by one per packet). While it waits,
+    // the reader holds the step itself (wait()), so an idle connection holds this promise and one closure.
+    return new Promise<T>((resolve, reject) => {
       let deadline: number | undefined; // the line's first byte + lineTimeout
-      const step = (scanned: number): void => {
+      let scanned = 0;
+      const step = (): void => {
         try {
           const nl = this.buffer.indexOf(0x0a, scanned);
-          if (nl >= 0 && nl < cap) return resolve(this.take(nl + 1));
+          if (nl >= 0 && nl < cap) return resolve(map(this.take(nl + 1)));
           if (nl >= cap || this.buffer.length >= cap) {
-            if (partial) return resolve(this.take(cap));
+            if (partial) return resolve(map(this.take(cap)));
             if (nl >= cap || this.buffer.length > cap) throw new LineTooLongError(messages.lineTooLong(cap));
           }
-          if (this.eof || this.atStop()) return resolve(this.take(this.buffer.length));
-          const seen = this.buffer.length;
-          if (seen > 0) deadline ??= this.lineDeadline();
-          this.more(deadline, 'a line').then(() => step(seen), reject);
+          if (this.eof || this.atStop()) return resolve(map(this.take(this.buffer.length)));
+          scanned = this.buffer.length;
+          if (scanned > 0) deadline ??= this.lineDeadline();
+          this.wait(deadline, 'a line', step, reject);
         } catch (err) {
           reject(err);
         }
       };
-      step(0);
+      step();
     });
   }
 
@@ -262,20 +269,28 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private more(deadline?: number, what = 'a line'): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     if (this.eof) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.wakeResolve = resolve;
-      this.wakeReject = reject;
-      const lineMs = deadline === undefined ? null : Math.max(0, deadline - Date.now());
-      if (this.timeoutMs !== null || lineMs !== null) {
-        const byLine = lineMs !== null && (this.timeoutMs === null || lineMs <= this.timeoutMs);
-        this.wakeTimer = setTimeout(() => {
-          this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
-          const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000);
-          reject(new RequestTimeoutError(text));
-        }, byLine ? lineMs! : this.timeoutMs!);
-      }
-      this.source?.resume();
-    });
+    return new Promise<void>((resolve, reject) => this.wait(deadline, what, resolve, reject));
+  }
+
+  /**
+   * more() with callbacks: `wake` is called once data, EOF or the stop arrives (from the event that brought
+   * it: a later turn than the call), `fail` with the source's error or a RequestTimeoutError.
+   */
+  private wait(deadline: number | undefined, what: string, wake: () => void, fail: (err: Error) => void): void {
+    if (this.error) return void queueMicrotask(() => fail(this.error!));
+    if (this.eof) return void queueMicrotask(wake);
+    this.wakeResolve = wake;
+    this.wakeReject = fail;
+    const lineMs = deadline === undefined ? null : Math.max(0, deadline - Date.now());
+    if (this.timeoutMs !== null || lineMs !== null) {
+      const byLine = lineMs !== null && (this.timeoutMs === null || lineMs <= this.timeoutMs);
+      this.wakeTimer = setTimeout(() => {
+        this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
+        const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000);
+        fail(new RequestTimeoutError(text));
+      }, byLine ? lineMs! : this.timeoutMs!);
+    }
+    this.source?.resume();
   }
 }
 
@@ -297,12 +312,16 @@ class LineIterator implements AsyncIterator<Buffer> {
   constructor(private readonly reader: StreamReader) {}
 
   next(): Promise<IteratorResult<Buffer>> {
-    return this.reader.readline().then(lineResult);
+    return this.reader.lineAs(undefined, lineResult);
   }
 
   return(value?: unknown): Promise<IteratorResult<Buffer>> {
     return Promise.resolve({ done: true, value: value as Buffer });
   }
+}
+
+function asIs(line: Buffer): Buffer {
+  return line;
 }
 
 function lineResult(line: Buffer): IteratorResult<Buffer> {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, TCPServer, UnixStreamServer } from '../../src/classic';
+import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, StreamRequestHandler, TCPServer, UnixStreamServer } from '../../src/classic';
 import { Body, handlerClasses, streamTransports } from '../contracts/transports';
 import { connect, readToEnd, removeTempDir, requestAcrossShutdown, streamExchange, tempDir, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
@@ -197,5 +197,67 @@ describe('stream address errors', () => {
     servers.push(s);
     await s.ready;
     expect(s.serverAddress).toBe(p);
+  });
+});
+
+describe("StreamRequestHandler's Python attributes: timeout and disableNagleAlgorithm", () => {
+  const serve = servingInTests();
+  const errors: unknown[] = [];
+  beforeEach(() => { errors.length = 0; });
+
+  async function start(Handler: typeof StreamRequestHandler, requestTimeout: number | null = null) {
+    const server = new TCPServer(['127.0.0.1', 0], Handler);
+    server.requestTimeout = requestTimeout;
+    server.handleError = (_r, _a, e) => { errors.push(e); };
+    await server.ready;
+    return serve(server);
+  }
+  const target = (s: TCPServer) => ({ host: s.serverAddress[0] as string, port: s.serverAddress[1] as number });
+
+  test("a handler's timeout (seconds) ends a silent client's request with RequestTimeoutError, shorter than the server's requestTimeout", async () => {
+    class Impatient extends StreamRequestHandler {
+      override timeout = 0.1;
+      override async handle() { await this.wfile.write(await this.rfile.readline()); }
+    }
+    const s = await start(Impatient, 30);
+    const silent = await connect(target(s));
+    await within(3000, 'silent client closed after the handler timeout', readToEnd(silent));
+    silent.destroy();
+    await until(() => errors.length === 1);
+    expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect((await streamExchange(target(s), 'after\n', { halfClose: true })).toString()).toBe('after\n');
+  });
+
+  test('without a timeout the server requestTimeout applies, as before', async () => {
+    class Plain extends StreamRequestHandler {
+      override async handle() { await this.wfile.write(await this.rfile.readline()); }
+    }
+    const s = await start(Plain, 0.1);
+    const silent = await connect(target(s));
+    await within(3000, 'silent client closed after the server requestTimeout', readToEnd(silent));
+    silent.destroy();
+    await until(() => errors.length === 1);
+    expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+  });
+
+  test('disableNagleAlgorithm sets TCP_NODELAY on the connection in setup(); the default (false) leaves it alone', async () => {
+    const calls: Array<[string, boolean | undefined]> = [];
+    const spying = (Base: typeof StreamRequestHandler, name: string) =>
+      class extends Base {
+        override setup() {
+          const original = this.request.setNoDelay.bind(this.request);
+          this.request.setNoDelay = (on?: boolean) => { calls.push([name, on]); return original(on); };
+          return super.setup();
+        }
+        override async handle() { await this.wfile.write(await this.rfile.readline()); }
+      };
+    class NoNagle extends StreamRequestHandler {
+      override disableNagleAlgorithm = true;
+    }
+    const withNagle = await start(spying(StreamRequestHandler, 'default'));
+    const noNagle = await start(spying(NoNagle, 'disabled'));
+    expect((await streamExchange(target(withNagle), 'a\n', { halfClose: true })).toString()).toBe('a\n');
+    expect((await streamExchange(target(noNagle), 'b\n', { halfClose: true })).toString()).toBe('b\n');
+    expect(calls).toEqual([['disabled', true]]);
   });
 });

@@ -2,6 +2,7 @@ import {
   FrameTooLongError, FramingError, JsonLinesFramer, LengthPrefixedFramer, LinesFramer, NetstringFramer,
 } from '../../src';
 import type { Framer } from '../../src';
+import { DECODED_BEFORE } from '../../src/framing/framer';
 
 /** Feeds `chunks` to a fresh framer, then its end(); all the messages in order. */
 function decodeAll<T>(make: () => Framer<T, unknown>, chunks: Buffer[]): T[] {
@@ -57,6 +58,41 @@ describe('the lines framer', () => {
   test('gives many messages from one chunk, in order', () => {
     const many = Array.from({ length: 1000 }, (_, i) => `line ${i}`);
     expect(lines().decode(Buffer.from(many.join('\n') + '\n'))).toEqual(many);
+  });
+
+  test('many lines in one chunk decode exactly as one line per chunk: \\r, multi-byte and invalid UTF-8 alike', () => {
+    // A chunk holding several lines is decoded as one string and split (the pipelining fast path): it
+    // must give what decoding each line on its own gives, for any bytes.
+    const alphabet = [[0x61], [0x0d], [0x0a], [0x0a], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98, 0x80]];
+    let seed = 777;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 200; round++) {
+      const bytes: number[] = [];
+      for (let i = 0; i < 40; i++) bytes.push(...alphabet[Math.floor(random() * alphabet.length)]);
+      const input = Buffer.from([...bytes, 0x0a]);
+      const perLine: string[] = [];
+      const oneAtATime = lines();
+      for (let start = 0; start < input.length; ) {
+        const end = input.indexOf(0x0a, start) + 1;
+        perLine.push(...oneAtATime.decode(input.subarray(start, end)));
+        start = end;
+      }
+      expect([round, lines().decode(input)]).toEqual([round, perLine]);
+    }
+  });
+
+  test('in a chunk of many lines, maxLength counts bytes: multi-byte lines at the limit pass, one byte over fails after the lines before it', () => {
+    // é is 2 bytes: 'ééééé' is 10 bytes (the limit), 'éééééa' 11.
+    expect(new LinesFramer(10).decode(Buffer.from('ééééé\r\nabc\nééééé\n'))).toEqual(['ééééé', 'abc', 'ééééé']);
+    let error: unknown;
+    try {
+      new LinesFramer(10).decode(Buffer.from('abc\néééééa\nnever\n'));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FrameTooLongError);
+    expect((error as Error).message).toContain('a message of 11 bytes');
+    expect((error as { [DECODED_BEFORE]?: unknown })[DECODED_BEFORE]).toEqual(['abc']);
   });
 
   test('a last line without its newline is a message at the end of input', () => {

@@ -59,22 +59,30 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
   // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
   // and the server reports it the default way.
-  const run = async (req: StreamRequest | DatagramRequest | MessageRequest, verify = false): Promise<void | 'rejected'> => {
+  // A chain, not an async function: an idle keep-alive connection waits in its lifecycle for as long as it
+  // lives, and a suspended frame per connection is memory that the reactions below do not cost.
+  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
+    const disposed = <T>(outcome: Promise<T>): Promise<T> =>
+      outcome.then(
+        (value) => scope.dispose().then(() => value),
+        (err: unknown) => scope.dispose().then(() => Promise.reject(err)),
+      );
+    let instance: unknown;
     try {
-      const instance = scope.resolve(def.handler);
-      try {
-        // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
-        if (verify && def.hooks.verify !== undefined && !(await callHook(def, instance, 'verify', req.clientAddress, req))) return 'rejected';
-        await runDecorated(def, instance, req);
-      } catch (err) {
-        if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
-        await callHook(def, instance, 'handleError', err, req.clientAddress);
-        throw markReported(err);
-      }
-    } finally {
-      await scope.dispose();
+      instance = scope.resolve(def.handler);
+    } catch (err) {
+      return disposed(Promise.reject(err));
     }
+    const lifecycle = (): Promise<void> => runDecorated(def, instance, req);
+    // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
+    const ran: Promise<void | 'rejected'> = verify && def.hooks.verify !== undefined
+      ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>((ok) => (ok ? lifecycle() : 'rejected'))
+      : attempt(lifecycle);
+    return disposed(ran.then(undefined, (err: unknown) => {
+      if (def.hooks.handleError === undefined || err instanceof SystemExit) throw err;
+      return attempt(() => callHook(def, instance, 'handleError', err, req.clientAddress)).then(() => Promise.reject(markReported(err)));
+    }));
   };
   return {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
@@ -119,4 +127,13 @@ function tokenOf(token: PortableToken): string | symbol | Function {
   if (token.kind === 'string') return token.key;
   if (token.kind === 'symbol') return Symbol.for(token.key);
   return loadClass(token.ref);
+}
+
+/** `step()` as a promise: its value, or its synchronous throw as a rejection. */
+function attempt<T>(step: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return Promise.resolve(step());
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
