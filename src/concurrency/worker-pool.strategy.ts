@@ -412,6 +412,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.followInterest();
     };
     slot.onAccepted = (id, client) => this.adopt(slot, id, client);
+    slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
       () => {

@@ -92,7 +92,9 @@ export type FromWorker =
   /** The worker listens (or primed the shared socket); `error`: it could not. */
   | { t: 'listening'; error?: SerializedError }
   /** The worker's listener is closed. */
-  | { t: 'unlistened' };
+  | { t: 'unlistened' }
+  /** A child that accepts could not, for lack of descriptors (EMFILE): `first` of a burst (AcceptWatch). */
+  | { t: 'accept-error'; error: SerializedError; first: boolean };
 
 /**
  * A connection handed to the worker before anything was read from it: the worker runs the preamble (PROXY

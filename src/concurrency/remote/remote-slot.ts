@@ -47,6 +47,8 @@ export interface RemoteServer {
   connectionAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
   /** That connection has ended (its bytes recorded against it): counted and published as closed. */
   connectionEnded?(connection: WorkerAcceptedConnection): void;
+  /** A worker that accepts could not, for lack of descriptors (StreamServer.acceptError: counted, logged once per burst). */
+  acceptError?(error: NodeJS.ErrnoException, first: boolean): void;
 }
 
 /**
@@ -89,6 +91,8 @@ export abstract class RemoteSlot {
   exitDetail: string | undefined;
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
   onAccepted: ((id: number, client: ClientAddress) => void) | undefined;
+  /** The worker could not accept for lack of descriptors (`first` of a burst). */
+  onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
   listening = false;
   private reportWaiters: Array<() => void> = [];
@@ -245,6 +249,7 @@ export abstract class RemoteSlot {
       return;
     }
     if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
+    if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
       // has already moved the worker's counts to its totals, and would count them twice.

@@ -15,6 +15,7 @@ import { WorkerServerFace } from './worker-face';
 import { requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { afterPollPhase } from '../../transports/event-loop';
+import { AcceptWatch } from '../../observability/accept-watch';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
@@ -159,6 +160,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   // listener. Numbered downwards from -1, so they never meet the ids the server gives.
   let listener: net.Server | undefined;
   let draining = false;
+  // A child's accept failures for lack of descriptors (its own table), counted and logged by the server.
+  // Threads share the server's process and its table: the server's own watch sees theirs.
+  const acceptWatch = isMainThread
+    ? new AcceptWatch((error, first) => channel.post({ t: 'accept-error', error: serializeError(error), first }), () => undefined)
+    : undefined;
   let nextOwnId = 0;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
@@ -179,15 +185,19 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (!target) return channel.post({ t: 'listening', error: serializeError(new Error('listen: neither a handle nor an address came')) });
     server.listen(target as net.ListenOptions, () => {
       server.removeAllListeners('error');
-      server.on('error', () => undefined); // EMFILE on accept: libuv keeps the socket and tries again
+      server.on('error', (err: NodeJS.ErrnoException) => acceptWatch?.onError(err)); // EMFILE on accept: libuv keeps the socket
       if (msg.prime) server.close(); // the shared socket stays listening: the server's process holds it too
-      else listener = server;
+      else {
+        listener = server;
+        acceptWatch?.start();
+      }
       channel.post({ t: 'listening' });
     });
   };
   const unlisten = (stop: boolean) => {
     const server = listener;
     listener = undefined;
+    acceptWatch?.stop();
     const done = () => {
       if (stop) {
         for (const conn of conns.values()) {
