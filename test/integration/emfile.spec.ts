@@ -13,7 +13,7 @@ describe('accepting without file descriptors (EMFILE)', () => {
   ])('in $mode mode, dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async ({ arg, name, workers }) => {
     const script = `ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts ${arg}`;
     // The server's own accept (its AcceptWatch counts and logs): workers that accept themselves
-    // (docs/concurrency.md) are turned off here, their accept failures are not counted yet.
+    // (docs/concurrency.md) are turned off here; a child's own shortage is the test below.
     const env = { ...process.env, SOCKSERVE_WORKER_ACCEPT: '0' };
     const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
     try {
