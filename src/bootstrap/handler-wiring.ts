@@ -112,28 +112,34 @@ export class HandlerWiring {
       }
     }
     const { instance, req, scope } = ctx;
+    const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
-    // then the handler's unawaited writes, a datagram's reply, and the scope's disposal, whatever happened.
+    // then the handler's unawaited writes or the datagram's reply, and the scope's disposal, whatever happened.
     const failed = (err: unknown) => scope.dispose().then(() => Promise.reject(err));
-    return decoratedLifecycle(this.def, instance, req).then(() => {
-      let after: void | Promise<void>;
-      try {
-        after = this.afterLifecycle(request, req, clientAddress);
-      } catch (err) {
-        return failed(err);
-      }
-      return after ? after.then(() => scope.dispose(), failed) : scope.dispose();
-    }, failed);
-  }
-
-  /** A lifecycle that did not throw: the stream's unawaited writes, or the datagram's reply. */
-  private afterLifecycle(request: object, req: AnyRequest, clientAddress: ClientAddress): void | Promise<void> {
-    if (req instanceof DatagramRequest) return sendReply(request as DatagramRequestTuple, req.wfile, clientAddress);
-    if (req instanceof MessageRequest) {
-      const reply = req.datagramReply;
-      return reply ? sendReply(request as DatagramRequestTuple, reply, clientAddress) : undefined;
-    }
-    return finishWritesOf(req);
+    const after = (): void | Promise<void> => (reply ? sendReply(request as DatagramRequestTuple, reply, clientAddress) : finishWritesOf(req));
+    return decoratedLifecycle(this.def, instance, req).then(
+      () => {
+        let done: void | Promise<void>;
+        try {
+          done = after();
+        } catch (err) {
+          return failed(err);
+        }
+        return done ? done.then(() => scope.dispose(), failed) : scope.dispose();
+      },
+      (err: unknown) => {
+        if (!reply) return failed(err);
+        // A datagram's reply is what was written, sent also when the handler threw, as Python's
+        // DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are owed.
+        let sent: void | Promise<void>;
+        try {
+          sent = after();
+        } catch {
+          sent = undefined;
+        }
+        return sent ? sent.then(() => failed(err), () => failed(err)) : failed(err);
+      },
+    );
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {

@@ -2,6 +2,7 @@ import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit 
 import { messages } from '../errors/messages';
 import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
+import { handleErrorSafely } from '../concurrency/process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
@@ -301,7 +302,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.shutdownRequest(request);
       throw err;
     }
-    await this.handleError(request, clientAddress, err);
+    await handleErrorSafely(this, request, clientAddress, err); // a throwing handleError must not stop the loop or leak the request
   }
 
   /** Return false to refuse the request: it is closed and no handler runs. */

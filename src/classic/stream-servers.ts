@@ -83,7 +83,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       limiter: this.limiter,
       preamble: this.preamble,
       preambleElsewhere: () => this.preambleInWorkers(),
-      dropped: (kind, client, error) => void this.connectionDropped(kind, client, error, false),
+      dropped: (kind, client, error) => this.droppedSafely(kind, client, error),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
         (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
@@ -174,6 +174,18 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    */
   connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _taken = false): Promise<void> | void {
     if (kind === 'error') return this.handleError(undefined, clientAddress, error);
+  }
+
+  /** connectionDropped from the listener, where a throw (a handleError that fails) would be an unhandled rejection. */
+  private droppedSafely(kind: DropKind, clientAddress: ClientAddress, error: unknown): void {
+    const report = (failure: unknown) =>
+      this.logger.error(messages.handleErrorFailed(this.constructor.name, clientAddress, String((error as Error)?.stack ?? error), String((failure as Error)?.stack ?? failure)));
+    try {
+      const done = this.connectionDropped(kind, clientAddress, error, false);
+      if (done) done.catch(report);
+    } catch (failure) {
+      report(failure);
+    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import { SystemExit } from '../errors/errors';
+import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import type { RequestProcessor } from './strategy';
@@ -19,8 +20,26 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
   const end = () => safely(server, () => server.shutdownRequest(request));
   return running.then(end, (err: unknown) => {
     if (err instanceof SystemExit) return end();
-    return safely(server, () => server.handleError(request, clientAddress, err)).then(end);
+    return handleErrorSafely(server, request, clientAddress, err).then(end);
   });
+}
+
+/**
+ * `server.handleError(request, clientAddress, err)`, which never throws: a handleError that throws (a user's
+ * override, a failing @HandleError) is logged at `error` with the error it was given, and whoever called it goes
+ * on closing the request and serving (Python would let it escape serve_forever; a server must not stop for it).
+ */
+export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, request: Req | undefined, clientAddress: ClientAddress | undefined, err: unknown): Promise<void> {
+  try {
+    await server.handleError(request, clientAddress, err);
+  } catch (failure) {
+    const owner = (server as { constructor: { name: string } }).constructor.name;
+    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(messages.handleErrorFailed(owner, clientAddress, traceOf(err), traceOf(failure)));
+  }
+}
+
+function traceOf(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
 }
 
 async function safely(server: RequestProcessor<unknown>, step: () => unknown): Promise<void> {

@@ -34,6 +34,11 @@ export const messages = {
   /** Python's handle_error block, without its last newline (a logger adds one). */
   errorBlock: (client: ClientAddress | undefined, trace: string) =>
     `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(client)}\n${trace}\n${'-'.repeat(40)}`,
+  /** handleError itself threw: the error it was given, then its own failure, so neither is lost. */
+  handleErrorFailed: (owner: string, client: ClientAddress | undefined, original: string, failure: string) =>
+    `${owner}.handleError() threw while reporting an error of the request from ${formatAddress(client)}; the request ` +
+    `was still closed and the server goes on. Fix: make handleError (or @HandleError) catch its own errors.\n` +
+    `The error it was given:\n${original}\nThe error it threw:\n${failure}`,
   /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
   acceptFailing: (owner: string, address: string, code: string | undefined) =>

@@ -1,7 +1,7 @@
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import type { BufferWriter } from '../transports/stream-writer';
-import type { Framer } from './framer';
+import { DECODED_BEFORE, Framer } from './framer';
 import type { MessageChannel } from './message-request';
 
 /**
@@ -9,6 +9,8 @@ import type { MessageChannel } from './message-request';
  * (its `end()` included, so a last line needs no newline) and encodes the replies; without, the
  * datagram is one message, a raw Buffer, and replies are sent as they are (Buffer or string). All the
  * replies of one datagram go back to the sender as one datagram. Messages are handled one at a time.
+ * Bad input or a handler that throws ends the datagram's messages; the replies to the messages before
+ * it are still sent (the lifecycle sends what was written, as Python's DatagramRequestHandler.finish()).
  */
 export class DatagramMessages implements MessageChannel {
   private closed = false;
@@ -33,9 +35,16 @@ export class DatagramMessages implements MessageChannel {
 
   async serve(call: (message: unknown) => unknown): Promise<void> {
     let incoming: unknown[] = [this.data];
+    let bad: { error: unknown } | undefined;
     if (this.framing) {
       this.framer = this.framing.create();
-      incoming = [...this.framer.decode(this.data), ...(this.framer.end?.() ?? [])];
+      try {
+        incoming = [...this.framer.decode(this.data), ...(this.framer.end?.() ?? [])];
+      } catch (err) {
+        // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a stream).
+        bad = { error: err };
+        incoming = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
+      }
     }
     for (const message of incoming) {
       if (this.closed) break;
@@ -44,6 +53,7 @@ export class DatagramMessages implements MessageChannel {
       if (isThenable(result)) result = await result;
       this.send(result);
     }
+    if (bad) throw bad.error;
   }
 
   private encode(message: unknown): Buffer | string | Uint8Array {

@@ -100,18 +100,26 @@ export class LinesFramer implements Framer<string, unknown> {
    * there, which costs far less than a string per line (pipelined clients send many lines per chunk).
    * Same result as message() per line: `\n` never occurs inside a UTF-8 sequence, so an invalid sequence
    * decodes alike either way. A line's length in bytes is at least its length in UTF-16 units and at most
-   * three times it, so most lines need no byte count for the maxLength check.
+   * three times it, so most lines need no byte count for the maxLength check. The count is of the line's
+   * bytes on the wire, as message() counts them: a decoded string may be longer (an invalid byte becomes
+   * U+FFFD, three bytes), so a line that looks too long is measured in the chunk itself.
    */
   private splitText(chunk: Buffer, start: number, last: number, out: unknown[]): void {
     const lines = chunk.toString('utf8', start, last).split('\n');
     const cr = chunk.indexOf(CR, start);
     const stripCr = cr >= 0 && cr < last;
     const max = this.maxLength;
+    // Where line `index` starts in the chunk: moved forward only for lines that need their bytes counted.
+    let at = start;
+    let index = 0;
     for (let i = 0; i < lines.length; i++) {
       let line = lines[i];
       if (stripCr && line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
       if (line.length * 3 > max && Buffer.byteLength(line) > max) {
-        throw new FrameTooLongError(messages.frameTooLong(this.name, max, Buffer.byteLength(line)));
+        for (; index < i; index++) at = chunk.indexOf(NL, at) + 1;
+        let end = chunk.indexOf(NL, at);
+        if (end > at && chunk[end - 1] === CR) end--;
+        if (end - at > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - at));
       }
       out.push(line);
     }

@@ -11,7 +11,9 @@ import type { MessageChannel } from './message-request';
 /** A dispatched message whose reply is not written yet: it waits for its turn (message order). */
 interface Slot {
   done: boolean;
+  /** The reply, or the error the call threw (`failed`). */
   value: unknown;
+  failed?: boolean;
 }
 
 /** Bytes a framer may hold beyond `maxLength` (its delimiter or prefix) before the runner calls the message too long. */
@@ -30,8 +32,12 @@ const SLACK = 1024;
  *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory.
  * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
  *   once the replies already owed are written, or, after shutdown's stopReading(), once nothing is in
- *   flight or half-received. An error (the framer's, the handler's, the socket's) stops reading and
- *   rejects once the calls in flight have returned; replies of earlier messages have been written.
+ *   flight or half-received.
+ * - An error stops reading and rejects once the calls in flight have returned. Bad input (the framer's
+ *   error) and a handler that threw still owe the replies of the messages before them, in order: those
+ *   messages are handled and answered first (Netty's decoder hands on what it decoded before the bad
+ *   bytes, as Python's handler answers each line before the next fails). A socket error owes nothing
+ *   more: it cannot be written to.
  */
 export class MessageConnection implements MessageChannel {
   private framer!: Framer;
@@ -61,6 +67,10 @@ export class MessageConnection implements MessageChannel {
   private drained = false;
   private failed = false;
   private error: unknown;
+  /** An error that ends the connection once the replies owed before it are written (bad input, a handler that threw). */
+  private endError: { error: unknown } | undefined;
+  /** A handler call failed: no further message is handed to the handler; the waiting ones are dropped. */
+  private halted = false;
   private finished = false;
   /** Bytes fed since the framer last gave a message: the length check for framers without `buffered`. */
   private sinceMessage = 0;
@@ -123,29 +133,29 @@ export class MessageConnection implements MessageChannel {
 
   /** @internal */
   received(chunk: Buffer): void {
-    if (this.closeAsked || this.failed) return;
+    if (this.closeAsked || this.failed || this.endError || this.halted) return;
     let decoded: unknown[];
     try {
       decoded = this.framer.decode(chunk);
     } catch (err) {
-      const before = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE];
-      if (before) this.handleAll(before);
-      return this.fail(err);
+      // Reading stops now; the messages decoded before the bad input are still handled and answered.
+      this.endWith(err);
+      decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
-    if (!this.withinLength(chunk.length, decoded.length)) return;
-    if (decoded.length > 0) this.handleAll(decoded);
+    if (!this.endError) this.checkLength(chunk.length, decoded.length);
+    this.handleAll(decoded);
   }
 
   /** @internal The client closed its side: what the framer still holds, then end once every reply is out. */
   ended(): void {
     if (this.finished || this.inputEnded) return;
     this.inputEnded = true;
-    if (!this.closeAsked && !this.failed && this.framer.end) {
-      let last: unknown[];
+    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && this.framer.end) {
+      let last: unknown[] = [];
       try {
         last = this.framer.end();
       } catch (err) {
-        return this.fail(err);
+        this.endWith(err); // a message cut short: the replies owed before it still go out
       }
       if (last.length > 0) this.handleAll(last);
     }
@@ -183,7 +193,7 @@ export class MessageConnection implements MessageChannel {
   private handleAll(decoded: unknown[]): void {
     this.batching = true;
     for (let i = 0; i < decoded.length; i++) {
-      if (this.closeAsked || this.failed) break;
+      if (this.closeAsked || this.failed || this.halted) break;
       if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i]);
       else this.waiting.push(decoded[i]);
     }
@@ -194,7 +204,28 @@ export class MessageConnection implements MessageChannel {
 
   /** Another call may start: fewer than `concurrency` running, and the output below the high-water mark. */
   private canDispatch(): boolean {
-    return this.inFlight < this.concurrency && !this.writeBlocked && !this.closeAsked && !this.failed;
+    return this.inFlight < this.concurrency && !this.writeBlocked && !this.closeAsked && !this.failed && !this.halted;
+  }
+
+  /** Ends the connection with `err` once the replies owed before it are written (the first such error wins). */
+  private endWith(err: unknown): void {
+    if (this.endError === undefined) this.endError = { error: err };
+  }
+
+  /**
+   * A handler call threw or rejected (`slot`: the async call's place in reply order). Nothing more is
+   * handed to the handler; the replies of the messages before it are still written, then the connection
+   * ends with its error.
+   */
+  private callFailed(slot: Slot | undefined, err: unknown): void {
+    this.halted = true;
+    this.dropWaiting();
+    if (slot) {
+      slot.done = true;
+      slot.failed = true;
+      slot.value = err;
+    } else if (this.slots.length > 0) this.slots.push({ done: true, failed: true, value: err });
+    else this.endWith(err);
   }
 
   /** Writes the replies whose turn has come, and hands waiting messages on while calls may start. */
@@ -225,7 +256,7 @@ export class MessageConnection implements MessageChannel {
     try {
       result = this.call(message);
     } catch (err) {
-      return this.fail(err);
+      return this.callFailed(undefined, err); // the caller (handleAll, pump) writes the replies before it
     }
     if (isThenable(result)) {
       const slot: Slot = { done: false, value: undefined };
@@ -235,7 +266,9 @@ export class MessageConnection implements MessageChannel {
         (value) => this.completed(slot, value),
         (err) => {
           this.inFlight--;
-          this.fail(err);
+          this.callFailed(slot, err);
+          if (this.failed) return this.maybeEnd();
+          this.pump();
         },
       );
     } else if (this.slots.length === 0) this.reply(result);
@@ -252,7 +285,14 @@ export class MessageConnection implements MessageChannel {
 
   /** Writes the replies whose turn has come: the settled slots at the head. */
   private writeReady(): void {
-    while (this.slots.length > 0 && this.slots[0].done) this.reply(this.slots.shift()!.value);
+    while (this.slots.length > 0 && this.slots[0].done) {
+      const slot = this.slots.shift()!;
+      if (slot.failed) {
+        this.slots.length = 0; // the replies after a failed call are not owed
+        return this.endWith(slot.value);
+      }
+      this.reply(slot.value);
+    }
   }
 
   private reply(value: unknown): void {
@@ -261,7 +301,11 @@ export class MessageConnection implements MessageChannel {
     try {
       bytes = this.framer.encode(value);
     } catch (err) {
-      return this.fail(err);
+      // A reply the framer cannot encode is the handler's error at this place in reply order.
+      this.halted = true;
+      this.dropWaiting();
+      this.slots.length = 0;
+      return this.endWith(err);
     }
     if (!this.batching) return this.write(bytes);
     if (typeof bytes === 'string') this.text += bytes;
@@ -304,24 +348,24 @@ export class MessageConnection implements MessageChannel {
 
   /** Reads while a message may be taken: not after the end, not while messages wait, not above the high-water mark. */
   private flow(): void {
-    const want = !this.finished && !this.closeAsked && !this.failed && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
+    const want =
+      !this.finished && !this.closeAsked && !this.failed && !this.endError && !this.halted && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
     if (want === this.reading) return;
     this.reading = want;
     if (want) this.socket.resume();
     else this.socket.pause();
   }
 
-  /** The framer's partial message within maxLength (plus its delimiter or prefix); a FrameTooLongError otherwise. */
-  private withinLength(bytes: number, produced: number): boolean {
+  /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */
+  private checkLength(bytes: number, produced: number): void {
     const max = this.framing.maxLength + SLACK;
     const held = this.framer.buffered;
     if (held === undefined) {
       // Every byte fed since the last chunk that gave a message belongs to the message still coming.
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
-      if (this.sinceMessage <= max) return true;
-    } else if (held <= max) return true;
-    this.fail(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)));
-    return false;
+      if (this.sinceMessage <= max) return;
+    } else if (held <= max) return;
+    this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)));
   }
 
   private maybeEnd(): void {
@@ -329,6 +373,7 @@ export class MessageConnection implements MessageChannel {
     if (this.failed) return this.finish();
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;
+    if (this.endError && idle) return this.finish();
     const stopped = this.stopping && this.drained && idle && !((this.framer?.buffered ?? 0) > 0);
     if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
   }
@@ -348,6 +393,7 @@ export class MessageConnection implements MessageChannel {
       fed.pause();
     }
     if (this.failed) this.settle?.reject(this.error);
+    else if (this.endError) this.settle?.reject(this.endError.error);
     else this.settle?.resolve();
   }
 }

@@ -3,7 +3,7 @@
  * - `'handler'`: an error of the handler (a hook threw, a worker died): `stats().errors`, the
  *   traceback block at `error`;
  * - `'client'`: routine client behaviour (a reset, a broken pipe, a timeout, a line or frame too long,
- *   malformed framing): `stats().clientErrors`, one line at `warn`;
+ *   malformed framing: FramingError): `stats().clientErrors`, one line at `warn`;
  * - `'tls'` / `'proxy'`: a failed TLS handshake or PROXY header: `stats().tlsErrors` / `proxyErrors`
  *   only, one line at `warn`.
  *
@@ -16,8 +16,8 @@ export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
 
 /** errno codes of a peer that went away or stopped answering (Node's net, libuv). */
 const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
-/** sockserve's errors for bad or slow input (API.md §5, §12). */
-const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FrameTooLongError']);
+/** sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14). */
+const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FramingError', 'FrameTooLongError']);
 
 export function errorKind(error: unknown): ErrorKind {
   const own = kindOf(error);
