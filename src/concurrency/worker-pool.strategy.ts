@@ -180,17 +180,19 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   async shareListener(listener: SharedListener, server: AcceptingServer): Promise<void> {
     this.shared = { ...listener, server, accepting: false, draining: false, closed: false };
     if (listener.handle === undefined) return;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; attempt <= START_ATTEMPTS && !this.closed; attempt++) {
       const slot = [...this.slots].find((s) => s.started && !s.dead) ?? [...this.slots].find((s) => !s.dead);
-      if (!slot) throw this.closedError();
+      if (!slot) return;
       try {
         await slot.ready;
         await slot.listen(listener, false, true);
         return;
-      } catch (err) {
-        if (attempt >= START_ATTEMPTS || this.closed) throw err;
+      } catch {
+        // it died first: the next one tries
       }
     }
+    // Workers that die at once (the backoff's case): the first that listens for startAccepting() makes the
+    // socket listen; until then a client is refused, as before binding.
   }
 
   /** The workers accept (serveForever() began); resolves once every live worker listens. */
