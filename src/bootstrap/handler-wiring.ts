@@ -162,7 +162,7 @@ export class HandlerWiring {
     const socket = request as net.Socket;
     const { tls, proxy } = preambleFacts(socket);
     // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
-    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request, { tls, proxy });
+    if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request, { tls, proxy }, this.readerOptions());
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
     const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
     return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);

@@ -186,7 +186,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.wakeLoop();
     this.stopReading();
     this.strategy.stopReading?.();
-    if (this.shutdownTimeout !== null) loop.armDeadline(this.shutdownTimeout * 1000, () => this.abandonRequests(loop));
+    if (this.shutdownTimeout !== null) loop.armDeadline(this.shutdownTimeout * 1000, () => this.abandonRequests(loop, 'timeout'));
     if (caller === undefined) return loop.exited;
     this.shutdownCallers.add(caller);
     try {
@@ -214,7 +214,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * a moment to see it, then abandon those that still have not finished (a handler awaiting something
    * that never settles), each reported through handleError, and let the loop return.
    */
-  private async abandonRequests(loop: Loop): Promise<void> {
+  private async abandonRequests(loop: Loop, why: 'timeout' | 'closed'): Promise<void> {
     this.abortRequests();
     this.strategy.abort?.();
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
@@ -224,7 +224,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const stuck = [...(this.strategy.inFlight?.() ?? [])];
     const limit = this.shutdownTimeout ?? 0;
     for (const [request, clientAddress] of stuck) {
-      await this.reportError(request, clientAddress, new RequestTimeoutError(messages.abandoned(limit))).catch(() => undefined);
+      await this.reportError(request, clientAddress, new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name))).catch(() => undefined);
     }
     loop.abandon();
   }
@@ -241,7 +241,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.serverClose();
       await this.strategy.close();
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
-      if (loop && !loop.ended) await this.abandonRequests(loop);
+      if (loop && !loop.ended) await this.abandonRequests(loop, 'closed');
     })();
     return this.closing;
   }

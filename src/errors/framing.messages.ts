@@ -21,6 +21,12 @@ export const framingMessages = {
   badNetstring: (what: string) =>
     `@Framing('netstring'): ${what}; the connection is closed. ` +
     `Fix: make the client send <length>:<bytes>, (e.g. 5:hello,), or pick the framer that matches its protocol.`,
+  messageTimeout: (framer: string, seconds: number) =>
+    `@Framing('${framer}'): a message took more than ${seconds} s from its first byte (limits.lineTimeout); the ` +
+    `connection is closed. Fix: raise limits.lineTimeout, or make the client send the whole of it sooner.`,
+  idleTimeout: (framer: string, seconds: number) =>
+    `@Framing('${framer}'): no data arrived for ${seconds} s (requestTimeout); the connection is closed. ` +
+    `Fix: raise requestTimeout, or make the client send sooner.`,
   truncatedFrame: (framer: string, held: number) =>
     `@Framing('${framer}'): the connection ended inside a message (${held} bytes of it had arrived). ` +
     `Fix: make the client send whole messages before it closes.`,

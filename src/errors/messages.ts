@@ -23,6 +23,10 @@ export const messages = {
     `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
     `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
     `shutdown), or raise shutdownTimeout.`,
+  abandonedByClose: (owner: string) =>
+    `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
+    `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
+    `the handler return when its reads end.`,
   serverInWorker: (owner: string) =>
     `${owner}: a server was started by the handler's module while a sockserve worker loaded it (workers load ` +
     `that module again, so its start-up code runs in every worker too). Fix: start servers only in the main ` +

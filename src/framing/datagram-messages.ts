@@ -37,9 +37,9 @@ export class DatagramMessages implements MessageChannel {
     let incoming: unknown[] = [this.data];
     let bad: { error: unknown } | undefined;
     if (this.framing) {
-      this.framer = this.framing.create();
+      const framer = (this.framer ??= this.framing.create());
       try {
-        incoming = [...this.framer.decode(this.data), ...(this.framer.end?.() ?? [])];
+        incoming = [...framer.decode(this.data), ...(framer.end?.() ?? [])];
       } catch (err) {
         // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a stream).
         bad = { error: err };
@@ -57,7 +57,8 @@ export class DatagramMessages implements MessageChannel {
   }
 
   private encode(message: unknown): Buffer | string | Uint8Array {
-    if (this.framer) return this.framer.encode(message);
+    // A reply sent from @Setup comes before serve(): the framer is made on first use.
+    if (this.framing) return (this.framer ??= this.framing.create()).encode(message);
     if (typeof message === 'string' || message instanceof Uint8Array) return message;
     throw new TypeError(messages.badReply('datagram', message));
   }

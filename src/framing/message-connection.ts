@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
-import { FrameTooLongError } from '../errors/errors';
+import { FrameTooLongError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
@@ -16,6 +16,14 @@ interface Slot {
   failed?: boolean;
 }
 
+/** The server's read timeouts, in seconds (null or undefined: none), honoured as the rfile honours them. */
+export interface MessageTimeouts {
+  /** No byte at all for this long, while the loop waits for input: RequestTimeoutError (bootstrap's requestTimeout). */
+  requestTimeout?: number | null;
+  /** A message still incomplete this long after its first byte (slowloris): RequestTimeoutError (limits.lineTimeout). */
+  lineTimeout?: number | null;
+}
+
 /** Bytes a framer may hold beyond `maxLength` (its delimiter or prefix) before the runner calls the message too long. */
 const SLACK = 1024;
 
@@ -28,6 +36,9 @@ const SLACK = 1024;
  *   event loop per message.
  * - An async handler (a returned promise): at most `concurrency` calls overlap; the messages behind
  *   them wait, reading pauses, and replies are written in message order whatever order they settle in.
+ * - Timeouts, as the rfile's: `requestTimeout` while it waits for input with none arriving, `lineTimeout` for a
+ *   message from its first byte (slowloris). Either ends the connection with a RequestTimeoutError once the
+ *   replies owed are written. One timer per connection, re-armed lazily (no timer work per chunk).
  * - Backpressure: reading pauses while the connection's unsent output is above its
  *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory.
  * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
@@ -40,7 +51,8 @@ const SLACK = 1024;
  *   more: it cannot be written to.
  */
 export class MessageConnection implements MessageChannel {
-  private framer!: Framer;
+  /** Made on first use: a reply sent from @Setup (a greeting) comes before serve(). */
+  private framer: Framer | undefined;
   private call!: (message: unknown) => unknown;
   private readonly concurrency: number;
   private inFlight = 0;
@@ -75,19 +87,29 @@ export class MessageConnection implements MessageChannel {
   /** Bytes fed since the framer last gave a message: the length check for framers without `buffered`. */
   private sinceMessage = 0;
   private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
+  private readonly idleMs: number;
+  private readonly partialMs: number;
+  /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
+  private lastByte = 0;
+  private partialSince = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
 
   constructor(
     private readonly socket: Duplex,
     private readonly framing: FramingDefinition,
     /** Called once per message handed to the handler (observability's seam: stats().messages, sockserve:message). */
     private readonly observe?: () => void,
+    timeouts: MessageTimeouts = {},
   ) {
     this.concurrency = framing.concurrency;
+    this.idleMs = seconds(timeouts.requestTimeout);
+    this.partialMs = seconds(timeouts.lineTimeout);
   }
 
   serve(call: (message: unknown) => unknown): Promise<void> {
     this.call = call;
-    this.framer = this.framing.create();
+    this.codec();
     return new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
       const fed = this.socket as Fed;
@@ -102,7 +124,12 @@ export class MessageConnection implements MessageChannel {
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
       this.flow();
+      this.maybeEnd(); // close() or an error before serve() (in @Setup): nothing more will come to end it
     });
+  }
+
+  private codec(): Framer {
+    return (this.framer ??= this.framing.create());
   }
 
   send(message: unknown): void {
@@ -136,13 +163,14 @@ export class MessageConnection implements MessageChannel {
     if (this.closeAsked || this.failed || this.endError || this.halted) return;
     let decoded: unknown[];
     try {
-      decoded = this.framer.decode(chunk);
+      decoded = this.codec().decode(chunk);
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
       this.endWith(err);
       decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
     if (!this.endError) this.checkLength(chunk.length, decoded.length);
+    if (this.idleMs + this.partialMs < Infinity) this.clock(decoded.length > 0);
     this.handleAll(decoded);
   }
 
@@ -150,10 +178,11 @@ export class MessageConnection implements MessageChannel {
   ended(): void {
     if (this.finished || this.inputEnded) return;
     this.inputEnded = true;
-    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && this.framer.end) {
+    const framer = this.codec();
+    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && framer.end) {
       let last: unknown[] = [];
       try {
-        last = this.framer.end();
+        last = framer.end();
       } catch (err) {
         this.endWith(err); // a message cut short: the replies owed before it still go out
       }
@@ -198,6 +227,54 @@ export class MessageConnection implements MessageChannel {
       else this.waiting.push(decoded[i]);
     }
     this.flush();
+    this.flow();
+    this.maybeEnd();
+  }
+
+  /** A chunk arrived (`produced`: it completed messages): when the last byte came, and when the message held began. */
+  private clock(produced: boolean): void {
+    const now = Date.now();
+    this.lastByte = now;
+    const held = this.framer?.buffered ?? this.sinceMessage;
+    if (held === 0) this.partialSince = 0;
+    else if (produced || this.partialSince === 0) {
+      this.partialSince = now;
+      this.armTimer();
+    }
+  }
+
+  /** Reading (re)starts: a wait for input begins, timed by requestTimeout and lineTimeout. */
+  private armTimeouts(): void {
+    if (this.idleMs + this.partialMs === Infinity) return;
+    this.lastByte = Date.now();
+    this.armTimer();
+  }
+
+  /**
+   * A timer for the nearest deadline, if something is timed: the wait for input (requestTimeout), or a message
+   * held incomplete (lineTimeout). An idle connection without requestTimeout holds no timer.
+   */
+  private armTimer(): void {
+    const next = Math.min(this.lastByte + this.idleMs, this.partialSince > 0 ? this.partialSince + this.partialMs : Infinity);
+    if (next === Infinity || (this.timer !== undefined && this.timerAt <= next)) return; // a later deadline: checked then
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => this.checkTimeouts(), Math.max(1, next - Date.now()));
+  }
+
+  /** The timer fired: ends the connection if a timeout passed while reading; else re-arms for the nearest one. */
+  private checkTimeouts(): void {
+    this.timer = undefined;
+    if (this.finished || !this.reading) return; // paused: the handler or the output holds it, not the client
+    const now = Date.now();
+    let error: Error | undefined;
+    if (this.partialSince > 0 && now - this.partialSince >= this.partialMs) {
+      error = new RequestTimeoutError(messages.messageTimeout(this.framing.name, this.partialMs / 1000));
+    } else if (now - this.lastByte >= this.idleMs) {
+      error = new RequestTimeoutError(messages.idleTimeout(this.framing.name, this.idleMs / 1000));
+    }
+    if (!error) return this.armTimer();
+    this.endWith(error);
     this.flow();
     this.maybeEnd();
   }
@@ -299,7 +376,7 @@ export class MessageConnection implements MessageChannel {
     if (value === undefined) return;
     let bytes: Buffer | string;
     try {
-      bytes = this.framer.encode(value);
+      bytes = this.codec().encode(value);
     } catch (err) {
       // A reply the framer cannot encode is the handler's error at this place in reply order.
       this.halted = true;
@@ -352,14 +429,16 @@ export class MessageConnection implements MessageChannel {
       !this.finished && !this.closeAsked && !this.failed && !this.endError && !this.halted && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
     if (want === this.reading) return;
     this.reading = want;
-    if (want) this.socket.resume();
-    else this.socket.pause();
+    if (want) {
+      this.socket.resume();
+      this.armTimeouts();
+    } else this.socket.pause();
   }
 
   /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */
   private checkLength(bytes: number, produced: number): void {
     const max = this.framing.maxLength + SLACK;
-    const held = this.framer.buffered;
+    const held = this.codec().buffered;
     if (held === undefined) {
       // Every byte fed since the last chunk that gave a message belongs to the message still coming.
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
@@ -369,7 +448,8 @@ export class MessageConnection implements MessageChannel {
   }
 
   private maybeEnd(): void {
-    if (this.finished || this.batching || this.inFlight > 0) return;
+    // Before serve() (a close() in @Setup) it waits: serve() ends it at once.
+    if (this.finished || !this.settle || this.batching || this.inFlight > 0) return;
     if (this.failed) return this.finish();
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;
@@ -380,6 +460,7 @@ export class MessageConnection implements MessageChannel {
 
   private finish(): void {
     this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
     const fed = this.socket as Fed;
     fed.off('data', onData);
     fed.off('end', onEnd);
@@ -421,4 +502,9 @@ function onDrain(this: Fed): void {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** Seconds to milliseconds; null, undefined, 0 or Infinity: no bound. */
+function seconds(value: number | null | undefined): number {
+  return value == null || !(value > 0) || value === Infinity ? Infinity : value * 1000;
 }

@@ -7,7 +7,7 @@ import type { ClientAddress } from '../transports/address';
 import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
 import type { BufferWriter } from '../transports/stream-writer';
 import { DatagramMessages } from './datagram-messages';
-import { MessageConnection } from './message-connection';
+import { MessageConnection, MessageTimeouts } from './message-connection';
 
 /** What carries a MessageRequest's messages: a stream connection, or one datagram. */
 export interface MessageChannel {
@@ -102,8 +102,10 @@ export function streamMessageRequest(
   server: Server,
   raw?: object,
   edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+  /** The server's requestTimeout and limits.lineTimeout (seconds), as its rfile reads honour them. */
+  timeouts?: MessageTimeouts,
 ): MessageRequest {
-  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client)), undefined, raw, edge);
+  return new MessageRequest(client, server, new MessageConnection(conn, framing, messageObserver(server, client), timeouts), undefined, raw, edge);
 }
 
 /** The MessageRequest of one datagram: its replies are gathered in `reply`. */

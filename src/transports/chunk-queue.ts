@@ -58,6 +58,16 @@ export class ChunkQueue {
     return -1;
   }
 
+  /** The byte at `index` from the front (index < length). */
+  at(index: number): number {
+    let base = 0;
+    for (const chunk of this.chunks) {
+      if (index < base + chunk.length) return chunk[index - base];
+      base += chunk.length;
+    }
+    return -1;
+  }
+
   /** Removes and returns the first `n` bytes (n ≤ length): a view when they lie in one chunk, else one copy. */
   take(n: number): Buffer {
     const first = this.chunks[0];

@@ -15,6 +15,7 @@ export const DEFAULT_LINE_LIMIT = 64 * 1024;
 const FIRST_REQUEST_GRACE_MS = 1000;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
+const CR = 0x0d;
 
 /** The second argument of `new StreamReader(source, options)`: its limits. Times in seconds. */
 export interface ReaderOptions {
@@ -123,7 +124,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /**
    * One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. Without `limit`, a line
-   * longer than the server's cap (64 KiB by default) rejects with LineTooLongError, ending the request.
+   * longer than the server's cap (64 KiB by default; its '\n' or '\r\n' not counted, as Netty's
+   * LineBasedFrameDecoder and asyncio's StreamReader count, and as `@Framing('lines')` does) rejects with
+   * LineTooLongError, ending the request.
    * With `limit` (bytes), as Python's `readline(limit)`: at most `limit` bytes, a partial line when the
    * line is longer (the rest comes with the next read).
    */
@@ -145,10 +148,16 @@ export class StreamReader implements AsyncIterable<Buffer> {
       const step = (): void => {
         try {
           const nl = this.buffer.indexOf(0x0a, scanned);
-          if (nl >= 0 && nl < cap) return resolve(map(this.take(nl + 1)));
-          if (nl >= cap || this.buffer.length >= cap) {
-            if (partial) return resolve(map(this.take(cap)));
-            if (nl >= cap || this.buffer.length > cap) throw new LineTooLongError(messages.lineTooLong(cap));
+          if (partial) {
+            if (nl >= 0 && nl < cap) return resolve(map(this.take(nl + 1)));
+            if (nl >= cap || this.buffer.length >= cap) return resolve(map(this.take(cap)));
+          } else if (nl >= 0) {
+            // cap bytes of line, then '\n' or '\r\n': within the cap.
+            if (nl <= cap || (nl === cap + 1 && this.buffer.at(cap) === CR)) return resolve(map(this.take(nl + 1)));
+            throw new LineTooLongError(messages.lineTooLong(cap));
+          } else {
+            const held = this.buffer.length;
+            if (held > cap + 1 || (held === cap + 1 && this.buffer.at(cap) !== CR)) throw new LineTooLongError(messages.lineTooLong(cap));
           }
           if (this.eof || this.atStop()) return resolve(map(this.take(this.buffer.length)));
           scanned = this.buffer.length;

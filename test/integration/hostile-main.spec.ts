@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, OnMessage, Server, TcpServer, UdpServer } from '../../src';
+import {
+  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
+  RequestTimeoutError, StreamRequest, TcpServer, UdpServer,
+} from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
@@ -196,6 +199,40 @@ describe('the classic layer, hostile', () => {
     await loop;
   });
 
+  test('close() while a handler never returns reports that close() abandoned it, not a shutdownTimeout that never passed', async () => {
+    const reported: unknown[] = [];
+    let arrived!: () => void;
+    const started = new Promise<void>((r) => (arrived = r));
+    class Stuck extends StreamRequestHandler {
+      async handle() {
+        await this.rfile.readline();
+        arrived();
+        await new Promise(() => undefined);
+      }
+    }
+    class Reporting extends TCPServer {
+      override handleError(_r: unknown, _c: unknown, error: unknown): void {
+        reported.push(error);
+      }
+    }
+    const server = new Reporting(['127.0.0.1', 0], Stuck);
+    classic.push(server);
+    await server.ready;
+    const loop = server.serveForever(0.05);
+    const socket = await connect({ host: '127.0.0.1', port: server.serverAddress[1] });
+    try {
+      socket.on('error', () => undefined);
+      socket.write('hi\n');
+      await within(5000, 'the handler to start', started);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+    } finally {
+      socket.destroy();
+    }
+    expect(reported).toHaveLength(1);
+    expect((reported[0] as Error).message).toContain('Reporting.close() was called while the request was running');
+  });
+
   test('a failed PROXY header reported to a handleError that throws is logged, not an unhandled rejection, and the server goes on', async () => {
     const { server, logged, target } = throwingServer({ proxyProtocol: true });
     const t = await target();
@@ -206,5 +243,129 @@ describe('the classic layer, hostile', () => {
     expect((await streamExchange(t, 'PROXY TCP4 203.0.113.7 127.0.0.1 5000 80\r\nhi\n')).toString()).toBe('hi\n');
     await within(5000, 'shutdown', server.shutdown());
     await loop;
+  });
+});
+
+@TcpServer({ port: 0, limits: { maxLineLength: 8 } })
+class Lines8 {
+  @Handle() async handle(req: StreamRequest) {
+    for await (const line of req.rfile) await req.wfile.write(line);
+  }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('the stream API, hostile', () => {
+  test('maxLineLength counts a line without its \\n or \\r\\n, as the lines framer and Netty do: a line of exactly that many bytes is read, one more is a LineTooLongError', async () => {
+    const server = serve(await bootstrap(Lines8));
+    const reply = await exchange(server, 'aaaaaaaa\nbbbbbbbb\r\nccccccccc\nlost\n', false);
+    expect(reply.toString()).toBe('aaaaaaaa\nbbbbbbbb\r\n');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([LineTooLongError.name]);
+  });
+
+  test('a line of exactly maxLineLength bytes whose \\r and \\n arrive one byte at a time is read whole', async () => {
+    const server = serve(await bootstrap(Lines8));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      socket.setNoDelay(true);
+      const reply = readToEnd(socket);
+      for (const piece of ['dddddddd', '\r', '\n']) {
+        socket.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      socket.end();
+      expect((await within(10000, 'reply', reply)).toString()).toBe('dddddddd\r\n');
+    } finally {
+      socket.destroy();
+    }
+    expect(errors).toEqual([]);
+  });
+});
+
+@TcpServer(0) @Framing('json-lines')
+class GreetsInSetup {
+  @Setup() greet(req: MessageRequest) { req.send({ hello: 'client' }); }
+  @OnMessage() on(value: unknown) { return { got: value }; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer(0) @Concurrent() @Framing('lines')
+class RefusesInSetup {
+  @Setup() refuse(req: MessageRequest) { req.send('busy, try later'); req.close(); }
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@UdpServer(0) @Framing('json-lines')
+class UdpGreets {
+  @Setup() greet(req: MessageRequest) { req.send({ hello: 'datagram' }); }
+  @OnMessage() on(value: unknown) { return { got: value }; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('req.send() and req.close() from @Setup, before the first message', () => {
+  test('a greeting sent from @Setup is framed and written first, and the messages after it are answered', async () => {
+    const server = serve(await bootstrap(GreetsInSetup));
+    expect((await exchange(server, '1\n')).toString()).toBe('{"hello":"client"}\n{"got":1}\n');
+    expect(errors).toEqual([]);
+  });
+
+  test('req.close() in @Setup ends the connection after its farewell, without waiting for the client to close', async () => {
+    const server = serve(await bootstrap(RefusesInSetup));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      expect((await within(5000, 'the farewell and the close', readToEnd(socket))).toString()).toBe('busy, try later\n');
+    } finally {
+      socket.destroy();
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('a greeting sent from @Setup on a json-lines datagram server is framed like the replies', async () => {
+    const server = serve(await bootstrap(UdpGreets));
+    const { data } = await datagramExchange(tcp(server), '2\n');
+    expect(data.toString()).toBe('{"hello":"datagram"}\n{"got":2}\n');
+    expect(errors).toEqual([]);
+  });
+});
+
+@TcpServer(0) @Framing('lines')
+class SerialLines {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@TcpServer({ port: 0, limits: { lineTimeout: 0.5 } }) @Concurrent() @Framing('lines')
+class SlowlorisLines {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+describe('@OnMessage connections honour the server\'s timeouts, as rfile reads do', () => {
+  test('with requestTimeout, a client that connects and sends nothing no longer holds a serial server: it is closed and the next client is served', async () => {
+    const server = serve(await bootstrap(SerialLines, { requestTimeout: 0.3 }));
+    const idle = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      const idleClosed = readToEnd(idle);
+      expect((await exchange(server, 'hi\n')).toString()).toBe('<hi>\n');
+      expect((await within(5000, 'the idle client to be closed', idleClosed)).toString()).toBe('');
+    } finally {
+      idle.destroy();
+    }
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([RequestTimeoutError.name]);
+  });
+
+  test('a message trickling in a byte at a time is cut off lineTimeout after its first byte (slowloris), after the replies owed', async () => {
+    const server = serve(await bootstrap(SlowlorisLines, { requestTimeout: 5 }));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    const drip = setInterval(() => !socket.destroyed && socket.write('a'), 100);
+    try {
+      const reply = readToEnd(socket);
+      socket.write('first\n');
+      expect((await within(5000, 'the connection to be closed', reply)).toString()).toBe('<first>\n');
+    } finally {
+      clearInterval(drip);
+      socket.destroy();
+    }
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('limits.lineTimeout')]);
   });
 });

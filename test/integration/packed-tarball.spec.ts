@@ -110,18 +110,24 @@ function expectServedByWorkers(r: Ran, file: string, classic = false): void {
 }
 
 describe('the packed tarball', () => {
-  test('holds the compiled package, its LICENSE and the manual the README links to, with no TypeScript sources and no build state', () => {
+  test('holds the compiled package, its LICENSE, the manual the README links to and the samples the manual names, with no other TypeScript sources and no build state', () => {
     ready();
     expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/classic.js', 'dist/classic.d.ts',
       'CHANGELOG.md', 'docs/getting-started.md', 'bench/results/latest.svg']));
     const extra = ['LICENSE', 'README.md', 'package.json', 'CHANGELOG.md', 'bench/results/latest.svg'];
-    expect(packedFiles.filter((f) => !f.startsWith('dist/') && !(f.startsWith('docs/') && f.endsWith('.md')) && !extra.includes(f))).toEqual([]);
+    const sample = (f: string) => f.startsWith('samples/') && f.endsWith('.ts') && !f.slice('samples/'.length).includes('/');
+    expect(packedFiles.filter((f) => !f.startsWith('dist/') && !(f.startsWith('docs/') && f.endsWith('.md')) && !sample(f) && !extra.includes(f))).toEqual([]);
+    // Every samples/*.ts the manual names is in the package, for readers of the installed docs.
+    const docs = packedFiles.filter((f) => f.startsWith('docs/')).map((f) => fs.readFileSync(path.join(root, f), 'utf8')).join('\n');
+    const named = [...new Set([...docs.matchAll(/samples\/[\w-]+\.ts/g)].map((m) => m[0]))];
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((f) => !packedFiles.includes(f))).toEqual([]);
     // Every relative link of the README resolves inside the package (npm readers get the manual too).
     const readme = fs.readFileSync(path.join(app, 'node_modules', 'sockserve', 'README.md'), 'utf8');
     const links = [...readme.matchAll(/\]\(([^)#:\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]);
     expect(links.length).toBeGreaterThan(5);
     expect(links.filter((l) => !fs.existsSync(path.join(app, 'node_modules', 'sockserve', l)))).toEqual([]);
-    expect(packedFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(packedFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !sample(f))).toEqual([]); // samples are there to read
     expect(packedFiles.filter((f) => f.includes('tsbuildinfo'))).toEqual([]);
   });
 

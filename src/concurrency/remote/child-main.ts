@@ -6,6 +6,16 @@ import { startWorkerRuntime } from './worker-runtime';
 // The parent gone (closed, crashed, or killed by SIGKILL) closes the channel: never outlive it.
 process.on('disconnect', () => process.exit(0));
 
+// Ctrl-C in a terminal (SIGINT), systemd's default KillMode and `timeout` (SIGTERM) signal the whole process
+// group, children included: a child that died of it would cut its connections short while the server drains.
+// The server's process owns the shutdown (it ends its children over this channel when they are done), so a
+// child ignores these signals while the channel is open, and exits on them once its parent is gone.
+const parentOwnsShutdown = (): void => {
+  if (!process.connected) process.exit(0);
+};
+process.on('SIGINT', parentOwnsShutdown);
+process.on('SIGTERM', parentOwnsShutdown);
+
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', async (init: { t: 'init'; spec: WorkerSpec }) => {
   try {

@@ -64,10 +64,15 @@ export class ChildSlot extends RemoteSlot {
     return { pid: this.id };
   }
 
-  /** Ends the child and waits until it has been reaped: SIGTERM, then SIGKILL after a grace period. */
+  /**
+   * Ends the child and waits until it has been reaped: its IPC channel closed (on which it exits) and SIGTERM
+   * (on which it exits once the channel is gone: child-main.ts), then SIGKILL after a grace period (a child
+   * whose event loop is blocked runs neither).
+   */
   async kill(): Promise<void> {
     this.dead = true;
     if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+      if (this.child.connected) this.child.disconnect();
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => this.child.kill('SIGKILL'), KILL_GRACE_MS);
       await this.exited;

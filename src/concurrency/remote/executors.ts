@@ -89,7 +89,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     stream: (conn, client, worker, edge, verify) => {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined
-        ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge)
+        ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
         : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify);
     },
     datagram: (data, truncated, client, reply, worker) => {
