@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 
 /** The environment variable sockserve sets in the child processes it starts. */
@@ -30,6 +31,36 @@ export function canTransferTcpSockets(): boolean {
 export function supportsReusePort(): boolean {
   const [major, minor] = nodeVersion();
   return major > 22 || (major === 22 && minor >= 12);
+}
+
+/**
+ * Whether child processes can accept connections themselves from the server's listening socket (API.md §3):
+ * the server binds it without accepting on it (net's `_createServerHandle`, what Node's cluster uses for
+ * SCHED_NONE) and sends it to each child. `SOCKSERVE_WORKER_ACCEPT=0` turns it off (the main thread accepts).
+ */
+export function canChildrenShareListener(): boolean {
+  if (process.env.SOCKSERVE_WORKER_ACCEPT === '0') return false;
+  return typeof (net as unknown as { _createServerHandle?: unknown })._createServerHandle === 'function';
+}
+
+/**
+ * Whether worker threads can accept TCP connections themselves, each listening with `reusePort` (Node
+ * 22.12+). `SOCKSERVE_WORKER_ACCEPT=0` turns it off (the main thread accepts and hands over or relays).
+ */
+export function canThreadsListenReusePort(): boolean {
+  return process.env.SOCKSERVE_WORKER_ACCEPT !== '0' && supportsReusePort();
+}
+
+/**
+ * Where pooled workers' connections are accepted on this Node, per mode and transport (printed by CI per
+ * Node line): `worker-accepts` (children from the shared listening socket; threads with reusePort, the main
+ * thread keeping its own listener and handing over its share), `handed-over` (the main thread accepts and
+ * moves the socket), `relayed` (the main thread accepts and relays the bytes).
+ */
+export function workerAcceptMechanism(): Record<string, string> {
+  const thread = (unix: boolean) => (!unix && canThreadsListenReusePort() ? 'worker-accepts' : !unix && canTransferTcpSockets() ? 'handed-over' : 'relayed');
+  const child = canChildrenShareListener() ? 'worker-accepts' : 'handed-over';
+  return { forkingTcp: child, forkingUnix: child, threadingTcp: thread(false), threadingUnix: thread(true) };
 }
 
 /** True while a sockserve worker loads the handler's module (its top-level code runs again there). */

@@ -138,6 +138,20 @@ export function assembleServer(
       return ok;
     }
 
+    /** A connection a worker accepted itself (API.md §3): counted and published as one the loop took. */
+    workerAccepted(connection: object, clientAddress: ClientAddress): void {
+      counters.accepted++;
+      connectionOpened(face, connection, clientAddress);
+    }
+
+    /** That connection ended: its bytes (the worker's counts, recorded against it) as closeRequest counts a socket's. */
+    connectionEnded(connection: object): void {
+      const [bytesIn, bytesOut] = bytesOf(connection);
+      counters.bytesIn += bytesIn;
+      counters.bytesOut += bytesOut;
+      connectionClosed(face, connection, bytesIn, bytesOut);
+    }
+
     /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
     async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, counted = true): Promise<void> {
       if (!counted) counters.accepted++; // one this process accepted was counted then (connectionAccepted)

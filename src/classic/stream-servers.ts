@@ -51,6 +51,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** TLS, PROXY protocol and limits ([production](../../docs/production.md)); read when the server binds. */
   edge: EdgeOptions;
   protected listener: StreamListener | undefined;
+  /** How the pool's workers accept connections themselves, if they do (set at binding). */
+  private acceptMode: 'shared-socket' | 'reuse-port' | undefined;
   private limiter: ConnectionLimiter | undefined;
   private preamble: Preamble | undefined;
   /** The listener's mark when shutdown() was called: connections accepted up to it are still served. */
@@ -90,8 +92,55 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
         (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
       ),
     });
-    await this.listener.listen();
+    const accept = this.workersAccept(this.listener);
+    this.acceptMode = accept;
+    if (accept === 'shared-socket') await this.listener.bindShared();
+    else await this.listener.listen(accept === 'reuse-port');
     this.serverAddress = this.boundAddress(this.listener.address());
+    if (accept) {
+      const bound = this.listener.address();
+      const address = bound.port === undefined ? undefined : { host: bound.host!, port: bound.port, backlog: this.requestQueueSize };
+      await this.strategy.shareListener!(accept === 'shared-socket' ? { handle: this.listener.sharedHandle } : { address }, this as never);
+    }
+  }
+
+  /**
+   * Whether the pool's workers accept connections themselves (API.md §3, [concurrency](../../docs/concurrency.md)):
+   * where the strategy can (acceptsItself), unless a global limit (maxConnections, maxConnectionsPerClient)
+   * must count every connection here, or verifyRequest is overridden (it runs in this process). Those keep
+   * the main-thread accept, which hands each connection over.
+   */
+  private workersAccept(listener: StreamListener): 'shared-socket' | 'reuse-port' | undefined {
+    const how = this.strategy.acceptsItself?.(this.endpointKind);
+    if (!how || this.limiter || this.verifiesHere()) return undefined;
+    if (how === 'shared-socket' && !listener.canShare()) return undefined;
+    return how;
+  }
+
+  /**
+   * Serves one request (Python's handle_request). Where children accept from the shared socket, nothing
+   * here accepts: the children accept while it waits, and it returns once one of them has taken a
+   * connection (a client arriving in that same instant may be taken too, and is served), or after
+   * `timeout` seconds with handleTimeout().
+   */
+  override async handleRequest(): Promise<unknown> {
+    await this.ready;
+    if (this.acceptMode !== 'shared-socket' || this.isServing || this.isClosed || !this.strategy.nextAccepted) return super.handleRequest();
+    const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
+    try {
+      await this.strategy.startAccepting?.();
+      if (!(await accepted)) return this.handleTimeout();
+      return undefined;
+    } finally {
+      if (!this.isServing) await this.strategy.stopAccepting?.(false);
+    }
+  }
+
+  /** Serves until shutdown(); where workers accept themselves, they do while the loop runs (shutdown() stops them). */
+  override serveForever(pollInterval = 0.5): Promise<void> {
+    const loop = super.serveForever(pollInterval);
+    void this.ready.then(() => (this.isServing ? this.strategy.startAccepting?.() : undefined)).catch(() => undefined);
+    return loop;
   }
 
   override serverClose(): Promise<void> {
@@ -205,6 +254,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    */
   beginDrain(): void {
     if (this.preamble) this.preamble.draining = true;
+    this.strategy.beginDrain?.();
   }
 
   /**
@@ -215,7 +265,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   async stopListening(): Promise<void> {
     const listener = this.listener;
     if (!listener) return;
-    await listener.stopListening();
+    // Workers that accept close their listeners too (the shared socket closes with the last of them).
+    await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true)]);
     const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
     while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }

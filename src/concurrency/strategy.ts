@@ -2,6 +2,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { ClientAddress } from '../transports/address';
 import type { WorkerStats } from '../observability/server-metrics';
 import type { ShutdownCallers } from './shutdown-callers';
+import type { AcceptingServer, SharedListener, WorkerAccept } from './worker-pool.strategy';
 
 /**
  * What a server asks of its concurrency strategy. This is the one seam where serial, concurrent,
@@ -58,6 +59,18 @@ export interface ConcurrencyStrategy<Req> {
    * (children always; threads where Node can move a TCP socket). False (or absent) keeps them here.
    */
   ownsUnread?(endpoint: 'tcp' | 'unix'): boolean;
+  /** Whether (and how) the workers can accept connections of this kind themselves (API.md §3); absent or undefined: the server accepts. */
+  acceptsItself?(endpoint: 'tcp' | 'unix'): WorkerAccept | undefined;
+  /** After binding: where the workers will accept from, and the server their connections are reported to. */
+  shareListener?(listener: SharedListener, server: AcceptingServer): Promise<void>;
+  /** The workers start accepting (serveForever() began); resolves once they listen. */
+  startAccepting?(): Promise<void>;
+  /** The workers stop accepting (`stop`: and reading, for shutdown); `forGood`: the listener closes (SIGTERM, close()). */
+  stopAccepting?(stop?: boolean, forGood?: boolean): Promise<void>;
+  /** Resolves true once a worker has accepted a connection, false after `ms` (handleRequest() with workers accepting). */
+  nextAccepted?(ms: number): Promise<boolean>;
+  /** SIGTERM's drainDelay began (workers that accept close PROXY LOCAL health checks unanswered). */
+  beginDrain?(): void;
   /** server.setSecureContext(): the workers that terminate TLS take the new certificate for new connections. */
   setSecureContext?(options: SecureContextOptions): void;
   /** Releases whatever the strategy owns (threads, children). Idempotent. */

@@ -1,10 +1,11 @@
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
-import { canTransferTcpSockets } from '../runtime';
+import { canChildrenShareListener, canTransferTcpSockets, canThreadsListenReusePort } from '../runtime';
+import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
-import type { RemoteRequest, RemoteServer, RemoteSlot } from './remote/remote-slot';
+import { RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 import { workerExited, workerStarted } from '../observability/events';
@@ -47,6 +48,22 @@ export interface PoolTuning {
   /** The `server` of the pool's worker events: bootstrap()'s Server, or the classic server. */
   owner?: unknown;
 }
+
+/**
+ * How workers accept connections themselves (API.md §3): children from the server's own listening socket
+ * (its descriptor sent to each, as Node's cluster does with SCHED_NONE), threads each with a listener of
+ * their own on the same port (SO_REUSEPORT, Node 22.12+).
+ */
+export type WorkerAccept = 'shared-socket' | 'reuse-port';
+
+/** Where workers accept: the shared listening socket (children) or the address to listen on with reusePort (threads). */
+export interface SharedListener {
+  handle?: unknown;
+  address?: { host: string; port: number; backlog: number };
+}
+
+/** The server a pool whose workers accept reports their connections to. */
+export type AcceptingServer = RemoteServer & RequestProcessor<RemoteRequest> & { shutdownTimeout?: number | null };
 
 /** Milliseconds a retiring worker gets to send its last report before it is ended. */
 const FINAL_REPORT_MS = 1000;
@@ -95,6 +112,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly book = new WorkerStatsBook();
   /** The last server.setSecureContext(): workers started later get it too. */
   private secureContext: SecureContextOptions | undefined;
+  /** Where workers accept connections themselves (shareListener()), and whether they do now. */
+  /** handleRequest() waiting for a worker to accept one connection (nextAccepted()). */
+  private readonly acceptedWaiters = new Set<(got: boolean) => void>();
+  private shared: (SharedListener & { server: AcceptingServer; accepting: boolean; draining: boolean; closed: boolean }) | undefined;
 
   constructor(
     private readonly options: PoolOptions,
@@ -134,6 +155,85 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   ownsUnread(endpoint: 'tcp' | 'unix'): boolean {
     if (this.options.perRequest || this.options.perWorker <= 1) return false;
     return this.options.mode === 'forking' || (endpoint === 'tcp' && canTransferTcpSockets());
+  }
+
+  /**
+   * Whether this pool's workers can accept connections of this kind themselves (API.md §3), and how: in the
+   * pooled modes only (not `connectionsPerThread`/`connectionsPerChild: 1`, not `perRequest`, where each
+   * connection is placed on a worker by the main thread); children from the shared listening socket where
+   * Node can bind one without accepting on it; threads over TCP with reusePort (Node 22.12+). The server
+   * also keeps the main-thread accept when a global limit or a verifyRequest of its own needs every
+   * connection to pass through it (StreamServer).
+   */
+  acceptsItself(endpoint: 'tcp' | 'unix'): WorkerAccept | undefined {
+    if (this.options.perRequest || this.options.perWorker <= 1) return undefined;
+    if (this.options.mode === 'forking') return canChildrenShareListener() ? 'shared-socket' : undefined;
+    return endpoint === 'tcp' && canThreadsListenReusePort() ? 'reuse-port' : undefined;
+  }
+
+  /**
+   * From now on the workers may accept from `listener` (startAccepting() lets them): each connection a
+   * worker accepts is adopted (counted, drained at shutdown, failed with the worker that dies) and reported
+   * to `server`. A shared listening socket (children) is first primed: one child listens on it once and
+   * closes its copy, so the socket listens, with nobody accepting, until startAccepting().
+   */
+  async shareListener(listener: SharedListener, server: AcceptingServer): Promise<void> {
+    this.shared = { ...listener, server, accepting: false, draining: false, closed: false };
+    if (listener.handle === undefined) return;
+    for (let attempt = 1; attempt <= START_ATTEMPTS && !this.closed; attempt++) {
+      const slot = [...this.slots].find((s) => s.started && !s.dead) ?? [...this.slots].find((s) => !s.dead);
+      if (!slot) return;
+      try {
+        await slot.ready;
+        await slot.listen(listener, false, true);
+        return;
+      } catch {
+        // it died first: the next one tries
+      }
+    }
+    // Workers that die at once (the backoff's case): the first that listens for startAccepting() makes the
+    // socket listen; until then a client is refused, as before binding.
+  }
+
+  /** The workers accept (serveForever() began); resolves once every live worker listens. */
+  async startAccepting(): Promise<void> {
+    const shared = this.shared;
+    if (!shared || shared.accepting || shared.closed || this.closed) return;
+    shared.accepting = true;
+    await Promise.all([...this.slots].filter((s) => s.started && !s.dead && !s.retiring).map((s) => this.listenOn(s)));
+  }
+
+  /**
+   * The workers stop accepting (shutdown, SIGTERM's stopListening, close); `stop`: they also stop reading
+   * their connections, as stopReading() does for those the pool knows (a connection whose `accepted` is
+   * still on its way included). Resolves once every worker's listener is closed.
+   */
+  async stopAccepting(stop = false, forGood = false): Promise<void> {
+    const shared = this.shared;
+    if (!shared) return;
+    shared.accepting = false;
+    if (forGood) shared.closed = true;
+    await Promise.all([...this.slots].filter((s) => s.listening || stop).map((s) => s.unlisten(stop)));
+  }
+
+  /** SIGTERM's drainDelay began: workers that accept close PROXY LOCAL health checks unanswered. */
+  beginDrain(): void {
+    if (!this.shared) return;
+    this.shared.draining = true;
+    for (const slot of this.slots) slot.draining();
+  }
+
+  /** Resolves true when a worker has accepted a connection (the next one from now), false after `ms`. */
+  nextAccepted(ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), Math.min(ms, 2 ** 31 - 1));
+      const done = (got: boolean) => {
+        clearTimeout(timer);
+        this.acceptedWaiters.delete(done);
+        resolve(got);
+      };
+      this.acceptedWaiters.add(done);
+    });
   }
 
   /** Every worker (and every one started later) gives new connections this certificate; open ones keep theirs. */
@@ -179,6 +279,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   stopReading(): void {
     this.stopping = true;
     for (const slot of this.slots) slot.stopReading();
+    if (this.shared) void this.stopAccepting(true);
   }
 
   /**
@@ -266,8 +367,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.delete(slot);
     slot.load++;
     slot.served++;
-    if (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker) {
+    if (!slot.retiring && (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker)) {
       slot.retiring = true; // takes no more; a fresh worker takes its place
+      if (slot.listening) void slot.unlisten(false); // and accepts no more itself
       this.replace();
     }
   }
@@ -312,6 +414,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.book.update(report);
       this.followInterest();
     };
+    slot.onAccepted = (id, client) => this.adopt(slot, id, client);
+    slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
       () => {
@@ -321,15 +425,73 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (this.book.wantsEvents) slot.wantEvents(true);
         // Before any connection reaches it (those wait for `ready` after this): the current certificate.
         if (this.secureContext && !slot.dead) slot.setSecureContext(this.secureContext);
+        if (this.shared?.accepting && !slot.dead && !slot.retiring) void this.listenOn(slot);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },
       (err: Error) => {
         if (this.slots.delete(slot)) void slot.kill(); // it never became ready: end it, and keep its place free
         if (++this.startFailures < START_ATTEMPTS) return this.replace();
+        // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
+        if (this.shared && !this.shared.closed) this.retryStart();
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
       },
     );
     return slot;
+  }
+
+  /** A worker starts accepting; one that cannot is logged once and left to the others (it still takes handed-over connections). */
+  private async listenOn(slot: RemoteSlot): Promise<void> {
+    const shared = this.shared!;
+    if (shared.draining) slot.draining();
+    try {
+      await slot.listen(shared, shared.draining, false, shared.server);
+    } catch (err) {
+      slot.listening = false;
+      if (!slot.dead) this.options.log(messages.workerListenFailed(this.options.mode, slot.id, (err as Error).message));
+    }
+  }
+
+  /**
+   * A connection the worker accepted itself: from here on one of its connections, as those handed over
+   * (counted, drained at shutdown, failed with a WorkerCrashedError when the worker dies), reported to
+   * the server as accepted, then dropped, failed or ended.
+   */
+  private adopt(slot: RemoteSlot, id: number, client: ClientAddress): void {
+    const shared = this.shared;
+    if (!shared || slot.dead) return;
+    const server = shared.server;
+    const connection = new WorkerAcceptedConnection(client);
+    this.load(slot);
+    const shutdownTimeout = server.shutdownTimeout ?? null;
+    const done = slot.adopt(id, connection, server);
+    server.workerAccepted?.(connection, client);
+    for (const waiter of [...this.acceptedWaiters]) waiter(true);
+    const run = (async () => {
+      try {
+        const dropped = await done;
+        if (dropped) await server.connectionDropped?.(dropped, client, undefined, true);
+      } catch (err) {
+        if (!(err instanceof SystemExit)) await server.handleError(undefined, client, err);
+      } finally {
+        this.unload(slot, shutdownTimeout);
+        server.connectionEnded?.(connection);
+      }
+    })()
+      .catch((err) => this.options.log(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`))
+      .finally(() => this.running.delete(run));
+    this.running.set(run, connection);
+  }
+
+  /** Starts a worker again after a backoff (1 s doubling to 30 s) while none can start and workers accept. */
+  private retryStart(): void {
+    if (this.closed || this.backoffTimer) return;
+    this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.startFailures = 0;
+      this.replace();
+    }, this.backoffMs);
+    this.backoffTimer.unref();
   }
 
   private closedError(): Error {

@@ -71,6 +71,8 @@ export const messages = {
     `exported from the module that declares it with @Injectable(); workers build them there.`,
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
+  workerListenFailed: (mode: string, id: number, reason: string) =>
+    `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
   workerCrashed: (mode: string, detail: string) =>
     `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
   workerReplaced: () => `Its connections were closed; the other workers' were not, and a new worker takes its place.`,

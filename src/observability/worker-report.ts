@@ -102,7 +102,13 @@ export function workerReport(
   };
   if (now.pid !== undefined) report.pid = now.pid;
   if (now.threadId !== undefined) report.threadId = now.threadId;
-  if (now.child) report.rssBytes = process.memoryUsage.rss();
+  if (now.child) {
+    try {
+      report.rssBytes = process.memoryUsage.rss();
+    } catch {
+      // EMFILE: reading it opens a file under /proc; a child out of descriptors must not die of its report
+    }
+  }
   if (events && events.events.length > 0) report.events = events.events;
   if (events && events.dropped > 0) report.droppedEvents = events.dropped;
   return report;

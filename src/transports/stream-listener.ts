@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import { AddressInUseError } from '../errors/errors';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
@@ -63,6 +64,11 @@ export class StreamListener {
   private readonly order = new WeakMap<net.Socket, number>();
   /** Those waiting in waitAcceptedBy() for a preamble to settle. */
   private settleWaiters: Array<() => void> = [];
+  /**
+   * The listening socket when workers accept from it (bindShared()): bound here, never accepted on here
+   * (this process does not watch it), its descriptor sent to each child.
+   */
+  private shared: SharedHandle | undefined;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
@@ -76,8 +82,41 @@ export class StreamListener {
     };
   }
 
-  /** Binds and listens (Node does both in one call); rejects with AddressInUseError. */
-  async listen(): Promise<void> {
+  /**
+   * Whether bindShared() can bind this endpoint: a Unix path, or a TCP host given as an IP address (a name
+   * would need a lookup, which Node's listen() does and the bare handle does not).
+   */
+  canShare(): boolean {
+    return this.endpoint.kind === 'unix' || net.isIP(this.endpoint.host) !== 0;
+  }
+
+  /**
+   * Binds the listening socket without accepting on it, for child processes to accept from (API.md §3;
+   * Node's cluster does the same with SCHED_NONE, through the same `net._createServerHandle`). The socket
+   * listens once a child has called listen() on it (the pool primes it before the server is announced);
+   * until then a client is refused. `handle` is then the socket to send. Rejects with AddressInUseError.
+   */
+  async bindShared(): Promise<void> {
+    const ep = this.endpoint;
+    if (ep.kind === 'unix') await prepareUnixPath(ep.path, this.owner);
+    const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+    const made = ep.kind === 'unix' ? create(ep.path, -1, -1) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    if (typeof made === 'number') {
+      const code = getSystemErrorName(made);
+      const err = Object.assign(new Error(`${code}: bind ${this.describe()}`), { code, errno: made, syscall: 'bind' });
+      throw code === 'EADDRINUSE' ? new AddressInUseError(messages.addressInUse(this.owner, this.describe()), { cause: err }) : err;
+    }
+    this.shared = made;
+    if (ep.kind === 'unix') this.created = await identityOf(ep.path);
+  }
+
+  /** The shared listening socket (bindShared()), to send to the children. */
+  get sharedHandle(): unknown {
+    return this.shared;
+  }
+
+  /** Binds and listens (Node does both in one call); rejects with AddressInUseError. `reusePort`: SO_REUSEPORT, so worker threads listen on the same port. */
+  async listen(reusePort = false): Promise<void> {
     const ep = this.endpoint;
     if (ep.kind === 'unix') await prepareUnixPath(ep.path, this.owner);
     await new Promise<void>((resolve, reject) => {
@@ -91,7 +130,7 @@ export class StreamListener {
       };
       this.server.once('error', onError);
       this.server.once('listening', onListening);
-      if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only });
+      if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only, ...(reusePort ? { reusePort } : {}) });
       else this.server.listen({ path: ep.path, backlog: ep.backlog });
     });
     if (ep.kind === 'unix') this.created = await identityOf(ep.path);
@@ -103,7 +142,11 @@ export class StreamListener {
   /** The bound address: real port after port 0, or the path. */
   address(): ClientAddress {
     if (this.endpoint.kind === 'unix') return { path: this.endpoint.path };
-    const a = this.server.address() as net.AddressInfo;
+    let a = this.server.address() as net.AddressInfo;
+    if (this.shared) {
+      a = {} as net.AddressInfo;
+      this.shared.getsockname(a);
+    }
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
@@ -183,9 +226,11 @@ export class StreamListener {
       // Closing a listening socket resets the connections in the kernel's accept queue. Close right after
       // a poll phase, which accepts all it holds, so that only clients arriving in that instant are reset.
       if (this.server.listening && !this.closed) await new Promise<void>((resolve) => afterPollPhase(resolve));
-      const listening = this.server.listening;
+      const listening = this.server.listening || this.shared !== undefined;
       if (listening) {
-        const close = () => void this.server.close(() => undefined);
+        const shared = this.shared;
+        this.shared = undefined;
+        const close = shared ? () => shared.close() : () => void this.server.close(() => undefined);
         if (this.endpoint.kind === 'unix') closeSparingOthers(this.endpoint.path, this.created, close);
         else close();
       }
@@ -279,6 +324,18 @@ export class StreamListener {
     return ep.kind === 'unix' ? ep.path : ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
   }
 }
+
+/** A listening socket's handle as Node's net makes it (TCPWrap or PipeWrap): what is used of it here. */
+interface SharedHandle {
+  getsockname(out: object): number;
+  close(callback?: () => void): void;
+}
+
+/** net._createServerHandle(address, port, addressType, fd, flags): the handle, or a negative errno. */
+type CreateServerHandle = (address: string, port: number, addressType: number, fd?: number, flags?: number) => SharedHandle | number;
+
+/** libuv's UV_TCP_IPV6ONLY bind flag. */
+const UV_TCP_IPV6ONLY = 1;
 
 /** The client address of an accepted TCP socket, read at accept time (it is gone once the socket closes). */
 function peerAddress(socket: net.Socket): ClientAddress {

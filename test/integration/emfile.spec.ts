@@ -12,7 +12,10 @@ describe('accepting without file descriptors (EMFILE)', () => {
     { mode: '@Forking', arg: 'forking', name: 'EmfileChildren', workers: 1 },
   ])('in $mode mode, dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async ({ arg, name, workers }) => {
     const script = `ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts ${arg}`;
-    const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    // The server's own accept (its AcceptWatch counts and logs): workers that accept themselves
+    // (docs/concurrency.md) are turned off here; a child's own shortage is the test below.
+    const env = { ...process.env, SOCKSERVE_WORKER_ACCEPT: '0' };
+    const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
@@ -52,4 +55,29 @@ describe('accepting without file descriptors (EMFILE)', () => {
       child.kill('SIGKILL');
     }
   }, 150000); // a child under ts-node on a busy machine: each of its steps is bounded above
+});
+
+describe('a child that accepts connections itself runs out of file descriptors (EMFILE)', () => {
+  test('its dropped connections are counted in the server\'s acceptErrors and logged once, the child lives on, and it serves again once descriptors are free', async () => {
+    const script = 'ulimit -n 128 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-child-accept.ts';
+    const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (out += d));
+      const code = await within(90000, 'the server to finish', new Promise((r) => child.once('exit', r)));
+      expect(out).toMatch(/^dropped \["","",""\]$/m); // accepted by libuv in the child and closed at once
+      const lines = out.split('\n');
+      expect(lines.filter((l) => l.startsWith('log error'))).toEqual([
+        expect.stringMatching(/^log error EmfileAcceptingChild: accepting on 127\.0\.0\.1:\d+ fails \(EMFILE: out of file descriptors\)/),
+      ]);
+      expect(out).toMatch(/^served again$/m);
+      const stats = JSON.parse(/^stats (.*)$/m.exec(out)![1]) as { acceptErrors: number; accepted: number; restarts: number };
+      expect(stats.acceptErrors).toBeGreaterThanOrEqual(1);
+      expect(stats).toMatchObject({ accepted: 3, restarts: 0 }); // warm, hog, again: the dropped ones never reached the server
+      expect(code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 150000); // a child under ts-node on a busy machine
 });

@@ -19,8 +19,16 @@ function target(s: Server): Target {
   return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
 }
 
-beforeAll(() => fs.mkdirSync(fixtureDir, { recursive: true }));
-afterAll(() => fs.rmSync(fixtureDir, { recursive: true, force: true }));
+// These tests are about the main thread's placement (least-loaded thread) and its hand-over or relay;
+// threads that accept themselves with reusePort (Node 22.12+) are test/integration/worker-accept.spec.ts's.
+beforeAll(() => {
+  fs.mkdirSync(fixtureDir, { recursive: true });
+  process.env.SOCKSERVE_WORKER_ACCEPT = '0';
+});
+afterAll(() => {
+  fs.rmSync(fixtureDir, { recursive: true, force: true });
+  delete process.env.SOCKSERVE_WORKER_ACCEPT;
+});
 
 const cases = [
   { name: 'TCP', handler: ThreadedTcp, stream: true },

@@ -91,8 +91,13 @@ describe.each([
     }
   });
 
+  /** The main thread accepts and hands connections over: @Verify runs here, and a connection can wait here for its worker. */
+  const handingOver = (start: Promise<Server>) => start.finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT);
+  const mainAccepts = () => (process.env.SOCKSERVE_WORKER_ACCEPT = '0');
+
   test('a request whose bytes came before shutdown() is served, though it gets its worker only after', async () => {
-    const s = serve(await bootstrap(Single, { providers }));
+    mainAccepts();
+    const s = serve(await handingOver(bootstrap(Single, { providers })));
     await withOneWaiting(s, 'queued\n', async (waiting) => {
       const reply = within(10000, 'the waiting request\'s reply', readToEnd(waiting));
       await within(5000, 'shutdown', s.shutdown());
@@ -101,7 +106,8 @@ describe.each([
   });
 
   test('an idle connection that gets its worker only after shutdown() began ends at once', async () => {
-    const s = serve(await bootstrap(Single, { providers }));
+    mainAccepts();
+    const s = serve(await handingOver(bootstrap(Single, { providers })));
     await withOneWaiting(s, '', async () => {
       await within(10000, 'shutdown', s.shutdown()); // not the 30 s shutdownTimeout (an idle connection gets 1 s for its first byte)
     });
@@ -120,7 +126,10 @@ describe.each([
   });
 
   test('when replacements cannot load, a new connection fails with the load error after a few tries, and a later one starts a worker again', async () => {
-    const s = serve(await bootstrap(Flaky));
+    // Where the main thread accepts (with workers accepting, no connection reaches the pool to fail: the
+    // pool starts a worker again after a backoff, and queued clients wait for it in the kernel).
+    process.env.SOCKSERVE_WORKER_ACCEPT = '0';
+    const s = serve(await bootstrap(Flaky).finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT));
     const client = await within(5000, 'connect', connect(target(s)));
     try {
       fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler

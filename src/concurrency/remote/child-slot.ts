@@ -30,7 +30,9 @@ export class ChildSlot extends RemoteSlot {
     const heap = resourceLimits?.maxOldGenerationSizeMb;
     this.child = fork(launch.file, [], {
       execArgv: heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv,
-      env: { ...process.env, [CHILD_ENV]: '1' },
+      // UV_TCP_SINGLE_ACCEPT (libuv): a child that accepts from the shared socket takes one connection per
+      // wake-up and lets the others take the next, rather than all that are queued (unless the user says).
+      env: { UV_TCP_SINGLE_ACCEPT: '1', ...process.env, [CHILD_ENV]: '1' },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -80,6 +82,11 @@ export class ChildSlot extends RemoteSlot {
 
   protected post(msg: ToWorker): void {
     if (!this.dead && this.child.connected) this.child.send(msg, undefined, {}, () => undefined);
+  }
+
+  protected postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void {
+    // The listening socket's descriptor goes along (SCM_RIGHTS): the child accepts from the same socket.
+    if (!this.dead && this.child.connected) this.child.send(msg, handle as net.Server | undefined, {}, () => undefined);
   }
 
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {

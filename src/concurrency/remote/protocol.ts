@@ -47,7 +47,19 @@ export type ToWorker =
   /** Whether the server's process has subscribers for workers' events (worker-report.ts): record them or not. */
   | { t: 'events'; wanted: boolean }
   /** Send a report now (the pool is about to retire this worker: its last counts must not be lost). */
-  | { t: 'report-now' };
+  | { t: 'report-now' }
+  /**
+   * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child
+   * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:
+   * listen once and close at once (the kernel then queues connections on the shared socket until workers
+   * accept). Answered by `listening`. Each connection accepted is announced (`accepted`) and then served as
+   * one handed over unread: its PROXY header, TLS handshake and @Verify run here.
+   */
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown }
+  /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
+  | { t: 'unlisten'; stop: boolean }
+  /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */
+  | { t: 'draining' };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -78,7 +90,15 @@ export type FromWorker =
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the
    * server's own process); request `id` goes on until it ends.
    */
-  | { t: 'shutdown'; id: number; ask: number };
+  | { t: 'shutdown'; id: number; ask: number }
+  /** This worker accepted a connection itself (`id` negative, the worker's own numbering); its `done` follows. */
+  | { t: 'accepted'; id: number; client: ClientAddress }
+  /** The worker listens (or primed the shared socket); `error`: it could not. */
+  | { t: 'listening'; error?: SerializedError }
+  /** The worker's listener is closed. */
+  | { t: 'unlistened' }
+  /** A child that accepts could not, for lack of descriptors (EMFILE): `first` of a burst (AcceptWatch). */
+  | { t: 'accept-error'; error: SerializedError; first: boolean };
 
 /**
  * A connection handed to the worker before anything was read from it: the worker runs the preamble (PROXY

@@ -49,9 +49,25 @@ export interface RemoteServer {
    * accepted it, and counted it then). StreamServer.connectionDropped.
    */
   connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, counted: boolean): unknown;
+  /** A worker accepted a connection itself (API.md §3): counted and published as one the loop took. */
+  workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
+  /** That connection has ended (its bytes recorded against it): counted and published as closed. */
+  connectionEnded?(connection: WorkerAcceptedConnection): void;
+  /** A worker that accepts could not, for lack of descriptors (StreamServer.acceptError: counted, logged once per burst). */
+  acceptError?(error: NodeJS.ErrnoException, first: boolean): void;
 }
 
-export type RemoteRequest = net.Socket | DatagramRequestTuple;
+/**
+ * A connection a worker accepted itself (API.md §3), as the server's process knows it: its client, and the
+ * bytes the worker reports at its end (recordHandedOverBytes), so stats() and connection.close count it.
+ */
+export class WorkerAcceptedConnection {
+  readonly bytesRead = 0;
+  readonly bytesWritten = 0;
+  constructor(readonly clientAddress: ClientAddress) {}
+}
+
+export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedConnection;
 
 /**
  * One worker (a thread or a child process) and the connections it serves, seen from the server. A
@@ -79,7 +95,15 @@ export abstract class RemoteSlot {
   onReport: ((report: WorkerReport) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
+  /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
+  onAccepted: ((id: number, client: ClientAddress) => void) | undefined;
+  /** The worker could not accept for lack of descriptors (`first` of a burst). */
+  onAcceptError: ((error: Error, first: boolean) => void) | undefined;
+  /** The worker's listener is open (listen() resolved, unlisten() not called since). */
+  listening = false;
   private reportWaiters: Array<() => void> = [];
+  private listenWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private unlistenWaiters: Array<() => void> = [];
   protected lastError: Error | undefined;
   /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
   private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
@@ -104,7 +128,47 @@ export abstract class RemoteSlot {
   protected abstract post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   /** Hands the whole connection to the worker, if this worker and this Node can take it. */
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
+  /** Sends the `listen` message, with the shared listening socket where there is one (a child's IPC handle). */
+  protected abstract postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void;
   abstract kill(): Promise<void>;
+
+  /**
+   * Tells the worker to accept connections itself (API.md §3): from `handle` (children) or by listening on
+   * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
+   * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
+   */
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number } }, draining: boolean, prime = false, server?: RemoteServer): Promise<void> {
+    if (this.dead) return Promise.reject(this.crashError());
+    if (!prime) this.listening = true;
+    return new Promise<void>((resolve, reject) => {
+      this.listenWaiters.push({ resolve, reject });
+      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress }, target.handle);
+    });
+  }
+
+  /** Tells the worker to stop accepting (`stop`: and to stop reading, for shutdown); resolves once its listener is closed, or it is gone. */
+  unlisten(stop: boolean): Promise<void> {
+    this.listening = false;
+    if (this.dead || !this.started) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.unlistenWaiters.push(resolve);
+      this.post({ t: 'unlisten', stop });
+    });
+  }
+
+  /** SIGTERM's drainDelay began: connections this worker accepts close PROXY LOCAL health checks unanswered. */
+  draining(): void {
+    if (this.started && !this.dead) this.post({ t: 'draining' });
+  }
+
+  /**
+   * Takes on a connection the worker accepted itself (`id` from its `accepted` message): from here it is
+   * one of this worker's connections, as if run() had handed it over unread.
+   */
+  adopt(id: number, request: WorkerAcceptedConnection, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
+    if (this.dead) return Promise.reject(this.crashError());
+    return new Promise<DroppedInWorker | undefined>((resolve, reject) => this.running.set(id, { id, resolve, reject, server, request, client: request.clientAddress, at: performance.now() }));
+  }
 
   /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
   end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
@@ -183,6 +247,15 @@ export abstract class RemoteSlot {
       return this.settleReady.resolve();
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
+    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client);
+    if (msg.t === 'listening') {
+      const waiter = this.listenWaiters.shift();
+      if (msg.error) waiter?.reject(deserializeError(msg.error));
+      else waiter?.resolve();
+      return;
+    }
+    if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
+    if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
       // has already moved the worker's counts to its totals, and would count them twice.
@@ -260,6 +333,8 @@ export abstract class RemoteSlot {
     this.dead = true;
     this.exitDetail = detail;
     for (const waiter of this.reportWaiters.splice(0)) waiter();
+    for (const waiter of this.unlistenWaiters.splice(0)) waiter();
+    for (const waiter of this.listenWaiters.splice(0)) waiter.reject(this.crashError(detail));
     if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
     const crash = this.crashError(detail);

@@ -42,6 +42,10 @@ export class ThreadSlot extends RemoteSlot {
     if (!this.dead) this.worker.postMessage(msg, transfer ?? []);
   }
 
+  protected postListen(msg: ToWorker & { t: 'listen' }): void {
+    this.post(msg); // a thread listens on the address itself, with reusePort
+  }
+
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {
     if (this.dead || !canTransferTcpSockets() || socket.remotePort === undefined) return false;
     try {

@@ -1,6 +1,6 @@
 import type { EdgeFacts } from './executors';
 import 'reflect-metadata';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
@@ -15,6 +15,8 @@ import { WorkerServerFace } from './worker-face';
 import { RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheck } from '../../observability/health-check';
+import { afterPollPhase } from '../../transports/event-loop';
+import { AcceptWatch } from '../../observability/accept-watch';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
@@ -162,8 +164,72 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
   };
 
+  // Connections this worker accepts itself (API.md §3): from a shared listening socket or its own reusePort
+  // listener. Numbered downwards from -1, so they never meet the ids the server gives.
+  let listener: net.Server | undefined;
+  let draining = false;
+  // A child's accept failures for lack of descriptors (its own table), counted and logged by the server.
+  // Threads share the server's process and its table: the server's own watch sees theirs.
+  const acceptWatch = isMainThread
+    ? new AcceptWatch((error, first) => channel.post({ t: 'accept-error', error: serializeError(error), first }), () => undefined)
+    : undefined;
+  let nextOwnId = 0;
+  const acceptHere = (socket: net.Socket) => {
+    const id = --nextOwnId;
+    const client: ClientAddress = socket.remotePort === undefined
+      ? { path: '' }
+      : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
+    channel.post({ t: 'accepted', id, client });
+    startStream(id, client, socket, undefined, { draining });
+  };
+  const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
+    draining = msg.draining;
+    if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
+    if (listener) return channel.post({ t: 'listening' });
+    // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
+    const server = net.createServer({ allowHalfOpen: true }, acceptHere);
+    server.once('error', (err) => channel.post({ t: 'listening', error: serializeError(err) }));
+    const target = handle ?? (msg.address && { ...msg.address, reusePort: true });
+    if (!target) return channel.post({ t: 'listening', error: serializeError(new Error('listen: neither a handle nor an address came')) });
+    server.listen(target as net.ListenOptions, () => {
+      server.removeAllListeners('error');
+      server.on('error', (err: NodeJS.ErrnoException) => acceptWatch?.onError(err)); // EMFILE on accept: libuv keeps the socket
+      if (msg.prime) server.close(); // the shared socket stays listening: the server's process holds it too
+      else {
+        listener = server;
+        acceptWatch?.start();
+      }
+      channel.post({ t: 'listening' });
+    });
+  };
+  const unlisten = (stop: boolean) => {
+    const server = listener;
+    listener = undefined;
+    acceptWatch?.stop();
+    const done = () => {
+      if (stop) {
+        for (const conn of conns.values()) {
+          conn.stopped = true;
+          const stream = conn.socket ?? conn.duplex;
+          if (stream) stopReaderOf(stream);
+        }
+      }
+      channel.post({ t: 'unlistened' });
+    };
+    if (!server) return done();
+    // After a poll phase, which accepts every connection the kernel holds for this listener.
+    afterPollPhase(() => server.close(() => undefined) && done());
+  };
+
   channel.onMessage((msg, handle) => {
     switch (msg.t) {
+      case 'listen':
+        return listen(msg, handle);
+      case 'unlisten':
+        return unlisten(msg.stop);
+      case 'draining':
+        draining = true;
+        return;
       case 'stream': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const socket = (handle ?? msg.socket) as net.Socket | undefined;

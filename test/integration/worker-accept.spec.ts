@@ -1,0 +1,292 @@
+/**
+ * Workers that accept connections themselves (API.md §3, docs/concurrency.md): @Forking children accept
+ * from the server's listening socket, @Threading threads (Node 22.12+) listen with reusePort. The proof
+ * that a worker accepted: the client is served while the server's main thread is blocked (a synchronous
+ * child process runs the clients), which a connection accepted by the main thread cannot be.
+ */
+import 'reflect-metadata';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { bootstrap, Server } from '../../src';
+import { workerAcceptMechanism } from '../../src/runtime';
+import {
+  AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
+  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST,
+} from '../fixtures/worker-accept-handlers';
+import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
+import { tlsConnect, v1Header } from '../helpers/edge-clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+function target(s: Server): Target {
+  const a = s.serverAddress;
+  return 'path' in a ? { path: a.path } : { host: a.host, port: a.port };
+}
+
+/** A client script for `node -e`: one connection per payload, all at once; prints each reply (or `timeout`, `refused`, `reset`) as JSON. */
+const CLIENTS = `
+const net = require('net'), tls = require('tls');
+const { target, payloads, tlsOn, ms } = JSON.parse(process.env.CLIENTS);
+const one = (payload) => new Promise((resolve) => {
+  const raw = net.connect(target);
+  let got = '';
+  const done = (v) => { clearTimeout(timer); raw.destroy(); resolve(v); };
+  const timer = setTimeout(() => done(got || 'timeout'), ms);
+  raw.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : got || 'reset'));
+  const s = tlsOn ? tls.connect({ socket: raw, rejectUnauthorized: false }) : raw;
+  if (s !== raw) s.on('error', () => done(got || 'reset'));
+  s.on(tlsOn ? 'secureConnect' : 'connect', () => s.end(payload));
+  s.on('data', (d) => (got += d));
+  s.on('end', () => done(got));
+});
+Promise.all(payloads.map(one)).then((r) => console.log(JSON.stringify(r)));
+`;
+
+/**
+ * Runs clients in a child process while this thread (the server's main thread) waits for it, blocked:
+ * only connections that workers accept and serve themselves are answered. `ms` bounds each connection.
+ */
+function whileMainThreadBlocked(t: Target, payloads: string[], opts: { tls?: boolean; ms?: number } = {}): string[] {
+  const ms = opts.ms ?? 5000;
+  const run = spawnSync(process.execPath, ['-e', CLIENTS], {
+    env: { ...process.env, CLIENTS: JSON.stringify({ target: t, payloads, tlsOn: opts.tls ?? false, ms }) },
+    timeout: ms + 10000,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`the clients failed: ${run.stderr || run.error}`);
+  return JSON.parse(run.stdout) as string[];
+}
+
+const childIds = (s: Server) => s.stats().workers.map((w) => String(w.id));
+
+/**
+ * Bootstraps and serves, then waits for one client to be served: the workers are told to accept when
+ * serveForever() begins, so after this reply the one that served it listens (clients that come earlier
+ * wait in the kernel's queue).
+ */
+async function started(serve: (s: Server) => Server, s: Promise<Server>, t?: (s: Server) => Target): Promise<Server> {
+  const server = serve(await s);
+  await streamExchange((t ?? target)(server), 'warm\n', { halfClose: true, ms: 15000 });
+  return server;
+}
+
+describe('@Forking children accept connections themselves', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-accept-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('the mechanism probe says children accept on this Node', () => {
+    expect(workerAcceptMechanism()).toMatchObject({ forkingTcp: 'worker-accepts', forkingUnix: 'worker-accepts' });
+  });
+
+  test('children serve new TCP connections while the server\'s main thread is blocked, and the server counts them afterwards', async () => {
+    const s = await started(serve, bootstrap(AcceptingChildren));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const replies = whileMainThreadBlocked(target(s), Array.from({ length: 6 }, () => 'who\n'));
+    const ids = childIds(s);
+    for (const reply of replies) {
+      const [pid, host] = reply.trim().split(' ');
+      expect(ids).toContain(pid);
+      expect(host).toBe('127.0.0.1');
+    }
+    await until(() => s.stats().accepted === 1 + 6 && s.stats().active === 0, 10000); // the warm-up, and these
+    expect(s.stats()).toMatchObject({ bytesIn: 5 + 6 * 4, errors: 0 });
+  });
+
+  test('a child whose event loop is blocked takes no new connection: the other accepts them all, and after it is killed (SIGKILL) the rest keep serving', async () => {
+    const s = await started(serve, bootstrap(AcceptingChildren));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const spinner = await within(10000, 'connect', connect(target(s)));
+    const spun = readToEnd(spinner).catch(() => Buffer.alloc(0));
+    spinner.write('spin\n');
+    await until(() => s.stats().active === 1, 10000);
+    const replies = await Promise.all(Array.from({ length: 6 }, () => streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)));
+    const served = [...new Set(replies.map((r) => r.split(' ')[0]))];
+    expect(served).toHaveLength(1); // the free child took them all
+    const busy = childIds(s).filter((id) => id !== served[0]);
+    expect(busy).toHaveLength(1); // and the other is the spinning one
+    process.kill(Number(busy[0]), 'SIGKILL');
+    await within(15000, 'the spinner closed', spun);
+    const after = await Promise.all(Array.from({ length: 4 }, () => streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)));
+    for (const reply of after) expect(reply).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+    await until(() => s.stats().restarts === 1 && s.stats().workers.length === 2, 10000);
+    expect(s.stats().errors).toBe(1); // the spinner's connection, ended with its child
+  });
+
+  test('a child runs the PROXY header and @Verify of the connections it accepts: the client named is served, the refused one closed', async () => {
+    const s = serve(await bootstrap(AcceptingProxyChildren));
+    await streamExchange(target(s), `${v1Header('203.0.113.8', 4000)}warm\n`, { halfClose: true, ms: 15000 });
+    await until(() => s.stats().workers.length === 2, 10000);
+    const [named, refused] = whileMainThreadBlocked(target(s), [`${v1Header('203.0.113.7', 4000)}who\n`, `${v1Header(REFUSED_HOST, 4000)}who\n`]);
+    expect(named).toMatch(/^\d+ 203\.0\.113\.7\n$/);
+    expect(childIds(s)).toContain(named.split(' ')[0]);
+    expect(refused).toBe('');
+    await until(() => s.stats().accepted === 1 + 2 && s.stats().rejected === 1, 10000);
+  });
+
+  test('a child terminates TLS on the connections it accepts', async () => {
+    const s = serve(await bootstrap(AcceptingTlsChild));
+    const warm = await within(15000, 'a TLS client', tlsConnect(target(s) as never));
+    warm.end('warm\n');
+    expect(String(await within(15000, 'the warm-up reply', readToEnd(warm)))).toMatch(/ warm\n$/); // the child accepts now
+    const [reply] = whileMainThreadBlocked(target(s), ['who\n'], { tls: true });
+    expect(reply).toBe(`${childIds(s)[0]} 127.0.0.1\n`);
+  });
+
+  test('Unix stream: children accept from the socket file, which close() removes', async () => {
+    const file = path.join(tmp, 'accepting.sock');
+    const s = await started(serve, bootstrap(AcceptingUnixChildren, { transport: { path: file } }));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const replies = whileMainThreadBlocked({ path: file }, ['who\n', 'who\n', 'who\n']);
+    for (const reply of replies) expect(childIds(s)).toContain(reply.split(' ')[0]);
+    await s.shutdown();
+    await s.close();
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('maxConnectionsPerChild recycles the child that accepts: it stops accepting, a fresh one takes its place, every client is served', async () => {
+    const s = serve(await bootstrap(RecycledAcceptingChild));
+    const pids: string[] = [];
+    for (let i = 0; i < 7; i++) pids.push((await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 })).toString().split(' ')[0]);
+    expect(pids.every((p) => /^\d+$/.test(p))).toBe(true);
+    expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
+    expect(s.stats().restarts).toBe(0); // recycling is no death
+  });
+
+  test('a plain shutdown() keeps the socket listening: a client that connects meanwhile is served by the next serveForever()', async () => {
+    const s = await bootstrap(AcceptingChildren);
+    const loop = s.serveForever(0.05);
+    expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ /);
+    await s.shutdown();
+    await loop;
+    try {
+      const waiting = streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String);
+      const again = s.serveForever(0.05);
+      expect(await waiting).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+      await s.shutdown();
+      await again;
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('handleRequest() lets the children accept until one has taken a connection, which is served; with no client it returns after timeout', async () => {
+    const s = await bootstrap(AcceptingChildren, { timeout: 0.3 });
+    try {
+      const reply = streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String);
+      await within(15000, 'handleRequest', s.handleRequest());
+      expect(await reply).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+      expect(childIds(s)).toContain((await reply).split(' ')[0]);
+      await within(5000, 'handleRequest to time out', s.handleRequest());
+      expect(s.stats().accepted).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test.each([
+    ['connectionsPerChild: 1', ChildPerConnectionHere],
+    ['perRequest', ChildPerRequestHere],
+    ['a global limit (maxConnections)', LimitedChildrenHere],
+  ])('with %s the main thread accepts: nobody is served while it is blocked, and it hands the connection over afterwards', async (_name, Handler) => {
+    const s = await started(serve, bootstrap(Handler as never));
+    expect(whileMainThreadBlocked(target(s), ['who\n'], { ms: 1500 })).toEqual(['timeout']);
+    expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+  });
+});
+
+const reusePort = workerAcceptMechanism().threadingTcp === 'worker-accepts';
+
+(reusePort ? describe : describe.skip)('@Threading threads listen with reusePort (Node 22.12+)', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test('threads serve new connections while the server\'s main thread is blocked (those the kernel gives the main thread wait for it)', async () => {
+    const s = await started(serve, bootstrap(AcceptingThreads));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const replies = whileMainThreadBlocked(target(s), Array.from({ length: 12 }, () => 'who\n'), { ms: 3000 });
+    const served = replies.filter((r) => r !== 'timeout');
+    expect(served.length).toBeGreaterThan(0);
+    for (const reply of served) expect(childIds(s)).toContain(reply.split(' ')[0]);
+  });
+
+  test('maxConnectionsPerThread recycles the thread that accepts, and every client is served', async () => {
+    const s = serve(await bootstrap(RecycledAcceptingThread));
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 })).toString().split(' ')[0]);
+    expect(ids.every((p) => /^\d+$/.test(p))).toBe(true);
+    expect(new Set(ids).size).toBeGreaterThanOrEqual(2);
+  });
+
+  test('with a global limit the main thread accepts: nobody is served while it is blocked', async () => {
+    const s = await started(serve, bootstrap(LimitedThreadsHere));
+    expect(whileMainThreadBlocked(target(s), ['who\n'], { ms: 1500 })).toEqual(['timeout']);
+    expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+  });
+});
+
+/** Connects, sends `line`, resolves with the socket once its first line (`started`) has come; `rest` resolves with what follows. */
+function inFlight(port: number, line: string): Promise<{ rest: Promise<string> }> {
+  return within(15000, 'a request to start', new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(line));
+    let got = '';
+    let settle: (v: string) => void;
+    const rest = new Promise<string>((r) => (settle = r));
+    s.on('data', (d) => {
+      got += d;
+      if (got.startsWith('started\n')) resolve({ rest });
+    });
+    s.on('error', reject);
+    s.on('close', () => settle(got.slice('started\n'.length)));
+  }));
+}
+
+/** 'served', 'refused' (ECONNREFUSED) or 'reset' (accepted, then closed without a reply). */
+function probe(port: number): Promise<string> {
+  return within(10000, 'a probe', new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end('who\n'));
+    let got = '';
+    s.on('data', (d) => (got += d));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? 'refused' : 'reset'));
+    s.once('close', () => resolve(got ? 'served' : 'reset'));
+  }));
+}
+
+const modes = [{ mode: 'forking', on: true }, { mode: 'threading', on: reusePort }];
+
+describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)', ({ mode }) => {
+  const root = path.join(__dirname, '..', '..');
+  const children: ChildProcess[] = [];
+  afterEach(() => children.splice(0).forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')));
+
+  test('50 requests in flight get their 50 replies, new clients are refused once the listeners close, and the process exits 0', async () => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/accepting-drain-server.ts')], {
+      cwd: root,
+      env: { ...process.env, ACCEPT_MODE: mode },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
+    const port = Number(/listening (\d+)/.exec(out)![1]);
+    expect(await probe(port)).toBe('served');
+    const requests = await Promise.all(Array.from({ length: 50 }, () => inFlight(port, 'slow 1000\n')));
+    child.kill('SIGTERM');
+    const outcomes: string[] = [];
+    while (outcomes[outcomes.length - 1] !== 'refused' && outcomes.length < 200) {
+      outcomes.push(await probe(port));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Served until the listeners close, then refused; a client caught in the instant they close may be reset.
+    expect(outcomes.join(' ')).toMatch(/^(served )*(reset )?refused$/);
+    const replies = await within(20000, 'the 50 replies', Promise.all(requests.map((r) => r.rest)));
+    expect(replies).toEqual(Array.from({ length: 50 }, () => 'done\n'));
+    expect(await within(20000, 'exit', exited)).toBe(0);
+    expect(out).toContain('drained');
+  }, 120000); // a ts-node child process and its workers: start-up alone can take many seconds on a busy machine
+});
