@@ -44,11 +44,15 @@ export function canChildrenShareListener(): boolean {
 }
 
 /**
- * Whether worker threads can accept TCP connections themselves, each listening with `reusePort` (Node
- * 22.12+). `SOCKSERVE_WORKER_ACCEPT=0` turns it off (the main thread accepts and hands over or relays).
+ * Whether worker threads accept TCP connections themselves, each listening with `reusePort` (Node 22.12+):
+ * only with `SOCKSERVE_THREADS_REUSEPORT=1`. Off by default because each thread then has its own accept
+ * queue, and the kernel resets the connections queued on a thread that is recycled
+ * (`maxConnectionsPerThread`) or dies, which the pool's recycling must not do (seen in CI on Node 22);
+ * by default the main thread accepts and hands each connection over (24.21+/26.6+) or relays it.
+ * `SOCKSERVE_WORKER_ACCEPT=0` turns every worker accept off.
  */
 export function canThreadsListenReusePort(): boolean {
-  return process.env.SOCKSERVE_WORKER_ACCEPT !== '0' && supportsReusePort();
+  return process.env.SOCKSERVE_WORKER_ACCEPT !== '0' && process.env.SOCKSERVE_THREADS_REUSEPORT === '1' && supportsReusePort();
 }
 
 /**
