@@ -3,8 +3,14 @@ import * as tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { cert } from '../fixtures/edge-handlers';
 import { within } from './clients';
+import type { Server } from '../../src';
 
 export type Endpoint = { host: string; port: number } | { path: string };
+
+/** A decorated TCP server's `{ host, port }` (its `serverAddress`), where the edge tests connect. */
+export function endpoint(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
 
 /** Reads one '\n'-terminated line from a socket (TLS or not); bounded. */
 export function readLine(socket: net.Socket, ms = 10000): Promise<string> {

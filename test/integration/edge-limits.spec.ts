@@ -6,12 +6,8 @@ import {
 } from '../../src';
 import { HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '../fixtures/edge-handlers';
 import { within } from '../helpers/clients';
-import { closed, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
+import { closed, endpoint, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
-
-function endpoint(s: Server): { host: string; port: number } {
-  return s.serverAddress as { host: string; port: number };
-}
 
 async function until(cond: () => boolean, step = 10): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, step));

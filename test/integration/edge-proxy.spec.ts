@@ -4,12 +4,8 @@ import {
 } from '../../src';
 import { ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsConcurrent, ProxyTlsForking, reportOrEcho } from '../fixtures/edge-handlers';
 import { within } from '../helpers/clients';
-import { askInfo, closed, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
-
-function endpoint(s: Server): { host: string; port: number } {
-  return s.serverAddress as { host: string; port: number };
-}
 
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 10));

@@ -5,13 +5,9 @@ import {
   ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsConcurrent, TlsConcurrent, TlsForking, TlsSerial, TlsThreading,
 } from '../fixtures/edge-handlers';
 import { connect, readToEnd, within } from '../helpers/clients';
-import { heldTlsClient, rawConnect, v1Header } from '../helpers/edge-clients';
+import { endpoint, heldTlsClient, rawConnect, v1Header } from '../helpers/edge-clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
-
-function endpoint(s: Server): { host: string; port: number } {
-  return s.serverAddress as { host: string; port: number };
-}
 
 /**
  * API.md §6: a plain `shutdown()` serves every connection accepted before it, whatever stage the

@@ -8,12 +8,8 @@ import {
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { askInfo, closed, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
+import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
-
-function endpoint(s: Server): { host: string; port: number } {
-  return s.serverAddress as { host: string; port: number };
-}
 
 describe.each([
   { mode: 'serial', handler: TlsSerial },

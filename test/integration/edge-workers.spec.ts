@@ -8,7 +8,7 @@ import {
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { closed, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { closed, endpoint, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import type * as net from 'node:net';
 import type { TCPServer } from '../../src/classic';
@@ -19,10 +19,6 @@ import type { TCPServer } from '../../src/classic';
  * 26.6+), else in the main thread, which relays the decrypted bytes (threads on Node 20 and 22). The
  * expectations below say which, for the Node line the suite runs on.
  */
-
-function endpoint(s: Server): { host: string; port: number } {
-  return s.serverAddress as { host: string; port: number };
-}
 
 async function askWhere(socket: net.Socket): Promise<any> {
   socket.write('where\n');
