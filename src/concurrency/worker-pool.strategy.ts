@@ -105,6 +105,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private closed = false;
   /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
   private stopping = false;
+  /**
+   * shutdown's stopAccepting() while it runs: each worker answers it after reporting every connection it
+   * accepted before, so a drain that awaits it first knows them all (a connection accepted an instant before
+   * shutdown() may still be reported on its way).
+   */
+  private unlistening: Promise<void> | undefined;
   private deaths: number[] = [];
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
@@ -272,6 +278,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /** Resolves once every request in flight has finished, but those in `except` (requests awaiting the shutdown they asked for). */
   async drain(except?: ShutdownCallers<RemoteRequest>): Promise<void> {
+    while (this.unlistening) {
+      const unlistening = this.unlistening;
+      await unlistening;
+      if (this.unlistening === unlistening) this.unlistening = undefined;
+    }
     await drainRunning(() => this.running, except);
     if (except === undefined) this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
@@ -279,7 +290,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   stopReading(): void {
     this.stopping = true;
     for (const slot of this.slots) slot.stopReading();
-    if (this.shared) void this.stopAccepting(true);
+    if (this.shared) this.unlistening = this.stopAccepting(true);
   }
 
   /**

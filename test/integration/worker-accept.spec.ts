@@ -45,6 +45,41 @@ const one = (payload) => new Promise((resolve) => {
 Promise.all(payloads.map(one)).then((r) => console.log(JSON.stringify(r)));
 `;
 
+/** Clients for `node -e`: `count` connections, each sends `slow <ms>`; once every one has read `started`, `marker` is written. */
+const SLOW_CLIENTS = `
+const net = require('net'), fs = require('fs');
+const { target, count, marker, slowMs, ms } = JSON.parse(process.env.CLIENTS);
+let started = 0;
+const one = () => new Promise((resolve) => {
+  const s = net.connect(target);
+  let got = '';
+  const done = (v) => { clearTimeout(timer); s.destroy(); resolve(v); };
+  const timer = setTimeout(() => done(got || 'timeout'), ms);
+  s.on('error', (e) => done(got || e.code));
+  s.on('connect', () => s.end('slow ' + slowMs + '\\n'));
+  let counted = false;
+  s.on('data', (d) => {
+    got += d;
+    if (!counted && got.startsWith('started\\n') && (counted = true) && ++started === count) fs.writeFileSync(marker, '');
+  });
+  s.on('end', () => done(got));
+});
+Promise.all(Array.from({ length: count }, one)).then((r) => console.log(JSON.stringify(r)));
+`;
+
+/** Blocks this thread (no event loop turn) until `ready()`, polling every 10 ms, at most `ms`. */
+function blockUntil(ready: () => boolean, ms: number): void {
+  const deadline = Date.now() + ms;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`not ready after ${ms} ms`);
+    blockFor(10);
+  }
+}
+
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
  * Runs clients in a child process while this thread (the server's main thread) waits for it, blocked:
  * only connections that workers accept and serve themselves are answered. `ms` bounds each connection.
@@ -174,6 +209,29 @@ describe('@Forking children accept connections themselves', () => {
       await again;
     } finally {
       await s.close();
+    }
+  });
+
+  test('a plain shutdown() called before the server has read the children\'s news of the connections they accepted waits for those requests', async () => {
+    const s = await started(serve, bootstrap(AcceptingChildren));
+    const marker = path.join(tmp, `started-${process.hrtime.bigint()}`);
+    const clients = spawn(process.execPath, ['-e', SLOW_CLIENTS], {
+      env: { ...process.env, CLIENTS: JSON.stringify({ target: target(s), count: 5, marker, slowMs: 1500, ms: 15000 }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      clients.stdout!.on('data', (d) => (out += d));
+      const output = new Promise<string>((resolve) => clients.once('close', () => resolve(out)));
+      // This thread is blocked while the children accept the five and start their requests: the children's
+      // 'accepted' messages wait, unread, in the IPC channels when shutdown() is called, synchronously, after.
+      blockUntil(() => fs.existsSync(marker), 10000);
+      await within(15000, 'shutdown', s.shutdown());
+      await s.close(); // shutdown() has waited for the five: closing now cuts nothing
+      const replies = JSON.parse(await within(20000, 'the clients', output)) as string[];
+      expect(replies).toEqual(Array.from({ length: 5 }, () => 'started\ndone\n'));
+    } finally {
+      clients.kill();
     }
   });
 
