@@ -174,3 +174,18 @@ describe('@Forking faults and pool', () => {
     }
   }, 60000); // a ts-node parent and two children compiling their sources: ~15 s on an idle machine
 });
+
+describe('a handler module that throws when a child loads it', () => {
+  test('bootstrap() rejects with a ConfigurationError that gives the reason, every time (the child exits right after sending it)', async () => {
+    const { FailsInChildren } = await import('../fixtures/failing-load-handlers');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const failed = await within(60000, 'bootstrap to fail', bootstrap(FailsInChildren).then(
+        (s) => s.close().then(() => new Error('bootstrap() resolved')),
+        (err: Error) => err,
+      ));
+      expect(failed.name).toBe('ConfigurationError');
+      expect(failed.message).toContain('FailsInChildren: the forking worker could not load the handler');
+      expect(failed.message).toContain('the store is unreachable from this worker');
+    }
+  }, 90000);
+});

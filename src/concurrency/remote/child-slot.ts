@@ -48,10 +48,23 @@ export class ChildSlot extends RemoteSlot {
     this.child.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        for (const socket of this.sending) socket.destroy();
-        this.sending.clear();
-        this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
-        resolve();
+        let seen = false;
+        const ended = () => {
+          if (seen) return;
+          seen = true;
+          for (const socket of this.sending) socket.destroy();
+          this.sending.clear();
+          this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+          resolve();
+        };
+        // A child that failed to load sends why, then exits: its 'exit' can be seen before that message is
+        // read. Before it was ready, the IPC channel is drained first (bounded), so the reason is not lost.
+        if (this.started || !this.child.connected) return ended();
+        const timer = setTimeout(ended, 1000);
+        this.child.once('disconnect', () => {
+          clearTimeout(timer);
+          ended();
+        });
       }),
     );
   }
