@@ -92,8 +92,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * connection's bytes go with `done` too, since they never passed through the server's process, and so
    * does its `request.end` when the server's process wants it (never lost with the worker). `work`
    * may say that a connection handed over unread never reached its lifecycle (DroppedInWorker).
+   * `preamble` (a connection handed over unread: its PROXY header and TLS handshake) runs first, outside
+   * the request, as it does in the server's process: a failed or empty preamble starts no request and
+   * publishes no request.start/end, and the request it leads to is published with the client it names.
    */
-  const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
+  const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter, preamble?: () => Promise<ClientAddress | 'health-check'>) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
@@ -102,11 +105,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       let failed: unknown;
       let dropped = undefined as DroppedInWorker | undefined;
       try {
+        let who = client;
+        const prepared = preamble ? await preamble() : client;
+        if (prepared === 'health-check') dropped = 'health-check';
+        else who = prepared;
         // request.start/end and the tracing channel, published here where the request runs (API.md §14).
         const body = async () => {
           dropped = (await work()) ?? undefined;
         };
-        await (requestObserved() ? traceRequest(face, client, body, bytes, (end) => (ending.end = end)) : body());
+        if (dropped === undefined) await (requestObserved() ? traceRequest(face, who, body, bytes, (end) => (ending.end = end)) : body());
       } catch (err) {
         failed = err;
       }
@@ -146,13 +153,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // Unread: the preamble, then @Verify, then the lifecycle, all here; the TLS socket is then the one to close.
       const conn: Conn = { socket: prepareOwned(socket) };
       const raw = conn.socket!;
-      void run(id, client, async () => {
-        const ready = await edge.open(conn.socket!, client, unread);
+      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
+      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
+        ready = await edge.open(conn.socket!, client, unread);
         if (!ready) return 'health-check';
         conn.socket = ready.socket;
         if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
-      }, conn, () => [raw.bytesRead, raw.bytesWritten]);
+        return ready.clientAddress;
+      };
+      void run(id, client, () => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true),
+        conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
       return;
     }
     if (socket) {
