@@ -1,0 +1,302 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import { bootstrap, Server } from '../../src';
+import type { Logger, ServerStats } from '../../src';
+import { within } from '../helpers/clients';
+import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
+import { recordEvents } from '../helpers/events';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+import * as H from '../fixtures/hostile-observed-handlers';
+
+/**
+ * Hostile clients against stats() and the sockserve: channels (API.md §14), in every mode: after each,
+ * the counters say exactly what happened (nothing counted twice, nothing missed), active returns to 0,
+ * every connection.open has its close, every request ends exactly once, and the logger got one warn
+ * line for routine client behaviour, an error block for a handler error.
+ */
+const modes = [
+  { mode: 'serial', Plain: H.HostileSerialPlain, Tls: H.HostileSerialTls, Proxy: H.HostileSerialProxy, Framed: H.HostileSerialFramed, Capped: H.HostileSerialCapped, workers: false, child: false },
+  { mode: '@Concurrent', Plain: H.HostileConcurrentPlain, Tls: H.HostileConcurrentTls, Proxy: H.HostileConcurrentProxy, Framed: H.HostileConcurrentFramed, Capped: H.HostileConcurrentCapped, workers: false, child: false },
+  { mode: '@Threading', Plain: H.HostileThreadPlain, Tls: H.HostileThreadTls, Proxy: H.HostileThreadProxy, Framed: H.HostileThreadFramed, Capped: H.HostileThreadCapped, workers: true, child: false },
+  { mode: '@Forking', Plain: H.HostileChildPlain, Tls: H.HostileChildTls, Proxy: H.HostileChildProxy, Framed: H.HostileChildFramed, Capped: H.HostileChildCapped, workers: true, child: true },
+];
+
+type Counters = Partial<Omit<ServerStats, 'workers'>>;
+
+/** A logger that keeps every line by level. */
+function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'info' | 'debug', string[]> } {
+  const lines = { error: [] as string[], warn: [] as string[], info: [] as string[], debug: [] as string[] };
+  return {
+    lines,
+    error: (m) => lines.error.push(m),
+    warn: (m) => lines.warn.push(m),
+    info: (m) => lines.info.push(m),
+    debug: (m) => lines.debug.push(m),
+  };
+}
+
+const ZERO: Counters = { rejected: 0, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0, healthChecks: 0, restarts: 0 };
+
+/** A TLS record header announcing a ClientHello, with none of its body: a handshake cut off at its first bytes. */
+const PARTIAL_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00]);
+
+describe.each(modes)('observability under hostile clients in $mode mode', (m) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  let recorder: ReturnType<typeof recordEvents>;
+  let logger: ReturnType<typeof memoryLogger>;
+  const sockets: net.Socket[] = [];
+  beforeEach(() => {
+    recorder = recordEvents();
+    logger = memoryLogger();
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+    recorder.stop();
+  });
+
+  async function start(Handler: Function): Promise<Server> {
+    return serve(await bootstrap(Handler as new () => object, { logger }));
+  }
+
+  function track<T extends net.Socket>(socket: T): T {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    return socket;
+  }
+
+  const opens = () => recorder.named('sockserve:connection.open').length;
+  const closes = () => recorder.named('sockserve:connection.close').length;
+  const ends = () => recorder.named('sockserve:request.end');
+  /** request.start is published where the request runs: in this process only without workers. */
+  const starts = () => recorder.named('sockserve:request.start').length;
+
+  /**
+   * Waits until the server is quiet (no request active, no connection open in any worker, every opened
+   * connection closed, `requestEnds` request.end events in), then checks every counter: `expected` on top
+   * of zeros for the error kinds, so that a count in the wrong field fails.
+   */
+  async function settles(s: Server, expected: Counters, requestEnds: number): Promise<ServerStats> {
+    const quiet = () => {
+      const st = s.stats();
+      return st.active === 0 && st.workers.every((w) => w.connections === 0) && opens() === closes() && ends().length >= requestEnds
+        && Object.entries(expected).every(([k, v]) => st[k as keyof Counters] === v);
+    };
+    try {
+      await until(quiet, 10000);
+    } catch {
+      // fall through: the assertions below say what differs
+    }
+    const st = s.stats();
+    expect({ ...st, workers: undefined }).toMatchObject({ ...ZERO, ...expected, active: 0 });
+    expect(st.workers.map((w) => w.connections).filter((c) => c !== 0)).toEqual([]);
+    expect(closes()).toBe(opens());
+    expect(ends()).toHaveLength(requestEnds);
+    if (!m.workers) expect(starts()).toBe(requestEnds);
+    return st;
+  }
+
+  function oneWarnLine(pattern: RegExp): void {
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(pattern)]);
+    expect(logger.lines.warn[0]).not.toContain('\n');
+  }
+
+  test('a client that resets while its reply is being written counts one client error, ends its request once with the error, and logs one warn line', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), 'big\n'));
+    await within(5000, 'the reply to start', new Promise((r) => c.once('data', r)));
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4 }, 1);
+    expect(['ECONNRESET', 'EPIPE']).toContain((ends()[0].error as { code?: string }).code);
+    expect(s.stats().bytesOut).toBeGreaterThan(0);
+    oneWarnLine(/ECONNRESET|EPIPE/);
+  });
+
+  test('a client that trickles a line past lineTimeout counts one client error and one warn line', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), 'tr'));
+    await closed(c);
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 2, bytesOut: 0 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'RequestTimeoutError' });
+    oneWarnLine(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /);
+  });
+
+  test('a line over maxLineLength counts one client error after the lines before it were answered', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), `ok\n${'x'.repeat(40)}\n`));
+    expect((await closed(c)).data).toBe('OK\n');
+    await settles(s, { accepted: 1, clientErrors: 1, bytesOut: 3 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'LineTooLongError' });
+    oneWarnLine(/LineTooLongError/);
+  });
+
+  test('connect-and-close and connect-and-reset with no byte count as health checks only, with their open and close', async () => {
+    const s = await start(m.Plain);
+    const fin = track(await rawConnect(endpoint(s)));
+    fin.end();
+    await closed(fin);
+    await until(() => s.stats().accepted === 1, 5000);
+    const rst = track(await rawConnect(endpoint(s)));
+    await until(() => s.stats().accepted === 2, 5000);
+    rst.resetAndDestroy();
+    // No byte is needed before a plain TCP handler runs, so each was a request, which ended with no error.
+    await settles(s, { accepted: 2, healthChecks: 2, bytesIn: 0, bytesOut: 0 }, 2);
+    expect(ends().filter((e) => e.error !== undefined)).toEqual([]);
+    expect(recorder.named('tracing:error')).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('an oversized message to @OnMessage counts one client error and the messages before it, and ends the request once', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), `a\nb\n${'x'.repeat(40)}\n`));
+    expect((await closed(c)).data).toBe('A\nB\n');
+    await settles(s, { accepted: 1, clientErrors: 1, messages: 2, bytesOut: 4 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'FrameTooLongError' });
+    oneWarnLine(/FrameTooLongError/);
+  });
+
+  test('an @OnMessage that throws counts one handler error and logs one error block, and the messages before it', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), 'a\nfail\nnever\n'));
+    expect((await closed(c)).data).toBe('A\n');
+    await until(() => s.stats().messages >= 2, 5000); // a worker's count comes with its next report (<= 1 s)
+    await settles(s, { accepted: 1, errors: 1 }, 1);
+    expect(logger.lines.warn).toEqual([]);
+    expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('a client that resets between messages counts one client error, not a handler error', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), 'a\n'));
+    expect(await readLine(c)).toBe('A\n');
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1, messages: 1 }, 1);
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('a TLS client that vanishes after the first bytes of its ClientHello counts in tlsErrors only', async () => {
+    const s = await start(m.Tls);
+    const c = track(await rawConnect(endpoint(s), PARTIAL_CLIENT_HELLO));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, tlsErrors: 1 }, 0);
+    oneWarnLine(/TlsHandshakeError/);
+  });
+
+  test('a TLS client that resets after its whole ClientHello, in the middle of the handshake, counts in tlsErrors only', async () => {
+    const s = await start(m.Tls);
+    const held = await heldTlsClient(endpoint(s));
+    try {
+      await held.serverSpoke;
+    } finally {
+      held.destroy();
+    }
+    await settles(s, { accepted: 1, tlsErrors: 1 }, 0);
+    oneWarnLine(/TlsHandshakeError/);
+  });
+
+  test('a TLS client that resets mid-request after its handshake is a client error, not a TLS error', async () => {
+    const s = await start(m.Tls);
+    const raw = track(await rawConnect(endpoint(s)));
+    const c = track(await tlsConnect(endpoint(s), { raw }));
+    c.write('one\n');
+    expect(await readLine(c)).toBe('ONE\n');
+    raw.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1 }, 1);
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('a TLS health check (connect, close, no byte) counts in healthChecks only', async () => {
+    const s = await start(m.Tls);
+    const c = track(await rawConnect(endpoint(s)));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, healthChecks: 1 }, 0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('a client that closes half-way through a PROXY v1 header counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 192.0.2'));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a client that resets half-way through a PROXY v2 header counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), v2Header({ src: '192.0.2.7', srcPort: 4000 }).subarray(0, 14)));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a PROXY header that stalls past lineTimeout counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 '));
+    await closed(c);
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a client that resets mid-request after a good PROXY header is a client error counted once', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 192.0.2.7 127.0.0.1 4000 9000\r\none\n'));
+    expect(await readLine(c)).toBe('ONE\n');
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1 }, 1);
+    expect(ends()[0].clientAddress).toMatchObject({ host: '192.0.2.7', port: 4000 });
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('connections over maxConnections are accepted, rejected and closed, and every count returns to rest', async () => {
+    const s = await start(m.Capped);
+    const held = track(await rawConnect(endpoint(s), 'one\n'));
+    expect(await readLine(held)).toBe('ONE\n');
+    for (let i = 0; i < 3; i++) {
+      const extra = track(await rawConnect(endpoint(s)));
+      await closed(extra);
+    }
+    expect(s.stats()).toMatchObject({ rejected: 3, accepted: 4, active: 1 });
+    held.end();
+    await closed(held);
+    await settles(s, { accepted: 4, rejected: 3 }, 1);
+    expect(logger.lines.error).toEqual([]);
+  });
+});
+
+describe.each(modes.filter((m) => m.child))('observability when a worker is killed in $mode mode', (m) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  let recorder: ReturnType<typeof recordEvents>;
+  afterEach(() => recorder?.stop());
+
+  test('a child killed with SIGKILL mid-request counts one handler error and one restart, ends its request once, and leaves no process', async () => {
+    recorder = recordEvents();
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Plain as new () => object, { logger }));
+    const c = await rawConnect(endpoint(s), 'one\n');
+    try {
+      expect(await readLine(c)).toBe('ONE\n');
+      c.write('hang\n');
+      const pid = s.stats().workers[0].id;
+      const gone = closed(c);
+      process.kill(pid, 'SIGKILL');
+      await gone;
+      await until(() => s.stats().restarts === 1 && s.stats().active === 0 && recorder.named('sockserve:request.end').length === 1, 10000);
+      expect(s.stats()).toMatchObject({ ...ZERO, accepted: 1, errors: 1, restarts: 1, active: 0 });
+      expect(recorder.named('sockserve:request.end')[0].error).toMatchObject({ name: 'WorkerCrashedError' });
+      expect(recorder.named('sockserve:connection.close')).toHaveLength(recorder.named('sockserve:connection.open').length);
+      expect(recorder.named('sockserve:worker.exit')).toEqual([expect.objectContaining({ workerId: pid, signal: 'SIGKILL', reason: 'was killed by SIGKILL' })]);
+      expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
+      expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    } finally {
+      c.destroy();
+    }
+  });
+});
