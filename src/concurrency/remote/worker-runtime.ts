@@ -1,4 +1,4 @@
-import type { EdgeFacts } from './executors';
+import type { EdgeFacts, Trace } from './executors';
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { finished } from 'node:stream';
@@ -96,7 +96,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * the request, as it does in the server's process: a failed or empty preamble starts no request and
    * publishes no request.start/end, and the request it leads to is published with the client it names.
    */
-  const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter, preamble?: () => Promise<ClientAddress | 'health-check'>) => {
+  const run = async (id: number, client: ClientAddress, work: (trace?: Trace) => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter, preamble?: () => Promise<ClientAddress | 'health-check'>) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
@@ -109,11 +109,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const prepared = preamble ? await preamble() : client;
         if (prepared === 'health-check') dropped = 'health-check';
         else who = prepared;
-        // request.start/end and the tracing channel, published here where the request runs (API.md §14).
-        const body = async () => {
-          dropped = (await work()) ?? undefined;
-        };
-        if (dropped === undefined) await (requestObserved() ? traceRequest(face, who, body, bytes, (end) => (ending.end = end)) : body());
+        // request.start/end and the tracing channel, published here where the request runs (API.md §14);
+        // after the preamble, the executor wraps only the request @Verify let through.
+        const trace: Trace = (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, bytes, (end) => (ending.end = end)) : lifecycle());
+        if (dropped === undefined) {
+          if (preamble) dropped = (await work(trace)) ?? undefined;
+          else await trace(async () => void (dropped = (await work()) ?? undefined));
+        }
       } catch (err) {
         failed = err;
       }
@@ -161,7 +163,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
         return ready.clientAddress;
       };
-      void run(id, client, () => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true),
+      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
         conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
       return;
     }
