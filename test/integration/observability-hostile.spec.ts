@@ -255,6 +255,16 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     oneWarnLine(/ECONNRESET/);
   });
 
+  test('a client refused by @Verify behind a PROXY header is accepted and rejected, opens and closes, and starts no request', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), `PROXY TCP4 ${H.REFUSED_HOST} 127.0.0.1 4000 9000\r\nx\n`));
+    expect((await closed(c)).data).toBe('');
+    await settles(s, { accepted: 1, rejected: 1 }, 0);
+    expect(starts()).toBe(0);
+    expect(recorder.named('tracing:start')).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('connections over maxConnections are accepted, rejected and closed, and every count returns to rest', async () => {
     const s = await start(m.Capped);
     const held = track(await rawConnect(endpoint(s), 'one\n'));
