@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as net from 'node:net';
 import { bootstrap, Server } from '../../src';
 import type { Logger, ServerStats } from '../../src';
-import { within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, within } from '../helpers/clients';
 import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
@@ -16,10 +16,10 @@ import * as H from '../fixtures/hostile-observed-handlers';
  * line for routine client behaviour, an error block for a handler error.
  */
 const modes = [
-  { mode: 'serial', Plain: H.HostileSerialPlain, Tls: H.HostileSerialTls, Proxy: H.HostileSerialProxy, Framed: H.HostileSerialFramed, Capped: H.HostileSerialCapped, workers: false, child: false },
-  { mode: '@Concurrent', Plain: H.HostileConcurrentPlain, Tls: H.HostileConcurrentTls, Proxy: H.HostileConcurrentProxy, Framed: H.HostileConcurrentFramed, Capped: H.HostileConcurrentCapped, workers: false, child: false },
-  { mode: '@Threading', Plain: H.HostileThreadPlain, Tls: H.HostileThreadTls, Proxy: H.HostileThreadProxy, Framed: H.HostileThreadFramed, Capped: H.HostileThreadCapped, workers: true, child: false },
-  { mode: '@Forking', Plain: H.HostileChildPlain, Tls: H.HostileChildTls, Proxy: H.HostileChildProxy, Framed: H.HostileChildFramed, Capped: H.HostileChildCapped, workers: true, child: true },
+  { mode: 'serial', Plain: H.HostileSerialPlain, Tls: H.HostileSerialTls, Proxy: H.HostileSerialProxy, Framed: H.HostileSerialFramed, Capped: H.HostileSerialCapped, Datagrams: H.HostileSerialDatagrams, workers: false, child: false },
+  { mode: '@Concurrent', Plain: H.HostileConcurrentPlain, Tls: H.HostileConcurrentTls, Proxy: H.HostileConcurrentProxy, Framed: H.HostileConcurrentFramed, Capped: H.HostileConcurrentCapped, Datagrams: H.HostileConcurrentDatagrams, workers: false, child: false },
+  { mode: '@Threading', Plain: H.HostileThreadPlain, Tls: H.HostileThreadTls, Proxy: H.HostileThreadProxy, Framed: H.HostileThreadFramed, Capped: H.HostileThreadCapped, Datagrams: H.HostileThreadDatagrams, workers: true, child: false },
+  { mode: '@Forking', Plain: H.HostileChildPlain, Tls: H.HostileChildTls, Proxy: H.HostileChildProxy, Framed: H.HostileChildFramed, Capped: H.HostileChildCapped, Datagrams: H.HostileChildDatagrams, workers: true, child: true },
 ];
 
 type Counters = Partial<Omit<ServerStats, 'workers'>>;
@@ -263,6 +263,19 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect(starts()).toBe(0);
     expect(recorder.named('tracing:start')).toEqual([]);
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('a garbage datagram counts one client error and one warn line, a throwing @OnMessage one handler error, and each datagram ends its request once', async () => {
+    const s = await start(m.Datagrams);
+    expect(await datagramSilence(endpoint(s), '{not json\n', undefined, 1000)).toBe(true);
+    expect(await datagramSilence(endpoint(s), '"fail"\n', undefined, 1000)).toBe(true);
+    expect((await datagramExchange(endpoint(s), '"ok"\n')).data.toString()).toBe('{"ok":"ok"}\n');
+    await until(() => s.stats().messages === 2, 5000); // a worker's count comes with its next report (<= 1 s)
+    await settles(s, { accepted: 3, clientErrors: 1, errors: 1, messages: 2, bytesIn: 22 }, 3);
+    expect(ends().map((e) => (e.error as { name?: string } | undefined)?.name)).toEqual(['FramingError', 'Error', undefined]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/FramingError/)]);
+    expect(logger.lines.warn[0]).not.toContain('\n');
+    expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
   });
 
   test('connections over maxConnections are accepted, rejected and closed, and every count returns to rest', async () => {
