@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
-import { bootstrap, Server } from '../../src';
+import * as path from 'node:path';
+import { bootstrap, Concurrent, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
 import type { Logger, ServerStats } from '../../src';
-import { datagramExchange, datagramSilence, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
@@ -55,8 +56,8 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     recorder.stop();
   });
 
-  async function start(Handler: Function): Promise<Server> {
-    return serve(await bootstrap(Handler as new () => object, { logger }));
+  async function start(Handler: Function, options: { requestTimeout?: number; maxConnectionsPerClient?: number } = {}): Promise<Server> {
+    return serve(await bootstrap(Handler as new () => object, { logger, ...options }));
   }
 
   function track<T extends net.Socket>(socket: T): T {
@@ -118,6 +119,16 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     const c = track(await rawConnect(endpoint(s), 'tr'));
     await closed(c);
     await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 2, bytesOut: 0 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'RequestTimeoutError' });
+    oneWarnLine(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /);
+  });
+
+  test('a client idle past requestTimeout after a request counts one client error and one warn line', async () => {
+    const s = await start(m.Plain, { requestTimeout: 0.3 });
+    const c = track(await rawConnect(endpoint(s), 'one\n'));
+    expect(await readLine(c)).toBe('ONE\n');
+    await closed(c);
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4, bytesOut: 4 }, 1);
     expect(ends()[0].error).toMatchObject({ name: 'RequestTimeoutError' });
     oneWarnLine(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /);
   });
@@ -321,5 +332,56 @@ describe.each(modes.filter((m) => m.child))('observability when a worker is kill
     } finally {
       c.destroy();
     }
+  });
+});
+
+describe.each([
+  { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
+  { mode: '@Concurrent', decorate: (): ClassDecorator => Concurrent() },
+])('observability of a Unix stream server under hostile clients in $mode mode', (m) => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  let recorder: ReturnType<typeof recordEvents>;
+  beforeEach(() => {
+    dir = tempDir();
+    recorder = recordEvents();
+  });
+  afterEach(() => {
+    recorder.stop();
+    removeTempDir(dir);
+  });
+
+  test('a client that goes away while the handler waits is no error, a connect-and-close is one health check, and every connection and request ends once', async () => {
+    const logger = memoryLogger();
+    const target = { path: path.join(dir, 's.sock') };
+    @UnixStreamServer(target.path) @m.decorate()
+    class Echo {
+      @Handle() async h(req: StreamRequest) {
+        for (;;) {
+          const line = await req.rfile.readline();
+          if (line.length === 0) return;
+          await req.wfile.write(line);
+        }
+      }
+    }
+    const s = serve(await bootstrap(Echo, { logger }));
+    const probe = await rawConnect(target);
+    probe.end();
+    await closed(probe);
+    await until(() => s.stats().healthChecks === 1, 5000);
+    const c = await rawConnect(target, 'one\n');
+    try {
+      expect(await readLine(c)).toBe('one\n');
+      c.destroy(); // a Unix socket cannot send RST: the client goes away without ending its request
+      await until(() => s.stats().active === 0 && recorder.named('sockserve:connection.close').length === 2, 5000);
+    } finally {
+      c.destroy();
+    }
+    expect(s.stats()).toMatchObject({ accepted: 2, healthChecks: 1, errors: 0, clientErrors: 0, bytesIn: 4, bytesOut: 4, active: 0 });
+    expect(recorder.named('sockserve:connection.open')).toHaveLength(2);
+    expect(recorder.named('sockserve:request.start')).toHaveLength(2);
+    expect(recorder.named('sockserve:request.end').filter((e) => e.error !== undefined)).toEqual([]);
+    expect(recorder.named('sockserve:request.end')).toHaveLength(2);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 });
