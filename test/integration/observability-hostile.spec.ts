@@ -56,7 +56,7 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     recorder.stop();
   });
 
-  async function start(Handler: Function, options: { requestTimeout?: number; maxConnectionsPerClient?: number } = {}): Promise<Server> {
+  async function start(Handler: Function, options: { requestTimeout?: number; transport?: object } = {}): Promise<Server> {
     return serve(await bootstrap(Handler as new () => object, { logger, ...options }));
   }
 
@@ -287,6 +287,50 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect(logger.lines.warn).toEqual([expect.stringMatching(/FramingError/)]);
     expect(logger.lines.warn[0]).not.toContain('\n');
     expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('connections over maxConnectionsPerClient from the client a PROXY header names are rejected, and another client is served', async () => {
+    const s = await start(m.Proxy, { transport: { limits: { lineTimeout: 5, maxConnectionsPerClient: 1 } } });
+    const header = (host: string, port: number) => `PROXY TCP4 ${host} 127.0.0.1 ${port} 9000\r\n`;
+    const held = track(await rawConnect(endpoint(s), `${header('192.0.2.7', 4000)}one\n`));
+    expect(await readLine(held)).toBe('ONE\n');
+    for (let i = 0; i < 2; i++) {
+      const extra = track(await rawConnect(endpoint(s), `${header('192.0.2.7', 4001 + i)}two\n`));
+      expect((await closed(extra)).data).toBe('');
+    }
+    const another = async () => {
+      const other = track(await rawConnect(endpoint(s), `${header('192.0.2.8', 5000)}three\n`));
+      expect(await readLine(other)).toBe('THREE\n');
+      const gone = closed(other);
+      other.end();
+      await gone;
+    };
+    if (m.mode !== 'serial') await another(); // a serial server serves one connection at a time: after `held`
+    const gone = closed(held);
+    held.end();
+    await gone;
+    if (m.mode === 'serial') await another();
+    await settles(s, { accepted: 4, rejected: 2 }, 2);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('twenty clients at once, half resetting and half closing after their reply, leave every count exact and active at 0', async () => {
+    const s = await start(m.Plain);
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const c = track(await rawConnect(endpoint(s), `c${i}\n`));
+      expect(await readLine(c, 20000)).toBe(`C${i}\n`);
+      if (i % 2 === 0) {
+        c.resetAndDestroy();
+      } else {
+        c.end();
+        await closed(c, 20000);
+      }
+    }));
+    const st = await settles(s, { accepted: 20, clientErrors: 10 }, 20);
+    expect(ends().filter((e) => e.error !== undefined)).toHaveLength(10);
+    expect(st.bytesIn).toBe(st.bytesOut);
+    expect(logger.lines.warn).toHaveLength(10);
+    expect(logger.lines.error).toEqual([]);
   });
 
   test('connections over maxConnections are accepted, rejected and closed, and every count returns to rest', async () => {
