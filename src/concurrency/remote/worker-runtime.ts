@@ -179,14 +179,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // Relayed unread (a thread that cannot own the socket): the preamble runs here on the raw bytes the
       // main thread forwards, so handshakes use this worker's core, then @Verify and the lifecycle.
       const conn: Conn = { duplex };
-      void run(id, client, async () => {
+      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
+      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
         // The preamble reads, puts back and pauses as on a socket; TLS runs over any Duplex (Node wraps it).
-        const ready = await edge.open(duplex as unknown as net.Socket, client, unread);
+        ready = await edge.open(duplex as unknown as net.Socket, client, unread);
         if (!ready) return 'health-check';
         if (ready.socket !== (duplex as unknown)) conn.secure = ready.socket;
         if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
-      }, conn, () => [duplex.bytesRead, duplex.bytesWritten]);
+        return ready.clientAddress;
+      };
+      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
+        conn, () => [duplex.bytesRead, duplex.bytesWritten], undefined, preamble);
       return;
     }
     void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
