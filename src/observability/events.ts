@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
+import { isHealthCheck } from './health-check';
 import type { WorkerEventBuffer } from './worker-report';
 
 /**
@@ -88,8 +89,19 @@ export function traceRequest(
   if (!tracing && !start && !end) return run();
   const t0 = performance.now();
   if (start) channels.requestStart.publish({ server, clientAddress });
-  const ran = tracing ? requestTracing!.tracePromise(run, { server, clientAddress }) : run();
-  if (!end) return ran;
+  // A plain TCP health check's reset (no byte either way) is no error (API.md §11): its request ends
+  // without one, on request.end and on the tracing channel, and the caller still sees the reset.
+  let quiet: { error: unknown } | undefined;
+  const body = (): Promise<void> => run().catch((error: unknown) => {
+    if (!isHealthCheck(...bytes(), false, error)) throw error;
+    quiet = { error };
+  });
+  const traced = tracing ? requestTracing!.tracePromise(body, { server, clientAddress }) : body();
+  if (!end) {
+    return traced.then(() => {
+      if (quiet) throw quiet.error;
+    });
+  }
   const ended = (error?: unknown) => {
     const [bytesIn, bytesOut] = bytes();
     const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
@@ -101,8 +113,11 @@ export function traceRequest(
       else forward!.record('requestEnd', data);
     }
   };
-  return ran.then(
-    () => ended(),
+  return traced.then(
+    () => {
+      ended();
+      if (quiet) throw quiet.error;
+    },
     (error: unknown) => {
       ended(error ?? new Error('request failed'));
       throw error;

@@ -54,7 +54,7 @@ export class ChildSlot extends RemoteSlot {
           seen = true;
           for (const socket of this.sending) socket.destroy();
           this.sending.clear();
-          this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+          this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
           resolve();
         };
         // A child that failed to load sends why, then exits: its 'exit' can be seen before that message is

@@ -33,11 +33,16 @@ export interface Executor {
   /**
    * `verify`: @Verify runs here first (a connection handed over unread, API.md §3), on the request's own
    * handler instance and request scope; resolves 'rejected' when it refused the client (no other hook ran).
+   * `trace`: wraps the request itself (after @Verify), as the server's process wraps only the requests it
+   * lets through (request.start/end and the tracing channel, API.md §14); a refused client starts none.
    */
-  stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean): Promise<void | 'rejected'>;
+  stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean, trace?: Trace): Promise<void | 'rejected'>;
   /** Writes the reply into `reply`; the server sends it. */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace): Promise<void>;
 }
+
+/** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
+export type Trace = (lifecycle: () => Promise<void>) => Promise<void>;
 
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec): Executor {
@@ -62,7 +67,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // and the server reports it the default way.
   // A chain, not an async function: an idle keep-alive connection waits in its lifecycle for as long as it
   // lives, and a suspended frame per connection is memory that the reactions below do not cost.
-  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex): Promise<void | 'rejected'> => {
+  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
     const disposed = <T>(outcome: Promise<T>): Promise<T> =>
       outcome.then(
@@ -75,7 +80,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     } catch (err) {
       return disposed(Promise.reject(err));
     }
-    const lifecycle = (): Promise<void> => runDecorated(def, instance, req);
+    const lifecycle = (): Promise<void> => (trace ? trace(() => runDecorated(def, instance, req)) : runDecorated(def, instance, req));
     // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
     const ran: Promise<void | 'rejected'> = verify && def.hooks.verify !== undefined
       ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>((ok) => (ok ? lifecycle() : 'rejected'))
@@ -87,11 +92,11 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   };
   return {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
-    stream: (conn, client, worker, edge, verify) => {
+    stream: (conn, client, worker, edge, verify, trace) => {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
-        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn);
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
     },
     datagram: (data, truncated, client, reply, worker) => {
       const face = worker as unknown as Server;
@@ -121,7 +126,7 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
     shutdown: () => worker.shutdown(),
   });
   return {
-    stream: (conn, client, worker) => new Handler(conn, client, faceOf(worker)).run(),
+    stream: (conn, client, worker, _edge, _verify, trace) => (trace ? trace(() => new Handler(conn, client, faceOf(worker)).run()) : new Handler(conn, client, faceOf(worker)).run()),
     datagram: (data, truncated, client, reply, worker) => {
       const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
       return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run();

@@ -95,6 +95,8 @@ export abstract class RemoteSlot {
   onReport: ((report: WorkerReport) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
+  /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child. */
+  exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
   onAccepted: ((id: number, client: ClientAddress) => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */
@@ -342,9 +344,11 @@ export abstract class RemoteSlot {
   }
 
   /** The worker ended (exit, crash, kill): each of its connections fails with a WorkerCrashedError. */
-  protected onExit(detail: string): void {
+  protected onExit(detail: string, status: { code?: number | null; signal?: string | null } = {}): void {
     this.dead = true;
     this.exitDetail = detail;
+    if (typeof status.code === 'number') this.exitStatus.code = status.code;
+    if (typeof status.signal === 'string') this.exitStatus.signal = status.signal;
     for (const waiter of this.reportWaiters.splice(0)) waiter();
     for (const waiter of this.unlistenWaiters.splice(0)) waiter();
     for (const waiter of this.secureContextWaiters.splice(0)) waiter();

@@ -19,7 +19,7 @@ export class ThreadSlot extends RemoteSlot {
     this.threadId = this.worker.threadId;
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.worker.on('error', (err) => (this.lastError = err));
-    this.worker.once('exit', (code) => this.onExit(`exited with code ${code}`));
+    this.worker.once('exit', (code) => this.onExit(`exited with code ${code}`, { code }));
   }
 
   /** The thread's id, kept: Worker.threadId reads -1 once the thread has exited. */

@@ -1,4 +1,4 @@
-import type { EdgeFacts } from './executors';
+import type { EdgeFacts, Trace } from './executors';
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { finished } from 'node:stream';
@@ -94,8 +94,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * connection's bytes go with `done` too, since they never passed through the server's process, and so
    * does its `request.end` when the server's process wants it (never lost with the worker). `work`
    * may say that a connection handed over unread never reached its lifecycle (DroppedInWorker).
+   * `preamble` (a connection handed over unread: its PROXY header and TLS handshake) runs first, outside
+   * the request, as it does in the server's process: a failed or empty preamble starts no request and
+   * publishes no request.start/end, and the request it leads to is published with the client it names.
    */
-  const run = async (id: number, client: ClientAddress, work: () => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter) => {
+  const run = async (id: number, client: ClientAddress, work: (trace?: Trace) => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter, preamble?: () => Promise<ClientAddress | 'health-check'>) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
@@ -104,11 +107,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       let failed: unknown;
       let dropped = undefined as DroppedInWorker | undefined;
       try {
-        // request.start/end and the tracing channel, published here where the request runs (API.md §14).
-        const body = async () => {
-          dropped = (await work()) ?? undefined;
-        };
-        await (requestObserved() ? traceRequest(face, client, body, bytes, (end) => (ending.end = end)) : body());
+        let who = client;
+        const prepared = preamble ? await preamble() : client;
+        if (prepared === 'health-check') dropped = 'health-check';
+        else who = prepared;
+        // request.start/end and the tracing channel, published here where the request runs (API.md §14);
+        // after the preamble, the executor wraps only the request @Verify let through.
+        const trace: Trace = (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, bytes, (end) => (ending.end = end)) : lifecycle());
+        if (dropped === undefined) {
+          if (preamble) dropped = (await work(trace)) ?? undefined;
+          else await trace(async () => void (dropped = (await work()) ?? undefined));
+        }
       } catch (err) {
         failed = err;
       }
@@ -148,13 +157,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // Unread: the preamble, then @Verify, then the lifecycle, all here; the TLS socket is then the one to close.
       const conn: Conn = { socket: prepareOwned(socket) };
       const raw = conn.socket!;
-      void run(id, client, async () => {
-        const ready = await edge.open(conn.socket!, client, unread);
+      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
+      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
+        ready = await edge.open(conn.socket!, client, unread);
         if (!ready) return 'health-check';
         conn.socket = ready.socket;
         if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
-      }, conn, () => [raw.bytesRead, raw.bytesWritten]);
+        return ready.clientAddress;
+      };
+      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
+        conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
       return;
     }
     if (socket) {
@@ -167,14 +179,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // Relayed unread (a thread that cannot own the socket): the preamble runs here on the raw bytes the
       // main thread forwards, so handshakes use this worker's core, then @Verify and the lifecycle.
       const conn: Conn = { duplex };
-      void run(id, client, async () => {
+      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
+      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
         // The preamble reads, puts back and pauses as on a socket; TLS runs over any Duplex (Node wraps it).
-        const ready = await edge.open(duplex as unknown as net.Socket, client, unread);
+        ready = await edge.open(duplex as unknown as net.Socket, client, unread);
         if (!ready) return 'health-check';
         if (ready.socket !== (duplex as unknown)) conn.secure = ready.socket;
         if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
-      }, conn, () => [duplex.bytesRead, duplex.bytesWritten]);
+        return ready.clientAddress;
+      };
+      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
+        conn, () => [duplex.bytesRead, duplex.bytesWritten], undefined, preamble);
       return;
     }
     void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);

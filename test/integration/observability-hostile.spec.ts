@@ -1,0 +1,431 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { bootstrap, Concurrent, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
+import type { Logger, ServerStats } from '../../src';
+import { datagramExchange, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
+import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
+import { recordEvents } from '../helpers/events';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+import * as H from '../fixtures/hostile-observed-handlers';
+
+/**
+ * Hostile clients against stats() and the sockserve: channels (API.md §14), in every mode: after each,
+ * the counters say exactly what happened (nothing counted twice, nothing missed), active returns to 0,
+ * every connection.open has its close, every request ends exactly once, and the logger got one warn
+ * line for routine client behaviour, an error block for a handler error.
+ */
+const modes = [
+  { mode: 'serial', Plain: H.HostileSerialPlain, Tls: H.HostileSerialTls, Proxy: H.HostileSerialProxy, Framed: H.HostileSerialFramed, Capped: H.HostileSerialCapped, Datagrams: H.HostileSerialDatagrams, workers: false, child: false },
+  { mode: '@Concurrent', Plain: H.HostileConcurrentPlain, Tls: H.HostileConcurrentTls, Proxy: H.HostileConcurrentProxy, Framed: H.HostileConcurrentFramed, Capped: H.HostileConcurrentCapped, Datagrams: H.HostileConcurrentDatagrams, workers: false, child: false },
+  { mode: '@Threading', Plain: H.HostileThreadPlain, Tls: H.HostileThreadTls, Proxy: H.HostileThreadProxy, Framed: H.HostileThreadFramed, Capped: H.HostileThreadCapped, Datagrams: H.HostileThreadDatagrams, workers: true, child: false },
+  { mode: '@Forking', Plain: H.HostileChildPlain, Tls: H.HostileChildTls, Proxy: H.HostileChildProxy, Framed: H.HostileChildFramed, Capped: H.HostileChildCapped, Datagrams: H.HostileChildDatagrams, workers: true, child: true },
+];
+
+type Counters = Partial<Omit<ServerStats, 'workers'>>;
+
+/** A logger that keeps every line by level. */
+function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'info' | 'debug', string[]> } {
+  const lines = { error: [] as string[], warn: [] as string[], info: [] as string[], debug: [] as string[] };
+  return {
+    lines,
+    error: (m) => lines.error.push(m),
+    warn: (m) => lines.warn.push(m),
+    info: (m) => lines.info.push(m),
+    debug: (m) => lines.debug.push(m),
+  };
+}
+
+const ZERO: Counters = { rejected: 0, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0, healthChecks: 0, restarts: 0 };
+
+/** A TLS record header announcing a ClientHello, with none of its body: a handshake cut off at its first bytes. */
+const PARTIAL_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00]);
+
+describe.each(modes)('observability under hostile clients in $mode mode', (m) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  let recorder: ReturnType<typeof recordEvents>;
+  let logger: ReturnType<typeof memoryLogger>;
+  const sockets: net.Socket[] = [];
+  beforeEach(() => {
+    recorder = recordEvents();
+    logger = memoryLogger();
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+    recorder.stop();
+  });
+
+  async function start(Handler: Function, options: { requestTimeout?: number; transport?: object } = {}): Promise<Server> {
+    return serve(await bootstrap(Handler as new () => object, { logger, ...options }));
+  }
+
+  function track<T extends net.Socket>(socket: T): T {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    return socket;
+  }
+
+  const opens = () => recorder.named('sockserve:connection.open').length;
+  const closes = () => recorder.named('sockserve:connection.close').length;
+  const ends = () => recorder.named('sockserve:request.end');
+  /** request.start is published where the request runs: in this process only without workers. */
+  const starts = () => recorder.named('sockserve:request.start').length;
+
+  /**
+   * Waits until the server is quiet (no request active, no connection open in any worker, every opened
+   * connection closed, `requestEnds` request.end events in), then checks every counter: `expected` on top
+   * of zeros for the error kinds, so that a count in the wrong field fails.
+   */
+  async function settles(s: Server, expected: Counters, requestEnds: number): Promise<ServerStats> {
+    const quiet = () => {
+      const st = s.stats();
+      return st.active === 0 && st.workers.every((w) => w.connections === 0) && opens() === closes() && ends().length >= requestEnds
+        && Object.entries(expected).every(([k, v]) => st[k as keyof Counters] === v);
+    };
+    try {
+      await until(quiet, 10000);
+    } catch {
+      // fall through: the assertions below say what differs
+    }
+    const st = s.stats();
+    expect({ ...st, workers: undefined }).toMatchObject({ ...ZERO, ...expected, active: 0 });
+    expect(st.workers.map((w) => w.connections).filter((c) => c !== 0)).toEqual([]);
+    expect(closes()).toBe(opens());
+    expect(ends()).toHaveLength(requestEnds);
+    if (!m.workers) expect(starts()).toBe(requestEnds);
+    return st;
+  }
+
+  function oneWarnLine(pattern: RegExp): void {
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(pattern)]);
+    expect(logger.lines.warn[0]).not.toContain('\n');
+  }
+
+  test('a client that resets while its reply is being written counts one client error, ends its request once with the error, and logs one warn line', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), 'big\n'));
+    await within(5000, 'the reply to start', new Promise((r) => c.once('data', r)));
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4 }, 1);
+    expect(['ECONNRESET', 'EPIPE']).toContain((ends()[0].error as { code?: string }).code);
+    expect(s.stats().bytesOut).toBeGreaterThan(0);
+    oneWarnLine(/ECONNRESET|EPIPE/);
+  });
+
+  test('a client that trickles a line past lineTimeout counts one client error and one warn line', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), 'tr'));
+    await closed(c);
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 2, bytesOut: 0 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'RequestTimeoutError' });
+    oneWarnLine(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /);
+  });
+
+  test('a client idle past requestTimeout after a request counts one client error and one warn line', async () => {
+    const s = await start(m.Plain, { requestTimeout: 0.3 });
+    const c = track(await rawConnect(endpoint(s), 'one\n'));
+    expect(await readLine(c)).toBe('ONE\n');
+    await closed(c);
+    await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4, bytesOut: 4 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'RequestTimeoutError' });
+    oneWarnLine(/^RequestTimeoutError from 127\.0\.0\.1:\d+: /);
+  });
+
+  test('a line over maxLineLength counts one client error after the lines before it were answered', async () => {
+    const s = await start(m.Plain);
+    const c = track(await rawConnect(endpoint(s), `ok\n${'x'.repeat(40)}\n`));
+    expect((await closed(c)).data).toBe('OK\n');
+    await settles(s, { accepted: 1, clientErrors: 1, bytesOut: 3 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'LineTooLongError' });
+    oneWarnLine(/LineTooLongError/);
+  });
+
+  test('connect-and-close and connect-and-reset with no byte count as health checks only, with their open and close', async () => {
+    const s = await start(m.Plain);
+    const fin = track(await rawConnect(endpoint(s)));
+    fin.end();
+    await closed(fin);
+    await until(() => s.stats().accepted === 1, 5000);
+    const rst = track(await rawConnect(endpoint(s)));
+    await until(() => s.stats().accepted === 2, 5000);
+    rst.resetAndDestroy();
+    // No byte is needed before a plain TCP handler runs, so each was a request, which ended with no error.
+    await settles(s, { accepted: 2, healthChecks: 2, bytesIn: 0, bytesOut: 0 }, 2);
+    expect(ends().filter((e) => e.error !== undefined)).toEqual([]);
+    expect(recorder.named('tracing:error')).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('an oversized message to @OnMessage counts one client error and the messages before it, and ends the request once', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), `a\nb\n${'x'.repeat(40)}\n`));
+    expect((await closed(c)).data).toBe('A\nB\n');
+    await settles(s, { accepted: 1, clientErrors: 1, messages: 2, bytesOut: 4 }, 1);
+    expect(ends()[0].error).toMatchObject({ name: 'FrameTooLongError' });
+    oneWarnLine(/FrameTooLongError/);
+  });
+
+  test('an @OnMessage that throws counts one handler error and logs one error block, and the messages before it', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), 'a\nfail\nnever\n'));
+    expect((await closed(c)).data).toBe('A\n');
+    await until(() => s.stats().messages >= 2, 5000); // a worker's count comes with its next report (<= 1 s)
+    await settles(s, { accepted: 1, errors: 1 }, 1);
+    expect(logger.lines.warn).toEqual([]);
+    expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('a client that resets between messages counts one client error, not a handler error', async () => {
+    const s = await start(m.Framed);
+    const c = track(await rawConnect(endpoint(s), 'a\n'));
+    expect(await readLine(c)).toBe('A\n');
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1, messages: 1 }, 1);
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('a TLS client that vanishes after the first bytes of its ClientHello counts in tlsErrors only', async () => {
+    const s = await start(m.Tls);
+    const c = track(await rawConnect(endpoint(s), PARTIAL_CLIENT_HELLO));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, tlsErrors: 1 }, 0);
+    oneWarnLine(/TlsHandshakeError/);
+  });
+
+  test('a TLS client that resets after its whole ClientHello, in the middle of the handshake, counts in tlsErrors only', async () => {
+    const s = await start(m.Tls);
+    const held = await heldTlsClient(endpoint(s));
+    try {
+      await held.serverSpoke;
+    } finally {
+      held.destroy();
+    }
+    await settles(s, { accepted: 1, tlsErrors: 1 }, 0);
+    oneWarnLine(/TlsHandshakeError/);
+  });
+
+  test('a TLS client that resets mid-request after its handshake is a client error, not a TLS error', async () => {
+    const s = await start(m.Tls);
+    const raw = track(await rawConnect(endpoint(s)));
+    const c = track(await tlsConnect(endpoint(s), { raw }));
+    c.write('one\n');
+    expect(await readLine(c)).toBe('ONE\n');
+    raw.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1 }, 1);
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('a TLS health check (connect, close, no byte) counts in healthChecks only', async () => {
+    const s = await start(m.Tls);
+    const c = track(await rawConnect(endpoint(s)));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, healthChecks: 1 }, 0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('a client that closes half-way through a PROXY v1 header counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 192.0.2'));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a client that resets half-way through a PROXY v2 header counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), v2Header({ src: '192.0.2.7', srcPort: 4000 }).subarray(0, 14)));
+    await until(() => s.stats().accepted === 1, 5000);
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a PROXY header that stalls past lineTimeout counts in proxyErrors only', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 '));
+    await closed(c);
+    await settles(s, { accepted: 1, proxyErrors: 1 }, 0);
+    oneWarnLine(/ProxyProtocolError/);
+  });
+
+  test('a client that resets mid-request after a good PROXY header is a client error counted once', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 192.0.2.7 127.0.0.1 4000 9000\r\none\n'));
+    expect(await readLine(c)).toBe('ONE\n');
+    c.resetAndDestroy();
+    await settles(s, { accepted: 1, clientErrors: 1 }, 1);
+    expect(ends()[0].clientAddress).toMatchObject({ host: '192.0.2.7', port: 4000 });
+    oneWarnLine(/ECONNRESET/);
+  });
+
+  test('a client refused by @Verify behind a PROXY header is accepted and rejected, opens and closes, and starts no request', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), `PROXY TCP4 ${H.REFUSED_HOST} 127.0.0.1 4000 9000\r\nx\n`));
+    expect((await closed(c)).data).toBe('');
+    await settles(s, { accepted: 1, rejected: 1 }, 0);
+    expect(starts()).toBe(0);
+    expect(recorder.named('tracing:start')).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('a garbage datagram counts one client error and one warn line, a throwing @OnMessage one handler error, and each datagram ends its request once', async () => {
+    const s = await start(m.Datagrams);
+    expect(await datagramSilence(endpoint(s), '{not json\n', undefined, 1000)).toBe(true);
+    expect(await datagramSilence(endpoint(s), '"fail"\n', undefined, 1000)).toBe(true);
+    expect((await datagramExchange(endpoint(s), '"ok"\n')).data.toString()).toBe('{"ok":"ok"}\n');
+    await until(() => s.stats().messages === 2, 5000); // a worker's count comes with its next report (<= 1 s)
+    await settles(s, { accepted: 3, clientErrors: 1, errors: 1, messages: 2, bytesIn: 22 }, 3);
+    expect(ends().map((e) => (e.error as { name?: string } | undefined)?.name)).toEqual(['FramingError', 'Error', undefined]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/FramingError/)]);
+    expect(logger.lines.warn[0]).not.toContain('\n');
+    expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('connections over maxConnectionsPerClient from the client a PROXY header names are rejected, and another client is served', async () => {
+    const s = await start(m.Proxy, { transport: { limits: { lineTimeout: 5, maxConnectionsPerClient: 1 } } });
+    const header = (host: string, port: number) => `PROXY TCP4 ${host} 127.0.0.1 ${port} 9000\r\n`;
+    const held = track(await rawConnect(endpoint(s), `${header('192.0.2.7', 4000)}one\n`));
+    expect(await readLine(held)).toBe('ONE\n');
+    for (let i = 0; i < 2; i++) {
+      const extra = track(await rawConnect(endpoint(s), `${header('192.0.2.7', 4001 + i)}two\n`));
+      expect((await closed(extra)).data).toBe('');
+    }
+    const another = async () => {
+      const other = track(await rawConnect(endpoint(s), `${header('192.0.2.8', 5000)}three\n`));
+      expect(await readLine(other)).toBe('THREE\n');
+      const gone = closed(other);
+      other.end();
+      await gone;
+    };
+    if (m.mode !== 'serial') await another(); // a serial server serves one connection at a time: after `held`
+    const gone = closed(held);
+    held.end();
+    await gone;
+    if (m.mode === 'serial') await another();
+    await settles(s, { accepted: 4, rejected: 2 }, 2);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
+  test('twenty clients at once, half resetting and half closing after their reply, leave every count exact and active at 0', async () => {
+    const s = await start(m.Plain);
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const c = track(await rawConnect(endpoint(s), `c${i}\n`));
+      expect(await readLine(c, 20000)).toBe(`C${i}\n`);
+      if (i % 2 === 0) {
+        c.resetAndDestroy();
+      } else {
+        c.end();
+        await closed(c, 20000);
+      }
+    }));
+    const st = await settles(s, { accepted: 20, clientErrors: 10 }, 20);
+    expect(ends().filter((e) => e.error !== undefined)).toHaveLength(10);
+    expect(st.bytesIn).toBe(st.bytesOut);
+    expect(logger.lines.warn).toHaveLength(10);
+    expect(logger.lines.error).toEqual([]);
+  });
+
+  test('connections over maxConnections are accepted, rejected and closed, and every count returns to rest', async () => {
+    const s = await start(m.Capped);
+    const held = track(await rawConnect(endpoint(s), 'one\n'));
+    expect(await readLine(held)).toBe('ONE\n');
+    for (let i = 0; i < 3; i++) {
+      const extra = track(await rawConnect(endpoint(s)));
+      await closed(extra);
+    }
+    expect(s.stats()).toMatchObject({ rejected: 3, accepted: 4, active: 1 });
+    held.end();
+    await closed(held);
+    await settles(s, { accepted: 4, rejected: 3 }, 1);
+    expect(logger.lines.error).toEqual([]);
+  });
+});
+
+describe.each(modes.filter((m) => m.child))('observability when a worker is killed in $mode mode', (m) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+  let recorder: ReturnType<typeof recordEvents>;
+  afterEach(() => recorder?.stop());
+
+  test('a child killed with SIGKILL mid-request counts one handler error and one restart, ends its request once, and leaves no process', async () => {
+    recorder = recordEvents();
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Plain as new () => object, { logger }));
+    const c = await rawConnect(endpoint(s), 'one\n');
+    try {
+      expect(await readLine(c)).toBe('ONE\n');
+      c.write('hang\n');
+      const pid = s.stats().workers[0].id;
+      const gone = closed(c);
+      process.kill(pid, 'SIGKILL');
+      await gone;
+      await until(() => s.stats().restarts === 1 && s.stats().active === 0 && recorder.named('sockserve:request.end').length === 1, 10000);
+      expect(s.stats()).toMatchObject({ ...ZERO, accepted: 1, errors: 1, restarts: 1, active: 0 });
+      expect(recorder.named('sockserve:request.end')[0].error).toMatchObject({ name: 'WorkerCrashedError' });
+      expect(recorder.named('sockserve:connection.close')).toHaveLength(recorder.named('sockserve:connection.open').length);
+      expect(recorder.named('sockserve:worker.exit')).toEqual([expect.objectContaining({ workerId: pid, signal: 'SIGKILL', reason: 'was killed by SIGKILL' })]);
+      expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
+      expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe.each([
+  { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
+  { mode: '@Concurrent', decorate: (): ClassDecorator => Concurrent() },
+])('observability of a Unix stream server under hostile clients in $mode mode', (m) => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  let recorder: ReturnType<typeof recordEvents>;
+  beforeEach(() => {
+    dir = tempDir();
+    recorder = recordEvents();
+  });
+  afterEach(() => {
+    recorder.stop();
+    removeTempDir(dir);
+  });
+
+  test('a client that goes away while the handler waits is no error, a connect-and-close is one health check, and every connection and request ends once', async () => {
+    const logger = memoryLogger();
+    const target = { path: path.join(dir, 's.sock') };
+    @UnixStreamServer(target.path) @m.decorate()
+    class Echo {
+      @Handle() async h(req: StreamRequest) {
+        for (;;) {
+          const line = await req.rfile.readline();
+          if (line.length === 0) return;
+          await req.wfile.write(line);
+        }
+      }
+    }
+    const s = serve(await bootstrap(Echo, { logger }));
+    const probe = await rawConnect(target);
+    probe.end();
+    await closed(probe);
+    await until(() => s.stats().healthChecks === 1, 5000);
+    const c = await rawConnect(target, 'one\n');
+    try {
+      expect(await readLine(c)).toBe('one\n');
+      c.destroy(); // a Unix socket cannot send RST: the client goes away without ending its request
+      await until(() => s.stats().active === 0 && recorder.named('sockserve:connection.close').length === 2, 5000);
+    } finally {
+      c.destroy();
+    }
+    expect(s.stats()).toMatchObject({ accepted: 2, healthChecks: 1, errors: 0, clientErrors: 0, bytesIn: 4, bytesOut: 4, active: 0 });
+    expect(recorder.named('sockserve:connection.open')).toHaveLength(2);
+    expect(recorder.named('sockserve:request.start')).toHaveLength(2);
+    expect(recorder.named('sockserve:request.end').filter((e) => e.error !== undefined)).toEqual([]);
+    expect(recorder.named('sockserve:request.end')).toHaveLength(2);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
