@@ -46,6 +46,17 @@ async function resetWhileWaiting(s: Server, line: string): Promise<void> {
 }
 
 /**
+ * Sends a partial line and resets (RST) as soon as the bytes are written: the server usually reads the
+ * bytes and EOF, so its handler answers the partial line, and that write is refused by the kernel.
+ */
+async function writeThenReset(s: Server, data: string): Promise<void> {
+  const socket = await within(5000, 'connect', connect(target(s)));
+  socket.on('error', () => undefined);
+  await new Promise<void>((r) => socket.write(data, () => r()));
+  socket.resetAndDestroy();
+}
+
+/**
  * Two plain TCP health checks (API.md §11, §15), no PROXY header or TLS: one connects and closes (FIN), one
  * connects and resets (RST) once the server has accepted it; neither sends a byte. Then a request.
  */
@@ -137,6 +148,16 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect((end.error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     expect(recorder.named('tracing:error')).toHaveLength(1);
     expect((await streamExchange(target(s), 'again\n', { halfClose: true })).toString()).toBe('AGAIN\n');
+  });
+
+  test('a client that writes and resets at once fails the handler\'s reply write: a client error with one warn line, not a silent success', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(lineServer(), { logger }));
+    await writeThenReset(s, 'half');
+    await until(() => s.stats().clientErrors === 1);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: (read|write) (ECONNRESET|EPIPE)$/)]);
   });
 
   test('a handler error counts in errors and logs Python\'s traceback block at error', async () => {
@@ -295,6 +316,16 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(logger.lines.error).toEqual([]);
     expect(logger.lines.warn).toEqual([expect.stringMatching(/ECONNRESET/)]);
     expect((await streamExchange(target(s), 'again\n', { halfClose: true })).toString()).toBe('AGAIN\n');
+  });
+
+  test('a client that writes and resets at once fails the worker\'s reply write: a client error with one warn line, not a silent success', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    await writeThenReset(s, 'half');
+    await until(() => s.stats().clientErrors === 1);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/(ECONNRESET|EPIPE)$/)]);
   });
 
   test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit, and keeps its reported counts', async () => {
