@@ -350,6 +350,31 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     await until(() => s.stats().messages === 4);
   });
 
+  test('a worker that dies is replaced with one info line naming the worker and how it died, beside the error of the request it held', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    const first = s.stats().workers[0].id;
+    expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
+    await until(() => s.stats().restarts === 1 && logger.lines.info.some((l) => / worker /.test(l)));
+    const modeName = m.child ? 'forking' : 'threading';
+    expect(logger.lines.info.filter((l) => / worker /.test(l))).toEqual([`${m.Lines.name}: the ${modeName} worker ${first} exited with code 3; a new worker takes its place.`]);
+    expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
+    expect(logger.lines.warn).toEqual([]);
+  });
+
+  test('workers ended by close() publish worker.exit saying so, without an exit code that reads as a failure', async () => {
+    recorder = recordEvents();
+    const s = await bootstrap(m.Lines);
+    const loop = s.serveForever(0.05);
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('X\n');
+    await within(10000, 'shutdown', s.shutdown());
+    await within(10000, 'close', s.close());
+    await within(10000, 'the loop', loop);
+    const exits = recorder.named('sockserve:worker.exit');
+    expect(exits).toHaveLength(1);
+    expect(String(exits[0].reason)).toMatch(m.child ? /^close: (exited with code 0|was killed by SIGTERM)$/ : /^close: was terminated$/);
+  });
+
   test('a worker that dies ends every request it held on request.end with the error, and the one it had just finished once, without its error', async () => {
     recorder = recordEvents();
     const s = serve(await bootstrap(m.Lines, { logger: memoryLogger() }));
