@@ -536,7 +536,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.book.retire(slot.id);
     // Why: ended on purpose by the pool (retired, recycled, close, shutdownTimeout), or how it died.
     const why = slot.endedBecause;
-    workerExited(this.options.owner, slot.id, { ...slot.ids, reason: why ? `${why}: ${slot.exitDetail}` : slot.exitDetail });
+    workerExited(this.options.owner, slot.id, { ...slot.ids, ...slot.exitStatus, reason: why ? `${why}: ${slot.exitDetail}` : slot.exitDetail });
   }
 
   /**

@@ -328,7 +328,7 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(logger.lines.warn).toEqual([expect.stringMatching(/(ECONNRESET|EPIPE)$/)]);
   });
 
-  test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit, and keeps its reported counts', async () => {
+  test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit with its exit code, and keeps its reported counts', async () => {
     recorder = recordEvents();
     const logger = memoryLogger();
     const s = serve(await bootstrap(m.Messages, { logger }));
@@ -338,7 +338,8 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
     await until(() => s.stats().restarts === 1 && s.stats().errors === 1 && recorder!.named('sockserve:worker.start').length === 2);
     const [exit] = recorder.named('sockserve:worker.exit');
-    expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first });
+    expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first, code: 3 });
+    expect(exit.signal).toBeUndefined();
     expect(String(exit.reason)).toMatch(/exited with code 3|code 3/);
     expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
     const after = s.stats();
@@ -373,6 +374,8 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     const exits = recorder.named('sockserve:worker.exit');
     expect(exits).toHaveLength(1);
     expect(String(exits[0].reason)).toMatch(m.child ? /^close: (exited with code 0|was killed by SIGTERM)$/ : /^close: was terminated$/);
+    if (m.child) expect([0, undefined]).toContain(exits[0].code);
+    else expect(exits[0]).not.toHaveProperty('code'); // terminate()'s code 1 is not the program's
   });
 
   test('a worker that dies ends every request it held on request.end with the error, and the one it had just finished once, without its error', async () => {

@@ -50,6 +50,7 @@ export class ChildSlot extends RemoteSlot {
       this.child.once('exit', (code, signal) => {
         for (const socket of this.sending) socket.destroy();
         this.sending.clear();
+        this.exitStatus = signal ? { signal } : { code: code ?? undefined };
         this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`);
         resolve();
       }),

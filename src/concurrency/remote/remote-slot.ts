@@ -95,6 +95,8 @@ export abstract class RemoteSlot {
   onReport: ((report: WorkerReport) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
+  /** Its exit code and signal as Node reported them (child `exit`, Worker `exit`), for worker.exit; undefined for a thread the pool terminated. */
+  exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
   onAccepted: ((id: number, client: ClientAddress) => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */

@@ -20,7 +20,10 @@ export class ThreadSlot extends RemoteSlot {
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.worker.on('error', (err) => (this.lastError = err));
     // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
-    this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`));
+    this.worker.once('exit', (code) => {
+      if (!this.terminated) this.exitStatus = { code };
+      this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`);
+    });
   }
 
   /** The thread's id, kept: Worker.threadId reads -1 once the thread has exited. */
