@@ -274,9 +274,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       }
     }
   });
-  channel.post({ t: 'ready' });
+  // The first report goes before 'ready', so that the server's process knows the worker's figures as
+  // soon as it counts the worker as started (remote-slot.ts).
   reporter.start();
   reporter.send();
+  channel.post({ t: 'ready' });
 }
 
 /**
