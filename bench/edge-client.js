@@ -24,6 +24,7 @@ function lineOver(socket) {
       got += d.length;
       if (got >= LINE.length) {
         socket.off('data', onData);
+        socket.off('error', reject); // one listener per round trip would pile up on a keep-alive socket
         resolve();
       }
     };

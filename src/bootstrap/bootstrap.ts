@@ -76,9 +76,10 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
 function installSignalHandlers(servers: Server[], drainDelay: number): void {
   let draining: Promise<void> | undefined;
   let skipDelay: (() => void) | undefined;
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     if (draining) return skipDelay?.();
     draining = (async () => {
+      for (const s of servers) s.logger.info(messages.signalled(s.handlerName, signal, drainDelay));
       servers.forEach((s) => s.beginDrain());
       if (drainDelay > 0) {
         await new Promise<void>((resolve) => {

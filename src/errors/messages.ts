@@ -51,6 +51,10 @@ export const messages = {
   acceptRecovered: (owner: string, address: string, failures: number, ms: number) =>
     `${owner}: accepting on ${address} again after ${(ms / 1000).toFixed(1)} s out of file descriptors (${failures} accept failures counted).`,
   listening: (owner: string, address: string, mode: string) => `${owner}: listening on ${address} (${mode})`,
+  signalled: (owner: string, signal: string, drainDelay: number) =>
+    drainDelay > 0
+      ? `${owner}: ${signal}: accepting for ${drainDelay} s more (drainDelay), then refusing new clients and draining`
+      : `${owner}: ${signal}: refusing new clients and draining`,
   draining: (owner: string, active: number) => `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight`,
   closed: (owner: string) => `${owner}: closed`,
   badServerClass: (handler: string, given: string, expected: string) =>

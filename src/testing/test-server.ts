@@ -8,6 +8,7 @@ import { Container, Provider } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
+import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
@@ -22,6 +23,12 @@ export interface TestServerOptions {
   providers?: Provider[];
   /** Overrides of the transport decorator's options (port, host, path…): what `req.server.serverAddress` says. */
   transport?: Record<string, unknown>;
+  /**
+   * Where the lines sockserve prints go, as bootstrap()'s `logger` option (`{ error, warn?, info?, debug? }`):
+   * a handler error's traceback at `error`, a routine client error at `warn`. Default: the console. Every
+   * error is in `errors` too, so a test that expects errors can pass a quiet logger (`{ error() {} }`).
+   */
+  logger?: Logger;
 }
 
 /** Where in-memory clients appear to come from when the test does not say. */
@@ -135,10 +142,12 @@ export class TestServer {
   private constructor(
     private readonly def: HandlerDefinition,
     container: Container,
+    logger: Logger | undefined,
   ) {
     this.server = new Server(def.handler.name, () => container.dispose());
     const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null }));
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
+    this.classic.logger = resolveLogger(logger);
     this.server.attach(this.classic);
   }
 
@@ -154,7 +163,7 @@ export class TestServer {
     const container = new Container(options.providers ?? []);
     container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
     container.validate(def.handler);
-    return new TestServer(def, container);
+    return new TestServer(def, container, options.logger);
   }
 
   /**

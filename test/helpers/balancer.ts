@@ -3,13 +3,11 @@
  * (test/fixtures/drain-server.ts in a child process, PROXY protocol required), a request through the
  * balancer from a chosen source address, and the loud notice when the balancer is not installed.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { within } from './clients';
-
-const root = path.join(__dirname, '..', '..');
+import { FixtureProcess, startFixture } from './fixture-process';
 
 /** The binary: `$env` if set, else the first of `paths` that exists, else `command -v name`. */
 export function findBinary(name: string, env: string, paths: string[]): string | undefined {
@@ -40,29 +38,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-export interface Backend {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
+export type Backend = FixtureProcess;
 
 /** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds; added to `children`. */
-export async function startBackend(port: number, delay: number, children: ChildProcess[]): Promise<Backend> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
-    cwd: root,
-    env: { ...process.env, DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await within(60000, `backend on ${port}`, new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', () => out.includes('listening') && resolve());
-    void exited.then((code) => reject(new Error(`backend exited with ${code}: ${out}`)));
-  }));
-  return { child, out: () => out, exited };
+export function startBackend(port: number, delay: number, children: ChildProcess[]): Promise<Backend> {
+  return startFixture('drain-server.ts', { env: { DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) }, children });
 }
 
 /**

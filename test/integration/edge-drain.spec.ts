@@ -1,28 +1,15 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { within } from '../helpers/clients';
 import { rawConnect, readLine } from '../helpers/edge-clients';
-
-const root = path.join(__dirname, '..', '..');
+import { FixtureProcess, startFixture } from '../helpers/fixture-process';
 
 /** Every child started, killed in afterEach even when its start timed out. */
 const started: ChildProcess[] = [];
 
-/** Starts test/fixtures/drain-server.ts with `env`; resolves with the child, its port and its output so far. */
-async function startDrainServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; out: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/drain-server.ts')], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
-  return { child, port: Number(/listening (\d+)/.exec(out)![1]), out: () => out, exited };
+/** Starts test/fixtures/drain-server.ts with `env`. */
+function startDrainServer(env: Record<string, string>): Promise<FixtureProcess> {
+  return startFixture('drain-server.ts', { env, children: started });
 }
 
 /**
@@ -74,11 +61,11 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
   });
 
   test('keeps accepting for drainDelay, then refuses new clients (ECONNREFUSED) while the requests in flight drain, and exits 0', async () => {
-    const server = await startDrainServer({ DRAIN_DELAY: '1', DRAIN_SLOW_MS: '3000' });
+    const server = await startDrainServer({ DRAIN_DELAY: '1', DRAIN_SLOW_MS: '3000', DRAIN_LOG: '1' });
     child = server.child;
     const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
     const reply = readLine(inFlight, 15000);
-    await new Promise((r) => setTimeout(r, 100)); // the handler is now sleeping
+    await within(10000, 'the request in its handler', server.seen('busy'));
     child.kill('SIGTERM');
     // During the delay every client is served; then they are refused; none is accepted and then reset.
     const outcomes = await probeUntilRefused(server.port);
@@ -88,6 +75,14 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
     expect(server.out()).toContain('drained');
+    // The operator's log says why the server still accepts, then that it drains.
+    const info = server.out().split('\n').filter((l) => l.startsWith('info '));
+    expect(info).toEqual([
+      expect.stringMatching(/^info DrainEcho: listening on 127\.0\.0\.1:\d+ \(concurrent\)$/),
+      'info DrainEcho: SIGTERM: accepting for 1 s more (drainDelay), then refusing new clients and draining',
+      expect.stringMatching(/^info DrainEcho: shutting down; draining \d+ requests? in flight$/),
+      'info DrainEcho: closed',
+    ]);
   }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
@@ -95,7 +90,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     child = server.child;
     const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
     const reply = readLine(inFlight, 15000);
-    await new Promise((r) => setTimeout(r, 100));
+    await within(10000, 'the request in its handler', server.seen('busy'));
     child.kill('SIGTERM');
     expectServedThenRefused(await probeUntilRefused(server.port));
     expect(await reply).toBe('slow in flight\n');

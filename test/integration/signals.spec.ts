@@ -1,54 +1,46 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { connect, readToEnd, within } from '../helpers/clients';
+import { startFixture } from '../helpers/fixture-process';
 
-const root = path.join(__dirname, '..', '..');
+/** Every child started, even one whose start timed out: afterEach ends them. */
+const started: ChildProcess[] = [];
 
 describe('bootstrap({ handleSignals: true })', () => {
   let child: ChildProcess | undefined;
   afterEach(() => {
-    if (child && child.exitCode === null) {
+    for (const c of started.splice(0)) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
       // a detached server leads its own process group: end the group, its children too
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        process.kill(-c.pid!, 'SIGKILL');
       } catch {
-        child.kill('SIGKILL');
+        c.kill('SIGKILL');
       }
     }
     child = undefined;
   });
 
   test('SIGTERM drains the request in flight, closes, and the process exits 0', async () => {
-    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/signal-server.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-    await within(45000, 'server start', new Promise<void>((resolve) => child!.stdout!.on('data', () => out.includes('listening') && resolve())));
-    const port = Number(/listening (\d+)/.exec(out)![1]);
+    const server = await startFixture('signal-server.ts', { startMs: 45000, children: started });
+    child = server.child;
+    const { port, exited } = server;
+    const out = server.out;
     const socket = await connect({ host: '127.0.0.1', port });
     const reply = readToEnd(socket);
     socket.write('in flight\n');
-    await new Promise((r) => setTimeout(r, 100)); // the handler is now sleeping
+    await within(10000, 'the request in its handler', server.seen('busy'));
     child.kill('SIGTERM');
     expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
     expect(await within(5000, 'exit', exited)).toBe(0);
-    expect(out).toContain('drained');
+    expect(out()).toContain('drained');
     socket.destroy();
   }, 60000); // a server process started through ts-node: slow on a busy machine
 
   test.each(['SIGTERM', 'SIGINT'])('%s to the whole process group (Ctrl-C, systemd, timeout) lets @Forking children finish their requests: every reply, exit 0', async (signal) => {
     // detached: the server leads a process group of its own, with its children in it
-    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/group-signal-server.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-    const seen = (text: string) => new Promise<void>((resolve) => {
-      const check = () => out.includes(text) && resolve();
-      child!.stdout!.on('data', check);
-      check();
-    });
-    await within(60000, 'server start', seen('listening'));
-    const port = Number(/listening (\d+)/.exec(out)![1]);
+    const server = await startFixture('group-signal-server.ts', { detached: true, children: started });
+    child = server.child;
+    const { port, exited, seen } = server;
     const sockets = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
     const replies = sockets.map((socket) => readToEnd(socket));
     sockets.forEach((socket, i) => socket.write(`request ${i}\n`));
@@ -57,7 +49,7 @@ describe('bootstrap({ handleSignals: true })', () => {
     const got = await within(10000, 'replies', Promise.all(replies));
     expect(got.map((b) => b.toString())).toEqual(['request 0\n', 'request 1\n', 'request 2\n']);
     expect(await within(10000, 'exit', exited)).toBe(0);
-    expect(out).toContain('drained');
+    expect(server.out()).toContain('drained');
     sockets.forEach((socket) => socket.destroy());
   }, 90000); // a server and its children started through ts-node: slow on a busy machine
 });

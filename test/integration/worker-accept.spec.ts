@@ -18,6 +18,7 @@ import {
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { tlsConnect, v1Header } from '../helpers/edge-clients';
+import { startFixture } from '../helpers/fixture-process';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -336,23 +337,13 @@ function probe(port: number): Promise<string> {
 const modes = [{ mode: 'forking', on: true }, { mode: 'threading', on: supportsReusePort() && process.env.SOCKSERVE_WORKER_ACCEPT !== '0' }];
 
 describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)', ({ mode }) => {
-  const root = path.join(__dirname, '..', '..');
   const children: ChildProcess[] = [];
   afterEach(() => children.splice(0).forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL')));
 
   test('50 requests in flight get their 50 replies, new clients are refused once the listeners close, and the process exits 0', async () => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/accepting-drain-server.ts')], {
-      cwd: root,
-      env: { ...process.env, ACCEPT_MODE: mode, SOCKSERVE_THREADS_REUSEPORT: '1' }, // threads: the opt-in reusePort mode
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await within(60000, 'server start', new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes('listening') && resolve())));
-    const port = Number(/listening (\d+)/.exec(out)![1]);
+    // threads: the opt-in reusePort mode
+    const server = await startFixture('accepting-drain-server.ts', { env: { ACCEPT_MODE: mode, SOCKSERVE_THREADS_REUSEPORT: '1' }, children });
+    const { child, port, exited } = server;
     expect(await probe(port)).toBe('served');
     const requests = await Promise.all(Array.from({ length: 50 }, () => inFlight(port, 'slow 1000\n')));
     child.kill('SIGTERM');
@@ -366,6 +357,6 @@ describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)
     const replies = await within(20000, 'the 50 replies', Promise.all(requests.map((r) => r.rest)));
     expect(replies).toEqual(Array.from({ length: 50 }, () => 'done\n'));
     expect(await within(20000, 'exit', exited)).toBe(0);
-    expect(out).toContain('drained');
+    expect(server.out()).toContain('drained');
   }, 120000); // a ts-node child process and its workers: start-up alone can take many seconds on a busy machine
 });

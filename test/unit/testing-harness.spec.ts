@@ -239,6 +239,41 @@ describe('limits', () => {
 });
 
 @TcpServer(0)
+@Framing('lines')
+class Failing {
+  @OnMessage() on(): string {
+    throw new Error('kaboom');
+  }
+}
+
+describe('the logger option', () => {
+  test('routine client errors go to its warn and handler errors to its error, as with bootstrap(); the console hears neither', async () => {
+    const lines: Array<[string, string]> = [];
+    const logger = { error: (m: string) => lines.push(['error', m]), warn: (m: string) => lines.push(['warn', m]) };
+    const console = jest.spyOn(globalThis.console, 'error').mockImplementation(() => undefined);
+    const warn = jest.spyOn(globalThis.console, 'warn').mockImplementation(() => undefined);
+    try {
+      const t = await serve(Json, { logger });
+      const bad = t.connect();
+      bad.write('{oops}\n');
+      await bad.closed;
+      const t2 = await serve(Failing, { logger });
+      const failing = t2.connect();
+      failing.write('go\n');
+      await failing.closed;
+      expect(lines.map(([level]) => level)).toEqual(['warn', 'error']);
+      expect(lines[0][1]).toMatch(/FramingError/);
+      expect(lines[1][1]).toMatch(/kaboom/);
+      expect(console).not.toHaveBeenCalled();
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      console.mockRestore();
+      warn.mockRestore();
+    }
+  });
+});
+
+@TcpServer(0)
 @Framing('json-lines')
 class Json {
   @OnMessage() on(value: { n: number }) {
