@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
-import { canChildrenShareListener, canTransferTcpSockets, canThreadsListenReusePort } from '../runtime';
+import { canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
 import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
@@ -157,14 +157,14 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /**
    * Whether new connections go to their worker unread, their PROXY header, TLS handshake and @Verify run
-   * there (API.md §3): in the pooled modes (many connections per worker), where the worker can own the
-   * socket: children always, threads over TCP where Node moves sockets (24.21+, 26.6+). Not with
-   * `connectionsPerThread: 1` or `perRequest`, where each connection costs a worker, so a client refused
-   * by @Verify (or a failed handshake) must not cost one: the main thread runs those first.
+   * there (API.md §3), so that handshakes use the workers' cores: in the pooled modes (many connections per
+   * worker). The worker owns the socket where it can (children; threads over TCP where Node moves sockets,
+   * 24.21+, 26.6+); elsewhere the main thread relays the connection's raw bytes, TLS records included. Not
+   * with `connectionsPerThread: 1` or `perRequest`, where each connection costs a worker, so a client
+   * refused by @Verify (or a failed handshake) must not cost one: the main thread runs those first.
    */
-  ownsUnread(endpoint: 'tcp' | 'unix'): boolean {
-    if (this.options.perRequest || this.options.perWorker <= 1) return false;
-    return this.options.mode === 'forking' || (endpoint === 'tcp' && canTransferTcpSockets());
+  ownsUnread(_endpoint: 'tcp' | 'unix'): boolean {
+    return !this.options.perRequest && this.options.perWorker > 1;
   }
 
   /**

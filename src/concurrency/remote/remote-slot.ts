@@ -13,7 +13,7 @@ import { recordHandedOverBytes, streamBytes } from '../../observability/connecti
 import { plainError, requestEndObserved } from '../../observability/events';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
-import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
 
 interface Running {
   id: number;
@@ -212,9 +212,12 @@ export abstract class RemoteSlot {
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
       else if (preambleDeferred(request)) {
         const unread = { draining: server?.edgeDraining ?? false };
-        // Nothing here can run its preamble now (the loop has passed it on): a worker that cannot take it fails it.
+        // Nothing here runs its preamble (the loop has passed it on): a worker that cannot take the socket
+        // itself (a thread before Node 24) is sent its raw bytes, and runs the PROXY header, the TLS
+        // handshake and @Verify on them all the same; a dead one fails it.
         if (!this.handOver({ t: 'stream', id, client, owned: true, server: address, unread }, request as net.Socket)) {
-          void this.finish(running, this.dead ? this.crashError() : new Error('the worker could not take the connection'));
+          if (this.dead) void this.finish(running, this.crashError());
+          else this.bridge(running, request as net.Socket, client, unread);
         }
       } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
@@ -388,11 +391,14 @@ export abstract class RemoteSlot {
 
   /**
    * The main thread keeps the connection and relays its bytes both ways, with flow control: reading
-   * pauses while BRIDGE_WINDOW bytes sent to the worker are unacknowledged (see PortDuplex).
+   * pauses while BRIDGE_WINDOW bytes sent to the worker are unacknowledged (see PortDuplex). `unread`: the
+   * connection's preamble has not run (its raw bytes are relayed, TLS records included, and the worker
+   * runs it).
    */
-  private bridge(running: Running, socket: net.Socket, client: ClientAddress): void {
+  private bridge(running: Running, socket: net.Socket, client: ClientAddress, unread?: UnreadConnection): void {
     const { id } = running;
-    this.post({ t: 'stream', id, client, owned: false, server: running.server?.serverAddress, ...preambleFacts(socket) });
+    const server = running.server?.serverAddress;
+    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket) });
     let ended = false;
     const eof = () => {
       if (ended) return;

@@ -35,6 +35,8 @@ const LINGER_MS = 2000;
 interface Conn {
   duplex?: PortDuplex;
   socket?: net.Socket;
+  /** The TLS socket this worker terminates over a relayed connection's `duplex` (its preamble made it). */
+  secure?: net.Socket;
   /** Shutdown told this connection to stop reading (kept for the TLS socket its preamble may still make). */
   stopped?: boolean;
 }
@@ -113,7 +115,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // The end waits for every write the handler issued, awaited or not, before the connection closes.
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
-        : conn.duplex && (await flushed(conn.duplex));
+        : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
       if (conn.socket) ending.bytes = bytes();
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
@@ -161,6 +163,20 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
+    if (unread) {
+      // Relayed unread (a thread that cannot own the socket): the preamble runs here on the raw bytes the
+      // main thread forwards, so handshakes use this worker's core, then @Verify and the lifecycle.
+      const conn: Conn = { duplex };
+      void run(id, client, async () => {
+        // The preamble reads, puts back and pauses as on a socket; TLS runs over any Duplex (Node wraps it).
+        const ready = await edge.open(duplex as unknown as net.Socket, client, unread);
+        if (!ready) return 'health-check';
+        if (ready.socket !== (duplex as unknown)) conn.secure = ready.socket;
+        if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
+        return executor.stream(ready.socket, ready.clientAddress, face.forRequest(id), { tls: ready.tls, proxy: ready.proxy }, true);
+      }, conn, () => [duplex.bytesRead, duplex.bytesWritten]);
+      return;
+    }
     void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
   };
 
@@ -210,7 +226,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (stop) {
         for (const conn of conns.values()) {
           conn.stopped = true;
-          const stream = conn.socket ?? conn.duplex;
+          const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         }
       }
@@ -266,7 +282,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (!conn) return; // a late message for a finished request
         if (msg.t === 'stop') {
           conn.stopped = true;
-          const stream = conn.socket ?? conn.duplex;
+          const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);
         else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
@@ -286,6 +302,18 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
  * thread (or has failed: then with that error), bounded by FLUSH_LIMIT_MS. Ending the duplex sends the
  * FIN after them, as closing the socket in the main thread would.
  */
+/**
+ * A relayed connection's end: the TLS socket over it, if any, is ended first (its close_notify and every
+ * record still queued go into the duplex, bounded by FLUSH_LIMIT_MS), then the duplex is flushed.
+ */
+async function flushedThrough(duplex: PortDuplex, secure: net.Socket | undefined): Promise<Error | undefined> {
+  if (!secure) return flushed(duplex);
+  await endGracefully(secure, FLUSH_LIMIT_MS);
+  const failed = await flushed(duplex);
+  secure.destroy();
+  return failed;
+}
+
 function flushed(duplex: PortDuplex): Promise<Error | undefined> {
   if (duplex.destroyed) return Promise.resolve(undefined);
   return new Promise((resolve) => {
