@@ -277,14 +277,6 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(recorder.named('sockserve:request.start')).toEqual([]);
   });
 
-  test('every worker is listed with its own heap figure (and a child its rss) as soon as bootstrap() resolves, not zeros until its next report', async () => {
-    const s = serve(await bootstrap(m.Lines));
-    const [row] = s.stats().workers;
-    expect(row.heapUsedBytes).toBeGreaterThan(0);
-    if (m.child) expect(row.rssBytes).toBeGreaterThan(0);
-    else expect(row.rssBytes).toBeUndefined();
-  });
-
   test('workers record no event while nobody subscribes in the main process, and forward from the first connection after a subscription', async () => {
     const s = serve(await bootstrap(m.Lines));
     expect((await streamExchange(target(s), 'unseen\n', { halfClose: true })).toString()).toBe('UNSEEN\n');

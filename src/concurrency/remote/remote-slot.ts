@@ -93,8 +93,6 @@ export abstract class RemoteSlot {
   served = 0;
   /** Each report of the worker (its figures and counters, worker-report.ts), for the pool's WorkerStatsBook. */
   onReport: ((report: WorkerReport) => void) | undefined;
-  /** A report read before 'ready' (the worker sends its first one then), kept until 'ready' comes. */
-  private firstReport: WorkerReport | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
   /** Its exit code and signal as Node reported them (child `exit`, Worker `exit`), for worker.exit; undefined for a thread the pool terminated. */
@@ -251,11 +249,6 @@ export abstract class RemoteSlot {
     if (msg.t === 'ready') {
       this.started = true;
       this.armWatchdog();
-      // The worker's first report comes just before 'ready': given to the pool now, stats() lists the
-      // worker with its figures (heap, rss) from the moment bootstrap() resolves, not zeros for a while.
-      const first = this.firstReport;
-      this.firstReport = undefined;
-      if (first) this.onReport?.(first);
       return this.settleReady.resolve();
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
@@ -271,8 +264,7 @@ export abstract class RemoteSlot {
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
       // has already moved the worker's counts to its totals, and would count them twice.
-      if (!this.started) this.firstReport = { ...msg.report, id: this.id };
-      else if (this.exitDetail === undefined) this.onReport?.({ ...msg.report, id: this.id });
+      if (this.exitDetail === undefined) this.onReport?.({ ...msg.report, id: this.id });
       for (const waiter of this.reportWaiters.splice(0)) waiter();
       return;
     }

@@ -290,11 +290,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       }
     }
   });
-  // The first report goes before 'ready', so that the server's process knows the worker's figures as
-  // soon as it counts the worker as started (remote-slot.ts).
+  channel.post({ t: 'ready' });
   reporter.start();
   reporter.send();
-  channel.post({ t: 'ready' });
 }
 
 /**
