@@ -112,12 +112,14 @@ export class Server implements AsyncDisposable {
 
   /**
    * Swaps the TLS certificate (key, cert, ca…) without a restart: new connections get it, open ones keep
-   * theirs (Node's `tls.Server.setSecureContext`). A ConfigurationError on a server without `tls`.
+   * theirs (Node's `tls.Server.setSecureContext`). In the server's process at once; the returned promise
+   * resolves once every worker uses it too (children that accept connections themselves may take one in
+   * between). Throws ConfigurationError, synchronously, on a server without `tls`.
    */
-  setSecureContext(options: SecureContextOptions): void {
-    const classic = this.classic as unknown as { setSecureContext?: (o: SecureContextOptions) => void };
+  setSecureContext(options: SecureContextOptions): Promise<void> {
+    const classic = this.classic as unknown as { setSecureContext?: (o: SecureContextOptions) => Promise<void> | void };
     if (!classic.setSecureContext) throw new ConfigurationError(edgeMessages.notTls(this.handlerName));
-    classic.setSecureContext(options);
+    return Promise.resolve(classic.setSecureContext(options));
   }
 
   /** @internal SIGTERM's drain begins: health checks that come with a PROXY LOCAL header go unanswered. */

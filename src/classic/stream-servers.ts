@@ -213,12 +213,14 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /**
    * Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's
-   * tls.Server.setSecureContext), here and in every worker that terminates TLS.
+   * tls.Server.setSecureContext), here at once and in every worker that terminates TLS; resolves once
+   * every worker uses it (workers that accept connections themselves may take one meanwhile). Throws
+   * ConfigurationError, synchronously, on a server without `tls`.
    */
-  setSecureContext(options: tls.SecureContextOptions): void {
+  setSecureContext(options: tls.SecureContextOptions): Promise<void> {
     if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
     this.preamble.tls.setSecureContext(options);
-    this.strategy.setSecureContext?.(options);
+    return this.strategy.setSecureContext?.(options) ?? Promise.resolve();
   }
 
   /** SIGTERM's drainDelay is on (beginDrain): what workers running a preamble are told with each connection. */

@@ -72,7 +72,7 @@ export interface ConcurrencyStrategy<Req> {
   /** SIGTERM's drainDelay began (workers that accept close PROXY LOCAL health checks unanswered). */
   beginDrain?(): void;
   /** server.setSecureContext(): the workers that terminate TLS take the new certificate for new connections. */
-  setSecureContext?(options: SecureContextOptions): void;
+  setSecureContext?(options: SecureContextOptions): Promise<void>;
   /** Releases whatever the strategy owns (threads, children). Idempotent. */
   close(): Promise<void>;
 }

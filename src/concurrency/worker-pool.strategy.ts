@@ -247,9 +247,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   }
 
   /** Every worker (and every one started later) gives new connections this certificate; open ones keep theirs. */
-  setSecureContext(options: SecureContextOptions): void {
+  setSecureContext(options: SecureContextOptions): Promise<void> {
     this.secureContext = options;
-    for (const slot of this.slots) if (slot.started && !slot.dead) slot.setSecureContext(options);
+    return Promise.all([...this.slots].filter((s) => s.started && !s.dead).map((s) => s.setSecureContext(options))).then(() => undefined);
   }
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
@@ -439,7 +439,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         workerStarted(this.options.owner, slot.id, slot.ids);
         if (this.book.wantsEvents) slot.wantEvents(true);
         // Before any connection reaches it (those wait for `ready` after this): the current certificate.
-        if (this.secureContext && !slot.dead) slot.setSecureContext(this.secureContext);
+        if (this.secureContext && !slot.dead) void slot.setSecureContext(this.secureContext);
         if (this.shared?.accepting && !slot.dead && !slot.retiring) void this.listenOn(slot);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },

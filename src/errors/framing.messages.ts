@@ -11,9 +11,10 @@ function quote(text: string): string {
 }
 
 export const framingMessages = {
-  frameTooLong: (framer: string, maxLength: number, seen: number | undefined) =>
-    `@Framing('${framer}'): a message of ${seen === undefined ? 'more than ' + maxLength : seen} bytes arrived, ` +
-    `longer than maxLength ${maxLength}; the connection is closed. ` +
+  /** `announced`: the size comes from the message's own length field (a prefix, a netstring's digits), not from bytes that arrived. */
+  frameTooLong: (framer: string, maxLength: number, seen: number | undefined, announced = false) =>
+    `@Framing('${framer}'): a message of ${seen === undefined ? 'more than ' + maxLength : seen} bytes ` +
+    `${announced ? 'was announced by its length' : 'arrived'}, longer than maxLength ${maxLength}; the connection is closed. ` +
     `Fix: raise maxLength in @Framing('${framer}', { maxLength }) if such messages are legitimate.`,
   notJson: (line: string, reason: string) =>
     `@Framing('json-lines'): a line is not JSON (${reason}): ${quote(line)}; the connection is closed. ` +

@@ -55,7 +55,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
             length = this.readLength(this.header, 0);
           }
           if (length > this.maxLength) {
-            throw new FrameTooLongError(messages.frameTooLong('length-prefixed', this.maxLength, length));
+            throw new FrameTooLongError(messages.frameTooLong('length-prefixed', this.maxLength, length, true));
           }
           if (chunk.length - i >= length) {
             out.push(chunk.subarray(i, i + length));

@@ -54,7 +54,7 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
           this.length = this.length * 10 + (c - ZERO);
           this.digits++;
           if (this.length > this.maxLength) {
-            throw new FrameTooLongError(messages.frameTooLong('netstring', this.maxLength, undefined));
+            throw new FrameTooLongError(messages.frameTooLong('netstring', this.maxLength, undefined, true));
           }
           continue;
         }

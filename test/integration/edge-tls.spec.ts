@@ -105,7 +105,7 @@ describe('TLS and the lifecycle', () => {
     const server = serve(await bootstrap(TlsConcurrent));
     const before = await tlsConnect(endpoint(server));
     const first = before.getPeerCertificate().serialNumber;
-    server.setSecureContext({ key: cert('rotated.key'), cert: cert('rotated.crt'), ca: cert('ca.crt') });
+    await server.setSecureContext({ key: cert('rotated.key'), cert: cert('rotated.crt'), ca: cert('ca.crt') });
     const after = await tlsConnect(endpoint(server));
     try {
       expect(after.getPeerCertificate().serialNumber).not.toBe(first);

@@ -114,7 +114,7 @@ describe('the packed tarball', () => {
     ready();
     expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/classic.js', 'dist/classic.d.ts',
       'CHANGELOG.md', 'docs/getting-started.md', 'bench/results/latest.svg']));
-    const extra = ['LICENSE', 'README.md', 'package.json', 'CHANGELOG.md', 'bench/results/latest.svg'];
+    const extra = ['LICENSE', 'README.md', 'package.json', 'CHANGELOG.md', 'CONTRIBUTING.md', 'bench/results/latest.svg'];
     const sample = (f: string) => f.startsWith('samples/') && f.endsWith('.ts') && !f.slice('samples/'.length).includes('/');
     expect(packedFiles.filter((f) => !f.startsWith('dist/') && !(f.startsWith('docs/') && f.endsWith('.md')) && !sample(f) && !extra.includes(f))).toEqual([]);
     // Every samples/*.ts the manual names is in the package, for readers of the installed docs.

@@ -200,6 +200,10 @@ describe('the length-prefixed framer', () => {
   test('a prefix announcing more than maxLength fails before any of the body is held', () => {
     const framer = new LengthPrefixedFramer(10);
     expect(() => framer.decode(Buffer.from([0, 0, 0, 11]))).toThrow(FrameTooLongError);
+    // Its message says the size was announced: none of those bytes arrived.
+    expect(() => new LengthPrefixedFramer(10).decode(Buffer.from([0, 0, 0, 11]))).toThrow(
+      "@Framing('length-prefixed'): a message of 11 bytes was announced by its length, longer than maxLength 10; the connection is closed.",
+    );
   });
 
   test('a message cut short by the end of input is a FramingError', () => {

@@ -97,6 +97,8 @@ export type FromWorker =
   | { t: 'listening'; error?: SerializedError }
   /** The worker's listener is closed. */
   | { t: 'unlistened' }
+  /** The certificate of a 'secure-context' message is in use: connections this worker takes from now on get it. */
+  | { t: 'secure-context-set' }
   /** A child that accepts could not, for lack of descriptors (EMFILE): `first` of a burst (AcceptWatch). */
   | { t: 'accept-error'; error: SerializedError; first: boolean };
 

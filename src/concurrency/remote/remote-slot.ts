@@ -106,6 +106,7 @@ export abstract class RemoteSlot {
   private reportWaiters: Array<() => void> = [];
   private listenWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private unlistenWaiters: Array<() => void> = [];
+  private secureContextWaiters: Array<() => void> = [];
   protected lastError: Error | undefined;
   /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
   private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
@@ -223,9 +224,17 @@ export abstract class RemoteSlot {
     });
   }
 
-  /** New connections whose TLS this worker terminates get this certificate (server.setSecureContext). */
-  setSecureContext(options: SecureContextOptions): void {
-    this.post({ t: 'secure-context', options });
+  /**
+   * New connections whose TLS this worker terminates get this certificate (server.setSecureContext).
+   * Resolves once the worker uses it (or is gone): a worker that accepts connections itself may take one
+   * before it reads this message.
+   */
+  setSecureContext(options: SecureContextOptions): Promise<void> {
+    if (this.dead) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.secureContextWaiters.push(resolve);
+      this.post({ t: 'secure-context', options });
+    });
   }
 
   /**
@@ -260,6 +269,7 @@ export abstract class RemoteSlot {
       return;
     }
     if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
+    if (msg.t === 'secure-context-set') return this.secureContextWaiters.shift()?.();
     if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
@@ -339,6 +349,7 @@ export abstract class RemoteSlot {
     this.exitDetail = detail;
     for (const waiter of this.reportWaiters.splice(0)) waiter();
     for (const waiter of this.unlistenWaiters.splice(0)) waiter();
+    for (const waiter of this.secureContextWaiters.splice(0)) waiter();
     for (const waiter of this.listenWaiters.splice(0)) waiter.reject(this.crashError(detail));
     if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));

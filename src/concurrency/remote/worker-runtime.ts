@@ -271,6 +271,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return;
       case 'secure-context':
         edge.setSecureContext(msg.options);
+        channel.post({ t: 'secure-context-set' });
         return;
       case 'shutdown-done': {
         asks.get(msg.ask)?.();
