@@ -3,7 +3,7 @@
  * a summary every second (connections open, requests per second, p50/p99 request duration, errors by
  * kind from stats()). The server is a line echo, @Concurrent or, with a second argument `threading` or
  * `forking`, on worker threads or child processes: the subscriber stays in this process all the same,
- * which receives the workers' request.end in their once-a-second reports. The sample drives it with a
+ * which receives each worker's request.end with the end of its request. The sample drives it with a
  * few clients, some of which misbehave (a reset, a request that makes the handler throw, an idle one past
  * requestTimeout), for `seconds` seconds (argument, default 3), then exits.
  * Run it with `npm run sample:observe` (or `npx ts-node --transpile-only samples/observe.ts [seconds] [threading|forking]`).

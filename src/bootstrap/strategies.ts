@@ -47,12 +47,13 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
   }
 }
 
-/** The pool's heartbeat bound, the logger's warn (else error) for its backoff notices, and the Server its worker events name. */
+/** The pool's heartbeat bound, the logger's warn (else error) for its backoff notices, its info for restarts, and the Server its worker events name. */
 function poolTuning(options: BootstrapOptions, owner: unknown): PoolTuning {
   const logger = resolveLogger(options.logger);
   return {
     heartbeatTimeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
     log: (message) => logger.warn(message),
+    info: (message) => logger.info(message),
     owner,
   };
 }

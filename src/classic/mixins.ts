@@ -95,7 +95,7 @@ function poolMixIn<B extends ServerClass>(
           ...(edge ? { edge } : {}),
         },
         name,
-        { heartbeatTimeout, log: (message) => this.logger.warn(message), owner: this },
+        { heartbeatTimeout, log: (message) => this.logger.warn(message), info: (message) => this.logger.info(message), owner: this },
       );
       await strategy.start();
       this.strategy = strategy;

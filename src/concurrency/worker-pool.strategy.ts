@@ -36,6 +36,8 @@ export interface PoolOptions {
   spawn: (onDeath: (slot: RemoteSlot) => void) => RemoteSlot;
   /** Where the backoff notice goes (the logger's warn). */
   log: (message: string) => void;
+  /** Where lifecycle lines go (the logger's info): a worker that died and is replaced. Dropped when absent. */
+  info?: (message: string) => void;
   /** The `server` of the pool's `sockserve:worker.start`/`worker.exit` events (bootstrap()'s Server). */
   owner?: unknown;
 }
@@ -45,6 +47,8 @@ export interface PoolTuning {
   /** Seconds a worker's event loop may stay silent before the worker is ended (default 30). */
   heartbeatTimeout: number;
   log: (message: string) => void;
+  /** Lifecycle lines (a worker replaced after it died): the logger's info. */
+  info?: (message: string) => void;
   /** The `server` of the pool's worker events: bootstrap()'s Server, or the classic server. */
   owner?: unknown;
 }
@@ -569,6 +573,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       return;
     }
     this.backoffMs = 0;
+    this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended'));
     this.replace();
   }
 

@@ -92,6 +92,8 @@ export const messages = {
   workerUnresponsive: (mode: string, seconds: number) =>
     `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
     `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,
+  workerRestarted: (handler: string, mode: string, id: number, detail: string) =>
+    `${handler}: the ${mode} worker ${id} ${detail}; a new worker takes its place.`,
   workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
     `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
     `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,

@@ -134,6 +134,10 @@ const FLUSH_LIMIT_MS = 5000;
  * Writes `bytes` to `sink` and calls `done` once: at once when the kernel took them all (usually, for a
  * small write, libuv hands it over on the spot and nothing stays queued, while Node would call back only
  * on a later tick), otherwise from the write callback, with its error if any.
+ *
+ * A write the kernel refused on the spot (the client's RST already arrived: ECONNRESET, EPIPE) also
+ * leaves nothing queued, but Node reports it on a later tick: the stream is `errored` at once, not yet
+ * `destroyed`, so `errored` is what tells the two apart and the failure reaches `done`.
  */
 export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error | null) => void): void {
   let settled = false;
@@ -142,7 +146,7 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
     settled = true;
     done(err);
   });
-  if (!settled && sink.writableLength === 0 && !sink.destroyed) {
+  if (!settled && sink.writableLength === 0 && !sink.destroyed && !sink.errored) {
     settled = true;
     done();
   }

@@ -46,6 +46,17 @@ async function resetWhileWaiting(s: Server, line: string): Promise<void> {
 }
 
 /**
+ * Sends a partial line and resets (RST) as soon as the bytes are written: the server usually reads the
+ * bytes and EOF, so its handler answers the partial line, and that write is refused by the kernel.
+ */
+async function writeThenReset(s: Server, data: string): Promise<void> {
+  const socket = await within(5000, 'connect', connect(target(s)));
+  socket.on('error', () => undefined);
+  await new Promise<void>((r) => socket.write(data, () => r()));
+  socket.resetAndDestroy();
+}
+
+/**
  * Two plain TCP health checks (API.md §11, §15), no PROXY header or TLS: one connects and closes (FIN), one
  * connects and resets (RST) once the server has accepted it; neither sends a byte. Then a request.
  */
@@ -137,6 +148,16 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect((end.error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
     expect(recorder.named('tracing:error')).toHaveLength(1);
     expect((await streamExchange(target(s), 'again\n', { halfClose: true })).toString()).toBe('AGAIN\n');
+  });
+
+  test('a client that writes and resets at once fails the handler\'s reply write: a client error with one warn line, not a silent success', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(lineServer(), { logger }));
+    await writeThenReset(s, 'half');
+    await until(() => s.stats().clientErrors === 1);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: (read|write) (ECONNRESET|EPIPE)$/)]);
   });
 
   test('a handler error counts in errors and logs Python\'s traceback block at error', async () => {
@@ -297,7 +318,17 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect((await streamExchange(target(s), 'again\n', { halfClose: true })).toString()).toBe('AGAIN\n');
   });
 
-  test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit, and keeps its reported counts', async () => {
+  test('a client that writes and resets at once fails the worker\'s reply write: a client error with one warn line, not a silent success', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    await writeThenReset(s, 'half');
+    await until(() => s.stats().clientErrors === 1);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1, accepted: 1 });
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/(ECONNRESET|EPIPE)$/)]);
+  });
+
+  test('a worker that dies counts a WorkerCrashedError in errors and a restart, publishes worker.exit with its exit code, and keeps its reported counts', async () => {
     recorder = recordEvents();
     const logger = memoryLogger();
     const s = serve(await bootstrap(m.Messages, { logger }));
@@ -307,7 +338,8 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
     await until(() => s.stats().restarts === 1 && s.stats().errors === 1 && recorder!.named('sockserve:worker.start').length === 2);
     const [exit] = recorder.named('sockserve:worker.exit');
-    expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first });
+    expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first, code: 3 });
+    expect(exit.signal).toBeUndefined();
     expect(String(exit.reason)).toMatch(/exited with code 3|code 3/);
     expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
     const after = s.stats();
@@ -317,6 +349,33 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(after.workers[0].id).not.toBe(first);
     expect((await streamExchange(target(s), 'd\n', { halfClose: true })).toString()).toBe('D\n');
     await until(() => s.stats().messages === 4);
+  });
+
+  test('a worker that dies is replaced with one info line naming the worker and how it died, beside the error of the request it held', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Lines, { logger }));
+    const first = s.stats().workers[0].id;
+    expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
+    await until(() => s.stats().restarts === 1 && logger.lines.info.some((l) => / worker /.test(l)));
+    const modeName = m.child ? 'forking' : 'threading';
+    expect(logger.lines.info.filter((l) => / worker /.test(l))).toEqual([`${m.Lines.name}: the ${modeName} worker ${first} exited with code 3; a new worker takes its place.`]);
+    expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
+    expect(logger.lines.warn).toEqual([]);
+  });
+
+  test('workers ended by close() publish worker.exit saying so, without an exit code that reads as a failure', async () => {
+    recorder = recordEvents();
+    const s = await bootstrap(m.Lines);
+    const loop = s.serveForever(0.05);
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('X\n');
+    await within(10000, 'shutdown', s.shutdown());
+    await within(10000, 'close', s.close());
+    await within(10000, 'the loop', loop);
+    const exits = recorder.named('sockserve:worker.exit');
+    expect(exits).toHaveLength(1);
+    expect(String(exits[0].reason)).toMatch(m.child ? /^close: (exited with code 0|was killed by SIGTERM)$/ : /^close: was terminated$/);
+    if (m.child) expect([0, undefined]).toContain(exits[0].code);
+    else expect(exits[0]).not.toHaveProperty('code'); // terminate()'s code 1 is not the program's
   });
 
   test('a worker that dies ends every request it held on request.end with the error, and the one it had just finished once, without its error', async () => {

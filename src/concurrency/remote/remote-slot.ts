@@ -95,7 +95,7 @@ export abstract class RemoteSlot {
   onReport: ((report: WorkerReport) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
-  /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child. */
+  /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
   onAccepted: ((id: number, client: ClientAddress) => void) | undefined;

@@ -19,7 +19,8 @@ export class ThreadSlot extends RemoteSlot {
     this.threadId = this.worker.threadId;
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     this.worker.on('error', (err) => (this.lastError = err));
-    this.worker.once('exit', (code) => this.onExit(`exited with code ${code}`, { code }));
+    // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
+    this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code }));
   }
 
   /** The thread's id, kept: Worker.threadId reads -1 once the thread has exited. */
@@ -33,8 +34,12 @@ export class ThreadSlot extends RemoteSlot {
     return { threadId: this.threadId };
   }
 
+  /** Set by kill(): the thread was ended by terminate(), by the pool or its watchdog. */
+  private terminated = false;
+
   async kill(): Promise<void> {
     this.dead = true;
+    this.terminated = true;
     await this.worker.terminate();
   }
 
