@@ -2,13 +2,14 @@ import 'reflect-metadata';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
-import type { Logger, ServerStats } from '../../src';
+import type { ServerStats } from '../../src';
 import { datagramExchange, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
 import { recordEvents } from '../helpers/events';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import * as H from '../fixtures/hostile-observed-handlers';
+import { memoryLogger } from '../helpers/memory-logger';
 
 /**
  * Hostile clients against stats() and the sockserve: channels (API.md §14), in every mode: after each,
@@ -25,17 +26,6 @@ const modes = [
 
 type Counters = Partial<Omit<ServerStats, 'workers'>>;
 
-/** A logger that keeps every line by level. */
-function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'info' | 'debug', string[]> } {
-  const lines = { error: [] as string[], warn: [] as string[], info: [] as string[], debug: [] as string[] };
-  return {
-    lines,
-    error: (m) => lines.error.push(m),
-    warn: (m) => lines.warn.push(m),
-    info: (m) => lines.info.push(m),
-    debug: (m) => lines.debug.push(m),
-  };
-}
 
 const ZERO: Counters = { rejected: 0, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0, healthChecks: 0, restarts: 0 };
 

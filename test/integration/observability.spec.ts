@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import * as dc from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
-import type { Logger } from '../../src';
 import { TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { recordEvents } from '../helpers/events';
@@ -14,6 +13,7 @@ import {
   ObservedChildDatagrams, ObservedChildLines, ObservedChildMessages, ObservedThreadDatagrams, ObservedPerRequestMessages, ObservedRecycledChild, ObservedRecycledThread,
   ObservedThreadLines, ObservedThreadMessages,
 } from '../fixtures/observed-handlers';
+import { memoryLogger } from '../helpers/memory-logger';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -24,17 +24,6 @@ function target(s: Server): { host: string; port: number } {
   return s.serverAddress as { host: string; port: number };
 }
 
-/** A logger that keeps every line by level. */
-function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'info' | 'debug', string[]> } {
-  const lines = { error: [] as string[], warn: [] as string[], info: [] as string[], debug: [] as string[] };
-  return {
-    lines,
-    error: (m) => lines.error.push(m),
-    warn: (m) => lines.warn.push(m),
-    info: (m) => lines.info.push(m),
-    debug: (m) => lines.debug.push(m),
-  };
-}
 
 /** Sends a line, then resets the connection (RST) while the handler waits for the next one. */
 async function resetWhileWaiting(s: Server, line: string): Promise<void> {
