@@ -8,7 +8,7 @@ import * as dc from 'node:diagnostics_channel';
  *
  * Payloads (times in milliseconds, sizes in bytes):
  * - `sockserve:connection.open`  `{ server, clientAddress }`: a stream connection was taken by the server.
- * - `sockserve:connection.close` `{ server, clientAddress, durationMs, bytesIn, bytesOut }`.
+ * - `sockserve:connection.close` `{ server, workerId?, clientAddress, durationMs, bytesIn, bytesOut }`: `workerId` when a worker served it.
  * - `sockserve:request.start`    `{ server, clientAddress }`.
  * - `sockserve:request.end`      `{ server, clientAddress, durationMs, bytesIn, bytesOut, error? }`.
  * - `sockserve:message`          `{ server, clientAddress }` per `@OnMessage` message.

@@ -19,3 +19,16 @@ export function streamBytes(socket: { bytesRead?: number; bytesWritten?: number 
   const bytesOut = socket.bytesWritten ?? 0;
   return there ? [bytesIn + there[0], bytesOut + there[1]] : [bytesIn, bytesOut];
 }
+
+/** The worker (its id: a child's pid, a thread's threadId) that served each connection a pool placed or adopted. */
+const servedBy = new WeakMap<object, number>();
+
+/** `connection` is served by the worker `workerId`: its `sockserve:connection.close` says so. */
+export function recordWorker(connection: object, workerId: number): void {
+  servedBy.set(connection, workerId);
+}
+
+/** The worker that served `connection`, if a pool's worker did. */
+export function workerOf(connection: object): number | undefined {
+  return servedBy.get(connection);
+}

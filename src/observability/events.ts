@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
 import { isHealthCheck } from './health-check';
+import { workerOf } from './connection-bytes';
 import type { WorkerEventBuffer } from './worker-report';
 
 /**
@@ -51,7 +52,10 @@ export function connectionClosed(server: unknown, connection: object, bytesIn: n
   if (!seen) return;
   opened.delete(connection);
   const payload = { clientAddress: seen.clientAddress, durationMs: performance.now() - seen.at, bytesIn, bytesOut };
-  if (channels.connectionClose.hasSubscribers) channels.connectionClose.publish({ server, ...payload });
+  if (channels.connectionClose.hasSubscribers) {
+    const workerId = workerOf(connection);
+    channels.connectionClose.publish(workerId === undefined ? { server, ...payload } : { server, workerId, ...payload });
+  }
   forward?.record('connectionClose', payload);
 }
 

@@ -253,9 +253,10 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
 
     const [started] = recorder.named('sockserve:worker.start');
     expect(started).toMatchObject({ server: s, workerId: worker.id, [m.who]: worker.id });
-    // The connection is the server's (it accepted it): open and close are published here, with `server`.
+    // The connection is the server's (it accepted it, or adopted what a child accepted): open and close are
+    // published here, with `server`; its close names the worker that served it.
     expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ server: s })]);
-    expect(recorder.named('sockserve:connection.close')[0]).toMatchObject({ server: s, bytesIn: 6, bytesOut: 6 });
+    expect(recorder.named('sockserve:connection.close')[0]).toMatchObject({ server: s, workerId: worker.id, bytesIn: 6, bytesOut: 6 });
     // The request ran in the worker: its request.end is republished here as plain data, once.
     const ends = recorder.named('sockserve:request.end');
     expect(ends).toHaveLength(1);

@@ -9,7 +9,7 @@ import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/c
 import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
-import { recordHandedOverBytes, streamBytes } from '../../observability/connection-bytes';
+import { recordHandedOverBytes, recordWorker, streamBytes } from '../../observability/connection-bytes';
 import { plainError, requestEndObserved } from '../../observability/events';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
@@ -170,6 +170,7 @@ export abstract class RemoteSlot {
    */
   adopt(id: number, request: WorkerAcceptedConnection, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
     if (this.dead) return Promise.reject(this.crashError());
+    recordWorker(request, this.id);
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => this.running.set(id, { id, resolve, reject, server, request, client: request.clientAddress, at: performance.now() }));
   }
 
@@ -203,6 +204,7 @@ export abstract class RemoteSlot {
       return Promise.reject(new Error('the connection closed before a worker could take it'));
     }
     if (this.dead) return Promise.reject(this.crashError());
+    if (!Array.isArray(request)) recordWorker(request as object, this.id);
     const id = ++this.nextId;
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => {
       const running: Running = { id, resolve, reject, server, request, client, at: performance.now() };
