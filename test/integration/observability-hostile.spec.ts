@@ -99,9 +99,10 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     await within(5000, 'the reply to start', new Promise((r) => c.once('data', r)));
     c.resetAndDestroy();
     await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4 }, 1);
-    expect(['ECONNRESET', 'EPIPE']).toContain((ends()[0].error as { code?: string }).code);
+    // How the write fails is the kernel's and Node's to say: a reset, a broken pipe, or (Node 22+) cancelled.
+    expect(['ECONNRESET', 'EPIPE', 'ECANCELED']).toContain((ends()[0].error as { code?: string }).code);
     expect(s.stats().bytesOut).toBeGreaterThan(0);
-    oneWarnLine(/ECONNRESET|EPIPE/);
+    oneWarnLine(/ECONNRESET|EPIPE|ECANCELED/);
   });
 
   test('a client that trickles a line past lineTimeout counts one client error and one warn line', async () => {
