@@ -44,6 +44,11 @@ export interface Executor {
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
 export type Trace = (lifecycle: () => Promise<void>) => Promise<void>;
 
+/** `lifecycle` run inside `trace`, or as it is without one. */
+function traced(trace: Trace | undefined, lifecycle: () => Promise<void>): Promise<void> {
+  return trace ? trace(lifecycle) : lifecycle();
+}
+
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec): Executor {
   const mod = moduleExports(spec.source);
@@ -80,7 +85,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     } catch (err) {
       return disposed(Promise.reject(err));
     }
-    const lifecycle = (): Promise<void> => (trace ? trace(() => runDecorated(def, instance, req)) : runDecorated(def, instance, req));
+    const lifecycle = (): Promise<void> => traced(trace, () => runDecorated(def, instance, req));
     // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
     const ran: Promise<void | 'rejected'> = verify && def.hooks.verify !== undefined
       ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>((ok) => (ok ? lifecycle() : 'rejected'))
@@ -126,7 +131,7 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
     shutdown: () => worker.shutdown(),
   });
   return {
-    stream: (conn, client, worker, _edge, _verify, trace) => (trace ? trace(() => new Handler(conn, client, faceOf(worker)).run()) : new Handler(conn, client, faceOf(worker)).run()),
+    stream: (conn, client, worker, _edge, _verify, trace) => traced(trace, () => new Handler(conn, client, faceOf(worker)).run()),
     datagram: (data, truncated, client, reply, worker) => {
       const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
       return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run();

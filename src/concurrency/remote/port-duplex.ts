@@ -78,11 +78,7 @@ export class PortDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    const seq = ++this.seq;
-    this.pending.set(seq, callback);
-    const bytes = new Uint8Array(chunk); // a copy: the caller may keep using its buffer
-    this.sent += bytes.byteLength;
-    this.post({ t: 'write', id: this.id, seq, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+    this.send(new Uint8Array(chunk), callback); // a copy: the caller may keep using its buffer
   }
 
   /**
@@ -91,8 +87,6 @@ export class PortDuplex extends Duplex {
    * written one by one, with Nagle's algorithm on, the client's delayed ACK would hold the second for 40 ms.
    */
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    const seq = ++this.seq;
-    this.pending.set(seq, callback);
     let size = 0;
     for (const { chunk } of chunks) size += chunk.length;
     const bytes = new Uint8Array(size); // a copy: the callers may keep using their buffers
@@ -101,7 +95,14 @@ export class PortDuplex extends Duplex {
       bytes.set(chunk, at);
       at += chunk.length;
     }
-    this.sent += size;
+    this.send(bytes, callback);
+  }
+
+  /** Sends `bytes` (this side's own copy: its buffer is transferred) as one write; `callback` when the main thread has written them. */
+  private send(bytes: Uint8Array, callback: (err?: Error | null) => void): void {
+    const seq = ++this.seq;
+    this.pending.set(seq, callback);
+    this.sent += bytes.byteLength;
     this.post({ t: 'write', id: this.id, seq, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
   }
 

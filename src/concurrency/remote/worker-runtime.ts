@@ -152,47 +152,43 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return socket;
   };
 
+  /**
+   * A connection handed over unread: its preamble (PROXY header, TLS handshake), then @Verify and the
+   * lifecycle, all here. `raw` is the socket this worker owns, or the duplex of the bytes the main thread
+   * relays (a thread that cannot own the socket): the preamble reads, puts back and pauses as on a socket,
+   * and TLS runs over any Duplex (Node wraps it). `secured` keeps the connection the preamble made.
+   */
+  const serveUnread = (id: number, client: ClientAddress, raw: net.Socket, unread: UnreadConnection, conn: Conn, secured: (socket: net.Socket) => void) => {
+    let ready: Awaited<ReturnType<WorkerEdge['open']>>;
+    const preamble = async (): Promise<ClientAddress | 'health-check'> => {
+      ready = await edge.open(raw, client, unread);
+      if (!ready) return 'health-check';
+      secured(ready.socket);
+      if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
+      return ready.clientAddress;
+    };
+    void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
+      conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
+  };
+
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection) => {
-    if (socket && unread) {
-      // Unread: the preamble, then @Verify, then the lifecycle, all here; the TLS socket is then the one to close.
-      const conn: Conn = { socket: prepareOwned(socket) };
-      const raw = conn.socket!;
-      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
-      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
-        ready = await edge.open(conn.socket!, client, unread);
-        if (!ready) return 'health-check';
-        conn.socket = ready.socket;
-        if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return ready.clientAddress;
-      };
-      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
-        conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
-      return;
-    }
     if (socket) {
       const owned = prepareOwned(socket);
-      void run(id, client, () => executor.stream(owned, client, face.forRequest(id), facts), { socket: owned }, () => [owned.bytesRead, owned.bytesWritten]);
+      const conn: Conn = { socket: owned };
+      // The TLS socket, once made, is the one to end and close.
+      if (unread) return serveUnread(id, client, owned, unread, conn, (ready) => (conn.socket = ready));
+      void run(id, client, () => executor.stream(owned, client, face.forRequest(id), facts), conn, () => [owned.bytesRead, owned.bytesWritten]);
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
+    const conn: Conn = { duplex };
+    // A TLS socket over the duplex is ended before the duplex is flushed (flushedThrough).
     if (unread) {
-      // Relayed unread (a thread that cannot own the socket): the preamble runs here on the raw bytes the
-      // main thread forwards, so handshakes use this worker's core, then @Verify and the lifecycle.
-      const conn: Conn = { duplex };
-      let ready: Awaited<ReturnType<WorkerEdge['open']>>;
-      const preamble = async (): Promise<ClientAddress | 'health-check'> => {
-        // The preamble reads, puts back and pauses as on a socket; TLS runs over any Duplex (Node wraps it).
-        ready = await edge.open(duplex as unknown as net.Socket, client, unread);
-        if (!ready) return 'health-check';
-        if (ready.socket !== (duplex as unknown)) conn.secure = ready.socket;
-        if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
-        return ready.clientAddress;
-      };
-      void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
-        conn, () => [duplex.bytesRead, duplex.bytesWritten], undefined, preamble);
-      return;
+      return serveUnread(id, client, duplex as unknown as net.Socket, unread, conn, (ready) => {
+        if (ready !== (duplex as unknown)) conn.secure = ready;
+      });
     }
-    void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), { duplex }, () => [duplex.bytesRead, duplex.bytesWritten]);
+    void run(id, client, () => executor.stream(duplex, client, face.forRequest(id), facts), conn, () => [duplex.bytesRead, duplex.bytesWritten]);
   };
 
   // Connections this worker accepts itself (API.md §3): from a shared listening socket or its own reusePort
@@ -312,11 +308,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
 }
 
 /**
- * Resolves once every write queued on a relayed connection has been handed to the kernel by the main
- * thread (or has failed: then with that error), bounded by FLUSH_LIMIT_MS. Ending the duplex sends the
- * FIN after them, as closing the socket in the main thread would.
- */
-/**
  * A relayed connection's end: the TLS socket over it, if any, is ended first (its close_notify and every
  * record still queued go into the duplex, bounded by FLUSH_LIMIT_MS), then the duplex is flushed.
  */
@@ -328,6 +319,11 @@ async function flushedThrough(duplex: PortDuplex, secure: net.Socket | undefined
   return failed;
 }
 
+/**
+ * Resolves once every write queued on a relayed connection has been handed to the kernel by the main
+ * thread (or has failed: then with that error), bounded by FLUSH_LIMIT_MS. Ending the duplex sends the
+ * FIN after them, as closing the socket in the main thread would.
+ */
 function flushed(duplex: PortDuplex): Promise<Error | undefined> {
   if (duplex.destroyed) return Promise.resolve(undefined);
   return new Promise((resolve) => {
