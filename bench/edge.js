@@ -5,7 +5,9 @@
  * TLS: 16 keep-alive connections ping-pong, and the connection rate with a full handshake each, for
  * sockserve @Concurrent with `tls` against Node's own tls.createServer in the same run. PROXY: the
  * connection rate of sockserve @Concurrent with `proxyProtocol: true` (each connection sends a v1 header)
- * against the same server without it. TLS in workers: the handshake rate of @Threading({ threads: 2 }) and
+ * against the same server without it, driven by the C load generator (bench/loadgen.c: connect, the header in
+ * its own send as HAProxy sends it, one line, half-close, read to EOF) when a C compiler is there, since the
+ * Node client spends more on an extra write than the server spends on the header. TLS in workers: the handshake rate of @Threading({ threads: 2 }) and
  * @Forking({ children: 2 }) with `tls` (each worker terminates TLS on the sockets it owns) against the same
  * raw tls anchor. Servers are pinned to the first CPU, the client to the last (when taskset works), except
  * the pools, which are given every CPU: spreading handshakes over cores is what they are for; each figure is the median of interleaved repetitions, reported as a same-run ratio,
@@ -22,6 +24,7 @@ const REPS = opt('--reps', 3);
 const cpus = os.cpus().length;
 const TASKSET = cpus > 1 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const children = new Set();
+const NATIVE = require('./native-loadgen').buildLoadgen().bin;
 
 function pinned(cpu, argv) {
   return TASKSET ? ['taskset', ['-c', String(cpu), process.execPath, ...argv]] : [process.execPath, argv];
@@ -51,10 +54,21 @@ function startServer(kind) {
 }
 
 function client(argv) {
+  if (argv[0] === 'native') return nativeClient(argv.slice(1));
   const [cmd, a] = pinned(cpus - 1, [path.join(__dirname, 'edge-client.js'), ...argv.map(String)]);
   const r = spawnSync(cmd, a, { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
   const result = JSON.parse((r.stdout || '{}').trim().split('\n').pop() || '{}');
   if (result.error || !result.rate) throw new Error(`client ${argv.join(' ')}: ${result.error ?? r.stderr}`);
+  return result.rate;
+}
+
+/** bench/loadgen.c: `[workload, port, seconds, connections, payload]`; its rate. */
+function nativeClient([workload, port, seconds, conns, payload]) {
+  const argv = [workload, String(conns), String(seconds), `127.0.0.1:${port}`, payload, '0.1'];
+  const r = TASKSET ? spawnSync('taskset', ['-c', String(cpus - 1), NATIVE, ...argv], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
+    : spawnSync(NATIVE, argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const result = JSON.parse((r.stdout || '{}').trim().split('\n').pop() || '{}');
+  if (!result.rate || result.errors > result.count / 100) throw new Error(`loadgen ${argv.join(' ')}: ${r.stderr || r.stdout}`);
   return result.rate;
 }
 
@@ -65,26 +79,27 @@ async function main() {
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
   for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-plain', 'sockserve-proxy', 'sockserve-tls-threading', 'sockserve-tls-forking']) servers[kind] = await startServer(kind);
   const workloads = [
-    { id: 'tls-pingpong16', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['pingpong-tls', p, SECONDS, 16] },
-    { id: 'tls-handshakes', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p) => ['connect-tls', p, SECONDS, 8] },
-    { id: 'tls-handshakes-threading', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-threading', argv: (p) => ['connect-tls', p, SECONDS, 8] },
-    { id: 'tls-handshakes-forking', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-forking', argv: (p) => ['connect-tls', p, SECONDS, 8] },
-    { id: 'proxy-connections', unit: 'connections/s', anchor: 'sockserve-plain', subject: 'sockserve-proxy', argv: (p, k) => ['connect', p, SECONDS, 8, k === 'sockserve-proxy' ? 'v1' : ''] },
+    { id: 'tls-pingpong16', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p, k, secs) => ['pingpong-tls', p, secs, 16] },
+    { id: 'tls-handshakes', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p, k, secs) => ['connect-tls', p, secs, 8] },
+    { id: 'tls-handshakes-threading', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-threading', argv: (p, k, secs) => ['connect-tls', p, secs, 8] },
+    { id: 'tls-handshakes-forking', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-forking', argv: (p, k, secs) => ['connect-tls', p, secs, 8] },
+    { id: 'proxy-connections', unit: 'connections/s', anchor: 'sockserve-plain', subject: 'sockserve-proxy',
+      argv: NATIVE ? (p, k, secs) => ['native', 'connrate', p, secs, 8, k === 'sockserve-proxy' ? 'proxy' : 'echo'] : (p, k, secs) => ['connect', p, secs, 8, k === 'sockserve-proxy' ? 'v1' : ''] },
   ];
   const rows = [];
   for (const w of workloads) {
     if (only && !only.includes(w.id)) continue;
     const rates = { [w.anchor]: [], [w.subject]: [] };
-    client(w.argv(servers[w.anchor].port, w.anchor).map((x, i) => (i === 2 ? 0.5 : x))); // warm-up
-    client(w.argv(servers[w.subject].port, w.subject).map((x, i) => (i === 2 ? 0.5 : x)));
+    client(w.argv(servers[w.anchor].port, w.anchor, 0.5)); // warm-up
+    client(w.argv(servers[w.subject].port, w.subject, 0.5));
     for (let rep = 0; rep < REPS; rep++) {
-      for (const kind of [w.anchor, w.subject]) rates[kind].push(client(w.argv(servers[kind].port, kind)));
+      for (const kind of [w.anchor, w.subject]) rates[kind].push(client(w.argv(servers[kind].port, kind, SECONDS)));
     }
     const anchor = median(rates[w.anchor]);
     const subject = median(rates[w.subject]);
     rows.push({ id: w.id, unit: w.unit, anchor: w.anchor, anchorRate: Math.round(anchor), subject: w.subject, subjectRate: Math.round(subject), ratio: +(subject / anchor).toFixed(2) });
   }
-  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + (UNPINNED.size ? '; pools on every CPU)' : '; pools on CPU 0 too)') : ''}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`edge bench, ${SECONDS} s × ${REPS} reps, medians, node ${process.version}, ${cpus} CPUs, PROXY row driven by ${NATIVE ? 'bench/loadgen.c' : 'edge-client.js (no C compiler)'}${TASKSET ? ' (server CPU 0, client CPU ' + (cpus - 1) + (UNPINNED.size ? '; pools on every CPU)' : '; pools on CPU 0 too)') : ''}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log('| workload | anchor | anchor rate | sockserve | sockserve rate | ratio |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.id} (${r.unit}) | ${r.anchor} | ${r.anchorRate} | ${r.subject} | ${r.subjectRate} | ${r.ratio}× |`);

@@ -5,15 +5,19 @@
  * prints one JSON line with the same fields as loadgen.js: rate, mbps, p50us, p99us, count, errors,
  * loadgenCpu (its own CPU time over wall time: near 1.0 means the generator may have been the limit).
  *
- *   loadgen <pingpong|nest|udp|stream|connrate> <conns> <seconds> <host:port|unix:/path> [echo|burn] [ramp]
+ *   loadgen <pingpong|pipeline|nest|udp|stream|connrate> <conns> <seconds> <host:port|unix:/path> [echo|burn|proxy] [ramp] [n] [window]
  *
  * It runs `ramp` + `seconds` and counts only the last `seconds` (rates, bytes, latencies).
  *
  * pingpong  keep-alive ping-pong of 64-byte lines (or "burn\n" -> "done\n"), one in flight per connection
+ * pipeline  the same with `n` (default 100) 64-byte lines in one write, all their replies awaited; counts lines
+ * frames    4-byte big-endian length-prefixed frames of `n` bytes: `window` 1 is ping-pong over `conns`
+ *           connections, a larger window streams over one connection as `stream` does
  * nest      the same in NestJS's TCP framing: `<length>#{"pattern":"echo","data":...,"id":...}`
  * udp       one datagram in flight per client socket; a lost one is resent after 200 ms
  * stream    one connection, 64 KiB lines, a window of 8 in flight; MB/s of echoed bytes
- * connrate  connect, send one line, half-close, read the echo to EOF, close; again
+ * connrate  connect, send one line, half-close, read the echo to EOF, close; again. With `proxy` for
+ *           [echo|burn], a PROXY protocol v1 header goes first, in its own send() as HAProxy sends it
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,7 +40,7 @@
 #define WINDOW 8
 #define MAXCONN 1024
 
-enum kind { PINGPONG, NEST, UDP, STREAM, CONNRATE };
+enum kind { PINGPONG, PIPELINE, FRAMES, NEST, UDP, STREAM, CONNRATE };
 
 struct conn {
   int fd;
@@ -57,6 +61,9 @@ static int is_unix;
 static struct sockaddr_storage addr;
 static socklen_t addrlen;
 static int burn;
+static int proxy_v1; /* connrate: a PROXY v1 header before the line */
+static const char PROXY_V1[] = "PROXY TCP4 198.51.100.7 127.0.0.1 40000 6380\r\n";
+static int batch = 1; /* lines per request: 1, or the pipeline's batch */
 static int ep;
 static struct conn conns[MAXCONN];
 
@@ -68,6 +75,9 @@ static double ramp;
 
 static char line[64];
 static char reqbuf[256];
+static char *batchbuf; /* pipeline: `batch` lines; frames: one frame of `framelen` bytes, its prefix included */
+static size_t framelen;
+static int window = WINDOW; /* stream and frames: units in flight */
 static size_t reqlen, replylen;
 static char chunk[CHUNK];
 static char rbuf[CHUNK];
@@ -241,8 +251,8 @@ static void build_request(struct conn *c) {
 static void send_request(int i) {
   struct conn *c = &conns[i];
   build_request(c);
-  const char *buf = workload == NEST ? reqbuf : (burn ? "burn\n" : line);
-  size_t len = workload == NEST ? reqlen : (burn ? 5 : 64);
+  const char *buf = workload == NEST ? reqbuf : workload == PIPELINE || workload == FRAMES ? batchbuf : (burn ? "burn\n" : line);
+  size_t len = workload == NEST ? reqlen : workload == PIPELINE ? (size_t)batch * 64 : workload == FRAMES ? framelen : (burn ? 5 : 64);
   c->sent_at = now_us();
   c->got = 0;
   ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
@@ -308,7 +318,7 @@ static void connect_blocking_all(int type) {
 /* ---- keep-alive ping-pong (TCP, Unix, NestJS framing) and UDP ---- */
 
 static void run_pingpong(void) {
-  replylen = burn ? 5 : 64;
+  replylen = burn ? 5 : workload == FRAMES ? framelen : (size_t)batch * 64;
   connect_blocking_all(workload == UDP ? SOCK_DGRAM : SOCK_STREAM);
   start_clock();
   for (int i = 0; i < nconns; i++) send_request(i);
@@ -338,7 +348,8 @@ static void run_pingpong(void) {
           c->got %= replylen;
         }
         for (int d = 0; d < done && counting(t); d++) {
-          count++;
+          count += (uint64_t)batch; /* a pipelined batch counts its lines; its latency is the batch's */
+          if (workload == FRAMES) bytes += framelen;
           record(t - c->sent_at);
         }
         if (done > 0) {
@@ -359,13 +370,16 @@ static void run_pingpong(void) {
 /* ---- streaming ---- */
 
 static void run_stream(void) {
+  /* the unit: a 64 KiB line, or (frames) one length-prefixed frame */
+  const char *unit = workload == FRAMES ? batchbuf : chunk;
+  const uint64_t unitlen = workload == FRAMES ? framelen : CHUNK;
   memset(chunk, 'y', sizeof chunk);
   chunk[CHUNK - 1] = '\n';
   nconns = 1;
   connect_blocking_all(SOCK_STREAM);
   struct conn *c = &conns[0];
   start_clock();
-  uint64_t credit = (uint64_t)WINDOW * CHUNK; /* bytes we may still send */
+  uint64_t credit = (uint64_t)window * unitlen; /* bytes we may still send */
   uint64_t sent = 0, echoed_mod = 0;
   int want_out = 1;
   watch(0, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
@@ -381,19 +395,19 @@ static void run_stream(void) {
           int counted = counting(now_us());
           if (counted) bytes += (uint64_t)r;
           echoed_mod += (uint64_t)r;
-          while (echoed_mod >= CHUNK) {
-            echoed_mod -= CHUNK;
+          while (echoed_mod >= unitlen) {
+            echoed_mod -= unitlen;
             if (counted) count++;
-            credit += CHUNK;
+            credit += unitlen;
           }
         }
       }
       if (credit > 0) {
         while (credit > 0) {
-          size_t off = (size_t)(sent % CHUNK);
-          size_t len = CHUNK - off;
+          size_t off = (size_t)(sent % unitlen);
+          size_t len = (size_t)unitlen - off;
           if (len > credit) len = (size_t)credit;
-          ssize_t w = send(c->fd, chunk + off, len, MSG_NOSIGNAL);
+          ssize_t w = send(c->fd, unit + off, len, MSG_NOSIGNAL);
           if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
           if (w <= 0) { errors++; finish(); }
           sent += (uint64_t)w;
@@ -412,6 +426,13 @@ static void run_stream(void) {
 
 /* ---- connection rate ---- */
 
+/* The one request of a connection: (the PROXY header,) the line, then the half-close. */
+static void send_once(int fd) {
+  if (proxy_v1) send(fd, PROXY_V1, sizeof PROXY_V1 - 1, MSG_NOSIGNAL);
+  send(fd, line, 64, MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+}
+
 static void conn_start(int i) {
   struct conn *c = &conns[i];
   c->fd = new_socket(SOCK_STREAM);
@@ -421,8 +442,7 @@ static void conn_start(int i) {
   int r = connect(c->fd, (struct sockaddr *)&addr, addrlen);
   if (r == 0) {
     c->connected = 1;
-    send(c->fd, line, 64, MSG_NOSIGNAL);
-    shutdown(c->fd, SHUT_WR);
+    send_once(c->fd);
     watch(i, EPOLLIN, EPOLL_CTL_ADD);
   } else if (errno == EINPROGRESS || errno == EAGAIN) {
     watch(i, EPOLLOUT, EPOLL_CTL_ADD);
@@ -446,8 +466,7 @@ static void run_connrate(void) {
       if (!c->connected) {
         if (connect_error(c->fd)) { errors++; drop(i); if (live()) conn_start(i); continue; }
         c->connected = 1;
-        send(c->fd, line, 64, MSG_NOSIGNAL);
-        shutdown(c->fd, SHUT_WR);
+        send_once(c->fd);
         watch(i, EPOLLIN, EPOLL_CTL_MOD);
         continue;
       }
@@ -470,11 +489,11 @@ static void run_connrate(void) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: loadgen <pingpong|nest|udp|stream|connrate> <conns> <seconds> <host:port|unix:path> [echo|burn] [ramp seconds]\n");
+    fprintf(stderr, "usage: loadgen <pingpong|pipeline|frames|nest|udp|stream|connrate> <conns> <seconds> <host:port|unix:path> [echo|burn|proxy] [ramp seconds] [n] [window]\n");
     return 2;
   }
   const char *w = argv[1];
-  workload = !strcmp(w, "pingpong") ? PINGPONG : !strcmp(w, "nest") ? NEST : !strcmp(w, "udp") ? UDP
+  workload = !strcmp(w, "pingpong") ? PINGPONG : !strcmp(w, "pipeline") ? PIPELINE : !strcmp(w, "frames") ? FRAMES : !strcmp(w, "nest") ? NEST : !strcmp(w, "udp") ? UDP
            : !strcmp(w, "stream") ? STREAM : !strcmp(w, "connrate") ? CONNRATE : -1;
   if ((int)workload < 0) { fprintf(stderr, "loadgen: unknown workload %s\n", w); return 2; }
   nconns = atoi(argv[2]);
@@ -482,12 +501,34 @@ int main(int argc, char **argv) {
   seconds = atof(argv[3]);
   parse_target(argv[4]);
   burn = argc > 5 && !strcmp(argv[5], "burn");
+  proxy_v1 = argc > 5 && !strcmp(argv[5], "proxy");
   ramp = argc > 6 ? atof(argv[6]) : 0;
   memset(line, 'x', 63);
   line[63] = '\n';
+  if (workload == PIPELINE) {
+    batch = argc > 7 ? atoi(argv[7]) : 100;
+    if (batch < 1 || batch > 1000) { fprintf(stderr, "loadgen: batch must be 1..1000\n"); return 2; }
+    batchbuf = malloc((size_t)batch * 64);
+    for (int b = 0; b < batch; b++) memcpy(batchbuf + b * 64, line, 64);
+  }
+  if (workload == FRAMES) {
+    long size = argc > 7 ? atol(argv[7]) : 64;
+    window = argc > 8 ? atoi(argv[8]) : 1;
+    if (size < 0 || size > 16 * 1024 * 1024 || window < 1 || window > 64 || (window > 1 && nconns > 1)) {
+      fprintf(stderr, "loadgen: frames need a size of 0..16 MiB and a window of 1..64 (above 1: one connection)\n");
+      return 2;
+    }
+    framelen = 4 + (size_t)size;
+    batchbuf = malloc(framelen);
+    memset(batchbuf, 'z', framelen);
+    batchbuf[0] = (char)(size >> 24);
+    batchbuf[1] = (char)(size >> 16);
+    batchbuf[2] = (char)(size >> 8);
+    batchbuf[3] = (char)size;
+  }
   for (int i = 0; i < MAXCONN; i++) conns[i].fd = -1;
   ep = epoll_create1(EPOLL_CLOEXEC);
-  if (workload == STREAM) run_stream();
+  if (workload == STREAM || (workload == FRAMES && window > 1)) run_stream();
   else if (workload == CONNRATE) run_connrate();
   else run_pingpong();
   return 0;

@@ -90,16 +90,10 @@ const pinned = (cpus, cmd, argv) => (TASKSET && cpus ? ['taskset', ['-c', cpus, 
 /** The C load generator, built into bench/.build when a compiler is there; otherwise null (use loadgen.js). */
 function buildLoadgen() {
   if (OPTS.loadgen === 'node') return { bin: null, note: 'Node (bench/loadgen.js), as asked by --loadgen node' };
-  const src = path.join(__dirname, 'loadgen.c');
-  const bin = path.join(BUILD, 'loadgen');
-  try {
-    if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return { bin, note: 'C (bench/loadgen.c, epoll)' };
-  } catch { /* rebuild */ }
-  fs.mkdirSync(BUILD, { recursive: true });
-  const cc = spawnSync(process.env.CC || 'cc', ['-O2', '-o', bin, src], { encoding: 'utf8' });
-  if (cc.status === 0) return { bin, note: 'C (bench/loadgen.c, epoll)' };
-  if (OPTS.loadgen === 'c') throw new Error(`bench: cannot build loadgen.c: ${cc.error?.message ?? cc.stderr}`);
-  return { bin: null, note: `Node (bench/loadgen.js): no C compiler (${(cc.error?.message ?? cc.stderr ?? '').split('\n')[0]})` };
+  const built = require('./native-loadgen').buildLoadgen();
+  if (built.bin) return { bin: built.bin, note: 'C (bench/loadgen.c, epoll)' };
+  if (OPTS.loadgen === 'c') throw new Error(`bench: cannot build loadgen.c: ${built.error}`);
+  return { bin: null, note: `Node (bench/loadgen.js): no C compiler (${built.error})` };
 }
 
 /** Iterations of the CPU-bound request that take ~20 ms of CPU, for Node and for Python, measured pinned. */
@@ -421,12 +415,13 @@ function targetString(t) {
   return t.path ? `unix:${t.path}` : `${t.host}:${t.port}`;
 }
 
-/** Workloads loadgen.c knows; the others (pipeline, frames) run on loadgen.js. */
-const C_WORKLOADS = new Set(['pingpong', 'nest', 'udp', 'stream', 'connrate']);
+/** Workloads loadgen.c knows; the others (idle, slowloris) run on loadgen.js. */
+const C_WORKLOADS = new Set(['pingpong', 'pipeline', 'frames', 'nest', 'udp', 'stream', 'connrate']);
 
 function runLoadgen(gen, opts) {
   const argv = gen.bin && C_WORKLOADS.has(opts.workload)
-    ? [gen.bin, [opts.workload, String(opts.conns), String(opts.seconds), targetString(opts.target), opts.payload ?? 'echo', String(opts.ramp ?? 0)]]
+    ? [gen.bin, [opts.workload, String(opts.conns), String(opts.seconds), targetString(opts.target), opts.payload ?? 'echo', String(opts.ramp ?? 0),
+      String(opts.workload === 'frames' ? opts.size ?? 64 : opts.batch ?? 100), String(opts.window ?? 1)]]
     : [process.execPath, [path.join(__dirname, 'loadgen.js'), JSON.stringify(opts)]];
   const [cmd, args] = pinned(GEN_CPUS, argv[0], argv[1]);
   return new Promise((resolve, reject) => {
