@@ -202,16 +202,23 @@ function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promis
     raw.on('end', onEnd);
     raw.on('close', onEnd);
     raw.on('error', onEnd);
-    readHere.add(raw);
+    (raw as Marked)[READ_HERE] = true;
     raw.resume();
   });
 }
 
-/** The PROXY and TLS facts of connections that went through a preamble, for their request objects. */
-const facts = new WeakMap<object, { proxy?: ProxyInfo; tls?: TlsInfo }>();
+// Marks kept on the sockets themselves (symbol-keyed properties, as Node keeps its own), not in WeakMaps or
+// WeakSets: every connection would add an entry there, and weak tables cost the garbage collector per entry.
+/** The PROXY and TLS facts of a connection that went through a preamble, for its request objects. */
+const FACTS = Symbol('sockserve.preambleFacts');
+/** This process has started reading the connection's bytes (the preamble's intake). */
+const READ_HERE = Symbol('sockserve.readHere');
+/** The connection's preamble and @Verify run in its worker (deferPreamble). */
+const DEFERRED = Symbol('sockserve.preambleDeferred');
+type Marked = { [FACTS]?: { proxy?: ProxyInfo; tls?: TlsInfo }; [READ_HERE]?: true; [DEFERRED]?: true };
 
 export function recordPreamble(result: PreambleResult): void {
-  if (result.proxy || result.tls) facts.set(result.socket, { proxy: result.proxy, tls: result.tls });
+  if (result.proxy || result.tls) (result.socket as Marked)[FACTS] = { proxy: result.proxy, tls: result.tls };
 }
 
 /** `{ proxy, tls }` of a connection that went through a preamble; empty otherwise. */
@@ -220,7 +227,7 @@ export function preambleFacts(socket: object | undefined): {
   proxy?: ProxyInfo;
   /** The connection's TLS facts, if TLS was terminated. */
   tls?: TlsInfo } {
-  return (socket && facts.get(socket)) || {};
+  return (socket && (socket as Marked)[FACTS]) || {};
 }
 
 /** Milliseconds until `deadline`, within what setTimeout accepts (a longer delay would fire at once). */
@@ -236,24 +243,19 @@ function untilDeadline(deadline: number): number {
  * relayed instead.
  */
 export function canHandOver(socket: net.Socket): boolean {
-  return !(socket as { encrypted?: boolean }).encrypted && socket.readableLength === 0 && !readHere.has(socket);
+  return !(socket as { encrypted?: boolean }).encrypted && socket.readableLength === 0 && (socket as Marked)[READ_HERE] !== true;
 }
 
 /**
- * Connections whose preamble (PROXY header, TLS handshake) and @Verify run in the worker that will own
- * them (API.md §3): accepted here, queued unread, and handed over whole before anything reads them.
+ * Marks an accepted socket as one whose preamble (PROXY header, TLS handshake) and @Verify run in the
+ * worker that will own it (API.md §3): accepted here, queued unread, and handed over whole before anything
+ * reads it.
  */
-const deferred = new WeakSet<object>();
-
-/** Marks an accepted socket as one whose preamble and @Verify run in its worker. */
 export function deferPreamble(socket: net.Socket): void {
-  deferred.add(socket);
+  (socket as Marked)[DEFERRED] = true;
 }
 
 /** Whether the preamble and @Verify of this connection run in its worker (see deferPreamble). */
 export function preambleDeferred(socket: object): boolean {
-  return deferred.has(socket);
+  return (socket as Marked)[DEFERRED] === true;
 }
-
-/** Sockets whose bytes this process has started reading (the preamble's intake). */
-const readHere = new WeakSet<net.Socket>();

@@ -30,6 +30,9 @@ export class MalformedHeader extends Error {}
 
 /** Scans the bytes received so far; throws MalformedHeader for a header that can never be valid. */
 export function scanProxyHeader(bytes: Buffer): HeaderScan {
+  // The first byte tells the signatures apart ('\r' for v2, 'P' for v1): most bytes are checked once.
+  const first = bytes[0];
+  if (first !== V2_SIGNATURE[0] && first !== V1_SIGNATURE[0]) return { kind: 'none' };
   if (startsLike(bytes, V2_SIGNATURE)) return bytes.length < V2_SIGNATURE.length ? { kind: 'more' } : scanV2(bytes);
   if (startsLike(bytes, V1_SIGNATURE)) return bytes.length < V1_SIGNATURE.length ? { kind: 'more' } : scanV1(bytes);
   return { kind: 'none' };
@@ -59,18 +62,22 @@ function scanV1(bytes: Buffer): HeaderScan {
     throw new MalformedHeader(`the v1 header ${JSON.stringify(line)} is not valid (${(err as Error).message})`);
   }
   const protocol = parsed.inetProtocol as 'TCP4' | 'TCP6';
-  const family = protocol === 'TCP4' ? 4 : 6;
-  const hosts = [parsed.source.ipAddress, parsed.destination.ipAddress];
-  const ports = [fields[4], fields[5]];
-  if (fields.length !== 6 || hosts.some((h) => net.isIP(h) !== family) || ports.some((p) => !/^\d{1,5}$/.test(p) || Number(p) > 65535)) {
+  const v4 = protocol === 'TCP4';
+  const source = parsed.source.ipAddress;
+  const destination = parsed.destination.ipAddress;
+  // The library's pattern has the ports as digits; they must also fit in 16 bits.
+  const sourcePort = fields[4].length <= 5 ? Number(fields[4]) : NaN;
+  const destinationPort = fields[5].length <= 5 ? Number(fields[5]) : NaN;
+  if (fields.length !== 6 || !(v4 ? net.isIPv4(source) && net.isIPv4(destination) : net.isIPv6(source) && net.isIPv6(destination)) || !(sourcePort <= 65535 && destinationPort <= 65535)) {
     throw new MalformedHeader(`the v1 header ${JSON.stringify(line)} does not hold two ${protocol} addresses and two ports`);
   }
   return header(end + 2, {
     version: 1,
     command: 'PROXY',
     protocol,
-    source: { host: normaliseHost(hosts[0]), port: Number(ports[0]) },
-    destination: { host: normaliseHost(hosts[1]), port: Number(ports[1]) },
+    // A valid IPv4 address is already in Node's form (isIPv4 takes no leading zeros); IPv6 is written as Node writes it.
+    source: { host: v4 ? source : normaliseHost(source), port: sourcePort },
+    destination: { host: v4 ? destination : normaliseHost(destination), port: destinationPort },
     tlvs: [],
   });
 }

@@ -59,9 +59,8 @@ export class StreamListener {
   private stopped: Promise<void> | undefined;
   /** Connections in their preamble (PROXY header, TLS handshake): not queued yet (the raw sockets). */
   private readonly preambles = new Set<net.Socket>();
-  /** Connections accepted so far; each connection's number in that order (raw and TLS socket alike). */
+  /** Connections accepted so far; each connection's number in that order is its ACCEPTED mark (raw and TLS socket alike). */
   private acceptedCount = 0;
-  private readonly order = new WeakMap<net.Socket, number>();
   /** Those waiting in waitAcceptedBy() for a preamble to settle. */
   private settleWaiters: Array<() => void> = [];
   /**
@@ -182,7 +181,7 @@ export class StreamListener {
   }
 
   private acceptedBy(socket: net.Socket, mark: number): boolean {
-    return (this.order.get(socket) ?? Infinity) <= mark;
+    return ((socket as Numbered)[ACCEPTED] ?? Infinity) <= mark;
   }
 
   /** A preamble ended (its connection queued or dropped), or the listener closed: waitAcceptedBy() looks again. */
@@ -246,7 +245,7 @@ export class StreamListener {
     }
     const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
     const { limiter, preamble } = this.edge;
-    this.order.set(socket, ++this.acceptedCount);
+    (socket as Numbered)[ACCEPTED] = ++this.acceptedCount;
     this.edge.accepted?.();
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so): a health check.
     if (this.endpoint.kind === 'tcp' && peer.host === '') {
@@ -315,7 +314,7 @@ export class StreamListener {
       socket.on('error', ignore);
     }
     recordPreamble(result);
-    if (socket !== raw) this.order.set(socket, this.order.get(raw)!);
+    if (socket !== raw) (socket as Numbered)[ACCEPTED] = (raw as Numbered)[ACCEPTED];
     this.queue.push([socket, clientAddress]);
   }
 
@@ -336,6 +335,10 @@ type CreateServerHandle = (address: string, port: number, addressType: number, f
 
 /** libuv's UV_TCP_IPV6ONLY bind flag. */
 const UV_TCP_IPV6ONLY = 1;
+
+/** A connection's number in accept order, kept on the socket (a WeakMap entry per connection costs the GC more). */
+const ACCEPTED = Symbol('sockserve.accepted');
+type Numbered = { [ACCEPTED]?: number };
 
 /** The client address of an accepted TCP socket, read at accept time (it is gone once the socket closes). */
 function peerAddress(socket: net.Socket): ClientAddress {

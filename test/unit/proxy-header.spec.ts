@@ -41,6 +41,10 @@ describe('scanProxyHeader', () => {
     ['a v1 header with a bad address', 'PROXY TCP4 300.1.1.1 127.0.0.1 1 2\r\n'],
     ['a v1 header with a port past 65535', 'PROXY TCP4 1.1.1.1 127.0.0.1 70000 2\r\n'],
     ['a v1 header with an IPv6 address under TCP4', 'PROXY TCP4 ::1 127.0.0.1 1 2\r\n'],
+    ['a v1 header with an IPv4 address under TCP6', 'PROXY TCP6 ::1 127.0.0.1 1 2\r\n'],
+    ['a v1 header with an IPv4 address written with a leading zero', 'PROXY TCP4 198.051.100.7 127.0.0.1 1 2\r\n'],
+    ['a v1 header with a port of six digits', 'PROXY TCP4 1.1.1.1 127.0.0.1 000001 2\r\n'],
+    ['a v1 header with a destination port past 65535', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 65536\r\n'],
     ['a v1 header of an unknown protocol', 'PROXY UDP4 1.1.1.1 127.0.0.1 1 2\r\n'],
   ])('throws MalformedHeader for %s', (_what, text) => {
     expect(() => scanProxyHeader(Buffer.from(text))).toThrow(MalformedHeader);
