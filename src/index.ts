@@ -30,6 +30,10 @@ export type { Provider, InjectionToken, Scope } from './container';
 export { bootstrap } from './bootstrap/bootstrap';
 export type { BootstrapOptions, Logger, TransportOverrides, ServerSubclass } from './bootstrap/options';
 export type { LevelledLogger } from './observability/logger';
+export type {
+  SockserveEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestStartEvent, RequestEndEvent, MessageEvent, WorkerStartEvent,
+  WorkerExitEvent, RequestTraceContext, EventSource, PublishedHere, RepublishedFromWorker, PlainError,
+} from './observability/event-types';
 export { Server } from './bootstrap/server';
 export type { ServerStats, WorkerStats } from './bootstrap/server';
 export { StreamRequest, DatagramRequest } from './bootstrap/request-objects';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
 import { TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
-import { recordEvents } from '../helpers/events';
+import { recordEvents, undeclaredFields } from '../helpers/events';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import { workerAcceptMechanism } from '../../src/runtime';
@@ -104,6 +104,7 @@ describe.each(modes)('observability in $mode mode', (m) => {
     const tracing = recorder.events.filter((e) => e.name.startsWith('tracing:')).map((e) => e.name);
     expect(tracing).toEqual(expect.arrayContaining(['tracing:start', 'tracing:end', 'tracing:asyncEnd']));
     expect(recorder.named('tracing:start')[0]).toMatchObject({ server: s, clientAddress: open.clientAddress });
+    expect(undeclaredFields(recorder.events)).toEqual([]); // the exported payload types (SockserveEvents) name every field
   });
 
   test('a request in flight counts in active until its connection closes', async () => {
@@ -265,6 +266,7 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(ends[0].durationMs).toBeGreaterThanOrEqual(0);
     // request.start and the tracing channel are published in the worker only, where the request runs.
     expect(recorder.named('sockserve:request.start')).toEqual([]);
+    expect(undeclaredFields(recorder.events)).toEqual([]);
   });
 
   test('workers record no event while nobody subscribes in the main process, and forward from the first connection after a subscription', async () => {
@@ -331,6 +333,7 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(exit).toMatchObject({ server: s, workerId: first, [m.who]: first, code: 3 });
     expect(exit.signal).toBeUndefined();
     expect(String(exit.reason)).toMatch(/exited with code 3|code 3/);
+    expect(undeclaredFields(recorder.events)).toEqual([]); // worker.start/exit and the republished events, as typed
     expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
     const after = s.stats();
     // The dead worker's messages stay in the totals; the one that killed it was never reported.

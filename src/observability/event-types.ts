@@ -1,0 +1,141 @@
+import type { Server } from '../bootstrap/server';
+import type { ClientAddress } from '../transports/address';
+
+/**
+ * The payloads of sockserve's `node:diagnostics_channel` events (API.md §14; [observability](../../docs/observability.md)),
+ * as TypeScript types. Times are in milliseconds, sizes in bytes. `diagnostics_channel` hands subscribers
+ * `unknown`; cast to the channel's type, or look it up by name in `SockserveEvents`:
+ *
+ *     dc.subscribe('sockserve:request.end', (m) => { const e = m as SockserveEvents['sockserve:request.end']; ... });
+ *
+ * An event published where it happened carries the `server` (in a worker: that worker's face of it). The
+ * ones a worker thread or child republishes in the server's process (`connection.*`, `request.end`) are
+ * plain data with the worker's `workerId` instead, and their `error` is `{ name, message, code? }`.
+ */
+
+/** An event published where it happened: in the server's process, or in the worker that served the request. */
+export interface PublishedHere {
+  /** The running server (bootstrap()'s result); in a worker, that worker's face of it. */
+  server: Server;
+  /** `connection.close` only: the worker that served the connection, when one did. */
+  workerId?: number;
+}
+
+/** A worker's event republished in the server's process, as plain data. */
+export interface RepublishedFromWorker {
+  /** Absent: the event happened in a worker. */
+  server?: undefined;
+  /** The worker it happened in (as in `stats().workers[].id`). */
+  workerId: number;
+}
+
+/** Who published an event: the server where it happened, or the worker it was republished for. */
+export type EventSource = PublishedHere | RepublishedFromWorker;
+
+/** An error as it crosses from a worker to the server's process. */
+export interface PlainError {
+  /** The error's class name (`Error`, `WorkerCrashedError`, …). */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** The error's `code` (`ECONNRESET`, …), when it had a string one. */
+  code?: string;
+}
+
+/** `sockserve:connection.open`: a stream connection was taken by the server. */
+export type ConnectionOpenEvent = EventSource & {
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+};
+
+/** `sockserve:connection.close`: a stream connection closed (`workerId` beside `server` when a worker served it). */
+export type ConnectionCloseEvent = EventSource & {
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+  /** From the connection's open to its close, in milliseconds. */
+  durationMs: number;
+  /** Bytes received from the client. */
+  bytesIn: number;
+  /** Bytes written towards the client. */
+  bytesOut: number;
+};
+
+/** `sockserve:request.start`: a request's lifecycle starts (after `@Verify`). Published where the request runs. */
+export interface RequestStartEvent {
+  /** The running server; in a worker, that worker's face of it. */
+  server: Server;
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+}
+
+/** `sockserve:request.end`: a request ended. */
+export type RequestEndEvent = EventSource & {
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+  /** From the request's start to its end, in milliseconds. */
+  durationMs: number;
+  /** Bytes the request read. */
+  bytesIn: number;
+  /** Bytes the request wrote. */
+  bytesOut: number;
+  /** Why the request failed, when it did: the error thrown, or a PlainError when republished from a worker. */
+  error?: unknown;
+};
+
+/** `sockserve:message`: one message handed to `@OnMessage`. Published where the handler runs. */
+export interface MessageEvent {
+  /** The running server; in a worker, that worker's face of it. */
+  server: Server;
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+}
+
+/** `sockserve:worker.start`: a worker thread (`threadId`) or child process (`pid`) is up. Published in the server's process. */
+export interface WorkerStartEvent {
+  /** The running server. */
+  server: Server;
+  /** The worker's id in the pool (as in `stats().workers[].id`). */
+  workerId: number;
+  /** A child process's pid. */
+  pid?: number;
+  /** A worker thread's threadId. */
+  threadId?: number;
+}
+
+/** `sockserve:worker.exit`: a worker exited. */
+export interface WorkerExitEvent extends WorkerStartEvent {
+  /** The exit code, when it exited with one (a thread the pool terminated has none). */
+  code?: number | null;
+  /** The signal that ended a child, when one did. */
+  signal?: string | null;
+  /** Why: a crash's message, or why it was retired (`close: …`, `recycled: …`). */
+  reason?: string;
+}
+
+/** The context of `tracingChannel('sockserve:request')`'s events; a tracer adds its span to it. */
+export interface RequestTraceContext {
+  /** The running server; in a worker, that worker's face of it. */
+  server: Server;
+  /** The client (behind a PROXY header: the original client). */
+  clientAddress: ClientAddress;
+  /** What tracers add (their span, say). */
+  [key: string]: unknown;
+}
+
+/** Every sockserve channel's name and payload type. */
+export interface SockserveEvents {
+  /** See ConnectionOpenEvent. */
+  'sockserve:connection.open': ConnectionOpenEvent;
+  /** See ConnectionCloseEvent. */
+  'sockserve:connection.close': ConnectionCloseEvent;
+  /** See RequestStartEvent. */
+  'sockserve:request.start': RequestStartEvent;
+  /** See RequestEndEvent. */
+  'sockserve:request.end': RequestEndEvent;
+  /** See MessageEvent. */
+  'sockserve:message': MessageEvent;
+  /** See WorkerStartEvent. */
+  'sockserve:worker.start': WorkerStartEvent;
+  /** See WorkerExitEvent. */
+  'sockserve:worker.exit': WorkerExitEvent;
+}
