@@ -236,6 +236,18 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     recorder = undefined;
   });
 
+  test('each worker is listed with its own figures as soon as bootstrap() resolves, before any request or interval', async () => {
+    const s = serve(await bootstrap(m.Lines));
+    const { workers } = s.stats();
+    expect(workers.length).toBeGreaterThan(0);
+    for (const worker of workers) {
+      expect(worker).toMatchObject({ connections: 0, requests: 0 });
+      expect(worker[m.who]).toBe(worker.id);
+      expect(worker.heapUsedBytes).toBeGreaterThan(0);
+      if (m.child) expect(worker.rssBytes).toBeGreaterThan(0);
+    }
+  });
+
   test('a request served by a worker is counted once, its worker is listed, and the main process sees its request.end with workerId', async () => {
     recorder = recordEvents();
     const s = serve(await bootstrap(m.Lines));

@@ -302,9 +302,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       }
     }
   });
+  // The first report goes before 'ready', so the worker's row in stats() has its figures (heapUsedBytes)
+  // from the moment bootstrap() resolves, not zeros until the first interval.
+  reporter.send();
   channel.post({ t: 'ready' });
   reporter.start();
-  reporter.send();
 }
 
 /**
