@@ -55,9 +55,9 @@ export const edgeRules: readonly OptionRule[] = [
   {
     name: 'proxyProtocol',
     text: texts.proxyProtocol,
-    valid: (v) => v === true || plainObject(v),
+    valid: (v) => typeof v === 'boolean' || plainObject(v),
     more: (site, value) => {
-      if (value !== true) nested('proxyProtocol', proxyRules)(site, value);
+      if (typeof value !== 'boolean') nested('proxyProtocol', proxyRules)(site, value);
     },
   },
   { name: 'limits', text: texts.limits, valid: plainObject, more: nested('limits', limitRules) },

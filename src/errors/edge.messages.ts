@@ -44,8 +44,8 @@ export const edgeOptionTexts = {
     fix: 'pass { key, cert } (and ca, requestCert, ALPNProtocols… as Node documents them), or leave tls out for plain TCP.',
   },
   proxyProtocol: {
-    requirement: 'true or an object { trusted?, required? }',
-    fix: "pass true (headers from loopback, required), or { trusted: ['10.0.0.0/8'], required: false }.",
+    requirement: 'a boolean or an object { trusted?, required? }',
+    fix: "pass true (headers from loopback, required), { trusted: ['10.0.0.0/8'], required: false }, or false for none.",
   },
   trusted: { requirement: 'an array of IP addresses or CIDR blocks', fix: "pass e.g. ['127.0.0.1', '10.0.0.0/8', '::1']." },
   required: { requirement: 'a boolean', fix: 'pass true (a header is required, the default) or false (plain connections allowed).' },

@@ -10,14 +10,15 @@ import type * as tls from 'node:tls';
 export type TlsServerOptions = tls.TlsOptions;
 
 /**
- * `true` is `{ trusted: loopback, required: true }`.
+ * `true` is `{ trusted: loopback, required: true }`; `false` (like leaving it out) reads no header, so
+ * `proxyProtocol: process.env.BEHIND_PROXY === '1'` works.
  * - `trusted`: addresses or CIDRs (`'10.0.0.0/8'`, `'::1'`) allowed to send a header; default loopback
  *   (127.0.0.0/8 and ::1). Peers of a Unix stream socket are always trusted (the socket file's mode is the
  *   access control).
  * - `required` (default true): a connection without a header is a ProxyProtocolError; with false, a connection
  *   whose first bytes do not match a header's signature is plain data, none of its bytes lost.
  */
-export type ProxyProtocolOption = true | {
+export type ProxyProtocolOption = boolean | {
   /**
    * Peers allowed to send a header: IPv4/IPv6 addresses or CIDRs (`'10.0.0.0/8'`, `'::1'`). Default
    * loopback (127.0.0.0/8 and ::1). A header from any other peer is a ProxyProtocolError. A bad entry

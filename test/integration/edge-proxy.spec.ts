@@ -135,6 +135,34 @@ describe('the PROXY protocol and the lifecycle', () => {
     }
   });
 
+  test('proxyProtocol: false reads no header, as when it is left out: a header is the handler\'s data', async () => {
+    @TcpServer({ port: 0, proxyProtocol: process.env.SOCKSERVE_TEST_NEVER_SET === '1' }) @Concurrent()
+    class Off {
+      @Handle() handle(req: StreamRequest) { return reportOrEcho(req); }
+    }
+    const server = serve(await bootstrap(Off));
+    const client = await rawConnect(endpoint(server), v1Header('192.0.2.44', 4444));
+    try {
+      expect(await readLine(client)).toBe(v1Header('192.0.2.44', 4444)); // echoed as the line it is
+      const info = await askInfo(client);
+      expect(info.client.host).toBe('127.0.0.1');
+      expect(info.proxy).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+    expect(server.stats().proxyErrors).toBe(0);
+  });
+
+  test('a proxyProtocol that is neither a boolean nor an object is a ConfigurationError saying what to pass', () => {
+    expect(() => {
+      @TcpServer({ port: 0, proxyProtocol: 'yes' as never })
+      class Bad {
+        @Handle() handle() {}
+      }
+      return Bad;
+    }).toThrow(/@TcpServer on Bad: proxyProtocol "yes" is not a boolean or an object \{ trusted\?, required\? \}\. Fix: .*or false for none\./);
+  });
+
   test('a header that does not arrive within limits.lineTimeout is a ProxyProtocolError', async () => {
     const errors: Error[] = [];
     @TcpServer({ port: 0, proxyProtocol: true, limits: { lineTimeout: 0.5 } })
