@@ -28,29 +28,45 @@ export type HeaderScan =
 /** A header that starts with a signature but is not a valid header; the message says why. */
 export class MalformedHeader extends Error {}
 
+const MORE: HeaderScan = Object.freeze({ kind: 'more' });
+const NONE: HeaderScan = Object.freeze({ kind: 'none' });
+const CR = 0x0d;
+const LF = 0x0a;
+
 /** Scans the bytes received so far; throws MalformedHeader for a header that can never be valid. */
 export function scanProxyHeader(bytes: Buffer): HeaderScan {
-  // The first byte tells the signatures apart ('\r' for v2, 'P' for v1): most bytes are checked once.
+  // The first byte tells the signatures apart ('\r' for v2, 'P' for v1). Every connection comes through
+  // here, so the common path allocates nothing until the header's line is read.
   const first = bytes[0];
-  if (first !== V2_SIGNATURE[0] && first !== V1_SIGNATURE[0]) return { kind: 'none' };
-  if (startsLike(bytes, V2_SIGNATURE)) return bytes.length < V2_SIGNATURE.length ? { kind: 'more' } : scanV2(bytes);
-  if (startsLike(bytes, V1_SIGNATURE)) return bytes.length < V1_SIGNATURE.length ? { kind: 'more' } : scanV1(bytes);
-  return { kind: 'none' };
+  if (first === V1_SIGNATURE[0]) return !startsLike(bytes, V1_SIGNATURE) ? NONE : bytes.length < V1_SIGNATURE.length ? MORE : scanV1(bytes);
+  if (first === V2_SIGNATURE[0]) return !startsLike(bytes, V2_SIGNATURE) ? NONE : bytes.length < V2_SIGNATURE.length ? MORE : scanV2(bytes);
+  return NONE;
 }
 
 /** `bytes` and `signature` agree on their common length (so a short `bytes` may still become a header). */
 function startsLike(bytes: Buffer, signature: Buffer): boolean {
   const n = Math.min(bytes.length, signature.length);
-  return n > 0 && bytes.subarray(0, n).equals(signature.subarray(0, n));
+  for (let i = 0; i < n; i++) if (bytes[i] !== signature[i]) return false;
+  return n > 0;
 }
 
 function scanV1(bytes: Buffer): HeaderScan {
-  const end = bytes.subarray(0, V1_MAX).indexOf('\r\n');
-  if (end < 0) {
-    if (bytes.length >= V1_MAX) throw new MalformedHeader(`a v1 header has no CRLF within ${V1_MAX} bytes`);
-    return { kind: 'more' };
+  // A v1 header is one line ending in CRLF, at most V1_MAX bytes with it. A LF without CR before it ends
+  // a header that can never be valid, except in "PROXY UNKNOWN", whose receiver ignores all before the CRLF.
+  const window = bytes.length > V1_MAX ? bytes.subarray(0, V1_MAX) : bytes;
+  let lf = window.indexOf(LF);
+  while (lf >= 0 && bytes[lf - 1] !== CR) {
+    if (bytes.toString('latin1', V1_SIGNATURE.length, V1_SIGNATURE.length + 8) !== 'UNKNOWN ' && bytes.toString('latin1', V1_SIGNATURE.length, lf) !== 'UNKNOWN') {
+      throw new MalformedHeader(`the v1 header ${JSON.stringify(bytes.toString('latin1', 0, lf))} ends in LF without CR`);
+    }
+    lf = window.indexOf(LF, lf + 1);
   }
-  const line = bytes.subarray(0, end).toString('latin1');
+  if (lf < 0) {
+    if (bytes.length >= V1_MAX) throw new MalformedHeader(`a v1 header has no CRLF within ${V1_MAX} bytes`);
+    return MORE;
+  }
+  const end = lf - 1;
+  const line = bytes.toString('latin1', 0, end);
   const fields = line.split(' ');
   const empty = { host: '', port: 0 };
   // "PROXY UNKNOWN" may carry anything up to CRLF, which the receiver ignores (the spec, 2.1).
@@ -83,10 +99,10 @@ function scanV1(bytes: Buffer): HeaderScan {
 }
 
 function scanV2(bytes: Buffer): HeaderScan {
-  if (bytes.length < V2_FIXED) return { kind: 'more' };
+  if (bytes.length < V2_FIXED) return MORE;
   if (bytes[12] >> 4 !== 2) throw new MalformedHeader(`a v2 header has version ${bytes[12] >> 4}, not 2`);
   const length = V2_FIXED + bytes.readUInt16BE(14);
-  if (bytes.length < length) return { kind: 'more' };
+  if (bytes.length < length) return MORE;
   let parsed: V2ProxyProtocol;
   try {
     parsed = V2ProxyProtocol.parse(new Uint8Array(bytes.subarray(0, length)));

@@ -18,6 +18,12 @@ describe('scanProxyHeader', () => {
     expect(scan.kind === 'header' && scan.info.source).toEqual({ host: '2001:db8::1', port: 4000 });
   });
 
+  test('"PROXY UNKNOWN" ends at its CRLF, whatever comes before it, a bare LF included (the spec, 2.1)', () => {
+    const scan = scanProxyHeader(Buffer.from('PROXY UNKNOWN what\never\r\nafter'));
+    expect(scan).toMatchObject({ kind: 'header', length: 'PROXY UNKNOWN what\never\r\n'.length, info: { protocol: 'UNKNOWN' } });
+    expect(scanProxyHeader(Buffer.from('PROXY UNKNOWN\n'))).toEqual({ kind: 'more' });
+  });
+
   test('reads "PROXY UNKNOWN" as a header with no addresses', () => {
     const scan = scanProxyHeader(Buffer.from('PROXY UNKNOWN ffff::1 ::1 1 2\r\nrest'));
     expect(scan).toMatchObject({ kind: 'header', length: 31, info: { protocol: 'UNKNOWN', source: { host: '', port: 0 } } });
@@ -45,6 +51,7 @@ describe('scanProxyHeader', () => {
     ['a v1 header with an IPv4 address written with a leading zero', 'PROXY TCP4 198.051.100.7 127.0.0.1 1 2\r\n'],
     ['a v1 header with a port of six digits', 'PROXY TCP4 1.1.1.1 127.0.0.1 000001 2\r\n'],
     ['a v1 header with a destination port past 65535', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 65536\r\n'],
+    ['a v1 header that ends in LF without CR', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 2\n'],
     ['a v1 header of an unknown protocol', 'PROXY UDP4 1.1.1.1 127.0.0.1 1 2\r\n'],
   ])('throws MalformedHeader for %s', (_what, text) => {
     expect(() => scanProxyHeader(Buffer.from(text))).toThrow(MalformedHeader);
