@@ -168,3 +168,43 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
   });
 });
+
+/** Open descriptors of a process (this one, or a child by pid): Linux's /proc; undefined elsewhere. */
+function openFds(pid: number = process.pid): number | undefined {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+describe.each(modes)('many stalled PROXY clients in $mode', ({ tcp }) => {
+  const serve = servingInTests<Server>();
+  const N = 2000;
+
+  test(`${N} connections that send 'P' and stall are each ended by lineTimeout, and their descriptors are released`, async () => {
+    const warned: string[] = [];
+    const server = serve(await bootstrap(tcp, { transport: { proxyProtocol: true }, logger: { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(m) } }));
+    const target = server.serverAddress as { host: string; port: number };
+    // A first client served makes the workers start before the descriptors are counted.
+    expect(JSON.parse(await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', false)).client.host).toBe('198.51.100.9');
+    const pids = () => [process.pid, ...server.stats().workers.map((w) => w.pid).filter((p): p is number => p !== undefined && p !== process.pid)];
+    const before = pids().map((p) => openFds(p) ?? 0);
+    const sockets: net.Socket[] = [];
+    const ends: Array<Promise<unknown>> = [];
+    try {
+      for (let i = 0; i < N; i += 200) {
+        const batch = await Promise.all(Array.from({ length: Math.min(200, N - i) }, () => rawConnect(target, 'P')));
+        for (const s of batch) ends.push(closed(s, 30000));
+        sockets.push(...batch);
+      }
+      await within(30000, 'every stalled connection to be ended', Promise.all(ends));
+      await until('a ProxyProtocolError per stalled connection', () => server.stats().proxyErrors === N, 15000);
+      expect(warned.filter((w) => /^ProxyProtocolError from .*no complete header .* within 1 s/.test(w))).toHaveLength(N);
+      await until('the descriptors to be released', () => pids().every((p, i) => (openFds(p) ?? 0) <= before[i] + 10), 15000);
+      expect(JSON.parse(await exchange(target, Buffer.from(v1Header('198.51.100.10', 10)), Buffer.alloc(0), 'info\n', false)).client.host).toBe('198.51.100.10');
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 120000);
+});
