@@ -156,6 +156,31 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     expect(warned.filter((w) => /ProxyProtocolError/.test(w))).toEqual([]);
   });
 
+  test('with required: false, v1, v2, LOCAL and plain clients at once are each read as what they are, with no byte lost', async () => {
+    const { target, server, warned } = await start({ required: false });
+    const clients = Array.from({ length: 24 }, (_, i) => {
+      const host = `198.51.100.${i + 1}`;
+      const kind = i % (secure ? 3 : 4);
+      if (kind === 0) return { head: Buffer.from(v1Header(host, 1000 + i)), expect: host };
+      if (kind === 1) return { head: v2Header({ src: host, srcPort: 1000 + i }), expect: host };
+      if (kind === 2) return { head: v2Header({ local: true }), expect: undefined };
+      return { head: Buffer.from(i % 8 === 3 ? 'PROXZ\r\n' : '\r\n\r\nQ\n'), expect: undefined, echo: true };
+    });
+    const replies = await Promise.all(clients.map(async (c) => {
+      if (c.echo) return exchange(target, c.head.subarray(0, 1), Buffer.from(`${c.head.subarray(1).toString('latin1')}info\n`), '', false);
+      return exchange(target, c.head.subarray(0, 3), c.head.subarray(3), 'info\n', secure);
+    }));
+    replies.forEach((reply, i) => {
+      const c = clients[i];
+      const lines = reply.split('\n');
+      if (c.echo) expect(lines.slice(0, -2).join('\n') + '\n').toBe(c.head.toString('latin1'));
+      const info = JSON.parse(lines[lines.length - 2]);
+      expect({ i, host: info.client.host === '127.0.0.1' || info.client.path !== undefined ? undefined : info.client.host }).toEqual({ i, host: c.expect });
+    });
+    expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
+    expect(warned).toEqual([]);
+  });
+
   test('with required: false, plain data that starts like a signature (P, PROX, CR LF) is served whole, even when it ends at once', async () => {
     const { target, server } = await start({ required: false });
     for (const plain of ['P', 'PROX', '\r', '\r\n', 'PROXY', 'Plain\n', '\r\nhello\n', 'PROXYish\n']) {
@@ -207,4 +232,27 @@ describe.each(modes)('many stalled PROXY clients in $mode', ({ tcp }) => {
       for (const s of sockets) s.destroy();
     }
   }, 120000);
+});
+
+describe.each([
+  { mode: 'serial', tcp: fixtures.TcpSerial },
+  { mode: '@Forking', tcp: fixtures.TcpForking },
+])('TCP6 PROXY headers on an IPv6 listener in $mode', ({ tcp }) => {
+  const serve = servingInTests<Server>();
+
+  test.each([
+    ['PROXY TCP6 2001:DB8::A ::1 65535 0', { host: '2001:db8::a', port: 65535, family: 'IPv6' }],
+    ['PROXY TCP6 :: :: 0 65535', { host: '::', port: 0, family: 'IPv6' }],
+    ['PROXY TCP6 ::FFFF:1.2.3.4 ::1 1 2', { host: '::ffff:1.2.3.4', port: 1, family: 'IPv6' }],
+    ['PROXY TCP6 0:0:0:0:0:ffff:0102:0304 ::1 1 2', { host: '::ffff:1.2.3.4', port: 1, family: 'IPv6' }],
+    ['PROXY TCP4 0.0.0.0 255.255.255.255 0 65535', { host: '0.0.0.0', port: 0, family: 'IPv4' }],
+    ['PROXY TCP4 255.255.255.255 0.0.0.0 65535 0', { host: '255.255.255.255', port: 65535, family: 'IPv4' }],
+  ])('%s names the client as Node would write it', async (line, client) => {
+    const server = serve(await bootstrap(tcp, { transport: { host: '::1', proxyProtocol: true } }));
+    const target = server.serverAddress as { host: string; port: number };
+    const reply = await exchange(target, Buffer.from(`${line}\r`), Buffer.from('\nfirst\n'), 'info\n', false);
+    const [first, info] = reply.split('\n');
+    expect(first).toBe('first');
+    expect(JSON.parse(info).client).toEqual(client);
+  });
 });
