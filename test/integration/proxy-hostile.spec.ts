@@ -110,6 +110,26 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
   });
 
+  test('a header and the TLS ClientHello in one write, or a header and data in one write, are both read', async () => {
+    const { target } = await start();
+    const raw = await rawConnect(target);
+    try {
+      raw.cork(); // the header and what follows it leave in one writev
+      raw.write(v2Header({ src: '192.0.2.77', srcPort: 77 }));
+      const pending = secure ? tlsConnect(target, { raw }) : Promise.resolve(raw);
+      if (!secure) raw.write('first\ninfo\n');
+      process.nextTick(() => raw.uncork());
+      const socket = await pending;
+      const reply = replyOf(socket);
+      socket.end(secure ? 'first\ninfo\n' : '');
+      const [first, info] = (await reply).split('\n');
+      expect(first).toBe('first');
+      expect(JSON.parse(info).client).toEqual({ host: '192.0.2.77', port: 77, family: 'IPv4' });
+    } finally {
+      raw.destroy();
+    }
+  });
+
   test('a malformed or stalled header ends only its connection: one warn line each, counted in proxyErrors, and the next client is served', async () => {
     const { target, server, warned } = await start();
     const hostile = [
