@@ -100,7 +100,8 @@ export class Preamble {
   ): Promise<ProxyInfo | null | 'health-check'> {
     const trusted = peer.host === undefined || config.trusted.has(peer.host);
     if (!trusted && config.required) return Promise.reject(new ProxyProtocolError(messages.proxyUntrusted(peer)));
-    return intake<ProxyInfo | null | 'health-check'>(raw, deadline, (bytes, event) => {
+    // Only when a header is optional can bytes that end undecided be plain data worth keeping (holdEnd).
+    return intake<ProxyInfo | null | 'health-check'>(raw, deadline, !config.required, (bytes, event) => {
       if (event === 'closed' && bytes.length === 0) return { used: 0, value: 'health-check' };
       let scan;
       try {
@@ -152,7 +153,7 @@ function describeTlsError(err: unknown): string {
 
 /** Waits for the connection's first bytes (left unread) or its end: a TLS client speaks first. */
 function firstBytes(raw: net.Socket, deadline: number): Promise<'data' | 'closed' | 'timeout'> {
-  return intake(raw, deadline, (bytes, event) => ({ used: 0, value: event === 'closed' && bytes.length > 0 ? 'data' : event }));
+  return intake(raw, deadline, false, (bytes, event) => ({ used: 0, value: event === 'closed' && bytes.length > 0 ? 'data' : event }));
 }
 
 type IntakeEvent = 'data' | 'closed' | 'timeout';
@@ -163,22 +164,24 @@ type Decide<T> = (bytes: Buffer, event: IntakeEvent) => { used: number; value: T
  * Reads a paused socket for the preamble until `decide` decides (it must on 'closed' and 'timeout'), then
  * puts back the bytes it did not use (`unshift`), so the handler reads every byte after them, and leaves
  * the socket paused. `decide` runs inside the 'data' event. Once Node has emitted 'end' nothing can be put
- * back, so the end of the client's bytes (Node's `push(null)`) is held while the intake lasts: bytes that
- * end undecided ('P', '\r\n' with `required: false`) are decided on 'closed', put back, and only then
- * ended, so the handler reads them and then its EOF. A reset counts as the end.
+ * back. With `holdEnd`, the end of the client's bytes (Node's `push(null)`) is held while the intake lasts:
+ * bytes that end undecided ('P', '\r\n' with `required: false`) are decided on 'closed', put back, and
+ * only then ended, so the handler reads them and then its EOF. Without it (the bytes are worth nothing
+ * once they end undecided) the socket is left as Node made it. A reset counts as the end.
  */
-function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promise<T> {
+function intake<T>(raw: net.Socket, deadline: number, holdEnd: boolean, decide: Decide<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const ownPush = Object.prototype.hasOwnProperty.call(raw, 'push') ? raw.push : undefined;
     const push = raw.push;
-    raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-      if (chunk !== null || settled) return push.call(raw, chunk, encoding);
-      // The client's end: first the bytes still buffered (read() emits them as 'data', which may decide).
-      while (!settled && raw.readableLength > 0 && raw.read() !== null);
-      if (!settled) step('closed');
-      return push.call(raw, null);
-    };
+    if (holdEnd) {
+      raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+        if (chunk !== null || settled) return push.call(raw, chunk, encoding);
+        // The client's end: first the bytes still buffered (read() emits them as 'data', which may decide).
+        while (!settled && raw.readableLength > 0 && raw.read() !== null);
+        if (!settled) step('closed');
+        return push.call(raw, null);
+      };
+    }
     let chunks: Buffer[] = [];
     const bytes = () => (chunks.length === 1 ? chunks[0] : (chunks = [Buffer.concat(chunks)])[0] ?? Buffer.alloc(0));
     const step = (event: IntakeEvent) => {
@@ -203,8 +206,9 @@ function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promis
     const timer = setTimeout(() => step('timeout'), untilDeadline(deadline));
     const stop = () => {
       settled = true;
-      if (ownPush) raw.push = ownPush;
-      else delete (raw as { push?: unknown }).push;
+      // Put back as an own property, never deleted: a delete would turn the socket's properties into a
+      // slow dictionary for the rest of its life.
+      if (holdEnd) raw.push = push;
       clearTimeout(timer);
       raw.pause();
       raw.off('data', onData);
