@@ -137,7 +137,7 @@ export interface WorkerExitEvent extends WorkerStartEvent {
   /** The exit code, when it exited with one (a thread the pool terminated has none). */
   code?: number | null;
   /** The signal that ended a child, when one did. */
-  signal?: string | null;
+  signal?: NodeJS.Signals | null;
   /** Why: a crash's message, or why it was retired (`close: …`, `recycled: …`). */
   reason?: string;
 }
