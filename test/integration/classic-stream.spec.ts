@@ -288,18 +288,19 @@ describe("the classic stream servers' edge options (new TCPServer(address, Handl
     expect(reply).toBe('{"host":"192.0.2.44","port":4444,"family":"IPv4"} hello\n');
   });
 
+  // bindAndActivate: false: were the check to pass, nothing would bind.
   test('a proxyProtocol that is neither a boolean nor an object is a ConfigurationError from the constructor, not taken for "on"', () => {
-    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never }))
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never, bindAndActivate: false }))
       .toThrow(/^new TCPServer\(\) on Echo: proxyProtocol "yes" is not a boolean or an object \{ trusted\?, required\? \}\. Fix: .*or false for none\.$/);
-    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never })).toThrow(ConfigurationError);
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never, bindAndActivate: false })).toThrow(ConfigurationError);
   });
 
   test('bad limits and nested PROXY options are ConfigurationErrors from the constructor, with the decorators\' messages', () => {
-    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { limits: { maxConnections: -1 } }))
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { limits: { maxConnections: -1 }, bindAndActivate: false }))
       .toThrow(/new TCPServer\(\) on Echo: limits\.maxConnections -1 is not a positive integer\./);
-    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: { required: 'no' as never } }))
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: { required: 'no' as never }, bindAndActivate: false }))
       .toThrow(/new TCPServer\(\) on Echo: proxyProtocol\.required "no" is not a boolean\./);
-    expect(() => new UnixStreamServer('/tmp/never-bound.sock', Echo, { tls: 'cert.pem' as never }))
+    expect(() => new UnixStreamServer('/tmp/never-bound.sock', Echo, { tls: 'cert.pem' as never, bindAndActivate: false }))
       .toThrow(/new UnixStreamServer\(\) on Echo: tls "cert\.pem" is not an object of Node's tls\.createServer\(\) options\./);
   });
 });
