@@ -112,12 +112,11 @@ export class Preamble {
         if (!trusted) throw new ProxyProtocolError(messages.proxyUntrusted(peer));
         return { used: scan.length, value: scan.info };
       }
-      // Bytes that ended before a decision cannot be put back (the stream has ended): the header was cut short.
-      if (event === 'closed') throw new ProxyProtocolError(messages.proxyIncomplete(peer));
-      if (scan.kind === 'none' || event === 'timeout') {
-        // A signature's beginning that stalls is plain data too, when a header is not required.
-        if (config.required) throw new ProxyProtocolError(event === 'timeout' ? messages.proxyTimeout(peer, this.seconds) : messages.proxyMissing(peer));
-        return { used: 0, value: null };
+      if (scan.kind === 'none' || event !== 'data') {
+        // A signature's beginning that stalls or ends is plain data too, when a header is not required
+        // (intake puts the bytes back before the end); when one is, the header was cut short or late.
+        if (!config.required) return { used: 0, value: null };
+        throw new ProxyProtocolError(event === 'timeout' ? messages.proxyTimeout(peer, this.seconds) : event === 'closed' ? messages.proxyIncomplete(peer) : messages.proxyMissing(peer));
       }
       return undefined;
     });
@@ -163,11 +162,23 @@ type Decide<T> = (bytes: Buffer, event: IntakeEvent) => { used: number; value: T
 /**
  * Reads a paused socket for the preamble until `decide` decides (it must on 'closed' and 'timeout'), then
  * puts back the bytes it did not use (`unshift`), so the handler reads every byte after them, and leaves
- * the socket paused. `decide` runs inside the 'data' event: a client that sends and half-closes at once
- * makes Node emit 'end' on the next tick, after which nothing can be put back. A reset counts as the end.
+ * the socket paused. `decide` runs inside the 'data' event. Once Node has emitted 'end' nothing can be put
+ * back, so the end of the client's bytes (Node's `push(null)`) is held while the intake lasts: bytes that
+ * end undecided ('P', '\r\n' with `required: false`) are decided on 'closed', put back, and only then
+ * ended, so the handler reads them and then its EOF. A reset counts as the end.
  */
 function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const ownPush = Object.prototype.hasOwnProperty.call(raw, 'push') ? raw.push : undefined;
+    const push = raw.push;
+    raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk !== null || settled) return push.call(raw, chunk, encoding);
+      // The client's end: first the bytes still buffered (read() emits them as 'data', which may decide).
+      while (!settled && raw.readableLength > 0 && raw.read() !== null);
+      if (!settled) step('closed');
+      return push.call(raw, null);
+    };
     let chunks: Buffer[] = [];
     const bytes = () => (chunks.length === 1 ? chunks[0] : (chunks = [Buffer.concat(chunks)])[0] ?? Buffer.alloc(0));
     const step = (event: IntakeEvent) => {
@@ -191,6 +202,9 @@ function intake<T>(raw: net.Socket, deadline: number, decide: Decide<T>): Promis
     const onEnd = () => step('closed');
     const timer = setTimeout(() => step('timeout'), untilDeadline(deadline));
     const stop = () => {
+      settled = true;
+      if (ownPush) raw.push = ownPush;
+      else delete (raw as { push?: unknown }).push;
       clearTimeout(timer);
       raw.pause();
       raw.off('data', onData);

@@ -56,9 +56,7 @@ function scanV1(bytes: Buffer): HeaderScan {
   const window = bytes.length > V1_MAX ? bytes.subarray(0, V1_MAX) : bytes;
   let lf = window.indexOf(LF);
   while (lf >= 0 && bytes[lf - 1] !== CR) {
-    if (bytes.toString('latin1', V1_SIGNATURE.length, V1_SIGNATURE.length + 8) !== 'UNKNOWN ' && bytes.toString('latin1', V1_SIGNATURE.length, lf) !== 'UNKNOWN') {
-      throw new MalformedHeader(`the v1 header ${JSON.stringify(bytes.toString('latin1', 0, lf))} ends in LF without CR`);
-    }
+    if (!isUnknown(bytes)) throw new MalformedHeader(`the v1 header ${JSON.stringify(bytes.toString('latin1', 0, lf))} ends in LF without CR`);
     lf = window.indexOf(LF, lf + 1);
   }
   if (lf < 0) {
@@ -70,7 +68,7 @@ function scanV1(bytes: Buffer): HeaderScan {
   const fields = line.split(' ');
   const empty = { host: '', port: 0 };
   // "PROXY UNKNOWN" may carry anything up to CRLF, which the receiver ignores (the spec, 2.1).
-  if (fields[1] === 'UNKNOWN') return header(end + 2, { version: 1, command: 'PROXY', protocol: 'UNKNOWN', source: empty, destination: empty, tlvs: [] });
+  if (isUnknown(bytes)) return header(end + 2, { version: 1, command: 'PROXY', protocol: 'UNKNOWN', source: empty, destination: empty, tlvs: [] });
   let parsed: V1ProxyProtocol;
   try {
     parsed = V1ProxyProtocol.parse(`${line}\r\n`);
@@ -84,7 +82,9 @@ function scanV1(bytes: Buffer): HeaderScan {
   // The library's pattern has the ports as digits; they must also fit in 16 bits.
   const sourcePort = fields[4].length <= 5 ? Number(fields[4]) : NaN;
   const destinationPort = fields[5].length <= 5 ? Number(fields[5]) : NaN;
-  if (fields.length !== 6 || !(v4 ? net.isIPv4(source) && net.isIPv4(destination) : net.isIPv6(source) && net.isIPv6(destination)) || !(sourcePort <= 65535 && destinationPort <= 65535)) {
+  // isIPv6 takes a scope ('fe80::1%eth0'), which names an interface of the proxy's host, not an address.
+  const addressed = v4 ? net.isIPv4(source) && net.isIPv4(destination) : net.isIPv6(source) && net.isIPv6(destination) && !source.includes('%') && !destination.includes('%');
+  if (fields.length !== 6 || !addressed || !(sourcePort <= 65535 && destinationPort <= 65535)) {
     throw new MalformedHeader(`the v1 header ${JSON.stringify(line)} does not hold two ${protocol} addresses and two ports`);
   }
   return header(end + 2, {
@@ -96,6 +96,21 @@ function scanV1(bytes: Buffer): HeaderScan {
     destination: { host: v4 ? destination : normaliseHost(destination), port: destinationPort },
     tlvs: [],
   });
+}
+
+const UNKNOWN = Buffer.from('UNKNOWN', 'latin1');
+const SP = 0x20;
+
+/**
+ * The v1 header says "PROXY UNKNOWN": the word, then a space, CR or LF (anything after it up to the CRLF is
+ * ignored, a bare LF included). The LF check and the header's verdict both ask this, so they cannot disagree.
+ */
+function isUnknown(bytes: Buffer): boolean {
+  const at = V1_SIGNATURE.length;
+  if (bytes.length <= at + UNKNOWN.length) return false;
+  for (let i = 0; i < UNKNOWN.length; i++) if (bytes[at + i] !== UNKNOWN[i]) return false;
+  const next = bytes[at + UNKNOWN.length];
+  return next === SP || next === CR || next === LF;
 }
 
 function scanV2(bytes: Buffer): HeaderScan {
@@ -164,7 +179,14 @@ function ipv6(bytes: readonly number[]): string {
 
 function normaliseHost(host: string): string {
   if (net.isIPv4(host) || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(host)) return host.toLowerCase();
-  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  const written = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  // The WHATWG writer gives an IPv4-mapped address in hex ('::ffff:102:304'); Node (libuv's inet_ntop) and
+  // ipv6() above write its IPv4 part dotted ('::ffff:1.2.3.4'), however the header spelled it.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(written);
+  if (!mapped) return written;
+  const hi = parseInt(mapped[1], 16);
+  const lo = parseInt(mapped[2], 16);
+  return `::ffff:${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }
 
 function unixPath(bytes: readonly number[]): string {

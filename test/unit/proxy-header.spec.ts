@@ -24,6 +24,39 @@ describe('scanProxyHeader', () => {
     expect(scanProxyHeader(Buffer.from('PROXY UNKNOWN\n'))).toEqual({ kind: 'more' });
   });
 
+  test('"PROXY UNKNOWN" followed at once by a bare LF is a header up to its CRLF, as the LF check lets it be', () => {
+    for (const head of ['PROXY UNKNOWN\nwhat\r\n', 'PROXY UNKNOWN\nwhat\never\r\n', 'PROXY UNKNOWN\rwhat\r\n']) {
+      expect(scanProxyHeader(Buffer.from(`${head}after`))).toMatchObject({ kind: 'header', length: head.length, info: { protocol: 'UNKNOWN' } });
+    }
+    expect(() => scanProxyHeader(Buffer.from('PROXY UNKNOWNX\r\n'))).toThrow(MalformedHeader);
+    expect(() => scanProxyHeader(Buffer.from('PROXY UNKNOW\n'))).toThrow(MalformedHeader);
+  });
+
+  test('a v1 header ends at byte 107 at the latest: a CRLF at 106-107 ends one, a CR at 107 or later cannot', () => {
+    const longest = `PROXY UNKNOWN ${'x'.repeat(107 - 16)}\r\n`;
+    expect(longest.length).toBe(107);
+    expect(scanProxyHeader(Buffer.from(`${longest}data`))).toMatchObject({ kind: 'header', length: 107 });
+    for (let n = 1; n < longest.length; n++) expect(scanProxyHeader(Buffer.from(longest.slice(0, n)))).toEqual({ kind: 'more' });
+    const tooLong = `PROXY UNKNOWN ${'x'.repeat(108 - 16)}\r\n`;
+    expect(() => scanProxyHeader(Buffer.from(tooLong.slice(0, 107)))).toThrow(MalformedHeader); // its CR is byte 107
+    expect(() => scanProxyHeader(Buffer.from(tooLong))).toThrow(/no CRLF within 107 bytes/);
+  });
+
+  test.each([
+    ['0.0.0.0 255.255.255.255 0 65535', 'TCP4', { host: '0.0.0.0', port: 0 }, { host: '255.255.255.255', port: 65535 }],
+    [':: ::1 0 65535', 'TCP6', { host: '::', port: 0 }, { host: '::1', port: 65535 }],
+    ['::FFFF:1.2.3.4 2001:DB8::A 1 2', 'TCP6', { host: '::ffff:1.2.3.4', port: 1 }, { host: '2001:db8::a', port: 2 }],
+    ['0:0:0:0:0:FFFF:0102:0304 ::ffff:10.0.0.1 1 2', 'TCP6', { host: '::ffff:1.2.3.4', port: 1 }, { host: '::ffff:10.0.0.1', port: 2 }],
+  ])('writes the v1 addresses %s as Node writes remoteAddress', (rest, protocol, source, destination) => {
+    const scan = scanProxyHeader(Buffer.from(`PROXY ${protocol} ${rest}\r\n`));
+    expect(scan).toMatchObject({ kind: 'header', info: { protocol, source, destination } });
+  });
+
+  test('refuses a v1 TCP6 address with a scope (fe80::1%eth0) as MalformedHeader, not a TypeError', () => {
+    expect(() => scanProxyHeader(Buffer.from('PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n'))).toThrow(MalformedHeader);
+    expect(() => scanProxyHeader(Buffer.from('PROXY TCP6 ::1 fe80::1%1 1 2\r\n'))).toThrow(MalformedHeader);
+  });
+
   test('reads "PROXY UNKNOWN" as a header with no addresses', () => {
     const scan = scanProxyHeader(Buffer.from('PROXY UNKNOWN ffff::1 ::1 1 2\r\nrest'));
     expect(scan).toMatchObject({ kind: 'header', length: 31, info: { protocol: 'UNKNOWN', source: { host: '', port: 0 } } });

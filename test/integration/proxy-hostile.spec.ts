@@ -1,0 +1,278 @@
+/**
+ * Hostile clients at the PROXY protocol intake (API.md §11), in every mode (serial, @Concurrent, @Threading,
+ * @Forking), over TCP and Unix stream sockets, with and without TLS: headers split at every byte, bytes
+ * after the header in the same write, half-closes and resets right after a header, malformed and stalled
+ * headers, and plain data that looks like a header's start under `required: false`. What must hold: a bad
+ * header ends only its connection (a ProxyProtocolError: one warn line, counted in proxyErrors), no byte
+ * after a header is lost, and the server goes on serving.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { bootstrap, Server } from '../../src';
+import { TLS } from '../fixtures/edge-handlers';
+import * as fixtures from '../fixtures/proxy-hostile-handlers';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { closed, rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { servingInTests } from '../helpers/serving';
+
+type Target = { host: string; port: number } | { path: string };
+
+async function until(what: string, cond: () => boolean, ms = 10000): Promise<void> {
+  await within(ms, what, (async () => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 10));
+  })());
+}
+
+/** Writes `bytes` and waits until they have left this process (so the next write is a separate segment). */
+function send(socket: net.Socket, bytes: Buffer | string): Promise<void> {
+  return new Promise((resolve, reject) => socket.write(bytes, (err) => (err ? reject(err) : setImmediate(resolve))));
+}
+
+/** Everything the server sends until it closes the connection; bounded. */
+function replyOf(socket: net.Socket, ms = 10000): Promise<string> {
+  return within(ms, 'the reply to its end', new Promise<string>((resolve) => {
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(got));
+    socket.resume();
+  }));
+}
+
+/**
+ * Sends `first`, then (as a separate write) `second` over a connection, runs TLS over it when `secure`,
+ * sends `payload` and half-closes; resolves with all the server answered before it closed.
+ */
+async function exchange(target: Target, first: Buffer, second: Buffer, payload: string, secure: boolean): Promise<string> {
+  const raw = await rawConnect(target);
+  try {
+    await send(raw, first);
+    if (second.length > 0) await send(raw, second);
+    const socket = secure ? await tlsConnect(target, { raw }) : raw;
+    const reply = replyOf(socket);
+    socket.end(payload);
+    return await reply;
+  } finally {
+    raw.destroy();
+  }
+}
+
+const modes = [
+  { mode: 'serial', tcp: fixtures.TcpSerial, unix: fixtures.UnixSerial },
+  { mode: '@Concurrent', tcp: fixtures.TcpConcurrent, unix: fixtures.UnixConcurrent },
+  { mode: '@Threading', tcp: fixtures.TcpThreading, unix: fixtures.UnixThreading },
+  { mode: '@Forking', tcp: fixtures.TcpForking, unix: fixtures.UnixForking },
+];
+const cases = modes.flatMap((m) => [
+  { ...m, transport: 'TCP', secure: false },
+  { ...m, transport: 'TCP', secure: true },
+  { ...m, transport: 'Unix', secure: false },
+  { ...m, transport: 'Unix', secure: true },
+]);
+
+describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secure)', ({ tcp, unix, transport, secure }) => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeTempDir(dir));
+
+  async function start(proxyProtocol: true | { required: boolean } = true): Promise<{ server: Server; target: Target; warned: string[] }> {
+    const warned: string[] = [];
+    const logger = { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(`error: ${m}`) };
+    const overrides = { proxyProtocol, ...(secure ? { tls: TLS } : {}), ...(transport === 'Unix' ? { path: path.join(dir, 's.sock') } : {}) };
+    const server = serve(await bootstrap(transport === 'TCP' ? tcp : unix, { transport: overrides, logger }));
+    const address = server.serverAddress as Target;
+    return { server, target: 'path' in address ? { path: address.path } : address, warned };
+  }
+
+  test('a v1 and a v2 header split at each byte, the rest sent with the data, lose no byte after the header', async () => {
+    const { target, server } = await start();
+    const headers = [
+      Buffer.from(v1Header('203.0.113.7', 65535, '192.0.2.1', 0)),
+      v2Header({ src: '203.0.113.7', srcPort: 65535, dst: '192.0.2.1', dstPort: 0, tlvs: [{ type: 5, value: Buffer.from('id') }] }),
+    ];
+    for (const header of headers) {
+      // With TLS a handshake follows each header: the boundaries that matter most (after 'P' or the first
+      // signature byte, inside the signature, between CR and LF), not every one.
+      const cuts = secure ? [1, 2, 5, 6, 12, header.length - 1] : Array.from({ length: header.length - 1 }, (_, i) => i + 1);
+      for (const cut of cuts) {
+        const tail = secure ? Buffer.alloc(0) : Buffer.from('first\n');
+        const reply = await exchange(target, header.subarray(0, cut), Buffer.concat([header.subarray(cut), tail]), 'info\nlast, no newline', secure);
+        const lines = reply.split('\n');
+        expect({ cut, first: secure ? 'first' : lines.shift(), last: lines.pop() }).toEqual({ cut, first: 'first', last: 'last, no newline' });
+        expect({ cut, client: JSON.parse(lines[0]).client }).toEqual({ cut, client: { host: '203.0.113.7', port: 65535, family: 'IPv4' } });
+      }
+    }
+    expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
+  });
+
+  test('a header and the TLS ClientHello in one write, or a header and data in one write, are both read', async () => {
+    const { target } = await start();
+    const raw = await rawConnect(target);
+    try {
+      raw.cork(); // the header and what follows it leave in one writev
+      raw.write(v2Header({ src: '192.0.2.77', srcPort: 77 }));
+      const pending = secure ? tlsConnect(target, { raw }) : Promise.resolve(raw);
+      if (!secure) raw.write('first\ninfo\n');
+      process.nextTick(() => raw.uncork());
+      const socket = await pending;
+      const reply = replyOf(socket);
+      socket.end(secure ? 'first\ninfo\n' : '');
+      const [first, info] = (await reply).split('\n');
+      expect(first).toBe('first');
+      expect(JSON.parse(info).client).toEqual({ host: '192.0.2.77', port: 77, family: 'IPv4' });
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  test('a malformed or stalled header ends only its connection: one warn line each, counted in proxyErrors, and the next client is served', async () => {
+    const { target, server, warned } = await start();
+    const hostile = [
+      'PROXY TCP4 10.0.0.1 10.0.0.2 1 2\n', // a bare LF
+      'PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\r\n',
+      `PROXY UNKNOWN ${'x'.repeat(92)}\r\n`, // its CRLF at bytes 107-108: one byte too long
+      'PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n',
+      'PROXY TCP4 10.0.0.1 10.0.0.2 1 65536\r\n',
+      Buffer.concat([v2Header({ src: '10.0.0.1' }).subarray(0, 14), Buffer.from([0x00, 0x04, 1, 2, 3, 4])]), // a TCP4 block of 4 bytes
+      Buffer.concat([v2Header({ src: '10.0.0.1', tlvs: [{ type: 5, value: Buffer.from('abc') }] }).subarray(0, 16 + 12), Buffer.from([5, 0, 9, 1])]),
+      'P', // then nothing: lineTimeout (1 s) ends it
+      v2Header({ src: '10.0.0.1' }).subarray(0, 3),
+      'hello\n', // no header where one is required
+    ];
+    for (const bytes of hostile) {
+      const socket = await rawConnect(target, bytes);
+      expect({ bytes: bytes.toString(), ...(await closed(socket)) }).toMatchObject({ bytes: bytes.toString(), data: '' });
+    }
+    await until('a warn line per connection', () => warned.length >= hostile.length);
+    expect(warned).toHaveLength(hostile.length);
+    for (const line of warned) expect(line).toMatch(/^ProxyProtocolError from .*PROXY protocol: /);
+    expect(server.stats()).toMatchObject({ proxyErrors: hostile.length, errors: 0, tlsErrors: 0 });
+    const reply = await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', secure);
+    expect(JSON.parse(reply).client.host).toBe('198.51.100.9');
+  });
+
+  test('a header then a reset or a half-close at once, and a close with no byte, leave the server serving with nothing open', async () => {
+    const { target, server, warned } = await start();
+    const reset = await rawConnect(target, v1Header('192.0.2.5', 5));
+    if (transport === 'TCP') reset.resetAndDestroy(); // a RST; a Unix socket has none, it just goes
+    else reset.destroy();
+    const halfClosed = await rawConnect(target);
+    const got = replyOf(halfClosed);
+    halfClosed.end(`${v1Header('192.0.2.6', 6)}partial`);
+    if (!secure) expect(await got).toBe('partial'); // with TLS the plain bytes after the header are a failed handshake
+    else await got;
+    const silent = await rawConnect(target);
+    silent.end();
+    await closed(silent);
+    const reply = await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', secure);
+    expect(JSON.parse(reply).client.host).toBe('198.51.100.9');
+    await until('no connection left open', () => server.stats().active === 0 && server.stats().workers.every((w) => w.connections === 0));
+    expect(server.stats()).toMatchObject({ proxyErrors: 0 });
+    expect(warned.filter((w) => /ProxyProtocolError/.test(w))).toEqual([]);
+  });
+
+  test('with required: false, v1, v2, LOCAL and plain clients at once are each read as what they are, with no byte lost', async () => {
+    const { target, server, warned } = await start({ required: false });
+    const clients = Array.from({ length: 24 }, (_, i) => {
+      const host = `198.51.100.${i + 1}`;
+      const kind = i % (secure ? 3 : 4);
+      if (kind === 0) return { head: Buffer.from(v1Header(host, 1000 + i)), expect: host };
+      if (kind === 1) return { head: v2Header({ src: host, srcPort: 1000 + i }), expect: host };
+      if (kind === 2) return { head: v2Header({ local: true }), expect: undefined };
+      return { head: Buffer.from(i % 8 === 3 ? 'PROXZ\r\n' : '\r\n\r\nQ\n'), expect: undefined, echo: true };
+    });
+    const replies = await Promise.all(clients.map(async (c) => {
+      if (c.echo) return exchange(target, c.head.subarray(0, 1), Buffer.from(`${c.head.subarray(1).toString('latin1')}info\n`), '', false);
+      return exchange(target, c.head.subarray(0, 3), c.head.subarray(3), 'info\n', secure);
+    }));
+    replies.forEach((reply, i) => {
+      const c = clients[i];
+      const lines = reply.split('\n');
+      if (c.echo) expect(lines.slice(0, -2).join('\n') + '\n').toBe(c.head.toString('latin1'));
+      const info = JSON.parse(lines[lines.length - 2]);
+      expect({ i, host: info.client.host === '127.0.0.1' || info.client.path !== undefined ? undefined : info.client.host }).toEqual({ i, host: c.expect });
+    });
+    expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
+    expect(warned).toEqual([]);
+  });
+
+  test('with required: false, plain data that starts like a signature (P, PROX, CR LF) is served whole, even when it ends at once', async () => {
+    const { target, server } = await start({ required: false });
+    for (const plain of ['P', 'PROX', '\r', '\r\n', 'PROXY', 'Plain\n', '\r\nhello\n', 'PROXYish\n']) {
+      if (secure) break; // under TLS the first bytes after an absent header are the ClientHello, never plain text
+      const reply = await exchange(target, Buffer.from(plain), Buffer.alloc(0), '', false);
+      expect({ plain, reply }).toEqual({ plain, reply: plain });
+    }
+    const reply = await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', secure);
+    expect(JSON.parse(reply).client.host).toBe('198.51.100.9');
+    expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
+  });
+});
+
+/** Open descriptors of a process (this one, or a child by pid): Linux's /proc; undefined elsewhere. */
+function openFds(pid: number = process.pid): number | undefined {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+describe.each(modes)('many stalled PROXY clients in $mode', ({ tcp }) => {
+  const serve = servingInTests<Server>();
+  const N = 2000;
+
+  test(`${N} connections that send 'P' and stall are each ended by lineTimeout, and their descriptors are released`, async () => {
+    const warned: string[] = [];
+    const server = serve(await bootstrap(tcp, { transport: { proxyProtocol: true }, logger: { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(m) } }));
+    const target = server.serverAddress as { host: string; port: number };
+    // A first client served makes the workers start before the descriptors are counted.
+    expect(JSON.parse(await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', false)).client.host).toBe('198.51.100.9');
+    const pids = () => [process.pid, ...server.stats().workers.map((w) => w.pid).filter((p): p is number => p !== undefined && p !== process.pid)];
+    const before = pids().map((p) => openFds(p) ?? 0);
+    const sockets: net.Socket[] = [];
+    const ends: Array<Promise<unknown>> = [];
+    try {
+      for (let i = 0; i < N; i += 200) {
+        const batch = await Promise.all(Array.from({ length: Math.min(200, N - i) }, () => rawConnect(target, 'P')));
+        for (const s of batch) ends.push(closed(s, 30000));
+        sockets.push(...batch);
+      }
+      await within(30000, 'every stalled connection to be ended', Promise.all(ends));
+      await until('a ProxyProtocolError per stalled connection', () => server.stats().proxyErrors === N, 15000);
+      expect(warned.filter((w) => /^ProxyProtocolError from .*no complete header .* within 1 s/.test(w))).toHaveLength(N);
+      await until('the descriptors to be released', () => pids().every((p, i) => (openFds(p) ?? 0) <= before[i] + 10), 15000);
+      expect(JSON.parse(await exchange(target, Buffer.from(v1Header('198.51.100.10', 10)), Buffer.alloc(0), 'info\n', false)).client.host).toBe('198.51.100.10');
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 120000);
+});
+
+describe.each([
+  { mode: 'serial', tcp: fixtures.TcpSerial },
+  { mode: '@Forking', tcp: fixtures.TcpForking },
+])('TCP6 PROXY headers on an IPv6 listener in $mode', ({ tcp }) => {
+  const serve = servingInTests<Server>();
+
+  test.each([
+    ['PROXY TCP6 2001:DB8::A ::1 65535 0', { host: '2001:db8::a', port: 65535, family: 'IPv6' }],
+    ['PROXY TCP6 :: :: 0 65535', { host: '::', port: 0, family: 'IPv6' }],
+    ['PROXY TCP6 ::FFFF:1.2.3.4 ::1 1 2', { host: '::ffff:1.2.3.4', port: 1, family: 'IPv6' }],
+    ['PROXY TCP6 0:0:0:0:0:ffff:0102:0304 ::1 1 2', { host: '::ffff:1.2.3.4', port: 1, family: 'IPv6' }],
+    ['PROXY TCP4 0.0.0.0 255.255.255.255 0 65535', { host: '0.0.0.0', port: 0, family: 'IPv4' }],
+    ['PROXY TCP4 255.255.255.255 0.0.0.0 65535 0', { host: '255.255.255.255', port: 65535, family: 'IPv4' }],
+  ])('%s names the client as Node would write it', async (line, client) => {
+    const server = serve(await bootstrap(tcp, { transport: { host: '::1', proxyProtocol: true } }));
+    const target = server.serverAddress as { host: string; port: number };
+    const reply = await exchange(target, Buffer.from(`${line}\r`), Buffer.from('\nfirst\n'), 'info\n', false);
+    const [first, info] = reply.split('\n');
+    expect(first).toBe('first');
+    expect(JSON.parse(info).client).toEqual(client);
+  });
+});
