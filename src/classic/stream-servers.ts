@@ -12,6 +12,7 @@ import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './bas
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, lingeringClose } from '../transports/lingering-close';
 import { AcceptWatch } from '../observability/accept-watch';
+import { checkEdgeOptions } from '../decorators/edge-options.validation';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -61,6 +62,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, options: StreamServerOptions = {}) {
     super(address, Handler, options);
     const { tls, proxyProtocol, limits } = options;
+    checkEdgeOptions(new.target.name, Handler?.name, { tls, proxyProtocol, limits });
     this.edge = { tls, proxyProtocol, limits };
     if (limits?.maxLineLength !== undefined) this.lineLimit = limits.maxLineLength;
     if (limits?.lineTimeout !== undefined) this.lineTimeout = limits.lineTimeout;

@@ -5,7 +5,7 @@
 import { edgeOptionTexts as texts } from '../errors/edge.messages';
 import { configurationMessages as messages } from '../errors/configuration.messages';
 import { TrustedPeers } from '../transports/trusted-peers';
-import { boolean, DecorationSite, fail, integerFrom, OptionRule, positiveInteger } from './options.validation';
+import { boolean, checkOptions, DecorationSite, fail, integerFrom, OptionRule, positiveInteger } from './options.validation';
 
 const plainObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
 const positiveNumber = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
@@ -62,3 +62,15 @@ export const edgeRules: readonly OptionRule[] = [
   },
   { name: 'limits', text: texts.limits, valid: plainObject, more: nested('limits', limitRules) },
 ];
+
+/**
+ * The classic stream servers' constructor check (`new TCPServer(address, Handler, { tls, proxyProtocol, limits })`):
+ * the same rules as the decorators, so a bad value (`proxyProtocol: 'yes'`, `limits: { maxConnections: -1 }`)
+ * is a ConfigurationError thrown by the constructor, as Python's constructors raise on bad arguments,
+ * rather than taken for "on" or ignored. Undefined options are left out, as the decorators leave them.
+ * Messages read `new TCPServer() on EchoHandler: proxyProtocol "yes" is not …`.
+ */
+export function checkEdgeOptions(server: string, handler: string, options: { tls?: unknown; proxyProtocol?: unknown; limits?: unknown }): void {
+  const { tls, proxyProtocol, limits } = options;
+  checkOptions({ decorator: `new ${server}()`, cls: handler || 'its handler' }, { tls, proxyProtocol, limits }, edgeRules, { expected: '', example: '' });
+}

@@ -8,9 +8,12 @@ import type { ClientAddress } from '../transports/address';
  *
  *     dc.subscribe('sockserve:request.end', (m) => { const e = m as SockserveEvents['sockserve:request.end']; ... });
  *
- * An event published where it happened carries the `server` (in a worker: that worker's face of it). The
- * ones a worker thread or child republishes in the server's process (`connection.*`, `request.end`) are
- * plain data with the worker's `workerId` instead, and their `error` is `{ name, message, code? }`.
+ * An event published where it happened carries the `server` (in a worker: that worker's face of it).
+ * `connection.open`/`close` are always published in the server's process, with `server` (and, on a close,
+ * the `workerId` of the worker that served it). A `request.end` that a worker thread or child republishes
+ * in the server's process (or that the server's process publishes for a worker that died) is plain data
+ * with the worker's `workerId` and no `server`, and its `error` is a PlainError `{ name, message, code? }`:
+ * test `server` to tell the two apart (`if (!e.server) e.error?.name`).
  */
 
 /** An event published where it happened: in the server's process, or in the worker that served the request. */
@@ -43,13 +46,19 @@ export interface PlainError {
 }
 
 /** `sockserve:connection.open`: a stream connection was taken by the server. */
-export type ConnectionOpenEvent = EventSource & {
+export interface ConnectionOpenEvent {
+  /** The running server (bootstrap()'s result): connections open and close in the server's process. */
+  server: Server;
   /** The client (behind a PROXY header: the original client). */
   clientAddress: ClientAddress;
-};
+}
 
 /** `sockserve:connection.close`: a stream connection closed (`workerId` beside `server` when a worker served it). */
-export type ConnectionCloseEvent = EventSource & {
+export interface ConnectionCloseEvent {
+  /** The running server (bootstrap()'s result): connections open and close in the server's process. */
+  server: Server;
+  /** The worker that served the connection (as in `stats().workers[].id`), when one did. */
+  workerId?: number;
   /** The client (behind a PROXY header: the original client). */
   clientAddress: ClientAddress;
   /** From the connection's open to its close, in milliseconds. */
@@ -58,7 +67,7 @@ export type ConnectionCloseEvent = EventSource & {
   bytesIn: number;
   /** Bytes written towards the client. */
   bytesOut: number;
-};
+}
 
 /** `sockserve:request.start`: a request's lifecycle starts (after `@Verify`). Published where the request runs. */
 export interface RequestStartEvent {
@@ -68,8 +77,8 @@ export interface RequestStartEvent {
   clientAddress: ClientAddress;
 }
 
-/** `sockserve:request.end`: a request ended. */
-export type RequestEndEvent = EventSource & {
+/** The fields of every `sockserve:request.end`, wherever it is published. */
+export interface RequestEndFields {
   /** The client (behind a PROXY header: the original client). */
   clientAddress: ClientAddress;
   /** From the request's start to its end, in milliseconds. */
@@ -78,9 +87,30 @@ export type RequestEndEvent = EventSource & {
   bytesIn: number;
   /** Bytes the request wrote. */
   bytesOut: number;
-  /** Why the request failed, when it did: the error thrown, or a PlainError when republished from a worker. */
-  error?: unknown;
-};
+}
+
+/**
+ * `sockserve:request.end`: a request ended. Published where the request ran, with `server` and the error
+ * thrown as it was; or, for a worker's request, in the server's process with `workerId`, no `server`,
+ * and the error as a PlainError (a `WorkerCrashedError` too, when the worker died). Narrow on `server`.
+ */
+export type RequestEndEvent =
+  | (RequestEndFields & {
+      /** The running server; in a worker, that worker's face of it. */
+      server: Server;
+      /** Absent: published where the request ran. */
+      workerId?: undefined;
+      /** Why the request failed, when it did: the error thrown, as thrown. */
+      error?: unknown;
+    })
+  | (RequestEndFields & {
+      /** Absent: the request ran in a worker. */
+      server?: undefined;
+      /** The worker it ran in (as in `stats().workers[].id`). */
+      workerId: number;
+      /** Why the request failed, when it did, as plain data (`name` `'WorkerCrashedError'` when the worker died). */
+      error?: PlainError;
+    });
 
 /** `sockserve:message`: one message handed to `@OnMessage`. Published where the handler runs. */
 export interface MessageEvent {
@@ -107,7 +137,7 @@ export interface WorkerExitEvent extends WorkerStartEvent {
   /** The exit code, when it exited with one (a thread the pool terminated has none). */
   code?: number | null;
   /** The signal that ended a child, when one did. */
-  signal?: string | null;
+  signal?: NodeJS.Signals | null;
   /** Why: a crash's message, or why it was retired (`close: …`, `recycled: …`). */
   reason?: string;
 }

@@ -47,7 +47,7 @@ type KeysOf<T> = T extends unknown ? keyof T : never;
  * time: every name listed must be a field of the type, and every field of the type must be listed.
  */
 const DECLARED = {
-  'sockserve:connection.open': ['server', 'workerId', 'clientAddress'],
+  'sockserve:connection.open': ['server', 'clientAddress'],
   'sockserve:connection.close': ['server', 'workerId', 'clientAddress', 'durationMs', 'bytesIn', 'bytesOut'],
   'sockserve:request.start': ['server', 'clientAddress'],
   'sockserve:request.end': ['server', 'workerId', 'clientAddress', 'durationMs', 'bytesIn', 'bytesOut', 'error'],

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { AddressInUseError, BaseServer, LineTooLongError, RequestTimeoutError, StreamRequestHandler, TCPServer, UnixStreamServer } from '../../src/classic';
+import { AddressInUseError, BaseServer, ConfigurationError, LineTooLongError, RequestTimeoutError, StreamRequestHandler, TCPServer, UnixStreamServer } from '../../src/classic';
 import { Body, handlerClasses, streamTransports } from '../contracts/transports';
 import { connect, readToEnd, removeTempDir, requestAcrossShutdown, streamExchange, tempDir, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
@@ -259,5 +259,48 @@ describe("StreamRequestHandler's Python attributes: timeout and disableNagleAlgo
     expect((await streamExchange(target(withNagle), 'a\n', { halfClose: true })).toString()).toBe('a\n');
     expect((await streamExchange(target(noNagle), 'b\n', { halfClose: true })).toString()).toBe('b\n');
     expect(calls).toEqual([['disabled', true]]);
+  });
+});
+
+describe("the classic stream servers' edge options (new TCPServer(address, Handler, { proxyProtocol, limits, tls }))", () => {
+  const serve = servingInTests();
+  class Echo extends StreamRequestHandler {
+    override async handle() {
+      await this.wfile.write(`${JSON.stringify(this.clientAddress)} ${(await this.rfile.readline()).toString()}`);
+    }
+  }
+  const header = 'PROXY TCP4 192.0.2.44 10.0.0.1 4444 80\r\n';
+  const target = (s: TCPServer) => ({ host: s.serverAddress[0] as string, port: s.serverAddress[1] as number });
+
+  test('proxyProtocol: false reads no header, as leaving it out does: a header is the handler\'s data', async () => {
+    const server = new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: process.env.SOCKSERVE_TEST_NEVER_SET === '1' });
+    await server.ready;
+    serve(server);
+    const reply = (await streamExchange(target(server), header + 'hello\n', { halfClose: true })).toString();
+    expect(reply).toMatch(/^\{"host":"127\.0\.0\.1","port":\d+,"family":"IPv4"\} PROXY TCP4 192\.0\.2\.44 /);
+  });
+
+  test('proxyProtocol: true takes the client from the header', async () => {
+    const server = new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: true });
+    await server.ready;
+    serve(server);
+    const reply = (await streamExchange(target(server), header + 'hello\n', { halfClose: true })).toString();
+    expect(reply).toBe('{"host":"192.0.2.44","port":4444,"family":"IPv4"} hello\n');
+  });
+
+  // bindAndActivate: false: were the check to pass, nothing would bind.
+  test('a proxyProtocol that is neither a boolean nor an object is a ConfigurationError from the constructor, not taken for "on"', () => {
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never, bindAndActivate: false }))
+      .toThrow(/^new TCPServer\(\) on Echo: proxyProtocol "yes" is not a boolean or an object \{ trusted\?, required\? \}\. Fix: .*or false for none\.$/);
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: 'yes' as never, bindAndActivate: false })).toThrow(ConfigurationError);
+  });
+
+  test('bad limits and nested PROXY options are ConfigurationErrors from the constructor, with the decorators\' messages', () => {
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { limits: { maxConnections: -1 }, bindAndActivate: false }))
+      .toThrow(/new TCPServer\(\) on Echo: limits\.maxConnections -1 is not a positive integer\./);
+    expect(() => new TCPServer(['127.0.0.1', 0], Echo, { proxyProtocol: { required: 'no' as never }, bindAndActivate: false }))
+      .toThrow(/new TCPServer\(\) on Echo: proxyProtocol\.required "no" is not a boolean\./);
+    expect(() => new UnixStreamServer('/tmp/never-bound.sock', Echo, { tls: 'cert.pem' as never, bindAndActivate: false }))
+      .toThrow(/new UnixStreamServer\(\) on Echo: tls "cert\.pem" is not an object of Node's tls\.createServer\(\) options\./);
   });
 });

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
-import type { ServerStats } from '../../src';
+import type { ServerStats, WorkerExitEvent } from '../../src';
 import { datagramExchange, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
 import { recordEvents } from '../helpers/events';
@@ -362,6 +363,9 @@ describe.each(modes.filter((m) => m.child))('observability when a worker is kill
       expect(recorder.named('sockserve:request.end')[0].error).toMatchObject({ name: 'WorkerCrashedError' });
       expect(recorder.named('sockserve:connection.close')).toHaveLength(recorder.named('sockserve:connection.open').length);
       expect(recorder.named('sockserve:worker.exit')).toEqual([expect.objectContaining({ workerId: pid, signal: 'SIGKILL', reason: 'was killed by SIGKILL' })]);
+      // WorkerExitEvent.signal is typed as Node's signal names, so it goes to process.kill() or os.constants.signals without a cast.
+      const signal: NodeJS.Signals | null | undefined = (recorder.named('sockserve:worker.exit')[0] as unknown as WorkerExitEvent).signal;
+      expect(signal && os.constants.signals[signal]).toBe(os.constants.signals.SIGKILL);
       expect(logger.lines.error).toEqual([expect.stringMatching(/WorkerCrashedError/)]);
       expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     } finally {

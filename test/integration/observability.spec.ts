@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import * as dc from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
+import type { PlainError, RequestEndEvent, SockserveEvents } from '../../src';
 import { TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { recordEvents, undeclaredFields } from '../helpers/events';
@@ -309,6 +310,31 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ errors: 1, clientErrors: 0, accepted: 1 });
     expect(recorder.named('sockserve:request.end')[0].error).toMatchObject({ name: 'Error', message: 'handler failure' });
     expect(logger.lines.error).toEqual([expect.stringMatching(/Error: handler failure/)]);
+  });
+
+  test('a republished request.end narrows on `server` to the worker\'s form: workerId a number and error a PlainError, the crash\'s too', async () => {
+    const ends: RequestEndEvent[] = [];
+    const keep = (message: unknown) => { ends.push(message as SockserveEvents['sockserve:request.end']); };
+    dc.subscribe('sockserve:request.end', keep);
+    try {
+      const s = serve(await bootstrap(m.Lines, { logger: memoryLogger() }));
+      expect((await streamExchange(target(s), 'fail\n', { halfClose: true })).toString()).toBe('');
+      expect((await streamExchange(target(s), 'die\n', { halfClose: true })).toString()).toBe('');
+      await until(() => ends.length === 2 && s.stats().restarts === 1);
+      const seen = ends.map((e) => {
+        if (e.server) return { server: e.server.handlerName, error: e.error };
+        // Compile-time: in this branch workerId is a number and error a PlainError, with no cast.
+        const workerId: number = e.workerId;
+        const error: PlainError | undefined = e.error;
+        return { workerId: typeof workerId, name: error?.name, message: error?.message, plain: error?.constructor?.name === 'Object' }; // by name: a cloned object comes from another realm under jest
+      });
+      expect(seen).toEqual([
+        { workerId: 'number', name: 'Error', message: 'handler failure', plain: true },
+        { workerId: 'number', name: 'WorkerCrashedError', message: expect.stringMatching(/died: it exited with code 3/), plain: true },
+      ]);
+    } finally {
+      dc.unsubscribe('sockserve:request.end', keep);
+    }
   });
 
   test('a client that resets counts as a client error, not a handler error, and the next request is served', async () => {
