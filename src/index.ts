@@ -31,7 +31,7 @@ export { bootstrap } from './bootstrap/bootstrap';
 export type { BootstrapOptions, Logger, TransportOverrides, ServerSubclass } from './bootstrap/options';
 export type { LevelledLogger } from './observability/logger';
 export type {
-  SockserveEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestStartEvent, RequestEndEvent, MessageEvent, WorkerStartEvent,
+  SockserveEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestStartEvent, RequestEndEvent, MessageReceivedEvent, WorkerStartEvent,
   WorkerExitEvent, RequestTraceContext, EventSource, PublishedHere, RepublishedFromWorker, PlainError, RequestEndFields,
 } from './observability/event-types';
 export { Server } from './bootstrap/server';

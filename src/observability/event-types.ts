@@ -113,7 +113,7 @@ export type RequestEndEvent =
     });
 
 /** `sockserve:message`: one message handed to `@OnMessage`. Published where the handler runs. */
-export interface MessageEvent {
+export interface MessageReceivedEvent {
   /** The running server; in a worker, that worker's face of it. */
   server: Server;
   /** The client (behind a PROXY header: the original client). */
@@ -162,8 +162,8 @@ export interface SockserveEvents {
   'sockserve:request.start': RequestStartEvent;
   /** See RequestEndEvent. */
   'sockserve:request.end': RequestEndEvent;
-  /** See MessageEvent. */
-  'sockserve:message': MessageEvent;
+  /** See MessageReceivedEvent. */
+  'sockserve:message': MessageReceivedEvent;
   /** See WorkerStartEvent. */
   'sockserve:worker.start': WorkerStartEvent;
   /** See WorkerExitEvent. */
