@@ -32,7 +32,7 @@ export type { BootstrapOptions, Logger, TransportOverrides, ServerSubclass } fro
 export type { LevelledLogger } from './observability/logger';
 export type {
   SockserveEvents, ConnectionOpenEvent, ConnectionCloseEvent, RequestStartEvent, RequestEndEvent, MessageReceivedEvent, WorkerStartEvent,
-  WorkerExitEvent, RequestTraceContext, EventSource, PublishedHere, RepublishedFromWorker, PlainError, RequestEndFields,
+  WorkerExitEvent, RequestTraceContext, PlainError, RequestEndFields,
 } from './observability/event-types';
 export { Server } from './bootstrap/server';
 export type { ServerStats, WorkerStats } from './bootstrap/server';

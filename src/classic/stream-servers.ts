@@ -61,8 +61,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, options: StreamServerOptions = {}) {
     super(address, Handler, options);
+    checkEdgeOptions(new.target.name, Handler?.name, options);
     const { tls, proxyProtocol, limits } = options;
-    checkEdgeOptions(new.target.name, Handler?.name, { tls, proxyProtocol, limits });
     this.edge = { tls, proxyProtocol, limits };
     if (limits?.maxLineLength !== undefined) this.lineLimit = limits.maxLineLength;
     if (limits?.lineTimeout !== undefined) this.lineTimeout = limits.lineTimeout;

@@ -71,6 +71,8 @@ export const edgeRules: readonly OptionRule[] = [
  * Messages read `new TCPServer() on EchoHandler: proxyProtocol "yes" is not …`.
  */
 export function checkEdgeOptions(server: string, handler: string, options: { tls?: unknown; proxyProtocol?: unknown; limits?: unknown }): void {
+  // Only the edge options are checked (the constructor's other options have their own checks); the object
+  // built here is never anything but an object, so checkOptions' help for a non-object is never shown.
   const { tls, proxyProtocol, limits } = options;
   checkOptions({ decorator: `new ${server}()`, cls: handler || 'its handler' }, { tls, proxyProtocol, limits }, edgeRules, { expected: '', example: '' });
 }

@@ -16,25 +16,6 @@ import type { ClientAddress } from '../transports/address';
  * test `server` to tell the two apart (`if (!e.server) e.error?.name`).
  */
 
-/** An event published where it happened: in the server's process, or in the worker that served the request. */
-export interface PublishedHere {
-  /** The running server (bootstrap()'s result); in a worker, that worker's face of it. */
-  server: Server;
-  /** `connection.close` only: the worker that served the connection, when one did. */
-  workerId?: number;
-}
-
-/** A worker's event republished in the server's process, as plain data. */
-export interface RepublishedFromWorker {
-  /** Absent: the event happened in a worker. */
-  server?: undefined;
-  /** The worker it happened in (as in `stats().workers[].id`). */
-  workerId: number;
-}
-
-/** Who published an event: the server where it happened, or the worker it was republished for. */
-export type EventSource = PublishedHere | RepublishedFromWorker;
-
 /** An error as it crosses from a worker to the server's process. */
 export interface PlainError {
   /** The error's class name (`Error`, `WorkerCrashedError`, …). */
