@@ -123,6 +123,8 @@ function ipv6Bytes(address: string): Buffer {
 /** Resolves when the socket closes; `reset` says whether it ended with an error (ECONNRESET) rather than EOF. */
 export function closed(socket: net.Socket, ms = 10000): Promise<{ reset: boolean; data: string }> {
   return within(ms, 'the server to close the connection', new Promise((resolve) => {
+    // Already closed (its 'close' event is past): say so at once rather than wait for an event that has gone.
+    if (socket.closed) return resolve({ reset: socket.errored !== null, data: '' });
     let data = '';
     let reset = false;
     socket.on('data', (d) => (data += d.toString()));

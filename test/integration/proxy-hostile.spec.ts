@@ -237,13 +237,24 @@ describe.each(modes)('many stalled PROXY clients in $mode', ({ tcp }) => {
     const before = pids().map((p) => openFds(p) ?? 0);
     const sockets: net.Socket[] = [];
     const ends: Array<Promise<unknown>> = [];
+    const ended = new Set<net.Socket>();
     try {
-      for (let i = 0; i < N; i += 200) {
-        const batch = await Promise.all(Array.from({ length: Math.min(200, N - i) }, () => rawConnect(target, 'P')));
-        for (const s of batch) ends.push(closed(s, 30000));
+      // Batches of 100 stay well within the listen backlog (511), so none waits in a full accept queue.
+      // Each socket is watched from its connect: one ended before its whole batch connected is counted too.
+      for (let i = 0; i < N; i += 100) {
+        const batch = await Promise.all(Array.from({ length: Math.min(100, N - i) }, () => rawConnect(target, 'P').then((s) => {
+          ends.push(closed(s, 30000).then(() => void ended.add(s)));
+          return s;
+        })));
         sockets.push(...batch);
       }
-      await within(30000, 'every stalled connection to be ended', Promise.all(ends));
+      await within(30000, 'every stalled connection to be ended', Promise.all(ends)).catch((err: Error) => {
+        // Say which side lost the connection: never accepted by the server, or accepted and not timed out.
+        const open = sockets.filter((s) => !ended.has(s));
+        const stats = server.stats();
+        throw new Error(`${err.message}: ${open.length} of ${N} still open (client ports ${open.slice(0, 5).map((s) => s.localPort).join(', ')}); ` +
+          `the server accepted ${stats.accepted}, counted ${stats.proxyErrors} ProxyProtocolErrors, serves ${stats.active}`);
+      });
       await until('a ProxyProtocolError per stalled connection', () => server.stats().proxyErrors === N, 15000);
       expect(warned.filter((w) => /^ProxyProtocolError from .*no complete header .* within 1 s/.test(w))).toHaveLength(N);
       await until('the descriptors to be released', () => pids().every((p, i) => (openFds(p) ?? 0) <= before[i] + 10), 15000);
