@@ -1,35 +1,40 @@
 import type { Duplex } from 'node:stream';
 import { ReaderOptions, StreamReader } from '../transports/stream-reader';
 
-/**
- * One rfile per connection, whoever asks first: the handler's setup, or the server's shutdown() telling
- * readers to stop waiting. A WeakMap, so a finished connection's reader goes with it.
- */
-const readers = new WeakMap<Duplex, StreamReader>();
-const stopped = new WeakSet<Duplex>();
+// Kept on the socket itself (symbol-keyed properties, as Node keeps its own), not in WeakMaps or WeakSets:
+// every connection would add an entry there, and weak tables cost the garbage collector per entry. A
+// finished connection's reader goes with its socket all the same.
+/** The connection's rfile. */
+const READER = Symbol('sockserve.reader');
+/** The connection's reader that is not an rfile (an `@OnMessage` connection's message loop). */
+const OTHER = Symbol('sockserve.otherReader');
+/** Shutdown told the connection's reads to stop. */
+const STOPPED = Symbol('sockserve.readsStopped');
+type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: { stopReading(): void }; [STOPPED]?: true };
 
+/** One rfile per connection, whoever asks first: the handler's setup, or the server's shutdown() telling readers to stop waiting. */
 export function readerFor(socket: Duplex, options: ReaderOptions = {}): StreamReader {
-  let reader = readers.get(socket);
+  const marked = socket as Registered;
+  let reader = marked[READER];
   if (!reader) {
     reader = new StreamReader(socket, options);
-    readers.set(socket, reader);
-    if (stopped.has(socket)) reader.stopReading();
+    marked[READER] = reader;
+    if (marked[STOPPED]) reader.stopReading();
   }
   return reader;
 }
 
-/** Readers that are not an rfile (an `@OnMessage` connection's message loop), told to stop the same way. */
-const others = new WeakMap<Duplex, { stopReading(): void }>();
-
 /** Registers a connection's message loop for stopReaderOf(); told at once when shutdown already began. */
 export function registerReader(socket: Duplex, reader: { stopReading(): void }): void {
-  others.set(socket, reader);
-  if (stopped.has(socket)) reader.stopReading();
+  const marked = socket as Registered;
+  marked[OTHER] = reader;
+  if (marked[STOPPED]) reader.stopReading();
 }
 
 /** Shutdown: the connection's reads that would wait see EOF, now or as soon as its rfile exists. */
 export function stopReaderOf(socket: Duplex): void {
-  stopped.add(socket);
-  readers.get(socket)?.stopReading();
-  others.get(socket)?.stopReading();
+  const marked = socket as Registered;
+  marked[STOPPED] = true;
+  marked[READER]?.stopReading();
+  marked[OTHER]?.stopReading();
 }
