@@ -57,6 +57,10 @@ const WARMUP = FULL ? 2 : 0.5; // one warm-up run per server: JIT tiers, heap gr
 // @Threading/@Forking start 2 workers (the connectionsPerThread: 1 row grows one thread per connection);
 // on one pinned core a 0.5 s warm-up measured mostly start-up (tens of ms of CPU each), so pools warm up longer.
 const POOL_WARMUP = FULL ? 4 : 1.5;
+// Connection rates: each connection runs once through code that a ping-pong runs per line, so V8 optimises it
+// late: after 0.5 s of warm-up, raw net's first counted run was 0.78x its third and sockserve's 0.33x
+// (bench/results/2026-12-01T06-37-36-850Z.json). 2 s of warm-up measures both at steady state.
+const CONNRATE_WARMUP = Math.max(2, WARMUP);
 const isPool = (spec) => spec.mode === 'threading' || spec.mode === 'forking' || spec.mode === 'threading1';
 const RAMP = FULL ? 0.25 : 0.1; // each run starts with this much load that is not counted (a new connection's first round trips)
 const IDLE_STEPS = FULL ? [100, 1000, 10000] : [100, 1000];
@@ -155,7 +159,7 @@ function plan() {
         python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
     { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
       servers: [rawNet(), ...all('tcp')] },
-    { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4,
+    { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4, warmup: CONNRATE_WARMUP,
       note: 'node cluster is Node\'s own hand-off of accepted connections from a primary process to workers, the mechanism @Forking uses.',
       servers: [rawNet(), cluster(), ...all('tcp', 'echo', [...MODES, 'threading1']), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
     { id: 'udp1', title: 'UDP ping-pong, 64-byte datagrams, 1 client', unit: 'req/s', workload: 'udp', conns: 1,
@@ -841,7 +845,7 @@ function markdown(meta, results, t) {
   const L = [];
   L.push('# sockserve benchmark', '');
   L.push(`${meta.date.slice(0, 10)} · ${meta.machine} · servers on Node ${meta.serverNode} · Python ${meta.python} · \`${meta.command}\``, '');
-  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking with more than 2 clients, so their pools have grown); `
+  L.push(`Each row is the median of ${meta.reps} runs of ${meta.seconds} s (CPU-bound: ${meta.cpuSeconds} s), each counted after a ${meta.ramp} s ramp, the servers of a table interleaved, after one ${meta.warmup} s warm-up run each (${meta.poolWarmup} s for @Threading and @Forking with more than 2 clients, so their pools have grown; ${meta.connrateWarmup ?? meta.warmup} s for connection rates, whose per-connection code V8 optimises late); `
     + '**×** is the ratio to the first row of its table (the anchor), measured in the same run: the median of the ratios of each repetition (server and anchor measured in turn). '
     + `${meta.pinning}. Load generator: ${meta.loadgen}. Server CPU is the whole process tree's (100 % = one core); RSS is summed over that tree. `
     + `"gen sat." marks rows where the load generator itself used ≥ 90 % of its core in some run (the server may have had more to give); "busy" marks rows whose median run saw other processes of this shared machine use more than half a core `
@@ -962,7 +966,7 @@ async function main() {
     driverNode: process.version,
     python: PYTHON ? spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^Python /, '') : 'absent (rows skipped)',
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    reps: REPS, seconds: SECONDS, cpuSeconds: CPU_SECONDS, warmup: WARMUP, poolWarmup: POOL_WARMUP, ramp: RAMP,
+    reps: REPS, seconds: SECONDS, cpuSeconds: CPU_SECONDS, warmup: WARMUP, poolWarmup: POOL_WARMUP, connrateWarmup: CONNRATE_WARMUP, ramp: RAMP,
     pinning: TASKSET
       ? `Servers pinned with taskset to CPU ${SERVER_CPUS}, the load generator to CPU ${GEN_CPUS}`
       : 'No pinning (taskset or a second CPU is missing): server and load generator share the CPUs',
