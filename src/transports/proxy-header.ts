@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import {
-  AddressFamilyType, Command, IPv4ProxyAddress, IPv6ProxyAddress, UnixProxyAddress, V1ProxyProtocol, V2ProxyProtocol,
+  AddressFamilyType, IPv4ProxyAddress, IPv6ProxyAddress, UnixProxyAddress, V1ProxyProtocol, V2ProxyProtocol,
 } from 'proxy-protocol-js';
 import type { ProxyInfo } from './edge-options';
 
@@ -118,19 +118,24 @@ function scanV2(bytes: Buffer): HeaderScan {
   if (bytes[12] >> 4 !== 2) throw new MalformedHeader(`a v2 header has version ${bytes[12] >> 4}, not 2`);
   const length = V2_FIXED + bytes.readUInt16BE(14);
   if (bytes.length < length) return MORE;
+  // LOCAL (command 0): the proxy speaks for itself (a health check). The receiver "must discard the protocol
+  // block including the family which is ignored" (the spec, 2.2): whatever the block holds, the header is
+  // valid. Its TLVs are kept when the block after the family's addresses reads as TLVs.
+  if ((bytes[12] & 0x0f) === 0) {
+    return header(length, { version: 2, command: 'LOCAL', protocol: 'UNKNOWN', source: { host: '', port: 0 }, destination: { host: '', port: 0 }, tlvs: localTlvs(bytes, length) });
+  }
   let parsed: V2ProxyProtocol;
   try {
     parsed = V2ProxyProtocol.parse(new Uint8Array(bytes.subarray(0, length)));
   } catch (err) {
     throw new MalformedHeader(`the v2 header is not valid (${(err as { message?: string }).message ?? String(err)})`);
   }
-  const local = parsed.command === Command.LOCAL;
   const tlvs = splitTlvs(Buffer.from(parsed.data ?? new Uint8Array(0)));
   const empty = { host: '', port: 0 };
-  const base = { version: 2 as const, command: local ? ('LOCAL' as const) : ('PROXY' as const), tlvs };
+  const base = { version: 2 as const, command: 'PROXY' as const, tlvs };
   const a = parsed.proxyAddress;
-  // LOCAL: the proxy speaks for itself (a health check); its address block, if any, is to be ignored.
-  if (local || parsed.addressFamilyType === AddressFamilyType.UNSPEC) return header(length, { ...base, protocol: 'UNKNOWN', source: empty, destination: empty });
+  // UNSPEC: the receiver ignores the address information (the spec, 2.2).
+  if (parsed.addressFamilyType === AddressFamilyType.UNSPEC) return header(length, { ...base, protocol: 'UNKNOWN', source: empty, destination: empty });
   if (a instanceof IPv4ProxyAddress) {
     return header(length, {
       ...base,
@@ -153,6 +158,20 @@ function scanV2(bytes: Buffer): HeaderScan {
 
 function header(length: number, info: ProxyInfo): HeaderScan {
   return { kind: 'header', length, info };
+}
+
+/** Bytes of addresses per v2 address family (the high nibble of byte 13): UNSPEC, INET, INET6, UNIX. */
+const V2_ADDRESS_BYTES = [0, 12, 36, 216];
+
+/** A LOCAL header's TLVs: those after the family's addresses, when they read as TLVs; else none (the block is discarded). */
+function localTlvs(bytes: Buffer, length: number): ProxyInfo['tlvs'] {
+  const start = V2_FIXED + (V2_ADDRESS_BYTES[bytes[13] >> 4] ?? length);
+  if (start >= length) return [];
+  try {
+    return splitTlvs(bytes.subarray(start, length));
+  } catch {
+    return [];
+  }
 }
 
 /** v2's TLVs: one type byte, a two-byte big-endian length, the value. */

@@ -110,6 +110,32 @@ describe('scanProxyHeader', () => {
     expect(scanProxyHeader(v2Header({ local: true }))).toMatchObject({ kind: 'header', length: 16, info: { version: 2, command: 'LOCAL', protocol: 'UNKNOWN' } });
   });
 
+  test('takes a v2 LOCAL header whatever its address block holds, as the spec says (the block and its family are discarded)', () => {
+    const tlv = { type: 0xe0, value: Buffer.from('check') };
+    const block = (family: number, body: Buffer) => {
+      const head = v2Header({ local: true });
+      head[13] = family;
+      head.writeUInt16BE(body.length, 14);
+      return Buffer.concat([head, body, Buffer.from('after')]);
+    };
+    const local = (length: number, tlvs: unknown[]) => ({ kind: 'header', length, info: { version: 2, command: 'LOCAL', protocol: 'UNKNOWN', source: { host: '', port: 0 }, destination: { host: '', port: 0 }, tlvs } });
+    // TCP4 family with no addresses at all, and with 5 bytes that are neither addresses nor TLVs
+    expect(scanProxyHeader(block(0x11, Buffer.alloc(0)))).toEqual(local(16, []));
+    expect(scanProxyHeader(block(0x11, Buffer.from([1, 2, 3, 4, 5])))).toEqual(local(21, []));
+    // an unknown family (0x4) and a block that claims a TLV longer than itself
+    expect(scanProxyHeader(block(0x41, Buffer.from([0xe0, 0xff, 0xff, 1])))).toEqual(local(20, []));
+    // TLVs are kept where they read as TLVs: after UNSPEC's nothing, and after INET's 12 bytes of addresses
+    const tlvBytes = Buffer.from([0xe0, 0, 5, ...Buffer.from('check')]);
+    expect(scanProxyHeader(block(0x00, tlvBytes))).toEqual(local(16 + tlvBytes.length, [tlv]));
+    expect(scanProxyHeader(block(0x11, Buffer.concat([Buffer.alloc(12), tlvBytes])))).toEqual(local(28 + tlvBytes.length, [tlv]));
+  });
+
+  test('throws MalformedHeader for a v2 command other than LOCAL (0) and PROXY (1)', () => {
+    const other = v2Header({ src: '1.2.3.4' });
+    other[12] = 0x22;
+    expect(() => scanProxyHeader(other)).toThrow(MalformedHeader);
+  });
+
   test('throws MalformedHeader for a v2 header of another version, or whose TLV runs past its end', () => {
     const badVersion = v2Header({ src: '1.2.3.4' });
     badVersion[12] = 0x11;
