@@ -49,15 +49,18 @@ async function writeThenReset(s: Server, data: string): Promise<void> {
 /**
  * Two plain TCP health checks (API.md §11, §15), no PROXY header or TLS: one connects and closes (FIN), one
  * connects and resets (RST) once the server has accepted it; neither sends a byte. Then a request.
+ * `s` is a fresh server: the counts are absolute. Where a worker accepted, its news of each connection
+ * reaches stats() later than the client sees the close, so the first check is waited for as counted
+ * (accepted and a health check) before the second connects: else both news could land in one poll.
  */
 async function healthChecksThenARequest(s: Server): Promise<string> {
   const fin = await within(5000, 'connect', connect(target(s)));
   fin.end();
   await within(10000, 'the checked connection to close', readToEnd(fin));
-  const accepted = s.stats().accepted;
+  await until(() => s.stats().accepted === 1 && s.stats().healthChecks === 1, 10000);
   const rst = await within(5000, 'connect', connect(target(s)));
   rst.on('error', () => undefined);
-  await until(() => s.stats().accepted === accepted + 1, 5000);
+  await until(() => s.stats().accepted === 2, 5000);
   rst.resetAndDestroy();
   await until(() => s.stats().healthChecks === 2, 10000);
   return (await streamExchange(target(s), 'after\n', { halfClose: true })).toString();
