@@ -1,3 +1,4 @@
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DatagramRequest, StreamRequest } from '../../bootstrap/request-objects';
 import type { Server } from '../../bootstrap/server';
@@ -99,6 +100,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     // With @OnMessage the framer and the message loop run here, where the connection is read.
     stream: (conn, client, worker, edge, verify, trace) => {
       const face = worker as unknown as Server;
+      // TCP_NODELAY, as in the server's process (handler-wiring.ts): on a socket of the worker's own, or,
+      // through a relayed connection's PortDuplex, on the main thread's. @OnMessage's loop sets it itself.
+      if (def.hooks.message === undefined) (conn as Partial<net.Socket>).setNoDelay?.(true);
       return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
         : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);

@@ -37,6 +37,16 @@ export class PortDuplex extends Duplex {
     return this.sent;
   }
 
+  /**
+   * As net.Socket's: TCP_NODELAY on (true, the default) or off for the connection, set by the main thread on
+   * the socket it owns (a no-op there for a Unix socket). A handler's `disableNagleAlgorithm` and the
+   * decorators' default reach the real socket so. Returns this.
+   */
+  setNoDelay(noDelay = true): this {
+    this.post({ t: 'nodelay', id: this.id, on: noDelay });
+    return this;
+  }
+
   /** Bytes from the client. */
   feed(chunk: Uint8Array): void {
     this.received += chunk.byteLength;

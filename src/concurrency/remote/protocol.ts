@@ -74,6 +74,8 @@ export type FromWorker =
   | { t: 'report'; report: WorkerReport }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
+  /** setNoDelay() on the worker's side of a relayed connection: the main thread sets TCP_NODELAY on the socket it owns. */
+  | { t: 'nodelay'; id: number; on: boolean }
   /**
    * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
    * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A

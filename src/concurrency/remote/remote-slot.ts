@@ -299,6 +299,9 @@ export abstract class RemoteSlot {
       case 'ack':
         running.ack?.(msg.bytes);
         return;
+      case 'nodelay':
+        if (socket && !socket.destroyed) socket.setNoDelay(msg.on);
+        return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
         if (msg.end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: msg.end }]);
