@@ -8,6 +8,7 @@
  *   npm run bench -- --only tcp1,udp16     some workloads only (ids as in the tables); --reps n, --seconds s
  *   npm run bench -- --loadgen node        force the Node load generator (default: C when `cc` works)
  *   npm run bench -- --only edge           TLS and PROXY protocol only (bench/edge.js; also `npm run bench:edge`)
+ *   node bench/run.js --render <json>      latest.md and latest.svg again from a kept run (measures nothing)
  *
  * Every server runs as its own process, pinned with taskset to the server CPUs (all CPUs but the last;
  * on two cores: CPU 0), and is driven by a load generator in another process pinned to the last CPU, so
@@ -32,7 +33,7 @@ const net = require('node:net');
 // ---- options ----
 
 function parseArgs(argv) {
-  const o = { full: false, node: null, only: null, reps: null, seconds: null, loadgen: null };
+  const o = { full: false, node: null, only: null, reps: null, seconds: null, loadgen: null, render: null };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s);
     const value = () => (inline !== undefined ? inline : argv[++i]);
@@ -42,6 +43,7 @@ function parseArgs(argv) {
     else if (flag === '--reps') o.reps = Number(value());
     else if (flag === '--seconds') o.seconds = Number(value());
     else if (flag === '--loadgen') o.loadgen = value();
+    else if (flag === '--render') o.render = value();
     else throw new Error(`bench: unknown option ${argv[i]} (see the head of bench/run.js)`);
   }
   return o;
@@ -946,7 +948,19 @@ function compactJson(value) {
 
 // ---- main ----
 
+/** `--render <json>`: latest.md and latest.svg again from a run kept in bench/results (measures nothing). */
+function render(file) {
+  const { meta, results } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const t = targets(results, meta.serverNode);
+  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
+  const dir = path.join(__dirname, 'results');
+  fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
+  fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
+  console.log(`bench: latest.md and latest.svg rendered from ${file}`);
+}
+
 async function main() {
+  if (OPTS.render) return render(OPTS.render);
   const t0 = Date.now();
   if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('bench: run `npm run build` first (`npm run bench` does)');
   const version = spawnSync(SERVER_NODE, ['--version'], { encoding: 'utf8' });

@@ -59,21 +59,15 @@ describe.each([
 describe('TCP_NODELAY in the classic layer (Python: disable_nagle_algorithm, default False)', () => {
   const serve = servingInTests<BaseServer<any, any>>();
 
-  test('a StreamRequestHandler leaves Nagle on', async () => {
-    const server = fixtures.classic.plain();
+  test.each([
+    ['a StreamRequestHandler leaves Nagle on', fixtures.classic.plain, []],
+    ['disableNagleAlgorithm in a relayed worker thread sets TCP_NODELAY on the main thread\'s socket', fixtures.classic.threadedNoNagle, [true]],
+  ])('%s', async (_what, make, expected) => {
+    const server = make();
     await server.ready;
     serve(server);
     const port = (server.serverAddress as [string, number])[1];
     expect((await streamExchange({ host: '127.0.0.1', port }, 'one\n', { halfClose: true })).toString()).toBe('one\n');
-    expect(serverSideCalls(port)).toEqual([]);
-  });
-
-  test('disableNagleAlgorithm in a relayed worker thread sets TCP_NODELAY on the main thread\'s socket', async () => {
-    const server = fixtures.classic.threadedNoNagle();
-    await server.ready;
-    serve(server);
-    const port = (server.serverAddress as [string, number])[1];
-    expect((await streamExchange({ host: '127.0.0.1', port }, 'one\n', { halfClose: true })).toString()).toBe('one\n');
-    expect(serverSideCalls(port)).toEqual([true]);
+    expect(serverSideCalls(port)).toEqual(expected);
   });
 });
