@@ -948,14 +948,20 @@ function compactJson(value) {
 
 // ---- main ----
 
+const RESULTS = path.join(__dirname, 'results');
+
+/** Writes bench/results/latest.md and latest.svg for a run (`t`: its targets); returns the markdown. */
+function writeLatest(meta, results, t) {
+  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
+  fs.writeFileSync(path.join(RESULTS, 'latest.md'), md + '\n');
+  fs.writeFileSync(path.join(RESULTS, 'latest.svg'), svg(meta, results) + '\n');
+  return md;
+}
+
 /** `--render <json>`: latest.md and latest.svg again from a run kept in bench/results (measures nothing). */
 function render(file) {
   const { meta, results } = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const t = targets(results, meta.serverNode);
-  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
-  const dir = path.join(__dirname, 'results');
-  fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
-  fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
+  writeLatest(meta, results, targets(results, meta.serverNode));
   console.log(`bench: latest.md and latest.svg rendered from ${file}`);
 }
 
@@ -1014,13 +1020,9 @@ async function main() {
   meta.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
   meta.remeasuredBusyRuns = (FULL ? 40 : 6) - retries.left;
   const t = targets(results, meta.serverNode);
-  const dir = path.join(__dirname, 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
-  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
-  fs.writeFileSync(path.join(dir, 'latest.md'), md + '\n');
-  fs.writeFileSync(path.join(dir, 'latest.svg'), svg(meta, results) + '\n');
-  console.log(md);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
+  console.log(writeLatest(meta, results, t));
   console.log(`\nbench: ${meta.elapsedSeconds} s; bench/results/${meta.stamp}.json, latest.md, latest.svg`);
 }
 
