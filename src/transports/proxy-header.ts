@@ -118,11 +118,12 @@ function scanV2(bytes: Buffer): HeaderScan {
   if (bytes[12] >> 4 !== 2) throw new MalformedHeader(`a v2 header has version ${bytes[12] >> 4}, not 2`);
   const length = V2_FIXED + bytes.readUInt16BE(14);
   if (bytes.length < length) return MORE;
+  const empty = { host: '', port: 0 };
   // LOCAL (command 0): the proxy speaks for itself (a health check). The receiver "must discard the protocol
   // block including the family which is ignored" (the spec, 2.2): whatever the block holds, the header is
   // valid. Its TLVs are kept when the block after the family's addresses reads as TLVs.
   if ((bytes[12] & 0x0f) === 0) {
-    return header(length, { version: 2, command: 'LOCAL', protocol: 'UNKNOWN', source: { host: '', port: 0 }, destination: { host: '', port: 0 }, tlvs: localTlvs(bytes, length) });
+    return header(length, { version: 2, command: 'LOCAL', protocol: 'UNKNOWN', source: empty, destination: empty, tlvs: localTlvs(bytes, length) });
   }
   let parsed: V2ProxyProtocol;
   try {
@@ -131,7 +132,6 @@ function scanV2(bytes: Buffer): HeaderScan {
     throw new MalformedHeader(`the v2 header is not valid (${(err as { message?: string }).message ?? String(err)})`);
   }
   const tlvs = splitTlvs(Buffer.from(parsed.data ?? new Uint8Array(0)));
-  const empty = { host: '', port: 0 };
   const base = { version: 2 as const, command: 'PROXY' as const, tlvs };
   const a = parsed.proxyAddress;
   // UNSPEC: the receiver ignores the address information (the spec, 2.2).
@@ -165,7 +165,9 @@ const V2_ADDRESS_BYTES = [0, 12, 36, 216];
 
 /** A LOCAL header's TLVs: those after the family's addresses, when they read as TLVs; else none (the block is discarded). */
 function localTlvs(bytes: Buffer, length: number): ProxyInfo['tlvs'] {
-  const start = V2_FIXED + (V2_ADDRESS_BYTES[bytes[13] >> 4] ?? length);
+  const addresses = V2_ADDRESS_BYTES[bytes[13] >> 4];
+  if (addresses === undefined) return []; // an unknown family: its block cannot be read
+  const start = V2_FIXED + addresses;
   if (start >= length) return [];
   try {
     return splitTlvs(bytes.subarray(start, length));
