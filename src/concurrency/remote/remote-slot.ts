@@ -397,6 +397,15 @@ export abstract class RemoteSlot {
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause });
   }
 
+  /** A message for request `id` could not reach the worker (MessageBatch): the request fails with why. */
+  protected lost(id: number, err: unknown): void {
+    const running = this.running.get(id);
+    if (!running) return;
+    const error = err instanceof Error ? err : new Error(String(err));
+    void this.finish(running, error);
+    this.post({ t: 'eof', id, error: serializeError(error) }); // the worker's side of it ends too
+  }
+
   // ---- the request's paths ----
 
   /**

@@ -2,8 +2,12 @@ import type * as net from 'node:net';
 import { ResourceLimits, Worker } from 'node:worker_threads';
 import { canTransferTcpSockets } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
+import { MessageBatch } from './message-batch';
 import { RemoteSlot } from './remote-slot';
 import type { WorkerLaunch } from './worker-launch';
+
+/** The messages a thread's MessageBatch gathers: those of relayed connections and datagrams, built by sockserve. */
+const BATCHED = new Set<ToWorker['t']>(['stream', 'data', 'eof', 'written', 'stop', 'dgram']);
 
 /**
  * A worker thread. Where Node can move an accepted TCP socket into a worker (24.21+, 26.6+), the
@@ -12,12 +16,20 @@ import type { WorkerLaunch } from './worker-launch';
  */
 export class ThreadSlot extends RemoteSlot {
   private readonly worker: Worker;
+  private readonly batch: MessageBatch<ToWorker>;
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('threading', onDeath, heartbeatTimeout);
     this.worker = new Worker(launch.file, { workerData: spec, execArgv: launch.execArgv, ...(resourceLimits ? { resourceLimits } : {}) });
     this.threadId = this.worker.threadId;
-    this.worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    this.batch = new MessageBatch<ToWorker>(
+      (msg, transfer) => !this.dead && this.worker.postMessage(msg, transfer),
+      (msg, err) => 'id' in msg && this.lost(msg.id, err),
+    );
+    this.worker.on('message', (msg: FromWorker | { t: 'batch'; msgs: FromWorker[] }) => {
+      if (msg.t !== 'batch') return this.onMessage(msg);
+      for (const one of msg.msgs) this.onMessage(one);
+    });
     this.worker.on('error', (err) => (this.lastError = err));
     // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
     this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code }));
@@ -43,8 +55,16 @@ export class ThreadSlot extends RemoteSlot {
     await this.worker.terminate();
   }
 
+  /**
+   * A relayed connection's traffic (and a datagram, and a bridged connection's start) waits for the end of
+   * this turn of the event loop, to cross with the rest (MessageBatch); anything else goes at once, after
+   * what waits, and throws here if it cannot be cloned.
+   */
   protected post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
-    if (!this.dead) this.worker.postMessage(msg, transfer ?? []);
+    if (this.dead) return;
+    if (BATCHED.has(msg.t) && !(msg.t === 'stream' && msg.owned)) return this.batch.post(msg, transfer);
+    this.batch.flush();
+    this.worker.postMessage(msg, transfer ?? []);
   }
 
   protected postListen(msg: ToWorker & { t: 'listen' }): void {
@@ -54,6 +74,7 @@ export class ThreadSlot extends RemoteSlot {
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {
     if (this.dead || !canTransferTcpSockets() || socket.remotePort === undefined) return false;
     try {
+      this.batch.flush(); // what was posted before goes first
       this.worker.postMessage({ ...msg, socket }, [socket as never]);
       return true;
     } catch {

@@ -248,8 +248,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     afterPollPhase(() => server.close(() => undefined) && done());
   };
 
-  channel.onMessage((msg, handle) => {
+  channel.onMessage(function receive(msg: ToWorker | { t: 'batch'; msgs: ToWorker[] }, handle?: unknown): void {
     switch (msg.t) {
+      case 'batch':
+        for (const one of msg.msgs) receive(one);
+        return;
       case 'listen':
         return listen(msg, handle);
       case 'unlisten':
