@@ -20,4 +20,11 @@ describe('how workers are started', () => {
     const { execArgv } = workerLaunch('thread-entry', '/app/dist/handler.mjs', 'Handler');
     expect(execArgv.slice(0, 4)).toEqual(['--import', 'tsx', '--loader=ts-node/esm', '--experimental-vm-modules']);
   });
+
+  test('V8 flags (--max-old-space-size…) go to children, new V8 instances, and not to threads, which refuse them and share the process\'s', () => {
+    process.execArgv = ['--max-old-space-size=4096', '--stack-trace-limit=50', '--expose-gc', '--enable-source-maps'];
+    // (from the sources, as here, sockserve's TypeScript loader follows: `-r …/ts-register.js`)
+    expect(workerLaunch('thread-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 2)).toEqual(['--enable-source-maps', '-r']);
+    expect(workerLaunch('child-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 5)).toEqual([...process.execArgv, '-r']);
+  });
 });

@@ -1,5 +1,5 @@
 import type * as net from 'node:net';
-import { ResourceLimits, Worker } from 'node:worker_threads';
+import { ResourceLimits, Worker, WorkerOptions } from 'node:worker_threads';
 import { canTransferTcpSockets } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { MessageBatch } from './message-batch';
@@ -20,7 +20,7 @@ export class ThreadSlot extends RemoteSlot {
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('threading', onDeath, heartbeatTimeout);
-    this.worker = new Worker(launch.file, { workerData: spec, execArgv: launch.execArgv, ...(resourceLimits ? { resourceLimits } : {}) });
+    this.worker = startThread(launch.file, launch.execArgv, { workerData: spec, ...(resourceLimits ? { resourceLimits } : {}) });
     this.threadId = this.worker.threadId;
     this.batch = new MessageBatch<ToWorker>(
       (msg, transfer) => !this.dead && this.worker.postMessage(msg, transfer),
@@ -79,6 +79,29 @@ export class ThreadSlot extends RemoteSlot {
       return true;
     } catch {
       return false; // not transferable after all (read from, or an older line): bridge it instead
+    }
+  }
+}
+
+/** Flags of the process that a worker thread refused (ERR_WORKER_INVALID_EXEC_ARGV), left out from then on. */
+const refusedFlags = new Set<string>();
+
+/**
+ * `new Worker(file)` with the process's flags (worker-launch.ts), less any a thread refuses: Node accepts
+ * only per-thread options there, and which those are varies by line. A refused flag is named in Node's
+ * message; it is left out and the start tried again (the process's own V8 flags already hold in the
+ * thread). A refusal that names no flag this call passed is thrown as it came.
+ */
+export function startThread(file: string, execArgv: readonly string[], options: WorkerOptions): Worker {
+  for (;;) {
+    const argv = execArgv.filter((flag) => !refusedFlags.has(flag));
+    try {
+      return new Worker(file, { ...options, execArgv: argv });
+    } catch (err) {
+      const named = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((err as Error).message)?.[1]?.split(', ') ?? [] : [];
+      const refused = named.filter((flag) => argv.includes(flag));
+      if (refused.length === 0) throw err;
+      for (const flag of refused) refusedFlags.add(flag);
     }
   }
 }

@@ -19,7 +19,7 @@ const TS_REGISTER = path.join(__dirname, 'ts-register.js');
 export function workerLaunch(name: string, handlerSource: string, handlerName: string): WorkerLaunch {
   const ext = path.extname(__filename);
   const file = path.join(__dirname, `${name}.js`); // always JS: see thread-entry.js
-  const inherited = inheritableExecArgv(process.execArgv);
+  const inherited = inheritableExecArgv(process.execArgv, name === 'thread-entry');
   const needsTs = ext === '.ts' || /\.[cm]?tsx?$/.test(handlerSource);
   if (!needsTs) return { file, execArgv: inherited };
   try {
@@ -55,12 +55,19 @@ const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnin
 /** Preloads and module hooks (ts-node/esm, tsx…) that an ES module handler may need in the worker too. */
 const TAKES_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader']);
 
-function inheritableExecArgv(argv: readonly string[]): string[] {
+/**
+ * V8's own flags among those: a worker thread's execArgv may not hold them (Node throws
+ * ERR_WORKER_INVALID_EXEC_ARGV, every line 20-26), and it needs none of them, since V8 flags hold for every
+ * isolate of the process. A child process is a new V8 and gets them.
+ */
+const V8_FLAG = /^--(expose-gc|max-old-space-size=|stack-trace-limit=)/;
+
+function inheritableExecArgv(argv: readonly string[], thread: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (TAKES_VALUE.has(a) && i + 1 < argv.length) out.push(a, argv[++i]);
-    else if (PASSABLE.test(a)) out.push(a);
+    else if (PASSABLE.test(a) && !(thread && V8_FLAG.test(a))) out.push(a);
   }
   return out;
 }
