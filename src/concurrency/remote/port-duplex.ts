@@ -15,7 +15,8 @@ const ACK_BATCH = 64 * 1024;
  */
 export class PortDuplex extends Duplex {
   private seq = 0;
-  private readonly pending = new Map<number, (err?: Error | null) => void>();
+  /** Writes (and the end) the main thread has not answered yet, by seq; made at the first (an idle connection has none). */
+  private pending: Map<number, (err?: Error | null) => void> | undefined;
   /** Bytes received from the main thread, and how many of them have been acknowledged. */
   private received = 0;
   private acked = 0;
@@ -62,8 +63,8 @@ export class PortDuplex extends Duplex {
 
   /** The main thread's answer to a write or to the end. */
   written(seq: number, error?: SerializedError): void {
-    const done = this.pending.get(seq);
-    this.pending.delete(seq);
+    const done = this.pending?.get(seq);
+    this.pending?.delete(seq);
     done?.(error ? deserializeError(error) : null);
   }
 
@@ -111,22 +112,23 @@ export class PortDuplex extends Duplex {
   /** Sends `bytes` (this side's own copy: its buffer is transferred) as one write; `callback` when the main thread has written them. */
   private send(bytes: Uint8Array, callback: (err?: Error | null) => void): void {
     const seq = ++this.seq;
-    this.pending.set(seq, callback);
+    (this.pending ??= new Map()).set(seq, callback);
     this.sent += bytes.byteLength;
     this.post({ t: 'write', id: this.id, seq, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
   }
 
   override _final(callback: (err?: Error | null) => void): void {
     const seq = ++this.seq;
-    this.pending.set(seq, callback);
+    (this.pending ??= new Map()).set(seq, callback);
     this.post({ t: 'end', id: this.id, seq });
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     // A reset (eof with an error) fails the writes still waiting with that error, code and all.
     const gone = err ?? new Error('the connection closed');
-    for (const done of this.pending.values()) done(gone);
-    this.pending.clear();
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) for (const done of pending.values()) done(gone);
     callback(err);
   }
 }

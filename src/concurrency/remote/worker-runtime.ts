@@ -113,10 +113,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         else who = prepared;
         // request.start/end and the tracing channel, published here where the request runs (API.md §14);
         // after the preamble, the executor wraps only the request @Verify let through.
-        const trace: Trace = (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, bytes, (end) => (ending.end = end)) : lifecycle());
+        // Unobserved, a request handed over read runs bare: an idle keep-alive connection holds no traced
+        // frame, nor its closures, for its life.
+        const trace: Trace | undefined = preamble || requestObserved()
+          ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, bytes, (end) => (ending.end = end)) : lifecycle())
+          : undefined;
         if (dropped === undefined) {
           if (preamble) dropped = (await work(trace)) ?? undefined;
-          else await trace(async () => void (dropped = (await work()) ?? undefined));
+          else if (trace) await trace(async () => void (dropped = (await work()) ?? undefined));
+          else dropped = (await work()) ?? undefined;
         }
       } catch (err) {
         failed = err;
@@ -268,7 +273,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
           return;
         }
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, { tls: msg.tls, proxy: msg.proxy }, msg.unread);
+        const facts = msg.tls !== undefined || msg.proxy !== undefined ? { tls: msg.tls, proxy: msg.proxy } : undefined;
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
