@@ -152,6 +152,15 @@ describe('the packed tarball', () => {
     expectServedByWorkers(await node(['--enable-source-maps', 'out-cjs/src/main.js'], app, 60000), 'handlers.js');
   }, 70000);
 
+  test('runs them in a process started with V8 flags (either spelling) and Node\'s permission model: threads share the process\'s, children get them', async () => {
+    ready();
+    // --permission since Node 22.13 (--experimental-permission before); network access is a grant of its own where it exists.
+    const has = (flag: string) => process.allowedNodeEnvironmentFlags.has(flag);
+    const permission = [has('--permission') ? '--permission' : '--experimental-permission', '--allow-fs-read=*', '--allow-child-process', '--allow-worker', ...(has('--allow-net') ? ['--allow-net'] : [])];
+    const flags = ['--max_old_space_size=256', '--expose-gc', '--stack-trace-limit=30', '--no-warnings', ...permission];
+    expectServedByWorkers(await node([...flags, 'out-cjs/src/main.js'], app, 60000), 'handlers.js');
+  }, 70000);
+
   test('runs them, and a classic ThreadingTCPServer, from an ES module with top-level await, which workers import()', async () => {
     ready();
     expectServedByWorkers(await node(['out-esm/app.mjs'], app, 60000), 'app.mjs', true);

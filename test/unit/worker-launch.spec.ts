@@ -27,4 +27,16 @@ describe('how workers are started', () => {
     expect(workerLaunch('thread-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 2)).toEqual(['--enable-source-maps', '-r']);
     expect(workerLaunch('child-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 5)).toEqual([...process.execArgv, '-r']);
   });
+
+  test('either spelling of a V8 flag, and the other common V8 flags, go to children and not to threads', () => {
+    process.execArgv = ['--max_old_space_size=512', '--expose_gc', '--max-semi-space-size=64', '--stack-size=2000', '--jitless'];
+    expect(workerLaunch('child-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 5)).toEqual(process.execArgv);
+    expect(workerLaunch('thread-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 1)).toEqual(['-r']); // only sockserve's loader (sources)
+  });
+
+  test('Node\'s permission model goes whole to children (the switch with its grants, values after a space too) and not to threads, where it holds already', () => {
+    process.execArgv = ['--experimental-permission', '--allow-fs-read=*', '--allow-fs-write', '/tmp/app', '--allow-child-process', '--allow-worker', '--experimental-default-type=commonjs', '-C', 'development'];
+    expect(workerLaunch('child-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 9)).toEqual(process.execArgv);
+    expect(workerLaunch('thread-entry', '/app/dist/handler.js', 'Handler').execArgv.slice(0, 3)).toEqual(['--experimental-default-type=commonjs', '-C', 'development']);
+  });
 });

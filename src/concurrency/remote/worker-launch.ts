@@ -51,23 +51,42 @@ function withoutTsNodeRegister(argv: string[]): string[] {
 
 /** Node flags worth passing on: preloads and a few harmless switches. Runners put their own arguments
  *  into execArgv (ts-node's bin puts its script and options there), which a worker must not get. */
-const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught|expose-gc|experimental-[\w-]+|max-old-space-size=\d+|stack-trace-limit=\d+|conditions=.+|require=.+|import=.+|(experimental-)?loader=.+)$/;
-/** Preloads and module hooks (ts-node/esm, tsx…) that an ES module handler may need in the worker too. */
-const TAKES_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader']);
+const PASSABLE = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught|experimental-[\w-]+(=.+)?|conditions=.+|require=.+|import=.+|(experimental-)?loader=.+)$/;
+/** Preloads, module hooks (ts-node/esm, tsx…) and export conditions an ES module handler may need in the worker too, with their value next. */
+const TAKES_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '-C', '--conditions']);
 
 /**
- * V8's own flags among those: a worker thread's execArgv may not hold them (Node throws
- * ERR_WORKER_INVALID_EXEC_ARGV, every line 20-26), and it needs none of them, since V8 flags hold for every
- * isolate of the process. A child process is a new V8 and gets them.
+ * V8's own flags (heap and stack sizes, `gc()`, stack traces, language switches): a child process is a new
+ * V8 and gets them. A worker thread's execArgv may not hold them (Node throws ERR_WORKER_INVALID_EXEC_ARGV,
+ * every line 20-26), and needs none: V8 flags hold for every isolate of the process.
  */
-const V8_FLAG = /^--(expose-gc|max-old-space-size=|stack-trace-limit=)/;
+const V8_FLAG = /^--(expose-gc|(max-old-space-size|max-semi-space-size|max-heap-size|initial-heap-size|initial-old-space-size|stack-size|stack-trace-limit)=\d+|jitless|harmony(-[\w-]+)?)$/;
+/**
+ * Node's permission model (`--permission`, `--experimental-permission` before Node 22.13, and the `--allow-*`
+ * grants): a child gets them all, or it would run restricted without its grants; a thread gets none, since
+ * the model holds for the whole process and a thread given the switch alone would be denied everything.
+ */
+const PERMISSION = /^--(permission|experimental-permission|allow-[\w-]+(=.*)?)$/;
+/** Grants that may take their value as the next argument (`--allow-fs-read /srv`). */
+const PERMISSION_TAKES_VALUE = new Set(['--allow-fs-read', '--allow-fs-write']);
+
+/** `--max_old_space_size=512` as `--max-old-space-size=512`: Node and V8 accept either spelling of a flag's name. */
+function dashed(flag: string): string {
+  return flag.replace(/^--[^=]*/, (name) => name.replace(/_/g, '-'));
+}
 
 function inheritableExecArgv(argv: readonly string[], thread: boolean): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (TAKES_VALUE.has(a) && i + 1 < argv.length) out.push(a, argv[++i]);
-    else if (PASSABLE.test(a) && !(thread && V8_FLAG.test(a))) out.push(a);
+    const flag = dashed(a);
+    if (TAKES_VALUE.has(flag) && i + 1 < argv.length) out.push(a, argv[++i]);
+    else if (PERMISSION_TAKES_VALUE.has(flag) && i + 1 < argv.length) {
+      const value = argv[++i];
+      if (!thread) out.push(a, value);
+    } else if (PERMISSION.test(flag) || V8_FLAG.test(flag)) {
+      if (!thread) out.push(a);
+    } else if (PASSABLE.test(flag)) out.push(a);
   }
   return out;
 }
