@@ -26,10 +26,7 @@ export class ThreadSlot extends RemoteSlot {
       (msg, transfer) => !this.dead && this.worker.postMessage(msg, transfer),
       (msg, err) => 'id' in msg && this.lost(msg.id, err),
     );
-    this.worker.on('message', (msg: FromWorker | { t: 'batch'; msgs: FromWorker[] }) => {
-      if (msg.t !== 'batch') return this.onMessage(msg);
-      for (const one of msg.msgs) this.onMessage(one);
-    });
+    this.worker.on('message', (msg: FromWorker) => this.onMessage(msg)); // the thread posts each message at once
     this.worker.on('error', (err) => (this.lastError = err));
     // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
     this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code }));
@@ -62,7 +59,7 @@ export class ThreadSlot extends RemoteSlot {
    */
   protected post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
     if (this.dead) return;
-    if (BATCHED.has(msg.t) && !(msg.t === 'stream' && msg.owned)) return this.batch.post(msg, transfer);
+    if (BATCHED.has(msg.t)) return this.batch.post(msg, transfer); // a 'stream' here is a bridged one: owned ones go by handOver()
     this.batch.flush();
     this.worker.postMessage(msg, transfer ?? []);
   }
