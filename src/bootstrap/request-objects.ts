@@ -1,7 +1,7 @@
 import type * as net from 'node:net';
 import type { ClientAddress } from '../transports/address';
 import type { ProxyInfo, TlsInfo } from '../transports/edge-options';
-import type { StreamReader } from '../transports/stream-reader';
+import { StreamReader } from '../transports/stream-reader';
 import type { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import type { Server } from './server';
 import type { MessageRequest } from '../framing/message-request';
@@ -57,6 +57,7 @@ export class StreamRequest {
  */
 export class DatagramRequest {
   private face: Server | undefined;
+  private reader: StreamReader | undefined;
 
   /** Built by sockserve for every datagram; handlers receive it, they do not construct it. */
   constructor(
@@ -64,8 +65,8 @@ export class DatagramRequest {
     readonly data: Buffer,
     /** True when the datagram was longer than `maxPacketSize` and `data` holds only its beginning (Python truncates silently). */
     readonly truncated: boolean,
-    /** Reads over `data`, as a stream request's `rfile` reads a connection; EOF at its end. */
-    readonly rfile: StreamReader,
+    /** The reader over `data`; undefined: made on first use of `rfile` (most handlers read `data`). */
+    rfile: StreamReader | undefined,
     /**
      * Collects the reply: everything written is sent back to the sender as one datagram when the request
      * finishes (Python's DatagramRequestHandler); nothing written, nothing sent.
@@ -75,7 +76,14 @@ export class DatagramRequest {
     readonly clientAddress: ClientAddress,
     private readonly origin: Server,
     private readonly raw?: object,
-  ) {}
+  ) {
+    this.reader = rfile;
+  }
+
+  /** Reads over `data`, as a stream request's `rfile` reads a connection; EOF at its end. */
+  get rfile(): StreamReader {
+    return (this.reader ??= StreamReader.fromBuffer(this.data));
+  }
 
   /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
   get server(): Server {

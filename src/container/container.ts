@@ -56,6 +56,11 @@ export class Container {
   private readonly created: unknown[] = [];
   /** Per class: the token for each constructor parameter (undefined: leave it to its default value). */
   private readonly plans = new WeakMap<ClassType, (InjectionToken | undefined)[]>();
+  /**
+   * Transient classes with no constructor parameter to inject (a handler without dependencies): resolve()
+   * builds them with `new` alone, without the walk, once one resolve() has found them so.
+   */
+  private readonly bare = new WeakSet<object>();
 
   constructor(providers: readonly Provider[] = []) {
     this.recipes.set(Container, { kind: 'value', value: this });
@@ -67,6 +72,7 @@ export class Container {
     const [token, recipe] = toRecipe(provider);
     this.recipes.set(token, recipe);
     this.singletons.delete(token);
+    if (typeof token === 'function') this.bare.delete(token);
     return this;
   }
 
@@ -76,6 +82,7 @@ export class Container {
       throw new InjectionError(msg.foreignScope(tokenName(token)));
     }
     if (scope?.disposed) throw new InjectionError(msg.disposedScope(tokenName(token)));
+    if (typeof token === 'function' && this.bare.has(token)) return new (token as ClassType<T>)();
     return this.root('container.resolve()', token, { path: [], dryRun: false, scope }) as T;
   }
 
@@ -157,6 +164,7 @@ export class Container {
       walk.path.pop();
     }
     if (checked) checked.add(token);
+    else if (scope === 'transient' && recipe.kind === 'class' && recipe.useClass === token && this.plans.get(recipe.useClass)?.length === 0) this.bare.add(recipe.useClass);
     else if (scope === 'singleton') this.keep(this.singletons, this.created, token, value);
     else if (scope === 'request') this.keep(walk.scope!.instances, walk.scope!.created, token, value);
     return value;

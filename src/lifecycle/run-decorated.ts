@@ -1,6 +1,6 @@
 import type { MessageRequest } from '../framing/message-request';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
-import { runLifecycle } from './run-lifecycle';
+import { LifecycleSteps, runLifecycle } from './run-lifecycle';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -20,10 +20,17 @@ export function runDecorated(def: HandlerDefinition, instance: unknown, req: unk
   return def.hooks.message === undefined ? ran.then(() => finishWritesOf(req)) : ran;
 }
 
+/** A @Handle class's steps, made once per definition (the lifecycle runs once per request or datagram). */
+const stepsOf = new WeakMap<HandlerDefinition, LifecycleSteps>();
+
 /** runDecorated without its last step (finishWritesOf): for a caller that chains that step itself. */
 export function decoratedLifecycle(def: HandlerDefinition, instance: unknown, req: unknown): Promise<void> {
   const { setup, handle, finish, message } = def.hooks;
-  if (message === undefined) return runLifecycle(instance as object, { setup, handle: handle!, finish }, req);
+  if (message === undefined) {
+    let steps = stepsOf.get(def);
+    if (!steps) stepsOf.set(def, (steps = { setup, handle: handle!, finish }));
+    return runLifecycle(instance as object, steps, req);
+  }
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);
   return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);

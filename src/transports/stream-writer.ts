@@ -155,11 +155,14 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
 /** A datagram request's `wfile`: collects writes; the server sends them as one datagram at finish. */
 export class BufferWriter {
   private readonly chunks: Buffer[] = [];
+  private bytes = 0;
 
-  /** Appends `data` (strings as UTF-8); resolves to its length in bytes at once. */
+  /** Appends a copy of `data` (strings as UTF-8); resolves to its length in bytes at once. */
   write(data: Buffer | Uint8Array | string): Promise<number> {
+    // a copy: the caller may reuse its buffer, as with Python's BytesIO
     const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
     this.chunks.push(bytes);
+    this.bytes += bytes.length;
     return Promise.resolve(bytes.length);
   }
 
@@ -170,11 +173,12 @@ export class BufferWriter {
 
   /** Everything written so far (Python's `BytesIO.getvalue()`). */
   getValue(): Buffer {
-    return Buffer.concat(this.chunks);
+    // one write is already a private copy: no second one
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.bytes);
   }
 
   /** Bytes written so far. */
   get length(): number {
-    return this.chunks.reduce((n, c) => n + c.length, 0);
+    return this.bytes;
   }
 }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Container, Inject, Injectable, Token } from '../../src/container';
+import { InjectionError } from '../../src/errors/errors';
 
 /** Stands in for @TcpServer and friends: any class decorator makes TypeScript emit design:paramtypes. */
 const Server = (): ClassDecorator => () => undefined;
@@ -152,6 +153,30 @@ describe('Container providers and tokens', () => {
     expect(once).toHaveBeenCalledTimes(1);
     expect(c.resolve('Fresh')).not.toBe(c.resolve('Fresh'));
     expect(each).toHaveBeenCalledTimes(2);
+  });
+
+  it('a class resolved bare (transient, nothing to inject) follows a registration made after it', () => {
+    class Plain {}
+    const c = new Container();
+    const scope = c.createRequestScope();
+    expect(c.resolve(Plain)).toBeInstanceOf(Plain);
+    expect(scope.resolve(Plain)).not.toBe(scope.resolve(Plain)); // still transient, in a scope too
+    const fixed = new Plain();
+    c.register({ provide: Plain, useValue: fixed });
+    expect(c.resolve(Plain)).toBe(fixed);
+    c.register({ provide: Plain, useClass: Plain, scope: 'singleton' });
+    expect(c.resolve(Plain)).toBe(c.resolve(Plain));
+    expect(c.resolve(Plain)).not.toBe(fixed);
+  });
+
+  it('a disposed or foreign scope is refused also for a class resolved bare before', async () => {
+    class Plain {}
+    const c = new Container();
+    c.resolve(Plain);
+    expect(() => c.resolve(Plain, new Container().createRequestScope())).toThrow(InjectionError);
+    const scope = c.createRequestScope();
+    await scope.dispose();
+    expect(() => scope.resolve(Plain)).toThrow(InjectionError);
   });
 
   it('keeps the last registration of a token', () => {

@@ -13,7 +13,6 @@ import { callHook, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
-import { StreamReader } from '../../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports } from './class-ref';
 import { markReported, PortableToken, WorkerSpec } from './protocol';
@@ -109,7 +108,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     },
     datagram: (data, truncated, client, reply, worker) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), reply, client, face)).then(() => undefined);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face)).then(() => undefined);
     },
   };
 }
