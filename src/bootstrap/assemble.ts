@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { BaseServer } from '../classic/base-server';
 import { UDPServer, UnixDatagramServer } from '../classic/datagram-servers';
 import { StreamServerOptions, TCPServer, UnixStreamServer } from '../classic/stream-servers';
+import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import type { ConcurrencyStrategy } from '../concurrency/strategy';
 import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
@@ -15,6 +16,7 @@ import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
 import { preambleDeferred } from '../transports/connection-preamble';
 import type { DatagramRequestTuple } from '../classic/request-handler';
+import type { ReceivedDatagram } from '../transports/datagram-socket';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
@@ -68,6 +70,12 @@ export function assembleServer(
     lineTimeout: (server as unknown as TCPServer).lineTimeout,
   }));
 
+  // @Concurrent datagram servers serve a datagram from the socket's callback, when the loop's turn would only
+  // add promises: no @Verify or @ServiceActions to call there, no serverClass stage of the turn overridden.
+  const concurrent = strategy instanceof ConcurrentStrategy ? strategy : undefined;
+  const atOnce = concurrent !== undefined && (t.kind === 'udp' || t.kind === 'unix-dgram') && !wiring.hasHook('verify') &&
+    !wiring.hasHook('serviceActions') && LOOP_TURN.every((stage) => Base.prototype[stage] === Default.prototype[stage]);
+
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
   class AssembledServer extends Concrete {
@@ -107,14 +115,33 @@ export function assembleServer(
       counters.accepted++;
     }
 
+    /**
+     * A datagram served at once (see atOnce above): what one loop turn does with it (count, dispatch), in the
+     * socket's callback. False when the loop must take it: not serving, or @Concurrent at maxConnections.
+     */
+    protected serveAtOnce(d: ReceivedDatagram): boolean {
+      if (!atOnce || !this.isServing) return false;
+      const request = this.requestOf(d);
+      if (!concurrent!.dispatchNow(this as unknown as BaseServer<unknown>, request, d.from)) return false;
+      counters.accepted++;
+      return true;
+    }
+
     /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
     finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
       if (!requestObserved()) return super.finishRequest(request, clientAddress);
       return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request));
     }
 
-    async closeRequest(request: unknown): Promise<void> {
-      await super.closeRequest(request);
+    closeRequest(request: unknown): Promise<void> | void {
+      // Not async: a datagram server calls this once per datagram, and the base's part is synchronous.
+      const closed: Promise<void> | void = super.closeRequest(request);
+      if (closed) return Promise.resolve(closed).then(() => this.countClosed(request));
+      this.countClosed(request);
+    }
+
+    /** closeRequest's second half: the request's bytes and, for a connection, health check and close event. */
+    private countClosed(request: unknown): void {
       const [bytesIn, bytesOut] = bytesOf(request);
       counters.bytesIn += bytesIn;
       counters.bytesOut += bytesOut;
@@ -191,6 +218,9 @@ export function assembleServer(
   const server = new AssembledServer() as unknown as BaseServer<any, any>;
   return server;
 }
+
+/** The stages of the loop's turn that serving a datagram at once skips (BaseServer.serveForever). */
+const LOOP_TURN = ['getRequest', 'verifyRequest', 'processRequest', 'serviceActions'] as const;
 
 /** The stream transports' edge options (TLS, PROXY, limits), with @Concurrent({ maxConnections }) as limits.maxConnections. */
 function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {

@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-handler';
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
+import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { callHook, decoratedLifecycle, finishWritesOf } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
@@ -113,33 +114,19 @@ export class HandlerWiring {
     }
     const { instance, req, scope } = ctx;
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
+    if (reply) return runDatagram(decoratedLifecycle(this.def, instance, req), request as DatagramRequestTuple, reply, clientAddress, scope);
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
-    // then the handler's unawaited writes or the datagram's reply, and the scope's disposal, whatever happened.
+    // then the handler's unawaited writes, and the scope's disposal, whatever happened.
     const failed = (err: unknown) => scope.dispose().then(() => Promise.reject(err));
-    const after = (): void | Promise<void> => (reply ? sendReply(request as DatagramRequestTuple, reply, clientAddress) : finishWritesOf(req));
-    return decoratedLifecycle(this.def, instance, req).then(
-      () => {
-        let done: void | Promise<void>;
-        try {
-          done = after();
-        } catch (err) {
-          return failed(err);
-        }
-        return done ? done.then(() => scope.dispose(), failed) : scope.dispose();
-      },
-      (err: unknown) => {
-        if (!reply) return failed(err);
-        // A datagram's reply is what was written, sent also when the handler threw, as Python's
-        // DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are owed.
-        let sent: void | Promise<void>;
-        try {
-          sent = after();
-        } catch {
-          sent = undefined;
-        }
-        return sent ? sent.then(() => failed(err), () => failed(err)) : failed(err);
-      },
-    );
+    return decoratedLifecycle(this.def, instance, req).then(() => {
+      let done: void | Promise<void>;
+      try {
+        done = finishWritesOf(req);
+      } catch (err) {
+        return failed(err);
+      }
+      return done ? done.then(() => scope.dispose(), failed) : scope.dispose();
+    }, failed);
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {
@@ -157,7 +144,7 @@ export class HandlerWiring {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
       if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter(), request);
-      return new DatagramRequest(data, truncated, StreamReader.fromBuffer(data), new BufferWriter(), clientAddress, this.face, request);
+      return new DatagramRequest(data, truncated, undefined, new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;
     const { tls, proxy } = preambleFacts(socket);
@@ -177,10 +164,37 @@ export class HandlerWiring {
   }
 }
 
-/** A datagram request's reply, after a lifecycle that did not throw: what the handler wrote, if anything. */
-function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
-  if (reply.length === 0) return undefined;
-  const bytes = reply.getValue();
-  request.replyBytes = bytes.length;
-  return request[1].send(bytes, clientAddress);
+/**
+ * A datagram's lifecycle, then its reply: what the handler wrote, sent also when the handler threw, as
+ * Python's DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are
+ * owed. The scope is disposed once the reply is made, without waiting for the kernel to take it; the
+ * outcome is the handler's error, else the send's, else the disposal's. Runs once per datagram: one
+ * reaction, and the send's own promise.
+ */
+function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
+  return lifecycle.then(
+    () => replyAndDispose(request, reply, clientAddress, scope),
+    (err: unknown) => {
+      const settled = replyAndDispose(request, reply, clientAddress, scope);
+      const fail = () => Promise.reject(err);
+      return settled.then(fail, fail);
+    },
+  );
+}
+
+function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
+  let sent: Promise<void> | undefined;
+  try {
+    if (reply.length > 0) {
+      const bytes = reply.getValue();
+      request.replyBytes = bytes.length;
+      sent = request[1].send(bytes, clientAddress);
+    }
+  } catch (err) {
+    sent = Promise.reject(err);
+  }
+  const disposed = scope.dispose();
+  if (sent === undefined) return disposed;
+  if (disposed === RESOLVED) return sent;
+  return sent.then(() => disposed, (err: unknown) => disposed.then(() => Promise.reject(err), () => Promise.reject(err)));
 }

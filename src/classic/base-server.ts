@@ -2,6 +2,7 @@ import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit 
 import { messages } from '../errors/messages';
 import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
+import { RESOLVED } from '../lifecycle/resolved';
 import { handleErrorSafely } from '../concurrency/process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -347,8 +348,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /** Ends the request's connection (stream: FIN after the reply), then closeRequest. */
-  async shutdownRequest(request: Req): Promise<void> {
-    await this.closeRequest(request);
+  shutdownRequest(request: Req): Promise<void> {
+    // Not async: a datagram ends here once per request, and a closeRequest that returns nothing needs no turn.
+    let closed: Promise<void> | void;
+    try {
+      closed = this.closeRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return closed ? Promise.resolve(closed).then(ignore) : RESOLVED;
   }
 
   /** Releases the request's socket (Python's `close_request`); called exactly once per request, after shutdownRequest. */
@@ -394,6 +402,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (this.closing) throw new ServerClosedError(messages.serverClosed(this.constructor.name, member));
   }
 }
+
+function ignore(): void {}
 
 /** How long abandoning waits, after closing every connection, for requests to notice before it gives them up. */
 const ABANDON_GRACE_MS = 100;

@@ -26,6 +26,8 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   override async serverBind(): Promise<void> {
     this.socket = this.createSocket();
     this.socket.onMessage((d) => {
+      // Nothing queued before it (the loop takes those in order): a subclass may serve it at once.
+      if (this.queue.length === 0 && this.serveAtOnce(d)) return;
       if (this.queue.length >= this.maxQueuedDatagrams) this.dropped++;
       else this.queue.push(d);
     });
@@ -43,6 +45,20 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     const d = this.queue.shift();
     if (!d || !this.socket) throw Object.assign(new Error('no datagram is waiting'), { code: 'EAGAIN' });
     return [datagramRequest(d.data, this.socket, d.truncated), d.from];
+  }
+
+  /**
+   * @internal A datagram just received, with none queued before it: true when the subclass served it at
+   * once, from the socket's callback, instead of leaving it to the loop (the decorator layer does so for
+   * @Concurrent, where one loop turn per datagram costs more than the request). Default: false, queue it.
+   */
+  protected serveAtOnce(_d: ReceivedDatagram): boolean {
+    return false;
+  }
+
+  /** @internal The request a datagram makes: Python's `(data, socket)` pair. */
+  protected requestOf(d: ReceivedDatagram): DatagramRequestTuple {
+    return datagramRequest(d.data, this.socket!, d.truncated);
   }
 
   protected waitForRequest(ms: number): Promise<boolean> {

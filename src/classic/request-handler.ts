@@ -130,7 +130,11 @@ export type DatagramRequestTuple = [data: Buffer, socket: DatagramSocket] & {
 };
 
 export function datagramRequest(data: Buffer, socket: DatagramSocket, truncated: boolean): DatagramRequestTuple {
-  return Object.assign([data, socket] as [Buffer, DatagramSocket], { truncated });
+  // both properties set at once, in one order: every request has the same shape, and replyBytes needs no new storage later
+  const request = [data, socket] as DatagramRequestTuple;
+  request.truncated = truncated;
+  request.replyBytes = undefined;
+  return request;
 }
 
 /**

@@ -17,11 +17,26 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
   }
 
   async dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
-    // then(forget, forget) rather than finally(): one closure per connection instead of three
-    const forget = () => void this.running.delete(run);
-    const run: Promise<void> = processInBackground(server, request, clientAddress).then(forget, forget);
-    this.running.set(run, [request, clientAddress]);
+    // dispatchNow() may have taken the free slots since the loop last looked: the limit holds for both
     while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
+    this.start(server, request, clientAddress);
+    while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
+  }
+
+  /**
+   * dispatch() for a caller that cannot wait: starts the request and returns true when fewer than
+   * `maxConnections` run; false, starting nothing, at the limit. Synchronous: no promise for the caller.
+   */
+  dispatchNow(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): boolean {
+    if (this.running.size >= this.maxConnections) return false;
+    this.start(server, request, clientAddress);
+    return true;
+  }
+
+  private start(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): void {
+    // forgotten as it ends (processInBackground never rejects): one closure, no reaction of its own
+    const run: Promise<void> = processInBackground(server, request, clientAddress, () => void this.running.delete(run));
+    this.running.set(run, [request, clientAddress]);
   }
 
   drain(except?: ShutdownCallers<Req>): Promise<void> {

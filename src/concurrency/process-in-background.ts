@@ -2,13 +2,15 @@ import { SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
+import { RESOLVED } from '../lifecycle/resolved';
 import type { RequestProcessor } from './strategy';
 
 /**
  * One request away from the loop's turn: Python's `process_request_thread`. finishRequest, handleError
- * on an error (SystemExit skips it), and shutdownRequest exactly once, whatever happens. Never rejects.
+ * on an error (SystemExit skips it), and shutdownRequest exactly once, whatever happens; then `onEnd`, before
+ * the promise resolves (so that a strategy forgets the request without a reaction of its own). Never rejects.
  */
-export function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+export function processInBackground<Req>(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress, onEnd?: () => void): Promise<void> {
   // A chain, not an async function: an idle keep-alive connection waits in finishRequest for as long as it
   // lives, and a suspended async frame per connection is memory that a reaction here does not cost.
   let running: Promise<void>;
@@ -17,7 +19,11 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
   } catch (err) {
     running = Promise.reject(err);
   }
-  const end = () => safely(server, () => server.shutdownRequest(request));
+  const end = (): Promise<void> | void => {
+    const ended = shutdownSafely(server, request);
+    if (ended === undefined) return onEnd?.();
+    return onEnd ? ended.then(onEnd) : ended;
+  };
   return running.then(end, (err: unknown) => {
     if (err instanceof SystemExit) return end();
     return handleErrorSafely(server, request, clientAddress, err).then(end);
@@ -42,11 +48,28 @@ function traceOf(error: unknown): string {
   return error instanceof Error ? (error.stack ?? String(error)) : String(error);
 }
 
-async function safely(server: RequestProcessor<unknown>, step: () => unknown): Promise<void> {
+/** shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on). */
+function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promise<void> | undefined {
+  // Not async: for a datagram this runs once per request, and a shutdownRequest that is done at once needs no turn.
+  let done: unknown;
   try {
-    await step();
+    done = server.shutdownRequest(request);
   } catch (err) {
-    // handleError or shutdownRequest itself failed: there is nobody left to tell but the logger.
-    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
+    logEndFailure(server, err);
+    return undefined;
   }
+  if (done === RESOLVED || !isThenable(done)) return undefined;
+  return Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err));
+}
+
+/** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */
+function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
+  ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
+}
+
+
+function ignore(): void {}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

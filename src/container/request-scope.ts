@@ -2,6 +2,7 @@
  * One request's lifetime. Request-scoped instances are built once per scope and shared by everything
  * resolved through it; `dispose()` disposes them, last created first, when the request has finished.
  */
+import { RESOLVED } from '../lifecycle/resolved';
 import { disposeInReverse } from './dispose';
 import type { InjectionToken } from './token';
 
@@ -25,7 +26,8 @@ interface Resolver {
   resolve<T>(token: InjectionToken<T>, scope?: RequestScope): T;
 }
 
-const DONE = Promise.resolve();
+/** What dispose() returns when there was nothing to dispose (no request-scoped instance built). */
+const DONE = RESOLVED;
 
 /** The container's implementation; only the container reads its fields. */
 export class ContainerRequestScope implements RequestScope {
