@@ -76,6 +76,13 @@ export function assembleServer(
   const atOnce = concurrent !== undefined && (t.kind === 'udp' || t.kind === 'unix-dgram') && !wiring.hasHook('verify') &&
     !wiring.hasHook('serviceActions') && LOOP_TURN.every((stage) => Base.prototype[stage] === Default.prototype[stage]);
 
+  /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
+  const taken = (got: [unknown, ClientAddress]): [unknown, ClientAddress] => {
+    if (Array.isArray(got[0])) counters.accepted++;
+    else connectionOpened(face, got[0] as object, got[1]);
+    return got;
+  };
+
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
   class AssembledServer extends Concrete {
@@ -103,12 +110,10 @@ export function assembleServer(
       return def.handler.name;
     }
 
-    async getRequest(): Promise<[unknown, ClientAddress]> {
-      const got = await super.getRequest();
-      // A stream connection was counted when the listener accepted it (connectionAccepted); a datagram now.
-      if (Array.isArray(got[0])) counters.accepted++;
-      else connectionOpened(face, got[0] as object, got[1]);
-      return got;
+    getRequest(): Promise<[unknown, ClientAddress]> | [unknown, ClientAddress] {
+      // Not async: the classic servers take a request synchronously, and the loop's turn then costs no tick.
+      const got: Promise<[unknown, ClientAddress]> | [unknown, ClientAddress] = super.getRequest();
+      return Array.isArray(got) ? taken(got) : Promise.resolve(got).then(taken);
     }
 
     connectionAccepted(): void {
@@ -157,10 +162,17 @@ export function assembleServer(
       super.acceptError(error, first);
     }
 
-    async verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> {
+    verifyRequest(request: object, clientAddress: ClientAddress): Promise<boolean> | boolean {
       // Handed to its worker unread: @Verify runs there, after the PROXY header and the TLS handshake (API.md §3).
       if (preambleDeferred(request)) return true;
-      const ok = (await super.verifyRequest(request, clientAddress)) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress)));
+      const base: Promise<boolean> | boolean = super.verifyRequest(request, clientAddress);
+      // Not async: with no @Verify and the base's answer at hand, the loop's turn costs no tick here.
+      if (base === true && !wiring.hasHook('verify')) return true;
+      return this.verifyHooked(request, clientAddress, base);
+    }
+
+    private async verifyHooked(request: object, clientAddress: ClientAddress, base: Promise<boolean> | boolean): Promise<boolean> {
+      const ok = (await base) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress)));
       if (!ok) counters.rejected++;
       return ok;
     }
@@ -209,9 +221,11 @@ export function assembleServer(
       return wiring.hasHook('handleTimeout') ? wiring.callServerHook('handleTimeout') : super.handleTimeout();
     }
 
-    async serviceActions(): Promise<void> {
-      await super.serviceActions();
-      if (wiring.hasHook('serviceActions')) await wiring.callServerHook('serviceActions');
+    serviceActions(): Promise<void> | void {
+      // Not async: without @ServiceActions (and a serverClass's own) the loop's turn costs no tick here.
+      const base: Promise<void> | void = super.serviceActions();
+      if (!wiring.hasHook('serviceActions')) return base;
+      return Promise.resolve(base).then(() => wiring.callServerHook('serviceActions')).then(() => undefined);
     }
   }
   Object.defineProperty(AssembledServer, 'name', { value: Base.name });

@@ -158,14 +158,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
-        if (ready) await loop.unlessAbandoned(this.handleRequestNoBlock());
+        const turn = ready ? this.handleRequestNoBlock() : undefined;
+        if (turn) await loop.unlessAbandoned(turn);
         if (loop.abandoned) break;
-        await this.serviceActions();
+        const acted = this.serviceActions();
+        if (acted) await acted;
       }
       // Every connection accepted before shutdown() is served (API.md §6), whatever stage it was in then:
       // queued, or still in its PROXY header or TLS handshake. Those accepted after it wait for the next loop.
       while (!loop.abandoned && !this.closing && (await loop.unlessAbandoned(this.waitForAcceptedBeforeShutdown())) === true) {
-        await loop.unlessAbandoned(this.handleRequestNoBlock());
+        const turn = this.handleRequestNoBlock();
+        if (turn) await loop.unlessAbandoned(turn);
       }
       await loop.unlessAbandoned(this.strategy.drain());
     } finally {
@@ -290,33 +293,65 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   // ---- the stages of one request ----
 
-  private async handleRequestNoBlock(): Promise<void> {
-    let request: Req;
-    let clientAddress: ClientAddress;
+  /**
+   * One request's stages: getRequest → verifyRequest → processRequest. Not async: a stage that returns
+   * no promise (the usual getRequest and verifyRequest) costs no turn, and a request a strategy takes
+   * at once (@Concurrent) returns undefined, so that the loop's turn costs a few reactions, not a dozen.
+   */
+  private handleRequestNoBlock(): Promise<void> | void {
+    let got: Promise<[Req, ClientAddress]> | [Req, ClientAddress];
     try {
-      [request, clientAddress] = await this.getRequest();
+      got = this.getRequest();
     } catch (err) {
       if (isOsError(err)) return;
-      throw err;
+      return Promise.reject(err);
     }
-    let verified: boolean;
+    if (!Array.isArray(got)) {
+      return Promise.resolve(got).then(
+        ([request, clientAddress]) => this.verifyThenProcess(request, clientAddress),
+        (err: unknown) => (isOsError(err) ? undefined : Promise.reject(err)),
+      );
+    }
+    return this.verifyThenProcess(got[0], got[1]);
+  }
+
+  private verifyThenProcess(request: Req, clientAddress: ClientAddress): Promise<void> | void {
+    let verified: boolean | Promise<boolean>;
     try {
-      verified = Boolean(await this.verifyRequest(request, clientAddress));
+      verified = this.verifyRequest(request, clientAddress);
     } catch (err) {
-      // Python lets this escape and leaks the request; here it ends that request only.
-      verified = false;
-      await this.reportError(request, clientAddress, err);
+      return this.refuse(request, clientAddress, err);
     }
-    if (!verified) {
-      await this.shutdownRequest(request);
-      return;
+    if (verified === true) return this.process(request, clientAddress);
+    if (isThenable(verified)) {
+      return Promise.resolve(verified).then(
+        (ok) => (ok ? this.process(request, clientAddress) : this.shutdownRequest(request)),
+        (err: unknown) => this.refuse(request, clientAddress, err),
+      );
     }
+    return verified ? this.process(request, clientAddress) : this.shutdownRequest(request);
+  }
+
+  /** verifyRequest threw: Python lets this escape and leaks the request; here it ends that request only. */
+  private async refuse(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
+    await this.reportError(request, clientAddress, err);
+    await this.shutdownRequest(request);
+  }
+
+  private process(request: Req, clientAddress: ClientAddress): Promise<void> | void {
+    let processed: Promise<void> | void;
     try {
-      await this.processRequest(request, clientAddress);
+      processed = this.processRequest(request, clientAddress);
     } catch (err) {
-      await this.reportError(request, clientAddress, err);
-      await this.shutdownRequest(request);
+      return this.failedToProcess(request, clientAddress, err);
     }
+    if (processed === RESOLVED || !isThenable(processed)) return;
+    return Promise.resolve(processed).then(undefined, (err: unknown) => this.failedToProcess(request, clientAddress, err));
+  }
+
+  private async failedToProcess(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
+    await this.reportError(request, clientAddress, err);
+    await this.shutdownRequest(request);
   }
 
   private async reportError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
@@ -462,6 +497,10 @@ class Loop {
     clearTimeout(this.deadline);
     this.release();
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 function isOsError(err: unknown): boolean {

@@ -1,4 +1,5 @@
 import type { ClientAddress } from '../transports/address';
+import { RESOLVED } from '../lifecycle/resolved';
 import { processInBackground } from './process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
@@ -16,10 +17,19 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
     return this.running.size;
   }
 
-  async dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+  dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
+    // Below the limit before and after: started, and the loop may go on at once (RESOLVED: no turn to wait).
+    if (this.running.size < this.maxConnections) {
+      this.start(server, request, clientAddress);
+      if (this.running.size < this.maxConnections) return RESOLVED;
+      return this.slotFree();
+    }
     // dispatchNow() may have taken the free slots since the loop last looked: the limit holds for both
-    while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
-    this.start(server, request, clientAddress);
+    return this.slotFree().then(() => this.dispatch(server, request, clientAddress));
+  }
+
+  /** Resolves once fewer than maxConnections requests run. */
+  private async slotFree(): Promise<void> {
     while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());
   }
 
