@@ -2,7 +2,7 @@ import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit 
 import { messages } from '../errors/messages';
 import { startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
-import { RESOLVED } from '../lifecycle/resolved';
+import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { handleErrorSafely } from '../concurrency/process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -320,22 +320,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     try {
       verified = this.verifyRequest(request, clientAddress);
     } catch (err) {
-      return this.refuse(request, clientAddress, err);
+      return this.endWithError(request, clientAddress, err); // Python lets this escape and leaks the request
     }
     if (verified === true) return this.process(request, clientAddress);
     if (isThenable(verified)) {
       return Promise.resolve(verified).then(
         (ok) => (ok ? this.process(request, clientAddress) : this.shutdownRequest(request)),
-        (err: unknown) => this.refuse(request, clientAddress, err),
+        (err: unknown) => this.endWithError(request, clientAddress, err),
       );
     }
     return verified ? this.process(request, clientAddress) : this.shutdownRequest(request);
-  }
-
-  /** verifyRequest threw: Python lets this escape and leaks the request; here it ends that request only. */
-  private async refuse(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
-    await this.reportError(request, clientAddress, err);
-    await this.shutdownRequest(request);
   }
 
   private process(request: Req, clientAddress: ClientAddress): Promise<void> | void {
@@ -343,13 +337,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     try {
       processed = this.processRequest(request, clientAddress);
     } catch (err) {
-      return this.failedToProcess(request, clientAddress, err);
+      return this.endWithError(request, clientAddress, err);
     }
     if (processed === RESOLVED || !isThenable(processed)) return;
-    return Promise.resolve(processed).then(undefined, (err: unknown) => this.failedToProcess(request, clientAddress, err));
+    return Promise.resolve(processed).then(undefined, (err: unknown) => this.endWithError(request, clientAddress, err));
   }
 
-  private async failedToProcess(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
+  /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */
+  private async endWithError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
     await this.reportError(request, clientAddress, err);
     await this.shutdownRequest(request);
   }
@@ -497,10 +492,6 @@ class Loop {
     clearTimeout(this.deadline);
     this.release();
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 function isOsError(err: unknown): boolean {

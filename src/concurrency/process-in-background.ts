@@ -2,7 +2,7 @@ import { SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
-import { RESOLVED } from '../lifecycle/resolved';
+import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import type { RequestProcessor } from './strategy';
 
 /**
@@ -69,7 +69,3 @@ function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
 
 
 function ignore(): void {}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}

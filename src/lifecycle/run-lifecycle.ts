@@ -1,3 +1,5 @@
+import { isThenable } from './resolved';
+
 /**
  * The per-request lifecycle, in one place for every handler shape and every place a request runs
  * (main thread, worker thread, child process): setup → handle → finish, each exactly once. finish runs
@@ -66,7 +68,3 @@ function finishAfter(target: Steps, finish: PropertyKey, args: unknown[], failed
 }
 
 function ignore(): void {}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}
