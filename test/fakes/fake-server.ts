@@ -38,9 +38,14 @@ export class FakeServer extends BaseServer<FakeRequest, string> {
   protected wakeLoop() {
     this.queue.wake();
   }
-  override async verifyRequest(r: FakeRequest) {
+  /** Asynchronous, as an override may be (a throwing verdict rejects); SyncFake in base-server.spec.ts answers at once. */
+  override verifyRequest(r: FakeRequest): boolean | Promise<boolean> {
     this.calls.push(`verifyRequest ${r.name}`);
-    return this.verdict(r);
+    try {
+      return Promise.resolve(this.verdict(r));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
   override processRequest(r: FakeRequest, a: ClientAddress) {
     this.calls.push(`processRequest ${r.name}`);

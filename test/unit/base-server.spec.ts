@@ -228,3 +228,94 @@ describe('ConcurrentMixIn', () => {
     }
   });
 });
+
+/**
+ * The loop's turn chains only the stages that return a promise (BaseServer.handleRequestNoBlock): the same
+ * stages, order and error handling whether an override answers at once, asynchronously, or by throwing.
+ */
+describe('BaseServer request loop: synchronous and asynchronous stages alike', () => {
+  class SyncFake extends FakeServer {
+    syncVerdict: (name: string) => unknown = () => true;
+    processThrows: unknown;
+    asyncGet: 'no' | 'resolve' | 'reject-os' | 'reject' = 'no';
+    override verifyRequest(r: { name: string }): boolean {
+      this.calls.push(`verifyRequest ${r.name}`);
+      return this.syncVerdict(r.name) as boolean;
+    }
+    override processRequest(r: { name: string }, a: { path: string }) {
+      if (this.processThrows !== undefined) {
+        this.calls.push(`processRequest ${r.name}`);
+        throw this.processThrows;
+      }
+      return super.processRequest(r as never, a);
+    }
+    override getRequest(): never {
+      const got = super.getRequest();
+      if (this.asyncGet === 'resolve') return Promise.resolve(got) as never;
+      if (this.asyncGet === 'reject-os') return Promise.reject(Object.assign(new Error('gone'), { code: 'ECONNABORTED' })) as never;
+      if (this.asyncGet === 'reject') return Promise.reject(new Error('broken transport')) as never;
+      return got as never;
+    }
+  }
+  let server: SyncFake;
+  beforeEach(() => {
+    server = new SyncFake();
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+  const served = (n: string) => [`getRequest ${n}`, `verifyRequest ${n}`, `processRequest ${n}`, `finishRequest ${n}`, `setup ${n}`, `handle ${n}`, `finish ${n}`, `shutdownRequest ${n}`, `closeRequest ${n}`];
+
+  test('a synchronous verifyRequest: true serves, false refuses, a truthy non-boolean serves, as Python', async () => {
+    server.syncVerdict = (n) => (n === 'no' ? false : n === 'one' ? 1 : true);
+    for (const n of ['yes', 'no', 'one']) server.push(n);
+    for (let i = 0; i < 3; i++) await server.handleRequest();
+    expect(server.calls).toEqual([...served('yes'), 'getRequest no', 'verifyRequest no', 'shutdownRequest no', 'closeRequest no', ...served('one')]);
+  });
+
+  test('a synchronous verifyRequest that throws ends that request only', async () => {
+    server.syncVerdict = (n) => { if (n === 'bad') throw new Error('verify failed'); return true; };
+    server.push('bad');
+    server.push('good');
+    await server.handleRequest();
+    await server.handleRequest();
+    expect(server.calls).toEqual(['getRequest bad', 'verifyRequest bad', 'handleError bad verify failed', 'shutdownRequest bad', 'closeRequest bad', ...served('good')]);
+  });
+
+  test('a processRequest that throws synchronously is reported and that request closed; SystemExit stops serveForever', async () => {
+    server.processThrows = new Error('no strategy');
+    server.push('a');
+    await server.handleRequest();
+    expect(server.calls).toEqual(['getRequest a', 'verifyRequest a', 'processRequest a', 'handleError a no strategy', 'shutdownRequest a', 'closeRequest a']);
+    server.calls.length = 0;
+    server.processThrows = new SystemExit(2);
+    server.push('b');
+    server.push('c');
+    await expect(server.serveForever(0.05)).rejects.toBeInstanceOf(SystemExit);
+    expect(server.calls).toEqual(['getRequest b', 'verifyRequest b', 'processRequest b', 'shutdownRequest b', 'closeRequest b']);
+  });
+
+  test('an asynchronous getRequest: its request is served; an errno rejection is dropped; another error escapes', async () => {
+    server.asyncGet = 'resolve';
+    server.push('a');
+    await server.handleRequest();
+    expect(server.calls).toEqual(served('a'));
+    server.calls.length = 0;
+    server.asyncGet = 'reject-os';
+    server.push('b');
+    await expect(server.handleRequest()).resolves.toBeUndefined();
+    expect(server.calls).toEqual(['getRequest b']);
+    server.asyncGet = 'reject';
+    server.push('c');
+    await expect(server.handleRequest()).rejects.toThrow('broken transport');
+  });
+
+  test('serveForever with synchronous stages serves every queued request, in order, each once', async () => {
+    for (const n of ['a', 'b', 'c']) server.push(n);
+    const loop = server.serveForever(0.05);
+    await until(() => server.calls.filter((c) => c.startsWith('closeRequest')).length === 3);
+    await server.shutdown();
+    await loop;
+    expect(server.calls.filter((c) => !c.startsWith('serviceActions'))).toEqual([...served('a'), ...served('b'), ...served('c')]);
+  });
+});
