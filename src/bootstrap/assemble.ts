@@ -73,7 +73,8 @@ export function assembleServer(
   // @Concurrent datagram servers serve a datagram from the socket's callback, when the loop's turn would only
   // add promises: no @Verify or @ServiceActions to call there, no serverClass stage of the turn overridden.
   const concurrent = strategy instanceof ConcurrentStrategy ? strategy : undefined;
-  const atOnce = concurrent !== undefined && (t.kind === 'udp' || t.kind === 'unix-dgram') && !wiring.hasHook('verify') &&
+  // (The instance is checked too, once built: a stage a serverClass sets as a field or in its constructor counts.)
+  const atOnceByClass = concurrent !== undefined && (t.kind === 'udp' || t.kind === 'unix-dgram') && !wiring.hasHook('verify') &&
     !wiring.hasHook('serviceActions') && LOOP_TURN.every((stage) => Base.prototype[stage] === Default.prototype[stage]);
 
   /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
@@ -86,8 +87,14 @@ export function assembleServer(
   // The base is one of four concrete classic classes (or a subclass): typed loosely here, checked above.
   const Concrete = Base as unknown as new (...args: any[]) => any;
   class AssembledServer extends Concrete {
+    /** Datagrams are served at once (see atOnceByClass): decided when the instance is built. */
+    private readonly atOnce: boolean;
+
     constructor() {
       super(address, wiring.handlerClass(), edgeOptionsOf(def));
+      const own = this as unknown as Record<string, unknown>;
+      const proto = AssembledServer.prototype as unknown as Record<string, unknown>;
+      this.atOnce = atOnceByClass && LOOP_TURN.every((stage) => own[stage] === proto[stage]);
       if (strategy) this.strategy = strategy;
       // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
       if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
@@ -125,7 +132,7 @@ export function assembleServer(
      * socket's callback. False when the loop must take it: not serving, or @Concurrent at maxConnections.
      */
     protected serveAtOnce(d: ReceivedDatagram): boolean {
-      if (!atOnce || !this.isServing) return false;
+      if (!this.atOnce || !this.isServing) return false;
       const request = this.requestOf(d);
       if (!concurrent!.dispatchNow(this as unknown as BaseServer<unknown>, request, d.from)) return false;
       counters.accepted++;

@@ -188,13 +188,22 @@ function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, cli
     if (reply.length > 0) {
       const bytes = reply.getValue();
       request.replyBytes = bytes.length;
-      sent = request[1].send(bytes, clientAddress);
+      // stats count the bytes that left: a reply the socket refused (EMSGSIZE, a Unix client gone) counts none
+      sent = request[1].send(bytes, clientAddress).then(undefined, (err: unknown) => {
+        request.replyBytes = undefined;
+        return Promise.reject(err);
+      });
     }
   } catch (err) {
+    request.replyBytes = undefined;
     sent = Promise.reject(err);
   }
   const disposed = scope.dispose();
   if (sent === undefined) return disposed;
   if (disposed === RESOLVED) return sent;
-  return sent.then(() => disposed, (err: unknown) => disposed.then(() => Promise.reject(err), () => Promise.reject(err)));
+  // Both are watched from now on: a disposal that fails while the reply is still on its way is not unhandled.
+  return Promise.allSettled([sent, disposed]).then(([send, disposal]) => {
+    if (send.status === 'rejected') throw send.reason;
+    if (disposal.status === 'rejected') throw disposal.reason;
+  });
 }

@@ -158,6 +158,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
+        // At the strategy's limit (requests started outside the loop may fill it): take nothing until a slot is free.
+        const full = ready ? this.strategy.whenSlotFree?.() : undefined;
+        if (full) {
+          await loop.unlessAbandoned(full);
+          if (this.shutdownRequested || loop.abandoned) break;
+        }
         const turn = ready ? this.handleRequestNoBlock() : undefined;
         if (turn) await loop.unlessAbandoned(turn);
         if (loop.abandoned) break;

@@ -28,6 +28,15 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
     return this.slotFree().then(() => this.dispatch(server, request, clientAddress));
   }
 
+  /**
+   * Undefined while fewer than maxConnections requests run; else a promise that resolves once a slot is
+   * free. The loop waits on it before it takes the next request: requests dispatchNow() started may have
+   * filled the slots, and a request the loop took must not wait here past shutdown() or close().
+   */
+  whenSlotFree(): Promise<void> | undefined {
+    return this.running.size < this.maxConnections ? undefined : this.slotFree();
+  }
+
   /** Resolves once fewer than maxConnections requests run. */
   private async slotFree(): Promise<void> {
     while (this.running.size >= this.maxConnections) await Promise.race(this.running.keys());

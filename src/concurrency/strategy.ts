@@ -40,6 +40,11 @@ export interface ConcurrencyStrategy<Req> {
   drain(except?: ShutdownCallers<Req>): Promise<void>;
   /** Requests dispatched and not finished, with their client addresses (for reporting abandoned ones). */
   inFlight?(): Iterable<[Req, ClientAddress]>;
+  /**
+   * Undefined when the strategy can take a request now; else a promise resolving once it can (@Concurrent
+   * at maxConnections). The loop awaits it before getRequest(), so that it takes nothing it must hold.
+   */
+  whenSlotFree?(): Promise<void> | undefined;
   /** Requests running now. */
   readonly active: number;
   /** Worker threads or child processes alive (strategies that have none leave it out). */

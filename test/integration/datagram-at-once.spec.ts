@@ -7,13 +7,25 @@
 import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
-import { bootstrap, Concurrent, DatagramRequest, Handle, Server, ServiceActions, UdpServer, UnixDatagramServer, Verify } from '../../src';
+import { bootstrap, Concurrent, DatagramRequest, Handle, HandleError, Injectable, Server, ServiceActions, UdpServer, UnixDatagramServer, Verify } from '../../src';
 import { UDPServer } from '../../src/classic';
 import { datagramExchange, datagramSilence, removeTempDir, tempDir, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { startFixture } from '../helpers/fixture-process';
+import type { ChildProcess } from 'node:child_process';
 
 const serve = servingInTests<Server>();
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await within(5000, 'the fixture to exit', gone);
+    }
+  }
+});
 
 function target(s: Server): Target {
   const a = s.serverAddress;
@@ -177,5 +189,95 @@ describe('@Concurrent datagram servers serve each datagram at once', () => {
     expect(await datagramSilence(target(s), 'deny')).toBe(true);
     expect(actions - before).toBeGreaterThanOrEqual(2);
     await until(() => s.stats().rejected === 1);
+  });
+
+  test('at maxConnections, a datagram the loop holds is not started after close() or once serveForever() has returned', async () => {
+    const started: string[] = [];
+    let closedAt = 0;
+    @UdpServer(0) @Concurrent({ maxConnections: 1 })
+    class Slow {
+      @Handle() async handle(req: DatagramRequest) {
+        started.push(`${req.data}${closedAt ? ' after close' : ''}`);
+        if (req.data.toString() === 'C') await new Promise((r) => setTimeout(r, 150));
+        await req.wfile.write(req.data);
+      }
+    }
+    for (const ending of ['close', 'shutdown'] as const) {
+      started.length = 0;
+      closedAt = 0;
+      const s = await bootstrap(Slow, { shutdownTimeout: 0.05 });
+      try {
+        const served = s.serveForever(0.05);
+        const client = dgram.createSocket('udp4');
+        try {
+          const t = target(s) as { host: string; port: number };
+          client.send('C', t.port, t.host);
+          await until(() => started.length === 1);
+          client.send('B', t.port, t.host); // the slot is taken: B waits for the loop
+          await new Promise((r) => setTimeout(r, 30));
+          closedAt = Date.now();
+          if (ending === 'close') await within(5000, 'close', s.close());
+          else await within(5000, 'shutdown', s.shutdown());
+          await within(5000, 'the loop to exit', served);
+          await new Promise((r) => setTimeout(r, 300)); // C has finished: B would start now if it were held
+          expect(started).toEqual(['C']);
+        } finally {
+          client.close();
+        }
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test('a serverClass stage set on the instance (a class field) keeps the loop: its verifyRequest runs', async () => {
+    let calls = 0;
+    class Guarded extends UDPServer {
+      override verifyRequest = (request: [Buffer, unknown]) => {
+        calls++;
+        return request[0].toString() !== 'deny';
+      };
+    }
+    @UdpServer(0) @Concurrent()
+    class Echo {
+      @Handle() async handle(req: DatagramRequest) {
+        await req.wfile.write(req.data);
+      }
+    }
+    const s = serve(await bootstrap(Echo, { serverClass: Guarded as unknown as typeof UDPServer }));
+    expect((await datagramExchange(target(s), 'allow')).data.toString()).toBe('allow');
+    expect(await datagramSilence(target(s), 'deny')).toBe(true);
+    expect(calls).toBe(2);
+  });
+
+  test('a request-scoped dispose() that fails while the reply is still being sent is reported, not an unhandled rejection', async () => {
+    // In a process of its own: jest keeps unhandled rejections from the test's process, a user's process dies of them.
+    const fixture = await startFixture('slow-send-dispose.ts', { children });
+    const replies = await burst({ host: '127.0.0.1', port: fixture.port }, 50);
+    expect(replies.length).toBe(50);
+    await within(5000, '50 errors reported', fixture.seen('reported 50'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fixture.child.exitCode).toBeNull();
+    expect(fixture.out()).not.toMatch(/UnhandledPromiseRejection|unhandledRejection/);
+  });
+
+  test('a reply the socket refuses (larger than a UDP datagram can be) is an error and counts no bytes out', async () => {
+    const reported: string[] = [];
+    @UdpServer(0) @Concurrent()
+    class Huge {
+      @Handle() async handle(req: DatagramRequest) {
+        await req.wfile.write(req.data.toString() === 'big' ? Buffer.alloc(70000) : req.data);
+      }
+      @HandleError() failed(error: NodeJS.ErrnoException) {
+        reported.push(error.code ?? error.message);
+      }
+    }
+    const s = serve(await bootstrap(Huge));
+    expect(await datagramSilence(target(s), 'big')).toBe(true);
+    expect((await datagramExchange(target(s), 'ok')).data.toString()).toBe('ok');
+    await until(() => reported.length === 1 && s.stats().accepted === 2);
+    expect(reported).toEqual(['EMSGSIZE']);
+    await until(() => s.stats().bytesOut === 2);
+    expect(s.stats().bytesOut).toBe(2);
   });
 });
