@@ -44,7 +44,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   override getRequest(): [DatagramRequestTuple, ClientAddress] {
     const d = this.queue.shift();
     if (!d || !this.socket) throw Object.assign(new Error('no datagram is waiting'), { code: 'EAGAIN' });
-    return [datagramRequest(d.data, this.socket, d.truncated), d.from];
+    return [this.requestOf(d), d.from];
   }
 
   /**

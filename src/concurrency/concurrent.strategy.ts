@@ -18,13 +18,9 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
   }
 
   dispatch(server: RequestProcessor<Req>, request: Req, clientAddress: ClientAddress): Promise<void> {
-    // Below the limit before and after: started, and the loop may go on at once (RESOLVED: no turn to wait).
-    if (this.running.size < this.maxConnections) {
-      this.start(server, request, clientAddress);
-      if (this.running.size < this.maxConnections) return RESOLVED;
-      return this.slotFree();
-    }
-    // dispatchNow() may have taken the free slots since the loop last looked: the limit holds for both
+    // Started, and a slot still free: the loop may go on at once (RESOLVED: no turn to wait).
+    if (this.dispatchNow(server, request, clientAddress)) return this.whenSlotFree() ?? RESOLVED;
+    // dispatchNow() from the socket may have taken the free slots since the loop last looked: the limit holds for both
     return this.slotFree().then(() => this.dispatch(server, request, clientAddress));
   }
 

@@ -3,6 +3,7 @@ import type { FramingDefinition } from '../metadata/definition';
 import type { BufferWriter } from '../transports/stream-writer';
 import { DECODED_BEFORE, Framer } from './framer';
 import type { MessageChannel } from './message-request';
+import { isThenable } from '../lifecycle/resolved';
 
 /**
  * One datagram as messages ([messages and framing](../../docs/messages-and-framing.md)): with `@Framing`, a fresh framer decodes the datagram whole
@@ -62,8 +63,4 @@ export class DatagramMessages implements MessageChannel {
     if (typeof message === 'string' || message instanceof Uint8Array) return message;
     throw new TypeError(messages.badReply('datagram', message));
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

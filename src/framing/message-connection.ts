@@ -7,6 +7,7 @@ import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer } from './framer';
 import type { MessageChannel } from './message-request';
+import { isThenable } from '../lifecycle/resolved';
 
 /** A dispatched message whose reply is not written yet: it waits for its turn (message order). */
 interface Slot {
@@ -498,10 +499,6 @@ function onError(this: Fed, err: Error): void {
 }
 function onDrain(this: Fed): void {
   this[CONNECTION]?.drain();
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /** Seconds to milliseconds; null, undefined, 0 or Infinity: no bound. */
