@@ -51,29 +51,53 @@ export class Preamble {
    * closed before sending a byte (a plain TCP health check) or was gone before it was accepted. Rejects with ProxyProtocolError or
    * TlsHandshakeError; the caller then ends the connection. Bytes read past the header are put back.
    */
-  async run(raw: net.Socket, peer: ClientAddress): Promise<PreambleResult | undefined> {
+  run(raw: net.Socket, peer: ClientAddress): Promise<PreambleResult | undefined> {
+    return new Promise((resolve, reject) => this.start(raw, peer, (err, result) => (err ? reject(err) : resolve(result))));
+  }
+
+  /**
+   * run() with a callback, which the server's listener uses: `done` is called once, with the error or the
+   * result (undefined: a health check). Without TLS it is called from the event that brought the header,
+   * so a PROXY connection costs no promise and no extra turn before it is queued.
+   */
+  start(raw: net.Socket, peer: ClientAddress, done: PreambleDone): void {
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not.
-    if (peer.host === '') return undefined;
+    if (peer.host === '') return done(undefined, undefined);
     const deadline = Date.now() + this.seconds * 1000;
-    let clientAddress = peer;
-    let proxy: ProxyInfo | undefined;
-    if (this.proxy) {
-      const got = await this.readHeader(raw, peer, this.proxy, deadline);
-      if (got === 'health-check') return undefined;
-      if (got) {
-        proxy = got;
-        clientAddress = addressOf(got, peer);
-        // A LOCAL header and nothing after it is the proxy's own health check (HAProxy sends one so with
-        // send-proxy-v2): its end is as quiet as a plain TCP check's.
-        if (got.command === 'LOCAL' && this.draining) return undefined;
-        if (got.command === 'LOCAL' && raw.readableLength === 0 && (await firstBytes(raw, deadline)) === 'closed') return undefined;
-      }
-    } else if (this.tls && (await firstBytes(raw, deadline)) === 'closed') {
-      return undefined;
+    if (!this.proxy) {
+      if (!this.tls) return done(undefined, { socket: raw, clientAddress: peer });
+      // A TLS client speaks first: wait for its first bytes (or its end, a plain TCP health check).
+      return intake(raw, deadline, false, firstBytesDecision, (err, event) => {
+        if (err) return done(err);
+        if (event === 'closed') return done(undefined, undefined);
+        this.secure(raw, peer, undefined, deadline, done);
+      });
     }
-    if (!this.tls) return { socket: raw, clientAddress, proxy };
-    const socket = await this.handshake(raw, clientAddress, deadline);
-    return { socket, clientAddress, proxy, tls: tlsInfo(socket) };
+    this.readHeader(raw, peer, this.proxy, deadline, (err, got) => {
+      if (err) return done(err);
+      if (got === 'health-check') return done(undefined, undefined);
+      if (!got) return this.secure(raw, peer, undefined, deadline, done);
+      const clientAddress = addressOf(got, peer);
+      if (got.command !== 'LOCAL') return this.secure(raw, clientAddress, got, deadline, done);
+      // A LOCAL header and nothing after it is the proxy's own health check (HAProxy sends one so with
+      // send-proxy-v2): its end is as quiet as a plain TCP check's.
+      if (this.draining) return done(undefined, undefined);
+      if (raw.readableLength > 0) return this.secure(raw, clientAddress, got, deadline, done);
+      intake(raw, deadline, false, firstBytesDecision, (failed, event) => {
+        if (failed) return done(failed);
+        if (event === 'closed') return done(undefined, undefined);
+        this.secure(raw, clientAddress, got, deadline, done);
+      });
+    });
+  }
+
+  /** After the PROXY header: the TLS handshake where configured, then `done` with the connection to serve. */
+  private secure(raw: net.Socket, clientAddress: ClientAddress, proxy: ProxyInfo | undefined, deadline: number, done: PreambleDone): void {
+    if (!this.tls) return done(undefined, { socket: raw, clientAddress, proxy });
+    this.handshake(raw, clientAddress, deadline).then(
+      (socket) => done(undefined, { socket, clientAddress, proxy, tls: tlsInfo(socket) }),
+      (err) => done(err),
+    );
   }
 
   private async handshake(raw: net.Socket, client: ClientAddress, deadline: number): Promise<tls.TLSSocket> {
@@ -91,17 +115,18 @@ export class Preamble {
     }
   }
 
-  /** The header, null for plain data (required: false), or 'health-check' for a connection closed with no byte. */
+  /** The header, null for plain data (required: false), or 'health-check' for a connection closed with no byte; to `done`. */
   private readHeader(
     raw: net.Socket,
     peer: ClientAddress,
     config: { trusted: TrustedPeers; required: boolean },
     deadline: number,
-  ): Promise<ProxyInfo | null | 'health-check'> {
+    done: (err: unknown, got?: ProxyInfo | null | 'health-check') => void,
+  ): void {
     const trusted = peer.host === undefined || config.trusted.has(peer.host);
-    if (!trusted && config.required) return Promise.reject(new ProxyProtocolError(messages.proxyUntrusted(peer)));
+    if (!trusted && config.required) return done(new ProxyProtocolError(messages.proxyUntrusted(peer)));
     // Only when a header is optional can bytes that end undecided be plain data worth keeping (holdEnd).
-    return intake<ProxyInfo | null | 'health-check'>(raw, deadline, !config.required, (bytes, event) => {
+    intake<ProxyInfo | null | 'health-check'>(raw, deadline, !config.required, (bytes, event) => {
       if (event === 'closed' && bytes.length === 0) return { used: 0, value: 'health-check' };
       let scan;
       try {
@@ -120,9 +145,12 @@ export class Preamble {
         throw new ProxyProtocolError(event === 'timeout' ? messages.proxyTimeout(peer, this.seconds) : event === 'closed' ? messages.proxyIncomplete(peer) : messages.proxyMissing(peer));
       }
       return undefined;
-    });
+    }, done);
   }
 }
+
+/** How `Preamble.start()` ends: with the error, or with the connection to serve (undefined: a health check). */
+export type PreambleDone = (err: unknown, result?: PreambleResult) => void;
 
 /** What `Preamble.run()` resolves with: the connection to serve, and what its PROXY header and TLS handshake said. */
 export interface PreambleResult {
@@ -151,10 +179,8 @@ function describeTlsError(err: unknown): string {
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
 }
 
-/** Waits for the connection's first bytes (left unread) or its end: a TLS client speaks first. */
-function firstBytes(raw: net.Socket, deadline: number): Promise<'data' | 'closed' | 'timeout'> {
-  return intake(raw, deadline, false, (bytes, event) => ({ used: 0, value: event === 'closed' && bytes.length > 0 ? 'data' : event }));
-}
+/** The decision that waits for a connection's first bytes (left unread) or its end: a TLS client speaks first. */
+const firstBytesDecision: Decide<IntakeEvent> = (bytes, event) => ({ used: 0, value: event === 'closed' && bytes.length > 0 ? 'data' : event });
 
 type IntakeEvent = 'data' | 'closed' | 'timeout';
 /** A decision on the bytes so far: the value, and how many bytes it used (the rest is put back). */
@@ -162,67 +188,123 @@ type Decide<T> = (bytes: Buffer, event: IntakeEvent) => { used: number; value: T
 
 /**
  * Reads a paused socket for the preamble until `decide` decides (it must on 'closed' and 'timeout'), then
- * puts back the bytes it did not use (`unshift`), so the handler reads every byte after them, and leaves
- * the socket paused. `decide` runs inside the 'data' event. Once Node has emitted 'end' nothing can be put
+ * puts back the bytes it did not use (`unshift`), so the handler reads every byte after them, leaves the
+ * socket paused, and calls `done` with the value, or with the error `decide` threw. `decide` and `done` run
+ * inside the socket's event that decided. Once Node has emitted 'end' nothing can be put
  * back. With `holdEnd`, the end of the client's bytes (Node's `push(null)`) is held while the intake lasts:
  * bytes that end undecided ('P', '\r\n' with `required: false`) are decided on 'closed', put back, and
  * only then ended, so the handler reads them and then its EOF. Without it (the bytes are worth nothing
  * once they end undecided) the socket is left as Node made it. A reset counts as the end.
  */
-function intake<T>(raw: net.Socket, deadline: number, holdEnd: boolean, decide: Decide<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const push = raw.push;
+function intake<T>(raw: net.Socket, deadline: number, holdEnd: boolean, decide: Decide<T>, done: (err: unknown, value?: T) => void): void {
+  new Intake(raw as IntakeSocket, deadline, holdEnd, decide, done);
+}
+
+/**
+ * One intake's state. Its listeners are shared by every connection and find it on the socket (INTAKE), and
+ * its timer gets it as an argument: a connection's preamble makes this object and no closure (PROXY headers
+ * come with every connection of a server behind a load balancer).
+ */
+class Intake<T> implements IntakeSteps {
+  private chunks: Buffer[] = [];
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+  /** The socket's own push(), while holdEnd replaces it. */
+  private readonly push: IntakeSocket['push'] | undefined;
+
+  constructor(
+    private readonly raw: IntakeSocket,
+    deadline: number,
+    holdEnd: boolean,
+    private readonly decide: Decide<T>,
+    private readonly done: (err: unknown, value?: T) => void,
+  ) {
     if (holdEnd) {
+      const push = raw.push;
+      this.push = push;
       raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-        if (chunk !== null || settled) return push.call(raw, chunk, encoding);
+        if (chunk !== null || this.settled) return push.call(raw, chunk, encoding);
         // The client's end: first the bytes still buffered (read() emits them as 'data', which may decide).
-        while (!settled && raw.readableLength > 0 && raw.read() !== null);
-        if (!settled) step('closed');
+        while (!this.settled && raw.readableLength > 0 && raw.read() !== null);
+        this.step('closed');
         return push.call(raw, null);
       };
     }
-    let chunks: Buffer[] = [];
-    const bytes = () => (chunks.length === 1 ? chunks[0] : (chunks = [Buffer.concat(chunks)])[0] ?? Buffer.alloc(0));
-    const step = (event: IntakeEvent) => {
-      let decision;
-      try {
-        decision = decide(bytes(), event);
-      } catch (err) {
-        stop();
-        return reject(err);
-      }
-      if (!decision) return;
-      stop();
-      const rest = bytes().subarray(decision.used);
-      if (rest.length > 0 && !raw.readableEnded) raw.unshift(rest);
-      resolve(decision.value);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      step('data');
-    };
-    const onEnd = () => step('closed');
-    const timer = setTimeout(() => step('timeout'), untilDeadline(deadline));
-    const stop = () => {
-      settled = true;
-      // Put back as an own property, never deleted: a delete would turn the socket's properties into a
-      // slow dictionary for the rest of its life.
-      if (holdEnd) raw.push = push;
-      clearTimeout(timer);
-      raw.pause();
-      raw.off('data', onData);
-      raw.off('end', onEnd);
-      raw.off('close', onEnd);
-      raw.off('error', onEnd);
-    };
-    raw.on('data', onData);
-    raw.on('end', onEnd);
-    raw.on('close', onEnd);
-    raw.on('error', onEnd);
-    (raw as Marked)[READ_HERE] = true;
+    this.timer = setTimeout(onIntakeTimeout, untilDeadline(deadline), this);
+    raw[INTAKE] = this;
+    raw.on('data', onIntakeData);
+    raw.on('end', onIntakeEnd);
+    raw.on('close', onIntakeEnd);
+    raw.on('error', onIntakeEnd);
+    raw[READ_HERE] = true;
     raw.resume();
-  });
+  }
+
+  /** Bytes from the socket (the shared 'data' listener). */
+  data(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.step('data');
+  }
+
+  /** Asks `decide` about the bytes so far; once it decides (or throws), ends the intake and calls `done`. */
+  step(event: IntakeEvent): void {
+    if (this.settled) return;
+    let decision;
+    try {
+      decision = this.decide(this.bytes(), event);
+    } catch (err) {
+      this.stop();
+      return this.done(err);
+    }
+    if (!decision) return;
+    this.stop();
+    const rest = this.bytes().subarray(decision.used);
+    if (rest.length > 0 && !this.raw.readableEnded) this.raw.unshift(rest);
+    this.done(undefined, decision.value);
+  }
+
+  private bytes(): Buffer {
+    const chunks = this.chunks;
+    if (chunks.length === 1) return chunks[0];
+    if (chunks.length === 0) return EMPTY;
+    this.chunks = [Buffer.concat(chunks)];
+    return this.chunks[0];
+  }
+
+  private stop(): void {
+    const raw = this.raw;
+    this.settled = true;
+    // Put back as an own property, never deleted: a delete would turn the socket's properties into a
+    // slow dictionary for the rest of its life (INTAKE likewise).
+    if (this.push) raw.push = this.push;
+    clearTimeout(this.timer);
+    raw[INTAKE] = undefined;
+    raw.pause();
+    raw.off('data', onIntakeData);
+    raw.off('end', onIntakeEnd);
+    raw.off('close', onIntakeEnd);
+    raw.off('error', onIntakeEnd);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The intake reading a socket, while one does. */
+const INTAKE = Symbol('sockserve.intake');
+/** What the shared listeners and the timer call on an intake. */
+interface IntakeSteps {
+  data(chunk: Buffer): void;
+  step(event: IntakeEvent): void;
+}
+type IntakeSocket = net.Socket & Marked & { [INTAKE]?: IntakeSteps };
+
+function onIntakeData(this: IntakeSocket, chunk: Buffer): void {
+  this[INTAKE]?.data(chunk);
+}
+function onIntakeEnd(this: IntakeSocket): void {
+  this[INTAKE]?.step('closed');
+}
+function onIntakeTimeout(intake: IntakeSteps): void {
+  intake.step('timeout');
 }
 
 // Marks kept on the sockets themselves (symbol-keyed properties, as Node keeps its own), not in WeakMaps or

@@ -273,19 +273,16 @@ export class StreamListener {
       return;
     }
     this.preambles.add(socket);
-    preamble.run(socket, peer).then(
-      (result) => {
-        this.preambles.delete(socket);
-        this.ready(socket, peer, result);
-        this.settled();
-      },
-      (err) => {
-        this.preambles.delete(socket);
+    preamble.start(socket, peer, (err, result) => {
+      this.preambles.delete(socket);
+      if (err) {
         socket.destroy();
         this.edge.dropped?.('error', peer, err);
-        this.settled();
-      },
-    );
+      } else {
+        this.ready(socket, peer, result);
+      }
+      this.settled();
+    });
   }
 
   /** The preamble is done: queue the connection to serve, or drop it (a health check, a client over its limit). */
