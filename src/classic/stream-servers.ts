@@ -280,9 +280,9 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     return this.limiter?.open ?? this.listener?.connections.size ?? 0;
   }
 
-  override async shutdownRequest(request: net.Socket): Promise<void> {
-    await endGracefully(request, FLUSH_LIMIT_MS);
-    await this.closeRequest(request);
+  override shutdownRequest(request: net.Socket): Promise<void> {
+    // A chain, not an async function: one suspended frame and one turn less per connection.
+    return endGracefully(request, FLUSH_LIMIT_MS).then(() => this.closeRequest(request));
   }
 
   /**
