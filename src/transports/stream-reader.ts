@@ -102,13 +102,27 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /** @internal The source ended or closed. */
   ended(): void {
     this.eof = true;
+    this.endGrace();
     this.notify();
   }
 
   /** @internal The source failed. */
   failed(err: Error): void {
     this.error ??= err;
+    this.endGrace();
     this.notify();
+  }
+
+  /**
+   * The connection is done (EOF, close, error): a first-request grace still running has nothing left to
+   * wait for, and its timer must not outlive the connection (it held the process open for up to 1 s after
+   * a server's close()).
+   */
+  private endGrace(): void {
+    if (this.graceTimer === undefined) return;
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.graceOver = true;
   }
 
   /** An rfile over bytes already in hand: a datagram's payload. */
@@ -226,10 +240,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
       if (left > 0) {
         // The timer ends the grace itself: it may fire a moment before Date.now() says the grace is over
         // (timers run on another clock), and a grace still running then would have no timer left to end it.
-        this.graceTimer ??= setTimeout(() => {
-          this.graceOver = true;
-          this.notify();
-        }, left);
+        if (this.graceTimer === undefined) {
+          this.graceTimer = setTimeout(() => {
+            this.graceTimer = undefined;
+            this.graceOver = true;
+            this.notify();
+          }, left);
+        }
         return false;
       }
     }
