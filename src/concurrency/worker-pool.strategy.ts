@@ -118,6 +118,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private deaths: number[] = [];
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
+  /**
+   * Workers being ended now (retire(), or one that never became ready): close() waits for these too, so that
+   * no worker outlives it. A worker taken out of `slots` before close() (a failed start, abort(), recycling)
+   * still runs until its kill() or end() resolves.
+   */
+  private readonly ending = new Set<Promise<void>>();
   /** Each worker's last report and the counts of exited ones (worker-report.ts): stats() and events. */
   private readonly book = new WorkerStatsBook();
   /** The last server.setSecureContext(): workers started later get it too. */
@@ -313,6 +319,18 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     clearTimeout(this.backoffTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
     await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
+    while (this.ending.size > 0) await Promise.all([...this.ending]);
+  }
+
+  /** Keeps a worker's end in `ending` until it settles, for close() to await; returns it as it came. */
+  private track(ending: Promise<void>): Promise<void> {
+    const settled = ending.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.ending.add(settled);
+    void settled.then(() => this.ending.delete(settled));
+    return ending;
   }
 
   // ---- one connection ----
@@ -444,7 +462,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
       },
       (err: Error) => {
-        if (this.slots.delete(slot)) void slot.kill(); // it never became ready: end it, and keep its place free
+        if (this.slots.delete(slot)) void this.track(slot.kill()); // it never became ready: end it, and keep its place free
         if (++this.startFailures < START_ATTEMPTS) return this.replace();
         // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
         if (this.shared && !this.shared.closed) this.retryStart();
@@ -525,7 +543,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * Removes a worker on purpose (idle, perRequest, recycling, close); its exit is then no death to make up
    * for. An idle one first sends its last report (bounded), so that its counts stay in stats().
    */
-  private async retire(slot: RemoteSlot, why: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' = 'retired'): Promise<void> {
+  private retire(slot: RemoteSlot, why: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' = 'retired'): Promise<void> {
+    return this.track(this.retireNow(slot, why));
+  }
+
+  private async retireNow(slot: RemoteSlot, why: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);

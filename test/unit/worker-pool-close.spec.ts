@@ -1,0 +1,65 @@
+import { ConfigurationError } from '../../src';
+import type { RemoteSlot } from '../../src/concurrency/remote/remote-slot';
+import { WorkerPoolStrategy } from '../../src/concurrency/worker-pool.strategy';
+
+/** A worker that never becomes ready (its handler cannot load) and takes `exitMs` to end once killed. */
+class UnloadableWorker {
+  load = 0;
+  retiring = false;
+  dead = false;
+  started = false;
+  listening = false;
+  exited = false;
+  onReport?: unknown;
+  onAccepted?: unknown;
+  onAcceptError?: unknown;
+  readonly ready = Promise.reject(new Error('the handler cannot load here'));
+
+  constructor(private readonly exitMs: number) {
+    this.ready.catch(() => undefined);
+  }
+
+  finalReport(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  end(): Promise<void> {
+    return this.kill();
+  }
+
+  async kill(): Promise<void> {
+    this.dead = true;
+    await new Promise((resolve) => setTimeout(resolve, this.exitMs));
+    this.exited = true;
+  }
+}
+
+describe("WorkerPoolStrategy's start() and close()", () => {
+  test('a pool whose workers cannot load rejects only once every worker it started has ended (a slow one too)', async () => {
+    const workers: UnloadableWorker[] = [];
+    const pool = new WorkerPoolStrategy(
+      {
+        mode: 'threading',
+        warm: 1,
+        max: 4,
+        perWorker: Infinity,
+        perRequest: false,
+        idleTimeoutMs: 30000,
+        maxConnectionsPerWorker: Infinity,
+        // The first worker ends slowly, as a thread does on a busy machine; its replacements at once.
+        spawn: () => {
+          const worker = new UnloadableWorker(workers.length === 0 ? 300 : 0);
+          workers.push(worker);
+          return worker as unknown as RemoteSlot;
+        },
+        log: () => undefined,
+      },
+      'Unloadable',
+    );
+
+    await expect(pool.start()).rejects.toBeInstanceOf(ConfigurationError);
+
+    expect(workers.length).toBeGreaterThan(1); // the first, and the replacements started when it failed
+    expect(workers.filter((w) => !w.exited)).toEqual([]);
+  });
+});
