@@ -145,6 +145,11 @@ const python = (kind, body = 'echo') => ({ key: `python ${kind}`, python: kind, 
 const rawFramed = (kind) => ({ key: `raw net ${kind}`, anchor: true, cmd: SERVER_NODE, argv: [path.join(SERVERS, 'raw-net-framed.js'), kind] });
 /** sockserve with @Framing and a synchronous @OnMessage echo: body 'msglines' or 'msgframes'. */
 const messages = (mode, body) => ({ ...sockserve(mode, 'tcp', body), key: `sockserve ${mode} @OnMessage` });
+/**
+ * The floor of any API that awaits a promise per line and per write (bench/experiments/promise-echo.js, 20
+ * lines, nothing else): not a target, the measurement that shows how close to raw `net` such an API can come.
+ */
+const promiseFloor = () => ({ key: 'promise floor (await per line and per write)', cmd: SERVER_NODE, argv: [path.join(__dirname, 'experiments', 'promise-echo.js')] });
 const nest = () => ({ key: 'NestJS TCP', workload: 'nest', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')] });
 
 const MODES = ['serial', 'concurrent', 'threading', 'forking'];
@@ -154,16 +159,16 @@ function plan() {
   const groups = [
     { id: 'tcp1', title: 'TCP ping-pong, 64-byte lines, 1 connection', unit: 'req/s', workload: 'pingpong', conns: 1,
       note: FULL ? null : 'Python\'s ThreadingTCPServer and ForkingTCPServer serve one connection as TCPServer does; they have rows here in --full.',
-      servers: [rawNet(), ...all('tcp'), python('TCPServer'), ...(FULL ? [python('ThreadingTCPServer'), python('ForkingTCPServer')] : []), nest()] },
+      servers: [rawNet(), promiseFloor(), ...all('tcp'), python('TCPServer'), ...(FULL ? [python('ThreadingTCPServer'), python('ForkingTCPServer')] : []), nest()] },
     { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
       note: 'serial mode and Python\'s TCPServer serve one connection until it closes, so they have no row here.',
-      servers: [rawNet(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking', 'threading1']),
+      servers: [rawNet(), promiseFloor(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking', 'threading1']),
         python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
     { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
       servers: [rawNet(), ...all('tcp')] },
     { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4, warmup: CONNRATE_WARMUP,
       note: 'node cluster is Node\'s own hand-off of accepted connections from a primary process to workers, the mechanism @Forking uses.',
-      servers: [rawNet(), cluster(), ...all('tcp', 'echo', [...MODES, 'threading1']), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
+      servers: [rawNet(), promiseFloor(), cluster(), ...all('tcp', 'echo', [...MODES, 'threading1']), python('TCPServer'), python('ThreadingTCPServer'), python('ForkingTCPServer')] },
     { id: 'udp1', title: 'UDP ping-pong, 64-byte datagrams, 1 client', unit: 'req/s', workload: 'udp', conns: 1,
       servers: [rawDgram(), ...all('udp'), python('UDPServer')] },
     { id: 'udp16', title: 'UDP ping-pong, 64-byte datagrams, 16 clients', unit: 'req/s', workload: 'udp', conns: 16,
