@@ -7,9 +7,11 @@ const started: ChildProcess[] = [];
 
 describe('bootstrap({ handleSignals: true })', () => {
   let child: ChildProcess | undefined;
-  afterEach(() => {
+  afterEach(async () => {
+    const exits: Promise<unknown>[] = [];
     for (const c of started.splice(0)) {
       if (c.exitCode !== null || c.signalCode !== null) continue;
+      exits.push(new Promise((resolve) => c.once('exit', resolve)));
       // a detached server leads its own process group: end the group, its children too
       try {
         process.kill(-c.pid!, 'SIGKILL');
@@ -17,6 +19,8 @@ describe('bootstrap({ handleSignals: true })', () => {
         c.kill('SIGKILL');
       }
     }
+    // the next test (and jest's end) starts once they are gone, not while they are still exiting
+    await Promise.all(exits);
     child = undefined;
   });
 
