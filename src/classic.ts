@@ -13,7 +13,7 @@ export type { LevelledLogger } from './observability/logger';
 export { TCPServer, UnixStreamServer } from './classic/stream-servers';
 export type { IpAddressInput, UnixAddressInput, StreamServerOptions } from './classic/stream-servers';
 export { Preamble, preambleFacts } from './transports/connection-preamble';
-export type { PreambleResult } from './transports/connection-preamble';
+export type { PreambleDone, PreambleResult } from './transports/connection-preamble';
 export type { TlsTerminator } from './transports/tls-terminate';
 export type { EdgeOptions } from './transports/edge-options';
 export type { DropKind } from './transports/stream-listener';
