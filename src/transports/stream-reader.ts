@@ -81,11 +81,28 @@ export class StreamReader implements AsyncIterable<Buffer> {
     const fed = source as Fed;
     if (fed[READER]) throw new Error('this stream already has an rfile; share it (readerFor) instead of making another');
     fed[READER] = this;
+    if (source.destroyed) this.gone(source);
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('close', onEnd);
     source.on('error', onError);
     source.pause();
+  }
+
+  /**
+   * The source was destroyed before this rfile was made: a connection whose PROXY header (or TLS first
+   * bytes) had been read, reset while it waited in the queue. Its 'error' and 'close' have been emitted
+   * and it emits no byte any more, so a read would wait forever (and a serial server with it): take what it
+   * left buffered (read() still returns it, without a 'data' event) and its end or error now.
+   */
+  private gone(source: Duplex): void {
+    for (let chunk: Buffer | null; (chunk = source.read() as Buffer | null) !== null;) {
+      this.everReceived = true;
+      this.buffer.push(chunk);
+    }
+    const err = source.errored;
+    if (err) this.error = err;
+    this.eof = true;
   }
 
   /** @internal Bytes from the source (its shared 'data' listener). */
