@@ -78,10 +78,12 @@ export class Preamble {
       if (got === 'health-check') return done(undefined, undefined);
       if (!got) return this.secure(raw, peer, undefined, deadline, done);
       const clientAddress = addressOf(got, peer);
-      if (got.command !== 'LOCAL') return this.secure(raw, clientAddress, got, deadline, done);
       // A LOCAL header and nothing after it is the proxy's own health check (HAProxy sends one so with
-      // send-proxy-v2): its end is as quiet as a plain TCP check's.
-      if (this.draining) return done(undefined, undefined);
+      // send-proxy-v2): its end is as quiet as a plain TCP check's. So is a PROXY header and nothing after
+      // it where TLS follows (a proxy's plain TCP check with send-proxy): without the wait for the first
+      // TLS byte, as where no header comes, the handshake would sit out lineTimeout and end as a TLS error.
+      if (got.command !== 'LOCAL' && !this.tls) return this.secure(raw, clientAddress, got, deadline, done);
+      if (got.command === 'LOCAL' && this.draining) return done(undefined, undefined);
       if (raw.readableLength > 0) return this.secure(raw, clientAddress, got, deadline, done);
       intake(raw, deadline, false, firstBytesDecision, (failed, event) => {
         if (failed) return done(failed);

@@ -8,7 +8,8 @@ import * as net from 'node:net';
 import { bootstrap, Server } from '../../src';
 import * as fixtures from '../fixtures/proxy-hostile-handlers';
 import { within } from '../helpers/clients';
-import { rawConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { TLS } from '../fixtures/edge-handlers';
 import { servingInTests } from '../helpers/serving';
 
 type Target = { host: string; port: number };
@@ -62,5 +63,42 @@ describe('a PROXY connection reset while it waits in the queue (serial server bu
     expect(JSON.parse(reply).client.host).toBe('198.51.100.3');
     expect(server.stats()).toMatchObject({ accepted: 3, active: 0, proxyErrors: 0 });
     expect(warned.filter((w) => /ProxyProtocolError|RequestTimeoutError/.test(w))).toEqual([]);
+  });
+});
+
+describe.each([
+  { mode: 'serial', tcp: fixtures.TcpSerial },
+  { mode: '@Concurrent', tcp: fixtures.TcpConcurrent },
+  { mode: '@Forking', tcp: fixtures.TcpForking },
+])('PROXY header then FIN with TLS after it in $mode', ({ tcp }) => {
+  const serve = servingInTests<Server>();
+
+  test.each([
+    ['v1', () => Buffer.from(v1Header('203.0.113.9', 9))],
+    ['v2', () => v2Header({ src: '203.0.113.9', srcPort: 9 })],
+  ])('a %s header and the end at once is a health check (a proxy\'s TCP check with send-proxy), not a handshake that waits out lineTimeout', async (_v, head) => {
+    const warned: string[] = [];
+    const logger = { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(m) };
+    const server = serve(await bootstrap(tcp, { transport: { proxyProtocol: true, tls: TLS }, logger }));
+    const target = server.serverAddress as Target;
+    const socket = await rawConnect(target);
+    const started = Date.now();
+    const reply = replyOf(socket);
+    socket.end(head());
+    expect(await reply).toBe('');
+    // lineTimeout is 1 s: a connection closed well before it was not left to time out.
+    expect(Date.now() - started).toBeLessThan(700);
+    await within(5000, 'the health check counted', (async () => {
+      while (server.stats().healthChecks < 1) await pause(10);
+    })());
+    expect(server.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, proxyErrors: 0, errors: 0 });
+    expect(warned).toEqual([]);
+    // And a TLS client behind the same header is still served.
+    const raw = await rawConnect(target, v1Header('198.51.100.4', 4));
+    const tlsSocket = await tlsConnect(target, { raw });
+    const answer = replyOf(tlsSocket);
+    tlsSocket.end('info\n');
+    expect(JSON.parse(await answer).client.host).toBe('198.51.100.4');
+    raw.destroy();
   });
 });
