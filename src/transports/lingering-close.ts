@@ -1,4 +1,5 @@
 import type * as net from 'node:net';
+import { Socket } from 'node:net';
 
 /**
  * Closes a connection whose reply has been half-closed (FIN sent) without turning unread input into a
@@ -24,7 +25,17 @@ export function lingeringClose(socket: net.Socket, lingerMs: number): void {
 /** Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). */
 export function endGracefully(socket: net.Socket, limitMs: number): Promise<void> {
   if (socket.destroyed || socket.writableEnded) return Promise.resolve();
-  // Nothing queued (the usual case): the FIN goes out at once, so no bound is needed.
+  // A plain TCP or Unix socket with nothing queued (the usual case): every byte written is in the kernel,
+  // so the half-close is asked for and nothing is left to wait for. Waiting for Node's 'finish' cost a turn
+  // of the event loop per connection (a serial server took no next client meanwhile). If closeRequest then
+  // closes the socket before libuv has run the shutdown, close() sends the FIN itself: the client reads
+  // every byte, then EOF, as after shutdown(SHUT_WR). A TLS socket still waits: its close_notify is
+  // written on the way, and a close before it would cut it.
+  if (socket.writableLength === 0 && socket instanceof Socket && !(socket as { encrypted?: boolean }).encrypted) {
+    socket.end();
+    return Promise.resolve();
+  }
+  // Nothing queued on another stream (TLS, a relayed connection): the FIN goes out at once, so no bound is needed.
   if (socket.writableLength === 0) return new Promise<void>((resolve) => socket.end(resolve));
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, limitMs);

@@ -32,6 +32,41 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     expect(reply.every((b) => b === 'z'.charCodeAt(0))).toBe(true);
   });
 
+  test('a half-closed client that reads late still gets the whole reply, then EOF, never a reset (the FIN may come from close())', async () => {
+    // The handler returns while most of the reply still sits in the kernel's buffers (the client reads only
+    // later): shutdownRequest asks for the half-close and closeRequest closes the socket at once, and the
+    // kernel must deliver every byte before the FIN.
+    const size = 256 * 1024; // within what loopback buffers hold: the write completes before the client reads
+    let returned = false;
+    const s = await start(async (h) => {
+      await h.rfile.readline();
+      h.wfile.write(Buffer.alloc(size, 'y')).catch(() => undefined);
+      returned = true;
+    });
+    const socket = await connect(t.target(s));
+    try {
+      socket.pause();
+      socket.write('z\n');
+      socket.end();
+      await until(() => returned);
+      await sleep(200);
+      const reset: unknown[] = [];
+      socket.on('error', (e) => reset.push(e));
+      const reply = await within(5000, 'the whole reply', new Promise<Buffer>((resolve) => {
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.once('end', () => resolve(Buffer.concat(chunks)));
+        socket.resume();
+      }));
+      expect(reply.length).toBe(size);
+      expect(reply.every((b) => b === 'y'.charCodeAt(0))).toBe(true);
+      expect(reset).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test('rfile reads lines, exact counts, read1 and iteration over one connection', async () => {
     const s = await start(async (h) => {
       const r = h.rfile as import('../../src/classic').StreamReader;
