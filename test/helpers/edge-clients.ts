@@ -184,3 +184,14 @@ export async function heldTlsClient(target: Endpoint, over?: net.Socket): Promis
     },
   };
 }
+
+/** Everything the server sends until it closes the connection, as latin1; bounded by `ms`. */
+export function replyOf(socket: net.Socket, ms = 10000): Promise<string> {
+  return within(ms, 'the reply to its end', new Promise<string>((resolve) => {
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(got));
+    socket.resume();
+  }));
+}

@@ -8,22 +8,11 @@ import * as net from 'node:net';
 import { bootstrap, Server } from '../../src';
 import * as fixtures from '../fixtures/proxy-hostile-handlers';
 import { within } from '../helpers/clients';
-import { rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { rawConnect, replyOf, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { TLS } from '../fixtures/edge-handlers';
 import { servingInTests } from '../helpers/serving';
 
 type Target = { host: string; port: number };
-
-/** Everything the server sends until it closes the connection; bounded. */
-function replyOf(socket: net.Socket, ms = 5000): Promise<string> {
-  return within(ms, 'the reply to its end', new Promise<string>((resolve) => {
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.once('close', () => resolve(got));
-    socket.resume();
-  }));
-}
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

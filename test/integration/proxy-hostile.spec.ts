@@ -14,7 +14,7 @@ import { bootstrap, Server } from '../../src';
 import { TLS } from '../fixtures/edge-handlers';
 import * as fixtures from '../fixtures/proxy-hostile-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { closed, rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
+import { closed, rawConnect, replyOf, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 
 type Target = { host: string; port: number } | { path: string };
@@ -28,17 +28,6 @@ async function until(what: string, cond: () => boolean, ms = 10000): Promise<voi
 /** Writes `bytes` and waits until they have left this process (so the next write is a separate segment). */
 function send(socket: net.Socket, bytes: Buffer | string): Promise<void> {
   return new Promise((resolve, reject) => socket.write(bytes, (err) => (err ? reject(err) : setImmediate(resolve))));
-}
-
-/** Everything the server sends until it closes the connection; bounded. */
-function replyOf(socket: net.Socket, ms = 10000): Promise<string> {
-  return within(ms, 'the reply to its end', new Promise<string>((resolve) => {
-    let got = '';
-    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.once('close', () => resolve(got));
-    socket.resume();
-  }));
 }
 
 /**
