@@ -66,12 +66,7 @@ export class Preamble {
     const deadline = Date.now() + this.seconds * 1000;
     if (!this.proxy) {
       if (!this.tls) return done(undefined, { socket: raw, clientAddress: peer });
-      // A TLS client speaks first: wait for its first bytes (or its end, a plain TCP health check).
-      return intake(raw, deadline, false, firstBytesDecision, (err, event) => {
-        if (err) return done(err);
-        if (event === 'closed') return done(undefined, undefined);
-        this.secure(raw, peer, undefined, deadline, done);
-      });
+      return this.secureOnceSpoken(raw, peer, undefined, deadline, done);
     }
     this.readHeader(raw, peer, this.proxy, deadline, (err, got) => {
       if (err) return done(err);
@@ -84,12 +79,20 @@ export class Preamble {
       // TLS byte, as where no header comes, the handshake would sit out lineTimeout and end as a TLS error.
       if (got.command !== 'LOCAL' && !this.tls) return this.secure(raw, clientAddress, got, deadline, done);
       if (got.command === 'LOCAL' && this.draining) return done(undefined, undefined);
-      if (raw.readableLength > 0) return this.secure(raw, clientAddress, got, deadline, done);
-      intake(raw, deadline, false, firstBytesDecision, (failed, event) => {
-        if (failed) return done(failed);
-        if (event === 'closed') return done(undefined, undefined);
-        this.secure(raw, clientAddress, got, deadline, done);
-      });
+      this.secureOnceSpoken(raw, clientAddress, got, deadline, done);
+    });
+  }
+
+  /**
+   * secure() once the client has sent a byte (bytes already buffered count): a TLS client speaks first, and
+   * a close before its first byte is a health check (`done` with undefined), not a failed handshake.
+   */
+  private secureOnceSpoken(raw: net.Socket, clientAddress: ClientAddress, proxy: ProxyInfo | undefined, deadline: number, done: PreambleDone): void {
+    if (raw.readableLength > 0) return this.secure(raw, clientAddress, proxy, deadline, done);
+    intake(raw, deadline, false, firstBytesDecision, (err, event) => {
+      if (err) return done(err);
+      if (event === 'closed') return done(undefined, undefined);
+      this.secure(raw, clientAddress, proxy, deadline, done);
     });
   }
 
