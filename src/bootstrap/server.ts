@@ -96,7 +96,8 @@ export class Server implements AsyncDisposable {
    * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.
    */
   stats(): ServerStats {
-    return this.counters.snapshot(this.classic.activeRequests, this.classic.poolStats);
+    const pool = this.classic.poolStats; // first: it takes in what workers have said (their counts come with it)
+    return this.counters.snapshot(this.classic.activeRequests, pool);
   }
 
   /** @internal where the server's lines go (bootstrap's `logger` option). */

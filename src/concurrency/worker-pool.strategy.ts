@@ -155,6 +155,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * those of exited workers included.
    */
   stats(): PoolStats {
+    for (const slot of this.slots) slot.catchUp();
     const book = this.book.snapshot();
     const reported = new Map(book.workers.map((w) => [w.id, w]));
     const workers = [...this.slots].map((s): WorkerStats => ({ heapUsedBytes: 0, ...reported.get(s.id), id: s.id, ...s.ids, requests: reported.get(s.id)?.requests ?? 0, connections: s.load }));
@@ -476,8 +477,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private async listenOn(slot: RemoteSlot): Promise<void> {
     const shared = this.shared!;
     if (shared.draining) slot.draining();
+    // A child stops accepting by itself at maxConnectionsPerChild: the server hears of its connections late (bookkeeping.ts).
+    const left = this.options.maxConnectionsPerWorker - slot.served;
+    const accepts = this.options.mode === 'forking' && Number.isFinite(left) ? Math.max(left, 0) : undefined;
     try {
-      await slot.listen(shared, shared.draining, false, shared.server);
+      await slot.listen(shared, shared.draining, false, shared.server, accepts);
     } catch (err) {
       slot.listening = false;
       if (!slot.dead) this.options.log(messages.workerListenFailed(this.options.mode, slot.id, (err as Error).message));

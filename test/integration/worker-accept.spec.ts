@@ -236,6 +236,50 @@ describe('@Forking children accept connections themselves', () => {
     }
   });
 
+  test('children killed outright (SIGKILL) before the server has read a word of their 30 connections: each is still reported, as WorkerCrashedError', async () => {
+    const logged: string[] = [];
+    const s = await started(serve, bootstrap(AcceptingChildren, { logger: { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) } }));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const pids = childIds(s).map(Number);
+    const marker = path.join(tmp, `started-${process.hrtime.bigint()}`);
+    const clients = spawn(process.execPath, ['-e', SLOW_CLIENTS], {
+      env: { ...process.env, CLIENTS: JSON.stringify({ target: target(s), count: 30, marker, slowMs: 60000, ms: 20000 }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      clients.stdout!.on('data', (d) => (out += d));
+      const output = new Promise<string>((resolve) => clients.once('close', () => resolve(out)));
+      // Blocked from before the first client connects until both children are dead: this thread reads
+      // nothing of theirs while they accept the 30, start them, and die. Their news is in the kernel.
+      blockUntil(() => fs.existsSync(marker), 10000);
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      const replies = JSON.parse(await within(20000, 'the clients', output)) as string[];
+      expect(replies).toEqual(Array.from({ length: 30 }, () => 'started\n'));
+      await until(() => s.stats().errors === 30, 10000);
+      expect(s.stats()).toMatchObject({ accepted: 1 + 30, active: 0 });
+      expect(logged.filter((line) => /WorkerCrashedError/.test(line))).toHaveLength(30);
+      await until(() => s.stats().restarts === 2 && s.stats().workers.length === 2, 10000);
+      expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+    } finally {
+      clients.kill();
+    }
+  });
+
+  test('children serve 400 connections while the server\'s main thread is blocked past heartbeatTimeout: no child is taken for dead, every connection is counted', async () => {
+    // Reports every 100 ms, each posted after the news the children have queued (more than their channel holds).
+    const s = await started(serve, bootstrap(AcceptingChildren, { heartbeatTimeout: 0.3 }));
+    await until(() => s.stats().workers.length === 2, 10000);
+    const payloads = Array.from({ length: 400 }, (_, i) => `line-${i}\n`);
+    const replies = whileMainThreadBlocked(target(s), payloads, { ms: 15000 });
+    blockFor(600); // and on: two heartbeat periods with nothing read
+    replies.forEach((reply, i) => expect(reply).toMatch(new RegExp(`^\\d+ line-${i}\\n$`)));
+    await until(() => s.stats().accepted === 1 + 400 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ errors: 0, restarts: 0, bytesIn: 5 + payloads.join('').length });
+    await new Promise((r) => setTimeout(r, 400)); // past another heartbeatTimeout, now reading
+    expect(s.stats().restarts).toBe(0);
+  });
+
   test('handleRequest() lets the children accept until one has taken a connection, which is served; with no client it returns after timeout', async () => {
     const s = await bootstrap(AcceptingChildren, { timeout: 0.3 });
     try {

@@ -2,6 +2,7 @@
 import type { WorkerSpec } from './protocol';
 import { loadWorkerModules } from './class-ref';
 import { startWorkerRuntime } from './worker-runtime';
+import { BookkeepingWriter } from './bookkeeping';
 
 // The parent gone (closed, crashed, or killed by SIGKILL) closes the channel: never outlive it.
 process.on('disconnect', () => process.exit(0));
@@ -17,7 +18,7 @@ process.on('SIGINT', parentOwnsShutdown);
 process.on('SIGTERM', parentOwnsShutdown);
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
-process.once('message', async (init: { t: 'init'; spec: WorkerSpec }) => {
+process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number }) => {
   try {
     await loadWorkerModules(init.spec); // ES modules are imported, asynchronously, before the runtime starts
   } catch (err) {
@@ -28,18 +29,29 @@ process.once('message', async (init: { t: 'init'; spec: WorkerSpec }) => {
   // Messages still being written, and the exit code to leave with once they are.
   let sending = 0;
   let exitCode: number | undefined;
+  const send = (msg: unknown) => {
+    if (!process.connected) return;
+    sending++;
+    process.send!(msg, undefined, {}, () => {
+      if (--sending === 0 && exitCode !== undefined) process.exit(exitCode);
+    });
+  };
+  // The news of the connections this child accepts itself goes where it wakes nobody (bookkeeping.ts).
+  const bookkeeping = init.bookkeepingFd === undefined ? undefined : new BookkeepingWriter(init.bookkeepingFd);
   startWorkerRuntime(init.spec, {
     post: (msg) => {
-      if (!process.connected) return;
-      sending++;
-      process.send!(msg, undefined, {}, () => {
-        if (--sending === 0 && exitCode !== undefined) process.exit(exitCode);
-      });
+      if (!bookkeeping) send(msg);
+      else if (BookkeepingWriter.carries(msg)) bookkeeping.write(msg);
+      else bookkeeping.after(() => send(msg));
     },
     onMessage: (listener) => process.on('message', (msg, handle) => listener(msg as never, handle)),
     exit: (code) => {
-      exitCode = code;
-      if (sending === 0) process.exit(code);
+      const leave = () => {
+        exitCode = code;
+        if (sending === 0) process.exit(code);
+      };
+      if (bookkeeping) bookkeeping.after(leave); // lines still queued here go first
+      else leave();
     },
   });
 });

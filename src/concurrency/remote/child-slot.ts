@@ -4,10 +4,14 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { CHILD_ENV } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
+import { BOOKKEEPING_FD, BookkeepingReader } from './bookkeeping';
 import type { WorkerLaunch } from './worker-launch';
 
 /** How long a child gets to exit on SIGTERM at close() before SIGKILL. */
 const KILL_GRACE_MS = 2000;
+/** Milliseconds between reads of a child's bookkeeping (bookkeeping.ts) while lines come; doubled up to the second while none do. */
+const BOOKKEEPING_MS = 5;
+const BOOKKEEPING_IDLE_MS = 200;
 
 /**
  * A child process. Connections are handed over whole (`child.send(msg, socket)`: the kernel passes the
@@ -24,6 +28,10 @@ export class ChildSlot extends RemoteSlot {
    * its client waited forever. We keep the socket whole and close it ourselves: when sent, or at the exit.
    */
   private readonly sending = new Set<net.Socket>();
+  /** The child's bookkeeping channel (bookkeeping.ts): our end of the socket pair, and its reader. */
+  private readonly side: net.Socket | undefined;
+  private readonly bookkeeping: BookkeepingReader | undefined;
+  private bookkeepingTimer: NodeJS.Timeout | undefined;
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('forking', onDeath, heartbeatTimeout);
@@ -34,7 +42,8 @@ export class ChildSlot extends RemoteSlot {
       // wake-up and lets the others take the next, rather than all that are queued (unless the user says).
       env: { UV_TCP_SINGLE_ACCEPT: '1', ...process.env, [CHILD_ENV]: '1' },
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // BOOKKEEPING_FD: a socket pair for the bookkeeping of the connections the child accepts itself.
+      stdio: process.platform === 'win32' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
     });
     this.child.on('error', (err) => (this.lastError = err));
     if (this.child.pid === undefined) {
@@ -44,14 +53,26 @@ export class ChildSlot extends RemoteSlot {
       this.child.once('error', (err) => this.startFailed(err));
       return;
     }
-    this.child.send({ t: 'init', spec }, undefined, {}, () => undefined);
-    this.child.on('message', (msg: FromWorker) => this.onMessage(msg));
+    // Our end is read without waiting, when we choose, never polled: stop the read Node's socket started.
+    this.side = this.child.stdio[BOOKKEEPING_FD] as net.Socket | undefined;
+    const handle = (this.side as unknown as { _handle?: { fd?: number; readStop?: () => number } } | undefined)?._handle;
+    if (handle && typeof handle.fd === 'number' && handle.fd >= 0 && typeof handle.readStop === 'function') {
+      handle.readStop();
+      this.bookkeeping = new BookkeepingReader(handle.fd, (msg) => this.onMessage(msg));
+    }
+    this.side?.on('error', () => undefined);
+    this.child.send({ t: 'init', spec, ...(this.bookkeeping ? { bookkeepingFd: BOOKKEEPING_FD } : {}) }, undefined, {}, () => undefined);
+    this.child.on('message', (msg: FromWorker) => {
+      this.bookkeeping?.drain(); // what the child wrote before this message comes first
+      this.onMessage(msg);
+    });
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         let seen = false;
         const ended = () => {
           if (seen) return;
           seen = true;
+          this.closeBookkeeping(); // every line the child wrote, read before its connections are failed
           for (const socket of this.sending) socket.destroy();
           this.sending.clear();
           this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
@@ -73,6 +94,31 @@ export class ChildSlot extends RemoteSlot {
     return this.child.pid ?? -1;
   }
 
+  /** Reads the bookkeeping the child has written (stats() wants it current). */
+  catchUp(): void {
+    this.bookkeeping?.drain();
+  }
+
+  /** Reads the bookkeeping every BOOKKEEPING_MS while lines come, backing off to BOOKKEEPING_IDLE_MS while none do. */
+  private readBookkeepingEvery(ms: number): void {
+    if (!this.bookkeeping || this.bookkeepingTimer) return;
+    this.bookkeepingTimer = setTimeout(() => {
+      this.bookkeepingTimer = undefined;
+      if (this.dead) return;
+      const got = this.bookkeeping!.drain();
+      this.readBookkeepingEvery(got > 0 ? BOOKKEEPING_MS : Math.min(ms * 2, BOOKKEEPING_IDLE_MS));
+    }, ms);
+    this.bookkeepingTimer.unref();
+  }
+
+  /** The child has exited: the last lines, then our end of the pair is closed. */
+  private closeBookkeeping(): void {
+    clearTimeout(this.bookkeepingTimer);
+    this.bookkeeping?.drain();
+    this.bookkeeping?.close();
+    this.side?.destroy();
+  }
+
   get ids(): { pid: number } {
     return { pid: this.id };
   }
@@ -83,6 +129,7 @@ export class ChildSlot extends RemoteSlot {
    * whose event loop is blocked runs neither).
    */
   async kill(): Promise<void> {
+    if (!this.dead) this.bookkeeping?.drain(); // the connections it holds, known before they are failed
     this.dead = true;
     if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
       if (this.child.connected) this.child.disconnect();
@@ -100,6 +147,7 @@ export class ChildSlot extends RemoteSlot {
   protected postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void {
     // The listening socket's descriptor goes along (SCM_RIGHTS): the child accepts from the same socket.
     if (!this.dead && this.child.connected) this.child.send(msg, handle as net.Server | undefined, {}, () => undefined);
+    if (!msg.prime) this.readBookkeepingEvery(BOOKKEEPING_MS); // it accepts: its news comes by the bookkeeping channel
   }
 
   protected handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean {

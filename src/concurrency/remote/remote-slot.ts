@@ -79,6 +79,9 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedCo
  *
  * The watchdog is fed by every message from the worker, and the worker reports at least every
  * `reportMs`: a worker silent for `heartbeatTimeout` seconds has a blocked event loop and is ended.
+ * Silent means that nothing it said has come, not only that nothing has been read: when the timer
+ * fires, what the kernel holds from the worker is read first (a server whose own main thread was
+ * blocked finds its workers' reports waiting, and keeps them).
  */
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
@@ -114,6 +117,8 @@ export abstract class RemoteSlot {
   private readonly running = new Map<number, Running>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
   private watchdog: NodeJS.Timeout | undefined;
+  /** A message came since the watchdog fired (armWatchdog). */
+  private heard = false;
 
   constructor(
     private readonly mode: 'threading' | 'forking',
@@ -140,12 +145,12 @@ export abstract class RemoteSlot {
    * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
    * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
    */
-  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number } }, draining: boolean, prime = false, server?: RemoteServer): Promise<void> {
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number } }, draining: boolean, prime = false, server?: RemoteServer, accepts?: number): Promise<void> {
     if (this.dead) return Promise.reject(this.crashError());
     if (!prime) this.listening = true;
     return new Promise<void>((resolve, reject) => {
       this.listenWaiters.push({ resolve, reject });
-      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress }, target.handle);
+      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...(accepts !== undefined ? { accepts } : {}) }, target.handle);
     });
   }
 
@@ -184,6 +189,9 @@ export abstract class RemoteSlot {
   get endedBecause(): 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined {
     return this.endReason;
   }
+
+  /** Takes in what the worker has said but not yet been heard (a child's bookkeeping: bookkeeping.ts). */
+  catchUp(): void {}
 
   /** Connections and datagrams running in the worker now. */
   get connections(): number {
@@ -256,6 +264,7 @@ export abstract class RemoteSlot {
   // ---- for subclasses: what the worker said, and how it ended ----
 
   protected onMessage(msg: FromWorker): void {
+    this.heard = true;
     this.watchdog?.refresh();
     if (msg.t === 'ready') {
       this.started = true;
@@ -483,8 +492,14 @@ export abstract class RemoteSlot {
   private armWatchdog(): void {
     const seconds = this.heartbeatTimeout;
     this.watchdog = setTimeout(() => {
-      this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
-      void this.kill();
+      // Timers run before the poll phase that reads the worker's messages: read first, then judge.
+      this.heard = false;
+      this.catchUp();
+      afterPollPhase(() => {
+        if (this.heard || this.dead) return; // it spoke (refresh() has set the timer again), or it is gone
+        this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
+        void this.kill();
+      });
     }, seconds * 1000);
     this.watchdog.unref();
   }

@@ -206,8 +206,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     ? new AcceptWatch((error, first) => channel.post({ t: 'accept-error', error: serializeError(error), first }), () => undefined)
     : undefined;
   let nextOwnId = 0;
+  // Connections left before this child closes its listener itself (the listen message's `accepts`).
+  let acceptsLeft = Infinity;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
+    if (--acceptsLeft <= 0 && listener) {
+      // Its copy of the shared socket only: the other children go on accepting what the kernel queues.
+      listener.close(() => undefined);
+      listener = undefined;
+      acceptWatch?.stop();
+    }
     const client: ClientAddress = socket.remotePort === undefined
       ? { path: '' }
       : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
@@ -216,6 +224,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
+    if (!msg.prime) acceptsLeft = msg.accepts ?? Infinity;
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
     if (listener) return channel.post({ t: 'listening' });
     // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
