@@ -280,6 +280,19 @@ describe('@Forking children accept connections themselves', () => {
     expect(s.stats().restarts).toBe(0);
   });
 
+  test("a handler that writes on its child's bookkeeping descriptor itself (null, bytes with no newline, a forged record, a megabyte) crashes nothing and loses no count", async () => {
+    const s = await started(serve, bootstrap(AcceptingChildren));
+    // [bytes, times]: the last is a megabyte with neither a newline nor a record separator
+    const scribbles: Array<[string, number]> = [['null\n', 1], ['xx', 1], ['\x1e{"t":"accepted","id":-99999}\n', 1], ['\x1enull\n', 1], ['a'.repeat(1024), 1024]];
+    for (const [bytes, times] of scribbles) {
+      const line = `scribble ${Buffer.from(bytes).toString('base64')} ${times}\n`;
+      expect(await streamExchange(target(s), line, { halfClose: true, ms: 15000 }).then(String)).toBe('scribbled\n');
+      expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+    }
+    await until(() => s.stats().accepted === 1 + 2 * scribbles.length && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ errors: 0, restarts: 0 });
+  }, 30000);
+
   test('handleRequest() lets the children accept until one has taken a connection, which is served; with no client it returns after timeout', async () => {
     const s = await bootstrap(AcceptingChildren, { timeout: 0.3 });
     try {

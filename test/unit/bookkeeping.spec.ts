@@ -1,7 +1,9 @@
 /**
- * The reader of a child's bookkeeping lines (src/concurrency/remote/bookkeeping.ts): whole lines only,
- * in order, whatever the reads cut; a character split between two reads stays whole; a line that is not
- * JSON is skipped; end of file closes it. A file stands in for the socket pair (readSync reads both alike).
+ * The reader of a child's bookkeeping (src/concurrency/remote/bookkeeping.ts): records are RS, JSON, LF
+ * (RFC 7464). Whole records only, in order, whatever the reads cut; a character split between two reads
+ * stays whole; anything else written on the descriptor (a handler's own bytes) is skipped without losing
+ * the records after it, without unbounded memory, and without crashing; end of file closes it. A file
+ * stands in for the socket pair (readSync reads both alike).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,47 +11,82 @@ import * as path from 'node:path';
 import { BookkeepingReader, BookkeepingWriter } from '../../src/concurrency/remote/bookkeeping';
 import type { FromWorker } from '../../src/concurrency/remote/protocol';
 
+const RS = '\x1e';
+const record = (msg: object) => `${RS}${JSON.stringify(msg)}\n`;
+const accepted = (id: number) => ({ t: 'accepted', id, client: { host: '127.0.0.1', port: 1000 - id, family: 'IPv4' } });
+const done = (id: number) => ({ t: 'done', id, bytes: [3, 4] });
+
 describe('BookkeepingReader', () => {
   let dir: string;
-  let fd: number | undefined;
+  let fds: number[] = [];
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-bookkeeping-'))));
   afterEach(() => {
-    if (fd !== undefined) fs.closeSync(fd);
-    fd = undefined;
+    fds.splice(0).forEach((fd) => fs.closeSync(fd));
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function readerOver(text: string | Buffer): { reader: BookkeepingReader; got: FromWorker[] } {
-    const file = path.join(dir, 'lines');
+  function readerOver(text: string | Buffer, deliver?: (msg: FromWorker, reader: BookkeepingReader) => void): { reader: BookkeepingReader; got: FromWorker[] } {
+    const file = path.join(dir, `records-${fds.length}`);
     fs.writeFileSync(file, text);
-    fd = fs.openSync(file, 'r');
+    const fd = fs.openSync(file, 'r');
+    fds.push(fd);
     const got: FromWorker[] = [];
-    return { reader: new BookkeepingReader(fd, (msg) => got.push(msg)), got };
+    const reader: BookkeepingReader = new BookkeepingReader(fd, (msg) => {
+      got.push(msg);
+      deliver?.(msg, reader);
+    });
+    return { reader, got };
   }
 
-  test('delivers every line in order across its 64 KiB reads, a multi-byte character on the boundary included', () => {
-    // Pad the first line so that the "é" of the second straddles byte 65536, where the first read ends.
-    const second = { t: 'done', id: -2, error: { name: 'Error', message: 'café' } };
-    const head = JSON.stringify({ t: 'accepted', id: -1, client: { host: 'x'.repeat(65536 - 60), port: 1, family: 'IPv4' } });
-    const prefix = `${head}\n${JSON.stringify(second).split('é')[0]}`;
-    const pad = 65535 - Buffer.byteLength(prefix); // "é" (2 bytes) starts at byte 65535
-    const first = { t: 'accepted', id: -1, client: { host: 'x'.repeat(65536 - 60 + pad), port: 1, family: 'IPv4' } };
-    const text = `${JSON.stringify(first)}\n${JSON.stringify(second)}\n`;
+  test('delivers every record in order across its 64 KiB reads, a multi-byte character on the boundary included', () => {
+    const second = { t: 'accepted', id: -2, client: { path: 'café' } };
+    const unpadded = record(accepted(-1)) + record(second).split('é')[0];
+    // Lengthen the first record's host so that the "é" of the second starts at byte 65535: the first read ends inside it.
+    const first = { ...accepted(-1), client: { ...accepted(-1).client, host: 'x'.repeat(65535 - Buffer.byteLength(unpadded) + '127.0.0.1'.length) } };
+    const text = record(first) + record(second);
     expect(Buffer.from(text).indexOf(Buffer.from('é'))).toBe(65535);
     const { reader, got } = readerOver(text);
     expect(reader.drain()).toBe(2);
     expect(got).toEqual([first, second]);
   });
 
-  test('keeps a line cut short until its end comes, skips a line that is not JSON, and stops at end of file', () => {
-    const { reader, got } = readerOver(`{"t":"accepted","id":-1}\nnot json\n{"t":"done","id":-1}\n{"t":"acc`);
+  test('keeps a record cut short until its end comes, and stops at end of file', () => {
+    const { reader, got } = readerOver(record(accepted(-1)) + record(done(-1)) + `${RS}{"t":"acc`);
     expect(reader.drain()).toBe(2);
-    expect(got).toEqual([{ t: 'accepted', id: -1 }, { t: 'done', id: -1 }]);
+    expect(got).toEqual([accepted(-1), done(-1)]);
     expect(reader.drain()).toBe(0); // closed at end of file: no further read of the descriptor
   });
 
+  test("a handler's own bytes on the descriptor are skipped, and the records after them still arrive", () => {
+    const junk = [
+      'null\n', `${RS}null\n`, `${RS}42\n`, 'xx', // not an object; bytes with no newline before a record
+      `${RS}{"t":"accepted","id":-7`, // a record cut short by the next one
+      record({ t: 'accepted', id: 5, client: {} }), // not a child's own connection (ids are negative)
+      record({ t: 'accepted', id: -8 }), // no client
+      record({ t: 'done', id: -9, bytes: 'many' }), record({ t: 'done', id: -9, dropped: 'lost' }), record({ t: 'ready' }),
+    ];
+    const text = junk[0] + record(accepted(-1)) + junk.slice(1, 4).join('') + record(done(-1)) + junk.slice(4).join('') + record(accepted(-2));
+    const { reader, got } = readerOver(text);
+    expect(reader.drain()).toBe(3);
+    expect(got).toEqual([accepted(-1), done(-1), accepted(-2)]);
+  });
+
+  test('megabytes without a record separator, or a record that never ends, keep no more than one record in memory, and what follows is read', () => {
+    const text = 'a'.repeat(4 * 1024 * 1024) + `${RS}{"t":"done","id":-1,"x":"${'b'.repeat(1024 * 1024)}` + record(accepted(-3));
+    const { reader, got } = readerOver(text);
+    expect(reader.drain()).toBe(1);
+    expect(got).toEqual([accepted(-3)]);
+    expect((reader as unknown as { pending: string }).pending).toBe('');
+  });
+
+  test('a delivery that drains again (a subscriber calling stats()) delivers nothing ahead of the records in hand', () => {
+    const { reader, got } = readerOver(record(accepted(-1)) + record(done(-1)) + record(accepted(-2)), (_msg, again) => expect(again.drain()).toBe(0));
+    expect(reader.drain()).toBe(3);
+    expect(got).toEqual([accepted(-1), done(-1), accepted(-2)]);
+  });
+
   test('reads nothing once closed (its descriptor may be reused)', () => {
-    const { reader, got } = readerOver('{"t":"accepted","id":-1}\n');
+    const { reader, got } = readerOver(record(accepted(-1)));
     reader.close();
     expect(reader.drain()).toBe(0);
     expect(got).toEqual([]);
@@ -57,11 +94,12 @@ describe('BookkeepingReader', () => {
 });
 
 describe('BookkeepingWriter.carries', () => {
-  test('the news of connections the child accepted, but nothing JSON would lose or a transfer would move', () => {
+  test('the news of connections the child accepted, but nothing long, nothing JSON would lose, nothing a transfer would move', () => {
     expect(BookkeepingWriter.carries({ t: 'accepted', id: -1, client: { host: '127.0.0.1', port: 1, family: 'IPv4' } })).toBe(true);
     expect(BookkeepingWriter.carries({ t: 'done', id: -1, bytes: [1, 2] })).toBe(true);
     expect(BookkeepingWriter.carries({ t: 'done', id: 3 })).toBe(false); // handed over by the server: it waits for this one
     expect(BookkeepingWriter.carries({ t: 'done', id: -1, end: { durationMs: 1 } })).toBe(false); // an event's data
+    expect(BookkeepingWriter.carries({ t: 'done', id: -1, error: { name: 'Error', message: 'x' } })).toBe(false); // a stack may be long
     expect(BookkeepingWriter.carries({ t: 'ready' })).toBe(false);
   });
 });

@@ -12,16 +12,25 @@ import type { FromWorker } from './protocol';
  * woke the server's process: a context switch on a busy core, a read and a deserialization, which cost
  * more than the connection itself (`npm run bench` connection rate, @Forking, 0.30x raw `net`).
  *
- * So the child writes them as JSON lines to a socket pair (its stdio descriptor BOOKKEEPING_FD) that the
- * server's process does not poll: it reads what is there, without waiting, before each IPC message from
- * that child (so the order of the two channels is kept: a line was in the kernel before any later
- * message), every BOOKKEEPING_MS while lines come (less often when none do), when asked (stats()), and
- * once the child has exited (the kernel keeps the lines a dead child wrote, so a child killed outright
- * still leaves the news of every connection it held).
+ * So the child writes them to a socket pair (its stdio descriptor BOOKKEEPING_FD) that the server's
+ * process does not poll, as a JSON text sequence (RFC 7464: each record is RS, JSON, LF, so a reader finds
+ * the next record after anything else written there). The server reads what is there, without waiting,
+ * before each IPC message from that child (so the order of the two channels is kept: a record was in the
+ * kernel before any later message), every few milliseconds while records come (less often when none do),
+ * when asked (stats()), and once the child has exited: the kernel keeps what a dead child wrote, so a
+ * child killed outright still leaves the news of the connections it held, except records it had queued
+ * in its own memory because the pair was full (the server's main thread blocked for a long burst).
+ *
+ * The descriptor is sockserve's: what a handler writes there itself is skipped, never trusted further
+ * than its shape (the news of a connection the child accepted: `accepted` or `done`, negative `id`).
  */
 export const BOOKKEEPING_FD = 4;
 
 const EMPTY = Buffer.alloc(0);
+/** RFC 7464's record separator, which starts every record. */
+const RS = '\x1e';
+/** A record longer than this (characters) is not one of ours: it is dropped, with what follows up to the next RS. */
+const MAX_RECORD = 64 * 1024;
 
 /** The child's side: news of its own connections, written where the server reads them unwoken. */
 export class BookkeepingWriter {
@@ -29,18 +38,29 @@ export class BookkeepingWriter {
   /** Messages waiting for the lines queued before them (after()). */
   private waiting = 0;
 
-  constructor(fd: number) {
+  constructor(private readonly fd: number) {
+    // Node's socket makes the descriptor non-blocking, and queues what the kernel has no room for.
     this.socket = new net.Socket({ fd, readable: false, writable: true });
     this.socket.on('error', () => undefined); // the server gone: the IPC channel's disconnect ends this child
   }
 
   /** Whether `msg` is bookkeeping this channel carries: a connection's news with no bytes to transfer and nothing JSON would lose. */
   static carries(msg: FromWorker): boolean {
-    return msg.t === 'accepted' || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined);
+    // A `done` with an error (a stack, causes: it may be long) or event data goes by IPC, after the records before it.
+    return msg.t === 'accepted' || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined && msg.error === undefined);
   }
 
   write(msg: FromWorker): void {
-    this.socket.write(JSON.stringify(msg) + '\n');
+    const line = Buffer.from(RS + JSON.stringify(msg) + '\n');
+    if (this.socket.writableLength > 0 || this.waiting > 0) return void this.socket.write(line); // after what is queued
+    // Nothing queued here: straight to the kernel, one write(2) without the stream's machinery.
+    let written = 0;
+    try {
+      written = fs.writeSync(this.fd, line);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return; // the server is gone (EPIPE): nobody reads
+    }
+    if (written < line.length) this.socket.write(line.subarray(written)); // no room: the socket queues the rest
   }
 
   /**
@@ -63,10 +83,13 @@ export class BookkeepingWriter {
  * and nothing polls it). `deliver` gets each message, in order.
  */
 export class BookkeepingReader {
-  private tail = '';
+  /** Text read and not yet delivered: from an RS, at most MAX_RECORD characters. */
+  private pending = '';
   private readonly decoder = new StringDecoder('utf8'); // a character split between two reads stays whole
   private readonly buffer = Buffer.allocUnsafe(64 * 1024);
   private closed = false;
+  /** A delivery that reads again (a subscriber calling stats()) must not deliver ahead of the records in hand. */
+  private draining = false;
 
   constructor(private readonly fd: number, private readonly deliver: (msg: FromWorker) => void) {}
 
@@ -75,35 +98,82 @@ export class BookkeepingReader {
     this.closed = true;
   }
 
-  /** Reads and delivers every whole line there is now; returns how many. */
+  /** Reads and delivers every whole record there is now; returns how many. */
   drain(): number {
+    if (this.draining) return 0; // the drain under way reads on until nothing is left
+    this.draining = true;
     let count = 0;
-    while (!this.closed) {
-      let n: number;
-      try {
-        n = fs.readSync(this.fd, this.buffer, 0, this.buffer.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.closed = true;
-        break;
-      }
-      if (n === 0) {
-        this.closed = true; // the child's end is closed: it has exited
-        break;
-      }
-      const text = this.tail + this.decoder.write(this.buffer.subarray(0, n));
-      const lines = text.split('\n');
-      this.tail = lines.pop()!;
-      for (const line of lines) {
-        let msg: FromWorker;
+    try {
+      while (!this.closed) {
+        let n: number;
         try {
-          msg = JSON.parse(line) as FromWorker;
-        } catch {
-          continue; // not ours (the descriptor is the child's to misuse): nothing to deliver
+          n = fs.readSync(this.fd, this.buffer, 0, this.buffer.length, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.closed = true;
+          break;
         }
+        if (n === 0) {
+          this.closed = true; // the child's end is closed: it has exited
+          break;
+        }
+        count += this.take(this.decoder.write(this.buffer.subarray(0, n)));
+      }
+    } finally {
+      this.draining = false;
+    }
+    return count;
+  }
+
+  /** Delivers the whole records in `pending` + `text`, keeps an unfinished one; skips whatever is not a record of ours. */
+  private take(text: string): number {
+    let count = 0;
+    let rest = this.pending + text;
+    for (;;) {
+      const start = rest.indexOf(RS);
+      if (start < 0) {
+        rest = ''; // nothing here starts a record
+        break;
+      }
+      const end = rest.indexOf('\n', start + 1);
+      const next = rest.indexOf(RS, start + 1);
+      if (end < 0 || (next >= 0 && next < end)) {
+        if (next >= 0) {
+          rest = rest.slice(next); // a record cut short by another: skip it
+          continue;
+        }
+        rest = rest.length - start > MAX_RECORD ? '' : rest.slice(start); // unfinished: wait for its end
+        break;
+      }
+      const msg = bookkeepingRecord(rest.slice(start + 1, end));
+      rest = rest.slice(end + 1);
+      if (msg) {
         count++;
         this.deliver(msg);
       }
     }
+    this.pending = rest;
     return count;
   }
+}
+
+/** The message in one record, when it has the shape of a child's news of its own connection; else undefined. */
+function bookkeepingRecord(json: string): FromWorker | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof msg !== 'object' || msg === null) return undefined;
+  const { t, id } = msg as { t?: unknown; id?: unknown };
+  if (!Number.isInteger(id) || (id as number) >= 0) return undefined;
+  if (t === 'accepted') {
+    const client = (msg as { client?: unknown }).client;
+    return typeof client === 'object' && client !== null ? (msg as FromWorker) : undefined;
+  }
+  if (t !== 'done') return undefined;
+  const { bytes, dropped } = msg as { bytes?: unknown; dropped?: unknown };
+  if (bytes !== undefined && !(Array.isArray(bytes) && bytes.length === 2 && bytes.every(Number.isFinite))) return undefined;
+  if (dropped !== undefined && dropped !== 'health-check' && dropped !== 'rejected') return undefined;
+  return msg as FromWorker;
 }
