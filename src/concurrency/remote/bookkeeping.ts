@@ -35,7 +35,7 @@ const MAX_RECORD = 64 * 1024;
 /** The child's side: news of its own connections, written where the server reads them unwoken. */
 export class BookkeepingWriter {
   private readonly socket: net.Socket;
-  /** Messages waiting for the lines queued before them (after()). */
+  /** Messages waiting for the records queued before them (after()). */
   private waiting = 0;
 
   constructor(fd: number) {
@@ -56,12 +56,12 @@ export class BookkeepingWriter {
   }
 
   /**
-   * Calls `send` (an IPC message) now, or, while lines wait in this process for room in the socket pair
+   * Calls `send` (an IPC message) now, or, while records wait in this process for room in the socket pair
    * (the server's process reads it late), once they have gone, so it does not overtake them.
    */
   after(send: () => void): void {
     if (this.socket.writableLength === 0 && this.waiting === 0) return send();
-    // An empty write's callback comes once every line queued before it has gone (callbacks keep order).
+    // An empty write's callback comes once every record queued before it has gone (callbacks keep order).
     this.waiting++;
     this.socket.write(EMPTY, () => {
       this.waiting--;
@@ -71,7 +71,7 @@ export class BookkeepingWriter {
 }
 
 /**
- * The server's side: the lines of one child, read without waiting (its end of the pair is non-blocking,
+ * The server's side: the records of one child, read without waiting (its end of the pair is non-blocking,
  * and nothing polls it). `deliver` gets each message, in order.
  */
 export class BookkeepingReader {

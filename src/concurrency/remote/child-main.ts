@@ -50,7 +50,7 @@ process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingF
         exitCode = code;
         if (sending === 0) process.exit(code);
       };
-      if (bookkeeping) bookkeeping.after(leave); // lines still queued here go first
+      if (bookkeeping) bookkeeping.after(leave); // records still queued here go first
       else leave();
     },
   });

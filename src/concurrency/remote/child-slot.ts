@@ -9,7 +9,7 @@ import type { WorkerLaunch } from './worker-launch';
 
 /** How long a child gets to exit on SIGTERM at close() before SIGKILL. */
 const KILL_GRACE_MS = 2000;
-/** Milliseconds between reads of a child's bookkeeping (bookkeeping.ts) while lines come; doubled up to the second while none do. */
+/** Milliseconds between reads of a child's bookkeeping (bookkeeping.ts) while records come; doubled up to BOOKKEEPING_IDLE_MS while none do. */
 const BOOKKEEPING_MS = 5;
 const BOOKKEEPING_IDLE_MS = 200;
 
@@ -72,7 +72,7 @@ export class ChildSlot extends RemoteSlot {
         const ended = () => {
           if (seen) return;
           seen = true;
-          this.closeBookkeeping(); // every line the child wrote, read before its connections are failed
+          this.closeBookkeeping(); // every record the child wrote, read before its connections are failed
           for (const socket of this.sending) socket.destroy();
           this.sending.clear();
           this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
@@ -99,7 +99,7 @@ export class ChildSlot extends RemoteSlot {
     this.bookkeeping?.drain();
   }
 
-  /** Reads the bookkeeping every BOOKKEEPING_MS while lines come, backing off to BOOKKEEPING_IDLE_MS while none do. */
+  /** Reads the bookkeeping every BOOKKEEPING_MS while records come, backing off to BOOKKEEPING_IDLE_MS while none do. */
   private readBookkeepingEvery(ms: number): void {
     if (!this.bookkeeping || this.bookkeepingTimer) return;
     this.bookkeepingTimer = setTimeout(() => {
@@ -111,7 +111,7 @@ export class ChildSlot extends RemoteSlot {
     this.bookkeepingTimer.unref();
   }
 
-  /** The child has exited: the last lines, then our end of the pair is closed. */
+  /** The child has exited: its last records, then our end of the pair is closed. */
   private closeBookkeeping(): void {
     clearTimeout(this.bookkeepingTimer);
     this.bookkeeping?.drain();
