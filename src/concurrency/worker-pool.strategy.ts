@@ -495,14 +495,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    */
   private adopt(slot: RemoteSlot, id: number, client: ClientAddress): void {
     const shared = this.shared;
-    if (!shared || slot.dead) return;
+    // Twice the same id (a record forged on a child's bookkeeping descriptor): the first stays, and its `done` settles it.
+    if (!shared || slot.dead || slot.runs(id)) return;
     const server = shared.server;
     const connection = new WorkerAcceptedConnection(client);
     this.load(slot);
     const shutdownTimeout = server.shutdownTimeout ?? null;
     const done = slot.adopt(id, connection, server);
     server.workerAccepted?.(connection, client);
-    for (const waiter of [...this.acceptedWaiters]) waiter(true);
+    if (this.acceptedWaiters.size > 0) for (const waiter of [...this.acceptedWaiters]) waiter(true);
     // A chain, not an async function: an idle connection waits here for as long as it lives, and with
     // 10,000 of them a suspended frame each (its registers and context) is memory the reactions do not cost.
     const ended = () => {

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
-  AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
+  AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
   LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST,
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -292,6 +292,15 @@ describe('@Forking children accept connections themselves', () => {
     await until(() => s.stats().accepted === 1 + 2 * scribbles.length && s.stats().active === 0, 10000);
     expect(s.stats()).toMatchObject({ errors: 0, restarts: 0 });
   }, 30000);
+
+  test("a record forged on the bookkeeping descriptor for the child's next connection leaves no connection counted twice or open for ever", async () => {
+    const s = await started(serve, bootstrap(AcceptingChild)); // the warm-up is the child's connection -1
+    const forged = '\x1e{"t":"accepted","id":-3,"client":{"host":"127.0.0.1","port":9,"family":"IPv4"}}\n';
+    expect(await streamExchange(target(s), `scribble ${Buffer.from(forged).toString('base64')} 1\n`, { halfClose: true, ms: 15000 }).then(String)).toBe('scribbled\n'); // -2
+    expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/); // -3, said twice
+    await until(() => s.stats().accepted === 3 && s.stats().active === 0, 10000);
+    await within(5000, 'shutdown', s.shutdown()); // waits for no connection that has ended
+  });
 
   test('handleRequest() lets the children accept until one has taken a connection, which is served; with no client it returns after timeout', async () => {
     const s = await bootstrap(AcceptingChildren, { timeout: 0.3 });

@@ -85,6 +85,15 @@ describe('BookkeepingReader', () => {
     expect(got).toEqual([accepted(-1), done(-1), accepted(-2)]);
   });
 
+  test("a delivery that drains another child's reader (stats() catches up every child) delivers nothing into the subscriber still running", () => {
+    const other = readerOver(record(accepted(-5)));
+    const { reader, got } = readerOver(record(accepted(-1)) + record(done(-1)), () => expect(other.reader.drain()).toBe(0));
+    expect(reader.drain()).toBe(2);
+    expect(got).toEqual([accepted(-1), done(-1)]);
+    expect(other.reader.drain()).toBe(1); // afterwards, in its turn
+    expect(other.got).toEqual([accepted(-5)]);
+  });
+
   test('reads nothing once closed (its descriptor may be reused)', () => {
     const { reader, got } = readerOver(record(accepted(-1)));
     reader.close();

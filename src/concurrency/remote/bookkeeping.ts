@@ -21,8 +21,9 @@ import type { FromWorker } from './protocol';
  * child killed outright still leaves the news of the connections it held, except records it had queued
  * in its own memory because the pair was full (the server's main thread blocked for a long burst).
  *
- * The descriptor is sockserve's: what a handler writes there itself is skipped, never trusted further
- * than its shape (the news of a connection the child accepted: `accepted` or `done`, negative `id`).
+ * The descriptor is sockserve's, as the IPC channel is: what a handler writes there itself is skipped
+ * unless it has the shape of a child's news of its own connection (`accepted` or `done`, negative `id`);
+ * a handler that forges one is believed, as one that forged a message with `process.send()` would be.
  */
 export const BOOKKEEPING_FD = 4;
 
@@ -80,8 +81,12 @@ export class BookkeepingReader {
   private readonly decoder = new StringDecoder('utf8'); // a character split between two reads stays whole
   private readonly buffer = Buffer.allocUnsafe(64 * 1024);
   private closed = false;
-  /** A delivery that reads again (a subscriber calling stats()) must not deliver ahead of the records in hand. */
-  private draining = false;
+  /**
+   * A delivery under way, from any child's reader: a delivery that reads again (a `connection.open`
+   * subscriber calling stats(), which catches up every child) delivers nothing, neither ahead of the
+   * records in hand nor into a subscriber that is still running. The drain under way reads on.
+   */
+  private static draining = false;
 
   constructor(private readonly fd: number, private readonly deliver: (msg: FromWorker) => void) {}
 
@@ -92,8 +97,8 @@ export class BookkeepingReader {
 
   /** Reads and delivers every whole record there is now; returns how many. */
   drain(): number {
-    if (this.draining) return 0; // the drain under way reads on until nothing is left
-    this.draining = true;
+    if (BookkeepingReader.draining) return 0;
+    BookkeepingReader.draining = true;
     let count = 0;
     try {
       while (!this.closed) {
@@ -111,7 +116,7 @@ export class BookkeepingReader {
         count += this.take(this.decoder.write(this.buffer.subarray(0, n)));
       }
     } finally {
-      this.draining = false;
+      BookkeepingReader.draining = false;
     }
     return count;
   }

@@ -179,6 +179,11 @@ export abstract class RemoteSlot {
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => this.running.set(id, { id, resolve, reject, server, request, client: request.clientAddress, at: performance.now() }));
   }
 
+  /** Whether request `id` is running in this worker (as far as the server knows). */
+  runs(id: number): boolean {
+    return this.running.has(id);
+  }
+
   /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
   end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
     this.endReason ??= reason;
