@@ -114,6 +114,18 @@ describe('@Forking children accept connections themselves', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-accept-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+  /** SLOW_CLIENTS in a child process: `marker` appears once all `count` have read `started`; `output` is their replies (JSON). */
+  function slowClients(t: Target, count: number, slowMs: number, ms: number): { clients: ChildProcess; marker: string; output: Promise<string> } {
+    const marker = path.join(tmp, `started-${process.hrtime.bigint()}`);
+    const clients = spawn(process.execPath, ['-e', SLOW_CLIENTS], {
+      env: { ...process.env, CLIENTS: JSON.stringify({ target: t, count, marker, slowMs, ms }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    clients.stdout!.on('data', (d) => (out += d));
+    return { clients, marker, output: new Promise<string>((resolve) => clients.once('close', () => resolve(out))) };
+  }
+
   test('the mechanism probe says children accept on this Node', () => {
     expect(workerAcceptMechanism()).toMatchObject({ forkingTcp: 'worker-accepts', forkingUnix: 'worker-accepts' });
   });
@@ -215,17 +227,10 @@ describe('@Forking children accept connections themselves', () => {
 
   test('a plain shutdown() called before the server has read the children\'s news of the connections they accepted waits for those requests', async () => {
     const s = await started(serve, bootstrap(AcceptingChildren));
-    const marker = path.join(tmp, `started-${process.hrtime.bigint()}`);
-    const clients = spawn(process.execPath, ['-e', SLOW_CLIENTS], {
-      env: { ...process.env, CLIENTS: JSON.stringify({ target: target(s), count: 5, marker, slowMs: 1500, ms: 15000 }) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { clients, marker, output } = slowClients(target(s), 5, 1500, 15000);
     try {
-      let out = '';
-      clients.stdout!.on('data', (d) => (out += d));
-      const output = new Promise<string>((resolve) => clients.once('close', () => resolve(out)));
       // This thread is blocked while the children accept the five and start their requests: the children's
-      // 'accepted' messages wait, unread, in the IPC channels when shutdown() is called, synchronously, after.
+      // news of them waits, unread, in their bookkeeping channels when shutdown() is called, synchronously, after.
       blockUntil(() => fs.existsSync(marker), 10000);
       await within(15000, 'shutdown', s.shutdown());
       await s.close(); // shutdown() has waited for the five: closing now cuts nothing
@@ -241,15 +246,8 @@ describe('@Forking children accept connections themselves', () => {
     const s = await started(serve, bootstrap(AcceptingChildren, { logger: { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) } }));
     await until(() => s.stats().workers.length === 2, 10000);
     const pids = childIds(s).map(Number);
-    const marker = path.join(tmp, `started-${process.hrtime.bigint()}`);
-    const clients = spawn(process.execPath, ['-e', SLOW_CLIENTS], {
-      env: { ...process.env, CLIENTS: JSON.stringify({ target: target(s), count: 30, marker, slowMs: 60000, ms: 20000 }) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { clients, marker, output } = slowClients(target(s), 30, 60000, 20000);
     try {
-      let out = '';
-      clients.stdout!.on('data', (d) => (out += d));
-      const output = new Promise<string>((resolve) => clients.once('close', () => resolve(out)));
       // Blocked from before the first client connects until both children are dead: this thread reads
       // nothing of theirs while they accept the 30, start them, and die. Their news is in the kernel.
       blockUntil(() => fs.existsSync(marker), 10000);
