@@ -53,12 +53,9 @@ export type ToWorker =
    * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:
    * listen once and close at once (the kernel then queues connections on the shared socket until workers
    * accept). Answered by `listening`. Each connection accepted is announced (`accepted`) and then served as
-   * one handed over unread: its PROXY header, TLS handshake and @Verify run here.
-   */
-  /**
-   * Accept connections (from `address` with reusePort, or from the listening socket that comes with the
-   * message). `accepts`: a child closes its copy of the shared socket itself after that many
-   * (what remains of maxConnectionsPerChild), not when the server hears of the last one.
+   * one handed over unread: its PROXY header, TLS handshake and @Verify run here. `accepts`: a child closes
+   * its copy of the shared socket itself after that many (what remains of maxConnectionsPerChild), not when
+   * the server hears of the last one.
    */
   | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; accepts?: number }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */

@@ -210,12 +210,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   let acceptsLeft = Infinity;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
-    if (--acceptsLeft <= 0 && listener) {
-      // Its copy of the shared socket only: the other children go on accepting what the kernel queues.
-      listener.close(() => undefined);
-      listener = undefined;
-      acceptWatch?.stop();
-    }
+    // Its copy of the shared socket only: the other children go on accepting what the kernel queues.
+    if (--acceptsLeft <= 0) stopListening()?.close(() => undefined);
     const client: ClientAddress = socket.remotePort === undefined
       ? { path: '' }
       : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
@@ -243,10 +239,15 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       channel.post({ t: 'listening' });
     });
   };
-  const unlisten = (stop: boolean) => {
+  /** Takes no more connections from here on: returns the listener to close, if there is one. */
+  const stopListening = (): net.Server | undefined => {
     const server = listener;
     listener = undefined;
     acceptWatch?.stop();
+    return server;
+  };
+  const unlisten = (stop: boolean) => {
+    const server = stopListening();
     const done = () => {
       if (stop) {
         for (const conn of conns.values()) {
