@@ -251,6 +251,37 @@ describe('@Threading faults and pool', () => {
     }
   });
 
+  test('a bridged download to a client that does not read holds the handler\'s awaited writes back, and loses nothing', async () => {
+    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
+    const spewed = () => Number(fs.existsSync(`${fixtureDir}/spewed`) ? fs.readFileSync(`${fixtureDir}/spewed`, 'utf8') || 0 : 0);
+    try {
+      fs.rmSync(`${fixtureDir}/spewed`, { force: true });
+      const s = await start(SingleThreadTcp);
+      const client = await within(5000, 'connect', connect(target(s)));
+      try {
+        client.pause(); // reads nothing for now
+        const writes = 2000; // 64 KiB each: 125 MiB
+        client.write(`spew ${writes}\n`);
+        await until(() => spewed() > 0, 5000);
+        await new Promise((r) => setTimeout(r, 1000));
+        // Resolved writes: the kernel's buffers on both sides of loopback (a few MiB) plus the bridge's window,
+        // never the whole download the handler would push without backpressure.
+        const early = spewed();
+        expect(early * 64 * 1024).toBeLessThan(32 << 20);
+        const reply = within(20000, 'the whole download', readToEnd(client));
+        client.resume();
+        const bytes = await reply;
+        expect(bytes.length).toBe(writes * 64 * 1024);
+        expect(bytes.every((b) => b === 0x73)).toBe(true); // 's'
+        expect(spewed()).toBe(writes);
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+    }
+  });
+
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
     const s = await start(SingleThreadTcp);
     const reply = await streamExchange(target(s), 'big 16\n', { halfClose: true, ms: 10000 });
