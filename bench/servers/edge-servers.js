@@ -7,6 +7,9 @@
  *   node edge-servers.js sockserve-proxy    @TcpServer({ proxyProtocol: true }) @Concurrent line echo
  *   node edge-servers.js sockserve-tls-threading   @TcpServer({ tls }) @Threading({ threads: 2 }) line echo
  *   node edge-servers.js sockserve-tls-forking     @TcpServer({ tls }) @Forking({ children: 2 }) line echo
+ *   node edge-servers.js cluster-tls        the raw tls echo in two processes of Node's cluster, each accepting
+ *                                           from the shared socket (SCHED_NONE, as @Forking's children do): the
+ *                                           floor of a pool of processes on this machine
  * Prints its address as one JSON line once listening. The handler classes are exported, and the start-up
  * guarded by isWorker(), because threads and children load this module again by path.
  */
@@ -41,14 +44,30 @@ const handlers = {
 };
 for (const Handler of Object.values(handlers)) exports[Handler.name] = Handler;
 
+function rawTls(onListening) {
+  const server = tls.createServer(TLS, (s) => {
+    s.on('data', (d) => { if (!s.write(d)) s.pause(); });
+    s.on('drain', () => s.resume());
+    s.on('error', () => undefined);
+  });
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 511 }, () => onListening?.(server.address().port));
+}
+
 if (!isWorker()) (async () => {
-  if (kind === 'raw-tls') {
-    const server = tls.createServer(TLS, (s) => {
-      s.on('data', (d) => { if (!s.write(d)) s.pause(); });
-      s.on('drain', () => s.resume());
-      s.on('error', () => undefined);
+  if (kind === 'raw-tls') return rawTls((port) => console.log(JSON.stringify({ host: '127.0.0.1', port })));
+  if (kind === 'cluster-tls') {
+    const cluster = require('node:cluster');
+    if (!cluster.isPrimary) return rawTls();
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    const workers = [cluster.fork(), cluster.fork()];
+    let listening = 0;
+    cluster.on('listening', (worker, address) => {
+      if (++listening === workers.length) console.log(JSON.stringify({ host: '127.0.0.1', port: address.port }));
     });
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 511 }, () => console.log(JSON.stringify({ host: '127.0.0.1', port: server.address().port })));
+    process.on('SIGTERM', () => {
+      for (const worker of workers) worker.process.kill('SIGKILL');
+      process.exit(0);
+    });
     return;
   }
   const Handler = handlers[kind];
