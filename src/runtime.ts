@@ -12,24 +12,21 @@ export function isWorker(): boolean {
   return !isMainThread || process.env[CHILD_ENV] === '1';
 }
 
-function nodeVersion(): [number, number] {
-  const [major, minor] = process.versions.node.split('.').map(Number);
-  return [major, minor];
-}
+/** This Node's major and minor version, read once (the pool asks per connection). */
+const [major, minor] = process.versions.node.split('.').map(Number);
+/** 24.21+ on the 24 line, 26.6+: a TCP socket can be transferred to a worker thread. */
+const TRANSFERS_TCP_SOCKETS = major > 26 || (major === 26 && minor >= 6) || (major === 24 && minor >= 21);
 
 /**
  * Whether this Node can move an accepted TCP socket into a worker thread (`postMessage(msg, [socket])`):
  * from 24.21 on the 24 line and 26.6 on. `SOCKSERVE_SOCKET_TRANSFER=0` turns it off (the byte bridge is used).
  */
 export function canTransferTcpSockets(): boolean {
-  if (process.env.SOCKSERVE_SOCKET_TRANSFER === '0') return false;
-  const [major, minor] = nodeVersion();
-  return major > 26 || (major === 26 && minor >= 6) || (major === 24 && minor >= 21);
+  return TRANSFERS_TCP_SOCKETS && process.env.SOCKSERVE_SOCKET_TRANSFER !== '0';
 }
 
 /** Whether `listen({ reusePort: true })` works (SO_REUSEPORT): Node 22.12 on; Node 20 silently ignores it. */
 export function supportsReusePort(): boolean {
-  const [major, minor] = nodeVersion();
   return major > 22 || (major === 22 && minor >= 12);
 }
 

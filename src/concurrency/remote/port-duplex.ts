@@ -2,6 +2,9 @@ import { Duplex } from 'node:stream';
 import type { FromWorker } from './protocol';
 import { BRIDGE_WINDOW, deserializeError, SerializedError } from './protocol';
 
+/** A write of nothing: carries a setNoDelay() made after writes. */
+const EMPTY = new Uint8Array(0);
+
 /** Consumed bytes acknowledged in one message, at least (unless the buffer has drained). */
 const ACK_BATCH = 64 * 1024;
 
@@ -30,6 +33,8 @@ export class PortDuplex extends Duplex {
   private pending: Map<number, { bytes: number; done?: (err?: Error | null) => void }> | undefined;
   /** Bytes of the writes in `pending`. */
   private unanswered = 0;
+  /** setNoDelay()'s last value, until the next write takes it to the main thread. */
+  private noDelay: boolean | undefined;
   /** Bytes received from the main thread, and how many of them have been acknowledged. */
   private received = 0;
   private acked = 0;
@@ -54,11 +59,20 @@ export class PortDuplex extends Duplex {
   /**
    * As net.Socket's: TCP_NODELAY on (true, the default) or off for the connection, set by the main thread on
    * the socket it owns (a no-op there for a Unix socket). A handler's `disableNagleAlgorithm` and the
-   * decorators' default reach the real socket so. Returns this.
+   * decorators' default reach the real socket so. Before the first write the setting waits to go with it (it
+   * matters to writes only): a message of its own cost every connection a wake-up of the main thread. After
+   * writes it goes at once, as a socket's would push out a tail that Nagle's algorithm holds. Returns this.
    */
   setNoDelay(noDelay = true): this {
-    this.post({ t: 'nodelay', id: this.id, on: noDelay });
+    this.noDelay = noDelay;
+    if (this.seq > 0 && !this.destroyed) this.post({ t: 'write', id: this.id, seq: ++this.seq, chunk: EMPTY, noDelay: this.takeNoDelay() });
     return this;
+  }
+
+  private takeNoDelay(): boolean | undefined {
+    const noDelay = this.noDelay;
+    this.noDelay = undefined;
+    return noDelay;
   }
 
   /** Bytes from the client. */
@@ -74,14 +88,21 @@ export class PortDuplex extends Duplex {
     else this.push(null);
   }
 
-  /** The main thread's answer to a write or to the end. */
+  /**
+   * The main thread's answer to a write or to the end: `seq` and every write before it are written (the
+   * main thread answers writes done early together), or `seq` failed with `error`.
+   */
   written(seq: number, error?: SerializedError): void {
-    const entry = this.pending?.get(seq);
-    if (!entry) return;
-    this.pending!.delete(seq);
-    this.unanswered -= entry.bytes;
-    if (entry.done) entry.done(error ? deserializeError(error) : null);
-    else if (error) this.destroy(deserializeError(error)); // done early: the connection fails, as a socket's later error
+    const pending = this.pending;
+    if (!pending) return;
+    for (const [at, entry] of pending) {
+      if (at > seq) break;
+      pending.delete(at);
+      this.unanswered -= entry.bytes;
+      const failed = at === seq && error ? deserializeError(error) : null;
+      if (entry.done) entry.done(failed);
+      else if (failed) this.destroy(failed); // done early: the connection fails, as a socket's later error
+    }
   }
 
   override _read(): void {
@@ -133,7 +154,10 @@ export class PortDuplex extends Duplex {
     (this.pending ??= new Map()).set(seq, early ? { bytes: size } : { bytes: size, done: callback });
     this.unanswered += size;
     this.sent += size;
-    this.post({ t: 'write', id: this.id, seq, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
+    const msg: FromWorker & { t: 'write' } = { t: 'write', id: this.id, seq, chunk: bytes };
+    if (!early) msg.answer = true;
+    if (this.noDelay !== undefined) msg.noDelay = this.takeNoDelay();
+    this.post(msg, [bytes.buffer as ArrayBuffer]);
     if (early) callback();
   }
 

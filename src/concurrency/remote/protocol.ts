@@ -36,7 +36,7 @@ export type ToWorker =
   | { t: 'eof'; id: number; error?: SerializedError }
   /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
   | { t: 'stop'; id: number }
-  /** The main thread handed write `seq` to the kernel (or failed to). */
+  /** The main thread handed write `seq`, and every write before it, to the kernel (or failed to write `seq`). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */
   | { t: 'dgram'; id: number; client: ClientAddress; data: Uint8Array; truncated: boolean; server?: unknown }
@@ -66,7 +66,12 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'load-error'; message: string }
-  | { t: 'write'; id: number; seq: number; chunk: Uint8Array }
+  /**
+   * Write `chunk`; `answer`: the worker waits for this write (else 'written' may come later, for several at
+   * once); `noDelay`: setNoDelay() on the worker's side since the last write: the main thread sets TCP_NODELAY
+   * on the socket it owns first.
+   */
+  | { t: 'write'; id: number; seq: number; chunk: Uint8Array; answer?: true; noDelay?: boolean }
   /** Half-close the connection after everything written (wfile.end()). */
   | { t: 'end'; id: number; seq: number }
   /**
@@ -76,8 +81,6 @@ export type FromWorker =
   | { t: 'report'; report: WorkerReport }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
-  /** setNoDelay() on the worker's side of a relayed connection: the main thread sets TCP_NODELAY on the socket it owns. */
-  | { t: 'nodelay'; id: number; on: boolean }
   /**
    * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
    * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A

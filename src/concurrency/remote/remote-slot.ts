@@ -25,6 +25,8 @@ interface Running {
   socketError?: Error;
   detach?: () => void;
   ack?: (bytes: number) => void;
+  /** Bytes of the worker's writes handed to the kernel and not yet reported to it ('written' is cumulative). */
+  unreported?: number;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
@@ -303,8 +305,18 @@ export abstract class RemoteSlot {
           this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(running.socketError ?? closedError()) });
           return;
         }
-        // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick.
-        writeThrough(socket, msg.chunk, (err) => this.post({ t: 'written', id: msg.id, seq: msg.seq, error: err ? serializeError(err) : undefined }));
+        if (msg.noDelay !== undefined) socket.setNoDelay(msg.noDelay);
+        if (msg.chunk.byteLength === 0) return; // a setNoDelay() alone
+        // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick. The
+        // worker counts most writes done when it sends them (PortDuplex): those are reported together, once half
+        // its window is written, or with the next write it waits for (`answer`), or the end.
+        writeThrough(socket, msg.chunk, (err) => {
+          if (err) return this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(err) });
+          const unreported = (running.unreported ?? 0) + msg.chunk.byteLength;
+          if (!msg.answer && unreported < BRIDGE_WINDOW / 2) return void (running.unreported = unreported);
+          running.unreported = 0;
+          this.post({ t: 'written', id: msg.id, seq: msg.seq });
+        });
         return;
       case 'end':
         if (socket && !socket.destroyed) socket.end(() => this.post({ t: 'written', id: msg.id, seq: msg.seq }));
@@ -312,9 +324,6 @@ export abstract class RemoteSlot {
         return;
       case 'ack':
         running.ack?.(msg.bytes);
-        return;
-      case 'nodelay':
-        if (socket && !socket.destroyed) socket.setNoDelay(msg.on);
         return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
