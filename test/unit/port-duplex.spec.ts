@@ -1,0 +1,93 @@
+import { PortDuplex } from '../../src/concurrency/remote/port-duplex';
+import { BRIDGE_WINDOW, FromWorker } from '../../src/concurrency/remote/protocol';
+
+type Write = FromWorker & { t: 'write' };
+
+/** A worker-side duplex whose messages to the main thread are collected instead of posted. */
+function duplex() {
+  const posted: FromWorker[] = [];
+  const d = new PortDuplex(7, (msg) => void posted.push(msg));
+  d.on('error', () => undefined);
+  const writes = () => posted.filter((m): m is Write => m.t === 'write');
+  return { d, posted, writes };
+}
+
+/** Whether `d.write(bytes)` called back within the current turn and its microtasks (true), or not yet (false). */
+async function calledBackAtOnce(d: PortDuplex, bytes: number): Promise<boolean | Error> {
+  let done: boolean | Error = false;
+  d.write(Buffer.alloc(bytes, 'x'), (err) => (done = err ?? true));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
+  test('writes within the window are done at once, and ask for no answer', async () => {
+    const { d, writes } = duplex();
+    expect(await calledBackAtOnce(d, 1024)).toBe(true);
+    expect(await calledBackAtOnce(d, 1024)).toBe(true);
+    expect(writes().map((w) => w.answer)).toEqual([undefined, undefined]);
+    expect(writes().map((w) => w.chunk.byteLength)).toEqual([1024, 1024]);
+  });
+
+  test('a write past the window waits for its answer; an answer covers every write before it', async () => {
+    const { d, writes } = duplex();
+    const half = BRIDGE_WINDOW / 2;
+    expect(await calledBackAtOnce(d, half)).toBe(true);
+    expect(await calledBackAtOnce(d, half)).toBe(true);
+    let third: boolean | Error = false;
+    d.write(Buffer.alloc(16), (err) => (third = err ?? true));
+    await new Promise((r) => setImmediate(r));
+    expect(third).toBe(false); // the main thread has not written the window yet: backpressure
+    expect(writes()[2].answer).toBe(true);
+    d.written(writes()[2].seq); // the main thread wrote all three
+    await new Promise((r) => setImmediate(r));
+    expect(third).toBe(true);
+    expect(await calledBackAtOnce(d, half)).toBe(true); // the window is free again
+  });
+
+  test('a write done early that the main thread then fails to write fails the connection with its error and code', async () => {
+    const { d, writes } = duplex();
+    const errors: Error[] = [];
+    d.on('error', (err) => errors.push(err));
+    expect(await calledBackAtOnce(d, 100)).toBe(true);
+    d.written(writes()[0].seq, { name: 'Error', message: 'read ECONNRESET', code: 'ECONNRESET' });
+    await new Promise((r) => setImmediate(r));
+    expect(d.destroyed).toBe(true);
+    expect((errors[0] as NodeJS.ErrnoException).code).toBe('ECONNRESET');
+  });
+
+  test('the end waits for its answer, which comes after the writes before it', async () => {
+    const { d, posted, writes } = duplex();
+    d.write(Buffer.from('last line\n'));
+    let ended = false;
+    d.end(() => (ended = true));
+    await new Promise((r) => setImmediate(r));
+    const end = posted.find((m) => m.t === 'end') as FromWorker & { t: 'end'; seq: number };
+    expect(end.seq).toBeGreaterThan(writes()[0].seq);
+    expect(ended).toBe(false);
+    d.written(end.seq);
+    await new Promise((r) => setImmediate(r));
+    expect(ended).toBe(true);
+  });
+
+  test('setNoDelay() before any write travels with the first write; after writes it goes at once', async () => {
+    const { d, posted, writes } = duplex();
+    d.setNoDelay(true);
+    expect(posted).toHaveLength(0); // no message of its own for a connection that has written nothing
+    d.write(Buffer.from('a'));
+    expect(writes()[0].noDelay).toBe(true);
+    d.write(Buffer.from('b'));
+    expect(writes()[1].noDelay).toBeUndefined();
+    d.setNoDelay(false);
+    expect(writes()[2]).toMatchObject({ noDelay: false });
+    expect(writes()[2].chunk.byteLength).toBe(0);
+  });
+
+  test('a written buffer is copied: the caller may reuse it', () => {
+    const { d, writes } = duplex();
+    const mine = Buffer.from('keep me');
+    d.write(mine);
+    mine.fill(0);
+    expect(Buffer.from(writes()[0].chunk).toString()).toBe('keep me');
+  });
+});
