@@ -56,6 +56,20 @@ describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
     expect((errors[0] as NodeJS.ErrnoException).code).toBe('ECONNRESET');
   });
 
+  test('a failure answered for a later message does not release the writes before it as written', async () => {
+    const { d, writes } = duplex();
+    const results: Array<string> = [];
+    d.write(Buffer.alloc(BRIDGE_WINDOW), (err) => results.push(err ? 'first failed' : 'first ok')); // fills the window: done early
+    d.write(Buffer.alloc(16), (err) => results.push(err ? `second ${(err as NodeJS.ErrnoException).code}` : 'second ok')); // waits
+    await new Promise((r) => setImmediate(r));
+    expect(results).toEqual(['first ok']);
+    // The socket is gone: the main thread refuses a later message at once, before the second write's own answer.
+    d.written(writes()[1].seq + 1, { name: 'Error', message: 'closed', code: 'EPIPE' });
+    await new Promise((r) => setImmediate(r));
+    expect(d.destroyed).toBe(true);
+    expect(results).toEqual(['first ok', 'second EPIPE']); // failed with the connection, not released as written
+  });
+
   test('the end waits for its answer, which comes after the writes before it', async () => {
     const { d, posted, writes } = duplex();
     d.write(Buffer.from('last line\n'));

@@ -65,7 +65,7 @@ export class PortDuplex extends Duplex {
    */
   setNoDelay(noDelay = true): this {
     this.noDelay = noDelay;
-    if (this.seq > 0 && !this.destroyed) this.post({ t: 'write', id: this.id, seq: ++this.seq, chunk: EMPTY, noDelay: this.takeNoDelay() });
+    if (this.seq > 0 && !this.destroyed && !this.writableEnded) this.post({ t: 'write', id: this.id, seq: ++this.seq, chunk: EMPTY, noDelay: this.takeNoDelay() });
     return this;
   }
 
@@ -89,19 +89,29 @@ export class PortDuplex extends Duplex {
   }
 
   /**
-   * The main thread's answer to a write or to the end: `seq` and every write before it are written (the
-   * main thread answers writes done early together), or `seq` failed with `error`.
+   * The main thread's answer to a write or to the end. Without `error`: `seq` and every write before it are
+   * written (the main thread answers writes done early together; the socket calls its writes back in order).
+   * With `error`: `seq` alone failed (a failure may be answered before writes queued ahead of it are);
+   * a write that was waiting for it fails with it, else (done early) the connection does.
    */
   written(seq: number, error?: SerializedError): void {
     const pending = this.pending;
     if (!pending) return;
+    if (error) {
+      const failed = deserializeError(error);
+      const entry = pending.get(seq);
+      if (entry) {
+        pending.delete(seq);
+        this.unanswered -= entry.bytes;
+        if (entry.done) return entry.done(failed);
+      }
+      return void this.destroy(failed); // as a socket's later error: the next read or write sees it
+    }
     for (const [at, entry] of pending) {
       if (at > seq) break;
       pending.delete(at);
       this.unanswered -= entry.bytes;
-      const failed = at === seq && error ? deserializeError(error) : null;
-      if (entry.done) entry.done(failed);
-      else if (failed) this.destroy(failed); // done early: the connection fails, as a socket's later error
+      entry.done?.(null);
     }
   }
 
