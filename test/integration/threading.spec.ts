@@ -282,6 +282,34 @@ describe('@Threading faults and pool', () => {
     }
   });
 
+  test('a bridged flood of writes the handler did not await stays in its thread while the client does not read', async () => {
+    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
+    try {
+      fs.rmSync(`${fixtureDir}/flooded`, { force: true });
+      const s = await start(SingleThreadTcp);
+      const client = await within(5000, 'connect', connect(target(s)));
+      try {
+        client.pause(); // reads nothing for now
+        const before = process.memoryUsage().external; // this test's process is the server's main thread
+        const writes = 1600; // 64 KiB each: 100 MiB queued in the worker at once (a writev of them all)
+        client.write(`flood ${writes}\n`);
+        await until(() => fs.existsSync(`${fixtureDir}/flooded`), 10000);
+        await new Promise((r) => setTimeout(r, 500));
+        // The bridge's window (and a slice) may wait in the main thread: never the 100 MiB.
+        expect(process.memoryUsage().external - before).toBeLessThan(24 << 20); // it grew by ~100 MiB
+        const reply = within(30000, 'the whole flood', readToEnd(client));
+        client.resume();
+        const bytes = await reply;
+        expect(bytes.length).toBe(writes * 64 * 1024 + '\nflooded\n'.length);
+        expect(bytes.subarray(-9).toString()).toBe('\nflooded\n');
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+    }
+  });
+
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
     const s = await start(SingleThreadTcp);
     const reply = await streamExchange(target(s), 'big 16\n', { halfClose: true, ms: 10000 });

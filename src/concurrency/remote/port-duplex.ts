@@ -33,6 +33,8 @@ export class PortDuplex extends Duplex {
   private pending: Map<number, { bytes: number; done?: (err?: Error | null) => void }> | undefined;
   /** Bytes of the writes in `pending`. */
   private unanswered = 0;
+  /** The part of a write that the window had no room for yet, and the write's callback. */
+  private rest: { bytes: Uint8Array; at: number; callback: (err?: Error | null) => void } | undefined;
   /** setNoDelay()'s last value, until the next write takes it to the main thread. */
   private noDelay: boolean | undefined;
   /** Bytes received from the main thread, and how many of them have been acknowledged. */
@@ -113,6 +115,7 @@ export class PortDuplex extends Duplex {
       this.unanswered -= entry.bytes;
       entry.done?.(null);
     }
+    this.sendRest();
   }
 
   override _read(): void {
@@ -156,19 +159,45 @@ export class PortDuplex extends Duplex {
     this.send(bytes, callback);
   }
 
-  /** Sends `bytes` (this side's own copy: its buffer is transferred) as one write; `callback` when the main thread has written them. */
+  /**
+   * Sends `bytes` (this side's own copy: its buffer is transferred when it goes whole); `callback` once its
+   * last byte is sent within the window (done early) or written by the main thread. What the window cannot
+   * take yet stays here (`rest`), so many writes queued together (a writev of a handler's unawaited writes)
+   * never cross at once: the main thread holds at most the window and one slice.
+   */
   private send(bytes: Uint8Array, callback: (err?: Error | null) => void): void {
-    const seq = ++this.seq;
-    const size = bytes.byteLength;
-    const early = this.unanswered + size <= BRIDGE_WINDOW;
-    (this.pending ??= new Map()).set(seq, early ? { bytes: size } : { bytes: size, done: callback });
-    this.unanswered += size;
-    this.sent += size;
-    const msg: FromWorker & { t: 'write' } = { t: 'write', id: this.id, seq, chunk: bytes };
-    if (!early) msg.answer = true;
-    if (this.noDelay !== undefined) msg.noDelay = this.takeNoDelay();
-    this.post(msg, [bytes.buffer as ArrayBuffer]);
-    if (early) callback();
+    this.rest = { bytes, at: 0, callback };
+    this.sendRest();
+  }
+
+  /** Sends what the window has room for of `rest`, in slices of at most half the window. */
+  private sendRest(): void {
+    const rest = this.rest;
+    if (!rest) return;
+    const total = rest.bytes.byteLength;
+    while (this.unanswered < BRIDGE_WINDOW) {
+      const size = Math.min(total - rest.at, BRIDGE_WINDOW / 2);
+      const whole = rest.at === 0 && size === total;
+      const chunk = whole ? rest.bytes : ownCopy(rest.bytes.subarray(rest.at, rest.at + size));
+      rest.at += size;
+      const last = rest.at === total;
+      const seq = ++this.seq;
+      const early = last && this.unanswered + size <= BRIDGE_WINDOW;
+      this.unanswered += size;
+      this.sent += size;
+      (this.pending ??= new Map()).set(seq, last && !early ? { bytes: size, done: rest.callback } : { bytes: size });
+      const msg: FromWorker & { t: 'write' } = { t: 'write', id: this.id, seq, chunk };
+      // The main thread answers writes done early together, once half the window is written; one this side
+      // waits for (its callback, or room for the rest) is answered as soon as it is written.
+      if (!early && (last || this.unanswered >= BRIDGE_WINDOW)) msg.answer = true;
+      if (this.noDelay !== undefined) msg.noDelay = this.takeNoDelay();
+      this.post(msg, [chunk.buffer as ArrayBuffer]);
+      if (last) {
+        this.rest = undefined;
+        if (early) rest.callback();
+        return;
+      }
+    }
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -181,9 +210,12 @@ export class PortDuplex extends Duplex {
     // A reset (eof with an error) fails the writes still waiting with that error, code and all.
     const gone = err ?? new Error('the connection closed');
     const pending = this.pending;
+    const rest = this.rest;
     this.pending = undefined;
+    this.rest = undefined;
     this.unanswered = 0;
     if (pending) for (const { done } of pending.values()) done?.(gone);
+    rest?.callback(gone);
     callback(err);
   }
 }
