@@ -91,14 +91,21 @@ export class StreamWriter {
     if (failure) throw failure;
   }
 
-  /** A write's promise, marked as handled, that remembers its failure unless somebody awaits it. */
+  /**
+   * A write's promise, marked as handled, that remembers its failure unless somebody awaits it. `await` on
+   * it (a Promise subclass) calls its `then` one microtask after the await itself, so a write that fails at
+   * once (after `end()`, on a closed connection) is judged a microtask later: else a failure the handler
+   * awaited and caught still ended the request through @HandleError.
+   */
   private track(executor: (resolve: (n: number) => void, reject: (err: Error) => void) => void): Promise<number> {
     const write = new WritePromise<number>(executor);
     this.pending++;
-    Promise.prototype.then.call(write, this.settled, (err: Error) => {
-      if (!write.observed) this.unobserved ??= err;
-      this.settled();
-    });
+    Promise.prototype.then.call(write, this.settled, (err: Error) =>
+      queueMicrotask(() => {
+        if (!write.observed) this.unobserved ??= err;
+        this.settled();
+      }),
+    );
     return write;
   }
 

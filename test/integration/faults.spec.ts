@@ -109,6 +109,31 @@ describe.each(modes)('in $mode mode', (m) => {
     expect((await streamExchange(target(s), 'next\n', { halfClose: true })).toString()).toBe('served\n');
   });
 
+  test('a write after wfile.end() that the handler awaits and catches is the handler\'s: @HandleError does not see it', async () => {
+    const errors: unknown[] = [];
+    const caught: string[] = [];
+    @TcpServer(0) @m.decorate()
+    class CaughtAfterEnd {
+      @Handle() async handle(req: StreamRequest) {
+        await req.wfile.write('bye\n');
+        await req.wfile.end();
+        try {
+          await req.wfile.write('too late\n');
+        } catch (err) {
+          caught.push((err as NodeJS.ErrnoException).code ?? 'no code');
+        }
+      }
+      @HandleError() failed(err: unknown) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(CaughtAfterEnd));
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('bye\n');
+    await until(() => caught.length === 1);
+    expect(caught).toEqual(['EPIPE']);
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('bye\n'); // a second request: the first has ended
+    expect(errors).toEqual([]);
+    expect(s.stats().errors).toBe(0);
+  });
+
   test('a write after wfile.end() ends that request with EPIPE through @HandleError, and the server goes on', async () => {
     const errors: Array<{ code?: string; message: string }> = [];
     @TcpServer(0) @m.decorate()
