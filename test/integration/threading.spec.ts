@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
+import type * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
@@ -220,94 +221,83 @@ describe('@Threading faults and pool', () => {
     }
   });
 
-  test('a bridged upload to a thread that does not read stops at a window instead of filling the main thread', async () => {
-    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
+  /** Runs `exchange` with a client of a one-thread server whose connections the main thread relays (the bridge, on every Node). */
+  async function bridged(exchange: (client: net.Socket) => Promise<void>): Promise<void> {
+    process.env.SOCKSERVE_SOCKET_TRANSFER = '0';
     try {
       const s = await start(SingleThreadTcp);
       const client = await within(5000, 'connect', connect(target(s)));
       try {
-        const reply = within(20000, 'reply', readToEnd(client));
-        client.write('sink 1500\n');
-        const chunk = Buffer.alloc(1 << 20);
-        const total = 64 << 20;
-        let sent = 0;
-        const pump = () => {
-          while (sent < total) {
-            sent += chunk.length;
-            if (!client.write(chunk)) return void client.once('drain', pump);
-          }
-          client.end();
-        };
-        pump();
-        await new Promise((r) => setTimeout(r, 1000)); // the handler's event loop is still blocked
-        const taken = sent - client.writableLength; // what the server side let in: its window plus kernel buffers
-        expect(taken).toBeLessThan(total / 2);
-        expect((await reply).toString()).toBe(`${total} bytes`);
+        await exchange(client);
       } finally {
         client.destroy();
       }
     } finally {
       delete process.env.SOCKSERVE_SOCKET_TRANSFER;
     }
+  }
+
+  test('a bridged upload to a thread that does not read stops at a window instead of filling the main thread', async () => {
+    await bridged(async (client) => {
+      const reply = within(20000, 'reply', readToEnd(client));
+      client.write('sink 1500\n');
+      const chunk = Buffer.alloc(1 << 20);
+      const total = 64 << 20;
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!client.write(chunk)) return void client.once('drain', pump);
+        }
+        client.end();
+      };
+      pump();
+      await new Promise((r) => setTimeout(r, 1000)); // the handler's event loop is still blocked
+      const taken = sent - client.writableLength; // what the server side let in: its window plus kernel buffers
+      expect(taken).toBeLessThan(total / 2);
+      expect((await reply).toString()).toBe(`${total} bytes`);
+    });
   });
 
   test('a bridged download to a client that does not read holds the handler\'s awaited writes back, and loses nothing', async () => {
-    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
     const spewed = () => Number(fs.existsSync(`${fixtureDir}/spewed`) ? fs.readFileSync(`${fixtureDir}/spewed`, 'utf8') || 0 : 0);
-    try {
-      fs.rmSync(`${fixtureDir}/spewed`, { force: true });
-      const s = await start(SingleThreadTcp);
-      const client = await within(5000, 'connect', connect(target(s)));
-      try {
-        client.pause(); // reads nothing for now
-        const writes = 2000; // 64 KiB each: 125 MiB
-        client.write(`spew ${writes}\n`);
-        await until(() => spewed() > 0, 5000);
-        await new Promise((r) => setTimeout(r, 1000));
-        // Resolved writes: the kernel's buffers on both sides of loopback (a few MiB) plus the bridge's window,
-        // never the whole download the handler would push without backpressure.
-        const early = spewed();
-        expect(early * 64 * 1024).toBeLessThan(32 << 20);
-        const reply = within(20000, 'the whole download', readToEnd(client));
-        client.resume();
-        const bytes = await reply;
-        expect(bytes.length).toBe(writes * 64 * 1024);
-        expect(bytes.every((b) => b === 0x73)).toBe(true); // 's'
-        expect(spewed()).toBe(writes);
-      } finally {
-        client.destroy();
-      }
-    } finally {
-      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
-    }
+    fs.rmSync(`${fixtureDir}/spewed`, { force: true });
+    await bridged(async (client) => {
+      client.pause(); // reads nothing for now
+      const writes = 2000; // 64 KiB each: 125 MiB
+      client.write(`spew ${writes}\n`);
+      await until(() => spewed() > 0, 5000);
+      await new Promise((r) => setTimeout(r, 1000));
+      // Resolved writes: the kernel's buffers on both sides of loopback (a few MiB) plus the bridge's window,
+      // never the whole download the handler would push without backpressure.
+      const early = spewed();
+      expect(early * 64 * 1024).toBeLessThan(32 << 20);
+      const reply = within(20000, 'the whole download', readToEnd(client));
+      client.resume();
+      const bytes = await reply;
+      expect(bytes.length).toBe(writes * 64 * 1024);
+      expect(bytes.every((b) => b === 0x73)).toBe(true); // 's'
+      expect(spewed()).toBe(writes);
+    });
   });
 
   test('a bridged flood of writes the handler did not await stays in its thread while the client does not read', async () => {
-    process.env.SOCKSERVE_SOCKET_TRANSFER = '0'; // the bridge, on every Node
-    try {
-      fs.rmSync(`${fixtureDir}/flooded`, { force: true });
-      const s = await start(SingleThreadTcp);
-      const client = await within(5000, 'connect', connect(target(s)));
-      try {
-        client.pause(); // reads nothing for now
-        const before = process.memoryUsage().external; // this test's process is the server's main thread
-        const writes = 1600; // 64 KiB each: 100 MiB queued in the worker at once (a writev of them all)
-        client.write(`flood ${writes}\n`);
-        await until(() => fs.existsSync(`${fixtureDir}/flooded`), 10000);
-        await new Promise((r) => setTimeout(r, 500));
-        // The bridge's window (and a slice) may wait in the main thread: never the 100 MiB.
-        expect(process.memoryUsage().external - before).toBeLessThan(24 << 20); // it grew by ~100 MiB
-        const reply = within(30000, 'the whole flood', readToEnd(client));
-        client.resume();
-        const bytes = await reply;
-        expect(bytes.length).toBe(writes * 64 * 1024 + '\nflooded\n'.length);
-        expect(bytes.subarray(-9).toString()).toBe('\nflooded\n');
-      } finally {
-        client.destroy();
-      }
-    } finally {
-      delete process.env.SOCKSERVE_SOCKET_TRANSFER;
-    }
+    fs.rmSync(`${fixtureDir}/flooded`, { force: true });
+    await bridged(async (client) => {
+      client.pause(); // reads nothing for now
+      const before = process.memoryUsage().external; // this test's process is the server's main thread
+      const writes = 1600; // 64 KiB each: 100 MiB queued in the worker at once (a writev of them all)
+      client.write(`flood ${writes}\n`);
+      await until(() => fs.existsSync(`${fixtureDir}/flooded`), 10000);
+      await new Promise((r) => setTimeout(r, 500));
+      // The bridge's window (and a slice) may wait in the main thread: never the 100 MiB.
+      expect(process.memoryUsage().external - before).toBeLessThan(24 << 20); // it grew by ~100 MiB
+      const reply = within(30000, 'the whole flood', readToEnd(client));
+      client.resume();
+      const bytes = await reply;
+      expect(bytes.length).toBe(writes * 64 * 1024 + '\nflooded\n'.length);
+      expect(bytes.subarray(-9).toString()).toBe('\nflooded\n');
+    });
   });
 
   test('a 1 MiB reply crosses threads whole, with the client half-closed', async () => {
