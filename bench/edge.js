@@ -78,21 +78,20 @@ function client(argv) {
 
 /** bench/loadgen.c: `[workload, port, seconds, connections, payload]`; its rate. */
 function nativeClient([workload, port, seconds, conns, payload]) {
-  const argv = [workload, String(conns), String(seconds), `127.0.0.1:${port}`, payload, '0.1'];
-  const r = TASKSET ? spawnSync('taskset', ['-c', String(cpus - 1), NATIVE, ...argv], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
-    : spawnSync(NATIVE, argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const result = JSON.parse((r.stdout || '{}').trim().split('\n').pop() || '{}');
-  if (!result.rate || result.errors > result.count / 100) throw new Error(`loadgen ${argv.join(' ')}: ${r.stderr || r.stdout}`);
-  return result.rate;
+  return cClient('loadgen', NATIVE, [workload, String(conns), String(seconds), `127.0.0.1:${port}`, payload, '0.1'], seconds);
 }
 
 /** bench/tlsgen.c: `[workload, port, seconds, connections]`; its rate. */
 function tlsgenClient([workload, port, seconds, conns]) {
-  const argv = [workload, String(conns), String(seconds), `127.0.0.1:${port}`, '0.1'];
-  const r = TASKSET ? spawnSync('taskset', ['-c', String(cpus - 1), TLSGEN, ...argv], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
-    : spawnSync(TLSGEN, argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  return cClient('tlsgen', TLSGEN, [workload, String(conns), String(seconds), `127.0.0.1:${port}`, '0.1'], seconds);
+}
+
+/** Runs one of the C clients pinned to the last CPU; its rate, or throws when it failed or saw over 1 % errors. */
+function cClient(name, bin, argv, seconds) {
+  const options = { encoding: 'utf8', timeout: (seconds + 30) * 1000 };
+  const r = TASKSET ? spawnSync('taskset', ['-c', String(cpus - 1), bin, ...argv], options) : spawnSync(bin, argv, options);
   const result = JSON.parse((r.stdout || '{}').trim().split('\n').pop() || '{}');
-  if (!result.rate || result.errors > result.count / 100) throw new Error(`tlsgen ${argv.join(' ')}: ${r.stderr || r.stdout}`);
+  if (!result.rate || result.errors > result.count / 100) throw new Error(`${name} ${argv.join(' ')}: ${r.stderr || r.stdout}`);
   return result.rate;
 }
 
