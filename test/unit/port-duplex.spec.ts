@@ -70,6 +70,25 @@ describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
     expect(bytes.subarray(-3).toString()).toBe('end');
   });
 
+  test('one write larger than half the window crosses in slices of half the window, in order', async () => {
+    const { d, writes } = duplex();
+    const mine = Buffer.alloc(BRIDGE_WINDOW * 2);
+    for (let i = 0; i < mine.length; i++) mine[i] = i % 251;
+    let done = false;
+    d.write(mine, () => (done = true));
+    mine.fill(0); // the caller may reuse its buffer at once
+    await new Promise((r) => setImmediate(r));
+    expect(writes().map((w) => w.chunk.byteLength)).toEqual([BRIDGE_WINDOW / 2, BRIDGE_WINDOW / 2]); // the window is full
+    d.written(writes()[1].seq);
+    await new Promise((r) => setImmediate(r));
+    d.written(writes()[3].seq);
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(true);
+    const bytes = Buffer.concat(writes().map((w) => Buffer.from(w.chunk)));
+    expect(bytes.length).toBe(BRIDGE_WINDOW * 2);
+    expect(bytes.every((b, i) => b === i % 251)).toBe(true);
+  });
+
   test('a write done early that the main thread then fails to write fails the connection with its error and code', async () => {
     const { d, writes } = duplex();
     const errors: Error[] = [];

@@ -33,8 +33,8 @@ export class PortDuplex extends Duplex {
   private pending: Map<number, { bytes: number; done?: (err?: Error | null) => void }> | undefined;
   /** Bytes of the writes in `pending`. */
   private unanswered = 0;
-  /** The part of a write that the window had no room for yet, and the write's callback. */
-  private rest: { bytes: Uint8Array; at: number; callback: (err?: Error | null) => void } | undefined;
+  /** A write's slices, `next` the first the window had no room for yet, and the write's callback. */
+  private rest: { slices: Buffer[]; next: number; callback: (err?: Error | null) => void } | undefined;
   /** setNoDelay()'s last value, until the next write takes it to the main thread. */
   private noDelay: boolean | undefined;
   /** Bytes received from the main thread, and how many of them have been acknowledged. */
@@ -139,7 +139,7 @@ export class PortDuplex extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.send(ownCopy(chunk), callback); // a copy: the caller may keep using its buffer
+    this.send(ownSlices([chunk]), callback); // a copy: the caller may keep using its buffer
   }
 
   /**
@@ -148,39 +148,28 @@ export class PortDuplex extends Duplex {
    * written one by one, with Nagle's algorithm on, the client's delayed ACK would hold the second for 40 ms.
    */
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
-    let size = 0;
-    for (const { chunk } of chunks) size += chunk.length;
-    const bytes = Buffer.allocUnsafeSlow(size); // a copy (every byte set below): the callers may keep using their buffers
-    let at = 0;
-    for (const { chunk } of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    this.send(bytes, callback);
+    this.send(ownSlices(chunks.map(({ chunk }) => chunk)), callback); // a copy: the callers may keep using their buffers
   }
 
   /**
-   * Sends `bytes` (this side's own copy: its buffer is transferred when it goes whole); `callback` once its
-   * last byte is sent within the window (done early) or written by the main thread. What the window cannot
-   * take yet stays here (`rest`), so many writes queued together (a writev of a handler's unawaited writes)
-   * never cross at once: the main thread holds at most the window and one slice.
+   * Sends `slices` (this side's own copy, each transferred); `callback` once the last is sent within the
+   * window (done early) or written by the main thread. What the window cannot take yet stays here (`rest`),
+   * so many writes queued together (a writev of a handler's unawaited writes) never cross at once: the main
+   * thread holds at most the window and one slice.
    */
-  private send(bytes: Uint8Array, callback: (err?: Error | null) => void): void {
-    this.rest = { bytes, at: 0, callback };
+  private send(slices: Buffer[], callback: (err?: Error | null) => void): void {
+    this.rest = { slices, next: 0, callback };
     this.sendRest();
   }
 
-  /** Sends what the window has room for of `rest`, in slices of at most half the window. */
+  /** Sends the slices of `rest` that the window has room for. */
   private sendRest(): void {
     const rest = this.rest;
     if (!rest) return;
-    const total = rest.bytes.byteLength;
     while (this.unanswered < BRIDGE_WINDOW) {
-      const size = Math.min(total - rest.at, BRIDGE_WINDOW / 2);
-      const whole = rest.at === 0 && size === total;
-      const chunk = whole ? rest.bytes : ownCopy(rest.bytes.subarray(rest.at, rest.at + size));
-      rest.at += size;
-      const last = rest.at === total;
+      const chunk = rest.slices[rest.next++];
+      const size = chunk.byteLength;
+      const last = rest.next === rest.slices.length;
       const seq = ++this.seq;
       const early = last && this.unanswered + size <= BRIDGE_WINDOW;
       this.unanswered += size;
@@ -221,12 +210,30 @@ export class PortDuplex extends Duplex {
 }
 
 /**
- * A copy of `chunk` in a buffer of its own (its ArrayBuffer holds exactly these bytes, so it can be
- * transferred). Not zero-filled first, as `new Uint8Array(chunk)` is: the copy sets every byte, and a write of
- * 64 KiB cost twice the memory traffic so.
+ * The bytes of `chunks`, copied into buffers of their own (each ArrayBuffer holds exactly its bytes, so it can
+ * be transferred) of at most half the bridge's window each: one slice for a small write, and at least one,
+ * empty, for a write of nothing. Not zero-filled first, as `new Uint8Array(size)` is: the copy sets every byte,
+ * and a write of 64 KiB cost twice the memory traffic so.
  */
-function ownCopy(chunk: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(chunk.byteLength);
-  copy.set(chunk);
-  return copy;
+function ownSlices(chunks: readonly Uint8Array[]): Buffer[] {
+  let left = 0;
+  for (const chunk of chunks) left += chunk.byteLength;
+  const slices = [Buffer.allocUnsafeSlow(Math.min(left, BRIDGE_WINDOW / 2))];
+  let at = 0;
+  for (const chunk of chunks) {
+    for (let from = 0; from < chunk.byteLength;) {
+      let slice = slices[slices.length - 1];
+      if (at === slice.length) {
+        slice = Buffer.allocUnsafeSlow(Math.min(left, BRIDGE_WINDOW / 2));
+        slices.push(slice);
+        at = 0;
+      }
+      const n = Math.min(chunk.byteLength - from, slice.length - at);
+      slice.set(chunk.subarray(from, from + n), at);
+      from += n;
+      at += n;
+      left -= n;
+    }
+  }
+  return slices;
 }
