@@ -13,13 +13,15 @@ import type { FromWorker } from './protocol';
  * more than the connection itself (`npm run bench` connection rate, @Forking, 0.30x raw `net`).
  *
  * So the child writes them to a socket pair (its stdio descriptor BOOKKEEPING_FD) that the server's
- * process does not poll, as a JSON text sequence (RFC 7464: each record is RS, JSON, LF, so a reader finds
+ * process does not poll, those of one turn of its event loop in one write, as a JSON text sequence (RFC 7464: each record is RS, JSON, LF, so a reader finds
  * the next record after anything else written there). The server reads what is there, without waiting,
  * before each IPC message from that child (so the order of the two channels is kept: a record was in the
  * kernel before any later message), every few milliseconds while records come (less often when none do),
  * when asked (stats()), and once the child has exited: the kernel keeps what a dead child wrote, so a
  * child killed outright still leaves the news of the connections it held, except records it had queued
- * in its own memory because the pair was full (the server's main thread blocked for a long burst).
+ * in its own memory because the pair was full (the server's main thread blocked for a long burst), and
+ * those of the turn it was killed in (a child that exits, even with process.exit(), writes those first).
+ * A child that reads datagrams from the server's UDP socket tells of each datagram the same way.
  *
  * The descriptor is sockserve's, as the IPC channel is: what a handler writes there itself is skipped
  * unless it has the shape of a child's news of its own connection (`accepted` or `done`, negative `id`);
@@ -43,6 +45,17 @@ export class BookkeepingWriter {
     // Node's socket makes the descriptor non-blocking, and queues what the kernel has no room for.
     this.socket = new net.Socket({ fd, readable: false, writable: true });
     this.socket.on('error', () => undefined); // the server gone: the IPC channel's disconnect ends this child
+    // A child that exits (process.exit() in a handler, an uncaught error) before the next flush: the records
+    // of its last turn still reach the server (a write to the pair now, not on a later tick).
+    process.on('exit', () => {
+      const held = this.held;
+      this.held = '';
+      try {
+        if (held !== '') fs.writeSync(fd, held);
+      } catch {
+        // the pair is full or closed: those records are lost with the child, as records it queued are
+      }
+    });
   }
 
   /** Whether `msg` is bookkeeping this channel carries: a connection's news with no bytes to transfer and nothing JSON would lose. */
@@ -53,14 +66,28 @@ export class BookkeepingWriter {
 
   write(msg: FromWorker): void {
     // Through the socket even when nothing is queued: measured, fs.writeSync cost more (its Buffer, its checks).
-    this.socket.write(RS + JSON.stringify(msg) + '\n');
+    // The records of one turn of the event loop go out together, in one write, from setImmediate: a datagram
+    // read from a shared UDP socket makes two records, and a write each cost as much as serving it.
+    if (this.held === '') setImmediate(this.flush);
+    this.held += RS + JSON.stringify(msg) + '\n';
   }
+
+  /** Records written since the last flush, not yet handed to the socket. */
+  private held = '';
+
+  /** Hands the records held to the socket (the kernel takes them at once while the pair has room). */
+  readonly flush = (): void => {
+    const held = this.held;
+    this.held = '';
+    if (held !== '') this.socket.write(held);
+  };
 
   /**
    * Calls `send` (an IPC message) now, or, while records wait in this process for room in the socket pair
    * (the server's process reads it late), once they have gone, so it does not overtake them.
    */
   after(send: () => void): void {
+    this.flush();
     if (this.socket.writableLength === 0 && this.waiting === 0) return send();
     // An empty write's callback comes once every record queued before it has gone (callbacks keep order).
     this.waiting++;
