@@ -31,6 +31,15 @@ export function supportsReusePort(): boolean {
 }
 
 /**
+ * Whether children read datagrams from the server's UDP socket themselves (udp.socket.ts shareWithChildren
+ * says, at binding, whether this Node can stop the server's own reads): unless `SOCKSERVE_WORKER_ACCEPT=0`,
+ * which keeps the main thread reading and handing each datagram over.
+ */
+export function canChildrenShareDatagrams(): boolean {
+  return process.env.SOCKSERVE_WORKER_ACCEPT !== '0';
+}
+
+/**
  * Whether child processes can accept connections themselves from the server's listening socket (API.md §3):
  * the server binds it without accepting on it (net's `_createServerHandle`, what Node's cluster uses for
  * SCHED_NONE) and sends it to each child. `SOCKSERVE_WORKER_ACCEPT=0` turns it off (the main thread accepts).

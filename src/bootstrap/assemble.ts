@@ -187,7 +187,7 @@ export function assembleServer(
     /** A connection a worker accepted itself (API.md §3): counted and published as one the loop took. */
     workerAccepted(connection: object, clientAddress: ClientAddress): void {
       counters.accepted++;
-      connectionOpened(face, connection, clientAddress);
+      if (!(connection as { datagram?: boolean }).datagram) connectionOpened(face, connection, clientAddress);
     }
 
     /** That connection ended: its bytes (the worker's counts, recorded against it) as closeRequest counts a socket's. */
@@ -195,7 +195,7 @@ export function assembleServer(
       const [bytesIn, bytesOut] = bytesOf(connection);
       counters.bytesIn += bytesIn;
       counters.bytesOut += bytesOut;
-      connectionClosed(face, connection, bytesIn, bytesOut);
+      if (!(connection as { datagram?: boolean }).datagram) connectionClosed(face, connection, bytesIn, bytesOut);
     }
 
     /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */

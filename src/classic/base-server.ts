@@ -72,6 +72,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */
   readonly ready: Promise<void>;
   protected strategy: ConcurrencyStrategy<Req> = new SerialStrategy<Req>();
+  /** @internal The pool's workers take requests themselves (set at binding): see handleRequest() and serveForever(). */
+  protected workersTake = false;
 
   private shutdownRequested = false;
   private loop: Loop | undefined;
@@ -155,6 +157,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     try {
       await this.ready;
       this.assertOpen('serveForever');
+      // Where the pool's workers take requests themselves, they do while the loop runs (shutdown() stops them).
+      if (this.workersTake) this.strategy.startAccepting?.().catch(() => undefined);
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
@@ -185,9 +189,25 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
   }
 
-  /** Serves exactly one request, or, after `timeout` seconds with none, returns `handleTimeout()`. */
+  /**
+   * Serves exactly one request, or, after `timeout` seconds with none, returns `handleTimeout()`. Where the
+   * pool's workers take requests themselves (workersTake: children accepting from the shared listening
+   * socket, or reading the shared UDP socket), nothing here takes one: the workers take while it waits, and
+   * it returns once one of them has taken a request (one arriving in that same instant may be taken too,
+   * and is served), or after `timeout` seconds with handleTimeout().
+   */
   async handleRequest(): Promise<unknown> {
     await this.ready;
+    if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
+      const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
+      try {
+        await this.strategy.startAccepting?.();
+        if (!(await accepted)) return this.handleTimeout();
+        return undefined;
+      } finally {
+        if (!this.isServing) await this.strategy.stopAccepting?.(false);
+      }
+    }
     this.assertOpen('handleRequest');
     const ms = this.timeout === null ? Infinity : this.timeout * 1000;
     const deadline = Date.now() + ms;
@@ -428,6 +448,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
   protected get isServing(): boolean {
     return this.loop !== undefined && !this.shutdownRequested;
+  }
+
+  /** Whether verifyRequest must run in this process (it is overridden): then requests are taken here, not by workers, and a stream's preamble runs here too. */
+  protected verifiesHere(): boolean {
+    return this.verifyRequest !== BaseServer.prototype.verifyRequest;
   }
 
   protected get isClosed(): boolean {

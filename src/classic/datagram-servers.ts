@@ -33,6 +33,21 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     });
     await this.socket.bind();
     this.serverAddress = this.boundAddress(this.socket.address());
+    await this.shareWithWorkers(this.socket);
+  }
+
+  /**
+   * Where the pool's children can read this socket themselves (@Forking over UDP, many requests per child:
+   * acceptsItself), it stops reading here and goes to each child, which serves its datagrams there, @Verify
+   * included, and replies from there: no datagram crosses between processes. Not where verifyRequest is
+   * overridden (it runs in this process). Datagrams read before this point are served as before.
+   */
+  private async shareWithWorkers(socket: DatagramSocket): Promise<void> {
+    if (this.strategy.acceptsItself?.('udp') !== 'shared-socket' || !this.strategy.shareListener || this.verifiesHere()) return;
+    const handle = socket.shareWithChildren?.();
+    if (handle === undefined) return;
+    this.workersTake = true;
+    await this.strategy.shareListener({ handle, datagrams: { maxPacketSize: this.maxPacketSize } }, this as never);
   }
 
   override async serverClose(): Promise<void> {

@@ -52,8 +52,6 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** TLS, PROXY protocol and limits ([production](../../docs/production.md)); read when the server binds. */
   edge: EdgeOptions;
   protected listener: StreamListener | undefined;
-  /** How the pool's workers accept connections themselves, if they do (set at binding). */
-  private acceptMode: 'shared-socket' | 'reuse-port' | undefined;
   private limiter: ConnectionLimiter | undefined;
   private preamble: Preamble | undefined;
   /** The listener's mark when shutdown() was called: connections accepted up to it are still served. */
@@ -95,7 +93,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       ),
     });
     const accept = this.workersAccept(this.listener);
-    this.acceptMode = accept;
+    this.workersTake = accept === 'shared-socket';
     if (accept === 'shared-socket') await this.listener.bindShared();
     else await this.listener.listen(accept === 'reuse-port');
     this.serverAddress = this.boundAddress(this.listener.address());
@@ -117,32 +115,6 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (!how || this.limiter || this.verifiesHere()) return undefined;
     if (how === 'shared-socket' && !listener.canShare()) return undefined;
     return how;
-  }
-
-  /**
-   * Serves one request (Python's handle_request). Where children accept from the shared socket, nothing
-   * here accepts: the children accept while it waits, and it returns once one of them has taken a
-   * connection (a client arriving in that same instant may be taken too, and is served), or after
-   * `timeout` seconds with handleTimeout().
-   */
-  override async handleRequest(): Promise<unknown> {
-    await this.ready;
-    if (this.acceptMode !== 'shared-socket' || this.isServing || this.isClosed || !this.strategy.nextAccepted) return super.handleRequest();
-    const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
-    try {
-      await this.strategy.startAccepting?.();
-      if (!(await accepted)) return this.handleTimeout();
-      return undefined;
-    } finally {
-      if (!this.isServing) await this.strategy.stopAccepting?.(false);
-    }
-  }
-
-  /** Serves until shutdown(); where workers accept themselves, they do while the loop runs (shutdown() stops them). */
-  override serveForever(pollInterval = 0.5): Promise<void> {
-    const loop = super.serveForever(pollInterval);
-    void this.ready.then(() => (this.isServing ? this.strategy.startAccepting?.() : undefined)).catch(() => undefined);
-    return loop;
   }
 
   override serverClose(): Promise<void> {
@@ -241,11 +213,6 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (!this.strategy.ownsUnread?.(this.endpointKind)) return false;
     if (this.preamble?.namesClient && this.limiter && this.limiter.maxPerClient !== Infinity) return false;
     return !this.verifiesHere();
-  }
-
-  /** Whether verifyRequest must run in this process (it is overridden): then the preamble runs here too. */
-  protected verifiesHere(): boolean {
-    return this.verifyRequest !== BaseServer.prototype.verifyRequest;
   }
 
   private get endpointKind(): 'tcp' | 'unix' {

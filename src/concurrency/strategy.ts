@@ -65,7 +65,7 @@ export interface ConcurrencyStrategy<Req> {
    */
   ownsUnread?(endpoint: 'tcp' | 'unix'): boolean;
   /** Whether (and how) the workers can accept connections of this kind themselves (API.md §3); absent or undefined: the server accepts. */
-  acceptsItself?(endpoint: 'tcp' | 'unix'): WorkerAccept | undefined;
+  acceptsItself?(endpoint: 'tcp' | 'unix' | 'udp'): WorkerAccept | undefined;
   /** After binding: where the workers will accept from, and the server their connections are reported to. */
   shareListener?(listener: SharedListener, server: AcceptingServer): Promise<void>;
   /** The workers start accepting (serveForever() began); resolves once they listen. */

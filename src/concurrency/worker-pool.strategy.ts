@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
-import { canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
+import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
 import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
@@ -64,6 +64,8 @@ export type WorkerAccept = 'shared-socket' | 'reuse-port';
 export interface SharedListener {
   handle?: unknown;
   address?: { host: string; port: number; backlog: number };
+  /** The handle is a bound UDP socket that children read datagrams from (not a listening socket): its maxPacketSize. */
+  datagrams?: { maxPacketSize: number };
 }
 
 /** The server a pool whose workers accept reports their connections to. */
@@ -182,8 +184,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * also keeps the main-thread accept when a global limit or a verifyRequest of its own needs every
    * connection to pass through it (StreamServer).
    */
-  acceptsItself(endpoint: 'tcp' | 'unix'): WorkerAccept | undefined {
+  acceptsItself(endpoint: 'tcp' | 'unix' | 'udp'): WorkerAccept | undefined {
     if (this.options.perRequest || this.options.perWorker <= 1) return undefined;
+    if (endpoint === 'udp') return this.options.mode === 'forking' && canChildrenShareDatagrams() ? 'shared-socket' : undefined;
     if (this.options.mode === 'forking') return canChildrenShareListener() ? 'shared-socket' : undefined;
     return endpoint === 'tcp' && canThreadsListenReusePort() ? 'reuse-port' : undefined;
   }
@@ -196,7 +199,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    */
   async shareListener(listener: SharedListener, server: AcceptingServer): Promise<void> {
     this.shared = { ...listener, server, accepting: false, draining: false, closed: false };
-    if (listener.handle === undefined) return;
+    // A UDP socket needs no priming: it is bound, and datagrams wait in its queue until a child reads.
+    if (listener.handle === undefined || listener.datagrams) return;
     for (let attempt = 1; attempt <= START_ATTEMPTS && !this.closed; attempt++) {
       const slot = [...this.slots].find((s) => s.started && !s.dead) ?? [...this.slots].find((s) => !s.dead);
       if (!slot) return;
@@ -448,7 +452,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.book.update(report);
       this.followInterest();
     };
-    slot.onAccepted = (id, client) => this.adopt(slot, id, client);
+    slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
     slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
@@ -493,12 +497,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * (counted, drained at shutdown, failed with a WorkerCrashedError when the worker dies), reported to
    * the server as accepted, then dropped, failed or ended.
    */
-  private adopt(slot: RemoteSlot, id: number, client: ClientAddress): void {
+  private adopt(slot: RemoteSlot, id: number, client: ClientAddress, datagram = false): void {
     const shared = this.shared;
     // Twice the same id (a record forged on a child's bookkeeping descriptor): the first stays, and its `done` settles it.
     if (!shared || slot.dead || slot.runs(id)) return;
     const server = shared.server;
-    const connection = new WorkerAcceptedConnection(client);
+    const connection = new WorkerAcceptedConnection(client, datagram);
     this.load(slot);
     const shutdownTimeout = server.shutdownTimeout ?? null;
     const done = slot.adopt(id, connection, server);

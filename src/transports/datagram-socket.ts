@@ -36,6 +36,11 @@ export interface DatagramSocket {
   send(data: Buffer, to: ClientAddress): Promise<void>;
   /** Called for every datagram received; data longer than maxPacketSize is cut to maxPacketSize with truncated=true. */
   onMessage(listener: (d: ReceivedDatagram) => void): void;
+  /**
+   * @internal Stops reading here and returns what child processes can be sent to read this socket instead,
+   * or undefined (and goes on reading) where that cannot be done: UDP only, where Node allows it.
+   */
+  shareWithChildren?(): unknown;
   /** Idempotent. Unix: removes the socket file. */
   close(): Promise<void>;
 }

@@ -74,6 +74,19 @@ export class UdpSocket implements DatagramSocket {
     this.listeners.push(listener);
   }
 
+  /**
+   * Stops reading here and returns the bound `dgram.Socket`, for child processes to read instead (it is sent
+   * to each over the IPC channel, as Node's child_process sends a dgram.Socket): this copy stays open, so the
+   * port stays bound while children come and go. Undefined where this Node has no way to stop the reads of a
+   * bound socket (dgram has no public one: the handle's recvStop, found by feature detection); the server
+   * then reads and hands each datagram over.
+   */
+  shareWithChildren(): dgram.Socket | undefined {
+    const socket = this.socket;
+    if (!socket || this.closed) return undefined;
+    return stopReading(socket) ? socket : undefined;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -93,6 +106,23 @@ export class UdpSocket implements DatagramSocket {
     };
     for (const listener of this.listeners) listener(datagram);
   }
+}
+
+/**
+ * Stops a bound dgram.Socket's reads (what stays in the kernel's queue is for the other sockets of the same
+ * descriptor). False where this Node offers no way: dgram has no public one, so the libuv handle's
+ * recvStop is found by feature detection.
+ */
+export function stopReading(socket: dgram.Socket): boolean {
+  const handle = udpHandleOf(socket);
+  return handle !== undefined && handle.recvStop() === 0;
+}
+
+/** The libuv UDP handle under a bound dgram.Socket (Node keeps it in the socket's state, under `Symbol('state symbol')`), if it can stop reading. */
+function udpHandleOf(socket: dgram.Socket): { recvStop(): number } | undefined {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'state symbol');
+  const handle = key && (socket as unknown as Record<symbol, { handle?: { recvStop?: unknown } } | undefined>)[key]?.handle;
+  return handle && typeof handle.recvStop === 'function' ? (handle as { recvStop(): number }) : undefined;
 }
 
 function toFamily(family: string | number): 'IPv4' | 'IPv6' {

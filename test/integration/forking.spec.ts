@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as dc from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
-import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SingleChild } from '../fixtures/forked-handlers';
+import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SharedUdp, SingleChild } from '../fixtures/forked-handlers';
 import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -97,6 +98,94 @@ describe.each([
       pids.add(Number(m![1]));
     });
   }
+});
+
+describe('@Forking over UDP: children read the server\'s socket themselves', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => {
+    SharedUdp.errors.length = 0;
+  });
+  const ask = (s: Server, payload: string) => datagramExchange(target(s), payload, forkDir, 10000).then((d) => d.data.toString());
+
+  test('the child that reads a datagram runs @Verify and the handler, replies itself, and the server counts it', async () => {
+    const s = serve(await bootstrap(SharedUdp));
+    const [verifiedIn, pid, bytes] = (await ask(s, 'hello')).split(':').map(Number);
+    expect(pid).not.toBe(process.pid);
+    expect(verifiedIn).toBe(pid); // @Verify ran on the same request, in the child: the server did not read it
+    expect(bytes).toBe(5);
+    expect(await ask(s, 'x'.repeat(40))).toBe(`${pid}:${pid}:16:cut`); // maxPacketSize, applied in the child
+    expect(await datagramSilence(target(s), 'deny', forkDir)).toBe(true);
+    await until(() => s.stats().rejected === 1);
+    const stats = s.stats();
+    expect(stats.accepted).toBe(3);
+    expect(stats.bytesIn).toBe(5 + 16 + 4);
+    expect(stats.bytesOut).toBe(`${pid}:${pid}:5`.length + `${pid}:${pid}:16:cut`.length);
+  });
+
+  test("a subscriber in the server's process sees each datagram's request.end, with its bytes", async () => {
+    const ends: Array<{ clientAddress: { host?: string }; bytesIn: number; bytesOut: number; durationMs: number }> = [];
+    const note = (m: unknown) => ends.push(m as (typeof ends)[number]);
+    dc.subscribe('sockserve:request.end', note);
+    try {
+      const s = serve(await bootstrap(SharedUdp));
+      await until(() => s.stats().workers.length === 1);
+      await new Promise((r) => setTimeout(r, 1200)); // the child hears that events are wanted with its next report (≤ 1 s)
+      const reply = await ask(s, 'seen');
+      await until(() => ends.some((e) => e.bytesIn === 4), 5000);
+      const end = ends.find((e) => e.bytesIn === 4)!;
+      expect(end.bytesOut).toBe(reply.length);
+      expect(end.clientAddress.host).toBe('127.0.0.1');
+      expect(end.durationMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      dc.unsubscribe('sockserve:request.end', note);
+    }
+  });
+
+  test('a child that dies fails its datagram with a WorkerCrashedError; its replacement gets the socket and serves the next', async () => {
+    const s = serve(await bootstrap(SharedUdp));
+    const before = Number((await ask(s, 'who')).split(':')[1]);
+    expect(await datagramSilence(target(s), 'exit', forkDir)).toBe(true);
+    await until(() => SharedUdp.errors.length === 1);
+    expect(SharedUdp.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    const after = (await ask(s, 'next')).split(':').map(Number);
+    expect(after[1]).not.toBe(before);
+    expect(after[0]).toBe(after[1]);
+    expect(alive(before)).toBe(false);
+  });
+
+  test("datagrams are served while the server's main thread is blocked", async () => {
+    const s = serve(await bootstrap(SharedUdp));
+    const pid = (await ask(s, 'warm')).split(':')[1]; // the child reads the socket from here on
+    const { port } = s.serverAddress as { port: number };
+    // The client runs in another process while this one (the server's main thread) waits for it, blocked.
+    const client = `const c = require('node:dgram').createSocket('udp4');
+      const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
+      c.on('message', (m) => { console.log(String(m)); clearTimeout(t); c.close(); });
+      c.send('blocked', ${port}, '127.0.0.1');`;
+    const run = spawnSync(process.execPath, ['-e', client], { encoding: 'utf8', timeout: 10000 });
+    expect(run.stdout.trim()).toBe(`${pid}:${pid}:7`);
+  });
+
+  test('handleRequest() lets the children read until one has taken a datagram, which is served; with none it returns after timeout', async () => {
+    const s = await bootstrap(SharedUdp, { timeout: 0.3 });
+    try {
+      const reply = ask(s, 'one');
+      await within(15000, 'handleRequest', s.handleRequest());
+      expect((await reply).split(':')[2]).toBe('3');
+      await within(5000, 'handleRequest to time out', s.handleRequest());
+      expect(s.stats().accepted).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('with SOCKSERVE_WORKER_ACCEPT=0 the server reads each datagram and hands it over (@Verify runs in the server)', async () => {
+    process.env.SOCKSERVE_WORKER_ACCEPT = '0';
+    const s = serve(await bootstrap(SharedUdp).finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT));
+    const [verifiedIn, pid] = (await ask(s, 'hello')).split(':');
+    expect(verifiedIn).toBe('elsewhere');
+    expect(Number(pid)).not.toBe(process.pid);
+  });
 });
 
 describe('@Forking faults and pool', () => {

@@ -15,7 +15,7 @@ import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports } from './class-ref';
-import { markReported, PortableToken, WorkerSpec } from './protocol';
+import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
 import { isHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
 
@@ -38,7 +38,8 @@ export interface Executor {
    */
   stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean, trace?: Trace): Promise<void | 'rejected'>;
   /** Writes the reply into `reply`; the server sends it. */
-  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace): Promise<void>;
+  /** `verify`: the datagram was read here (not handed over by the server), so @Verify runs here first; resolves 'rejected' when it says no. */
+  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean): Promise<void | DroppedInWorker>;
 }
 
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
@@ -106,9 +107,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
         : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
     },
-    datagram: (data, truncated, client, reply, worker) => {
+    datagram: (data, truncated, client, reply, worker, verify) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face)).then(() => undefined);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify);
     },
   };
 }

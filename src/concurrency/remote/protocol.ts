@@ -55,9 +55,10 @@ export type ToWorker =
    * accept). Answered by `listening`. Each connection accepted is announced (`accepted`) and then served as
    * one handed over unread: its PROXY header, TLS handshake and @Verify run here. `accepts`: a child closes
    * its copy of the shared socket itself after that many (what remains of maxConnectionsPerChild), not when
-   * the server hears of the last one.
+   * the server hears of the last one. `datagrams`: the handle is the server's bound UDP socket; read datagrams
+   * from it (cut to `maxPacketSize`), serve each here (@Verify included) and send its reply from here.
    */
-  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; accepts?: number }
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; accepts?: number; datagrams?: { maxPacketSize: number } }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */
@@ -98,8 +99,8 @@ export type FromWorker =
    * server's own process); request `id` goes on until it ends.
    */
   | { t: 'shutdown'; id: number; ask: number }
-  /** This worker accepted a connection itself (`id` negative, the worker's own numbering); its `done` follows. */
-  | { t: 'accepted'; id: number; client: ClientAddress }
+  /** This worker accepted a connection itself (`id` negative, the worker's own numbering), or read a datagram (`datagram`); its `done` follows. */
+  | { t: 'accepted'; id: number; client: ClientAddress; datagram?: boolean }
   /** The worker listens (or primed the shared socket); `error`: it could not. */
   | { t: 'listening'; error?: SerializedError }
   /** The worker's listener is closed. */

@@ -66,7 +66,8 @@ export interface RemoteServer {
 export class WorkerAcceptedConnection {
   readonly bytesRead = 0;
   readonly bytesWritten = 0;
-  constructor(readonly clientAddress: ClientAddress) {}
+  /** `datagram`: one datagram a child read from the shared UDP socket (and answered itself), not a connection. */
+  constructor(readonly clientAddress: ClientAddress, readonly datagram = false) {}
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedConnection;
@@ -103,7 +104,7 @@ export abstract class RemoteSlot {
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
-  onAccepted: ((id: number, client: ClientAddress) => void) | undefined;
+  onAccepted: ((id: number, client: ClientAddress, datagram?: boolean) => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */
   onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
@@ -147,12 +148,13 @@ export abstract class RemoteSlot {
    * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
    * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
    */
-  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number } }, draining: boolean, prime = false, server?: RemoteServer, accepts?: number): Promise<void> {
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer, accepts?: number): Promise<void> {
     if (this.dead) return Promise.reject(this.crashError());
     if (!prime) this.listening = true;
     return new Promise<void>((resolve, reject) => {
       this.listenWaiters.push({ resolve, reject });
-      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...(accepts !== undefined ? { accepts } : {}) }, target.handle);
+      const datagrams = target.datagrams ? { datagrams: target.datagrams } : {};
+      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...(accepts !== undefined ? { accepts } : {}), ...datagrams }, target.handle);
     });
   }
 
@@ -279,7 +281,7 @@ export abstract class RemoteSlot {
       return this.settleReady.resolve();
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
-    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client);
+    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true);
     if (msg.t === 'listening') {
       const waiter = this.listenWaiters.shift();
       if (msg.error) waiter?.reject(deserializeError(msg.error));

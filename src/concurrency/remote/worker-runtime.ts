@@ -1,5 +1,6 @@
 import type { EdgeFacts, Trace } from './executors';
 import 'reflect-metadata';
+import type * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
@@ -9,6 +10,7 @@ import { endGracefully, lingeringClose } from '../../transports/lingering-close'
 import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
+import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
@@ -98,7 +100,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * the request, as it does in the server's process: a failed or empty preamble starts no request and
    * publishes no request.start/end, and the request it leads to is published with the client it names.
    */
-  const run = async (id: number, client: ClientAddress, work: (trace?: Trace) => Promise<void | DroppedInWorker>, conn: Conn, bytes: () => [number, number], reply?: BufferWriter, preamble?: () => Promise<ClientAddress | 'health-check'>) => {
+  const run = async (
+    id: number,
+    client: ClientAddress,
+    work: (trace?: Trace) => Promise<void | DroppedInWorker>,
+    conn: Conn,
+    bytes: () => [number, number],
+    reply?: BufferWriter,
+    preamble?: () => Promise<ClientAddress | 'health-check'>,
+    /** A datagram this child read itself: its reply goes out from here (not with `done`), and `done` carries its bytes. */
+    replyHere?: (bytes: Buffer) => Promise<void>,
+  ) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
@@ -139,10 +151,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         dropped = 'health-check';
       }
       if (failed !== undefined) throw failed;
+      if (replyHere) {
+        if (reply && reply.length > 0 && dropped === undefined) await replyHere(reply.getValue());
+        channel.post({ t: 'done', id, ...ending, bytes: bytes(), ...(dropped ? { dropped } : {}) });
+        return;
+      }
       const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
       channel.post({ t: 'done', id, reply: replied, ...ending, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
-      channel.post({ t: 'done', id, error: serializeError(err), ...ending });
+      // A datagram read here that failed sent no reply: its bytes in only.
+      channel.post({ t: 'done', id, error: serializeError(err), ...ending, ...(replyHere ? { bytes: [bytes()[0], 0] as [number, number] } : {}) });
     } finally {
       conns.delete(id);
       reporter.connections = conns.size;
@@ -218,11 +236,29 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     channel.post({ t: 'accepted', id, client });
     startStream(id, client, socket, undefined, { draining });
   };
+  // Datagrams this child reads itself from the server's UDP socket (shared-datagrams.ts).
+  let datagrams: SharedDatagrams | undefined;
+  const readDatagrams = (socket: dgram.Socket, maxPacketSize: number) => {
+    const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, (data, truncated, client, replyHere) => {
+      const id = --nextOwnId;
+      if (--acceptsLeft <= 0) stopListening();
+      channel.post({ t: 'accepted', id, client, datagram: true });
+      const reply = new BufferWriter();
+      void run(id, client, () => executor.datagram(data, truncated, client, reply, face.forRequest(id), true), {}, () => [data.length, reply.length], reply, undefined, replyHere)
+        .finally(() => reader.done());
+    });
+    datagrams = reader;
+    channel.post({ t: 'listening' });
+  };
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
     if (!msg.prime) acceptsLeft = msg.accepts ?? Infinity;
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
-    if (listener) return channel.post({ t: 'listening' });
+    if (listener || datagrams) return channel.post({ t: 'listening' });
+    if (msg.datagrams) {
+      if (!handle) return channel.post({ t: 'listening', error: serializeError(new Error('listen: the UDP socket did not come along')) });
+      return readDatagrams(handle as dgram.Socket, msg.datagrams.maxPacketSize);
+    }
     // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
     const server = net.createServer({ allowHalfOpen: true }, acceptHere);
     server.once('error', (err) => channel.post({ t: 'listening', error: serializeError(err) }));
@@ -241,6 +277,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
   /** Takes no more connections from here on: returns the listener to close, if there is one. */
   const stopListening = (): net.Server | undefined => {
+    datagrams?.stop();
+    datagrams = undefined;
     const server = listener;
     listener = undefined;
     acceptWatch?.stop();

@@ -1,0 +1,63 @@
+import type * as dgram from 'node:dgram';
+import type { ClientAddress } from '../../transports/address';
+import { stopReading } from '../../transports/udp.socket';
+
+/**
+ * A child's copy of the server's UDP socket (API.md §3: workers own what Node lets them): the child reads
+ * datagrams from it, serves each one itself and sends the reply from it, so no datagram crosses between
+ * processes. The kernel gives each datagram to one of the children reading.
+ *
+ * `stop()` stops the reads at once (the datagrams still queued go to the other children) and closes this
+ * copy once the replies of the datagrams in hand have been sent; the server's own copy keeps the port bound.
+ */
+export class SharedDatagrams {
+  private inHand = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly socket: dgram.Socket,
+    private readonly maxPacketSize: number,
+    /** One datagram read here: its bytes (cut to maxPacketSize), whether they were cut, its sender, and how to reply. */
+    serve: (data: Buffer, truncated: boolean, client: ClientAddress, reply: (bytes: Buffer) => Promise<void>) => void,
+  ) {
+    socket.on('error', () => undefined); // a send's error reaches its reply's promise
+    socket.on('message', (data, from) => {
+      if (this.stopped) return;
+      const truncated = data.length > this.maxPacketSize;
+      const client: ClientAddress = { host: from.address, port: from.port, family: from.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+      this.inHand++;
+      serve(truncated ? Buffer.from(data.subarray(0, this.maxPacketSize)) : data, truncated, client, (bytes) => this.send(bytes, client));
+    });
+  }
+
+  /** The datagram served is over (replied or not): once stopped, the last one closes this copy. */
+  done(): void {
+    if (--this.inHand === 0 && this.stopped) this.close();
+  }
+
+  /** Reads no more datagrams; closes this copy once those in hand are done. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (!stopReading(this.socket) || this.inHand === 0) this.close();
+  }
+
+  private send(bytes: Buffer, to: ClientAddress): Promise<void> {
+    const { host, port } = to as { host: string; port: number };
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.socket.send(bytes, port, host, (err) => (err ? reject(err) : resolve()));
+      } catch (err) {
+        reject(err); // closed under it (ERR_SOCKET_DGRAM_NOT_RUNNING)
+      }
+    });
+  }
+
+  private close(): void {
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
