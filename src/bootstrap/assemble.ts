@@ -190,6 +190,13 @@ export function assembleServer(
       if (!(connection as { datagram?: boolean }).datagram) connectionOpened(face, connection, clientAddress);
     }
 
+    /** A datagram a child read and served itself (@Forking over UDP): counted as one the loop took and closed. */
+    datagramServed(_client: ClientAddress, [bytesIn, bytesOut]: [number, number]): void {
+      counters.accepted++;
+      counters.bytesIn += bytesIn;
+      counters.bytesOut += bytesOut;
+    }
+
     /** That connection ended: its bytes (the worker's counts, recorded against it) as closeRequest counts a socket's. */
     connectionEnded(connection: object): void {
       const [bytesIn, bytesOut] = bytesOf(connection);

@@ -6,6 +6,7 @@ import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import { RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
+import type { FromWorker } from './remote/protocol';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 import { workerExited, workerStarted } from '../observability/events';
@@ -453,6 +454,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.followInterest();
     };
     slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
+    slot.onServed = (msg) => this.served(slot, msg);
     slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
@@ -526,6 +528,21 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       .then(undefined, (err: unknown) => this.options.log(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`))
       .then(() => void this.running.delete(run));
     this.running.set(run, connection);
+  }
+
+  /**
+   * A datagram the worker read itself and has already served (its `accepted` and `done` in one record): counted
+   * as adopt() and its end would count it, without adopting it (nothing of it is left to fail or to drain).
+   */
+  private served(slot: RemoteSlot, msg: FromWorker & { t: 'served' }): void {
+    const shared = this.shared;
+    if (!shared || slot.dead) return;
+    const server = shared.server;
+    this.load(slot); // towards maxConnectionsPerChild, as any request it serves
+    this.unload(slot, server.shutdownTimeout ?? null);
+    server.datagramServed?.(msg.client, msg.bytes);
+    if (msg.dropped) void Promise.resolve(server.connectionDropped?.(msg.dropped, msg.client, undefined, true)).catch(() => undefined);
+    if (this.acceptedWaiters.size > 0) for (const waiter of [...this.acceptedWaiters]) waiter(true);
   }
 
   /** Starts a worker again after a backoff (1 s doubling to 30 s) while none can start and workers accept. */

@@ -5,11 +5,13 @@
  * the records after it, without unbounded memory, and without crashing; end of file closes it. A file
  * stands in for the socket pair (readSync reads both alike).
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BookkeepingReader, BookkeepingWriter } from '../../src/concurrency/remote/bookkeeping';
 import type { FromWorker } from '../../src/concurrency/remote/protocol';
+import { until } from '../fakes/fake-server';
 
 const RS = '\x1e';
 const record = (msg: object) => `${RS}${JSON.stringify(msg)}\n`;
@@ -110,5 +112,39 @@ describe('BookkeepingWriter.carries', () => {
     expect(BookkeepingWriter.carries({ t: 'done', id: -1, end: { durationMs: 1 } })).toBe(false); // an event's data
     expect(BookkeepingWriter.carries({ t: 'done', id: -1, error: { name: 'Error', message: 'x' } })).toBe(false); // a stack may be long
     expect(BookkeepingWriter.carries({ t: 'ready' })).toBe(false);
+  });
+});
+
+describe('BookkeepingWriter', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-bookkeeping-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("a datagram served within the turn it was read in is one `served` record; one still running at the turn's end keeps its `accepted`, then its `done`", async () => {
+    // A FIFO stands in for the socket pair: both ends non-blocking, as the child's and the server's are.
+    const fifo = path.join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wfd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    const writer = new BookkeepingWriter(wfd);
+    const got: FromWorker[] = [];
+    const reader = new BookkeepingReader(rfd, (msg) => got.push(msg));
+    try {
+      const quick = { ...accepted(-1), datagram: true } as FromWorker & { t: 'accepted' };
+      const slow = { ...accepted(-2), datagram: true } as FromWorker & { t: 'accepted' };
+      writer.write(quick);
+      writer.write(done(-1) as FromWorker);
+      writer.write(slow);
+      await new Promise((r) => setImmediate(r)); // the turn ends: its records go out in one write
+      await until(() => (reader.drain(), got.length === 2));
+      expect(got).toEqual([slow, { t: 'served', id: -1, client: quick.client, bytes: [3, 4] }]);
+      writer.write(done(-2) as FromWorker);
+      await new Promise((r) => setImmediate(r));
+      await until(() => (reader.drain(), got.length === 3));
+      expect(got[2]).toEqual(done(-2));
+    } finally {
+      (writer as unknown as { socket: { destroy(): void } }).socket.destroy();
+      fs.closeSync(rfd);
+    }
   });
 });

@@ -48,8 +48,7 @@ export class BookkeepingWriter {
     // A child that exits (process.exit() in a handler, an uncaught error) before the next flush: the records
     // of its last turn still reach the server (a write to the pair now, not on a later tick).
     process.on('exit', () => {
-      const held = this.held;
-      this.held = '';
+      const held = this.take();
       try {
         if (held !== '') fs.writeSync(fd, held);
       } catch {
@@ -68,19 +67,40 @@ export class BookkeepingWriter {
     // Through the socket even when nothing is queued: measured, fs.writeSync cost more (its Buffer, its checks).
     // The records of one turn of the event loop go out together, in one write, from setImmediate: a datagram
     // read from a shared UDP socket makes two records, and a write each cost as much as serving it.
-    if (this.held === '') setImmediate(this.flush);
+    if (this.held === '' && this.datagrams.size === 0) setImmediate(this.flush);
+    // A datagram's `accepted` waits for the flush: served within the turn, its `done` replaces it with one
+    // `served` record, which the server counts without adopting the datagram.
+    if (msg.t === 'accepted' && msg.datagram) return void this.datagrams.set(msg.id, msg);
+    const accepted = msg.t === 'done' ? this.datagrams.get(msg.id) : undefined;
+    if (accepted && msg.t === 'done' && msg.bytes) {
+      this.datagrams.delete(msg.id);
+      const served: FromWorker = { t: 'served', id: msg.id, client: accepted.client, bytes: msg.bytes, ...(msg.dropped ? { dropped: msg.dropped } : {}) };
+      this.held += RS + JSON.stringify(served) + '\n';
+      return;
+    }
     this.held += RS + JSON.stringify(msg) + '\n';
   }
 
   /** Records written since the last flush, not yet handed to the socket. */
   private held = '';
+  /** The `accepted` of datagrams read in this turn and not served yet, by id (in the order read). */
+  private readonly datagrams = new Map<number, FromWorker & { t: 'accepted' }>();
 
   /** Hands the records held to the socket (the kernel takes them at once while the pair has room). */
   readonly flush = (): void => {
-    const held = this.held;
-    this.held = '';
+    const held = this.take();
     if (held !== '') this.socket.write(held);
   };
+
+  /** The records held, the `accepted` of datagrams still being served included (they come first: their `done` is later). */
+  private take(): string {
+    let held = '';
+    for (const msg of this.datagrams.values()) held += RS + JSON.stringify(msg) + '\n';
+    this.datagrams.clear();
+    held += this.held;
+    this.held = '';
+    return held;
+  }
 
   /**
    * Calls `send` (an IPC message) now, or, while records wait in this process for room in the socket pair
@@ -195,8 +215,9 @@ function bookkeepingRecord(json: string): FromWorker | undefined {
     const client = (msg as { client?: unknown }).client;
     return typeof client === 'object' && client !== null ? (msg as FromWorker) : undefined;
   }
-  if (t !== 'done') return undefined;
-  const { bytes, dropped } = msg as { bytes?: unknown; dropped?: unknown };
+  if (t !== 'done' && t !== 'served') return undefined;
+  const { bytes, dropped, client } = msg as { bytes?: unknown; dropped?: unknown; client?: unknown };
+  if (t === 'served' && (bytes === undefined || typeof client !== 'object' || client === null)) return undefined;
   if (bytes !== undefined && !(Array.isArray(bytes) && bytes.length === 2 && bytes.every(Number.isFinite))) return undefined;
   if (dropped !== undefined && dropped !== 'health-check' && dropped !== 'rejected') return undefined;
   return msg as FromWorker;

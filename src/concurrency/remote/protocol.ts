@@ -94,6 +94,11 @@ export type FromWorker =
    */
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData }
   /**
+   * A datagram this child read from the server's UDP socket and served within one turn of its event loop:
+   * its `accepted` and its `done` in one (bookkeeping.ts), counted by the server without adopting it.
+   */
+  | { t: 'served'; id: number; client: ClientAddress; bytes: [number, number]; dropped?: DroppedInWorker }
+  /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the
    * server's own process); request `id` goes on until it ends.

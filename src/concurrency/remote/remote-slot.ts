@@ -55,6 +55,8 @@ export interface RemoteServer {
   workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
   /** That connection has ended (its bytes recorded against it): counted and published as closed. */
   connectionEnded?(connection: WorkerAcceptedConnection): void;
+  /** A child read a datagram from the shared UDP socket and served it (`bytes`: in, out): counted as one the loop took. */
+  datagramServed?(client: ClientAddress, bytes: [number, number]): void;
   /** A worker that accepts could not, for lack of descriptors (StreamServer.acceptError: counted, logged once per burst). */
   acceptError?(error: NodeJS.ErrnoException, first: boolean): void;
 }
@@ -105,6 +107,8 @@ export abstract class RemoteSlot {
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
   onAccepted: ((id: number, client: ClientAddress, datagram?: boolean) => void) | undefined;
+  /** The worker read a datagram itself and has served it already (`served`): the pool counts it. */
+  onServed: ((msg: FromWorker & { t: 'served' }) => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */
   onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
@@ -282,6 +286,7 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true);
+    if (msg.t === 'served') return this.onServed?.(msg);
     if (msg.t === 'listening') {
       const waiter = this.listenWaiters.shift();
       if (msg.error) waiter?.reject(deserializeError(msg.error));
