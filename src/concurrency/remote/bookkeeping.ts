@@ -13,18 +13,19 @@ import type { FromWorker } from './protocol';
  * more than the connection itself (`npm run bench` connection rate, @Forking, 0.30x raw `net`).
  *
  * So the child writes them to a socket pair (its stdio descriptor BOOKKEEPING_FD) that the server's
- * process does not poll, those of one turn of its event loop in one write, as a JSON text sequence (RFC 7464: each record is RS, JSON, LF, so a reader finds
- * the next record after anything else written there). The server reads what is there, without waiting,
+ * process does not poll, those of one turn of its event loop in one write, as a JSON text sequence (RFC
+ * 7464: each record is RS, JSON, LF, so a reader finds the next record after anything else written there). The server reads what is there, without waiting,
  * before each IPC message from that child (so the order of the two channels is kept: a record was in the
  * kernel before any later message), every few milliseconds while records come (less often when none do),
  * when asked (stats()), and once the child has exited: the kernel keeps what a dead child wrote, so a
  * child killed outright still leaves the news of the connections it held, except records it had queued
  * in its own memory because the pair was full (the server's main thread blocked for a long burst), and
  * those of the turn it was killed in (a child that exits, even with process.exit(), writes those first).
- * A child that reads datagrams from the server's UDP socket tells of each datagram the same way.
+ * A child that reads datagrams from the server's UDP socket tells of each datagram the same way, in one
+ * `served` record when it served the datagram within the turn it read it in.
  *
  * The descriptor is sockserve's, as the IPC channel is: what a handler writes there itself is skipped
- * unless it has the shape of a child's news of its own connection (`accepted` or `done`, negative `id`);
+ * unless it has the shape of a child's news of its own connection (`accepted`, `done` or `served`, negative `id`);
  * a handler that forges one is believed, as one that forged a message with `process.send()` would be.
  */
 export const BOOKKEEPING_FD = 4;

@@ -37,8 +37,10 @@ export interface Executor {
    * lets through (request.start/end and the tracing channel, API.md §14); a refused client starts none.
    */
   stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean, trace?: Trace): Promise<void | 'rejected'>;
-  /** Writes the reply into `reply`; the server sends it. */
-  /** `verify`: the datagram was read here (not handed over by the server), so @Verify runs here first; resolves 'rejected' when it says no. */
+  /**
+   * Writes the reply into `reply`, which the server sends, or this worker when it read the datagram itself;
+   * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no.
+   */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean): Promise<void | DroppedInWorker>;
 }
 
