@@ -202,7 +202,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
       try {
         await this.strategy.startAccepting?.();
-        if (!(await accepted)) return this.handleTimeout();
+        if (!(await accepted)) return this.closing ? undefined : this.handleTimeout();
         return undefined;
       } finally {
         if (!this.isServing) await this.strategy.stopAccepting?.(false);

@@ -50,6 +50,25 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     await this.strategy.shareListener({ handle, datagrams: { maxPacketSize: this.maxPacketSize } }, this as never);
   }
 
+  /**
+   * Python's handle_request: exactly one datagram. Where the children read the socket while the loop serves
+   * (shareWithWorkers), this process reads it for this call, as it does without them, and hands it over:
+   * children reading would take every datagram that came meanwhile.
+   */
+  override async handleRequest(): Promise<unknown> {
+    await this.ready;
+    const socket = this.socket;
+    if (!this.workersTake || this.isServing || !socket?.readHere) return super.handleRequest();
+    this.workersTake = false;
+    socket.readHere(true);
+    try {
+      return await super.handleRequest();
+    } finally {
+      socket.readHere(false);
+      this.workersTake = true;
+    }
+  }
+
   override async serverClose(): Promise<void> {
     this.queue.drain();
     this.queue.wake();

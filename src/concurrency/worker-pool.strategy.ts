@@ -324,6 +324,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
+    for (const waiter of [...this.acceptedWaiters]) waiter(false); // a handleRequest() waiting for a worker's request returns
     await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
     while (this.ending.size > 0) await Promise.all([...this.ending]);
   }

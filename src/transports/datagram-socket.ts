@@ -41,6 +41,8 @@ export interface DatagramSocket {
    * or undefined (and goes on reading) where that cannot be done: UDP only, where Node allows it.
    */
   shareWithChildren?(): unknown;
+  /** @internal After shareWithChildren(): reads here again (`true`) or stops (`false`). */
+  readHere?(on: boolean): void;
   /** Idempotent. Unix: removes the socket file. */
   close(): Promise<void>;
 }

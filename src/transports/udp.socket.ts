@@ -87,6 +87,12 @@ export class UdpSocket implements DatagramSocket {
     return stopReading(socket) ? socket : undefined;
   }
 
+  /** After shareWithChildren(): reads here again (`true`, for a handleRequest() of its own) or stops (`false`). */
+  readHere(on: boolean): void {
+    const handle = this.socket && udpHandleOf(this.socket);
+    if (handle) void (on ? handle.recvStart() : handle.recvStop());
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -119,10 +125,12 @@ export function stopReading(socket: dgram.Socket): boolean {
 }
 
 /** The libuv UDP handle under a bound dgram.Socket (Node keeps it in the socket's state, under `Symbol('state symbol')`), if it can stop reading. */
-function udpHandleOf(socket: dgram.Socket): { recvStop(): number } | undefined {
+function udpHandleOf(socket: dgram.Socket): { recvStop(): number; recvStart(): number } | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'state symbol');
-  const handle = key && (socket as unknown as Record<symbol, { handle?: { recvStop?: unknown } } | undefined>)[key]?.handle;
-  return handle && typeof handle.recvStop === 'function' ? (handle as { recvStop(): number }) : undefined;
+  const handle = key && (socket as unknown as Record<symbol, { handle?: { recvStop?: unknown; recvStart?: unknown } } | undefined>)[key]?.handle;
+  return handle && typeof handle.recvStop === 'function' && typeof handle.recvStart === 'function'
+    ? (handle as { recvStop(): number; recvStart(): number })
+    : undefined;
 }
 
 function toFamily(family: string | number): 'IPv4' | 'IPv6' {

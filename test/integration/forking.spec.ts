@@ -122,7 +122,7 @@ describe('@Forking over UDP: children read the server\'s socket themselves', () 
     expect(stats.bytesOut).toBe(`${pid}:${pid}:5`.length + `${pid}:${pid}:16:cut`.length);
   });
 
-  test("a subscriber in the server's process sees each datagram's request.end, with its bytes", async () => {
+  test("a subscriber in the server's process sees each datagram's request.end, with its bytes, and none for a datagram @Verify refused", async () => {
     const ends: Array<{ clientAddress: { host?: string }; bytesIn: number; bytesOut: number; durationMs: number }> = [];
     const note = (m: unknown) => ends.push(m as (typeof ends)[number]);
     dc.subscribe('sockserve:request.end', note);
@@ -130,12 +130,14 @@ describe('@Forking over UDP: children read the server\'s socket themselves', () 
       const s = serve(await bootstrap(SharedUdp));
       await until(() => s.stats().workers.length === 1);
       await new Promise((r) => setTimeout(r, 1200)); // the child hears that events are wanted with its next report (≤ 1 s)
-      const reply = await ask(s, 'seen');
-      await until(() => ends.some((e) => e.bytesIn === 4), 5000);
-      const end = ends.find((e) => e.bytesIn === 4)!;
+      expect(await datagramSilence(target(s), 'deny', forkDir)).toBe(true); // refused by @Verify: no request
+      const reply = await ask(s, 'seen!');
+      await until(() => ends.some((e) => e.bytesIn === 5), 5000);
+      const end = ends.find((e) => e.bytesIn === 5)!;
       expect(end.bytesOut).toBe(reply.length);
       expect(end.clientAddress.host).toBe('127.0.0.1');
       expect(end.durationMs).toBeGreaterThanOrEqual(0);
+      expect(ends.filter((e) => e.bytesIn === 4)).toEqual([]);
     } finally {
       dc.unsubscribe('sockserve:request.end', note);
     }
@@ -153,6 +155,16 @@ describe('@Forking over UDP: children read the server\'s socket themselves', () 
     expect(alive(before)).toBe(false);
   });
 
+  test('a child whose handler blocks its event loop until the heartbeat ends it: its datagram fails with a WorkerCrashedError', async () => {
+    const s = serve(await bootstrap(SharedUdp, { heartbeatTimeout: 1 }));
+    await ask(s, 'warm');
+    expect(await datagramSilence(target(s), 'spin', forkDir)).toBe(true);
+    await until(() => SharedUdp.errors.length === 1, 10000);
+    expect(SharedUdp.errors[0]).toBeInstanceOf(WorkerCrashedError);
+    expect(SharedUdp.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
+    expect(await ask(s, 'after')).toMatch(/^(\d+):\1:5$/);
+  });
+
   test("datagrams are served while the server's main thread is blocked", async () => {
     const s = serve(await bootstrap(SharedUdp));
     const pid = (await ask(s, 'warm')).split(':')[1]; // the child reads the socket from here on
@@ -166,18 +178,46 @@ describe('@Forking over UDP: children read the server\'s socket themselves', () 
     expect(run.stdout.trim()).toBe(`${pid}:${pid}:7`);
   });
 
-  test('handleRequest() lets the children read until one has taken a datagram, which is served; with none it returns after timeout', async () => {
+  test('handleRequest() takes exactly one datagram (the server reads it and hands it over); serveForever() then lets the children read the rest', async () => {
     const s = await bootstrap(SharedUdp, { timeout: 0.3 });
+    let serving: Promise<void> | undefined;
     try {
-      const reply = ask(s, 'one');
+      const replies = ['one', 'two', 'three'].map((word) => ask(s, word).then((r) => [word, r] as const));
+      const settled: string[] = [];
+      for (const r of replies) void r.then(([word]) => settled.push(word), () => undefined);
+      await new Promise((r) => setTimeout(r, 200)); // all three wait in the socket's queue
       await within(15000, 'handleRequest', s.handleRequest());
-      expect((await reply).split(':')[2]).toBe('3');
-      await within(5000, 'handleRequest to time out', s.handleRequest());
-      expect(s.stats().accepted).toBe(1);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(settled).toHaveLength(1);
+      expect((await replies[settled[0] === 'one' ? 0 : settled[0] === 'two' ? 1 : 2])[1]).toMatch(/^elsewhere:\d+:\d$/); // @Verify ran here
+      serving = s.serveForever();
+      const all = await Promise.all(replies);
+      expect(all.filter(([, r]) => /^(\d+):\1:\d$/.test(r))).toHaveLength(2); // read by a child
+      expect(s.stats().accepted).toBe(3);
     } finally {
       await s.close();
+      await serving;
     }
   });
+
+  test('close() while handleRequest() waits: handleRequest() returns', async () => {
+    const s = await bootstrap(SharedUdp);
+    const waiting = s.handleRequest();
+    await new Promise((r) => setTimeout(r, 300));
+    await within(10000, 'close', s.close());
+    await within(5000, 'handleRequest to return', waiting);
+  });
+
+  test.each([['read by the child', '1'], ['handed over by the server (SOCKSERVE_WORKER_ACCEPT=0)', '0']])(
+    'a datagram %s whose handler writes then throws: the reply is sent, as Python\'s finish() sends it, and the error counted',
+    async (_how, accept) => {
+      process.env.SOCKSERVE_WORKER_ACCEPT = accept;
+      const s = serve(await bootstrap(SharedUdp).finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT));
+      expect(await ask(s, 'partial')).toBe('partial');
+      await until(() => s.stats().errors === 1);
+      expect(s.stats().bytesOut).toBe('partial'.length);
+    },
+  );
 
   test('with SOCKSERVE_WORKER_ACCEPT=0 the server reads each datagram and hands it over (@Verify runs in the server)', async () => {
     process.env.SOCKSERVE_WORKER_ACCEPT = '0';

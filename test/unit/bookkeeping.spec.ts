@@ -120,7 +120,7 @@ describe('BookkeepingWriter', () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-bookkeeping-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test("a datagram served within the turn it was read in is one `served` record; one still running at the turn's end keeps its `accepted`, then its `done`", async () => {
+  test("a datagram's `accepted` reaches the kernel at once (its handler may block the child until it is killed); a `done` waits for the turn's end; the reader pairs the two of one datagram into `served`", async () => {
     // A FIFO stands in for the socket pair: both ends non-blocking, as the child's and the server's are.
     const fifo = path.join(dir, 'fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
@@ -130,18 +130,19 @@ describe('BookkeepingWriter', () => {
     const got: FromWorker[] = [];
     const reader = new BookkeepingReader(rfd, (msg) => got.push(msg));
     try {
-      const quick = { ...accepted(-1), datagram: true } as FromWorker & { t: 'accepted' };
-      const slow = { ...accepted(-2), datagram: true } as FromWorker & { t: 'accepted' };
-      writer.write(quick);
-      writer.write(done(-1) as FromWorker);
-      writer.write(slow);
-      await new Promise((r) => setImmediate(r)); // the turn ends: its records go out in one write
-      await until(() => (reader.drain(), got.length === 2));
-      expect(got).toEqual([slow, { t: 'served', id: -1, client: quick.client, bytes: [3, 4] }]);
+      const first = { ...accepted(-1), datagram: true } as FromWorker & { t: 'accepted' };
+      const second = { ...accepted(-2), datagram: true } as FromWorker & { t: 'accepted' };
+      writer.write(first);
+      writer.write(done(-1) as FromWorker); // held: the turn has not ended
+      writer.write(second); // goes at once, with the held `done` of the first
+      reader.drain();
+      expect(got).toEqual([{ t: 'served', id: -1, client: first.client, bytes: [3, 4] }, second]);
       writer.write(done(-2) as FromWorker);
+      reader.drain();
+      expect(got).toHaveLength(2); // held until the turn ends
       await new Promise((r) => setImmediate(r));
       await until(() => (reader.drain(), got.length === 3));
-      expect(got[2]).toEqual(done(-2));
+      expect(got[2]).toEqual(done(-2)); // its `accepted` came in an earlier drain: delivered as it came
     } finally {
       (writer as unknown as { socket: { destroy(): void } }).socket.destroy();
       fs.closeSync(rfd);

@@ -21,11 +21,11 @@ import type { FromWorker } from './protocol';
  * child killed outright still leaves the news of the connections it held, except records it had queued
  * in its own memory because the pair was full (the server's main thread blocked for a long burst), and
  * those of the turn it was killed in (a child that exits, even with process.exit(), writes those first).
- * A child that reads datagrams from the server's UDP socket tells of each datagram the same way, in one
- * `served` record when it served the datagram within the turn it read it in.
+ * A child that reads datagrams from the server's UDP socket tells of each datagram the same way; the
+ * server counts a datagram whose two records it reads together without adopting it (`served`).
  *
  * The descriptor is sockserve's, as the IPC channel is: what a handler writes there itself is skipped
- * unless it has the shape of a child's news of its own connection (`accepted`, `done` or `served`, negative `id`);
+ * unless it has the shape of a child's news of its own connection (`accepted` or `done`, negative `id`);
  * a handler that forges one is believed, as one that forged a message with `process.send()` would be.
  */
 export const BOOKKEEPING_FD = 4;
@@ -67,25 +67,22 @@ export class BookkeepingWriter {
   write(msg: FromWorker): void {
     // Through the socket even when nothing is queued: measured, fs.writeSync cost more (its Buffer, its checks).
     // The records of one turn of the event loop go out together, in one write, from setImmediate: a datagram
-    // read from a shared UDP socket makes two records, and a write each cost as much as serving it.
-    if (this.held === '' && this.datagrams.size === 0) setImmediate(this.flush);
-    // A datagram's `accepted` waits for the flush: served within the turn, its `done` replaces it with one
-    // `served` record, which the server counts without adopting the datagram.
-    if (msg.t === 'accepted' && msg.datagram) return void this.datagrams.set(msg.id, msg);
-    const accepted = msg.t === 'done' ? this.datagrams.get(msg.id) : undefined;
-    if (accepted && msg.t === 'done' && msg.bytes) {
-      this.datagrams.delete(msg.id);
-      const served: FromWorker = { t: 'served', id: msg.id, client: accepted.client, bytes: msg.bytes, ...(msg.dropped ? { dropped: msg.dropped } : {}) };
-      this.held += RS + JSON.stringify(served) + '\n';
+    // read from a shared UDP socket makes two records, and a write each cost as much as serving it. A
+    // datagram's `accepted` goes out at once, with what is held: its handler runs next, in this same turn, and
+    // a handler that blocks this event loop until the child is killed must not take the news with it.
+    const record = RS + JSON.stringify(msg) + '\n';
+    if (msg.t === 'accepted' && msg.datagram) {
+      const held = this.held + record;
+      this.held = '';
+      this.socket.write(held);
       return;
     }
-    this.held += RS + JSON.stringify(msg) + '\n';
+    if (this.held === '') setImmediate(this.flush);
+    this.held += record;
   }
 
   /** Records written since the last flush, not yet handed to the socket. */
   private held = '';
-  /** The `accepted` of datagrams read in this turn and not served yet, by id (in the order read). */
-  private readonly datagrams = new Map<number, FromWorker & { t: 'accepted' }>();
 
   /** Hands the records held to the socket (the kernel takes them at once while the pair has room). */
   readonly flush = (): void => {
@@ -93,12 +90,9 @@ export class BookkeepingWriter {
     if (held !== '') this.socket.write(held);
   };
 
-  /** The records held, the `accepted` of datagrams still being served included (they come first: their `done` is later). */
+  /** The records held, now handed over. */
   private take(): string {
-    let held = '';
-    for (const msg of this.datagrams.values()) held += RS + JSON.stringify(msg) + '\n';
-    this.datagrams.clear();
-    held += this.held;
+    const held = this.held;
     this.held = '';
     return held;
   }
@@ -143,6 +137,13 @@ export class BookkeepingReader {
     this.closed = true;
   }
 
+  /**
+   * The `accepted` of datagrams read in this drain whose `done` has not come yet, by id: one whose `done`
+   * comes in the same drain is delivered as one `served` message (the server counts it without adopting
+   * it); the others are delivered at the end of the drain, as they came.
+   */
+  private readonly datagrams = new Map<number, FromWorker & { t: 'accepted' }>();
+
   /** Reads and delivers every whole record there is now; returns how many. */
   drain(): number {
     if (BookkeepingReader.draining) return 0;
@@ -163,10 +164,23 @@ export class BookkeepingReader {
         }
         count += this.take(this.decoder.write(this.buffer.subarray(0, n)));
       }
+      for (const accepted of this.datagrams.values()) this.deliver(accepted);
     } finally {
+      this.datagrams.clear();
       BookkeepingReader.draining = false;
     }
     return count;
+  }
+
+  /** One record's message, a datagram's `accepted` and `done` of the same drain paired into one `served`. */
+  private deliverPaired(msg: FromWorker): void {
+    if (msg.t === 'accepted' && msg.datagram) return void this.datagrams.set(msg.id, msg);
+    const accepted = msg.t === 'done' ? this.datagrams.get(msg.id) : undefined;
+    if (accepted && msg.t === 'done' && msg.bytes && msg.error === undefined) {
+      this.datagrams.delete(msg.id);
+      return this.deliver({ t: 'served', id: msg.id, client: accepted.client, bytes: msg.bytes, ...(msg.dropped ? { dropped: msg.dropped } : {}) });
+    }
+    this.deliver(msg);
   }
 
   /** Delivers the whole records in `pending` + `text`, keeps an unfinished one; skips whatever is not a record of ours. */
@@ -193,7 +207,7 @@ export class BookkeepingReader {
       rest = rest.slice(end + 1);
       if (msg) {
         count++;
-        this.deliver(msg);
+        this.deliverPaired(msg);
       }
     }
     this.pending = rest;
@@ -216,9 +230,8 @@ function bookkeepingRecord(json: string): FromWorker | undefined {
     const client = (msg as { client?: unknown }).client;
     return typeof client === 'object' && client !== null ? (msg as FromWorker) : undefined;
   }
-  if (t !== 'done' && t !== 'served') return undefined;
-  const { bytes, dropped, client } = msg as { bytes?: unknown; dropped?: unknown; client?: unknown };
-  if (t === 'served' && (bytes === undefined || typeof client !== 'object' || client === null)) return undefined;
+  if (t !== 'done') return undefined;
+  const { bytes, dropped } = msg as { bytes?: unknown; dropped?: unknown };
   if (bytes !== undefined && !(Array.isArray(bytes) && bytes.length === 2 && bytes.every(Number.isFinite))) return undefined;
   if (dropped !== undefined && dropped !== 'health-check' && dropped !== 'rejected') return undefined;
   return msg as FromWorker;

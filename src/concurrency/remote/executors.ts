@@ -41,7 +41,7 @@ export interface Executor {
    * Writes the reply into `reply`, which the server sends, or this worker when it read the datagram itself;
    * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no.
    */
-  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean): Promise<void | DroppedInWorker>;
+  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean, trace?: Trace): Promise<void | DroppedInWorker>;
 }
 
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
@@ -109,9 +109,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
         : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
     },
-    datagram: (data, truncated, client, reply, worker, verify) => {
+    datagram: (data, truncated, client, reply, worker, verify, trace) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
   };
 }
@@ -138,9 +138,9 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
   });
   return {
     stream: (conn, client, worker, _edge, _verify, trace) => traced(trace, () => new Handler(conn, client, faceOf(worker)).run()),
-    datagram: (data, truncated, client, reply, worker) => {
+    datagram: (data, truncated, client, reply, worker, _verify, trace) => {
       const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
-      return new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run();
+      return traced(trace, () => new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run());
     },
   };
 }

@@ -94,8 +94,8 @@ export type FromWorker =
    */
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData }
   /**
-   * A datagram this child read from the server's UDP socket and served within one turn of its event loop:
-   * its `accepted` and its `done` in one (bookkeeping.ts), counted by the server without adopting it.
+   * Never sent: a datagram a child read from the server's UDP socket whose `accepted` and `done` the server
+   * read together (bookkeeping.ts BookkeepingReader), counted without adopting it.
    */
   | { t: 'served'; id: number; client: ClientAddress; bytes: [number, number]; dropped?: DroppedInWorker }
   /**

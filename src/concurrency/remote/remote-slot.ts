@@ -500,7 +500,11 @@ export abstract class RemoteSlot {
     if (this.running.get(running.id) !== running) return;
     this.running.delete(running.id);
     running.detach?.();
-    if (error) return running.reject(error);
+    if (error) {
+      // What the handler wrote before it threw is still owed (a datagram's reply); the error is the one reported.
+      if (reply && running.reply) await running.reply(reply).catch(() => undefined);
+      return running.reject(error);
+    }
     try {
       if (reply && running.reply) await running.reply(reply);
       running.resolve(dropped);

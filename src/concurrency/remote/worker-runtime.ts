@@ -131,7 +131,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, bytes, (end) => (ending.end = end)) : lifecycle())
           : undefined;
         if (dropped === undefined) {
-          if (preamble) dropped = (await work(trace)) ?? undefined;
+          // A connection handed over unread, or a datagram read here: @Verify runs first, and the trace wraps
+          // only what it lets through (a refused client starts no request).
+          if (preamble || replyHere) dropped = (await work(trace)) ?? undefined;
           else if (trace) await trace(async () => void (dropped = (await work()) ?? undefined));
           else dropped = (await work()) ?? undefined;
         }
@@ -150,14 +152,28 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         failed = undefined;
         dropped = 'health-check';
       }
-      if (failed !== undefined) throw failed;
+      // A datagram's reply is owed even when its handler threw, as Python's DatagramRequestHandler.finish()
+      // sends it (and the server's own process does): sent first, then the error.
+      const owed = reply && reply.length > 0 && dropped === undefined ? reply.getValue() : undefined;
       if (replyHere) {
-        if (reply && reply.length > 0 && dropped === undefined) await replyHere(reply.getValue());
-        channel.post({ t: 'done', id, ...ending, bytes: bytes(), ...(dropped ? { dropped } : {}) });
+        let sent = 0;
+        if (owed) {
+          try {
+            await replyHere(owed);
+            sent = owed.length;
+          } catch (err) {
+            failed ??= err;
+          }
+        }
+        const counted = { ...ending, bytes: [bytes()[0], sent] as [number, number] };
+        if (failed !== undefined) channel.post({ t: 'done', id, error: serializeError(failed), ...counted });
+        else channel.post({ t: 'done', id, ...counted, ...(dropped ? { dropped } : {}) });
         return;
       }
-      const replied = reply && reply.length > 0 ? new Uint8Array(reply.getValue()) : undefined;
-      channel.post({ t: 'done', id, reply: replied, ...ending, ...(dropped ? { dropped } : {}) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
+      const replied = owed ? new Uint8Array(owed) : undefined;
+      if (failed !== undefined && !replied) throw failed;
+      const outcome = failed !== undefined ? { error: serializeError(failed) } : dropped ? { dropped } : {};
+      channel.post({ t: 'done', id, reply: replied, ...ending, ...outcome }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       // A datagram read here that failed sent no reply: its bytes in only.
       channel.post({ t: 'done', id, error: serializeError(err), ...ending, ...(replyHere ? { bytes: [bytes()[0], 0] as [number, number] } : {}) });
@@ -244,7 +260,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (--acceptsLeft <= 0) stopListening();
       channel.post({ t: 'accepted', id, client, datagram: true });
       const reply = new BufferWriter();
-      void run(id, client, () => executor.datagram(data, truncated, client, reply, face.forRequest(id), true), {}, () => [data.length, reply.length], reply, undefined, replyHere)
+      void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
         .finally(() => reader.done());
     });
     datagrams = reader;
