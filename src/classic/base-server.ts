@@ -157,8 +157,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     try {
       await this.ready;
       this.assertOpen('serveForever');
-      // Where the pool's workers take requests themselves, they do while the loop runs (shutdown() stops them).
-      if (this.workersTake) this.strategy.startAccepting?.().catch(() => undefined);
+      // Where the pool's workers accept themselves (a shared socket, or listeners of their own with reusePort),
+      // they do while the loop runs (shutdown() stops them); the strategy knows whether they do.
+      this.strategy.startAccepting?.().catch(() => undefined);
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
