@@ -510,7 +510,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const shutdownTimeout = server.shutdownTimeout ?? null;
     const done = slot.adopt(id, connection, server);
     server.workerAccepted?.(connection, client);
-    if (this.acceptedWaiters.size > 0) for (const waiter of [...this.acceptedWaiters]) waiter(true);
+    this.tellAccepted();
     // A chain, not an async function: an idle connection waits here for as long as it lives, and with
     // 10,000 of them a suspended frame each (its registers and context) is memory the reactions do not cost.
     const ended = () => {
@@ -532,8 +532,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   }
 
   /**
-   * A datagram the worker read itself and has already served (its `accepted` and `done` in one record): counted
-   * as adopt() and its end would count it, without adopting it (nothing of it is left to fail or to drain).
+   * A datagram the worker read itself and has already served (its `accepted` and `done`, read together: the
+   * BookkeepingReader pairs them): counted as adopt() and its end would count it, without adopting it
+   * (nothing of it is left to fail or to drain).
    */
   private served(slot: RemoteSlot, msg: FromWorker & { t: 'served' }): void {
     const shared = this.shared;
@@ -543,6 +544,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.unload(slot, server.shutdownTimeout ?? null);
     server.datagramServed?.(msg.client, msg.bytes);
     if (msg.dropped) void Promise.resolve(server.connectionDropped?.(msg.dropped, msg.client, undefined, true)).catch(() => undefined);
+    this.tellAccepted();
+  }
+
+  /** A worker has taken a request itself: a handleRequest() waiting for one (nextAccepted) returns. */
+  private tellAccepted(): void {
     if (this.acceptedWaiters.size > 0) for (const waiter of [...this.acceptedWaiters]) waiter(true);
   }
 

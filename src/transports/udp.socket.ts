@@ -103,15 +103,19 @@ export class UdpSocket implements DatagramSocket {
 
   private deliver(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed) return;
-    const max = this.opts.maxPacketSize;
-    const truncated = msg.length > max;
-    const datagram: ReceivedDatagram = {
-      data: truncated ? Buffer.from(msg.subarray(0, max)) : msg,
-      from: { host: rinfo.address, port: rinfo.port, family: toFamily(rinfo.family) },
-      truncated,
-    };
+    const datagram = receivedDatagram(msg, rinfo, this.opts.maxPacketSize);
     for (const listener of this.listeners) listener(datagram);
   }
+}
+
+/** A datagram as `dgram` delivered it, cut to `maxPacketSize` (a copy of its beginning, `truncated`) if longer. */
+export function receivedDatagram(msg: Buffer, rinfo: dgram.RemoteInfo, maxPacketSize: number): ReceivedDatagram {
+  const truncated = msg.length > maxPacketSize;
+  return {
+    data: truncated ? Buffer.from(msg.subarray(0, maxPacketSize)) : msg,
+    from: { host: rinfo.address, port: rinfo.port, family: toFamily(rinfo.family) },
+    truncated,
+  };
 }
 
 /**

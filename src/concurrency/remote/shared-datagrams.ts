@@ -1,6 +1,6 @@
 import type * as dgram from 'node:dgram';
 import type { ClientAddress } from '../../transports/address';
-import { stopReading } from '../../transports/udp.socket';
+import { receivedDatagram, stopReading } from '../../transports/udp.socket';
 
 /**
  * A child's copy of the server's UDP socket (API.md §3: workers own what Node lets them): the child reads
@@ -21,12 +21,11 @@ export class SharedDatagrams {
     serve: (data: Buffer, truncated: boolean, client: ClientAddress, reply: (bytes: Buffer) => Promise<void>) => void,
   ) {
     socket.on('error', () => undefined); // a send's error reaches its reply's promise
-    socket.on('message', (data, from) => {
+    socket.on('message', (msg, rinfo) => {
       if (this.stopped) return;
-      const truncated = data.length > this.maxPacketSize;
-      const client: ClientAddress = { host: from.address, port: from.port, family: from.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+      const { data, from, truncated } = receivedDatagram(msg, rinfo, this.maxPacketSize);
       this.inHand++;
-      serve(truncated ? Buffer.from(data.subarray(0, this.maxPacketSize)) : data, truncated, client, (bytes) => this.send(bytes, client));
+      serve(data, truncated, from, (bytes) => this.send(bytes, from));
     });
   }
 
