@@ -16,8 +16,11 @@ export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
 
 /** errno codes of a peer that went away or stopped answering (Node's net, libuv). */
 const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
-/** sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14). */
-const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FramingError', 'FrameTooLongError']);
+/**
+ * sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14), and for a
+ * Unix datagram reply whose client is gone or does not read (UnreachableClientError, unix-dgram.socket.ts).
+ */
+const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FramingError', 'FrameTooLongError', 'UnreachableClientError']);
 
 export function errorKind(error: unknown): ErrorKind {
   const own = kindOf(error);

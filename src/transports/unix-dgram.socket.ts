@@ -10,8 +10,17 @@
  *   cannot be told apart from a 65535-byte one, and `truncated` stays false;
  * - its errors have no errno `code`, only a message ("Address already in use", "Message too long",
  *   "Connection refused"…);
- * - a send the kernel cannot take yet (EAGAIN) is queued inside the addon and its callback runs later;
- *   `close()` drops such queued sends without calling back, so this class rejects them itself;
+ * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen`
+ *   datagrams, 10 by default, because it does not read) is queued inside the addon, which then polls its
+ *   socket for writability *instead of* readability, for good: it never reads again and spins the CPU,
+ *   even after the client reads or goes away. So one client that does not read its replies would stop the
+ *   whole server. This class sees it (the send's callback did not run inside `sendTo()`), drops that
+ *   reply (rejected with a routine EAGAIN error, as UDP drops a datagram a receiver has no room for) and
+ *   replaces the native socket by a fresh one bound at the same path (`reopen()`): the datagrams that were
+ *   waiting in the old socket's receive queue (at most max_dgram_qlen + 1) are lost with it, the server
+ *   goes on. Then replies to that client are dropped unsent for 250 ms, doubling to 30 s while it still
+ *   has no room, so that a client that never reads costs one reopen per hold, not one per reply;
+ * - `close()` drops sends queued in the addon without calling back, so this class rejects them itself;
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
  *   emitted through process.nextTick: on Node 26 (not 20) nothing drains that tick queue until something
@@ -23,15 +32,21 @@
  *   `close()` aborts the process (libuv `uv_close: Assertion !uv__is_closing(handle)`). So the addon is
  *   loaded in the main thread only; workers get datagrams forwarded by the main thread.
  */
-import { promises as fsp } from 'fs';
+import * as fs from 'fs';
 import { isMainThread } from 'worker_threads';
 import type * as UnixSocketAddon from 'node-unix-socket';
 import { AddressInUseError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
-import { identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { identityOf, identityOfSync, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
+
+/** How long replies to a client whose receive queue was full are dropped unsent, at first and at most (ms). */
+const FULL_HOLD_MS = 250;
+const FULL_HOLD_MAX_MS = 30_000;
+/** How many such clients are remembered. */
+const FULL_MAX = 1024;
 export type NativeDgramSocketClass = typeof UnixSocketAddon.DgramSocket;
 
 /**
@@ -63,8 +78,14 @@ export class UnixDatagramSocket implements DatagramSocket {
   private closed = false;
   /** An error the addon raised after binding (the addon closes the socket then); later sends report it. */
   private failure: Error | undefined;
-  private readonly pending = new Set<(err: Error) => void>();
   private readonly listeners: Array<(d: ReceivedDatagram) => void> = [];
+  /**
+   * Clients whose receive queue was full, by path: replies to them are dropped unsent until `until`
+   * (performance.now() milliseconds), because each EAGAIN costs a reopen(). `hold` doubles from
+   * FULL_HOLD_MS to FULL_HOLD_MAX_MS while the client still has no room, and the entry goes when a send
+   * to it succeeds. At most FULL_MAX entries, the oldest forgotten first.
+   */
+  private readonly full = new Map<string, { until: number; hold: number }>();
 
   constructor(
     private readonly opts: ResolvedUnixDgramOptions,
@@ -94,13 +115,53 @@ export class UnixDatagramSocket implements DatagramSocket {
       await this.removeOwnFile();
       return;
     }
-    this.socket = socket;
     this.wasBound = true;
-    socket.on('error', (err: Error) => this.fail(err));
+    this.use(socket);
+  }
+
+  private holdBack(path: string, previous: { hold: number } | undefined): void {
+    const hold = previous ? Math.min(previous.hold * 2, FULL_HOLD_MAX_MS) : FULL_HOLD_MS;
+    this.full.delete(path);
+    this.full.set(path, { until: performance.now() + hold, hold });
+    if (this.full.size > FULL_MAX) this.full.delete(this.full.keys().next().value!);
+  }
+
+  private use(socket: NativeDgramSocket): void {
+    this.socket = socket;
+    socket.on('error', (err: Error) => {
+      if (this.socket === socket) this.fail(err);
+    });
     socket.on('data', (buf: Buffer, from: string) => this.deliver(buf, from));
     // The addon's native events (0.2.7: '_data', '_error'): wake the loop so that its nextTick'd 'data' runs now.
     socket.on('_data', kick);
     socket.on('_error', kick);
+  }
+
+  /**
+   * After a send the kernel refused with EAGAIN the addon reads no more (see the top of this file): bind a
+   * fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
+   * close the stuck one. Clients that send in the microseconds between the unlink and the bind get ENOENT;
+   * datagrams still queued in the old socket are lost; a client that had connect()ed to the server must
+   * connect again (as after a server restart). If the path cannot be bound again, the socket fails as the
+   * addon's own errors make it fail.
+   */
+  private reopen(stuck: NativeDgramSocket): void {
+    const { path } = this.opts;
+    let fresh: NativeDgramSocket | undefined;
+    try {
+      if (isOwnFile(path, this.created)) fs.unlinkSync(path);
+      fresh = new this.Native();
+      fresh.bind(path);
+      this.created = identityOfSync(path);
+    } catch (err) {
+      fresh?.close();
+      this.socket = undefined;
+      stuck.close();
+      this.fail(err as Error);
+      return;
+    }
+    this.use(fresh);
+    stuck.close();
   }
 
   address(): ClientAddress {
@@ -116,20 +177,29 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
     if (to.path === '') return Promise.reject(new Error(text.unboundPeer(owner)));
+    const full = this.full.get(to.path);
+    if (full && performance.now() < full.until) {
+      return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
+    }
     return new Promise<void>((resolve, reject) => {
-      const abort = (err: Error) => reject(err);
-      this.pending.add(abort);
+      let answered = false;
       try {
         socket.sendTo(data, 0, data.length, to.path, (err) => {
-          kick(); // called from native code: let the promise's reactions run in this loop turn
-          this.pending.delete(abort);
-          if (err) reject(new Error(text.sendFailed(owner, data.length, to.path, err), { cause: err }));
+          answered = true;
+          if (err) reject(sendError(owner, data.length, to.path, err));
           else resolve();
+          if (full) this.full.delete(to.path); // it reads again
         });
       } catch (err) {
-        this.pending.delete(abort);
-        reject(new Error(text.sendFailed(owner, data.length, to.path, err), { cause: err }));
+        answered = true;
+        reject(sendError(owner, data.length, to.path, err));
       }
+      if (answered) return;
+      // The addon calls back inside sendTo() unless the kernel said EAGAIN: it has queued the datagram and
+      // stopped reading. Drop the reply (reopen() closes the stuck socket, which drops its queue silently).
+      reject(new UnreachableClientError(text.queueFull(owner, data.length, to.path), 'EAGAIN'));
+      this.holdBack(to.path, full);
+      this.reopen(socket);
     });
   }
 
@@ -137,14 +207,13 @@ export class UnixDatagramSocket implements DatagramSocket {
     this.listeners.push(listener);
   }
 
-  /** Closes the socket, rejects sends still queued in the addon, and removes the socket file we bound. */
+  /** Closes the socket and removes the socket file we bound. No send is ever left queued in the addon (see send()). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const socket = this.socket;
     this.socket = undefined;
     socket?.close();
-    this.rejectPending(new Error(text.closedWhileSending(this.opts.owner)));
     await this.removeOwnFile();
   }
 
@@ -159,12 +228,6 @@ export class UnixDatagramSocket implements DatagramSocket {
 
   private fail(err: Error): void {
     this.failure = new Error(text.failed(this.opts.owner, err), { cause: err });
-    this.rejectPending(this.failure);
-  }
-
-  private rejectPending(err: Error): void {
-    for (const abort of this.pending) abort(err);
-    this.pending.clear();
   }
 
   private async removeOwnFile(): Promise<void> {
@@ -172,6 +235,27 @@ export class UnixDatagramSocket implements DatagramSocket {
     this.created = undefined;
     if (created) await removeUnixPath(this.opts.path, created);
   }
+}
+
+/**
+ * A reply that cannot reach its client: nobody is bound at its path any more (ENOENT, ECONNREFUSED: the
+ * client went away) or its receive queue is full (EAGAIN). Routine client behaviour, counted in
+ * `stats().clientErrors` (observability/error-kind.ts), as a reset TCP client is. The addon's own errors
+ * carry no errno code, only a message; `code` is read from it.
+ */
+class UnreachableClientError extends Error {
+  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnreachableClientError';
+  }
+}
+
+/** The error for a send the addon refused: UnreachableClientError when the client is gone, else a plain Error. */
+function sendError(owner: string, bytes: number, path: string, err: unknown): Error {
+  const why = message(err);
+  const code = /connection refused/i.test(why) ? 'ECONNREFUSED' : /no such file/i.test(why) ? 'ENOENT' : undefined;
+  const line = text.sendFailed(owner, bytes, path, err);
+  return code ? new UnreachableClientError(line, code, { cause: err }) : new Error(line, { cause: err });
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -199,9 +283,13 @@ const text = {
     `${owner}.${member}(): the socket is not bound yet. Fix: await bind() first.`,
   closed: (owner: string, member: string) =>
     `${owner}.${member}(): the socket is closed. Fix: create a new socket; close() is final.`,
-  closedWhileSending: (owner: string) =>
-    `${owner}.send(): the socket was closed before the datagram reached the kernel. ` +
-    `Fix: await send() before close(), or accept that datagrams in flight are dropped on close.`,
+  stillFull: (owner: string, bytes: number, path: string, hold: number) =>
+    `${owner}.send(): ${path} had no room for a datagram (EAGAIN) less than ${hold} ms ago; the reply of ` +
+    `${bytes} bytes was dropped unsent. Fix (client side): read replies as they come.`,
+  queueFull: (owner: string, bytes: number, path: string) =>
+    `${owner}.send(): ${path} has no room for a datagram (EAGAIN: its receive queue is full, the client does ` +
+    `not read its replies); the reply of ${bytes} bytes was dropped, as UDP drops a datagram the receiver has ` +
+    `no room for. Fix (client side): read replies as they come, or raise net.unix.max_dgram_qlen.`,
   notUnix: (owner: string, address: string) =>
     `${owner}.send(): ${address} is an IP address, but this is a Unix datagram socket. Fix: send to { path }.`,
   unboundPeer: (owner: string) =>

@@ -67,6 +67,18 @@ export async function identityOf(path: string): Promise<PathIdentity | undefined
   return stats && { dev: stats.dev, ino: stats.ino, born: bornAt(stats) };
 }
 
+/** identityOf(), synchronously (for the rare moment a socket is replaced in place). */
+export function identityOfSync(path: string): PathIdentity | undefined {
+  const stats = lstatSyncOrUndefined(path);
+  return stats && { dev: stats.dev, ino: stats.ino, born: bornAt(stats) };
+}
+
+/** Whether the file at `path` is still the very socket file described by `created`. */
+export function isOwnFile(path: string, created: PathIdentity | undefined): boolean {
+  const stats = lstatSyncOrUndefined(path);
+  return stats !== undefined && stats.isSocket() && sameFile(stats, created);
+}
+
 /** Remove the socket file on close only if it is still the very file this server created (same device and inode). */
 export async function removeUnixPath(path: string, created: PathIdentity | undefined): Promise<void> {
   const stats = await lstatOrUndefined(path);
@@ -79,12 +91,7 @@ export async function removeUnixPath(path: string, created: PathIdentity | undef
  * ours was removed): that file is moved aside for the moment `close` runs and put back at once.
  */
 export function closeSparingOthers(path: string, created: PathIdentity | undefined, close: () => void): void {
-  let stats: Stats | undefined;
-  try {
-    stats = fs.lstatSync(path);
-  } catch {
-    stats = undefined;
-  }
+  const stats = lstatSyncOrUndefined(path);
   if (!stats || sameFile(stats, created)) return close();
   const aside = `${path}.sockserve-aside-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
@@ -160,3 +167,11 @@ const text = {
     `${owner}: the Unix socket path ${path} exists and could not be checked for a live server (${why}), ` +
     `so it is left alone. Fix: make sure no server uses it and remove it yourself, or choose another path.`,
 };
+
+function lstatSyncOrUndefined(path: string): Stats | undefined {
+  try {
+    return fs.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { execFile } from 'child_process';
+import { execFile, spawn } from 'child_process';
 import { promisify } from 'util';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
+import { errorKind } from '../../src/observability/error-kind';
 import { ClientAddress, IpAddress } from '../../src/transports/address';
 import {
   createUdpSocket,
@@ -68,6 +69,24 @@ describe('DatagramSocket', () => {
     const socket = track(createUdpSocket({ port: opts.port ?? 0, host, maxPacketSize: opts.maxPacketSize, reuseAddress: opts.reuseAddress }));
     await within(socket.bind(), `a UDP bind on ${host}`);
     return socket;
+  }
+
+  /** A client process bound at `clientPath` that never reads (fixtures/unix-dgram-nonreader.js); killed after the test. */
+  async function nonReader(clientPath: string, serverPath = '-', count = 0): Promise<string> {
+    const script = path.join(__dirname, '../fixtures/unix-dgram-nonreader.js');
+    const child = spawn(process.execPath, [script, clientPath, serverPath, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      return within(gone, 'the non-reading client to exit');
+    });
+    let out = '';
+    await within(new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (chunk) => (out += chunk) && out.includes('\n') && resolve());
+      child.once('exit', (code) => reject(new Error(`the non-reading client exited with ${code}: ${out}`)));
+    }), 'the non-reading client to bind');
+    return clientPath;
   }
 
   async function unix(name: string, maxPacketSize?: number) {
@@ -219,12 +238,58 @@ describe('DatagramSocket', () => {
       );
     });
 
-    it('rejects a send to a path where nobody is bound', async () => {
+    it('rejects a send to a path where nobody is bound, as routine client behaviour (ENOENT, or ECONNREFUSED for a stale file)', async () => {
       const socket = await unix('server.sock');
+      const gone = await unix('gone.sock');
+      const stale = new DgramSocket(); // the addon's close() leaves the file behind: a client that crashed
+      stale.bind(`${dir}/stale.sock`);
+      stale.close();
+      void gone;
 
-      await expect(within(socket.send(Buffer.from('x'), { path: `${dir}/nobody.sock` }), 'the send to fail')).rejects.toThrow(
-        /nobody\.sock/,
+      const missing = await within(socket.send(Buffer.from('x'), { path: `${dir}/nobody.sock` }).catch((e) => e), 'the send to fail');
+      const refused = await within(socket.send(Buffer.from('x'), { path: `${dir}/stale.sock` }).catch((e) => e), 'the send to fail');
+
+      expect(missing).toMatchObject({ name: 'UnreachableClientError', code: 'ENOENT' });
+      expect(missing.message).toMatch(/nobody\.sock/);
+      expect(refused).toMatchObject({ name: 'UnreachableClientError', code: 'ECONNREFUSED' });
+      expect([errorKind(missing), errorKind(refused)]).toEqual(['client', 'client']);
+    });
+
+    it('drops only the replies a client that never reads has no room for, and goes on reading and answering others', async () => {
+      // node-unix-socket 0.2.7 polls for writability instead of readability after one EAGAIN, for good: the
+      // socket read nothing more and spun the CPU, so one client that did not read stopped the whole server.
+      const server = await unix('server.sock');
+      const seen = inbox(server);
+      echoBack(server);
+      const silent = await nonReader(`${dir}/silent.sock`);
+
+      const outcomes = await within(
+        Promise.all([...Array(20).keys()].map((i) => server.send(Buffer.from(`r${i}`), { path: silent }).then(() => 'sent', (e) => e))),
+        'twenty sends to settle',
       );
+      const dropped = outcomes.filter((o) => o !== 'sent');
+
+      expect(outcomes.filter((o) => o === 'sent').length).toBeGreaterThanOrEqual(1);
+      expect(dropped.length).toBeGreaterThanOrEqual(1);
+      for (const error of dropped) {
+        expect(error).toMatchObject({ name: 'UnreachableClientError', code: 'EAGAIN' });
+        expect(error.message).toMatch(/silent\.sock ha[sd] no room.*dropped.*Fix/);
+        expect(errorKind(error)).toBe('client');
+      }
+
+      const client = await unix('client.sock');
+      const replies = inbox(client);
+      for (const word of ['after', 'still']) {
+        await client.send(Buffer.from(word), server.address());
+        expect((await seen.next(`the datagram "${word}"`)).data.toString()).toBe(word);
+        const reply = await replies.next(`the echo of "${word}"`);
+        expect(reply.data.toString()).toBe(word);
+        expect(reply.from).toEqual({ path: `${dir}/server.sock` });
+      }
+      expect(server.address()).toEqual({ path: `${dir}/server.sock` });
+
+      await server.close();
+      expect(fs.existsSync(`${dir}/server.sock`)).toBe(false);
     });
 
     it('rejects a datagram too large for the kernel instead of dropping it silently', async () => {

@@ -1,0 +1,96 @@
+/**
+ * A Unix datagram client that sends requests and never reads the replies (its receive queue holds
+ * net.unix.max_dgram_qlen datagrams, 10 by default, then the kernel answers EAGAIN). It used to stop the
+ * whole server in every mode (node-unix-socket stopped reading after one EAGAIN): now its surplus replies
+ * are dropped and counted as client errors, and everyone else is served (transports/unix-dgram.socket.ts).
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { bootstrap, Concurrent, DatagramRequest, Handle, Server, UnixDatagramServer } from '../../src';
+import { fixtureDir, ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
+import { forkDir, ForkedUnixDatagram } from '../fixtures/forked-handlers';
+import { datagramExchange, removeTempDir, tempDir, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>();
+const providers = [{ provide: 'suffix', useValue: '!' }];
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  fs.mkdirSync(fixtureDir, { recursive: true });
+  fs.mkdirSync(forkDir, { recursive: true });
+});
+afterAll(() => {
+  fs.rmSync(fixtureDir, { recursive: true, force: true });
+  fs.rmSync(forkDir, { recursive: true, force: true });
+});
+beforeEach(() => (dir = tempDir()));
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await within(5000, 'the non-reading client to exit', gone);
+  }
+  removeTempDir(dir);
+});
+
+/** Starts fixtures/unix-dgram-nonreader.js: it sends `count` requests to `server` and never reads a reply. */
+async function nonReader(server: string, count: number): Promise<number> {
+  const script = path.join(__dirname, '../fixtures/unix-dgram-nonreader.js');
+  const child = spawn(process.execPath, [script, path.join(dir, 'silent.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  await within(10000, 'the non-reading client to send', new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk) => (out += chunk).includes('\n') && resolve());
+    child.once('exit', (code) => reject(new Error(`the non-reading client exited with ${code}: ${out}`)));
+  }));
+  return Number(/sent (\d+)/.exec(out)![1]);
+}
+
+@UnixDatagramServer('/unused/overridden.sock')
+class SerialEcho {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
+}
+
+@UnixDatagramServer('/unused/overridden.sock') @Concurrent()
+class ConcurrentEcho {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
+}
+
+const modes: Array<[string, () => Promise<Server>, (reply: string, sent: string) => boolean]> = [
+  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(dir, 'serial.sock') } }), (r, s) => r === s],
+  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(dir, 'concurrent.sock') } }), (r, s) => r === s],
+  ['@Threading', () => bootstrap(ThreadedUnixDatagram, { providers }), (r, s) => r.endsWith(`: ${s}!`)],
+  ['@Forking', () => bootstrap(ForkedUnixDatagram, { providers }), (r, s) => r.endsWith(`: ${s}!`)],
+];
+
+describe('a Unix datagram client that never reads its replies', () => {
+  test.each(modes)('%s: its surplus replies are dropped as client errors, and the server goes on serving', async (_mode, start, echoes) => {
+    const server = serve(await start());
+    const address = (server.serverAddress as { path: string }).path;
+
+    const sent = await nonReader(address, 30);
+    expect(sent).toBeGreaterThan(12); // more than its receive queue holds
+    // Replies it has no room for are dropped; the one that met EAGAIN replaced the server's socket, and
+    // datagrams waiting in the old one's queue (at most max_dgram_qlen + 1) were lost with it.
+    const lossBound = Number(fs.readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8')) + 1;
+    await until(() => {
+      const { clientErrors, active, accepted } = server.stats();
+      return clientErrors >= 1 && active === 0 && accepted >= sent - lossBound;
+    }, 10000);
+
+    for (const word of ['after', 'still']) {
+      const reply = await datagramExchange({ path: address }, `${word}\n`, dir, 10000);
+      expect(echoes(reply.data.toString().trim(), word)).toBe(true);
+    }
+    const stats = server.stats();
+    expect(stats.errors).toBe(0);
+    expect(stats.accepted).toBeGreaterThanOrEqual(sent - lossBound + 2);
+    await within(10000, 'close', server.close());
+  });
+});
