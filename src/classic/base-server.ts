@@ -80,6 +80,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private closing: Promise<void> | undefined;
   /** Set for the synchronous start of a shutdown() that a request's handler called (see shutdownFromRequest). */
   private shutdownCaller: Req | undefined;
+  /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
+  private readonly abandoned = new WeakSet<object>();
   /** Requests whose handlers await shutdown() now: no such shutdown waits for any of them. */
   private readonly shutdownCallers = new ShutdownCallers<Req>();
 
@@ -277,6 +279,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const limit = this.shutdownTimeout ?? 0;
     for (const [request, clientAddress] of stuck) {
       await this.reportError(request, clientAddress, new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name))).catch(() => undefined);
+      if (typeof request === 'object' && request !== null) this.abandoned.add(request);
     }
     loop.abandon();
   }
@@ -382,6 +385,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       throw err;
     }
     await handleErrorSafely(this, request, clientAddress, err); // a throwing handleError must not stop the loop or leak the request
+  }
+
+  /** @internal See RequestProcessor.wasAbandoned. */
+  wasAbandoned(request: Req): boolean {
+    return this.abandoned.has(request as object);
   }
 
   /** Return false to refuse the request: it is closed and no handler runs. */

@@ -34,8 +34,11 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
  * `server.handleError(request, clientAddress, err)`, which never throws: a handleError that throws (a user's
  * override, a failing @HandleError) is logged at `error` with the error it was given, and whoever called it goes
  * on closing the request and serving (Python would let it escape serve_forever; a server must not stop for it).
+ * Nothing is reported for a request the server has abandoned (`wasAbandoned`), which was reported then.
  */
 export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, request: Req | undefined, clientAddress: ClientAddress | undefined, err: unknown): Promise<void> {
+  // An abandoned request was reported once; what its handler meets later (its closed socket) is no news.
+  if (request !== undefined && server.wasAbandoned?.(request)) return;
   try {
     await server.handleError(request, clientAddress, err);
   } catch (failure) {

@@ -15,6 +15,8 @@ export interface RequestProcessor<Req> {
   shutdownRequest(request: Req): Promise<void>;
   /** Reports an error of a request (or, with `request` undefined, of a connection the loop never took): Python's `handle_error`. */
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
+  /** @internal Whether the request was given up at shutdownTimeout or close() and reported then: later errors of it are not reported. */
+  wasAbandoned?(request: Req): boolean;
 }
 
 /** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */

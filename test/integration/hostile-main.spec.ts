@@ -233,6 +233,46 @@ describe('the classic layer, hostile', () => {
     expect((reported[0] as Error).message).toContain('Reporting.close() was called while the request was running');
   });
 
+  test.each([['UDP', 'udp'], ['TCP', 'tcp']])('%s, @Concurrent: a request abandoned by close() is reported once, not again when its handler later meets the closed socket', async (_name, kind) => {
+    let arrived!: () => void;
+    const started = new Promise<void>((r) => (arrived = r));
+    let finished!: () => void;
+    const handlerDone = new Promise<void>((r) => (finished = r));
+    class Late {
+      @Handle() async handle(req: DatagramRequest | StreamRequest) {
+        arrived();
+        await new Promise((r) => setTimeout(r, 300));
+        try {
+          await req.wfile.write('late\n');
+        } finally {
+          finished();
+        }
+      }
+      @HandleError() err(e: unknown) { errors.push(e); }
+    }
+    Concurrent()(Late);
+    (kind === 'udp' ? UdpServer(0) : TcpServer(0))(Late);
+    const server = await bootstrap(Late);
+    const loop = server.serveForever(0.05);
+    const target = tcp(server);
+    const socket = kind === 'tcp' ? await within(5000, 'connect', connect(target)) : undefined;
+    socket?.on('error', () => undefined);
+    try {
+      if (socket) socket.write('go\n');
+      else void datagramExchange(target, 'go', undefined, 2000).catch(() => undefined);
+      await within(5000, 'the handler to start', started);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+      await within(5000, 'the handler to write after close', handlerDone);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      socket?.destroy();
+      await server.close();
+    }
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('close() was called while the request was running')]);
+    expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
+  });
+
   test('a failed PROXY header reported to a handleError that throws is logged, not an unhandled rejection, and the server goes on', async () => {
     const { server, logged, target } = throwingServer({ proxyProtocol: true });
     const t = await target();
