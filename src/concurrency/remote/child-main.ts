@@ -1,8 +1,12 @@
 /** The body of a sockserve child process (started by child-entry.js): the runtime over the IPC channel. */
-import type { WorkerSpec } from './protocol';
+import { inspect } from 'util';
+import { serializeError, type WorkerSpec } from './protocol';
 import { loadWorkerModules } from './class-ref';
 import { startWorkerRuntime } from './worker-runtime';
 import { BookkeepingWriter } from './bookkeeping';
+
+/** How long a child that met an uncaught exception waits for the server to be told, at most (ms). */
+const FATAL_SEND_MS = 1000;
 
 // The parent gone (closed, crashed, or killed by SIGKILL) closes the channel: never outlive it.
 process.on('disconnect', () => process.exit(0));
@@ -16,6 +20,18 @@ const parentOwnsShutdown = (): void => {
 };
 process.on('SIGINT', parentOwnsShutdown);
 process.on('SIGTERM', parentOwnsShutdown);
+
+// An uncaught exception (or unhandled rejection) ends the child, as it ends any Node process, printed as Node
+// prints it; but the server learns what it was first, as it does from a thread's 'error' event, so that the
+// WorkerCrashedError of the child's connections names it instead of "exited with code 1".
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`Uncaught ${inspect(err)}\n`);
+  process.exitCode = 1;
+  const leave = () => process.exit(1);
+  setTimeout(leave, FATAL_SEND_MS);
+  if (process.connected) process.send!({ t: 'fatal', error: serializeError(err) }, undefined, {}, leave);
+  else leave();
+});
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number }) => {

@@ -78,9 +78,9 @@ export class ChildSlot extends RemoteSlot {
           this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
           resolve();
         };
-        // A child that failed to load sends why, then exits: its 'exit' can be seen before that message is
-        // read. Before it was ready, the IPC channel is drained first (bounded), so the reason is not lost.
-        if (this.started || !this.child.connected) return ended();
+        // A child that failed to load, or met an uncaught exception, sends why, then exits: its 'exit' can be
+        // seen before that message is read. The IPC channel is drained first (bounded), so the reason is not lost.
+        if (!this.child.connected) return ended();
         const timer = setTimeout(ended, 1000);
         this.child.once('disconnect', () => {
           clearTimeout(timer);

@@ -67,6 +67,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'load-error'; message: string }
+  /** A child's uncaught exception, sent just before it exits (a thread's 'error' event says the same). */
+  | { t: 'fatal'; error: SerializedError }
   /**
    * Write `chunk`; `answer`: the worker waits for this write (else 'written' may come later, for several at
    * once); `noDelay`: setNoDelay() on the worker's side since the last write: the main thread sets TCP_NODELAY

@@ -285,6 +285,7 @@ export abstract class RemoteSlot {
       return this.settleReady.resolve();
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
+    if (msg.t === 'fatal') return void (this.lastError = deserializeError(msg.error));
     if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true);
     if (msg.t === 'served') return this.onServed?.(msg);
     if (msg.t === 'listening') {
