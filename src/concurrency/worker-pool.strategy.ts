@@ -15,6 +15,10 @@ import { WorkerStatsBook } from '../observability/worker-report';
 
 /** Failed starts in a row for a connection before it fails with the reason. */
 const START_ATTEMPTS = 3;
+/** Datagrams that may wait for a worker to free up (pick()); past this many a datagram is placed at once, as a connection is. */
+const DATAGRAMS_WAITING_MAX = 1024;
+/** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
+const GROW_AFTER_MS = 50;
 /** More than DEATH_LIMIT deaths within DEATH_WINDOW_MS: replacements wait, from BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS. */
 const DEATH_LIMIT = 5;
 const DEATH_WINDOW_MS = 10_000;
@@ -91,6 +95,10 @@ export function reportPeriodMs(heartbeatTimeout: number): number {
  * while every worker holds `perWorker` connections (connectionsPerThread: 1 is Python's one connection
  * per thread). Past `max` a connection still never waits: it shares the least-loaded worker and is
  * counted `oversubscribed`. `perRequest` starts a fresh worker per connection, as Python does.
+ * A datagram is a request of microseconds, not a connection: when every worker is full it waits for the
+ * first to free up, and only while datagrams keep waiting (blocked handlers) does the pool grow, by one
+ * worker every GROW_AFTER_MS (`growing`), instead of one worker per datagram in flight (a burst of 100
+ * started 62 threads, 1 GB, and was answered later than by the two threads there were).
  *
  * Workers above `warm` exit after `idleTimeoutMs` without a connection; a worker that has taken
  * `maxConnectionsPerWorker` connections retires (Apache's MaxConnectionsPerChild) once its own have
@@ -108,6 +116,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
   /** Connections waiting for a worker while none is alive (every worker died and the backoff holds). */
   private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
+  /** Datagrams waiting for a worker below perWorker (see the class comment), each resolved with its worker already loaded. */
+  private readonly datagramWaiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
+  /** Workers started because datagrams wait, until each is ready or has failed. */
+  private readonly growing = new Set<RemoteSlot>();
+  /** Armed while datagrams wait and no worker is starting for them (growSoon()). */
+  private growTimer: NodeJS.Timeout | undefined;
   private readonly warm: number;
   private closed = false;
   /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
@@ -323,7 +337,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);
+    clearTimeout(this.growTimer);
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
+    for (const waiter of this.datagramWaiters.splice(0)) waiter.reject(this.closedError());
     for (const waiter of [...this.acceptedWaiters]) waiter(false); // a handleRequest() waiting for a worker's request returns
     await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
     while (this.ending.size > 0) await Promise.all([...this.ending]);
@@ -346,7 +362,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     this.followInterest();
     for (let attempt = 1; ; attempt++) {
-      const slot = await this.pick();
+      const slot = await this.pick(Array.isArray(request));
       try {
         await slot.ready;
       } catch (err) {
@@ -372,7 +388,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * least-loaded worker below `perWorker`; else a new one while below `max`; else the least-loaded
    * (oversubscribed). With perRequest, always a fresh one while below `max`.
    */
-  private async pick(): Promise<RemoteSlot> {
+  private async pick(datagram = false): Promise<RemoteSlot> {
     if (this.closed) throw this.closedError();
     let best: RemoteSlot | undefined;
     let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
@@ -385,6 +401,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (this.startFailures >= START_ATTEMPTS) this.startFailures = 0; // a new connection tries again
     const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
     let chosen: RemoteSlot | undefined = room ? best : undefined;
+    if (!chosen && datagram && best && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
+      this.growSoon();
+      return new Promise<RemoteSlot>((resolve, reject) => this.datagramWaiters.push({ resolve, reject }));
+    }
     if (!chosen && this.slots.size < this.options.max && !this.backoffTimer) {
       try {
         chosen = this.spawn();
@@ -400,6 +420,67 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (!chosen) chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.load(chosen);
     return chosen;
+  }
+
+  private canGrow(): boolean {
+    return this.slots.size < this.options.max && !this.backoffTimer;
+  }
+
+  /** Datagrams wait: unless workers free up for them within GROW_AFTER_MS (they are short), start workers for them. */
+  private growSoon(): void {
+    if (this.growTimer) return;
+    this.growTimer = setTimeout(() => {
+      this.growTimer = undefined;
+      if (!this.closed) this.growOrShare();
+    }, GROW_AFTER_MS);
+  }
+
+  /**
+   * Starts one worker for the datagrams waiting, if no starting worker will take each of them already, and
+   * looks again GROW_AFTER_MS later: the pool grows by one worker per GROW_AFTER_MS while datagrams wait.
+   * False when none is starting and none could start.
+   */
+  private grow(): boolean {
+    if (this.growing.size < this.datagramWaiters.length && this.canGrow()) {
+      try {
+        this.growing.add(this.spawn());
+      } catch {
+        // new Worker() or fork() threw: the datagrams share the workers there are
+      }
+    }
+    if (this.datagramWaiters.length > this.growing.size && this.growing.size > 0) this.growSoon();
+    return this.growing.size > 0;
+  }
+
+  /** `slot` has room (a request of it ended, or it is ready): waiting datagrams take it, up to perWorker. */
+  private handToWaitingDatagrams(slot: RemoteSlot): void {
+    while (this.datagramWaiters.length > 0 && slot.load < this.options.perWorker && !slot.retiring && !slot.dead) {
+      this.load(slot);
+      this.datagramWaiters.shift()!.resolve(slot);
+    }
+    if (this.datagramWaiters.length > this.growing.size) this.growSoon();
+  }
+
+  /** Datagrams have waited GROW_AFTER_MS: start workers for them, or (at max, or none can start) share the least-loaded. */
+  private growOrShare(): void {
+    if (this.datagramWaiters.length > 0 && !this.grow()) this.shareWithWaitingDatagrams();
+  }
+
+  /** Each waiting datagram goes to the least-loaded worker now (oversubscribed), or waits with the connections for one to start. */
+  private shareWithWaitingDatagrams(): void {
+    for (const waiter of this.datagramWaiters.splice(0)) {
+      let least: RemoteSlot | undefined;
+      for (const slot of this.slots) if (!slot.dead && !slot.retiring && (!least || slot.load < least.load)) least = slot;
+      if (!least) {
+        // No worker at all: as any connection, it waits for the next that starts (loaded here, as pick() loads its own).
+        this.waiters.push({ resolve: (slot) => (this.load(slot), waiter.resolve(slot)), reject: waiter.reject });
+        this.replace();
+        continue;
+      }
+      this.book.oversubscribed++;
+      this.load(least);
+      waiter.resolve(least);
+    }
   }
 
   private load(slot: RemoteSlot): void {
@@ -418,6 +499,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private unload(slot: RemoteSlot, shutdownTimeout: number | null): void {
     slot.load--;
     if (slot.dead || this.closed) return;
+    if (this.datagramWaiters.length > 0) this.handToWaitingDatagrams(slot);
     if (slot.retiring) {
       // Past maxConnectionsPerThread/Child it is recycled (worker.exit says so); perRequest's simply retires.
       if (slot.load === 0) void this.retire(slot, this.options.perRequest ? 'retired' : 'recycled');
@@ -468,8 +550,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (this.secureContext && !slot.dead) void slot.setSecureContext(this.secureContext);
         if (this.shared?.accepting && !slot.dead && !slot.retiring) void this.listenOn(slot);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
+        this.growing.delete(slot);
+        if (!slot.dead) this.handToWaitingDatagrams(slot);
       },
       (err: Error) => {
+        // Not another start for the datagrams waiting: the failures below decide about those.
+        if (this.growing.delete(slot) && this.growing.size === 0) this.shareWithWaitingDatagrams();
         if (this.slots.delete(slot)) void this.track(slot.kill()); // it never became ready: end it, and keep its place free
         if (++this.startFailures < START_ATTEMPTS) return this.replace();
         // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
