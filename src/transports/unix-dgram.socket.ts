@@ -176,7 +176,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.failure) return Promise.reject(this.failure);
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
-    if (to.path === '') return Promise.reject(new Error(text.unboundPeer(owner)));
+    if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
     const full = this.full.get(to.path);
     if (full && performance.now() < full.until) {
       return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
@@ -239,12 +239,12 @@ export class UnixDatagramSocket implements DatagramSocket {
 
 /**
  * A reply that cannot reach its client: nobody is bound at its path any more (ENOENT, ECONNREFUSED: the
- * client went away) or its receive queue is full (EAGAIN). Routine client behaviour, counted in
+ * client went away), its receive queue is full (EAGAIN), or it has no path to reply to (EDESTADDRREQ). Routine client behaviour, counted in
  * `stats().clientErrors` (observability/error-kind.ts), as a reset TCP client is. The addon's own errors
  * carry no errno code, only a message; `code` is read from it.
  */
 class UnreachableClientError extends Error {
-  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT', options?: ErrorOptions) {
+  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ', options?: ErrorOptions) {
     super(message, options);
     this.name = 'UnreachableClientError';
   }
@@ -293,8 +293,9 @@ const text = {
   notUnix: (owner: string, address: string) =>
     `${owner}.send(): ${address} is an IP address, but this is a Unix datagram socket. Fix: send to { path }.`,
   unboundPeer: (owner: string) =>
-    `${owner}.send(): the client's Unix datagram socket is unbound (its address is empty), so no reply can ` +
-    `reach it. Fix: bind the client socket to its own path before it sends, or do not reply to unbound clients.`,
+    `${owner}.send(): the client's Unix datagram socket has no path (it is unbound, or bound in Linux's abstract ` +
+    `namespace, which node-unix-socket reports as an empty address too), so no reply can reach it. Fix: bind ` +
+    `the client socket to a filesystem path before it sends, or do not reply to such clients.`,
   sendFailed: (owner: string, bytes: number, path: string, err: unknown) =>
     `${owner}.send(): could not send ${bytes} bytes to ${path}: ${message(err)}. ` +
     `Fix: check that a socket is bound at that path, and keep datagrams small (the receiver gets at most ` +
