@@ -10,7 +10,7 @@ import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, streamBytes } from '../../observability/connection-bytes';
-import { plainError, requestEndObserved } from '../../observability/events';
+import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
@@ -335,8 +335,7 @@ export abstract class RemoteSlot {
         return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
-        if (msg.end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: msg.end }]);
-        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped);
+        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped, msg.end);
         return;
       case 'shutdown': {
         // Answered once every other request has finished (or the shutdown failed: the handler goes on either way).
@@ -490,28 +489,33 @@ export abstract class RemoteSlot {
   private startDatagram(running: Running, request: DatagramRequestTuple, client: ClientAddress): void {
     const [data, dgramSocket] = request;
     const bytes = new Uint8Array(data);
-    running.reply = (reply) => {
-      request.replyBytes = reply.byteLength; // stats().bytesOut, as for a datagram served here
-      return dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client);
-    };
+    running.reply = (reply) =>
+      dgramSocket.send(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), client).then(() => {
+        request.replyBytes = reply.byteLength; // stats().bytesOut, as for a datagram served here: the bytes that left
+      });
     this.post({ t: 'dgram', id: running.id, client, data: bytes, truncated: request.truncated, server: running.server?.serverAddress }, [bytes.buffer as ArrayBuffer]);
   }
 
-  private async finish(running: Running, error?: Error, reply?: Uint8Array, dropped?: DroppedInWorker): Promise<void> {
-    if (this.running.get(running.id) !== running) return;
+  /**
+   * The request is done in the worker: its datagram reply (which the worker hands back) is sent from here,
+   * then the worker's `request.end` (`end`) is published, saying that the reply did not leave when it failed.
+   */
+  private async finish(running: Running, error?: Error, reply?: Uint8Array, dropped?: DroppedInWorker, end?: RequestEndData): Promise<void> {
+    if (this.running.get(running.id) !== running) {
+      if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
+      return;
+    }
     this.running.delete(running.id);
     running.detach?.();
-    if (error) {
-      // What the handler wrote before it threw is still owed (a datagram's reply); the error is the one reported.
-      if (reply && running.reply) await running.reply(reply).catch(() => undefined);
-      return running.reject(error);
+    let failed: Error | undefined;
+    if (reply && running.reply) {
+      // What the handler wrote before it threw is still owed too; then the handler's error is the one reported.
+      failed = await running.reply(reply).then(() => undefined, (err: Error) => err);
+      if (failed && end) end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - reply.byteLength, error: end.error ?? plainError(failed) };
     }
-    try {
-      if (reply && running.reply) await running.reply(reply);
-      running.resolve(dropped);
-    } catch (err) {
-      running.reject(err as Error);
-    }
+    if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
+    if (error ?? failed) running.reject((error ?? failed)!);
+    else running.resolve(dropped);
   }
 
   /** Ends a worker whose event loop has not answered for heartbeatTimeout seconds (every message counts). */

@@ -14,7 +14,7 @@ import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
-import { RequestEndData, requestObserved, traceRequest } from '../../observability/events';
+import { plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheck } from '../../observability/health-check';
 import { afterPollPhase } from '../../transports/event-loop';
@@ -163,6 +163,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
             sent = owed.length;
           } catch (err) {
             failed ??= err;
+            // request.end counted the reply the handler wrote: say that it did not leave, and why
+            const end = ending.end;
+            if (end) ending.end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - owed.length, error: end.error ?? plainError(err) };
           }
         }
         const counted = { ...ending, bytes: [bytes()[0], sent] as [number, number] };
