@@ -149,9 +149,12 @@ export class UnixDatagramSocket implements DatagramSocket {
     const { path } = this.opts;
     let fresh: NativeDgramSocket | undefined;
     try {
-      if (isOwnFile(path, this.created)) fs.unlinkSync(path);
+      // The file's permission bits (@UnixDatagramServer({ mode }) set them after binding) go to the new file.
+      const mode = isOwnFile(path, this.created) ? fs.statSync(path).mode & 0o777 : undefined;
+      if (mode !== undefined) fs.unlinkSync(path);
       fresh = new this.Native();
       fresh.bind(path);
+      if (mode !== undefined) fs.chmodSync(path, mode);
       this.created = identityOfSync(path);
     } catch (err) {
       fresh?.close();

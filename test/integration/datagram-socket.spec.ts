@@ -260,6 +260,7 @@ describe('DatagramSocket', () => {
       // node-unix-socket 0.2.7 polls for writability instead of readability after one EAGAIN, for good: the
       // socket read nothing more and spun the CPU, so one client that did not read stopped the whole server.
       const server = await unix('server.sock');
+      fs.chmodSync(`${dir}/server.sock`, 0o620); // as @UnixDatagramServer({ mode }) does after binding
       const seen = inbox(server);
       echoBack(server);
       const silent = await nonReader(`${dir}/silent.sock`);
@@ -288,6 +289,7 @@ describe('DatagramSocket', () => {
         expect(reply.from).toEqual({ path: `${dir}/server.sock` });
       }
       expect(server.address()).toEqual({ path: `${dir}/server.sock` });
+      expect(fs.statSync(`${dir}/server.sock`).mode & 0o777).toBe(0o620); // the fresh socket's file keeps them
 
       await server.close();
       expect(fs.existsSync(`${dir}/server.sock`)).toBe(false);
