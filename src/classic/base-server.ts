@@ -8,6 +8,7 @@ import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strat
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
 import { isRoutine } from '../observability/error-kind';
+import { LineBudget } from '../observability/line-budget';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
@@ -80,6 +81,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private closing: Promise<void> | undefined;
   /** Set for the synchronous start of a shutdown() that a request's handler called (see shutdownFromRequest). */
   private shutdownCaller: Req | undefined;
+  /** The budget of routine client-error lines (handleError), made at the first one. */
+  private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
   /** Requests whose handlers await shutdown() now: no such shutdown waits for any of them. */
@@ -295,6 +298,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.ready.catch(() => undefined);
       await this.serverClose();
       await this.strategy.close();
+      this.routineLines?.flush();
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed');
     })();
@@ -429,12 +433,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /**
    * Default: Python's traceback block at `logger.error` (stderr) for an error of the handler; one line at
-   * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts).
+   * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts), at
+   * most ROUTINE_LINES_PER_SECOND (10) a second, then one line saying how many more were not logged.
    * The server keeps serving.
    */
   handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
     if (isRoutine(error)) {
-      this.logger.warn(messages.clientError(clientAddress, error));
+      this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
+        this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND)),
+      );
+      if (this.routineLines.take()) this.logger.warn(messages.clientError(clientAddress, error));
       return;
     }
     const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
@@ -477,6 +485,8 @@ function ignore(): void {}
 
 /** How long abandoning waits, after closing every connection, for requests to notice before it gives them up. */
 const ABANDON_GRACE_MS = 100;
+/** Routine client-error lines a server logs a second at most (handleError); the rest are counted in one line. */
+const ROUTINE_LINES_PER_SECOND = 10;
 
 /** One run of serveForever(): when it has exited, and whether it gave up waiting for requests. */
 class Loop {

@@ -45,6 +45,10 @@ export const messages = {
     `The error it was given:\n${original}\nThe error it threw:\n${failure}`,
   /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
+  /** Routine lines past ROUTINE_LINES_PER_SECOND, held back (LineBudget). */
+  clientErrorsHeldBack: (owner: string, count: number, perSecond: number) =>
+    `${owner}: ${count} more routine client error${count === 1 ? '' : 's'} in the last second were not logged (at most ` +
+    `${perSecond} lines a second); stats().clientErrors, tlsErrors and proxyErrors count every one.`,
   acceptFailing: (owner: string, address: string, code: string | undefined) =>
     `${owner}: accepting on ${address} fails (${code ?? 'EMFILE'}: out of file descriptors); new connections are dropped ` +
     `until descriptors are free. Fix: raise the limit (ulimit -n, LimitNOFILE=), or lower limits.maxConnections.`,

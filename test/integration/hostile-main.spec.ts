@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
   bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
@@ -7,6 +8,8 @@ import {
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
 import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
+import { memoryLogger } from '../helpers/memory-logger';
+import { until } from '../fakes/fake-server';
 
 const serve = servingInTests<Server>();
 const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
@@ -128,7 +131,33 @@ class UdpWritesThenThrows {
   @HandleError() err(e: unknown) { errors.push(e); }
 }
 
+@UdpServer(0) @Concurrent() @Framing('lines', { maxLength: 8 })
+class QuietUdpLines8 {
+  @OnMessage() on(line: string) { return `<${line}>`; }
+}
+
 describe('datagrams, hostile', () => {
+  test('a flood of datagrams that each fail routinely logs 10 lines a second and one line for the rest; stats() counts every one', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(QuietUdpLines8, { logger }));
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const { host, port } = tcp(server);
+      for (let i = 0; i < 40; i++) client.send(`${i}-far-too-long\n`, port, host);
+      await until(() => server.stats().clientErrors === 40, 10000);
+    } finally {
+      client.close();
+    }
+    await until(() => logger.lines.warn.some((l) => /more routine client errors/.test(l)), 5000);
+    const held = logger.lines.warn.filter((l) => /more routine client errors/.test(l));
+    const single = logger.lines.warn.filter((l) => /^FrameTooLongError from /.test(l));
+    expect(single.length).toBeLessThanOrEqual(10);
+    expect(held).toHaveLength(1);
+    expect(held[0]).toMatch(/^QuietUdpLines8: (\d+) more routine client errors in the last second were not logged .*stats\(\)\.clientErrors/);
+    expect(single.length + Number(/: (\d+) more/.exec(held[0])![1])).toBe(40);
+  });
+
   test('a UDP datagram whose lines end in a too-long line still gets the replies to the lines before it, and the error reaches @HandleError', async () => {
     const server = serve(await bootstrap(UdpLines8));
     const { data } = await datagramExchange(tcp(server), 'a\nb\n123456789\nc\n');
