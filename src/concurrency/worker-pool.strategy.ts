@@ -1,8 +1,7 @@
-import { ConfigurationError } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
 import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
-import { SystemExit } from '../errors/errors';
 import type { ClientAddress } from '../transports/address';
 import { processInBackground } from './process-in-background';
 import { RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
@@ -19,6 +18,8 @@ const START_ATTEMPTS = 3;
 const DATAGRAMS_WAITING_MAX = 1024;
 /** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
 const GROW_AFTER_MS = 50;
+/** After START_ATTEMPTS workers in a row failed to start, how long before a new connection may try again (ms). */
+const START_RETRY_MS = 1000;
 /** More than DEATH_LIMIT deaths within DEATH_WINDOW_MS: replacements wait, from BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS. */
 const DEATH_LIMIT = 5;
 const DEATH_WINDOW_MS = 10_000;
@@ -113,6 +114,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly running = new Map<Promise<void>, RemoteRequest>();
   /** Workers in a row that could not start: past START_ATTEMPTS the pool stops starting more until a connection asks. */
   private startFailures = 0;
+  /** When the last worker failed to start (performance.now() ms), and why. */
+  private lastStartFailure: { at: number; error?: Error } = { at: -Infinity };
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
   /** Connections waiting for a worker while none is alive (every worker died and the backoff holds). */
   private readonly waiters: Array<{ resolve: (slot: RemoteSlot) => void; reject: (err: Error) => void }> = [];
@@ -329,7 +332,14 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * replaced. Retired on purpose, so no death towards the backoff.
    */
   abort(): void {
+    this.rejectWaiting('shutdownTimeout');
     for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot, 'shutdownTimeout');
+  }
+
+  /** Requests still waiting for a worker end as those in a worker do at shutdown's timeout or close(): a RequestTimeoutError (routine). */
+  private rejectWaiting(why: 'shutdownTimeout' | 'close'): void {
+    const error = new RequestTimeoutError(messages.waitingEnded(this.options.mode, why));
+    for (const waiter of [...this.waiters.splice(0), ...this.datagramWaiters.splice(0)]) waiter.reject(error);
   }
 
   async close(): Promise<void> {
@@ -338,8 +348,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);
     clearTimeout(this.growTimer);
-    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError());
-    for (const waiter of this.datagramWaiters.splice(0)) waiter.reject(this.closedError());
+    this.rejectWaiting('close');
     for (const waiter of [...this.acceptedWaiters]) waiter(false); // a handleRequest() waiting for a worker's request returns
     await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
     while (this.ending.size > 0) await Promise.all([...this.ending]);
@@ -398,10 +407,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       if (slot.retiring) continue;
       if (!best || slot.load < best.load) best = slot;
     }
-    if (this.startFailures >= START_ATTEMPTS) this.startFailures = 0; // a new connection tries again
+    if (this.startFailures >= START_ATTEMPTS) {
+      // Workers keep failing to start (a module that throws, EMFILE…): a new connection tries again, but at
+      // most once every START_RETRY_MS; in between, with no worker at all, it fails at once with the reason.
+      if (performance.now() - this.lastStartFailure.at >= START_RETRY_MS) this.startFailures = 0;
+      else if (!anyLive) throw this.startError(this.lastStartFailure.error!);
+    }
     const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
     let chosen: RemoteSlot | undefined = room ? best : undefined;
-    if (!chosen && datagram && best && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
+    if (!chosen && datagram && best?.started && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
       this.growSoon();
       return new Promise<RemoteSlot>((resolve, reject) => this.datagramWaiters.push({ resolve, reject }));
     }
@@ -441,7 +455,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * False when none is starting and none could start.
    */
   private grow(): boolean {
-    if (this.growing.size < this.datagramWaiters.length && this.canGrow()) {
+    if (this.growing.size < this.datagramWaiters.length && this.canGrow() && this.startFailures < START_ATTEMPTS) {
       try {
         this.growing.add(this.spawn());
       } catch {
@@ -466,20 +480,26 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (this.datagramWaiters.length > 0 && !this.grow()) this.shareWithWaitingDatagrams();
   }
 
-  /** Each waiting datagram goes to the least-loaded worker now (oversubscribed), or waits with the connections for one to start. */
-  private shareWithWaitingDatagrams(): void {
+  /**
+   * Each waiting datagram goes to the least-loaded started worker now (oversubscribed). With none started,
+   * after `failed` (the worker started for them could not start) each fails with that reason; else each
+   * waits with the connections for the next worker to start.
+   */
+  private shareWithWaitingDatagrams(failed?: Error): void {
     for (const waiter of this.datagramWaiters.splice(0)) {
       let least: RemoteSlot | undefined;
-      for (const slot of this.slots) if (!slot.dead && !slot.retiring && (!least || slot.load < least.load)) least = slot;
-      if (!least) {
-        // No worker at all: as any connection, it waits for the next that starts (loaded here, as pick() loads its own).
+      for (const slot of this.slots) if (slot.started && !slot.dead && !slot.retiring && (!least || slot.load < least.load)) least = slot;
+      if (least) {
+        this.book.oversubscribed++;
+        this.load(least);
+        waiter.resolve(least);
+      } else if (failed) {
+        waiter.reject(this.startError(failed));
+      } else {
+        // Loaded when one starts, as pick() loads its own.
         this.waiters.push({ resolve: (slot) => (this.load(slot), waiter.resolve(slot)), reject: waiter.reject });
         this.replace();
-        continue;
       }
-      this.book.oversubscribed++;
-      this.load(least);
-      waiter.resolve(least);
     }
   }
 
@@ -554,10 +574,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
         if (!slot.dead) this.handToWaitingDatagrams(slot);
       },
       (err: Error) => {
-        // Not another start for the datagrams waiting: the failures below decide about those.
-        if (this.growing.delete(slot) && this.growing.size === 0) this.shareWithWaitingDatagrams();
+        this.lastStartFailure = { at: performance.now(), error: err };
+        this.growing.delete(slot);
         if (this.slots.delete(slot)) void this.track(slot.kill()); // it never became ready: end it, and keep its place free
-        if (++this.startFailures < START_ATTEMPTS) return this.replace();
+        if (++this.startFailures < START_ATTEMPTS) {
+          if (this.datagramWaiters.length > this.growing.size) this.growSoon(); // another try for the datagrams waiting
+          return this.replace();
+        }
+        // Datagrams waiting go to a started worker, or fail with the reason, as a connection does after START_ATTEMPTS.
+        this.shareWithWaitingDatagrams(err);
         // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
         if (this.shared && !this.shared.closed) this.retryStart();
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
@@ -650,8 +675,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     this.backoffTimer.unref();
   }
 
+  /** A request the pool can no longer serve because close() was called: as one close() ended in a worker (routine). */
   private closedError(): Error {
-    return new Error(`the ${this.options.mode} pool is closed`);
+    return new RequestTimeoutError(messages.waitingEnded(this.options.mode, 'close'));
   }
 
   private startError(err: Error): Error {

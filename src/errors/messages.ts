@@ -96,6 +96,11 @@ export const messages = {
         ? `the server was closed while this request was running in its ${mode} worker, so the worker was ended and its connections closed.`
         : `this ${mode} worker had served maxConnectionsPer${mode === 'threading' ? 'Thread' : 'Child'} connections and ` +
           `its last ones were still open shutdownTimeout after that, so it was ended and they were closed; a fresh worker serves new connections.`,
+  /** A request still waiting for a worker (every worker busy or starting) when close() or shutdownTimeout came. */
+  waitingEnded: (mode: string, why: 'shutdownTimeout' | 'close') =>
+    `the request was still waiting for a ${mode} worker (every worker was busy or starting) when ` +
+    (why === 'close' ? 'the server was closed' : 'shutdownTimeout passed after shutdown began') + `, so it was dropped ` +
+    `unserved. Fix: raise maxThreads/maxChildren or connectionsPerThread/connectionsPerChild, or shutdownTimeout.`,
   workerUnresponsive: (mode: string, seconds: number) =>
     `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
     `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,

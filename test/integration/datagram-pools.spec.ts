@@ -7,7 +7,9 @@
 import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import { bootstrap, Server } from '../../src';
+import { bootstrap, Server, WorkerCrashedError } from '../../src';
+import { FlakyUdpChild, flakyMark, FlakyUdpThread } from '../fixtures/flaky-handlers';
+import { until } from '../fakes/fake-server';
 import { fixtureDir, OnePerThreadUdp } from '../fixtures/threaded-handlers';
 import { forkDir, OnePerChildUdp } from '../fixtures/forked-handlers';
 import { within } from '../helpers/clients';
@@ -49,11 +51,60 @@ describe.each([
     expect(server.stats().oversubscribed).toBe(0);
   });
 
+  test('close() ends the datagrams still waiting for a worker as routine RequestTimeoutErrors, as those running in one', async () => {
+    const server = await bootstrap(handler as never, { providers });
+    const loop = server.serveForever(0.05);
+    const { host, port } = server.serverAddress as { host: string; port: number };
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      for (const payload of ['burn 1500\n', 'burn 1500\n', 'a\n', 'b\n', 'c\n']) client.send(payload, port, host);
+      await until(() => server.stats().active === 5, 5000); // two in the workers, three waiting for one
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+    } finally {
+      client.close();
+      await server.close();
+    }
+    expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 5, active: 0 });
+  });
+
   test('datagrams waiting behind handlers that block their workers make the pool grow, one worker for each', async () => {
     const server = serve(await bootstrap(handler as never, { providers }));
     const replies = await burst(server, ['burn 1500', 'burn 1500', 'burn 1500', 'burn 1500']);
     expect(replies).toHaveLength(4);
     expect(server.stats().workers.length).toBe(4);
     expect(server.stats().oversubscribed).toBe(0);
+  });
+});
+
+describe.each([
+  ['@Threading', FlakyUdpThread],
+  ['@Forking', FlakyUdpChild],
+])('UDP on %s with one request per worker, when workers stop loading', (_name, handler) => {
+  afterEach(() => fs.rmSync(flakyMark, { force: true }));
+
+  test('datagrams waiting for a worker each fail with the reason once no worker can start, and the pool serves again when one can', async () => {
+    handler.errors.length = 0;
+    const server = serve(await bootstrap(handler as never));
+    const { host, port } = server.serverAddress as { host: string; port: number };
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
+      client.send('exit\n', port, host); // the only worker dies; its replacement cannot start
+      for (let i = 0; i < 10; i++) client.send(`x${i}\n`, port, host);
+      await until(() => handler.errors.length === 11 && server.stats().active === 0, 15000);
+    } finally {
+      client.close();
+    }
+    const [crash, ...rest] = handler.errors;
+    expect(crash).toBeInstanceOf(WorkerCrashedError);
+    for (const error of rest) expect(error.message).toMatch(/could not be started|cannot load its handler now/);
+
+    fs.rmSync(flakyMark);
+    await new Promise((r) => setTimeout(r, 1100)); // a new request may try to start a worker again after 1 s
+    const reply = await burst(server, ['again\n']);
+    expect(reply[0]).toMatch(/^\d+\/\d+: again$/);
   });
 });
