@@ -85,6 +85,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
+  /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
+  private readonly abandoning = new WeakSet<object>();
+  /** The reports of the last abandoning, which a later one awaits before it lets the loop go. */
+  private abandonReports: Promise<void> | undefined;
   /** Requests whose handlers await shutdown() now: no such shutdown waits for any of them. */
   private readonly shutdownCallers = new ShutdownCallers<Req>();
 
@@ -278,12 +282,20 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (!this.strategy.inFlight) return;
     await new Promise((resolve) => setTimeout(resolve, ABANDON_GRACE_MS));
     if (loop.ended) return;
-    const stuck = [...(this.strategy.inFlight?.() ?? [])];
+    // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.
+    const stuck = [...(this.strategy.inFlight?.() ?? [])].filter(([request]) => !this.abandoning.has(request as object));
+    for (const [request] of stuck) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
     const limit = this.shutdownTimeout ?? 0;
-    for (const [request, clientAddress] of stuck) {
-      await this.reportError(request, clientAddress, new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name))).catch(() => undefined);
-      if (typeof request === 'object' && request !== null) this.abandoned.add(request);
-    }
+    const earlier = this.abandonReports;
+    const reports = (async () => {
+      for (const [request, clientAddress] of stuck) {
+        await this.reportError(request, clientAddress, new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name))).catch(() => undefined);
+        if (typeof request === 'object' && request !== null) this.abandoned.add(request);
+      }
+    })();
+    this.abandonReports = reports;
+    await earlier; // an abandoning still reporting (shutdownTimeout's, when close() comes) ends first
+    await reports;
     loop.abandon();
   }
 

@@ -302,6 +302,40 @@ describe('the classic layer, hostile', () => {
     expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
   });
 
+  test('a request abandoned at shutdownTimeout is not abandoned again by a close() that comes while those reports run', async () => {
+    const reported: string[] = [];
+    @UdpServer(0) @Concurrent()
+    class Stuck {
+      @Handle() async handle() { await new Promise(() => undefined); }
+      @HandleError() async err(e: Error, client: { port: number }) {
+        reported.push(`${client.port} ${e.message.slice(0, 30)}`);
+        await new Promise((r) => setTimeout(r, 200)); // slow reports: close() comes while they run
+      }
+    }
+    const server = await bootstrap(Stuck, { shutdownTimeout: 0.3 });
+    const loop = server.serveForever(0.05);
+    const clients = await Promise.all([0, 1, 2].map(async () => {
+      const c = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => c.bind(0, '127.0.0.1', resolve));
+      return c;
+    }));
+    try {
+      const { host, port } = tcp(server);
+      for (const c of clients) c.send('x', port, host);
+      await until(() => server.stats().active === 3, 5000);
+      const shutdown = server.shutdown();
+      await until(() => reported.length === 1, 5000); // shutdownTimeout's reports have begun
+      await within(10000, 'close', server.close());
+      await within(10000, 'shutdown', shutdown);
+      await within(10000, 'the loop', loop);
+    } finally {
+      for (const c of clients) c.close();
+      await server.close();
+    }
+    expect(reported).toHaveLength(3);
+    expect(new Set(reported.map((r) => r.split(' ')[0])).size).toBe(3);
+  });
+
   test('a failed PROXY header reported to a handleError that throws is logged, not an unhandled rejection, and the server goes on', async () => {
     const { server, logged, target } = throwingServer({ proxyProtocol: true });
     const t = await target();
