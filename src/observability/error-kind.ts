@@ -14,8 +14,11 @@
  */
 export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
 
-/** errno codes of a peer that went away or stopped answering (Node's net, libuv). */
-const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE']);
+/**
+ * errno codes of a peer that went away or stopped answering (Node's net, libuv), and of a datagram reply
+ * sent after close() closed the socket under its request (transports/socket-closed.ts).
+ */
+const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_SOCKET_DGRAM_NOT_RUNNING']);
 /**
  * sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14), and for a
  * Unix datagram reply whose client is gone or does not read (UnreachableClientError, unix-dgram.socket.ts).

@@ -7,6 +7,7 @@ import * as net from 'net';
 import { AddressInUseError } from '../errors/errors';
 import { ClientAddress, formatAddress, IpAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
+import { closedForSend } from './socket-closed';
 
 export interface ResolvedUdpOptions {
   port: number;
@@ -61,7 +62,7 @@ export class UdpSocket implements DatagramSocket {
 
   send(data: Buffer, to: ClientAddress): Promise<void> {
     const socket = this.socket;
-    if (this.closed) return Promise.reject(new Error(text.closed(this.opts.owner, 'send')));
+    if (this.closed) return Promise.reject(closedForSend(this.opts.owner));
     if (!socket || !this.bound) return Promise.reject(new Error(text.notBound(this.opts.owner, 'send')));
     if (this.failure) return Promise.reject(this.failure);
     if (isUnixAddress(to)) return Promise.reject(new Error(text.notIp(this.opts.owner, to.path)));

@@ -38,6 +38,7 @@ import type * as UnixSocketAddon from 'node-unix-socket';
 import { AddressInUseError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
+import { closedForSend } from './socket-closed';
 import { identityOf, identityOfSync, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
@@ -175,7 +176,7 @@ export class UnixDatagramSocket implements DatagramSocket {
   send(data: Buffer, to: ClientAddress): Promise<void> {
     const { owner } = this.opts;
     const socket = this.socket;
-    if (this.closed) return Promise.reject(new Error(text.closed(owner, 'send')));
+    if (this.closed) return Promise.reject(closedForSend(owner));
     if (this.failure) return Promise.reject(this.failure);
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
@@ -242,21 +243,36 @@ export class UnixDatagramSocket implements DatagramSocket {
 
 /**
  * A reply that cannot reach its client: nobody is bound at its path any more (ENOENT, ECONNREFUSED: the
- * client went away), its receive queue is full (EAGAIN), or it has no path to reply to (EDESTADDRREQ). Routine client behaviour, counted in
+ * client went away), its receive queue is full (EAGAIN), it has no path to reply to (EDESTADDRREQ), or its
+ * path cannot be sent to (PEER_ERRORS). Routine client behaviour, counted in
  * `stats().clientErrors` (observability/error-kind.ts), as a reset TCP client is. The addon's own errors
  * carry no errno code, only a message; `code` is read from it.
  */
 class UnreachableClientError extends Error {
-  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ', options?: ErrorOptions) {
+  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ' | 'EPROTOTYPE' | 'EACCES' | 'ENOTDIR' | 'ELOOP', options?: ErrorOptions) {
     super(message, options);
     this.name = 'UnreachableClientError';
   }
 }
 
+/**
+ * The addon's messages (strerror) for a client path that cannot take a reply, each the client's doing: it
+ * went away (ECONNREFUSED, ENOENT), its path is not a datagram socket any more (EPROTOTYPE), or cannot be
+ * reached by this process (EACCES: its socket file's permission bits; ENOTDIR, ELOOP: the path itself).
+ */
+const PEER_ERRORS: Array<[RegExp, UnreachableClientError['code']]> = [
+  [/connection refused/i, 'ECONNREFUSED'],
+  [/no such file/i, 'ENOENT'],
+  [/protocol wrong type/i, 'EPROTOTYPE'],
+  [/permission denied/i, 'EACCES'],
+  [/not a directory/i, 'ENOTDIR'],
+  [/too many levels of symbolic links/i, 'ELOOP'],
+];
+
 /** The error for a send the addon refused: UnreachableClientError when the client is gone, else a plain Error. */
 function sendError(owner: string, bytes: number, path: string, err: unknown): Error {
   const why = message(err);
-  const code = /connection refused/i.test(why) ? 'ECONNREFUSED' : /no such file/i.test(why) ? 'ENOENT' : undefined;
+  const code = PEER_ERRORS.find(([pattern]) => pattern.test(why))?.[1];
   const line = text.sendFailed(owner, bytes, path, err);
   return code ? new UnreachableClientError(line, code, { cause: err }) : new Error(line, { cause: err });
 }

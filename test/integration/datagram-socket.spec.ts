@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { execFile, spawn } from 'child_process';
@@ -254,6 +255,14 @@ describe('DatagramSocket', () => {
       expect(missing.message).toMatch(/nobody\.sock/);
       expect(refused).toMatchObject({ name: 'UnreachableClientError', code: 'ECONNREFUSED' });
       expect([errorKind(missing), errorKind(refused)]).toEqual(['client', 'client']);
+
+      // A client whose path is now a stream socket's: its own doing, routine too.
+      const stream = net.createServer();
+      await new Promise<void>((resolve) => stream.listen(`${dir}/stream.sock`, resolve));
+      cleanups.push(() => new Promise((resolve) => stream.close(resolve)));
+      const wrongType = await within(socket.send(Buffer.from('x'), { path: `${dir}/stream.sock` }).catch((e) => e), 'the send to fail');
+      expect(wrongType).toMatchObject({ name: 'UnreachableClientError', code: 'EPROTOTYPE' });
+      expect(errorKind(wrongType)).toBe('client');
     });
 
     it('drops only the replies a client that never reads has no room for, and goes on reading and answering others', async () => {

@@ -3,10 +3,11 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
   bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
-  RequestTimeoutError, StreamRequest, TcpServer, UdpServer,
+  RequestTimeoutError, StreamRequest, TcpServer, UdpServer, UnixDatagramServer,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { connect, datagramExchange, readToEnd, streamExchange, within } from '../helpers/clients';
+import * as path from 'node:path';
+import { connect, datagramExchange, readToEnd, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { memoryLogger } from '../helpers/memory-logger';
 import { until } from '../fakes/fake-server';
@@ -300,6 +301,40 @@ describe('the classic layer, hostile', () => {
     }
     expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('close() was called while the request was running')]);
     expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
+  });
+
+  test.each([['UDP'], ['Unix datagram']])('%s, @Concurrent: a reply its handler sends just after close() closed the socket is a routine error, not a handler error', async (kind) => {
+    const dir = tempDir();
+    let arrived!: () => void;
+    const started = new Promise<void>((r) => (arrived = r));
+    class LateReply {
+      @Handle() async handle(req: DatagramRequest) {
+        arrived();
+        await new Promise((r) => setTimeout(r, 30)); // ends inside close()'s grace, before it gives requests up
+        await req.wfile.write('late');
+      }
+    }
+    Concurrent()(LateReply);
+    (kind === 'UDP' ? UdpServer(0) : UnixDatagramServer(path.join(dir, 'late.sock')))(LateReply);
+    const logger = memoryLogger();
+    const server = await bootstrap(LateReply, { logger });
+    const loop = server.serveForever(0.05);
+    let exchange: Promise<unknown> = Promise.resolve();
+    try {
+      const address = server.serverAddress as { host: string; port: number } | { path: string };
+      exchange = datagramExchange(address, 'x', dir, 500).catch(() => undefined); // no reply comes: it gives up
+      await within(5000, 'the handler to start', started);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+      await until(() => server.stats().clientErrors === 1, 5000);
+    } finally {
+      await server.close();
+      await exchange;
+      removeTempDir(dir);
+    }
+    expect(server.stats().errors).toBe(0);
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/the socket is closed \(close\(\) was called while the request ran\).*ERR_SOCKET_DGRAM_NOT_RUNNING/)]);
   });
 
   test('a request abandoned at shutdownTimeout is not abandoned again by a close() that comes while those reports run', async () => {
