@@ -25,13 +25,24 @@ process.on('SIGTERM', parentOwnsShutdown);
 // prints it; but the server learns what it was first, as it does from a thread's 'error' event, so that the
 // WorkerCrashedError of the child's connections names it instead of "exited with code 1".
 process.on('uncaughtException', (err) => {
-  process.stderr.write(`Uncaught ${inspect(err)}\n`);
   process.exitCode = 1;
   const leave = () => process.exit(1);
   setTimeout(leave, FATAL_SEND_MS);
-  if (process.connected) process.send!({ t: 'fatal', error: serializeError(err) }, undefined, {}, leave);
+  // Whatever was thrown (null, an object whose getters throw…), describing it must not throw in turn.
+  const described = attempt(() => inspect(err), () => 'a value that cannot be described');
+  process.stderr.write(`Uncaught ${described}\n`);
+  const error = attempt(() => serializeError(err), () => ({ name: 'Error', message: `uncaught: ${described}` }));
+  if (process.connected) process.send!({ t: 'fatal', error }, undefined, {}, leave);
   else leave();
 });
+
+function attempt<T>(get: () => T, otherwise: () => T): T {
+  try {
+    return get();
+  } catch {
+    return otherwise();
+  }
+}
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number }) => {
