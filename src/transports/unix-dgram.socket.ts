@@ -84,9 +84,10 @@ export class UnixDatagramSocket implements DatagramSocket {
    * Clients whose receive queue was full, by path: replies to them are dropped unsent until `until`
    * (performance.now() milliseconds), because each EAGAIN costs a reopen(). `hold` doubles from
    * FULL_HOLD_MS to FULL_HOLD_MAX_MS while the client still has no room, and the entry goes when a send
-   * to it succeeds. At most FULL_MAX entries, the oldest forgotten first.
+   * to it succeeds, or when another socket is bound at that path (`ino`, its file's inode: a new client).
+   * At most FULL_MAX entries, the oldest forgotten first.
    */
-  private readonly full = new Map<string, { until: number; hold: number }>();
+  private readonly full = new Map<string, { until: number; hold: number; ino: number | undefined }>();
 
   constructor(
     private readonly opts: ResolvedUnixDgramOptions,
@@ -123,7 +124,7 @@ export class UnixDatagramSocket implements DatagramSocket {
   private holdBack(path: string, previous: { hold: number } | undefined): void {
     const hold = previous ? Math.min(previous.hold * 2, FULL_HOLD_MAX_MS) : FULL_HOLD_MS;
     this.full.delete(path);
-    this.full.set(path, { until: performance.now() + hold, hold });
+    this.full.set(path, { until: performance.now() + hold, hold, ino: inodeAt(path) });
     if (this.full.size > FULL_MAX) this.full.delete(this.full.keys().next().value!);
   }
 
@@ -181,9 +182,13 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
     if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
-    const full = this.full.get(to.path);
+    let full = this.full.get(to.path);
     if (full && performance.now() < full.until) {
-      return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
+      if (inodeAt(to.path) === full.ino) {
+        return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
+      }
+      this.full.delete(to.path); // another client bound that path since: it owes nothing of the old one's hold
+      full = undefined;
     }
     return new Promise<void>((resolve, reject) => {
       let answered = false;
@@ -323,6 +328,15 @@ const text = {
     `${owner}: the Unix datagram socket failed and was closed by node-unix-socket: ${message(err)}. ` +
     `Fix: close this server and bind a new one.`,
 };
+
+/** The inode of the file at `path` now, or undefined (a stat only while a client is held back). */
+function inodeAt(path: string): number | undefined {
+  try {
+    return fs.lstatSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Queues an empty immediate: the loop runs it this turn, and with it the ticks and microtasks queued from native code. */
 function kick(): void {

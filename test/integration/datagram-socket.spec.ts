@@ -73,21 +73,22 @@ describe('DatagramSocket', () => {
   }
 
   /** A client process bound at `clientPath` that never reads (fixtures/unix-dgram-nonreader.js); killed after the test. */
-  async function nonReader(clientPath: string, serverPath = '-', count = 0): Promise<string> {
+  async function nonReader(clientPath: string, serverPath = '-', count = 0): Promise<{ path: string; kill: () => Promise<unknown> }> {
     const script = path.join(__dirname, '../fixtures/unix-dgram-nonreader.js');
     const child = spawn(process.execPath, [script, clientPath, serverPath, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(() => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+    const kill = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       return within(gone, 'the non-reading client to exit');
-    });
+    };
+    cleanups.push(kill);
     let out = '';
     await within(new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (chunk) => (out += chunk) && out.includes('\n') && resolve());
       child.once('exit', (code) => reject(new Error(`the non-reading client exited with ${code}: ${out}`)));
     }), 'the non-reading client to bind');
-    return clientPath;
+    return { path: clientPath, kill };
   }
 
   async function unix(name: string, maxPacketSize?: number) {
@@ -272,7 +273,7 @@ describe('DatagramSocket', () => {
       fs.chmodSync(`${dir}/server.sock`, 0o620); // as @UnixDatagramServer({ mode }) does after binding
       const seen = inbox(server);
       echoBack(server);
-      const silent = await nonReader(`${dir}/silent.sock`);
+      const { path: silent } = await nonReader(`${dir}/silent.sock`);
 
       const outcomes = await within(
         Promise.all([...Array(20).keys()].map((i) => server.send(Buffer.from(`r${i}`), { path: silent }).then(() => 'sent', (e) => e))),
@@ -302,6 +303,24 @@ describe('DatagramSocket', () => {
 
       await server.close();
       expect(fs.existsSync(`${dir}/server.sock`)).toBe(false);
+    });
+
+    it('holds back replies to a client whose queue was full, but not to a new client bound at its path since', async () => {
+      const server = await unix('server.sock');
+      const silent = await nonReader(`${dir}/silent.sock`);
+      const outcomes = await within(
+        Promise.all([...Array(15).keys()].map((i) => server.send(Buffer.from(`r${i}`), { path: silent.path }).then(() => 'sent', (e) => e.code))),
+        'fifteen sends to settle',
+      );
+      expect(outcomes).toContain('EAGAIN');
+      expect(await server.send(Buffer.from('held'), { path: silent.path }).catch((e) => e.code)).toBe('EAGAIN'); // held back, unsent
+
+      await silent.kill();
+      fs.rmSync(silent.path);
+      const newcomer = await unix('silent.sock'); // another client, at the same path, within the hold
+      const replies = inbox(newcomer);
+      await server.send(Buffer.from('welcome'), { path: silent.path });
+      expect((await replies.next('the reply to the new client')).data.toString()).toBe('welcome');
     });
 
     it('rejects a datagram too large for the kernel instead of dropping it silently', async () => {
