@@ -128,7 +128,12 @@ export class UnixDatagramServer extends DatagramServer<string> {
   }
 
   protected createSocket(): DatagramSocket {
-    return createUnixDatagramSocket({ path: this.serverAddress, maxPacketSize: this.maxPacketSize, owner: this.constructor.name });
+    return createUnixDatagramSocket({
+      path: this.serverAddress,
+      maxPacketSize: this.maxPacketSize,
+      owner: this.constructor.name,
+      onFailure: (error) => this.logger.error(error.message), // it receives nothing more: say so once
+    });
   }
 
   protected boundAddress(): string {

@@ -65,6 +65,11 @@ export interface UnixDatagramSocketOptions {
   maxPacketSize?: number;
   /** Who binds, for error messages. Default 'UnixDatagramServer'. */
   owner?: string;
+  /**
+   * Called once if the socket fails for good after binding (node-unix-socket closed it on a receive error,
+   * or a fresh socket could not be bound at the path after a client's full queue): it receives nothing more.
+   */
+  onFailure?: (error: Error) => void;
 }
 
 export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
@@ -84,7 +89,7 @@ export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
 export function createUnixDatagramSocket(opts: UnixDatagramSocketOptions): DatagramSocket {
   const owner = opts.owner ?? 'UnixDatagramServer';
   return new UnixDatagramSocket(
-    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner), owner },
+    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner), owner, onFailure: opts.onFailure },
     loadUnixDgramAddon(),
   );
 }

@@ -69,6 +69,7 @@ export interface ResolvedUnixDgramOptions {
   path: string;
   maxPacketSize: number;
   owner: string;
+  onFailure?: (error: Error) => void;
 }
 
 export class UnixDatagramSocket implements DatagramSocket {
@@ -236,7 +237,9 @@ export class UnixDatagramSocket implements DatagramSocket {
   }
 
   private fail(err: Error): void {
+    if (this.failure || this.closed) return;
     this.failure = new Error(text.failed(this.opts.owner, err), { cause: err });
+    this.opts.onFailure?.(this.failure);
   }
 
   private async removeOwnFile(): Promise<void> {
@@ -325,8 +328,8 @@ const text = {
     `Fix: check that a socket is bound at that path, and keep datagrams small (the receiver gets at most ` +
     `65535 bytes of one).`,
   failed: (owner: string, err: unknown) =>
-    `${owner}: the Unix datagram socket failed and was closed by node-unix-socket: ${message(err)}. ` +
-    `Fix: close this server and bind a new one.`,
+    `${owner}: the Unix datagram socket failed and receives nothing more: ${message(err)}. ` +
+    `Fix: close this server and bind a new one (and check that nothing else has taken its path).`,
 };
 
 /** The inode of the file at `path` now, or undefined (a stat only while a client is held back). */

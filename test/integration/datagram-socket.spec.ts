@@ -305,6 +305,24 @@ describe('DatagramSocket', () => {
       expect(fs.existsSync(`${dir}/server.sock`)).toBe(false);
     });
 
+    it('says once, through onFailure, when it cannot bind a fresh socket at its path (another file took it) and receives nothing more', async () => {
+      const failures: Error[] = [];
+      const server = createUnixDatagramSocket({ path: `${dir}/server.sock`, maxPacketSize: 8192, onFailure: (e) => failures.push(e) });
+      cleanups.push(() => server.close());
+      await server.bind();
+      const silent = await nonReader(`${dir}/silent.sock`);
+      fs.rmSync(`${dir}/server.sock`);
+      fs.writeFileSync(`${dir}/server.sock`, 'not a socket'); // someone took the path
+
+      await within(Promise.all([...Array(15).keys()].map((i) => server.send(Buffer.from(`r${i}`), { path: silent.path }).catch(() => undefined))), 'the sends');
+
+      expect(failures).toHaveLength(1);
+      expect(failures[0].message).toMatch(/^UnixDatagramServer: the Unix datagram socket failed and receives nothing more: .*in use.*Fix:/i);
+      await expect(server.send(Buffer.from('x'), { path: silent.path })).rejects.toBe(failures[0]);
+      await server.close();
+      expect(fs.readFileSync(`${dir}/server.sock`, 'utf8')).toBe('not a socket'); // close() leaves the other file alone
+    });
+
     it('holds back replies to a client whose queue was full, but not to a new client bound at its path since', async () => {
       const server = await unix('server.sock');
       const silent = await nonReader(`${dir}/silent.sock`);
