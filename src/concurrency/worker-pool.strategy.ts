@@ -401,25 +401,26 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (this.closed) throw this.closedError();
     let best: RemoteSlot | undefined;
     let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
+    let starting = false;
     for (const slot of this.slots) {
       if (slot.dead) continue;
+      if (!slot.started) starting = true;
       if (!anyLive || slot.load < anyLive.load) anyLive = slot;
       if (slot.retiring) continue;
       if (!best || slot.load < best.load) best = slot;
     }
-    if (this.startFailures >= START_ATTEMPTS) {
-      // Workers keep failing to start (a module that throws, EMFILE…): a new connection tries again, but at
-      // most once every START_RETRY_MS; in between, with no worker at all, it fails at once with the reason.
-      if (performance.now() - this.lastStartFailure.at >= START_RETRY_MS) this.startFailures = 0;
-      else if (!anyLive) throw this.startError(this.lastStartFailure.error!);
-    }
+    // Since a start failed (a module that throws, EMFILE…) and until one succeeds, one worker starts at a
+    // time; after START_ATTEMPTS failures in a row, one every START_RETRY_MS at most, and in between a
+    // request with no worker to go to fails at once with the reason: a flood meets no storm of starts.
+    const mayStart = this.startFailures === 0 || (!starting && (this.startFailures < START_ATTEMPTS || performance.now() - this.lastStartFailure.at >= START_RETRY_MS));
+    if (!mayStart && !anyLive) throw this.startError(this.lastStartFailure.error!);
     const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
     let chosen: RemoteSlot | undefined = room ? best : undefined;
     if (!chosen && datagram && best?.started && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
       this.growSoon();
       return new Promise<RemoteSlot>((resolve, reject) => this.datagramWaiters.push({ resolve, reject }));
     }
-    if (!chosen && this.slots.size < this.options.max && !this.backoffTimer) {
+    if (!chosen && mayStart && this.slots.size < this.options.max && !this.backoffTimer) {
       try {
         chosen = this.spawn();
       } catch {
@@ -455,7 +456,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
    * False when none is starting and none could start.
    */
   private grow(): boolean {
-    if (this.growing.size < this.datagramWaiters.length && this.canGrow() && this.startFailures < START_ATTEMPTS) {
+    if (this.growing.size < this.datagramWaiters.length && this.canGrow() && this.startFailures === 0) {
       try {
         this.growing.add(this.spawn());
       } catch {
@@ -581,10 +582,16 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
           if (this.datagramWaiters.length > this.growing.size) this.growSoon(); // another try for the datagrams waiting
           return this.replace();
         }
+        // Said once per run of failures (the next start that works ends it), with when the pool tries again.
+        const accepting = this.shared !== undefined && !this.shared.closed;
+        if (this.startFailures === START_ATTEMPTS) {
+          const next = accepting ? (this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS)) : START_RETRY_MS;
+          this.options.log(messages.workersCannotStart(this.handlerName, this.options.mode, START_ATTEMPTS, err.message, next / 1000, accepting));
+        }
         // Datagrams waiting go to a started worker, or fail with the reason, as a connection does after START_ATTEMPTS.
         this.shareWithWaitingDatagrams(err);
         // Workers that accept: no connection comes here to ask for a worker, so try again, later and later.
-        if (this.shared && !this.shared.closed) this.retryStart();
+        if (accepting) this.retryStart();
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.startError(err));
       },
     );

@@ -82,6 +82,13 @@ export const messages = {
     `exported from the module that declares it with @Injectable(); workers build them there.`,
   workerStartFailed: (name: string, mode: string, reason: string) =>
     `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
+  /** Logged once per run of failed starts (warn). */
+  workersCannotStart: (name: string, mode: string, attempts: number, reason: string, retrySeconds: number, accepting: boolean) =>
+    `${name}: ${attempts} ${mode} workers in a row could not start; ` +
+    (accepting
+      ? `new clients wait in the listen queue, and a worker starts again in ${retrySeconds} s (then later and later, up to 30 s). `
+      : `requests with no worker to go to fail with this reason, and a request ${retrySeconds} s or more later tries again. `) +
+    `Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerListenFailed: (mode: string, id: number, reason: string) =>
     `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
   workerCrashed: (mode: string, detail: string) =>

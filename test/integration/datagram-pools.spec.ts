@@ -107,4 +107,29 @@ describe.each([
     const reply = await burst(server, ['again\n']);
     expect(reply[0]).toMatch(/^\d+\/\d+: again$/);
   });
+
+  test('a flood while no worker can start meets no storm of starts: one at a time, then one a second, the rest failing at once', async () => {
+    handler.errors.length = 0;
+    const server = serve(await bootstrap(handler as never));
+    const { host, port } = server.serverAddress as { host: string; port: number };
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      fs.writeFileSync(flakyMark, '');
+      client.send('exit\n', port, host);
+      await until(() => handler.errors.length === 1, 10000);
+      const started = performance.now();
+      for (let i = 0; i < 60; i++) {
+        client.send(`x${i}\n`, port, host);
+        await new Promise((r) => setTimeout(r, 25)); // 40 a second for 1.5 s
+      }
+      await until(() => handler.errors.length === 61 && server.stats().active === 0, 15000);
+      const seconds = (performance.now() - started) / 1000;
+      const starts = fs.readFileSync(flakyMark, 'utf8').length; // every worker that tried to load
+      // The replacement's three tries, then one a second: each request tried three starts of its own before.
+      expect(starts).toBeLessThanOrEqual(3 + Math.ceil(seconds) + 3);
+    } finally {
+      client.close();
+    }
+  });
 });
