@@ -310,9 +310,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.ready.catch(() => undefined);
       await this.serverClose();
       await this.strategy.close();
-      this.routineLines?.flush();
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed');
+      this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();
     return this.closing;
   }

@@ -337,6 +337,36 @@ describe('the classic layer, hostile', () => {
     expect(logger.lines.warn).toEqual([expect.stringMatching(/the socket is closed \(close\(\) was called while the request ran\).*ERR_SOCKET_DGRAM_NOT_RUNNING/)]);
   });
 
+  test('close() abandoning more requests than 10 a second logs the held-back summary before it resolves', async () => {
+    @TcpServer(0) @Concurrent()
+    class Never {
+      @Handle() async handle(req: StreamRequest) { await req.rfile.readline(); await new Promise(() => undefined); }
+    }
+    const logger = memoryLogger();
+    const server = await bootstrap(Never, { logger });
+    const loop = server.serveForever(0.05);
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 15; i++) {
+        const socket = await within(5000, 'connect', connect(tcp(server)));
+        socket.on('error', () => undefined);
+        socket.write('hang\n');
+        sockets.push(socket);
+      }
+      await until(() => server.stats().active === 15, 5000);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the loop', loop);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.close();
+    }
+    const single = logger.lines.warn.filter((l) => /^RequestTimeoutError from /.test(l)).length;
+    const held = logger.lines.warn.map((l) => /: (\d+) more routine client errors/.exec(l)?.[1]).filter(Boolean).map(Number);
+    expect(single).toBe(10);
+    expect(held).toEqual([5]); // logged by the time close() resolved
+    expect(server.stats().clientErrors).toBe(15);
+  });
+
   test('a request abandoned at shutdownTimeout is not abandoned again by a close() that comes while those reports run', async () => {
     const reported: string[] = [];
     @UdpServer(0) @Concurrent()
