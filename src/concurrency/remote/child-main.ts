@@ -24,13 +24,16 @@ process.on('SIGTERM', parentOwnsShutdown);
 // An uncaught exception (or unhandled rejection) ends the child, as it ends any Node process, printed as Node
 // prints it; but the server learns what it was first, as it does from a thread's 'error' event, so that the
 // WorkerCrashedError of the child's connections names it instead of "exited with code 1".
+let dying = false;
 process.on('uncaughtException', (err) => {
-  process.exitCode = 1;
-  const leave = () => process.exit(1);
-  setTimeout(leave, FATAL_SEND_MS);
   // Whatever was thrown (null, an object whose getters throw…), describing it must not throw in turn.
   const described = attempt(() => inspect(err), () => 'a value that cannot be described');
   process.stderr.write(`Uncaught ${described}\n`);
+  if (dying) return; // the first one is on its way to the server: this child exits with it
+  dying = true;
+  process.exitCode = 1;
+  const leave = () => process.exit(1);
+  setTimeout(leave, FATAL_SEND_MS); // a server too busy to read it in time: the exit code says the rest
   const error = attempt(() => serializeError(err), () => ({ name: 'Error', message: `uncaught: ${described}` }));
   if (process.connected) process.send!({ t: 'fatal', error }, undefined, {}, leave);
   else leave();
