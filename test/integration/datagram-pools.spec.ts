@@ -84,16 +84,23 @@ describe.each([
 ])('UDP on %s with one request per worker, when workers stop loading', (_name, handler) => {
   afterEach(() => fs.rmSync(flakyMark, { force: true }));
 
-  test('datagrams waiting for a worker each fail with the reason once no worker can start, and the pool serves again when one can', async () => {
+  /** A served pool, and a client whose first datagram kills the only worker once no worker can load the handler. */
+  async function brokenPool(): Promise<{ server: Server; client: dgram.Socket; send: (payload: string) => void }> {
     handler.errors.length = 0;
     const server = serve(await bootstrap(handler as never));
     const { host, port } = server.serverAddress as { host: string; port: number };
     const client = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+    const send = (payload: string) => client.send(payload, port, host);
+    fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
+    send('exit\n'); // the only worker dies; its replacement cannot start
+    return { server, client, send };
+  }
+
+  test('datagrams waiting for a worker each fail with the reason once no worker can start, and the pool serves again when one can', async () => {
+    const { server, client, send } = await brokenPool();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-      fs.writeFileSync(flakyMark, ''); // from now on a worker cannot load the handler
-      client.send('exit\n', port, host); // the only worker dies; its replacement cannot start
-      for (let i = 0; i < 10; i++) client.send(`x${i}\n`, port, host);
+      for (let i = 0; i < 10; i++) send(`x${i}\n`);
       await until(() => handler.errors.length === 11 && server.stats().active === 0, 15000);
     } finally {
       client.close();
@@ -109,18 +116,12 @@ describe.each([
   });
 
   test('a flood while no worker can start meets no storm of starts: one at a time, then one a second, the rest failing at once', async () => {
-    handler.errors.length = 0;
-    const server = serve(await bootstrap(handler as never));
-    const { host, port } = server.serverAddress as { host: string; port: number };
-    const client = dgram.createSocket('udp4');
+    const { server, client, send } = await brokenPool();
     try {
-      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
-      fs.writeFileSync(flakyMark, '');
-      client.send('exit\n', port, host);
       await until(() => handler.errors.length === 1, 10000);
       const started = performance.now();
       for (let i = 0; i < 60; i++) {
-        client.send(`x${i}\n`, port, host);
+        send(`x${i}\n`);
         await new Promise((r) => setTimeout(r, 25)); // 40 a second for 1.5 s
       }
       await until(() => handler.errors.length === 61 && server.stats().active === 0, 15000);
