@@ -20,7 +20,7 @@
  *   waiting in the old socket's receive queue (at most max_dgram_qlen + 1) are lost with it, the server
  *   goes on. Then replies to that client are dropped unsent for 250 ms, doubling to 30 s while it still
  *   has no room, so that a client that never reads costs one reopen per hold, not one per reply;
- * - `close()` drops sends queued in the addon without calling back, so this class rejects them itself;
+ * - `close()` drops sends queued in the addon without calling back; none is ever left queued (above);
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
  *   emitted through process.nextTick: on Node 26 (not 20) nothing drains that tick queue until something
@@ -125,7 +125,7 @@ export class UnixDatagramSocket implements DatagramSocket {
   private holdBack(path: string, previous: { hold: number } | undefined): void {
     const hold = previous ? Math.min(previous.hold * 2, FULL_HOLD_MAX_MS) : FULL_HOLD_MS;
     this.full.delete(path);
-    this.full.set(path, { until: performance.now() + hold, hold, ino: inodeAt(path) });
+    this.full.set(path, { until: performance.now() + hold, hold, ino: identityOfSync(path)?.ino });
     if (this.full.size > FULL_MAX) this.full.delete(this.full.keys().next().value!);
   }
 
@@ -185,7 +185,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
     let full = this.full.get(to.path);
     if (full && performance.now() < full.until) {
-      if (inodeAt(to.path) === full.ino) {
+      if (identityOfSync(to.path)?.ino === full.ino) {
         return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
       }
       this.full.delete(to.path); // another client bound that path since: it owes nothing of the old one's hold
@@ -331,15 +331,6 @@ const text = {
     `${owner}: the Unix datagram socket failed and receives nothing more: ${message(err)}. ` +
     `Fix: close this server and bind a new one (and check that nothing else has taken its path).`,
 };
-
-/** The inode of the file at `path` now, or undefined (a stat only while a client is held back). */
-function inodeAt(path: string): number | undefined {
-  try {
-    return fs.lstatSync(path).ino;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Queues an empty immediate: the loop runs it this turn, and with it the ticks and microtasks queued from native code. */
 function kick(): void {
