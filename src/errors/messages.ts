@@ -47,7 +47,7 @@ export const messages = {
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
   /** Routine lines past ROUTINE_LINES_PER_SECOND, held back (LineBudget). */
   clientErrorsHeldBack: (owner: string, count: number, perSecond: number) =>
-    `${owner}: ${count} more routine client error${count === 1 ? '' : 's'} in the last second were not logged (at most ` +
+    `${owner}: ${count} more routine client error${count === 1 ? ' in the last second was' : 's in the last second were'} not logged (at most ` +
     `${perSecond} lines a second); stats().clientErrors, tlsErrors and proxyErrors count every one.`,
   acceptFailing: (owner: string, address: string, code: string | undefined) =>
     `${owner}: accepting on ${address} fails (${code ?? 'EMFILE'}: out of file descriptors); new connections are dropped ` +

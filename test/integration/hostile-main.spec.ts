@@ -150,13 +150,14 @@ describe('datagrams, hostile', () => {
     } finally {
       client.close();
     }
-    await until(() => logger.lines.warn.some((l) => /more routine client errors/.test(l)), 5000);
-    const held = logger.lines.warn.filter((l) => /more routine client errors/.test(l));
-    const single = logger.lines.warn.filter((l) => /^FrameTooLongError from /.test(l));
-    expect(single.length).toBeLessThanOrEqual(10);
-    expect(held).toHaveLength(1);
-    expect(held[0]).toMatch(/^QuietUdpLines8: (\d+) more routine client errors in the last second were not logged .*stats\(\)\.clientErrors/);
-    expect(single.length + Number(/: (\d+) more/.exec(held[0])![1])).toBe(40);
+    // Each second: at most 10 lines, then one line giving the number of the rest (one second, unless the machine is slow).
+    const single = () => logger.lines.warn.filter((l) => /^FrameTooLongError from /.test(l));
+    const held = () => logger.lines.warn.filter((l) => /more routine client errors? /.test(l));
+    const heldCount = () => held().reduce((n, l) => n + Number(/: (\d+) more/.exec(l)![1]), 0);
+    await until(() => single().length + heldCount() >= 40, 5000);
+    expect(single().length + heldCount()).toBe(40);
+    expect(single().length).toBeLessThanOrEqual(10 * held().length);
+    expect(held()[0]).toMatch(/^QuietUdpLines8: (\d+) more routine client errors? in the last second (was|were) not logged .*stats\(\)\.clientErrors/);
   });
 
   test('a UDP datagram whose lines end in a too-long line still gets the replies to the lines before it, and the error reaches @HandleError', async () => {
@@ -361,7 +362,7 @@ describe('the classic layer, hostile', () => {
       await server.close();
     }
     const single = logger.lines.warn.filter((l) => /^RequestTimeoutError from /.test(l)).length;
-    const held = logger.lines.warn.map((l) => /: (\d+) more routine client errors/.exec(l)?.[1]).filter(Boolean).map(Number);
+    const held = logger.lines.warn.map((l) => /: (\d+) more routine client errors? /.exec(l)?.[1]).filter(Boolean).map(Number);
     expect(single).toBe(10);
     expect(held).toEqual([5]); // logged by the time close() resolved
     expect(server.stats().clientErrors).toBe(15);

@@ -1,5 +1,7 @@
 import { LineBudget } from '../../src/observability/line-budget';
 
+import { messages } from '../../src/errors/messages';
+
 describe('LineBudget', () => {
   afterEach(() => jest.useRealTimers());
 
@@ -26,5 +28,10 @@ describe('LineBudget', () => {
     budget.flush();
     budget.flush();
     expect(summaries).toEqual([2]);
+  });
+
+  test("the held-back line's grammar follows its number", () => {
+    expect(messages.clientErrorsHeldBack('Echo', 1, 10)).toMatch(/^Echo: 1 more routine client error in the last second was not logged \(at most 10 lines a second\)/);
+    expect(messages.clientErrorsHeldBack('Echo', 2, 10)).toMatch(/^Echo: 2 more routine client errors in the last second were not logged /);
   });
 });
