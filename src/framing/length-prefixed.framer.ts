@@ -19,6 +19,17 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
   /** The message being filled, once its prefix has arrived whole and the body has not. */
   private body: Buffer | undefined;
   private bodyFill = 0;
+  /**
+   * The last chunk whole messages were cut from (as views): encode() may send a reply that is one of them
+   * with its own prefix. Let go at the next chunk, at the first reply that is not such a view, and at
+   * the reply that ends the chunk, so an idle connection does not keep it.
+   */
+  private viewed: Buffer | undefined;
+  /**
+   * A message put together from several chunks is filled into a buffer that begins with its prefix (`body` is
+   * a view of it past the prefix): echoed, it goes out as that buffer, not copied again. Let go as `viewed`.
+   */
+  private assembled: Buffer | undefined;
 
   constructor(
     private readonly maxLength: number,
@@ -38,6 +49,8 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     const out: Buffer[] = [];
     const size = this.lengthBytes;
     let i = 0;
+    this.viewed = undefined;
+    this.assembled = undefined;
     try {
       while (i < chunk.length) {
         if (this.body === undefined) {
@@ -58,11 +71,14 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
             throw new FrameTooLongError(messages.frameTooLong('length-prefixed', this.maxLength, length, true));
           }
           if (chunk.length - i >= length) {
+            this.viewed = chunk;
             out.push(chunk.subarray(i, i + length));
             i += length;
             continue;
           }
-          this.body = Buffer.allocUnsafe(length);
+          const whole = Buffer.allocUnsafe(size + length);
+          this.writeLength(whole, length);
+          this.body = whole.subarray(size);
           this.bodyFill = 0;
         }
         const n = Math.min(this.body.length - this.bodyFill, chunk.length - i);
@@ -70,6 +86,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
         this.bodyFill += n;
         i += n;
         if (this.bodyFill === this.body.length) {
+          this.assembled = Buffer.from(this.body.buffer, this.body.byteOffset - size, size + this.body.length);
           out.push(this.body);
           this.body = undefined;
           this.bodyFill = 0;
@@ -81,12 +98,35 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     return out;
   }
 
-  /** The prefix (`lengthBytes`, `byteOrder`) and the reply's bytes (a string as UTF-8). Throws TypeError for another type, RangeError when the prefix cannot express its length. */
+  /**
+   * The prefix (`lengthBytes`, `byteOrder`) and the reply's bytes (a string as UTF-8). Throws TypeError for
+   * another type, RangeError when the prefix cannot express its length. A reply that is a message received
+   * whole (an echo, a relay) and still preceded by its own prefix in the chunk goes out as a view of the
+   * chunk, prefix included: the same bytes, not copied.
+   */
   encode(reply: Buffer | string): Buffer {
     const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
     if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('length-prefixed', reply));
     const most = PREFIX_MAX[this.lengthBytes];
     if (bytes.length > most) throw new RangeError(messages.replyTooLong('length-prefixed', bytes.length, most));
+    // The message that began in earlier chunks comes first in its chunk, so its reply does too.
+    const assembled = this.assembled;
+    if (assembled !== undefined) {
+      this.assembled = undefined;
+      if (bytes.buffer === assembled.buffer && bytes.byteOffset === assembled.byteOffset + this.lengthBytes && bytes.length === assembled.length - this.lengthBytes) {
+        return assembled;
+      }
+    }
+    const viewed = this.viewed;
+    if (viewed !== undefined) {
+      const at = bytes.byteOffset - viewed.byteOffset - this.lengthBytes;
+      const end = at + this.lengthBytes + bytes.length;
+      if (bytes.buffer === viewed.buffer && at >= 0 && end <= viewed.length && this.readLength(viewed, at) === bytes.length) {
+        if (end === viewed.length) this.viewed = undefined;
+        return viewed.subarray(at, end);
+      }
+      this.viewed = undefined;
+    }
     const out = Buffer.allocUnsafe(this.lengthBytes + bytes.length);
     this.writeLength(out, bytes.length);
     out.set(bytes, this.lengthBytes);

@@ -7,6 +7,15 @@ const CR = 0x0d;
 const NEWLINE = Buffer.from('\n');
 
 /**
+ * `buf.toString('utf8', start, end)` without toString()'s argument handling: Buffer's own `utf8Slice`
+ * (what toString calls; present on Node 20 to 26), or toString where a runtime lacks it.
+ */
+const utf8: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === 'function'
+    ? (buf, start, end) => (buf as unknown as { utf8Slice(start: number, end: number): string }).utf8Slice(start, end)
+    : (buf, start, end) => buf.toString('utf8', start, end);
+
+/**
  * `@Framing('lines')`: messages are lines split on `\n`, a trailing `\r` dropped, decoded as UTF-8
  * strings (a character split across chunks decodes whole, since `\n` never occurs inside one). Replies
  * get `\n`. A line longer than `maxLength` bytes is a FrameTooLongError as soon as that many bytes are
@@ -49,6 +58,9 @@ export class LinesFramer implements Framer<string, unknown> {
 
   /** Appends the lines `chunk` completes to `out` (as strings, or as whatever `message()` makes of them). */
   protected split(chunk: Buffer, out: unknown[]): void {
+    // Whole lines only, the common case of a client that waits for its replies: one string for all of
+    // them, no search of the bytes (each indexOf on a Buffer is a call into C++).
+    if (this.held === 0 && this.decodesText && chunk[chunk.length - 1] === NL) return this.splitText(chunk, 0, chunk.length - 1, out);
     let start = 0;
     let nl = chunk.indexOf(NL);
     if (this.held > 0) {
@@ -96,8 +108,8 @@ export class LinesFramer implements Framer<string, unknown> {
   }
 
   /**
-   * Several whole lines, `chunk[start..last)` (`last` is the last `\n`): decoded as one string and split
-   * there, which costs far less than a string per line (pipelined clients send many lines per chunk).
+   * Whole lines, `chunk[start..last)` (`last` is the last `\n`): decoded as one string and split there,
+   * which costs far less than a string per line (pipelined clients send many lines per chunk).
    * Same result as message() per line: `\n` never occurs inside a UTF-8 sequence, so an invalid sequence
    * decodes alike either way. A line's length in bytes is at least its length in UTF-16 units and at most
    * three times it, so most lines need no byte count for the maxLength check. The count is of the line's
@@ -105,16 +117,25 @@ export class LinesFramer implements Framer<string, unknown> {
    * U+FFFD, three bytes), so a line that looks too long is measured in the chunk itself.
    */
   private splitText(chunk: Buffer, start: number, last: number, out: unknown[]): void {
-    const lines = chunk.toString('utf8', start, last).split('\n');
-    const cr = chunk.indexOf(CR, start);
-    const stripCr = cr >= 0 && cr < last;
+    const text = utf8(chunk, start, last);
     const max = this.maxLength;
+    if (text.indexOf('\n') < 0) {
+      // One line (a client that waits for each reply): no array.
+      const line = text.charCodeAt(text.length - 1) === CR ? text.slice(0, -1) : text;
+      if (line.length * 3 > max && Buffer.byteLength(line) > max) {
+        const end = chunk[last - 1] === CR && last > start ? last - 1 : last;
+        if (end - start > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - start));
+      }
+      out.push(line);
+      return;
+    }
+    const lines = text.split('\n');
     // Where line `index` starts in the chunk: moved forward only for lines that need their bytes counted.
     let at = start;
     let index = 0;
     for (let i = 0; i < lines.length; i++) {
       let line = lines[i];
-      if (stripCr && line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
+      if (line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
       if (line.length * 3 > max && Buffer.byteLength(line) > max) {
         for (; index < i; index++) at = chunk.indexOf(NL, at) + 1;
         let end = chunk.indexOf(NL, at);
@@ -129,7 +150,7 @@ export class LinesFramer implements Framer<string, unknown> {
   protected message(buf: Buffer, start: number, end: number): unknown {
     if (end > start && buf[end - 1] === CR) end--;
     if (end - start > this.maxLength) throw new FrameTooLongError(messages.frameTooLong(this.name, this.maxLength, end - start));
-    return buf.toString('utf8', start, end);
+    return utf8(buf, start, end);
   }
 
   private hold(piece: Buffer): void {

@@ -66,9 +66,11 @@ export class MessageConnection implements MessageChannel {
   private readonly slots: Slot[] = [];
   /**
    * Replies gathered while one chunk's messages are handled: they go out in one write. String replies in
-   * a row are joined as they come (`text`), as a hand-written echo does; `batch` holds what came before.
+   * a row are joined as they come (`text`), as a hand-written echo does; `batch[0..batched)` holds what came
+   * before (slots cleared, not the array, after each write: no allocation per chunk).
    */
-  private readonly batch: Array<Buffer | string> = [];
+  private batch: Array<Buffer | string | undefined> = [];
+  private batched = 0;
   private text = '';
   private batchBytes = 0;
   private batching = false;
@@ -90,6 +92,8 @@ export class MessageConnection implements MessageChannel {
   private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
   private readonly idleMs: number;
   private readonly partialMs: number;
+  /** The connection's writableHighWaterMark (bytes): replies gathered past it go out at once. */
+  private readonly highWater: number;
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
   private lastByte = 0;
   private partialSince = 0;
@@ -106,6 +110,7 @@ export class MessageConnection implements MessageChannel {
     this.concurrency = framing.concurrency;
     this.idleMs = seconds(timeouts.requestTimeout);
     this.partialMs = seconds(timeouts.lineTimeout);
+    this.highWater = socket.writableHighWaterMark;
   }
 
   serve(call: (message: unknown) => unknown): Promise<void> {
@@ -234,11 +239,16 @@ export class MessageConnection implements MessageChannel {
 
   /** A chunk arrived (`produced`: it completed messages): when the last byte came, and when the message held began. */
   private clock(produced: boolean): void {
+    const held = this.framer?.buffered ?? this.sinceMessage;
+    if (held === 0) {
+      // Between messages only requestTimeout needs the time (no clock read per chunk without it).
+      this.partialSince = 0;
+      if (this.idleMs !== Infinity) this.lastByte = Date.now();
+      return;
+    }
     const now = Date.now();
     this.lastByte = now;
-    const held = this.framer?.buffered ?? this.sinceMessage;
-    if (held === 0) this.partialSince = 0;
-    else if (produced || this.partialSince === 0) {
+    if (produced || this.partialSince === 0) {
       this.partialSince = now;
       this.armTimer();
     }
@@ -388,14 +398,14 @@ export class MessageConnection implements MessageChannel {
     if (!this.batching) return this.write(bytes);
     if (typeof bytes === 'string') this.text += bytes;
     else {
-      if (this.text !== '') this.batch.push(this.text);
+      if (this.text !== '') this.batch[this.batched++] = this.text;
       this.text = '';
-      this.batch.push(bytes);
+      this.batch[this.batched++] = bytes;
     }
     this.batchBytes += bytes.length;
     // Replies to one chunk's messages can be many times its size: past the high-water mark they go out
     // now, and if the connection cannot take them, the messages left wait (writeBlocked) for 'drain'.
-    if (this.batchBytes >= this.socket.writableHighWaterMark) this.writeBatch();
+    if (this.batchBytes >= this.highWater) this.writeBatch();
   }
 
   private flush(): void {
@@ -404,18 +414,30 @@ export class MessageConnection implements MessageChannel {
   }
 
   private writeBatch(): void {
-    const batch = this.batch;
     const text = this.text;
+    const n = this.batched;
     this.text = '';
     this.batchBytes = 0;
-    if (batch.length === 0) {
+    if (n === 0) {
       if (text !== '') this.write(text);
       return;
     }
-    if (text !== '') batch.push(text);
-    if (batch.length === 1) this.write(batch[0]);
-    else this.write(Buffer.concat(batch.map((b) => (typeof b === 'string' ? Buffer.from(b) : b))));
-    batch.length = 0;
+    this.batched = 0;
+    const batch = this.batch;
+    if (n === 1 && text === '') {
+      const only = batch[0]!;
+      batch[0] = undefined;
+      return this.write(only);
+    }
+    const parts: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const piece = batch[i]!;
+      parts.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
+      batch[i] = undefined;
+    }
+    if (text !== '') parts.push(Buffer.from(text));
+    if (n > 64) this.batch = []; // a pipelined burst: its slots are not kept per connection
+    this.write(Buffer.concat(parts));
   }
 
   private write(bytes: Buffer | string): void {

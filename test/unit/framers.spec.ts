@@ -70,20 +70,36 @@ describe('the lines framer', () => {
       const bytes: number[] = [];
       for (let i = 0; i < 40; i++) bytes.push(...alphabet[Math.floor(random() * alphabet.length)]);
       const input = Buffer.from([...bytes, 0x0a]);
+      // The reference: each line's bytes cut out of the input, a trailing \r dropped, decoded on their own.
       const perLine: string[] = [];
-      const oneAtATime = lines();
       for (let start = 0; start < input.length; ) {
-        const end = input.indexOf(0x0a, start) + 1;
-        perLine.push(...oneAtATime.decode(input.subarray(start, end)));
-        start = end;
+        const nl = input.indexOf(0x0a, start);
+        const end = nl > start && input[nl - 1] === 0x0d ? nl - 1 : nl;
+        perLine.push(input.toString('utf8', start, end));
+        start = nl + 1;
       }
       expect([round, lines().decode(input)]).toEqual([round, perLine]);
+      // Line by line (a chunk per line, each whole), and byte by byte (held across chunks): the same.
+      const byLine: string[] = [];
+      const framer = lines();
+      for (let start = 0; start < input.length; ) {
+        const end = input.indexOf(0x0a, start) + 1;
+        byLine.push(...framer.decode(input.subarray(start, end)));
+        start = end;
+      }
+      expect([round, byLine]).toEqual([round, perLine]);
+      expect([round, decodeAll(lines, [...input].map((b) => Buffer.from([b])))]).toEqual([round, perLine]);
     }
   });
 
   test('in a chunk of many lines, maxLength counts bytes: multi-byte lines at the limit pass, one byte over fails after the lines before it', () => {
     // é is 2 bytes: 'ééééé' is 10 bytes (the limit), 'éééééa' 11.
     expect(new LinesFramer(10).decode(Buffer.from('ééééé\r\nabc\nééééé\n'))).toEqual(['ééééé', 'abc', 'ééééé']);
+    // One line in its own chunk: the same count, bytes on the wire (four invalid bytes are 4, though
+    // their four U+FFFD would be 12 as UTF-8).
+    expect(new LinesFramer(10).decode(Buffer.from('ééééé\r\n'))).toEqual(['ééééé']);
+    expect(new LinesFramer(4).decode(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0a]))).toEqual(['\ufffd'.repeat(4)]);
+    expect(() => new LinesFramer(10).decode(Buffer.from('éééééa\n'))).toThrow('a message of 11 bytes');
     let error: unknown;
     try {
       new LinesFramer(10).decode(Buffer.from('abc\néééééa\nnever\n'));
@@ -175,6 +191,9 @@ describe('the json-lines framer', () => {
 });
 
 describe('the length-prefixed framer', () => {
+  /** Whether `part`'s bytes are memory of `whole` (small Buffers share a pool: the ArrayBuffer alone says nothing). */
+  const isViewOf = (part: Buffer, whole: Buffer) =>
+    part.buffer === whole.buffer && part.byteOffset >= whole.byteOffset && part.byteOffset + part.length <= whole.byteOffset + whole.length;
   const frame = (body: string, bytes: 1 | 2 | 4 = 4, little = false) => new LengthPrefixedFramer(1 << 20, bytes, little).encode(body);
 
   test.each([1, 2, 4] as const)('decodes %i-byte big-endian prefixes, however the input is cut', (bytes) => {
@@ -214,6 +233,64 @@ describe('the length-prefixed framer', () => {
 
   test('a reply longer than the prefix can express is refused', () => {
     expect(() => new LengthPrefixedFramer(255, 1).encode(Buffer.alloc(256))).toThrow(RangeError);
+  });
+
+  test.each([[1, false], [2, false], [4, false], [2, true], [4, true]] as const)(
+    'an echoed message goes out as its own bytes, prefix and all, a view of the chunk (%i-byte prefix, little-endian %s)',
+    (bytes, little) => {
+      const make = () => new LengthPrefixedFramer(1 << 20, bytes, little);
+      const input = Buffer.concat([make().encode('one'), make().encode(''), make().encode('three')]);
+      const framer = make();
+      const messages = framer.decode(input);
+      const replies = messages.map((m) => framer.encode(m));
+      expect(Buffer.concat(replies)).toEqual(input);
+      for (const reply of replies) expect(isViewOf(reply, input)).toBe(true); // not copied
+      // Whatever the handler did to the message before returning it is what goes out.
+      const again = make();
+      const [first] = again.decode(input);
+      first[0] = 0x4f; // 'O'
+      expect(again.encode(first)).toEqual(make().encode('One'));
+    },
+  );
+
+  test('a message put together from several chunks, echoed, goes out as the buffer it was filled into, then the whole messages after it as views', () => {
+    const framer = new LengthPrefixedFramer(1 << 20);
+    const big = Buffer.alloc(20000, 7);
+    const input = Buffer.concat([framer.encode(big), framer.encode('after')]);
+    expect(framer.decode(input.subarray(0, 5000))).toEqual([]);
+    const messages = framer.decode(input.subarray(5000));
+    expect(messages).toEqual([big, Buffer.from('after')]);
+    const [first, second] = messages.map((m) => framer.encode(m));
+    expect(Buffer.concat([first, second])).toEqual(input);
+    expect(first.buffer).toBe(messages[0].buffer); // the buffer it was filled into: its prefix was written there
+    expect(isViewOf(second, input)).toBe(true);
+    // Not echoed: a fresh prefix, and the assembled buffer is let go.
+    framer.decode(input.subarray(0, 5000));
+    const [again] = framer.decode(input.subarray(5000, 4 + big.length));
+    expect(framer.encode(Buffer.from('other'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('other'));
+    expect(framer.encode(again).buffer).not.toBe(again.buffer);
+  });
+
+  test('a reply that is not a whole message of the last chunk is copied behind a fresh prefix, whatever bytes precede it', () => {
+    const framer = new LengthPrefixedFramer(1 << 20);
+    const input = Buffer.concat([framer.encode('abcdefgh'), framer.encode('xyz')]);
+    const [first] = framer.decode(input);
+    // A part of a message: the bytes before it are the message's own, not a prefix of its length.
+    const part = first.subarray(4);
+    const copied = framer.encode(part);
+    expect(copied).toEqual(Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from('efgh')]));
+    expect(isViewOf(copied, input)).toBe(false);
+    // A part whose preceding four bytes do read as its length is the same bytes either way.
+    const tricky = Buffer.from([9, 0, 0, 0, 2, 0x61, 0x62]);
+    const trickyFramer = new LengthPrefixedFramer(1 << 20);
+    expect(trickyFramer.decode(Buffer.concat([Buffer.from([0, 0, 0, 7]), tricky]))).toEqual([tricky]);
+    const [message] = new LengthPrefixedFramer(1 << 20).decode(Buffer.concat([Buffer.from([0, 0, 0, 7]), tricky]));
+    expect(trickyFramer.encode(message.subarray(5))).toEqual(Buffer.from([0, 0, 0, 2, 0x61, 0x62]));
+    // A message of an earlier chunk, or a buffer of the handler's own: a fresh prefix.
+    const earlier = framer.decode(framer.encode('old'))[0];
+    framer.decode(framer.encode('new'));
+    expect(framer.encode(earlier)).toEqual(new LengthPrefixedFramer(1 << 20).encode('old'));
+    expect(framer.encode(Buffer.from('own'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('own'));
   });
 });
 
