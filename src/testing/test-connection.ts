@@ -29,9 +29,13 @@ export class TestConnection {
     this.reader = new StreamReader(end_, { lineLimit: Number.MAX_SAFE_INTEGER });
   }
 
-  /** Sends `data` to the server as one chunk (strings as UTF-8); returns at once. Ignored once `end()` or `destroy()` was called. */
+  /**
+   * Sends `data` to the server as one chunk (strings as UTF-8); returns at once. The bytes are copied, as a
+   * socket's kernel copies them: the test may reuse or change its buffer afterwards, and what the server
+   * received (or echoed back) stays as sent. Ignored once `end()` or `destroy()` was called.
+   */
   write(data: string | Buffer | Uint8Array): void {
-    if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.write(data);
+    if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.write(typeof data === 'string' ? data : Buffer.from(data));
   }
 
   /** The next line the server wrote, as a string with its `'\n'`; at EOF what is left (no `'\n'`), then `''`. */

@@ -281,7 +281,28 @@ class Json {
   }
 }
 
+@TcpServer(0)
+@Framing('length-prefixed')
+class FrameEcho {
+  @OnMessage() on(frame: Buffer) {
+    return frame;
+  }
+}
+
 describe('other framers through the harness', () => {
+  test('length-prefixed: a buffer the test changes after write() was sent as it was (the echo is the bytes sent, not the test\'s buffer)', async () => {
+    const t = await serve(FrameEcho);
+    const c = t.connect();
+    const frame = Buffer.from([0, 0, 0, 2, 0x68, 0x69]); // 'hi'
+    c.write(frame);
+    frame.write('yo', 4);
+    c.write(frame);
+    frame.fill(0);
+    expect((await c.read(12)).toString('latin1')).toBe('\0\0\0\x02hi\0\0\0\x02yo');
+    c.end();
+    await c.closed;
+  });
+
   test('json-lines: a line that is not JSON ends the connection with a FramingError after the replies before it', async () => {
     const t = await serve(Json);
     const c = t.connect();
