@@ -59,8 +59,11 @@ export class LinesFramer implements Framer<string, unknown> {
   /** Appends the lines `chunk` completes to `out` (as strings, or as whatever `message()` makes of them). */
   protected split(chunk: Buffer, out: unknown[]): void {
     // Whole lines only, the common case of a client that waits for its replies: one string for all of
-    // them, no search of the bytes (each indexOf on a Buffer is a call into C++).
-    if (this.held === 0 && this.decodesText && chunk[chunk.length - 1] === NL) return this.splitText(chunk, 0, chunk.length - 1, out);
+    // them, no search of the bytes (each indexOf on a Buffer is a call into C++). A chunk longer than a
+    // line may be is searched first: one line that long fails below before any of it is decoded.
+    if (this.held === 0 && this.decodesText && chunk[chunk.length - 1] === NL && (chunk.length <= this.maxLength + 2 || chunk.indexOf(NL) < chunk.length - 1)) {
+      return this.splitText(chunk, 0, chunk.length - 1, out);
+    }
     let start = 0;
     let nl = chunk.indexOf(NL);
     if (this.held > 0) {

@@ -111,6 +111,21 @@ describe('the lines framer', () => {
     expect((error as { [DECODED_BEFORE]?: unknown })[DECODED_BEFORE]).toEqual(['abc']);
   });
 
+  test('one line far longer than maxLength, whole in one chunk, fails before any of it is decoded', () => {
+    const slice = jest.spyOn(Buffer.prototype as unknown as { utf8Slice(start: number, end: number): string }, 'utf8Slice');
+    const toString = jest.spyOn(Buffer.prototype, 'toString');
+    try {
+      const huge = Buffer.alloc(8 * 1024 * 1024 + 1, 0x61);
+      huge[huge.length - 1] = 0x0a;
+      expect(() => new LinesFramer(1024).decode(huge)).toThrow(FrameTooLongError);
+      expect(slice).not.toHaveBeenCalled();
+      expect(toString).not.toHaveBeenCalled();
+    } finally {
+      slice.mockRestore();
+      toString.mockRestore();
+    }
+  });
+
   test('a last line without its newline is a message at the end of input', () => {
     expect(decodeAll(lines, [Buffer.from('a\nb')])).toEqual(['a', 'b']);
   });
