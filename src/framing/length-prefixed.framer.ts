@@ -122,8 +122,9 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
       const at = bytes.byteOffset - viewed.byteOffset - this.lengthBytes;
       const end = at + this.lengthBytes + bytes.length;
       if (bytes.buffer === viewed.buffer && at >= 0 && end <= viewed.length && this.readLength(viewed, at) === bytes.length) {
-        if (end === viewed.length) this.viewed = undefined;
-        return viewed.subarray(at, end);
+        if (end !== viewed.length) return viewed.subarray(at, end);
+        this.viewed = undefined;
+        return at === 0 ? viewed : viewed.subarray(at, end); // a chunk of one message (ping-pong): the chunk itself
       }
       this.viewed = undefined;
     }
