@@ -32,6 +32,16 @@ export interface Framer<In = unknown, Out = unknown> {
   readonly buffered?: number;
 }
 
+/**
+ * Internal to the built-in framers: `encodeInPlace(reply)` is `encode(reply)`, except that a reply that is
+ * a message received (an echo, a relay) may go out as those very bytes, not a copy. The message loop calls
+ * it only where the bytes are written before any handler code runs again, so a handler that changes a
+ * Buffer after returning it cannot change what was sent.
+ */
+export interface FramerInPlace {
+  encodeInPlace(reply: unknown): Buffer | string;
+}
+
 /** What a framer factory receives: the `@Framing` options, with `maxLength` settled to its default. */
 export interface FramerOptions {
   /** Bytes of one message, its delimiter or length prefix not counted. */

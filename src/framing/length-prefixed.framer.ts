@@ -98,17 +98,27 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     return out;
   }
 
-  /**
-   * The prefix (`lengthBytes`, `byteOrder`) and the reply's bytes (a string as UTF-8). Throws TypeError for
-   * another type, RangeError when the prefix cannot express its length. A reply that is a message received
-   * whole (an echo, a relay) and still preceded by its own prefix in the chunk goes out as a view of the
-   * chunk, prefix included: the same bytes, not copied.
-   */
+  /** The prefix (`lengthBytes`, `byteOrder`) and a copy of the reply's bytes (a string as UTF-8). Throws TypeError for another type, RangeError when the prefix cannot express its length. */
   encode(reply: Buffer | string): Buffer {
-    const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('length-prefixed', reply));
-    const most = PREFIX_MAX[this.lengthBytes];
-    if (bytes.length > most) throw new RangeError(messages.replyTooLong('length-prefixed', bytes.length, most));
+    return this.prefixed(this.checked(reply));
+  }
+
+  /** A fresh buffer: the prefix, then a copy of `bytes`. */
+  private prefixed(bytes: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(this.lengthBytes + bytes.length);
+    this.writeLength(out, bytes.length);
+    out.set(bytes, this.lengthBytes);
+    return out;
+  }
+
+  /**
+   * @internal encode(), except that a reply that is a message received whole (an echo, a relay), still
+   * preceded by its own prefix in the chunk, goes out as a view of the chunk, prefix included; a message
+   * assembled from several chunks goes out as the buffer it was filled into. The same bytes, not copied
+   * (FramerInPlace: the message loop calls this only where nothing can change them before the write).
+   */
+  encodeInPlace(reply: Buffer | string): Buffer {
+    const bytes = this.checked(reply);
     // The message that began in earlier chunks comes first in its chunk, so its reply does too.
     const assembled = this.assembled;
     if (assembled !== undefined) {
@@ -128,10 +138,16 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
       }
       this.viewed = undefined;
     }
-    const out = Buffer.allocUnsafe(this.lengthBytes + bytes.length);
-    this.writeLength(out, bytes.length);
-    out.set(bytes, this.lengthBytes);
-    return out;
+    return this.prefixed(bytes);
+  }
+
+  /** The reply as bytes, its type and length checked. */
+  private checked(reply: Buffer | string): Uint8Array {
+    const bytes = typeof reply === 'string' ? Buffer.from(reply) : reply;
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(messages.badReply('length-prefixed', reply));
+    const most = PREFIX_MAX[this.lengthBytes];
+    if (bytes.length > most) throw new RangeError(messages.replyTooLong('length-prefixed', bytes.length, most));
+    return bytes;
   }
 
   /** A message cut short by the end of input is a FramingError: the client broke off mid-message. */

@@ -5,7 +5,7 @@ import { FrameTooLongError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
-import { DECODED_BEFORE, Framer } from './framer';
+import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import type { MessageChannel } from './message-request';
 import { isThenable } from '../lifecycle/resolved';
 
@@ -229,7 +229,7 @@ export class MessageConnection implements MessageChannel {
     this.batching = true;
     for (let i = 0; i < decoded.length; i++) {
       if (this.closeAsked || this.failed || this.halted) break;
-      if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i]);
+      if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i], i === decoded.length - 1);
       else this.waiting.push(decoded[i]);
     }
     this.flush();
@@ -338,7 +338,8 @@ export class MessageConnection implements MessageChannel {
     this.head = 0;
   }
 
-  private dispatch(message: unknown): void {
+  /** `last`: the chunk's last message, whose synchronous reply is written before any other handler call runs. */
+  private dispatch(message: unknown, last = false): void {
     this.observe?.();
     let result: unknown;
     try {
@@ -359,7 +360,7 @@ export class MessageConnection implements MessageChannel {
           this.pump();
         },
       );
-    } else if (this.slots.length === 0) this.reply(result);
+    } else if (this.slots.length === 0) this.reply(result, last);
     else this.slots.push({ done: true, value: result });
   }
 
@@ -383,11 +384,17 @@ export class MessageConnection implements MessageChannel {
     }
   }
 
-  private reply(value: unknown): void {
+  /**
+   * Encodes `value` into the batch (or writes it, outside one). `inPlace`: it is written before any other
+   * handler code runs, so a framer that can (FramerInPlace) may send the bytes received rather than a copy,
+   * when nothing is queued on the connection (the kernel takes them now, not a later write).
+   */
+  private reply(value: unknown, inPlace = false): void {
     if (value === undefined) return;
     let bytes: Buffer | string;
     try {
-      bytes = this.codec().encode(value);
+      const framer = this.codec() as Framer & Partial<FramerInPlace>;
+      bytes = inPlace && framer.encodeInPlace !== undefined && this.socket.writableLength === 0 ? framer.encodeInPlace(value) : framer.encode(value);
     } catch (err) {
       // A reply the framer cannot encode is the handler's error at this place in reply order.
       this.halted = true;

@@ -25,7 +25,8 @@ export class MemoryEnd extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const peer = this.peer;
     if (peer.destroyed || peer.readableEnded) return callback(); // gone: a real socket's bytes would be lost too
-    if (peer.push(chunk)) callback();
+    // A copy, as a socket's kernel takes one: neither side can change what the other has read.
+    if (peer.push(Buffer.from(chunk))) callback();
     else this.blocked = () => callback();
   }
 

@@ -135,7 +135,53 @@ export class Limited {
   }
 }
 
+/** Echoes each frame, and changes the frame it returned for the message before to 'Z's (a handler that reuses what it returned). */
+@TcpServer(0)
+@Concurrent()
+@Framing('length-prefixed')
+class FrameReuser {
+  private previous: Buffer | undefined;
+
+  @OnMessage() on(frame: Buffer) {
+    this.previous?.fill(0x5a);
+    this.previous = frame;
+    return frame;
+  }
+}
+
+/** Writes `pieces` with a pause after each but the last (so each arrives as its own chunk), half-closes, reads to EOF. */
+async function exchangeInChunks(target: { host: string; port: number }, pieces: Buffer[]): Promise<Buffer> {
+  const socket = await within(5000, 'connect', connect(target));
+  try {
+    socket.setNoDelay(true);
+    const reply = readToEnd(socket);
+    for (const [i, piece] of pieces.entries()) {
+      socket.write(piece);
+      if (i < pieces.length - 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    socket.end();
+    return await within(15000, 'the replies', reply);
+  } finally {
+    socket.destroy();
+  }
+}
+
 describe('over real sockets', () => {
+  test('a returned frame is sent as it was when returned: a handler that changes it afterwards does not change its reply', async () => {
+    const server = serve(await bootstrap(FrameReuser));
+    // Two frames in one chunk: the first one's reply waits in the batch while the second call runs.
+    const two = Buffer.concat([prefixed(Buffer.from('AAAA')), prefixed(Buffer.from('BBBB'))]);
+    expect((await exchangeInChunks(tcp(server), [two])).toString('hex')).toBe(two.toString('hex'));
+    // A frame put together from two chunks, followed in the second by another frame.
+    const big = prefixed(Buffer.alloc(5000, 0x61));
+    const after = prefixed(Buffer.from('CCCC'));
+    const reply = await exchangeInChunks(tcp(server), [big.subarray(0, 1000), Buffer.concat([big.subarray(1000), after])]);
+    expect(reply.equals(Buffer.concat([big, after]))).toBe(true);
+    // One frame a chunk (ping-pong), the echo sent as received: each reply went out before the next call.
+    const pingPong = [prefixed(Buffer.from('DDDD')), prefixed(Buffer.from('EEEE')), prefixed(Buffer.alloc(3000, 0x62))];
+    expect((await exchangeInChunks(tcp(server), pingPong)).equals(Buffer.concat(pingPong))).toBe(true);
+  });
+
   test('pipelined messages with concurrency 8 overlap and their replies keep message order', async () => {
     const server = serve(await bootstrap(Pipelined));
     const lines = Array.from({ length: 200 }, (_, i) => String(i));

@@ -251,20 +251,24 @@ describe('the length-prefixed framer', () => {
   });
 
   test.each([[1, false], [2, false], [4, false], [2, true], [4, true]] as const)(
-    'an echoed message goes out as its own bytes, prefix and all, a view of the chunk (%i-byte prefix, little-endian %s)',
+    'encodeInPlace(): an echoed message goes out as its own bytes, prefix and all, a view of the chunk; encode() copies (%i-byte prefix, little-endian %s)',
     (bytes, little) => {
       const make = () => new LengthPrefixedFramer(1 << 20, bytes, little);
       const input = Buffer.concat([make().encode('one'), make().encode(''), make().encode('three')]);
       const framer = make();
       const messages = framer.decode(input);
-      const replies = messages.map((m) => framer.encode(m));
+      const replies = messages.map((m) => framer.encodeInPlace(m));
       expect(Buffer.concat(replies)).toEqual(input);
       for (const reply of replies) expect(isViewOf(reply, input)).toBe(true); // not copied
+      const copies = make();
+      const copied = copies.decode(input).map((m) => copies.encode(m));
+      expect(Buffer.concat(copied)).toEqual(input);
+      for (const reply of copied) expect(isViewOf(reply, input)).toBe(false);
       // Whatever the handler did to the message before returning it is what goes out.
       const again = make();
       const [first] = again.decode(input);
       first[0] = 0x4f; // 'O'
-      expect(again.encode(first)).toEqual(make().encode('One'));
+      expect(again.encodeInPlace(first)).toEqual(make().encode('One'));
     },
   );
 
@@ -275,15 +279,15 @@ describe('the length-prefixed framer', () => {
     expect(framer.decode(input.subarray(0, 5000))).toEqual([]);
     const messages = framer.decode(input.subarray(5000));
     expect(messages).toEqual([big, Buffer.from('after')]);
-    const [first, second] = messages.map((m) => framer.encode(m));
+    const [first, second] = messages.map((m) => framer.encodeInPlace(m));
     expect(Buffer.concat([first, second])).toEqual(input);
     expect(first.buffer).toBe(messages[0].buffer); // the buffer it was filled into: its prefix was written there
     expect(isViewOf(second, input)).toBe(true);
     // Not echoed: a fresh prefix, and the assembled buffer is let go.
     framer.decode(input.subarray(0, 5000));
     const [again] = framer.decode(input.subarray(5000, 4 + big.length));
-    expect(framer.encode(Buffer.from('other'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('other'));
-    expect(framer.encode(again).buffer).not.toBe(again.buffer);
+    expect(framer.encodeInPlace(Buffer.from('other'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('other'));
+    expect(framer.encodeInPlace(again).buffer).not.toBe(again.buffer);
   });
 
   test('a reply that is not a whole message of the last chunk is copied behind a fresh prefix, whatever bytes precede it', () => {
@@ -292,7 +296,7 @@ describe('the length-prefixed framer', () => {
     const [first] = framer.decode(input);
     // A part of a message: the bytes before it are the message's own, not a prefix of its length.
     const part = first.subarray(4);
-    const copied = framer.encode(part);
+    const copied = framer.encodeInPlace(part);
     expect(copied).toEqual(Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from('efgh')]));
     expect(isViewOf(copied, input)).toBe(false);
     // A part whose preceding four bytes do read as its length is the same bytes either way.
@@ -300,12 +304,12 @@ describe('the length-prefixed framer', () => {
     const trickyFramer = new LengthPrefixedFramer(1 << 20);
     expect(trickyFramer.decode(Buffer.concat([Buffer.from([0, 0, 0, 7]), tricky]))).toEqual([tricky]);
     const [message] = new LengthPrefixedFramer(1 << 20).decode(Buffer.concat([Buffer.from([0, 0, 0, 7]), tricky]));
-    expect(trickyFramer.encode(message.subarray(5))).toEqual(Buffer.from([0, 0, 0, 2, 0x61, 0x62]));
+    expect(trickyFramer.encodeInPlace(message.subarray(5))).toEqual(Buffer.from([0, 0, 0, 2, 0x61, 0x62]));
     // A message of an earlier chunk, or a buffer of the handler's own: a fresh prefix.
     const earlier = framer.decode(framer.encode('old'))[0];
     framer.decode(framer.encode('new'));
-    expect(framer.encode(earlier)).toEqual(new LengthPrefixedFramer(1 << 20).encode('old'));
-    expect(framer.encode(Buffer.from('own'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('own'));
+    expect(framer.encodeInPlace(earlier)).toEqual(new LengthPrefixedFramer(1 << 20).encode('old'));
+    expect(framer.encodeInPlace(Buffer.from('own'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('own'));
   });
 });
 

@@ -289,6 +289,19 @@ class FrameEcho {
   }
 }
 
+/** Echoes each frame, then changes it after a turn of the event loop; 'again' sends the first frame once more. */
+@TcpServer(0)
+@Framing('length-prefixed')
+class FrameMutator {
+  private first: Buffer | undefined;
+
+  @OnMessage() on(frame: Buffer) {
+    if (frame.toString() === 'again') return this.first;
+    this.first ??= frame;
+    setImmediate(() => frame.fill(0x5a));
+    return frame;
+  }
+}
 describe('other framers through the harness', () => {
   test('length-prefixed: a buffer the test changes after write() was sent as it was (the echo is the bytes sent, not the test\'s buffer)', async () => {
     const t = await serve(FrameEcho);
@@ -299,6 +312,21 @@ describe('other framers through the harness', () => {
     c.write(frame);
     frame.fill(0);
     expect((await c.read(12)).toString('latin1')).toBe('\0\0\0\x02hi\0\0\0\x02yo');
+    c.end();
+    await c.closed;
+  });
+
+  test('as over a socket, neither side can change what the other read: the server changing a frame after returning it, the test changing what it read', async () => {
+    const t = await serve(FrameMutator);
+    const c = t.connect();
+    const frame = (text: string) => Buffer.concat([Buffer.from([0, 0, 0, text.length]), Buffer.from(text)]);
+    c.write(frame('hi'));
+    const first = await c.read(6);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the handler has changed its frame by now
+    expect(first.toString('latin1')).toBe('\0\0\0\x02hi');
+    first.fill(0x51);
+    c.write(frame('again')); // the handler's stored frame: its own bytes, which it changed to 'ZZ', not the test's 'QQ…'
+    expect((await c.read(6)).toString('latin1')).toBe('\0\0\0\x02ZZ');
     c.end();
     await c.closed;
   });
