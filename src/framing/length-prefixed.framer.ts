@@ -20,14 +20,14 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
   private body: Buffer | undefined;
   private bodyFill = 0;
   /**
-   * The last chunk whole messages were cut from (as views): encode() may send a reply that is one of them
-   * with its own prefix. Let go at the next chunk, at the first reply that is not such a view, and at
+   * The last chunk whole messages were cut from (as views): encodeInPlace() may send a reply that is one of
+   * them with its own prefix. Let go at the next chunk, at an in-place reply that is not such a view, and at
    * the reply that ends the chunk, so an idle connection does not keep it.
    */
   private viewed: Buffer | undefined;
   /**
    * A message put together from several chunks is filled into a buffer that begins with its prefix (`body` is
-   * a view of it past the prefix): echoed, it goes out as that buffer, not copied again. Let go as `viewed`.
+   * a view of it past the prefix): echoed in place, it goes out as that buffer, not copied again. Let go as `viewed`.
    */
   private assembled: Buffer | undefined;
 
