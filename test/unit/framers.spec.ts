@@ -281,13 +281,17 @@ describe('the length-prefixed framer', () => {
     expect(messages).toEqual([big, Buffer.from('after')]);
     const [first, second] = messages.map((m) => framer.encodeInPlace(m));
     expect(Buffer.concat([first, second])).toEqual(input);
-    expect(first.buffer).toBe(messages[0].buffer); // the buffer it was filled into: its prefix was written there
+    // The buffer it was filled into: its prefix was written there, just before the message's bytes.
+    expect(first.buffer === messages[0].buffer && first.byteOffset + 4 === messages[0].byteOffset).toBe(true);
     expect(isViewOf(second, input)).toBe(true);
     // Not echoed: a fresh prefix, and the assembled buffer is let go.
     framer.decode(input.subarray(0, 5000));
     const [again] = framer.decode(input.subarray(5000, 4 + big.length));
     expect(framer.encodeInPlace(Buffer.from('other'))).toEqual(new LengthPrefixedFramer(1 << 20).encode('other'));
-    expect(framer.encodeInPlace(again).buffer).not.toBe(again.buffer);
+    const copy = framer.encodeInPlace(again);
+    expect(copy.equals(Buffer.concat([Buffer.from([0, 0, 0x4e, 0x20]), again]))).toBe(true);
+    expect(copy.buffer === again.buffer && copy.byteOffset + 4 === again.byteOffset).toBe(false); // a fresh prefix and copy
+
   });
 
   test('a reply that is not a whole message of the last chunk is copied behind a fresh prefix, whatever bytes precede it', () => {
