@@ -11,3 +11,15 @@ export function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'inf
     debug: (m) => lines.debug.push(m),
   };
 }
+
+/**
+ * The line that stands for the routine client errors a second held back (messages.clientErrorsHeldBack):
+ * "<Handler>: N more routine client error(s) in the last second was/were not logged …"; group 1 is N.
+ */
+export const HELD_BACK = /: (\d+) more routine client errors? in the last second (?:was|were) not logged/;
+
+/** The held-back lines among `lines`, and how many errors they stand for together. */
+export function heldBack(lines: readonly string[]): { lines: string[]; count: number } {
+  const held = lines.filter((l) => HELD_BACK.test(l));
+  return { lines: held, count: held.reduce((n, l) => n + Number(HELD_BACK.exec(l)![1]), 0) };
+}
