@@ -16,8 +16,10 @@ export const PREFIX_MAX: Readonly<Record<1 | 2 | 4, number>> = { 1: 0xff, 2: 0xf
 export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
   private readonly header: Buffer;
   private headerFill = 0;
-  /** The message being filled, once its prefix has arrived whole and the body has not. */
+  /** The message being filled, once its prefix has arrived whole and the body has not: a view of `filling` past the prefix. */
   private body: Buffer | undefined;
+  /** The buffer `body` is filled into, its prefix already written in front. */
+  private filling: Buffer | undefined;
   private bodyFill = 0;
   /**
    * The last chunk whole messages were cut from (as views): encodeInPlace() may send a reply that is one of
@@ -78,6 +80,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
           }
           const whole = Buffer.allocUnsafe(size + length);
           this.writeLength(whole, length);
+          this.filling = whole;
           this.body = whole.subarray(size);
           this.bodyFill = 0;
         }
@@ -86,9 +89,10 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
         this.bodyFill += n;
         i += n;
         if (this.bodyFill === this.body.length) {
-          this.assembled = Buffer.from(this.body.buffer, this.body.byteOffset - size, size + this.body.length);
+          this.assembled = this.filling;
           out.push(this.body);
           this.body = undefined;
+          this.filling = undefined;
           this.bodyFill = 0;
         }
       }
