@@ -1,5 +1,6 @@
-// Experiment (not part of npm run bench): the leanest await-per-line echo: readline() returns a promise resolved from the data callback (no async
-// function, no extra await), write() a resolved promise when the kernel took the bytes. Two awaits a request.
+// The leanest await-per-line echo (`npm run bench` runs it as the "lean promise floor" row of tcp16, a reference): readline()
+// returns a promise resolved from the data callback (readline itself is no async function, no extra await), write() a
+// resolved promise when the kernel took the bytes; the connection's loop awaits both. Two awaits a request.
 const net = require('net');
 const srv = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, async (s) => {
   let buf = null, wake = null, eof = false;

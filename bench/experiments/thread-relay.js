@@ -34,7 +34,7 @@ for (let i = 0; i < N; i++) {
     const s = conns.get(m.id);
     if (!s) return;
     if (m.data) s.write(m.data);
-    else { conns.delete(m.id); w.load--; s.end(); }
+    else s.end();
   }));
   threads.push(w);
 }
@@ -47,6 +47,7 @@ const srv = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
   s.on('data', (d) => w.send({ id, data: d }));
   s.on('end', () => w.send({ id, end: true }));
   s.on('error', () => {});
+  s.on('close', () => { conns.delete(id); w.load--; }); // ended, or reset before its end crossed
 });
 srv.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ host: '127.0.0.1', port: srv.address().port })));
 process.on('SIGTERM', () => process.exit(0));

@@ -1,7 +1,7 @@
 // Experiment (not part of npm run bench): thread-reuseport.js for Node 20, whose `net` ignores `reusePort`: each
 // thread listens on its own SO_REUSEPORT descriptor made by node-unix-socket's createReuseportFd(port, host),
-// `listen({ fd })`. The main thread binds port 0 once to learn a free port and keeps that socket bound (not
-// listening), so the port stays reserved. Prints its address.
+// `listen({ fd })`. The main thread binds port 0 once to learn a free port, then closes that socket (another
+// program could take the port before the threads bind it: good enough for an experiment). Prints its address.
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
 const net = require('net');
 const { createReuseportFd } = require('node-unix-socket');
