@@ -32,3 +32,16 @@ export function recordWorker(connection: object, workerId: number): void {
 export function workerOf(connection: object): number | undefined {
   return servedBy.get(connection);
 }
+
+/** How long a worker held each connection it accepted itself (milliseconds), as it measured it. */
+const heldFor = new WeakMap<object, number>();
+
+/** The worker that accepted `connection` itself held it `ms` milliseconds: its `sockserve:connection.close` says so. */
+export function recordWorkerDuration(connection: object, ms: number): void {
+  heldFor.set(connection, ms);
+}
+
+/** The duration a worker measured for `connection`, if it accepted it itself. */
+export function workerDuration(connection: object): number | undefined {
+  return heldFor.get(connection);
+}

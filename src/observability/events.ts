@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
 import { isHealthCheck } from './health-check';
-import { workerOf } from './connection-bytes';
+import { workerDuration, workerOf } from './connection-bytes';
 import type { WorkerEventBuffer } from './worker-report';
 
 /**
@@ -51,7 +51,8 @@ export function connectionClosed(server: unknown, connection: object, bytesIn: n
   const seen = opened.get(connection);
   if (!seen) return;
   opened.delete(connection);
-  const payload = { clientAddress: seen.clientAddress, durationMs: performance.now() - seen.at, bytesIn, bytesOut };
+  // A connection a worker accepted itself is timed there: the server's process hears of its start and end late.
+  const payload = { clientAddress: seen.clientAddress, durationMs: workerDuration(connection) ?? performance.now() - seen.at, bytesIn, bytesOut };
   if (channels.connectionClose.hasSubscribers) {
     const workerId = workerOf(connection);
     channels.connectionClose.publish(workerId === undefined ? { server, ...payload } : { server, workerId, ...payload });

@@ -285,6 +285,25 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(undeclaredFields(recorder.events)).toEqual([]);
   });
 
+  test("connection.close's durationMs is the connection's, even when the server's process hears of its start and end together", async () => {
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Lines));
+    const socket = await connect(target(s));
+    try {
+      socket.write('slow\n');
+      // The server's process is this one: block it while the worker serves the connection (50 ms) and ends it,
+      // so that it reads a child's news of that connection, accepted and done, in one go afterwards.
+      const until500 = Date.now() + 500;
+      while (Date.now() < until500) { /* the server's event loop waits */ }
+      expect((await within(5000, 'the reply', readToEnd(socket))).toString()).toBe('SLOW\n');
+    } finally {
+      socket.destroy();
+    }
+    await until(() => recorder!.named('sockserve:connection.close').length === 1);
+    const [closed] = recorder.named('sockserve:connection.close');
+    expect(closed.durationMs).toBeGreaterThanOrEqual(45);
+  });
+
   test('workers record no event while nobody subscribes in the main process, and forward from the first connection after a subscription', async () => {
     const s = serve(await bootstrap(m.Lines));
     expect((await streamExchange(target(s), 'unseen\n', { halfClose: true })).toString()).toBe('UNSEEN\n');

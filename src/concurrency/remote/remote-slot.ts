@@ -9,7 +9,7 @@ import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/c
 import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
-import { recordHandedOverBytes, recordWorker, streamBytes } from '../../observability/connection-bytes';
+import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
@@ -335,6 +335,7 @@ export abstract class RemoteSlot {
         return;
       case 'done':
         if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
+        if (msg.ms !== undefined && !Array.isArray(running.request)) recordWorkerDuration(running.request, msg.ms);
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped, msg.end);
         return;
       case 'shutdown': {

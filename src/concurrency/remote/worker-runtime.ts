@@ -114,7 +114,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     conns.set(id, conn);
     reporter.connections = conns.size;
     reporter.requests++;
-    const ending: { bytes?: [number, number]; end?: RequestEndData } = conn.socket ? { bytes: bytes() } : {};
+    const t0 = performance.now();
+    const ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number } = conn.socket ? { bytes: bytes() } : {};
     try {
       let failed: unknown;
       let dropped = undefined as DroppedInWorker | undefined;
@@ -145,6 +146,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
       if (conn.socket) ending.bytes = bytes();
+      // A connection this worker accepted itself: the server's process hears of it late (a child's records are
+      // read in batches), so its connection.close takes the duration measured here.
+      if (id < 0 && !replyHere) ending.ms = performance.now() - t0;
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       const stream = conn.socket ?? conn.duplex;
