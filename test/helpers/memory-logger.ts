@@ -18,8 +18,9 @@ export function memoryLogger(): Logger & { lines: Record<'error' | 'warn' | 'inf
  */
 export const HELD_BACK = /: (\d+) more routine client errors? in the last second (?:was|were) not logged/;
 
-/** The held-back lines among `lines`, and how many errors they stand for together. */
-export function heldBack(lines: readonly string[]): { lines: string[]; count: number } {
+/** The held-back lines among `lines`, the number each stands for, and their sum. */
+export function heldBack(lines: readonly string[]): { lines: string[]; counts: number[]; count: number } {
   const held = lines.filter((l) => HELD_BACK.test(l));
-  return { lines: held, count: held.reduce((n, l) => n + Number(HELD_BACK.exec(l)![1]), 0) };
+  const counts = held.map((l) => Number(HELD_BACK.exec(l)![1]));
+  return { lines: held, counts, count: counts.reduce((n, c) => n + c, 0) };
 }

@@ -291,7 +291,6 @@ describe('the length-prefixed framer', () => {
     const copy = framer.encodeInPlace(again);
     expect(copy.equals(Buffer.concat([Buffer.from([0, 0, 0x4e, 0x20]), again]))).toBe(true);
     expect(copy.buffer === again.buffer && copy.byteOffset + 4 === again.byteOffset).toBe(false); // a fresh prefix and copy
-
   });
 
   test('a reply that is not a whole message of the last chunk is copied behind a fresh prefix, whatever bytes precede it', () => {

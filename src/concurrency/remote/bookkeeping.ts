@@ -16,7 +16,7 @@ import type { FromWorker } from './protocol';
  * process does not poll, those of one turn of its event loop in one write, as a JSON text sequence (RFC
  * 7464: each record is RS, JSON, LF, so a reader finds the next record after anything else written there).
  * The server reads what is there, without waiting, before each IPC message from that child (so the order of the two channels is kept: a record was in the
- * kernel before any later message), every few milliseconds while records come (less often when none do),
+ * kernel before any later message), every 20 ms while records come (child-slot.ts; less often when none do),
  * when asked (stats()), and once the child has exited: the kernel keeps what a dead child wrote, so a
  * child killed outright still leaves the news of the connections it held, except records it had queued
  * in its own memory because the pair was full (the server's main thread blocked for a long burst), and

@@ -334,8 +334,10 @@ export abstract class RemoteSlot {
         running.ack?.(msg.bytes);
         return;
       case 'done':
-        if (msg.bytes && !Array.isArray(running.request)) recordHandedOverBytes(running.request, msg.bytes);
-        if (msg.ms !== undefined && !Array.isArray(running.request)) recordWorkerDuration(running.request, msg.ms);
+        if (!Array.isArray(running.request)) {
+          if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes);
+          if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);
+        }
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped, msg.end);
         return;
       case 'shutdown': {
