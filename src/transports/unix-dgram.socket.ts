@@ -85,10 +85,11 @@ export class UnixDatagramSocket implements DatagramSocket {
    * Clients whose receive queue was full, by path: replies to them are dropped unsent until `until`
    * (performance.now() milliseconds), because each EAGAIN costs a reopen(). `hold` doubles from
    * FULL_HOLD_MS to FULL_HOLD_MAX_MS while the client still has no room, and the entry goes when a send
-   * to it succeeds, or when another socket is bound at that path (`ino`, its file's inode: a new client).
+   * to it succeeds, or when another socket is bound at that path (a new client: `client`, the identity of the
+   * file that was full, is no longer the file there; its inode alone is not enough, file systems reuse a freed one).
    * At most FULL_MAX entries, the oldest forgotten first.
    */
-  private readonly full = new Map<string, { until: number; hold: number; ino: number | undefined }>();
+  private readonly full = new Map<string, { until: number; hold: number; client: PathIdentity | undefined }>();
 
   constructor(
     private readonly opts: ResolvedUnixDgramOptions,
@@ -125,7 +126,7 @@ export class UnixDatagramSocket implements DatagramSocket {
   private holdBack(path: string, previous: { hold: number } | undefined): void {
     const hold = previous ? Math.min(previous.hold * 2, FULL_HOLD_MAX_MS) : FULL_HOLD_MS;
     this.full.delete(path);
-    this.full.set(path, { until: performance.now() + hold, hold, ino: identityOfSync(path)?.ino });
+    this.full.set(path, { until: performance.now() + hold, hold, client: identityOfSync(path) });
     if (this.full.size > FULL_MAX) this.full.delete(this.full.keys().next().value!);
   }
 
@@ -185,7 +186,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
     let full = this.full.get(to.path);
     if (full && performance.now() < full.until) {
-      if (identityOfSync(to.path)?.ino === full.ino) {
+      if (isOwnFile(to.path, full.client)) {
         return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
       }
       this.full.delete(to.path); // another client bound that path since: it owes nothing of the old one's hold
