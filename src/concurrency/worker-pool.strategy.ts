@@ -148,9 +148,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   private readonly book = new WorkerStatsBook();
   /** The last server.setSecureContext(): workers started later get it too. */
   private secureContext: SecureContextOptions | undefined;
-  /** Where workers accept connections themselves (shareListener()), and whether they do now. */
   /** handleRequest() waiting for a worker to accept one connection (nextAccepted()). */
   private readonly acceptedWaiters = new Set<(got: boolean) => void>();
+  /** Workers retiring because they were idle above warm (not recycled): their connections get no shutdownTimeout. */
+  private readonly idleRetiring = new WeakSet<RemoteSlot>();
+  /** Where workers accept connections themselves (shareListener()), and whether they do now. */
   private shared: (SharedListener & { server: AcceptingServer; accepting: boolean; draining: boolean; closed: boolean }) | undefined;
 
   constructor(
@@ -522,9 +524,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (slot.dead || this.closed) return;
     if (this.datagramWaiters.length > 0) this.handToWaitingDatagrams(slot);
     if (slot.retiring) {
-      // Past maxConnectionsPerThread/Child it is recycled (worker.exit says so); perRequest's simply retires.
-      if (slot.load === 0) void this.retire(slot, this.options.perRequest ? 'retired' : 'recycled');
-      else if (shutdownTimeout !== null && !this.idleTimers.has(slot)) {
+      // Past maxConnectionsPerThread/Child it is recycled (worker.exit says so); perRequest's and an idle one simply retire.
+      const idle = this.idleRetiring.has(slot);
+      if (slot.load === 0) this.retireOnceQuiet(slot, this.options.perRequest || idle ? 'retired' : 'recycled');
+      else if (shutdownTimeout !== null && !idle && !this.idleTimers.has(slot)) {
         // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
         const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
         timer.unref();
@@ -532,18 +535,46 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       }
       return;
     }
-    if (slot.load === 0 && this.slots.size > this.warm) this.armIdleTimer(slot);
+    if (slot.load === 0 && this.servingCount() > this.warm) this.armIdleTimer(slot);
   }
 
-  /** A worker above the warm count with no connection retires after idleTimeoutMs, unless the pool has shrunk to warm by then. */
+  /**
+   * A worker above the warm count with no connection retires after idleTimeoutMs, unless the pool has shrunk
+   * to warm by then. One that accepts connections itself may have taken one the server has not heard of yet
+   * (a child's news comes in batches): it stops accepting first, and retires once what it took has ended.
+   */
   private armIdleTimer(slot: RemoteSlot): void {
     const timer = setTimeout(() => {
       this.idleTimers.delete(slot);
-      if (slot.load > 0 || this.slots.size <= this.warm) return;
-      void this.retire(slot);
+      if (slot.load > 0 || slot.retiring || slot.dead || this.servingCount() <= this.warm) return;
+      if (!slot.listening) return void this.retire(slot);
+      slot.retiring = true;
+      this.idleRetiring.add(slot);
+      void slot.unlisten(false);
+      this.retireOnceQuiet(slot, 'retired');
     }, this.options.idleTimeoutMs);
     timer.unref();
     this.idleTimers.set(slot, timer);
+  }
+
+  /**
+   * Retires `slot`, which takes no more connections and holds none, once it has answered its last unlisten():
+   * a connection it accepted before closing its listener is heard of before that answer, and is then served
+   * first (unload() comes back here when it ends), not lost with the worker.
+   */
+  private retireOnceQuiet(slot: RemoteSlot, why: 'recycled' | 'retired'): void {
+    const pending = slot.pendingUnlisten;
+    if (!pending) return void this.retire(slot, why);
+    void pending.then(() => {
+      if (slot.load === 0 && !slot.dead && !this.closed && this.slots.has(slot)) void this.retire(slot, why);
+    });
+  }
+
+  /** Workers that take new connections: started or starting, neither dead nor retiring. */
+  private servingCount(): number {
+    let n = 0;
+    for (const s of this.slots) if (!s.retiring && !s.dead) n++;
+    return n;
   }
 
   // ---- workers ----
@@ -758,10 +789,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   /** Starts workers while the pool is below its warm size (not retiring ones) or a connection waits for one. */
   private replace(): void {
     if (this.closed || this.backoffTimer) return;
-    const serving = () => [...this.slots].filter((s) => !s.retiring && !s.dead).length;
     // Retiring workers keep their places until they exit, so their successors may go past max for that while.
     const cap = Math.max(this.options.max, this.warm + this.retiringCount());
-    while (this.slots.size < cap && (serving() < this.warm || (this.waiters.length > 0 && serving() === 0))) {
+    while (this.slots.size < cap && (this.servingCount() < this.warm || (this.waiters.length > 0 && this.servingCount() === 0))) {
       try {
         this.spawn();
       } catch (err) {

@@ -113,6 +113,12 @@ export abstract class RemoteSlot {
   onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
   listening = false;
+  /**
+   * The last unlisten(), until the worker has answered it: connections it accepted before it closed its
+   * listener may still be on their way (their news comes before the answer), so the pool retires no worker
+   * that has one pending (WorkerPoolStrategy.retireOnceQuiet).
+   */
+  pendingUnlisten: Promise<void> | undefined;
   private reportWaiters: Array<() => void> = [];
   private listenWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private unlistenWaiters: Array<() => void> = [];
@@ -166,10 +172,15 @@ export abstract class RemoteSlot {
   unlisten(stop: boolean): Promise<void> {
     this.listening = false;
     if (this.dead || !this.started) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    const answered = new Promise<void>((resolve) => {
       this.unlistenWaiters.push(resolve);
       this.post({ t: 'unlisten', stop });
     });
+    this.pendingUnlisten = answered;
+    void answered.then(() => {
+      if (this.pendingUnlisten === answered) this.pendingUnlisten = undefined;
+    });
+    return answered;
   }
 
   /** SIGTERM's drainDelay began: connections this worker accepts close PROXY LOCAL health checks unanswered. */
