@@ -232,12 +232,15 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
    * drain, [production](../../docs/production.md)). While the loop serves, it resolves once the loop has taken every connection accepted
    * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.
+   * Workers that accept close their listeners too, within `shutdownTimeout` (one whose event loop is
+   * blocked is ended then, its connections failing with a RequestTimeoutError).
    */
   async stopListening(): Promise<void> {
     const listener = this.listener;
     if (!listener) return;
     // Workers that accept close their listeners too (the shared socket closes with the last of them).
-    await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true)]);
+    const boundMs = (this.shutdownTimeout ?? Infinity) * 1000;
+    await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true, boundMs)]);
     const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
     while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }

@@ -72,8 +72,11 @@ export interface ConcurrencyStrategy<Req> {
   shareListener?(listener: SharedListener, server: AcceptingServer): Promise<void>;
   /** The workers start accepting (serveForever() began); resolves once they listen. */
   startAccepting?(): Promise<void>;
-  /** The workers stop accepting (`stop`: and reading, for shutdown); `forGood`: the listener closes (SIGTERM, close()). */
-  stopAccepting?(stop?: boolean, forGood?: boolean): Promise<void>;
+  /**
+   * The workers stop accepting (`stop`: and reading, for shutdown); `forGood`: the listener closes (SIGTERM,
+   * close()). `boundMs`: a worker that has not closed its listener by then (its event loop blocked) is ended.
+   */
+  stopAccepting?(stop?: boolean, forGood?: boolean, boundMs?: number): Promise<void>;
   /** Resolves true once a worker has accepted a connection, false after `ms` (handleRequest() with workers accepting). */
   nextAccepted?(ms: number): Promise<boolean>;
   /** SIGTERM's drainDelay began (workers that accept close PROXY LOCAL health checks unanswered). */

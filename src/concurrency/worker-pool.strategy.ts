@@ -247,14 +247,26 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   /**
    * The workers stop accepting (shutdown, SIGTERM's stopListening, close); `stop`: they also stop reading
    * their connections, as stopReading() does for those the pool knows (a connection whose `accepted` is
-   * still on its way included). Resolves once every worker's listener is closed.
+   * still on its way included). Resolves once every worker's listener is closed. A worker that has not
+   * closed its listener after `boundMs` (its event loop blocked: it cannot) is ended as shutdownTimeout ends
+   * a request that overruns, its connections failing with a RequestTimeoutError: while it lives, a listening
+   * socket it shares stays open, and new clients would wait in the kernel's queue instead of being refused
+   * until the heartbeat ended it.
    */
-  async stopAccepting(stop = false, forGood = false): Promise<void> {
+  async stopAccepting(stop = false, forGood = false, boundMs = Infinity): Promise<void> {
     const shared = this.shared;
     if (!shared) return;
     shared.accepting = false;
     if (forGood) shared.closed = true;
-    await Promise.all([...this.slots].filter((s) => s.listening || stop).map((s) => s.unlisten(stop)));
+    const asked = [...this.slots].filter((s) => s.listening || stop);
+    const answered = new Set<RemoteSlot>();
+    const answers = Promise.all(asked.map((s) => s.unlisten(stop).then(() => void answered.add(s))));
+    if (!Number.isFinite(boundMs)) return void (await answers);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.min(boundMs, 2 ** 31 - 1))));
+    const outcome = await Promise.race([answers, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') await Promise.all(asked.filter((s) => !answered.has(s) && !s.dead).map((s) => this.retire(s, 'shutdownTimeout')));
   }
 
   /** SIGTERM's drainDelay began: workers that accept close PROXY LOCAL health checks unanswered. */

@@ -423,4 +423,33 @@ describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)
     expect(await within(20000, 'exit', exited)).toBe(0);
     expect(server.out()).toContain('drained');
   }, 120000); // a ts-node child process and its workers: start-up alone can take many seconds on a busy machine
+
+  test('a worker whose event loop is blocked holds the drain for shutdownTimeout, not until its heartbeat: then new clients are refused and the process exits', async () => {
+    // The blocked worker cannot close its listener (a child's copy of the shared socket keeps it listening).
+    // shutdownTimeout 2 s; the heartbeat (60 s) would end it long after every bound below.
+    const server = await startFixture('accepting-drain-server.ts', {
+      env: { ACCEPT_MODE: mode, SOCKSERVE_THREADS_REUSEPORT: '1', SHUTDOWN_TIMEOUT: '2', HEARTBEAT_TIMEOUT: '60' },
+      children,
+    });
+    const { child, port, exited } = server;
+    // One worker blocked is enough: it keeps its listener (for children, its copy of the shared socket).
+    const spinning = await within(10000, 'a worker spinning', new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('spin\n'));
+      s.on('data', (d) => d.toString().startsWith('spinning') && resolve(s));
+      s.on('error', reject);
+    }));
+    spinning.on('error', () => undefined);
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    const outcomes: string[] = [];
+    while (outcomes[outcomes.length - 1] !== 'refused' && Date.now() - signalled < 15000) {
+      outcomes.push(await probe(port));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(outcomes[outcomes.length - 1]).toBe('refused');
+    expect(await within(15000, 'exit', exited)).toBe(0);
+    // shutdownTimeout for the listeners, then for the drain: well before the 60 s heartbeat.
+    expect(Date.now() - signalled).toBeLessThan(20000);
+    spinning.destroy();
+  }, 120000);
 });
