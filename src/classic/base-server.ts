@@ -59,7 +59,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   allowReuseAddress = true;
   /** Bytes read per datagram; a longer one is truncated, as Python's `max_packet_size`. Default 8192; at most 65,507 (IPv4) or 65,527 (IPv6). */
   maxPacketSize = 8192;
-  /** Python's `block_on_close`: close() waits for the threads or children to end; default true. */
+  /**
+   * Python's `block_on_close`: with ThreadingMixIn/ForkingMixIn, close() waits for the requests their
+   * threads or children are serving to finish (bounded by `shutdownTimeout`) before ending the workers;
+   * default true. No effect on other servers, nor on the decorators' (their close() ends what still runs).
+   */
   blockOnClose = true;
   /** Most child processes a forking server runs at once; default 40, Python's `max_children`. */
   maxChildren = 40;

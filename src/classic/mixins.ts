@@ -100,6 +100,29 @@ function poolMixIn<B extends ServerClass>(
       await strategy.start();
       this.strategy = strategy;
     }
+
+    /**
+     * Python's ThreadingMixIn/ForkingMixIn `server_close()` (3.7+): with `blockOnClose` (default true),
+     * waits for the requests the workers are serving to finish, once new clients are refused; here bounded
+     * by `shutdownTimeout` (seconds; null waits as long as they take), after which close() ends the
+     * workers still serving (their requests end with a RequestTimeoutError). Python closes the socket
+     * first; here a stream server stops listening first and closes the connections it relays after the
+     * wait, and a datagram server keeps its socket for the replies until then. With `blockOnClose` false,
+     * close() ends them at once (Python leaves them running; no worker outlives close() here).
+     */
+    override async serverClose(): Promise<void> {
+      if (this.blockOnClose && this.strategy.active > 0) {
+        const boundMs = this.shutdownTimeout === null ? Infinity : this.shutdownTimeout * 1000;
+        const stopListening = (this as unknown as { stopListening?: () => Promise<void> }).stopListening;
+        await (stopListening ? stopListening.call(this) : this.strategy.stopAccepting?.(false, true, boundMs));
+        const finished = this.strategy.drain();
+        let timer: NodeJS.Timeout | undefined;
+        const late = Number.isFinite(boundMs) ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(boundMs, 2 ** 31 - 1)))) : finished;
+        await Promise.race([finished, late]);
+        clearTimeout(timer);
+      }
+      await super.serverClose();
+    }
   }
   Object.defineProperty(Pooled, 'name', { value: `${mode === 'threading' ? 'Threading' : 'Forking'}${Base.name}` });
   return Pooled as unknown as B;

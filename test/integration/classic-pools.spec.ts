@@ -50,6 +50,37 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     expect(stopReply.endsWith(' shutdown after slow')).toBe(true);
     await within(10000, 'serveForever to return', serve.loopOf(server));
   });
+
+  test("close() waits for the requests in progress to finish (Python's block_on_close, default true), and with blockOnClose false ends them", async () => {
+    const s = make(dir);
+    await s.ready;
+    const loop = s.serveForever(0.05);
+    server = s; // exchange() talks to `server`
+    const started = path.join(dir, 'slow-started');
+    const slow = exchange(`slow 500 ${started}\n`).catch(() => '');
+    await until(() => fs.existsSync(started), 10000); // the slow request runs in a worker
+    await within(10000, 'close()', s.close());
+    expect(fs.existsSync(`${started}.done`)).toBe(true); // it finished before close() resolved
+    expect((await slow).endsWith(` slow 500 ${started}`)).toBe(true); // and its reply reached the client
+    await within(10000, 'serveForever to return', loop);
+    expect(s.workerCount).toBe(0);
+
+    const quick = make(dir);
+    quick.blockOnClose = false;
+    quick.handleError = () => undefined; // the request close() ends is reported: not this test's subject
+    await quick.ready;
+    const quickLoop = quick.serveForever(0.05);
+    server = quick;
+    const other = path.join(dir, 'slow-ended');
+    void exchange(`slow 5000 ${other}\n`).catch(() => '');
+    await until(() => fs.existsSync(other), 10000);
+    const t0 = Date.now();
+    await within(10000, 'close()', quick.close());
+    expect(Date.now() - t0).toBeLessThan(4000); // did not wait for the 5 s request
+    expect(fs.existsSync(`${other}.done`)).toBe(false);
+    await within(10000, 'serveForever to return', quickLoop);
+    expect(quick.workerCount).toBe(0);
+  });
 });
 
 describe.each(cases.filter((c) => c.stream))('classic $name with unawaited writes', ({ make }) => {
