@@ -156,6 +156,25 @@ const promiseFloor = () => ({ key: 'promise floor (await per line and per write)
  * target (`await readline()`/`await write()`, 16 connections, 0.9x) would need any implementation to beat.
  */
 const leanFloor = () => ({ key: 'lean promise floor (two awaits a request)', cmd: SERVER_NODE, argv: [path.join(__dirname, 'experiments', 'lean-promise-echo.js')] });
+/** Whether threads own their sockets (accepted sockets transferred: Node 24.21+, 26.6+) on the Node `version` (default: the servers'). */
+function threadsOwnSockets(version = serverNodeVersion()) {
+  const [major, minor] = String(version).replace(/^v/, '').split('.').map(Number);
+  return major > 26 || (major === 26 && minor >= 6) || (major === 24 && minor >= 21);
+}
+let serverVersionSeen;
+function serverNodeVersion() {
+  serverVersionSeen ??= spawnSync(SERVER_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return serverVersionSeen;
+}
+/**
+ * The same lean echo in a pool of two workers that own their sockets, the shape of issue 12's pools serving the
+ * stream API: two children accepting from one shared socket (bench/experiments/shared-accept.js, ECHO=lean), and
+ * on Node 24.21+/26.6+ two threads handed their sockets (thread-handoff.js, ECHO=lean). References, not sockserve.
+ */
+const poolFloors = (threadsOwn = threadsOwnSockets()) => [
+  { key: 'lean floor, 2 children', cmd: SERVER_NODE, env: { ECHO: 'lean', KIDS: '2' }, argv: [path.join(__dirname, 'experiments', 'shared-accept.js')] },
+  ...(threadsOwn ? [{ key: 'lean floor, 2 threads', cmd: SERVER_NODE, env: { ECHO: 'lean', THREADS: '2' }, argv: [path.join(__dirname, 'experiments', 'thread-handoff.js')] }] : []),
+];
 const nest = () => ({ key: 'NestJS TCP', workload: 'nest', cmd: SERVER_NODE, argv: [path.join(SERVERS, 'nest-tcp.mjs')] });
 
 const MODES = ['serial', 'concurrent', 'threading', 'forking'];
@@ -168,8 +187,8 @@ function plan() {
       servers: [rawNet(), promiseFloor(), ...all('tcp'), python('TCPServer'), ...(FULL ? [python('ThreadingTCPServer'), python('ForkingTCPServer')] : []), nest()] },
     { id: 'tcp16', title: 'TCP ping-pong, 64-byte lines, 16 connections', unit: 'req/s', workload: 'pingpong', conns: 16,
       note: 'serial mode and Python\'s TCPServer serve one connection until it closes, so they have no row here.',
-      servers: [rawNet(), promiseFloor(), leanFloor(), cluster(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking', 'threading1']),
-        python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
+      servers: [rawNet(), promiseFloor(), leanFloor(), cluster(), ...poolFloors(), ...all('tcp', 'echo', ['concurrent', 'threading', 'forking', 'threading1']),
+        messages('threading', 'msglines'), messages('forking', 'msglines'), python('ThreadingTCPServer'), python('ForkingTCPServer'), nest()] },
     { id: 'stream', title: 'Streaming 64 KiB lines on 1 connection (8 in flight)', unit: 'MB/s', workload: 'stream', conns: 1,
       servers: [rawNet(), ...all('tcp')] },
     { id: 'connrate', title: 'Connection rate: connect, one echo, close; 4 clients', unit: 'conn/s', workload: 'connrate', conns: 4, warmup: CONNRATE_WARMUP,
@@ -798,10 +817,14 @@ function targets(results, serverNode = process.version) {
       ratio: x?.freshEchoMs ?? null, bound: '≤ 1000 ms', met: x?.freshEchoMs == null ? (x ? false : null) : x.freshEchoMs <= 1000, error: x?.error ?? (x ? null : 'not measured') });
   }
   // issue 12: workers as event loops; threads own their sockets from Node 24.21 / 26.6 (else bytes are relayed)
-  const [major, minor] = String(serverNode).replace(/^v/, '').split('.').map(Number);
-  const threadsOwn = major > 26 || (major === 26 && minor >= 6) || (major === 24 && minor >= 21);
+  const threadsOwn = threadsOwnSockets(serverNode);
   check(`#12 @Threading echo, 16 connections (${threadsOwn ? 'threads own sockets' : 'relayed'})`, 'tcp16', 'sockserve threading', '>=', threadsOwn ? 0.8 : 0.3, 'raw net');
   check('#12 @Forking echo, 16 connections (children own sockets)', 'tcp16', 'sockserve forking', '>=', 0.8, 'raw net');
+  // The same targets with a synchronous @OnMessage echo, and what a pool of two lean await-per-line echoes reaches.
+  if (threadsOwn) check('#12 @Threading echo via @OnMessage, 16 connections (threads own sockets)', 'tcp16', 'sockserve threading @OnMessage', '>=', 0.8, 'raw net');
+  check('#12 @Forking echo via @OnMessage, 16 connections', 'tcp16', 'sockserve forking @OnMessage', '>=', 0.8, 'raw net');
+  if (threadsOwn) check('#12 reference (not sockserve): 2 threads, lean two-await echo, 16 connections', 'tcp16', 'lean floor, 2 threads', '>=', 0.8, 'raw net', true);
+  check('#12 reference (not sockserve): 2 children, lean two-await echo, 16 connections', 'tcp16', 'lean floor, 2 children', '>=', 0.8, 'raw net', true);
   check(`#12 @Threading streaming 64 KiB`, 'stream', 'sockserve threading', '>=', 0.8, 'raw net');
   check('#12 @Forking streaming 64 KiB', 'stream', 'sockserve forking', '>=', 0.8, 'raw net');
   check('#12 @Threading connection rate', 'connrate', 'sockserve threading', '>=', 0.5, 'raw net');

@@ -1,8 +1,10 @@
 // The leanest await-per-line echo (`npm run bench` runs it as the "lean promise floor" row of tcp16, a reference): readline()
 // returns a promise resolved from the data callback (readline itself is no async function, no extra await), write() a
 // resolved promise when the kernel took the bytes; the connection's loop awaits both. Two awaits a request.
+// `leanEcho(socket)` is exported for experiments/shared-accept.js (ECHO=lean: the same echo in a pool of children).
 const net = require('net');
-const srv = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, async (s) => {
+
+async function leanEcho(s) {
   let buf = null, wake = null, eof = false;
   s.on('data', (c) => {
     buf = buf ? Buffer.concat([buf, c]) : c;
@@ -19,6 +21,11 @@ const srv = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDela
   const write = (b) => { s.write(b); return s.writableLength === 0 ? Promise.resolve() : new Promise((r) => s.once('drain', r)); };
   for (let l; (l = await readline()) !== null;) await write(l);
   s.end();
-});
-srv.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ host: '127.0.0.1', port: srv.address().port })));
-process.on('SIGTERM', () => process.exit(0));
+}
+exports.leanEcho = leanEcho;
+
+if (require.main === module) {
+  const srv = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, leanEcho);
+  srv.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ host: '127.0.0.1', port: srv.address().port })));
+  process.on('SIGTERM', () => process.exit(0));
+}

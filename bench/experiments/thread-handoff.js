@@ -1,15 +1,18 @@
 // Experiment (not part of npm run bench): the smallest hand-over of accepted TCP sockets to worker threads
 // (Node 24.21+, 26.6+: worker.postMessage({ socket }, [socket])), the design @Threading uses there. The main thread
 // accepts unread (pauseOnConnect) and hands each connection to one of THREADS (2) threads, least-loaded
-// first; the thread echoes and ends it, and says so. Prints its address.
+// first; the thread echoes and ends it, and says so. Prints its address. ECHO=lean: the threads run the lean
+// await-per-line echo (lean-promise-echo.js), the floor of threads serving the stream API.
 const { Worker, isMainThread, parentPort } = require('worker_threads');
 const net = require('net');
 if (!isMainThread) {
+  const lean = process.env.ECHO === 'lean' ? require('./lean-promise-echo').leanEcho : undefined;
   parentPort.on('message', ({ socket }) => {
+    socket.on('close', () => parentPort.postMessage(0));
+    if (lean) return void lean(socket);
     socket.on('data', (d) => socket.write(d));
     socket.on('end', () => socket.end());
     socket.on('error', () => {});
-    socket.on('close', () => parentPort.postMessage(0));
     socket.resume();
   });
   return;
