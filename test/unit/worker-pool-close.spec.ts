@@ -1,6 +1,5 @@
 import { ConfigurationError } from '../../src';
-import type { RemoteSlot } from '../../src/concurrency/remote/remote-slot';
-import { WorkerPoolStrategy } from '../../src/concurrency/worker-pool.strategy';
+import { fakePool } from '../helpers/fake-pool';
 
 /** A worker that never becomes ready (its handler cannot load) and takes `exitMs` to end once killed. */
 class UnloadableWorker {
@@ -37,25 +36,12 @@ class UnloadableWorker {
 describe("WorkerPoolStrategy's start() and close()", () => {
   test('a pool whose workers cannot load rejects only once every worker it started has ended (a slow one too)', async () => {
     const workers: UnloadableWorker[] = [];
-    const pool = new WorkerPoolStrategy(
-      {
-        mode: 'threading',
-        warm: 1,
-        max: 4,
-        perWorker: Infinity,
-        perRequest: false,
-        idleTimeoutMs: 30000,
-        maxConnectionsPerWorker: Infinity,
-        // The first worker ends slowly, as a thread does on a busy machine; its replacements at once.
-        spawn: () => {
-          const worker = new UnloadableWorker(workers.length === 0 ? 300 : 0);
-          workers.push(worker);
-          return worker as unknown as RemoteSlot;
-        },
-        log: () => undefined,
-      },
-      'Unloadable',
-    );
+    // The first worker ends slowly, as a thread does on a busy machine; its replacements at once.
+    const pool = fakePool(() => {
+      const worker = new UnloadableWorker(workers.length === 0 ? 300 : 0);
+      workers.push(worker);
+      return worker;
+    }, {}, 'Unloadable');
 
     await expect(pool.start()).rejects.toBeInstanceOf(ConfigurationError);
 

@@ -1,5 +1,5 @@
-import type { RemoteSlot } from '../../src/concurrency/remote/remote-slot';
-import { PoolOptions, WorkerPoolStrategy } from '../../src/concurrency/worker-pool.strategy';
+import type { PoolOptions, WorkerPoolStrategy } from '../../src/concurrency/worker-pool.strategy';
+import { fakePool } from '../helpers/fake-pool';
 import type { ClientAddress } from '../../src/transports/address';
 
 /**
@@ -115,25 +115,11 @@ const server = {
 };
 
 function pool(options: Partial<PoolOptions>, workers: AcceptingWorker[]): WorkerPoolStrategy {
-  return new WorkerPoolStrategy(
-    {
-      mode: 'threading',
-      warm: 1,
-      max: 4,
-      perWorker: Infinity,
-      perRequest: false,
-      idleTimeoutMs: 30000,
-      maxConnectionsPerWorker: Infinity,
-      spawn: () => {
-        const worker = new AcceptingWorker();
-        workers.push(worker);
-        return worker as unknown as RemoteSlot;
-      },
-      log: () => undefined,
-      ...options,
-    },
-    'Accepting',
-  );
+  return fakePool(() => {
+    const worker = new AcceptingWorker();
+    workers.push(worker);
+    return worker;
+  }, options, 'Accepting');
 }
 
 describe('WorkerPoolStrategy retires a worker that accepts connections itself only once it has none', () => {
