@@ -111,7 +111,9 @@ async function started(serve: (s: Server) => Server, s: Promise<Server>, t?: (s:
 
 describe('@Forking children accept connections themselves', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-accept-'));
+  // Made in beforeAll, not at collection: a run filtered to other tests (-t) runs no afterAll here to remove it.
+  let tmp: string;
+  beforeAll(() => void (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sockserve-accept-'))));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   /** SLOW_CLIENTS in a child process: `marker` appears once all `count` have read `started`; `output` is their replies (JSON). */
