@@ -201,12 +201,18 @@ describe('@Forking children accept connections themselves', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
-  test('maxConnectionsPerChild recycles the child that accepts: it stops accepting, a fresh one takes its place, every client is served', async () => {
+  test('maxConnectionsPerChild recycles the child that accepts: it stops accepting once a fresh one does, every client is served', async () => {
     const s = serve(await bootstrap(RecycledAcceptingChild));
     const pids: string[] = [];
-    for (let i = 0; i < 7; i++) pids.push((await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 })).toString().split(' ')[0]);
+    // Past its count (3) the only child goes on accepting until its successor listens (no gap), then stops.
+    const deadline = Date.now() + 20000;
+    while ((pids.length < 7 || new Set(pids).size < 2) && Date.now() < deadline) {
+      pids.push((await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 })).toString().split(' ')[0]);
+      if (pids.length >= 7) await new Promise((r) => setTimeout(r, 50));
+    }
     expect(pids.every((p) => /^\d+$/.test(p))).toBe(true);
     expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
+    expect(pids.filter((p) => p === pids[0]).length).toBeGreaterThanOrEqual(3); // the first served its count
     expect(s.stats().restarts).toBe(0); // recycling is no death
   });
 
@@ -353,7 +359,10 @@ describe('@Forking children accept connections themselves', () => {
     const s = serve(await bootstrap(RecycledAcceptingThread));
     const ids: string[] = [];
     let resets = 0;
-    for (let i = 0; i < 7; i++) {
+    // Past its count (3) the only thread goes on accepting until its successor listens (no gap), then stops.
+    const deadline = Date.now() + 20000;
+    while ((ids.length < 7 || new Set(ids).size < 2) && Date.now() < deadline) {
+      if (ids.length >= 7) await new Promise((r) => setTimeout(r, 50));
       let reply = (await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).catch(() => Buffer.alloc(0))).toString();
       if (reply === '') {
         resets++; // queued on the retiring thread's own accept queue: reset by the kernel

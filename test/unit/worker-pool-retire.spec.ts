@@ -23,12 +23,23 @@ class AcceptingWorker {
   onAccepted?: (id: number, client: ClientAddress) => void;
   onServed?: unknown;
   onAcceptError?: unknown;
-  readonly ready = Promise.resolve();
+  /** Workers started while `AcceptingWorker.hold` is set become ready only when the test calls start(). */
+  static hold = false;
+  readonly start: () => void;
+  readonly ready: Promise<void>;
   /** Why the pool ended it, and which of its connections were still running then (lost with it). */
   ended: string | undefined;
   lostWithIt: number[] = [];
   private readonly running = new Map<unknown, () => void>();
   private answerUnlisten: (() => void) | undefined;
+  /** How many times the pool told it to stop accepting. */
+  unlistened = 0;
+
+  constructor() {
+    let start = () => undefined as void;
+    this.ready = AcceptingWorker.hold ? new Promise<void>((resolve) => (start = resolve)) : Promise.resolve();
+    this.start = start;
+  }
 
   listen(): Promise<void> {
     this.listening = true;
@@ -36,6 +47,7 @@ class AcceptingWorker {
   }
 
   unlisten(): Promise<void> {
+    this.unlistened++;
     this.listening = false;
     this.pendingUnlisten = new Promise<void>((resolve) => {
       this.answerUnlisten = () => {
@@ -152,6 +164,56 @@ describe('WorkerPoolStrategy retires a worker that accepts connections itself on
     await settle();
     expect(first.ended).toBe('recycled');
     expect(first.lostWithIt).toEqual([]);
+  });
+
+  test('recycled while no other worker accepts: it goes on accepting until its successor listens, so there is no gap', async () => {
+    const workers: AcceptingWorker[] = [];
+    strategy = pool({ maxConnectionsPerWorker: 2 }, workers);
+    await strategy.start();
+    await strategy.shareListener({ address: { host: '127.0.0.1', port: 9, backlog: 511 } }, server as never);
+    await strategy.startAccepting();
+    const [first] = workers;
+    AcceptingWorker.hold = true; // its successor takes its time to start
+    try {
+      first.accept(-1);
+      first.accept(-2); // its count: a successor starts
+      await settle();
+      expect(workers.length).toBe(2);
+      expect(first.retiring).toBe(true);
+      expect(first.listening).toBe(true); // nobody else accepts yet: it goes on
+      expect(first.unlistened).toBe(0);
+      first.accept(-3); // past its count, served as any other
+      first.finish(-1);
+      first.finish(-2);
+      first.finish(-3);
+      await settle();
+      expect(first.ended).toBeUndefined(); // it is still the one accepting
+
+      workers[1].start(); // the successor is ready, and listens
+      await settle();
+      expect(workers[1].listening).toBe(true);
+      expect(first.unlistened).toBe(1);
+      first.answer();
+      await settle();
+      expect(first.ended).toBe('recycled');
+      expect(first.lostWithIt).toEqual([]);
+    } finally {
+      AcceptingWorker.hold = false;
+    }
+  });
+
+  test('recycled while another worker accepts: it stops accepting at its count', async () => {
+    const workers: AcceptingWorker[] = [];
+    strategy = pool({ warm: 2, maxConnectionsPerWorker: 2 }, workers);
+    await strategy.start();
+    await strategy.shareListener({ address: { host: '127.0.0.1', port: 9, backlog: 511 } }, server as never);
+    await strategy.startAccepting();
+    const [first, second] = workers;
+    first.accept(-1);
+    first.accept(-2);
+    await settle();
+    expect(first.unlistened).toBe(1);
+    expect(second.listening).toBe(true);
   });
 
   test('idle above warm: it stops accepting first, and a connection taken meanwhile is served before it goes', async () => {

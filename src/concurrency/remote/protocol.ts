@@ -53,12 +53,11 @@ export type ToWorker =
    * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:
    * listen once and close at once (the kernel then queues connections on the shared socket until workers
    * accept). Answered by `listening`. Each connection accepted is announced (`accepted`) and then served as
-   * one handed over unread: its PROXY header, TLS handshake and @Verify run here. `accepts`: a child closes
-   * its copy of the shared socket itself after that many (what remains of maxConnectionsPerChild), not when
-   * the server hears of the last one. `datagrams`: the handle is the server's bound UDP socket; read datagrams
+   * one handed over unread: its PROXY header, TLS handshake and @Verify run here (past
+   * maxConnectionsPerThread/Child the server says `unlisten`). `datagrams`: the handle is the server's bound UDP socket; read datagrams
    * from it (cut to `maxPacketSize`), serve each here (@Verify included) and send its reply from here.
    */
-  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; accepts?: number; datagrams?: { maxPacketSize: number } }
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number } }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */

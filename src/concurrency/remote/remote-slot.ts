@@ -158,13 +158,13 @@ export abstract class RemoteSlot {
    * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
    * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
    */
-  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer, accepts?: number): Promise<void> {
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer): Promise<void> {
     if (this.dead) return Promise.reject(this.crashError());
     if (!prime) this.listening = true;
     return new Promise<void>((resolve, reject) => {
       this.listenWaiters.push({ resolve, reject });
       const datagrams = target.datagrams ? { datagrams: target.datagrams } : {};
-      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...(accepts !== undefined ? { accepts } : {}), ...datagrams }, target.handle);
+      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...datagrams }, target.handle);
     });
   }
 

@@ -247,12 +247,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     ? new AcceptWatch((error, first) => channel.post({ t: 'accept-error', error: serializeError(error), first }), () => undefined)
     : undefined;
   let nextOwnId = 0;
-  // Connections left before this child closes its listener itself (the listen message's `accepts`).
-  let acceptsLeft = Infinity;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
-    // Its copy of the shared socket only: the other children go on accepting what the kernel queues.
-    if (--acceptsLeft <= 0) stopListening()?.close(() => undefined);
     const client: ClientAddress = socket.remotePort === undefined
       ? { path: '' }
       : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
@@ -264,7 +260,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const readDatagrams = (socket: dgram.Socket, maxPacketSize: number) => {
     const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, (data, truncated, client, replyHere) => {
       const id = --nextOwnId;
-      if (--acceptsLeft <= 0) stopListening();
       channel.post({ t: 'accepted', id, client, datagram: true });
       const reply = new BufferWriter();
       void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
@@ -275,7 +270,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
-    if (!msg.prime) acceptsLeft = msg.accepts ?? Infinity;
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
     if (listener || datagrams) return channel.post({ t: 'listening' });
     if (msg.datagrams) {
