@@ -1,3 +1,4 @@
+import { settledWithin } from '../transports/event-loop';
 import { findExport } from '../concurrency/remote/class-ref';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
@@ -115,11 +116,7 @@ function poolMixIn<B extends ServerClass>(
         const boundMs = this.shutdownTimeout === null ? Infinity : this.shutdownTimeout * 1000;
         const stopListening = (this as unknown as { stopListening?: () => Promise<void> }).stopListening;
         await (stopListening ? stopListening.call(this) : this.strategy.stopAccepting?.(false, true, boundMs));
-        const finished = this.strategy.drain();
-        let timer: NodeJS.Timeout | undefined;
-        const late = Number.isFinite(boundMs) ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(boundMs, 2 ** 31 - 1)))) : finished;
-        await Promise.race([finished, late]);
-        clearTimeout(timer);
+        await settledWithin(this.strategy.drain(), boundMs);
       }
       await super.serverClose();
     }

@@ -1,3 +1,4 @@
+import { settledWithin } from '../transports/event-loop';
 import { ConfigurationError, RequestTimeoutError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
@@ -264,12 +265,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     const answered = new Set<RemoteSlot>();
     const answers = Promise.all(asked.map((s) => s.unlisten(stop).then(() => void answered.add(s))));
     this.coverRetiring(); // every listener is closing: those that waited for a successor to accept wait no more
-    if (!Number.isFinite(boundMs)) return void (await answers);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.min(boundMs, 2 ** 31 - 1))));
-    const outcome = await Promise.race([answers, late]);
-    clearTimeout(timer);
-    if (outcome === 'late') await Promise.all(asked.filter((s) => !answered.has(s) && !s.dead).map((s) => this.retire(s, 'shutdownTimeout')));
+    if (await settledWithin(answers, boundMs)) return;
+    await Promise.all(asked.filter((s) => !answered.has(s) && !s.dead).map((s) => this.retire(s, 'shutdownTimeout')));
   }
 
   /** SIGTERM's drainDelay began: workers that accept close PROXY LOCAL health checks unanswered. */
@@ -554,8 +551,13 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
       this.uncovered.delete(slot);
       if (slot.dead) continue;
       if (slot.listening) void slot.unlisten(false);
-      if (slot.load === 0) this.retireOnceQuiet(slot, this.idleRetiring.has(slot) ? 'retired' : 'recycled');
+      if (slot.load === 0) this.retireOnceQuiet(slot, this.retirementOf(slot));
     }
+  }
+
+  /** Why a retiring worker goes (worker.exit says so): recycled past its count; perRequest's and an idle one simply retire. */
+  private retirementOf(slot: RemoteSlot): 'recycled' | 'retired' {
+    return this.options.perRequest || this.idleRetiring.has(slot) ? 'retired' : 'recycled';
   }
 
   /** A connection of `slot` ended: retire it when it is done serving, or time it out when idle above warm. */
@@ -566,10 +568,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
     if (slot.retiring) {
       // Still accepting until another worker does (stopAcceptingOnceCovered): coverRetiring() retires it then.
       if (this.uncovered.has(slot)) return;
-      // Past maxConnectionsPerThread/Child it is recycled (worker.exit says so); perRequest's and an idle one simply retire.
-      const idle = this.idleRetiring.has(slot);
-      if (slot.load === 0) this.retireOnceQuiet(slot, this.options.perRequest || idle ? 'retired' : 'recycled');
-      else if (shutdownTimeout !== null && !idle && !this.idleTimers.has(slot)) {
+      if (slot.load === 0) this.retireOnceQuiet(slot, this.retirementOf(slot));
+      else if (shutdownTimeout !== null && !this.idleRetiring.has(slot) && !this.idleTimers.has(slot)) {
         // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
         const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
         timer.unref();

@@ -141,12 +141,17 @@ describe('WorkerPoolStrategy retires a worker that accepts connections itself on
     strategy = undefined;
   });
 
-  test('recycled (maxConnectionsPerThread): a connection it accepted before its listener closed is served, not lost', async () => {
-    const workers: AcceptingWorker[] = [];
-    strategy = pool({ maxConnectionsPerWorker: 1 }, workers);
+  /** A pool whose workers accept for themselves (shareListener, startAccepting), kept for afterEach to close. */
+  async function accepting(options: Partial<PoolOptions>, workers: AcceptingWorker[]): Promise<void> {
+    strategy = pool(options, workers);
     await strategy.start();
     await strategy.shareListener({ address: { host: '127.0.0.1', port: 9, backlog: 511 } }, server as never);
     await strategy.startAccepting();
+  }
+
+  test('recycled (maxConnectionsPerThread): a connection it accepted before its listener closed is served, not lost', async () => {
+    const workers: AcceptingWorker[] = [];
+    await accepting({ maxConnectionsPerWorker: 1 }, workers);
     const [first] = workers;
     expect(first.listening).toBe(true);
 
@@ -168,10 +173,7 @@ describe('WorkerPoolStrategy retires a worker that accepts connections itself on
 
   test('recycled while no other worker accepts: it goes on accepting until its successor listens, so there is no gap', async () => {
     const workers: AcceptingWorker[] = [];
-    strategy = pool({ maxConnectionsPerWorker: 2 }, workers);
-    await strategy.start();
-    await strategy.shareListener({ address: { host: '127.0.0.1', port: 9, backlog: 511 } }, server as never);
-    await strategy.startAccepting();
+    await accepting({ maxConnectionsPerWorker: 2 }, workers);
     const [first] = workers;
     AcceptingWorker.hold = true; // its successor takes its time to start
     try {
@@ -204,10 +206,7 @@ describe('WorkerPoolStrategy retires a worker that accepts connections itself on
 
   test('recycled while another worker accepts: it stops accepting at its count', async () => {
     const workers: AcceptingWorker[] = [];
-    strategy = pool({ warm: 2, maxConnectionsPerWorker: 2 }, workers);
-    await strategy.start();
-    await strategy.shareListener({ address: { host: '127.0.0.1', port: 9, backlog: 511 } }, server as never);
-    await strategy.startAccepting();
+    await accepting({ warm: 2, maxConnectionsPerWorker: 2 }, workers);
     const [first, second] = workers;
     first.accept(-1);
     first.accept(-2);
