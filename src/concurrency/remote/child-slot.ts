@@ -1,4 +1,4 @@
-import { ChildProcess, fork } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import type * as net from 'node:net';
 import type { ResourceLimits } from 'node:worker_threads';
 import { CHILD_ENV } from '../../runtime';
@@ -6,6 +6,7 @@ import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
 import { BOOKKEEPING_FD, BookkeepingReader } from './bookkeeping';
 import type { WorkerLaunch } from './worker-launch';
+import { parentDeathCommand } from './parent-death';
 
 /** How long a child gets to exit on SIGTERM at close() before SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -22,7 +23,8 @@ const BOOKKEEPING_IDLE_MS = 200;
 /**
  * A child process. Connections are handed over whole (`child.send(msg, socket)`: the kernel passes the
  * descriptor and the parent's copy is closed), so their bytes never pass through the parent. The child
- * exits when its IPC channel closes, so it never outlives the server, even one killed by SIGKILL.
+ * exits when its IPC channel closes, and on Linux the kernel kills it when the server's process dies
+ * (parent-death.ts), so it never outlives the server, even one killed by SIGKILL while the child is blocked.
  */
 export class ChildSlot extends RemoteSlot {
   private readonly child: ChildProcess;
@@ -42,8 +44,11 @@ export class ChildSlot extends RemoteSlot {
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('forking', onDeath, heartbeatTimeout);
     const heap = resourceLimits?.maxOldGenerationSizeMb;
-    this.child = fork(launch.file, [], {
-      execArgv: heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv,
+    const execArgv = heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv;
+    // What fork() does (spawn with an IPC channel), started through `setpriv --pdeathsig KILL` where Linux has it:
+    // a child blocked in a handler cannot see its channel close, and must not outlive a server killed outright.
+    const [command, ...prefix] = [...(parentDeathCommand() ?? []), process.execPath];
+    this.child = spawn(command, [...prefix, ...execArgv, launch.file], {
       // UV_TCP_SINGLE_ACCEPT (libuv): a child that accepts from the shared socket takes one connection per
       // wake-up and lets the others take the next, rather than all that are queued (unless the user says).
       env: { UV_TCP_SINGLE_ACCEPT: '1', ...process.env, [CHILD_ENV]: '1' },
@@ -53,7 +58,7 @@ export class ChildSlot extends RemoteSlot {
     });
     this.child.on('error', (err) => (this.lastError = err));
     if (this.child.pid === undefined) {
-      // fork() failed (EMFILE, EAGAIN…): no process, no channel (no send), no 'exit'; 'error' says why.
+      // spawn failed (EMFILE, EAGAIN…): no process, no channel (no send), no 'exit'; 'error' says why.
       this.exited = Promise.resolve();
       this.dead = true;
       this.child.once('error', (err) => this.startFailed(err));
