@@ -1009,6 +1009,7 @@ async function main() {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) throw new Error('bench: run `npm run build` first (`npm run bench` does)');
   const version = spawnSync(SERVER_NODE, ['--version'], { encoding: 'utf8' });
   if (version.status !== 0) throw new Error(`bench: --node ${SERVER_NODE} does not run: ${version.error?.message ?? version.stderr}`);
+  serverVersionSeen = version.stdout.trim(); // serverNodeVersion() asks no second time
   fs.rmSync(LOGS, { recursive: true, force: true });
   const gen = buildLoadgen();
   const burnIters = calibrateBurn();
