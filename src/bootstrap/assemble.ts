@@ -80,7 +80,8 @@ export function assembleServer(
   /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
   const taken = (got: [unknown, ClientAddress]): [unknown, ClientAddress] => {
     if (Array.isArray(got[0])) counters.accepted++;
-    else connectionOpened(face, got[0] as object, got[1]);
+    // One whose PROXY header and TLS handshake run in its worker opens there, once they pass (workerOpened).
+    else if (!preambleDeferred(got[0] as object)) connectionOpened(face, got[0] as object, got[1]);
     return got;
   };
 
@@ -187,8 +188,15 @@ export function assembleServer(
     /** A connection a worker accepted itself (API.md §3): counted and published as one the loop took. */
     workerAccepted(connection: object, clientAddress: ClientAddress): void {
       counters.accepted++;
-      if (!(connection as { datagram?: boolean }).datagram) connectionOpened(face, connection, clientAddress);
+      // With a PROXY header or TLS to read first, it opens once they pass in the worker (workerOpened).
+      if (!(connection as { datagram?: boolean }).datagram && !this.preambleConfigured) connectionOpened(face, connection, clientAddress);
     }
+
+    /** A connection's preamble passed in its worker: connection.open, with the client its PROXY header names. */
+    workerOpened(connection: object, clientAddress: ClientAddress): void {
+      connectionOpened(face, connection, clientAddress);
+    }
+
 
     /** A datagram a child read and served itself (@Forking over UDP): counted as one the loop took and closed. */
     datagramServed(_client: ClientAddress, [bytesIn, bytesOut]: [number, number]): void {

@@ -202,6 +202,11 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     return this.preamble?.draining ?? false;
   }
 
+  /** Whether connections start with a PROXY header or a TLS handshake (known once bound). */
+  protected get preambleConfigured(): boolean {
+    return this.preamble !== undefined;
+  }
+
   /**
    * Asked for each new connection that has a preamble: true when the worker that will own it runs the PROXY
    * header, the TLS handshake and `@Verify` itself (API.md §3), so the connection is handed over unread. It

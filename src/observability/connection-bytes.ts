@@ -5,19 +5,25 @@
  * request (`done`), and they are recorded against the socket here, so that `stats().bytesIn/bytesOut`
  * and `sockserve:connection.close` count them once, when the connection closes, as for any other.
  */
-const handedOver = new WeakMap<object, [number, number]>();
+const handedOver = new WeakMap<object, { bytes: [number, number]; whole: boolean }>();
 
-/** The worker that owned `socket` read `bytesIn` and wrote `bytesOut` on it. */
-export function recordHandedOverBytes(socket: object, bytes: readonly [number, number]): void {
-  handedOver.set(socket, [bytes[0], bytes[1]]);
+/**
+ * The worker that owned `socket` read `bytesIn` and wrote `bytesOut` on it. `whole`: the worker's counts are
+ * all there is to count, whatever this process relayed: a connection whose PROXY header and TLS handshake ran
+ * in the worker counts the bytes its handler saw (a TLS socket's, not the records this process relayed), and
+ * none when the preamble failed, as a connection whose preamble runs here does.
+ */
+export function recordHandedOverBytes(socket: object, bytes: readonly [number, number], whole = false): void {
+  handedOver.set(socket, { bytes: [bytes[0], bytes[1]], whole });
 }
 
 /** A stream connection's bytes: what this process read and wrote, plus what a worker did on it. */
 export function streamBytes(socket: { bytesRead?: number; bytesWritten?: number }): [number, number] {
   const there = handedOver.get(socket);
+  if (there?.whole) return [there.bytes[0], there.bytes[1]];
   const bytesIn = socket.bytesRead ?? 0;
   const bytesOut = socket.bytesWritten ?? 0;
-  return there ? [bytesIn + there[0], bytesOut + there[1]] : [bytesIn, bytesOut];
+  return there ? [bytesIn + there.bytes[0], bytesOut + there.bytes[1]] : [bytesIn, bytesOut];
 }
 
 /** The worker (its id: a child's pid, a thread's threadId) that served each connection a pool placed or adopted. */

@@ -20,6 +20,11 @@ export function forwardEventsTo(buffer: WorkerEventBuffer | undefined): void {
 
 const forwarding = (): boolean => forward !== undefined && forward.wanted;
 
+/** In a worker: whether the server's process wants its events (then a preamble that passes is told: `opened`). */
+export function eventsWantedByServer(): boolean {
+  return EVENTS_ENABLED && forwarding();
+}
+
 /** An error as plain data, for payloads that cross to the server's process. */
 export function plainError(error: unknown): { name: string; message: string; code?: string } {
   if (typeof error !== 'object' || error === null) return { name: 'Error', message: String(error) };

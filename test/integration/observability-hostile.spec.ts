@@ -211,6 +211,34 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     oneWarnLine(/ECONNRESET/);
   });
 
+  test('a client that speaks plain text to a TLS port opens no connection, starts no request and counts no byte, as in every mode', async () => {
+    const s = await start(m.Tls);
+    const c = track(await rawConnect(endpoint(s), 'hello\n'));
+    await closed(c);
+    await settles(s, { accepted: 1, tlsErrors: 1, bytesIn: 0, bytesOut: 0 }, 0);
+    expect(opens()).toBe(0);
+    if (m.workers) {
+      await new Promise((r) => setTimeout(r, 1500)); // a report from every worker since (at most 1 s old)
+      expect(s.stats().workers.reduce((n, w) => n + w.requests, 0)).toBe(0);
+    }
+    oneWarnLine(/TlsHandshakeError/);
+  });
+
+  test("a TLS request's bytes are the application's (not the TLS records), the same in stats(), request.end and connection.close", async () => {
+    const s = await start(m.Tls);
+    const c = track(await tlsConnect(endpoint(s)));
+    c.write('one\n');
+    expect(await readLine(c)).toBe('ONE\n');
+    c.end();
+    await closed(c);
+    const st = await settles(s, { accepted: 1, bytesIn: 4, bytesOut: 4 }, 1);
+    expect(ends()[0]).toMatchObject({ bytesIn: 4, bytesOut: 4 });
+    expect(recorder.named('sockserve:connection.close')).toEqual([expect.objectContaining({ bytesIn: 4, bytesOut: 4 })]);
+    // a worker's figures come with its reports (at most 1 s old)
+    if (m.workers) await until(() => s.stats().workers.reduce((n, w) => n + w.requests, 0) === 1, 5000);
+    expect(st.active).toBe(0);
+  });
+
   test('a TLS health check (connect, close, no byte) counts in healthChecks only', async () => {
     const s = await start(m.Tls);
     const c = track(await rawConnect(endpoint(s)));
@@ -255,6 +283,8 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     c.resetAndDestroy();
     await settles(s, { accepted: 1, clientErrors: 1 }, 1);
     expect(ends()[0].clientAddress).toMatchObject({ host: '192.0.2.7', port: 4000 });
+    // connection.open names the client the header names too, wherever the header was read
+    expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ clientAddress: expect.objectContaining({ host: '192.0.2.7', port: 4000 }) })]);
     oneWarnLine(/ECONNRESET/);
   });
 

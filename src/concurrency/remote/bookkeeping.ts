@@ -25,7 +25,7 @@ import type { FromWorker } from './protocol';
  * server counts a datagram whose two records it reads together without adopting it (`served`).
  *
  * The descriptor is sockserve's, as the IPC channel is: what a handler writes there itself is skipped
- * unless it has the shape of a child's news of its own connection (`accepted` or `done`, negative `id`);
+ * unless it has the shape of a child's news of its own connection (`accepted`, `opened` or `done`, negative `id`);
  * a handler that forges one is believed, as one that forged a message with `process.send()` would be.
  */
 export const BOOKKEEPING_FD = 4;
@@ -61,7 +61,8 @@ export class BookkeepingWriter {
   /** Whether `msg` is bookkeeping this channel carries: a connection's news with no bytes to transfer and nothing JSON would lose. */
   static carries(msg: FromWorker): boolean {
     // A `done` with an error (a stack, causes: it may be long) or event data goes by IPC, after the records before it.
-    return msg.t === 'accepted' || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined && msg.error === undefined);
+    // `opened` (its preamble passed) goes between the two, so it is carried the same way.
+    return msg.t === 'accepted' || (msg.t === 'opened' && msg.id < 0) || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined && msg.error === undefined);
   }
 
   write(msg: FromWorker): void {
@@ -226,7 +227,7 @@ function bookkeepingRecord(json: string): FromWorker | undefined {
   if (typeof msg !== 'object' || msg === null) return undefined;
   const { t, id } = msg as { t?: unknown; id?: unknown };
   if (!Number.isInteger(id) || (id as number) >= 0) return undefined;
-  if (t === 'accepted') {
+  if (t === 'accepted' || t === 'opened') {
     const client = (msg as { client?: unknown }).client;
     return typeof client === 'object' && client !== null ? (msg as FromWorker) : undefined;
   }

@@ -107,6 +107,12 @@ export type FromWorker =
   | { t: 'shutdown'; id: number; ask: number }
   /** This worker accepted a connection itself (`id` negative, the worker's own numbering), or read a datagram (`datagram`); its `done` follows. */
   | { t: 'accepted'; id: number; client: ClientAddress; datagram?: boolean }
+  /**
+   * A connection whose PROXY header and TLS handshake ran here passed them (sent only while the server's
+   * process wants events): its `connection.open` is published now, with the client the header names, as the
+   * server's own process publishes it after its preamble. A health check or a failed preamble opens nothing.
+   */
+  | { t: 'opened'; id: number; client: ClientAddress }
   /** The worker listens (or primed the shared socket); `error`: it could not. */
   | { t: 'listening'; error?: SerializedError }
   /** The worker's listener is closed. */

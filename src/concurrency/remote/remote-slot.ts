@@ -53,6 +53,8 @@ export interface RemoteServer {
   connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, counted: boolean): unknown;
   /** A worker accepted a connection itself (API.md §3): counted and published as one the loop took. */
   workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
+  /** The preamble of `connection` passed in its worker (`opened`): its connection.open, with the client the PROXY header names. */
+  workerOpened?(connection: object, client: ClientAddress): void;
   /** That connection has ended (its bytes recorded against it): counted and published as closed. */
   connectionEnded?(connection: WorkerAcceptedConnection): void;
   /** A child read a datagram from the shared UDP socket and served it (`bytes`: in, out): counted as one the loop took. */
@@ -344,9 +346,12 @@ export abstract class RemoteSlot {
       case 'ack':
         running.ack?.(msg.bytes);
         return;
+      case 'opened':
+        if (!Array.isArray(running.request)) running.server?.workerOpened?.(running.request as object, msg.client);
+        return;
       case 'done':
         if (!Array.isArray(running.request)) {
-          if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes);
+          if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes, preambleDeferred(running.request));
           if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);
         }
         void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped, msg.end);

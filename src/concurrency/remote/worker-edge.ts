@@ -21,6 +21,11 @@ export class WorkerEdge {
     this.preamble = options ? Preamble.from(options) : undefined;
   }
 
+  /** Whether connections start with a PROXY header or a TLS handshake here (open() then reads them). */
+  get runsPreamble(): boolean {
+    return this.preamble !== undefined;
+  }
+
   /** New connections get the new certificate; open ones keep theirs (Node's `tls.Server.setSecureContext`). */
   setSecureContext(options: SecureContextOptions): void {
     this.preamble?.tls?.setSecureContext(options);

@@ -14,7 +14,7 @@ import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
-import { plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
+import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheck } from '../../observability/health-check';
 import { afterPollPhase } from '../../transports/event-loop';
@@ -113,7 +113,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   ) => {
     conns.set(id, conn);
     reporter.connections = conns.size;
-    reporter.requests++;
+    // A connection with a preamble (PROXY header, TLS handshake) becomes a request, and has bytes to count,
+    // only once the preamble has passed, as in the server's own process: a health check or a failed handshake
+    // is neither (its bytes, the TLS records of a failed handshake, count nowhere).
+    let passed = preamble === undefined || !edge.runsPreamble;
+    if (passed) reporter.requests++;
     const t0 = performance.now();
     const ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number } = conn.socket ? { bytes: bytes() } : {};
     try {
@@ -124,6 +128,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const prepared = preamble ? await preamble() : client;
         if (prepared === 'health-check') dropped = 'health-check';
         else who = prepared;
+        if (!passed && prepared !== 'health-check') {
+          passed = true;
+          reporter.requests++;
+          if (eventsWantedByServer()) channel.post({ t: 'opened', id, client: who });
+        }
         // request.start/end and the tracing channel, published here where the request runs (API.md §14);
         // after the preamble, the executor wraps only the request @Verify let through.
         // Unobserved, a request handed over read runs bare: an idle keep-alive connection holds no traced
@@ -145,14 +154,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
-      if (conn.socket) ending.bytes = bytes();
+      // A relayed connection's bytes are counted where it is relayed, unless its preamble ran here: then the
+      // server's process relayed TLS records (or a header that failed), and these counts replace its own.
+      if (conn.socket || preamble) ending.bytes = passed ? bytes() : [0, 0];
       // A connection this worker accepted itself: the server's process hears of it late (a child's records are
       // read in batches), so its connection.close takes the duration measured here.
       if (id < 0 && !replyHere) ending.ms = performance.now() - t0;
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       const stream = conn.socket ?? conn.duplex;
-      if (stream && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed)) {
+      if (stream && passed && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed)) {
         failed = undefined;
         dropped = 'health-check';
       }
@@ -213,8 +224,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (conn.stopped) stopReaderOf(ready.socket); // shutdown began during the handshake
       return ready.clientAddress;
     };
+    // The bytes of the connection as its handler sees it, as in the server's own process: a TLS socket's
+    // are the application's, not the records on the wire.
+    const counted = () => (ready ? ready.socket : raw);
     void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
-      conn, () => [raw.bytesRead, raw.bytesWritten], undefined, preamble);
+      conn, () => [counted().bytesRead, counted().bytesWritten], undefined, preamble);
   };
 
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection) => {
