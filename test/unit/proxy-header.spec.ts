@@ -84,6 +84,10 @@ describe('scanProxyHeader', () => {
     ['a v1 header with an IPv4 address written with a leading zero', 'PROXY TCP4 198.051.100.7 127.0.0.1 1 2\r\n'],
     ['a v1 header with a port of six digits', 'PROXY TCP4 1.1.1.1 127.0.0.1 000001 2\r\n'],
     ['a v1 header with a destination port past 65535', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 65536\r\n'],
+    ['a v1 header with a destination port of six digits', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 000002\r\n'],
+    ['a v1 header with a seventh field', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 2 3\r\n'],
+    ['a v1 header with two spaces between fields', 'PROXY TCP4 1.1.1.1  127.0.0.1 1 2\r\n'],
+    ['a v1 header with five fields', 'PROXY TCP4 1.1.1.1 127.0.0.1 1\r\n'],
     ['a v1 header that ends in LF without CR', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 2\n'],
     ['a v1 header of an unknown protocol', 'PROXY UDP4 1.1.1.1 127.0.0.1 1 2\r\n'],
   ])('throws MalformedHeader for %s', (_what, text) => {
