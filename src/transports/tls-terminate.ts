@@ -38,8 +38,17 @@ export class TlsTerminator {
     return new Promise((resolve, reject) => {
       const view = Object.create(this.server) as tls.Server;
       EventEmitter.call(view); // events of its own, not the server's
+      // The TLS socket takes `allowHalfOpen` from `raw`. Half-open during the handshake, a client that ended
+      // its side before finishing it (a check that hangs up on `secureConnect`, before its Finished is out)
+      // left a socket that never closed, so Node never said ECONNRESET: the connection waited out lineTimeout
+      // (30 s) in CLOSE-WAIT. As Node's own listening tls.Server, the handshake is not half-open; the
+      // connection is again once it is made (its end is read only when the handler reads: it is paused).
+      const halfOpen = raw.allowHalfOpen;
+      raw.allowHalfOpen = false;
       view.once('secureConnection', (socket: tls.TLSSocket) => {
         socket.pause();
+        socket.allowHalfOpen = halfOpen;
+        raw.allowHalfOpen = halfOpen;
         resolve(socket);
       });
       view.once('tlsClientError', (err: Error, socket: tls.TLSSocket) => {

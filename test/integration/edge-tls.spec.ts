@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
+import * as tlsLib from 'node:tls';
 import * as path from 'node:path';
 import {
   bootstrap, Concurrent, ConfigurationError, Forking, Handle, HandleError, Server, Setup, StreamRequest, TcpServer, Threading,
@@ -42,6 +43,42 @@ describe.each([
       const { tls } = await askInfo(client);
       expect(tls.authorized).toBe(false);
       expect(tls.peerCertificate).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a client that hangs up as its handshake completes is ended at once (lineTimeout is 30 s), and the next client is served', async () => {
+    const server = serve(await bootstrap(handler, { logger: { error: () => undefined, warn: () => undefined } }));
+    const { port } = endpoint(server) as { port: number };
+    await within(5000, 'the client to hang up', new Promise<void>((resolve) => {
+      const s = tlsLib.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', () => resolve());
+    }));
+    // Ended as Node's own tls.Server ends it (ECONNRESET: a TLS error), or read to its end (a health check):
+    // either way at once, not held in CLOSE-WAIT until lineTimeout.
+    await within(5000, 'the server to end the connection', (async () => {
+      for (;;) {
+        const st = server.stats();
+        if (st.tlsErrors + st.healthChecks === 1 && st.active === 0 && st.workers.every((w) => w.connections === 0)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })());
+    const client = await tlsConnect(endpoint(server));
+    client.write('next\n');
+    expect(await readLine(client)).toBe('next\n');
+    client.destroy();
+  });
+
+  test('a client that half-closes after its request still gets the reply (half-open once the handshake is made)', async () => {
+    const server = serve(await bootstrap(handler));
+    const client = await tlsConnect(endpoint(server));
+    try {
+      client.end('last words\n');
+      expect(await readLine(client)).toBe('last words\n');
     } finally {
       client.destroy();
     }
