@@ -5,7 +5,7 @@ import { BaseServer } from '../classic/base-server';
 import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
-import { ConfigurationError } from '../errors/errors';
+import { ConfigurationError, ServerClosedError } from '../errors/errors';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import { type Logger, resolveLogger } from '../observability/logger';
@@ -138,6 +138,8 @@ export class TestServer {
   readonly server: Server;
   private readonly classic: MemoryServer;
   private readonly pending = new Set<Promise<void>>();
+  /** close() has been called: connect() and datagram() throw ServerClosedError. */
+  private closing = false;
 
   private constructor(
     private readonly def: HandlerDefinition,
@@ -168,11 +170,13 @@ export class TestServer {
 
   /**
    * A new in-memory connection from `clientAddress` (default 127.0.0.1:50000; `family` may be left out:
-   * it follows from `host`); `@Verify` runs first, as on a socket.
+   * it follows from `host`); `@Verify` runs first, as on a socket. Throws ConfigurationError on a datagram
+   * transport, ServerClosedError after close().
    */
   connect(from: TestClientAddress = DEFAULT_CLIENT): TestConnection {
     const clientAddress = withFamily(from);
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
+    this.assertOpen('connect()');
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
     this.classic.open.add(server);
@@ -182,11 +186,13 @@ export class TestServer {
 
   /**
    * One datagram from `from` (default 127.0.0.1:50000); resolves to the reply datagram, or `undefined`
-   * when the handler sent none (or `@Verify` refused it).
+   * when the handler sent none (or `@Verify` refused it). Rejects with ConfigurationError on a stream
+   * transport, ServerClosedError after close().
    */
   async datagram(data: string | Buffer, sender: TestClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
     const from = withFamily(sender);
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
+    this.assertOpen('datagram()');
     let reply: Buffer | undefined;
     const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
@@ -196,9 +202,15 @@ export class TestServer {
 
   /** Resets the connections still open, waits for their requests, disposes the container's singletons. Idempotent. */
   async close(): Promise<void> {
+    this.closing = true;
     await this.classic.closeAll();
-    await Promise.all(this.pending);
+    await Promise.allSettled(this.pending); // each request's own promise carries its failure to whoever awaits it
     await this.server.close();
+  }
+
+  /** Throws ServerClosedError once close() has been called, as a closed socket server takes no client. */
+  private assertOpen(member: string): void {
+    if (this.closing) throw new ServerClosedError(`TestServer.${member}: ${this.def.handler.name}'s test server was closed. Fix: create a new one (TestServer.create()) for each test.`);
   }
 
   private get isDatagram(): boolean {
@@ -212,7 +224,10 @@ export class TestServer {
     const taken = this.classic.handleRequest().then(() => undefined);
     const done = Promise.all([taken, closed]).then(() => undefined);
     this.pending.add(done);
-    void done.finally(() => this.pending.delete(done));
+    // Handled here (a `finally` would make a second promise that nobody awaits, rejected with the first:
+    // an unhandled rejection that ends the test's process); the caller gets `done` and its failure.
+    const forget = () => void this.pending.delete(done);
+    done.then(forget, forget);
     return done;
   }
 }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import {
   Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
-  StreamRequest, TcpServer, Threading, UdpServer, Verify,
+  ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify,
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
@@ -364,6 +364,26 @@ class ClassicDatagram {
     await req.wfile.write(req.data.reverse());
   }
 }
+
+describe('after close()', () => {
+  test('connect() throws ServerClosedError and datagram() rejects with it, and nothing is left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const t = await TestServer.create(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => 'noon' }] });
+      await t.close();
+      expect(() => t.connect()).toThrow(ServerClosedError);
+      const d = await TestServer.create(RawDatagrams);
+      await d.close();
+      await expect(d.datagram('ping')).rejects.toThrow(ServerClosedError);
+      await new Promise((r) => setTimeout(r, 50)); // an unhandled rejection is reported after a turn
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+});
 
 describe('datagrams', () => {
   test('without @Framing each datagram is one raw Buffer and the reply goes back to the sender', async () => {
