@@ -17,6 +17,13 @@ import { WorkerStatsBook } from '../observability/worker-report';
 const START_ATTEMPTS = 3;
 /** Datagrams that may wait for a worker to free up (pick()); past this many a datagram is placed at once, as a connection is. */
 const DATAGRAMS_WAITING_MAX = 1024;
+/**
+ * Datagrams held in the pool at once (waiting, or sent to a worker that has not finished them), unless the
+ * server says otherwise (its `maxQueuedDatagrams`); past this, a datagram the loop takes is dropped, as a full
+ * kernel buffer drops it. Without it, workers slower than the flood (children read their datagrams over IPC)
+ * let the server's process hold every datagram of the flood: a hostile run measured 82,000 and 743 MB in 8 s.
+ */
+const DATAGRAMS_IN_POOL_MAX = 4096;
 /** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
 const GROW_AFTER_MS = 50;
 /** After START_ATTEMPTS workers in a row failed to start, how long before a new connection may try again (ms). */
@@ -383,6 +390,30 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   /** Runs one request on a worker, trying another when the one picked could not start. */
   private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    if (Array.isArray(request)) return this.serveDatagram(request, client, server, shutdownTimeout);
+    return this.serveOne(request, client, server, shutdownTimeout);
+  }
+
+  /** A datagram: served as any request while the pool holds fewer than its bound, else dropped (counted in the server's `dropped`). */
+  private async serveDatagram(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    const bound = (server as { maxQueuedDatagrams?: number }).maxQueuedDatagrams ?? DATAGRAMS_IN_POOL_MAX;
+    if (this.datagramsInPool >= bound) {
+      const counted = server as { dropped?: number };
+      if (typeof counted.dropped === 'number') counted.dropped++;
+      return;
+    }
+    this.datagramsInPool++;
+    try {
+      await this.serveOne(request, client, server, shutdownTimeout);
+    } finally {
+      this.datagramsInPool--;
+    }
+  }
+
+  /** Datagrams the pool holds now (serveDatagram). */
+  private datagramsInPool = 0;
+
+  private async serveOne(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     this.followInterest();
     for (let attempt = 1; ; attempt++) {
       const slot = await this.pick(Array.isArray(request));

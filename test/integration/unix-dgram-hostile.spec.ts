@@ -94,3 +94,29 @@ describe('a Unix datagram client that never reads its replies', () => {
     await within(10000, 'close', server.close());
   });
 });
+
+describe('a flood of datagrams faster than the children serve them', () => {
+  test('@Forking holds at most maxQueuedDatagrams of them in the pool (4096), dropping the rest as a full kernel buffer does, and serves again after', async () => {
+    const quiet = { error: () => undefined, warn: () => undefined };
+    const server = serve(await bootstrap(ForkedUnixDatagram, { providers, logger: quiet }));
+    const address = (server.serverAddress as { path: string }).path;
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, server.stats().active)), 5);
+    try {
+      // From another process: the children read their datagrams over IPC, slower than the server's reads them.
+      const child = spawn(process.execPath, [path.join(__dirname, '../fixtures/unix-dgram-flood.js'), address, '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      let out = '';
+      child.stdout!.on('data', (chunk) => (out += chunk));
+      await within(20000, 'the flood to end', new Promise((r) => child.once('exit', r)));
+      expect(Number(/sent (\d+)/.exec(out)?.[1])).toBeGreaterThan(8192 + 200);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      clearInterval(watch);
+    }
+    // The pool's bound, plus the few the loop has in hand; without it the server's process held the flood.
+    expect(most).toBeLessThanOrEqual(4096 + 64);
+    const reply = await datagramExchange({ path: address }, 'after\n', dir, 30000);
+    expect(reply.data.toString()).toMatch(/: after!/);
+  }, 60000);
+});
