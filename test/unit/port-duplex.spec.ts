@@ -46,6 +46,24 @@ describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
     expect(await calledBackAtOnce(d, half)).toBe(true); // the window is free again
   });
 
+  test('many tiny writes the client never reads hold a bounded number of writes in the main thread, not the window in 17-byte writes', async () => {
+    const { d, writes } = duplex();
+    let calledBack = 0;
+    // An async @OnMessage's replies to pipelined messages: one write each, each awaited by nobody.
+    for (let i = 0; i < 20000; i++) {
+      d.write(Buffer.alloc(17, 'r'), () => calledBack++);
+      await Promise.resolve();
+    }
+    await new Promise((r) => setImmediate(r));
+    // Each write costs the main thread ~650 bytes beyond its own: it counts at least 1 KiB against the window.
+    expect(writes().length).toBeLessThanOrEqual(BRIDGE_WINDOW / 1024);
+    expect(writes().length).toBeGreaterThan(16); // still many in flight: pipelining is not serialised
+    expect(calledBack).toBeLessThan(20000); // the rest wait here, as backpressure
+    d.written(writes()[writes().length - 1].seq); // the main thread wrote them all
+    await new Promise((r) => setImmediate(r));
+    expect(writes().length).toBeGreaterThan(BRIDGE_WINDOW / 1024); // and more follow
+  });
+
   test('writes queued together (a writev) cross in slices within the window, however many there are', async () => {
     const { d, writes } = duplex();
     d.cork();
