@@ -197,7 +197,6 @@ export function assembleServer(
       connectionOpened(face, connection, clientAddress);
     }
 
-
     /** A datagram a child read and served itself (@Forking over UDP): counted as one the loop took and closed. */
     datagramServed(_client: ClientAddress, [bytesIn, bytesOut]: [number, number]): void {
       counters.accepted++;

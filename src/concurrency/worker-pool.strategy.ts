@@ -388,7 +388,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
 
   // ---- one connection ----
 
-  /** Runs one request on a worker, trying another when the one picked could not start. */
+  /** One request: a datagram within the pool's bound on datagrams (serveDatagram), a connection at once. */
   private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     if (Array.isArray(request)) return this.serveDatagram(request, client, server, shutdownTimeout);
     return this.serveOne(request, client, server, shutdownTimeout);
@@ -413,6 +413,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest> {
   /** Datagrams the pool holds now (serveDatagram). */
   private datagramsInPool = 0;
 
+  /** Runs one request on a worker, trying another when the one picked could not start. */
   private async serveOne(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     this.followInterest();
     for (let attempt = 1; ; attempt++) {
