@@ -76,8 +76,9 @@ class AcceptingWorker {
     return this.running.has(id);
   }
 
-  adopt(id: number): Promise<undefined> {
-    return this.started_(id);
+  /** As RemoteSlot.adopt(): the connection's end goes to the pool's adoptedEnded(), in a microtask. */
+  adopt(id: number, connection: unknown, server: unknown, ends: { adoptedEnded(...args: unknown[]): void }): void {
+    void this.started_(id).then(() => ends.adoptedEnded(this, connection, server, undefined, undefined));
   }
 
   run(request: unknown): Promise<undefined> {

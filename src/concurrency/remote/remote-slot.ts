@@ -17,8 +17,11 @@ import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes,
 
 interface Running {
   id: number;
-  resolve: (dropped?: DroppedInWorker) => void;
-  reject: (err: Error) => void;
+  /** How run()'s promise settles; a connection the worker accepted itself ends through `ends` instead. */
+  resolve?: (dropped?: DroppedInWorker) => void;
+  reject?: (err: Error) => void;
+  /** A connection the worker accepted itself (adopt()): where its end goes. */
+  ends?: AdoptedEnds;
   /** Bridged stream requests: the connection, a function that detaches it from the worker, and the worker's acks. */
   socket?: net.Socket;
   /** The bridged connection's own failure (ECONNRESET…), so the worker's writes fail with it, code and all. */
@@ -70,8 +73,38 @@ export interface RemoteServer {
 export class WorkerAcceptedConnection {
   readonly bytesRead = 0;
   readonly bytesWritten = 0;
+  /** Set once the pool has ended it (markEnded); a promise of it is made only when one is asked for (ended()). */
+  private over: boolean | (() => void) = false;
+  private endedPromise: Promise<void> | undefined;
+
   /** `datagram`: one datagram a child read from the shared UDP socket (and answered itself), not a connection. */
   constructor(readonly clientAddress: ClientAddress, readonly datagram = false) {}
+
+  /**
+   * Resolves once the pool has ended this connection: what a drain waits for. Made on demand, so an idle
+   * connection holds no promise (a pool can hold 10,000 of them, API.md §3).
+   */
+  ended(): Promise<void> {
+    if (this.over === true) return Promise.resolve();
+    this.endedPromise ??= new Promise<void>((resolve) => (this.over = resolve));
+    return this.endedPromise;
+  }
+
+  /** The pool has ended it (its error reported, its counts taken): ended() resolves. */
+  markEnded(): void {
+    const settle = this.over;
+    this.over = true;
+    if (typeof settle === 'function') settle();
+  }
+}
+
+/**
+ * Where the end of a connection a worker accepted itself goes (the pool, WorkerPoolStrategy), called in a
+ * microtask after the worker's `done` or death: `error` it failed with, or how it was `dropped`. A callback,
+ * not a promise per connection: an idle connection then costs the server's process one small record.
+ */
+export interface AdoptedEnds {
+  adoptedEnded(slot: RemoteSlot, connection: WorkerAcceptedConnection, server: RemoteServer | undefined, error: Error | undefined, dropped: DroppedInWorker | undefined): void;
 }
 
 export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedConnection;
@@ -194,10 +227,11 @@ export abstract class RemoteSlot {
    * Takes on a connection the worker accepted itself (`id` from its `accepted` message): from here it is
    * one of this worker's connections, as if run() had handed it over unread.
    */
-  adopt(id: number, request: WorkerAcceptedConnection, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
-    if (this.dead) return Promise.reject(this.crashError());
+  adopt(id: number, request: WorkerAcceptedConnection, server: RemoteServer | undefined, ends: AdoptedEnds): void {
+    const running: Running = { id, ends, server, request, client: request.clientAddress, at: performance.now() };
+    if (this.dead) return void this.finish(running, this.crashError(), undefined, undefined, undefined, true);
     recordWorker(request, this.id);
-    return new Promise<DroppedInWorker | undefined>((resolve, reject) => this.running.set(id, { id, resolve, reject, server, request, client: request.clientAddress, at: performance.now() }));
+    this.running.set(id, running);
   }
 
   /** Whether request `id` is running in this worker (as far as the server knows). */
@@ -519,12 +553,12 @@ export abstract class RemoteSlot {
    * The request is done in the worker: its datagram reply (which the worker hands back) is sent from here,
    * then the worker's `request.end` (`end`) is published, saying that the reply did not leave when it failed.
    */
-  private async finish(running: Running, error?: Error, reply?: Uint8Array, dropped?: DroppedInWorker, end?: RequestEndData): Promise<void> {
-    if (this.running.get(running.id) !== running) {
+  private async finish(running: Running, error?: Error, reply?: Uint8Array, dropped?: DroppedInWorker, end?: RequestEndData, unlisted = false): Promise<void> {
+    if (!unlisted && this.running.get(running.id) !== running) {
       if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
       return;
     }
-    this.running.delete(running.id);
+    if (!unlisted) this.running.delete(running.id);
     running.detach?.();
     let failed: Error | undefined;
     if (reply && running.reply) {
@@ -533,8 +567,11 @@ export abstract class RemoteSlot {
       if (failed && end) end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - reply.byteLength, error: end.error ?? plainError(failed) };
     }
     if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
-    if (error ?? failed) running.reject((error ?? failed)!);
-    else running.resolve(dropped);
+    const ends = running.ends;
+    // In a microtask, as a promise's reactions would run: after the message or the exit that ended it.
+    if (ends) queueMicrotask(() => ends.adoptedEnded(this, running.request as WorkerAcceptedConnection, running.server, error ?? failed, dropped));
+    else if (error ?? failed) running.reject!((error ?? failed)!);
+    else running.resolve!(dropped);
   }
 
   /** Ends a worker whose event loop has not answered for heartbeatTimeout seconds (every message counts). */
