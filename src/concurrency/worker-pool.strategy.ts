@@ -319,17 +319,22 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   /** Hands the connection to a worker at once (never waits for one): the loop takes the next one right away. */
   async dispatch(server: RequestProcessor<RemoteRequest>, request: RemoteRequest, clientAddress: ClientAddress): Promise<void> {
     if (this.closed) throw this.closedError();
-    const shutdownTimeout = (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null;
-    const run = processInBackground(
-      {
-        finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, shutdownTimeout),
-        shutdownRequest: (r) => server.shutdownRequest(r),
-        handleError: (r, a, e) => server.handleError(r, a, e),
-      },
-      request,
-      clientAddress,
-    ).finally(() => this.running.delete(run));
+    const run = processInBackground(this.processorFor(server), request, clientAddress).finally(() => this.running.delete(run));
     this.running.set(run, request);
+  }
+
+  /** The last server dispatch() served, and what runs its requests here: one object for all its requests, not three closures each. */
+  private processor: { server: RequestProcessor<RemoteRequest>; runs: RequestProcessor<RemoteRequest> } | undefined;
+
+  private processorFor(server: RequestProcessor<RemoteRequest>): RequestProcessor<RemoteRequest> {
+    if (this.processor?.server === server) return this.processor.runs;
+    const runs: RequestProcessor<RemoteRequest> = {
+      finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null),
+      shutdownRequest: (r) => server.shutdownRequest(r),
+      handleError: (r, a, e) => server.handleError(r, a, e),
+    };
+    this.processor = { server, runs };
+    return runs;
   }
 
   /** Every request in flight with what settles once it has ended: those handed over, and those the workers accepted. */
@@ -397,7 +402,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   // ---- one connection ----
 
   /** One request: a datagram within the pool's bound on datagrams (serveDatagram), a connection at once. */
-  private async serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+  private serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     if (Array.isArray(request)) return this.serveDatagram(request, client, server, shutdownTimeout);
     return this.serveOne(request, client, server, shutdownTimeout);
   }
@@ -435,15 +440,37 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       }
       const done = slot.run(request, client, server);
       if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
-      try {
-        const dropped = await done;
-        // Handed over unread, it ended before its lifecycle (@Verify refused it, or a health check): counted as the server's own.
-        if (dropped) await server.connectionDropped?.(dropped, client, undefined, true);
-        return;
-      } finally {
-        this.unload(slot, shutdownTimeout);
-      }
+      // Returned, not awaited: this frame ends here, and the connection's life is waited for by a reaction
+      // (an idle connection would otherwise keep a suspended frame, its registers and context, for its life).
+      return this.ended(done, slot, client, server, shutdownTimeout);
     }
+  }
+
+  /** The end of a request running on `slot`: a connection dropped before its lifecycle is counted as the server's own; the worker's load goes down. */
+  private ended(done: Promise<DroppedInWorker | undefined>, slot: RemoteSlot, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    return done.then(
+      (dropped) => {
+        if (!dropped) return this.unload(slot, shutdownTimeout);
+        // Handed over unread, it ended before its lifecycle (@Verify refused it, or a health check): counted as the server's own.
+        let counted: unknown;
+        try {
+          counted = server.connectionDropped?.(dropped, client, undefined, true);
+        } catch (err) {
+          counted = Promise.reject(err);
+        }
+        return Promise.resolve(counted).then(
+          () => this.unload(slot, shutdownTimeout),
+          (err: unknown) => {
+            this.unload(slot, shutdownTimeout);
+            throw err;
+          },
+        );
+      },
+      (err: unknown) => {
+        this.unload(slot, shutdownTimeout);
+        throw err;
+      },
+    );
   }
 
   /**
