@@ -27,6 +27,10 @@ export const messages = {
     `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
     `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
     `the handler return when its reads end.`,
+  testAbandoned: (owner: string, seconds: number) =>
+    `the request was still running ${seconds} s after TestServer.close() reset its connection (${owner}), so it was ` +
+    `abandoned. Fix: make the handler return when its reads end (close() resets every connection: reads fail ` +
+    `with ECONNRESET), or raise the TestServer's shutdownTimeout.`,
   serverInWorker: (owner: string) =>
     `${owner}: a server was started by the handler's module while a sockserve worker loaded it (workers load ` +
     `that module again, so its start-up code runs in every worker too). Fix: start servers only in the main ` +

@@ -5,13 +5,15 @@ import { BaseServer } from '../classic/base-server';
 import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
-import { ConfigurationError, ServerClosedError } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../errors/errors';
+import { messages } from '../errors/messages';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
+import { settledWithin } from '../transports/event-loop';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
 
@@ -29,7 +31,18 @@ export interface TestServerOptions {
    * error is in `errors` too, so a test that expects errors can pass a quiet logger (`{ error() {} }`).
    */
   logger?: Logger;
+  /**
+   * Seconds `close()` waits for requests still running after it has reset their connections (default 2,
+   * below jest's 5 s test timeout). A request still running then (a handler awaiting something that never
+   * settles) is abandoned, as a real server's `close()` abandons it: reported as a `RequestTimeoutError` (in
+   * `errors`, through `@HandleError` or a `warn` line), its connection's `closed` resolves, and `close()`
+   * resolves instead of hanging the test. `Infinity`: wait for ever.
+   */
+  shutdownTimeout?: number;
 }
+
+/** TestServerOptions.shutdownTimeout's default, in seconds. */
+const CLOSE_WAIT_SECONDS = 2;
 
 /** Where in-memory clients appear to come from when the test does not say. */
 const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
@@ -106,10 +119,30 @@ class MemoryServer extends BaseServer<Request, unknown> {
     await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
   }
 
-  /** Ends every connection still open (a reset) and waits for their requests to finish. */
-  async closeAll(): Promise<void> {
+  /**
+   * Ends every connection still open (a reset) and waits `seconds` for their requests to finish; those still
+   * running then are abandoned (TestServerOptions.shutdownTimeout): each reported once as a
+   * RequestTimeoutError, its test side's `closed` resolved, and whatever it does later reported no more.
+   */
+  async closeAll(seconds: number, owner: string): Promise<void> {
     for (const end of this.open) end.destroy();
-    await this.strategy.drain();
+    if (await settledWithin(this.strategy.drain(), seconds * 1000)) return;
+    for (const [request, clientAddress] of [...(this.strategy.inFlight?.() ?? [])]) {
+      if (this.givenUp.has(request as object)) continue;
+      await this.handleError(request, clientAddress, new RequestTimeoutError(messages.testAbandoned(owner, seconds)));
+      this.givenUp.add(request as object);
+      if (request instanceof MemoryEnd) this.open.delete(request);
+      const closed = this.whenClosed.get(request);
+      this.whenClosed.delete(request);
+      closed?.();
+    }
+  }
+
+  /** Requests close() gave up on (closeAll): a late failure of theirs is no news (handleErrorSafely asks). */
+  private readonly givenUp = new WeakSet<object>();
+
+  override wasAbandoned(request: Request): boolean {
+    return this.givenUp.has(request as object) || super.wasAbandoned(request);
   }
 }
 
@@ -145,6 +178,8 @@ export class TestServer {
     private readonly def: HandlerDefinition,
     container: Container,
     logger: Logger | undefined,
+    /** TestServerOptions.shutdownTimeout, in seconds. */
+    private readonly closeWait: number,
   ) {
     this.server = new Server(def.handler.name, () => container.dispose());
     const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null }));
@@ -165,7 +200,11 @@ export class TestServer {
     const container = new Container(options.providers ?? []);
     container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
     container.validate(def.handler);
-    return new TestServer(def, container, options.logger);
+    const closeWait = options.shutdownTimeout ?? CLOSE_WAIT_SECONDS;
+    if (typeof closeWait !== 'number' || Number.isNaN(closeWait) || closeWait < 0) {
+      throw new ConfigurationError(`TestServer.create(): shutdownTimeout must be a number of seconds ≥ 0 (or Infinity), got ${String(closeWait)}. Fix: pass e.g. { shutdownTimeout: 2 }.`);
+    }
+    return new TestServer(def, container, options.logger, closeWait);
   }
 
   /**
@@ -200,10 +239,14 @@ export class TestServer {
     return reply;
   }
 
-  /** Resets the connections still open, waits for their requests, disposes the container's singletons. Idempotent. */
+  /**
+   * Resets the connections still open, waits for their requests (at most `shutdownTimeout` seconds, default
+   * 2: then those still running are abandoned and reported as RequestTimeoutErrors), disposes the container's
+   * singletons. Idempotent.
+   */
   async close(): Promise<void> {
     this.closing = true;
-    await this.classic.closeAll();
+    await this.classic.closeAll(this.closeWait, this.def.handler.name);
     await Promise.allSettled(this.pending); // each request's own promise carries its failure to whoever awaits it
     await this.server.close();
   }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import {
   Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
-  ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify,
+  RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify,
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
@@ -382,6 +382,61 @@ describe('after close()', () => {
     } finally {
       process.off('unhandledRejection', record);
     }
+  });
+});
+
+/** A handler that never returns, whatever happens to its connection: it awaits a promise nobody settles. */
+@TcpServer(0)
+class NeverSettles {
+  @Handle() async handle(req: StreamRequest) {
+    events.push(`read ${(await req.rfile.readline()).toString().trim()}`);
+    await new Promise(() => undefined);
+  }
+  @HandleError() error(err: Error) {
+    events.push(`error ${err.name}`);
+  }
+}
+
+/** A handler that ignores the reset of its connection for a moment, then returns. */
+@TcpServer(0)
+class SlowToNotice {
+  @Handle() async handle(req: StreamRequest) {
+    await req.rfile.readline().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    events.push('returned');
+  }
+}
+
+describe('close() with a request that does not end', () => {
+  test('a handler that never settles is abandoned after shutdownTimeout: reported once as a RequestTimeoutError, and close() resolves', async () => {
+    const warned: string[] = [];
+    const t = await TestServer.create(NeverSettles, { shutdownTimeout: 0.3, logger: { error: (m) => warned.push(m), warn: (m) => warned.push(m) } });
+    const c = t.connect();
+    c.write('hello\n');
+    await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    await expect(Promise.race([t.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe('closed');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    await expect(c.closed).resolves.toBeUndefined();
+    expect(events).toEqual(['read hello', 'error RequestTimeoutError']);
+    expect(t.errors).toHaveLength(1);
+    expect(t.errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect((t.errors[0] as Error).message).toMatch(/still running 0\.3 s after TestServer\.close\(\) reset its connection \(NeverSettles\)/);
+    await t.close(); // idempotent: nothing more is reported
+    expect(t.errors).toHaveLength(1);
+  });
+
+  test('a handler that returns within shutdownTimeout after the reset is waited for, not abandoned', async () => {
+    const t = await TestServer.create(SlowToNotice, { shutdownTimeout: 2 });
+    t.connect();
+    await new Promise((r) => setTimeout(r, 20));
+    await t.close();
+    expect(events).toEqual(['returned']);
+    expect(t.errors).toEqual([]);
+  });
+
+  test('shutdownTimeout must be a number of seconds', async () => {
+    await expect(TestServer.create(SlowToNotice, { shutdownTimeout: -1 })).rejects.toThrow(/shutdownTimeout must be a number of seconds/);
   });
 });
 
