@@ -76,9 +76,17 @@ export function workerAcceptMechanism(): Record<string, string> {
 /** True while a sockserve worker loads the handler's module (its top-level code runs again there). */
 let loadingHandlerModule = false;
 
-/** @internal Runs `load` (the worker's import of the handler's modules) with the flag above set. */
-export function loadingInWorker<T>(load: () => Promise<T>): Promise<T> {
+/** Where the loading worker tells its server that the module started a server (startRefusedInWorker). */
+let tellServer: ((error: Error) => void) | undefined;
+
+/**
+ * @internal Runs `load` (the worker's import of the handler's modules) with the flag above set. `refused`
+ * hears of a server the module starts meanwhile, at once: the module may catch the error and exit before
+ * the worker could report it, and the server's start-up error would say only "exited with code 1".
+ */
+export function loadingInWorker<T>(load: () => Promise<T>, refused?: (error: Error) => void): Promise<T> {
   loadingHandlerModule = true;
+  tellServer = refused;
   let loading: Promise<T>;
   try {
     loading = load();
@@ -95,4 +103,12 @@ export function loadingInWorker<T>(load: () => Promise<T>): Promise<T> {
  */
 export function startedWhileWorkerLoads(): boolean {
   return loadingHandlerModule;
+}
+
+/** @internal `error` (a server started while a worker loads its module) goes to the worker's server first, once. */
+export function refuseStartInWorker(error: Error): Error {
+  const tell = tellServer;
+  tellServer = undefined;
+  tell?.(error);
+  return error;
 }

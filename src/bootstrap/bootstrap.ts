@@ -1,7 +1,7 @@
 import { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { startedWhileWorkerLoads } from '../runtime';
+import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
@@ -25,7 +25,7 @@ export async function bootstrap(handler: HandlerClass, options?: BootstrapOption
 export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOptions): Promise<Server[]>;
 export async function bootstrap(handlers: HandlerClass | HandlerClass[], options: BootstrapOptions = {}): Promise<Server | Server[]> {
   const list = Array.isArray(handlers) ? handlers : [handlers];
-  if (startedWhileWorkerLoads()) throw new ConfigurationError(messages.serverInWorker(list.map((h) => h.name).join(', ')));
+  if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(list.map((h) => h.name).join(', '))));
   const definitions: HandlerDefinition[] = list.map((h) => {
     const def = explore(h);
     return { ...def, transport: overrideTransport(def.handler, def.transport, options.transport) };

@@ -1,6 +1,6 @@
 import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { startedWhileWorkerLoads } from '../runtime';
+import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { handleErrorSafely } from '../concurrency/process-in-background';
@@ -111,7 +111,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   ) {
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
-      if (startedWhileWorkerLoads()) throw new ConfigurationError(messages.serverInWorker(this.constructor.name));
+      if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
       if (options.bindAndActivate === false) return;
       try {
         await this.serverBind();

@@ -492,4 +492,20 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(stderr).toContain('ConfigurationError: Echo: the threading worker could not load the handler');
     expect(stderr).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
   }, 70000);
+
+  test.each(['forking', 'threading'])('%s: names the cause even when the module catches the error and exits the worker first', async (mode) => {
+    const fixture = path.join(__dirname, '..', 'fixtures', 'unguarded-caught.js');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [fixture, mode], { timeout: 60000 }, (err, out, errOut) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
+    );
+    expect(stdout).not.toContain('listening');
+    expect(code).toBe(1);
+    // The server's own start-up error (the last line the module printed) gives the reason, not only the exit.
+    const serverError = stderr.split('start-up failed: ').pop()!;
+    expect(serverError).toContain(`Echo: the ${mode} worker could not load the handler. Reason:`);
+    expect(serverError).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
+    expect(serverError).not.toMatch(/Reason:\s+the worker exited with code 1/);
+    expect(stderr).not.toMatch(/EPIPE|Uncaught/);
+  }, 70000);
 });

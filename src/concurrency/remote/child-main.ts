@@ -39,6 +39,9 @@ process.on('uncaughtException', (err) => {
   else leave();
 });
 
+/** A message the server can no longer read (it has closed its side): nothing to do. */
+function ignoreSendError(): void {}
+
 function attempt<T>(get: () => T, otherwise: () => T): T {
   try {
     return get();
@@ -50,7 +53,9 @@ function attempt<T>(get: () => T, otherwise: () => T): T {
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
 process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number }) => {
   try {
-    await loadWorkerModules(init.spec); // ES modules are imported, asynchronously, before the runtime starts
+    // ES modules are imported, asynchronously, before the runtime starts. A module that starts a server
+    // unguarded and handles the error itself (exiting, say) is told of at once.
+    await loadWorkerModules(init.spec, (err) => process.connected && process.send!({ t: 'load-error', message: err.message }, undefined, {}, ignoreSendError));
   } catch (err) {
     // A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
     process.send!({ t: 'load-error', message: err instanceof Error ? err.message : String(err) }, undefined, {}, () => process.exit(1));

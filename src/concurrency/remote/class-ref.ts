@@ -25,14 +25,17 @@ export function findExport(cls: Function, files: ReadonlyArray<string | undefine
   return undefined;
 }
 
-/** In a worker, before anything else: loads the modules `spec` names, ES modules through `import()`. */
-export function loadWorkerModules(spec: WorkerSpec): Promise<void> {
+/**
+ * In a worker, before anything else: loads the modules `spec` names, ES modules through `import()`.
+ * `refused`: told at once when a module starts a server while it loads (runtime.ts loadingInWorker).
+ */
+export function loadWorkerModules(spec: WorkerSpec, refused?: (error: Error) => void): Promise<void> {
   const files = [spec.source];
   for (const { token, useClass } of spec.classes) {
     files.push(useClass.source);
     if (token.kind === 'class') files.push(token.ref.source);
   }
-  return loadingInWorker(() => preloadModules(files));
+  return loadingInWorker(() => preloadModules(files), refused);
 }
 
 /** In a worker: the exports of a module loadWorkerModules() loaded (or a CommonJS one, required now). */

@@ -8,7 +8,9 @@ const port = parentPort!;
 const spec = workerData as WorkerSpec;
 // ES modules can only be imported, asynchronously: load the handler's modules before the runtime starts.
 // A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
-void loadWorkerModules(spec).then(
+// A module that starts a server unguarded and handles the error itself (exiting, say) is told of at once.
+const refused = (err: Error) => port.postMessage({ t: 'load-error', message: err.message });
+void loadWorkerModules(spec, refused).then(
   () =>
     startWorkerRuntime(spec, {
       post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
