@@ -76,9 +76,13 @@ export const messages = {
     `Fix: declare it at the top level of a module of its own and export it.`,
   workerLoadFailed: (name: string, mode: string, reason: string) =>
     `${name}: the ${mode} worker could not load the handler. Reason:\n  ${reason.split('\n').join('\n  ')}\n` +
-    `Fix: a worker loads the handler's module again by path, on its own: declare the handler in a module that ` +
-    `loads without its importer (not in a test file, whose test() and expect() do not exist there), and keep ` +
-    `start-up code under if (!isWorker()).`,
+    (/\buv_cwd\b/.test(reason)
+      ? `Fix: this process's working directory no longer exists (it was removed after the process started in it), ` +
+        `and Node cannot start a worker thread without one. Start the server from a directory that stays, or ` +
+        `process.chdir() to one before bootstrap(); @Forking's child processes are not affected.`
+      : `Fix: a worker loads the handler's module again by path, on its own: declare the handler in a module that ` +
+        `loads without its importer (not in a test file, whose test() and expect() do not exist there), and keep ` +
+        `start-up code under if (!isWorker()).`),
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +

@@ -493,6 +493,20 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(stderr).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
   }, 70000);
 
+  test('@Threading from a removed working directory: the error says so, not that the module is laid out wrong', async () => {
+    const fixture = path.join(__dirname, '..', 'fixtures', 'deleted-cwd.js');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
+    );
+    expect(stdout).not.toContain('listening');
+    expect(code).toBe(1);
+    const serverError = stderr.split('start-up failed: ').pop()!;
+    expect(serverError).toMatch(/Reason:\s+ENOENT.*uv_cwd/);
+    expect(serverError).toContain("Fix: this process's working directory no longer exists");
+    expect(serverError).not.toContain('declare the handler in a module');
+  }, 70000);
+
   test.each(['forking', 'threading'])('%s: names the cause even when the module catches the error and exits the worker first', async (mode) => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'unguarded-caught.js');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
