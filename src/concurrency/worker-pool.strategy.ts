@@ -448,29 +448,21 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   /** The end of a request running on `slot`: a connection dropped before its lifecycle is counted as the server's own; the worker's load goes down. */
   private ended(done: Promise<DroppedInWorker | undefined>, slot: RemoteSlot, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
-    return done.then(
-      (dropped) => {
-        if (!dropped) return this.unload(slot, shutdownTimeout);
-        // Handed over unread, it ended before its lifecycle (@Verify refused it, or a health check): counted as the server's own.
-        let counted: unknown;
-        try {
-          counted = server.connectionDropped?.(dropped, client, undefined, true);
-        } catch (err) {
-          counted = Promise.reject(err);
-        }
-        return Promise.resolve(counted).then(
-          () => this.unload(slot, shutdownTimeout),
-          (err: unknown) => {
-            this.unload(slot, shutdownTimeout);
-            throw err;
-          },
-        );
-      },
-      (err: unknown) => {
-        this.unload(slot, shutdownTimeout);
-        throw err;
-      },
-    );
+    const unloadThenRethrow = (err: unknown): never => {
+      this.unload(slot, shutdownTimeout);
+      throw err;
+    };
+    return done.then((dropped) => {
+      if (!dropped) return this.unload(slot, shutdownTimeout);
+      // Handed over unread, it ended before its lifecycle (@Verify refused it, or a health check): counted as the server's own.
+      let counted: unknown;
+      try {
+        counted = server.connectionDropped?.(dropped, client, undefined, true);
+      } catch (err) {
+        counted = Promise.reject(err);
+      }
+      return Promise.resolve(counted).then(() => this.unload(slot, shutdownTimeout), unloadThenRethrow);
+    }, unloadThenRethrow);
   }
 
   /**
