@@ -20,7 +20,7 @@ import type { ReceivedDatagram } from '../transports/datagram-socket';
 import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
-import { reportedInWorker } from '../concurrency/remote/protocol';
+import { handleErrorFailure, reportedInWorker } from '../concurrency/remote/protocol';
 
 /** The listen backlog of decorated stream servers when none is given: Node's own default. */
 export const DECORATOR_BACKLOG = 511;
@@ -227,7 +227,13 @@ export function assembleServer(
         return;
       }
       counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors: observability/error-kind.ts
-      if (reportedInWorker(error)) return; // its @HandleError ran in the worker where it arose
+      if (reportedInWorker(error)) {
+        // Its @HandleError ran in the worker where it arose; if that hook failed, its failure is reported
+        // here the default way, once, as wiring.handleError reports a failing hook of this process.
+        const failed = handleErrorFailure(error);
+        if (failed) await super.handleError(request, clientAddress, failed.error);
+        return;
+      }
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is
       // reported the default way, never lost. The same path as sockserve/testing's (HandlerWiring).
       await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));

@@ -9,10 +9,11 @@ import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets, workerAcceptMechanism } from '../../src/runtime';
 import {
-  CappedChild, CappedThread, OneChild, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  BareChild, BareThread, CappedChild, CappedThread, OneChild, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
 function target(s: Server): Target {
@@ -50,11 +51,11 @@ async function keepAlive(s: Server, n: number): Promise<{ clients: net.Socket[];
 afterAll(() => fs.rmSync(handledInWorkers, { force: true }));
 
 const modes = [
-  { mode: 'threads', Two: TwoThreads, PerConnection: ThreadPerConnection, Recycled: RecycledThread, workersAccept: () => workerAcceptMechanism().threadingTcp === 'worker-accepts' },
-  { mode: 'children', Two: TwoChildren, PerConnection: ChildPerConnection, Recycled: RecycledChild, workersAccept: () => workerAcceptMechanism().forkingTcp === 'worker-accepts' },
+  { mode: 'threads', Two: TwoThreads, Bare: BareThread, PerConnection: ThreadPerConnection, Recycled: RecycledThread, workersAccept: () => workerAcceptMechanism().threadingTcp === 'worker-accepts' },
+  { mode: 'children', Two: TwoChildren, Bare: BareChild, PerConnection: ChildPerConnection, Recycled: RecycledChild, workersAccept: () => workerAcceptMechanism().forkingTcp === 'worker-accepts' },
 ];
 
-describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Recycled, workersAccept }) => {
+describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnection, Recycled, workersAccept }) => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
   afterEach(() => [Two, PerConnection, Recycled].forEach((c) => (errorsOf(c).length = 0)));
   const start = async (h: Function, opts = {}) => serve(await bootstrap(h as never, opts));
@@ -216,6 +217,45 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, PerConnection, Re
     expect(fs.readFileSync(handledInWorkers, 'utf8')).toMatch(/^\d+ thrown by the handler\n$/);
     expect(errorsOf(Two)).toEqual([]);
     expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
+  });
+
+  test('a thrown undefined or string is counted and logged once, as the server\'s own process reports it', async () => {
+    const logger = memoryLogger();
+    const s = await start(Bare, { logger });
+    expect(await ask(s, 'throw-undefined\n')).toBe('');
+    await until(() => s.stats().errors === 1 && logger.lines.error.length === 1, 10000);
+    expect(logger.lines.error[0]).toMatch(/Exception occurred during processing of request from 127\.0\.0\.1:\d+\nundefined\n-{40}$/);
+    expect(await ask(s, 'throw-text\n')).toBe('');
+    await until(() => s.stats().errors === 2 && logger.lines.error.length === 2, 10000);
+    expect(logger.lines.error[1]).toMatch(/\na thrown string\n-{40}$/);
+    expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
+    expect(s.stats().errors).toBe(2);
+  });
+
+  test('@HandleError runs once, in the worker, for a thrown undefined or string', async () => {
+    fs.rmSync(handledInWorkers, { force: true });
+    const logger = memoryLogger();
+    const s = await start(Two, { logger });
+    expect(await ask(s, 'throw-undefined\n')).toBe('');
+    expect(await ask(s, 'throw-text\n')).toBe('');
+    await until(() => s.stats().errors === 2, 10000);
+    expect(fs.readFileSync(handledInWorkers, 'utf8').split('\n').map((l) => l.replace(/^\d+ /, ''))).toEqual(['undefined', 'a thrown string', '']);
+    expect(errorsOf(Two)).toEqual([]);
+    expect(logger.lines.error).toEqual([]);
+  });
+
+  test('a @HandleError that throws in the worker runs once; the server counts the error once and logs the hook\'s failure', async () => {
+    fs.rmSync(handledInWorkers, { force: true });
+    const logger = memoryLogger();
+    const s = await start(Two, { logger });
+    expect(await ask(s, 'throw-hook-fails\n')).toBe('');
+    await until(() => logger.lines.error.length === 1, 10000);
+    expect(logger.lines.error[0]).toContain('Error: @HandleError failed');
+    expect(fs.readFileSync(handledInWorkers, 'utf8')).toMatch(/^\d+ the hook fails on this\n$/);
+    expect(errorsOf(Two)).toEqual([]);
+    expect(s.stats().errors).toBe(1);
+    expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
+    expect(logger.lines.error).toHaveLength(1);
   });
 });
 

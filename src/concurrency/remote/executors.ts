@@ -71,8 +71,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
   // @HandleError runs where the error arose (API.md §3): here, on the request's own handler instance. The
-  // error still goes to the server, marked, so it is counted there; a failing @HandleError is not marked,
-  // and the server reports it the default way.
+  // error still goes to the server, marked, so it is counted there once and no hook runs again; a failing
+  // @HandleError goes along with it, and the server reports that the default way (its logger), as it does
+  // with its own @HandleError (HandlerWiring.handleError).
   // A chain, not an async function: an idle keep-alive connection waits in its lifecycle for as long as it
   // lives, and a suspended frame per connection is memory that the reactions below do not cost.
   // One reaction per stage that an idle connection waits behind (the lifecycle's end, then the scope's
@@ -94,7 +95,10 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       (err: unknown) => {
         const reported = def.hooks.handleError === undefined || err instanceof SystemExit || hungUpSilent(conn, err)
           ? Promise.reject(err)
-          : attempt(() => callHook(def, instance, 'handleError', err, req.clientAddress)).then(() => Promise.reject(markReported(err)));
+          : attempt(() => callHook(def, instance, 'handleError', err, req.clientAddress)).then(
+            () => Promise.reject(markReported(err)),
+            (hookError: unknown) => Promise.reject(markReported(err, { error: hookError })),
+          );
         return reported.then(undefined, (final: unknown) => scope.dispose().then(() => Promise.reject(final)));
       },
     );

@@ -22,6 +22,8 @@ export interface SerializedError {
   cause?: SerializedError;
   /** The handler's @HandleError already ran for it in the worker: the server counts it and calls no hook again. */
   reported?: true;
+  /** That @HandleError threw or rejected with this: the server reports it the default way (its logger), as its own would be. */
+  hookError?: SerializedError;
 }
 
 export type ToWorker =
@@ -171,14 +173,20 @@ export interface WorkerSpec {
 
 export function serializeError(err: unknown, depth = 0): SerializedError {
   // Duck-typed, not instanceof: an error made in another realm (a vm context, jest's) is still an error.
-  if (!isErrorLike(err)) return { name: 'Error', message: String(err) };
+  // A thrown primitive: its stack is the value, so the server's report shows what was thrown (`undefined`,
+  // `a string`), as the server's own report of it does, and no stack of the code that carried it.
+  if (!isErrorLike(err)) return { name: 'Error', message: String(err), stack: String(err) };
   const out: SerializedError = { name: err.name, message: err.message, stack: err.stack };
   const e = err as NodeJS.ErrnoException;
   if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
   if (typeof e.errno === 'number') out.errno = e.errno;
   if (typeof e.syscall === 'string') out.syscall = e.syscall;
   if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1);
-  if (depth === 0 && reportedInWorker(err)) out.reported = true;
+  if (depth === 0 && reportedInWorker(err)) {
+    out.reported = true;
+    const hook = handleErrorFailure(err);
+    if (hook) out.hookError = serializeError(hook.error, 1);
+  }
   return out;
 }
 
@@ -200,16 +208,38 @@ export function deserializeError(e: SerializedError): Error {
   if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code as string;
   if (e.errno !== undefined) (err as NodeJS.ErrnoException).errno = e.errno;
   if (e.syscall !== undefined) (err as NodeJS.ErrnoException).syscall = e.syscall;
-  if (e.reported) markReported(err);
+  if (e.reported) markReported(err, e.hookError ? { error: deserializeError(e.hookError) } : undefined);
   return err;
 }
 
 const REPORTED = Symbol.for('sockserve.reportedInWorker');
+const HOOK_FAILED = Symbol.for('sockserve.handleErrorFailed');
 
-/** Marks an error whose @HandleError has run where it arose (in a worker), so the server does not run it again. */
-export function markReported(err: unknown): unknown {
-  if (typeof err === 'object' && err !== null) Object.defineProperty(err, REPORTED, { value: true, configurable: true });
-  return err;
+/**
+ * A thrown value as the worker runtime carries it to the server: an object as it is; anything else
+ * (`throw undefined`, `throw 'text'`) as an error-like `{ name: 'Error', message, stack }` (both String(value)), which is
+ * what serializeError sends for it, so that it can be told from success and marked (markReported).
+ */
+export function thrownValue(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? value : { name: 'Error', message: String(value), stack: String(value) };
+}
+
+/**
+ * Marks an error whose @HandleError has run where it arose (in a worker), so the server does not run it
+ * again; `hookFailed`: that @HandleError threw or rejected (with `hookFailed.error`), which the server
+ * reports the default way, as HandlerWiring.handleError does with its own. A primitive is carried as
+ * thrownValue() makes it. Returns what it marked.
+ */
+export function markReported(err: unknown, hookFailed?: { error: unknown }): unknown {
+  const marked = thrownValue(err) as object;
+  Object.defineProperty(marked, REPORTED, { value: true, configurable: true });
+  if (hookFailed) Object.defineProperty(marked, HOOK_FAILED, { value: hookFailed, configurable: true });
+  return marked;
+}
+
+/** What the @HandleError that ran in the worker for `err` threw or rejected with, if it did (markReported). */
+export function handleErrorFailure(err: unknown): { error: unknown } | undefined {
+  return typeof err === 'object' && err !== null ? (err as Record<symbol, { error: unknown } | undefined>)[HOOK_FAILED] : undefined;
 }
 
 /** Whether @HandleError already ran for `err` in the worker where it arose (API.md §3). */

@@ -11,7 +11,7 @@ import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
-import { DroppedInWorker, FromWorker, serializeError, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { DroppedInWorker, FromWorker, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
@@ -46,9 +46,8 @@ interface Conn {
 /** One request's facts from its start to its end (worker-runtime's run, serveRequest, finishRun). */
 interface RunState {
   id: number;
-  client: ClientAddress;
   conn: Conn;
-  /** Its bytes in and out; undefined: those of `conn.socket`, the socket this worker owns (ownedBytes). */
+  /** Its bytes in and out; undefined: those of `conn.socket`, the socket this worker owns (bytesOf, socketBytes). */
   bytes: (() => [number, number]) | undefined;
   reply: BufferWriter | undefined;
   preamble: (() => Promise<ClientAddress | 'health-check'>) | undefined;
@@ -150,7 +149,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // only once the preamble has passed, as in the server's own process: a health check or a failed handshake
     // is neither (its bytes, the TLS records of a failed handshake, count nowhere).
     const state: RunState = {
-      id, client, conn, bytes, reply, preamble, replyHere,
+      id, conn, bytes, reply, preamble, replyHere,
       passed: preamble === undefined || !edge.runsPreamble,
       t0: performance.now(),
       ending: conn.socket ? { bytes: bytes ? bytes() : socketBytes(conn.socket) } : {},
@@ -167,7 +166,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
 
   /** finishRun once `served` settles. Apart from run(): its reactions keep `state` only, not `work` nor `preamble`. */
   const untilServed = (served: Promise<void | DroppedInWorker>, state: RunState): Promise<void> =>
-    served.then((dropped) => finishRun(state, undefined, dropped ?? undefined), (err: unknown) => finishRun(state, err, undefined));
+    served.then((dropped) => finishRun(state, undefined, dropped ?? undefined), (err: unknown) => finishRun(state, thrownValue(err), undefined));
 
   /** After the preamble (`prepared`: the client it names, or a health check): the request itself; resolves with how it was dropped, if it was. */
   const serveRequest = (state: RunState, work: (trace?: Trace) => Promise<void | DroppedInWorker>, prepared: ClientAddress | 'health-check', verifies: boolean): Promise<void | DroppedInWorker> => {
