@@ -14,7 +14,8 @@ import { bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
   AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
-  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST,
+  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST, REFUSED_LOOPBACK,
+  VerifyLaterChild, VerifyLaterConcurrent, VerifyLaterThread,
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { tlsConnect, v1Header } from '../helpers/edge-clients';
@@ -463,4 +464,45 @@ describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)
     expect(Date.now() - signalled).toBeLessThan(20000);
     spinning.destroy();
   }, 120000);
+});
+
+// The same counts in every mode, whoever runs @Verify (the server's process, or the child that accepted).
+describe.each([
+  { mode: '@Concurrent', Handler: VerifyLaterConcurrent },
+  { mode: '@Threading', Handler: VerifyLaterThread },
+  { mode: '@Forking', Handler: VerifyLaterChild },
+])('an async @Verify ($mode)', ({ Handler }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  /** Served, its warm-up request ended and counted (a worker's counts arrive after the reply). */
+  const start = async () => {
+    const s = await started(serve, bootstrap(Handler));
+    await until(() => s.stats().active === 0 && s.stats().bytesIn > 0, 10000);
+    return s;
+  };
+
+  test('a client it refuses counts in rejected only: none of the bytes it sent while @Verify ran', async () => {
+    const s = await start();
+    const before = s.stats();
+    const { port } = s.serverAddress as { port: number };
+    const client = await within(5000, 'connect', new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect({ port, host: '127.0.0.1', localAddress: REFUSED_LOOPBACK }, () => resolve(c));
+      c.once('error', reject);
+    }));
+    const closed = readToEnd(client).catch(() => Buffer.alloc(0));
+    client.write('who\n');
+    expect(String(await within(10000, 'the refused client closed', closed))).toBe('');
+    await until(() => s.stats().rejected === 1 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ accepted: before.accepted + 1, bytesIn: before.bytesIn, bytesOut: before.bytesOut, errors: 0, clientErrors: 0 });
+  });
+
+  test('a client that resets while @Verify runs, having sent nothing, is a health check: no error, no client error', async () => {
+    const s = await start();
+    const before = s.stats();
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    client.resetAndDestroy();
+    await until(() => s.stats().healthChecks === before.healthChecks + 1 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ accepted: before.accepted + 1, errors: 0, clientErrors: 0, rejected: 0 });
+    expect(await streamExchange(target(s), 'next\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ next\n$/);
+  });
 });

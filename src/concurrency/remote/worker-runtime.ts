@@ -206,14 +206,18 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
       // A relayed connection's bytes are counted where it is relayed, unless its preamble ran here: then the
       // server's process relayed TLS records (or a header that failed), and these counts replace its own.
-      if (conn.socket || preamble) ending.bytes = state.passed ? bytes() : [0, 0];
+      // A client @Verify refused made no request, and counts no byte, as in the server's process (which never
+      // reads it); this worker's reader may have read what it sent while @Verify ran.
+      if (conn.socket || preamble) ending.bytes = state.passed && dropped !== 'rejected' ? bytes() : [0, 0];
       // A connection this worker accepted itself: the server's process hears of it late (a child's records are
       // read in batches), so its connection.close takes the duration measured here.
       if (id < 0 && !replyHere) ending.ms = performance.now() - state.t0;
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
+      // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
+      // handler then read an end: the stream's own error (`errored`) says it was reset.
       const stream = conn.socket ?? conn.duplex;
-      if (stream && state.passed && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed)) {
+      if (stream && state.passed && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed ?? stream.errored ?? undefined)) {
         failed = undefined;
         dropped = 'health-check';
       }
