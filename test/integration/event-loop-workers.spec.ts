@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets, workerAcceptMechanism } from '../../src/runtime';
 import {
-  BareChild, BareThread, CappedChild, CappedThread, OneChild, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  BareChild, BareThread, CappedChild, CappedThread, OneChild, YoungSizedChild, YoungSizedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -273,11 +273,22 @@ describe('resourceLimits', () => {
 
   // A child past its cap dies as any killed child does (tested above); its OOM report on the inherited
   // stderr would read to jest as its own worker running out of memory, so here the cap itself is checked.
-  test('a child gets maxOldGenerationSizeMb as its V8 heap limit', async () => {
-    const s = serve(await bootstrap(CappedChild));
-    // heap_size_limit is the 48 MB old generation plus the young one, which Node sizes differently per line
-    // (96 MB in all on Node 20, 240 MB on Node 24); the default here is several GB.
-    expect(Number(await ask(s, 'heaplimit\n'))).toBeLessThan(512 * 2 ** 20);
+  // heap_size_limit is the old generation plus the young one: 48 MB + 6 MB, sockserve's default young
+  // generation for a worker (V8's own would be 48 MB on Node 20, 192 MB on Node 24), on every line.
+  test.each([
+    { mode: 'a child', Handler: CappedChild },
+    { mode: 'a thread', Handler: CappedThread },
+  ])('$mode gets maxOldGenerationSizeMb as its old generation, and a 6 MB young generation by default', async ({ Handler }) => {
+    const s = serve(await bootstrap(Handler));
+    expect(Number(await ask(s, 'heaplimit\n'))).toBe((48 + 6) * 2 ** 20);
+  });
+
+  test.each([
+    { mode: 'a child', Handler: YoungSizedChild },
+    { mode: 'a thread', Handler: YoungSizedThread },
+  ])('$mode gets maxYoungGenerationSizeMb as its young generation', async ({ Handler }) => {
+    const s = serve(await bootstrap(Handler));
+    expect(Number(await ask(s, 'heaplimit\n'))).toBe((48 + 24) * 2 ** 20);
   });
 });
 

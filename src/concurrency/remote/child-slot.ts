@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import type * as net from 'node:net';
 import type { ResourceLimits } from 'node:worker_threads';
+import { semiSpaceFlag, workerYoungGenerationMb } from './young-generation';
 import { CHILD_ENV } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
@@ -43,8 +44,15 @@ export class ChildSlot extends RemoteSlot {
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('forking', onDeath, heartbeatTimeout);
+    // resourceLimits as V8 flags: the old generation's cap, and the young one's (by default a small one for
+    // every worker, young-generation.ts).
     const heap = resourceLimits?.maxOldGenerationSizeMb;
-    const execArgv = heap ? [...launch.execArgv.filter((a) => !a.startsWith('--max-old-space-size=')), `--max-old-space-size=${heap}`] : launch.execArgv;
+    const young = workerYoungGenerationMb(resourceLimits);
+    const execArgv = [
+      ...launch.execArgv.filter((a) => !(heap && a.startsWith('--max-old-space-size=')) && !(young && a.startsWith('--max-semi-space-size='))),
+      ...(heap ? [`--max-old-space-size=${heap}`] : []),
+      ...(young ? [semiSpaceFlag(young)] : []),
+    ];
     // What fork() does (spawn with an IPC channel), started through `setpriv --pdeathsig KILL` where Linux has it:
     // a child blocked in a handler cannot see its channel close, and must not outlive a server killed outright.
     const [command, ...prefix] = [...(parentDeathCommand() ?? []), process.execPath];

@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import { ResourceLimits, Worker, WorkerOptions } from 'node:worker_threads';
+import { workerYoungGenerationMb } from './young-generation';
 import { canTransferTcpSockets } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { MessageBatch } from './message-batch';
@@ -20,7 +21,10 @@ export class ThreadSlot extends RemoteSlot {
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('threading', onDeath, heartbeatTimeout);
-    this.worker = startThread(launch.file, launch.execArgv, { workerData: spec, ...(resourceLimits ? { resourceLimits } : {}) });
+    // Each thread's own young generation, by default a small one (young-generation.ts).
+    const young = workerYoungGenerationMb(resourceLimits);
+    const limits = young !== undefined ? { ...resourceLimits, maxYoungGenerationSizeMb: young } : resourceLimits;
+    this.worker = startThread(launch.file, launch.execArgv, { workerData: spec, ...(limits ? { resourceLimits: limits } : {}) });
     this.threadId = this.worker.threadId;
     this.batch = new MessageBatch<ToWorker>(
       (msg, transfer) => !this.dead && this.worker.postMessage(msg, transfer),
