@@ -319,7 +319,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   /** Hands the connection to a worker at once (never waits for one): the loop takes the next one right away. */
   async dispatch(server: RequestProcessor<RemoteRequest>, request: RemoteRequest, clientAddress: ClientAddress): Promise<void> {
     if (this.closed) throw this.closedError();
-    const run = processInBackground(this.processorFor(server), request, clientAddress).finally(() => this.running.delete(run));
+    // Forgotten as it ends (processInBackground never rejects): one closure, no promise or reaction of its own.
+    const run: Promise<void> = processInBackground(this.processorFor(server), request, clientAddress, () => void this.running.delete(run));
     this.running.set(run, request);
   }
 
