@@ -1,4 +1,5 @@
 import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
+import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
@@ -400,7 +401,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   private async reportError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
-    if (err instanceof SystemExit) {
+    if (isSystemExit(err)) {
       await this.shutdownRequest(request);
       throw err;
     }
@@ -461,8 +462,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       if (this.routineLines.take()) this.logger.warn(messages.clientError(clientAddress, error));
       return;
     }
-    const trace = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-    this.logger.error(messages.errorBlock(clientAddress, trace));
+    this.logger.error(messages.errorBlock(clientAddress, describeThrown(error)));
   }
 
   /** Called by handleRequest() when `timeout` seconds passed with no request (Python's `handle_timeout`); its value is handleRequest()'s. */

@@ -1,4 +1,4 @@
-import { SystemExit } from '../errors/errors';
+import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
@@ -25,7 +25,7 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
     return onEnd ? ended.then(onEnd) : ended;
   };
   return running.then(end, (err: unknown) => {
-    if (err instanceof SystemExit) return end();
+    if (isSystemExit(err)) return end();
     return handleErrorSafely(server, request, clientAddress, err).then(end);
   });
 }
@@ -48,7 +48,7 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
 }
 
 function traceOf(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? String(error)) : String(error);
+  return describeThrown(error);
 }
 
 /** shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on). */

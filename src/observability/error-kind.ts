@@ -1,3 +1,4 @@
+import { readThrown } from '../errors/thrown';
 /**
  * What kind of failure an error is, for counting and logging (API.md §4, §14):
  * - `'handler'`: an error of the handler (a hook threw, a worker died): `stats().errors`, the
@@ -28,13 +29,13 @@ const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'Framin
 export function errorKind(error: unknown): ErrorKind {
   const own = kindOf(error);
   if (own !== 'handler') return own;
-  const cause = (error as { cause?: unknown } | null)?.cause;
+  const cause = readThrown(error, 'cause');
   return cause === undefined ? 'handler' : kindOf(cause);
 }
 
 function kindOf(error: unknown): ErrorKind {
   if (typeof error !== 'object' || error === null) return 'handler';
-  const { name, code } = error as { name?: unknown; code?: unknown };
+  const [name, code] = [readThrown(error, 'name'), readThrown(error, 'code')];
   if (name === 'TlsHandshakeError') return 'tls';
   if (name === 'ProxyProtocolError') return 'proxy';
   if (typeof name === 'string' && CLIENT_NAMES.has(name)) return 'client';
@@ -47,9 +48,9 @@ const HANG_UP_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREA
 
 /** Whether the error is the peer hanging up (a reset, a broken pipe), itself or as its cause (one level). */
 export function isHangUp(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = readThrown(error, 'code');
   if (typeof code === 'string' && HANG_UP_CODES.has(code)) return true;
-  const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  const cause = readThrown(readThrown(error, 'cause'), 'code');
   return typeof cause === 'string' && HANG_UP_CODES.has(cause);
 }
 

@@ -1,3 +1,4 @@
+import { describeThrown, readThrown } from '../errors/thrown';
 import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
@@ -27,9 +28,10 @@ export function eventsWantedByServer(): boolean {
 
 /** An error as plain data, for payloads that cross to the server's process. */
 export function plainError(error: unknown): { name: string; message: string; code?: string } {
-  if (typeof error !== 'object' || error === null) return { name: 'Error', message: String(error) };
-  const { name, message, code } = error as { name?: unknown; message?: unknown; code?: unknown };
-  const out: { name: string; message: string; code?: string } = { name: String(name ?? 'Error'), message: String(message ?? '') };
+  // Whatever was thrown, read without throwing again (errors/thrown.ts).
+  if (typeof error !== 'object' || error === null) return { name: 'Error', message: describeThrown(error) };
+  const [name, message, code] = [readThrown(error, 'name'), readThrown(error, 'message'), readThrown(error, 'code')];
+  const out: { name: string; message: string; code?: string } = { name: describeThrown(name ?? 'Error'), message: describeThrown(message ?? '') };
   if (typeof code === 'string') out.code = code;
   return out;
 }

@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets, workerAcceptMechanism } from '../../src/runtime';
 import {
-  BareChild, BareThread, CappedChild, CappedThread, OneChild, YoungSizedChild, YoungSizedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  BareChild, BareConcurrent, BareThread, CappedChild, HOSTILE_KINDS, CappedThread, OneChild, YoungSizedChild, YoungSizedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -256,6 +256,41 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(s.stats().errors).toBe(1);
     expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
     expect(logger.lines.error).toHaveLength(1);
+  });
+});
+
+// Whatever a handler throws is reported, and no process or worker dies of reading it (errors/thrown.ts).
+describe.each([
+  { mode: '@Concurrent', Handler: BareConcurrent },
+  { mode: '@Threading', Handler: BareThread },
+  { mode: '@Forking', Handler: BareChild },
+])('a hostile thrown value ($mode)', ({ Handler }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test.each(HOSTILE_KINDS)('%s: counted once, logged once, and the server and its worker serve on', async (kind) => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(Handler as never, { logger }));
+    expect(await ask(s, `throw-hostile ${kind}\n`)).toBe('');
+    await until(() => s.stats().errors === 1 && logger.lines.error.length === 1, 10000);
+    expect(logger.lines.error[0]).toMatch(/^-{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\n/);
+    expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
+    expect(s.stats()).toMatchObject({ errors: 1, restarts: 0 });
+  });
+});
+
+describe('a frozen error thrown in a worker with @HandleError', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => [TwoThreads, TwoChildren].forEach((c) => (errorsOf(c).length = 0)));
+
+  test.each([{ mode: '@Threading', Two: TwoThreads }, { mode: '@Forking', Two: TwoChildren }])('$mode: the hook runs once, in the worker, with it', async ({ Two }) => {
+    fs.rmSync(handledInWorkers, { force: true });
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(Two, { logger }));
+    expect(await ask(s, 'throw-hostile frozen\n')).toBe('');
+    await until(() => s.stats().errors === 1, 10000);
+    expect(fs.readFileSync(handledInWorkers, 'utf8')).toMatch(/^\d+ frozen error\n$/);
+    expect(errorsOf(Two)).toEqual([]);
+    expect(logger.lines.error).toEqual([]);
   });
 });
 

@@ -5,7 +5,8 @@ import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container } from '../../container';
-import { ConfigurationError, SystemExit } from '../../errors/errors';
+import { ConfigurationError } from '../../errors/errors';
+import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
@@ -93,7 +94,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     return ran.then(
       (value) => scope.dispose().then(() => value),
       (err: unknown) => {
-        const reported = def.hooks.handleError === undefined || err instanceof SystemExit || hungUpSilent(conn, err)
+        const reported = def.hooks.handleError === undefined || isSystemExit(err) || hungUpSilent(conn, err)
           ? Promise.reject(err)
           : attempt(() => callHook(def, instance, 'handleError', err, req.clientAddress)).then(
             () => Promise.reject(markReported(err)),

@@ -4,6 +4,7 @@
  * each, so messages of different connections interleave and a late one for a finished connection is
  * recognised and dropped.
  */
+import { describeThrown, readThrown } from '../../errors/thrown';
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import type { SecureContextOptions } from 'node:tls';
@@ -172,16 +173,25 @@ export interface WorkerSpec {
 }
 
 export function serializeError(err: unknown, depth = 0): SerializedError {
-  // Duck-typed, not instanceof: an error made in another realm (a vm context, jest's) is still an error.
+  // Every read of `err` may throw (a getter, a Proxy) and every field may be of any type (a Symbol message
+  // cannot even be cloned): read through readThrown, keep strings only, and describe the rest.
+  const name = readThrown(err, 'name');
+  const message = readThrown(err, 'message');
+  // Duck-typed, not instanceof only: an error made in another realm (a vm context, jest's) is still an error.
   // A thrown primitive: its stack is the value, so the server's report shows what was thrown (`undefined`,
   // `a string`), as the server's own report of it does, and no stack of the code that carried it.
-  if (!isErrorLike(err)) return { name: 'Error', message: String(err), stack: String(err) };
-  const out: SerializedError = { name: err.name, message: err.message, stack: err.stack };
-  const e = err as NodeJS.ErrnoException;
-  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
-  if (typeof e.errno === 'number') out.errno = e.errno;
-  if (typeof e.syscall === 'string') out.syscall = e.syscall;
-  if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1);
+  if (!isErrorInstance(err) && !(typeof name === 'string' && typeof message === 'string')) {
+    const text = describeThrown(err);
+    return { name: 'Error', message: text, stack: text };
+  }
+  const out: SerializedError = { name: asText(name, 'Error'), message: asText(message, '') };
+  const stack = readThrown(err, 'stack');
+  out.stack = typeof stack === 'string' ? stack : `${out.name}: ${out.message}`;
+  const [code, errno, syscall, cause] = [readThrown(err, 'code'), readThrown(err, 'errno'), readThrown(err, 'syscall'), readThrown(err, 'cause')];
+  if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  if (typeof errno === 'number') out.errno = errno;
+  if (typeof syscall === 'string') out.syscall = syscall;
+  if (cause !== undefined && depth < 4) out.cause = serializeError(cause, depth + 1);
   if (depth === 0 && reportedInWorker(err)) {
     out.reported = true;
     const hook = handleErrorFailure(err);
@@ -190,8 +200,17 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
   return out;
 }
 
-function isErrorLike(value: unknown): value is Error {
-  return value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string');
+function isErrorInstance(value: unknown): boolean {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false; // a Proxy's getPrototypeOf trap
+  }
+}
+
+/** A field of a thrown value as text: itself when it is a string, `fallback` when absent, else described. */
+function asText(value: unknown, fallback: string): string {
+  return value === undefined ? fallback : typeof value === 'string' ? value : describeThrown(value);
 }
 
 /**
@@ -231,20 +250,27 @@ export function thrownValue(value: unknown): unknown {
  * thrownValue() makes it. Returns what it marked.
  */
 export function markReported(err: unknown, hookFailed?: { error: unknown }): unknown {
-  const marked = thrownValue(err) as object;
-  Object.defineProperty(marked, REPORTED, { value: true, configurable: true });
-  if (hookFailed) Object.defineProperty(marked, HOOK_FAILED, { value: hookFailed, configurable: true });
-  return marked;
+  const mark = (target: object): object => {
+    Object.defineProperty(target, REPORTED, { value: true, configurable: true });
+    if (hookFailed) Object.defineProperty(target, HOOK_FAILED, { value: hookFailed, configurable: true });
+    return target;
+  };
+  try {
+    return mark(thrownValue(err) as object);
+  } catch {
+    // Frozen, sealed, or a Proxy that refuses: marked on what serializeError would send for it.
+    return mark({ ...serializeError(err) });
+  }
 }
 
 /** What the @HandleError that ran in the worker for `err` threw or rejected with, if it did (markReported). */
 export function handleErrorFailure(err: unknown): { error: unknown } | undefined {
-  return typeof err === 'object' && err !== null ? (err as Record<symbol, { error: unknown } | undefined>)[HOOK_FAILED] : undefined;
+  return readThrown(err, HOOK_FAILED) as { error: unknown } | undefined;
 }
 
 /** Whether @HandleError already ran for `err` in the worker where it arose (API.md §3). */
 export function reportedInWorker(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[REPORTED] === true;
+  return readThrown(err, REPORTED) === true;
 }
 
 /** A copy of `chunk` in an ArrayBuffer of its own, so it can be transferred without touching a shared pool. */

@@ -1,0 +1,45 @@
+import { SystemExit } from './errors';
+
+/**
+ * Reading a thrown value without throwing again. A handler may throw anything: `Object.create(null)`
+ * (no toString), an Error whose `message` is a Symbol, an object whose `stack` or `message` getter throws,
+ * a Proxy whose every trap throws. The server reports such a value like any other, and neither it nor a
+ * worker may die of printing or inspecting it (@Concurrent's process exited, a worker died with all its
+ * connections: hostile-client run, 2026-12-03).
+ */
+
+/** The value's text for a log: an Error's stack, else String(value); never throws. */
+export function describeThrown(value: unknown): string {
+  try {
+    if (value instanceof Error) {
+      const stack = value.stack;
+      if (typeof stack === 'string') return stack;
+    }
+    return String(value);
+  } catch {
+    try {
+      return `${Object.prototype.toString.call(value)} (a thrown value that cannot be printed)`;
+    } catch {
+      return '(a thrown value that cannot be printed)';
+    }
+  }
+}
+
+/** `value[key]`, or undefined when the read throws (a getter, a Proxy) or `value` is not an object. */
+export function readThrown(value: unknown, key: PropertyKey): unknown {
+  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return undefined;
+  try {
+    return (value as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** `value instanceof SystemExit`, false when asking throws (a Proxy's getPrototypeOf trap). */
+export function isSystemExit(value: unknown): boolean {
+  try {
+    return value instanceof SystemExit;
+  } catch {
+    return false;
+  }
+}
