@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { SystemExit } from './errors';
 
 /**
@@ -18,9 +19,13 @@ export function describeThrown(value: unknown): string {
     return String(value);
   } catch {
     try {
-      return `${Object.prototype.toString.call(value)} (a thrown value that cannot be printed)`;
+      return inspect(value); // `[Object: null prototype] {}`, as Node prints an uncaught one
     } catch {
-      return '(a thrown value that cannot be printed)';
+      try {
+        return `${Object.prototype.toString.call(value)} (a thrown value that cannot be printed)`;
+      } catch {
+        return '(a thrown value that cannot be printed)';
+      }
     }
   }
 }

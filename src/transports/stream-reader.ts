@@ -191,7 +191,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
             const held = this.buffer.length;
             if (held > cap + 1 || (held === cap + 1 && this.buffer.at(cap) !== CR)) throw new LineTooLongError(messages.lineTooLong(cap));
           }
-          if (this.eof || this.atStop()) return resolve(map(this.take(this.buffer.length)));
+          if (this.eof || this.atStop()) return resolve(map(this.rest()));
           scanned = this.buffer.length;
           if (scanned > 0) deadline ??= this.lineDeadline();
           this.wait(deadline, 'a line', step, reject);
@@ -215,18 +215,30 @@ export class StreamReader implements AsyncIterable<Buffer> {
       if (this.buffer.length > 0) deadline ??= this.lineDeadline();
       await this.more(deadline, `a body of ${n} bytes`);
     }
-    return this.take(Math.min(n, this.buffer.length));
+    return this.buffer.length >= n ? this.take(n) : this.rest();
   }
 
   /** Whatever has arrived: at least one byte, at most `n`; empty at EOF (Python's `request.recv(n)`). */
   async read1(n = 64 * 1024): Promise<Buffer> {
     while (this.buffer.length === 0 && !this.eof && !this.atStop()) await this.more();
-    return this.take(Math.min(n, this.buffer.length));
+    return this.buffer.length > 0 ? this.take(Math.min(n, this.buffer.length)) : this.rest();
   }
 
   /** Everything up to EOF. */
   async readAll(): Promise<Buffer> {
     while (!this.eof && !this.atStop()) await this.more();
+    return this.rest();
+  }
+
+  /**
+   * What is left once the stream has ended (or shutdown stopped the reads): the bytes still buffered, or,
+   * when the stream ended with an error (a client's reset), that error. A reset is never a clean end of
+   * input, whether a read was waiting when it came or came later (a reset while an async @Verify ran):
+   * Python's recv() raises ConnectionResetError, and Node's socket emits 'error'. Whole lines and
+   * bodies buffered before it are still returned first.
+   */
+  private rest(): Buffer {
+    if (this.error && this.eof) throw this.error;
     return this.take(this.buffer.length);
   }
 

@@ -242,7 +242,7 @@ describe('@Forking faults and pool', () => {
     ['process.exit()', 'exit', /exited with code 4/],
     ['SIGKILL', 'kill', /was killed by SIGKILL/],
     ['an uncaught exception', 'uncaught', /died: RangeError: uncaught in process \d+/],
-    ['an uncaught value that String() cannot describe', 'uncaught-odd', /died: Error: uncaught: \[Object: null prototype\] \{\}/],
+    ['an uncaught value that String() cannot describe', 'uncaught-odd', /died: Error: \[Object: null prototype\] \{\}/],
   ])('a child ended by %s fails only its request, is replaced and reaped, and the next request is served', async (_what, line, text) => {
     const s = await start(SingleChild);
     const before = Number((await ask(s, 'who\n')).split(':')[0]);

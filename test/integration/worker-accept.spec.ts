@@ -14,7 +14,7 @@ import { bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
   AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
-  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST, REFUSED_LOOPBACK,
+  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST, REFUSED_LOOPBACK, FAILING_LOOPBACK,
   VerifyLaterChild, VerifyLaterConcurrent, VerifyLaterThread,
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -480,14 +480,40 @@ describe.each([
     return s;
   };
 
+  /** A client bound to `localAddress` (another loopback address). */
+  const connectFrom = (s: Server, localAddress: string) => within(5000, 'connect', new Promise<net.Socket>((resolve, reject) => {
+    const c = net.connect({ port: (s.serverAddress as { port: number }).port, host: '127.0.0.1', localAddress }, () => resolve(c));
+    c.once('error', reject);
+  }));
+
+  test('a client on which it fails counts in errors only: none of the bytes it sent while @Verify ran', async () => {
+    const s = await start();
+    const before = s.stats();
+    const client = await connectFrom(s, FAILING_LOOPBACK);
+    client.on('error', () => undefined);
+    const closed = readToEnd(client).catch(() => Buffer.alloc(0));
+    client.write('who\n');
+    expect(String(await within(10000, 'the client closed', closed))).toBe('');
+    await until(() => s.stats().errors === 1 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ accepted: before.accepted + 1, bytesIn: before.bytesIn, bytesOut: before.bytesOut, clientErrors: 0, rejected: 0 });
+  });
+
+  test('a client that sends a line and resets while @Verify runs is a client error (ECONNRESET), not a clean request', async () => {
+    const s = await start();
+    const before = s.stats();
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    client.write('who\n');
+    await new Promise((r) => setTimeout(r, 100)); // read by a worker that owns the socket, while @Verify waits
+    client.resetAndDestroy();
+    await until(() => s.stats().clientErrors === before.clientErrors + 1 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ accepted: before.accepted + 1, errors: 0, healthChecks: before.healthChecks });
+  });
+
   test('a client it refuses counts in rejected only: none of the bytes it sent while @Verify ran', async () => {
     const s = await start();
     const before = s.stats();
-    const { port } = s.serverAddress as { port: number };
-    const client = await within(5000, 'connect', new Promise<net.Socket>((resolve, reject) => {
-      const c = net.connect({ port, host: '127.0.0.1', localAddress: REFUSED_LOOPBACK }, () => resolve(c));
-      c.once('error', reject);
-    }));
+    const client = await connectFrom(s, REFUSED_LOOPBACK);
     const closed = readToEnd(client).catch(() => Buffer.alloc(0));
     client.write('who\n');
     expect(String(await within(10000, 'the refused client closed', closed))).toBe('');

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { StreamReader } from '../../src/classic';
 import { connect, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
 
 describe("StreamReader's first-request grace at shutdown", () => {
   let server: net.Server;
@@ -56,5 +57,50 @@ describe("StreamReader's first-request grace at shutdown", () => {
     expect((await within(5000, 'the read to end', reader.readline())).length).toBe(0);
     expect(Date.now() - started).toBeLessThan(3000);
     socket.destroy();
+  });
+});
+
+// A reset is never a clean end of input, whether a read was waiting when it came or not (Python's recv()
+// raises ConnectionResetError): a reset that came while nothing read (an async @Verify pending) read as EOF.
+describe('StreamReader after a reset that came while nothing read', () => {
+  let server: net.Server;
+  let accepted: Promise<net.Socket>;
+  const sockets: net.Socket[] = [];
+
+  beforeEach(async () => {
+    server = net.createServer();
+    accepted = new Promise((resolve) => server.once('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    sockets.splice(0).forEach((s) => s.destroy());
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** The server's socket and its rfile once the client sent `sent` and reset, the reset taken with no read waiting. */
+  async function resetBeforeReading(sent: string): Promise<StreamReader> {
+    const { port } = server.address() as net.AddressInfo;
+    const client = await connect({ host: '127.0.0.1', port });
+    sockets.push(client);
+    const socket = await accepted;
+    sockets.push(socket);
+    const reader = new StreamReader(socket);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    client.write(sent);
+    await until(() => socket.bytesRead === sent.length, 5000); // read into the socket, not by the rfile (paused)
+    client.resetAndDestroy();
+    await within(5000, 'the reset to close the server side', closed);
+    return reader;
+  }
+
+  test.each([
+    ['readline()', (r: StreamReader) => r.readline()],
+    ['read(10)', (r: StreamReader) => r.read(10)],
+    ['read1()', (r: StreamReader) => r.read1()],
+    ['readAll()', (r: StreamReader) => r.readAll()],
+  ])('%s rejects with ECONNRESET, not an empty read', async (_name, read) => {
+    const reader = await resetBeforeReading('partial');
+    await expect(within(5000, 'the read', read(reader))).rejects.toMatchObject({ code: 'ECONNRESET' });
   });
 });

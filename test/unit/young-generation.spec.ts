@@ -24,7 +24,7 @@ describe('a worker\'s young generation', () => {
     expect(workerYoungGenerationMb({ maxYoungGenerationSizeMb: 24 })).toBe(24);
   });
 
-  test.each(['--max-semi-space-size=32', '--max_semi_space_size=32', '--enable-source-maps --max-semi-space-size=1'])(
+  test.each(['--max-semi-space-size=32', '--max_semi_space_size=32', '--enable-source-maps --max-semi-space-size=1', '--min-semi-space-size=16'])(
     'is left to V8 when NODE_OPTIONS holds %s',
     (options) => {
       process.env.NODE_OPTIONS = options;

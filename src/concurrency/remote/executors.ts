@@ -89,7 +89,13 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     }
     // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
     const ran: Promise<void | 'rejected'> = verify && def.hooks.verify !== undefined
-      ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>((ok) => (ok ? traced(trace, () => runDecorated(def, instance, req)) : 'rejected'))
+      ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>(
+        (ok) => (ok ? traced(trace, () => runDecorated(def, instance, req)) : 'rejected'),
+        (err: unknown) => {
+          if (conn) unverified(conn);
+          throw err;
+        },
+      )
       : attempt(() => traced(trace, () => runDecorated(def, instance, req)));
     return ran.then(
       (value) => scope.dispose().then(() => value),
@@ -120,6 +126,21 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
   };
+}
+
+/** On the connection itself (symbol-keyed, as reader-registry.ts keeps its rfile): its @Verify threw or rejected. */
+const UNVERIFIED = Symbol('sockserve.verifyFailed');
+
+function unverified(conn: Duplex): void {
+  (conn as Duplex & { [UNVERIFIED]?: true })[UNVERIFIED] = true;
+}
+
+/**
+ * Whether @Verify failed (threw or rejected) on `conn` here: like a client it refused, such a client made no
+ * request and counts no byte, though this worker's reader may have read what it sent meanwhile.
+ */
+export function verifyFailedOn(conn: Duplex): boolean {
+  return (conn as Duplex & { [UNVERIFIED]?: true })[UNVERIFIED] === true;
 }
 
 /** A health check's reset (no byte either way): it reaches no @HandleError; the runtime drops it quietly. */

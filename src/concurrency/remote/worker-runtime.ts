@@ -8,7 +8,7 @@ import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
-import { Executor, loadExecutor } from './executors';
+import { Executor, loadExecutor, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
@@ -206,9 +206,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
       // A relayed connection's bytes are counted where it is relayed, unless its preamble ran here: then the
       // server's process relayed TLS records (or a header that failed), and these counts replace its own.
-      // A client @Verify refused made no request, and counts no byte, as in the server's process (which never
-      // reads it); this worker's reader may have read what it sent while @Verify ran.
-      if (conn.socket || preamble) ending.bytes = state.passed && dropped !== 'rejected' ? bytes() : [0, 0];
+      // A client @Verify refused (or failed on) made no request, and counts no byte, as in the server's process
+      // (which never reads it); this worker's reader may have read what it sent while @Verify ran.
+      const refused = dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket));
+      if (conn.socket || preamble) ending.bytes = state.passed && !refused ? bytes() : [0, 0];
       // A connection this worker accepted itself: the server's process hears of it late (a child's records are
       // read in batches), so its connection.close takes the duration measured here.
       if (id < 0 && !replyHere) ending.ms = performance.now() - state.t0;

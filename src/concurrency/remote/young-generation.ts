@@ -16,10 +16,10 @@ export const WORKER_YOUNG_GENERATION_MB = 6;
 /** V8 sizes a young generation at three semi-spaces: the two it copies between, and new large objects'. */
 const SEMI_SPACES_PER_YOUNG_GENERATION = 3;
 
-/** Whether the server's process was given a semi-space size (its command line or NODE_OPTIONS): its workers keep V8's sizing from it. */
+/** Whether the server's process was given a semi-space size, most or least (its command line or NODE_OPTIONS): its workers keep V8's sizing from it. */
 function semiSpaceSizedByUser(): boolean {
   const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return flags.some((flag) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(flag));
+  return flags.some((flag) => /^--(max|min)[-_]semi[-_]space[-_]size(=|$)/.test(flag));
 }
 
 /**
