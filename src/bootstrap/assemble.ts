@@ -236,7 +236,7 @@ export function assembleServer(
       }
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is
       // reported the default way, never lost. The same path as sockserve/testing's (HandlerWiring).
-      await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
+      await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout);
     }
 
     /** @Verify runs in the workers that own connections unread, unless a serverClass overrides verifyRequest. */

@@ -12,6 +12,8 @@ import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
+import { messages } from '../errors/messages';
+import { describeThrown } from '../errors/thrown';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -64,11 +66,21 @@ export class HandlerWiring {
    * A request's error for @HandleError `(error, client)`. When the class has none, or the hook itself
    * threw, `report` gets the error to report the default way (the hook's own, so that it is never lost).
    * The one path for both bootstrap()'s assembled server and sockserve/testing's server.
+   *
+   * `limitSeconds` (the server's shutdownTimeout; null or undefined: none): a hook that has not settled by
+   * then is waited for no longer (it goes on running), and `report` gets an Error saying so, with the error
+   * it was given. A hook that never settles would otherwise keep its connection open and its request in
+   * flight for ever, and shutdown() and close() waiting on it (hostile-client run, 2026-12-03).
    */
-  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown): Promise<void> {
+  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown, limitSeconds?: number | null): Promise<void> {
     if (this.hasHook('handleError')) {
       try {
-        await this.callServerHook('handleError', error, clientAddress);
+        const hook = this.callServerHook('handleError', error, clientAddress);
+        if (limitSeconds == null) await hook;
+        else if (!(await settlesWithin(hook, limitSeconds * 1000))) {
+          error = new Error(messages.handleErrorUnsettled(this.def.handler.name, limitSeconds, describeThrown(error)));
+          await report(error);
+        }
         return;
       } catch (hookError) {
         error = hookError;
@@ -206,4 +218,14 @@ function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, cli
     if (send.status === 'rejected') throw send.reason;
     if (disposal.status === 'rejected') throw disposal.reason;
   });
+}
+
+/** Whether `work` settles within `ms` (its rejection thrown); false once `ms` has passed, its timer not holding the process. */
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
 }

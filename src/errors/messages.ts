@@ -24,6 +24,10 @@ export const messages = {
     `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
     `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
     `shutdown), or raise shutdownTimeout.`,
+  handleErrorUnsettled: (owner: string, seconds: number, original: string) =>
+    `${owner}: @HandleError did not settle within ${seconds} s (shutdownTimeout), so the request goes on closing ` +
+    `without waiting for it. The error it was given:\n${original}\nFix: make @HandleError return or reject ` +
+    `(bound any call it awaits with a timeout).`,
   abandonedByClose: (owner: string) =>
     `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
     `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +

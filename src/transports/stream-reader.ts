@@ -233,7 +233,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   /**
    * What is left once the stream has ended (or shutdown stopped the reads): the bytes still buffered, or,
    * when the stream ended with an error (a client's reset), that error. A reset is never a clean end of
-   * input, whether a read was waiting when it came or came later (a reset while an async @Verify ran):
+   * input, whether a read was waiting when it came or came later (a reset while an async `@Verify` ran):
    * Python's recv() raises ConnectionResetError, and Node's socket emits 'error'. Whole lines and
    * bodies buffered before it are still returned first.
    */

@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets, workerAcceptMechanism } from '../../src/runtime';
 import {
-  BareChild, BareConcurrent, BareThread, CappedChild, HOSTILE_KINDS, CappedThread, OneChild, YoungSizedChild, YoungSizedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
+  BareChild, BareConcurrent, BareThread, CappedChild, HangingHookChild, HangingHookConcurrent, HangingHookThread, HOSTILE_KINDS, CappedThread, OneChild, YoungSizedChild, YoungSizedThread, ChildPerConnection, errorsOf, handledInWorkers, RecycledChild, RecycledThread, ThreadPerConnection, TwoChildren, TwoThreads,
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -275,6 +275,37 @@ describe.each([
     expect(logger.lines.error[0]).toMatch(/^-{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\n/);
     expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
     expect(s.stats()).toMatchObject({ errors: 1, restarts: 0 });
+  });
+});
+
+// A @HandleError that never settles is waited for shutdownTimeout seconds, no longer (handler-wiring.ts).
+describe.each([
+  { mode: '@Concurrent', Handler: HangingHookConcurrent },
+  { mode: '@Threading', Handler: HangingHookThread },
+  { mode: '@Forking', Handler: HangingHookChild },
+])('a @HandleError that never settles ($mode)', ({ mode, Handler }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test('shutdown() still resolves, and the server says the hook did not settle', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(Handler as never, { logger, shutdownTimeout: 1 }));
+    const client = await within(5000, 'connect', connect(target(s)));
+    client.on('error', () => undefined);
+    const ended = readToEnd(client).catch(() => Buffer.alloc(0));
+    client.write('throw\n');
+    if (mode === '@Concurrent') {
+      // Here the hook runs in the server's process: after shutdownTimeout the request goes on closing.
+      await within(10000, 'the connection closed once the hook was given up', ended);
+      await until(() => logger.lines.error.some((l) => l.includes('@HandleError did not settle within 1 s')), 10000);
+      expect(s.stats()).toMatchObject({ errors: 1, active: 0 });
+    } else {
+      await until(() => s.stats().active === 1, 10000);
+    }
+    const t0 = Date.now();
+    await within(15000, 'shutdown() to resolve', s.shutdown());
+    await within(15000, 'serveForever() to return', serve.loopOf(s));
+    expect(Date.now() - t0).toBeLessThan(10000); // shutdownTimeout (1 s) for the request, then for its report's hook
+    await within(10000, 'the client closed', ended);
   });
 });
 
