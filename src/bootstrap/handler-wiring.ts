@@ -14,6 +14,7 @@ import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
 import { messages } from '../errors/messages';
 import { describeThrown } from '../errors/thrown';
+import { settledWithin } from '../transports/event-loop';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -77,7 +78,7 @@ export class HandlerWiring {
       try {
         const hook = this.callServerHook('handleError', error, clientAddress);
         if (limitSeconds == null) await hook;
-        else if (!(await settlesWithin(hook, limitSeconds * 1000))) {
+        else if (!(await settledWithin(hook, limitSeconds * 1000))) {
           error = new Error(messages.handleErrorUnsettled(this.def.handler.name, limitSeconds, describeThrown(error)));
           await report(error);
         }
@@ -218,14 +219,4 @@ function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, cli
     if (send.status === 'rejected') throw send.reason;
     if (disposal.status === 'rejected') throw disposal.reason;
   });
-}
-
-/** Whether `work` settles within `ms` (its rejection thrown); false once `ms` has passed, its timer not holding the process. */
-function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
 }

@@ -43,12 +43,8 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
     await server.handleError(request, clientAddress, err);
   } catch (failure) {
     const owner = (server as { constructor: { name: string } }).constructor.name;
-    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(messages.handleErrorFailed(owner, clientAddress, traceOf(err), traceOf(failure)));
+    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(messages.handleErrorFailed(owner, clientAddress, describeThrown(err), describeThrown(failure)));
   }
-}
-
-function traceOf(error: unknown): string {
-  return describeThrown(error);
 }
 
 /** shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on). */

@@ -240,7 +240,7 @@ const HOOK_FAILED = Symbol.for('sockserve.handleErrorFailed');
  * what serializeError sends for it, so that it can be told from success and marked (markReported).
  */
 export function thrownValue(value: unknown): unknown {
-  return typeof value === 'object' && value !== null ? value : { name: 'Error', message: String(value), stack: String(value) };
+  return typeof value === 'object' && value !== null ? value : serializeError(value);
 }
 
 /**
@@ -259,7 +259,7 @@ export function markReported(err: unknown, hookFailed?: { error: unknown }): unk
     return mark(thrownValue(err) as object);
   } catch {
     // Frozen, sealed, or a Proxy that refuses: marked on what serializeError would send for it.
-    return mark({ ...serializeError(err) });
+    return mark(serializeError(err));
   }
 }
 
