@@ -1,3 +1,4 @@
+import { DEFAULT_SHUTDOWN_TIMEOUT } from '../classic/base-server';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { findExport } from '../concurrency/remote/class-ref';
 import type { PortableToken, WorkerSpec } from '../concurrency/remote/protocol';
@@ -73,6 +74,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
     classes: [],
     reader,
     reportMs: reportPeriodMs(options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT),
+    shutdownTimeout: options.shutdownTimeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT : options.shutdownTimeout,
   };
   // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.
   const edge = t.kind === 'tcp' || t.kind === 'unix-stream' ? portableEdge(name, mode, t.options) : undefined;

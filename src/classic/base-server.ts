@@ -13,6 +13,9 @@ import { LineBudget } from '../observability/line-budget';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
+/** Seconds shutdown() waits for requests in flight before closing them, unless the server says otherwise. */
+export const DEFAULT_SHUTDOWN_TIMEOUT = 30;
+
 /** The third argument of every classic server constructor. */
 export interface ServerConstructorOptions {
   /** false defers binding to explicit `await serverBind(); await serverActivate()`, as Python's bind_and_activate. */
@@ -53,7 +56,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Seconds a read may wait with no byte arriving before it rejects with RequestTimeoutError; null (default) waits forever. */
   requestTimeout: number | null = null;
   /** Seconds shutdown() waits for requests in flight before closing their connections and abandoning them; default 30. */
-  shutdownTimeout: number | null = 30;
+  shutdownTimeout: number | null = DEFAULT_SHUTDOWN_TIMEOUT;
   /** The listen backlog of stream servers; default 5, Python's `request_queue_size` (the decorators use 511). */
   requestQueueSize = 5;
   /** Python's `allow_reuse_address`; default true. Node always sets `SO_REUSEADDR` on TCP, so false has no effect there. */

@@ -170,6 +170,11 @@ export interface WorkerSpec {
   edge?: EdgeOptions;
   /** Milliseconds between the worker's `report` messages (its heartbeat); at most 1000. */
   reportMs: number;
+  /**
+   * The server's shutdownTimeout (seconds; null: none): how long the worker waits for a @HandleError
+   * before it reports the error without it, as the server's process does (HandlerWiring.handleError).
+   */
+  shutdownTimeout?: number | null;
 }
 
 export function serializeError(err: unknown, depth = 0): SerializedError {
