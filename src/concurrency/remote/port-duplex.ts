@@ -174,13 +174,17 @@ export class PortDuplex extends Duplex {
       const last = rest.next === rest.slices.length;
       const seq = ++this.seq;
       const early = last && this.unanswered + cost <= BRIDGE_WINDOW;
+      const before = this.unanswered;
       this.unanswered += cost;
       this.sent += size;
       (this.pending ??= new Map()).set(seq, last && !early ? { bytes: cost, done: rest.callback } : { bytes: cost });
       const msg: FromWorker & { t: 'write' } = { t: 'write', id: this.id, seq, chunk };
-      // The main thread answers writes done early together, once half the window is written; one this side
-      // waits for (its callback, or room for the rest) is answered as soon as it is written.
+      // The main thread answers writes done early together: this side asks for that answer with the write that
+      // takes the window past its half (by cost, which the main thread cannot see: counted by bytes there,
+      // 256 writes of 64 bytes filled the window and were never answered, and the connection stalled for
+      // good), and for a write it waits for (its callback, or room for the rest), answered once written.
       if (!early && (last || this.unanswered >= BRIDGE_WINDOW)) msg.answer = true;
+      else if (before < BRIDGE_WINDOW / 2 && this.unanswered >= BRIDGE_WINDOW / 2) msg.answer = true;
       if (this.noDelay !== undefined) msg.noDelay = this.takeNoDelay();
       this.post(msg, [chunk.buffer as ArrayBuffer]);
       if (last) {
