@@ -195,6 +195,10 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(await ask(s, 'burst 10\n')).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
   });
 
+  test('a thousand ping-pong replies on one keep-alive connection, each an awaited small write', async () => {
+    await pingPong(serve(await bootstrap(Two)), 1000);
+  });
+
   test('a client reset reaches the server\'s handleError with its code (ECONNRESET or EPIPE) across the worker boundary', async () => {
     const s = await start(Two);
     const seen: unknown[] = [];
@@ -398,25 +402,9 @@ describe('threads on the relay path (no socket transfer)', () => {
   });
 
   // Each write counts at least WRITE_COST_MIN (1 KiB) against the relay's window: 256 small writes fill it.
-  // They were answered by bytes (64 each) and never, so the 257th reply never came.
+  // They were answered by bytes (64 each), never, so the 257th reply never came (2026-12-03).
   test('a thousand ping-pong replies on one connection, far past the window in small writes', async () => {
-    const s = serve(await bootstrap(TwoThreads));
-    const client = await within(5000, 'connect', connect(target(s)));
-    client.setEncoding('utf8');
-    let got = '';
-    let wake: (() => void) | undefined;
-    client.on('data', (d: string) => ((got += d), wake?.()));
-    const replyTo = (line: string) => new Promise<void>((resolve) => (wake = () => got.endsWith(line) && resolve())).then(() => (got = ''));
-    client.write('echo\n');
-    for (let i = 1; i <= 1000; i++) {
-      const line = `${String(i).padStart(4, '0')} ${'x'.repeat(58)}\n`;
-      const answered = replyTo(line);
-      client.write(line);
-      await within(5000, `reply ${i}`, answered);
-    }
-    client.end();
-    await within(5000, 'the end', readToEnd(client));
-    expect(s.stats().errors).toBe(0);
+    await pingPong(serve(await bootstrap(TwoThreads)), 1000);
   });
 
   test('a client reset keeps its code through the relay, both ways', async () => {
@@ -433,3 +421,23 @@ describe('threads on the relay path (no socket transfer)', () => {
     expect(['ECONNRESET', 'EPIPE']).toContain((seen[0] as NodeJS.ErrnoException).code);
   });
 });
+
+/** `n` lines sent one at a time on one connection (the fixtures' `echo` command), each echoed before the next goes. */
+async function pingPong(s: Server, n: number): Promise<void> {
+  const client = await within(5000, 'connect', connect(target(s)));
+  client.setEncoding('utf8');
+  let got = '';
+  let wake: (() => void) | undefined;
+  client.on('data', (d: string) => ((got += d), wake?.()));
+  const replyTo = (line: string) => new Promise<void>((resolve) => (wake = () => got.endsWith(line) && resolve())).then(() => void (got = ''));
+  client.write('echo\n');
+  for (let i = 1; i <= n; i++) {
+    const line = `${String(i).padStart(4, '0')} ${'x'.repeat(58)}\n`;
+    const answered = replyTo(line);
+    client.write(line);
+    await within(5000, `reply ${i}`, answered);
+  }
+  client.end();
+  await within(5000, 'the end', readToEnd(client));
+  expect(s.stats().errors).toBe(0);
+}
