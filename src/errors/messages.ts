@@ -1,13 +1,12 @@
-import { describeThrown, readThrown } from './thrown';
+import { errorFields } from './thrown';
 /** Message builders for the transport and classic-server errors. Each names the class, the member and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
 
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
-  if (typeof error !== 'object' || error === null) return `Error from ${formatAddress(client)}: ${describeThrown(error)}`;
-  const [name, message, code] = [readThrown(error, 'name'), readThrown(error, 'message'), readThrown(error, 'code')];
-  const text = `${describeThrown(name ?? 'Error')} from ${formatAddress(client)}: ${describeThrown(message ?? '').replace(/\s*\n\s*/g, ' ')}`;
-  return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
+  const { name, message, code } = errorFields(error);
+  const text = `${name} from ${formatAddress(client)}: ${message.replace(/\s*\n\s*/g, ' ')}`;
+  return code !== undefined && !text.includes(code) ? `${text} (${code})` : text;
 }
 
 export const messages = {

@@ -48,3 +48,15 @@ export function isSystemExit(value: unknown): boolean {
     return false;
   }
 }
+
+/**
+ * What every report of an error says of it, read without throwing: its `name` and `message` as text (an Error's,
+ * or `Error` and the value printed for anything else), and its `code` when that is a string.
+ */
+export function errorFields(error: unknown): { name: string; message: string; code?: string } {
+  if (typeof error !== 'object' || error === null) return { name: 'Error', message: describeThrown(error) };
+  const [name, message, code] = [readThrown(error, 'name'), readThrown(error, 'message'), readThrown(error, 'code')];
+  const out: { name: string; message: string; code?: string } = { name: describeThrown(name ?? 'Error'), message: describeThrown(message ?? '') };
+  if (typeof code === 'string') out.code = code;
+  return out;
+}

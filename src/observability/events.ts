@@ -1,4 +1,4 @@
-import { describeThrown, readThrown } from '../errors/thrown';
+import { errorFields } from '../errors/thrown';
 import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
@@ -26,14 +26,9 @@ export function eventsWantedByServer(): boolean {
   return EVENTS_ENABLED && forwarding();
 }
 
-/** An error as plain data, for payloads that cross to the server's process. */
+/** An error as plain data, for payloads that cross to the server's process (errors/thrown.ts reads it). */
 export function plainError(error: unknown): { name: string; message: string; code?: string } {
-  // Whatever was thrown, read without throwing again (errors/thrown.ts).
-  if (typeof error !== 'object' || error === null) return { name: 'Error', message: describeThrown(error) };
-  const [name, message, code] = [readThrown(error, 'name'), readThrown(error, 'message'), readThrown(error, 'code')];
-  const out: { name: string; message: string; code?: string } = { name: describeThrown(name ?? 'Error'), message: describeThrown(message ?? '') };
-  if (typeof code === 'string') out.code = code;
-  return out;
+  return errorFields(error);
 }
 
 interface Opened {
