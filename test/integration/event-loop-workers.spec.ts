@@ -407,6 +407,11 @@ describe('threads on the relay path (no socket transfer)', () => {
     await pingPong(serve(await bootstrap(TwoThreads)), 1000);
   });
 
+  // A write of nothing the thread waited on (the one that took its window past half) was never answered.
+  test('a thousand replies each followed by an awaited write of nothing', async () => {
+    await pingPong(serve(await bootstrap(TwoThreads)), 1000, 'echo empty');
+  });
+
   test('a client reset keeps its code through the relay, both ways', async () => {
     const s = serve(await bootstrap(TwoThreads));
     const seen: unknown[] = [];
@@ -423,14 +428,14 @@ describe('threads on the relay path (no socket transfer)', () => {
 });
 
 /** `n` lines sent one at a time on one connection (the fixtures' `echo` command), each echoed before the next goes. */
-async function pingPong(s: Server, n: number): Promise<void> {
+async function pingPong(s: Server, n: number, command = 'echo'): Promise<void> {
   const client = await within(5000, 'connect', connect(target(s)));
   client.setEncoding('utf8');
   let got = '';
   let wake: (() => void) | undefined;
   client.on('data', (d: string) => ((got += d), wake?.()));
   const replyTo = (line: string) => new Promise<void>((resolve) => (wake = () => got.endsWith(line) && resolve())).then(() => void (got = ''));
-  client.write('echo\n');
+  client.write(`${command}\n`);
   for (let i = 1; i <= n; i++) {
     const line = `${String(i).padStart(4, '0')} ${'x'.repeat(58)}\n`;
     const answered = replyTo(line);

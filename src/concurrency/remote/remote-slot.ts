@@ -361,7 +361,10 @@ export abstract class RemoteSlot {
           return;
         }
         if (msg.noDelay !== undefined) socket.setNoDelay(msg.noDelay);
-        if (msg.chunk.byteLength === 0) return; // a setNoDelay() alone
+        // A setNoDelay() alone, or a write of nothing that the worker does not wait on. One it waits on (it
+        // fills the window, or asks for the answer to the writes before it) is answered as any write is:
+        // skipped, it stalled the connection for good (hostile-client run).
+        if (msg.chunk.byteLength === 0 && !msg.answer) return;
         // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick. The
         // worker counts most writes done when it sends them (PortDuplex): those are reported together, once half
         // its window is written, or with the next write it waits for (`answer`), or the end.
