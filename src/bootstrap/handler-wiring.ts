@@ -4,7 +4,7 @@ import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
 import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
-import { callHook, decoratedLifecycle, finishWritesOf } from '../lifecycle/run-decorated';
+import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -12,9 +12,6 @@ import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
-import { messages } from '../errors/messages';
-import { describeThrown } from '../errors/thrown';
-import { settledWithin } from '../transports/event-loop';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -76,12 +73,7 @@ export class HandlerWiring {
   async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown, limitSeconds?: number | null): Promise<void> {
     if (this.hasHook('handleError')) {
       try {
-        const hook = this.callServerHook('handleError', error, clientAddress);
-        if (limitSeconds == null) await hook;
-        else if (!(await settledWithin(hook, limitSeconds * 1000))) {
-          error = new Error(messages.handleErrorUnsettled(this.def.handler.name, limitSeconds, describeThrown(error)));
-          await report(error);
-        }
+        await handleErrorWithin(this.callServerHook('handleError', error, clientAddress), this.def.handler.name, limitSeconds, error);
         return;
       } catch (hookError) {
         error = hookError;

@@ -1,6 +1,6 @@
-import { errorFields } from './thrown';
 /** Message builders for the transport and classic-server errors. Each names the class, the member and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
+import { errorFields } from './thrown';
 
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {

@@ -1,8 +1,26 @@
 import type { MessageRequest } from '../framing/message-request';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import { LifecycleSteps, runLifecycle } from './run-lifecycle';
+import { messages } from '../errors/messages';
+import { describeThrown } from '../errors/thrown';
+import { settledWithin } from '../transports/event-loop';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
+
+/**
+ * `hook`, a @HandleError's result, waited for at most `limitSeconds` (the server's shutdownTimeout; null or
+ * undefined: as long as it takes). Rejects with the hook's own failure, or, when it has not settled by then,
+ * with an Error saying so that names `error`, the one it was given; the hook goes on running. One that
+ * never settled kept its connection open and its request in flight until shutdown (hostile-client run,
+ * 2026-12-03). Used where the hook runs: the server's process (HandlerWiring) and a worker (executors.ts).
+ */
+export function handleErrorWithin(hook: unknown, owner: string, limitSeconds: number | null | undefined, error: unknown): Promise<unknown> {
+  const settling = Promise.resolve(hook);
+  if (limitSeconds == null) return settling;
+  return settledWithin(settling, limitSeconds * 1000).then((settled) => {
+    if (!settled) throw new Error(messages.handleErrorUnsettled(owner, limitSeconds, describeThrown(error)));
+  });
+}
 
 /** Calls a decorated hook method of `instance`, if the class has one. */
 export function callHook(def: HandlerDefinition, instance: unknown, hook: HookName, ...args: unknown[]): unknown {

@@ -1,4 +1,5 @@
 import { readThrown } from '../errors/thrown';
+
 /**
  * What kind of failure an error is, for counting and logging (API.md §4, §14):
  * - `'handler'`: an error of the handler (a hook threw, a worker died): `stats().errors`, the

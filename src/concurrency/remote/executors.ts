@@ -6,11 +6,11 @@ import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container } from '../../container';
 import { ConfigurationError } from '../../errors/errors';
-import { describeThrown, isSystemExit } from '../../errors/thrown';
+import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
-import { callHook, runDecorated } from '../../lifecycle/run-decorated';
+import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
@@ -18,7 +18,6 @@ import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports } from './class-ref';
 import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
 import { isHealthCheck } from '../../observability/health-check';
-import { settledWithin } from '../../transports/event-loop';
 import type { WorkerServerFace } from './worker-face';
 
 /** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
@@ -80,17 +79,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // lives, and a suspended frame per connection is memory that the reactions below do not cost.
   // One reaction per stage that an idle connection waits behind (the lifecycle's end, then the scope's
   // disposal): each promise and closure it keeps is kept 10,000 times over by 10,000 idle connections.
-  // A @HandleError that has not settled within the server's shutdownTimeout is waited for no longer (it goes on
-  // running): the error is reported as one whose hook failed, with a message that says so, and the request
-  // goes on closing. Unbounded, it kept the connection open and the request in flight until shutdown ended
-  // the worker (hostile-client run, 2026-12-03).
+  // A @HandleError is waited for the server's shutdownTimeout at most, as in the server's process: past it,
+  // the error is reported as one whose hook failed, saying so, and the request goes on closing.
   const limit = spec.shutdownTimeout;
-  const hookWithin = (hook: Promise<unknown>, err: unknown): Promise<unknown> =>
-    limit == null
-      ? hook
-      : settledWithin(hook, limit * 1000).then((settled) => {
-        if (!settled) throw new Error(messages.handleErrorUnsettled(def.handler.name, limit, describeThrown(err)));
-      });
   const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
     let instance: unknown;
@@ -114,7 +105,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       (err: unknown) => {
         const reported = def.hooks.handleError === undefined || isSystemExit(err) || hungUpSilent(conn, err)
           ? Promise.reject(err)
-          : hookWithin(attempt(() => callHook(def, instance, 'handleError', err, req.clientAddress)), err).then(
+          : attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)).then(
             () => Promise.reject(markReported(err)),
             (hookError: unknown) => Promise.reject(markReported(err, { error: hookError })),
           );

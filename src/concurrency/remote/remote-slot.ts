@@ -366,8 +366,9 @@ export abstract class RemoteSlot {
         // skipped, it stalled the connection for good (hostile-client run).
         if (msg.chunk.byteLength === 0 && !msg.answer) return;
         // As wfile.write does: when the kernel took the bytes at once, say so now, not on a later tick. The
-        // worker counts most writes done when it sends them (PortDuplex): those are reported together, once half
-        // its window is written, or with the next write it waits for (`answer`), or the end.
+        // worker counts most writes done when it sends them (PortDuplex): those are reported together, when it
+        // asks (`answer`: the write that takes its window past half by its count, or one it waits for), once
+        // half the window's bytes are written here, or with the end.
         writeThrough(socket, msg.chunk, (err) => {
           if (err) return this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(err) });
           const unreported = (running.unreported ?? 0) + msg.chunk.byteLength;
