@@ -151,12 +151,22 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
   sink.write(bytes, (err) => {
     if (settled) return;
     settled = true;
-    done(err);
+    done(err && cancelledBy(sink, err));
   });
   if (!settled && sink.writableLength === 0 && !sink.destroyed && !sink.errored) {
     settled = true;
     done();
   }
+}
+
+/**
+ * The error a failed write reports: the stream's own when the write was only cancelled because of it.
+ * From Node 22, a reset that destroys the socket (read ECONNRESET) makes libuv cancel the write still in
+ * progress, and its callback gets ECANCELED (Node 20 calls it back without an error): the handler and
+ * `@HandleError` see the cause, the client's reset, as Python's `sendall` raises it.
+ */
+function cancelledBy(sink: Duplex, err: Error): Error {
+  return (err as NodeJS.ErrnoException).code === 'ECANCELED' && sink.errored ? sink.errored : err;
 }
 
 /** A datagram request's `wfile`: collects writes; the server sends them as one datagram at finish. */

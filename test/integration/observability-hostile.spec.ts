@@ -100,10 +100,11 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     await within(5000, 'the reply to start', new Promise((r) => c.once('data', r)));
     c.resetAndDestroy();
     await settles(s, { accepted: 1, clientErrors: 1, bytesIn: 4 }, 1);
-    // How the write fails is the kernel's and Node's to say: a reset, a broken pipe, or (Node 22+) cancelled.
-    expect(['ECONNRESET', 'EPIPE', 'ECANCELED']).toContain((ends()[0].error as { code?: string }).code);
+    // A reset or a broken pipe, whichever the kernel says: never ECANCELED, the write Node 22+ cancels
+    // because of the reset (the request reports the reset).
+    expect(['ECONNRESET', 'EPIPE']).toContain((ends()[0].error as { code?: string }).code);
     expect(s.stats().bytesOut).toBeGreaterThan(0);
-    oneWarnLine(/ECONNRESET|EPIPE|ECANCELED/);
+    oneWarnLine(/ECONNRESET|EPIPE/);
   });
 
   test('a client that trickles a line past lineTimeout counts one client error and one warn line', async () => {
