@@ -56,7 +56,12 @@ export function isSystemExit(value: unknown): boolean {
 export function errorFields(error: unknown): { name: string; message: string; code?: string } {
   if (typeof error !== 'object' || error === null) return { name: 'Error', message: describeThrown(error) };
   const [name, message, code] = [readThrown(error, 'name'), readThrown(error, 'message'), readThrown(error, 'code')];
-  const out: { name: string; message: string; code?: string } = { name: describeThrown(name ?? 'Error'), message: describeThrown(message ?? '') };
+  const out: { name: string; message: string; code?: string } = { name: fieldText(name, 'Error'), message: fieldText(message, '') };
   if (typeof code === 'string') out.code = code;
   return out;
+}
+
+/** A field of a thrown value as text: `fallback` when it is missing (undefined or null), else the value printed. */
+export function fieldText(value: unknown, fallback: string): string {
+  return value === undefined || value === null ? fallback : typeof value === 'string' ? value : describeThrown(value);
 }

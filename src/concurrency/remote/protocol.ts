@@ -4,7 +4,7 @@
  * each, so messages of different connections interleave and a late one for a finished connection is
  * recognised and dropped.
  */
-import { describeThrown, readThrown } from '../../errors/thrown';
+import { describeThrown, fieldText, readThrown } from '../../errors/thrown';
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import type { SecureContextOptions } from 'node:tls';
@@ -189,7 +189,7 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     const text = describeThrown(err);
     return { name: 'Error', message: text, stack: text };
   }
-  const out: SerializedError = { name: asText(name, 'Error'), message: asText(message, '') };
+  const out: SerializedError = { name: fieldText(name, 'Error'), message: fieldText(message, '') };
   const stack = readThrown(err, 'stack');
   out.stack = typeof stack === 'string' ? stack : `${out.name}: ${out.message}`;
   const [code, errno, syscall, cause] = [readThrown(err, 'code'), readThrown(err, 'errno'), readThrown(err, 'syscall'), readThrown(err, 'cause')];
@@ -211,11 +211,6 @@ function isErrorInstance(value: unknown): boolean {
   } catch {
     return false; // a Proxy's getPrototypeOf trap
   }
-}
-
-/** A field of a thrown value as text: itself when it is a string, `fallback` when absent, else described. */
-function asText(value: unknown, fallback: string): string {
-  return value === undefined ? fallback : typeof value === 'string' ? value : describeThrown(value);
 }
 
 /**
