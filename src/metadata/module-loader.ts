@@ -51,7 +51,7 @@ export async function preloadModules(files: Iterable<string>): Promise<void> {
           if (!isRequireOfEsm(err)) throw err; // kept below: moduleExports() throws it, without running the module again
         }
       }
-      loaded.set(file, { exports: (await importModule(pathToFileURL(file).href)) as Record<string, unknown> });
+      loaded.set(file, { exports: await importOrRequireTypeScript(file) });
     } catch (error) {
       loaded.set(file, { error });
     }
@@ -80,6 +80,32 @@ export function commonJsExports(file: string): Record<string, unknown> | undefin
     if (isRequireOfEsm(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * `import()` of an ES module. TypeScript under `"type": "module"` that Node cannot import without an ESM
+ * loader hook (ts-node/esm, tsx), as under jest with ts-jest, which runs the tests as CommonJS: Node 20 and
+ * 22 know no `.ts` (ERR_UNKNOWN_FILE_EXTENSION), and from 23.6 Node strips types itself but cannot run
+ * decorators (a SyntaxError) nor emit their metadata. Both fail before any module of the graph has run, so
+ * the file is then `require()`d through the `.ts` loader this process has (sockserve's ts-register.js in a
+ * worker), as jest itself loaded it.
+ */
+async function importOrRequireTypeScript(file: string): Promise<Record<string, unknown>> {
+  try {
+    return (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    const ext = path.extname(file);
+    if (!TYPESCRIPT.has(ext) || !require.extensions[ext] || !failedBeforeRunning(err)) throw err;
+    return requireModule(file);
+  }
+}
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+
+/** Node refused the module graph before running any of it: an unknown extension, TypeScript it cannot strip, a syntax error. */
+function failedBeforeRunning(err: unknown): boolean {
+  const { code, name } = (err ?? {}) as { code?: unknown; name?: unknown };
+  return code === 'ERR_UNKNOWN_FILE_EXTENSION' || code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX' || name === 'SyntaxError';
 }
 
 function requireModule(file: string): Record<string, unknown> {

@@ -178,6 +178,15 @@ describe('the packed tarball', () => {
     expect(r.stderr).toMatch(/Tests:\s+2 passed, 2 total/);
   }, 100000);
 
+  test('runs them under jest in an ES-module package (docs/testing.md\'s config), whose workers load its TypeScript and its `./x.js` imports', async () => {
+    ready();
+    const dir = path.join(app, 'esm-jest');
+    const r = await node([path.join(app, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--colors=false'], dir, 90000);
+    if (r.code !== 0) throw new Error(`the ES-module app's jest run failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
+    expect(r.stderr).toMatch(/Tests:\s+2 passed, 2 total/);
+    expect(r.stderr).not.toMatch(/TS151002|ts-jest\[/); // no hybrid-module warning, no ts-jest complaint
+  }, 100000);
+
   test('gives types for every entry point under moduleResolution node10, node16, nodenext and bundler', async () => {
     ready();
     const modes: Array<[string, Record<string, string>, string[]]> = [

@@ -73,3 +73,25 @@ function load(module, filename) {
 for (const ext of ['.ts', '.mts', '.cts']) {
   if (!require.extensions[ext]) require.extensions[ext] = load;
 }
+
+/**
+ * TypeScript written for ES modules (moduleResolution node16/nodenext) names its relative imports by their
+ * compiled file: `./store.js` for `./store.ts`. Compiled here to CommonJS, that `require('./store.js')`
+ * finds no file; it then takes the TypeScript source, as ts-node and jest's moduleNameMapper do. Only for
+ * relative imports from a TypeScript file, and only when the JavaScript file is not there.
+ */
+const Module = require('node:module');
+if (!Module._resolveFilename.sockserveTs) {
+  const resolve = Module._resolveFilename;
+  const resolveTs = function (request, parent, ...rest) {
+    try {
+      return resolve.call(this, request, parent, ...rest);
+    } catch (err) {
+      const named = /^(\.{1,2}[\\/].*)\.(m|c)?js$/.exec(request);
+      if (!named || err.code !== 'MODULE_NOT_FOUND' || !/\.[mc]?ts$/.test((parent && parent.filename) || '')) throw err;
+      return resolve.call(this, `${named[1]}.${named[2] || ''}ts`, parent, ...rest);
+    }
+  };
+  resolveTs.sockserveTs = true;
+  Module._resolveFilename = resolveTs;
+}
