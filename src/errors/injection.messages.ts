@@ -71,7 +71,7 @@ export const injectionMessages = {
     `parameters cannot be read. ${IMPORT_FIX}`,
 
   reflectMissingInDecorator: (decorator: string, owner: string) =>
-    `${decorator} on ${owner}: Reflect.defineMetadata is not a function, so the decorator cannot record anything. ${IMPORT_FIX}`,
+    `${decorator} on ${owner}: Reflect.defineMetadata is missing, so decorators cannot record anything. ${IMPORT_FIX}`,
 
   cycle: (path: string[]) =>
     `Cannot resolve ${path[0]}: dependency cycle ${path.join(' -> ')}. ` +

@@ -79,14 +79,8 @@ export const messages = {
     `${name}: sockserve could not tell which file declares the class, so a worker cannot load it. ` +
     `Fix: declare it at the top level of a module of its own and export it.`,
   workerLoadFailed: (name: string, mode: string, reason: string) =>
-    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${reason.split('\n').join('\n  ')}\n` +
-    (/\buv_cwd\b/.test(reason)
-      ? `Fix: this process's working directory no longer exists (it was removed after the process started in it), ` +
-        `and Node cannot start a worker thread without one. Start the server from a directory that stays, or ` +
-        `process.chdir() to one before bootstrap(); @Forking's child processes are not affected.`
-      : `Fix: a worker loads the handler's module again by path, on its own: declare the handler in a module that ` +
-        `loads without its importer (not in a test file, whose test() and expect() do not exist there), and keep ` +
-        `start-up code under if (!isWorker()).`),
+    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${reason.split('\n').join('\n  ')}` +
+    workerLoadFix(reason),
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +
@@ -132,3 +126,23 @@ export const messages = {
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,
 };
+
+/**
+ * The fix line for a worker that could not load the handler's module: none when the reason is one of
+ * sockserve's own and carries its fix (a class not exported, a server started while a worker loaded it).
+ */
+function workerLoadFix(reason: string): string {
+  if (/\bFix: /.test(reason)) return '';
+  if (/\buv_cwd\b/.test(reason)) {
+    return (
+      `\nFix: this process's working directory no longer exists (it was removed after the process started in it), ` +
+      `and Node cannot start a worker thread without one. Start the server from a directory that stays, or ` +
+      `process.chdir() to one before bootstrap(); @Forking's child processes are not affected.`
+    );
+  }
+  return (
+    `\nFix: a worker loads the handler's module again by path, on its own: declare the handler in a module that ` +
+    `loads without its importer (not in a test file, whose test() and expect() do not exist there), and keep ` +
+    `start-up code under if (!isWorker()).`
+  );
+}

@@ -547,6 +547,7 @@ describe('a handler module that starts its server without the isWorker() guard',
     const serverError = stderr.split('start-up failed: ').pop()!;
     expect(serverError).toContain(`Echo: the ${mode} worker could not load the handler. Reason:`);
     expect(serverError).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
+    expect(serverError.match(/\bFix: /g)).toHaveLength(1); // the reason's own fix, not a generic one beside it
     expect(serverError).not.toMatch(/Reason:\s+the worker exited with code 1/);
     expect(stderr).not.toMatch(/EPIPE|Uncaught/);
   }, 70000);

@@ -319,6 +319,7 @@ describe('a handler module that throws when a child loads it', () => {
       expect(failed.name).toBe('ConfigurationError');
       expect(failed.message).toContain('FailsInChildren: the forking worker could not load the handler');
       expect(failed.message).toContain('the store is unreachable from this worker');
+      expect(failed.message.match(/\bFix: /g)).toHaveLength(1); // the generic one: the reason has none of its own
     }
   }, 90000);
 });

@@ -130,7 +130,7 @@ describe('Container error messages', () => {
     try {
       class Early {}
       expect(errorLines(() => Injectable()(Early))).toEqual([
-        `@Injectable() on Early: Reflect.defineMetadata is not a function, so the decorator cannot record anything. ` +
+        `@Injectable() on Early: Reflect.defineMetadata is missing, so decorators cannot record anything. ` +
           `Fix: add import 'reflect-metadata' once at the program's entry point, before any decorated class is loaded.`,
       ]);
     } finally {
