@@ -87,6 +87,8 @@ export type AcceptingServer = RemoteServer & RequestProcessor<RemoteRequest> & {
 
 /** Milliseconds a retiring worker gets to send its last report before it is ended. */
 const FINAL_REPORT_MS = 1000;
+/** Milliseconds a worker ended with connections running gets to end them itself and send back their counts (abandon()). */
+const ABANDON_MS = 500;
 
 /** Seconds, when bootstrap() or the mixin does not say. */
 export const DEFAULT_HEARTBEAT_TIMEOUT = 30;
@@ -851,7 +853,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);
-    if (slot.load === 0) await slot.finalReport(FINAL_REPORT_MS);
+    // Connections still running are ended by the worker first, so that what it counted of them is not lost;
+    // a worker that sent them all back is heard once more, as an idle one is.
+    const answered = slot.load > 0 && why !== 'retired' ? await slot.abandon(why, ABANDON_MS) : slot.load === 0;
+    if (answered) await slot.finalReport(FINAL_REPORT_MS);
     await slot.end(why);
     if (was) this.replace();
   }

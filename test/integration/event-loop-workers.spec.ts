@@ -13,6 +13,7 @@ import {
 } from '../fixtures/event-loop-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { recordEvents } from '../helpers/events';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
@@ -156,6 +157,29 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(await within(15000, 'both replies', Promise.all([slow, stopper]))).toEqual(['done', 'bye']);
     expect(arrived).toEqual(['slow', 'shutdown']); // the shutdown waited for the other request, not for itself
     await within(10000, 'serveForever to return', serve.loopOf(s));
+  });
+
+  test('a connection shutdownTimeout cuts off in its worker ends once, with a RequestTimeoutError, its bytes counted (new-user run: a child\'s were lost)', async () => {
+    const recorder = recordEvents();
+    try {
+      const s = await start(Two, { shutdownTimeout: 0.5 });
+      const client = await within(5000, 'connect', connect(target(s)));
+      client.on('error', () => undefined);
+      const hanging = within(10000, 'the handler to start', firstLine(client));
+      client.write('hang\n');
+      expect(await hanging).toBe('hanging');
+      await within(15000, 'shutdown', s.shutdown());
+      await until(() => recorder.named('sockserve:connection.close').length === 1, 5000);
+      const [closed] = recorder.named('sockserve:connection.close');
+      expect([closed.bytesIn, closed.bytesOut]).toEqual([5, 8]); // 'hang\n' in, 'hanging\n' out
+      expect([s.stats().bytesIn, s.stats().bytesOut]).toEqual([5, 8]);
+      expect(s.stats().clientErrors).toBe(1);
+      expect(errorsOf(Two).map((e) => e.name)).toEqual(['RequestTimeoutError']);
+      expect(recorder.named('sockserve:request.end')).toHaveLength(1);
+      client.destroy();
+    } finally {
+      recorder.stop();
+    }
   });
 
   test('two requests that both await req.server.shutdown() each get their reply, neither waiting for the other', async () => {

@@ -22,6 +22,11 @@ class UnloadableWorker {
     return Promise.resolve();
   }
 
+  /** A worker that cannot answer (its connections stay theirs: end() loses them). */
+  abandon(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   end(): Promise<void> {
     return this.kill();
   }

@@ -109,6 +109,11 @@ class AcceptingWorker {
     return Promise.resolve();
   }
 
+  /** A worker that cannot answer (its connections stay theirs: end() loses them). */
+  abandon(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   wantEvents(): void {}
   setSecureContext(): Promise<void> {
     return Promise.resolve();

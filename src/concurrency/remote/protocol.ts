@@ -52,6 +52,11 @@ export type ToWorker =
   /** Send a report now (the pool is about to retire this worker: its last counts must not be lost). */
   | { t: 'report-now' }
   /**
+   * The pool ends this worker on purpose while connections run (shutdown's timeout, close(), a recycled
+   * worker's last connections): end each now with `error` and send its `done`, with the bytes it counted.
+   */
+  | { t: 'abandon'; error: SerializedError }
+  /**
    * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child
    * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:
    * listen once and close at once (the kernel then queues connections on the shared socket until workers

@@ -15,6 +15,9 @@ import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
 
+/** Milliseconds between looks at whether an abandoning worker has sent back every connection (abandon()). */
+const ABANDON_POLL_MS = 10;
+
 interface Running {
   id: number;
   /** How run()'s promise settles; a connection the worker accepted itself ends through `ends` instead. */
@@ -245,6 +248,30 @@ export abstract class RemoteSlot {
     return this.kill();
   }
 
+  /**
+   * Before the pool ends this worker on purpose while connections run: the worker ends each of them with
+   * the error end() would give them (a RequestTimeoutError) and sends its `done`, with the bytes it counted
+   * on the sockets it owns, which would die with it otherwise. Resolves to true once every one has come
+   * back; false when the worker is gone, or after `limitMs` (a worker whose event loop is blocked cannot answer).
+   */
+  abandon(reason: 'shutdownTimeout' | 'close' | 'recycled', limitMs: number): Promise<boolean> {
+    this.endReason ??= reason;
+    this.catchUp();
+    if (this.dead || !this.started) return Promise.resolve(false);
+    if (this.running.size === 0) return Promise.resolve(true);
+    this.post({ t: 'abandon', error: serializeError(this.crashError()) });
+    return new Promise<boolean>((resolve) => {
+      const started = performance.now();
+      const poll = () => {
+        this.catchUp();
+        if (this.dead || this.running.size === 0) resolve(!this.dead);
+        else if (performance.now() - started >= limitMs) resolve(false);
+        else setTimeout(poll, ABANDON_POLL_MS).unref();
+      };
+      setTimeout(poll, ABANDON_POLL_MS).unref();
+    });
+  }
+
   /** Why the pool ended this worker on purpose (end()), or undefined: it died. */
   get endedBecause(): 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined {
     return this.endReason;
@@ -387,13 +414,17 @@ export abstract class RemoteSlot {
       case 'opened':
         if (!Array.isArray(running.request)) running.server?.workerOpened?.(running.request as object, msg.client);
         return;
-      case 'done':
+      case 'done': {
         if (!Array.isArray(running.request)) {
           if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes, preambleDeferred(running.request));
           if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);
         }
-        void this.finish(running, msg.error ? deserializeError(msg.error) : undefined, msg.reply, msg.dropped, msg.end);
+        const error = msg.error ? deserializeError(msg.error) : undefined;
+        // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
+        if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
+        void this.finish(running, error, msg.reply, msg.dropped, msg.end);
         return;
+      }
       case 'shutdown': {
         // Answered once every other request has finished (or the shutdown failed: the handler goes on either way).
         const server = running.server;

@@ -11,7 +11,7 @@ import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
-import { DroppedInWorker, FromWorker, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { DroppedInWorker, FromWorker, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
@@ -41,6 +41,8 @@ interface Conn {
   secure?: net.Socket;
   /** Shutdown told this connection to stop reading (kept for the TLS socket its preamble may still make). */
   stopped?: boolean;
+  /** Its request, from run() on (the 'abandon' message ends it from outside). */
+  state?: RunState;
 }
 
 /** One request's facts from its start to its end (worker-runtime's run, serveRequest, finishRun). */
@@ -56,6 +58,8 @@ interface RunState {
   passed: boolean;
   /** When it started (performance.now()). */
   t0: number;
+  /** The pool ended it from outside ('abandon'): its `done` has been sent, finishRun sends none. */
+  abandoned?: boolean;
   /** What `done` carries besides the outcome. */
   ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number };
 }
@@ -154,6 +158,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       t0: performance.now(),
       ending: conn.socket ? { bytes: bytes ? bytes() : socketBytes(conn.socket) } : {},
     };
+    conn.state = state;
     if (state.passed) reporter.requests++;
     let served: Promise<void | DroppedInWorker>;
     try {
@@ -197,6 +202,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * server (`done`) with its bytes, its error (`failed`) or how it was dropped.
    */
   const finishRun = async (state: RunState, failed: unknown, dropped: DroppedInWorker | undefined): Promise<void> => {
+    if (state.abandoned) return; // ended from outside: its done went then
     const { id, conn, reply, preamble, replyHere, ending } = state;
     const bytes = () => bytesOf(state);
     try {
@@ -254,6 +260,25 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       conns.delete(id);
       reporter.connections = conns.size;
     }
+  };
+
+  /**
+   * The pool is ending this worker while `state` runs ('abandon'): its `done` goes now, with `error` and the
+   * bytes counted here (an owned socket's, which die with the worker otherwise), and its connection closes.
+   * The handler may still be running; the worker ends soon after.
+   */
+  const abandon = (state: RunState, error: SerializedError): void => {
+    if (state.abandoned) return;
+    state.abandoned = true;
+    const { id, conn, ending } = state;
+    if (conn.socket || state.preamble) ending.bytes = state.passed ? bytesOf(state) : [0, 0];
+    if (id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
+    channel.post({ t: 'done', id, error, ...ending });
+    conns.delete(id);
+    reporter.connections = conns.size;
+    conn.secure?.destroy();
+    conn.socket?.destroy();
+    conn.duplex?.destroy();
   };
 
   /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
@@ -428,6 +453,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return;
       case 'report-now':
         reporter.send();
+        return;
+      case 'abandon':
+        // Connections only: a datagram's request is short, and its reply and bytes take other paths.
+        for (const conn of [...conns.values()]) if (conn.state && (conn.socket || conn.duplex)) abandon(conn.state, msg.error);
         return;
       case 'secure-context':
         edge.setSecureContext(msg.options);
