@@ -6,8 +6,8 @@ import { readThrown } from '../errors/thrown';
  *   traceback block at `error`;
  * - `'client'`: routine client behaviour (a reset, a broken pipe, a timeout, a line or frame too long,
  *   malformed framing: FramingError): `stats().clientErrors`, one line at `warn`;
- * - `'tls'` / `'proxy'`: a failed TLS handshake or PROXY header: `stats().tlsErrors` / `proxyErrors`
- *   only, one line at `warn`.
+ * - `'tls'` / `'proxy'`: a failed TLS handshake, a TLS connection the client broke after it (a bad record,
+ *   renegotiation abuse), or a failed PROXY header: `stats().tlsErrors` / `proxyErrors` only, one line at `warn`.
  *
  * Errors are recognised by `name` and `code`, not by class, so that errors rebuilt after crossing from
  * a worker thread or child process (which keep their name and code) are classified the same way. An
@@ -21,6 +21,14 @@ export type ErrorKind = 'handler' | 'client' | 'tls' | 'proxy';
  * sent after close() closed the socket under its request (transports/socket-closed.ts).
  */
 const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_SOCKET_DGRAM_NOT_RUNNING']);
+/**
+ * Node's codes for a TLS connection the client broke after its handshake: OpenSSL's protocol errors
+ * (`ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC`, `ERR_SSL_WRONG_VERSION_NUMBER`…, a corrupted or forged
+ * record) and Node's renegotiation guard (`ERR_TLS_SESSION_ATTACK`). A failed TLS handshake is a
+ * TlsHandshakeError already. Certificate checks of the handler's own outbound TLS connections have codes
+ * of their own (`DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_TLS_CERT_ALTNAME_INVALID`) and stay the handler's.
+ */
+const TLS_CODES = /^(ERR_SSL_|ERR_TLS_SESSION_ATTACK$)/;
 /**
  * sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14), and for a
  * Unix datagram reply whose client is gone or does not read (UnreachableClientError, unix-dgram.socket.ts).
@@ -37,7 +45,7 @@ export function errorKind(error: unknown): ErrorKind {
 function kindOf(error: unknown): ErrorKind {
   if (typeof error !== 'object' || error === null) return 'handler';
   const [name, code] = [readThrown(error, 'name'), readThrown(error, 'code')];
-  if (name === 'TlsHandshakeError') return 'tls';
+  if (name === 'TlsHandshakeError' || (typeof code === 'string' && TLS_CODES.test(code))) return 'tls';
   if (name === 'ProxyProtocolError') return 'proxy';
   if (typeof name === 'string' && CLIENT_NAMES.has(name)) return 'client';
   if (typeof code === 'string' && CLIENT_CODES.has(code)) return 'client';

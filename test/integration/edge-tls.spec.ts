@@ -101,6 +101,28 @@ describe.each([
     expect(warned[0]).not.toContain('\n');
     expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0 });
   });
+
+  test('a forged record after the handshake ends that connection with one warn line, counted in tlsErrors (hostile-client run: a traceback each, in errors)', async () => {
+    const warned: string[] = [];
+    const logger = { error: (m: string) => warned.push(`error: ${m}`), warn: (m: string) => warned.push(m) };
+    const server = serve(await bootstrap(handler, { logger }));
+    const raw = net.connect(endpoint(server) as net.NetConnectOpts);
+    raw.on('error', () => undefined);
+    const client = await tlsConnect(endpoint(server), { raw });
+    client.write('before\n');
+    expect(await readLine(client)).toBe('before\n');
+    // An application-data record (type 23, TLS 1.2 on the wire) whose 32 bytes no key made: its tag fails.
+    const gone = closed(raw);
+    raw.write(Buffer.concat([Buffer.from([23, 3, 3, 0, 32]), Buffer.alloc(32, 0x5a)]));
+    await gone;
+    await within(5000, 'the warning', until(() => warned.length > 0));
+    expect(warned).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: .*\(ERR_SSL_[A-Z_]+\)$/)]);
+    expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0 });
+    const next = await tlsConnect(endpoint(server));
+    next.write('after\n');
+    expect(await readLine(next)).toBe('after\n');
+    next.destroy();
+  });
 });
 
 describe('TLS and the lifecycle', () => {

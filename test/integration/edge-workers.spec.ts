@@ -4,13 +4,14 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import type * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { TCPServer } from '../../src/classic';
 
 /**
@@ -43,9 +44,9 @@ beforeEach(() => {
 });
 
 describe.each([
-  { mode: '@Threading', tls: TlsInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, ownsRaw: canTransferTcpSockets() },
-  { mode: '@Forking', tls: TlsInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, ownsRaw: true },
-])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, proxy: ProxyHandler, both: BothHandler, ownsRaw }) => {
+  { mode: '@Threading', tls: TlsInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, renegotiable: RenegotiableInThread, ownsRaw: canTransferTcpSockets() },
+  { mode: '@Forking', tls: TlsInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, renegotiable: RenegotiableInChild, ownsRaw: true },
+])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, proxy: ProxyHandler, both: BothHandler, renegotiable: Renegotiable, ownsRaw }) => {
   const serve = servingInTests<Server>();
 
   test('a TLS client is echoed, req.tls is filled, and the handshake and @Verify ran where the handler holds the TLS socket', async () => {
@@ -126,6 +127,35 @@ describe.each([
     expect(errorsSeenHere).toEqual([{ name: 'TlsHandshakeError', client: expect.objectContaining({ host: '127.0.0.1', port }), worker: false }]);
     expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0, restarts: 0 });
     keep.write('still served\n'); // a connection the same worker holds goes on
+    expect(await readLine(keep)).toBe('still served\n');
+    keep.destroy();
+  });
+
+  test('TLS 1.2 clients that renegotiate past Node\'s limit end their own connections only: tlsErrors, one warn line each, no worker dies (hostile-client run: one ended a relaying thread)', async () => {
+    const { lines, logger } = quietLogger();
+    const server = serve(await bootstrap(Renegotiable, { logger }));
+    // A client of the same (only) worker, served throughout.
+    const keep = await within(10000, 'TLS handshake', new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ ...(endpoint(server) as tls.ConnectionOptions), rejectUnauthorized: false });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+    }));
+    keep.on('error', () => undefined);
+    const attackers = 5;
+    for (let i = 0; i < attackers; i++) {
+      const attacker = tls.connect({ ...(endpoint(server) as tls.ConnectionOptions), rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+      attacker.on('error', () => undefined);
+      await within(10000, 'the attacker to be closed', new Promise<void>((resolve) => {
+        attacker.once('close', () => resolve());
+        attacker.once('secureConnect', async () => {
+          for (let r = 0; r < 5 && !attacker.destroyed; r++) await new Promise<void>((next) => void (attacker.renegotiate({}, () => next()) || next()));
+        });
+      }));
+    }
+    await within(10000, 'every attacker reported', until(() => server.stats().tlsErrors === attackers));
+    expect(server.stats()).toMatchObject({ tlsErrors: attackers, errors: 0, restarts: 0 });
+    expect(lines.filter((l) => !/^warn: Error from 127\.0\.0\.1:\d+: TLS session renegotiation attack detected/.test(l))).toEqual([]);
+    keep.write('still served\n');
     expect(await readLine(keep)).toBe('still served\n');
     keep.destroy();
   });

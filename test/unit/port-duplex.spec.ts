@@ -188,3 +188,38 @@ describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
     expect(bytes.subarray(39 * 65536).every((b) => b === 0xee)).toBe(true);
   });
 });
+
+describe('PortDuplex under TLS (holdReadsWhileWriting)', () => {
+  test('bytes from the client wait while a write is on its way, and go on, in order and with the end, a check phase after its callback', async () => {
+    const { d } = duplex();
+    d.holdReadsWhileWriting();
+    const read: string[] = [];
+    d.on('data', (b: Buffer) => read.push(b.toString()));
+    d.on('end', () => read.push('<end>'));
+    await new Promise((r) => process.nextTick(r)); // flowing from here on (as a TLS socket's reader is)
+    d.feed(Buffer.from('a'));
+    expect(read).toEqual(['a']); // no write on its way: handed on at once
+    let calledBack = false;
+    d.write(Buffer.from('reply'), () => {
+      calledBack = true;
+      d.feed(Buffer.from('c')); // as the client's bytes may come while the write's completion is still queued
+      d.eof();
+    });
+    d.feed(Buffer.from('b'));
+    expect(read).toEqual(['a']); // held: Node's TLS over this duplex must not write again before the write completes
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(calledBack).toBe(true); // done early, within the window
+    expect(read).toEqual(['a', 'b', 'c', '<end>']);
+  });
+
+  test('without it (no TLS here), bytes are handed on at once, writes or not', async () => {
+    const { d } = duplex();
+    const read: string[] = [];
+    d.on('data', (b: Buffer) => read.push(b.toString()));
+    await new Promise((r) => process.nextTick(r));
+    d.write(Buffer.from('reply'));
+    d.feed(Buffer.from('b'));
+    expect(read).toEqual(['b']);
+  });
+});

@@ -5,6 +5,9 @@ import { BRIDGE_WINDOW, deserializeError, SerializedError } from './protocol';
 /** A write of nothing: carries a setNoDelay() made after writes. */
 const EMPTY = new Uint8Array(0);
 
+/** The client's end, held behind bytes that wait (holdReadsWhileWriting). */
+const EOF = Buffer.alloc(0);
+
 /** Consumed bytes acknowledged in one message, at least (unless the buffer has drained). */
 const ACK_BATCH = 64 * 1024;
 
@@ -41,6 +44,13 @@ export class PortDuplex extends Duplex {
   private received = 0;
   private acked = 0;
   private sent = 0;
+  /**
+   * holdReadsWhileWriting(): bytes from the client that wait until no write of this side's reader is on its
+   * way, and their size; `writing` counts those writes, each until a check phase after its callback.
+   */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
+  private writing = 0;
 
   constructor(
     private readonly id: number,
@@ -77,17 +87,52 @@ export class PortDuplex extends Duplex {
     return noDelay;
   }
 
+  /**
+   * For Node's TLS over this duplex (a relayed connection whose TLS this worker terminates): the client's
+   * bytes are handed on only while no write is on its way. Node's JSStreamSocket, which carries TLS over a
+   * JS stream, takes one write at a time, until a check phase after the write's callback; TLS that answers
+   * what it reads at once (a renegotiation's handshake, a KeyUpdate) wrote again within that time, Node
+   * asserted (ERR_INTERNAL_ASSERTION, Node 20 and 22) and the worker died with every connection it served
+   * (hostile-client run: one client renegotiating TLS 1.2). The assertion is raised inside Node's native
+   * callback, where no try/catch of the caller sees it, so it is kept from happening.
+   */
+  holdReadsWhileWriting(): void {
+    this.held ??= [];
+  }
+
   /** Bytes from the client. */
   feed(chunk: Uint8Array): void {
     this.received += chunk.byteLength;
-    this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.held && (this.writing > 0 || this.held.length > 0)) {
+      this.held.push(bytes);
+      this.heldBytes += bytes.byteLength;
+      return;
+    }
+    this.push(bytes);
     this.acknowledge(); // a flowing stream may have passed them on at once
   }
 
   /** The client closed its side; with `error`, the connection failed (a reset): reads and writes fail with it. */
   eof(error?: SerializedError): void {
     if (error) this.destroy(deserializeError(error));
+    else if (this.held && this.held.length > 0) this.held.push(EOF);
     else this.push(null);
+  }
+
+  /** Hands on held bytes (and the end) until a write goes out again. */
+  private release(): void {
+    const held = this.held!;
+    while (held.length > 0 && this.writing === 0 && !this.destroyed) {
+      const bytes = held.shift()!;
+      if (bytes === EOF) {
+        this.push(null);
+        continue;
+      }
+      this.heldBytes -= bytes.byteLength;
+      this.push(bytes);
+    }
+    this.acknowledge();
   }
 
   /**
@@ -131,7 +176,7 @@ export class PortDuplex extends Duplex {
   /** Tells the main thread how many more bytes have left this buffer, when it is worth a message. */
   private acknowledge(): void {
     if (this.received - this.acked < BRIDGE_WINDOW / 2) return; // far from the window: no need yet
-    const consumed = this.received - this.readableLength;
+    const consumed = this.received - this.heldBytes - this.readableLength;
     const bytes = consumed - this.acked;
     if (bytes === 0 || (bytes < ACK_BATCH && this.readableLength > 0)) return;
     this.acked = consumed;
@@ -161,6 +206,7 @@ export class PortDuplex extends Duplex {
    * As with a socket, the caller's buffers are read until the write's callback.
    */
   private send(chunks: readonly Uint8Array[], callback: (err?: Error | null) => void): void {
+    if (this.held) callback = this.writingUntilChecked(callback);
     let left = 0;
     for (const chunk of chunks) left += chunk.byteLength;
     this.rest = { chunks, chunk: 0, from: 0, left, callback };
@@ -200,7 +246,20 @@ export class PortDuplex extends Duplex {
     }
   }
 
+  /** `callback`, counted in `writing` until a check phase after it has run (holdReadsWhileWriting). */
+  private writingUntilChecked(callback: (err?: Error | null) => void): (err?: Error | null) => void {
+    this.writing++;
+    return (err) => {
+      callback(err);
+      // Queued after the check-phase callback Node's JSStreamSocket queues from within `callback` (finishWrite).
+      setImmediate(() => {
+        if (--this.writing === 0) this.release();
+      });
+    };
+  }
+
   override _final(callback: (err?: Error | null) => void): void {
+    if (this.held) callback = this.writingUntilChecked(callback); // Node's JSStreamSocket takes no write while its end is on its way either
     const seq = ++this.seq;
     (this.pending ??= new Map()).set(seq, { bytes: 0, done: callback });
     this.post({ t: 'end', id: this.id, seq });

@@ -26,6 +26,11 @@ export class WorkerEdge {
     return this.preamble !== undefined;
   }
 
+  /** Whether connections handed over unread start with a TLS handshake here. */
+  get terminatesTls(): boolean {
+    return this.preamble?.tls !== undefined;
+  }
+
   /** New connections get the new certificate; open ones keep theirs (Node's `tls.Server.setSecureContext`). */
   setSecureContext(options: SecureContextOptions): void {
     this.preamble?.tls?.setSecureContext(options);
