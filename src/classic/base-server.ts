@@ -144,7 +144,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Shutdown: reads that would wait see EOF, so idle connections end now and busy ones after their reply. */
   protected stopReading(): void {}
   /** shutdownTimeout passed: close every connection still open. */
-  protected abortRequests(): void {}
+  /** Closes every connection, failing what reads or writes it with `reason` (shutdownTimeout's or close()'s). */
+  protected abortRequests(_reason: Error): void {}
   /**
    * shutdown() was called while serving: remember which connections the transport had accepted by now
    * (queued, or still in their PROXY header or TLS handshake), so the loop serves them before it exits.
@@ -284,7 +285,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * that never settles), each reported through handleError, and let the loop return.
    */
   private async abandonRequests(loop: Loop, why: 'timeout' | 'closed'): Promise<void> {
-    this.abortRequests();
+    const limit = this.shutdownTimeout ?? 0;
+    const reason = () => new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name));
+    // A request still reading or writing ends with the reason and is reported by its own end; one that is not
+    // (a handler awaiting something else) is reported below, once the grace has passed.
+    this.abortRequests(reason());
     this.strategy.abort?.();
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     if (!this.strategy.inFlight) return;
@@ -293,11 +298,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.
     const stuck = [...(this.strategy.inFlight?.() ?? [])].filter(([request]) => !this.abandoning.has(request as object));
     for (const [request] of stuck) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
-    const limit = this.shutdownTimeout ?? 0;
     const earlier = this.abandonReports;
     const reports = (async () => {
       for (const [request, clientAddress] of stuck) {
-        await this.reportError(request, clientAddress, new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name))).catch(() => undefined);
+        await this.reportError(request, clientAddress, reason()).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
       }
     })();

@@ -282,8 +282,14 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     for (const socket of this.listener?.connections ?? []) stopReaderOf(socket);
   }
 
-  protected override abortRequests(): void {
-    for (const socket of this.listener?.connections ?? []) socket.destroy();
+  protected override abortRequests(reason: Error): void {
+    for (const socket of this.listener?.connections ?? []) {
+      // What reads or writes the connection (a handler's rfile or wfile, @OnMessage's replies) fails with the
+      // reason and reports it: a client that never read its replies was closed unreported (hostile-client run).
+      // A connection nothing listens to yet (queued, not taken) just closes.
+      if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
+      socket.destroy(reason);
+    }
   }
 }
 

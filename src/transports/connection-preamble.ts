@@ -60,9 +60,12 @@ export class Preamble {
    * result (undefined: a health check). Without TLS it is called from the event that brought the header,
    * so a PROXY connection costs no promise and no extra turn before it is queued.
    */
-  start(raw: net.Socket, peer: ClientAddress, done: PreambleDone): void {
+  start(raw: net.Socket, peer: ClientAddress, finish: PreambleDone): void {
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not.
-    if (peer.host === '') return done(undefined, undefined);
+    if (peer.host === '') return finish(undefined, undefined);
+    // The server closed the connection in its preamble (shutdownTimeout, close()): that reason, not a header
+    // cut short or a handshake that failed, is what ended it (hostile-client run: the client was blamed).
+    const done: PreambleDone = (err, result) => finish(err && closedByServer(raw) ? raw.errored : err, result);
     const deadline = Date.now() + this.seconds * 1000;
     if (!this.proxy) {
       if (!this.tls) return done(undefined, { socket: raw, clientAddress: peer });
@@ -363,4 +366,9 @@ export function deferPreamble(socket: net.Socket): void {
 /** Whether the preamble and @Verify of this connection run in its worker (see deferPreamble). */
 export function preambleDeferred(socket: object): boolean {
   return (socket as Marked)[DEFERRED] === true;
+}
+
+/** Whether the server itself destroyed `raw` with its reason (a RequestTimeoutError: shutdownTimeout, close()). */
+function closedByServer(raw: net.Socket): boolean {
+  return (raw.errored as { name?: unknown } | null)?.name === 'RequestTimeoutError';
 }

@@ -69,6 +69,23 @@ describe.each([
     }
   });
 
+  test('a client still in its PROXY header when shutdownTimeout passes is closed and reported as the server\'s timeout, not blamed for a header cut short', async () => {
+    const reported: string[] = [];
+    const logger = { error: (m: string) => reported.push(`error: ${m}`), warn: (m: string) => reported.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger, shutdownTimeout: 0.5 }));
+    const header = v1Header('203.0.113.7', 40000, '127.0.0.1', endpoint(server).port);
+    const client = await rawConnect(endpoint(server), header.slice(0, 12)); // and never the rest
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      await within(15000, 'shutdown', server.shutdown());
+      await within(5000, 'the report', until(() => reported.length > 0, 5000));
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: .*shutdownTimeout/)]);
+      expect(server.stats()).toMatchObject({ proxyErrors: 0, clientErrors: 1, errors: 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+
   test('leaves a connection accepted after shutdown() began for the next serveForever()', async () => {
     const server = serve(await bootstrap(handler));
     const busy = await rawConnect(endpoint(server), v1Header('203.0.113.8', 40001, '127.0.0.1', endpoint(server).port));

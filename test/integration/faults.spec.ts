@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  bootstrap, Concurrent, ConfigurationError, Handle, HandleError, Injectable, InjectionError, RequestTimeoutError, Server,
+  bootstrap, Concurrent, ConfigurationError, Framing, Handle, HandleError, OnMessage, Injectable, InjectionError, RequestTimeoutError, Server,
   StreamRequest, TcpServer, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
@@ -109,6 +109,30 @@ describe.each(modes)('in $mode mode', (m) => {
       await until(() => failures.length === round, 5000);
     }
     expect(failures.map((e) => e.code).filter((code) => code !== 'ECONNRESET' && code !== 'EPIPE')).toEqual([]);
+  });
+
+  test('a client that pipelines @OnMessage requests and never reads its replies is closed at shutdownTimeout and reported (hostile-client run: closed unreported)', async () => {
+    const errors: Array<{ name?: string; message?: string }> = [];
+    @TcpServer(0) @Framing('lines') @m.decorate()
+    class Bulky {
+      @OnMessage() on(line: string) { return `${line}${'x'.repeat(2000)}`; }
+      @HandleError() failed(err: { name?: string }) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(Bulky, { shutdownTimeout: 0.5 }));
+    const socket = await connect(target(s));
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads: the replies fill both buffers and the server stops reading
+    const chunk = 'hello\n'.repeat(10000);
+    const pump = () => { while (!socket.destroyed && socket.write(chunk)); };
+    socket.on('drain', pump);
+    pump();
+    await until(() => s.stats().bytesIn > 0 || socket.writableLength > 0, 5000);
+    await sleep(300); // the server's writes to it are blocked by now
+    await within(10000, 'shutdown', s.shutdown());
+    await until(() => errors.length === 1, 5000);
+    expect(errors.map((e) => e.name)).toEqual(['RequestTimeoutError']);
+    expect(errors[0].message).toMatch(/shutdownTimeout/);
+    socket.destroy();
   });
 
   test('unawaited writes still on their way when the handler returns, failing because the client reset, reach @HandleError', async () => {
