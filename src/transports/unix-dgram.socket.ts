@@ -144,36 +144,23 @@ export class UnixDatagramSocket implements DatagramSocket {
   /**
    * After a send the kernel refused with EAGAIN the addon reads no more (see the top of this file): bind a
    * fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
-   * close the stuck one. The fresh socket is bound at a name of its own beside the path, then renamed over
-   * it, so the path never goes missing: a client's send reaches the stuck socket or the fresh one, never
-   * ENOENT (hostile-client run: unlinked then bound again, the path was missing 2-4 times a run, and
-   * clients' sends failed). Datagrams still queued in the old socket are lost; a client that had connect()ed
-   * to the server must connect again (as after a server restart). If the path cannot be bound again, the
-   * socket fails as the addon's own errors make it fail.
+   * close the stuck one. Clients that send in the microseconds between the unlink and the bind get ENOENT;
+   * datagrams still queued in the old socket are lost; a client that had connect()ed to the server must
+   * connect again (as after a server restart). If the path cannot be bound again, the socket fails as the
+   * addon's own errors make it fail.
    */
   private reopen(stuck: NativeDgramSocket): void {
     const { path } = this.opts;
     let fresh: NativeDgramSocket | undefined;
-    let aside: string | undefined;
     try {
       // The file's permission bits (@UnixDatagramServer({ mode }) set them after binding) go to the new file.
       const mode = isOwnFile(path, this.created) ? fs.statSync(path).mode & 0o777 : undefined;
+      if (mode !== undefined) fs.unlinkSync(path);
       fresh = new this.Native();
-      aside = mode !== undefined ? besidePath(path) : undefined;
-      if (aside !== undefined) {
-        fresh.bind(aside);
-        fs.chmodSync(aside, mode!);
-        fs.renameSync(aside, path);
-        aside = undefined;
-      } else {
-        // Too long a path for a name beside it: unlinked, then bound again (a moment without the path).
-        if (mode !== undefined) fs.unlinkSync(path);
-        fresh.bind(path);
-        if (mode !== undefined) fs.chmodSync(path, mode);
-      }
+      fresh.bind(path);
+      if (mode !== undefined) fs.chmodSync(path, mode);
       this.created = identityOfSync(path);
     } catch (err) {
-      if (aside !== undefined) fs.rmSync(aside, { force: true });
       fresh?.close();
       this.socket = undefined;
       stuck.close();
@@ -351,15 +338,3 @@ function kick(): void {
   setImmediate(noop);
 }
 function noop(): void {}
-
-/**
- * A free name in `path`'s directory for a socket bound before it is renamed over `path` (reopen()), or
- * undefined when such a name would not fit a Unix socket address (107 bytes).
- */
-function besidePath(path: string): string | undefined {
-  const aside = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
-  return Buffer.byteLength(aside) < SUN_PATH_BYTES ? aside : undefined;
-}
-
-/** Linux's sun_path: 108 bytes, the terminating NUL included. */
-const SUN_PATH_BYTES = 108;
