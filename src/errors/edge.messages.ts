@@ -18,9 +18,6 @@ export const edgeMessages = {
     `Fix: raise limits.lineTimeout, or check that the proxy sends a header.`,
   tlsFailed: (peer: ClientAddress, reason: string) =>
     `TLS handshake with ${formatAddress(peer)} failed: ${reason}.`,
-  tlsFailedRelayed: (reason: string) =>
-    `TLS on this connection failed in a handshake after the first (the client renegotiated): Node's TLS over the ` +
-    `connection relayed to this worker gave up (${reason}); the connection is closed.`,
   tlsTimeout: (peer: ClientAddress, seconds: number) =>
     `TLS handshake with ${formatAddress(peer)} did not complete within ${seconds} s (limits.lineTimeout).`,
   lineTimeout: (seconds: number, what: string) =>

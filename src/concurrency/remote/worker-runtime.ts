@@ -13,9 +13,6 @@ import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
-import { TlsHandshakeError } from '../../errors/errors';
-import { edgeMessages } from '../../errors/edge.messages';
-import { errorFields } from '../../errors/thrown';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
@@ -284,26 +281,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     conn.duplex?.destroy();
   };
 
-  /**
-   * Code reading a relayed connection threw while the connection was fed (synchronously, from push()): that
-   * connection ends with the error, never the worker with all its connections. Node's TLS over a relayed
-   * connection does it (Node 20 and 22, and Unix stream sockets on every line): a client that renegotiates makes
-   * TLS write while its last write is still on its way, and Node's JSStreamSocket asserts (hostile-client run:
-   * one such client ended a worker and every connection it served).
-   */
-  const failFed = (conn: Conn, err: unknown): void => {
-    const error = conn.secure
-      ? new TlsHandshakeError(edgeMessages.tlsFailedRelayed(errorFields(err).message), { cause: err })
-      : err instanceof Error ? err : new Error(errorFields(err).message, { cause: err });
-    for (const stream of [conn.secure, conn.duplex]) {
-      try {
-        stream?.destroy(error);
-      } catch {
-        // its state is what threw: destroyed as far as it can be
-      }
-    }
-  };
-
   /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
   const prepareOwned = (socket: net.Socket): net.Socket => {
     socket.on('error', () => undefined); // a reset surfaces through rfile/wfile
@@ -494,17 +471,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       default: {
         const conn = conns.get(msg.id);
         if (!conn) return; // a late message for a finished request
-        try {
-          if (msg.t === 'stop') {
-            conn.stopped = true;
-            const stream = conn.secure ?? conn.socket ?? conn.duplex;
-            if (stream) stopReaderOf(stream);
-          } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);
-          else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
-          else if (msg.t === 'written') conn.duplex?.written(msg.seq, msg.error);
-        } catch (err) {
-          failFed(conn, err);
-        }
+        if (msg.t === 'stop') {
+          conn.stopped = true;
+          const stream = conn.secure ?? conn.socket ?? conn.duplex;
+          if (stream) stopReaderOf(stream);
+        } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);
+        else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
+        else if (msg.t === 'written') conn.duplex?.written(msg.seq, msg.error);
       }
     }
   });
