@@ -143,8 +143,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected abstract wakeLoop(): void;
   /** Shutdown: reads that would wait see EOF, so idle connections end now and busy ones after their reply. */
   protected stopReading(): void {}
-  /** shutdownTimeout passed: close every connection still open. */
-  /** Closes every connection, failing what reads or writes it with `reason` (shutdownTimeout's or close()'s). */
+  /** shutdownTimeout passed (or close() came): close every connection still open, failing what reads or writes it with `reason`. */
   protected abortRequests(_reason: Error): void {}
   /**
    * shutdown() was called while serving: remember which connections the transport had accepted by now

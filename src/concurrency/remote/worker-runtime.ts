@@ -201,24 +201,31 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * The request's end: waits for every write the handler issued, closes an owned connection, and tells the
    * server (`done`) with its bytes, its error (`failed`) or how it was dropped.
    */
+  /**
+   * Puts into `state.ending` what `done` says of the connection besides its outcome. Its bytes: a relayed
+   * connection's are counted where it is relayed, unless its preamble ran here (then the server's process
+   * relayed TLS records, or a header that failed, and these counts replace its own); `refused`: none. And for
+   * a connection this worker accepted itself, whose news the server's process hears late (a child's records
+   * are read in batches), the duration measured here, for its connection.close.
+   */
+  const countEnding = (state: RunState, refused: boolean): void => {
+    const { conn, ending } = state;
+    if (conn.socket || state.preamble) ending.bytes = state.passed && !refused ? bytesOf(state) : [0, 0];
+    if (state.id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
+  };
+
   const finishRun = async (state: RunState, failed: unknown, dropped: DroppedInWorker | undefined): Promise<void> => {
     if (state.abandoned) return; // ended from outside: its done went then
-    const { id, conn, reply, preamble, replyHere, ending } = state;
+    const { id, conn, reply, replyHere, ending } = state;
     const bytes = () => bytesOf(state);
     try {
       // The end waits for every write the handler issued, awaited or not, before the connection closes.
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
-      // A relayed connection's bytes are counted where it is relayed, unless its preamble ran here: then the
-      // server's process relayed TLS records (or a header that failed), and these counts replace its own.
       // A client @Verify refused (or failed on) made no request, and counts no byte, as in the server's process
       // (which never reads it); this worker's reader may have read what it sent while @Verify ran.
-      const refused = dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket));
-      if (conn.socket || preamble) ending.bytes = state.passed && !refused ? bytes() : [0, 0];
-      // A connection this worker accepted itself: the server's process hears of it late (a child's records are
-      // read in batches), so its connection.close takes the duration measured here.
-      if (id < 0 && !replyHere) ending.ms = performance.now() - state.t0;
+      countEnding(state, dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket)));
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
@@ -271,8 +278,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.abandoned) return;
     state.abandoned = true;
     const { id, conn, ending } = state;
-    if (conn.socket || state.preamble) ending.bytes = state.passed ? bytesOf(state) : [0, 0];
-    if (id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
+    countEnding(state, false);
     channel.post({ t: 'done', id, error, ...ending });
     conns.delete(id);
     reporter.connections = conns.size;
