@@ -176,7 +176,13 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.warm = options.perRequest ? 0 : Math.min(options.warm, options.max);
   }
 
+  /**
+   * Requests in flight now: those handed over and those the workers accepted. A child's records of the
+   * connections it accepted are taken in first (catchUp), as stats() does; else shutdown's "draining N
+   * requests" line missed those not yet read (every 20 ms to 1 s).
+   */
   get active(): number {
+    for (const slot of this.slots) slot.catchUp();
     return this.running.size + this.adopted.size;
   }
 

@@ -212,6 +212,25 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     }
   });
 
+  test('shutdown()\'s "draining N requests" line counts every open connection, those a child accepted itself included', async () => {
+    const logger = memoryLogger();
+    const s = await start(Two, { logger });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a child's records are then read every 200 ms, not every 20
+    const { clients, workers } = await keepAlive(s, 6);
+    try {
+      // Nothing that reads the pool's records (stats()) before shutdown: a child's records of the connections
+      // it accepted were read every 20 ms to 1 s, and the line said 0 when they had not been read yet.
+      const replies = clients.map((c) => within(15000, 'reply', readToEnd(c)));
+      const down = s.shutdown();
+      expect(logger.lines.info).toContain(`${Two.name}: shutting down; draining 6 requests in flight`);
+      // Shutdown stops reading: each handler's next readline() is empty, and its reply ends the connection.
+      expect((await Promise.all(replies)).map(String)).toEqual(workers.map((w) => `${w} `));
+      await within(15000, 'shutdown', down);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
   test('ten writes the handler did not await all arrive, in order (where the worker owns the socket, or through the relay)', async () => {
     const s = await start(Two);
     const owned = Two === TwoChildren || canTransferTcpSockets();
