@@ -19,12 +19,13 @@ export class JsonLinesFramer extends LinesFramer {
    */
   override decode(chunk: Buffer): any[] {
     const lines: string[] = [];
+    let whole: string[];
     try {
-      this.split(chunk, lines);
+      whole = this.split(chunk, lines) as string[];
     } catch (err) {
       failAfter(err as Error, parseAll(lines));
     }
-    return parseAll(lines);
+    return parseAll(whole);
   }
 
   /** At the end of input: the value of a last line without its `\n`, if any. */

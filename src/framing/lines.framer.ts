@@ -49,25 +49,31 @@ export class LinesFramer implements Framer<string, unknown> {
   decode(chunk: Buffer): string[] {
     const out: string[] = [];
     try {
-      this.split(chunk, out);
+      return this.split(chunk, out) as string[];
     } catch (err) {
       failAfter(err as Error, out); // the lines before the long one are still messages
     }
-    return out;
   }
 
-  /** Appends the lines `chunk` completes to `out` (as strings, or as whatever `message()` makes of them). */
-  protected split(chunk: Buffer, out: unknown[]): void {
+  /**
+   * Appends the lines `chunk` completes to `out` (as strings, or as whatever `message()` makes of them) and
+   * returns `out`; or, when `out` is empty and the chunk is whole lines, returns a new array of them instead.
+   * On a throw, `out` holds the lines before the bad one.
+   */
+  protected split(chunk: Buffer, out: unknown[]): unknown[] {
     // Whole lines only, the common case of a client that waits for its replies: one string for all of
     // them, no search of the bytes (each indexOf on a Buffer is a call into C++). A chunk longer than a
     // line may be is searched first: one line that long fails below before any of it is decoded.
     if (this.held === 0 && this.decodesText && chunk[chunk.length - 1] === NL && (chunk.length <= this.maxLength + 2 || chunk.indexOf(NL) < chunk.length - 1)) {
-      return this.splitText(chunk, 0, chunk.length - 1, out);
+      return this.splitText(chunk, 0, chunk.length - 1, out, true);
     }
     let start = 0;
     let nl = chunk.indexOf(NL);
     if (this.held > 0) {
-      if (nl < 0) return this.hold(chunk);
+      if (nl < 0) {
+        this.hold(chunk);
+        return out;
+      }
       const line = Buffer.concat([...this.parts, chunk.subarray(0, nl)], this.held + nl);
       this.parts = [];
       this.held = 0;
@@ -78,7 +84,7 @@ export class LinesFramer implements Framer<string, unknown> {
     if (nl >= 0 && this.decodesText) {
       const last = chunk.lastIndexOf(NL);
       if (last > nl) {
-        this.splitText(chunk, start, last, out);
+        this.splitText(chunk, start, last, out, false);
         start = last + 1;
         nl = -1;
       }
@@ -89,6 +95,7 @@ export class LinesFramer implements Framer<string, unknown> {
       nl = chunk.indexOf(NL, start);
     }
     if (start < chunk.length) this.hold(start === 0 ? chunk : chunk.subarray(start));
+    return out;
   }
 
   /** A string, Buffer, number, boolean or bigint reply, plus `\n`. Throws TypeError for anything else (an object: use 'json-lines'). */
@@ -118,8 +125,11 @@ export class LinesFramer implements Framer<string, unknown> {
    * three times it, so most lines need no byte count for the maxLength check. The count is of the line's
    * bytes on the wire, as message() counts them: a decoded string may be longer (an invalid byte becomes
    * U+FFFD, three bytes), so a line that looks too long is measured in the chunk itself.
+   * Lines that fit in `maxLength` all together, without a `\r`, need nothing done per line: with `whole` (they
+   * are all the chunk gives, nothing can fail after them) the array the split made is returned as it is,
+   * else they are appended to `out`, which is returned.
    */
-  private splitText(chunk: Buffer, start: number, last: number, out: unknown[]): void {
+  private splitText(chunk: Buffer, start: number, last: number, out: unknown[], whole: boolean): unknown[] {
     const text = utf8(chunk, start, last);
     const max = this.maxLength;
     if (text.indexOf('\n') < 0) {
@@ -130,9 +140,15 @@ export class LinesFramer implements Framer<string, unknown> {
         if (end - start > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - start));
       }
       out.push(line);
-      return;
+      return out;
     }
     const lines = text.split('\n');
+    if (last - start <= max && text.indexOf('\r') < 0) {
+      // Not a line too long nor a '\r' to drop: the split is the messages.
+      if (whole && out.length === 0) return lines;
+      for (let i = 0; i < lines.length; i++) out.push(lines[i]);
+      return out;
+    }
     // Where line `index` starts in the chunk: moved forward only for lines that need their bytes counted.
     let at = start;
     let index = 0;
@@ -147,6 +163,7 @@ export class LinesFramer implements Framer<string, unknown> {
       }
       out.push(line);
     }
+    return out;
   }
 
   /** One line, `start` to `end` (the `\n` excluded): its `\r` dropped, its length checked. */

@@ -111,6 +111,37 @@ describe('the lines framer', () => {
     expect((error as { [DECODED_BEFORE]?: unknown })[DECODED_BEFORE]).toEqual(['abc']);
   });
 
+  test('a chunk of whole lines is its messages, whether they fit in maxLength all together or only each alone, a \\r inside a line kept', () => {
+    // All together within maxLength and no \r: the split itself is returned (a fresh array each time).
+    const framer = new LinesFramer(10);
+    const first = framer.decode(Buffer.from('ab\ncd\n'));
+    expect(framer.decode(Buffer.from('ef\ngh\n'))).toEqual(['ef', 'gh']);
+    expect(first).toEqual(['ab', 'cd']);
+    // Past maxLength together, each within it: every line checked, none refused.
+    expect(new LinesFramer(10).decode(Buffer.from('aaaaaaaaaa\nbbbbbbbbbb\r\ncccccccccc\n'))).toEqual(['aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc']);
+    // Only the \r before the \n is dropped.
+    expect(new LinesFramer(10).decode(Buffer.from('a\rb\nc\r\n\r\n'))).toEqual(['a\rb', 'c', '']);
+  });
+
+  test('the lines before an unfinished line already past maxLength, in the same chunk, are still messages', () => {
+    let error: unknown;
+    try {
+      new LinesFramer(10).decode(Buffer.from(`abc\ndef\n${'x'.repeat(20)}`));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FrameTooLongError);
+    expect((error as { [DECODED_BEFORE]?: unknown })[DECODED_BEFORE]).toEqual(['abc', 'def']);
+    try {
+      new JsonLinesFramer(10).decode(Buffer.from(`1\n[2]\n${'x'.repeat(20)}`));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FrameTooLongError);
+    expect((error as { [DECODED_BEFORE]?: unknown })[DECODED_BEFORE]).toEqual([1, [2]]);
+    expect(new JsonLinesFramer(10).decode(Buffer.from('1\n[2]\n'))).toEqual([1, [2]]);
+  });
+
   test('one line far longer than maxLength, whole in one chunk, fails before any of it is decoded', () => {
     const slice = jest.spyOn(Buffer.prototype as unknown as { utf8Slice(start: number, end: number): string }, 'utf8Slice');
     const toString = jest.spyOn(Buffer.prototype, 'toString');
