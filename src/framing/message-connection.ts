@@ -227,7 +227,30 @@ export class MessageConnection implements MessageChannel {
 
   private handleAll(decoded: unknown[]): void {
     this.batching = true;
-    for (let i = 0; i < decoded.length; i++) {
+    const n = decoded.length;
+    let i = 0;
+    if (this.slots.length === 0 && this.head === this.waiting.length) {
+      // Nothing in flight nor waiting (a client that waits for its replies, or pipelines to a synchronous
+      // handler): each message straight to the handler, each synchronous reply owed at once.
+      const call = this.call;
+      while (i < n && this.canDispatch()) {
+        const message = decoded[i++];
+        this.observe?.();
+        let result: unknown;
+        try {
+          result = call(message);
+        } catch (err) {
+          this.callFailed(undefined, err);
+          break;
+        }
+        if (isThenable(result)) {
+          this.started(result);
+          break;
+        }
+        this.reply(result, i === n);
+      }
+    }
+    for (; i < n; i++) {
       if (this.closeAsked || this.failed || this.halted) break;
       if (this.head === this.waiting.length && this.canDispatch()) this.dispatch(decoded[i], i === decoded.length - 1);
       else this.waiting.push(decoded[i]);
@@ -347,21 +370,25 @@ export class MessageConnection implements MessageChannel {
     } catch (err) {
       return this.callFailed(undefined, err); // the caller (handleAll, pump) writes the replies before it
     }
-    if (isThenable(result)) {
-      const slot: Slot = { done: false, value: undefined };
-      this.slots.push(slot);
-      this.inFlight++;
-      result.then(
-        (value) => this.completed(slot, value),
-        (err) => {
-          this.inFlight--;
-          this.callFailed(slot, err);
-          if (this.failed) return this.maybeEnd();
-          this.pump();
-        },
-      );
-    } else if (this.slots.length === 0) this.reply(result, last);
+    if (isThenable(result)) this.started(result);
+    else if (this.slots.length === 0) this.reply(result, last);
     else this.slots.push({ done: true, value: result });
+  }
+
+  /** An async call began: its reply takes the next place in reply order. */
+  private started(result: PromiseLike<unknown>): void {
+    const slot: Slot = { done: false, value: undefined };
+    this.slots.push(slot);
+    this.inFlight++;
+    result.then(
+      (value) => this.completed(slot, value),
+      (err) => {
+        this.inFlight--;
+        this.callFailed(slot, err);
+        if (this.failed) return this.maybeEnd();
+        this.pump();
+      },
+    );
   }
 
   private completed(slot: Slot, value: unknown): void {
