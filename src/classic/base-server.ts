@@ -169,6 +169,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   async serveForever(pollInterval = 0.5): Promise<void> {
     if (this.loop) throw new Error(messages.alreadyServing(this.constructor.name));
+    if (this.handling) throw new Error(messages.alreadyWaiting(this.constructor.name, 'serveForever', 'handleRequest'));
     const loop = new Loop();
     this.loop = loop;
     try {
@@ -213,8 +214,23 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * socket, or reading the shared UDP socket), nothing here takes one: the workers take while it waits, and
    * it returns once one of them has taken a request (one arriving in that same instant may be taken too,
    * and is served), or after `timeout` seconds with handleTimeout().
+   * Rejects while serveForever() runs or another handleRequest() waits: one loop takes a server's requests
+   * at a time (Python lets threads share the socket; here the two waits took turns waking each other, and
+   * the event loop spun until one timed out).
    */
-  async handleRequest(): Promise<unknown> {
+  handleRequest(): Promise<unknown> {
+    if (this.loop) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'serveForever')));
+    if (this.handling) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'handleRequest')));
+    this.handling = true;
+    return this.handleOneRequest().finally(() => {
+      this.handling = false;
+    });
+  }
+
+  /** Whether a handleRequest() is in progress. */
+  private handling = false;
+
+  private async handleOneRequest(): Promise<unknown> {
     await this.ready;
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
       const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);

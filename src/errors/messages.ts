@@ -43,6 +43,12 @@ export const messages = {
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>
     `${owner}.serveForever(): the loop is already running. Fix: call shutdown() and await it before serving again.`,
+  /** handleRequest() or serveForever() while the other, or a second handleRequest(), waits for the same requests. */
+  alreadyWaiting: (owner: string, member: 'serveForever' | 'handleRequest', waiting: 'serveForever' | 'handleRequest') =>
+    `${owner}.${member}(): ${waiting}() is already waiting for requests, and one server takes them in one loop at a time. ` +
+    (waiting === 'serveForever'
+      ? 'Fix: let serveForever() serve them, or call shutdown() and await it first.'
+      : 'Fix: await the handleRequest() in progress first.'),
   /** Python's handle_error block, without its last newline (a logger adds one). */
   errorBlock: (client: ClientAddress | undefined, trace: string) =>
     `${'-'.repeat(40)}\nException occurred during processing of request from ${formatAddress(client)}\n${trace}\n${'-'.repeat(40)}`,

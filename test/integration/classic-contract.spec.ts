@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { BaseServer } from '../../src/classic';
 import { Body, transports } from '../contracts/transports';
-import { connect, datagramSilence, removeTempDir, tempDir } from '../helpers/clients';
+import { connect, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { until } from '../fakes/fake-server';
 
@@ -85,6 +85,32 @@ describe.each(transports)('classic server contract over $name', (t) => {
   });
 
   // Node 26 once lost this reply: node-unix-socket's events waited for a timer to wake the loop (see unix-dgram.socket.ts).
+  test('handleRequest() while serveForever() runs, or while another handleRequest() waits, is refused; the event loop and the waits go on', async () => {
+    const alive = () => new Promise<string>((resolve) => setTimeout(() => resolve('a timer fired'), 50));
+    const s = await start(echoLine);
+    // They woke each other, turn after turn, and no timer fired again (hostile-client run).
+    const beside = s.handleRequest();
+    await expect(within(2000, 'the refusal', beside)).rejects.toThrow(/handleRequest\(\): serveForever\(\) is already waiting for requests.*Fix:/);
+    expect(await within(2000, 'a timer', alive())).toBe('a timer fired');
+    expect((await t.exchange(t.target(s), 'served\n', dir)).toString()).toBe('served\n');
+
+    const dir2 = tempDir();
+    const idle = t.make(echoLine, dir2);
+    try {
+      await idle.ready;
+      idle.timeout = 5;
+      const first = idle.handleRequest();
+      await expect(idle.handleRequest()).rejects.toThrow(/handleRequest\(\): handleRequest\(\) is already waiting.*Fix: await the handleRequest\(\) in progress first/);
+      await expect(idle.serveForever(0.05)).rejects.toThrow(/serveForever\(\): handleRequest\(\) is already waiting/);
+      expect(await within(2000, 'a timer', alive())).toBe('a timer fired');
+      expect((await t.exchange(t.target(idle), 'one\n', dir)).toString()).toBe('one\n');
+      await within(5000, 'the first handleRequest()', first);
+    } finally {
+      await idle.close();
+      removeTempDir(dir2);
+    }
+  });
+
   test('shutdown during a request lets it finish and deliver its reply', async () => {
     let started = false;
     const s = await start(async (h) => {
