@@ -219,6 +219,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * the event loop spun until one timed out).
    */
   handleRequest(): Promise<unknown> {
+    if (!this.oneWaitAtATime) return this.handleOneRequest();
     if (this.loop) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'serveForever')));
     if (this.handling) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'handleRequest')));
     this.handling = true;
@@ -229,6 +230,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** Whether a handleRequest() is in progress. */
   private handling = false;
+
+  /**
+   * @internal Whether the transport's wait for a request takes one waiter at a time (a socket's queue), so that
+   * overlapping handleRequest()/serveForever() calls are refused. False for a transport whose wait never
+   * blocks (sockserve/testing's in-memory server takes each connection with a handleRequest() of its own).
+   */
+  protected readonly oneWaitAtATime: boolean = true;
 
   private async handleOneRequest(): Promise<unknown> {
     await this.ready;

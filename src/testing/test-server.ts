@@ -96,6 +96,9 @@ class MemoryServer extends BaseServer<Request, unknown> {
     return Promise.resolve(this.queue.length > 0);
   }
 
+  /** Each connection is taken by a handleRequest() of its own, and the wait never blocks: they may overlap. */
+  protected override readonly oneWaitAtATime = false;
+
   protected wakeLoop(): void {}
 
   override async verifyRequest(request: Request, clientAddress: ClientAddress): Promise<boolean> {
