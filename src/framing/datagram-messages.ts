@@ -39,12 +39,17 @@ export class DatagramMessages implements MessageChannel {
     let bad: { error: unknown } | undefined;
     if (this.framing) {
       const framer = (this.framer ??= this.framing.create());
+      incoming = [];
       try {
-        incoming = [...framer.decode(this.data), ...(framer.end?.() ?? [])];
+        incoming = framer.decode(this.data);
+        const last = framer.end?.();
+        if (last && last.length > 0) incoming = [...incoming, ...last];
       } catch (err) {
-        // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a stream).
+        // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a
+        // stream). A message cut short by the datagram's end comes from end(), after the whole ones decode() gave.
         bad = { error: err };
-        incoming = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
+        const before = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
+        incoming = before.length > 0 ? [...incoming, ...before] : incoming;
       }
     }
     for (const message of incoming) {

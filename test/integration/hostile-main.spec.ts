@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
-  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
+  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, FramingError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
   RequestTimeoutError, StreamRequest, TcpServer, UdpServer, UnixDatagramServer,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
@@ -114,6 +114,18 @@ describe('routine client behaviour is one warn line, not a traceback', () => {
   });
 });
 
+@UdpServer(0) @Framing('length-prefixed', { lengthBytes: 2 })
+class UdpFrames {
+  @OnMessage() on(frame: Buffer) { return Buffer.concat([Buffer.from('<'), frame, Buffer.from('>')]); }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
+@UdpServer(0) @Framing('netstring')
+class UdpNetstrings {
+  @OnMessage() on(frame: Buffer) { return Buffer.concat([Buffer.from('<'), frame, Buffer.from('>')]); }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
 @UdpServer(0) @Framing('lines', { maxLength: 8 })
 class UdpLines8 {
   @OnMessage() on(line: string) {
@@ -165,6 +177,16 @@ describe('datagrams, hostile', () => {
     const { data } = await datagramExchange(tcp(server), 'a\nb\n123456789\nc\n');
     expect(data.toString()).toBe('<a>\n<b>\n');
     expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FrameTooLongError.name]);
+  });
+
+  test('a UDP datagram whose last frame is cut short still gets the replies to the whole frames before it, and the error reaches @HandleError (hostile run: none were handled)', async () => {
+    const frames = serve(await bootstrap(UdpFrames));
+    const cut = Buffer.concat([Buffer.from([0, 3]), Buffer.from('abc'), Buffer.from([0, 1]), Buffer.from('d'), Buffer.from([0, 50]), Buffer.from('short')]);
+    expect((await datagramExchange(tcp(frames), cut)).data).toEqual(Buffer.from('\x00\x05<abc>\x00\x03<d>', 'latin1'));
+    const netstrings = serve(await bootstrap(UdpNetstrings));
+    expect((await datagramExchange(tcp(netstrings), '3:abc,1:d,10:short')).data.toString()).toBe('5:<abc>,3:<d>,');
+    expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FramingError.name, FramingError.name]);
+    expect(frames.stats().messages + netstrings.stats().messages).toBe(4);
   });
 
   test('a UDP datagram whose second line makes @OnMessage throw still gets the reply to the first', async () => {
