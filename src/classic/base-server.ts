@@ -190,6 +190,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         const turn = ready ? this.handleRequestNoBlock() : undefined;
         if (turn) await loop.unlessAbandoned(turn);
         if (loop.abandoned) break;
+        this.throwAsideError();
         const acted = this.serviceActions();
         if (acted) await acted;
       }
@@ -405,10 +406,30 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     if (verified === true) return this.process(request, clientAddress);
     if (isThenable(verified)) {
-      return Promise.resolve(verified).then(
-        (ok) => (ok ? this.process(request, clientAddress) : this.shutdownRequest(request)),
-        (err: unknown) => this.endWithError(request, clientAddress, err),
-      );
+      const aside = this.strategy.aside;
+      if (!aside) {
+        return Promise.resolve(verified).then(
+          (ok) => (ok ? this.process(request, clientAddress) : this.shutdownRequest(request)),
+          (err: unknown) => this.endWithError(request, clientAddress, err),
+        );
+      }
+      // Where requests run many at once, the loop does not wait for the verdict: one slow or stalled
+      // @Verify held every other client back (hostile run). The strategy counts the request meanwhile.
+      let judged!: () => void;
+      aside.call(this.strategy, new Promise<void>((resolve) => (judged = resolve)), request, clientAddress);
+      Promise.resolve(verified)
+        .then(
+          (ok) => {
+            judged();
+            return ok ? this.process(request, clientAddress) : this.shutdownRequest(request);
+          },
+          (err: unknown) => {
+            judged();
+            return this.endWithError(request, clientAddress, err);
+          },
+        )
+        .then(undefined, (err: unknown) => this.asideFailed(err));
+      return;
     }
     return verified ? this.process(request, clientAddress) : this.shutdownRequest(request);
   }
@@ -422,6 +443,20 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     if (processed === RESOLVED || !isThenable(processed)) return;
     return Promise.resolve(processed).then(undefined, (err: unknown) => this.endWithError(request, clientAddress, err));
+  }
+
+  /** A SystemExit out of a request verified aside: the loop stops with it at its next turn, as it would have in the turn. */
+  private asideError: { error: unknown } | undefined;
+
+  private throwAsideError(): void {
+    const failed = this.asideError;
+    this.asideError = undefined;
+    if (failed) throw failed.error;
+  }
+
+  private asideFailed(err: unknown): void {
+    this.asideError ??= { error: err };
+    this.wakeLoop();
   }
 
   /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */

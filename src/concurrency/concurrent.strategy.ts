@@ -54,6 +54,11 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
     this.running.set(run, [request, clientAddress]);
   }
 
+  aside(verdict: Promise<void>, request: Req, clientAddress: ClientAddress): void {
+    const run: Promise<void> = verdict.then(() => void this.running.delete(run));
+    this.running.set(run, [request, clientAddress]);
+  }
+
   drain(except?: ShutdownCallers<Req>): Promise<void> {
     return drainRunning(() => [...this.running].map(([run, [request]]) => [run, request] as [Promise<unknown>, Req]), except);
   }

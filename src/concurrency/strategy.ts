@@ -43,6 +43,12 @@ export interface ConcurrencyStrategy<Req> {
   /** Requests dispatched and not finished, with their client addresses (for reporting abandoned ones). */
   inFlight?(): Iterable<[Req, ClientAddress]>;
   /**
+   * A request whose verifyRequest() (`@Verify`) has not settled: counted as running until `verdict` settles, so
+   * that the loop goes on taking requests meanwhile (strategies that run many at once); shutdown waits for it
+   * as for a request in flight. Absent (serial): the loop waits for the verdict, as Python's does.
+   */
+  aside?(verdict: Promise<void>, request: Req, clientAddress: ClientAddress): void;
+  /**
    * Undefined when the strategy can take a request now; else a promise resolving once it can (@Concurrent
    * at maxConnections). The loop awaits it before getRequest(), so that it takes nothing it must hold.
    */

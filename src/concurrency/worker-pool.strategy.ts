@@ -332,6 +332,24 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.running.set(run, request);
   }
 
+  /**
+   * A request whose verification runs here, counted as running until its verdict (see ConcurrencyStrategy.aside).
+   * Shutdown's timeout and close() stop waiting for a verdict that never comes; one that comes later is
+   * dispatched and refused as after close().
+   */
+  aside(verdict: Promise<void>, request: RemoteRequest): void {
+    let end!: () => void;
+    const run: Promise<void> = Promise.race([verdict, new Promise<void>((resolve) => (end = resolve))]).then(() => {
+      this.running.delete(run);
+      this.asideEnds.delete(end);
+    });
+    this.running.set(run, request);
+    this.asideEnds.add(end);
+  }
+
+  /** What ends each aside() wait: abort() and close() call them. */
+  private readonly asideEnds = new Set<() => void>();
+
   /** The last server dispatch() served, and what runs its requests here: one object for all its requests, not three closures each. */
   private processor: { server: RequestProcessor<RemoteRequest>; runs: RequestProcessor<RemoteRequest> } | undefined;
 
@@ -375,6 +393,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * replaced. Retired on purpose, so no death towards the backoff.
    */
   abort(): void {
+    for (const end of [...this.asideEnds]) end();
     this.rejectWaiting('shutdownTimeout');
     for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot, 'shutdownTimeout');
   }
@@ -387,6 +406,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const end of [...this.asideEnds]) end();
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);

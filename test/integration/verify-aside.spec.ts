@@ -1,0 +1,71 @@
+/**
+ * A `@Verify` that is slow or never settles holds back only its own client where requests run many at once
+ * (`@Concurrent`, `@Threading`, `@Forking`): the loop went on only once the verdict came, so one stalled
+ * verification stopped a server from taking anything else, and its shutdown waited forever (hostile-client run).
+ */
+import 'reflect-metadata';
+import { bootstrap, RequestTimeoutError, Server } from '../../src';
+import { workerAcceptMechanism } from '../../src/runtime';
+import {
+  errorsSeen, StallingTcpConcurrent, StallingTcpThreads, StallingUdpConcurrent, StallingUdpThreads, verifies,
+} from '../fixtures/verify-handlers';
+import { connect, datagramExchange, readToEnd, streamExchange, Target, within } from '../helpers/clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+import * as dgram from 'node:dgram';
+
+function target(s: Server): Target & { port: number } {
+  const a = s.serverAddress as { host: string; port: number };
+  return { host: a.host, port: a.port };
+}
+
+afterEach(() => {
+  verifies.clear();
+  errorsSeen.clear();
+});
+
+describe.each([
+  { name: '@Concurrent', Handler: StallingTcpConcurrent, reported: true, verifiesHere: () => true },
+  // Where a thread is handed its connection or accepts it, @Verify runs there (its own count, not this process's).
+  { name: '@Threading', Handler: StallingTcpThreads, reported: false, verifiesHere: () => workerAcceptMechanism().threadingTcp === 'relayed' },
+])('TCP, $name', ({ Handler, reported, verifiesHere }) => {
+  const serve = servingInTests<Server>();
+
+  test('a client whose @Verify never settles holds back no other client; shutdown ends it after shutdownTimeout', async () => {
+    const s = serve(await bootstrap(Handler as never, { shutdownTimeout: 0.5 }));
+    const stalled = await within(5000, 'connect', connect(target(s)));
+    stalled.on('error', () => undefined);
+    try {
+      const ended = within(15000, 'the stalled client to be closed', readToEnd(stalled));
+      if (verifiesHere()) await until(() => verifies.get(Handler) === 1, 5000);
+      expect(String(await streamExchange(target(s), 'next\n', { halfClose: true, ms: 5000 }))).toBe('next\n');
+      expect(String(await streamExchange(target(s), 'third\n', { halfClose: true, ms: 5000 }))).toBe('third\n');
+      await within(10000, 'shutdown', s.shutdown());
+      expect(String(await ended)).toBe('');
+      if (reported) expect(errorsSeen.get(Handler)).toEqual([expect.any(RequestTimeoutError)]);
+    } finally {
+      stalled.destroy();
+    }
+  });
+});
+
+describe.each([
+  { name: '@Concurrent', Handler: StallingUdpConcurrent },
+  { name: '@Threading', Handler: StallingUdpThreads },
+])('UDP, $name (@Verify runs in the server\'s process)', ({ Handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('a datagram whose @Verify never settles holds back no other datagram, and shutdown resolves after shutdownTimeout', async () => {
+    const s = serve(await bootstrap(Handler as never, { shutdownTimeout: 0.5 }));
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('never', target(s).port, '127.0.0.1');
+      await until(() => verifies.get(Handler) === 1, 5000);
+      expect(String((await datagramExchange(target(s), 'next')).data)).toBe('next');
+      expect(String((await datagramExchange(target(s), 'third')).data)).toBe('third');
+      await within(10000, 'shutdown', s.shutdown());
+    } finally {
+      client.close();
+    }
+  });
+});
