@@ -126,10 +126,12 @@ class MemoryServer extends BaseServer<Request, unknown> {
    * Ends every connection still open (a reset) and waits `seconds` for their requests to finish; those still
    * running then are abandoned (TestServerOptions.shutdownTimeout): each reported once as a
    * RequestTimeoutError, its test side's `closed` resolved, and whatever it does later reported no more.
+   * `taken`: every request the test started, settled; a request started just before close() is not in flight
+   * yet (its handleRequest() has not run), so the wait is for those too (a pending @Verify hung close()).
    */
-  async closeAll(seconds: number, owner: string): Promise<void> {
+  async closeAll(seconds: number, owner: string, taken: () => Promise<unknown>): Promise<void> {
     for (const end of this.open) end.destroy();
-    if (await settledWithin(this.strategy.drain(), seconds * 1000)) return;
+    if (await settledWithin(Promise.all([this.strategy.drain(), taken()]), seconds * 1000)) return;
     for (const [request, clientAddress] of [...(this.strategy.inFlight?.() ?? [])]) {
       if (this.givenUp.has(request as object)) continue;
       await this.handleError(request, clientAddress, new RequestTimeoutError(messages.testAbandoned(owner, seconds)));
@@ -249,7 +251,7 @@ export class TestServer {
    */
   async close(): Promise<void> {
     this.closing = true;
-    await this.classic.closeAll(this.closeWait, this.def.handler.name);
+    await this.classic.closeAll(this.closeWait, this.def.handler.name, () => Promise.allSettled(this.pending));
     await Promise.allSettled(this.pending); // each request's own promise carries its failure to whoever awaits it
     await this.server.close();
   }

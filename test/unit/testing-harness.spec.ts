@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import {
   Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
-  RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify,
+  RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify, DatagramRequest,
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
@@ -407,7 +407,34 @@ class SlowToNotice {
   }
 }
 
+/** A @Verify that never settles, on a stream and on a datagram transport. */
+@TcpServer(0)
+class VerifyNeverSettles {
+  @Verify() verify() { return new Promise<boolean>(() => undefined); }
+  @Handle() async handle(req: StreamRequest) { await req.wfile.write('never\n'); }
+}
+@UdpServer(0)
+class DatagramVerifyNeverSettles {
+  @Verify() verify() { return new Promise<boolean>(() => undefined); }
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write('never'); }
+}
+
 describe('close() with a request that does not end', () => {
+  test('a @Verify that never settles, for a connection or a datagram made just before close(), is abandoned after shutdownTimeout and reported once (hostile run: close() hung)', async () => {
+    const t = await TestServer.create(VerifyNeverSettles, { shutdownTimeout: 0.3, logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    await expect(Promise.race([t.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe('closed');
+    await expect(c.closed).resolves.toBeUndefined();
+    expect(t.errors).toEqual([expect.any(RequestTimeoutError)]);
+
+    const u = await TestServer.create(DatagramVerifyNeverSettles, { shutdownTimeout: 0.3, logger: { error: () => undefined, warn: () => undefined } });
+    const reply = u.datagram('a');
+    await expect(Promise.race([u.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 3000))])).resolves.toBe('closed');
+    await expect(reply).resolves.toBeUndefined();
+    expect(u.errors).toEqual([expect.any(RequestTimeoutError)]);
+  });
+
+
   test('a handler that never settles is abandoned after shutdownTimeout: reported once as a RequestTimeoutError, and close() resolves', async () => {
     const warned: string[] = [];
     const t = await TestServer.create(NeverSettles, { shutdownTimeout: 0.3, logger: { error: (m) => warned.push(m), warn: (m) => warned.push(m) } });
