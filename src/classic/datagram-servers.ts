@@ -78,7 +78,26 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   override getRequest(): [DatagramRequestTuple, ClientAddress] {
     const d = this.queue.shift();
     if (!d || !this.socket) throw Object.assign(new Error('no datagram is waiting'), { code: 'EAGAIN' });
+    if (this.queuedAtShutdown > 0) this.queuedAtShutdown--;
     return [this.requestOf(d), d.from];
+  }
+
+  /**
+   * Datagrams queued when shutdown() was called, still to serve: the first ones in the queue (it is FIFO).
+   * A serial server dropped them unanswered and uncounted (hostile run); API.md §6 serves what was received.
+   */
+  private queuedAtShutdown = 0;
+
+  protected override markAcceptedBeforeShutdown(): void {
+    this.queuedAtShutdown = this.queue.length;
+  }
+
+  protected override waitForAcceptedBeforeShutdown(): Promise<boolean> {
+    return Promise.resolve(this.queuedAtShutdown > 0 && this.queue.length > 0 && this.socket !== undefined);
+  }
+
+  protected override forgetShutdownMark(): void {
+    this.queuedAtShutdown = 0;
   }
 
   /**

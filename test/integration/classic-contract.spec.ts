@@ -111,6 +111,22 @@ describe.each(transports)('classic server contract over $name', (t) => {
     }
   });
 
+  test('requests received before shutdown() and still queued behind a slow one are all served (hostile run: a serial datagram server dropped them)', async () => {
+    let started = 0;
+    const s = await start(async (h) => {
+      const line = await h.rfile.readline();
+      started++;
+      await new Promise((r) => setTimeout(r, 50));
+      await h.wfile.write(line);
+    });
+    const replies = ['a\n', 'b\n', 'c\n', 'd\n'].map((line) => t.exchange(t.target(s), line, dir));
+    await until(() => started === 1);
+    await new Promise((r) => setTimeout(r, 20)); // the other three reach the server while the first is served
+    await s.shutdown();
+    expect((await Promise.all(replies)).map(String).sort()).toEqual(['a\n', 'b\n', 'c\n', 'd\n']);
+    expect(started).toBe(4);
+  });
+
   test('shutdown during a request lets it finish and deliver its reply', async () => {
     let started = false;
     const s = await start(async (h) => {
