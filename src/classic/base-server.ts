@@ -229,6 +229,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     });
   }
 
+  /** @internal Whether requests are datagrams (no connection to close, no EOF): for the wording of errors. */
+  protected get servesDatagrams(): boolean {
+    return false;
+  }
+
   /** Whether a handleRequest() is in progress. */
   private handling = false;
 
@@ -310,7 +315,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   private async abandonRequests(loop: Loop, why: 'timeout' | 'closed'): Promise<void> {
     const limit = this.shutdownTimeout ?? 0;
-    const reason = () => new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit) : messages.abandonedByClose(this.constructor.name));
+    const reason = () =>
+      new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit, this.servesDatagrams) : messages.abandonedByClose(this.constructor.name, this.servesDatagrams));
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
     this.abortRequests(reason());

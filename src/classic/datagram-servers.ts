@@ -20,6 +20,10 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   socket: DatagramSocket | undefined;
   private readonly queue = new RequestQueue<ReceivedDatagram>();
 
+  protected override get servesDatagrams(): boolean {
+    return true;
+  }
+
   protected abstract createSocket(): DatagramSocket;
   protected abstract boundAddress(address: ClientAddress): Addr;
 

@@ -19,18 +19,25 @@ export const messages = {
   requestTimeout: (seconds: number) =>
     `rfile: no data arrived for ${seconds} s (requestTimeout). Fix: raise requestTimeout, ` +
     `or make the client send sooner.`,
-  abandoned: (seconds: number) =>
-    `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
-    `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
-    `shutdown), or raise shutdownTimeout.`,
+  abandoned: (seconds: number, datagram = false) =>
+    datagram
+      ? `the datagram's handler was still running ${seconds} s after shutdown began (shutdownTimeout), so it was ` +
+        `abandoned and its reply is not sent. Fix: make the handler return (bound what it awaits with a timeout), ` +
+        `or raise shutdownTimeout.`
+      : `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
+        `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
+        `shutdown), or raise shutdownTimeout.`,
   handleErrorUnsettled: (owner: string, seconds: number, original: string) =>
     `${owner}: @HandleError did not settle within ${seconds} s (shutdownTimeout), so the request goes on closing ` +
     `without waiting for it. The error it was given:\n${original}\nFix: make @HandleError return or reject ` +
     `(bound any call it awaits with a timeout).`,
-  abandonedByClose: (owner: string) =>
-    `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
-    `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
-    `the handler return when its reads end.`,
+  abandonedByClose: (owner: string, datagram = false) =>
+    datagram
+      ? `${owner}.close() was called while a datagram's handler was running, so it was abandoned and its reply is ` +
+        `not sent. Fix: await shutdown() before close() to let handlers finish (bounded by shutdownTimeout).`
+      : `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
+        `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
+        `the handler return when its reads end.`,
   testAbandoned: (owner: string, seconds: number) =>
     `the request was still running ${seconds} s after TestServer.close() reset its connection (${owner}), so it was ` +
     `abandoned. Fix: make the handler return when its reads end (close() resets every connection: reads fail ` +

@@ -114,6 +114,12 @@ describe('routine client behaviour is one warn line, not a traceback', () => {
   });
 });
 
+@UdpServer(0)
+class UdpNeverReturns {
+  @Handle() async h() { await new Promise(() => undefined); }
+  @HandleError() err(e: unknown) { errors.push(e); }
+}
+
 @UdpServer(0) @Framing('length-prefixed', { lengthBytes: 2 })
 class UdpFrames {
   @OnMessage() on(frame: Buffer) { return Buffer.concat([Buffer.from('<'), frame, Buffer.from('>')]); }
@@ -187,6 +193,24 @@ describe('datagrams, hostile', () => {
     expect((await datagramExchange(tcp(netstrings), '3:abc,1:d,10:short')).data.toString()).toBe('5:<abc>,3:<d>,');
     expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FramingError.name, FramingError.name]);
     expect(frames.stats().messages + netstrings.stats().messages).toBe(4);
+  });
+
+  test('a datagram handler abandoned at shutdownTimeout is reported as a datagram\'s, not with a connection and EOF that datagrams lack', async () => {
+    const server = await bootstrap(UdpNeverReturns, { shutdownTimeout: 0.3 });
+    const loop = server.serveForever(0.05);
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('x', tcp(server).port, '127.0.0.1');
+      await until(() => server.stats().active === 1, 5000);
+      await within(5000, 'shutdown', server.shutdown());
+      await within(5000, 'the loop', loop);
+    } finally {
+      client.close();
+      await server.close();
+    }
+    expect(errors).toEqual([expect.any(RequestTimeoutError)]);
+    expect((errors[0] as Error).message).toMatch(/^the datagram's handler was still running 0\.3 s after shutdown began \(shutdownTimeout\), so it was abandoned and its reply is not sent\. Fix:/);
+    expect((errors[0] as Error).message).not.toMatch(/connection|EOF/);
   });
 
   test('a UDP datagram whose second line makes @OnMessage throw still gets the reply to the first', async () => {
@@ -322,7 +346,9 @@ describe('the classic layer, hostile', () => {
       socket?.destroy();
       await server.close();
     }
-    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('close() was called while the request was running')]);
+    expect(errors.map((e) => (e as Error).message)).toEqual([
+      expect.stringContaining(kind === 'udp' ? 'close() was called while a datagram\'s handler was running' : 'close() was called while the request was running'),
+    ]);
     expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
   });
 
