@@ -239,8 +239,11 @@ export class TestServer {
     this.assertOpen('datagram()');
     let reply: Buffer | undefined;
     const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    await this.take(datagramRequest(bytes, socket as unknown as DatagramSocket, false), from);
+    const whole = typeof data === 'string' ? Buffer.from(data) : data;
+    // As the real server reads it: at most maxPacketSize bytes (the transport's, else the classic default), flagged truncated.
+    const max = (this.def.transport.options as { maxPacketSize?: number }).maxPacketSize ?? this.classic.maxPacketSize;
+    const bytes = whole.length > max ? whole.subarray(0, max) : whole;
+    await this.take(datagramRequest(bytes, socket as unknown as DatagramSocket, whole.length > max), from);
     return reply;
   }
 

@@ -467,7 +467,26 @@ describe('close() with a request that does not end', () => {
   });
 });
 
+/** Says how much of its datagram it read, and whether it was truncated. */
+@UdpServer({ port: 0, maxPacketSize: 100 })
+class SmallPackets {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(`${req.data.length} ${req.truncated}`); }
+}
+@UdpServer(0)
+class DefaultPackets {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(`${req.data.length} ${req.truncated}`); }
+}
+
 describe('datagrams', () => {
+  test('a datagram longer than maxPacketSize is truncated and flagged, as the real server reads it (hostile run: it arrived whole)', async () => {
+    const small = await serve(SmallPackets);
+    expect(String(await small.datagram(Buffer.alloc(9000)))).toBe('100 true');
+    expect(String(await small.datagram(Buffer.alloc(100)))).toBe('100 false');
+    const byDefault = await serve(DefaultPackets);
+    expect(String(await byDefault.datagram(Buffer.alloc(9000)))).toBe('8192 true');
+    expect(String(await byDefault.datagram(Buffer.alloc(8192)))).toBe('8192 false');
+  });
+
   test('without @Framing each datagram is one raw Buffer and the reply goes back to the sender', async () => {
     const t = await serve(RawDatagrams);
     expect(await t.datagram(Buffer.from('ping'), { host: '198.51.100.2', port: 5353, family: 'IPv4' })).toEqual(Buffer.from('re: ping'));
