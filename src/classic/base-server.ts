@@ -196,7 +196,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       }
       // Every connection accepted before shutdown() is served (API.md §6), whatever stage it was in then:
       // queued, or still in its PROXY header or TLS handshake. Those accepted after it wait for the next loop.
-      while (!loop.abandoned && !this.closing && (await loop.unlessAbandoned(this.waitForAcceptedBeforeShutdown())) === true) {
+      while (!loop.abandoned && !loop.overdue && !this.closing && (await loop.unlessAbandoned(this.waitForAcceptedBeforeShutdown())) === true) {
+        // As above: at the strategy's limit, nothing is taken until a slot is free; and nothing once
+        // shutdownTimeout has passed (a request that waited for a slot started after the server gave up).
+        const full = this.strategy.whenSlotFree?.();
+        if (full) {
+          await loop.unlessAbandoned(full);
+          if (loop.abandoned || loop.overdue || this.closing) break;
+        }
         const turn = this.handleRequestNoBlock();
         if (turn) await loop.unlessAbandoned(turn);
       }
@@ -615,8 +622,14 @@ class Loop {
   /** Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). */
   armDeadline(ms: number, onDeadline: () => void): void {
     if (this.deadline || this.ended) return;
-    this.deadline = setTimeout(onDeadline, ms);
+    this.deadline = setTimeout(() => {
+      this.overdue = true;
+      onDeadline();
+    }, ms);
   }
+
+  /** shutdownTimeout has passed: no request is taken any more, even one received before shutdown(). */
+  overdue = false;
 
   abandon(): void {
     this.abandoned = true;
