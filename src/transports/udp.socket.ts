@@ -67,7 +67,7 @@ export class UdpSocket implements DatagramSocket {
     if (this.failure) return Promise.reject(this.failure);
     if (isUnixAddress(to)) return Promise.reject(new Error(text.notIp(this.opts.owner, to.path)));
     return new Promise<void>((resolve, reject) => {
-      socket.send(data, to.port, to.host, (err) => (err ? reject(err) : resolve()));
+      socket.send(data, to.port, to.host, (err) => (err ? reject(sendError(this.opts.owner, data.length, to, err)) : resolve()));
     });
   }
 
@@ -152,7 +152,17 @@ function closeQuietly(socket: dgram.Socket): Promise<void> {
   });
 }
 
+/** A reply too long for one UDP datagram (EMSGSIZE) says so, with its size and the fix; other errors pass as they are. */
+function sendError(owner: string, bytes: number, to: { host: string; family?: string }, err: Error): Error {
+  if ((err as NodeJS.ErrnoException).code !== 'EMSGSIZE') return err;
+  return Object.assign(new Error(text.tooLong(owner, bytes, to.family === 'IPv6' || to.host.includes(':')), { cause: err }), { code: 'EMSGSIZE' });
+}
+
 const text = {
+  tooLong: (owner: string, bytes: number, ipv6: boolean) =>
+    `${owner}: a reply of ${bytes} bytes is longer than one UDP datagram can carry (${ipv6 ? '65,527 bytes over IPv6' : '65,507 bytes over IPv4'}; ` +
+    `less where the network's MTU and the kernel's buffers are smaller), so it was not sent (EMSGSIZE). ` +
+    `Fix: send less per datagram (split the reply over several datagrams), or serve this protocol on a stream transport.`,
   inUse: (owner: string, address: string) =>
     `${owner}: UDP address ${address} is already in use. Fix: stop the other server, pick another port ` +
     `(0 lets the OS choose), or set reuseAddress if sharing the port is intended.`,
