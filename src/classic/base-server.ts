@@ -251,7 +251,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   protected readonly oneWaitAtATime: boolean = true;
 
-  private async handleOneRequest(): Promise<unknown> {
+  /** handleRequest() once it may wait (no other wait is in progress): what a transport overrides. */
+  protected async handleOneRequest(): Promise<unknown> {
     await this.ready;
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
       const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);

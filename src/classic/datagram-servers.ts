@@ -59,14 +59,16 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
    * (shareWithWorkers), this process reads it for this call, as it does without them, and hands it over:
    * children reading would take every datagram that came meanwhile.
    */
-  override async handleRequest(): Promise<unknown> {
+  protected override async handleOneRequest(): Promise<unknown> {
+    // Here, not in handleRequest(): its check for another wait must come before this await (a serveForever()
+    // called in the same tick passed it, and the handleRequest() was the one refused).
     await this.ready;
     const socket = this.socket;
-    if (!this.workersTake || this.isServing || !socket?.readHere) return super.handleRequest();
+    if (!this.workersTake || this.isServing || !socket?.readHere) return super.handleOneRequest();
     this.workersTake = false;
     socket.readHere(true);
     try {
-      return await super.handleRequest();
+      return await super.handleOneRequest();
     } finally {
       socket.readHere(false);
       this.workersTake = true;

@@ -99,8 +99,12 @@ describe.each(transports)('classic server contract over $name', (t) => {
     try {
       await idle.ready;
       idle.timeout = 5;
+      // Called in the same tick, as a second call after an await: the later one is refused, the first serves.
       const first = idle.handleRequest();
-      await expect(idle.handleRequest()).rejects.toThrow(/handleRequest\(\): handleRequest\(\) is already waiting.*Fix: await the handleRequest\(\) in progress first/);
+      const loop = idle.serveForever(0.05);
+      const second = idle.handleRequest();
+      await expect(loop).rejects.toThrow(/serveForever\(\): handleRequest\(\) is already waiting/);
+      await expect(second).rejects.toThrow(/handleRequest\(\): handleRequest\(\) is already waiting.*Fix: await the handleRequest\(\) in progress first/);
       await expect(idle.serveForever(0.05)).rejects.toThrow(/serveForever\(\): handleRequest\(\) is already waiting/);
       expect(await within(2000, 'a timer', alive())).toBe('a timer fired');
       expect((await t.exchange(t.target(idle), 'one\n', dir)).toString()).toBe('one\n');
