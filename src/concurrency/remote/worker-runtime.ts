@@ -198,10 +198,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
 
   /**
-   * The request's end: waits for every write the handler issued, closes an owned connection, and tells the
-   * server (`done`) with its bytes, its error (`failed`) or how it was dropped.
-   */
-  /**
    * Puts into `state.ending` what `done` says of the connection besides its outcome. Its bytes: a relayed
    * connection's are counted where it is relayed, unless its preamble ran here (then the server's process
    * relayed TLS records, or a header that failed, and these counts replace its own); `refused`: none. And for
@@ -214,6 +210,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
   };
 
+  /**
+   * The request's end: waits for every write the handler issued, closes an owned connection, and tells the
+   * server (`done`) with its bytes, its error (`failed`) or how it was dropped.
+   */
   const finishRun = async (state: RunState, failed: unknown, dropped: DroppedInWorker | undefined): Promise<void> => {
     if (state.abandoned) return; // ended from outside: its done went then
     const { id, conn, reply, replyHere, ending } = state;
