@@ -341,6 +341,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       for (const [request, clientAddress] of stuck) {
         await this.reportError(request, clientAddress, reason()).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
+        this.strategy.forget?.(request);
       }
     })();
     this.abandonReports = reports;
@@ -422,9 +423,18 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (isThenable(verified)) {
       const aside = this.strategy.aside;
       if (!aside) {
+        // Serial: the loop waits for the verdict; meanwhile the request counts as running (stats().active,
+        // and shutdownTimeout abandons and reports a verdict that never comes).
+        const settled = this.strategy.awaitingVerdict?.(request, clientAddress);
         return Promise.resolve(verified).then(
-          (ok) => (ok ? this.process(request, clientAddress) : this.shutdownRequest(request)),
-          (err: unknown) => this.endWithError(request, clientAddress, err),
+          (ok) => {
+            settled?.();
+            return ok ? this.process(request, clientAddress) : this.shutdownRequest(request);
+          },
+          (err: unknown) => {
+            settled?.();
+            return this.endWithError(request, clientAddress, err);
+          },
         );
       }
       // Where requests run many at once, the loop does not wait for the verdict: one slow or stalled

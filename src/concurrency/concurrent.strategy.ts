@@ -67,5 +67,9 @@ export class ConcurrentStrategy<Req> implements ConcurrencyStrategy<Req> {
     return this.running.values();
   }
 
+  forget(request: Req): void {
+    for (const [run, [running]] of this.running) if (running === request) this.running.delete(run);
+  }
+
   async close(): Promise<void> {}
 }

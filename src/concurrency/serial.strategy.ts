@@ -30,5 +30,17 @@ export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
     return this.current ? [this.current] : [];
   }
 
+  awaitingVerdict(request: Req, clientAddress: ClientAddress): () => void {
+    const verifying: [Req, ClientAddress] = [request, clientAddress];
+    this.current = verifying;
+    return () => {
+      if (this.current === verifying) this.current = undefined;
+    };
+  }
+
+  forget(request: Req): void {
+    if (this.current?.[0] === request) this.current = undefined;
+  }
+
   async close(): Promise<void> {}
 }

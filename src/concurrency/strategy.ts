@@ -67,6 +67,17 @@ export interface ConcurrencyStrategy<Req> {
    */
   abort?(): void;
   /**
+   * The request was abandoned (shutdownTimeout or close()) and reported: it no longer counts as running
+   * (`active`, `stats().active`), though its handler, which nothing can stop on this thread, may still be
+   * suspended. Strategies whose abort() ends the work themselves leave it out.
+   */
+  forget?(request: Req): void;
+  /**
+   * Strategies without aside() (serial): the loop awaits this request's @Verify verdict, and the request
+   * counts as running (`active`, shutdown's abandoning) until the returned function is called.
+   */
+  awaitingVerdict?(request: Req, clientAddress: ClientAddress): () => void;
+  /**
    * Whether a worker will own a new connection of this kind unread, so that its PROXY header, TLS
    * handshake and @Verify can run there (API.md §3): the pooled modes, where the socket can be handed over
    * (children always; threads where Node can move a TCP socket). False (or absent) keeps them here.
