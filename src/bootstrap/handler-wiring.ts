@@ -189,6 +189,7 @@ function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, re
 
 function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
   let sent: Promise<void> | undefined;
+  reply.seal();
   try {
     if (reply.length > 0) {
       const bytes = reply.getValue();

@@ -165,6 +165,7 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
   }
 
   override async finish(): Promise<void> {
+    this.wfile.seal();
     if (this.wfile.length === 0) return;
     const reply = this.wfile.getValue();
     await this.socket.send(reply, this.clientAddress);

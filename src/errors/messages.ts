@@ -38,6 +38,10 @@ export const messages = {
       : `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
         `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
         `the handler return when its reads end.`,
+  datagramWriteAfterReply:
+    "wfile.write() after the datagram's handler returned: its reply had been taken then (one datagram, sent " +
+    'once the handler finishes), so these bytes would never be sent. Fix: await every write (and whatever ' +
+    'produces it) before the handler returns.',
   testAbandoned: (owner: string, seconds: number) =>
     `the request was still running ${seconds} s after TestServer.close() reset its connection (${owner}), so it was ` +
     `abandoned. Fix: make the handler return when its reads end (close() resets every connection: reads fail ` +

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { messages } from '../errors/messages';
 
 /**
  * The request's `wfile`: writes to a stream socket. Each `write()` resolves once the data has been handed
@@ -173,9 +174,19 @@ function cancelledBy(sink: Duplex, err: Error): Error {
 export class BufferWriter {
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
+  private sealed = false;
 
-  /** Appends a copy of `data` (strings as UTF-8); resolves to its length in bytes at once. */
+  /**
+   * Appends a copy of `data` (strings as UTF-8); resolves to its length in bytes at once. Once the reply has
+   * been taken (the handler returned) it rejects, code `ERR_STREAM_WRITE_AFTER_END` as Node's streams say:
+   * the bytes would never be sent. Not awaited, that rejection is dropped, never an unhandled one.
+   */
   write(data: Buffer | Uint8Array | string): Promise<number> {
+    if (this.sealed) {
+      const late = Promise.reject(Object.assign(new Error(messages.datagramWriteAfterReply), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      late.catch(() => undefined);
+      return late;
+    }
     // a copy: the caller may reuse its buffer, as with Python's BytesIO
     const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
     this.chunks.push(bytes);
@@ -197,5 +208,10 @@ export class BufferWriter {
   /** Bytes written so far. */
   get length(): number {
     return this.bytes;
+  }
+
+  /** The handler has finished and its reply is being taken: later writes reject (they would be lost). Idempotent. */
+  seal(): void {
+    this.sealed = true;
   }
 }

@@ -2,15 +2,16 @@ import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
-  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, FramingError, Handle, HandleError, LineTooLongError, MessageRequest, OnMessage, Server, Setup,
+  bootstrap, Concurrent, DatagramRequest, Framing, FrameTooLongError, FramingError, Handle, HandleError, LineTooLongError, Verify, MessageRequest, OnMessage, Server, Setup,
   RequestTimeoutError, StreamRequest, TcpServer, UdpServer, UnixDatagramServer,
 } from '../../src';
-import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { DatagramRequestHandler, StreamRequestHandler, TCPServer, UDPServer } from '../../src/classic';
 import * as path from 'node:path';
 import { connect, datagramExchange, readToEnd, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { heldBack, memoryLogger } from '../helpers/memory-logger';
 import { until } from '../fakes/fake-server';
+import { ConcurrentWritesLate, SerialWritesLate, ThreadWritesLate } from '../fixtures/late-datagram-writes';
 
 const serve = servingInTests<Server>();
 const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
@@ -213,6 +214,54 @@ describe('datagrams, hostile', () => {
     expect((errors[0] as Error).message).not.toMatch(/connection|EOF/);
   });
 
+  test.each([
+    ['serial TCP', false, false],
+    ['@Concurrent TCP', true, false],
+    ['@Concurrent TCP, a @Verify that never settles', true, true],
+    ['serial TCP, a @Verify that never settles', false, true],
+  ])('%s: a request abandoned at shutdownTimeout is reported and no longer counts in stats().active', async (_name, concurrent, verifying) => {
+    class NeverReturns {
+      @Handle() async h(req: StreamRequest) { await req.rfile.readline(); await new Promise(() => undefined); }
+      @HandleError() err(e: unknown) { errors.push(e); }
+    }
+    class NeverVerifies extends NeverReturns {
+      @Verify() v() { return new Promise<boolean>(() => undefined); }
+    }
+    const handler = verifying ? NeverVerifies : NeverReturns;
+    if (concurrent) Concurrent()(handler);
+    TcpServer(0)(handler);
+    const server = await bootstrap(handler, { shutdownTimeout: 0.3 });
+    const loop = server.serveForever(0.05);
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      socket.on('error', () => undefined);
+      socket.write('x\n');
+      await until(() => server.stats().active === 1, 5000);
+      await within(5000, 'shutdown', server.shutdown());
+      await within(5000, 'the loop', loop);
+      expect(errors).toEqual([expect.any(RequestTimeoutError)]);
+      expect(server.stats().active).toBe(0);
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+  });
+
+  test.each([
+    ['serial', SerialWritesLate],
+    ['@Concurrent', ConcurrentWritesLate],
+    ['@Threading', ThreadWritesLate],
+  ])('%s UDP: wfile.write() after the handler returned rejects, saying the bytes would never be sent (it resolved and they were lost)', async (_name, handler) => {
+    const server = serve(await bootstrap(handler as never));
+    expect((await datagramExchange(tcp(server), 'first')).data.toString()).toBe('now');
+    let report = 'pending';
+    for (const end = Date.now() + 5000; report === 'pending' && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 20));
+      report = (await datagramExchange(tcp(server), 'report')).data.toString();
+    }
+    expect(report).toMatch(/^ERR_STREAM_WRITE_AFTER_END: wfile\.write\(\) after the datagram's handler returned: .* would never be sent\. Fix: await every write/);
+  });
+
   test('a UDP datagram whose second line makes @OnMessage throw still gets the reply to the first', async () => {
     const server = serve(await bootstrap(UdpLines8));
     const { data } = await datagramExchange(tcp(server), 'a\nboom\nc\n');
@@ -260,6 +309,27 @@ describe('the classic layer, hostile', () => {
     return { server, logged, target: async () => { await server.ready; return { host: '127.0.0.1', port: server.serverAddress[1] }; } };
   }
 
+
+  test('classic UDPServer: wfile.write() after handle() returned rejects (the reply was sent), and unawaited it is no unhandled rejection', async () => {
+    let late: Promise<number> | undefined;
+    class Echo extends DatagramRequestHandler {
+      handle() {
+        void this.wfile.write('now');
+        late = new Promise((r) => setTimeout(r, 20)).then(() => this.wfile.write('late'));
+        setTimeout(() => void this.wfile.write('unawaited'), 20);
+      }
+    }
+    const server = new UDPServer(['127.0.0.1', 0], Echo);
+    classic.push(server as unknown as TCPServer);
+    await server.ready;
+    const loop = server.serveForever(0.05);
+    expect((await datagramExchange({ host: '127.0.0.1', port: server.serverAddress[1] as number }, 'x')).data.toString()).toBe('now');
+    await until(() => late !== undefined, 5000);
+    await expect(late).rejects.toMatchObject({ code: 'ERR_STREAM_WRITE_AFTER_END', message: expect.stringContaining('would never be sent') });
+    await new Promise((r) => setTimeout(r, 50)); // the unawaited one has failed by now: afterEach finds no unhandled rejection
+    await server.shutdown();
+    await loop;
+  });
   test('a serial server whose handleError throws still closes the failed request, logs both errors, and serves the next client', async () => {
     const { server, logged, target } = throwingServer();
     const t = await target();
