@@ -34,6 +34,9 @@ export const framingMessages = {
   replyTooLong: (framer: string, bytes: number, most: number) =>
     `@Framing('${framer}'): a reply of ${bytes} bytes does not fit the length prefix (at most ${most}). ` +
     `Fix: send shorter replies, or use a larger lengthBytes.`,
+  /** A framer's message about a datagram, which is its own input: nothing is closed, the rest of it is dropped. */
+  inDatagram: (text: string) =>
+    text.replace('; the connection is closed.', '; the rest of the datagram is dropped.').replace('the connection ended inside a message', 'the datagram ended inside a message'),
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,

@@ -114,11 +114,23 @@ export const messages = {
     `Reason:\n  ${reason.split('\n').join('\n  ')}`,
   workerListenFailed: (mode: string, id: number, reason: string) =>
     `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
-  workerCrashed: (mode: string, detail: string) =>
-    `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
+  workerCrashed: (mode: string, detail: string, datagram = false) =>
+    datagram
+      ? `the ${mode} worker handling this datagram died: ${detail}, so its reply is not sent. The other workers' ` +
+        `requests go on, and a new worker takes its place.`
+      : `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
   workerReplaced: () => `Its connections were closed; the other workers' were not, and a new worker takes its place.`,
-  workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled') =>
-    why === 'shutdownTimeout'
+  workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled', datagram = false) =>
+    datagram
+      ? why === 'shutdownTimeout'
+        ? `the datagram's handler was still running in its ${mode} worker when shutdownTimeout passed after shutdown ` +
+          `began, so the worker was ended and the reply is not sent. Fix: make the handler return (bound what it ` +
+          `awaits with a timeout), or raise shutdownTimeout.`
+        : why === 'close'
+          ? `the server was closed while this datagram's handler was running in its ${mode} worker, so the worker was ended and the reply is not sent.`
+          : `this ${mode} worker had served its maxConnectionsPer${mode === 'threading' ? 'Thread' : 'Child'} requests and ` +
+            `its last datagram's handler was still running shutdownTimeout after that, so it was ended and the reply is not sent; a fresh worker takes new datagrams.`
+      : why === 'shutdownTimeout'
       ? `the request was still running in its ${mode} worker when shutdownTimeout passed after shutdown began, so ` +
         `the worker was ended and its connections closed. Fix: make the handler return when its reads end (they see ` +
         `EOF at shutdown), or raise shutdownTimeout.`

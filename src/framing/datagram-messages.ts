@@ -1,3 +1,4 @@
+import { FramingError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import type { BufferWriter } from '../transports/stream-writer';
@@ -47,7 +48,7 @@ export class DatagramMessages implements MessageChannel {
       } catch (err) {
         // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a
         // stream). A message cut short by the datagram's end comes from end(), after the whole ones decode() gave.
-        bad = { error: err };
+        bad = { error: inDatagramWords(err) };
         const before = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
         incoming = before.length > 0 ? [...incoming, ...before] : incoming;
       }
@@ -68,4 +69,13 @@ export class DatagramMessages implements MessageChannel {
     if (typeof message === 'string' || message instanceof Uint8Array) return message;
     throw new TypeError(messages.badReply('datagram', message));
   }
+}
+
+/** A framer's error says "connection"; of a datagram it is reworded (its message and stack's first line). */
+function inDatagramWords(err: unknown): unknown {
+  if (!(err instanceof FramingError)) return err;
+  const said = err.message;
+  err.message = messages.inDatagram(said);
+  if (err.stack) err.stack = err.stack.replace(said, err.message);
+  return err;
 }

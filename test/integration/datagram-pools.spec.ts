@@ -107,6 +107,9 @@ describe.each([
     }
     const [crash, ...rest] = handler.errors;
     expect(crash).toBeInstanceOf(WorkerCrashedError);
+    // a datagram's words: no connection was closed, its reply is what is lost
+    expect(crash.message).toMatch(/worker handling this datagram died: .*, so its reply is not sent\./);
+    expect(crash.message).not.toMatch(/connection/);
     for (const error of rest) expect(error.message).toMatch(/could not be started|cannot load its handler now/);
 
     fs.rmSync(flakyMark);

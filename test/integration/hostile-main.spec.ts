@@ -11,7 +11,7 @@ import { connect, datagramExchange, readToEnd, removeTempDir, streamExchange, te
 import { servingInTests } from '../helpers/serving';
 import { heldBack, memoryLogger } from '../helpers/memory-logger';
 import { until } from '../fakes/fake-server';
-import { ConcurrentWritesLate, SerialWritesLate, ThreadWritesLate } from '../fixtures/late-datagram-writes';
+import { ConcurrentWritesLate, SerialWritesLate, ThreadNeverReturns, ThreadWritesLate } from '../fixtures/late-datagram-writes';
 
 const serve = servingInTests<Server>();
 const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
@@ -184,6 +184,9 @@ describe('datagrams, hostile', () => {
     const { data } = await datagramExchange(tcp(server), 'a\nb\n123456789\nc\n');
     expect(data.toString()).toBe('<a>\n<b>\n');
     expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FrameTooLongError.name]);
+    // said of a datagram: no connection is closed (message and logged stack alike)
+    expect((errors[0] as Error).message).toMatch(/longer than maxLength 8; the rest of the datagram is dropped\. Fix:/);
+    expect((errors[0] as Error).stack).toContain('the rest of the datagram is dropped');
   });
 
   test('a UDP datagram whose last frame is cut short still gets the replies to the whole frames before it, and the error reaches @HandleError (hostile run: none were handled)', async () => {
@@ -193,6 +196,7 @@ describe('datagrams, hostile', () => {
     const netstrings = serve(await bootstrap(UdpNetstrings));
     expect((await datagramExchange(tcp(netstrings), '3:abc,1:d,10:short')).data.toString()).toBe('5:<abc>,3:<d>,');
     expect(errors.map((e) => (e as Error).constructor.name)).toEqual([FramingError.name, FramingError.name]);
+    for (const error of errors) expect((error as Error).message).toMatch(/^@Framing\('[a-z-]+'\): the datagram ended inside a message/);
     expect(frames.stats().messages + netstrings.stats().messages).toBe(4);
   });
 
@@ -212,6 +216,25 @@ describe('datagrams, hostile', () => {
     expect(errors).toEqual([expect.any(RequestTimeoutError)]);
     expect((errors[0] as Error).message).toMatch(/^the datagram's handler was still running 0\.3 s after shutdown began \(shutdownTimeout\), so it was abandoned and its reply is not sent\. Fix:/);
     expect((errors[0] as Error).message).not.toMatch(/connection|EOF/);
+  });
+
+  test('@Threading: a datagram handler abandoned at shutdownTimeout is reported as a datagram\'s whose reply is lost, not a connection\'s', async () => {
+    ThreadNeverReturns.errors.length = 0;
+    const server = await bootstrap(ThreadNeverReturns, { shutdownTimeout: 0.3 });
+    const loop = server.serveForever(0.05);
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('x', tcp(server).port, '127.0.0.1');
+      await until(() => server.stats().active === 1, 5000);
+      await within(5000, 'shutdown', server.shutdown());
+      await within(5000, 'the loop', loop);
+    } finally {
+      client.close();
+      await server.close();
+    }
+    expect(ThreadNeverReturns.errors).toEqual([expect.any(RequestTimeoutError)]);
+    expect((ThreadNeverReturns.errors[0] as Error).message).toMatch(/^the datagram's handler was still running in its threading worker when shutdownTimeout passed .* the reply is not sent\. Fix:/);
+    expect((ThreadNeverReturns.errors[0] as Error).message).not.toMatch(/connection|EOF/);
   });
 
   test.each([

@@ -232,7 +232,7 @@ export abstract class RemoteSlot {
    */
   adopt(id: number, request: WorkerAcceptedConnection, server: RemoteServer | undefined, ends: AdoptedEnds): void {
     const running: Running = { id, ends, server, request, client: request.clientAddress, at: performance.now() };
-    if (this.dead) return void this.finish(running, this.crashError(), undefined, undefined, undefined, true);
+    if (this.dead) return void this.finish(running, this.crashError(undefined, Array.isArray(running.request)), undefined, undefined, undefined, true);
     recordWorker(request, this.id);
     this.running.set(id, running);
   }
@@ -259,7 +259,9 @@ export abstract class RemoteSlot {
     this.catchUp();
     if (this.dead || !this.started) return Promise.resolve(false);
     if (this.running.size === 0) return Promise.resolve(true);
-    this.post({ t: 'abandon', error: serializeError(this.crashError()) });
+    // A worker serves one server's requests: all datagrams or all connections
+    const datagrams = [...this.running.values()].some((running) => Array.isArray(running.request));
+    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)) });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {
@@ -479,9 +481,11 @@ export abstract class RemoteSlot {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
     const crash = this.crashError(detail);
+    const datagramCrash = this.crashError(detail, true);
     for (const running of [...this.running.values()]) {
-      this.publishEnd(running, crash);
-      void this.finish(running, crash);
+      const error = Array.isArray(running.request) ? datagramCrash : crash;
+      this.publishEnd(running, error);
+      void this.finish(running, error);
     }
     this.onDeath(this);
   }
@@ -506,13 +510,13 @@ export abstract class RemoteSlot {
    * RequestTimeoutError, as a request abandoned in the server's process is (routine: one warn line, no
    * traceback); a WorkerCrashedError when it died (the watchdog, an exit, a crash).
    */
-  private crashError(detail = 'was ended'): Error {
+  private crashError(detail = 'was ended', datagram = false): Error {
     const reason = this.endReason;
-    if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason));
+    if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
     const cause = this.lastError;
     if (cause instanceof WorkerCrashedError) return cause; // the watchdog's: its message says it all
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
-    return new WorkerCrashedError(messages.workerCrashed(this.mode, why), { cause });
+    return new WorkerCrashedError(messages.workerCrashed(this.mode, why, datagram), { cause });
   }
 
   /** A message for request `id` could not reach the worker (MessageBatch): the request fails with why. */
