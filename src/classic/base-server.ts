@@ -429,7 +429,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         return Promise.resolve(verified).then(
           (ok) => {
             settled?.();
-            return ok ? this.process(request, clientAddress) : this.shutdownRequest(request);
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.shutdownRequest(request);
           },
           (err: unknown) => {
             settled?.();
@@ -445,7 +445,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         .then(
           (ok) => {
             judged();
-            return ok ? this.process(request, clientAddress) : this.shutdownRequest(request);
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.shutdownRequest(request);
           },
           (err: unknown) => {
             judged();
@@ -456,6 +456,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       return;
     }
     return verified ? this.process(request, clientAddress) : this.shutdownRequest(request);
+  }
+
+  /**
+   * Whether a request whose @Verify verdict came late may still be handled: not once close() has begun
+   * (its connection is being closed; the handler ran on a dead socket) nor once it was abandoned and reported.
+   */
+  private mayStillRun(request: Req): boolean {
+    return !this.closing && !this.abandoning.has(request as object);
   }
 
   private process(request: Req, clientAddress: ClientAddress): Promise<void> | void {

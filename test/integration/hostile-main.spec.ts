@@ -238,6 +238,40 @@ describe('datagrams, hostile', () => {
   });
 
   test.each([
+    ['serial, close()', false, 'close'],
+    ['@Concurrent, close()', true, 'close'],
+    ['serial, abandoned at shutdownTimeout', false, 'timeout'],
+    ['@Concurrent, abandoned at shutdownTimeout', true, 'timeout'],
+  ])('%s: a @Verify that admits the client only after that does not run the handler on the closed connection', async (_name, concurrent, how) => {
+    let handled = 0;
+    let verdicts = 0;
+    class LateVerdict {
+      @Verify() async v() { await new Promise((r) => setTimeout(r, 600)); verdicts++; return true; }
+      @Handle() async h(req: StreamRequest) { handled++; await req.wfile.write('late\n'); }
+      @HandleError() err(e: unknown) { errors.push(e); }
+    }
+    if (concurrent) Concurrent()(LateVerdict);
+    TcpServer(0)(LateVerdict);
+    const server = await bootstrap(LateVerdict, { shutdownTimeout: 0.1 });
+    const loop = server.serveForever(0.05);
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      socket.on('error', () => undefined);
+      socket.write('x\n');
+      await until(() => server.stats().active === 1, 5000);
+      if (how === 'close') await within(5000, 'close', server.close());
+      else await within(5000, 'shutdown', server.shutdown());
+      await within(5000, 'the loop', loop);
+      await until(() => verdicts === 1, 5000);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(handled).toBe(0);
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+  });
+
+  test.each([
     ['serial TCP', false, false],
     ['@Concurrent TCP', true, false],
     ['@Concurrent TCP, a @Verify that never settles', true, true],

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { until } from '../fakes/fake-server';
 import {
   Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
   RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify, DatagramRequest,
@@ -419,6 +420,15 @@ class DatagramVerifyNeverSettles {
   @Handle() async handle(req: DatagramRequest) { await req.wfile.write('never'); }
 }
 
+/** A @Verify that admits the client 600 ms later, after close() has given up on it (shutdownTimeout 0.3 s). */
+@TcpServer(0)
+class VerifiesTooLate {
+  static handled = 0;
+  static verdicts = 0;
+  @Verify() async verify() { await new Promise((r) => setTimeout(r, 600)); VerifiesTooLate.verdicts++; return true; }
+  @Handle() async handle(req: StreamRequest) { VerifiesTooLate.handled++; await req.wfile.write('late\n'); }
+}
+
 describe('close() with a request that does not end', () => {
   test('a @Verify that never settles, for a connection or a datagram made just before close(), is abandoned after shutdownTimeout and reported once (hostile run: close() hung)', async () => {
     const t = await TestServer.create(VerifyNeverSettles, { shutdownTimeout: 0.3, logger: { error: () => undefined, warn: () => undefined } });
@@ -434,6 +444,17 @@ describe('close() with a request that does not end', () => {
     expect(u.errors).toEqual([expect.any(RequestTimeoutError)]);
   });
 
+
+  test('a @Verify that admits the client after close() gave up on it does not run the handler on the reset connection (it failed with EPIPE)', async () => {
+    const t = await TestServer.create(VerifiesTooLate, { shutdownTimeout: 0.3, logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    c.write('x\n');
+    await t.close();
+    await until(() => VerifiesTooLate.verdicts === 1, 5000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(VerifiesTooLate.handled).toBe(0);
+    expect(t.errors).toEqual([expect.any(RequestTimeoutError)]);
+  });
 
   test('a handler that never settles is abandoned after shutdownTimeout: reported once as a RequestTimeoutError, and close() resolves', async () => {
     const warned: string[] = [];
