@@ -93,6 +93,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
+  /** Requests whose async @Verify verdict has not come yet. */
+  private readonly verdictPending = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
   private readonly abandoning = new WeakSet<object>();
   /** The reports of the last abandoning, which a later one awaits before it lets the loop go. */
@@ -321,16 +323,31 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * a moment to see it, then abandon those that still have not finished (a handler awaiting something
    * that never settles), each reported through handleError, and let the loop return.
    */
-  private async abandonRequests(loop: Loop, why: 'timeout' | 'closed'): Promise<void> {
+  private async abandonRequests(loop: Loop, why: 'timeout' | 'closed', pending = this.strategy.pendingVerdicts?.()): Promise<void> {
     const limit = this.shutdownTimeout ?? 0;
-    const reason = () =>
-      new RequestTimeoutError(why === 'timeout' ? messages.abandoned(limit, this.servesDatagrams) : messages.abandonedByClose(this.constructor.name, this.servesDatagrams));
+    const reason = (request?: Req) =>
+      new RequestTimeoutError(
+        request !== undefined && this.verdictPending.has(request as object)
+          ? messages.verifyAbandoned(why === 'timeout' ? limit : `${this.constructor.name}.close()`, this.servesDatagrams)
+          : why === 'timeout'
+            ? messages.abandoned(limit, this.servesDatagrams)
+            : messages.abandonedByClose(this.constructor.name, this.servesDatagrams),
+      );
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
     this.abortRequests(reason());
-    this.strategy.abort?.();
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
-    if (!this.strategy.inFlight) return;
+    // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
+    const verdicts = this.strategy.inFlight ? [] : [...(pending ?? [])].filter(([request]) => !this.abandoning.has(request as object));
+    for (const [request] of verdicts) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
+    this.strategy.abort?.();
+    if (!this.strategy.inFlight) {
+      for (const [request, clientAddress] of verdicts) {
+        await this.endWithError(request, clientAddress, reason(request)).catch(() => undefined);
+        if (typeof request === 'object' && request !== null) this.abandoned.add(request);
+      }
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, ABANDON_GRACE_MS));
     if (loop.ended) return;
     // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.
@@ -339,7 +356,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const earlier = this.abandonReports;
     const reports = (async () => {
       for (const [request, clientAddress] of stuck) {
-        await this.reportError(request, clientAddress, reason()).catch(() => undefined);
+        await this.reportError(request, clientAddress, reason(request)).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         this.strategy.forget?.(request);
       }
@@ -360,9 +377,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       }
       await this.ready.catch(() => undefined);
       await this.serverClose();
+      const pending = [...(this.strategy.pendingVerdicts?.() ?? [])]; // the strategy's close() stops waiting for them
       await this.strategy.close();
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
-      if (loop && !loop.ended) await this.abandonRequests(loop, 'closed');
+      if (loop && !loop.ended) await this.abandonRequests(loop, 'closed', pending);
       this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();
     return this.closing;
@@ -421,6 +439,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     if (verified === true) return this.process(request, clientAddress);
     if (isThenable(verified)) {
+      // its verdict is pending: shutdown's abandoning says so, not "the handler was running"
+      if (typeof request === 'object' && request !== null) {
+        this.verdictPending.add(request);
+        const judged = () => void this.verdictPending.delete(request as object);
+        verified = Promise.resolve(verified).finally(judged);
+      }
       const aside = this.strategy.aside;
       if (!aside) {
         // Serial: the loop waits for the verdict; meanwhile the request counts as running (stats().active,

@@ -73,6 +73,11 @@ export interface ConcurrencyStrategy<Req> {
    */
   forget?(request: Req): void;
   /**
+   * Strategies without inFlight() (the pools): the requests whose @Verify verdict is pending (aside()), which
+   * shutdown's abandoning closes and reports as the pool does its own requests.
+   */
+  pendingVerdicts?(): Iterable<[Req, ClientAddress]>;
+  /**
    * Strategies without aside() (serial): the loop awaits this request's @Verify verdict, and the request
    * counts as running (`active`, shutdown's abandoning) until the returned function is called.
    */

@@ -337,18 +337,22 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * Shutdown's timeout and close() stop waiting for a verdict that never comes; one that comes later is
    * dispatched and refused as after close().
    */
-  aside(verdict: Promise<void>, request: RemoteRequest): void {
+  aside(verdict: Promise<void>, request: RemoteRequest, clientAddress: ClientAddress): void {
     let end!: () => void;
     const run: Promise<void> = Promise.race([verdict, new Promise<void>((resolve) => (end = resolve))]).then(() => {
       this.running.delete(run);
       this.asideEnds.delete(end);
     });
     this.running.set(run, request);
-    this.asideEnds.add(end);
+    this.asideEnds.set(end, [request, clientAddress]);
   }
 
-  /** What ends each aside() wait: abort() and close() call them. */
-  private readonly asideEnds = new Set<() => void>();
+  /** What ends each aside() wait (abort() and close() call them), and its request. */
+  private readonly asideEnds = new Map<() => void, [RemoteRequest, ClientAddress]>();
+
+  pendingVerdicts(): Iterable<[RemoteRequest, ClientAddress]> {
+    return this.asideEnds.values();
+  }
 
   /** The last server dispatch() served, and what runs its requests here: one object for all its requests, not three closures each. */
   private processor: { server: RequestProcessor<RemoteRequest>; runs: RequestProcessor<RemoteRequest> } | undefined;
@@ -393,7 +397,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * replaced. Retired on purpose, so no death towards the backoff.
    */
   abort(): void {
-    for (const end of [...this.asideEnds]) end();
+    for (const end of [...this.asideEnds.keys()]) end();
     this.rejectWaiting('shutdownTimeout');
     for (const slot of [...this.slots]) if (slot.load > 0) void this.retire(slot, 'shutdownTimeout');
   }
@@ -406,7 +410,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const end of [...this.asideEnds]) end();
+    for (const end of [...this.asideEnds.keys()]) end();
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();
     clearTimeout(this.backoffTimer);

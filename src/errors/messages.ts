@@ -27,6 +27,12 @@ export const messages = {
       : `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
         `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
         `shutdown), or raise shutdownTimeout.`,
+  /** `after`: shutdownTimeout's seconds, or the close() call that gave up. */
+  verifyAbandoned: (after: number | string, datagram = false) =>
+    `@Verify had not settled ${typeof after === 'number' ? `${after} s after shutdown began (shutdownTimeout)` : `when ${after} was called`}, ` +
+    `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
+    `Fix: make @Verify settle (bound what it awaits with a timeout)` +
+    (typeof after === 'number' ? ', or raise shutdownTimeout.' : ', and await shutdown() before close().'),
   handleErrorUnsettled: (owner: string, seconds: number, original: string) =>
     `${owner}: @HandleError did not settle within ${seconds} s (shutdownTimeout), so the request goes on closing ` +
     `without waiting for it. The error it was given:\n${original}\nFix: make @HandleError return or reject ` +

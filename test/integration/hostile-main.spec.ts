@@ -297,6 +297,7 @@ describe('datagrams, hostile', () => {
       await within(5000, 'shutdown', server.shutdown());
       await within(5000, 'the loop', loop);
       expect(errors).toEqual([expect.any(RequestTimeoutError)]);
+      expect((errors[0] as Error).message).toMatch(verifying ? /^@Verify had not settled 0\.3 s after shutdown began/ : /^the request was still running 0\.3 s after shutdown began/);
       expect(server.stats().active).toBe(0);
     } finally {
       socket.destroy();
