@@ -11,7 +11,7 @@ import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
 import { workerExited, workerStarted } from '../observability/events';
 import type { PoolStats, WorkerStats } from '../observability/server-metrics';
-import { WorkerStatsBook } from '../observability/worker-report';
+import { onWorkerInterest, WorkerStatsBook } from '../observability/worker-report';
 
 /** Failed starts in a row for a connection before it fails with the reason. */
 const START_ATTEMPTS = 3;
@@ -175,6 +175,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   ) {
     this.warm = options.perRequest ? 0 : Math.min(options.warm, options.max);
   }
+
+  /** Stops telling this pool of new subscribers (close()). */
+  private unwatchInterest: (() => void) | undefined = onWorkerInterest(() => this.followInterest());
 
   /**
    * Requests in flight now: those handed over and those the workers accepted. A child's records of the
@@ -410,6 +413,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unwatchInterest?.();
+    this.unwatchInterest = undefined;
     for (const end of [...this.asideEnds.keys()]) end();
     for (const timer of this.idleTimers.values()) clearTimeout(timer);
     this.idleTimers.clear();

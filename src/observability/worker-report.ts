@@ -46,6 +46,51 @@ export function wantsWorkerEvents(): boolean {
   return EVENTS_ENABLED && REPUBLISHED.some((key) => channels[key].hasSubscribers);
 }
 
+/** Who to tell at once when a subscriber to a republished channel comes or goes (the pools of this process). */
+const interestListeners = new Set<() => void>();
+let interestWatched = false;
+
+/**
+ * In the server's process: calls `listener` right after anyone subscribes to or unsubscribes from a channel
+ * whose worker events are republished here, so that the pool tells its workers to record their events at
+ * once. Told only with their next report (up to a second later), the workers missed the requests in between:
+ * a subscriber added after bootstrap() (the README's `watch(server)`) saw none of a `@Forking` server's first
+ * requests. Node gives no such notice, so each of those channels gets its own `subscribe`/`unsubscribe`,
+ * which call Node's (the channel's prototype, which Node swaps as subscribers come and go) and then tell.
+ * Where that cannot be done, workers learn with their next report, as before. Returns the unregistering function.
+ */
+export function onWorkerInterest(listener: () => void): () => void {
+  interestListeners.add(listener);
+  if (!interestWatched) {
+    interestWatched = true;
+    for (const key of REPUBLISHED) for (const method of ['subscribe', 'unsubscribe'] as const) tellAfter(channels[key], method);
+  }
+  return () => void interestListeners.delete(listener);
+}
+
+function tellAfter(channel: object, method: 'subscribe' | 'unsubscribe'): void {
+  const own: PropertyDescriptor = {
+    configurable: true,
+    writable: true,
+    value(this: Record<string, (fn: unknown) => unknown>, subscriber: unknown): unknown {
+      // Node's own method for the duration of the call: Channel.prototype.subscribe calls this.subscribe again
+      // once it has made the channel active
+      delete this[method];
+      try {
+        return this[method](subscriber);
+      } finally {
+        Object.defineProperty(this, method, own);
+        for (const listener of [...interestListeners]) listener();
+      }
+    },
+  };
+  try {
+    Object.defineProperty(channel, method, own);
+  } catch {
+    // a channel Node made non-extensible: its workers learn of subscribers with their reports
+  }
+}
+
 /**
  * In the server's process: publishes a worker's batch of events on the same channels, each payload
  * `{ workerId, ...data }`. Events of a channel nobody subscribes to (any more) are skipped.

@@ -285,6 +285,18 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(undeclaredFields(recorder.events)).toEqual([]);
   });
 
+  test('a subscriber added after bootstrap() sees the request.end of the very next requests (the README\'s watch(server); workers learned of it only with their next report)', async () => {
+    const s = serve(await bootstrap(m.Lines));
+    await new Promise((r) => setTimeout(r, 300)); // the pool's first reports have come and gone: nobody subscribed then
+    recorder = recordEvents();
+    const replies = await Promise.all(['a\n', 'b\n', 'c\n'].map((line) => streamExchange(target(s), line, { halfClose: true })));
+    expect(replies.map(String).sort()).toEqual(['A\n', 'B\n', 'C\n']);
+    await until(() => s.stats().workers.reduce((n, w) => n + w.requests, 0) === 3, 5000);
+    await until(() => recorder!.named('sockserve:request.end').length === 3, 5000);
+    recorder.stop();
+    recorder = undefined;
+  });
+
   test("connection.close's durationMs is the connection's, even when the server's process hears of its start and end together", async () => {
     recorder = recordEvents();
     const s = serve(await bootstrap(m.Lines));
