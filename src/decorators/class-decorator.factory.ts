@@ -7,7 +7,7 @@ import { className, configurationMessages as messages, memberName } from '../err
 import type { ConcurrencyDefinition, TransportDefinition } from '../metadata/definition';
 import { addConcurrency, addTransport } from '../metadata/reflection';
 import { callerFile } from '../metadata/source-location';
-import { ArgumentHelp, checkOptions, DecorationSite, fail, OptionRule } from './options.validation';
+import { ArgumentHelp, checkOptions, DecorationSite, fail, OptionRule, rejectStandardDecorators } from './options.validation';
 
 export interface ClassDecoratorSpec<O, D> extends ArgumentHelp {
   /** As users write it: `@TcpServer`. */
@@ -32,6 +32,7 @@ function where(target: unknown, key: unknown): string {
 
 /** The class a class decorator was put on; a ConfigurationError if it was put on a member. */
 function decoratedClass(decorator: string, target: unknown, key: unknown): Function {
+  rejectStandardDecorators(decorator, key);
   if (typeof target === 'function' && key === undefined) return target;
   return fail(messages.notAClass(decorator, where(target, key)));
 }
@@ -82,6 +83,7 @@ export function concurrencyDecorator<O>(
     addConcurrency(cls, spec.decorator, definitionFor(spec, cls, given), callerFile());
   };
   const [arg, key] = args;
+  rejectStandardDecorators(spec.decorator, key);
   if (args.length > 1) fail(messages.notAClass(spec.decorator, where(arg, key)));
   if (typeof arg === 'function') {
     apply({})(arg); // bare: `@Threading` received the class itself

@@ -6,7 +6,7 @@ import { className, configurationMessages as messages, optionTexts } from '../er
 import type { FramerFactory, FramerKind, FramingOptions, LengthPrefixedOptions } from '../framing/framer';
 import { builtInFraming, FRAMER_OPTIONS, isFramerKind, userFraming } from '../framing/framers';
 import { addFraming } from '../metadata/reflection';
-import { checkOptions, DecorationSite, fail, OptionRule, positiveInteger } from './options.validation';
+import { checkOptions, DecorationSite, fail, OptionRule, positiveInteger, rejectStandardDecorators } from './options.validation';
 
 const DECORATOR = '@Framing';
 const HELP = {
@@ -29,6 +29,7 @@ function isFactory(value: Function): boolean {
 
 function record(kind: unknown, given: unknown) {
   return (target: unknown, member?: unknown): void => {
+    rejectStandardDecorators(DECORATOR, member);
     if (typeof target !== 'function' || member !== undefined) {
       fail(messages.notAClass(DECORATOR, className(target)));
     }
@@ -65,6 +66,7 @@ export function Framing(kind?: FramerKind, options?: FramingOptions): ClassDecor
 export function Framing(kind: 'length-prefixed', options?: LengthPrefixedOptions): ClassDecorator;
 export function Framing(...args: unknown[]): ClassDecorator | void {
   const [kind, options] = args;
+  rejectStandardDecorators(DECORATOR, options);
   if (typeof kind === 'function' && args.length === 1 && !isFactory(kind)) {
     record('lines', undefined)(kind); // bare: `@Framing` received the handler class itself
     return undefined;

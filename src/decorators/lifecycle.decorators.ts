@@ -11,7 +11,7 @@ import {
 } from '../errors/configuration.messages';
 import type { HookName } from '../metadata/definition';
 import { addHook } from '../metadata/reflection';
-import { fail } from './options.validation';
+import { fail, rejectStandardDecorators } from './options.validation';
 
 /** A lifecycle decorator: `@Handle` (TypeScript calls it with the method) or `@Handle()`. */
 export interface HookDecorator {
@@ -26,6 +26,7 @@ function isKey(key: unknown): key is string | symbol {
 function hookDecorator(hook: HookName): HookDecorator {
   const decorator = hookDecoratorNames[hook];
   const record = (target: unknown, key?: unknown, descriptor?: unknown): void => {
+    rejectStandardDecorators(decorator, key);
     if (!isKey(key)) {
       if (typeof target === 'function' && key === undefined) {
         fail(messages.notAMethod(decorator, className(target), 'a class'));

@@ -31,6 +31,17 @@ export function fail(message: string): never {
   throw new ConfigurationError(message);
 }
 
+/**
+ * A ConfigurationError when a decorator's second argument is a TC39 decorator context (`{ kind, name,
+ * addInitializer }`): TypeScript 5+ applies standard decorators unless `experimentalDecorators` is set, and
+ * sockserve's would then fail with a message about something else.
+ */
+export function rejectStandardDecorators(decorator: string, second: unknown): void {
+  if (typeof second !== 'object' || second === null) return;
+  const context = second as { kind?: unknown; name?: unknown; addInitializer?: unknown };
+  if (typeof context.kind === 'string' && typeof context.addInitializer === 'function') fail(messages.standardDecorators(decorator, context));
+}
+
 export const integerFrom =
   (min: number, max = Number.MAX_SAFE_INTEGER) =>
   (value: unknown): boolean =>

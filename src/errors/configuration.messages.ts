@@ -160,6 +160,13 @@ export const configurationMessages = {
   optionOrder: (decorator: string, cls: string, small: string, smallValue: number, big: string, bigValue: number) =>
     `${decorator} on ${cls}: ${small} ${smallValue} is more than ${big} ${bigValue}. Fix: raise ${big} or lower ${small}.`,
 
+  /** A decorator called as the TC39 standard says (value, context): TypeScript 5+ without experimentalDecorators. */
+  standardDecorators: (decorator: string, context: { kind?: unknown; name?: unknown }) =>
+    `${decorator} on ${String(context.name ?? 'a class')} (a ${String(context.kind)}) was applied as a standard (TC39) ` +
+    `decorator: this file was compiled without experimentalDecorators, which sockserve's decorators need (as ` +
+    `NestJS's do). Fix: set "experimentalDecorators": true and "emitDecoratorMetadata": true in tsconfig.json's ` +
+    `compilerOptions (with esbuild, tsx or swc, their equivalent settings), and import 'reflect-metadata' first.`,
+
   // Method decorators (lifecycle hooks)
   hookTakesNoArguments: (decorator: string, value: unknown) =>
     `${decorator} takes no arguments, got ${show(value)}. Fix: write ${decorator.slice(0, -2)} or ${decorator}.`,

@@ -521,6 +521,38 @@ describe('lifecycle decorators', () => {
   });
 });
 
+describe('compiled with standard (TC39) decorators, as TypeScript 5+ does without experimentalDecorators', () => {
+  /** Compiles `source` as a project without experimentalDecorators would, and runs it against sockserve's sources. */
+  function runStandard(source: string): unknown {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ts = require('typescript') as typeof import('typescript');
+    const { outputText } = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS } });
+    const sockserve = require('../../src');
+    const module = { exports: {} as Record<string, unknown> };
+    try {
+      new Function('require', 'module', 'exports', outputText)((name: string) => (name === 'sockserve' ? sockserve : require(name)), module, module.exports);
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  }
+
+  it.each([
+    ['a hook', `import { Handle, TcpServer } from 'sockserve';\n@TcpServer(0) export class Echo { @Handle() handle() {} }`, /^@Handle\(\) on handle \(a method\) was applied as a standard/],
+    ['a bare hook', `import { Handle, TcpServer } from 'sockserve';\n@TcpServer(0) export class Echo { @Handle handle() {} }`, /^@Handle\(\) on handle \(a method\)/],
+    ['a transport', `import { TcpServer } from 'sockserve';\n@TcpServer(0) export class Echo {}`, /^@TcpServer on Echo \(a class\) was applied as a standard/],
+    ['a bare concurrency decorator', `import { Threading } from 'sockserve';\n@Threading export class Echo {}`, /^@Threading on Echo \(a class\)/],
+    ['a called concurrency decorator', `import { Concurrent } from 'sockserve';\n@Concurrent() export class Echo {}`, /^@Concurrent on Echo \(a class\)/],
+    ['@Framing', `import { Framing } from 'sockserve';\n@Framing('lines') export class Echo {}`, /^@Framing on Echo \(a class\)/],
+    ['a bare @Framing', `import { Framing } from 'sockserve';\n@Framing export class Echo {}`, /^@Framing on Echo \(a class\)/],
+  ])('%s says to set experimentalDecorators (it said "@Verify() takes no arguments, got function", new-user run)', (_name, source, start) => {
+    const error = runStandard(source);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(start);
+    expect((error as Error).message).toContain('Fix: set "experimentalDecorators": true and "emitDecoratorMetadata": true');
+  });
+});
+
 describe('without reflect-metadata', () => {
   it('a decorator says to import reflect-metadata at the entry point', () => {
     const reflect = Reflect as unknown as Record<string, unknown>;
