@@ -126,6 +126,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private readonly adopted = new Set<WorkerAcceptedConnection>();
   /** Workers in a row that could not start: past START_ATTEMPTS the pool stops starting more until a connection asks. */
   private startFailures = 0;
+  /** start() is waiting for the warm workers: it reports their failure itself. */
+  private startingUp = false;
   /** When the last worker failed to start (performance.now() ms), and why. */
   private lastStartFailure: { at: number; error?: Error } = { at: -Infinity };
   private readonly idleTimers = new Map<RemoteSlot, NodeJS.Timeout>();
@@ -317,12 +319,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
   async start(): Promise<void> {
+    this.startingUp = true;
     const first = Array.from({ length: Math.max(1, this.warm) }, () => this.spawn());
     try {
       await Promise.all(first.map((s) => s.ready));
     } catch (err) {
       await this.close();
       throw new ConfigurationError(messages.workerLoadFailed(this.handlerName, this.options.mode, (err as Error).message));
+    } finally {
+      this.startingUp = false;
     }
     if (this.warm === 0) await Promise.all(first.map((s) => this.retire(s)));
   }
@@ -748,6 +753,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         this.lastStartFailure = { at: performance.now(), error: err };
         this.growing.delete(slot);
         if (this.slots.delete(slot)) void this.track(slot.kill()); // it never became ready: end it, and keep its place free
+        // start() reports a warm worker's failure itself (a ConfigurationError, with the first reason), and ends the
+        // others: no replacement and no "could not start" line about those (it said "terminated before it was ready").
+        if (this.startingUp || this.closed) return;
         if (++this.startFailures < START_ATTEMPTS) {
           if (this.datagramWaiters.length > this.growing.size) this.growSoon(); // another try for the datagrams waiting
           return this.replace();

@@ -543,6 +543,8 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(code).toBe(1);
     expect(stderr).toContain('ConfigurationError: Echo: the threading worker could not load the handler');
     expect(stderr).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
+    // the error alone: no "workers in a row could not start … terminated before it was ready" line before it (new-user run)
+    expect(stderr).not.toMatch(/could not start|terminated before it was ready/);
   }, 70000);
 
   test('@Threading from a removed working directory: the error says so, not that the module is laid out wrong', async () => {
@@ -573,6 +575,6 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(serverError).toContain('Fix: start servers only in the main program, inside `if (!isWorker()) { ... }`');
     expect(serverError.match(/\bFix: /g)).toHaveLength(1); // the reason's own fix, not a generic one beside it
     expect(serverError).not.toMatch(/Reason:\s+the worker exited with code 1/);
-    expect(stderr).not.toMatch(/EPIPE|Uncaught/);
+    expect(stderr).not.toMatch(/EPIPE|Uncaught|could not start|before it was ready/);
   }, 70000);
 });
