@@ -45,7 +45,8 @@ export { JsonLinesFramer } from './framing/json-lines.framer';
 export { LengthPrefixedFramer } from './framing/length-prefixed.framer';
 export { NetstringFramer } from './framing/netstring.framer';
 export type { ClientAddress, IpAddress, UnixAddress, ServerAddress } from './transports/address';
-export { isWorker } from './runtime';
+export { isWorker, workerAcceptMechanism } from './runtime';
+export type { AcceptMechanism } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
   FramingError, FrameTooLongError,

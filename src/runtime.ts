@@ -61,13 +61,19 @@ export function canThreadsListenReusePort(): boolean {
   return process.env.SOCKSERVE_WORKER_ACCEPT !== '0' && process.env.SOCKSERVE_THREADS_REUSEPORT === '1' && supportsReusePort();
 }
 
+/** How a pooled worker's connections reach it: see workerAcceptMechanism(). */
+export type AcceptMechanism = 'worker-accepts' | 'handed-over' | 'relayed';
+
 /**
- * Where pooled workers' connections are accepted on this Node, per mode and transport (printed by CI per
- * Node line): `worker-accepts` (children from the shared listening socket; threads with reusePort, the main
- * thread keeping its own listener and handing over its share), `handed-over` (the main thread accepts and
- * moves the socket), `relayed` (the main thread accepts and relays the bytes).
+ * Where `@Threading`/`@Forking` workers' stream connections are accepted on this Node, per mode and transport,
+ * picked by feature detection ([concurrency](../docs/concurrency.md); CI prints it per Node line):
+ * `worker-accepts` (children from the shared listening socket; threads with reusePort, the main thread
+ * keeping its own listener and handing over its share), `handed-over` (the main thread accepts and moves
+ * the socket to the worker, which then owns it), `relayed` (the main thread accepts and relays the bytes to
+ * the thread, with flow control). Environment variables read at each call: `SOCKSERVE_WORKER_ACCEPT=0`,
+ * `SOCKSERVE_SOCKET_TRANSFER=0`, `SOCKSERVE_THREADS_REUSEPORT=1`.
  */
-export function workerAcceptMechanism(): Record<string, string> {
+export function workerAcceptMechanism(): { forkingTcp: AcceptMechanism; forkingUnix: AcceptMechanism; threadingTcp: AcceptMechanism; threadingUnix: AcceptMechanism } {
   const thread = (unix: boolean) => (!unix && canThreadsListenReusePort() ? 'worker-accepts' : !unix && canTransferTcpSockets() ? 'handed-over' : 'relayed');
   const child = canChildrenShareListener() ? 'worker-accepts' : 'handed-over';
   return { forkingTcp: child, forkingUnix: child, threadingTcp: thread(false), threadingUnix: thread(true) };
