@@ -130,6 +130,9 @@ export class MessageConnection implements MessageChannel {
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
       this.flow();
+      // its end read before serve() (a TLS socket that read the client's close_notify and FIN with its
+      // handshake): that 'end' was emitted to no one
+      if (fed.readableEnded) this.ended();
       this.maybeEnd(); // close() or an error before serve() (in @Setup): nothing more will come to end it
     });
   }

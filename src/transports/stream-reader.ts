@@ -81,7 +81,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
     const fed = source as Fed;
     if (fed[READER]) throw new Error('this stream already has an rfile; share it (readerFor) instead of making another');
     fed[READER] = this;
-    if (source.destroyed) this.gone(source);
+    // An end read before this rfile was made (a TLS socket that read the client's close_notify and FIN with
+    // its handshake) was emitted then, to no one: a read would wait for it forever (hostile run: the
+    // connection was never closed).
+    if (source.destroyed || source.readableEnded) this.gone(source);
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('close', onEnd);
@@ -90,7 +93,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The source was destroyed before this rfile was made: a connection whose PROXY header (or TLS first
+   * The source was destroyed (or its end read) before this rfile was made: a connection whose PROXY header (or TLS first
    * bytes) had been read, reset while it waited in the queue. Its 'error' and 'close' have been emitted
    * and it emits no byte any more, so a read would wait forever (and a serial server with it): take what it
    * left buffered (read() still returns it, without a 'data' event) and its end or error now.

@@ -4,7 +4,7 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, UnixTlsInChildren, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
@@ -44,10 +44,27 @@ beforeEach(() => {
 });
 
 describe.each([
-  { mode: '@Threading', tls: TlsInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, renegotiable: RenegotiableInThread, ownsRaw: canTransferTcpSockets() },
-  { mode: '@Forking', tls: TlsInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, renegotiable: RenegotiableInChild, ownsRaw: true },
-])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, proxy: ProxyHandler, both: BothHandler, renegotiable: Renegotiable, ownsRaw }) => {
+  { mode: '@Threading', tls: TlsInThreads, messages: TlsMessagesInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, renegotiable: RenegotiableInThread, ownsRaw: canTransferTcpSockets() },
+  { mode: '@Forking', tls: TlsInChildren, messages: TlsMessagesInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, renegotiable: RenegotiableInChild, ownsRaw: true },
+])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, messages: MessagesHandler, proxy: ProxyHandler, both: BothHandler, renegotiable: Renegotiable, ownsRaw }) => {
   const serve = servingInTests<Server>();
+
+  test.each([['@Handle', 'stream'], ['@OnMessage', 'messages']])('%s: clients that end right after their TLS handshake, sending nothing, are closed and counted out (relayed threads kept them open for ever: a maxConnections lockout)', async (_name, kind) => {
+    const server = serve(await bootstrap(kind === 'stream' ? TlsHandler : MessagesHandler));
+    const clients = await Promise.all(Array.from({ length: 6 }, () => tlsConnect(endpoint(server))));
+    try {
+      for (const client of clients) client.end();
+      await Promise.all(clients.map((client) => closed(client)));
+      await within(5000, 'every connection to be counted out', until(() => server.stats().active === 0));
+      // a working client after them
+      const next = await tlsConnect(endpoint(server));
+      next.write('next\n');
+      expect(await readLine(next)).toBe('next\n');
+      next.destroy();
+    } finally {
+      for (const client of clients) client.destroy();
+    }
+  });
 
   test('a TLS client is echoed, req.tls is filled, and the handshake and @Verify ran where the handler holds the TLS socket', async () => {
     const server = serve(await bootstrap(TlsHandler));
