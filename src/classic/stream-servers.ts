@@ -246,6 +246,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     // Workers that accept close their listeners too (the shared socket closes with the last of them).
     const boundMs = (this.shutdownTimeout ?? Infinity) * 1000;
     await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true, boundMs)]);
+    listener.cutPreambles(); // a connection that sent nothing in its PROXY/TLS preamble held this for lineTimeout
     const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
     while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }

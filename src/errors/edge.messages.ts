@@ -13,11 +13,15 @@ export const edgeMessages = {
     `send-proxy / send-proxy-v2 setting (v1 text or v2 binary, HAProxy's spec).`,
   proxyIncomplete: (peer: ClientAddress) =>
     `PROXY protocol: ${formatAddress(peer)} closed the connection in the middle of its header.`,
+  proxyCutAtShutdown: (peer: ClientAddress, seconds: number) =>
+    `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s of shutdown, which waits no longer for a header under way.`,
   proxyTimeout: (peer: ClientAddress, seconds: number) =>
     `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s (limits.lineTimeout). ` +
     `Fix: raise limits.lineTimeout, or check that the proxy sends a header.`,
   tlsFailed: (peer: ClientAddress, reason: string) =>
     `TLS handshake with ${formatAddress(peer)} failed: ${reason}.`,
+  tlsCutAtShutdown: (peer: ClientAddress, seconds: number) =>
+    `TLS handshake with ${formatAddress(peer)} did not complete within ${seconds} s of shutdown, which waits no longer for a handshake under way.`,
   tlsTimeout: (peer: ClientAddress, seconds: number) =>
     `TLS handshake with ${formatAddress(peer)} did not complete within ${seconds} s (limits.lineTimeout).`,
   lineTimeout: (seconds: number, what: string) =>

@@ -7,6 +7,8 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions, ProxyInfo, TlsInfo } from './edge-op
 import { MalformedHeader, scanProxyHeader } from './proxy-header';
 import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
+import { registerReader } from '../classic/reader-registry';
+import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -110,8 +112,21 @@ export class Preamble {
 
   private async handshake(raw: net.Socket, client: ClientAddress, deadline: number): Promise<tls.TLSSocket> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TlsHandshakeError(messages.tlsTimeout(client, this.seconds))), untilDeadline(deadline));
+    let settled = false;
+    let fail!: (err: Error) => void;
+    const late = new Promise<never>((_, reject) => (fail = reject));
+    const arm = (at: number, shutdown: boolean) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new TlsHandshakeError(shutdown ? messages.tlsCutAtShutdown(client, SHUTDOWN_CUT_MS / 1000) : messages.tlsTimeout(client, this.seconds))), untilDeadline(at));
+    };
+    arm(deadline, false);
+    // Shutdown (the server's stopReading, SIGTERM's stopListening): a handshake under way has a second
+    // more, not lineTimeout's 30 s.
+    cuttable(raw, {
+      stopReading: () => {
+        const cut = Date.now() + SHUTDOWN_CUT_MS;
+        if (!settled && cut < deadline) arm(cut, true);
+      },
     });
     try {
       return await Promise.race([this.tls!.handshake(raw), late]);
@@ -119,6 +134,7 @@ export class Preamble {
       if (err instanceof TlsHandshakeError) throw err;
       throw new TlsHandshakeError(messages.tlsFailed(client, describeTlsError(err)), { cause: err });
     } finally {
+      settled = true;
       clearTimeout(timer);
     }
   }
@@ -150,7 +166,15 @@ export class Preamble {
         // A signature's beginning that stalls or ends is plain data too, when a header is not required
         // (intake puts the bytes back before the end); when one is, the header was cut short or late.
         if (!config.required) return { used: 0, value: null };
-        throw new ProxyProtocolError(event === 'timeout' ? messages.proxyTimeout(peer, this.seconds) : event === 'closed' ? messages.proxyIncomplete(peer) : messages.proxyMissing(peer));
+        throw new ProxyProtocolError(
+          event === 'timeout'
+            ? messages.proxyTimeout(peer, this.seconds)
+            : event === 'shutdown'
+              ? messages.proxyCutAtShutdown(peer, SHUTDOWN_CUT_MS / 1000)
+              : event === 'closed'
+                ? messages.proxyIncomplete(peer)
+                : messages.proxyMissing(peer),
+        );
       }
       return undefined;
     }, done);
@@ -190,7 +214,8 @@ function describeTlsError(err: unknown): string {
 /** The decision that waits for a connection's first bytes (left unread) or its end: a TLS client speaks first. */
 const firstBytesDecision: Decide<IntakeEvent> = (bytes, event) => ({ used: 0, value: event === 'closed' && bytes.length > 0 ? 'data' : event });
 
-type IntakeEvent = 'data' | 'closed' | 'timeout';
+/** `shutdown`: shutdown's cut passed with part of the preamble read (a connection that sent nothing is 'closed' then). */
+type IntakeEvent = 'data' | 'closed' | 'timeout' | 'shutdown';
 /** A decision on the bytes so far: the value, and how many bytes it used (the rest is put back). */
 type Decide<T> = (bytes: Buffer, event: IntakeEvent) => { used: number; value: T } | undefined;
 
@@ -216,7 +241,10 @@ function intake<T>(raw: net.Socket, deadline: number, holdEnd: boolean, decide: 
 class Intake<T> implements IntakeSteps {
   private chunks: Buffer[] = [];
   private settled = false;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  private readonly born = Date.now();
+  /** Shutdown came (stopReading): the timer's end is the shutdown's cut, not lineTimeout. */
+  private cut = false;
   /** The socket's own push(), while holdEnd replaces it. */
   private readonly push: IntakeSocket['push'] | undefined;
 
@@ -239,6 +267,8 @@ class Intake<T> implements IntakeSteps {
       };
     }
     this.timer = setTimeout(onIntakeTimeout, untilDeadline(deadline), this);
+    this.deadline = deadline;
+    cuttable(raw, this); // shutdown shortens the wait
     raw[INTAKE] = this;
     raw.on('data', onIntakeData);
     raw.on('end', onIntakeEnd);
@@ -248,10 +278,32 @@ class Intake<T> implements IntakeSteps {
     raw.resume();
   }
 
+  private readonly deadline: number;
+
   /** Bytes from the socket (the shared 'data' listener). */
   data(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.step('data');
+  }
+
+  /**
+   * Shutdown (the server's stopReading(), API.md §6): a connection that has sent nothing yet has what is left
+   * of its first second (as an rfile's first request), then ends quietly, as a health check does; one part-way
+   * through its header has a second more. Either waited out lineTimeout (30 s), which held shutdown as long.
+   */
+  stopReading(): void {
+    if (this.settled) return;
+    const now = Date.now();
+    const cut = this.chunks.length === 0 ? Math.max(now, this.born + FIRST_REQUEST_GRACE_MS) : now + SHUTDOWN_CUT_MS;
+    if (cut >= this.deadline) return;
+    this.cut = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(onIntakeTimeout, untilDeadline(cut), this);
+  }
+
+  /** The timer: lineTimeout passed, or shutdown's cut, which ends a connection that sent nothing as a close. */
+  timedOut(): void {
+    this.step(!this.cut ? 'timeout' : this.bytes().length === 0 ? 'closed' : 'shutdown');
   }
 
   /** Asks `decide` about the bytes so far; once it decides (or throws), ends the intake and calls `done`. */
@@ -302,6 +354,7 @@ const INTAKE = Symbol('sockserve.intake');
 interface IntakeSteps {
   data(chunk: Buffer): void;
   step(event: IntakeEvent): void;
+  timedOut(): void;
 }
 type IntakeSocket = net.Socket & Marked & { [INTAKE]?: IntakeSteps };
 
@@ -312,7 +365,29 @@ function onIntakeEnd(this: IntakeSocket): void {
   this[INTAKE]?.step('closed');
 }
 function onIntakeTimeout(intake: IntakeSteps): void {
-  intake.step('timeout');
+  intake.timedOut();
+}
+
+/** At shutdown, how long a PROXY header or TLS handshake already under way may still take (milliseconds). */
+const SHUTDOWN_CUT_MS = 1000;
+
+/** What shortens a connection's preamble at shutdown (its intake, or its handshake's timer). */
+const CUT = Symbol('sockserve.preambleCut');
+type Cuttable = net.Socket & { [CUT]?: { stopReading(): void } };
+
+/** Registers `step` to be cut short by shutdown's stopReading() (through the reader registry) or by cutPreambleOf(). */
+function cuttable(raw: net.Socket, step: { stopReading(): void }): void {
+  (raw as Cuttable)[CUT] = step;
+  registerReader(raw, step);
+}
+
+/**
+ * SIGTERM's stopListening(), before shutdown() (API.md §6): a connection still in its PROXY header or TLS
+ * handshake gets shutdown's cut (the rest of its first second when it has sent nothing, else a second), not
+ * lineTimeout, which held the listener's drain as long.
+ */
+export function cutPreambleOf(raw: net.Socket): void {
+  (raw as Cuttable)[CUT]?.stopReading();
 }
 
 // Marks kept on the sockets themselves (symbol-keyed properties, as Node keeps its own), not in WeakMaps or

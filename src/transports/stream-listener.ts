@@ -5,7 +5,7 @@ import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
 import type { ConnectionLimiter } from './connection-limiter';
-import { deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
+import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
@@ -147,6 +147,11 @@ export class StreamListener {
       this.shared.getsockname(a);
     }
     return { host: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  /** SIGTERM's drain: the connections still in their PROXY header or TLS handshake get shutdown's cut (cutPreambleOf). */
+  cutPreambles(): void {
+    for (const raw of this.preambles) cutPreambleOf(raw);
   }
 
   /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */

@@ -12,7 +12,7 @@ export const DEFAULT_LINE_LIMIT = 64 * 1024;
  * accepted moments before the listener closed has a request on its way (a load balancer connects, then
  * forwards it), and is served, not mistaken for an idle one. Measured from the rfile's creation.
  */
-const FIRST_REQUEST_GRACE_MS = 1000;
+export const FIRST_REQUEST_GRACE_MS = 1000;
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
 const CR = 0x0d;

@@ -41,6 +41,29 @@ describe.each([
       held.destroy();
     }
   });
+
+  test('a client that connected and sent nothing ends quietly within its first second of SIGTERM\'s drain (stopListening, shutdown), not after lineTimeout or shutdownTimeout', async () => {
+    const logged: string[] = [];
+    const logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger, shutdownTimeout: 20 }));
+    const silent = await within(5000, 'connect', connect(endpoint(server)));
+    silent.on('error', () => undefined);
+    const ended = readToEnd(silent);
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      const started = Date.now();
+      await within(15000, 'stopListening', server.stopListening());
+      await within(15000, 'shutdown', server.shutdown());
+      // hostile run: 2 × shutdownTimeout in serial and @Concurrent, shutdownTimeout in the pools
+      expect(Date.now() - started).toBeLessThan(3000);
+      await within(5000, 'the connection to close', ended);
+      await until(() => server.stats().healthChecks === 1, 5000);
+      expect(server.stats()).toMatchObject({ tlsErrors: 0, clientErrors: 0, errors: 0 });
+      expect(logged).toEqual([]);
+    } finally {
+      silent.destroy();
+    }
+  });
 });
 
 describe.each([
@@ -81,6 +104,26 @@ describe.each([
       await within(5000, 'the report', until(() => reported.length > 0, 5000));
       expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: .*shutdownTimeout/)]);
       expect(server.stats()).toMatchObject({ proxyErrors: 0, clientErrors: 1, errors: 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a client part-way through its PROXY header when SIGTERM\'s drain begins has a second to finish, then a ProxyProtocolError that says so (it waited out lineTimeout or shutdownTimeout)', async () => {
+    const logged: string[] = [];
+    const logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger, shutdownTimeout: 20 }));
+    const header = v1Header('203.0.113.7', 40000, '127.0.0.1', endpoint(server).port);
+    const client = await rawConnect(endpoint(server), header.slice(0, 12)); // and never the rest
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      const started = Date.now();
+      await within(15000, 'stopListening', server.stopListening());
+      await within(15000, 'shutdown', server.shutdown());
+      expect(Date.now() - started).toBeLessThan(4000);
+      await within(5000, 'the report', until(() => logged.length > 0, 5000));
+      expect(logged).toEqual([expect.stringMatching(/^ProxyProtocolError from 127\.0\.0\.1:\d+: PROXY protocol: no complete header from .* within 1 s of shutdown/)]);
+      expect(server.stats()).toMatchObject({ proxyErrors: 1, clientErrors: 0, errors: 0 });
     } finally {
       client.destroy();
     }
