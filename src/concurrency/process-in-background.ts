@@ -37,6 +37,7 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
  * Nothing is reported for a request the server has abandoned (`wasAbandoned`), which was reported then.
  */
 export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, request: Req | undefined, clientAddress: ClientAddress | undefined, err: unknown): Promise<void> {
+  clientAddress = clientNamedBy(err) ?? clientAddress;
   // An abandoned request was reported once; what its handler meets later (its closed socket) is no news.
   if (request !== undefined && server.wasAbandoned?.(request)) return;
   try {
@@ -68,3 +69,19 @@ function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
 
 
 function ignore(): void {}
+
+/** The client a worker's PROXY header named, kept on the error the worker's request failed with. */
+const NAMED_CLIENT = Symbol('sockserve.namedClient');
+
+/**
+ * Marks `err` (a request's error that came back from a worker) with the client its PROXY header named: the
+ * server's process dispatched the connection under the proxy's address, and would report it under that.
+ */
+export function nameClient(err: unknown, client: ClientAddress): void {
+  if (typeof err === 'object' && err !== null) Object.defineProperty(err, NAMED_CLIENT, { value: client, configurable: true });
+}
+
+/** The client nameClient() put on `err`, if any. */
+export function clientNamedBy(err: unknown): ClientAddress | undefined {
+  return typeof err === 'object' && err !== null ? (err as { [NAMED_CLIENT]?: ClientAddress })[NAMED_CLIENT] : undefined;
+}

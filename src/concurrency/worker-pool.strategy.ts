@@ -4,7 +4,7 @@ import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
 import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
 import type { ClientAddress } from '../transports/address';
-import { processInBackground } from './process-in-background';
+import { clientNamedBy, processInBackground } from './process-in-background';
 import { AdoptedEnds, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { DroppedInWorker, FromWorker } from './remote/protocol';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
@@ -822,7 +822,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const client = connection.clientAddress;
     let reported: unknown;
     try {
-      if (error !== undefined) reported = error instanceof SystemExit ? undefined : accepting.handleError(undefined, client, error);
+      if (error !== undefined) reported = error instanceof SystemExit ? undefined : accepting.handleError(undefined, clientNamedBy(error) ?? client, error);
       else if (dropped) reported = accepting.connectionDropped?.(dropped, client, undefined, true);
     } catch (err) {
       reported = Promise.reject(err);

@@ -4,7 +4,7 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, ProxyDefaultErrorsInChildren, ProxyDefaultErrorsInThreads, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
@@ -44,9 +44,9 @@ beforeEach(() => {
 });
 
 describe.each([
-  { mode: '@Threading', tls: TlsInThreads, messages: TlsMessagesInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, renegotiable: RenegotiableInThread, ownsRaw: canTransferTcpSockets() },
-  { mode: '@Forking', tls: TlsInChildren, messages: TlsMessagesInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, renegotiable: RenegotiableInChild, ownsRaw: true },
-])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, messages: MessagesHandler, proxy: ProxyHandler, both: BothHandler, renegotiable: Renegotiable, ownsRaw }) => {
+  { mode: '@Threading', tls: TlsInThreads, messages: TlsMessagesInThreads, defaultErrors: ProxyDefaultErrorsInThreads, proxy: ProxyInThreads, both: ProxyTlsInThreads, renegotiable: RenegotiableInThread, ownsRaw: canTransferTcpSockets() },
+  { mode: '@Forking', tls: TlsInChildren, messages: TlsMessagesInChildren, defaultErrors: ProxyDefaultErrorsInChildren, proxy: ProxyInChildren, both: ProxyTlsInChildren, renegotiable: RenegotiableInChild, ownsRaw: true },
+])('TLS, PROXY and @Verify with $mode (the worker owns the raw socket: $ownsRaw)', ({ tls: TlsHandler, messages: MessagesHandler, defaultErrors: DefaultErrors, proxy: ProxyHandler, both: BothHandler, renegotiable: Renegotiable, ownsRaw }) => {
   const serve = servingInTests<Server>();
 
   test.each([['@Handle', 'stream'], ['@OnMessage', 'messages']])('%s: clients that end right after their TLS handshake, sending nothing, are closed and counted out (relayed threads kept them open for ever: a maxConnections lockout)', async (_name, kind) => {
@@ -105,6 +105,22 @@ describe.each([
     } finally {
       v1.destroy();
       v2.destroy();
+    }
+  });
+
+  test('an error of a request behind a PROXY header is reported under the client the header names, not the proxy\'s address (hostile run)', async () => {
+    const { lines, logger } = quietLogger();
+    const server = serve(await bootstrap(DefaultErrors, { logger }));
+    const client = await rawConnect(endpoint(server), v1Header('198.51.100.9', 5555));
+    try {
+      client.write('hello\n');
+      expect(await readLine(client)).toBe('hello\n');
+      client.write('fail\n'); // the handler throws
+      await within(10000, 'the error to be logged', until(() => lines.length > 0));
+      // the default @HandleError's traceback is printed in the server's process, which knew only the proxy's address
+      expect(lines).toEqual([expect.stringContaining('Exception occurred during processing of request from 198.51.100.9:5555')]);
+    } finally {
+      client.destroy();
     }
   });
 

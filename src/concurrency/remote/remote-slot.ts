@@ -14,6 +14,7 @@ import { plainError, RequestEndData, requestEndObserved } from '../../observabil
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
+import { nameClient } from '../process-in-background';
 
 /** Milliseconds between looks at whether an abandoning worker has sent back every connection (abandon()). */
 const ABANDON_POLL_MS = 10;
@@ -422,6 +423,7 @@ export abstract class RemoteSlot {
           if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);
         }
         const error = msg.error ? deserializeError(msg.error) : undefined;
+        if (error !== undefined && msg.client) nameClient(error, msg.client);
         // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
         if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
         void this.finish(running, error, msg.reply, msg.dropped, msg.end);

@@ -61,7 +61,7 @@ interface RunState {
   /** The pool ended it from outside ('abandon'): its `done` has been sent, finishRun sends none. */
   abandoned?: boolean;
   /** What `done` carries besides the outcome. */
-  ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number };
+  ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number; client?: ClientAddress };
 }
 
 /** A request's bytes in and out (RunState.bytes). */
@@ -177,6 +177,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const serveRequest = (state: RunState, work: (trace?: Trace) => Promise<void | DroppedInWorker>, prepared: ClientAddress | 'health-check', verifies: boolean): Promise<void | DroppedInWorker> => {
     if (prepared === 'health-check') return Promise.resolve('health-check');
     const who = prepared;
+    // The client a PROXY header named: the server's process knows the proxy's address only, and reports the
+    // request's error with this one (its log line named the proxy, hostile run).
+    if (state.preamble) state.ending.client = who;
     if (!state.passed) {
       state.passed = true;
       reporter.requests++;
