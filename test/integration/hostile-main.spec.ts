@@ -200,8 +200,12 @@ describe('datagrams, hostile', () => {
     expect(frames.stats().messages + netstrings.stats().messages).toBe(4);
   });
 
-  test('a datagram handler abandoned at shutdownTimeout is reported as a datagram\'s, not with a connection and EOF that datagrams lack', async () => {
-    const server = await bootstrap(UdpNeverReturns, { shutdownTimeout: 0.3 });
+  test.each([
+    ['serial', UdpNeverReturns, errors, /^the datagram's handler was still running 0\.3 s after shutdown began \(shutdownTimeout\), so it was abandoned and its reply is not sent\. Fix:/],
+    ['@Threading', ThreadNeverReturns, ThreadNeverReturns.errors, /^the datagram's handler was still running in its threading worker when shutdownTimeout passed .* the reply is not sent\. Fix:/],
+  ])('%s: a datagram handler abandoned at shutdownTimeout is reported as a datagram\'s whose reply is lost, not with a connection and EOF that datagrams lack', async (_name, handler, seen, message) => {
+    seen.length = 0;
+    const server = await bootstrap(handler as never, { shutdownTimeout: 0.3 });
     const loop = server.serveForever(0.05);
     const client = dgram.createSocket('udp4');
     try {
@@ -213,28 +217,9 @@ describe('datagrams, hostile', () => {
       client.close();
       await server.close();
     }
-    expect(errors).toEqual([expect.any(RequestTimeoutError)]);
-    expect((errors[0] as Error).message).toMatch(/^the datagram's handler was still running 0\.3 s after shutdown began \(shutdownTimeout\), so it was abandoned and its reply is not sent\. Fix:/);
-    expect((errors[0] as Error).message).not.toMatch(/connection|EOF/);
-  });
-
-  test('@Threading: a datagram handler abandoned at shutdownTimeout is reported as a datagram\'s whose reply is lost, not a connection\'s', async () => {
-    ThreadNeverReturns.errors.length = 0;
-    const server = await bootstrap(ThreadNeverReturns, { shutdownTimeout: 0.3 });
-    const loop = server.serveForever(0.05);
-    const client = dgram.createSocket('udp4');
-    try {
-      client.send('x', tcp(server).port, '127.0.0.1');
-      await until(() => server.stats().active === 1, 5000);
-      await within(5000, 'shutdown', server.shutdown());
-      await within(5000, 'the loop', loop);
-    } finally {
-      client.close();
-      await server.close();
-    }
-    expect(ThreadNeverReturns.errors).toEqual([expect.any(RequestTimeoutError)]);
-    expect((ThreadNeverReturns.errors[0] as Error).message).toMatch(/^the datagram's handler was still running in its threading worker when shutdownTimeout passed .* the reply is not sent\. Fix:/);
-    expect((ThreadNeverReturns.errors[0] as Error).message).not.toMatch(/connection|EOF/);
+    expect(seen).toEqual([expect.any(RequestTimeoutError)]);
+    expect((seen[0] as Error).message).toMatch(message);
+    expect((seen[0] as Error).message).not.toMatch(/connection|EOF/);
   });
 
   test.each([
