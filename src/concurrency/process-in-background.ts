@@ -78,10 +78,18 @@ const NAMED_CLIENT = Symbol('sockserve.namedClient');
  * server's process dispatched the connection under the proxy's address, and would report it under that.
  */
 export function nameClient(err: unknown, client: ClientAddress): void {
-  if (typeof err === 'object' && err !== null) Object.defineProperty(err, NAMED_CLIENT, { value: client, configurable: true });
+  try {
+    if (typeof err === 'object' && err !== null) Object.defineProperty(err, NAMED_CLIENT, { value: client, configurable: true });
+  } catch {
+    // a frozen error or a Proxy: reported under the address the server's process knows
+  }
 }
 
-/** The client nameClient() put on `err`, if any. */
+/** The client nameClient() put on `err`, if any. Never throws, whatever was thrown (a Proxy whose traps throw). */
 export function clientNamedBy(err: unknown): ClientAddress | undefined {
-  return typeof err === 'object' && err !== null ? (err as { [NAMED_CLIENT]?: ClientAddress })[NAMED_CLIENT] : undefined;
+  try {
+    return typeof err === 'object' && err !== null ? (err as { [NAMED_CLIENT]?: ClientAddress })[NAMED_CLIENT] : undefined;
+  } catch {
+    return undefined;
+  }
 }
