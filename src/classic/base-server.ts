@@ -93,7 +93,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
-  /** Requests whose async @Verify verdict has not come yet. */
+  /** Requests whose async `@Verify` verdict has not come yet. */
   private readonly verdictPending = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
   private readonly abandoning = new WeakSet<object>();
@@ -483,7 +483,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /**
-   * Whether a request whose @Verify verdict came late may still be handled: not once close() has begun
+   * Whether a request whose `@Verify` verdict came late may still be handled: not once close() has begun
    * (its connection is being closed; the handler ran on a dead socket) nor once it was abandoned and reported.
    */
   private mayStillRun(request: Req): boolean {
