@@ -49,7 +49,7 @@ export { isWorker, workerAcceptMechanism } from './runtime';
 export type { AcceptMechanism } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
-  FramingError, FrameTooLongError,
+  FramingError, FrameTooLongError, OutputBufferFullError,
   ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
 } from './errors/errors';
 export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo, EdgeOptions } from './transports/edge-options';

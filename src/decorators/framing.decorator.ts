@@ -17,6 +17,7 @@ const HELP = {
 const RULES: Readonly<Record<string, OptionRule>> = {
   maxLength: { name: 'maxLength', text: optionTexts.maxLength, valid: positiveInteger },
   concurrency: { name: 'concurrency', text: optionTexts.concurrency, valid: positiveInteger },
+  maxOutputBuffer: { name: 'maxOutputBuffer', text: optionTexts.maxOutputBuffer, valid: positiveInteger },
   lengthBytes: { name: 'lengthBytes', text: optionTexts.lengthBytes, valid: (v) => v === 1 || v === 2 || v === 4 },
   byteOrder: { name: 'byteOrder', text: optionTexts.byteOrder, valid: (v) => v === 'big' || v === 'little' },
 };
@@ -35,30 +36,30 @@ function record(kind: unknown, given: unknown) {
     }
     const site: DecorationSite = { decorator: `${DECORATOR}(${typeof kind === 'string' ? `'${kind}'` : className(kind)})`, cls: className(target) };
     if (isFramerKind(kind)) {
-      const names = ['maxLength', 'concurrency', ...FRAMER_OPTIONS[kind]];
+      const names = ['maxLength', 'concurrency', 'maxOutputBuffer', ...FRAMER_OPTIONS[kind]];
       const options = checkOptions<LengthPrefixedOptions>(site, given ?? {}, names.map((n) => RULES[n]), HELP);
       addFraming(target, site.decorator, builtInFraming(kind, options));
       return;
     }
     if (typeof kind !== 'function') fail(messages.badFramingKind(className(target), kind));
-    // A user framer: maxLength and concurrency are checked; its own options pass through to its factory.
+    // A user framer: maxLength, concurrency and maxOutputBuffer are checked; its own options pass through to its factory.
     const all = (given ?? {}) as Record<string, unknown>;
     if (typeof all !== 'object' || all === null || Array.isArray(all)) {
       fail(messages.badArgument(site.decorator, site.cls, given, HELP.expected, HELP.example));
     }
-    const { maxLength, concurrency } = all;
-    checkOptions(site, { maxLength, concurrency }, [RULES.maxLength, RULES.concurrency], HELP);
+    const { maxLength, concurrency, maxOutputBuffer } = all;
+    checkOptions(site, { maxLength, concurrency, maxOutputBuffer }, [RULES.maxLength, RULES.concurrency, RULES.maxOutputBuffer], HELP);
     addFraming(target, site.decorator, userFraming(kind as FramerFactory, all));
   };
 }
 
 /**
  * Cuts each connection into messages for `@OnMessage()`:
- * `@Framing('lines' | 'json-lines' | 'netstring', { maxLength?, concurrency? })`,
- * `@Framing('length-prefixed', { lengthBytes?: 1 | 2 | 4, byteOrder?: 'big' | 'little', maxLength?, concurrency? })`,
+ * `@Framing('lines' | 'json-lines' | 'netstring', { maxLength?, concurrency?, maxOutputBuffer? })`,
+ * `@Framing('length-prefixed', { lengthBytes?: 1 | 2 | 4, byteOrder?: 'big' | 'little', maxLength?, concurrency?, maxOutputBuffer? })`,
  * or `@Framing(factory, options)` with a class or function that builds a `Framer` per connection.
  * Bare `@Framing` and `@Framing()` mean `'lines'`. `maxLength` defaults: 64 KiB for the line framers,
- * 1 MiB for the others. Throws a ConfigurationError for an unknown kind or a bad option.
+ * 1 MiB for the others; `maxOutputBuffer` (bytes waiting unsent when `req.send()` pushes more) 16 MiB. Throws a ConfigurationError for an unknown kind or a bad option.
  */
 export function Framing<F extends FramerFactory>(factory: F, options?: FramingOptions & Record<string, unknown>): ClassDecorator;
 export function Framing(target: Function): void;

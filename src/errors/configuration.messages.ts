@@ -130,6 +130,10 @@ export const optionTexts = {
     requirement: 'a positive integer',
     fix: 'pass how many @OnMessage calls of one connection may overlap, or leave concurrency out for 1 (one at a time).',
   },
+  maxOutputBuffer: {
+    requirement: 'a positive integer (bytes)',
+    fix: 'pass the most bytes of pushed messages a connection may hold unsent, or leave maxOutputBuffer out for 16 MiB.',
+  },
   lengthBytes: { requirement: '1, 2 or 4', fix: 'pass the size of the length prefix in bytes, or leave lengthBytes out for 4.' },
   byteOrder: { requirement: "'big' or 'little'", fix: "pass the prefix's byte order, or leave byteOrder out for 'big' (network order)." },
 } as const;

@@ -21,6 +21,11 @@ export class LineTooLongError extends SockserveError {}
 export class FramingError extends SockserveError {}
 /** A message longer than its framer's `maxLength`; ends that connection only. */
 export class FrameTooLongError extends FramingError {}
+/**
+ * A connection's pushed messages (`req.send()`) waiting unsent passed `@Framing`'s `maxOutputBuffer`: the client
+ * does not read. Ends that connection only (Redis's client-output-buffer-limit, NATS's slow consumer).
+ */
+export class OutputBufferFullError extends SockserveError {}
 /** A read waited longer than the server's `requestTimeout`; ends that request only. */
 export class RequestTimeoutError extends SockserveError {}
 /** A hook ran on a server that is closed (Python raises ValueError on a closed fd). */

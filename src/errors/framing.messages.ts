@@ -31,6 +31,10 @@ export const framingMessages = {
   truncatedFrame: (framer: string, held: number) =>
     `@Framing('${framer}'): the connection ended inside a message (${held} bytes of it had arrived). ` +
     `Fix: make the client send whole messages before it closes.`,
+  outputBufferFull: (framer: string, unsent: number, most: number) =>
+    `@Framing('${framer}'): the client does not read: ${unsent} bytes of messages wait unsent, more than maxOutputBuffer ` +
+    `${most}, when req.send() pushed another; the connection is closed and its unsent messages dropped. Fix: push ` +
+    `only while req.send() returns true (else await req.drained()), or raise maxOutputBuffer in @Framing('${framer}', { maxOutputBuffer }).`,
   replyTooLong: (framer: string, bytes: number, most: number) =>
     `@Framing('${framer}'): a reply of ${bytes} bytes does not fit the length prefix (at most ${most}). ` +
     `Fix: send shorter replies, or use a larger lengthBytes.`,

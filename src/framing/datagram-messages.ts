@@ -26,9 +26,13 @@ export class DatagramMessages implements MessageChannel {
     private readonly observe?: () => void,
   ) {}
 
-  send(message: unknown): void {
-    if (message === undefined) return;
-    void this.reply.write(this.encode(message));
+  send(message: unknown): boolean {
+    if (message !== undefined) void this.reply.write(this.encode(message));
+    return true; // one reply datagram gathers it: nothing waits on the client
+  }
+
+  drained(): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
   close(): void {

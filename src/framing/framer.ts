@@ -67,6 +67,13 @@ export interface FramingOptions {
   maxLength?: number;
   /** How many `@OnMessage` calls of one connection may overlap; replies keep message order. Default 1. */
   concurrency?: number;
+  /**
+   * Bytes (default 16 MiB) that may wait unsent on a connection, not yet taken by the kernel, when `req.send()`
+   * pushes another message: past it the client is not reading, and the connection ends with an
+   * OutputBufferFullError (a client error, its unsent messages dropped), as Redis closes a client past its
+   * client-output-buffer-limit. Replies are bounded without it (reading pauses above the high-water mark).
+   */
+  maxOutputBuffer?: number;
 }
 
 /** `@Framing('length-prefixed', options)`. */
@@ -79,6 +86,8 @@ export interface LengthPrefixedOptions extends FramingOptions {
 
 /** 64 KiB: the default for line-based framers, as `rfile.readline()` (asyncio's StreamReader). */
 export const LINE_MAX_LENGTH = 64 * 1024;
+/** 16 MiB: the default `maxOutputBuffer` (bytes waiting unsent when `req.send()` pushes more). */
+export const OUTPUT_BUFFER_MAX = 16 * 1024 * 1024;
 /** 1 MiB: the default for 'length-prefixed', 'netstring' and user framers. */
 export const FRAME_MAX_LENGTH = 1024 * 1024;
 

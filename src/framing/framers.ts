@@ -12,6 +12,7 @@ import {
   FramerOptions,
   LengthPrefixedOptions,
   LINE_MAX_LENGTH,
+  OUTPUT_BUFFER_MAX,
 } from './framer';
 import { JsonLinesFramer } from './json-lines.framer';
 import { LengthPrefixedFramer, PREFIX_MAX } from './length-prefixed.framer';
@@ -24,7 +25,7 @@ export function isFramerKind(kind: unknown): kind is FramerKind {
   return typeof kind === 'string' && (FRAMER_KINDS as readonly string[]).includes(kind);
 }
 
-/** The options each built-in framer takes, beyond `maxLength` and `concurrency`. */
+/** The options each built-in framer takes, beyond `maxLength`, `concurrency` and `maxOutputBuffer`. */
 export const FRAMER_OPTIONS: Readonly<Record<FramerKind, readonly string[]>> = {
   lines: [],
   'json-lines': [],
@@ -35,24 +36,25 @@ export const FRAMER_OPTIONS: Readonly<Record<FramerKind, readonly string[]>> = {
 /** The definition of a built-in framer, defaults applied. */
 export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions): FramingDefinition {
   const concurrency = options.concurrency ?? 1;
+  const maxOutputBuffer = options.maxOutputBuffer ?? OUTPUT_BUFFER_MAX;
   switch (kind) {
     case 'lines': {
       const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
-      return { name: kind, maxLength, concurrency, create: () => new LinesFramer(maxLength) };
+      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LinesFramer(maxLength) };
     }
     case 'json-lines': {
       const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
-      return { name: kind, maxLength, concurrency, create: () => new JsonLinesFramer(maxLength) };
+      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new JsonLinesFramer(maxLength) };
     }
     case 'netstring': {
       const maxLength = options.maxLength ?? FRAME_MAX_LENGTH;
-      return { name: kind, maxLength, concurrency, create: () => new NetstringFramer(maxLength) };
+      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new NetstringFramer(maxLength) };
     }
     case 'length-prefixed': {
       const lengthBytes = options.lengthBytes ?? 4;
       const little = options.byteOrder === 'little';
       const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, PREFIX_MAX[lengthBytes]);
-      return { name: kind, maxLength, concurrency, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
+      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
     }
   }
 }
@@ -63,13 +65,18 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
  * (default 1 MiB). The runner checks `maxLength` for it through `buffered`, or, when the framer has no
  * `buffered`, through the bytes it took in since it last gave a message.
  */
-export function userFraming(factory: FramerFactory, options: Record<string, unknown> & { maxLength?: number; concurrency?: number }): FramingDefinition {
+export function userFraming(
+  factory: FramerFactory,
+  options: Record<string, unknown> & { maxLength?: number; concurrency?: number; maxOutputBuffer?: number },
+): FramingDefinition {
   const maxLength = options.maxLength ?? FRAME_MAX_LENGTH;
   const framerOptions: FramerOptions = { ...options, maxLength };
   delete framerOptions.concurrency;
+  delete framerOptions.maxOutputBuffer;
   const isClass = typeof factory.prototype === 'object' && factory.prototype !== null;
   const create = isClass
     ? () => new (factory as new (o: FramerOptions) => Framer)(framerOptions)
     : () => (factory as (o: FramerOptions) => Framer)(framerOptions);
-  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, create };
+  const maxOutputBuffer = options.maxOutputBuffer ?? OUTPUT_BUFFER_MAX;
+  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, maxOutputBuffer, create };
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
-import { FrameTooLongError, RequestTimeoutError } from '../errors/errors';
+import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
@@ -41,7 +41,11 @@ const SLACK = 1024;
  *   message from its first byte (slowloris). Either ends the connection with a RequestTimeoutError once the
  *   replies owed are written. One timer per connection, re-armed lazily (no timer work per chunk).
  * - Backpressure: reading pauses while the connection's unsent output is above its
- *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory.
+ *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory by
+ *   sending. Pushes (`send()`) say whether the output is below the mark (Node's `write()`), `drained()` waits
+ *   for it, and a push while more than `maxOutputBuffer` bytes wait unsent ends the connection with an
+ *   OutputBufferFullError (the socket destroyed, what it held dropped): a client that never reads cannot
+ *   grow memory by being pushed to either.
  * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
  *   once the replies already owed are written, or, after shutdown's stopReading(), once nothing is in
  *   flight or half-received.
@@ -79,7 +83,8 @@ export class MessageConnection implements MessageChannel {
   private inputEnded = false;
   private closeAsked = false;
   private stopping = false;
-  private drained = false;
+  /** Shutdown: the bytes already in the kernel when stopReading() came have been read. */
+  private kernelRead = false;
   private failed = false;
   private error: unknown;
   /** An error that ends the connection once the replies owed before it are written (bad input, a handler that threw). */
@@ -94,6 +99,8 @@ export class MessageConnection implements MessageChannel {
   private readonly partialMs: number;
   /** The connection's writableHighWaterMark (bytes): replies gathered past it go out at once. */
   private readonly highWater: number;
+  /** Pushers waiting in drained(): called with true once the output is below the high-water mark, false once the connection ended. */
+  private drainWaiters: Array<(writable: boolean) => void> | undefined;
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
   private lastByte = 0;
   private partialSince = 0;
@@ -141,10 +148,43 @@ export class MessageConnection implements MessageChannel {
     return (this.framer ??= this.framing.create());
   }
 
-  send(message: unknown): void {
-    if (this.finished || this.failed || message === undefined) return;
-    this.reply(message);
-    if (!this.batching) this.flow();
+  send(message: unknown): boolean {
+    if (this.finished || this.failed) return false;
+    if (message !== undefined) {
+      const unsent = this.socket.writableLength + this.batchBytes;
+      if (unsent > this.framing.maxOutputBuffer) {
+        this.overflow(unsent);
+        return false;
+      }
+      this.reply(message);
+      if (!this.batching) this.flow();
+    }
+    return this.writable();
+  }
+
+  drained(): Promise<boolean> {
+    if (this.writable() || this.finished || this.failed) return Promise.resolve(this.writable());
+    return new Promise<boolean>((resolve) => (this.drainWaiters ??= []).push(resolve));
+  }
+
+  /** More may be sent now: the connection is open and its unsent output below the high-water mark. */
+  private writable(): boolean {
+    const socket = this.socket;
+    return !this.finished && !this.failed && !socket.destroyed && !socket.writableEnded && !socket.writableNeedDrain && this.batchBytes < this.highWater;
+  }
+
+  /** A push found more than maxOutputBuffer bytes unsent: the client does not read. Ends the connection now. */
+  private overflow(unsent: number): void {
+    this.fail(new OutputBufferFullError(messages.outputBufferFull(this.framing.name, unsent, this.framing.maxOutputBuffer)));
+    this.socket.destroy(); // what it holds is dropped: waiting for a client that does not read would hold it
+  }
+
+  /** Tells the pushers waiting in drained() (`writable`: whether they may send). */
+  private wakePushers(writable: boolean): void {
+    const waiters = this.drainWaiters;
+    if (waiters === undefined) return;
+    this.drainWaiters = undefined;
+    for (const resolve of waiters) resolve(writable);
   }
 
   close(): void {
@@ -160,7 +200,7 @@ export class MessageConnection implements MessageChannel {
     if (this.stopping || this.finished) return;
     this.stopping = true;
     afterPollPhase(() => {
-      this.drained = true;
+      this.kernelRead = true;
       this.maybeEnd();
     });
   }
@@ -214,6 +254,7 @@ export class MessageConnection implements MessageChannel {
   drain(): void {
     this.writeBlocked = false;
     this.pump();
+    if (this.drainWaiters !== undefined && (this.writable() || this.finished)) this.wakePushers(this.writable());
   }
 
   /** @internal */
@@ -514,7 +555,7 @@ export class MessageConnection implements MessageChannel {
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;
     if (this.endError && idle) return this.finish();
-    const stopped = this.stopping && this.drained && idle && !((this.framer?.buffered ?? 0) > 0);
+    const stopped = this.stopping && this.kernelRead && idle && !((this.framer?.buffered ?? 0) > 0);
     if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
   }
 
@@ -529,6 +570,7 @@ export class MessageConnection implements MessageChannel {
     // 'error' stays: with the loop gone it does nothing, and a late error (a write that fails while the
     // server closes the connection) must find a listener rather than crash the process.
     fed[CONNECTION] = undefined;
+    this.wakePushers(false);
     if (this.reading) {
       this.reading = false;
       fed.pause();

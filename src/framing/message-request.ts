@@ -11,8 +11,10 @@ import { MessageConnection, MessageTimeouts } from './message-connection';
 
 /** What carries a MessageRequest's messages: a stream connection, or one datagram. */
 export interface MessageChannel {
-  /** Frames `message` and writes it now (on a datagram: adds it to the one reply). */
-  send(message: unknown): void;
+  /** Frames `message` and writes it now (on a datagram: adds it to the one reply); whether more may be sent now. */
+  send(message: unknown): boolean;
+  /** Resolves true once more may be sent (at once if it may now), false once the channel has ended. */
+  drained(): Promise<boolean>;
   /** Stops taking messages; the channel ends once the replies already owed are written. */
   close(): void;
   /** Calls `call` once per message until the channel ends; resolves once every call has returned. */
@@ -25,7 +27,8 @@ export interface MessageChannel {
  * this object once, `@OnMessage` once per message.
  *
  * - `send(message)`: writes a message now, framed like a reply (unsolicited: a push, a greeting). On a
- *   datagram it is added to the one reply datagram.
+ *   datagram it is added to the one reply datagram. Returns false when the client is behind (wait for
+ *   `drained()`); pushing on past `@Framing`'s `maxOutputBuffer` ends the connection.
  * - `close()`: stop taking messages; the connection ends once the replies of the messages already
  *   taken have been written.
  */
@@ -60,9 +63,24 @@ export class MessageRequest<Out = unknown> {
    * Writes `message` now, framed as a reply (a push, a greeting), without waiting for a message; on a datagram
    * it joins the one reply datagram. `undefined` sends nothing; so does a connection already ended. A reply
    * the framer cannot encode (its `encode` threw) ends the connection through `@HandleError`.
+   *
+   * Returns, as Node's `socket.write()` does, whether more may be sent now: false once the bytes the client has
+   * not taken reach the socket's high-water mark (16 KiB by default), or the connection has ended; then
+   * `await req.drained()` before pushing more. A push while more than `@Framing`'s `maxOutputBuffer` bytes
+   * (default 16 MiB) wait unsent is not sent: the connection ends with an OutputBufferFullError (a client
+   * error, through `@HandleError`), as Redis closes a client past its output buffer limit. Always true on a datagram.
    */
-  send(message: Out): void {
-    this.channel.send(message);
+  send(message: Out): boolean {
+    return this.channel.send(message);
+  }
+
+  /**
+   * Resolves once the client has taken enough for `send()` to return true again (at once when it would now):
+   * to true, or to false when the connection has ended (a push would be dropped). Node's `'drain'`, Netty's
+   * `channelWritabilityChanged`. Never rejects.
+   */
+  drained(): Promise<boolean> {
+    return this.channel.drained();
   }
 
   /** Stops taking messages: the connection ends once the replies to the messages already taken are written. */

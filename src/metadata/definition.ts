@@ -187,6 +187,8 @@ export interface FramingDefinition {
   maxLength: number;
   /** `@OnMessage` calls of one connection that may overlap (default 1). */
   concurrency: number;
+  /** Bytes that may wait unsent on a connection when `req.send()` pushes more (default 16 MiB); past it the connection ends. */
+  maxOutputBuffer: number;
   /** Builds the framer of one connection (or one datagram). */
   create: () => import('../framing/framer').Framer;
 }

@@ -5,7 +5,7 @@ import { readThrown } from '../errors/thrown';
  * - `'handler'`: an error of the handler (a hook threw, a worker died): `stats().errors`, the
  *   traceback block at `error`;
  * - `'client'`: routine client behaviour (a reset, a broken pipe, a timeout, a line or frame too long,
- *   malformed framing: FramingError): `stats().clientErrors`, one line at `warn`;
+ *   malformed framing: FramingError, pushes a client does not read): `stats().clientErrors`, one line at `warn`;
  * - `'tls'` / `'proxy'`: a failed TLS handshake, a TLS connection the client broke after it (a bad record,
  *   renegotiation abuse), or a failed PROXY header: `stats().tlsErrors` / `proxyErrors` only, one line at `warn`.
  *
@@ -30,10 +30,11 @@ const CLIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECANCELED', 'ETIMEDOUT', '
  */
 const TLS_CODES = /^(ERR_SSL_|ERR_TLS_SESSION_ATTACK$)/;
 /**
- * sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14), and for a
+ * sockserve's errors for bad or slow input (API.md §5, §12; FramingError: malformed framing, §14), for a client
+ * that does not read its pushed messages (OutputBufferFullError), and for a
  * Unix datagram reply whose client is gone or does not read (UnreachableClientError, unix-dgram.socket.ts).
  */
-const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FramingError', 'FrameTooLongError', 'UnreachableClientError']);
+const CLIENT_NAMES = new Set(['RequestTimeoutError', 'LineTooLongError', 'FramingError', 'FrameTooLongError', 'OutputBufferFullError', 'UnreachableClientError']);
 
 export function errorKind(error: unknown): ErrorKind {
   const own = kindOf(error);

@@ -41,7 +41,15 @@ describe('@Framing and @OnMessage in a definition', () => {
   test('options are kept: maxLength, concurrency, and the length prefix of length-prefixed', () => {
     @TcpServer(0) @Framing('length-prefixed', { lengthBytes: 2, byteOrder: 'little', maxLength: 100, concurrency: 8 })
     class Frames { @OnMessage() on() {} }
-    expect(explore(Frames).framing).toMatchObject({ name: 'length-prefixed', maxLength: 100, concurrency: 8 });
+    expect(explore(Frames).framing).toMatchObject({ name: 'length-prefixed', maxLength: 100, concurrency: 8, maxOutputBuffer: 16 * 1024 * 1024 });
+  });
+
+  test('maxOutputBuffer is kept, for built-in and user framers, and a user framer does not receive it', () => {
+    @TcpServer(0) @Framing('netstring', { maxOutputBuffer: 4096 }) class Small { @OnMessage() on() {} }
+    @TcpServer(0) @Framing(Upper, { maxOutputBuffer: 8192, flavour: 'y' }) class Custom { @OnMessage() on() {} }
+    expect(explore(Small).framing!.maxOutputBuffer).toBe(4096);
+    expect(explore(Custom).framing!.maxOutputBuffer).toBe(8192);
+    expect((explore(Custom).framing!.create() as Upper).options).toEqual({ maxLength: 1024 * 1024, flavour: 'y' });
   });
 
   test('the default maxLength of length-prefixed is 1 MiB, or what its prefix can express', () => {
@@ -122,8 +130,12 @@ describe('@Framing and @OnMessage mistakes are ConfigurationErrors', () => {
     );
     expect(configurationError(() => Framing('length-prefixed', { lengthBytes: 3 as never })(class B {}))).toMatch(/lengthBytes 3 is not 1, 2 or 4/);
     expect(configurationError(() => Framing('lines', { lengthBytes: 2 } as never)(class C {}))).toBe(
-      "@Framing('lines') on C: unknown option \"lengthBytes\". Fix: use only maxLength and concurrency.",
+      "@Framing('lines') on C: unknown option \"lengthBytes\". Fix: use only maxLength, concurrency and maxOutputBuffer.",
     );
+    expect(configurationError(() => Framing('lines', { maxOutputBuffer: -1 })(class D {}))).toBe(
+      "@Framing('lines') on D: maxOutputBuffer -1 is not a positive integer (bytes). Fix: pass the most bytes of pushed messages a connection may hold unsent, or leave maxOutputBuffer out for 16 MiB.",
+    );
+    expect(configurationError(() => Framing(Upper, { maxOutputBuffer: 'big' } as never)(class E {}))).toMatch(/maxOutputBuffer "big" is not a positive integer/);
   });
 
   test('@OnMessage with arguments, or on a property', () => {

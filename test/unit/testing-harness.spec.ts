@@ -643,3 +643,65 @@ describe('user framers', () => {
     expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
   });
 });
+
+/** Pushes 1 KiB lines: `fill` while send() returns true, then waits for drained(); `flood` ignores what send() returns. */
+@TcpServer(0)
+@Framing('lines', { maxOutputBuffer: 64 * 1024 })
+class Pusher {
+  static seen: unknown[] = [];
+  @OnMessage() async on(line: string, req: MessageRequest<string>) {
+    const kib = 'y'.repeat(1023);
+    if (line === 'fill') {
+      let n = 0;
+      while (req.send(kib)) n++;
+      Pusher.seen.push(n);
+      Pusher.seen.push(await req.drained());
+      return 'after';
+    }
+    for (let i = 0; i < 200; i++) Pusher.seen.push(req.send(kib));
+    Pusher.seen.push(await req.drained()); // the connection has ended: false, at once
+    return undefined;
+  }
+  @HandleError() failed(error: Error) {
+    events.push(error.name);
+  }
+}
+
+describe('pushes (req.send) are bounded', () => {
+  beforeEach(() => (Pusher.seen = []));
+
+  test('send() returns false at the high-water mark, and drained() resolves true once the client has read', async () => {
+    const t = await serve(Pusher);
+    const c = t.connect();
+    c.write('fill\n');
+    await until(() => Pusher.seen.length === 1);
+    const n = Pusher.seen[0] as number;
+    expect(n).toBeGreaterThan(4); // it took some: the client's buffers
+    expect(n).toBeLessThan(64); // and stopped long before maxOutputBuffer (64 KiB)
+    await new Promise((r) => setImmediate(r));
+    expect(Pusher.seen).toHaveLength(1); // drained() waits while the client reads nothing
+    const pushed = await c.read((n + 1) * 1024);
+    expect(pushed.toString()).toBe(('y'.repeat(1023) + '\n').repeat(n + 1));
+    await until(() => Pusher.seen.length === 2);
+    expect(Pusher.seen[1]).toBe(true);
+    expect(await c.readline()).toBe('after\n');
+    await c.end();
+    expect(events).toEqual([]);
+  });
+
+  test('pushing on past maxOutputBuffer ends the connection with an OutputBufferFullError; later sends return false and drained() false', async () => {
+    const t = await serve(Pusher);
+    const c = t.connect();
+    c.write('flood\n');
+    await c.closed;
+    expect(events).toEqual(['OutputBufferFullError']);
+    const results = Pusher.seen as boolean[];
+    expect(results).toHaveLength(201);
+    const firstRefused = results.indexOf(false);
+    expect(firstRefused).toBeGreaterThan(0);
+    // after the buffer passed 64 KiB, the next push ended the connection: nothing after it was taken
+    expect(results.slice(results.lastIndexOf(true) + 1).every((r) => r === false)).toBe(true);
+    expect(results.lastIndexOf(true)).toBeLessThan(100);
+    expect(results[200]).toBe(false);
+  });
+});

@@ -1,0 +1,95 @@
+import 'reflect-metadata';
+import { bootstrap, Server } from '../../src';
+import { PushMode, pushers } from '../fixtures/pushers';
+import { connect, within } from '../helpers/clients';
+import { memoryLogger } from '../helpers/memory-logger';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
+
+function tcp(s: Server): { host: string; port: number } {
+  return s.serverAddress as { host: string; port: number };
+}
+
+async function until(what: string, cond: () => boolean, ms = 10000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const modes: PushMode[] = ['serial', 'concurrent', 'threading', 'forking'];
+
+describe.each(modes)('req.send() to a client that does not read, %s', (mode) => {
+  test('pushing on past maxOutputBuffer ends that connection with an OutputBufferFullError (a client error), and the server goes on', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(pushers[mode] as never, { logger }));
+    const reader = await connect(tcp(server));
+    try {
+      reader.on('error', () => undefined);
+      reader.pause(); // reads nothing: 1,000 pushes of 64 KiB (64 MiB) cannot all wait in the server
+      reader.write('flood 1000\n');
+      await until('the server to end the flooded connection', () => server.stats().clientErrors === 1 && server.stats().active === 0, 20000);
+      expect(server.stats().errors).toBe(0);
+      expect(logger.lines.warn.join('\n')).toMatch(/OutputBufferFullError from 127\.0\.0\.1:\d+: @Framing\('lines'\): the client does not read: \d+ bytes of messages wait unsent, more than maxOutputBuffer 1048576/);
+    } finally {
+      reader.destroy();
+    }
+    // the server goes on: a client that reads gets every push, then the reply
+    const next = await connect(tcp(server));
+    try {
+      let got = '';
+      next.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      next.write('polite 300\n');
+      await within(15000, 'the pushes and the reply', until('done', () => got.endsWith('done 300\n'), 15000));
+      const lines = got.split('\n').slice(0, -2);
+      expect(lines.map((l) => Number(l.split(' ')[0]))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    } finally {
+      next.destroy();
+    }
+  });
+
+  test('a pusher that waits for drained() is held to the high-water mark by a slow reader, and loses nothing', async () => {
+    const server = serve(await bootstrap(pushers[mode] as never));
+    const reader = await connect(tcp(server));
+    try {
+      reader.pause();
+      reader.write('polite 20000\n'); // 20,000 pushes of ~1 KB: 20 MB, far past maxOutputBuffer (1 MiB)
+      await new Promise((r) => setTimeout(r, 500)); // the pusher meets the full kernel buffers and waits
+      expect(server.stats().clientErrors).toBe(0);
+      let got = '';
+      let count = 0;
+      reader.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        // slowly: a pause every 256 KiB
+        if ((count += d.length) > 256 * 1024) {
+          count = 0;
+          reader.pause();
+          setTimeout(() => reader.resume(), 5);
+        }
+        if (got.length > 4 * 1024 * 1024) got = got.slice(got.lastIndexOf('\n', got.length - 2) + 1);
+      });
+      let seen = -1;
+      let inOrder = true;
+      let tail = '';
+      reader.on('data', (d: Buffer) => {
+        const text = tail + d.toString('latin1');
+        const parts = text.split('\n');
+        tail = parts.pop()!;
+        for (const p of parts) {
+          if (p.startsWith('done')) continue;
+          const n = Number(p.slice(0, p.indexOf(' ')));
+          if (n !== seen + 1) inOrder = false;
+          seen = n;
+        }
+      });
+      reader.resume();
+      await within(30000, 'every push and the reply', until('done', () => got.endsWith('done 20000\n'), 30000));
+      expect([seen, inOrder]).toEqual([19999, true]);
+      expect(server.stats().clientErrors).toBe(0);
+    } finally {
+      reader.destroy();
+    }
+  });
+});
