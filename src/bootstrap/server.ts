@@ -92,12 +92,12 @@ export class Server implements AsyncDisposable {
   /**
    * A synchronous snapshot ([observability](../../docs/observability.md)): `{ accepted, active, rejected, oversubscribed, errors,
    * clientErrors, tlsErrors, proxyErrors, healthChecks, restarts, messages, bytesIn, bytesOut,
-   * acceptErrors, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
+   * acceptErrors, dropped, workers: [{ id, pid | threadId, connections, requests, heapUsedBytes, rssBytes? }] }`.
    * Counters grow from 0 at bootstrap(); sizes in bytes; worker figures are at most 1 s old.
    */
   stats(): ServerStats {
     const pool = this.classic.poolStats; // first: it takes in what workers have said (their counts come with it)
-    return this.counters.snapshot(this.classic.activeRequests, pool);
+    return this.counters.snapshot(this.classic.activeRequests, pool, (this.classic as { dropped?: number }).dropped);
   }
 
   /** @internal where the server's lines go (bootstrap's `logger` option). */

@@ -1,6 +1,8 @@
 import type { ClientAddress } from '../transports/address';
 import { createUdpSocket, createUnixDatagramSocket, DatagramSocket, ReceivedDatagram } from '../transports/datagram-socket';
 import { RequestQueue } from '../transports/request-queue';
+import { LineBudget } from '../observability/line-budget';
+import { messages } from '../errors/messages';
 import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { datagramRequest, DatagramRequestTuple } from './request-handler';
 import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './stream-servers';
@@ -14,8 +16,9 @@ import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './
 abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Addr> {
   /** Datagrams held while the loop is busy; more are dropped (and counted in `dropped`), as a full kernel buffer drops them. Default 4096. */
   maxQueuedDatagrams = 4096;
-  /** Datagrams dropped because the queue was full. */
+  /** Datagrams dropped because the queue (or the pool's workers) already held `maxQueuedDatagrams`; `stats().dropped`. */
   dropped = 0;
+  private dropLines: LineBudget | undefined;
   /** The bound socket (Python's `server.socket`), once serverBind() has run; undefined before; closed (not unset) by close(). */
   socket: DatagramSocket | undefined;
   private readonly queue = new RequestQueue<ReceivedDatagram>();
@@ -32,7 +35,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     this.socket.onMessage((d) => {
       // Nothing queued before it (the loop takes those in order): a subclass may serve it at once.
       if (this.queue.length === 0 && this.serveAtOnce(d)) return;
-      if (this.queue.length >= this.maxQueuedDatagrams) this.dropped++;
+      if (this.queue.length >= this.maxQueuedDatagrams) this.datagramDropped();
       else this.queue.push(d);
     });
     await this.socket.bind();
@@ -75,7 +78,18 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     }
   }
 
+  /**
+   * A datagram was dropped unserved (the queue, or the pool, already held maxQueuedDatagrams): counted, and
+   * said at `warn`, at most one line a second (then one line with how many more), since a flood drops thousands.
+   */
+  datagramDropped(): void {
+    this.dropped++;
+    this.dropLines ??= new LineBudget(1, (n) => this.logger.warn(messages.datagramsDroppedHeldBack(this.logName, n)));
+    if (this.dropLines.take()) this.logger.warn(messages.datagramDropped(this.logName, this.maxQueuedDatagrams));
+  }
+
   override async serverClose(): Promise<void> {
+    this.dropLines?.flush();
     this.queue.drain();
     this.queue.wake();
     await this.socket?.close();

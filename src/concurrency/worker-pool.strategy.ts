@@ -454,8 +454,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async serveDatagram(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     const bound = (server as { maxQueuedDatagrams?: number }).maxQueuedDatagrams ?? DATAGRAMS_IN_POOL_MAX;
     if (this.datagramsInPool >= bound) {
-      const counted = server as { dropped?: number };
-      if (typeof counted.dropped === 'number') counted.dropped++;
+      (server as { datagramDropped?: () => void }).datagramDropped?.();
       return;
     }
     this.datagramsInPool++;

@@ -65,6 +65,12 @@ export interface ServerStats extends CounterTotals {
   oversubscribed: number;
   /** Workers (threads or children) that died and were replaced (0 without workers). */
   restarts: number;
+  /**
+   * Datagrams dropped unanswered because the server already held `maxQueuedDatagrams` (4096) waiting or
+   * in its workers: the handler is slower than its clients (0 on stream servers). Datagrams a full kernel
+   * buffer drops are not seen by Node, so not counted.
+   */
+  dropped: number;
   /** One entry per live worker thread or child, oldest first; empty without `@Threading`/`@Forking`. Figures at most 1 s old. */
   workers: WorkerStats[];
 }
@@ -109,8 +115,8 @@ export class ServerMetrics implements CounterTotals {
   }
 
   /** The server's snapshot: its own counters plus the pool's (workers' counters, restarts, the workers). */
-  snapshot(active: number, pool?: PoolStats): ServerStats {
-    const stats: ServerStats = { ...this.totals(), active, oversubscribed: 0, restarts: 0, workers: [] };
+  snapshot(active: number, pool?: PoolStats, dropped = 0): ServerStats {
+    const stats: ServerStats = { ...this.totals(), active, oversubscribed: 0, restarts: 0, dropped, workers: [] };
     if (!pool) return stats;
     for (const key of COUNTER_KEYS) stats[key] += pool.totals?.[key] ?? 0;
     stats.oversubscribed = pool.oversubscribed;

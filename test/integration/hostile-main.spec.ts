@@ -156,7 +156,57 @@ class QuietUdpLines8 {
   @OnMessage() on(line: string) { return `<${line}>`; }
 }
 
+/** A serial UDP handler held on its first datagram until the test lets it go: the rest queue meanwhile. */
+@UdpServer({ host: '127.0.0.1', port: 0 })
+class HeldUdp {
+  static release: (() => void) | undefined;
+  static held = false;
+  @Handle() async handle(req: DatagramRequest) {
+    if (!HeldUdp.held) {
+      HeldUdp.held = true;
+      await new Promise<void>((resolve) => (HeldUdp.release = resolve));
+    }
+    await req.wfile.write('ok');
+  }
+}
+
 describe('datagrams, hostile', () => {
+  test('serial: datagrams past the queue (4096) while the handler is busy are dropped, counted in stats().dropped and said once a second', async () => {
+    const logger = memoryLogger();
+    HeldUdp.held = false;
+    const server = serve(await bootstrap(HeldUdp, { logger }));
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const { host, port } = tcp(server);
+      client.send('first', port, host);
+      await until(() => HeldUdp.release !== undefined, 5000);
+      // 5,000 more in bursts the kernel buffer holds: the server reads them all, keeps 4096, drops the rest
+      for (let i = 0; i < 50; i++) {
+        await Promise.all(Array.from({ length: 100 }, () => new Promise((r) => client.send('x', port, host, r))));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await until(() => server.stats().dropped > 0, 5000);
+      await new Promise((r) => setTimeout(r, 200));
+      const { dropped } = server.stats();
+      expect(dropped).toBeGreaterThan(0);
+      expect(dropped).toBeLessThanOrEqual(5000 - 4096);
+      const lines = logger.lines.warn.filter((l) => / dropped /.test(l));
+      expect(lines[0]).toBe(
+        'HeldUdp: a datagram was dropped unanswered: 4096 datagrams were already waiting or being served (maxQueuedDatagrams), so the handler ' +
+          'is slower than its clients; stats().dropped counts every one. Fix: serve datagrams concurrently (@Concurrent, @Threading, @Forking) or faster.',
+      );
+      expect(lines.length).toBeLessThanOrEqual(3);
+    } finally {
+      HeldUdp.release?.();
+      HeldUdp.release = undefined;
+      client.close();
+    }
+    // the held ones are still served
+    await until(() => server.stats().active === 0 && server.stats().accepted >= 4097, 20000);
+    expect(server.stats().errors).toBe(0);
+  }, 40000);
+
   test('a flood of datagrams that each fail routinely logs 10 lines a second and one line for the rest; stats() counts every one', async () => {
     const logger = memoryLogger();
     const server = serve(await bootstrap(QuietUdpLines8, { logger }));

@@ -97,8 +97,10 @@ describe('a Unix datagram client that never reads its replies', () => {
 
 describe('a flood of datagrams faster than the children serve them', () => {
   test('@Forking holds at most maxQueuedDatagrams of them in the pool (4096), dropping the rest as a full kernel buffer does, and serves again after', async () => {
-    const quiet = { error: () => undefined, warn: () => undefined };
+    const warned: string[] = [];
+    const quiet = { error: () => undefined, warn: (m: string) => warned.push(m) };
     const server = serve(await bootstrap(ForkedUnixDatagram, { providers, logger: quiet }));
+    const started = Date.now();
     const address = (server.serverAddress as { path: string }).path;
     let most = 0;
     const watch = setInterval(() => (most = Math.max(most, server.stats().active)), 5);
@@ -116,6 +118,14 @@ describe('a flood of datagrams faster than the children serve them', () => {
     }
     // The pool's bound, plus the few the loop has in hand; without it the server's process held the flood.
     expect(most).toBeLessThanOrEqual(4096 + 64);
+    // Every drop is counted in stats() and said at warn, at most a line a second (and one summary line a second).
+    const dropped = server.stats().dropped;
+    expect(dropped).toBeGreaterThan(0);
+    const drops = warned.filter((m) => / dropped /.test(m));
+    expect(drops[0]).toMatch(/^ForkedUnixDatagram: a datagram was dropped unanswered: 4096 datagrams were already waiting or being served \(maxQueuedDatagrams\)/);
+    expect(drops.length).toBeLessThanOrEqual(2 * Math.ceil((Date.now() - started) / 1000) + 2);
+    const told = drops.slice(1).reduce((n, m) => n + Number(/(\d+) more datagrams? (?:was|were) dropped/.exec(m)?.[1] ?? 0), 1);
+    expect(told).toBeLessThanOrEqual(dropped);
     const reply = await datagramExchange({ path: address }, 'after\n', dir, 30000);
     expect(reply.data.toString()).toMatch(/: after!/);
   }, 60000);

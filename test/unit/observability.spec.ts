@@ -128,7 +128,7 @@ describe('worker reports', () => {
     const stats = m.snapshot(2, { restarts: 1, oversubscribed: 3, workers: [{ id: 1, pid: 99, connections: 2, requests: 9, heapUsedBytes: 10, rssBytes: 20 }], totals: { bytesOut: 7, messages: 4 } });
     expect(stats).toEqual({
       accepted: 5, active: 2, rejected: 0, oversubscribed: 3, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0,
-      healthChecks: 0, restarts: 1, messages: 4, bytesIn: 0, bytesOut: 57, acceptErrors: 0,
+      healthChecks: 0, restarts: 1, messages: 4, bytesIn: 0, bytesOut: 57, acceptErrors: 0, dropped: 0,
       workers: [{ id: 1, pid: 99, connections: 2, requests: 9, heapUsedBytes: 10, rssBytes: 20 }],
     });
   });
