@@ -247,6 +247,7 @@ export class MessageConnection implements MessageChannel {
     this.inputEnded = true;
     this.closeAsked = true;
     this.dropWaiting();
+    this.wakePushers(false); // a call waiting in drained() must return for the connection to end
     this.maybeEnd();
   }
 
@@ -263,6 +264,7 @@ export class MessageConnection implements MessageChannel {
     this.failed = true;
     this.error = err;
     this.dropWaiting();
+    this.wakePushers(false);
     this.flow();
     this.maybeEnd();
   }

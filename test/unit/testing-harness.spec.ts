@@ -689,6 +689,17 @@ describe('pushes (req.send) are bounded', () => {
     expect(events).toEqual([]);
   });
 
+  test('a client that resets while a pusher waits in drained(): it resolves false, the call returns and the connection ends', async () => {
+    const t = await serve(Pusher);
+    const c = t.connect();
+    c.write('fill\n');
+    await until(() => Pusher.seen.length === 1);
+    c.destroy();
+    await c.closed;
+    expect(Pusher.seen[1]).toBe(false);
+    expect(events).toEqual(['Error']); // ECONNRESET, through @HandleError
+  });
+
   test('pushing on past maxOutputBuffer ends the connection with an OutputBufferFullError; later sends return false and drained() false', async () => {
     const t = await serve(Pusher);
     const c = t.connect();
