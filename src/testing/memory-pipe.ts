@@ -9,8 +9,8 @@ import { Duplex } from 'node:stream';
  */
 export class MemoryEnd extends Duplex {
   peer!: MemoryEnd;
-  /** A write waiting for the peer's reader to take what it holds. */
-  private blocked: (() => void) | undefined;
+  /** The callback of a write waiting for the peer's reader to take what it holds. */
+  private blocked: ((error?: Error | null) => void) | undefined;
 
   constructor() {
     super({ allowHalfOpen: true });
@@ -27,7 +27,7 @@ export class MemoryEnd extends Duplex {
     if (peer.destroyed || peer.readableEnded) return callback(); // gone: a real socket's bytes would be lost too
     // A copy, as a socket's kernel takes one: neither side can change what the other has read.
     if (peer.push(Buffer.from(chunk))) callback();
-    else this.blocked = () => callback();
+    else this.blocked = callback;
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -37,7 +37,11 @@ export class MemoryEnd extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const peer = this.peer;
+    // A write waiting for the peer fails, as a socket's does when the connection goes (a reset: EPIPE);
+    // left uncalled, a handler blocked in `await wfile.write()` never heard of the reset.
+    const blocked = this.blocked;
     this.blocked = undefined;
+    blocked?.(error ?? Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' }));
     // After a half-close the peer has its EOF already; a close before it is a reset for the peer.
     if (!peer.destroyed && !this.writableFinished) {
       peer.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104, syscall: 'read' }));

@@ -716,3 +716,28 @@ describe('pushes (req.send) are bounded', () => {
     expect(results[200]).toBe(false);
   });
 });
+
+@TcpServer(0)
+class BigWriter {
+  @Handle() async handle(req: StreamRequest) {
+    events.push('writing');
+    await req.wfile.write(Buffer.alloc(1024 * 1024)); // more than the client's buffer: it waits for the client
+    events.push('written');
+  }
+  @HandleError() failed(error: Error & { code?: string }) {
+    events.push(`${error.code}`);
+  }
+}
+
+test('a client reset reaches a handler blocked in wfile.write(), as on a socket: the write rejects and the request ends', async () => {
+  const t = await serve(BigWriter);
+  const c = t.connect();
+  await until(() => events.length === 1); // the handler is writing, blocked on this client, which reads nothing
+  c.destroy();
+  await c.closed;
+  await until(() => events.length === 2);
+  expect(events).toEqual(['writing', expect.stringMatching(/^(ECONNRESET|EPIPE)$/)]);
+  const started = Date.now();
+  await t.close();
+  expect(Date.now() - started).toBeLessThan(1000); // nothing left running for close() to wait out
+});
