@@ -136,6 +136,8 @@ export class MessageConnection implements MessageChannel {
       if (fed.destroyed) return this.closed();
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
+      // A greeting from @Setup past the high-water mark whose 'drain' came before these listeners: not blocked.
+      if (this.writeBlocked && !fed.writableNeedDrain) this.writeBlocked = false;
       this.flow();
       // its end read before serve() (a TLS socket that read the client's close_notify and FIN with its
       // handshake): that 'end' was emitted to no one
@@ -164,7 +166,23 @@ export class MessageConnection implements MessageChannel {
 
   drained(): Promise<boolean> {
     if (this.writable() || this.finished || this.failed) return Promise.resolve(this.writable());
+    if (this.drainWaiters === undefined && this.settle === undefined) this.watchBeforeServe();
     return new Promise<boolean>((resolve) => (this.drainWaiters ??= []).push(resolve));
+  }
+
+  /**
+   * drained() before serve() (a greeting sent from @Setup): the loop's listeners are not on the socket yet, so
+   * these tell the pushers. They only wake them: reading must not start before serve() listens for data.
+   */
+  private watchBeforeServe(): void {
+    const socket = this.socket;
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      if (!this.finished) this.wakePushers(this.writable());
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
   }
 
   /** More may be sent now: the connection is open and its unsent output below the high-water mark. */

@@ -667,6 +667,34 @@ class Pusher {
   }
 }
 
+/** Greets with 1 MiB from @Setup and waits there for the client to take it, then echoes. */
+@TcpServer(0)
+@Framing('lines')
+class BigGreeter {
+  static seen: unknown[] = [];
+  @Setup() async greet(req: MessageRequest<string>) {
+    BigGreeter.seen.push(req.send('g'.repeat(1024 * 1024)));
+    BigGreeter.seen.push(await req.drained());
+  }
+  @OnMessage() echo(line: string) {
+    return `echo ${line}`;
+  }
+}
+
+/** Greets with 1 MiB from @Setup, then waits there for the test (not for the client), then echoes. */
+@TcpServer(0)
+@Framing('lines')
+class GreeterThatWaits {
+  static release: (() => void) | undefined;
+  @Setup() async greet(req: MessageRequest<string>) {
+    req.send('g'.repeat(1024 * 1024));
+    await new Promise<void>((resolve) => (GreeterThatWaits.release = resolve));
+  }
+  @OnMessage() echo(line: string) {
+    return `echo ${line}`;
+  }
+}
+
 describe('pushes (req.send) are bounded', () => {
   beforeEach(() => (Pusher.seen = []));
 
@@ -687,6 +715,32 @@ describe('pushes (req.send) are bounded', () => {
     expect(await c.readline()).toBe('after\n');
     await c.end();
     expect(events).toEqual([]);
+  });
+
+  test('drained() awaited in @Setup resolves once the client has read the greeting, and the messages follow', async () => {
+    BigGreeter.seen = [];
+    const t = await serve(BigGreeter);
+    const c = t.connect();
+    c.write('hi\n');
+    await until(() => BigGreeter.seen.length === 1);
+    expect(BigGreeter.seen).toEqual([false]);
+    expect((await c.readline()).length).toBe(1024 * 1024 + 1);
+    await until(() => BigGreeter.seen.length === 2);
+    expect(BigGreeter.seen[1]).toBe(true);
+    expect(await c.readline()).toBe('echo hi\n');
+    await c.end();
+  });
+
+  test('a greeting past the high-water mark that the client read while @Setup still ran does not hold the messages back', async () => {
+    GreeterThatWaits.release = undefined;
+    const t = await serve(GreeterThatWaits);
+    const c = t.connect();
+    c.write('hi\n');
+    expect((await c.readline()).length).toBe(1024 * 1024 + 1); // its 'drain' comes while @Setup runs
+    await until(() => GreeterThatWaits.release !== undefined);
+    GreeterThatWaits.release!();
+    expect(await c.readline()).toBe('echo hi\n');
+    await c.end();
   });
 
   test('a client that resets while a pusher waits in drained(): it resolves false, the call returns and the connection ends', async () => {
