@@ -93,3 +93,30 @@ describe.each(modes)('req.send() to a client that does not read, %s', (mode) => 
     }
   });
 });
+
+describe.each(modes)('pushes from a timer when the server closes, %s', (mode) => {
+  test('close() ends the subscribed connections without a handler error or traceback', async () => {
+    const logger = memoryLogger();
+    const server = await bootstrap(pushers[mode] as never, { logger });
+    const loop = server.serveForever(0.05);
+    const clients = await Promise.all(Array.from({ length: mode === 'serial' ? 1 : 20 }, () => connect(tcp(server))));
+    try {
+      const ticking = clients.map((c) => {
+        c.on('error', () => undefined);
+        let got = '';
+        c.on('data', (d: Buffer) => (got += d.toString()));
+        c.write('tick\n');
+        return until('ticks', () => (got.match(/tick/g) ?? []).length > 20, 10000);
+      });
+      await Promise.all(ticking);
+      await new Promise((r) => setTimeout(r, 300));
+      await within(10000, 'close', server.close());
+      await within(10000, 'the serve loop', loop);
+      expect(logger.lines.error).toEqual([]);
+      expect(server.stats().errors).toBe(0);
+    } finally {
+      for (const c of clients) c.destroy();
+      await server.close();
+    }
+  });
+});

@@ -2,6 +2,9 @@ import { Duplex } from 'node:stream';
 import type { FromWorker } from './protocol';
 import { BRIDGE_WINDOW, deserializeError, SerializedError } from './protocol';
 
+/** The code of the main thread's answer to a write on a connection it has closed (remote-slot.ts, closedError). */
+const CLOSED_BY_MAIN = 'ERR_STREAM_DESTROYED';
+
 /** A write of nothing: carries a setNoDelay() made after writes. */
 const EMPTY = new Uint8Array(0);
 
@@ -145,6 +148,10 @@ export class PortDuplex extends Duplex {
     const pending = this.pending;
     if (!pending) return;
     if (error) {
+      // The main thread had closed the connection already (close(), shutdownTimeout, a limit): a write on its
+      // way then is not the handler's failure. It closes this side as that close would have: writes still
+      // waiting fail, 'close' comes, and no 'error' is emitted (a socket closed under a write says nothing).
+      if (error.code === CLOSED_BY_MAIN) return void this.destroy();
       const failed = deserializeError(error);
       const entry = pending.get(seq);
       if (entry) {
