@@ -25,6 +25,9 @@ export interface MessageTimeouts {
   lineTimeout?: number | null;
 }
 
+/** Bytes of one block of output held while the client is behind (see MessageConnection.hold). */
+const HOLD_BLOCK = 16 * 1024;
+
 /** Bytes a framer may hold beyond `maxLength` (its delimiter or prefix) before the runner calls the message too long. */
 const SLACK = 1024;
 
@@ -99,6 +102,16 @@ export class MessageConnection implements MessageChannel {
   private readonly partialMs: number;
   /** The connection's writableHighWaterMark (bytes): replies gathered past it go out at once. */
   private readonly highWater: number;
+  /**
+   * Output held here while the connection is above its high-water mark (the client is behind): small
+   * messages copied into blocks (HOLD_BLOCK bytes), larger ones kept whole, written out at the next 'drain'.
+   * Written one by one, each would sit in Node's write queue with an entry of ~100 bytes: a client that did
+   * not read 9-byte pushes held ten times maxOutputBuffer (hostile-client run: +210 MB at 16 MiB).
+   */
+  private held: Buffer[] | undefined;
+  private block: Buffer | undefined;
+  private blockUsed = 0;
+  private heldBytes = 0;
   /** Pushers waiting in drained(): called with true once the output is below the high-water mark, false once the connection ended. */
   private drainWaiters: Array<(writable: boolean) => void> | undefined;
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
@@ -137,7 +150,7 @@ export class MessageConnection implements MessageChannel {
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
       // A greeting from @Setup past the high-water mark whose 'drain' came before these listeners: not blocked.
-      if (this.writeBlocked && !fed.writableNeedDrain) this.writeBlocked = false;
+      if (this.writeBlocked && !fed.writableNeedDrain && (this.heldBytes === 0 || this.flushHeld())) this.writeBlocked = false;
       this.flow();
       // its end read before serve() (a TLS socket that read the client's close_notify and FIN with its
       // handshake): that 'end' was emitted to no one
@@ -153,7 +166,7 @@ export class MessageConnection implements MessageChannel {
   send(message: unknown): boolean {
     if (this.finished || this.failed) return false;
     if (message !== undefined) {
-      const unsent = this.socket.writableLength + this.batchBytes;
+      const unsent = this.socket.writableLength + this.batchBytes + this.heldBytes;
       if (unsent > this.framing.maxOutputBuffer) {
         this.overflow(unsent);
         return false;
@@ -179,6 +192,7 @@ export class MessageConnection implements MessageChannel {
     const done = () => {
       socket.off('drain', done);
       socket.off('close', done);
+      if (!socket.writableNeedDrain && this.heldBytes > 0 && this.flushHeld()) this.writeBlocked = false;
       if (!this.finished) this.wakePushers(this.writable());
     };
     socket.on('drain', done);
@@ -188,11 +202,14 @@ export class MessageConnection implements MessageChannel {
   /** More may be sent now: the connection is open and its unsent output below the high-water mark. */
   private writable(): boolean {
     const socket = this.socket;
-    return !this.finished && !this.failed && !socket.destroyed && !socket.writableEnded && !socket.writableNeedDrain && this.batchBytes < this.highWater;
+    return (
+      !this.finished && !this.failed && !socket.destroyed && !socket.writableEnded && !socket.writableNeedDrain && this.heldBytes === 0 && this.batchBytes < this.highWater
+    );
   }
 
   /** A push found more than maxOutputBuffer bytes unsent: the client does not read. Ends the connection now. */
   private overflow(unsent: number): void {
+    this.dropHeld();
     this.fail(new OutputBufferFullError(messages.outputBufferFull(this.framing.name, unsent, this.framing.maxOutputBuffer)));
     this.socket.destroy(); // what it holds is dropped: waiting for a client that does not read would hold it
   }
@@ -271,6 +288,7 @@ export class MessageConnection implements MessageChannel {
 
   /** @internal The output went below the high-water mark: the messages that waited for it go on. */
   drain(): void {
+    if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain' goes on
     this.writeBlocked = false;
     this.pump();
     if (this.drainWaiters !== undefined && (this.writable() || this.finished)) this.wakePushers(this.writable());
@@ -485,7 +503,7 @@ export class MessageConnection implements MessageChannel {
     let bytes: Buffer | string;
     try {
       const framer = this.codec() as Framer & Partial<FramerInPlace>;
-      bytes = inPlace && framer.encodeInPlace !== undefined && this.socket.writableLength === 0 ? framer.encodeInPlace(value) : framer.encode(value);
+      bytes = inPlace && framer.encodeInPlace !== undefined && this.socket.writableLength === 0 && this.heldBytes === 0 ? framer.encodeInPlace(value) : framer.encode(value);
     } catch (err) {
       // A reply the framer cannot encode is the handler's error at this place in reply order.
       this.halted = true;
@@ -541,7 +559,58 @@ export class MessageConnection implements MessageChannel {
   private write(bytes: Buffer | string): void {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
+    if (this.heldBytes > 0 || socket.writableNeedDrain) {
+      this.hold(bytes); // behind output the client has not taken: kept compact here until 'drain'
+      this.writeBlocked = true;
+      return;
+    }
     if (!socket.write(bytes)) this.writeBlocked = true; // 'drain' follows
+  }
+
+  /** Keeps `bytes` until the next flushHeld(), in order: small ones copied into a block, larger ones whole. */
+  private hold(bytes: Buffer | string): void {
+    const n = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+    this.heldBytes += n;
+    const held = (this.held ??= []);
+    if (n > HOLD_BLOCK / 4) {
+      this.sealBlock();
+      held.push(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+      return;
+    }
+    if (this.block === undefined || this.block.length - this.blockUsed < n) {
+      this.sealBlock();
+      this.block = Buffer.allocUnsafe(HOLD_BLOCK);
+    }
+    this.blockUsed += typeof bytes === 'string' ? this.block.write(bytes, this.blockUsed) : bytes.copy(this.block, this.blockUsed);
+  }
+
+  private sealBlock(): void {
+    if (this.block !== undefined && this.blockUsed > 0) this.held!.push(this.block.subarray(0, this.blockUsed));
+    this.block = undefined;
+    this.blockUsed = 0;
+  }
+
+  /** Writes what hold() kept, in one corked burst; whether the connection is still below its high-water mark. */
+  private flushHeld(): boolean {
+    this.sealBlock();
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.heldBytes = 0;
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return false;
+    if (held.length === 1) return socket.write(held[0]);
+    let ok = true;
+    socket.cork();
+    for (const bytes of held) ok = socket.write(bytes);
+    socket.uncork();
+    return ok;
+  }
+
+  private dropHeld(): void {
+    this.held = undefined;
+    this.block = undefined;
+    this.blockUsed = 0;
+    this.heldBytes = 0;
   }
 
   /** Reads while a message may be taken: not after the end, not while messages wait, not above the high-water mark. */
@@ -581,6 +650,11 @@ export class MessageConnection implements MessageChannel {
 
   private finish(): void {
     this.finished = true;
+    // What is held is owed (the end waits for the socket to take it, bounded), unless the connection failed.
+    if (this.heldBytes > 0) {
+      if (this.failed) this.dropHeld();
+      else this.flushHeld();
+    }
     if (this.timer !== undefined) clearTimeout(this.timer);
     const fed = this.socket as Fed;
     fed.off('data', onData);

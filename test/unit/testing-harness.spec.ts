@@ -6,6 +6,7 @@ import {
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
+import { MemoryEnd } from '../../src/testing/memory-pipe';
 
 /** Records what the handlers of one test did, in order. */
 const events: string[] = [];
@@ -658,6 +659,11 @@ class Pusher {
       Pusher.seen.push(await req.drained());
       return 'after';
     }
+    if (line === 'tiny') {
+      await new Promise((resolve) => setImmediate(resolve)); // as a timer or another connection pushes: not within this message's batch
+      for (let i = 0; i < 30000; i++) req.send(`${i % 10}`); // blind: 2 bytes each with the newline, 60 KB (under 64 KiB)
+      return 'end';
+    }
     for (let i = 0; i < 200; i++) Pusher.seen.push(req.send(kib));
     Pusher.seen.push(await req.drained()); // the connection has ended: false, at once
     return undefined;
@@ -741,6 +747,24 @@ describe('pushes (req.send) are bounded', () => {
     GreeterThatWaits.release!();
     expect(await c.readline()).toBe('echo hi\n');
     await c.end();
+  });
+
+  test('tiny pushes to a client that is behind are held compactly, not as one queued write each, and all arrive in order', async () => {
+    const t = await serve(Pusher);
+    const writes = jest.spyOn(MemoryEnd.prototype, 'write');
+    try {
+      const c = t.connect();
+      c.write('tiny\n');
+      await until(() => writes.mock.calls.length > 1);
+      await new Promise((r) => setImmediate(r));
+      // The first 16 KiB each way (the client's buffer, then the server end's high-water mark) as single writes;
+      // the rest held in blocks: far fewer writes than the 30,000 messages
+      expect(writes.mock.calls.length).toBeLessThan(20000);
+      const all = (await c.read(60000 + 4)).toString();
+      expect(all).toBe('0123456789'.repeat(3000).split('').join('\n') + '\nend\n');
+    } finally {
+      writes.mockRestore();
+    }
   });
 
   test('a client that resets while a pusher waits in drained(): it resolves false, the call returns and the connection ends', async () => {
