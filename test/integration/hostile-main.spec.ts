@@ -207,6 +207,28 @@ describe('datagrams, hostile', () => {
     expect(server.stats().errors).toBe(0);
   }, 40000);
 
+  test('@Threading: datagrams past the pool\'s bound (4096 in its workers) are dropped, counted in stats().dropped and said at warn', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(ThreadNeverReturns, { logger, shutdownTimeout: 1 }));
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const { port } = tcp(server);
+      // Each one stays in its worker (the handler never returns): past 4096 the loop drops what it takes.
+      for (let i = 0; i < 50; i++) {
+        await Promise.all(Array.from({ length: 100 }, () => new Promise((r) => client.send('x', port, '127.0.0.1', r))));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await until(() => server.stats().dropped > 0, 10000);
+    } finally {
+      client.close();
+    }
+    expect(server.stats().dropped).toBeLessThanOrEqual(5000 - 4096);
+    expect(logger.lines.warn.filter((l) => / dropped /.test(l))[0]).toMatch(
+      /^ThreadNeverReturns: a datagram was dropped unanswered: 4096 datagrams were already waiting or being served \(maxQueuedDatagrams\)/,
+    );
+  }, 40000);
+
   test('a flood of datagrams that each fail routinely logs 10 lines a second and one line for the rest; stats() counts every one', async () => {
     const logger = memoryLogger();
     const server = serve(await bootstrap(QuietUdpLines8, { logger }));
