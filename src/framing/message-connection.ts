@@ -164,7 +164,8 @@ export class MessageConnection implements MessageChannel {
   }
 
   send(message: unknown): boolean {
-    if (this.finished || this.failed) return false;
+    if (this.failed) return false;
+    if (this.finished) return this.sendAfterServe(message);
     if (message !== undefined) {
       const unsent = this.socket.writableLength + this.batchBytes + this.heldBytes;
       if (unsent > this.framing.maxOutputBuffer) {
@@ -175,6 +176,18 @@ export class MessageConnection implements MessageChannel {
       if (!this.batching) this.flow();
     }
     return this.writable();
+  }
+
+  /**
+   * A send once the message loop has ended (from `@Finish`, a farewell): the connection is not closed yet, so
+   * it goes to the socket at once, ahead of the close. Dropped (false) where the socket cannot take it: reset,
+   * destroyed, or already ended.
+   */
+  private sendAfterServe(message: unknown): boolean {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return false;
+    if (message === undefined) return !socket.writableNeedDrain;
+    return socket.write(this.codec().encode(message));
   }
 
   drained(): Promise<boolean> {

@@ -120,3 +120,20 @@ describe.each(modes)('pushes from a timer when the server closes, %s', (mode) =>
     }
   });
 });
+
+describe.each(modes)('a send from @Finish, %s', (mode) => {
+  test('goes out after the replies and before the close, when the client half-closed', async () => {
+    const server = serve(await bootstrap(pushers[mode] as never));
+    const socket = await connect(tcp(server));
+    try {
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString()));
+      const ended = new Promise((r) => socket.once('end', r));
+      socket.end('polite 2\n');
+      await within(10000, 'the close', ended);
+      expect(got.replace(/x+/g, 'x')).toBe('0 x\n1 x\ndone 2\nbye\n');
+    } finally {
+      socket.destroy();
+    }
+  });
+});

@@ -701,6 +701,27 @@ class GreeterThatWaits {
   }
 }
 
+/** Says goodbye from @Finish. */
+@TcpServer(0)
+@Framing('lines')
+class Farewell {
+  @OnMessage() echo(line: string) {
+    return `echo ${line}`;
+  }
+  @Finish() bye(req: MessageRequest<string>) {
+    events.push(`bye sent: ${req.send('bye')}`);
+  }
+}
+
+test('a message sent from @Finish goes out before the connection closes', async () => {
+  const t = await serve(Farewell);
+  const c = t.connect();
+  c.write('hi\n');
+  await c.end();
+  expect((await c.readAll()).toString()).toBe('echo hi\nbye\n');
+  expect(events).toEqual(['bye sent: true']);
+});
+
 describe('pushes (req.send) are bounded', () => {
   beforeEach(() => (Pusher.seen = []));
 
