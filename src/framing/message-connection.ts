@@ -114,6 +114,8 @@ export class MessageConnection implements MessageChannel {
   private heldBytes = 0;
   /** Pushers waiting in drained(): called with true once the output is below the high-water mark, false once the connection ended. */
   private drainWaiters: Array<(writable: boolean) => void> | undefined;
+  /** Removes watchBeforeServe()'s listeners. */
+  private unwatch: (() => void) | undefined;
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
   private lastByte = 0;
   private partialSince = 0;
@@ -139,6 +141,7 @@ export class MessageConnection implements MessageChannel {
     return new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
       const fed = this.socket as Fed;
+      this.unwatch?.();
       fed[CONNECTION] = this;
       fed.on('data', onData);
       fed.on('end', onEnd);
@@ -202,15 +205,27 @@ export class MessageConnection implements MessageChannel {
    */
   private watchBeforeServe(): void {
     const socket = this.socket;
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      if (!socket.writableNeedDrain && this.heldBytes > 0 && this.flushHeld()) this.writeBlocked = false;
-      if (!this.finished) this.wakePushers(this.writable());
+    const stop = () => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      this.unwatch = undefined;
     };
-    socket.on('drain', done);
-    socket.on('close', done);
+    const onDrain = () => {
+      if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain'
+      this.writeBlocked = false;
+      if (!this.writable() && !this.finished) return;
+      stop();
+      this.wakePushers(this.writable());
+    };
+    const onClose = () => {
+      stop();
+      this.wakePushers(false);
+    };
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+    this.unwatch = stop; // serve()'s own listeners take over
   }
+
 
   /** More may be sent now: the connection is open and its unsent output below the high-water mark. */
   private writable(): boolean {

@@ -680,6 +680,7 @@ class BigGreeter {
   static seen: unknown[] = [];
   @Setup() async greet(req: MessageRequest<string>) {
     BigGreeter.seen.push(req.send('g'.repeat(1024 * 1024)));
+    BigGreeter.seen.push(req.send('h'.repeat(1024 * 1024))); // held while the first waits for the client
     BigGreeter.seen.push(await req.drained());
   }
   @OnMessage() echo(line: string) {
@@ -749,11 +750,12 @@ describe('pushes (req.send) are bounded', () => {
     const t = await serve(BigGreeter);
     const c = t.connect();
     c.write('hi\n');
-    await until(() => BigGreeter.seen.length === 1);
-    expect(BigGreeter.seen).toEqual([false]);
-    expect((await c.readline()).length).toBe(1024 * 1024 + 1);
     await until(() => BigGreeter.seen.length === 2);
-    expect(BigGreeter.seen[1]).toBe(true);
+    expect(BigGreeter.seen).toEqual([false, false]);
+    expect(await c.readline()).toBe('g'.repeat(1024 * 1024) + '\n');
+    expect(await c.readline()).toBe('h'.repeat(1024 * 1024) + '\n');
+    await until(() => BigGreeter.seen.length === 3);
+    expect(BigGreeter.seen[2]).toBe(true);
     expect(await c.readline()).toBe('echo hi\n');
     await c.end();
   });
