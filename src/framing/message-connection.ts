@@ -88,6 +88,10 @@ export class MessageConnection implements MessageChannel {
   private stopping = false;
   /** Shutdown: the bytes already in the kernel when stopReading() came have been read. */
   private kernelRead = false;
+  /** A check for kernelRead is scheduled (see checkKernelRead). */
+  private kernelCheck = false;
+  /** Counts the times reading (re)started: a kernel check spans one stretch of reading. */
+  private readEpoch = 0;
   private failed = false;
   private error: unknown;
   /** An error that ends the connection once the replies owed before it are written (bad input, a handler that threw). */
@@ -153,7 +157,7 @@ export class MessageConnection implements MessageChannel {
       // Replies are small writes that a client waits for: no Nagle delay (Netty's TCP_NODELAY default).
       (fed as Partial<Socket>).setNoDelay?.(true);
       // A greeting from @Setup past the high-water mark whose 'drain' came before these listeners: not blocked.
-      if (this.writeBlocked && !fed.writableNeedDrain && (this.heldBytes === 0 || this.flushHeld())) this.writeBlocked = false;
+      if (this.writeBlocked && !fed.writableNeedDrain) this.outputDrained();
       this.flow();
       // its end read before serve() (a TLS socket that read the client's close_notify and FIN with its
       // handshake): that 'end' was emitted to no one
@@ -195,37 +199,44 @@ export class MessageConnection implements MessageChannel {
 
   drained(): Promise<boolean> {
     if (this.writable() || this.finished || this.failed) return Promise.resolve(this.writable());
-    if (this.drainWaiters === undefined && this.settle === undefined) this.watchBeforeServe();
+    if (this.settle === undefined) this.watchBeforeServe();
     return new Promise<boolean>((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /**
    * drained() before serve() (a greeting sent from @Setup): the loop's listeners are not on the socket yet, so
-   * these tell the pushers. They only wake them: reading must not start before serve() listens for data.
+   * these tell the pushers, until serve()'s own listeners take over. They only wake them: reading must not
+   * start before serve() listens for data. An error (a client that resets) fails the connection, as it would
+   * in the loop, rather than reach a socket without an 'error' listener (which throws, killing a worker).
    */
   private watchBeforeServe(): void {
+    if (this.unwatch !== undefined) return;
     const socket = this.socket;
-    const stop = () => {
-      socket.off('drain', onDrain);
-      socket.off('close', onClose);
-      this.unwatch = undefined;
-    };
-    const onDrain = () => {
-      if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain'
-      this.writeBlocked = false;
-      if (!this.writable() && !this.finished) return;
-      stop();
-      this.wakePushers(this.writable());
-    };
-    const onClose = () => {
-      stop();
-      this.wakePushers(false);
-    };
+    const onDrain = () => this.outputDrained();
+    const onClose = () => this.wakePushers(false);
+    const onError = (err: Error) => this.fail(err);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
-    this.unwatch = stop; // serve()'s own listeners take over
+    socket.on('error', onError);
+    this.unwatch = () => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      this.unwatch = undefined;
+    };
   }
 
+  /**
+   * The socket's output went below its high-water mark ('drain'): writes what was held meanwhile; if that
+   * took it above the mark again, waits for the next 'drain'. Else writing is unblocked, the messages that
+   * waited go on (in the loop), and the pushers waiting in drained() are told.
+   */
+  private outputDrained(): void {
+    if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain' goes on
+    this.writeBlocked = false;
+    if (this.settle !== undefined) this.pump();
+    if (this.drainWaiters !== undefined && (this.writable() || this.finished)) this.wakePushers(this.writable());
+  }
 
   /** More may be sent now: the connection is open and its unsent output below the high-water mark. */
   private writable(): boolean {
@@ -262,7 +273,22 @@ export class MessageConnection implements MessageChannel {
   stopReading(): void {
     if (this.stopping || this.finished) return;
     this.stopping = true;
+    this.checkKernelRead();
+  }
+
+  /**
+   * Sets kernelRead after a full poll phase during which the connection was reading. While reading is paused
+   * (the client is behind on its replies, messages wait), bytes the kernel holds are not delivered: the
+   * check waits for reading to resume (flow()), so a request that arrived meanwhile is served, not dropped.
+   */
+  private checkKernelRead(): void {
+    if (this.kernelRead || this.kernelCheck || !this.reading) return;
+    this.kernelCheck = true;
+    const epoch = this.readEpoch;
     afterPollPhase(() => {
+      this.kernelCheck = false;
+      if (this.finished) return;
+      if (!this.reading || this.readEpoch !== epoch) return this.checkKernelRead(); // paused meanwhile: again
       this.kernelRead = true;
       this.maybeEnd();
     });
@@ -316,10 +342,7 @@ export class MessageConnection implements MessageChannel {
 
   /** @internal The output went below the high-water mark: the messages that waited for it go on. */
   drain(): void {
-    if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain' goes on
-    this.writeBlocked = false;
-    this.pump();
-    if (this.drainWaiters !== undefined && (this.writable() || this.finished)) this.wakePushers(this.writable());
+    this.outputDrained();
   }
 
   /** @internal */
@@ -648,8 +671,10 @@ export class MessageConnection implements MessageChannel {
     if (want === this.reading) return;
     this.reading = want;
     if (want) {
+      this.readEpoch++;
       this.socket.resume();
       this.armTimeouts();
+      if (this.stopping) this.checkKernelRead();
     } else this.socket.pause();
   }
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
-import { PushMode, pushers } from '../fixtures/pushers';
+import { GREETING, greeters, PushMode, pushers } from '../fixtures/pushers';
 import { connect, within } from '../helpers/clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
@@ -134,6 +134,66 @@ describe.each(modes)('a send from @Finish, %s', (mode) => {
       expect(got.replace(/x+/g, 'x')).toBe('0 x\n1 x\ndone 2\nbye\n');
     } finally {
       socket.destroy();
+    }
+  });
+});
+
+describe.each(modes)('a client that resets while @Setup waits in drained(), %s', (mode) => {
+  test('ends that connection only: no worker dies, no server error, and the next client is greeted and served', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(greeters[mode] as never, { logger }));
+    const quitter = await connect(tcp(server));
+    quitter.on('error', () => undefined);
+    quitter.pause(); // takes none of the 32 MiB greeting: @Setup waits in drained()
+    await new Promise((r) => setTimeout(r, 500));
+    quitter.resetAndDestroy();
+    await until('the reset connection to end', () => server.stats().active === 0);
+    const next = await connect(tcp(server));
+    try {
+      let bytes = 0;
+      let tail = '';
+      next.on('data', (d: Buffer) => {
+        bytes += d.length;
+        tail = (tail + d.toString('latin1')).slice(-20);
+      });
+      next.write('hi\n');
+      await within(20000, 'the greeting and the echo', until('echo', () => tail.endsWith('echo hi\n'), 20000));
+      expect(bytes).toBe(GREETING + 'echo hi\n'.length);
+      expect(server.stats()).toMatchObject({ restarts: 0, errors: 0 });
+      expect(logger.lines.error).toEqual([]);
+    } finally {
+      next.destroy();
+    }
+  });
+});
+
+describe.each(modes)('graceful shutdown while reading is paused by backpressure, %s', (mode) => {
+  test('a request that waited in the kernel behind a reply the client had not read is still answered', async () => {
+    const server = await bootstrap(pushers[mode] as never);
+    const loop = server.serveForever(0.05);
+    const client = await connect(tcp(server));
+    try {
+      client.pause();
+      const size = 32 * 1024 * 1024; // far past the kernel's buffers: the server stops reading until the client reads
+      client.write(`big ${size}\n`);
+      await new Promise((r) => setTimeout(r, 500));
+      client.write('big 10\n'); // arrives while the server does not read
+      await new Promise((r) => setTimeout(r, 200));
+      const stopped = server.shutdown();
+      await new Promise((r) => setTimeout(r, 300));
+      const chunks: Buffer[] = [];
+      client.on('data', (d: Buffer) => chunks.push(d));
+      const ended = new Promise((r) => client.once('end', r));
+      client.resume();
+      await within(20000, 'the replies and the end', ended);
+      const got = Buffer.concat(chunks).toString('latin1');
+      expect(got.length).toBe(size + 1 + 11 + 4);
+      expect(got.slice(size - 2)).toBe('bb\nbbbbbbbbbb\nbye\n');
+      await within(10000, 'shutdown', stopped);
+    } finally {
+      client.destroy();
+      await server.close();
+      await within(10000, 'the serve loop', loop);
     }
   });
 });
