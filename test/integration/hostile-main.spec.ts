@@ -215,15 +215,20 @@ describe('datagrams, hostile', () => {
       await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
       const { port } = tcp(server);
       // Each one stays in its worker (the handler never returns): past 4096 the loop drops what it takes.
-      for (let i = 0; i < 50; i++) {
+      // Sent in paced batches until one is dropped: on a loaded machine the kernel's receive buffer drops some
+      // unseen (Node never reads those), so a fixed count may never reach the bound.
+      let sent = 0;
+      const deadline = Date.now() + 20000;
+      while (server.stats().dropped === 0 && sent < 30000 && Date.now() < deadline) {
         await Promise.all(Array.from({ length: 100 }, () => new Promise((r) => client.send('x', port, '127.0.0.1', r))));
+        sent += 100;
         await new Promise((r) => setTimeout(r, 5));
       }
       await until(() => server.stats().dropped > 0, 10000);
+      expect(server.stats().dropped).toBeLessThanOrEqual(sent - 4096);
     } finally {
       client.close();
     }
-    expect(server.stats().dropped).toBeLessThanOrEqual(5000 - 4096);
     expect(logger.lines.warn.filter((l) => / dropped /.test(l))[0]).toMatch(
       /^ThreadNeverReturns: a datagram was dropped unanswered: 4096 datagrams were already waiting or being served \(maxQueuedDatagrams\)/,
     );
