@@ -895,6 +895,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     clearTimeout(this.idleTimers.get(slot));
     this.idleTimers.delete(slot);
     const was = this.slots.delete(slot);
+    // A child's news of the connections it accepted itself, not read yet, counts in its load (bookkeeping.ts)
+    slot.catchUp();
     // Connections still running are ended by the worker first, so that what it counted of them is not lost;
     // a worker that sent them all back is heard once more, as an idle one is.
     const answered = slot.load > 0 && why !== 'retired' ? await slot.abandon(why, ABANDON_MS) : slot.load === 0;

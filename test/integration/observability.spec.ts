@@ -475,23 +475,30 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     }
   });
 
-  test('close() while a request runs in a worker ends it as a routine RequestTimeoutError (one warn line), not a crash with a traceback', async () => {
+  test('close() while a request runs in a worker ends it as a routine RequestTimeoutError (one warn line), not a crash with a traceback; an idle keep-alive connection ends quietly', async () => {
     const logger = memoryLogger();
     const s = serve(await bootstrap(m.Lines, { logger }));
-    const client = await within(5000, 'connect', connect(target(s)));
+    const [client, idle] = await within(5000, 'connect', Promise.all([connect(target(s)), connect(target(s))]));
     client.on('error', () => undefined);
+    idle.on('error', () => undefined);
     try {
       const closed = within(10000, 'the connection to close', readToEnd(client));
-      client.write('busy\n');
-      await within(5000, 'the reply', new Promise((r) => client.once('data', r))); // the handler waits for its next line
+      const idleClosed = within(10000, 'the idle connection to close', readToEnd(idle));
+      idle.write('busy\n');
+      await within(5000, 'the reply', new Promise((r) => idle.once('data', r))); // its handler waits for the next line
+      client.write('hang\n'); // its handler never returns
+      await until(() => s.stats().active === 2, 5000);
+      await new Promise((r) => setTimeout(r, 100));
       await within(10000, 'close', s.close());
       await closed;
+      await idleClosed;
       await until(() => logger.lines.warn.length === 1, 5000);
       expect(logger.lines.warn[0]).toMatch(/RequestTimeoutError.*server was closed while this request was running/);
       expect(logger.lines.error).toEqual([]);
       expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
     } finally {
       client.destroy();
+      idle.destroy();
     }
   });
 

@@ -197,3 +197,35 @@ describe.each(modes)('graceful shutdown while reading is paused by backpressure,
     }
   });
 });
+
+describe.each(modes)('close() with idle message connections open, %s', (mode) => {
+  test('ends them quietly, as every mode does: no warning, no error (the pools warned once per connection)', async () => {
+    const logger = memoryLogger();
+    const server = await bootstrap(pushers[mode] as never, { logger });
+    const loop = server.serveForever(0.05);
+    const clients = await Promise.all(Array.from({ length: mode === 'serial' ? 1 : 5 }, () => connect(tcp(server))));
+    try {
+      const ended = clients.map((c) => {
+        c.on('error', () => undefined);
+        let got = '';
+        c.on('data', (d: Buffer) => (got += d.toString('latin1')));
+        c.write('polite 1\n');
+        return {
+          replied: until('the reply', () => got.endsWith('done 1\n')),
+          closed: new Promise((r) => c.once('close', r)),
+        };
+      });
+      await within(10000, 'the replies', Promise.all(ended.map((e) => e.replied)));
+      await until('every connection to be open in the server', () => server.stats().active === clients.length);
+      await within(10000, 'close', server.close());
+      await within(10000, 'the serve loop', loop);
+      await within(10000, 'the clients to be closed', Promise.all(ended.map((e) => e.closed)));
+      expect(logger.lines.warn).toEqual([]);
+      expect(logger.lines.error).toEqual([]);
+      expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 0 });
+    } finally {
+      for (const c of clients) c.destroy();
+      await server.close();
+    }
+  });
+});

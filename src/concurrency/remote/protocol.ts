@@ -54,8 +54,11 @@ export type ToWorker =
   /**
    * The pool ends this worker on purpose while connections run (shutdown's timeout, close(), a recycled
    * worker's last connections): end each now with `error` and send its `done`, with the bytes it counted.
+   * `closeFirst` (close()): close the connections first, as the server's close() does in its own process, and
+   * end with `error` only those still running CLOSE_GRACE_MS later (a handler whose reads end at the close is
+   * not an error: an idle keep-alive connection ends quietly, as in serial and `@Concurrent` mode).
    */
-  | { t: 'abandon'; error: SerializedError }
+  | { t: 'abandon'; error: SerializedError; closeFirst?: boolean }
   /**
    * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child
    * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:

@@ -262,7 +262,7 @@ export abstract class RemoteSlot {
     if (this.running.size === 0) return Promise.resolve(true);
     // A worker serves one server's requests: all datagrams or all connections
     const datagrams = [...this.running.values()].some((running) => Array.isArray(running.request));
-    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)) });
+    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)), closeFirst: reason === 'close' });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {

@@ -32,6 +32,12 @@ export interface Channel {
 /** How long a connection waits for its reply to drain, and an owned one for the client to close, at the end. */
 const FLUSH_LIMIT_MS = 5000;
 const LINGER_MS = 2000;
+/**
+ * Milliseconds close() gives a worker's requests to end on their own once their connections are closed,
+ * before it abandons the rest with the close() error: the server's own close() waits as long (base-server's
+ * ABANDON_GRACE_MS), and the pool waits at most ABANDON_MS (500) for the worker to answer.
+ */
+const CLOSE_GRACE_MS = 100;
 
 /** One connection or datagram this worker serves: a relayed connection has a duplex, an owned one its socket. */
 interface Conn {
@@ -286,6 +292,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     channel.post({ t: 'done', id, error, ...ending });
     conns.delete(id);
     reporter.connections = conns.size;
+    closeConn(conn);
+  };
+
+  const closeConn = (conn: Conn): void => {
     conn.secure?.destroy();
     conn.socket?.destroy();
     conn.duplex?.destroy();
@@ -465,10 +475,21 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       case 'report-now':
         reporter.send();
         return;
-      case 'abandon':
+      case 'abandon': {
         // Connections only: a datagram's request is short, and its reply and bytes take other paths.
-        for (const conn of [...conns.values()]) if (conn.state && (conn.socket || conn.duplex)) abandon(conn.state, msg.error);
+        const running = () => [...conns.values()].filter((conn) => conn.state !== undefined && (conn.socket || conn.duplex));
+        if (!msg.closeFirst) {
+          for (const conn of running()) abandon(conn.state!, msg.error);
+          return;
+        }
+        // close(): the connections close, and each request ends as it would on the server's own close();
+        // those still running after the grace (a handler awaiting something else) are abandoned with the error.
+        for (const conn of running()) closeConn(conn);
+        setTimeout(() => {
+          for (const conn of running()) abandon(conn.state!, msg.error);
+        }, CLOSE_GRACE_MS);
         return;
+      }
       case 'secure-context':
         edge.setSecureContext(msg.options);
         channel.post({ t: 'secure-context-set' });
