@@ -114,6 +114,8 @@ class AcceptingWorker {
     return Promise.resolve(false);
   }
 
+  /** Its news comes with each call here: nothing to read later. */
+  catchUp(): void {}
   wantEvents(): void {}
   setSecureContext(): Promise<void> {
     return Promise.resolve();
