@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
-import { GREETING, greeters, PushMode, pushers } from '../fixtures/pushers';
+import { GREETING, greeters, PushMode, pushers, tlsPushers } from '../fixtures/pushers';
+import * as tls from 'node:tls';
 import { connect, within } from '../helpers/clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
@@ -167,11 +168,17 @@ describe.each(modes)('a client that resets while @Setup waits in drained(), %s',
   });
 });
 
-describe.each(modes)('graceful shutdown while reading is paused by backpressure, %s', (mode) => {
+describe.each(modes.flatMap((mode) => [[mode, 'plain'], [mode, 'TLS']] as const))('graceful shutdown while reading is paused by backpressure, %s, %s', (mode, over) => {
   test('a request that waited in the kernel behind a reply the client had not read is still answered', async () => {
-    const server = await bootstrap(pushers[mode] as never);
+    const server = await bootstrap((over === 'TLS' ? tlsPushers : pushers)[mode] as never);
     const loop = server.serveForever(0.05);
-    const client = await connect(tcp(server));
+    const client =
+      over === 'TLS'
+        ? await within(5000, 'the handshake', new Promise<tls.TLSSocket>((resolve, reject) => {
+            const socket = tls.connect({ ...tcp(server), rejectUnauthorized: false }, () => resolve(socket));
+            socket.once('error', reject);
+          }))
+        : await connect(tcp(server));
     try {
       client.pause();
       const size = 32 * 1024 * 1024; // far past the kernel's buffers: the server stops reading until the client reads
