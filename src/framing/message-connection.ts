@@ -46,7 +46,7 @@ const SLACK = 1024;
  * - Backpressure: reading pauses while the connection's unsent output is above its
  *   writableHighWaterMark and resumes on 'drain', so a client that never reads cannot grow memory by
  *   sending. Pushes (`send()`) say whether the output is below the mark (Node's `write()`), `drained()` waits
- *   for it, and a push while more than `maxOutputBuffer` bytes wait unsent ends the connection with an
+ *   for it, and a push while more than `maxOutputBuffer` bytes of pushes wait unsent ends the connection with an
  *   OutputBufferFullError (the socket destroyed, what it held dropped): a client that never reads cannot
  *   grow memory by being pushed to either.
  * - It ends (`serve()` resolves) when the input has ended and every reply is written, after `close()`
@@ -116,6 +116,12 @@ export class MessageConnection implements MessageChannel {
   private block: Buffer | undefined;
   private blockUsed = 0;
   private heldBytes = 0;
+  /**
+   * Bytes of output encoded so far (`queued`), and where the last reply ended in that count (`replyEnd`):
+   * what follows it are pushes, which alone maxOutputBuffer bounds. Replies are bounded by pausing reading.
+   */
+  private queued = 0;
+  private replyEnd = 0;
   /** Pushers waiting in drained(): called with true once the output is below the high-water mark, false once the connection ended. */
   private drainWaiters: Array<(writable: boolean) => void> | undefined;
   /** Removes watchBeforeServe()'s listeners. */
@@ -174,12 +180,14 @@ export class MessageConnection implements MessageChannel {
     if (this.failed) return false;
     if (this.finished) return this.sendAfterServe(message);
     if (message !== undefined) {
-      const unsent = this.socket.writableLength + this.batchBytes + this.heldBytes;
+      // Pushes waiting unsent: the output behind the last reply (a large reply the client is still reading
+      // is not the pusher's doing). Units are those of Node's writableLength (a string counts its length).
+      const unsent = Math.min(this.socket.writableLength + this.batchBytes + this.heldBytes, this.queued - this.replyEnd);
       if (unsent > this.framing.maxOutputBuffer) {
         this.overflow(unsent);
         return false;
       }
-      this.reply(message);
+      this.reply(message, false, true);
       if (!this.batching) this.flow();
     }
     return this.writable();
@@ -547,9 +555,10 @@ export class MessageConnection implements MessageChannel {
   /**
    * Encodes `value` into the batch (or writes it, outside one). `inPlace`: it is written before any other
    * handler code runs, so a framer that can (FramerInPlace) may send the bytes received rather than a copy,
-   * when nothing is queued on the connection (the kernel takes them now, not a later write).
+   * when nothing is queued on the connection (the kernel takes them now, not a later write). `push`: sent
+   * by req.send(), counted against maxOutputBuffer; else a reply.
    */
-  private reply(value: unknown, inPlace = false): void {
+  private reply(value: unknown, inPlace = false, push = false): void {
     if (value === undefined) return;
     let bytes: Buffer | string;
     try {
@@ -562,6 +571,8 @@ export class MessageConnection implements MessageChannel {
       this.slots.length = 0;
       return this.endWith(err);
     }
+    this.queued += bytes.length;
+    if (!push) this.replyEnd = this.queued;
     if (!this.batching) return this.write(bytes);
     if (typeof bytes === 'string') this.text += bytes;
     else {

@@ -69,7 +69,7 @@ export class MessageRequest<Out = unknown> {
    * Returns, as Node's `socket.write()` does, whether more may be sent now: false once the bytes the client has
    * not taken reach the socket's high-water mark (16 KiB by default), or the connection has ended; then
    * `await req.drained()` before pushing more. A push while more than `@Framing`'s `maxOutputBuffer` bytes
-   * (default 16 MiB) wait unsent is not sent: the connection ends with an OutputBufferFullError (a client
+   * (default 16 MiB) of pushes wait unsent (replies ahead of them are not counted) is not sent: the connection ends with an OutputBufferFullError (a client
    * error, through `@HandleError`), as Redis closes a client past its output buffer limit. Always true on a datagram.
    */
   send(message: Out): boolean {

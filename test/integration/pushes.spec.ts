@@ -95,6 +95,31 @@ describe.each(modes)('req.send() to a client that does not read, %s', (mode) => 
   });
 });
 
+describe.each(modes)('maxOutputBuffer bounds pushes, not replies, %s', (mode) => {
+  test('a push that honours backpressure behind a large reply the client reads late ends nothing, and both arrive whole', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(pushers[mode] as never, { logger }));
+    const reader = await connect(tcp(server));
+    try {
+      reader.pause();
+      // 8 MB of reply (eight times maxOutputBuffer) waits for a client that reads a second late; meanwhile
+      // the subscription's first push comes (300 ms on), and it honours send()'s answer and drained()
+      reader.write(`later 3\nbig ${8_000_000}\n`);
+      await new Promise((r) => setTimeout(r, 1000));
+      let got = '';
+      reader.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      reader.resume();
+      await within(15000, 'the reply and the pushes', until('the last push', () => got.includes('later 2\n'), 15000));
+      const lines = got.split('\n');
+      expect(lines.filter((l) => l.startsWith('later'))).toEqual(['later', 'later 0', 'later 1', 'later 2']);
+      expect(lines.some((l) => l.length === 8_000_000 && /^b+$/.test(l))).toBe(true);
+      expect([server.stats().clientErrors, logger.lines.warn]).toEqual([0, []]);
+    } finally {
+      reader.destroy();
+    }
+  });
+});
+
 describe.each(modes)('pushes from a timer when the server closes, %s', (mode) => {
   test('close() ends the subscribed connections without a handler error or traceback', async () => {
     const logger = memoryLogger();
