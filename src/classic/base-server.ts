@@ -161,6 +161,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
   /** The loop has exited: the next serveForever() takes every connection as usual. */
   protected forgetShutdownMark(): void {}
+  /**
+   * shutdownTimeout passed before the loop took every request accepted before shutdown() (a serial server
+   * still serving the one before): takes those left, to be closed and reported, not kept until close().
+   */
+  protected takeUnservedBeforeShutdown(): Array<[Req, ClientAddress]> {
+    return [];
+  }
 
   // ---- the loop ----
 
@@ -209,6 +216,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         const turn = this.handleRequestNoBlock();
         if (turn) await loop.unlessAbandoned(turn);
       }
+      // shutdownTimeout passed first: those still waiting were accepted, so they are owed a word, not a silent
+      // reset at close(): each is closed unserved and reported (handleError) with a RequestTimeoutError.
+      if (loop.overdue && !this.closing) await this.endUnserved();
       await loop.unlessAbandoned(this.strategy.drain());
     } finally {
       loop.end();
@@ -513,6 +523,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private asideFailed(err: unknown): void {
     this.asideError ??= { error: err };
     this.wakeLoop();
+  }
+
+  private async endUnserved(): Promise<void> {
+    const limit = this.shutdownTimeout ?? 0;
+    const left = this.takeUnservedBeforeShutdown();
+    await Promise.all(
+      left.map(([request, clientAddress]) => this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unserved(limit))).catch(() => undefined)),
+    );
   }
 
   /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */

@@ -154,6 +154,17 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     return mark === undefined || !this.listener ? Promise.resolve(false) : this.listener.waitAcceptedBy(mark);
   }
 
+  protected override takeUnservedBeforeShutdown(): Array<[net.Socket, ClientAddress]> {
+    const left: Array<[net.Socket, ClientAddress]> = [];
+    const mark = this.shutdownMark;
+    if (mark === undefined || !this.listener) return left;
+    for (let next = this.listener.takeAcceptedBy(mark); next; next = this.listener.takeAcceptedBy(mark)) {
+      this.limiter?.requestStarted(next[0]);
+      left.push(next);
+    }
+    return left;
+  }
+
   protected override forgetShutdownMark(): void {
     this.shutdownMark = undefined;
   }
@@ -235,8 +246,9 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /**
    * Stops accepting: new clients are refused (ECONNREFUSED) while accepted connections go on (SIGTERM's
-   * drain, [production](../../docs/production.md)). While the loop serves, it resolves once the loop has taken every connection accepted
-   * before (queued, or in its PROXY/TLS preamble), bounded by `shutdownTimeout`: accepted means served.
+   * drain, [production](../../docs/production.md)). It does not wait for the connections accepted before
+   * (queued, or in their PROXY/TLS preamble): the shutdown() that follows serves them, within its one
+   * `shutdownTimeout` (accepted means served; waiting here too made a serial server's drain take twice that).
    * Workers that accept close their listeners too, within `shutdownTimeout` (one whose event loop is
    * blocked is ended then, its connections failing with a RequestTimeoutError).
    */
@@ -247,8 +259,6 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     const boundMs = (this.shutdownTimeout ?? Infinity) * 1000;
     await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true, boundMs)]);
     listener.cutPreambles(); // a connection that sent nothing in its PROXY/TLS preamble held this for lineTimeout
-    const deadline = Date.now() + (this.shutdownTimeout ?? Infinity) * 1000;
-    while (listener.waiting > 0 && this.isServing && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Connections the limits count now (open here, or running in a worker). */

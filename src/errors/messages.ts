@@ -27,6 +27,11 @@ export const messages = {
       : `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
         `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
         `shutdown), or raise shutdownTimeout.`,
+  unserved: (seconds: number) =>
+    `the connection was accepted before shutdown began but still waited to be served ${seconds} s later ` +
+    `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers ` +
+    `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
+    `@Threading, @Forking), or raise shutdownTimeout.`,
   /** `after`: shutdownTimeout's seconds, or the close() call that gave up. */
   verifyAbandoned: (after: number | string, datagram = false) =>
     `@Verify had not settled ${typeof after === 'number' ? `${after} s after shutdown began (shutdownTimeout)` : `when ${after} was called`}, ` +

@@ -8,6 +8,7 @@ import { connect, readToEnd, within } from '../helpers/clients';
 import { endpoint, heldTlsClient, rawConnect, v1Header } from '../helpers/edge-clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { memoryLogger } from '../helpers/memory-logger';
 
 /**
  * API.md §6: a plain `shutdown()` serves every connection accepted before it, whatever stage the
@@ -209,6 +210,41 @@ describe('a plain shutdown() in serial mode', () => {
       expect((await queuedReply).toString()).toBe('served queued\n');
     } finally {
       busy.destroy();
+      queued.destroy();
+    }
+  });
+  test('a connection still queued when shutdownTimeout passes is closed and reported then, not kept until close(); SIGTERM\'s drain takes one shutdownTimeout, not two', async () => {
+    const logger = memoryLogger();
+    @TcpServer(0)
+    class Stuck {
+      @Handle() async handle(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString();
+        if (line === 'stuck\n') await new Promise(() => undefined); // never returns: abandoned at shutdownTimeout
+        await req.wfile.write(`served ${line}`);
+      }
+    }
+    const server = serve(await bootstrap(Stuck, { logger, shutdownTimeout: 2 }));
+    const [stuck, queued] = [await connect(endpoint(server)), await connect(endpoint(server))];
+    for (const s of [stuck, queued]) s.on('error', () => undefined);
+    const queuedClosed = new Promise<void>((resolve) => queued.once('close', () => resolve()));
+    const port = queued.localPort;
+    try {
+      stuck.write('stuck\n');
+      queued.write('queued\n');
+      await until(() => server.stats().accepted === 2 && server.stats().active === 1, 5000);
+      const started = Date.now();
+      // SIGTERM's drain: stopListening(), then shutdown(). Both waited shutdownTimeout (hostile run: 2 × 3 s)
+      await within(15000, 'stopListening', server.stopListening());
+      await within(15000, 'shutdown', server.shutdown());
+      const took = Date.now() - started;
+      expect([took >= 1900, took < 3500]).toEqual([true, true]);
+      // closed by shutdown(), not by close(): it waited for a server that had stopped serving
+      await within(2000, 'the queued connection to close', queuedClosed);
+      const reports = logger.lines.warn.concat(logger.lines.error).filter((l) => l.includes('RequestTimeoutError'));
+      expect(reports.filter((l) => l.includes(`:${port}`) && /accepted before shutdown began but still waited to be served 2 s later/.test(l))).toHaveLength(1);
+      expect(reports).toHaveLength(2); // the stuck request and the queued connection, once each
+    } finally {
+      stuck.destroy();
       queued.destroy();
     }
   });
