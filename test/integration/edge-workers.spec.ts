@@ -4,13 +4,14 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, ProxyDefaultErrorsInChildren, ProxyDefaultErrorsInThreads, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, ProxyDefaultErrorsInChildren, ProxyDefaultErrorsInThreads, ProxyPerRequestChild, ProxyPerRequestThread, verifiedHere,
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import type * as net from 'node:net';
+import { connect as netConnect } from 'node:net';
 import * as tls from 'node:tls';
 import type { TCPServer } from '../../src/classic';
 
@@ -313,6 +314,46 @@ describe('where the main thread keeps the preamble and @Verify in the pooled mod
     } finally {
       first.destroy();
     }
+  });
+});
+
+describe.each([
+  { model: '@Threading', handler: ProxyInThreads },
+  { model: '@Forking', handler: ProxyInChildren },
+  { model: '@Threading perRequest', handler: ProxyPerRequestThread },
+  { model: '@Forking perRequest', handler: ProxyPerRequestChild },
+])('a PROXY header and then the client\'s end, with $model', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('a client that sends its header and ends at once is closed and counted out (its end, read with the header, never reached a relayed worker: hostile run)', async () => {
+    const server = serve(await bootstrap(handler));
+    // each sends its header and its FIN as it connects, before the server has accepted it
+    const clients = Array.from({ length: 4 }, (_, i) => netConnect(endpoint(server) as net.NetConnectOpts).end(v1Header('203.0.113.40', 40 + i)));
+    for (const client of clients) client.on('error', () => undefined);
+    try {
+      const ends = await Promise.all(clients.map((client) => closed(client, 5000)));
+      expect(ends).toEqual(clients.map(() => ({ reset: false, data: '' })));
+      await within(5000, 'every connection to be counted out', until(() => server.stats().active === 0));
+      const next = await rawConnect(endpoint(server), v1Header('203.0.113.41', 41));
+      next.write('next\n');
+      expect(await readLine(next)).toBe('next\n');
+      next.destroy();
+      expect(server.stats()).toMatchObject({ errors: 0, proxyErrors: 0 });
+    } finally {
+      for (const client of clients) client.destroy();
+    }
+  });
+
+  test('a client that resets right after its header (perRequest: while its connection waits for a fresh worker) is a client error, not a handler error', async () => {
+    const { logger } = quietLogger();
+    const server = serve(await bootstrap(handler, { logger }));
+    const client = await rawConnect(endpoint(server));
+    client.on('error', () => undefined);
+    client.write(`${v1Header('203.0.113.42', 42)}hello\n`);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a fresh worker takes longer than this to start
+    client.resetAndDestroy();
+    await within(5000, 'the reset to be reported', until(() => server.stats().clientErrors + server.stats().errors > 0 && server.stats().active === 0));
+    expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
   });
 });
 

@@ -298,9 +298,7 @@ export abstract class RemoteSlot {
    * and @Verify run there; it resolves with how it was dropped when it never reached its lifecycle.
    */
   run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
-    if (!Array.isArray(request) && (request as net.Socket).destroyed) {
-      return Promise.reject(new Error('the connection closed before a worker could take it'));
-    }
+    if (!Array.isArray(request) && (request as net.Socket).destroyed) return Promise.reject(closedBeforeWorker(request as net.Socket));
     if (this.dead) return Promise.reject(this.crashError());
     if (!Array.isArray(request)) recordWorker(request as object, this.id);
     const id = ++this.nextId;
@@ -578,6 +576,9 @@ export abstract class RemoteSlot {
     // for the client's delayed ACK (40 ms a connection). @Threading TLS handshakes/s: 0.29x raw tls -> 0.51x.
     if (unread) socket.setNoDelay(true);
     socket.resume();
+    // Its end already read here (a PROXY header and the client's FIN in one read: Node emitted 'end' while
+    // the connection waited for its worker, to no listener): the worker is told now, or it waits for ever.
+    if (socket.readableEnded) eof();
   }
 
   private startDatagram(running: Running, request: DatagramRequestTuple, client: ClientAddress): void {
@@ -635,4 +636,15 @@ export abstract class RemoteSlot {
 /** A write to a bridged connection that has closed without an error of its own: Node's own code for it. */
 function closedError(): Error {
   return Object.assign(new Error('write after the connection was closed'), { code: 'ERR_STREAM_DESTROYED' });
+}
+
+/**
+ * A connection that closed while it waited for its worker: the client's doing (a reset, or it left), so a
+ * routine client error with the socket's own code (ECONNRESET), else ERR_STREAM_PREMATURE_CLOSE, not a
+ * handler error.
+ */
+function closedBeforeWorker(socket: net.Socket): Error {
+  const cause = socket.errored as NodeJS.ErrnoException | null;
+  const code = typeof cause?.code === 'string' ? cause.code : 'ERR_STREAM_PREMATURE_CLOSE';
+  return Object.assign(new Error(`the connection closed before a worker could take it (${code})`, cause ? { cause } : undefined), { code });
 }
