@@ -639,12 +639,13 @@ function closedError(): Error {
 }
 
 /**
- * A connection that closed while it waited for its worker: the client's doing (a reset, or it left), so a
- * routine client error with the socket's own code (ECONNRESET), else ERR_STREAM_PREMATURE_CLOSE, not a
+ * A connection that closed while it waited for its worker: the server's reason when the server closed it;
+ * else the client's doing (a reset, or it left), so a routine client error with the socket's own code (ECONNRESET), else ERR_STREAM_PREMATURE_CLOSE, not a
  * handler error.
  */
 function closedBeforeWorker(socket: net.Socket): Error {
   const cause = socket.errored as NodeJS.ErrnoException | null;
+  if (cause?.name === 'RequestTimeoutError') return cause; // the server closed it (shutdownTimeout, close()): its reason
   const code = typeof cause?.code === 'string' ? cause.code : 'ERR_STREAM_PREMATURE_CLOSE';
   return Object.assign(new Error(`the connection closed before a worker could take it (${code})`, cause ? { cause } : undefined), { code });
 }
