@@ -184,6 +184,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     try {
       await this.ready;
       this.assertOpen('serveForever');
+      this.assertBound('serveForever');
       // Where the pool's workers accept themselves (a shared socket, or listeners of their own with reusePort),
       // they do while the loop runs (shutdown() stops them); the strategy knows whether they do.
       this.strategy.startAccepting?.().catch(() => undefined);
@@ -266,6 +267,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** handleRequest() once it may wait (no other wait is in progress): what a transport overrides. */
   protected async handleOneRequest(): Promise<unknown> {
     await this.ready;
+    this.assertBound('handleRequest');
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
       const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
       try {
@@ -615,6 +617,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
   protected get logName(): string {
     return this.constructor.name;
+  }
+
+  /** serverBind() has run (or the transport needs none): false only for `{ bindAndActivate: false }` before it. */
+  protected get bound(): boolean {
+    return true;
+  }
+
+  /** serveForever()/handleRequest() on a server built with `{ bindAndActivate: false }` and never bound would wait for ever. */
+  private assertBound(member: string): void {
+    if (!this.bound) throw new Error(messages.notBound(this.constructor.name, member));
   }
 
   /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */

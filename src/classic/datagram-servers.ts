@@ -30,6 +30,10 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   protected abstract createSocket(): DatagramSocket;
   protected abstract boundAddress(address: ClientAddress): Addr;
 
+  protected override get bound(): boolean {
+    return this.socket !== undefined;
+  }
+
   override async serverBind(): Promise<void> {
     this.socket = this.createSocket();
     this.socket.onMessage((d) => {

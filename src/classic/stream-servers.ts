@@ -69,6 +69,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   protected abstract endpoint(): StreamEndpoint;
   protected abstract boundAddress(address: ClientAddress): Addr;
 
+  protected override get bound(): boolean {
+    return this.listener !== undefined;
+  }
+
   /** Binds and listens (one call in Node); `serverAddress` then holds the real port. */
   override async serverBind(): Promise<void> {
     const { limits } = this.edge;

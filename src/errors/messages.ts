@@ -61,6 +61,10 @@ export const messages = {
     `${owner}: a server was started by the handler's module while a sockserve worker loaded it (workers load ` +
     `that module again, so its start-up code runs in every worker too). Fix: start servers only in the main ` +
     `program, inside \`if (!isWorker()) { ... }\` (isWorker from 'sockserve'), or declare handlers in a module of their own.`,
+  notBound: (owner: string, member: string) =>
+    `${owner}.${member}(): the server is not bound: it was built with { bindAndActivate: false } and serverBind() ` +
+    `has not run, so no request could ever come. Fix: await server.serverBind() and server.serverActivate() first ` +
+    `(Python's server_bind() and server_activate()), or leave bindAndActivate out.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   alreadyServing: (owner: string) =>

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { AddressInUseError, BaseServer, ConfigurationError, LineTooLongError, RequestTimeoutError, StreamRequestHandler, TCPServer, UnixStreamServer } from '../../src/classic';
+import { AddressInUseError, BaseServer, ConfigurationError, DatagramRequestHandler, LineTooLongError, RequestTimeoutError, StreamRequestHandler, TCPServer, UDPServer, UnixStreamServer } from '../../src/classic';
 import { Body, handlerClasses, streamTransports } from '../contracts/transports';
 import { connect, readToEnd, removeTempDir, requestAcrossShutdown, streamExchange, tempDir, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
@@ -321,6 +321,29 @@ describe("the classic stream servers' edge options (new TCPServer(address, Handl
     serve(server);
     const reply = (await streamExchange(target(server), header + 'hello\n', { halfClose: true })).toString();
     expect(reply).toBe('{"host":"192.0.2.44","port":4444,"family":"IPv4"} hello\n');
+  });
+
+  test('serveForever() and handleRequest() on a server built with bindAndActivate: false and never bound reject with a clear error, not wait for ever (hostile run); once bound, it serves', async () => {
+    class Quiet extends DatagramRequestHandler {
+      async handle(): Promise<void> {}
+    }
+    const servers = [new TCPServer(['127.0.0.1', 0], Echo, { bindAndActivate: false }), new UDPServer(['127.0.0.1', 0], Quiet, { bindAndActivate: false })];
+    const tcp = servers[0] as TCPServer;
+    try {
+      for (const server of servers) {
+        const name = server.constructor.name;
+        const fix = /the server is not bound: it was built with \{ bindAndActivate: false \} and serverBind\(\) has not run.*Fix: await server\.serverBind\(\) and server\.serverActivate\(\) first/;
+        await expect(within(3000, `${name}.serveForever()`, server.serveForever())).rejects.toThrow(new RegExp(`^${name}\\.serveForever\\(\\): ${fix.source}`));
+        await expect(within(3000, `${name}.handleRequest()`, server.handleRequest())).rejects.toThrow(new RegExp(`^${name}\\.handleRequest\\(\\): ${fix.source}`));
+      }
+      await tcp.serverBind();
+      await tcp.serverActivate();
+      serve(tcp); // serveForever(), and shutdown() and close() after the test
+      expect((await streamExchange(target(tcp), 'bound\n', { halfClose: true })).toString()).toMatch(/bound\n$/);
+    } finally {
+      await servers[1].close();
+      if (!tcp.serverAddress) await servers[0].close();
+    }
   });
 
   // bindAndActivate: false: were the check to pass, nothing would bind.
