@@ -140,6 +140,7 @@ export const messages = {
       ? `the ${mode} worker handling this datagram died: ${detail}, so its reply is not sent. The other workers' ` +
         `requests go on, and a new worker takes its place.`
       : `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
+  datagramLost: () => `The datagram's reply is not sent; the other workers' requests go on, and a new worker takes its place.`,
   workerReplaced: () => `Its connections were closed; the other workers' were not, and a new worker takes its place.`,
   workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled', datagram = false) =>
     datagram

@@ -163,6 +163,8 @@ export abstract class RemoteSlot {
   private unlistenWaiters: Array<() => void> = [];
   private secureContextWaiters: Array<() => void> = [];
   protected lastError: Error | undefined;
+  /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within. */
+  private unresponsiveFor: number | undefined;
   /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
   private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
   private nextId = 0;
@@ -233,7 +235,7 @@ export abstract class RemoteSlot {
    */
   adopt(id: number, request: WorkerAcceptedConnection, server: RemoteServer | undefined, ends: AdoptedEnds): void {
     const running: Running = { id, ends, server, request, client: request.clientAddress, at: performance.now() };
-    if (this.dead) return void this.finish(running, this.crashError(undefined, Array.isArray(running.request)), undefined, undefined, undefined, true);
+    if (this.dead) return void this.finish(running, this.crashError(undefined, isDatagram(running.request)), undefined, undefined, undefined, true);
     recordWorker(request, this.id);
     this.running.set(id, running);
   }
@@ -261,7 +263,7 @@ export abstract class RemoteSlot {
     if (this.dead || !this.started) return Promise.resolve(false);
     if (this.running.size === 0) return Promise.resolve(true);
     // A worker serves one server's requests: all datagrams or all connections
-    const datagrams = [...this.running.values()].some((running) => Array.isArray(running.request));
+    const datagrams = [...this.running.values()].some((running) => isDatagram(running.request));
     this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)), closeFirst: reason === 'close' });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
@@ -299,7 +301,7 @@ export abstract class RemoteSlot {
    */
   run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
     if (!Array.isArray(request) && (request as net.Socket).destroyed) return Promise.reject(closedBeforeWorker(request as net.Socket));
-    if (this.dead) return Promise.reject(this.crashError());
+    if (this.dead) return Promise.reject(this.crashError(undefined, isDatagram(request)));
     if (!Array.isArray(request)) recordWorker(request as object, this.id);
     const id = ++this.nextId;
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => {
@@ -483,7 +485,7 @@ export abstract class RemoteSlot {
     const crash = this.crashError(detail);
     const datagramCrash = this.crashError(detail, true);
     for (const running of [...this.running.values()]) {
-      const error = Array.isArray(running.request) ? datagramCrash : crash;
+      const error = isDatagram(running.request) ? datagramCrash : crash;
       this.publishEnd(running, error);
       void this.finish(running, error);
     }
@@ -514,7 +516,10 @@ export abstract class RemoteSlot {
     const reason = this.endReason;
     if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
     const cause = this.lastError;
-    if (cause instanceof WorkerCrashedError) return cause; // the watchdog's: its message says it all
+    if (cause instanceof WorkerCrashedError) {
+      // the watchdog's: its message says it all, in a datagram's words for a datagram
+      return datagram && this.unresponsiveFor !== undefined ? new WorkerCrashedError(messages.workerUnresponsive(this.mode, this.unresponsiveFor) + ` ${messages.datagramLost()}`) : cause;
+    }
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why, datagram), { cause });
   }
@@ -625,6 +630,7 @@ export abstract class RemoteSlot {
       this.catchUp();
       afterPollPhase(() => {
         if (this.heard || this.dead) return; // it spoke (refresh() has set the timer again), or it is gone
+        this.unresponsiveFor = seconds;
         this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
         void this.kill();
       });
@@ -648,4 +654,9 @@ function closedBeforeWorker(socket: net.Socket): Error {
   if (cause?.name === 'RequestTimeoutError') return cause; // the server closed it (shutdownTimeout, close()): its reason
   const code = typeof cause?.code === 'string' ? cause.code : 'ERR_STREAM_PREMATURE_CLOSE';
   return Object.assign(new Error(`the connection closed before a worker could take it (${code})`, cause ? { cause } : undefined), { code });
+}
+
+/** A datagram the server read, or one a child read from the shared socket itself; else a connection. */
+function isDatagram(request: RemoteRequest): boolean {
+  return Array.isArray(request) || (request instanceof WorkerAcceptedConnection && request.datagram);
 }
