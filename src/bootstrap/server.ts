@@ -1,4 +1,5 @@
 import type { SecureContextOptions } from 'node:tls';
+import { inspect } from 'node:util';
 import type { BaseServer } from '../classic/base-server';
 import { edgeMessages } from '../errors/edge.messages';
 import { ConfigurationError } from '../errors/errors';
@@ -45,6 +46,29 @@ export class Server implements AsyncDisposable {
    */
   get serverAddress(): ServerAddress {
     return toServerAddress(this.classic.serverAddress);
+  }
+
+  /**
+   * `JSON.stringify(server)` (an event's payload logged whole, `server` in it): `{ handler, address }`, not the
+   * internals, which refer back to this server (a circular structure, which JSON.stringify throws on; thrown in
+   * a diagnostics_channel subscriber, that error reaches the process).
+   */
+  toJSON(): { handler: string; address: ServerAddress | undefined } {
+    return { handler: this.handlerName, address: this.addressIfBound() };
+  }
+
+  /** `console.log(server)` / util.inspect: `Server { handler: 'Echo', address: 127.0.0.1:9000 }`. */
+  [inspect.custom](): string {
+    const where = this.addressIfBound() === undefined ? 'none' : this.describeAddress();
+    return `Server { handler: '${this.handlerName}', address: ${where} }`;
+  }
+
+  private addressIfBound(): ServerAddress | undefined {
+    try {
+      return this.classic ? this.serverAddress : undefined;
+    } catch {
+      return undefined; // not bound (yet)
+    }
   }
 
   /** The classic server underneath (its hooks, attributes and `socket`). */

@@ -77,6 +77,8 @@ describe.each([
     else expect(await datagramSilence(target(server), 'throw\n', forkDir)).toBe(true);
     await until(() => errors.length === 1);
     expect((errors[0] as Error).message).toMatch(/^thrown in process \d+$/);
+    // its stack names the line of the .ts source, not of the JavaScript the worker compiled it to (new-user run)
+    expect((errors[0] as Error).stack).toContain(`forked-handlers.ts:${sourceLine('forked-handlers.ts', "case 'throw': throw new Error(`thrown in process")}:`);
     expect(await exchange('next\n')).toMatch(/^\d+: next!$/);
   });
 
@@ -326,3 +328,9 @@ describe('a handler module that throws when a child loads it', () => {
     }
   }, 90000);
 });
+
+/** The 1-based line of the first line of test/fixtures/`file` that contains `text`. */
+function sourceLine(file: string, text: string): number {
+  const lines = fs.readFileSync(path.join(__dirname, '..', 'fixtures', file), 'utf8').split('\n');
+  return lines.findIndex((line) => line.includes(text)) + 1;
+}

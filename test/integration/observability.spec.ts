@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import * as dc from 'node:diagnostics_channel';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer, UdpServer, Verify, DatagramRequest } from '../../src';
 import type { PlainError, RequestEndEvent, SockserveEvents } from '../../src';
 import { TCPServer } from '../../src/classic';
@@ -270,6 +271,11 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
 
     const [started] = recorder.named('sockserve:worker.start');
     expect(started).toMatchObject({ server: s, workerId: worker.id, [m.who]: worker.id });
+    // a payload logged whole: `server` is its handler and address, not internals that refer back to it
+    // (JSON.stringify threw on the circular structure, and thrown in a subscriber, it crashed the process)
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    expect(JSON.parse(JSON.stringify(started))).toMatchObject({ server: { handler: s.handlerName, address: { host, port } }, workerId: worker.id });
+    expect(inspect(started)).toContain(`server: Server { handler: '${s.handlerName}', address: ${host}:${port} }`);
     // The connection is the server's (it accepted it, or adopted what a child accepted): open and close are
     // published here, with `server`; its close names the worker that served it.
     expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ server: s })]);

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
@@ -104,6 +105,8 @@ describe.each(cases)('@Threading over $name', ({ handler, stream }) => {
     else expect(await datagramSilence(target(server), 'throw\n', fixtureDir)).toBe(true);
     await until(() => errors.length > 0, 5000);
     expect((errors[0] as Error).message).toMatch(/^thrown in thread \d+$/);
+    // its stack names the line of the .ts source, not of the JavaScript the worker compiled it to (new-user run)
+    expect((errors[0] as Error).stack).toContain(`threaded-handlers.ts:${sourceLine('threaded-handlers.ts', "case 'throw': throw new Error(`thrown in thread")}:`);
     expect(await exchange('next\n')).toMatch(/: next!$/);
   });
 });
@@ -330,3 +333,9 @@ describe('@Threading faults and pool', () => {
     expect(err.message).toContain('SingleThreadTcp: the provider for "suffix" cannot be used in worker threads');
   });
 });
+
+/** The 1-based line of the first line of test/fixtures/`file` that contains `text`. */
+function sourceLine(file: string, text: string): number {
+  const lines = fs.readFileSync(path.join(__dirname, '..', 'fixtures', file), 'utf8').split('\n');
+  return lines.findIndex((line) => line.includes(text)) + 1;
+}

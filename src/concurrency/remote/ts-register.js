@@ -74,6 +74,11 @@ for (const ext of ['.ts', '.mts', '.cts']) {
   if (!require.extensions[ext]) require.extensions[ext] = load;
 }
 
+// A handler's stack trace names its .ts lines, as ts-node's do in the server's process: the inline source
+// maps above are read by Node only once source maps are on (Node's --enable-source-maps; Node 16.6+).
+// Without it a worker's traceback named the .ts file with the compiled JavaScript's line (new-user run).
+if (typeof process.setSourceMapsEnabled === 'function') process.setSourceMapsEnabled(true);
+
 /**
  * TypeScript written for ES modules (moduleResolution node16/nodenext) names its relative imports by their
  * compiled file: `./store.js` for `./store.ts`. Compiled here to CommonJS, that `require('./store.js')`
