@@ -64,6 +64,48 @@ describe('PortDuplex (a relayed connection, the worker\'s side)', () => {
     expect(writes().length).toBeGreaterThan(BRIDGE_WINDOW / 1024); // and more follow
   });
 
+  test('an answer that comes late (the client read late) never leaves the window full of early writes with no answer asked (hostile run: the connection stalled for good)', async () => {
+    const { d, posted } = duplex();
+    // The main thread as remote-slot.ts: it answers a write that asks, or once half the window's bytes are
+    // written since its last answer.
+    let unreported = 0;
+    const asked = () => {
+      const seqs: number[] = [];
+      for (const msg of posted.splice(0)) {
+        if (msg.t !== 'write') continue;
+        unreported += msg.chunk.byteLength;
+        if (!msg.answer && unreported < BRIDGE_WINDOW / 2) continue;
+        unreported = 0;
+        seqs.push(msg.seq);
+      }
+      return seqs;
+    };
+    const line = Buffer.alloc(306, 'x'); // a pushed line: 306 bytes, counted as 1 KiB against the window
+    for (let i = 0; i < BRIDGE_WINDOW / 1024; i++) d.write(line); // the window fills; one answer was asked, at half
+    const late = asked();
+    expect(late).toHaveLength(1);
+    for (const seq of late) d.written(seq); // the client read: that answer comes only now
+    // from now on the main thread answers whatever it is asked, at once; a pusher writes while write() says
+    // true, else awaits 'drain'
+    let written = 0;
+    for (; written < 2000; written++) {
+      if (d.writableNeedDrain) {
+        const drained = new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 1000);
+          d.once('drain', () => (clearTimeout(timer), resolve(true)));
+        });
+        for (let turn = 0; turn < 20 && d.writableNeedDrain; turn++) {
+          for (const seq of asked()) d.written(seq);
+          await new Promise((r) => setImmediate(r));
+        }
+        if (!(await drained)) break;
+      }
+      d.write(line);
+      for (const seq of asked()) d.written(seq);
+    }
+    expect(written).toBe(2000);
+  });
+
   test('writes queued together (a writev) cross in slices within the window, however many there are', async () => {
     const { d, writes } = duplex();
     d.cork();

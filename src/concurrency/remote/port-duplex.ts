@@ -39,6 +39,8 @@ export class PortDuplex extends Duplex {
   private pending: Map<number, { bytes: number; done?: (err?: Error | null) => void }> | undefined;
   /** Bytes of the writes in `pending`. */
   private unanswered = 0;
+  /** The seq of the latest write sent with `answer` whose answer has not come (0: none outstanding). */
+  private asking = 0;
   /** A write not yet sent whole: its chunks (the caller's), where the next slice starts, the bytes left, and its callback. */
   private rest: Unsent | undefined;
   /** setNoDelay()'s last value, until the next write takes it to the main thread. */
@@ -161,6 +163,7 @@ export class PortDuplex extends Duplex {
       }
       return void this.destroy(failed); // as a socket's later error: the next read or write sees it
     }
+    if (seq >= this.asking) this.asking = 0;
     for (const [at, entry] of pending) {
       if (at > seq) break;
       pending.delete(at);
@@ -243,6 +246,11 @@ export class PortDuplex extends Duplex {
       // good), and for a write it waits for (its callback, or room for the rest), answered once written.
       if (!early && (last || this.unanswered >= BRIDGE_WINDOW)) msg.answer = true;
       else if (before < BRIDGE_WINDOW / 2 && this.unanswered >= BRIDGE_WINDOW / 2) msg.answer = true;
+      // Past half the window, one answer is always on its way: asked only on the crossing, an answer that came
+      // late (the client read late) left the window above half with none asked, and early writes filled it to
+      // the brim, where the rest waited for an answer no one had asked for (hostile-client run).
+      else if (this.asking === 0 && this.unanswered >= BRIDGE_WINDOW / 2) msg.answer = true;
+      if (msg.answer) this.asking = seq;
       if (this.noDelay !== undefined) msg.noDelay = this.takeNoDelay();
       this.post(msg, [chunk.buffer as ArrayBuffer]);
       if (last) {
@@ -280,6 +288,7 @@ export class PortDuplex extends Duplex {
     this.pending = undefined;
     this.rest = undefined;
     this.unanswered = 0;
+    this.asking = 0;
     if (pending) for (const { done } of pending.values()) done?.(gone);
     rest?.callback(gone);
     callback(err);
