@@ -53,7 +53,12 @@ export class Server implements AsyncDisposable {
    * internals, which refer back to this server (a circular structure, which JSON.stringify throws on; thrown in
    * a diagnostics_channel subscriber, that error reaches the process).
    */
-  toJSON(): { handler: string; address: ServerAddress | undefined } {
+  toJSON(): {
+    /** The handler class's name (`handlerName`). */
+    handler: string;
+    /** `serverAddress`; undefined before the server is bound. */
+    address: ServerAddress | undefined;
+  } {
     return { handler: this.handlerName, address: this.addressIfBound() };
   }
 
