@@ -64,7 +64,8 @@ export class Server implements AsyncDisposable {
 
   /** `console.log(server)` / util.inspect: `Server { handler: 'Echo', address: 127.0.0.1:9000 }`. */
   [inspect.custom](): string {
-    const where = this.addressIfBound() === undefined ? 'none' : this.describeAddress();
+    const address = this.addressIfBound();
+    const where = address === undefined ? 'none' : this.describeAddress(address);
     return `Server { handler: '${this.handlerName}', address: ${where} }`;
   }
 
@@ -134,9 +135,8 @@ export class Server implements AsyncDisposable {
     return this.classic.logger;
   }
 
-  /** @internal the address for log lines: host:port or the path. */
-  describeAddress(): string {
-    const a = this.serverAddress;
+  /** @internal the address for log lines: host:port or the path (of `a`, by default the bound address). */
+  describeAddress(a: ServerAddress = this.serverAddress): string {
     return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
   }
 

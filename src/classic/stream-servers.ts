@@ -141,11 +141,17 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   override getRequest(): [net.Socket, ClientAddress] {
     const mark = this.shutdownMark;
-    const next = mark === undefined ? this.listener?.queue.shift() : this.listener?.takeAcceptedBy(mark);
+    const next = this.takeQueued(mark);
     if (!next) throw Object.assign(new Error('no connection is waiting'), { code: 'EAGAIN' });
     // Taken after shutdown() began: its reads end at the next request boundary, as every other's did then.
     if (mark !== undefined) stopReaderOf(next[0]);
-    this.limiter?.requestStarted(next[0]);
+    return next;
+  }
+
+  /** The next queued connection (after shutdown(), of those accepted before it: `mark`), counted by the limits as started. */
+  private takeQueued(mark: number | undefined): [net.Socket, ClientAddress] | undefined {
+    const next = mark === undefined ? this.listener?.queue.shift() : this.listener?.takeAcceptedBy(mark);
+    if (next) this.limiter?.requestStarted(next[0]);
     return next;
   }
 
@@ -161,11 +167,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   protected override takeUnservedBeforeShutdown(): Array<[net.Socket, ClientAddress]> {
     const left: Array<[net.Socket, ClientAddress]> = [];
     const mark = this.shutdownMark;
-    if (mark === undefined || !this.listener) return left;
-    for (let next = this.listener.takeAcceptedBy(mark); next; next = this.listener.takeAcceptedBy(mark)) {
-      this.limiter?.requestStarted(next[0]);
-      left.push(next);
-    }
+    if (mark === undefined) return left;
+    for (let next = this.takeQueued(mark); next; next = this.takeQueued(mark)) left.push(next);
     return left;
   }
 

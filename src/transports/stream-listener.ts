@@ -154,11 +154,6 @@ export class StreamListener {
     for (const raw of this.preambles) cutPreambleOf(raw);
   }
 
-  /** Connections accepted that the server loop has not taken yet: queued, or in their preamble. */
-  get waiting(): number {
-    return this.queue.length + this.preambles.size;
-  }
-
   /**
    * A mark of the connections accepted so far (shutdown() takes one): `takeAcceptedBy(mark)` and
    * `waitAcceptedBy(mark)` then concern only those, not the ones accepted after.

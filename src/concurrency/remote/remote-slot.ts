@@ -518,7 +518,7 @@ export abstract class RemoteSlot {
     const cause = this.lastError;
     if (cause instanceof WorkerCrashedError) {
       // the watchdog's: its message says it all, in a datagram's words for a datagram
-      return datagram && this.unresponsiveFor !== undefined ? new WorkerCrashedError(messages.workerUnresponsive(this.mode, this.unresponsiveFor) + ` ${messages.datagramLost()}`) : cause;
+      return datagram && this.unresponsiveFor !== undefined ? this.unresponsiveError(this.unresponsiveFor, true) : cause;
     }
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why, datagram), { cause });
@@ -621,6 +621,11 @@ export abstract class RemoteSlot {
     else running.resolve!(dropped);
   }
 
+  /** The watchdog's error: the worker did not answer for `seconds`; what that cost a datagram, or the connections. */
+  private unresponsiveError(seconds: number, datagram: boolean): WorkerCrashedError {
+    return new WorkerCrashedError(`${messages.workerUnresponsive(this.mode, seconds)} ${datagram ? messages.datagramLost() : messages.workerReplaced()}`);
+  }
+
   /** Ends a worker whose event loop has not answered for heartbeatTimeout seconds (every message counts). */
   private armWatchdog(): void {
     const seconds = this.heartbeatTimeout;
@@ -631,7 +636,7 @@ export abstract class RemoteSlot {
       afterPollPhase(() => {
         if (this.heard || this.dead) return; // it spoke (refresh() has set the timer again), or it is gone
         this.unresponsiveFor = seconds;
-        this.lastError = new WorkerCrashedError(messages.workerUnresponsive(this.mode, seconds) + ` ${messages.workerReplaced()}`);
+        this.lastError = this.unresponsiveError(seconds, false);
         void this.kill();
       });
     }, seconds * 1000);
