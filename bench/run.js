@@ -779,6 +779,88 @@ async function runSlowloris(gen, env) {
   };
 }
 
+// ---- a client that never sends a delimiter: the server's memory stays bounded ----
+
+const NODELIM_BYTES = 100 * 2 ** 20;
+
+/** VmHWM (peak RSS) of each process of the server's tree, in kB, by pid. */
+function peaks(server) {
+  const out = new Map();
+  for (const pid of treePids(server.pid)) {
+    try { out.set(pid, Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1])); } catch { /* exited */ }
+  }
+  return out;
+}
+
+/**
+ * Sends up to `bytes` of 'a' (no newline) on one connection, going on after the server's FIN (a half-open
+ * client, as a flood that does not read would); resolves with what was sent once the connection closed, or
+ * 5 s after the last write.
+ */
+async function flood(target, bytes) {
+  const socket = net.connect({ ...target, allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  socket.resume();
+  let open = true;
+  const closed = new Promise((resolve) => socket.once('close', () => { open = false; resolve(); }));
+  await Promise.race([new Promise((resolve) => socket.once('connect', resolve)), closed]);
+  const chunk = Buffer.alloc(2 ** 20, 0x61);
+  let sent = 0;
+  while (open && sent < bytes) {
+    sent += chunk.length;
+    if (!socket.write(chunk)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+  }
+  socket.end();
+  await Promise.race([closed, sleep(5000)]);
+  socket.destroy();
+  return sent;
+}
+
+/**
+ * Issue 14's memory bound: one client sends 100 MB without a newline to an @Framing('lines') server in each
+ * mode, with the default maxLength (64 KiB) and with 16 MiB; the row is how much the peak RSS of the
+ * server's tree (VmHWM, reset through /proc/<pid>/clear_refs after a warm-up connection) grew, against
+ * maxLength + 1 MB. The server ends the connection with FrameTooLongError once a line passes maxLength and
+ * discards a bounded amount while it lingers, so the client gets to send far less than 100 MB (what was
+ * sent is in the row): the kernel's buffers take the rest until the linger ends the connection.
+ */
+async function runNoDelimiter(env) {
+  const rows = [];
+  for (const [body, maxLength] of [['msglines', 64 * 2 ** 10], ['msglong', 16 * 2 ** 20]]) {
+    for (const mode of ['serial', 'concurrent', 'threading', 'forking']) {
+      const spec = { ...sockserve(mode, 'tcp', body), key: `sockserve ${mode}, maxLength ${maxLength >= 2 ** 20 ? `${maxLength / 2 ** 20} MiB` : `${maxLength / 2 ** 10} KiB`}` };
+      let server;
+      let row = { server: spec.key, mode, maxLength, boundMB: maxLength / 2 ** 20 + 1, value: null, error: null };
+      try {
+        server = await startServer(spec, SERVER_CPUS, env, `nodelim-${body}-${mode}`);
+        // a warm-up connection per worker, so that one-time costs (a first connection, a first line) are not counted
+        for (let i = 0; i < 2; i++) {
+          await new Promise((resolve) => { const s = net.connect(server.target, () => s.end('warm\n')); s.on('data', () => undefined); s.on('error', resolve); s.on('close', resolve); });
+        }
+        await sleep(300);
+        const before = peaks(server);
+        for (const pid of before.keys()) fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM := VmRSS
+        const reset = peaks(server);
+        const sent = await flood(server.target, NODELIM_BYTES);
+        const after = peaks(server);
+        let grewKB = 0;
+        for (const [pid, kb] of after) grewKB += Math.max(0, kb - (reset.get(pid) ?? kb));
+        row = { ...row, value: grewKB / 1024, sentMB: sent / 2 ** 20, processes: after.size };
+      } catch (err) {
+        row.error = String(err.message).split('\n')[0];
+      } finally {
+        if (server) await stopServer(server);
+      }
+      rows.push(row);
+    }
+  }
+  return {
+    id: 'nodelim', title: 'a client sends 100 MB without a newline: growth of the server\'s peak RSS', unit: 'MB', lowerIsBetter: true, memoryBound: true,
+    note: 'peak RSS (VmHWM) of the server\'s whole process tree, reset after a warm-up connection, then one client writes 1 MiB chunks of "a" until 100 MB or until the connection closes, going on after the server\'s FIN (the server ends it with FrameTooLongError past maxLength, then discards at most 256 KiB more while it lingers); issue 14\'s bound is maxLength + 1 MB.',
+    serverCpus: SERVER_CPUS, rows,
+  };
+}
+
 // ---- the targets of issue 7 ----
 
 const PY_MATCH = {
@@ -843,6 +925,11 @@ function targets(results, serverNode = process.version) {
   check('#14 pipelined lines (100 per write), @Concurrent', 'pipeline', 'sockserve concurrent @OnMessage', '>=', 1.0, 'raw net lines');
   check('#14 length-prefixed 64 B frames, @Concurrent', 'frames64', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
   check('#14 length-prefixed 64 KiB frames, @Concurrent', 'frames64k', 'sockserve concurrent @OnMessage', '>=', 0.9, 'raw net frames');
+  // issue 14: 100 MB without a delimiter grows the server's peak RSS by at most maxLength + 1 MB
+  for (const x of results.find((r) => r.id === 'nodelim')?.rows ?? []) {
+    checks.push({ label: `#14 100 MB without a newline: peak RSS growth, ${x.server.replace('sockserve ', '')}`, workload: 'nodelim', server: x.server,
+      ratio: x.value, bound: `≤ ${x.boundMB.toFixed(2)} MB`, met: x.value == null ? (x.error ? false : null) : x.value <= x.boundMB, error: x.error });
+  }
   // issue 15: events cost nothing when nobody listens, little when someone does
   // (the issue bounds a subscriber's cost on ping-pong only; the other tables show it without a bound)
   for (const [id, what, mode, subscriberBound] of [['obs16', '16-connection ping-pong', 'concurrent', true], ['obsconn', 'connection rate', 'concurrent', false],
@@ -893,7 +980,7 @@ function markdown(meta, results, t) {
   if (meta.backgroundCpu > 0.3) L.push('', `⚠ The machine was busy before the run (${meta.backgroundCpu.toFixed(2)} cores used by other processes): figures are noisier than usual.`);
   if (!PYTHON) L.push('', 'Python rows skipped: `python3` with `socketserver` was not found.');
   L.push('', '## Targets (issues 7, 12, 14, 15 and 16)', '', '| target | measured | bound | verdict |', '|---|---:|---|---|');
-  for (const c of t.checks) L.push(`| ${c.label} | ${c.ratio == null ? '–' : c.bound.endsWith(' ms') ? `${c.ratio.toFixed(1)} ms` : `${c.ratio.toFixed(2)}×`} | ${c.bound} | ${c.reference ? referenceVerdict(c.met) : verdict(c.met, c.error)} |`);
+  for (const c of t.checks) L.push(`| ${c.label} | ${c.ratio == null ? '–' : c.bound.endsWith(' ms') ? `${c.ratio.toFixed(1)} ms` : c.bound.endsWith(' MB') ? `${c.ratio.toFixed(2)} MB` : `${c.ratio.toFixed(2)}×`} | ${c.bound} | ${c.reference ? referenceVerdict(c.met) : verdict(c.met, c.error)} |`);
   L.push('', 'Every sockserve mode ahead of NestJS TCP and the matching Python server (TCPServer for serial, ThreadingTCPServer for @Concurrent and @Threading, ForkingTCPServer for @Forking, UDPServer for every UDP mode):', '');
   L.push('| workload | sockserve mode | peer | sockserve ÷ peer | ahead? |', '|---|---|---|---:|---|');
   for (const p of t.peers) L.push(`| ${p.workload} | ${p.server.replace('sockserve ', '')} | ${p.peer} | ${p.ratio == null ? '–' : `${p.ratio.toFixed(2)}×`} | ${p.met == null ? `– ${p.error ?? ''}` : p.met ? 'yes' : '**no**'} |`);
@@ -905,6 +992,11 @@ function markdown(meta, results, t) {
     if (r.latency) {
       L.push('| server | added p99 ms | p99 µs alone | p50 / p99 µs attacked | note |', '|---|---:|---:|---:|---|');
       for (const x of r.rows) L.push(`| ${x.server} | ${fmt(x.value, 1)} | ${fmt(x.aloneP99us)} | ${fmt(x.p50us)} / ${fmt(x.p99us)} | ${x.error ?? ''} |`);
+      continue;
+    }
+    if (r.memoryBound) {
+      L.push('| server | peak RSS growth MB | bound MB | sent MB | processes | note |', '|---|---:|---:|---:|---:|---|');
+      for (const x of r.rows) L.push(`| ${x.server} | ${fmt(x.value, 2)} | ${fmt(x.boundMB, 2)} | ${fmt(x.sentMB, 0)} | ${fmt(x.processes)} | ${x.error ?? ''} |`);
       continue;
     }
     if (r.lowerIsBetter) {
@@ -1049,6 +1141,10 @@ async function main() {
   if (!OPTS.only || OPTS.only.includes('slowloris')) {
     process.stderr.write('bench: slowloris\n');
     results.push(await runSlowloris(gen, env));
+  }
+  if (!OPTS.only || OPTS.only.includes('nodelim')) {
+    process.stderr.write('bench: 100 MB without a newline\n');
+    results.push(await runNoDelimiter(env));
   }
   if (!OPTS.only || OPTS.only.includes('edge')) {
     // TLS and PROXY protocol ratios (bench/edge.js, its own servers and Node client): see its head.

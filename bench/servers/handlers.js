@@ -59,7 +59,7 @@ for (const [body, handle] of Object.entries(bodies)) {
 const messageBodies = {
   msglines: { framing: () => Framing('lines'), on: function on(line) { return line; } },
   msgframes: { framing: () => Framing('length-prefixed', { lengthBytes: 4 }), on: function on(frame) { return frame; } },
-  // lines of up to 16 MiB: for bench/experiments/no-delimiter-rss.js
+  // lines of up to 16 MiB: for the nodelim rows (bench/run.js)
   msglong: { framing: () => Framing('lines', { maxLength: 16 * 1024 * 1024 }), on: function on(line) { return line.length; } },
 };
 for (const [body, { framing, on }] of Object.entries(messageBodies)) {
