@@ -8,6 +8,7 @@ import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
 import { startStrategy } from './strategies';
 import type { BootstrapOptions } from './options';
+import { checkBootstrapOptions } from './options.validation';
 import { Server } from './server';
 
 /**
@@ -16,7 +17,8 @@ import { Server } from './server';
  * binds the servers. Resolves when every server is listening (workers of `@Threading`/`@Forking`
  * started); call `serveForever()` on it next.
  *
- * Rejects with ConfigurationError (bad decorators or options, a handler a worker cannot load, a server
+ * Rejects with ConfigurationError (bad decorators or options, an unknown option of bootstrap() or a bad
+ * value of one, a handler a worker cannot load, a server
  * started from a worker), InjectionError (an unknown token, a cycle, missing `reflect-metadata` or
  * design-type metadata), AddressInUseError (the port or path is taken), or Node's bind error. With an
  * array, resolves to the servers in the same order; they share one DI container (singletons included).
@@ -26,6 +28,7 @@ export async function bootstrap(handlers: HandlerClass[], options?: BootstrapOpt
 export async function bootstrap(handlers: HandlerClass | HandlerClass[], options: BootstrapOptions = {}): Promise<Server | Server[]> {
   const list = Array.isArray(handlers) ? handlers : [handlers];
   if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(list.map((h) => h.name).join(', '))));
+  checkBootstrapOptions(list.map((h) => h?.name ?? String(h)).join(', '), options);
   const definitions: HandlerDefinition[] = list.map((h) => {
     const def = explore(h);
     return { ...def, transport: overrideTransport(def.handler, def.transport, options.transport) };

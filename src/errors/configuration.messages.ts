@@ -145,6 +145,14 @@ export const configurationMessages = {
     `${where}: Reflect.defineMetadata is missing, so decorators cannot record anything. ` +
     `Fix: import 'reflect-metadata' once at the program's entry point, before any handler class is loaded.`,
 
+  // bootstrap()'s own options
+  bootstrapUnknownOption: (handlers: string, option: string, known: readonly string[]) =>
+    `bootstrap(${handlers}): unknown option ${show(option)}. Fix: use only ${list(known)}.`,
+  bootstrapBadOption: (handlers: string, option: string, value: unknown, text: OptionText) =>
+    `bootstrap(${handlers}): ${option} ${show(value)} is not ${text.requirement}. Fix: ${text.fix}`,
+  bootstrapBadArgument: (handlers: string, value: unknown) =>
+    `bootstrap(${handlers}): its options must be an object, got ${show(value)}. Fix: pass { … } or nothing.`,
+
   // Class decorators (transport, concurrency)
   notAClass: (decorator: string, where: string) =>
     `${decorator} on ${where}: not a class. Fix: put ${decorator} on the handler class.`,

@@ -357,6 +357,42 @@ describe('bootstrap features', () => {
     await expect(bootstrap(Dgram, { serverClass: TCPServer })).rejects.toThrow('Dgram: serverClass TCPServer does not extend UDPServer');
   });
 
+  test.each([
+    ['a misspelt option', { handleSignal: true }, 'bootstrap(Checked): unknown option "handleSignal". Fix: use only'],
+    ['another misspelt option', { shutdownTimeOut: 3 }, 'unknown option "shutdownTimeOut"'],
+    ['a negative requestTimeout', { requestTimeout: -1 }, 'bootstrap(Checked): requestTimeout -1 is not a positive number of seconds or null'],
+    ['requestTimeout 0', { requestTimeout: 0 }, 'requestTimeout 0 is not a positive number of seconds or null'],
+    ['requestTimeout as a string', { requestTimeout: '5' }, 'requestTimeout "5" is not a positive number of seconds or null'],
+    ['a negative shutdownTimeout', { shutdownTimeout: -5 }, 'shutdownTimeout -5 is not a number of seconds (0 or more) or null'],
+    ['a negative drainDelay', { drainDelay: -1 }, 'drainDelay -1 is not a number of seconds (0 or more)'],
+    ['heartbeatTimeout 0', { heartbeatTimeout: 0 }, 'heartbeatTimeout 0 is not a positive number of seconds'],
+    ['an infinite timeout', { timeout: Infinity }, 'timeout Infinity is not a number of seconds (0 or more) or null'],
+    ['handleSignals as a string', { handleSignals: 'yes' }, 'handleSignals "yes" is not true or false'],
+    ['a logger without error()', { logger: { warn: () => undefined } }, 'logger'],
+    ['options that are not an object', 5, 'bootstrap(Checked): its options must be an object, got 5'],
+  ])('%s is a ConfigurationError before anything is bound', async (_name, options, message) => {
+    @TcpServer(0)
+    class Checked { @Handle() h() { return undefined; } }
+    const bound = jest.spyOn(TCPServer.prototype, 'serverBind');
+    try {
+      await expect(bootstrap(Checked, options as never)).rejects.toThrow(ConfigurationError);
+      await expect(bootstrap(Checked, options as never)).rejects.toThrow(message);
+      expect(bound).not.toHaveBeenCalled();
+    } finally {
+      bound.mockRestore();
+    }
+  });
+
+  test('the options bootstrap() knows, with good values, are accepted', async () => {
+    @TcpServer(0)
+    class Accepted { @Handle() h() { return undefined; } }
+    const s = await bootstrap(Accepted, {
+      transport: { port: 0 }, providers: [], timeout: 0, requestTimeout: null, heartbeatTimeout: 5, shutdownTimeout: 0,
+      logger: { error: () => undefined }, handleSignals: false, drainDelay: 0, serverClass: undefined,
+    });
+    await s.close();
+  });
+
   test('bootstrap([A, B]) starts several servers that share one container', async () => {
     @Injectable()
     class Counter { n = 0; }

@@ -1,0 +1,61 @@
+/**
+ * Checks of bootstrap()'s own options (its second argument), made before anything is assembled or bound, as
+ * the decorators check theirs: an unknown option (a misspelt `handleSignal`) or a bad value (a negative
+ * timeout, a string) is a ConfigurationError, never silently ignored or read as something else. The
+ * transport overrides under `transport` are checked by the transport decorator's own rules.
+ */
+import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
+import { ConfigurationError } from '../errors/errors';
+
+const isSeconds = (value: unknown, min: 'zero' | 'positive'): boolean =>
+  typeof value === 'number' && Number.isFinite(value) && (min === 'zero' ? value >= 0 : value > 0);
+const secondsOrNull = (min: 'zero' | 'positive') => (value: unknown) => value === null || isSeconds(value, min);
+const LEVELS = ['error', 'warn', 'info', 'debug'];
+
+const RULES: Record<string, { valid: (value: unknown) => boolean; text: OptionText }> = {
+  transport: {
+    valid: (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+    text: { requirement: "an object of the transport decorator's options", fix: 'pass for example { transport: { port: 0 } }, or leave transport out.' },
+  },
+  providers: { valid: Array.isArray, text: { requirement: 'an array of providers', fix: 'pass [{ provide, useValue | useClass | useFactory }, …], or leave providers out.' } },
+  timeout: {
+    valid: secondsOrNull('zero'),
+    text: { requirement: 'a number of seconds (0 or more) or null', fix: 'pass how long handleRequest() waits for a request, or null (the default) to wait forever.' },
+  },
+  requestTimeout: {
+    valid: secondsOrNull('positive'),
+    text: { requirement: 'a positive number of seconds or null', fix: 'pass how long a read may wait with no byte arriving, or null (the default) for no limit.' },
+  },
+  heartbeatTimeout: {
+    valid: (v) => isSeconds(v, 'positive'),
+    text: { requirement: 'a positive number of seconds', fix: "pass how long a worker's event loop may stay blocked, or leave heartbeatTimeout out for 30." },
+  },
+  shutdownTimeout: {
+    valid: secondsOrNull('zero'),
+    text: { requirement: 'a number of seconds (0 or more) or null', fix: 'pass how long shutdown() waits for requests in flight, null to wait forever, or leave it out for 30.' },
+  },
+  serverClass: { valid: (v) => typeof v === 'function', text: { requirement: 'a class', fix: 'pass a subclass of the transport\'s classic server (TCPServer, UDPServer…), or leave serverClass out.' } },
+  logger: {
+    valid: (v) =>
+      typeof v === 'object' && v !== null && typeof (v as { error?: unknown }).error === 'function' &&
+      LEVELS.every((level) => (v as Record<string, unknown>)[level] === undefined || typeof (v as Record<string, unknown>)[level] === 'function'),
+    text: { requirement: 'an object with an error() method (and optionally warn, info, debug)', fix: 'pass console, a pino or winston logger, or { error: (m) => … }.' },
+  },
+  handleSignals: { valid: (v) => typeof v === 'boolean', text: { requirement: 'true or false', fix: 'pass true to drain and exit on SIGINT/SIGTERM, or leave it out (false).' } },
+  drainDelay: {
+    valid: (v) => isSeconds(v, 'zero'),
+    text: { requirement: 'a number of seconds (0 or more)', fix: 'pass how long to keep accepting after SIGTERM, or leave drainDelay out for 0.' },
+  },
+};
+const KNOWN = Object.keys(RULES);
+
+/** Throws ConfigurationError for an unknown option of bootstrap() or a value its rule refuses; `handlers` names the classes, for messages. */
+export function checkBootstrapOptions(handlers: string, options: unknown): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ConfigurationError(messages.bootstrapBadArgument(handlers, options));
+  for (const [name, value] of Object.entries(options)) {
+    const rule = RULES[name];
+    if (rule === undefined) throw new ConfigurationError(messages.bootstrapUnknownOption(handlers, name, KNOWN));
+    if (value !== undefined && !rule.valid(value)) throw new ConfigurationError(messages.bootstrapBadOption(handlers, name, value, rule.text));
+  }
+}
