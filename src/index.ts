@@ -50,7 +50,7 @@ export type { AcceptMechanism } from './runtime';
 export {
   SockserveError, ConfigurationError, InjectionError, AddressInUseError, LineTooLongError, RequestTimeoutError,
   FramingError, FrameTooLongError, OutputBufferFullError,
-  ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError,
+  ServerClosedError, WorkerCrashedError, SystemExit, ProxyProtocolError, TlsHandshakeError, UnreachableClientError,
 } from './errors/errors';
 export type { TlsServerOptions, ProxyProtocolOption, StreamLimits, TlsInfo, ProxyInfo, EdgeOptions } from './transports/edge-options';
 export type {

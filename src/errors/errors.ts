@@ -48,3 +48,14 @@ export class SystemExit extends SockserveError {
 export class ProxyProtocolError extends SockserveError {}
 /** A client failed its TLS handshake (plain text, a bad certificate, too slow); ends that connection only. */
 export class TlsHandshakeError extends SockserveError {}
+/**
+ * A Unix datagram reply that cannot reach its client: the client's socket is gone (ENOENT, ECONNREFUSED),
+ * unbound (EDESTADDRREQ), of another kind (EPROTOTYPE), not ours to write (EACCES, ENOTDIR, ELOOP), or does not
+ * read (EAGAIN: its queue stayed full). The client's doing: counted in `stats().clientErrors`, as a reset TCP
+ * client is. `code` is the errno name (read from the message of node-unix-socket's error, which carries none).
+ */
+export class UnreachableClientError extends SockserveError {
+  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ' | 'EPROTOTYPE' | 'EACCES' | 'ENOTDIR' | 'ELOOP', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

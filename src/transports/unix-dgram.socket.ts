@@ -35,7 +35,7 @@
 import * as fs from 'fs';
 import { isMainThread } from 'worker_threads';
 import type * as UnixSocketAddon from 'node-unix-socket';
-import { AddressInUseError } from '../errors/errors';
+import { AddressInUseError, UnreachableClientError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
 import { closedForSend } from './socket-closed';
@@ -247,20 +247,6 @@ export class UnixDatagramSocket implements DatagramSocket {
     const created = this.created;
     this.created = undefined;
     if (created) await removeUnixPath(this.opts.path, created);
-  }
-}
-
-/**
- * A reply that cannot reach its client: nobody is bound at its path any more (ENOENT, ECONNREFUSED: the
- * client went away), its receive queue is full (EAGAIN), it has no path to reply to (EDESTADDRREQ), or its
- * path cannot be sent to (PEER_ERRORS). Routine client behaviour, counted in
- * `stats().clientErrors` (observability/error-kind.ts), as a reset TCP client is. The addon's own errors
- * carry no errno code, only a message; `code` is read from it.
- */
-class UnreachableClientError extends Error {
-  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ' | 'EPROTOTYPE' | 'EACCES' | 'ENOTDIR' | 'ELOOP', options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'UnreachableClientError';
   }
 }
 

@@ -6,6 +6,7 @@ import { execFile, spawn } from 'child_process';
 import { promisify } from 'util';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
+import { SockserveError, UnreachableClientError } from '../../src';
 import { errorKind } from '../../src/observability/error-kind';
 import { ClientAddress, IpAddress } from '../../src/transports/address';
 import {
@@ -241,6 +242,9 @@ describe('DatagramSocket', () => {
       const error = await server.send(Buffer.from('reply'), request.from).catch((e) => e);
       expect(error.message).toMatch(/UnixDatagramServer\.send\(\).*unbound.*abstract.*Fix:/);
       expect(error).toMatchObject({ name: 'UnreachableClientError', code: 'EDESTADDRREQ' });
+      // exported by the package, so a @HandleError can test for it (a new user could not import it)
+      expect(error).toBeInstanceOf(UnreachableClientError);
+      expect(error).toBeInstanceOf(SockserveError);
       expect(errorKind(error)).toBe('client');
     });
 
