@@ -164,8 +164,8 @@ const text = {
     `less where the network's MTU and the kernel's buffers are smaller), so it was not sent (EMSGSIZE). ` +
     `Fix: send less per datagram (split the reply over several datagrams), or serve this protocol on a stream transport.`,
   inUse: (owner: string, address: string) =>
-    `${owner}: UDP address ${address} is already in use. Fix: stop the other server, pick another port ` +
-    `(0 lets the OS choose), or set reuseAddress if sharing the port is intended.`,
+    `${owner}: UDP address ${address} is already in use. Fix: stop the other server, or pick another port ` +
+    `(0 lets the OS choose).`,
   bindTwice: (owner: string) =>
     `${owner}.bind(): the socket is already bound. Fix: call bind() once; create a new socket for another address.`,
   notBound: (owner: string, member: string) =>
