@@ -196,7 +196,8 @@ export class TestServer {
   /**
    * Serves `handler` in memory. Rejects as bootstrap() does, before any request: ConfigurationError for
    * bad decorators, InjectionError for a dependency that cannot be built. The handler's concurrency
-   * decorator is ignored (everything runs in the test's thread); `providers` replace its dependencies.
+   * decorator is ignored (everything runs in the test's thread); `providers` replace its dependencies, and
+   * need not cross to workers (bootstrap() checks that for `@Threading`/`@Forking` handlers; this does not).
    */
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
