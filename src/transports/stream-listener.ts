@@ -99,7 +99,16 @@ export class StreamListener {
     const ep = this.endpoint;
     if (ep.kind === 'unix') await prepareUnixPath(ep.path, this.owner);
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
-    const made = ep.kind === 'unix' ? create(ep.path, -1, -1) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    let made = ep.kind === 'unix' ? create(ep.path, -1, -1) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    if (typeof made !== 'number' && ep.kind !== 'unix') {
+      // libuv defers a TCP bind's EADDRINUSE to listen() (uv_tcp_bind's delayed_error), which the children
+      // call: asking for the bound address reports it here, before any child starts.
+      const failed = made.getsockname({});
+      if (failed < 0) {
+        made.close();
+        made = failed;
+      }
+    }
     if (typeof made === 'number') {
       const code = getSystemErrorName(made);
       const err = Object.assign(new Error(`${code}: bind ${this.describe()}`), { code, errno: made, syscall: 'bind' });

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bootstrap, Server } from '../../src';
+import { AddressInUseError, bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
   AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
@@ -215,6 +215,22 @@ describe('@Forking children accept connections themselves', () => {
     expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
     expect(pids.filter((p) => p === pids[0]).length).toBeGreaterThanOrEqual(3); // the first served its count
     expect(s.stats().restarts).toBe(0); // recycling is no death
+  });
+
+  test('a TCP port already taken is an AddressInUseError before any child starts (libuv defers the bind\'s EADDRINUSE to listen())', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = blocker.address() as net.AddressInfo;
+      const failed = await bootstrap(AcceptingChildren, { transport: { port } }).then(
+        async (s) => (await s.close(), undefined),
+        (err: Error) => err,
+      );
+      expect(failed).toBeInstanceOf(AddressInUseError);
+      expect(failed?.message).toContain(`127.0.0.1:${port} is already in use`);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
   });
 
   test('a plain shutdown() keeps the socket listening: a client that connects meanwhile is served by the next serveForever()', async () => {
