@@ -3,13 +3,20 @@ import { fileURLToPath } from 'node:url';
 
 /** sockserve's own folder (src/ when run from sources, dist/ when compiled): frames in it are skipped. */
 const OWN_ROOT = path.resolve(__dirname, '..') + path.sep;
-const REFLECT_METADATA = `${path.sep}node_modules${path.sep}reflect-metadata${path.sep}`;
+/**
+ * Packages whose frames are skipped: reflect-metadata, and the helper libraries that apply decorators for
+ * compiled code (tslib's `__decorate` with TypeScript's `importHelpers`, swc's and Babel's runtime helpers).
+ */
+const SKIPPED_PACKAGES = ['reflect-metadata', 'tslib', `@swc${path.sep}helpers`, `@babel${path.sep}runtime`].map(
+  (name) => `${path.sep}node_modules${path.sep}${name}${path.sep}`,
+);
 
 /**
  * The file that applied a class decorator (or built a classic server): the first stack frame outside
- * sockserve, reflect-metadata and Node's internals. Worker threads and child processes load the handler
- * class again from this file. TypeScript emits its `__decorate` helper into the user's module, so that
- * frame names the module that declares the class.
+ * sockserve, reflect-metadata, the decorator helper libraries (tslib, @swc/helpers, @babel/runtime) and Node's
+ * internals. Worker threads and child processes load the handler class again from this file. TypeScript
+ * emits its `__decorate` helper into the user's module, or calls tslib's with `importHelpers`; either way
+ * the first other frame is the module that declares the class.
  *
  * The frames are V8's own call sites, read through a temporary `Error.prepareStackTrace`, never the
  * stack's text: `--enable-source-maps`, ts-node and jest rewrite that text to the original sources
@@ -20,7 +27,7 @@ const REFLECT_METADATA = `${path.sep}node_modules${path.sep}reflect-metadata${pa
  */
 export function callerFile(): string | undefined {
   for (const file of stackFiles()) {
-    if (file.startsWith('node:') || file.startsWith(OWN_ROOT) || file.includes(REFLECT_METADATA)) continue;
+    if (file.startsWith('node:') || file.startsWith(OWN_ROOT) || SKIPPED_PACKAGES.some((dir) => file.includes(dir))) continue;
     return file;
   }
   return undefined;
