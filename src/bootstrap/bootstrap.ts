@@ -74,7 +74,8 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
  * SIGINT/SIGTERM ([production](../../docs/production.md)): keep accepting for `drainDelay` seconds, so a load balancer's health
  * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
  * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
- * requests in flight, close every server, and let the process exit 0. A second signal skips the delay.
+ * requests in flight, close every server, and let the process exit 0 (1, with the error logged, when closing
+ * failed: a singleton's dispose() that threw). A second signal skips the delay.
  */
 function installSignalHandlers(servers: Server[], drainDelay: number): void {
   let draining: Promise<void> | undefined;
@@ -95,8 +96,18 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       }
       await Promise.all(servers.map((s) => s.stopListening()));
       await Promise.all(servers.map((s) => s.shutdown()));
-      await Promise.all(servers.map((s) => s.close()));
-    })();
+      // Every server is closed even when one fails (a singleton's dispose() that throws): the failure is
+      // logged and the exit code says so, never an unhandled rejection that kills the process mid-close.
+      const closed = await Promise.allSettled(servers.map((s) => s.close()));
+      const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        servers[0].logger.error(messages.signalCloseFailed(servers.map((s) => s.handlerName).join(', '), signal, failed.reason));
+        process.exitCode = 1;
+      }
+    })().catch((err: unknown) => {
+      servers[0].logger.error(messages.signalCloseFailed(servers.map((s) => s.handlerName).join(', '), signal, err));
+      process.exitCode = 1;
+    });
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
   for (const s of servers) {

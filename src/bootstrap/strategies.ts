@@ -54,6 +54,7 @@ function poolTuning(options: BootstrapOptions, owner: unknown): PoolTuning {
   return {
     heartbeatTimeout: options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
     log: (message) => logger.warn(message),
+    error: (message) => logger.error(message),
     info: (message) => logger.info(message),
     owner,
   };

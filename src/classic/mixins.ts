@@ -96,7 +96,7 @@ function poolMixIn<B extends ServerClass>(
           ...(edge ? { edge } : {}),
         },
         name,
-        { heartbeatTimeout, log: (message) => this.logger.warn(message), info: (message) => this.logger.info(message), owner: this },
+        { heartbeatTimeout, log: (message) => this.logger.warn(message), error: (message) => this.logger.error(message), info: (message) => this.logger.info(message), owner: this },
       );
       await strategy.start();
       this.strategy = strategy;

@@ -23,6 +23,7 @@ export function forkingStrategy(spec: WorkerSpec, launch: WorkerLaunch, options:
       maxConnectionsPerWorker: options.maxConnectionsPerChild ?? Infinity,
       spawn: (onDeath) => new ChildSlot(spec, launch, onDeath, tuning.heartbeatTimeout, options.resourceLimits),
       log: tuning.log,
+      error: tuning.error,
       info: tuning.info,
       owner: tuning.owner,
     },

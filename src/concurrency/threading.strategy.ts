@@ -22,6 +22,7 @@ export function threadingStrategy(spec: WorkerSpec, launch: WorkerLaunch, option
       maxConnectionsPerWorker: options.maxConnectionsPerThread ?? Infinity,
       spawn: (onDeath) => new ThreadSlot(spec, launch, onDeath, tuning.heartbeatTimeout, options.resourceLimits),
       log: tuning.log,
+      error: tuning.error,
       info: tuning.info,
       owner: tuning.owner,
     },

@@ -50,6 +50,8 @@ export interface PoolOptions {
   spawn: (onDeath: (slot: RemoteSlot) => void) => RemoteSlot;
   /** Where the backoff notice goes (the logger's warn). */
   log: (message: string) => void;
+  /** Where a worker's failed disposal of its singletons goes (the logger's error); `log` when absent. */
+  error?: (message: string) => void;
   /** Where lifecycle lines go (the logger's info): a worker that died and is replaced. Dropped when absent. */
   info?: (message: string) => void;
   /** The `server` of the pool's `sockserve:worker.start`/`worker.exit` events (bootstrap()'s Server). */
@@ -61,6 +63,8 @@ export interface PoolTuning {
   /** Seconds a worker's event loop may stay silent before the worker is ended (default 30). */
   heartbeatTimeout: number;
   log: (message: string) => void;
+  /** Errors of the pool's own doing (a worker's singletons that failed to dispose): the logger's error. */
+  error?: (message: string) => void;
   /** Lifecycle lines (a worker replaced after it died): the logger's info. */
   info?: (message: string) => void;
   /** The `server` of the pool's worker events: bootstrap()'s Server, or the classic server. */
@@ -87,6 +91,8 @@ export type AcceptingServer = RemoteServer & RequestProcessor<RemoteRequest> & {
 
 /** Milliseconds a retiring worker gets to send its last report before it is ended. */
 const FINAL_REPORT_MS = 1000;
+/** Milliseconds a worker ended on purpose gets to dispose its singletons (their dispose() methods) before it is ended anyway. */
+const DISPOSE_MS = 5000;
 /** Milliseconds a worker ended with connections running gets to end them itself and send back their counts (abandon()). */
 const ABANDON_MS = 500;
 
@@ -900,7 +906,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // Connections still running are ended by the worker first, so that what it counted of them is not lost;
     // a worker that sent them all back is heard once more, as an idle one is.
     const answered = slot.load > 0 && why !== 'retired' ? await slot.abandon(why, ABANDON_MS) : slot.load === 0;
-    if (answered) await slot.finalReport(FINAL_REPORT_MS);
+    if (answered) {
+      await slot.finalReport(FINAL_REPORT_MS);
+      // Its singletons are its own (one container per worker): disposed before it ends, as the server's are at close().
+      const failed = await slot.disposeSingletons(DISPOSE_MS);
+      if (failed) (this.options.error ?? this.options.log)(messages.workerDisposeFailed(this.handlerName, this.options.mode, slot.id, failed));
+    }
     await slot.end(why);
     if (was) this.replace();
   }

@@ -101,6 +101,10 @@ export const messages = {
   acceptRecovered: (owner: string, address: string, failures: number, ms: number) =>
     `${owner}: accepting on ${address} again after ${(ms / 1000).toFixed(1)} s out of file descriptors (${failures} accept failures counted).`,
   listening: (owner: string, address: string, mode: string) => `${owner}: listening on ${address} (${mode})`,
+  signalCloseFailed: (owner: string, signal: string, error: unknown) =>
+    `${owner}: ${signal}: closing failed (the process exits with code 1):\n  ` +
+    `${(error instanceof Error ? error.stack ?? `${error.name}: ${error.message}` : String(error)).split('\n').join('\n  ')}\n` +
+    `Fix: make each singleton's dispose() settle without throwing; every one was still disposed.`,
   signalled: (owner: string, signal: string, drainDelay: number) =>
     drainDelay > 0
       ? `${owner}: ${signal}: accepting for ${drainDelay} s more (drainDelay), then refusing new clients and draining`
@@ -133,6 +137,9 @@ export const messages = {
       ? `new clients wait in the listen queue, and a worker starts again in ${retrySeconds} s (then later and later, up to 30 s). `
       : `requests with no worker to go to fail with this reason, and a request ${retrySeconds} s or more later tries again. `) +
     `Reason:\n  ${reason.split('\n').join('\n  ')}`,
+  workerDisposeFailed: (handler: string, mode: string, id: number, error: Error) =>
+    `${handler}: the ${mode} worker ${id} was ending, and disposing its singletons failed (each was still disposed):\n  ` +
+    `${(error.stack ?? `${error.name}: ${error.message}`).split('\n').join('\n  ')}\nFix: make each dispose() settle without throwing (it runs once per worker).`,
   workerListenFailed: (mode: string, id: number, reason: string) =>
     `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
   workerCrashed: (mode: string, detail: string, datagram = false) =>

@@ -43,6 +43,8 @@ export interface Executor {
    * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no.
    */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean, trace?: Trace): Promise<void | DroppedInWorker>;
+  /** Disposes the singletons this worker's container built (the worker is about to end); rejects with what their dispose() threw. */
+  dispose(): Promise<void>;
 }
 
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
@@ -128,6 +130,8 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
+    // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose.
+    dispose: () => container.dispose(),
   };
 }
 
@@ -172,6 +176,7 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
       const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
       return traced(trace, () => new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run());
     },
+    dispose: () => Promise.resolve(), // no container: a classic handler builds what it uses
   };
 }
 

@@ -51,6 +51,8 @@ export type ToWorker =
   | { t: 'events'; wanted: boolean }
   /** Send a report now (the pool is about to retire this worker: its last counts must not be lost). */
   | { t: 'report-now' }
+  /** The pool is about to end this worker on purpose: dispose the singletons its container built, then say `disposed`. */
+  | { t: 'dispose' }
   /**
    * The pool ends this worker on purpose while connections run (shutdown's timeout, close(), a recycled
    * worker's last connections): end each now with `error` and send its `done`, with the bytes it counted.
@@ -92,6 +94,8 @@ export type FromWorker =
    * server's heartbeat watchdog), and the figures of stats().workers. One message per period, never per request.
    */
   | { t: 'report'; report: WorkerReport }
+  /** The singletons of this worker's container are disposed (`dispose` above); `error`: what their dispose() threw. */
+  | { t: 'disposed'; error?: SerializedError }
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
   /**

@@ -159,6 +159,7 @@ export abstract class RemoteSlot {
    */
   pendingUnlisten: Promise<void> | undefined;
   private reportWaiters: Array<() => void> = [];
+  private disposeWaiters: Array<(error: Error | undefined) => void> = [];
   private listenWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private unlistenWaiters: Array<() => void> = [];
   private secureContextWaiters: Array<() => void> = [];
@@ -374,6 +375,11 @@ export abstract class RemoteSlot {
     if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
     if (msg.t === 'secure-context-set') return this.secureContextWaiters.shift()?.();
     if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
+    if (msg.t === 'disposed') {
+      const error = msg.error ? deserializeError(msg.error) : undefined;
+      for (const waiter of this.disposeWaiters.splice(0)) waiter(error);
+      return;
+    }
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
       // has already moved the worker's counts to its totals, and would count them twice.
@@ -459,6 +465,27 @@ export abstract class RemoteSlot {
     });
   }
 
+  /**
+   * Asks the worker to dispose its container's singletons (the pool is about to end it on purpose, and they
+   * are per worker); resolves with what their dispose() threw, or undefined once done, after `limitMs`
+   * (milliseconds), or at once for a worker that is gone.
+   */
+  disposeSingletons(limitMs: number): Promise<Error | undefined> {
+    if (this.dead || !this.started) return Promise.resolve(undefined);
+    return new Promise<Error | undefined>((resolve) => {
+      const timer = setTimeout(() => done(undefined), limitMs);
+      timer.unref();
+      const done = (error: Error | undefined) => {
+        clearTimeout(timer);
+        const at = this.disposeWaiters.indexOf(done);
+        if (at >= 0) this.disposeWaiters.splice(at, 1);
+        resolve(error);
+      };
+      this.disposeWaiters.push(done);
+      this.post({ t: 'dispose' });
+    });
+  }
+
   /** Tells the worker whether the server's process wants its events (worker-report.ts). */
   wantEvents(wanted: boolean): void {
     if (this.started && !this.dead) this.post({ t: 'events', wanted });
@@ -477,6 +504,7 @@ export abstract class RemoteSlot {
     if (typeof status.code === 'number') this.exitStatus.code = status.code;
     if (typeof status.signal === 'string') this.exitStatus.signal = status.signal;
     for (const waiter of this.reportWaiters.splice(0)) waiter();
+    for (const waiter of this.disposeWaiters.splice(0)) waiter(undefined);
     for (const waiter of this.unlistenWaiters.splice(0)) waiter();
     for (const waiter of this.secureContextWaiters.splice(0)) waiter();
     for (const waiter of this.listenWaiters.splice(0)) waiter.reject(this.crashError(detail));

@@ -475,6 +475,12 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       case 'report-now':
         reporter.send();
         return;
+      case 'dispose':
+        executor.dispose().then(
+          () => channel.post({ t: 'disposed' }),
+          (err: unknown) => channel.post({ t: 'disposed', error: serializeError(err) }),
+        );
+        return;
       case 'abandon': {
         // Connections only: a datagram's request is short, and its reply and bytes take other paths.
         const running = () => [...conns.values()].filter((conn) => conn.state !== undefined && (conn.socket || conn.duplex));

@@ -1,0 +1,72 @@
+/**
+ * Singletons are per worker (docs/dependency-injection.md): each worker's are disposed when the pool ends
+ * it on purpose (here at close()), and a dispose() that throws is logged, never lost nor fatal. With
+ * handleSignals, a singleton of the server's own process that fails to dispose is logged and the process
+ * exits 1, not through an unhandled rejection.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import { ChildProcess } from 'node:child_process';
+import { bootstrap, Server } from '../../src';
+import { disposeLog, DisposingChildren, DisposingThreads } from '../fixtures/disposing-handlers';
+import { streamExchange, within } from '../helpers/clients';
+import { startFixture } from '../helpers/fixture-process';
+
+describe('singletons of workers and of the server at close', () => {
+  const children: ChildProcess[] = [];
+  const servers: Server[] = [];
+  const logs: string[] = [];
+  const logOf = (pid: number) => {
+    const log = disposeLog(pid);
+    fs.rmSync(log, { force: true });
+    logs.push(log);
+    return log;
+  };
+
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close().catch(() => undefined);
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const log of logs.splice(0)) fs.rmSync(log, { force: true });
+  });
+
+  test.each([
+    ['@Threading', DisposingThreads],
+    ['@Forking', DisposingChildren],
+  ] as const)('%s: close() disposes each worker\'s singletons in that worker, and logs a dispose() that throws', async (_mode, handler) => {
+    const log = logOf(process.pid);
+    const errors: string[] = [];
+    const s = await bootstrap(handler, { logger: { error: (m) => errors.push(m), warn: () => undefined } });
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    // Two at once: the pool spreads them, so both workers build their singletons.
+    const served = new Set((await Promise.all([0, 1].map(() => streamExchange({ host, port }, 'x\n', { halfClose: true, ms: 15000 })))).map((b) => b.toString().trim()));
+    await s.shutdown();
+    await loop;
+    await s.close();
+    const disposed = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.replace(/^disposed /, '')) : [];
+    for (const worker of served) expect(disposed).toContain(worker); // "<pid> <threadId>" of each worker that served
+    expect(disposed.every((w) => w.split(' ')[0] !== String(process.pid) || w.split(' ')[1] !== '0')).toBe(true); // none in the server's own thread
+    const failures = errors.filter((m) => m.includes('disposing its singletons failed'));
+    expect(failures.length).toBe(served.size);
+    expect(failures[0]).toContain('pool already closed');
+  });
+
+  test.each([
+    ['@Concurrent', 'concurrent', 1],
+    ['@Threading', 'threading', 0],
+    ['@Forking', 'forking', 0],
+  ] as const)('%s with handleSignals: SIGTERM closes, logs the dispose() that threw, and exits (no unhandled rejection)', async (_mode, mode, code) => {
+    const f = await startFixture('dispose-throws-server.ts', { env: { DISPOSE_MODE: mode }, children });
+    const log = logOf(f.child.pid!);
+    expect((await streamExchange({ host: '127.0.0.1', port: f.port }, 'x\n', { halfClose: true, ms: 15000 })).toString()).toMatch(/^\d+ \d+\n$/);
+    f.child.kill('SIGTERM');
+    // The server's own singleton failing makes close() reject: exit 1, said in the log. A worker's is logged by
+    // the pool (the worker has ended): the server's close() succeeds, exit 0.
+    expect(await within(30000, 'the server to exit', f.exited)).toBe(code);
+    expect(f.out()).toContain('pool already closed');
+    expect(f.out()).toMatch(mode === 'concurrent' ? /SIGTERM: closing failed \(the process exits with code 1\)/ : /disposing its singletons failed/);
+    expect(f.out()).not.toMatch(/unhandled/i);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/^disposed \d+ \d+$/m); // the other singleton was still disposed
+  });
+});
