@@ -1,10 +1,12 @@
 import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BaseRequestHandler, DatagramRequestTuple } from '../classic/request-handler';
 import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
 import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
+import { disposeAfterEnd } from '../lifecycle/dispose-after-end';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -121,8 +123,10 @@ export class HandlerWiring {
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
     if (reply) return runDatagram(decoratedLifecycle(this.def, instance, req), request as DatagramRequestTuple, reply, clientAddress, scope);
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
-    // then the handler's unawaited writes, and the scope's disposal, whatever happened.
-    const failed = (err: unknown) => scope.dispose().then(() => Promise.reject(err));
+    // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
+    // connection's end has gone out (a slow dispose() does not hold the client's connection open).
+    const connection = request as Duplex;
+    const failed = (err: unknown) => disposeAfterEnd(connection, scope).then(() => Promise.reject(err));
     return decoratedLifecycle(this.def, instance, req).then(() => {
       let done: void | Promise<void>;
       try {
@@ -130,7 +134,7 @@ export class HandlerWiring {
       } catch (err) {
         return failed(err);
       }
-      return done ? done.then(() => scope.dispose(), failed) : scope.dispose();
+      return done ? done.then(() => disposeAfterEnd(connection, scope), failed) : disposeAfterEnd(connection, scope);
     }, failed);
   }
 

@@ -51,6 +51,11 @@ export class ContainerRequestScope implements RequestScope {
     return this.closed;
   }
 
+  /** @internal Whether dispose() has request-scoped instances to dispose (most requests build none). */
+  get holdsInstances(): boolean {
+    return !this.closed && this.list !== undefined && this.list.length > 0;
+  }
+
   resolve<T>(token: InjectionToken<T>): T {
     return this.container.resolve(token, this);
   }

@@ -8,7 +8,8 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Server } from '../../src';
-import { disposeLog, DisposingChildren, DisposingThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, DisposingChildren, DisposingThreads } from '../fixtures/disposing-handlers';
+import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
 
@@ -68,5 +69,36 @@ describe('singletons of workers and of the server at close', () => {
     expect(f.out()).toMatch(mode === 'concurrent' ? /SIGTERM: closing failed \(the process exits with code 1\)/ : /disposing its singletons failed/);
     expect(f.out()).not.toMatch(/unhandled/i);
     expect(fs.readFileSync(log, 'utf8')).toMatch(/^disposed \d+ \d+$/m); // the other singleton was still disposed
+  });
+
+  test.each([
+    ['serial', AuditedSerial],
+    ['@Concurrent', AuditedConcurrent],
+    ['@Threading', AuditedThreads],
+    ['@Forking', AuditedChildren],
+  ] as const)('%s: a request-scoped dispose() that takes 1.5 s runs after the connection closed, not before', async (_mode, handler) => {
+    const log = logOf(process.pid);
+    const s = await bootstrap(handler, { logger: { error: () => undefined, warn: () => undefined } });
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const seen = await within(10000, 'the reply and the close', new Promise<{ reply: string; closeAfterReplyMs: number }>((resolve) => {
+      let reply = '';
+      let at = 0;
+      const c = net.connect({ host, port }, () => c.end('hi\n'));
+      c.on('data', (d) => {
+        reply += d;
+        at = Date.now();
+      });
+      c.on('error', () => undefined);
+      c.on('close', () => resolve({ reply, closeAfterReplyMs: Date.now() - at }));
+    }));
+    expect(seen.reply).toBe('reply hi\n');
+    expect(seen.closeAfterReplyMs).toBeLessThan(1000); // the dispose() takes 1.5 s: the close did not wait for it
+    await within(10000, 'the audit to be disposed', (async () => {
+      while (!(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('audit '))) await new Promise((r) => setTimeout(r, 50));
+    })());
+    await s.shutdown();
+    await loop;
   });
 });

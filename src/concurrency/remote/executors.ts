@@ -11,6 +11,7 @@ import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
+import { disposeAfterEnd } from '../../lifecycle/dispose-after-end';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
@@ -102,8 +103,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         },
       )
       : attempt(() => traced(trace, () => runDecorated(def, instance, req)));
+    // The scope is disposed after the connection's end has gone out (docs/handlers-and-lifecycle.md), as in the server's process.
     return ran.then(
-      (value) => scope.dispose().then(() => value),
+      (value) => disposeAfterEnd(conn, scope).then(() => value),
       (err: unknown) => {
         const reported = def.hooks.handleError === undefined || isSystemExit(err) || hungUpSilent(conn, err)
           ? Promise.reject(err)
@@ -111,7 +113,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
             () => Promise.reject(markReported(err)),
             (hookError: unknown) => Promise.reject(markReported(err, { error: hookError })),
           );
-        return reported.then(undefined, (final: unknown) => scope.dispose().then(() => Promise.reject(final)));
+        return reported.then(undefined, (final: unknown) => disposeAfterEnd(conn, scope).then(() => Promise.reject(final)));
       },
     );
   };

@@ -1,0 +1,22 @@
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { RequestScope } from '../container';
+import { ContainerRequestScope } from '../container/request-scope';
+import { endGracefully } from '../transports/lingering-close';
+
+/** Milliseconds the connection's end may wait for output the client has not taken before the scope is disposed anyway. */
+const FLUSH_LIMIT_MS = 5000;
+
+/**
+ * A stream request's scope, disposed once the connection's end (its FIN, after every byte written) has gone
+ * out: the documented order is `@Finish`, the connection's close, then the disposal
+ * ([lifecycle](../../docs/handlers-and-lifecycle.md)), so a slow `dispose()` never holds the client's
+ * connection open. A scope that built nothing request-scoped (most requests) is disposed at once, and no
+ * end is asked for: the server's shutdownRequest ends the connection as always.
+ */
+export function disposeAfterEnd(connection: Duplex | undefined, scope: RequestScope): Promise<void> {
+  if (connection === undefined || !(scope instanceof ContainerRequestScope) || !scope.holdsInstances || connection.destroyed || connection.writableEnded) {
+    return scope.dispose();
+  }
+  return endGracefully(connection as net.Socket, FLUSH_LIMIT_MS).then(() => scope.dispose());
+}
