@@ -33,8 +33,10 @@ export class ServerClosedError extends SockserveError {}
 /** A worker thread or child process died while it held a request. */
 export class WorkerCrashedError extends SockserveError {}
 /**
- * Python's SystemExit: thrown from a hook, it skips handleError, still closes the request, and ends
- * serveForever()/handleRequest() by propagating to their caller.
+ * Python's SystemExit: thrown from a hook, it skips handleError and still closes the request. In serial mode
+ * (Python's default) it also ends serveForever()/handleRequest() by propagating to their caller; with
+ * `@Concurrent`, `@Threading` and `@Forking` it ends that request only, silently, as a SystemExit raised in
+ * one of Python's ThreadingMixIn threads ends that thread only.
  */
 export class SystemExit extends SockserveError {
   constructor(
