@@ -202,7 +202,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         if (loop.abandoned) break;
         this.throwAsideError();
         const acted = this.serviceActions();
-        if (acted) await acted;
+        if (acted) {
+          // Bounded once shutdown() has begun, as requests are: a hook that never settles would keep the loop,
+          // and shutdown() with it, waiting for ever. It goes on running, unawaited, and is named in the log.
+          await loop.unlessAbandoned(acted);
+          if (loop.abandoned) {
+            this.logger.warn(messages.serviceActionsAbandoned(this.logName, this.shutdownTimeout ?? 0));
+            break;
+          }
+        }
       }
       // Every connection accepted before shutdown() is served (API.md §6), whatever stage it was in then:
       // queued, or still in its PROXY header or TLS handshake. Those accepted after it wait for the next loop.

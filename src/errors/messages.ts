@@ -67,6 +67,10 @@ export const messages = {
     `(Python's server_bind() and server_activate()), or leave bindAndActivate out.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
+  serviceActionsAbandoned: (owner: string, seconds: number) =>
+    `${owner}: serviceActions (@ServiceActions) had not settled when the loop gave up waiting (shutdownTimeout ` +
+    `${seconds} s after shutdown(), or close()); the loop ended without it, and it runs on unawaited. Fix: make ` +
+    `the hook settle, or bound its own waits.`,
   alreadyServing: (owner: string) =>
     `${owner}.serveForever(): the loop is already running. Fix: call shutdown() and await it before serving again.`,
   /** handleRequest() or serveForever() while the other, or a second handleRequest(), waits for the same requests. */

@@ -7,7 +7,7 @@ import {
   ClientAddress, ConfigurationError,
 } from '../../src';
 import { TCPServer } from '../../src/classic';
-import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target } from '../helpers/clients';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -328,6 +328,25 @@ describe('bootstrap features', () => {
     await until(() => turns >= 3);
     await s.shutdown();
     await loop;
+  });
+
+  test('a @ServiceActions that never settles: shutdown() still ends within shutdownTimeout, and the log names the hook', async () => {
+    let turns = 0;
+    const warned: string[] = [];
+    @TcpServer(0) @Concurrent()
+    class StuckHousekeeping {
+      @Handle() h() { return undefined; }
+      @ServiceActions() tick() { return ++turns >= 3 ? new Promise<void>(() => undefined) : undefined; }
+    }
+    const s = await bootstrap(StuckHousekeeping, { shutdownTimeout: 0.3, logger: { error: (m) => warned.push(m), warn: (m) => warned.push(m) } });
+    servers.push(s);
+    const loop = s.serveForever(0.01);
+    await until(() => turns >= 3);
+    const t0 = Date.now();
+    await within(5000, 'shutdown() with the hook stuck', s.shutdown());
+    await within(5000, 'the loop to end', loop);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(warned.join('\n')).toMatch(/StuckHousekeeping: serviceActions \(@ServiceActions\) had not settled/);
   });
 
   test('serverClass: a subclass of the transport\'s classic server sees every hook', async () => {
