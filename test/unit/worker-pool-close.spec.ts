@@ -21,6 +21,9 @@ class UnloadableWorker {
   finalReport(): Promise<void> {
     return Promise.resolve();
   }
+  disposeSingletons(): Promise<Error | undefined> {
+    return Promise.resolve(undefined);
+  }
 
   /** A worker that cannot answer (its connections stay theirs: end() loses them). */
   abandon(): Promise<boolean> {

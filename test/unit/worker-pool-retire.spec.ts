@@ -108,6 +108,9 @@ class AcceptingWorker {
   finalReport(): Promise<void> {
     return Promise.resolve();
   }
+  disposeSingletons(): Promise<Error | undefined> {
+    return Promise.resolve(undefined);
+  }
 
   /** A worker that cannot answer (its connections stay theirs: end() loses them). */
   abandon(): Promise<boolean> {
