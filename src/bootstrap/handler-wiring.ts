@@ -152,7 +152,7 @@ export class HandlerWiring {
     if (Array.isArray(request)) {
       const [data] = request as DatagramRequestTuple;
       const truncated = (request as DatagramRequestTuple).truncated;
-      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter(), request);
+      if (this.def.hooks.message !== undefined) return datagramMessageRequest(this.def.framing, data, clientAddress, this.face, new BufferWriter(), request, truncated === true);
       return new DatagramRequest(data, truncated, undefined, new BufferWriter(), clientAddress, this.face, request);
     }
     const socket = request as net.Socket;

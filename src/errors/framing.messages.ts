@@ -41,6 +41,14 @@ export const framingMessages = {
   /** A framer's message about a datagram, which is its own input: nothing is closed, the rest of it is dropped. */
   inDatagram: (text: string) =>
     text.replace('; the connection is closed.', '; the rest of the datagram is dropped.').replace('the connection ended inside a message', 'the datagram ended inside a message'),
+  /** A user framer's decode() or end() returned something other than an array of messages. */
+  badDecode: (framer: string, method: string, value: unknown) =>
+    `@Framing(${framer}): ${method} returned ${value === null ? 'null' : typeof value}, not an array of messages; the connection is closed. ` +
+    `Fix: return an array from ${method} (empty when no message is complete).`,
+  /** A user framer's encode() returned something other than bytes. */
+  badEncode: (framer: string, value: unknown) =>
+    `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string. ` +
+    `Fix: return the reply's bytes from encode().`,
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,

@@ -47,7 +47,9 @@ export class DatagramMessages implements MessageChannel {
       incoming = [];
       try {
         incoming = framer.decode(this.data);
+        if (!Array.isArray(incoming)) throw new FramingError(messages.badDecode(this.framing.name, 'decode()', incoming));
         const last = framer.end?.();
+        if (last !== undefined && !Array.isArray(last)) throw new FramingError(messages.badDecode(this.framing.name, 'end()', last));
         if (last && last.length > 0) incoming = [...incoming, ...last];
       } catch (err) {
         // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
-import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
+import { FramingError, FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { afterPollPhase } from '../transports/event-loop';
@@ -104,6 +104,8 @@ export class MessageConnection implements MessageChannel {
   private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
   private readonly idleMs: number;
   private readonly partialMs: number;
+  /** Whether requestTimeout or lineTimeout bounds this connection (either one: the clock is read per chunk). */
+  private readonly timed: boolean;
   /** The connection's writableHighWaterMark (bytes): replies gathered past it go out at once. */
   private readonly highWater: number;
   /**
@@ -142,6 +144,7 @@ export class MessageConnection implements MessageChannel {
     this.concurrency = framing.concurrency;
     this.idleMs = seconds(timeouts.requestTimeout);
     this.partialMs = seconds(timeouts.lineTimeout);
+    this.timed = this.idleMs !== Infinity || this.partialMs !== Infinity;
     this.highWater = socket.writableHighWaterMark;
   }
 
@@ -188,6 +191,7 @@ export class MessageConnection implements MessageChannel {
         return false;
       }
       this.reply(message, false, true);
+      if (this.endError) return false; // it could not be encoded: the connection is ending with that error
       if (!this.batching) this.flow();
     }
     return this.writable();
@@ -310,13 +314,14 @@ export class MessageConnection implements MessageChannel {
     let decoded: unknown[];
     try {
       decoded = this.codec().decode(chunk);
+      if (!Array.isArray(decoded)) throw new FramingError(messages.badDecode(this.framing.name, 'decode()', decoded));
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
       this.endWith(err);
       decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
     if (!this.endError) this.checkLength(chunk.length, decoded.length);
-    if (this.idleMs + this.partialMs < Infinity) this.clock(decoded.length > 0);
+    if (this.timed) this.clock(decoded.length > 0);
     this.handleAll(decoded);
   }
 
@@ -329,6 +334,7 @@ export class MessageConnection implements MessageChannel {
       let last: unknown[] = [];
       try {
         last = framer.end();
+        if (!Array.isArray(last)) throw new FramingError(messages.badDecode(this.framing.name, 'end()', last));
       } catch (err) {
         this.endWith(err); // a message cut short: the replies owed before it still go out
       }
@@ -418,9 +424,15 @@ export class MessageConnection implements MessageChannel {
     }
   }
 
+  /** Every call has completed: requestTimeout counts from now, and the timer is set for it if none is. */
+  private restartIdleWait(): void {
+    this.lastByte = Date.now();
+    this.armTimer();
+  }
+
   /** Reading (re)starts: a wait for input begins, timed by requestTimeout and lineTimeout. */
   private armTimeouts(): void {
-    if (this.idleMs + this.partialMs === Infinity) return;
+    if (!this.timed) return;
     this.lastByte = Date.now();
     this.armTimer();
   }
@@ -445,6 +457,10 @@ export class MessageConnection implements MessageChannel {
     let error: Error | undefined;
     if (this.partialSince > 0 && now - this.partialSince >= this.partialMs) {
       error = new RequestTimeoutError(messages.messageTimeout(this.framing.name, this.partialMs / 1000));
+    } else if (this.inFlight > 0 || this.slots.length > 0) {
+      // A call is running: the client waits for its reply, not the other way round (requestTimeout is the
+      // wait for input). Checked again a whole requestTimeout later; completed() restarts the wait from its end.
+      this.lastByte = now;
     } else if (now - this.lastByte >= this.idleMs) {
       error = new RequestTimeoutError(messages.idleTimeout(this.framing.name, this.idleMs / 1000));
     }
@@ -534,6 +550,8 @@ export class MessageConnection implements MessageChannel {
 
   private completed(slot: Slot, value: unknown): void {
     this.inFlight--;
+    // The reply owed is on its way: the wait for the client's next message starts now.
+    if (this.inFlight === 0 && this.idleMs !== Infinity) this.restartIdleWait();
     slot.done = true;
     slot.value = value;
     if (this.failed) return this.maybeEnd();
@@ -564,12 +582,20 @@ export class MessageConnection implements MessageChannel {
     try {
       const framer = this.codec() as Framer & Partial<FramerInPlace>;
       bytes = inPlace && framer.encodeInPlace !== undefined && this.socket.writableLength === 0 && this.heldBytes === 0 ? framer.encodeInPlace(value) : framer.encode(value);
+      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) throw new FramingError(messages.badEncode(this.framing.name, bytes));
     } catch (err) {
-      // A reply the framer cannot encode is the handler's error at this place in reply order.
+      // A reply the framer cannot encode is the handler's error at this place in reply order: the replies
+      // after it are not owed. A push is no place in reply order: the replies owed to calls still running
+      // go out first, then the connection ends with the error.
       this.halted = true;
       this.dropWaiting();
-      this.slots.length = 0;
-      return this.endWith(err);
+      if (!push) this.slots.length = 0;
+      this.endWith(err);
+      if (push && !this.batching) {
+        this.flow();
+        this.maybeEnd();
+      }
+      return;
     }
     this.queued += bytes.length;
     if (!push) this.replyEnd = this.queued;

@@ -37,6 +37,11 @@ export class MessageRequest<Out = unknown> {
   readonly tls?: TlsInfo;
   /** The PROXY protocol header where one was received ([production](../../docs/production.md)); undefined otherwise. */
   readonly proxy?: ProxyInfo;
+  /**
+   * On a datagram transport: the datagram was longer than `maxPacketSize` and was cut there, as Python's
+   * `recvfrom` cuts it (its last message is what was left of it); false otherwise, and on streams.
+   */
+  readonly truncated: boolean;
   private face: Server | undefined;
 
   /** Built by sockserve for every connection (or datagram) of an `@OnMessage` handler; handlers do not construct it. */
@@ -49,9 +54,11 @@ export class MessageRequest<Out = unknown> {
     /** The classic request this object stands for, so that `server.shutdown()` knows who calls it. */
     private readonly raw?: object,
     edge?: { tls?: TlsInfo; proxy?: ProxyInfo },
+    truncated = false,
   ) {
     this.tls = edge?.tls;
     this.proxy = edge?.proxy;
+    this.truncated = truncated;
   }
 
   /** The running server; its `shutdown()`, called from this request's handler, does not wait for this request. */
@@ -136,6 +143,8 @@ export function datagramMessageRequest(
   server: Server,
   reply: BufferWriter,
   raw?: object,
+  /** The datagram was cut at maxPacketSize. */
+  truncated = false,
 ): MessageRequest {
-  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply, raw);
+  return new MessageRequest(client, server, new DatagramMessages(data, framing, reply, messageObserver(server, client)), reply, raw, undefined, truncated);
 }

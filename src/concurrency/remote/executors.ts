@@ -130,7 +130,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     },
     datagram: (data, truncated, client, reply, worker, verify, trace) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
     // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose.
     dispose: () => container.dispose(),

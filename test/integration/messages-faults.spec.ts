@@ -1,0 +1,196 @@
+/**
+ * @OnMessage faults found by a hostile-client run (2026-12-04), each one case of its kind:
+ * timeouts that must hold whichever of the two is set, a handler's time that is not the client's idleness,
+ * a datagram cut at maxPacketSize that says so, a user framer's bug that ends one connection (not the
+ * process), and a push the framer cannot encode that ends the connection after the replies owed.
+ */
+import 'reflect-metadata';
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import {
+  bootstrap, Concurrent, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
+} from '../../src';
+import { connect, within } from '../helpers/clients';
+import { memoryLogger } from '../helpers/memory-logger';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>();
+const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
+
+/** Everything the client receives until the server closes the connection (bounded). */
+function readUntilClose(c: net.Socket, ms = 10000): Promise<string> {
+  return within(ms, 'the server to close the connection', new Promise<string>((resolve) => {
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d));
+    c.on('error', () => undefined);
+    c.on('close', () => resolve(got));
+  }));
+}
+
+describe('@OnMessage: limits.lineTimeout without requestTimeout', () => {
+  @TcpServer({ port: 0, limits: { lineTimeout: 0.5 } }) @Framing('lines') @Concurrent()
+  class SlowLines {
+    errors: unknown[] = [];
+    @OnMessage() on(line: string) { return `got ${line}`; }
+    @HandleError() err(e: unknown) { seen.push(e); }
+  }
+  const seen: unknown[] = [];
+
+  test('a line that trickles in for longer than lineTimeout ends its connection (the earlier line answered)', async () => {
+    seen.length = 0;
+    const s = serve(await bootstrap(SlowLines, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.write('hello\nslow');
+    const trickle = setInterval(() => !c.destroyed && c.write('x'), 100);
+    try {
+      const t0 = Date.now();
+      expect(await got).toBe('got hello\n');
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(seen.map((e) => (e as Error).name)).toEqual(['RequestTimeoutError']);
+      expect(String((seen[0] as Error).message)).toMatch(/lineTimeout|0\.5 s/);
+    } finally {
+      clearInterval(trickle);
+      c.destroy();
+    }
+  });
+});
+
+describe('@OnMessage: requestTimeout is the wait for input, not the handler\'s time', () => {
+  @TcpServer(0) @Framing('lines') @Concurrent()
+  class SlowHandler {
+    @OnMessage() async on(line: string) {
+      if (line === 'slow') await new Promise((r) => setTimeout(r, 1000));
+      return `done ${line}`;
+    }
+  }
+
+  test('a call longer than requestTimeout keeps its connection; the next message is answered', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(SlowHandler, { requestTimeout: 0.4, logger }));
+    const c = await connect(tcp(s));
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d));
+    c.on('error', () => undefined);
+    try {
+      c.write('slow\n');
+      await within(5000, 'the slow reply', (async () => { while (!got.includes('done slow\n')) await new Promise((r) => setTimeout(r, 10)); })());
+      await new Promise((r) => setTimeout(r, 150)); // well within requestTimeout of the reply
+      c.write('next\n');
+      await within(5000, 'the next reply', (async () => { while (!got.includes('done next\n')) await new Promise((r) => setTimeout(r, 10)); })());
+      expect(got).toBe('done slow\ndone next\n');
+      expect(s.stats().clientErrors).toBe(0);
+      // and requestTimeout still holds once the client goes quiet
+      await within(5000, 'the idle connection to be closed', new Promise((r) => c.once('close', r)));
+      expect(logger.lines.warn.join('\n')).toMatch(/no data arrived for 0\.4 s/);
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe('@OnMessage over UDP: a datagram cut at maxPacketSize', () => {
+  @UdpServer({ port: 0, maxPacketSize: 100 }) @Framing('lines') @Concurrent()
+  class CutLines {
+    @OnMessage() on(line: string, req: MessageRequest) { return `${req.truncated} ${line.length}`; }
+  }
+
+  test('req.truncated says so (as DatagramRequest.truncated does)', async () => {
+    const s = serve(await bootstrap(CutLines));
+    const client = dgram.createSocket('udp4');
+    try {
+      const ask = (payload: Buffer) =>
+        within(5000, 'the reply datagram', new Promise<string>((resolve) => {
+          client.once('message', (m) => resolve(m.toString()));
+          client.send(payload, tcp(s).port, '127.0.0.1');
+        }));
+      expect(await ask(Buffer.alloc(150, 0x61))).toBe('true 100\n');
+      expect(await ask(Buffer.from('hello\n'))).toBe('false 5\n');
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/** A user framer with a bug: decode() forgets its return for a chunk containing '!'; encode() returns a number for 'n'. */
+class BuggyFramer implements Framer<string, string> {
+  decode(chunk: Buffer): string[] {
+    const text = chunk.toString();
+    if (text.includes('!')) return undefined as unknown as string[];
+    return text.split('\n').filter(Boolean);
+  }
+  encode(reply: string): Buffer {
+    return (reply === 'n' ? 42 : Buffer.from(`${reply}\n`)) as unknown as Buffer;
+  }
+}
+
+describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
+  @TcpServer(0) @Framing(BuggyFramer) @Concurrent()
+  class Buggy {
+    @OnMessage() on(m: string) { return m; }
+    @HandleError() err(e: unknown) { errors.push(e); }
+  }
+  const errors: unknown[] = [];
+
+  test.each([
+    ['decode() returns no array', 'a\nb!\n', 'a\n'],
+    ['encode() returns no bytes', 'a\nn\n', 'a\n'],
+  ])('%s: a FramingError for that connection, and the server serves the next client', async (_what, payload, before) => {
+    errors.length = 0;
+    const s = serve(await bootstrap(Buggy, { logger: memoryLogger() }));
+    const bad = await connect(tcp(s));
+    const got = readUntilClose(bad);
+    // the first message on its own, so its reply is owed before the bad input
+    bad.write(payload.slice(0, 2));
+    await new Promise((r) => setTimeout(r, 50));
+    bad.write(payload.slice(2));
+    expect(await got).toBe(before);
+    expect(errors.map((e) => (e as Error).name)).toEqual(['FramingError']);
+    expect((errors[0] as Error).message).toMatch(/@Framing\(BuggyFramer\): (decode\(\) returned undefined, not an array|encode\(\) returned number, not a Buffer)/);
+    const good = await connect(tcp(s));
+    const reply = readUntilClose(good);
+    good.end('ok\n');
+    expect(await reply).toBe('ok\n');
+  });
+});
+
+describe('@OnMessage: a push the framer cannot encode', () => {
+  @TcpServer(0) @Framing('lines', { concurrency: 2 }) @Concurrent()
+  class Pusher {
+    @OnMessage() async on(line: string, req: MessageRequest) {
+      if (line === 'slow') {
+        await new Promise((r) => setTimeout(r, 300));
+        return 'slow done';
+      }
+      if (line === 'push-now') {
+        pushed.push(req.send({ not: 'a line' }));
+        return undefined;
+      }
+      if (line === 'push-later') {
+        setTimeout(() => pushed.push(req.send({ not: 'a line' })), 50);
+        return 'ok';
+      }
+      return line;
+    }
+    @HandleError() err(e: unknown) { errors.push(e); }
+  }
+  const errors: unknown[] = [];
+  const pushed: boolean[] = [];
+
+  test.each([
+    ['from a timer (pub/sub)', ['push-later'], 'ok\n'],
+    ['while an earlier call still runs (pipelined)', ['slow', 'push-now'], 'slow done\n'],
+  ])('%s: send() returns false, the replies owed go out, then the connection ends through @HandleError', async (_what, lines, expected) => {
+    errors.length = 0;
+    pushed.length = 0;
+    const s = serve(await bootstrap(Pusher, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.write(lines.map((l) => `${l}\n`).join(''));
+    expect(await got).toBe(expected);
+    expect(pushed).toEqual([false]);
+    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+    expect((errors[0] as Error).message).toMatch(/cannot encode a reply of type object/);
+    await within(5000, 'the connection to be counted closed', (async () => { while (s.stats().active !== 0) await new Promise((r) => setTimeout(r, 10)); })());
+  });
+});
