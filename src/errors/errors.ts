@@ -57,7 +57,12 @@ export class TlsHandshakeError extends SockserveError {}
  * client is. `code` is the errno name (read from the message of node-unix-socket's error, which carries none).
  */
 export class UnreachableClientError extends SockserveError {
-  constructor(message: string, readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ' | 'EPROTOTYPE' | 'EACCES' | 'ENOTDIR' | 'ELOOP', options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    /** The errno name: why the reply could not be delivered (see the class). */
+    readonly code: 'EAGAIN' | 'ECONNREFUSED' | 'ENOENT' | 'EDESTADDRREQ' | 'EPROTOTYPE' | 'EACCES' | 'ENOTDIR' | 'ELOOP',
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
