@@ -205,8 +205,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         if (acted) {
           // Bounded once shutdown() has begun, as requests are: a hook that never settles would keep the loop,
           // and shutdown() with it, waiting for ever. It goes on running, unawaited, and is named in the log.
-          await loop.unlessAbandoned(acted);
-          if (loop.abandoned) {
+          // (Released at shutdownTimeout itself: the worker pools end their requests without abandoning the loop.)
+          let settled = false;
+          await loop.unlessOverdue(Promise.resolve(acted).finally(() => (settled = true)));
+          if (!settled) {
             this.logger.warn(messages.serviceActionsAbandoned(this.logName, this.shutdownTimeout ?? 0));
             break;
           }
@@ -705,8 +707,36 @@ class Loop {
     if (this.deadline || this.ended) return;
     this.deadline = setTimeout(() => {
       this.overdue = true;
+      this.letGoOverdue();
       onDeadline();
     }, ms);
+  }
+
+  /** Those waiting in unlessOverdue(): shutdownTimeout's deadline or abandon() lets them go. */
+  private readonly waitingOverdue = new Set<() => void>();
+
+  /** `work`, or nothing once shutdownTimeout has passed (overdue) or the loop abandoned its requests: for a hook of the loop itself. */
+  unlessOverdue(work: Promise<unknown>): Promise<unknown> {
+    if (this.overdue || this.abandoned) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const letGo = () => resolve(undefined);
+      this.waitingOverdue.add(letGo);
+      work.then(
+        (value) => {
+          this.waitingOverdue.delete(letGo);
+          resolve(value);
+        },
+        (err) => {
+          this.waitingOverdue.delete(letGo);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private letGoOverdue(): void {
+    for (const letGo of this.waitingOverdue) letGo();
+    this.waitingOverdue.clear();
   }
 
   /** shutdownTimeout has passed: no request is taken any more, even one received before shutdown(). */
@@ -716,6 +746,7 @@ class Loop {
     this.abandoned = true;
     for (const letGo of this.waiting) letGo();
     this.waiting.clear();
+    this.letGoOverdue();
   }
 
   end(): void {

@@ -2,22 +2,18 @@ import type * as net from 'node:net';
 import { Socket } from 'node:net';
 
 /**
- * Input discarded while lingering, at most (bytes): 256 KiB. Node reads each chunk into a fresh buffer, so
- * discarding is garbage until the next collection; a client that ignores the server's FIN and keeps sending
- * at loopback speed made ~34 MB of it within the linger time. Past this, reading stops: the client's sends
- * wait in TCP flow control and `lingerMs` ends the connection (with a reset, as any linger that times out).
- */
-export const LINGER_BYTES = 256 * 1024;
-
-/**
  * Closes a connection whose reply has been half-closed (FIN sent) without turning unread input into a
  * reset: closing a socket with unread input makes the kernel send RST, which can destroy the reply on
  * its way to the client. Unread input is discarded until the client closes its side, bounded by
- * `lingerMs` (milliseconds) and by `maxBytes` discarded (then reading stops until `lingerMs`), as Apache's
- * and nginx's lingering close bound it by time and by a fixed buffer. A connection not half-closed yet, or
- * already closed by the client, is closed at once.
+ * `lingerMs` (milliseconds); a connection not half-closed yet, or already closed by the client, is closed at once.
+ *
+ * Not bounded by bytes: stopping to read leaves input unread when `lingerMs` ends it, which is the reset
+ * this exists to avoid (a client that pipelined 1 MiB past a failing message and read its replies slowly
+ * lost a fifth of them that way). Each chunk discarded is garbage until V8 collects it, so a client that
+ * keeps sending after the FIN at loopback speed grows RSS for the linger's time (~34 MB measured, `npm run
+ * bench -- --only nodelim`), and it is reclaimed after.
  */
-export function lingeringClose(socket: net.Socket, lingerMs: number, maxBytes = LINGER_BYTES): void {
+export function lingeringClose(socket: net.Socket, lingerMs: number): void {
   if (socket.destroyed) return;
   if (!socket.writableEnded || socket.readableEnded) {
     socket.destroy();
@@ -28,11 +24,7 @@ export function lingeringClose(socket: net.Socket, lingerMs: number, maxBytes = 
   socket.once('close', () => clearTimeout(timer));
   socket.once('end', () => socket.destroy());
   socket.removeAllListeners('data');
-  let discarded = 0;
-  socket.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > maxBytes) socket.pause(); // the rest waits in the kernel until lingerMs
-  });
+  socket.on('data', () => undefined);
   socket.resume();
 }
 

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Server } from '../../src';
-import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, DisposingChildren, DisposingThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
@@ -100,5 +100,27 @@ describe('singletons of workers and of the server at close', () => {
     })());
     await s.shutdown();
     await loop;
+  });
+});
+
+describe('a @ServiceActions that never settles, with a worker pool', () => {
+  test.each([
+    ['@Threading', StuckServiceThreads],
+    ['@Forking', StuckServiceChildren],
+  ] as const)('%s: shutdown() still ends within shutdownTimeout, and the log names the hook', async (_mode, handler) => {
+    serviceTurns.n = 0;
+    const warned: string[] = [];
+    const s = await bootstrap(handler, { shutdownTimeout: 0.3, logger: { error: (m) => warned.push(m), warn: (m) => warned.push(m) } });
+    try {
+      const loop = s.serveForever(0.01);
+      await within(10000, 'the hook to hang', (async () => { while (serviceTurns.n < 3) await new Promise((r) => setTimeout(r, 10)); })());
+      const t0 = Date.now();
+      await within(5000, 'shutdown() with the hook stuck', s.shutdown());
+      await within(5000, 'the loop to end', loop);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(warned.join('\n')).toMatch(/serviceActions \(@ServiceActions\) had not settled/);
+    } finally {
+      await s.close();
+    }
   });
 });

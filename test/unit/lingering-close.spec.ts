@@ -1,5 +1,6 @@
 import * as net from 'node:net';
-import { LINGER_BYTES, lingeringClose } from '../../src/transports/lingering-close';
+import { within } from '../helpers/clients';
+import { lingeringClose } from '../../src/transports/lingering-close';
 
 /**
  * lingeringClose() on real loopback sockets: the server has written its reply and its FIN, and then
@@ -58,27 +59,44 @@ describe('lingeringClose (after the reply and its FIN)', () => {
     expect(error).toBeUndefined();
   });
 
-  test('a client that never stops sending: at most LINGER_BYTES are read and discarded, then reading stops until lingerMs', async () => {
-    const { port, accepted } = await lingering(1500);
-    const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }); // ignores the server's FIN
+  test('a client that pipelined 1 MiB past the end and reads its reply slowly gets all of it, and no reset', async () => {
+    // The server's reply is 4 MiB, written before its FIN; the client's 1 MiB of input must be read and
+    // discarded, so that the close at lingerMs finds none unread (unread input turns the close into a reset,
+    // which destroys the reply still on its way: a linger that stopped reading after 256 KiB did that).
+    const reply = Buffer.alloc(4 * 1024 * 1024, 0x72);
+    let accept!: (s: net.Socket) => void;
+    const accepted = new Promise<net.Socket>((r) => (accept = r));
+    server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.end(reply);
+      lingeringClose(socket, 1000);
+      accept(socket);
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as net.AddressInfo;
+    const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     clients.push(client);
-    client.on('error', () => undefined);
-    client.resume();
-    const chunk = Buffer.alloc(1024 * 1024, 0x61);
-    let writing = true;
-    const pump = () => {
-      while (writing && !client.destroyed && client.write(chunk));
-    };
-    client.on('drain', pump);
-    client.on('connect', pump);
-    const { socket, readAtLinger } = await accepted;
-    await new Promise((r) => setTimeout(r, 500));
-    // Read since the linger began: the budget, plus what one read and the stream's buffer take past it.
-    // Without the bound the server read on at loopback speed (tens of MB in this time).
-    expect(socket.bytesRead - readAtLinger).toBeLessThanOrEqual(LINGER_BYTES + 256 * 1024);
-    expect(socket.destroyed).toBe(false); // still lingering: the client's sends wait in the kernel
-    expect(await closedWithin(socket, 3000)).toBe(true); // lingerMs ends it
-    writing = false;
+    let got = 0;
+    let error: string | undefined;
+    client.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
+    client.pause();
+    client.write(Buffer.alloc(1024 * 1024, 0x61));
+    await accepted;
+    const ended = new Promise<void>((r) => client.once('end', r));
+    // read slowly: 64 KiB every 20 ms (the 4 MiB take ~1.3 s, past lingerMs)
+    const reader = setInterval(() => {
+      let chunk: Buffer | null;
+      let n = 0;
+      while (n < 64 * 1024 && (chunk = client.read()) !== null) n += chunk.length;
+      got += n;
+    }, 20);
+    try {
+      await within(10000, 'the whole reply', Promise.race([ended, new Promise((r) => client.once('close', r))]));
+    } finally {
+      clearInterval(reader);
+    }
+    expect(error).toBeUndefined();
+    expect(got).toBe(reply.length);
   });
 
   test('a client that sends nothing and never closes is closed after lingerMs', async () => {
