@@ -685,21 +685,7 @@ class Loop {
    * reaction on it, one per request for the life of the loop.
    */
   unlessAbandoned(work: Promise<unknown>): Promise<unknown> {
-    if (this.abandoned) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const letGo = () => resolve(undefined);
-      this.waiting.add(letGo);
-      work.then(
-        (value) => {
-          this.waiting.delete(letGo);
-          resolve(value);
-        },
-        (err) => {
-          this.waiting.delete(letGo);
-          reject(err);
-        },
-      );
-    });
+    return this.abandoned ? Promise.resolve() : releasable(this.waiting, work);
   }
 
   /** Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). */
@@ -717,21 +703,7 @@ class Loop {
 
   /** `work`, or nothing once shutdownTimeout has passed (overdue) or the loop abandoned its requests: for a hook of the loop itself. */
   unlessOverdue(work: Promise<unknown>): Promise<unknown> {
-    if (this.overdue || this.abandoned) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const letGo = () => resolve(undefined);
-      this.waitingOverdue.add(letGo);
-      work.then(
-        (value) => {
-          this.waitingOverdue.delete(letGo);
-          resolve(value);
-        },
-        (err) => {
-          this.waitingOverdue.delete(letGo);
-          reject(err);
-        },
-      );
-    });
+    return this.overdue || this.abandoned ? Promise.resolve() : releasable(this.waitingOverdue, work);
   }
 
   private letGoOverdue(): void {
@@ -754,6 +726,24 @@ class Loop {
     clearTimeout(this.deadline);
     this.release();
   }
+}
+
+/** `work`'s outcome, or undefined once one of `waiters` (a release function it adds there) is called first. */
+function releasable(waiters: Set<() => void>, work: Promise<unknown>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const letGo = () => resolve(undefined);
+    waiters.add(letGo);
+    work.then(
+      (value) => {
+        waiters.delete(letGo);
+        resolve(value);
+      },
+      (err) => {
+        waiters.delete(letGo);
+        reject(err);
+      },
+    );
+  });
 }
 
 function isOsError(err: unknown): boolean {
