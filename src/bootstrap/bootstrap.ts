@@ -100,10 +100,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       // logged and the exit code says so, never an unhandled rejection that kills the process mid-close.
       const closed = await Promise.allSettled(servers.map((s) => s.close()));
       const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
-        servers[0].logger.error(messages.signalCloseFailed(servers.map((s) => s.handlerName).join(', '), signal, failed.reason));
-        process.exitCode = 1;
-      }
+      if (failed) throw failed.reason;
     })().catch((err: unknown) => {
       servers[0].logger.error(messages.signalCloseFailed(servers.map((s) => s.handlerName).join(', '), signal, err));
       process.exitCode = 1;

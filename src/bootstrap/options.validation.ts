@@ -6,10 +6,11 @@
  */
 import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
+import { positiveNumber } from '../decorators/options.validation';
 
-const isSeconds = (value: unknown, min: 'zero' | 'positive'): boolean =>
-  typeof value === 'number' && Number.isFinite(value) && (min === 'zero' ? value >= 0 : value > 0);
-const secondsOrNull = (min: 'zero' | 'positive') => (value: unknown) => value === null || isSeconds(value, min);
+/** A finite number of seconds, 0 included. */
+const seconds = (value: unknown): boolean => value === 0 || positiveNumber(value);
+const orNull = (valid: (value: unknown) => boolean) => (value: unknown) => value === null || valid(value);
 const LEVELS = ['error', 'warn', 'info', 'debug'];
 
 const RULES: Record<string, { valid: (value: unknown) => boolean; text: OptionText }> = {
@@ -19,19 +20,19 @@ const RULES: Record<string, { valid: (value: unknown) => boolean; text: OptionTe
   },
   providers: { valid: Array.isArray, text: { requirement: 'an array of providers', fix: 'pass [{ provide, useValue | useClass | useFactory }, …], or leave providers out.' } },
   timeout: {
-    valid: secondsOrNull('zero'),
+    valid: orNull(seconds),
     text: { requirement: 'a number of seconds (0 or more) or null', fix: 'pass how long handleRequest() waits for a request, or null (the default) to wait forever.' },
   },
   requestTimeout: {
-    valid: secondsOrNull('positive'),
+    valid: orNull(positiveNumber),
     text: { requirement: 'a positive number of seconds or null', fix: 'pass how long a read may wait with no byte arriving, or null (the default) for no limit.' },
   },
   heartbeatTimeout: {
-    valid: (v) => isSeconds(v, 'positive'),
+    valid: positiveNumber,
     text: { requirement: 'a positive number of seconds', fix: "pass how long a worker's event loop may stay blocked, or leave heartbeatTimeout out for 30." },
   },
   shutdownTimeout: {
-    valid: secondsOrNull('zero'),
+    valid: orNull(seconds),
     text: { requirement: 'a number of seconds (0 or more) or null', fix: 'pass how long shutdown() waits for requests in flight, null to wait forever, or leave it out for 30.' },
   },
   serverClass: { valid: (v) => typeof v === 'function', text: { requirement: 'a class', fix: 'pass a subclass of the transport\'s classic server (TCPServer, UDPServer…), or leave serverClass out.' } },
@@ -43,7 +44,7 @@ const RULES: Record<string, { valid: (value: unknown) => boolean; text: OptionTe
   },
   handleSignals: { valid: (v) => typeof v === 'boolean', text: { requirement: 'true or false', fix: 'pass true to drain and exit on SIGINT/SIGTERM, or leave it out (false).' } },
   drainDelay: {
-    valid: (v) => isSeconds(v, 'zero'),
+    valid: seconds,
     text: { requirement: 'a number of seconds (0 or more)', fix: 'pass how long to keep accepting after SIGTERM, or leave drainDelay out for 0.' },
   },
 };

@@ -10,7 +10,7 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
-import { endGracefully, lingeringClose } from '../transports/lingering-close';
+import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions } from '../decorators/edge-options.validation';
 
@@ -34,8 +34,6 @@ export type UnixAddressInput =
 /** The stream servers' constructor options: Python's, plus the production edge ([production](../../docs/production.md)). */
 export interface StreamServerOptions extends ServerConstructorOptions, EdgeOptions {}
 
-/** How long shutdownRequest waits for the reply to drain before it closes the socket anyway. */
-const FLUSH_LIMIT_MS = 5000;
 
 /**
  * The stream half of the classic layer: TCPServer and UnixStreamServer differ only in their endpoint.

@@ -1,6 +1,6 @@
 /** Message builders for the transport and classic-server errors. Each names the class, the member and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
-import { errorFields } from './thrown';
+import { describeThrown, errorFields } from './thrown';
 
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
@@ -8,6 +8,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
   const text = `${name} from ${formatAddress(client)}: ${message.replace(/\s*\n\s*/g, ' ')}`;
   return code !== undefined && !text.includes(code) ? `${text} (${code})` : text;
 }
+
+/** Every line after the first indented two spaces: a reason or a stack under the line that names it. */
+const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
   addressInUse: (owner: string, address: string) =>
@@ -107,7 +110,7 @@ export const messages = {
   listening: (owner: string, address: string, mode: string) => `${owner}: listening on ${address} (${mode})`,
   signalCloseFailed: (owner: string, signal: string, error: unknown) =>
     `${owner}: ${signal}: closing failed (the process exits with code 1):\n  ` +
-    `${(error instanceof Error ? error.stack ?? `${error.name}: ${error.message}` : String(error)).split('\n').join('\n  ')}\n` +
+    `${indent(describeThrown(error))}\n` +
     `Fix: make each singleton's dispose() settle without throwing; every one was still disposed.`,
   signalled: (owner: string, signal: string, drainDelay: number) =>
     drainDelay > 0
@@ -125,7 +128,7 @@ export const messages = {
     `${name}: sockserve could not tell which file declares the class, so a worker cannot load it. ` +
     `Fix: declare it at the top level of a module of its own and export it.`,
   workerLoadFailed: (name: string, mode: string, reason: string) =>
-    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${reason.split('\n').join('\n  ')}` +
+    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
@@ -133,17 +136,17 @@ export const messages = {
     `structured-cloneable value), or classes with { provide, useClass } where the class (and a class token) is ` +
     `exported from the module that declares it with @Injectable(); workers build them there.`,
   workerStartFailed: (name: string, mode: string, reason: string) =>
-    `${name}: no ${mode} worker could be started for this request. Reason:\n  ${reason.split('\n').join('\n  ')}`,
+    `${name}: no ${mode} worker could be started for this request. Reason:\n  ${indent(reason)}`,
   /** Logged once per run of failed starts (warn). */
   workersCannotStart: (name: string, mode: string, attempts: number, reason: string, retrySeconds: number, accepting: boolean) =>
     `${name}: ${attempts} ${mode} workers in a row could not start; ` +
     (accepting
       ? `new clients wait in the listen queue, and a worker starts again in ${retrySeconds} s (then later and later, up to 30 s). `
       : `requests with no worker to go to fail with this reason, and a request ${retrySeconds} s or more later tries again. `) +
-    `Reason:\n  ${reason.split('\n').join('\n  ')}`,
-  workerDisposeFailed: (handler: string, mode: string, id: number, error: Error) =>
+    `Reason:\n  ${indent(reason)}`,
+  workerDisposeFailed: (handler: string, mode: string, id: number, error: unknown) =>
     `${handler}: the ${mode} worker ${id} was ending, and disposing its singletons failed (each was still disposed):\n  ` +
-    `${(error.stack ?? `${error.name}: ${error.message}`).split('\n').join('\n  ')}\nFix: make each dispose() settle without throwing (it runs once per worker).`,
+    `${indent(describeThrown(error))}\nFix: make each dispose() settle without throwing (it runs once per worker).`,
   workerListenFailed: (mode: string, id: number, reason: string) =>
     `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
   workerCrashed: (mode: string, detail: string, datagram = false) =>

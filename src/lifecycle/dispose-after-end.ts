@@ -2,10 +2,7 @@ import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestScope } from '../container';
 import { ContainerRequestScope } from '../container/request-scope';
-import { endGracefully } from '../transports/lingering-close';
-
-/** Milliseconds the connection's end may wait for output the client has not taken before the scope is disposed anyway. */
-const FLUSH_LIMIT_MS = 5000;
+import { endGracefully, FLUSH_LIMIT_MS } from '../transports/lingering-close';
 
 /**
  * A stream request's scope, disposed once the connection's end (its FIN, after every byte written) has gone

@@ -28,6 +28,12 @@ export function lingeringClose(socket: net.Socket, lingerMs: number): void {
   socket.resume();
 }
 
+/**
+ * Milliseconds the end of a connection waits for its reply to drain (endGracefully's usual bound) before it
+ * goes on: a client that stops reading must not hold the connection.
+ */
+export const FLUSH_LIMIT_MS = 5000;
+
 /** Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). */
 export function endGracefully(socket: net.Socket, limitMs: number): Promise<void> {
   if (socket.destroyed || socket.writableEnded) return Promise.resolve();

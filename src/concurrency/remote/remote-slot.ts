@@ -452,17 +452,7 @@ export abstract class RemoteSlot {
    * worker that is gone): the pool calls it before retiring a worker, so its last counts are not lost.
    */
   finalReport(limitMs: number): Promise<void> {
-    if (this.dead || !this.started) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, limitMs);
-      timer.unref();
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.reportWaiters.push(done);
-      this.post({ t: 'report-now' });
-    });
+    return this.ask({ t: 'report-now' }, this.reportWaiters, limitMs, undefined);
   }
 
   /**
@@ -471,18 +461,26 @@ export abstract class RemoteSlot {
    * (milliseconds), or at once for a worker that is gone.
    */
   disposeSingletons(limitMs: number): Promise<Error | undefined> {
-    if (this.dead || !this.started) return Promise.resolve(undefined);
-    return new Promise<Error | undefined>((resolve) => {
-      const timer = setTimeout(() => done(undefined), limitMs);
+    return this.ask({ t: 'dispose' }, this.disposeWaiters, limitMs, undefined);
+  }
+
+  /**
+   * Posts `msg` and resolves with what its answer hands to `waiters` (the message handler calls them), or with
+   * `otherwise` after `limitMs` (milliseconds), on the worker's exit, or at once for a worker that is gone.
+   */
+  private ask<T>(msg: ToWorker, waiters: Array<(value: T) => void>, limitMs: number, otherwise: T): Promise<T> {
+    if (this.dead || !this.started) return Promise.resolve(otherwise);
+    return new Promise<T>((resolve) => {
+      const timer = setTimeout(() => done(otherwise), limitMs);
       timer.unref();
-      const done = (error: Error | undefined) => {
+      const done = (value: T) => {
         clearTimeout(timer);
-        const at = this.disposeWaiters.indexOf(done);
-        if (at >= 0) this.disposeWaiters.splice(at, 1);
-        resolve(error);
+        const at = waiters.indexOf(done);
+        if (at >= 0) waiters.splice(at, 1);
+        resolve(value);
       };
-      this.disposeWaiters.push(done);
-      this.post({ t: 'dispose' });
+      waiters.push(done);
+      this.post(msg);
     });
   }
 

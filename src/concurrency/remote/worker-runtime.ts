@@ -6,7 +6,7 @@ import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
-import { endGracefully, lingeringClose } from '../../transports/lingering-close';
+import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
 import { Executor, loadExecutor, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
@@ -29,8 +29,7 @@ export interface Channel {
   exit(code: number): void;
 }
 
-/** How long a connection waits for its reply to drain, and an owned one for the client to close, at the end. */
-const FLUSH_LIMIT_MS = 5000;
+/** How long an owned connection waits for the client to close, at the end (its reply's drain: FLUSH_LIMIT_MS). */
 const LINGER_MS = 2000;
 /**
  * Milliseconds close() gives a worker's requests to end on their own once their connections are closed,
