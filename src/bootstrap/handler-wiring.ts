@@ -195,7 +195,7 @@ function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, cli
   let sent: Promise<void> | undefined;
   reply.seal();
   try {
-    if (reply.length > 0) {
+    if (reply.written) {
       const bytes = reply.getValue();
       request.replyBytes = bytes.length;
       // stats count the bytes that left: a reply the socket refused (EMSGSIZE, a Unix client gone) counts none

@@ -59,7 +59,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   shutdownTimeout: number | null = DEFAULT_SHUTDOWN_TIMEOUT;
   /** The listen backlog of stream servers; default 5, Python's `request_queue_size` (the decorators use 511). */
   requestQueueSize = 5;
-  /** Python's `allow_reuse_address`; default true. Node always sets `SO_REUSEADDR` on TCP, so false has no effect there. */
+  /** Python's `allow_reuse_address`; default true (UDPServer: false, as Python). Node always sets `SO_REUSEADDR` on TCP, so false has no effect there. */
   allowReuseAddress = true;
   /** Bytes read per datagram; a longer one is truncated, as Python's `max_packet_size`. Default 8192; at most 65,507 (IPv4) or 65,527 (IPv6). */
   maxPacketSize = 8192;
@@ -541,7 +541,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const limit = this.shutdownTimeout ?? 0;
     const left = this.takeUnservedBeforeShutdown();
     await Promise.all(
-      left.map(([request, clientAddress]) => this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unserved(limit))).catch(() => undefined)),
+      left.map(([request, clientAddress]) => this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unserved(limit, this.servesDatagrams))).catch(() => undefined)),
     );
   }
 

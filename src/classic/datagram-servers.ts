@@ -124,6 +124,13 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     this.queuedAtShutdown = 0;
   }
 
+  /** shutdownTimeout passed with datagrams received before shutdown() still queued: each is reported (unanswered), as a stream server's. */
+  protected override takeUnservedBeforeShutdown(): Array<[DatagramRequestTuple, ClientAddress]> {
+    const left: Array<[DatagramRequestTuple, ClientAddress]> = [];
+    while (this.queuedAtShutdown > 0 && this.queue.length > 0 && this.socket) left.push(this.getRequest());
+    return left;
+  }
+
   /**
    * @internal A datagram just received, with none queued before it: true when the subclass served it at
    * once, from the socket's callback, instead of leaving it to the loop (the decorator layer does so for
@@ -149,13 +156,20 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
 
 /** Python's UDPServer: `serverAddress` is `[host, port]`; `host: '::1'` gives IPv6. `maxPacketSize` 8192. */
 export class UDPServer extends DatagramServer<[string, number]> {
+  /**
+   * Python's `allow_reuse_address` for UDP: true sets `SO_REUSEADDR` before binding, so another socket with
+   * it set may bind the same address (on Linux the last one bound then receives unicast datagrams); default
+   * false, as Python's UDPServer, so a taken port is an AddressInUseError.
+   */
+  override allowReuseAddress = false;
+
   constructor(address: IpAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions) {
     super(normaliseIp(address, 'UDPServer'), Handler, options);
   }
 
   protected createSocket(): DatagramSocket {
     const [host, port] = this.serverAddress;
-    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: false, owner: this.constructor.name });
+    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: this.allowReuseAddress, owner: this.constructor.name });
   }
 
   protected boundAddress(a: ClientAddress): [string, number] {

@@ -47,15 +47,28 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
 }
 
 /**
- * Python's ForkingMixIn on real child processes (`maxChildren` 40 by default, as Python). The handler
- * class is loaded in each child from the module that constructs the server, where it must be exported
- * (or pass `handlerModule`).
+ * Python's ForkingMixIn on real child processes. At most `options.maxChildren`, else the server's
+ * `maxChildren` attribute (40 by default, Python's `max_children`; set it on the instance or as a subclass
+ * field before binding), run at once. `timeout` (handleRequest's wait) is 300 seconds, as Python's
+ * ForkingMixIn. The handler class is loaded in each child from the module that constructs the server, where
+ * it must be exported (or pass `handlerModule`).
  */
 export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
-  return poolMixIn(Base, 'forking', options, (spec, name, tuning) =>
-    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), options, name, tuning),
+  const Forking = poolMixIn(Base, 'forking', options, (spec, name, tuning, server) =>
+    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), { ...options, maxChildren: options.maxChildren ?? server.maxChildren }, name, tuning),
   );
+  abstract class WithPythonTimeout extends Forking {
+    constructor(...args: any[]) {
+      super(...args);
+      this.timeout = FORKING_TIMEOUT;
+    }
+  }
+  Object.defineProperty(WithPythonTimeout, 'name', { value: Forking.name });
+  return WithPythonTimeout as unknown as B;
 }
+
+/** Python's `ForkingMixIn.timeout`: seconds handleRequest() waits for a request. */
+const FORKING_TIMEOUT = 300;
 
 /** What both pool mixins take besides the pool's own options. */
 export interface PoolMixInOptions {
@@ -69,15 +82,26 @@ function poolMixIn<B extends ServerClass>(
   Base: B,
   mode: 'threading' | 'forking',
   options: PoolMixInOptions,
-  build: (spec: WorkerSpec, handlerName: string, tuning: PoolTuning) => WorkerPoolStrategy,
+  build: (spec: WorkerSpec, handlerName: string, tuning: PoolTuning, server: BaseServer<any, any>) => WorkerPoolStrategy,
 ): B {
   const heartbeatTimeout = options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT;
   abstract class Pooled extends Base {
     private readonly handlerSource = options.handlerModule === undefined ? callerFile() : modulePath(options.handlerModule);
+    /** The pool's start, once serverActivate() has begun it: a second serverActivate() (Python's listen() again) keeps it. */
+    private starting: Promise<void> | undefined;
+    /** The pool has started (it is `this.strategy`). */
+    private poolStarted = false;
+    /** close() is running: its serverClose() leaves the workers to it. */
+    private closingAll = false;
 
-    /** After binding: starts the pool, proving the handler class loads in a worker. */
+    /** After binding: starts the pool, proving the handler class loads in a worker (once: later calls keep it). */
     override async serverActivate(): Promise<void> {
       await super.serverActivate();
+      this.starting ??= this.startPool();
+      await this.starting;
+    }
+
+    private async startPool(): Promise<void> {
       const name = this.RequestHandlerClass.name;
       if (!this.handlerSource) throw new ConfigurationError(messages.handlerSourceUnknown(name));
       // A stream server's TLS and PROXY options: its workers run them on the connections they own unread.
@@ -97,9 +121,16 @@ function poolMixIn<B extends ServerClass>(
         },
         name,
         { heartbeatTimeout, log: (message) => this.logger.warn(message), error: (message) => this.logger.error(message), info: (message) => this.logger.info(message), owner: this },
+        this,
       );
       await strategy.start();
       this.strategy = strategy;
+      this.poolStarted = true;
+    }
+
+    override close(): Promise<void> {
+      this.closingAll = true;
+      return super.close();
     }
 
     /**
@@ -109,7 +140,9 @@ function poolMixIn<B extends ServerClass>(
      * workers still serving (their requests end with a RequestTimeoutError). Python closes the socket
      * first; here a stream server stops listening first and closes the connections it relays after the
      * wait, and a datagram server keeps its socket for the replies until then. With `blockOnClose` false,
-     * close() ends them at once (Python leaves them running; no worker outlives close() here).
+     * close() ends them at once (Python leaves them running; no worker outlives close() here). Called by
+     * itself (Python's `server.server_close()`), it then ends the workers as close() does, which Python's
+     * reaps (ForkingMixIn) or joins (ThreadingMixIn) there.
      */
     override async serverClose(): Promise<void> {
       if (this.blockOnClose && this.strategy.active > 0) {
@@ -119,6 +152,7 @@ function poolMixIn<B extends ServerClass>(
         await settledWithin(this.strategy.drain(), boundMs);
       }
       await super.serverClose();
+      if (!this.closingAll && this.poolStarted) await this.strategy.close();
     }
   }
   Object.defineProperty(Pooled, 'name', { value: `${mode === 'threading' ? 'Threading' : 'Forking'}${Base.name}` });

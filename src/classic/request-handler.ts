@@ -149,7 +149,7 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
   socket!: DatagramSocket;
   /** Reads the datagram's bytes, as a stream's rfile reads a connection. */
   rfile!: StreamReader;
-  /** Collects the reply, sent to the sender as one datagram by finish(); nothing written, nothing sent. */
+  /** Collects the reply, sent to the sender as one datagram by finish(); nothing written, nothing sent (an empty write sends an empty datagram). */
   wfile!: BufferWriter;
 
   /** True when the datagram was longer than the server's `maxPacketSize` and was cut to it. */
@@ -166,7 +166,7 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
 
   override async finish(): Promise<void> {
     this.wfile.seal();
-    if (this.wfile.length === 0) return;
+    if (!this.wfile.written) return;
     const reply = this.wfile.getValue();
     await this.socket.send(reply, this.clientAddress);
     this.request.replyBytes = reply.length;

@@ -14,7 +14,7 @@ import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lin
 import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions } from '../decorators/edge-options.validation';
 
-/** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`); port 0 lets the OS choose. */
+/** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
   | [host: string, port: number]
   | {
@@ -353,7 +353,8 @@ export function normaliseIp(address: IpAddressInput, owner: string): [string, nu
   if (typeof host !== 'string' || !Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
     throw new RangeError(messages.badAddress(owner, address));
   }
-  return [host, port as number];
+  // '' is Python's INADDR_ANY: every IPv4 interface, for TCP as for UDP (Node's listen would take it for '::')
+  return [host === '' ? '0.0.0.0' : host, port as number];
 }
 
 export function normaliseUnix(address: UnixAddressInput, owner: string): string {

@@ -13,6 +13,8 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  bindFailed: (owner: string, address: string, code: string, fix: string) =>
+    `${owner}: cannot bind ${address} (${code}). Fix: ${fix}.`,
   addressInUse: (owner: string, address: string) =>
     `${owner}: address ${address} is already in use. Fix: stop the other server, pick another port ` +
     `(0 lets the OS choose), or wait for the old socket to leave TIME_WAIT.`,
@@ -30,9 +32,12 @@ export const messages = {
       : `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
         `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
         `shutdown), or raise shutdownTimeout.`,
-  unserved: (seconds: number) =>
-    `the connection was accepted before shutdown began but still waited to be served ${seconds} s later ` +
-    `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers ` +
+  unserved: (seconds: number, datagram = false) =>
+    (datagram
+      ? `the datagram was received before shutdown began but still waited to be served ${seconds} s later ` +
+        `(shutdownTimeout), behind requests that had not finished, so it was dropped unanswered. Fix: make handlers `
+      : `the connection was accepted before shutdown began but still waited to be served ${seconds} s later ` +
+        `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers `) +
     `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
     `@Threading, @Forking), or raise shutdownTimeout.`,
   /** `after`: shutdownTimeout's seconds, or the close() call that gave up. */

@@ -1,9 +1,9 @@
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { AddressInUseError } from '../errors/errors';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
+import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
@@ -112,7 +112,7 @@ export class StreamListener {
     if (typeof made === 'number') {
       const code = getSystemErrorName(made);
       const err = Object.assign(new Error(`${code}: bind ${this.describe()}`), { code, errno: made, syscall: 'bind' });
-      throw code === 'EADDRINUSE' ? new AddressInUseError(messages.addressInUse(this.owner, this.describe()), { cause: err }) : err;
+      throw bindError(this.owner, this.describe(), this.bindTarget(), err);
     }
     this.shared = made;
     if (ep.kind === 'unix') this.created = await identityOf(ep.path);
@@ -130,7 +130,7 @@ export class StreamListener {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         this.server.off('listening', onListening);
-        reject(err.code === 'EADDRINUSE' ? new AddressInUseError(messages.addressInUse(this.owner, this.describe()), { cause: err }) : err);
+        reject(bindError(this.owner, this.describe(), this.bindTarget(), err));
       };
       const onListening = () => {
         this.server.off('error', onError);
@@ -322,6 +322,11 @@ export class StreamListener {
     recordPreamble(result);
     if (socket !== raw) (socket as Numbered)[ACCEPTED] = (raw as Numbered)[ACCEPTED];
     this.queue.push([socket, clientAddress]);
+  }
+
+  private bindTarget(): BindTarget {
+    const ep = this.endpoint;
+    return ep.kind === 'unix' ? { path: ep.path } : { host: ep.host, port: ep.port };
   }
 
   private describe(): string {

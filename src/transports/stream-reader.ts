@@ -163,7 +163,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * LineBasedFrameDecoder and asyncio's StreamReader count, and as `@Framing('lines')` does) rejects with
    * LineTooLongError, ending the request.
    * With `limit` (bytes), as Python's `readline(limit)`: at most `limit` bytes, a partial line when the
-   * line is longer (the rest comes with the next read).
+   * line is longer (the rest comes with the next read). A negative `limit` (Python's `readline(-1)`) is no
+   * limit: the same as none.
    */
   readline(limit?: number): Promise<Buffer> {
     return this.lineAs(limit, asIs);
@@ -171,8 +172,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** @internal readline(), its line passed through `map` (the line iterator's `{ done, value }`) without a promise more. */
   lineAs<T>(limit: number | undefined, map: (line: Buffer) => T): Promise<T> {
-    const cap = limit ?? this.lineLimit;
-    const partial = limit !== undefined;
+    const partial = limit !== undefined && !(limit < 0);
+    const cap = partial ? limit : this.lineLimit;
     // One promise settled by a step that re-arms itself, not an async function (an idle keep-alive
     // connection waits here, and a suspended frame costs several times the memory) and not a chain of
     // promises (a line trickling in a byte per packet would grow it by one per packet). While it waits,
@@ -221,10 +222,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.buffer.length >= n ? this.take(n) : this.rest();
   }
 
-  /** Whatever has arrived: at least one byte, at most `n`; empty at EOF (Python's `request.recv(n)`). */
+  /**
+   * Whatever has arrived: at least one byte, at most `n` (default 65536; negative: all that has arrived, as
+   * Python's `read1(-1)`); empty at EOF (Python's `request.recv(n)`).
+   */
   async read1(n = 64 * 1024): Promise<Buffer> {
     while (this.buffer.length === 0 && !this.eof && !this.atStop()) await this.more();
-    return this.buffer.length > 0 ? this.take(Math.min(n, this.buffer.length)) : this.rest();
+    return this.buffer.length > 0 ? this.take(n < 0 ? this.buffer.length : Math.min(n, this.buffer.length)) : this.rest();
   }
 
   /** Everything up to EOF. */

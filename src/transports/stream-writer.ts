@@ -210,6 +210,11 @@ export class BufferWriter {
     return this.bytes;
   }
 
+  /** Whether write() was called at all: an empty write is a reply too (an empty datagram, as Python sends). */
+  get written(): boolean {
+    return this.chunks.length > 0;
+  }
+
   /** The handler has finished and its reply is being taken: later writes reject (they would be lost). Idempotent. */
   seal(): void {
     this.sealed = true;

@@ -5,6 +5,7 @@
 import * as dgram from 'dgram';
 import * as net from 'net';
 import { AddressInUseError } from '../errors/errors';
+import { bindError } from './bind-error';
 import { ClientAddress, formatAddress, IpAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
 import { closedForSend } from './socket-closed';
@@ -47,7 +48,7 @@ export class UdpSocket implements DatagramSocket {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new AddressInUseError(text.inUse(this.opts.owner, formatAddress({ host, port, family: 'IPv4' })), { cause: err });
       }
-      throw err;
+      throw bindError(this.opts.owner, `UDP ${formatAddress({ host, port, family: 'IPv4' })}`, { host, port, udp: true }, err as NodeJS.ErrnoException);
     }
     const a = socket.address();
     this.bound = { host: a.address, port: a.port, family: toFamily(a.family) };

@@ -17,7 +17,8 @@
 import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
 import * as net from 'net';
-import { AddressInUseError } from '../errors/errors';
+import { dirname } from 'path';
+import { AddressInUseError, ConfigurationError } from '../errors/errors';
 
 /** How long the liveness probe may take; a local connect answers in well under a millisecond. */
 const PROBE_TIMEOUT_MS = 1000;
@@ -31,6 +32,12 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * Other lstat/unlink failures (EACCES, ENOTDIR…) are rethrown as they are.
  */
 export async function prepareUnixPath(path: string, owner: string): Promise<void> {
+  if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
+  const bytes = Buffer.byteLength(path);
+  if (bytes >= SUN_PATH_BYTES) throw new ConfigurationError(text.tooLong(owner, path, bytes));
+  const dir = dirname(path);
+  const missing = await fsp.lstat(dir).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ENOTDIR');
+  if (missing) throw new ConfigurationError(text.noDirectory(owner, path, dir)); // libuv would say EACCES
   const stats = await lstatOrUndefined(path);
   if (!stats) return;
   if (!stats.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(stats)));
@@ -39,7 +46,45 @@ export async function prepareUnixPath(path: string, owner: string): Promise<void
   if (state === 'gone') return;
   if (state === 'live') throw new AddressInUseError(text.live(owner, path));
   if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
-  await unlinkIgnoringMissing(path);
+  await removeStale(path, stats, owner);
+}
+
+/**
+ * Removes the stale socket file `stale` found at `path`, and nothing else: another server starting on the same
+ * stale path at the same moment may have replaced it with its live socket since the check (hostile run: 5 of 12
+ * races of six processes left a server orphaned). The file is moved aside in one atomic rename, and removed only
+ * if it is still the stale one; another's live socket is put back at once and this server refused.
+ * @internal exported for its test
+ */
+export async function removeStale(path: string, stale: Stats, owner: string): Promise<void> {
+  const aside = `${path}.sockserve-stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    await fsp.rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // another starting server removed it
+    throw err;
+  }
+  const moved = await lstatOrUndefined(aside);
+  // the same inode, born at the same time where the file system records births (a rename changes the ctime)
+  const same = moved !== undefined && moved.dev === stale.dev && moved.ino === stale.ino && (!moved.birthtimeMs || moved.birthtimeMs === stale.birthtimeMs);
+  if (moved === undefined || same) return unlinkIgnoringMissing(aside);
+  try {
+    await fsp.link(aside, path); // fails only if a third server bound there meanwhile: then that one keeps the path
+  } finally {
+    await unlinkIgnoringMissing(aside);
+  }
+  throw new AddressInUseError(text.live(owner, path));
+}
+
+/** Linux's sun_path holds 108 bytes, the terminating NUL included (Python: "AF_UNIX path too long"). */
+const SUN_PATH_BYTES = 108;
+
+/**
+ * A name in Linux's abstract namespace (`'\0name'`, as Node's net and Python accept): no file is made, so
+ * there is nothing to check before binding nor to remove after.
+ */
+export function isAbstract(path: string): boolean {
+  return path.startsWith('\0');
 }
 
 /**
@@ -63,24 +108,28 @@ function bornAt(stats: Stats): number {
 
 /** The identity of the file now at `path`, or undefined when there is none. */
 export async function identityOf(path: string): Promise<PathIdentity | undefined> {
+  if (isAbstract(path)) return undefined;
   const stats = await lstatOrUndefined(path);
   return stats && { dev: stats.dev, ino: stats.ino, born: bornAt(stats) };
 }
 
 /** identityOf(), synchronously (for the rare moment a socket is replaced in place). */
 export function identityOfSync(path: string): PathIdentity | undefined {
+  if (isAbstract(path)) return undefined;
   const stats = lstatSyncOrUndefined(path);
   return stats && { dev: stats.dev, ino: stats.ino, born: bornAt(stats) };
 }
 
 /** Whether the file at `path` is still the very socket file described by `created`. */
 export function isOwnFile(path: string, created: PathIdentity | undefined): boolean {
+  if (isAbstract(path)) return false;
   const stats = lstatSyncOrUndefined(path);
   return stats !== undefined && stats.isSocket() && sameFile(stats, created);
 }
 
 /** Remove the socket file on close only if it is still the very file this server created (same device and inode). */
 export async function removeUnixPath(path: string, created: PathIdentity | undefined): Promise<void> {
+  if (isAbstract(path)) return;
   const stats = await lstatOrUndefined(path);
   if (stats?.isSocket() && sameFile(stats, created)) await unlinkIgnoringMissing(path);
 }
@@ -91,6 +140,7 @@ export async function removeUnixPath(path: string, created: PathIdentity | undef
  * ours was removed): that file is moved aside for the moment `close` runs and put back at once.
  */
 export function closeSparingOthers(path: string, created: PathIdentity | undefined, close: () => void): void {
+  if (isAbstract(path)) return close();
   const stats = lstatSyncOrUndefined(path);
   if (!stats || sameFile(stats, created)) return close();
   const aside = `${path}.sockserve-aside-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -157,6 +207,13 @@ function describe(stats: Stats): string {
 }
 
 const text = {
+  tooLong: (owner: string, path: string, bytes: number) =>
+    `${owner}: the Unix socket path ${JSON.stringify(path)} is ${bytes} bytes long, and a Unix socket path must be ` +
+    `shorter than 108 bytes (sun_path; the kernel would bind a truncated one). Fix: use a shorter path, for example ` +
+    `in os.tmpdir() or relative to the working directory.`,
+  noDirectory: (owner: string, path: string, dir: string) =>
+    `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} does not exist. Fix: create ` +
+    `the directory first (fs.mkdirSync(dir, { recursive: true })), or choose a path in an existing one.`,
   live: (owner: string, path: string) =>
     `${owner}: the Unix socket path ${path} is already in use by a live socket (another server is bound ` +
     `there). Fix: stop the other server, or choose another path.`,

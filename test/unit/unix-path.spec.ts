@@ -4,7 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
-import { identityOf, prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
+import { identityOf, prepareUnixPath, removeStale, removeUnixPath } from '../../src/transports/unix-path';
 
 const WAIT_MS = 5000;
 
@@ -65,6 +65,24 @@ describe('prepareUnixPath and removeUnixPath', () => {
     const path = `${dir}/none.sock`;
     await expect(prepareUnixPath(path, 'UnixStreamServer')).resolves.toBeUndefined();
     expect(fs.existsSync(path)).toBe(false);
+  });
+
+  it('two servers starting on one stale path: the one that checked first and binds keeps its live socket', async () => {
+    // Server B found the stale file and saw it stale; before B removed it, server A removed it too and bound
+    // its live socket there (the race of several processes starting at once). B must not take A's file.
+    const path = `${dir}/raced.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    const seenByB = fs.lstatSync(path);
+    fs.unlinkSync(path); // A's removal ...
+    await listenStream(path); // ... and A's bind
+    await expect(removeStale(path, seenByB, 'UnixStreamServer')).rejects.toBeInstanceOf(AddressInUseError);
+    const reply = await within(new Promise<string>((resolve, reject) => {
+      const c = net.connect(path);
+      let got = '';
+      c.on('data', (d) => (got += d)).on('end', () => resolve(got)).on('error', reject);
+    }), 'A to answer at its path');
+    expect(reply).toBe('pong');
+    expect(fs.readdirSync(dir)).toEqual(['raced.sock']); // nothing left aside
   });
 
   it('removes a stale stream socket left by a killed process, so a new server can bind there', async () => {

@@ -246,7 +246,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // A datagram's reply is owed even when its handler threw, as Python's DatagramRequestHandler.finish()
       // sends it (and the server's own process does): sent first, then the error.
       reply?.seal();
-      const owed = reply && reply.length > 0 && dropped === undefined ? reply.getValue() : undefined;
+      const owed = reply?.written && dropped === undefined ? reply.getValue() : undefined;
       if (replyHere) {
         let sent = 0;
         if (owed) {

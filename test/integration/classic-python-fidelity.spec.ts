@@ -1,0 +1,188 @@
+/**
+ * The classic layer against Python's socketserver (../shared/python-socketserver.md), case by case where a
+ * hostile run found it apart: each test fails on the code before its fix.
+ */
+import { execFileSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  BaseServer, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingTCPServer,
+  UDPServer, UnixDatagramServer, UnixStreamServer,
+} from '../../src/classic';
+import { AddressInUseError, ConfigurationError, RequestTimeoutError } from '../../src/errors/errors';
+import { until } from '../fakes/fake-server';
+import { forkingTcp } from '../fixtures/classic-handlers';
+import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+
+/** Pids of this process's children that run a sockserve child entry (a forking pool's workers). */
+function poolChildren(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)]).toString();
+  return out.split('\n').filter((l) => l.includes('child-entry')).map((l) => Number(l.trim().split(/\s+/)[0]));
+}
+
+const tcpTarget = (s: BaseServer<any, any>) => ({ host: s.serverAddress[0] as string, port: s.serverAddress[1] as number });
+
+describe('classic servers as Python has them', () => {
+  let dir: string;
+  const closing: Array<BaseServer<any, any>> = [];
+  const serve = servingInTests<BaseServer<any, any>>();
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(async () => {
+    for (const s of closing.splice(0)) await within(15000, 'close()', s.close());
+    removeTempDir(dir);
+  });
+  const track = <S extends BaseServer<any, any>>(s: S): S => { closing.push(s); return s; };
+
+  test("ForkingMixIn's timeout is 300 s, as Python's; other servers' stays null", async () => {
+    const a = track(new ForkingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
+    const b = track(new (ForkingMixIn(TCPServer) as typeof TCPServer)(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
+    const c = track(new ThreadingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
+    expect([a.timeout, b.timeout, c.timeout]).toEqual([300, 300, null]);
+  });
+
+  test('the maxChildren attribute bounds the children, as Python\'s max_children', async () => {
+    const s = track(forkingTcp({ children: 1, connectionsPerChild: 1 }, false));
+    s.maxChildren = 2;
+    await s.serverBind();
+    await s.serverActivate();
+    serve(s);
+    const replies = await Promise.all([0, 1, 2, 3].map((i) =>
+      streamExchange(tcpTarget(s), `slow 600 ${path.join(dir, `slow-${i}`)}\n`, { halfClose: true, ms: 15000 }).then(String)));
+    const pids = new Set(replies.map((r) => r.split('/')[0]));
+    expect(replies.every((r) => r.includes(' slow 600 '))).toBe(true);
+    expect(pids.size).toBeLessThanOrEqual(2);
+    expect(s.workerCount).toBeLessThanOrEqual(2);
+  });
+
+  test('a second serverActivate() keeps the pool (no second one), and close() leaves no child', async () => {
+    const s = track(forkingTcp({ children: 1 }, false));
+    await s.serverBind();
+    await s.serverActivate();
+    const first = poolChildren();
+    await s.serverActivate();
+    expect(poolChildren()).toEqual(first);
+    expect(first).toHaveLength(1);
+    await within(15000, 'close()', s.close());
+    await until(() => poolChildren().length === 0, 5000);
+  });
+
+  test('serverClose() by itself ends the pool, as Python\'s server_close() reaps its children', async () => {
+    const s = track(forkingTcp({ children: 1 }));
+    await s.ready;
+    expect(poolChildren()).toHaveLength(1);
+    const loop = s.serveForever(0.05);
+    await s.shutdown();
+    await within(10000, 'serveForever', loop);
+    await within(15000, 'serverClose()', Promise.resolve(s.serverClose()));
+    await until(() => poolChildren().length === 0, 5000);
+    expect(s.workerCount).toBe(0);
+  });
+
+  test('a Unix path of 108 bytes or more is refused before binding (the kernel would bind it cut short)', async () => {
+    const long = path.join(dir, 'x'.repeat(120));
+    for (const s of [track(new UnixStreamServer(long, StreamRequestHandler)), track(new UnixDatagramServer(long, DatagramRequestHandler))]) {
+      const err = await s.ready.then(() => undefined, (e: Error) => e);
+      expect(err).toBeInstanceOf(ConfigurationError);
+      expect(err!.message).toMatch(/is \d+ bytes long.*shorter than 108 bytes/);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test("a path in Linux's abstract namespace ('\\0name') binds and serves, leaving no file", async () => {
+    const name = `\0sockserve-abstract-${process.pid}-${Date.now()}`;
+    class Echo extends StreamRequestHandler { override async handle() { await this.wfile.write(await this.rfile.readline()); } }
+    const s = track(new UnixStreamServer(name, Echo));
+    await s.ready;
+    serve(s);
+    expect((await streamExchange({ path: name }, 'hi\n', { halfClose: true })).toString()).toBe('hi\n');
+    const d = track(new UnixDatagramServer(`${name}-d`, DatagramRequestHandler));
+    await d.ready;
+    expect(d.serverAddress).toBe(`${name}-d`);
+  });
+
+  test('bind failures name the server, the address and a fix, and keep their code', async () => {
+    const missing = path.join(dir, 'no-such-dir', 's.sock');
+    for (const s of [track(new UnixStreamServer(missing, StreamRequestHandler)), track(new UnixDatagramServer(missing, DatagramRequestHandler))]) {
+      const err = await s.ready.then(() => undefined, (e: Error) => e);
+      expect(err).toBeInstanceOf(ConfigurationError);
+      expect(err!.message).toContain(`${s.constructor.name}: cannot bind a Unix socket at ${missing}, because its directory`);
+    }
+    const tcp = track(new TCPServer(['192.0.2.1', 0], StreamRequestHandler)); // TEST-NET-1: never this machine's
+    const err = (await tcp.ready.then(() => undefined, (e: Error) => e)) as NodeJS.ErrnoException;
+    expect(err.code).toBe('EADDRNOTAVAIL');
+    expect(err.message).toMatch(/^TCPServer: cannot bind 192\.0\.2\.1:0 \(EADDRNOTAVAIL\)\. Fix: 192\.0\.2\.1 is not an address of this machine/);
+  });
+
+  test("host '' is every IPv4 interface for TCPServer as for UDPServer (Python's INADDR_ANY)", async () => {
+    const t = track(new TCPServer(['', 0], StreamRequestHandler));
+    const u = track(new UDPServer(['', 0], DatagramRequestHandler));
+    await Promise.all([t.ready, u.ready]);
+    expect([t.serverAddress[0], u.serverAddress[0]]).toEqual(['0.0.0.0', '0.0.0.0']);
+  });
+
+  test("UDPServer's allowReuseAddress: false by default (a taken port is AddressInUseError), true lets a second bind", async () => {
+    const a = track(new UDPServer(['127.0.0.1', 0], DatagramRequestHandler));
+    a.allowReuseAddress = true;
+    await a.ready;
+    const taken = track(new UDPServer(['127.0.0.1', a.serverAddress[1]], DatagramRequestHandler));
+    await expect(taken.ready).rejects.toBeInstanceOf(AddressInUseError);
+    const b = track(new UDPServer(['127.0.0.1', a.serverAddress[1]], DatagramRequestHandler));
+    b.allowReuseAddress = true;
+    await expect(b.ready).resolves.toBeUndefined();
+  });
+
+  test('readline(-1) and read1(-1) are unlimited reads, as in Python, not an empty buffer', async () => {
+    const got: string[] = [];
+    class H extends StreamRequestHandler {
+      override async handle() { got.push((await this.rfile.readline(-1)).toString(), (await this.rfile.read1(-1)).toString()); }
+    }
+    class D extends DatagramRequestHandler {
+      override async handle() { got.push((await this.rfile.readline(-1)).toString()); await this.wfile.write('ok'); }
+    }
+    const s = serve(track(new TCPServer(['127.0.0.1', 0], H)));
+    await s.ready;
+    const c = net.connect(tcpTarget(s));
+    c.on('error', () => undefined);
+    c.write('hello\nworld\n');
+    await until(() => got.length === 2, 5000);
+    c.destroy();
+    const u = serve(track(new UDPServer(['127.0.0.1', 0], D)));
+    await u.ready;
+    await datagramExchange(tcpTarget(u), 'one\ntwo\n');
+    expect(got).toEqual(['hello\n', 'world\n', 'one\n']);
+  });
+
+  test('an empty write is an empty reply datagram; a handler that writes nothing sends none', async () => {
+    class Echo extends DatagramRequestHandler { override async handle() { if (this.packet.length === 0) await this.wfile.write(this.packet); } }
+    const u = serve(track(new UDPServer(['127.0.0.1', 0], Echo)));
+    await u.ready;
+    expect((await datagramExchange(tcpTarget(u), Buffer.alloc(0))).data.length).toBe(0);
+    expect(await datagramSilence(tcpTarget(u), 'not empty')).toBe(true);
+  });
+
+  test('serial UDPServer: a datagram queued before shutdown() and still unserved at shutdownTimeout is reported', async () => {
+    const reported: unknown[] = [];
+    class Hang extends DatagramRequestHandler { override async handle() { if (this.packet.toString() === 'hang') await new Promise(() => undefined); } }
+    class U extends UDPServer { override handleError(_r: unknown, _a: unknown, e: unknown) { reported.push(e); } }
+    const u = track(new U(['127.0.0.1', 0], Hang));
+    u.shutdownTimeout = 1;
+    await u.ready;
+    const loop = u.serveForever(0.05);
+    const client = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((r) => client.send('hang', u.serverAddress[1], '127.0.0.1', () => r()));
+      await new Promise((r) => setTimeout(r, 200));
+      await new Promise<void>((r) => client.send('queued', u.serverAddress[1], '127.0.0.1', () => r()));
+      await new Promise((r) => setTimeout(r, 200));
+      await within(10000, 'shutdown', u.shutdown());
+      await within(10000, 'serveForever', loop);
+    } finally {
+      client.close();
+    }
+    const unserved = reported.filter((e) => e instanceof RequestTimeoutError && /the datagram was received before shutdown began/.test((e as Error).message));
+    expect(unserved).toHaveLength(1);
+  });
+});
