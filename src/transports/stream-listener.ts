@@ -3,6 +3,7 @@ import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
+import { acceptedAt, stampAccepted } from './accepted-at';
 import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
@@ -255,6 +256,7 @@ export class StreamListener {
     const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
     const { limiter, preamble } = this.edge;
     (socket as Numbered)[ACCEPTED] = ++this.acceptedCount;
+    stampAccepted(socket);
     this.edge.accepted?.();
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so): a health check.
     if (this.endpoint.kind === 'tcp' && peer.host === '') {
@@ -320,7 +322,10 @@ export class StreamListener {
       socket.on('error', ignore);
     }
     recordPreamble(result);
-    if (socket !== raw) (socket as Numbered)[ACCEPTED] = (raw as Numbered)[ACCEPTED];
+    if (socket !== raw) {
+      (socket as Numbered)[ACCEPTED] = (raw as Numbered)[ACCEPTED];
+      stampAccepted(socket, acceptedAt(raw));
+    }
     this.queue.push([socket, clientAddress]);
   }
 

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { edgeMessages } from '../errors/edge.messages';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
+import { acceptedAt } from './accepted-at';
 import { ChunkQueue } from './chunk-queue';
 import { afterPollPhase } from './event-loop';
 
@@ -62,13 +63,19 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private readonly lineLimit: number;
   private readonly timeoutMs: number | null;
   private readonly lineTimeoutMs: number | null;
-  /** When this rfile was made, and whether a byte ever came: a fresh connection's first request has a grace at shutdown. */
-  private readonly born = Date.now();
+  /**
+   * When the connection was accepted (else when this rfile was made), and whether a byte ever came: a fresh
+   * connection's first request has a grace at shutdown, counted from its accept: a serial server's queued
+   * idle connections do not each get a new one when the loop takes them (hostile run: six idle ones held a
+   * request whose bytes had arrived past shutdownTimeout).
+   */
+  private readonly born: number;
   private everReceived = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private graceOver = false;
 
   constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
+    this.born = acceptedAt(source) ?? Date.now();
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
     this.timeoutMs = options.requestTimeout == null ? null : options.requestTimeout * 1000;
     this.lineTimeoutMs = options.lineTimeout == null ? null : options.lineTimeout * 1000;
@@ -256,7 +263,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /**
    * Shutdown: from now on a read that finds nothing buffered sees EOF instead of waiting, except a
-   * connection's first request, which has FIRST_REQUEST_GRACE_MS from the rfile's creation to start.
+   * connection's first request, which has FIRST_REQUEST_GRACE_MS from its accept to start.
    */
   stopReading(): void {
     if (this.stopping) return;

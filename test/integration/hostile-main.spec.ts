@@ -776,3 +776,37 @@ describe('@OnMessage connections honour the server\'s timeouts, as rfile reads d
     expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining('limits.lineTimeout')]);
   });
 });
+
+@TcpServer(0)
+class SerialEchoOnce {
+  @Handle() async h(req: StreamRequest) {
+    const line = await req.rfile.readline();
+    if (line.length > 0) await req.wfile.write(`echo ${line}`);
+  }
+}
+
+describe('serial shutdown with idle connections queued', () => {
+  test('each idle connection\'s first-request grace counts from its accept, so a request whose bytes arrived behind six of them is served', async () => {
+    // Before: the serial loop gave each idle connection a fresh 1 s grace when it took it, so six idle ones
+    // held the request behind them past shutdownTimeout (5 s), and it was closed unanswered.
+    const server = await bootstrap(SerialEchoOnce, { shutdownTimeout: 5 });
+    const loop = server.serveForever();
+    const idle = await Promise.all(Array.from({ length: 6 }, () => within(5000, 'connect', connect(tcp(server)))));
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // older than their grace when shutdown comes
+      const legit = await within(5000, 'connect', connect(tcp(server)));
+      const reply = readToEnd(legit);
+      legit.write('legit\n');
+      await new Promise((r) => setTimeout(r, 200)); // its bytes have arrived
+      const t0 = Date.now();
+      await within(10000, 'shutdown', server.shutdown());
+      expect((await within(5000, 'the reply', reply)).toString()).toBe('echo legit\n');
+      expect(Date.now() - t0).toBeLessThan(4000);
+      legit.destroy();
+    } finally {
+      idle.forEach((s) => s.destroy());
+      await server.close();
+      await within(10000, 'the serve loop', loop);
+    }
+  });
+});
