@@ -204,11 +204,19 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /**
    * Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's
    * tls.Server.setSecureContext), here at once and in every worker that terminates TLS; resolves once
-   * every worker uses it (workers that accept connections themselves may take one meanwhile). Throws
-   * ConfigurationError, synchronously, on a server without `tls`.
+   * every worker uses it (workers that accept connections themselves may take one meanwhile). Throws,
+   * synchronously and changing nothing: ConfigurationError on a server without `tls`, or with workers when
+   * an option cannot be copied to them (a function); Node's error for a key or certificate it refuses.
    */
   setSecureContext(options: tls.SecureContextOptions): Promise<void> {
     if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
+    if (this.strategy.setSecureContext) {
+      try {
+        structuredClone(options);
+      } catch (err) {
+        throw new ConfigurationError(edgeMessages.secureContextNotCloneable(this.constructor.name, (err as Error).message));
+      }
+    }
     this.preamble.tls.setSecureContext(options);
     return this.strategy.setSecureContext?.(options) ?? Promise.resolve();
   }

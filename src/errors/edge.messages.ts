@@ -33,6 +33,9 @@ export const edgeMessages = {
   tlsNotCloneable: (handler: string, mode: string, reason: string) =>
     `${handler}: the tls options cannot be copied to the ${mode} workers that terminate TLS (${reason}). ` +
     `Fix: give keys, certificates and CAs as Buffers or strings and the other options as plain data, or use @Concurrent.`,
+  secureContextNotCloneable: (owner: string, reason: string) =>
+    `${owner}.setSecureContext(): the options cannot be copied to the workers that terminate TLS (${reason}), so ` +
+    `nothing was changed. Fix: give keys, certificates and CAs as Buffers or strings and the other options as plain data.`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
   badTrusted: (owner: string, reason: string) =>

@@ -244,6 +244,21 @@ describe.each([
     expect(await within(10000, 'the idle connections to end', Promise.all(ends))).toEqual([{ reset: false, data: '' }, { reset: false, data: '' }]);
   });
 
+  test('setSecureContext() with an option the workers cannot receive (a function) is a ConfigurationError and changes nothing', async () => {
+    const server = serve(await bootstrap(TlsHandler));
+    const first = await tlsConnect(endpoint(server));
+    const serial = first.getPeerCertificate().serialNumber;
+    first.destroy();
+    const bad = { key: cert('rotated.key'), cert: cert('rotated.crt'), ca: cert('ca.crt'), checkServerIdentity: () => undefined };
+    expect(() => server.setSecureContext(bad as never)).toThrow(/setSecureContext\(\): the options cannot be copied to the workers .*nothing was changed/);
+    // not half-applied: the server's own TLS (where the main thread terminates it) and the workers' keep the old certificate
+    for (let i = 0; i < 4; i++) {
+      const client = await tlsConnect(endpoint(server));
+      expect(client.getPeerCertificate().serialNumber).toBe(serial);
+      client.destroy();
+    }
+  });
+
   test('setSecureContext() reaches the workers: new connections get the new certificate, open ones keep theirs', async () => {
     const server = serve(await bootstrap(TlsHandler));
     const before = await tlsConnect(endpoint(server));
