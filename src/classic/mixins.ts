@@ -1,5 +1,5 @@
 import { settledWithin } from '../transports/event-loop';
-import { findExport } from '../concurrency/remote/class-ref';
+import { findExport, findLoadedExport } from '../concurrency/remote/class-ref';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
@@ -103,14 +103,18 @@ function poolMixIn<B extends ServerClass>(
 
     private async startPool(): Promise<void> {
       const name = this.RequestHandlerClass.name;
-      if (!this.handlerSource) throw new ConfigurationError(messages.handlerSourceUnknown(name));
+      // The module that builds the server exports the handler, else (no handlerModule given) the CommonJS
+      // module that does: a handler imported from a module of its own works as with a serial server.
+      const found = findExport(this.RequestHandlerClass, [this.handlerSource]) ?? (options.handlerModule === undefined ? findLoadedExport(this.RequestHandlerClass) : undefined);
+      const source = found?.source ?? this.handlerSource;
+      if (!source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
       // A stream server's TLS and PROXY options: its workers run them on the connections they own unread.
       const streamEdge = this as unknown as { edge?: EdgeOptions; lineTimeout?: number | null };
       const edge = streamEdge.edge && portableEdge(name, mode, streamEdge.edge, streamEdge.lineTimeout ?? null);
       const strategy = build(
         {
-          source: this.handlerSource,
-          exportName: findExport(this.RequestHandlerClass, [this.handlerSource])?.exportName ?? name,
+          source,
+          exportName: found?.exportName ?? name,
           values: [],
           classes: [],
           reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },

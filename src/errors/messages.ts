@@ -128,7 +128,9 @@ export const messages = {
     `Fix: declare it as \`class ${given} extends ${expected}\`.`,
   handlerNotExported: (name: string, file: string) =>
     `${name} is not exported from ${file}, so a worker cannot load it. Fix: declare the class at the module's ` +
-    `top level with \`export class ${name}\` (a class defined inside a function cannot be loaded by path).`,
+    `top level with \`export class ${name}\` (a class defined inside a function cannot be loaded by path); ` +
+    `if it is declared in another module, re-export it from this one (\`export { ${name} } from './its-module'\`) ` +
+    `or name that module (the mixins' \`handlerModule\` option).`,
   handlerSourceUnknown: (name: string) =>
     `${name}: sockserve could not tell which file declares the class, so a worker cannot load it. ` +
     `Fix: declare it at the top level of a module of its own and export it.`,

@@ -13,7 +13,7 @@ import {
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError } from '../../src/errors/errors';
 import { until } from '../fakes/fake-server';
-import { forkingTcp } from '../fixtures/classic-handlers';
+import { forkingTcp, WhereStream } from '../fixtures/classic-handlers';
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -79,6 +79,14 @@ describe('classic servers as Python has them', () => {
     await within(15000, 'serverClose()', Promise.resolve(s.serverClose()));
     await until(() => poolChildren().length === 0, 5000);
     expect(s.workerCount).toBe(0);
+  });
+
+  test('a pool server built here with a handler imported from another module loads it from that module, as a serial server would', async () => {
+    // This spec file builds the server and does not export WhereStream: the workers find it in its own module.
+    const s = serve(track(new ThreadingTCPServer(['127.0.0.1', 0], WhereStream)));
+    await s.ready;
+    const reply = (await streamExchange(tcpTarget(s), 'hello\n', { halfClose: true, ms: 10000 })).toString();
+    expect(reply).toMatch(/^\d+\/[1-9]\d* hello$/); // answered in a worker thread
   });
 
   test('a Unix path of 108 bytes or more is refused before binding (the kernel would bind it cut short)', async () => {

@@ -26,6 +26,21 @@ export function findExport(cls: Function, files: ReadonlyArray<string | undefine
 }
 
 /**
+ * The CommonJS module of this process that exports `cls` (the first one loaded), for a classic handler class
+ * declared in a module other than the one that builds its server; undefined when none does (ES modules are
+ * not listed in Node's module cache).
+ */
+export function findLoadedExport(cls: Function): ClassRef | undefined {
+  for (const mod of Object.values(require.cache)) {
+    const exports = mod?.exports as Record<string, unknown> | undefined;
+    if (!mod?.filename || (typeof exports !== 'object' && typeof exports !== 'function') || exports === null) continue;
+    const exportName = Object.keys(exports).find((name) => exports[name] === cls);
+    if (exportName !== undefined) return { source: mod.filename, exportName };
+  }
+  return undefined;
+}
+
+/**
  * In a worker, before anything else: loads the modules `spec` names, ES modules through `import()`.
  * `refused`: told at once when a module starts a server while it loads (runtime.ts loadingInWorker).
  */
