@@ -15,8 +15,8 @@ const spec: ClassDecoratorSpec<ConcurrentOptions, ConcurrencyDefinition> = {
  * Interleaves many requests on the main thread's event loop: `@Concurrent`, `@Concurrent()` or
  * `@Concurrent({ maxConnections? })`. At most one concurrency decorator.
  */
-export function Concurrent(target: Function): void;
 export function Concurrent(options?: ConcurrentOptions): ClassDecorator;
+export function Concurrent(target: Function): void;
 export function Concurrent(...args: unknown[]): ClassDecorator | void {
   return concurrencyDecorator(spec, args);
 }

@@ -26,8 +26,8 @@ const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
  * workerIdleTimeout? (seconds), maxConnectionsPerChild?, resourceLimits? })`. `connectionsPerChild: 1`
  * is Python's ForkingMixIn. At most one concurrency decorator; a bad option is a ConfigurationError.
  */
-export function Forking(target: Function): void;
 export function Forking(options?: ForkingOptions): ClassDecorator;
+export function Forking(target: Function): void;
 export function Forking(...args: unknown[]): ClassDecorator | void {
   return concurrencyDecorator(spec, args);
 }

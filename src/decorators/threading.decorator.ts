@@ -27,8 +27,8 @@ const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
  * `connectionsPerThread: 1` is Python's ThreadingMixIn. At most one concurrency decorator; a bad option
  * is a ConfigurationError naming it.
  */
-export function Threading(target: Function): void;
 export function Threading(options?: ThreadingOptions): ClassDecorator;
+export function Threading(target: Function): void;
 export function Threading(...args: unknown[]): ClassDecorator | void {
   return concurrencyDecorator(spec, args);
 }

@@ -577,3 +577,19 @@ describe('without reflect-metadata', () => {
     }
   });
 });
+
+describe('concurrency decorators typed for options of type any', () => {
+  test('@Threading/@Forking/@Concurrent(options) compile with options parsed from JSON (type any), and read them', () => {
+    // Before: an `any` argument picked the bare overload (target: Function): void, and the decorator did not
+    // compile (TS1238): the options overload comes first now.
+    const threads: any = JSON.parse('{ "threads": 3 }');
+    const children: any = JSON.parse('{ "children": 3 }');
+    const loose: any = JSON.parse('{}');
+    @TcpServer(0) @Threading(threads) class FromJsonThreads { @Handle() h() {} }
+    @TcpServer(0) @Forking(children) class FromJsonChildren { @Handle() h() {} }
+    @TcpServer(0) @Concurrent(loose) class FromJsonConcurrent { @Handle() h() {} }
+    expect(getConcurrencies(FromJsonThreads)[0].definition).toEqual({ kind: 'threading', options: { threads: 3 } });
+    expect(getConcurrencies(FromJsonChildren)[0].definition).toEqual({ kind: 'forking', options: { children: 3 } });
+    expect(getConcurrencies(FromJsonConcurrent)[0].definition).toMatchObject({ kind: 'concurrent' });
+  });
+});
