@@ -4,6 +4,7 @@ import { registerReader } from '../classic/reader-registry';
 import { FramingError, FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
+import { takeHeldSince } from '../transports/accepted-at';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import type { MessageChannel } from './message-request';
@@ -131,6 +132,8 @@ export class MessageConnection implements MessageChannel {
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
   private lastByte = 0;
   private partialSince = 0;
+  /** When bytes the preamble put back first came (they begin the first message): its lineTimeout counts from then; 0: none. */
+  private heldSince = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
 
@@ -146,6 +149,7 @@ export class MessageConnection implements MessageChannel {
     this.partialMs = seconds(timeouts.lineTimeout);
     this.timed = this.idleMs !== Infinity || this.partialMs !== Infinity;
     this.highWater = socket.writableHighWaterMark;
+    if (this.partialMs !== Infinity) this.heldSince = takeHeldSince(socket) ?? 0;
   }
 
   serve(call: (message: unknown) => unknown): Promise<void> {
@@ -410,6 +414,8 @@ export class MessageConnection implements MessageChannel {
   /** A chunk arrived (`produced`: it completed messages): when the last byte came, and when the message held began. */
   private clock(produced: boolean): void {
     const held = this.framer?.buffered ?? this.sinceMessage;
+    const since = this.heldSince; // only the first chunk's: the bytes the preamble put back come first
+    if (since !== 0) this.heldSince = 0;
     if (held === 0) {
       // Between messages only requestTimeout needs the time (no clock read per chunk without it).
       this.partialSince = 0;
@@ -419,7 +425,7 @@ export class MessageConnection implements MessageChannel {
     const now = Date.now();
     this.lastByte = now;
     if (produced || this.partialSince === 0) {
-      this.partialSince = now;
+      this.partialSince = (!produced && since) || now;
       this.armTimer();
     }
   }

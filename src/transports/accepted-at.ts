@@ -14,3 +14,23 @@ export function stampAccepted(socket: object, at: number = Date.now()): void {
 export function acceptedAt(socket: object | null): number | undefined {
   return socket === null ? undefined : (socket as Stamped)[ACCEPTED_AT];
 }
+
+const HELD_SINCE = Symbol('sockserve.heldSince');
+type Held = { [HELD_SINCE]?: number };
+
+/**
+ * Bytes put back on `socket` by its preamble (an optional PROXY header that never came) arrived first at `at`
+ * (Date.now() milliseconds): limits.lineTimeout for the line or message they begin counts from then, not
+ * again from when the reader sees them (hostile run: twice lineTimeout from the first byte).
+ */
+export function stampHeldSince(socket: object, at: number): void {
+  (socket as Held)[HELD_SINCE] = at;
+}
+
+/** The time stampHeldSince() left on `socket`, once (it is cleared); undefined when none. */
+export function takeHeldSince(socket: object | null): number | undefined {
+  if (socket === null) return undefined;
+  const at = (socket as Held)[HELD_SINCE];
+  if (at !== undefined) (socket as Held)[HELD_SINCE] = undefined;
+  return at;
+}

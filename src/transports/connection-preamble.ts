@@ -9,6 +9,7 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 import { registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
+import { stampHeldSince } from './accepted-at';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -280,8 +281,12 @@ class Intake<T> implements IntakeSteps {
 
   private readonly deadline: number;
 
+  /** When the first byte came (Date.now()); 0 before. */
+  private firstAt = 0;
+
   /** Bytes from the socket (the shared 'data' listener). */
   data(chunk: Buffer): void {
+    if (this.firstAt === 0) this.firstAt = Date.now();
     this.chunks.push(chunk);
     this.step('data');
   }
@@ -319,7 +324,11 @@ class Intake<T> implements IntakeSteps {
     if (!decision) return;
     this.stop();
     const rest = this.bytes().subarray(decision.used);
-    if (rest.length > 0 && !this.raw.readableEnded) this.raw.unshift(rest);
+    if (rest.length > 0 && !this.raw.readableEnded) {
+      this.raw.unshift(rest);
+      // Not a header after all (required: false): the bytes' line or message began when they came.
+      if (decision.used === 0) stampHeldSince(this.raw, this.firstAt);
+    }
     this.done(undefined, decision.value);
   }
 

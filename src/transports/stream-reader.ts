@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { edgeMessages } from '../errors/edge.messages';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { acceptedAt } from './accepted-at';
+import { acceptedAt, takeHeldSince } from './accepted-at';
 import { ChunkQueue } from './chunk-queue';
 import { afterPollPhase } from './event-loop';
 
@@ -70,12 +70,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * request whose bytes had arrived past shutdownTimeout).
    */
   private readonly born: number;
+  /** When bytes its preamble put back first came (they begin the first line): that line's lineTimeout counts from then. */
+  private heldSince: number | undefined;
   private everReceived = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private graceOver = false;
 
   constructor(private readonly source: Duplex | null, options: ReaderOptions = {}) {
     this.born = acceptedAt(source) ?? Date.now();
+    this.heldSince = takeHeldSince(source);
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
     this.timeoutMs = options.requestTimeout == null ? null : options.requestTimeout * 1000;
     this.lineTimeoutMs = options.lineTimeout == null ? null : options.lineTimeout * 1000;
@@ -334,7 +337,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** When a line or body whose first byte is here now must be complete (undefined: no lineTimeout). */
   private lineDeadline(): number | undefined {
-    return this.lineTimeoutMs === null ? undefined : Date.now() + this.lineTimeoutMs;
+    const since = this.heldSince ?? Date.now();
+    this.heldSince = undefined;
+    return this.lineTimeoutMs === null ? undefined : since + this.lineTimeoutMs;
   }
 
   /**

@@ -333,3 +333,35 @@ describe('behind a PROXY protocol load balancer', () => {
     expect(reply.toString()).toBe('203.0.113.9 via PROXY v1 from 203.0.113.9\n');
   });
 });
+
+@TcpServer({ port: 0, proxyProtocol: { required: false }, limits: { lineTimeout: 1.5 } })
+@Concurrent()
+@Framing('lines')
+export class MaybeBehindProxy {
+  static errors: unknown[] = [];
+  @OnMessage() on(line: string) {
+    return `<${line}>`;
+  }
+  @HandleError() failed(err: unknown) {
+    MaybeBehindProxy.errors.push(err);
+  }
+}
+
+describe('an optional PROXY header that never comes', () => {
+  test('a message that starts like a signature and stalls is cut lineTimeout after its first byte, not twice that', async () => {
+    const server = serve(await bootstrap(MaybeBehindProxy));
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    try {
+      const t0 = Date.now();
+      const ended = readToEnd(socket).catch(() => Buffer.alloc(0));
+      socket.write('PROX'); // the preamble waits lineTimeout (1.5 s) for the rest of a signature, then hands the bytes over
+      await within(8000, 'the stalled message to be cut', ended);
+      // Before: the framer's clock started when it saw the bytes: 3 s and more in all.
+      expect(Date.now() - t0).toBeLessThan(2700);
+      await within(5000, 'the error to be reported', (async () => { while (MaybeBehindProxy.errors.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+      expect(String((MaybeBehindProxy.errors[0] as Error).message)).toMatch(/more than 1.5 s from its first byte \(limits.lineTimeout\)/);
+    } finally {
+      socket.destroy();
+    }
+  });
+});

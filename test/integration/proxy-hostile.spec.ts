@@ -70,10 +70,10 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
   });
   afterEach(() => removeTempDir(dir));
 
-  async function start(proxyProtocol: true | { required: boolean } = true): Promise<{ server: Server; target: Target; warned: string[] }> {
+  async function start(proxyProtocol: true | { required: boolean } = true, lineTimeout?: number): Promise<{ server: Server; target: Target; warned: string[] }> {
     const warned: string[] = [];
     const logger = { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(`error: ${m}`) };
-    const overrides = { proxyProtocol, ...(secure ? { tls: TLS } : {}), ...(transport === 'Unix' ? { path: path.join(dir, 's.sock') } : {}) };
+    const overrides = { proxyProtocol, ...(lineTimeout ? { limits: { lineTimeout } } : {}), ...(secure ? { tls: TLS } : {}), ...(transport === 'Unix' ? { path: path.join(dir, 's.sock') } : {}) };
     const server = serve(await bootstrap(transport === 'TCP' ? tcp : unix, { transport: overrides, logger }));
     const address = server.serverAddress as Target;
     return { server, target: 'path' in address ? { path: address.path } : address, warned };
@@ -188,6 +188,22 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     });
     expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
     expect(warned).toEqual([]);
+  });
+
+  test('with required: false, plain data that starts like a signature and stalls is cut lineTimeout after its first byte, not twice that', async () => {
+    if (secure) return; // under TLS the bytes after an absent header are the ClientHello, which the handshake's bound covers
+    const { target } = await start({ required: false }, 1.5);
+    const raw = await rawConnect(target);
+    try {
+      const t0 = Date.now();
+      const ended = closed(raw);
+      await send(raw, 'PROX'); // the preamble waits lineTimeout (1.5 s) for the rest of a signature, then gives the bytes to the handler
+      await within(8000, 'the stalled line to be cut', ended);
+      // Before: the handler's read counted a fresh lineTimeout from when it saw the bytes: 3-3.8 s in all.
+      expect(Date.now() - t0).toBeLessThan(2700);
+    } finally {
+      raw.destroy();
+    }
   });
 
   test('with required: false, plain data that starts like a signature (P, PROX, CR LF) is served whole, even when it ends at once', async () => {
