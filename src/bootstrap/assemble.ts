@@ -12,6 +12,7 @@ import { connectionClosed, connectionOpened, requestObserved, traceRequest } fro
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
 import { isHealthCheck } from '../observability/health-check';
+import { preambleBytes } from '../transports/connection-stamps';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
 import { preambleDeferred } from '../transports/connection-preamble';
@@ -159,7 +160,8 @@ export function assembleServer(
       counters.bytesIn += bytesIn;
       counters.bytesOut += bytesOut;
       // A plain TCP health check that reached the handler here (workers tell theirs as dropped 'health-check').
-      if (!remote && !Array.isArray(request) && (hungUp.has(request as object) || isHealthCheck(bytesIn, bytesOut, (request as { readableEnded?: boolean }).readableEnded === true))) {
+      // (A PROXY header and then the client's end is one too: HAProxy's checks with check-send-proxy, as in workers.)
+      if (!remote && !Array.isArray(request) && (hungUp.has(request as object) || isHealthCheck(bytesIn - preambleBytes(request as object), bytesOut, (request as { readableEnded?: boolean }).readableEnded === true))) {
         counters.healthChecks++;
       }
       if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);

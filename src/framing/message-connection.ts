@@ -4,7 +4,7 @@ import { registerReader } from '../classic/reader-registry';
 import { FramingError, FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
-import { takeHeldSince } from '../transports/accepted-at';
+import { takeHeldSince } from '../transports/connection-stamps';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import type { MessageChannel } from './message-request';

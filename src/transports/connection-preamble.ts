@@ -9,7 +9,7 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 import { registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
-import { stampHeldSince } from './accepted-at';
+import { countPreambleBytes, stampHeldSince } from './connection-stamps';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -324,6 +324,7 @@ class Intake<T> implements IntakeSteps {
     if (!decision) return;
     this.stop();
     const rest = this.bytes().subarray(decision.used);
+    if (decision.used > 0) countPreambleBytes(this.raw, decision.used);
     if (rest.length > 0 && !this.raw.readableEnded) {
       this.raw.unshift(rest);
       // Not a header after all (required: false): the bytes' line or message began when they came.

@@ -3,7 +3,7 @@ import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress } from './address';
-import { acceptedAt, stampAccepted } from './accepted-at';
+import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';

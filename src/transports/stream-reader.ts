@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { edgeMessages } from '../errors/edge.messages';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { acceptedAt, takeHeldSince } from './accepted-at';
+import { acceptedAt, takeHeldSince } from './connection-stamps';
 import { ChunkQueue } from './chunk-queue';
 import { afterPollPhase } from './event-loop';
 

@@ -151,6 +151,18 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 
+  test('a PROXY header and then the client\'s end (HAProxy\'s check-send-proxy) counts as a health check only, in every mode', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 198.51.100.7 127.0.0.1 4000 80\r\n'));
+    c.end();
+    await closed(c);
+    // Before: @Concurrent and serial counted it as nothing (the header's bytes made it a request), the pools
+    // as a health check and a request of the worker's as well.
+    await settles(s, { accepted: 1, healthChecks: 1, bytesOut: 0 }, 1);
+    expect(s.stats().workers.reduce((n, w) => n + w.requests, 0)).toBe(0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('an oversized message to @OnMessage counts one client error and the messages before it, and ends the request once', async () => {
     const s = await start(m.Framed);
     const c = track(await rawConnect(endpoint(s), `a\nb\n${'x'.repeat(40)}\n`));

@@ -17,6 +17,7 @@ import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheck } from '../../observability/health-check';
+import { preambleBytes } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -238,10 +239,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
       // handler then read an end: the stream's own error (`errored`) says it was reset.
+      // A PROXY header this worker read, and then the client's end, is one too (HAProxy's check-send-proxy).
       const stream = conn.socket ?? conn.duplex;
-      if (stream && state.passed && dropped === undefined && isHealthCheck(...bytes(), stream.readableEnded, failed ?? stream.errored ?? undefined)) {
+      const [bytesIn, bytesOut] = bytes();
+      if (stream && state.passed && dropped === undefined && isHealthCheck(bytesIn - (stream ? preambleBytes(stream) : 0), bytesOut, stream.readableEnded, failed ?? stream.errored ?? undefined)) {
         failed = undefined;
         dropped = 'health-check';
+        reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
       }
       // A datagram's reply is owed even when its handler threw, as Python's DatagramRequestHandler.finish()
       // sends it (and the server's own process does): sent first, then the error.

@@ -1,4 +1,6 @@
 /**
+ * Facts about a connection stamped on its socket as they happen (a symbol property each, no closure).
+ *
  * When a connection was accepted (Date.now(), milliseconds), stamped on its socket by the listener (and on
  * the TLS socket that takes its place): a serial server's queued connection gets its first-request grace at
  * shutdown from its accept, not from the moment the loop takes it.
@@ -33,4 +35,17 @@ export function takeHeldSince(socket: object | null): number | undefined {
   const at = (socket as Held)[HELD_SINCE];
   if (at !== undefined) (socket as Held)[HELD_SINCE] = undefined;
   return at;
+}
+
+const PREAMBLE_BYTES = Symbol('sockserve.preambleBytes');
+type Counted = { [PREAMBLE_BYTES]?: number };
+
+/** `bytes` of `socket`'s input were its PROXY header, read by the preamble: not the client's request. */
+export function countPreambleBytes(socket: object, bytes: number): void {
+  (socket as Counted)[PREAMBLE_BYTES] = ((socket as Counted)[PREAMBLE_BYTES] ?? 0) + bytes;
+}
+
+/** Bytes of `socket`'s input its preamble read as a PROXY header (0: none). */
+export function preambleBytes(socket: object): number {
+  return (socket as Counted)[PREAMBLE_BYTES] ?? 0;
 }
