@@ -60,7 +60,8 @@ export class BaseRequestHandler<Req = unknown, S = any> {
 
 /**
  * The server seen through one handler: reads, writes and method calls reach the server itself (methods
- * are bound to it, so its private fields work); shutdown() goes through shutdownFromRequest.
+ * are bound to it, so its private fields work); shutdown() goes through shutdownFromRequest. A view, so
+ * `this.server !== server` (use `instanceof`, or a key of the server's own, to recognise it).
  */
 function handlerFace<S>(server: S, request: unknown): S {
   const s = server as { shutdownFromRequest?: (r: unknown) => Promise<void> };
@@ -69,7 +70,8 @@ function handlerFace<S>(server: S, request: unknown): S {
     get(target, key) {
       if (key === 'shutdown') return () => s.shutdownFromRequest!(request);
       const value = Reflect.get(target, key, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      // its class as it is (`this.server.constructor.name`, static members), not a bound copy
+      return typeof value === 'function' && key !== 'constructor' ? value.bind(target) : value;
     },
   }) as S;
 }

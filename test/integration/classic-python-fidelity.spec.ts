@@ -89,6 +89,22 @@ describe('classic servers as Python has them', () => {
     expect(reply).toMatch(/^\d+\/[1-9]\d* hello$/); // answered in a worker thread
   });
 
+  test("this.server in a serial handler reads the server's attributes and its class as it is (Python's self.server)", async () => {
+    const seen: unknown[] = [];
+    class Greeter extends TCPServer { greeting = 'hello'; }
+    class H extends StreamRequestHandler {
+      override async handle() {
+        const server = this.server as Greeter;
+        seen.push(server.greeting, server.constructor.name, server.constructor === Greeter, server instanceof Greeter);
+        await this.wfile.write('ok\n');
+      }
+    }
+    const s = serve(track(new Greeter(['127.0.0.1', 0], H)));
+    await s.ready;
+    expect((await streamExchange(tcpTarget(s), 'x\n', { halfClose: true })).toString()).toBe('ok\n');
+    expect(seen).toEqual(['hello', 'Greeter', true, true]); // before: 'bound Greeter', false
+  });
+
   test('a Unix path of 108 bytes or more is refused before binding (the kernel would bind it cut short)', async () => {
     const long = path.join(dir, 'x'.repeat(120));
     for (const s of [track(new UnixStreamServer(long, StreamRequestHandler)), track(new UnixDatagramServer(long, DatagramRequestHandler))]) {
