@@ -561,6 +561,18 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(serverError).not.toContain('declare the handler in a module');
   }, 70000);
 
+  test("@Forking: a child's uncaught exception reaches bootstrap()'s logger only, not the process's stderr too", async () => {
+    const fixture = path.join(__dirname, '..', 'fixtures', 'child-uncaught.js');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
+    );
+    expect(code).toBe(0);
+    const logged = JSON.parse(stdout.trim().split('\n').pop()!) as string[];
+    expect(logged.some((line) => line.includes('uncaught in the child'))).toBe(true);
+    expect(stderr).not.toContain('uncaught in the child'); // before: "Uncaught Error: uncaught in the child" and its stack
+  }, 70000);
+
   test.each(['forking', 'threading'])('%s: names the cause even when the module catches the error and exits the worker first', async (mode) => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'unguarded-caught.js');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>

@@ -21,22 +21,34 @@ const parentOwnsShutdown = (): void => {
 process.on('SIGINT', parentOwnsShutdown);
 process.on('SIGTERM', parentOwnsShutdown);
 
-// An uncaught exception (or unhandled rejection) ends the child, as it ends any Node process, printed as Node
-// prints it; but the server learns what it was first, as it does from a thread's 'error' event, so that the
-// WorkerCrashedError of the child's connections names it instead of "exited with code 1".
+// An uncaught exception (or unhandled rejection) ends the child, as it ends any Node process; the server
+// learns what it was first, as it does from a thread's 'error' event, so that the WorkerCrashedError of the
+// child's connections names it instead of "exited with code 1", and prints it through its logger (API.md
+// §14: every line goes there). The child prints it to its own stderr, as Node would, only when the server
+// cannot be told: the channel is closed, the send fails or takes too long, or it is a second exception.
 let dying = false;
 process.on('uncaughtException', (err) => {
   // Whatever was thrown (null, an object whose getters throw…), describing it must not throw in turn.
   const described = attempt(() => inspect(err), () => 'a value that cannot be described');
-  process.stderr.write(`Uncaught ${described}\n`);
-  if (dying) return; // the first one is on its way to the server: this child exits with it
+  const printHere = () => process.stderr.write(`Uncaught ${described}\n`);
+  if (dying) return void printHere(); // the first one is on its way to the server: this child exits with it
   dying = true;
   process.exitCode = 1;
   const leave = () => process.exit(1);
-  setTimeout(leave, FATAL_SEND_MS); // a server too busy to read it in time: the exit code says the rest
+  // a server too busy to read it in time: said here, and the exit code says the rest
+  setTimeout(() => {
+    printHere();
+    leave();
+  }, FATAL_SEND_MS);
   const error = attempt(() => serializeError(err), () => ({ name: 'Error', message: `uncaught: ${described}` }));
-  if (process.connected) process.send!({ t: 'fatal', error }, undefined, {}, leave);
-  else leave();
+  if (!process.connected) {
+    printHere();
+    return leave();
+  }
+  process.send!({ t: 'fatal', error }, undefined, {}, (sendError: Error | null) => {
+    if (sendError) printHere();
+    leave();
+  });
 });
 
 /** A message the server can no longer read (it has closed its side): nothing to do. */
