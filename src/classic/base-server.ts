@@ -4,6 +4,7 @@ import { messages } from '../errors/messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
+import { isDisposing } from '../lifecycle/dispose-after-end';
 import { handleErrorSafely } from '../concurrency/process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -351,6 +352,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       new RequestTimeoutError(
         request !== undefined && this.verdictPending.has(request as object)
           ? messages.verifyAbandoned(why === 'timeout' ? limit : `${this.constructor.name}.close()`, this.servesDatagrams)
+          : request !== undefined && isDisposing(request)
+            ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.constructor.name}.close()`)
           : why === 'timeout'
             ? messages.abandoned(limit, this.servesDatagrams)
             : messages.abandonedByClose(this.constructor.name, this.servesDatagrams),

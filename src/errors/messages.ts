@@ -50,6 +50,10 @@ export const messages = {
     `${owner}: @HandleError did not settle within ${seconds} s (shutdownTimeout), so the request goes on closing ` +
     `without waiting for it. The error it was given:\n${original}\nFix: make @HandleError return or reject ` +
     `(bound any call it awaits with a timeout).`,
+  abandonedInDispose: (when: number | string) =>
+    `the request's handler had returned, but a request-scoped provider's dispose() was still running ` +
+    `${typeof when === 'number' ? `${when} s after shutdown began (shutdownTimeout)` : `when ${when} was called`}, so it ` +
+    `was abandoned. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`,
   abandonedByClose: (owner: string, datagram = false) =>
     datagram
       ? `${owner}.close() was called while a datagram's handler was running, so it was abandoned and its reply is ` +

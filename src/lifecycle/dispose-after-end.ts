@@ -12,8 +12,19 @@ import { endGracefully, FLUSH_LIMIT_MS } from '../transports/lingering-close';
  * end is asked for: the server's shutdownRequest ends the connection as always.
  */
 export function disposeAfterEnd(connection: Duplex | undefined, scope: RequestScope): Promise<void> {
-  if (connection === undefined || !(scope instanceof ContainerRequestScope) || !scope.holdsInstances || connection.destroyed || connection.writableEnded) {
-    return scope.dispose();
-  }
-  return endGracefully(connection as net.Socket, FLUSH_LIMIT_MS).then(() => scope.dispose());
+  if (connection === undefined || !(scope instanceof ContainerRequestScope) || !scope.holdsInstances) return scope.dispose();
+  const disposed = connection.destroyed || connection.writableEnded ? scope.dispose() : endGracefully(connection as net.Socket, FLUSH_LIMIT_MS).then(() => scope.dispose());
+  disposing.add(connection);
+  return disposed.finally(() => disposing.delete(connection));
+}
+
+/** Connections whose handler has returned and whose request scope is being disposed. */
+const disposing = new WeakSet<object>();
+
+/**
+ * Whether `request`'s handler has returned and only its request-scoped disposal is still running: what the
+ * server says when shutdownTimeout or close() gives such a request up (its dispose(), not its handler, to fix).
+ */
+export function isDisposing(request: unknown): boolean {
+  return typeof request === 'object' && request !== null && disposing.has(request);
 }

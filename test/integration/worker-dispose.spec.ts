@@ -103,6 +103,33 @@ describe('singletons of workers and of the server at close', () => {
   });
 });
 
+describe('a request-scoped dispose() still running at shutdownTimeout', () => {
+  test.each([
+    ['serial', AuditedSerial],
+    ['@Concurrent', AuditedConcurrent],
+  ] as const)('%s: is reported as the dispose() that did not return, not as a handler still running', async (_mode, handler) => {
+    const lines: string[] = [];
+    const s = await bootstrap(handler, { shutdownTimeout: 0.5, logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      const reply = await within(10000, 'the reply', new Promise<string>((resolve) => {
+        let got = '';
+        const c = net.connect({ host, port }, () => c.end('hi\n'));
+        c.on('data', (d) => (got += d)).on('error', () => undefined).on('close', () => resolve(got));
+      }));
+      expect(reply).toBe('reply hi\n');
+      await within(10000, 'shutdown', s.shutdown()); // the 1.5 s dispose() is under way: given up after 0.5 s
+      await within(10000, 'the serve loop', loop);
+    } finally {
+      await s.close();
+    }
+    const report = lines.join('\n');
+    expect(report).toContain("the request's handler had returned, but a request-scoped provider's dispose() was still running 0.5 s after shutdown began");
+    expect(report).not.toContain('make the handler return');
+  });
+});
+
 describe('a @ServiceActions that never settles, with a worker pool', () => {
   test.each([
     ['@Threading', StuckServiceThreads],
