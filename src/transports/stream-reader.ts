@@ -70,7 +70,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * request whose bytes had arrived past shutdownTimeout).
    */
   private readonly born: number;
-  /** When bytes its preamble put back first came (they begin the first line): that line's lineTimeout counts from then. */
+  /**
+   * When bytes its preamble put back first came: the first line (or body) they begin counts its lineTimeout
+   * from then; cleared once bytes are handed out (a line that came whole must not pass it to the next one).
+   */
   private heldSince: number | undefined;
   private everReceived = false;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -314,6 +317,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   private take(n: number): Buffer {
     const out = this.buffer.take(n);
+    // the bytes the preamble put back are being handed out: a later line's lineTimeout counts from its own first byte
+    if (this.heldSince !== undefined) this.heldSince = undefined;
     // Paused at the high-water mark: read on as soon as half of it has been consumed, not only when a
     // read runs dry, so the kernel's window stays open while the handler works through what it has.
     if (this.held && this.buffer.length < HIGH_WATER / 2) {

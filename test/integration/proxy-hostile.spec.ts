@@ -206,6 +206,25 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     }
   });
 
+  test('with required: false, a plain client\'s later line gets its own lineTimeout, not what was left of the first one\'s', async () => {
+    if (secure) return;
+    const { target } = await start({ required: false }, 1);
+    const raw = await rawConnect(target);
+    try {
+      const reply = replyOf(raw);
+      await send(raw, 'first\n');
+      await new Promise((r) => setTimeout(r, 1300)); // longer than lineTimeout since the first line's first byte
+      await send(raw, 'sec');
+      await new Promise((r) => setTimeout(r, 100));
+      await send(raw, 'ond\n');
+      raw.end();
+      // Before (hostile re-check): the second line was cut at once, measured from the first line's first byte.
+      expect(await reply).toBe('first\nsecond\n');
+    } finally {
+      raw.destroy();
+    }
+  });
+
   test('with required: false, plain data that starts like a signature (P, PROX, CR LF) is served whole, even when it ends at once', async () => {
     const { target, server } = await start({ required: false });
     for (const plain of ['P', 'PROX', '\r', '\r\n', 'PROXY', 'Plain\n', '\r\nhello\n', 'PROXYish\n']) {
