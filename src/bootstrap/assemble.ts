@@ -13,6 +13,7 @@ import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
 import { isHealthCheck } from '../observability/health-check';
 import { preambleBytes } from '../transports/connection-stamps';
+import { isAbstract } from '../transports/unix-path';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
 import { preambleDeferred } from '../transports/connection-preamble';
@@ -111,8 +112,11 @@ export function assembleServer(
 
     /** Binds; then a Unix socket file gets its `mode` (API.md §2) before the loop serves anyone. */
     async serverBind(): Promise<void> {
+      const unixMode = (t.kind === 'unix-stream' || t.kind === 'unix-dgram') && t.options.mode !== undefined;
+      // No file, no permission bits: an abstract name is open to every process of the network namespace.
+      if (unixMode && isAbstract(t.options.path)) throw new ConfigurationError(messages.modeOnAbstract(def.handler.name, t.options.path));
       await super.serverBind();
-      if ((t.kind === 'unix-stream' || t.kind === 'unix-dgram') && t.options.mode !== undefined) await chmod(t.options.path, t.options.mode);
+      if (unixMode) await chmod(t.options.path, t.options.mode!);
     }
 
     protected get logName(): string {

@@ -1,5 +1,5 @@
 import { settledWithin } from '../transports/event-loop';
-import { findExport, findLoadedExport } from '../concurrency/remote/class-ref';
+import { findExport, findLoadedExport, isLoadedCommonJs } from '../concurrency/remote/class-ref';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { forkingStrategy } from '../concurrency/forking.strategy';
 import type { WorkerSpec } from '../concurrency/remote/protocol';
@@ -60,7 +60,8 @@ export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOpt
   abstract class WithPythonTimeout extends Forking {
     constructor(...args: any[]) {
       super(...args);
-      this.timeout = FORKING_TIMEOUT;
+      // Python's class attribute: a timeout the base class's constructor set itself stays (an instance attribute wins)
+      if (this.timeout === null) this.timeout = FORKING_TIMEOUT;
     }
   }
   Object.defineProperty(WithPythonTimeout, 'name', { value: Forking.name });
@@ -105,7 +106,10 @@ function poolMixIn<B extends ServerClass>(
       const name = this.RequestHandlerClass.name;
       // The module that builds the server exports the handler, else (no handlerModule given) the CommonJS
       // module that does: a handler imported from a module of its own works as with a serial server.
-      const found = findExport(this.RequestHandlerClass, [this.handlerSource]) ?? (options.handlerModule === undefined ? findLoadedExport(this.RequestHandlerClass) : undefined);
+      // (A guess for an ES module, whose exports cannot be read here: a loaded CommonJS module that exports it wins.)
+      const direct = findExport(this.RequestHandlerClass, [this.handlerSource]);
+      const confirmed = direct !== undefined && isLoadedCommonJs(direct.source) ? direct : undefined;
+      const found = confirmed ?? (options.handlerModule === undefined ? findLoadedExport(this.RequestHandlerClass) : undefined) ?? direct;
       const source = found?.source ?? this.handlerSource;
       if (!source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
       // A stream server's TLS and PROXY options: its workers run them on the connections they own unread.

@@ -13,6 +13,10 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  modeOnAbstract: (owner: string, path: string) =>
+    `${owner}: mode is set, but ${JSON.stringify(path)} is a name in Linux's abstract namespace: no file is made, so ` +
+    `there are no permission bits, and any process of the network namespace may connect. Fix: use a file path ` +
+    `(its directory's and file's permissions apply), or leave mode out and check clients in @Verify.`,
   bindFailed: (owner: string, address: string, code: string, fix: string) =>
     `${owner}: cannot bind ${address} (${code}). Fix: ${fix}.`,
   addressInUse: (owner: string, address: string) =>

@@ -32,48 +32,76 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * Other lstat/unlink failures (EACCES, ENOTDIR…) are rethrown as they are.
  */
 export async function prepareUnixPath(path: string, owner: string): Promise<void> {
-  if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const bytes = Buffer.byteLength(path);
-  if (bytes >= SUN_PATH_BYTES) throw new ConfigurationError(text.tooLong(owner, path, bytes));
+  // sun_path's 108 bytes hold a file path and its NUL, or an abstract name with its leading NUL and no end
+  if (bytes > (isAbstract(path) ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1)) throw new ConfigurationError(text.tooLong(owner, path, bytes));
+  if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const dir = dirname(path);
-  const missing = await fsp.lstat(dir).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ENOTDIR');
-  if (missing) throw new ConfigurationError(text.noDirectory(owner, path, dir)); // libuv would say EACCES
-  const stats = await lstatOrUndefined(path);
+  // The directory, symbolic links followed (libuv would say EACCES for a missing one)
+  const why = await fsp.stat(dir).then((st) => (st.isDirectory() ? undefined : 'ENOTDIR'), (err: NodeJS.ErrnoException) => err.code ?? 'EIO');
+  if (why !== undefined) throw new ConfigurationError(text.badDirectory(owner, path, dir, why));
+  let stats: Stats | undefined;
+  try {
+    stats = await lstatOrUndefined(path);
+  } catch (err) {
+    throw new ConfigurationError(text.badDirectory(owner, path, dir, (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
+  }
   if (!stats) return;
   if (!stats.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(stats)));
-
-  const state = await probeUnixSocket(path);
-  if (state === 'gone') return;
-  if (state === 'live') throw new AddressInUseError(text.live(owner, path));
-  if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
-  await removeStale(path, stats, owner);
+  // Whether it is stale, and its removal, one sockserve process at a time: several starting on one stale path
+  // at once could each find it stale, and one remove another's live socket, bound since (hostile runs).
+  await withPathLock(path, owner, async () => {
+    const now = await lstatOrUndefined(path);
+    if (!now) return;
+    if (!now.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(now)));
+    const state = await probeUnixSocket(path);
+    if (state === 'gone') return;
+    if (state === 'live') throw new AddressInUseError(text.live(owner, path));
+    if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
+    await unlinkIgnoringMissing(path);
+  });
 }
 
+/** How long a server waits for another process checking the same path (it takes milliseconds). */
+const LOCK_WAIT_MS = 5000;
+
 /**
- * Removes the stale socket file `stale` found at `path`, and nothing else: another server starting on the same
- * stale path at the same moment may have replaced it with its live socket since the check (hostile run: 5 of 12
- * races of six processes left a server orphaned). The file is moved aside in one atomic rename, and removed only
- * if it is still the stale one; another's live socket is put back at once and this server refused.
- * @internal exported for its test
+ * Runs `work` holding `<path>.sockserve-lock`, a file made with O_EXCL that names this process: another
+ * sockserve server checking the same path waits (polling every 10 ms, at most LOCK_WAIT_MS, then an
+ * AddressInUseError); a lock whose process is gone (killed while it held it) is taken over.
  */
-export async function removeStale(path: string, stale: Stats, owner: string): Promise<void> {
-  const aside = `${path}.sockserve-stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    await fsp.rename(path, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // another starting server removed it
-    throw err;
+async function withPathLock(path: string, owner: string, work: () => Promise<void>): Promise<void> {
+  const lock = `${path}.sockserve-lock`;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await fsp.writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(await fsp.readFile(lock, 'utf8').catch(() => ''));
+    if (holder > 0 && !processAlive(holder)) {
+      await unlinkIgnoringMissing(lock);
+      continue;
+    }
+    if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  const moved = await lstatOrUndefined(aside);
-  // the same inode, born at the same time where the file system records births (a rename changes the ctime)
-  const same = moved !== undefined && moved.dev === stale.dev && moved.ino === stale.ino && (!moved.birthtimeMs || moved.birthtimeMs === stale.birthtimeMs);
-  if (moved === undefined || same) return unlinkIgnoringMissing(aside);
   try {
-    await fsp.link(aside, path); // fails only if a third server bound there meanwhile: then that one keeps the path
+    await work();
   } finally {
-    await unlinkIgnoringMissing(aside);
+    await unlinkIgnoringMissing(lock);
   }
-  throw new AddressInUseError(text.live(owner, path));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** Linux's sun_path holds 108 bytes, the terminating NUL included (Python: "AF_UNIX path too long"). */
@@ -209,17 +237,26 @@ function describe(stats: Stats): string {
 const text = {
   tooLong: (owner: string, path: string, bytes: number) =>
     `${owner}: the Unix socket path ${JSON.stringify(path)} is ${bytes} bytes long, and a Unix socket path must be ` +
-    `shorter than 108 bytes (sun_path; the kernel would bind a truncated one). Fix: use a shorter path, for example ` +
-    `in os.tmpdir() or relative to the working directory.`,
-  noDirectory: (owner: string, path: string, dir: string) =>
-    `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} does not exist. Fix: create ` +
-    `the directory first (fs.mkdirSync(dir, { recursive: true })), or choose a path in an existing one.`,
+    `shorter than 108 bytes, an abstract name ('\\0name') at most 108 (sun_path; the kernel would bind a truncated ` +
+    `one). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+  badDirectory: (owner: string, path: string, dir: string, code: string) =>
+    `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} ` +
+    (code === 'ENOENT'
+      ? `does not exist. Fix: create the directory first (fs.mkdirSync(dir, { recursive: true })), or choose a path in an existing one.`
+      : code === 'ENOTDIR'
+        ? `is not a directory (ENOTDIR). Fix: choose a path in a directory.`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `may not be searched by this process (${code}). Fix: choose a directory this process may enter and write to (os.tmpdir(), $XDG_RUNTIME_DIR).`
+          : `could not be read (${code}). Fix: choose a path in a directory this process may write to.`),
   live: (owner: string, path: string) =>
     `${owner}: the Unix socket path ${path} is already in use by a live socket (another server is bound ` +
     `there). Fix: stop the other server, or choose another path.`,
   notASocket: (owner: string, path: string, kind: string) =>
     `${owner}: cannot bind a Unix socket at ${path}, because a ${kind} exists there and sockserve never ` +
     `deletes anything but a stale socket file. Fix: move or remove that ${kind} yourself, or choose another path.`,
+  locked: (owner: string, path: string, lock: string, pid: number) =>
+    `${owner}: another process${pid > 0 ? ` (pid ${pid})` : ''} has been checking the Unix socket path ${path} for more ` +
+    `than ${LOCK_WAIT_MS / 1000} s (it holds ${lock}). Fix: stop the other server, or remove ${lock} if no server is starting there.`,
   unknown: (owner: string, path: string, why: string) =>
     `${owner}: the Unix socket path ${path} exists and could not be checked for a live server (${why}), ` +
     `so it is left alone. Fix: make sure no server uses it and remove it yourself, or choose another path.`,

@@ -2,6 +2,7 @@
  * The classic layer against Python's socketserver (../shared/python-socketserver.md), case by case where a
  * hostile run found it apart: each test fails on the code before its fix.
  */
+import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
@@ -12,8 +13,11 @@ import {
   UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError } from '../../src/errors/errors';
+import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { until } from '../fakes/fake-server';
 import { forkingTcp, WhereStream } from '../fixtures/classic-handlers';
+import '../fixtures/lazy-exports';
+import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -103,6 +107,41 @@ describe('classic servers as Python has them', () => {
     await s.ready;
     expect((await streamExchange(tcpTarget(s), 'x\n', { halfClose: true })).toString()).toBe('ok\n');
     expect(seen).toEqual(['hello', 'Greeter', true, true]); // before: 'bound Greeter', false
+  });
+
+  test('a handler that is its module\'s whole module.exports is found there, and a loaded module\'s throwing getter is never read', async () => {
+    // lazy-exports (loaded above) has a getter that throws: the search must not call it (hostile re-check).
+    const s = serve(track(new ForkingTCPServer(['127.0.0.1', 0], WholeModuleEcho)));
+    await s.ready;
+    const reply = (await streamExchange(tcpTarget(s), 'whole\n', { halfClose: true, ms: 10000 })).toString();
+    expect(reply).toMatch(/^\d+\/0 whole$/);
+    expect(reply.startsWith(`${process.pid}/`)).toBe(false); // answered in a child
+  });
+
+  test('a timeout the server class sets in its constructor stays with ForkingMixIn (an instance attribute wins, as in Python)', async () => {
+    class Mine extends TCPServer {
+      constructor(...args: ConstructorParameters<typeof TCPServer>) {
+        super(...args);
+        this.timeout = 5;
+      }
+    }
+    const s = track(new (ForkingMixIn(Mine) as typeof Mine)(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
+    expect(s.timeout).toBe(5);
+  });
+
+  test('an abstract name of more than 108 bytes is refused, and so is a path in a file that is no directory, each saying why', async () => {
+    const long = track(new UnixStreamServer(`\0${'a'.repeat(120)}`, StreamRequestHandler));
+    await expect(long.ready).rejects.toThrow(/is 121 bytes long/);
+    const dir2 = path.join(dir, 'afile');
+    fs.writeFileSync(dir2, 'not a directory');
+    const notDir = track(new UnixStreamServer(path.join(dir2, 's.sock'), StreamRequestHandler));
+    await expect(notDir.ready).rejects.toThrow(/its directory .*afile is not a directory \(ENOTDIR\)/);
+  });
+
+  test('@UnixStreamServer with mode and an abstract name is a ConfigurationError before binding (no file, no permission bits)', async () => {
+    @UnixStreamServerAt({ path: `\0sockserve-mode-${process.pid}`, mode: 0o600 })
+    class Private { @Handle() handle() {} }
+    await expect(bootstrap(Private)).rejects.toThrow(/mode is set, but .* is a name in Linux's abstract namespace/);
   });
 
   test('a Unix path of 108 bytes or more is refused before binding (the kernel would bind it cut short)', async () => {

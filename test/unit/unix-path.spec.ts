@@ -4,7 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
-import { identityOf, prepareUnixPath, removeStale, removeUnixPath } from '../../src/transports/unix-path';
+import { identityOf, prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
 
 const WAIT_MS = 5000;
 
@@ -67,22 +67,35 @@ describe('prepareUnixPath and removeUnixPath', () => {
     expect(fs.existsSync(path)).toBe(false);
   });
 
-  it('two servers starting on one stale path: the one that checked first and binds keeps its live socket', async () => {
-    // Server B found the stale file and saw it stale; before B removed it, server A removed it too and bound
-    // its live socket there (the race of several processes starting at once). B must not take A's file.
+  it('checks and removes a stale file one process at a time: while another holds the path\'s lock it waits, then finds what that one left', async () => {
+    // Before (hostile runs): servers starting together each found the file stale, and a later one removed the
+    // live socket an earlier one had bound since, leaving it listening on a file that no longer existed.
     const path = `${dir}/raced.sock`;
     await leaveStaleSocketBehind('stream', path);
-    const seenByB = fs.lstatSync(path);
-    fs.unlinkSync(path); // A's removal ...
-    await listenStream(path); // ... and A's bind
-    await expect(removeStale(path, seenByB, 'UnixStreamServer')).rejects.toBeInstanceOf(AddressInUseError);
-    const reply = await within(new Promise<string>((resolve, reject) => {
-      const c = net.connect(path);
-      let got = '';
-      c.on('data', (d) => (got += d)).on('end', () => resolve(got)).on('error', reject);
-    }), 'A to answer at its path');
-    expect(reply).toBe('pong');
-    expect(fs.readdirSync(dir)).toEqual(['raced.sock']); // nothing left aside
+    const lock = `${path}.sockserve-lock`;
+    fs.writeFileSync(lock, String(process.pid)); // another server (alive: this process) is checking the path
+    let settled = false;
+    const preparing = prepareUnixPath(path, 'UnixStreamServer').then(() => (settled = true), (err) => { settled = true; throw err; });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false); // it waits for the lock ...
+    expect(fs.lstatSync(path).isSocket()).toBe(true); // ... and has not touched the file
+    // The other server removed the stale file and bound its own, then released the lock: this one is refused.
+    fs.unlinkSync(path);
+    await listenStream(path);
+    fs.unlinkSync(lock);
+    await expect(within(preparing, 'the check after the lock')).rejects.toBeInstanceOf(AddressInUseError);
+    expect(fs.readdirSync(dir)).toEqual(['raced.sock']); // the live socket kept, no lock left
+  });
+
+  it('takes over a lock left by a process that died holding it', async () => {
+    const path = `${dir}/orphan-lock.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const pid = dead.pid!;
+    await new Promise((r) => dead.once('exit', r));
+    fs.writeFileSync(`${path}.sockserve-lock`, String(pid));
+    await within(prepareUnixPath(path, 'UnixStreamServer'), 'the stale lock to be taken over');
+    expect(fs.readdirSync(dir)).toEqual([]); // the stale socket removed, and the lock too
   });
 
   it('removes a stale stream socket left by a killed process, so a new server can bind there', async () => {

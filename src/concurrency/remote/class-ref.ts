@@ -25,19 +25,40 @@ export function findExport(cls: Function, files: ReadonlyArray<string | undefine
   return undefined;
 }
 
+/** ClassRef.exportName of a class that is its module's whole `module.exports` (`module.exports = Echo`). */
+export const WHOLE_MODULE = 'module.exports';
+
 /**
- * The CommonJS module of this process that exports `cls` (the first one loaded), for a classic handler class
- * declared in a module other than the one that builds its server; undefined when none does (ES modules are
- * not listed in Node's module cache).
+ * The CommonJS module of this process that exports `cls`, for a classic handler class declared in a module other
+ * than the one that builds its server; undefined when none does (ES modules are not listed in Node's module
+ * cache). A module other than the program's entry is preferred (the entry would run again in each worker, its
+ * server start included, where it re-exports the class). Only data properties are read: a getter (a library's
+ * lazy export) is never called.
  */
 export function findLoadedExport(cls: Function): ClassRef | undefined {
+  let entry: ClassRef | undefined;
   for (const mod of Object.values(require.cache)) {
-    const exports = mod?.exports as Record<string, unknown> | undefined;
-    if (!mod?.filename || (typeof exports !== 'object' && typeof exports !== 'function') || exports === null) continue;
-    const exportName = Object.keys(exports).find((name) => exports[name] === cls);
-    if (exportName !== undefined) return { source: mod.filename, exportName };
+    const held: unknown = mod?.exports; // not `exports`: compiled to CommonJS, that name is this module's own
+    if (!mod?.filename || (typeof held !== 'object' && typeof held !== 'function') || held === null) continue;
+    let exportName: string | undefined;
+    try {
+      exportName = held === cls ? WHOLE_MODULE : Object.keys(held).find((name) => {
+        const property = Object.getOwnPropertyDescriptor(held, name);
+        return property !== undefined && 'value' in property && property.value === cls;
+      });
+    } catch {
+      continue; // a Proxy or an exotic object that will not be listed
+    }
+    if (exportName === undefined) continue;
+    if (mod !== require.main) return { source: mod.filename, exportName };
+    entry ??= { source: mod.filename, exportName };
   }
-  return undefined;
+  return entry;
+}
+
+/** Whether `file` is a CommonJS module this process has loaded (its exports were read, not guessed). */
+export function isLoadedCommonJs(file: string | undefined): boolean {
+  return file !== undefined && require.cache[file] !== undefined;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import { loadClass, moduleExports } from './class-ref';
+import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
 import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
 import { isHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
@@ -60,7 +60,9 @@ function traced(trace: Trace | undefined, lifecycle: () => Promise<void>): Promi
 export function loadExecutor(spec: WorkerSpec): Executor {
   const mod = moduleExports(spec.source);
   // An ES module's export name could not be read in the server's process: the class may be exported under another.
-  const handler = mod[spec.exportName] ?? Object.values(mod).find((v) => typeof v === 'function' && v.name === spec.exportName);
+  const handler = spec.exportName === WHOLE_MODULE
+    ? (typeof mod === 'function' ? mod : mod.default)
+    : (mod[spec.exportName] ?? Object.values(mod).find((v) => typeof v === 'function' && v.name === spec.exportName));
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
 }
