@@ -29,6 +29,11 @@ export function stampHeldSince(socket: object, at: number): void {
   (socket as Held)[HELD_SINCE] = at;
 }
 
+/** The time stampHeldSince() left on `socket`, without clearing it (to pass it to the worker that reads it). */
+export function peekHeldSince(socket: object): number | undefined {
+  return (socket as Held)[HELD_SINCE];
+}
+
 /** The time stampHeldSince() left on `socket`, once (it is cleared); undefined when none. */
 export function takeHeldSince(socket: object | null): number | undefined {
   if (socket === null) return undefined;

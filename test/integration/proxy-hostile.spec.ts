@@ -238,6 +238,29 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
   });
 });
 
+describe.each([
+  { mode: 'connectionsPerThread: 1', handler: fixtures.TcpOnePerThread },
+  { mode: 'connectionsPerChild: 1', handler: fixtures.TcpOnePerChild },
+])('an optional PROXY header that never comes, read by the server and handed over ($mode)', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('the stalled bytes are cut lineTimeout after their first byte in the worker too, not twice that', async () => {
+    const logger = { warn: () => undefined, error: () => undefined };
+    const server = serve(await bootstrap(handler, { transport: { proxyProtocol: { required: false }, limits: { lineTimeout: 2 } }, logger }));
+    const raw = await rawConnect(server.serverAddress as Target);
+    try {
+      const t0 = Date.now();
+      const ended = closed(raw);
+      await send(raw, 'PROX');
+      await within(8000, 'the stalled line to be cut', ended);
+      // Before: the server's process passed the bytes on but not when they came, and the worker counted anew (4 s and more).
+      expect(Date.now() - t0).toBeLessThan(3700);
+    } finally {
+      raw.destroy();
+    }
+  });
+});
+
 /** Open descriptors of a process (this one, or a child by pid): Linux's /proc; undefined elsewhere. */
 function openFds(pid: number = process.pid): number | undefined {
   try {

@@ -6,6 +6,7 @@ import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
 import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
+import { peekHeldSince } from '../../transports/connection-stamps';
 import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
@@ -319,7 +320,7 @@ export abstract class RemoteSlot {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
-      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request) }, request as net.Socket)) {
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...heldSinceOf(request as net.Socket) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
@@ -570,7 +571,7 @@ export abstract class RemoteSlot {
   private bridge(running: Running, socket: net.Socket, client: ClientAddress, unread?: UnreadConnection): void {
     const { id } = running;
     const server = running.server?.serverAddress;
-    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket) });
+    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket), ...heldSinceOf(socket) });
     let ended = false;
     const eof = () => {
       if (ended) return;
@@ -690,4 +691,10 @@ function closedBeforeWorker(socket: net.Socket): Error {
 /** A datagram the server read, or one a child read from the shared socket itself; else a connection. */
 function isDatagram(request: RemoteRequest): boolean {
   return Array.isArray(request) || (request instanceof WorkerAcceptedConnection && request.datagram);
+}
+
+/** `{ heldSince }` when an optional PROXY preamble here put bytes back on `socket` (the worker's line timeout counts from them). */
+function heldSinceOf(socket: net.Socket): { heldSince?: number } {
+  const at = peekHeldSince(socket);
+  return at === undefined ? {} : { heldSince: at };
 }

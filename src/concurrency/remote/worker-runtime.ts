@@ -17,7 +17,7 @@ import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheck } from '../../observability/health-check';
-import { preambleBytes } from '../../transports/connection-stamps';
+import { preambleBytes, stampHeldSince } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -334,9 +334,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       conn, () => [counted().bytesRead, counted().bytesWritten], undefined, preamble);
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number) => {
     if (socket) {
       const owned = prepareOwned(socket);
+      if (heldSince !== undefined) stampHeldSince(owned, heldSince);
       const conn: Conn = { socket: owned };
       // Unread, with no PROXY header nor TLS to run (a connection this worker accepted): @Verify, then the
       // lifecycle, without the preamble's closures, which an idle connection would keep for its life.
@@ -350,6 +351,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
+    if (heldSince !== undefined) stampHeldSince(duplex, heldSince); // the server's preamble put bytes back: their line began then
     if (unread && edge.terminatesTls) duplex.holdReadsWhileWriting();
     const conn: Conn = { duplex };
     // A TLS socket over the duplex is ended before the duplex is flushed (flushedThrough).
@@ -463,7 +465,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           return;
         }
         const facts = msg.tls !== undefined || msg.proxy !== undefined ? { tls: msg.tls, proxy: msg.proxy } : undefined;
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
