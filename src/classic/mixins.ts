@@ -38,7 +38,8 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections =
 
 /**
  * Python's ThreadingMixIn on real worker threads. The handler class is loaded in each thread from the
- * module that constructs the server, where it must be exported (or pass `handlerModule`).
+ * module that constructs the server if it exports it, else from the CommonJS module that does (or from
+ * `handlerModule`).
  */
 export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & PoolMixInOptions = {}): B {
   return poolMixIn(Base, 'threading', options, (spec, name, tuning) =>
@@ -50,8 +51,8 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
  * Python's ForkingMixIn on real child processes. At most `options.maxChildren`, else the server's
  * `maxChildren` attribute (40 by default, Python's `max_children`; set it on the instance or as a subclass
  * field before binding), run at once. `timeout` (handleRequest's wait) is 300 seconds, as Python's
- * ForkingMixIn. The handler class is loaded in each child from the module that constructs the server, where
- * it must be exported (or pass `handlerModule`).
+ * ForkingMixIn. The handler class is loaded in each child from the module that constructs the server if it
+ * exports it, else from the CommonJS module that does (or from `handlerModule`).
  */
 export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
   const Forking = poolMixIn(Base, 'forking', options, (spec, name, tuning, server) =>
@@ -73,7 +74,7 @@ const FORKING_TIMEOUT = 300;
 
 /** What both pool mixins take besides the pool's own options. */
 export interface PoolMixInOptions {
-  /** The module that exports the handler class; default the module that builds the server class. */
+  /** The module that exports the handler class; default the module that constructs the server if it exports the class, else the CommonJS module that does. */
   handlerModule?: string;
   /** Seconds a worker's event loop may stay blocked before the worker is ended; default 30. */
   heartbeatTimeout?: number;

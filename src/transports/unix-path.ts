@@ -29,7 +29,9 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * Before binding a Unix socket (stream or datagram) at `path`: nothing there → ok; a stale socket file
  * (nobody listening) → unlink it; a live socket (stream or datagram) or any non-socket file → throw
  * AddressInUseError naming the path and the fix; NEVER delete a regular file or a live socket.
- * Other lstat/unlink failures (EACCES, ENOTDIR…) are rethrown as they are.
+ * Throws ConfigurationError, before anything is touched, for a path of 108 bytes or more (an abstract name:
+ * more than 108) and for a directory that is missing, is no directory or may not be searched. An abstract
+ * name (`'\0name'`) has no file: nothing is checked. The check and removal run under a lock (withPathLock).
  */
 export async function prepareUnixPath(path: string, owner: string): Promise<void> {
   const bytes = Buffer.byteLength(path);
