@@ -34,7 +34,6 @@ export type UnixAddressInput =
 /** The stream servers' constructor options: Python's, plus the production edge ([production](../../docs/production.md)). */
 export interface StreamServerOptions extends ServerConstructorOptions, EdgeOptions {}
 
-
 /**
  * The stream half of the classic layer: TCPServer and UnixStreamServer differ only in their endpoint.
  * The request is the accepted `net.Socket`; shutdownRequest half-closes it after the reply (SHUT_WR),

@@ -5,6 +5,7 @@
  */
 import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
+import { SUN_PATH_BYTES } from '../transports/unix-path';
 
 /** Where a decorator is being applied, for messages: `@TcpServer` on `EchoHandler`. */
 export interface DecorationSite {
@@ -56,8 +57,6 @@ export const resourceLimits = (value: unknown): boolean =>
   Object.entries(value).every(([k, v]) => RESOURCE_LIMITS.includes(k) && positiveNumber(v));
 export const nonEmptyString = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
 
-/** Linux's sun_path holds 108 bytes including the terminating NUL. */
-const SUN_PATH_BYTES = 108;
 
 export function checkPathLength(site: DecorationSite, value: unknown): void {
   const bytes = Buffer.byteLength(value as string);

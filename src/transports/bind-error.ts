@@ -2,7 +2,7 @@ import { AddressInUseError } from '../errors/errors';
 import { messages } from '../errors/messages';
 
 /** Where a bind failed: an IP address (TCP or UDP) or a Unix socket path. */
-export type BindTarget = { host: string; port: number; udp?: boolean } | { path: string };
+export type BindTarget = { host: string; port: number } | { path: string };
 
 /**
  * A failed bind or listen as sockserve reports it (API.md §9): EADDRINUSE is an AddressInUseError; any other

@@ -48,7 +48,7 @@ export class UdpSocket implements DatagramSocket {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new AddressInUseError(text.inUse(this.opts.owner, formatAddress({ host, port, family: 'IPv4' })), { cause: err });
       }
-      throw bindError(this.opts.owner, `UDP ${formatAddress({ host, port, family: 'IPv4' })}`, { host, port, udp: true }, err as NodeJS.ErrnoException);
+      throw bindError(this.opts.owner, `UDP ${formatAddress({ host, port, family: 'IPv4' })}`, { host, port }, err as NodeJS.ErrnoException);
     }
     const a = socket.address();
     this.bound = { host: a.address, port: a.port, family: toFamily(a.family) };

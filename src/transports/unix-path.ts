@@ -48,8 +48,7 @@ export async function prepareUnixPath(path: string, owner: string): Promise<void
   } catch (err) {
     throw new ConfigurationError(text.badDirectory(owner, path, dir, (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
   }
-  if (!stats) return;
-  if (!stats.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(stats)));
+  if (!stats) return; // nothing there: no lock needed (two servers binding at once: the kernel refuses one)
   // Whether it is stale, and its removal, one sockserve process at a time: several starting on one stale path
   // at once could each find it stale, and one remove another's live socket, bound since (hostile runs).
   await withPathLock(path, owner, async () => {
@@ -107,7 +106,7 @@ function processAlive(pid: number): boolean {
 }
 
 /** Linux's sun_path holds 108 bytes, the terminating NUL included (Python: "AF_UNIX path too long"). */
-const SUN_PATH_BYTES = 108;
+export const SUN_PATH_BYTES = 108;
 
 /**
  * A name in Linux's abstract namespace (`'\0name'`, as Node's net and Python accept): no file is made, so

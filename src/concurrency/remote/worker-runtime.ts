@@ -241,8 +241,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // handler then read an end: the stream's own error (`errored`) says it was reset.
       // A PROXY header this worker read, and then the client's end, is one too (HAProxy's check-send-proxy).
       const stream = conn.socket ?? conn.duplex;
-      const [bytesIn, bytesOut] = bytes();
-      if (stream && state.passed && dropped === undefined && isHealthCheck(bytesIn - (stream ? preambleBytes(stream) : 0), bytesOut, stream.readableEnded, failed ?? stream.errored ?? undefined)) {
+      if (stream && state.passed && dropped === undefined && isHealthCheckAfterPreamble(stream, bytes(), failed ?? stream.errored ?? undefined)) {
         failed = undefined;
         dropped = 'health-check';
         reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
@@ -557,4 +556,9 @@ function flushed(duplex: PortDuplex): Promise<Error | undefined> {
     });
     if (!duplex.writableEnded) duplex.end();
   });
+}
+
+/** isHealthCheck() for a connection that ended here, the PROXY header its preamble read left out. */
+function isHealthCheckAfterPreamble(stream: net.Socket | PortDuplex, [bytesIn, bytesOut]: [number, number], error: unknown): boolean {
+  return isHealthCheck(bytesIn - preambleBytes(stream), bytesOut, stream.readableEnded, error);
 }
