@@ -11,8 +11,7 @@ import type { HandlerDefinition, TransportDefinition } from '../metadata/definit
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
-import { isHealthCheck } from '../observability/health-check';
-import { preambleBytes } from '../transports/connection-stamps';
+import { isHealthCheckOn } from '../observability/health-check';
 import { isAbstract } from '../transports/unix-path';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
@@ -148,7 +147,7 @@ export function assembleServer(
     /** Serial and @Concurrent (pools run the lifecycle in their workers): request.start/end, the tracing channel. */
     finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
       if (!requestObserved()) return super.finishRequest(request, clientAddress);
-      return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request));
+      return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request), undefined, request as object);
     }
 
     closeRequest(request: unknown): Promise<void> | void {
@@ -165,7 +164,7 @@ export function assembleServer(
       counters.bytesOut += bytesOut;
       // A plain TCP health check that reached the handler here (workers tell theirs as dropped 'health-check').
       // (A PROXY header and then the client's end is one too: HAProxy's checks with check-send-proxy, as in workers.)
-      if (!remote && !Array.isArray(request) && (hungUp.has(request as object) || isHealthCheck(bytesIn - preambleBytes(request as object), bytesOut, (request as { readableEnded?: boolean }).readableEnded === true))) {
+      if (!remote && !Array.isArray(request) && (hungUp.has(request as object) || isHealthCheckOn(request as object, bytesIn, bytesOut, (request as { readableEnded?: boolean }).readableEnded === true))) {
         counters.healthChecks++;
       }
       if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);
@@ -228,7 +227,7 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       // A client that reset before its first byte, sent none: a health check, quiet (counted in closeRequest).
-      if (!remote && typeof request === 'object' && request !== null && !Array.isArray(request) && isHealthCheck(...bytesOf(request), false, error)) {
+      if (!remote && typeof request === 'object' && request !== null && !Array.isArray(request) && isHealthCheckOn(request, ...bytesOf(request), false, error)) {
         hungUp.add(request);
         return;
       }

@@ -2,7 +2,7 @@ import { errorFields } from '../errors/thrown';
 import { performance } from 'node:perf_hooks';
 import type { ClientAddress } from '../transports/address';
 import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels';
-import { isHealthCheck } from './health-check';
+import { isHealthCheck, isHealthCheckOn } from './health-check';
 import { workerDuration, workerOf } from './connection-bytes';
 import type { WorkerEventBuffer } from './worker-report';
 
@@ -81,6 +81,7 @@ export type RequestEndData = Record<string, unknown>;
  * when it ends. The returned promise settles as `run()`'s does. In a worker whose events the server's
  * process wants, the `request.end` for it goes to `forwardEnd` when given (the worker sends it with the
  * request's end, so it is neither late nor lost with the worker), else into the next report.
+ * `connection` (a stream request's socket) lets a reset after its PROXY header count as a health check.
  */
 export function traceRequest(
   server: unknown,
@@ -88,6 +89,7 @@ export function traceRequest(
   run: () => Promise<void>,
   bytes: () => [number, number],
   forwardEnd?: (data: RequestEndData) => void,
+  connection?: object,
 ): Promise<void> {
   if (!EVENTS_ENABLED) return run();
   const tracing = isTracing();
@@ -100,7 +102,7 @@ export function traceRequest(
   // without one, on request.end and on the tracing channel, and the caller still sees the reset.
   let quiet: { error: unknown } | undefined;
   const body = (): Promise<void> => run().catch((error: unknown) => {
-    if (!isHealthCheck(...bytes(), false, error)) throw error;
+    if (!(connection ? isHealthCheckOn(connection, ...bytes(), false, error) : isHealthCheck(...bytes(), false, error))) throw error;
     quiet = { error };
   });
   const traced = tracing ? requestTracing!.tracePromise(body, { server, clientAddress }) : body();

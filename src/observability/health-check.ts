@@ -1,3 +1,4 @@
+import { preambleBytes } from '../transports/connection-stamps';
 import { isHangUp } from './error-kind';
 
 /**
@@ -11,4 +12,12 @@ import { isHangUp } from './error-kind';
 export function isHealthCheck(bytesIn: number, bytesOut: number, clientEnded: boolean, error?: unknown): boolean {
   if (bytesIn !== 0 || bytesOut !== 0) return false;
   return error === undefined ? clientEnded : isHangUp(error);
+}
+
+/**
+ * isHealthCheck() for `connection`, its PROXY header left out of `bytesIn`: a header and then the client's
+ * end or reset is a health check too (HAProxy's `check-send-proxy`; HAProxy ends its checks with a reset).
+ */
+export function isHealthCheckOn(connection: object, bytesIn: number, bytesOut: number, clientEnded: boolean, error?: unknown): boolean {
+  return isHealthCheck(bytesIn - preambleBytes(connection), bytesOut, clientEnded, error);
 }

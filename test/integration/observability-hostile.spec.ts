@@ -163,6 +163,20 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 
+  test('a PROXY header and then a reset (how HAProxy ends a check) counts as a health check only, in every mode', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 198.51.100.8 127.0.0.1 4000 80\r\n'));
+    // connection.open is published once the header was read (it names the client the header gives).
+    await until(() => opens() === 1, 5000);
+    expect(recorder.named('sockserve:connection.open')[0]).toMatchObject({ clientAddress: { host: '198.51.100.8' } });
+    c.resetAndDestroy();
+    // Before: the header's bytes made the reset a client's error (a warn line, clientErrors 1) in every mode.
+    await settles(s, { accepted: 1, healthChecks: 1, bytesOut: 0 }, 1);
+    expect(ends().filter((e) => e.error !== undefined)).toEqual([]);
+    expect(s.stats().workers.reduce((n, w) => n + w.requests, 0)).toBe(0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('an oversized message to @OnMessage counts one client error and the messages before it, and ends the request once', async () => {
     const s = await start(m.Framed);
     const c = track(await rawConnect(endpoint(s), `a\nb\n${'x'.repeat(40)}\n`));

@@ -18,7 +18,7 @@ import type { DatagramSocket } from '../../transports/datagram-socket';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
 import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
-import { isHealthCheck } from '../../observability/health-check';
+import { isHealthCheckOn } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
 
 /** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
@@ -154,10 +154,10 @@ export function verifyFailedOn(conn: Duplex): boolean {
   return (conn as Duplex & { [UNVERIFIED]?: true })[UNVERIFIED] === true;
 }
 
-/** A health check's reset (no byte either way): it reaches no @HandleError; the runtime drops it quietly. */
+/** A health check's reset (no byte either way but a PROXY header): it reaches no @HandleError; the runtime drops it quietly. */
 function hungUpSilent(conn: Duplex | undefined, err: unknown): boolean {
   const c = conn as { bytesRead?: number; bytesWritten?: number } | undefined;
-  return c !== undefined && isHealthCheck(c.bytesRead ?? 0, c.bytesWritten ?? 0, false, err);
+  return c !== undefined && isHealthCheckOn(c, c.bytesRead ?? 0, c.bytesWritten ?? 0, false, err);
 }
 
 type ClassicHandler = new (request: unknown, client: ClientAddress, server: unknown) => { run(): Promise<void> };

@@ -16,8 +16,8 @@ import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
-import { isHealthCheck } from '../../observability/health-check';
-import { preambleBytes, stampHeldSince } from '../../transports/connection-stamps';
+import { isHealthCheckOn } from '../../observability/health-check';
+import { stampHeldSince } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -196,7 +196,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // Unobserved, a request runs bare: an idle keep-alive connection holds no traced frame, nor its
     // closures, for its life.
     const trace: Trace | undefined = state.preamble || requestObserved()
-      ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, () => bytesOf(state), (end) => (state.ending.end = end)) : lifecycle())
+      ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, () => bytesOf(state), (end) => (state.ending.end = end), state.conn.socket ?? state.conn.duplex) : lifecycle())
       : undefined;
     // A connection handed over unread, or a datagram read here: @Verify runs first, and the trace wraps
     // only what it lets through (a refused client starts no request).
@@ -241,7 +241,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // handler then read an end: the stream's own error (`errored`) says it was reset.
       // A PROXY header this worker read, and then the client's end, is one too (HAProxy's check-send-proxy).
       const stream = conn.socket ?? conn.duplex;
-      if (stream && state.passed && dropped === undefined && isHealthCheckAfterPreamble(stream, bytes(), failed ?? stream.errored ?? undefined)) {
+      if (stream && state.passed && dropped === undefined && isHealthCheckOn(stream, ...bytes(), stream.readableEnded, failed ?? stream.errored ?? undefined)) {
         failed = undefined;
         dropped = 'health-check';
         reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
@@ -558,7 +558,3 @@ function flushed(duplex: PortDuplex): Promise<Error | undefined> {
   });
 }
 
-/** isHealthCheck() for a connection that ended here, the PROXY header its preamble read left out. */
-function isHealthCheckAfterPreamble(stream: net.Socket | PortDuplex, [bytesIn, bytesOut]: [number, number], error: unknown): boolean {
-  return isHealthCheck(bytesIn - preambleBytes(stream), bytesOut, stream.readableEnded, error);
-}
