@@ -5,7 +5,7 @@
  */
 import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
-import { SUN_PATH_BYTES } from '../transports/unix-path';
+import { fitsSunPath } from '../transports/unix-path';
 
 /** Where a decorator is being applied, for messages: `@TcpServer` on `EchoHandler`. */
 export interface DecorationSite {
@@ -59,8 +59,7 @@ export const nonEmptyString = (value: unknown): boolean => typeof value === 'str
 
 
 export function checkPathLength(site: DecorationSite, value: unknown): void {
-  const bytes = Buffer.byteLength(value as string);
-  if (bytes >= SUN_PATH_BYTES) fail(messages.pathTooLong(site.decorator, site.cls, value as string, bytes));
+  if (!fitsSunPath(value as string)) fail(messages.pathTooLong(site.decorator, site.cls, value as string, Buffer.byteLength(value as string)));
 }
 
 /** Checks `options` against `rules`; returns a copy with only the options the user gave. */

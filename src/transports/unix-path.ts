@@ -34,9 +34,7 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * name (`'\0name'`) has no file: nothing is checked. The check and removal run under a lock (withPathLock).
  */
 export async function prepareUnixPath(path: string, owner: string): Promise<void> {
-  const bytes = Buffer.byteLength(path);
-  // sun_path's 108 bytes hold a file path and its NUL, or an abstract name with its leading NUL and no end
-  if (bytes > (isAbstract(path) ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1)) throw new ConfigurationError(text.tooLong(owner, path, bytes));
+  if (!fitsSunPath(path)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path)));
   if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const dir = dirname(path);
   // The directory, symbolic links followed (libuv would say EACCES for a missing one)
@@ -106,7 +104,15 @@ function processAlive(pid: number): boolean {
 }
 
 /** Linux's sun_path holds 108 bytes, the terminating NUL included (Python: "AF_UNIX path too long"). */
-export const SUN_PATH_BYTES = 108;
+const SUN_PATH_BYTES = 108;
+
+/**
+ * Whether `path` fits sun_path: its 108 bytes hold a file path and its NUL (at most 107 bytes), or an abstract
+ * name with its leading NUL and no end (at most 108 bytes, the NUL included).
+ */
+export function fitsSunPath(path: string): boolean {
+  return Buffer.byteLength(path) <= (isAbstract(path) ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
+}
 
 /**
  * A name in Linux's abstract namespace (`'\0name'`, as Node's net and Python accept): no file is made, so

@@ -100,6 +100,12 @@ describe('transport decorators', () => {
     expect(getTransports(decorate(UnixStreamServer(path)))[0].definition.options).toEqual({ path });
   });
 
+  it('an abstract name of 108 bytes, its leading NUL included, is accepted: it needs no terminating NUL (Linux)', () => {
+    const path = '\0' + 'a'.repeat(107);
+    expect(getTransports(decorate(UnixStreamServer(path)))[0].definition.options).toEqual({ path });
+    expect(getTransports(decorate(UnixDatagramServer(path)))[0].definition.options).toEqual({ path });
+  });
+
   it('two transport decorators on one class are both recorded, in source order, for the explorer to reject', () => {
     @TcpServer(1)
     @UdpServer(2)
@@ -187,7 +193,12 @@ describe('transport decorators', () => {
       [
         'a Unix socket path of 108 bytes',
         () => decorate(UnixDatagramServer('/tmp/' + 'x'.repeat(103))),
-        `@UnixDatagramServer on EchoHandler: path "/tmp/${'x'.repeat(103)}" is 108 bytes long, and a Unix socket path must be shorter than 108 bytes (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+        `@UnixDatagramServer on EchoHandler: path "/tmp/${'x'.repeat(103)}" is 108 bytes long, and a Unix socket path must be shorter than 108 bytes, an abstract name ('\\0name') at most 108 (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+      ],
+      [
+        'an abstract Unix socket name of 109 bytes',
+        () => decorate(UnixStreamServer('\0' + 'a'.repeat(108))),
+        `@UnixStreamServer on EchoHandler: path "\\u0000${'a'.repeat(108)}" is 109 bytes long, and a Unix socket path must be shorter than 108 bytes, an abstract name ('\\0name') at most 108 (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
       ],
       [
         'a Unix socket path given as a number',
