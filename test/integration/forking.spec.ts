@@ -270,6 +270,18 @@ describe('@Forking faults and pool', () => {
     expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
   });
 
+  test('a child found blocked by its heartbeat is killed at once, not given the 2 s a child that still runs gets to exit', async () => {
+    const s = await start(SingleChild, { heartbeatTimeout: 1 });
+    expect(await ask(s, 'alive\n')).toMatch(/: alive!$/); // the child is up and has just spoken
+    const t0 = performance.now();
+    expect(await ask(s, 'spin\n')).toBe('');
+    // Its connection ends with it: about 1 s (the heartbeat) after the spin began. It was 3 s and more: SIGTERM,
+    // which a blocked event loop never handles, then SIGKILL only after a 2 s grace.
+    expect(performance.now() - t0).toBeLessThan(2500);
+    await until(() => SingleChild.errors.length === 1);
+    expect(SingleChild.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
+  });
+
   test('perRequest starts a fresh process for each request and leaves none behind', async () => {
     const s = await start(PerRequestFork);
     const a = Number((await ask(s, 'one\n')).split(':')[0]);

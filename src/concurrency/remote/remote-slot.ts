@@ -194,7 +194,8 @@ export abstract class RemoteSlot {
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   /** Sends the `listen` message, with the shared listening socket where there is one (a child's IPC handle). */
   protected abstract postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void;
-  abstract kill(): Promise<void>;
+  /** Ends the worker and resolves once it is gone; `unresponsive`: it is known not to answer (no grace for it to exit by itself). */
+  abstract kill(unresponsive?: boolean): Promise<void>;
 
   /**
    * Tells the worker to accept connections itself (API.md §3): from `handle` (children) or by listening on
@@ -247,10 +248,13 @@ export abstract class RemoteSlot {
     return this.running.has(id);
   }
 
-  /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
-  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
+  /**
+   * Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has
+   * exited. `unresponsive`: it let abandon() go unanswered (its event loop is blocked), so it is killed at once.
+   */
+  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired', unresponsive = false): Promise<void> {
     this.endReason ??= reason;
-    return this.kill();
+    return this.kill(unresponsive);
   }
 
   /**
@@ -664,7 +668,7 @@ export abstract class RemoteSlot {
         if (this.heard || this.dead) return; // it spoke (refresh() has set the timer again), or it is gone
         this.unresponsiveFor = seconds;
         this.lastError = this.unresponsiveError(seconds, false);
-        void this.kill();
+        void this.kill(true);
       });
     }, seconds * 1000);
     this.watchdog.unref();

@@ -50,7 +50,8 @@ export class ThreadSlot extends RemoteSlot {
   /** Set by kill(): the thread was ended by terminate(), by the pool or its watchdog. */
   private terminated = false;
 
-  async kill(): Promise<void> {
+  /** terminate() stops a thread whose event loop is blocked too: `unresponsive` changes nothing here. */
+  async kill(_unresponsive = false): Promise<void> {
     this.dead = true;
     this.terminated = true;
     await this.worker.terminate();
