@@ -185,7 +185,7 @@ export function assembleServer(
     }
 
     private async verifyHooked(request: object, clientAddress: ClientAddress, base: Promise<boolean> | boolean): Promise<boolean> {
-      const ok = (await base) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress)));
+      const ok = (await base) && (!wiring.hasHook('verify') || (await wiring.verify(request, clientAddress, (error) => this.handleError(undefined, clientAddress, error))));
       if (!ok) counters.rejected++;
       return ok;
     }

@@ -48,16 +48,19 @@ export class HandlerWiring {
 
   /**
    * @Verify, in the main thread, before anything else; builds the request's handler on the way, and
-   * keeps it for the lifecycle when the request is accepted and runs here.
+   * keeps it for the lifecycle when the request is accepted and runs here. A scope @Verify alone used (the
+   * client refused, or its lifecycle runs in a worker) is disposed aside: a dispose() that throws goes to
+   * `disposeFailed` (the server reports it, as any error), one that never settles holds nothing up; awaited
+   * here, they dropped or froze the connection the worker was to serve (hostile run, 2026-12-04).
    */
-  async verify(request: object, clientAddress: ClientAddress): Promise<boolean> {
+  async verify(request: object, clientAddress: ClientAddress, disposeFailed: (error: unknown) => unknown): Promise<boolean> {
     const ctx = this.begin(request, clientAddress);
     let ok = false;
     try {
       ok = Boolean(await this.call(ctx.instance, 'verify', clientAddress, ctx.req));
     } finally {
       if (ok && !this.remote) this.verified.set(request, ctx);
-      else await ctx.scope.dispose();
+      else ctx.scope.dispose().then(undefined, (error: unknown) => disposeFailed(error)).then(undefined, () => undefined);
     }
     return ok;
   }

@@ -102,7 +102,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
   protected wakeLoop(): void {}
 
   override async verifyRequest(request: Request, clientAddress: ClientAddress): Promise<boolean> {
-    return !this.wiring.hasHook('verify') || this.wiring.verify(request as object, clientAddress);
+    return !this.wiring.hasHook('verify') || this.wiring.verify(request as object, clientAddress, (error) => this.handleError(undefined, clientAddress, error));
   }
 
   override async shutdownRequest(request: Request): Promise<void> {

@@ -12,6 +12,7 @@ import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disp
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
+import { VerifyScopeHangs, VerifyScopeThrows, verifyScopeErrors } from '../fixtures/verify-scope-handlers';
 
 describe('singletons of workers and of the server at close', () => {
   const children: ChildProcess[] = [];
@@ -155,5 +156,38 @@ describe('a @ServiceActions that never settles, with a worker pool', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('the request scope @Verify used in the server\'s process, its lifecycle in a worker', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await within(10000, 'close()', s.close()).catch(() => undefined);
+    verifyScopeErrors().splice(0);
+  });
+
+  async function serveAndAsk(handler: Function): Promise<{ s: Server; reply: string }> {
+    const s = await bootstrap(handler as new () => object, { logger: { error: () => undefined, warn: () => undefined } });
+    servers.push(s);
+    void s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const reply = (await streamExchange({ host, port }, 'hello\n', { halfClose: true, ms: 10000 })).toString();
+    return { s, reply };
+  }
+
+  test('a dispose() that throws is reported through @HandleError, and the request is served (it was dropped)', async () => {
+    const { s, reply } = await serveAndAsk(VerifyScopeThrows);
+    expect(reply).toBe('ok hello\n');
+    await within(5000, 'the dispose error reported', (async () => { while (verifyScopeErrors().length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+    expect(verifyScopeErrors()).toEqual([expect.objectContaining({ message: 'audit log already closed' })]);
+    expect(s.stats().errors).toBe(1);
+  });
+
+  test('a dispose() that never settles holds up neither the request nor close() (the client waited for ever)', async () => {
+    const { s, reply } = await serveAndAsk(VerifyScopeHangs);
+    expect(reply).toBe('ok hello\n');
+    await within(5000, 'the request to end', (async () => { while (s.stats().active !== 0) await new Promise((r) => setTimeout(r, 20)); })());
+    await within(10000, 'close()', s.close());
+    expect(verifyScopeErrors()).toEqual([]);
   });
 });
