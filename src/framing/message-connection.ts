@@ -538,12 +538,16 @@ export class MessageConnection implements MessageChannel {
     else this.slots.push({ done: true, value: result });
   }
 
-  /** An async call began: its reply takes the next place in reply order. */
+  /**
+   * An async call began: its reply takes the next place in reply order. Adopted as `await` would: a
+   * thenable whose then() throws is a rejection of that call, not an exception out of the socket's data
+   * listener (which ended the process or worker, hostile run 2026-12-04). A native promise is itself.
+   */
   private started(result: PromiseLike<unknown>): void {
     const slot: Slot = { done: false, value: undefined };
     this.slots.push(slot);
     this.inFlight++;
-    result.then(
+    Promise.resolve(result).then(
       (value) => this.completed(slot, value),
       (err) => {
         this.inFlight--;

@@ -194,3 +194,28 @@ describe('@OnMessage: a push the framer cannot encode', () => {
     await within(5000, 'the connection to be counted closed', (async () => { while (s.stats().active !== 0) await new Promise((r) => setTimeout(r, 10)); })());
   });
 });
+
+describe('@OnMessage: a thenable whose then() throws', () => {
+  @TcpServer(0) @Framing('lines') @Concurrent()
+  class OddThenable {
+    @OnMessage() on(line: string): unknown {
+      return line === 'bad' ? { then() { throw new Error('then() threw'); } } : `ok ${line}`;
+    }
+    @HandleError() err(e: unknown) { oddSeen.push(e); }
+  }
+  const oddSeen: unknown[] = [];
+
+  test('is that message\'s error, through @HandleError, ending its connection only (it was an uncaught exception: the process died)', async () => {
+    oddSeen.length = 0;
+    const s = serve(await bootstrap(OddThenable, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.write('one\nbad\ntwo\n');
+    expect(await got).toBe('ok one\n');
+    expect(oddSeen.map((e) => (e as Error).message)).toEqual(['then() threw']);
+    const d = await connect(tcp(s));
+    const again = readUntilClose(d);
+    d.end('three\n');
+    expect(await again).toBe('ok three\n');
+  });
+});
