@@ -3,6 +3,7 @@ import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import type { BufferWriter } from '../transports/stream-writer';
 import { DECODED_BEFORE, Framer } from './framer';
+import { tooLongMessage } from './framers';
 import type { MessageChannel } from './message-request';
 import { isThenable } from '../lifecycle/resolved';
 
@@ -51,6 +52,11 @@ export class DatagramMessages implements MessageChannel {
         const last = framer.end?.();
         if (last !== undefined && !Array.isArray(last)) throw new FramingError(messages.badDecode(this.framing.name, 'end()', last));
         if (last && last.length > 0) incoming = [...incoming, ...last];
+        const over = this.framing.checkMessages ? tooLongMessage(incoming, this.framing) : undefined;
+        if (over) {
+          incoming = incoming.slice(0, over.at);
+          throw over.error;
+        }
       } catch (err) {
         // Bad input ends the datagram's messages, after those before it: their replies are still sent (as on a
         // stream). A message cut short by the datagram's end comes from end(), after the whole ones decode() gave.

@@ -3,6 +3,8 @@
  * defaults, or a user factory. Kept apart from the decorator so that the decorator only validates and
  * records.
  */
+import { FrameTooLongError } from '../errors/errors';
+import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import {
   FRAME_MAX_LENGTH,
@@ -78,5 +80,24 @@ export function userFraming(
     ? () => new (factory as new (o: FramerOptions) => Framer)(framerOptions)
     : () => (factory as (o: FramerOptions) => Framer)(framerOptions);
   const maxOutputBuffer = options.maxOutputBuffer ?? OUTPUT_BUFFER_MAX;
-  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, maxOutputBuffer, create };
+  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, maxOutputBuffer, create, checkMessages: true };
+}
+
+/**
+ * A user framer's messages checked against maxLength (API.md §12: every framer takes it): the index of the
+ * first string or bytes (Buffer, Uint8Array) longer than `maxLength` bytes, and the FrameTooLongError it is;
+ * undefined when every one is within. `buffered` (or the bytes fed since the last message) bounds what the
+ * framer holds; this catches a message that arrived whole in one chunk. Parsed values (objects) have no
+ * length to check. A string's UTF-8 bytes are counted only when its length alone does not decide.
+ */
+export function tooLongMessage(decoded: readonly unknown[], framing: FramingDefinition): { at: number; error: FrameTooLongError } | undefined {
+  const max = framing.maxLength;
+  for (let i = 0; i < decoded.length; i++) {
+    const m = decoded[i];
+    let bytes: number | undefined;
+    if (typeof m === 'string') bytes = m.length > max || m.length * 3 > max ? Buffer.byteLength(m) : undefined;
+    else if (m instanceof Uint8Array) bytes = m.byteLength;
+    if (bytes !== undefined && bytes > max) return { at: i, error: new FrameTooLongError(messages.frameTooLong(framing.name, max, bytes)) };
+  }
+  return undefined;
 }

@@ -7,6 +7,7 @@ import type { FramingDefinition } from '../metadata/definition';
 import { takeHeldSince } from '../transports/connection-stamps';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
+import { tooLongMessage } from './framers';
 import type { MessageChannel } from './message-request';
 import { isThenable } from '../lifecycle/resolved';
 
@@ -324,6 +325,7 @@ export class MessageConnection implements MessageChannel {
       this.endWith(err);
       decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
+    if (this.framing.checkMessages && decoded.length > 0) decoded = this.withinMaxLength(decoded);
     if (!this.endError) this.checkLength(chunk.length, decoded.length);
     if (this.timed) this.clock(decoded.length > 0);
     this.handleAll(decoded);
@@ -342,6 +344,7 @@ export class MessageConnection implements MessageChannel {
       } catch (err) {
         this.endWith(err); // a message cut short: the replies owed before it still go out
       }
+      if (this.framing.checkMessages && last.length > 0) last = this.withinMaxLength(last);
       if (last.length > 0) this.handleAll(last);
     }
     this.flow();
@@ -723,6 +726,14 @@ export class MessageConnection implements MessageChannel {
       this.armTimeouts();
       if (this.stopping) this.checkKernelRead();
     } else this.socket.pause();
+  }
+
+  /** A user framer's messages up to the first longer than maxLength, which ends the connection after the replies to those before it. */
+  private withinMaxLength(decoded: unknown[]): unknown[] {
+    const over = tooLongMessage(decoded, this.framing);
+    if (!over) return decoded;
+    this.endWith(over.error);
+    return decoded.slice(0, over.at);
   }
 
   /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */

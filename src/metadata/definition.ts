@@ -191,6 +191,8 @@ export interface FramingDefinition {
   maxOutputBuffer: number;
   /** Builds the framer of one connection (or one datagram). */
   create: () => import('../framing/framer').Framer;
+  /** A user framer's: the runner checks each message it gives against maxLength (the built-in ones check their own). */
+  checkMessages?: boolean;
 }
 
 /**

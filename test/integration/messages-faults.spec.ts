@@ -219,3 +219,43 @@ describe('@OnMessage: a thenable whose then() throws', () => {
     expect(await again).toBe('ok three\n');
   });
 });
+
+describe('@OnMessage: a user framer\'s message longer than maxLength that arrives whole in one chunk', () => {
+  /** The docs' NulFramer: NUL-terminated messages, with `buffered`. */
+  class NulFramer implements Framer {
+    private held: Buffer[] = [];
+    get buffered(): number { return this.held.reduce((n, b) => n + b.length, 0); }
+    decode(chunk: Buffer): string[] {
+      const out: string[] = [];
+      for (let at = chunk.indexOf(0); at >= 0; at = chunk.indexOf(0)) {
+        out.push(Buffer.concat([...this.held, chunk.subarray(0, at)]).toString());
+        this.held = [];
+        chunk = chunk.subarray(at + 1);
+      }
+      if (chunk.length) this.held.push(chunk);
+      return out;
+    }
+    encode(reply: string): string { return `${reply}\0`; }
+  }
+  @TcpServer(0) @Framing(NulFramer, { maxLength: 100 }) @Concurrent()
+  class Nul {
+    @OnMessage() on(frame: string) { nulCalls.push(frame.length); return `len=${frame.length}`; }
+    @HandleError() err(e: unknown) { nulSeen.push(e); }
+  }
+  const nulCalls: number[] = [];
+  const nulSeen: unknown[] = [];
+
+  test('is a FrameTooLongError after the replies to the messages before it, and never reaches @OnMessage (it was handed over)', async () => {
+    nulCalls.length = 0;
+    nulSeen.length = 0;
+    const s = serve(await bootstrap(Nul, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    // 'é' is two bytes: 60 of them are 120 bytes in 60 characters, over the bound of 100 bytes.
+    c.write(Buffer.concat([Buffer.from('a'.repeat(100) + '\0'), Buffer.from('é'.repeat(60) + '\0'), Buffer.from('b\0')]));
+    expect(await got).toBe('len=100\0');
+    expect(nulCalls).toEqual([100]);
+    expect(nulSeen.map((e) => (e as Error).name)).toEqual(['FrameTooLongError']);
+    expect((nulSeen[0] as Error).message).toMatch(/120 bytes arrived, longer than maxLength 100/);
+  });
+});
