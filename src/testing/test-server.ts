@@ -187,7 +187,11 @@ export class TestServer {
     private readonly closeWait: number,
   ) {
     this.server = new Server(def.handler.name, () => container.dispose());
-    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null }));
+    // limits.maxLineLength caps rfile.readline() as on a socket (a size: no timer); requestTimeout and
+    // lineTimeout are not applied in memory (no timer is started).
+    const t = def.transport;
+    const lineLimit = t.kind === 'tcp' || t.kind === 'unix-stream' ? t.options.limits?.maxLineLength : undefined;
+    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }));
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
     this.classic.logger = resolveLogger(logger);
     this.server.attach(this.classic);

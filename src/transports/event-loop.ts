@@ -1,3 +1,4 @@
+import * as timers from 'node:timers';
 /**
  * Runs `fn` after two turns of the event loop, so at least one full poll phase lies between: bytes the
  * kernel already holds for a socket that is reading have been delivered by then. Shutdown uses it to
@@ -9,15 +10,18 @@ export function afterPollPhase(fn: () => void): void {
 
 /**
  * Resolves true once `work` has settled, or false after `ms` milliseconds (Infinity: as long as it takes);
- * the timer is cleared either way. A rejection of `work` rejects this too.
+ * the timer is cleared either way. A rejection of `work` rejects this too. The timer is `node:timers`'s,
+ * not the global one a test may have faked (`jest.useFakeTimers()` replaces only the globals): the bound
+ * on a hung handler (shutdownTimeout, sockserve/testing's close()) holds in real time whatever the test's
+ * clock does; with the global one faked, close() waited for a clock nobody advanced.
  */
 export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   if (!Number.isFinite(ms)) return work.then(() => true);
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.min(ms, 2 ** 31 - 1))));
+  const late = new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(false), Math.min(ms, 2 ** 31 - 1))));
   try {
     return await Promise.race([work.then(() => true), late]);
   } finally {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
   }
 }

@@ -249,7 +249,23 @@ describe('limits', () => {
     expect(events).toEqual(['FrameTooLongError']);
     expect(t.errors[0]).toBeInstanceOf(FrameTooLongError);
   });
+
+  test('limits.maxLineLength caps rfile.readline() as on a socket: a longer line is a LineTooLongError (it was read whole)', async () => {
+    const t = await serve(CappedLines, { logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    c.write(`${'x'.repeat(20)}\n${'y'.repeat(200)}\n`);
+    expect((await c.readAll()).toString()).toBe('got 21\n');
+    await c.closed;
+    expect(t.errors.map((e) => (e as Error).name)).toEqual(['LineTooLongError']);
+  });
 });
+
+@TcpServer({ port: 0, limits: { maxLineLength: 100 } })
+class CappedLines {
+  @Handle() async handle(req: StreamRequest): Promise<void> {
+    for (let line = await req.rfile.readline(); line.length > 0; line = await req.rfile.readline()) await req.wfile.write(`got ${line.length}\n`);
+  }
+}
 
 @TcpServer(0)
 @Framing('lines')
@@ -484,6 +500,24 @@ describe('close() with a request that does not end', () => {
     expect((t.errors[0] as Error).message).toMatch(/still running 0\.3 s after TestServer\.close\(\) reset its connection \(NeverSettles\)/);
     await t.close(); // idempotent: nothing more is reported
     expect(t.errors).toHaveLength(1);
+  });
+
+  test('under jest.useFakeTimers(), a handler that never settles is still abandoned after shutdownTimeout in real time (close() waited for the fake clock)', async () => {
+    const realImmediate = () => new Promise((r) => jest.requireActual<typeof import('node:timers')>('node:timers').setImmediate(r));
+    jest.useFakeTimers();
+    try {
+      const t = await TestServer.create(NeverSettles, { shutdownTimeout: 0.3, logger: { error: () => undefined, warn: () => undefined } });
+      const c = t.connect();
+      c.write('hello\n');
+      for (let i = 0; i < 100 && events.length === 0; i++) await realImmediate();
+      expect(events).toEqual(['read hello']);
+      // closedWithin's own timer would be fake too: the bound here is the test's timeout (20 s).
+      await t.close();
+      await expect(c.closed).resolves.toBeUndefined();
+      expect(t.errors).toEqual([expect.any(RequestTimeoutError)]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('a handler that returns within shutdownTimeout after the reset is waited for, not abandoned', async () => {
