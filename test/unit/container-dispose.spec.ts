@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Container, Injectable } from '../../src/container';
 import { InjectionError } from '../../src/errors/errors';
+import { disposeInReverse } from '../../src/container/dispose';
 
 @Injectable({ scope: 'request' })
 class RequestContext {}
@@ -104,5 +105,22 @@ describe('Container disposal', () => {
     expect(() => scope.resolve(RequestContext)).toThrow(new InjectionError(
       'Cannot resolve RequestContext: its request scope has been disposed. Fix: create a new scope with ' +
       'container.createRequestScope() for each request.'));
+  });
+});
+
+describe('a dispose() that never settles', () => {
+  class Db { dispose() { events.push('Db'); } }
+  class Stuck { dispose() { events.push('Stuck began'); return new Promise<void>(() => undefined); } }
+  class Cache { dispose() { events.push('Cache'); } }
+  const events: string[] = [];
+
+  it('is waited for at most the limit: the instances created before it are disposed, and its error says so (it stopped them all)', async () => {
+    events.length = 0;
+    const instances = [new Db(), new Stuck(), new Cache()];
+    const t0 = performance.now();
+    const disposed = disposeInReverse(instances, 'Container.dispose()', 100);
+    await expect(disposed).rejects.toThrow("Container.dispose(): Stuck's dispose() did not settle within 0.1 s; the instances created before it were disposed meanwhile (it still runs).");
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+    expect(events).toEqual(['Cache', 'Stuck began', 'Db']);
   });
 });
