@@ -180,11 +180,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   async serveForever(pollInterval = 0.5): Promise<void> {
     if (this.loop) throw new Error(messages.alreadyServing(this.constructor.name));
     if (this.handling) throw new Error(messages.alreadyWaiting(this.constructor.name, 'serveForever', 'handleRequest'));
+    this.assertOpen('serveForever'); // asked for after close(): refused at once
     const loop = new Loop();
     this.loop = loop;
     try {
       await this.ready;
-      this.assertOpen('serveForever');
+      // close() came while the server got ready (serveForever() and close() in one turn): the loop ends before
+      // it began, as one running would end, instead of failing as if it had been asked for after close().
+      if (this.closing) return;
       this.assertBound('serveForever');
       // Where the pool's workers accept themselves (a shared socket, or listeners of their own with reusePort),
       // they do while the loop runs (shutdown() stops them); the strategy knows whether they do.

@@ -161,6 +161,12 @@ describe('BaseServer request loop (in-memory transport)', () => {
     await expect(server.serveForever()).rejects.toThrow('FakeServer.serveForever(): the server is closed');
   });
 
+  test('serveForever() and then close() in the same turn: the loop ends as a running one would, no ServerClosedError (it said close() came first)', async () => {
+    const loop = server.serveForever(10);
+    await server.close();
+    await expect(loop).resolves.toBeUndefined();
+  });
+
   test('close is idempotent and stops a running loop', async () => {
     const loop = server.serveForever(10);
     await sleep(10);
