@@ -325,6 +325,15 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 
+  test('a client @Verify writes a line to and refuses counts those bytes out, in every mode (a child counted none)', async () => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), `PROXY TCP4 ${H.REFUSED_LOUDLY_HOST} 127.0.0.1 4000 9000\r\nx\n`));
+    expect((await closed(c)).data).toBe('go away\n');
+    await settles(s, { accepted: 1, rejected: 1, bytesOut: 8 }, 0);
+    expect(starts()).toBe(0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('a garbage datagram counts one client error and one warn line, a throwing @OnMessage one handler error, and each datagram ends its request once', async () => {
     const s = await start(m.Datagrams);
     expect(await datagramSilence(endpoint(s), '{not json\n', undefined, 1000)).toBe(true);

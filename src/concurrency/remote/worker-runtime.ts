@@ -215,7 +215,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    */
   const countEnding = (state: RunState, refused: boolean): void => {
     const { conn, ending } = state;
-    if (conn.socket || state.preamble) ending.bytes = state.passed && !refused ? bytesOf(state) : [0, 0];
+    // Refused: what @Verify wrote went out (the server's process counts it too); what came in made no request.
+    if (conn.socket || state.preamble) ending.bytes = !state.passed ? [0, 0] : refused ? [0, bytesOf(state)[1]] : bytesOf(state);
     if (state.id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
   };
 
@@ -232,7 +233,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const flushError = conn.socket
         ? await endGracefully(conn.socket, FLUSH_LIMIT_MS).then(() => lingeringClose(conn.socket!, LINGER_MS))
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
-      // A client @Verify refused (or failed on) made no request, and counts no byte, as in the server's process
+      // A client @Verify refused (or failed on) made no request, and counts no byte in, as in the server's process
       // (which never reads it); this worker's reader may have read what it sent while @Verify ran.
       countEnding(state, dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket)));
       if (failed === undefined && flushError) failed = flushError;
