@@ -28,12 +28,15 @@ export class DatagramMessages implements MessageChannel {
   ) {}
 
   send(message: unknown): boolean {
+    // Once the reply datagram has gone (a push from a timer after the handler returned), nothing more is sent:
+    // false, as a stream's send() says once its connection has ended (it said true, and the push was lost).
+    if (this.reply.isSealed) return false;
     if (message !== undefined) void this.reply.write(this.encode(message));
     return true; // one reply datagram gathers it: nothing waits on the client
   }
 
   drained(): Promise<boolean> {
-    return Promise.resolve(true);
+    return Promise.resolve(!this.reply.isSealed);
   }
 
   close(): void {

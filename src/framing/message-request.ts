@@ -77,7 +77,8 @@ export class MessageRequest<Out = unknown> {
    * not taken reach the socket's high-water mark (16 KiB by default), or the connection has ended; then
    * `await req.drained()` before pushing more. A push while more than `@Framing`'s `maxOutputBuffer` bytes
    * (default 16 MiB) of pushes wait unsent (replies ahead of them are not counted) is not sent: the connection ends with an OutputBufferFullError (a client
-   * error, through `@HandleError`), as Redis closes a client past its output buffer limit. Always true on a datagram.
+   * error, through `@HandleError`), as Redis closes a client past its output buffer limit. On a datagram: true
+   * while its handler runs (the pushes join its one reply), false once the reply has gone (nothing is sent).
    */
   send(message: Out): boolean {
     return this.channel.send(message);

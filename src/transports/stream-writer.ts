@@ -219,4 +219,9 @@ export class BufferWriter {
   seal(): void {
     this.sealed = true;
   }
+
+  /** Whether seal() has been called: the reply has been taken, and nothing written now would be sent. */
+  get isSealed(): boolean {
+    return this.sealed;
+  }
 }

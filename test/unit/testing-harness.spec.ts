@@ -544,7 +544,25 @@ class DefaultPackets {
   @Handle() async handle(req: DatagramRequest) { await req.wfile.write(`${req.data.length} ${req.truncated}`); }
 }
 
+/** Keeps each datagram's request, to push to it after its reply has gone. */
+@UdpServer(0) @Framing('lines')
+class KeepsRequests {
+  static kept: MessageRequest[] = [];
+  @OnMessage() on(line: string, req: MessageRequest) {
+    KeepsRequests.kept.push(req);
+    return `got ${line}`;
+  }
+}
+
 describe('datagrams', () => {
+  test('req.send() after the datagram\'s reply has gone says false, and drained() false: nothing is sent (it said true, and the push was lost)', async () => {
+    const t = await serve(KeepsRequests);
+    expect(String(await t.datagram('a\n'))).toBe('got a\n');
+    const [req] = KeepsRequests.kept.splice(0);
+    expect(req.send('late')).toBe(false);
+    await expect(req.drained()).resolves.toBe(false);
+  });
+
   test('a datagram longer than maxPacketSize is truncated and flagged, as the real server reads it (hostile run: it arrived whole)', async () => {
     const small = await serve(SmallPackets);
     expect(String(await small.datagram(Buffer.alloc(9000)))).toBe('100 true');
