@@ -43,11 +43,11 @@ export const framingMessages = {
     text.replace('; the connection is closed.', '; the rest of the datagram is dropped.').replace('the connection ended inside a message', 'the datagram ended inside a message'),
   /** A user framer's decode() or end() returned something other than an array of messages. */
   badDecode: (framer: string, method: string, value: unknown) =>
-    `@Framing(${framer}): ${method} returned ${value === null ? 'null' : typeof value}, not an array of messages; the connection is closed. ` +
+    `@Framing(${framer}): ${method} returned ${value === null ? 'null' : typeof value}, not an array of messages (a bug of the framer, not the client's). ` +
     `Fix: return an array from ${method} (empty when no message is complete).`,
   /** A user framer's encode() returned something other than bytes. */
   badEncode: (framer: string, value: unknown) =>
-    `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string. ` +
+    `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string (a bug of the framer). ` +
     `Fix: return the reply's bytes from encode().`,
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +

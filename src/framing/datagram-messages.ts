@@ -51,9 +51,9 @@ export class DatagramMessages implements MessageChannel {
       incoming = [];
       try {
         incoming = framer.decode(this.data);
-        if (!Array.isArray(incoming)) throw new FramingError(messages.badDecode(this.framing.name, 'decode()', incoming));
+        if (!Array.isArray(incoming)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', incoming));
         const last = framer.end?.();
-        if (last !== undefined && !Array.isArray(last)) throw new FramingError(messages.badDecode(this.framing.name, 'end()', last));
+        if (last !== undefined && !Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
         if (last && last.length > 0) incoming = [...incoming, ...last];
         const over = this.framing.checkMessages ? tooLongMessage(incoming, this.framing) : undefined;
         if (over) {

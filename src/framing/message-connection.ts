@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { registerReader } from '../classic/reader-registry';
-import { FramingError, FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
+import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { takeHeldSince } from '../transports/connection-stamps';
@@ -319,7 +319,7 @@ export class MessageConnection implements MessageChannel {
     let decoded: unknown[];
     try {
       decoded = this.codec().decode(chunk);
-      if (!Array.isArray(decoded)) throw new FramingError(messages.badDecode(this.framing.name, 'decode()', decoded));
+      if (!Array.isArray(decoded)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', decoded)); // the framer's bug, not the client's
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
       this.endWith(err);
@@ -340,7 +340,7 @@ export class MessageConnection implements MessageChannel {
       let last: unknown[] = [];
       try {
         last = framer.end();
-        if (!Array.isArray(last)) throw new FramingError(messages.badDecode(this.framing.name, 'end()', last));
+        if (!Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
       } catch (err) {
         this.endWith(err); // a message cut short: the replies owed before it still go out
       }
@@ -595,7 +595,7 @@ export class MessageConnection implements MessageChannel {
     try {
       const framer = this.codec() as Framer & Partial<FramerInPlace>;
       bytes = inPlace && framer.encodeInPlace !== undefined && this.socket.writableLength === 0 && this.heldBytes === 0 ? framer.encodeInPlace(value) : framer.encode(value);
-      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) throw new FramingError(messages.badEncode(this.framing.name, bytes));
+      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) throw new TypeError(messages.badEncode(this.framing.name, bytes));
     } catch (err) {
       // A reply the framer cannot encode is the handler's error at this place in reply order: the replies
       // after it are not owed. A push is no place in reply order: the replies owed to calls still running

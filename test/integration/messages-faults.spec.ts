@@ -135,7 +135,7 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
   test.each([
     ['decode() returns no array', 'a\nb!\n', 'a\n'],
     ['encode() returns no bytes', 'a\nn\n', 'a\n'],
-  ])('%s: a FramingError for that connection, and the server serves the next client', async (_what, payload, before) => {
+  ])('%s: a TypeError for that connection (the framer\'s bug: a handler error, not a client\'s), and the server serves the next client', async (_what, payload, before) => {
     errors.length = 0;
     const s = serve(await bootstrap(Buggy, { logger: memoryLogger() }));
     const bad = await connect(tcp(s));
@@ -145,7 +145,8 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
     await new Promise((r) => setTimeout(r, 50));
     bad.write(payload.slice(2));
     expect(await got).toBe(before);
-    expect(errors.map((e) => (e as Error).name)).toEqual(['FramingError']);
+    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+    expect(s.stats()).toMatchObject({ errors: 1, clientErrors: 0 });
     expect((errors[0] as Error).message).toMatch(/@Framing\(BuggyFramer\): (decode\(\) returned undefined, not an array|encode\(\) returned number, not a Buffer)/);
     const good = await connect(tcp(s));
     const reply = readUntilClose(good);
