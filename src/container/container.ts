@@ -18,7 +18,7 @@
  */
 import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
-import { disposeInReverse } from './dispose';
+import { disposeInReverse, DisposeLimit } from './dispose';
 import { ClassType, Provider, Recipe, Scope, toRecipe } from './provider';
 import { readConstructorParams, readInjectable } from './reflection';
 import { ContainerRequestScope, RequestScope } from './request-scope';
@@ -97,11 +97,14 @@ export class Container {
     this.root('container.validate()', token, { path: [], dryRun: true, checked });
   }
 
-  /** Disposes the singletons this container built (`[Symbol.asyncDispose]`, `[Symbol.dispose]` or `dispose()`), last built first. */
-  async dispose(): Promise<void> {
+  /**
+   * Disposes the singletons this container built (`[Symbol.asyncDispose]`, `[Symbol.dispose]` or `dispose()`),
+   * last built first, each waited for at most 5 s (or its share of `limit.totalMs`: dispose.ts).
+   */
+  async dispose(limit?: DisposeLimit): Promise<void> {
     const created = this.created.splice(0);
     this.singletons.clear();
-    await disposeInReverse(created, 'Container.dispose()');
+    await disposeInReverse(created, 'Container.dispose()', limit);
   }
 
   /** `await using container = …`: calls dispose(). */

@@ -19,25 +19,38 @@ function disposerOf(instance: unknown): Disposer | undefined {
 export const DISPOSE_LIMIT_MS = 5000;
 
 /**
+ * How long each dispose() is waited for: milliseconds each, or `{ totalMs }` for all of them (a worker the
+ * pool gives 5 s in all), each then getting an even share of the time left.
+ */
+export type DisposeLimit = number | { totalMs: number };
+
+/**
  * Disposes `instances` one after the other, last created first, awaiting each for at most DISPOSE_LIMIT_MS
  * (5 s, as a worker's singletons get). An instance that throws, or whose dispose() has not settled by then,
  * does not stop the others: afterwards its error (for one that hung, an Error saying so) is rethrown
  * (several become one AggregateError). Without the bound one dispose() that never settled kept every
  * instance created before it undisposed, and close() pending for ever (hostile run, 2026-12-04).
  */
-export async function disposeInReverse(instances: readonly unknown[], where: string, limitMs = DISPOSE_LIMIT_MS): Promise<void> {
+export async function disposeInReverse(instances: readonly unknown[], where: string, limit: DisposeLimit = DISPOSE_LIMIT_MS): Promise<void> {
   const errors: unknown[] = [];
   const seen = new Set<unknown>();
+  const pending: Array<[unknown, Disposer]> = [];
   for (let i = instances.length - 1; i >= 0; i--) {
     const instance = instances[i];
     if (seen.has(instance)) continue;
     seen.add(instance);
     const dispose = disposerOf(instance);
-    if (!dispose) continue;
+    if (dispose) pending.push([instance, dispose]);
+  }
+  const deadline = typeof limit === 'number' ? undefined : performance.now() + limit.totalMs;
+  for (let i = 0; i < pending.length; i++) {
+    const [instance, dispose] = pending[i];
+    // With a total, each gets an even share of what is left: one that hangs cannot take the others' time.
+    const ms = deadline === undefined ? (limit as number) : Math.max(0, (deadline - performance.now()) / (pending.length - i));
     try {
       const done = dispose();
-      if (isThenable(done) && !(await settledWithin(Promise.resolve(done), limitMs))) {
-        errors.push(new Error(msg.disposeHung(where, nameOf(instance), limitMs / 1000)));
+      if (isThenable(done) && !(await settledWithin(Promise.resolve(done), ms))) {
+        errors.push(new Error(msg.disposeHung(where, nameOf(instance), Math.round(ms / 100) / 10)));
       }
     } catch (error) {
       errors.push(error);

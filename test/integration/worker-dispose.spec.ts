@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Server } from '../../src';
-import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
@@ -52,6 +52,20 @@ describe('singletons of workers and of the server at close', () => {
     const failures = errors.filter((m) => m.includes('disposing its singletons failed'));
     expect(failures.length).toBe(served.size);
     expect(failures[0]).toContain('pool already closed');
+  });
+
+  test('a worker singleton whose dispose() never settles takes only its share of the 5 s: the one built before it is still disposed, and close() ends', async () => {
+    const log = logOf(process.pid);
+    const errors: string[] = [];
+    const s = await bootstrap(HangingSingletonThreads, { logger: { error: (m) => errors.push(m), warn: () => undefined } });
+    servers.push(s);
+    void s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const worker = (await streamExchange({ host, port }, 'x\n', { halfClose: true, ms: 15000 })).toString().trim();
+    await within(10000, 'close()', s.close());
+    // Before: the hang took the whole 5 s, and the worker was ended with Recorded never disposed.
+    expect(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').toContain(`disposed ${worker}`);
+    expect(errors.join('\n')).toMatch(/NeverClosing's dispose\(\) did not settle within \d(\.\d)? s/);
   });
 
   test.each([

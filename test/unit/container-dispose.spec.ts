@@ -123,4 +123,11 @@ describe('a dispose() that never settles', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
     expect(events).toEqual(['Cache', 'Stuck began', 'Db']);
   });
+
+  it('within a total (a worker\'s 5 s), takes only its share of the time left, so the ones after it are disposed in time (the first hang took it all)', async () => {
+    events.length = 0;
+    const instances = [new Db(), new Stuck(), new Cache()];
+    await expect(disposeInReverse(instances, 'Container.dispose()', { totalMs: 400 })).rejects.toThrow(/Stuck's dispose\(\) did not settle within 0\.2 s/);
+    expect(events).toEqual(['Cache', 'Stuck began', 'Db']);
+  });
 });

@@ -44,8 +44,11 @@ export interface Executor {
    * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no.
    */
   datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean, trace?: Trace): Promise<void | DroppedInWorker>;
-  /** Disposes the singletons this worker's container built (the worker is about to end); rejects with what their dispose() threw. */
-  dispose(): Promise<void>;
+  /**
+   * Disposes the singletons this worker's container built (the worker is about to end), within `withinMs`
+   * milliseconds shared among them; rejects with what their dispose() threw (or that one did not settle).
+   */
+  dispose(withinMs: number): Promise<void>;
 }
 
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
@@ -135,7 +138,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
     // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose.
-    dispose: () => container.dispose(),
+    dispose: (withinMs) => container.dispose({ totalMs: withinMs }),
   };
 }
 

@@ -51,8 +51,11 @@ export type ToWorker =
   | { t: 'events'; wanted: boolean }
   /** Send a report now (the pool is about to retire this worker: its last counts must not be lost). */
   | { t: 'report-now' }
-  /** The pool is about to end this worker on purpose: dispose the singletons its container built, then say `disposed`. */
-  | { t: 'dispose' }
+  /**
+   * The pool is about to end this worker on purpose: dispose the singletons its container built, then say
+   * `disposed`; `withinMs`: what the pool waits, shared among them (one that hangs takes only its share).
+   */
+  | { t: 'dispose'; withinMs: number }
   /**
    * The pool ends this worker on purpose while connections run (shutdown's timeout, close(), a recycled
    * worker's last connections): end each now with `error` and send its `done`, with the bytes it counted.

@@ -17,6 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
 import { nameClient } from '../process-in-background';
 
+/** Milliseconds of a worker's dispose() budget kept for its answer to reach the pool. */
+const DISPOSE_ANSWER_MS = 250;
+
 /** Milliseconds between looks at whether an abandoning worker has sent back every connection (abandon()). */
 const ABANDON_POLL_MS = 10;
 
@@ -466,7 +469,8 @@ export abstract class RemoteSlot {
    * (milliseconds), or at once for a worker that is gone.
    */
   disposeSingletons(limitMs: number): Promise<Error | undefined> {
-    return this.ask({ t: 'dispose' }, this.disposeWaiters, limitMs, undefined);
+    // The worker shares a little less than limitMs among them, so that its answer comes before the wait ends.
+    return this.ask({ t: 'dispose', withinMs: Math.max(0, limitMs - DISPOSE_ANSWER_MS) }, this.disposeWaiters, limitMs, undefined);
   }
 
   /**

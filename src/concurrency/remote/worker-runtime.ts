@@ -481,7 +481,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         reporter.send();
         return;
       case 'dispose':
-        executor.dispose().then(
+        executor.dispose(msg.withinMs).then(
           () => channel.post({ t: 'disposed' }),
           (err: unknown) => channel.post({ t: 'disposed', error: serializeError(err) }),
         );
