@@ -18,7 +18,7 @@
  */
 import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
-import { disposeInReverse, DisposeLimit } from './dispose';
+import { disposeInReverse } from './dispose';
 import { ClassType, Provider, Recipe, Scope, toRecipe } from './provider';
 import { readConstructorParams, readInjectable } from './reflection';
 import { ContainerRequestScope, RequestScope } from './request-scope';
@@ -99,9 +99,11 @@ export class Container {
 
   /**
    * Disposes the singletons this container built (`[Symbol.asyncDispose]`, `[Symbol.dispose]` or `dispose()`),
-   * last built first, each waited for at most 5 s (or its share of `limit.totalMs`: dispose.ts).
+   * last built first, each waited for at most 5 s, or, with `limit.totalMs` (milliseconds for all of them, as a
+   * worker gets), an even share of the time left. One that throws or has not settled by then does not stop the
+   * others; afterwards its error is thrown (several: an AggregateError).
    */
-  async dispose(limit?: DisposeLimit): Promise<void> {
+  async dispose(limit?: { totalMs: number }): Promise<void> {
     const created = this.created.splice(0);
     this.singletons.clear();
     await disposeInReverse(created, 'Container.dispose()', limit);
