@@ -59,7 +59,8 @@ export const nonEmptyString = (value: unknown): boolean => typeof value === 'str
 
 
 export function checkPathLength(site: DecorationSite, value: unknown): void {
-  if (!fitsSunPath(value as string)) fail(messages.pathTooLong(site.decorator, site.cls, value as string, Buffer.byteLength(value as string)));
+  const datagram = site.decorator === '@UnixDatagramServer';
+  if (!fitsSunPath(value as string, datagram)) fail(messages.pathTooLong(site.decorator, site.cls, value as string, Buffer.byteLength(value as string), datagram));
 }
 
 /** Checks `options` against `rules`; returns a copy with only the options the user gave. */

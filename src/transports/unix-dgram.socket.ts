@@ -101,7 +101,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     const { path, owner } = this.opts;
     if (this.closed) throw new Error(text.closed(owner, 'bind'));
     if (this.socket) throw new Error(text.bindTwice(owner));
-    await prepareUnixPath(path, owner);
+    await prepareUnixPath(path, owner, true);
     if (this.closed) throw new Error(text.closed(owner, 'bind'));
     const socket = new this.Native();
     try {

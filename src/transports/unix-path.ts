@@ -30,11 +30,11 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * (nobody listening) → unlink it; a live socket (stream or datagram) or any non-socket file → throw
  * AddressInUseError naming the path and the fix; NEVER delete a regular file or a live socket.
  * Throws ConfigurationError, before anything is touched, for a path of 108 bytes or more (an abstract name:
- * more than 108) and for a directory that is missing, is no directory or may not be searched. An abstract
+ * more than 108; of a `datagram` socket, more than 107) and for a directory that is missing, is no directory or may not be searched. An abstract
  * name (`'\0name'`) has no file: nothing is checked. The check and removal run under a lock (withPathLock).
  */
-export async function prepareUnixPath(path: string, owner: string): Promise<void> {
-  if (!fitsSunPath(path)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path)));
+export async function prepareUnixPath(path: string, owner: string, datagram = false): Promise<void> {
+  if (!fitsSunPath(path, datagram)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
   if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const dir = dirname(path);
   // The directory, symbolic links followed (libuv would say EACCES for a missing one)
@@ -108,10 +108,11 @@ const SUN_PATH_BYTES = 108;
 
 /**
  * Whether `path` fits sun_path: its 108 bytes hold a file path and its NUL (at most 107 bytes), or an abstract
- * name with its leading NUL and no end (at most 108 bytes, the NUL included).
+ * name with its leading NUL and no end (at most 108 bytes, the NUL included). For a datagram socket
+ * (`datagram`), 107 bytes either way: node-unix-socket, which binds them, refuses an abstract name of 108.
  */
-export function fitsSunPath(path: string): boolean {
-  return Buffer.byteLength(path) <= (isAbstract(path) ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
+export function fitsSunPath(path: string, datagram = false): boolean {
+  return Buffer.byteLength(path) <= (isAbstract(path) && !datagram ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
 }
 
 /**
@@ -242,9 +243,9 @@ function describe(stats: Stats): string {
 }
 
 const text = {
-  tooLong: (owner: string, path: string, bytes: number) =>
+  tooLong: (owner: string, path: string, bytes: number, datagram = false) =>
     `${owner}: the Unix socket path ${JSON.stringify(path)} is ${bytes} bytes long, and a Unix socket path must be ` +
-    `shorter than 108 bytes, an abstract name ('\\0name') at most 108 (sun_path; the kernel would bind a truncated ` +
+    `shorter than 108 bytes, an abstract name ('\\0name') at most ${datagram ? '107 for a datagram socket' : '108'} (sun_path; the kernel would bind a truncated ` +
     `one). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
   badDirectory: (owner: string, path: string, dir: string, code: string) =>
     `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} ` +
