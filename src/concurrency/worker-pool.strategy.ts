@@ -905,16 +905,16 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     slot.catchUp();
     // Connections still running are ended by the worker first, so that what it counted of them is not lost;
     // a worker that sent them all back is heard once more, as an idle one is.
-    const abandoning = slot.load > 0 && why !== 'retired';
-    const answered = abandoning ? await slot.abandon(why, ABANDON_MS) : slot.load === 0;
+    const answered = slot.load > 0 && why !== 'retired' ? await slot.abandon(why, ABANDON_MS) : slot.load === 0;
     if (answered) {
       await slot.finalReport(FINAL_REPORT_MS);
       // Its singletons are its own (one container per worker): disposed before it ends, as the server's are at close().
       const failed = await slot.disposeSingletons(DISPOSE_MS);
       if (failed) (this.options.error ?? this.options.log)(messages.workerDisposeFailed(this.handlerName, this.options.mode, slot.id, failed));
     }
-    // One that left its connections unanswered has a blocked event loop: no grace to exit by itself.
-    await slot.end(why, abandoning && !answered);
+    // One that left abandon() unanswered may only be busy (a long synchronous chunk): it gets SIGTERM and the
+    // grace to exit by itself; only the heartbeat's verdict (heartbeatTimeout of silence) kills at once.
+    await slot.end(why);
     if (was) this.replace();
   }
 

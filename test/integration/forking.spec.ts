@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SharedUdp, SingleChild } from '../fixtures/forked-handlers';
-import { datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
+import { connect, datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 
@@ -280,6 +280,26 @@ describe('@Forking faults and pool', () => {
     expect(performance.now() - t0).toBeLessThan(2500);
     await until(() => SingleChild.errors.length === 1);
     expect(SingleChild.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
+  });
+
+  test('a child only busy (a 1.5 s synchronous chunk) when close() ends it gets SIGTERM and its grace, not SIGKILL (a 0.5 s silence was taken for a blocked loop)', async () => {
+    const exits: Array<{ code?: number | null; signal?: string | null }> = [];
+    const onExit = (m: unknown) => exits.push(m as { code?: number | null; signal?: string | null });
+    dc.subscribe('sockserve:worker.exit', onExit);
+    try {
+      const s = await start(SingleChild);
+      expect(await ask(s, 'who\n')).toMatch(/: who!$/);
+      const busy = await connect(target(s));
+      busy.on('error', () => undefined);
+      busy.write('burn 1500\n');
+      await new Promise((r) => setTimeout(r, 300)); // the child is in its chunk now
+      await within(15000, 'close()', s.close());
+      busy.destroy();
+      await until(() => exits.length === 1, 5000);
+      expect(exits[0].signal ?? null).not.toBe('SIGKILL');
+    } finally {
+      dc.unsubscribe('sockserve:worker.exit', onExit);
+    }
   });
 
   test('perRequest starts a fresh process for each request and leaves none behind', async () => {

@@ -145,8 +145,8 @@ export class ChildSlot extends RemoteSlot {
   /**
    * Ends the child and waits until it has been reaped: its IPC channel closed (on which it exits) and SIGTERM
    * (on which it exits once the channel is gone: child-main.ts), then SIGKILL after a grace period (a child
-   * whose event loop is blocked runs neither). `unresponsive`: it is known not to answer (its heartbeat
-   * stopped, or it let an abandon() go unanswered): SIGKILL at once, as waiting out the grace ends nothing sooner.
+   * whose event loop is blocked runs neither). `unresponsive`: its heartbeat stopped (heartbeatTimeout
+   * of silence): SIGKILL at once, as waiting out the grace ends nothing sooner.
    */
   async kill(unresponsive = false): Promise<void> {
     if (!this.dead) this.bookkeeping?.drain(); // the connections it holds, known before they are failed

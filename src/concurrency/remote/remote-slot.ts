@@ -197,7 +197,7 @@ export abstract class RemoteSlot {
   protected abstract handOver(msg: ToWorker & { t: 'stream' }, socket: net.Socket): boolean;
   /** Sends the `listen` message, with the shared listening socket where there is one (a child's IPC handle). */
   protected abstract postListen(msg: ToWorker & { t: 'listen' }, handle: unknown): void;
-  /** Ends the worker and resolves once it is gone; `unresponsive`: it is known not to answer (no grace for it to exit by itself). */
+  /** Ends the worker and resolves once it is gone; `unresponsive`: its heartbeat stopped (no grace for it to exit by itself). */
   abstract kill(unresponsive?: boolean): Promise<void>;
 
   /**
@@ -251,13 +251,10 @@ export abstract class RemoteSlot {
     return this.running.has(id);
   }
 
-  /**
-   * Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has
-   * exited. `unresponsive`: it let abandon() go unanswered (its event loop is blocked), so it is killed at once.
-   */
-  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired', unresponsive = false): Promise<void> {
+  /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
+  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
     this.endReason ??= reason;
-    return this.kill(unresponsive);
+    return this.kill();
   }
 
   /**
