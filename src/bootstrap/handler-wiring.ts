@@ -14,6 +14,9 @@ import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
+import { injectionMessages } from '../errors/injection.messages';
+
+const HOOK_NAMES = { handleError: '@HandleError', handleTimeout: '@HandleTimeout', serviceActions: '@ServiceActions' } as const;
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -91,13 +94,16 @@ export class HandlerWiring {
    * A server-level hook (@HandleError, @HandleTimeout, @ServiceActions) on a fresh instance built in a
    * request scope of its own, which is disposed once the hook has returned (or thrown): a handler with
    * request-scoped dependencies can have server-level hooks, and nothing they resolve outlives the call.
+   * The disposal is not awaited, and its failure is logged at `error`: awaited, a dispose() that never
+   * settled held a serial server up (5 s per call), and one that threw failed the hook, and with
+   * @ServiceActions the serve loop (hostile re-check, 2026-12-04).
    */
   async callServerHook(name: 'handleError' | 'handleTimeout' | 'serviceActions', ...args: unknown[]): Promise<unknown> {
     const scope = this.container.createRequestScope();
     try {
       return await this.call(scope.resolve(this.def.handler) as Hooked, name, ...args);
     } finally {
-      await scope.dispose();
+      scope.dispose().then(undefined, (error: unknown) => this.face.logger.error(injectionMessages.hookScopeDisposeFailed(this.def.handler.name, HOOK_NAMES[name], error)));
     }
   }
 

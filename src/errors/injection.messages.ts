@@ -101,6 +101,9 @@ export const injectionMessages = {
     `Cannot resolve ${display}: its factory returned a Promise, and the container resolves synchronously. ` +
     `Fix: await the value before bootstrap and register the result, { provide: ${display}, useValue: await load() }.`,
 
+  hookScopeDisposeFailed: (handler: string, hook: string, error: unknown) =>
+    `${handler}: disposing the request scope of a ${hook} call failed (the server went on): ` +
+    `${(error as Error)?.stack ?? String(error)}`,
   disposeHung: (where: string, name: string, seconds: number) =>
     `${where}: ${name}'s dispose() did not settle within ${seconds} s; the instances created before it were disposed ` +
     `meanwhile (it still runs). Fix: make its dispose() end, bounding what it waits for (a connection's close, a flush).`,

@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
-import { bootstrap, Server } from '../../src';
+import { bootstrap, Handle, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
@@ -203,5 +203,38 @@ describe('the request scope @Verify used in the server\'s process, its lifecycle
     await within(5000, 'the request to end', (async () => { while (s.stats().active !== 0) await new Promise((r) => setTimeout(r, 20)); })());
     await within(10000, 'close()', s.close());
     expect(verifyScopeErrors()).toEqual([]);
+  });
+});
+
+describe('the request scope of a server-level hook (@ServiceActions, @HandleError) on a fresh instance', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await within(10000, 'close()', s.close()).catch(() => undefined);
+  });
+
+  test.each([
+    ['throws', () => { throw new Error('ledger closed'); }],
+    ['never settles', () => new Promise<void>(() => undefined)],
+  ] as const)('whose dispose() %s holds a serial server up nowhere: the client is served at once, serveForever() goes on, the failure is logged', async (_what, dispose) => {
+    @Injectable({ scope: 'request' })
+    class Ledger { dispose() { return dispose(); } }
+    @TcpServer(0)
+    class Ticking {
+      constructor(readonly ledger: Ledger) {}
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(`ok ${(await req.rfile.readline()).toString()}`); }
+      @ServiceActions() tick() { return undefined; }
+    }
+    const errors: string[] = [];
+    const s = await bootstrap(Ticking, { logger: { error: (m) => errors.push(m), warn: () => undefined } });
+    servers.push(s);
+    let loop = 'running';
+    s.serveForever(0.05).then(() => (loop = 'resolved'), (e: Error) => (loop = `rejected: ${e.message}`));
+    await new Promise((r) => setTimeout(r, 200)); // several service-action turns
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    // Before: each turn waited 5 s for the hung dispose (the client waited), or the throw rejected serveForever().
+    const reply = await within(1500, 'the reply', streamExchange({ host, port }, 'x\n', { halfClose: true, ms: 1500 }));
+    expect(reply.toString()).toBe('ok x\n');
+    expect(loop).toBe('running');
+    if (_what === 'throws') expect(errors.join('\n')).toMatch(/Ticking: disposing the request scope of a @ServiceActions call failed \(the server went on\): Error: ledger closed/);
   });
 });
