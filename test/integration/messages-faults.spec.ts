@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import {
   bootstrap, Concurrent, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
 } from '../../src';
+import { NulFramer } from '../fixtures/nul-framer';
 import { connect, within } from '../helpers/clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
@@ -222,22 +223,6 @@ describe('@OnMessage: a thenable whose then() throws', () => {
 });
 
 describe('@OnMessage: a user framer\'s message longer than maxLength that arrives whole in one chunk', () => {
-  /** The docs' NulFramer: NUL-terminated messages, with `buffered`. */
-  class NulFramer implements Framer {
-    private held: Buffer[] = [];
-    get buffered(): number { return this.held.reduce((n, b) => n + b.length, 0); }
-    decode(chunk: Buffer): string[] {
-      const out: string[] = [];
-      for (let at = chunk.indexOf(0); at >= 0; at = chunk.indexOf(0)) {
-        out.push(Buffer.concat([...this.held, chunk.subarray(0, at)]).toString());
-        this.held = [];
-        chunk = chunk.subarray(at + 1);
-      }
-      if (chunk.length) this.held.push(chunk);
-      return out;
-    }
-    encode(reply: string): string { return `${reply}\0`; }
-  }
   @TcpServer(0) @Framing(NulFramer, { maxLength: 100 }) @Concurrent()
   class Nul {
     @OnMessage() on(frame: string) { nulCalls.push(frame.length); return `len=${frame.length}`; }

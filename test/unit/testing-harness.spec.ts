@@ -6,6 +6,7 @@ import {
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
+import { NulFramer } from '../fixtures/nul-framer';
 import { MemoryEnd } from '../../src/testing/memory-pipe';
 import { PassThrough } from 'node:stream';
 
@@ -636,27 +637,6 @@ describe('a @Handle stream handler', () => {
     expect(await c.readAll()).toEqual(Buffer.from('LO\nWORLD\n'));
   });
 });
-
-/** The user framer of docs/messages-and-framing.md: messages end with a NUL byte. */
-class NulFramer {
-  private held: Buffer[] = [];
-  get buffered() {
-    return this.held.reduce((n, b) => n + b.length, 0);
-  }
-  decode(chunk: Buffer): string[] {
-    const out: string[] = [];
-    for (let at = chunk.indexOf(0); at >= 0; at = chunk.indexOf(0)) {
-      out.push(Buffer.concat([...this.held, chunk.subarray(0, at)]).toString());
-      this.held = [];
-      chunk = chunk.subarray(at + 1);
-    }
-    if (chunk.length) this.held.push(chunk);
-    return out;
-  }
-  encode(reply: string) {
-    return reply + '\0';
-  }
-}
 
 @TcpServer(0)
 @Framing(NulFramer, { maxLength: 64 })
