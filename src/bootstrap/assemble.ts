@@ -69,7 +69,7 @@ export function assembleServer(
     requestTimeout: server.requestTimeout,
     lineLimit: (server as unknown as TCPServer).lineLimit,
     lineTimeout: (server as unknown as TCPServer).lineTimeout,
-  }));
+  }), () => server.shutdownTimeout);
 
   // @Concurrent datagram servers serve a datagram from the socket's callback, when the loop's turn would only
   // add promises: no @Verify or @ServiceActions to call there, no serverClass stage of the turn overridden.
@@ -241,7 +241,7 @@ export function assembleServer(
       }
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is
       // reported the default way, never lost. The same path as sockserve/testing's (HandlerWiring).
-      await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout);
+      await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout, request);
     }
 
     /** @Verify runs in the workers that own connections unread, unless a serverClass overrides verifyRequest. */

@@ -15,6 +15,9 @@ import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
 import { injectionMessages } from '../errors/injection.messages';
+import { isSystemExit } from '../errors/thrown';
+import { streamBytes } from '../observability/connection-bytes';
+import { isHealthCheckOn } from '../observability/health-check';
 
 const HOOK_NAMES = { handleError: '@HandleError', handleTimeout: '@HandleTimeout', serviceActions: '@ServiceActions' } as const;
 
@@ -35,6 +38,11 @@ interface RequestContext {
 export class HandlerWiring {
   /** Requests that passed @Verify, with the handler it was called on; most handlers have no @Verify. */
   private readonly verified = new WeakMap<object, RequestContext>();
+  /**
+   * Requests whose @HandleError already ran on their own handler instance (reportOn), with the hook's
+   * own error when it threw: the server's handleError(request, …) then runs no hook again.
+   */
+  private readonly reported = new WeakMap<object, { hookError?: unknown }>();
 
   constructor(
     private readonly def: HandlerDefinition,
@@ -43,6 +51,8 @@ export class HandlerWiring {
     /** The lifecycle runs in a worker: the main thread's instance serves @Verify only. */
     private readonly remote: boolean,
     private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null },
+    /** Seconds a @HandleError is waited for (the server's shutdownTimeout); null or undefined: no bound. */
+    private readonly handleErrorLimit: () => number | null | undefined = () => undefined,
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -61,6 +71,8 @@ export class HandlerWiring {
     let ok = false;
     try {
       ok = Boolean(await this.call(ctx.instance, 'verify', clientAddress, ctx.req));
+    } catch (err) {
+      await this.reportOn(ctx.instance, err, clientAddress, request);
     } finally {
       if (ok && !this.remote) this.verified.set(request, ctx);
       else ctx.scope.dispose().then(undefined, (error: unknown) => disposeFailed(error)).then(undefined, () => undefined);
@@ -78,7 +90,14 @@ export class HandlerWiring {
    * it was given. A hook that never settles would otherwise keep its connection open and its request in
    * flight for ever, and shutdown() and close() waiting on it (hostile-client run, 2026-12-03).
    */
-  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown, limitSeconds?: number | null): Promise<void> {
+  async handleError(error: unknown, clientAddress: ClientAddress | undefined, report: (error: unknown) => unknown, limitSeconds?: number | null, request?: unknown): Promise<void> {
+    const ran = typeof request === 'object' && request !== null ? this.reported.get(request) : undefined;
+    if (ran) {
+      // @HandleError ran on the request's own instance (reportOn); a hook that threw is reported here.
+      this.reported.delete(request as object);
+      if ('hookError' in ran) await report(ran.hookError);
+      return;
+    }
     if (this.hasHook('handleError')) {
       try {
         await handleErrorWithin(this.callServerHook('handleError', error, clientAddress), this.def.handler.name, limitSeconds, error);
@@ -88,6 +107,35 @@ export class HandlerWiring {
       }
     }
     await report(error);
+  }
+
+  /**
+   * @HandleError for an error of a request's own hooks, on that request's handler instance, before its scope
+   * is disposed and its connection ends: what setup() stored is there, as in a worker (API.md §3), and the
+   * connection closes once the hook has returned (Python's handle_error, then shutdown_request). Rejects
+   * with `err`; the server's handleError(request, …) then counts it and runs no hook again. A health check's
+   * reset and SystemExit reach no hook here, as before. Before 2026-12-04 serial and @Concurrent servers
+   * ran @HandleError on a fresh instance, where a worker ran it on the request's.
+   */
+  private reportOn(instance: Hooked, err: unknown, clientAddress: ClientAddress, request: object): Promise<never> {
+    if (!this.hasHook('handleError') || isSystemExit(err)) return Promise.reject(err);
+    if (!Array.isArray(request) && isHealthCheckOn(request, ...streamBytes(request as { bytesRead?: number; bytesWritten?: number }), false, err)) return Promise.reject(err);
+    let hook: Promise<unknown>;
+    try {
+      hook = handleErrorWithin(this.call(instance, 'handleError', err, clientAddress), this.def.handler.name, this.handleErrorLimit(), err);
+    } catch (hookError) {
+      hook = Promise.reject(hookError);
+    }
+    return hook.then(
+      () => {
+        this.reported.set(request, {});
+        throw err;
+      },
+      (hookError: unknown) => {
+        this.reported.set(request, { hookError });
+        throw err;
+      },
+    );
   }
 
   /**
@@ -130,12 +178,17 @@ export class HandlerWiring {
     }
     const { instance, req, scope } = ctx;
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
-    if (reply) return runDatagram(decoratedLifecycle(this.def, instance, req), request as DatagramRequestTuple, reply, clientAddress, scope);
+    const hooked = this.hasHook('handleError');
+    if (reply) {
+      const lifecycle = decoratedLifecycle(this.def, instance, req);
+      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope);
+    }
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
     // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
     // connection's end has gone out (a slow dispose() does not hold the client's connection open).
     const connection = request as Duplex;
-    const failed = (err: unknown) => disposeAfterEnd(connection, scope).then(() => Promise.reject(err));
+    const ended = (err: unknown) => disposeAfterEnd(connection, scope).then(() => Promise.reject(err));
+    const failed = hooked ? (err: unknown) => this.reportOn(instance, err, clientAddress, request).then(undefined, ended) : ended;
     return decoratedLifecycle(this.def, instance, req).then(() => {
       let done: void | Promise<void>;
       try {

@@ -119,7 +119,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
 
   override async handleError(request: Request | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
     this.errors.push(error);
-    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled));
+    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), undefined, request);
   }
 
   /**

@@ -469,27 +469,27 @@ describe('bootstrap\'s transport option', () => {
 });
 
 describe('request-scoped dependencies of @Verify and @HandleError', () => {
-  test('are disposed after the hook has run', async () => {
-    const disposed: string[] = [];
+  test('are disposed after the hook has run: one scope, @HandleError on the request\'s own instance', async () => {
+    const events: string[] = [];
     @Injectable({ scope: 'request' })
     class Audit {
       static made = 0;
       readonly id = ++Audit.made;
-      dispose() { disposed.push(`audit ${this.id}`); }
+      dispose() { events.push(`dispose audit ${this.id}`); }
     }
     @TcpServer(0)
     class Guarded {
       constructor(private readonly audit: Audit) {}
       @Verify() allow() { return true; }
       @Handle() handle() { throw new Error('boom'); }
-      @HandleError() failed() { /* reported */ }
+      @HandleError() failed() { events.push(`@HandleError with audit ${this.audit.id}`); }
     }
     const s = await bootstrap(Guarded);
     const loop = s.serveForever(0.05);
     try {
       await streamExchange(target(s), 'x\n', { halfClose: true });
-      await until(() => disposed.length === 2);
-      expect(disposed.sort()).toEqual(['audit 1', 'audit 2']);
+      await until(() => events.length === 2);
+      expect(events).toEqual(['@HandleError with audit 1', 'dispose audit 1']);
     } finally {
       await s.shutdown();
       await s.close();

@@ -628,6 +628,20 @@ describe('a @Handle stream handler', () => {
     expect(PerRequest.disposed).toBe(1);
   });
 
+  test('@HandleError runs on the request\'s own instance, before the connection closes: it can answer through what @Setup kept', async () => {
+    @TcpServer(0)
+    class Answers {
+      private req?: StreamRequest;
+      @Setup() setup(req: StreamRequest) { this.req = req; }
+      @Handle() async handle(req: StreamRequest) { throw new Error(`bad ${(await req.rfile.readline()).toString().trim()}`); }
+      @HandleError() async failed(error: Error) { await this.req?.wfile.write(`ERR ${error.message}\n`); }
+    }
+    const t = await serve(Answers);
+    const c = t.connect();
+    c.write('hello\n');
+    expect(await c.readAll()).toEqual(Buffer.from('ERR bad hello\n'));
+  });
+
   test('the test reads replies with read(n) and readAll()', async () => {
     const t = await serve(ClassicStream);
     const c = t.connect();
