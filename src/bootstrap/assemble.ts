@@ -8,6 +8,7 @@ import type { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import { isStreamTransport } from '../metadata/definition';
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
@@ -99,7 +100,7 @@ export function assembleServer(
       this.atOnce = atOnceByClass && LOOP_TURN.every((stage) => own[stage] === proto[stage]);
       if (strategy) this.strategy = strategy;
       // The decorators' default is Node's 511, not Python's 5: a burst of clients must not stall in SYN retries.
-      if (t.kind === 'tcp' || t.kind === 'unix-stream') this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
+      if (isStreamTransport(t)) this.requestQueueSize = t.options.backlog ?? DECORATOR_BACKLOG;
       if ('maxPacketSize' in t.options && t.options.maxPacketSize !== undefined) this.maxPacketSize = t.options.maxPacketSize;
       if (t.kind === 'tcp' && t.options.ipv6Only !== undefined) (this as unknown as TCPServer).ipv6Only = t.options.ipv6Only;
       if (options.timeout !== undefined) this.timeout = options.timeout;

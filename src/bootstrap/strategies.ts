@@ -16,6 +16,7 @@ import { edgeMessages } from '../errors/edge.messages';
 import { messages } from '../errors/messages';
 import { DEFAULT_LINE_TIMEOUT } from '../transports/edge-options';
 import type { HandlerDefinition } from '../metadata/definition';
+import { isStreamTransport } from '../metadata/definition';
 import { resolveLogger } from '../observability/logger';
 import type { BootstrapOptions } from './options';
 
@@ -32,7 +33,7 @@ export async function startStrategy(def: HandlerDefinition, options: BootstrapOp
       return undefined;
     case 'concurrent':
       // maxConnections is the transport's limits.maxConnections (accepted and closed at once past it): see assemble.
-      return new ConcurrentStrategy(def.transport.kind === 'tcp' || def.transport.kind === 'unix-stream' ? Infinity : (c.options.maxConnections ?? Infinity));
+      return new ConcurrentStrategy(isStreamTransport(def.transport) ? Infinity : (c.options.maxConnections ?? Infinity));
     case 'threading': {
       const spec = workerSpec(def, options, 'threading');
       const strategy = threadingStrategy(spec, workerLaunch('thread-entry', spec.source, def.handler.name), c.options, def.handler.name, poolTuning(options, owner));
@@ -65,7 +66,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
   const name = def.handler.name;
   if (!def.source) throw new ConfigurationError(messages.handlerSourceUnknown(name));
   const t = def.transport;
-  const limits = t.kind === 'tcp' || t.kind === 'unix-stream' ? t.options.limits : undefined;
+  const limits = isStreamTransport(t) ? t.options.limits : undefined;
   const reader = { requestTimeout: options.requestTimeout ?? null, lineLimit: limits?.maxLineLength, lineTimeout: limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT };
   const spec: WorkerSpec = {
     source: def.source,
@@ -78,7 +79,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
     shutdownTimeout: options.shutdownTimeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT : options.shutdownTimeout,
   };
   // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.
-  const edge = t.kind === 'tcp' || t.kind === 'unix-stream' ? portableEdge(name, mode, t.options) : undefined;
+  const edge = isStreamTransport(t) ? portableEdge(name, mode, t.options) : undefined;
   if (edge) spec.edge = edge;
   for (const provider of options.providers ?? []) addPortable(spec, provider, def);
   return spec;

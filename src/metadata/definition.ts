@@ -90,6 +90,14 @@ export type TransportDefinition =
       options: UnixDatagramServerOptions;
     };
 
+/** A stream transport's definition: `@TcpServer` or `@UnixStreamServer`. */
+export type StreamTransportDefinition = Extract<TransportDefinition, { kind: 'tcp' | 'unix-stream' }>;
+
+/** Whether `t` is a stream transport (TCP or a Unix stream socket): backlog, `limits`, `tls`, `proxyProtocol`. */
+export function isStreamTransport(t: TransportDefinition): t is StreamTransportDefinition {
+  return t.kind === 'tcp' || t.kind === 'unix-stream';
+}
+
 /** A worker's V8 heap limits (Node's `Worker` resourceLimits); children get `--max-old-space-size` from `maxOldGenerationSizeMb`. */
 export interface WorkerResourceLimits {
   /** Megabytes of V8's old generation (the main heap); past it the worker dies and is replaced. */

@@ -11,6 +11,7 @@ import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
 import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import { isStreamTransport } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { settledWithin } from '../transports/event-loop';
@@ -190,7 +191,7 @@ export class TestServer {
     // limits.maxLineLength caps rfile.readline() as on a socket (a size: no timer); requestTimeout and
     // lineTimeout are not applied in memory (no timer is started).
     const t = def.transport;
-    const lineLimit = t.kind === 'tcp' || t.kind === 'unix-stream' ? t.options.limits?.maxLineLength : undefined;
+    const lineLimit = isStreamTransport(t) ? t.options.limits?.maxLineLength : undefined;
     const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }));
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
     this.classic.logger = resolveLogger(logger);
