@@ -135,7 +135,10 @@ export class Server implements AsyncDisposable {
     return this.classic.logger;
   }
 
-  /** @internal the address for log lines: host:port or the path (of `a`, by default the bound address). */
+  /**
+   * The address as text, for log lines: `host:port` (an IPv6 host in brackets, `[::1]:9000`) or the Unix path;
+   * of `a`, by default the bound address (`serverAddress`, which throws before the server is bound).
+   */
   describeAddress(a: ServerAddress = this.serverAddress): string {
     return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
   }

@@ -1,4 +1,4 @@
-import { preambleBytes } from '../transports/connection-stamps';
+import { isLocalCheck, preambleBytes } from '../transports/connection-stamps';
 import { isHangUp } from './error-kind';
 
 /**
@@ -16,8 +16,13 @@ export function isHealthCheck(bytesIn: number, bytesOut: number, clientEnded: bo
 
 /**
  * isHealthCheck() for `connection`, its PROXY header left out of `bytesIn`: a header and then the client's
- * end or reset is a health check too (HAProxy's `check-send-proxy`; HAProxy ends its checks with a reset).
+ * end or reset is a health check too (HAProxy's `check-send-proxy`; HAProxy ends its checks with a reset),
+ * and so is the end of any connection whose header was v2 LOCAL (a `tcp-check` that sent a line and read
+ * the reply before its reset).
  */
 export function isHealthCheckOn(connection: object, bytesIn: number, bytesOut: number, clientEnded: boolean, error?: unknown): boolean {
+  // A PROXY v2 LOCAL connection is the balancer's own check whatever it exchanged (HAProxy's tcp-check sends a
+  // line, reads the reply, then resets): its end, by the client's FIN or by a reset, is no client error.
+  if (isLocalCheck(connection)) return error === undefined ? clientEnded : isHangUp(error);
   return isHealthCheck(bytesIn - preambleBytes(connection), bytesOut, clientEnded, error);
 }

@@ -9,7 +9,7 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 import { registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
-import { countPreambleBytes, stampHeldSince } from './connection-stamps';
+import { countPreambleBytes, stampHeldSince, stampLocalCheck } from './connection-stamps';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -104,9 +104,14 @@ export class Preamble {
 
   /** After the PROXY header: the TLS handshake where configured, then `done` with the connection to serve. */
   private secure(raw: net.Socket, clientAddress: ClientAddress, proxy: ProxyInfo | undefined, deadline: number, done: PreambleDone): void {
+    const local = proxy?.command === 'LOCAL';
+    if (local) stampLocalCheck(raw);
     if (!this.tls) return done(undefined, { socket: raw, clientAddress, proxy });
     this.handshake(raw, clientAddress, deadline).then(
-      (socket) => done(undefined, { socket, clientAddress, proxy, tls: tlsInfo(socket) }),
+      (socket) => {
+        if (local) stampLocalCheck(socket);
+        done(undefined, { socket, clientAddress, proxy, tls: tlsInfo(socket) });
+      },
       (err) => done(err),
     );
   }

@@ -54,3 +54,20 @@ export function countPreambleBytes(socket: object, bytes: number): void {
 export function preambleBytes(socket: object): number {
   return (socket as Counted)[PREAMBLE_BYTES] ?? 0;
 }
+
+const LOCAL_CHECK = Symbol('sockserve.localCheck');
+type Local = { [LOCAL_CHECK]?: true };
+
+/**
+ * `socket` came with a PROXY v2 LOCAL header: the balancer's own connection, its health check (API.md §11),
+ * whatever it says after the header. Stamped by the preamble on the raw socket and on the TLS socket it
+ * made, and by a worker on the connection it is given with such a header's facts.
+ */
+export function stampLocalCheck(socket: object): void {
+  (socket as Local)[LOCAL_CHECK] = true;
+}
+
+/** Whether stampLocalCheck() marked `socket`. */
+export function isLocalCheck(socket: object): boolean {
+  return (socket as Local)[LOCAL_CHECK] === true;
+}

@@ -60,13 +60,16 @@ export async function killAll(children: ChildProcess[]): Promise<void> {
   }
 }
 
-/** One request through the balancer: connect from `from`, send `who`, read `<client host> <backend pid>`. */
-export function who(port: number, from: string): Promise<{ host: string; pid: number }> {
+/**
+ * One request through the balancer: connect from `from`, send `who`, read `<client host> <backend pid>`.
+ * `halfClose`: the request goes with the client's FIN (`end('who\n')`), as the README's client sends it.
+ */
+export function who(port: number, from: string, opts: { halfClose?: boolean } = {}): Promise<{ host: string; pid: number }> {
   return within(10000, 'a request through the balancer', new Promise((resolve, reject) => {
     const s = net.connect({ port, host: '127.0.0.1', localAddress: from });
     let got = '';
     s.once('error', reject);
-    s.once('connect', () => s.write('who\n'));
+    s.once('connect', () => (opts.halfClose ? s.end('who\n') : s.write('who\n')));
     s.on('data', (d) => {
       got += d.toString();
       if (!got.endsWith('\n')) return;

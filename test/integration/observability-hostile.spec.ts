@@ -177,6 +177,21 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 
+  test.each([
+    ['a reset (HAProxy\'s tcp-check ends so)', (c: net.Socket) => c.resetAndDestroy()],
+    ['the client\'s end', (c: net.Socket) => c.end()],
+  ])('a PROXY v2 LOCAL connection that sends a line, reads the reply, then ends with %s is a health check: no error, no log line', async (_how, end) => {
+    const s = await start(m.Proxy);
+    const c = track(await rawConnect(endpoint(s), Buffer.concat([v2Header({ local: true }), Buffer.from('ping\n')])));
+    expect(await readLine(c)).toBe('PING\n');
+    end(c);
+    // Before: the reset reached the handler's next read, a client error with a warn line per check (new-user run
+    // behind the docs' HAProxy configuration: five a second per backend, for ever).
+    await settles(s, { accepted: 1, healthChecks: 1 }, 1);
+    expect(ends().filter((e) => e.error !== undefined)).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('an oversized message to @OnMessage counts one client error and the messages before it, and ends the request once', async () => {
     const s = await start(m.Framed);
     const c = track(await rawConnect(endpoint(s), `a\nb\n${'x'.repeat(40)}\n`));

@@ -17,7 +17,7 @@ import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheckOn } from '../../observability/health-check';
-import { stampHeldSince } from '../../transports/connection-stamps';
+import { stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -335,8 +335,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
 
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number) => {
+    // The server's preamble read a PROXY v2 LOCAL header: the balancer's health check (health-check.ts).
+    const local = facts?.proxy?.command === 'LOCAL';
     if (socket) {
       const owned = prepareOwned(socket);
+      if (local) stampLocalCheck(owned);
       if (heldSince !== undefined) stampHeldSince(owned, heldSince);
       const conn: Conn = { socket: owned };
       // Unread, with no PROXY header nor TLS to run (a connection this worker accepted): @Verify, then the
@@ -351,6 +354,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       return;
     }
     const duplex = new PortDuplex(id, channel.post);
+    if (local) stampLocalCheck(duplex);
     if (heldSince !== undefined) stampHeldSince(duplex, heldSince); // the server's preamble put bytes back: their line began then
     if (unread && edge.terminatesTls) duplex.holdReadsWhileWriting();
     const conn: Conn = { duplex };
