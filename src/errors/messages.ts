@@ -13,6 +13,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  datagramSendElsewhere: (owner: string, to: string, client: string) =>
+    `${owner || 'the handler'}: a datagram handler in a thread or child pool can only answer its own sender (${client}), not ${to}: ` +
+    `the reply goes back with the datagram's end. Fix: serve it without ThreadingMixIn/ForkingMixIn (the UDP server itself sends to any address), or reply to the sender.`,
   modeOnAbstract: (owner: string, path: string) =>
     `${owner}: mode is set, but ${JSON.stringify(path)} is a name in Linux's abstract namespace: no file is made, so ` +
     `there are no permission bits, and any process of the network namespace may connect. Fix: use a file path ` +

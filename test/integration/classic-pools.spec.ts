@@ -1,3 +1,4 @@
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BaseServer } from '../../src/classic';
@@ -97,4 +98,36 @@ describe.each(cases.filter((c) => c.stream))('classic $name with unawaited write
     const reply = (await streamExchange(target(server), 'burst\n', { halfClose: true, ms: 10000 })).toString();
     expect(reply).toBe(Array.from({ length: 10 }, (_, i) => `line ${i + 1}\n`).join(''));
   });
+});
+
+describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over UDP', ({ make }) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(() => removeTempDir(dir));
+  const target = (s: BaseServer<any, any>): Target => ({ host: s.serverAddress[0], port: s.serverAddress[1] });
+
+  test('a datagram handler\'s socket.send(): to its sender it is the reply; to another client a clear error, never a merged reply to the sender', async () => {
+    server = make(dir);
+    const errors: Error[] = [];
+    server.handleError = (_r, _a, e) => { errors.push(e as Error); };
+    await server.ready;
+    serve(server);
+    expect((await datagramExchange(target(server), 'direct\n', dir, 10000)).data.toString()).toBe('direct reply');
+    const other = dgram.createSocket('udp4');
+    try {
+      const heard: string[] = [];
+      other.on('message', (m) => heard.push(m.toString()));
+      await new Promise<void>((resolve) => other.bind(0, '127.0.0.1', resolve));
+      // Before: the other client got nothing and the sender got "relayed" as (part of) its own reply.
+      expect(await datagramSilence(target(server), `elsewhere ${other.address().port}\n`, dir)).toBe(true);
+      await until(() => errors.length === 1);
+      expect(errors[0].message).toMatch(/can only answer its own sender \(127\.0\.0\.1:\d+\), not 127\.0\.0\.1:\d+/);
+      expect(heard).toEqual([]);
+    } finally {
+      other.close();
+    }
+  });
+
 });

@@ -180,11 +180,34 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
   return {
     stream: (conn, client, worker, _edge, _verify, trace) => traced(trace, () => new Handler(conn, client, faceOf(worker)).run()),
     datagram: (data, truncated, client, reply, worker, _verify, trace) => {
-      const replies: Pick<DatagramSocket, 'send'> = { send: async (bytes) => void (await reply.write(bytes)) };
+      // The reply goes back to the sender with the datagram's end; a pool's worker has no way to another client.
+      const replies: Pick<DatagramSocket, 'send'> = {
+        send: async (bytes, to) => {
+          if (to !== undefined && !sameAddress(to, client)) throw new Error(messages.datagramSendElsewhere(Handler.name, describeAddress(to), describeAddress(client)));
+          await reply.write(bytes);
+        },
+      };
       return traced(trace, () => new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run());
     },
     dispose: () => Promise.resolve(), // no container: a classic handler builds what it uses
   };
+}
+
+/** `to` as host, port and path, whether given as a ClientAddress or as Python's `[host, port]` pair. */
+function addressParts(to: unknown): [unknown, unknown, unknown] {
+  if (Array.isArray(to)) return [to[0], to[1], undefined];
+  const a = (to ?? {}) as { host?: unknown; port?: unknown; path?: unknown };
+  return [a.host, a.port, a.path];
+}
+
+function sameAddress(to: unknown, client: ClientAddress): boolean {
+  const [host, port, path] = addressParts(to);
+  return 'path' in client && client.path !== undefined ? path === client.path : host === client.host && Number(port) === client.port;
+}
+
+function describeAddress(to: unknown): string {
+  const [host, port, path] = addressParts(to);
+  return path !== undefined ? String(path) : `${String(host)}:${String(port)}`;
 }
 
 /** A provider's token, rebuilt in this worker. */
