@@ -122,7 +122,8 @@ function poolMixIn<B extends ServerClass>(
           exportName: found?.exportName ?? name,
           values: [],
           classes: [],
-          reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit },
+          // What a worker's readers bound, as the server's own process does (API.md §5, §11): lineTimeout is the slowloris bound.
+          reader: { requestTimeout: this.requestTimeout, lineLimit: (this as unknown as { lineLimit?: number }).lineLimit, lineTimeout: streamEdge.lineTimeout ?? null },
           classic: true,
           serverAddress: this.serverAddress,
           reportMs: reportPeriodMs(heartbeatTimeout),

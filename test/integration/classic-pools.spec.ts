@@ -1,5 +1,6 @@
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { BaseServer } from '../../src/classic';
 import { classicServers } from '../fixtures/classic-handlers';
@@ -130,4 +131,35 @@ describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over U
     }
   });
 
+});
+
+describe.each(cases.filter((c) => c.stream))('classic $name: the reader bounds reach the workers', ({ make }) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(() => removeTempDir(dir));
+  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+
+  test('lineTimeout: a client that trickles a line without its newline is cut off after it, as by TCPServer', async () => {
+    server = make(dir);
+    (server as unknown as { lineTimeout: number }).lineTimeout = 1;
+    const errors: Error[] = [];
+    server.handleError = (_r, _a, e) => { errors.push(e as Error); };
+    await server.ready;
+    serve(server);
+    const t = target(server);
+    const c = 'path' in t ? net.connect(t.path) : net.connect(t.port, t.host);
+    c.on('error', () => undefined);
+    const trickle = setInterval(() => c.write('x'), 200);
+    try {
+      // Before: the pools' workers read with no lineTimeout, and the client was held for as long as it trickled.
+      await within(8000, 'the trickling client to be cut off', new Promise((resolve) => c.once('close', resolve)));
+    } finally {
+      clearInterval(trickle);
+      c.destroy();
+    }
+    await until(() => errors.length === 1);
+    expect(errors[0]).toMatchObject({ name: 'RequestTimeoutError' });
+  });
 });

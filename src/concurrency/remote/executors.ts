@@ -168,12 +168,13 @@ type ClassicHandler = new (request: unknown, client: ClientAddress, server: unkn
 /**
  * A classic handler class (StreamRequestHandler, DatagramRequestHandler…): built per request with the
  * connection (or Python's `(data, socket)` pair, whose socket's send() fills the reply) and a server face
- * carrying what handlers read from the server: requestTimeout, lineLimit and serverAddress.
+ * carrying what handlers read from the server: requestTimeout, lineLimit, lineTimeout and serverAddress.
  */
 function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
   const faceOf = (worker: WorkerServerFace) => ({
     requestTimeout: spec.reader.requestTimeout,
     lineLimit: spec.reader.lineLimit,
+    lineTimeout: spec.reader.lineTimeout ?? null,
     serverAddress: spec.serverAddress,
     shutdown: () => worker.shutdown(),
   });
