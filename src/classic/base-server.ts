@@ -17,6 +17,14 @@ import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 /** Seconds shutdown() waits for requests in flight before closing them, unless the server says otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30;
 
+/**
+ * serverBind() on a server that is bound already (Python's second `bind()` fails with EINVAL): the error, with
+ * `code` 'EINVAL'. Binding again used to open a second socket and leak the first, still accepting after close().
+ */
+export function alreadyBound(owner: string, address: string): Error {
+  return Object.assign(new Error(messages.alreadyBound(owner, address)), { code: 'EINVAL' });
+}
+
 /** The third argument of every classic server constructor. */
 export interface ServerConstructorOptions {
   /** false defers binding to explicit `await serverBind(); await serverActivate()`, as Python's bind_and_activate. */
@@ -107,19 +115,19 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * @param serverAddress Where to listen: `[host, port]` or `{ host, port }` for IP servers (port 0 lets the OS
    *   choose), a path or `{ path }` for Unix servers; after binding, the address actually bound.
    * @param RequestHandlerClass The handler class built for every request.
-   * @param options `{ bindAndActivate: false }` defers binding, as Python's `bind_and_activate`.
+   * @param options `{ bindAndActivate: false }` (or Python's positional `false`) defers binding, as Python's `bind_and_activate`.
    */
   constructor(
     /** The bound address: `[host, port]` for IP servers, as Python's `server_address`; the path for Unix servers. */
     public serverAddress: Addr,
     /** The handler class built for every request, as Python's `RequestHandlerClass`. */
     public readonly RequestHandlerClass: RequestHandlerClass<Req, any>,
-    options: ServerConstructorOptions = {},
+    options: ServerConstructorOptions | boolean = {},
   ) {
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
-      if (options.bindAndActivate === false) return;
+      if (options === false || (typeof options === 'object' && options?.bindAndActivate === false)) return;
       try {
         await this.serverBind();
         await this.serverActivate();

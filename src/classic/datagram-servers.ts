@@ -3,7 +3,7 @@ import { createUdpSocket, createUnixDatagramSocket, DatagramSocket, ReceivedData
 import { RequestQueue } from '../transports/request-queue';
 import { LineBudget } from '../observability/line-budget';
 import { messages } from '../errors/messages';
-import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { datagramRequest, DatagramRequestTuple } from './request-handler';
 import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './stream-servers';
 
@@ -35,6 +35,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   }
 
   override async serverBind(): Promise<void> {
+    if (this.socket !== undefined) throw alreadyBound(this.constructor.name, JSON.stringify(this.serverAddress));
     this.socket = this.createSocket();
     this.socket.onMessage((d) => {
       // Nothing queued before it (the loop takes those in order): a subclass may serve it at once.
@@ -163,7 +164,7 @@ export class UDPServer extends DatagramServer<[string, number]> {
    */
   override allowReuseAddress = false;
 
-  constructor(address: IpAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions) {
+  constructor(address: IpAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions | boolean) {
     super(normaliseIp(address, 'UDPServer'), Handler, options);
   }
 
@@ -180,7 +181,7 @@ export class UDPServer extends DatagramServer<[string, number]> {
 
 /** Python's UnixDatagramServer over a native AF_UNIX datagram socket; `serverAddress` is the path. */
 export class UnixDatagramServer extends DatagramServer<string> {
-  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions) {
+  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<DatagramRequestTuple, any>, options?: ServerConstructorOptions | boolean) {
     super(normaliseUnix(address, 'UnixDatagramServer'), Handler, options);
   }
 

@@ -9,6 +9,10 @@ import type { EdgeOptions } from '../transports/edge-options';
 import { threadingStrategy } from '../concurrency/threading.strategy';
 import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
+import { configurationMessages, optionTexts } from '../errors/configuration.messages';
+import { checkForkingOptions } from '../decorators/forking.decorator';
+import { checkThreadingOptions } from '../decorators/threading.decorator';
+import { nonEmptyString, OptionRule, positiveInteger, positiveNumber } from '../decorators/options.validation';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
 import { modulePath } from '../metadata/module-loader';
@@ -42,6 +46,7 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections =
  * `handlerModule`).
  */
 export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & PoolMixInOptions = {}): B {
+  checkThreadingOptions({ decorator: 'ThreadingMixIn', cls: Base.name }, options, MIXIN_RULES);
   return poolMixIn(Base, 'threading', options, (spec, name, tuning) =>
     threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name, tuning),
   );
@@ -55,8 +60,9 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
  * exports it, else from the CommonJS module that does (or from `handlerModule`).
  */
 export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
+  checkForkingOptions({ decorator: 'ForkingMixIn', cls: Base.name }, options, MIXIN_RULES);
   const Forking = poolMixIn(Base, 'forking', options, (spec, name, tuning, server) =>
-    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), { ...options, maxChildren: options.maxChildren ?? server.maxChildren }, name, tuning),
+    forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), { ...options, maxChildren: maxChildrenOf(server, options) }, name, tuning),
   );
   abstract class WithPythonTimeout extends Forking {
     constructor(...args: any[]) {
@@ -69,8 +75,23 @@ export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOpt
   return WithPythonTimeout as unknown as B;
 }
 
+/** The pool's bound: the option, else the server's `maxChildren` attribute (Python's `max_children`), a positive integer. */
+function maxChildrenOf(server: BaseServer<any, any>, options: ForkingOptions): number {
+  const max = options.maxChildren ?? server.maxChildren;
+  const site = { decorator: 'ForkingMixIn', cls: server.constructor.name };
+  if (!positiveInteger(max)) throw new ConfigurationError(configurationMessages.badOption(site.decorator, site.cls, 'maxChildren (the attribute)', max, optionTexts.maxChildren));
+  checkForkingOptions(site, { ...options, maxChildren: max });
+  return max as number;
+}
+
 /** Python's `ForkingMixIn.timeout`: seconds handleRequest() waits for a request. */
 const FORKING_TIMEOUT = 300;
+
+/** The mixins' own options, checked with the pool's (a bad one is a ConfigurationError naming it). */
+const MIXIN_RULES: readonly OptionRule[] = [
+  { name: 'handlerModule', text: optionTexts.handlerModule, valid: nonEmptyString },
+  { name: 'heartbeatTimeout', text: optionTexts.heartbeatTimeout, valid: positiveNumber },
+];
 
 /** What both pool mixins take besides the pool's own options. */
 export interface PoolMixInOptions {

@@ -8,7 +8,7 @@ import { ConnectionLimiter } from '../transports/connection-limiter';
 import { Preamble } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
-import { BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { AcceptWatch } from '../observability/accept-watch';
@@ -54,8 +54,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** The listener's mark when shutdown() was called: connections accepted up to it are still served. */
   private shutdownMark: number | undefined;
 
-  constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, options: StreamServerOptions = {}) {
-    super(address, Handler, options);
+  constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, given: StreamServerOptions | boolean = {}) {
+    super(address, Handler, given);
+    // Python's positional bind_and_activate: `new TCPServer(address, Handler, false)`.
+    const options: StreamServerOptions = typeof given === 'boolean' ? { bindAndActivate: given } : given;
     checkEdgeOptions(new.target.name, Handler?.name, options);
     const { tls, proxyProtocol, limits } = options;
     this.edge = { tls, proxyProtocol, limits };
@@ -72,6 +74,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /** Binds and listens (one call in Node); `serverAddress` then holds the real port. */
   override async serverBind(): Promise<void> {
+    if (this.listener !== undefined) throw alreadyBound(this.constructor.name, JSON.stringify(this.serverAddress));
     const { limits } = this.edge;
     const edge = { ...this.edge, limits: { ...limits, lineTimeout: this.lineTimeout ?? Infinity } }; // null: no bound
     try {
@@ -325,7 +328,7 @@ export class TCPServer extends StreamServer<[string, number]> {
   /** With an IPv6 host such as `'::'`, accept IPv6 only (no IPv4-mapped clients); default false (Node's `ipv6Only`). */
   ipv6Only = false;
 
-  constructor(address: IpAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions) {
+  constructor(address: IpAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions | boolean) {
     super(normaliseIp(address, 'TCPServer'), Handler, options);
   }
 
@@ -342,7 +345,7 @@ export class TCPServer extends StreamServer<[string, number]> {
 
 /** Python's UnixStreamServer: `serverAddress` is the path. A stale socket file is replaced; the file is removed on close. */
 export class UnixStreamServer extends StreamServer<string> {
-  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions) {
+  constructor(address: UnixAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions | boolean) {
     super(normaliseUnix(address, 'UnixStreamServer'), Handler, options);
   }
 

@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { ConcurrencyDefinition, ForkingOptions } from '../metadata/definition';
 import { ClassDecoratorSpec, concurrencyDecorator } from './class-decorator.factory';
-import { boolean, checkOrder, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
+import { boolean, checkOptions, checkOrder, DecorationSite, OptionRule, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
 
 const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
   decorator: '@Forking',
@@ -19,6 +19,15 @@ const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
   check: (site, options) => checkOrder(site, options, 'children', 'maxChildren'),
   define: (options) => ({ kind: 'forking', options }),
 };
+
+/**
+ * The pool options of @Forking, checked by its rules for another site (the classic layer's ForkingMixIn, whose own
+ * options `extra` adds): a bad one is the ConfigurationError the decorator gives.
+ */
+export function checkForkingOptions(site: DecorationSite, options: unknown, extra: readonly OptionRule[] = []): void {
+  const checked = checkOptions<ForkingOptions>(site, options, [...spec.rules, ...extra], spec);
+  spec.check?.(site, checked);
+}
 
 /**
  * Serves connections on a pool of child processes, each an event loop serving many connections (API.md

@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { ConcurrencyDefinition, ThreadingOptions } from '../metadata/definition';
 import { ClassDecoratorSpec, concurrencyDecorator } from './class-decorator.factory';
-import { boolean, checkOrder, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
+import { boolean, checkOptions, checkOrder, DecorationSite, OptionRule, positiveInteger, positiveNumber, resourceLimits } from './options.validation';
 
 const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
   decorator: '@Threading',
@@ -19,6 +19,15 @@ const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
   check: (site, options) => checkOrder(site, options, 'threads', 'maxThreads'),
   define: (options) => ({ kind: 'threading', options }),
 };
+
+/**
+ * The pool options of @Threading, checked by its rules for another site (the classic layer's ThreadingMixIn, whose own
+ * options `extra` adds): a bad one is the ConfigurationError the decorator gives.
+ */
+export function checkThreadingOptions(site: DecorationSite, options: unknown, extra: readonly OptionRule[] = []): void {
+  const checked = checkOptions<ThreadingOptions>(site, options, [...spec.rules, ...extra], spec);
+  spec.check?.(site, checked);
+}
 
 /**
  * Serves connections on a pool of `worker_threads`, each thread an event loop serving many connections

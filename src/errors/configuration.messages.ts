@@ -90,6 +90,14 @@ export const optionTexts = {
     requirement: 'a positive integer',
     fix: 'pass how many connections a child serves before the pool grows (1 is Python\'s one connection per child), or leave connectionsPerChild out for no limit.',
   },
+  heartbeatTimeout: {
+    requirement: 'a positive number (seconds)',
+    fix: 'pass how many seconds a worker\'s event loop may stay blocked before the worker is ended, or leave heartbeatTimeout out for 30.',
+  },
+  handlerModule: {
+    requirement: 'a non-empty string (a module path)',
+    fix: 'pass the path of the module that exports the handler class, or leave handlerModule out for the module that constructs the server.',
+  },
   workerIdleTimeout: {
     requirement: 'a positive number (seconds)',
     fix: 'pass how many seconds a worker above the kept pool may stay without a connection, or leave workerIdleTimeout out for 30.',

@@ -13,6 +13,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  alreadyBound: (owner: string, address: string) =>
+    `${owner}: serverBind() on a server already bound to ${address} (Python's second bind() fails with EINVAL). ` +
+    `Fix: bind once: the constructor binds unless given { bindAndActivate: false } (or Python's positional false), then call serverBind() and serverActivate() yourself.`,
   datagramSendElsewhere: (owner: string, to: string, client: string) =>
     `${owner || 'the handler'}: a datagram handler in a thread or child pool can only answer its own sender (${client}), not ${to}: ` +
     `the reply goes back with the datagram's end. Fix: serve it without ThreadingMixIn/ForkingMixIn (the UDP server itself sends to any address), or reply to the sender.`,
@@ -53,6 +56,9 @@ export const messages = {
     `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
     `Fix: make @Verify settle (bound what it awaits with a timeout)` +
     (typeof after === 'number' ? ', or raise shutdownTimeout.' : ', and await shutdown() before close().'),
+  hookUnsettled: (owner: string, hook: string, seconds: number, original: string) =>
+    `${owner}: ${hook} did not settle within ${seconds} s (shutdownTimeout), so the server goes on without waiting ` +
+    `for it (it keeps running). The error it was given: ${original}\nFix: make ${hook} return or reject (bound any call it awaits with a timeout).`,
   handleErrorUnsettled: (owner: string, seconds: number, original: string) =>
     `${owner}: @HandleError did not settle within ${seconds} s (shutdownTimeout), so the request goes on closing ` +
     `without waiting for it. The error it was given:\n${original}\nFix: make @HandleError return or reject ` +

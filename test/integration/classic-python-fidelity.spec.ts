@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  BaseServer, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingTCPServer,
+  BaseServer, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
   UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError } from '../../src/errors/errors';
@@ -39,6 +39,55 @@ describe('classic servers as Python has them', () => {
     removeTempDir(dir);
   });
   const track = <S extends BaseServer<any, any>>(s: S): S => { closing.push(s); return s; };
+
+  test.each([
+    ['TCPServer', (dir: string) => new TCPServer(['127.0.0.1', 0], StreamRequestHandler, false)],
+    ['UDPServer', (dir: string) => new UDPServer(['127.0.0.1', 0], DatagramRequestHandler, false)],
+    ['UnixStreamServer', (dir: string) => new UnixStreamServer(path.join(dir, 'b.sock'), StreamRequestHandler, false)],
+  ] as const)('%s: a positional false defers binding (Python\'s bind_and_activate=False), and a second serverBind() is EINVAL, leaking nothing', async (_name, make) => {
+    const s = track(make(dir) as BaseServer<any, any>);
+    await s.ready;
+    // Before: false was taken for no options, the constructor bound, and the user's serverBind() opened a
+    // second socket (a TypeError for TCP), the first still bound after close().
+    await s.serverBind();
+    await s.serverActivate();
+    const again = await Promise.resolve().then(() => s.serverBind()).then(() => undefined, (e: unknown) => e);
+    expect(again).toMatchObject({ code: 'EINVAL', message: expect.stringContaining('serverBind() on a server already bound') });
+    const where = s.serverAddress;
+    await s.close();
+    if (typeof where === 'string') expect(fs.existsSync(where)).toBe(false);
+    else if (s instanceof TCPServer) {
+      const refused = await new Promise<string>((resolve) => net.connect(where[1], where[0]).once('connect', function (this: net.Socket) { this.destroy(); resolve('connected'); }).once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')));
+      expect(refused).toBe('ECONNREFUSED');
+    } else {
+      const probe = dgram.createSocket('udp4');
+      await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.bind(where[1], '127.0.0.1', resolve); });
+      probe.close();
+    }
+  });
+
+  test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {
+    for (const [mixin, options, said] of [
+      [ThreadingMixIn, { maxThreads: 0 }, 'maxThreads 0 is not a positive integer'],
+      [ThreadingMixIn, { threads: -1 }, 'threads -1 is not a positive integer'],
+      [ThreadingMixIn, { threads: Number.NaN }, 'threads NaN is not a positive integer'],
+      [ThreadingMixIn, { connectionsPerThread: 0 }, 'connectionsPerThread 0 is not a positive integer'],
+      [ForkingMixIn, { maxChildren: 0 }, 'maxChildren 0 is not a positive integer'],
+      [ForkingMixIn, { children: 4, maxChildren: 2 }, 'children'],
+      [ThreadingMixIn, { thread: 2 }, 'unknown option "thread"'],
+      [ThreadingMixIn, { heartbeatTimeout: 0 }, 'heartbeatTimeout 0 is not a positive number'],
+    ] as const) {
+      // Before: accepted, and every client hung until shutdownTimeout reported "waiting for a worker".
+      expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(ConfigurationError);
+      expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(said);
+    }
+    const s = track(new ForkingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
+    s.maxChildren = 0;
+    await s.serverBind();
+    const failed = await Promise.resolve().then(() => s.serverActivate()).then(() => undefined, (e: unknown) => e);
+    expect(failed).toBeInstanceOf(ConfigurationError);
+    expect((failed as Error).message).toContain('maxChildren (the attribute) 0 is not a positive integer');
+  });
 
   test("ForkingMixIn's timeout is 300 s, as Python's; other servers' stays null", async () => {
     const a = track(new ForkingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
