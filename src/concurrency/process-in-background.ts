@@ -3,6 +3,7 @@ import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import type { ClientAddress } from '../transports/address';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
+import { settledWithin } from '../transports/event-loop';
 import type { RequestProcessor } from './strategy';
 
 /**
@@ -40,12 +41,38 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   clientAddress = clientNamedBy(err) ?? clientAddress;
   // An abandoned request was reported once; what its handler meets later (its closed socket) is no news.
   if (request !== undefined && server.wasAbandoned?.(request)) return;
+  const owner = serverOf(server).constructor.name;
+  const logger = serverOf(server).logger ?? stderrLogger;
   try {
-    await server.handleError(request, clientAddress, err);
+    const handled: unknown = server.handleError(request, clientAddress, err);
+    // A handleError that never settles (a user's override) is waited for shutdownTimeout at most, as @HandleError
+    // is: it held its request open, and shutdown() and close() with it, for ever (hostile run on the classic layer).
+    // A second more here, so that a decorated server's own bound on @HandleError (the same) reports first.
+    const limit = limitOf(server);
+    if (limit !== undefined && isThenable(handled) && !(await settledWithin(Promise.resolve(handled), limit * 1000 + 1000))) {
+      logger.error(messages.hookUnsettled(owner, 'handleError()', limit, describeThrown(err)));
+      return;
+    }
+    await handled;
   } catch (failure) {
-    const owner = (server as { constructor: { name: string } }).constructor.name;
-    ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(messages.handleErrorFailed(owner, clientAddress, describeThrown(err), describeThrown(failure)));
+    logger.error(messages.handleErrorFailed(owner, clientAddress, describeThrown(err), describeThrown(failure)));
   }
+}
+
+/** A processor that stands in for a server (a pool's): `hooksOf` is the server whose hooks it calls. */
+export interface BoundedHooks {
+  hooksOf: object;
+}
+
+/** The server behind `processor`: its shutdownTimeout, logger and name. */
+function serverOf(processor: unknown): { shutdownTimeout?: number | null; logger?: LevelledLogger; constructor: { name: string } } {
+  return ((processor as Partial<BoundedHooks>).hooksOf ?? processor) as never;
+}
+
+/** The server's shutdownTimeout in seconds, the bound of its request-ending hooks; undefined: none. */
+function limitOf(processor: unknown): number | undefined {
+  const seconds = serverOf(processor).shutdownTimeout;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
 }
 
 /** shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on). */
@@ -59,7 +86,13 @@ function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promi
     return undefined;
   }
   if (done === RESOLVED || !isThenable(done)) return undefined;
-  return Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err));
+  const ended = Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err));
+  // One that never settles (a user's closeRequest or shutdownRequest) is waited for shutdownTimeout at most.
+  const limit = limitOf(server);
+  if (limit === undefined) return ended;
+  return settledWithin(ended, limit * 1000).then((settled) => {
+    if (!settled) (serverOf(server).logger ?? stderrLogger).error(messages.hookUnsettled(serverOf(server).constructor.name, 'shutdownRequest()/closeRequest()', limit, 'none: the request had ended'));
+  });
 }
 
 /** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */

@@ -4,7 +4,7 @@ import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
 import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
 import type { ClientAddress } from '../transports/address';
-import { clientNamedBy, processInBackground } from './process-in-background';
+import { BoundedHooks, clientNamedBy, handleErrorSafely, processInBackground } from './process-in-background';
 import { AdoptedEnds, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { DroppedInWorker, FromWorker } from './remote/protocol';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
@@ -373,10 +373,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   private processorFor(server: RequestProcessor<RemoteRequest>): RequestProcessor<RemoteRequest> {
     if (this.processor?.server === server) return this.processor.runs;
-    const runs: RequestProcessor<RemoteRequest> = {
+    const runs: RequestProcessor<RemoteRequest> & BoundedHooks = {
       finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null),
       shutdownRequest: (r) => server.shutdownRequest(r),
       handleError: (r, a, e) => server.handleError(r, a, e),
+      // What bounds the server's request-ending hooks, and names it in their log lines (processInBackground).
+      hooksOf: server,
     };
     this.processor = { server, runs };
     return runs;
@@ -827,7 +829,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const client = connection.clientAddress;
     let reported: unknown;
     try {
-      if (error !== undefined) reported = error instanceof SystemExit ? undefined : accepting.handleError(undefined, clientNamedBy(error) ?? client, error);
+      // Bounded by shutdownTimeout, its failure logged (handleErrorSafely): a user's handleError that never settled held this connection, and shutdown(), for ever.
+      if (error !== undefined) reported = error instanceof SystemExit ? undefined : handleErrorSafely(accepting as unknown as RequestProcessor<unknown>, undefined, clientNamedBy(error) ?? client, error);
       else if (dropped) reported = accepting.connectionDropped?.(dropped, client, undefined, true);
     } catch (err) {
       reported = Promise.reject(err);

@@ -163,3 +163,31 @@ describe.each(cases.filter((c) => c.stream))('classic $name: the reader bounds r
     expect(errors[0]).toMatchObject({ name: 'RequestTimeoutError' });
   });
 });
+
+describe.each(cases.filter((c) => c.stream))('classic $name: request-ending hooks that never settle', ({ make }) => {
+  let dir: string;
+  let server: BaseServer<any, any> | undefined;
+  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
+  beforeEach(() => { dir = tempDir(); });
+  afterEach(() => removeTempDir(dir));
+  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+
+  test.each(['handleError', 'closeRequest'] as const)('a %s that never settles is waited for shutdownTimeout at most: shutdown() returns, and it is logged', async (hook) => {
+    server = make(dir);
+    server.shutdownTimeout = 1;
+    const errors: string[] = [];
+    server.logger = { error: (m: string) => errors.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined };
+    (server as unknown as Record<string, unknown>)[hook] = () => new Promise(() => undefined);
+    await server.ready;
+    const loop = server.serveForever(0.05);
+    // handleError hears of a handler that throws; closeRequest ends every request.
+    await streamExchange(target(server), hook === 'handleError' ? 'throw\n' : 'hello\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
+    const t0 = Date.now();
+    // Before: shutdown() was still pending after 20 s (the pools waited on the hook without a bound).
+    await within(8000, 'shutdown() past the hung hook', server.shutdown());
+    expect(Date.now() - t0).toBeLessThan(8000);
+    await within(8000, 'the serve loop to end', loop);
+    await until(() => errors.some((m) => m.includes('did not settle within 1 s (shutdownTimeout)')), 5000);
+    await within(10000, 'close()', server.close());
+  });
+});

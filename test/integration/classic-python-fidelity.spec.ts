@@ -89,6 +89,20 @@ describe('classic servers as Python has them', () => {
     expect((failed as Error).message).toContain('maxChildren (the attribute) 0 is not a positive integer');
   });
 
+  test('TCPServer: a handleError that never settles is waited for shutdownTimeout, then the next client is served', async () => {
+    const s = track(new TCPServer(['127.0.0.1', 0], WhereStream));
+    s.shutdownTimeout = 1;
+    const logged: string[] = [];
+    s.logger = { error: (m: string) => logged.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined };
+    s.handleError = () => new Promise(() => undefined);
+    await s.ready;
+    serve(s);
+    await streamExchange(tcpTarget(s), 'throw\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
+    // Before: the serial loop waited on the hook for ever, and this client was never served.
+    expect((await streamExchange(tcpTarget(s), 'next\n', { halfClose: true, ms: 10000 })).toString()).toMatch(/ next$/);
+    expect(logged).toEqual([expect.stringContaining('handleError() did not settle within 1 s (shutdownTimeout)')]);
+  });
+
   test("ForkingMixIn's timeout is 300 s, as Python's; other servers' stays null", async () => {
     const a = track(new ForkingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
     const b = track(new (ForkingMixIn(TCPServer) as typeof TCPServer)(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
