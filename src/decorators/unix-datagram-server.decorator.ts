@@ -1,7 +1,8 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { UnixDatagramServerOptions } from '../metadata/definition';
+import { MAX_UNIX_DATAGRAM_PACKET } from '../transports/unix-dgram.socket';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
-import { checkPathLength, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
+import { checkPathLength, integerFrom, nonEmptyString } from './options.validation';
 
 const spec: TransportSpec<UnixDatagramServerOptions> = {
   kind: 'unix-dgram',
@@ -11,7 +12,7 @@ const spec: TransportSpec<UnixDatagramServerOptions> = {
   example: "@UnixDatagramServer('/tmp/echo.sock') or @UnixDatagramServer({ path: '/tmp/echo.sock' })",
   rules: [
     { name: 'path', text: optionTexts.path, valid: nonEmptyString, required: true, more: checkPathLength },
-    { name: 'maxPacketSize', text: optionTexts.unixMaxPacketSize, valid: positiveInteger },
+    { name: 'maxPacketSize', text: optionTexts.unixMaxPacketSize, valid: integerFrom(1, MAX_UNIX_DATAGRAM_PACKET) },
     { name: 'mode', text: optionTexts.mode, valid: integerFrom(0, 0o777) },
   ],
   define: (options) => ({ kind: 'unix-dgram', options }),

@@ -73,8 +73,8 @@ export const optionTexts = {
     fix: 'pass a size in that range, or leave maxPacketSize out for the default 8192.',
   },
   unixMaxPacketSize: {
-    requirement: 'a positive integer',
-    fix: 'pass a size in bytes, or leave maxPacketSize out for the default 8192.',
+    requirement: 'an integer from 1 to 65534',
+    fix: 'pass a size in bytes in that range (node-unix-socket reads at most 65535 bytes of a datagram, so a longer one could not be told truncated), or leave maxPacketSize out for the default 8192.',
   },
   path: { requirement: 'a non-empty string', fix: "pass a filesystem path for the socket, such as '/tmp/echo.sock'." },
   threads: {

@@ -7,7 +7,7 @@
  */
 import { ClientAddress } from './address';
 import { UdpSocket } from './udp.socket';
-import { loadUnixDgramAddon, UnixDatagramSocket } from './unix-dgram.socket';
+import { loadUnixDgramAddon, MAX_UNIX_DATAGRAM_PACKET, UnixDatagramSocket } from './unix-dgram.socket';
 
 /** Python's `max_packet_size`: a longer datagram is cut to this length. */
 export const DEFAULT_MAX_PACKET_SIZE = 8192;
@@ -89,13 +89,16 @@ export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
 export function createUnixDatagramSocket(opts: UnixDatagramSocketOptions): DatagramSocket {
   const owner = opts.owner ?? 'UnixDatagramServer';
   return new UnixDatagramSocket(
-    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner), owner, onFailure: opts.onFailure },
+    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner, MAX_UNIX_DATAGRAM_PACKET), owner, onFailure: opts.onFailure },
     loadUnixDgramAddon(),
   );
 }
 
-function checkMaxPacketSize(size: number | undefined, owner: string): number {
+function checkMaxPacketSize(size: number | undefined, owner: string, max = Number.MAX_SAFE_INTEGER): number {
   if (size === undefined) return DEFAULT_MAX_PACKET_SIZE;
-  if (Number.isInteger(size) && size > 0) return size;
+  if (Number.isInteger(size) && size > 0 && size <= max) return size;
+  if (Number.isInteger(size) && size > max) {
+    throw new RangeError(`${owner}: maxPacketSize ${size} is more than ${max}: node-unix-socket reads at most 65535 bytes of a datagram, so a longer one would arrive cut and not flagged truncated. Fix: pass at most ${max}.`);
+  }
   throw new RangeError(`${owner}: maxPacketSize ${size} is not a positive integer. Fix: pass a byte count such as 8192.`);
 }

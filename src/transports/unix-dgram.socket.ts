@@ -7,7 +7,8 @@
  * - a native socket holds the event loop open from its construction until `close()`, bound or not, so it
  *   is created in `bind()` and closed on every failure path;
  * - it delivers at most 65535 bytes of a datagram, silently: with maxPacketSize ≥ 65535 a cut datagram
- *   cannot be told apart from a 65535-byte one, and `truncated` stays false;
+ *   cannot be told apart from a 65535-byte one, and `truncated` stays false; so maxPacketSize is at most
+ *   MAX_UNIX_DATAGRAM_PACKET (65534), where a longer datagram shows as one cut to it;
  * - its errors have no errno `code`, only a message ("Address already in use", "Message too long",
  *   "Connection refused"…);
  * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen`
@@ -48,6 +49,9 @@ const FULL_HOLD_MS = 250;
 const FULL_HOLD_MAX_MS = 30_000;
 /** How many such clients are remembered. */
 const FULL_MAX = 1024;
+/** The largest maxPacketSize of a Unix datagram server: node-unix-socket reads at most 65535 bytes, silently. */
+export const MAX_UNIX_DATAGRAM_PACKET = 65534;
+
 export type NativeDgramSocketClass = typeof UnixSocketAddon.DgramSocket;
 
 /**

@@ -60,7 +60,7 @@ export async function streamExchange(target: Target, payload: string | Buffer, o
 export async function datagramExchange(target: Target, payload: string | Buffer, dir?: string, ms = 5000): Promise<ReceivedDatagram> {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   if ('path' in target) {
-    const client = createUnixDatagramSocket({ path: path.join(dir ?? os.tmpdir(), `client-${process.pid}-${Math.random().toString(36).slice(2)}.sock`), maxPacketSize: 65535 });
+    const client = createUnixDatagramSocket({ path: path.join(dir ?? os.tmpdir(), `client-${process.pid}-${Math.random().toString(36).slice(2)}.sock`), maxPacketSize: 65534 });
     try {
       const reply = new Promise<ReceivedDatagram>((resolve) => client.onMessage(resolve));
       await client.bind();

@@ -135,3 +135,18 @@ describe('a flood of datagrams faster than the children serve them', () => {
     expect(reply.data.toString()).toMatch(/: after!/);
   }, 60000);
 });
+
+describe('maxPacketSize of a Unix datagram server', () => {
+  test('is at most 65534 (node-unix-socket reads 65535 bytes, silently), so a longer datagram is flagged truncated', async () => {
+    // Before: 100000 was accepted, and a 70000-byte datagram reached the handler as 65535 bytes with truncated false.
+    @UnixDatagramServer({ path: path.join(dir, 'big.sock'), maxPacketSize: 65534 }) @Concurrent()
+    class Big {
+      @Handle() handle(req: DatagramRequest) { void req.wfile.write(`${req.data.length} ${req.truncated}`); }
+    }
+    expect(() => UnixDatagramServer({ path: path.join(dir, 'x.sock'), maxPacketSize: 65535 })(class Over {})).toThrow(/maxPacketSize 65535 is not an integer from 1 to 65534/);
+    const s = serve(await bootstrap(Big));
+    const reply = await datagramExchange({ path: path.join(dir, 'big.sock') }, Buffer.alloc(70000, 0x61), dir, 10000);
+    expect(reply.data.toString()).toBe('65534 true');
+    expect(s.stats().errors).toBe(0);
+  });
+});
