@@ -5,7 +5,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { ConnectionLimiter } from '../transports/connection-limiter';
-import { Preamble } from '../transports/connection-preamble';
+import { blamedOption, Preamble } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
@@ -80,7 +80,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     try {
       this.preamble = Preamble.from(edge);
     } catch (err) {
-      throw new ConfigurationError(edgeMessages.badTrusted(this.constructor.name, (err as Error).message));
+      const reason = (err as Error)?.message ?? String(err);
+      throw new ConfigurationError(blamedOption(err) === 'tls' ? edgeMessages.badTls(this.constructor.name, reason) : edgeMessages.badTrusted(this.constructor.name, reason));
     }
     if (limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined) {
       this.limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerClient);

@@ -38,6 +38,9 @@ export const edgeMessages = {
     `nothing was changed. Fix: give keys, certificates and CAs as Buffers or strings and the other options as plain data.`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
+  badTls: (owner: string, reason: string) =>
+    `${owner}: tls: ${reason}. Fix: give a PEM private key and the certificate that belongs to it (key, cert; or pfx), ` +
+    `and only options Node's tls.createSecureContext() accepts.`,
   badTrusted: (owner: string, reason: string) =>
     `${owner}: proxyProtocol.trusted: ${reason}. Fix: list addresses or CIDR blocks, e.g. ['127.0.0.1', '10.0.0.0/8'].`,
   routine: (error: unknown, client: ClientAddress | undefined) =>

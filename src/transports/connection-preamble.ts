@@ -31,8 +31,9 @@ export class Preamble {
   static from(options: EdgeOptions): Preamble | undefined {
     if (!options.tls && !options.proxyProtocol) return undefined;
     const p = options.proxyProtocol === true ? {} : options.proxyProtocol;
-    const proxy = p ? { trusted: new TrustedPeers(p.trusted), required: p.required ?? true } : undefined;
-    return new Preamble(proxy, options.tls ? new TlsTerminator(options.tls) : undefined, options.limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT);
+    const proxy = p ? { trusted: blamed('proxyProtocol.trusted', () => new TrustedPeers(p.trusted)), required: p.required ?? true } : undefined;
+    const tls = options.tls ? blamed('tls', () => new TlsTerminator(options.tls!)) : undefined;
+    return new Preamble(proxy, tls, options.limits?.lineTimeout ?? DEFAULT_LINE_TIMEOUT);
   }
 
   /**
@@ -461,4 +462,21 @@ export function preambleDeferred(socket: object): boolean {
 /** Whether the server itself destroyed `raw` with its reason (a RequestTimeoutError: shutdownTimeout, close()). */
 function closedByServer(raw: net.Socket): boolean {
   return (raw.errored as { name?: unknown } | null)?.name === 'RequestTimeoutError';
+}
+
+/** The option a Preamble.from() error came from (`'tls'` or `'proxyProtocol.trusted'`), for the server's message. */
+export function blamedOption(err: unknown): string | undefined {
+  return (err as { [BLAMED]?: string } | null)?.[BLAMED];
+}
+
+const BLAMED = Symbol('sockserve.blamedOption');
+
+/** `build()`, its error marked with the option it came from (a bad key was reported as a bad trusted list). */
+function blamed<T>(option: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (typeof err === 'object' && err !== null) Object.defineProperty(err, BLAMED, { value: option, configurable: true });
+    throw err;
+  }
 }

@@ -196,6 +196,24 @@ describe('TLS and the lifecycle', () => {
     await expect(bootstrap(Configured, { transport: { limits: { lineTimeout: 0 } } })).rejects.toThrow(/limits.lineTimeout 0 is not a positive number/);
   });
 
+  test('a bad key or certificate is a ConfigurationError that names tls, not proxyProtocol.trusted', async () => {
+    @TcpServer({ port: 0, tls: { key: 'not a key', cert: cert('server.crt') } })
+    class BadKey {
+      @Handle() handle() {}
+    }
+    @TcpServer({ port: 0, tls: { ...TLS, minVersion: 'TLSv9' as never } })
+    class BadVersion {
+      @Handle() handle() {}
+    }
+    for (const handler of [BadKey, BadVersion]) {
+      const failed = await bootstrap(handler).then(() => undefined, (e: unknown) => e);
+      expect(failed).toBeInstanceOf(ConfigurationError);
+      // Before: "TCPServer: proxyProtocol.trusted: error:…PEM routines… Fix: list addresses or CIDR blocks"
+      expect((failed as Error).message).toMatch(/^TCPServer: tls: .*Fix: give a PEM private key/s);
+      expect((failed as Error).message).not.toContain('proxyProtocol');
+    }
+  });
+
   test('setSecureContext() on a server without tls is a ConfigurationError', async () => {
     @TcpServer(0)
     class Plain {
