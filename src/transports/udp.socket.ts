@@ -154,7 +154,7 @@ function closeQuietly(socket: dgram.Socket): Promise<void> {
 }
 
 /** A reply too long for one UDP datagram (EMSGSIZE) says so, with its size and the fix; other errors pass as they are. */
-function sendError(owner: string, bytes: number, to: { host: string; family?: string }, err: Error): Error {
+export function sendError(owner: string, bytes: number, to: { host: string; family?: string }, err: Error): Error {
   if ((err as NodeJS.ErrnoException).code !== 'EMSGSIZE') return err;
   return Object.assign(new Error(text.tooLong(owner, bytes, to.family === 'IPv6' || to.host.includes(':')), { cause: err }), { code: 'EMSGSIZE' });
 }

@@ -1,6 +1,6 @@
 import type * as dgram from 'node:dgram';
 import type { ClientAddress } from '../../transports/address';
-import { receivedDatagram, stopReading } from '../../transports/udp.socket';
+import { receivedDatagram, sendError, stopReading } from '../../transports/udp.socket';
 
 /**
  * A child's copy of the server's UDP socket (API.md §3: workers own what Node lets them): the child reads
@@ -45,7 +45,8 @@ export class SharedDatagrams {
     const { host, port } = to as { host: string; port: number };
     return new Promise<void>((resolve, reject) => {
       try {
-        this.socket.send(bytes, port, host, (err) => (err ? reject(err) : resolve()));
+        // EMSGSIZE said as the server's own socket says it (a reply too long for one datagram), not as Node's raw error.
+        this.socket.send(bytes, port, host, (err) => (err ? reject(sendError('UDPServer', bytes.length, to as { host: string; family?: string }, err)) : resolve()));
       } catch (err) {
         reject(err); // closed under it (ERR_SOCKET_DGRAM_NOT_RUNNING)
       }
