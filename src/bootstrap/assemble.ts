@@ -276,7 +276,11 @@ function edgeOptionsOf(def: HandlerDefinition): StreamServerOptions {
   const { tls, proxyProtocol } = t.options;
   let limits = t.options.limits;
   const c = def.concurrency;
-  if (c.kind === 'concurrent' && c.options.maxConnections !== undefined && limits?.maxConnections === undefined) {
+  if (c.kind === 'concurrent' && c.options.maxConnections !== undefined) {
+    // Two bounds that disagree: limits won, silently (hostile run); the same bound twice is fine.
+    if (limits?.maxConnections !== undefined && limits.maxConnections !== c.options.maxConnections) {
+      throw new ConfigurationError(messages.maxConnectionsTwice(def.handler.name, c.options.maxConnections, limits.maxConnections));
+    }
     limits = { ...limits, maxConnections: c.options.maxConnections };
   }
   return { tls, proxyProtocol, limits };

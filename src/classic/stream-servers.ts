@@ -12,7 +12,7 @@ import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { AcceptWatch } from '../observability/accept-watch';
-import { checkEdgeOptions } from '../decorators/edge-options.validation';
+import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options.validation';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -348,6 +348,7 @@ export class TCPServer extends StreamServer<[string, number]> {
 export class UnixStreamServer extends StreamServer<string> {
   constructor(address: UnixAddressInput, Handler: RequestHandlerClass<net.Socket, any>, options?: StreamServerOptions | boolean) {
     super(normaliseUnix(address, 'UnixStreamServer'), Handler, options);
+    if (typeof options === 'object' && options !== null) checkUnixPerClient({ decorator: `new ${new.target.name}()`, cls: Handler?.name || 'its handler' }, options);
   }
 
   protected endpoint(): StreamEndpoint {

@@ -76,3 +76,14 @@ export function checkEdgeOptions(server: string, handler: string, options: { tls
   const { tls, proxyProtocol, limits } = options;
   checkOptions({ decorator: `new ${server}()`, cls: handler || 'its handler' }, { tls, proxyProtocol, limits }, edgeRules, { expected: '', example: '' });
 }
+
+/**
+ * On a Unix stream socket every peer is the same client (no address tells them apart) unless a PROXY header
+ * names it: there `limits.maxConnectionsPerClient` without `proxyProtocol` capped the whole server, a
+ * ConfigurationError now (hostile run).
+ */
+export function checkUnixPerClient(site: DecorationSite, options: { proxyProtocol?: unknown; limits?: { maxConnectionsPerClient?: unknown } }): void {
+  if (options.limits?.maxConnectionsPerClient !== undefined && !options.proxyProtocol) {
+    fail(messages.badOption(site.decorator, site.cls, 'limits.maxConnectionsPerClient', options.limits.maxConnectionsPerClient, texts.unixPerClient));
+  }
+}

@@ -1,7 +1,7 @@
 import { optionTexts } from '../errors/configuration.messages';
 import type { UnixStreamServerOptions } from '../metadata/definition';
 import { TransportSpec, transportDecorator } from './class-decorator.factory';
-import { edgeRules } from './edge-options.validation';
+import { checkUnixPerClient, edgeRules } from './edge-options.validation';
 import { checkPathLength, integerFrom, nonEmptyString, positiveInteger } from './options.validation';
 
 const spec: TransportSpec<UnixStreamServerOptions> = {
@@ -16,6 +16,7 @@ const spec: TransportSpec<UnixStreamServerOptions> = {
     { name: 'mode', text: optionTexts.mode, valid: integerFrom(0, 0o777) },
     ...edgeRules,
   ],
+  check: (site, options) => checkUnixPerClient(site, options),
   define: (options) => ({ kind: 'unix-stream', options }),
 };
 

@@ -65,6 +65,10 @@ export const edgeOptionTexts = {
   },
   maxConnections: { requirement: 'a positive integer', fix: 'pass the most connections to hold open at once, or leave it out for no limit.' },
   maxConnectionsPerClient: { requirement: 'a positive integer', fix: 'pass the most connections one client host may hold open, or leave it out.' },
+  unixPerClient: {
+    requirement: 'allowed on a Unix stream socket without proxyProtocol (every peer of a Unix socket is the same client, so it would cap the whole server)',
+    fix: 'use limits.maxConnections for the whole server, or leave maxConnectionsPerClient out.',
+  },
   maxLineLength: { requirement: 'a positive integer (bytes)', fix: 'pass the longest line to accept in bytes, or leave it out for 65536.' },
   lineTimeout: { requirement: 'a positive number (seconds)', fix: 'pass the seconds a line may take from its first byte, or leave it out for 30.' },
 } as const;

@@ -13,6 +13,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>
+    `${owner}: @Concurrent({ maxConnections: ${concurrent} }) and limits.maxConnections ${limits} disagree. ` +
+    `Fix: give the bound once: @Concurrent's is a shorthand for the transport's limits.maxConnections.`,
   alreadyBound: (owner: string, address: string) =>
     `${owner}: serverBind() on a server already bound to ${address} (Python's second bind() fails with EINVAL). ` +
     `Fix: bind once: the constructor binds unless given { bindAndActivate: false } (or Python's positional false), then call serverBind() and serverActivate() yourself.`,

@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import {
-  bootstrap, Concurrent, Handle, HandleError, LineTooLongError, RequestTimeoutError, Server, StreamRequest, TcpServer,
+  bootstrap, Concurrent, ConfigurationError, Handle, HandleError, LineTooLongError, RequestTimeoutError, Server, StreamRequest, TcpServer,
+  UnixStreamServer,
 } from '../../src';
+import { StreamRequestHandler, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
 import { HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '../fixtures/edge-handlers';
 import { within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
@@ -247,5 +249,28 @@ describe('limits', () => {
       }
       return BadCidr;
     }).toThrow(/proxyProtocol.trusted.*10.0.0.0\/99/);
+  });
+
+  test('maxConnectionsPerClient on a Unix stream socket needs proxyProtocol (every peer is the same client there), in the decorator and the classic server', () => {
+    // Before: accepted, and it capped the whole server (two clients served, every other one refused).
+    expect(() => UnixStreamServer({ path: '/tmp/x.sock', limits: { maxConnections: 5, maxConnectionsPerClient: 2 } })(class PerPeer {})).toThrow(
+      /limits.maxConnectionsPerClient 2 is not allowed on a Unix stream socket without proxyProtocol/,
+    );
+    expect(() => UnixStreamServer({ path: '/tmp/x.sock', proxyProtocol: true, limits: { maxConnectionsPerClient: 2 } })(class BehindProxy {})).not.toThrow();
+    expect(() => new ClassicUnixStreamServer('/tmp/never-bound.sock', StreamRequestHandler, { bindAndActivate: false, limits: { maxConnectionsPerClient: 2 } })).toThrow(ConfigurationError);
+  });
+
+  test('@Concurrent({ maxConnections }) and a different limits.maxConnections are a ConfigurationError at bootstrap', async () => {
+    @TcpServer({ port: 0, limits: { maxConnections: 5 } }) @Concurrent({ maxConnections: 2 })
+    class Twice {
+      @Handle() handle() {}
+    }
+    // Before: limits won, silently (5 served).
+    await expect(bootstrap(Twice)).rejects.toThrow(/@Concurrent\(\{ maxConnections: 2 \}\) and limits.maxConnections 5 disagree/);
+    @TcpServer({ port: 0, limits: { maxConnections: 2 } }) @Concurrent({ maxConnections: 2 })
+    class Same {
+      @Handle() handle() {}
+    }
+    serve(await bootstrap(Same));
   });
 });
