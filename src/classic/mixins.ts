@@ -80,7 +80,7 @@ function maxChildrenOf(server: BaseServer<any, any>, options: ForkingOptions): n
   const max = options.maxChildren ?? server.maxChildren;
   const site = { decorator: 'ForkingMixIn', cls: server.constructor.name };
   if (!positiveInteger(max)) throw new ConfigurationError(configurationMessages.badOption(site.decorator, site.cls, 'maxChildren (the attribute)', max, optionTexts.maxChildren));
-  checkForkingOptions(site, { ...options, maxChildren: max });
+  checkForkingOptions(site, { ...options, maxChildren: max }, MIXIN_RULES);
   return max as number;
 }
 

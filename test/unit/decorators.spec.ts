@@ -91,7 +91,7 @@ describe('transport decorators', () => {
       kind: 'unix-dgram',
       options: { path: '/tmp/d.sock' },
     });
-    const options = { path: '/tmp/d.sock', maxPacketSize: 100000 };
+    const options = { path: '/tmp/d.sock', maxPacketSize: 60000 };
     expect(getTransports(decorate(UnixDatagramServer(options)))[0].definition).toEqual({ kind: 'unix-dgram', options });
   });
 
@@ -218,7 +218,7 @@ describe('transport decorators', () => {
       [
         'a zero Unix datagram maxPacketSize',
         () => decorate(UnixDatagramServer({ path: '/tmp/d', maxPacketSize: 0 })),
-        '@UnixDatagramServer on EchoHandler: maxPacketSize 0 is not a positive integer. Fix: pass a size in bytes, or leave maxPacketSize out for the default 8192.',
+        '@UnixDatagramServer on EchoHandler: maxPacketSize 0 is not an integer from 1 to 65534. Fix: pass a size in bytes in that range (node-unix-socket reads at most 65535 bytes of a datagram, so a longer one could not be told truncated), or leave maxPacketSize out for the default 8192.',
       ],
     ];
     it.each(cases)('rejects %s', (_name, fn, message) => expectConfigurationError(fn, message));
