@@ -1,9 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsInfo, TlsServerOptions } from './edge-options';
 
 type ConnectionListener = (this: tls.Server, raw: net.Socket) => void;
+
+const ticketKeysOf = new WeakMap<object, Buffer>();
+
+/**
+ * `options` with session-ticket keys (48 random bytes, Node's `ticketKeys`) that every TLS server built from
+ * this same options object shares: the server's process and each of its workers, so a client resumes its
+ * session whichever worker it reaches. Each `tls.createServer()` draws keys of its own otherwise, and with
+ * @Threading/@Forking a resumption succeeded only on the worker that issued the ticket (1 to 10 in 20; hostile
+ * run). Keys the user gives are kept.
+ */
+export function withSharedTicketKeys<T extends object | undefined>(options: T): T {
+  if (options === undefined || (options as { ticketKeys?: unknown }).ticketKeys !== undefined) return options;
+  let keys = ticketKeysOf.get(options);
+  if (keys === undefined) {
+    keys = randomBytes(48);
+    ticketKeysOf.set(options, keys);
+  }
+  return { ...options, ticketKeys: keys };
+}
 
 /**
  * Terminates TLS on sockets a plain `net.Server` (or a worker) accepted: Node's own `tls.Server` does the
@@ -20,7 +40,7 @@ export class TlsTerminator {
   private readonly wrap: ConnectionListener;
 
   constructor(options: TlsServerOptions) {
-    this.server = tls.createServer(options);
+    this.server = tls.createServer(withSharedTicketKeys(options));
     this.wrap = this.server.listeners('connection')[0] as ConnectionListener;
   }
 

@@ -7,7 +7,7 @@ import {
   TlsHandshakeError, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading } from '../fixtures/edge-handlers';
+import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
@@ -194,6 +194,31 @@ describe('TLS and the lifecycle', () => {
       client.destroy();
     }
     await expect(bootstrap(Configured, { transport: { limits: { lineTimeout: 0 } } })).rejects.toThrow(/limits.lineTimeout 0 is not a positive number/);
+  });
+
+  test.each([
+    ['@Threading', TlsTwoThreads],
+    ['@Forking', TlsTwoChildren],
+  ] as const)('%s: a TLS session resumes whichever of two workers the client reaches (the workers share the ticket keys)', async (_mode, handler) => {
+    const s = serve(await bootstrap(handler));
+    const { host, port } = endpoint(s);
+    let session: Buffer | undefined;
+    const reused: boolean[] = [];
+    const pids = new Set<number>();
+    for (let i = 0; i < 8; i++) {
+      const c = await within(10000, 'a TLS 1.2 client', new Promise<tlsLib.TLSSocket>((resolve, reject) => {
+        const t = tlsLib.connect({ host, port, ca: cert('ca.crt'), servername: 'localhost', maxVersion: 'TLSv1.2', session, key: cert('client.key'), cert: cert('client.crt') });
+        t.once('secureConnect', () => resolve(t)).once('error', reject);
+      }));
+      pids.add((await askInfo(c)).pid);
+      if (i > 0) reused.push(c.isSessionReused());
+      session = c.getSession();
+      c.end();
+      await closed(c);
+    }
+    // Before: each worker had keys of its own, and only a client that came back to the same worker resumed.
+    expect(reused).toEqual(Array(7).fill(true));
+    if (handler === TlsTwoChildren) expect(pids.size).toBe(2); // children: the two took connections in turn
   });
 
   test('a bad key or certificate is a ConfigurationError that names tls, not proxyProtocol.trusted', async () => {

@@ -5,6 +5,7 @@ import { ConfigurationError } from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import { Preamble, PreambleResult } from '../../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../../transports/edge-options';
+import { withSharedTicketKeys } from '../../transports/tls-terminate';
 import type { UnreadConnection } from './protocol';
 
 /**
@@ -73,5 +74,6 @@ export function portableEdge(handler: string, mode: 'threading' | 'forking', edg
   } catch (err) {
     throw new ConfigurationError(edgeMessages.tlsNotCloneable(handler, mode, (err as Error).message));
   }
-  return { tls, proxyProtocol, limits: { lineTimeout: lineTimeout ?? Infinity } };
+  // The session-ticket keys the server's process uses too (withSharedTicketKeys): a session resumes on any worker.
+  return { tls: withSharedTicketKeys(tls), proxyProtocol, limits: { lineTimeout: lineTimeout ?? Infinity } };
 }
