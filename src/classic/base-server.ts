@@ -203,6 +203,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       while (!this.shutdownRequested) {
         const ready = await this.waitForRequest(pollInterval * 1000);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
+        if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'serveForever'));
         // At the strategy's limit (requests started outside the loop may fill it): take nothing until a slot is free.
         const full = ready ? this.strategy.whenSlotFree?.() : undefined;
         if (full) {
@@ -290,6 +291,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected async handleOneRequest(): Promise<unknown> {
     await this.ready;
     this.assertBound('handleRequest');
+    if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'handleRequest'));
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
       const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
       try {
@@ -669,7 +671,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   private assertOpen(member: string): void {
     if (this.closing) throw new ServerClosedError(messages.serverClosed(this.constructor.name, member));
+    if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.constructor.name, member));
   }
+
+  /**
+   * serverClose() released the socket (called by itself, Python's `server_close()`, not through close()): no
+   * loop can take a request any more. serveForever() and handleRequest() then reject with ServerClosedError, as
+   * Python's raise ValueError on the closed descriptor; they waited for ever, or the program exited mid-await.
+   */
+  protected socketReleased = false;
 }
 
 function ignore(): void {}

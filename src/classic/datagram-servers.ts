@@ -94,6 +94,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   }
 
   override async serverClose(): Promise<void> {
+    if (this.socket) this.socketReleased = true;
     this.dropLines?.flush();
     this.queue.drain();
     this.queue.wake();

@@ -123,6 +123,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   override serverClose(): Promise<void> {
+    if (this.listener) this.socketReleased = true;
     return this.listener?.close() ?? Promise.resolve();
   }
 

@@ -93,6 +93,9 @@ export const messages = {
     `${owner}.${member}(): the server is not bound: it was built with { bindAndActivate: false } and serverBind() ` +
     `has not run, so no request could ever come. Fix: await server.serverBind() and server.serverActivate() first ` +
     `(Python's server_bind() and server_activate()), or leave bindAndActivate out.`,
+  socketReleased: (owner: string, member: string) =>
+    `${owner}.${member}(): serverClose() has released the server's socket, so no request can come (Python raises ValueError here). ` +
+    `Fix: build a new server; serverClose() and close() are final.`,
   serverClosed: (owner: string, member: string) =>
     `${owner}.${member}(): the server is closed. Fix: build a new server; close() is final.`,
   serviceActionsAbandoned: (owner: string, seconds: number) =>

@@ -12,7 +12,7 @@ import {
   BaseServer, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
   UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
-import { AddressInUseError, ConfigurationError, RequestTimeoutError } from '../../src/errors/errors';
+import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClosedError } from '../../src/errors/errors';
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { until } from '../fakes/fake-server';
 import { forkingTcp, WhereStream } from '../fixtures/classic-handlers';
@@ -101,6 +101,24 @@ describe('classic servers as Python has them', () => {
     // Before: the serial loop waited on the hook for ever, and this client was never served.
     expect((await streamExchange(tcpTarget(s), 'next\n', { halfClose: true, ms: 10000 })).toString()).toMatch(/ next$/);
     expect(logged).toEqual([expect.stringContaining('handleError() did not settle within 1 s (shutdownTimeout)')]);
+  });
+
+  test.each([
+    ['TCPServer', () => new TCPServer(['127.0.0.1', 0], StreamRequestHandler)],
+    ['UDPServer', () => new UDPServer(['127.0.0.1', 0], DatagramRequestHandler)],
+    ['ThreadingTCPServer', () => new ThreadingTCPServer(['127.0.0.1', 0], WhereStream)],
+  ] as const)('%s: after serverClose() by itself, serveForever() and handleRequest() reject with ServerClosedError, and a running loop ends so', async (_name, make) => {
+    const s = track(make() as BaseServer<any, any>);
+    await s.ready;
+    const loop = s.serveForever(0.05).then(() => 'resolved', (e: unknown) => Promise.reject(e));
+    const outcome = loop.then(() => undefined, (e: unknown) => e); // watched from now on
+    await new Promise((r) => setTimeout(r, 100));
+    await s.serverClose();
+    // Before: the running loop spun for ever, a new serveForever() never settled, and handleRequest() with no
+    // timeout left nothing to keep Node alive: the program exited mid-await. Python raises ValueError.
+    expect(await within(5000, 'the running loop', outcome)).toMatchObject({ message: expect.stringContaining("serverClose() has released the server's socket") });
+    await expect(within(5000, 'serveForever()', s.serveForever(0.05))).rejects.toBeInstanceOf(ServerClosedError);
+    await expect(within(5000, 'handleRequest()', s.handleRequest())).rejects.toBeInstanceOf(ServerClosedError);
   });
 
   test("ForkingMixIn's timeout is 300 s, as Python's; other servers' stays null", async () => {
