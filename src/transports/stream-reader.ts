@@ -179,8 +179,14 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * line is longer (the rest comes with the next read). A negative `limit` (Python's `readline(-1)`) is no
    * limit: the same as none.
    */
-  readline(limit?: number): Promise<Buffer> {
-    return this.lineAs(limit, asIs);
+  readline(limit?: number | null): Promise<Buffer> {
+    let checked: number | undefined;
+    try {
+      checked = byteCount(limit, 'readline');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.lineAs(checked, asIs);
   }
 
   /** @internal readline(), its line passed through `map` (the line iterator's `{ done, value }`) without a promise more. */
@@ -225,7 +231,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * the rest of a request (a body after its header), so shutdown does not end this read early: it waits
    * for them, bounded by requestTimeout and shutdownTimeout.
    */
-  async read(n?: number): Promise<Buffer> {
+  async read(n?: number | null): Promise<Buffer> {
+    n = byteCount(n, 'read');
     if (n === undefined || n < 0) return this.readAll();
     let deadline: number | undefined; // the body's first byte + lineTimeout
     while (this.buffer.length < n && !this.eof) {
@@ -239,7 +246,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * Whatever has arrived: at least one byte, at most `n` (default 65536; negative: all that has arrived, as
    * Python's `read1(-1)`); empty at EOF (Python's `request.recv(n)`).
    */
-  async read1(n = 64 * 1024): Promise<Buffer> {
+  async read1(n: number | null = 64 * 1024): Promise<Buffer> {
+    n = byteCount(n, 'read1') ?? 64 * 1024;
     while (this.buffer.length === 0 && !this.eof && !this.atStop()) await this.more();
     return this.buffer.length > 0 ? this.take(n < 0 ? this.buffer.length : Math.min(n, this.buffer.length)) : this.rest();
   }
@@ -411,4 +419,18 @@ function asIs(line: Buffer): Buffer {
 
 function lineResult(line: Buffer): IteratorResult<Buffer> {
   return line.length === 0 ? { done: true, value: undefined } : { done: false, value: line };
+}
+
+/**
+ * A byte count as Python's file methods take it: undefined or null (Python's None) is none, a negative number
+ * is none too, and anything else must be an integer: `read(1.5)` lost a byte of what followed, and
+ * `readline(null)` read nothing and looked like the end of the stream (hostile run). TypeError otherwise, as
+ * Python's "integer argument expected".
+ */
+function byteCount(n: number | null | undefined, member: string): number | undefined {
+  if (n === undefined || n === null) return undefined;
+  if (typeof n !== 'number' || !Number.isInteger(n)) {
+    throw new TypeError(`rfile.${member}(${String(n)}): the byte count must be an integer (or left out, or negative: no limit), as Python's.`);
+  }
+  return n;
 }

@@ -104,3 +104,15 @@ describe('StreamReader after a reset that came while nothing read', () => {
     await expect(within(5000, 'the read', read(reader))).rejects.toMatchObject({ code: 'ECONNRESET' });
   });
 });
+
+describe('StreamReader byte counts, as Python takes them', () => {
+  test('null is no limit (Python\'s None); a count that is not an integer is a TypeError and consumes nothing', async () => {
+    // Before: read(1.5) took one byte and then lost the next, and readline(null) read an empty line (an EOF look-alike).
+    const r = StreamReader.fromBuffer(Buffer.from('0123456789\nrest'));
+    await expect(r.read(1.5)).rejects.toThrow(TypeError);
+    await expect(r.readline(Number.NaN)).rejects.toThrow(/rfile\.readline\(NaN\): the byte count must be an integer/);
+    await expect(r.read1(0.5)).rejects.toThrow(TypeError);
+    expect((await r.readline(null)).toString()).toBe('0123456789\n');
+    expect((await r.read(null)).toString()).toBe('rest');
+  });
+});
