@@ -105,6 +105,11 @@ function factoryRecipe(name: string, p: FactoryProvider): Recipe {
   if (typeof p.useFactory !== 'function') {
     throw invalid(name, `useFactory is ${String(p.useFactory)}, not a function`, 'pass a function that returns the value');
   }
+  // An async function always returns a Promise, which the container never awaits: said here, at bootstrap(), not
+  // at the first request (NestJS users write async factories; new-user run).
+  if ((p.useFactory as { constructor?: { name?: string } }).constructor?.name === 'AsyncFunction') {
+    throw invalid(name, 'useFactory is an async function, and its Promise would be the value', 'await the value before bootstrap() and register it with useValue');
+  }
   const inject = p.inject ?? [];
   if (!Array.isArray(inject)) throw invalid(name, 'inject is not an array', 'list the tokens: inject: [A, \'Config\']');
   inject.forEach((t, i) => {

@@ -245,8 +245,14 @@ describe('Container error messages', () => {
     ]);
   });
 
+  it('refuses an async factory when it is registered, before any request (it failed at the first)', () => {
+    expect(() => new Container([{ provide: 'Db', useFactory: async () => ({}) }])).toThrow(
+      /useFactory is an async function, and its Promise would be the value.*Fix: await the value before bootstrap\(\) and register it with useValue/s,
+    );
+  });
+
   it('refuses a factory that returns a Promise and says to await it before bootstrap', () => {
-    const c = new Container([{ provide: 'Db', useFactory: async () => ({}) }]);
+    const c = new Container([{ provide: 'Db', useFactory: () => Promise.resolve({}) }]);
     expect(errorLines(() => c.resolve('Db'))).toEqual([
       `Cannot resolve "Db": its factory returned a Promise, and the container resolves synchronously. ` +
         `Fix: await the value before bootstrap and register the result, { provide: "Db", useValue: await load() }.`,
