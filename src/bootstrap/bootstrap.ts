@@ -77,11 +77,24 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
  * requests in flight, close every server, and let the process exit 0 (1, with the error logged, when closing
  * failed: a singleton's dispose() that threw). A second signal skips the delay.
  */
+/** Milliseconds within which a repeat of the first signal is its copy to the process group, not a second signal. */
+const SAME_SIGNAL_MS = 500;
+
 function installSignalHandlers(servers: Server[], drainDelay: number): void {
   let draining: Promise<void> | undefined;
   let skipDelay: (() => void) | undefined;
+  let firstAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (draining) return skipDelay?.();
+    if (draining) {
+      // The same signal again within a moment is one signal sent twice: GNU timeout and systemd signal the
+      // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
+      if (performance.now() - firstAt < SAME_SIGNAL_MS || !skipDelay) return;
+      for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal));
+      const skip = skipDelay;
+      skipDelay = undefined;
+      return skip();
+    }
+    firstAt = performance.now();
     draining = (async () => {
       for (const s of servers) s.logger.info(messages.signalled(s.handlerName, signal, drainDelay));
       servers.forEach((s) => s.beginDrain());
@@ -94,6 +107,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
           };
         });
       }
+      skipDelay = undefined;
       await Promise.all(servers.map((s) => s.stopListening()));
       await Promise.all(servers.map((s) => s.shutdown()));
       // Every server is closed even when one fails (a singleton's dispose() that throws): the failure is

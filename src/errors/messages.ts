@@ -13,6 +13,8 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  drainDelaySkipped: (owner: string, signal: string) =>
+    `${owner}: ${signal} again: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
   maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>
     `${owner}: @Concurrent({ maxConnections: ${concurrent} }) and limits.maxConnections ${limits} disagree. ` +
     `Fix: give the bound once: @Concurrent's is a shorthand for the transport's limits.maxConnections.`,

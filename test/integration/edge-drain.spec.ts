@@ -85,6 +85,23 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     ]);
   }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 
+  test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {
+    const server = await startDrainServer({ DRAIN_DELAY: '8', DRAIN_LOG: '1' });
+    child = server.child;
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    child.kill('SIGTERM');
+    // Before: the copy cut drainDelay short at once, silently.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await probe(server.port)).toBe('served');
+    expect(server.out()).not.toContain('again');
+    child.kill('SIGTERM');
+    await probeUntilRefused(server.port);
+    expect(Date.now() - t0).toBeLessThan(7000); // well before the 8 s drainDelay
+    expect(await within(15000, 'exit', server.exited)).toBe(0);
+    expect(server.out()).toContain('info DrainEcho: SIGTERM again: the rest of drainDelay is skipped');
+  }, 120000);
+
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '3000' });
     child = server.child;
