@@ -171,7 +171,7 @@ export class UDPServer extends DatagramServer<[string, number]> {
 
   protected createSocket(): DatagramSocket {
     const [host, port] = this.serverAddress;
-    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: this.allowReuseAddress, owner: this.constructor.name });
+    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: this.allowReuseAddress, owner: this.logName });
   }
 
   protected boundAddress(a: ClientAddress): [string, number] {
@@ -190,7 +190,7 @@ export class UnixDatagramServer extends DatagramServer<string> {
     return createUnixDatagramSocket({
       path: this.serverAddress,
       maxPacketSize: this.maxPacketSize,
-      owner: this.constructor.name,
+      owner: this.logName,
       onFailure: (error) => this.logger.error(error.message), // it receives nothing more: say so once
     });
   }

@@ -81,12 +81,12 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       this.preamble = Preamble.from(edge);
     } catch (err) {
       const reason = (err as Error)?.message ?? String(err);
-      throw new ConfigurationError(blamedOption(err) === 'tls' ? edgeMessages.badTls(this.constructor.name, reason) : edgeMessages.badTrusted(this.constructor.name, reason));
+      throw new ConfigurationError(blamedOption(err) === 'tls' ? edgeMessages.badTls(this.logName, reason) : edgeMessages.badTrusted(this.logName, reason));
     }
     if (limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined) {
       this.limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerClient);
     }
-    this.listener = new StreamListener(this.endpoint(), this.constructor.name, {
+    this.listener = new StreamListener(this.endpoint(), this.logName, {
       limiter: this.limiter,
       preamble: this.preamble,
       preambleElsewhere: () => this.preambleInWorkers(),

@@ -123,6 +123,17 @@ describe('bootstrap features', () => {
     await Promise.all(servers.splice(0).map(async (s) => { await s.shutdown(); await s.close(); }));
   });
 
+  test('a port in use: the error names the handler class, not the classic server it is built on', async () => {
+    @TcpServer({ port: 0, host: '127.0.0.1' })
+    class FirstEcho { @Handle() handle() {} }
+    const first = await bootstrap(FirstEcho);
+    servers.push(first);
+    @TcpServer({ port: (first.serverAddress as { port: number }).port, host: '127.0.0.1' })
+    class SecondEcho { @Handle() handle() {} }
+    // Before: "TCPServer: … already in use", the class of the classic layer the decorators build on.
+    await expect(bootstrap(SecondEcho)).rejects.toThrow(/^SecondEcho: /);
+  });
+
   test.each([
     ['@UnixStreamServer', (p: string) => UnixStreamServer({ path: p, mode: 0o600 })],
     ['@UnixDatagramServer', (p: string) => UnixDatagramServer({ path: p, mode: 0o640 })],

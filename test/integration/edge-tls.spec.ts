@@ -234,7 +234,7 @@ describe('TLS and the lifecycle', () => {
       const failed = await bootstrap(handler).then(() => undefined, (e: unknown) => e);
       expect(failed).toBeInstanceOf(ConfigurationError);
       // Before: "TCPServer: proxyProtocol.trusted: error:…PEM routines… Fix: list addresses or CIDR blocks"
-      expect((failed as Error).message).toMatch(/^TCPServer: tls: .*Fix: give a PEM private key/s);
+      expect((failed as Error).message).toMatch(new RegExp(`^${handler.name}: tls: .*Fix: give a PEM private key`, 's'));
       expect((failed as Error).message).not.toContain('proxyProtocol');
     }
   });
