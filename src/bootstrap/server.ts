@@ -83,7 +83,7 @@ export class Server implements AsyncDisposable {
   }
 
   /** Serves until shutdown(); resolves once shutdown() has completed. */
-  serveForever(pollInterval = 0.5): Promise<void> {
+  serveForever(pollInterval: number | null = 0.5): Promise<void> {
     return this.classic.serveForever(pollInterval);
   }
 

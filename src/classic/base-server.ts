@@ -185,7 +185,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * for a request that never finishes, once shutdownTimeout has passed and it was abandoned (reported
    * through handleError).
    */
-  async serveForever(pollInterval = 0.5): Promise<void> {
+  async serveForever(pollInterval: number | null = 0.5): Promise<void> {
+    // Seconds between turns with no request (serviceActions runs once a turn); null, as Python's None, waits
+    // for requests only. null and NaN were 0 ms here: the loop spun, 1,000 turns a second (hostile run).
+    if (pollInterval !== null && !(typeof pollInterval === 'number' && pollInterval >= 0)) {
+      throw new TypeError(messages.badPollInterval(this.constructor.name, pollInterval));
+    }
+    const waitMs = pollInterval === null ? Infinity : pollInterval * 1000;
     if (this.loop) throw new Error(messages.alreadyServing(this.constructor.name));
     if (this.handling) throw new Error(messages.alreadyWaiting(this.constructor.name, 'serveForever', 'handleRequest'));
     this.assertOpen('serveForever'); // asked for after close(): refused at once
@@ -201,7 +207,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       // they do while the loop runs (shutdown() stops them); the strategy knows whether they do.
       this.strategy.startAccepting?.().catch(() => undefined);
       while (!this.shutdownRequested) {
-        const ready = await this.waitForRequest(pollInterval * 1000);
+        const ready = await this.waitForRequest(waitMs);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
         if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'serveForever'));
         // At the strategy's limit (requests started outside the loop may fill it): take nothing until a slot is free.

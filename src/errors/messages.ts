@@ -13,6 +13,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  badPollInterval: (owner: string, value: unknown) =>
+    `${owner}.serveForever(${String(value)}): pollInterval is seconds between the loop's turns, a number from 0 up, or null ` +
+    `(Python's None: wake for requests only). Fix: pass such a number, or leave it out for 0.5.`,
   drainDelaySkipped: (owner: string, signal: string) =>
     `${owner}: ${signal} again: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
   maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>

@@ -121,6 +121,21 @@ describe('classic servers as Python has them', () => {
     await expect(within(5000, 'handleRequest()', s.handleRequest())).rejects.toBeInstanceOf(ServerClosedError);
   });
 
+  test('serveForever(null) waits for requests only, as Python\'s poll_interval=None; a bad pollInterval is a TypeError', async () => {
+    const s = track(new TCPServer(['127.0.0.1', 0], WhereStream));
+    let turns = 0;
+    s.serviceActions = () => { turns++; };
+    await s.ready;
+    // Before: null was 0 ms, and the loop turned about 1,000 times a second.
+    const loop = s.serveForever(null);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(turns).toBeLessThan(3);
+    expect((await streamExchange(tcpTarget(s), 'hi\n', { halfClose: true, ms: 10000 })).toString()).toMatch(/ hi$/);
+    await s.shutdown();
+    await within(5000, 'the loop', loop);
+    await expect(s.serveForever(Number.NaN)).rejects.toThrow(/pollInterval is seconds between the loop's turns/);
+  });
+
   test("ForkingMixIn's timeout is 300 s, as Python's; other servers' stays null", async () => {
     const a = track(new ForkingTCPServer(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
     const b = track(new (ForkingMixIn(TCPServer) as typeof TCPServer)(['127.0.0.1', 0], StreamRequestHandler, { bindAndActivate: false }));
