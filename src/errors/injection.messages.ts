@@ -56,8 +56,9 @@ export const injectionMessages = {
   noParamTypes: (owner: string, index: number) =>
     `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} has no design:paramtypes metadata, ` +
     `so its parameter types are unknown (TypeScript records them only for a decorated class compiled with ` +
-    `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json and decorate ` +
-    `${owner} with @Injectable(), or name every parameter with @Inject(token).`,
+    `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json ` +
+    `(a handler class needs nothing more: its own decorators make TypeScript record the types; another class also needs ` +
+    `@Injectable()), or name every parameter of ${owner} with @Inject(token).`,
 
   inheritedNoParamTypes: (owner: string, base: string, index: number) =>
     `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} inherits its constructor from ${base}, ` +

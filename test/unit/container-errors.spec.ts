@@ -104,8 +104,9 @@ describe('Container error messages', () => {
     expect(errorLines(() => new Container().resolve(Undecorated))).toEqual([
       `Cannot resolve parameter #0 of Undecorated's constructor: Undecorated has no design:paramtypes metadata, ` +
         `so its parameter types are unknown (TypeScript records them only for a decorated class compiled with ` +
-        `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json and decorate ` +
-        `Undecorated with @Injectable(), or name every parameter with @Inject(token).`,
+        `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json ` +
+        `(a handler class needs nothing more: its own decorators make TypeScript record the types; another class also needs ` +
+        `@Injectable()), or name every parameter of Undecorated with @Inject(token).`,
     ]);
   });
 
