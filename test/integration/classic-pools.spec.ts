@@ -101,28 +101,37 @@ describe.each(cases.filter((c) => c.stream))('classic $name with unawaited write
   });
 });
 
-describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over UDP', ({ make }) => {
-  let dir: string;
-  let server: BaseServer<any, any> | undefined;
+/** Where a client reaches `s`: its path, or its host and port. */
+const addressOf = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+
+/** Each test's temp dir (`t.dir`, removed after it), and `serve`, which checks that no worker outlives close(). */
+function perTest(): { readonly dir: string; serve: ReturnType<typeof servingInTests<BaseServer<any, any>>> } {
+  let dir = '';
   const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
   beforeEach(() => { dir = tempDir(); });
   afterEach(() => removeTempDir(dir));
-  const target = (s: BaseServer<any, any>): Target => ({ host: s.serverAddress[0], port: s.serverAddress[1] });
+  return { get dir() { return dir; }, serve };
+}
+
+describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over UDP', ({ make }) => {
+  const t = perTest();
+  let server: BaseServer<any, any> | undefined;
+  const serve = t.serve;
 
   test('a datagram handler\'s socket.send(): to its sender it is the reply; to another client a clear error, never a merged reply to the sender', async () => {
-    server = make(dir);
+    server = make(t.dir);
     const errors: Error[] = [];
     server.handleError = (_r, _a, e) => { errors.push(e as Error); };
     await server.ready;
     serve(server);
-    expect((await datagramExchange(target(server), 'direct\n', dir, 10000)).data.toString()).toBe('direct reply');
+    expect((await datagramExchange(addressOf(server), 'direct\n', t.dir, 10000)).data.toString()).toBe('direct reply');
     const other = dgram.createSocket('udp4');
     try {
       const heard: string[] = [];
       other.on('message', (m) => heard.push(m.toString()));
       await new Promise<void>((resolve) => other.bind(0, '127.0.0.1', resolve));
       // Before: the other client got nothing and the sender got "relayed" as (part of) its own reply.
-      expect(await datagramSilence(target(server), `elsewhere ${other.address().port}\n`, dir)).toBe(true);
+      expect(await datagramSilence(addressOf(server), `elsewhere ${other.address().port}\n`, t.dir)).toBe(true);
       await until(() => errors.length === 1);
       expect(errors[0].message).toMatch(/can only answer its own sender \(127\.0\.0\.1:\d+\), not 127\.0\.0\.1:\d+/);
       expect(heard).toEqual([]);
@@ -134,22 +143,19 @@ describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over U
 });
 
 describe.each(cases.filter((c) => c.stream))('classic $name: the reader bounds reach the workers', ({ make }) => {
-  let dir: string;
+  const t = perTest();
   let server: BaseServer<any, any> | undefined;
-  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
-  beforeEach(() => { dir = tempDir(); });
-  afterEach(() => removeTempDir(dir));
-  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+  const serve = t.serve;
 
   test('lineTimeout: a client that trickles a line without its newline is cut off after it, as by TCPServer', async () => {
-    server = make(dir);
+    server = make(t.dir);
     (server as unknown as { lineTimeout: number }).lineTimeout = 1;
     const errors: Error[] = [];
     server.handleError = (_r, _a, e) => { errors.push(e as Error); };
     await server.ready;
     serve(server);
-    const t = target(server);
-    const c = 'path' in t ? net.connect(t.path) : net.connect(t.port, t.host);
+    const at = addressOf(server);
+    const c = 'path' in at ? net.connect(at.path) : net.connect(at.port, at.host);
     c.on('error', () => undefined);
     const trickle = setInterval(() => c.write('x'), 200);
     try {
@@ -165,15 +171,12 @@ describe.each(cases.filter((c) => c.stream))('classic $name: the reader bounds r
 });
 
 describe.each(cases.filter((c) => c.stream))('classic $name: request-ending hooks that never settle', ({ make }) => {
-  let dir: string;
+  const t = perTest();
   let server: BaseServer<any, any> | undefined;
-  const serve = servingInTests<BaseServer<any, any>>((s) => expect(s.workerCount).toBe(0));
-  beforeEach(() => { dir = tempDir(); });
-  afterEach(() => removeTempDir(dir));
-  const target = (s: BaseServer<any, any>): Target => (typeof s.serverAddress === 'string' ? { path: s.serverAddress } : { host: s.serverAddress[0], port: s.serverAddress[1] });
+  const serve = t.serve;
 
   test.each(['handleError', 'closeRequest'] as const)('a %s that never settles is waited for shutdownTimeout at most: shutdown() returns, and it is logged', async (hook) => {
-    server = make(dir);
+    server = make(t.dir);
     server.shutdownTimeout = 1;
     const errors: string[] = [];
     server.logger = { error: (m: string) => errors.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined };
@@ -181,7 +184,7 @@ describe.each(cases.filter((c) => c.stream))('classic $name: request-ending hook
     await server.ready;
     const loop = server.serveForever(0.05);
     // handleError hears of a handler that throws; closeRequest ends every request.
-    await streamExchange(target(server), hook === 'handleError' ? 'throw\n' : 'hello\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
+    await streamExchange(addressOf(server), hook === 'handleError' ? 'throw\n' : 'hello\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
     const t0 = Date.now();
     // Before: shutdown() was still pending after 20 s (the pools waited on the hook without a bound).
     await within(8000, 'shutdown() past the hung hook', server.shutdown());
