@@ -119,6 +119,9 @@ export class HandlerWiring {
    */
   private reportOn(instance: Hooked, err: unknown, clientAddress: ClientAddress, request: object): Promise<never> {
     if (!this.hasHook('handleError') || isSystemExit(err)) return Promise.reject(err);
+    // A request the server gave up on at shutdownTimeout was reported then; what it meets later is no news
+    // (handleErrorSafely says the same; before this check the hook ran a second time; hostile re-check).
+    if (this.face.classicServer.wasAbandoned(request as never)) return Promise.reject(err);
     if (!Array.isArray(request) && isHealthCheckOn(request, ...streamBytes(request as { bytesRead?: number; bytesWritten?: number }), false, err)) return Promise.reject(err);
     let hook: Promise<unknown>;
     try {

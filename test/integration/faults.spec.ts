@@ -44,6 +44,56 @@ describe.each(modes)('in $mode mode', (m) => {
   const serve = servingInTests<Server>();
   noUnhandledRejections();
 
+  test('a request abandoned at shutdownTimeout reaches @HandleError once: its handler\'s later error is no news', async () => {
+    const seen: string[] = [];
+    @TcpServer(0) @m.decorate()
+    class Late {
+      @Handle() async handle(req: StreamRequest) {
+        await req.rfile.readline();
+        await sleep(1800);
+        throw new Error('late error after abandonment');
+      }
+      @HandleError() failed(e: Error) { seen.push(e.name); }
+    }
+    const s = await bootstrap(Late, { shutdownTimeout: 0.5, logger: { error: () => undefined, warn: () => undefined } });
+    const loop = s.serveForever(0.05);
+    const c = await connect(target(s));
+    c.on('error', () => undefined);
+    c.write('x\n');
+    await sleep(200);
+    await within(10000, 'shutdown', s.shutdown());
+    await within(10000, 'the loop', loop);
+    await sleep(2000); // the handler's own error comes after its abandonment
+    // Before: the late error ran @HandleError a second time, on the request's own instance.
+    expect(seen).toEqual(['RequestTimeoutError']);
+    c.destroy();
+    await s.close();
+  });
+
+  test('a @Verify abandoned at shutdownTimeout that throws later reaches @HandleError once', async () => {
+    const seen: string[] = [];
+    @TcpServer(0) @m.decorate()
+    class LateVerdict {
+      @Verify() async allow() {
+        await sleep(1800);
+        throw new Error('late verdict');
+      }
+      @Handle() handle() { /* never */ }
+      @HandleError() failed(e: Error) { seen.push(e.name); }
+    }
+    const s = await bootstrap(LateVerdict, { shutdownTimeout: 0.5, logger: { error: () => undefined, warn: () => undefined } });
+    const loop = s.serveForever(0.05);
+    const c = await connect(target(s));
+    c.on('error', () => undefined);
+    await sleep(200);
+    await within(10000, 'shutdown', s.shutdown());
+    await within(10000, 'the loop', loop);
+    await sleep(2000);
+    expect(seen).toEqual(['RequestTimeoutError']);
+    c.destroy();
+    await s.close();
+  });
+
   test('ten writes the handler did not await all reach the client, in order', async () => {
     @TcpServer(0) @m.decorate()
     class Burst {
