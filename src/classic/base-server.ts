@@ -5,7 +5,7 @@ import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { isDisposing } from '../lifecycle/dispose-after-end';
-import { handleErrorSafely } from '../concurrency/process-in-background';
+import { endedWithin, handleErrorSafely } from '../concurrency/process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
@@ -497,7 +497,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         return Promise.resolve(verified).then(
           (ok) => {
             settled?.();
-            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.shutdownRequest(request);
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
           },
           (err: unknown) => {
             settled?.();
@@ -513,7 +513,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         .then(
           (ok) => {
             judged();
-            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.shutdownRequest(request);
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
           },
           (err: unknown) => {
             judged();
@@ -523,7 +523,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         .then(undefined, (err: unknown) => this.asideFailed(err));
       return;
     }
-    return verified ? this.process(request, clientAddress) : this.shutdownRequest(request);
+    return verified ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
   }
 
   /**
@@ -570,12 +570,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */
   private async endWithError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
     await this.reportError(request, clientAddress, err);
-    await this.shutdownRequest(request);
+    await endedWithin(this, this.shutdownRequest(request));
   }
 
   private async reportError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
     if (isSystemExit(err)) {
-      await this.shutdownRequest(request);
+      await endedWithin(this, this.shutdownRequest(request));
       throw err;
     }
     await handleErrorSafely(this, request, clientAddress, err); // a throwing handleError must not stop the loop or leak the request

@@ -126,3 +126,22 @@ export function clientNamedBy(err: unknown): ClientAddress | undefined {
     return undefined;
   }
 }
+
+/**
+ * `work`, what a request-ending hook returned (shutdownRequest, and the closeRequest it calls), waited for the
+ * server's shutdownTimeout at most: past it the server goes on (logged at error; the hook goes on running).
+ * Its own outcome otherwise, a rejection included. A serial server waited on one that never settled for ever,
+ * and served no one after it (hostile re-check).
+ */
+export function endedWithin(server: unknown, work: unknown): Promise<void> | undefined {
+  if (work === RESOLVED || !isThenable(work)) return undefined;
+  const ended = Promise.resolve(work).then(ignore);
+  const limit = limitOf(server);
+  if (limit === undefined) return ended;
+  return settledWithin(ended, limit * 1000).then((settled) => {
+    if (settled) return ended;
+    (serverOf(server).logger ?? stderrLogger).error(messages.hookUnsettled(serverOf(server).constructor.name, 'shutdownRequest()/closeRequest()', limit, 'none: the request had ended'));
+    ended.catch(ignore); // its late failure has nobody to tell
+    return undefined;
+  });
+}

@@ -1,4 +1,5 @@
 import type { ClientAddress } from '../transports/address';
+import { endedWithin } from './process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
 /**
@@ -20,7 +21,7 @@ export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
     } finally {
       this.current = undefined;
     }
-    await server.shutdownRequest(request);
+    await endedWithin(server, server.shutdownRequest(request)); // bounded by shutdownTimeout
   }
 
   /** The loop itself awaits the one request; there is never another to wait for. */

@@ -121,6 +121,26 @@ describe('classic servers as Python has them', () => {
     await expect(within(5000, 'handleRequest()', s.handleRequest())).rejects.toBeInstanceOf(ServerClosedError);
   });
 
+  test.each(['closeRequest', 'shutdownRequest'] as const)('TCPServer: a %s that never settles is waited for shutdownTimeout, then the next client is served', async (hook) => {
+    class Hanging extends TCPServer {}
+    const s = track(new Hanging(['127.0.0.1', 0], WhereStream));
+    s.shutdownTimeout = 1;
+    const logged: string[] = [];
+    s.logger = { error: (m: string) => logged.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined };
+    const base = (s as unknown as Record<string, (r: unknown) => unknown>)[hook].bind(s);
+    (s as unknown as Record<string, unknown>)[hook] = (r: unknown) => {
+      void base(r); // the connection does end: only the hook's promise never settles
+      return new Promise(() => undefined);
+    };
+    await s.ready;
+    serve(s);
+    expect((await streamExchange(tcpTarget(s), 'one\n', { halfClose: true, ms: 10000 })).toString()).toMatch(/ one$/);
+    // Before: the serial loop waited on the hook for ever, and this client was never served.
+    expect((await streamExchange(tcpTarget(s), 'two\n', { halfClose: true, ms: 10000 })).toString()).toMatch(/ two$/);
+    await until(() => logged.length === 2, 5000);
+    expect(logged[0]).toContain('shutdownRequest()/closeRequest() did not settle within 1 s (shutdownTimeout)');
+  });
+
   test('serveForever(null) waits for requests only, as Python\'s poll_interval=None; a bad pollInterval is a TypeError', async () => {
     const s = track(new TCPServer(['127.0.0.1', 0], WhereStream));
     let turns = 0;
