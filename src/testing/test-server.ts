@@ -120,7 +120,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
 
   override async handleError(request: Request | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
     this.errors.push(error);
-    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), undefined, request);
+    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout, request);
   }
 
   /**
@@ -192,8 +192,12 @@ export class TestServer {
     // lineTimeout are not applied in memory (no timer is started).
     const t = def.transport;
     const lineLimit = isStreamTransport(t) ? t.options.limits?.maxLineLength : undefined;
-    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }));
+    // A @HandleError is waited for shutdownTimeout at most, as bootstrap()'s servers wait for it (a hung one held its
+    // connection open and close() pending for ever; hostile re-check).
+    const limit = Number.isFinite(closeWait) ? closeWait : null;
+    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit);
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
+    this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);
     this.server.attach(this.classic);
   }

@@ -9,6 +9,7 @@ import { TestServer } from '../../src/testing';
 import { NulFramer } from '../fixtures/nul-framer';
 import { MemoryEnd } from '../../src/testing/memory-pipe';
 import { PassThrough } from 'node:stream';
+import { within } from '../helpers/clients';
 
 /** 'closed' when `t.close()` resolves within `ms` milliseconds, else 'hung'; the timer is cleared either way. */
 async function closedWithin(t: { close(): Promise<void> }, ms: number): Promise<'closed' | 'hung'> {
@@ -640,6 +641,22 @@ describe('a @Handle stream handler', () => {
     const c = t.connect();
     c.write('hello\n');
     expect(await c.readAll()).toEqual(Buffer.from('ERR bad hello\n'));
+  });
+
+  test('a @HandleError that never settles is waited for shutdownTimeout: the connection closes and close() resolves, the hook called once', async () => {
+    let calls = 0;
+    @TcpServer(0)
+    class Hangs {
+      @Handle() async handle(req: StreamRequest) { await req.rfile.readline(); throw new Error('boom'); }
+      @HandleError() async failed() { calls++; await new Promise(() => undefined); }
+    }
+    const t = await TestServer.create(Hangs, { shutdownTimeout: 0.5, logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    c.write('x\n');
+    // Before: the connection stayed open and close() pending for ever, and close() called the hook again.
+    await within(5000, 'the connection to close', c.closed);
+    await within(5000, 'close()', t.close());
+    expect(calls).toBe(1);
   });
 
   test('the test reads replies with read(n) and readAll()', async () => {
