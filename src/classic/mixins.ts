@@ -31,6 +31,10 @@ export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
 
 /** Requests interleaved on the event loop (no Python analogue; asyncio's shape). */
 export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections = Infinity): B {
+  // As @Concurrent({ maxConnections }) checks it: 0 or -1 bound the server and served no client (hostile re-check).
+  if (maxConnections !== Infinity && !positiveInteger(maxConnections)) {
+    throw new ConfigurationError(configurationMessages.badOption('ConcurrentMixIn', Base.name, 'maxConnections', maxConnections, optionTexts.maxConnections));
+  }
   abstract class Concurrent extends Base {
     constructor(...args: any[]) {
       super(...args);

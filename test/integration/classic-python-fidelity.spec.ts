@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  BaseServer, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
+  BaseServer, ConcurrentMixIn, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
   UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClosedError } from '../../src/errors/errors';
@@ -76,6 +76,8 @@ describe('classic servers as Python has them', () => {
       [ForkingMixIn, { children: 4, maxChildren: 2 }, 'children'],
       [ThreadingMixIn, { thread: 2 }, 'unknown option "thread"'],
       [ThreadingMixIn, { heartbeatTimeout: 0 }, 'heartbeatTimeout 0 is not a positive number'],
+      [(b: typeof TCPServer) => ConcurrentMixIn(b, 0), {}, 'maxConnections 0 is not a positive integer'],
+      [(b: typeof TCPServer) => ConcurrentMixIn(b, -1), {}, 'maxConnections -1 is not a positive integer'],
     ] as const) {
       // Before: accepted, and every client hung until shutdownTimeout reported "waiting for a worker".
       expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(ConfigurationError);
