@@ -230,7 +230,16 @@ describe('TLS and the lifecycle', () => {
     class BadVersion {
       @Handle() handle() {}
     }
-    for (const handler of [BadKey, BadVersion]) {
+    // In the pools too, where workers terminate TLS (it was "the worker could not load the handler").
+    @TcpServer({ port: 0, tls: { key: cert('client.key'), cert: cert('server.crt') } }) @Threading({ threads: 1 })
+    class MismatchThreads {
+      @Handle() handle() {}
+    }
+    @TcpServer({ port: 0, tls: { key: cert('client.key'), cert: cert('server.crt') } }) @Forking({ children: 1 })
+    class MismatchChildren {
+      @Handle() handle() {}
+    }
+    for (const handler of [BadKey, BadVersion, MismatchThreads, MismatchChildren]) {
       const failed = await bootstrap(handler).then(() => undefined, (e: unknown) => e);
       expect(failed).toBeInstanceOf(ConfigurationError);
       // Before: "TCPServer: proxyProtocol.trusted: error:…PEM routines… Fix: list addresses or CIDR blocks"

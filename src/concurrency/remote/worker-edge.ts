@@ -5,7 +5,7 @@ import { ConfigurationError } from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import { Preamble, PreambleResult } from '../../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../../transports/edge-options';
-import { withSharedTicketKeys } from '../../transports/tls-terminate';
+import { TlsTerminator, withSharedTicketKeys } from '../../transports/tls-terminate';
 import type { UnreadConnection } from './protocol';
 
 /**
@@ -73,6 +73,15 @@ export function portableEdge(handler: string, mode: 'threading' | 'forking', edg
     structuredClone(tls);
   } catch (err) {
     throw new ConfigurationError(edgeMessages.tlsNotCloneable(handler, mode, (err as Error).message));
+  }
+  // A key, certificate or option Node refuses is said here, naming tls: in a worker it surfaced as a worker that
+  // could not load the handler, with advice about module layout (hostile re-check).
+  if (tls) {
+    try {
+      new TlsTerminator(tls);
+    } catch (err) {
+      throw new ConfigurationError(edgeMessages.badTls(handler, (err as Error)?.message ?? String(err)));
+    }
   }
   // The session-ticket keys the server's process uses too (withSharedTicketKeys): a session resumes on any worker.
   return { tls: withSharedTicketKeys(tls), proxyProtocol, limits: { lineTimeout: lineTimeout ?? Infinity } };
