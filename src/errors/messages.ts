@@ -13,6 +13,9 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
 const indent = (text: string): string => text.split('\n').join('\n  ');
 
 export const messages = {
+  datagramSendTwice: (owner: string, client: string) =>
+    `${owner || 'the handler'}: a datagram handler in a thread or child pool answers ${client} with one datagram, and this is a second send(): ` +
+    `it would have been merged into the first. Fix: send the reply once (collect it in wfile), or serve without ThreadingMixIn/ForkingMixIn.`,
   badPollInterval: (owner: string, value: unknown) =>
     `${owner}.serveForever(${String(value)}): pollInterval is seconds between the loop's turns, a number from 0 up, or null ` +
     `(Python's None: wake for requests only). Fix: pass such a number, or leave it out for 0.5.`,

@@ -133,6 +133,10 @@ describe.each(cases.filter((c) => c.name.includes('UDP')))('classic $name over U
       // Before: the other client got nothing and the sender got "relayed" as (part of) its own reply.
       expect(await datagramSilence(addressOf(server), `elsewhere ${other.address().port}\n`, t.dir)).toBe(true);
       await until(() => errors.length === 1);
+      // Two sends to the sender: the first is the reply, the second an error (it was merged: "firstsecond").
+      expect((await datagramExchange(addressOf(server), 'twice\n', t.dir, 10000)).data.toString()).toBe('first');
+      await until(() => errors.length === 2);
+      expect(errors[1].message).toMatch(/answers 127\.0\.0\.1:\d+ with one datagram, and this is a second send\(\)/);
       expect(errors[0].message).toMatch(/can only answer its own sender \(127\.0\.0\.1:\d+\), not 127\.0\.0\.1:\d+/);
       expect(heard).toEqual([]);
     } finally {

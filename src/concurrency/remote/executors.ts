@@ -182,9 +182,13 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
     stream: (conn, client, worker, _edge, _verify, trace) => traced(trace, () => new Handler(conn, client, faceOf(worker)).run()),
     datagram: (data, truncated, client, reply, worker, _verify, trace) => {
       // The reply goes back to the sender with the datagram's end; a pool's worker has no way to another client.
+      // One reply datagram per request: a second send() would have been merged into the first (its boundary lost).
+      let sent = false;
       const replies: Pick<DatagramSocket, 'send'> = {
         send: async (bytes, to) => {
           if (to !== undefined && !sameAddress(to, client)) throw new Error(messages.datagramSendElsewhere(Handler.name, describeAddress(to), describeAddress(client)));
+          if (sent) throw new Error(messages.datagramSendTwice(Handler.name, describeAddress(client)));
+          sent = true;
           await reply.write(bytes);
         },
       };
