@@ -12,7 +12,7 @@ import { isStreamTransport } from '../metadata/definition';
 import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
-import { isHealthCheckOn } from '../observability/health-check';
+import { endedHealthCheck, isHealthCheckOn } from '../observability/health-check';
 import { isAbstract } from '../transports/unix-path';
 import type { ClientAddress } from '../transports/address';
 import type { DropKind } from '../transports/stream-listener';
@@ -228,7 +228,7 @@ export function assembleServer(
 
     async handleError(request: unknown, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
       // A client that reset before its first byte, sent none: a health check, quiet (counted in closeRequest).
-      if (!remote && typeof request === 'object' && request !== null && !Array.isArray(request) && isHealthCheckOn(request, ...bytesOf(request), false, error)) {
+      if (!remote && typeof request === 'object' && request !== null && !Array.isArray(request) && endedHealthCheck(request, error)) {
         hungUp.add(request);
         return;
       }

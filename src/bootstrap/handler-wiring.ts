@@ -16,8 +16,7 @@ import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
 import { injectionMessages } from '../errors/injection.messages';
 import { isSystemExit } from '../errors/thrown';
-import { streamBytes } from '../observability/connection-bytes';
-import { isHealthCheckOn } from '../observability/health-check';
+import { endedHealthCheck } from '../observability/health-check';
 
 const HOOK_NAMES = { handleError: '@HandleError', handleTimeout: '@HandleTimeout', serviceActions: '@ServiceActions' } as const;
 
@@ -122,7 +121,7 @@ export class HandlerWiring {
     // A request the server gave up on at shutdownTimeout was reported then; what it meets later is no news
     // (handleErrorSafely says the same; before this check the hook ran a second time; hostile re-check).
     if (this.face.classicServer.wasAbandoned(request as never)) return Promise.reject(err);
-    if (!Array.isArray(request) && isHealthCheckOn(request, ...streamBytes(request as { bytesRead?: number; bytesWritten?: number }), false, err)) return Promise.reject(err);
+    if (!Array.isArray(request) && endedHealthCheck(request, err)) return Promise.reject(err);
     let hook: Promise<unknown>;
     try {
       hook = handleErrorWithin(this.call(instance, 'handleError', err, clientAddress), this.def.handler.name, this.handleErrorLimit(), err);

@@ -497,7 +497,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         return Promise.resolve(verified).then(
           (ok) => {
             settled?.();
-            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.endRequest(request);
           },
           (err: unknown) => {
             settled?.();
@@ -513,7 +513,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         .then(
           (ok) => {
             judged();
-            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
+            return ok && this.mayStillRun(request) ? this.process(request, clientAddress) : this.endRequest(request);
           },
           (err: unknown) => {
             judged();
@@ -523,7 +523,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         .then(undefined, (err: unknown) => this.asideFailed(err));
       return;
     }
-    return verified ? this.process(request, clientAddress) : endedWithin(this, this.shutdownRequest(request));
+    return verified ? this.process(request, clientAddress) : this.endRequest(request);
   }
 
   /**
@@ -570,15 +570,20 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */
   private async endWithError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
     await this.reportError(request, clientAddress, err);
-    await endedWithin(this, this.shutdownRequest(request));
+    await this.endRequest(request);
   }
 
   private async reportError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {
     if (isSystemExit(err)) {
-      await endedWithin(this, this.shutdownRequest(request));
+      await this.endRequest(request);
       throw err;
     }
     await handleErrorSafely(this, request, clientAddress, err); // a throwing handleError must not stop the loop or leak the request
+  }
+
+  /** shutdownRequest(request), waited for shutdownTimeout at most (endedWithin): a user's override that never settles holds nothing up. */
+  private endRequest(request: Req): Promise<void> | undefined {
+    return endedWithin(this, this.shutdownRequest(request));
   }
 
   /** @internal See RequestProcessor.wasAbandoned. */

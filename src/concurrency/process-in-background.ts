@@ -86,13 +86,8 @@ function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promi
     return undefined;
   }
   if (done === RESOLVED || !isThenable(done)) return undefined;
-  const ended = Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err));
   // One that never settles (a user's closeRequest or shutdownRequest) is waited for shutdownTimeout at most.
-  const limit = limitOf(server);
-  if (limit === undefined) return ended;
-  return settledWithin(ended, limit * 1000).then((settled) => {
-    if (!settled) (serverOf(server).logger ?? stderrLogger).error(messages.hookUnsettled(serverOf(server).constructor.name, 'shutdownRequest()/closeRequest()', limit, 'none: the request had ended'));
-  });
+  return endedWithin(server, Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err)));
 }
 
 /** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */

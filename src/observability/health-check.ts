@@ -1,4 +1,5 @@
 import { isLocalCheck, preambleBytes } from '../transports/connection-stamps';
+import { streamBytes } from './connection-bytes';
 import { isHangUp } from './error-kind';
 
 /**
@@ -25,4 +26,12 @@ export function isHealthCheckOn(connection: object, bytesIn: number, bytesOut: n
   // line, reads the reply, then resets): its end, by the client's FIN or by a reset, is no client error.
   if (isLocalCheck(connection)) return error === undefined ? clientEnded : isHangUp(error);
   return isHealthCheck(bytesIn - preambleBytes(connection), bytesOut, clientEnded, error);
+}
+
+/**
+ * Whether `error`, which ended the stream connection `connection`, ended a health check (isHealthCheckOn with the
+ * connection's own byte counts): such an error reaches no @HandleError and no log line, wherever it arises.
+ */
+export function endedHealthCheck(connection: object, error: unknown): boolean {
+  return isHealthCheckOn(connection, ...streamBytes(connection as { bytesRead?: number; bytesWritten?: number }), false, error);
 }

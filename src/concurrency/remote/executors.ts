@@ -18,7 +18,7 @@ import type { DatagramSocket } from '../../transports/datagram-socket';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
 import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
-import { isHealthCheckOn } from '../../observability/health-check';
+import { endedHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
 
 /** What the server's preamble learnt of a connection (API.md §11): `req.tls` and `req.proxy`. */
@@ -112,7 +112,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     return ran.then(
       (value) => disposeAfterEnd(conn, scope).then(() => value),
       (err: unknown) => {
-        const reported = def.hooks.handleError === undefined || isSystemExit(err) || hungUpSilent(conn, err)
+        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && endedHealthCheck(conn, err))
           ? Promise.reject(err)
           : attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)).then(
             () => Promise.reject(markReported(err)),
@@ -155,12 +155,6 @@ function unverified(conn: Duplex): void {
  */
 export function verifyFailedOn(conn: Duplex): boolean {
   return (conn as Duplex & { [UNVERIFIED]?: true })[UNVERIFIED] === true;
-}
-
-/** A health check's reset (no byte either way but a PROXY header): it reaches no @HandleError; the runtime drops it quietly. */
-function hungUpSilent(conn: Duplex | undefined, err: unknown): boolean {
-  const c = conn as { bytesRead?: number; bytesWritten?: number } | undefined;
-  return c !== undefined && isHealthCheckOn(c, c.bytesRead ?? 0, c.bytesWritten ?? 0, false, err);
 }
 
 type ClassicHandler = new (request: unknown, client: ClientAddress, server: unknown) => { run(): Promise<void> };
