@@ -11,6 +11,7 @@ import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-l
 import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
+import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options.validation';
 
@@ -209,11 +210,14 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * Swaps the TLS certificate (key, cert, ca…) for new connections, without a restart (Node's
    * tls.Server.setSecureContext), here at once and in every worker that terminates TLS; resolves once
    * every worker uses it (workers that accept connections themselves may take one meanwhile). Throws,
-   * synchronously and changing nothing: ConfigurationError on a server without `tls`, or with workers when
+   * synchronously and changing nothing: ConfigurationError on a server without `tls`, for options without a key and
+   * its certificate (or pfx: the new context replaces the whole old one), or with workers when
    * an option cannot be copied to them (a function); Node's error for a key or certificate it refuses.
    */
   setSecureContext(options: tls.SecureContextOptions): Promise<void> {
     if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
+    const missing = missingCredentials(options);
+    if (missing) throw new ConfigurationError(edgeMessages.secureContextWithout(this.logName, missing));
     if (this.strategy.setSecureContext) {
       try {
         structuredClone(options);

@@ -36,6 +36,9 @@ export const edgeMessages = {
   secureContextNotCloneable: (owner: string, reason: string) =>
     `${owner}.setSecureContext(): the options cannot be copied to the workers that terminate TLS (${reason}), so ` +
     `nothing was changed. Fix: give keys, certificates and CAs as Buffers or strings and the other options as plain data.`,
+  secureContextWithout: (owner: string, missing: string) =>
+    `${owner}.setSecureContext(): ${missing}, so nothing was changed (the new context replaces the whole old one). ` +
+    `Fix: give the key and the certificate that belongs to it (key, cert; or pfx), with ca and the other options you want kept.`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
   badTls: (owner: string, reason: string) =>

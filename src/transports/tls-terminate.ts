@@ -25,6 +25,22 @@ export function withSharedTicketKeys<T extends object | undefined>(options: T): 
   return { ...options, ticketKeys: keys };
 }
 
+const given = (value: unknown): boolean => (Array.isArray(value) ? value.length > 0 : Boolean(value));
+
+/**
+ * What a TLS server without credentials lacks, or undefined when it has some: a key and its certificate,
+ * a `pfx`, or what supplies them per connection (`SNICallback`, `secureContext`, `pskCallback`). Node accepts
+ * `tls: {}`, a key alone or a certificate alone, and then fails every handshake ("no shared cipher"), one
+ * client error per connection and the server looking healthy; this says so once, at bootstrap.
+ */
+export function missingCredentials(o: TlsServerOptions): string | undefined {
+  if (given(o.pfx) || given(o.SNICallback) || given(o.secureContext) || given(o.pskCallback)) return undefined;
+  if (given(o.key) && given(o.cert)) return undefined;
+  if (given(o.key)) return 'a key without its certificate (cert)';
+  if (given(o.cert)) return 'a certificate without its private key (key)';
+  return 'no certificate and key';
+}
+
 /**
  * Terminates TLS on sockets a plain `net.Server` (or a worker) accepted: Node's own `tls.Server` does the
  * work, fed one connection at a time (its documented `'connection'` injection), never listening itself. So
@@ -39,7 +55,10 @@ export class TlsTerminator {
   private readonly server: tls.Server;
   private readonly wrap: ConnectionListener;
 
+  /** Throws an Error naming what is missing when `options` give the server nothing to authenticate with. */
   constructor(options: TlsServerOptions) {
+    const missing = missingCredentials(options);
+    if (missing) throw new Error(`${missing}: every handshake would fail`);
     this.server = tls.createServer(withSharedTicketKeys(options));
     this.wrap = this.server.listeners('connection')[0] as ConnectionListener;
   }

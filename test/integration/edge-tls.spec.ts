@@ -248,6 +248,64 @@ describe('TLS and the lifecycle', () => {
     }
   });
 
+  test('tls without a key and its certificate is a ConfigurationError at bootstrap (Node accepts it and fails every handshake)', async () => {
+    @TcpServer({ port: 0, tls: {} })
+    class Empty {
+      @Handle() handle() {}
+    }
+    @TcpServer({ port: 0, tls: { key: cert('server.key'), ca: cert('ca.crt') } })
+    class KeyOnly {
+      @Handle() handle() {}
+    }
+    @TcpServer({ port: 0, tls: { cert: cert('server.crt') } }) @Forking({ children: 1 })
+    class CertOnlyChildren {
+      @Handle() handle() {}
+    }
+    const cases: Array<[new () => unknown, RegExp]> = [
+      [Empty, /^Empty: tls: no certificate and key/],
+      [KeyOnly, /^KeyOnly: tls: a key without its certificate \(cert\)/],
+      [CertOnlyChildren, /^CertOnlyChildren: tls: a certificate without its private key \(key\)/],
+    ];
+    for (const [handler, message] of cases) {
+      const failed = await bootstrap(handler).then(() => undefined, (e: unknown) => e);
+      expect(failed).toBeInstanceOf(ConfigurationError);
+      expect((failed as Error).message).toMatch(message);
+    }
+    const classic = new TCPServer(['127.0.0.1', 0], StreamRequestHandler, { tls: {}, bindAndActivate: false });
+    await expect(classic.serverBind()).rejects.toThrow(/^TCPServer: tls: no certificate and key/);
+    classic.serverClose();
+    // What supplies a certificate per connection is enough.
+    @TcpServer({ port: 0, tls: { SNICallback: (_name: string, cb: (e: Error | null, ctx?: tlsLib.SecureContext) => void) => cb(null, tlsLib.createSecureContext(TLS)) } })
+    class BySni {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); }
+    }
+    const server = serve(await bootstrap(BySni));
+    const client = await tlsConnect(endpoint(server));
+    try {
+      client.write('by SNI\n');
+      expect(await readLine(client)).toBe('by SNI\n');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('setSecureContext() without a key and its certificate is a ConfigurationError and changes nothing', async () => {
+    const server = serve(await bootstrap(TlsConcurrent));
+    const first = await tlsConnect(endpoint(server));
+    const serial = first.getPeerCertificate().serialNumber;
+    first.destroy();
+    expect(() => server.setSecureContext({ ca: cert('ca.crt') })).toThrow(/setSecureContext\(\): no certificate and key, so nothing was changed/);
+    expect(() => server.setSecureContext({ key: cert('rotated.key') })).toThrow(ConfigurationError);
+    const again = await tlsConnect(endpoint(server));
+    try {
+      expect(again.getPeerCertificate().serialNumber).toBe(serial);
+      again.write('still\n');
+      expect(await readLine(again)).toBe('still\n');
+    } finally {
+      again.destroy();
+    }
+  });
+
   test('setSecureContext() on a server without tls is a ConfigurationError', async () => {
     @TcpServer(0)
     class Plain {
