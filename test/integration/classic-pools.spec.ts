@@ -21,7 +21,7 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     stream ? (await streamExchange(target(server!), line, { halfClose: true, ms: 10000 })).toString()
       : (await datagramExchange(target(server!), line, dir, 10000)).data.toString();
 
-  test('runs the classic handler class in a worker, and an error there reaches handleError in the server', async () => {
+  test('runs the classic handler class in a worker, and an error there reaches handleError in the server, its class kept', async () => {
     server = make(dir);
     const errors: Error[] = [];
     server.handleError = (_r, _a, e) => { errors.push(e as Error); };
@@ -35,6 +35,7 @@ describe.each(cases)('classic $name', ({ name, make, stream }) => {
     else expect(await datagramSilence(target(server), 'throw\n', dir)).toBe(true);
     await until(() => errors.length === 1);
     expect(errors[0].message).toMatch(/^classic handler failed in \d+\/\d+$/);
+    expect(errors[0]).toBeInstanceOf(RangeError); // JavaScript's own classes cross the worker boundary (it was a plain Error)
     expect((await exchange('again\n')).endsWith(' again')).toBe(true);
   });
 

@@ -35,3 +35,22 @@ describe('a thrown Error whose name or message is not a string', () => {
     expect(serializeError(err).message).toBe('');
   });
 });
+
+describe('the class of an error across a worker boundary', () => {
+  test.each([TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError])('%p arrives as itself', (Kind) => {
+    const rebuilt = deserializeError(serializeError(new Kind('over there')));
+    expect(rebuilt).toBeInstanceOf(Kind);
+    expect([rebuilt.name, rebuilt.message]).toEqual([Kind.name, 'over there']);
+  });
+
+  test("a class of the user's arrives as an Error with its name; names of Object's own members are no class", () => {
+    class ValidationError extends Error { override name = 'ValidationError'; }
+    const rebuilt = deserializeError(serializeError(new ValidationError('bad')));
+    expect(rebuilt.constructor).toBe(Error);
+    expect(rebuilt.name).toBe('ValidationError');
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const odd = deserializeError({ name, message: 'm', stack: 'm' });
+      expect(Object.getPrototypeOf(odd)).toBe(Error.prototype);
+    }
+  });
+});

@@ -228,13 +228,17 @@ function isErrorInstance(value: unknown): boolean {
   }
 }
 
+/** JavaScript's own error classes, found again by name as sockserve's are. */
+const BUILT_IN_ERRORS: Record<string, unknown> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+
 /**
  * An Error in this thread standing for one raised over there: same class when it is one of sockserve's
- * (so `instanceof RequestTimeoutError` holds in the server's process), same name, message, stack,
- * `code`, `errno`, `syscall` and cause (a client's ECONNRESET stays ECONNRESET).
+ * (so `instanceof RequestTimeoutError` holds in the server's process) or one of JavaScript's own
+ * (`instanceof TypeError`), same name, message, stack, `code`, `errno`, `syscall` and cause (a client's
+ * ECONNRESET stays ECONNRESET). Other classes arrive as an Error with their `name`.
  */
 export function deserializeError(e: SerializedError): Error {
-  const known = (errors as Record<string, unknown>)[e.name];
+  const known = Object.hasOwn(errors, e.name) ? (errors as Record<string, unknown>)[e.name] : Object.hasOwn(BUILT_IN_ERRORS, e.name) ? BUILT_IN_ERRORS[e.name] : undefined;
   const err = new Error(e.message, e.cause ? { cause: deserializeError(e.cause) } : undefined);
   if (typeof known === 'function' && known.prototype instanceof Error) Object.setPrototypeOf(err, known.prototype);
   err.name = e.name;
