@@ -224,12 +224,13 @@ export class HandlerWiring {
     // An @OnMessage handler's loop reads the connection itself, once its lifecycle runs (not for a remote @Verify).
     if (this.def.hooks.message !== undefined) return streamMessageRequest(this.def.framing!, socket, clientAddress, this.face, request, { tls, proxy }, this.readerOptions());
     // Remote: the worker reads the connection; @Verify in the main thread gets an empty rfile.
-    const rfile = this.remote ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, this.readerOptions());
+    const reader = this.remote ? undefined : this.readerOptions();
+    const rfile = reader === undefined ? StreamReader.fromBuffer(Buffer.alloc(0)) : readerFor(socket, reader);
     // Replies go out at once, without Nagle's algorithm holding a write's tail for the client's delayed ACK
     // (a 64 KiB reply waited up to 40 ms so): TCP_NODELAY, as @OnMessage's loop, Netty and Go set it. A relayed
     // connection's side here passes it to the main thread's socket; a Unix socket has no such option.
     if (!this.remote) (socket as Partial<net.Socket>).setNoDelay?.(true);
-    return new StreamRequest(rfile, new StreamWriter(socket), clientAddress, this.face, socket, request, tls, proxy);
+    return new StreamRequest(rfile, new StreamWriter(socket, reader?.requestTimeout), clientAddress, this.face, socket, request, tls, proxy);
   }
 
   private call(instance: Hooked, hook: HookName, ...args: unknown[]): unknown {

@@ -32,7 +32,9 @@ export interface BootstrapOptions {
   /**
    * Seconds one read (`rfile.readline()`, `read()`…) may wait with no byte arriving before it rejects with
    * RequestTimeoutError, ending that request; default null: forever. It bounds idle waits only: a slow
-   * line or body is bounded by `limits.lineTimeout`.
+   * line or body is bounded by `limits.lineTimeout`. The same bounds writes: a `wfile.write()` (or
+   * `@OnMessage`'s replies) of which the client takes no byte for that long closes the connection with a
+   * RequestTimeoutError (a client that does not read; HAProxy's `timeout client`, nginx's `send_timeout`).
    */
   requestTimeout?: number | null;
   /**

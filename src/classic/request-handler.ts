@@ -88,9 +88,10 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
   wfile!: StreamWriter;
 
   /**
-   * Seconds a read of this handler's `rfile` may wait with no byte arriving before it rejects with
-   * RequestTimeoutError (which reaches handleError), as Python's `StreamRequestHandler.timeout` sets the
-   * socket's timeout. null (the default, as Python's None): the server's `requestTimeout` applies.
+   * Seconds a read of this handler's `rfile` may wait with no byte arriving, or a `wfile.write()` with no
+   * byte taken by the client, before it rejects with RequestTimeoutError (which reaches handleError; a
+   * stalled write also closes the connection), as Python's `StreamRequestHandler.timeout` sets the socket's
+   * timeout for `recv` and `sendall`. null (the default, as Python's None): the server's `requestTimeout` applies.
    */
   timeout: number | null = null;
   /**
@@ -115,7 +116,7 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
     const requestTimeout = this.timeout ?? server?.requestTimeout ?? null;
     if (this.disableNagleAlgorithm) this.request.setNoDelay?.(true);
     this.rfile = readerFor(this.request, { requestTimeout, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
-    this.wfile = new StreamWriter(this.request);
+    this.wfile = new StreamWriter(this.request, requestTimeout);
     return undefined;
   }
 }

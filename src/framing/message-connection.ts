@@ -5,6 +5,7 @@ import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '.
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { takeHeldSince } from '../transports/connection-stamps';
+import { kernelQueue, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import { tooLongMessage } from './framers';
@@ -132,6 +133,10 @@ export class MessageConnection implements MessageChannel {
   private unwatch: (() => void) | undefined;
   /** When a byte last arrived, or reading last resumed (ms); when the incomplete message held began (0: none). */
   private lastByte = 0;
+  /** When the output last moved (blocked, or a 'drain'), while writeBlocked: requestTimeout bounds a client that does not read. */
+  private lastOutput = 0;
+  /** The socket's kernel write queue then (kernelQueue): a large reply the client takes slowly moves it with no 'drain'. */
+  private outputQueue: number | undefined;
   private partialSince = 0;
   /** When bytes the preamble put back first came (they begin the first message): its lineTimeout counts from then; 0: none. */
   private heldSince = 0;
@@ -249,7 +254,10 @@ export class MessageConnection implements MessageChannel {
    * waited go on (in the loop), and the pushers waiting in drained() are told.
    */
   private outputDrained(): void {
-    if (this.heldBytes > 0 && !this.flushHeld()) return; // above the mark again: the next 'drain' goes on
+    if (this.heldBytes > 0 && !this.flushHeld()) {
+      if (this.idleMs !== Infinity) this.outputMoved(Date.now()); // the client took some: the stall clock restarts
+      return; // above the mark again: the next 'drain' goes on
+    }
     this.writeBlocked = false;
     if (this.settle !== undefined) this.pump();
     if (this.drainWaiters !== undefined && (this.writable() || this.finished)) this.wakePushers(this.writable());
@@ -261,6 +269,18 @@ export class MessageConnection implements MessageChannel {
     return (
       !this.finished && !this.failed && !socket.destroyed && !socket.writableEnded && !socket.writableNeedDrain && this.heldBytes === 0 && this.batchBytes < this.highWater
     );
+  }
+
+  /**
+   * The output stayed above the high-water mark for requestTimeout with no 'drain': the client does not read
+   * its replies (Python's socket timeout bounds `sendall` so, HAProxy's `timeout client` both directions).
+   * Ends the connection now, its unsent replies dropped, as a push past maxOutputBuffer does.
+   */
+  private outputStalled(): void {
+    const unsent = this.socket.writableLength + this.heldBytes;
+    this.dropHeld();
+    this.fail(writeStalled(new RequestTimeoutError(messages.writeTimeout(this.framing.name, this.idleMs / 1000, unsent))));
+    this.socket.destroy();
   }
 
   /** A push found more than maxOutputBuffer bytes unsent: the client does not read. Ends the connection now. */
@@ -451,7 +471,11 @@ export class MessageConnection implements MessageChannel {
    * held incomplete (lineTimeout). An idle connection without requestTimeout holds no timer.
    */
   private armTimer(): void {
-    const next = Math.min(this.lastByte + this.idleMs, this.partialSince > 0 ? this.partialSince + this.partialMs : Infinity);
+    const next = Math.min(
+      this.lastByte + this.idleMs,
+      this.partialSince > 0 ? this.partialSince + this.partialMs : Infinity,
+      this.writeBlocked ? this.lastOutput + this.idleMs : Infinity,
+    );
     if (next === Infinity || (this.timer !== undefined && this.timerAt <= next)) return; // a later deadline: checked then
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = next;
@@ -461,8 +485,14 @@ export class MessageConnection implements MessageChannel {
   /** The timer fired: ends the connection if a timeout passed while reading; else re-arms for the nearest one. */
   private checkTimeouts(): void {
     this.timer = undefined;
-    if (this.finished || !this.reading) return; // paused: the handler or the output holds it, not the client
+    if (this.finished) return;
     const now = Date.now();
+    if (this.writeBlocked && now - this.lastOutput >= this.idleMs) {
+      const queue = kernelQueue(this.socket);
+      if (queue === undefined || queue === this.outputQueue) return this.outputStalled();
+      this.outputMoved(now); // part of a large write went out: progress without a 'drain'
+    }
+    if (!this.reading) return this.writeBlocked ? this.armTimer() : undefined; // paused: the handler or the output holds it, not the client
     let error: Error | undefined;
     if (this.partialSince > 0 && now - this.partialSince >= this.partialMs) {
       error = new RequestTimeoutError(messages.messageTimeout(this.framing.name, this.partialMs / 1000));
@@ -662,10 +692,24 @@ export class MessageConnection implements MessageChannel {
     if (socket.destroyed || socket.writableEnded) return;
     if (this.heldBytes > 0 || socket.writableNeedDrain) {
       this.hold(bytes); // behind output the client has not taken: kept compact here until 'drain'
-      this.writeBlocked = true;
+      this.blocked();
       return;
     }
-    if (!socket.write(bytes)) this.writeBlocked = true; // 'drain' follows
+    if (!socket.write(bytes)) this.blocked(); // 'drain' follows
+  }
+
+  /** The output is above the high-water mark: writing waits for 'drain', and requestTimeout times the wait. */
+  private blocked(): void {
+    if (this.writeBlocked) return;
+    this.writeBlocked = true;
+    if (this.idleMs === Infinity) return;
+    this.outputMoved(Date.now());
+    this.armTimer();
+  }
+
+  private outputMoved(now: number): void {
+    this.lastOutput = now;
+    this.outputQueue = kernelQueue(this.socket);
   }
 
   /** Keeps `bytes` until the next flushHeld(), in order: small ones copied into a block, larger ones whole. */

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
 
 /**
@@ -18,8 +19,24 @@ export class StreamWriter {
   /** Writes not settled yet, and who waits for them to be (finishWrites). */
   private pending = 0;
   private onIdle: (() => void) | undefined;
+  /** Milliseconds a write may wait with none of the pending writes taken by the kernel (0: no bound). */
+  private readonly stallMs: number;
+  /** Writes the kernel took after waiting, counted so the stall check sees progress. */
+  private writesDone = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** The RequestTimeoutError the connection was destroyed with when its writes stalled. */
+  private stalled: Error | undefined;
 
-  constructor(private readonly sink: Duplex) {}
+  /**
+   * @param sink the connection.
+   * @param requestTimeout seconds a write may wait with no byte of it taken by a client that does not read,
+   *   before the connection is destroyed and the write rejects with RequestTimeoutError (as Python's socket
+   *   timeout bounds `sendall`, HAProxy's `timeout client` both directions); null or undefined: no bound.
+   *   Progress is any byte the kernel takes (a write completed, or part of one).
+   */
+  constructor(private readonly sink: Duplex, requestTimeout?: number | null) {
+    this.stallMs = requestTimeout == null || !(requestTimeout < Infinity) ? 0 : Math.max(1, requestTimeout * 1000);
+  }
 
   /** Writes all of `data`; resolves to its length in bytes once the kernel has it. */
   write(data: Buffer | Uint8Array | string): Promise<number> {
@@ -41,10 +58,35 @@ export class StreamWriter {
       early = err;
     });
     if (calledBack && !early) return Promise.resolve(bytes.length);
+    if (!calledBack && this.stallMs > 0) this.watchStall();
     return this.track((resolve, reject) => {
-      settle = (err) => (err ? reject(err) : resolve(bytes.length));
+      settle = (err) => {
+        this.writesDone++;
+        // Node 20 calls a write cancelled by destroy() back without an error: the stall is its reason.
+        if (err || this.stalled) reject(this.stalled ?? err!);
+        else resolve(bytes.length);
+      };
       if (calledBack) settle(early);
     });
+  }
+
+  /**
+   * A write is waiting for the kernel: checks every `stallMs` that some waiting write completed meanwhile;
+   * when none did, the client is not reading: the connection is destroyed with a RequestTimeoutError, which
+   * the waiting writes reject with.
+   */
+  private watchStall(): void {
+    if (this.stallTimer !== undefined) return;
+    const seen = this.writesDone;
+    const queued = kernelQueue(this.sink);
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.pending === 0 || this.sink.destroyed) return;
+      if (this.writesDone !== seen || kernelQueue(this.sink) !== queued) return this.watchStall();
+      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, this.sink.writableLength)));
+      this.sink.destroy(this.stalled);
+    }, this.stallMs);
+    this.stallTimer.unref?.();
   }
 
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */
@@ -111,7 +153,12 @@ export class StreamWriter {
   }
 
   private readonly settled = (): void => {
-    if (--this.pending === 0) this.onIdle?.();
+    if (--this.pending !== 0) return;
+    if (this.stallTimer !== undefined) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
+    }
+    this.onIdle?.();
   };
 }
 
@@ -133,6 +180,24 @@ class WritePromise<T> extends Promise<T> {
     this.observed = true;
     return super.then(onFulfilled, onRejected);
   }
+}
+
+/** The `code` of the RequestTimeoutError that ends a connection whose client took no byte of a write for requestTimeout. */
+export const WRITE_STALLED = 'ERR_SOCKSERVE_WRITE_STALLED';
+
+/** `err` marked as a stalled write's: a relayed connection's main-thread side then resets the client instead of flushing to it. */
+export function writeStalled<E extends Error>(err: E): E {
+  return Object.assign(err, { code: WRITE_STALLED });
+}
+
+/**
+ * Bytes libuv still has to hand to the kernel for `sink` (its handle's `writeQueueSize`, which a partial write
+ * lowers; a TLS socket's is its TCP socket's), or undefined where there is no such handle (a relayed
+ * connection, whose writes are sliced small anyway): a write the client takes slowly is progress, not a stall.
+ */
+export function kernelQueue(sink: Duplex): number | undefined {
+  const socket = sink as Duplex & { _handle?: { writeQueueSize?: number } | null; _parent?: { _handle?: { writeQueueSize?: number } | null } | null };
+  return (socket._parent?._handle ?? socket._handle)?.writeQueueSize;
 }
 
 /** How long the end of a request waits for writes still on their way before it goes on. */

@@ -131,7 +131,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       if (def.hooks.message === undefined) (conn as Partial<net.Socket>).setNoDelay?.(true);
       return run(def.hooks.message !== undefined
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
-        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
+        : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn, spec.reader.requestTimeout), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
     },
     datagram: (data, truncated, client, reply, worker, verify, trace) => {
       const face = worker as unknown as Server;

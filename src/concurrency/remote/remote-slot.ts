@@ -8,7 +8,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
 import { peekHeldSince } from '../../transports/connection-stamps';
 import type { DropKind } from '../../transports/stream-listener';
-import { writeThrough } from '../../transports/stream-writer';
+import { writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
@@ -435,6 +435,9 @@ export abstract class RemoteSlot {
         }
         const error = msg.error ? deserializeError(msg.error) : undefined;
         if (error !== undefined && msg.client) nameClient(error, msg.client);
+        // A relayed client that took no byte of its replies for requestTimeout: what waits for it here is dropped
+        // (reset), not flushed for FLUSH_LIMIT_MS more, as a socket of the worker's own is destroyed.
+        if ((error as NodeJS.ErrnoException | undefined)?.code === WRITE_STALLED) socket?.destroy();
         // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
         if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
         void this.finish(running, error, msg.reply, msg.dropped, msg.end);
