@@ -52,6 +52,9 @@ export const framingMessages = {
   badEncode: (framer: string, value: unknown) =>
     `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string (a bug of the framer). ` +
     `Fix: return the reply's bytes from encode().`,
+  badRawReply: (reply: unknown) =>
+    `@OnMessage without @Framing: cannot send a reply of type ${reply === null ? 'null' : typeof reply} as a datagram. ` +
+    `Fix: return a string or a Buffer (or undefined for no reply), or give the class a @Framing that encodes it.`,
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,

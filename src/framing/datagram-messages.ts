@@ -18,6 +18,8 @@ import { isThenable } from '../lifecycle/resolved';
 export class DatagramMessages implements MessageChannel {
   private closed = false;
   private framer: Framer | undefined;
+  /** A push (send() outside a message's call: a timer, @Setup) that could not be encoded: the datagram's error. */
+  private pushFailure: { error: unknown } | undefined;
 
   constructor(
     private readonly data: Buffer,
@@ -30,8 +32,19 @@ export class DatagramMessages implements MessageChannel {
   send(message: unknown): boolean {
     // Once the reply datagram has gone (a push from a timer after the handler returned), nothing more is sent:
     // false, as a stream's send() says once its connection has ended (it said true, and the push was lost).
-    if (this.reply.isSealed) return false;
-    if (message !== undefined) void this.reply.write(this.encode(message));
+    if (this.reply.isSealed || this.pushFailure) return false;
+    if (message === undefined) return true;
+    let bytes: Buffer | string | Uint8Array;
+    try {
+      bytes = this.encode(message);
+    } catch (err) {
+      // Thrown at the caller, a push from a timer was an uncaught exception that stopped the process (or the
+      // worker): as a stream's push, it ends the datagram's messages and reaches @HandleError instead.
+      this.pushFailure = { error: err };
+      this.closed = true;
+      return false;
+    }
+    void this.reply.write(bytes);
     return true; // one reply datagram gathers it: nothing waits on the client
   }
 
@@ -73,8 +86,9 @@ export class DatagramMessages implements MessageChannel {
       this.observe?.();
       let result = call(message);
       if (isThenable(result)) result = await result;
-      this.send(result);
+      if (result !== undefined && !this.reply.isSealed) void this.reply.write(this.encode(result)); // a reply it cannot encode: the handler's error
     }
+    if (this.pushFailure) throw this.pushFailure.error;
     if (bad) throw bad.error;
   }
 
@@ -82,7 +96,7 @@ export class DatagramMessages implements MessageChannel {
     // A reply sent from @Setup comes before serve(): the framer is made on first use.
     if (this.framing) return (this.framer ??= this.framing.create()).encode(message);
     if (typeof message === 'string' || message instanceof Uint8Array) return message;
-    throw new TypeError(messages.badReply('datagram', message));
+    throw new TypeError(messages.badRawReply(message));
   }
 }
 

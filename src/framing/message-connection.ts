@@ -210,13 +210,20 @@ export class MessageConnection implements MessageChannel {
   /**
    * A send once the message loop has ended (from `@Finish`, a farewell): the connection is not closed yet, so
    * it goes to the socket at once, ahead of the close. Dropped (false) where the socket cannot take it: reset,
-   * destroyed, or already ended.
+   * destroyed, or already ended, and where the framer cannot encode it: the loop that would report that is
+   * over, and thrown at the caller (a timer) it stopped the process.
    */
   private sendAfterServe(message: unknown): boolean {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return false;
     if (message === undefined) return !socket.writableNeedDrain;
-    return socket.write(this.codec().encode(message));
+    let bytes: Buffer | string | Uint8Array;
+    try {
+      bytes = this.codec().encode(message);
+    } catch {
+      return false;
+    }
+    return socket.write(bytes);
   }
 
   drained(): Promise<boolean> {

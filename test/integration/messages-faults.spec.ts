@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
-  bootstrap, Concurrent, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
+  bootstrap, Concurrent, Finish, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
 } from '../../src';
 import { NulFramer } from '../fixtures/nul-framer';
 import { connect, within } from '../helpers/clients';
@@ -194,6 +194,72 @@ describe('@OnMessage: a push the framer cannot encode', () => {
     expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
     expect((errors[0] as Error).message).toMatch(/cannot encode a reply of type object/);
     await within(5000, 'the connection to be counted closed', (async () => { while (s.stats().active !== 0) await new Promise((r) => setTimeout(r, 10)); })());
+  });
+});
+
+describe('@OnMessage: a push the framer cannot encode, from a timer, is never thrown at the timer', () => {
+  const seen: unknown[] = [];
+  const pushed: boolean[] = [];
+  const later = (req: MessageRequest, ms: number) => new Promise<void>((resolve) => setTimeout(() => { pushed.push(req.send({ not: 'bytes' })); resolve(); }, ms));
+
+  @UdpServer({ port: 0, host: '127.0.0.1' }) @Framing('lines') @Concurrent()
+  class DatagramPusher {
+    @OnMessage() async on(line: string, req: MessageRequest) {
+      if (line === 'push') await later(req, 20); // the push lands while this call still runs
+      return `ok ${line}`;
+    }
+    @HandleError() err(e: unknown) { seen.push(e); }
+  }
+
+  @UdpServer({ port: 0, host: '127.0.0.1' }) @Concurrent()
+  class RawDatagramPusher {
+    @OnMessage() async on(data: Buffer, req: MessageRequest) {
+      if (data.toString() === 'push') await later(req, 20);
+      return `ok ${data}`;
+    }
+    @HandleError() err(e: unknown) { seen.push(e); }
+  }
+
+  @TcpServer(0) @Framing('lines') @Concurrent()
+  class FarewellPusher {
+    @OnMessage() on(line: string) { return line; }
+    @Finish() async bye(req: MessageRequest) { await later(req, 20); } // the push lands while @Finish runs
+  }
+
+  beforeEach(() => { seen.length = 0; pushed.length = 0; });
+
+  test.each([
+    ['@Framing(\'lines\')', DatagramPusher, /@Framing\('lines'\): cannot encode a reply of type object/],
+    ['no @Framing', RawDatagramPusher, /@OnMessage without @Framing: cannot send a reply of type object as a datagram/],
+  ])('over UDP (%s): the datagram\'s error, through @HandleError, and the server serves on (it stopped the process)', async (_what, Handler, message) => {
+    const s = serve(await bootstrap(Handler, { logger: memoryLogger() }));
+    const client = dgram.createSocket('udp4');
+    try {
+      const ask = (payload: string) => client.send(payload, tcp(s).port, '127.0.0.1');
+      const replies: string[] = [];
+      client.on('message', (m) => replies.push(m.toString()));
+      ask('push');
+      await within(5000, '@HandleError', (async () => { while (seen.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+      expect(pushed).toEqual([false]);
+      expect((seen[0] as Error).name).toBe('TypeError');
+      expect((seen[0] as Error).message).toMatch(message);
+      ask('next');
+      await within(5000, 'the next reply', (async () => { while (!replies.some((r) => r.startsWith('ok next'))) await new Promise((r) => setTimeout(r, 10)); })());
+      expect(replies).toContain('ok push' + (Handler === DatagramPusher ? '\n' : '')); // the reply owed still goes out, as on a stream
+    } finally {
+      client.close();
+    }
+  });
+
+  test('over TCP, from a timer while @Finish runs: send() returns false, the process goes on', async () => {
+    const s = serve(await bootstrap(FarewellPusher, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.end('hi\n');
+    expect(await got).toBe('hi\n');
+    await within(5000, 'the push', (async () => { while (pushed.length === 0) await new Promise((r) => setTimeout(r, 10)); })());
+    expect(pushed).toEqual([false]);
+    expect(await new Promise<string>((resolve) => { const c2 = net.connect(tcp(s).port, '127.0.0.1', () => c2.end('again\n')); let d = ''; c2.on('data', (b) => (d += b)); c2.on('close', () => resolve(d)); })).toBe('again\n');
   });
 });
 
