@@ -279,14 +279,15 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(s.stats().errors).toBe(2);
   });
 
-  test('@HandleError runs once, in the worker, for a thrown undefined or string', async () => {
+  test('@HandleError runs once, in the worker, for a thrown undefined, string or object that is no Error', async () => {
     fs.rmSync(handledInWorkers, { force: true });
     const logger = memoryLogger();
     const s = await start(Two, { logger });
     expect(await ask(s, 'throw-undefined\n')).toBe('');
     expect(await ask(s, 'throw-text\n')).toBe('');
-    await until(() => s.stats().errors === 2, 10000);
-    expect(fs.readFileSync(handledInWorkers, 'utf8').split('\n').map((l) => l.replace(/^\d+ /, ''))).toEqual(['undefined', 'a thrown string', '']);
+    expect(await ask(s, 'throw-object\n')).toBe(''); // ran a second time, in the server's process (hostile run)
+    await until(() => s.stats().errors === 3, 10000);
+    expect(fs.readFileSync(handledInWorkers, 'utf8').split('\n').map((l) => l.replace(/^\d+ /, ''))).toEqual(['undefined', 'a thrown string', '[object Object]', '']);
     expect(errorsOf(Two)).toEqual([]);
     expect(logger.lines.error).toEqual([]);
   });

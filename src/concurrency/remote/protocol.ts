@@ -200,18 +200,24 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
   // Duck-typed, not instanceof only: an error made in another realm (a vm context, jest's) is still an error.
   // A thrown primitive: its stack is the value, so the server's report shows what was thrown (`undefined`,
   // `a string`), as the server's own report of it does, and no stack of the code that carried it.
+  let out: SerializedError;
   if (!isErrorInstance(err) && !(typeof name === 'string' && typeof message === 'string')) {
     const text = describeThrown(err);
-    return { name: 'Error', message: text, stack: text };
+    out = { name: 'Error', message: text, stack: text };
+    // A thrown object (`throw { code: 42 }`): its code still travels, as an Error's does.
+    const code = readThrown(err, 'code');
+    if (typeof code === 'string' || typeof code === 'number') out.code = code;
+  } else {
+    out = { name: fieldText(name, 'Error'), message: fieldText(message, '') };
+    const stack = readThrown(err, 'stack');
+    out.stack = typeof stack === 'string' ? stack : `${out.name}: ${out.message}`;
+    const [code, errno, syscall, cause] = [readThrown(err, 'code'), readThrown(err, 'errno'), readThrown(err, 'syscall'), readThrown(err, 'cause')];
+    if (typeof code === 'string' || typeof code === 'number') out.code = code;
+    if (typeof errno === 'number') out.errno = errno;
+    if (typeof syscall === 'string') out.syscall = syscall;
+    if (cause !== undefined && depth < 4) out.cause = serializeError(cause, depth + 1);
   }
-  const out: SerializedError = { name: fieldText(name, 'Error'), message: fieldText(message, '') };
-  const stack = readThrown(err, 'stack');
-  out.stack = typeof stack === 'string' ? stack : `${out.name}: ${out.message}`;
-  const [code, errno, syscall, cause] = [readThrown(err, 'code'), readThrown(err, 'errno'), readThrown(err, 'syscall'), readThrown(err, 'cause')];
-  if (typeof code === 'string' || typeof code === 'number') out.code = code;
-  if (typeof errno === 'number') out.errno = errno;
-  if (typeof syscall === 'string') out.syscall = syscall;
-  if (cause !== undefined && depth < 4) out.cause = serializeError(cause, depth + 1);
+  // Marked for a thrown object too: else the server's process ran @HandleError for it a second time (hostile run).
   if (depth === 0 && reportedInWorker(err)) {
     out.reported = true;
     const hook = handleErrorFailure(err);
