@@ -7,7 +7,16 @@
 const QUOTE = 60;
 
 function quote(text: string): string {
-  return JSON.stringify(text.length > QUOTE ? `${text.slice(0, QUOTE)}…` : text);
+  return printable(JSON.stringify(text.length > QUOTE ? `${text.slice(0, QUOTE)}…` : text));
+}
+
+/**
+ * `text` with the control characters JSON.stringify leaves raw (DEL, C1) and any others escaped as `\uXXXX`:
+ * client bytes reach log lines through these messages, and raw ESC sequences would drive the operator's
+ * terminal.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export const framingMessages = {
@@ -17,7 +26,7 @@ export const framingMessages = {
     `${announced ? 'was announced by its length' : 'arrived'}, longer than maxLength ${maxLength}; the connection is closed. ` +
     `Fix: raise maxLength in @Framing('${framer}', { maxLength }) if such messages are legitimate.`,
   notJson: (line: string, reason: string) =>
-    `@Framing('json-lines'): a line is not JSON (${reason}): ${quote(line)}; the connection is closed. ` +
+    `@Framing('json-lines'): a line is not JSON (${printable(reason)}): ${quote(line)}; the connection is closed. ` +
     `Fix: make the client send one JSON value per line, or use @Framing('lines') and parse it yourself.`,
   badNetstring: (what: string) =>
     `@Framing('netstring'): ${what}; the connection is closed. ` +

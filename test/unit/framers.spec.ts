@@ -230,6 +230,19 @@ describe('the json-lines framer', () => {
     expect((error as Record<symbol, unknown>)[Symbol.for('sockserve.framing.decodedBefore')]).toEqual([{ a: 1 }]);
   });
 
+  test('the message carries no raw control character of the client\'s (ESC sequences would reach the log and the terminal)', () => {
+    let error: unknown;
+    try {
+      json().decode(Buffer.from('\x1b[2J\x1b[31mred\x7f\u0085\n'));
+    } catch (err) {
+      error = err;
+    }
+    const message = (error as Error).message;
+    expect(message).toMatch(/^@Framing\('json-lines'\): a line is not JSON/);
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(message).toContain('\\u001b[2J');
+  });
+
   test('replies are JSON.stringify\'d with \\n', () => {
     expect(json().encode({ ok: true, n: [1] })).toBe('{"ok":true,"n":[1]}\n');
     expect(() => json().encode(undefined)).toThrow(TypeError);
