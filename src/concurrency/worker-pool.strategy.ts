@@ -953,8 +953,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.deaths.push(now);
     this.book.restarts++;
     if (this.deaths.length > DEATH_LIMIT) {
-      this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+      // One step per backoff, not per death: two workers dying in one wait doubled it twice, unlogged (1, 4, 16 s).
       if (!this.backoffTimer) {
+        this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
         this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000));
         this.backoffTimer = setTimeout(() => {
           this.backoffTimer = undefined;

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
-import { DyingChild, dyingMark, DyingThread } from '../fixtures/dying-handlers';
+import { DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
@@ -175,6 +175,22 @@ describe.each([
     expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers.length).toBe(1);
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
+});
+
+describe('two workers that keep dying', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => fs.rmSync(dyingMark, { force: true }));
+
+  test('each backoff doubles the last one once, however many workers die while it runs, and each is logged (it went 1, 4, 16 s)', async () => {
+    const warnings: string[] = [];
+    const logger = { error: (m: string) => warnings.push(m), warn: (m: string) => warnings.push(m), info: () => undefined };
+    fs.writeFileSync(dyingMark, '');
+    serve(await bootstrap(TwoDyingThreads, { logger }));
+    const backoffs = () => warnings.filter((w) => w.includes('died within 10 s')).map((w) => /starts in (\d+) s/.exec(w)?.[1]);
+    await until(() => backoffs().length >= 2, 50000);
+    fs.rmSync(dyingMark);
+    expect(backoffs().slice(0, 2)).toEqual(['1', '2']);
+  }, 60000);
 });
 
 describe('a handler exported under another name', () => {
