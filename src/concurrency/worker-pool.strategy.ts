@@ -454,6 +454,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   /** One request: a datagram within the pool's bound on datagrams (serveDatagram), a connection at once. */
   private serve(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+    this.shutdownBound = shutdownTimeout;
     if (Array.isArray(request)) return this.serveDatagram(request, client, server, shutdownTimeout);
     return this.serveOne(request, client, server, shutdownTimeout);
   }
@@ -627,16 +628,34 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     }
   }
 
+  /** The server's shutdownTimeout (seconds; null: none), as serve() and the accepting server give it. */
+  private shutdownBound: number | null = null;
+
+  /** A connection goes to `slot` (an idle timer stops; a recycled worker's bound, boundRecycled(), stays). */
   private load(slot: RemoteSlot): void {
-    clearTimeout(this.idleTimers.get(slot));
-    this.idleTimers.delete(slot);
+    if (!slot.retiring) {
+      clearTimeout(this.idleTimers.get(slot));
+      this.idleTimers.delete(slot);
+    }
     slot.load++;
     slot.served++;
     if (!slot.retiring && (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker)) {
       slot.retiring = true; // takes no more; a fresh worker takes its place
       this.stopAcceptingOnceCovered(slot); // and accepts no more itself, once another worker does
+      // Its connections get shutdownTimeout from now (API.md §3): armed only when one of several ended, a worker
+      // whose connections all stayed open outlived it (hostile run: 5 s for a bound of 1 s). perRequest's one
+      // connection runs as long as it takes, as a request does.
+      if (!this.options.perRequest) this.boundRecycled(slot, this.shutdownBound);
       this.replace();
     }
+  }
+
+  /** Ends the recycled `slot` after `shutdownTimeout` seconds if its connections have not all ended by then. */
+  private boundRecycled(slot: RemoteSlot, shutdownTimeout: number | null): void {
+    if (shutdownTimeout === null || this.idleTimers.has(slot)) return;
+    const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
+    timer.unref();
+    this.idleTimers.set(slot, timer);
   }
 
   /**
@@ -678,12 +697,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       // Still accepting until another worker does (stopAcceptingOnceCovered): coverRetiring() retires it then.
       if (this.uncovered.has(slot)) return;
       if (slot.load === 0) this.retireOnceQuiet(slot, this.retirementOf(slot));
-      else if (shutdownTimeout !== null && !this.idleRetiring.has(slot) && !this.idleTimers.has(slot)) {
-        // A recycled worker's last connections get shutdownTimeout to end, then the worker goes.
-        const timer = setTimeout(() => void this.retire(slot, 'recycled'), shutdownTimeout * 1000);
-        timer.unref();
-        this.idleTimers.set(slot, timer);
-      }
+      else if (!this.idleRetiring.has(slot) && !this.options.perRequest) this.boundRecycled(slot, shutdownTimeout); // armed in load() already, unless its bound was unknown there
       return;
     }
     if (slot.load === 0 && this.servingCount() > this.warm) this.armIdleTimer(slot);
@@ -809,6 +823,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     if (!shared || slot.dead || slot.runs(id)) return;
     const server = shared.server;
     const connection = new WorkerAcceptedConnection(client, datagram);
+    this.shutdownBound = server.shutdownTimeout ?? null;
     this.load(slot);
     this.adopted.add(connection);
     // No promise and no closure per connection: an idle one waits in the slot's table as one small record,
@@ -859,6 +874,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const shared = this.shared;
     if (!shared || slot.dead) return;
     const server = shared.server;
+    this.shutdownBound = server.shutdownTimeout ?? null;
     this.load(slot); // towards maxConnectionsPerChild, as any request it serves
     this.unload(slot, server.shutdownTimeout ?? null);
     server.datagramServed?.(msg.client, msg.bytes);

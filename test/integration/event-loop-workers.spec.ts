@@ -117,6 +117,18 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     }
   });
 
+  test('a recycled worker whose connections all stay open is ended after shutdownTimeout (it served on for ever)', async () => {
+    const s = await start(Recycled, { shutdownTimeout: 1 });
+    const { clients } = await keepAlive(s, 2); // its count: it retires, and both connections stay open, idle
+    try {
+      // Before: the bound was armed only when one of several connections ended; these never do.
+      await Promise.all(clients.map((c) => within(6000, 'the recycled worker to end its connection', readToEnd(c))));
+      await until(() => s.stats().workers.length === 1, 10000);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  });
+
   test('maxConnections per worker recycles it without dropping a connection', async () => {
     const s = await start(Recycled);
     const { clients, workers } = await keepAlive(s, 2); // the first worker's two connections: it retires
