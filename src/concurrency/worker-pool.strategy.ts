@@ -524,6 +524,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async pick(datagram = false): Promise<RemoteSlot> {
     if (this.closed) throw this.closedError();
     let best: RemoteSlot | undefined;
+    let bestStarted: RemoteSlot | undefined;
     let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
     let starting = false;
     for (const slot of this.slots) {
@@ -532,7 +533,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       if (!anyLive || slot.load < anyLive.load) anyLive = slot;
       if (slot.retiring) continue;
       if (!best || slot.load < best.load) best = slot;
+      if (slot.started && (!bestStarted || slot.load < bestStarted.load)) bestStarted = slot;
     }
+    // A worker still starting has the fewest connections, but may never be ready (its module's start-up hangs,
+    // until the start bound): connections go to a started worker with room first (hostile run: half of them
+    // waited on a replacement that hung loading).
+    if (bestStarted !== undefined && bestStarted.load < this.options.perWorker) best = bestStarted;
     // Since a start failed (a module that throws, EMFILE…) and until one succeeds, one worker starts at a
     // time; after START_ATTEMPTS failures in a row, one every START_RETRY_MS at most, and in between a
     // request with no worker to go to fails at once with the reason: a flood meets no storm of starts.

@@ -168,6 +168,10 @@ export const messages = {
   handlerSourceUnknown: (name: string) =>
     `${name}: sockserve could not tell which file declares the class, so a worker cannot load it. ` +
     `Fix: declare it at the top level of a module of its own and export it.`,
+  workerStartHung: (seconds: number) =>
+    `it did not finish loading the handler's module within ${seconds} s (its start-up code blocked, or never settled). ` +
+    `Fix: keep slow or blocking work (connecting to a database, reading large files) out of the module's top level, ` +
+    `or do it lazily on the first request; the bound is heartbeatTimeout, at least 30 s.`,
   workerLoadFailed: (name: string, mode: string, reason: string) =>
     `${name}: the ${mode} worker could not load the handler. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
@@ -239,6 +243,12 @@ export const messages = {
  */
 function workerLoadFix(reason: string): string {
   if (/\bFix: /.test(reason)) return '';
+  if (/Cannot find module|MODULE_NOT_FOUND|ERR_MODULE_NOT_FOUND/.test(reason)) {
+    return (
+      `\nFix: a worker loads the handler's module again from its file, and that file (or one it imports) is not ` +
+      `there: was it moved or deleted after the server started, or is the program run from a build that lacks it?`
+    );
+  }
   if (/\buv_cwd\b/.test(reason)) {
     return (
       `\nFix: this process's working directory no longer exists (it was removed after the process started in it), ` +

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
-import { bootstrap, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
+import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
+import { HangingStartThread, hangMark, TwoThreadsOneHangs } from '../fixtures/hanging-start-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -190,6 +191,35 @@ describe('two workers that keep dying', () => {
     await until(() => backoffs().length >= 2, 50000);
     fs.rmSync(dyingMark);
     expect(backoffs().slice(0, 2)).toEqual(['1', '2']);
+  }, 60000);
+});
+
+describe('a worker whose module never finishes loading', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => fs.rmSync(hangMark, { force: true }));
+
+  test('fails bootstrap() after the start bound (heartbeatTimeout, at least 30 s) with a ConfigurationError that says so (it hung for ever)', async () => {
+    fs.writeFileSync(hangMark, '');
+    const failed = await within(45000, 'bootstrap() to fail', bootstrap(HangingStartThread, { heartbeatTimeout: 1 }).then((s) => s.close().then(() => undefined), (e: unknown) => e));
+    expect(failed).toBeInstanceOf(ConfigurationError);
+    expect((failed as Error).message).toMatch(/did not finish loading the handler's module within 30 s/);
+  }, 60000);
+
+  test('a replacement that hangs starting takes no connection while a started worker has room (half of them waited on it)', async () => {
+    const s = serve(await bootstrap(TwoThreadsOneHangs));
+    fs.writeFileSync(hangMark, ''); // the replacement of the worker that exits next hangs loading
+    await ask(s, 'exit\n').catch(() => '');
+    await until(() => s.stats().restarts === 1, 10000);
+    const clients = await Promise.all(Array.from({ length: 10 }, () => connect(target(s))));
+    try {
+      const replies = clients.map((c) => within(6000, 'a reply', readToEnd(c)).then(String));
+      clients.forEach((c, i) => c.end(`hi ${i}\n`));
+      const got = await Promise.all(replies);
+      expect(got.map((r) => r.replace(/^\d+ /, ''))).toEqual(clients.map((_, i) => `hi ${i}\n`));
+      expect(new Set(got.map((r) => r.split(' ')[0])).size).toBe(1); // all on the worker that is running
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
   }, 60000);
 });
 

@@ -17,6 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
 import { nameClient } from '../process-in-background';
 
+/** Seconds a worker may take to become ready (load the handler's module) at the least, whatever heartbeatTimeout is. */
+const START_BOUND_MIN_S = 30;
+
 /** Milliseconds of a worker's dispose() budget kept for its answer to reach the pool. */
 const DISPOSE_ANSWER_MS = 250;
 
@@ -186,6 +189,17 @@ export abstract class RemoteSlot {
   ) {
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.ready.catch(() => undefined);
+    // Until it is ready no heartbeat is watched: a worker whose module's start-up code blocks or never settles
+    // hung bootstrap(), and the connections waiting for it, for ever (hostile run). Bounded by the heartbeat's
+    // bound, at least START_BOUND_MIN_S (loading a TypeScript handler in a child takes seconds on a busy machine).
+    const bound = Math.max(heartbeatTimeout, START_BOUND_MIN_S);
+    const startBound = setTimeout(() => {
+      if (this.started || this.dead) return;
+      this.lastError = new Error(messages.workerStartHung(bound));
+      void this.kill(true);
+    }, bound * 1000);
+    startBound.unref();
+    void this.ready.then(() => clearTimeout(startBound), () => clearTimeout(startBound));
   }
 
   /** The worker's id for people: a threadId or a pid. */
