@@ -45,8 +45,13 @@ export interface TestServerOptions {
 /** TestServerOptions.shutdownTimeout's default, in seconds. */
 const CLOSE_WAIT_SECONDS = 2;
 
-/** Where in-memory clients appear to come from when the test does not say. */
-const DEFAULT_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
+/** Where in-memory clients appear to come from when the test does not say, on TCP and UDP. */
+const DEFAULT_IP_CLIENT: ClientAddress = { host: '127.0.0.1', port: 50000, family: 'IPv4' };
+/**
+ * ...and on Unix transports: an unbound Unix client, `{ path: '' }`, as the real servers report one
+ * (stream-listener.ts, unix-dgram.socket.ts). Before, every transport got the IP default.
+ */
+const DEFAULT_UNIX_CLIENT: ClientAddress = { path: '' };
 
 /** A client address as a test writes it: a `ClientAddress`, whose IP `family` may be left out. */
 export type TestClientAddress =
@@ -223,11 +228,11 @@ export class TestServer {
   }
 
   /**
-   * A new in-memory connection from `clientAddress` (default 127.0.0.1:50000; `family` may be left out:
-   * it follows from `host`); `@Verify` runs first, as on a socket. Throws ConfigurationError on a datagram
-   * transport, ServerClosedError after close().
+   * A new in-memory connection from `clientAddress` (default 127.0.0.1:50000, or `{ path: '' }`, an unbound
+   * client, on a Unix transport; `family` may be left out: it follows from `host`); `@Verify` runs first, as on
+   * a socket. Throws ConfigurationError on a datagram transport, ServerClosedError after close().
    */
-  connect(from: TestClientAddress = DEFAULT_CLIENT): TestConnection {
+  connect(from: TestClientAddress = this.defaultClient): TestConnection {
     const clientAddress = withFamily(from);
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
     this.assertOpen('connect()');
@@ -239,11 +244,12 @@ export class TestServer {
   }
 
   /**
-   * One datagram from `from` (default 127.0.0.1:50000); resolves to the reply datagram, or `undefined`
+   * One datagram from `from` (default 127.0.0.1:50000, or `{ path: '' }`, an unbound client, on a Unix
+   * transport); resolves to the reply datagram, or `undefined`
    * when the handler sent none (or `@Verify` refused it). Rejects with ConfigurationError on a stream
    * transport, ServerClosedError after close().
    */
-  async datagram(data: string | Buffer, sender: TestClientAddress = DEFAULT_CLIENT): Promise<Buffer | undefined> {
+  async datagram(data: string | Buffer, sender: TestClientAddress = this.defaultClient): Promise<Buffer | undefined> {
     const from = withFamily(sender);
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
     this.assertOpen('datagram()');
@@ -272,6 +278,12 @@ export class TestServer {
   /** Throws ServerClosedError once close() has been called, as a closed socket server takes no client. */
   private assertOpen(member: string): void {
     if (this.closing) throw new ServerClosedError(`TestServer.${member}: ${this.def.handler.name}'s test server was closed. Fix: create a new one (TestServer.create()) for each test.`);
+  }
+
+  /** The client a test that names none connects or sends from: as the real transport would report one. */
+  private get defaultClient(): ClientAddress {
+    const kind = this.def.transport.kind;
+    return { ...(kind === 'unix-stream' || kind === 'unix-dgram' ? DEFAULT_UNIX_CLIENT : DEFAULT_IP_CLIENT) };
   }
 
   private get isDatagram(): boolean {

@@ -3,6 +3,7 @@ import { until } from '../fakes/fake-server';
 import {
   Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
   RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify, DatagramRequest,
+  UnixDatagramServer, UnixStreamServer,
 } from '../../src';
 import type { ClientAddress } from '../../src';
 import { TestServer } from '../../src/testing';
@@ -926,3 +927,36 @@ test('a client reset reaches a handler blocked in wfile.write(), as on a socket:
   await t.close();
   expect(Date.now() - started).toBeLessThan(1000); // nothing left running for close() to wait out
 });
+
+describe('the default client address follows the transport', () => {
+  @UnixStreamServer('/tmp/sockserve-harness-never-bound.sock')
+  class UnixStreamClient {
+    @Handle() async handle(req: StreamRequest) { await req.wfile.write(JSON.stringify(req.clientAddress)); }
+  }
+  @UnixDatagramServer('/tmp/sockserve-harness-never-bound-dgram.sock')
+  class UnixDatagramClient {
+    @Handle() answer(req: DatagramRequest) { void req.wfile.write(JSON.stringify(req.clientAddress)); }
+  }
+
+  test('on Unix transports an unnamed client is an unbound Unix client, { path: \'\' }, as the real servers report it (it was 127.0.0.1:50000)', async () => {
+    const stream = await serve(UnixStreamClient);
+    const c = stream.connect();
+    expect(JSON.parse((await c.readAll()).toString())).toEqual({ path: '' });
+    await c.closed;
+    const dgram = await serve(UnixDatagramClient);
+    expect(JSON.parse(String(await dgram.datagram('x')))).toEqual({ path: '' });
+  });
+
+  test('a Unix client the test names is kept, and TCP keeps 127.0.0.1:50000', async () => {
+    const dgram = await serve(UnixDatagramClient);
+    expect(JSON.parse(String(await dgram.datagram('x', { path: '/tmp/client.sock' })))).toEqual({ path: '/tmp/client.sock' });
+    const tcp = await serve(TcpClient);
+    const c = tcp.connect();
+    expect(JSON.parse((await c.readAll()).toString())).toEqual({ host: '127.0.0.1', port: 50000, family: 'IPv4' });
+  });
+});
+
+@TcpServer(0)
+class TcpClient {
+  @Handle() async handle(req: StreamRequest) { await req.wfile.write(JSON.stringify(req.clientAddress)); }
+}
