@@ -77,6 +77,54 @@ describe('@Framing and @OnMessage in a definition', () => {
     expect((explore(Custom).framing!.create() as Upper).options).toEqual({ maxLength: 1024 * 1024 });
   });
 
+  test('a function declaration is a factory without options too (the docs allow "a function (f(options))"; it failed with "decorator is not a function")', () => {
+    function upperFramer(o: FramerOptions) {
+      return new Upper(o);
+    }
+    @TcpServer(0) @Framing(upperFramer) class Custom { @OnMessage() on() {} }
+    const framer = explore(Custom).framing!.create() as Upper;
+    expect(framer).toBeInstanceOf(Upper);
+    expect(framer.options).toEqual({ maxLength: 1024 * 1024 });
+    expect(explore(Custom).framing!.name).toBe('upperFramer');
+    expect(Reflect.getOwnMetadataKeys(upperFramer)).toEqual([]); // nothing recorded on the factory itself
+  });
+
+  test('a framer class whose decode is an instance field cannot be told from a bare @Framing\'s handler: a ConfigurationError that says what to write', () => {
+    class FieldFramer implements Framer<string, string> {
+      decode = (chunk: Buffer) => [chunk.toString()];
+      encode = (reply: string) => reply;
+    }
+    const message = configurationError(() => {
+      @TcpServer(0) @Framing(FieldFramer) class Custom { @OnMessage() on() {} }
+      return Custom;
+    });
+    expect(message).toBe(
+      '@Framing(FieldFramer): cannot tell whether FieldFramer is a framer factory or the handler class of a bare @Framing: it has no ' +
+        'decode() method on its prototype and no @OnMessage() (or other hook) method. Fix: for a framer (its decode an instance ' +
+        'field), pass options, even none: @Framing(FieldFramer, {}), or a function: @Framing((o) => new FieldFramer(o)); on a handler, ' +
+        "write @Framing() or @Framing('lines') (with parentheses), and give it an @OnMessage() method.",
+    );
+    // What the message says works:
+    @TcpServer(0) @Framing(FieldFramer, {}) class WithOptions { @OnMessage() on() {} }
+    @TcpServer(0) @Framing((o) => new FieldFramer()) class WithArrow { @OnMessage() on() {} }
+    for (const cls of [WithOptions, WithArrow]) expect(explore(cls).framing!.create().decode(Buffer.from('x'))).toEqual(['x']);
+  });
+
+  test('bare @Framing still means lines on a handler whose @OnMessage (or another hook) is inherited or is its only method', () => {
+    class Base { @OnMessage() on() {} }
+    @TcpServer(0) @Framing class Derived extends Base {}
+    expect(explore(Derived).framing).toMatchObject({ name: 'lines' });
+    @TcpServer(0) @Framing class WithHandle { @Handle() handle() {} }
+    expect(configurationError(() => explore(WithHandle))).toMatch(/^WithHandle has @Framing\('lines'\) but no @OnMessage\(\) method/);
+  });
+
+  test('bare @Framing on a class with no hook at all is the same ConfigurationError (it could be a framer class)', () => {
+    expect(configurationError(() => {
+      @TcpServer(0) @Framing class Empty {}
+      return Empty;
+    })).toMatch(/^@Framing\(Empty\): cannot tell whether Empty is a framer factory or the handler class of a bare @Framing/);
+  });
+
   test('@OnMessage on a datagram transport needs no @Framing: each datagram is one raw message', () => {
     @UdpServer(0) class Raw { @OnMessage() on() {} }
     const def = explore(Raw);
