@@ -15,6 +15,7 @@ import { isStreamTransport } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { settledWithin } from '../transports/event-loop';
+import { isDisposing } from '../lifecycle/dispose-after-end';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
 
@@ -113,14 +114,57 @@ class MemoryServer extends BaseServer<Request, unknown> {
 
   override async shutdownRequest(request: Request): Promise<void> {
     if (request instanceof MemoryEnd) {
+      this.ending.add(request);
       // As a socket's: the reply's FIN after everything written, then the close.
       if (!request.destroyed && !request.writableEnded) await new Promise<void>((resolve) => request.end(resolve));
       request.destroy();
       this.open.delete(request);
+      this.showEof(request); // the request's errors were reported before this (processInBackground's order)
     }
     const closed = this.whenClosed.get(request);
     this.whenClosed.delete(request);
     closed?.();
+  }
+
+  /** Connections whose end this server began (shutdownRequest): their FIN waits for showEof(). */
+  private readonly ending = new WeakSet<MemoryEnd>();
+  /** Connections whose FIN is held back from the client until the request has been reported: show it then. */
+  private readonly heldEof = new WeakMap<MemoryEnd, { finished: boolean; shown: boolean; mayShow: boolean }>();
+
+  /**
+   * The client's EOF on `end` (the server's side of a connection) comes once the request has ended and its
+   * errors are in `errors` (showEof, from shutdownRequest), not when the FIN is made: with a request-scoped
+   * provider the wiring ends the connection before the scope's dispose() and reports the request's error
+   * after it, so a test that checked `errors` at EOF found nothing (with @HandleError too, whose hook had
+   * run), and without one it found the error; racy either way. A half-close the handler makes itself in the
+   * middle of its request (`wfile.end()`, then more reading) still reaches the client at once: the client
+   * may have to see it before the handler can go on.
+   */
+  holdEof(end: MemoryEnd): void {
+    const state = { finished: false, shown: false, mayShow: false };
+    this.heldEof.set(end, state);
+    end._final = (callback: (error?: Error | null) => void): void => {
+      callback();
+      // One microtask on: the wiring marks a connection it ends before disposing right after ending it.
+      queueMicrotask(() => {
+        state.finished = true;
+        if (state.mayShow || !(this.ending.has(end) || isDisposing(end))) this.pushEof(end, state);
+      });
+    };
+  }
+
+  /** The request on `end` has been reported (or abandoned): the client may see its EOF. */
+  showEof(end: MemoryEnd): void {
+    const state = this.heldEof.get(end);
+    if (!state) return;
+    state.mayShow = true;
+    if (state.finished) this.pushEof(end, state);
+  }
+
+  private pushEof(end: MemoryEnd, state: { shown: boolean }): void {
+    if (state.shown) return;
+    state.shown = true;
+    if (!end.peer.destroyed) end.peer.push(null);
   }
 
   override async handleError(request: Request | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
@@ -142,7 +186,10 @@ class MemoryServer extends BaseServer<Request, unknown> {
       if (this.givenUp.has(request as object)) continue;
       await this.handleError(request, clientAddress, new RequestTimeoutError(messages.testAbandoned(owner, seconds)));
       this.givenUp.add(request as object);
-      if (request instanceof MemoryEnd) this.open.delete(request);
+      if (request instanceof MemoryEnd) {
+        this.open.delete(request);
+        this.showEof(request);
+      }
       const closed = this.whenClosed.get(request);
       this.whenClosed.delete(request);
       closed?.();
@@ -238,6 +285,7 @@ export class TestServer {
     this.assertOpen('connect()');
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
+    this.classic.holdEof(server);
     this.classic.open.add(server);
     const closed = this.take(server, clientAddress);
     return new TestConnection(client, closed);

@@ -960,3 +960,82 @@ describe('the default client address follows the transport', () => {
 class TcpClient {
   @Handle() async handle(req: StreamRequest) { await req.wfile.write(JSON.stringify(req.clientAddress)); }
 }
+
+@Injectable({ scope: 'request' })
+class SlowToDispose {
+  async dispose() {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+@TcpServer(0)
+class FailsWithScoped {
+  constructor(private readonly scoped: SlowToDispose) {}
+  @Handle() async handle(req: StreamRequest) {
+    void this.scoped;
+    await req.wfile.write('partial\n');
+    throw new Error(`failed on ${(await req.rfile.readline()).toString().trim()}`);
+  }
+}
+
+@TcpServer(0)
+class FailsWithScopedAndHook extends FailsWithScoped {
+  @HandleError() failed(error: Error) {
+    events.push(`hook ${error.message}`);
+  }
+}
+
+@TcpServer(0)
+class FailsUnscoped {
+  @Handle() async handle(req: StreamRequest) {
+    throw new Error(`failed on ${(await req.rfile.readline()).toString().trim()}`);
+  }
+}
+
+@TcpServer(0)
+@Framing('lines', { maxLength: 4 })
+class MessagesWithScoped {
+  constructor(private readonly scoped: SlowToDispose) {}
+  @OnMessage() on(line: string) {
+    void this.scoped;
+    return line;
+  }
+}
+
+@TcpServer(0)
+class HalfClosesFirst {
+  @Handle() async handle(req: StreamRequest) {
+    await req.wfile.write('bye\n');
+    await req.wfile.end();
+    events.push(`then read ${(await req.rfile.readline()).toString().trim()}`);
+  }
+}
+
+describe('t.errors is complete when the client sees the connection end', () => {
+  const quiet = { logger: { error() {}, warn() {} } };
+  test.each([
+    ['a request-scoped provider whose dispose() is async', FailsWithScoped],
+    ['that provider and @HandleError, whose hook ran before the end', FailsWithScopedAndHook],
+    ['no request-scoped provider', FailsUnscoped],
+    ['an @OnMessage handler with a request-scoped provider, and a message past maxLength', MessagesWithScoped],
+  ])('with %s, the error is in t.errors at EOF (it came only at `closed`)', async (_, handler) => {
+    const t = await serve(handler, quiet);
+    const c = t.connect();
+    c.write(handler === MessagesWithScoped ? 'ok\ntoo long\n' : 'x\n');
+    await c.readAll();
+    if (handler === MessagesWithScoped) expect(t.errors).toEqual([expect.any(FrameTooLongError)]);
+    else expect(t.errors).toEqual([new Error('failed on x')]);
+    await c.closed;
+    expect(t.errors).toHaveLength(1);
+    if (handler === FailsWithScopedAndHook) expect(events).toEqual(['hook failed on x']);
+  });
+
+  test('a half-close the handler makes itself mid-request reaches the client at once: it may answer after reading EOF', async () => {
+    const t = await serve(HalfClosesFirst);
+    const c = t.connect();
+    expect((await within(1000, 'the EOF of a half-close', c.readAll())).toString()).toBe('bye\n');
+    c.write('after\n');
+    await c.end();
+    expect(events).toEqual(['then read after']);
+  });
+});
