@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { HandlerWiring } from '../bootstrap/handler-wiring';
-import { Server } from '../bootstrap/server';
+import { Server, type ServerCounters } from '../bootstrap/server';
 import { BaseServer } from '../classic/base-server';
 import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
@@ -88,6 +88,8 @@ class MemoryServer extends BaseServer<Request, unknown> {
     address: unknown,
     private readonly wiring: HandlerWiring,
     private readonly errors: unknown[],
+    /** The face's counters: what `stats()` says, counted as bootstrap()'s server counts them (API.md §14). */
+    private readonly counters: ServerCounters,
   ) {
     super(address, wiring.handlerClass() as never, { bindAndActivate: false });
     this.strategy = new ConcurrentStrategy<Request>();
@@ -109,7 +111,9 @@ class MemoryServer extends BaseServer<Request, unknown> {
   protected wakeLoop(): void {}
 
   override async verifyRequest(request: Request, clientAddress: ClientAddress): Promise<boolean> {
-    return !this.wiring.hasHook('verify') || this.wiring.verify(request as object, clientAddress, (error) => this.handleError(undefined, clientAddress, error));
+    const ok = !this.wiring.hasHook('verify') || (await this.wiring.verify(request as object, clientAddress, (error) => this.handleError(undefined, clientAddress, error)));
+    if (!ok) this.counters.rejected++;
+    return ok;
   }
 
   override async shutdownRequest(request: Request): Promise<void> {
@@ -169,6 +173,8 @@ class MemoryServer extends BaseServer<Request, unknown> {
 
   override async handleError(request: Request | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> {
     this.errors.push(error);
+    this.counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors, as bootstrap()'s server counts
+
     await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout, request);
   }
 
@@ -248,7 +254,7 @@ export class TestServer {
     // connection open and close() pending for ever; hostile re-check).
     const limit = Number.isFinite(closeWait) ? closeWait : null;
     const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit);
-    this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors);
+    this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors, this.server.counters);
     this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);
     this.server.attach(this.classic);
@@ -338,9 +344,13 @@ export class TestServer {
     return this.def.transport.kind === 'udp' || this.def.transport.kind === 'unix-dgram';
   }
 
-  /** Queues a request and has the classic loop take it; resolves once it has been closed. */
+  /**
+   * Queues a request and has the classic loop take it; resolves once it has been closed. Counted in
+   * `stats().accepted` as a real server counts each connection and datagram it takes.
+   */
   private take(request: Request, clientAddress: ClientAddress): Promise<void> {
     const closed = new Promise<void>((resolve) => this.classic.whenClosed.set(request, resolve));
+    this.server.counters.accepted++;
     this.classic.queue.push([request, clientAddress]);
     const taken = this.classic.handleRequest().then(() => undefined);
     const done = Promise.all([taken, closed]).then(() => undefined);

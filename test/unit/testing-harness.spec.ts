@@ -1039,3 +1039,39 @@ describe('t.errors is complete when the client sees the connection end', () => {
     expect(events).toEqual(['then read after']);
   });
 });
+
+@TcpServer(0)
+class ShutsDown {
+  @Verify() verify(client: ClientAddress) {
+    return client.host !== '192.0.2.66';
+  }
+  @Handle() async handle(req: StreamRequest) {
+    const line = (await req.rfile.readline()).toString().trim();
+    if (line === 'shutdown') await req.server.shutdown();
+    if (line === 'boom') throw new Error('boom');
+    await req.wfile.write(`${line} done\n`);
+  }
+}
+
+describe('stats() in memory, as a real server\'s (API.md §14)', () => {
+  test('accepted counts every connection and datagram taken, refused ones included; rejected those @Verify refused; errors the handler\'s (accepted was 0 while active was 1)', async () => {
+    const t = await serve(ShutsDown, { logger: { error() {}, warn() {} } });
+    const c = t.connect();
+    await until(() => t.server.stats().active === 1);
+    expect(t.server.stats()).toMatchObject({ accepted: 1, active: 1, rejected: 0, errors: 0 });
+    c.write('a\n');
+    expect(await c.readAll()).toEqual(Buffer.from('a done\n'));
+    await c.closed;
+    const refused = t.connect({ host: '192.0.2.66', port: 1 });
+    await refused.closed;
+    const failing = t.connect();
+    failing.write('boom\n');
+    await failing.closed;
+    await until(() => t.server.stats().active === 0);
+    expect(t.server.stats()).toMatchObject({ accepted: 3, active: 0, rejected: 1, errors: 1, clientErrors: 0 });
+    const u = await serve(RawDatagrams);
+    await u.datagram('ping');
+    await until(() => u.server.stats().active === 0);
+    expect(u.server.stats()).toMatchObject({ accepted: 1, active: 0 });
+  });
+});
