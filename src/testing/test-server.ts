@@ -116,6 +116,18 @@ class MemoryServer extends BaseServer<Request, unknown> {
     return ok;
   }
 
+  /**
+   * shutdown() has been called (`req.server.shutdown()`, `t.server.shutdown()`): connections and datagrams
+   * the test makes from then on stay unread, as those a real server's socket takes after shutdown() began
+   * (API.md §6), until close() resets them. BaseServer.shutdown() itself has no loop to stop here.
+   */
+  stopped = false;
+
+  override shutdown(): Promise<void> {
+    this.stopped = true;
+    return super.shutdown();
+  }
+
   override async shutdownRequest(request: Request): Promise<void> {
     if (request instanceof MemoryEnd) {
       this.ending.add(request);
@@ -237,6 +249,8 @@ export class TestServer {
   private readonly pending = new Set<Promise<void>>();
   /** close() has been called: connect() and datagram() throw ServerClosedError. */
   private closing = false;
+  /** Connections and datagrams made after shutdown(): left unread until close() (see take()). */
+  private readonly unread: Request[] = [];
 
   private constructor(
     private readonly def: HandlerDefinition,
@@ -324,6 +338,16 @@ export class TestServer {
    */
   async close(): Promise<void> {
     this.closing = true;
+    // Made after shutdown() and never read: reset, as close() resets what a real server's socket still holds.
+    for (const request of this.unread.splice(0)) {
+      if (request instanceof MemoryEnd) {
+        request.destroy();
+        this.classic.open.delete(request);
+      }
+      const closed = this.classic.whenClosed.get(request);
+      this.classic.whenClosed.delete(request);
+      closed?.();
+    }
     await this.classic.closeAll(this.closeWait, this.def.handler.name, () => Promise.allSettled(this.pending));
     await Promise.allSettled(this.pending); // each request's own promise carries its failure to whoever awaits it
     await this.server.close();
@@ -346,10 +370,15 @@ export class TestServer {
 
   /**
    * Queues a request and has the classic loop take it; resolves once it has been closed. Counted in
-   * `stats().accepted` as a real server counts each connection and datagram it takes.
+   * `stats().accepted` as a real server counts each connection and datagram it takes. After shutdown() it
+   * stays unread (MemoryServer.stopped) until close().
    */
   private take(request: Request, clientAddress: ClientAddress): Promise<void> {
     const closed = new Promise<void>((resolve) => this.classic.whenClosed.set(request, resolve));
+    if (this.classic.stopped) {
+      this.unread.push(request);
+      return closed;
+    }
     this.server.counters.accepted++;
     this.classic.queue.push([request, clientAddress]);
     const taken = this.classic.handleRequest().then(() => undefined);

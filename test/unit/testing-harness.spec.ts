@@ -1075,3 +1075,35 @@ describe('stats() in memory, as a real server\'s (API.md §14)', () => {
     expect(u.server.stats()).toMatchObject({ accepted: 1, active: 0 });
   });
 });
+
+describe('shutdown() in memory, as a real server\'s (API.md §6)', () => {
+  test('after req.server.shutdown() new connections stay unread until close(), which resets them (they were served)', async () => {
+    const t = await serve(ShutsDown);
+    const first = t.connect();
+    first.write('shutdown\n');
+    expect((await first.readAll()).toString()).toBe('shutdown done\n');
+    await first.closed;
+    const late = t.connect();
+    late.write('late\n');
+    let ended = false;
+    const read = late.readAll().then((b) => b.toString(), (e: NodeJS.ErrnoException) => e.code).finally(() => (ended = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ended).toBe(false);
+    expect(t.server.stats()).toMatchObject({ accepted: 1, active: 0 });
+    await t.close();
+    await late.closed;
+    expect(await read).toBe('ECONNRESET');
+  });
+
+  test('after t.server.shutdown() a datagram stays unread: close() resolves it to no reply', async () => {
+    const u = await serve(RawDatagrams);
+    await u.server.shutdown();
+    let settled = false;
+    const reply = u.datagram('ping').finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    expect(events).toEqual([]);
+    await u.close();
+    expect(await reply).toBeUndefined();
+  });
+});
