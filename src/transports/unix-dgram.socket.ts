@@ -12,15 +12,26 @@
  * - its errors have no errno `code`, only a message ("Address already in use", "Message too long",
  *   "Connection refused"…);
  * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen`
- *   datagrams, 10 by default, because it does not read) is queued inside the addon, which then polls its
- *   socket for writability *instead of* readability, for good: it never reads again and spins the CPU,
- *   even after the client reads or goes away. So one client that does not read its replies would stop the
- *   whole server. This class sees it (the send's callback did not run inside `sendTo()`), drops that
- *   reply (rejected with a routine EAGAIN error, as UDP drops a datagram a receiver has no room for) and
- *   replaces the native socket by a fresh one bound at the same path (`reopen()`): the datagrams that were
- *   waiting in the old socket's receive queue (at most max_dgram_qlen + 1) are lost with it, the server
- *   goes on. Then replies to that client are dropped unsent for 250 ms, doubling to 30 s while it still
- *   has no room, so that a client that never reads costs one reopen per hold, not one per reply;
+ *   datagrams, 10 by default, because it does not read, or not yet) is queued inside the addon, which then
+ *   polls its socket for writability *instead of* readability, for good: it never reads again and spins the
+ *   CPU, even after the client reads or goes away (and calling its `startRecv()` again fails with EEXIST).
+ *   It offers no writable event, no file descriptor and no blocking send. So replies go out from a second
+ *   native socket, the sender, bound at the path before the receiving one (its file then unlinked for the
+ *   receiver's): it has the server's name, so clients see replies come from the path, but no request reaches
+ *   it. A send the kernel refuses (seen because the send's callback did not run inside `sendTo()`) makes the
+ *   sender stuck: it is closed (dropping that datagram) and a fresh one bound with the same name
+ *   (`replaceSender()`), and the reply waits for room and is sent again (Python's blocking sendto waits
+ *   too): after 1 ms, doubling to 64 ms, for at most 250 ms, with at most 1024 replies (1 MiB) waiting per
+ *   client, 16 MiB in all; then it is dropped (an UnreachableClientError, EAGAIN) and replies to that client
+ *   are dropped unsent for 250 ms, doubling to 30 s while it still makes no room, so that a client that never
+ *   reads costs a few replacements per hold, not one per reply. Replies to a client go out at most
+ *   max_dgram_qlen + 1 a millisecond (fewer after an EAGAIN), so that a client that reads has time to. The
+ *   receiving socket loses nothing meanwhile. A client connect()ed to the server takes datagrams from the
+ *   receiving socket only (the kernel says EPERM to the sender), so its replies go from that one, which the
+ *   kernel never refuses for a full queue (it does not throttle a socket's own peer); should it still be
+ *   refused, the receiving socket is replaced as the sender is (`reopen()`), and the requests waiting in its
+ *   receive queue are lost with it. A server bound at an abstract name has one socket (two cannot share a
+ *   name without a file) and is replaced that way too;
  * - `close()` drops sends queued in the addon without calling back; none is ever left queued (above);
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
@@ -40,11 +51,40 @@ import { AddressInUseError, UnreachableClientError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
 import { closedForSend } from './socket-closed';
-import { identityOf, identityOfSync, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { identityOf, identityOfSync, isAbstract, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
 
-/** How long replies to a client whose receive queue was full are dropped unsent, at first and at most (ms). */
+/**
+ * A reply the kernel refused (EAGAIN: the client's receive queue is full) waits for room: it is sent again
+ * after RETRY_FIRST_MS, the delay doubling to RETRY_MAX_MS, for at most WAIT_MAX_MS since it was refused;
+ * replies to that client sent meanwhile wait behind it, in order. At most WAIT_MAX_REPLIES replies and
+ * WAIT_MAX_BYTES bytes wait per client, WAIT_TOTAL_BYTES in all; past them a reply is dropped at once.
+ */
+const RETRY_FIRST_MS = 1;
+const RETRY_MAX_MS = 64;
+const WAIT_MAX_MS = 250;
+const WAIT_MAX_REPLIES = 1024;
+const WAIT_MAX_BYTES = 1 << 20;
+const WAIT_TOTAL_BYTES = 16 << 20;
+/**
+ * Pacing: at most `credit` replies go to one client per PACE_WINDOW_MS, the rest wait their turn (in order).
+ * `credit` starts at the client's receive queue length (net.unix.max_dgram_qlen, +1), halves after each
+ * EAGAIN and grows back by one each window without. A client that reads has that long to make room: each
+ * EAGAIN costs a reopen(), which loses the requests waiting in the server's receive queue.
+ */
+const PACE_WINDOW_MS = 1;
+/** Clients remembered for pacing and waiting replies; an idle one (nothing waiting) goes first. */
+const PACE_MAX = 1024;
+/** How many datagrams a client's receive queue holds: net.unix.max_dgram_qlen (Linux; 10 by default), and one more. */
+const QUEUE_LENGTH = (() => {
+  try {
+    return Math.max(1, Number(fs.readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8')) || 10) + 1;
+  } catch {
+    return 11;
+  }
+})();
+/** How long replies to a client that never made room are dropped unsent, at first and at most (ms). */
 const FULL_HOLD_MS = 250;
 const FULL_HOLD_MAX_MS = 30_000;
 /** How many such clients are remembered. */
@@ -69,6 +109,27 @@ export function loadUnixDgramAddon(): NativeDgramSocketClass {
   }
 }
 
+interface WaitingReply {
+  data: Buffer;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+interface WaitingClient {
+  /** Replies waiting for room, oldest first; the first is the one the kernel refused. */
+  queue: WaitingReply[];
+  bytes: number;
+  /** When the first reply in the queue was first refused (performance.now()), 0 while sends succeed. */
+  since: number;
+  /** The next retry's delay (ms). */
+  delay: number;
+  /** Pacing: sends to it since `windowStart` (performance.now()), and how many a window may have. */
+  sent: number;
+  windowStart: number;
+  credit: number;
+  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+}
+
 export interface ResolvedUnixDgramOptions {
   path: string;
   maxPacketSize: number;
@@ -78,6 +139,13 @@ export interface ResolvedUnixDgramOptions {
 
 export class UnixDatagramSocket implements DatagramSocket {
   private socket: NativeDgramSocket | undefined;
+  /**
+   * The socket replies are sent from (a path, not an abstract name): bound at the path before `socket`, its
+   * file then unlinked for `socket`'s, so it has the same name (replies come from the path) but no request
+   * reaches it. An EAGAIN makes it stuck (see the top of this file) and it is replaced (replaceSender()),
+   * while `socket`, which never sends but to connected clients, goes on reading and loses nothing.
+   */
+  private sender: NativeDgramSocket | undefined;
   /** The file we bound, so close() never removes a file that someone else put there later. */
   private created: PathIdentity | undefined;
   private wasBound = false;
@@ -86,14 +154,21 @@ export class UnixDatagramSocket implements DatagramSocket {
   private failure: Error | undefined;
   private readonly listeners: Array<(d: ReceivedDatagram) => void> = [];
   /**
-   * Clients whose receive queue was full, by path: replies to them are dropped unsent until `until`
-   * (performance.now() milliseconds), because each EAGAIN costs a reopen(). `hold` doubles from
+   * Clients that made no room for WAIT_MAX_MS, by path: replies to them are dropped unsent until `until`
+   * (performance.now() milliseconds), because each EAGAIN costs a fresh socket. `hold` doubles from
    * FULL_HOLD_MS to FULL_HOLD_MAX_MS while the client still has no room, and the entry goes when a send
    * to it succeeds, or when another socket is bound at that path (a new client: `client`, the identity of the
    * file that was full, is no longer the file there; its inode alone is not enough, file systems reuse a freed one).
    * At most FULL_MAX entries, the oldest forgotten first.
    */
   private readonly full = new Map<string, { until: number; hold: number; client: PathIdentity | undefined }>();
+  /**
+   * Clients replied to lately, by path: the pacing of sends to them, and their replies waiting for room or
+   * for their turn (in order). At most PACE_MAX entries, least recently used first out among those with
+   * nothing waiting; the bytes waiting are counted in `waitingBytes`.
+   */
+  private readonly waiting = new Map<string, WaitingClient>();
+  private waitingBytes = 0;
 
   constructor(
     private readonly opts: ResolvedUnixDgramOptions,
@@ -108,11 +183,18 @@ export class UnixDatagramSocket implements DatagramSocket {
     await prepareUnixPath(path, owner, true);
     if (this.closed) throw new Error(text.closed(owner, 'bind'));
     const socket = new this.Native();
+    let sender: NativeDgramSocket | undefined;
     try {
+      if (!isAbstract(path)) {
+        sender = new this.Native();
+        sender.bind(path);
+        fs.unlinkSync(path);
+      }
       socket.bind(path);
       this.created = await identityOf(path);
     } catch (err) {
       socket.close();
+      sender?.close();
       if (/address already in use/i.test((err as Error).message)) {
         throw new AddressInUseError(text.inUse(owner, path), { cause: err });
       }
@@ -120,11 +202,63 @@ export class UnixDatagramSocket implements DatagramSocket {
     }
     if (this.closed) {
       socket.close(); // close() ran while we were checking the path
+      sender?.close();
       await this.removeOwnFile();
       return;
     }
     this.wasBound = true;
     this.use(socket);
+    if (sender) this.useSender(sender);
+  }
+
+  private useSender(sender: NativeDgramSocket): void {
+    this.sender = sender;
+    // It errs only on a receive error, and the addon closes it then: the next send binds another.
+    sender.on('error', () => {
+      if (this.sender === sender) this.sender = undefined;
+    });
+    // Datagrams that reached it in the moment it had the path (replaceSender()) are requests too.
+    sender.on('data', (buf: Buffer, from: string) => this.deliver(buf, from));
+    sender.on('_data', kick);
+    sender.on('_error', kick);
+  }
+
+  /**
+   * Binds a fresh sender with the same name as the stuck one (or the one the addon closed): the socket file
+   * at the path (the receiving socket's) is hard-linked beside it and unlinked, the fresh socket binds the
+   * path, and the link is renamed back over it. Clients that send in the microseconds without a file at the
+   * path get ENOENT; those that send while the fresh sender has it reach the fresh sender, which delivers
+   * them. Returns the fresh sender, or undefined when the socket failed (the path is not ours any more).
+   */
+  private replaceSender(stuck: NativeDgramSocket | undefined): NativeDgramSocket | undefined {
+    const { path } = this.opts;
+    const aside = `${path}.${process.pid}.swap`;
+    let fresh: NativeDgramSocket | undefined;
+    let linked = false;
+    try {
+      if (isOwnFile(path, this.created)) {
+        fs.rmSync(aside, { force: true });
+        fs.linkSync(path, aside);
+        linked = true;
+        fs.unlinkSync(path);
+      }
+      fresh = new this.Native();
+      try {
+        fresh.bind(path);
+      } finally {
+        if (linked) fs.renameSync(aside, path);
+      }
+    } catch (err) {
+      fresh?.close();
+      if (linked) fs.rmSync(aside, { force: true });
+      this.sender = undefined;
+      stuck?.close();
+      this.fail(err as Error);
+      return undefined;
+    }
+    this.useSender(fresh);
+    stuck?.close();
+    return fresh;
   }
 
   private holdBack(path: string, previous: { hold: number } | undefined): void {
@@ -146,8 +280,8 @@ export class UnixDatagramSocket implements DatagramSocket {
   }
 
   /**
-   * After a send the kernel refused with EAGAIN the addon reads no more (see the top of this file): bind a
-   * fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
+   * After a send from the receiving socket (to a connected client, or at an abstract name) the kernel refused
+   * with EAGAIN the addon reads no more (see the top of this file): bind a fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
    * close the stuck one. Clients that send in the microseconds between the unlink and the bind get ENOENT;
    * datagrams still queued in the old socket are lost; a client that had connect()ed to the server must
    * connect again (as after a server restart). If the path cannot be bound again, the socket fails as the
@@ -188,34 +322,193 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
     if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
-    let full = this.full.get(to.path);
+    const path = to.path;
+    const full = this.full.get(path);
     if (full && performance.now() < full.until) {
-      if (isOwnFile(to.path, full.client)) {
-        return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, to.path, full.hold), 'EAGAIN'));
+      if (isOwnFile(path, full.client)) {
+        return Promise.reject(new UnreachableClientError(text.stillFull(owner, data.length, path, full.hold), 'EAGAIN'));
       }
-      this.full.delete(to.path); // another client bound that path since: it owes nothing of the old one's hold
-      full = undefined;
+      this.full.delete(path); // another client bound that path since: it owes nothing of the old one's hold
     }
     return new Promise<void>((resolve, reject) => {
+      const reply: WaitingReply = { data, resolve, reject };
+      const client = this.paced(path);
+      if (!client) {
+        reject(new UnreachableClientError(text.tooManyWaiting(owner, data.length, path, PACE_MAX), 'EAGAIN'));
+        return;
+      }
+      if (client.queue.length > 0 || !this.mayGo(client)) {
+        this.enqueue(client, path, reply);
+        return;
+      }
+      client.sent++;
+      if (this.trySend(path, reply)) return;
+      // Refused (EAGAIN): the reply waits for room, and so do the replies sent to that client after it.
+      this.enqueue(client, path, reply);
+      this.refused(client, path);
+    });
+  }
+
+  /** The client's pacing entry (made now, evicting the least recently used idle one), or none if all wait. */
+  private paced(path: string): WaitingClient | undefined {
+    let client = this.waiting.get(path);
+    if (client) {
+      this.waiting.delete(path); // to the end: most recently used
+      this.waiting.set(path, client);
+      return client;
+    }
+    if (this.waiting.size >= PACE_MAX) {
+      for (const [other, idle] of this.waiting) {
+        if (idle.queue.length > 0 || idle.timer) continue;
+        this.waiting.delete(other);
+        break;
+      }
+      if (this.waiting.size >= PACE_MAX) return undefined;
+    }
+    client = { queue: [], bytes: 0, since: 0, delay: RETRY_FIRST_MS, sent: 0, windowStart: 0, credit: QUEUE_LENGTH, timer: undefined };
+    this.waiting.set(path, client);
+    return client;
+  }
+
+  /** Whether the client's pacing window has room for one more send now (a new window starts when due). */
+  private mayGo(client: WaitingClient): boolean {
+    const now = performance.now();
+    if (now - client.windowStart >= PACE_WINDOW_MS) {
+      if (client.sent <= client.credit && client.windowStart > 0) client.credit = Math.min(client.credit + 1, QUEUE_LENGTH);
+      client.windowStart = now;
+      client.sent = 0;
+    }
+    return client.sent < client.credit;
+  }
+
+  /**
+   * Sends one reply now, from the sender (see `sender`), or from the receiving socket to a client connected to
+   * it (the kernel refuses others' datagrams to a connected socket: EPERM) or when the path is an abstract
+   * name. False when the kernel refused it (EAGAIN): the addon then holds the datagram and stops reading (see
+   * the top of this file), so the stuck socket is replaced at once (which drops the datagram) and the reply
+   * is the caller's to send again. Otherwise the reply is settled.
+   */
+  private trySend(path: string, reply: WaitingReply): boolean {
+    const { owner } = this.opts;
+    const { data } = reply;
+    const attempt = (socket: NativeDgramSocket, onError: (err: unknown) => void): boolean => {
       let answered = false;
       try {
-        socket.sendTo(data, 0, data.length, to.path, (err) => {
+        socket.sendTo(data, 0, data.length, path, (err) => {
           answered = true;
-          if (err) reject(sendError(owner, data.length, to.path, err));
-          else resolve();
-          if (full) this.full.delete(to.path); // it reads again
+          if (err) onError(err);
+          else {
+            reply.resolve();
+            this.full.delete(path); // it reads again
+          }
         });
       } catch (err) {
         answered = true;
-        reject(sendError(owner, data.length, to.path, err));
+        onError(err);
       }
-      if (answered) return;
-      // The addon calls back inside sendTo() unless the kernel said EAGAIN: it has queued the datagram and
-      // stopped reading. Drop the reply (reopen() closes the stuck socket, which drops its queue silently).
-      reject(new UnreachableClientError(text.queueFull(owner, data.length, to.path), 'EAGAIN'));
-      this.holdBack(to.path, full);
+      return answered;
+    };
+    const fail = (err: unknown) => reply.reject(sendError(owner, data.length, path, err));
+    const viaReceiver = (): boolean => {
+      const socket = this.socket;
+      if (!socket) {
+        reply.reject(this.failure ?? closedForSend(owner));
+        return true;
+      }
+      if (attempt(socket, fail)) return true;
       this.reopen(socket);
-    });
+      return false;
+    };
+    if (isAbstract(this.opts.path)) return viaReceiver();
+    const sender = this.sender ?? this.replaceSender(undefined);
+    if (!sender) {
+      reply.reject(this.failure ?? closedForSend(owner));
+      return true;
+    }
+    let connected = false;
+    const sent = attempt(sender, (err) => (/operation not permitted/i.test(message(err)) ? (connected = true) : fail(err)));
+    if (connected) return viaReceiver();
+    if (!sent) this.replaceSender(sender);
+    return sent;
+  }
+
+  /** Puts a reply in the client's queue, or drops it when the queue or all queues hold their most. */
+  private enqueue(client: WaitingClient, path: string, reply: WaitingReply): void {
+    const bytes = reply.data.length;
+    if (client.queue.length >= WAIT_MAX_REPLIES || client.bytes + bytes > WAIT_MAX_BYTES || this.waitingBytes + bytes > WAIT_TOTAL_BYTES) {
+      const why = client.queue.length >= WAIT_MAX_REPLIES || client.bytes + bytes > WAIT_MAX_BYTES
+        ? `${client.queue.length} replies (${client.bytes} bytes) to it were already waiting for room, at most ${WAIT_MAX_REPLIES} (${WAIT_MAX_BYTES} bytes)`
+        : `replies of ${this.waitingBytes} bytes to all clients were already waiting for room, at most ${WAIT_TOTAL_BYTES}`;
+      reply.reject(new UnreachableClientError(text.waitFull(this.opts.owner, bytes, path, why), 'EAGAIN'));
+      return;
+    }
+    client.queue.push(reply);
+    client.bytes += bytes;
+    this.waitingBytes += bytes;
+    if (!client.timer) this.schedule(client, path, Math.max(1, client.windowStart + PACE_WINDOW_MS - performance.now()));
+  }
+
+  /** A send to the client met EAGAIN: try again later, or give up if it has had no room for WAIT_MAX_MS. */
+  private refused(client: WaitingClient, path: string): void {
+    const now = performance.now();
+    client.credit = Math.max(2, client.credit >> 1);
+    if (client.since === 0) {
+      client.since = now;
+      client.delay = RETRY_FIRST_MS;
+    } else client.delay = Math.min(client.delay * 2, RETRY_MAX_MS);
+    const previous = this.full.get(path);
+    // A client held back before and not heard of since (no send to it succeeded) gets no second wait.
+    const known = previous !== undefined && isOwnFile(path, previous.client);
+    if (known || now - client.since >= WAIT_MAX_MS) {
+      // It makes no room: drop what waits, and hold its next replies back (each refusal costs a fresh socket).
+      const waited = Math.round(now - client.since);
+      this.forget(path, client, (reply) => new UnreachableClientError(text.queueFull(this.opts.owner, reply.data.length, path, waited), 'EAGAIN'));
+      this.holdBack(path, previous);
+      return;
+    }
+    this.schedule(client, path, client.delay);
+  }
+
+  private schedule(client: WaitingClient, path: string, delay: number): void {
+    cancel(client.timer);
+    client.timer = delay > 0 ? setTimeout(() => this.flush(path, client), delay) : setImmediate(() => this.flush(path, client));
+  }
+
+  /** Sends the client's waiting replies, as many as its pacing window allows; the rest wait for the next. */
+  private flush(path: string, client: WaitingClient): void {
+    client.timer = undefined;
+    if (this.waiting.get(path) !== client) return;
+    if (this.closed || this.failure || !this.socket) {
+      const error = this.closed ? closedForSend(this.opts.owner) : this.failure ?? new Error(text.notBound(this.opts.owner, 'send'));
+      this.forget(path, client, () => error);
+      return;
+    }
+    while (client.queue.length > 0 && this.mayGo(client)) {
+      if (this.failure) return this.flush(path, client); // a fresh socket could not be bound: fail what waits
+      const reply = client.queue[0];
+      client.sent++;
+      if (!this.trySend(path, reply)) {
+        this.refused(client, path);
+        return;
+      }
+      client.queue.shift();
+      client.bytes -= reply.data.length;
+      this.waitingBytes -= reply.data.length;
+      client.since = 0;
+      client.delay = RETRY_FIRST_MS;
+    }
+    if (client.queue.length > 0) this.schedule(client, path, Math.max(1, client.windowStart + PACE_WINDOW_MS - performance.now()));
+  }
+
+  /** Removes the client's entry; its waiting replies are rejected with `error(reply)`. */
+  private forget(path: string, client: WaitingClient, error?: (reply: WaitingReply) => Error): void {
+    cancel(client.timer);
+    client.timer = undefined;
+    if (this.waiting.get(path) === client) this.waiting.delete(path);
+    const queue = client.queue.splice(0);
+    this.waitingBytes -= client.bytes;
+    client.bytes = 0;
+    for (const reply of queue) reply.reject(error ? error(reply) : closedForSend(this.opts.owner));
   }
 
   onMessage(listener: (d: ReceivedDatagram) => void): void {
@@ -226,9 +519,12 @@ export class UnixDatagramSocket implements DatagramSocket {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const [path, client] of [...this.waiting]) this.forget(path, client);
     const socket = this.socket;
     this.socket = undefined;
     socket?.close();
+    this.sender?.close();
+    this.sender = undefined;
     await this.removeOwnFile();
   }
 
@@ -304,10 +600,16 @@ const text = {
   stillFull: (owner: string, bytes: number, path: string, hold: number) =>
     `${owner}.send(): ${path} had no room for a datagram (EAGAIN) less than ${hold} ms ago; the reply of ` +
     `${bytes} bytes was dropped unsent. Fix (client side): read replies as they come.`,
-  queueFull: (owner: string, bytes: number, path: string) =>
-    `${owner}.send(): ${path} has no room for a datagram (EAGAIN: its receive queue is full, the client does ` +
-    `not read its replies); the reply of ${bytes} bytes was dropped, as UDP drops a datagram the receiver has ` +
-    `no room for. Fix (client side): read replies as they come, or raise net.unix.max_dgram_qlen.`,
+  queueFull: (owner: string, bytes: number, path: string, waited: number) =>
+    `${owner}.send(): ${path} had no room for a datagram ${waited > 0 ? `for ${waited} ms` : 'again, after a hold'} (EAGAIN: its receive queue is full, ` +
+    `the client does not read its replies); the reply of ${bytes} bytes was dropped, as UDP drops a datagram ` +
+    `the receiver has no room for. Fix (client side): read replies as they come, or raise net.unix.max_dgram_qlen.`,
+  waitFull: (owner: string, bytes: number, path: string, why: string) =>
+    `${owner}.send(): ${path} has no room for a datagram (EAGAIN) and ${why}; the reply of ${bytes} bytes was ` +
+    `dropped. Fix (client side): read replies as they come, or send fewer requests at once.`,
+  tooManyWaiting: (owner: string, bytes: number, path: string, most: number) =>
+    `${owner}.send(): ${path} has no room for a datagram (EAGAIN), and ${most} other clients' replies are ` +
+    `already waiting for room; the reply of ${bytes} bytes was dropped. Fix (client side): read replies as they come.`,
   notUnix: (owner: string, address: string) =>
     `${owner}.send(): ${address} is an IP address, but this is a Unix datagram socket. Fix: send to { path }.`,
   unboundPeer: (owner: string) =>
@@ -322,6 +624,12 @@ const text = {
     `${owner}: the Unix datagram socket failed and receives nothing more: ${message(err)}. ` +
     `Fix: close this server and bind a new one (and check that nothing else has taken its path).`,
 };
+
+function cancel(timer: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
+  if (!timer) return;
+  if ('hasRef' in timer && 'refresh' in timer) clearTimeout(timer as NodeJS.Timeout);
+  else clearImmediate(timer as NodeJS.Immediate);
+}
 
 /** Queues an empty immediate: the loop runs it this turn, and with it the ticks and microtasks queued from native code. */
 function kick(): void {
