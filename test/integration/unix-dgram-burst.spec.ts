@@ -1,0 +1,110 @@
+/**
+ * A Unix datagram client that sends a burst of requests and reads the replies as they come (in a thread of
+ * its own) gets every reply, in every mode, as from Python's socketserver (whose sendto blocks until the
+ * client has room). The replies come faster than the client reads, so the kernel refuses some (EAGAIN: the
+ * client's receive queue holds net.unix.max_dgram_qlen datagrams, 10 by default): they wait for room and are
+ * sent again. They used to be dropped, with every further reply to that client for 250 ms: 11 of 300 came.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { bootstrap, Concurrent, DatagramRequest, Handle, Server, UnixDatagramServer } from '../../src';
+import { fixtureDir, ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
+import { forkDir, ForkedUnixDatagram } from '../fixtures/forked-handlers';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+
+const serve = servingInTests<Server>();
+const providers = [{ provide: 'suffix', useValue: '!' }];
+const python = spawnSync('python3', ['--version']).status === 0;
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(() => {
+  fs.mkdirSync(fixtureDir, { recursive: true });
+  fs.mkdirSync(forkDir, { recursive: true });
+});
+afterAll(() => {
+  fs.rmSync(fixtureDir, { recursive: true, force: true });
+  fs.rmSync(forkDir, { recursive: true, force: true });
+});
+beforeEach(() => (dir = tempDir()));
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await within(5000, 'the reading client to exit', gone);
+  }
+  removeTempDir(dir);
+});
+
+/** Runs fixtures/unix-dgram-burst-reader.py: it sends `count` requests at once and reads the replies meanwhile. */
+async function burst(server: string, count: number): Promise<{ got: number; sent: number }> {
+  const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
+  const child = spawn('python3', [script, path.join(dir, 'reader.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  const code = await within(40000, 'the reading client to end', new Promise((r) => child.once('exit', r)));
+  const match = /got (\d+) of (\d+)/.exec(out);
+  if (!match) throw new Error(`the reading client exited with ${code}: ${out}`);
+  return { got: Number(match[1]), sent: Number(match[2]) };
+}
+
+@UnixDatagramServer('/unused/overridden.sock')
+class SerialEcho {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
+}
+
+@UnixDatagramServer('/unused/overridden.sock') @Concurrent()
+class ConcurrentEcho {
+  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
+}
+
+const modes: Array<[string, () => Promise<Server>]> = [
+  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(dir, 'serial.sock') } })],
+  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(dir, 'concurrent.sock') } })],
+  ['@Threading', () => bootstrap(ThreadedUnixDatagram, { providers })],
+  ['@Forking', () => bootstrap(ForkedUnixDatagram, { providers })],
+];
+
+(python ? describe : describe.skip)('a Unix datagram client that reads its replies while it sends a burst (python3)', () => {
+  test.each(modes)('%s: gets all 300 replies, none counted as a client error', async (_mode, start) => {
+    const server = serve(await start());
+    const address = (server.serverAddress as { path: string }).path;
+    const { got, sent } = await burst(address, 300);
+    expect(sent).toBe(300);
+    expect(got).toBe(300);
+    const stats = server.stats();
+    expect(stats.clientErrors).toBe(0);
+    expect(stats.errors).toBe(0);
+    await within(10000, 'close', server.close());
+  }, 60000);
+});
+
+(python ? describe : describe.skip)('a Unix datagram client connect()ed to the server (python3)', () => {
+  test('gets its replies from the socket it is connected to (the kernel refuses other senders to it: EPERM)', async () => {
+    // Replies go out from a second socket with the server's name (so that an EAGAIN does not make the reading
+    // socket stuck); a connected client takes datagrams from its peer only, so its replies go from that.
+    const server = serve(await bootstrap(SerialEcho, { transport: { path: path.join(dir, 'connected.sock') } }));
+    const script = [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      's.bind(sys.argv[1]); s.connect(sys.argv[2]); s.settimeout(3)',
+      'got = []',
+      'for i in range(20):',
+      '    s.send(b"c%d" % i); got.append(s.recv(100).decode())',
+      'print(" ".join(got), flush=True)',
+    ].join('\n');
+    const child = spawn('python3', ['-c', script, path.join(dir, 'c.sock'), path.join(dir, 'connected.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    await within(20000, 'the connected client to end', new Promise((r) => child.once('exit', r)));
+    expect(out.trim()).toBe([...Array(20).keys()].map((i) => `c${i}`).join(' '));
+    expect(server.stats().clientErrors).toBe(0);
+    await within(10000, 'close', server.close());
+  }, 30000);
+});
