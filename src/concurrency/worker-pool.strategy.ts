@@ -689,6 +689,21 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     }
   }
 
+  /**
+   * A worker that accepts from the shared socket took the connection that makes its count and stopped
+   * accepting itself, then and there (worker-runtime.ts): it no longer keeps the socket covered, and goes
+   * once its connections have ended. Its records were read first (they come before this message), so it is
+   * retiring and its successor is starting; meanwhile new clients wait in the kernel's queue, or another worker takes them.
+   */
+  private full(slot: RemoteSlot): void {
+    if (slot.dead || this.closed) return;
+    if (!slot.retiring) {
+      slot.retiring = true;
+      this.replace();
+    }
+    if (this.uncovered.delete(slot) && slot.load === 0) this.retireOnceQuiet(slot, this.retirementOf(slot));
+  }
+
   /** Why a retiring worker goes (worker.exit says so): recycled past its count; perRequest's and an idle one simply retire. */
   private retirementOf(slot: RemoteSlot): 'recycled' | 'retired' {
     return this.options.perRequest || this.idleRetiring.has(slot) ? 'retired' : 'recycled';
@@ -761,6 +776,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     };
     slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
     slot.onServed = (msg) => this.served(slot, msg);
+    slot.onFull = () => this.full(slot);
     slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
@@ -810,7 +826,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // Past maxConnectionsPerThread/Child the server tells a worker to stop accepting (stopAcceptingOnceCovered):
     // a child's count is heard of late (its news is read in batches, bookkeeping.ts), so it may take a few more.
     try {
-      await slot.listen(shared, shared.draining, false, shared.server);
+      await slot.listen(shared, shared.draining, false, shared.server, this.options.maxConnectionsPerWorker);
       if (!slot.dead && slot.listening && !slot.retiring) this.coverRetiring();
     } catch (err) {
       slot.listening = false;

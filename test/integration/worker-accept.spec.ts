@@ -14,7 +14,7 @@ import { AddressInUseError, bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
   AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
-  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, REFUSED_HOST, REFUSED_LOOPBACK, FAILING_LOOPBACK,
+  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, RecycledByTwoChild, RecycledByTwoChildren, REFUSED_HOST, REFUSED_LOOPBACK, FAILING_LOOPBACK,
   VerifyLaterChild, VerifyLaterConcurrent, VerifyLaterThread,
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -205,7 +205,7 @@ describe('@Forking children accept connections themselves', () => {
   test('maxConnectionsPerChild recycles the child that accepts: it stops accepting once a fresh one does, every client is served', async () => {
     const s = serve(await bootstrap(RecycledAcceptingChild));
     const pids: string[] = [];
-    // Past its count (3) the only child goes on accepting until its successor listens (no gap), then stops.
+    // At its count (3) the only child stops accepting; its successor takes the clients that wait meanwhile.
     const deadline = Date.now() + 20000;
     while ((pids.length < 7 || new Set(pids).size < 2) && Date.now() < deadline) {
       pids.push((await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 })).toString().split(' ')[0]);
@@ -215,6 +215,49 @@ describe('@Forking children accept connections themselves', () => {
     expect(new Set(pids).size).toBeGreaterThanOrEqual(2);
     expect(pids.filter((p) => p === pids[0]).length).toBeGreaterThanOrEqual(3); // the first served its count
     expect(s.stats().restarts).toBe(0); // recycling is no death
+  });
+
+  /** How many clients each pid served; every reply must name one. */
+  const perPid = (replies: string[]): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const reply of replies) {
+      expect(reply).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+      const pid = reply.split(' ')[0];
+      counts.set(pid, (counts.get(pid) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const who = (s: Server) => streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String);
+
+  // The hostile run (2026-12-05): a child heard of its count only through the server's 20 ms reads of its
+  // bookkeeping, and went on accepting until its successor listened: 60 quick clients, one child.
+  test('maxConnectionsPerChild is exact for children that accept: 20 clients one after another on children: 1, max 2, each child serves at most 2, none lost', async () => {
+    const s = serve(await bootstrap(RecycledByTwoChild));
+    const replies: string[] = [];
+    for (let i = 0; i < 20; i++) replies.push(await who(s));
+    const counts = perPid(replies);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+    expect(counts.size).toBeGreaterThanOrEqual(10);
+    expect(s.stats().restarts).toBe(0); // recycling is no death
+  });
+
+  test('maxConnectionsPerChild is exact for children that accept: 8 clients at once, twice, on children: 1, max 2', async () => {
+    const s = serve(await bootstrap(RecycledByTwoChild));
+    const replies = [...(await Promise.all(Array.from({ length: 8 }, () => who(s)))), ...(await Promise.all(Array.from({ length: 8 }, () => who(s))))];
+    const counts = perPid(replies);
+    expect(replies).toHaveLength(16);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+    expect(s.stats().restarts).toBe(0);
+  });
+
+  test('maxConnectionsPerChild is exact for children that accept: two children reaching their count together, 20 clients one after another, 6 at once', async () => {
+    const s = serve(await bootstrap(RecycledByTwoChildren));
+    const replies: string[] = [];
+    for (let i = 0; i < 20; i++) replies.push(await who(s));
+    replies.push(...(await Promise.all(Array.from({ length: 6 }, () => who(s)))));
+    const counts = perPid(replies);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+    expect(s.stats().restarts).toBe(0);
   });
 
   test('a TCP port already taken is an AddressInUseError before any child starts (libuv defers the bind\'s EADDRINUSE to listen())', async () => {

@@ -72,8 +72,10 @@ export type ToWorker =
    * one handed over unread: its PROXY header, TLS handshake and @Verify run here (past
    * maxConnectionsPerThread/Child the server says `unlisten`). `datagrams`: the handle is the server's bound UDP socket; read datagrams
    * from it (cut to `maxPacketSize`), serve each here (@Verify included) and send its reply from here.
+   * `limit` (maxConnectionsPerChild): from a shared socket (the handle), the worker stops reading it itself
+   * at the connection or datagram that makes `limit` in its life, and says `full`.
    */
-  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number } }
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number }; limit?: number }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */
@@ -135,6 +137,12 @@ export type FromWorker =
   | { t: 'listening'; error?: SerializedError }
   /** The worker's listener is closed. */
   | { t: 'unlistened' }
+  /**
+   * The worker took the connection (or datagram) that makes the `limit` of its last `listen` and closed its
+   * listener itself, then and there: it accepts nothing more (sent by IPC after its bookkeeping records, so
+   * the server has heard of every connection it took when this comes).
+   */
+  | { t: 'full' }
   /** The certificate of a 'secure-context' message is in use: connections this worker takes from now on get it. */
   | { t: 'secure-context-set' }
   /** A child that accepts could not, for lack of descriptors (EMFILE): `first` of a burst (AcceptWatch). */

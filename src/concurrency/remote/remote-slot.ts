@@ -155,6 +155,8 @@ export abstract class RemoteSlot {
   onAccepted: ((id: number, client: ClientAddress, datagram?: boolean) => void) | undefined;
   /** The worker read a datagram itself and has served it already (`served`): the pool counts it. */
   onServed: ((msg: FromWorker & { t: 'served' }) => void) | undefined;
+  /** The worker took the last connection its count allows and closed its listener itself (`full`). */
+  onFull: (() => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */
   onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
@@ -219,13 +221,14 @@ export abstract class RemoteSlot {
    * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
    * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
    */
-  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer): Promise<void> {
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer, limit?: number): Promise<void> {
     if (this.dead) return Promise.reject(this.crashError());
     if (!prime) this.listening = true;
     return new Promise<void>((resolve, reject) => {
       this.listenWaiters.push({ resolve, reject });
       const datagrams = target.datagrams ? { datagrams: target.datagrams } : {};
-      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...datagrams }, target.handle);
+      const limited = limit !== undefined && Number.isFinite(limit) ? { limit } : {};
+      this.postListen({ t: 'listen', address: target.address, prime, draining, server: server?.serverAddress, ...datagrams, ...limited }, target.handle);
     });
   }
 
@@ -392,6 +395,10 @@ export abstract class RemoteSlot {
       return;
     }
     if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
+    if (msg.t === 'full') {
+      this.listening = false;
+      return this.onFull?.();
+    }
     if (msg.t === 'secure-context-set') return this.secureContextWaiters.shift()?.();
     if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
     if (msg.t === 'disposed') {

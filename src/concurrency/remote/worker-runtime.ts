@@ -377,12 +377,31 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     ? new AcceptWatch((error, first) => channel.post({ t: 'accept-error', error: serializeError(error), first }), () => undefined)
     : undefined;
   let nextOwnId = 0;
+  // maxConnectionsPerChild, counted here, where every connection and datagram this worker takes is seen at
+  // once: the server hears of those a child accepts only when it reads its bookkeeping (every 20 ms at best),
+  // and a child that accepted until told to stop took dozens past its count. `limit` comes with `listen`,
+  // and only a listener on a shared socket obeys it (`sharedQueue`): closing it leaves the connections the
+  // kernel queued there to the other processes that hold the socket (the server's own copy keeps it
+  // listening), whereas closing a thread's own reusePort listener would reset those queued on it.
+  let taken = 0;
+  let limit = Infinity;
+  let sharedQueue = false;
+  /** One more connection or datagram taken: the one that makes `limit` closes the listener now, before libuv's loop accepts another. */
+  const took = () => {
+    if (++taken >= limit) reachedLimit();
+  };
+  const reachedLimit = () => {
+    if (!sharedQueue || (!listener && !datagrams)) return;
+    stopListening()?.close(() => undefined);
+    channel.post({ t: 'full' });
+  };
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
     const client: ClientAddress = socket.remotePort === undefined
       ? { path: '' }
       : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
     channel.post({ t: 'accepted', id, client });
+    took();
     startStream(id, client, socket, undefined, { draining });
   };
   // Datagrams this child reads itself from the server's UDP socket (shared-datagrams.ts).
@@ -391,6 +410,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, (data, truncated, client, replyHere) => {
       const id = --nextOwnId;
       channel.post({ t: 'accepted', id, client, datagram: true });
+      took();
       const reply = new BufferWriter();
       void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
         .finally(() => reader.done());
@@ -401,9 +421,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
+    if (!msg.prime && msg.limit !== undefined) limit = msg.limit;
     if (listener || datagrams) return channel.post({ t: 'listening' });
+    if (!msg.prime && taken >= limit && handle) {
+      // Already at its count (connections handed over, a listener closed and asked back): it takes no more.
+      channel.post({ t: 'listening' });
+      return channel.post({ t: 'full' });
+    }
     if (msg.datagrams) {
       if (!handle) return channel.post({ t: 'listening', error: serializeError(new Error('listen: the UDP socket did not come along')) });
+      sharedQueue = true;
       return readDatagrams(handle as dgram.Socket, msg.datagrams.maxPacketSize);
     }
     // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
@@ -417,6 +444,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (msg.prime) server.close(); // the shared socket stays listening: the server's process holds it too
       else {
         listener = server;
+        sharedQueue = handle !== undefined;
         acceptWatch?.start();
       }
       channel.post({ t: 'listening' });
@@ -463,6 +491,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       case 'stream': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const socket = (handle ?? msg.socket) as net.Socket | undefined;
+        took(); // as the server counted it
         if (msg.owned && !socket) {
           // The descriptor did not come along (the connection was closed on its way): nothing to serve.
           channel.post({ t: 'done', id: msg.id, error: serializeError(new Error('the connection reached the worker without its descriptor')) });
@@ -475,6 +504,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
+        took();
         void run(msg.id, msg.client, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, () => [data.length, reply.length], reply);
         return;
       }
