@@ -704,6 +704,26 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     if (this.uncovered.delete(slot) && slot.load === 0) this.retireOnceQuiet(slot, this.retirementOf(slot));
   }
 
+  /**
+   * A worker that accepts from the shared socket has taken most of its count: its successor starts now and
+   * accepts beside it, so that the socket has an acceptor when this one stops at its count (a pool of one,
+   * or workers reaching their counts together, left clients waiting in the kernel's queue for a process's
+   * start-up). The pool is one over its size meanwhile (never more: the first worker to come near its count
+   * starts the one extra); when this one retires, replace() starts nobody. One
+   * that never reaches its count (the load fell) retires as any worker above the pool's size does, idle.
+   */
+  private startSuccessor(slot: RemoteSlot): void {
+    if (slot.retiring || slot.dead || this.closed || this.backoffTimer || !this.shared?.accepting) return;
+    // One worker over the pool's size at most: another's successor already started covers this one too.
+    if (this.servingCount() > this.warm) return;
+    try {
+      this.spawn();
+    } catch {
+      return; // it cannot start now: replace() tries again when this one retires
+    }
+    if (slot.load === 0 && !this.idleTimers.has(slot)) this.armIdleTimer(slot);
+  }
+
   /** Why a retiring worker goes (worker.exit says so): recycled past its count; perRequest's and an idle one simply retire. */
   private retirementOf(slot: RemoteSlot): 'recycled' | 'retired' {
     return this.options.perRequest || this.idleRetiring.has(slot) ? 'retired' : 'recycled';
@@ -777,6 +797,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
     slot.onServed = (msg) => this.served(slot, msg);
     slot.onFull = () => this.full(slot);
+    slot.onNearlyFull = () => this.startSuccessor(slot);
     slot.onAcceptError = (error, first) => this.shared?.server.acceptError?.(error as NodeJS.ErrnoException, first);
     this.slots.add(slot);
     slot.ready.then(
@@ -823,8 +844,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async listenOn(slot: RemoteSlot): Promise<void> {
     const shared = this.shared!;
     if (shared.draining) slot.draining();
-    // Past maxConnectionsPerThread/Child the server tells a worker to stop accepting (stopAcceptingOnceCovered):
-    // a child's count is heard of late (its news is read in batches, bookkeeping.ts), so it may take a few more.
+    // Past maxConnectionsPerThread/Child the server tells a worker to stop accepting (stopAcceptingOnceCovered).
+    // A child stops by itself, exactly at its count (`limit`, worker-runtime.ts): the server hears of a child's
+    // connections late (its news is read in batches, bookkeeping.ts). A thread's reusePort listener may take a few more.
     try {
       await slot.listen(shared, shared.draining, false, shared.server, this.options.maxConnectionsPerWorker);
       if (!slot.dead && slot.listening && !slot.retiring) this.coverRetiring();

@@ -14,7 +14,7 @@ import { AddressInUseError, bootstrap, Server } from '../../src';
 import { supportsReusePort, workerAcceptMechanism } from '../../src/runtime';
 import {
   AcceptingChild, AcceptingChildren, AcceptingProxyChildren, AcceptingThreads, AcceptingTlsChild, AcceptingUnixChildren, ChildPerConnectionHere, ChildPerRequestHere,
-  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, RecycledByTwoChild, RecycledByTwoChildren, REFUSED_HOST, REFUSED_LOOPBACK, FAILING_LOOPBACK,
+  LimitedChildrenHere, LimitedThreadsHere, RecycledAcceptingChild, RecycledAcceptingThread, RecycledByFourChild, RecycledByTwoChild, RecycledByTwoChildren, REFUSED_HOST, REFUSED_LOOPBACK, FAILING_LOOPBACK,
   VerifyLaterChild, VerifyLaterConcurrent, VerifyLaterThread,
 } from '../fixtures/worker-accept-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
@@ -258,6 +258,20 @@ describe('@Forking children accept connections themselves', () => {
     const counts = perPid(replies);
     expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
     expect(s.stats().restarts).toBe(0);
+  });
+
+  test('a child that accepts starts its successor at half its count, which accepts beside it: the socket is covered when it stops', async () => {
+    const s = serve(await bootstrap(RecycledByFourChild));
+    const first = [await who(s), await who(s)];
+    expect(new Set(first).size).toBe(1); // the only child, now at half its count (2 of 4)
+    await until(() => s.stats().workers.length === 2, 15000); // its successor started before it is full
+    const replies = [...first];
+    for (let i = 0; i < 14; i++) replies.push(await who(s));
+    const counts = perPid(replies);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(4);
+    expect(s.stats().restarts).toBe(0);
+    // Never more than one over the pool's size, besides children finishing their last connections.
+    expect(s.stats().workers.length).toBeLessThanOrEqual(3);
   });
 
   test('a TCP port already taken is an AddressInUseError before any child starts (libuv defers the bind\'s EADDRINUSE to listen())', async () => {

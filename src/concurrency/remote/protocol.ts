@@ -73,7 +73,7 @@ export type ToWorker =
    * maxConnectionsPerThread/Child the server says `unlisten`). `datagrams`: the handle is the server's bound UDP socket; read datagrams
    * from it (cut to `maxPacketSize`), serve each here (@Verify included) and send its reply from here.
    * `limit` (maxConnectionsPerChild): from a shared socket (the handle), the worker stops reading it itself
-   * at the connection or datagram that makes `limit` in its life, and says `full`.
+   * at the connection or datagram that makes `limit` in its life, and says `full` (`nearly-full` some time before).
    */
   | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number }; limit?: number }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
@@ -143,6 +143,8 @@ export type FromWorker =
    * the server has heard of every connection it took when this comes).
    */
   | { t: 'full' }
+  /** The worker has taken most of the `limit` of its last `listen` (nearly() in worker-runtime.ts): its successor may start now. */
+  | { t: 'nearly-full' }
   /** The certificate of a 'secure-context' message is in use: connections this worker takes from now on get it. */
   | { t: 'secure-context-set' }
   /** A child that accepts could not, for lack of descriptors (EMFILE): `first` of a burst (AcceptWatch). */

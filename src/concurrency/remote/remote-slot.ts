@@ -157,6 +157,8 @@ export abstract class RemoteSlot {
   onServed: ((msg: FromWorker & { t: 'served' }) => void) | undefined;
   /** The worker took the last connection its count allows and closed its listener itself (`full`). */
   onFull: (() => void) | undefined;
+  /** The worker has taken most of its count (`nearly-full`): its successor may start. */
+  onNearlyFull: (() => void) | undefined;
   /** The worker could not accept for lack of descriptors (`first` of a burst). */
   onAcceptError: ((error: Error, first: boolean) => void) | undefined;
   /** The worker's listener is open (listen() resolved, unlisten() not called since). */
@@ -395,6 +397,7 @@ export abstract class RemoteSlot {
       return;
     }
     if (msg.t === 'unlistened') return this.unlistenWaiters.shift()?.();
+    if (msg.t === 'nearly-full') return this.onNearlyFull?.();
     if (msg.t === 'full') {
       this.listening = false;
       return this.onFull?.();

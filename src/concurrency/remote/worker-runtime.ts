@@ -389,12 +389,19 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   /** One more connection or datagram taken: the one that makes `limit` closes the listener now, before libuv's loop accepts another. */
   const took = () => {
     if (++taken >= limit) reachedLimit();
+    else if (taken === nearly(limit) && sharedQueue && (listener || datagrams)) channel.post({ t: 'nearly-full' });
   };
   const reachedLimit = () => {
     if (!sharedQueue || (!listener && !datagrams)) return;
     stopListening()?.close(() => undefined);
     channel.post({ t: 'full' });
   };
+  /**
+   * Where the server starts this worker's successor, so that it listens by the time this one stops (a
+   * process takes 100–200 ms to start on a busy machine, and the rate of connections is unknown here): at
+   * half the count (1 of 2, 100 of 200).
+   */
+  const nearly = (count: number) => count - Math.max(1, Math.floor(count / 2));
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
     const client: ClientAddress = socket.remotePort === undefined
