@@ -1,5 +1,7 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Duplex } from 'node:stream';
 import { requestFace } from '../bootstrap/request-objects';
+import { isTracing } from '../observability/channels';
 import { messageReceived } from '../observability/events';
 import type { Server } from '../bootstrap/server';
 import type { FramingDefinition } from '../metadata/definition';
@@ -98,9 +100,14 @@ export class MessageRequest<Out = unknown> {
     this.channel.close();
   }
 
-  /** @internal The message loop: runs in place of @Handle. */
+  /**
+   * @internal The message loop: runs in place of @Handle. Messages are handed over from the socket's data
+   * callback, outside the request's async context; with a tracer subscribed, each call runs in the context
+   * serve() was called in (the request's span, what `tracingChannel('sockserve:request').start.bindStore()`
+   * set), as a @Handle method's code does. Nobody subscribed: no wrapper, nothing per message.
+   */
   serve(call: (message: unknown) => unknown): Promise<void> {
-    return this.channel.serve(call);
+    return this.channel.serve(isTracing() ? AsyncResource.bind(call) : call);
   }
 
   /** @internal On a datagram transport: the reply, sent to the client once the lifecycle has finished. */
