@@ -8,6 +8,7 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
+import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
@@ -148,6 +149,32 @@ describe('a request-scoped dispose() still running at shutdownTimeout', () => {
     const report = lines.join('\n');
     expect(report).toContain("the request's handler had returned, but a request-scoped provider's dispose() was still running 0.5 s after shutdown began");
     expect(report).not.toContain('make the handler return');
+  });
+});
+
+describe('a request a worker is still running when shutdownTimeout gives it up', () => {
+  test.each([
+    ['@Threading', LingeringThreads],
+    ['@Forking', LingeringChildren],
+  ] as const)('%s: its request-scoped instances are disposed before the worker ends (they never were)', async (_mode, handler) => {
+    const log = disposeLog(process.pid);
+    fs.rmSync(log, { force: true });
+    const s = await bootstrap(handler, { shutdownTimeout: 0.5, logger: { error: () => undefined, warn: () => undefined } });
+    const loop = s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const c = net.connect({ host, port }, () => c.write('hi\n'));
+    c.on('error', () => undefined);
+    try {
+      await within(10000, 'the request to start', new Promise<void>((resolve) => c.on('data', (d) => String(d).includes('started') && resolve())));
+      await within(10000, 'shutdown', s.shutdown()); // the handler takes 20 s: abandoned after 0.5 s
+      await within(10000, 'the serve loop', loop);
+      await within(15000, 'close', s.close());
+      expect(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').toMatch(/^abandoned-audit \d+ \d+$/m);
+    } finally {
+      c.destroy();
+      await s.close();
+      fs.rmSync(log, { force: true });
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { DatagramRequest, StreamRequest } from '../../bootstrap/request-objects'
 import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
-import { Container } from '../../container';
+import { Container, type RequestScope } from '../../container';
 import { ConfigurationError } from '../../errors/errors';
 import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
@@ -92,6 +92,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   const limit = spec.shutdownTimeout;
   const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
+    if (conn !== undefined) (conn as ScopedConnection)[SCOPE] = scope;
     let instance: unknown;
     try {
       instance = scope.resolve(def.handler);
@@ -137,9 +138,43 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       const face = worker as unknown as Server;
       return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
     },
-    // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose.
-    dispose: (withinMs) => container.dispose({ totalMs: withinMs }),
+    // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose,
+    // after the request scopes of the connections it abandoned (their handlers never finished to dispose them).
+    dispose: (withinMs) => settledWithin(abandonedDisposals, withinMs / 2).then(() => container.dispose({ totalMs: withinMs / 2 })),
   };
+}
+
+/** On the connection (symbol-keyed): the request scope of the request running on it. */
+const SCOPE = Symbol('sockserve.requestScope');
+type ScopedConnection = Duplex & { [SCOPE]?: RequestScope };
+
+/** Disposals of abandoned requests' scopes still running: the worker's last dispose() waits for them. */
+const abandonedDisposals = new Set<Promise<void>>();
+
+/**
+ * The pool abandoned the request running on `conn` (shutdownTimeout, close(), a recycled worker's bound): its
+ * handler may never return, and the worker ends soon, so its request-scoped instances are disposed now (API.md
+ * §7: every request-scoped instance is disposed); they were never. Idempotent, as a scope's dispose() is; what
+ * it throws is the abandoned request's, already reported.
+ */
+export function disposeAbandoned(conn: Duplex | undefined): void {
+  const scope = (conn as ScopedConnection | undefined)?.[SCOPE];
+  if (scope === undefined) return;
+  const disposal = scope.dispose().catch(() => undefined);
+  abandonedDisposals.add(disposal);
+  void disposal.then(() => abandonedDisposals.delete(disposal));
+}
+
+/** Resolves once every promise of `pending` has settled, or after `ms` milliseconds. */
+function settledWithin(pending: Set<Promise<void>>, ms: number): Promise<void> {
+  if (pending.size === 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void Promise.allSettled([...pending]).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** On the connection itself (symbol-keyed, as reader-registry.ts keeps its rfile): its @Verify threw or rejected. */

@@ -8,7 +8,7 @@ import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
-import { Executor, loadExecutor, verifyFailedOn } from './executors';
+import { disposeAbandoned, Executor, loadExecutor, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
@@ -296,6 +296,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     conns.delete(id);
     reporter.connections = conns.size;
     closeConn(conn);
+    for (const stream of [conn.secure, conn.socket, conn.duplex]) disposeAbandoned(stream);
   };
 
   const closeConn = (conn: Conn): void => {
