@@ -202,14 +202,14 @@ export class Container {
 
   private construct(ctor: ClassType, walk: Walk): unknown {
     const owner = ctor.name || 'an anonymous class';
-    const args = this.planFor(ctor, owner).map((dep, i) =>
+    const args = this.planFor(ctor, owner, walk).map((dep, i) =>
       dep === undefined ? undefined : this.dependency(dep, msg.paramSite(owner, i), walk),
     );
     return walk.dryRun ? undefined : new ctor(...args);
   }
 
   /** Which token each constructor parameter asks for; throws for a parameter nobody can name. */
-  private planFor(ctor: ClassType, owner: string): (InjectionToken | undefined)[] {
+  private planFor(ctor: ClassType, owner: string, walk?: Walk): (InjectionToken | undefined)[] {
     const cached = this.plans.get(ctor);
     if (cached) return cached;
     const { designTypes, injected, arity, declaredBy } = readConstructorParams(ctor);
@@ -220,7 +220,7 @@ export class Container {
       if (injected.has(i) || (typeof token === 'function' && !NOT_BUILDABLE.has(token))) {
         plan.push(token as InjectionToken);
       } else if (designTypes === undefined) {
-        throw new InjectionError(declaredBy ? msg.inheritedNoParamTypes(owner, declaredBy, i) : msg.noParamTypes(owner, i));
+        throw new InjectionError(declaredBy ? msg.inheritedNoParamTypes(owner, declaredBy, i) : msg.noParamTypes(owner, i, dependentHasParamTypes(ctor, walk)));
       } else if (i >= arity) {
         plan.push(undefined); // a parameter with a default value (or after one): let the default apply
       } else {
@@ -238,4 +238,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Whether the class that asked for `ctor` has design:paramtypes: then the program was compiled with
+ * emitDecoratorMetadata, and `ctor` lacks them because no decorator marks it (it needs @Injectable()), not
+ * because the compiler records none (tsx, esbuild): the error gives the fix that applies.
+ */
+function dependentHasParamTypes(ctor: ClassType, walk: Walk | undefined): boolean {
+  const dependent = walk?.path.filter((t) => typeof t === 'function' && t !== ctor).pop();
+  return typeof dependent === 'function' && readConstructorParams(dependent as ClassType).designTypes !== undefined;
 }

@@ -93,3 +93,4 @@ export function readConstructorParams(target: AnyClass): ConstructorParams {
     c = parent as AnyClass;
   }
 }
+

@@ -199,8 +199,8 @@ export const configurationMessages = {
   // Explorer (combinations)
   notAHandlerClass: (value: unknown) =>
     typeof value === 'object' && value !== null && typeof value.constructor === 'function' && value.constructor !== Object
-      ? `explore(): an instance of ${className(value)} is not a class. Fix: pass the class ${className(value)} itself.`
-      : `explore(): ${show(value)} is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).`,
+      ? `The handler given is an instance of ${className(value)}, not a class. Fix: pass the class itself: bootstrap(${className(value)}), TestServer.create(${className(value)}).`
+      : `The handler given, ${show(value)}, is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).`,
   noTransport: (cls: string) =>
     `${cls} has no transport decorator. Fix: add one of @TcpServer(port), @UdpServer(port), ` +
     `@UnixStreamServer(path) or @UnixDatagramServer(path).`,

@@ -53,8 +53,13 @@ export const injectionMessages = {
     `Cannot resolve parameter #${index} of ${owner}'s constructor: ${designTypeReason(designType)}. ` +
     `Fix: name the dependency with @Inject(token) on that parameter and register the token in bootstrap's providers.`,
 
-  noParamTypes: (owner: string, index: number) =>
-    `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} has no design:paramtypes metadata, ` +
+  noParamTypes: (owner: string, index: number, metadataOn = false) =>
+    metadataOn
+      ? `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} has no design:paramtypes metadata. ` +
+        `Other classes have theirs, so emitDecoratorMetadata is on: TypeScript records the types only for a decorated ` +
+        `class, and no decorator marks ${owner}. Fix: put @Injectable() on ${owner}, or name every parameter of ${owner} ` +
+        `with @Inject(token).`
+      : `Cannot resolve parameter #${index} of ${owner}'s constructor: ${owner} has no design:paramtypes metadata, ` +
     `so its parameter types are unknown (TypeScript records them only for a decorated class compiled with ` +
     `emitDecoratorMetadata, after reflect-metadata is loaded). Fix: enable "emitDecoratorMetadata" in tsconfig.json ` +
     `(a handler class needs nothing more: its own decorators make TypeScript record the types; another class also needs ` +

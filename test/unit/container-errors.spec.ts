@@ -110,6 +110,20 @@ describe('Container error messages', () => {
     ]);
   });
 
+  it('says to put @Injectable() on an undecorated dependency when the class that needs it has its types (emitDecoratorMetadata is on)', () => {
+    class Plain {
+      constructor(readonly greeter: Greeter) {}
+    }
+    @Injectable()
+    class Needs {
+      constructor(readonly plain: Plain) {}
+    }
+    const message = errorLines(() => new Container().resolve(Needs)).join('\n');
+    expect(message).toContain('Plain has no design:paramtypes metadata. Other classes have theirs, so emitDecoratorMetadata is on');
+    expect(message).toContain('Fix: put @Injectable() on Plain');
+    expect(message).not.toContain('Fix: enable "emitDecoratorMetadata"'); // it was on: the new user was sent the wrong way
+  });
+
   it('says to import reflect-metadata when Reflect.getMetadata is missing, and works again once restored', () => {
     const saved = Reflect.getMetadata;
     (Reflect as { getMetadata?: unknown }).getMetadata = undefined;

@@ -190,15 +190,15 @@ describe('explore() rejects', () => {
   it('a value that is not a class', () => {
     expectConfigurationError(
       () => explore(42),
-      'explore(): 42 is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
+      'The handler given, 42, is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
     );
     expectConfigurationError(
       () => explore(() => undefined),
-      'explore(): function <anonymous> is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
+      'The handler given, function <anonymous>, is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
     );
     expectConfigurationError(
       () => explore('EchoHandler'),
-      'explore(): "EchoHandler" is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
+      'The handler given, "EchoHandler", is not a class. Fix: pass the decorated handler class itself, e.g. bootstrap(EchoHandler).',
     );
   });
 
@@ -209,7 +209,7 @@ describe('explore() rejects', () => {
     }
     expectConfigurationError(
       () => explore(new EchoHandler()),
-      'explore(): an instance of EchoHandler is not a class. Fix: pass the class EchoHandler itself.',
+      'The handler given is an instance of EchoHandler, not a class. Fix: pass the class itself: bootstrap(EchoHandler), TestServer.create(EchoHandler).',
     );
   });
 
