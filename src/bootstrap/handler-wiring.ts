@@ -6,7 +6,7 @@ import type { Container, RequestScope } from '../container';
 import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
-import { disposeAfterEnd } from '../lifecycle/dispose-after-end';
+import { disposeAfterEnd, disposeThenFail } from '../lifecycle/dispose-after-end';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -189,7 +189,7 @@ export class HandlerWiring {
     // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
     // connection's end has gone out (a slow dispose() does not hold the client's connection open).
     const connection = request as Duplex;
-    const ended = (err: unknown) => disposeAfterEnd(connection, scope).then(() => Promise.reject(err));
+    const ended = (err: unknown) => disposeThenFail(disposeAfterEnd(connection, scope), err);
     const failed = hooked ? (err: unknown) => this.reportOn(instance, err, clientAddress, request).then(undefined, ended) : ended;
     return decoratedLifecycle(this.def, instance, req).then(() => {
       let done: void | Promise<void>;

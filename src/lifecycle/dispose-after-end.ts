@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestScope } from '../container';
 import { ContainerRequestScope } from '../container/request-scope';
 import { endGracefully, FLUSH_LIMIT_MS } from '../transports/lingering-close';
+import { errorFields } from '../errors/thrown';
 
 /**
  * A stream request's scope, disposed once the connection's end (its FIN, after every byte written) has gone
@@ -27,4 +28,26 @@ const disposing = new WeakSet<object>();
  */
 export function isDisposing(request: unknown): boolean {
   return typeof request === 'object' && request !== null && disposing.has(request);
+}
+
+/**
+ * `failure` (the request's error) once the scope is disposed; when disposing failed too, both, as an
+ * AggregateError whose message names each: rejecting with the disposal's error alone hid the error that ended
+ * the request (a handler's TypeError, a client's FramingError) from the log and from stats (hostile run).
+ * `mark` copies what the error carried across (reported in a worker) onto the aggregate.
+ */
+export function disposeThenFail(disposal: Promise<void>, failure: unknown, mark?: (from: unknown, to: Error) => void): Promise<never> {
+  return disposal.then(
+    () => Promise.reject(failure),
+    (disposeError: unknown) => {
+      const both = new AggregateError([failure, disposeError], `${describeBriefly(failure)}; and disposing the request's scope failed too: ${describeBriefly(disposeError)}`);
+      mark?.(failure, both);
+      return Promise.reject(both);
+    },
+  );
+}
+
+function describeBriefly(error: unknown): string {
+  const { name, message } = errorFields(error);
+  return message ? `${name}: ${message}` : name;
 }

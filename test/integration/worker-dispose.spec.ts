@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
+import { FailsTooChildren, FailsTooHere, FailsTooThreads } from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
@@ -174,6 +175,31 @@ describe('a request a worker is still running when shutdownTimeout gives it up',
       c.destroy();
       await s.close();
       fs.rmSync(log, { force: true });
+    }
+  });
+});
+
+describe('a request-scoped dispose() that throws after the request failed', () => {
+  test.each([
+    ['@Concurrent', FailsTooHere],
+    ['@Threading', FailsTooThreads],
+    ['@Forking', FailsTooChildren],
+  ] as const)('%s: the report names both errors (the handler\'s was hidden by the disposal\'s)', async (_mode, handler) => {
+    const lines: string[] = [];
+    const s = await bootstrap(handler, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
+      await within(10000, 'the report', (async () => { while (s.stats().errors === 0 || lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+      const report = lines.join('\n');
+      expect(report).toContain('THE HANDLER ERROR');
+      expect(report).toContain('the audit log could not be flushed');
+      expect(s.stats().errors).toBe(1);
+    } finally {
+      await s.shutdown();
+      await loop;
+      await s.close();
     }
   });
 });

@@ -11,13 +11,13 @@ import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
-import { disposeAfterEnd } from '../../lifecycle/dispose-after-end';
+import { disposeAfterEnd, disposeThenFail } from '../../lifecycle/dispose-after-end';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
-import { DroppedInWorker, markReported, PortableToken, WorkerSpec } from './protocol';
+import { DroppedInWorker, handleErrorFailure, markReported, PortableToken, reportedInWorker, WorkerSpec } from './protocol';
 import { endedHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
 
@@ -119,7 +119,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
             () => Promise.reject(markReported(err)),
             (hookError: unknown) => Promise.reject(markReported(err, { error: hookError })),
           );
-        return reported.then(undefined, (final: unknown) => disposeAfterEnd(conn, scope).then(() => Promise.reject(final)));
+        return reported.then(undefined, (final: unknown) => disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported));
       },
     );
   };
@@ -258,4 +258,9 @@ function attempt<T>(step: () => T | PromiseLike<T>): Promise<T> {
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+/** The request's error was reported here (@HandleError ran): the aggregate with its disposal's error is too. */
+function carryReported(from: unknown, to: Error): void {
+  if (reportedInWorker(from)) markReported(to, handleErrorFailure(from));
 }
