@@ -5,6 +5,7 @@ import { readerFor } from '../classic/reader-registry';
 import type { Container, RequestScope } from '../container';
 import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
+import { stampCloseAsked } from '../transports/connection-stamps';
 import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
 import { disposeAfterEnd, disposeThenFail } from '../lifecycle/dispose-after-end';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
@@ -74,6 +75,8 @@ export class HandlerWiring {
       await this.reportOn(ctx.instance, err, clientAddress, request);
     } finally {
       if (ok && !this.remote) this.verified.set(request, ctx);
+      // Its lifecycle runs in a worker, on a request of its own there: a req.close() of @Verify's goes with it.
+      else if (ok && ctx.req instanceof MessageRequest && ctx.req.closeRequested) stampCloseAsked(request);
       else ctx.scope.dispose().then(undefined, (error: unknown) => disposeFailed(error)).then(undefined, () => undefined);
     }
     return ok;

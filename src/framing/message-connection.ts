@@ -4,7 +4,7 @@ import { registerReader } from '../classic/reader-registry';
 import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
-import { takeHeldSince } from '../transports/connection-stamps';
+import { takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
 import { kernelQueue, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
@@ -161,6 +161,7 @@ export class MessageConnection implements MessageChannel {
   serve(call: (message: unknown) => unknown): Promise<void> {
     this.call = call;
     this.codec();
+    if (takeCloseAsked(this.socket)) this.closeAsked = true; // @Verify's req.close() in the server's process
     return new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
       const fed = this.socket as Fed;
@@ -303,6 +304,11 @@ export class MessageConnection implements MessageChannel {
     if (waiters === undefined) return;
     this.drainWaiters = undefined;
     for (const resolve of waiters) resolve(writable);
+  }
+
+  /** @internal Whether close() was asked (by @Verify, say, before the loop runs elsewhere). */
+  get closing(): boolean {
+    return this.closeAsked;
   }
 
   close(): void {

@@ -100,6 +100,11 @@ export class MessageRequest<Out = unknown> {
     this.channel.close();
   }
 
+  /** @internal Whether close() was called on a stream connection (from @Verify, before the loop runs elsewhere). */
+  get closeRequested(): boolean {
+    return (this.channel as { closing?: boolean }).closing === true;
+  }
+
   /**
    * @internal The message loop: runs in place of @Handle. Messages are handed over from the socket's data
    * callback, outside the request's async context; with a tracer subscribed, each call runs in the context

@@ -71,3 +71,27 @@ export function stampLocalCheck(socket: object): void {
 export function isLocalCheck(socket: object): boolean {
   return (socket as Local)[LOCAL_CHECK] === true;
 }
+
+const CLOSE_ASKED = Symbol('sockserve.closeAsked');
+type Closing = { [CLOSE_ASKED]?: true };
+
+/**
+ * `@Verify` called `req.close()` (an @OnMessage handler's farewell) where the rest of the lifecycle runs
+ * elsewhere (the main thread asked it, a worker serves the connection): the message loop there starts closed,
+ * as it does where @Verify and the loop share one request (it was ignored under @Threading: hostile run).
+ */
+export function stampCloseAsked(socket: object): void {
+  (socket as Closing)[CLOSE_ASKED] = true;
+}
+
+/** Whether stampCloseAsked() marked `socket`, without clearing it (to pass it on to the worker). */
+export function peekCloseAsked(socket: object): boolean {
+  return (socket as Closing)[CLOSE_ASKED] === true;
+}
+
+/** Whether stampCloseAsked() marked `socket`, once (it is cleared). */
+export function takeCloseAsked(socket: object): boolean {
+  const asked = (socket as Closing)[CLOSE_ASKED] === true;
+  if (asked) (socket as Closing)[CLOSE_ASKED] = undefined;
+  return asked;
+}

@@ -33,7 +33,7 @@ export type ToWorker =
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number; /** @Verify in the server's process called req.close(). */ closeAsked?: true }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
   | { t: 'eof'; id: number; error?: SerializedError }

@@ -6,7 +6,7 @@ import type { ClientAddress } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
 import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
-import { peekHeldSince } from '../../transports/connection-stamps';
+import { peekCloseAsked, peekHeldSince } from '../../transports/connection-stamps';
 import type { DropKind } from '../../transports/stream-listener';
 import { writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
@@ -343,7 +343,7 @@ export abstract class RemoteSlot {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
-      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...heldSinceOf(request as net.Socket) }, request as net.Socket)) {
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...heldSinceOf(request as net.Socket), ...(peekCloseAsked(request as net.Socket) ? { closeAsked: true as const } : {}) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
@@ -603,7 +603,7 @@ export abstract class RemoteSlot {
   private bridge(running: Running, socket: net.Socket, client: ClientAddress, unread?: UnreadConnection): void {
     const { id } = running;
     const server = running.server?.serverAddress;
-    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket), ...heldSinceOf(socket) });
+    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket), ...heldSinceOf(socket), ...(peekCloseAsked(socket) ? { closeAsked: true as const } : {}) });
     let ended = false;
     const eof = () => {
       if (ended) return;

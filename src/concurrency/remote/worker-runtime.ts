@@ -17,7 +17,7 @@ import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheckOn } from '../../observability/health-check';
-import { stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
+import { stampCloseAsked, stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -335,13 +335,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       conn, () => [counted().bytesRead, counted().bytesWritten], undefined, preamble);
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number, closeAsked?: boolean) => {
     // The server's preamble read a PROXY v2 LOCAL header: the balancer's health check (health-check.ts).
     const local = facts?.proxy?.command === 'LOCAL';
     if (socket) {
       const owned = prepareOwned(socket);
       if (local) stampLocalCheck(owned);
       if (heldSince !== undefined) stampHeldSince(owned, heldSince);
+      if (closeAsked) stampCloseAsked(owned);
       const conn: Conn = { socket: owned };
       // Unread, with no PROXY header nor TLS to run (a connection this worker accepted): @Verify, then the
       // lifecycle, without the preamble's closures, which an idle connection would keep for its life.
@@ -357,6 +358,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     const duplex = new PortDuplex(id, channel.post);
     if (local) stampLocalCheck(duplex);
     if (heldSince !== undefined) stampHeldSince(duplex, heldSince); // the server's preamble put bytes back: their line began then
+    if (closeAsked) stampCloseAsked(duplex);
     if (unread && edge.terminatesTls) duplex.holdReadsWhileWriting();
     const conn: Conn = { duplex };
     // A TLS socket over the duplex is ended before the duplex is flushed (flushedThrough).
@@ -506,7 +508,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           return;
         }
         const facts = msg.tls !== undefined || msg.proxy !== undefined ? { tls: msg.tls, proxy: msg.proxy } : undefined;
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince, msg.closeAsked);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
