@@ -337,6 +337,9 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     await settles(s, { accepted: 1, rejected: 1 }, 0);
     expect(starts()).toBe(0);
     expect(recorder.named('tracing:start')).toEqual([]);
+    // Nor a request in its worker's row: a worker reports every second at most (a child counted it).
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(s.stats().workers.reduce((n, w) => n + w.requests, 0)).toBe(0);
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 

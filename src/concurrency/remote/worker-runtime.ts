@@ -235,7 +235,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         : conn.duplex && (await flushedThrough(conn.duplex, conn.secure));
       // A client @Verify refused (or failed on) made no request, and counts no byte in, as in the server's process
       // (which never reads it); this worker's reader may have read what it sent while @Verify ran.
-      countEnding(state, dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket)));
+      const refused = dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket));
+      countEnding(state, refused);
+      if (dropped === 'rejected' && state.passed) reporter.requests--; // refused by @Verify: no request (it counted in workers[].requests)
       if (failed === undefined && flushError) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
