@@ -109,7 +109,7 @@ export class MessageRequest<Out = unknown> {
    * @internal The message loop: runs in place of @Handle. Messages are handed over from the socket's data
    * callback, outside the request's async context; with a tracer subscribed, each call runs in the context
    * serve() was called in (the request's span, what `tracingChannel('sockserve:request').start.bindStore()`
-   * set), as a @Handle method's code does. Nobody subscribed: no wrapper, nothing per message.
+   * set), as the code of a `@Handle` method does. Nobody subscribed: no wrapper, nothing per message.
    */
   serve(call: (message: unknown) => unknown): Promise<void> {
     return this.channel.serve(isTracing() ? AsyncResource.bind(call) : call);
