@@ -101,8 +101,14 @@ class MemoryServer extends BaseServer<Request, unknown> {
     return next;
   }
 
-  protected waitForRequest(): Promise<boolean> {
-    return Promise.resolve(this.queue.length > 0);
+  /**
+   * A request the test made is there at once; otherwise the wait lasts `ms` (the loop's poll interval), on a
+   * timer that keeps no process alive. It resolved false at once, and `t.server.serveForever()` spun in
+   * microtasks for ever: timers never ran again (the test hung).
+   */
+  protected waitForRequest(ms: number): Promise<boolean> {
+    if (this.queue.length > 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => setTimeout(() => resolve(this.queue.length > 0), Math.min(Math.max(ms, 1), 2 ** 31 - 1)).unref());
   }
 
   /** Each connection is taken by a handleRequest() of its own, and the wait never blocks: they may overlap. */
@@ -382,7 +388,8 @@ export class TestServer {
     this.server.counters.accepted++;
     this.classic.queue.push([request, clientAddress]);
     const taken = this.classic.handleRequest().then(() => undefined);
-    const done = Promise.all([taken, closed]).then(() => undefined);
+    // `serveForever()` running may take it first; then this handleRequest() waits on, and its close says it is done.
+    const done = Promise.all([Promise.race([taken, closed]), closed]).then(() => undefined);
     this.pending.add(done);
     // Handled here (a `finally` would make a second promise that nobody awaits, rejected with the first:
     // an unhandled rejection that ends the test's process); the caller gets `done` and its failure.

@@ -630,6 +630,19 @@ describe('a @Handle stream handler', () => {
     expect(PerRequest.disposed).toBe(1);
   });
 
+  test('t.server.serveForever() waits as a real loop does: timers run, connections are served, shutdown() ends it (it spun for ever)', async () => {
+    const t = await serve(ClassicStream);
+    const loop = t.server.serveForever(0.02);
+    const tick = within(2000, 'a timer to run beside the loop', new Promise<void>((resolve) => setTimeout(resolve, 30)));
+    await tick;
+    const c = t.connect();
+    c.write('x\n');
+    expect(await within(2000, 'the reply', c.readline())).toBe('X\n');
+    await c.end();
+    await within(2000, 'shutdown()', t.server.shutdown());
+    await within(2000, 'the loop', loop);
+  });
+
   test('@HandleError runs on the request\'s own instance, before the connection closes: it can answer through what @Setup kept', async () => {
     @TcpServer(0)
     class Answers {
