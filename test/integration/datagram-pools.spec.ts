@@ -11,7 +11,7 @@ import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { FlakyUdpChild, flakyMark, FlakyUdpThread } from '../fixtures/flaky-handlers';
 import { until } from '../fakes/fake-server';
 import { fixtureDir, OnePerThreadUdp } from '../fixtures/threaded-handlers';
-import { forkDir, OnePerChildUdp } from '../fixtures/forked-handlers';
+import { forkDir, OnePerChildUdp, RecycledUdpChild } from '../fixtures/forked-handlers';
 import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -136,4 +136,28 @@ describe.each([
       client.close();
     }
   });
+});
+
+describe('@Forking over UDP with maxConnectionsPerChild', () => {
+  const serve = servingInTests<Server>();
+
+  test('a child recycled every 5 datagrams answers all of 100 while its successor starts (they waited, or were lost)', async () => {
+    const s = serve(await bootstrap(RecycledUdpChild, { providers: [{ provide: 'suffix', useValue: '!' }] }));
+    const { port } = s.serverAddress as { port: number };
+    const client = dgram.createSocket('udp4');
+    const replies = new Set<string>();
+    client.on('message', (m) => replies.add(m.toString().trim().split(' ').pop()!));
+    try {
+      for (let i = 0; i < 100; i++) {
+        client.send(`n${i}\n`, port, '127.0.0.1');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Read on while the successor starts: every reply within 2 s of the last send. A child that stopped its
+      // own reads at its count left datagrams waiting for each successor's start (55 of 100 after 1.5 s).
+      await within(2000, '100 replies', until(() => replies.size === 100, 2000));
+      expect(s.stats().accepted).toBe(100);
+    } finally {
+      client.close();
+    }
+  }, 30000);
 });

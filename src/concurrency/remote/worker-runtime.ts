@@ -435,14 +435,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
     if (!msg.prime && msg.limit !== undefined) limit = msg.limit;
     if (listener || datagrams) return channel.post({ t: 'listening' });
-    if (!msg.prime && taken >= limit && handle) {
+    if (!msg.prime && taken >= limit && handle && !msg.datagrams) {
       // Already at its count (connections handed over, a listener closed and asked back): it takes no more.
       channel.post({ t: 'listening' });
       return channel.post({ t: 'full' });
     }
     if (msg.datagrams) {
       if (!handle) return channel.post({ t: 'listening', error: serializeError(new Error('listen: the UDP socket did not come along')) });
-      sharedQueue = true;
+      // Not sharedQueue: a UDP child does not stop its own reads at its count. libuv reads datagrams in
+      // batches, and those read after the stop were dropped, counted nowhere (hostile re-check: 55 replies of
+      // 100 with maxConnectionsPerChild 5); the server retires it as it hears of them (its count may be passed).
       return readDatagrams(handle as dgram.Socket, msg.datagrams.maxPacketSize);
     }
     // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
