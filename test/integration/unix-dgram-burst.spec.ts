@@ -6,14 +6,14 @@
  * sent again. They used to be dropped, with every further reply to that client for 250 ms: 11 of 300 came.
  */
 import 'reflect-metadata';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { bootstrap, Concurrent, DatagramRequest, Handle, Server, UnixDatagramServer } from '../../src';
-import { fixtureDir, ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
-import { forkDir, ForkedUnixDatagram } from '../fixtures/forked-handlers';
-import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
+import { ForkedUnixDatagram } from '../fixtures/forked-handlers';
+import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
+import { unixDatagramSetup } from '../helpers/unix-dgram-setup';
 
 const serve = servingInTests<Server>();
 const providers = [{ provide: 'suffix', useValue: '!' }];
@@ -22,32 +22,13 @@ const python = spawnSync('python3', ['--version']).status === 0;
 const inCi = process.env.CI === 'true';
 const withPython = python || inCi ? describe : describe.skip;
 const needPython = () => { if (!python) throw new Error('python3 is not installed, and CI=true: install it (apt-get install -y python3)'); };
-let dir: string;
-const children: ChildProcess[] = [];
-
-beforeAll(() => {
-  fs.mkdirSync(fixtureDir, { recursive: true });
-  fs.mkdirSync(forkDir, { recursive: true });
-});
-afterAll(() => {
-  fs.rmSync(fixtureDir, { recursive: true, force: true });
-  fs.rmSync(forkDir, { recursive: true, force: true });
-});
-beforeEach(() => (dir = tempDir()));
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await within(5000, 'the reading client to exit', gone);
-  }
-  removeTempDir(dir);
-});
+const setup = unixDatagramSetup('reading client');
+const { children } = setup;
 
 /** Runs fixtures/unix-dgram-burst-reader.py: it sends `count` requests at once and reads the replies meanwhile. */
 async function burst(server: string, count: number): Promise<{ got: number; sent: number }> {
   const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
-  const child = spawn('python3', [script, path.join(dir, 'reader.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('python3', [script, path.join(setup.dir(), 'reader.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (chunk) => (out += chunk));
@@ -68,8 +49,8 @@ class ConcurrentEcho {
 }
 
 const modes: Array<[string, () => Promise<Server>]> = [
-  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(dir, 'serial.sock') } })],
-  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(dir, 'concurrent.sock') } })],
+  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(setup.dir(), 'serial.sock') } })],
+  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(setup.dir(), 'concurrent.sock') } })],
   ['@Threading', () => bootstrap(ThreadedUnixDatagram, { providers })],
   ['@Forking', () => bootstrap(ForkedUnixDatagram, { providers })],
 ];
@@ -94,7 +75,7 @@ withPython('a Unix datagram client connect()ed to the server (python3)', () => {
     needPython();
     // Replies go out from a second socket with the server's name (so that an EAGAIN does not make the reading
     // socket stuck); a connected client takes datagrams from its peer only, so its replies go from that.
-    const server = serve(await bootstrap(SerialEcho, { transport: { path: path.join(dir, 'connected.sock') } }));
+    const server = serve(await bootstrap(SerialEcho, { transport: { path: path.join(setup.dir(), 'connected.sock') } }));
     const script = [
       'import socket, sys',
       's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
@@ -104,7 +85,7 @@ withPython('a Unix datagram client connect()ed to the server (python3)', () => {
       '    s.send(b"c%d" % i); got.append(s.recv(100).decode())',
       'print(" ".join(got), flush=True)',
     ].join('\n');
-    const child = spawn('python3', ['-c', script, path.join(dir, 'c.sock'), path.join(dir, 'connected.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'c.sock'), path.join(setup.dir(), 'connected.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     let out = '';
     child.stdout!.on('data', (chunk) => (out += chunk));

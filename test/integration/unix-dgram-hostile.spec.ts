@@ -7,42 +7,24 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { bootstrap, Concurrent, DatagramRequest, Handle, Server, UnixDatagramServer } from '../../src';
-import { fixtureDir, ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
-import { forkDir, ForkedUnixDatagram } from '../fixtures/forked-handlers';
-import { datagramExchange, removeTempDir, tempDir, within } from '../helpers/clients';
+import { ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
+import { ForkedUnixDatagram } from '../fixtures/forked-handlers';
+import { datagramExchange, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { unixDatagramSetup } from '../helpers/unix-dgram-setup';
 
 const serve = servingInTests<Server>();
 const providers = [{ provide: 'suffix', useValue: '!' }];
-let dir: string;
-const children: ChildProcess[] = [];
-
-beforeAll(() => {
-  fs.mkdirSync(fixtureDir, { recursive: true });
-  fs.mkdirSync(forkDir, { recursive: true });
-});
-afterAll(() => {
-  fs.rmSync(fixtureDir, { recursive: true, force: true });
-  fs.rmSync(forkDir, { recursive: true, force: true });
-});
-beforeEach(() => (dir = tempDir()));
-afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await within(5000, 'the non-reading client to exit', gone);
-  }
-  removeTempDir(dir);
-});
+const setup = unixDatagramSetup('non-reading client');
+const { children } = setup;
 
 /** Starts fixtures/unix-dgram-nonreader.js: it sends `count` requests to `server` and never reads a reply. */
 async function nonReader(server: string, count: number): Promise<number> {
   const script = path.join(__dirname, '../fixtures/unix-dgram-nonreader.js');
-  const child = spawn(process.execPath, [script, path.join(dir, 'silent.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, path.join(setup.dir(), 'silent.sock'), server, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   await within(10000, 'the non-reading client to send', new Promise<void>((resolve, reject) => {
@@ -63,8 +45,8 @@ class ConcurrentEcho {
 }
 
 const modes: Array<[string, () => Promise<Server>, (reply: string, sent: string) => boolean]> = [
-  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(dir, 'serial.sock') } }), (r, s) => r === s],
-  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(dir, 'concurrent.sock') } }), (r, s) => r === s],
+  ['serial', () => bootstrap(SerialEcho, { transport: { path: path.join(setup.dir(), 'serial.sock') } }), (r, s) => r === s],
+  ['@Concurrent', () => bootstrap(ConcurrentEcho, { transport: { path: path.join(setup.dir(), 'concurrent.sock') } }), (r, s) => r === s],
   ['@Threading', () => bootstrap(ThreadedUnixDatagram, { providers }), (r, s) => r.endsWith(`: ${s}!`)],
   ['@Forking', () => bootstrap(ForkedUnixDatagram, { providers }), (r, s) => r.endsWith(`: ${s}!`)],
 ];
@@ -85,7 +67,7 @@ describe('a Unix datagram client that never reads its replies', () => {
     }, 10000);
 
     for (const word of ['after', 'still']) {
-      const reply = await datagramExchange({ path: address }, `${word}\n`, dir, 10000);
+      const reply = await datagramExchange({ path: address }, `${word}\n`, setup.dir(), 10000);
       expect(echoes(reply.data.toString().trim(), word)).toBe(true);
     }
     const stats = server.stats();
@@ -131,7 +113,7 @@ describe('a flood of datagrams faster than the children serve them', () => {
       const told = drops.slice(1).reduce((n, m) => n + Number(/(\d+) more datagrams? (?:was|were) dropped/.exec(m)?.[1] ?? 0), 1);
       expect(told).toBeLessThanOrEqual(dropped);
     }
-    const reply = await datagramExchange({ path: address }, 'after\n', dir, 30000);
+    const reply = await datagramExchange({ path: address }, 'after\n', setup.dir(), 30000);
     expect(reply.data.toString()).toMatch(/: after!/);
   }, 60000);
 });
@@ -139,13 +121,13 @@ describe('a flood of datagrams faster than the children serve them', () => {
 describe('maxPacketSize of a Unix datagram server', () => {
   test('is at most 65534 (node-unix-socket reads 65535 bytes, silently), so a longer datagram is flagged truncated', async () => {
     // Before: 100000 was accepted, and a 70000-byte datagram reached the handler as 65535 bytes with truncated false.
-    @UnixDatagramServer({ path: path.join(dir, 'big.sock'), maxPacketSize: 65534 }) @Concurrent()
+    @UnixDatagramServer({ path: path.join(setup.dir(), 'big.sock'), maxPacketSize: 65534 }) @Concurrent()
     class Big {
       @Handle() handle(req: DatagramRequest) { void req.wfile.write(`${req.data.length} ${req.truncated}`); }
     }
-    expect(() => UnixDatagramServer({ path: path.join(dir, 'x.sock'), maxPacketSize: 65535 })(class Over {})).toThrow(/maxPacketSize 65535 is not an integer from 1 to 65534/);
+    expect(() => UnixDatagramServer({ path: path.join(setup.dir(), 'x.sock'), maxPacketSize: 65535 })(class Over {})).toThrow(/maxPacketSize 65535 is not an integer from 1 to 65534/);
     const s = serve(await bootstrap(Big));
-    const reply = await datagramExchange({ path: path.join(dir, 'big.sock') }, Buffer.alloc(70000, 0x61), dir, 10000);
+    const reply = await datagramExchange({ path: path.join(setup.dir(), 'big.sock') }, Buffer.alloc(70000, 0x61), setup.dir(), 10000);
     expect(reply.data.toString()).toBe('65534 true');
     expect(s.stats().errors).toBe(0);
   });
