@@ -15,6 +15,7 @@ import { disposeAfterEnd, disposeThenFail } from '../../lifecycle/dispose-after-
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
+import { settledWithin } from '../../transports/event-loop';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
 import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
 import { DroppedInWorker, handleErrorFailure, markReported, PortableToken, reportedInWorker, WorkerSpec } from './protocol';
@@ -140,7 +141,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     },
     // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose,
     // after the request scopes of the connections it abandoned (their handlers never finished to dispose them).
-    dispose: (withinMs) => settledWithin(abandonedDisposals, withinMs / 2).then(() => container.dispose({ totalMs: withinMs / 2 })),
+    dispose: (withinMs) => settledWithin(Promise.allSettled([...abandonedDisposals]), withinMs / 2).then(() => container.dispose({ totalMs: withinMs / 2 })),
   };
 }
 
@@ -163,18 +164,6 @@ export function disposeAbandoned(conn: Duplex | undefined): void {
   const disposal = scope.dispose().catch(() => undefined);
   abandonedDisposals.add(disposal);
   void disposal.then(() => abandonedDisposals.delete(disposal));
-}
-
-/** Resolves once every promise of `pending` has settled, or after `ms` milliseconds. */
-function settledWithin(pending: Set<Promise<void>>, ms: number): Promise<void> {
-  if (pending.size === 0) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void Promise.allSettled([...pending]).then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** On the connection itself (symbol-keyed, as reader-registry.ts keeps its rfile): its @Verify threw or rejected. */
