@@ -343,7 +343,7 @@ export abstract class RemoteSlot {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
-      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...heldSinceOf(request as net.Socket), ...(peekCloseAsked(request as net.Socket) ? { closeAsked: true as const } : {}) }, request as net.Socket)) {
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...carriedStamps(request as net.Socket) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
@@ -603,7 +603,7 @@ export abstract class RemoteSlot {
   private bridge(running: Running, socket: net.Socket, client: ClientAddress, unread?: UnreadConnection): void {
     const { id } = running;
     const server = running.server?.serverAddress;
-    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket), ...heldSinceOf(socket), ...(peekCloseAsked(socket) ? { closeAsked: true as const } : {}) });
+    this.post(unread ? { t: 'stream', id, client, owned: false, server, unread } : { t: 'stream', id, client, owned: false, server, ...preambleFacts(socket), ...carriedStamps(socket) });
     let ended = false;
     const eof = () => {
       if (ended) return;
@@ -725,8 +725,13 @@ function isDatagram(request: RemoteRequest): boolean {
   return Array.isArray(request) || (request instanceof WorkerAcceptedConnection && request.datagram);
 }
 
-/** `{ heldSince }` when an optional PROXY preamble here put bytes back on `socket` (the worker's line timeout counts from them). */
-function heldSinceOf(socket: net.Socket): { heldSince?: number } {
+/**
+ * What was stamped on `socket` here that the worker must know: `heldSince` when an optional PROXY preamble put
+ * bytes back on it (the worker's line timeout counts from them), `closeAsked` when @Verify called req.close().
+ */
+function carriedStamps(socket: net.Socket): { heldSince?: number; closeAsked?: true } {
   const at = peekHeldSince(socket);
-  return at === undefined ? {} : { heldSince: at };
+  const carried: { heldSince?: number; closeAsked?: true } = at === undefined ? {} : { heldSince: at };
+  if (peekCloseAsked(socket)) carried.closeAsked = true;
+  return carried;
 }
