@@ -8,12 +8,13 @@
 import 'reflect-metadata';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { bootstrap, Concurrent, DatagramRequest, Handle, Server, UnixDatagramServer } from '../../src';
+import { bootstrap, Server } from '../../src';
 import { ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
 import { ForkedUnixDatagram } from '../fixtures/forked-handlers';
 import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { unixDatagramSetup } from '../helpers/unix-dgram-setup';
+import { ConcurrentEcho, SerialEcho } from '../fixtures/unix-dgram-echo-handlers';
 
 const serve = servingInTests<Server>();
 const providers = [{ provide: 'suffix', useValue: '!' }];
@@ -36,16 +37,6 @@ async function burst(server: string, count: number): Promise<{ got: number; sent
   const match = /got (\d+) of (\d+)/.exec(out);
   if (!match) throw new Error(`the reading client exited with ${code}: ${out}`);
   return { got: Number(match[1]), sent: Number(match[2]) };
-}
-
-@UnixDatagramServer('/unused/overridden.sock')
-class SerialEcho {
-  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
-}
-
-@UnixDatagramServer('/unused/overridden.sock') @Concurrent()
-class ConcurrentEcho {
-  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
 }
 
 const modes: Array<[string, () => Promise<Server>]> = [

@@ -15,6 +15,7 @@ import { datagramExchange, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import { unixDatagramSetup } from '../helpers/unix-dgram-setup';
+import { ConcurrentEcho, SerialEcho } from '../fixtures/unix-dgram-echo-handlers';
 
 const serve = servingInTests<Server>();
 const providers = [{ provide: 'suffix', useValue: '!' }];
@@ -32,16 +33,6 @@ async function nonReader(server: string, count: number): Promise<number> {
     child.once('exit', (code) => reject(new Error(`the non-reading client exited with ${code}: ${out}`)));
   }));
   return Number(/sent (\d+)/.exec(out)![1]);
-}
-
-@UnixDatagramServer('/unused/overridden.sock')
-class SerialEcho {
-  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
-}
-
-@UnixDatagramServer('/unused/overridden.sock') @Concurrent()
-class ConcurrentEcho {
-  @Handle() async handle(req: DatagramRequest) { await req.wfile.write(req.data); }
 }
 
 const modes: Array<[string, () => Promise<Server>, (reply: string, sent: string) => boolean]> = [
