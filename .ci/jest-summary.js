@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Helper for .ci/run: reads a jest --json result file and prints one line:
 //   <passed> <failed> <suitesPassed> <suitesFailed> <total> <note>
+// With --failures it prints instead one line per failed test (file › test: first line of the
+// failure), at most 20, so that the summary at the end of the CI log says what failed.
 // "failed" = failed tests + suites that failed without a failed test (compile errors,
 // import errors, hooks throwing outside a test: jest's numRuntimeErrorTestSuites).
 // On a missing or unreadable file it prints "0 1 0 0 0 <reason>" and exits 0,
@@ -8,11 +10,13 @@
 'use strict';
 const fs = require('fs');
 
-const file = process.argv[2];
+const failuresMode = process.argv[2] === '--failures';
+const file = process.argv[failuresMode ? 3 : 2];
 let r;
 try {
   r = JSON.parse(fs.readFileSync(file, 'utf8'));
 } catch (e) {
+  if (failuresMode) process.exit(0);
   const why = e && e.code === 'ENOENT' ? 'no jest JSON result was written' : 'jest JSON result unreadable';
   process.stdout.write(`0 1 0 0 0 ${why}\n`);
   process.exit(0);
@@ -20,6 +24,28 @@ try {
 
 const n = (v) => (Number.isFinite(v) ? v : 0);
 const suites = Array.isArray(r.testResults) ? r.testResults : [];
+
+if (failuresMode) {
+  const path = require('path');
+  const lines = [];
+  for (const s of suites) {
+    const rel = path.relative(process.cwd(), s.name || '?');
+    const failed = (s.assertionResults || []).filter((a) => a.status === 'failed');
+    for (const a of failed) {
+      const first = String((a.failureMessages || [])[0] || '').replace(/\x1b\[[0-9;]*m/g, '')
+        .split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ');
+      lines.push(`${rel} › ${a.fullName || a.title}: ${first.slice(0, 400)}`);
+    }
+    if (s.status === 'failed' && failed.length === 0) {
+      const msg = String(s.message || s.failureMessage || '').replace(/\x1b\[[0-9;]*m/g, '')
+        .split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ');
+      lines.push(`${rel} (suite): ${msg.slice(0, 400)}`);
+    }
+  }
+  if (lines.length > 20) lines.splice(20, lines.length - 20, `… and ${lines.length - 20} more`);
+  if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+  process.exit(0);
+}
 
 // Suites marked failed although none of their tests failed: a suite that did not
 // compile or threw while loading has status "failed" and an empty assertion list.
