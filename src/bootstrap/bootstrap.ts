@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
@@ -75,7 +76,10 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
  * check marks this server down first (checks that come with a PROXY v2 LOCAL header go unanswered now); then close every listening socket, so new clients are refused
  * (ECONNREFUSED: the balancer retries them elsewhere), never accepted and then reset; then drain the
  * requests in flight, close every server, and let the process exit 0 (1, with the error logged, when closing
- * failed: a singleton's dispose() that threw). A second signal skips the delay.
+ * failed: a singleton's dispose() that threw). Each later signal goes one step further, as a second Ctrl-C
+ * does in most servers: during `drainDelay` it skips the rest of the delay; during the drain it closes now
+ * (the requests still in flight are ended and reported, as at `shutdownTimeout`) and the process exits with
+ * 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), even if a handler still awaits a timer.
  */
 /** Milliseconds within which a repeat of the first signal is its copy to the process group, not a second signal. */
 const SAME_SIGNAL_MS = 500;
@@ -83,18 +87,33 @@ const SAME_SIGNAL_MS = 500;
 function installSignalHandlers(servers: Server[], drainDelay: number): void {
   let draining: Promise<void> | undefined;
   let skipDelay: (() => void) | undefined;
-  let firstAt = 0;
+  let forced = false;
+  let lastAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) {
       // The same signal again within a moment is one signal sent twice: GNU timeout and systemd signal the
       // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
-      if (performance.now() - firstAt < SAME_SIGNAL_MS || !skipDelay) return;
-      for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal));
-      const skip = skipDelay;
-      skipDelay = undefined;
-      return skip();
+      if (performance.now() - lastAt < SAME_SIGNAL_MS || forced) return;
+      lastAt = performance.now();
+      if (skipDelay) {
+        for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal));
+        const skip = skipDelay;
+        skipDelay = undefined;
+        return skip();
+      }
+      // A signal during the drain: the user asked twice (a second Ctrl-C) and expects the process to end now,
+      // not after shutdownTimeout or a handler's own timer (new-user run).
+      forced = true;
+      for (const s of servers) s.logger.warn(messages.signalledDuringDrain(s.handlerName, signal, s.stats().active));
+      void Promise.allSettled(servers.map((s) => s.close())).then(() => {
+        process.exitCode = 128 + (osConstants.signals[signal] ?? 15);
+        // After the reports of the requests ended (each server's close() awaited them); setImmediate lets a
+        // log line written at once reach a pipe first.
+        setImmediate(() => process.exit());
+      });
+      return;
     }
-    firstAt = performance.now();
+    lastAt = performance.now();
     draining = (async () => {
       for (const s of servers) s.logger.info(messages.signalled(s.handlerName, signal, drainDelay));
       servers.forEach((s) => s.beginDrain());

@@ -63,7 +63,9 @@ export interface BootstrapOptions {
   logger?: Logger;
   /**
    * Default false. When true: SIGINT/SIGTERM → keep accepting for `drainDelay` seconds, close the listening sockets (new clients are
-   * refused), graceful shutdown() (in-flight requests drain), then close(), so the process exits 0.
+   * refused), graceful shutdown() (in-flight requests drain), then close(), so the process exits 0. A second signal skips the
+   * rest of `drainDelay`; one during the drain closes now (requests in flight ended and reported) and exits with 128 + the
+   * signal's number (130, 143).
    */
   handleSignals?: boolean;
   /**

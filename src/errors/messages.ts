@@ -155,6 +155,9 @@ export const messages = {
     drainDelay > 0
       ? `${owner}: ${signal}: accepting for ${drainDelay} s more (drainDelay), then refusing new clients and draining`
       : `${owner}: ${signal}: refusing new clients and draining`,
+  signalledDuringDrain: (owner: string, signal: string, active: number) =>
+    `${owner}: ${signal} again during the drain: closing now; ${active} request${active === 1 ? '' : 's'} still in flight ` +
+    `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (code 128 + the signal's number).`,
   draining: (owner: string, active: number) => `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight`,
   closed: (owner: string) => `${owner}: closed`,
   badServerClass: (handler: string, given: string, expected: string) =>

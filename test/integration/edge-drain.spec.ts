@@ -102,6 +102,33 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(server.out()).toContain('info DrainEcho: SIGTERM again: the rest of drainDelay is skipped');
   }, 120000);
 
+  test('a signal during the drain closes now: the request in flight is ended and reported, the process exits 143 at once', async () => {
+    // The handler waits 60 s, shutdownTimeout is 10 s: before, a second SIGTERM (a second Ctrl-C) changed nothing,
+    // and the process lived on until the handler's timer fired.
+    const server = await startDrainServer({ DRAIN_SLOW_MS: '60000', DRAIN_LOG: '1' });
+    child = server.child;
+    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
+    const ended = new Promise<string>((resolve) => {
+      let got = '';
+      inFlight.on('data', (d) => (got += d.toString()));
+      inFlight.once('error', () => undefined);
+      inFlight.once('close', () => resolve(got));
+    });
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    await within(10000, 'the drain', server.seen('shutting down; draining 1 request in flight'));
+    await new Promise((r) => setTimeout(r, 1000)); // a second signal, not the group's copy of the first
+    expect(server.child.exitCode).toBeNull(); // still draining
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await within(8000, 'exit', server.exited)).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(await within(5000, 'the connection ended', ended)).toBe(''); // ended, no reply
+    expect(server.out()).toContain('DrainEcho: SIGTERM again during the drain: closing now; 1 request still in flight is ended and reported');
+    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: TCPServer\.close\(\) was called while the request was running/); // reported
+    inFlight.destroy();
+  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
+
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '3000' });
     child = server.child;
