@@ -9,9 +9,10 @@ import { Socket } from 'node:net';
  *
  * Not bounded by bytes: stopping to read leaves input unread when `lingerMs` ends it, which is the reset
  * this exists to avoid (a client that pipelined 1 MiB past a failing message and read its replies slowly
- * lost a fifth of them that way). Each chunk discarded is garbage until V8 collects it, so a client that
- * keeps sending after the FIN at loopback speed grows RSS for the linger's time (~34 MB measured, `npm run
- * bench -- --only nodelim`), and it is reclaimed after.
+ * lost a fifth of them that way). What is discarded is read into one buffer shared by every lingering
+ * socket (discardIntoSink), so a client that keeps sending after the FIN at loopback speed costs no memory;
+ * where that cannot be done (a relayed connection, a Node without the hook) each chunk is garbage until V8
+ * collects it (~34 MB of RSS over the linger's 2 s, `npm run bench -- --only nodelim`).
  */
 export function lingeringClose(socket: net.Socket, lingerMs: number): void {
   if (socket.destroyed) return;
@@ -25,7 +26,43 @@ export function lingeringClose(socket: net.Socket, lingerMs: number): void {
   socket.once('end', () => socket.destroy());
   socket.removeAllListeners('data');
   socket.on('data', () => undefined);
+  discardIntoSink(socket);
   socket.resume();
+}
+
+/** Where lingering sockets read what they discard: never looked at, so one buffer serves them all. */
+let sink: Buffer | undefined;
+
+/**
+ * From now on, `socket` reads into the shared sink buffer and drops each read, emitting no 'data': what Node
+ * does for a socket made with `onread: { buffer, callback }` (Node's own option, which an accepted socket
+ * cannot be given), set up on an accepted one through the same internals (`kBuffer`/`kBufferCb` and the
+ * handle's `useUserBuffer()`), found by feature detection on Node 20–26. Returns false, changing nothing,
+ * where they are missing (a stream that is not a `net.Socket` with a handle, another Node): the caller's
+ * 'data' listener then discards. 'end' and 'close' come as before.
+ */
+export function discardIntoSink(socket: net.Socket): boolean {
+  const handle = (socket as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
+  if (!(socket instanceof Socket) || typeof handle?.useUserBuffer !== 'function') return false;
+  let kBuffer: symbol | undefined;
+  let kBufferCb: symbol | undefined;
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    if (key.description === 'kBuffer') kBuffer = key;
+    else if (key.description === 'kBufferCb') kBufferCb = key;
+  }
+  if (!kBuffer || !kBufferCb) return false;
+  const own = socket as unknown as Record<symbol, unknown>;
+  // Both null on a socket made without onread (Node's constructor sets them): anything else is not ours to change.
+  if (own[kBuffer] !== null || own[kBufferCb] !== null) return false;
+  sink ??= Buffer.allocUnsafe(64 * 1024);
+  try {
+    handle.useUserBuffer(sink);
+  } catch {
+    return false;
+  }
+  own[kBuffer] = sink;
+  own[kBufferCb] = () => true; // true: keep reading
+  return true;
 }
 
 /**
