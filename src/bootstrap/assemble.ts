@@ -23,6 +23,7 @@ import { HandlerWiring } from './handler-wiring';
 import type { BootstrapOptions } from './options';
 import type { Server, ServerCounters } from './server';
 import { handleErrorFailure, reportedInWorker } from '../concurrency/remote/protocol';
+import { disposalFailureOf } from '../errors/thrown';
 
 /** The listen backlog of decorated stream servers when none is given: Node's own default. */
 export const DECORATOR_BACKLOG = 511;
@@ -238,6 +239,9 @@ export function assembleServer(
         // here the default way, once, as wiring.handleError reports a failing hook of this process.
         const failed = handleErrorFailure(error);
         if (failed) await super.handleError(request, clientAddress, failed.error);
+        // The request scope's dispose() failed after that hook had the request's error: no hook saw that one.
+        const disposal = disposalFailureOf(error);
+        if (disposal) await super.handleError(request, clientAddress, disposal.error);
         return;
       }
       // @HandleError, or the logger (routine at warn, the rest at error); a failing @HandleError is

@@ -16,7 +16,7 @@ import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
 import { injectionMessages } from '../errors/injection.messages';
-import { isSystemExit } from '../errors/thrown';
+import { disposalFailureOf, isSystemExit } from '../errors/thrown';
 import { endedHealthCheck } from '../observability/health-check';
 
 const HOOK_NAMES = { handleError: '@HandleError', handleTimeout: '@HandleTimeout', serviceActions: '@ServiceActions' } as const;
@@ -98,6 +98,9 @@ export class HandlerWiring {
       // @HandleError ran on the request's own instance (reportOn); a hook that threw is reported here.
       this.reported.delete(request as object);
       if ('hookError' in ran) await report(ran.hookError);
+      // The request scope's dispose() failed after the hook had the request's error: no hook saw that one.
+      const disposal = disposalFailureOf(error);
+      if (disposal) await report(disposal.error);
       return;
     }
     if (this.hasHook('handleError')) {

@@ -65,3 +65,20 @@ export function errorFields(error: unknown): { name: string; message: string; co
 export function fieldText(value: unknown, fallback: string): string {
   return value === undefined || value === null ? fallback : typeof value === 'string' ? value : describeThrown(value);
 }
+
+const DISPOSAL_FAILED = Symbol.for('sockserve.disposalFailed');
+
+/**
+ * Marks `error` (the AggregateError of a request that failed and whose request scope then failed to dispose) with
+ * the disposal's own error: when a @HandleError already had the request's error, the disposal's is reported on
+ * its own (disposalFailureOf), never lost. Returns `error`.
+ */
+export function markDisposalFailure<T extends object>(error: T, disposeError: unknown): T {
+  Object.defineProperty(error, DISPOSAL_FAILED, { value: { error: disposeError }, configurable: true });
+  return error;
+}
+
+/** The request scope's disposal error carried by `error` (markDisposalFailure), as `{ error }`; undefined when none. */
+export function disposalFailureOf(error: unknown): { error: unknown } | undefined {
+  return readThrown(error, DISPOSAL_FAILED) as { error: unknown } | undefined;
+}

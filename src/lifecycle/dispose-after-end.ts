@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestScope } from '../container';
 import { ContainerRequestScope } from '../container/request-scope';
 import { endGracefully, FLUSH_LIMIT_MS } from '../transports/lingering-close';
-import { errorFields } from '../errors/thrown';
+import { errorFields, markDisposalFailure } from '../errors/thrown';
 
 /**
  * A stream request's scope, disposed once the connection's end (its FIN, after every byte written) has gone
@@ -34,13 +34,14 @@ export function isDisposing(request: unknown): boolean {
  * `failure` (the request's error) once the scope is disposed; when disposing failed too, both, as an
  * AggregateError whose message names each: rejecting with the disposal's error alone hid the error that ended
  * the request (a handler's TypeError, a client's FramingError) from the log and from stats (hostile run).
- * `mark` copies what the error carried across (reported in a worker) onto the aggregate.
+ * `mark` copies what the error carried across (reported in a worker) onto the aggregate. When a @HandleError had
+ * `failure` already, the server reports the disposal's error alone (disposalFailureOf): no hook saw it.
  */
 export function disposeThenFail(disposal: Promise<void>, failure: unknown, mark?: (from: unknown, to: Error) => void): Promise<never> {
   return disposal.then(
     () => Promise.reject(failure),
     (disposeError: unknown) => {
-      const both = new AggregateError([failure, disposeError], `${describeBriefly(failure)}; and disposing the request's scope failed too: ${describeBriefly(disposeError)}`);
+      const both = markDisposalFailure(new AggregateError([failure, disposeError], `${describeBriefly(failure)}; and disposing the request's scope failed too: ${describeBriefly(disposeError)}`), disposeError);
       mark?.(failure, both);
       return Promise.reject(both);
     },

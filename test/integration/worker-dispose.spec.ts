@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
-import { FailsTooChildren, FailsTooHere, FailsTooThreads } from '../fixtures/dispose-masks-handlers';
+import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooThreads, hookedLog } from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { streamExchange, within } from '../helpers/clients';
@@ -202,6 +202,34 @@ describe('a request-scoped dispose() that throws after the request failed', () =
       await s.close();
     }
   });
+
+  test.each([
+    ['@Concurrent', FailsTooHookedHere],
+    ['@Threading', FailsTooHookedThreads],
+    ['@Forking', FailsTooHookedChildren],
+  ] as const)('%s with @HandleError: the hook gets the handler\'s error once, and the disposal\'s failure, which no hook saw, is logged', async (_mode, handler) => {
+    const hooked = hookedLog(process.pid);
+    fs.rmSync(hooked, { force: true });
+    const lines: string[] = [];
+    const s = await bootstrap(handler, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
+      await within(10000, 'the report', (async () => { while (s.stats().errors === 0 || lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+      await new Promise((r) => setTimeout(r, 300)); // a second hook call or log line would come by now
+      expect(fs.readFileSync(hooked, 'utf8')).toBe('TypeError: THE HANDLER ERROR\n');
+      const report = lines.join('\n');
+      expect(report).toContain('the audit log could not be flushed');
+      expect(report).not.toContain('THE HANDLER ERROR'); // the hook had it
+      expect(s.stats().errors).toBe(1);
+    } finally {
+      fs.rmSync(hooked, { force: true });
+      await s.shutdown();
+      await loop;
+      await s.close();
+    }
+  });
 });
 
 describe('a @ServiceActions that never settles, with a worker pool', () => {
@@ -290,4 +318,5 @@ describe('the request scope of a server-level hook (@ServiceActions, @HandleErro
     expect(loop).toBe('running');
     if (_what === 'throws') expect(errors.join('\n')).toMatch(/Ticking: disposing the request scope of a @ServiceActions call failed \(the server went on\): Error: ledger closed/);
   });
+
 });

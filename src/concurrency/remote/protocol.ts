@@ -4,7 +4,7 @@
  * each, so messages of different connections interleave and a late one for a finished connection is
  * recognised and dropped.
  */
-import { describeThrown, fieldText, readThrown } from '../../errors/thrown';
+import { describeThrown, disposalFailureOf, fieldText, markDisposalFailure, readThrown } from '../../errors/thrown';
 import * as errors from '../../errors/errors';
 import type { ClientAddress } from '../../transports/address';
 import type { SecureContextOptions } from 'node:tls';
@@ -25,6 +25,8 @@ export interface SerializedError {
   reported?: true;
   /** That @HandleError threw or rejected with this: the server reports it the default way (its logger), as its own would be. */
   hookError?: SerializedError;
+  /** The request scope's dispose() failed after the request's error (markDisposalFailure): reported on its own when a hook had the request's. */
+  disposal?: SerializedError;
 }
 
 export type ToWorker =
@@ -232,6 +234,8 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     out.reported = true;
     const hook = handleErrorFailure(err);
     if (hook) out.hookError = serializeError(hook.error, 1);
+    const disposal = disposalFailureOf(err);
+    if (disposal) out.disposal = serializeError(disposal.error, 1);
   }
   return out;
 }
@@ -263,6 +267,7 @@ export function deserializeError(e: SerializedError): Error {
   if (e.errno !== undefined) (err as NodeJS.ErrnoException).errno = e.errno;
   if (e.syscall !== undefined) (err as NodeJS.ErrnoException).syscall = e.syscall;
   if (e.reported) markReported(err, e.hookError ? { error: deserializeError(e.hookError) } : undefined);
+  if (e.disposal) markDisposalFailure(err, deserializeError(e.disposal));
   return err;
 }
 
