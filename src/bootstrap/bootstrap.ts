@@ -79,22 +79,31 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
  * failed: a singleton's dispose() that threw). Each later signal goes one step further, as a second Ctrl-C
  * does in most servers: during `drainDelay` it skips the rest of the delay; during the drain it closes now
  * (the requests still in flight are ended and reported, as at `shutdownTimeout`) and the process exits with
- * 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), even if a handler still awaits a timer.
+ * 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) once they are closed, within 2 s whatever a handler,
+ * a @HandleError or a dispose() still awaits. A serveForever() called after the signal closed the server resolves at once.
  */
-/** Milliseconds within which a repeat of the first signal is its copy to the process group, not a second signal. */
+/** Milliseconds within which a repeat of the same signal is its copy to the process group, not a second signal. */
 const SAME_SIGNAL_MS = 500;
+/**
+ * Milliseconds a signal during the drain gives close() (connections closed, the requests still in flight reported)
+ * before the process exits anyway: a @HandleError or a singleton's dispose() that never settles must not hold it.
+ */
+const FORCED_CLOSE_MS = 2000;
 
 function installSignalHandlers(servers: Server[], drainDelay: number): void {
   let draining: Promise<void> | undefined;
   let skipDelay: (() => void) | undefined;
   let forced = false;
   let lastAt = 0;
+  let last: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) {
       // The same signal again within a moment is one signal sent twice: GNU timeout and systemd signal the
       // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
-      if (performance.now() - lastAt < SAME_SIGNAL_MS || forced) return;
+      // Another signal (SIGINT after SIGTERM) is a second one however soon it comes (hostile run).
+      if ((signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) || forced) return;
       lastAt = performance.now();
+      last = signal;
       if (skipDelay) {
         for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal));
         const skip = skipDelay;
@@ -105,18 +114,23 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       // not after shutdownTimeout or a handler's own timer (new-user run).
       forced = true;
       for (const s of servers) s.logger.warn(messages.signalledDuringDrain(s.handlerName, signal, s.stats().active));
-      void Promise.allSettled(servers.map((s) => s.close())).then(() => {
-        process.exitCode = 128 + (osConstants.signals[signal] ?? 15);
-        // After the reports of the requests ended (each server's close() awaited them); setImmediate lets a
-        // log line written at once reach a pipe first.
-        setImmediate(() => process.exit());
-      });
+      const code = 128 + (osConstants.signals[signal] ?? 15);
+      // After the reports of the requests ended (each server's close() awaits them), bounded: a hook or a
+      // dispose() that never settles does not hold the process (hostile run: 30 s, shutdownTimeout's). The code is
+      // given to exit() itself: the drain's own failure (a dispose() given up) sets exitCode 1 meanwhile.
+      const closed = Promise.allSettled(servers.map((s) => s.close()));
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, FORCED_CLOSE_MS).unref());
+      void Promise.race([closed, bound]).then(() => setImmediate(() => process.exit(code)));
       return;
     }
     lastAt = performance.now();
+    last = signal;
     draining = (async () => {
       for (const s of servers) s.logger.info(messages.signalled(s.handlerName, signal, drainDelay));
-      servers.forEach((s) => s.beginDrain());
+      servers.forEach((s) => {
+        s.endedBySignal = true;
+        s.beginDrain();
+      });
       if (drainDelay > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, drainDelay * 1000);

@@ -84,8 +84,14 @@ export class Server implements AsyncDisposable {
 
   /** Serves until shutdown(); resolves once shutdown() has completed. */
   serveForever(pollInterval: number | null = 0.5): Promise<void> {
+    // handleSignals closed the server before the program got to serve it (a SIGTERM during its start-up): there is
+    // nothing to serve, and rejecting with ServerClosedError made `await server.serveForever()` crash it (hostile run).
+    if (this.endedBySignal && this.closing) return this.closing.then(() => undefined, () => undefined);
     return this.classic.serveForever(pollInterval);
   }
+
+  /** @internal handleSignals began this server's drain: a serveForever() after its close() resolves instead of rejecting. */
+  endedBySignal = false;
 
   /** Serves exactly one request, or returns after `timeout` having called @HandleTimeout. */
   handleRequest(): Promise<unknown> {

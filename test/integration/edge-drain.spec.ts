@@ -129,6 +129,44 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.destroy();
   }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
 
+  test.each(['serial', 'concurrent'])('%s: a signal during the drain exits 143 within a few seconds even when @HandleError and a singleton\'s dispose() never settle', async (mode) => {
+    // Before: the forced close waited for the hung @HandleError for shutdownTimeout (30 s), and the drain's own
+    // failure (the dispose() given up) then set exit code 1 (hostile run).
+    const server = await startFixture('hung-hooks-server.ts', { env: { HUNG_MODE: mode }, children: started });
+    child = server.child;
+    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'hang\n');
+    inFlight.on('error', () => undefined);
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 800));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await within(10000, 'exit', server.exited)).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(6000); // the 2 s bound, with room for a busy machine; before: 30 s
+    inFlight.destroy();
+  }, 120000);
+
+  test('SIGINT soon after SIGTERM is a second signal (only a repeat of the same signal is taken for its copy)', async () => {
+    const server = await startDrainServer({ DRAIN_SLOW_MS: '60000' });
+    child = server.child;
+    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
+    inFlight.on('error', () => undefined);
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGINT');
+    expect(await within(10000, 'exit', server.exited)).toBe(130); // before: ignored, the drain went on (shutdownTimeout 10 s)
+    inFlight.destroy();
+  }, 120000);
+
+  test('a signal before serveForever() is called: serveForever() resolves, the process exits 0 (it rejected: an unhandled ServerClosedError)', async () => {
+    const server = await startFixture('hung-hooks-server.ts', { env: { SIGNAL_BEFORE_SERVE: '1' }, children: started });
+    child = server.child;
+    expect(await within(15000, 'exit', server.exited)).toBe(0);
+    expect(server.out()).toContain('served out');
+    expect(server.out()).not.toContain('ServerClosedError');
+  }, 120000);
+
   test('without drainDelay new clients are refused at once after SIGTERM', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '3000' });
     child = server.child;
