@@ -553,7 +553,9 @@ export class UnixDatagramSocket implements DatagramSocket {
 /**
  * The addon's messages (strerror) for a client path that cannot take a reply, each the client's doing: it
  * went away (ECONNREFUSED, ENOENT), its path is not a datagram socket any more (EPROTOTYPE), or cannot be
- * reached by this process (EACCES: its socket file's permission bits; ENOTDIR, ELOOP: the path itself).
+ * reached by this process (EACCES: its socket file's permission bits; ENOTDIR, ELOOP: the path itself), or is
+ * connect()ed to another socket (EPERM: the server's receiving socket it connected to was replaced, reopen(), after
+ * its queue filled; the kernel refuses datagrams from any other socket to a connected one).
  */
 const PEER_ERRORS: Array<[RegExp, UnreachableClientError['code']]> = [
   [/connection refused/i, 'ECONNREFUSED'],
@@ -562,13 +564,14 @@ const PEER_ERRORS: Array<[RegExp, UnreachableClientError['code']]> = [
   [/permission denied/i, 'EACCES'],
   [/not a directory/i, 'ENOTDIR'],
   [/too many levels of symbolic links/i, 'ELOOP'],
+  [/operation not permitted/i, 'EPERM'],
 ];
 
 /** The error for a send the addon refused: UnreachableClientError when the client is gone, else a plain Error. */
 function sendError(owner: string, bytes: number, path: string, err: unknown): Error {
   const why = message(err);
   const code = PEER_ERRORS.find(([pattern]) => pattern.test(why))?.[1];
-  const line = text.sendFailed(owner, bytes, path, err);
+  const line = code === 'EPERM' ? text.connectedElsewhere(owner, bytes, path) : text.sendFailed(owner, bytes, path, err);
   return code ? new UnreachableClientError(line, code, { cause: err }) : new Error(line, { cause: err });
 }
 
@@ -620,6 +623,10 @@ const text = {
     `${owner}.send(): could not send ${bytes} bytes to ${path}: ${message(err)}. ` +
     `Fix: check that a socket is bound at that path, and keep datagrams small (the receiver gets at most ` +
     `65535 bytes of one).`,
+  connectedElsewhere: (owner: string, bytes: number, path: string) =>
+    `${owner}.send(): ${path} is connect()ed to another socket and refuses datagrams from this one (EPERM): the ` +
+    `server's receiving socket it connected to was replaced after a reply found its queue full. The reply of ${bytes} ` +
+    `bytes was dropped. Fix (client side): read replies as they come, and connect() again after an error.`,
   failed: (owner: string, err: unknown) =>
     `${owner}: the Unix datagram socket failed and receives nothing more: ${message(err)}. ` +
     `Fix: close this server and bind a new one (and check that nothing else has taken its path).`,

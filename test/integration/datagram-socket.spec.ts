@@ -275,6 +275,37 @@ describe('DatagramSocket', () => {
       expect(errorKind(wrongType)).toBe('client');
     });
 
+    it('rejects a reply to a client connect()ed to another socket as routine client behaviour (EPERM), with a fix that says so', async () => {
+      // What a client connected to the server's receiving socket meets once that socket was replaced (reopen(),
+      // after a reply found its queue full): each reply was a plain Error, logged as a handler's traceback (hostile run).
+      const server = await unix('server.sock');
+      const seen = inbox(server);
+      const other = await unix('other.sock');
+      void other;
+      const script = [
+        'import socket, sys, time',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        `s.bind(${JSON.stringify(`${dir}/connected.sock`)})`,
+        `s.connect(${JSON.stringify(`${dir}/other.sock`)})`,
+        `s.sendto(b'hi', ${JSON.stringify(`${dir}/server.sock`)})`,
+        'print("sent", flush=True)',
+        'time.sleep(10)',
+      ].join('\n');
+      const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      cleanups.push(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        return within(gone, 'the python client to exit');
+      });
+      const request = await seen.next('the datagram from the connected client');
+      expect(request.from).toEqual({ path: `${dir}/connected.sock` });
+      const error = await within(server.send(Buffer.from('reply'), request.from).catch((e) => e), 'the send to fail');
+      expect(error).toMatchObject({ name: 'UnreachableClientError', code: 'EPERM' });
+      expect(error.message).toMatch(/connected\.sock is connect\(\)ed to another socket.*EPERM.*Fix \(client side\)/);
+      expect(errorKind(error)).toBe('client');
+    });
+
     it('drops only the replies a client that never reads has no room for, and goes on reading and answering others', async () => {
       // node-unix-socket 0.2.7 polls for writability instead of readability after one EAGAIN, for good: the
       // socket read nothing more and spun the CPU, so one client that did not read stopped the whole server.
