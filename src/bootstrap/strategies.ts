@@ -76,6 +76,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
     classes: [],
     reader,
     reportMs: reportPeriodMs(options.heartbeatTimeout ?? DEFAULT_HEARTBEAT_TIMEOUT),
+    owner: name,
     shutdownTimeout: options.shutdownTimeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT : options.shutdownTimeout,
   };
   // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.

@@ -152,6 +152,7 @@ function poolMixIn<B extends ServerClass>(
           classic: true,
           serverAddress: this.serverAddress,
           reportMs: reportPeriodMs(heartbeatTimeout),
+          owner: this.constructor.name, // the server's log name (BaseServer.logName)
           ...(edge ? { edge } : {}),
         },
         name,

@@ -197,6 +197,8 @@ export interface WorkerSpec {
   edge?: EdgeOptions;
   /** Milliseconds between the worker's `report` messages (its heartbeat); at most 1000. */
   reportMs: number;
+  /** Who errors made in the worker say they are from, as the server's own (its log name: the handler's class, or the classic server's); default `exportName`. */
+  owner?: string;
   /**
    * The server's shutdownTimeout (seconds; null: none): how long the worker waits for a @HandleError
    * before it reports the error without it, as the server's process does (HandlerWiring.handleError).

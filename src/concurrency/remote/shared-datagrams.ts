@@ -17,6 +17,8 @@ export class SharedDatagrams {
   constructor(
     private readonly socket: dgram.Socket,
     private readonly maxPacketSize: number,
+    /** Who a send's error says it is from: the server's log name (WorkerSpec.owner). */
+    private readonly owner: string,
     /** One datagram read here: its bytes (cut to maxPacketSize), whether they were cut, its sender, and how to reply. */
     serve: (data: Buffer, truncated: boolean, client: ClientAddress, reply: (bytes: Buffer) => Promise<void>) => void,
   ) {
@@ -46,7 +48,7 @@ export class SharedDatagrams {
     return new Promise<void>((resolve, reject) => {
       try {
         // EMSGSIZE said as the server's own socket says it (a reply too long for one datagram), not as Node's raw error.
-        this.socket.send(bytes, port, host, (err) => (err ? reject(sendError('UDPServer', bytes.length, to as { host: string; family?: string }, err)) : resolve()));
+        this.socket.send(bytes, port, host, (err) => (err ? reject(sendError(this.owner, bytes.length, to as { host: string; family?: string }, err)) : resolve()));
       } catch (err) {
         reject(err); // closed under it (ERR_SOCKET_DGRAM_NOT_RUNNING)
       }

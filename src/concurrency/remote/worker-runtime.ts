@@ -419,7 +419,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   // Datagrams this child reads itself from the server's UDP socket (shared-datagrams.ts).
   let datagrams: SharedDatagrams | undefined;
   const readDatagrams = (socket: dgram.Socket, maxPacketSize: number) => {
-    const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, (data, truncated, client, replyHere) => {
+    const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, spec.owner ?? spec.exportName, (data, truncated, client, replyHere) => {
       const id = --nextOwnId;
       channel.post({ t: 'accepted', id, client, datagram: true });
       took();
