@@ -795,6 +795,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       this.book.update(report);
       this.followInterest();
     };
+    slot.onMessagesCounted = (total) => this.book.messagesSoFar(slot.id, total);
     slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
     slot.onServed = (msg) => this.served(slot, msg);
     slot.onFull = () => this.full(slot);

@@ -196,9 +196,21 @@ export class WorkerStatsBook {
   /** A report arrived: it replaces the worker's last one; its events are republished here. */
   update(report: WorkerReport): void {
     const { events, droppedEvents, ...kept } = report;
+    // A request's end may have told a newer messages total (messagesSoFar) than a report written before it.
+    const told = this.live.get(report.id)?.totals.messages ?? 0;
+    if (told > (kept.totals.messages ?? 0)) kept.totals = { ...kept.totals, messages: told };
     this.live.set(report.id, kept);
     if (droppedEvents) this.droppedEvents += droppedEvents;
     if (events && events.length > 0) republishWorkerEvents(report.id, events);
+  }
+
+  /**
+   * The worker's `messages` total as of a request's end (cumulative, like a report's): newer than its last report,
+   * so that stats().messages is current when the request has ended. Never lowers the total a report gave.
+   */
+  messagesSoFar(id: number, total: number): void {
+    const last = this.live.get(id);
+    if (last && total > (last.totals.messages ?? 0)) last.totals = { ...last.totals, messages: total };
   }
 
   /** The worker exited: its row goes, its counts stay in the totals. */

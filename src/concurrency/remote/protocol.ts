@@ -115,7 +115,7 @@ export type FromWorker =
    * never lost with a worker that dies before its next report, and a request ended by its worker's death
    * (no `done`) gets its `request.end` from the server instead (RemoteSlot), exactly once either way.
    */
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData; /** A connection the worker accepted itself: how long it held it (milliseconds), for connection.close. */ ms?: number; /** The client its PROXY header named (the preamble ran in the worker). */ client?: ClientAddress }
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData; /** A connection the worker accepted itself: how long it held it (milliseconds), for connection.close. */ ms?: number; /** The worker's stats().messages total so far, when it moved since its last `done` (its reports carry it too, up to a second later). */ messages?: number; /** The client its PROXY header named (the preamble ran in the worker). */ client?: ClientAddress }
   /**
    * Never sent: a datagram a child read from the server's UDP socket whose `accepted` and `done` the server
    * read together (bookkeeping.ts BookkeepingReader), counted without adopting it.

@@ -147,6 +147,8 @@ export abstract class RemoteSlot {
   served = 0;
   /** Each report of the worker (its figures and counters, worker-report.ts), for the pool's WorkerStatsBook. */
   onReport: ((report: WorkerReport) => void) | undefined;
+  /** The worker's messages total as of a request's end (`done`), newer than its last report. */
+  onMessagesCounted: ((total: number) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
@@ -453,6 +455,7 @@ export abstract class RemoteSlot {
         if (!Array.isArray(running.request)) running.server?.workerOpened?.(running.request as object, msg.client);
         return;
       case 'done': {
+        if (msg.messages !== undefined && this.exitDetail === undefined) this.onMessagesCounted?.(msg.messages);
         if (!Array.isArray(running.request)) {
           if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes, preambleDeferred(running.request));
           if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);

@@ -67,7 +67,7 @@ interface RunState {
   /** The pool ended it from outside ('abandon'): its `done` has been sent, finishRun sends none. */
   abandoned?: boolean;
   /** What `done` carries besides the outcome. */
-  ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number; client?: ClientAddress };
+  ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number; client?: ClientAddress; messages?: number };
 }
 
 /** A request's bytes in and out (RunState.bytes). */
@@ -122,6 +122,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     spec.reportMs,
   );
   face.counters = reporter.metrics;
+  /** The messages total last sent with a request's `done` (countEnding). */
+  let messagesSent = 0;
 
   // Connections handed over unread: their PROXY header and TLS handshake run here (API.md §3).
   const edge = new WorkerEdge(spec.edge);
@@ -215,6 +217,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    */
   const countEnding = (state: RunState, refused: boolean): void => {
     const { conn, ending } = state;
+    // @OnMessage's count, with the request's end when it moved: stats().messages is then current as the request
+    // ends, as its bytes are, not up to a report (a second) later (hostile run).
+    const messages = reporter.metrics.messages;
+    if (messages !== messagesSent) ending.messages = messagesSent = messages;
     // Refused: what @Verify wrote went out (the server's process counts it too); what came in made no request.
     if (conn.socket || state.preamble) ending.bytes = !state.passed ? [0, 0] : refused ? [0, bytesOf(state)[1]] : bytesOf(state);
     if (state.id < 0 && !state.replyHere) ending.ms = performance.now() - state.t0;
