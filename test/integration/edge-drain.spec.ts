@@ -142,6 +142,8 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.on('error', () => undefined);
     await within(10000, 'the request in its handler', server.seen('busy'));
     child.kill('SIGTERM');
+    // The server's half-second copy window counts from when it handles the signal, not from the kill.
+    await within(10000, 'the first signal handled', server.seen('HungHooks: SIGTERM: refusing new clients and draining'));
     await new Promise((r) => setTimeout(r, 800));
     const t0 = Date.now();
     child.kill('SIGTERM');
@@ -151,13 +153,14 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
   }, 120000);
 
   test('SIGINT soon after SIGTERM is a second signal (only a repeat of the same signal is taken for its copy)', async () => {
-    const server = await startDrainServer({ DRAIN_SLOW_MS: '60000' });
+    const server = await startDrainServer({ DRAIN_SLOW_MS: '60000', DRAIN_LOG: '1' });
     child = server.child;
     const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
     inFlight.on('error', () => undefined);
     await within(10000, 'the request in its handler', server.seen('busy'));
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    // Sent together, the kernel hands SIGINT (2) over before SIGTERM (15): SIGINT goes once SIGTERM was taken.
+    await within(10000, 'the first signal handled', server.seen('DrainEcho: SIGTERM: refusing new clients and draining'));
     child.kill('SIGINT');
     expect(await within(10000, 'exit', server.exited)).toBe(130); // before: ignored, the drain went on (shutdownTimeout 10 s)
     inFlight.destroy();
