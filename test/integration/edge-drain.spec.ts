@@ -42,6 +42,21 @@ function expectServedThenRefused(outcomes: string[]): void {
   expect(outcomes.join(' ')).toMatch(/^(served )*(reset )?refused$/);
 }
 
+/**
+ * Sends `line` (a request that stays in its handler: the server prints `busy`), then SIGTERM, and resolves with the
+ * client's socket once the server `owner` has logged that it drains. A second signal is sent after that, not after
+ * the kill: the server's half-second window for a copy of the same signal counts from when it handles the first,
+ * and SIGINT sent while SIGTERM is pending is delivered first (the kernel hands lower numbers over first).
+ */
+async function drainingWith(server: FixtureProcess, line: string, owner: string): Promise<net.Socket> {
+  const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, line);
+  inFlight.on('error', () => undefined);
+  await within(10000, 'the request in its handler', server.seen('busy'));
+  server.child.kill('SIGTERM');
+  await within(10000, 'the first signal handled', server.seen(`${owner}: SIGTERM: refusing new clients and draining`));
+  return inFlight;
+}
+
 /** Probes every 50 ms until one is refused; returns every outcome. */
 async function probeUntilRefused(port: number): Promise<string[]> {
   const seen: string[] = [];
@@ -138,13 +153,8 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     // failure (the dispose() given up) then set exit code 1 (hostile run).
     const server = await startFixture('hung-hooks-server.ts', { env: { HUNG_MODE: mode }, children: started });
     child = server.child;
-    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'hang\n');
-    inFlight.on('error', () => undefined);
-    await within(10000, 'the request in its handler', server.seen('busy'));
-    child.kill('SIGTERM');
-    // The server's half-second copy window counts from when it handles the signal, not from the kill.
-    await within(10000, 'the first signal handled', server.seen('HungHooks: SIGTERM: refusing new clients and draining'));
-    await new Promise((r) => setTimeout(r, 800));
+    const inFlight = await drainingWith(server, 'hang\n', 'HungHooks');
+    await new Promise((r) => setTimeout(r, 800)); // past the half-second in which a repeat is taken for a copy
     const t0 = Date.now();
     child.kill('SIGTERM');
     expect(await within(10000, 'exit', server.exited)).toBe(143);
@@ -155,12 +165,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
   test('SIGINT soon after SIGTERM is a second signal (only a repeat of the same signal is taken for its copy)', async () => {
     const server = await startDrainServer({ DRAIN_SLOW_MS: '60000', DRAIN_LOG: '1' });
     child = server.child;
-    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
-    inFlight.on('error', () => undefined);
-    await within(10000, 'the request in its handler', server.seen('busy'));
-    child.kill('SIGTERM');
-    // Sent together, the kernel hands SIGINT (2) over before SIGTERM (15): SIGINT goes once SIGTERM was taken.
-    await within(10000, 'the first signal handled', server.seen('DrainEcho: SIGTERM: refusing new clients and draining'));
+    const inFlight = await drainingWith(server, 'slow in flight\n', 'DrainEcho');
     child.kill('SIGINT');
     expect(await within(10000, 'exit', server.exited)).toBe(130); // before: ignored, the drain went on (shutdownTimeout 10 s)
     inFlight.destroy();

@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
-import { bootstrap, Handle, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
+import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooThreads, hookedLog } from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
@@ -180,11 +180,11 @@ describe('a request a worker is still running when shutdownTimeout gives it up',
 });
 
 describe('a request-scoped dispose() that throws after the request failed', () => {
-  test.each([
-    ['@Concurrent', FailsTooHere],
-    ['@Threading', FailsTooThreads],
-    ['@Forking', FailsTooChildren],
-  ] as const)('%s: the report names both errors (the handler\'s was hidden by the disposal\'s)', async (_mode, handler) => {
+  /**
+   * Serves `handler`, sends it one request (which fails, and whose scope then fails to dispose), waits for the
+   * report and `settleMs` more; resolves with what was logged and stats().errors, the server closed.
+   */
+  async function failingRequest(handler: HandlerClass, settleMs = 0): Promise<{ report: string; errors: number }> {
     const lines: string[] = [];
     const s = await bootstrap(handler, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
     const loop = s.serveForever(0.05);
@@ -192,15 +192,24 @@ describe('a request-scoped dispose() that throws after the request failed', () =
       const { host, port } = s.serverAddress as { host: string; port: number };
       expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
       await within(10000, 'the report', (async () => { while (s.stats().errors === 0 || lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
-      const report = lines.join('\n');
-      expect(report).toContain('THE HANDLER ERROR');
-      expect(report).toContain('the audit log could not be flushed');
-      expect(s.stats().errors).toBe(1);
+      await new Promise((r) => setTimeout(r, settleMs));
+      return { report: lines.join('\n'), errors: s.stats().errors };
     } finally {
       await s.shutdown();
       await loop;
       await s.close();
     }
+  }
+
+  test.each([
+    ['@Concurrent', FailsTooHere],
+    ['@Threading', FailsTooThreads],
+    ['@Forking', FailsTooChildren],
+  ] as const)('%s: the report names both errors (the handler\'s was hidden by the disposal\'s)', async (_mode, handler) => {
+    const { report, errors } = await failingRequest(handler);
+    expect(report).toContain('THE HANDLER ERROR');
+    expect(report).toContain('the audit log could not be flushed');
+    expect(errors).toBe(1);
   });
 
   test.each([
@@ -210,24 +219,14 @@ describe('a request-scoped dispose() that throws after the request failed', () =
   ] as const)('%s with @HandleError: the hook gets the handler\'s error once, and the disposal\'s failure, which no hook saw, is logged', async (_mode, handler) => {
     const hooked = hookedLog(process.pid);
     fs.rmSync(hooked, { force: true });
-    const lines: string[] = [];
-    const s = await bootstrap(handler, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
-    const loop = s.serveForever(0.05);
     try {
-      const { host, port } = s.serverAddress as { host: string; port: number };
-      expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
-      await within(10000, 'the report', (async () => { while (s.stats().errors === 0 || lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
-      await new Promise((r) => setTimeout(r, 300)); // a second hook call or log line would come by now
+      const { report, errors } = await failingRequest(handler, 300); // a second hook call or log line would come by then
       expect(fs.readFileSync(hooked, 'utf8')).toBe('TypeError: THE HANDLER ERROR\n');
-      const report = lines.join('\n');
       expect(report).toContain('the audit log could not be flushed');
       expect(report).not.toContain('THE HANDLER ERROR'); // the hook had it
-      expect(s.stats().errors).toBe(1);
+      expect(errors).toBe(1);
     } finally {
       fs.rmSync(hooked, { force: true });
-      await s.shutdown();
-      await loop;
-      await s.close();
     }
   });
 });
