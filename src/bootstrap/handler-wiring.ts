@@ -248,37 +248,42 @@ export class HandlerWiring {
  * A datagram's lifecycle, then its reply: what the handler wrote, sent also when the handler threw, as
  * Python's DatagramRequestHandler.finish() (and the classic layer's) sends it: replies already made are
  * owed. The scope is disposed once the reply is made, without waiting for the kernel to take it; the
- * outcome is the handler's error, else the send's, else the disposal's. Runs once per datagram: one
- * reaction, and the send's own promise.
+ * outcome is the handler's error (with the disposal's, when that failed too: disposeThenFail), else the
+ * send's, else the disposal's. Runs once per datagram: one reaction, and the send's own promise.
  */
 function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
   return lifecycle.then(
     () => replyAndDispose(request, reply, clientAddress, scope),
     (err: unknown) => {
-      const settled = replyAndDispose(request, reply, clientAddress, scope);
-      const fail = () => Promise.reject(err);
-      return settled.then(fail, fail);
+      // The handler's error is the one reported; a disposal that fails too is reported with it (disposeThenFail:
+      // an AggregateError, the disposal's alone when a @HandleError had the handler's), never dropped (hostile re-check).
+      const sent = sendReply(request, reply, clientAddress)?.then(undefined, () => undefined);
+      const disposed = scope.dispose();
+      return disposeThenFail(sent ? Promise.all([sent, disposed]).then(() => undefined) : disposed, err);
     },
   );
 }
 
-function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
-  let sent: Promise<void> | undefined;
+/** Sends what the handler wrote, if it wrote anything; rejects with the send's error (its bytes then not counted). */
+function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
   reply.seal();
   try {
-    if (reply.written) {
-      const bytes = reply.getValue();
-      request.replyBytes = bytes.length;
-      // stats count the bytes that left: a reply the socket refused (EMSGSIZE, a Unix client gone) counts none
-      sent = request[1].send(bytes, clientAddress).then(undefined, (err: unknown) => {
-        request.replyBytes = undefined;
-        return Promise.reject(err);
-      });
-    }
+    if (!reply.written) return undefined;
+    const bytes = reply.getValue();
+    request.replyBytes = bytes.length;
+    // stats count the bytes that left: a reply the socket refused (EMSGSIZE, a Unix client gone) counts none
+    return request[1].send(bytes, clientAddress).then(undefined, (err: unknown) => {
+      request.replyBytes = undefined;
+      return Promise.reject(err);
+    });
   } catch (err) {
     request.replyBytes = undefined;
-    sent = Promise.reject(err);
+    return Promise.reject(err);
   }
+}
+
+function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
+  const sent = sendReply(request, reply, clientAddress);
   const disposed = scope.dispose();
   if (sent === undefined) return disposed;
   if (disposed === RESOLVED) return sent;

@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
-import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooThreads, hookedLog } from '../fixtures/dispose-masks-handlers';
+import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog } from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
-import { streamExchange, within } from '../helpers/clients';
+import { datagramSilence, streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
 import { VerifyScopeHangs, VerifyScopeThrows, verifyScopeErrors } from '../fixtures/verify-scope-handlers';
 
@@ -184,13 +184,14 @@ describe('a request-scoped dispose() that throws after the request failed', () =
    * Serves `handler`, sends it one request (which fails, and whose scope then fails to dispose), waits for the
    * report and `settleMs` more; resolves with what was logged and stats().errors, the server closed.
    */
-  async function failingRequest(handler: HandlerClass, settleMs = 0): Promise<{ report: string; errors: number }> {
+  async function failingRequest(handler: HandlerClass, settleMs = 0, datagram = false): Promise<{ report: string; errors: number }> {
     const lines: string[] = [];
     const s = await bootstrap(handler, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
     const loop = s.serveForever(0.05);
     try {
       const { host, port } = s.serverAddress as { host: string; port: number };
-      expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
+      if (datagram) expect(await datagramSilence({ host, port }, 'go\n', undefined, 500)).toBe(true);
+      else expect(String(await streamExchange({ host, port }, 'go\n', { halfClose: true, ms: 10000 }))).toBe('');
       await within(10000, 'the report', (async () => { while (s.stats().errors === 0 || lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
       await new Promise((r) => setTimeout(r, settleMs));
       return { report: lines.join('\n'), errors: s.stats().errors };
@@ -210,6 +211,27 @@ describe('a request-scoped dispose() that throws after the request failed', () =
     expect(report).toContain('THE HANDLER ERROR');
     expect(report).toContain('the audit log could not be flushed');
     expect(errors).toBe(1);
+  });
+
+  test('a datagram server (serial): the report names both errors (the disposal\'s was dropped)', async () => {
+    const { report, errors } = await failingRequest(FailsTooUdp, 0, true);
+    expect(report).toContain('THE HANDLER ERROR');
+    expect(report).toContain('the audit log could not be flushed');
+    expect(errors).toBe(1);
+  });
+
+  test('a datagram server (@Concurrent) with @HandleError: the hook gets the handler\'s error once, the disposal\'s failure is logged', async () => {
+    const hooked = hookedLog(process.pid);
+    fs.rmSync(hooked, { force: true });
+    try {
+      const { report, errors } = await failingRequest(FailsTooHookedUdp, 300, true);
+      expect(fs.readFileSync(hooked, 'utf8')).toBe('TypeError: THE HANDLER ERROR\n');
+      expect(report).toContain('the audit log could not be flushed');
+      expect(report).not.toContain('THE HANDLER ERROR');
+      expect(errors).toBe(1);
+    } finally {
+      fs.rmSync(hooked, { force: true });
+    }
   });
 
   test.each([
