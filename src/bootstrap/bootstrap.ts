@@ -118,7 +118,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       // After the reports of the requests ended (each server's close() awaits them), bounded: a hook or a
       // dispose() that never settles does not hold the process (hostile run: 30 s, shutdownTimeout's). The code is
       // given to exit() itself: the drain's own failure (a dispose() given up) sets exitCode 1 meanwhile.
-      const closed = Promise.allSettled(servers.map((s) => s.close()));
+      const closed = Promise.allSettled(servers.map((s) => s.closeForSignal(signal)));
       const bound = new Promise<void>((resolve) => setTimeout(resolve, FORCED_CLOSE_MS).unref());
       void Promise.race([closed, bound]).then(() => setImmediate(() => process.exit(code)));
       return;
@@ -156,6 +156,10 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
   for (const s of servers) {
     s.onClose(() => {
+      // A close of the program's own: the process goes on, without these. Once a signal began the drain they stay:
+      // a signal while close() still waits (a singleton's dispose()) is one during the drain, not Node's default
+      // death by signal (hostile re-check).
+      if (draining) return;
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
     });
   }

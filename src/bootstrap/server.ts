@@ -120,6 +120,12 @@ export class Server implements AsyncDisposable {
     return this.closing;
   }
 
+  /** @internal handleSignals: `signal` came again during the drain: close() now, the requests it abandons reported as ended by it. */
+  closeForSignal(signal: string): Promise<void> {
+    this.classic.closedBySignal ??= signal;
+    return this.close();
+  }
+
   /** `await using server = await bootstrap(Handler)`: calls close() when the scope ends. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();

@@ -375,7 +375,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
             ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.constructor.name}.close()`)
           : why === 'timeout'
             ? messages.abandoned(limit, this.servesDatagrams)
-            : messages.abandonedByClose(this.constructor.name, this.servesDatagrams),
+            : this.closedBySignal
+              ? messages.abandonedBySignal(this.logName, this.closedBySignal, this.servesDatagrams)
+              : messages.abandonedByClose(this.constructor.name, this.servesDatagrams),
       );
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
@@ -410,6 +412,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     await reports;
     loop.abandon();
   }
+
+  /** @internal The signal whose repeat during the drain made handleSignals close this server (what its reports say). */
+  closedBySignal: string | undefined;
 
   /** Releases the socket and the strategy's workers; stops a running loop. Idempotent. */
   close(): Promise<void> {

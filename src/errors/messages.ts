@@ -81,6 +81,10 @@ export const messages = {
     `the request's handler had returned, but a request-scoped provider's dispose() was still running ` +
     `${typeof when === 'number' ? `${when} s after shutdown began (shutdownTimeout)` : `when ${when} was called`}, so it ` +
     `was abandoned. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`,
+  abandonedBySignal: (owner: string, signal: string, datagram = false) =>
+    `${owner}: ${signal} came again during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
+    `was running: ${datagram ? 'it was abandoned and its reply is not sent' : 'its connection was closed and the handler abandoned'} ` +
+    `(handleSignals). Fix: nothing, if that was meant (a second Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.`,
   abandonedByClose: (owner: string, datagram = false) =>
     datagram
       ? `${owner}.close() was called while a datagram's handler was running, so it was abandoned and its reply is ` +

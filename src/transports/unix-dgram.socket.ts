@@ -624,9 +624,10 @@ const text = {
     `Fix: check that a socket is bound at that path, and keep datagrams small (the receiver gets at most ` +
     `65535 bytes of one).`,
   connectedElsewhere: (owner: string, bytes: number, path: string) =>
-    `${owner}.send(): ${path} is connect()ed to another socket and refuses datagrams from this one (EPERM): the ` +
-    `server's receiving socket it connected to was replaced after a reply found its queue full. The reply of ${bytes} ` +
-    `bytes was dropped. Fix (client side): read replies as they come, and connect() again after an error.`,
+    `${owner}.send(): ${path} is connect()ed to another socket and refuses datagrams from this one (EPERM): it ` +
+    `connected elsewhere, or to this server's receiving socket before a reply that found its queue full had that socket ` +
+    `replaced. The reply of ${bytes} bytes was dropped. Fix (client side): read replies as they come, and connect() to ` +
+    `the server's path again after an error.`,
   failed: (owner: string, err: unknown) =>
     `${owner}: the Unix datagram socket failed and receives nothing more: ${message(err)}. ` +
     `Fix: close this server and bind a new one (and check that nothing else has taken its path).`,
