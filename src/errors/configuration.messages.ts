@@ -29,7 +29,14 @@ export function memberName(cls: string, key: string | symbol): string {
 }
 
 /** A value as it would appear in source: strings quoted, objects as JSON. */
-export function show(value: unknown): string {
+export /** For a number given as a string where a number is required (`port: '9000'`, from process.env): says so. */
+function numberInString(value: unknown, text: OptionText): string {
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(Number(value))) return '';
+  if (!/integer|number|seconds|milliseconds|bytes/i.test(text.requirement)) return '';
+  return ` (a string: pass the number, Number(${show(value)}), as values read from process.env must be)`;
+}
+
+function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object' && value !== null) {
@@ -157,7 +164,7 @@ export const configurationMessages = {
   bootstrapUnknownOption: (handlers: string, option: string, known: readonly string[]) =>
     `bootstrap(${handlers}): unknown option ${show(option)}. Fix: use only ${list(known)}.`,
   bootstrapBadOption: (handlers: string, option: string, value: unknown, text: OptionText) =>
-    `bootstrap(${handlers}): ${option} ${show(value)} is not ${text.requirement}. Fix: ${text.fix}`,
+    `bootstrap(${handlers}): ${option} ${show(value)} is not ${text.requirement}${numberInString(value, text)}. Fix: ${text.fix}`,
   bootstrapBadArgument: (handlers: string, value: unknown) =>
     `bootstrap(${handlers}): its options must be an object, got ${show(value)}. Fix: pass { … } or nothing.`,
 
@@ -173,7 +180,7 @@ export const configurationMessages = {
   missingOption: (decorator: string, cls: string, option: string, text: OptionText) =>
     `${decorator} on ${cls}: the ${option} option is missing; it must be ${text.requirement}. Fix: ${text.fix}`,
   badOption: (decorator: string, cls: string, option: string, value: unknown, text: OptionText) =>
-    `${decorator} on ${cls}: ${option} ${show(value)} is not ${text.requirement}. Fix: ${text.fix}`,
+    `${decorator} on ${cls}: ${option} ${show(value)} is not ${text.requirement}${numberInString(value, text)}. Fix: ${text.fix}`,
   pathTooLong: (decorator: string, cls: string, path: string, bytes: number, datagram = false) =>
     `${decorator} on ${cls}: path ${show(path)} is ${bytes} bytes long, and a Unix socket path must be shorter ` +
     `than 108 bytes, an abstract name ('\\0name') at most ${datagram ? '107 for a datagram socket' : '108'} (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,

@@ -136,9 +136,9 @@ describe('transport decorators', () => {
         '@TcpServer on EchoHandler: port 80.5 is not an integer from 0 to 65535. Fix: pass a port in that range, or 0 to let the OS pick.',
       ],
       [
-        'a port given as a string inside the options',
+        'a port given as a string inside the options (read from process.env): the message says it is one',
         () => decorate(TcpServer({ port: '9000' as unknown as number })),
-        '@TcpServer on EchoHandler: port "9000" is not an integer from 0 to 65535. Fix: pass a port in that range, or 0 to let the OS pick.',
+        '@TcpServer on EchoHandler: port "9000" is not an integer from 0 to 65535 (a string: pass the number, Number("9000"), as values read from process.env must be). Fix: pass a port in that range, or 0 to let the OS pick.',
       ],
       [
         'options without a port',
