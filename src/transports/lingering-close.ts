@@ -32,6 +32,18 @@ export function lingeringClose(socket: net.Socket, lingerMs: number): void {
 
 /** Where lingering sockets read what they discard: never looked at, so one buffer serves them all. */
 let sink: Buffer | undefined;
+/** net.Socket's `kBuffer` and `kBufferCb` symbols (null: this Node has none); undefined until a socket is looked at. */
+let userBufferKeys: { kBuffer: symbol; kBufferCb: symbol } | null | undefined;
+
+function findUserBufferKeys(socket: net.Socket): { kBuffer: symbol; kBufferCb: symbol } | null {
+  let kBuffer: symbol | undefined;
+  let kBufferCb: symbol | undefined;
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    if (key.description === 'kBuffer') kBuffer = key;
+    else if (key.description === 'kBufferCb') kBufferCb = key;
+  }
+  return kBuffer && kBufferCb ? { kBuffer, kBufferCb } : null;
+}
 
 /**
  * From now on, `socket` reads into the shared sink buffer and drops each read, emitting no 'data': what Node
@@ -44,13 +56,10 @@ let sink: Buffer | undefined;
 export function discardIntoSink(socket: net.Socket): boolean {
   const handle = (socket as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })._handle;
   if (!(socket instanceof Socket) || typeof handle?.useUserBuffer !== 'function') return false;
-  let kBuffer: symbol | undefined;
-  let kBufferCb: symbol | undefined;
-  for (const key of Object.getOwnPropertySymbols(socket)) {
-    if (key.description === 'kBuffer') kBuffer = key;
-    else if (key.description === 'kBufferCb') kBufferCb = key;
-  }
-  if (!kBuffer || !kBufferCb) return false;
+  // Node's module-level symbols, the same on every socket: looked for once.
+  userBufferKeys ??= findUserBufferKeys(socket);
+  if (!userBufferKeys) return false;
+  const { kBuffer, kBufferCb } = userBufferKeys;
   const own = socket as unknown as Record<symbol, unknown>;
   // Both null on a socket made without onread (Node's constructor sets them): anything else is not ours to change.
   if (own[kBuffer] !== null || own[kBufferCb] !== null) return false;
