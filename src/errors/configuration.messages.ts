@@ -28,15 +28,15 @@ export function memberName(cls: string, key: string | symbol): string {
   return typeof key === 'symbol' ? `${cls}[${String(key)}]` : `${cls}.${key}`;
 }
 
-/** A value as it would appear in source: strings quoted, objects as JSON. */
-export /** For a number given as a string where a number is required (`port: '9000'`, from process.env): says so. */
+/** For a number given as a string where a number is required (`port: '9000'`, from process.env): says so. */
 function numberInString(value: unknown, text: OptionText): string {
   if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(Number(value))) return '';
   if (!/integer|number|seconds|milliseconds|bytes/i.test(text.requirement)) return '';
   return ` (a string: pass the number, Number(${show(value)}), as values read from process.env must be)`;
 }
 
-function show(value: unknown): string {
+/** A value as it would appear in source: strings quoted, objects as JSON. */
+export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object' && value !== null) {
