@@ -53,7 +53,7 @@ export class TlsHandshakeError extends SockserveError {}
 /**
  * A Unix datagram reply that cannot reach its client: the client's socket is gone (ENOENT, ECONNREFUSED),
  * unbound (EDESTADDRREQ), of another kind (EPROTOTYPE), not ours to write (EACCES, ENOTDIR, ELOOP), connect()ed
- * to another socket (EPERM: the server's receiving socket it had connected to was replaced), or does not read
+ * to another socket (EPERM: elsewhere, or to the server's receiving socket before it was replaced), or does not read
  * (EAGAIN: its queue stayed full). The client's doing: counted in `stats().clientErrors`, as a reset TCP
  * client is. `code` is the errno name (read from the message of node-unix-socket's error, which carries none).
  */

@@ -426,7 +426,7 @@ export class UnixDatagramSocket implements DatagramSocket {
       return true;
     }
     let connected = false;
-    const sent = attempt(sender, (err) => (/operation not permitted/i.test(message(err)) ? (connected = true) : fail(err)));
+    const sent = attempt(sender, (err) => (peerErrorCode(err) === 'EPERM' ? (connected = true) : fail(err)));
     if (connected) return viaReceiver();
     if (!sent) this.replaceSender(sender);
     return sent;
@@ -554,8 +554,9 @@ export class UnixDatagramSocket implements DatagramSocket {
  * The addon's messages (strerror) for a client path that cannot take a reply, each the client's doing: it
  * went away (ECONNREFUSED, ENOENT), its path is not a datagram socket any more (EPROTOTYPE), or cannot be
  * reached by this process (EACCES: its socket file's permission bits; ENOTDIR, ELOOP: the path itself), or is
- * connect()ed to another socket (EPERM: the server's receiving socket it connected to was replaced, reopen(), after
- * its queue filled; the kernel refuses datagrams from any other socket to a connected one).
+ * connect()ed to another socket (EPERM: the kernel refuses datagrams from any other socket to a connected one; it
+ * connected elsewhere, or to the server's receiving socket before reopen() replaced it). The sender's own EPERM for a
+ * client connected to the receiving socket is no error: that reply goes again from the receiving socket (trySend).
  */
 const PEER_ERRORS: Array<[RegExp, UnreachableClientError['code']]> = [
   [/connection refused/i, 'ECONNREFUSED'],
@@ -567,10 +568,15 @@ const PEER_ERRORS: Array<[RegExp, UnreachableClientError['code']]> = [
   [/operation not permitted/i, 'EPERM'],
 ];
 
+/** The errno name of a send error the client caused (PEER_ERRORS), read from the addon's message; undefined for others. */
+function peerErrorCode(err: unknown): UnreachableClientError['code'] | undefined {
+  const why = message(err);
+  return PEER_ERRORS.find(([pattern]) => pattern.test(why))?.[1];
+}
+
 /** The error for a send the addon refused: UnreachableClientError when the client is gone, else a plain Error. */
 function sendError(owner: string, bytes: number, path: string, err: unknown): Error {
-  const why = message(err);
-  const code = PEER_ERRORS.find(([pattern]) => pattern.test(why))?.[1];
+  const code = peerErrorCode(err);
   const line = code === 'EPERM' ? text.connectedElsewhere(owner, bytes, path) : text.sendFailed(owner, bytes, path, err);
   return code ? new UnreachableClientError(line, code, { cause: err }) : new Error(line, { cause: err });
 }
