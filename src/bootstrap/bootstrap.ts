@@ -115,11 +115,10 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       forced = true;
       for (const s of servers) s.logger.warn(messages.signalledDuringDrain(s.handlerName, signal, s.stats().active));
       const code = 128 + (osConstants.signals[signal] ?? 15);
-      // After the reports of the requests ended (each server's close() awaits them), bounded: a hook or a
-      // dispose() that never settles does not hold the process (hostile run: 30 s, shutdownTimeout's). The code is
-      // given to exit() itself: the drain's own failure (a dispose() given up) sets exitCode 1 meanwhile.
-      // The bound's timer is not unref()ed, and exitCode is set now too: should nothing else keep the event loop alive
-      // (a dispose() awaiting a promise nobody settles), the process must still end with this code, not 0.
+      // Exits after the reports of the requests ended (each server's close() awaits them), bounded: a hook or a
+      // dispose() that never settles does not hold the process (hostile run: 30 s, shutdownTimeout's). The code goes
+      // to exit() itself, as the drain's own failure (a dispose() given up) sets exitCode 1 meanwhile; and to exitCode
+      // now, with the bound's timer left ref()ed, should the loop run dry first (a promise nobody settles).
       process.exitCode = code;
       const closed = Promise.allSettled(servers.map((s) => s.closeForSignal(signal)));
       const bound = new Promise<void>((resolve) => setTimeout(resolve, FORCED_CLOSE_MS));

@@ -197,9 +197,9 @@ export class WorkerStatsBook {
   update(report: WorkerReport): void {
     const { events, droppedEvents, ...kept } = report;
     // A request's end may have told a newer messages total (messagesSoFar) than a report written before it.
-    const told = this.live.get(report.id)?.totals.messages ?? 0;
-    if (told > (kept.totals.messages ?? 0)) kept.totals = { ...kept.totals, messages: told };
+    const told = this.live.get(report.id)?.totals.messages;
     this.live.set(report.id, kept);
+    if (told !== undefined) this.messagesSoFar(report.id, told);
     if (droppedEvents) this.droppedEvents += droppedEvents;
     if (events && events.length > 0) republishWorkerEvents(report.id, events);
   }
