@@ -25,33 +25,27 @@ try {
 const n = (v) => (Number.isFinite(v) ? v : 0);
 const suites = Array.isArray(r.testResults) ? r.testResults : [];
 
+const path = require('path');
+const failedTests = (s) => (s.assertionResults || []).filter((a) => a.status === 'failed');
+// Suites marked failed although none of their tests failed: a suite that did not
+// compile or threw while loading has status "failed" and an empty assertion list.
+const suiteOnly = suites.filter((s) => s.status === 'failed' && failedTests(s).length === 0);
+const relative = (s) => path.relative(process.cwd(), s.name || '?');
+
 if (failuresMode) {
-  const path = require('path');
+  // The first three non-empty lines of a failure, without colour codes, on one line.
+  const firstLines = (text) =>
+    String(text || '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ').slice(0, 400);
   const lines = [];
   for (const s of suites) {
-    const rel = path.relative(process.cwd(), s.name || '?');
-    const failed = (s.assertionResults || []).filter((a) => a.status === 'failed');
-    for (const a of failed) {
-      const first = String((a.failureMessages || [])[0] || '').replace(/\x1b\[[0-9;]*m/g, '')
-        .split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ');
-      lines.push(`${rel} › ${a.fullName || a.title}: ${first.slice(0, 400)}`);
-    }
-    if (s.status === 'failed' && failed.length === 0) {
-      const msg = String(s.message || s.failureMessage || '').replace(/\x1b\[[0-9;]*m/g, '')
-        .split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 3).join(' / ');
-      lines.push(`${rel} (suite): ${msg.slice(0, 400)}`);
-    }
+    for (const a of failedTests(s)) lines.push(`${relative(s)} › ${a.fullName || a.title}: ${firstLines((a.failureMessages || [])[0])}`);
+    if (suiteOnly.includes(s)) lines.push(`${relative(s)} (suite): ${firstLines(s.message || s.failureMessage)}`);
   }
   if (lines.length > 20) lines.splice(20, lines.length - 20, `… and ${lines.length - 20} more`);
   if (lines.length) process.stdout.write(lines.join('\n') + '\n');
   process.exit(0);
 }
 
-// Suites marked failed although none of their tests failed: a suite that did not
-// compile or threw while loading has status "failed" and an empty assertion list.
-const suiteOnly = suites.filter(
-  (s) => s.status === 'failed' && !(s.assertionResults || []).some((a) => a.status === 'failed'),
-);
 const suiteErrors = Math.max(suiteOnly.length, n(r.numRuntimeErrorTestSuites));
 
 const passed = n(r.numPassedTests);
@@ -60,7 +54,7 @@ const notes = [];
 if (suiteErrors) {
   notes.push(
     `${suiteErrors} suite(s) failed outside a test: ` +
-      suiteOnly.map((s) => require('path').relative(process.cwd(), s.name)).join(', '),
+      suiteOnly.map(relative).join(', '),
   );
 }
 if (n(r.numPendingTests) || n(r.numTodoTests)) {
