@@ -7,7 +7,7 @@
  */
 import { ClientAddress } from './address';
 import { UdpSocket } from './udp.socket';
-import { loadUnixDgramAddon, MAX_UNIX_DATAGRAM_PACKET, UnixDatagramSocket } from './unix-dgram.socket';
+import { loadUnixDgramAddon, MAX_UNIX_DATAGRAM_PACKET, SPARE_SENDERS, UnixDatagramSocket } from './unix-dgram.socket';
 
 /** Python's `max_packet_size`: a longer datagram is cut to this length. */
 export const DEFAULT_MAX_PACKET_SIZE = 8192;
@@ -70,6 +70,8 @@ export interface UnixDatagramSocketOptions {
    * or a fresh socket could not be bound at the path after a client's full queue): it receives nothing more.
    */
   onFailure?: (error: Error) => void;
+  /** Senders bound beside the first at bind(), for the replacements of a stuck one (see unix-dgram.socket.ts). Default 64. */
+  spareSenders?: number;
 }
 
 export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
@@ -89,7 +91,7 @@ export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
 export function createUnixDatagramSocket(opts: UnixDatagramSocketOptions): DatagramSocket {
   const owner = opts.owner ?? 'UnixDatagramServer';
   return new UnixDatagramSocket(
-    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner, MAX_UNIX_DATAGRAM_PACKET), owner, onFailure: opts.onFailure },
+    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner, MAX_UNIX_DATAGRAM_PACKET), owner, onFailure: opts.onFailure, spareSenders: opts.spareSenders ?? SPARE_SENDERS },
     loadUnixDgramAddon(),
   );
 }

@@ -12,26 +12,29 @@
  * - its errors have no errno `code`, only a message ("Address already in use", "Message too long",
  *   "Connection refused"…);
  * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen`
- *   datagrams, 10 by default, because it does not read, or not yet) is queued inside the addon, which then
- *   polls its socket for writability *instead of* readability, for good: it never reads again and spins the
- *   CPU, even after the client reads or goes away (and calling its `startRecv()` again fails with EEXIST).
- *   It offers no writable event, no file descriptor and no blocking send. So replies go out from a second
- *   native socket, the sender, bound at the path before the receiving one (its file then unlinked for the
- *   receiver's): it has the server's name, so clients see replies come from the path, but no request reaches
- *   it. A send the kernel refuses (seen because the send's callback did not run inside `sendTo()`) makes the
- *   sender stuck: it is closed (dropping that datagram) and a fresh one bound with the same name
- *   (`replaceSender()`), and the reply waits for room and is sent again (Python's blocking sendto waits
- *   too): after 1 ms, doubling to 64 ms, for at most 250 ms, with at most 1024 replies (1 MiB) waiting per
- *   client, 16 MiB in all; then it is dropped (an UnreachableClientError, EAGAIN) and replies to that client
- *   are dropped unsent for 250 ms, doubling to 30 s while it still makes no room, so that a client that never
- *   reads costs a few replacements per hold, not one per reply. Replies to a client go out at most
- *   max_dgram_qlen + 1 a millisecond (fewer after an EAGAIN), so that a client that reads has time to. The
- *   receiving socket loses nothing meanwhile. A client connect()ed to the server takes datagrams from the
- *   receiving socket only (the kernel says EPERM to the sender), so its replies go from that one, which the
- *   kernel never refuses for a full queue (it does not throttle a socket's own peer); should it still be
- *   refused, the receiving socket is replaced as the sender is (`reopen()`), and the requests waiting in its
- *   receive queue are lost with it. A server bound at an abstract name has one socket (two cannot share a
- *   name without a file) and is replaced that way too;
+ *   datagrams, 10 by default, because it does not read, or not yet) is held inside the addon, which then
+ *   polls its socket for writability *instead of* readability, for good: it sends the held datagram (and calls
+ *   back) once the client makes room, but never reads again and spins the CPU until closed (measured: 0.4 s of
+ *   CPU a second after the send went; calling its `startRecv()` again fails with EEXIST). It offers no
+ *   writable event, no file descriptor and no blocking send. So replies go out from a second native socket,
+ *   the sender, bound at the path before the receiving one (its file then unlinked for the receiver's): it has
+ *   the server's name, so clients see replies come from the path, but no request reaches it. A send the kernel
+ *   refuses (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put
+ *   aside with that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for
+ *   at most 250 ms, then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`).
+ *   Fresh senders come from SPARE_SENDERS spares bound at the path with the first; once they are used up, one
+ *   is bound at the path (the receiving socket's file hard-linked aside meanwhile), and a client that sends to
+ *   the server in the microseconds without a file there gets ENOENT. Each EAGAIN costing a sender, replies to
+ *   a client are paced to about the speed it reads them (a token bucket per client, slowed by each EAGAIN);
+ *   one held back drops its replies for 250 ms, doubling to 30 s while it still makes no room, so that a
+ *   client that never reads costs a sender per hold, not one per reply. At most 1024 replies (1 MiB) wait per
+ *   client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client connect()ed to the server
+ *   takes datagrams from the receiving socket only (the kernel says EPERM to the sender), so its replies go
+ *   from that one, which the kernel never refuses for a full queue (it does not throttle a socket's own peer);
+ *   should it still be refused, the receiving socket is replaced (`reopen()`), and the requests waiting in its
+ *   receive queue are lost with it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most
+ *   250 ms. A server bound at an abstract name has one socket (two cannot share a name without a file) and is
+ *   replaced that way too;
  * - `close()` drops sends queued in the addon without calling back; none is ever left queued (above);
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
@@ -56,10 +59,11 @@ import { identityOf, identityOfSync, isAbstract, isOwnFile, PathIdentity, prepar
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
 
 /**
- * A reply the kernel refused (EAGAIN: the client's receive queue is full) waits for room: it is sent again
- * after RETRY_FIRST_MS, the delay doubling to RETRY_MAX_MS, for at most WAIT_MAX_MS since it was refused;
- * replies to that client sent meanwhile wait behind it, in order. At most WAIT_MAX_REPLIES replies and
- * WAIT_MAX_BYTES bytes wait per client, WAIT_TOTAL_BYTES in all; past them a reply is dropped at once.
+ * A reply the kernel refused (EAGAIN: the client's receive queue is full) waits for room, for at most
+ * WAIT_MAX_MS: held by the stuck sender (park()), or, refused to the receiving socket, sent again after
+ * RETRY_FIRST_MS, the delay doubling to RETRY_MAX_MS. Replies to that client sent meanwhile wait behind it, in
+ * order. At most WAIT_MAX_REPLIES replies and WAIT_MAX_BYTES bytes wait per client, WAIT_TOTAL_BYTES in all;
+ * past them a reply is dropped at once.
  */
 const RETRY_FIRST_MS = 1;
 const RETRY_MAX_MS = 64;
@@ -68,12 +72,22 @@ const WAIT_MAX_REPLIES = 1024;
 const WAIT_MAX_BYTES = 1 << 20;
 const WAIT_TOTAL_BYTES = 16 << 20;
 /**
- * Pacing: at most `credit` replies go to one client per PACE_WINDOW_MS, the rest wait their turn (in order).
- * `credit` starts at the client's receive queue length (net.unix.max_dgram_qlen, +1), halves after each
- * EAGAIN and grows back by one each window without. A client that reads has that long to make room: each
- * EAGAIN costs a reopen(), which loses the requests waiting in the server's receive queue.
+ * Pacing, a token bucket per client: replies go to it at `rate` a millisecond, in bursts of at most its
+ * receive queue's length (net.unix.max_dgram_qlen, +1); the rest wait their turn, in order. `rate` starts at
+ * PACE_RATE_MAX, halves at each EAGAIN (down to PACE_RATE_MIN) and grows by PACE_SPEED_UP with each reply sent
+ * without one; after PACE_RESET_MS without a reply the client starts again at full pace. So replies go about
+ * as fast as the client reads them, and a client that reads slowly empties its queue now and then: each EAGAIN
+ * costs a fresh sender (replaceSender()).
  */
-const PACE_WINDOW_MS = 1;
+const PACE_RATE_MIN = 1 / 64;
+const PACE_SPEED_UP = 1.02;
+const PACE_RESET_MS = 1000;
+/**
+ * Spare senders bound at bind() (see UnixDatagramSocket.spares): the first SPARE_SENDERS replacements of a
+ * stuck sender (one per reply that met EAGAIN) leave no moment without a file at the path. Each is a file
+ * descriptor and an idle native handle.
+ */
+export const SPARE_SENDERS = 64;
 /** Clients remembered for pacing and waiting replies; an idle one (nothing waiting) goes first. */
 const PACE_MAX = 1024;
 /** How many datagrams a client's receive queue holds: net.unix.max_dgram_qlen (Linux; 10 by default), and one more. */
@@ -84,6 +98,8 @@ const QUEUE_LENGTH = (() => {
     return 11;
   }
 })();
+/** Replies a millisecond to a client, at most (a burst of a full queue each millisecond) and at least. */
+const PACE_RATE_MAX = QUEUE_LENGTH;
 /** How long replies to a client that never made room are dropped unsent, at first and at most (ms). */
 const FULL_HOLD_MS = 250;
 const FULL_HOLD_MAX_MS = 30_000;
@@ -123,10 +139,12 @@ interface WaitingClient {
   since: number;
   /** The next retry's delay (ms). */
   delay: number;
-  /** Pacing: sends to it since `windowStart` (performance.now()), and how many a window may have. */
-  sent: number;
-  windowStart: number;
-  credit: number;
+  /** Pacing (see PACE_RATE_MIN): replies it may have a millisecond, the bucket's tokens, and when they were counted. */
+  rate: number;
+  tokens: number;
+  counted: number;
+  /** A reply the sender met EAGAIN with, which its socket holds until the client makes room (park()). */
+  stall: { sender: NativeDgramSocket; reply: WaitingReply; since: number; timer: NodeJS.Timeout | undefined } | undefined;
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
 
@@ -135,6 +153,8 @@ export interface ResolvedUnixDgramOptions {
   maxPacketSize: number;
   owner: string;
   onFailure?: (error: Error) => void;
+  /** How many spare senders bind() binds (SPARE_SENDERS by default). */
+  spareSenders: number;
 }
 
 export class UnixDatagramSocket implements DatagramSocket {
@@ -142,10 +162,17 @@ export class UnixDatagramSocket implements DatagramSocket {
   /**
    * The socket replies are sent from (a path, not an abstract name): bound at the path before `socket`, its
    * file then unlinked for `socket`'s, so it has the same name (replies come from the path) but no request
-   * reaches it. An EAGAIN makes it stuck (see the top of this file) and it is replaced (replaceSender()),
-   * while `socket`, which never sends but to connected clients, goes on reading and loses nothing.
+   * reaches it. An EAGAIN makes it stuck (see the top of this file): it is parked (park()) and the next send
+   * takes a fresh one (replaceSender()), while `socket`, which never sends but to connected clients, goes on
+   * reading and loses nothing.
    */
   private sender: NativeDgramSocket | undefined;
+  /**
+   * Senders bound with the path's name in bind(), before the receiving socket, each taking the place of a stuck
+   * one in turn: binding a fresh one later leaves the path without a file for a moment, and a client that sends
+   * to the server then gets ENOENT (replaceSender()).
+   */
+  private readonly spares: NativeDgramSocket[] = [];
   /** The file we bound, so close() never removes a file that someone else put there later. */
   private created: PathIdentity | undefined;
   private wasBound = false;
@@ -184,17 +211,26 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.closed) throw new Error(text.closed(owner, 'bind'));
     const socket = new this.Native();
     let sender: NativeDgramSocket | undefined;
+    const spares: NativeDgramSocket[] = [];
     try {
       if (!isAbstract(path)) {
         sender = new this.Native();
         sender.bind(path);
         fs.unlinkSync(path);
+        // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
+        for (let i = 0; i < this.opts.spareSenders; i++) {
+          const spare = new this.Native();
+          spares.push(spare);
+          spare.bind(path);
+          fs.unlinkSync(path);
+        }
       }
       socket.bind(path);
       this.created = await identityOf(path);
     } catch (err) {
       socket.close();
       sender?.close();
+      for (const spare of spares) spare.close();
       if (/address already in use/i.test((err as Error).message)) {
         throw new AddressInUseError(text.inUse(owner, path), { cause: err });
       }
@@ -203,12 +239,14 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.closed) {
       socket.close(); // close() ran while we were checking the path
       sender?.close();
+      for (const spare of spares) spare.close();
       await this.removeOwnFile();
       return;
     }
     this.wasBound = true;
     this.use(socket);
     if (sender) this.useSender(sender);
+    this.spares.push(...spares);
   }
 
   private useSender(sender: NativeDgramSocket): void {
@@ -224,25 +262,32 @@ export class UnixDatagramSocket implements DatagramSocket {
   }
 
   /**
-   * Binds a fresh sender with the same name as the stuck one (or the one the addon closed): the socket file
+   * A fresh sender in place of the stuck one (or the one the addon closed, or none): a spare (`spares`) while
+   * one is left. Else one is bound with the same name: the socket file
    * at the path (the receiving socket's) is hard-linked beside it and unlinked, the fresh socket binds the
    * path, and the link is renamed back over it. Clients that send in the microseconds without a file at the
    * path get ENOENT; those that send while the fresh sender has it reach the fresh sender, which delivers
    * them. Returns the fresh sender, or undefined when the socket failed (the path is not ours any more).
    */
   private replaceSender(stuck: NativeDgramSocket | undefined): NativeDgramSocket | undefined {
+    const spare = this.spares.pop();
+    if (spare) {
+      this.useSender(spare);
+      stuck?.close();
+      return spare;
+    }
     const { path } = this.opts;
     const aside = `${path}.${process.pid}.swap`;
     let fresh: NativeDgramSocket | undefined;
     let linked = false;
     try {
+      fresh = new this.Native(); // before the unlink: the moment without a file at the path is the bind's alone
       if (isOwnFile(path, this.created)) {
         fs.rmSync(aside, { force: true });
         fs.linkSync(path, aside);
         linked = true;
         fs.unlinkSync(path);
       }
-      fresh = new this.Native();
       try {
         fresh.bind(path);
       } finally {
@@ -293,8 +338,8 @@ export class UnixDatagramSocket implements DatagramSocket {
     try {
       // The file's permission bits (@UnixDatagramServer({ mode }) set them after binding) go to the new file.
       const mode = isOwnFile(path, this.created) ? fs.statSync(path).mode & 0o777 : undefined;
+      fresh = new this.Native(); // before the unlink, as in replaceSender()
       if (mode !== undefined) fs.unlinkSync(path);
-      fresh = new this.Native();
       fresh.bind(path);
       if (mode !== undefined) fs.chmodSync(path, mode);
       this.created = identityOfSync(path);
@@ -337,12 +382,11 @@ export class UnixDatagramSocket implements DatagramSocket {
         reject(new UnreachableClientError(text.tooManyWaiting(owner, data.length, path, PACE_MAX), 'EAGAIN'));
         return;
       }
-      if (client.queue.length > 0 || !this.mayGo(client)) {
+      if (client.queue.length > 0 || client.stall || !this.mayGo(client)) {
         this.enqueue(client, path, reply);
         return;
       }
-      client.sent++;
-      if (this.trySend(path, reply)) return;
+      if (this.trySend(client, path, reply)) return;
       // Refused (EAGAIN): the reply waits for room, and so do the replies sent to that client after it.
       this.enqueue(client, path, reply);
       this.refused(client, path);
@@ -359,53 +403,58 @@ export class UnixDatagramSocket implements DatagramSocket {
     }
     if (this.waiting.size >= PACE_MAX) {
       for (const [other, idle] of this.waiting) {
-        if (idle.queue.length > 0 || idle.timer) continue;
+        if (idle.queue.length > 0 || idle.timer || idle.stall) continue;
         this.waiting.delete(other);
         break;
       }
       if (this.waiting.size >= PACE_MAX) return undefined;
     }
-    client = { queue: [], bytes: 0, since: 0, delay: RETRY_FIRST_MS, sent: 0, windowStart: 0, credit: QUEUE_LENGTH, timer: undefined };
+    client = { queue: [], bytes: 0, since: 0, delay: RETRY_FIRST_MS, rate: PACE_RATE_MAX, tokens: QUEUE_LENGTH, counted: performance.now(), stall: undefined, timer: undefined };
     this.waiting.set(path, client);
     return client;
   }
 
-  /** Whether the client's pacing window has room for one more send now (a new window starts when due). */
+  /** Whether the client's bucket holds a token now (taken if so); else due() says in how many ms it will. */
   private mayGo(client: WaitingClient): boolean {
     const now = performance.now();
-    if (now - client.windowStart >= PACE_WINDOW_MS) {
-      if (client.sent <= client.credit && client.windowStart > 0) client.credit = Math.min(client.credit + 1, QUEUE_LENGTH);
-      client.windowStart = now;
-      client.sent = 0;
-    }
-    return client.sent < client.credit;
+    const elapsed = now - client.counted;
+    if (elapsed >= PACE_RESET_MS) client.rate = PACE_RATE_MAX; // quiet for long: its queue is empty
+    client.tokens = Math.min(client.tokens + elapsed * client.rate, QUEUE_LENGTH);
+    client.counted = now;
+    if (client.tokens < 1) return false;
+    client.tokens -= 1;
+    return true;
   }
 
   /**
    * Sends one reply now, from the sender (see `sender`), or from the receiving socket to a client connected to
    * it (the kernel refuses others' datagrams to a connected socket: EPERM) or when the path is an abstract
-   * name. False when the kernel refused it (EAGAIN): the addon then holds the datagram and stops reading (see
-   * the top of this file), so the stuck socket is replaced at once (which drops the datagram) and the reply
-   * is the caller's to send again. Otherwise the reply is settled.
+   * name. When the kernel refused the sender (EAGAIN), the addon holds the datagram: the sender is parked with
+   * the reply (park()), which settles when it goes or is given up. False when the kernel refused the receiving
+   * socket: it stops reading (see the top of this file), so it is replaced at once (which drops the datagram)
+   * and the reply is the caller's to send again. Otherwise the reply is settled.
    */
-  private trySend(path: string, reply: WaitingReply): boolean {
+  private trySend(client: WaitingClient, path: string, reply: WaitingReply): boolean {
     const { owner } = this.opts;
     const { data } = reply;
-    const attempt = (socket: NativeDgramSocket, onError: (err: unknown) => void): boolean => {
+    const attempt = (socket: NativeDgramSocket, onError: (err: unknown, late: boolean) => void, onLate?: () => void): boolean => {
       let answered = false;
+      let returned = false;
       try {
         socket.sendTo(data, 0, data.length, path, (err) => {
           answered = true;
-          if (err) onError(err);
+          if (err) onError(err, returned);
           else {
             reply.resolve();
             this.full.delete(path); // it reads again
           }
+          if (returned) onLate?.();
         });
       } catch (err) {
         answered = true;
-        onError(err);
+        onError(err, false);
       }
+      returned = true;
       return answered;
     };
     const fail = (err: unknown) => reply.reject(sendError(owner, data.length, path, err));
@@ -426,10 +475,48 @@ export class UnixDatagramSocket implements DatagramSocket {
       return true;
     }
     let connected = false;
-    const sent = attempt(sender, (err) => (peerErrorCode(err) === 'EPERM' ? (connected = true) : fail(err)));
+    // EPERM: the client is connected to the receiving socket, which sends that reply; too late for that once stalled.
+    const onError = (err: unknown, late: boolean) => (!late && peerErrorCode(err) === 'EPERM' ? (connected = true) : fail(err));
+    const sent = attempt(sender, onError, () => this.unstall(path, client, sender));
     if (connected) return viaReceiver();
-    if (!sent) this.replaceSender(sender);
-    return sent;
+    if (sent) client.rate = Math.min(client.rate * PACE_SPEED_UP, PACE_RATE_MAX);
+    else this.park(client, path, sender, reply);
+    return true;
+  }
+
+  /**
+   * The sender met EAGAIN: the addon holds the reply and sends it when the client makes room (its callback then
+   * runs: unstall()), polling the socket meanwhile and reading no more for good (see the top of this file). So
+   * that socket is parked with the reply, and the next send binds a fresh sender (replaceSender()); replies to
+   * that client wait behind it, for at most WAIT_MAX_MS (giveUp()); a client held back before and not heard of
+   * since gets no wait.
+   */
+  private park(client: WaitingClient, path: string, sender: NativeDgramSocket, reply: WaitingReply): void {
+    slowDown(client);
+    if (this.sender === sender) this.sender = undefined;
+    client.stall = { sender, reply, since: performance.now(), timer: undefined };
+    const previous = this.full.get(path);
+    if (previous !== undefined && isOwnFile(path, previous.client)) this.giveUp(path, client);
+    else client.stall.timer = setTimeout(() => this.giveUp(path, client), WAIT_MAX_MS);
+  }
+
+  /** The parked reply went (the client read): close its socket, and send what waited behind it. */
+  private unstall(path: string, client: WaitingClient, sender: NativeDgramSocket): void {
+    const stall = client.stall;
+    if (stall?.sender !== sender) return;
+    client.stall = undefined;
+    cancel(stall.timer);
+    closeParked(sender);
+    if (this.waiting.get(path) === client && client.queue.length > 0) this.schedule(client, path, 0);
+  }
+
+  /** The parked reply found no room for WAIT_MAX_MS: drop it and the client's waiting replies, hold it back. */
+  private giveUp(path: string, client: WaitingClient): void {
+    const stall = client.stall;
+    if (!stall) return;
+    const waited = Math.round(performance.now() - stall.since);
+    this.forget(path, client, (reply) => new UnreachableClientError(text.queueFull(this.opts.owner, reply.data.length, path, waited), 'EAGAIN'));
+    this.holdBack(path, this.full.get(path));
   }
 
   /** Puts a reply in the client's queue, or drops it when the queue or all queues hold their most. */
@@ -445,13 +532,13 @@ export class UnixDatagramSocket implements DatagramSocket {
     client.queue.push(reply);
     client.bytes += bytes;
     this.waitingBytes += bytes;
-    if (!client.timer) this.schedule(client, path, Math.max(1, client.windowStart + PACE_WINDOW_MS - performance.now()));
+    if (!client.timer) this.schedule(client, path, due(client));
   }
 
   /** A send to the client met EAGAIN: try again later, or give up if it has had no room for WAIT_MAX_MS. */
   private refused(client: WaitingClient, path: string): void {
     const now = performance.now();
-    client.credit = Math.max(2, client.credit >> 1);
+    slowDown(client);
     if (client.since === 0) {
       client.since = now;
       client.delay = RETRY_FIRST_MS;
@@ -483,21 +570,24 @@ export class UnixDatagramSocket implements DatagramSocket {
       this.forget(path, client, () => error);
       return;
     }
-    while (client.queue.length > 0 && this.mayGo(client)) {
+    while (client.queue.length > 0 && !client.stall && this.mayGo(client)) {
       if (this.failure) return this.flush(path, client); // a fresh socket could not be bound: fail what waits
-      const reply = client.queue[0];
-      client.sent++;
-      if (!this.trySend(path, reply)) {
+      // Off the queue first: parking may drop the client's queue (giveUp()) before trySend() returns.
+      const reply = client.queue.shift()!;
+      client.bytes -= reply.data.length;
+      this.waitingBytes -= reply.data.length;
+      if (!this.trySend(client, path, reply)) {
+        client.queue.unshift(reply);
+        client.bytes += reply.data.length;
+        this.waitingBytes += reply.data.length;
         this.refused(client, path);
         return;
       }
-      client.queue.shift();
-      client.bytes -= reply.data.length;
-      this.waitingBytes -= reply.data.length;
       client.since = 0;
       client.delay = RETRY_FIRST_MS;
     }
-    if (client.queue.length > 0) this.schedule(client, path, Math.max(1, client.windowStart + PACE_WINDOW_MS - performance.now()));
+    // Behind a parked reply, the rest wait for unstall().
+    if (client.queue.length > 0 && !client.stall) this.schedule(client, path, due(client));
   }
 
   /** Removes the client's entry; its waiting replies are rejected with `error(reply)`. */
@@ -505,6 +595,15 @@ export class UnixDatagramSocket implements DatagramSocket {
     cancel(client.timer);
     client.timer = undefined;
     if (this.waiting.get(path) === client) this.waiting.delete(path);
+    const stall = client.stall;
+    client.stall = undefined;
+    if (stall) {
+      cancel(stall.timer);
+      closeParked(stall.sender); // which drops the reply it holds, unanswered
+      client.queue.unshift(stall.reply);
+      client.bytes += stall.reply.data.length;
+      this.waitingBytes += stall.reply.data.length;
+    }
     const queue = client.queue.splice(0);
     this.waitingBytes -= client.bytes;
     client.bytes = 0;
@@ -525,6 +624,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     socket?.close();
     this.sender?.close();
     this.sender = undefined;
+    for (const spare of this.spares.splice(0)) spare.close();
     await this.removeOwnFile();
   }
 
@@ -643,6 +743,22 @@ function cancel(timer: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
   if (!timer) return;
   if ('hasRef' in timer && 'refresh' in timer) clearTimeout(timer as NodeJS.Timeout);
   else clearImmediate(timer as NodeJS.Immediate);
+}
+
+/** Closes a parked sender on the next turn: never from inside one of its own callbacks. */
+function closeParked(sender: NativeDgramSocket): void {
+  setImmediate(() => sender.close());
+}
+
+/** An EAGAIN: half the rate, and an empty bucket (see PACE_RATE_MIN). */
+function slowDown(client: WaitingClient): void {
+  client.rate = Math.max(client.rate / 2, PACE_RATE_MIN);
+  client.tokens = 0;
+}
+
+/** How long (ms, at least 1) until the client's bucket holds a token. */
+function due(client: WaitingClient): number {
+  return Math.max(1, (1 - client.tokens) / client.rate);
 }
 
 /** Queues an empty immediate: the loop runs it this turn, and with it the ticks and microtasks queued from native code. */

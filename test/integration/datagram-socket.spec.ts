@@ -347,17 +347,21 @@ describe('DatagramSocket', () => {
 
     it('says once, through onFailure, when it cannot bind a fresh socket at its path (another file took it) and receives nothing more', async () => {
       const failures: Error[] = [];
-      const server = createUnixDatagramSocket({ path: `${dir}/server.sock`, maxPacketSize: 8192, onFailure: (e) => failures.push(e) });
+      // No spare senders: the replacement binds a fresh one at the path, as once the spares are used up.
+      const server = createUnixDatagramSocket({ path: `${dir}/server.sock`, maxPacketSize: 8192, onFailure: (e) => failures.push(e), spareSenders: 0 });
       cleanups.push(() => server.close());
       await server.bind();
       const silent = await nonReader(`${dir}/silent.sock`);
       fs.rmSync(`${dir}/server.sock`);
       fs.writeFileSync(`${dir}/server.sock`, 'not a socket'); // someone took the path
 
+      // The silent client's queue fills: the sender that met EAGAIN is put aside, and the next send needs a fresh one.
       await within(Promise.all([...Array(15).keys()].map((i) => server.send(Buffer.from(`r${i}`), { path: silent.path }).catch(() => undefined))), 'the sends');
+      const next = await server.send(Buffer.from('x'), { path: `${dir}/other.sock` }).catch((e: Error) => e);
 
       expect(failures).toHaveLength(1);
       expect(failures[0].message).toMatch(/^UnixDatagramServer: the Unix datagram socket failed and receives nothing more: .*in use.*Fix:/i);
+      expect(next).toBe(failures[0]);
       await expect(server.send(Buffer.from('x'), { path: silent.path })).rejects.toBe(failures[0]);
       await server.close();
       expect(fs.readFileSync(`${dir}/server.sock`, 'utf8')).toBe('not a socket'); // close() leaves the other file alone
