@@ -434,7 +434,7 @@ export class UnixDatagramSocket implements DatagramSocket {
    * socket: it stops reading (see the top of this file), so it is replaced at once (which drops the datagram)
    * and the reply is the caller's to send again. Otherwise the reply is settled.
    */
-  private trySend(client: WaitingClient, path: string, reply: WaitingReply): boolean {
+  private trySend(client: WaitingClient, path: string, reply: WaitingReply, retryOf?: number): boolean {
     const { owner } = this.opts;
     const { data } = reply;
     const attempt = (socket: NativeDgramSocket, onError: (err: unknown, late: boolean) => void, onLate?: () => void): boolean => {
@@ -480,7 +480,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     const sent = attempt(sender, onError, () => this.unstall(path, client, sender));
     if (connected) return viaReceiver();
     if (sent) client.rate = Math.min(client.rate * PACE_SPEED_UP, PACE_RATE_MAX);
-    else this.park(client, path, sender, reply);
+    else this.park(client, path, sender, reply, retryOf);
     return true;
   }
 
@@ -491,13 +491,13 @@ export class UnixDatagramSocket implements DatagramSocket {
    * that client wait behind it, for at most WAIT_MAX_MS (giveUp()); a client held back before and not heard of
    * since gets no wait.
    */
-  private park(client: WaitingClient, path: string, sender: NativeDgramSocket, reply: WaitingReply): void {
+  private park(client: WaitingClient, path: string, sender: NativeDgramSocket, reply: WaitingReply, retryOf?: number): void {
     slowDown(client);
     if (this.sender === sender) this.sender = undefined;
-    client.stall = { sender, reply, since: performance.now(), timer: undefined };
+    client.stall = { sender, reply, since: retryOf ?? performance.now(), timer: undefined };
     const previous = this.full.get(path);
-    if (previous !== undefined && isOwnFile(path, previous.client)) this.giveUp(path, client);
-    else client.stall.timer = setTimeout(() => this.giveUp(path, client), WAIT_MAX_MS);
+    if (retryOf !== undefined || (previous !== undefined && isOwnFile(path, previous.client))) this.giveUp(path, client, false);
+    else client.stall.timer = setTimeout(() => this.giveUp(path, client, true), WAIT_MAX_MS);
   }
 
   /** The parked reply went (the client read): close its socket, and send what waited behind it. */
@@ -510,10 +510,34 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.waiting.get(path) === client && client.queue.length > 0) this.schedule(client, path, 0);
   }
 
-  /** The parked reply found no room for WAIT_MAX_MS: drop it and the client's waiting replies, hold it back. */
-  private giveUp(path: string, client: WaitingClient): void {
+  /**
+   * The parked reply found no room for WAIT_MAX_MS: drop it and the client's waiting replies, hold it back. But
+   * first (`retry`) it goes once more, from a fresh sender: an EAGAIN does not say whose room was short, the
+   * client's receive queue or the stuck sender's own send buffer (SO_SNDBUF, 208 KiB by default), against which
+   * the kernel counts every datagram it sent until its receiver reads it. Replies it sent to other clients that do
+   * not read yet (large ones: four of 60 KB) fill that buffer, and its next reply, to a client that reads, meets
+   * EAGAIN and never gets room however fast that client reads. Only a refusal to the fresh sender (whose buffer
+   * holds nothing) says that the client's queue is full.
+   */
+  private giveUp(path: string, client: WaitingClient, retry: boolean): void {
     const stall = client.stall;
     if (!stall) return;
+    if (retry && !this.closed && !this.failure && this.waiting.get(path) === client) {
+      client.stall = undefined;
+      cancel(stall.timer);
+      // A timer, not one of its callbacks: closed at once, it drops the reply it holds without calling back.
+      stall.sender.close();
+      if (!this.trySend(client, path, stall.reply, stall.since)) {
+        // Refused to the receiving socket (the path is a client connected to it now): it waits, as in flush().
+        client.queue.unshift(stall.reply);
+        client.bytes += stall.reply.data.length;
+        this.waitingBytes += stall.reply.data.length;
+        this.refused(client, path);
+        return;
+      }
+      if (this.waiting.get(path) === client && client.queue.length > 0 && !client.stall) this.schedule(client, path, due(client));
+      return;
+    }
     const waited = Math.round(performance.now() - stall.since);
     this.forget(path, client, (reply) => new UnreachableClientError(text.queueFull(this.opts.owner, reply.data.length, path, waited), 'EAGAIN'));
     this.holdBack(path, this.full.get(path));

@@ -106,3 +106,42 @@ withPython('a Unix datagram client connect()ed to the server (python3)', () => {
     await within(10000, 'close', server.close());
   }, 30000);
 });
+
+withPython('a Unix datagram client that reads, after another client left large replies unread for a while (python3)', () => {
+  // The kernel counts a datagram against the socket that sent it until its receiver reads it (SO_SNDBUF, 208 KiB
+  // by default): four 60 KB replies to a client that reads them later fill the sender's buffer, and the next reply,
+  // to a client that reads every one, met EAGAIN. It was parked in that sender, which never got room, and dropped
+  // after 250 ms as "the client does not read its replies" (a client error), the reader held back. A parked reply
+  // goes once more from a fresh sender before the client is called full.
+  test('gets every reply, none counted as a client error', async () => {
+    needPython();
+    const server = serve(await bootstrap(SerialEcho, { transport: { path: path.join(setup.dir(), 'sndbuf.sock'), maxPacketSize: 65534 } }));
+    const address = (server.serverAddress as { path: string }).path;
+    const script = [
+      'import socket, sys, time',
+      'later = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); later.bind(sys.argv[1])',
+      'reader = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); reader.bind(sys.argv[2]); reader.settimeout(1)',
+      'for i in range(4): later.sendto(b"L%d" % i + b"." * 60000, sys.argv[3])',
+      'time.sleep(0.3)',
+      'got = 0',
+      'for i in range(10):',
+      '    reader.sendto(b"r%d" % i, sys.argv[3])',
+      '    try:',
+      '        if reader.recv(100) == b"r%d" % i: got += 1',
+      '    except socket.timeout: pass',
+      'later.settimeout(1); late = 0',
+      'for i in range(4):',
+      '    if later.recv(65536).startswith(b"L%d" % i): late += 1',
+      'print("got %d of 10, late %d of 4" % (got, late), flush=True)',
+    ].join('\n');
+    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'later.sock'), path.join(setup.dir(), 'reader.sock'), address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    child.stderr!.on('data', (chunk) => (out += chunk));
+    await within(20000, 'the clients to end', new Promise((r) => child.once('exit', r)));
+    expect(out.trim()).toBe('got 10 of 10, late 4 of 4');
+    expect(server.stats().clientErrors).toBe(0);
+    await within(10000, 'close', server.close());
+  }, 30000);
+});
