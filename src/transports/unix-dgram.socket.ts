@@ -88,6 +88,11 @@ const PACE_RESET_MS = 1000;
  * descriptor and an idle native handle.
  */
 export const SPARE_SENDERS = 64;
+/**
+ * What the kernel charges a sender's send buffer for a datagram until its receiver reads it (the skb's truesize),
+ * at most: its bytes, rounded up to a page, and the buffer's bookkeeping. See `charged`.
+ */
+const CHARGE_OVERHEAD = 4096 + 1024;
 /** Clients remembered for pacing and waiting replies; an idle one (nothing waiting) goes first. */
 const PACE_MAX = 1024;
 /** How many datagrams a client's receive queue holds: net.unix.max_dgram_qlen (Linux; 10 by default), and one more. */
@@ -144,7 +149,7 @@ interface WaitingClient {
   tokens: number;
   counted: number;
   /** A reply the sender met EAGAIN with, which its socket holds until the client makes room (park()). */
-  stall: { sender: NativeDgramSocket; reply: WaitingReply; since: number; timer: NodeJS.Timeout | undefined } | undefined;
+  stall: { sender: NativeDgramSocket; reply: WaitingReply; since: number; timer: NodeJS.Timeout | undefined; ownBuffer: boolean } | undefined;
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 }
 
@@ -196,6 +201,11 @@ export class UnixDatagramSocket implements DatagramSocket {
    */
   private readonly waiting = new Map<string, WaitingClient>();
   private waitingBytes = 0;
+  /**
+   * What each sender has sent, as the kernel charges it (CHARGE_OVERHEAD), read or not: while that is less than
+   * its send buffer, an EAGAIN it meets cannot be its own buffer's (giveUp()).
+   */
+  private readonly charged = new WeakMap<NativeDgramSocket, number>();
 
   constructor(
     private readonly opts: ResolvedUnixDgramOptions,
@@ -479,8 +489,10 @@ export class UnixDatagramSocket implements DatagramSocket {
     const onError = (err: unknown, late: boolean) => (!late && peerErrorCode(err) === 'EPERM' ? (connected = true) : fail(err));
     const sent = attempt(sender, onError, () => this.unstall(path, client, sender));
     if (connected) return viaReceiver();
-    if (sent) client.rate = Math.min(client.rate * PACE_SPEED_UP, PACE_RATE_MAX);
-    else this.park(client, path, sender, reply, retryOf);
+    if (sent) {
+      client.rate = Math.min(client.rate * PACE_SPEED_UP, PACE_RATE_MAX);
+      this.charged.set(sender, (this.charged.get(sender) ?? 0) + data.length + CHARGE_OVERHEAD);
+    } else this.park(client, path, sender, reply, retryOf);
     return true;
   }
 
@@ -494,10 +506,19 @@ export class UnixDatagramSocket implements DatagramSocket {
   private park(client: WaitingClient, path: string, sender: NativeDgramSocket, reply: WaitingReply, retryOf?: number): void {
     slowDown(client);
     if (this.sender === sender) this.sender = undefined;
-    client.stall = { sender, reply, since: retryOf ?? performance.now(), timer: undefined };
+    client.stall = { sender, reply, since: retryOf ?? performance.now(), timer: undefined, ownBuffer: this.mayBeFull(sender) };
     const previous = this.full.get(path);
     if (retryOf !== undefined || (previous !== undefined && isOwnFile(path, previous.client))) this.giveUp(path, client, false);
     else client.stall.timer = setTimeout(() => this.giveUp(path, client, true), WAIT_MAX_MS);
+  }
+
+  /** Whether the sender's own send buffer may be what refused it (see `charged`). */
+  private mayBeFull(sender: NativeDgramSocket): boolean {
+    try {
+      return (this.charged.get(sender) ?? 0) >= sender.getSendBufferSize();
+    } catch {
+      return true;
+    }
   }
 
   /** The parked reply went (the client read): close its socket, and send what waited behind it. */
@@ -517,12 +538,13 @@ export class UnixDatagramSocket implements DatagramSocket {
    * the kernel counts every datagram it sent until its receiver reads it. Replies it sent to other clients that do
    * not read yet (large ones: four of 60 KB) fill that buffer, and its next reply, to a client that reads, meets
    * EAGAIN and never gets room however fast that client reads. Only a refusal to the fresh sender (whose buffer
-   * holds nothing) says that the client's queue is full.
+   * holds nothing) says that the client's queue is full. Not when the stuck sender had sent less than its buffer
+   * holds (`charged`): then it was the client's queue, and a second sender is not spent on it.
    */
   private giveUp(path: string, client: WaitingClient, retry: boolean): void {
     const stall = client.stall;
     if (!stall) return;
-    if (retry && !this.closed && !this.failure && this.waiting.get(path) === client) {
+    if (retry && stall.ownBuffer && !this.closed && !this.failure && this.waiting.get(path) === client) {
       client.stall = undefined;
       cancel(stall.timer);
       // A timer, not one of its callbacks: closed at once, it drops the reply it holds without calling back.
