@@ -22,9 +22,10 @@
  *   refuses (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put
  *   aside with that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for
  *   at most 250 ms, then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`).
- *   Fresh senders come from SPARE_SENDERS spares bound at the path with the first; once they are used up, one
- *   is bound at the path (the receiving socket's file hard-linked aside meanwhile), and a client that sends to
- *   the server in the microseconds without a file there gets ENOENT. Each EAGAIN costing a sender, replies to
+ *   Fresh senders come from SPARE_SENDERS spares bound at the path with the first, and from more bound a turn
+ *   before they are needed once few are left (SPARE_LOW); when none is ready, one is bound at the path (the
+ *   receiving socket's file hard-linked aside meanwhile), and a client that sends to the server in the
+ *   microseconds without a file there gets ENOENT. Each EAGAIN costing a sender, replies to
  *   a client are paced to about the speed it reads them (a token bucket per client, slowed by each EAGAIN);
  *   one held back drops its replies for 250 ms, doubling to 30 s while it still makes no room, so that a
  *   client that never reads costs a sender per hold, not one per reply. At most 1024 replies (1 MiB) wait per
@@ -88,6 +89,13 @@ const PACE_RESET_MS = 1000;
  * descriptor and an idle native handle.
  */
 export const SPARE_SENDERS = 64;
+/**
+ * Once fewer than SPARE_LOW spares are left, SPARE_REFILL more are bound at the path on the next turn (each
+ * with its moment without a file there, see replaceSender()), and handed out from the turn after: a request
+ * that reached one in its moment with the path is read meanwhile, and lost if that sender met EAGAIN first.
+ */
+const SPARE_LOW = 4;
+const SPARE_REFILL = 8;
 /**
  * What the kernel charges a sender's send buffer for a datagram until its receiver reads it (the skb's truesize),
  * at most: its bytes, rounded up to a page, and the buffer's bookkeeping. See `charged`.
@@ -178,6 +186,9 @@ export class UnixDatagramSocket implements DatagramSocket {
    * to the server then gets ENOENT (replaceSender()).
    */
   private readonly spares: NativeDgramSocket[] = [];
+  /** Spares bound by refill() whose first turn has not passed yet (see SPARE_LOW). */
+  private readonly unready = new WeakSet<NativeDgramSocket>();
+  private refilling: NodeJS.Immediate | undefined;
   /** The file we bound, so close() never removes a file that someone else put there later. */
   private created: PathIdentity | undefined;
   private wasBound = false;
@@ -255,20 +266,47 @@ export class UnixDatagramSocket implements DatagramSocket {
     }
     this.wasBound = true;
     this.use(socket);
-    if (sender) this.useSender(sender);
+    if (sender) this.listenTo(sender);
+    this.sender = sender;
+    for (const spare of spares) this.listenTo(spare);
     this.spares.push(...spares);
   }
 
-  private useSender(sender: NativeDgramSocket): void {
-    this.sender = sender;
+  /** A sender's events, from its binding on: a spare reads, and delivers, whatever reached it in its moment with the path. */
+  private listenTo(sender: NativeDgramSocket): void {
     // It errs only on a receive error, and the addon closes it then: the next send binds another.
     sender.on('error', () => {
       if (this.sender === sender) this.sender = undefined;
+      const spare = this.spares.indexOf(sender);
+      if (spare >= 0) this.spares.splice(spare, 1);
     });
     // Datagrams that reached it in the moment it had the path (replaceSender()) are requests too.
     sender.on('data', (buf: Buffer, from: string) => this.deliver(buf, from));
     sender.on('_data', kick);
     sender.on('_error', kick);
+  }
+
+  /** Binds SPARE_REFILL spares at the path on the next turn, ready on the turn after (see SPARE_LOW). */
+  private refill(): void {
+    if (this.refilling || this.closed || this.failure || this.opts.spareSenders === 0) return;
+    this.refilling = setImmediate(() => {
+      this.refilling = undefined;
+      const fresh: NativeDgramSocket[] = [];
+      while (!this.closed && !this.failure && fresh.length < Math.min(SPARE_REFILL, this.opts.spareSenders)) {
+        let spare: NativeDgramSocket;
+        try {
+          spare = this.bindAtPath();
+        } catch {
+          break; // the path is not ours any more: the next replaceSender() that needs one says so
+        }
+        this.listenTo(spare);
+        this.unready.add(spare);
+        this.spares.push(spare);
+        fresh.push(spare);
+      }
+      // An immediate queued from an immediate runs on the next turn, after its poll phase has read the spares.
+      if (fresh.length > 0) setImmediate(() => fresh.forEach((spare) => this.unready.delete(spare)));
+    });
   }
 
   /**
@@ -280,12 +318,34 @@ export class UnixDatagramSocket implements DatagramSocket {
    * them. Returns the fresh sender, or undefined when the socket failed (the path is not ours any more).
    */
   private replaceSender(stuck: NativeDgramSocket | undefined): NativeDgramSocket | undefined {
-    const spare = this.spares.pop();
+    const ready = this.spares.findIndex((spare) => !this.unready.has(spare));
+    const spare = ready >= 0 ? this.spares.splice(ready, 1)[0] : undefined;
+    if (this.spares.length < SPARE_LOW) this.refill();
     if (spare) {
-      this.useSender(spare);
+      this.sender = spare;
       stuck?.close();
       return spare;
     }
+    let fresh: NativeDgramSocket;
+    try {
+      fresh = this.bindAtPath();
+    } catch (err) {
+      this.sender = undefined;
+      stuck?.close();
+      this.fail(err as Error);
+      return undefined;
+    }
+    this.listenTo(fresh);
+    this.sender = fresh;
+    stuck?.close();
+    return fresh;
+  }
+
+  /**
+   * A fresh native socket bound with the path's name (see replaceSender()), the receiving socket's file back at
+   * the path; throws, with nothing left open, when it cannot be bound.
+   */
+  private bindAtPath(): NativeDgramSocket {
     const { path } = this.opts;
     const aside = `${path}.${process.pid}.swap`;
     let fresh: NativeDgramSocket | undefined;
@@ -303,17 +363,12 @@ export class UnixDatagramSocket implements DatagramSocket {
       } finally {
         if (linked) fs.renameSync(aside, path);
       }
+      return fresh;
     } catch (err) {
       fresh?.close();
       if (linked) fs.rmSync(aside, { force: true });
-      this.sender = undefined;
-      stuck?.close();
-      this.fail(err as Error);
-      return undefined;
+      throw err;
     }
-    this.useSender(fresh);
-    stuck?.close();
-    return fresh;
   }
 
   private holdBack(path: string, previous: { hold: number } | undefined): void {
@@ -670,6 +725,8 @@ export class UnixDatagramSocket implements DatagramSocket {
     socket?.close();
     this.sender?.close();
     this.sender = undefined;
+    cancel(this.refilling);
+    this.refilling = undefined;
     for (const spare of this.spares.splice(0)) spare.close();
     await this.removeOwnFile();
   }
