@@ -11,31 +11,30 @@
  *   MAX_UNIX_DATAGRAM_PACKET (65534), where a longer datagram shows as one cut to it;
  * - its errors have no errno `code`, only a message ("Address already in use", "Message too long",
  *   "Connection refused"…);
- * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen`
- *   datagrams, 10 by default, because it does not read, or not yet) is held inside the addon, which then
- *   polls its socket for writability *instead of* readability, for good: it sends the held datagram (and calls
- *   back) once the client makes room, but never reads again and spins the CPU until closed (measured: 0.4 s of
- *   CPU a second after the send went; calling its `startRecv()` again fails with EEXIST). It offers no
- *   writable event, no file descriptor and no blocking send. So replies go out from a second native socket,
- *   the sender, bound at the path before the receiving one (its file then unlinked for the receiver's): it has
- *   the server's name, so clients see replies come from the path, but no request reaches it. A send the kernel
- *   refuses (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put
- *   aside with that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for
- *   at most 250 ms, then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`).
- *   Fresh senders come from SPARE_SENDERS spares bound at the path with the first, and from more bound a turn
- *   before they are needed once few are left (SPARE_LOW); when none is ready, one is bound at the path (the
- *   receiving socket's file hard-linked aside meanwhile), and a client that sends to the server in the
- *   microseconds without a file there gets ENOENT. Each EAGAIN costing a sender, replies to
- *   a client are paced to about the speed it reads them (a token bucket per client, slowed by each EAGAIN);
- *   one held back drops its replies for 250 ms, doubling to 30 s while it still makes no room, so that a
- *   client that never reads costs a sender per hold, not one per reply. At most 1024 replies (1 MiB) wait per
- *   client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client connect()ed to the server
- *   takes datagrams from the receiving socket only (the kernel says EPERM to the sender), so its replies go
- *   from that one, which the kernel never refuses for a full queue (it does not throttle a socket's own peer);
- *   should it still be refused, the receiving socket is replaced (`reopen()`), and the requests waiting in its
- *   receive queue are lost with it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most
- *   250 ms. A server bound at an abstract name has one socket (two cannot share a name without a file) and is
- *   replaced that way too;
+ * - a send the kernel cannot take (EAGAIN: the client's receive queue is full, `net.unix.max_dgram_qlen` datagrams,
+ *   10 by default, because it does not read, or not yet) is held inside the addon, which then polls its socket for
+ *   writability *instead of* readability, for good: it sends the held datagram (and calls back) once the client
+ *   makes room, but never reads again and spins the CPU until closed (measured: the event loop busy, 0.4 to 0.85 s
+ *   of CPU a second, however many are stuck; calling its `startRecv()` again fails with EEXIST). It offers no
+ *   writable event, no file descriptor and no blocking send. So replies go out from a second native socket, the
+ *   sender, bound at the path before the receiving one (its file then unlinked for the receiver's): it has the
+ *   server's name, so clients see replies come from the path, but no request reaches it. A send the kernel refuses
+ *   (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put aside with
+ *   that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for at most 250 ms,
+ *   then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`). Fresh senders come
+ *   from SPARE_SENDERS spares bound at the path with the first, and from more bound a turn before they are needed
+ *   once few are left (SPARE_LOW); when none is ready, one is bound at the path (the receiving socket's file
+ *   hard-linked aside meanwhile), and a client that sends to the server in the microseconds without a file there
+ *   gets ENOENT. Each EAGAIN costing a sender, replies to a client are paced to about the speed it reads them (a
+ *   token bucket per client, slowed by each EAGAIN); one held back drops its replies for 250 ms, doubling to 30 s
+ *   while it still makes no room, so that a client that never reads costs a sender per hold, not one per reply. At
+ *   most 1024 replies (1 MiB) wait per client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client
+ *   connect()ed to the server takes datagrams from the receiving socket only (the kernel says EPERM to the sender),
+ *   so its replies go from that one, which the kernel never refuses for a full queue (it does not throttle a
+ *   socket's own peer), but does once its own send buffer is full (some 250 unread replies to connected clients);
+ *   then the receiving socket is replaced (`reopen()`), and the requests waiting in its receive queue are lost with
+ *   it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most 250 ms. A server bound at an abstract
+ *   name has one socket (two cannot share a name without a file) and is replaced that way too;
  * - `close()` drops sends queued in the addon without calling back; none is ever left queued (above);
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
