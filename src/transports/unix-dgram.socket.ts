@@ -21,11 +21,12 @@
  *   server's name, so clients see replies come from the path, but no request reaches it. A send the kernel refuses
  *   (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put aside with
  *   that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for at most 250 ms,
- *   then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`). Fresh senders come
+ *   then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`), or, once the held
+ *   reply went, from that one again until it has been idle for a while (`reuse()`). Fresh senders come
  *   from SPARE_SENDERS spares bound at the path with the first, and from more bound a turn before they are needed
  *   once few are left (SPARE_LOW); when none is ready, one is bound at the path (the receiving socket's file
  *   hard-linked aside meanwhile), and a client that sends to the server in the microseconds without a file there
- *   gets ENOENT. Each EAGAIN costing a sender, replies to a client are paced to about the speed it reads them (a
+ *   gets ENOENT. Each EAGAIN may cost a sender, so replies to a client are paced to about the speed it reads them (a
  *   token bucket per client, slowed by each EAGAIN); one held back drops its replies for 250 ms, doubling to 30 s
  *   while it still makes no room, so that a client that never reads costs a sender per hold, not one per reply. At
  *   most 1024 replies (1 MiB) wait per client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client
@@ -77,7 +78,7 @@ const WAIT_TOTAL_BYTES = 16 << 20;
  * PACE_RATE_MAX, halves at each EAGAIN (down to PACE_RATE_MIN) and grows by PACE_SPEED_UP with each reply sent
  * without one; after PACE_RESET_MS without a reply the client starts again at full pace. So replies go about
  * as fast as the client reads them, and a client that reads slowly empties its queue now and then: each EAGAIN
- * costs a fresh sender (replaceSender()).
+ * may cost a fresh sender (replaceSender()).
  */
 const PACE_RATE_MIN = 1 / 64;
 const PACE_SPEED_UP = 1.02;
@@ -94,6 +95,8 @@ export const SPARE_SENDERS = 64;
  * that reached one in its moment with the path is read meanwhile, and lost if that sender met EAGAIN first.
  */
 const SPARE_LOW = 4;
+/** A reused sender (reuse()) is closed once this long (ms) passes without an EAGAIN. */
+const RETIRE_MS = 250;
 const SPARE_REFILL = 8;
 /**
  * What the kernel charges a sender's send buffer for a datagram until its receiver reads it (the skb's truesize),
@@ -188,6 +191,10 @@ export class UnixDatagramSocket implements DatagramSocket {
   /** Spares bound by refill() whose first turn has not passed yet (see SPARE_LOW). */
   private readonly unready = new WeakSet<NativeDgramSocket>();
   private refilling: NodeJS.Immediate | undefined;
+  /** Senders that met EAGAIN (they spin: see the top of this file), when the last EAGAIN was, and the timer that closes a reused one (reuse()). */
+  private readonly spinning = new WeakSet<NativeDgramSocket>();
+  private lastEagain = 0;
+  private retiring: NodeJS.Timeout | undefined;
   /** The file we bound, so close() never removes a file that someone else put there later. */
   private created: PathIdentity | undefined;
   private wasBound = false;
@@ -560,6 +567,8 @@ export class UnixDatagramSocket implements DatagramSocket {
   private park(client: WaitingClient, path: string, sender: NativeDgramSocket, reply: WaitingReply, retryOf?: number): void {
     slowDown(client);
     if (this.sender === sender) this.sender = undefined;
+    this.spinning.add(sender);
+    this.lastEagain = performance.now();
     client.stall = { sender, reply, since: retryOf ?? performance.now(), timer: undefined, ownBuffer: this.mayBeFull(sender) };
     const previous = this.full.get(path);
     if (retryOf !== undefined || (previous !== undefined && isOwnFile(path, previous.client))) this.giveUp(path, client, false);
@@ -581,8 +590,35 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (stall?.sender !== sender) return;
     client.stall = undefined;
     cancel(stall.timer);
-    closeParked(sender);
+    // It sends again (it only reads no more, and spins): the sender again, unless another took its place meanwhile.
+    if (this.sender === undefined && !this.closed && !this.failure) this.reuse(sender);
+    else closeParked(sender);
     if (this.waiting.get(path) === client && client.queue.length > 0) this.schedule(client, path, 0);
+  }
+
+  /**
+   * A sender whose parked reply went is the sender again: a client that reads slowly costs one sender for its
+   * whole burst, not one per EAGAIN (30 for 1,000 replies read at 0.5 ms each). It spins the event loop while
+   * open (see the top of this file), so it is closed once RETIRE_MS pass without an EAGAIN, and the next send
+   * takes a fresh one.
+   */
+  private reuse(sender: NativeDgramSocket): void {
+    this.sender = sender;
+    this.lastEagain = performance.now();
+    if (this.retiring) return;
+    const check = () => {
+      this.retiring = undefined;
+      const current = this.sender;
+      if (!current || !this.spinning.has(current) || this.closed) return;
+      const idle = performance.now() - this.lastEagain;
+      if (idle < RETIRE_MS) {
+        this.retiring = setTimeout(check, RETIRE_MS - idle);
+        return;
+      }
+      this.sender = undefined;
+      current.close(); // a current sender holds no datagram: a parked one is not current
+    };
+    this.retiring = setTimeout(check, RETIRE_MS);
   }
 
   /**
@@ -725,6 +761,8 @@ export class UnixDatagramSocket implements DatagramSocket {
     this.sender?.close();
     this.sender = undefined;
     cancel(this.refilling);
+    cancel(this.retiring);
+    this.retiring = undefined;
     this.refilling = undefined;
     for (const spare of this.spares.splice(0)) spare.close();
     await this.removeOwnFile();
