@@ -560,7 +560,7 @@ export class UnixDatagramSocket implements DatagramSocket {
   /**
    * The sender met EAGAIN: the addon holds the reply and sends it when the client makes room (its callback then
    * runs: unstall()), polling the socket meanwhile and reading no more for good (see the top of this file). So
-   * that socket is parked with the reply, and the next send binds a fresh sender (replaceSender()); replies to
+   * that socket is parked with the reply, and the next send takes a fresh sender (replaceSender()); replies to
    * that client wait behind it, for at most WAIT_MAX_MS (giveUp()); a client held back before and not heard of
    * since gets no wait.
    */
@@ -584,7 +584,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     }
   }
 
-  /** The parked reply went (the client read): close its socket, and send what waited behind it. */
+  /** The parked reply went (the client read): its socket sends again (reuse()) or is closed, and what waited behind it goes. */
   private unstall(path: string, client: WaitingClient, sender: NativeDgramSocket): void {
     const stall = client.stall;
     if (stall?.sender !== sender) return;
