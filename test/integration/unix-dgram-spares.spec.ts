@@ -54,35 +54,43 @@ for t in threads: t.join()
 print('sent %d' % sent[0], flush=True)
 `;
 
-withPython('a Unix datagram server whose spare senders are used up, while non-reading clients come and go (python3)', () => {
-  let dir = '';
-  let server: DatagramSocket | undefined;
-  beforeEach(() => (dir = tempDir()));
-  afterEach(async () => {
-    await server?.close();
-    removeTempDir(dir);
-  });
+let dir = '';
+let server: DatagramSocket | undefined;
+beforeEach(() => (dir = tempDir()));
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  removeTempDir(dir);
+});
 
+const needPython = () => { if (!python) throw new Error('python3 is not installed, and CI=true: install it (apt-get install -y python3)'); };
+
+/** Runs python3 with `args` to its end (within `ms`, else killed), and returns what it printed, stderr included. */
+async function runPython(args: string[], ms: number, what: string): Promise<string> {
+  const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  child.stderr!.on('data', (chunk) => (out += chunk));
+  try {
+    await within(ms, what, new Promise((r) => child.once('exit', r)));
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  return out;
+}
+
+withPython('a Unix datagram server whose spare senders are used up, while non-reading clients come and go (python3)', () => {
   test('loses no request sent in a fresh sender\'s moment with the path', async () => {
-    if (!python) throw new Error('python3 is not installed, and CI=true: install it (apt-get install -y python3)');
+    needPython();
     const failures: Error[] = [];
-    server = createUnixDatagramSocket({ path: path.join(dir, 's.sock'), maxPacketSize: 8192, onFailure: (e) => failures.push(e), spareSenders: 16 });
-    await server.bind();
+    const socket = (server = createUnixDatagramSocket({ path: path.join(dir, 's.sock'), maxPacketSize: 8192, onFailure: (e) => failures.push(e), spareSenders: 16 }));
+    await socket.bind();
     let requests = 0;
-    const socket = server;
     socket.onMessage((d) => {
       if (d.data[0] === 0x62) requests++;
       socket.send(d.data, d.from).catch(() => undefined);
     });
-    const child = spawn('python3', ['-c', clients, dir, path.join(dir, 's.sock'), '6'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.stderr!.on('data', (chunk) => (out += chunk));
-    try {
-      await within(30000, 'the clients to end', new Promise((r) => child.once('exit', r)));
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    const out = await runPython(['-c', clients, dir, path.join(dir, 's.sock'), '6'], 30000, 'the clients to end');
     const match = /sent (\d+)/.exec(out);
     if (!match) throw new Error(`the clients failed: ${out}`);
     const sent = Number(match[1]);
@@ -96,36 +104,19 @@ withPython('a Unix datagram server whose spare senders are used up, while non-re
 });
 
 withPython('a Unix datagram server that meets one slow reader after another (python3)', () => {
-  let dir = '';
-  let server: DatagramSocket | undefined;
-  beforeEach(() => (dir = tempDir()));
-  afterEach(async () => {
-    await server?.close();
-    removeTempDir(dir);
-  });
-
   // A sender whose parked reply went sends again (reuse()): a slow reader's burst costs about one sender, not one
   // per EAGAIN (some 30 for a burst of 1,000 read at 0.5 ms each), which used the 64 spares up in two or three
   // bursts, and the server then bound senders at its path again, where clients met ENOENT (flake hunt).
   test('keeps its spare senders: each burst costs one at most', async () => {
-    if (!python) throw new Error('python3 is not installed, and CI=true: install it (apt-get install -y python3)');
-    server = createUnixDatagramSocket({ path: path.join(dir, 's.sock'), maxPacketSize: 8192 });
-    await server.bind();
-    const socket = server;
+    needPython();
+    const socket = (server = createUnixDatagramSocket({ path: path.join(dir, 's.sock'), maxPacketSize: 8192 }));
+    await socket.bind();
     socket.onMessage((d) => void socket.send(d.data, d.from).catch(() => undefined));
     const spares = () => (socket as unknown as { spares: unknown[] }).spares.length;
     const before = spares();
     const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
     for (let burst = 0; burst < 3; burst++) {
-      const child = spawn('python3', [script, path.join(dir, `r${burst}.sock`), path.join(dir, 's.sock'), '500', '0.0005'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout!.on('data', (chunk) => (out += chunk));
-      child.stderr!.on('data', (chunk) => (out += chunk));
-      try {
-        await within(30000, 'the reading client to end', new Promise((r) => child.once('exit', r)));
-      } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
+      const out = await runPython([script, path.join(dir, `r${burst}.sock`), path.join(dir, 's.sock'), '500', '0.0005'], 30000, 'the reading client to end');
       expect(out.trim()).toBe('got 500 of 500');
     }
     expect(before - spares()).toBeLessThanOrEqual(3);
