@@ -22,7 +22,8 @@
  *   (seen because the send's callback did not run inside `sendTo()`) makes the sender stuck: it is put aside with
  *   that reply (`park()`, which Python's blocking sendto resembles: the reply waits for room), for at most 250 ms,
  *   then closed, which drops it; the next reply goes from a fresh sender (`replaceSender()`), or, once the held
- *   reply went, from that one again until it has been idle for a while (`reuse()`). Fresh senders come
+ *   reply went, from that one again, or next when another took its place meanwhile, until it has been idle for a while
+ *   (`reuse()`). Fresh senders come
  *   from SPARE_SENDERS spares bound at the path with the first, and from more bound a turn before they are needed
  *   once few are left (SPARE_LOW); when none is ready, one is bound at the path (the receiving socket's file
  *   hard-linked aside meanwhile), and a client that sends to the server in the microseconds without a file there
@@ -195,6 +196,8 @@ export class UnixDatagramSocket implements DatagramSocket {
   private readonly spinning = new WeakSet<NativeDgramSocket>();
   private lastEagain = 0;
   private retiring: NodeJS.Timeout | undefined;
+  /** Senders whose parked reply went while another was the sender (reuse()): the next ones, before any spare. */
+  private readonly reusable: NativeDgramSocket[] = [];
   /** The file we bound, so close() never removes a file that someone else put there later. */
   private created: PathIdentity | undefined;
   private wasBound = false;
@@ -285,6 +288,8 @@ export class UnixDatagramSocket implements DatagramSocket {
       if (this.sender === sender) this.sender = undefined;
       const spare = this.spares.indexOf(sender);
       if (spare >= 0) this.spares.splice(spare, 1);
+      const again = this.reusable.indexOf(sender);
+      if (again >= 0) this.reusable.splice(again, 1);
     });
     // Datagrams that reached it in the moment it had the path (replaceSender()) are requests too.
     sender.on('data', (buf: Buffer, from: string) => this.deliver(buf, from));
@@ -324,6 +329,12 @@ export class UnixDatagramSocket implements DatagramSocket {
    * them. Returns the fresh sender, or undefined when the socket failed (the path is not ours any more).
    */
   private replaceSender(stuck: NativeDgramSocket | undefined): NativeDgramSocket | undefined {
+    const again = this.reusable.pop();
+    if (again) {
+      this.sender = again;
+      stuck?.close();
+      return again;
+    }
     const ready = this.spares.findIndex((spare) => !this.unready.has(spare));
     const spare = ready >= 0 ? this.spares.splice(ready, 1)[0] : undefined;
     if (this.spares.length < SPARE_LOW) this.refill();
@@ -590,33 +601,43 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (stall?.sender !== sender) return;
     client.stall = undefined;
     cancel(stall.timer);
-    // It sends again (it only reads no more, and spins): the sender again, unless another took its place meanwhile.
-    if (this.sender === undefined && !this.closed && !this.failure) this.reuse(sender);
+    // It sends again (it only reads no more, and spins): the sender again, or the next one if another took its place meanwhile.
+    if (!this.closed && !this.failure) this.reuse(sender);
     else closeParked(sender);
     if (this.waiting.get(path) === client && client.queue.length > 0) this.schedule(client, path, 0);
   }
 
   /**
-   * A sender whose parked reply went is the sender again: a client that reads slowly costs one sender for its
-   * whole burst, not one per EAGAIN (30 for 1,000 replies read at 0.5 ms each). It spins the event loop while
+   * A sender whose parked reply went is the sender again (or, when another took its place meanwhile, waits in
+   * `reusable` to be the next one, before any spare): a client that reads slowly costs one sender for its whole
+   * burst, not one per EAGAIN (30 for 1,000 replies read at 0.5 ms each), and so do several slow readers, or one
+   * among other clients, whose replies took a fresh sender while its reply was parked (a spare per EAGAIN: 45 in
+   * 3 s for one slow reader and four ping-pong clients, and the spares ran out). It spins the event loop while
    * open (see the top of this file), so it is closed once RETIRE_MS pass without an EAGAIN, and the next send
    * takes a fresh one.
    */
   private reuse(sender: NativeDgramSocket): void {
-    this.sender = sender;
+    if (this.sender === undefined) this.sender = sender;
+    else this.reusable.push(sender);
     this.lastEagain = performance.now();
     if (this.retiring) return;
     const check = () => {
       this.retiring = undefined;
+      if (this.closed) return;
       const current = this.sender;
-      if (!current || !this.spinning.has(current) || this.closed) return;
+      const currentSpins = current !== undefined && this.spinning.has(current);
+      if (!currentSpins && this.reusable.length === 0) return;
       const idle = performance.now() - this.lastEagain;
       if (idle < RETIRE_MS) {
         this.retiring = setTimeout(check, RETIRE_MS - idle);
         return;
       }
-      this.sender = undefined;
-      current.close(); // a current sender holds no datagram: a parked one is not current
+      // None holds a datagram: a parked sender is neither current nor reusable.
+      for (const spinning of this.reusable.splice(0)) spinning.close();
+      if (currentSpins) {
+        this.sender = undefined;
+        current.close();
+      }
     };
     this.retiring = setTimeout(check, RETIRE_MS);
   }
@@ -764,6 +785,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     cancel(this.retiring);
     this.retiring = undefined;
     this.refilling = undefined;
+    for (const spinning of this.reusable.splice(0)) spinning.close();
     for (const spare of this.spares.splice(0)) spare.close();
     await this.removeOwnFile();
   }
