@@ -99,6 +99,8 @@ const SPARE_LOW = 4;
 /** A reused sender (reuse()) is closed once this long (ms) passes without an EAGAIN. */
 const RETIRE_MS = 250;
 const SPARE_REFILL = 8;
+/** The send buffer asked for each sender (see widened()); the kernel cuts it to net.core.wmem_max. */
+const SENDER_BUFFER = 4 << 20;
 /**
  * What the kernel charges a sender's send buffer for a datagram until its receiver reads it (the skb's truesize),
  * at most: its bytes, rounded up to a page, and the buffer's bookkeeping. See `charged`.
@@ -244,12 +246,12 @@ export class UnixDatagramSocket implements DatagramSocket {
     const spares: NativeDgramSocket[] = [];
     try {
       if (!isAbstract(path)) {
-        sender = new this.Native();
+        sender = widened(new this.Native());
         sender.bind(path);
         fs.unlinkSync(path);
         // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
         for (let i = 0; i < this.opts.spareSenders; i++) {
-          const spare = new this.Native();
+          const spare = widened(new this.Native());
           spares.push(spare);
           spare.bind(path);
           fs.unlinkSync(path);
@@ -368,7 +370,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     let fresh: NativeDgramSocket | undefined;
     let linked = false;
     try {
-      fresh = new this.Native(); // before the unlink: the moment without a file at the path is the bind's alone
+      fresh = widened(new this.Native()); // before the unlink: the moment without a file at the path is the bind's alone
       if (isOwnFile(path, this.created)) {
         fs.rmSync(aside, { force: true });
         fs.linkSync(path, aside);
@@ -905,6 +907,23 @@ function cancel(timer: NodeJS.Timeout | NodeJS.Immediate | undefined): void {
   if (!timer) return;
   if ('hasRef' in timer && 'refresh' in timer) clearTimeout(timer as NodeJS.Timeout);
   else clearImmediate(timer as NodeJS.Immediate);
+}
+
+/**
+ * A sender with the largest send buffer the kernel allows (SENDER_BUFFER, cut to net.core.wmem_max, and doubled
+ * by the kernel). The kernel charges a sender for each datagram until its receiver reads it, and polls it as
+ * writable only while that charge is at most a quarter of its buffer; the addon sends a held (parked) reply only
+ * when polled writable. With the default buffer (208 KiB) a client's full queue of 11 replies of 4 KB or more
+ * is over that quarter, so a parked reply waited until the client had read 5 (4 KB) to 9 (20 KB) of them, not one,
+ * and a client reading one every 100 to 200 ms lost all but 12 of a burst of 30 replies of 8 KB (hostile run).
+ */
+function widened(socket: NativeDgramSocket): NativeDgramSocket {
+  try {
+    socket.setSendBufferSize(SENDER_BUFFER);
+  } catch {
+    // the kernel's default buffer then
+  }
+  return socket;
 }
 
 /** Closes a parked sender on the next turn: never from inside one of its own callbacks. */
