@@ -191,7 +191,7 @@ withPython('a Unix datagram server that meets slow readers together, and other c
     } finally {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-    expect(before - spares()).toBeLessThanOrEqual(6);
+    expect(before - spares()).toBeLessThanOrEqual(12); // 2 to 7 measured (58 before), 7 with other suites running
   }, 120000);
 });
 
