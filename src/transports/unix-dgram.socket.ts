@@ -33,7 +33,8 @@
  *   most 1024 replies (1 MiB) wait per client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client
  *   connect()ed to the server takes datagrams from the receiving socket only (the kernel says EPERM to the sender),
  *   so its replies go from that one, which the kernel never refuses for a full queue (it does not throttle a
- *   socket's own peer), but does once its own send buffer is full (some 250 unread replies to connected clients);
+ *   socket's own peer), but does once its own send buffer is full (some 250 unread replies to connected clients
+ *   with the kernel's default buffer, about 10,000 with the 8 MiB a widened() one gets here);
  *   then the receiving socket is replaced (`reopen()`), and the requests waiting in its receive queue are lost with
  *   it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most 250 ms. A server bound at an abstract
  *   name has one socket (two cannot share a name without a file) and is replaced that way too;
@@ -241,7 +242,8 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.socket) throw new Error(text.bindTwice(owner));
     await prepareUnixPath(path, owner, true);
     if (this.closed) throw new Error(text.closed(owner, 'bind'));
-    const socket = new this.Native();
+    // Wide too: it sends the replies to clients connected to it, whose unread ones count against its buffer.
+    const socket = widened(new this.Native());
     let sender: NativeDgramSocket | undefined;
     const spares: NativeDgramSocket[] = [];
     try {
@@ -422,7 +424,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     try {
       // The file's permission bits (@UnixDatagramServer({ mode }) set them after binding) go to the new file.
       const mode = isOwnFile(path, this.created) ? fs.statSync(path).mode & 0o777 : undefined;
-      fresh = new this.Native(); // before the unlink, as in replaceSender()
+      fresh = widened(new this.Native()); // before the unlink, as in replaceSender()
       if (mode !== undefined) fs.unlinkSync(path);
       fresh.bind(path);
       if (mode !== undefined) fs.chmodSync(path, mode);

@@ -107,6 +107,43 @@ withPython('a Unix datagram client connect()ed to the server (python3)', () => {
   }, 30000);
 });
 
+withPython('a Unix datagram client connect()ed to the server that never reads, beside another connected client (python3)', () => {
+  // Replies to a connected client go from the receiving socket, and the kernel charges its send buffer for each
+  // until it is read: with the kernel's default buffer some 250 unread ones filled it, the next reply met EAGAIN,
+  // the receiving socket was replaced, and every connected client lost it (ECONNREFUSED, then ENOTCONN: 0 of 10
+  // replies). The receiving socket asks for a wider buffer (4 MiB asked, doubled; at worst 416 KiB: some 540).
+  test('does not cost the other one its replies', async () => {
+    needPython();
+    const server = serve(await bootstrap(SerialEcho, { transport: { path: path.join(setup.dir(), 'connected2.sock') } }));
+    const address = (server.serverAddress as { path: string }).path;
+    const script = [
+      'import socket, sys, time',
+      'reader = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); reader.bind(sys.argv[2]); reader.connect(sys.argv[3]); reader.settimeout(1)',
+      'silent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); silent.bind(sys.argv[1]); silent.connect(sys.argv[3]); silent.settimeout(2)',
+      'try:',
+      '    for i in range(300): silent.send(b"s%d" % i)',
+      'except OSError as e: print("silent:", e, flush=True)',
+      'time.sleep(0.5)',
+      'got = 0',
+      'for i in range(10):',
+      '    try:',
+      '        reader.send(b"r%d" % i)',
+      '        if reader.recv(100) == b"r%d" % i: got += 1',
+      '    except OSError as e: print(e, flush=True); time.sleep(0.1)',
+      'print("got %d of 10" % got, flush=True)',
+    ].join('\n');
+    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'silent.sock'), path.join(setup.dir(), 'reader.sock'), address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    child.stderr!.on('data', (chunk) => (out += chunk));
+    await within(20000, 'the clients to end', new Promise((r) => child.once('exit', r)));
+    expect(out.trim()).toBe('got 10 of 10');
+    expect(server.stats().clientErrors).toBe(0);
+    await within(10000, 'close', server.close());
+  }, 30000);
+});
+
 withPython('a Unix datagram client that reads, after another client left large replies unread for a while (python3)', () => {
   // The kernel counts a datagram against the socket that sent it until its receiver reads it (SO_SNDBUF, 208 KiB
   // by default): four 60 KB replies to a client that reads them later fill the sender's buffer, and the next reply,
