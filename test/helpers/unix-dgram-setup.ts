@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { forkDir } from '../fixtures/forked-handlers';
 import { fixtureDir } from '../fixtures/threaded-handlers';
@@ -31,4 +31,18 @@ export function unixDatagramSetup(what: string): { dir: () => string; children: 
     removeTempDir(dir);
   });
   return { dir: () => dir, children };
+}
+
+/**
+ * Runs python3 with `args` to its end, within `ms` (`what` names it in the timeout's error), the process put in
+ * `children` to be killed after the test; resolves with what it printed, stderr included, and its exit code.
+ */
+export async function runPython(children: ChildProcess[], args: string[], ms: number, what: string): Promise<{ out: string; code: number | null }> {
+  const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  child.stderr!.on('data', (chunk) => (out += chunk));
+  const code = await within(ms, what, new Promise<number | null>((r) => child.once('exit', r)));
+  return { out, code };
 }

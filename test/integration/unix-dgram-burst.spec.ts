@@ -7,13 +7,13 @@
  */
 import 'reflect-metadata';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { bootstrap, Server } from '../../src';
 import { ThreadedUnixDatagram } from '../fixtures/threaded-handlers';
 import { ForkedUnixDatagram } from '../fixtures/forked-handlers';
 import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
-import { unixDatagramSetup } from '../helpers/unix-dgram-setup';
+import { runPython, unixDatagramSetup } from '../helpers/unix-dgram-setup';
 import { ConcurrentEcho, SerialEcho } from '../fixtures/unix-dgram-echo-handlers';
 
 const serve = servingInTests<Server>();
@@ -32,12 +32,7 @@ const { children } = setup;
  */
 async function burst(server: string, count: number, pause = 0): Promise<{ got: number; sent: number }> {
   const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
-  const child = spawn('python3', [script, path.join(setup.dir(), 'reader.sock'), server, String(count), String(pause)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (chunk) => (out += chunk));
-  child.stderr!.on('data', (chunk) => (out += chunk));
-  const code = await within(40000, 'the reading client to end', new Promise((r) => child.once('exit', r)));
+  const { out, code } = await runPython(children, [script, path.join(setup.dir(), 'reader.sock'), server, String(count), String(pause)], 40000, 'the reading client to end');
   const match = /got (\d+) of (\d+)/.exec(out);
   if (!match) throw new Error(`the reading client exited with ${code}: ${out}`);
   return { got: Number(match[1]), sent: Number(match[2]) };
@@ -96,11 +91,7 @@ withPython('a Unix datagram client connect()ed to the server (python3)', () => {
       '    s.send(b"c%d" % i); got.append(s.recv(100).decode())',
       'print(" ".join(got), flush=True)',
     ].join('\n');
-    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'c.sock'), path.join(setup.dir(), 'connected.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    await within(20000, 'the connected client to end', new Promise((r) => child.once('exit', r)));
+    const { out } = await runPython(children, ['-c', script, path.join(setup.dir(), 'c.sock'), path.join(setup.dir(), 'connected.sock')], 20000, 'the connected client to end');
     expect(out.trim()).toBe([...Array(20).keys()].map((i) => `c${i}`).join(' '));
     expect(server.stats().clientErrors).toBe(0);
     await within(10000, 'close', server.close());
@@ -132,12 +123,7 @@ withPython('a Unix datagram client connect()ed to the server that never reads, b
       '    except OSError as e: print(e, flush=True); time.sleep(0.1)',
       'print("got %d of 10" % got, flush=True)',
     ].join('\n');
-    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'silent.sock'), path.join(setup.dir(), 'reader.sock'), address], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.stderr!.on('data', (chunk) => (out += chunk));
-    await within(20000, 'the clients to end', new Promise((r) => child.once('exit', r)));
+    const { out } = await runPython(children, ['-c', script, path.join(setup.dir(), 'silent.sock'), path.join(setup.dir(), 'reader.sock'), address], 20000, 'the clients to end');
     expect(out.trim()).toBe('got 10 of 10');
     expect(server.stats().clientErrors).toBe(0);
     await within(10000, 'close', server.close());
@@ -171,12 +157,7 @@ withPython('a Unix datagram client that reads, after another client left large r
       '    if later.recv(65536).startswith(b"L%d" % i): late += 1',
       'print("got %d of 10, late %d of 4" % (got, late), flush=True)',
     ].join('\n');
-    const child = spawn('python3', ['-c', script, path.join(setup.dir(), 'later.sock'), path.join(setup.dir(), 'reader.sock'), address], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (chunk) => (out += chunk));
-    child.stderr!.on('data', (chunk) => (out += chunk));
-    await within(20000, 'the clients to end', new Promise((r) => child.once('exit', r)));
+    const { out } = await runPython(children, ['-c', script, path.join(setup.dir(), 'later.sock'), path.join(setup.dir(), 'reader.sock'), address], 20000, 'the clients to end');
     expect(out.trim()).toBe('got 10 of 10, late 4 of 4');
     expect(server.stats().clientErrors).toBe(0);
     await within(10000, 'close', server.close());

@@ -8,11 +8,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawnSync } from 'node:child_process';
 import { createUnixDatagramSocket } from '../../src/transports/datagram-socket';
 import type { DatagramSocket } from '../../src/transports/datagram-socket';
-import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { removeTempDir, tempDir } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { runPython } from '../helpers/unix-dgram-setup';
 
 const python = spawnSync('python3', ['--version']).status === 0;
 const inCi = process.env.CI === 'true';
@@ -67,20 +68,8 @@ afterEach(async () => {
 
 const needPython = () => { if (!python) throw new Error('python3 is not installed, and CI=true: install it (apt-get install -y python3)'); };
 
-/** Runs python3 with `args` to its end (within `ms`, else killed), and returns what it printed, stderr included. */
-async function runPython(args: string[], ms: number, what: string): Promise<string> {
-  const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(child);
-  let out = '';
-  child.stdout!.on('data', (chunk) => (out += chunk));
-  child.stderr!.on('data', (chunk) => (out += chunk));
-  try {
-    await within(ms, what, new Promise((r) => child.once('exit', r)));
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  return out;
-}
+/** Runs python3 (see helpers/unix-dgram-setup.ts), killed after the test; resolves with what it printed, stderr included. */
+const python3 = async (args: string[], ms: number, what: string) => (await runPython(running, args, ms, what)).out;
 
 withPython('a Unix datagram server whose spare senders are used up, while non-reading clients come and go (python3)', () => {
   test('loses no request sent in a fresh sender\'s moment with the path', async () => {
@@ -93,7 +82,7 @@ withPython('a Unix datagram server whose spare senders are used up, while non-re
       if (d.data[0] === 0x62) requests++;
       socket.send(d.data, d.from).catch(() => undefined);
     });
-    const out = await runPython(['-c', clients, dir, path.join(dir, 's.sock'), '6'], 30000, 'the clients to end');
+    const out = await python3(['-c', clients, dir, path.join(dir, 's.sock'), '6'], 30000, 'the clients to end');
     const match = /sent (\d+)/.exec(out);
     if (!match) throw new Error(`the clients failed: ${out}`);
     const sent = Number(match[1]);
@@ -119,7 +108,7 @@ withPython('a Unix datagram server that meets one slow reader after another (pyt
     const before = spares();
     const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
     for (let burst = 0; burst < 3; burst++) {
-      const out = await runPython([script, path.join(dir, `r${burst}.sock`), path.join(dir, 's.sock'), '500', '0.0005'], 30000, 'the reading client to end');
+      const out = await python3([script, path.join(dir, `r${burst}.sock`), path.join(dir, 's.sock'), '500', '0.0005'], 30000, 'the reading client to end');
       expect(out.trim()).toBe('got 500 of 500');
     }
     expect(before - spares()).toBeLessThanOrEqual(3);
@@ -160,11 +149,11 @@ withPython('a Unix datagram server that meets slow readers together, and other c
     socket.onMessage((d) => void socket.send(d.data, d.from).catch(() => undefined));
     const spares = () => (socket as unknown as { spares: unknown[] }).spares.length;
     const before = spares();
-    const others = runPython(['-c', pingPong, dir, serverPath, '3'], 60000, 'the ping-pong clients to end');
+    const others = python3(['-c', pingPong, dir, serverPath, '3'], 60000, 'the ping-pong clients to end');
     others.catch(() => undefined); // awaited below; a failure before that is the test's
     const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
     for (let burst = 0; burst < 2; burst++) {
-      const readers = [0, 1, 2].map((k) => runPython([script, path.join(dir, `r${burst}-${k}.sock`), serverPath, '500', '0.0005'], 30000, 'a reading client to end'));
+      const readers = [0, 1, 2].map((k) => python3([script, path.join(dir, `r${burst}-${k}.sock`), serverPath, '500', '0.0005'], 30000, 'a reading client to end'));
       expect((await Promise.all(readers)).map((out) => out.trim())).toEqual(['got 500 of 500', 'got 500 of 500', 'got 500 of 500']);
     }
     fs.writeFileSync(path.join(dir, 'stop'), '');
@@ -191,7 +180,7 @@ withPython('a Unix datagram server whose replies are large, to a client that rea
     const reply = Buffer.alloc(8000, 0x72);
     socket.onMessage((d) => void socket.send(reply, d.from).catch(() => undefined));
     const script = path.join(__dirname, '../fixtures/unix-dgram-burst-reader.py');
-    const out = await runPython([script, path.join(dir, 'r.sock'), serverPath, '30', '0.1'], 30000, 'the reading client to end');
+    const out = await python3([script, path.join(dir, 'r.sock'), serverPath, '30', '0.1'], 30000, 'the reading client to end');
     expect(out.trim()).toBe('got 30 of 30');
   }, 60000);
 });
