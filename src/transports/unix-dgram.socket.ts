@@ -333,33 +333,26 @@ export class UnixDatagramSocket implements DatagramSocket {
    * them. Returns the fresh sender, or undefined when the socket failed (the path is not ours any more).
    */
   private replaceSender(stuck: NativeDgramSocket | undefined): NativeDgramSocket | undefined {
-    const again = this.reusable.pop();
-    if (again) {
-      this.sender = again;
-      stuck?.close();
-      return again;
+    let next = this.reusable.pop();
+    if (!next) {
+      const ready = this.spares.findIndex((spare) => !this.unready.has(spare));
+      next = ready >= 0 ? this.spares.splice(ready, 1)[0] : undefined;
+      if (this.spares.length < SPARE_LOW) this.refill();
     }
-    const ready = this.spares.findIndex((spare) => !this.unready.has(spare));
-    const spare = ready >= 0 ? this.spares.splice(ready, 1)[0] : undefined;
-    if (this.spares.length < SPARE_LOW) this.refill();
-    if (spare) {
-      this.sender = spare;
-      stuck?.close();
-      return spare;
+    if (!next) {
+      try {
+        next = this.bindAtPath();
+      } catch (err) {
+        this.sender = undefined;
+        stuck?.close();
+        this.fail(err as Error);
+        return undefined;
+      }
+      this.listenTo(next);
     }
-    let fresh: NativeDgramSocket;
-    try {
-      fresh = this.bindAtPath();
-    } catch (err) {
-      this.sender = undefined;
-      stuck?.close();
-      this.fail(err as Error);
-      return undefined;
-    }
-    this.listenTo(fresh);
-    this.sender = fresh;
+    this.sender = next;
     stuck?.close();
-    return fresh;
+    return next;
   }
 
   /**
@@ -666,9 +659,7 @@ export class UnixDatagramSocket implements DatagramSocket {
       stall.sender.close();
       if (!this.trySend(client, path, stall.reply, stall.since)) {
         // Refused to the receiving socket (the path is a client connected to it now): it waits, as in flush().
-        client.queue.unshift(stall.reply);
-        client.bytes += stall.reply.data.length;
-        this.waitingBytes += stall.reply.data.length;
+        this.putBack(client, stall.reply);
         this.refused(client, path);
         return;
       }
@@ -738,9 +729,7 @@ export class UnixDatagramSocket implements DatagramSocket {
       client.bytes -= reply.data.length;
       this.waitingBytes -= reply.data.length;
       if (!this.trySend(client, path, reply)) {
-        client.queue.unshift(reply);
-        client.bytes += reply.data.length;
-        this.waitingBytes += reply.data.length;
+        this.putBack(client, reply);
         this.refused(client, path);
         return;
       }
@@ -749,6 +738,13 @@ export class UnixDatagramSocket implements DatagramSocket {
     }
     // Behind a parked reply, the rest wait for unstall().
     if (client.queue.length > 0 && !client.stall) this.schedule(client, path, due(client));
+  }
+
+  /** Puts a reply back at the head of the client's queue (it was taken off to be sent), counting its bytes again. */
+  private putBack(client: WaitingClient, reply: WaitingReply): void {
+    client.queue.unshift(reply);
+    client.bytes += reply.data.length;
+    this.waitingBytes += reply.data.length;
   }
 
   /** Removes the client's entry; its waiting replies are rejected with `error(reply)`. */
@@ -761,9 +757,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (stall) {
       cancel(stall.timer);
       closeParked(stall.sender); // which drops the reply it holds, unanswered
-      client.queue.unshift(stall.reply);
-      client.bytes += stall.reply.data.length;
-      this.waitingBytes += stall.reply.data.length;
+      this.putBack(client, stall.reply);
     }
     const queue = client.queue.splice(0);
     this.waitingBytes -= client.bytes;
