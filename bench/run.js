@@ -2,7 +2,7 @@
 /**
  * The benchmark driver.
  *
- *   npm run bench                          quick profile (under 3 minutes on 2 cores)
+ *   npm run bench                          quick profile (about 10 minutes on 2 cores)
  *   npm run bench -- --full                longer runs, 5 repetitions, 10,000 idle connections
  *   npm run bench -- --node <path>         the servers run under another Node binary
  *   npm run bench -- --only tcp1,udp16     some workloads only (ids as in the tables); --reps n, --seconds s
@@ -21,7 +21,9 @@
  * whole process tree (threads, forked children, cluster workers). The generator reports its own CPU;
  * a run in which it used >= 90 % of its core is flagged "gen sat.": the server may have had more to give.
  *
- * Writes bench/results/<stamp>.json (every run), bench/results/latest.md and bench/results/latest.svg.
+ * Writes bench/results/<stamp>.json (every run) and the tables as markdown: a run of every workload (no
+ * --only) to bench/results/latest.md and latest.svg, which the README shows; an --only run to <stamp>.md
+ * beside its JSON, so that a partial run never replaces the chart (one did, committed by mistake, 12-02).
  * Servers and generators are killed (whole process groups) in finally blocks and on SIGINT/SIGTERM.
  */
 const { spawn, spawnSync } = require('node:child_process');
@@ -1083,9 +1085,14 @@ function compactJson(value) {
 
 const RESULTS = path.join(__dirname, 'results');
 
+/** A run's tables as markdown (`t`: its targets), the edge bench's after them when it ran. */
+function report(meta, results, t) {
+  return markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
+}
+
 /** Writes bench/results/latest.md and latest.svg for a run (`t`: its targets); returns the markdown. */
 function writeLatest(meta, results, t) {
-  const md = markdown(meta, results, t) + (meta.edge ? `\n\n## Production edge (bench/edge.js)\n\n${meta.edge}` : '');
+  const md = report(meta, results, t);
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md + '\n');
   fs.writeFileSync(path.join(RESULTS, 'latest.svg'), svg(meta, results) + '\n');
   return md;
@@ -1160,8 +1167,15 @@ async function main() {
   const t = targets(results, meta.serverNode);
   fs.mkdirSync(RESULTS, { recursive: true });
   fs.writeFileSync(path.join(RESULTS, `${meta.stamp}.json`), compactJson({ meta, targets: t, results }) + '\n');
-  console.log(writeLatest(meta, results, t));
-  console.log(`\nbench: ${meta.elapsedSeconds} s; bench/results/${meta.stamp}.json, latest.md, latest.svg`);
+  if (OPTS.only) {
+    const md = report(meta, results, t);
+    fs.writeFileSync(path.join(RESULTS, `${meta.stamp}.md`), md + '\n');
+    console.log(md);
+    console.log(`\nbench: ${meta.elapsedSeconds} s; bench/results/${meta.stamp}.json and .md (--only: latest.md and the chart keep the last full run)`);
+  } else {
+    console.log(writeLatest(meta, results, t));
+    console.log(`\nbench: ${meta.elapsedSeconds} s; bench/results/${meta.stamp}.json, latest.md, latest.svg`);
+  }
 }
 
 function cleanup() {
