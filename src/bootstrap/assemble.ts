@@ -9,7 +9,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { isStreamTransport } from '../metadata/definition';
-import { connectionClosed, connectionOpened, requestObserved, traceRequest } from '../observability/events';
+import { connectionClosed, connectionOpened, requestAbandoned, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
 import { streamBytes } from '../observability/connection-bytes';
 import { endedHealthCheck, isHealthCheckOn } from '../observability/health-check';
@@ -150,6 +150,12 @@ export function assembleServer(
     finishRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
       if (!requestObserved()) return super.finishRequest(request, clientAddress);
       return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request), undefined, request as object);
+    }
+
+    /** An abandoned request publishes its request.end (with the error) before its connection is released. */
+    protected endAbandoned(request: unknown, error: Error): Promise<void> {
+      if (typeof request === 'object' && request !== null) requestAbandoned(request, error);
+      return super.endAbandoned(request, error);
     }
 
     closeRequest(request: unknown): Promise<void> | void {

@@ -6,6 +6,7 @@ import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { isDisposing } from '../lifecycle/dispose-after-end';
 import { endedWithin, handleErrorSafely } from '../concurrency/process-in-background';
+import { settledWithin } from '../transports/event-loop';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
@@ -402,8 +403,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const earlier = this.abandonReports;
     const reports = (async () => {
       for (const [request, clientAddress] of stuck) {
-        await this.reportError(request, clientAddress, reason(request)).catch(() => undefined);
+        const error = reason(request);
+        await this.reportError(request, clientAddress, error).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
+        await this.endAbandoned(request, error);
         this.strategy.forget?.(request);
       }
     })();
@@ -589,6 +592,25 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** shutdownRequest(request), waited for shutdownTimeout at most (endedWithin): a user's override that never settles holds nothing up. */
   private endRequest(request: Req): Promise<void> | undefined {
     return endedWithin(this, this.shutdownRequest(request));
+  }
+
+  /**
+   * A request given up at shutdownTimeout (or close()), already reported: its connection is released as any
+   * other's (shutdownRequest, then closeRequest), so that the limits, stats() and `connection.close` count it
+   * before shutdown() resolves; its handler, should it ever return, ends nothing a second time (wasAbandoned).
+   * Waited for ABANDON_GRACE_MS at most, its failure logged: the request was reported and its connection
+   * closed already. The decorators' server publishes its `request.end` here too, with `error`.
+   */
+  protected async endAbandoned(request: Req, _error: Error): Promise<void> {
+    let ended: unknown;
+    try {
+      ended = this.shutdownRequest(request);
+    } catch (err) {
+      ended = Promise.reject(err);
+    }
+    if (ended === RESOLVED || !isThenable(ended)) return;
+    const logged = Promise.resolve(ended).then(ignore, (err: unknown) => this.logger.error(`sockserve: error while ending an abandoned request: ${describeThrown(err)}`));
+    await settledWithin(logged, ABANDON_GRACE_MS);
   }
 
   /** @internal See RequestProcessor.wasAbandoned. */

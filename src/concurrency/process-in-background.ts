@@ -21,7 +21,8 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
     running = Promise.reject(err);
   }
   const end = (): Promise<void> | void => {
-    const ended = shutdownSafely(server, request);
+    // Abandoned at shutdownTimeout meanwhile (a handler that returned after all): the server ended it then, once.
+    const ended = server.wasAbandoned?.(request) ? undefined : shutdownSafely(server, request);
     if (ended === undefined) return onEnd?.();
     return onEnd ? ended.then(onEnd) : ended;
   };

@@ -21,6 +21,8 @@ export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
     } finally {
       this.current = undefined;
     }
+    // Abandoned at shutdownTimeout meanwhile: the server ended it then (endAbandoned), once.
+    if (server.wasAbandoned?.(request)) return;
     await endedWithin(server, server.shutdownRequest(request)); // bounded by shutdownTimeout
   }
 

@@ -111,7 +111,11 @@ export function traceRequest(
       if (quiet) throw quiet.error;
     });
   }
+  let published = false;
   const ended = (error?: unknown) => {
+    if (published) return; // abandoned (requestAbandoned), then the handler returned after all
+    published = true;
+    if (connection) unended.delete(connection);
     const [bytesIn, bytesOut] = bytes();
     const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
     if (error !== undefined) payload.error = error;
@@ -122,6 +126,7 @@ export function traceRequest(
       else forward!.record('requestEnd', data);
     }
   };
+  if (connection) unended.set(connection, ended);
   return traced.then(
     () => {
       ended();
@@ -132,6 +137,18 @@ export function traceRequest(
       throw error;
     },
   );
+}
+
+/** The `request.end` still to publish of each traced request, by its connection (traceRequest's `connection`). */
+const unended = new WeakMap<object, (error: unknown) => void>();
+
+/**
+ * The server gave up the request on `connection` (shutdownTimeout, close()): its `request.end` is published
+ * now, with `error`, as the pools publish theirs, not when (if ever) its handler returns. Nothing when it
+ * was not traced or has ended.
+ */
+export function requestAbandoned(connection: object, error: unknown): void {
+  unended.get(connection)?.(error);
 }
 
 /** One `@OnMessage` message (for the framing code): `sockserve:message`. */

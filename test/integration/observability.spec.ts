@@ -226,6 +226,47 @@ describe.each(modes)('observability in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ clientErrors: 1, errors: 0 });
     expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
   });
+
+  test('a request abandoned at shutdownTimeout publishes its request.end (with the RequestTimeoutError) and connection.close, and its bytes count, before shutdown() resolves', async () => {
+    recorder = recordEvents();
+    const logger = memoryLogger();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    @TcpServer(0) @m.decorate()
+    class Hangs {
+      @Handle() async h(req: StreamRequest) {
+        await req.rfile.readline();
+        await held; // until after shutdown(): only the abandoning ends this request
+      }
+    }
+    const s = serve(await bootstrap(Hangs, { logger, shutdownTimeout: 0.3 }));
+    const socket = await within(5000, 'connect', connect(target(s)));
+    socket.on('error', () => undefined);
+    try {
+      socket.write('twelve bytes');
+      socket.write('\n');
+      await until(() => s.stats().active === 1, 5000);
+      await until(() => recorder!.named('sockserve:request.start').length === 1, 5000);
+      await new Promise((r) => setTimeout(r, 50)); // the line is read
+      await within(5000, 'shutdown', s.shutdown());
+      // Published and counted by the time shutdown() resolves, as @Threading and @Forking do (hostile new-user run).
+      const [end] = recorder.named('sockserve:request.end');
+      expect(end).toMatchObject({ server: s, bytesIn: 13 });
+      expect((end.error as Error).name).toBe('RequestTimeoutError');
+      expect(recorder.named('sockserve:connection.close')).toEqual([expect.objectContaining({ server: s, bytesIn: 13, bytesOut: 0 })]);
+      expect(s.stats()).toMatchObject({ active: 0, bytesIn: 13, clientErrors: 1, errors: 0 });
+      expect(logger.lines.warn).toEqual([expect.stringMatching(/RequestTimeoutError/)]);
+      // Its handler returns after all: nothing is published, counted or reported a second time.
+      release();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(recorder.named('sockserve:request.end')).toHaveLength(1);
+      expect(recorder.named('sockserve:connection.close')).toHaveLength(1);
+      expect(s.stats()).toMatchObject({ active: 0, bytesIn: 13, clientErrors: 1, errors: 0 });
+      expect(logger.lines.warn).toHaveLength(1);
+    } finally {
+      socket.destroy();
+    }
+  });
 });
 
 const workerModes = [
