@@ -14,7 +14,7 @@ import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../me
 import { isStreamTransport } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
-import { settledWithin } from '../transports/event-loop';
+import { microtask, settledWithin } from '../transports/event-loop';
 import { isDisposing } from '../lifecycle/dispose-after-end';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
@@ -168,7 +168,7 @@ class MemoryServer extends BaseServer<Request, unknown> {
     end._final = (callback: (error?: Error | null) => void): void => {
       callback();
       // One microtask on: the wiring marks a connection it ends before disposing right after ending it.
-      queueMicrotask(() => {
+      microtask(() => {
         state.finished = true;
         if (state.mayShow || !(this.ending.has(end) || isDisposing(end))) this.pushEof(end, state);
       });

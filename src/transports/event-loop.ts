@@ -25,3 +25,13 @@ export async function settledWithin(work: Promise<unknown>, ms: number): Promise
     timers.clearTimeout(timer);
   }
 }
+
+/**
+ * `queueMicrotask(fn)` that a test's fake clock cannot hold: jest's modern `useFakeTimers()` replaces the
+ * global `queueMicrotask` (and `process.nextTick`) too, so a job queued through it ran only when the test
+ * advanced the clock, and an in-memory client never saw its server's EOF (`readAll()` hung). A resolved
+ * promise's `then` is the same one microtask later, and no fake timer replaces it.
+ */
+export function microtask(fn: () => void): void {
+  void Promise.resolve().then(fn);
+}

@@ -4,7 +4,7 @@ import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { acceptedAt, takeHeldSince } from './connection-stamps';
 import { ChunkQueue } from './chunk-queue';
-import { afterPollPhase } from './event-loop';
+import { afterPollPhase, microtask } from './event-loop';
 
 /** The default line limit of `readline()`: 64 KiB, as asyncio's StreamReader. */
 export const DEFAULT_LINE_LIMIT = 64 * 1024;
@@ -370,8 +370,8 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * it: a later turn than the call), `fail` with the source's error or a RequestTimeoutError.
    */
   private wait(deadline: number | undefined, what: string, wake: () => void, fail: (err: Error) => void): void {
-    if (this.error) return void queueMicrotask(() => fail(this.error!));
-    if (this.eof) return void queueMicrotask(wake);
+    if (this.error) return void microtask(() => fail(this.error!));
+    if (this.eof) return void microtask(wake);
     this.wakeResolve = wake;
     this.wakeReject = fail;
     const lineMs = deadline === undefined ? null : Math.max(0, deadline - Date.now());

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
+import { microtask } from './event-loop';
 
 /**
  * The request's `wfile`: writes to a stream socket. Each `write()` resolves once the data has been handed
@@ -144,7 +145,7 @@ export class StreamWriter {
     const write = new WritePromise<number>(executor);
     this.pending++;
     Promise.prototype.then.call(write, this.settled, (err: Error) =>
-      queueMicrotask(() => {
+      microtask(() => {
         if (!write.observed) this.unobserved ??= err;
         this.settled();
       }),

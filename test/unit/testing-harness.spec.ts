@@ -1120,3 +1120,30 @@ describe('shutdown() in memory, as a real server\'s (API.md §6)', () => {
     expect(await reply).toBeUndefined();
   });
 });
+
+describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTick are faked too)', () => {
+  const realTimers = jest.requireActual<typeof import('node:timers')>('node:timers');
+  /** `work`'s value, or 'hung' after `ms` of real time (the fake clock would never fire it). */
+  function orHung<T>(work: Promise<T>, ms = 1000): Promise<T | 'hung'> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([work, new Promise<'hung'>((r) => (timer = realTimers.setTimeout(() => r('hung'), ms)))]).finally(() => realTimers.clearTimeout(timer));
+  }
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  test('the client sees the server\'s EOF: readAll() and readline() at EOF resolve (readAll() hung on the faked queueMicrotask)', async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => 'noon' }], logger: { error() {}, warn() {} } });
+    const c = t.connect();
+    c.write('a\n');
+    expect(await orHung(c.readline())).toBe('A\n');
+    c.write('b');
+    expect(await orHung(c.end())).toBeUndefined();
+    expect(await orHung(c.readAll().then(String))).toBe('B\n');
+    expect(await orHung(c.readline())).toBe('');
+    const d = t.connect();
+    d.write('boom\n');
+    expect(await orHung(d.readAll().then(String))).toBe('');
+    expect(await orHung(d.readline())).toBe('');
+    expect(t.errors).toEqual([expect.objectContaining({ message: 'boom' })]);
+  });
+});
