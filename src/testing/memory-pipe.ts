@@ -9,6 +9,14 @@ import { Duplex } from 'node:stream';
  */
 export class MemoryEnd extends Duplex {
   peer!: MemoryEnd;
+  /**
+   * Bytes this end has been sent and has sent, as a socket's counters: the server tells a health check (a
+   * reset with no byte either way: no @HandleError on the request's instance) by them. Without them every
+   * in-memory connection looked like one, and a client's reset after an exchange reached @HandleError on a
+   * fresh handler instance in a second request scope, not on the request's own (hostile run).
+   */
+  bytesRead = 0;
+  bytesWritten = 0;
   /** The callback of a write waiting for the peer's reader to take what it holds. */
   private blocked: ((error?: Error | null) => void) | undefined;
 
@@ -25,6 +33,8 @@ export class MemoryEnd extends Duplex {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const peer = this.peer;
     if (peer.destroyed || peer.readableEnded) return callback(); // gone: a real socket's bytes would be lost too
+    this.bytesWritten += chunk.length;
+    peer.bytesRead += chunk.length;
     // A copy, as a socket's kernel takes one: neither side can change what the other has read.
     if (peer.push(Buffer.from(chunk))) callback();
     else this.blocked = callback;

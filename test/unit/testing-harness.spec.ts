@@ -657,6 +657,46 @@ describe('a @Handle stream handler', () => {
     expect(await c.readAll()).toEqual(Buffer.from('ERR bad hello\n'));
   });
 
+  test('a client reset after an exchange reaches @HandleError on the request\'s own instance, as on a socket: one request scope, built and disposed once (it ran on a fresh instance, with a second scope)', async () => {
+    const seen: string[] = [];
+    let scopes = 0;
+    @Injectable({ scope: 'request' })
+    class Session {
+      readonly id = ++scopes;
+      dispose() { seen.push(`dispose ${this.id}`); }
+    }
+    for (const kind of ['message', 'stream'] as const) {
+      @TcpServer(0)
+      @Framing('lines')
+      class Chatty {
+        private user = 'nobody';
+        constructor(private readonly session: Session) {}
+        @OnMessage() on(line: string) { this.user = line; return `hi ${line}`; }
+        @HandleError() failed(error: NodeJS.ErrnoException) { seen.push(`${error.code} for ${this.user} in scope ${this.session.id}`); }
+      }
+      @TcpServer(0)
+      class Raw {
+        private user = 'nobody';
+        constructor(private readonly session: Session) {}
+        @Handle() async handle(req: StreamRequest) {
+          this.user = (await req.rfile.readline()).toString().trim();
+          await req.wfile.write(`hi ${this.user}\n`);
+          await req.rfile.readline();
+        }
+        @HandleError() failed(error: NodeJS.ErrnoException) { seen.push(`${error.code} for ${this.user} in scope ${this.session.id}`); }
+      }
+      seen.length = 0;
+      scopes = 0;
+      const t = await serve(kind === 'message' ? Chatty : Raw);
+      const c = t.connect();
+      c.write('ann\n');
+      expect(await c.readline()).toBe('hi ann\n');
+      await c.destroy();
+      await t.close();
+      expect({ kind, seen }).toEqual({ kind, seen: ['ECONNRESET for ann in scope 1', 'dispose 1'] });
+    }
+  });
+
   test('a @HandleError that never settles is waited for shutdownTimeout: the connection closes and close() resolves, the hook called once', async () => {
     let calls = 0;
     @TcpServer(0)
