@@ -344,8 +344,10 @@ export class TestServer {
    */
   async close(): Promise<void> {
     this.closing = true;
-    // Made after shutdown() and never read: reset, as close() resets what a real server's socket still holds.
-    for (const request of this.unread.splice(0)) {
+    // Made after shutdown(), or waiting for a serial handler's turn, and never read: reset, as close() resets
+    // what a real server's socket still holds.
+    const waiting = this.waiting.splice(0);
+    for (const request of [...waiting.map((w) => w.request), ...this.unread.splice(0)]) {
       if (request instanceof MemoryEnd) {
         request.destroy();
         this.classic.open.delete(request);
@@ -354,6 +356,7 @@ export class TestServer {
       this.classic.whenClosed.delete(request);
       closed?.();
     }
+    for (const w of waiting) w.resolve();
     await this.classic.closeAll(this.closeWait, this.def.handler.name, () => Promise.allSettled(this.pending));
     await Promise.allSettled(this.pending); // each request's own promise carries its failure to whoever awaits it
     await this.server.close();
@@ -377,10 +380,42 @@ export class TestServer {
   /**
    * Queues a request and has the classic loop take it; resolves once it has been closed. Counted in
    * `stats().accepted` as a real server counts each connection and datagram it takes. After shutdown() it
-   * stays unread (MemoryServer.stopped) until close().
+   * stays unread (MemoryServer.stopped) until close(). A handler without a concurrency decorator is served
+   * as bootstrap() serves it (API.md §3): one request at a time, the next taken only once the current one
+   * has closed; until then it waits in `waiting`, and close() resets it there. Before, every handler's
+   * connections were served at once, so a test of two clients passed where the real server served the
+   * second only after the first had gone (hostile run).
    */
   private take(request: Request, clientAddress: ClientAddress): Promise<void> {
     const closed = new Promise<void>((resolve) => this.classic.whenClosed.set(request, resolve));
+    if (this.def.concurrency.kind !== 'serial') return this.start(request, clientAddress, closed);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ request, clientAddress, closed, resolve, reject });
+      this.nextSerial();
+    });
+  }
+
+  /** Requests of a serial handler waiting for the one before them to close (take()); close() resets them. */
+  private readonly waiting: Array<{ request: Request; clientAddress: ClientAddress; closed: Promise<void>; resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** A serial handler's request has been started and has not closed yet. */
+  private serialBusy = false;
+
+  /** Starts a serial handler's next waiting request, at once, when none is running. */
+  private nextSerial(): void {
+    if (this.serialBusy) return;
+    const next = this.waiting.shift();
+    if (!next) return;
+    this.serialBusy = true;
+    const done = this.start(next.request, next.clientAddress, next.closed);
+    done.then(next.resolve, next.reject);
+    const after = () => {
+      this.serialBusy = false;
+      this.nextSerial();
+    };
+    done.then(after, after);
+  }
+
+  private start(request: Request, clientAddress: ClientAddress, closed: Promise<void>): Promise<void> {
     if (this.classic.stopped) {
       this.unread.push(request);
       return closed;
@@ -398,6 +433,8 @@ export class TestServer {
     return done;
   }
 }
+
+function noop(): void {}
 
 function classicAddress(t: TransportDefinition): unknown {
   if (t.kind === 'tcp' || t.kind === 'udp') return [t.options.host ?? '127.0.0.1', t.options.port];

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { until } from '../fakes/fake-server';
 import {
-  Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
+  Concurrent, Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
   RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify, DatagramRequest,
   UnixDatagramServer, UnixStreamServer,
 } from '../../src';
@@ -750,8 +750,9 @@ describe('user framers', () => {
     a.write('ECT\0');
     expect((await a.read(9)).toString()).toBe('got SEND\0');
     expect((await a.read(12)).toString()).toBe('got CONNECT\0');
+    await a.end(); // Stomp is served serially: b is taken once a has ended
     expect((await b.read(8)).toString()).toBe('got ONE\0');
-    await Promise.all([a.end(), b.end()]);
+    await b.end();
   });
 
   test('maxLength holds for a framer with buffered: a message past it is a FrameTooLongError', async () => {
@@ -1185,5 +1186,62 @@ describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTic
     expect(await orHung(d.readAll().then(String))).toBe('');
     expect(await orHung(d.readline())).toBe('');
     expect(t.errors).toEqual([expect.objectContaining({ message: 'boom' })]);
+  });
+});
+
+describe('a handler without a concurrency decorator is served serially, as bootstrap() serves it (API.md §3)', () => {
+  @TcpServer(0)
+  @Framing('lines')
+  class OneAtATime {
+    @Verify() verify(client: ClientAddress) { events.push(`verify ${client.port}`); return true; }
+    @OnMessage() on(line: string) { events.push(`message ${line}`); return line; }
+    @Finish() finish(req: MessageRequest) { events.push(`finish ${req.clientAddress.port}`); }
+  }
+  @TcpServer(0)
+  @Concurrent()
+  @Framing('lines')
+  class Interleaved {
+    @OnMessage() on(line: string) { return line; }
+  }
+
+  test('the second connection is taken only once the first has ended (it was served at once: a test passed that production deadlocks)', async () => {
+    const t = await serve(OneAtATime);
+    const first = t.connect({ host: '127.0.0.1', port: 1 });
+    first.write('a\n');
+    expect(await first.readline()).toBe('a\n');
+    const second = t.connect({ host: '127.0.0.1', port: 2 });
+    second.write('b\n');
+    let answered = false;
+    const reply = second.readline().then((line) => ((answered = true), line));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(answered).toBe(false);
+    expect(events).toEqual(['verify 1', 'message a']);
+    await first.end();
+    expect(await within(2000, 'the second reply', reply)).toBe('b\n');
+    await second.end();
+    expect(events).toEqual(['verify 1', 'message a', 'finish 1', 'verify 2', 'message b', 'finish 2']);
+  });
+
+  test('close() resets a connection still waiting for its turn: @Verify never runs for it and its closed resolves', async () => {
+    const t = await TestServer.create(OneAtATime);
+    const first = t.connect({ host: '127.0.0.1', port: 1 });
+    first.write('a\n');
+    expect(await first.readline()).toBe('a\n');
+    const second = t.connect({ host: '127.0.0.1', port: 2 });
+    const read = second.readAll().then(String, (error: NodeJS.ErrnoException) => error.code);
+    await within(5000, 'close()', t.close());
+    await within(2000, 'the waiting connection to close', second.closed);
+    expect(await read).toBe('ECONNRESET');
+    expect(events.filter((e) => e.endsWith(' 2'))).toEqual([]);
+  });
+
+  test('@Concurrent handlers interleave their connections, as before', async () => {
+    const t = await serve(Interleaved);
+    const first = t.connect();
+    const second = t.connect();
+    second.write('b\n');
+    expect(await within(2000, 'the second reply', second.readline())).toBe('b\n');
+    first.write('a\n');
+    expect(await first.readline()).toBe('a\n');
   });
 });
