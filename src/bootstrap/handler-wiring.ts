@@ -53,6 +53,12 @@ export class HandlerWiring {
     private readonly readerOptions: () => { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null },
     /** Seconds a @HandleError is waited for (the server's shutdownTimeout); null or undefined: no bound. */
     private readonly handleErrorLimit: () => number | null | undefined = () => undefined,
+    /**
+     * Whether a reset with no byte either way is a health check, whose error reaches no hook (bootstrap()'s
+     * servers). sockserve/testing's server tells none (`healthChecks` stays 0) and reports every reset: false
+     * there, so that its @HandleError runs on the request's own instance, not on a fresh one in a second scope.
+     */
+    private readonly healthChecks = true,
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -127,7 +133,7 @@ export class HandlerWiring {
     // A request the server gave up on at shutdownTimeout was reported then; what it meets later is no news
     // (handleErrorSafely says the same; before this check the hook ran a second time; hostile re-check).
     if (this.face.classicServer.wasAbandoned(request as never)) return Promise.reject(err);
-    if (!Array.isArray(request) && endedHealthCheck(request, err)) return Promise.reject(err);
+    if (this.healthChecks && !Array.isArray(request) && endedHealthCheck(request, err)) return Promise.reject(err);
     let hook: Promise<unknown>;
     try {
       hook = handleErrorWithin(this.call(instance, 'handleError', err, clientAddress), this.def.handler.name, this.handleErrorLimit(), err);

@@ -273,7 +273,7 @@ export class TestServer {
     // A @HandleError is waited for shutdownTimeout at most, as bootstrap()'s servers wait for it (a hung one held its
     // connection open and close() pending for ever; hostile re-check).
     const limit = Number.isFinite(closeWait) ? closeWait : null;
-    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit);
+    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false);
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors, this.server.counters);
     this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);

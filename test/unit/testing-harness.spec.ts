@@ -697,6 +697,31 @@ describe('a @Handle stream handler', () => {
     }
   });
 
+  test('a client reset before any byte reaches @HandleError on the request\'s own instance too (in memory no connection is a health check): one request scope', async () => {
+    const seen: string[] = [];
+    let scopes = 0;
+    @Injectable({ scope: 'request' })
+    class Session {
+      readonly id = ++scopes;
+      dispose() { seen.push(`dispose ${this.id}`); }
+    }
+    @TcpServer(0)
+    @Framing('lines')
+    class Greeted {
+      private greeted = false;
+      constructor(private readonly session: Session) {}
+      @Setup() setup() { this.greeted = true; }
+      @OnMessage() on(line: string) { return line; }
+      @HandleError() failed(error: NodeJS.ErrnoException) { seen.push(`${error.code} greeted ${this.greeted} in scope ${this.session.id}`); }
+    }
+    const t = await serve(Greeted);
+    const c = t.connect();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await c.destroy();
+    await t.close();
+    expect(seen).toEqual(['ECONNRESET greeted true in scope 1', 'dispose 1']);
+  });
+
   test('a @HandleError that never settles is waited for shutdownTimeout: the connection closes and close() resolves, the hook called once', async () => {
     let calls = 0;
     @TcpServer(0)
