@@ -193,7 +193,13 @@ class MemoryServer extends BaseServer<Request, unknown> {
     this.errors.push(error);
     this.counters.countError(error); // errors, clientErrors, tlsErrors or proxyErrors, as bootstrap()'s server counts
 
-    await this.wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout, request);
+    // What the default report gets besides the request's own error (the hook's failure, a scope's dispose()
+    // failing after the hook) is in `errors` too: a test saw only the request's error, the log both.
+    const report = (unhandled: unknown) => {
+      if (unhandled !== error) this.errors.push(unhandled);
+      return super.handleError(request, clientAddress, unhandled);
+    };
+    await this.wiring.handleError(error, clientAddress, report, this.shutdownTimeout, request);
   }
 
   /**

@@ -1270,3 +1270,22 @@ describe('a handler without a concurrency decorator is served serially, as boots
     expect(await first.readline()).toBe('a\n');
   });
 });
+
+describe('t.errors lists what the default report got', () => {
+  test('a @HandleError that throws: its own error is in t.errors after the request\'s, as the log has both (only the request\'s was there)', async () => {
+    @TcpServer(0)
+    @Framing('lines')
+    class HookThrows {
+      @OnMessage() on(line: string) { if (line === 'boom') throw new Error('boom'); return line; }
+      @HandleError() failed() { throw new Error('the hook threw'); }
+    }
+    const logged: string[] = [];
+    const t = await serve(HookThrows, { logger: { error: (m) => logged.push(m), warn: (m) => logged.push(m) } });
+    const c = t.connect();
+    c.write('boom\n');
+    await c.readAll();
+    expect(t.errors).toEqual([expect.objectContaining({ message: 'boom' }), expect.objectContaining({ message: 'the hook threw' })]);
+    expect(logged).toEqual([expect.stringContaining('the hook threw')]);
+    expect(t.server.stats()).toMatchObject({ errors: 1 }); // counted once, as bootstrap()'s server counts it
+  });
+});
