@@ -401,15 +401,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const stuck = [...(this.strategy.inFlight?.() ?? [])].filter(([request]) => !this.abandoning.has(request as object));
     for (const [request] of stuck) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
     const earlier = this.abandonReports;
-    const reports = (async () => {
-      for (const [request, clientAddress] of stuck) {
+    // Reported side by side, not one after another: each report is bounded by shutdownTimeout, so N stuck
+    // requests whose @HandleError never settles held the loop (and serveForever(), close()) N × shutdownTimeout.
+    const reports = Promise.all(
+      stuck.map(async ([request, clientAddress]) => {
         const error = reason(request);
         await this.reportError(request, clientAddress, error).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         await this.endAbandoned(request, error);
         this.strategy.forget?.(request);
-      }
-    })();
+      }),
+    ).then(() => undefined);
     this.abandonReports = reports;
     await earlier; // an abandoning still reporting (shutdownTimeout's, when close() comes) ends first
     await reports;

@@ -1,0 +1,70 @@
+import 'reflect-metadata';
+import * as net from 'node:net';
+import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpServer } from '../../src';
+import { connect, within } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+import { memoryLogger } from '../helpers/memory-logger';
+
+const serve = servingInTests<Server>();
+const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
+const sockets: net.Socket[] = [];
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+});
+
+const reports: Array<{ port: number; at: number }> = [];
+beforeEach(() => (reports.length = 0));
+
+/** Each request reads its line, then awaits something that never settles; so does @HandleError. */
+@TcpServer(0) @Concurrent()
+class HungAndHungReports {
+  @Handle() async handle(req: StreamRequest) {
+    await req.rfile.readline();
+    await new Promise(() => {});
+  }
+  @HandleError() report(_e: unknown, client: { port: number }) {
+    reports.push({ port: client.port, at: Date.now() });
+    return new Promise(() => {});
+  }
+}
+
+/** Reads lines for ever; @HandleError takes a while (a report sent somewhere slow), then returns. */
+@TcpServer(0) @Concurrent()
+class ReadsWithSlowReport {
+  @Handle() async handle(req: StreamRequest) {
+    for (;;) if ((await req.rfile.readline()).length === 0) return;
+  }
+  @HandleError() async report(_e: unknown, client: { port: number }) {
+    reports.push({ port: client.port, at: Date.now() });
+    await new Promise((r) => setTimeout(r, 400));
+  }
+}
+
+async function clientsInHandler(server: Server, n: number, payload: string): Promise<net.Socket[]> {
+  const opened: net.Socket[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = await within(5000, 'connect', connect(tcp(server)));
+    s.on('error', () => undefined);
+    sockets.push(s);
+    opened.push(s);
+    s.write(payload);
+  }
+  await within(5000, 'every request in its handler', (async () => {
+    while (server.stats().active < n) await new Promise((r) => setTimeout(r, 10));
+  })());
+  return opened;
+}
+
+describe('shutdown with @HandleError that never settles', () => {
+  test('requests abandoned at shutdownTimeout are reported side by side: shutdown() takes about 2 × shutdownTimeout, not one more per request', async () => {
+    const server = serve(await bootstrap(HungAndHungReports, { shutdownTimeout: 1, logger: memoryLogger() }));
+    await clientsInHandler(server, 4, 'go\n');
+    const started = Date.now();
+    await within(15000, 'shutdown', server.shutdown());
+    const took = Date.now() - started;
+    expect(reports).toHaveLength(4);
+    // 1 s of drain, then the reports, each bounded by shutdownTimeout (1 s, and handleErrorSafely's 1 s more):
+    // one after another they took 1 + 4 × 1 s
+    expect(took).toBeLessThan(3500);
+  }, 20000);
+});
