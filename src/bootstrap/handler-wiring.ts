@@ -135,6 +135,8 @@ export class HandlerWiring {
     if (this.face.classicServer.wasAbandoned(request as never)) return Promise.reject(err);
     if (this.healthChecks && !Array.isArray(request) && endedHealthCheck(request, err)) return Promise.reject(err);
     let hook: Promise<unknown>;
+    const server = this.face.classicServer;
+    server.reporting(request as never, true); // shutdownTimeout's abandoning does not report it again meanwhile
     try {
       hook = handleErrorWithin(this.call(instance, 'handleError', err, clientAddress), this.def.handler.name, this.handleErrorLimit(), err);
     } catch (hookError) {
@@ -142,10 +144,12 @@ export class HandlerWiring {
     }
     return hook.then(
       () => {
+        server.reporting(request as never, false);
         this.reported.set(request, {});
         throw err;
       },
       (hookError: unknown) => {
+        server.reporting(request as never, false);
         this.reported.set(request, { hookError });
         throw err;
       },

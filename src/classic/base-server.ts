@@ -105,6 +105,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private readonly abandoned = new WeakSet<object>();
   /** Requests whose async `@Verify` verdict has not come yet. */
   private readonly verdictPending = new WeakSet<object>();
+  /** Requests whose error is being reported now (handleError, or @HandleError on the request's instance). */
+  private readonly reportsUnderWay = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
   private readonly abandoning = new WeakSet<object>();
   /** The reports of the last abandoning, which a later one awaits before it lets the loop go. */
@@ -405,8 +407,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // requests whose @HandleError never settles held the loop (and serveForever(), close()) N × shutdownTimeout.
     const reports = Promise.all(
       stuck.map(async ([request, clientAddress]) => {
+        // One whose own error is being reported now (the abort above ended its read or write) is not reported twice.
+        const underWay = typeof request === 'object' && request !== null && this.reportsUnderWay.has(request);
         const error = reason(request);
-        await this.reportError(request, clientAddress, error).catch(() => undefined);
+        if (!underWay) await this.reportError(request, clientAddress, error).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         await this.endAbandoned(request, error);
         this.strategy.forget?.(request);
@@ -613,6 +617,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (ended === RESOLVED || !isThenable(ended)) return;
     const logged = Promise.resolve(ended).then(ignore, (err: unknown) => this.logger.error(`sockserve: error while ending an abandoned request: ${describeThrown(err)}`));
     await settledWithin(logged, ABANDON_GRACE_MS);
+  }
+
+  /** @internal See RequestProcessor.reporting. */
+  reporting(request: Req, now: boolean): void {
+    if (typeof request !== 'object' || request === null) return;
+    if (now) this.reportsUnderWay.add(request);
+    else this.reportsUnderWay.delete(request);
   }
 
   /** @internal See RequestProcessor.wasAbandoned. */

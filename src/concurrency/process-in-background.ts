@@ -44,6 +44,7 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   if (request !== undefined && server.wasAbandoned?.(request)) return;
   const owner = serverOf(server).constructor.name;
   const logger = serverOf(server).logger ?? stderrLogger;
+  if (request !== undefined) server.reporting?.(request, true);
   try {
     const handled: unknown = server.handleError(request, clientAddress, err);
     // A handleError that never settles (a user's override) is waited for shutdownTimeout at most, as @HandleError
@@ -57,6 +58,8 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
     await handled;
   } catch (failure) {
     logger.error(messages.handleErrorFailed(owner, clientAddress, describeThrown(err), describeThrown(failure)));
+  } finally {
+    if (request !== undefined) server.reporting?.(request, false);
   }
 }
 

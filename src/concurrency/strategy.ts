@@ -17,6 +17,11 @@ export interface RequestProcessor<Req> {
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
   /** @internal Whether the request was given up at shutdownTimeout or close() and reported then: later errors of it are not reported. */
   wasAbandoned?(request: Req): boolean;
+  /**
+   * @internal A report of the request's error began (`now` true) or settled (false): shutdownTimeout's abandoning
+   * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
+   */
+  reporting?(request: Req, now: boolean): void;
 }
 
 /** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */

@@ -67,4 +67,13 @@ describe('shutdown with @HandleError that never settles', () => {
     // one after another they took 1 + 4 × 1 s
     expect(took).toBeLessThan(3500);
   }, 20000);
+
+  test('a request ended at shutdownTimeout whose @HandleError takes a while (more than the 100 ms grace) reaches the hook once, not twice', async () => {
+    const server = serve(await bootstrap(ReadsWithSlowReport, { shutdownTimeout: 0.5, logger: memoryLogger() }));
+    const [client] = await clientsInHandler(server, 1, 'half a li'); // a line that has started to arrive is read whole
+    const port = client.localPort;
+    await within(10000, 'shutdown', server.shutdown());
+    await new Promise((r) => setTimeout(r, 600)); // a second report would come 100 ms after the first
+    expect(reports.map((r) => r.port)).toEqual([port]);
+  }, 20000);
 });
