@@ -4,6 +4,10 @@ import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpS
 import { connect, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { memoryLogger } from '../helpers/memory-logger';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ChildAnswersSecondLine, ThreadAnswersSecondLine } from '../fixtures/abandoned-report-handlers';
 
 const serve = servingInTests<Server>();
 const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
@@ -75,5 +79,28 @@ describe('shutdown with @HandleError that never settles', () => {
     await within(10000, 'shutdown', server.shutdown());
     await new Promise((r) => setTimeout(r, 600)); // a second report would come 100 ms after the first
     expect(reports.map((r) => r.port)).toEqual([port]);
+  }, 20000);
+});
+
+describe('a pool\'s request abandoned at shutdownTimeout', () => {
+  let file: string;
+  beforeEach(() => {
+    file = path.join(os.tmpdir(), `sockserve-reports-${process.pid}-${Date.now()}`);
+    process.env.SOCKSERVE_TEST_REPORTS = file;
+  });
+  afterEach(() => {
+    delete process.env.SOCKSERVE_TEST_REPORTS;
+    fs.rmSync(file, { force: true });
+  });
+
+  test.each([
+    ['@Threading', ThreadAnswersSecondLine],
+    ['@Forking', ChildAnswersSecondLine],
+  ])('%s: reaches @HandleError once (its RequestTimeoutError), not again in the worker for the closed connection its handler later meets', async (_mode, Handler) => {
+    const server = serve(await bootstrap(Handler as never, { shutdownTimeout: 0.5, logger: memoryLogger() }));
+    await clientsInHandler(server, 1, 'first\nsecond, half');
+    await within(10000, 'shutdown', server.shutdown());
+    await new Promise((r) => setTimeout(r, 500)); // a report from the worker would have come by now
+    expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(['RequestTimeoutError']);
   }, 20000);
 });

@@ -114,7 +114,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     return ran.then(
       (value) => disposeAfterEnd(conn, scope).then(() => value),
       (err: unknown) => {
-        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && endedHealthCheck(conn, err))
+        // Abandoned by the pool (shutdownTimeout, close()): the server's process reported it then; what its handler
+        // meets later (the connection closed under it) is no news, as in the server's own process (handleErrorSafely).
+        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && (endedHealthCheck(conn, err) || wasAbandoned(conn)))
           ? Promise.reject(err)
           : attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)).then(
             () => Promise.reject(markReported(err)),
@@ -149,6 +151,13 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
 const SCOPE = Symbol('sockserve.requestScope');
 type ScopedConnection = Duplex & { [SCOPE]?: RequestScope };
 
+/** On the connection (symbol-keyed): the pool abandoned its request (disposeAbandoned), which was reported then. */
+const ABANDONED = Symbol('sockserve.abandoned');
+
+function wasAbandoned(conn: Duplex): boolean {
+  return (conn as Duplex & { [ABANDONED]?: true })[ABANDONED] === true;
+}
+
 /** Disposals of abandoned requests' scopes still running: the worker's last dispose() waits for them. */
 const abandonedDisposals = new Set<Promise<void>>();
 
@@ -159,6 +168,7 @@ const abandonedDisposals = new Set<Promise<void>>();
  * it throws is the abandoned request's, already reported.
  */
 export function disposeAbandoned(conn: Duplex | undefined): void {
+  if (conn !== undefined) (conn as Duplex & { [ABANDONED]?: true })[ABANDONED] = true;
   const scope = (conn as ScopedConnection | undefined)?.[SCOPE];
   if (scope === undefined) return;
   const disposal = scope.dispose().catch(() => undefined);
