@@ -105,6 +105,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private readonly abandoned = new WeakSet<object>();
   /** Requests whose async `@Verify` verdict has not come yet. */
   private readonly verdictPending = new WeakSet<object>();
+  /**
+   * @internal When SIGTERM's stopListening() began (performance.now()): the shutdown() that follows counts its
+   * shutdownTimeout from then, once (production.md), not afresh after a blocked worker held the listeners up.
+   */
+  drainBegan: number | undefined;
   /** Requests whose error is being reported now (handleError, or @HandleError on the request's instance). */
   private readonly reportsUnderWay = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
@@ -340,7 +345,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.wakeLoop();
     this.stopReading();
     this.strategy.stopReading?.();
-    if (this.shutdownTimeout !== null) loop.armDeadline(this.shutdownTimeout * 1000, () => this.abandonRequests(loop, 'timeout'));
+    if (this.shutdownTimeout !== null) {
+      const spent = this.drainBegan === undefined ? 0 : performance.now() - this.drainBegan;
+      loop.armDeadline(Math.max(0, this.shutdownTimeout * 1000 - spent), () => this.abandonRequests(loop, 'timeout'));
+    }
     if (caller === undefined) return loop.exited;
     this.shutdownCallers.add(caller);
     try {

@@ -276,6 +276,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   async stopListening(): Promise<void> {
     const listener = this.listener;
     if (!listener) return;
+    this.drainBegan ??= performance.now(); // shutdown()'s shutdownTimeout counts from here: a blocked worker's wait is part of it
     // Workers that accept close their listeners too (the shared socket closes with the last of them).
     const boundMs = (this.shutdownTimeout ?? Infinity) * 1000;
     await Promise.all([listener.stopListening(), this.strategy.stopAccepting?.(false, true, boundMs)]);

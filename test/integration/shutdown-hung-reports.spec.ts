@@ -7,6 +7,7 @@ import { memoryLogger } from '../helpers/memory-logger';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BlockingChildren } from '../fixtures/blocked-child-handlers';
 import { ChildAnswersSecondLine, ThreadAnswersSecondLine } from '../fixtures/abandoned-report-handlers';
 
 const serve = servingInTests<Server>();
@@ -103,4 +104,38 @@ describe('a pool\'s request abandoned at shutdownTimeout', () => {
     await new Promise((r) => setTimeout(r, 500)); // a report from the worker would have come by now
     expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(['RequestTimeoutError']);
   }, 20000);
+});
+
+describe('SIGTERM\'s drain with a child whose event loop is blocked', () => {
+  test('shutdownTimeout counts once, from when the listeners began closing: the wait for the blocked child\'s listener is not added to it', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(BlockingChildren, { shutdownTimeout: 2, logger }));
+    // one connection in each child: one blocks its child, the other's handler never returns
+    const byChild = new Map<string, net.Socket>();
+    for (let i = 0; i < 40 && byChild.size < 2; i++) {
+      const s = await within(5000, 'connect', connect(tcp(server)));
+      s.on('error', () => undefined);
+      sockets.push(s);
+      const pid = await within(5000, 'pid', new Promise<string>((resolve) => {
+        s.once('data', (d) => resolve(d.toString().trim()));
+        s.write('pid\n');
+      }));
+      if (!byChild.has(pid)) byChild.set(pid, s);
+    }
+    expect(byChild.size).toBe(2);
+    const [blocked, hung] = [...byChild.values()];
+    hung.write('hang\n');
+    blocked.write('block\n');
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    // what handleSignals does on SIGTERM (bootstrap.ts): the listeners close, then shutdown()
+    await within(20000, 'the drain', (async () => {
+      await (server as unknown as { stopListening(): Promise<void> }).stopListening();
+      await server.shutdown();
+    })());
+    const took = Date.now() - started;
+    // 2 s for the blocked child to close its listener, its SIGTERM's grace (2 s), and nothing more: the hung
+    // request's shutdownTimeout had passed by then. It took 2 s more, a second shutdownTimeout, counted afresh.
+    expect(took).toBeLessThan(5500);
+  }, 30000);
 });
