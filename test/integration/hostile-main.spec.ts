@@ -628,7 +628,7 @@ describe('the classic layer, hostile', () => {
       for (const c of clients) c.send('x', port, host);
       await until(() => server.stats().active === 3, 5000);
       const shutdown = server.shutdown();
-      await until(() => reported.length === 1, 5000); // shutdownTimeout's reports have begun
+      await until(() => reported.length >= 1, 5000); // shutdownTimeout's reports have begun (side by side: all three at once)
       await within(10000, 'close', server.close());
       await within(10000, 'shutdown', shutdown);
       await within(10000, 'the loop', loop);
