@@ -43,8 +43,7 @@ export class StreamWriter {
   write(data: Buffer | Uint8Array | string): Promise<number> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.ended || this.sink.destroyed || this.sink.writableEnded) {
-      const reason = this.ended || this.sink.writableEnded ? 'after wfile.end()' : 'on a closed connection';
-      const err = Object.assign(new Error(`wfile.write() ${reason}: the connection is closed for writing.`), { code: 'EPIPE' });
+      const err = closedForWriting(this.ended || this.sink.writableEnded ? 'after wfile.end()' : 'on a closed connection');
       return this.track((_, reject) => reject(err));
     }
     // Usually the kernel takes a write on the spot (writeThrough calls back at once): then nothing can fail
@@ -63,8 +62,11 @@ export class StreamWriter {
     return this.track((resolve, reject) => {
       settle = (err) => {
         this.writesDone++;
-        // Node 20 calls a write cancelled by destroy() back without an error: the stall is its reason.
-        if (err || this.stalled) reject(this.stalled ?? err!);
+        // Node 20 calls a write cancelled by destroy() back without an error: the stall is its reason, or what
+        // destroyed the connection (shutdownTimeout's RequestTimeoutError, a reset). It resolved, as if the kernel
+        // had the bytes: a reply cut at shutdownTimeout was neither an error to its handler nor reported (hostile run).
+        const failure = this.stalled ?? err ?? (this.sink.destroyed ? (this.sink.errored ?? closedForWriting('on a closed connection')) : undefined);
+        if (failure) reject(failure);
         else resolve(bytes.length);
       };
       if (calledBack) settle(early);
@@ -290,4 +292,9 @@ export class BufferWriter {
   get isSealed(): boolean {
     return this.sealed;
   }
+}
+
+/** The error of a write that the connection could not take: it was ended, or closed. */
+function closedForWriting(reason: string): Error {
+  return Object.assign(new Error(`wfile.write() ${reason}: the connection is closed for writing.`), { code: 'EPIPE' });
 }

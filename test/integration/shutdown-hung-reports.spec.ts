@@ -139,3 +139,34 @@ describe('SIGTERM\'s drain with a child whose event loop is blocked', () => {
     expect(took).toBeLessThan(5500);
   }, 30000);
 });
+
+describe('a write waiting on a client that does not read, at shutdownTimeout', () => {
+  const outcomes: string[] = [];
+  beforeEach(() => (outcomes.length = 0));
+
+  @TcpServer(0) @Concurrent()
+  class WritesTooMuch {
+    @Handle() async handle(req: StreamRequest) {
+      await req.rfile.readline();
+      try {
+        await req.wfile.write(Buffer.alloc(16 * 1024 * 1024, 'x')); // more than the socket buffers take
+        outcomes.push('write resolved');
+      } catch (e) {
+        outcomes.push(`write rejected: ${(e as Error).name}`);
+        throw e;
+      }
+    }
+    @HandleError() report(e: unknown) {
+      outcomes.push(`reported: ${(e as Error).name}`);
+    }
+  }
+
+  test('rejects with the RequestTimeoutError the connection was closed with (Node 20 called the cancelled write back without an error: it resolved)', async () => {
+    const server = serve(await bootstrap(WritesTooMuch, { shutdownTimeout: 0.5, logger: memoryLogger() }));
+    const [client] = await clientsInHandler(server, 1, 'go\n');
+    client.pause(); // never reads
+    await new Promise((r) => setTimeout(r, 200));
+    await within(10000, 'shutdown', server.shutdown());
+    expect(outcomes).toEqual(['write rejected: RequestTimeoutError', 'reported: RequestTimeoutError']);
+  }, 20000);
+});
