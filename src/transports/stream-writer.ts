@@ -62,11 +62,8 @@ export class StreamWriter {
     return this.track((resolve, reject) => {
       settle = (err) => {
         this.writesDone++;
-        // Node 20 calls a write cancelled by destroy() back without an error: the stall is its reason, or what
-        // destroyed the connection (shutdownTimeout's RequestTimeoutError, a reset). It resolved, as if the kernel
-        // had the bytes: a reply cut at shutdownTimeout was neither an error to its handler nor reported (hostile run).
-        const failure = this.stalled ?? err ?? (this.sink.destroyed ? (this.sink.errored ?? closedForWriting('on a closed connection')) : undefined);
-        if (failure) reject(failure);
+        // A write cancelled by destroy() (writeThrough gives it what destroyed the connection): the stall is its reason.
+        if (err || this.stalled) reject(this.stalled ?? err!);
         else resolve(bytes.length);
       };
       if (calledBack) settle(early);
@@ -220,6 +217,10 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
   sink.write(bytes, (err) => {
     if (settled) return;
     settled = true;
+    // Node 20 calls a write cancelled by destroy() back without an error: what destroyed the connection
+    // (shutdownTimeout's RequestTimeoutError, a reset) is its error. It succeeded, as if the kernel had the bytes:
+    // a reply cut at shutdownTimeout was neither an error to its handler nor reported (hostile run).
+    if (!err && sink.destroyed) err = sink.errored ?? closedForWriting('on a closed connection');
     done(err && cancelledBy(sink, err));
   });
   if (!settled && sink.writableLength === 0 && !sink.destroyed && !sink.errored) {
