@@ -110,7 +110,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * shutdownTimeout from then, once (production.md), not afresh after a blocked worker held the listeners up.
    */
   drainBegan: number | undefined;
-  /** Requests whose error is being reported now (handleError, or @HandleError on the request's instance). */
+  /** Requests whose error is being reported now (handleError, or the hook of `@HandleError` on the request's instance). */
   private readonly reportsUnderWay = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
   private readonly abandoning = new WeakSet<object>();
