@@ -179,7 +179,7 @@ export class BookkeepingReader {
     const accepted = msg.t === 'done' ? this.datagrams.get(msg.id) : undefined;
     if (accepted && msg.t === 'done' && msg.bytes && msg.error === undefined) {
       this.datagrams.delete(msg.id);
-      return this.deliver({ t: 'served', id: msg.id, client: accepted.client, bytes: msg.bytes, ...(msg.dropped ? { dropped: msg.dropped } : {}) });
+      return this.deliver({ t: 'served', id: msg.id, client: accepted.client, bytes: msg.bytes, ...(msg.dropped ? { dropped: msg.dropped } : {}), ...(msg.messages !== undefined ? { messages: msg.messages } : {}) });
     }
     this.deliver(msg);
   }

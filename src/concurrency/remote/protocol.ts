@@ -120,7 +120,7 @@ export type FromWorker =
    * Never sent: a datagram a child read from the server's UDP socket whose `accepted` and `done` the server
    * read together (bookkeeping.ts BookkeepingReader), counted without adopting it.
    */
-  | { t: 'served'; id: number; client: ClientAddress; bytes: [number, number]; dropped?: DroppedInWorker }
+  | { t: 'served'; id: number; client: ClientAddress; bytes: [number, number]; dropped?: DroppedInWorker; /** The worker's stats().messages total, as its `done` said (a `done`'s `messages`). */ messages?: number }
   /**
    * The handler of request `id` called `server.shutdown()`: the server shuts down, and answers
    * `shutdown-done` with the same `ask` once every other request has finished (API.md §6, as in the

@@ -391,7 +391,12 @@ export abstract class RemoteSlot {
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'fatal') return void (this.lastError = deserializeError(msg.error));
     if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true);
-    if (msg.t === 'served') return this.onServed?.(msg);
+    if (msg.t === 'served') {
+      // Its `done`'s messages total, as for any other `done`: else a child that died within a second of its
+      // last report took the count of the datagrams it had served with it (stats().messages, hostile run).
+      if (msg.messages !== undefined && this.exitDetail === undefined) this.onMessagesCounted?.(msg.messages);
+      return this.onServed?.(msg);
+    }
     if (msg.t === 'listening') {
       const waiter = this.listenWaiters.shift();
       if (msg.error) waiter?.reject(deserializeError(msg.error));
