@@ -63,8 +63,11 @@ export class DatagramMessages implements MessageChannel {
       const framer = (this.framer ??= this.framing.create());
       incoming = [];
       try {
-        incoming = framer.decode(this.data);
-        if (!Array.isArray(incoming)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', incoming));
+        // Not kept until it is an array: a string's characters were handed on as messages, and answered, before
+        // the TypeError, and null failed as "incoming is not iterable" (hostile run; a stream hands on none).
+        const decoded: unknown = framer.decode(this.data);
+        if (!Array.isArray(decoded)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', decoded));
+        incoming = decoded;
         const last = framer.end?.();
         if (last !== undefined && !Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
         if (last && last.length > 0) incoming = [...incoming, ...last];

@@ -11,7 +11,7 @@ import {
   bootstrap, Concurrent, Finish, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
 } from '../../src';
 import { NulFramer } from '../fixtures/nul-framer';
-import { connect, within } from '../helpers/clients';
+import { connect, datagramExchange, datagramSilence, within } from '../helpers/clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
@@ -153,6 +153,49 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
     const reply = readUntilClose(good);
     good.end('ok\n');
     expect(await reply).toBe('ok\n');
+  });
+});
+
+/** A user framer whose decode() returns a string (for a datagram with '!') or null (with '?'), not an array. */
+class NoArrayFramer implements Framer<string, string> {
+  decode(chunk: Buffer): string[] {
+    const text = chunk.toString();
+    if (text.includes('!')) return 'ab' as unknown as string[];
+    if (text.includes('?')) return null as unknown as string[];
+    return text.split('\n').filter(Boolean);
+  }
+  encode(reply: string): string {
+    return `${reply}\n`;
+  }
+}
+
+// A datagram's framer kept what decode() returned before checking it: a string's characters went to the handler as
+// messages, and their replies to the client, before the TypeError; null failed as "incoming is not iterable" (hostile
+// run). A stream hands on no message of it, and says what the framer did.
+describe('@OnMessage over UDP: a user framer\'s decode() that returns no array', () => {
+  @UdpServer(0) @Framing(NoArrayFramer) @Concurrent()
+  class NoArray {
+    @OnMessage() on(m: string) { calls.push(m); return `got ${m}`; }
+    @HandleError() err(e: unknown) { errors.push(e); }
+  }
+  const calls: string[] = [];
+  const errors: unknown[] = [];
+
+  test.each([
+    ['a string', 'x!', 'string'],
+    ['null', 'x?', 'null'],
+  ])('%s: no message reaches the handler, nothing is sent, and the TypeError says what decode() returned', async (_what, payload, type) => {
+    calls.length = 0;
+    errors.length = 0;
+    const s = serve(await bootstrap(NoArray, { logger: memoryLogger() }));
+    expect(await datagramSilence(tcp(s), payload)).toBe(true);
+    const t0 = Date.now();
+    while (errors.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toEqual([]);
+    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+    expect((errors[0] as Error).message).toContain(`@Framing(NoArrayFramer): decode() returned ${type}, not an array`);
+    expect(s.stats().messages).toBe(0);
+    expect((await datagramExchange(tcp(s), 'ok')).data.toString()).toBe('got ok\n');
   });
 });
 
