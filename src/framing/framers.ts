@@ -3,6 +3,7 @@
  * defaults, or a user factory. Kept apart from the decorator so that the decorator only validates and
  * records.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { FrameTooLongError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
@@ -49,13 +50,17 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new JsonLinesFramer(maxLength) };
     }
     case 'netstring': {
-      const maxLength = options.maxLength ?? FRAME_MAX_LENGTH;
+      // Its body is allocated once its length is read: no longer than a Buffer can be (below).
+      const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, bufferConstants.MAX_LENGTH);
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new NetstringFramer(maxLength) };
     }
     case 'length-prefixed': {
       const lengthBytes = options.lengthBytes ?? 4;
       const little = options.byteOrder === 'little';
-      const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, PREFIX_MAX[lengthBytes]);
+      // The message is filled into one buffer, its prefix in front, allocated when the prefix arrives: with a
+      // maxLength past what a Buffer can hold (4 GiB on Node 20), a client announcing 0xffffffff made that
+      // allocation throw a RangeError, a handler error with its traceback, not a FrameTooLongError (hostile run).
+      const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, PREFIX_MAX[lengthBytes], bufferConstants.MAX_LENGTH - lengthBytes);
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
     }
   }

@@ -5,10 +5,11 @@
  * process), and a push the framer cannot encode that ends the connection after the replies owed.
  */
 import 'reflect-metadata';
+import { constants } from 'node:buffer';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import {
-  bootstrap, Concurrent, Finish, Framer, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
+  bootstrap, Concurrent, Finish, Framer, Framing, FramingError, HandleError, MessageRequest, OnMessage, Server, TcpServer, UdpServer,
 } from '../../src';
 import { NulFramer } from '../fixtures/nul-framer';
 import { connect, datagramExchange, datagramSilence, within } from '../helpers/clients';
@@ -196,6 +197,40 @@ describe('@OnMessage over UDP: a user framer\'s decode() that returns no array',
     expect((errors[0] as Error).message).toContain(`@Framing(NoArrayFramer): decode() returned ${type}, not an array`);
     expect(s.stats().messages).toBe(0);
     expect((await datagramExchange(tcp(s), 'ok')).data.toString()).toBe('got ok\n');
+  });
+});
+
+// The length-prefixed and netstring framers allocate a message's buffer once its length is read. With a maxLength past
+// what a Buffer can hold (Node 20: 4 GiB), a client announcing 0xffffffff bytes made that allocation throw a
+// RangeError: a handler error with its traceback (stats().errors), at the client's will, not bad input (hostile run).
+describe('@OnMessage: a maxLength past what a Buffer can hold', () => {
+  const framings: Array<[string, ClassDecorator, Buffer]> = [
+    ['length-prefixed', Framing('length-prefixed', { maxLength: 2 ** 33 }), Buffer.from('ffffffff61', 'hex')],
+    ['netstring', Framing('netstring', { maxLength: 2 ** 33 }), Buffer.from('5000000000:a')],
+  ];
+  // Where a Buffer can hold 4 GiB and more (Node 22+), the allocation is virtual memory, and what is tested here cannot happen.
+  const where = constants.MAX_LENGTH <= 2 ** 32 ? test.each(framings) : test.skip.each(framings);
+  where('%s: a client announcing a message longer than that is bad input (a FramingError), never a RangeError', async (_kind, framing, payload) => {
+    const errors: unknown[] = [];
+    class Huge {
+      on(m: Buffer) { return m; }
+      err(e: unknown) { errors.push(e); }
+    }
+    OnMessage()(Huge.prototype, 'on', Object.getOwnPropertyDescriptor(Huge.prototype, 'on')!);
+    HandleError()(Huge.prototype, 'err', Object.getOwnPropertyDescriptor(Huge.prototype, 'err')!);
+    framing(Huge);
+    Concurrent()(Huge);
+    TcpServer(0)(Huge);
+    const s = serve(await bootstrap(Huge, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.end(payload);
+    expect(await got).toBe('');
+    const t0 = Date.now();
+    while (errors.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(FramingError);
+    expect(s.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
   });
 });
 
