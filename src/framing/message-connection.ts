@@ -195,7 +195,8 @@ export class MessageConnection implements MessageChannel {
     if (this.finished) return this.sendAfterServe(message);
     if (message !== undefined) {
       // Pushes waiting unsent: the output behind the last reply (a large reply the client is still reading
-      // is not the pusher's doing). Units are those of Node's writableLength (a string counts its length).
+      // is not the pusher's doing). The pushes count in bytes (reply()); Node's writableLength counts a string queued
+      // there by its length, as does batchBytes.
       const unsent = Math.min(this.socket.writableLength + this.batchBytes + this.heldBytes, this.queued - this.replyEnd);
       if (unsent > this.framing.maxOutputBuffer) {
         this.overflow(unsent);
@@ -653,7 +654,10 @@ export class MessageConnection implements MessageChannel {
       }
       return;
     }
-    this.queued += bytes.length;
+    // A push counts in bytes, as maxOutputBuffer does: a string's length is UTF-16 units, and pushes of '€' held
+    // three times maxOutputBuffer before it stopped them (hostile run). A reply only moves replyEnd along with
+    // `queued`, so its length, whatever its unit, cancels out (no byteLength on the replies' fast path).
+    this.queued += push && typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
     if (!push) this.replyEnd = this.queued;
     if (!this.batching) return this.write(bytes);
     if (typeof bytes === 'string') this.text += bytes;

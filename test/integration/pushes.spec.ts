@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { bootstrap, Server } from '../../src';
+import { bootstrap, Concurrent, Framing, HandleError, MessageRequest, OnMessage, Server, TcpServer } from '../../src';
 import { GREETING, greeters, PushMode, pushers, tlsPushers } from '../fixtures/pushers';
 import * as tls from 'node:tls';
 import { connect, within } from '../helpers/clients';
@@ -259,5 +259,46 @@ describe.each(modes)('close() with idle message connections open, %s', (mode) =>
       for (const c of clients) c.destroy();
       await server.close();
     }
+  });
+});
+
+// maxOutputBuffer is bytes, but a string push counted its length (UTF-16 units): pushes of '€' (3 bytes a character)
+// held up to three times maxOutputBuffer before OutputBufferFullError stopped them (hostile run: about twice as many
+// 3,000-byte pushes of '€' as of 'x' went through before the error, and the server's RSS grew accordingly).
+describe('req.send() counts a string push in bytes against maxOutputBuffer', () => {
+  const pushedBeforeTheError = async (unit: string): Promise<number> => {
+    let pushed = -1;
+    @TcpServer(0) @Concurrent() @Framing('lines', { maxOutputBuffer: 8 * 1024 * 1024 })
+    class Flood {
+      @OnMessage() async on(_line: string, req: MessageRequest<string>) {
+        const message = unit.repeat(3000 / Buffer.byteLength(unit)); // 3,000 bytes either way
+        for (let i = 0; i < 20000; i++) {
+          if (req.send(message)) continue;
+          // drained() settles false once the connection has failed; else it waits for a 'drain' (true)
+          const drained = await Promise.race([req.drained(), new Promise<'waiting'>((r) => setImmediate(() => r('waiting')))]);
+          if (drained === false) return void (pushed = i);
+        }
+        pushed = 20000;
+      }
+      @HandleError() quiet() {}
+    }
+    const server = serve(await bootstrap(Flood, { logger: memoryLogger() }));
+    const reader = await connect(tcp(server));
+    try {
+      reader.on('error', () => undefined);
+      reader.pause(); // reads nothing
+      reader.write('flood\n');
+      await until('the flood to end', () => pushed >= 0, 20000);
+      return pushed;
+    } finally {
+      reader.destroy();
+    }
+  };
+
+  test("as many 3,000-byte pushes of '€' as of 'x' go out before the OutputBufferFullError", async () => {
+    const ascii = await pushedBeforeTheError('x');
+    const euro = await pushedBeforeTheError('€');
+    expect(ascii).toBeLessThan(20000);
+    expect(euro).toBeLessThan(ascii * 1.25);
   });
 });
