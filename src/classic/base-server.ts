@@ -605,6 +605,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** shutdownRequest(request), waited for shutdownTimeout at most (endedWithin): a user's override that never settles holds nothing up. */
   private endRequest(request: Req): Promise<void> | undefined {
+    // Abandoned at shutdownTimeout or close(): endAbandoned ended it then. Its handler throwing later (a write on
+    // the closed connection) or its late @Verify verdict must not call shutdownRequest/closeRequest a second time.
+    if (this.wasAbandoned(request)) return undefined;
     return endedWithin(this, this.shutdownRequest(request));
   }
 
