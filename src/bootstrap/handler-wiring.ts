@@ -199,7 +199,10 @@ export class HandlerWiring {
     const hooked = this.hasHook('handleError');
     if (reply) {
       const lifecycle = decoratedLifecycle(this.def, instance, req);
-      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope);
+      // Abandoned at shutdownTimeout or close() meanwhile (reported, its request.end published): its late reply is not sent.
+      const server = this.face.classicServer;
+      const abandoned = () => server.wasAbandoned(request as never);
+      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope, abandoned);
     }
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
     // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
@@ -261,17 +264,29 @@ export class HandlerWiring {
  * outcome is the handler's error (with the disposal's, when that failed too: disposeThenFail), else the
  * send's, else the disposal's. Runs once per datagram: one reaction, and the send's own promise.
  */
-function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
+function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, abandoned: () => boolean): Promise<void> {
   return lifecycle.then(
-    () => replyAndDispose(request, reply, clientAddress, scope),
+    () => replyAndDispose(request, abandoned() ? unsent(reply) : reply, clientAddress, scope),
     (err: unknown) => {
       // The handler's error is the one reported; a disposal that fails too is reported with it (disposeThenFail:
       // an AggregateError, the disposal's alone when a @HandleError had the handler's), never dropped (hostile re-check).
-      const sent = sendReply(request, reply, clientAddress)?.then(undefined, () => undefined);
+      const sent = sendReply(request, abandoned() ? unsent(reply) : reply, clientAddress)?.then(undefined, () => undefined);
       const disposed = scope.dispose();
       return disposeThenFail(sent ? Promise.all([sent, disposed]).then(() => undefined) : disposed, err);
     },
   );
+}
+
+/**
+ * The reply of a datagram the server abandoned (shutdownTimeout, close()): sealed with nothing to send. The
+ * server reported it and published its request.end then (bytesOut 0, as counted), as the pools end theirs; its
+ * handler returning later sent the reply after all, uncounted (hostile re-check).
+ */
+function unsent(reply: BufferWriter): BufferWriter {
+  reply.seal();
+  const none = new BufferWriter();
+  none.seal();
+  return none;
 }
 
 /** Sends what the handler wrote, if it wrote anything; rejects with the send's error (its bytes then not counted). */
