@@ -395,14 +395,17 @@ export class TestServer {
   private take(request: Request, clientAddress: ClientAddress): Promise<void> {
     const closed = new Promise<void>((resolve) => this.classic.whenClosed.set(request, resolve));
     if (this.def.concurrency.kind !== 'serial') return this.start(request, clientAddress, closed);
+    // Made before shutdown(): served in its turn after it too, as a real serial server serves the connections
+    // it accepted before shutdown() began (API.md §6); it stayed unread until close() reset it.
+    const beforeShutdown = !this.classic.stopped;
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ request, clientAddress, closed, resolve, reject });
+      this.waiting.push({ request, clientAddress, closed, resolve, reject, beforeShutdown });
       this.nextSerial();
     });
   }
 
   /** Requests of a serial handler waiting for the one before them to close (take()); close() resets them. */
-  private readonly waiting: Array<{ request: Request; clientAddress: ClientAddress; closed: Promise<void>; resolve: () => void; reject: (error: unknown) => void }> = [];
+  private readonly waiting: Array<{ request: Request; clientAddress: ClientAddress; closed: Promise<void>; resolve: () => void; reject: (error: unknown) => void; beforeShutdown: boolean }> = [];
   /** A serial handler's request has been started and has not closed yet. */
   private serialBusy = false;
 
@@ -412,7 +415,7 @@ export class TestServer {
     const next = this.waiting.shift();
     if (!next) return;
     this.serialBusy = true;
-    const done = this.start(next.request, next.clientAddress, next.closed);
+    const done = this.start(next.request, next.clientAddress, next.closed, next.beforeShutdown);
     done.then(next.resolve, next.reject);
     const after = () => {
       this.serialBusy = false;
@@ -421,8 +424,8 @@ export class TestServer {
     done.then(after, after);
   }
 
-  private start(request: Request, clientAddress: ClientAddress, closed: Promise<void>): Promise<void> {
-    if (this.classic.stopped) {
+  private start(request: Request, clientAddress: ClientAddress, closed: Promise<void>, beforeShutdown = false): Promise<void> {
+    if (this.classic.stopped && !beforeShutdown) {
       this.unread.push(request);
       return closed;
     }

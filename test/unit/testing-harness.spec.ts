@@ -1260,6 +1260,30 @@ describe('a handler without a concurrency decorator is served serially, as boots
     expect(events.filter((e) => e.endsWith(' 2'))).toEqual([]);
   });
 
+  test('a connection waiting for its turn when shutdown() is called (here by the first request\'s handler) is still served, as a real serial server serves what it accepted before shutdown() (it stayed unread until close() reset it)', async () => {
+    @TcpServer(0)
+    class ShutsDown {
+      @Handle() async h(req: StreamRequest) {
+        const line = await req.rfile.readline();
+        await req.server.shutdown();
+        await req.wfile.write(line);
+      }
+    }
+    const t = await serve(ShutsDown);
+    const first = t.connect();
+    const second = t.connect();
+    first.write('a\n');
+    second.write('b\n');
+    expect(await within(2000, 'the first reply', first.readAll().then(String))).toBe('a\n');
+    expect(await within(2000, 'the second reply', second.readAll().then(String))).toBe('b\n');
+    // one made after shutdown() stays unread, as before
+    const late = t.connect();
+    late.write('c\n');
+    const read = late.readAll().then(String, (error: NodeJS.ErrnoException) => error.code);
+    await within(5000, 'close()', t.close());
+    expect(await read).toBe('ECONNRESET');
+  });
+
   test('@Concurrent handlers interleave their connections, as before', async () => {
     const t = await serve(Interleaved);
     const first = t.connect();
