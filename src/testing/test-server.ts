@@ -216,6 +216,8 @@ class MemoryServer extends BaseServer<Request, unknown> {
       if (this.givenUp.has(request as object)) continue;
       await this.handleError(request, clientAddress, new RequestTimeoutError(messages.testAbandoned(owner, seconds)));
       this.givenUp.add(request as object);
+      // Given up: no longer running, as a real server's stats() says once it abandons a request (active stayed 1).
+      this.strategy.forget?.(request);
       if (request instanceof MemoryEnd) {
         this.open.delete(request);
         this.showEof(request);

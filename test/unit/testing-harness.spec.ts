@@ -523,6 +523,17 @@ describe('close() with a request that does not end', () => {
     }
   });
 
+  test('a request close() abandons no longer counts in stats().active, as a real server\'s abandoned request does not (it stayed 1)', async () => {
+    const t = await TestServer.create(NeverSettles, { shutdownTimeout: 0.2, logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    c.write('hello\n');
+    await until(() => events.length === 1, 2000);
+    expect(t.server.stats().active).toBe(1);
+    await within(5000, 'close()', t.close());
+    expect(t.errors).toEqual([expect.any(RequestTimeoutError)]);
+    expect(t.server.stats()).toMatchObject({ active: 0, accepted: 1, clientErrors: 1 });
+  });
+
   test('a handler that returns within shutdownTimeout after the reset is waited for, not abandoned', async () => {
     const t = await TestServer.create(SlowToNotice, { shutdownTimeout: 2 });
     t.connect();
