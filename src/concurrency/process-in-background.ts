@@ -96,7 +96,8 @@ function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promi
 
 /** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */
 function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
-  ((server as { logger?: LevelledLogger }).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
+  // The server's logger, also for a pool's processor (hooksOf): a pool's failing closeRequest went to stderr.
+  (serverOf(server).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
 }
 
 
