@@ -112,6 +112,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   drainBegan: number | undefined;
   /** Requests whose error is being reported now (handleError, or the hook of `@HandleError` on the request's instance). */
   private readonly reportsUnderWay = new WeakSet<object>();
+  /**
+   * Abandoned while their own report was under way: what follows that report (the server's handleError, which
+   * counts it in stats() and reports a hook's own failure) is still owed once, though the request was abandoned.
+   */
+  private readonly reportOwed = new WeakSet<object>();
   /** Requests being given up (reported or about to be): a second abandoning that overlaps leaves them out. */
   private readonly abandoning = new WeakSet<object>();
   /** The reports of the last abandoning, which a later one awaits before it lets the loop go. */
@@ -419,6 +424,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         const underWay = typeof request === 'object' && request !== null && this.reportsUnderWay.has(request);
         const error = reason(request);
         if (!underWay) await this.reportError(request, clientAddress, error).catch(() => undefined);
+        else this.reportOwed.add(request as object);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         await this.endAbandoned(request, error);
         this.strategy.forget?.(request);
@@ -635,6 +641,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (typeof request !== 'object' || request === null) return;
     if (now) this.reportsUnderWay.add(request);
     else this.reportsUnderWay.delete(request);
+  }
+
+  /** @internal See RequestProcessor.owesReport. */
+  owesReport(request: Req): boolean {
+    return typeof request === 'object' && request !== null && this.reportOwed.delete(request);
   }
 
   /** @internal See RequestProcessor.wasAbandoned. */

@@ -41,7 +41,7 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
 export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, request: Req | undefined, clientAddress: ClientAddress | undefined, err: unknown): Promise<void> {
   clientAddress = clientNamedBy(err) ?? clientAddress;
   // An abandoned request was reported once; what its handler meets later (its closed socket) is no news.
-  if (request !== undefined && server.wasAbandoned?.(request)) return;
+  if (request !== undefined && server.wasAbandoned?.(request) && !server.owesReport?.(request)) return;
   const owner = serverOf(server).constructor.name;
   const logger = serverOf(server).logger ?? stderrLogger;
   if (request !== undefined) server.reporting?.(request, true);

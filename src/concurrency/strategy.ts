@@ -22,6 +22,12 @@ export interface RequestProcessor<Req> {
    * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
    */
   reporting?(request: Req, now: boolean): void;
+  /**
+   * @internal Abandoned while its own report was under way (`reporting`): true once, so that handleErrorSafely
+   * still runs what follows that report (the count in stats(), a failing hook's report), which it skips for
+   * an abandoned request. A slow @HandleError's request was otherwise counted in neither errors nor clientErrors.
+   */
+  owesReport?(request: Req): boolean;
 }
 
 /** A worker pool's part of stats(): dead workers replaced, connections placed past the pool's size, and each worker. */

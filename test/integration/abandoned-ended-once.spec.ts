@@ -82,3 +82,37 @@ describe.each(modes)('an abandoned request in $mode mode', (m) => {
     expect(s.stats()).toMatchObject({ active: 0 });
   }, 15000);
 });
+
+describe.each(modes)('a request abandoned while its @HandleError was running, in $mode mode', (m) => {
+  test.each([
+    ['takes 400 ms', 400, []],
+    ['does not settle within shutdownTimeout', 1500, [expect.stringMatching(/@HandleError did not settle/)]],
+  ])('whose hook %s is counted in stats() and its hook\'s failure reported, once (neither happened: the abandoning skipped both)', async (_what, hookMs, errorLines) => {
+    const logger = memoryLogger();
+    @TcpServer(0) @m.decorate()
+    class SlowReport {
+      @Handle() async h(req: StreamRequest) {
+        for (;;) if ((await req.rfile.readline()).length === 0) return;
+      }
+      @HandleError() async report() {
+        calls.hooks++;
+        await new Promise((r) => setTimeout(r, hookMs as number));
+      }
+    }
+    const s = serve(await bootstrap(SlowReport, { logger, shutdownTimeout: 0.5, serverClass: CountingServer as never }));
+    const socket = await within(5000, 'connect', connect(s.serverAddress as { host: string; port: number }));
+    socket.on('error', () => undefined);
+    try {
+      socket.write('half a li'); // a line that has started to arrive is read whole: shutdownTimeout ends it
+      await until(() => s.stats().active === 1, 5000);
+      await within(5000, 'shutdown', s.shutdown());
+      await within(5000, 'the count', until(() => s.stats().clientErrors === 1, 4000));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(s.stats()).toMatchObject({ active: 0, clientErrors: 1, errors: 0, bytesIn: 9 });
+      expect(calls).toEqual({ shutdownRequest: 1, closeRequest: 1, hooks: 1 });
+      expect(logger.lines.error.map((l) => l.split('\n')[2])).toEqual(errorLines);
+    } finally {
+      socket.destroy();
+    }
+  }, 15000);
+});
