@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
@@ -220,7 +221,9 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
     // Node 20 calls a write cancelled by destroy() back without an error: what destroyed the connection
     // (shutdownTimeout's RequestTimeoutError, a reset) is its error. It succeeded, as if the kernel had the bytes:
     // a reply cut at shutdownTimeout was neither an error to its handler nor reported (hostile run).
-    if (!err && sink.destroyed) err = sink.errored ?? closedForWriting('on a closed connection');
+    // Destroyed with no error (close()): the ECANCELED that Node 22+ gives such a write, so that a handler sees
+    // the same error on every Node (Node 20 rejected with EPIPE, Node 22 and 24 with ECANCELED; hostile re-check).
+    if (!err && sink.destroyed) err = sink.errored ?? cancelledWrite();
     done(err && cancelledBy(sink, err));
   });
   if (!settled && sink.writableLength === 0 && !sink.destroyed && !sink.errored) {
@@ -293,6 +296,11 @@ export class BufferWriter {
   get isSealed(): boolean {
     return this.sealed;
   }
+}
+
+/** What Node 22+ calls back a write with when destroy() cancels it: libuv's ECANCELED, as a `write` errno error. */
+function cancelledWrite(): Error {
+  return Object.assign(new Error('write ECANCELED'), { errno: -constants.errno.ECANCELED, code: 'ECANCELED', syscall: 'write' });
 }
 
 /** The error of a write that the connection could not take: it was ended, or closed. */

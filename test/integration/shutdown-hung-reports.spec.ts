@@ -158,12 +158,12 @@ describe('a write waiting on a client that does not read, at shutdownTimeout', (
         await req.wfile.write(Buffer.alloc(16 * 1024 * 1024, 'x')); // more than the socket buffers take
         outcomes.push('write resolved');
       } catch (e) {
-        outcomes.push(`write rejected: ${(e as Error).name}`);
+        outcomes.push(`write rejected: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`);
         throw e;
       }
     }
     @HandleError() report(e: unknown) {
-      outcomes.push(`reported: ${(e as Error).name}`);
+      outcomes.push(`reported: ${(e as NodeJS.ErrnoException).code ?? (e as Error).name}`);
     }
   }
 
@@ -174,5 +174,17 @@ describe('a write waiting on a client that does not read, at shutdownTimeout', (
     await new Promise((r) => setTimeout(r, 200));
     await within(10000, 'shutdown', server.shutdown());
     expect(outcomes).toEqual(['write rejected: RequestTimeoutError', 'reported: RequestTimeoutError']);
+  }, 20000);
+
+  test('cancelled by close(), it rejects with ECANCELED on every Node (Node 20 rejected with EPIPE, Node 22 and 24 with ECANCELED)', async () => {
+    const server = serve(await bootstrap(WritesTooMuch, { shutdownTimeout: 5, logger: memoryLogger() }));
+    const [client] = await clientsInHandler(server, 1, 'go\n');
+    client.pause(); // never reads
+    await new Promise((r) => setTimeout(r, 200));
+    await within(10000, 'close', server.close());
+    await within(5000, 'the outcome', (async () => {
+      while (outcomes.length < 2) await new Promise((r) => setTimeout(r, 10));
+    })());
+    expect(outcomes).toEqual(['write rejected: ECANCELED', 'reported: ECANCELED']);
   }, 20000);
 });
