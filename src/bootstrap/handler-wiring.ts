@@ -201,8 +201,7 @@ export class HandlerWiring {
       const lifecycle = decoratedLifecycle(this.def, instance, req);
       // Abandoned at shutdownTimeout or close() meanwhile (reported, its request.end published): its late reply is not sent.
       const server = this.face.classicServer;
-      const abandoned = () => server.wasAbandoned(request as never);
-      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope, abandoned);
+      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope, server);
     }
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
     // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
@@ -264,13 +263,14 @@ export class HandlerWiring {
  * outcome is the handler's error (with the disposal's, when that failed too: disposeThenFail), else the
  * send's, else the disposal's. Runs once per datagram: one reaction, and the send's own promise.
  */
-function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, abandoned: () => boolean): Promise<void> {
+function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, server: { wasAbandoned(request: never): boolean }): Promise<void> {
+  // `server`, not a closure: this runs once per datagram.
   return lifecycle.then(
-    () => replyAndDispose(request, abandoned() ? unsent(reply) : reply, clientAddress, scope),
+    () => replyAndDispose(request, server.wasAbandoned(request as never) ? unsent(reply) : reply, clientAddress, scope),
     (err: unknown) => {
       // The handler's error is the one reported; a disposal that fails too is reported with it (disposeThenFail:
       // an AggregateError, the disposal's alone when a @HandleError had the handler's), never dropped (hostile re-check).
-      const sent = sendReply(request, abandoned() ? unsent(reply) : reply, clientAddress)?.then(undefined, () => undefined);
+      const sent = sendReply(request, server.wasAbandoned(request as never) ? unsent(reply) : reply, clientAddress)?.then(undefined, () => undefined);
       const disposed = scope.dispose();
       return disposeThenFail(sent ? Promise.all([sent, disposed]).then(() => undefined) : disposed, err);
     },
