@@ -492,7 +492,7 @@ describe('close() with a request that does not end', () => {
     const t = await TestServer.create(NeverSettles, { shutdownTimeout: 0.3, logger: { error: (m) => warned.push(m), warn: (m) => warned.push(m) } });
     const c = t.connect();
     c.write('hello\n');
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => events.length === 1, 5000); // read: the handler now awaits what never settles
     const started = Date.now();
     await expect(closedWithin(t, 3000)).resolves.toBe('closed');
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
@@ -537,7 +537,7 @@ describe('close() with a request that does not end', () => {
   test('a handler that returns within shutdownTimeout after the reset is waited for, not abandoned', async () => {
     const t = await TestServer.create(SlowToNotice, { shutdownTimeout: 2 });
     t.connect();
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => t.server.stats().active === 1, 5000); // its handler waits for a line
     await t.close();
     expect(events).toEqual(['returned']);
     expect(t.errors).toEqual([]);
@@ -721,13 +721,14 @@ describe('a @Handle stream handler', () => {
     class Greeted {
       private greeted = false;
       constructor(private readonly session: Session) {}
-      @Setup() setup() { this.greeted = true; }
+      @Setup() setup() { this.greeted = true; setUp = true; }
       @OnMessage() on(line: string) { return line; }
       @HandleError() failed(error: NodeJS.ErrnoException) { seen.push(`${error.code} greeted ${this.greeted} in scope ${this.session.id}`); }
     }
+    let setUp = false;
     const t = await serve(Greeted);
     const c = t.connect();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => setUp, 5000); // the request has begun (a fixed 10 ms wait could end first on a loaded machine)
     await c.destroy();
     await t.close();
     expect(seen).toEqual(['ECONNRESET greeted true in scope 1', 'dispose 1']);
