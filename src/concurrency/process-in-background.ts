@@ -59,7 +59,11 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   } catch (failure) {
     logger.error(messages.handleErrorFailed(owner, clientAddress, describeThrown(err), describeThrown(failure)));
   } finally {
-    if (request !== undefined) server.reporting?.(request, false);
+    // A report the abandoning left to this one (it began first): done now, owed no more.
+    if (request !== undefined) {
+      server.owesReport?.(request);
+      server.reporting?.(request, false);
+    }
   }
 }
 
