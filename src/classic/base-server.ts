@@ -425,18 +425,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         // One whose own error is being reported now (the abort above ended its read or write) is not reported twice.
         const underWay = typeof request === 'object' && request !== null && this.reportsUnderWay.has(request);
         const error = reason(request);
-        let owed: Promise<void> | undefined;
+        const owed = underWay ? this.leaveReportToItsOwn(request) : undefined;
         if (!underWay) await this.reportError(request, clientAddress, error).catch(() => undefined);
-        else {
-          this.reportOwed.add(request as object);
-          owed = new Promise<void>((resolve) => this.owedReported.set(request as object, resolve));
-        }
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         await this.endAbandoned(request, error);
         this.strategy.forget?.(request);
         // The report left to its own @HandleError, and the count after it, land before shutdown() resolves, as the
-        // pools count theirs: stats() read then missed the request (errors 0, counted later). Bounded as the hook is.
-        if (owed) await settledWithin(owed, (limit + 1) * 1000 + ABANDON_GRACE_MS);
+        // pools count theirs: stats() read then missed the request (errors 0, counted later).
+        await owed;
       }),
     ).then(() => undefined);
     this.abandonReports = reports;
@@ -654,6 +650,18 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       // Owed no longer (handleErrorSafely ran it, or was running it when the abandoning came): the abandoning goes on.
       if (!this.reportOwed.has(request)) this.owedReported.get(request)?.();
     }
+  }
+
+  /**
+   * @internal A request being given up while its own error is being reported (`reporting`): that report is left
+   * to run, and what follows it (the count in stats(), a failing hook's report) is still owed once (owesReport).
+   * Undefined when none is under way; else a promise of that report's end, bounded as the hook is.
+   */
+  protected leaveReportToItsOwn(request: Req): Promise<void> | undefined {
+    if (typeof request !== 'object' || request === null || !this.reportsUnderWay.has(request)) return undefined;
+    this.reportOwed.add(request);
+    const owed = new Promise<void>((resolve) => this.owedReported.set(request, resolve));
+    return settledWithin(owed, ((this.shutdownTimeout ?? 0) + 1) * 1000 + ABANDON_GRACE_MS).then(() => undefined);
   }
 
   /** @internal See RequestProcessor.owesReport. */
