@@ -263,14 +263,17 @@ export class HandlerWiring {
  * outcome is the handler's error (with the disposal's, when that failed too: disposeThenFail), else the
  * send's, else the disposal's. Runs once per datagram: one reaction, and the send's own promise.
  */
-function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, server: { wasAbandoned(request: never): boolean }): Promise<void> {
+/** What a datagram's reply asks of the server: whether it gave the datagram up (sendReply). */
+type AbandoningServer = { wasAbandoned(request: never): boolean };
+
+function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, server: AbandoningServer): Promise<void> {
   // `server`, not a closure: this runs once per datagram.
   return lifecycle.then(
-    () => replyAndDispose(request, server.wasAbandoned(request as never) ? unsent(reply) : reply, clientAddress, scope),
+    () => replyAndDispose(request, reply, clientAddress, scope, server),
     (err: unknown) => {
       // The handler's error is the one reported; a disposal that fails too is reported with it (disposeThenFail:
       // an AggregateError, the disposal's alone when a @HandleError had the handler's), never dropped (hostile re-check).
-      const sent = sendReply(request, server.wasAbandoned(request as never) ? unsent(reply) : reply, clientAddress)?.then(undefined, () => undefined);
+      const sent = sendReply(request, reply, clientAddress, server)?.then(undefined, () => undefined);
       const disposed = scope.dispose();
       return disposeThenFail(sent ? Promise.all([sent, disposed]).then(() => undefined) : disposed, err);
     },
@@ -278,22 +281,15 @@ function runDatagram(lifecycle: Promise<void>, request: DatagramRequestTuple, re
 }
 
 /**
- * The reply of a datagram the server abandoned (shutdownTimeout, close()): sealed with nothing to send. The
- * server reported it and published its request.end then (bytesOut 0, as counted), as the pools end theirs; its
- * handler returning later sent the reply after all, uncounted (hostile re-check).
+ * Sends what the handler wrote, if it wrote anything; rejects with the send's error (its bytes then not counted).
+ * Nothing for a datagram the server abandoned (shutdownTimeout, close()): it reported it and published its
+ * request.end then (bytesOut 0, as counted), as the pools end theirs; its handler returning later sent the reply
+ * after all, uncounted (hostile re-check).
  */
-function unsent(reply: BufferWriter): BufferWriter {
-  reply.seal();
-  const none = new BufferWriter();
-  none.seal();
-  return none;
-}
-
-/** Sends what the handler wrote, if it wrote anything; rejects with the send's error (its bytes then not counted). */
-function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress): Promise<void> | undefined {
+function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, server: AbandoningServer): Promise<void> | undefined {
   reply.seal();
   try {
-    if (!reply.written) return undefined;
+    if (!reply.written || server.wasAbandoned(request as never)) return undefined;
     const bytes = reply.getValue();
     request.replyBytes = bytes.length;
     // stats count the bytes that left: a reply the socket refused (EMSGSIZE, a Unix client gone) counts none
@@ -307,8 +303,8 @@ function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAdd
   }
 }
 
-function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope): Promise<void> {
-  const sent = sendReply(request, reply, clientAddress);
+function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, server: AbandoningServer): Promise<void> {
+  const sent = sendReply(request, reply, clientAddress, server);
   const disposed = scope.dispose();
   if (sent === undefined) return disposed;
   if (disposed === RESOLVED) return sent;
