@@ -423,10 +423,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const reports = Promise.all(
       stuck.map(async ([request, clientAddress]) => {
         // One whose own error is being reported now (the abort above ended its read or write) is not reported twice.
-        const underWay = typeof request === 'object' && request !== null && this.reportsUnderWay.has(request);
         const error = reason(request);
-        const owed = underWay ? this.leaveReportToItsOwn(request) : undefined;
-        if (!underWay) await this.reportError(request, clientAddress, error).catch(() => undefined);
+        const owed = this.leaveReportToItsOwn(request);
+        if (!owed) await this.reportError(request, clientAddress, error).catch(() => undefined);
         if (typeof request === 'object' && request !== null) this.abandoned.add(request);
         await this.endAbandoned(request, error);
         this.strategy.forget?.(request);

@@ -218,11 +218,10 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
   sink.write(bytes, (err) => {
     if (settled) return;
     settled = true;
-    // Node 20 calls a write cancelled by destroy() back without an error: what destroyed the connection
-    // (shutdownTimeout's RequestTimeoutError, a reset) is its error. It succeeded, as if the kernel had the bytes:
-    // a reply cut at shutdownTimeout was neither an error to its handler nor reported (hostile run).
-    // Destroyed with no error (close()): the ECANCELED that Node 22+ gives such a write, so that a handler sees
-    // the same error on every Node (Node 20 rejected with EPIPE, Node 22 and 24 with ECANCELED; hostile re-check).
+    // Node 20 calls a write cancelled by destroy() back without an error, as if the kernel had the bytes (a reply
+    // cut at shutdownTimeout was neither an error to its handler nor reported: hostile run). Its error is what
+    // destroyed the connection (shutdownTimeout's RequestTimeoutError, a reset), or, destroyed with none
+    // (close()), the ECANCELED that Node 22+ give such a write, so a handler sees the same error on every line.
     if (!err && sink.destroyed) err = sink.errored ?? cancelledWrite();
     done(err && cancelledBy(sink, err));
   });
