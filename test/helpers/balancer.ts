@@ -26,17 +26,7 @@ export function announceMissing(what: string, spec: string, install: string, env
     `Install it (${install}) or point ${env} at the binary.\n${banner}`);
 }
 
-/** A free loopback port (bound and released: a balancer's config and a restarted backend need fixed ports). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports';
 
 export type Backend = FixtureProcess;
 

@@ -43,7 +43,11 @@ function serverStates(socketPath: string): Promise<Record<string, string>> {
 async function untilStates(socketPath: string, want: Record<string, string>, ms = 20000): Promise<void> {
   await within(ms, `haproxy to see ${JSON.stringify(want)}`, (async () => {
     for (;;) {
-      const states = await serverStates(socketPath);
+      // HAProxy creates the socket file when it binds and listens a moment later (ECONNREFUSED in between).
+      const states = await serverStates(socketPath).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return {} as Record<string, string>;
+        throw err;
+      });
       if (Object.entries(want).every(([k, v]) => states[k]?.startsWith(v))) return;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../helpers/ports';
 
 const root = path.join(__dirname, '..', '..');
 const fixture = path.join(root, 'test', 'fixtures', 'packed-app');
@@ -235,15 +236,6 @@ function readmeExample(): string {
   const m = /```ts\n([\s\S]*?)```/.exec(readme);
   if (!m) throw new Error('README.md has no ```ts block');
   return m[1];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    }).on('error', reject);
-  });
 }
 
 /** Connects to `port`, retrying while nothing listens yet (bounded: `ms`), sends `line`, resolves to the reply. */
