@@ -2,6 +2,7 @@ import { isIPv6 } from 'node:net';
 import { HandlerWiring } from '../bootstrap/handler-wiring';
 import { Server, type ServerCounters } from '../bootstrap/server';
 import { BaseServer } from '../classic/base-server';
+import { stopReaderOf } from '../classic/reader-registry';
 import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
@@ -131,7 +132,17 @@ class MemoryServer extends BaseServer<Request, unknown> {
 
   override shutdown(): Promise<void> {
     this.stopped = true;
+    this.stopReading(); // BaseServer.shutdown() does only while serveForever() runs
     return super.shutdown();
+  }
+
+  /**
+   * As a real stream server's shutdown() (API.md §6): the reads of every open connection that would wait see
+   * EOF, so a handler waiting for its client's next line ends as on a socket (it waited for ever in memory);
+   * what the test wrote before is still read.
+   */
+  protected override stopReading(): void {
+    for (const end of this.open) stopReaderOf(end);
   }
 
   override async shutdownRequest(request: Request): Promise<void> {

@@ -1199,6 +1199,50 @@ describe('shutdown() in memory, as a real server\'s (API.md §6)', () => {
   });
 });
 
+describe.each(['serial', '@Concurrent'])('shutdown() in memory, %s: reads that would wait see EOF, as on a socket (API.md §6)', (mode) => {
+  abstract class EchoesUntilEof {
+    @Handle() async h(req: StreamRequest) {
+      for (;;) {
+        const line = await req.rfile.readline();
+        events.push(`${req.clientAddress.port} ${JSON.stringify(line.toString())}`);
+        if (line.length === 0) return;
+        await req.wfile.write(line);
+      }
+    }
+  }
+  @TcpServer(0) class Serial extends EchoesUntilEof {}
+  @TcpServer(0) @Concurrent() class Interleaved extends EchoesUntilEof {}
+  @TcpServer(0) @Framing('lines') class SerialMessages { @OnMessage() on(line: string) { return line; } }
+  @TcpServer(0) @Concurrent() @Framing('lines') class InterleavedMessages { @OnMessage() on(line: string) { return line; } }
+
+  test('a handler waiting for its client\'s next line gets EOF and ends; what was written before shutdown() is still served (the handler waited for ever)', async () => {
+    const t = await serve(mode === 'serial' ? Serial : Interleaved);
+    const first = t.connect({ host: '127.0.0.1', port: 1 });
+    first.write('a\n');
+    expect(await first.readline()).toBe('a\n');
+    // serial: waits for its turn behind the first, with its line already written
+    const second = t.connect({ host: '127.0.0.1', port: 2 });
+    second.write('b\n');
+    await t.server.shutdown();
+    expect(await within(2000, 'the first connection to end', first.readAll().then(String))).toBe('');
+    expect(await within(2000, 'the second connection to be served and end', second.readAll().then(String))).toBe('b\n');
+    // serial: one connection after the other; @Concurrent: both at once, in either order
+    const served = ['1 "a\\n"', '1 ""', '2 "b\\n"', '2 ""'];
+    expect(mode === 'serial' ? events : [...events].sort()).toEqual(mode === 'serial' ? served : [...served].sort());
+    await within(2000, 'both requests to end', until(() => t.server.stats().active === 0));
+  });
+
+  test('an @OnMessage connection gets its pending replies, then EOF', async () => {
+    const t = await serve(mode === 'serial' ? SerialMessages : InterleavedMessages);
+    const c = t.connect();
+    c.write('x\ny\n');
+    expect(await c.readline()).toBe('x\n');
+    await t.server.shutdown();
+    expect(await within(2000, 'the connection to end', c.readAll().then(String))).toBe('y\n');
+    await within(2000, 'the request to end', until(() => t.server.stats().active === 0));
+  });
+});
+
 describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTick are faked too)', () => {
   const realTimers = jest.requireActual<typeof import('node:timers')>('node:timers');
   /** `work`'s value, or 'hung' after `ms` of real time (the fake clock would never fire it). */
