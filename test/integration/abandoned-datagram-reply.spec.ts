@@ -5,10 +5,15 @@ import { within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import { memoryLogger } from '../helpers/memory-logger';
+import { ChildRepliesLate, ThreadRepliesLate } from '../fixtures/late-datagram-pool-handlers';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
   { mode: '@Concurrent', decorate: (): ClassDecorator => Concurrent() },
+];
+const pools = [
+  { mode: '@Threading', Handler: ThreadRepliesLate },
+  { mode: '@Forking', Handler: ChildRepliesLate },
 ];
 
 describe.each(modes)('a datagram abandoned at shutdownTimeout in $mode mode', (m) => {
@@ -36,6 +41,32 @@ describe.each(modes)('a datagram abandoned at shutdownTimeout in $mode mode', (m
       expect(s.stats()).toMatchObject({ active: 0, bytesIn: 5, bytesOut: 0, clientErrors: 1 });
       await new Promise((r) => setTimeout(r, 900)); // the handler comes back
       // it sent 'early;late' to the client, uncounted (bytesOut stayed 0), after its RequestTimeoutError
+      expect(got).toEqual([]);
+      expect(s.stats()).toMatchObject({ active: 0, bytesIn: 5, bytesOut: 0, clientErrors: 1, errors: 0 });
+    } finally {
+      client.close();
+    }
+  }, 15000);
+});
+
+// The worker left a datagram out of the pool's abandoning: the pool waited half a second (ABANDON_MS) for an answer
+// that never came, so a handler back within that time was served late (shutdown() took 0.6 s with shutdownTimeout 0.3,
+// its reply sent and counted), and one still running ended with the worker, its bytes in uncounted with @Forking.
+describe.each(pools)('a datagram abandoned at shutdownTimeout in $mode mode', (m) => {
+  const serve = servingInTests<Server>();
+
+  test.each(['returns', 'throws'])('whose handler %s later is given up at shutdownTimeout, as in the server\'s own process: reported, counted (bytesOut 0), no reply', async (how) => {
+    const s = serve(await bootstrap(m.Handler, { logger: memoryLogger(), shutdownTimeout: 0.3 }));
+    const client = dgram.createSocket('udp4');
+    const got: string[] = [];
+    client.on('message', (d) => got.push(String(d)));
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      client.send(how === 'throws' ? 'throw' : 'hello', port, host);
+      await until(() => s.stats().active === 1, 5000);
+      await within(5000, 'shutdown', s.shutdown());
+      expect(s.stats()).toMatchObject({ active: 0, bytesIn: 5, bytesOut: 0, clientErrors: 1, errors: 0 });
+      await new Promise((r) => setTimeout(r, 900)); // the handler would come back
       expect(got).toEqual([]);
       expect(s.stats()).toMatchObject({ active: 0, bytesIn: 5, bytesOut: 0, clientErrors: 1, errors: 0 });
     } finally {

@@ -298,9 +298,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const abandon = (state: RunState, error: SerializedError): void => {
     if (state.abandoned) return;
     state.abandoned = true;
-    const { id, conn, ending } = state;
+    const { id, conn, ending, replyHere } = state;
     countEnding(state, false);
-    channel.post({ t: 'done', id, error, ...ending });
+    // A datagram read here: its bytes in, and no reply (none goes out later: finishRun sends nothing for it).
+    channel.post({ t: 'done', id, error, ...ending, ...(replyHere ? { bytes: [bytesOf(state)[0], 0] as [number, number] } : {}) });
     conns.delete(id);
     reporter.connections = conns.size;
     closeConn(conn);
@@ -541,8 +542,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         );
         return;
       case 'abandon': {
-        // Connections only: a datagram's request is short, and its reply and bytes take other paths.
-        const running = () => [...conns.values()].filter((conn) => conn.state !== undefined && (conn.socket || conn.duplex));
+        // Datagrams too: the pool waited for their `done` (ABANDON_MS) before it ended the worker otherwise.
+        const running = () => [...conns.values()].filter((conn) => conn.state !== undefined);
         if (!msg.closeFirst) {
           for (const conn of running()) abandon(conn.state!, msg.error);
           return;
