@@ -91,9 +91,11 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // A @HandleError is waited for the server's shutdownTimeout at most, as in the server's process: past it,
   // the error is reported as one whose hook failed, saying so, and the request goes on closing.
   const limit = spec.shutdownTimeout;
-  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace): Promise<void | 'rejected'> => {
+  // `carrier`: what the request's scope, its report and its abandoning are kept on (its connection, or a
+  // datagram's reply writer), for the pool's abandoning (worker-runtime's abandon: disposeAbandoned, reportedOn).
+  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace, carrier: object | undefined = conn): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
-    if (conn !== undefined) (conn as ScopedConnection)[SCOPE] = scope;
+    if (carrier !== undefined) (carrier as Carrier)[SCOPE] = scope;
     let instance: unknown;
     try {
       instance = scope.resolve(def.handler);
@@ -116,12 +118,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       (err: unknown) => {
         // Abandoned by the pool (shutdownTimeout, close()): the server's process reported it then; what its handler
         // meets later (the connection closed under it) is no news, as in the server's own process (handleErrorSafely).
-        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && (endedHealthCheck(conn, err) || wasAbandoned(conn)))
+        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && endedHealthCheck(conn, err)) || wasAbandoned(carrier)
           ? Promise.reject(err)
-          : attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)).then(
-            () => Promise.reject(markReported(err)),
-            (hookError: unknown) => Promise.reject(markReported(err, { error: hookError })),
-          );
+          : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)));
         return reported.then(undefined, (final: unknown) => disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported));
       },
     );
@@ -139,7 +138,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     },
     datagram: (data, truncated, client, reply, worker, verify, trace) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace, reply);
     },
     // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose,
     // after the request scopes of the connections it abandoned (their handlers never finished to dispose them).
@@ -147,31 +146,70 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   };
 }
 
-/** On the connection (symbol-keyed): the request scope of the request running on it. */
+// Kept on a request's carrier (its connection, or a datagram's reply writer: decoratedExecutor's run), symbol-keyed.
+/** The request scope of the request running on it. */
 const SCOPE = Symbol('sockserve.requestScope');
-type ScopedConnection = Duplex & { [SCOPE]?: RequestScope };
-
-/** On the connection (symbol-keyed): the pool abandoned its request (disposeAbandoned), which was reported then. */
+/** The pool abandoned its request (disposeAbandoned), which was reported then. */
 const ABANDONED = Symbol('sockserve.abandoned');
+/**
+ * Set only once its request has failed and its @HandleError runs here (no cost to a request that does not fail):
+ * the error the hook (`hook`, its run) is reporting, marked reported once it has settled.
+ */
+const REPORT = Symbol('sockserve.report');
+type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown> } };
 
-function wasAbandoned(conn: Duplex): boolean {
-  return (conn as Duplex & { [ABANDONED]?: true })[ABANDONED] === true;
+function wasAbandoned(carrier: object | undefined): boolean {
+  return (carrier as Carrier | undefined)?.[ABANDONED] === true;
+}
+
+/**
+ * @HandleError's run (`hook`) for `err`, the error of the request on `carrier`: rejects with `err` marked reported,
+ * with the hook's own failure if it failed. Meanwhile `carrier` holds the error (reportedOn): the pool abandoning
+ * the request then sends that error, as the serial and @Concurrent servers leave the report to a hook already
+ * running (BaseServer.leaveReportToItsOwn); with its own error instead, the server's process ran @HandleError a
+ * second time.
+ */
+function reportOn(carrier: object | undefined, err: unknown, hook: Promise<unknown>): Promise<never> {
+  const report = carrier === undefined ? undefined : ((carrier as Carrier)[REPORT] = { error: err, hook });
+  const reject = (marked: unknown): Promise<never> => {
+    if (report) report.error = marked;
+    return Promise.reject(marked);
+  };
+  return hook.then(
+    () => reject(markReported(err)),
+    (hookError: unknown) => reject(markReported(err, { error: hookError })),
+  );
+}
+
+/**
+ * The error of the request on `carrier` that its @HandleError is reporting here, or has reported, marked so
+ * (markReported: the server's process counts it and runs no hook again); undefined when it reached no hook here.
+ */
+export function reportedOn(carrier: object | undefined): unknown {
+  const report = (carrier as Carrier | undefined)?.[REPORT];
+  if (report === undefined) return undefined;
+  return reportedInWorker(report.error) ? report.error : markReported(report.error);
 }
 
 /** Disposals of abandoned requests' scopes still running: the worker's last dispose() waits for them. */
 const abandonedDisposals = new Set<Promise<void>>();
 
 /**
- * The pool abandoned the request running on `conn` (shutdownTimeout, close(), a recycled worker's bound): its
+ * The pool abandoned the request running on `carrier` (shutdownTimeout, close(), a recycled worker's bound): its
  * handler may never return, and the worker ends soon, so its request-scoped instances are disposed now (API.md
  * §7: every request-scoped instance is disposed); they were never. Idempotent, as a scope's dispose() is; what
- * it throws is the abandoned request's, already reported.
+ * it throws is the abandoned request's, already reported. A @HandleError still running on the request's instance
+ * (reportOn) is its report: the scope is disposed once it has settled (bounded as the hook is), and the worker's
+ * last dispose() waits for that too, as the server's process waits for such a hook before shutdown() resolves.
  */
-export function disposeAbandoned(conn: Duplex | undefined): void {
-  if (conn !== undefined) (conn as Duplex & { [ABANDONED]?: true })[ABANDONED] = true;
-  const scope = (conn as ScopedConnection | undefined)?.[SCOPE];
+export function disposeAbandoned(carrier: object | undefined): void {
+  if (carrier === undefined) return;
+  const marked = carrier as Carrier;
+  marked[ABANDONED] = true;
+  const scope = marked[SCOPE];
   if (scope === undefined) return;
-  const disposal = scope.dispose().catch(() => undefined);
+  const hook = marked[REPORT]?.hook;
+  const disposal = (hook ? hook.then(() => scope.dispose(), () => scope.dispose()) : scope.dispose()).catch(() => undefined);
   abandonedDisposals.add(disposal);
   void disposal.then(() => abandonedDisposals.delete(disposal));
 }

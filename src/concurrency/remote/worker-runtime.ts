@@ -8,7 +8,7 @@ import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
-import { disposeAbandoned, Executor, loadExecutor, verifyFailedOn } from './executors';
+import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
@@ -293,19 +293,23 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   /**
    * The pool is ending this worker while `state` runs ('abandon'): its `done` goes now, with `error` and the
    * bytes counted here (an owned socket's, which die with the worker otherwise), and its connection closes.
-   * The handler may still be running; the worker ends soon after.
+   * The handler may still be running; the worker ends soon after. A request whose own error its @HandleError is
+   * reporting (or has reported) goes with that error instead, marked reported: counted once, no hook run again.
    */
   const abandon = (state: RunState, error: SerializedError): void => {
     if (state.abandoned) return;
     state.abandoned = true;
-    const { id, conn, ending, replyHere } = state;
+    const { id, conn, ending, reply, replyHere } = state;
     countEnding(state, false);
+    // Its error as its own @HandleError reports it, on whatever its hooks ran on (executors' carriers).
+    const reported = reportedOn(conn.secure) ?? reportedOn(conn.socket) ?? reportedOn(conn.duplex) ?? reportedOn(reply);
     // A datagram read here: its bytes in, and no reply (none goes out later: finishRun sends nothing for it).
-    channel.post({ t: 'done', id, error, ...ending, ...(replyHere ? { bytes: [bytesOf(state)[0], 0] as [number, number] } : {}) });
+    const bytes = replyHere ? { bytes: [bytesOf(state)[0], 0] as [number, number] } : {};
+    channel.post({ t: 'done', id, error: reported === undefined ? error : serializeError(reported), ...ending, ...bytes });
     conns.delete(id);
     reporter.connections = conns.size;
     closeConn(conn);
-    for (const stream of [conn.secure, conn.socket, conn.duplex]) disposeAbandoned(stream);
+    for (const carrier of [conn.secure, conn.socket, conn.duplex, reply]) disposeAbandoned(carrier);
   };
 
   const closeConn = (conn: Conn): void => {
