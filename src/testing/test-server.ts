@@ -154,9 +154,23 @@ class MemoryServer extends BaseServer<Request, unknown> {
       this.open.delete(request);
       this.showEof(request); // the request's errors were reported before this (processInBackground's order)
     }
+    this.ended.add(request as object);
     const closed = this.whenClosed.get(request);
     this.whenClosed.delete(request);
     closed?.();
+  }
+
+  /**
+   * Requests whose end the test may have seen (their `closed`, a datagram's reply): no longer running in
+   * `stats().active`, though the strategy forgets them a few reactions later (after shutdownRequest's promise):
+   * `await c.end()` then `active` said 1 (new-user run).
+   */
+  private readonly ended = new WeakSet<object>();
+
+  override get activeRequests(): number {
+    let running = 0;
+    for (const [request] of this.strategy.inFlight?.() ?? []) if (!this.ended.has(request as object)) running++;
+    return running;
   }
 
   /** Connections whose end this server began (shutdownRequest): their FIN waits for showEof(). */

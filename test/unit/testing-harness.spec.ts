@@ -1167,6 +1167,30 @@ describe('stats() in memory, as a real server\'s (API.md §14)', () => {
   });
 });
 
+describe('stats().active once the test has seen a request end (new-user run: it said 1 until a setImmediate later)', () => {
+  abstract class EchoOnce { @Handle() async h(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); } }
+  @TcpServer(0) class Serial extends EchoOnce {}
+  @TcpServer(0) @Concurrent() class Interleaved extends EchoOnce {}
+  @TcpServer(0) @Concurrent() class Verified extends EchoOnce { @Verify() ok() { return true; } }
+  @TcpServer(0) @Framing('lines') class Messages { @OnMessage() on(line: string) { return line; } }
+  @UdpServer(0) class Datagrams { @Handle() h(req: DatagramRequest) { return req.wfile.write(req.data); } }
+
+  test.each([['serial @Handle', Serial], ['@Concurrent @Handle', Interleaved], ['@Verify', Verified], ['@OnMessage', Messages]] as const)('%s: 0 as soon as end() resolves', async (_kind, Handler) => {
+    const t = await serve(Handler);
+    const c = t.connect();
+    c.write('a\n');
+    expect(await c.readline()).toBe('a\n');
+    await c.end();
+    expect(t.server.stats()).toMatchObject({ accepted: 1, active: 0 });
+  });
+
+  test('a datagram: 0 as soon as its reply has come', async () => {
+    const u = await serve(Datagrams);
+    expect(String(await u.datagram('ping'))).toBe('ping');
+    expect(u.server.stats()).toMatchObject({ accepted: 1, active: 0 });
+  });
+});
+
 describe('shutdown() in memory, as a real server\'s (API.md §6)', () => {
   test('after req.server.shutdown() new connections stay unread until close(), which resets them (they were served)', async () => {
     const t = await serve(ShutsDown);
