@@ -17,11 +17,29 @@ export function recordHandedOverBytes(socket: object, bytes: readonly [number, n
   handedOver.set(socket, { bytes: [bytes[0], bytes[1]], whole });
 }
 
+/** On a TLS socket (symbol-keyed): the bytes its connection brought before the handshake, its PROXY header. */
+const BEFORE = Symbol('sockserve.bytesBefore');
+type Preceded = { [BEFORE]?: number };
+
+/**
+ * `socket` (a TLS socket) serves a connection whose first `bytes` were read before it took over: its PROXY
+ * header, which counts in bytesIn as on a plain connection (docs/observability.md), though the TLS socket's
+ * own count starts after it.
+ */
+export function recordBytesBefore(socket: object, bytes: number): void {
+  (socket as Preceded)[BEFORE] = bytes;
+}
+
+/** What recordBytesBefore() recorded for `socket`; 0 when nothing came before it. */
+export function bytesBefore(socket: object): number {
+  return (socket as Preceded)[BEFORE] ?? 0;
+}
+
 /** A stream connection's bytes: what this process read and wrote, plus what a worker did on it. */
 export function streamBytes(socket: { bytesRead?: number; bytesWritten?: number }): [number, number] {
   const there = handedOver.get(socket);
   if (there?.whole) return [there.bytes[0], there.bytes[1]];
-  const bytesIn = socket.bytesRead ?? 0;
+  const bytesIn = (socket.bytesRead ?? 0) + bytesBefore(socket);
   const bytesOut = socket.bytesWritten ?? 0;
   return there ? [bytesIn + there.bytes[0], bytesOut + there.bytes[1]] : [bytesIn, bytesOut];
 }

@@ -9,7 +9,8 @@ import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
 import { registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
-import { countPreambleBytes, stampHeldSince, stampLocalCheck } from './connection-stamps';
+import { countPreambleBytes, preambleBytes, stampHeldSince, stampLocalCheck } from './connection-stamps';
+import { recordBytesBefore } from '../observability/connection-bytes';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -111,6 +112,13 @@ export class Preamble {
     this.handshake(raw, clientAddress, deadline).then(
       (socket) => {
         if (local) stampLocalCheck(socket);
+        // The header counts in bytesIn, as on a plain connection, though the TLS socket counts from after it
+        // (and, as the raw socket's, it is no request: a health check's bytes, health-check.ts).
+        const header = preambleBytes(raw);
+        if (header > 0) {
+          recordBytesBefore(socket, header);
+          countPreambleBytes(socket, header);
+        }
         done(undefined, { socket, clientAddress, proxy, tls: tlsInfo(socket) });
       },
       (err) => done(err),

@@ -281,6 +281,30 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect(st.active).toBe(0);
   });
 
+  test("a PROXY header before a TLS handshake counts in bytesIn, as on a plain connection (it counted the application's bytes only)", async () => {
+    const s = await start(m.Tls, { transport: { proxyProtocol: true } });
+    const header = 'PROXY TCP4 198.51.100.7 10.0.0.1 40000 16443\r\n';
+    const raw = track(await rawConnect(endpoint(s), header));
+    const c = track(await tlsConnect(endpoint(s), { raw }));
+    c.write('one\n');
+    expect(await readLine(c)).toBe('ONE\n');
+    c.end();
+    await closed(c);
+    const bytesIn = header.length + 4;
+    await settles(s, { accepted: 1, bytesIn, bytesOut: 4 }, 1);
+    expect(ends()[0]).toMatchObject({ bytesIn, bytesOut: 4 });
+    expect(recorder.named('sockserve:connection.close')).toEqual([expect.objectContaining({ bytesIn, bytesOut: 4 })]);
+  });
+
+  test('a PROXY header, then a TLS client that closes before its first byte, is still a health check only', async () => {
+    const s = await start(m.Tls, { transport: { proxyProtocol: true } });
+    const c = track(await rawConnect(endpoint(s), 'PROXY TCP4 198.51.100.7 10.0.0.1 40000 16443\r\n'));
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, healthChecks: 1, bytesIn: 0, bytesOut: 0 }, 0);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test('a TLS health check (connect, close, no byte) counts in healthChecks only', async () => {
     const s = await start(m.Tls);
     const c = track(await rawConnect(endpoint(s)));

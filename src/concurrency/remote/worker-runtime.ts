@@ -17,6 +17,7 @@ import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
 import { WorkerReporter } from '../../observability/worker-reporter';
 import { isHealthCheckOn } from '../../observability/health-check';
+import { bytesBefore } from '../../observability/connection-bytes';
 import { stampCloseAsked, stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
 import { AcceptWatch } from '../../observability/accept-watch';
@@ -343,9 +344,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     };
     // The bytes of the connection as its handler sees it, as in the server's own process: a TLS socket's
     // are the application's, not the records on the wire.
+    // A PROXY header read before a TLS handshake counts too (bytesBefore), as on a plain connection.
     const counted = () => (ready ? ready.socket : raw);
     void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
-      conn, () => [counted().bytesRead, counted().bytesWritten], undefined, preamble);
+      conn, () => [counted().bytesRead + bytesBefore(counted()), counted().bytesWritten], undefined, preamble);
   };
 
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number, closeAsked?: boolean) => {
