@@ -102,6 +102,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
       // Another signal (SIGINT after SIGTERM) is a second one however soon it comes (hostile run).
       if ((signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) || forced) return;
+      const before = last; // what the warning names: 'SIGINT after SIGTERM', not 'SIGINT again' (new-user run)
       lastAt = performance.now();
       last = signal;
       if (skipDelay) {
@@ -113,7 +114,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
       // A signal during the drain: the user asked twice (a second Ctrl-C) and expects the process to end now,
       // not after shutdownTimeout or a handler's own timer (new-user run).
       forced = true;
-      for (const s of servers) s.logger.warn(messages.signalledDuringDrain(s.handlerName, signal, s.stats().active));
+      for (const s of servers) s.logger.warn(messages.signalledDuringDrain(s.handlerName, signal, before, s.stats().active));
       const code = 128 + (osConstants.signals[signal] ?? 15);
       // Exits after the reports of the requests ended (each server's close() awaits them), bounded: a hook or a
       // dispose() that never settles does not hold the process (hostile run: 30 s, shutdownTimeout's). The code goes

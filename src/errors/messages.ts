@@ -82,7 +82,7 @@ export const messages = {
     `${typeof when === 'number' ? `${when} s after shutdown began (shutdownTimeout)` : `when ${when} was called`}, so it ` +
     `was abandoned. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`,
   abandonedBySignal: (owner: string, signal: string, datagram = false) =>
-    `${owner}: ${signal} came again during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
+    `${owner}: a second signal (${signal}) came during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
     `was running: ${datagram ? 'it was abandoned and its reply is not sent' : 'its connection was closed and the handler abandoned'} ` +
     `(handleSignals). Fix: nothing, if that was meant (a second Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.`,
   abandonedByClose: (owner: string, datagram = false) =>
@@ -159,8 +159,8 @@ export const messages = {
     drainDelay > 0
       ? `${owner}: ${signal}: accepting for ${drainDelay} s more (drainDelay), then refusing new clients and draining`
       : `${owner}: ${signal}: refusing new clients and draining`,
-  signalledDuringDrain: (owner: string, signal: string, active: number) =>
-    `${owner}: ${signal} again during the drain: closing now; ${active} request${active === 1 ? '' : 's'} still in flight ` +
+  signalledDuringDrain: (owner: string, signal: string, first: string | undefined, active: number) =>
+    `${owner}: ${signal} ${first === undefined || first === signal ? 'again' : `after ${first}`} during the drain: closing now; ${active} request${active === 1 ? '' : 's'} still in flight ` +
     `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (code 128 + the signal's number).`,
   draining: (owner: string, active: number) => `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight`,
   closed: (owner: string) => `${owner}: closed`,
