@@ -63,9 +63,11 @@ export class Preamble {
   /**
    * run() with a callback, which the server's listener uses: `done` is called once, with the error or the
    * result (undefined: a health check). Without TLS it is called from the event that brought the header,
-   * so a PROXY connection costs no promise and no extra turn before it is queued.
+   * so a PROXY connection costs no promise and no extra turn before it is queued. `admit` (the listener's
+   * maxConnectionsPerClient) is asked once a header has named the client and a TLS handshake would follow:
+   * false ends the preamble there, with a result marked `overLimit`, so a client over its limit costs no handshake.
    */
-  start(raw: net.Socket, peer: ClientAddress, finish: PreambleDone): void {
+  start(raw: net.Socket, peer: ClientAddress, finish: PreambleDone, admit?: (raw: net.Socket, client: ClientAddress) => boolean): void {
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not.
     if (peer.host === '') return finish(undefined, undefined);
     // The server closed the connection in its preamble (shutdownTimeout, close()): that reason, not a header
@@ -79,8 +81,13 @@ export class Preamble {
     this.readHeader(raw, peer, this.proxy, deadline, (err, got) => {
       if (err) return done(err);
       if (got === 'health-check') return done(undefined, undefined);
+      const clientAddress = got ? addressOf(got, peer) : peer;
+      // The order of the edge (production.md): maxConnectionsPerClient once the header names the client (or
+      // shows there is none: required false), then the handshake. Checked after it, a client over its limit
+      // got a whole handshake (the server's signature included), or, sending no more, sat out lineTimeout
+      // and was counted a TLS error, not rejected.
+      if (this.tls && admit && got?.command !== 'LOCAL' && !admit(raw, clientAddress)) return done(undefined, { socket: raw, clientAddress, proxy: got ?? undefined, overLimit: true });
       if (!got) return this.secure(raw, peer, undefined, deadline, done);
-      const clientAddress = addressOf(got, peer);
       // A LOCAL header and nothing after it is the proxy's own health check (HAProxy sends one so with
       // send-proxy-v2): its end is as quiet as a plain TCP check's. So is a PROXY header and nothing after
       // it where TLS follows (a proxy's plain TCP check with send-proxy): without the wait for the first
@@ -209,6 +216,8 @@ export interface PreambleResult {
   proxy?: ProxyInfo;
   /** The TLS session's facts, where TLS was terminated; undefined otherwise. */
   tls?: TlsInfo;
+  /** The client the header named is over maxConnectionsPerClient (start()'s `admit`): no handshake ran, close it. */
+  overLimit?: true;
 }
 
 /** The client a header speaks for: its source for PROXY over TCP4/TCP6/UNIX; the proxy itself for LOCAL and UNKNOWN. */

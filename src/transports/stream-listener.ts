@@ -293,8 +293,11 @@ export class StreamListener {
         this.ready(socket, peer, result);
       }
       this.settled();
-    });
+    }, limiter && this.admitNamed);
   }
+
+  /** maxConnectionsPerClient for the client a PROXY header named, asked by the preamble before its TLS handshake. */
+  private readonly admitNamed = (raw: net.Socket, client: ClientAddress): boolean => client.host === undefined || this.edge.limiter!.identify(raw, client.host);
 
   /** The preamble is done: queue the connection to serve, or drop it (a health check, a client over its limit). */
   private ready(raw: net.Socket, peer: ClientAddress, result: PreambleResult | undefined): void {
@@ -305,7 +308,7 @@ export class StreamListener {
     const { socket, clientAddress } = result;
     const limiter = this.edge.limiter;
     if (limiter && socket !== raw) limiter.alias(raw, socket);
-    if (limiter && clientAddress.host !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, clientAddress.host)) {
+    if (result.overLimit || (limiter && clientAddress.host !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, clientAddress.host))) {
       socket.destroy();
       raw.destroy();
       return this.edge.dropped?.('rejected', clientAddress);
