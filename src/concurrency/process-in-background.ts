@@ -1,7 +1,7 @@
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
-import type { ClientAddress } from '../transports/address';
+import { ClientAddress, clientNamedBy } from '../transports/address';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { settledWithin } from '../transports/event-loop';
 import type { RequestProcessor } from './strategy';
@@ -106,30 +106,6 @@ function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
 
 
 function ignore(): void {}
-
-/** The client a worker's PROXY header named, kept on the error the worker's request failed with. */
-const NAMED_CLIENT = Symbol('sockserve.namedClient');
-
-/**
- * Marks `err` (a request's error that came back from a worker) with the client its PROXY header named: the
- * server's process dispatched the connection under the proxy's address, and would report it under that.
- */
-export function nameClient(err: unknown, client: ClientAddress): void {
-  try {
-    if (typeof err === 'object' && err !== null) Object.defineProperty(err, NAMED_CLIENT, { value: client, configurable: true });
-  } catch {
-    // a frozen error or a Proxy: reported under the address the server's process knows
-  }
-}
-
-/** The client nameClient() put on `err`, if any. Never throws, whatever was thrown (a Proxy whose traps throw). */
-export function clientNamedBy(err: unknown): ClientAddress | undefined {
-  try {
-    return typeof err === 'object' && err !== null ? (err as { [NAMED_CLIENT]?: ClientAddress })[NAMED_CLIENT] : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * `work`, what a request-ending hook returned (shutdownRequest, and the closeRequest it calls), waited for the

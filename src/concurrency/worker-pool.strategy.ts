@@ -3,8 +3,8 @@ import { ConfigurationError, RequestTimeoutError, SystemExit } from '../errors/e
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
 import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
-import type { ClientAddress } from '../transports/address';
-import { BoundedHooks, clientNamedBy, handleErrorSafely, processInBackground } from './process-in-background';
+import { ClientAddress, clientNamedBy } from '../transports/address';
+import { BoundedHooks, handleErrorSafely, processInBackground } from './process-in-background';
 import { AdoptedEnds, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { DroppedInWorker, FromWorker } from './remote/protocol';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';

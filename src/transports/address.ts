@@ -52,3 +52,27 @@ export function formatAddress(a: ClientAddress | undefined): string {
   if (isUnixAddress(a)) return a.path || '<unbound>';
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
+
+/** The client a PROXY header named, kept on the error its connection failed with (in its preamble, or in a worker). */
+const NAMED_CLIENT = Symbol('sockserve.namedClient');
+
+/**
+ * Marks `err` (a failed TLS handshake, a request's error that came back from a worker) with the client its
+ * PROXY header named: the server's process knows the connection by the proxy's address, and would report it under that.
+ */
+export function nameClient(err: unknown, client: ClientAddress): void {
+  try {
+    if (typeof err === 'object' && err !== null) Object.defineProperty(err, NAMED_CLIENT, { value: client, configurable: true });
+  } catch {
+    // a frozen error or a Proxy: reported under the address the server's process knows
+  }
+}
+
+/** The client nameClient() put on `err`, if any. Never throws, whatever was thrown (a Proxy whose traps throw). */
+export function clientNamedBy(err: unknown): ClientAddress | undefined {
+  try {
+    return typeof err === 'object' && err !== null ? (err as { [NAMED_CLIENT]?: ClientAddress })[NAMED_CLIENT] : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { ProxyProtocolError, TlsHandshakeError } from '../errors/errors';
 import { edgeMessages as messages } from '../errors/edge.messages';
-import type { ClientAddress } from './address';
+import { ClientAddress, nameClient } from './address';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions, ProxyInfo, TlsInfo } from './edge-options';
 import { MalformedHeader, scanProxyHeader } from './proxy-header';
 import { TlsTerminator, tlsInfo } from './tls-terminate';
@@ -153,8 +153,10 @@ export class Preamble {
     try {
       return await Promise.race([this.tls!.handshake(raw), late]);
     } catch (err) {
-      if (err instanceof TlsHandshakeError) throw err;
-      throw new TlsHandshakeError(messages.tlsFailed(client, describeTlsError(err)), { cause: err });
+      const failed = err instanceof TlsHandshakeError ? err : new TlsHandshakeError(messages.tlsFailed(client, describeTlsError(err)), { cause: err });
+      // Reported under `client`: where a PROXY header came, the client it named, not the proxy (as limits and handler errors are).
+      nameClient(failed, client);
+      throw failed;
     } finally {
       settled = true;
       clearTimeout(timer);

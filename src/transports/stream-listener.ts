@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
-import { ClientAddress } from './address';
+import { ClientAddress, clientNamedBy } from './address';
 import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
@@ -288,7 +288,7 @@ export class StreamListener {
       this.preambles.delete(socket);
       if (err) {
         socket.destroy();
-        this.edge.dropped?.('error', peer, err);
+        this.edge.dropped?.('error', clientNamedBy(err) ?? peer, err);
       } else {
         this.ready(socket, peer, result);
       }

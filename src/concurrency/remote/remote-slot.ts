@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import type { DatagramRequestTuple } from '../../classic/request-handler';
 import { RequestTimeoutError, WorkerCrashedError } from '../../errors/errors';
 import { messages } from '../../errors/messages';
-import type { ClientAddress } from '../../transports/address';
+import { ClientAddress, nameClient } from '../../transports/address';
 import { afterPollPhase } from '../../transports/event-loop';
 import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
@@ -15,7 +15,6 @@ import { plainError, RequestEndData, requestEndObserved } from '../../observabil
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
-import { nameClient } from '../process-in-background';
 
 /** Seconds a worker may take to become ready (load the handler's module) at the least, whatever heartbeatTimeout is. */
 const START_BOUND_MIN_S = 30;

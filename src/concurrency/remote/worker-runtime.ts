@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
-import { ClientAddress, toServerAddress } from '../../transports/address';
+import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
@@ -235,6 +235,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.abandoned) return; // ended from outside: its done went then
     const { id, conn, reply, replyHere, ending } = state;
     const bytes = () => bytesOf(state);
+    // A handshake that failed after a PROXY header: the server's process reports it under the client the header named.
+    if (!state.passed && failed !== undefined) ending.client ??= clientNamedBy(failed);
     try {
       // The end waits for every write the handler issued, awaited or not, before the connection closes.
       const flushError = conn.socket
