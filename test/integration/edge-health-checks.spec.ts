@@ -1,0 +1,61 @@
+import 'reflect-metadata';
+import * as tls from 'node:tls';
+import { bootstrap, Server } from '../../src';
+import { cert } from '../fixtures/edge-handlers';
+import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads } from '../fixtures/edge-worker-handlers';
+import { within } from '../helpers/clients';
+import { closed, endpoint, rawConnect, tlsConnect, v1Header } from '../helpers/edge-clients';
+import { memoryLogger } from '../helpers/memory-logger';
+import { servingInTests } from '../helpers/serving';
+
+/**
+ * A balancer's TLS check behind its PROXY header (HAProxy's `check-ssl` with `send-proxy`): the header, a
+ * whole handshake, then the close, with or without close_notify. docs/production.md: quiet, and counted in
+ * stats().healthChecks, wherever the handshake ran. Threads that terminate TLS on relayed bytes (Node 20 and
+ * 22) counted it nowhere: the header's bytes were taken off the TLS socket's count, which never held them.
+ */
+
+/** Resolves once `check()` holds; polls for `ms` at most, so a failing wait leaves no timer behind. */
+function until(check: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  return new Promise((resolve) => {
+    const poll = () => (check() ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(poll, 10));
+    poll();
+  });
+}
+
+/** A TLS 1.2 client over `raw` (its Finished goes before the server's, so a drop at secureConnect ends a complete handshake). */
+function tls12Connect(raw: import('node:net').Socket): Promise<tls.TLSSocket> {
+  return within(10000, 'a TLS 1.2 handshake', new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({ socket: raw, ca: cert('ca.crt'), servername: 'localhost', key: cert('client.key'), cert: cert('client.crt'), maxVersion: 'TLSv1.2' });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+  }));
+}
+
+beforeEach(() => {
+  errorsSeenHere.length = 0;
+});
+
+describe.each([
+  { mode: '@Threading', handler: ProxyTlsInThreads },
+  { mode: '@Forking', handler: ProxyTlsInChildren },
+])('TLS health checks behind a PROXY header with $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('a header, a handshake and an end(), and a TLS 1.2 handshake then a drop, are each a quiet health check', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(handler, { logger }));
+    const check = await tlsConnect(endpoint(server), { raw: await rawConnect(endpoint(server), v1Header('203.0.113.1', 1)) });
+    check.end();
+    await closed(check);
+    await until(() => server.stats().healthChecks === 1 && server.stats().active === 0);
+    expect(server.stats()).toMatchObject({ healthChecks: 1, active: 0 });
+    const dropped = await tls12Connect(await rawConnect(endpoint(server), v1Header('203.0.113.2', 2)));
+    dropped.destroy();
+    await until(() => server.stats().healthChecks === 2 && server.stats().active === 0);
+    expect(server.stats()).toMatchObject({ healthChecks: 2, active: 0, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0 });
+    expect(errorsSeenHere).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
