@@ -252,9 +252,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
       // handler then read an end: the stream's own error (`errored`) says it was reset.
       // A PROXY header this worker read, and then the client's end, is one too (HAProxy's check-send-proxy).
-      // Asked of the connection whose bytes were counted: over relayed bytes, the TLS socket (conn.secure),
-      // not the duplex beneath it, whose header was taken off a count that never held it (a TLS check
-      // behind a header was counted nowhere).
+      // Asked of the connection whose bytes were counted: over relayed bytes, the TLS socket (conn.secure), not
+      // the duplex beneath it (a TLS check behind a header was counted nowhere); its header is in both its
+      // bytes() (bytesBefore) and its preamble bytes, as on the raw socket.
       const stream = conn.secure ?? conn.socket ?? conn.duplex;
       if (stream && state.passed && dropped === undefined && isHealthCheckOn(stream, ...bytes(), stream.readableEnded, failed ?? stream.errored ?? undefined)) {
         failed = undefined;
