@@ -43,6 +43,15 @@ export function scanProxyHeader(bytes: Buffer): HeaderScan {
   return NONE;
 }
 
+/**
+ * Whether `bytes` begin with a whole v1 or v2 signature: what follows can only be a PROXY header or a malformed
+ * one (either way no plain client's data), before the header itself has come whole.
+ */
+export function startsWithSignature(bytes: Buffer): boolean {
+  const signature = bytes[0] === V1_SIGNATURE[0] ? V1_SIGNATURE : bytes[0] === V2_SIGNATURE[0] ? V2_SIGNATURE : undefined;
+  return signature !== undefined && bytes.length >= signature.length && startsLike(bytes, signature);
+}
+
 /** `bytes` and `signature` agree on their common length (so a short `bytes` may still become a header). */
 function startsLike(bytes: Buffer, signature: Buffer): boolean {
   const n = Math.min(bytes.length, signature.length);

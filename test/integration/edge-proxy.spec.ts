@@ -112,6 +112,31 @@ describe('the PROXY protocol and the lifecycle', () => {
     expect((errors[0] as Error).message).toMatch(/127\.0\.0\.1:\d+ is not a trusted proxy.*Fix: add its address or CIDR to proxyProtocol.trusted/);
   });
 
+  test('with required: false, an untrusted peer\'s header is refused at its signature, not read whole (a 64 KB v2 header cost ~140 ms of CPU) nor waited for', async () => {
+    const errors: unknown[] = [];
+    @TcpServer({ port: 0, proxyProtocol: { trusted: ['10.0.0.0/8'], required: false }, limits: { lineTimeout: 10 } }) @Concurrent()
+    class OptionalOnlyTen {
+      @Handle() handle(req: StreamRequest) { return reportOrEcho(req); }
+      @HandleError() error(err: unknown) { errors.push(err); }
+    }
+    const server = serve(await bootstrap(OptionalOnlyTen));
+    // the v2 signature, and then nothing: refused at once, not after lineTimeout (10 s) nor after 64 KB
+    const v2 = await rawConnect(endpoint(server), v2Header({ src: '198.51.100.5' }).subarray(0, 12));
+    expect((await within(5000, 'the refusal', closed(v2))).data).toBe('');
+    const v1 = await rawConnect(endpoint(server), 'PROXY ');
+    expect((await within(5000, 'the refusal', closed(v1))).data).toBe('');
+    await within(5000, '@HandleError', until(() => errors.length === 2));
+    for (const err of errors) expect((err as Error).message).toMatch(/is not a trusted proxy/);
+    // plain data from the same peer is still served
+    const plain = await rawConnect(endpoint(server), 'Plain\n');
+    try {
+      expect(await readLine(plain)).toBe('Plain\n');
+    } finally {
+      plain.destroy();
+    }
+    expect(server.stats()).toMatchObject({ proxyErrors: 2, errors: 0 });
+  });
+
   test('with required: false a connection without a header is plain data, not a byte lost, and one with a header is still read', async () => {
     @TcpServer({ port: 0, proxyProtocol: { required: false } }) @Concurrent()
     class Optional {
