@@ -2,10 +2,12 @@ import * as timers from 'node:timers';
 /**
  * Runs `fn` after two turns of the event loop, so at least one full poll phase lies between: bytes the
  * kernel already holds for a socket that is reading have been delivered by then. Shutdown uses it to
- * tell an idle connection from one whose request has arrived but was not read yet.
+ * tell an idle connection from one whose request has arrived but was not read yet. `node:timers`'s
+ * setImmediate, not the global one a test may have faked: sockserve/testing's shutdown() ends an idle
+ * in-memory connection's reads through this, and under `jest.useFakeTimers()` they waited for ever.
  */
 export function afterPollPhase(fn: () => void): void {
-  setImmediate(() => setImmediate(fn));
+  timers.setImmediate(() => timers.setImmediate(fn));
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import * as timers from 'node:timers';
 import { edgeMessages } from '../errors/edge.messages';
 import { LineTooLongError, RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
@@ -153,7 +154,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   private endGrace(): void {
     if (this.graceTimer === undefined) return;
-    clearTimeout(this.graceTimer);
+    timers.clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.graceOver = true;
   }
@@ -297,8 +298,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
       if (left > 0) {
         // The timer ends the grace itself: it may fire a moment before Date.now() says the grace is over
         // (timers run on another clock), and a grace still running then would have no timer left to end it.
+        // node:timers' own: under jest.useFakeTimers() an idle in-memory connection's reads never ended after
+        // sockserve/testing's shutdown() (the grace is the server's wait, not the handler's).
         if (this.graceTimer === undefined) {
-          this.graceTimer = setTimeout(() => {
+          this.graceTimer = timers.setTimeout(() => {
             this.graceTimer = undefined;
             this.graceOver = true;
             this.notify();

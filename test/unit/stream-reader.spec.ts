@@ -3,6 +3,9 @@ import { StreamReader } from '../../src/classic';
 import { connect, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 
+/** node:timers itself (not an import's namespace, whose bindings cannot be spied on): what StreamReader's grace calls. */
+const timers = jest.requireActual<typeof import('node:timers')>('node:timers');
+
 describe("StreamReader's first-request grace at shutdown", () => {
   let server: net.Server;
   let client: net.Socket | undefined;
@@ -28,8 +31,9 @@ describe("StreamReader's first-request grace at shutdown", () => {
     const reader = new StreamReader(socket);
     reader.stopReading(); // shutdown: a fresh connection that has sent nothing yet gets the grace
 
-    const setTimeoutSpy = jest.spyOn(global, 'setTimeout');
-    const clearTimeoutSpy = jest.spyOn(global, 'clearTimeout');
+    // node:timers' own (the grace is the server's wait: jest.useFakeTimers() must not hold it), not the globals
+    const setTimeoutSpy = jest.spyOn(timers, 'setTimeout');
+    const clearTimeoutSpy = jest.spyOn(timers, 'clearTimeout');
     try {
       const line = reader.readline();
       // The grace's timer, waiting (up to 1 s from the rfile's creation) for a first request.

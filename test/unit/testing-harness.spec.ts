@@ -1292,6 +1292,32 @@ describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTic
     expect(await orHung(d.readline())).toBe('');
     expect(t.errors).toEqual([expect.objectContaining({ message: 'boom' })]);
   });
+
+  // shutdown() ends an open connection's waiting reads (ccc1662) after a turn of the event loop, and an idle
+  // connection's after its first-request grace: both ran on the global timers, which the fake clock holds.
+  @TcpServer(0) @Concurrent() class EchoesUntilEof {
+    @Handle() async h(req: StreamRequest) {
+      for (let line = await req.rfile.readline(); line.length > 0; line = await req.rfile.readline()) await req.wfile.write(line);
+    }
+  }
+  @TcpServer(0) @Concurrent() @Framing('lines') class Echoes { @OnMessage() on(line: string) { return line; } }
+
+  test.each([
+    { what: 'a handler waiting for its next line', Handler: EchoesUntilEof, first: 'a\n' },
+    { what: 'an @OnMessage connection', Handler: Echoes, first: 'a\n' },
+    { what: 'a handler on a connection that sent nothing yet', Handler: EchoesUntilEof, first: undefined },
+  ])('t.server.shutdown(): $what gets EOF, as with real timers (its reads waited for the fake clock for ever)', async ({ Handler, first }) => {
+    const t = await serve(Handler);
+    const c = t.connect();
+    if (first !== undefined) {
+      c.write(first);
+      expect(await orHung(c.readline())).toBe(first);
+    }
+    const stopped = t.server.shutdown();
+    expect(await orHung(c.readAll().then(String), 3000)).toBe('');
+    expect(await orHung(stopped)).toBeUndefined();
+    expect(t.server.stats().active).toBe(0);
+  });
 });
 
 describe('a handler without a concurrency decorator is served serially, as bootstrap() serves it (API.md §3)', () => {
