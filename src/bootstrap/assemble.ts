@@ -255,6 +255,13 @@ export function assembleServer(
       await wiring.handleError(error, clientAddress, (unhandled) => super.handleError(request, clientAddress, unhandled), this.shutdownTimeout, request);
     }
 
+    /** A pool's @HandleError failed after its request was abandoned (RemoteServer.reportHookFailure): reported, not counted. */
+    reportHookFailure(error: unknown, clientAddress: ClientAddress): Promise<void> {
+      return Promise.resolve()
+        .then(() => super.handleError(undefined, clientAddress, error))
+        .catch(() => undefined);
+    }
+
     /** @Verify runs in the workers that own connections unread, unless a serverClass overrides verifyRequest. */
     protected verifiesHere(): boolean {
       return Base.prototype.verifyRequest !== BaseServer.prototype.verifyRequest;

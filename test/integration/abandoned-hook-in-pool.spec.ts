@@ -15,6 +15,12 @@ import {
   ThreadDatagramFailsThenReportsSlowly,
   ThreadFailsThenReportsSlowly,
 } from '../fixtures/abandoned-hook-handlers';
+import {
+  ChildDatagramHookFailsLate,
+  ChildHookFailsLate,
+  ThreadDatagramHookFailsLate,
+  ThreadHookFailsLate,
+} from '../fixtures/abandoned-hook-throws-handlers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,6 +108,55 @@ describe.each([
       await until(() => s.stats().active === 1, 5000);
       await within(5000, 'shutdown', s.shutdown());
       await reportedOnce(s, false);
+    } finally {
+      client.close();
+    }
+  }, 20000);
+});
+
+// The handler fails at 0.8 s, and its @HandleError rejects at 1.3 s, after the pool gave the request up (shutdownTimeout
+// 1 s, or close() at 1 s). Serial and @Concurrent servers wait for that hook and log its failure once; the pools sent
+// the request's error when they gave it up, and what the hook threw later was lost: no line anywhere.
+describe.each([
+  { mode: '@Threading', Stream: ThreadHookFailsLate, Datagram: ThreadDatagramHookFailsLate },
+  { mode: '@Forking', Stream: ChildHookFailsLate, Datagram: ChildDatagramHookFailsLate },
+])('a $mode request whose @HandleError fails after the pool abandoned it', (m) => {
+  const hookFailures = (logger: ReturnType<typeof memoryLogger>) => logger.lines.error.filter((line) => line.includes('the hook failed'));
+
+  test.each(['shutdownTimeout', 'close()'])('over TCP, at %s: the hook\'s failure is logged once, the request counted once as its handler\'s error', async (at) => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Stream as never, { logger, shutdownTimeout: 1 }));
+    const socket = await within(5000, 'connect', connect(s.serverAddress as { host: string; port: number }));
+    socket.on('error', () => undefined);
+    try {
+      socket.write('go\n');
+      await until(() => s.stats().active === 1, 5000);
+      if (at === 'close()') {
+        await sleep(1000);
+        await within(5000, 'close', s.close());
+      } else await within(5000, 'shutdown', s.shutdown());
+      await until(() => hookFailures(logger).length > 0, 3000).catch(() => undefined);
+      await sleep(300); // a second line would come now
+      expect(hookFailures(logger)).toHaveLength(1);
+      expect(s.stats()).toMatchObject({ active: 0, accepted: 1, errors: 1, clientErrors: 0 });
+    } finally {
+      socket.destroy();
+    }
+  }, 20000);
+
+  test('over UDP, at shutdownTimeout: the hook\'s failure is logged once, the datagram counted once as its handler\'s error', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Datagram as never, { logger, shutdownTimeout: 1 }));
+    const client = dgram.createSocket('udp4');
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      client.send('hello', port, host);
+      await until(() => s.stats().active === 1, 5000);
+      await within(5000, 'shutdown', s.shutdown());
+      await until(() => hookFailures(logger).length > 0, 3000).catch(() => undefined);
+      await sleep(300);
+      expect(hookFailures(logger)).toHaveLength(1);
+      expect(s.stats()).toMatchObject({ active: 0, accepted: 1, errors: 1, clientErrors: 0 });
     } finally {
       client.close();
     }

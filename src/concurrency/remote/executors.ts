@@ -156,7 +156,7 @@ const ABANDONED = Symbol('sockserve.abandoned');
  * the error the hook (`hook`, its run) is reporting, marked reported once it has settled.
  */
 const REPORT = Symbol('sockserve.report');
-type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown> } };
+type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown>; settled?: true } };
 
 function wasAbandoned(carrier: object | undefined): boolean {
   return (carrier as Carrier | undefined)?.[ABANDONED] === true;
@@ -170,9 +170,12 @@ function wasAbandoned(carrier: object | undefined): boolean {
  * second time.
  */
 function reportOn(carrier: object | undefined, err: unknown, hook: Promise<unknown>): Promise<never> {
-  const report = carrier === undefined ? undefined : ((carrier as Carrier)[REPORT] = { error: err, hook });
+  const report: Carrier[typeof REPORT] = carrier === undefined ? undefined : ((carrier as Carrier)[REPORT] = { error: err, hook });
   const reject = (marked: unknown): Promise<never> => {
-    if (report) report.error = marked;
+    if (report) {
+      report.error = marked;
+      report.settled = true;
+    }
     return Promise.reject(marked);
   };
   return hook.then(
@@ -201,15 +204,23 @@ const abandonedDisposals = new Set<Promise<void>>();
  * it throws is the abandoned request's, already reported. A @HandleError still running on the request's instance
  * (reportOn) is its report: the scope is disposed once it has settled (bounded as the hook is), and the worker's
  * last dispose() waits for that too, as the server's process waits for such a hook before shutdown() resolves.
+ * `failedLate` gets what that hook throws or rejects with, once the pool has had the request's error without it
+ * (reportedOn, before the hook settled): the server's process reports it then, as it reports its own hook's.
  */
-export function disposeAbandoned(carrier: object | undefined): void {
+export function disposeAbandoned(carrier: object | undefined, failedLate?: (hookError: unknown) => void): void {
   if (carrier === undefined) return;
   const marked = carrier as Carrier;
   marked[ABANDONED] = true;
   const scope = marked[SCOPE];
   if (scope === undefined) return;
-  const hook = marked[REPORT]?.hook;
-  const disposal = (hook ? hook.then(() => scope.dispose(), () => scope.dispose()) : scope.dispose()).catch(() => undefined);
+  const report = marked[REPORT];
+  const late = report?.settled ? undefined : failedLate;
+  const disposal = (report
+    ? report.hook.then(() => scope.dispose(), (hookError: unknown) => {
+      late?.(hookError);
+      return scope.dispose();
+    })
+    : scope.dispose()).catch(() => undefined);
   abandonedDisposals.add(disposal);
   void disposal.then(() => abandonedDisposals.delete(disposal));
 }

@@ -117,6 +117,12 @@ export type FromWorker =
    */
   | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData; /** A connection the worker accepted itself: how long it held it (milliseconds), for connection.close. */ ms?: number; /** The worker's stats().messages total so far, when it moved since its last `done` (its reports carry it too, up to a second later). */ messages?: number; /** The client its PROXY header named (the preamble ran in the worker). */ client?: ClientAddress }
   /**
+   * The @HandleError that was reporting a request's own error when the pool abandoned it (its `done` went then,
+   * marked reported) failed afterwards, with `error`: the server reports that the default way, as it reports a
+   * failing hook of its own process, counted nowhere (the request was counted with its `done`).
+   */
+  | { t: 'hook-failed'; error: SerializedError; client: ClientAddress }
+  /**
    * Never sent: a datagram a child read from the server's UDP socket whose `accepted` and `done` the server
    * read together (bookkeeping.ts BookkeepingReader), counted without adopting it.
    */

@@ -74,6 +74,11 @@ export interface RemoteServer {
   datagramServed?(client: ClientAddress, bytes: [number, number]): void;
   /** A worker that accepts could not, for lack of descriptors (StreamServer.acceptError: counted, logged once per burst). */
   acceptError?(error: NodeJS.ErrnoException, first: boolean): void;
+  /**
+   * The @HandleError of a request the pool abandoned while it ran failed afterwards in its worker ('hook-failed'):
+   * reported the default way, counted nowhere (the request was, with its `done`).
+   */
+  reportHookFailure?(error: unknown, client: ClientAddress): unknown;
 }
 
 /**
@@ -180,6 +185,8 @@ export abstract class RemoteSlot {
   private unresponsiveFor: number | undefined;
   /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
   private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
+  /** The server of the requests this worker ended on purpose: where a 'hook-failed' after their `done` goes. */
+  private abandonedFor: RemoteServer | undefined;
   private nextId = 0;
   private readonly running = new Map<number, Running>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
@@ -410,6 +417,7 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'secure-context-set') return this.secureContextWaiters.shift()?.();
     if (msg.t === 'accept-error') return this.onAcceptError?.(deserializeError(msg.error), msg.first);
+    if (msg.t === 'hook-failed') return void this.abandonedFor?.reportHookFailure?.(deserializeError(msg.error), msg.client);
     if (msg.t === 'disposed') {
       const error = msg.error ? deserializeError(msg.error) : undefined;
       for (const waiter of this.disposeWaiters.splice(0)) waiter(error);
@@ -471,6 +479,8 @@ export abstract class RemoteSlot {
         if ((error as NodeJS.ErrnoException | undefined)?.code === WRITE_STALLED) socket?.destroy();
         // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
         if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
+        // Its @HandleError may still be running there, and fail later ('hook-failed'): reported to this server.
+        if (this.endReason !== undefined) this.abandonedFor = running.server;
         void this.finish(running, error, msg.reply, msg.dropped, msg.end);
         return;
       }

@@ -55,6 +55,8 @@ interface Conn {
 /** One request's facts from its start to its end (worker-runtime's run, serveRequest, finishRun). */
 interface RunState {
   id: number;
+  /** The client it came from (the one its PROXY header names is in `ending.client`). */
+  client: ClientAddress;
   conn: Conn;
   /** Its bytes in and out; undefined: those of `conn.socket`, the socket this worker owns (bytesOf, socketBytes). */
   bytes: (() => [number, number]) | undefined;
@@ -162,7 +164,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // only once the preamble has passed, as in the server's own process: a health check or a failed handshake
     // is neither (its bytes, the TLS records of a failed handshake, count nowhere).
     const state: RunState = {
-      id, conn, bytes, reply, preamble, replyHere,
+      id, client, conn, bytes, reply, preamble, replyHere,
       passed: preamble === undefined || !edge.runsPreamble,
       t0: performance.now(),
       ending: conn.socket ? { bytes: bytes ? bytes() : socketBytes(conn.socket) } : {},
@@ -315,8 +317,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     conns.delete(id);
     reporter.connections = conns.size;
     closeConn(conn);
-    for (const carrier of [conn.secure, conn.socket, conn.duplex, reply]) disposeAbandoned(carrier);
+    // Its @HandleError, still reporting, may fail after this `done`: its failure is reported then (serial and
+    // @Concurrent servers wait for that hook and log its failure; here it was lost).
+    for (const carrier of [conn.secure, conn.socket, conn.duplex, reply]) disposeAbandoned(carrier, (hookError) => hookFailed(state, hookError));
   };
+
+  const hookFailed = (state: RunState, hookError: unknown): void =>
+    channel.post({ t: 'hook-failed', error: serializeError(hookError), client: state.ending.client ?? state.client });
 
   const closeConn = (conn: Conn): void => {
     conn.secure?.destroy();
