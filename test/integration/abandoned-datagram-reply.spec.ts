@@ -74,3 +74,34 @@ describe.each(pools)('a datagram abandoned at shutdownTimeout in $mode mode', (m
     }
   }, 15000);
 });
+
+// close() ends a datagram whose handler is still running: serial, @Concurrent and @Threading servers send no reply
+// for it (their socket is closed: "the reply was not sent", a client error). A @Forking child replies from its own
+// copy of the socket, which stays open for the datagrams in hand: a handler back within close()'s grace had its
+// reply sent after close() and counted as served (bytesOut 10, no error).
+describe.each(pools)('a datagram whose handler returns just after close() in $mode mode', (m) => {
+  const serve = servingInTests<Server>();
+
+  test('sends no reply, and is reported as one whose reply was not sent (the socket is closed), as in the server\'s own process', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(m.Handler, { logger, shutdownTimeout: 5 }));
+    const client = dgram.createSocket('udp4');
+    const got: string[] = [];
+    client.on('message', (d) => got.push(String(d)));
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      const sent = performance.now();
+      client.send('hello', port, host);
+      await until(() => s.stats().active === 1, 5000);
+      // the handler returns 600 ms after it began: close() comes a little before, so that it returns within close()'s grace
+      await new Promise((r) => setTimeout(r, Math.max(0, sent + 530 - performance.now())));
+      await within(5000, 'close', s.close());
+      await new Promise((r) => setTimeout(r, 300)); // a late reply would have come by now
+      expect(got).toEqual([]);
+      expect(s.stats()).toMatchObject({ active: 0, bytesIn: 5, bytesOut: 0, clientErrors: 1, errors: 0 });
+      expect(logger.lines.warn).toEqual([expect.stringContaining('the socket is closed (close() was called while the request ran), so the reply was not sent')]);
+    } finally {
+      client.close();
+    }
+  }, 15000);
+});

@@ -8,6 +8,7 @@ import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
+import { closedForSend } from '../../transports/socket-closed';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
@@ -325,6 +326,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const hookFailed = (state: RunState, hookError: unknown): void =>
     channel.post({ t: 'hook-failed', error: serializeError(hookError), client: state.ending.client ?? state.client });
 
+  /** A datagram's reply once close() has come (the 'abandon' of close()): not sent, as from a closed socket. */
+  const refuseReply = (): Promise<void> => Promise.reject(closedForSend(spec.owner ?? spec.exportName));
+
   const closeConn = (conn: Conn): void => {
     conn.secure?.destroy();
     conn.socket?.destroy();
@@ -568,7 +572,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         }
         // close(): the connections close, and each request ends as it would on the server's own close();
         // those still running after the grace (a handler awaiting something else) are abandoned with the error.
-        for (const conn of running()) closeConn(conn);
+        // A datagram read here sends no reply from now on, as the server's closed socket sends none: its handler
+        // back within the grace had its reply sent from this child's copy of the socket, after close(), and
+        // counted as served (serial, @Concurrent and @Threading report it unsent).
+        for (const conn of running()) {
+          closeConn(conn);
+          if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
+        }
         setTimeout(() => {
           for (const conn of running()) abandon(conn.state!, msg.error);
         }, CLOSE_GRACE_MS);
