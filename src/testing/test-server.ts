@@ -16,6 +16,7 @@ import { isStreamTransport } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { microtask, settledWithin } from '../transports/event-loop';
+import { stampAccepted } from '../transports/connection-stamps';
 import { isDisposing } from '../lifecycle/dispose-after-end';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { TestConnection } from './test-connection';
@@ -348,6 +349,9 @@ export class TestServer {
     this.assertOpen('connect()');
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
+    // Accepted now, as a socket is when the listener takes it: shutdown()'s first-request grace counts from here,
+    // not from the rfile made when a serial handler's turn comes (each queued idle connection waited 1 s more).
+    stampAccepted(server);
     this.classic.holdEof(server);
     this.classic.open.add(server);
     const closed = this.take(server, clientAddress);

@@ -1267,6 +1267,24 @@ describe.each(['serial', '@Concurrent'])('shutdown() in memory, %s: reads that w
   });
 });
 
+describe('shutdown() in memory, serial: idle connections waiting for their turn (API.md §6)', () => {
+  @TcpServer(0) class EchoesUntilEof {
+    @Handle() async h(req: StreamRequest) {
+      for (let line = await req.rfile.readline(); line.length > 0; line = await req.rfile.readline()) await req.wfile.write(line);
+    }
+  }
+
+  test('each gets EOF within the first-request grace counted from its connect, as a real serial server counts it from the accept (each waited 1 s more behind the one before)', async () => {
+    const t = await serve(EchoesUntilEof);
+    const clients = [t.connect({ host: '127.0.0.1', port: 1 }), t.connect({ host: '127.0.0.1', port: 2 }), t.connect({ host: '127.0.0.1', port: 3 })];
+    const t0 = performance.now();
+    await t.server.shutdown();
+    const ended = await within(5000, 'every connection to end', Promise.all(clients.map((c) => c.readAll().then(() => performance.now() - t0))));
+    expect(Math.max(...ended)).toBeLessThan(1800); // the grace (1 s) once, not once per connection (3 s)
+    await within(2000, 'the requests to end', until(() => t.server.stats().active === 0));
+  });
+});
+
 describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTick are faked too)', () => {
   const realTimers = jest.requireActual<typeof import('node:timers')>('node:timers');
   /** `work`'s value, or 'hung' after `ms` of real time (the fake clock would never fire it). */
