@@ -329,6 +329,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     while (!(await this.waitForRequest(Math.max(0, deadline - Date.now())))) {
       if (Date.now() >= deadline) return this.handleTimeout();
       if (this.closing) return undefined;
+      // serverClose() by itself while this waited: no request can come, as for a running serveForever().
+      // It waited on (for ever with timeout null), and close() later did not wake it: serverClose() had.
+      if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'handleRequest'));
     }
     await this.handleRequestNoBlock();
     return undefined;

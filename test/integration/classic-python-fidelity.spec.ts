@@ -9,13 +9,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  BaseServer, ConcurrentMixIn, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
+  BaseServer, ConcurrentMixIn, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, ForkingUDPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
   UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClosedError } from '../../src/errors/errors';
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { until } from '../fakes/fake-server';
-import { forkingTcp, WhereStream } from '../fixtures/classic-handlers';
+import { forkingTcp, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
 import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
@@ -365,5 +365,31 @@ describe('classic servers as Python has them', () => {
     }
     const unserved = reported.filter((e) => e instanceof RequestTimeoutError && /the datagram was received before shutdown began/.test((e as Error).message));
     expect(unserved).toHaveLength(1);
+  });
+
+  test.each([
+    ['TCPServer', (dir: string) => new TCPServer(['127.0.0.1', 0], WhereStream)],
+    ['UDPServer', (dir: string) => new UDPServer(['127.0.0.1', 0], DatagramRequestHandler)],
+    ['UnixStreamServer', (dir: string) => new UnixStreamServer(path.join(dir, 'w.sock'), WhereStream)],
+    ['ThreadingTCPServer', (dir: string) => new ThreadingTCPServer(['127.0.0.1', 0], WhereStream)],
+    ['ForkingTCPServer', (dir: string) => new ForkingTCPServer(['127.0.0.1', 0], WhereStream)],
+    ['ForkingUDPServer', (dir: string) => new ForkingUDPServer(['127.0.0.1', 0], WhereDatagram)],
+  ] as const)('%s: a handleRequest() waiting when serverClose() is called by itself rejects with ServerClosedError, as a running serveForever() does', async (_name, make) => {
+    for (const timeout of [null, 60]) {
+      const s = track(make(dir) as BaseServer<any, any>);
+      s.timeout = timeout;
+      let timedOut = false;
+      s.handleTimeout = () => { timedOut = true; };
+      await s.ready;
+      const waiting = s.handleRequest().then(() => 'resolved', (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 100));
+      await s.serverClose();
+      // Before: it went on waiting, for ever with timeout null, and close() afterwards did not end it either.
+      const outcome = await within(5000, 'the waiting handleRequest()', waiting);
+      expect(outcome).toBeInstanceOf(ServerClosedError);
+      expect((outcome as Error).message).toMatch(/handleRequest\(\): serverClose\(\) has released the server's socket/);
+      expect(timedOut).toBe(false);
+      await s.close();
+    }
   });
 });
