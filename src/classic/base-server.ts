@@ -5,7 +5,7 @@ import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { isDisposing } from '../lifecycle/dispose-after-end';
-import { endedWithin, handleErrorSafely } from '../concurrency/process-in-background';
+import { handleErrorSafely, shutdownSafely } from '../concurrency/process-in-background';
 import { settledWithin } from '../transports/event-loop';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -616,12 +616,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     await handleErrorSafely(this, request, clientAddress, err); // a throwing handleError must not stop the loop or leak the request
   }
 
-  /** shutdownRequest(request), waited for shutdownTimeout at most (endedWithin): a user's override that never settles holds nothing up. */
+  /**
+   * shutdownRequest(request), waited for shutdownTimeout at most: a user's override that never settles holds
+   * nothing up, and one that fails is logged (shutdownSafely), as the pools do: it stopped the loop.
+   */
   private endRequest(request: Req): Promise<void> | undefined {
     // Abandoned at shutdownTimeout or close(): endAbandoned ended it then. Its handler throwing later (a write on
     // the closed connection) or its late @Verify verdict must not call shutdownRequest/closeRequest a second time.
     if (this.wasAbandoned(request)) return undefined;
-    return endedWithin(this, this.shutdownRequest(request));
+    return shutdownSafely(this, request);
   }
 
   /**

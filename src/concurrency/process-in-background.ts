@@ -83,8 +83,11 @@ function limitOf(processor: unknown): number | undefined {
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
 }
 
-/** shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on). */
-function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promise<void> | undefined {
+/**
+ * shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on).
+ * Never throws nor rejects: a request is ended once (API.md §4), and a failing override does not stop the loop.
+ */
+export function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promise<void> | undefined {
   // Not async: for a datagram this runs once per request, and a shutdownRequest that is done at once needs no turn.
   let done: unknown;
   try {

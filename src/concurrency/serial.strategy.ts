@@ -1,5 +1,5 @@
 import type { ClientAddress } from '../transports/address';
-import { endedWithin } from './process-in-background';
+import { shutdownSafely } from './process-in-background';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 
 /**
@@ -23,7 +23,8 @@ export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
     }
     // Abandoned at shutdownTimeout meanwhile: the server ended it then (endAbandoned), once.
     if (server.wasAbandoned?.(request)) return;
-    await endedWithin(server, server.shutdownRequest(request)); // bounded by shutdownTimeout
+    // Bounded by shutdownTimeout; a failure is logged: rejecting here made the loop report it and end the request a second time.
+    await shutdownSafely(server, request);
   }
 
   /** The loop itself awaits the one request; there is never another to wait for. */
