@@ -245,10 +245,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /**
    * Whatever has arrived: at least one byte, at most `n` (default 65536; negative: all that has arrived, as
-   * Python's `read1(-1)`); empty at EOF (Python's `request.recv(n)`).
+   * Python's `read1(-1)`); empty at EOF (Python's `request.recv(n)`). `read1(0)` is empty at once, as Python's.
    */
   async read1(n: number | null = 64 * 1024): Promise<Buffer> {
     n = byteCount(n, 'read1') ?? 64 * 1024;
+    if (n === 0) return Buffer.alloc(0); // it waited for the client's next bytes, to return none of them
     while (this.buffer.length === 0 && !this.eof && !this.atStop()) await this.more();
     return this.buffer.length > 0 ? this.take(n < 0 ? this.buffer.length : Math.min(n, this.buffer.length)) : this.rest();
   }

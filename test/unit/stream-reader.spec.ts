@@ -119,4 +119,25 @@ describe('StreamReader byte counts, as Python takes them', () => {
     expect((await r.readline(null)).toString()).toBe('0123456789\n');
     expect((await r.read(null)).toString()).toBe('rest');
   });
+
+  test('read1(0), read(0) and readline(0) return an empty buffer at once on an idle connection, as Python\'s, and consume nothing', async () => {
+    const server = net.createServer();
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = await connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    const socket = await accepted;
+    try {
+      const r = new StreamReader(socket);
+      // Before: read1(0) waited for the client's next bytes (for ever from a client that waits for a reply).
+      for (const read of [() => r.read1(0), () => r.read(0), () => r.readline(0)]) {
+        expect((await within(1000, 'the zero-byte read', read())).length).toBe(0);
+      }
+      client.write('late\n');
+      expect((await within(5000, 'the line', r.readline())).toString()).toBe('late\n');
+    } finally {
+      client.destroy();
+      socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
