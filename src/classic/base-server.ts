@@ -314,7 +314,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.assertBound('handleRequest');
     if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'handleRequest'));
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
-      const accepted = this.strategy.nextAccepted(this.timeout === null ? Infinity : this.timeout * 1000);
+      const accepted = this.strategy.nextAccepted(this.handleRequestMs());
       try {
         await this.strategy.startAccepting?.();
         if (!(await accepted)) return this.closing ? undefined : this.handleTimeout();
@@ -324,7 +324,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       }
     }
     this.assertOpen('handleRequest');
-    const ms = this.timeout === null ? Infinity : this.timeout * 1000;
+    const ms = this.handleRequestMs();
     const deadline = Date.now() + ms;
     while (!(await this.waitForRequest(Math.max(0, deadline - Date.now())))) {
       if (Date.now() >= deadline) return this.handleTimeout();
@@ -335,6 +335,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     await this.handleRequestNoBlock();
     return undefined;
+  }
+
+  /**
+   * `timeout` in milliseconds: Infinity for null (or undefined); a TypeError for what is no number of seconds.
+   * NaN waited for ever, waking every millisecond (Python's select() raises ValueError for it).
+   */
+  private handleRequestMs(): number {
+    const seconds: unknown = this.timeout;
+    if (seconds === null || seconds === undefined) return Infinity;
+    if (typeof seconds !== 'number' || Number.isNaN(seconds)) throw new TypeError(messages.badTimeout(this.constructor.name, seconds));
+    return seconds * 1000;
   }
 
   /**

@@ -19,6 +19,9 @@ export const messages = {
   badPollInterval: (owner: string, value: unknown) =>
     `${owner}.serveForever(${String(value)}): pollInterval is seconds between the loop's turns, a number from 0 up, or null ` +
     `(Python's None: wake for requests only). Fix: pass such a number, or leave it out for 0.5.`,
+  badTimeout: (owner: string, value: unknown) =>
+    `${owner}.handleRequest(): timeout ${typeof value === 'string' ? JSON.stringify(value) : String(value)} is not seconds to wait for a request; ` +
+    `Python's select() refuses it too. Fix: set timeout to a number of seconds, or null (Python's None) to wait as long as it takes.`,
   drainDelaySkipped: (owner: string, signal: string) =>
     `${owner}: ${signal} again: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
   maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>

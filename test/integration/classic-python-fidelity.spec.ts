@@ -392,4 +392,22 @@ describe('classic servers as Python has them', () => {
       await s.close();
     }
   });
+
+  test('handleRequest() with a timeout that is no number of seconds (NaN, a string) is a TypeError, as Python\'s select() refuses it; a negative one times out at once', async () => {
+    const s = track(new TCPServer(['127.0.0.1', 0], WhereStream));
+    await s.ready;
+    s.handleTimeout = () => 'timed out';
+    for (const bad of [Number.NaN, '0.2']) {
+      (s as { timeout: unknown }).timeout = bad;
+      // Before: NaN waited for ever, its wait woken every millisecond; '0.2' was taken for 0.2 s.
+      await expect(within(2000, 'handleRequest()', s.handleRequest())).rejects.toThrow(TypeError);
+      await expect(within(2000, 'handleRequest()', s.handleRequest())).rejects.toThrow(/TCPServer\.handleRequest\(\): timeout .* is not seconds to wait for a request/);
+    }
+    s.timeout = -1;
+    await expect(within(2000, 'handleRequest()', s.handleRequest())).resolves.toBe('timed out');
+    (s as { timeout: unknown }).timeout = undefined; // as null: it waits for a request
+    const waiting = s.handleRequest();
+    expect(String(await streamExchange(tcpTarget(s), 'hi\n', { halfClose: true, ms: 10000 }))).toMatch(/ hi$/);
+    await within(5000, 'handleRequest()', waiting);
+  });
 });
