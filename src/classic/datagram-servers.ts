@@ -1,6 +1,7 @@
 import type { ClientAddress } from '../transports/address';
 import { createUdpSocket, createUnixDatagramSocket, DatagramSocket, ReceivedDatagram } from '../transports/datagram-socket';
 import { RequestQueue } from '../transports/request-queue';
+import { boundPath } from '../transports/unix-path';
 import { LineBudget } from '../observability/line-budget';
 import { messages } from '../errors/messages';
 import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
@@ -188,7 +189,7 @@ export class UnixDatagramServer extends DatagramServer<string> {
 
   protected createSocket(): DatagramSocket {
     return createUnixDatagramSocket({
-      path: this.serverAddress,
+      path: boundPath(this.serverAddress, true),
       maxPacketSize: this.maxPacketSize,
       owner: this.logName,
       onFailure: (error) => this.logger.error(error.message), // it receives nothing more: say so once

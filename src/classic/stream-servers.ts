@@ -14,6 +14,7 @@ import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lin
 import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options.validation';
+import { boundPath } from '../transports/unix-path';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -358,7 +359,7 @@ export class UnixStreamServer extends StreamServer<string> {
   }
 
   protected endpoint(): StreamEndpoint {
-    return { kind: 'unix', path: this.serverAddress, backlog: this.requestQueueSize };
+    return { kind: 'unix', path: boundPath(this.serverAddress), backlog: this.requestQueueSize };
   }
 
   protected boundAddress(): string {

@@ -17,7 +17,7 @@
 import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
 import * as net from 'net';
-import { dirname } from 'path';
+import { dirname, isAbsolute, resolve } from 'path';
 import { AddressInUseError, ConfigurationError } from '../errors/errors';
 
 /** How long the liveness probe may take; a local connect answers in well under a millisecond. */
@@ -113,6 +113,18 @@ const SUN_PATH_BYTES = 108;
  */
 export function fitsSunPath(path: string, datagram = false): boolean {
   return Buffer.byteLength(path) <= (isAbstract(path) && !datagram ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
+}
+
+/**
+ * Where a socket file is bound, made absolute against the current directory when it fits sun_path, so that
+ * close() removes (and libuv unlinks) the file this server made, not a file of that name in the directory a
+ * later chdir() moved to: a relative path left the server's socket file behind. The server's address stays
+ * as given, as Python's. An abstract name, or a path whose absolute form is too long, is kept as it is.
+ */
+export function boundPath(path: string, datagram = false): string {
+  if (isAbstract(path) || isAbsolute(path)) return path;
+  const absolute = resolve(path);
+  return fitsSunPath(absolute, datagram) ? absolute : path;
 }
 
 /**

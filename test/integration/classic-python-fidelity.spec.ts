@@ -410,4 +410,31 @@ describe('classic servers as Python has them', () => {
     expect(String(await streamExchange(tcpTarget(s), 'hi\n', { halfClose: true, ms: 10000 }))).toMatch(/ hi$/);
     await within(5000, 'handleRequest()', waiting);
   });
+
+  test.each([
+    ['UnixStreamServer', (where: string) => new UnixStreamServer(where, WhereStream)],
+    ['UnixDatagramServer', (where: string) => new UnixDatagramServer(where, DatagramRequestHandler)],
+  ] as const)('%s at a relative path removes its own socket file on close() after a chdir(), and nothing at that name in the new directory', async (_name, make) => {
+    const cwd = process.cwd();
+    const first = path.join(dir, 'first');
+    const second = path.join(dir, 'second');
+    fs.mkdirSync(first);
+    fs.mkdirSync(second);
+    let s: BaseServer<any, any> | undefined;
+    try {
+      process.chdir(first);
+      s = track(make('rel.sock') as BaseServer<any, any>);
+      await s.ready;
+      expect(s.serverAddress).toBe('rel.sock'); // as given, as Python's server_address
+      expect(fs.statSync(path.join(first, 'rel.sock')).isSocket()).toBe(true);
+      process.chdir(second); // a daemon that moves to another directory once started
+      fs.writeFileSync(path.join(second, 'rel.sock'), 'not ours');
+      await s.close();
+    } finally {
+      process.chdir(cwd);
+    }
+    // Before: close() looked for 'rel.sock' in the new directory, and the server's own file was left behind.
+    expect(fs.existsSync(path.join(first, 'rel.sock'))).toBe(false);
+    expect(fs.readFileSync(path.join(second, 'rel.sock'), 'utf8')).toBe('not ours');
+  });
 });
