@@ -114,9 +114,11 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
   override setup(): unknown {
     const server = this.server as { requestTimeout?: number | null; lineLimit?: number; lineTimeout?: number | null } | undefined;
     const requestTimeout = this.timeout ?? server?.requestTimeout ?? null;
+    // Its own timeout is what a timed-out read or write names (it said: raise the server's requestTimeout, which this one overrides).
+    const timeoutSetting = this.timeout == null ? undefined : `${this.constructor.name}.timeout`;
     if (this.disableNagleAlgorithm) this.request.setNoDelay?.(true);
-    this.rfile = readerFor(this.request, { requestTimeout, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
-    this.wfile = new StreamWriter(this.request, requestTimeout);
+    this.rfile = readerFor(this.request, { requestTimeout, timeoutSetting, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
+    this.wfile = new StreamWriter(this.request, requestTimeout, timeoutSetting);
     return undefined;
   }
 }

@@ -25,6 +25,8 @@ export interface ReaderOptions {
   lineLimit?: number;
   /** Seconds a read may wait for data before it rejects with RequestTimeoutError; null: forever. */
   requestTimeout?: number | null;
+  /** What that error calls `requestTimeout`, and tells to raise: default 'requestTimeout'; a classic handler's own `timeout` names itself. */
+  timeoutSetting?: string;
   /**
    * Seconds a line (readline) or a body (read(n)) may take from its first byte before the read rejects with
    * RequestTimeoutError (slowloris); null or undefined: no bound. requestTimeout still bounds each wait.
@@ -63,6 +65,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly lineLimit: number;
   private readonly timeoutMs: number | null;
+  private readonly timeoutSetting: string | undefined;
   private readonly lineTimeoutMs: number | null;
   /**
    * When the connection was accepted (else when this rfile was made), and whether a byte ever came: a fresh
@@ -85,6 +88,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.heldSince = takeHeldSince(source);
     this.lineLimit = options.lineLimit ?? DEFAULT_LINE_LIMIT;
     this.timeoutMs = options.requestTimeout == null ? null : options.requestTimeout * 1000;
+    this.timeoutSetting = options.timeoutSetting;
     this.lineTimeoutMs = options.lineTimeout == null ? null : options.lineTimeout * 1000;
     if (!source) {
       this.eof = true;
@@ -383,7 +387,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       const byLine = lineMs !== null && (this.timeoutMs === null || lineMs <= this.timeoutMs);
       this.wakeTimer = setTimeout(() => {
         this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
-        const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000);
+        const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000, this.timeoutSetting);
         fail(new RequestTimeoutError(text));
       }, byLine ? lineMs! : this.timeoutMs!);
     }

@@ -35,8 +35,9 @@ export class StreamWriter {
    *   before the connection is destroyed and the write rejects with RequestTimeoutError (as Python's socket
    *   timeout bounds `sendall`, HAProxy's `timeout client` both directions); null or undefined: no bound.
    *   Progress is any byte the kernel takes (a write completed, or part of one).
+   * @param timeoutSetting what the error calls that timeout, and tells to raise: default 'requestTimeout'.
    */
-  constructor(private readonly sink: Duplex, requestTimeout?: number | null) {
+  constructor(private readonly sink: Duplex, requestTimeout?: number | null, private readonly timeoutSetting?: string) {
     this.stallMs = requestTimeout == null || !(requestTimeout < Infinity) ? 0 : Math.max(1, requestTimeout * 1000);
   }
 
@@ -84,7 +85,7 @@ export class StreamWriter {
       this.stallTimer = undefined;
       if (this.pending === 0 || this.sink.destroyed) return;
       if (this.writesDone !== seen || kernelQueue(this.sink) !== queued) return this.watchStall();
-      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, this.sink.writableLength)));
+      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, this.sink.writableLength, this.timeoutSetting)));
       this.sink.destroy(this.stalled);
     }, this.stallMs);
     this.stallTimer.unref?.();

@@ -260,7 +260,26 @@ describe("StreamRequestHandler's Python attributes: timeout and disableNagleAlgo
     silent.destroy();
     await until(() => errors.length === 1);
     expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+    // Before: it named the server's requestTimeout and told to raise it, which this handler's timeout overrides.
+    expect((errors[0] as Error).message).toBe('rfile: no data arrived for 0.1 s (Impatient.timeout). Fix: raise Impatient.timeout, or make the client send sooner.');
     expect((await streamExchange(target(s), 'after\n', { halfClose: true })).toString()).toBe('after\n');
+  });
+
+  test("a write the client takes no byte of for the handler's timeout names that timeout, not the server's requestTimeout", async () => {
+    class Flooding extends StreamRequestHandler {
+      override timeout = 0.2;
+      override async handle() { for (;;) await this.wfile.write(Buffer.alloc(1 << 20)); }
+    }
+    const s = await start(Flooding, 30);
+    const deaf = await connect(target(s));
+    deaf.pause(); // reads nothing
+    try {
+      await until(() => errors.length === 1, 10000);
+    } finally {
+      deaf.destroy();
+    }
+    expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect((errors[0] as Error).message).toMatch(/^wfile: the client took no byte of the reply for 0\.2 s \(Flooding\.timeout; \d+ bytes unsent\): .* Fix: raise Flooding\.timeout, or make the client read its replies\.$/);
   });
 
   test('without a timeout the server requestTimeout applies, as before', async () => {
@@ -273,6 +292,7 @@ describe("StreamRequestHandler's Python attributes: timeout and disableNagleAlgo
     silent.destroy();
     await until(() => errors.length === 1);
     expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
+    expect((errors[0] as Error).message).toMatch(/\(requestTimeout\)\. Fix: raise requestTimeout/);
   });
 
   test('disableNagleAlgorithm sets TCP_NODELAY on the connection in setup(); the default (false) leaves it alone', async () => {
