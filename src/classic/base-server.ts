@@ -139,6 +139,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     public readonly RequestHandlerClass: RequestHandlerClass<Req, any>,
     options: ServerConstructorOptions | boolean = {},
   ) {
+    // Anything Python could call is taken (a plain function too); the rest failed late and unclearly: every
+    // request with "not a constructor", or a pool's ready with "Cannot read properties of undefined".
+    if (typeof RequestHandlerClass !== 'function') throw new ConfigurationError(messages.badHandlerClass(new.target.name, RequestHandlerClass));
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));

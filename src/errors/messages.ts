@@ -244,6 +244,10 @@ export const messages = {
   workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
     `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
     `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,
+  badHandlerClass: (owner: string, given: unknown) =>
+    `new ${owner}(): the handler class (second argument) is ${typeof given === 'object' && given !== null ? 'an object' : JSON.stringify(given) ?? String(given)}, ` +
+    `not a class. Fix: pass a class that extends StreamRequestHandler, DatagramRequestHandler or BaseRequestHandler, ` +
+    `built for every request with (request, clientAddress, server).`,
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

@@ -437,4 +437,26 @@ describe('classic servers as Python has them', () => {
     expect(fs.existsSync(path.join(first, 'rel.sock'))).toBe(false);
     expect(fs.readFileSync(path.join(second, 'rel.sock'), 'utf8')).toBe('not ours');
   });
+
+  test.each([
+    ['TCPServer', (h: unknown) => new TCPServer(['127.0.0.1', 0], h as never)],
+    ['ThreadingTCPServer', (h: unknown) => new ThreadingTCPServer(['127.0.0.1', 0], h as never)],
+    ['UDPServer', (h: unknown) => new UDPServer(['127.0.0.1', 0], h as never)],
+  ] as const)('%s: a handler class that is no function (undefined, an object) is a ConfigurationError from the constructor, naming the server and the fix', async (name, make) => {
+    for (const bad of [undefined, {}, 'Echo']) {
+      // Before: the pools rejected ready with "Cannot read properties of undefined (reading 'name')"; the serial
+      // servers bound, and failed every request with "this.RequestHandlerClass is not a constructor".
+      let thrown: unknown;
+      try {
+        track(make(bad) as BaseServer<any, any>); // closed after the test when it was built (before the fix)
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(ConfigurationError);
+      expect((thrown as Error).message).toMatch(new RegExp(`^new ${name}\\(\\): the handler class \\(second argument\\) is .+, not a class\\. Fix: pass a class that extends`));
+    }
+    // Python takes any callable: a plain function stays allowed (not bound here), as CPython's test_close_immediately passes a lambda.
+    const plain = track(new TCPServer(['127.0.0.1', 0], function handler() { /* never called */ } as never, false));
+    expect(plain.RequestHandlerClass).toBeInstanceOf(Function);
+  });
 });
