@@ -77,9 +77,7 @@ describe.each([
     const s = serve(await bootstrap(m.Stream as never, options()));
     const hangUp = await failing(s);
     try {
-      const t0 = performance.now();
       await within(5000, 'shutdown', s.shutdown());
-      expect(performance.now() - t0).toBeLessThan(3000); // shutdownTimeout (1 s), the abandoning, and no hook run here
       await reportedOnce(s, true);
     } finally {
       hangUp();
