@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import * as timers from 'node:timers';
 import { HandlerWiring } from '../bootstrap/handler-wiring';
 import { Server, type ServerCounters } from '../bootstrap/server';
 import { BaseServer } from '../classic/base-server';
@@ -106,11 +107,13 @@ class MemoryServer extends BaseServer<Request, unknown> {
   /**
    * A request the test made is there at once; otherwise the wait lasts `ms` (the loop's poll interval), on a
    * timer that keeps no process alive. It resolved false at once, and `t.server.serveForever()` spun in
-   * microtasks for ever: timers never ran again (the test hung).
+   * microtasks for ever: timers never ran again (the test hung). `node:timers`'s setTimeout, which jest does not
+   * fake: the poll is the server's own wait, and on the fake clock it never ended, so a `t.server.serveForever()`
+   * loop never saw `t.server.shutdown()`, and neither resolved.
    */
   protected waitForRequest(ms: number): Promise<boolean> {
     if (this.queue.length > 0) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => setTimeout(() => resolve(this.queue.length > 0), Math.min(Math.max(ms, 1), 2 ** 31 - 1)).unref());
+    return new Promise<boolean>((resolve) => timers.setTimeout(() => resolve(this.queue.length > 0), Math.min(Math.max(ms, 1), 2 ** 31 - 1)).unref());
   }
 
   /** Each connection is taken by a handleRequest() of its own, and the wait never blocks: they may overlap. */

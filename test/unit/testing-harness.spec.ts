@@ -1336,6 +1336,20 @@ describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTic
     expect(await orHung(stopped)).toBeUndefined();
     expect(t.server.stats().active).toBe(0);
   });
+
+  // The loop's wait for a request (TestServer.waitForRequest, its poll interval) ran on the global setTimeout: under
+  // the fake clock it never ended, so the loop never saw shutdown() and neither resolved.
+  test('t.server.serveForever(), then t.server.shutdown(): both resolve (the loop\'s poll waited for the fake clock for ever)', async () => {
+    const t = await serve(EchoesUntilEof);
+    const loop = t.server.serveForever(0.05);
+    const c = t.connect();
+    c.write('a\n');
+    expect(await orHung(c.readline())).toBe('a\n');
+    const stopped = t.server.shutdown();
+    expect(await orHung(c.readAll().then(String))).toBe('');
+    expect(await orHung(stopped, 3000)).toBeUndefined();
+    expect(await orHung(loop)).toBeUndefined();
+  });
 });
 
 describe('a handler without a concurrency decorator is served serially, as bootstrap() serves it (API.md §3)', () => {
