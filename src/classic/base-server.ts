@@ -1,3 +1,4 @@
+import * as timers from 'node:timers';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
@@ -429,7 +430,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       }
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, ABANDON_GRACE_MS));
+    await new Promise((resolve) => timers.setTimeout(resolve, ABANDON_GRACE_MS));
     if (loop.ended) return;
     // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.
     const stuck = [...(this.strategy.inFlight?.() ?? [])].filter(([request]) => !this.abandoning.has(request as object));
@@ -825,10 +826,14 @@ class Loop {
     return this.abandoned ? Promise.resolve() : releasable(this.waiting, work);
   }
 
-  /** Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). */
+  /**
+   * Calls `onDeadline` after `ms`, once per loop (a second shutdown() keeps the first deadline). On `node:timers`,
+   * which jest does not fake: shutdownTimeout is the server's wait, and on the fake clock a request that never
+   * returned was never abandoned, so shutdown() and serveForever() hung under jest.useFakeTimers().
+   */
   armDeadline(ms: number, onDeadline: () => void): void {
     if (this.deadline || this.ended) return;
-    this.deadline = setTimeout(() => {
+    this.deadline = timers.setTimeout(() => {
       this.overdue = true;
       this.letGoOverdue();
       onDeadline();
@@ -860,7 +865,7 @@ class Loop {
 
   end(): void {
     this.ended = true;
-    clearTimeout(this.deadline);
+    timers.clearTimeout(this.deadline);
     this.release();
   }
 }

@@ -1350,6 +1350,23 @@ describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTic
     expect(await orHung(stopped, 3000)).toBeUndefined();
     expect(await orHung(loop)).toBeUndefined();
   });
+
+  // shutdownTimeout's deadline (the loop's armDeadline) and the abandoning's grace ran on the global setTimeout: a
+  // handler that never returns was never abandoned on the fake clock, and shutdown() and the loop hung.
+  @TcpServer(0) @Concurrent() class NeverReturns {
+    @Handle() async h(req: StreamRequest) { await req.rfile.readline(); await new Promise(() => undefined); }
+  }
+  test('t.server.serveForever(), a handler that never returns, t.server.shutdown(): abandoned after shutdownTimeout in real time', async () => {
+    const t = await serve(NeverReturns, { shutdownTimeout: 0.3, logger: { error() {}, warn() {} } });
+    const loop = t.server.serveForever(0.05);
+    const c = t.connect();
+    c.write('a\n');
+    for (let i = 0; i < 50 && t.server.stats().active === 0; i++) await new Promise((r) => realTimers.setImmediate(r));
+    expect(t.server.stats().active).toBe(1);
+    expect(await orHung(t.server.shutdown(), 3000)).toBeUndefined();
+    expect(await orHung(loop)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ active: 0, clientErrors: 1 });
+  });
 });
 
 describe('a handler without a concurrency decorator is served serially, as bootstrap() serves it (API.md §3)', () => {
