@@ -2,7 +2,7 @@ import { settledWithin } from '../transports/event-loop';
 import { ConfigurationError, RequestTimeoutError, SystemExit } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { SecureContextOptions } from 'node:tls';
-import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort } from '../runtime';
+import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort, supportsReusePort } from '../runtime';
 import { ClientAddress, clientNamedBy } from '../transports/address';
 import { BoundedHooks, handleErrorSafely, processInBackground } from './process-in-background';
 import { AdoptedEnds, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
@@ -325,6 +325,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   /** Starts the warm pool and proves the handler loads in a worker; a failure is a ConfigurationError. */
   async start(): Promise<void> {
+    // Asked for and not to be had on this Node: said once, or nothing shows that the setting did nothing (new-user run).
+    if (this.options.mode === 'threading' && process.env.SOCKSERVE_THREADS_REUSEPORT === '1' && !supportsReusePort()) {
+      this.options.info?.(messages.reusePortIgnored(this.handlerName, process.version));
+    }
     this.startingUp = true;
     const first = Array.from({ length: Math.max(1, this.warm) }, () => this.spawn());
     try {

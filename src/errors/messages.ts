@@ -239,6 +239,9 @@ export const messages = {
   workerUnresponsive: (mode: string, seconds: number) =>
     `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
     `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,
+  reusePortIgnored: (handler: string, version: string) =>
+    `${handler}: SOCKSERVE_THREADS_REUSEPORT=1 is ignored on Node ${version}: threads listen with reusePort (SO_REUSEPORT) ` +
+    `from Node 22.12 on; here the main thread accepts each connection and hands it to a thread (docs/concurrency.md).`,
   workerRestarted: (handler: string, mode: string, id: number, detail: string) =>
     `${handler}: the ${mode} worker ${id} ${detail}; a new worker takes its place.`,
   workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>

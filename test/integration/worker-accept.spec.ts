@@ -22,6 +22,7 @@ import { tlsConnect, v1Header } from '../helpers/edge-clients';
 import { startFixture } from '../helpers/fixture-process';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { memoryLogger } from '../helpers/memory-logger';
 
 function target(s: Server): Target {
   const a = s.serverAddress;
@@ -404,6 +405,24 @@ describe('@Forking children accept connections themselves', () => {
     const s = await started(serve, bootstrap(Handler as never));
     expect(whileMainThreadBlocked(target(s), ['who\n'], { ms: 1500 })).toEqual(['timeout']);
     expect(await streamExchange(target(s), 'who\n', { halfClose: true, ms: 15000 }).then(String)).toMatch(/^\d+ 127\.0\.0\.1\n$/);
+  });
+});
+
+// Where Node has no reusePort (Node 20, 22 before 22.12), the opt-in does nothing: one info line says so (it said nothing, new-user run).
+describe('SOCKSERVE_THREADS_REUSEPORT=1 on a Node without reusePort', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  const before = process.env.SOCKSERVE_THREADS_REUSEPORT;
+  afterEach(() => {
+    if (before === undefined) delete process.env.SOCKSERVE_THREADS_REUSEPORT;
+    else process.env.SOCKSERVE_THREADS_REUSEPORT = before;
+  });
+
+  test(`is said once at start-up (${supportsReusePort() ? 'not here: this Node has it' : 'this Node has none'})`, async () => {
+    process.env.SOCKSERVE_THREADS_REUSEPORT = '1';
+    const logger = memoryLogger();
+    serve(await bootstrap(AcceptingThreads, { logger }));
+    const said = logger.lines.info.filter((line) => line.includes('SOCKSERVE_THREADS_REUSEPORT=1 is ignored'));
+    expect(said).toHaveLength(supportsReusePort() ? 0 : 1);
   });
 });
 
