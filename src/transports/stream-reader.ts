@@ -306,11 +306,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
         // node:timers' own: under jest.useFakeTimers() an idle in-memory connection's reads never ended after
         // sockserve/testing's shutdown() (the grace is the server's wait, not the handler's).
         if (this.graceTimer === undefined) {
+          // At most the grace itself: a clock set back since the accept (a test's faked Date) made `left` huge
+          // (TimeoutOverflowWarning, and a timer that fired at once).
           this.graceTimer = timers.setTimeout(() => {
             this.graceTimer = undefined;
             this.graceOver = true;
             this.notify();
-          }, left);
+          }, Math.min(left, FIRST_REQUEST_GRACE_MS));
         }
         return false;
       }

@@ -51,6 +51,30 @@ describe("StreamReader's first-request grace at shutdown", () => {
     }
   });
 
+  test('a clock set back since the accept (a test\'s faked Date) arms the grace for at most its own length (it asked setTimeout for ~10^10 ms: an overflow warning, and a timer at once)', async () => {
+    const { port } = server.address() as net.AddressInfo;
+    client = await connect({ host: '127.0.0.1', port });
+    const socket = await accepted;
+    const reader = new StreamReader(socket);
+    const setTimeoutSpy = jest.spyOn(timers, 'setTimeout');
+    const now = Date.now();
+    const nowSpy = jest.spyOn(Date, 'now').mockReturnValue(now - 1e10);
+    try {
+      reader.stopReading();
+      const line = reader.readline();
+      const delays = setTimeoutSpy.mock.calls.map(([, ms]) => ms as number);
+      expect(delays).toHaveLength(1);
+      expect(delays[0]).toBeGreaterThan(0);
+      expect(delays[0]).toBeLessThanOrEqual(1000);
+      nowSpy.mockRestore();
+      expect((await within(5000, 'the read to end', line)).length).toBe(0);
+    } finally {
+      nowSpy.mockRestore();
+      setTimeoutSpy.mockRestore();
+      socket.destroy();
+    }
+  });
+
   test('a client silent through the grace still ends at shutdown once the grace is over', async () => {
     const { port } = server.address() as net.AddressInfo;
     client = await connect({ host: '127.0.0.1', port });
