@@ -633,12 +633,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /**
    * shutdownRequest(request), waited for shutdownTimeout at most: a user's override that never settles holds
-   * nothing up, and one that fails is logged (shutdownSafely), as the pools do: it stopped the loop.
+   * nothing up, one that fails is logged, as the pools do (it stopped the loop), and an abandoned request, which
+   * endAbandoned ended, is not ended again (shutdownSafely).
    */
   private endRequest(request: Req): Promise<void> | undefined {
-    // Abandoned at shutdownTimeout or close(): endAbandoned ended it then. Its handler throwing later (a write on
-    // the closed connection) or its late @Verify verdict must not call shutdownRequest/closeRequest a second time.
-    if (this.wasAbandoned(request)) return undefined;
     return shutdownSafely(this, request);
   }
 

@@ -21,8 +21,7 @@ export function processInBackground<Req>(server: RequestProcessor<Req>, request:
     running = Promise.reject(err);
   }
   const end = (): Promise<void> | void => {
-    // Abandoned at shutdownTimeout meanwhile (a handler that returned after all): the server ended it then, once.
-    const ended = server.wasAbandoned?.(request) ? undefined : shutdownSafely(server, request);
+    const ended = shutdownSafely(server, request);
     if (ended === undefined) return onEnd?.();
     return onEnd ? ended.then(onEnd) : ended;
   };
@@ -86,8 +85,11 @@ function limitOf(processor: unknown): number | undefined {
 /**
  * shutdownRequest, its failure logged; undefined when it was done at once (no promise for the caller to wait on).
  * Never throws nor rejects: a request is ended once (API.md §4), and a failing override does not stop the loop.
+ * Nothing for a request the server abandoned (`wasAbandoned`: shutdownTimeout or close()), which it ended then
+ * (endAbandoned): its handler returning or throwing later, or its late @Verify verdict, ends nothing a second time.
  */
 export function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req): Promise<void> | undefined {
+  if (server.wasAbandoned?.(request)) return undefined;
   // Not async: for a datagram this runs once per request, and a shutdownRequest that is done at once needs no turn.
   let done: unknown;
   try {

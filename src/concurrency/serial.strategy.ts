@@ -21,9 +21,8 @@ export class SerialStrategy<Req> implements ConcurrencyStrategy<Req> {
     } finally {
       this.current = undefined;
     }
-    // Abandoned at shutdownTimeout meanwhile: the server ended it then (endAbandoned), once.
-    if (server.wasAbandoned?.(request)) return;
-    // Bounded by shutdownTimeout; a failure is logged: rejecting here made the loop report it and end the request a second time.
+    // Bounded by shutdownTimeout; a failure is logged: rejecting here made the loop report it and end the request a second
+    // time. Nothing for a request abandoned meanwhile (the server ended it then).
     await shutdownSafely(server, request);
   }
 
