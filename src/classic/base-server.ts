@@ -33,6 +33,18 @@ export interface ServerConstructorOptions {
   bindAndActivate?: boolean;
 }
 
+/**
+ * The third constructor argument as options: an object as it is; omitted, none; anything else is Python's
+ * positional `bind_and_activate`, taken by its truth as Python's `if bind_and_activate:` does (`null`, `0` or
+ * `''` defer binding as `false` does; a `null` crashed TCPServer's constructor with a destructuring TypeError,
+ * and `0` bound).
+ */
+export function constructorOptions<O extends ServerConstructorOptions>(given: O | boolean | null | undefined): O {
+  if (given === undefined) return {} as O;
+  if (typeof given === 'object' && given !== null) return given;
+  return { bindAndActivate: Boolean(given) } as O;
+}
+
 /** Anything a server can build per request: `new Handler(request, clientAddress, server)` then `run()`. */
 export interface RequestHandlerClass<Req, S> {
   new (request: Req, clientAddress: ClientAddress, server: S): {
@@ -131,22 +143,24 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * @param serverAddress Where to listen: `[host, port]` or `{ host, port }` for IP servers (port 0 lets the OS
    *   choose), a path or `{ path }` for Unix servers; after binding, the address actually bound.
    * @param RequestHandlerClass The handler class built for every request.
-   * @param options `{ bindAndActivate: false }` (or Python's positional `false`) defers binding, as Python's `bind_and_activate`.
+   * @param given `{ bindAndActivate: false }` (or Python's positional `false`, or another falsy value but `undefined`:
+   *   `null`, `0`) defers binding, as Python's `bind_and_activate`.
    */
   constructor(
     /** The bound address: `[host, port]` for IP servers, as Python's `server_address`; the path for Unix servers. */
     public serverAddress: Addr,
     /** The handler class built for every request, as Python's `RequestHandlerClass`. */
     public readonly RequestHandlerClass: RequestHandlerClass<Req, any>,
-    options: ServerConstructorOptions | boolean = {},
+    given: ServerConstructorOptions | boolean = {},
   ) {
+    const options = constructorOptions(given as ServerConstructorOptions | boolean | null | undefined);
     // Anything Python could call is taken (a plain function too); the rest failed late and unclearly: every
     // request with "not a constructor", or a pool's ready with "Cannot read properties of undefined".
     if (typeof RequestHandlerClass !== 'function') throw new ConfigurationError(messages.badHandlerClass(new.target.name, RequestHandlerClass));
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
-      if (options === false || (typeof options === 'object' && options?.bindAndActivate === false)) return;
+      if (options.bindAndActivate === false) return;
       try {
         await this.serverBind();
         await this.serverActivate();

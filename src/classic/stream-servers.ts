@@ -8,7 +8,7 @@ import { ConnectionLimiter } from '../transports/connection-limiter';
 import { blamedOption, Preamble } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
-import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { missingCredentials } from '../transports/tls-terminate';
@@ -59,7 +59,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, given: StreamServerOptions | boolean = {}) {
     super(address, Handler, given);
     // Python's positional bind_and_activate: `new TCPServer(address, Handler, false)`.
-    const options: StreamServerOptions = typeof given === 'boolean' ? { bindAndActivate: given } : given;
+    const options = constructorOptions<StreamServerOptions>(given as StreamServerOptions | boolean | null | undefined);
     checkEdgeOptions(new.target.name, Handler?.name, options);
     const { tls, proxyProtocol, limits } = options;
     this.edge = { tls, proxyProtocol, limits };

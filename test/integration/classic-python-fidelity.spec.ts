@@ -66,6 +66,23 @@ describe('classic servers as Python has them', () => {
     }
   });
 
+  test.each([
+    ['TCPServer', null],
+    ['TCPServer', 0],
+    ['UDPServer', null],
+    ['UDPServer', 0],
+  ] as const)('%s: a positional %p defers binding as Python\'s falsy bind_and_activate does, and serverBind() then binds', async (name, given) => {
+    // Before: null crashed TCPServer's constructor (a destructuring TypeError), and 0 bound at once.
+    const s = track(name === 'TCPServer'
+      ? new TCPServer(['127.0.0.1', 0], StreamRequestHandler, given as unknown as boolean)
+      : new UDPServer(['127.0.0.1', 0], DatagramRequestHandler, given as unknown as boolean));
+    await s.ready;
+    expect(s.serverAddress).toEqual(['127.0.0.1', 0]);
+    await s.serverBind();
+    await s.serverActivate();
+    expect(s.serverAddress[1]).toBeGreaterThan(0);
+  });
+
   test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {
     for (const [mixin, options, said] of [
       [ThreadingMixIn, { maxThreads: 0 }, 'maxThreads 0 is not a positive integer'],
