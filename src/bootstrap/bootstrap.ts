@@ -90,7 +90,12 @@ const SAME_SIGNAL_MS = 500;
  */
 const FORCED_CLOSE_MS = 2000;
 
-function installSignalHandlers(servers: Server[], drainDelay: number): void {
+function installSignalHandlers(all: Server[], drainDelay: number): void {
+  // The servers the program has not closed itself: a signal drains these, and the listeners stay until the last is
+  // closed. Closing one server of bootstrap([A, B]) removed them for both, so SIGTERM then killed the process by
+  // Node's default with B's requests in flight (hostile run).
+  const open = new Set(all);
+  let servers = all;
   let draining: Promise<void> | undefined;
   let skipDelay: (() => void) | undefined;
   let forced = false;
@@ -128,6 +133,7 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
     }
     lastAt = performance.now();
     last = signal;
+    servers = all.filter((s) => open.has(s));
     draining = (async () => {
       for (const s of servers) s.logger.info(messages.signalled(s.handlerName, signal, drainDelay));
       servers.forEach((s) => {
@@ -157,12 +163,14 @@ function installSignalHandlers(servers: Server[], drainDelay: number): void {
     });
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
-  for (const s of servers) {
+  for (const s of all) {
     s.onClose(() => {
-      // A close of the program's own: the process goes on, without these. Once a signal began the drain they stay:
-      // a signal while close() still waits (a singleton's dispose()) is one during the drain, not Node's default
-      // death by signal (hostile re-check).
+      // A close of the program's own: the process goes on, without these once its last server is closed. Once a
+      // signal began the drain they stay: a signal while close() still waits (a singleton's dispose()) is one during
+      // the drain, not Node's default death by signal (hostile re-check).
       if (draining) return;
+      open.delete(s);
+      if (open.size > 0) return;
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
     });
   }

@@ -40,6 +40,22 @@ describe('bootstrap({ handleSignals: true })', () => {
     socket.destroy();
   }, 60000); // a server process started through ts-node: slow on a busy machine
 
+  test('bootstrap([A, B]): the program closing A leaves B\'s signal handling in place: SIGTERM drains B\'s request and exits 0', async () => {
+    const server = await startFixture('pair-signal-server.ts', { startMs: 45000, children: started });
+    child = server.child;
+    const socket = await connect({ host: '127.0.0.1', port: server.port });
+    const reply = readToEnd(socket);
+    socket.write('in flight\n');
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    // Before: closing A removed the signal listeners of both servers, so SIGTERM killed the process with B's
+    // request in flight (no reply, exit by signal, a Unix server's socket file left behind).
+    expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
+    expect(await within(5000, 'exit', server.exited)).toBe(0);
+    expect(server.out()).toContain('drained');
+    socket.destroy();
+  }, 60000); // a server process started through ts-node: slow on a busy machine
+
   test.each(['SIGTERM', 'SIGINT'])('%s to the whole process group (Ctrl-C, systemd, timeout) lets @Forking children finish their requests: every reply, exit 0', async (signal) => {
     // detached: the server leads a process group of its own, with its children in it
     const server = await startFixture('group-signal-server.ts', { detached: true, children: started });
