@@ -107,7 +107,11 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (accept) {
       const bound = this.listener.address();
       const address = bound.port === undefined ? undefined : { host: bound.host!, port: bound.port, backlog: this.requestQueueSize };
-      await this.strategy.shareListener!(accept === 'shared-socket' ? { handle: this.listener.sharedHandle } : { address }, this as never);
+      try {
+        await this.strategy.shareListener!(accept === 'shared-socket' ? { handle: this.listener.sharedHandle } : { address }, this as never);
+      } finally {
+        await this.listener.sharedListens(); // primed: the path's lock goes (bindShared())
+      }
     }
   }
 

@@ -9,7 +9,7 @@ import type { ConnectionLimiter } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
-import { closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -69,6 +69,8 @@ export class StreamListener {
    * (this process does not watch it), its descriptor sent to each child.
    */
   private shared: SharedHandle | undefined;
+  /** Lets go of the Unix path's lock that bindShared() holds until the shared socket listens (claimUnixPath). */
+  private releasePath: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
@@ -98,7 +100,28 @@ export class StreamListener {
    */
   async bindShared(): Promise<void> {
     const ep = this.endpoint;
-    if (ep.kind === 'unix') await prepareUnixPath(ep.path, this.owner);
+    // A Unix path stays locked until the socket listens (sharedListens()): bound and not listening, it looks stale.
+    if (ep.kind === 'unix') this.releasePath = await claimUnixPath(ep.path, this.owner);
+    try {
+      await this.bindSharedHandle();
+    } catch (err) {
+      await this.sharedListens();
+      throw err;
+    }
+  }
+
+  /**
+   * The shared socket listens now (a child primed it), or will not (the start failed): other servers checking its
+   * Unix path may go on, and will find it live. Idempotent; close() calls it too.
+   */
+  async sharedListens(): Promise<void> {
+    const release = this.releasePath;
+    this.releasePath = undefined;
+    await release?.();
+  }
+
+  private async bindSharedHandle(): Promise<void> {
+    const ep = this.endpoint;
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
     let made = ep.kind === 'unix' ? create(ep.path, -1, -1) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
     if (typeof made !== 'number' && ep.kind !== 'unix') {
@@ -244,6 +267,7 @@ export class StreamListener {
         else close();
       }
       if (this.endpoint.kind === 'unix' && listening) await removeUnixPath(this.endpoint.path, this.created);
+      await this.sharedListens();
     })();
     return this.stopped;
   }

@@ -31,45 +31,84 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  * AddressInUseError naming the path and the fix; NEVER delete a regular file or a live socket.
  * Throws ConfigurationError, before anything is touched, for a path of 108 bytes or more (an abstract name:
  * more than 108; of a `datagram` socket, more than 107) and for a directory that is missing, is no directory or may not be searched. An abstract
- * name (`'\0name'`) has no file: nothing is checked. The check and removal run under a lock (withPathLock).
+ * name (`'\0name'`) has no file: nothing is checked. The check and removal run under a lock (takePathLock).
  */
 export async function prepareUnixPath(path: string, owner: string, datagram = false): Promise<void> {
-  if (!fitsSunPath(path, datagram)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
-  if (isAbstract(path)) return; // Linux's abstract namespace: no file, and the kernel refuses a name in use
-  const dir = dirname(path);
-  // The directory, symbolic links followed (libuv would say EACCES for a missing one)
-  const why = await fsp.stat(dir).then((st) => (st.isDirectory() ? undefined : 'ENOTDIR'), (err: NodeJS.ErrnoException) => err.code ?? 'EIO');
-  if (why !== undefined) throw new ConfigurationError(text.badDirectory(owner, path, dir, why));
+  if (!(await checkPathPlace(path, owner, datagram))) return;
   let stats: Stats | undefined;
   try {
     stats = await lstatOrUndefined(path);
   } catch (err) {
-    throw new ConfigurationError(text.badDirectory(owner, path, dir, (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
+    throw new ConfigurationError(text.badDirectory(owner, path, dirname(path), (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
   }
   if (!stats) return; // nothing there: no lock needed (two servers binding at once: the kernel refuses one)
   // Whether it is stale, and its removal, one sockserve process at a time: several starting on one stale path
   // at once could each find it stale, and one remove another's live socket, bound since (hostile runs).
-  await withPathLock(path, owner, async () => {
-    const now = await lstatOrUndefined(path);
-    if (!now) return;
-    if (!now.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(now)));
-    const state = await probeUnixSocket(path);
-    if (state === 'gone') return;
-    if (state === 'live') throw new AddressInUseError(text.live(owner, path));
-    if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
-    await unlinkIgnoringMissing(path);
-  });
+  const release = await takePathLock(path, owner);
+  try {
+    await clearStale(path, owner);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * prepareUnixPath() for a socket that is bound now and listens only later (a @Forking server's shared socket listens
+ * once a child has called listen() on it): the lock is taken even when nothing is at the path, and kept until the
+ * returned function is called, once the socket listens. Bound and not yet listening, a socket refuses a connect as a
+ * stale file does, so another server checking the path in between took it for stale and removed it, then bound its
+ * own: both started "listening", one on a removed file (hostile run: three servers started at once on one stale path,
+ * all three resolved). Checking servers wait on the lock meanwhile, and then find a live socket.
+ */
+export async function claimUnixPath(path: string, owner: string): Promise<() => Promise<void>> {
+  if (!(await checkPathPlace(path, owner, false))) return async () => undefined;
+  const release = await takePathLock(path, owner);
+  try {
+    await clearStale(path, owner);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return release;
+}
+
+/** The checks made before anything is touched (length, directory); false for an abstract name, which has no file. */
+async function checkPathPlace(path: string, owner: string, datagram: boolean): Promise<boolean> {
+  if (!fitsSunPath(path, datagram)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
+  if (isAbstract(path)) return false; // Linux's abstract namespace: no file, and the kernel refuses a name in use
+  const dir = dirname(path);
+  // The directory, symbolic links followed (libuv would say EACCES for a missing one)
+  const why = await fsp.stat(dir).then((st) => (st.isDirectory() ? undefined : 'ENOTDIR'), (err: NodeJS.ErrnoException) => err.code ?? 'EIO');
+  if (why !== undefined) throw new ConfigurationError(text.badDirectory(owner, path, dir, why));
+  return true;
+}
+
+/** Under the lock: nothing there, or a stale socket file (removed); anything else is an AddressInUseError. */
+async function clearStale(path: string, owner: string): Promise<void> {
+  let now: Stats | undefined;
+  try {
+    now = await lstatOrUndefined(path);
+  } catch (err) {
+    throw new ConfigurationError(text.badDirectory(owner, path, dirname(path), (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
+  }
+  if (!now) return;
+  if (!now.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(now)));
+  const state = await probeUnixSocket(path);
+  if (state === 'gone') return;
+  if (state === 'live') throw new AddressInUseError(text.live(owner, path));
+  if (state !== 'stale') throw new AddressInUseError(text.unknown(owner, path, state.unknown));
+  await unlinkIgnoringMissing(path);
 }
 
 /** How long a server waits for another process checking the same path (it takes milliseconds). */
 const LOCK_WAIT_MS = 5000;
 
 /**
- * Runs `work` holding `<path>.sockserve-lock`, a file made with O_EXCL that names this process: another
- * sockserve server checking the same path waits (polling every 10 ms, at most LOCK_WAIT_MS, then an
+ * Takes `<path>.sockserve-lock`, a file made with O_EXCL that names this process, and resolves to its release:
+ * another sockserve server checking the same path waits (polling every 10 ms, at most LOCK_WAIT_MS, then an
  * AddressInUseError); a lock whose process is gone (killed while it held it) is taken over.
  */
-async function withPathLock(path: string, owner: string, work: () => Promise<void>): Promise<void> {
+async function takePathLock(path: string, owner: string): Promise<() => Promise<void>> {
   const lock = `${path}.sockserve-lock`;
   const t0 = Date.now();
   for (;;) {
@@ -87,11 +126,8 @@ async function withPathLock(path: string, owner: string, work: () => Promise<voi
     if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  try {
-    await work();
-  } finally {
-    await unlinkIgnoringMissing(lock);
-  }
+  let released: Promise<void> | undefined;
+  return () => (released ??= unlinkIgnoringMissing(lock));
 }
 
 function processAlive(pid: number): boolean {
