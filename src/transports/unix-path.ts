@@ -112,15 +112,18 @@ async function takePathLock(path: string, owner: string): Promise<() => Promise<
   const lock = `${path}.sockserve-lock`;
   const t0 = Date.now();
   for (;;) {
-    try {
-      await fsp.writeFile(lock, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (await createLock(lock)) break;
+    const seen = await fsp.stat(lock).catch(() => undefined);
     const holder = Number(await fsp.readFile(lock, 'utf8').catch(() => ''));
     if (holder > 0 && !processAlive(holder)) {
       await unlinkIgnoringMissing(lock);
+      continue;
+    }
+    // A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
+    // older than a moment: it blocked every later start on the path until removed by hand (hostile run).
+    if (!(holder > 0) && seen && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS) {
+      const now = await fsp.stat(lock).catch(() => undefined);
+      if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) await unlinkIgnoringMissing(lock);
       continue;
     }
     if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
@@ -128,6 +131,32 @@ async function takePathLock(path: string, owner: string): Promise<() => Promise<
   }
   let released: Promise<void> | undefined;
   return () => (released ??= unlinkIgnoringMissing(lock));
+}
+
+/** Milliseconds after which a lock file that names no process is taken for abandoned (its maker writes its pid at once). */
+const UNNAMED_LOCK_MS = 1000;
+
+/**
+ * Creates the lock file (O_EXCL) with this process's pid in it: false when another holds it. A write that fails
+ * (ENOSPC) removes the file it made: an empty lock left behind looked held by someone (hostile run).
+ */
+async function createLock(lock: string): Promise<boolean> {
+  let file: fsp.FileHandle;
+  try {
+    file = await fsp.open(lock, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await file.writeFile(String(process.pid));
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    await unlinkIgnoringMissing(lock);
+    throw err;
+  }
+  await file.close();
+  return true;
 }
 
 function processAlive(pid: number): boolean {

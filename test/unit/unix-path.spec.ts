@@ -98,6 +98,31 @@ describe('prepareUnixPath and removeUnixPath', () => {
     expect(fs.readdirSync(dir)).toEqual([]); // the stale socket removed, and the lock too
   });
 
+  it('takes over a lock that names no process (its maker killed between creating and writing it) once it is a second old', async () => {
+    const path = `${dir}/unnamed-lock.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    const lock = `${path}.sockserve-lock`;
+    fs.writeFileSync(lock, '');
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(lock, old, old);
+    // Before: it waited 5 s and failed with "another process has been checking", and so did every later start.
+    await within(prepareUnixPath(path, 'UnixStreamServer'), 'the unnamed lock to be taken over', 3000);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('waits for a fresh lock that names no process yet (its maker is about to write its pid)', async () => {
+    const path = `${dir}/fresh-lock.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    const lock = `${path}.sockserve-lock`;
+    fs.writeFileSync(lock, '');
+    let settled = false;
+    const preparing = prepareUnixPath(path, 'UnixStreamServer').finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    fs.unlinkSync(lock);
+    await within(preparing, 'the check after the lock');
+  });
+
   it('removes a stale stream socket left by a killed process, so a new server can bind there', async () => {
     const path = `${dir}/stale-stream.sock`;
     await leaveStaleSocketBehind('stream', path);
