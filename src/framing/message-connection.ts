@@ -775,10 +775,15 @@ export class MessageConnection implements MessageChannel {
     this.heldBytes = 0;
   }
 
-  /** Reads while a message may be taken: not after the end, not while messages wait, not above the high-water mark. */
+  /**
+   * Reads while a message may be taken: not before serve() listens for data, not after the end, not while messages
+   * wait, not above the high-water mark. Before serve() (a greeting sent from @Setup) a resume() let the bytes
+   * already buffered (read with a PROXY header or a TLS handshake, or relayed to a worker) go to no listener: the
+   * client's first lines were lost, nothing logged (new-user run).
+   */
   private flow(): void {
     const want =
-      !this.finished && !this.closeAsked && !this.failed && !this.endError && !this.halted && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
+      this.settle !== undefined && !this.finished && !this.closeAsked && !this.failed && !this.endError && !this.halted && !this.inputEnded && this.head === this.waiting.length && !this.writeBlocked;
     if (want === this.reading) return;
     this.reading = want;
     if (want) {
