@@ -161,6 +161,8 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       servers[0].logger.error(messages.signalCloseFailed(servers.map((s) => s.handlerName).join(', '), signal, err));
       process.exitCode = 1;
     });
+    // serveForever() resolves once this has closed the server (its loop ends before the close begins).
+    for (const s of servers) s.signalDrain = draining;
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
   for (const s of all) {

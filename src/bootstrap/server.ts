@@ -82,16 +82,24 @@ export class Server implements AsyncDisposable {
     return this.classic;
   }
 
-  /** Serves until shutdown(); resolves once shutdown() has completed. */
+  /**
+   * Serves until shutdown(); resolves once shutdown() has completed. Ended by a signal (`handleSignals`), it
+   * resolves once the drain has closed the server too (its workers ended, its singletons disposed), as
+   * docs/production.md says: it resolved at the loop's end, before the close, so a program that calls
+   * `process.exit()` after it cut the close short (new-user run: no dispose(), no "closed" line).
+   */
   serveForever(pollInterval: number | null = 0.5): Promise<void> {
     // handleSignals closed the server before the program got to serve it (a SIGTERM during its start-up): there is
     // nothing to serve, and rejecting with ServerClosedError made `await server.serveForever()` crash it (hostile run).
     if (this.endedBySignal && this.closing) return this.closing.then(() => undefined, () => undefined);
-    return this.classic.serveForever(pollInterval);
+    return this.classic.serveForever(pollInterval).then(() => (this.endedBySignal ? this.signalDrain : undefined));
   }
 
   /** @internal handleSignals began this server's drain: a serveForever() after its close() resolves instead of rejecting. */
   endedBySignal = false;
+
+  /** @internal The signal's drain of this server, to its close (it never rejects: its failure is logged and sets the exit code). */
+  signalDrain: Promise<void> | undefined;
 
   /** Serves exactly one request, or returns after `timeout` having called @HandleTimeout. */
   handleRequest(): Promise<unknown> {

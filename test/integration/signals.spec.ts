@@ -40,6 +40,24 @@ describe('bootstrap({ handleSignals: true })', () => {
     socket.destroy();
   }, 60000); // a server process started through ts-node: slow on a busy machine
 
+  test('SIGTERM: serveForever() resolves once the drain has closed the server, its singletons disposed (a program may exit then)', async () => {
+    const server = await startFixture('dispose-signal-server.ts', { startMs: 45000, children: started });
+    child = server.child;
+    const socket = await connect({ host: '127.0.0.1', port: server.port });
+    const reply = readToEnd(socket);
+    socket.write('in flight\n');
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
+    expect(await within(5000, 'exit', server.exited)).toBe(0);
+    // Before: serveForever() resolved at the loop's end, before the close, and the program's process.exit() came
+    // before the singleton's dispose() (never printed).
+    const out = server.out();
+    expect(out).toContain('disposed');
+    expect(out.indexOf('disposed')).toBeLessThan(out.indexOf('serveForever resolved'));
+    socket.destroy();
+  }, 60000); // a server process started through ts-node: slow on a busy machine
+
   test('bootstrap([A, B]): the program closing A leaves B\'s signal handling in place: SIGTERM drains B\'s request and exits 0', async () => {
     const server = await startFixture('pair-signal-server.ts', { startMs: 45000, children: started });
     child = server.child;
