@@ -800,7 +800,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       this.followInterest();
     };
     slot.onMessagesCounted = (total) => this.book.messagesSoFar(slot.id, total);
-    slot.onAccepted = (id, client, datagram) => this.adopt(slot, id, client, datagram);
+    slot.onAccepted = (id, client, datagram, bytes) => this.adopt(slot, id, client, datagram, bytes);
     slot.onServed = (msg) => this.served(slot, msg);
     slot.onFull = () => this.full(slot);
     slot.onNearlyFull = () => this.startSuccessor(slot);
@@ -867,12 +867,13 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * (counted, drained at shutdown, failed with a WorkerCrashedError when the worker dies), reported to
    * the server as accepted, then dropped, failed or ended.
    */
-  private adopt(slot: RemoteSlot, id: number, client: ClientAddress, datagram = false): void {
+  private adopt(slot: RemoteSlot, id: number, client: ClientAddress, datagram = false, bytes?: number): void {
     const shared = this.shared;
     // Twice the same id (a record forged on a child's bookkeeping descriptor): the first stays, and its `done` settles it.
     if (!shared || slot.dead || slot.runs(id)) return;
     const server = shared.server;
     const connection = new WorkerAcceptedConnection(client, datagram);
+    if (datagram && Number.isSafeInteger(bytes) && bytes! > 0) connection.datagramBytes = bytes!; // counted if its child dies before its `done`
     this.shutdownBound = server.shutdownTimeout ?? null;
     this.load(slot);
     this.adopted.add(connection);

@@ -97,6 +97,11 @@ export interface RemoteServer {
 export class WorkerAcceptedConnection {
   readonly bytesRead = 0;
   readonly bytesWritten = 0;
+  /**
+   * A datagram's length, as the child that read it said with its `accepted`: what its end counts in bytesIn
+   * when the child dies before its `done` (which would carry it), as a handed-over datagram counts its own.
+   */
+  datagramBytes = 0;
   /** Set once the pool has ended it (markEnded); a promise of it is made only when one is asked for (ended()). */
   private over: boolean | (() => void) = false;
   private endedPromise: Promise<void> | undefined;
@@ -167,7 +172,7 @@ export abstract class RemoteSlot {
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
-  onAccepted: ((id: number, client: ClientAddress, datagram?: boolean) => void) | undefined;
+  onAccepted: ((id: number, client: ClientAddress, datagram?: boolean, bytes?: number) => void) | undefined;
   /** The worker read a datagram itself and has served it already (`served`): the pool counts it. */
   onServed: ((msg: FromWorker & { t: 'served' }) => void) | undefined;
   /** The worker took the last connection its count allows and closed its listener itself (`full`). */
@@ -405,7 +410,7 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'fatal') return void (this.lastError = deserializeError(msg.error));
-    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true);
+    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true, msg.bytes);
     if (msg.t === 'served') {
       // Its `done`'s messages total, as for any other `done`: else a child that died within a second of its
       // last report took the count of the datagrams it had served with it (stats().messages, hostile run).
@@ -571,6 +576,10 @@ export abstract class RemoteSlot {
     const datagramCrash = this.crashError(detail, true);
     for (const running of [...this.running.values()]) {
       const error = isDatagram(running.request) ? datagramCrash : crash;
+      // A datagram a child read from the shared socket and died with: no `done` brings its bytes, so its
+      // length (from its `accepted`) is what it counts, in stats() and in its request.end (hostile run: 0).
+      const request = running.request;
+      if (request instanceof WorkerAcceptedConnection && request.datagram && request.datagramBytes > 0) recordHandedOverBytes(request, [request.datagramBytes, 0], true);
       this.publishEnd(running, error);
       void this.finish(running, error);
     }

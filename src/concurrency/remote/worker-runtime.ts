@@ -450,7 +450,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const readDatagrams = (socket: dgram.Socket, maxPacketSize: number) => {
     const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, spec.owner ?? spec.exportName, (data, truncated, client, replyHere) => {
       const id = --nextOwnId;
-      channel.post({ t: 'accepted', id, client, datagram: true });
+      channel.post({ t: 'accepted', id, client, datagram: true, bytes: data.length });
       took();
       const reply = new BufferWriter();
       void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
