@@ -434,16 +434,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.abortRequests(reason());
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
-    const verdicts = this.strategy.inFlight ? [] : [...(pending ?? [])].filter(([request]) => !this.abandoning.has(request as object));
-    for (const [request] of verdicts) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
-    this.strategy.abort?.();
     if (!this.strategy.inFlight) {
-      for (const [request, clientAddress] of verdicts) {
-        await this.endWithError(request, clientAddress, reason(request)).catch(() => undefined);
-        if (typeof request === 'object' && request !== null) this.abandoned.add(request);
-      }
-      return;
+      this.strategy.abort?.();
+      return this.abandonVerdicts(pending ?? [], reason);
     }
+    this.strategy.abort?.();
     await new Promise((resolve) => timers.setTimeout(resolve, ABANDON_GRACE_MS));
     if (loop.ended) return;
     // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.
@@ -472,6 +467,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     loop.abandon();
   }
 
+  /** Requests whose @Verify verdict is still pending (the pools' aside()): each closed and reported once, with `reason`. */
+  private async abandonVerdicts(pending: Iterable<[Req, ClientAddress]>, reason: (request: Req) => Error): Promise<void> {
+    const verdicts = [...pending].filter(([request]) => !this.abandoning.has(request as object));
+    for (const [request] of verdicts) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
+    for (const [request, clientAddress] of verdicts) {
+      await this.endWithError(request, clientAddress, reason(request)).catch(() => undefined);
+      if (typeof request === 'object' && request !== null) this.abandoned.add(request);
+    }
+  }
+
   /** @internal The signal whose repeat during the drain made handleSignals close this server (what its reports say). */
   closedBySignal: string | undefined;
 
@@ -489,6 +494,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.strategy.close();
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed', pending);
+      // A pool's close() ends its drain, and so the loop, while @Verify verdicts are still pending here: they
+      // were dropped unreported (hostile run: datagrams accepted, then neither answered nor counted anywhere).
+      else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(`${this.constructor.name}.close()`, this.servesDatagrams)));
       this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();
     return this.closing;

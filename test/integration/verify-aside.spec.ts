@@ -76,3 +76,25 @@ describe.each([
     }
   });
 });
+
+describe.each([
+  { name: '@Concurrent', Handler: StallingUdpConcurrent },
+  { name: '@Threading', Handler: StallingUdpThreads },
+])('UDP, $name: close() without shutdown() while a @Verify is stalled', ({ Handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('the datagram is reported once and counted in clientErrors, in a pool too (it was dropped silently: the pool\'s close ended the loop first)', async () => {
+    const s = serve(await bootstrap(Handler as never, { shutdownTimeout: 0.5 }));
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('never', target(s).port, '127.0.0.1');
+      await until(() => verifies.get(Handler) === 1 && s.stats().active === 1, 5000);
+      await within(10000, 'close', s.close());
+      expect(errorsSeen.get(Handler)).toEqual([expect.any(RequestTimeoutError)]);
+      expect((errorsSeen.get(Handler)![0] as Error).message).toMatch(/^@Verify had not settled when UDPServer\.close\(\) was called, so the datagram was dropped unanswered/);
+      expect(s.stats()).toMatchObject({ accepted: 1, clientErrors: 1, errors: 0, active: 0 });
+    } finally {
+      client.close();
+    }
+  });
+});
