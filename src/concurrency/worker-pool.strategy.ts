@@ -467,7 +467,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async serveDatagram(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     const bound = (server as { maxQueuedDatagrams?: number }).maxQueuedDatagrams ?? DATAGRAMS_IN_POOL_MAX;
     if (this.datagramsInPool >= bound) {
-      (server as { datagramDropped?: () => void }).datagramDropped?.();
+      // `true`: the loop took it (and counted it accepted) before the pool dropped it (datagramDropped un-counts it).
+      (server as { datagramDropped?: (taken?: boolean) => void }).datagramDropped?.(true);
       return;
     }
     this.datagramsInPool++;

@@ -11,6 +11,7 @@ import { UDPServer } from '../../src/classic';
 import { until } from '../fakes/fake-server';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
+import { ThreadNeverReturns } from '../fixtures/late-datagram-writes';
 
 const serve = servingInTests<Server>();
 
@@ -60,4 +61,18 @@ test('@Concurrent: datagrams past maxQueuedDatagrams in flight are dropped and c
   }
   await until(() => replies === 50 && server.stats().active === 0, 5000);
   expect(server.stats()).toMatchObject({ accepted: 50, errors: 0 });
+});
+
+test('@Threading: a datagram the pool drops at its bound counts in stats().dropped only, not in accepted, as serial and @Concurrent ones do', async () => {
+  const server = serve(await bootstrap(ThreadNeverReturns, { serverClass: Small, logger: memoryLogger(), shutdownTimeout: 0.5 }));
+  const { host, port } = server.serverAddress as { host: string; port: number };
+  client = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => client!.bind(0, '127.0.0.1', resolve));
+  for (let i = 0; i < 4; i++) {
+    await Promise.all(Array.from({ length: 50 }, () => new Promise((r) => client!.send('x', port, host, r))));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // 200 read: 50 held in the thread (the pool's bound), the rest dropped, wherever (the loop's queue or the pool)
+  await until(() => server.stats().active + server.stats().dropped >= 200, 5000);
+  expect(server.stats()).toMatchObject({ accepted: 50, active: 50, dropped: 150 });
 });
