@@ -81,6 +81,8 @@ export function assembleServer(
     !wiring.hasHook('serviceActions') && LOOP_TURN.every((stage) => Base.prototype[stage] === Default.prototype[stage]);
 
   /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
+  /** Datagrams a pool dropped at maxQueuedDatagrams after the loop took them: counted in stats().dropped only. */
+  const droppedAfterTaken = new WeakSet<object>();
   const taken = (got: [unknown, ClientAddress]): [unknown, ClientAddress] => {
     if (Array.isArray(got[0])) counters.accepted++;
     // One whose PROXY header and TLS handshake run in its worker opens there, once they pass (workerOpened).
@@ -135,8 +137,9 @@ export function assembleServer(
      * the loop took it had been counted accepted (taken()): a flood's drops counted there too, with @Threading
      * and @Forking only (hostile run: 19,410 accepted, 4,096 served or reported).
      */
-    datagramDropped(taken = false): void {
+    datagramDropped(taken = false, request?: object): void {
       if (taken && counters.accepted > 0) counters.accepted--;
+      if (taken && request) droppedAfterTaken.add(request); // nor in bytesIn, when the loop closes it (countClosed)
       super.datagramDropped(taken);
     }
 
@@ -177,6 +180,7 @@ export function assembleServer(
 
     /** closeRequest's second half: the request's bytes and, for a connection, health check and close event. */
     private countClosed(request: unknown): void {
+      if (droppedAfterTaken.has(request as object)) return;
       const [bytesIn, bytesOut] = bytesOf(request);
       counters.bytesIn += bytesIn;
       counters.bytesOut += bytesOut;

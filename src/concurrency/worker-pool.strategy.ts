@@ -468,7 +468,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const bound = (server as { maxQueuedDatagrams?: number }).maxQueuedDatagrams ?? DATAGRAMS_IN_POOL_MAX;
     if (this.datagramsInPool >= bound) {
       // `true`: the loop took it (and counted it accepted) before the pool dropped it (datagramDropped un-counts it).
-      (server as { datagramDropped?: (taken?: boolean) => void }).datagramDropped?.(true);
+      (server as { datagramDropped?: (taken?: boolean, request?: object) => void }).datagramDropped?.(true, request as object);
       return;
     }
     this.datagramsInPool++;
