@@ -65,7 +65,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     const handle = socket.shareWithChildren?.();
     if (handle === undefined) return;
     this.workersTake = true;
-    await this.strategy.shareListener({ handle, datagrams: { maxPacketSize: this.maxPacketSize } }, this as never);
+    await this.strategy.shareListener({ handle, datagrams: { maxPacketSize: this.maxPacketSize, maxHeld: this.maxQueuedDatagrams } }, this as never);
   }
 
   /**

@@ -83,7 +83,7 @@ export interface SharedListener {
   handle?: unknown;
   address?: { host: string; port: number; backlog: number };
   /** The handle is a bound UDP socket that children read datagrams from (not a listening socket): its maxPacketSize. */
-  datagrams?: { maxPacketSize: number };
+  datagrams?: { maxPacketSize: number; /** Datagrams each child holds at most: the server's maxQueuedDatagrams. */ maxHeld?: number };
 }
 
 /** The server a pool whose workers accept reports their connections to. */

@@ -130,6 +130,12 @@ export function stopReading(socket: dgram.Socket): boolean {
   return handle !== undefined && handle.recvStop() === 0;
 }
 
+/** Reads a dgram.Socket again after stopReading(); false where this Node offers no way. */
+export function startReading(socket: dgram.Socket): boolean {
+  const handle = udpHandleOf(socket);
+  return handle !== undefined && handle.recvStart() === 0;
+}
+
 /** The libuv UDP handle under a bound dgram.Socket (Node keeps it in the socket's state, under `Symbol('state symbol')`), if it can stop reading. */
 function udpHandleOf(socket: dgram.Socket): { recvStop(): number; recvStart(): number } | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'state symbol');

@@ -12,6 +12,7 @@ import { until } from '../fakes/fake-server';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 import { ThreadNeverReturns } from '../fixtures/late-datagram-writes';
+import { ChildNeverReturns } from '../fixtures/held-datagram-handlers';
 
 const serve = servingInTests<Server>();
 
@@ -76,4 +77,18 @@ test('@Threading: a datagram the pool drops at its bound counts in stats().dropp
   await until(() => server.stats().active + server.stats().dropped >= 200, 5000);
   await new Promise((r) => setTimeout(r, 100)); // the loop has closed the dropped ones (their bytes would count then)
   expect(server.stats()).toMatchObject({ accepted: 50, active: 50, dropped: 150, bytesIn: 0 }); // the 50 held count theirs when they end
+});
+
+test('@Forking, the child reading the shared UDP socket: it holds at most maxQueuedDatagrams, the rest wait in the kernel (it read on for ever)', async () => {
+  const server = serve(await bootstrap(ChildNeverReturns, { serverClass: Small, logger: memoryLogger(), shutdownTimeout: 0.5 }));
+  const { host, port } = server.serverAddress as { host: string; port: number };
+  client = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => client!.bind(0, '127.0.0.1', resolve));
+  for (let i = 0; i < 4; i++) {
+    await Promise.all(Array.from({ length: 50 }, () => new Promise((r) => client!.send('x', port, host, r))));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await until(() => server.stats().active >= 50, 5000);
+  await new Promise((r) => setTimeout(r, 300)); // time to read on, were it to
+  expect(server.stats().active).toBe(50);
 });

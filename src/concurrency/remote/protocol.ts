@@ -77,7 +77,7 @@ export type ToWorker =
    * `limit` (maxConnectionsPerChild): from a shared socket (the handle), the worker stops reading it itself
    * at the connection or datagram that makes `limit` in its life, and says `full` (`nearly-full` some time before).
    */
-  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number }; limit?: number }
+  | { t: 'listen'; address?: { host: string; port: number; backlog: number }; prime?: boolean; draining: boolean; server?: unknown; datagrams?: { maxPacketSize: number; /** Datagrams a child holds at most (the server's maxQueuedDatagrams). */ maxHeld?: number }; limit?: number }
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */

@@ -245,7 +245,7 @@ export abstract class RemoteSlot {
    * `address` with reusePort (threads). Resolves once it listens (with `prime`: once it has listened and
    * closed again, leaving the shared socket listening); rejects with the worker's error, or its death.
    */
-  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number } }, draining: boolean, prime = false, server?: RemoteServer, limit?: number): Promise<void> {
+  listen(target: { handle?: unknown; address?: { host: string; port: number; backlog: number }; datagrams?: { maxPacketSize: number; maxHeld?: number } }, draining: boolean, prime = false, server?: RemoteServer, limit?: number): Promise<void> {
     if (this.dead) return Promise.reject(this.crashError());
     if (!prime) this.listening = true;
     return new Promise<void>((resolve, reject) => {

@@ -447,7 +447,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
   // Datagrams this child reads itself from the server's UDP socket (shared-datagrams.ts).
   let datagrams: SharedDatagrams | undefined;
-  const readDatagrams = (socket: dgram.Socket, maxPacketSize: number) => {
+  const readDatagrams = (socket: dgram.Socket, maxPacketSize: number, maxHeld?: number) => {
     const reader: SharedDatagrams = new SharedDatagrams(socket, maxPacketSize, spec.owner ?? spec.exportName, (data, truncated, client, replyHere) => {
       const id = --nextOwnId;
       channel.post({ t: 'accepted', id, client, datagram: true, bytes: data.length });
@@ -455,7 +455,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const reply = new BufferWriter();
       void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
         .finally(() => reader.done());
-    });
+    }, maxHeld);
     datagrams = reader;
     channel.post({ t: 'listening' });
   };
@@ -474,7 +474,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // Not sharedQueue: a UDP child does not stop its own reads at its count. libuv reads datagrams in
       // batches, and those read after the stop were dropped, counted nowhere (hostile re-check: 55 replies of
       // 100 with maxConnectionsPerChild 5); the server retires it as it hears of them (its count may be passed).
-      return readDatagrams(handle as dgram.Socket, msg.datagrams.maxPacketSize);
+      const maxHeld = msg.datagrams.maxHeld;
+      return readDatagrams(handle as dgram.Socket, msg.datagrams.maxPacketSize, Number.isSafeInteger(maxHeld) && maxHeld! > 0 ? maxHeld : undefined);
     }
     // Not pauseOnConnect: the connection is read here, as one handed over (a TLS handshake needs its socket reading).
     const server = net.createServer({ allowHalfOpen: true }, acceptHere);
