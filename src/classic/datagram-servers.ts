@@ -2,6 +2,7 @@ import type { ClientAddress } from '../transports/address';
 import { createUdpSocket, createUnixDatagramSocket, DatagramSocket, ReceivedDatagram } from '../transports/datagram-socket';
 import { RequestQueue } from '../transports/request-queue';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
+import { SerialStrategy } from '../concurrency/serial.strategy';
 import { boundPath } from '../transports/unix-path';
 import { LineBudget } from '../observability/line-budget';
 import { messages } from '../errors/messages';
@@ -97,7 +98,8 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   datagramDropped(_taken = false): void {
     this.dropped++;
     this.dropLines ??= new LineBudget(1, (n) => this.logger.warn(messages.datagramsDroppedHeldBack(this.logName, n)));
-    if (this.dropLines.take()) this.logger.warn(messages.datagramDropped(this.logName, this.maxQueuedDatagrams));
+    // Its fix depends on the mode: "serve them concurrently" told a @Concurrent server what it already does (hostile run).
+    if (this.dropLines.take()) this.logger.warn(messages.datagramDropped(this.logName, this.maxQueuedDatagrams, this.strategy instanceof SerialStrategy));
   }
 
   override async serverClose(): Promise<void> {

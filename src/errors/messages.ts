@@ -144,10 +144,12 @@ export const messages = {
   clientErrorsHeldBack: (owner: string, count: number, perSecond: number) =>
     `${owner}: ${count} more routine client error${count === 1 ? ' in the last second was' : 's in the last second were'} not logged (at most ` +
     `${perSecond} lines a second); stats().clientErrors, tlsErrors and proxyErrors count every one.`,
-  datagramDropped: (owner: string, held: number) =>
+  datagramDropped: (owner: string, held: number, serial: boolean) =>
     `${owner}: a datagram was dropped unanswered: ${held} datagrams were already waiting or being served (maxQueuedDatagrams), ` +
-    `so the handler is slower than its clients; stats().dropped counts every one. Fix: serve datagrams concurrently ` +
-    `(@Concurrent, @Threading, @Forking) or faster.`,
+    `so the handler is slower than its clients; stats().dropped counts every one. Fix: ` +
+    (serial
+      ? `serve datagrams concurrently (@Concurrent, @Threading, @Forking) or faster.`
+      : `serve each datagram faster (more threads or children for CPU-bound work), or raise maxQueuedDatagrams if the memory allows.`),
   datagramsDroppedHeldBack: (owner: string, count: number) =>
     `${owner}: ${count} more datagram${count === 1 ? ' was' : 's were'} dropped in the last second (at most one line a second); stats().dropped counts every one.`,
   acceptFailing: (owner: string, address: string, code: string | undefined) =>
