@@ -107,11 +107,19 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (accept) {
       const bound = this.listener.address();
       const address = bound.port === undefined ? undefined : { host: bound.host!, port: bound.port, backlog: this.requestQueueSize };
+      const listener = this.listener;
+      let listens = accept !== 'shared-socket';
+      const shared = { handle: listener.sharedHandle, listens: () => void ((listens = true), listener.sharedListens().catch(() => undefined)) };
       try {
-        await this.strategy.shareListener!(accept === 'shared-socket' ? { handle: this.listener.sharedHandle } : { address }, this as never);
-      } finally {
-        await this.listener.sharedListens(); // primed: the path's lock goes (bindShared())
+        await this.strategy.shareListener!(accept === 'shared-socket' ? shared : { address }, this as never);
+      } catch (err) {
+        await listener.sharedListens(); // the start failed: the path's lock goes (bindShared())
+        throw err;
       }
+      // Primed: the path's lock goes. Not primed (every child died at once, the pool's backoff case): the socket is
+      // bound and not listening, which looks stale, so the lock stays until a child listens (listens()) or close():
+      // released here, a server started on the path meanwhile removed the file and bound its own (hostile run).
+      if (listens) await listener.sharedListens();
     }
   }
 

@@ -84,6 +84,8 @@ export interface SharedListener {
   address?: { host: string; port: number; backlog: number };
   /** The handle is a bound UDP socket that children read datagrams from (not a listening socket): its maxPacketSize. */
   datagrams?: { maxPacketSize: number; /** Datagrams each child holds at most: the server's maxQueuedDatagrams. */ maxHeld?: number };
+  /** Called once a worker has listened on the shared handle (primed it, or accepts from it): the socket listens now. */
+  listens?: () => void;
 }
 
 /** The server a pool whose workers accept reports their connections to. */
@@ -258,6 +260,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       try {
         await slot.ready;
         await slot.listen(listener, false, true);
+        listener.listens?.();
         return;
       } catch {
         // it died first: the next one tries
@@ -865,6 +868,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // connections late (its news is read in batches, bookkeeping.ts). A thread's reusePort listener may take a few more.
     try {
       await slot.listen(shared, shared.draining, false, shared.server, this.options.maxConnectionsPerWorker);
+      if (!slot.dead && slot.listening) shared.listens?.(); // not primed at start (its workers died at once): now it listens
       if (!slot.dead && slot.listening && !slot.retiring) this.coverRetiring();
     } catch (err) {
       slot.listening = false;

@@ -71,6 +71,8 @@ export class StreamListener {
   private shared: SharedHandle | undefined;
   /** Lets go of the Unix path's lock that bindShared() holds until the shared socket listens (claimUnixPath). */
   private releasePath: (() => Promise<void>) | undefined;
+  /** The release sharedListens() began, awaited by every later call. */
+  private pathReleased: Promise<void> | undefined;
 
   constructor(
     private readonly endpoint: StreamEndpoint,
@@ -114,10 +116,12 @@ export class StreamListener {
    * The shared socket listens now (a child primed it), or will not (the start failed): other servers checking its
    * Unix path may go on, and will find it live. Idempotent; close() calls it too.
    */
-  async sharedListens(): Promise<void> {
+  sharedListens(): Promise<void> {
     const release = this.releasePath;
     this.releasePath = undefined;
-    await release?.();
+    // The same release for every caller: a later one (a child's listen, then the start's own) waits for the unlink too.
+    if (release) this.pathReleased = release();
+    return this.pathReleased ?? Promise.resolve();
   }
 
   private async bindSharedHandle(): Promise<void> {
