@@ -121,7 +121,9 @@ async function takePathLock(path: string, owner: string): Promise<() => Promise<
     }
     // A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
     // older than a moment: it blocked every later start on the path until removed by hand (hostile run).
-    if (!(holder > 0) && seen && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS) {
+    // Only a regular file, as createLock() makes: anything else there (a directory) is no abandoned lock of ours, and
+    // unlinking it threw a bare EISDIR out of bootstrap(); it is waited for and reported as a held lock instead.
+    if (!(holder > 0) && seen?.isFile() && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS) {
       const now = await fsp.stat(lock).catch(() => undefined);
       if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) await unlinkIgnoringMissing(lock);
       continue;
