@@ -160,7 +160,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
-      if (options.bindAndActivate === false) return;
+      if (options.bindAndActivate !== undefined && !options.bindAndActivate) return; // a falsy value defers, as Python reads bind_and_activate
       try {
         await this.serverBind();
         await this.serverActivate();

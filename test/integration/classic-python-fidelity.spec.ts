@@ -71,6 +71,8 @@ describe('classic servers as Python has them', () => {
     ['TCPServer', 0],
     ['UDPServer', null],
     ['UDPServer', 0],
+    ['TCPServer', { bindAndActivate: 0 }],
+    ['UDPServer', { bindAndActivate: null }],
   ] as const)('%s: a positional %p defers binding as Python\'s falsy bind_and_activate does, and serverBind() then binds', async (name, given) => {
     // Before: null crashed TCPServer's constructor (a destructuring TypeError), and 0 bound at once.
     const s = track(name === 'TCPServer'
