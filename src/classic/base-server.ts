@@ -467,7 +467,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     loop.abandon();
   }
 
-  /** Requests whose @Verify verdict is still pending (the pools' aside()): each closed and reported once, with `reason`. */
+  /** Requests whose `@Verify` verdict is still pending (the pools' aside()): each closed and reported once, with `reason`. */
   private async abandonVerdicts(pending: Iterable<[Req, ClientAddress]>, reason: (request: Req) => Error): Promise<void> {
     const verdicts = [...pending].filter(([request]) => !this.abandoning.has(request as object));
     for (const [request] of verdicts) if (typeof request === 'object' && request !== null) this.abandoning.add(request);
