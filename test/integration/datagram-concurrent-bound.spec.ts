@@ -39,19 +39,26 @@ afterEach(() => {
   client = undefined;
 });
 
-test('@Concurrent: datagrams past maxQueuedDatagrams in flight are dropped and counted; those held are still answered', async () => {
-  const logger = memoryLogger();
-  const server = serve(await bootstrap(Held, { serverClass: Small, logger }));
+/**
+ * A client of `server` (bound, kept in `client` for afterEach) that sends 200 datagrams in four bursts of 50, paced so that
+ * the kernel's buffer drops none unseen: the server reads all 200. `onReply` hears each reply.
+ */
+async function sendPaced(server: Server, onReply?: () => void): Promise<void> {
   const { host, port } = server.serverAddress as { host: string; port: number };
   client = dgram.createSocket('udp4');
-  let replies = 0;
-  client.on('message', () => replies++);
+  if (onReply) client.on('message', onReply);
   await new Promise<void>((resolve) => client!.bind(0, '127.0.0.1', resolve));
-  // Paced, so that the kernel's buffer drops none unseen: the server reads all 200.
   for (let i = 0; i < 4; i++) {
     await Promise.all(Array.from({ length: 50 }, () => new Promise((r) => client!.send('x', port, host, r))));
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+test('@Concurrent: datagrams past maxQueuedDatagrams in flight are dropped and counted; those held are still answered', async () => {
+  const logger = memoryLogger();
+  const server = serve(await bootstrap(Held, { serverClass: Small, logger }));
+  let replies = 0;
+  await sendPaced(server, () => replies++);
   try {
     await until(() => server.stats().active + server.stats().dropped === 200, 5000);
     expect(server.stats().active).toBe(50);
@@ -70,13 +77,7 @@ test('@Concurrent: datagrams past maxQueuedDatagrams in flight are dropped and c
 
 test('@Threading: a datagram the pool drops at its bound counts in stats().dropped only, not in accepted nor bytesIn, as serial and @Concurrent ones do', async () => {
   const server = serve(await bootstrap(ThreadNeverReturns, { serverClass: Small, logger: memoryLogger(), shutdownTimeout: 0.5 }));
-  const { host, port } = server.serverAddress as { host: string; port: number };
-  client = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => client!.bind(0, '127.0.0.1', resolve));
-  for (let i = 0; i < 4; i++) {
-    await Promise.all(Array.from({ length: 50 }, () => new Promise((r) => client!.send('x', port, host, r))));
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await sendPaced(server);
   // 200 read: 50 held in the thread (the pool's bound), the rest dropped, wherever (the loop's queue or the pool)
   await until(() => server.stats().active + server.stats().dropped >= 200, 5000);
   await new Promise((r) => setTimeout(r, 100)); // the loop has closed the dropped ones (their bytes would count then)
@@ -85,13 +86,7 @@ test('@Threading: a datagram the pool drops at its bound counts in stats().dropp
 
 test('@Forking, the child reading the shared UDP socket: it holds at most maxQueuedDatagrams, the rest wait in the kernel (it read on for ever)', async () => {
   const server = serve(await bootstrap(ChildNeverReturns, { serverClass: Small, logger: memoryLogger(), shutdownTimeout: 0.5 }));
-  const { host, port } = server.serverAddress as { host: string; port: number };
-  client = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => client!.bind(0, '127.0.0.1', resolve));
-  for (let i = 0; i < 4; i++) {
-    await Promise.all(Array.from({ length: 50 }, () => new Promise((r) => client!.send('x', port, host, r))));
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await sendPaced(server);
   await until(() => server.stats().active >= 50, 5000);
   await new Promise((r) => setTimeout(r, 300)); // time to read on, were it to
   expect(server.stats().active).toBe(50);

@@ -24,55 +24,45 @@ describe('bootstrap({ handleSignals: true })', () => {
     child = undefined;
   });
 
-  test('SIGTERM drains the request in flight, closes, and the process exits 0', async () => {
-    const server = await startFixture('signal-server.ts', { startMs: 45000, children: started });
+  /**
+   * Starts the fixture `file` (a server with handleSignals that prints `busy` when a request is in its handler), puts one
+   * request in its handler and sends SIGTERM: asserts that the request is answered and the process exits 0, and
+   * resolves with what the process printed.
+   */
+  async function drainOneRequest(file: string): Promise<string> {
+    const server = await startFixture(file, { startMs: 45000, children: started });
     child = server.child;
-    const { port, exited } = server;
-    const out = server.out;
-    const socket = await connect({ host: '127.0.0.1', port });
-    const reply = readToEnd(socket);
-    socket.write('in flight\n');
-    await within(10000, 'the request in its handler', server.seen('busy'));
-    child.kill('SIGTERM');
-    expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
-    expect(await within(5000, 'exit', exited)).toBe(0);
-    expect(out()).toContain('drained');
-    socket.destroy();
+    const socket = await connect({ host: '127.0.0.1', port: server.port });
+    try {
+      const reply = readToEnd(socket);
+      socket.write('in flight\n');
+      await within(10000, 'the request in its handler', server.seen('busy'));
+      child.kill('SIGTERM');
+      expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
+      expect(await within(5000, 'exit', server.exited)).toBe(0);
+      return server.out();
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  test('SIGTERM drains the request in flight, closes, and the process exits 0', async () => {
+    expect(await drainOneRequest('signal-server.ts')).toContain('drained');
   }, 60000); // a server process started through ts-node: slow on a busy machine
 
   test('SIGTERM: serveForever() resolves once the drain has closed the server, its singletons disposed (a program may exit then)', async () => {
-    const server = await startFixture('dispose-signal-server.ts', { startMs: 45000, children: started });
-    child = server.child;
-    const socket = await connect({ host: '127.0.0.1', port: server.port });
-    const reply = readToEnd(socket);
-    socket.write('in flight\n');
-    await within(10000, 'the request in its handler', server.seen('busy'));
-    child.kill('SIGTERM');
-    expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
-    expect(await within(5000, 'exit', server.exited)).toBe(0);
     // Before: serveForever() resolved at the loop's end, before the close, and the program's process.exit() came
     // before the singleton's dispose() (never printed).
-    const out = server.out();
+    const out = await drainOneRequest('dispose-signal-server.ts');
     expect(out).toContain('disposed');
     expect(out.indexOf('disposed')).toBeLessThan(out.indexOf('serveForever resolved'));
-    socket.destroy();
-  }, 60000); // a server process started through ts-node: slow on a busy machine
+  }, 60000);
 
   test('bootstrap([A, B]): the program closing A leaves B\'s signal handling in place: SIGTERM drains B\'s request and exits 0', async () => {
-    const server = await startFixture('pair-signal-server.ts', { startMs: 45000, children: started });
-    child = server.child;
-    const socket = await connect({ host: '127.0.0.1', port: server.port });
-    const reply = readToEnd(socket);
-    socket.write('in flight\n');
-    await within(10000, 'the request in its handler', server.seen('busy'));
-    child.kill('SIGTERM');
     // Before: closing A removed the signal listeners of both servers, so SIGTERM killed the process with B's
     // request in flight (no reply, exit by signal, a Unix server's socket file left behind).
-    expect((await within(5000, 'reply', reply)).toString()).toBe('in flight\n');
-    expect(await within(5000, 'exit', server.exited)).toBe(0);
-    expect(server.out()).toContain('drained');
-    socket.destroy();
-  }, 60000); // a server process started through ts-node: slow on a busy machine
+    expect(await drainOneRequest('pair-signal-server.ts')).toContain('drained');
+  }, 60000);
 
   test.each(['SIGTERM', 'SIGINT'])('%s to the whole process group (Ctrl-C, systemd, timeout) lets @Forking children finish their requests: every reply, exit 0', async (signal) => {
     // detached: the server leads a process group of its own, with its children in it
