@@ -342,8 +342,9 @@ const text = {
     `${owner}: cannot bind a Unix socket at ${path}, because a ${kind} exists there and sockserve never ` +
     `deletes anything but a stale socket file. Fix: move or remove that ${kind} yourself, or choose another path.`,
   locked: (owner: string, path: string, lock: string, pid: number) =>
-    `${owner}: another process${pid > 0 ? ` (pid ${pid})` : ''} has been checking the Unix socket path ${path} for more ` +
-    `than ${LOCK_WAIT_MS / 1000} s (it holds ${lock}). Fix: stop the other server, or remove ${lock} if no server is starting there.`,
+    `${owner}: another process${pid > 0 ? ` (pid ${pid})` : ''} has held the Unix socket path ${path} for more than ` +
+    `${LOCK_WAIT_MS / 1000} s (its lock ${lock}): a server starting there, checking the path or waiting for its @Forking ` +
+    `children to listen on it. Fix: stop the other server, or remove ${lock} if no server is starting there.`,
   unknown: (owner: string, path: string, why: string) =>
     `${owner}: the Unix socket path ${path} exists and could not be checked for a live server (${why}), ` +
     `so it is left alone. Fix: make sure no server uses it and remove it yourself, or choose another path.`,
