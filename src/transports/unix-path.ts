@@ -35,21 +35,11 @@ type Liveness = 'live' | 'stale' | 'gone' | { unknown: string };
  */
 export async function prepareUnixPath(path: string, owner: string, datagram = false): Promise<void> {
   if (!(await checkPathPlace(path, owner, datagram))) return;
-  let stats: Stats | undefined;
-  try {
-    stats = await lstatOrUndefined(path);
-  } catch (err) {
-    throw new ConfigurationError(text.badDirectory(owner, path, dirname(path), (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
-  }
-  if (!stats) return; // nothing there: no lock needed (two servers binding at once: the kernel refuses one)
+  if (!(await statAt(path, owner))) return; // nothing there: no lock needed (two servers binding at once: the kernel refuses one)
   // Whether it is stale, and its removal, one sockserve process at a time: several starting on one stale path
   // at once could each find it stale, and one remove another's live socket, bound since (hostile runs).
-  const release = await takePathLock(path, owner);
-  try {
-    await clearStale(path, owner);
-  } finally {
-    await release();
-  }
+  const release = await clearedUnderLock(path, owner);
+  await release();
 }
 
 /**
@@ -62,6 +52,11 @@ export async function prepareUnixPath(path: string, owner: string, datagram = fa
  */
 export async function claimUnixPath(path: string, owner: string): Promise<() => Promise<void>> {
   if (!(await checkPathPlace(path, owner, false))) return async () => undefined;
+  return clearedUnderLock(path, owner);
+}
+
+/** Takes the path's lock and clears a stale socket file under it (clearStale); resolves to the lock's release, released already on a throw. */
+async function clearedUnderLock(path: string, owner: string): Promise<() => Promise<void>> {
   const release = await takePathLock(path, owner);
   try {
     await clearStale(path, owner);
@@ -70,6 +65,15 @@ export async function claimUnixPath(path: string, owner: string): Promise<() => 
     throw err;
   }
   return release;
+}
+
+/** lstat of `path`, undefined when nothing is there; a directory that cannot be read is a ConfigurationError. */
+async function statAt(path: string, owner: string): Promise<Stats | undefined> {
+  try {
+    return await lstatOrUndefined(path);
+  } catch (err) {
+    throw new ConfigurationError(text.badDirectory(owner, path, dirname(path), (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
+  }
 }
 
 /** The checks made before anything is touched (length, directory); false for an abstract name, which has no file. */
@@ -85,12 +89,7 @@ async function checkPathPlace(path: string, owner: string, datagram: boolean): P
 
 /** Under the lock: nothing there, or a stale socket file (removed); anything else is an AddressInUseError. */
 async function clearStale(path: string, owner: string): Promise<void> {
-  let now: Stats | undefined;
-  try {
-    now = await lstatOrUndefined(path);
-  } catch (err) {
-    throw new ConfigurationError(text.badDirectory(owner, path, dirname(path), (err as NodeJS.ErrnoException).code ?? 'EIO'), { cause: err });
-  }
+  const now = await statAt(path, owner);
   if (!now) return;
   if (!now.isSocket()) throw new AddressInUseError(text.notASocket(owner, path, describe(now)));
   const state = await probeUnixSocket(path);
