@@ -80,9 +80,9 @@ export function assembleServer(
   const atOnceByClass = concurrent !== undefined && (t.kind === 'udp' || t.kind === 'unix-dgram') && !wiring.hasHook('verify') &&
     !wiring.hasHook('serviceActions') && LOOP_TURN.every((stage) => Base.prototype[stage] === Default.prototype[stage]);
 
-  /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
   /** Datagrams a pool dropped at maxQueuedDatagrams after the loop took them: counted in stats().dropped only. */
   const droppedAfterTaken = new WeakSet<object>();
+  /** A request the loop took: a stream connection was counted when the listener accepted it (connectionAccepted); a datagram now. */
   const taken = (got: [unknown, ClientAddress]): [unknown, ClientAddress] => {
     if (Array.isArray(got[0])) counters.accepted++;
     // One whose PROXY header and TLS handshake run in its worker opens there, once they pass (workerOpened).
@@ -137,9 +137,11 @@ export function assembleServer(
      * the loop took it had been counted accepted (taken()): a flood's drops counted there too, with @Threading
      * and @Forking only (hostile run: 19,410 accepted, 4,096 served or reported).
      */
-    datagramDropped(taken = false, request?: object): void {
-      if (taken && counters.accepted > 0) counters.accepted--;
-      if (taken && request) droppedAfterTaken.add(request); // nor in bytesIn, when the loop closes it (countClosed)
+    datagramDropped(taken?: object): void {
+      if (taken) {
+        if (counters.accepted > 0) counters.accepted--;
+        droppedAfterTaken.add(taken); // nor in bytesIn, when the loop closes it (countClosed)
+      }
       super.datagramDropped(taken);
     }
 

@@ -434,11 +434,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.abortRequests(reason());
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
-    if (!this.strategy.inFlight) {
-      this.strategy.abort?.();
-      return this.abandonVerdicts(pending ?? [], reason);
-    }
     this.strategy.abort?.();
+    if (!this.strategy.inFlight) return this.abandonVerdicts(pending ?? [], reason);
     await new Promise((resolve) => timers.setTimeout(resolve, ABANDON_GRACE_MS));
     if (loop.ended) return;
     // Each request is given up once: shutdownTimeout's and close()'s abandoning may overlap.

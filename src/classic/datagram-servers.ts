@@ -93,9 +93,10 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   /**
    * A datagram was dropped unserved (the queue, or the pool, already held maxQueuedDatagrams): counted, and
    * said at `warn`, at most one line a second (then one line with how many more), since a flood drops thousands.
-   * `taken`: the loop had taken it already (a pool dropped it), so a subclass that counted it un-counts it.
+   * `taken`: the request, where the loop had taken it already (a pool dropped it), so a subclass that counted it
+   * un-counts it.
    */
-  datagramDropped(_taken = false): void {
+  datagramDropped(_taken?: object): void {
     this.dropped++;
     this.dropLines ??= new LineBudget(1, (n) => this.logger.warn(messages.datagramsDroppedHeldBack(this.logName, n)));
     // Its fix depends on the mode: "serve them concurrently" told a @Concurrent server what it already does (hostile run).

@@ -470,8 +470,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async serveDatagram(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
     const bound = (server as { maxQueuedDatagrams?: number }).maxQueuedDatagrams ?? DATAGRAMS_IN_POOL_MAX;
     if (this.datagramsInPool >= bound) {
-      // `true`: the loop took it (and counted it accepted) before the pool dropped it (datagramDropped un-counts it).
-      (server as { datagramDropped?: (taken?: boolean, request?: object) => void }).datagramDropped?.(true, request as object);
+      // The request itself: the loop took it (and counted it accepted) before the pool dropped it (datagramDropped un-counts it).
+      (server as { datagramDropped?: (taken?: object) => void }).datagramDropped?.(request as object);
       return;
     }
     this.datagramsInPool++;
