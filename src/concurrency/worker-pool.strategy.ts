@@ -33,6 +33,13 @@ const DEATH_LIMIT = 5;
 const DEATH_WINDOW_MS = 10_000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Connections that may wait for a worker while none is alive (every worker died and the backoff holds, up to
+ * 30 s): Node's default listen backlog, the queue a burst of clients may fill. Past it a connection is refused
+ * (closed at once, counted in `rejected`) rather than held: a flood during a crash loop held one descriptor per
+ * client (a hostile run: 47 to 418 in seconds, unbounded).
+ */
+const CONNECTIONS_WAITING_MAX = 511;
 
 export interface PoolOptions {
   mode: 'threading' | 'forking';
@@ -482,6 +489,21 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     }
   }
 
+  /**
+   * A connection past CONNECTIONS_WAITING_MAX while no worker is alive: refused as a limit refuses one (closed
+   * with nothing read, counted in `rejected`, no hook), said once until a worker serves again.
+   */
+  private async refuseWaiting(client: ClientAddress, server: RemoteServer): Promise<void> {
+    if (!this.refusingWaiting) {
+      this.refusingWaiting = true;
+      this.options.log(messages.connectionsWaitingFull(this.options.mode, CONNECTIONS_WAITING_MAX));
+    }
+    await server.connectionDropped?.('rejected', client, undefined, true);
+  }
+
+  /** Connections are being refused for want of a live worker (refuseWaiting); cleared once one is ready. */
+  private refusingWaiting = false;
+
   /** Datagrams the pool holds now (serveDatagram). */
   private datagramsInPool = 0;
 
@@ -490,6 +512,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.followInterest();
     for (let attempt = 1; ; attempt++) {
       const slot = await this.pick(Array.isArray(request));
+      if (!slot) return this.refuseWaiting(client, server);
       try {
         await slot.ready;
       } catch (err) {
@@ -527,9 +550,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   /**
    * The worker for a new connection, reserved at once (its load counts it before it runs): the
    * least-loaded worker below `perWorker`; else a new one while below `max`; else the least-loaded
-   * (oversubscribed). With perRequest, always a fresh one while below `max`.
+   * (oversubscribed). With perRequest, always a fresh one while below `max`. With no worker alive, the
+   * connection waits for the next one; undefined when CONNECTIONS_WAITING_MAX already wait.
    */
-  private async pick(datagram = false): Promise<RemoteSlot> {
+  private async pick(datagram = false): Promise<RemoteSlot | undefined> {
     if (this.closed) throw this.closedError();
     let best: RemoteSlot | undefined;
     let bestStarted: RemoteSlot | undefined;
@@ -570,7 +594,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       chosen = shared;
       this.book.oversubscribed++;
     }
-    if (!chosen) chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!chosen) {
+      if (!datagram && this.waiters.length >= CONNECTIONS_WAITING_MAX) return undefined;
+      chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    }
     this.load(chosen);
     return chosen;
   }
@@ -829,6 +856,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         if (this.secureContext && !slot.dead) void slot.setSecureContext(this.secureContext);
         if (this.shared?.accepting && !slot.dead && !slot.retiring) void this.listenOn(slot);
         if (!slot.dead) this.waiters.splice(0).forEach((w) => w.resolve(slot));
+        this.refusingWaiting = false;
         this.growing.delete(slot);
         if (!slot.dead) this.handToWaitingDatagrams(slot);
       },

@@ -246,6 +246,10 @@ export const messages = {
     `from Node 22.12 on; here the main thread accepts each connection and hands it to a thread (docs/concurrency.md).`,
   workerRestarted: (handler: string, mode: string, id: number, detail: string) =>
     `${handler}: the ${mode} worker ${id} ${detail}; a new worker takes its place.`,
+  connectionsWaitingFull: (mode: string, waiting: number) =>
+    `sockserve: no ${mode} worker is alive (they keep dying; see the backoff line) and ${waiting} connections already wait for ` +
+    `the next one, so new connections are refused (closed at once, counted in stats().rejected) until a worker starts. ` +
+    `Fix: see the @HandleError reports of WorkerCrashedError for why the workers die.`,
   workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
     `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
     `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,

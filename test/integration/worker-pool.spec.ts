@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
@@ -176,6 +177,44 @@ describe.each([
     expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers.length).toBe(1);
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
+});
+
+describe('connections while no worker of a pool is alive', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => fs.rmSync(dyingMark, { force: true }));
+
+  test('at most 511 wait for the next worker (and are served by it); later ones are refused at once, counted in rejected and said once', async () => {
+    const warnings: string[] = [];
+    const logger = { error: (m: string) => warnings.push(m), warn: (m: string) => warnings.push(m), info: () => undefined };
+    fs.writeFileSync(dyingMark, '');
+    process.env.SOCKSERVE_WORKER_ACCEPT = '0'; // the main thread accepts: connections reach the pool and wait there
+    const s = serve(await bootstrap(DyingThread, { logger }).finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT));
+    // The third backoff (4 s) leaves time for the flood below to be accepted before a worker starts again.
+    await until(() => warnings.some((w) => /starts in 4 s/.test(w)), 50000);
+    await until(() => s.stats().workers.length === 0, 5000);
+    fs.rmSync(dyingMark); // the worker started after this backoff lives
+    // Each client reads from its connect on: a refused one may be closed before the last of them connects.
+    const clients: net.Socket[] = [];
+    const replies: Promise<string>[] = [];
+    await within(5000, '520 connections', Promise.all(Array.from({ length: 520 }, (_, i) => connect(target(s)).then((c) => {
+      clients[i] = c;
+      replies[i] = readToEnd(c).then(String, () => ''); // a refused one may also see its write reset
+    }))));
+    try {
+      clients.forEach((c, i) => c.end(`client ${i}\n`));
+      // The first 511 wait for the next worker; the other 9 are closed at once, while no worker is alive yet.
+      await until(() => s.stats().rejected === 9, 3000);
+      expect(s.stats().workers.length).toBe(0);
+      const got = await within(20000, 'every reply', Promise.all(replies));
+      expect(got.filter((r) => r === '')).toHaveLength(9);
+      expect(got.filter((r) => /: client \d+$/.test(r))).toHaveLength(511);
+      expect(warnings.filter((w) => w.includes('connections already wait'))).toEqual([
+        expect.stringMatching(/^sockserve: no threading worker is alive .* 511 connections already wait .* stats\(\)\.rejected/),
+      ]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  }, 60000);
 });
 
 describe('two workers that keep dying', () => {
