@@ -136,8 +136,15 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     return how;
   }
 
+  /**
+   * Releases the socket. Called by itself on a server that serves in its own loop (serial, ConcurrentMixIn),
+   * as Python's `server_close()`, it closes the listening socket only: a request being served goes on and
+   * its client gets the whole reply (every connection was destroyed, the reply cut). Through close(), and
+   * for the pools (whose serverClose() ends their workers), every connection is closed.
+   */
   override serverClose(): Promise<void> {
     if (this.listener) this.socketReleased = true;
+    if (!this.isClosed && this.strategy.workers === undefined) return this.listener?.closeListening() ?? Promise.resolve();
     return this.listener?.close() ?? Promise.resolve();
   }
 

@@ -232,6 +232,20 @@ export class StreamListener {
   }
 
   /**
+   * Python's `server_close()` on a server that serves in its own loop: stops listening and destroys the
+   * connections no request has taken yet (queued, or in their PROXY/TLS preamble), as closing the listening
+   * socket resets those in the kernel's queue; connections already taken are their requests' own and go on
+   * until those end. close() later destroys whatever is left.
+   */
+  closeListening(): Promise<void> {
+    const stopped = this.stopListening();
+    for (const socket of [...this.queue.drain().map(([s]) => s), ...this.preambles]) socket.destroy();
+    this.queue.wake();
+    this.settled();
+    return stopped;
+  }
+
+  /**
    * Stops listening, destroys queued and open connections, removes the Unix socket file. Idempotent.
    * Resolves once every connection this listener still owns has closed. It does not wait for net.Server's
    * own close callback: after a connection has been sent to a child process, Node asks that child for its

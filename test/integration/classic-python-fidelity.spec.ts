@@ -142,6 +142,33 @@ describe('classic servers as Python has them', () => {
     await expect(within(5000, 'handleRequest()', s.handleRequest())).rejects.toBeInstanceOf(ServerClosedError);
   });
 
+  test.each([
+    ['TCPServer', (h: typeof StreamRequestHandler) => new TCPServer(['127.0.0.1', 0], h)],
+    ['ConcurrentMixIn(TCPServer)', (h: typeof StreamRequestHandler) => new (ConcurrentMixIn(TCPServer))(['127.0.0.1', 0], h)],
+  ] as const)('%s: serverClose() by itself while a request is served closes the listening socket only: the request goes on and its client gets the whole reply, later clients are refused', async (_name, make) => {
+    let reading!: () => void;
+    const read = new Promise<void>((resolve) => (reading = resolve));
+    class Slow extends StreamRequestHandler {
+      override async handle() {
+        const line = await this.rfile.readline();
+        reading();
+        await new Promise((r) => setTimeout(r, 200));
+        await this.wfile.write(`late ${line}`);
+      }
+    }
+    const s = track(make(Slow) as BaseServer<any, any>);
+    await s.ready;
+    const target = tcpTarget(s);
+    const loop = s.serveForever(0.05).then(() => undefined, (e: unknown) => e);
+    const reply = streamExchange(target, 'hi\n', { halfClose: true, ms: 5000 });
+    await within(5000, 'the request to be read', read);
+    await s.serverClose();
+    // Before: serverClose() destroyed every connection, and the client got nothing. Python closes only the listening socket.
+    expect((await reply).toString()).toBe('late hi\n');
+    await expect(within(5000, 'a later client', streamExchange(target, 'x\n'))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await within(5000, 'the loop', loop)).toBeInstanceOf(ServerClosedError);
+  });
+
   test.each(['closeRequest', 'shutdownRequest'] as const)('TCPServer: a %s that never settles is waited for shutdownTimeout, then the next client is served', async (hook) => {
     class Hanging extends TCPServer {}
     const s = track(new Hanging(['127.0.0.1', 0], WhereStream));
