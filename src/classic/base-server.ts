@@ -65,7 +65,8 @@ export interface RequestHandlerClass<Req, S> {
  *
  * Attributes that may be overridden: `timeout` (seconds, handleRequest only), `requestTimeout` (seconds a
  * read may wait), `shutdownTimeout` (seconds shutdown waits for requests in flight before closing them),
- * `requestQueueSize`, `allowReuseAddress`, `maxPacketSize`, `blockOnClose`, `maxChildren`, `logger`
+ * `requestQueueSize`, `allowReuseAddress`, `allowReusePort`, `maxPacketSize`, `blockOnClose`, `daemonThreads`,
+ * `maxChildren`, `logger`
  * (where every line the server prints goes: `{ error, warn, info, debug }`; default stderr for errors
  * and warnings, nothing else).
  *
@@ -84,6 +85,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   requestQueueSize = 5;
   /** Python's `allow_reuse_address`; default true (UDPServer: false, as Python). Node always sets `SO_REUSEADDR` on TCP, so false has no effect there. */
   allowReuseAddress = true;
+  /**
+   * Python 3.11's `allow_reuse_port`: true sets `SO_REUSEPORT` before binding (TCPServer, UDPServer), so that
+   * several servers (processes) may bind the same address and the kernel spreads clients among them; default
+   * false. Node sets it from 22.12 (`reusePort`); on Node 20, where Node cannot, binding rejects with a
+   * ConfigurationError (the second server would have failed with EADDRINUSE). No effect on Unix sockets.
+   */
+  allowReusePort = false;
   /** Bytes read per datagram; a longer one is truncated, as Python's `max_packet_size`. Default 8192; at most 65,507 (IPv4) or 65,527 (IPv6). */
   maxPacketSize = 8192;
   /**
@@ -92,6 +100,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * default true. No effect on other servers, nor on the decorators' (their close() ends what still runs).
    */
   blockOnClose = true;
+  /**
+   * Python's ThreadingMixIn `daemon_threads`: true, close() does not wait for the requests the threads are
+   * serving (Python never joins daemon threads), as `blockOnClose` false; default false. No worker outlives
+   * close() here either way. No effect on other servers.
+   */
+  daemonThreads = false;
   /** Most child processes a forking server runs at once; default 40, Python's `max_children`. */
   maxChildren = 40;
   /**

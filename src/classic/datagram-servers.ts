@@ -8,7 +8,7 @@ import { LineBudget } from '../observability/line-budget';
 import { messages } from '../errors/messages';
 import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { datagramRequest, DatagramRequestTuple } from './request-handler';
-import { IpAddressInput, normaliseIp, normaliseUnix, UnixAddressInput } from './stream-servers';
+import { IpAddressInput, normaliseIp, normaliseUnix, reusePortAllowed, UnixAddressInput } from './stream-servers';
 
 /**
  * The datagram half of the classic layer: UDPServer and UnixDatagramServer differ only in their socket.
@@ -181,7 +181,8 @@ export class UDPServer extends DatagramServer<[string, number]> {
 
   protected createSocket(): DatagramSocket {
     const [host, port] = this.serverAddress;
-    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: this.allowReuseAddress, owner: this.logName });
+    const reusePort = reusePortAllowed(this.allowReusePort, this.logName);
+    return createUdpSocket({ host, port, maxPacketSize: this.maxPacketSize, reuseAddress: this.allowReuseAddress, reusePort, owner: this.logName });
   }
 
   protected boundAddress(a: ClientAddress): [string, number] {

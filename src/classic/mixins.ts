@@ -181,7 +181,8 @@ function poolMixIn<B extends ServerClass>(
      * reaps (ForkingMixIn) or joins (ThreadingMixIn) there.
      */
     override async serverClose(): Promise<void> {
-      if (this.blockOnClose && this.strategy.active > 0) {
+      const waits = this.blockOnClose && !(mode === 'threading' && this.daemonThreads);
+      if (waits && this.strategy.active > 0) {
         const boundMs = this.shutdownTimeout === null ? Infinity : this.shutdownTimeout * 1000;
         const stopListening = (this as unknown as { stopListening?: () => Promise<void> }).stopListening;
         await (stopListening ? stopListening.call(this) : this.strategy.stopAccepting?.(false, true, boundMs));

@@ -15,6 +15,7 @@ import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options.validation';
 import { boundPath } from '../transports/unix-path';
+import { supportsReusePort } from '../runtime';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -69,6 +70,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   protected abstract endpoint(): StreamEndpoint;
   protected abstract boundAddress(address: ClientAddress): Addr;
+  /** Whether to listen with SO_REUSEPORT (TCPServer's allowReusePort). */
+  protected reusePort(): boolean {
+    return false;
+  }
 
   protected override get bound(): boolean {
     return this.listener !== undefined;
@@ -77,6 +82,9 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** Binds and listens (one call in Node); `serverAddress` then holds the real port. */
   override async serverBind(): Promise<void> {
     if (this.listener !== undefined) throw alreadyBound(this.constructor.name, JSON.stringify(this.serverAddress));
+    // allowReusePort: the server's own listening socket carries SO_REUSEPORT, so children cannot share one bound
+    // without listening (bindShared); threads listening with reusePort of their own still can.
+    const reusePort = this.reusePort();
     const { limits } = this.edge;
     const edge = { ...this.edge, limits: { ...limits, lineTimeout: this.lineTimeout ?? Infinity } }; // null: no bound
     try {
@@ -99,10 +107,11 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
         (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
       ),
     });
-    const accept = this.workersAccept(this.listener);
+    const possible = this.workersAccept(this.listener);
+    const accept = reusePort && possible === 'shared-socket' ? undefined : possible;
     this.workersTake = accept === 'shared-socket';
     if (accept === 'shared-socket') await this.listener.bindShared();
-    else await this.listener.listen(accept === 'reuse-port');
+    else await this.listener.listen(accept === 'reuse-port' || reusePort);
     this.serverAddress = this.boundAddress(this.listener.address());
     if (accept) {
       const bound = this.listener.address();
@@ -364,6 +373,10 @@ export class TCPServer extends StreamServer<[string, number]> {
     return { kind: 'tcp', host, port, backlog: this.requestQueueSize, ipv6Only: this.ipv6Only };
   }
 
+  protected override reusePort(): boolean {
+    return reusePortAllowed(this.allowReusePort, this.logName);
+  }
+
   protected boundAddress(a: ClientAddress): [string, number] {
     const ip = a as { host: string; port: number };
     return [ip.host, ip.port];
@@ -384,6 +397,13 @@ export class UnixStreamServer extends StreamServer<string> {
   protected boundAddress(): string {
     return this.serverAddress;
   }
+}
+
+/** allowReusePort where Node can set SO_REUSEPORT (22.12+); a ConfigurationError where it cannot. */
+export function reusePortAllowed(allowed: boolean, owner: string): boolean {
+  if (!allowed) return false;
+  if (!supportsReusePort()) throw new ConfigurationError(messages.reusePortUnsupported(owner, process.version));
+  return true;
 }
 
 export function normaliseIp(address: IpAddressInput, owner: string): [string, number] {

@@ -241,6 +241,10 @@ export const messages = {
   workerUnresponsive: (mode: string, seconds: number) =>
     `the ${mode} worker's event loop did not answer a heartbeat for ${seconds} s (heartbeatTimeout), so the worker was ended; ` +
     `a handler blocked it (a busy loop or a synchronous call). Fix: keep handlers from blocking for that long, or raise bootstrap()'s heartbeatTimeout.`,
+  reusePortUnsupported: (owner: string, version: string) =>
+    `${owner}: allowReusePort (SO_REUSEPORT) cannot be set on Node ${version}: Node sets it from 22.12 on (listen's and ` +
+    `dgram's reusePort), and a second server on this address would fail with EADDRINUSE. Fix: run Node 22.12 or later, ` +
+    `or leave allowReusePort false.`,
   reusePortIgnored: (handler: string, version: string) =>
     `${handler}: SOCKSERVE_THREADS_REUSEPORT=1 is ignored on Node ${version}: threads listen with reusePort (SO_REUSEPORT) ` +
     `from Node 22.12 on; here the main thread accepts each connection and hands it to a thread (docs/concurrency.md).`,

@@ -55,6 +55,8 @@ export interface UdpSocketOptions {
   maxPacketSize?: number;
   /** SO_REUSEADDR. Default false, as Python's UDPServer (on Linux it lets two sockets share a port). */
   reuseAddress?: boolean;
+  /** SO_REUSEPORT (Node 22.12+; the caller checks). Default false. */
+  reusePort?: boolean;
   /** Who binds, for error messages. Default 'UdpServer'. */
   owner?: string;
 }
@@ -80,6 +82,7 @@ export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
     host: opts.host ?? '127.0.0.1',
     maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, opts.owner ?? 'UdpServer'),
     reuseAddress: opts.reuseAddress ?? false,
+    reusePort: opts.reusePort ?? false,
     owner: opts.owner ?? 'UdpServer',
   });
 }

@@ -15,6 +15,8 @@ export interface ResolvedUdpOptions {
   host: string;
   maxPacketSize: number;
   reuseAddress: boolean;
+  /** SO_REUSEPORT (Node 22.12+). */
+  reusePort?: boolean;
   owner: string;
 }
 
@@ -31,8 +33,8 @@ export class UdpSocket implements DatagramSocket {
   async bind(): Promise<void> {
     if (this.closed) throw new Error(text.closed(this.opts.owner, 'bind'));
     if (this.socket) throw new Error(text.bindTwice(this.opts.owner));
-    const { host, port, reuseAddress } = this.opts;
-    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: reuseAddress });
+    const { host, port, reuseAddress, reusePort } = this.opts;
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: reuseAddress, ...(reusePort ? { reusePort } : {}) });
     this.socket = socket;
     try {
       await new Promise<void>((resolve, reject) => {

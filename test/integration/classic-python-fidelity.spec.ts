@@ -14,6 +14,7 @@ import {
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClosedError } from '../../src/errors/errors';
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
+import { supportsReusePort } from '../../src/runtime';
 import { until } from '../fakes/fake-server';
 import { forkingTcp, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
@@ -167,6 +168,46 @@ describe('classic servers as Python has them', () => {
     expect((await reply).toString()).toBe('late hi\n');
     await expect(within(5000, 'a later client', streamExchange(target, 'x\n'))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     expect(await within(5000, 'the loop', loop)).toBeInstanceOf(ServerClosedError);
+  });
+
+  test.each([
+    ['TCPServer', () => new TCPServer(['127.0.0.1', 0], StreamRequestHandler, false)],
+    ['UDPServer', () => new UDPServer(['127.0.0.1', 0], DatagramRequestHandler, false)],
+  ] as const)("%s: allowReusePort (Python 3.11's allow_reuse_port) lets a second server bind the same port where Node can set SO_REUSEPORT, and is a ConfigurationError where it cannot", async (_name, make) => {
+    const first = track(make() as BaseServer<any, any>);
+    first.allowReusePort = true;
+    const bind = async (s: BaseServer<any, any>) => { await s.serverBind(); await s.serverActivate(); };
+    if (!supportsReusePort()) {
+      // Node 20 ignores reusePort: the second server would fail with EADDRINUSE, which said nothing of why.
+      await expect(bind(first)).rejects.toThrow(/allowReusePort \(SO_REUSEPORT\) cannot be set on Node v20\..*22\.12/);
+      await expect(bind(first)).rejects.toBeInstanceOf(ConfigurationError);
+      return;
+    }
+    await bind(first);
+    const second = track(make() as BaseServer<any, any>);
+    second.serverAddress = first.serverAddress;
+    second.allowReusePort = true;
+    await bind(second); // before: AddressInUseError, the attribute unknown
+    expect(second.serverAddress).toEqual(first.serverAddress);
+    const third = track(make() as BaseServer<any, any>);
+    third.serverAddress = first.serverAddress; // without it, the port is taken
+    await expect(bind(third)).rejects.toBeInstanceOf(AddressInUseError);
+  });
+
+  test("ThreadingTCPServer: daemonThreads (Python's daemon_threads) makes close() not wait for the requests in progress, as blockOnClose false", async () => {
+    const s = track(new ThreadingTCPServer(['127.0.0.1', 0], WhereStream));
+    s.daemonThreads = true;
+    s.handleError = () => undefined; // the request close() ends is reported: not this test's subject
+    await s.ready;
+    const loop = s.serveForever(0.05);
+    const started = path.join(dir, 'slow-started');
+    void streamExchange(tcpTarget(s), `slow 5000 ${started}\n`, { halfClose: true, ms: 10000 }).catch(() => '');
+    await until(() => fs.existsSync(started), 10000);
+    const t0 = Date.now();
+    await within(10000, 'close()', s.close());
+    expect(Date.now() - t0).toBeLessThan(4000); // did not wait for the 5 s request (blockOnClose is still true)
+    expect(fs.existsSync(`${started}.done`)).toBe(false);
+    await within(10000, 'serveForever to return', loop);
   });
 
   test.each(['closeRequest', 'shutdownRequest'] as const)('TCPServer: a %s that never settles is waited for shutdownTimeout, then the next client is served', async (hook) => {
