@@ -59,6 +59,12 @@ export class HandlerWiring {
      * there, so that its @HandleError runs on the request's own instance, not on a fresh one in a second scope.
      */
     private readonly healthChecks = true,
+    /**
+     * @Verify runs on an instance and request scope of its own, which serve it only, as where the server's process
+     * verifies for a worker (API.md §3): sockserve/testing's server for a `@Threading`/`@Forking` handler, so that
+     * a handler that keeps what @Verify learnt on `this` fails its test as it fails there.
+     */
+    private readonly verifyApart = false,
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -80,10 +86,13 @@ export class HandlerWiring {
     } catch (err) {
       await this.reportOn(ctx.instance, err, clientAddress, request);
     } finally {
-      if (ok && !this.remote) this.verified.set(request, ctx);
-      // Its lifecycle runs in a worker, on a request of its own there: a req.close() of @Verify's goes with it.
-      else if (ok && ctx.req instanceof MessageRequest && ctx.req.closeRequested) stampCloseAsked(request);
-      else ctx.scope.dispose().then(undefined, (error: unknown) => disposeFailed(error)).then(undefined, () => undefined);
+      if (ok && !this.remote && !this.verifyApart) this.verified.set(request, ctx);
+      else {
+        // Its lifecycle runs on a request of its own (in a worker, or apart): a req.close() of @Verify's goes with it.
+        // Its scope is disposed all the same (one whose @Verify asked to close was left undisposed).
+        if (ok && ctx.req instanceof MessageRequest && ctx.req.closeRequested) stampCloseAsked(request);
+        ctx.scope.dispose().then(undefined, (error: unknown) => disposeFailed(error)).then(undefined, () => undefined);
+      }
     }
     return ok;
   }

@@ -314,7 +314,10 @@ export class TestServer {
     // A @HandleError is waited for shutdownTimeout at most, as bootstrap()'s servers wait for it (a hung one held its
     // connection open and close() pending for ever; hostile re-check).
     const limit = Number.isFinite(closeWait) ? closeWait : null;
-    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false);
+    // A @Threading/@Forking handler's @Verify gets an instance and scope of its own, as where the server's process verifies
+    // for a worker: a handler that kept what @Verify learnt on `this` passed here and failed there (hostile run).
+    const pooled = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
+    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false, pooled);
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors, this.server.counters);
     this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);

@@ -5,7 +5,8 @@
  */
 import 'reflect-metadata';
 import { bootstrap, HandlerClass, Server } from '../../src';
-import { GreetChildren, GreetConcurrent, GreetSerial, GreetThreads } from '../fixtures/verify-close-handlers';
+import { GreetChildren, GreetConcurrent, GreetSerial, GreetThreads, Scoped } from '../fixtures/verify-close-handlers';
+import { until } from '../fakes/fake-server';
 import { streamExchange } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -19,6 +20,10 @@ describe('req.close() in @Verify', () => {
   ] as Array<[string, HandlerClass]>)('%s: the greeting, then the close; nothing the client sent is answered', async (_mode, Handler) => {
     const s = serve(await bootstrap(Handler));
     const { host, port } = s.serverAddress as { host: string; port: number };
+    const [built, disposed] = [Scoped.built, Scoped.disposed];
     expect(String(await streamExchange({ host, port }, 'a\nb\n', { ms: 10000 }))).toBe('WELCOME\n');
+    // Every request scope built in this process is disposed, @Verify's too where a worker runs the lifecycle
+    // (one whose @Verify asked to close was left undisposed).
+    await until(() => Scoped.disposed - disposed === Scoped.built - built, 5000);
   });
 });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { until } from '../fakes/fake-server';
 import {
-  Concurrent, Finish, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
+  Concurrent, Finish, Forking, Framing, FrameTooLongError, FramingError, Handle, HandleError, Inject, Injectable, MessageRequest, OnMessage, Setup,
   RequestTimeoutError, ServerClosedError, StreamRequest, TcpServer, Threading, UdpServer, Verify, DatagramRequest,
   UnixDatagramServer, UnixStreamServer,
 } from '../../src';
@@ -1466,5 +1466,66 @@ describe('t.errors lists what the default report got', () => {
     expect(t.errors).toEqual([expect.objectContaining({ message: 'boom' }), expect.objectContaining({ message: 'the hook threw' })]);
     expect(logged).toEqual([expect.stringContaining('the hook threw')]);
     expect(t.server.stats()).toMatchObject({ errors: 1 }); // counted once, as bootstrap()'s server counts it
+  });
+});
+
+/** A request-scoped dependency that records its disposal. */
+@Injectable({ scope: 'request' })
+class VerifyScoped {
+  static disposed = 0;
+  dispose() {
+    VerifyScoped.disposed++;
+  }
+}
+
+abstract class KeepsVerifyState {
+  user: string | undefined;
+  constructor(@Inject(VerifyScoped) readonly scoped: VerifyScoped) {}
+  @Verify() verify() {
+    this.user = 'alice';
+    seen.push(this, this.scoped);
+    return true;
+  }
+  @OnMessage() on(line: string) {
+    seen.push(this, this.scoped);
+    return `${this.user} ${line}`;
+  }
+}
+const seen: object[] = [];
+
+@TcpServer(0) @Threading() @Framing('lines')
+class ThreadedKeepsVerifyState extends KeepsVerifyState {}
+@TcpServer(0) @Forking() @Framing('lines')
+class ForkedKeepsVerifyState extends KeepsVerifyState {}
+@TcpServer(0) @Concurrent() @Framing('lines')
+class ConcurrentKeepsVerifyState extends KeepsVerifyState {}
+
+describe('@Verify of a @Threading or @Forking handler', () => {
+  beforeEach(() => {
+    seen.length = 0;
+    VerifyScoped.disposed = 0;
+  });
+
+  test.each([ThreadedKeepsVerifyState, ForkedKeepsVerifyState])('%p runs on an instance and request scope of its own (disposed), as where the server verifies for a worker: what it keeps on `this` is not there later', async (Handler) => {
+    const t = await serve(Handler);
+    const c = t.connect();
+    c.write('hi\n');
+    // Before: "alice hi" in memory, where the real @Threading server (Node 20) answers "undefined hi" (hostile run).
+    expect(await c.readline()).toBe('undefined hi\n');
+    await c.end();
+    const [verifier, verifyScoped, handler, handlerScoped] = seen;
+    expect(handler).not.toBe(verifier);
+    expect(handlerScoped).not.toBe(verifyScoped);
+    expect(VerifyScoped.disposed).toBe(2); // @Verify's scope and the request's
+  });
+
+  test('in the server\'s own modes @Verify and the lifecycle share one instance and scope, as there', async () => {
+    const t = await serve(ConcurrentKeepsVerifyState);
+    const c = t.connect();
+    c.write('hi\n');
+    expect(await c.readline()).toBe('alice hi\n');
+    await c.end();
+    expect(seen[2]).toBe(seen[0]);
+    expect(VerifyScoped.disposed).toBe(1);
   });
 });
