@@ -5,9 +5,9 @@ import { TransportSpec, transportDecorator } from './class-decorator.factory';
 import { fail, integerFrom, nonEmptyString } from './options.validation';
 
 /** The largest UDP payload over IPv4: 65535 - 8 (UDP header) - 20 (IP header). */
-const MAX_UDP4_PAYLOAD = 65507;
+export const MAX_UDP4_PAYLOAD = 65507;
 /** Over IPv6 the 40-byte IP header is not counted in the payload length: 65535 - 8. */
-const MAX_UDP6_PAYLOAD = 65527;
+export const MAX_UDP6_PAYLOAD = 65527;
 
 const spec: TransportSpec<UdpServerOptions> = {
   kind: 'udp',

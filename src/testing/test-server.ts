@@ -14,7 +14,10 @@ import { explore } from '../explorer/explorer';
 import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { isStreamTransport } from '../metadata/definition';
-import type { ClientAddress } from '../transports/address';
+import { type ClientAddress, formatAddress } from '../transports/address';
+import { sendError } from '../transports/udp.socket';
+import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from '../decorators/udp-server.decorator';
+import { unboundPeerError } from '../transports/unix-dgram.socket';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { microtask, settledWithin } from '../transports/event-loop';
 import { stampAccepted } from '../transports/connection-stamps';
@@ -375,7 +378,20 @@ export class TestServer {
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
     this.assertOpen('datagram()');
     let reply: Buffer | undefined;
-    const socket = { send: async (bytes: Buffer) => void (reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes])) };
+    // A reply the real socket could not send fails here as there (a handler's test passed where production
+    // failed: hostile run): one longer than a UDP datagram carries (EMSGSIZE), one to an unbound Unix client.
+    const owner = this.def.handler.name;
+    const unix = this.def.transport.kind === 'unix-dgram';
+    const socket = {
+      send: async (bytes: Buffer, to: ClientAddress) => {
+        if (unix && (to as { path?: string }).path === '') throw unboundPeerError(owner);
+        const ip = to as { host: string; family?: string };
+        if (!unix && bytes.length > (ip.family === 'IPv6' || ip.host.includes(':') ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD)) {
+          throw sendError(owner, bytes.length, ip, Object.assign(new Error(`send EMSGSIZE ${formatAddress(to)}`), { code: 'EMSGSIZE' }));
+        }
+        reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes]);
+      },
+    };
     const whole = typeof data === 'string' ? Buffer.from(data) : data;
     // As the real server reads it: at most maxPacketSize bytes (the transport's, else the classic default), flagged truncated.
     const max = (this.def.transport.options as { maxPacketSize?: number }).maxPacketSize ?? this.classic.maxPacketSize;

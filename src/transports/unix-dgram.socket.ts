@@ -445,7 +445,7 @@ export class UnixDatagramSocket implements DatagramSocket {
     if (this.failure) return Promise.reject(this.failure);
     if (!socket) return Promise.reject(new Error(text.notBound(owner, 'send')));
     if (!isUnixAddress(to)) return Promise.reject(new Error(text.notUnix(owner, formatAddress(to))));
-    if (to.path === '') return Promise.reject(new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ'));
+    if (to.path === '') return Promise.reject(unboundPeerError(owner));
     const path = to.path;
     const full = this.full.get(path);
     if (full && performance.now() < full.until) {
@@ -842,6 +842,11 @@ function sendError(owner: string, bytes: number, path: string, err: unknown): Er
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** A reply to a client with no path (unbound, or abstract): it cannot be sent (EDESTADDRREQ). sockserve/testing's server says it too. */
+export function unboundPeerError(owner: string): UnreachableClientError {
+  return new UnreachableClientError(text.unboundPeer(owner), 'EDESTADDRREQ');
+}
 
 const text = {
   noAddon: (err: unknown) =>

@@ -1024,9 +1024,13 @@ describe('the default client address follows the transport', () => {
   class UnixStreamClient {
     @Handle() async handle(req: StreamRequest) { await req.wfile.write(JSON.stringify(req.clientAddress)); }
   }
+  const dgramClients: unknown[] = [];
   @UnixDatagramServer('/tmp/sockserve-harness-never-bound-dgram.sock')
   class UnixDatagramClient {
-    @Handle() answer(req: DatagramRequest) { void req.wfile.write(JSON.stringify(req.clientAddress)); }
+    @Handle() answer(req: DatagramRequest) {
+      dgramClients.push(req.clientAddress);
+      void req.wfile.write(JSON.stringify(req.clientAddress));
+    }
   }
 
   test('on Unix transports an unnamed client is an unbound Unix client, { path: \'\' }, as the real servers report it (it was 127.0.0.1:50000)', async () => {
@@ -1034,8 +1038,11 @@ describe('the default client address follows the transport', () => {
     const c = stream.connect();
     expect(JSON.parse((await c.readAll()).toString())).toEqual({ path: '' });
     await c.closed;
-    const dgram = await serve(UnixDatagramClient);
-    expect(JSON.parse(String(await dgram.datagram('x')))).toEqual({ path: '' });
+    const dgram = await serve(UnixDatagramClient, { logger: { error: () => undefined, warn: () => undefined } });
+    // No reply can reach an unbound client, as from the real server: the error it reports (the reply was returned).
+    expect(await dgram.datagram('x')).toBeUndefined();
+    expect(dgramClients).toEqual([{ path: '' }]);
+    expect(dgram.errors).toEqual([expect.objectContaining({ name: 'UnreachableClientError', code: 'EDESTADDRREQ', message: expect.stringMatching(/^UnixDatagramClient\.send\(\): the client's Unix datagram socket has no path/) })]);
   });
 
   test('a Unix client the test names is kept, and TCP keeps 127.0.0.1:50000', async () => {
@@ -1527,5 +1534,22 @@ describe('@Verify of a @Threading or @Forking handler', () => {
     await c.end();
     expect(seen[2]).toBe(seen[0]);
     expect(VerifyScoped.disposed).toBe(1);
+  });
+});
+
+describe('a datagram reply the real socket could not send', () => {
+  @UdpServer(0)
+  class Sized {
+    @Handle() answer(req: DatagramRequest) { void req.wfile.write(Buffer.alloc(Number(req.data.toString()))); }
+  }
+
+  test.each([
+    ['IPv4', { host: '198.51.100.2', port: 53 }, 65507],
+    ['IPv6', { host: '2001:db8::2', port: 53 }, 65527],
+  ] as const)('over %s, one longer than a UDP datagram carries is not returned: an EMSGSIZE error is reported, as the real server does (it was returned)', async (_family, from, max) => {
+    const t = await serve(Sized, { logger: { error: () => undefined, warn: () => undefined } });
+    expect((await t.datagram(String(max), from))?.length).toBe(max);
+    expect(await t.datagram(String(max + 1), from)).toBeUndefined();
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining(`a reply of ${max + 1} bytes is longer than one UDP datagram can carry`) })]);
   });
 });
