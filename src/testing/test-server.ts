@@ -23,6 +23,7 @@ import { microtask, settledWithin } from '../transports/event-loop';
 import { stampAccepted } from '../transports/connection-stamps';
 import { isDisposing } from '../lifecycle/dispose-after-end';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
+import { elsewhere } from '../concurrency/remote/worker-face';
 import { TestConnection } from './test-connection';
 
 type Request = MemoryEnd | DatagramRequestTuple;
@@ -320,7 +321,8 @@ export class TestServer {
     // A @Threading/@Forking handler's @Verify gets an instance and scope of its own, as where the server's process verifies
     // for a worker: a handler that kept what @Verify learnt on `this` passed here and failed there (hostile run).
     const pooled = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
-    const wiring = new HandlerWiring(def, container, this.server, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false, pooled);
+    const face = pooled ? seenFromWorker(this.server) : this.server;
+    const wiring = new HandlerWiring(def, container, face, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false, pooled);
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors, this.server.counters);
     this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);
@@ -509,4 +511,20 @@ function classicAddress(t: TransportDefinition): unknown {
 
 function notFor(def: HandlerDefinition, member: string, what: string, instead: string): string {
   return `TestServer.${member}: ${def.handler.name} is served on ${what}. Fix: use ${instead} for it.`;
+}
+
+/**
+ * `req.server` as a `@Threading`/`@Forking` handler sees it in its worker (WorkerServerFace): the address and
+ * shutdown() work, the members of the server's own process (stats(), close(), serveForever(), handleRequest(),
+ * setSecureContext()) do not. The full server let a handler's test pass that production failed (hostile run).
+ */
+function seenFromWorker(server: Server): Server {
+  const rejecting = (member: string) => ({ value: () => Promise.reject(elsewhere(member)) });
+  return Object.create(server, {
+    stats: { value: () => { throw elsewhere('stats()'); } },
+    close: rejecting('close()'),
+    serveForever: rejecting('serveForever()'),
+    handleRequest: rejecting('handleRequest()'),
+    setSecureContext: { value: undefined },
+  }) as Server;
 }

@@ -1553,3 +1553,46 @@ describe('a datagram reply the real socket could not send', () => {
     expect(t.errors).toEqual([expect.objectContaining({ code: 'EMSGSIZE', message: expect.stringContaining(`a reply of ${max + 1} bytes is longer than one UDP datagram can carry`) })]);
   });
 });
+
+describe('req.server of a @Threading or @Forking handler', () => {
+  abstract class UsesServer {
+    @Handle() async handle(req: StreamRequest) {
+      const line = (await req.rfile.readline()).toString().trim();
+      if (line === 'stats') {
+        try {
+          await req.wfile.write(`accepted ${req.server.stats().accepted}`);
+        } catch (err) {
+          await req.wfile.write((err as Error).message);
+        }
+      }
+      if (line === 'tls') await req.wfile.write(typeof req.server.setSecureContext);
+      if (line === 'address') await req.wfile.write(JSON.stringify(req.server.serverAddress));
+      if (line === 'close') await req.wfile.write(await req.server.close().then(() => 'closed', (err: Error) => err.message));
+    }
+  }
+  @TcpServer(7001) @Threading() class ThreadedUsesServer extends UsesServer {}
+  @TcpServer(7002) @Forking() class ForkedUsesServer extends UsesServer {}
+  @TcpServer(7003) @Concurrent() class ConcurrentUsesServer extends UsesServer {}
+  const ask = async (t: TestServer, line: string) => {
+    const c = t.connect();
+    c.write(`${line}\n`);
+    const reply = (await c.readAll()).toString();
+    await c.closed;
+    return reply;
+  };
+
+  test.each([ThreadedUsesServer, ForkedUsesServer])('%p is the server as a worker sees it: the address, but no stats(), close() or setSecureContext (the whole server let tests pass that production failed)', async (Handler) => {
+    const t = await serve(Handler);
+    expect(await ask(t, 'stats')).toBe('server.stats() is not available in a worker thread or child process: call it where bootstrap() ran. From a handler, server.shutdown() works everywhere.');
+    expect(await ask(t, 'close')).toMatch(/^server\.close\(\) is not available in a worker thread/);
+    expect(await ask(t, 'tls')).toBe('undefined');
+    expect(JSON.parse(await ask(t, 'address'))).toEqual(t.server.serverAddress);
+    expect(t.server.stats().accepted).toBe(4); // the test's own face is the whole server
+  });
+
+  test('a handler in the server\'s own process sees the whole server', async () => {
+    const t = await serve(ConcurrentUsesServer);
+    expect(await ask(t, 'stats')).toBe('accepted 1');
+    expect(await ask(t, 'tls')).toBe('function');
+  });
+});

@@ -52,6 +52,7 @@ export class WorkerServerFace {
   }
 }
 
-function elsewhere(member: string): Error {
+/** The error of a server member that `req.server` in a worker does not have (sockserve/testing says it too). */
+export function elsewhere(member: string): Error {
   return new Error(`server.${member} is not available in a worker thread or child process: call it where bootstrap() ran. From a handler, server.shutdown() works everywhere.`);
 }
