@@ -130,6 +130,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
+  /** The error each request's handleError() is reporting now (reporting()), for a call that leaves it out. */
+  private readonly errorsReported = new WeakMap<object, unknown>();
   /** Requests whose async `@Verify` verdict has not come yet. */
   private readonly verdictPending = new WeakSet<object>();
   /**
@@ -693,11 +695,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /** @internal See RequestProcessor.reporting. */
-  reporting(request: Req, now: boolean): void {
+  reporting(request: Req, now: boolean, error?: unknown): void {
     if (typeof request !== 'object' || request === null) return;
-    if (now) this.reportsUnderWay.add(request);
-    else {
+    if (now) {
+      this.reportsUnderWay.add(request);
+      this.errorsReported.set(request, error);
+    } else {
       this.reportsUnderWay.delete(request);
+      this.errorsReported.delete(request);
       // Owed no longer (handleErrorSafely ran it, or was running it when the abandoning came): the abandoning goes on.
       if (!this.reportOwed.has(request)) this.owedReported.get(request)?.();
     }
@@ -764,9 +769,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * Default: Python's traceback block at `logger.error` (stderr) for an error of the handler; one line at
    * `logger.warn` for routine client behaviour (a reset, a timeout, a line too long: see error-kind.ts), at
    * most ROUTINE_LINES_PER_SECOND (10) a second, then one line saying how many more were not logged.
-   * The server keeps serving.
+   * The server keeps serving. `error` may be left out, as Python's `handle_error(request, client_address)`
+   * leaves it: the error being reported for `request` is meant.
    */
-  handleError(_request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
+  handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error?: unknown): Promise<void> | void {
+    // Python's handle_error(request, client_address) takes no error (it prints the one being handled): an override
+    // ported from it that calls super.handleError(request, clientAddress) reports the request's error all the same.
+    if (arguments.length < 3 && typeof request === 'object' && request !== null) error = this.errorsReported.get(request);
     if (isRoutine(error)) {
       this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
         this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND)),

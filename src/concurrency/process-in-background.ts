@@ -43,7 +43,7 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   if (request !== undefined && server.wasAbandoned?.(request) && !server.owesReport?.(request)) return;
   const owner = serverOf(server).constructor.name;
   const logger = serverOf(server).logger ?? stderrLogger;
-  if (request !== undefined) server.reporting?.(request, true);
+  if (request !== undefined) server.reporting?.(request, true, err);
   try {
     const handled: unknown = server.handleError(request, clientAddress, err);
     // A handleError that never settles (a user's override) is waited for shutdownTimeout at most, as @HandleError

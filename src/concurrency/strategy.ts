@@ -21,7 +21,7 @@ export interface RequestProcessor<Req> {
    * @internal A report of the request's error began (`now` true) or settled (false): shutdownTimeout's abandoning
    * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
    */
-  reporting?(request: Req, now: boolean): void;
+  reporting?(request: Req, now: boolean, error?: unknown): void;
   /**
    * @internal Abandoned while its own report was under way (`reporting`): true once, so that handleErrorSafely
    * still runs what follows that report (the count in stats(), a failing hook's report), which it skips for

@@ -210,6 +210,27 @@ describe('classic servers as Python has them', () => {
     await within(10000, 'serveForever to return', loop);
   });
 
+  test("TCPServer: a handleError override as Python's, handleError(request, clientAddress), that calls super with those two still reports the request's error and traceback", async () => {
+    const logged: string[] = [];
+    class Boom extends StreamRequestHandler { override async handle() { throw new RangeError('boom in handle'); } }
+    class PortedFromPython extends TCPServer {
+      seen: unknown[] = [];
+      override handleError(request: any, clientAddress: any) {
+        this.seen.push(clientAddress);
+        return super.handleError(request, clientAddress); // Python: socketserver.TCPServer.handle_error(self, request, client_address)
+      }
+    }
+    const s = track(new PortedFromPython(['127.0.0.1', 0], Boom));
+    s.logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined, debug: () => undefined };
+    await s.ready;
+    serve(s);
+    await streamExchange(tcpTarget(s), 'x\n', { halfClose: true, ms: 5000 });
+    await until(() => logged.length === 1, 5000);
+    expect(s.seen).toHaveLength(1);
+    // Before: the block said `undefined` where Python prints the traceback.
+    expect(logged[0]).toMatch(/^-{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\nRangeError: boom in handle\n\s+at /);
+  });
+
   test.each(['closeRequest', 'shutdownRequest'] as const)('TCPServer: a %s that never settles is waited for shutdownTimeout, then the next client is served', async (hook) => {
     class Hanging extends TCPServer {}
     const s = track(new Hanging(['127.0.0.1', 0], WhereStream));
