@@ -210,6 +210,28 @@ export class MessageConnection implements MessageChannel {
   }
 
   /**
+   * drained() once the message loop has ended (from `@Finish`): as sendAfterServe() sends, true while the socket
+   * takes writes without waiting, false once it is ended or destroyed; while it needs draining, until it drains
+   * or closes. It said false there, though a farewell send() still went out (hostile run).
+   */
+  private drainedAfterServe(): Promise<boolean> {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return Promise.resolve(false);
+    if (!socket.writableNeedDrain) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const settle = (ok: boolean) => () => {
+        socket.off('drain', drained);
+        socket.off('close', closed);
+        resolve(ok);
+      };
+      const drained = settle(true);
+      const closed = settle(false);
+      socket.once('drain', drained);
+      socket.once('close', closed);
+    });
+  }
+
+  /**
    * A send once the message loop has ended (from `@Finish`, a farewell): the connection is not closed yet, so
    * it goes to the socket at once, ahead of the close. Dropped (false) where the socket cannot take it: reset,
    * destroyed, or already ended, and where the framer cannot encode it: the loop that would report that is
@@ -229,7 +251,8 @@ export class MessageConnection implements MessageChannel {
   }
 
   drained(): Promise<boolean> {
-    if (this.writable() || this.finished || this.failed) return Promise.resolve(this.writable());
+    if (this.finished && !this.failed) return this.drainedAfterServe();
+    if (this.writable() || this.failed) return Promise.resolve(this.writable());
     if (this.settle === undefined) this.watchBeforeServe();
     return new Promise<boolean>((resolve) => (this.drainWaiters ??= []).push(resolve));
   }

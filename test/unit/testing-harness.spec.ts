@@ -1596,3 +1596,23 @@ describe('req.server of a @Threading or @Forking handler', () => {
     expect(await ask(t, 'tls')).toBe('function');
   });
 });
+
+describe('drained() in @Finish', () => {
+  const said: unknown[] = [];
+  @TcpServer(0) @Framing('lines')
+  class Farewell {
+    @OnMessage() on(line: string) { return line; }
+    @Finish() async finish(req: MessageRequest) {
+      said.push(await req.drained(), req.send('bye'));
+    }
+  }
+
+  test('resolves true while a farewell send() still goes out, as send() says (it said false: the connection had "ended")', async () => {
+    const t = await serve(Farewell);
+    const c = t.connect();
+    c.write('a\n');
+    await c.end();
+    expect((await c.readAll()).toString()).toBe('a\nbye\n');
+    expect(said).toEqual([true, true]);
+  });
+});
