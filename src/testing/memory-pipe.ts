@@ -24,6 +24,19 @@ export class MemoryEnd extends Duplex {
     super({ allowHalfOpen: true });
   }
 
+  /**
+   * A socket's options, accepted and without effect in memory (no packets, no timers): a handler that sets
+   * them on `req.socket` (`setKeepAlive(true, 60_000)`) threw a TypeError in its test, where a socket takes them.
+   */
+  setKeepAlive(_enable?: boolean, _initialDelayMs?: number): this {
+    return this;
+  }
+
+  /** As setKeepAlive(): without effect in memory, where nothing is held back. */
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
   override _read(): void {
     const resume = this.peer.blocked;
     this.peer.blocked = undefined;

@@ -1616,3 +1616,20 @@ describe('drained() in @Finish', () => {
     expect(said).toEqual([true, true]);
   });
 });
+
+describe('req.socket in memory', () => {
+  @TcpServer(0) @Concurrent()
+  class KeepsAlive {
+    @Handle() async handle(req: StreamRequest) {
+      req.socket?.setKeepAlive(true, 60_000).setNoDelay(true);
+      await req.wfile.write('kept\n');
+    }
+  }
+
+  test('takes a socket\'s setKeepAlive() and setNoDelay(), as a handler sets them on a socket (a TypeError in the test)', async () => {
+    const t = await serve(KeepsAlive);
+    const c = t.connect();
+    expect((await c.readAll()).toString()).toBe('kept\n');
+    expect(t.errors).toEqual([]);
+  });
+});
