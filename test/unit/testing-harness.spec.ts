@@ -1626,6 +1626,16 @@ describe('req.socket in memory', () => {
     }
   }
 
+  @TcpServer(0) @Threading()
+  class ThreadedSocket {
+    @Handle() async handle(req: StreamRequest) { await req.wfile.write(`${typeof req.socket}\n`); }
+  }
+
+  test('is undefined for a @Threading handler, as where its worker has the bytes relayed (API.md §5): a test that used it passed where production failed', async () => {
+    const t = await serve(ThreadedSocket);
+    expect((await t.connect().readAll()).toString()).toBe('undefined\n');
+  });
+
   test('takes a socket\'s setKeepAlive() and setNoDelay(), as a handler sets them on a socket (a TypeError in the test)', async () => {
     const t = await serve(KeepsAlive);
     const c = t.connect();
