@@ -111,7 +111,7 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       lastAt = performance.now();
       last = signal;
       if (skipDelay) {
-        for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal));
+        for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal, before));
         const skip = skipDelay;
         skipDelay = undefined;
         return skip();

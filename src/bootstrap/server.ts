@@ -108,7 +108,7 @@ export class Server implements AsyncDisposable {
 
   /** Stops the loop, waits for requests in flight; safe twice or before serving. */
   shutdown(): Promise<void> {
-    this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests));
+    this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests, this.classic.queuedRequests));
     return this.classic.shutdown();
   }
 

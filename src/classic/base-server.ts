@@ -525,6 +525,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.strategy.active;
   }
 
+  /** Requests accepted (or datagrams received) and waiting for the loop to take them. */
+  get queuedRequests(): number {
+    return 0;
+  }
+
   /** Worker threads or child processes alive. */
   get workerCount(): number {
     return this.strategy.workers ?? 0;

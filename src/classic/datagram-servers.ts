@@ -111,6 +111,10 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     await this.socket?.close();
   }
 
+  override get queuedRequests(): number {
+    return this.queue.length;
+  }
+
   override getRequest(): [DatagramRequestTuple, ClientAddress] {
     const d = this.queue.shift();
     if (!d || !this.socket) throw Object.assign(new Error('no datagram is waiting'), { code: 'EAGAIN' });

@@ -171,6 +171,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     return typeof a === 'string' ? a : `${(a as [string, number])[0]}:${(a as [string, number])[1]}`;
   }
 
+  override get queuedRequests(): number {
+    return this.listener?.queue.length ?? 0;
+  }
+
   override getRequest(): [net.Socket, ClientAddress] {
     const mark = this.shutdownMark;
     const next = this.takeQueued(mark);
@@ -244,7 +248,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * an option cannot be copied to them (a function); Node's error for a key or certificate it refuses.
    */
   setSecureContext(options: tls.SecureContextOptions): Promise<void> {
-    if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.constructor.name));
+    if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.logName));
     const missing = missingCredentials(options);
     if (missing) throw new ConfigurationError(edgeMessages.secureContextWithout(this.logName, missing));
     if (this.strategy.setSecureContext) {

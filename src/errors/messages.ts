@@ -22,8 +22,8 @@ export const messages = {
   badTimeout: (owner: string, value: unknown) =>
     `${owner}.handleRequest(): timeout ${typeof value === 'string' ? JSON.stringify(value) : String(value)} is not seconds to wait for a request; ` +
     `Python's select() refuses it too. Fix: set timeout to a number of seconds, or null (Python's None) to wait as long as it takes.`,
-  drainDelaySkipped: (owner: string, signal: string) =>
-    `${owner}: ${signal} again: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
+  drainDelaySkipped: (owner: string, signal: string, first?: string) =>
+    `${owner}: ${signal} ${first === undefined || first === signal ? 'again' : `after ${first}`}: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
   maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>
     `${owner}: @Concurrent({ maxConnections: ${concurrent} }) and limits.maxConnections ${limits} disagree. ` +
     `Fix: give the bound once: @Concurrent's is a shorthand for the transport's limits.maxConnections.`,
@@ -50,9 +50,10 @@ export const messages = {
     `wfile: the client took no byte of the reply for ${seconds} s (${setting}; ${unsent} bytes unsent): it is not ` +
     `reading, and the connection was closed. Fix: raise ${setting}, or make the client read its replies.`,
   /** `setting`: the timeout that bounded the read (the server's requestTimeout, or a classic handler's own `timeout`). */
-  requestTimeout: (seconds: number, setting = 'requestTimeout') =>
+  requestTimeout: (seconds: number, setting = 'requestTimeout', replied = false) =>
     `rfile: no data arrived for ${seconds} s (${setting}). Fix: raise ${setting}, ` +
-    `or make the client send sooner.`,
+    `or make the client send sooner` +
+    (replied ? `; a client that does not read the replies sent to it can stall its own sends too (its TCP stack stops), so make it read them.` : '.'),
   abandoned: (seconds: number, datagram = false) =>
     datagram
       ? `the datagram's handler was still running ${seconds} s after shutdown began (shutdownTimeout), so it was ` +
@@ -169,7 +170,8 @@ export const messages = {
   signalledDuringDrain: (owner: string, signal: string, first: string | undefined, active: number) =>
     `${owner}: ${signal} ${first === undefined || first === signal ? 'again' : `after ${first}`} during the drain: closing now; ${active} request${active === 1 ? '' : 's'} still in flight ` +
     `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (code 128 + the signal's number).`,
-  draining: (owner: string, active: number) => `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight`,
+  draining: (owner: string, active: number, waiting = 0) =>
+    `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight` + (waiting > 0 ? ` and ${waiting} accepted, waiting to be served` : ''),
   closed: (owner: string) => `${owner}: closed`,
   badServerClass: (handler: string, given: string, expected: string) =>
     `${handler}: serverClass ${given} does not extend ${expected}, the classic server of its transport decorator. ` +

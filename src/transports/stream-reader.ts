@@ -389,7 +389,10 @@ export class StreamReader implements AsyncIterable<Buffer> {
       const byLine = lineMs !== null && (this.timeoutMs === null || lineMs <= this.timeoutMs);
       this.wakeTimer = setTimeout(() => {
         this.wakeResolve = this.wakeReject = this.wakeTimer = undefined;
-        const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000, this.timeoutSetting);
+        // A connection that has been replied to may be a client that stopped reading: its own sends then stall too (new-user run:
+        // the fix said "send sooner" to a client sending all along).
+        const replied = ((this.source as { bytesWritten?: number } | undefined)?.bytesWritten ?? 0) > 0;
+        const text = byLine ? edgeMessages.lineTimeout(this.lineTimeoutMs! / 1000, what) : messages.requestTimeout(this.timeoutMs! / 1000, this.timeoutSetting, replied);
         fail(new RequestTimeoutError(text));
       }, byLine ? lineMs! : this.timeoutMs!);
     }

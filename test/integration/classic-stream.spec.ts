@@ -265,6 +265,21 @@ describe("StreamRequestHandler's Python attributes: timeout and disableNagleAlgo
     expect((await streamExchange(target(s), 'after\n', { halfClose: true })).toString()).toBe('after\n');
   });
 
+  test('a read timeout after the connection was replied to says the client may have stopped reading its replies (its own sends stall then)', async () => {
+    class LineEcho extends StreamRequestHandler {
+      override async handle() { for await (const line of this.rfile) await this.wfile.write(line); }
+    }
+    const s = await start(LineEcho, 0.1);
+    const client = await connect(target(s));
+    const ended = readToEnd(client);
+    client.write('one\n'); // answered, then nothing more
+    expect((await within(3000, 'the connection to end after requestTimeout', ended)).toString()).toBe('one\n');
+    client.destroy();
+    await until(() => errors.length === 1);
+    // Before: only "make the client send sooner", to a client that (new-user run) was sending all along but not reading.
+    expect((errors[0] as Error).message).toBe('rfile: no data arrived for 0.1 s (requestTimeout). Fix: raise requestTimeout, or make the client send sooner; a client that does not read the replies sent to it can stall its own sends too (its TCP stack stops), so make it read them.');
+  });
+
   test("a write the client takes no byte of for the handler's timeout names that timeout, not the server's requestTimeout", async () => {
     class Flooding extends StreamRequestHandler {
       override timeout = 0.2;

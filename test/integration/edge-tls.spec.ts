@@ -313,6 +313,8 @@ describe('TLS and the lifecycle', () => {
     }
     const server = serve(await bootstrap(Plain));
     expect(() => server.setSecureContext({ cert: cert('server.crt') })).toThrow(ConfigurationError);
+    // It named the classic class (TCPServer), where every other message names the handler (new-user run).
+    expect(() => server.setSecureContext({ cert: cert('server.crt') })).toThrow(/^Plain\.setSecureContext\(\): this server does not speak TLS/);
   });
 
   test('an SNICallback with @Threading or @Forking is a ConfigurationError at bootstrap', async () => {

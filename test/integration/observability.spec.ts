@@ -677,6 +677,29 @@ describe('observability of datagrams and lifecycle', () => {
     expect(lines[1]).toMatch(/^error -{40}\nException occurred during processing of request from 127\.0\.0\.1:\d+\nError: from the handler\n/);
   });
 
+  test('a serial server\'s draining line counts the connections accepted and waiting for their turn, besides the one in flight', async () => {
+    const logger = memoryLogger();
+    let began!: () => void;
+    const inFlight = new Promise<void>((resolve) => (began = resolve));
+    @TcpServer(0)
+    class OneAtATime { @Handle() async h(req: StreamRequest) { began(); await req.wfile.write(await req.rfile.readline()); } }
+    const s = serve(await bootstrap(OneAtATime, { logger }));
+    const first = await within(5000, 'connect', connect(target(s)));
+    const waiting = await within(5000, 'connect', Promise.all([connect(target(s)), connect(target(s))]));
+    try {
+      await within(5000, 'the first request', inFlight);
+      await until(() => s.classicServer.queuedRequests === 2, 5000);
+      const drained = s.shutdown();
+      // Before: "draining 1 request in flight", and the two then served looked lost (new-user run).
+      expect(logger.lines.info).toContain('OneAtATime: shutting down; draining 1 request in flight and 2 accepted, waiting to be served');
+      first.end('a\n');
+      waiting.forEach((c, i) => c.end(`w${i}\n`));
+      await within(10000, 'shutdown', drained);
+    } finally {
+      [first, ...waiting].forEach((c) => c.destroy());
+    }
+  });
+
   test('listening, draining and closing are logged at info; a logger without info or warn still works', async () => {
     const logger = memoryLogger();
     @TcpServer(0)
