@@ -197,8 +197,8 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
   // The two timed plain clients under required: false share one server and (but in serial mode, whose one
   // handler serves one connection at a time) run at once: each waits out lineTimeout, and in turn, on two
   // servers, they took ~3 s a case. Both with lineTimeout 1.5 s; the later line still comes 300 ms after it.
-  test('with required: false, plain data that starts like a signature and stalls is cut lineTimeout after its first byte, not twice that; a plain client\'s later line gets its own lineTimeout, not what was left of the first one\'s', async () => {
-    if (secure) return; // under TLS the bytes after an absent header are the ClientHello, which the handshake's bound covers
+  // Skipped, not passed empty, under TLS: there the bytes after an absent header are the ClientHello, which the handshake's bound covers.
+  (secure ? test.skip : test)('with required: false, plain data that starts like a signature and stalls is cut lineTimeout after its first byte, not twice that; a plain client\'s later line gets its own lineTimeout, not what was left of the first one\'s', async () => {
     const { target } = await start({ required: false }, 1.5);
     const stalled = async () => {
       const raw = await rawConnect(target);
