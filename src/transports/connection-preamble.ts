@@ -68,7 +68,9 @@ export class Preamble {
    * false ends the preamble there, with a result marked `overLimit`, so a client over its limit costs no handshake.
    */
   start(raw: net.Socket, peer: ClientAddress, finish: PreambleDone, admit?: (raw: net.Socket, client: ClientAddress) => boolean): void {
-    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not.
+    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so), header or not. Its
+    // header could not be believed (the proxy's address went with the reset, so `trusted` cannot be checked), nor
+    // a TLS handshake made with it: a health check, closed quietly, whatever bytes it sent.
     if (peer.host === '') return finish(undefined, undefined);
     // The server closed the connection in its preamble (shutdownTimeout, close()): that reason, not a header
     // cut short or a handshake that failed, is what ended it (hostile-client run: the client was blamed).

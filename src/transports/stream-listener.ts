@@ -296,16 +296,50 @@ export class StreamListener {
       return;
     }
     const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
-    const { limiter, preamble } = this.edge;
     (socket as Numbered)[ACCEPTED] = ++this.acceptedCount;
     stampAccepted(socket);
     this.edge.accepted?.();
-    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so): a health check.
-    if (this.endpoint.kind === 'tcp' && peer.host === '') {
-      socket.destroy();
-      this.edge.dropped?.('health-check', peer);
-      return;
-    }
+    // No peer address: the client reset before Node accepted it (HAProxy ends its checks so). A health check, unless
+    // it sent bytes first: those are still readable (then ECONNRESET), and were dropped unread (hostile run).
+    if (this.endpoint.kind === 'tcp' && peer.host === '') return this.acceptReset(socket, peer);
+    this.admit(socket, peer);
+  }
+
+  /**
+   * A connection whose client reset before it was accepted: read once. No byte (its end or its reset first): a
+   * health check, closed. A byte: put back, paused, and the connection goes on as any other (its reset comes
+   * to whatever reads after the bytes), its client `{ host: '' }`, the address being gone with the reset.
+   */
+  private acceptReset(socket: net.Socket, peer: ClientAddress): void {
+    this.open.add(socket); // close() destroys it meanwhile
+    const settle = (chunk?: Buffer) => {
+      socket.off('data', onData);
+      socket.off('error', gone);
+      socket.off('end', gone);
+      socket.off('close', gone);
+      if (this.closed) return; // close() destroyed it
+      if (chunk === undefined) {
+        this.open.delete(socket);
+        socket.destroy();
+        this.edge.dropped?.('health-check', peer);
+        return;
+      }
+      socket.pause();
+      socket.unshift(chunk);
+      this.admit(socket, peer);
+    };
+    const onData = (chunk: Buffer) => settle(chunk);
+    const gone = () => settle();
+    socket.on('data', onData);
+    socket.once('error', gone);
+    socket.once('end', gone);
+    socket.once('close', gone);
+    socket.resume();
+  }
+
+  /** The limits, then the queue (the preamble first where this process runs it). */
+  private admit(socket: net.Socket, peer: ClientAddress): void {
+    const { limiter, preamble } = this.edge;
     // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
     if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
       socket.destroy();

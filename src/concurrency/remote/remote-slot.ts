@@ -347,7 +347,10 @@ export abstract class RemoteSlot {
    * and @Verify run there; it resolves with how it was dropped when it never reached its lifecycle.
    */
   run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
-    if (!Array.isArray(request) && (request as net.Socket).destroyed) return Promise.reject(closedBeforeWorker(request as net.Socket));
+    // Closed meanwhile with bytes still buffered here (a client that sent and reset): those are relayed, then the reset.
+    if (!Array.isArray(request) && (request as net.Socket).destroyed && (request as net.Socket).readableLength === 0) {
+      return Promise.reject(closedBeforeWorker(request as net.Socket));
+    }
     if (this.dead) return Promise.reject(this.crashError(undefined, isDatagram(request)));
     if (!Array.isArray(request)) recordWorker(request as object, this.id);
     const id = ++this.nextId;
@@ -361,7 +364,9 @@ export abstract class RemoteSlot {
         // Nothing here runs its preamble (the loop has passed it on): a worker that cannot take the socket
         // itself (a thread before Node 24) is sent its raw bytes, and runs the PROXY header, the TLS
         // handshake and @Verify on them all the same; a dead one fails it.
-        if (!this.handOver({ t: 'stream', id, client, owned: true, server: address, unread }, request as net.Socket)) {
+        // Bytes read here already (a client that sent and reset before it was accepted: stream-listener.ts) would
+        // be lost with a bare descriptor: relayed.
+        if ((request as net.Socket).readableLength > 0 || !this.handOver({ t: 'stream', id, client, owned: true, server: address, unread }, request as net.Socket)) {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
@@ -673,6 +678,12 @@ export abstract class RemoteSlot {
     // The worker terminates TLS on these bytes: its records reach this side as separate writes (the tickets,
     // then the reply), which a socket of its own would send as one; with Nagle's algorithm the second waited
     // for the client's delayed ACK (40 ms a connection). @Threading TLS handshakes/s: 0.29x raw tls -> 0.51x.
+    if (socket.destroyed) {
+      // Closed with bytes still buffered (run()): they emit no 'data' any more, but read() returns them; then its end.
+      for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) onData(chunk);
+      if (socket.errored) onError(socket.errored);
+      return eof();
+    }
     if (unread) socket.setNoDelay(true);
     socket.resume();
     // Its end already read here (a PROXY header and the client's FIN in one read: Node emitted 'end' while

@@ -1,0 +1,73 @@
+/**
+ * A client that sends a whole request and resets before the server has accepted its connection (the
+ * server's event loop busy for a moment, a burst): its bytes are still readable from the accepted socket,
+ * then ECONNRESET. Only a connection that closes before sending any byte is a health check (API.md §11):
+ * the request reaches the handler, in every mode. It was destroyed unread and counted a health check
+ * wherever the server's process accepts (getpeername fails after the reset: hostile run).
+ */
+import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { bootstrap, HandlerClass, Server } from '../../src';
+import {
+  resetLog, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
+  ResetThreadPerConnection, ResetThreads, ResetThreadsProxied,
+} from '../fixtures/reset-before-accept-handlers';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined };
+
+/**
+ * Clients in a child process, run while this process waits for it, blocked (spawnSync): each connects, sends
+ * `request-<i>`, and resets 20 ms later, one after another, before this process (its main thread) can accept.
+ */
+function resettingClientsWhileBlocked(port: number, n: number, header = ''): void {
+  const run = spawnSync(process.execPath, ['-e', `
+    const net = require('net'); let i = 0;
+    (function one() {
+      const c = net.connect(${port}, '127.0.0.1', () => {
+        c.write(${JSON.stringify(header)} + 'request-' + i + '\\n');
+        setTimeout(() => { c.resetAndDestroy(); if (++i < ${n}) one(); else process.exit(0); }, 20);
+      });
+      c.on('error', () => undefined);
+    })();`], { stdio: 'ignore', timeout: 10000 });
+  expect(run.status).toBe(0);
+}
+
+describe('a request sent just before a reset, while the server is not accepting', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  beforeEach(() => fs.writeFileSync(resetLog, ''));
+  afterEach(() => fs.rmSync(resetLog, { force: true }));
+
+  test.each([
+    ['serial', ResetSerial],
+    ['@Concurrent', ResetConcurrent],
+    ['@Threading', ResetThreads],
+    ['@Threading, connectionsPerThread: 1', ResetThreadPerConnection],
+    ['@Forking, connectionsPerChild: 1', ResetChildPerConnection],
+    ['@Forking', ResetChildren],
+  ] as Array<[string, HandlerClass]>)('%s: reaches the handler, and is not counted a health check', async (_mode, Handler) => {
+    const s = serve(await bootstrap(Handler, { logger: quiet }));
+    const { port } = s.serverAddress as { port: number };
+    resettingClientsWhileBlocked(port, 3);
+    await until(() => fs.readFileSync(resetLog, 'utf8').split('\n').length === 4, 10000);
+    expect(fs.readFileSync(resetLog, 'utf8').split('\n').sort()).toEqual(['', 'request-0', 'request-1', 'request-2']);
+    await until(() => s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ healthChecks: 0 });
+  });
+
+  test.each([
+    ['serial', ResetSerialProxied],
+    ['@Threading', ResetThreadsProxied],
+  ] as Array<[string, HandlerClass]>)('%s with the PROXY protocol: is a health check, quiet, as HAProxy\'s checks that end so (the proxy\'s address is gone, so its header cannot be believed)', async (_mode, Handler) => {
+    const logged: string[] = [];
+    const s = serve(await bootstrap(Handler, { logger: { error: (m) => logged.push(m), warn: (m) => logged.push(m), info: () => undefined } }));
+    const { port } = s.serverAddress as { port: number };
+    resettingClientsWhileBlocked(port, 3, 'PROXY TCP4 198.51.100.7 192.0.2.1 4000 80\r\n');
+    await until(() => s.stats().healthChecks === 3 && s.stats().active === 0, 10000);
+    expect(s.stats()).toMatchObject({ proxyErrors: 0, errors: 0, clientErrors: 0 });
+    expect(logged).toEqual([]);
+    expect(fs.readFileSync(resetLog, 'utf8')).toBe('');
+  });
+});
