@@ -340,8 +340,11 @@ export class StreamListener {
   /** The limits, then the queue (the preamble first where this process runs it). */
   private admit(socket: net.Socket, peer: ClientAddress): void {
     const { limiter, preamble } = this.edge;
-    // The client's host counts against its limit now, unless a PROXY header is yet to name the client.
-    if (limiter && !limiter.admit(socket, preamble?.namesClient ? undefined : peer.host ?? '')) {
+    // The client's host counts against its limit now, unless a PROXY header is yet to name the client. One that
+    // reset before it was accepted has no host left: it counts toward maxConnections only (under '' unrelated
+    // clients shared one per-client bucket, and were refused: hostile re-check).
+    const host = preamble?.namesClient || peer.host === '' ? undefined : peer.host ?? '';
+    if (limiter && !limiter.admit(socket, host)) {
       socket.destroy();
       this.edge.dropped?.('rejected', peer);
       return;

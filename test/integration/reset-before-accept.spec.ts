@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { bootstrap, HandlerClass, Server } from '../../src';
 import {
   resetLog, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
-  ResetThreadPerConnection, ResetThreads, ResetThreadsProxied,
+  ResetPerClient, ResetPerClientThreads, ResetThreadPerConnection, ResetThreads, ResetThreadsProxied,
 } from '../fixtures/reset-before-accept-handlers';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -47,6 +47,8 @@ describe('a request sent just before a reset, while the server is not accepting'
     ['@Threading, connectionsPerThread: 1', ResetThreadPerConnection],
     ['@Forking, connectionsPerChild: 1', ResetChildPerConnection],
     ['@Forking', ResetChildren],
+    ['serial, maxConnectionsPerClient: 1', ResetPerClient],
+    ['@Threading, maxConnectionsPerClient: 1', ResetPerClientThreads],
   ] as Array<[string, HandlerClass]>)('%s: reaches the handler, and is not counted a health check', async (_mode, Handler) => {
     const s = serve(await bootstrap(Handler, { logger: quiet }));
     const { port } = s.serverAddress as { port: number };
@@ -54,7 +56,7 @@ describe('a request sent just before a reset, while the server is not accepting'
     await until(() => fs.readFileSync(resetLog, 'utf8').split('\n').length === 4, 10000);
     expect(fs.readFileSync(resetLog, 'utf8').split('\n').sort()).toEqual(['', 'request-0', 'request-1', 'request-2']);
     await until(() => s.stats().active === 0, 10000);
-    expect(s.stats()).toMatchObject({ healthChecks: 0 });
+    expect(s.stats()).toMatchObject({ healthChecks: 0, rejected: 0 });
   });
 
   test.each([
