@@ -6,7 +6,7 @@ import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { isDisposing } from '../lifecycle/dispose-after-end';
-import { handleErrorSafely, shutdownSafely } from '../concurrency/process-in-background';
+import { errorInHand, handleErrorSafely, shutdownSafely } from '../concurrency/process-in-background';
 import { settledWithin } from '../transports/event-loop';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -780,7 +780,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   handleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error?: unknown): Promise<void> | void {
     // Python's handle_error(request, client_address) takes no error (it prints the one being handled): an override
     // ported from it that calls super.handleError(request, clientAddress) reports the request's error all the same.
-    if (arguments.length < 3 && typeof request === 'object' && request !== null) error = this.errorsReported.get(request);
+    if (arguments.length < 3) {
+      const kept = typeof request === 'object' && request !== null && this.errorsReported.has(request);
+      error = kept ? this.errorsReported.get(request as object) : errorInHand()?.error;
+    }
     if (isRoutine(error)) {
       this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
         this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND)),
