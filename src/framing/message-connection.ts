@@ -212,14 +212,18 @@ export class MessageConnection implements MessageChannel {
   /**
    * drained() once the message loop has ended (from `@Finish`): as sendAfterServe() sends, true while the socket
    * takes writes without waiting, false once it is ended or destroyed; while it needs draining, until it drains
-   * or closes. It said false there, though a farewell send() still went out (hostile run).
+   * or closes, or false after requestTimeout with no 'drain' (a client that does not read: as the loop's output
+   * stall; it waited for ever, and a serial server with it: hostile re-check). It said false there, though a
+   * farewell send() still went out (hostile run).
    */
   private drainedAfterServe(): Promise<boolean> {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return Promise.resolve(false);
     if (!socket.writableNeedDrain) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const settle = (ok: boolean) => () => {
+        clearTimeout(timer);
         socket.off('drain', drained);
         socket.off('close', closed);
         resolve(ok);
@@ -228,6 +232,7 @@ export class MessageConnection implements MessageChannel {
       const closed = settle(false);
       socket.once('drain', drained);
       socket.once('close', closed);
+      if (this.idleMs !== Infinity) timer = setTimeout(closed, this.idleMs);
     });
   }
 

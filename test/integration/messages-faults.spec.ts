@@ -389,3 +389,31 @@ describe('@OnMessage: a user framer\'s message longer than maxLength that arrive
     expect((nulSeen[0] as Error).message).toMatch(/120 bytes arrived, longer than maxLength 100/);
   });
 });
+
+describe('@OnMessage: drained() in @Finish, to a client that does not read', () => {
+  const said: unknown[] = [];
+  @TcpServer(0) @Framing('lines', { maxLength: 16 * 1024 * 1024 })
+  class Farewell {
+    @OnMessage() on(line: string) { return line === 'big' ? 'z'.repeat(8 * 1024 * 1024) : line; }
+    @Finish() async finish(req: MessageRequest) {
+      said.push(await req.drained());
+    }
+  }
+
+  test('resolves false after requestTimeout with no drain, as the loop\'s own output stall ends (it waited for ever, and a serial server with it)', async () => {
+    said.length = 0;
+    const s = serve(await bootstrap(Farewell, { requestTimeout: 0.5, logger: { error: () => undefined, warn: () => undefined } }));
+    const c = await connect(tcp(s));
+    c.on('error', () => undefined);
+    c.pause(); // reads nothing
+    try {
+      c.end('big\n');
+      await within(10000, 'drained() in @Finish to settle', (async () => {
+        while (said.length === 0) await new Promise((r) => setTimeout(r, 20));
+      })());
+      expect(said).toEqual([false]);
+    } finally {
+      c.destroy();
+    }
+  });
+});
