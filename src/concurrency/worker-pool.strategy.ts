@@ -34,8 +34,8 @@ const DEATH_WINDOW_MS = 10_000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
 /**
- * Connections that may wait for a worker while none is alive (every worker died and the backoff holds, up to
- * 30 s): Node's default listen backlog, the queue a burst of clients may fill. Past it a connection is refused
+ * Connections that may wait for a worker while none is serving after workers died (the backoff holds, up to 30 s,
+ * or a replacement is still starting): Node's default listen backlog, the queue a burst of clients may fill. Past it a connection is refused
  * (closed at once, counted in `rejected`) rather than held: a flood during a crash loop held one descriptor per
  * client (a hostile run: 47 to 418 in seconds, unbounded).
  */
@@ -559,9 +559,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     let bestStarted: RemoteSlot | undefined;
     let anyLive: RemoteSlot | undefined; // retiring ones too: past max, sharing one beats waiting
     let starting = false;
+    let startedLive = false;
+    /** Connections booked on workers still starting: those wait too. */
+    let bookedOnStarting = 0;
     for (const slot of this.slots) {
       if (slot.dead) continue;
-      if (!slot.started) starting = true;
+      if (!slot.started) {
+        starting = true;
+        bookedOnStarting += slot.load;
+      } else startedLive = true;
       if (!anyLive || slot.load < anyLive.load) anyLive = slot;
       if (slot.retiring) continue;
       if (!best || slot.load < best.load) best = slot;
@@ -576,6 +582,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // request with no worker to go to fails at once with the reason: a flood meets no storm of starts.
     const mayStart = this.startFailures === 0 || (!starting && (this.startFailures < START_ATTEMPTS || performance.now() - this.lastStartFailure.at >= START_RETRY_MS));
     if (!mayStart && !anyLive) throw this.startError(this.lastStartFailure.error!);
+    // Workers have died and none is serving now: the connections waiting for one (booked on a replacement still
+    // starting, or in `waiters` during the backoff) are bounded. Booked on a slow replacement, a flood was held
+    // whole (hostile re-check: 1,500 descriptors).
+    if (!datagram && !startedLive && this.deaths.length > 0 && bookedOnStarting + this.waiters.length >= CONNECTIONS_WAITING_MAX) return undefined;
     const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
     let chosen: RemoteSlot | undefined = room ? best : undefined;
     if (!chosen && datagram && best?.started && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
@@ -595,7 +605,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       this.book.oversubscribed++;
     }
     if (!chosen) {
-      if (!datagram && this.waiters.length >= CONNECTIONS_WAITING_MAX) return undefined;
+      if (!datagram && bookedOnStarting + this.waiters.length >= CONNECTIONS_WAITING_MAX) return undefined;
       chosen = await new Promise<RemoteSlot>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
     this.load(chosen);
@@ -1066,6 +1076,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       if (!this.backoffTimer) {
         this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
         this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000));
+        this.refusingWaiting = false; // the refusals of each backoff are said once (they were said once per crash loop)
         this.backoffTimer = setTimeout(() => {
           this.backoffTimer = undefined;
           this.replace();

@@ -8,6 +8,7 @@ import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { HangingStartThread, hangMark, TwoThreadsOneHangs } from '../fixtures/hanging-start-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
+import { slowMark, SlowStartingThread } from '../fixtures/slow-start-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -211,6 +212,36 @@ describe('connections while no worker of a pool is alive', () => {
       expect(warnings.filter((w) => w.includes('connections already wait'))).toEqual([
         expect.stringMatching(/^sockserve: no threading worker is alive .* 511 connections already wait .* stats\(\)\.rejected/),
       ]);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  }, 60000);
+});
+
+describe('connections while the replacement of a dead worker starts', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => fs.rmSync(slowMark, { force: true }));
+
+  test('at most 511 wait for it (and are served by it); later ones are refused at once, counted in rejected', async () => {
+    process.env.SOCKSERVE_WORKER_ACCEPT = '0'; // the main thread accepts: connections reach the pool and wait there
+    const s = serve(await bootstrap(SlowStartingThread, { logger: { error: () => undefined, warn: () => undefined, info: () => undefined } }).finally(() => delete process.env.SOCKSERVE_WORKER_ACCEPT));
+    fs.writeFileSync(slowMark, ''); // the replacement takes 3 s to load
+    await streamExchange(target(s), 'exit\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
+    await until(() => s.stats().restarts === 1, 10000);
+    const clients: net.Socket[] = [];
+    const replies: Promise<string>[] = [];
+    await within(2500, '520 connections', Promise.all(Array.from({ length: 520 }, (_, i) => connect(target(s)).then((c) => {
+      clients[i] = c;
+      replies[i] = readToEnd(c).then(String, () => '');
+    }))));
+    fs.rmSync(slowMark);
+    try {
+      clients.forEach((c, i) => c.end(`client ${i}\n`));
+      // Before: booked on the replacement still loading, all were held (hostile re-check: 1,500 descriptors).
+      await until(() => s.stats().rejected === 9, 3000);
+      const got = await within(20000, 'every reply', Promise.all(replies));
+      expect(got.filter((r) => r === '')).toHaveLength(9);
+      expect(got.filter((r) => /^served: client \d+$/.test(r))).toHaveLength(511);
     } finally {
       clients.forEach((c) => c.destroy());
     }
