@@ -61,11 +61,11 @@ export class HandlerWiring {
     private readonly healthChecks = true,
     /**
      * The lifecycle as a worker runs it, in this thread (sockserve/testing's server for a `@Threading`/`@Forking`
-     * handler), so that a handler fails its test where it fails in a worker: @Verify on an instance and request
-     * scope of its own, which serve it only, as where the server's process verifies for a worker (API.md §3); and
-     * `req.socket` only for a real socket, as a relayed connection has none there.
+     * handler), so that a handler fails its test where it fails in its worker: `verifyApart`, @Verify on an
+     * instance and request scope of its own, which serve it only, as where the server's process verifies for a
+     * worker (API.md §3); `relayed`, no `req.socket`, as a worker has none for a connection relayed to it.
      */
-    private readonly asInWorker = false,
+    private readonly asInWorker?: { verifyApart: boolean; relayed: boolean },
   ) {}
 
   hasHook(name: HookName): boolean {
@@ -87,7 +87,7 @@ export class HandlerWiring {
     } catch (err) {
       await this.reportOn(ctx.instance, err, clientAddress, request);
     } finally {
-      if (ok && !this.remote && !this.asInWorker) this.verified.set(request, ctx);
+      if (ok && !this.remote && !this.asInWorker?.verifyApart) this.verified.set(request, ctx);
       else {
         // Its lifecycle runs on a request of its own (in a worker, or apart): a req.close() of @Verify's goes with it.
         // Its scope is disposed all the same (one whose @Verify asked to close was left undisposed).
@@ -258,7 +258,7 @@ export class HandlerWiring {
     // (a 64 KiB reply waited up to 40 ms so): TCP_NODELAY, as @OnMessage's loop, Netty and Go set it. A relayed
     // connection's side here passes it to the main thread's socket; a Unix socket has no such option.
     if (!this.remote) (socket as Partial<net.Socket>).setNoDelay?.(true);
-    const own = this.asInWorker && !('remoteAddress' in socket) ? undefined : socket; // as executors.ts gives it
+    const own = this.asInWorker?.relayed ? undefined : socket;
     return new StreamRequest(rfile, new StreamWriter(socket, reader?.requestTimeout), clientAddress, this.face, own, request, tls, proxy);
   }
 

@@ -24,6 +24,7 @@ import { stampAccepted } from '../transports/connection-stamps';
 import { isDisposing } from '../lifecycle/dispose-after-end';
 import { MemoryEnd, memoryPipe } from './memory-pipe';
 import { elsewhere } from '../concurrency/remote/worker-face';
+import { canChildrenShareDatagrams, canTransferTcpSockets, workerAcceptMechanism } from '../runtime';
 import { TestConnection } from './test-connection';
 
 type Request = MemoryEnd | DatagramRequestTuple;
@@ -318,11 +319,11 @@ export class TestServer {
     // A @HandleError is waited for shutdownTimeout at most, as bootstrap()'s servers wait for it (a hung one held its
     // connection open and close() pending for ever; hostile re-check).
     const limit = Number.isFinite(closeWait) ? closeWait : null;
-    // A @Threading/@Forking handler's @Verify gets an instance and scope of its own, as where the server's process verifies
-    // for a worker: a handler that kept what @Verify learnt on `this` passed here and failed there (hostile run).
-    const pooled = def.concurrency.kind === 'threading' || def.concurrency.kind === 'forking';
-    const face = pooled ? seenFromWorker(this.server) : this.server;
-    const wiring = new HandlerWiring(def, container, face, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false, pooled);
+    // A @Threading/@Forking handler runs as in its worker on this Node (workerView): a handler that kept what @Verify
+    // learnt on `this`, or used req.socket, passed here where it failed there (hostile run), and the reverse.
+    const view = workerView(def);
+    const face = view ? seenFromWorker(this.server) : this.server;
+    const wiring = new HandlerWiring(def, container, face, false, () => ({ requestTimeout: null, lineLimit }), () => limit, false, view);
     this.classic = new MemoryServer(classicAddress(def.transport), wiring, this.errors, this.server.counters);
     this.classic.shutdownTimeout = limit;
     this.classic.logger = resolveLogger(logger);
@@ -527,4 +528,39 @@ function seenFromWorker(server: Server): Server {
     handleRequest: rejecting('handleRequest()'),
     setSecureContext: { value: undefined },
   }) as Server;
+}
+
+/**
+ * How a `@Threading`/`@Forking` handler's requests meet it in its worker with this configuration on this Node
+ * (API.md §3, [concurrency](../../docs/concurrency.md)); undefined for the server's own modes. @Verify runs in
+ * the worker, on the request's own instance, where the worker accepts the connection or takes it unread (its
+ * PROXY header or TLS handshake to run there); else in the server's process, apart. A connection is the
+ * worker's own socket where it accepted it or was handed its descriptor, and relayed (no `req.socket`) where
+ * the server's process read from it first (a PROXY header or TLS of its own) or cannot hand it over (threads
+ * before Node 24.21/26.6, Unix sockets to threads).
+ */
+function workerView(def: HandlerDefinition): { verifyApart: boolean; relayed: boolean } | undefined {
+  const c = def.concurrency;
+  if (c.kind !== 'threading' && c.kind !== 'forking') return undefined;
+  const forking = c.kind === 'forking';
+  const options = c.options as { connectionsPerThread?: number; connectionsPerChild?: number; perRequest?: boolean };
+  const perWorker = (forking ? options.connectionsPerChild : options.connectionsPerThread) ?? Infinity;
+  const pooled = options.perRequest !== true && perWorker > 1;
+  const t = def.transport;
+  if (!isStreamTransport(t)) {
+    // Datagrams: children read the shared socket themselves; the server's process reads those of threads.
+    return { verifyApart: !(forking && pooled && canChildrenShareDatagrams()), relayed: true };
+  }
+  const unix = t.kind === 'unix-stream';
+  const { tls, proxyProtocol, limits } = t.options as { tls?: unknown; proxyProtocol?: unknown; limits?: { maxConnections?: number; maxConnectionsPerClient?: number } };
+  const preamble = tls !== undefined || (proxyProtocol !== undefined && proxyProtocol !== false);
+  const globalLimit = limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined;
+  const mechanism = workerAcceptMechanism();
+  const workersAccept = pooled && !globalLimit && (forking ? mechanism.forkingTcp : unix ? mechanism.threadingUnix : mechanism.threadingTcp) === 'worker-accepts';
+  const handsOver = forking || (!unix && canTransferTcpSockets());
+  const unread = pooled && preamble; // its preamble and @Verify run in the worker
+  return {
+    verifyApart: !(workersAccept || unread),
+    relayed: !(workersAccept || (handsOver && (unread || !preamble))),
+  };
 }

@@ -1502,8 +1502,6 @@ const seen: object[] = [];
 
 @TcpServer(0) @Threading() @Framing('lines')
 class ThreadedKeepsVerifyState extends KeepsVerifyState {}
-@TcpServer(0) @Forking() @Framing('lines')
-class ForkedKeepsVerifyState extends KeepsVerifyState {}
 @TcpServer(0) @Concurrent() @Framing('lines')
 class ConcurrentKeepsVerifyState extends KeepsVerifyState {}
 
@@ -1513,8 +1511,10 @@ describe('@Verify of a @Threading or @Forking handler', () => {
     VerifyScoped.disposed = 0;
   });
 
-  test.each([ThreadedKeepsVerifyState, ForkedKeepsVerifyState])('%p runs on an instance and request scope of its own (disposed), as where the server verifies for a worker: what it keeps on `this` is not there later', async (Handler) => {
-    const t = await serve(Handler);
+  // Where @Verify runs in a pooled worker depends on the mode and the Node line: testing-as-in-worker.spec.ts
+  // compares each with the real server. A @Threading thread's connections are verified in the server's process.
+  test('@Threading: runs on an instance and request scope of its own (disposed), as where the server verifies for a worker: what it keeps on `this` is not there later', async () => {
+    const t = await serve(ThreadedKeepsVerifyState);
     const c = t.connect();
     c.write('hi\n');
     // Before: "alice hi" in memory, where the real @Threading server (Node 20) answers "undefined hi" (hostile run).
@@ -1625,16 +1625,6 @@ describe('req.socket in memory', () => {
       await req.wfile.write('kept\n');
     }
   }
-
-  @TcpServer(0) @Threading()
-  class ThreadedSocket {
-    @Handle() async handle(req: StreamRequest) { await req.wfile.write(`${typeof req.socket}\n`); }
-  }
-
-  test('is undefined for a @Threading handler, as where its worker has the bytes relayed (API.md §5): a test that used it passed where production failed', async () => {
-    const t = await serve(ThreadedSocket);
-    expect((await t.connect().readAll()).toString()).toBe('undefined\n');
-  });
 
   test('takes a socket\'s setKeepAlive() and setNoDelay(), as a handler sets them on a socket (a TypeError in the test)', async () => {
     const t = await serve(KeepsAlive);
