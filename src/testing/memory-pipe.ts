@@ -37,6 +37,20 @@ export class MemoryEnd extends Duplex {
     return this;
   }
 
+  /** A socket's ref()/unref(): nothing in memory keeps the process alive, so without effect. */
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  /** A socket's reset: destroy() before the end is one already (the other side fails with ECONNRESET). */
+  resetAndDestroy(): this {
+    return this.destroy();
+  }
+
   override _read(): void {
     const resume = this.peer.blocked;
     this.peer.blocked = undefined;

@@ -1621,7 +1621,7 @@ describe('req.socket in memory', () => {
   @TcpServer(0) @Concurrent()
   class KeepsAlive {
     @Handle() async handle(req: StreamRequest) {
-      req.socket?.setKeepAlive(true, 60_000).setNoDelay(true);
+      req.socket?.setKeepAlive(true, 60_000).setNoDelay(true).unref().ref();
       await req.wfile.write('kept\n');
     }
   }
