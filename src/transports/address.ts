@@ -50,6 +50,7 @@ export function isUnixAddress(a: ClientAddress): a is UnixAddress {
 export function formatAddress(a: ClientAddress | undefined): string {
   if (!a) return '<unknown>';
   if (isUnixAddress(a)) return a.path || '<unbound>';
+  if (a.host === '') return '<reset before accept>'; // its address went with its reset (stream-listener.ts)
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
