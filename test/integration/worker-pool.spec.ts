@@ -180,6 +180,28 @@ describe.each([
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
 });
 
+/**
+ * `n` connections to `s`, each reading from its connect on (a refused one may be closed before the last of them
+ * connects), within `ms`; `replies[i]` is what client i read until the close ('' for a refused one, whose write
+ * may also be reset).
+ */
+async function connections(s: Server, n: number, ms: number): Promise<{ clients: net.Socket[]; replies: Promise<string>[] }> {
+  const clients: net.Socket[] = [];
+  const replies: Promise<string>[] = [];
+  await within(ms, `${n} connections`, Promise.all(Array.from({ length: n }, (_, i) => connect(target(s)).then((c) => {
+    clients[i] = c;
+    replies[i] = readToEnd(c).then(String, () => '');
+  }))));
+  return { clients, replies };
+}
+
+/** Every reply comes: `served` of them the echo of their line, `refused` of them nothing. */
+async function expectServedAndRefused(replies: Promise<string>[], served: number, refused: number): Promise<void> {
+  const got = await within(20000, 'every reply', Promise.all(replies));
+  expect(got.filter((r) => r === '')).toHaveLength(refused);
+  expect(got.filter((r) => /: client \d+$/.test(r))).toHaveLength(served);
+}
+
 describe('connections while no worker of a pool is alive', () => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
   afterEach(() => fs.rmSync(dyingMark, { force: true }));
@@ -194,21 +216,13 @@ describe('connections while no worker of a pool is alive', () => {
     await until(() => warnings.some((w) => /starts in 4 s/.test(w)), 50000);
     await until(() => s.stats().workers.length === 0, 5000);
     fs.rmSync(dyingMark); // the worker started after this backoff lives
-    // Each client reads from its connect on: a refused one may be closed before the last of them connects.
-    const clients: net.Socket[] = [];
-    const replies: Promise<string>[] = [];
-    await within(5000, '520 connections', Promise.all(Array.from({ length: 520 }, (_, i) => connect(target(s)).then((c) => {
-      clients[i] = c;
-      replies[i] = readToEnd(c).then(String, () => ''); // a refused one may also see its write reset
-    }))));
+    const { clients, replies } = await connections(s, 520, 5000);
     try {
       clients.forEach((c, i) => c.end(`client ${i}\n`));
       // The first 511 wait for the next worker; the other 9 are closed at once, while no worker is alive yet.
       await until(() => s.stats().rejected === 9, 3000);
       expect(s.stats().workers.length).toBe(0);
-      const got = await within(20000, 'every reply', Promise.all(replies));
-      expect(got.filter((r) => r === '')).toHaveLength(9);
-      expect(got.filter((r) => /: client \d+$/.test(r))).toHaveLength(511);
+      await expectServedAndRefused(replies, 511, 9);
       expect(warnings.filter((w) => w.includes('connections already wait'))).toEqual([
         expect.stringMatching(/^sockserve: no threading worker is alive .* 511 connections already wait .* stats\(\)\.rejected/),
       ]);
@@ -228,20 +242,13 @@ describe('connections while the replacement of a dead worker starts', () => {
     fs.writeFileSync(slowMark, ''); // the replacement takes 3 s to load
     await streamExchange(target(s), 'exit\n', { halfClose: true, ms: 10000 }).catch(() => undefined);
     await until(() => s.stats().restarts === 1, 10000);
-    const clients: net.Socket[] = [];
-    const replies: Promise<string>[] = [];
-    await within(2500, '520 connections', Promise.all(Array.from({ length: 520 }, (_, i) => connect(target(s)).then((c) => {
-      clients[i] = c;
-      replies[i] = readToEnd(c).then(String, () => '');
-    }))));
+    const { clients, replies } = await connections(s, 520, 2500);
     fs.rmSync(slowMark);
     try {
       clients.forEach((c, i) => c.end(`client ${i}\n`));
       // Before: booked on the replacement still loading, all were held (hostile re-check: 1,500 descriptors).
       await until(() => s.stats().rejected === 9, 3000);
-      const got = await within(20000, 'every reply', Promise.all(replies));
-      expect(got.filter((r) => r === '')).toHaveLength(9);
-      expect(got.filter((r) => /^served: client \d+$/.test(r))).toHaveLength(511);
+      await expectServedAndRefused(replies, 511, 9);
     } finally {
       clients.forEach((c) => c.destroy());
     }
