@@ -794,6 +794,27 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.logger.error(messages.errorBlock(clientAddress, describeThrown(error)));
   }
 
+  /**
+   * @internal handleError(request, clientAddress, error) as a pool's processor calls it: `error` kept for the
+   * request until the call settles, for an override ported from Python's two-argument `handle_error` that calls
+   * the base's after an await (processInBackground's `reporting` keeps it so for requests served here).
+   */
+  callHandleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
+    const key = typeof request === 'object' && request !== null ? (request as object) : undefined;
+    if (key === undefined || this.errorsReported.has(key)) return this.handleError(request, clientAddress, error);
+    this.errorsReported.set(key, error);
+    const forget = () => void this.errorsReported.delete(key);
+    let result: Promise<void> | void;
+    try {
+      result = this.handleError(request, clientAddress, error);
+    } catch (err) {
+      forget();
+      throw err;
+    }
+    if (!isThenable(result)) return forget();
+    return Promise.resolve(result).finally(forget);
+  }
+
   /** Called by handleRequest() when `timeout` seconds passed with no request (Python's `handle_timeout`); its value is handleRequest()'s. */
   handleTimeout(): unknown {
     return undefined;

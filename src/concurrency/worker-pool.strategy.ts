@@ -390,7 +390,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const runs: RequestProcessor<RemoteRequest> & BoundedHooks = {
       finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null),
       shutdownRequest: (r) => server.shutdownRequest(r),
-      handleError: (r, a, e) => server.handleError(r, a, e),
+      // The server's handleError, with the error kept for a two-argument override that awaits first (BaseServer.callHandleError).
+      handleError: (r, a, e) => ((server as { callHandleError?: RequestProcessor<RemoteRequest>['handleError'] }).callHandleError ?? server.handleError).call(server, r, a, e),
       // What bounds the server's request-ending hooks, and names it in their log lines (processInBackground).
       hooksOf: server,
     };
@@ -585,7 +586,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // Workers have died and none is serving now: the connections waiting for one (booked on a replacement still
     // starting, or in `waiters` during the backoff) are bounded. Booked on a slow replacement, a flood was held
     // whole (hostile re-check: 1,500 descriptors).
-    if (!datagram && !startedLive && this.deaths.length > 0 && bookedOnStarting + this.waiters.length >= CONNECTIONS_WAITING_MAX) return undefined;
+    if (!datagram && !startedLive && bookedOnStarting + this.waiters.length >= CONNECTIONS_WAITING_MAX && this.diedRecently()) return undefined;
     const room = !this.options.perRequest && best !== undefined && best.load < this.options.perWorker;
     let chosen: RemoteSlot | undefined = room ? best : undefined;
     if (!chosen && datagram && best?.started && !this.options.perRequest && this.datagramWaiters.length < DATAGRAMS_WAITING_MAX && (this.growing.size > 0 || this.canGrow())) {
@@ -610,6 +611,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     }
     this.load(chosen);
     return chosen;
+  }
+
+  /** A worker died within DEATH_WINDOW_MS (the backoff's window); one crash long ago bounded cold starts for good. */
+  private diedRecently(): boolean {
+    const now = Date.now();
+    return this.deaths.some((t) => now - t < DEATH_WINDOW_MS);
   }
 
   private canGrow(): boolean {

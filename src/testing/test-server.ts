@@ -556,9 +556,14 @@ function workerView(def: HandlerDefinition): { verifyApart: boolean; relayed: bo
   const preamble = tls !== undefined || (proxyProtocol !== undefined && proxyProtocol !== false);
   const globalLimit = limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined;
   const mechanism = workerAcceptMechanism();
-  const workersAccept = pooled && !globalLimit && (forking ? mechanism.forkingTcp : unix ? mechanism.threadingUnix : mechanism.threadingTcp) === 'worker-accepts';
+  // Threads that listen with reusePort (opt-in) share the port with the main thread, which verifies its share
+  // itself: a mix, taken here as the main thread's, the stricter (hostile re-check).
+  const workersAccept = forking && pooled && !globalLimit && mechanism.forkingTcp === 'worker-accepts';
   const handsOver = forking || (!unix && canTransferTcpSockets());
-  const unread = pooled && preamble; // its preamble and @Verify run in the worker
+  // Its preamble and @Verify run in the worker, but where a PROXY header must name the client for a per-client
+  // limit here (StreamServer.preambleInWorkers).
+  const perClient = limits?.maxConnectionsPerClient !== undefined && proxyProtocol !== undefined && proxyProtocol !== false;
+  const unread = pooled && preamble && !perClient;
   return {
     verifyApart: !(workersAccept || unread),
     relayed: !(workersAccept || (handsOver && (unread || !preamble))),

@@ -212,16 +212,19 @@ describe('classic servers as Python has them', () => {
 
   const TLS_KEYS = () => ({ key: fs.readFileSync(path.join(__dirname, '../fixtures/certs/server.key')), cert: fs.readFileSync(path.join(__dirname, '../fixtures/certs/server.crt')) });
   test.each([
-    ['TCPServer', TCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /],
-    ['ThreadingTCPServer', ThreadingTCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /],
-    ['ForkingTCPServer', ForkingTCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /],
-    ['TCPServer with tls, a plain-text client', TCPServer, 'GET / HTTP/1.0\r\n\r\n', TLS_KEYS, /TlsHandshakeError/],
-  ] as const)("%s: a handleError override as Python's, handleError(request, clientAddress), that calls super with those two still reports the error", async (_name, Base, payload, tls, said) => {
+    ['TCPServer', TCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /, false],
+    ['ThreadingTCPServer', ThreadingTCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /, false],
+    ['ForkingTCPServer', ForkingTCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /, false],
+    ['TCPServer with tls, a plain-text client', TCPServer, 'GET / HTTP/1.0\r\n\r\n', TLS_KEYS, /TlsHandshakeError/, false],
+    ['TCPServer, an override that awaits first', TCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /, true],
+    ['ThreadingTCPServer, an override that awaits first', ThreadingTCPServer, 'x\n', undefined, /RangeError: boom in handle\n\s+at /, true],
+  ] as const)("%s: a handleError override as Python's, handleError(request, clientAddress), that calls super with those two still reports the error", async (_name, Base, payload, tls, said, awaitsFirst) => {
     const logged: string[] = [];
     const seen: unknown[] = [];
     const Ported = class extends (Base as typeof TCPServer) {
-      override handleError(request: any, clientAddress: any) {
+      override handleError(request: any, clientAddress: any): Promise<void> | void {
         seen.push(clientAddress);
+        if (awaitsFirst) return new Promise((r) => setTimeout(r, 20)).then(() => super.handleError(request, clientAddress));
         return super.handleError(request, clientAddress); // Python: socketserver.TCPServer.handle_error(self, request, client_address)
       }
     };

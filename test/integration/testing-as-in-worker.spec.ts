@@ -9,7 +9,8 @@ import 'reflect-metadata';
 import { bootstrap, HandlerClass, Server } from '../../src';
 import { TestServer } from '../../src/testing';
 import {
-  ChildPerConnectionSays, ChildrenSay, LimitedChildrenSay, ProxiedChildPerConnectionSays, ProxiedThreadsSay, ThreadPerConnectionSays, ThreadsSay,
+  ChildPerConnectionSays, ChildrenSay, LimitedChildrenSay, ProxiedChildPerConnectionSays, ProxiedLimitedChildrenSay, ProxiedLimitedThreadsSay,
+  ProxiedThreadsSay, ThreadPerConnectionSays, ThreadsSay,
 } from '../fixtures/as-in-worker-handlers';
 import { streamExchange } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
@@ -29,6 +30,8 @@ describe('TestServer gives a pooled handler what its worker gives it', () => {
     ['@Forking with maxConnections', LimitedChildrenSay, ''],
     ['@Threading with the PROXY protocol', ProxiedThreadsSay, 'PROXY TCP4 198.51.100.7 192.0.2.1 4000 80\r\n'],
     ['@Forking, connectionsPerChild: 1, with the PROXY protocol', ProxiedChildPerConnectionSays, 'PROXY TCP4 198.51.100.7 192.0.2.1 4000 80\r\n'],
+    ['@Threading with the PROXY protocol and maxConnectionsPerClient', ProxiedLimitedThreadsSay, 'PROXY TCP4 198.51.100.7 192.0.2.1 4000 80\r\n'],
+    ['@Forking with the PROXY protocol and maxConnectionsPerClient', ProxiedLimitedChildrenSay, 'PROXY TCP4 198.51.100.7 192.0.2.1 4000 80\r\n'],
   ] as Array<[string, HandlerClass, string]>)('%s: the same @Verify instance and req.socket as the real server on this Node', async (_mode, Handler, header) => {
     const s = serve(await bootstrap(Handler));
     const { host, port } = s.serverAddress as { host: string; port: number };
