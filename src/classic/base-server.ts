@@ -6,7 +6,7 @@ import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { isDisposing } from '../lifecycle/dispose-after-end';
-import { errorInHand, handleErrorSafely, shutdownSafely } from '../concurrency/process-in-background';
+import { handleErrorSafely, shutdownSafely } from '../concurrency/process-in-background';
 import { settledWithin } from '../transports/event-loop';
 import type { ConcurrencyStrategy, RequestProcessor } from '../concurrency/strategy';
 import { ShutdownCallers } from '../concurrency/shutdown-callers';
@@ -130,7 +130,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private routineLines: LineBudget | undefined;
   /** Requests given up at shutdownTimeout or close() and reported then: nothing later about them is reported. */
   private readonly abandoned = new WeakSet<object>();
-  /** The error each request's handleError() is reporting now (reporting()), for a call that leaves it out. */
+  /** The error each request's handleError() is reporting now (callHandleError()), for a call that leaves it out. */
   private readonly errorsReported = new WeakMap<object, unknown>();
   /** Requests whose async `@Verify` verdict has not come yet. */
   private readonly verdictPending = new WeakSet<object>();
@@ -700,14 +700,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /** @internal See RequestProcessor.reporting. */
-  reporting(request: Req, now: boolean, error?: unknown): void {
+  reporting(request: Req, now: boolean): void {
     if (typeof request !== 'object' || request === null) return;
-    if (now) {
-      this.reportsUnderWay.add(request);
-      this.errorsReported.set(request, error);
-    } else {
+    if (now) this.reportsUnderWay.add(request);
+    else {
       this.reportsUnderWay.delete(request);
-      this.errorsReported.delete(request);
       // Owed no longer (handleErrorSafely ran it, or was running it when the abandoning came): the abandoning goes on.
       if (!this.reportOwed.has(request)) this.owedReported.get(request)?.();
     }
@@ -782,7 +779,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // ported from it that calls super.handleError(request, clientAddress) reports the request's error all the same.
     if (arguments.length < 3) {
       const kept = typeof request === 'object' && request !== null && this.errorsReported.has(request);
-      error = kept ? this.errorsReported.get(request as object) : errorInHand()?.error;
+      error = kept ? this.errorsReported.get(request as object) : errorInHand?.error;
     }
     if (isRoutine(error)) {
       this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
@@ -795,21 +792,25 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   /**
-   * @internal handleError(request, clientAddress, error) as a pool's processor calls it: `error` kept for the
-   * request until the call settles, for an override ported from Python's two-argument `handle_error` that calls
-   * the base's after an await (processInBackground's `reporting` keeps it so for requests served here).
+   * @internal handleError(request, clientAddress, error) as the server's own code calls it (handleErrorSafely, a
+   * pool's processor, a failed preamble): `error` kept for an override ported from Python's two-argument
+   * `handle_error`, which calls the base's without it: for the request until the call settles (an override that
+   * awaits first), and while the call runs synchronously (one with no request: a TLS handshake).
    */
   callHandleError(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void {
-    const key = typeof request === 'object' && request !== null ? (request as object) : undefined;
-    if (key === undefined || this.errorsReported.has(key)) return this.handleError(request, clientAddress, error);
-    this.errorsReported.set(key, error);
-    const forget = () => void this.errorsReported.delete(key);
+    const key = typeof request === 'object' && request !== null && !this.errorsReported.has(request) ? (request as object) : undefined;
+    if (key) this.errorsReported.set(key, error);
+    const forget = () => void (key && this.errorsReported.delete(key));
+    const before = errorInHand;
+    errorInHand = { error };
     let result: Promise<void> | void;
     try {
       result = this.handleError(request, clientAddress, error);
     } catch (err) {
       forget();
       throw err;
+    } finally {
+      errorInHand = before;
     }
     if (!isThenable(result)) return forget();
     return Promise.resolve(result).finally(forget);
@@ -866,6 +867,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 }
 
 function ignore(): void {}
+
+/** The error of the handleError() call running now (synchronously) through callHandleError(), for one that leaves it out. */
+let errorInHand: { error: unknown } | undefined;
 
 /** How long abandoning waits, after closing every connection, for requests to notice before it gives them up. */
 const ABANDON_GRACE_MS = 100;

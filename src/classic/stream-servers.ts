@@ -10,7 +10,6 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
-import { withErrorInHand } from '../concurrency/process-in-background';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
@@ -225,7 +224,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * go to handleError (one line, no traceback, for these routine errors); the rest is quiet. May be overridden.
    */
   connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _counted = true): Promise<void> | void {
-    if (kind === 'error') return withErrorInHand(error, () => this.handleError(undefined, clientAddress, error));
+    if (kind === 'error') return this.callHandleError(undefined, clientAddress, error);
   }
 
   /** connectionDropped from the listener, where a throw (a handleError that fails) would be an unhandled rejection. */

@@ -43,9 +43,10 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   if (request !== undefined && server.wasAbandoned?.(request) && !server.owesReport?.(request)) return;
   const owner = serverOf(server).constructor.name;
   const logger = serverOf(server).logger ?? stderrLogger;
-  if (request !== undefined) server.reporting?.(request, true, err);
+  if (request !== undefined) server.reporting?.(request, true);
   try {
-    const handled: unknown = withErrorInHand(err, () => server.handleError(request, clientAddress, err));
+    // callHandleError where the server has it: the error kept for an override that leaves it out (BaseServer).
+    const handled: unknown = server.callHandleError ? server.callHandleError(request, clientAddress, err) : server.handleError(request, clientAddress, err);
     // A handleError that never settles (a user's override) is waited for shutdownTimeout at most, as @HandleError
     // is: it held its request open, and shutdown() and close() with it, for ever (hostile run on the classic layer).
     // A second more here, so that a decorated server's own bound on @HandleError (the same) reports first.
@@ -64,29 +65,6 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
       server.reporting?.(request, false);
     }
   }
-}
-
-/** The error a handleError() call now running (synchronously) was given: see errorInHand(). */
-let inHand: { error: unknown } | undefined;
-
-/**
- * Runs `report` (a call of handleError with `error`) with `error` in hand: a handleError ported from Python's
- * `handle_error(request, client_address)`, which takes no error, may call the base's with two arguments
- * before its first await, and the base finds the error here (a request's, or one with no request: a TLS handshake).
- */
-export function withErrorInHand<T>(error: unknown, report: () => T): T {
-  const before = inHand;
-  inHand = { error };
-  try {
-    return report();
-  } finally {
-    inHand = before;
-  }
-}
-
-/** The error of the handleError() call running now (withErrorInHand), if any. */
-export function errorInHand(): { error: unknown } | undefined {
-  return inHand;
 }
 
 /** A processor that stands in for a server (a pool's): `hooksOf` is the server whose hooks it calls. */

@@ -21,7 +21,12 @@ export interface RequestProcessor<Req> {
    * @internal A report of the request's error began (`now` true) or settled (false): shutdownTimeout's abandoning
    * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
    */
-  reporting?(request: Req, now: boolean, error?: unknown): void;
+  /**
+   * @internal handleError with `error` kept while it runs, for an override that leaves it out (Python's two-argument
+   * `handle_error`): BaseServer's. handleErrorSafely calls it where the server has it.
+   */
+  callHandleError?(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
+  reporting?(request: Req, now: boolean): void;
   /**
    * @internal Abandoned while its own report was under way (`reporting`): true once, so that handleErrorSafely
    * still runs what follows that report (the count in stats(), a failing hook's report), which it skips for

@@ -390,8 +390,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     const runs: RequestProcessor<RemoteRequest> & BoundedHooks = {
       finishRequest: (r, a) => this.serve(r, a, server as unknown as RemoteServer, (server as { shutdownTimeout?: number | null }).shutdownTimeout ?? null),
       shutdownRequest: (r) => server.shutdownRequest(r),
-      // The server's handleError, with the error kept for a two-argument override that awaits first (BaseServer.callHandleError).
-      handleError: (r, a, e) => ((server as { callHandleError?: RequestProcessor<RemoteRequest>['handleError'] }).callHandleError ?? server.handleError).call(server, r, a, e),
+      handleError: (r, a, e) => server.handleError(r, a, e),
+      // The error kept for an override that leaves it out (BaseServer.callHandleError): handleErrorSafely calls this.
+      callHandleError: (r, a, e) => (server.callHandleError ? server.callHandleError(r, a, e) : server.handleError(r, a, e)),
       // What bounds the server's request-ending hooks, and names it in their log lines (processInBackground).
       hooksOf: server,
     };

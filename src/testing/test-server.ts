@@ -553,7 +553,8 @@ function workerView(def: HandlerDefinition): { verifyApart: boolean; relayed: bo
   }
   const unix = t.kind === 'unix-stream';
   const { tls, proxyProtocol, limits } = t.options as { tls?: unknown; proxyProtocol?: unknown; limits?: { maxConnections?: number; maxConnectionsPerClient?: number } };
-  const preamble = tls !== undefined || (proxyProtocol !== undefined && proxyProtocol !== false);
+  const proxied = proxyProtocol !== undefined && proxyProtocol !== false;
+  const preamble = tls !== undefined || proxied;
   const globalLimit = limits?.maxConnections !== undefined || limits?.maxConnectionsPerClient !== undefined;
   const mechanism = workerAcceptMechanism();
   // Threads that listen with reusePort (opt-in) share the port with the main thread, which verifies its share
@@ -562,7 +563,7 @@ function workerView(def: HandlerDefinition): { verifyApart: boolean; relayed: bo
   const handsOver = forking || (!unix && canTransferTcpSockets());
   // Its preamble and @Verify run in the worker, but where a PROXY header must name the client for a per-client
   // limit here (StreamServer.preambleInWorkers).
-  const perClient = limits?.maxConnectionsPerClient !== undefined && proxyProtocol !== undefined && proxyProtocol !== false;
+  const perClient = limits?.maxConnectionsPerClient !== undefined && proxied;
   const unread = pooled && preamble && !perClient;
   return {
     verifyApart: !(workersAccept || unread),
