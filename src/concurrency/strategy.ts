@@ -18,14 +18,14 @@ export interface RequestProcessor<Req> {
   /** @internal Whether the request was given up at shutdownTimeout or close() and reported then: later errors of it are not reported. */
   wasAbandoned?(request: Req): boolean;
   /**
-   * @internal A report of the request's error began (`now` true) or settled (false): shutdownTimeout's abandoning
-   * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
-   */
-  /**
    * @internal handleError with `error` kept while it runs, for an override that leaves it out (Python's two-argument
    * `handle_error`): BaseServer's. handleErrorSafely calls it where the server has it.
    */
   callHandleError?(request: Req | undefined, clientAddress: ClientAddress | undefined, error: unknown): Promise<void> | void;
+  /**
+   * @internal A report of the request's error began (`now` true) or settled (false): shutdownTimeout's abandoning
+   * does not report again a request whose report is under way (its hook had the error; a second call came 100 ms later).
+   */
   reporting?(request: Req, now: boolean): void;
   /**
    * @internal Abandoned while its own report was under way (`reporting`): true once, so that handleErrorSafely
