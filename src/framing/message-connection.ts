@@ -127,6 +127,8 @@ export class MessageConnection implements MessageChannel {
    */
   private queued = 0;
   private replyEnd = 0;
+  /** drained() after the message loop ended (from `@Finish`), shared by its callers while the socket needs draining. */
+  private drainAfterServe: Promise<boolean> | undefined;
   /** Pushers waiting in drained(): called with true once the output is below the high-water mark, false once the connection ended. */
   private drainWaiters: Array<(writable: boolean) => void> | undefined;
   /** Removes watchBeforeServe()'s listeners. */
@@ -220,12 +222,14 @@ export class MessageConnection implements MessageChannel {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return Promise.resolve(false);
     if (!socket.writableNeedDrain) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
+    // One wait however many callers: a listener pair each warned of a leak (MaxListeners) past ten.
+    return (this.drainAfterServe ??= new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (ok: boolean) => () => {
         clearTimeout(timer);
         socket.off('drain', drained);
         socket.off('close', closed);
+        this.drainAfterServe = undefined;
         resolve(ok);
       };
       const drained = settle(true);
@@ -233,7 +237,7 @@ export class MessageConnection implements MessageChannel {
       socket.once('drain', drained);
       socket.once('close', closed);
       if (this.idleMs !== Infinity) timer = setTimeout(closed, this.idleMs);
-    });
+    }));
   }
 
   /**

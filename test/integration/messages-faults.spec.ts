@@ -417,3 +417,45 @@ describe('@OnMessage: drained() in @Finish, to a client that does not read', () 
     }
   });
 });
+
+describe('@OnMessage: many drained() at once in @Finish, to a client that reads late', () => {
+  const said: boolean[][] = [];
+  const drainListeners: number[] = [];
+  @TcpServer(0) @Framing('lines', { maxLength: 16 * 1024 * 1024 })
+  class Farewells {
+    @OnMessage() on(line: string) { return line === 'big' ? 'z'.repeat(8 * 1024 * 1024) : line; }
+    @Finish() async finish(req: MessageRequest) {
+      const once = jest.spyOn(net.Socket.prototype, 'once');
+      const waits = Array.from({ length: 20 }, () => req.drained());
+      const sockets = new Set(once.mock.contexts as net.Socket[]);
+      once.mockRestore();
+      for (const socket of sockets) drainListeners.push(socket.listenerCount('drain'));
+      said.push(await Promise.all(waits));
+    }
+  }
+
+  test('share one wait: all say true once the client reads, one listener on the socket (one each warned of a leak past ten)', async () => {
+    said.length = 0;
+    drainListeners.length = 0;
+    const s = serve(await bootstrap(Farewells, { logger: { error: () => undefined, warn: () => undefined } }));
+    const c = await connect(tcp(s));
+    c.on('error', () => undefined);
+    c.pause(); // reads nothing, until @Finish waits
+    try {
+      const closed = readUntilClose(c, 20000);
+      c.end('big\n');
+      await within(10000, '@Finish to wait in drained()', (async () => {
+        while (drainListeners.length === 0) await new Promise((r) => setTimeout(r, 20));
+      })());
+      c.resume();
+      await closed;
+      await within(10000, 'drained() in @Finish to settle', (async () => {
+        while (said.length === 0) await new Promise((r) => setTimeout(r, 20));
+      })());
+      expect(said).toEqual([Array(20).fill(true)]);
+      expect(drainListeners).toEqual([1]);
+    } finally {
+      c.destroy();
+    }
+  });
+});
