@@ -3,8 +3,9 @@ import { ClientAddress, formatAddress } from '../transports/address';
 
 export const edgeMessages = {
   proxyUntrusted: (peer: ClientAddress) =>
-    `PROXY protocol: ${formatAddress(peer)} is not a trusted proxy, so its header cannot be believed. ` +
-    `Fix: add its address or CIDR to proxyProtocol.trusted (default loopback).`,
+    `PROXY protocol: ${formatAddress(peer)} is not a trusted proxy, so nothing it sends is taken for a header: ` +
+    `clients must connect through the load balancer. Fix: connect through it, or add the proxy's address or CIDR ` +
+    `to proxyProtocol.trusted (default loopback).`,
   proxyMissing: (peer: ClientAddress) =>
     `PROXY protocol: ${formatAddress(peer)} sent no PROXY header (proxyProtocol.required is true). ` +
     `Fix: connect through the load balancer with send-proxy / proxy_protocol on, or set proxyProtocol: { required: false }.`,

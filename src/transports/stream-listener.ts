@@ -10,6 +10,7 @@ import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble 
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { isResetBeforeAccept, readFirstBytes, resetClient } from './reset-before-accept';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -295,46 +296,32 @@ export class StreamListener {
       socket.destroy();
       return;
     }
-    const peer: ClientAddress = this.endpoint.kind === 'unix' ? { path: '' } : peerAddress(socket);
+    const tcp = this.endpoint.kind === 'tcp';
+    const reset = tcp && isResetBeforeAccept(socket);
+    const peer: ClientAddress = !tcp ? { path: '' } : reset ? resetClient(socket) : peerAddress(socket);
     (socket as Numbered)[ACCEPTED] = ++this.acceptedCount;
     stampAccepted(socket);
     this.edge.accepted?.();
     // No peer address: the client reset before Node accepted it (HAProxy ends its checks so). A health check, unless
     // it sent bytes first: those are still readable (then ECONNRESET), and were dropped unread (hostile run).
-    if (this.endpoint.kind === 'tcp' && peer.host === '') return this.acceptReset(socket, peer);
+    if (reset) return this.acceptReset(socket, peer);
     this.admit(socket, peer);
   }
 
   /**
-   * A connection whose client reset before it was accepted: read once. No byte (its end or its reset first): a
-   * health check, closed. A byte: put back, paused, and the connection goes on as any other (its reset comes
-   * to whatever reads after the bytes), its client `{ host: '' }`, the address being gone with the reset.
+   * A connection whose client reset before it was accepted (reset-before-accept.ts): read once. No byte: a
+   * health check, closed. Bytes: the connection goes on as any other (its reset comes to whatever reads after
+   * the bytes), its client `{ host: '', port: 0 }`, the address being gone with the reset.
    */
   private acceptReset(socket: net.Socket, peer: ClientAddress): void {
     this.open.add(socket); // close() destroys it meanwhile
-    const settle = (chunk?: Buffer) => {
-      socket.off('data', onData);
-      socket.off('error', gone);
-      socket.off('end', gone);
-      socket.off('close', gone);
+    readFirstBytes(socket, (gotBytes) => {
       if (this.closed) return; // close() destroyed it
-      if (chunk === undefined) {
-        this.open.delete(socket);
-        socket.destroy();
-        this.edge.dropped?.('health-check', peer);
-        return;
-      }
-      socket.pause();
-      socket.unshift(chunk);
-      this.admit(socket, peer);
-    };
-    const onData = (chunk: Buffer) => settle(chunk);
-    const gone = () => settle();
-    socket.on('data', onData);
-    socket.once('error', gone);
-    socket.once('end', gone);
-    socket.once('close', gone);
-    socket.resume();
+      if (gotBytes) return this.admit(socket, peer);
+      this.open.delete(socket);
+      socket.destroy();
+      this.edge.dropped?.('health-check', peer);
+    });
   }
 
   /** The limits, then the queue (the preamble first where this process runs it). */
@@ -441,7 +428,7 @@ type Numbered = { [ACCEPTED]?: number };
 /** The client address of an accepted TCP socket, read at accept time (it is gone once the socket closes). */
 function peerAddress(socket: net.Socket): ClientAddress {
   return {
-    host: socket.remoteAddress ?? '',
+    host: socket.remoteAddress!,
     port: socket.remotePort ?? 0,
     family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
   };

@@ -109,7 +109,7 @@ describe('the PROXY protocol and the lifecycle', () => {
     await closed(await rawConnect(endpoint(server), v1Header('198.51.100.5', 1000)));
     await within(5000, '@HandleError', until(() => errors.length > 0));
     expect(errors[0]).toBeInstanceOf(ProxyProtocolError);
-    expect((errors[0] as Error).message).toMatch(/127\.0\.0\.1:\d+ is not a trusted proxy.*Fix: add its address or CIDR to proxyProtocol.trusted/);
+    expect((errors[0] as Error).message).toMatch(/127\.0\.0\.1:\d+ is not a trusted proxy.*clients must connect through the load balancer.*Fix: connect through it, or add the proxy's address or CIDR to proxyProtocol.trusted/);
   });
 
   test('with required: false, an untrusted peer\'s header is refused at its signature, not read whole (a 64 KB v2 header cost ~140 ms of CPU) nor waited for', async () => {

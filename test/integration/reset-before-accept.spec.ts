@@ -8,12 +8,14 @@
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { bootstrap, HandlerClass, Server } from '../../src';
 import {
-  resetLog, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
+  resetGo, resetLog, ResetChildBusy, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
   ResetPerClient, ResetPerClientThreads, ResetThreadPerConnection, ResetThreads, ResetThreadsProxied,
 } from '../fixtures/reset-before-accept-handlers';
 import { until } from '../fakes/fake-server';
+import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
 const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined };
@@ -22,12 +24,12 @@ const quiet = { error: () => undefined, warn: () => undefined, info: () => undef
  * Clients in a child process, run while this process waits for it, blocked (spawnSync): each connects, sends
  * `request-<i>`, and resets 20 ms later, one after another, before this process (its main thread) can accept.
  */
-function resettingClientsWhileBlocked(port: number, n: number, header = ''): void {
+function resettingClientsWhileBlocked(port: number, n: number, header = '', send = true): void {
   const run = spawnSync(process.execPath, ['-e', `
     const net = require('net'); let i = 0;
     (function one() {
       const c = net.connect(${port}, '127.0.0.1', () => {
-        c.write(${JSON.stringify(header)} + 'request-' + i + '\\n');
+        if (${send}) c.write(${JSON.stringify(header)} + 'request-' + i + '\\n');
         setTimeout(() => { c.resetAndDestroy(); if (++i < ${n}) one(); else process.exit(0); }, 20);
       });
       c.on('error', () => undefined);
@@ -39,6 +41,11 @@ describe('a request sent just before a reset, while the server is not accepting'
   const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
   beforeEach(() => fs.writeFileSync(resetLog, ''));
   afterEach(() => fs.rmSync(resetLog, { force: true }));
+  const logged = () => fs.readFileSync(resetLog, 'utf8').split('\n').filter((l) => l !== '');
+  const requests = () => logged().filter((l) => l.startsWith('request-')).sort();
+  const verified = () => logged().filter((l) => l.startsWith('verify '));
+  /** What @Verify is given for a client whose address went with its reset: the IP shape, no address left. */
+  const resetClient = `verify ${JSON.stringify({ host: '', port: 0, family: 'IPv4' })}`;
 
   test.each([
     ['serial', ResetSerial],
@@ -53,10 +60,69 @@ describe('a request sent just before a reset, while the server is not accepting'
     const s = serve(await bootstrap(Handler, { logger: quiet }));
     const { port } = s.serverAddress as { port: number };
     resettingClientsWhileBlocked(port, 3);
-    await until(() => fs.readFileSync(resetLog, 'utf8').split('\n').length === 4, 10000);
-    expect(fs.readFileSync(resetLog, 'utf8').split('\n').sort()).toEqual(['', 'request-0', 'request-1', 'request-2']);
+    await until(() => requests().length === 3, 10000);
+    expect(requests()).toEqual(['request-0', 'request-1', 'request-2']);
+    expect(verified()).toEqual([resetClient, resetClient, resetClient]);
     await until(() => s.stats().active === 0, 10000);
     expect(s.stats()).toMatchObject({ healthChecks: 0, rejected: 0 });
+  });
+
+  test.each([
+    ['serial', ResetSerial],
+    ['@Concurrent', ResetConcurrent],
+    ['@Threading', ResetThreads],
+    ['@Forking, connectionsPerChild: 1', ResetChildPerConnection],
+  ] as Array<[string, HandlerClass]>)('%s, with no byte sent: a health check, that reaches no hook', async (_mode, Handler) => {
+    const s = serve(await bootstrap(Handler, { logger: quiet }));
+    const { port } = s.serverAddress as { port: number };
+    resettingClientsWhileBlocked(port, 3, '', false);
+    await until(() => s.stats().healthChecks === 3 && s.stats().active === 0, 10000);
+    expect(logged()).toEqual([]);
+    expect(s.stats()).toMatchObject({ rejected: 0, errors: 0, clientErrors: 0 });
+  });
+
+  describe('where a child accepts itself, while it is busy', () => {
+    afterEach(() => fs.rmSync(resetGo, { force: true }));
+
+    /** Blocks the child (a `busy` request), runs `clients` meanwhile, then lets the child go on; the busy client is answered. */
+    async function whileChildBusy(port: number, clients: () => void): Promise<void> {
+      const busy = net.connect(port, '127.0.0.1');
+      busy.on('error', () => undefined);
+      try {
+        const answered = new Promise<string>((resolve) => {
+          let got = '';
+          busy.on('data', (d: Buffer) => (got += d));
+          busy.on('close', () => resolve(got));
+        });
+        busy.end('busy\n');
+        await until(() => logged().includes('busy'), 10000);
+        clients();
+        fs.writeFileSync(resetGo, '');
+        expect(await within(10000, 'the busy request\'s answer', answered)).toBe('done\n');
+      } finally {
+        busy.destroy();
+      }
+    }
+
+    test('@Forking: a request sent before the reset reaches the handler, its client the IP shape with no address (it was { path: \'\' })', async () => {
+      const s = serve(await bootstrap(ResetChildBusy, { logger: quiet }));
+      const { port } = s.serverAddress as { port: number };
+      await whileChildBusy(port, () => resettingClientsWhileBlocked(port, 3));
+      await until(() => requests().length === 3, 10000);
+      expect(requests()).toEqual(['request-0', 'request-1', 'request-2']);
+      expect(verified().slice(1)).toEqual([resetClient, resetClient, resetClient]); // the first: the busy client's
+      await until(() => s.stats().active === 0, 10000);
+      expect(s.stats()).toMatchObject({ healthChecks: 0, rejected: 0 });
+    });
+
+    test('@Forking, with no byte sent: a health check, that reaches no hook (it ran @Verify)', async () => {
+      const s = serve(await bootstrap(ResetChildBusy, { logger: quiet }));
+      const { port } = s.serverAddress as { port: number };
+      await whileChildBusy(port, () => resettingClientsWhileBlocked(port, 3, '', false));
+      await until(() => s.stats().healthChecks === 3 && s.stats().active === 0, 10000);
+      expect(verified()).toHaveLength(1); // the busy client's
+      expect(s.stats()).toMatchObject({ rejected: 0, errors: 0, clientErrors: 0 });
+    });
   });
 
   test.each([

@@ -9,6 +9,7 @@ import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
+import { isResetBeforeAccept, readFirstBytes, resetClient } from '../../transports/reset-before-accept';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
@@ -436,11 +437,28 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * half the count (1 of 2, 100 of 200).
    */
   const nearly = (count: number) => count - Math.max(1, Math.floor(count / 2));
+  /** Whether this worker's listener is a TCP one (else Unix): set once it listens, before its first connection. */
+  let acceptsTcp = false;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
-    const client: ClientAddress = socket.remotePort === undefined
-      ? { path: '' }
-      : { host: socket.remoteAddress ?? '', port: socket.remotePort, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
+    if (!acceptsTcp) return serveAccepted(id, { path: '' }, socket);
+    // A client that reset before it was accepted, as the server's process takes it (reset-before-accept.ts): its
+    // address gone (it was read as a Unix client's, `{ path: '' }`), and with no byte a health check that ran
+    // @Verify (new-user run). A preamble run here (PROXY, TLS) makes it a health check itself, as there.
+    if (!isResetBeforeAccept(socket)) {
+      return serveAccepted(id, { host: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' }, socket);
+    }
+    const client = resetClient(socket);
+    if (edge.runsPreamble) return serveAccepted(id, client, socket);
+    readFirstBytes(socket, (gotBytes) => {
+      if (gotBytes) return serveAccepted(id, client, socket);
+      socket.destroy();
+      channel.post({ t: 'accepted', id, client });
+      took();
+      channel.post({ t: 'done', id, dropped: 'health-check', bytes: [0, 0], ms: 0 });
+    });
+  };
+  const serveAccepted = (id: number, client: ClientAddress, socket: net.Socket) => {
     channel.post({ t: 'accepted', id, client });
     took();
     startStream(id, client, socket, undefined, { draining });
@@ -488,6 +506,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (msg.prime) server.close(); // the shared socket stays listening: the server's process holds it too
       else {
         listener = server;
+        acceptsTcp = typeof server.address() !== 'string';
         sharedQueue = handle !== undefined;
         acceptWatch?.start();
       }
