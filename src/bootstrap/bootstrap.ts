@@ -60,7 +60,10 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
       servers.push(face);
     }
     await Promise.all(servers.map((s) => s.classicServer.ready));
-    servers.forEach((s, i) => s.logger.info(messages.listening(s.handlerName, s.describeAddress(), definitions[i].concurrency.kind)));
+    servers.forEach((s, i) => {
+      s.announced = true;
+      s.logger.info(messages.listening(s.handlerName, s.describeAddress(), definitions[i].concurrency.kind));
+    });
   } catch (err) {
     open = servers.length;
     await Promise.all(servers.map((s) => s.close()));

@@ -98,6 +98,9 @@ export class Server implements AsyncDisposable {
   /** @internal handleSignals began this server's drain: a serveForever() after its close() resolves instead of rejecting. */
   endedBySignal = false;
 
+  /** @internal bootstrap() logged that this server listens: its close() logs that it closed. */
+  announced = false;
+
   /** @internal The signal's drain of this server, to its close (it never rejects: its failure is logged and sets the exit code). */
   signalDrain: Promise<void> | undefined;
 
@@ -123,7 +126,8 @@ export class Server implements AsyncDisposable {
       this.cleanups.splice(0).forEach((c) => c());
       await this.classic.close();
       await this.release();
-      this.logger.info(messages.closed(this.handlerName));
+      // Not for a server bootstrap() gave up on before it said it listened (a path in use): it never opened.
+      if (this.announced) this.logger.info(messages.closed(this.handlerName));
     })();
     return this.closing;
   }

@@ -134,6 +134,23 @@ describe('bootstrap features', () => {
     await expect(bootstrap(SecondEcho)).rejects.toThrow(/^SecondEcho: /);
   });
 
+  test('a server that never listened (its port in use) logs no "closed" line, as it logged no "listening" one (new-user run)', async () => {
+    @TcpServer({ port: 0, host: '127.0.0.1' })
+    class Holder { @Handle() handle() {} }
+    const first = await bootstrap(Holder);
+    servers.push(first);
+    @TcpServer({ port: (first.serverAddress as { port: number }).port, host: '127.0.0.1' })
+    class Late { @Handle() handle() {} }
+    const info: string[] = [];
+    await expect(bootstrap(Late, { logger: { info: (m) => info.push(m), error: () => undefined } })).rejects.toThrow(/^Late: /);
+    expect(info).toEqual([]);
+    @TcpServer({ port: 0, host: '127.0.0.1' })
+    class Fine { @Handle() handle() {} }
+    const fine = await bootstrap(Fine, { logger: { info: (m) => info.push(m), error: () => undefined } });
+    await fine.close();
+    expect(info).toEqual([expect.stringMatching(/^Fine: listening/), 'Fine: closed']);
+  });
+
   test.each([
     ['@UnixStreamServer', (p: string) => UnixStreamServer({ path: p, mode: 0o600 })],
     ['@UnixDatagramServer', (p: string) => UnixDatagramServer({ path: p, mode: 0o640 })],
