@@ -394,8 +394,11 @@ export class UnixStreamServer extends StreamServer<string> {
     if (typeof options === 'object' && options !== null) checkUnixPerClient({ decorator: `new ${new.target.name}()`, cls: Handler?.name || 'its handler' }, options);
   }
 
+  /** @internal The socket file's permission bits (the decorators' `mode`): the file is created with them, not chmod()ed to them after. */
+  socketMode: number | undefined;
+
   protected endpoint(): StreamEndpoint {
-    return { kind: 'unix', path: boundPath(this.serverAddress), backlog: this.requestQueueSize };
+    return { kind: 'unix', path: boundPath(this.serverAddress), backlog: this.requestQueueSize, mode: this.socketMode };
   }
 
   protected boundAddress(): string {

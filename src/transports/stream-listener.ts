@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress, clientNamedBy } from './address';
@@ -14,7 +15,24 @@ import { isResetBeforeAccept, readFirstBytes, resetClient } from './reset-before
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
-  | { kind: 'unix'; path: string; backlog: number };
+  | { kind: 'unix'; path: string; backlog: number; mode?: number };
+
+/**
+ * Runs `bind` (a synchronous bind of the Unix socket file at `ep`) under a umask that leaves exactly the
+ * endpoint's `mode`, so that the file never exists with wider permission bits: chmod() after the bind left
+ * a window in which a peer the mode excludes could connect, and its connection was then served (the kernel
+ * checks the file's permissions at connect() only). Process-wide, but only for this synchronous call; worker
+ * threads cannot set the umask (the chmod that follows the bind is then all there is).
+ */
+function withModeUmask<T>(ep: StreamEndpoint, bind: () => T): T {
+  if (ep.kind !== 'unix' || ep.mode === undefined || !isMainThread) return bind();
+  const previous = process.umask(~ep.mode & 0o777);
+  try {
+    return bind();
+  } finally {
+    process.umask(previous);
+  }
+}
 
 /** Why a connection ended before the server loop saw it. */
 export type DropKind = 'rejected' | 'health-check' | 'error';
@@ -128,7 +146,7 @@ export class StreamListener {
   private async bindSharedHandle(): Promise<void> {
     const ep = this.endpoint;
     const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
-    let made = ep.kind === 'unix' ? create(ep.path, -1, -1) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+    let made = ep.kind === 'unix' ? withModeUmask(ep, () => create(ep.path, -1, -1)) : create(ep.host, ep.port, net.isIP(ep.host), undefined, ep.ipv6Only ? UV_TCP_IPV6ONLY : 0);
     if (typeof made !== 'number' && ep.kind !== 'unix') {
       // libuv defers a TCP bind's EADDRINUSE to listen() (uv_tcp_bind's delayed_error), which the children
       // call: asking for the bound address reports it here, before any child starts.
@@ -168,7 +186,7 @@ export class StreamListener {
       this.server.once('error', onError);
       this.server.once('listening', onListening);
       if (ep.kind === 'tcp') this.server.listen({ host: ep.host, port: ep.port, backlog: ep.backlog, ipv6Only: ep.ipv6Only, ...(reusePort ? { reusePort } : {}) });
-      else this.server.listen({ path: ep.path, backlog: ep.backlog });
+      else withModeUmask(ep, () => this.server.listen({ path: ep.path, backlog: ep.backlog }));
     });
     if (ep.kind === 'unix') this.created = await identityOf(ep.path);
     // After listening, an error on the listening socket (rare: EMFILE on accept) must not crash the process.
