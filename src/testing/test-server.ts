@@ -15,7 +15,7 @@ import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { isStreamTransport } from '../metadata/definition';
 import { type ClientAddress, formatAddress } from '../transports/address';
-import { sendError } from '../transports/udp.socket';
+import { carriedOverIpv6, sendError } from '../transports/udp.socket';
 import { MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD } from '../decorators/udp-server.decorator';
 import { unboundPeerError } from '../transports/unix-dgram.socket';
 import type { DatagramSocket } from '../transports/datagram-socket';
@@ -389,7 +389,7 @@ export class TestServer {
       send: async (bytes: Buffer, to: ClientAddress) => {
         if (unix && (to as { path?: string }).path === '') throw unboundPeerError(owner);
         const ip = to as { host: string; family?: string };
-        if (!unix && bytes.length > (ip.family === 'IPv6' || ip.host.includes(':') ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD)) {
+        if (!unix && bytes.length > (carriedOverIpv6(ip) ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD)) {
           throw sendError(owner, bytes.length, ip, Object.assign(new Error(`send EMSGSIZE ${formatAddress(to)}`), { code: 'EMSGSIZE' }));
         }
         reply = Buffer.concat([reply ?? Buffer.alloc(0), bytes]);

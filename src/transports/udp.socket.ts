@@ -164,7 +164,17 @@ function closeQuietly(socket: dgram.Socket): Promise<void> {
 /** A reply too long for one UDP datagram (EMSGSIZE) says so, with its size and the fix; other errors pass as they are. */
 export function sendError(owner: string, bytes: number, to: { host: string; family?: string }, err: Error): Error {
   if ((err as NodeJS.ErrnoException).code !== 'EMSGSIZE') return err;
-  return Object.assign(new Error(text.tooLong(owner, bytes, to.family === 'IPv6' || to.host.includes(':')), { cause: err }), { code: 'EMSGSIZE' });
+  return Object.assign(new Error(text.tooLong(owner, bytes, carriedOverIpv6(to)), { cause: err }), { code: 'EMSGSIZE' });
+}
+
+/**
+ * Whether a datagram to `to` travels as IPv6, so may carry 65,527 bytes rather than IPv4's 65,507. An
+ * IPv4-mapped address (`::ffff:127.0.0.1`: an IPv4 client of a dual-stack `'::'` socket, whose family Node
+ * reports as IPv6) travels as IPv4, and the kernel refuses more than 65,507 bytes to it (EMSGSIZE).
+ */
+export function carriedOverIpv6(to: { host: string; family?: string }): boolean {
+  if (/^::ffff:\d{1,3}(\.\d{1,3}){3}$/i.test(to.host)) return false;
+  return to.family === 'IPv6' || to.host.includes(':');
 }
 
 const text = {
