@@ -4,6 +4,7 @@ import { LifecycleSteps, runLifecycle } from './run-lifecycle';
 import { messages } from '../errors/messages';
 import { describeThrown } from '../errors/thrown';
 import { settledWithin } from '../transports/event-loop';
+import { BufferWriter } from '../transports/stream-writer';
 
 type Hooked = Record<string | symbol, (...args: unknown[]) => unknown>;
 
@@ -46,12 +47,21 @@ export function decoratedLifecycle(def: HandlerDefinition, instance: unknown, re
   const { setup, handle, finish, message } = def.hooks;
   if (message === undefined) {
     let steps = stepsOf.get(def);
-    if (!steps) stepsOf.set(def, (steps = { setup, handle: handle!, finish }));
+    if (!steps) stepsOf.set(def, (steps = { setup, handle: handle!, finish, setupFailed: discardDatagramReply }));
     return runLifecycle(instance as object, steps, req);
   }
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);
-  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call) }, req);
+  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call), setupFailed: discardDatagramReply }, req);
+}
+
+/**
+ * @Setup threw: a datagram's reply is not sent, as Python's DatagramRequestHandler sends it from finish(), which
+ * does not run when setup() raised (and as the classic layer does). What @Setup wrote is dropped.
+ */
+function discardDatagramReply(req: unknown): void {
+  const writer = (req as { wfile?: unknown }).wfile ?? (req as { reply?: unknown }).reply;
+  if (writer instanceof BufferWriter) writer.discard();
 }
 
 /** After a lifecycle that did not throw: the writes the handler did not await, delivered or failed (stream requests). */

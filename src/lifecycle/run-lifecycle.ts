@@ -15,6 +15,8 @@ export interface LifecycleSteps {
   /** A method of `self`, or the step itself (an `@OnMessage` handler's message loop). */
   handle: PropertyKey | ((...args: unknown[]) => unknown);
   finish?: PropertyKey;
+  /** Called with the lifecycle's `args` when setup threw or rejected (before the error goes on): a datagram's reply is then not owed. */
+  setupFailed?: (...args: unknown[]) => void;
 }
 
 type Steps = Record<PropertyKey, (...args: unknown[]) => unknown>;
@@ -32,10 +34,18 @@ export function runLifecycle(self: object, steps: LifecycleSteps, ...args: unkno
   try {
     prepared = target[steps.setup](...args);
   } catch (err) {
+    steps.setupFailed?.(...args);
     return Promise.reject(err);
   }
   // setup is awaited, even when it returns no promise (as an async runner would): handle starts a tick later
-  return Promise.resolve(prepared).then(() => handleThenFinish(target, steps, args));
+  const failed = steps.setupFailed;
+  return Promise.resolve(prepared).then(
+    () => handleThenFinish(target, steps, args),
+    failed === undefined ? undefined : (err: unknown) => {
+      failed(...args);
+      throw err;
+    },
+  );
 }
 
 function handleThenFinish(target: Steps, steps: LifecycleSteps, args: unknown[]): Promise<void> {

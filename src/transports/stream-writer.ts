@@ -292,6 +292,13 @@ export class BufferWriter {
     this.sealed = true;
   }
 
+  /** Drops what was written and seals: no reply is owed (the request's @Setup threw, as Python's finish() then never sends). */
+  discard(): void {
+    this.chunks.length = 0;
+    this.bytes = 0;
+    this.sealed = true;
+  }
+
   /** Whether seal() has been called: the reply has been taken, and nothing written now would be sent. */
   get isSealed(): boolean {
     return this.sealed;
