@@ -201,11 +201,15 @@ export class UnixDatagramServer extends DatagramServer<string> {
     super(normaliseUnix(address, 'UnixDatagramServer'), Handler, options);
   }
 
+  /** @internal The socket file's permission bits (the decorators' `mode`): the file is created with them, not chmod()ed to them after. */
+  socketMode: number | undefined;
+
   protected createSocket(): DatagramSocket {
     return createUnixDatagramSocket({
       path: boundPath(this.serverAddress, true),
       maxPacketSize: this.maxPacketSize,
       owner: this.logName,
+      mode: this.socketMode,
       onFailure: (error) => this.logger.error(error.message), // it receives nothing more: say so once
     });
   }

@@ -74,6 +74,8 @@ export interface UnixDatagramSocketOptions {
   onFailure?: (error: Error) => void;
   /** Senders bound beside the first at bind(), for the replacements of a stuck one (see unix-dgram.socket.ts). Default 64. */
   spareSenders?: number;
+  /** The socket file's permission bits: it is created with them (none: the process's umask decides). */
+  mode?: number;
 }
 
 export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
@@ -94,7 +96,7 @@ export function createUdpSocket(opts: UdpSocketOptions): DatagramSocket {
 export function createUnixDatagramSocket(opts: UnixDatagramSocketOptions): DatagramSocket {
   const owner = opts.owner ?? 'UnixDatagramServer';
   return new UnixDatagramSocket(
-    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner, MAX_UNIX_DATAGRAM_PACKET), owner, onFailure: opts.onFailure, spareSenders: opts.spareSenders ?? SPARE_SENDERS },
+    { path: opts.path, maxPacketSize: checkMaxPacketSize(opts.maxPacketSize, owner, MAX_UNIX_DATAGRAM_PACKET), owner, onFailure: opts.onFailure, spareSenders: opts.spareSenders ?? SPARE_SENDERS, mode: opts.mode },
     loadUnixDgramAddon(),
   );
 }

@@ -1,6 +1,5 @@
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
 import { ClientAddress, clientNamedBy } from './address';
@@ -10,28 +9,16 @@ import type { ConnectionLimiter } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
-import { claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { bindingWithMode, claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 import { isResetBeforeAccept, readFirstBytes, resetClient } from './reset-before-accept';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
   | { kind: 'unix'; path: string; backlog: number; mode?: number };
 
-/**
- * Runs `bind` (a synchronous bind of the Unix socket file at `ep`) under a umask that leaves exactly the
- * endpoint's `mode`, so that the file never exists with wider permission bits: chmod() after the bind left
- * a window in which a peer the mode excludes could connect, and its connection was then served (the kernel
- * checks the file's permissions at connect() only). Process-wide, but only for this synchronous call; worker
- * threads cannot set the umask (the chmod that follows the bind is then all there is).
- */
+/** `bind` under the umask of the endpoint's `mode` (unix-path.ts bindingWithMode): the file is created with its bits. */
 function withModeUmask<T>(ep: StreamEndpoint, bind: () => T): T {
-  if (ep.kind !== 'unix' || ep.mode === undefined || !isMainThread) return bind();
-  const previous = process.umask(~ep.mode & 0o777);
-  try {
-    return bind();
-  } finally {
-    process.umask(previous);
-  }
+  return ep.kind === 'unix' ? bindingWithMode(ep.mode, bind) : bind();
 }
 
 /** Why a connection ended before the server loop saw it. */

@@ -57,7 +57,7 @@ import { AddressInUseError, UnreachableClientError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
 import { closedForSend } from './socket-closed';
-import { identityOf, identityOfSync, isAbstract, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { bindingWithMode, identityOf, identityOfSync, isAbstract, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
 
@@ -174,6 +174,8 @@ export interface ResolvedUnixDgramOptions {
   onFailure?: (error: Error) => void;
   /** How many spare senders bind() binds (SPARE_SENDERS by default). */
   spareSenders: number;
+  /** The socket file's permission bits (`@UnixDatagramServer`'s `mode`): it is created with them (bindingWithMode). */
+  mode?: number;
 }
 
 export class UnixDatagramSocket implements DatagramSocket {
@@ -247,19 +249,22 @@ export class UnixDatagramSocket implements DatagramSocket {
     let sender: NativeDgramSocket | undefined;
     const spares: NativeDgramSocket[] = [];
     try {
-      if (!isAbstract(path)) {
-        sender = widened(new this.Native());
-        sender.bind(path);
-        fs.unlinkSync(path);
-        // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
-        for (let i = 0; i < this.opts.spareSenders; i++) {
-          const spare = widened(new this.Native());
-          spares.push(spare);
-          spare.bind(path);
+      // Every file made at the path has the server's mode from its creation, the senders' too (clients could send to them).
+      bindingWithMode(isAbstract(path) ? undefined : this.opts.mode, () => {
+        if (!isAbstract(path)) {
+          sender = widened(new this.Native());
+          sender.bind(path);
           fs.unlinkSync(path);
+          // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
+          for (let i = 0; i < this.opts.spareSenders; i++) {
+            const spare = widened(new this.Native());
+            spares.push(spare);
+            spare.bind(path);
+            fs.unlinkSync(path);
+          }
         }
-      }
-      socket.bind(path);
+        socket.bind(path);
+      });
       this.created = await identityOf(path);
     } catch (err) {
       socket.close();
@@ -419,7 +424,8 @@ export class UnixDatagramSocket implements DatagramSocket {
       const mode = isOwnFile(path, this.created) ? fs.statSync(path).mode & 0o777 : undefined;
       fresh = widened(new this.Native()); // before the unlink, as in replaceSender()
       if (mode !== undefined) fs.unlinkSync(path);
-      fresh.bind(path);
+      const bound = fresh;
+      bindingWithMode(mode, () => bound.bind(path)); // never wider than the file it replaces, even for a moment
       if (mode !== undefined) fs.chmodSync(path, mode);
       this.created = identityOfSync(path);
     } catch (err) {

@@ -18,6 +18,7 @@ import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
 import * as net from 'net';
 import { dirname, isAbsolute, resolve } from 'path';
+import { isMainThread } from 'worker_threads';
 import { AddressInUseError, ConfigurationError } from '../errors/errors';
 
 /** How long the liveness probe may take; a local connect answers in well under a millisecond. */
@@ -354,5 +355,22 @@ function lstatSyncOrUndefined(path: string): Stats | undefined {
     return fs.lstatSync(path);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Runs `bind` (a synchronous bind that creates a Unix socket file) under a umask that leaves exactly `mode`
+ * (a Unix server's `mode`), so that the file never exists with wider permission bits: a chmod() after the
+ * bind left a window in which a peer the mode excludes could connect (the kernel checks the file's bits at
+ * connect() and send() only), and was then served. Process-wide, but only for this synchronous call; worker
+ * threads cannot set the umask (the chmod() that follows the bind is then all there is). No `mode`: as it is.
+ */
+export function bindingWithMode<T>(mode: number | undefined, bind: () => T): T {
+  if (mode === undefined || !isMainThread) return bind();
+  const previous = process.umask(~mode & 0o777);
+  try {
+    return bind();
+  } finally {
+    process.umask(previous);
   }
 }

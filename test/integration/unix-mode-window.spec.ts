@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bootstrap, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
+import { bootstrap, DatagramRequest, Handle, Server, StreamRequest, UnixDatagramServer, UnixStreamServer } from '../../src';
 import { PrivateForked } from '../fixtures/private-socket-handlers';
 import { removeTempDir, tempDir } from '../helpers/clients';
 
@@ -53,6 +53,12 @@ describe('@UnixStreamServer({ mode }): the socket file never has wider permissio
     @UnixStreamServer({ path: '/unused', mode: 0o600 })
     class Private { @Handle() async h(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); } }
     expect([...(await bitsSeenWhileStarting(Private, path.join(dir, 'p.sock')))]).toEqual([0o600]);
+  });
+
+  test('@UnixDatagramServer: only 0o600 is ever seen at the path (a datagram sent to a wider file was queued, and served)', async () => {
+    @UnixDatagramServer({ path: '/unused', mode: 0o600 })
+    class PrivateDatagrams { @Handle() async h(req: DatagramRequest) { await req.wfile.write(req.data); } }
+    expect([...(await bitsSeenWhileStarting(PrivateDatagrams, path.join(dir, 'd.sock')))]).toEqual([0o600]);
   });
 
   test('@Forking (the children accept from a socket bound by the server): only 0o600 is ever seen at the path', async () => {
