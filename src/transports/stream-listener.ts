@@ -368,7 +368,10 @@ export class StreamListener {
   }
 
   /** maxConnectionsPerClient for the client a PROXY header named, asked by the preamble before its TLS handshake. */
-  private readonly admitNamed = (raw: net.Socket, client: ClientAddress): boolean => client.host === undefined || this.edge.limiter!.identify(raw, client.host);
+  private readonly admitNamed = (raw: net.Socket, client: ClientAddress): boolean => {
+    const key = perClientKey(client);
+    return key === undefined || this.edge.limiter!.identify(raw, key);
+  };
 
   /** The preamble is done: queue the connection to serve, or drop it (a health check, a client over its limit). */
   private ready(raw: net.Socket, peer: ClientAddress, result: PreambleResult | undefined): void {
@@ -379,7 +382,8 @@ export class StreamListener {
     const { socket, clientAddress } = result;
     const limiter = this.edge.limiter;
     if (limiter && socket !== raw) limiter.alias(raw, socket);
-    if (result.overLimit || (limiter && clientAddress.host !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, clientAddress.host))) {
+    const key = perClientKey(clientAddress);
+    if (result.overLimit || (limiter && key !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, key))) {
       socket.destroy();
       raw.destroy();
       return this.edge.dropped?.('rejected', clientAddress);
@@ -440,3 +444,15 @@ function peerAddress(socket: net.Socket): ClientAddress {
 }
 
 function ignore(): void {}
+
+/**
+ * The key `maxConnectionsPerClient` counts a client a PROXY header named under: its host, or, for a v2 header
+ * naming an AF_UNIX client (HAProxy's unix-socket frontends send those), its socket path. Undefined only for
+ * an address with neither: such a client counts toward maxConnections only. (Without this, every client named
+ * by an AF_UNIX header was counted under no key at all, and maxConnectionsPerClient never refused one.)
+ */
+function perClientKey(client: ClientAddress): string | undefined {
+  if (client.host !== undefined) return client.host;
+  const path = (client as { path?: string }).path;
+  return path === undefined ? undefined : `unix:${path}`;
+}
