@@ -445,14 +445,19 @@ function peerAddress(socket: net.Socket): ClientAddress {
 
 function ignore(): void {}
 
+/** `::ffff:a.b.c.d`, as Node and the PROXY parser write an IPv4-mapped IPv6 address. */
+const MAPPED_IPV4 = /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i;
+
 /**
- * The key `maxConnectionsPerClient` counts a client a PROXY header named under: its host, or, for a v2 header
+ * The key `maxConnectionsPerClient` counts a client a PROXY header named under: its host (IPv4 however it was
+ * spelt), or, for a v2 header
  * naming an AF_UNIX client (HAProxy's unix-socket frontends send those), its socket path. Undefined only for
  * an address with neither: such a client counts toward maxConnections only. (Without this, every client named
  * by an AF_UNIX header was counted under no key at all, and maxConnectionsPerClient never refused one.)
  */
 function perClientKey(client: ClientAddress): string | undefined {
-  if (client.host !== undefined) return client.host;
+  // An IPv4 client in its IPv4-mapped IPv6 spelling (a TCP6 header, a dual-stack proxy) is the same client.
+  if (client.host !== undefined) return MAPPED_IPV4.test(client.host) ? client.host.slice(7) : client.host;
   const path = (client as { path?: string }).path;
   return path === undefined ? undefined : `unix:${path}`;
 }

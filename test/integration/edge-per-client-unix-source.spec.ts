@@ -55,3 +55,22 @@ describe.each([
     expect(server.stats().rejected).toBe(1);
   });
 });
+
+describe('maxConnectionsPerClient behind the PROXY protocol: one IPv4 client, however its header spells it', () => {
+  const serve = servingInTests<Server>();
+  const sockets: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  test('TCP4 198.51.100.1, then TCP6 ::ffff:198.51.100.1: the second is refused (it counted as another client)', async () => {
+    const server = serve(await bootstrap(ProxyConcurrent as new () => object, { transport: { port: 0, proxyProtocol: true, limits: { maxConnectionsPerClient: 1, lineTimeout: 5 } } }));
+    const first = await rawConnect(endpoint(server), Buffer.from('PROXY TCP4 198.51.100.1 192.0.2.1 4000 80\r\n'));
+    sockets.push(first);
+    expect((await askInfo(first)).client).toMatchObject({ host: '198.51.100.1' });
+    const mapped = await rawConnect(endpoint(server), Buffer.from('PROXY TCP6 ::ffff:198.51.100.1 2001:db8::1 4001 80\r\n'));
+    sockets.push(mapped);
+    expect((await closed(mapped, 5000)).data).toBe('');
+    expect(server.stats().rejected).toBe(1);
+  });
+});
