@@ -1,11 +1,13 @@
 /** The body of a sockserve worker thread (started by thread-entry.js): it connects the runtime to parentPort. */
 import { parentPort, workerData } from 'node:worker_threads';
+import { refuseUnixDgramAddonInThread } from './addon-guard';
 import { loadWorkerModules } from './class-ref';
 import { startWorkerRuntime } from './worker-runtime';
 import type { WorkerSpec } from './protocol';
 
 const port = parentPort!;
 const spec = workerData as WorkerSpec;
+refuseUnixDgramAddonInThread(); // before the handler's modules load: one that requires the addon must fail, not abort the process later
 // ES modules can only be imported, asynchronously: load the handler's modules before the runtime starts.
 // A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
 // A module that starts a server unguarded and handles the error itself (exiting, say) is told of at once.
