@@ -437,11 +437,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * half the count (1 of 2, 100 of 200).
    */
   const nearly = (count: number) => count - Math.max(1, Math.floor(count / 2));
-  /** Whether this worker's listener is a TCP one (else Unix): set once it listens, before its first connection. */
-  let acceptsTcp = false;
+  /**
+   * Whether this worker's listener is a TCP one (else Unix), from its `listen` (an address to listen on, or the
+   * server's address: `[host, port]` or a path); undefined if it said neither, and each socket tells then.
+   */
+  let acceptsTcp: boolean | undefined;
   const acceptHere = (socket: net.Socket) => {
     const id = --nextOwnId;
-    if (!acceptsTcp) return serveAccepted(id, { path: '' }, socket);
+    if (!(acceptsTcp ?? socket.localFamily !== undefined)) return serveAccepted(id, { path: '' }, socket);
     // A client that reset before it was accepted, as the server's process takes it (reset-before-accept.ts): its
     // address gone (it was read as a Unix client's, `{ path: '' }`), and with no byte a health check that ran
     // @Verify (new-user run). A preamble run here (PROXY, TLS) makes it a health check itself, as there.
@@ -480,6 +483,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const listen = (msg: ToWorker & { t: 'listen' }, handle: unknown) => {
     draining = msg.draining;
     if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
+    acceptsTcp = msg.address !== undefined ? true : msg.server !== undefined ? typeof msg.server !== 'string' : acceptsTcp;
     if (!msg.prime && msg.limit !== undefined) limit = msg.limit;
     if (listener || datagrams) return channel.post({ t: 'listening' });
     if (!msg.prime && taken >= limit && handle && !msg.datagrams) {
@@ -506,7 +510,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (msg.prime) server.close(); // the shared socket stays listening: the server's process holds it too
       else {
         listener = server;
-        acceptsTcp = typeof server.address() !== 'string';
         sharedQueue = handle !== undefined;
         acceptWatch?.start();
       }
