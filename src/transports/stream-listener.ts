@@ -457,7 +457,10 @@ const MAPPED_IPV4 = /^::ffff:\d{1,3}(\.\d{1,3}){3}$/i;
  */
 function perClientKey(client: ClientAddress): string | undefined {
   // An IPv4 client in its IPv4-mapped IPv6 spelling (a TCP6 header, a dual-stack proxy) is the same client.
-  if (client.host !== undefined) return MAPPED_IPV4.test(client.host) ? client.host.slice(7) : client.host;
+  // No address left (a client that reset before it was accepted, `host: ''`; an unbound or abstract Unix client,
+  // `path: ''`, as nearly every client of a unix-socket frontend is): not one client, so no per-client key;
+  // under '' (or 'unix:') unrelated clients shared one bucket and all but the first were refused.
+  if (client.host !== undefined) return client.host === '' ? undefined : MAPPED_IPV4.test(client.host) ? client.host.slice(7) : client.host;
   const path = (client as { path?: string }).path;
-  return path === undefined ? undefined : `unix:${path}`;
+  return path === undefined || path === '' ? undefined : `unix:${path}`;
 }
