@@ -367,7 +367,12 @@ function lstatSyncOrUndefined(path: string): Stats | undefined {
  */
 export function bindingWithMode<T>(mode: number | undefined, bind: () => T): T {
   if (mode === undefined || !isMainThread) return bind();
-  const previous = process.umask(~mode & 0o777);
+  // Never wider than the umask in force: the umask is the whole process's, and another thread (a worker, libuv's
+  // pool running an fs call of this one) creating a file meanwhile got `mode`'s bits (0o666: world-writable)
+  // instead of its own. Only narrower: the file is then born narrower than `mode`, and the chmod() after gives
+  // it `mode`. (process.umask() with no argument reads it without changing it: DEP0139 is documentation-only.)
+  const previous = process.umask();
+  process.umask(previous | (~mode & 0o777));
   try {
     return bind();
   } finally {
