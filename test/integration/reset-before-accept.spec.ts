@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { bootstrap, HandlerClass, Server } from '../../src';
 import {
-  resetGo, resetLog, ResetChildBusy, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
+  resetGo, resetLog, ResetChildBusy, ResetChildBusyLimited, ResetChildPerConnection, ResetChildren, ResetConcurrent, ResetSerial, ResetSerialProxied,
   ResetPerClient, ResetPerClientThreads, ResetThreadPerConnection, ResetThreads, ResetThreadsProxied,
 } from '../fixtures/reset-before-accept-handlers';
 import { until } from '../fakes/fake-server';
@@ -113,6 +113,24 @@ describe('a request sent just before a reset, while the server is not accepting'
       expect(verified().slice(1)).toEqual([resetClient, resetClient, resetClient]); // the first: the busy client's
       await until(() => s.stats().active === 0, 10000);
       expect(s.stats()).toMatchObject({ healthChecks: 0, rejected: 0 });
+    });
+
+    test('@Forking, maxConnectionsPerChild 3: the busy child serves 3 at most; the reset clients it accepted at once counted as they came', async () => {
+      const pids = `${resetLog}.pids`;
+      fs.writeFileSync(pids, '');
+      try {
+        const s = serve(await bootstrap(ResetChildBusyLimited, { logger: quiet }));
+        const { port } = s.serverAddress as { port: number };
+        await whileChildBusy(port, () => resettingClientsWhileBlocked(port, 3));
+        await until(() => requests().length === 3, 10000);
+        const served = fs.readFileSync(pids, 'utf8').split('\n').filter((l) => l !== '').map((l) => l.split(' '));
+        const busyPid = served.find(([, what]) => what === 'busy')![0];
+        // Before: took() waited for each reset client's first read, so the child accepted all three at once, past its count.
+        expect(served.filter(([pid]) => pid === busyPid)).toHaveLength(3);
+        await until(() => s.stats().active === 0, 10000);
+      } finally {
+        fs.rmSync(pids, { force: true });
+      }
     });
 
     test('@Forking, with no byte sent: a health check, that reaches no hook (it ran @Verify)', async () => {

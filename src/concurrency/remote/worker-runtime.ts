@@ -453,11 +453,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     }
     const client = resetClient(socket);
     if (edge.runsPreamble) return serveAccepted(id, client, socket);
+    // Counted now, as accepted: libuv accepts every queued connection in one go, and a count that waited for the
+    // first read let the child take all of them past maxConnectionsPerChild (4 with a count of 3).
+    channel.post({ t: 'accepted', id, client });
+    took();
     readFirstBytes(socket, (gotBytes) => {
-      if (gotBytes) return serveAccepted(id, client, socket);
+      if (gotBytes) return startStream(id, client, socket, undefined, { draining });
       socket.destroy();
-      channel.post({ t: 'accepted', id, client });
-      took();
       channel.post({ t: 'done', id, dropped: 'health-check', bytes: [0, 0], ms: 0 });
     });
   };
