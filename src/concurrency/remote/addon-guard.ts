@@ -6,10 +6,14 @@
  * helper beside the handler, a test file) loaded it there. Refused at the native load, with the fix: the
  * module then fails to load in the worker, and `bootstrap()` rejects with this message.
  */
+import { basename } from 'node:path';
+
 export function refuseUnixDgramAddonInThread(): void {
   const dlopen = process.dlopen;
   process.dlopen = function guardedDlopen(this: unknown, ...args: Parameters<typeof process.dlopen>) {
-    if (/node-unix-socket/i.test(String(args[1]))) throw new Error(addonInThread());
+    // The addon's own file (node-unix-socket.<platform>.node, wherever installed): not every addon whose path
+    // merely contains the name (a project in a directory so named had all its native addons refused).
+    if (/^node-unix-socket\.[^\\/]*\.node$/i.test(basename(String(args[1])))) throw new Error(addonInThread());
     return dlopen.apply(process, args);
   } as typeof process.dlopen;
 }
