@@ -1,5 +1,5 @@
 import type { MessageRequest } from '../framing/message-request';
-import type { HandlerDefinition, HookName } from '../metadata/definition';
+import { type HandlerDefinition, type HookName, isStreamTransport } from '../metadata/definition';
 import { LifecycleSteps, runLifecycle } from './run-lifecycle';
 import { messages } from '../errors/messages';
 import { describeThrown } from '../errors/thrown';
@@ -47,12 +47,17 @@ export function decoratedLifecycle(def: HandlerDefinition, instance: unknown, re
   const { setup, handle, finish, message } = def.hooks;
   if (message === undefined) {
     let steps = stepsOf.get(def);
-    if (!steps) stepsOf.set(def, (steps = { setup, handle: handle!, finish, setupFailed: discardDatagramReply }));
+    if (!steps) stepsOf.set(def, (steps = { setup, handle: handle!, finish, setupFailed: setupFailedOf(def) }));
     return runLifecycle(instance as object, steps, req);
   }
   const method = (instance as Hooked)[message];
   const call = (m: unknown) => method.call(instance, m, req);
-  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call), setupFailed: discardDatagramReply }, req);
+  return runLifecycle(instance as object, { setup, finish, handle: () => (req as MessageRequest).serve(call), setupFailed: setupFailedOf(def) }, req);
+}
+
+/** Datagrams only: a stream's requests owe no reply to drop, and each step costs a closure per request (runLifecycle). */
+function setupFailedOf(def: HandlerDefinition): ((req: unknown) => void) | undefined {
+  return isStreamTransport(def.transport) ? undefined : discardDatagramReply;
 }
 
 /**
