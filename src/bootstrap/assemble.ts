@@ -118,7 +118,7 @@ export function assembleServer(
       const unixMode = (t.kind === 'unix-stream' || t.kind === 'unix-dgram') && t.options.mode !== undefined;
       // No file, no permission bits: an abstract name is open to every process of the network namespace.
       if (unixMode && isAbstract(t.options.path)) throw new ConfigurationError(messages.modeOnAbstract(def.handler.name, t.options.path));
-      // Created with those bits (stream-listener.ts withModeUmask), then chmod()ed as before: never wider in between.
+      // Created no wider than those bits (unix-path.ts bindingWithMode), then chmod()ed to them: never wider in between.
       if (unixMode) (this as unknown as { socketMode?: number }).socketMode = t.options.mode;
       await super.serverBind();
       if (unixMode) await chmod(t.options.path, t.options.mode!);

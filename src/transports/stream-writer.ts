@@ -292,7 +292,7 @@ export class BufferWriter {
     this.sealed = true;
   }
 
-  /** Drops what was written and seals: no reply is owed (the request's @Setup threw, as Python's finish() then never sends). */
+  /** Drops what was written and seals: no reply is owed (the request's `@Setup` threw, as Python's finish() then never sends). */
   discard(): void {
     this.chunks.length = 0;
     this.bytes = 0;
