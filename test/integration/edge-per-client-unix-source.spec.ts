@@ -74,3 +74,27 @@ describe('maxConnectionsPerClient behind the PROXY protocol: one IPv4 client, ho
     expect(server.stats().rejected).toBe(1);
   });
 });
+
+/**
+ * A v2 AF_UNIX header whose source path is empty: the client of HAProxy's unix-socket frontend is almost always
+ * an unbound socket (accept() gives no path), and an abstract name reads as empty too. Such clients are not one
+ * client: they must count toward maxConnections only, never share one per-client bucket (`unix:`), which let one
+ * of them in and refused every other, unrelated, client (re-check).
+ */
+describe('maxConnectionsPerClient, clients named by a v2 AF_UNIX header with no path', () => {
+  const serve = servingInTests<Server>();
+  const sockets: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  test('unbound (and abstract) Unix clients are not counted as one client', async () => {
+    const server = serve(await bootstrap(ProxyConcurrent as new () => object, { transport: { port: 0, proxyProtocol: true, limits: { maxConnectionsPerClient: 1, lineTimeout: 5 } } }));
+    for (const src of ['', '', '\0abstract-a', '\0abstract-b']) {
+      const s = await rawConnect(endpoint(server), unixSourceHeader(src));
+      sockets.push(s);
+      expect((await askInfo(s)).client).toEqual({ path: '' });
+    }
+    expect(server.stats().rejected).toBe(0);
+  });
+});
