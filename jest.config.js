@@ -7,8 +7,11 @@ module.exports = {
   testTimeout: 20000,
   // Builds dist/ if stale (samples and package tests load sockserve through exports) and warms the workers' TypeScript cache.
   globalSetup: '<rootDir>/scripts/jest-global-setup.js',
-  // Real sockets and workers: two cores, so keep the parallelism modest and predictable.
-  maxWorkers: 2,
+  // Real sockets and workers on two cores. Three test files at a time, not two: the suite mostly waits (timers,
+  // child processes starting, clients trickling): with two, the machine was 65 % idle through a CI run (vmstat), and
+  // each Node line took 560-600 s on a slower machine, four lines past CI's 30 minutes. More than three would
+  // starve the timing of the pools' tests.
+  maxWorkers: 3,
   // How long a jest worker may take to exit once the run is over before jest kills it and prints "A worker
   // process has failed to exit gracefully". Jest's 500 ms default is too tight here: timed on this 2-core
   // machine, the two workers of the whole suite took 386 and 423 ms to exit with nothing left open (every
