@@ -367,8 +367,13 @@ describe.each([
     client.write(`${v1Header('203.0.113.42', 42)}hello\n`);
     await new Promise((resolve) => setTimeout(resolve, 5)); // a fresh worker takes longer than this to start
     client.resetAndDestroy();
-    await within(5000, 'the reset to be reported', until(() => server.stats().clientErrors + server.stats().errors > 0 && server.stats().active === 0));
-    expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
+    // Where the server was slow to accept (a loaded machine), the client reset before it was accepted: its address
+    // went with the reset, so its header cannot be believed, and it is a health check (API.md §11); a client error
+    // otherwise. Never a handler's error either way.
+    const seen = () => server.stats().clientErrors + server.stats().errors + server.stats().healthChecks;
+    await within(5000, 'the reset to be reported', until(() => seen() > 0 && server.stats().active === 0));
+    expect(server.stats().errors).toBe(0);
+    expect(server.stats().clientErrors + server.stats().healthChecks).toBe(1);
   });
 });
 
