@@ -13,6 +13,19 @@ export function isResetBeforeAccept(socket: net.Socket): boolean {
 }
 
 /**
+ * The client of an accepted TCP socket, `{ host, port, family }`, read at accept time (it is gone once the socket
+ * closes); for a client that reset before accept, `resetClient()`. Used wherever a TCP connection is accepted.
+ */
+export function peerAddress(socket: net.Socket): IpAddress {
+  if (isResetBeforeAccept(socket)) return resetClient(socket);
+  return {
+    host: socket.remoteAddress!,
+    port: socket.remotePort ?? 0,
+    family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
+  };
+}
+
+/**
  * The client of such a connection: `{ host: '', port: 0, family }`, the IP shape with no address left (the
  * family is the accepting socket's). Logs name it `<reset before accept>` (formatAddress).
  */

@@ -10,7 +10,7 @@ import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble 
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { bindingWithMode, claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
-import { isResetBeforeAccept, readFirstBytes, resetClient } from './reset-before-accept';
+import { isResetBeforeAccept, peerAddress, readFirstBytes } from './reset-before-accept';
 
 export type StreamEndpoint =
   | { kind: 'tcp'; host: string; port: number; backlog: number; ipv6Only?: boolean }
@@ -303,7 +303,7 @@ export class StreamListener {
     }
     const tcp = this.endpoint.kind === 'tcp';
     const reset = tcp && isResetBeforeAccept(socket);
-    const peer: ClientAddress = !tcp ? { path: '' } : reset ? resetClient(socket) : peerAddress(socket);
+    const peer: ClientAddress = !tcp ? { path: '' } : peerAddress(socket);
     (socket as Numbered)[ACCEPTED] = ++this.acceptedCount;
     stampAccepted(socket);
     this.edge.accepted?.();
@@ -433,15 +433,6 @@ const UV_TCP_IPV6ONLY = 1;
 /** A connection's number in accept order, kept on the socket (a WeakMap entry per connection costs the GC more). */
 const ACCEPTED = Symbol('sockserve.accepted');
 type Numbered = { [ACCEPTED]?: number };
-
-/** The client address of an accepted TCP socket, read at accept time (it is gone once the socket closes). */
-function peerAddress(socket: net.Socket): ClientAddress {
-  return {
-    host: socket.remoteAddress!,
-    port: socket.remotePort ?? 0,
-    family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
-  };
-}
 
 function ignore(): void {}
 

@@ -9,7 +9,7 @@ import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
-import { isResetBeforeAccept, readFirstBytes, resetClient } from '../../transports/reset-before-accept';
+import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transports/reset-before-accept';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
@@ -448,11 +448,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // A client that reset before it was accepted, as the server's process takes it (reset-before-accept.ts): its
     // address gone (it was read as a Unix client's, `{ path: '' }`), and with no byte a health check that ran
     // @Verify (new-user run). A preamble run here (PROXY, TLS) makes it a health check itself, as there.
-    if (!isResetBeforeAccept(socket)) {
-      return serveAccepted(id, { host: socket.remoteAddress!, port: socket.remotePort!, family: socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' }, socket);
-    }
-    const client = resetClient(socket);
-    if (edge.runsPreamble) return serveAccepted(id, client, socket);
+    const client = peerAddress(socket);
+    if (!isResetBeforeAccept(socket) || edge.runsPreamble) return serveAccepted(id, client, socket);
     // Counted now, as accepted: libuv accepts every queued connection in one go, and a count that waited for the
     // first read let the child take all of them past maxConnectionsPerChild (4 with a count of 3).
     channel.post({ t: 'accepted', id, client });
