@@ -4,6 +4,15 @@ import { within } from './clients';
 
 const root = path.join(__dirname, '..', '..');
 
+/**
+ * Node's arguments that load TypeScript in a fixture's process: sockserve's own loader (ts-register.js, the one
+ * its workers get), which transpiles each file once and keeps it in a disk cache. ts-node (transpile-only) loaded
+ * the TypeScript compiler and transpiled every file again in each process: 4-6 s of CPU per process, a tenth of
+ * the suite's CPU on two cores. The user's way (ts-node, `npm start`) is tested by the samples and the packed
+ * tarball's tests, which keep it.
+ */
+export const TS_LOADER = ['-r', path.join(root, 'src/concurrency/remote/ts-register.js')];
+
 /** A fixture server running in a process of its own (see startFixture). */
 export interface FixtureProcess {
   child: ChildProcess;
@@ -24,16 +33,16 @@ export interface FixtureOptions {
   detached?: boolean;
   /** Every child started is pushed here, before it is known to have started: the caller's afterEach kills them all. */
   children?: ChildProcess[];
-  /** How long start-up may take, in milliseconds (ts-node on a busy machine: default 60 s). */
+  /** How long start-up may take, in milliseconds (default 60 s: a busy machine). */
   startMs?: number;
 }
 
 /**
- * Starts `test/fixtures/<file>` under ts-node (transpile-only) and resolves once it has printed
+ * Starts `test/fixtures/<file>` with `TS_LOADER` and resolves once it has printed
  * `listening <port>`; rejects when it exits first or after `startMs`. The caller kills it (`children`).
  */
 export async function startFixture(file: string, options: FixtureOptions = {}): Promise<FixtureProcess> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures', file)], {
+  const child = spawn(process.execPath, [...TS_LOADER, path.join(root, 'test/fixtures', file)], {
     cwd: root,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

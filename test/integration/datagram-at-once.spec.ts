@@ -259,7 +259,7 @@ describe('@Concurrent datagram servers serve each datagram at once', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(fixture.child.exitCode).toBeNull();
     expect(fixture.out()).not.toMatch(/UnhandledPromiseRejection|unhandledRejection/);
-  }, 120000); // a ts-node server process (its start bounded at 60 s): jest's 20 s default would cut it first on a busy machine
+  }, 120000); // a server process loading TypeScript (its start bounded at 60 s): jest's 20 s default would cut it first on a busy machine
 
   test('a reply the socket refuses (larger than a UDP datagram can be) is an error and counts no bytes out', async () => {
     const reported: string[] = [];

@@ -98,7 +98,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
       expect.stringMatching(/^info DrainEcho: shutting down; draining \d+ requests? in flight$/),
       'info DrainEcho: closed',
     ]);
-  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
+  }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 
   test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {
     const server = await startDrainServer({ DRAIN_DELAY: '8', DRAIN_LOG: '1' });
@@ -147,7 +147,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     // reported as what happened (it said "TCPServer.close() was called … Fix: await shutdown() before close()": new-user run)
     expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: a second signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
     inFlight.destroy();
-  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
+  }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 
   test.each(['serial', 'concurrent'])('%s: a signal during the drain exits 143 within a few seconds even when @HandleError and a singleton\'s dispose() never settle', async (mode) => {
     // Before: the forced close waited for the hung @HandleError for shutdownTimeout (30 s), and the drain's own
@@ -207,5 +207,5 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await reply).toBe('slow in flight\n');
     inFlight.end();
     expect(await within(15000, 'exit', server.exited)).toBe(0);
-  }, 120000); // a ts-node child process: its start-up alone can take many seconds on a busy machine
+  }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { readToEnd, within } from '../helpers/clients';
+import { TS_LOADER } from '../helpers/fixture-process';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -11,7 +12,7 @@ describe('accepting without file descriptors (EMFILE)', () => {
     { mode: '@Threading', arg: 'threading', name: 'EmfileThreads', workers: 1 },
     { mode: '@Forking', arg: 'forking', name: 'EmfileChildren', workers: 1 },
   ])('in $mode mode, dropped connections are counted in acceptErrors and logged once per burst, and serving resumes', async ({ arg, name, workers }) => {
-    const script = `ulimit -n 64 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-accept.ts ${arg}`;
+    const script = `ulimit -n 64 && exec "$0" ${TS_LOADER.join(' ')} test/fixtures/emfile-accept.ts ${arg}`;
     // The server's own accept (its AcceptWatch counts and logs): workers that accept themselves
     // (docs/concurrency.md) are turned off here; a child's own shortage is the test below.
     const env = { ...process.env, SOCKSERVE_WORKER_ACCEPT: '0' };
@@ -21,7 +22,7 @@ describe('accepting without file descriptors (EMFILE)', () => {
       child.stdout!.on('data', (d) => (out += d));
       child.stderr!.on('data', (d) => (out += d));
       const exited = new Promise<number | null>((r) => child.once('exit', r));
-      // ts-node compiles the fixture and sockserve first: slow on a busy machine, hence the generous bound
+      // the fixture and sockserve load from TypeScript first: slow on a busy machine, hence the generous bound
       const ready = (async () => {
         while (!/^ready \d+$/m.test(out)) await new Promise((r) => setTimeout(r, 20));
       })();
@@ -54,12 +55,12 @@ describe('accepting without file descriptors (EMFILE)', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  }, 150000); // a child under ts-node on a busy machine: each of its steps is bounded above
+  }, 150000); // a child loading TypeScript on a busy machine: each of its steps is bounded above
 });
 
 describe('a child that accepts connections itself runs out of file descriptors (EMFILE)', () => {
   test('its dropped connections are counted in the server\'s acceptErrors and logged once, the child lives on, and it serves again once descriptors are free', async () => {
-    const script = 'ulimit -n 128 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-child-accept.ts';
+    const script = `ulimit -n 128 && exec "$0" ${TS_LOADER.join(' ')} test/fixtures/emfile-child-accept.ts`;
     const child = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
@@ -79,5 +80,5 @@ describe('a child that accepts connections itself runs out of file descriptors (
     } finally {
       child.kill('SIGKILL');
     }
-  }, 150000); // a child under ts-node on a busy machine
+  }, 150000); // a child loading TypeScript on a busy machine
 });

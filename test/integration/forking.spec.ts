@@ -8,6 +8,7 @@ import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, Pe
 import { connect, datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { TS_LOADER } from '../helpers/fixture-process';
 
 const providers = [{ provide: 'suffix', useValue: '!' }];
 const root = path.join(__dirname, '..', '..');
@@ -312,7 +313,7 @@ describe('@Forking faults and pool', () => {
   });
 
   test('a child that cannot be forked (EMFILE) when its predecessor dies leaves the server serving', async () => {
-    const script = 'ulimit -n 200 && exec "$0" -r ts-node/register/transpile-only test/fixtures/emfile-parent.ts';
+    const script = `ulimit -n 200 && exec "$0" ${TS_LOADER.join(' ')} test/fixtures/emfile-parent.ts`;
     const parent = spawn('sh', ['-c', script, process.execPath], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
@@ -325,10 +326,10 @@ describe('@Forking faults and pool', () => {
     } finally {
       parent.kill('SIGKILL');
     }
-  }, 60000); // a ts-node child process: its start-up alone can take seconds on a busy machine
+  }, 60000); // a child process loading TypeScript: its start-up alone can take seconds on a busy machine
 
   test('children exit when their parent is killed with SIGKILL, a child whose event loop is blocked too', async () => {
-    const parent = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const parent = spawn(process.execPath, [...TS_LOADER, path.join(root, 'test/fixtures/forking-parent.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let children: number[] = [];
     try {
       let out = '';
@@ -342,7 +343,7 @@ describe('@Forking faults and pool', () => {
       parent.kill('SIGKILL');
       for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL'); // a failed run leaves no spinning child
     }
-  }, 60000); // a ts-node parent and two children compiling their sources: ~15 s on an idle machine
+  }, 60000); // a parent and two children loading their TypeScript sources: seconds on a busy machine
 });
 
 describe('a handler module that throws when a child loads it', () => {

@@ -16,6 +16,7 @@ import {
   ObservedThreadLines, ObservedThreadMessages,
 } from '../fixtures/observed-handlers';
 import { memoryLogger } from '../helpers/memory-logger';
+import { TS_LOADER } from '../helpers/fixture-process';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -604,7 +605,7 @@ describe('a tracer preloaded with --require', () => {
   test('runs in worker threads and child processes too, and the tracing channel wraps each request where it runs', async () => {
     const root = path.join(__dirname, '..', '..');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--require', './test/fixtures/tracer-preload.js', '-r', 'ts-node/register/transpile-only', 'test/fixtures/traced-handlers.ts'], { cwd: root, timeout: 60000 },
+      execFile(process.execPath, ['--require', './test/fixtures/tracer-preload.js', ...TS_LOADER, 'test/fixtures/traced-handlers.ts'], { cwd: root, timeout: 60000 },
         (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }));
     });
     expect(stderr).toBe('');
@@ -615,7 +616,7 @@ describe('a tracer preloaded with --require', () => {
     expect(lines[0]).toMatch(new RegExp(`^TracedThread: pid ${main![1]} thread [1-9]\\d* traced 1$`));
     expect(lines[1]).toMatch(/^TracedChild: pid \d+ thread 0 traced 1$/);
     expect(lines[1]).not.toContain(`pid ${main![1]} `);
-  }, 75000); // ts-node and three runtimes starting on a busy machine; the child itself is bounded at 60 s
+  }, 75000); // TypeScript loading and three runtimes starting on a busy machine; the child itself is bounded at 60 s
 });
 
 describe('the observe sample', () => {

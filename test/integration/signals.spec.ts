@@ -48,7 +48,7 @@ describe('bootstrap({ handleSignals: true })', () => {
 
   test('SIGTERM drains the request in flight, closes, and the process exits 0', async () => {
     expect(await drainOneRequest('signal-server.ts')).toContain('drained');
-  }, 60000); // a server process started through ts-node: slow on a busy machine
+  }, 60000); // a server process loading TypeScript: slow on a busy machine
 
   test('SIGTERM: serveForever() resolves once the drain has closed the server, its singletons disposed (a program may exit then)', async () => {
     // Before: serveForever() resolved at the loop's end, before the close, and the program's process.exit() came
@@ -79,5 +79,5 @@ describe('bootstrap({ handleSignals: true })', () => {
     expect(await within(10000, 'exit', exited)).toBe(0);
     expect(server.out()).toContain('drained');
     sockets.forEach((socket) => socket.destroy());
-  }, 90000); // a server and its children started through ts-node: slow on a busy machine
+  }, 90000); // a server and its children loading TypeScript: slow on a busy machine
 });

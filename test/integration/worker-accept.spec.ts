@@ -536,7 +536,7 @@ describe.each(modes.filter((m) => m.on))('SIGTERM with workers accepting ($mode)
     expect(replies).toEqual(Array.from({ length: 50 }, () => 'done\n'));
     expect(await within(20000, 'exit', exited)).toBe(0);
     expect(server.out()).toContain('drained');
-  }, 120000); // a ts-node child process and its workers: start-up alone can take many seconds on a busy machine
+  }, 120000); // a child process loading TypeScript, and its workers: start-up alone can take many seconds on a busy machine
 
   test('a worker whose event loop is blocked holds the drain for shutdownTimeout, not until its heartbeat: then new clients are refused and the process exits', async () => {
     // The blocked worker cannot close its listener (a child's copy of the shared socket keeps it listening).

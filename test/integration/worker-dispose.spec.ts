@@ -86,7 +86,7 @@ describe('singletons of workers and of the server at close', () => {
     expect(f.out()).toMatch(mode === 'concurrent' ? /SIGTERM: closing failed \(the process exits with code 1\)/ : /disposing its singletons failed/);
     expect(f.out()).not.toMatch(/unhandled/i);
     expect(fs.readFileSync(log, 'utf8')).toMatch(/^disposed \d+ \d+$/m); // the other singleton was still disposed
-  }, 120000); // a ts-node server process (its start bounded at 60 s, its exit at 30 s): jest's 20 s default cut it first on a busy machine
+  }, 120000); // a server process loading TypeScript (its start bounded at 60 s, its exit at 30 s): jest's 20 s default cut it first on a busy machine
 
   test.each([
     ['serial', AuditedSerial],

@@ -36,10 +36,11 @@ export function workerLaunch(name: string, handlerSource: string, handlerName: s
 /**
  * ts-node's CommonJS register (`node -r ts-node/register …`) left out where sockserve's own loader goes in:
  * it would claim `.ts` first and compile every file again in each new worker (seconds of CPU each, no
- * cache), where sockserve's loader reads its disk cache. The parent has type-checked already.
+ * cache), where sockserve's loader reads its disk cache. The parent has type-checked already. sockserve's
+ * loader itself, when the program was started with it, is left out too: it goes in once.
  */
 function withoutTsNodeRegister(argv: string[]): string[] {
-  const isTsNode = (spec: string) => /^ts-node[\\/]register([\\/]transpile-only)?$|[\\/]ts-node[\\/]register[\\/]?(transpile-only(\.js)?|index\.js)?$/.test(spec);
+  const isTsNode = (spec: string) => spec === TS_REGISTER || /^ts-node[\\/]register([\\/]transpile-only)?$|[\\/]ts-node[\\/]register[\\/]?(transpile-only(\.js)?|index\.js)?$/.test(spec);
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
