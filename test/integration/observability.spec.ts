@@ -626,7 +626,7 @@ describe('the observe sample', () => {
   ])('prints a summary line every second with connections, requests/s, p50/p99 and errors by kind, and exits 0: $mode', async ({ args }) => {
     const root = path.join(__dirname, '..', '..');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, 'samples', 'observe.ts'), ...args], { cwd: root, timeout: 30000 },
+      execFile(process.execPath, [...TS_LOADER, path.join(root, 'samples', 'observe.ts'), ...args], { cwd: root, timeout: 30000 },
         (err, out, errOut) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out, stderr: errOut }));
     });
     expect(stderr).toBe('');
@@ -637,7 +637,7 @@ describe('the observe sample', () => {
       expect(l).toMatch(/^connections \d+ \| requests\/s \d+ \| p50 \d+\.\d\d ms p99 \d+\.\d\d ms \| errors: handler \d+, client \d+, tls 0, proxy 0 \| in \d+ B out \d+ B$/);
     }
     expect(Number(/requests\/s (\d+)/.exec(lines[1])![1])).toBeGreaterThan(0);
-  }, 45000); // starting ts-node on a busy machine; the child itself is bounded at 30 s
+  }, 45000); // a process loading TypeScript on a busy machine; the child itself is bounded at 30 s
 });
 
 describe('observability of datagrams and lifecycle', () => {
