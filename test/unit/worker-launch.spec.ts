@@ -15,6 +15,12 @@ describe('how workers are started', () => {
     expect(execArgv[4]).toMatch(/ts-register\.js$/);
   });
 
+  test('a program started with sockserve\'s TypeScript loader itself (as the tests start their fixtures) gives it to its workers once', () => {
+    const loader = require.resolve('../../src/concurrency/remote/ts-register.js');
+    process.execArgv = ['-r', loader, '--enable-source-maps'];
+    expect(workerLaunch('child-entry', '/app/src/handler.ts', 'Handler').execArgv).toEqual(['--enable-source-maps', '-r', loader]);
+  });
+
   test('module hooks an ES module handler may need (--import, --loader) reach the workers', () => {
     process.execArgv = ['--import', 'tsx', '--loader=ts-node/esm', '--experimental-vm-modules'];
     const { execArgv } = workerLaunch('thread-entry', '/app/dist/handler.mjs', 'Handler');
