@@ -40,8 +40,8 @@ export const messages = {
   bindFailed: (owner: string, address: string, code: string, fix: string) =>
     `${owner}: cannot bind ${address} (${code}). Fix: ${fix}.`,
   addressInUse: (owner: string, address: string) =>
-    `${owner}: address ${address} is already in use. Fix: stop the other server, pick another port ` +
-    `(0 lets the OS choose), or wait for the old socket to leave TIME_WAIT.`,
+    `${owner}: address ${address} is already in use. Fix: stop the server that holds it (in this process or ` +
+    `another), or pick another address (port 0 lets the OS choose).`,
   lineTooLong: (limit: number) =>
     `rfile.readline(): the line is longer than ${limit} bytes, the server's line limit. Fix: raise the limit ` +
     `(limits.maxLineLength; the classic servers' lineLimit), or read long lines in parts with readline(limit), read() or read1().`,

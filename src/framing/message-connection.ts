@@ -5,7 +5,7 @@ import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '.
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
-import { kernelQueue, writeStalled } from '../transports/stream-writer';
+import { destroyUndelivered, kernelQueue, unsentBytes, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import { tooLongMessage } from './framers';
@@ -318,17 +318,17 @@ export class MessageConnection implements MessageChannel {
    * Ends the connection now, its unsent replies dropped, as a push past maxOutputBuffer does.
    */
   private outputStalled(): void {
-    const unsent = this.socket.writableLength + this.heldBytes;
+    const unsent = unsentBytes(this.socket) + this.heldBytes;
     this.dropHeld();
     this.fail(writeStalled(new RequestTimeoutError(messages.writeTimeout(this.framing.name, this.idleMs / 1000, unsent))));
-    this.socket.destroy();
+    destroyUndelivered(this.socket);
   }
 
   /** A push found more than maxOutputBuffer bytes unsent: the client does not read. Ends the connection now. */
   private overflow(unsent: number): void {
     this.dropHeld();
     this.fail(new OutputBufferFullError(messages.outputBufferFull(this.framing.name, unsent, this.framing.maxOutputBuffer)));
-    this.socket.destroy(); // what it holds is dropped: waiting for a client that does not read would hold it
+    destroyUndelivered(this.socket); // what it holds is dropped: waiting for a client that does not read would hold it
   }
 
   /** Tells the pushers waiting in drained() (`writable`: whether they may send). */

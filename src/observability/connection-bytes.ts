@@ -1,3 +1,4 @@
+import { deliveredBytes } from '../transports/stream-writer';
 /**
  * A connection's bytes in and out, wherever they were read and written. A connection the server's
  * process handed whole to a worker (a child process, or a thread on Node 24.21+/26.6+) is read and
@@ -40,7 +41,7 @@ export function streamBytes(socket: { bytesRead?: number; bytesWritten?: number 
   const there = handedOver.get(socket);
   if (there?.whole) return [there.bytes[0], there.bytes[1]];
   const bytesIn = (socket.bytesRead ?? 0) + bytesBefore(socket);
-  const bytesOut = socket.bytesWritten ?? 0;
+  const bytesOut = deliveredBytes(socket);
   return there ? [bytesIn + there.bytes[0], bytesOut + there.bytes[1]] : [bytesIn, bytesOut];
 }
 

@@ -85,8 +85,8 @@ export class StreamWriter {
       this.stallTimer = undefined;
       if (this.pending === 0 || this.sink.destroyed) return;
       if (this.writesDone !== seen || kernelQueue(this.sink) !== queued) return this.watchStall();
-      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, this.sink.writableLength, this.timeoutSetting)));
-      this.sink.destroy(this.stalled);
+      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, unsentBytes(this.sink), this.timeoutSetting)));
+      destroyUndelivered(this.sink, this.stalled);
     }, this.stallMs);
     this.stallTimer.unref?.();
   }
@@ -200,6 +200,46 @@ export function writeStalled<E extends Error>(err: E): E {
 export function kernelQueue(sink: Duplex): number | undefined {
   const socket = sink as Duplex & { _handle?: { writeQueueSize?: number } | null; _parent?: { _handle?: { writeQueueSize?: number } | null } | null };
   return (socket._parent?._handle ?? socket._handle)?.writeQueueSize;
+}
+
+/** On a socket sockserve destroyed with output still unsent (symbol-keyed): the bytes of it that left. */
+const DELIVERED = Symbol('sockserve.delivered');
+type Delivered = { [DELIVERED]?: number };
+
+/**
+ * Bytes written to `sink` that the kernel has not taken: Node's `writableLength` counts a write libuv has
+ * partly sent as wholly unsent, and `bytesWritten` counts every byte given to write() until the stream drops
+ * what it still buffers (a connection cut short counted up to a megabyte its client never got, or the
+ * reverse: new-user run). On a plain TCP or Unix socket it is exact: given, less dispatched to libuv, plus
+ * what libuv still queues. Elsewhere (TLS, a relay) `writableLength`.
+ */
+export function unsentBytes(sink: Duplex): number {
+  const sent = kernelTook(sink);
+  return sent === undefined ? sink.writableLength : Math.max(0, ((sink as { bytesWritten?: number }).bytesWritten ?? 0) - sent);
+}
+
+/** The bytes the kernel took from a plain socket (undefined elsewhere): dispatched to libuv, less what it still queues. */
+function kernelTook(sink: Duplex): number | undefined {
+  const socket = sink as Duplex & { _bytesDispatched?: number; encrypted?: boolean; _parent?: unknown };
+  const queued = kernelQueue(sink);
+  if (socket.encrypted || socket._parent || typeof socket._bytesDispatched !== 'number' || typeof queued !== 'number') return undefined;
+  return Math.max(0, socket._bytesDispatched - queued);
+}
+
+/**
+ * Destroys `sink` with `error`, first noting the bytes the kernel took (it still sends them after the close),
+ * so that the connection's `bytesOut` (deliveredBytes) counts those and not what never left. Only where that
+ * count is exact (a plain socket); elsewhere bytesOut stays Node's `bytesWritten`.
+ */
+export function destroyUndelivered(sink: Duplex, error?: Error): void {
+  const sent = sink.destroyed ? undefined : kernelTook(sink);
+  if (sent !== undefined) (sink as Delivered)[DELIVERED] = sent;
+  sink.destroy(error);
+}
+
+/** The bytes written on a socket that left it: what destroyUndelivered() found the kernel took, else Node's `bytesWritten`. */
+export function deliveredBytes(socket: { bytesWritten?: number }): number {
+  return (socket as Delivered)[DELIVERED] ?? socket.bytesWritten ?? 0;
 }
 
 /** How long the end of a request waits for writes still on their way before it goes on. */

@@ -7,7 +7,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
-import { BufferWriter } from '../../transports/stream-writer';
+import { BufferWriter, deliveredBytes } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
 import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transports/reset-before-accept';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
@@ -81,7 +81,7 @@ function bytesOf(state: RunState): [number, number] {
 }
 
 function socketBytes(socket: net.Socket): [number, number] {
-  return [socket.bytesRead, socket.bytesWritten];
+  return [socket.bytesRead, deliveredBytes(socket)];
 }
 
 /**
@@ -364,7 +364,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // A PROXY header read before a TLS handshake counts too (bytesBefore), as on a plain connection.
     const counted = () => (ready ? ready.socket : raw);
     void run(id, client, (trace) => executor.stream(ready!.socket, ready!.clientAddress, face.forRequest(id), { tls: ready!.tls, proxy: ready!.proxy }, true, trace),
-      conn, () => [counted().bytesRead + bytesBefore(counted()), counted().bytesWritten], undefined, preamble);
+      conn, () => [counted().bytesRead + bytesBefore(counted()), deliveredBytes(counted())], undefined, preamble);
   };
 
   const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number, closeAsked?: boolean) => {
