@@ -27,7 +27,8 @@ function sources(dir) {
 function warmWorkerCache() {
   const register = path.join(root, 'src', 'concurrency', 'remote', 'ts-register.js');
   if (!fs.existsSync(register)) return false;
-  const files = [...sources(path.join(root, 'src')), ...sources(path.join(root, 'test', 'fixtures')).filter((f) => !f.includes(`${path.sep}packed-app${path.sep}`))];
+  // The samples too: tests run some of them in a process of their own with this loader (test/helpers/fixture-process.ts).
+  const files = [...sources(path.join(root, 'src')), ...sources(path.join(root, 'samples')), ...sources(path.join(root, 'test', 'fixtures')).filter((f) => !f.includes(`${path.sep}packed-app${path.sep}`))];
   // The loader's extension handler compiles (or finds in the cache) and then calls module._compile: a no-op here.
   const script = `const load = require.extensions['.ts']; for (const f of JSON.parse(process.argv[1])) { try { load({ _compile() {} }, f); } catch {} }`;
   spawnSync(process.execPath, ['-r', register, '-e', script, JSON.stringify(files)], { cwd: root, stdio: 'ignore', timeout: 120000 });
