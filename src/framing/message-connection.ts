@@ -859,6 +859,16 @@ export class MessageConnection implements MessageChannel {
 
   private finish(): void {
     this.finished = true;
+    // A reply the kernel refused as it was written errored the socket on the spot (its 'error' event comes a
+    // tick later, to no loop): that is how the connection ended. On Node 20 and 22, whose libuv reads a reset
+    // that came with the request's bytes as an end of input, it is the only sign of the reset (hostile run: in
+    // serial mode, four of five clients that reset while queued were counted nowhere).
+    // Not when the connection was being closed (close(), shutdown, req.close()): its writes fail by design.
+    const refused = this.failed || this.endError || this.closeAsked ? undefined : (this.socket as { errored?: Error | null }).errored;
+    if (refused) {
+      this.failed = true;
+      this.error = refused;
+    }
     // What is held is owed (the end waits for the socket to take it, bounded), unless the connection failed.
     if (this.heldBytes > 0) {
       if (this.failed) this.dropHeld();
