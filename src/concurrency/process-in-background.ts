@@ -97,11 +97,27 @@ export function shutdownSafely<Req>(server: RequestProcessor<Req>, request: Req)
     done = server.shutdownRequest(request);
   } catch (err) {
     logEndFailure(server, err);
+    release(request);
     return undefined;
   }
   if (done === RESOLVED || !isThenable(done)) return undefined;
   // One that never settles (a user's closeRequest or shutdownRequest) is waited for shutdownTimeout at most.
-  return endedWithin(server, Promise.resolve(done).then(ignore, (err: unknown) => logEndFailure(server, err)));
+  return endedWithin(server, Promise.resolve(done).then(ignore, (err: unknown) => {
+    logEndFailure(server, err);
+    release(request);
+  }));
+}
+
+/**
+ * A connection whose shutdownRequest failed (a user's override that threw before closeRequest) is closed all
+ * the same: it held its socket, and a descriptor, until close(), and its client never got EOF (hostile run on
+ * the classic layer; Python's garbage collector closes such a socket). A datagram request (data and the
+ * server's socket) holds nothing of its own to close.
+ */
+function release(request: unknown): void {
+  if (Array.isArray(request)) return;
+  const stream = request as { destroy?: () => void } | null | undefined;
+  if (typeof stream?.destroy === 'function') stream.destroy();
 }
 
 /** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */
