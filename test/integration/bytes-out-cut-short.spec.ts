@@ -36,16 +36,19 @@ describe('a connection ended because its client does not read', () => {
     const lines: string[] = [];
     const server = serve(await bootstrap(handler, { requestTimeout: 1, logger: { warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) } }));
     const port = (server.serverAddress as { port: number }).port;
+    let poll: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (server.stats().clientErrors + server.stats().errors > 0 && server.stats().active === 0) {
-          clearInterval(poll);
-          resolve();
-        }
+      poll = setInterval(() => {
+        if (server.stats().clientErrors + server.stats().errors > 0 && server.stats().active === 0) resolve();
       }, 20);
     });
-    const got = await pausedClient(port, send, 2500);
-    await within(10000, 'the connection to be counted', done);
+    let got: number;
+    try {
+      got = await pausedClient(port, send, 2500);
+      await within(10000, 'the connection to be counted', done);
+    } finally {
+      clearInterval(poll); // also when the wait fails: a poll left running kept jest from exiting
+    }
     expect(got).toBeGreaterThan(0);
     expect(got).toBeLessThan(8 * MIB);
     expect(server.stats().bytesOut).toBe(got);
