@@ -69,18 +69,22 @@ export function onWorkerInterest(listener: () => void): () => void {
 }
 
 function tellAfter(channel: object, method: 'subscribe' | 'unsubscribe'): void {
+  // Another copy of sockserve in this process (two versions in node_modules, or each test file's modules under
+  // jest) may have put its own method there first: it is called in turn, so that its pools are told too.
+  const previous = Object.getOwnPropertyDescriptor(channel, method);
   const own: PropertyDescriptor = {
     configurable: true,
     writable: true,
     value(this: Record<string, (fn: unknown) => unknown>, subscriber: unknown): unknown {
-      // Node's own method for the duration of the call: Channel.prototype.subscribe calls this.subscribe again
-      // once it has made the channel active
-      delete this[method];
+      // Node's own method (or the previous copy's) for the duration of the call: Channel.prototype.subscribe
+      // calls this.subscribe again once it has made the channel active
+      if (previous) Object.defineProperty(this, method, previous);
+      else delete this[method];
       try {
         return this[method](subscriber);
       } finally {
         Object.defineProperty(this, method, own);
-        for (const listener of [...interestListeners]) listener();
+        tellInterest();
       }
     },
   };
@@ -88,6 +92,20 @@ function tellAfter(channel: object, method: 'subscribe' | 'unsubscribe'): void {
     Object.defineProperty(channel, method, own);
   } catch {
     // a channel Node made non-extensible: its workers learn of subscribers with their reports
+  }
+}
+
+/**
+ * Tells each pool, each on its own: a pool that fails to tell its workers must neither break the caller's
+ * subscribe()/unsubscribe() nor keep the other pools from hearing (their workers learn with their next report).
+ */
+function tellInterest(): void {
+  for (const listener of [...interestListeners]) {
+    try {
+      listener();
+    } catch (err) {
+      process.emitWarning(`sockserve: a pool could not tell its workers of a new subscriber (they learn with their next report): ${(err as Error)?.message ?? String(err)}`);
+    }
   }
 }
 

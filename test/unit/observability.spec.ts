@@ -3,7 +3,7 @@ import * as dc from 'node:diagnostics_channel';
 import { errorKind } from '../../src/observability/error-kind';
 import { levelled } from '../../src/observability/logger';
 import { ServerMetrics } from '../../src/observability/server-metrics';
-import { republishWorkerEvents, wantsWorkerEvents, WorkerEventBuffer, WorkerReport, workerReport, WorkerStatsBook } from '../../src/observability/worker-report';
+import { onWorkerInterest, republishWorkerEvents, wantsWorkerEvents, WorkerEventBuffer, WorkerReport, workerReport, WorkerStatsBook } from '../../src/observability/worker-report';
 import { WorkerReporter } from '../../src/observability/worker-reporter';
 import { until } from '../fakes/fake-server';
 import { forwardEventsTo, traceRequest, connectionOpened, connectionClosed } from '../../src/observability/events';
@@ -242,5 +242,41 @@ describe('a worker\'s reporter and the server\'s interest in its events', () => 
       recorder.stop();
     }
     expect(book.interestChange()).toBe(false);
+  });
+});
+
+describe('telling pools at once when a subscriber to workers\' events comes or goes', () => {
+  const stops: Array<() => void> = [];
+  afterEach(() => stops.splice(0).forEach((stop) => stop()));
+
+  test('a pool whose telling throws breaks neither the subscriber\'s subscribe() nor the other pools\' notice', () => {
+    const warnings: string[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => void warnings.push(String(w)));
+    stops.push(() => warn.mockRestore());
+    const told: string[] = [];
+    stops.push(onWorkerInterest(() => { throw new TypeError('slot.wantEvents is not a function'); }));
+    stops.push(onWorkerInterest(() => told.push(wantsWorkerEvents() ? 'wanted' : 'not wanted')));
+    const recorder = recordEvents();
+    recorder.stop();
+    expect(told[0]).toBe('wanted');
+    expect(told[told.length - 1]).toBe('not wanted');
+    expect(wantsWorkerEvents()).toBe(false); // the subscription was made and undone: nothing thrown half-way
+    expect(warnings[0]).toMatch(/could not tell its workers.*slot\.wantEvents is not a function/);
+  });
+
+  test('two copies of sockserve in one process (two versions installed, or jest\'s per-file modules) both hear', () => {
+    const told: string[] = [];
+    stops.push(onWorkerInterest(() => told.push('first copy')));
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const second = require('../../src/observability/worker-report') as typeof import('../../src/observability/worker-report');
+      stops.push(second.onWorkerInterest(() => told.push('second copy')));
+    });
+    const fn = () => undefined;
+    dc.subscribe('sockserve:connection.open', fn);
+    dc.unsubscribe('sockserve:connection.open', fn);
+    expect(told.filter((who) => who === 'first copy')).toHaveLength(2);
+    expect(told.filter((who) => who === 'second copy')).toHaveLength(2);
+    expect(dc.channel('sockserve:connection.open').hasSubscribers).toBe(false);
   });
 });
