@@ -10,10 +10,7 @@ import { HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '
 import { within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
-
-async function until(cond: () => boolean, step = 10): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, step));
-}
+import { eventually } from '../helpers/eventually';
 
 /**
  * Server-side sockets of `port` that hold a file descriptor, in any process (children included): the
@@ -66,9 +63,9 @@ describe.each([
     const target = endpoint(server);
     const { sockets: clients, gone } = await openMany(target, 200);
     try {
-      await within(20000, '190 refusals', until(() => server.stats().rejected >= 190 && gone.size >= 190, 25));
+      await eventually('190 refusals', () => server.stats().rejected >= 190 && gone.size >= 190, 20000, 25);
       // A refused connection's descriptor closes a moment after its client sees the close: let them settle.
-      await within(5000, 'server sockets back near the limit', until(() => serverSideSockets(target.port) <= 12, 25)).catch(() => undefined);
+      await eventually('server sockets back near the limit', () => serverSideSockets(target.port) <= 12, 5000, 25).catch(() => undefined);
       expect(serverSideSockets(target.port)).toBeLessThanOrEqual(12);
       expect(server.stats().rejected).toBe(190);
       const held = clients.filter((c) => !gone.has(c));
@@ -79,7 +76,7 @@ describe.each([
       held.forEach((c) => c.end('abc'));
       expect(await Promise.all(replies)).toEqual(Array(10).fill('3\n'));
       held.forEach((c) => c.destroy());
-      await within(10000, 'the limit to free', until(() => serverSideSockets(target.port) === 0, 25));
+      await eventually('the limit to free', () => serverSideSockets(target.port) === 0, 10000, 25);
       const again = await rawConnect(target);
       const reply = readLine(again, 15000);
       again.end('xy');
@@ -102,7 +99,7 @@ describe('limits', () => {
     const server = serve(await bootstrap(Two));
     const a = await rawConnect(endpoint(server));
     const b = await rawConnect(endpoint(server));
-    await within(5000, 'two connections', until(() => server.stats().active === 2));
+    await eventually('two connections', () => server.stats().active === 2, 5000);
     const c = await rawConnect(endpoint(server), 'anything\n');
     expect(await closed(c)).toMatchObject({ data: '' });
     expect(server.stats()).toMatchObject({ rejected: 1, active: 2 });
@@ -152,7 +149,7 @@ describe('limits', () => {
     expect(await readLine(ok)).toBe('short line\n');
     ok.destroy();
     await closed(await rawConnect(endpoint(server), `${'x'.repeat(40)}\n`));
-    await within(5000, '@HandleError', until(() => errors.length > 0));
+    await eventually('@HandleError', () => errors.length > 0, 5000);
     expect(errors[0]).toBeInstanceOf(LineTooLongError);
   });
 
@@ -172,7 +169,7 @@ describe('limits', () => {
       expect(await readLine(good)).toBe('a whole line\n');
       good.destroy();
       await within(10000, 'every slow connection closed', Promise.all(ends));
-      await within(5000, 'fifty errors', until(() => errors.length === 50));
+      await eventually('fifty errors', () => errors.length === 50, 5000);
       expect(errors.every((e) => e instanceof RequestTimeoutError && /from its first byte \(limits.lineTimeout\)/.test(e.message))).toBe(true);
     } finally {
       clearInterval(drip);
@@ -205,7 +202,7 @@ describe('limits', () => {
     const drip = setInterval(() => !client.destroyed && client.write('.'), 100);
     try {
       await closed(client);
-      await within(5000, '@HandleError', until(() => errors.length > 0));
+      await eventually('@HandleError', () => errors.length > 0, 5000);
       expect(errors[0]).toBeInstanceOf(RequestTimeoutError);
       expect(errors[0].message).toMatch(/a body of 100 bytes took more than 0.5 s/);
     } finally {
@@ -220,7 +217,7 @@ describe('limits', () => {
     try {
       await within(15000, 'every slow connection closed', Promise.all(slow.map((s) => closed(s, 15000))));
       // The worker's error reaches the server's process after the client has seen its connection close.
-      await within(5000, 'the four timeouts counted', until(() => server.stats().clientErrors + server.stats().errors >= 4));
+      await eventually('the four timeouts counted', () => server.stats().clientErrors + server.stats().errors >= 4, 5000);
       expect(server.stats()).toMatchObject({ clientErrors: 4, errors: 0 }); // a client's timeout is routine (API.md §14)
     } finally {
       clearInterval(drip);

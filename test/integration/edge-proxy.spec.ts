@@ -6,10 +6,7 @@ import { ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsCon
 import { within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
+import { eventually } from '../helpers/eventually';
 
 describe.each([
   { mode: 'serial', handler: ProxySerial },
@@ -66,7 +63,7 @@ describe.each([
     const server = serve(await bootstrap(handler, { logger: { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) } }));
     const direct = await rawConnect(endpoint(server), 'hello\n');
     expect((await closed(direct)).data).toBe('');
-    await within(5000, 'the warning', until(() => logged.length > 0));
+    await eventually('the warning', () => logged.length > 0, 5000);
     expect(logged).toEqual([expect.stringMatching(/^ProxyProtocolError from 127\.0\.0\.1:\d+: PROXY protocol: .* sent no PROXY header.*Fix:/)]);
     expect(server.stats()).toMatchObject({ proxyErrors: 1, errors: 0 });
   });
@@ -93,7 +90,7 @@ describe('the PROXY protocol and the lifecycle', () => {
     calls.length = 0;
     const bad = await rawConnect(endpoint(server), 'PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n');
     await closed(bad);
-    await within(5000, '@HandleError', until(() => calls.length > 0));
+    await eventually('@HandleError', () => calls.length > 0, 5000);
     expect(calls).toEqual(['error ProxyProtocolError 127.0.0.1']);
     expect(server.stats()).toMatchObject({ proxyErrors: 1, errors: 0 });
   });
@@ -107,7 +104,7 @@ describe('the PROXY protocol and the lifecycle', () => {
     }
     const server = serve(await bootstrap(OnlyTen));
     await closed(await rawConnect(endpoint(server), v1Header('198.51.100.5', 1000)));
-    await within(5000, '@HandleError', until(() => errors.length > 0));
+    await eventually('@HandleError', () => errors.length > 0, 5000);
     expect(errors[0]).toBeInstanceOf(ProxyProtocolError);
     expect((errors[0] as Error).message).toMatch(/127\.0\.0\.1:\d+ is not a trusted proxy.*clients must connect through the load balancer.*Fix: connect through it, or add the proxy's address or CIDR to proxyProtocol.trusted/);
   });
@@ -125,7 +122,7 @@ describe('the PROXY protocol and the lifecycle', () => {
     expect((await within(5000, 'the refusal', closed(v2))).data).toBe('');
     const v1 = await rawConnect(endpoint(server), 'PROXY ');
     expect((await within(5000, 'the refusal', closed(v1))).data).toBe('');
-    await within(5000, '@HandleError', until(() => errors.length === 2));
+    await eventually('@HandleError', () => errors.length === 2, 5000);
     for (const err of errors) expect((err as Error).message).toMatch(/is not a trusted proxy/);
     // plain data from the same peer is still served
     const plain = await rawConnect(endpoint(server), 'Plain\n');
@@ -218,7 +215,7 @@ describe('the PROXY protocol and the lifecycle', () => {
       probe.end();
       await closed(probe);
     }
-    await within(5000, 'three health checks', until(() => server.stats().healthChecks === 3));
+    await eventually('three health checks', () => server.stats().healthChecks === 3, 5000);
     expect(calls).toEqual([]);
     expect(server.stats()).toMatchObject({ healthChecks: 3, proxyErrors: 0, errors: 0 });
   });

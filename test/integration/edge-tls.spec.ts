@@ -11,6 +11,7 @@ import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThrea
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
+import { eventually } from '../helpers/eventually';
 
 describe.each([
   { mode: 'serial', handler: TlsSerial },
@@ -95,7 +96,7 @@ describe.each([
     client.write('still here\n');
     expect(await readLine(client)).toBe('still here\n');
     client.destroy();
-    await within(5000, 'the warning', until(() => warned.length > 0));
+    await eventually('the warning', () => warned.length > 0, 5000);
     expect(warned).toHaveLength(1);
     expect(warned[0]).toMatch(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with .* failed: the client spoke plain text/);
     expect(warned[0]).not.toContain('\n');
@@ -115,7 +116,7 @@ describe.each([
     const gone = closed(raw);
     raw.write(Buffer.concat([Buffer.from([23, 3, 3, 0, 32]), Buffer.alloc(32, 0x5a)]));
     await gone;
-    await within(5000, 'the warning', until(() => warned.length > 0));
+    await eventually('the warning', () => warned.length > 0, 5000);
     expect(warned).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: .*\(ERR_SSL_[A-Z_]+\)$/)]);
     expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0 });
     const next = await tlsConnect(endpoint(server));
@@ -139,7 +140,7 @@ describe('TLS and the lifecycle', () => {
     }
     const server = serve(await bootstrap(Hooked));
     await closed(await rawConnect(endpoint(server), 'plain text\n'));
-    await within(5000, '@HandleError', until(() => calls.length > 0));
+    await eventually('@HandleError', () => calls.length > 0, 5000);
     expect(calls).toEqual(['error TlsHandshakeError']);
   });
 
@@ -155,7 +156,7 @@ describe('TLS and the lifecycle', () => {
     const probe = await rawConnect(endpoint(server));
     probe.end();
     await closed(probe);
-    await within(5000, 'the health check to be counted', until(() => server.stats().healthChecks === 1));
+    await eventually('the health check to be counted', () => server.stats().healthChecks === 1, 5000);
     expect(calls).toEqual([]);
     expect(server.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, errors: 0 });
   });
@@ -370,14 +371,11 @@ describe('the classic TCPServer with the tls option', () => {
     expect(await readLine(client)).toBe('classic\n');
     client.destroy();
     await closed(await rawConnect({ host, port }, 'plain\n'));
-    await within(5000, 'handleError', until(() => errors.length > 0));
+    await eventually('handleError', () => errors.length > 0, 5000);
     expect(errors[0]).toBeInstanceOf(TlsHandshakeError);
   });
 });
 
 /** Polls `cond` every 10 ms until it holds. */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}
 
 void net;

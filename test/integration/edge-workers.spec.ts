@@ -14,6 +14,7 @@ import type * as net from 'node:net';
 import { connect as netConnect } from 'node:net';
 import * as tls from 'node:tls';
 import type { TCPServer } from '../../src/classic';
+import { eventually } from '../helpers/eventually';
 
 /**
  * TLS, the PROXY protocol and @Verify run in the worker that serves the connection (API.md §3), so that
@@ -25,13 +26,6 @@ import type { TCPServer } from '../../src/classic';
 async function askWhere(socket: net.Socket): Promise<any> {
   socket.write('where\n');
   return JSON.parse(await readLine(socket));
-}
-
-function until(check: () => boolean, ms = 10): Promise<void> {
-  return new Promise((resolve) => {
-    const poll = () => (check() ? resolve() : setTimeout(poll, ms));
-    poll();
-  });
 }
 
 const quietLogger = () => {
@@ -56,7 +50,7 @@ describe.each([
     try {
       for (const client of clients) client.end();
       await Promise.all(clients.map((client) => closed(client)));
-      await within(5000, 'every connection to be counted out', until(() => server.stats().active === 0));
+      await eventually('every connection to be counted out', () => server.stats().active === 0, 5000);
       // a working client after them
       const next = await tlsConnect(endpoint(server));
       next.write('next\n');
@@ -117,7 +111,7 @@ describe.each([
       client.write('hello\n');
       expect(await readLine(client)).toBe('hello\n');
       client.write('fail\n'); // the handler throws
-      await within(10000, 'the error to be logged', until(() => lines.length > 0));
+      await eventually('the error to be logged', () => lines.length > 0, 10000);
       // the default @HandleError's traceback is printed in the server's process, which knew only the proxy's address
       expect(lines).toEqual([expect.stringContaining('Exception occurred during processing of request from 198.51.100.9:5555')]);
     } finally {
@@ -130,7 +124,7 @@ describe.each([
     const refused = await rawConnect(endpoint(server), `${v1Header(REFUSED_HOST, 40003)}where\n`);
     const end = await closed(refused);
     expect(end.data).toBe('');
-    await within(5000, 'the refusal to be counted', until(() => server.stats().rejected === 1));
+    await eventually('the refusal to be counted', () => server.stats().rejected === 1, 5000);
     expect(server.stats()).toMatchObject({ rejected: 1, errors: 0, proxyErrors: 0 });
     expect(verifiedHere).toEqual([]); // refused in the worker
   });
@@ -157,7 +151,7 @@ describe.each([
     const plain = await rawConnect(endpoint(server), 'GET / HTTP/1.0\r\n\r\n');
     const port = plain.localPort;
     expect((await closed(plain)).data).not.toContain('GET');
-    await within(5000, '@HandleError', until(() => errorsSeenHere.length > 0));
+    await eventually('@HandleError', () => errorsSeenHere.length > 0, 5000);
     expect(errorsSeenHere).toEqual([{ name: 'TlsHandshakeError', client: expect.objectContaining({ host: '127.0.0.1', port }), worker: false }]);
     expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0, restarts: 0 });
     keep.write('still served\n'); // a connection the same worker holds goes on
@@ -186,7 +180,7 @@ describe.each([
         });
       }));
     }
-    await within(10000, 'every attacker reported', until(() => server.stats().tlsErrors === attackers));
+    await eventually('every attacker reported', () => server.stats().tlsErrors === attackers, 10000);
     expect(server.stats()).toMatchObject({ tlsErrors: attackers, errors: 0, restarts: 0 });
     expect(lines.filter((l) => !/^warn: Error from 127\.0\.0\.1:\d+: TLS session renegotiation attack detected/.test(l))).toEqual([]);
     keep.write('still served\n');
@@ -201,7 +195,7 @@ describe.each([
     expect((await closed(bad)).data).toBe('');
     const badV2 = await rawConnect(endpoint(server), Buffer.concat([v2Header({ src: '192.0.2.1' }).subarray(0, 12), Buffer.from([0x31, 0x11, 0, 12])]));
     expect((await closed(badV2)).data).toBe('');
-    await within(5000, '@HandleError twice', until(() => errorsSeenHere.length === 2));
+    await eventually('@HandleError twice', () => errorsSeenHere.length === 2, 5000);
     expect(errorsSeenHere.map((e) => [e.name, e.worker])).toEqual([['ProxyProtocolError', false], ['ProxyProtocolError', false]]);
     expect(server.stats()).toMatchObject({ proxyErrors: 2, errors: 0, restarts: 0 });
     expect((await askWhere(keep)).client.host).toBe('203.0.113.8');
@@ -214,7 +208,7 @@ describe.each([
     const { TlsForking, TlsThreading } = await import('../fixtures/edge-handlers');
     const server = serve(await bootstrap(TlsHandler === TlsInThreads ? TlsThreading : TlsForking, { logger }));
     await closed(await rawConnect(endpoint(server), 'plain\n'));
-    await within(5000, 'the warning', until(() => lines.length > 0));
+    await eventually('the warning', () => lines.length > 0, 5000);
     expect(lines).toEqual([expect.stringMatching(/^warn: TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with .* failed: the client spoke plain text/)]);
     expect(server.stats().tlsErrors).toBe(1);
   });
@@ -229,7 +223,7 @@ describe.each([
     const local = await rawConnect(endpoint(proxyServer), v2Header({ local: true }));
     local.end();
     await closed(local);
-    await within(5000, 'the health checks to be counted', until(() => tlsServer.stats().healthChecks === 1 && proxyServer.stats().healthChecks === 1));
+    await eventually('the health checks to be counted', () => tlsServer.stats().healthChecks === 1 && proxyServer.stats().healthChecks === 1, 5000);
     for (const s of [tlsServer, proxyServer]) expect(s.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, proxyErrors: 0, errors: 0, rejected: 0 });
     expect(errorsSeenHere).toEqual([]);
     expect(lines).toEqual([]);
@@ -348,7 +342,7 @@ describe.each([
     try {
       const ends = await Promise.all(clients.map((client) => closed(client, 5000)));
       expect(ends).toEqual(clients.map(() => ({ reset: false, data: '' })));
-      await within(5000, 'every connection to be counted out', until(() => server.stats().active === 0));
+      await eventually('every connection to be counted out', () => server.stats().active === 0, 5000);
       const next = await rawConnect(endpoint(server), v1Header('203.0.113.41', 41));
       next.write('next\n');
       expect(await readLine(next)).toBe('next\n');
@@ -371,7 +365,7 @@ describe.each([
     // went with the reset, so its header cannot be believed, and it is a health check (API.md §11); a client error
     // otherwise. Never a handler's error either way.
     const seen = () => server.stats().clientErrors + server.stats().errors + server.stats().healthChecks;
-    await within(5000, 'the reset to be reported', until(() => seen() > 0 && server.stats().active === 0));
+    await eventually('the reset to be reported', () => seen() > 0 && server.stats().active === 0, 5000);
     expect(server.stats().errors).toBe(0);
     expect(server.stats().clientErrors + server.stats().healthChecks).toBe(1);
   });
@@ -421,7 +415,7 @@ describe('the classic ForkingMixIn(TCPServer) with the tls option', () => {
     expect(reply.at.pid).not.toBe(process.pid);
     client.destroy();
     await closed(await rawConnect({ host, port }, 'plain\n'));
-    await within(5000, 'handleError', until(() => errors.length > 0));
+    await eventually('handleError', () => errors.length > 0, 5000);
     expect((errors[0] as Error).name).toBe('TlsHandshakeError');
   });
 });

@@ -17,14 +17,9 @@ import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, rawConnect, replyOf, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import { HELD_BACK, heldBack } from '../helpers/memory-logger';
+import { eventually } from '../helpers/eventually';
 
 type Target = { host: string; port: number } | { path: string };
-
-async function until(what: string, cond: () => boolean, ms = 10000): Promise<void> {
-  await within(ms, what, (async () => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 10));
-  })());
-}
 
 /** Writes `bytes` and waits until they have left this process (so the next write is a separate segment). */
 function send(socket: net.Socket, bytes: Buffer | string): Promise<void> {
@@ -141,7 +136,7 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     // all at once: the two that stall each wait out lineTimeout, together rather than in turn
     const ends = await Promise.all(hostile.map(async (bytes) => ({ bytes: bytes.toString(), ...(await closed(await rawConnect(target, bytes))) })));
     expect(ends).toMatchObject(hostile.map((bytes) => ({ bytes: bytes.toString(), data: '' })));
-    await until('a warn line per connection', () => warned.length >= hostile.length);
+    await eventually('a warn line per connection', () => warned.length >= hostile.length, 10000);
     expect(warned).toHaveLength(hostile.length);
     for (const line of warned) expect(line).toMatch(/^ProxyProtocolError from .*PROXY protocol: /);
     expect(server.stats()).toMatchObject({ proxyErrors: hostile.length, errors: 0, tlsErrors: 0 });
@@ -164,7 +159,7 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     await closed(silent);
     const reply = await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', secure);
     expect(JSON.parse(reply).client.host).toBe('198.51.100.9');
-    await until('no connection left open', () => server.stats().active === 0 && server.stats().workers.every((w) => w.connections === 0));
+    await eventually('no connection left open', () => server.stats().active === 0 && server.stats().workers.every((w) => w.connections === 0), 10000);
     expect(server.stats()).toMatchObject({ proxyErrors: 0 });
     expect(warned.filter((w) => /ProxyProtocolError/.test(w))).toEqual([]);
   });
@@ -317,17 +312,17 @@ describe.each(modes)('many stalled PROXY clients in $mode', ({ tcp }) => {
         throw new Error(`${err.message}: ${open.length} of ${N} still open (client ports ${open.slice(0, 5).map((s) => s.localPort).join(', ')}); ` +
           `the server accepted ${stats.accepted}, counted ${stats.proxyErrors} ProxyProtocolErrors, serves ${stats.active}`);
       });
-      await until('a ProxyProtocolError per stalled connection', () => server.stats().proxyErrors === N, 15000);
+      await eventually('a ProxyProtocolError per stalled connection', () => server.stats().proxyErrors === N, 15000);
       // One warn line each, at most 10 a second: the rest of each second are one line giving their number.
       const single = () => warned.filter((w) => /^ProxyProtocolError from .*no complete header .* within 1 s/.test(w)).length;
       const held = () => heldBack(warned).count;
-      await until('every error logged, or counted in a held-back line', () => single() + held() >= N, 5000).catch((err: Error) => {
+      await eventually('every error logged, or counted in a held-back line', () => single() + held() >= N, 5000).catch((err: Error) => {
         throw new Error(`${err.message}: ${single()} logged, ${held()} held back, of ${N}; other lines: ${JSON.stringify(warned.filter((w) => !/^ProxyProtocolError from .*no complete header/.test(w) && !HELD_BACK.test(w)).slice(0, 5))}`);
       });
       expect({ logged: single() + held() }).toEqual({ logged: N });
       expect(single()).toBeGreaterThan(0);
       expect(warned.filter((w) => !/^ProxyProtocolError from /.test(w) && !HELD_BACK.test(w))).toEqual([]);
-      await until('the descriptors to be released', () => pids().every((p, i) => (openFds(p) ?? 0) <= before[i] + 10), 15000);
+      await eventually('the descriptors to be released', () => pids().every((p, i) => (openFds(p) ?? 0) <= before[i] + 10), 15000);
       expect(JSON.parse(await exchange(target, Buffer.from(v1Header('198.51.100.10', 10)), Buffer.alloc(0), 'info\n', false)).client.host).toBe('198.51.100.10');
     } finally {
       for (const s of sockets) s.destroy();
