@@ -10,6 +10,7 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { stopReaderOf } from './reader-registry';
+import { destroyUndelivered } from '../transports/stream-writer';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
@@ -354,7 +355,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       // reason and reports it: a client that never read its replies was closed unreported (hostile-client run).
       // A connection nothing listens to yet (queued, not taken) just closes.
       if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
-      socket.destroy(reason);
+      // bytesOut then counts what the kernel took, not every byte written to a client that stopped reading
+      destroyUndelivered(socket, reason);
     }
   }
 }

@@ -10,6 +10,7 @@ import { bootstrap, Server } from '../../src';
 import { MessagesConcurrent, MIB, WriterConcurrent, WriterForking } from '../fixtures/cut-short-handlers';
 import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
+import { eventually } from '../helpers/eventually';
 
 /** Connects, sends `send`, reads nothing for `pauseMs`, then reads until the server closes: the bytes it got. */
 async function pausedClient(port: number, send: string, pauseMs: number): Promise<number> {
@@ -57,5 +58,34 @@ describe('a connection ended because its client does not read', () => {
     const unsent = lines.map((l) => /RequestTimeoutError.*\((?:requestTimeout); (\d+) bytes unsent\)/.exec(l)).filter((m) => m !== null);
     expect(unsent).toHaveLength(1);
     expect(got + Number(unsent[0]![1])).toBe(send === 'go\n' ? 8 * MIB + 1 : server.stats().messages * MIB);
+  }, 30000);
+
+  // The same count when shutdown's timeout cuts the connection (API.md: "after shutdownTimeout whatever is left
+  // is closed"): bytesOut had counted all 8 MiB written (hostile re-check: up to 6.6 MB over).
+  test.each([
+    { mode: '@Concurrent', handler: WriterConcurrent },
+    { mode: '@Forking', handler: WriterForking },
+  ])('$mode: a connection cut at shutdownTimeout counts in bytesOut what the client got', async ({ handler }) => {
+    const server = serve(await bootstrap(handler, { shutdownTimeout: 0.5, logger: { warn: () => undefined, error: () => undefined } }));
+    const port = (server.serverAddress as { port: number }).port;
+    const socket = net.connect(port, '127.0.0.1');
+    socket.pause();
+    socket.on('error', () => undefined);
+    let got = 0;
+    try {
+      await within(5000, 'the connection', new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)));
+      socket.write('go\n');
+      await eventually('the connection to be served', () => server.stats().active === 1, 5000);
+      await new Promise((r) => setTimeout(r, 300)); // the handler's writes fill the buffers
+      await within(10000, 'shutdown', server.shutdown());
+      socket.on('data', (d: Buffer) => (got += d.length));
+      await within(20000, 'the server to close the connection', new Promise<void>((resolve) => socket.once('close', () => resolve()) && socket.resume()));
+      await eventually('the connection to be counted', () => server.stats().active === 0 && server.stats().clientErrors + server.stats().errors > 0, 10000);
+    } finally {
+      socket.destroy();
+    }
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(8 * MIB);
+    expect(server.stats().bytesOut).toBe(got);
   }, 30000);
 });

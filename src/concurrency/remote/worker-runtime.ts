@@ -7,7 +7,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
-import { BufferWriter, deliveredBytes } from '../../transports/stream-writer';
+import { BufferWriter, deliveredBytes, destroyUndelivered } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
 import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transports/reset-before-accept';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
@@ -310,6 +310,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.abandoned) return;
     state.abandoned = true;
     const { id, conn, ending, reply, replyHere } = state;
+    // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
+    // (bytesOut counted every byte written to a client that stopped reading, up to megabytes it never got)
+    if (conn.socket) destroyUndelivered(conn.socket);
     countEnding(state, false);
     // Its error as its own @HandleError reports it, on whatever its hooks ran on (executors' carriers).
     const reported = reportedOn(conn.secure) ?? reportedOn(conn.socket) ?? reportedOn(conn.duplex) ?? reportedOn(reply);
@@ -332,7 +335,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
 
   const closeConn = (conn: Conn): void => {
     conn.secure?.destroy();
-    conn.socket?.destroy();
+    if (conn.socket) destroyUndelivered(conn.socket);
     conn.duplex?.destroy();
   };
 
