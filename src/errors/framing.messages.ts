@@ -37,9 +37,10 @@ export const framingMessages = {
   idleTimeout: (framer: string, seconds: number) =>
     `@Framing('${framer}'): no data arrived for ${seconds} s (requestTimeout); the connection is closed. ` +
     `Fix: raise requestTimeout, or make the client send sooner.`,
-  writeTimeout: (framer: string, seconds: number, unsent: number) =>
-    `@Framing('${framer}'): the client took no byte of its replies for ${seconds} s (requestTimeout; ${unsent} bytes ` +
-    `unsent): it is not reading, and the connection was closed. Fix: raise requestTimeout, or make the client read its replies.`,
+  /** `unsent`: the bytes that never left, as unsentText() words them ("4096 bytes unsent", "at most 4096 bytes unsent"). */
+  writeTimeout: (framer: string, seconds: number, unsent: string) =>
+    `@Framing('${framer}'): the client took no byte of its replies for ${seconds} s (requestTimeout; ${unsent}): ` +
+    `it is not reading, and the connection was closed. Fix: raise requestTimeout, or make the client read its replies.`,
   truncatedFrame: (framer: string, held: number) =>
     `@Framing('${framer}'): the connection ended inside a message (${held} bytes of it had arrived). ` +
     `Fix: make the client send whole messages before it closes.`,

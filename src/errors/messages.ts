@@ -45,9 +45,12 @@ export const messages = {
   lineTooLong: (limit: number) =>
     `rfile.readline(): the line is longer than ${limit} bytes, the server's line limit. Fix: raise the limit ` +
     `(limits.maxLineLength; the classic servers' lineLimit), or read long lines in parts with readline(limit), read() or read1().`,
-  /** `setting`: the timeout that bounded the write (the server's requestTimeout, or a classic handler's own `timeout`). */
-  writeTimeout: (seconds: number, unsent: number, setting = 'requestTimeout') =>
-    `wfile: the client took no byte of the reply for ${seconds} s (${setting}; ${unsent} bytes unsent): it is not ` +
+  /**
+   * `setting`: the timeout that bounded the write (the server's requestTimeout, or a classic handler's own `timeout`);
+   * `unsent`: the bytes that never left, as unsentText() words them.
+   */
+  writeTimeout: (seconds: number, unsent: string, setting = 'requestTimeout') =>
+    `wfile: the client took no byte of the reply for ${seconds} s (${setting}; ${unsent}): it is not ` +
     `reading, and the connection was closed. Fix: raise ${setting}, or make the client read its replies.`,
   /** `setting`: the timeout that bounded the read (the server's requestTimeout, or a classic handler's own `timeout`). */
   requestTimeout: (seconds: number, setting = 'requestTimeout', replied = false) =>

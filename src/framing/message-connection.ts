@@ -5,7 +5,7 @@ import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '.
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import { takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
-import { destroyUndelivered, kernelQueue, unsentBytes, writeStalled } from '../transports/stream-writer';
+import { destroyUndelivered, kernelQueue, unsentText, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
 import { tooLongMessage } from './framers';
@@ -318,7 +318,7 @@ export class MessageConnection implements MessageChannel {
    * Ends the connection now, its unsent replies dropped, as a push past maxOutputBuffer does.
    */
   private outputStalled(): void {
-    const unsent = unsentBytes(this.socket) + this.heldBytes;
+    const unsent = unsentText(this.socket, this.heldBytes);
     this.dropHeld();
     this.fail(writeStalled(new RequestTimeoutError(messages.writeTimeout(this.framing.name, this.idleMs / 1000, unsent))));
     destroyUndelivered(this.socket);

@@ -85,7 +85,7 @@ export class StreamWriter {
       this.stallTimer = undefined;
       if (this.pending === 0 || this.sink.destroyed) return;
       if (this.writesDone !== seen || kernelQueue(this.sink) !== queued) return this.watchStall();
-      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, unsentBytes(this.sink), this.timeoutSetting)));
+      this.stalled = writeStalled(new RequestTimeoutError(messages.writeTimeout(this.stallMs / 1000, unsentText(this.sink), this.timeoutSetting)));
       destroyUndelivered(this.sink, this.stalled);
     }, this.stallMs);
     this.stallTimer.unref?.();
@@ -216,6 +216,19 @@ type Delivered = { [DELIVERED]?: number };
 export function unsentBytes(sink: Duplex): number {
   const sent = kernelTook(sink);
   return sent === undefined ? sink.writableLength : Math.max(0, ((sink as { bytesWritten?: number }).bytesWritten ?? 0) - sent);
+}
+
+/**
+ * The bytes written to `sink` that never left, in words for an error message: exact on a plain TCP or Unix
+ * socket ("4096 bytes unsent"); elsewhere an upper bound ("at most 4096 bytes unsent"): over TLS what the TLS
+ * socket still holds plus the records its TCP socket still queues, on a connection relayed to a thread what
+ * the thread has not heard was written (the server's process wrote some of it to the kernel meanwhile).
+ * `held`: bytes sockserve held back and drops with the connection (@OnMessage's replies behind a full buffer).
+ */
+export function unsentText(sink: Duplex, held = 0): string {
+  if (kernelTook(sink) !== undefined) return `${unsentBytes(sink) + held} bytes unsent`;
+  const encrypted = (sink as { encrypted?: boolean }).encrypted === true;
+  return `at most ${sink.writableLength + (encrypted ? kernelQueue(sink) ?? 0 : 0) + held} bytes unsent`;
 }
 
 /** The bytes the kernel took from a plain socket (undefined elsewhere): dispatched to libuv, less what it still queues. */

@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { bootstrap, Server } from '../../src';
-import { MessagesConcurrent, MIB, WriterConcurrent, WriterForking } from '../fixtures/cut-short-handlers';
+import { MessagesConcurrent, MIB, WriterConcurrent, WriterForking, WriterThreading } from '../fixtures/cut-short-handlers';
 import { within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { eventually } from '../helpers/eventually';
@@ -32,6 +32,7 @@ describe('a connection ended because its client does not read', () => {
   test.each([
     { mode: '@Concurrent, wfile', handler: WriterConcurrent, send: 'go\n' },
     { mode: '@Forking, wfile', handler: WriterForking, send: 'go\n' },
+    { mode: '@Threading, wfile', handler: WriterThreading, send: 'go\n' },
     { mode: '@Concurrent, @OnMessage', handler: MessagesConcurrent, send: 'x\n'.repeat(8) },
   ])('$mode: bytesOut is what the client got, and the error names the bytes that never left', async ({ handler, send }) => {
     const lines: string[] = [];
@@ -55,9 +56,18 @@ describe('a connection ended because its client does not read', () => {
     expect(server.stats().bytesOut).toBe(got);
     // all it was given to send: what the client got, and what never left (wfile: 8 MiB and a newline; @OnMessage:
     // 1 MiB a message it took, reading having paused behind the unsent replies)
-    const unsent = lines.map((l) => /RequestTimeoutError.*\((?:requestTimeout); (\d+) bytes unsent\)/.exec(l)).filter((m) => m !== null);
+    const unsent = lines.map((l) => /RequestTimeoutError.*\((?:requestTimeout); (at most )?(\d+) bytes unsent\)/.exec(l)).filter((m) => m !== null);
     expect(unsent).toHaveLength(1);
-    expect(got + Number(unsent[0]![1])).toBe(send === 'go\n' ? 8 * MIB + 1 : server.stats().messages * MIB);
+    const total = send === 'go\n' ? 8 * MIB + 1 : server.stats().messages * MIB;
+    const [, bound, count] = unsent[0]!;
+    if (bound === undefined) expect(got + Number(count)).toBe(total);
+    else {
+      // a connection relayed to a thread (before Node 24.21/26.6): the thread cannot know what the server's
+      // process wrote meanwhile, and says so with a bound that holds
+      expect(handler).toBe(WriterThreading);
+      expect(got + Number(count)).toBeGreaterThanOrEqual(total);
+      expect(Number(count)).toBeLessThanOrEqual(total);
+    }
   }, 30000);
 
   // The same count when shutdown's timeout cuts the connection (API.md: "after shutdownTimeout whatever is left
@@ -65,6 +75,7 @@ describe('a connection ended because its client does not read', () => {
   test.each([
     { mode: '@Concurrent', handler: WriterConcurrent },
     { mode: '@Forking', handler: WriterForking },
+    { mode: '@Threading', handler: WriterThreading },
   ])('$mode: a connection cut at shutdownTimeout counts in bytesOut what the client got', async ({ handler }) => {
     const server = serve(await bootstrap(handler, { shutdownTimeout: 0.5, logger: { warn: () => undefined, error: () => undefined } }));
     const port = (server.serverAddress as { port: number }).port;

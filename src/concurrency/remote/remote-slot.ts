@@ -8,7 +8,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
 import { peekCloseAsked, peekHeldSince } from '../../transports/connection-stamps';
 import type { DropKind } from '../../transports/stream-listener';
-import { writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
+import { destroyUndelivered, writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
@@ -495,7 +495,8 @@ export abstract class RemoteSlot {
         if (error !== undefined && msg.client) nameClient(error, msg.client);
         // A relayed client that took no byte of its replies for requestTimeout: what waits for it here is dropped
         // (reset), not flushed for FLUSH_LIMIT_MS more, as a socket of the worker's own is destroyed.
-        if ((error as NodeJS.ErrnoException | undefined)?.code === WRITE_STALLED) socket?.destroy();
+        // Its bytesOut is then what the kernel took, as on a socket the worker owns.
+        if ((error as NodeJS.ErrnoException | undefined)?.code === WRITE_STALLED && socket) destroyUndelivered(socket);
         // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
         if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
         // Its @HandleError may still be running there, and fail later ('hook-failed'): reported to this server.
