@@ -167,9 +167,9 @@ describe('the packed tarball', () => {
     expectServedByWorkers(await node(['out-esm/app.mjs'], app, 60000), 'app.mjs', true);
   }, 70000);
 
-  test('runs them from TypeScript under ts-node', async () => {
+  test('runs them from TypeScript under ts-node, started as the README says (node -r ts-node/register)', async () => {
     ready();
-    expectServedByWorkers(await node([path.join(app, 'node_modules', 'ts-node', 'dist', 'bin.js'), 'src/main.ts'], app, 90000), 'handlers.ts');
+    expectServedByWorkers(await node(['-r', 'ts-node/register', 'src/main.ts'], app, 90000), 'handlers.ts');
   }, 100000);
 
   test('runs them under jest with ts-jest', async () => {
