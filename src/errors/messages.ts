@@ -5,8 +5,19 @@ import { describeThrown, errorFields } from './thrown';
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
   const { name, message, code } = errorFields(error);
-  const text = `${name} from ${formatAddress(client)}: ${message.replace(/\s*\n\s*/g, ' ')}`;
+  const text = `${name} from ${formatAddress(client)}: ${opensslReason(code, message) ?? message.replace(/\s*\n\s*/g, ' ')}`;
   return code !== undefined && !text.includes(code) ? `${text} (${code})` : text;
+}
+
+/**
+ * An OpenSSL error after the handshake (a failed one is a TlsHandshakeError) in words: Node's message is
+ * OpenSSL's queue entry, `C0…:error:0A000119:SSL routines:ssl3_get_record:decryption failed or bad record
+ * mac:../deps/openssl/…/ssl3_record.c:622:` (hostile run: "raw OpenSSL text"); its reason is what it says.
+ */
+function opensslReason(code: string | undefined, message: string): string | undefined {
+  if (!code?.startsWith('ERR_SSL_')) return undefined;
+  const reason = /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1]?.trim();
+  return reason ? `TLS failed after the handshake: ${reason}; the connection was closed` : undefined;
 }
 
 /** Every line after the first indented two spaces: a reason or a stack under the line that names it. */

@@ -7,7 +7,7 @@ import {
   TlsHandshakeError, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
+import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsRelayedForking, TlsRelayedThreading, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
@@ -18,6 +18,10 @@ describe.each([
   { mode: '@Concurrent', handler: TlsConcurrent },
   { mode: '@Threading', handler: TlsThreading },
   { mode: '@Forking', handler: TlsForking },
+  // TLS ended in the server's process, the plain bytes relayed to the worker: a forged record after the handshake
+  // left the connection open, unreported, holding its worker, until close() (hostile run)
+  { mode: '@Threading, connectionsPerThread: 1', handler: TlsRelayedThreading },
+  { mode: '@Forking, connectionsPerChild: 1', handler: TlsRelayedForking },
 ])('TLS in $mode', ({ handler }) => {
   const serve = servingInTests<Server>();
 
@@ -117,7 +121,8 @@ describe.each([
     raw.write(Buffer.concat([Buffer.from([23, 3, 3, 0, 32]), Buffer.alloc(32, 0x5a)]));
     await gone;
     await eventually('the warning', () => warned.length > 0, 5000);
-    expect(warned).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: .*\(ERR_SSL_[A-Z_]+\)$/)]);
+    // OpenSSL's reason in words, not its queue entry with file names and line numbers (hostile run)
+    expect(warned).toEqual([expect.stringMatching(/^Error from 127\.0\.0\.1:\d+: TLS failed after the handshake: [a-z][a-z ]+; the connection was closed \(ERR_SSL_[A-Z_]+\)$/)]);
     expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0 });
     const next = await tlsConnect(endpoint(server));
     next.write('after\n');

@@ -659,7 +659,13 @@ export abstract class RemoteSlot {
       this.post({ t: 'data', id, chunk: bytes }, [bytes.buffer as ArrayBuffer]);
       if (unacked >= BRIDGE_WINDOW) socket.pause();
     };
-    const onError = (err: Error) => (running.socketError ??= err);
+    const onError = (err: Error) => {
+      running.socketError ??= err;
+      // A TLS socket this process ended TLS on emits a failure after the handshake (a forged or corrupted
+      // record) without closing (Node's _tls_wrap): the connection stayed open, unreported, holding its worker,
+      // until close() (hostile run). It ends now, as a socket's error ends it: the worker reads the error.
+      if (!socket.destroyed) socket.destroy();
+    };
     socket.on('data', onData);
     socket.on('end', eof);
     socket.on('close', eof);
