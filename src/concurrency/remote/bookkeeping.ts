@@ -20,7 +20,8 @@ import type { FromWorker } from './protocol';
  * when asked (stats()), and once the child has exited: the kernel keeps what a dead child wrote, so a
  * child killed outright still leaves the news of the connections it held, except records it had queued
  * in its own memory because the pair was full (the server's main thread blocked for a long burst), and
- * those of the turn it was killed in (a child that exits, even with process.exit(), writes those first).
+ * the ends (`done`) of the turn it was killed in (a child that exits, even with process.exit(), writes those
+ * first); an `accepted` goes out at once, before any handler code of its connection runs.
  * A child that reads datagrams from the server's UDP socket tells of each datagram the same way; the
  * server counts a datagram whose two records it reads together without adopting it (`served`).
  *
@@ -68,11 +69,13 @@ export class BookkeepingWriter {
   write(msg: FromWorker): void {
     // Through the socket even when nothing is queued: measured, fs.writeSync cost more (its Buffer, its checks).
     // The records of one turn of the event loop go out together, in one write, from setImmediate: a datagram
-    // read from a shared UDP socket makes two records, and a write each cost as much as serving it. A
-    // datagram's `accepted` goes out at once, with what is held: its handler runs next, in this same turn, and
-    // a handler that blocks this event loop until the child is killed must not take the news with it.
+    // read from a shared UDP socket makes two records, and a write each cost as much as serving it. An
+    // `accepted` goes out at once, with what is held: its handler runs next, in this same turn, and a handler
+    // that blocks this event loop until the child is killed must not take the news with it. For a connection
+    // too: held for the turn's flush, the news of a connection accepted in the turn a handler blocked in was
+    // lost with the child, and its client reset, reported nowhere, not counted in `accepted` (hostile run).
     const record = RS + JSON.stringify(msg) + '\n';
-    if (msg.t === 'accepted' && msg.datagram) {
+    if (msg.t === 'accepted') {
       const held = this.held + record;
       this.held = '';
       this.socket.write(held);
