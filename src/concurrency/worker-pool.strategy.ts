@@ -1079,7 +1079,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.deaths = this.deaths.filter((t) => now - t < DEATH_WINDOW_MS);
     this.deaths.push(now);
     this.book.restarts++;
-    if (this.deaths.length > DEATH_LIMIT) {
+    // A worker per connection (perRequest) dies once, with its own request: six clients that crashed their own
+    // workers made every other client wait for the backoff, up to 30 s (hostile run). A worker that keeps dying
+    // is one that cannot start, which spawn() sees to; Python's ForkingMixIn has no backoff either.
+    if (this.deaths.length > DEATH_LIMIT && !this.options.perRequest) {
       // One step per backoff, not per death: two workers dying in one wait doubled it twice, unlogged (1, 4, 16 s).
       if (!this.backoffTimer) {
         this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);

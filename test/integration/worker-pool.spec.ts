@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
-import { DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
+import { CrashingPerRequestChildren, CrashingPerRequestThreads, DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
@@ -318,4 +318,26 @@ describe('a handler exported under another name', () => {
     const s = serve(await bootstrap(Handler as never));
     expect(await ask(s, 'hi\n')).toMatch(reply);
   });
+});
+
+// A worker per connection dies once, with its own request: clients that crash their own workers must not make
+// every other client wait for the restart backoff (hostile run: 1.4 s, 2.4 s, 4.4 s, 8.5 s, up to 30 s).
+describe.each([
+  { mode: '@Threading', handler: CrashingPerRequestThreads },
+  { mode: '@Forking', handler: CrashingPerRequestChildren },
+])('perRequest $mode: clients that crash their own workers', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('each crash is reported to its own client and counted, and starts no backoff for the others', async () => {
+    const lines: string[] = [];
+    const logger = { warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m), info: () => undefined };
+    const s = serve(await bootstrap(handler, { logger }));
+    // seven deaths within 10 s: past the backoff's five
+    for (let i = 0; i < 7; i++) expect(await ask(s, 'crash\n')).toBe('');
+    expect(await ask(s, 'still served\n')).toBe('still served\n');
+    await until(() => s.stats().errors === 7, 10000);
+    expect(s.stats()).toMatchObject({ errors: 7, restarts: 7 });
+    expect(lines.filter((l) => /backoff/.test(l))).toEqual([]);
+    expect(lines.filter((l) => /WorkerCrashedError/.test(l))).toHaveLength(7);
+  }, 60000);
 });
