@@ -519,6 +519,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         await slot.ready;
       } catch (err) {
         this.unload(slot, shutdownTimeout);
+        // Its worker was ended by the pool as it started (shutdown's timeout, close()): the request ends as one still
+        // waiting for a worker, not tried on a fresh one (which kept shutdown waiting for another worker's start,
+        // 11 s with shutdownTimeout 4, and reported the request as a handler abandoned: hostile run).
+        const ended = slot.endedBecause;
+        if (ended === 'shutdownTimeout' || ended === 'close') throw new RequestTimeoutError(messages.waitingEnded(this.options.mode, ended));
         if (attempt >= START_ATTEMPTS || this.closed) throw this.closed ? this.closedError() : this.startError(err as Error);
         continue;
       }
@@ -884,7 +889,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         if (this.slots.delete(slot)) void this.track(slot.kill()); // it never became ready: end it, and keep its place free
         // start() reports a warm worker's failure itself (a ConfigurationError, with the first reason), and ends the
         // others: no replacement and no "could not start" line about those (it said "terminated before it was ready").
-        if (this.startingUp || this.closed) return;
+        // One the pool ended itself while it started (shutdown's timeout, close()) did not fail to start: no
+        // "could not start" line at shutdown about workers it terminated (hostile run).
+        if (this.startingUp || this.closed || slot.endedBecause !== undefined) return;
         if (++this.startFailures < START_ATTEMPTS) {
           if (this.datagramWaiters.length > this.growing.size) this.growSoon(); // another try for the datagrams waiting
           return this.replace();

@@ -8,7 +8,7 @@ import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { HangingStartThread, hangMark, TwoThreadsOneHangs } from '../fixtures/hanging-start-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
-import { slowMark, SlowStartingThread } from '../fixtures/slow-start-handlers';
+import { slowMark, SlowStartingPerRequest, SlowStartingThread } from '../fixtures/slow-start-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -249,6 +249,35 @@ describe('connections while the replacement of a dead worker starts', () => {
       // Before: booked on the replacement still loading, all were held (hostile re-check: 1,500 descriptors).
       await until(() => s.stats().rejected === 9, 3000);
       await expectServedAndRefused(replies, 511, 9);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+  }, 60000);
+});
+
+describe('shutdown while workers per connection are still loading', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+  afterEach(() => fs.rmSync(slowMark, { force: true }));
+
+  test('their connections are closed at shutdownTimeout, and the workers the pool ended are not said to have failed to start', async () => {
+    const lines: string[] = [];
+    const logger = { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), info: () => undefined };
+    const s = serve(await bootstrap(SlowStartingPerRequest, { logger, shutdownTimeout: 0.5 }));
+    fs.writeFileSync(slowMark, ''); // each connection's worker takes 3 s to load
+    const clients = await Promise.all([1, 2, 3].map(() => connect(target(s))));
+    try {
+      const ends = clients.map((c) => readToEnd(c).catch(() => Buffer.alloc(0)));
+      clients.forEach((c, i) => c.write(`client ${i}\n`));
+      await until(() => s.stats().active === 3, 5000);
+      const began = Date.now();
+      await within(15000, 'shutdown', s.shutdown());
+      // not after a fresh worker's 3 s start: the pool tried each request again on a new worker (hostile run: 11 s with shutdownTimeout 4)
+      expect(Date.now() - began).toBeLessThan(2500);
+      expect((await within(5000, 'the clients to be closed', Promise.all(ends))).map(String)).toEqual(['', '', '']);
+      expect(lines.filter((l) => /could not start/.test(l))).toEqual([]);
+      // reported as requests that waited for a worker, not as handlers abandoned (none ran)
+      expect(lines.filter((l) => /RequestTimeoutError/.test(l))).toHaveLength(3);
+      for (const l of lines.filter((l) => /RequestTimeoutError/.test(l))) expect(l).toMatch(/still waiting for a threading worker/);
     } finally {
       clients.forEach((c) => c.destroy());
     }
