@@ -15,9 +15,16 @@ function routineLine(client: ClientAddress | undefined, error: unknown): string 
  * mac:../deps/openssl/…/ssl3_record.c:622:` (hostile run: "raw OpenSSL text"); its reason is what it says.
  */
 function opensslReason(code: string | undefined, message: string): string | undefined {
-  if (!code?.startsWith('ERR_SSL_')) return undefined;
-  const reason = /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1]?.trim();
+  const reason = code?.startsWith('ERR_SSL_') ? opensslWords(message) : undefined;
   return reason ? `TLS failed after the handshake: ${reason}; the connection was closed` : undefined;
+}
+
+/**
+ * The reason in an OpenSSL error's message (`…:error:0A000102:SSL routines:<function>:unsupported protocol:<file>:<line>:`),
+ * or undefined when the message is not one.
+ */
+export function opensslWords(message: string): string | undefined {
+  return /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1]?.trim() || undefined;
 }
 
 /** Every line after the first indented two spaces: a reason or a stack under the line that names it. */

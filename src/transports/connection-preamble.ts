@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { ProxyProtocolError, TlsHandshakeError } from '../errors/errors';
 import { edgeMessages as messages } from '../errors/edge.messages';
+import { opensslWords } from '../errors/messages';
 import { ClientAddress, nameClient } from './address';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions, ProxyInfo, TlsInfo } from './edge-options';
 import { MalformedHeader, scanProxyHeader, startsWithSignature } from './proxy-header';
@@ -236,6 +237,9 @@ function addressOf(info: ProxyInfo, peer: ClientAddress): ClientAddress {
 function describeTlsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ERR_SSL_HTTP_REQUEST' || e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `the client spoke plain text, not TLS (${e.code})`;
+  // OpenSSL's reason in words, not its queue entry with source paths (hostile re-check: "unsupported protocol", "no shared cipher")
+  const words = typeof e?.message === 'string' ? opensslWords(e.message) : undefined;
+  if (words) return `${words}${e.code ? ` (${e.code})` : ''}`;
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
 }
 

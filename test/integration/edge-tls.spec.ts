@@ -134,6 +134,20 @@ describe.each([
 describe('TLS and the lifecycle', () => {
   const serve = servingInTests<Server>();
 
+  test('a handshake OpenSSL refuses (no shared cipher) is reported with its reason in words, not OpenSSL\'s queue entry', async () => {
+    const warned: string[] = [];
+    const server = serve(await bootstrap(TlsConcurrent, { logger: { error: (m: string) => warned.push(`error: ${m}`), warn: (m: string) => warned.push(m) } }));
+    const { port } = endpoint(server) as { port: number };
+    await within(5000, 'the refused handshake', new Promise<void>((resolve) => {
+      const c = tlsLib.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.2', ciphers: 'DHE-RSA-AES128-SHA' });
+      c.on('error', () => resolve()).on('close', () => resolve());
+    }));
+    await eventually('the warning', () => warned.length > 0, 5000);
+    expect(warned).toEqual([expect.stringMatching(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with 127\.0\.0\.1:\d+ failed: [a-z][a-z ]+ \(ERR_SSL_[A-Z_]+\)\.$/)]);
+    expect(warned[0]).not.toMatch(/ssl\/|SSL routines/);
+    expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0 });
+  });
+
   test('a failed handshake reaches @HandleError as a TlsHandshakeError before any other hook', async () => {
     const calls: string[] = [];
     @TcpServer({ port: 0, tls: TLS })
