@@ -8,7 +8,7 @@ import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { HangingStartThread, hangMark, TwoThreadsOneHangs } from '../fixtures/hanging-start-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
-import { slowMark, SlowStartingPerRequest, SlowStartingThread } from '../fixtures/slow-start-handlers';
+import { slowMark, SlowStartingChildPerRequest, SlowStartingPerRequest, SlowStartingThread } from '../fixtures/slow-start-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -255,14 +255,19 @@ describe('connections while the replacement of a dead worker starts', () => {
   }, 60000);
 });
 
-describe('shutdown while workers per connection are still loading', () => {
+describe.each([
+  { mode: 'threading', handler: SlowStartingPerRequest },
+  // a child blocked in its load cannot act on SIGTERM: it finished loading in the 2 s grace and served a
+  // request after shutdown's timeout (hostile re-check); a child that has not started is killed at once
+  { mode: 'forking', handler: SlowStartingChildPerRequest },
+])('shutdown while $mode workers per connection are still loading', ({ mode, handler }) => {
   const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
   afterEach(() => fs.rmSync(slowMark, { force: true }));
 
   test('their connections are closed at shutdownTimeout, and the workers the pool ended are not said to have failed to start', async () => {
     const lines: string[] = [];
     const logger = { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), info: () => undefined };
-    const s = serve(await bootstrap(SlowStartingPerRequest, { logger, shutdownTimeout: 0.5 }));
+    const s = serve(await bootstrap(handler, { logger, shutdownTimeout: 0.5 }));
     fs.writeFileSync(slowMark, ''); // each connection's worker takes 3 s to load
     const clients = await Promise.all([1, 2, 3].map(() => connect(target(s))));
     try {
@@ -277,7 +282,7 @@ describe('shutdown while workers per connection are still loading', () => {
       expect(lines.filter((l) => /could not start/.test(l))).toEqual([]);
       // reported as requests that waited for a worker, not as handlers abandoned (none ran)
       expect(lines.filter((l) => /RequestTimeoutError/.test(l))).toHaveLength(3);
-      for (const l of lines.filter((l) => /RequestTimeoutError/.test(l))) expect(l).toMatch(/still waiting for a threading worker/);
+      for (const l of lines.filter((l) => /RequestTimeoutError/.test(l))) expect(l).toMatch(new RegExp(`still waiting for a ${mode} worker`));
     } finally {
       clients.forEach((c) => c.destroy());
     }
