@@ -1086,10 +1086,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.deaths = this.deaths.filter((t) => now - t < DEATH_WINDOW_MS);
     this.deaths.push(now);
     this.book.restarts++;
-    // A worker per connection (perRequest) dies once, with its own request: six clients that crashed their own
-    // workers made every other client wait for the backoff, up to 30 s (hostile run). A worker that keeps dying
-    // is one that cannot start, which spawn() sees to; Python's ForkingMixIn has no backoff either.
-    if (this.deaths.length > DEATH_LIMIT && !this.options.perRequest) {
+    // A worker per connection (perRequest), or serving one connection at a time (connectionsPerThread: 1,
+    // connectionsPerChild: 1), that dies while serving dies with its own request: six clients that crashed
+    // their own workers made every other client wait for the backoff, up to 30 s (hostile runs). The backoff
+    // is for workers that die by themselves (idle, or at start: spawn() sees to those); Python's mixins have none.
+    const ownRequest = (this.options.perRequest || this.options.perWorker <= 1) && slot.load > 0;
+    if (this.deaths.length > DEATH_LIMIT && !ownRequest) {
       // One step per backoff, not per death: two workers dying in one wait doubled it twice, unlogged (1, 4, 16 s).
       if (!this.backoffTimer) {
         this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
-import { CrashingPerRequestChildren, CrashingPerRequestThreads, DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
+import { CrashingOneAtATimeChildren, CrashingOneAtATimeThreads, CrashingPerRequestChildren, CrashingPerRequestThreads, DyingChild, dyingMark, DyingThread, TwoDyingThreads } from '../fixtures/dying-handlers';
 import { FlakyChild, flakyMark, FlakyThread } from '../fixtures/flaky-handlers';
 import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
@@ -359,7 +359,9 @@ describe('a handler exported under another name', () => {
 describe.each([
   { mode: '@Threading', handler: CrashingPerRequestThreads },
   { mode: '@Forking', handler: CrashingPerRequestChildren },
-])('perRequest $mode: clients that crash their own workers', ({ handler }) => {
+  { mode: '@Threading with connectionsPerThread: 1', handler: CrashingOneAtATimeThreads },
+  { mode: '@Forking with connectionsPerChild: 1', handler: CrashingOneAtATimeChildren },
+])('$mode: clients that crash their own workers', ({ handler }) => {
   const serve = servingInTests<Server>();
 
   test('each crash is reported to its own client and counted, and starts no backoff for the others', async () => {
