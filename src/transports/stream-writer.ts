@@ -207,26 +207,18 @@ const DELIVERED = Symbol('sockserve.delivered');
 type Delivered = { [DELIVERED]?: number };
 
 /**
- * Bytes written to `sink` that the kernel has not taken: Node's `writableLength` counts a write libuv has
- * partly sent as wholly unsent, and `bytesWritten` counts every byte given to write() until the stream drops
- * what it still buffers (a connection cut short counted up to a megabyte its client never got, or the
- * reverse: new-user run). On a plain TCP or Unix socket it is exact: given, less dispatched to libuv, plus
- * what libuv still queues. Elsewhere (TLS, a relay) `writableLength`.
- */
-export function unsentBytes(sink: Duplex): number {
-  const sent = kernelTook(sink);
-  return sent === undefined ? sink.writableLength : Math.max(0, ((sink as { bytesWritten?: number }).bytesWritten ?? 0) - sent);
-}
-
-/**
- * The bytes written to `sink` that never left, in words for an error message: exact on a plain TCP or Unix
- * socket ("4096 bytes unsent"); elsewhere an upper bound ("at most 4096 bytes unsent"): over TLS what the TLS
- * socket still holds plus the records its TCP socket still queues, on a connection relayed to a thread what
- * the thread has not heard was written (the server's process wrote some of it to the kernel meanwhile).
+ * The bytes written to `sink` that never left, in words for an error message. Node's `writableLength` counts a
+ * write libuv has partly sent as wholly unsent, and `bytesWritten` counts every byte given to write() until the
+ * stream drops what it still buffers (a connection cut short counted up to a megabyte its client never got, or
+ * the reverse: new-user run). On a plain TCP or Unix socket the count is exact ("4096 bytes unsent"): given,
+ * less what the kernel took. Elsewhere it is an upper bound ("at most 4096 bytes unsent"): over TLS what the TLS
+ * socket still holds plus the records its TCP socket still queues, on a connection relayed to a thread what the
+ * thread has not heard was written (the server's process wrote some of it to the kernel meanwhile).
  * `held`: bytes sockserve held back and drops with the connection (@OnMessage's replies behind a full buffer).
  */
 export function unsentText(sink: Duplex, held = 0): string {
-  if (kernelTook(sink) !== undefined) return `${unsentBytes(sink) + held} bytes unsent`;
+  const sent = kernelTook(sink);
+  if (sent !== undefined) return `${Math.max(0, ((sink as { bytesWritten?: number }).bytesWritten ?? 0) - sent) + held} bytes unsent`;
   const encrypted = (sink as { encrypted?: boolean }).encrypted === true;
   return `at most ${sink.writableLength + (encrypted ? kernelQueue(sink) ?? 0 : 0) + held} bytes unsent`;
 }
