@@ -1,6 +1,7 @@
 import { BaseServer, BaseRequestHandler } from '../../src/classic';
 import type { ClientAddress } from '../../src/classic';
 import { RequestQueue } from '../../src/transports/request-queue';
+import { eventually } from '../helpers/eventually';
 
 /** An in-memory request: a name the test chooses and what the handler should do with it. */
 export interface FakeRequest {
@@ -92,11 +93,7 @@ export class FakeHandler extends BaseRequestHandler<FakeRequest, FakeServer> {
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `cond` every 5 ms until true; rejects after `ms`. */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await sleep(5);
-  }
+/** Polls `cond` every 5 ms until true; rejects after `ms` (test/helpers/eventually.ts, unnamed). */
+export function until(cond: () => boolean, ms = 5000): Promise<void> {
+  return eventually('condition', cond, ms, 5);
 }

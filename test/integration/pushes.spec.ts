@@ -5,6 +5,7 @@ import * as tls from 'node:tls';
 import { connect, within } from '../helpers/clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
+import { eventually } from '../helpers/eventually';
 
 const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([]));
 
@@ -12,13 +13,8 @@ function tcp(s: Server): { host: string; port: number } {
   return s.serverAddress as { host: string; port: number };
 }
 
-async function until(what: string, cond: () => boolean, ms = 10000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls every 20 ms, 10 s at most unless told (test/helpers/eventually.ts). */
+const until = (what: string, cond: () => boolean, ms = 10000): Promise<void> => eventually(what, cond, ms, 20);
 
 const modes: PushMode[] = ['serial', 'concurrent', 'threading', 'forking'];
 
