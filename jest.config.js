@@ -3,7 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.spec.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // Each file compiled on its own, types unchecked here: test/typecheck.spec.ts checks the whole project once (tsconfig.jest.json says why).
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
   testTimeout: 20000,
   // Builds dist/ if stale (samples and package tests load sockserve through exports) and warms the workers' TypeScript cache.
   globalSetup: '<rootDir>/scripts/jest-global-setup.js',
