@@ -236,7 +236,7 @@ function addressOf(info: ProxyInfo, peer: ClientAddress): ClientAddress {
 
 function describeTlsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ERR_SSL_HTTP_REQUEST' || e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `the client spoke plain text, not TLS (${e.code})`;
+  if (e?.code === 'ERR_SSL_HTTP_REQUEST' || e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `the client spoke plain text, not TLS (${e.code}); a load balancer's health check must speak TLS too (HAProxy: check-ssl)`;
   // OpenSSL's reason in words, not its queue entry with source paths (hostile re-check: "unsupported protocol", "no shared cipher")
   const words = typeof e?.message === 'string' ? opensslWords(e.message) : undefined;
   if (words) return `${words}${e.code ? ` (${e.code})` : ''}`;

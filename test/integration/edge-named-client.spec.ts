@@ -73,7 +73,7 @@ describe('a failed TLS handshake behind a PROXY header, without @HandleError', (
     await closed(plain);
     await until(() => logger.lines.warn.length > 0);
     expect(logger.lines.warn).toEqual([
-      'TlsHandshakeError from 203.0.113.12:5003: TLS handshake with 203.0.113.12:5003 failed: the client spoke plain text, not TLS (ERR_SSL_HTTP_REQUEST).',
+      'TlsHandshakeError from 203.0.113.12:5003: TLS handshake with 203.0.113.12:5003 failed: the client spoke plain text, not TLS (ERR_SSL_HTTP_REQUEST); a load balancer\'s health check must speak TLS too (HAProxy: check-ssl).',
     ]);
   });
 });
