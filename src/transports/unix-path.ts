@@ -106,17 +106,21 @@ const LOCK_WAIT_MS = 5000;
 /**
  * Takes `<path>.sockserve-lock`, a file made with O_EXCL that names this process, and resolves to its release:
  * another sockserve server checking the same path waits (polling every 10 ms, at most LOCK_WAIT_MS, then an
- * AddressInUseError); a lock whose process is gone (killed while it held it) is taken over.
+ * AddressInUseError); a lock whose process is gone (killed while it held it) is taken over, and so is one whose
+ * pid now belongs to another process (abandonedLock).
  */
 async function takePathLock(path: string, owner: string): Promise<() => Promise<void>> {
   const lock = `${path}.sockserve-lock`;
+  const key = resolve(lock);
   const t0 = Date.now();
   for (;;) {
     if (await createLock(lock)) break;
     const seen = await fsp.stat(lock).catch(() => undefined);
     const holder = Number(await fsp.readFile(lock, 'utf8').catch(() => ''));
-    if (holder > 0 && !processAlive(holder)) {
-      await unlinkIgnoringMissing(lock);
+    if (holder > 0 && seen && (await abandonedLock(holder, seen, key))) {
+      // Unlinked only if it is still the file judged (another server may have taken it over and made its own since).
+      const now = await fsp.stat(lock).catch(() => undefined);
+      if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) await unlinkIgnoringMissing(lock);
       continue;
     }
     // A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
@@ -131,8 +135,46 @@ async function takePathLock(path: string, owner: string): Promise<() => Promise<
     if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  locksHeldHere.add(key);
   let released: Promise<void> | undefined;
-  return () => (released ??= unlinkIgnoringMissing(lock));
+  return () => (released ??= unlinkIgnoringMissing(lock).finally(() => locksHeldHere.delete(key)));
+}
+
+/** The lock files (absolute paths) this process holds now. */
+const locksHeldHere = new Set<string>();
+
+/**
+ * Whether a lock file naming `holder` was left by a process that no longer holds it: that process is gone; or the
+ * pid is this process's own and the lock is older than this process (a container's server is pid 1 at every start: a
+ * lock left by a start killed at that point named the next start's own pid, which then waited and failed at every
+ * restart until the file was removed by hand: hostile run); or the process with that pid started after the lock was
+ * written (its pid was reused; Linux's /proc tells start times, elsewhere such a lock is waited for as held).
+ */
+async function abandonedLock(holder: number, lock: Stats, key: string): Promise<boolean> {
+  // This process's: abandoned if no thread of it can have written it, i.e. written before it started (a worker thread's
+  // locks are in its own set) and not held here.
+  if (holder === process.pid) return !locksHeldHere.has(key) && lock.mtimeMs < Date.now() - process.uptime() * 1000;
+  if (!processAlive(holder)) return true;
+  const started = await processStartMs(holder);
+  return started !== undefined && started > lock.mtimeMs + PID_REUSE_SLACK_MS;
+}
+
+/** Milliseconds by which a process must have started after a lock's last write to be taken for a reused pid (/proc's start times are in 10 ms ticks). */
+const PID_REUSE_SLACK_MS = 1000;
+
+/** When the process `pid` started (ms since the epoch), from Linux's /proc; undefined where that cannot be read. */
+async function processStartMs(pid: number): Promise<number | undefined> {
+  try {
+    const [stat, uptime] = await Promise.all([fsp.readFile(`/proc/${pid}/stat`, 'utf8'), fsp.readFile('/proc/uptime', 'utf8')]);
+    // Fields after the command name (in parentheses, which may hold spaces): state is field 3, starttime field 22,
+    // in clock ticks since boot (USER_HZ, 100 on Linux).
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const bootedAgoMs = Number(uptime.split(' ')[0]) * 1000;
+    if (!Number.isFinite(ticks) || !Number.isFinite(bootedAgoMs)) return undefined;
+    return Date.now() - bootedAgoMs + ticks * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Milliseconds after which a lock file that names no process is taken for abandoned (its maker writes its pid at once). */

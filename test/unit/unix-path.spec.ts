@@ -4,7 +4,7 @@ import * as net from 'net';
 import * as os from 'os';
 import { DgramSocket } from 'node-unix-socket';
 import { AddressInUseError } from '../../src/errors/errors';
-import { identityOf, prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
+import { claimUnixPath, identityOf, prepareUnixPath, removeUnixPath } from '../../src/transports/unix-path';
 
 const WAIT_MS = 5000;
 
@@ -48,6 +48,18 @@ describe('prepareUnixPath and removeUnixPath', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The pid of a node process started now, alive until the test ends. */
+  async function liveProcess(): Promise<number> {
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => undefined, 1000)'], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+      return within(exited, 'the live process to end');
+    });
+    await within(new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject)), 'the live process to start');
+    return child.pid!;
+  }
+
   function listenStream(path: string): Promise<net.Server> {
     // The liveness probe connects and hangs up at once, so the server side may see ECONNRESET.
     const server = net.createServer((sock) => {
@@ -73,7 +85,7 @@ describe('prepareUnixPath and removeUnixPath', () => {
     const path = `${dir}/raced.sock`;
     await leaveStaleSocketBehind('stream', path);
     const lock = `${path}.sockserve-lock`;
-    fs.writeFileSync(lock, String(process.pid)); // another server (alive: this process) is checking the path
+    fs.writeFileSync(lock, String(await liveProcess())); // another server (alive, started before its lock) is checking the path
     let settled = false;
     const preparing = prepareUnixPath(path, 'UnixStreamServer').then(() => (settled = true), (err) => { settled = true; throw err; });
     await new Promise((r) => setTimeout(r, 300));
@@ -96,6 +108,44 @@ describe('prepareUnixPath and removeUnixPath', () => {
     fs.writeFileSync(`${path}.sockserve-lock`, String(pid));
     await within(prepareUnixPath(path, 'UnixStreamServer'), 'the stale lock to be taken over');
     expect(fs.readdirSync(dir)).toEqual([]); // the stale socket removed, and the lock too
+  });
+
+  it('takes over a lock that names this process when this process holds no such lock (a container\'s server is pid 1 at every start)', async () => {
+    const path = `${dir}/own-pid-lock.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    // Left by an earlier process with this pid, killed while it held the lock. Before: the start waited 5 s and
+    // failed with "another process (pid <its own>) has held the Unix socket path", and so did every restart.
+    const lock = `${path}.sockserve-lock`;
+    fs.writeFileSync(lock, String(process.pid));
+    const old = new Date(Date.now() - process.uptime() * 1000 - 5000);
+    fs.utimesSync(lock, old, old); // written before this process started
+    await within(prepareUnixPath(path, 'UnixStreamServer'), 'the lock left under this pid to be taken over', 3000);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('takes over a lock whose pid now belongs to a process started after the lock was written (a reused pid)', async () => {
+    const path = `${dir}/reused-pid-lock.sock`;
+    await leaveStaleSocketBehind('stream', path);
+    const lock = `${path}.sockserve-lock`;
+    fs.writeFileSync(lock, String(await liveProcess())); // the process is alive, and started a moment ago ...
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old); // ... a minute after the lock was written: it cannot be the lock's maker
+    await within(prepareUnixPath(path, 'UnixStreamServer'), 'the lock of a reused pid to be taken over', 3000);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('waits for a lock of this process\'s own while it holds it: a second server of the process on the path waits for the first, then finds its socket', async () => {
+    const path = `${dir}/same-process.sock`;
+    const release = await within(claimUnixPath(path, 'UnixStreamServer'), 'the first claim'); // holds the lock until it listens
+    await leaveStaleSocketBehind('stream', path); // a file at the path: the second server needs the lock to check it
+    let settled = false;
+    const preparing = prepareUnixPath(path, 'UnixStreamServer').then(() => (settled = true), (err) => { settled = true; throw err; });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false); // the lock names this process, which holds it: waited for, not taken over
+    fs.unlinkSync(path);
+    await listenStream(path);
+    await release();
+    await expect(within(preparing, 'the check after the lock')).rejects.toBeInstanceOf(AddressInUseError);
   });
 
   it('takes over a lock that names no process (its maker killed between creating and writing it) once it is a second old', async () => {
