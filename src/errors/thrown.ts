@@ -9,12 +9,21 @@ import { SystemExit } from './errors';
  * connections: hostile-client run, 2026-12-03).
  */
 
-/** The value's text for a log: an Error's stack, else String(value); never throws. */
+/**
+ * The value's text for a log, never throwing: an Error's stack (of another realm's too); a thrown object that is
+ * no Error (`throw { code: 'E_QUOTA', detail }`) as Node prints an uncaught one (util.inspect: its fields, not
+ * `[object Object]`, hostile run on the classic layer); else String(value).
+ */
 export function describeThrown(value: unknown): string {
   try {
     if (value instanceof Error) {
       const stack = value.stack;
       if (typeof stack === 'string') return stack;
+    }
+    if (typeof value === 'object' && value !== null) {
+      const stack = readThrown(value, 'stack');
+      if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return stack;
+      return inspect(value, { breakLength: Infinity });
     }
     return String(value);
   } catch {

@@ -281,7 +281,7 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
   });
 
-  test('a thrown undefined or string is counted and logged once, as the server\'s own process reports it', async () => {
+  test('a thrown undefined, string or plain object is counted and logged once, as the server\'s own process reports it (an object with its fields)', async () => {
     const logger = memoryLogger();
     const s = await start(Bare, { logger });
     expect(await ask(s, 'throw-undefined\n')).toBe('');
@@ -290,8 +290,11 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     expect(await ask(s, 'throw-text\n')).toBe('');
     await until(() => s.stats().errors === 2 && logger.lines.error.length === 2, 10000);
     expect(logger.lines.error[1]).toMatch(/\na thrown string\n-{40}$/);
+    expect(await ask(s, 'throw-object\n')).toBe('');
+    await until(() => s.stats().errors === 3 && logger.lines.error.length === 3, 10000);
+    expect(logger.lines.error[2]).toMatch(/\n\{ code: 42 \}\n-{40}$/); // its fields, as Node prints one uncaught; was [object Object]
     expect(await ask(s, 'next\n')).toMatch(/^\d+ next$/);
-    expect(s.stats().errors).toBe(2);
+    expect(s.stats().errors).toBe(3);
   });
 
   test('@HandleError runs once, in the worker, for a thrown undefined, string or object that is no Error', async () => {

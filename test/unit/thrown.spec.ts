@@ -2,7 +2,8 @@
  * Reading thrown values (errors/thrown.ts): the log line's fields and the fields sent across a worker
  * boundary (remote/protocol.ts serializeError) say the same of one value, whatever its fields hold.
  */
-import { errorFields } from '../../src/errors/thrown';
+import * as vm from 'node:vm';
+import { describeThrown, errorFields } from '../../src/errors/thrown';
 import { deserializeError, serializeError } from '../../src/concurrency/remote/protocol';
 
 function withFields(name: unknown, message: unknown): Error {
@@ -52,5 +53,26 @@ describe('the class of an error across a worker boundary', () => {
       const odd = deserializeError({ name, message: 'm', stack: 'm' });
       expect(Object.getPrototypeOf(odd)).toBe(Error.prototype);
     }
+  });
+});
+
+describe('describeThrown: the text a log gives a thrown value', () => {
+  test('an object that is no Error shows its fields, as Node prints one uncaught (it read [object Object])', () => {
+    expect(describeThrown({ code: 'E_QUOTA', detail: 'user 7 over quota' })).toBe("{ code: 'E_QUOTA', detail: 'user 7 over quota' }");
+    expect(describeThrown(Object.create(null))).toBe('[Object: null prototype] {}');
+  });
+
+  test('an Error, of this realm or another, gives its stack; a primitive its text', () => {
+    const err = new TypeError('bad');
+    expect(describeThrown(err)).toBe(err.stack);
+    const foreign = vm.runInNewContext('new RangeError("far")') as Error;
+    expect(foreign instanceof Error).toBe(false);
+    expect(describeThrown(foreign)).toMatch(/^RangeError: far\n/);
+    expect([describeThrown(undefined), describeThrown('text'), describeThrown(7)]).toEqual(['undefined', 'text', '7']);
+  });
+
+  test('a value whose every read throws is still described, without throwing', () => {
+    const hostile = new Proxy({}, { get() { throw new Error('no'); }, getPrototypeOf() { throw new Error('no'); }, ownKeys() { throw new Error('no'); } });
+    expect(typeof describeThrown(hostile)).toBe('string');
   });
 });
