@@ -128,6 +128,10 @@ export function assembleServer(
       return def.handler.name;
     }
 
+    protected get routineErrorsCountedIn(): string {
+      return 'stats().clientErrors, tlsErrors and proxyErrors';
+    }
+
     getRequest(): Promise<[unknown, ClientAddress]> | [unknown, ClientAddress] {
       // Not async: the classic servers take a request synchronously, and the loop's turn then costs no tick.
       const got: Promise<[unknown, ClientAddress]> | [unknown, ClientAddress] = super.getRequest();

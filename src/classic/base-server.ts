@@ -783,7 +783,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     if (isRoutine(error)) {
       this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
-        this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND)),
+        this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND, this.routineErrorsCountedIn)),
       );
       if (this.routineLines.take()) this.logger.warn(messages.clientError(clientAddress, error));
       return;
@@ -823,6 +823,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** Called once per serveForever() loop turn (Python's `service_actions`): periodic housekeeping. */
   serviceActions(): Promise<void> | void {}
+
+  /**
+   * @internal Where the routine client errors a log leaves out are counted, named in the line that says how many were
+   * left out; none in the classic layer (no stats(), as Python's servers have none), the decorators' stats().
+   */
+  protected get routineErrorsCountedIn(): string | undefined {
+    return undefined;
+  }
 
   /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
   protected get logName(): string {

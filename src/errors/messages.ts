@@ -163,9 +163,9 @@ export const messages = {
   /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
   /** Routine lines past ROUTINE_LINES_PER_SECOND, held back (LineBudget). */
-  clientErrorsHeldBack: (owner: string, count: number, perSecond: number) =>
+  clientErrorsHeldBack: (owner: string, count: number, perSecond: number, countedIn: string | undefined) =>
     `${owner}: ${count} more routine client error${count === 1 ? ' in the last second was' : 's in the last second were'} not logged (at most ` +
-    `${perSecond} lines a second); stats().clientErrors, tlsErrors and proxyErrors count every one.`,
+    `${perSecond} lines a second)${countedIn ? `; ${countedIn} count every one` : ''}.`,
   datagramDropped: (owner: string, held: number, serial: boolean) =>
     `${owner}: a datagram was dropped unanswered: ${held} datagrams were already waiting or being served (maxQueuedDatagrams), ` +
     `so the handler is slower than its clients; stats().dropped counts every one. Fix: ` +

@@ -1,6 +1,8 @@
 import { LineBudget } from '../../src/observability/line-budget';
 
 import { messages } from '../../src/errors/messages';
+import { BaseRequestHandler, TCPServer } from '../../src/classic';
+import { eventually } from '../helpers/eventually';
 
 describe('LineBudget', () => {
   afterEach(() => jest.useRealTimers());
@@ -31,7 +33,21 @@ describe('LineBudget', () => {
   });
 
   test("the held-back line's grammar follows its number", () => {
-    expect(messages.clientErrorsHeldBack('Echo', 1, 10)).toMatch(/^Echo: 1 more routine client error in the last second was not logged \(at most 10 lines a second\)/);
-    expect(messages.clientErrorsHeldBack('Echo', 2, 10)).toMatch(/^Echo: 2 more routine client errors in the last second were not logged /);
+    expect(messages.clientErrorsHeldBack('Echo', 1, 10, undefined)).toMatch(/^Echo: 1 more routine client error in the last second was not logged \(at most 10 lines a second\)\.$/);
+    expect(messages.clientErrorsHeldBack('Echo', 2, 10, 'stats().clientErrors')).toMatch(/^Echo: 2 more routine client errors in the last second were not logged .*; stats\(\)\.clientErrors count every one\.$/);
+  });
+
+  test("a classic server's held-back line names no stats(), which classic servers do not have (Python's have none)", async () => {
+    class Quiet extends BaseRequestHandler {
+      handle(): void {}
+    }
+    const server = new TCPServer(['127.0.0.1', 0], Quiet, false); // not bound: handleError() needs no socket
+    const warned: string[] = [];
+    server.logger = { ...server.logger, warn: (m: string) => warned.push(m) };
+    const reset = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    for (let i = 0; i < 12; i++) await server.handleError(undefined, { host: '127.0.0.1', port: 5000 + i, family: 'IPv4' }, reset());
+    await eventually('the held-back line', () => warned.length === 11, 3000);
+    expect(warned.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => expect.stringContaining(`127.0.0.1:${5000 + i}`)));
+    expect(warned[10]).toBe('TCPServer: 2 more routine client errors in the last second were not logged (at most 10 lines a second).');
   });
 });
