@@ -258,6 +258,24 @@ export class StreamReader implements AsyncIterable<Buffer> {
     return this.buffer.length > 0 ? this.take(n < 0 ? this.buffer.length : Math.min(n, this.buffer.length)) : this.rest();
   }
 
+  /**
+   * Lines up to EOF, each as readline() reads it (its '\n' kept; the last one without, if the input ends so), as
+   * Python's `rfile.readlines(hint)`: with `hint` > 0 (bytes), no more lines once the lines so far add up to
+   * `hint` or more. Rejects as readline() does (LineTooLongError, a reset, lineTimeout).
+   */
+  async readlines(hint?: number | null): Promise<Buffer[]> {
+    const bound = byteCount(hint, 'readlines');
+    const lines: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return lines;
+      lines.push(line);
+      total += line.length;
+      if (bound !== undefined && bound > 0 && total >= bound) return lines;
+    }
+  }
+
   /** Everything up to EOF. */
   async readAll(): Promise<Buffer> {
     while (!this.eof && !this.atStop()) await this.more();

@@ -20,6 +20,8 @@ export class StreamWriter {
   private unobserved: Error | undefined;
   /** Writes not settled yet, and who waits for them to be (finishWrites). */
   private pending = 0;
+  /** The latest tracked write (writes settle in order): what flush() waits for. */
+  private last: WritePromise<number> | undefined;
   private onIdle: (() => void) | undefined;
   /** Milliseconds a write may wait with none of the pending writes taken by the kernel (0: no bound). */
   private readonly stallMs: number;
@@ -91,6 +93,25 @@ export class StreamWriter {
     this.stallTimer.unref?.();
   }
 
+  /**
+   * Writes each item in turn, as Python's `wfile.writelines(lines)` (no separators added); resolves to the bytes
+   * written once the kernel has the last of them. Rejects as write() does.
+   */
+  async writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
+    let total = 0;
+    for (const line of lines) total += await this.write(line);
+    return total;
+  }
+
+  /**
+   * Resolves once every write made so far has been taken by the kernel; rejects with the last one's failure.
+   * Python's `wfile.flush()`: this `wfile` is unbuffered (Python's default `wbufsize = 0`), so there is nothing
+   * to push, only writes still on their way to wait for. Resolves at once when none is.
+   */
+  flush(): Promise<void> {
+    return this.pending === 0 || !this.last ? Promise.resolve() : this.last.then(() => undefined);
+  }
+
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */
   end(): Promise<void> {
     if (this.ended || this.sink.writableEnded || this.sink.destroyed) {
@@ -144,6 +165,7 @@ export class StreamWriter {
    */
   private track(executor: (resolve: (n: number) => void, reject: (err: Error) => void) => void): Promise<number> {
     const write = new WritePromise<number>(executor);
+    this.last = write;
     this.pending++;
     Promise.prototype.then.call(write, this.settled, (err: Error) =>
       microtask(() => {
@@ -313,6 +335,18 @@ export class BufferWriter {
 
   /** Nothing to do: the reply is sent when the request finishes. Resolves at once. */
   end(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Appends each item in turn (Python's `writelines`, no separators added); resolves to the bytes appended. */
+  async writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
+    let total = 0;
+    for (const line of lines) total += await this.write(line);
+    return total;
+  }
+
+  /** Nothing to push: the reply is sent as one datagram when the request finishes (Python's `BytesIO.flush()`). Resolves at once. */
+  flush(): Promise<void> {
     return Promise.resolve();
   }
 

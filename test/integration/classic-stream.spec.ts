@@ -22,6 +22,19 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     return serve(server);
   }
 
+  test("Python's file methods: rfile.readlines(hint), wfile.writelines() and wfile.flush() (a port calling them ran into 'is not a function')", async () => {
+    const s = await start(async (h) => {
+      const first = await h.rfile.readlines(5); // 'a\n' + 'bb\n' reach the hint of 5 bytes: no more lines
+      const rest = await h.rfile.readlines(); // up to EOF, the last line without its '\n'
+      await h.wfile.writelines([`${first.length}:${first.join('')}`, Buffer.from('|'), `${rest.length}:${rest.join('')}`]);
+      await h.wfile.flush();
+      await h.wfile.flush(); // nothing on its way: at once
+    });
+    const reply = await streamExchange(t.target(s), 'a\nbb\nccc\ndddd', { halfClose: true });
+    expect(reply.toString()).toBe('2:a\nbb\n|2:ccc\ndddd');
+    expect(errors).toEqual([]);
+  });
+
   test('a client that sends and then half-closes still receives its whole reply (1 MiB)', async () => {
     const s = await start(async (h) => {
       const line = await h.rfile.readline();

@@ -3,6 +3,13 @@ import { DatagramRequest } from '../../src/bootstrap/request-objects';
 import type { Server } from '../../src';
 
 describe('BufferWriter (a datagram reply, Python\'s BytesIO)', () => {
+  test("has Python's writelines() (no separators) and flush() (nothing to push)", async () => {
+    const w = new BufferWriter();
+    expect(await w.writelines(['a\n', Buffer.from('b'), new Uint8Array([0x63])])).toBe(4);
+    await expect(w.flush()).resolves.toBeUndefined();
+    expect(w.getValue().toString()).toBe('a\nbc');
+  });
+
   test('keeps a copy of each write: the caller may reuse its buffer, with one write as with several', async () => {
     const one = new BufferWriter();
     const reused = Buffer.from('abc');
