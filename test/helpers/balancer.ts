@@ -30,9 +30,9 @@ export { freePort } from './ports';
 
 export type Backend = FixtureProcess;
 
-/** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds; added to `children`. */
-export function startBackend(port: number, delay: number, children: ChildProcess[]): Promise<Backend> {
-  return startFixture('drain-server.ts', { env: { DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay) }, children });
+/** test/fixtures/drain-server.ts on `port`, PROXY protocol required, with a drainDelay of `delay` seconds (and TLS with `tls`); added to `children`. */
+export function startBackend(port: number, delay: number, children: ChildProcess[], opts: { tls?: boolean } = {}): Promise<Backend> {
+  return startFixture('drain-server.ts', { env: { DRAIN_PORT: String(port), DRAIN_PROXY: '1', DRAIN_DELAY: String(delay), ...(opts.tls ? { DRAIN_TLS: '1' } : {}) }, children });
 }
 
 /**

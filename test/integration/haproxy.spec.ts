@@ -9,7 +9,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { announceMissing, findBinary, freePort, fromSources, killAll, SOURCES, startBackend as startDrainBackend, who } from '../helpers/balancer';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { closed, rawConnect } from '../helpers/edge-clients';
+import { closed, rawConnect, replyOf, tlsConnect } from '../helpers/edge-clients';
+import { eventually } from '../helpers/eventually';
 
 const haproxy = findBinary('haproxy', 'SOCKSERVE_HAPROXY', ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']);
 const inCi = process.env.CI === 'true';
@@ -19,7 +20,7 @@ if (!haproxy) announceMissing('HAProxy', 'test/integration/haproxy.spec.ts', 'ap
 const children: ChildProcess[] = [];
 /** The clients' load loop runs while this is true; afterEach ends it even when the test failed midway. */
 let running = false;
-const startBackend = (port: number, delay: number) => startDrainBackend(port, delay, children);
+const startBackend = (port: number, delay: number, opts: { tls?: boolean } = {}) => startDrainBackend(port, delay, children, opts);
 
 /** HAProxy's view of its servers: `{ s1: 'UP', s2: 'DOWN' … }`, from `show stat` on its admin socket. */
 function serverStates(socketPath: string): Promise<Record<string, string>> {
@@ -40,18 +41,20 @@ function serverStates(socketPath: string): Promise<Record<string, string>> {
   }));
 }
 
+/** Polls HAProxy's view every 100 ms until it is `want`; rejects after `ms`, and the polling stops then too (jest can exit). */
 async function untilStates(socketPath: string, want: Record<string, string>, ms = 20000): Promise<void> {
-  await within(ms, `haproxy to see ${JSON.stringify(want)}`, (async () => {
-    for (;;) {
-      // HAProxy creates the socket file when it binds and listens a moment later (ECONNREFUSED in between).
-      const states = await serverStates(socketPath).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return {} as Record<string, string>;
-        throw err;
-      });
-      if (Object.entries(want).every(([k, v]) => states[k]?.startsWith(v))) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })());
+  const deadline = Date.now() + ms;
+  let states: Record<string, string> = {};
+  for (;;) {
+    // HAProxy creates the socket file when it binds and listens a moment later (ECONNREFUSED in between).
+    states = await serverStates(socketPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return {} as Record<string, string>;
+      throw err;
+    });
+    if (Object.entries(want).every(([k, v]) => states[k]?.startsWith(v))) return;
+    if (Date.now() >= deadline) throw new Error(`haproxy to see ${JSON.stringify(want)}: not within ${ms} ms (it sees ${JSON.stringify(states)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const maybe = haproxy || inCi ? test : test.skip;
@@ -79,9 +82,9 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     let lbOut = '';
     lb.stdout!.on('data', (d) => (lbOut += d));
     lb.stderr!.on('data', (d) => (lbOut += d));
-    await within(10000, `haproxy's admin socket (${lbOut})`, (async () => {
-      while (!fs.existsSync(admin)) await new Promise((r) => setTimeout(r, 50));
-    })());
+    await eventually("haproxy's admin socket", () => fs.existsSync(admin), 10000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}: ${lbOut}`);
+    });
     await untilStates(admin, { s1: 'UP', s2: 'UP' });
 
     // 200 clients from four source addresses, each echoed with its own address; both backends serve.
@@ -123,9 +126,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     const a2 = await startBackend(p1, drainDelay);
     phase = `restarted@${Date.now() - t0}`;
     await untilStates(admin, { s1: 'UP', s2: 'UP' });
-    await within(10000, 'traffic to reach the restarted backend', (async () => {
-      while (!pidsSeen.has(a2.child.pid!)) await new Promise((r) => setTimeout(r, 50));
-    })());
+    await eventually('traffic to reach the restarted backend', () => pidsSeen.has(a2.child.pid!), 10000, 50);
     running = false;
     await Promise.all(load);
     // On failure, HAProxy's log says how each failed session ended (tcplog termination flags).
@@ -135,14 +136,49 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     // A client that skips the balancer and sends no header is refused with a ProxyProtocolError.
     const direct = await rawConnect({ host: '127.0.0.1', port: p2 }, 'who\n');
     expect((await closed(direct)).data).toBe('');
-    await within(5000, 'the ProxyProtocolError line', (async () => {
-      while (!b.out().includes('ProxyProtocolError')) await new Promise((r) => setTimeout(r, 20));
-    })());
+    await eventually('the ProxyProtocolError line', () => b.out().includes('ProxyProtocolError'), 5000, 20);
     expect(b.out()).toMatch(/^ProxyProtocolError from 127\.0\.0\.1:\d+: PROXY protocol: .* sent no PROXY header/m);
     // HAProxy's health checks (a LOCAL header, a ping, its echo) were quiet: that line is the only one.
     expect(b.out().trim().split('\n').filter((l) => !l.startsWith('listening'))).toHaveLength(1);
     expect(a.out()).toMatch(/drained .*"errors":0,.*"proxyErrors":0/);
   }, 240000);
+
+  maybe("TLS backends, checked with check-ssl as docs/production.md says: the checks pass quietly, and TLS clients through HAProxy keep their address", async () => {
+    if (!haproxy) throw new Error('HAProxy is not installed, and CI=true: install it (apt-get install -y haproxy) or set SOCKSERVE_HAPROXY');
+    const [front, p1, p2] = [await freePort(), await freePort(), await freePort()];
+    const [a, b] = await Promise.all([startBackend(p1, 0, { tls: true }), startBackend(p2, 0, { tls: true })]);
+    const admin = path.join(dir, 'haproxy.sock');
+    const config = path.join(dir, 'haproxy.cfg');
+    fs.writeFileSync(config, haproxyConfig(front, p1, p2, admin, { checkSsl: true }));
+    const lb = spawn(haproxy!, ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(lb);
+    let lbOut = '';
+    lb.stdout!.on('data', (d) => (lbOut += d));
+    lb.stderr!.on('data', (d) => (lbOut += d));
+    await eventually("haproxy's admin socket", () => fs.existsSync(admin), 10000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}: ${lbOut}`);
+    });
+    await untilStates(admin, { s1: 'UP', s2: 'UP' });
+    // HAProxy passes the clients' TLS through (mode tcp): each handshake is the backend's, after the PROXY header.
+    const replies = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const from = SOURCES[i % SOURCES.length];
+      const raw = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ port: front, host: '127.0.0.1', localAddress: from }, () => resolve(s));
+        s.once('error', reject);
+      });
+      const secure = await tlsConnect({ host: '127.0.0.1', port: front }, { raw, anonymous: true });
+      const reply = replyOf(secure);
+      secure.end('who\n');
+      const [host, pid] = (await reply).trim().split(' ');
+      return { from, host, pid: Number(pid) };
+    }));
+    expect(replies.filter((r) => r.host !== r.from)).toEqual([]);
+    expect(new Set(replies.map((r) => r.pid))).toEqual(new Set([a.child.pid, b.child.pid]));
+    // The checks (a LOCAL header, a TLS handshake, a ping, its echo) left no line: no TlsHandshakeError, nothing.
+    await new Promise((r) => setTimeout(r, 500)); // a few more checks (every 200 ms), each passed: both servers fully UP
+    expect(await serverStates(admin)).toEqual({ s1: 'UP', s2: 'UP' });
+    expect([a.out(), b.out()].map((out) => out.trim().split('\n').filter((l) => !l.startsWith('listening')))).toEqual([[], []]);
+  }, 60000);
 });
 
 /**
@@ -150,7 +186,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
  * that expects the echo of a ping (sockserve leaves LOCAL checks unanswered while it drains, so HAProxy
  * marks it down before it stops accepting), retries and redispatch.
  */
-function haproxyConfig(front: number, p1: number, p2: number, admin: string): string {
+function haproxyConfig(front: number, p1: number, p2: number, admin: string, opts: { checkSsl?: boolean } = {}): string {
   return `global
     maxconn 2000
     log stdout format raw local0
@@ -177,7 +213,7 @@ backend be
     tcp-check send "ping\\n"
     tcp-check expect string ping
     timeout check 5s               # generous: a draining server fails the check at once, not by timeout
-    default-server send-proxy-v2 check inter 200ms fall 2 rise 2
+    default-server send-proxy-v2 check inter 200ms fall 2 rise 2${opts.checkSsl ? ' check-ssl verify none' : ''}
     server s1 127.0.0.1:${p1}
     server s2 127.0.0.1:${p2}
 `;

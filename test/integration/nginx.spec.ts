@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { announceMissing, findBinary, freePort, fromSources, killAll, SOURCES, startBackend, who } from '../helpers/balancer';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
+import { eventually } from '../helpers/eventually';
 
 const nginx = findBinary('nginx', 'SOCKSERVE_NGINX', ['/usr/sbin/nginx', '/usr/local/sbin/nginx']);
 const streamModule = ['/usr/lib/nginx/modules/ngx_stream_module.so', '/usr/lib64/nginx/modules/ngx_stream_module.so'].find((m) => fs.existsSync(m));
@@ -53,15 +54,12 @@ describe('behind real nginx (stream, proxy_protocol on, proxy_next_upstream)', (
     let lbOut = '';
     lb.stdout!.on('data', (d) => (lbOut += d));
     lb.stderr!.on('data', (d) => (lbOut += d));
-    await within(10000, `nginx to listen (${lbOut})`, (async () => {
-      for (;;) {
-        try {
-          return await who(front, '127.0.0.1');
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-    })());
+    for (const deadline = Date.now() + 10000; ; ) {
+      const served = await who(front, '127.0.0.1').then(() => true, () => false);
+      if (served) break;
+      if (Date.now() >= deadline) throw new Error(`nginx to listen: not within 10000 ms (${lbOut})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
 
     // 100 clients from four source addresses, each echoed with its own address; both backends serve.
     const sources = SOURCES;
@@ -96,14 +94,13 @@ describe('behind real nginx (stream, proxy_protocol on, proxy_next_upstream)', (
     });
     await new Promise((r) => setTimeout(r, 300));
     await reload(true);
-    await within(10000, 'nginx to stop sending to backend 1', (async () => {
+    // 300 ms windows until one sees only backend 2; bounded, and the loop ends with its bound (jest can exit).
+    for (const deadline = Date.now() + 10000; ; ) {
       pidsSeen.clear();
       await new Promise((r) => setTimeout(r, 300));
-      while (pidsSeen.has(a.child.pid!) || !pidsSeen.has(b.child.pid!)) {
-        pidsSeen.clear();
-        await new Promise((r) => setTimeout(r, 300));
-      }
-    })());
+      if (!pidsSeen.has(a.child.pid!) && pidsSeen.has(b.child.pid!)) break;
+      if (Date.now() >= deadline) throw new Error(`nginx to stop sending to backend 1: not within 10000 ms (last window: ${[...pidsSeen]})`);
+    }
     a.child.kill('SIGTERM');
     expect(await within(20000, 'backend 1 to drain and exit', a.exited)).toBe(0);
     expect(a.out()).toContain('drained');
@@ -114,9 +111,7 @@ describe('behind real nginx (stream, proxy_protocol on, proxy_next_upstream)', (
     // It starts again on the same port, is put back into the upstream, and takes traffic.
     const a2 = await startBackend(p1, drainDelay, children);
     await reload(false);
-    await within(15000, 'traffic to reach the restarted backend', (async () => {
-      while (!pidsSeen.has(a2.child.pid!)) await new Promise((r) => setTimeout(r, 50));
-    })());
+    await eventually('traffic to reach the restarted backend', () => pidsSeen.has(a2.child.pid!), 15000, 50);
     running = false;
     await Promise.all(load);
     if (failures.length > 0) throw new Error(`${failures.length} failed requests:\n${failures.join('\n')}\nnginx:\n${lbOut}\nbackend 1:\n${a.out()}`);
