@@ -59,6 +59,26 @@ async function untilStates(socketPath: string, want: Record<string, string>, ms 
 
 const maybe = haproxy || inCi ? test : test.skip;
 
+/**
+ * HAProxy run with the configuration `config(adminSocket)` written in `dir`, once both servers are UP; `out()` is
+ * all it printed (its log: how each session ended). Added to `children`.
+ */
+async function startHaproxy(dir: string, config: (admin: string) => string): Promise<{ admin: string; out: () => string }> {
+  const admin = path.join(dir, 'haproxy.sock');
+  const file = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(file, config(admin));
+  const lb = spawn(haproxy!, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(lb);
+  let out = '';
+  lb.stdout!.on('data', (d) => (out += d));
+  lb.stderr!.on('data', (d) => (out += d));
+  await eventually("haproxy's admin socket", () => fs.existsSync(admin), 10000, 50).catch((err: Error) => {
+    throw new Error(`${err.message}: ${out}`);
+  });
+  await untilStates(admin, { s1: 'UP', s2: 'UP' });
+  return { admin, out: () => out };
+}
+
 describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispatch)', () => {
   let dir: string;
   beforeEach(() => (dir = tempDir()));
@@ -74,18 +94,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     const drainDelay = 2; // longer than HAProxy needs to mark a server down: inter 200ms × fall 2
     const [a, b] = await Promise.all([startBackend(p1, drainDelay), startBackend(p2, drainDelay)]);
 
-    const admin = path.join(dir, 'haproxy.sock');
-    const config = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(config, haproxyConfig(front, p1, p2, admin));
-    const lb = spawn(haproxy, ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(lb);
-    let lbOut = '';
-    lb.stdout!.on('data', (d) => (lbOut += d));
-    lb.stderr!.on('data', (d) => (lbOut += d));
-    await eventually("haproxy's admin socket", () => fs.existsSync(admin), 10000, 50).catch((err: Error) => {
-      throw new Error(`${err.message}: ${lbOut}`);
-    });
-    await untilStates(admin, { s1: 'UP', s2: 'UP' });
+    const { admin, out: lbOut } = await startHaproxy(dir, (admin) => haproxyConfig(front, p1, p2, admin));
 
     // 200 clients from four source addresses, each echoed with its own address; both backends serve.
     const sources = SOURCES;
@@ -130,7 +139,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     running = false;
     await Promise.all(load);
     // On failure, HAProxy's log says how each failed session ended (tcplog termination flags).
-    if (failures.length > 0) throw new Error(`${failures.length} failed requests:\n${failures.join('\n')}\nHAProxy:\n${lbOut}\nbackend 1:\n${a.out()}`);
+    if (failures.length > 0) throw new Error(`${failures.length} failed requests:\n${failures.join('\n')}\nHAProxy:\n${lbOut()}\nbackend 1:\n${a.out()}`);
     failures = [];
 
     // A client that skips the balancer and sends no header is refused with a ProxyProtocolError.
@@ -147,18 +156,7 @@ describe('behind real HAProxy (send-proxy-v2, health checks, retries and redispa
     if (!haproxy) throw new Error('HAProxy is not installed, and CI=true: install it (apt-get install -y haproxy) or set SOCKSERVE_HAPROXY');
     const [front, p1, p2] = [await freePort(), await freePort(), await freePort()];
     const [a, b] = await Promise.all([startBackend(p1, 0, { tls: true }), startBackend(p2, 0, { tls: true })]);
-    const admin = path.join(dir, 'haproxy.sock');
-    const config = path.join(dir, 'haproxy.cfg');
-    fs.writeFileSync(config, haproxyConfig(front, p1, p2, admin, { checkSsl: true }));
-    const lb = spawn(haproxy!, ['-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(lb);
-    let lbOut = '';
-    lb.stdout!.on('data', (d) => (lbOut += d));
-    lb.stderr!.on('data', (d) => (lbOut += d));
-    await eventually("haproxy's admin socket", () => fs.existsSync(admin), 10000, 50).catch((err: Error) => {
-      throw new Error(`${err.message}: ${lbOut}`);
-    });
-    await untilStates(admin, { s1: 'UP', s2: 'UP' });
+    const { admin } = await startHaproxy(dir, (admin) => haproxyConfig(front, p1, p2, admin, { checkSsl: true }));
     // HAProxy passes the clients' TLS through (mode tcp): each handshake is the backend's, after the PROXY header.
     const replies = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
       const from = SOURCES[i % SOURCES.length];
