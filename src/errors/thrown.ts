@@ -23,7 +23,7 @@ export function describeThrown(value: unknown): string {
     if (typeof value === 'object' && value !== null) {
       const stack = readThrown(value, 'stack');
       if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return stack;
-      return inspect(value, { breakLength: Infinity });
+      return bounded(inspect(value, { breakLength: Infinity, maxArrayLength: 20, maxStringLength: 1000 }));
     }
     return String(value);
   } catch {
@@ -37,6 +37,13 @@ export function describeThrown(value: unknown): string {
       }
     }
   }
+}
+
+/** Characters of a thrown object's description kept for a log line (an object of 100,000 keys made a line of megabytes). */
+const DESCRIPTION_CHARS = 4096;
+
+function bounded(text: string): string {
+  return text.length <= DESCRIPTION_CHARS ? text : `${text.slice(0, DESCRIPTION_CHARS)}… (${text.length - DESCRIPTION_CHARS} more characters)`;
 }
 
 /** `value[key]`, or undefined when the read throws (a getter, a Proxy) or `value` is not an object. */

@@ -62,6 +62,13 @@ describe('describeThrown: the text a log gives a thrown value', () => {
     expect(describeThrown(Object.create(null))).toBe('[Object: null prototype] {}');
   });
 
+  test('a huge thrown object is described in at most 4096 characters, and says how many more there were', () => {
+    const huge = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`key${i}`, i]));
+    const text = describeThrown(huge);
+    expect(text).toMatch(/^\{ key0: 0, key1: 1, [^]*… \(\d+ more characters\)$/);
+    expect(text.length).toBeLessThan(4200);
+  });
+
   test('an Error, of this realm or another, gives its stack; a primitive its text', () => {
     const err = new TypeError('bad');
     expect(describeThrown(err)).toBe(err.stack);
