@@ -97,19 +97,29 @@ export class StreamWriter {
    * Writes each item in turn, as Python's `wfile.writelines(lines)` (no separators added); resolves to the bytes
    * written once the kernel has the last of them. Rejects as write() does.
    */
-  async writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
-    let total = 0;
-    for (const line of lines) total += await this.write(line);
-    return total;
+  writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
+    // Tracked as a write is: left unawaited, its failure (a reset, an item the iterable threw) ends the request
+    // through @HandleError, never as an unhandled rejection (hostile re-check: it took the server's process down).
+    return this.track<number>((resolve, reject) => {
+      (async () => {
+        let total = 0;
+        for (const line of lines) total += await this.write(line);
+        return total;
+      })().then(resolve, reject);
+    }, false);
   }
 
   /**
    * Resolves once every write made so far has been taken by the kernel; rejects with the last one's failure.
    * Python's `wfile.flush()`: this `wfile` is unbuffered (Python's default `wbufsize = 0`), so there is nothing
-   * to push, only writes still on their way to wait for. Resolves at once when none is.
+   * to push, only writes still on their way to wait for. Resolves at once when none is. Left unawaited, its
+   * failure ends the request as an unawaited write's does.
    */
   flush(): Promise<void> {
-    return this.pending === 0 || !this.last ? Promise.resolve() : this.last.then(() => undefined);
+    const last = this.last;
+    if (this.pending === 0 || !last) return Promise.resolve();
+    // The tracked promise itself, not one derived from it: a derived one left unawaited would reject unhandled.
+    return this.track<void>((resolve, reject) => last.then(() => resolve(), (err: unknown) => reject(err as Error)), false);
   }
 
   /** Half-closes the connection (FIN) after everything written; the client reads EOF. Idempotent. */
@@ -163,9 +173,9 @@ export class StreamWriter {
    * once (after `end()`, on a closed connection) is judged a microtask later: else a failure the handler
    * awaited and caught still ended the request through @HandleError.
    */
-  private track(executor: (resolve: (n: number) => void, reject: (err: Error) => void) => void): Promise<number> {
-    const write = new WritePromise<number>(executor);
-    this.last = write;
+  private track<T = number>(executor: (resolve: (value: T) => void, reject: (err: Error) => void) => void, isWrite = true): Promise<T> {
+    const write = new WritePromise<T>(executor);
+    if (isWrite) this.last = write as unknown as WritePromise<number>;
     this.pending++;
     Promise.prototype.then.call(write, this.settled, (err: Error) =>
       microtask(() => {
@@ -338,11 +348,25 @@ export class BufferWriter {
     return Promise.resolve();
   }
 
-  /** Appends each item in turn (Python's `writelines`, no separators added); resolves to the bytes appended. */
-  async writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
+  /**
+   * Appends each item in turn (Python's `writelines`, no separators added); resolves to the bytes appended. Rejects
+   * as write() does once the reply has gone, or with what the iterable threw; not awaited, that rejection is
+   * dropped, never an unhandled one.
+   */
+  writelines(lines: Iterable<Buffer | Uint8Array | string>): Promise<number> {
     let total = 0;
-    for (const line of lines) total += await this.write(line);
-    return total;
+    try {
+      for (const line of lines) {
+        if (this.sealed) return this.write(line);
+        total += typeof line === 'string' ? Buffer.byteLength(line) : line.length;
+        void this.write(line);
+      }
+    } catch (err) {
+      const failed = Promise.reject(err);
+      failed.catch(() => undefined);
+      return failed;
+    }
+    return Promise.resolve(total);
   }
 
   /** Nothing to push: the reply is sent as one datagram when the request finishes (Python's `BytesIO.flush()`). Resolves at once. */

@@ -35,6 +35,35 @@ describe.each(streamTransports)('stream requests over $name', (t) => {
     expect(errors).toEqual([]);
   });
 
+  test.each([
+    ['flush()', 'flush'],
+    ['writelines()', 'writelines'],
+    ['writelines() of items that throw', 'a throwing iterable'],
+  ])('an unawaited wfile.%s that fails (the client went, or the items) ends only its request, through handleError', async (_name, how) => {
+    // Before: its rejection was unhandled and took the server's process down (hostile re-check).
+    const s = await start(async (h) => {
+      const line = String(await h.rfile.readline());
+      if (line === 'next\n') return void (await h.wfile.write('served\n'));
+      if (how === 'a throwing iterable') {
+        void h.wfile.writelines((function* () { yield 'a\n'; throw new Error('the items broke'); })());
+      } else {
+        const big = Buffer.alloc(8 << 20, 97); // more than the socket takes at once: still on its way at the reset
+        if (how === 'flush') { void h.wfile.write(big); void h.wfile.flush(); } else void h.wfile.writelines([big, 'tail\n']);
+      }
+      await sleep(300);
+    });
+    const socket = await connect(t.target(s));
+    socket.on('error', () => undefined);
+    socket.pause();
+    socket.write('go\n');
+    await sleep(100);
+    if (t.name.startsWith('TCP')) socket.resetAndDestroy();
+    else socket.destroy(); // a Unix stream socket has no reset: closed with the reply unread, the server's write fails
+    await until(() => errors.length === 1, 5000);
+    expect(String((errors[0] as Error).message)).toMatch(how === 'a throwing iterable' ? /the items broke/ : /ECONNRESET|EPIPE|ECANCELED|closed/);
+    expect(String(await streamExchange(t.target(s), 'next\n', { halfClose: true }))).toBe('served\n');
+  });
+
   test('a client that sends and then half-closes still receives its whole reply (1 MiB)', async () => {
     const s = await start(async (h) => {
       const line = await h.rfile.readline();
