@@ -23,7 +23,7 @@ export function describeThrown(value: unknown): string {
     if (typeof value === 'object' && value !== null) {
       const stack = readThrown(value, 'stack');
       if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return stack;
-      return bounded(inspect(value, { breakLength: Infinity, maxArrayLength: 20, maxStringLength: 1000 }));
+      return describeObject(value);
     }
     return String(value);
   } catch {
@@ -41,6 +41,32 @@ export function describeThrown(value: unknown): string {
 
 /** Characters of a thrown object's description kept for a log line (an object of 100,000 keys made a line of megabytes). */
 const DESCRIPTION_CHARS = 4096;
+/** Properties a thrown object's description shows, at each level (util.inspect limits arrays, not objects). */
+const DESCRIBED_KEYS = 50;
+
+/**
+ * util.inspect's text of a thrown object, its work bounded as its length is: an object of 100,000 keys took 3 s
+ * of the event loop to print in full (hostile re-check). Where the object or a value in it (two levels down) has
+ * more than DESCRIBED_KEYS properties, only the first ones of the object are shown, each value at depth 0.
+ */
+function describeObject(value: object): string {
+  const options = { breakLength: Infinity, maxArrayLength: 20, maxStringLength: 1000 };
+  if (!hasManyKeys(value, 2)) return bounded(inspect(value, options));
+  const keys = Reflect.ownKeys(value);
+  const head = Object.create(Object.getPrototypeOf(value) as object | null) as Record<PropertyKey, unknown>;
+  for (const key of keys.slice(0, DESCRIBED_KEYS)) Object.defineProperty(head, key, { value: readThrown(value, key), enumerable: true });
+  const more = keys.length > DESCRIBED_KEYS ? ` … (${keys.length - DESCRIBED_KEYS} more properties)` : '';
+  return bounded(`${inspect(head, { ...options, depth: 0 })}${more}`);
+}
+
+/** Whether `value`, or an object within `depth` levels of it, has more than DESCRIBED_KEYS own properties (counted once each, at most that many objects looked at). */
+function hasManyKeys(value: unknown, depth: number, seen = new Set<unknown>()): boolean {
+  if (typeof value !== 'object' || value === null || seen.has(value) || seen.size > DESCRIBED_KEYS) return false;
+  seen.add(value);
+  const keys = Reflect.ownKeys(value);
+  if (keys.length > DESCRIBED_KEYS) return true;
+  return depth > 0 && keys.some((key) => hasManyKeys(readThrown(value, key), depth - 1, seen));
+}
 
 function bounded(text: string): string {
   return text.length <= DESCRIPTION_CHARS ? text : `${text.slice(0, DESCRIPTION_CHARS)}… (${text.length - DESCRIPTION_CHARS} more characters)`;
