@@ -107,37 +107,62 @@ const LOCK_WAIT_MS = 5000;
  * Takes `<path>.sockserve-lock`, a file made with O_EXCL that names this process, and resolves to its release:
  * another sockserve server checking the same path waits (polling every 10 ms, at most LOCK_WAIT_MS, then an
  * AddressInUseError); a lock whose process is gone (killed while it held it) is taken over, and so is one whose
- * pid now belongs to another process (abandonedLock).
+ * pid now belongs to another process (abandonedLock), one contender at a time (removeAbandoned).
  */
 async function takePathLock(path: string, owner: string): Promise<() => Promise<void>> {
   const lock = `${path}.sockserve-lock`;
   const key = resolve(lock);
   const t0 = Date.now();
+  let made: Stats | false;
   for (;;) {
-    if (await createLock(lock)) break;
+    made = await createLock(lock);
+    if (made) break;
     const seen = await fsp.stat(lock).catch(() => undefined);
     const holder = Number(await fsp.readFile(lock, 'utf8').catch(() => ''));
-    if (holder > 0 && seen && (await abandonedLock(holder, seen, key))) {
-      // Unlinked only if it is still the file judged (another server may have taken it over and made its own since).
-      const now = await fsp.stat(lock).catch(() => undefined);
-      if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) await unlinkIgnoringMissing(lock);
-      continue;
-    }
     // A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
     // older than a moment: it blocked every later start on the path until removed by hand (hostile run).
     // Only a regular file, as createLock() makes: anything else there (a directory) is no abandoned lock of ours, and
     // unlinking it threw a bare EISDIR out of bootstrap(); it is waited for and reported as a held lock instead.
-    if (!(holder > 0) && seen?.isFile() && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS) {
-      const now = await fsp.stat(lock).catch(() => undefined);
-      if (now && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) await unlinkIgnoringMissing(lock);
-      continue;
-    }
+    const abandoned = seen !== undefined && (holder > 0 ? await abandonedLock(holder, seen, key) : seen.isFile() && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS);
+    if (abandoned && (await removeAbandoned(lock, seen))) continue;
     if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   locksHeldHere.add(key);
+  const own = made;
   let released: Promise<void> | undefined;
-  return () => (released ??= unlinkIgnoringMissing(lock).finally(() => locksHeldHere.delete(key)));
+  return () => (released ??= unlinkIfSame(lock, own).finally(() => locksHeldHere.delete(key)));
+}
+
+/**
+ * Removes the abandoned lock file `judged` under `<lock>.takeover`, a second O_EXCL file, so that one contender at
+ * a time takes a lock over: two that judged the same file abandoned each unlinked "it", the second one the lock the
+ * first had made since, and two servers bound the path (hostile re-check: 3 rounds of 14 with 8 processes). Under
+ * it the file is removed only if it is still the one judged. False when another contender holds the takeover
+ * (wait, then look again); a takeover file its maker left (killed in those microseconds) is removed as a lock is.
+ */
+async function removeAbandoned(lock: string, judged: Stats): Promise<boolean> {
+  const takeover = `${lock}.takeover`;
+  const mine = await createLock(takeover);
+  if (!mine) {
+    const seen = await fsp.stat(takeover).catch(() => undefined);
+    const holder = Number(await fsp.readFile(takeover, 'utf8').catch(() => ''));
+    const left = seen !== undefined && seen.isFile() && (holder > 0 ? await abandonedLock(holder, seen, resolve(takeover)) : Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS);
+    if (left) await unlinkIfSame(takeover, seen);
+    return false;
+  }
+  try {
+    await unlinkIfSame(lock, judged);
+  } finally {
+    await unlinkIfSame(takeover, mine);
+  }
+  return true;
+}
+
+/** Unlinks `path` if it is still the file `was` (same device, inode, and last change); a missing file is no error. */
+async function unlinkIfSame(path: string, was: Stats): Promise<void> {
+  const now = await fsp.stat(path).catch(() => undefined);
+  if (now && now.dev === was.dev && now.ino === was.ino && now.mtimeMs === was.mtimeMs && now.ctimeMs === was.ctimeMs) await unlinkIgnoringMissing(path);
 }
 
 /** The lock files (absolute paths) this process holds now. */
@@ -181,10 +206,10 @@ async function processStartMs(pid: number): Promise<number | undefined> {
 const UNNAMED_LOCK_MS = 1000;
 
 /**
- * Creates the lock file (O_EXCL) with this process's pid in it: false when another holds it. A write that fails
- * (ENOSPC) removes the file it made: an empty lock left behind looked held by someone (hostile run).
+ * Creates the lock file (O_EXCL) with this process's pid in it: its Stats, or false when another holds it. A write
+ * that fails (ENOSPC) removes the file it made: an empty lock left behind looked held by someone (hostile run).
  */
-async function createLock(lock: string): Promise<boolean> {
+async function createLock(lock: string): Promise<Stats | false> {
   let file: fsp.FileHandle;
   try {
     file = await fsp.open(lock, 'wx');
@@ -194,13 +219,13 @@ async function createLock(lock: string): Promise<boolean> {
   }
   try {
     await file.writeFile(String(process.pid));
+    return await file.stat();
   } catch (err) {
-    await file.close().catch(() => undefined);
     await unlinkIgnoringMissing(lock);
     throw err;
+  } finally {
+    await file.close().catch(() => undefined);
   }
-  await file.close();
-  return true;
 }
 
 function processAlive(pid: number): boolean {
@@ -384,7 +409,7 @@ const text = {
     `${owner}: cannot bind a Unix socket at ${path}, because a ${kind} exists there and sockserve never ` +
     `deletes anything but a stale socket file. Fix: move or remove that ${kind} yourself, or choose another path.`,
   locked: (owner: string, path: string, lock: string, pid: number) =>
-    `${owner}: another process${pid > 0 ? ` (pid ${pid})` : ''} has held the Unix socket path ${path} for more than ` +
+    `${owner}: ${pid === process.pid ? `this process (pid ${pid}: another of its threads, or one that ended while it held the lock)` : `another process${pid > 0 ? ` (pid ${pid})` : ''}`} has held the Unix socket path ${path} for more than ` +
     `${LOCK_WAIT_MS / 1000} s (its lock ${lock}): a server starting there, checking the path or waiting for its @Forking ` +
     `children to listen on it. Fix: stop the other server, or remove ${lock} if no server is starting there.`,
   unknown: (owner: string, path: string, why: string) =>

@@ -148,6 +148,35 @@ describe('prepareUnixPath and removeUnixPath', () => {
     await expect(within(preparing, 'the check after the lock')).rejects.toBeInstanceOf(AddressInUseError);
   });
 
+  it('is taken over by one contender at a time: two that find one abandoned lock at once never both hold the path', async () => {
+    // Before (hostile re-check: 3 rounds of 14 with 8 processes): each judged the file abandoned and unlinked
+    // "it", the later one the lock the earlier had made since, and both held the path. A slow unlink (a busy disk)
+    // opens that window every time.
+    const path = `${dir}/raced-takeover.sock`;
+    const lock = `${path}.sockserve-lock`;
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const pid = dead.pid!;
+    await new Promise((r) => dead.once('exit', r));
+    fs.writeFileSync(lock, String(pid));
+    const unlink = fs.promises.unlink;
+    const slow = jest.spyOn(fs.promises, 'unlink').mockImplementation(async (p) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return unlink(p);
+    });
+    cleanups.push(() => slow.mockRestore());
+    const held: string[] = [];
+    const claim = async (who: string) => {
+      const release = await claimUnixPath(path, 'UnixStreamServer');
+      held.push(`${who} takes`);
+      await new Promise((r) => setTimeout(r, 200));
+      held.push(`${who} releases`);
+      await release();
+    };
+    await within(Promise.all([claim('first'), new Promise((r) => setTimeout(r, 5)).then(() => claim('second'))]), 'both claims', 4000);
+    expect(held.map((h) => h.split(' ')[1])).toEqual(['takes', 'releases', 'takes', 'releases']); // never two at once
+    expect(fs.readdirSync(dir)).toEqual([]); // no lock and no takeover file left
+  });
+
   it('takes over a lock that names no process (its maker killed between creating and writing it) once it is a second old', async () => {
     const path = `${dir}/unnamed-lock.sock`;
     await leaveStaleSocketBehind('stream', path);
