@@ -117,14 +117,8 @@ async function takePathLock(path: string, owner: string): Promise<() => Promise<
   for (;;) {
     made = await createLock(lock);
     if (made) break;
-    const seen = await fsp.stat(lock).catch(() => undefined);
-    const holder = Number(await fsp.readFile(lock, 'utf8').catch(() => ''));
-    // A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
-    // older than a moment: it blocked every later start on the path until removed by hand (hostile run).
-    // Only a regular file, as createLock() makes: anything else there (a directory) is no abandoned lock of ours, and
-    // unlinking it threw a bare EISDIR out of bootstrap(); it is waited for and reported as a held lock instead.
-    const abandoned = seen !== undefined && (holder > 0 ? await abandonedLock(holder, seen, key) : seen.isFile() && Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS);
-    if (abandoned && (await removeAbandoned(lock, seen))) continue;
+    const { abandoned, holder } = await judgeLock(lock, key);
+    if (abandoned && (await removeAbandoned(lock, abandoned))) continue;
     if (Date.now() - t0 > LOCK_WAIT_MS) throw new AddressInUseError(text.locked(owner, path, lock, holder));
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -145,10 +139,8 @@ async function removeAbandoned(lock: string, judged: Stats): Promise<boolean> {
   const takeover = `${lock}.takeover`;
   const mine = await createLock(takeover);
   if (!mine) {
-    const seen = await fsp.stat(takeover).catch(() => undefined);
-    const holder = Number(await fsp.readFile(takeover, 'utf8').catch(() => ''));
-    const left = seen !== undefined && seen.isFile() && (holder > 0 ? await abandonedLock(holder, seen, resolve(takeover)) : Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS);
-    if (left) await unlinkIfSame(takeover, seen);
+    const { abandoned } = await judgeLock(takeover, resolve(takeover));
+    if (abandoned) await unlinkIfSame(takeover, abandoned);
     return false;
   }
   try {
@@ -157,6 +149,21 @@ async function removeAbandoned(lock: string, judged: Stats): Promise<boolean> {
     await unlinkIfSame(takeover, mine);
   }
   return true;
+}
+
+/**
+ * A lock file (or takeover file) as found now: the pid it names (0 for none), and its Stats when it is abandoned.
+ * A lock naming no process (empty: its maker was killed between creating and writing it) is abandoned once it is
+ * older than a moment: it blocked every later start on the path until removed by hand (hostile run). Only a
+ * regular file, as createLock() makes: anything else there (a directory) is no abandoned lock of ours, and
+ * unlinking it threw a bare EISDIR out of bootstrap(); it is waited for and reported as a held lock.
+ */
+async function judgeLock(file: string, key: string): Promise<{ abandoned?: Stats; holder: number }> {
+  const seen = await fsp.stat(file).catch(() => undefined);
+  const holder = Number(await fsp.readFile(file, 'utf8').catch(() => ''));
+  if (!seen?.isFile()) return { holder };
+  const abandoned = holder > 0 ? await abandonedLock(holder, seen, key) : Date.now() - seen.mtimeMs > UNNAMED_LOCK_MS;
+  return abandoned ? { abandoned: seen, holder } : { holder };
 }
 
 /** Unlinks `path` if it is still the file `was` (same device, inode, and last change); a missing file is no error. */
