@@ -16,6 +16,9 @@ import { LineBudget } from '../observability/line-budget';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 
+/** The stream servers' attributes, not yet set when BaseServer's constructor checks the options' names. */
+const STREAM_ATTRIBUTES = ['lineLimit', 'lineTimeout', 'lingerMs'];
+
 /** Seconds shutdown() waits for requests in flight before closing them, unless the server says otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30;
 
@@ -173,6 +176,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // Anything Python could call is taken (a plain function too); the rest failed late and unclearly: every
     // request with "not a constructor", or a pool's ready with "Cannot read properties of undefined".
     if (typeof RequestHandlerClass !== 'function') throw new ConfigurationError(messages.badHandlerClass(new.target.name, RequestHandlerClass));
+    this.checkOptionNames(new.target as unknown as { name: string; optionNames: readonly string[] }, options, RequestHandlerClass.name);
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
@@ -186,6 +190,21 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       }
     });
     this.ready.catch(() => undefined); // reported by serveForever()/handleRequest(), which await it
+  }
+
+  /** The keys the constructor's options object may have; the stream servers add the production edge's. */
+  static readonly optionNames: readonly string[] = ['bindAndActivate'];
+
+  /**
+   * An unknown key of the options object is a ConfigurationError, as Python's constructors raise TypeError on
+   * an unexpected keyword: `{ requestTimeout: 5 }` or a misspelt `proxyprotocol` was ignored without a word.
+   */
+  private checkOptionNames(cls: { name: string; optionNames: readonly string[] }, options: object, handler: string): void {
+    for (const name of Object.keys(options)) {
+      if (cls.optionNames.includes(name)) continue;
+      const attribute = name in this || STREAM_ATTRIBUTES.includes(name);
+      throw new ConfigurationError(messages.unknownServerOption(cls.name, handler || 'its handler', name, cls.optionNames, attribute));
+    }
   }
 
   // ---- the transport's part: implemented by TCPServer, UDPServer and the Unix servers ----

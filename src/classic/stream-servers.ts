@@ -58,6 +58,8 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** The listener's mark when shutdown() was called: connections accepted up to it are still served. */
   private shutdownMark: number | undefined;
 
+  static override readonly optionNames: readonly string[] = ['bindAndActivate', 'tls', 'proxyProtocol', 'limits'];
+
   constructor(address: Addr, Handler: RequestHandlerClass<net.Socket, any>, given: StreamServerOptions | boolean = {}) {
     super(address, Handler, given);
     // Python's positional bind_and_activate: `new TCPServer(address, Handler, false)`.

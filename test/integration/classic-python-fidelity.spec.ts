@@ -576,4 +576,29 @@ describe('classic servers as Python has them', () => {
     const plain = track(new TCPServer(['127.0.0.1', 0], function handler() { /* never called */ } as never, false));
     expect(plain.RequestHandlerClass).toBeInstanceOf(Function);
   });
+
+  test('an unknown key of the options object is a ConfigurationError from the constructor, as Python raises TypeError on an unexpected keyword', () => {
+    const handler = class Quiet extends StreamRequestHandler {};
+    const attempts: Array<[() => unknown, RegExp]> = [
+      // An attribute passed as an option: ignored before, so a server meant to time reads out never did.
+      [() => new TCPServer(['127.0.0.1', 0], handler, { requestTimeout: 5 } as never), /^new TCPServer\(\) on Quiet: unknown option "requestTimeout"\. Fix: use only bindAndActivate, tls, proxyProtocol, limits; requestTimeout is an attribute of the server/],
+      // A misspelt security option: the server ran without the PROXY protocol it was asked for.
+      [() => new ThreadingTCPServer(['127.0.0.1', 0], handler, { proxyprotocol: true } as never), /^new ThreadingTCPServer\(\) on Quiet: unknown option "proxyprotocol"\. Fix: use only bindAndActivate, tls, proxyProtocol, limits\.$/],
+      [() => new UDPServer(['127.0.0.1', 0], handler as never, { tls: {} } as never), /^new UDPServer\(\) on Quiet: unknown option "tls"\. Fix: use only bindAndActivate\.$/],
+      [() => new TCPServer(['127.0.0.1', 0], handler, { bindAndActivate: false, lingerMs: 10 } as never), /lingerMs is an attribute of the server/],
+    ];
+    for (const [make, message] of attempts) {
+      let thrown: unknown;
+      try {
+        track(make() as BaseServer<any, any>); // closed after the test if it was built (before the fix)
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(ConfigurationError);
+      expect((thrown as Error).message).toMatch(message);
+    }
+    // The known keys stay accepted.
+    const known = track(new TCPServer(['127.0.0.1', 0], handler, { bindAndActivate: false, limits: { maxConnections: 2 } }));
+    expect(known.serverAddress).toEqual(['127.0.0.1', 0]);
+  });
 });
