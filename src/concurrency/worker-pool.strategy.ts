@@ -1095,7 +1095,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       // One step per backoff, not per death: two workers dying in one wait doubled it twice, unlogged (1, 4, 16 s).
       if (!this.backoffTimer) {
         this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-        this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000));
+        this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000, slot.deathCause));
         this.refusingWaiting = false; // the refusals of each backoff are said once (they were said once per crash loop)
         this.backoffTimer = setTimeout(() => {
           this.backoffTimer = undefined;
@@ -1106,7 +1106,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       return;
     }
     this.backoffMs = 0;
-    this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended'));
+    // A worker that died with connections: each is reported through @HandleError with the cause. One that died
+    // with none left no word at all (info only) of why it died, however often (new user: a handler module's stray rejection).
+    if (slot.servingAtDeath === 0) this.options.log(messages.workerDiedIdle(this.handlerName, this.options.mode, slot.id, slot.deathCause));
+    else this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended'));
     this.replace();
   }
 

@@ -277,9 +277,13 @@ export const messages = {
     `sockserve: no ${mode} worker is alive (they keep dying; see the backoff line) and ${waiting} connections already wait for ` +
     `the next one, so new connections are refused (closed at once, counted in stats().rejected) until a worker starts. ` +
     `Fix: see the @HandleError reports of WorkerCrashedError for why the workers die.`,
-  workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number) =>
+  workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number, last: string) =>
     `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
-    `Fix: see the @HandleError reports of WorkerCrashedError for why they die.`,
+    `The last one: ${last}. Fix: see that, and the @HandleError reports of WorkerCrashedError, for why they die.`,
+  workerDiedIdle: (handler: string, mode: string, id: number, cause: string) =>
+    `${handler}: the ${mode} worker ${id} died serving no connection: ${cause}; a new worker takes its place. ` +
+    `Fix: an error thrown or a promise rejected outside a request (in a timer, an event listener, the module's own code) ends ` +
+    `its worker, as it ends a Node process: catch it there.`,
   badHandlerClass: (owner: string, given: unknown) =>
     `new ${owner}(): the handler class (second argument) is ${typeof given === 'object' && given !== null ? 'an object' : JSON.stringify(given) ?? String(given)}, ` +
     `not a class. Fix: pass a class that extends StreamRequestHandler, DatagramRequestHandler or BaseRequestHandler, ` +

@@ -172,8 +172,13 @@ describe.each([
     await until(() => warnings.some((w) => w.includes('died within 10 s')), 50000);
     fs.rmSync(dyingMark); // the worker started after this backoff lives
     expect(warnings.filter((w) => w.includes('died within 10 s'))).toEqual([
-      expect.stringMatching(/^sockserve: 6 \w+ workers died within 10 s; the next one starts in 1 s/),
+      expect.stringMatching(/^sockserve: 6 \w+ workers died within 10 s; the next one starts in 1 s .*\. The last one: it exited with code 9\. Fix: /),
     ]);
+    // Each death before the backoff says why, as the worker served no connection to report it through @HandleError
+    // (the backoff's own line pointed to reports that never came: no word of why they died).
+    const idle = warnings.filter((w) => w.includes('died serving no connection'));
+    expect(idle.length).toBeGreaterThanOrEqual(5);
+    for (const line of idle) expect(line).toMatch(new RegExp(`^${Dying.name}: the \\w+ worker \\d+ died serving no connection: it exited with code 9; a new worker takes its place\\. Fix: `));
     expect(s.stats().restarts).toBeGreaterThanOrEqual(6); // every death replaced counts (slow starts may spread them past 10 s)
     expect(await ask(s, 'served\n')).toMatch(/: served$/);
     expect(s.stats().workers.length).toBe(1);

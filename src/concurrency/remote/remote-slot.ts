@@ -169,6 +169,8 @@ export abstract class RemoteSlot {
   onMessagesCounted: ((total: number) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
+  /** Requests the worker had when it died: each is reported through @HandleError with the cause (onExit). */
+  servingAtDeath = 0;
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
@@ -322,6 +324,13 @@ export abstract class RemoteSlot {
       };
       setTimeout(poll, ABANDON_POLL_MS).unref();
     });
+  }
+
+  /** Why the worker died, in a few words: the error it reported (an uncaught one, the watchdog's), and how it exited. */
+  get deathCause(): string {
+    const cause = this.lastError;
+    const how = `it ${this.exitDetail ?? 'ended'}`;
+    return cause ? `${cause.name}: ${cause.message} (${how})` : how;
   }
 
   /** Why the pool ended this worker on purpose (end()), or undefined: it died. */
@@ -580,6 +589,7 @@ export abstract class RemoteSlot {
     this.settleReady.reject(this.lastError ?? new Error(`the worker ${detail} before it was ready`));
     const crash = this.crashError(detail);
     const datagramCrash = this.crashError(detail, true);
+    this.servingAtDeath = this.running.size;
     for (const running of [...this.running.values()]) {
       const error = isDatagram(running.request) ? datagramCrash : crash;
       // A datagram a child read from the shared socket and died with: no `done` brings its bytes, so its
