@@ -64,9 +64,17 @@ export class Server implements AsyncDisposable {
 
   /** `console.log(server)` / util.inspect: `Server { handler: 'Echo', address: 127.0.0.1:9000 }`. */
   [inspect.custom](): string {
+    return `Server { handler: '${this.handlerName}', address: ${this.where()} }`;
+  }
+
+  /** `` `${server}` `` (a log line, `String(event.server)`): `Echo on 127.0.0.1:9000`; it read `[object Object]`. */
+  toString(): string {
+    return `${this.handlerName} on ${this.where()}`;
+  }
+
+  private where(): string {
     const address = this.addressIfBound();
-    const where = address === undefined ? 'none' : this.describeAddress(address);
-    return `Server { handler: '${this.handlerName}', address: ${where} }`;
+    return address === undefined ? 'none' : this.describeAddress(address);
   }
 
   private addressIfBound(): ServerAddress | undefined {

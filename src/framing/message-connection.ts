@@ -4,7 +4,9 @@ import { registerReader } from '../classic/reader-registry';
 import { FrameTooLongError, OutputBufferFullError, RequestTimeoutError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
-import { takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
+import * as timers from 'node:timers';
+import { acceptedAt, takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
+import { FIRST_REQUEST_GRACE_MS } from '../transports/stream-reader';
 import { destroyUndelivered, kernelQueue, unsentText, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
@@ -91,6 +93,15 @@ export class MessageConnection implements MessageChannel {
   private stopping = false;
   /** Shutdown: the bytes already in the kernel when stopReading() came have been read. */
   private kernelRead = false;
+  /** When the connection was accepted (else when this loop was made): the start of its first-request grace. */
+  private readonly born: number;
+  /** A byte ever came. */
+  private everReceived = false;
+  /**
+   * Shutdown came before the first byte, within FIRST_REQUEST_GRACE_MS of the accept: the connection is not
+   * idle until then (a balancer connects, then forwards the request), as a @Handle server's rfile decides it.
+   */
+  private graceTimer: NodeJS.Timeout | undefined;
   /** A check for kernelRead is scheduled (see checkKernelRead). */
   private kernelCheck = false;
   /** Counts the times reading (re)started: a kernel check spans one stretch of reading. */
@@ -157,6 +168,7 @@ export class MessageConnection implements MessageChannel {
     this.partialMs = seconds(timeouts.lineTimeout);
     this.timed = this.idleMs !== Infinity || this.partialMs !== Infinity;
     this.highWater = socket.writableHighWaterMark;
+    this.born = acceptedAt(socket) ?? Date.now();
     if (this.partialMs !== Infinity) this.heldSince = takeHeldSince(socket) ?? 0;
   }
 
@@ -356,7 +368,22 @@ export class MessageConnection implements MessageChannel {
   stopReading(): void {
     if (this.stopping || this.finished) return;
     this.stopping = true;
+    const left = this.everReceived || this.inputEnded ? 0 : this.born + FIRST_REQUEST_GRACE_MS - Date.now();
+    if (left > 0) {
+      // node:timers' own, as the rfile's grace: under jest.useFakeTimers() sockserve/testing's shutdown() must
+      // still end. At most the grace itself, whatever a faked Date says.
+      this.graceTimer = timers.setTimeout(() => {
+        this.graceTimer = undefined;
+        this.maybeEnd();
+      }, Math.min(left, FIRST_REQUEST_GRACE_MS));
+    }
     this.checkKernelRead();
+  }
+
+  private endGrace(): void {
+    if (this.graceTimer === undefined) return;
+    timers.clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
   }
 
   /**
@@ -381,6 +408,10 @@ export class MessageConnection implements MessageChannel {
 
   /** @internal */
   received(chunk: Buffer): void {
+    if (!this.everReceived) {
+      this.everReceived = true;
+      this.endGrace();
+    }
     if (this.closeAsked || this.failed || this.endError || this.halted) return;
     let decoded: unknown[];
     try {
@@ -853,7 +884,7 @@ export class MessageConnection implements MessageChannel {
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;
     if (this.endError && idle) return this.finish();
-    const stopped = this.stopping && this.kernelRead && idle && !((this.framer?.buffered ?? 0) > 0);
+    const stopped = this.stopping && this.kernelRead && this.graceTimer === undefined && idle && !((this.framer?.buffered ?? 0) > 0);
     if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
   }
 
@@ -875,6 +906,7 @@ export class MessageConnection implements MessageChannel {
       else this.flushHeld();
     }
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.endGrace();
     const fed = this.socket as Fed;
     fed.off('data', onData);
     fed.off('end', onEnd);

@@ -318,6 +318,7 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     const { host, port } = s.serverAddress as { host: string; port: number };
     expect(JSON.parse(JSON.stringify(started))).toMatchObject({ server: { handler: s.handlerName, address: { host, port } }, workerId: worker.id });
     expect(inspect(started)).toContain(`server: Server { handler: '${s.handlerName}', address: ${host}:${port} }`);
+    expect(`${started.server}`).toBe(`${s.handlerName} on ${host}:${port}`); // it read [object Object] (new user)
     // The connection is the server's (it accepted it, or adopted what a child accepted): open and close are
     // published here, with `server`; its close names the worker that served it.
     expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ server: s })]);

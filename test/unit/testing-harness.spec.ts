@@ -1292,6 +1292,22 @@ describe('shutdown() in memory, serial: idle connections waiting for their turn 
   });
 });
 
+describe('shutdown() in memory, @OnMessage: a connection that has sent nothing yet', () => {
+  @TcpServer(0) @Concurrent() @Framing('lines') class EchoMessages {
+    @OnMessage() on(line: string) { return `echo ${line}`; }
+  }
+
+  test('has the first-request grace, as over a socket: a request sent 100 ms after shutdown() began is answered (it got a closed connection)', async () => {
+    const t = await serve(EchoMessages);
+    const c = t.connect({ host: '127.0.0.1', port: 1 });
+    const stopped = t.server.shutdown();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    c.write('request\n');
+    expect((await within(5000, 'the reply', c.readAll())).toString()).toBe('echo request\n');
+    await within(5000, 'shutdown()', stopped);
+  });
+});
+
 describe('under jest.useFakeTimers() (modern: queueMicrotask and process.nextTick are faked too)', () => {
   const realTimers = jest.requireActual<typeof import('node:timers')>('node:timers');
   /** `work`'s value, or 'hung' after `ms` of real time (the fake clock would never fire it). */

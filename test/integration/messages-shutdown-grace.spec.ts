@@ -1,0 +1,54 @@
+import 'reflect-metadata';
+import { bootstrap, Server } from '../../src';
+import { GraceConcurrent, GraceForking, GraceSerial, GraceThreading } from '../fixtures/grace-handlers';
+import { connect, readToEnd, within } from '../helpers/clients';
+import { endpoint } from '../helpers/edge-clients';
+import { until } from '../fakes/fake-server';
+import { servingInTests } from '../helpers/serving';
+
+/**
+ * API.md §6 and production.md's drain, step 3: a connection that has sent nothing yet when shutdown begins
+ * has until a second after its accept to send its first request (a load balancer connects, then forwards the
+ * request). @Handle servers gave that second (the rfile's grace); @OnMessage servers closed such a connection
+ * as shutdown began, and the balancer's request got a closed socket and no reply (new user, every mode).
+ */
+describe.each([
+  { mode: 'serial', handler: GraceSerial },
+  { mode: '@Concurrent', handler: GraceConcurrent },
+  { mode: '@Threading', handler: GraceThreading },
+  { mode: '@Forking', handler: GraceForking },
+])('@OnMessage at shutdown in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('a connection accepted just before shutdown() and silent until after it is served: its first request has a second from the accept', async () => {
+    const server = serve(await bootstrap(handler));
+    const client = await within(5000, 'connect', connect(endpoint(server)));
+    try {
+      const reply = readToEnd(client);
+      await until(() => server.stats().accepted === 1, 5000);
+      const stopped = server.shutdown();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.write('request\n');
+      expect((await within(5000, 'the reply and the close', reply)).toString()).toBe('echo request\n');
+      await within(5000, 'shutdown()', stopped);
+      expect(server.stats()).toMatchObject({ errors: 0, messages: 1 });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('one that stays silent still ends: shutdown() resolves once its grace is over', async () => {
+    const server = serve(await bootstrap(handler, { shutdownTimeout: 20 }));
+    const client = await within(5000, 'connect', connect(endpoint(server)));
+    try {
+      const reply = readToEnd(client);
+      await until(() => server.stats().accepted === 1, 5000);
+      // Well within shutdownTimeout (20 s): the grace (1 s), not the timeout, ends it.
+      await within(5000, 'shutdown()', server.shutdown());
+      expect((await within(5000, 'the close', reply)).toString()).toBe('');
+      expect(server.stats()).toMatchObject({ errors: 0, messages: 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+});
