@@ -570,7 +570,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     /** Connections booked on workers still starting: those wait too. */
     let bookedOnStarting = 0;
     for (const slot of this.slots) {
-      if (slot.dead) continue;
+      if (slot.dead || slot.leaving) continue;
       if (!slot.started) {
         starting = true;
         bookedOnStarting += slot.load;
@@ -657,7 +657,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
   /** `slot` has room (a request of it ended, or it is ready): waiting datagrams take it, up to perWorker. */
   private handToWaitingDatagrams(slot: RemoteSlot): void {
-    while (this.datagramWaiters.length > 0 && slot.load < this.options.perWorker && !slot.retiring && !slot.dead) {
+    while (this.datagramWaiters.length > 0 && slot.load < this.options.perWorker && !slot.retiring && !slot.dead && !slot.leaving) {
       this.load(slot);
       this.datagramWaiters.shift()!.resolve(slot);
     }
@@ -677,7 +677,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private shareWithWaitingDatagrams(failed?: Error): void {
     for (const waiter of this.datagramWaiters.splice(0)) {
       let least: RemoteSlot | undefined;
-      for (const slot of this.slots) if (slot.started && !slot.dead && !slot.retiring && (!least || slot.load < least.load)) least = slot;
+      for (const slot of this.slots) if (slot.started && !slot.dead && !slot.leaving && !slot.retiring && (!least || slot.load < least.load)) least = slot;
       if (least) {
         this.book.oversubscribed++;
         this.load(least);

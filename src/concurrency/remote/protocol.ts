@@ -89,6 +89,12 @@ export type FromWorker =
   /** A child's uncaught exception, sent just before it exits (a thread's 'error' event says the same). */
   | { t: 'fatal'; error: SerializedError }
   /**
+   * The worker is exiting (its process 'exit' event): no new connection is placed on it. Its 'exit' reaches the
+   * server later, after its own sockets closed: a client that saw its connection close and came back was handed
+   * to the dead worker meanwhile, and reset (hostile run, Node 24 threads: 5 of 5).
+   */
+  | { t: 'leaving' }
+  /**
    * Write `chunk`; `answer`: the worker waits for this write (else 'written' may come later, for several at
    * once); `noDelay`: setNoDelay() on the worker's side since the last write: the main thread sets TCP_NODELAY
    * on the socket it owns first.

@@ -169,6 +169,8 @@ export abstract class RemoteSlot {
   onMessagesCounted: ((total: number) => void) | undefined;
   /** How the worker ended (onExit's detail), once it has. */
   exitDetail: string | undefined;
+  /** The worker said it is exiting (`leaving`): it takes no new connection, and its 'exit' is on its way. */
+  leaving = false;
   /** Requests the worker had when it died: each is reported through @HandleError with the cause (onExit). */
   servingAtDeath = 0;
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
@@ -424,6 +426,7 @@ export abstract class RemoteSlot {
     }
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'fatal') return void (this.lastError = deserializeError(msg.error));
+    if (msg.t === 'leaving') return void (this.leaving = true);
     if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true, msg.bytes);
     if (msg.t === 'served') {
       // Its `done`'s messages total, as for any other `done`: else a child that died within a second of its
