@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import * as tls from 'node:tls';
 import { bootstrap, Server } from '../../src';
 import { cert } from '../fixtures/edge-handlers';
-import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads } from '../fixtures/edge-worker-handlers';
-import { within } from '../helpers/clients';
+import * as path from 'node:path';
+import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads, UnixTlsErrorReplyInThreads } from '../fixtures/edge-worker-handlers';
+import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
@@ -56,6 +57,32 @@ describe.each([
     await until(() => server.stats().healthChecks === 2 && server.stats().active === 0);
     expect(server.stats()).toMatchObject({ healthChecks: 2, active: 0, errors: 0, clientErrors: 0, tlsErrors: 0, proxyErrors: 0 });
     expect(errorsSeenHere).toEqual([]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
+
+describe('a TLS 1.3 client that closes right after its handshake, over bytes relayed to a thread (a Unix socket)', () => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  beforeEach(() => (dir = tempDir()));
+  afterEach(() => removeTempDir(dir));
+
+  test('is a quiet health check even when the handler answers the reset with an error line (it was a client error, 3 to 10 times in 20)', async () => {
+    const logger = memoryLogger();
+    const file = path.join(dir, 'tls.sock');
+    const server = serve(await bootstrap(UnixTlsErrorReplyInThreads, { logger, transport: { path: file } }));
+    // Its session tickets unread, the client's close is a reset: the server's process relays it to the thread,
+    // whose handler then writes. That write never reaches the client, as on a socket of the thread's own.
+    for (let i = 0; i < 20; i++) {
+      await within(10000, 'a handshake and a close', new Promise<void>((resolve) => {
+        const s = tls.connect({ path: file, ca: cert('ca.crt'), servername: 'localhost' });
+        s.once('secureConnect', () => setTimeout(() => s.destroy(), 1));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve());
+      }));
+    }
+    await until(() => server.stats().healthChecks + server.stats().clientErrors === 20 && server.stats().active === 0, 10000);
+    expect(server.stats()).toMatchObject({ healthChecks: 20, clientErrors: 0, errors: 0, tlsErrors: 0, active: 0 });
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 });

@@ -52,6 +52,18 @@ interface Conn {
   stopped?: boolean;
   /** Its request, from run() on (the 'abandon' message ends it from outside). */
   state?: RunState;
+  /**
+   * A relayed connection: the bytes its handler had written when the server's process first said the client
+   * was gone (a reset, EPIPE). What the handler wrote after that never reached the client, as a write to a
+   * reset socket of its own fails: the health check's count leaves it out.
+   */
+  outAtHangUp?: number;
+}
+
+/** The server's process said `conn`'s client is gone: the bytes its handler had written by then (Conn.outAtHangUp). */
+function noteHangUp(conn: Conn): void {
+  const stream = conn.secure ?? conn.duplex;
+  if (conn.outAtHangUp === undefined && stream) conn.outAtHangUp = deliveredBytes(stream);
 }
 
 /** One request's facts from its start to its end (worker-runtime's run, serveRequest, finishRun). */
@@ -260,7 +272,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       // the duplex beneath it (a TLS check behind a header was counted nowhere); its header is in both its
       // bytes() (bytesBefore) and its preamble bytes, as on the raw socket.
       const stream = conn.secure ?? conn.socket ?? conn.duplex;
-      if (stream && state.passed && dropped === undefined && isHealthCheckOn(stream, ...bytes(), stream.readableEnded, failed ?? stream.errored ?? undefined)) {
+      const [bytesIn, bytesOut] = bytes();
+      // A TLS client that closes right after its handshake, its session tickets unread, is reset: a handler
+      // that wrote after the reset (an error reply) made it no health check over a relay only (hostile run).
+      const reachedClient = conn.outAtHangUp === undefined ? bytesOut : Math.min(bytesOut, conn.outAtHangUp);
+      if (stream && state.passed && dropped === undefined && isHealthCheckOn(stream, bytesIn, reachedClient, stream.readableEnded, failed ?? stream.errored ?? undefined)) {
         failed = undefined;
         dropped = 'health-check';
         reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
@@ -625,9 +641,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           conn.stopped = true;
           const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
-        } else if (msg.t === 'eof') conn.duplex?.eof(msg.error);
-        else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
-        else if (msg.t === 'written') conn.duplex?.written(msg.seq, msg.error);
+        } else if (msg.t === 'eof') {
+          if (msg.error) noteHangUp(conn);
+          conn.duplex?.eof(msg.error);
+        } else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
+        else if (msg.t === 'written') {
+          if (msg.error) noteHangUp(conn);
+          conn.duplex?.written(msg.seq, msg.error);
+        }
       }
     }
   });
