@@ -28,7 +28,7 @@ process.on('SIGTERM', parentOwnsShutdown);
 // cannot be told: the channel is closed, the send fails or takes too long, or it is a second exception.
 let dying = false;
 // Before its sockets close (see protocol.ts): written to the channel now, as the pipe has room for it.
-process.on('exit', () => process.connected && process.send!({ t: 'leaving' }, undefined, {}, ignoreSendError));
+process.on('exit', () => attempt(() => process.connected && process.send!({ t: 'leaving' }, undefined, {}, ignoreSendError), () => false));
 process.on('uncaughtException', (err) => {
   // Whatever was thrown (null, an object whose getters throw…), describing it must not throw in turn.
   const described = attempt(() => inspect(err), () => 'a value that cannot be described');

@@ -7,7 +7,14 @@ import type { WorkerSpec } from './protocol';
 
 const port = parentPort!;
 const spec = workerData as WorkerSpec;
-process.on('exit', () => port.postMessage({ t: 'leaving' })); // before its sockets close: see protocol.ts
+// Before its sockets close (see protocol.ts); a port already closed has no one to tell.
+process.on('exit', () => {
+  try {
+    port.postMessage({ t: 'leaving' });
+  } catch {
+    // the server's side is gone
+  }
+});
 refuseUnixDgramAddonInThread(); // before the handler's modules load: one that requires the addon must fail, not abort the process later
 // ES modules can only be imported, asynchronously: load the handler's modules before the runtime starts.
 // A module that fails to load (it threw, or started a server unguarded) is a load error with its reason.
