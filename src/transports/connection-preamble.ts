@@ -12,6 +12,7 @@ import { registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
 import { countPreambleBytes, preambleBytes, stampHeldSince, stampLocalCheck } from './connection-stamps';
 import { recordBytesBefore } from '../observability/connection-bytes';
+import { isHangUp } from '../observability/error-kind';
 
 /**
  * What comes before the handler on a stream connection ([production](../../docs/production.md)), in this order: the PROXY protocol
@@ -131,7 +132,13 @@ export class Preamble {
         }
         done(undefined, { socket, clientAddress, proxy, tls: tlsInfo(socket) });
       },
-      (err) => done(err),
+      (err) => {
+        // The balancer's own check (a LOCAL header) hanging up in its handshake, as HAProxy's check-ssl does
+        // when its bound (`inter`) runs out on a busy server: the check's end, quiet as its end after one, not
+        // a client's failed handshake (operator run: a warn line each). Its other failures are said as any.
+        if (local && isHangUp(err)) return done(undefined, undefined);
+        done(err);
+      },
     );
   }
 

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import * as tls from 'node:tls';
 import { bootstrap, Server } from '../../src';
-import { cert } from '../fixtures/edge-handlers';
+import { cert, ProxyTlsConcurrent } from '../fixtures/edge-handlers';
 import * as path from 'node:path';
 import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads, UnixTlsErrorReplyInThreads } from '../fixtures/edge-worker-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
-import { closed, endpoint, rawConnect, tlsConnect, v1Header } from '../helpers/edge-clients';
+import { closed, endpoint, rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
@@ -83,6 +83,33 @@ describe('a TLS 1.3 client that closes right after its handshake, over bytes rel
     }
     await until(() => server.stats().healthChecks + server.stats().clientErrors === 20 && server.stats().active === 0, 10000);
     expect(server.stats()).toMatchObject({ healthChecks: 20, clientErrors: 0, errors: 0, tlsErrors: 0, active: 0 });
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
+
+describe.each([
+  { mode: '@Concurrent', handler: ProxyTlsConcurrent },
+  { mode: '@Threading', handler: ProxyTlsInThreads },
+  { mode: '@Forking', handler: ProxyTlsInChildren },
+])('a balancer\'s TLS check (a v2 LOCAL header) that resets in the middle of its handshake, with $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('is a quiet health check, as HAProxy\'s check-ssl cut short by its `inter` (it was a TlsHandshakeError warn line each)', async () => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(handler, { logger }));
+    const raw = await rawConnect(endpoint(server), v2Header({ local: true }));
+    raw.on('error', () => undefined);
+    await within(10000, 'the server\'s first handshake message', new Promise<void>((resolve) => {
+      const s = tls.connect({ socket: raw, ca: cert('ca.crt'), servername: 'localhost' });
+      s.on('error', () => undefined);
+      // The client's handshake secrets follow the server's first flight: its own Finished is not sent yet.
+      s.once('keylog', () => {
+        raw.resetAndDestroy();
+        resolve();
+      });
+    }));
+    await until(() => server.stats().healthChecks + server.stats().tlsErrors === 1 && server.stats().active === 0, 10000);
+    expect(server.stats()).toMatchObject({ healthChecks: 1, tlsErrors: 0, clientErrors: 0, errors: 0, active: 0 });
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 });
