@@ -176,6 +176,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /**
+   * True once the server's shutdown has reached this connection (a plain `shutdown()`, or SIGTERM's drain
+   * with `handleSignals`): from then on a read that finds nothing buffered returns end of input (`''`), the
+   * client still there. Tells that end from the client's own close, in the server's process and in workers alike.
+   */
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  /**
    * One line, '\n' kept; the rest of the stream at EOF without '\n'; empty at EOF. Without `limit`, a line
    * longer than the server's cap (64 KiB by default; its '\n' or '\r\n' not counted, as Netty's
    * LineBasedFrameDecoder and asyncio's StreamReader count, and as `@Framing('lines')` does) rejects with

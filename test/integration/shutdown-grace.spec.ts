@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
-import { GraceConcurrent, GraceForking, GraceSerial, GraceThreading } from '../fixtures/grace-handlers';
-import { connect, readToEnd, within } from '../helpers/clients';
+import { ByeConcurrent, ByeForking, ByeThreading, GraceConcurrent, GraceForking, GraceSerial, GraceThreading } from '../fixtures/grace-handlers';
+import { connect, readToEnd, streamExchange, within } from '../helpers/clients';
 import { endpoint } from '../helpers/edge-clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
@@ -47,6 +47,35 @@ describe.each([
       await within(5000, 'shutdown()', server.shutdown());
       expect((await within(5000, 'the close', reply)).toString()).toBe('');
       expect(server.stats()).toMatchObject({ errors: 0, messages: 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+/**
+ * production.md, the drain's step 3: a handler waiting for the next line when shutdown begins reads end of
+ * input, as if the client had closed. `rfile.shuttingDown` tells the two apart, wherever the handler runs (with
+ * handleSignals, no code of the user's runs at shutdown to set a flag of its own: operator run).
+ */
+describe.each([
+  { mode: '@Concurrent', handler: ByeConcurrent },
+  { mode: '@Threading', handler: ByeThreading },
+  { mode: '@Forking', handler: ByeForking },
+])('rfile.shuttingDown in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('is true after the end of input shutdown gave, false after the client\'s own close', async () => {
+    const server = serve(await bootstrap(handler));
+    expect((await streamExchange(endpoint(server), 'closed by the client\n', { halfClose: true })).toString()).toBe('closed by the client\n');
+    const client = await within(5000, 'connect', connect(endpoint(server)));
+    try {
+      const all = readToEnd(client);
+      const answered = new Promise((resolve) => client.once('data', resolve));
+      client.write('a\n');
+      await within(5000, 'the echo', answered); // the handler now waits for the next line
+      await within(10000, 'shutdown()', server.shutdown());
+      expect((await within(5000, 'the end', all)).toString()).toBe('a\nbye\n');
     } finally {
       client.destroy();
     }
