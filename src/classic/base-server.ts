@@ -19,6 +19,12 @@ import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 /** The stream servers' attributes, not yet set when BaseServer's constructor checks the options' names. */
 const STREAM_ATTRIBUTES = ['lineLimit', 'lineTimeout', 'lingerMs'];
 
+/** The pool mixins' options, given to ThreadingMixIn(Base, options) or ForkingMixIn, not to a server's constructor. */
+const POOL_OPTIONS = [
+  'threads', 'maxThreads', 'connectionsPerThread', 'maxConnectionsPerThread', 'children', 'maxChildren', 'connectionsPerChild',
+  'maxConnectionsPerChild', 'perRequest', 'workerIdleTimeout', 'resourceLimits', 'handlerModule', 'heartbeatTimeout',
+];
+
 /** Seconds shutdown() waits for requests in flight before closing them, unless the server says otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30;
 
@@ -200,10 +206,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * an unexpected keyword: `{ requestTimeout: 5 }` or a misspelt `proxyprotocol` was ignored without a word.
    */
   private checkOptionNames(cls: { name: string; optionNames: readonly string[] }, options: object, handler: string): void {
-    for (const name of Object.keys(options)) {
+    // Own keys, enumerable or not, and inherited enumerable ones: the constructors read those too (a known key on
+    // a prototype was taken while a misspelt one there went unseen: hostile re-check).
+    const names = new Set(Object.getOwnPropertyNames(options));
+    for (const name in options) names.add(name);
+    for (const name of names) {
       if (cls.optionNames.includes(name)) continue;
-      const attribute = name in this || STREAM_ATTRIBUTES.includes(name);
-      throw new ConfigurationError(messages.unknownServerOption(cls.name, handler || 'its handler', name, cls.optionNames, attribute));
+      const where = POOL_OPTIONS.includes(name) ? 'pool' : name in this || STREAM_ATTRIBUTES.includes(name) ? 'attribute' : undefined;
+      throw new ConfigurationError(messages.unknownServerOption(cls.name, handler || 'its handler', name, cls.optionNames, where));
     }
   }
 

@@ -5,7 +5,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { canChildrenShareDatagrams, canChildrenShareListener, canThreadsListenReusePort, supportsReusePort } from '../runtime';
 import { ClientAddress, clientNamedBy } from '../transports/address';
 import { BoundedHooks, handleErrorSafely, processInBackground } from './process-in-background';
-import { AdoptedEnds, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
+import { AdoptedEnds, NotTakenError, RemoteRequest, RemoteServer, RemoteSlot, WorkerAcceptedConnection } from './remote/remote-slot';
 import type { DroppedInWorker, FromWorker } from './remote/protocol';
 import type { ConcurrencyStrategy, RequestProcessor } from './strategy';
 import { drainRunning, type ShutdownCallers } from './shutdown-callers';
@@ -498,7 +498,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private async refuseWaiting(client: ClientAddress, server: RemoteServer): Promise<void> {
     if (!this.refusingWaiting) {
       this.refusingWaiting = true;
-      this.options.log(messages.connectionsWaitingFull(this.options.mode, CONNECTIONS_WAITING_MAX));
+      this.options.log(messages.connectionsWaitingFull(this.handlerName, this.options.mode, CONNECTIONS_WAITING_MAX));
     }
     await server.connectionDropped?.('rejected', client, undefined, true);
   }
@@ -510,7 +510,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private datagramsInPool = 0;
 
   /** Runs one request on a worker, trying another when the one picked could not start. */
-  private async serveOne(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null): Promise<void> {
+  private async serveOne(request: RemoteRequest, client: ClientAddress, server: RemoteServer, shutdownTimeout: number | null, placed = 0): Promise<void> {
     this.followInterest();
     for (let attempt = 1; ; attempt++) {
       const slot = await this.pick(Array.isArray(request));
@@ -531,7 +531,13 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       if (this.stopping) slot.stopReading(); // it waited for a worker while shutdown began
       // Returned, not awaited: this frame ends here, and the connection's life is waited for by a reaction
       // (an idle connection would otherwise keep a suspended frame, its registers and context, for its life).
-      return this.ended(done, slot, client, server, shutdownTimeout);
+      return this.ended(done, slot, client, server, shutdownTimeout).catch((err: unknown) => {
+        // Its worker died before it took the connection (its descriptor never left): another worker takes it,
+        // a few times at most (workers that die as they are handed connections).
+        if (!(err instanceof NotTakenError)) throw err;
+        if (placed + 1 >= START_ATTEMPTS || this.closed) throw slot.crashedError();
+        return this.serveOne(request, client, server, shutdownTimeout, placed + 1);
+      });
     }
   }
 
@@ -1095,7 +1101,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       // One step per backoff, not per death: two workers dying in one wait doubled it twice, unlogged (1, 4, 16 s).
       if (!this.backoffTimer) {
         this.backoffMs = this.backoffMs === 0 ? BACKOFF_MIN_MS : Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-        this.options.log(messages.workerBackoff(this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000, slot.deathCause));
+        this.options.log(messages.workerBackoff(this.handlerName, this.options.mode, this.deaths.length, DEATH_WINDOW_MS / 1000, this.backoffMs / 1000, slot.deathCause));
         this.refusingWaiting = false; // the refusals of each backoff are said once (they were said once per crash loop)
         this.backoffTimer = setTimeout(() => {
           this.backoffTimer = undefined;

@@ -273,12 +273,12 @@ export const messages = {
     `from Node 22.12 on; here the main thread accepts each connection and hands it to a thread (docs/concurrency.md).`,
   workerRestarted: (handler: string, mode: string, id: number, detail: string) =>
     `${handler}: the ${mode} worker ${id} ${detail}; a new worker takes its place.`,
-  connectionsWaitingFull: (mode: string, waiting: number) =>
-    `sockserve: no ${mode} worker is alive (they keep dying; see the backoff line) and ${waiting} connections already wait for ` +
+  connectionsWaitingFull: (handler: string, mode: string, waiting: number) =>
+    `${handler}: no ${mode} worker is alive (they keep dying; see the backoff line) and ${waiting} connections already wait for ` +
     `the next one, so new connections are refused (closed at once, counted in stats().rejected) until a worker starts. ` +
     `Fix: see the @HandleError reports of WorkerCrashedError for why the workers die.`,
-  workerBackoff: (mode: string, deaths: number, windowSeconds: number, waitSeconds: number, last: string) =>
-    `sockserve: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
+  workerBackoff: (handler: string, mode: string, deaths: number, windowSeconds: number, waitSeconds: number, last: string) =>
+    `${handler}: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
     `The last one: ${last}. Fix: see that, and the @HandleError reports of WorkerCrashedError, for why they die.`,
   workerDiedIdle: (handler: string, mode: string, id: number, cause: string) =>
     `${handler}: the ${mode} worker ${id} died serving no connection: ${cause}; a new worker takes its place. ` +
@@ -288,11 +288,13 @@ export const messages = {
     `new ${owner}(): the handler class (second argument) is ${typeof given === 'object' && given !== null ? 'an object' : JSON.stringify(given) ?? String(given)}, ` +
     `not a class. Fix: pass a class that extends StreamRequestHandler, DatagramRequestHandler or BaseRequestHandler, ` +
     `built for every request with (request, clientAddress, server).`,
-  unknownServerOption: (owner: string, handler: string, option: string, known: readonly string[], attribute: boolean) =>
+  unknownServerOption: (owner: string, handler: string, option: string, known: readonly string[], where: 'attribute' | 'pool' | undefined) =>
     `new ${owner}() on ${handler}: unknown option ${JSON.stringify(option)}. Fix: use only ${known.join(', ')}` +
-    (attribute
+    (where === 'attribute'
       ? `; ${option} is an attribute of the server, as in Python: set it on the server right after new (it binds on a microtask) or as a field of a subclass.`
-      : '.'),
+      : where === 'pool'
+        ? `; ${option} is an option of the pool: ThreadingMixIn(TCPServer, { ${option}: … }) or ForkingMixIn(…), then new on the class it returns.`
+        : '.'),
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

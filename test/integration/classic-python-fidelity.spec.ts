@@ -586,6 +586,11 @@ describe('classic servers as Python has them', () => {
       [() => new ThreadingTCPServer(['127.0.0.1', 0], handler, { proxyprotocol: true } as never), /^new ThreadingTCPServer\(\) on Quiet: unknown option "proxyprotocol"\. Fix: use only bindAndActivate, tls, proxyProtocol, limits\.$/],
       [() => new UDPServer(['127.0.0.1', 0], handler as never, { tls: {} } as never), /^new UDPServer\(\) on Quiet: unknown option "tls"\. Fix: use only bindAndActivate\.$/],
       [() => new TCPServer(['127.0.0.1', 0], handler, { bindAndActivate: false, lingerMs: 10 } as never), /lingerMs is an attribute of the server/],
+      // A pool's option given to the server: the message says where it goes.
+      [() => new ThreadingTCPServer(['127.0.0.1', 0], handler, { threads: 2 } as never), /unknown option "threads"\. .* threads is an option of the pool: ThreadingMixIn\(TCPServer, \{ threads: … \}\)/],
+      // Keys the constructor would read all the same: inherited, or own and not enumerable (they went unseen).
+      [() => new TCPServer(['127.0.0.1', 0], handler, Object.create({ proxyprotocol: true }) as never), /unknown option "proxyprotocol"/],
+      [() => new TCPServer(['127.0.0.1', 0], handler, Object.defineProperty({}, 'proxyprotocol', { value: true }) as never), /unknown option "proxyprotocol"/],
     ];
     for (const [make, message] of attempts) {
       let thrown: unknown;

@@ -3,7 +3,8 @@ import * as tls from 'node:tls';
 import { bootstrap, Server } from '../../src';
 import { cert, ProxyTlsConcurrent } from '../fixtures/edge-handlers';
 import * as path from 'node:path';
-import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads, UnixTlsErrorReplyInThreads } from '../fixtures/edge-worker-handlers';
+import { errorsSeenHere, ProxyTlsInChildren, ProxyTlsInThreads, UnixGoodbyeInThreads, UnixTlsErrorReplyInThreads } from '../fixtures/edge-worker-handlers';
+import * as net from 'node:net';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, tlsConnect, v1Header, v2Header } from '../helpers/edge-clients';
 import { memoryLogger } from '../helpers/memory-logger';
@@ -83,6 +84,29 @@ describe('a TLS 1.3 client that closes right after its handshake, over bytes rel
     }
     await until(() => server.stats().healthChecks + server.stats().clientErrors === 20 && server.stats().active === 0, 10000);
     expect(server.stats()).toMatchObject({ healthChecks: 20, clientErrors: 0, errors: 0, tlsErrors: 0, active: 0 });
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
+
+describe('a plain client that connects and goes at once, over bytes relayed to a thread (a Unix socket)', () => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  beforeEach(() => (dir = tempDir()));
+  afterEach(() => removeTempDir(dir));
+
+  test('is a quiet health check even when @Finish says goodbye to it (its failed write counted as bytes out: a client error)', async () => {
+    const logger = memoryLogger();
+    const file = path.join(dir, 'plain.sock');
+    const server = serve(await bootstrap(UnixGoodbyeInThreads, { logger, transport: { path: file } }));
+    for (let i = 0; i < 6; i++) {
+      await within(10000, 'a connect and a close', new Promise<void>((resolve) => {
+        const s = net.connect(file, () => setTimeout(() => s.destroy(), 1));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve());
+      }));
+    }
+    await until(() => server.stats().healthChecks + server.stats().clientErrors === 6 && server.stats().active === 0, 10000);
+    expect(server.stats()).toMatchObject({ healthChecks: 6, clientErrors: 0, errors: 0, active: 0 });
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });
 });

@@ -31,12 +31,13 @@ export class ChildSlot extends RemoteSlot {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   /**
-   * Sockets given to child.send() whose send has not completed. A child that dies before reading the
-   * message (out of memory, say) leaves the send unfinished; with `keepOpen: false` Node has already taken
-   * the descriptor from the socket and never closes it, so the connection stayed open in this process and
-   * its client waited forever. We keep the socket whole and close it ourselves: when sent, or at the exit.
+   * Sockets given to child.send() that the child has not said it has (`took`), by request id. A child that dies
+   * before reading the message (out of memory, killed) leaves the send unfinished; with `keepOpen: false` Node
+   * has already taken the descriptor from the socket and never closes it, so the connection stayed open in this
+   * process and its client waited forever. We keep the socket whole and close it ourselves once the child has
+   * it; at the child's exit, those it never took go to another worker (notTaken).
    */
-  private readonly sending = new Set<net.Socket>();
+  private readonly sending = new Map<number, net.Socket>();
   /** The child's bookkeeping channel (bookkeeping.ts): our end of the socket pair, and its reader. */
   private readonly side: net.Socket | undefined;
   private readonly bookkeeping: BookkeepingReader | undefined;
@@ -81,18 +82,25 @@ export class ChildSlot extends RemoteSlot {
     }
     this.side?.on('error', () => undefined);
     this.child.send({ t: 'init', spec, ...(this.bookkeeping ? { bookkeepingFd: BOOKKEEPING_FD } : {}) }, undefined, {}, () => undefined);
+    // Its channel closed: it is exiting (a child killed by a signal says no `leaving`); its 'exit' may come later.
+    this.child.once('disconnect', () => (this.leaving = true));
     this.child.on('message', (msg: FromWorker) => {
       this.bookkeeping?.drain(); // what the child wrote before this message comes first
+      if (msg.t === 'took') return this.tookOver(msg.id);
       this.onMessage(msg);
     });
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
+        // Gone, whatever its channel still holds: no new connection goes to it meanwhile (a child killed by a
+        // signal says no `leaving`).
+        this.leaving = true;
         let seen = false;
         const ended = () => {
           if (seen) return;
           seen = true;
           this.closeBookkeeping(); // every record the child wrote, read before its connections are failed
-          for (const socket of this.sending) socket.destroy();
+          // Sent but not taken: their descriptors never reached the child, and go to another worker.
+          for (const socket of this.sending.values()) this.notTaken(socket);
           this.sending.clear();
           this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
           resolve();
@@ -177,11 +185,22 @@ export class ChildSlot extends RemoteSlot {
     if (this.dead || !this.child.connected) return false;
     // The kernel passes the descriptor; the parent's copy (paused since accept: it reads nothing) is closed
     // once sent, or when the child exits without having taken it.
-    this.sending.add(socket);
-    this.child.send(msg, socket, { keepOpen: true }, () => {
-      this.sending.delete(socket);
-      socket.destroy();
+    // Kept here until the child says it has it (`took`): a child killed between the send and its read lost
+    // the connection with it, the client reset (hostile re-check: a SIGKILL, 4 of 4 with connectionsPerChild 1).
+    this.sending.set(msg.id, socket);
+    this.child.send(msg, socket, { keepOpen: true }, (err) => {
+      if (!err || this.sending.get(msg.id) !== socket) return;
+      this.sending.delete(msg.id);
+      this.notTaken(socket); // the channel was closed: the child is gone, the descriptor still here
     });
     return true;
+  }
+
+  /** The child has connection `id`'s descriptor: our copy (paused since its accept, never read) is closed. */
+  private tookOver(id: number): void {
+    const socket = this.sending.get(id);
+    if (!socket) return;
+    this.sending.delete(id);
+    socket.destroy();
   }
 }

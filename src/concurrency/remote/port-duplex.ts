@@ -36,7 +36,7 @@ export class PortDuplex extends Duplex {
    * Writes (and the end) the main thread has not answered yet, by seq, with their size and, unless they were
    * done early, their callback; made at the first (an idle connection has none).
    */
-  private pending: Map<number, { bytes: number; done?: (err?: Error | null) => void }> | undefined;
+  private pending: Map<number, { bytes: number; size: number; done?: (err?: Error | null) => void }> | undefined;
   /** Bytes of the writes in `pending`. */
   private unanswered = 0;
   /** The seq of the latest write sent with `answer` whose answer has not come (0: none outstanding). */
@@ -159,6 +159,9 @@ export class PortDuplex extends Duplex {
       if (entry) {
         pending.delete(seq);
         this.unanswered -= entry.bytes;
+        // Its bytes never reached the client: bytesWritten counts what did, as a socket's delivered bytes do
+        // (a client gone before a @Finish's goodbye was a health check everywhere but here: hostile re-check).
+        this.sent -= entry.size;
         if (entry.done) return entry.done(failed);
       }
       return void this.destroy(failed); // as a socket's later error: the next read or write sees it
@@ -238,7 +241,7 @@ export class PortDuplex extends Duplex {
       const before = this.unanswered;
       this.unanswered += cost;
       this.sent += size;
-      (this.pending ??= new Map()).set(seq, last && !early ? { bytes: cost, done: rest.callback } : { bytes: cost });
+      (this.pending ??= new Map()).set(seq, last && !early ? { bytes: cost, size, done: rest.callback } : { bytes: cost, size });
       const msg: FromWorker & { t: 'write' } = { t: 'write', id: this.id, seq, chunk };
       // The main thread answers writes done early together: this side asks for that answer with the write that
       // takes the window past its half (by cost, which the main thread cannot see: counted by bytes there,
@@ -276,7 +279,7 @@ export class PortDuplex extends Duplex {
   override _final(callback: (err?: Error | null) => void): void {
     if (this.held) callback = this.writingUntilChecked(callback); // Node's JSStreamSocket takes no write while its end is on its way either
     const seq = ++this.seq;
-    (this.pending ??= new Map()).set(seq, { bytes: 0, done: callback });
+    (this.pending ??= new Map()).set(seq, { bytes: 0, size: 0, done: callback });
     this.post({ t: 'end', id: this.id, seq });
   }
 

@@ -94,6 +94,8 @@ export type FromWorker =
    * to the dead worker meanwhile, and reset (hostile run, Node 24 threads: 5 of 5).
    */
   | { t: 'leaving' }
+  /** A child has the descriptor of connection `id`, handed over to it: the server's process closes its own copy. */
+  | { t: 'took'; id: number }
   /**
    * Write `chunk`; `answer`: the worker waits for this write (else 'written' may come later, for several at
    * once); `noDelay`: setNoDelay() on the worker's side since the last write: the main thread sets TCP_NODELAY

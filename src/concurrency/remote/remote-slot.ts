@@ -152,6 +152,17 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedCo
  * fires, what the kernel holds from the worker is read first (a server whose own main thread was
  * blocked finds its workers' reports waiting, and keeps them).
  */
+/**
+ * run()'s rejection for a connection handed over that never reached its worker (it died first): the socket is
+ * still the server's, unread, and the pool places it on another worker.
+ */
+export class NotTakenError extends Error {
+  constructor() {
+    super('the worker died before it took the connection');
+    this.name = 'NotTakenError';
+  }
+}
+
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
   /** The worker loaded the handler and said it is ready. */
@@ -362,7 +373,10 @@ export abstract class RemoteSlot {
     if (!Array.isArray(request) && (request as net.Socket).destroyed && (request as net.Socket).readableLength === 0) {
       return Promise.reject(closedBeforeWorker(request as net.Socket));
     }
-    if (this.dead) return Promise.reject(this.crashError(undefined, isDatagram(request)));
+    if (this.dead || this.leaving) {
+      // Picked as it went (its end not heard yet): a connection, untouched, goes to another worker.
+      return Promise.reject(isDatagram(request) ? this.crashError(undefined, true) : new NotTakenError());
+    }
     if (!Array.isArray(request)) recordWorker(request as object, this.id);
     const id = ++this.nextId;
     return new Promise<DroppedInWorker | undefined>((resolve, reject) => {
@@ -625,6 +639,11 @@ export abstract class RemoteSlot {
    * RequestTimeoutError, as a request abandoned in the server's process is (routine: one warn line, no
    * traceback); a WorkerCrashedError when it died (the watchdog, an exit, a crash).
    */
+  /** The error of a connection this worker's death ended (a WorkerCrashedError naming why it died). */
+  crashedError(): Error {
+    return this.crashError(this.exitDetail);
+  }
+
   private crashError(detail = 'was ended', datagram = false): Error {
     const reason = this.endReason;
     if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
@@ -635,6 +654,20 @@ export abstract class RemoteSlot {
     }
     const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
     return new WorkerCrashedError(messages.workerCrashed(this.mode, why, datagram), { cause });
+  }
+
+  /**
+   * The worker died before it took `socket`, handed over to it (its descriptor never left this process): run()
+   * rejects with NotTakenError, the socket intact, and the pool places it on another worker. It was closed, and
+   * its client reset, when a client came back at once after its worker was killed (hostile re-check).
+   */
+  protected notTaken(socket: net.Socket): void {
+    for (const running of this.running.values()) {
+      if (running.request !== socket) continue;
+      this.running.delete(running.id);
+      running.reject?.(new NotTakenError());
+      return;
+    }
   }
 
   /** A message for request `id` could not reach the worker (MessageBatch): the request fails with why. */

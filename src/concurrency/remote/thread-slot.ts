@@ -31,7 +31,11 @@ export class ThreadSlot extends RemoteSlot {
       (msg, err) => 'id' in msg && this.lost(msg.id, err),
     );
     this.worker.on('message', (msg: FromWorker) => this.onMessage(msg)); // the thread posts each message at once
-    this.worker.on('error', (err) => (this.lastError = err));
+    this.worker.on('error', (err) => {
+      // The thread is ending (an uncaught error, its heap limit): no new connection goes to it meanwhile.
+      this.lastError = err;
+      this.leaving = true;
+    });
     // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
     this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code }));
   }

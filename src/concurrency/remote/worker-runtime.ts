@@ -575,6 +575,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       case 'stream': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const socket = (handle ?? msg.socket) as net.Socket | undefined;
+        // A descriptor that came by the channel (a child): the server's process keeps its copy until told, so
+        // that a connection handed to a child that died before it got there is not lost with it.
+        if (handle) channel.post({ t: 'took', id: msg.id });
         took(); // as the server counted it
         if (msg.owned && !socket) {
           // The descriptor did not come along (the connection was closed on its way): nothing to serve.
@@ -646,8 +649,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           conn.duplex?.eof(msg.error);
         } else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
         else if (msg.t === 'written') {
+          conn.duplex?.written(msg.seq, msg.error); // a failed write's bytes leave its count first
           if (msg.error) noteHangUp(conn);
-          conn.duplex?.written(msg.seq, msg.error);
         }
       }
     }
