@@ -163,6 +163,11 @@ export class NotTakenError extends Error {
   }
 }
 
+/** Why a worker died, in a few words: the error it reported (`Name: message`), else how it ended (`it <detail>`). */
+function describeDeath(cause: Error | undefined, detail: string | undefined): string {
+  return cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
+}
+
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
   /** The worker loaded the handler and said it is ready. */
@@ -341,9 +346,8 @@ export abstract class RemoteSlot {
 
   /** Why the worker died, in a few words: the error it reported (an uncaught one, the watchdog's), and how it exited. */
   get deathCause(): string {
-    const cause = this.lastError;
     const how = `it ${this.exitDetail ?? 'ended'}`;
-    return cause ? `${cause.name}: ${cause.message} (${how})` : how;
+    return this.lastError ? `${describeDeath(this.lastError, undefined)} (${how})` : how;
   }
 
   /** Why the pool ended this worker on purpose (end()), or undefined: it died. */
@@ -633,17 +637,17 @@ export abstract class RemoteSlot {
     republishWorkerEvents(this.id, [{ channel: 'requestEnd', data }]);
   }
 
+  /** The error of a connection this worker's death ended (a WorkerCrashedError naming why it died). */
+  crashedError(): Error {
+    return this.crashError(this.exitDetail);
+  }
+
   /**
    * What each of the worker's open connections fails with: when the pool ended the worker on purpose
    * (shutdown's timeout, close(), a recycled worker's last connections past shutdownTimeout), a
    * RequestTimeoutError, as a request abandoned in the server's process is (routine: one warn line, no
    * traceback); a WorkerCrashedError when it died (the watchdog, an exit, a crash).
    */
-  /** The error of a connection this worker's death ended (a WorkerCrashedError naming why it died). */
-  crashedError(): Error {
-    return this.crashError(this.exitDetail);
-  }
-
   private crashError(detail = 'was ended', datagram = false): Error {
     const reason = this.endReason;
     if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
@@ -652,8 +656,7 @@ export abstract class RemoteSlot {
       // the watchdog's: its message says it all, in a datagram's words for a datagram
       return datagram && this.unresponsiveFor !== undefined ? this.unresponsiveError(this.unresponsiveFor, true) : cause;
     }
-    const why = cause ? `${cause.name}: ${cause.message}` : `it ${detail}`;
-    return new WorkerCrashedError(messages.workerCrashed(this.mode, why, datagram), { cause });
+    return new WorkerCrashedError(messages.workerCrashed(this.mode, describeDeath(cause, detail), datagram), { cause });
   }
 
   /**
