@@ -4,10 +4,12 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
+import { testOnce } from './helpers/node-lines';
 
 const root = path.join(__dirname, '..');
 
-test('src, test, samples and bench type-check (tsc --noEmit -p tsconfig.json)', async () => {
+// Once per CI run: the types do not depend on the Node line (helpers/node-lines.ts).
+testOnce('src, test, samples and bench type-check (tsc --noEmit -p tsconfig.json)', async () => {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
     execFile(process.execPath, [tsc, '--noEmit', '-p', 'tsconfig.json'], { cwd: root, timeout: 150000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
