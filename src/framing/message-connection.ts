@@ -6,7 +6,7 @@ import { framingMessages as messages } from '../errors/framing.messages';
 import type { FramingDefinition } from '../metadata/definition';
 import * as timers from 'node:timers';
 import { acceptedAt, takeCloseAsked, takeHeldSince } from '../transports/connection-stamps';
-import { FIRST_REQUEST_GRACE_MS } from '../transports/stream-reader';
+import { startFirstRequestGrace } from '../transports/stream-reader';
 import { destroyUndelivered, kernelQueue, unsentText, writeStalled } from '../transports/stream-writer';
 import { afterPollPhase } from '../transports/event-loop';
 import { DECODED_BEFORE, Framer, FramerInPlace } from './framer';
@@ -368,14 +368,11 @@ export class MessageConnection implements MessageChannel {
   stopReading(): void {
     if (this.stopping || this.finished) return;
     this.stopping = true;
-    const left = this.everReceived || this.inputEnded ? 0 : this.born + FIRST_REQUEST_GRACE_MS - Date.now();
-    if (left > 0) {
-      // node:timers' own, as the rfile's grace: under jest.useFakeTimers() sockserve/testing's shutdown() must
-      // still end. At most the grace itself, whatever a faked Date says.
-      this.graceTimer = timers.setTimeout(() => {
+    if (!this.everReceived && !this.inputEnded) {
+      this.graceTimer = startFirstRequestGrace(this.born, () => {
         this.graceTimer = undefined;
         this.maybeEnd();
-      }, Math.min(left, FIRST_REQUEST_GRACE_MS));
+      });
     }
     this.checkKernelRead();
   }

@@ -15,6 +15,20 @@ export const DEFAULT_LINE_LIMIT = 64 * 1024;
  * forwards it), and is served, not mistaken for an idle one. Measured from the rfile's creation.
  */
 export const FIRST_REQUEST_GRACE_MS = 1000;
+
+/**
+ * Starts a connection's first-request grace at shutdown: `over()` runs once FIRST_REQUEST_GRACE_MS have passed
+ * since `born` (a Date.now() time, in ms). Returns the timer, or undefined when the grace is already over.
+ * The timer ends the grace itself: it may fire a moment before Date.now() says the grace is over (timers run on
+ * another clock), and a grace still running then would have no timer left to end it. node:timers' own: under
+ * jest.useFakeTimers() an idle in-memory connection never ended after sockserve/testing's shutdown() (the grace
+ * is the server's wait, not the handler's). At most the grace itself: a clock set back since the accept (a
+ * test's faked Date) made the wait huge (TimeoutOverflowWarning, and a timer that fired at once).
+ */
+export function startFirstRequestGrace(born: number, over: () => void): NodeJS.Timeout | undefined {
+  const left = born + FIRST_REQUEST_GRACE_MS - Date.now();
+  return left > 0 ? timers.setTimeout(over, Math.min(left, FIRST_REQUEST_GRACE_MS)) : undefined;
+}
 /** While this many bytes sit unread, the socket is paused: a fast sender cannot grow memory without bound. */
 const HIGH_WATER = 256 * 1024;
 const CR = 0x0d;
@@ -326,23 +340,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
   private atStop(): boolean {
     if (!this.stopping || this.buffer.length > 0) return false;
     if (!this.everReceived && this.source && !this.eof && !this.graceOver) {
-      const left = this.born + FIRST_REQUEST_GRACE_MS - Date.now();
-      if (left > 0) {
-        // The timer ends the grace itself: it may fire a moment before Date.now() says the grace is over
-        // (timers run on another clock), and a grace still running then would have no timer left to end it.
-        // node:timers' own: under jest.useFakeTimers() an idle in-memory connection's reads never ended after
-        // sockserve/testing's shutdown() (the grace is the server's wait, not the handler's).
-        if (this.graceTimer === undefined) {
-          // At most the grace itself: a clock set back since the accept (a test's faked Date) made `left` huge
-          // (TimeoutOverflowWarning, and a timer that fired at once).
-          this.graceTimer = timers.setTimeout(() => {
-            this.graceTimer = undefined;
-            this.graceOver = true;
-            this.notify();
-          }, Math.min(left, FIRST_REQUEST_GRACE_MS));
-        }
-        return false;
+      if (this.graceTimer === undefined) {
+        this.graceTimer = startFirstRequestGrace(this.born, () => {
+          this.graceTimer = undefined;
+          this.graceOver = true;
+          this.notify();
+        });
+        if (this.graceTimer === undefined) this.graceOver = true;
       }
+      if (!this.graceOver) return false;
     }
     if (this.drained) return true;
     this.drainOnce();
