@@ -15,15 +15,15 @@ import { isRoutine } from '../observability/error-kind';
 import { LineBudget } from '../observability/line-budget';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
+import { FORKING_OPTION_NAMES } from '../decorators/forking.decorator';
+import { THREADING_OPTION_NAMES } from '../decorators/threading.decorator';
+import { MIXIN_RULES } from './mixin-options';
 
 /** The stream servers' attributes, not yet set when BaseServer's constructor checks the options' names. */
 const STREAM_ATTRIBUTES = ['lineLimit', 'lineTimeout', 'lingerMs'];
 
 /** The pool mixins' options, given to ThreadingMixIn(Base, options) or ForkingMixIn, not to a server's constructor. */
-const POOL_OPTIONS = [
-  'threads', 'maxThreads', 'connectionsPerThread', 'maxConnectionsPerThread', 'children', 'maxChildren', 'connectionsPerChild',
-  'maxConnectionsPerChild', 'perRequest', 'workerIdleTimeout', 'resourceLimits', 'handlerModule', 'heartbeatTimeout',
-];
+const POOL_OPTIONS: readonly string[] = [...new Set([...THREADING_OPTION_NAMES, ...FORKING_OPTION_NAMES, ...MIXIN_RULES.map((rule) => rule.name)])];
 
 /** Seconds shutdown() waits for requests in flight before closing them, unless the server says otherwise. */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 30;

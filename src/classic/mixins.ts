@@ -12,12 +12,13 @@ import { ConfigurationError } from '../errors/errors';
 import { configurationMessages, optionTexts } from '../errors/configuration.messages';
 import { checkForkingOptions } from '../decorators/forking.decorator';
 import { checkThreadingOptions } from '../decorators/threading.decorator';
-import { nonEmptyString, OptionRule, positiveInteger, positiveNumber } from '../decorators/options.validation';
+import { positiveInteger } from '../decorators/options.validation';
 import { messages } from '../errors/messages';
 import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
 import { modulePath } from '../metadata/module-loader';
 import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
+import { MIXIN_RULES } from './mixin-options';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
 import { TCPServer, UnixStreamServer } from './stream-servers';
 
@@ -90,12 +91,6 @@ function maxChildrenOf(server: BaseServer<any, any>, options: ForkingOptions): n
 
 /** Python's `ForkingMixIn.timeout`: seconds handleRequest() waits for a request. */
 const FORKING_TIMEOUT = 300;
-
-/** The mixins' own options, checked with the pool's (a bad one is a ConfigurationError naming it). */
-const MIXIN_RULES: readonly OptionRule[] = [
-  { name: 'handlerModule', text: optionTexts.handlerModule, valid: nonEmptyString },
-  { name: 'heartbeatTimeout', text: optionTexts.heartbeatTimeout, valid: positiveNumber },
-];
 
 /** What both pool mixins take besides the pool's own options. */
 export interface PoolMixInOptions {

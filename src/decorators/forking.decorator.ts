@@ -20,6 +20,9 @@ const spec: ClassDecoratorSpec<ForkingOptions, ConcurrencyDefinition> = {
   define: (options) => ({ kind: 'forking', options }),
 };
 
+
+/** The names of @Forking's options (the classic servers name them when one is given to a constructor instead of the mixin). */
+export const FORKING_OPTION_NAMES: readonly string[] = spec.rules.map((rule) => rule.name);
 /**
  * The pool options of @Forking, checked by its rules for another site (the classic layer's ForkingMixIn, whose own
  * options `extra` adds): a bad one is the ConfigurationError the decorator gives.

@@ -20,6 +20,9 @@ const spec: ClassDecoratorSpec<ThreadingOptions, ConcurrencyDefinition> = {
   define: (options) => ({ kind: 'threading', options }),
 };
 
+
+/** The names of @Threading's options (the classic servers name them when one is given to a constructor instead of the mixin). */
+export const THREADING_OPTION_NAMES: readonly string[] = spec.rules.map((rule) => rule.name);
 /**
  * The pool options of @Threading, checked by its rules for another site (the classic layer's ThreadingMixIn, whose own
  * options `extra` adds): a bad one is the ConfigurationError the decorator gives.
