@@ -25,7 +25,7 @@ export {
   ConcurrentMixIn, ThreadingMixIn, ForkingMixIn, ThreadingTCPServer, ThreadingUDPServer, ThreadingUnixStreamServer,
   ThreadingUnixDatagramServer, ForkingTCPServer, ForkingUDPServer, ForkingUnixStreamServer, ForkingUnixDatagramServer,
 } from './classic/mixins';
-export type { ServerClass, PoolMixInOptions } from './classic/mixins';
+export type { ServerClass, PoolMixInOptions, ConcurrentMixInOptions } from './classic/mixins';
 export { StreamReader } from './transports/stream-reader';
 export type { ReaderOptions } from './transports/stream-reader';
 export { StreamWriter, BufferWriter } from './transports/stream-writer';

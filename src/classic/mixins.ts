@@ -10,6 +10,7 @@ import { threadingStrategy } from '../concurrency/threading.strategy';
 import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
 import { configurationMessages, optionTexts } from '../errors/configuration.messages';
+import { checkConcurrentOptions } from '../decorators/concurrent.decorator';
 import { checkForkingOptions } from '../decorators/forking.decorator';
 import { checkThreadingOptions } from '../decorators/threading.decorator';
 import { positiveInteger } from '../decorators/options.validation';
@@ -30,11 +31,26 @@ export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
  * `class S extends ThreadingMixIn(TCPServer) {}`. They only choose the server's strategy.
  */
 
-/** Requests interleaved on the event loop (no Python analogue; asyncio's shape). */
-export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections = Infinity): B {
+/** ConcurrentMixIn's options: those of @Concurrent. */
+export interface ConcurrentMixInOptions {
+  /** The most requests served at once (a positive integer); default no limit. */
+  maxConnections?: number;
+}
+
+/**
+ * Requests interleaved on the event loop (no Python analogue; asyncio's shape): `ConcurrentMixIn(TCPServer)`,
+ * `ConcurrentMixIn(TCPServer, { maxConnections: 100 })` as @Concurrent takes it, or the bound alone
+ * (`ConcurrentMixIn(TCPServer, 100)`). The class is named as Python names its mixed servers (ConcurrentTCPServer).
+ * Throws ConfigurationError for a bound that is not a positive integer, or an unknown option.
+ */
+export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: ConcurrentMixInOptions | number = {}): B {
+  const site = { decorator: 'ConcurrentMixIn', cls: Base.name };
+  // An options object is checked by @Concurrent's rules (an unknown key is named); a bare number as its maxConnections.
+  if (typeof options === 'object' && options !== null) checkConcurrentOptions(site, options);
+  const maxConnections = typeof options === 'object' && options !== null ? options.maxConnections ?? Infinity : options;
   // As @Concurrent({ maxConnections }) checks it: 0 or -1 bound the server and served no client (hostile re-check).
   if (maxConnections !== Infinity && !positiveInteger(maxConnections)) {
-    throw new ConfigurationError(configurationMessages.badOption('ConcurrentMixIn', Base.name, 'maxConnections', maxConnections, optionTexts.maxConnections));
+    throw new ConfigurationError(configurationMessages.badOption(site.decorator, site.cls, 'maxConnections', maxConnections, optionTexts.maxConnections));
   }
   abstract class Concurrent extends Base {
     constructor(...args: any[]) {
@@ -42,6 +58,7 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, maxConnections =
       this.strategy = new ConcurrentStrategy(maxConnections);
     }
   }
+  Object.defineProperty(Concurrent, 'name', { value: `Concurrent${Base.name}` });
   return Concurrent as unknown as B;
 }
 

@@ -98,6 +98,9 @@ describe('classic servers as Python has them', () => {
       [ThreadingMixIn, { heartbeatTimeout: 0 }, 'heartbeatTimeout 0 is not a positive number'],
       [(b: typeof TCPServer) => ConcurrentMixIn(b, 0), {}, 'maxConnections 0 is not a positive integer'],
       [(b: typeof TCPServer) => ConcurrentMixIn(b, -1), {}, 'maxConnections -1 is not a positive integer'],
+      // @Concurrent's options object, as the pool mixins take theirs (it was read as the bound itself: "maxConnections {…} is not a positive integer")
+      [ConcurrentMixIn, { maxConnections: 0 }, 'maxConnections 0 is not a positive integer'],
+      [ConcurrentMixIn, { maxConnection: 2 }, 'unknown option "maxConnection"'],
     ] as const) {
       // Before: accepted, and every client hung until shutdownTimeout reported "waiting for a worker".
       expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(ConfigurationError);
@@ -109,6 +112,45 @@ describe('classic servers as Python has them', () => {
     const failed = await Promise.resolve().then(() => s.serverActivate()).then(() => undefined, (e: unknown) => e);
     expect(failed).toBeInstanceOf(ConfigurationError);
     expect((failed as Error).message).toContain('maxChildren (the attribute) 0 is not a positive integer');
+  });
+
+  test.each([
+    ['{ maxConnections: 1 }', { maxConnections: 1 }],
+    ['1', 1],
+  ])('ConcurrentMixIn(TCPServer, %s) serves one connection at a time, and is named as Python names mixed servers', async (_label, bound) => {
+    class LineEcho extends StreamRequestHandler {
+      override async handle() {
+        for await (const line of this.rfile) await this.wfile.write(line);
+      }
+    }
+    const Server = ConcurrentMixIn(TCPServer, bound);
+    expect(Server.name).toBe('ConcurrentTCPServer'); // was "Concurrent": `new Concurrent() on …` in its errors
+    const s = track(new Server(['127.0.0.1', 0], LineEcho));
+    await s.ready;
+    serve(s);
+    const connect = () => new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(tcpTarget(s).port, '127.0.0.1', () => resolve(c)).on('error', reject);
+      c.setEncoding('utf8');
+    });
+    const reply = (c: net.Socket, ms: number) => new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => { c.off('data', got); resolve(undefined); }, ms);
+      const got = (d: string) => { clearTimeout(timer); resolve(d); };
+      c.once('data', got);
+    });
+    const a = await connect();
+    const b = await connect();
+    try {
+      a.write('a\n');
+      expect(await reply(a, 5000)).toBe('a\n');
+      const bReply = reply(b, 8000);
+      b.write('b\n');
+      expect(await Promise.race([bReply, new Promise((r) => setTimeout(() => r('waiting'), 300))])).toBe('waiting'); // the bound holds b back
+      a.end();
+      expect(await bReply).toBe('b\n'); // served once a is done
+    } finally {
+      a.destroy();
+      b.destroy();
+    }
   });
 
   test('TCPServer: a handleError that never settles is waited for shutdownTimeout, then the next client is served', async () => {
