@@ -10,7 +10,12 @@ const READER = Symbol('sockserve.reader');
 const OTHER = Symbol('sockserve.otherReader');
 /** Shutdown told the connection's reads to stop. */
 const STOPPED = Symbol('sockserve.readsStopped');
-type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: { stopReading(): void }; [STOPPED]?: true };
+/** A connection's reader that is not an rfile: told to stop at shutdown, and asked to end its first-request grace at shutdownTimeout. */
+interface OtherReader {
+  stopReading(): void;
+  endShutdownGrace?(): boolean;
+}
+type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: OtherReader; [STOPPED]?: true };
 
 /** One rfile per connection, whoever asks first: the handler's setup, or the server's shutdown() telling readers to stop waiting. */
 export function readerFor(socket: Duplex, options: ReaderOptions = {}): StreamReader {
@@ -25,7 +30,7 @@ export function readerFor(socket: Duplex, options: ReaderOptions = {}): StreamRe
 }
 
 /** Registers a connection's message loop for stopReaderOf(); told at once when shutdown already began. */
-export function registerReader(socket: Duplex, reader: { stopReading(): void }): void {
+export function registerReader(socket: Duplex, reader: OtherReader): void {
   const marked = socket as Registered;
   marked[OTHER] = reader;
   if (marked[STOPPED]) reader.stopReading();
@@ -37,4 +42,16 @@ export function stopReaderOf(socket: Duplex): void {
   marked[STOPPED] = true;
   marked[READER]?.stopReading();
   marked[OTHER]?.stopReading();
+}
+
+/**
+ * shutdownTimeout has passed while the connection's reads wait out shutdown's first-request grace (it was accepted
+ * less than a second before shutdown and has sent nothing): the grace ends, and they see EOF as they would after
+ * it. Returns true when such a wait was running: that connection is an idle one, not a request still running.
+ */
+export function endShutdownGraceOf(socket: Duplex): boolean {
+  const marked = socket as Registered;
+  const rfile = marked[READER]?.endShutdownGrace() ?? false;
+  const other = marked[OTHER]?.endShutdownGrace?.() ?? false;
+  return rfile || other;
 }

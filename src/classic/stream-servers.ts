@@ -9,7 +9,8 @@ import { blamedOption, Preamble } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
-import { stopReaderOf } from './reader-registry';
+import { endShutdownGraceOf, stopReaderOf } from './reader-registry';
+import { workerOf } from '../observability/connection-bytes';
 import { destroyUndelivered } from '../transports/stream-writer';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { missingCredentials } from '../transports/tls-terminate';
@@ -353,6 +354,13 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   protected override abortRequests(reason: Error): void {
     for (const socket of this.listener?.connections ?? []) {
+      // Still waiting out shutdown's first-request grace (shutdownTimeout under a second): an idle connection,
+      // whose reads now see EOF as after the grace, not a request still running (it was reported as one, with a
+      // Fix telling to make the handler return when its reads end, which it was doing).
+      if (endShutdownGraceOf(socket)) continue;
+      // Relayed to a worker (a thread before Node 24) and silent so far: the pool's abort() asks the worker, which
+      // ends such a connection's grace there, or abandons and reports a request that is still running.
+      if (socket.bytesRead === 0 && workerOf(socket) !== undefined) continue;
       // What reads or writes the connection (a handler's rfile or wfile, @OnMessage's replies) fails with the
       // reason and reports it: a client that never read its replies was closed unreported (hostile-client run).
       // A connection nothing listens to yet (queued, not taken) just closes.

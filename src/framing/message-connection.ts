@@ -377,6 +377,17 @@ export class MessageConnection implements MessageChannel {
     this.checkKernelRead();
   }
 
+  /**
+   * @internal shutdownTimeout passed during shutdown's first-request grace (nothing received): the connection
+   * ends now, as it would have after the grace. Returns true when the grace was running.
+   */
+  endShutdownGrace(): boolean {
+    if (this.graceTimer === undefined) return false;
+    this.endGrace();
+    this.maybeEnd();
+    return true;
+  }
+
   private endGrace(): void {
     if (this.graceTimer === undefined) return;
     timers.clearTimeout(this.graceTimer);

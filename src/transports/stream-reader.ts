@@ -166,6 +166,17 @@ export class StreamReader implements AsyncIterable<Buffer> {
   }
 
   /**
+   * @internal shutdownTimeout passed during shutdown's first-request grace: the grace ends now, and a read
+   * waiting in it sees EOF. Returns true when a read was waiting in it (the connection had sent nothing).
+   */
+  endShutdownGrace(): boolean {
+    if (this.graceTimer === undefined) return false;
+    this.endGrace();
+    this.notify();
+    return true;
+  }
+
+  /**
    * The connection is done (EOF, close, error): a first-request grace still running has nothing left to
    * wait for, and its timer must not outlive the connection (it held the process open for up to 1 s after
    * a server's close()).

@@ -81,3 +81,35 @@ describe.each([
     }
   });
 });
+
+/**
+ * A shutdownTimeout under a second passes while a connection accepted just before shutdown waits out its
+ * first-request grace: that connection is an idle one, closed quietly as after the grace, not a request still
+ * running (it was reported as a RequestTimeoutError whose Fix told to make the handler return when its reads
+ * end, which it was doing), in the server's process and in workers, relayed or not.
+ */
+describe.each([
+  { mode: 'serial @OnMessage', handler: GraceSerial, said: '' },
+  { mode: '@Concurrent @OnMessage', handler: GraceConcurrent, said: '' },
+  { mode: '@Concurrent @Handle', handler: ByeConcurrent, said: 'bye\n' },
+  { mode: '@Threading @OnMessage', handler: GraceThreading, said: '' },
+  { mode: '@Threading @Handle', handler: ByeThreading, said: 'bye\n' },
+  { mode: '@Forking @OnMessage', handler: GraceForking, said: '' },
+  { mode: '@Forking @Handle', handler: ByeForking, said: 'bye\n' },
+])('shutdownTimeout within the first-request grace, $mode', ({ handler, said }) => {
+  const serve = servingInTests<Server>();
+
+  test('a silent connection accepted just before shutdown is closed as idle: no error reported', async () => {
+    const server = serve(await bootstrap(handler, { shutdownTimeout: 0.3 }));
+    const client = await within(5000, 'connect', connect(endpoint(server)));
+    try {
+      const reply = readToEnd(client);
+      await until(() => server.stats().accepted === 1, 5000);
+      await within(5000, 'shutdown()', server.shutdown());
+      expect((await within(5000, 'the close', reply)).toString()).toBe(said);
+      expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+});

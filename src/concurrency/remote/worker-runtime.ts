@@ -4,7 +4,7 @@ import type * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { stopReaderOf } from '../../classic/reader-registry';
+import { endShutdownGraceOf, stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter, deliveredBytes, destroyUndelivered } from '../../transports/stream-writer';
@@ -611,7 +611,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // Datagrams too: the pool waited for their `done` (ABANDON_MS) before it ended the worker otherwise.
         const running = () => [...conns.values()].filter((conn) => conn.state !== undefined);
         if (!msg.closeFirst) {
-          for (const conn of running()) abandon(conn.state!, msg.error);
+          for (const conn of running()) {
+            // Still waiting out shutdown's first-request grace (shutdownTimeout under a second): an idle
+            // connection, whose reads now see EOF as after the grace, not a request still running.
+            const stream = conn.secure ?? conn.socket ?? conn.duplex;
+            if (stream && endShutdownGraceOf(stream)) continue;
+            abandon(conn.state!, msg.error);
+          }
           return;
         }
         // close(): the connections close, and each request ends as it would on the server's own close();
