@@ -58,6 +58,10 @@ export const framingMessages = {
   badDecode: (framer: string, method: string, value: unknown) =>
     `@Framing(${framer}): ${method} returned ${value === null ? 'null' : typeof value}, not an array of messages (a bug of the framer, not the client's). ` +
     `Fix: return an array from ${method} (empty when no message is complete).`,
+  /** A user framer's `buffered` is not a count of bytes (NaN, negative, not a number). */
+  badBuffered: (framer: string, value: unknown) =>
+    `@Framing(${framer}): buffered is ${typeof value === 'number' ? String(value) : value === null ? 'null' : typeof value}, not a number of bytes (a bug of the framer, not the client's). ` +
+    `Fix: make buffered the bytes of the incomplete message the framer holds (0 when none), or leave it out.`,
   /** A user framer's encode() returned something other than bytes. */
   badEncode: (framer: string, value: unknown) =>
     `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string (a bug of the framer). ` +

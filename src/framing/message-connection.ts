@@ -113,6 +113,8 @@ export class MessageConnection implements MessageChannel {
   /** A handler call failed: no further message is handed to the handler; the waiting ones are dropped. */
   private halted = false;
   private finished = false;
+  /** The framer's `buffered` threw or gave no count (partial()): read as 0 from then on. */
+  private badCount = false;
   /** Bytes fed since the framer last gave a message: the length check for framers without `buffered`. */
   private sinceMessage = 0;
   private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -521,7 +523,7 @@ export class MessageConnection implements MessageChannel {
 
   /** A chunk arrived (`produced`: it completed messages): when the last byte came, and when the message held began. */
   private clock(produced: boolean): void {
-    const held = this.framer?.buffered ?? this.sinceMessage;
+    const held = this.partial() ?? this.sinceMessage;
     const since = this.heldSince; // only the first chunk's: the bytes the preamble put back come first
     if (since !== 0) this.heldSince = 0;
     if (held === 0) {
@@ -876,7 +878,8 @@ export class MessageConnection implements MessageChannel {
   /** The framer's partial message within maxLength (plus its delimiter or prefix); else the connection ends with a FrameTooLongError after the messages decoded. */
   private checkLength(bytes: number, produced: number): void {
     const max = this.framing.maxLength + SLACK;
-    const held = this.codec().buffered;
+    this.codec();
+    const held = this.partial();
     if (held === undefined) {
       // Every byte fed since the last chunk that gave a message belongs to the message still coming.
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
@@ -885,14 +888,36 @@ export class MessageConnection implements MessageChannel {
     this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)));
   }
 
+  /**
+   * The framer's `buffered` (undefined: it has none). A user framer's getter that throws, or gives no count of
+   * bytes (NaN, negative), is its bug: the connection ends with that error, through @HandleError, and the count
+   * is read as 0 from then on. It was read unguarded from the socket's data callback: the server's process (or
+   * the worker, with every connection on it) died of it (hostile run).
+   */
+  private partial(): number | undefined {
+    const framer = this.framer;
+    if (framer === undefined || this.badCount) return framer === undefined ? undefined : 0;
+    let held: unknown;
+    try {
+      held = framer.buffered;
+      if (held === undefined || (typeof held === 'number' && held >= 0)) return held as number | undefined;
+      throw new TypeError(messages.badBuffered(this.framing.name, held));
+    } catch (err) {
+      this.badCount = true;
+      this.endWith(err);
+      return 0;
+    }
+  }
+
   private maybeEnd(): void {
     // Before serve() (a close() in @Setup) it waits: serve() ends it at once.
     if (this.finished || !this.settle || this.batching || this.inFlight > 0) return;
     if (this.failed) return this.finish();
     if (this.slots.length > 0) return;
     const idle = this.head === this.waiting.length;
+    const partial = this.stopping ? this.partial() : 0; // before endError is read: a framer's bad count ends the connection
     if (this.endError && idle) return this.finish();
-    const stopped = this.stopping && this.kernelRead && this.graceTimer === undefined && idle && !((this.framer?.buffered ?? 0) > 0);
+    const stopped = this.stopping && this.kernelRead && this.graceTimer === undefined && idle && !((partial ?? 0) > 0);
     if (this.closeAsked || (this.inputEnded && idle) || stopped) this.finish();
   }
 

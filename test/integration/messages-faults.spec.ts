@@ -114,10 +114,18 @@ describe('@OnMessage over UDP: a datagram cut at maxPacketSize', () => {
   });
 });
 
-/** A user framer with a bug: decode() forgets its return for a chunk containing '!'; encode() returns a number for 'n'. */
+/**
+ * A user framer with a bug: decode() forgets its return for a chunk containing '!'; encode() returns a number for
+ * 'n'; `buffered` reads a property of nothing after a chunk with '#', and is NaN after one with '%'.
+ */
 class BuggyFramer implements Framer<string, string> {
+  private last = '';
+  get buffered(): number {
+    if (this.last.includes('#')) return (undefined as unknown as string[]).length;
+    return this.last.includes('%') ? Number.NaN : 0;
+  }
   decode(chunk: Buffer): string[] {
-    const text = chunk.toString();
+    const text = (this.last = chunk.toString());
     if (text.includes('!')) return undefined as unknown as string[];
     return text.split('\n').filter(Boolean);
   }
@@ -137,6 +145,9 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
   test.each([
     ['decode() returns no array', 'a\nb!\n', 'a\n'],
     ['encode() returns no bytes', 'a\nn\n', 'a\n'],
+    // read from the socket's data callback unguarded: the process died (and a worker, with all it served)
+    ['buffered throws', 'a\nb#\n', 'a\nb#\n'],
+    ['buffered is NaN', 'a\nb%\n', 'a\nb%\n'],
   ])('%s: a TypeError for that connection (the framer\'s bug: a handler error, not a client\'s), and the server serves the next client', async (_what, payload, before) => {
     errors.length = 0;
     const s = serve(await bootstrap(Buggy, { logger: memoryLogger() }));
@@ -149,7 +160,7 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
     expect(await got).toBe(before);
     expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
     expect(s.stats()).toMatchObject({ errors: 1, clientErrors: 0 });
-    expect((errors[0] as Error).message).toMatch(/@Framing\(BuggyFramer\): (decode\(\) returned undefined, not an array|encode\(\) returned number, not a Buffer)/);
+    expect((errors[0] as Error).message).toMatch(/@Framing\(BuggyFramer\): (decode\(\) returned undefined, not an array|encode\(\) returned number, not a Buffer|buffered is NaN, not a number of bytes)|^Cannot read properties of undefined/);
     const good = await connect(tcp(s));
     const reply = readUntilClose(good);
     good.end('ok\n');
