@@ -35,8 +35,9 @@ export interface Framer<In = unknown, Out = unknown> {
 /**
  * Internal to the built-in framers: `encodeInPlace(reply)` is `encode(reply)`, except that a reply that is
  * a message received (an echo, a relay) may go out as those very bytes, not a copy. The message loop calls
- * it only where the bytes are written before any handler code runs again, so a handler that changes a
- * Buffer after returning it cannot change what was sent.
+ * it only where the bytes are written before any handler code runs again, so another message's call cannot
+ * change what was sent; a write the kernel takes only in part is finished from those bytes later (Node keeps
+ * them, as for any socket.write()): a handler must not change a Buffer after returning it (docs/messages-and-framing.md).
  */
 export interface FramerInPlace {
   encodeInPlace(reply: unknown): Buffer | string;
