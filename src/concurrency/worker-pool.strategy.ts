@@ -1066,7 +1066,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     if (!slot.started) return; // never counted nor announced
     this.book.retire(slot.id);
     // Why: ended on purpose by the pool (retired, recycled, close, shutdownTimeout), or how it died.
-    const why = slot.endedBecause;
+    // The heartbeat's verdict is the pool's too: it read as a kill from outside (`was killed by SIGKILL`, hostile run).
+    const why = slot.endedBecause ?? (slot.unresponsive !== undefined ? 'heartbeatTimeout' : undefined);
     workerExited(this.options.owner, slot.id, { ...slot.ids, ...slot.exitStatus, reason: why ? `${why}: ${slot.exitDetail}` : slot.exitDetail });
   }
 
@@ -1115,7 +1116,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // A worker that died with connections: each is reported through @HandleError with the cause. One that died
     // with none left no word at all (info only) of why it died, however often (new user: a handler module's stray rejection).
     if (slot.servingAtDeath === 0) this.options.log(messages.workerDiedIdle(this.handlerName, this.options.mode, slot.id, slot.deathCause));
-    else this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended'));
+    else this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended', slot.unresponsive));
     this.replace();
   }
 

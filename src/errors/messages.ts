@@ -271,8 +271,11 @@ export const messages = {
   reusePortIgnored: (handler: string, version: string) =>
     `${handler}: SOCKSERVE_THREADS_REUSEPORT=1 is ignored on Node ${version}: threads listen with reusePort (SO_REUSEPORT) ` +
     `from Node 22.12 on; here the main thread accepts each connection and hands it to a thread (docs/concurrency.md).`,
-  workerRestarted: (handler: string, mode: string, id: number, detail: string) =>
-    `${handler}: the ${mode} worker ${id} ${detail}; a new worker takes its place.`,
+  /** `unresponsive`: the heartbeatTimeout (seconds) the worker did not answer within, when that is why the pool ended it. */
+  workerRestarted: (handler: string, mode: string, id: number, detail: string, unresponsive?: number) =>
+    `${handler}: the ${mode} worker ${id} ${detail}` +
+    (unresponsive === undefined ? '' : ` by the pool: its event loop answered no heartbeat for ${unresponsive} s (heartbeatTimeout)`) +
+    `; a new worker takes its place.`,
   connectionsWaitingFull: (handler: string, mode: string, waiting: number) =>
     `${handler}: no ${mode} worker is alive (they keep dying; see the backoff line) and ${waiting} connections already wait for ` +
     `the next one, so new connections are refused (closed at once, counted in stats().rejected) until a worker starts. ` +

@@ -7,6 +7,7 @@ import { bootstrap, Server, WorkerCrashedError } from '../../src';
 import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SharedUdp, SingleChild } from '../fixtures/forked-handlers';
 import { connect, datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 import { TS_LOADER } from '../helpers/fixture-process';
 
@@ -263,12 +264,25 @@ describe('@Forking faults and pool', () => {
   });
 
   test('a child whose event loop stays blocked past heartbeatTimeout is killed, reported as WorkerCrashedError, and replaced', async () => {
-    const s = await start(SingleChild, { heartbeatTimeout: 1 });
-    expect(await ask(s, 'spin\n')).toBe('');
-    await until(() => SingleChild.errors.length === 1);
-    expect(SingleChild.errors[0]).toBeInstanceOf(WorkerCrashedError);
-    expect(SingleChild.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
-    expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+    // The heartbeat's verdict is the pool's, and says so in worker.exit's reason and the info line (it read as a
+    // kill from outside: `was terminated`, `was killed by SIGKILL`).
+    const logger = memoryLogger();
+    const reasons: string[] = [];
+    const onExit = (m: unknown) => reasons.push(String((m as { reason?: string }).reason));
+    dc.subscribe('sockserve:worker.exit', onExit);
+    try {
+      const s = await start(SingleChild, { heartbeatTimeout: 1, logger });
+      expect(await ask(s, 'spin\n')).toBe('');
+      await until(() => SingleChild.errors.length === 1);
+      expect(SingleChild.errors[0]).toBeInstanceOf(WorkerCrashedError);
+      expect(SingleChild.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
+      expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
+      await until(() => reasons.length > 0, 5000);
+      expect(reasons[0]).toMatch(/^heartbeatTimeout: (was terminated|was killed by SIGKILL)$/);
+      expect(logger.lines.info).toContainEqual(expect.stringMatching(/worker \d+ (was terminated|was killed by SIGKILL) by the pool: its event loop answered no heartbeat for 1 s \(heartbeatTimeout\); a new worker takes its place/));
+    } finally {
+      dc.unsubscribe('sockserve:worker.exit', onExit);
+    }
   });
 
   test('a child found blocked by its heartbeat is killed at once, not given the 2 s a child that still runs gets to exit', async () => {

@@ -350,6 +350,11 @@ export abstract class RemoteSlot {
     return this.lastError ? `${describeDeath(this.lastError, undefined)} (${how})` : how;
   }
 
+  /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within; undefined otherwise. */
+  get unresponsive(): number | undefined {
+    return this.unresponsiveFor;
+  }
+
   /** Why the pool ended this worker on purpose (end()), or undefined: it died. */
   get endedBecause(): 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined {
     return this.endReason;
