@@ -153,6 +153,8 @@ export class MessageConnection implements MessageChannel {
   /** The socket's kernel write queue then (kernelQueue): a large reply the client takes slowly moves it with no 'drain'. */
   private outputQueue: number | undefined;
   private partialSince = 0;
+  /** When reading paused with an incomplete message held (0: not paused, or nothing held): that wait is the server's, not lineTimeout's. */
+  private pausedAt = 0;
   /** When bytes the preamble put back first came (they begin the first message): its lineTimeout counts from then; 0: none. */
   private heldSince = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -862,9 +864,18 @@ export class MessageConnection implements MessageChannel {
     if (want) {
       this.readEpoch++;
       this.socket.resume();
+      if (this.pausedAt !== 0) {
+        // The incomplete message's clock stood still while the server did not read: a client that sent half a
+        // line while waiting for earlier replies was cut the moment reading resumed (hostile run).
+        if (this.partialSince > 0) this.partialSince += Date.now() - this.pausedAt;
+        this.pausedAt = 0;
+      }
       this.armTimeouts();
       if (this.stopping) this.checkKernelRead();
-    } else this.socket.pause();
+    } else {
+      this.socket.pause();
+      if (this.partialSince > 0) this.pausedAt = Date.now();
+    }
   }
 
   /** A user framer's messages up to the first longer than maxLength, which ends the connection after the replies to those before it. */

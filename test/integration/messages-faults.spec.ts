@@ -58,6 +58,36 @@ describe('@OnMessage: limits.lineTimeout without requestTimeout', () => {
   });
 });
 
+describe('@OnMessage: limits.lineTimeout does not count the time the server held reading paused', () => {
+  @TcpServer({ port: 0, limits: { lineTimeout: 0.5 } }) @Framing('lines', { concurrency: 1 }) @Concurrent()
+  class SlowFirst {
+    @OnMessage() async on(line: string) {
+      if (line === 'slow') await new Promise((r) => setTimeout(r, 1200));
+      return `r:${line}`;
+    }
+    @HandleError() err(e: unknown) { held.push(e); }
+  }
+  const held: unknown[] = [];
+
+  test('half a line sent with two messages, the first of which takes longer than lineTimeout, is finished after the replies and answered', async () => {
+    held.length = 0;
+    const s = serve(await bootstrap(SlowFirst, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.setEncoding('utf8');
+    let seen = '';
+    c.on('data', (d: string) => {
+      seen += d;
+      // Its replies are in: the client finishes its line, within lineTimeout of that, and ends.
+      if (seen === 'r:slow\nr:x\n') setTimeout(() => c.end('lo\n'), 50);
+    });
+    c.write('slow\nx\nhel'); // 'hel' waits in the kernel-side buffer while 'slow' runs and reading is paused
+    // It was cut the moment reading resumed: the 1.2 s 'slow' took counted against the half line's lineTimeout.
+    expect(await within(5000, 'the replies and the close', got)).toBe('r:slow\nr:x\nr:hello\n');
+    expect(held).toEqual([]);
+  });
+});
+
 describe('@OnMessage: requestTimeout is the wait for input, not the handler\'s time', () => {
   @TcpServer(0) @Framing('lines') @Concurrent()
   class SlowHandler {
