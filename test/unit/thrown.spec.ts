@@ -67,9 +67,9 @@ describe('describeThrown: the text a log gives a thrown value', () => {
     const text = describeThrown(huge);
     expect(text).toMatch(/^\{ key0: 0, key1: 1, .* key49: 49 \} … \(99950 more properties\)$/);
     const nested = { code: 'E_BIG', detail: huge };
-    const started = performance.now();
+    // Printing all of it took 3 s: the whole print gives `detail: { key0: 0, …` (cut at 4096 characters), so this
+    // text is the proof that the bounded path ran (a timed bound here failed under load: 516 ms for 500).
     expect(describeThrown(nested)).toBe("{ code: 'E_BIG', detail: [Object] }");
-    expect(performance.now() - started).toBeLessThan(500); // printing all of it took 3 s
     const long = describeThrown(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, 'x'.repeat(1000)])));
     expect(long).toMatch(/^\{ k0: 'x{1000}', k1: [^]*… \(\d+ more characters\)$/);
     expect(long.length).toBeLessThan(4200);
