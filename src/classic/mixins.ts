@@ -39,7 +39,7 @@ export interface ConcurrentMixInOptions {
 
 /**
  * Requests interleaved on the event loop (no Python analogue; asyncio's shape): `ConcurrentMixIn(TCPServer)`,
- * `ConcurrentMixIn(TCPServer, { maxConnections: 100 })` as @Concurrent takes it, or the bound alone
+ * `ConcurrentMixIn(TCPServer, { maxConnections: 100 })` as `@Concurrent` takes it, or the bound alone
  * (`ConcurrentMixIn(TCPServer, 100)`). The class is named as Python names its mixed servers (ConcurrentTCPServer).
  * Throws ConfigurationError for a bound that is not a positive integer, or an unknown option.
  */
