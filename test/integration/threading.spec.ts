@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import * as dc from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as net from 'node:net';
@@ -13,6 +12,7 @@ import {
   connect, datagramExchange, datagramSilence, readToEnd, requestAcrossShutdown, streamExchange, Target, within,
 } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
+import { recordEvents } from '../helpers/events';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
@@ -141,9 +141,8 @@ describe('@Threading faults and pool', () => {
     // The heartbeat's verdict is the pool's, and says so in worker.exit's reason and the info line (it read as a
     // kill from outside: `was terminated`, `was killed by SIGKILL`).
     const logger = memoryLogger();
-    const reasons: string[] = [];
-    const onExit = (m: unknown) => reasons.push(String((m as { reason?: string }).reason));
-    dc.subscribe('sockserve:worker.exit', onExit);
+    const recorded = recordEvents();
+    const reasons = () => recorded.named('sockserve:worker.exit').map((exit) => String(exit.reason));
     try {
       const s = await start(SingleThreadTcp, { heartbeatTimeout: 1, logger });
       expect(await ask(s, 'spin\n')).toBe('');
@@ -151,11 +150,11 @@ describe('@Threading faults and pool', () => {
       expect(SingleThreadTcp.errors[0]).toBeInstanceOf(WorkerCrashedError);
       expect(SingleThreadTcp.errors[0].message).toMatch(/did not answer a heartbeat for 1 s/);
       expect(await ask(s, 'alive\n')).toMatch(/: alive!$/);
-      await until(() => reasons.length > 0, 5000);
-      expect(reasons[0]).toMatch(/^heartbeatTimeout: (was terminated|was killed by SIGKILL)$/);
+      await until(() => reasons().length > 0, 5000);
+      expect(reasons()[0]).toMatch(/^heartbeatTimeout: (was terminated|was killed by SIGKILL)$/);
       expect(logger.lines.info).toContainEqual(expect.stringMatching(/worker \d+ (was terminated|was killed by SIGKILL) by the pool: its event loop answered no heartbeat for 1 s \(heartbeatTimeout\); a new worker takes its place/));
     } finally {
-      dc.unsubscribe('sockserve:worker.exit', onExit);
+      recorded.stop();
     }
   });
 
