@@ -160,6 +160,15 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /** @internal The source failed. */
   failed(err: Error): void {
+    // What the socket had read before the reset is still the client's input, read first (as it is when
+    // the reader was resuming): a line sent whole, then a reset, was lost when the reset came while the
+    // handler was not reading (a slow @Setup; in workers, 3 of 3: hostile run).
+    if (this.error === undefined && this.source) {
+      for (let chunk: Buffer | null; (chunk = this.source.read() as Buffer | null) !== null;) {
+        this.everReceived = true;
+        this.buffer.push(chunk);
+      }
+    }
     this.error ??= err;
     this.endGrace();
     this.notify();
