@@ -16,7 +16,7 @@ import { BufferWriter, StreamWriter } from '../transports/stream-writer';
 import { AnyRequest, DatagramRequest, StreamRequest } from './request-objects';
 import type { Server } from './server';
 import { injectionMessages } from '../errors/injection.messages';
-import { disposalFailureOf, isSystemExit } from '../errors/thrown';
+import { disposalFailureOf, isSystemExit, readThrown } from '../errors/thrown';
 import { endedHealthCheck } from '../observability/health-check';
 
 const HOOK_NAMES = { handleError: '@HandleError', handleTimeout: '@HandleTimeout', serviceActions: '@ServiceActions' } as const;
@@ -119,7 +119,11 @@ export class HandlerWiring {
       if (disposal) await report(disposal.error);
       return;
     }
-    if (this.hasHook('handleError')) {
+    // The handler could not be built (a constructor of its graph threw, a factory gave a Promise): @HandleError
+    // is one of its methods, so it does not run (docs/dependency-injection.md). Building a fresh instance for it
+    // ran every constructor again (twice per failing request; in the server's process for a worker's request),
+    // and when that second build succeeded the hook saw the error after all (hostile run).
+    if (this.hasHook('handleError') && readThrown(error, 'name') !== 'InjectionError') {
       try {
         await handleErrorWithin(this.callServerHook('handleError', error, clientAddress), this.def.handler.name, limitSeconds, error);
         return;

@@ -440,6 +440,37 @@ describe('Unix stream socket files', () => {
   });
 });
 
+describe.each(modes)('a request-scoped dependency whose constructor throws, $mode', ({ decorate }) => {
+  const serve = servingInTests<Server>();
+
+  test('is reported the default way, once, and not built again for @HandleError (a method of the handler that could not be built)', async () => {
+    let built = 0;
+    @Injectable({ scope: 'request' })
+    class Connection {
+      constructor() {
+        if (++built === 1) throw new Error('db down'); // a second build succeeds: the hook would then see the error
+      }
+    }
+    const hooked: unknown[] = [];
+    @TcpServer(0) @decorate()
+    class NeedsConnection {
+      constructor(readonly connection: Connection) {}
+      @Handle() async h(req: StreamRequest) { await req.wfile.write('ok\n'); }
+      @HandleError() he(e: unknown) { hooked.push(e); }
+    }
+    const logged: string[] = [];
+    const s = serve(await bootstrap(NeedsConnection, { logger: { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined, debug: () => undefined } }));
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('');
+    await until(() => s.stats().errors === 1, 5000);
+    // Built once: the hook's fresh instance ran every constructor again (the second build succeeded, and the
+    // hook saw the error after all).
+    expect(built).toBe(1);
+    expect(hooked).toEqual([]);
+    expect(logged).toEqual([expect.stringMatching(/InjectionError[^]*db down/)]);
+    expect((await streamExchange(target(s), 'x\n', { halfClose: true })).toString()).toBe('ok\n');
+  });
+});
+
 describe('dependencies of a handler that inherits its constructor', () => {
   @Injectable()
   class Store { readonly name = 'store'; }
