@@ -1,3 +1,4 @@
+import { errorFields, isSystemExit } from '../errors/thrown';
 import { isThenable } from './resolved';
 
 /**
@@ -64,17 +65,40 @@ function handleThenFinish(target: Steps, steps: LifecycleSteps, args: unknown[])
   );
 }
 
-/** Runs finish; then the lifecycle's outcome is finish's error if it failed, else handle's (`failed`, `error`). */
+/**
+ * Runs finish; then the lifecycle's outcome is handle's error (`failed`, `error`) if finish succeeded, finish's
+ * if only it failed, and both if both did (afterFailure).
+ */
 function finishAfter(target: Steps, finish: PropertyKey, args: unknown[], failed: boolean, error?: unknown): Promise<void> {
   let finished: unknown;
   try {
     finished = target[finish](...args);
   } catch (err) {
-    return Promise.reject(err);
+    return Promise.reject(failed ? afterFailure(error, err) : err);
   }
-  if (isThenable(finished)) return Promise.resolve(finished).then(() => (failed ? Promise.reject(error) : undefined));
+  if (isThenable(finished)) {
+    return Promise.resolve(finished).then(
+      () => (failed ? Promise.reject(error) : undefined),
+      (err: unknown) => Promise.reject(failed ? afterFailure(error, err) : err),
+    );
+  }
   // finish returned no promise: it is still awaited, as an async runner's `await` would
   return failed ? Promise.resolve().then(() => Promise.reject(error)) : Promise.resolve().then(ignore);
+}
+
+/**
+ * finish failed after handle had: both errors, as Python's traceback shows both ("During handling of the above
+ * exception, another exception occurred"), in one AggregateError (handle's first), as a failed disposal after a
+ * failed request is reported. Only finish's was reported: handle's, the request's real failure, was lost (hostile
+ * run). A SystemExit on either side goes on as it came (finish's), for the server to stop.
+ */
+function afterFailure(handled: unknown, finished: unknown): unknown {
+  if (isSystemExit(handled) || isSystemExit(finished)) return finished;
+  const brief = (e: unknown) => {
+    const { name, message } = errorFields(e);
+    return message ? `${name}: ${message}` : name;
+  };
+  return new AggregateError([handled, finished], `${brief(handled)}; and the request's finish step failed too: ${brief(finished)}`);
 }
 
 function ignore(): void {}

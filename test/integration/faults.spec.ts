@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  bootstrap, Concurrent, ConfigurationError, Framing, Handle, HandleError, OnMessage, Injectable, InjectionError, RequestTimeoutError, Server,
+  bootstrap, Concurrent, ConfigurationError, Finish, Framing, Handle, HandleError, OnMessage, Injectable, InjectionError, RequestTimeoutError, Server,
   StreamRequest, TcpServer, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
@@ -437,6 +437,33 @@ describe('Unix stream socket files', () => {
     expect(fs.lstatSync(file).isSocket()).toBe(true);
     await s.close();
     expect(fs.existsSync(file)).toBe(false);
+  });
+});
+
+describe.each(modes)('@Handle and @Finish both failing, $mode', ({ decorate }) => {
+  const serve = servingInTests<Server>();
+
+  test('@HandleError gets both errors, @Handle\'s first (only @Finish\'s came, and the request\'s real failure was lost)', async () => {
+    const hooked: unknown[] = [];
+    @TcpServer(0) @decorate()
+    class BothFail {
+      @Handle() async h(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString().trim();
+        if (line !== 'finish only') throw new RangeError('the real bug in handle');
+      }
+      @Finish() f() { throw new TypeError('cleanup failed too'); }
+      @HandleError() he(e: unknown) { hooked.push(e); }
+    }
+    const s = serve(await bootstrap(BothFail));
+    await streamExchange(target(s), 'both\n', { halfClose: true });
+    await streamExchange(target(s), 'finish only\n', { halfClose: true });
+    await until(() => hooked.length === 2, 5000);
+    const [both, finishOnly] = hooked as [AggregateError, Error];
+    expect(both).toBeInstanceOf(AggregateError);
+    expect(both.errors.map((e: Error) => `${e.name}: ${e.message}`)).toEqual(['RangeError: the real bug in handle', 'TypeError: cleanup failed too']);
+    expect(both.message).toBe("RangeError: the real bug in handle; and the request's finish step failed too: TypeError: cleanup failed too");
+    expect(finishOnly).toBeInstanceOf(TypeError); // alone, @Finish's error is reported as it is
+    expect(s.stats().errors).toBe(2);
   });
 });
 
