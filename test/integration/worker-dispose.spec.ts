@@ -10,7 +10,7 @@ import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog } from '../fixtures/dispose-masks-handlers';
-import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { datagramSilence, streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
@@ -68,6 +68,20 @@ describe('singletons of workers and of the server at close', () => {
     // Before: the hang took the whole 5 s, and the worker was ended with Recorded never disposed.
     expect(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').toContain(`disposed ${worker}`);
     expect(errors.join('\n')).toMatch(/NeverClosing's dispose\(\) did not settle within \d(\.\d)? s/);
+  });
+
+  test('a worker singleton whose dispose() takes 3 s finishes it at close(): a worker\'s singletons share the 5 s, not half of it', async () => {
+    const log = logOf(process.pid);
+    const errors: string[] = [];
+    const s = await bootstrap(SlowFlushThreads, { logger: { error: (m) => errors.push(m), warn: () => undefined } });
+    servers.push(s);
+    void s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const worker = (await streamExchange({ host, port }, 'x\n', { halfClose: true, ms: 15000 })).toString().trim();
+    await within(10000, 'close()', s.close());
+    // Before: cut off after 2.4 s ("did not settle"), and the worker ended in the middle of its flush.
+    expect(errors).toEqual([]);
+    expect(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').toContain(`flushed ${worker}`);
   });
 
   test.each([
