@@ -344,6 +344,19 @@ class Intake<T> implements IntakeSteps {
     this.timer = setTimeout(onIntakeTimeout, untilDeadline(cut), this);
   }
 
+  /**
+   * shutdownTimeout passed within shutdown's cut (a shutdownTimeout under a second) before a first byte came: the
+   * connection ends now as a close (a health check), as after the cut; in workers it was reported as a request
+   * still running, with the handler's Fix (hostile re-check). One part-way through its header stays the server's
+   * timeout (RequestTimeoutError), not the client's fault: it had the cut's second to finish.
+   */
+  endShutdownGrace(): boolean {
+    if (this.settled || !this.cut || this.chunks.length > 0) return false;
+    clearTimeout(this.timer);
+    this.timedOut();
+    return true;
+  }
+
   /** The timer: lineTimeout passed, or shutdown's cut, which ends a connection that sent nothing as a close. */
   timedOut(): void {
     this.step(!this.cut ? 'timeout' : this.bytes().length === 0 ? 'closed' : 'shutdown');
@@ -424,7 +437,7 @@ const CUT = Symbol('sockserve.preambleCut');
 type Cuttable = net.Socket & { [CUT]?: { stopReading(): void } };
 
 /** Registers `step` to be cut short by shutdown's stopReading() (through the reader registry) or by cutPreambleOf(). */
-function cuttable(raw: net.Socket, step: { stopReading(): void }): void {
+function cuttable(raw: net.Socket, step: { stopReading(): void; endShutdownGrace?(): boolean }): void {
   (raw as Cuttable)[CUT] = step;
   registerReader(raw, step);
 }

@@ -179,8 +179,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
    * waiting in it sees EOF. Returns true when a read was waiting in it (the connection had sent nothing).
    */
   endShutdownGrace(): boolean {
-    if (this.graceTimer === undefined) return false;
-    this.endGrace();
+    if (this.graceTimer !== undefined) this.endGrace();
+    // Told to stop, nothing received, and no read has armed the grace yet (the stop came a moment before, or
+    // no read is waiting): it is over all the same.
+    else if (this.stopping && !this.everReceived && this.source && !this.eof && !this.graceOver && this.buffer.length === 0) this.graceOver = true;
+    else return false;
     this.notify();
     return true;
   }
