@@ -45,6 +45,7 @@ export interface ConcurrentMixInOptions {
  */
 export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: ConcurrentMixInOptions | number = {}): B {
   const site = { decorator: 'ConcurrentMixIn', cls: Base.name };
+  oneMixin('ConcurrentMixIn', Base);
   // An options object is checked by @Concurrent's rules (an unknown key is named); a bare number as its maxConnections.
   if (typeof options === 'object' && options !== null) checkConcurrentOptions(site, options);
   const maxConnections = typeof options === 'object' && options !== null ? options.maxConnections ?? Infinity : options;
@@ -59,7 +60,21 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: Concurr
     }
   }
   Object.defineProperty(Concurrent, 'name', { value: `Concurrent${Base.name}` });
+  Object.defineProperty(Concurrent, MIXED, { value: 'ConcurrentMixIn' });
   return Concurrent as unknown as B;
+}
+
+/** On a class a concurrency mixin made (and so on its subclasses): the mixin's name. */
+const MIXED = Symbol('sockserve.concurrencyMixIn');
+
+/**
+ * A concurrency mixin over a class another one made is a ConfigurationError, as two concurrency decorators are:
+ * the last strategy set replaced the other's silently (ConcurrentMixIn(ThreadingMixIn(TCPServer)) ran a thread
+ * pool named ConcurrentThreadingTCPServer, its bound ignored: hostile re-check).
+ */
+function oneMixin(mixin: string, Base: ServerClass): void {
+  const already = (Base as unknown as { [MIXED]?: string })[MIXED];
+  if (already !== undefined) throw new ConfigurationError(configurationMessages.mixinTwice(mixin, Base.name, already));
 }
 
 /**
@@ -68,6 +83,7 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: Concurr
  * `handlerModule`).
  */
 export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & PoolMixInOptions = {}): B {
+  oneMixin('ThreadingMixIn', Base);
   checkThreadingOptions({ decorator: 'ThreadingMixIn', cls: Base.name }, options, MIXIN_RULES);
   return poolMixIn(Base, 'threading', options, (spec, name, tuning) =>
     threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name, tuning),
@@ -82,6 +98,7 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
  * exports it, else from the CommonJS module that does (or from `handlerModule`).
  */
 export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
+  oneMixin('ForkingMixIn', Base);
   checkForkingOptions({ decorator: 'ForkingMixIn', cls: Base.name }, options, MIXIN_RULES);
   const Forking = poolMixIn(Base, 'forking', options, (spec, name, tuning, server) =>
     forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), { ...options, maxChildren: maxChildrenOf(server, options) }, name, tuning),
@@ -205,6 +222,7 @@ function poolMixIn<B extends ServerClass>(
     }
   }
   Object.defineProperty(Pooled, 'name', { value: `${mode === 'threading' ? 'Threading' : 'Forking'}${Base.name}` });
+  Object.defineProperty(Pooled, MIXED, { value: mode === 'threading' ? 'ThreadingMixIn' : 'ForkingMixIn' });
   return Pooled as unknown as B;
 }
 

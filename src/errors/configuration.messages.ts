@@ -179,6 +179,11 @@ export const configurationMessages = {
     `${decorator} on ${cls}: unknown option ${show(option)}. Fix: use only ${list(known)}.`,
   missingOption: (decorator: string, cls: string, option: string, text: OptionText) =>
     `${decorator} on ${cls}: the ${option} option is missing; it must be ${text.requirement}. Fix: ${text.fix}`,
+  /** A concurrency mixin given a class another one has made (ConcurrentMixIn(ThreadingMixIn(TCPServer))). */
+  mixinTwice: (mixin: string, cls: string, already: string) =>
+    `${mixin} on ${cls}: ${cls} is ${already}(…) already, and a server has one concurrency mixin (the last one's ` +
+    `strategy replaced the other's silently, whatever the class was called). Fix: mix ${mixin} into the plain ` +
+    `server class (TCPServer, UDPServer, UnixStreamServer or UnixDatagramServer), or keep ${already}.`,
   badOption: (decorator: string, cls: string, option: string, value: unknown, text: OptionText) =>
     `${decorator} on ${cls}: ${option} ${show(value)} is not ${text.requirement}${numberInString(value, text)}. Fix: ${text.fix}`,
   pathTooLong: (decorator: string, cls: string, path: string, bytes: number, datagram = false) =>

@@ -101,6 +101,10 @@ describe('classic servers as Python has them', () => {
       // @Concurrent's options object, as the pool mixins take theirs (it was read as the bound itself: "maxConnections {…} is not a positive integer")
       [ConcurrentMixIn, { maxConnections: 0 }, 'maxConnections 0 is not a positive integer'],
       [ConcurrentMixIn, { maxConnection: 2 }, 'unknown option "maxConnection"'],
+      // One concurrency mixin, as one concurrency decorator: the last strategy set replaced the other's silently
+      [(b: typeof TCPServer) => ConcurrentMixIn(ThreadingMixIn(b)), {}, 'ThreadingTCPServer is ThreadingMixIn(…) already, and a server has one concurrency mixin'],
+      [(b: typeof TCPServer) => ForkingMixIn(class Mine extends ConcurrentMixIn(b, 2) {}), {}, 'Mine is ConcurrentMixIn(…) already'],
+      [(b: typeof TCPServer) => ThreadingMixIn(ThreadingMixIn(b)), {}, 'ThreadingTCPServer is ThreadingMixIn(…) already'],
     ] as const) {
       // Before: accepted, and every client hung until shutdownTimeout reported "waiting for a worker".
       expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(ConfigurationError);
