@@ -386,6 +386,8 @@ export class MessageConnection implements MessageChannel {
    * ends now, as it would have after the grace. Returns true when the grace was running.
    */
   endShutdownGrace(): boolean {
+    // Its stop not here yet (a relayed connection's comes a poll phase after shutdown's), and nothing received nor running: it stops now.
+    if (this.graceTimer === undefined && !this.stopping && !this.finished && !this.everReceived && !this.inputEnded && this.inFlight === 0) this.stopReading();
     if (this.graceTimer === undefined) return false;
     this.endGrace();
     this.maybeEnd();

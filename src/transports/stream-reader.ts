@@ -180,10 +180,13 @@ export class StreamReader implements AsyncIterable<Buffer> {
    */
   endShutdownGrace(): boolean {
     if (this.graceTimer !== undefined) this.endGrace();
-    // Told to stop, nothing received, and no read has armed the grace yet (the stop came a moment before, or
-    // no read is waiting): it is over all the same.
-    else if (this.stopping && !this.everReceived && this.source && !this.eof && !this.graceOver && this.buffer.length === 0) this.graceOver = true;
-    else return false;
+    // A read waiting on a connection that never sent a byte, whose grace no stop has armed yet (a relayed
+    // connection's stop comes a poll phase after shutdown's): over all the same. A handler that is not reading
+    // (stuck elsewhere) is no idle connection: it is abandoned, and its scope disposed.
+    else if (this.wakeResolve !== undefined && !this.everReceived && this.source && !this.eof && this.buffer.length === 0) {
+      this.stopping = true;
+      this.graceOver = true;
+    } else return false;
     this.notify();
     return true;
   }

@@ -615,14 +615,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
             // Still waiting out shutdown's first-request grace (shutdownTimeout under a second): an idle
             // connection, whose reads now see EOF as after the grace, not a request still running.
             const stream = conn.secure ?? conn.socket ?? conn.duplex;
-            if (stream) {
-              // Its `stop` may still be on its way (a relayed connection's comes after a poll phase): it stops now.
-              if (!conn.stopped) {
-                conn.stopped = true;
-                stopReaderOf(stream);
-              }
-              if (endShutdownGraceOf(stream)) continue;
-            }
+            if (stream && endShutdownGraceOf(stream)) continue;
             abandon(conn.state!, msg.error);
           }
           return;
