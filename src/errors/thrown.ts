@@ -103,6 +103,12 @@ export function errorFields(error: unknown): { name: string; message: string; co
   return out;
 }
 
+/** `Name: message` (or the name alone), read without throwing: how an AggregateError of a request's two failures names each. */
+export function describeBriefly(error: unknown): string {
+  const { name, message } = errorFields(error);
+  return message ? `${name}: ${message}` : name;
+}
+
 /** A field of a thrown value as text: `fallback` when it is missing (undefined or null), else the value printed. */
 export function fieldText(value: unknown, fallback: string): string {
   return value === undefined || value === null ? fallback : typeof value === 'string' ? value : describeThrown(value);

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { RequestScope } from '../container';
 import { ContainerRequestScope } from '../container/request-scope';
 import { endGracefully, FLUSH_LIMIT_MS } from '../transports/lingering-close';
-import { errorFields, markDisposalFailure } from '../errors/thrown';
+import { describeBriefly, markDisposalFailure } from '../errors/thrown';
 
 /**
  * A stream request's scope, disposed once the connection's end (its FIN, after every byte written) has gone
@@ -46,9 +46,4 @@ export function disposeThenFail(disposal: Promise<void>, failure: unknown, mark?
       return Promise.reject(both);
     },
   );
-}
-
-function describeBriefly(error: unknown): string {
-  const { name, message } = errorFields(error);
-  return message ? `${name}: ${message}` : name;
 }

@@ -1,4 +1,4 @@
-import { errorFields, isSystemExit } from '../errors/thrown';
+import { describeBriefly, isSystemExit } from '../errors/thrown';
 import { isThenable } from './resolved';
 
 /**
@@ -94,11 +94,7 @@ function finishAfter(target: Steps, finish: PropertyKey, args: unknown[], failed
  */
 function afterFailure(handled: unknown, finished: unknown): unknown {
   if (isSystemExit(handled) || isSystemExit(finished)) return finished;
-  const brief = (e: unknown) => {
-    const { name, message } = errorFields(e);
-    return message ? `${name}: ${message}` : name;
-  };
-  return new AggregateError([handled, finished], `${brief(handled)}; and the request's finish step failed too: ${brief(finished)}`);
+  return new AggregateError([handled, finished], `${describeBriefly(handled)}; and the request's finish step failed too: ${describeBriefly(finished)}`);
 }
 
 function ignore(): void {}
