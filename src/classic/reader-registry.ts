@@ -11,7 +11,7 @@ const OTHER = Symbol('sockserve.otherReader');
 /** Shutdown told the connection's reads to stop. */
 const STOPPED = Symbol('sockserve.readsStopped');
 /** A connection's reader that is not an rfile: told to stop at shutdown, and asked to end its first-request grace at shutdownTimeout. */
-interface OtherReader {
+export interface OtherReader {
   stopReading(): void;
   endShutdownGrace?(): boolean;
 }

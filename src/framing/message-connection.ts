@@ -909,7 +909,8 @@ export class MessageConnection implements MessageChannel {
    */
   private partial(): number | undefined {
     const framer = this.framer;
-    if (framer === undefined || this.badCount) return framer === undefined ? undefined : 0;
+    if (framer === undefined) return undefined;
+    if (this.badCount) return 0;
     let held: unknown;
     try {
       held = framer.buffered;

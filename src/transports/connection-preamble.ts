@@ -8,7 +8,7 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions, ProxyInfo, TlsInfo } from './edge-op
 import { MalformedHeader, scanProxyHeader, startsWithSignature } from './proxy-header';
 import { TlsTerminator, tlsInfo } from './tls-terminate';
 import { TrustedPeers } from './trusted-peers';
-import { registerReader } from '../classic/reader-registry';
+import { OtherReader, registerReader } from '../classic/reader-registry';
 import { FIRST_REQUEST_GRACE_MS } from './stream-reader';
 import { countPreambleBytes, preambleBytes, stampHeldSince, stampLocalCheck } from './connection-stamps';
 import { recordBytesBefore } from '../observability/connection-bytes';
@@ -437,7 +437,7 @@ const CUT = Symbol('sockserve.preambleCut');
 type Cuttable = net.Socket & { [CUT]?: { stopReading(): void } };
 
 /** Registers `step` to be cut short by shutdown's stopReading() (through the reader registry) or by cutPreambleOf(). */
-function cuttable(raw: net.Socket, step: { stopReading(): void; endShutdownGrace?(): boolean }): void {
+function cuttable(raw: net.Socket, step: OtherReader): void {
   (raw as Cuttable)[CUT] = step;
   registerReader(raw, step);
 }
