@@ -62,6 +62,20 @@ describe.each([
   });
 });
 
+/**
+ * `n` clients one after another, each opened by `open` and destroyed 1 ms after its `ready` (its connect, or its
+ * handshake); resolves once the last has closed.
+ */
+async function comeAndGo(n: number, open: (ready: () => void) => net.Socket): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await within(10000, 'a client to come and go', new Promise<void>((resolve) => {
+      const s = open(() => setTimeout(() => s.destroy(), 1));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve());
+    }));
+  }
+}
+
 describe('a TLS 1.3 client that closes right after its handshake, over bytes relayed to a thread (a Unix socket)', () => {
   const serve = servingInTests<Server>();
   let dir: string;
@@ -74,14 +88,7 @@ describe('a TLS 1.3 client that closes right after its handshake, over bytes rel
     const server = serve(await bootstrap(UnixTlsErrorReplyInThreads, { logger, transport: { path: file } }));
     // Its session tickets unread, the client's close is a reset: the server's process relays it to the thread,
     // whose handler then writes. That write never reaches the client, as on a socket of the thread's own.
-    for (let i = 0; i < 20; i++) {
-      await within(10000, 'a handshake and a close', new Promise<void>((resolve) => {
-        const s = tls.connect({ path: file, ca: cert('ca.crt'), servername: 'localhost' });
-        s.once('secureConnect', () => setTimeout(() => s.destroy(), 1));
-        s.on('error', () => undefined);
-        s.on('close', () => resolve());
-      }));
-    }
+    await comeAndGo(20, (ready) => tls.connect({ path: file, ca: cert('ca.crt'), servername: 'localhost' }).once('secureConnect', ready));
     await until(() => server.stats().healthChecks + server.stats().clientErrors === 20 && server.stats().active === 0, 10000);
     expect(server.stats()).toMatchObject({ healthChecks: 20, clientErrors: 0, errors: 0, tlsErrors: 0, active: 0 });
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
@@ -98,13 +105,7 @@ describe('a plain client that connects and goes at once, over bytes relayed to a
     const logger = memoryLogger();
     const file = path.join(dir, 'plain.sock');
     const server = serve(await bootstrap(UnixGoodbyeInThreads, { logger, transport: { path: file } }));
-    for (let i = 0; i < 6; i++) {
-      await within(10000, 'a connect and a close', new Promise<void>((resolve) => {
-        const s = net.connect(file, () => setTimeout(() => s.destroy(), 1));
-        s.on('error', () => undefined);
-        s.on('close', () => resolve());
-      }));
-    }
+    await comeAndGo(6, (ready) => net.connect(file, ready));
     await until(() => server.stats().healthChecks + server.stats().clientErrors === 6 && server.stats().active === 0, 10000);
     expect(server.stats()).toMatchObject({ healthChecks: 6, clientErrors: 0, errors: 0, active: 0 });
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
