@@ -10,9 +10,9 @@ import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog } from '../fixtures/dispose-masks-handlers';
-import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, AuditedUdpChildren, AuditedUdpConcurrent, AuditedUdpSerial, AuditedUdpThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
-import { datagramSilence, streamExchange, within } from '../helpers/clients';
+import { datagramExchange, datagramSilence, streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
 import { VerifyScopeHangs, VerifyScopeThrows, verifyScopeErrors } from '../fixtures/verify-scope-handlers';
 
@@ -131,6 +131,40 @@ describe('singletons of workers and of the server at close', () => {
     })());
     await s.shutdown();
     await loop;
+  });
+  // The server's own process sent a datagram's reply before the request scope's disposal, a worker after it: a
+  // dispose() that took 1.5 s held each reply up 1.5 s with @Threading and @Forking only (review).
+  test.each([
+    ['serial', AuditedUdpSerial],
+    ['@Concurrent', AuditedUdpConcurrent],
+    ['@Threading', AuditedUdpThreads],
+    ['@Forking', AuditedUdpChildren],
+  ] as const)('%s UDP: a request-scoped dispose() that takes 1.5 s runs after the reply has gone, not before', async (_mode, handler) => {
+    const log = logOf(process.pid);
+    const s = await bootstrap(handler, { logger: { error: () => undefined, warn: () => undefined } });
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const audits = (n: number) => within(10000, `${n} audits to be disposed`, (async () => {
+      while (!(fs.existsSync(log) && (fs.readFileSync(log, 'utf8').match(/^audit /gm) ?? []).length >= n)) await new Promise((r) => setTimeout(r, 50));
+    })());
+    // A worker started, and the request's code loaded; a serial server takes the next datagram once this one's scope is disposed.
+    expect((await datagramExchange({ host, port }, 'warm', undefined, 15000)).data.toString()).toBe('reply warm');
+    await audits(1);
+    const sent = Date.now();
+    const reply = await datagramExchange({ host, port }, 'hi', undefined, 10000);
+    expect(reply.data.toString()).toBe('reply hi');
+    expect(Date.now() - sent).toBeLessThan(1000); // the dispose() takes 1.5 s: the reply did not wait for it
+    await audits(2);
+    // A handler that wrote its reply, then threw: the reply is owed (Python's finish()), and goes before the disposal too.
+    const thrownAt = Date.now();
+    expect((await datagramExchange({ host, port }, 'boom', undefined, 10000)).data.toString()).toBe('reply boom');
+    expect(Date.now() - thrownAt).toBeLessThan(1000);
+    await audits(3);
+    await s.shutdown();
+    await loop;
+    expect(s.stats().errors).toBe(1);
+    expect(s.stats().bytesOut).toBe('reply warm'.length + 'reply hi'.length + 'reply boom'.length);
   });
 });
 

@@ -5,6 +5,7 @@ import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container, type RequestScope } from '../../container';
+import { ContainerRequestScope } from '../../container/request-scope';
 import { ConfigurationError } from '../../errors/errors';
 import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
@@ -42,15 +43,21 @@ export interface Executor {
   stream(conn: Duplex, client: ClientAddress, face: WorkerServerFace, edge?: EdgeFacts, verify?: boolean, trace?: Trace): Promise<void | 'rejected'>;
   /**
    * Writes the reply into `reply`, which the server sends, or this worker when it read the datagram itself;
-   * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no.
+   * then (`verify`) @Verify runs here first, and it resolves 'rejected' when @Verify says no. `replyMade` is
+   * called once the reply is complete (the lifecycle and any @HandleError have ended), before the request
+   * scope is disposed, when it has anything to dispose: the reply goes then, as the server's own process sends
+   * it (a slow dispose() held a worker's replies up by its whole duration).
    */
-  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean, trace?: Trace): Promise<void | DroppedInWorker>;
+  datagram(data: Buffer, truncated: boolean, client: ClientAddress, reply: BufferWriter, face: WorkerServerFace, verify?: boolean, trace?: Trace, replyMade?: ReplyMade): Promise<void | DroppedInWorker>;
   /**
    * Disposes the singletons this worker's container built (the worker is about to end), within `withinMs`
    * milliseconds shared among them; rejects with what their dispose() threw (or that one did not settle).
    */
   dispose(withinMs: number): Promise<void>;
 }
+
+/** Says that a datagram's reply is complete and can be sent, its request scope not yet disposed (Executor.datagram). */
+export type ReplyMade = () => void;
 
 /** Runs a request's lifecycle inside whatever observes it (observability/events.ts traceRequest). */
 export type Trace = (lifecycle: () => Promise<void>) => Promise<void>;
@@ -93,7 +100,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   const limit = spec.shutdownTimeout;
   // `carrier`: what the request's scope, its report and its abandoning are kept on (its connection, or a
   // datagram's reply writer), for the pool's abandoning (worker-runtime's abandon: disposeAbandoned, reportedOn).
-  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace, carrier: object | undefined = conn): Promise<void | 'rejected'> => {
+  const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace, carrier: object | undefined = conn, replyMade?: ReplyMade): Promise<void | 'rejected'> => {
     const scope = container.createRequestScope();
     if (carrier !== undefined) (carrier as Carrier)[SCOPE] = scope;
     let instance: unknown;
@@ -113,15 +120,23 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       )
       : attempt(() => traced(trace, () => runDecorated(def, instance, req)));
     // The scope is disposed after the connection's end has gone out (docs/handlers-and-lifecycle.md), as in the server's process.
+    // A datagram's reply goes before a disposal that has anything to dispose (else it goes with `done`, one
+    // message, not two); none to a client @Verify refused (finishRun's rule).
     return ran.then(
-      (value) => disposeAfterEnd(conn, scope).then(() => value),
+      (value) => {
+        if (value !== 'rejected' && replyMade !== undefined && holdsInstances(scope)) replyMade();
+        return disposeAfterEnd(conn, scope).then(() => value);
+      },
       (err: unknown) => {
         // Abandoned by the pool (shutdownTimeout, close()): the server's process reported it then; what its handler
         // meets later (the connection closed under it) is no news, as in the server's own process (handleErrorSafely).
         const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && endedHealthCheck(conn, err)) || wasAbandoned(carrier)
           ? Promise.reject(err)
           : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)));
-        return reported.then(undefined, (final: unknown) => disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported));
+        return reported.then(undefined, (final: unknown) => {
+          if (replyMade !== undefined && holdsInstances(scope)) replyMade(); // what the handler wrote before it threw is owed (finishRun)
+          return disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported);
+        });
       },
     );
   };
@@ -136,9 +151,9 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         ? streamMessageRequest(def.framing!, conn, client, face, undefined, edge, spec.reader)
         : new StreamRequest(readerFor(conn, spec.reader), new StreamWriter(conn, spec.reader.requestTimeout), client, face, 'remoteAddress' in conn ? (conn as never) : undefined, undefined, edge?.tls, edge?.proxy), verify, conn, trace);
     },
-    datagram: (data, truncated, client, reply, worker, verify, trace) => {
+    datagram: (data, truncated, client, reply, worker, verify, trace, replyMade) => {
       const face = worker as unknown as Server;
-      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace, reply);
+      return run(def.hooks.message !== undefined ? datagramMessageRequest(def.framing, data, client, face, reply, undefined, truncated) : new DatagramRequest(data, truncated, undefined, reply, client, face), verify, undefined, trace, reply, replyMade);
     },
     // Singletons are per worker (docs/dependency-injection.md): disposed when the pool ends it on purpose,
     // after the request scopes of the connections it abandoned (their handlers never finished to dispose them).
@@ -163,6 +178,11 @@ const ABANDONED = Symbol('sockserve.abandoned');
  */
 const REPORT = Symbol('sockserve.report');
 type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown>; settled?: true } };
+
+/** Whether disposing `scope` has request-scoped instances to dispose (most requests build none). */
+function holdsInstances(scope: RequestScope): boolean {
+  return scope instanceof ContainerRequestScope && scope.holdsInstances;
+}
 
 function wasAbandoned(carrier: object | undefined): boolean {
   return (carrier as Carrier | undefined)?.[ABANDONED] === true;

@@ -114,6 +114,11 @@ export type FromWorker =
   /** The handler's side consumed `bytes` more of the connection's input: the main thread may send as much again. */
   | { t: 'ack'; id: number; bytes: number }
   /**
+   * A datagram's reply, complete (its lifecycle has ended), sent before `done`: the server sends it now, while the
+   * worker disposes the request's scope (a slow dispose() held the reply up). `done` then carries no `reply`.
+   */
+  | { t: 'reply'; id: number; reply: Uint8Array }
+  /**
    * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
    * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A
    * failed PROXY header or TLS handshake is an `error` (ProxyProtocolError, TlsHandshakeError) that no hook

@@ -51,6 +51,8 @@ interface Running {
   unreported?: number;
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
+  /** The reply the worker sent ahead of its `done` ('reply'), on its way: its size, and the send's error if it failed. */
+  replying?: { bytes: number; failed: Promise<Error | undefined> };
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
   server?: RemoteServer;
   /** The request as the server knows it: a shutdown it asks for does not wait for it. */
@@ -517,6 +519,9 @@ export abstract class RemoteSlot {
       case 'ack':
         running.ack?.(msg.bytes);
         return;
+      case 'reply':
+        if (running.reply) running.replying = { bytes: msg.reply.byteLength, failed: sendReply(running.reply, msg.reply) };
+        return;
       case 'opened':
         if (!Array.isArray(running.request)) running.server?.workerOpened?.(running.request as object, msg.client);
         return;
@@ -774,10 +779,11 @@ export abstract class RemoteSlot {
     if (!unlisted) this.running.delete(running.id);
     running.detach?.();
     let failed: Error | undefined;
-    if (reply && running.reply) {
-      // What the handler wrote before it threw is still owed too; then the handler's error is the one reported.
-      failed = await running.reply(reply).then(() => undefined, (err: Error) => err);
-      if (failed && end) end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - reply.byteLength, error: end.error ?? plainError(failed) };
+    // What the handler wrote before it threw is still owed too; then the handler's error is the one reported.
+    const replying = reply && running.reply ? { bytes: reply.byteLength, failed: sendReply(running.reply, reply) } : running.replying;
+    if (replying) {
+      failed = await replying.failed;
+      if (failed && end) end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - replying.bytes, error: end.error ?? plainError(failed) };
     }
     if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
     const ends = running.ends;
@@ -808,6 +814,11 @@ export abstract class RemoteSlot {
     }, seconds * 1000);
     this.watchdog.unref();
   }
+}
+
+/** Sends a datagram's reply with `send` (Running.reply): resolves with the send's error, undefined once it has left. */
+function sendReply(send: (bytes: Uint8Array) => Promise<void>, reply: Uint8Array): Promise<Error | undefined> {
+  return send(reply).then(() => undefined, (err: Error) => err);
 }
 
 /** A write to a bridged connection that has closed without an error of its own: Node's own code for it. */

@@ -83,8 +83,22 @@ interface RunState {
   t0: number;
   /** The pool ended it from outside ('abandon'): its `done` has been sent, finishRun sends none. */
   abandoned?: boolean;
+  /**
+   * A datagram's reply sent ahead of its `done`, before its request scope's disposal (replyAhead): its size, and,
+   * sent from here, its send's outcome (`failed`: undefined once it has left) and whether it has left.
+   */
+  ahead?: { bytes: number; failed?: Promise<{ error: unknown } | undefined>; left?: boolean };
   /** What `done` carries besides the outcome. */
   ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number; client?: ClientAddress; messages?: number };
+}
+
+/** Sends a datagram's reply from this worker (RunState.replyHere): resolves with the send's error, undefined once it has left. */
+function sendHere(send: (bytes: Buffer) => Promise<void>, owed: Buffer): Promise<{ error: unknown } | undefined> {
+  try {
+    return send(owed).then(() => undefined, (error: unknown) => ({ error }));
+  } catch (error) {
+    return Promise.resolve({ error });
+  }
 }
 
 /** A request's bytes in and out (RunState.bytes). */
@@ -282,20 +296,23 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
       }
       // A datagram's reply is owed even when its handler threw, as Python's DatagramRequestHandler.finish()
-      // sends it (and the server's own process does): sent first, then the error.
+      // sends it (and the server's own process does): sent first, then the error. Usually it went ahead already,
+      // before the request scope's disposal (replyAhead).
       reply?.seal();
-      const owed = reply?.written && dropped === undefined ? reply.getValue() : undefined;
+      const ahead = state.ahead;
+      const owed = ahead === undefined && reply?.written && dropped === undefined ? reply.getValue() : undefined;
       if (replyHere) {
         let sent = 0;
-        if (owed) {
-          try {
-            await replyHere(owed);
-            sent = owed.length;
-          } catch (err) {
-            failed ??= err;
+        const sending = ahead?.failed ?? (owed ? sendHere(replyHere, owed) : undefined);
+        if (sending) {
+          const size = ahead?.bytes ?? owed!.length;
+          const outcome = await sending;
+          if (outcome === undefined) sent = size;
+          else {
+            failed ??= outcome.error;
             // request.end counted the reply the handler wrote: say that it did not leave, and why
             const end = ending.end;
-            if (end) ending.end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - owed.length, error: end.error ?? plainError(err) };
+            if (end) ending.end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - size, error: end.error ?? plainError(outcome.error) };
           }
         }
         const counted = { ...ending, bytes: [bytes()[0], sent] as [number, number] };
@@ -332,8 +349,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     countEnding(state, false);
     // Its error as its own @HandleError reports it, on whatever its hooks ran on (executors' carriers).
     const reported = reportedOn(conn.secure) ?? reportedOn(conn.socket) ?? reportedOn(conn.duplex) ?? reportedOn(reply);
-    // A datagram read here: its bytes in, and no reply (none goes out later: finishRun sends nothing for it).
-    const bytes = replyHere ? { bytes: [bytesOf(state)[0], 0] as [number, number] } : {};
+    // A datagram read here: its bytes in, and no reply (none goes out later: finishRun sends nothing for it),
+    // unless it went ahead of the request scope's disposal and has left.
+    const bytes = replyHere ? { bytes: [bytesOf(state)[0], state.ahead?.left ? state.ahead.bytes : 0] as [number, number] } : {};
     channel.post({ t: 'done', id, error: reported === undefined ? error : serializeError(reported), ...ending, ...bytes });
     conns.delete(id);
     reporter.connections = conns.size;
@@ -341,6 +359,31 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // Its @HandleError, still reporting, may fail after this `done`: its failure is reported then (serial and
     // @Concurrent servers wait for that hook and log its failure; here it was lost).
     for (const carrier of [conn.secure, conn.socket, conn.duplex, reply]) disposeAbandoned(carrier, (hookError) => hookFailed(state, hookError));
+  };
+
+  /**
+   * A datagram's reply, complete, goes now, ahead of its `done`, while the worker disposes the request's scope
+   * (Executor.datagram's replyMade), as the server's own process sends it: from here for a datagram read here,
+   * else by the server ('reply'). finishRun then sends none, and waits for this one's outcome.
+   */
+  const replyAhead = (state: RunState | undefined): void => {
+    if (state === undefined || state.abandoned || state.ahead !== undefined || !state.reply) return;
+    const reply = state.reply;
+    reply.seal();
+    if (!reply.written) return;
+    const owed = reply.getValue();
+    if (state.replyHere) {
+      const ahead: NonNullable<RunState['ahead']> = { bytes: owed.length };
+      ahead.failed = sendHere(state.replyHere, owed).then((outcome) => {
+        if (outcome === undefined) ahead.left = true;
+        return outcome;
+      });
+      state.ahead = ahead;
+      return;
+    }
+    const bytes = new Uint8Array(owed);
+    channel.post({ t: 'reply', id: state.id, reply: bytes }, [bytes.buffer as ArrayBuffer]);
+    state.ahead = { bytes: owed.length };
   };
 
   const hookFailed = (state: RunState, hookError: unknown): void =>
@@ -492,7 +535,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       channel.post({ t: 'accepted', id, client, datagram: true, bytes: data.length });
       took();
       const reply = new BufferWriter();
-      void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace), {}, () => [data.length, reply.length], reply, undefined, replyHere)
+      const conn: Conn = {};
+      void run(id, client, (trace) => executor.datagram(data, truncated, client, reply, face.forRequest(id), true, trace, () => replyAhead(conn.state)), conn, () => [data.length, reply.length], reply, undefined, replyHere)
         .finally(() => reader.done());
     }, maxHeld);
     datagrams = reader;
@@ -592,7 +636,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
         took();
-        void run(msg.id, msg.client, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id)), {}, () => [data.length, reply.length], reply);
+        const conn: Conn = {};
+        void run(msg.id, msg.client, () => executor.datagram(data, msg.truncated, msg.client, reply, face.forRequest(msg.id), undefined, undefined, () => replyAhead(conn.state)), conn, () => [data.length, reply.length], reply);
         return;
       }
       case 'events':
