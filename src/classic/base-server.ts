@@ -2,6 +2,7 @@ import * as timers from 'node:timers';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
+import { configurationMessages } from '../errors/configuration.messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
@@ -178,10 +179,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     public readonly RequestHandlerClass: RequestHandlerClass<Req, any>,
     given: ServerConstructorOptions | boolean = {},
   ) {
-    const options = constructorOptions(given as ServerConstructorOptions | boolean | null | undefined);
     // Anything Python could call is taken (a plain function too); the rest failed late and unclearly: every
     // request with "not a constructor", or a pool's ready with "Cannot read properties of undefined".
     if (typeof RequestHandlerClass !== 'function') throw new ConfigurationError(messages.badHandlerClass(new.target.name, RequestHandlerClass));
+    // An array is no options object: its indexes were named as unknown options ("0").
+    if (Array.isArray(given)) {
+      throw new ConfigurationError(configurationMessages.badArgument(`new ${new.target.name}()`, RequestHandlerClass.name || 'its handler', given, 'an options object or a boolean (bindAndActivate, as Python\'s bind_and_activate)', `new ${new.target.name}(address, Handler, { bindAndActivate: false }) or new ${new.target.name}(address, Handler, false)`));
+    }
+    const options = constructorOptions(given as ServerConstructorOptions | boolean | null | undefined);
     this.checkOptionNames(new.target as unknown as { name: string; optionNames: readonly string[] }, options, RequestHandlerClass.name);
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.ready = Promise.resolve().then(async () => {
@@ -212,7 +217,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     for (const name in options) names.add(name);
     for (const name of names) {
       if (cls.optionNames.includes(name)) continue;
-      const where = POOL_OPTIONS.includes(name) ? 'pool' : name in this || STREAM_ATTRIBUTES.includes(name) ? 'attribute' : undefined;
+      const where = name === 'maxConnections' ? 'concurrent' : POOL_OPTIONS.includes(name) ? 'pool' : name in this || STREAM_ATTRIBUTES.includes(name) ? 'attribute' : undefined;
       throw new ConfigurationError(messages.unknownServerOption(cls.name, handler || 'its handler', name, cls.optionNames, where));
     }
   }

@@ -44,7 +44,7 @@ export interface ConcurrentMixInOptions {
  * Throws ConfigurationError for a bound that is not a positive integer, or an unknown option.
  */
 export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: ConcurrentMixInOptions | number = {}): B {
-  const site = { decorator: 'ConcurrentMixIn', cls: Base.name };
+  const site = { decorator: 'ConcurrentMixIn', cls: Base.name, example: mixinExample('ConcurrentMixIn', Base, '{ maxConnections: 100 }', '100') };
   oneMixin('ConcurrentMixIn', Base);
   // An options object is checked by @Concurrent's rules (an unknown key is named); a bare number as its maxConnections.
   if (typeof options === 'object' && options !== null) checkConcurrentOptions(site, options);
@@ -62,6 +62,15 @@ export function ConcurrentMixIn<B extends ServerClass>(Base: B, options: Concurr
   Object.defineProperty(Concurrent, 'name', { value: `Concurrent${Base.name}` });
   Object.defineProperty(Concurrent, MIXED, { value: 'ConcurrentMixIn' });
   return Concurrent as unknown as B;
+}
+
+/**
+ * How the mixin is written, for a wrong options argument: the decorator's own example (`@Threading({ threads: 4 })`)
+ * was shown for ThreadingMixIn(TCPServer, [2]).
+ */
+function mixinExample(mixin: string, Base: ServerClass, options: string, bare?: string): string {
+  const forms = [`${mixin}(${Base.name})`, `${mixin}(${Base.name}, ${options})`, ...(bare === undefined ? [] : [`${mixin}(${Base.name}, ${bare})`])];
+  return `${forms.slice(0, -1).join(', ')} or ${forms[forms.length - 1]}`;
 }
 
 /** On a class a concurrency mixin made (and so on its subclasses): the mixin's name. */
@@ -84,7 +93,7 @@ function oneMixin(mixin: string, Base: ServerClass): void {
  */
 export function ThreadingMixIn<B extends ServerClass>(Base: B, options: ThreadingOptions & PoolMixInOptions = {}): B {
   oneMixin('ThreadingMixIn', Base);
-  checkThreadingOptions({ decorator: 'ThreadingMixIn', cls: Base.name }, options, MIXIN_RULES);
+  checkThreadingOptions({ decorator: 'ThreadingMixIn', cls: Base.name, example: mixinExample('ThreadingMixIn', Base, '{ threads: 4 }') }, options, MIXIN_RULES);
   return poolMixIn(Base, 'threading', options, (spec, name, tuning) =>
     threadingStrategy(spec, workerLaunch('thread-entry', spec.source, name), options, name, tuning),
   );
@@ -99,7 +108,7 @@ export function ThreadingMixIn<B extends ServerClass>(Base: B, options: Threadin
  */
 export function ForkingMixIn<B extends ServerClass>(Base: B, options: ForkingOptions & PoolMixInOptions = {}): B {
   oneMixin('ForkingMixIn', Base);
-  checkForkingOptions({ decorator: 'ForkingMixIn', cls: Base.name }, options, MIXIN_RULES);
+  checkForkingOptions({ decorator: 'ForkingMixIn', cls: Base.name, example: mixinExample('ForkingMixIn', Base, '{ children: 4 }') }, options, MIXIN_RULES);
   const Forking = poolMixIn(Base, 'forking', options, (spec, name, tuning, server) =>
     forkingStrategy(spec, workerLaunch('child-entry', spec.source, name), { ...options, maxChildren: maxChildrenOf(server, options) }, name, tuning),
   );

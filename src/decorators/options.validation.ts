@@ -11,6 +11,8 @@ import { fitsSunPath } from '../transports/unix-path';
 export interface DecorationSite {
   readonly decorator: string;
   readonly cls: string;
+  /** A correct use at this site, when it is not the decorator's own (the classic layer's mixins: `ThreadingMixIn(TCPServer, { threads: 4 })`). */
+  readonly example?: string;
 }
 
 export interface OptionRule {
@@ -71,7 +73,7 @@ export function checkOptions<T>(
   help: ArgumentHelp,
 ): T {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    fail(messages.badArgument(site.decorator, site.cls, options, help.expected, help.example));
+    fail(messages.badArgument(site.decorator, site.cls, options, help.expected, site.example ?? help.example));
   }
   const given = options as Record<string, unknown>;
   const known = rules.map((rule) => rule.name);

@@ -291,13 +291,16 @@ export const messages = {
     `new ${owner}(): the handler class (second argument) is ${typeof given === 'object' && given !== null ? 'an object' : JSON.stringify(given) ?? String(given)}, ` +
     `not a class. Fix: pass a class that extends StreamRequestHandler, DatagramRequestHandler or BaseRequestHandler, ` +
     `built for every request with (request, clientAddress, server).`,
-  unknownServerOption: (owner: string, handler: string, option: string, known: readonly string[], where: 'attribute' | 'pool' | undefined) =>
+  unknownServerOption: (owner: string, handler: string, option: string, known: readonly string[], where: 'attribute' | 'pool' | 'concurrent' | undefined) =>
     `new ${owner}() on ${handler}: unknown option ${JSON.stringify(option)}. Fix: use only ${known.join(', ')}` +
     (where === 'attribute'
       ? `; ${option} is an attribute of the server, as in Python: set it on the server right after new (it binds on a microtask) or as a field of a subclass.`
       : where === 'pool'
         ? `; ${option} is an option of the pool: ThreadingMixIn(TCPServer, { ${option}: … }) or ForkingMixIn(…), then new on the class it returns.`
-        : '.'),
+        : where === 'concurrent'
+          ? `; ${option} bounds the requests served at once as an option of ConcurrentMixIn(TCPServer, { ${option}: … })` +
+            (known.includes('limits') ? `, or every connection the server holds as a limit: { limits: { ${option}: … } }.` : '.')
+          : '.'),
   badAddress: (owner: string, address: unknown) =>
     `${owner}: ${JSON.stringify(address)} is not an address. Fix: pass [host, port] or { host, port }` +
     ` (port 0 lets the OS choose); Unix servers take a path or { path }.`,

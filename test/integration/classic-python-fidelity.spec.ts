@@ -105,6 +105,10 @@ describe('classic servers as Python has them', () => {
       [(b: typeof TCPServer) => ConcurrentMixIn(ThreadingMixIn(b)), {}, 'ThreadingTCPServer is ThreadingMixIn(…) already, and a server has one concurrency mixin'],
       [(b: typeof TCPServer) => ForkingMixIn(class Mine extends ConcurrentMixIn(b, 2) {}), {}, 'Mine is ConcurrentMixIn(…) already'],
       [(b: typeof TCPServer) => ThreadingMixIn(ThreadingMixIn(b)), {}, 'ThreadingTCPServer is ThreadingMixIn(…) already'],
+      // Not an options object: the mixin's own form is shown, not the decorator's (it said "write @Threading, …")
+      [ThreadingMixIn, [2], 'ThreadingMixIn on TCPServer: expected an options object, got [2]. Fix: write ThreadingMixIn(TCPServer) or ThreadingMixIn(TCPServer, { threads: 4 }).'],
+      [ForkingMixIn, [2], 'Fix: write ForkingMixIn(TCPServer) or ForkingMixIn(TCPServer, { children: 4 }).'],
+      [ConcurrentMixIn, [3], 'Fix: write ConcurrentMixIn(TCPServer), ConcurrentMixIn(TCPServer, { maxConnections: 100 }) or ConcurrentMixIn(TCPServer, 100).'],
     ] as const) {
       // Before: accepted, and every client hung until shutdownTimeout reported "waiting for a worker".
       expect(() => (mixin as (b: typeof TCPServer, o: object) => unknown)(TCPServer, options)).toThrow(ConfigurationError);
@@ -634,6 +638,11 @@ describe('classic servers as Python has them', () => {
       [() => new TCPServer(['127.0.0.1', 0], handler, { bindAndActivate: false, lingerMs: 10 } as never), /lingerMs is an attribute of the server/],
       // A pool's option given to the server: the message says where it goes.
       [() => new ThreadingTCPServer(['127.0.0.1', 0], handler, { threads: 2 } as never), /unknown option "threads"\. .* threads is an option of the pool: ThreadingMixIn\(TCPServer, \{ threads: … \}\)/],
+      // ConcurrentMixIn's bound, or the limit of the production edge: it had no hint at all.
+      [() => new (ConcurrentMixIn(TCPServer))(['127.0.0.1', 0], handler, { maxConnections: 3 } as never), /unknown option "maxConnections"\. .* maxConnections bounds the requests served at once as an option of ConcurrentMixIn\(TCPServer, \{ maxConnections: … \}\), or every connection the server holds as a limit: \{ limits: \{ maxConnections: … \} \}\.$/],
+      [() => new UDPServer(['127.0.0.1', 0], handler as never, { maxConnections: 3 } as never), /unknown option "maxConnections"\. Fix: use only bindAndActivate; maxConnections bounds the requests served at once as an option of ConcurrentMixIn\(TCPServer, \{ maxConnections: … \}\)\.$/],
+      // An array: its indexes were named as unknown options ("0").
+      [() => new TCPServer(['127.0.0.1', 0], handler, [1] as never), /^new TCPServer\(\) on Quiet: expected an options object or a boolean \(bindAndActivate, as Python's bind_and_activate\), got \[1\]\./],
       // Keys the constructor would read all the same: inherited, or own and not enumerable (they went unseen).
       [() => new TCPServer(['127.0.0.1', 0], handler, Object.create({ proxyprotocol: true }) as never), /unknown option "proxyprotocol"/],
       [() => new TCPServer(['127.0.0.1', 0], handler, Object.defineProperty({}, 'proxyprotocol', { value: true }) as never), /unknown option "proxyprotocol"/],
