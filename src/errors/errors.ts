@@ -13,8 +13,15 @@ export class SockserveError extends Error {
 export class ConfigurationError extends SockserveError {}
 /** The container cannot build something: unknown token, cycle, missing reflect-metadata. */
 export class InjectionError extends SockserveError {}
-/** The address is taken (EADDRINUSE), or a Unix path is held by a live socket or a regular file. */
-export class AddressInUseError extends SockserveError {}
+/**
+ * The address is taken (EADDRINUSE), or a Unix path is held by a live socket or a regular file. Its `code` is
+ * `'EADDRINUSE'`, as on the error of Node's own `listen()`/`bind()` (code that retries another port on
+ * `err.code === 'EADDRINUSE'` keeps working); the system's error, where there was one, is its `cause`.
+ */
+export class AddressInUseError extends SockserveError {
+  /** `'EADDRINUSE'`, Node's code for it (Python's `errno.EADDRINUSE`). */
+  readonly code = 'EADDRINUSE';
+}
 /** `rfile.readline()` met a line longer than its limit; ends that request only. */
 export class LineTooLongError extends SockserveError {}
 /** Malformed input from a framer (`@Framing`): a line that is not JSON, a bad netstring; ends that connection only. */

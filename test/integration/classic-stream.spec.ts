@@ -240,6 +240,8 @@ describe('stream address errors', () => {
     servers.push(second);
     await expect(second.ready).rejects.toBeInstanceOf(AddressInUseError);
     await expect(second.ready).rejects.toThrow(`TCPServer: address 127.0.0.1:${first.serverAddress[1]} is already in use.`);
+    // Node's code, as its own listen() error has it: `err.code === 'EADDRINUSE'` (retry on another port) was undefined
+    await expect(second.ready).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 
   test('a live Unix socket at the path is an error and keeps serving', async () => {
@@ -250,6 +252,7 @@ describe('stream address errors', () => {
     const second = new UnixStreamServer(p, StreamBody);
     servers.push(second);
     await expect(second.ready).rejects.toBeInstanceOf(AddressInUseError);
+    await expect(second.ready).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(fs.statSync(p).isSocket()).toBe(true);
     (await connect({ path: p })).destroy();
   });
