@@ -153,8 +153,10 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
         });
       }
       skipDelay = undefined;
+      // Said now: closing the listeners may wait for a worker that does not answer until shutdownTimeout ends it.
+      for (const s of servers) s.announceShutdown();
       await Promise.all(servers.map((s) => s.stopListening()));
-      await Promise.all(servers.map((s) => s.shutdown()));
+      await Promise.all(servers.map((s) => s.shutdownAnnounced()));
       // Every server is closed even when one fails (a singleton's dispose() that throws): the failure is
       // logged and the exit code says so, never an unhandled rejection that kills the process mid-close.
       const closed = await Promise.allSettled(servers.map((s) => s.close()));

@@ -119,7 +119,21 @@ export class Server implements AsyncDisposable {
 
   /** Stops the loop, waits for requests in flight; safe twice or before serving. */
   shutdown(): Promise<void> {
+    this.announceShutdown();
+    return this.shutdownAnnounced();
+  }
+
+  /**
+   * @internal Logs that shutdown drains the requests in flight. handleSignals' drain says it before it closes the
+   * listeners: that can wait for a worker whose event loop is blocked until shutdownTimeout ends it, and the line
+   * came after the request it counted had been ended (new-user run).
+   */
+  announceShutdown(): void {
     this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests, this.classic.queuedRequests));
+  }
+
+  /** @internal shutdown() once announceShutdown() has logged it (handleSignals' drain). */
+  shutdownAnnounced(): Promise<void> {
     return this.classic.shutdown();
   }
 

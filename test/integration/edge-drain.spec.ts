@@ -100,6 +100,27 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     ]);
   }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 
+  test('@Forking with a child whose event loop is blocked: the drain is logged when it begins, not after the request it counts was ended', async () => {
+    const server = await startDrainServer({ DRAIN_FORKING: '1', DRAIN_SHUTDOWN_TIMEOUT: '3', DRAIN_LOG: '1' });
+    child = server.child;
+    const blocked = await rawConnect({ host: '127.0.0.1', port: server.port }, 'spin\n');
+    blocked.on('error', () => undefined);
+    try {
+      await within(15000, 'the request in its handler', server.seen('busy'));
+      child.kill('SIGTERM');
+      expect(await within(30000, 'exit', server.exited)).toBe(0);
+    } finally {
+      blocked.destroy();
+    }
+    // The line came once the blocked child had been killed at shutdownTimeout (closing its listener waited for it),
+    // after the RequestTimeoutError that ended the very request it said was draining (new-user run).
+    const out = server.out();
+    const draining = out.indexOf('info DrainEcho: shutting down; draining 1 request in flight');
+    const ended = out.indexOf('RequestTimeoutError');
+    expect([draining >= 0, ended >= 0]).toEqual([true, true]);
+    expect(draining).toBeLessThan(ended);
+  }, 120000);
+
   test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {
     const server = await startDrainServer({ DRAIN_DELAY: '8', DRAIN_LOG: '1' });
     child = server.child;
