@@ -121,6 +121,10 @@ export interface ConcurrencyStrategy<Req> {
   beginDrain?(): void;
   /** server.setSecureContext(): the workers that terminate TLS take the new certificate for new connections. */
   setSecureContext?(options: SecureContextOptions): Promise<void>;
-  /** Releases whatever the strategy owns (threads, children). Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Releases whatever the strategy owns (threads, children). Idempotent. `urgent`: a second signal during the
+   * drain closes the server now (bootstrap's handleSignals), within a bound: a worker that does not answer is
+   * not given a grace to exit by itself.
+   */
+  close(urgent?: boolean): Promise<void>;
 }

@@ -156,6 +156,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   private growTimer: NodeJS.Timeout | undefined;
   private readonly warm: number;
   private closed = false;
+  /** close() came from a second signal during the drain (its `urgent`): a worker that does not answer gets no grace. */
+  private closingUrgently = false;
   /** Between stopReading() (shutdown) and the end of drain(): requests that start now are told to stop too. */
   private stopping = false;
   /**
@@ -440,8 +442,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     for (const waiter of [...this.waiters.splice(0), ...this.datagramWaiters.splice(0)]) waiter.reject(error);
   }
 
-  async close(): Promise<void> {
+  async close(urgent = false): Promise<void> {
     this.closed = true;
+    this.closingUrgently ||= urgent;
     this.unwatchInterest?.();
     this.unwatchInterest = undefined;
     for (const end of [...this.asideEnds.keys()]) end();
@@ -1055,9 +1058,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       const failed = await slot.disposeSingletons(DISPOSE_MS);
       if (failed) (this.options.error ?? this.options.log)(messages.workerDisposeFailed(this.handlerName, this.options.mode, slot.id, failed));
     }
-    // One that left abandon() unanswered may only be busy (a long synchronous chunk): it gets SIGTERM and the
-    // grace to exit by itself; only the heartbeat's verdict (heartbeatTimeout of silence) kills at once.
-    await slot.end(why);
+    // One that left abandon() unanswered may only be busy (a long synchronous chunk): it gets SIGTERM and the grace
+    // to exit by itself, but not where a bound has run out: at shutdownTimeout (its requests had that long), and at
+    // a close a second signal asked for now, it is ended at once (a child: SIGKILL, as a thread's terminate()).
+    // SIGTERM's 2 s for a child whose event loop was blocked made shutdown() last shutdownTimeout + 2.5 s, and the
+    // second signal's forced exit (2 s) came before the child's end: its requests went unreported (hostile run).
+    await slot.end(why, !answered && (why === 'shutdownTimeout' || (why === 'close' && this.closingUrgently)));
     if (was) this.replace();
   }
 

@@ -121,6 +121,47 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(draining).toBeLessThan(ended);
   }, 120000);
 
+  test('@Forking with a child whose event loop is blocked: its connection is ended at shutdownTimeout (and half a second for the child to answer), not 2.5 s later', async () => {
+    const server = await startDrainServer({ DRAIN_FORKING: '1', DRAIN_SHUTDOWN_TIMEOUT: '2', DRAIN_LOG: '1' });
+    child = server.child;
+    const blocked = await rawConnect({ host: '127.0.0.1', port: server.port }, 'spin\n');
+    blocked.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => blocked.once('close', () => resolve()));
+    try {
+      await within(15000, 'the request in its handler', server.seen('busy'));
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      await within(15000, 'the blocked connection to close', closed);
+      // shutdownTimeout 2 s, then 0.5 s for the child to answer: it was SIGTERM and 2 s of grace more (4.5 s; hostile run)
+      expect(Date.now() - signalled).toBeLessThan(3800);
+      expect(await within(15000, 'exit', server.exited)).toBe(0);
+    } finally {
+      blocked.destroy();
+    }
+    expect(server.out()).toMatch(/RequestTimeoutError .*still running in its forking worker/);
+  }, 120000);
+
+  test('@Forking, a second SIGTERM while a child\'s event loop is blocked: the request is reported and the server closed before the process exits 143', async () => {
+    const server = await startDrainServer({ DRAIN_FORKING: '1', DRAIN_SHUTDOWN_TIMEOUT: '30', DRAIN_LOG: '1' });
+    child = server.child;
+    const blocked = await rawConnect({ host: '127.0.0.1', port: server.port }, 'spin\n');
+    blocked.on('error', () => undefined);
+    try {
+      await within(15000, 'the request in its handler', server.seen('busy'));
+      child.kill('SIGTERM');
+      await within(10000, 'the drain', server.seen('shutting down; draining 1 request in flight'));
+      await new Promise((r) => setTimeout(r, 1000)); // a second signal, not the group's copy of the first
+      child.kill('SIGTERM');
+      expect(await within(15000, 'exit', server.exited)).toBe(143);
+    } finally {
+      blocked.destroy();
+    }
+    // The forced exit (2 s) came before the blocked child's SIGKILL (2 s of SIGTERM's grace after 0.5 s): the request
+    // went unreported and the server never said it closed (hostile run, 6 of 6).
+    expect(server.out()).toMatch(/RequestTimeoutError /);
+    expect(server.out()).toContain('info DrainEcho: closed');
+  }, 120000);
+
   test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {
     const server = await startDrainServer({ DRAIN_DELAY: '8', DRAIN_LOG: '1' });
     child = server.child;

@@ -154,7 +154,8 @@ export class ChildSlot extends RemoteSlot {
    * Ends the child and waits until it has been reaped: its IPC channel closed (on which it exits) and SIGTERM
    * (on which it exits once the channel is gone: child-main.ts), then SIGKILL after a grace period (a child
    * whose event loop is blocked runs neither). `unresponsive`: its heartbeat stopped (heartbeatTimeout
-   * of silence): SIGKILL at once, as waiting out the grace ends nothing sooner. So is a child that has not
+   * of silence), or it left the pool's abandon unanswered at shutdownTimeout or at a close a second signal asked
+   * for: SIGKILL at once, as waiting out the grace ends nothing sooner. So is a child that has not
    * started yet (still loading the handler's module): it has served nothing, and one whose load blocked its
    * event loop finished loading in the grace and served a request handed to it after shutdown's timeout,
    * which then took 2 s longer than shutdownTimeout (hostile re-check).

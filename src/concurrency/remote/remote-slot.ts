@@ -314,10 +314,13 @@ export abstract class RemoteSlot {
     return this.running.has(id);
   }
 
-  /** Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited. */
-  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired'): Promise<void> {
+  /**
+   * Ends the worker on purpose, saying why (its open connections fail with that reason); resolves once it has exited.
+   * `unresponsive`: it left the pool's last message unanswered, and is ended without a grace (kill()).
+   */
+  end(reason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired', unresponsive = false): Promise<void> {
     this.endReason ??= reason;
-    return this.kill();
+    return this.kill(unresponsive);
   }
 
   /**
