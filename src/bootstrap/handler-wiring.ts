@@ -7,7 +7,7 @@ import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { stampCloseAsked } from '../transports/connection-stamps';
 import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
-import { disposeAfterEnd, disposeThenFail } from '../lifecycle/dispose-after-end';
+import { disposeAfterEnd, disposeThenFail, whileDisposing } from '../lifecycle/dispose-after-end';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -320,9 +320,10 @@ function sendReply(request: DatagramRequestTuple, reply: BufferWriter, clientAdd
 
 function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, clientAddress: ClientAddress, scope: RequestScope, server: AbandoningServer): Promise<void> {
   const sent = sendReply(request, reply, clientAddress, server);
-  const disposed = scope.dispose();
+  const scoped = scope.dispose();
+  if (scoped === RESOLVED) return sent ?? scoped;
+  const disposed = whileDisposing(request, scoped);
   if (sent === undefined) return disposed;
-  if (disposed === RESOLVED) return sent;
   // Both are watched from now on: a disposal that fails while the reply is still on its way is not unhandled.
   return Promise.allSettled([sent, disposed]).then(([send, disposal]) => {
     if (send.status === 'rejected') throw send.reason;

@@ -231,15 +231,27 @@ export const messages = {
     `${indent(describeThrown(error))}\nFix: make each dispose() settle without throwing (it runs once per worker).`,
   workerListenFailed: (mode: string, id: number, reason: string) =>
     `sockserve: the ${mode} worker ${id} could not accept connections itself (${reason}); the other workers accept, and it still serves connections handed to it.`,
-  workerCrashed: (mode: string, detail: string, datagram = false) =>
-    datagram
+  /** `datagram` 'replied': its reply had gone, and its request-scoped providers were being disposed. */
+  workerCrashed: (mode: string, detail: string, datagram: boolean | 'replied' = false) =>
+    datagram === 'replied'
+      ? `the ${mode} worker handling this datagram died while its request-scoped providers were being disposed ` +
+        `(its reply had gone): ${detail}. The other workers' requests go on, and a new worker takes its place.`
+      : datagram
       ? `the ${mode} worker handling this datagram died: ${detail}, so its reply is not sent. The other workers' ` +
         `requests go on, and a new worker takes its place.`
       : `the ${mode} worker serving this connection died: ${detail}. ${messages.workerReplaced()}`,
   datagramLost: () => `The datagram's reply is not sent; the other workers' requests go on, and a new worker takes its place.`,
   workerReplaced: () => `Its connections were closed; the other workers' were not, and a new worker takes its place.`,
-  workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled', datagram = false) =>
-    datagram
+  /** `datagram` 'replied': its reply had gone, and its request-scoped providers were being disposed. */
+  workerEnded: (mode: string, why: 'shutdownTimeout' | 'close' | 'recycled', datagram: boolean | 'replied' = false): string =>
+    datagram === 'replied'
+      ? `the datagram's reply had gone, but a request-scoped provider's dispose() was still running in its ${mode} worker ` +
+        (why === 'shutdownTimeout'
+          ? `when shutdownTimeout passed after shutdown began, so the worker was ended. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`
+          : why === 'close'
+            ? `when the server was closed, so the worker was ended.`
+            : `shutdownTimeout after it had served its maxConnectionsPer${mode === 'threading' ? 'Thread' : 'Child'} requests, so it was ended; a fresh worker takes new datagrams.`)
+      : datagram
       ? why === 'shutdownTimeout'
         ? `the datagram's handler was still running in its ${mode} worker when shutdownTimeout passed after shutdown ` +
           `began, so the worker was ended and the reply is not sent. Fix: make the handler return (bound what it ` +

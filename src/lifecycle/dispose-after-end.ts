@@ -19,8 +19,17 @@ export function disposeAfterEnd(connection: Duplex | undefined, scope: RequestSc
   return disposed.finally(() => disposing.delete(connection));
 }
 
-/** Connections whose handler has returned and whose request scope is being disposed. */
+/** Connections (and datagrams: whileDisposing) whose handler has returned and whose request scope is being disposed. */
 const disposing = new WeakSet<object>();
+
+/**
+ * A datagram's request scope being disposed (`disposal`), its reply made: isDisposing(request) says so until it
+ * settles, so that shutdownTimeout or close() giving it up names the dispose() (the reply had gone), not the handler.
+ */
+export function whileDisposing(request: object, disposal: Promise<void>): Promise<void> {
+  disposing.add(request);
+  return disposal.finally(() => disposing.delete(request));
+}
 
 /**
  * Whether `request`'s handler has returned and only its request-scoped disposal is still running: what the

@@ -5,12 +5,13 @@
  * exits 1, not through an unhandled rejection.
  */
 import 'reflect-metadata';
+import * as dc from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog } from '../fixtures/dispose-masks-handlers';
-import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, AuditedUdpChildren, AuditedUdpConcurrent, AuditedUdpSerial, AuditedUdpThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
+import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, AuditedUdpChildren, AuditedUdpConcurrent, AuditedUdpSerial, AuditedUdpThreads, ExitingUdpThreads, StuckAudit, StuckUdpChildren, StuckUdpConcurrent, StuckUdpThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { datagramExchange, datagramSilence, streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
@@ -169,6 +170,65 @@ describe('singletons of workers and of the server at close', () => {
 });
 
 describe('a request-scoped dispose() still running at shutdownTimeout', () => {
+  test('@Threading UDP: a worker that dies while disposing a request scope, its reply gone, is not said to have lost the reply', async () => {
+    const lines: string[] = [];
+    const ends: Array<{ bytesOut?: number; error?: { message?: string } }> = [];
+    const onEnd = (m: unknown) => ends.push(m as (typeof ends)[number]);
+    dc.subscribe('sockserve:request.end', onEnd);
+    const s = await bootstrap(ExitingUdpThreads, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      expect((await datagramExchange({ host, port }, 'hi', undefined, 15000)).data.toString()).toBe('reply hi');
+      await within(15000, 'the report of the death', (async () => {
+        while (s.stats().errors < 1 || ends.length < 1) await new Promise((r) => setTimeout(r, 20));
+      })());
+      await s.shutdown();
+      await loop;
+    } finally {
+      dc.unsubscribe('sockserve:request.end', onEnd);
+      await s.close();
+    }
+    expect(s.stats().bytesOut).toBe('reply hi'.length);
+    expect(ends.map((e) => e.bytesOut)).toEqual(['reply hi'.length]); // it was 0, said "its reply is not sent"
+    expect(ends[0].error?.message).toMatch(/died while its request-scoped providers were being disposed \(its reply had gone\)/);
+    expect(lines.join('\n')).not.toMatch(/reply is not sent/);
+  });
+
+  // The reply goes before the disposal; given up at shutdownTimeout, the request was reported as a handler whose
+  // "reply is not sent", and a worker's request.end counted no byte out (hostile re-check).
+  test.each([
+    ['@Concurrent', StuckUdpConcurrent],
+    ['@Threading', StuckUdpThreads],
+    ['@Forking', StuckUdpChildren],
+  ] as const)('%s UDP: the reply that went is counted, and the report names the dispose(), not the handler', async (_mode, handler) => {
+    const lines: string[] = [];
+    const ends: Array<{ bytesOut?: number; error?: { message?: string } }> = [];
+    const onEnd = (m: unknown) => ends.push(m as (typeof ends)[number]);
+    dc.subscribe('sockserve:request.end', onEnd);
+    const s = await bootstrap(handler, { shutdownTimeout: 1, logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      expect((await datagramExchange({ host, port }, 'hi', undefined, 15000)).data.toString()).toBe('reply hi');
+      await within(15000, 'shutdown', s.shutdown());
+      await within(15000, 'the serve loop', loop);
+      await s.close();
+    } finally {
+      dc.unsubscribe('sockserve:request.end', onEnd);
+      await s.close();
+      // The disposal given up still runs to its end (in this process with @Concurrent): nothing is left behind.
+      await within(10000, 'the abandoned disposals', Promise.all(StuckAudit.disposals.splice(0)));
+    }
+    expect(s.stats().bytesOut).toBe('reply hi'.length);
+    const report = lines.join('\n');
+    expect(report).toMatch(/dispose\(\) was still running/);
+    expect(report).not.toMatch(/reply is not sent/);
+    // One request.end, its reply counted: at the lifecycle's end in a child (it read the datagram), at the request's
+    // given up end otherwise, with the error.
+    expect(ends.map((e) => e.bytesOut)).toEqual(['reply hi'.length]);
+  });
+
   test.each([
     ['serial', AuditedSerial],
     ['@Concurrent', AuditedConcurrent],

@@ -336,7 +336,7 @@ export abstract class RemoteSlot {
     if (this.running.size === 0) return Promise.resolve(true);
     // A worker serves one server's requests: all datagrams or all connections
     const datagrams = [...this.running.values()].some((running) => isDatagram(running.request));
-    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)), closeFirst: reason === 'close' });
+    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)), closeFirst: reason === 'close', ...(datagrams ? { replied: serializeError(this.crashError(undefined, 'replied')) } : {}) });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {
@@ -625,7 +625,8 @@ export abstract class RemoteSlot {
     const datagramCrash = this.crashError(detail, true);
     this.servingAtDeath = this.running.size;
     for (const running of [...this.running.values()]) {
-      const error = isDatagram(running.request) ? datagramCrash : crash;
+      // A datagram whose reply went ahead of its request scope's disposal ('reply'): its reply is not lost.
+      const error = !isDatagram(running.request) ? crash : running.replying ? this.crashError(detail, 'replied') : datagramCrash;
       // A datagram a child read from the shared socket and died with: no `done` brings its bytes, so its
       // length (from its `accepted`) is what it counts, in stats() and in its request.end (hostile run: 0).
       const request = running.request;
@@ -643,8 +644,14 @@ export abstract class RemoteSlot {
    */
   private publishEnd(running: Running, error: Error): void {
     if (!requestEndObserved()) return;
+    // A datagram's reply sent ahead ('reply') counts once it has left, as in stats() (its replyBytes).
+    if (running.replying) return void running.replying.failed.then(() => this.publishEndNow(running, error));
+    this.publishEndNow(running, error);
+  }
+
+  private publishEndNow(running: Running, error: Error): void {
     const [bytesIn, bytesOut] = Array.isArray(running.request)
-      ? [running.request[0].length, 0]
+      ? [running.request[0].length, running.request.replyBytes ?? 0]
       : streamBytes(running.request as { bytesRead?: number; bytesWritten?: number });
     const data = { clientAddress: running.client, durationMs: performance.now() - running.at, bytesIn, bytesOut, error: plainError(error) };
     republishWorkerEvents(this.id, [{ channel: 'requestEnd', data }]);
@@ -661,11 +668,11 @@ export abstract class RemoteSlot {
    * RequestTimeoutError, as a request abandoned in the server's process is (routine: one warn line, no
    * traceback); a WorkerCrashedError when it died (the watchdog, an exit, a crash).
    */
-  private crashError(detail = 'was ended', datagram = false): Error {
+  private crashError(detail = 'was ended', datagram: boolean | 'replied' = false): Error {
     const reason = this.endReason;
     if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
     const cause = this.lastError;
-    if (cause instanceof WorkerCrashedError) {
+    if (cause instanceof WorkerCrashedError && datagram !== 'replied') {
       // the watchdog's: its message says it all, in a datagram's words for a datagram
       return datagram && this.unresponsiveFor !== undefined ? this.unresponsiveError(this.unresponsiveFor, true) : cause;
     }

@@ -339,8 +339,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * The handler may still be running; the worker ends soon after. A request whose own error its @HandleError is
    * reporting (or has reported) goes with that error instead, marked reported: counted once, no hook run again.
    */
-  const abandon = (state: RunState, error: SerializedError): void => {
+  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError): void => {
     if (state.abandoned) return;
+    // A datagram whose reply went ahead: only its request scope's disposal was still running.
+    const error = state.ahead !== undefined && replied !== undefined ? replied : given;
     state.abandoned = true;
     const { id, conn, ending, reply, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
@@ -661,7 +663,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
             // connection, whose reads now see EOF as after the grace, not a request still running.
             const stream = conn.secure ?? conn.socket ?? conn.duplex;
             if (stream && endShutdownGraceOf(stream)) continue;
-            abandon(conn.state!, msg.error);
+            abandon(conn.state!, msg.error, msg.replied);
           }
           return;
         }
@@ -675,7 +677,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
-          for (const conn of running()) abandon(conn.state!, msg.error);
+          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied);
         }, CLOSE_GRACE_MS);
         return;
       }
