@@ -63,7 +63,7 @@ export class BookkeepingWriter {
   static carries(msg: FromWorker): boolean {
     // A `done` with an error (a stack, causes: it may be long) or event data goes by IPC, after the records before it.
     // `opened` (its preamble passed) goes between the two, so it is carried the same way.
-    return msg.t === 'accepted' || (msg.t === 'opened' && msg.id < 0) || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined && msg.error === undefined);
+    return msg.t === 'accepted' || msg.t === 'replied' || (msg.t === 'opened' && msg.id < 0) || (msg.t === 'done' && msg.id < 0 && msg.reply === undefined && msg.end === undefined && msg.error === undefined);
   }
 
   write(msg: FromWorker): void {
@@ -179,6 +179,14 @@ export class BookkeepingReader {
   /** One record's message, a datagram's `accepted` and `done` of the same drain paired into one `served`. */
   private deliverPaired(msg: FromWorker): void {
     if (msg.t === 'accepted' && msg.datagram) return void this.datagrams.set(msg.id, msg);
+    if (msg.t === 'replied') {
+      // Its `accepted` first, unpaired: the server knows the datagram before its reply's news (its `done` then comes alone).
+      const accepted = this.datagrams.get(msg.id);
+      if (accepted) {
+        this.datagrams.delete(msg.id);
+        this.deliver(accepted);
+      }
+    }
     const accepted = msg.t === 'done' ? this.datagrams.get(msg.id) : undefined;
     if (accepted && msg.t === 'done' && msg.bytes && msg.error === undefined) {
       this.datagrams.delete(msg.id);
@@ -234,6 +242,7 @@ function bookkeepingRecord(json: string): FromWorker | undefined {
     const client = (msg as { client?: unknown }).client;
     return typeof client === 'object' && client !== null ? (msg as FromWorker) : undefined;
   }
+  if (t === 'replied') return Number.isSafeInteger((msg as { bytes?: unknown }).bytes) ? (msg as FromWorker) : undefined;
   if (t !== 'done') return undefined;
   const { bytes, dropped } = msg as { bytes?: unknown; dropped?: unknown };
   if (bytes !== undefined && !(Array.isArray(bytes) && bytes.length === 2 && bytes.every(Number.isFinite))) return undefined;

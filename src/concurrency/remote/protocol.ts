@@ -119,6 +119,11 @@ export type FromWorker =
    */
   | { t: 'reply'; id: number; reply: Uint8Array }
   /**
+   * A datagram this child read itself: its reply, sent from here ahead of its request scope's disposal, has left
+   * (`bytes`): should the child die before its `done`, the server counts it, and does not say it was lost.
+   */
+  | { t: 'replied'; id: number; bytes: number }
+  /**
    * The request ended. `dropped`: a connection handed over unread (UnreadConnection) never reached its
    * lifecycle: @Verify refused it ('rejected'), or it closed before its first byte ('health-check'). A
    * failed PROXY header or TLS handshake is an `error` (ProxyProtocolError, TlsHandshakeError) that no hook

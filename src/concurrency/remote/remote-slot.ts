@@ -53,6 +53,8 @@ interface Running {
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** The reply the worker sent ahead of its `done` ('reply'), on its way: its size, and the send's error if it failed. */
   replying?: { bytes: number; failed: Promise<Error | undefined> };
+  /** A datagram a child read and answered itself, ahead of its `done` ('replied'): the bytes of the reply that left. */
+  replied?: number;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
   server?: RemoteServer;
   /** The request as the server knows it: a shutdown it asks for does not wait for it. */
@@ -525,6 +527,9 @@ export abstract class RemoteSlot {
       case 'reply':
         if (running.reply) running.replying = { bytes: msg.reply.byteLength, failed: sendReply(running.reply, msg.reply) };
         return;
+      case 'replied':
+        running.replied = msg.bytes;
+        return;
       case 'opened':
         if (!Array.isArray(running.request)) running.server?.workerOpened?.(running.request as object, msg.client);
         return;
@@ -626,11 +631,12 @@ export abstract class RemoteSlot {
     this.servingAtDeath = this.running.size;
     for (const running of [...this.running.values()]) {
       // A datagram whose reply went ahead of its request scope's disposal ('reply'): its reply is not lost.
-      const error = !isDatagram(running.request) ? crash : running.replying ? this.crashError(detail, 'replied') : datagramCrash;
+      const error = !isDatagram(running.request) ? crash : running.replying || running.replied !== undefined ? this.crashError(detail, 'replied') : datagramCrash;
       // A datagram a child read from the shared socket and died with: no `done` brings its bytes, so its
-      // length (from its `accepted`) is what it counts, in stats() and in its request.end (hostile run: 0).
+      // length (from its `accepted`) is what it counts, in stats() and in its request.end (hostile run: 0), and its
+      // reply's, when it had left ('replied').
       const request = running.request;
-      if (request instanceof WorkerAcceptedConnection && request.datagram && request.datagramBytes > 0) recordHandedOverBytes(request, [request.datagramBytes, 0], true);
+      if (request instanceof WorkerAcceptedConnection && request.datagram && request.datagramBytes > 0) recordHandedOverBytes(request, [request.datagramBytes, running.replied ?? 0], true);
       this.publishEnd(running, error);
       void this.finish(running, error);
     }

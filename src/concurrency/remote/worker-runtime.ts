@@ -377,8 +377,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.replyHere) {
       const ahead: NonNullable<RunState['ahead']> = { bytes: owed.length };
       ahead.failed = sendHere(state.replyHere, owed).then((outcome) => {
-        if (outcome === undefined) ahead.left = true;
-        return outcome;
+        if (outcome !== undefined) return outcome;
+        ahead.left = true;
+        // Told now: a death before `done` would count no reply, and say it was lost (hostile re-check).
+        if (!state.abandoned) channel.post({ t: 'replied', id: state.id, bytes: owed.length });
+        return undefined;
       });
       state.ahead = ahead;
       return;
