@@ -455,7 +455,7 @@ describe('a child that dies before taking its connections (the main thread hands
     } finally {
       [spinner, ...late].forEach((c) => c.destroy());
     }
-  });
+  }, 90000); // its own waits are bounded at 65 s together: jest's 20 s cut it short on a loaded CI machine, its child left spinning
 });
 
 describe('threads on the relay path (no socket transfer)', () => {
