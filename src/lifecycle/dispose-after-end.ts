@@ -13,10 +13,15 @@ import { describeBriefly, markDisposalFailure } from '../errors/thrown';
  * end is asked for: the server's shutdownRequest ends the connection as always.
  */
 export function disposeAfterEnd(connection: Duplex | undefined, scope: RequestScope): Promise<void> {
-  if (connection === undefined || !(scope instanceof ContainerRequestScope) || !scope.holdsInstances) return scope.dispose();
+  if (connection === undefined || !holdsInstances(scope)) return scope.dispose();
   const disposed = connection.destroyed || connection.writableEnded ? scope.dispose() : endGracefully(connection as net.Socket, FLUSH_LIMIT_MS).then(() => scope.dispose());
   disposing.add(connection);
   return disposed.finally(() => disposing.delete(connection));
+}
+
+/** Whether disposing `scope` has request-scoped instances to dispose (most requests build none: nothing to wait for). */
+export function holdsInstances(scope: RequestScope): boolean {
+  return scope instanceof ContainerRequestScope && scope.holdsInstances;
 }
 
 /** Connections (and datagrams: whileDisposing) whose handler has returned and whose request scope is being disposed. */

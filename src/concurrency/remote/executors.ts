@@ -5,14 +5,13 @@ import type { Server } from '../../bootstrap/server';
 import { readerFor } from '../../classic/reader-registry';
 import { datagramRequest } from '../../classic/request-handler';
 import { Container, type RequestScope } from '../../container';
-import { ContainerRequestScope } from '../../container/request-scope';
 import { ConfigurationError } from '../../errors/errors';
 import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
-import { disposeAfterEnd, disposeThenFail } from '../../lifecycle/dispose-after-end';
+import { disposeAfterEnd, disposeThenFail, holdsInstances } from '../../lifecycle/dispose-after-end';
 import type { ClientAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
@@ -124,7 +123,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     // message, not two); none to a client @Verify refused (finishRun's rule).
     return ran.then(
       (value) => {
-        if (value !== 'rejected' && replyMade !== undefined && holdsInstances(scope)) replyMade();
+        if (value !== 'rejected') replyAhead(replyMade, scope);
         return disposeAfterEnd(conn, scope).then(() => value);
       },
       (err: unknown) => {
@@ -134,7 +133,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
           ? Promise.reject(err)
           : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)));
         return reported.then(undefined, (final: unknown) => {
-          if (replyMade !== undefined && holdsInstances(scope)) replyMade(); // what the handler wrote before it threw is owed (finishRun)
+          replyAhead(replyMade, scope); // what the handler wrote before it threw is owed (finishRun)
           return disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported);
         });
       },
@@ -179,9 +178,9 @@ const ABANDONED = Symbol('sockserve.abandoned');
 const REPORT = Symbol('sockserve.report');
 type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown>; settled?: true } };
 
-/** Whether disposing `scope` has request-scoped instances to dispose (most requests build none). */
-function holdsInstances(scope: RequestScope): boolean {
-  return scope instanceof ContainerRequestScope && scope.holdsInstances;
+/** A datagram's reply goes ahead of a disposal that has anything to dispose (`replyMade`); else it goes with `done`. */
+function replyAhead(replyMade: (() => void) | undefined, scope: RequestScope): void {
+  if (replyMade !== undefined && holdsInstances(scope)) replyMade();
 }
 
 function wasAbandoned(carrier: object | undefined): boolean {

@@ -346,3 +346,15 @@ export function ownBytes(chunk: Uint8Array): Uint8Array {
   }
   return new Uint8Array(chunk);
 }
+
+/**
+ * A datagram's reply sent with `send` (a worker's own socket, or the server's for a thread's reply): resolves with
+ * `{ error }` if the send failed, or threw at once, and with undefined once the reply has left. Never rejects.
+ */
+export function replySent<B extends Uint8Array>(send: (bytes: B) => Promise<void>, reply: B): Promise<{ error: unknown } | undefined> {
+  try {
+    return send(reply).then(() => undefined, (error: unknown) => ({ error }));
+  } catch (error) {
+    return Promise.resolve({ error });
+  }
+}

@@ -14,7 +14,7 @@ import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes 
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
-import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, serializeError, ToWorker, UnreadConnection } from './protocol';
+import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, replySent, serializeError, ToWorker, UnreadConnection } from './protocol';
 
 /** Seconds a worker may take to become ready (load the handler's module) at the least, whatever heartbeatTimeout is. */
 const START_BOUND_MIN_S = 30;
@@ -52,7 +52,7 @@ interface Running {
   /** Datagram requests: sends the reply to the client. */
   reply?: (bytes: Uint8Array) => Promise<void>;
   /** The reply the worker sent ahead of its `done` ('reply'), on its way: its size, and the send's error if it failed. */
-  replying?: { bytes: number; failed: Promise<Error | undefined> };
+  replying?: { bytes: number; failed: Promise<{ error: unknown } | undefined> };
   /** A datagram a child read and answered itself, ahead of its `done` ('replied'): the bytes of the reply that left. */
   replied?: number;
   /** The server the request came to: its address goes to the worker, and the worker may ask it to shut down. */
@@ -525,7 +525,7 @@ export abstract class RemoteSlot {
         running.ack?.(msg.bytes);
         return;
       case 'reply':
-        if (running.reply) running.replying = { bytes: msg.reply.byteLength, failed: sendReply(running.reply, msg.reply) };
+        if (running.reply) running.replying = { bytes: msg.reply.byteLength, failed: replySent(running.reply, msg.reply) };
         return;
       case 'replied':
         running.replied = msg.bytes;
@@ -796,9 +796,9 @@ export abstract class RemoteSlot {
     running.detach?.();
     let failed: Error | undefined;
     // What the handler wrote before it threw is still owed too; then the handler's error is the one reported.
-    const replying = reply && running.reply ? { bytes: reply.byteLength, failed: sendReply(running.reply, reply) } : running.replying;
+    const replying = reply && running.reply ? { bytes: reply.byteLength, failed: replySent(running.reply, reply) } : running.replying;
     if (replying) {
-      failed = await replying.failed;
+      failed = (await replying.failed)?.error as Error | undefined; // a send's error (dgram's, or the bridge's)
       if (failed && end) end = { ...end, bytesOut: Number(end.bytesOut ?? 0) - replying.bytes, error: end.error ?? plainError(failed) };
     }
     if (end) republishWorkerEvents(this.id, [{ channel: 'requestEnd', data: end }]);
@@ -830,11 +830,6 @@ export abstract class RemoteSlot {
     }, seconds * 1000);
     this.watchdog.unref();
   }
-}
-
-/** Sends a datagram's reply with `send` (Running.reply): resolves with the send's error, undefined once it has left. */
-function sendReply(send: (bytes: Uint8Array) => Promise<void>, reply: Uint8Array): Promise<Error | undefined> {
-  return send(reply).then(() => undefined, (err: Error) => err);
 }
 
 /** A write to a bridged connection that has closed without an error of its own: Node's own code for it. */

@@ -13,7 +13,7 @@ import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transpor
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
-import { DroppedInWorker, FromWorker, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
@@ -90,15 +90,6 @@ interface RunState {
   ahead?: { bytes: number; failed?: Promise<{ error: unknown } | undefined>; left?: boolean };
   /** What `done` carries besides the outcome. */
   ending: { bytes?: [number, number]; end?: RequestEndData; ms?: number; client?: ClientAddress; messages?: number };
-}
-
-/** Sends a datagram's reply from this worker (RunState.replyHere): resolves with the send's error, undefined once it has left. */
-function sendHere(send: (bytes: Buffer) => Promise<void>, owed: Buffer): Promise<{ error: unknown } | undefined> {
-  try {
-    return send(owed).then(() => undefined, (error: unknown) => ({ error }));
-  } catch (error) {
-    return Promise.resolve({ error });
-  }
 }
 
 /** A request's bytes in and out (RunState.bytes). */
@@ -303,7 +294,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const owed = ahead === undefined && reply?.written && dropped === undefined ? reply.getValue() : undefined;
       if (replyHere) {
         let sent = 0;
-        const sending = ahead?.failed ?? (owed ? sendHere(replyHere, owed) : undefined);
+        const sending = ahead?.failed ?? (owed ? replySent(replyHere, owed) : undefined);
         if (sending) {
           const size = ahead?.bytes ?? owed!.length;
           const outcome = await sending;
@@ -376,7 +367,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     const owed = reply.getValue();
     if (state.replyHere) {
       const ahead: NonNullable<RunState['ahead']> = { bytes: owed.length };
-      ahead.failed = sendHere(state.replyHere, owed).then((outcome) => {
+      ahead.failed = replySent(state.replyHere, owed).then((outcome) => {
         if (outcome !== undefined) return outcome;
         ahead.left = true;
         // Told now: a death before `done` would count no reply, and say it was lost (hostile re-check).
