@@ -159,6 +159,7 @@ export class Preamble {
         const cut = Date.now() + SHUTDOWN_CUT_MS;
         if (!settled && cut < deadline) arm(cut, true);
       },
+      underWay: () => (settled ? undefined : 'TLS handshake'),
     });
     try {
       return await Promise.race([this.tls!.handshake(raw), late]);
@@ -357,6 +358,11 @@ class Intake<T> implements IntakeSteps {
     return true;
   }
 
+  /** A PROXY header part-way (preambleUnderWay): bytes have come and not decided yet. */
+  underWay(): string | undefined {
+    return this.settled || this.chunks.length === 0 ? undefined : 'PROXY header';
+  }
+
   /** The timer: lineTimeout passed, or shutdown's cut, which ends a connection that sent nothing as a close. */
   timedOut(): void {
     this.step(!this.cut ? 'timeout' : this.bytes().length === 0 ? 'closed' : 'shutdown');
@@ -434,10 +440,10 @@ const SHUTDOWN_CUT_MS = 1000;
 
 /** What shortens a connection's preamble at shutdown (its intake, or its handshake's timer). */
 const CUT = Symbol('sockserve.preambleCut');
-type Cuttable = net.Socket & { [CUT]?: { stopReading(): void } };
+type Cuttable = net.Socket & { [CUT]?: OtherReader & { underWay?(): string | undefined } };
 
 /** Registers `step` to be cut short by shutdown's stopReading() (through the reader registry) or by cutPreambleOf(). */
-function cuttable(raw: net.Socket, step: OtherReader): void {
+function cuttable(raw: net.Socket, step: OtherReader & { underWay(): string | undefined }): void {
   (raw as Cuttable)[CUT] = step;
   registerReader(raw, step);
 }
@@ -449,6 +455,15 @@ function cuttable(raw: net.Socket, step: OtherReader): void {
  */
 export function cutPreambleOf(raw: net.Socket): void {
   (raw as Cuttable)[CUT]?.stopReading();
+}
+
+/**
+ * The step of its preamble a connection is part-way through ('PROXY header', 'TLS handshake'), or undefined (none
+ * under way, or one that has not begun: no byte yet). What shutdownTimeout or close() gives up then is no request:
+ * no hook ran, and the handler's Fix would be wrong (preambleAbandoned).
+ */
+export function preambleUnderWay(raw: object | undefined): string | undefined {
+  return (raw as Cuttable | undefined)?.[CUT]?.underWay?.();
 }
 
 // Marks kept on the sockets themselves (symbol-keyed properties, as Node keeps its own), not in WeakMaps or

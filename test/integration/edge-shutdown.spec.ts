@@ -43,6 +43,23 @@ describe.each([
     }
   });
 
+  test('a client still in its TLS handshake when shutdownTimeout passes is reported as such, not as a request whose handler must return', async () => {
+    const reported: string[] = [];
+    const logger = { error: (m: string) => reported.push(m), warn: (m: string) => reported.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger, shutdownTimeout: 0.5 }));
+    const held = await heldTlsClient(endpoint(server));
+    held.secure.catch(() => undefined);
+    try {
+      await held.serverSpoke; // the handshake is under way, and never finishes
+      await within(15000, 'shutdown', server.shutdown());
+      await within(5000, 'the report', until(() => reported.length > 0, 5000));
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its TLS handshake .*shutdownTimeout.*no request had begun .*Fix: give shutdownTimeout 1 s or more/)]);
+      expect(server.stats()).toMatchObject({ tlsErrors: 0, errors: 0 });
+    } finally {
+      held.destroy();
+    }
+  });
+
   test('a client that connected and sent nothing ends quietly within its first second of SIGTERM\'s drain (stopListening, shutdown), not after lineTimeout or shutdownTimeout', async () => {
     const logged: string[] = [];
     const logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined };
@@ -103,7 +120,9 @@ describe.each([
       await until(() => server.stats().accepted === 1, 5000);
       await within(15000, 'shutdown', server.shutdown());
       await within(5000, 'the report', until(() => reported.length > 0, 5000));
-      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: .*shutdownTimeout/)]);
+      // Named as what it was: before, the handler's Fix ("make the handler return when its reads end"), as for a request still running.
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its PROXY header .*shutdownTimeout.*no request had begun .*Fix: give shutdownTimeout 1 s or more/)]);
+      expect(reported[0]).not.toMatch(/handler return/);
       expect(server.stats()).toMatchObject({ proxyErrors: 0, clientErrors: 1, errors: 0 });
     } finally {
       client.destroy();

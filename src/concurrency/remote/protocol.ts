@@ -65,7 +65,15 @@ export type ToWorker =
    * end with `error` only those still running CLOSE_GRACE_MS later (a handler whose reads end at the close is
    * not an error: an idle keep-alive connection ends quietly, as in serial and `@Concurrent` mode).
    */
-  | { t: 'abandon'; error: SerializedError; closeFirst?: boolean; /** For a datagram whose reply went ahead ('reply'), its scope being disposed. */ replied?: SerializedError }
+  | {
+      t: 'abandon';
+      error: SerializedError;
+      closeFirst?: boolean;
+      /** For a datagram whose reply went ahead ('reply'), its scope being disposed. */
+      replied?: SerializedError;
+      /** For a connection still in its PROXY header or TLS handshake: why it is given up (edgeMessages.preambleAbandoned's `when`). */
+      preamble?: 'shutdownTimeout' | 'closed';
+    }
   /**
    * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child
    * process's IPC handle), or by listening on `address` with `reusePort` (a thread, Node 22.12+). `prime`:

@@ -338,7 +338,10 @@ export abstract class RemoteSlot {
     if (this.running.size === 0) return Promise.resolve(true);
     // A worker serves one server's requests: all datagrams or all connections
     const datagrams = [...this.running.values()].some((running) => isDatagram(running.request));
-    this.post({ t: 'abandon', error: serializeError(this.crashError(undefined, datagrams)), closeFirst: reason === 'close', ...(datagrams ? { replied: serializeError(this.crashError(undefined, 'replied')) } : {}) });
+    const error = serializeError(this.crashError(undefined, datagrams));
+    this.post(datagrams
+      ? { t: 'abandon', error, closeFirst: reason === 'close', replied: serializeError(this.crashError(undefined, 'replied')) }
+      : { t: 'abandon', error, closeFirst: reason === 'close', ...(reason !== 'recycled' ? { preamble: reason === 'close' ? 'closed' : 'shutdownTimeout' } : {}) });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {

@@ -22,6 +22,9 @@ import { isHealthCheckOn } from '../../observability/health-check';
 import { bytesBefore } from '../../observability/connection-bytes';
 import { stampCloseAsked, stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
+import { preambleUnderWay } from '../../transports/connection-preamble';
+import { RequestTimeoutError } from '../../errors/errors';
+import { edgeMessages } from '../../errors/edge.messages';
 import { AcceptWatch } from '../../observability/accept-watch';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
@@ -330,10 +333,12 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * The handler may still be running; the worker ends soon after. A request whose own error its @HandleError is
    * reporting (or has reported) goes with that error instead, marked reported: counted once, no hook run again.
    */
-  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError): void => {
+  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError, preamble?: 'shutdownTimeout' | 'closed'): void => {
     if (state.abandoned) return;
-    // A datagram whose reply went ahead: only its request scope's disposal was still running.
-    const error = state.ahead !== undefined && replied !== undefined ? replied : given;
+    // A datagram whose reply went ahead: only its request scope's disposal was still running. A connection part-way
+    // through its PROXY header or TLS handshake here ran no hook: not the handler's Fix (hostile re-check).
+    const step = preamble !== undefined && !state.passed ? preambleUnderWay(state.conn.socket ?? state.conn.duplex) : undefined;
+    const error = state.ahead !== undefined && replied !== undefined ? replied : step !== undefined ? serializeError(new RequestTimeoutError(edgeMessages.preambleAbandoned(step, preamble!))) : given;
     state.abandoned = true;
     const { id, conn, ending, reply, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
@@ -657,7 +662,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
             // connection, whose reads now see EOF as after the grace, not a request still running.
             const stream = conn.secure ?? conn.socket ?? conn.duplex;
             if (stream && endShutdownGraceOf(stream)) continue;
-            abandon(conn.state!, msg.error, msg.replied);
+            abandon(conn.state!, msg.error, msg.replied, msg.preamble);
           }
           return;
         }
@@ -671,7 +676,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
-          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied);
+          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied, msg.preamble);
         }, CLOSE_GRACE_MS);
         return;
       }
