@@ -215,7 +215,11 @@ export class HandlerWiring {
       const lifecycle = decoratedLifecycle(this.def, instance, req);
       // Abandoned at shutdownTimeout or close() meanwhile (reported, its request.end published): its late reply is not sent.
       const server = this.face.classicServer;
-      return runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope, server);
+      const ran = runDatagram(hooked ? lifecycle.then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request)) : lifecycle, request as DatagramRequestTuple, reply, clientAddress, scope, server);
+      // What fails after a lifecycle that went well (the reply's send, a request-scoped dispose()) reaches @HandleError
+      // on the request's handler instance too, not on a fresh one the server's handleError built, with request-scoped
+      // providers of its own (hostile run); a lifecycle error was reported above.
+      return hooked ? ran.then(undefined, (err: unknown) => (this.reported.has(request) ? Promise.reject(err) : this.reportOn(instance, err, clientAddress, request))) : ran;
     }
     // One reaction waits for the lifecycle (an idle keep-alive connection holds it for as long as it lives):
     // then the handler's unawaited writes, and the scope's disposal, whatever happened, after the
@@ -223,6 +227,11 @@ export class HandlerWiring {
     const connection = request as Duplex;
     const ended = (err: unknown) => disposeThenFail(disposeAfterEnd(connection, scope), err);
     const failed = hooked ? (err: unknown) => this.reportOn(instance, err, clientAddress, request).then(undefined, ended) : ended;
+    // A dispose() that throws after a request that went well reaches @HandleError on the request's handler instance,
+    // not on a fresh one the server's handleError built, with request-scoped providers of its own (hostile run).
+    const disposed = hooked
+      ? () => disposeAfterEnd(connection, scope).then(undefined, (err: unknown) => this.reportOn(instance, err, clientAddress, request))
+      : () => disposeAfterEnd(connection, scope);
     return decoratedLifecycle(this.def, instance, req).then(() => {
       let done: void | Promise<void>;
       try {
@@ -230,7 +239,7 @@ export class HandlerWiring {
       } catch (err) {
         return failed(err);
       }
-      return done ? done.then(() => disposeAfterEnd(connection, scope), failed) : disposeAfterEnd(connection, scope);
+      return done ? done.then(disposed, failed) : disposed();
     }, failed);
   }
 

@@ -10,7 +10,10 @@ import * as fs from 'node:fs';
 import { ChildProcess } from 'node:child_process';
 import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, StreamRequest, TcpServer } from '../../src';
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
-import { FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog } from '../fixtures/dispose-masks-handlers';
+import {
+  FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog,
+  ServedChildren, ServedHere, ServedThreads, ServedUdpChildren, ServedUdpHere, ServedUdpThreads,
+} from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, AuditedUdpChildren, AuditedUdpConcurrent, AuditedUdpThreads, ExitingUdpChildren, ExitingUdpThreads, StuckAudit, StuckUdpChildren, StuckUdpConcurrent, StuckUdpThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
 import { datagramExchange, datagramSilence, streamExchange, within } from '../helpers/clients';
@@ -357,6 +360,40 @@ describe('a request-scoped dispose() that throws after the request failed', () =
       expect(errors).toBe(1);
     } finally {
       fs.rmSync(hooked, { force: true });
+    }
+  });
+});
+
+describe('a request-scoped dispose() that throws after a request that went well', () => {
+  // @HandleError ran in the server's process on a fresh instance, for every mode: the server built request-scoped
+  // providers (and, for a worker's error, singletons) there only to report a worker's failure (hostile run).
+  // API.md §3: where the error arose, on the request's handler instance.
+  test.each([
+    ['@Concurrent', ServedHere, 'server', false],
+    ['@Threading', ServedThreads, 'worker', false],
+    ['@Forking', ServedChildren, 'worker', false],
+    ['@Concurrent UDP', ServedUdpHere, 'server', true],
+    ['@Threading UDP', ServedUdpThreads, 'worker', true],
+    ['@Forking UDP', ServedUdpChildren, 'worker', true],
+  ] as const)('%s: reaches @HandleError once, where it arose, on the request\'s handler instance', async (_mode, handler, where, datagram) => {
+    const hooked = hookedLog(process.pid);
+    fs.rmSync(hooked, { force: true });
+    const lines: string[] = [];
+    const s = await bootstrap(handler as HandlerClass, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      if (datagram) expect((await datagramExchange({ host, port }, 'hi\n', undefined, 15000)).data.toString()).toBe('hi\n');
+      else expect(String(await streamExchange({ host, port }, 'hi\n', { halfClose: true, ms: 15000 }))).toBe('hi\n');
+      await within(10000, 'the report', (async () => { while (s.stats().errors === 0) await new Promise((r) => setTimeout(r, 20)); })());
+      await new Promise((r) => setTimeout(r, 300)); // a second hook call would come by then
+      expect(fs.readFileSync(hooked, 'utf8')).toBe(`${where} served=true the audit log could not be flushed\n`);
+      expect(s.stats().errors).toBe(1);
+    } finally {
+      fs.rmSync(hooked, { force: true });
+      await s.shutdown();
+      await loop;
+      await s.close();
     }
   });
 });

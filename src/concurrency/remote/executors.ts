@@ -124,7 +124,15 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     return ran.then(
       (value) => {
         if (value !== 'rejected') replyAhead(replyMade, scope);
-        return disposeAfterEnd(conn, scope).then(() => value);
+        const disposed = disposeAfterEnd(conn, scope).then(() => value);
+        // A dispose() that throws after a request that went well is reported here, where it arose, on the request's
+        // handler instance (API.md §3): the server's process ran @HandleError on a fresh instance, building
+        // request-scoped providers and singletons there for it (hostile run). Not for one the pool gave up on (reported then).
+        return def.hooks.handleError === undefined
+          ? disposed
+          : disposed.then(undefined, (err: unknown) => (isSystemExit(err) || wasAbandoned(carrier)
+            ? Promise.reject(err)
+            : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)))));
       },
       (err: unknown) => {
         // Abandoned by the pool (shutdownTimeout, close()): the server's process reported it then; what its handler
