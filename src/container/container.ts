@@ -136,6 +136,12 @@ export class Container {
     }
   }
 
+  /** The class `token` builds, for a cycle's message, where it is not the token itself (a useClass provider's). */
+  private builtBy(token: InjectionToken): string | undefined {
+    const recipe = this.recipes.get(token);
+    return recipe?.kind === 'class' && recipe.useClass !== token ? tokenName(recipe.useClass) : undefined;
+  }
+
   private get(token: InjectionToken, walk: Walk): unknown {
     const recipe = this.recipes.get(token) ?? { kind: 'class', useClass: token as ClassType };
     if (recipe.kind === 'value') return recipe.value;
@@ -151,7 +157,8 @@ export class Container {
     }
     const start = walk.path.indexOf(token);
     if (start >= 0) {
-      const error = new InjectionError(msg.cycle([...walk.path.slice(start), token].map(tokenName)));
+      const cycle = [...walk.path.slice(start), token];
+      const error = new InjectionError(msg.cycle(cycle.map(tokenName), cycle.map((t) => this.builtBy(t))));
       unwindingCycle.set(error, token);
       throw error;
     }

@@ -79,11 +79,12 @@ export const injectionMessages = {
   reflectMissingInDecorator: (decorator: string, owner: string) =>
     `${decorator} on ${owner}: Reflect.defineMetadata is missing, so decorators cannot record anything. ${IMPORT_FIX}`,
 
-  cycle: (path: string[]) =>
-    `Cannot resolve ${path[0]}: dependency cycle ${path.join(' -> ')}. ` +
+  /** `path`: the tokens of the cycle, its first again at the end; `built[i]`: what path[i] builds, where not itself ("cyc" → Cyc1). */
+  cycle: (path: string[], built: Array<string | undefined> = []) =>
+    `Cannot resolve ${path[0]}: dependency cycle ${path.map((token, i) => (built[i] !== undefined && i < path.length - 1 ? `${token} (${built[i]})` : token)).join(' -> ')}. ` +
     (path.length === 2
-      ? `Fix: remove the ${path[0]} parameter from ${path[0]}'s constructor; nothing can be built from itself.`
-      : `Fix: break the cycle, for example by moving what ${path[0]} and ${path[path.length - 2]} share into ` +
+      ? `Fix: remove the ${path[0]} parameter from ${built[0] ?? path[0]}'s constructor; nothing can be built from itself.`
+      : `Fix: break the cycle, for example by moving what ${built[0] ?? path[0]} and ${built[path.length - 2] ?? path[path.length - 2]} share into ` +
         `a third class that both inject.`),
 
   scopeWidening: (singleton: string, request: string) =>

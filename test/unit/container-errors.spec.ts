@@ -202,12 +202,24 @@ describe('Container error messages', () => {
       constructor(@Inject('Left') readonly left: Left) {}
     }
     const c = new Container([{ provide: 'Left', useClass: Left }, { provide: 'Right', useClass: Right }]);
-    const cycle = `Cannot resolve "Left": dependency cycle "Left" -> "Right" -> "Left". Fix: break the cycle, ` +
-      `for example by moving what "Left" and "Right" share into a third class that both inject.`;
+    // The classes named too: the Fix named the tokens, not the constructors to change (hostile run).
+    const cycle = `Cannot resolve "Left": dependency cycle "Left" (Left) -> "Right" (Right) -> "Left". Fix: break the cycle, ` +
+      `for example by moving what Left and Right share into a third class that both inject.`;
     expect(errorLines(() => c.resolve('Left'))).toEqual([cycle]);
     expect(errorLines(() => c.resolve(Handler))).toEqual([
       `Cannot resolve parameter #0 of Handler's constructor. Reason:`,
       `  ${cycle}`,
+    ]);
+  });
+
+  it('names the class of a token that asks for itself, in the Fix too', () => {
+    @Injectable()
+    class Cyc1 {
+      constructor(@Inject('cyc2') readonly other: unknown) {}
+    }
+    expect(errorLines(() => new Container([{ provide: 'cyc2', useClass: Cyc1 }]).resolve('cyc2'))).toEqual([
+      `Cannot resolve "cyc2": dependency cycle "cyc2" (Cyc1) -> "cyc2". Fix: remove the "cyc2" parameter ` +
+        `from Cyc1's constructor; nothing can be built from itself.`,
     ]);
   });
 
