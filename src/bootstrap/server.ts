@@ -67,9 +67,13 @@ export class Server implements AsyncDisposable {
     return `Server { handler: '${this.handlerName}', address: ${this.where()} }`;
   }
 
-  /** `` `${server}` `` (a log line, `String(event.server)`): `Echo on 127.0.0.1:9000`; it read `[object Object]`. */
+  /**
+   * `` `${server}` `` (a log line, `String(event.server)`): `Echo on 127.0.0.1:9000`; it read `[object Object]`.
+   * Before the bind, `Echo (not bound yet)`: the first workers' `worker.start` comes then (it read `Echo on none`).
+   */
   toString(): string {
-    return `${this.handlerName} on ${this.where()}`;
+    const address = this.addressIfBound();
+    return address === undefined ? `${this.handlerName} (not bound yet)` : `${this.handlerName} on ${this.describeAddress(address)}`;
   }
 
   private where(): string {

@@ -297,7 +297,16 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
 
   test('a request served by a worker is counted once, its worker is listed, and the main process sees its request.end with workerId', async () => {
     recorder = recordEvents();
-    const s = serve(await bootstrap(m.Lines));
+    // `${server}` as a subscriber prints it when the event comes: the first workers start before the bind
+    const named: string[] = [];
+    const onStart = (msg: unknown) => named.push(`${(msg as { server: unknown }).server}`);
+    dc.subscribe('sockserve:worker.start', onStart);
+    let s: Server;
+    try {
+      s = serve(await bootstrap(m.Lines));
+    } finally {
+      dc.unsubscribe('sockserve:worker.start', onStart);
+    }
     expect((await streamExchange(target(s), 'hello\n', { halfClose: true })).toString()).toBe('HELLO\n');
     await until(() => recorder!.named('sockserve:request.end').length === 1 && recorder!.named('sockserve:connection.close').length === 1);
     await until(() => s.stats().workers[0]?.requests === 1);
@@ -319,6 +328,8 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect(JSON.parse(JSON.stringify(started))).toMatchObject({ server: { handler: s.handlerName, address: { host, port } }, workerId: worker.id });
     expect(inspect(started)).toContain(`server: Server { handler: '${s.handlerName}', address: ${host}:${port} }`);
     expect(`${started.server}`).toBe(`${s.handlerName} on ${host}:${port}`); // it read [object Object] (new user)
+    // before the bind it read `Lines on none` (new-user run)
+    expect(named).toEqual([expect.stringMatching(new RegExp(`^${s.handlerName}( \\(not bound yet\\)| on ${host.replace(/\./g, '\\.')}:${port})$`))]);
     // The connection is the server's (it accepted it, or adopted what a child accepted): open and close are
     // published here, with `server`; its close names the worker that served it.
     expect(recorder.named('sockserve:connection.open')).toEqual([expect.objectContaining({ server: s })]);
