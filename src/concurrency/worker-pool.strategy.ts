@@ -584,10 +584,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         starting = true;
         bookedOnStarting += slot.load;
       } else startedLive = true;
-      if (!anyLive || slot.load < anyLive.load) anyLive = slot;
+      if (!anyLive || lessLoaded(slot, anyLive)) anyLive = slot;
       if (slot.retiring) continue;
-      if (!best || slot.load < best.load) best = slot;
-      if (slot.started && (!bestStarted || slot.load < bestStarted.load)) bestStarted = slot;
+      if (!best || lessLoaded(slot, best)) best = slot;
+      if (slot.started && (!bestStarted || lessLoaded(slot, bestStarted))) bestStarted = slot;
     }
     // A worker still starting has the fewest connections, but may never be ready (its module's start-up hangs,
     // until the start bound): connections go to a started worker with room first (hostile run: half of them
@@ -627,6 +627,9 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.load(chosen);
     return chosen;
   }
+
+  /** Connections and datagrams given to workers so far (RemoteSlot.lastPicked). */
+  private picks = 0;
 
   /** A worker died within DEATH_WINDOW_MS (the backoff's window); one crash long ago bounded cold starts for good. */
   private diedRecently(): boolean {
@@ -712,6 +715,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     }
     slot.load++;
     slot.served++;
+    slot.lastPicked = ++this.picks;
     if (!slot.retiring && (this.options.perRequest || slot.served >= this.options.maxConnectionsPerWorker)) {
       slot.retiring = true; // takes no more; a fresh worker takes its place
       this.stopAcceptingOnceCovered(slot); // and accepts no more itself, once another worker does
@@ -1146,4 +1150,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     for (const s of this.slots) if (s.retiring) n++;
     return n;
   }
+}
+
+/**
+ * Fewer open connections first; between equals, the one given one longest ago (round robin, as Node's cluster
+ * and nginx spread): the first worker took every connection of a client that opened them one after another.
+ */
+function lessLoaded(slot: RemoteSlot, than: RemoteSlot): boolean {
+  return slot.load < than.load || (slot.load === than.load && slot.lastPicked < than.lastPicked);
 }

@@ -79,6 +79,23 @@ describe.each(modes)('workers as event loops ($mode)', ({ Two, Bare, PerConnecti
     }
   });
 
+  test('clients that connect one after another are spread over the workers in turn where the main thread places them', async () => {
+    const s = await start(Two);
+    const workers: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { clients, workers: [worker] } = await keepAlive(s, 1);
+      workers.push(worker);
+      const reply = within(15000, 'reply', readToEnd(clients[0]));
+      clients[0].end('bye\n');
+      expect(String(await reply)).toBe(`${worker} bye`);
+      await until(() => s.stats().active === 0, 5000); // closed before the next comes: a tie, every time
+    }
+    const counts = [...new Set(workers)].map((w) => workers.filter((x) => x === w).length);
+    // Ties went to the first worker: it took all four (round robin now, as Node's cluster and nginx spread them).
+    if (workersAccept()) expect(counts.reduce((a, b) => a + b, 0)).toBe(4);
+    else expect(counts).toEqual([2, 2]);
+  });
+
   test('connections-per-worker 1 grows the pool to its max, then shares the least-loaded worker, counted oversubscribed', async () => {
     const s = await start(PerConnection);
     const { clients, workers } = await keepAlive(s, 3);

@@ -183,6 +183,8 @@ export abstract class RemoteSlot {
   load = 0;
   /** Connections given to this worker in its life (for maxConnectionsPerThread). */
   served = 0;
+  /** When the pool last gave it a connection or datagram (the pool's count of picks): ties go to the longest unpicked. */
+  lastPicked = 0;
   /** Each report of the worker (its figures and counters, worker-report.ts), for the pool's WorkerStatsBook. */
   onReport: ((report: WorkerReport) => void) | undefined;
   /** The worker's messages total as of a request's end (`done`), newer than its last report. */
