@@ -2,11 +2,13 @@ import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
+import { edgeMessages } from '../errors/edge.messages';
+import { RequestTimeoutError } from '../errors/errors';
 import { ClientAddress, clientNamedBy } from './address';
 import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
-import { cutPreambleOf, deferPreamble, Preamble, PreambleResult, recordPreamble } from './connection-preamble';
+import { cutPreambleOf, deferPreamble, Preamble, preambleUnderWay, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { bindingWithMode, claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
@@ -245,7 +247,8 @@ export class StreamListener {
    */
   closeListening(): Promise<void> {
     const stopped = this.stopListening();
-    for (const socket of [...this.queue.drain().map(([s]) => s), ...this.preambles]) socket.destroy();
+    for (const socket of this.queue.drain().map(([s]) => s)) socket.destroy();
+    for (const socket of this.preambles) closePreamble(socket);
     this.queue.wake();
     this.settled();
     return stopped;
@@ -262,7 +265,7 @@ export class StreamListener {
       const stopped = this.stopListening();
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
-      owned.forEach((socket) => socket.destroy());
+      owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket) : socket.destroy()));
       this.queue.wake();
       this.settled();
       await Promise.all(gone);
@@ -454,4 +457,14 @@ function perClientKey(client: ClientAddress): string | undefined {
   if (client.host !== undefined) return client.host === '' ? undefined : MAPPED_IPV4.test(client.host) ? client.host.slice(7) : client.host;
   const path = (client as { path?: string }).path;
   return path === undefined || path === '' ? undefined : `unix:${path}`;
+}
+
+/**
+ * close() destroys a connection still in its PROXY header or TLS handshake with edgeMessages.preambleAbandoned,
+ * which the preamble reports (its closedByServer): it was reported as a header the client cut short
+ * ("closed the connection in the middle of its header") or a handshake reset (ECONNRESET), which blamed the client.
+ */
+function closePreamble(socket: net.Socket): void {
+  const step = preambleUnderWay(socket);
+  socket.destroy(step === undefined ? undefined : new RequestTimeoutError(edgeMessages.preambleAbandoned(step, 'close()')));
 }

@@ -60,6 +60,23 @@ describe.each([
     }
   });
 
+  test('a client still in its TLS handshake when close() is called is reported as such, not as a handshake the client reset', async () => {
+    const reported: string[] = [];
+    const logger = { error: (m: string) => reported.push(m), warn: (m: string) => reported.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger }));
+    const held = await heldTlsClient(endpoint(server));
+    held.secure.catch(() => undefined);
+    try {
+      await held.serverSpoke; // the handshake is under way, and never finishes
+      await within(15000, 'close', server.close());
+      await within(5000, 'the report', until(() => reported.length > 0, 5000));
+      // It read "TLS handshake with 127.0.0.1:… failed: ECONNRESET: socket hang up", the client's doing.
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its TLS handshake when (close\(\) was called|the server was closed).*no request had begun/)]);
+    } finally {
+      held.destroy();
+    }
+  });
+
   test('a client that connected and sent nothing ends quietly within its first second of SIGTERM\'s drain (stopListening, shutdown), not after lineTimeout or shutdownTimeout', async () => {
     const logged: string[] = [];
     const logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info: () => undefined };
@@ -87,10 +104,30 @@ describe.each([
 describe.each([
   { mode: 'serial', handler: ProxySerial },
   { mode: '@Concurrent', handler: ProxyConcurrent },
-  { mode: '@Threading', handler: ProxyThreading },
+  { mode: '@Threading', handler: ProxyThreading, relayed: () => workerAcceptMechanism().threadingTcp === 'relayed' },
   { mode: '@Forking', handler: ProxyForking, workersAccept: () => workerAcceptMechanism().forkingTcp === 'worker-accepts' },
-])('a plain shutdown() with the PROXY protocol in $mode', ({ handler, workersAccept }) => {
+])('a plain shutdown() with the PROXY protocol in $mode', ({ handler, workersAccept, relayed }) => {
   const serve = servingInTests<Server>();
+
+  // A thread whose bytes the main thread relays (Node 20, 22) sees the relay close before the pool's word, and
+  // still reports a header cut short (known; docs/production.md): run where the process that reads the header is told.
+  (relayed?.() ? test.skip : test)('a client still in its PROXY header when close() is called is reported as such, not as a header the client cut short', async () => {
+    const reported: string[] = [];
+    const logger = { error: (m: string) => reported.push(m), warn: (m: string) => reported.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger }));
+    const header = v1Header('203.0.113.7', 40000, '127.0.0.1', endpoint(server).port);
+    const client = await rawConnect(endpoint(server), header.slice(0, 12)); // and never the rest
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      await new Promise((r) => setTimeout(r, 100)); // its bytes read where the header is read
+      await within(15000, 'close', server.close());
+      await within(5000, 'the report', until(() => reported.length > 0, 5000));
+      // It read "PROXY protocol: 127.0.0.1:… closed the connection in the middle of its header", the client's doing.
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its PROXY header when (close\(\) was called|the server was closed).*no request had begun/)]);
+    } finally {
+      client.destroy();
+    }
+  });
 
   test('serves a client that was accepted and had sent half its PROXY header when shutdown() was called', async () => {
     const server = serve(await bootstrap(handler));

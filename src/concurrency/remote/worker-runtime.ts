@@ -337,8 +337,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (state.abandoned) return;
     // A datagram whose reply went ahead: only its request scope's disposal was still running. A connection part-way
     // through its PROXY header or TLS handshake here ran no hook: not the handler's Fix (hostile re-check).
-    const step = preamble !== undefined && !state.passed ? preambleUnderWay(state.conn.socket ?? state.conn.duplex) : undefined;
-    const error = state.ahead !== undefined && replied !== undefined ? replied : step !== undefined ? serializeError(new RequestTimeoutError(edgeMessages.preambleAbandoned(step, preamble!))) : given;
+    const inPreamble = preambleClosed(state.conn, preamble);
+    const error = state.ahead !== undefined && replied !== undefined ? replied : inPreamble !== undefined ? serializeError(inPreamble) : given;
     state.abandoned = true;
     const { id, conn, ending, reply, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
@@ -393,10 +393,21 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   /** A datagram's reply once close() has come (the 'abandon' of close()): not sent, as from a closed socket. */
   const refuseReply = (): Promise<void> => Promise.reject(closedForSend(spec.owner ?? spec.exportName));
 
-  const closeConn = (conn: Conn): void => {
+  /** `reason`: what the raw connection is destroyed with (a preamble under way then ends with it: preambleClosed). */
+  const closeConn = (conn: Conn, reason?: Error): void => {
     conn.secure?.destroy();
-    if (conn.socket) destroyUndelivered(conn.socket);
-    conn.duplex?.destroy();
+    if (conn.socket) destroyUndelivered(conn.socket, reason);
+    conn.duplex?.destroy(reason);
+  };
+
+  /**
+   * The server closes a connection still part-way through its PROXY header or TLS handshake here: destroyed with
+   * edgeMessages.preambleAbandoned, which the preamble reports (closedByServer), not as a header the client cut
+   * short or a handshake reset (ECONNRESET), which blamed the client (hostile re-check).
+   */
+  const preambleClosed = (conn: Conn, when: 'shutdownTimeout' | 'closed' | undefined): Error | undefined => {
+    const step = when !== undefined && !conn.state?.passed ? preambleUnderWay(conn.socket ?? conn.duplex) : undefined;
+    return step === undefined ? undefined : new RequestTimeoutError(edgeMessages.preambleAbandoned(step, when!));
   };
 
   /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
@@ -672,7 +683,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // back within the grace had its reply sent from this child's copy of the socket, after close(), and
         // counted as served (serial, @Concurrent and @Threading report it unsent).
         for (const conn of running()) {
-          closeConn(conn);
+          closeConn(conn, preambleClosed(conn, msg.preamble));
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
