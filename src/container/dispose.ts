@@ -29,9 +29,10 @@ export type DisposeLimit = number | { totalMs: number };
  * (5 s, as a worker's singletons get). An instance that throws, or whose dispose() has not settled by then,
  * does not stop the others: afterwards its error (for one that hung, an Error saying so) is rethrown
  * (several become one AggregateError). Without the bound one dispose() that never settled kept every
- * instance created before it undisposed, and close() pending for ever (hostile run, 2026-12-04).
+ * instance created before it undisposed, and close() pending for ever (hostile run, 2026-12-04). `hold` false:
+ * that bound does not keep the process alive (settledWithin).
  */
-export async function disposeInReverse(instances: readonly unknown[], where: string, limit: DisposeLimit = DISPOSE_LIMIT_MS): Promise<void> {
+export async function disposeInReverse(instances: readonly unknown[], where: string, limit: DisposeLimit = DISPOSE_LIMIT_MS, hold = true): Promise<void> {
   const errors: unknown[] = [];
   const seen = new Set<unknown>();
   const pending: Array<[unknown, Disposer]> = [];
@@ -49,7 +50,7 @@ export async function disposeInReverse(instances: readonly unknown[], where: str
     const ms = deadline === undefined ? (limit as number) : Math.max(0, (deadline - performance.now()) / (pending.length - i));
     try {
       const done = dispose();
-      if (isThenable(done) && !(await settledWithin(Promise.resolve(done), ms))) {
+      if (isThenable(done) && !(await settledWithin(Promise.resolve(done), ms, hold))) {
         errors.push(new Error(msg.disposeHung(where, nameOf(instance), Math.round(ms / 100) / 10)));
       }
     } catch (error) {

@@ -15,12 +15,14 @@ export function afterPollPhase(fn: () => void): void {
  * the timer is cleared either way. A rejection of `work` rejects this too. The timer is `node:timers`'s,
  * not the global one a test may have faked (`jest.useFakeTimers()` replaces only the globals): the bound
  * on a hung handler (shutdownTimeout, sockserve/testing's close()) holds in real time whatever the test's
- * clock does; with the global one faked, close() waited for a clock nobody advanced.
+ * clock does; with the global one faked, close() waited for a clock nobody advanced. `hold` false: the timer
+ * does not keep the process alive (a bound on work nobody awaits to exit, such as a request scope's disposal).
  */
-export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+export async function settledWithin(work: Promise<unknown>, ms: number, hold = true): Promise<boolean> {
   if (!Number.isFinite(ms)) return work.then(() => true);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(false), Math.min(ms, 2 ** 31 - 1))));
+  if (!hold) timer!.unref();
   try {
     return await Promise.race([work.then(() => true), late]);
   } finally {

@@ -453,6 +453,23 @@ describe('the request scope @Verify used in the server\'s process, its lifecycle
   });
 });
 
+describe('a request-scoped dispose() that never settles, in a program whose server has closed', () => {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
+  test('does not keep the program alive: it exits once close() has resolved, not 5 s later', async () => {
+    const f = await startFixture('hung-scope-exit.ts', { children });
+    expect((await streamExchange({ host: '127.0.0.1', port: f.port }, 'x\n', { halfClose: true, ms: 15000 })).toString()).toBe('x\n');
+    await within(15000, 'close()', f.seen('closed'));
+    const closedAt = Date.now();
+    expect(await within(15000, 'the program to exit', f.exited)).toBe(0);
+    // The disposal's 5 s bound held the event loop open (the in-band jest run: "did not exit one second after").
+    expect(Date.now() - closedAt).toBeLessThan(2500);
+  }, 90000); // a process loading TypeScript
+});
+
 describe('the request scope of a server-level hook (@ServiceActions, @HandleError) on a fresh instance', () => {
   const servers: Server[] = [];
   afterEach(async () => {
