@@ -30,7 +30,7 @@
  *   gets ENOENT. Each EAGAIN may cost a sender, so replies to a client are paced to about the speed it reads them (a
  *   token bucket per client, slowed by each EAGAIN); one held back drops its replies for 250 ms, doubling to 30 s
  *   while it still makes no room, so that a client that never reads costs a sender per hold, not one per reply. At
- *   most 1024 replies (1 MiB) wait per client (16,384 and 8 MiB for one making room), 16 MiB in all. The receiving socket loses nothing meanwhile. A client
+ *   most 1024 replies (1 MiB) wait per client, 16 MiB in all. The receiving socket loses nothing meanwhile. A client
  *   connect()ed to the server takes datagrams from the receiving socket only (the kernel says EPERM to the sender),
  *   so its replies go from that one, which the kernel never refuses for a full queue (it does not throttle a
  *   socket's own peer), but does once its own send buffer is full (some 250 unread replies to connected clients
@@ -74,15 +74,6 @@ const WAIT_MAX_MS = 250;
 const WAIT_MAX_REPLIES = 1024;
 const WAIT_MAX_BYTES = 1 << 20;
 const WAIT_TOTAL_BYTES = 16 << 20;
-/**
- * A client that is making room (a reply to it went within WAIT_MAX_MS) may have more waiting: up to
- * WAIT_READING_REPLIES replies and half of WAIT_TOTAL_BYTES (the other half left to other clients). The pools and
- * @Concurrent read requests far ahead of the replies' pace: a burst of 1,500 from a client that read on lost a
- * third of its replies at 1024 (hostile run), where Python's blocking sendto loses none. One that makes no room
- * is held to the smaller bounds, and dropped after WAIT_MAX_MS anyway.
- */
-const WAIT_READING_REPLIES = 16384;
-const WAIT_READING_BYTES = WAIT_TOTAL_BYTES / 2;
 /**
  * Pacing, a token bucket per client: replies go to it at `rate` a millisecond, in bursts of at most its
  * receive queue's length (net.unix.max_dgram_qlen, +1); the rest wait their turn, in order. `rate` starts at
@@ -174,8 +165,6 @@ interface WaitingClient {
   /** A reply the sender met EAGAIN with, which its socket holds until the client makes room (park()). */
   stall: { sender: NativeDgramSocket; reply: WaitingReply; since: number; timer: NodeJS.Timeout | undefined; ownBuffer: boolean } | undefined;
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  /** When a reply to it last went (performance.now()), 0 before: it is making room (see WAIT_READING_REPLIES). */
-  lastSent: number;
 }
 
 export interface ResolvedUnixDgramOptions {
@@ -505,7 +494,7 @@ export class UnixDatagramSocket implements DatagramSocket {
       }
       if (this.waiting.size >= PACE_MAX) return undefined;
     }
-    client = { queue: [], bytes: 0, since: 0, delay: RETRY_FIRST_MS, rate: PACE_RATE_MAX, tokens: QUEUE_LENGTH, counted: performance.now(), stall: undefined, timer: undefined, lastSent: 0 };
+    client = { queue: [], bytes: 0, since: 0, delay: RETRY_FIRST_MS, rate: PACE_RATE_MAX, tokens: QUEUE_LENGTH, counted: performance.now(), stall: undefined, timer: undefined };
     this.waiting.set(path, client);
     return client;
   }
@@ -576,7 +565,6 @@ export class UnixDatagramSocket implements DatagramSocket {
     const sent = attempt(sender, onError, () => this.unstall(path, client, sender));
     if (connected) return viaReceiver();
     if (sent) {
-      client.lastSent = performance.now();
       client.rate = Math.min(client.rate * PACE_SPEED_UP, PACE_RATE_MAX);
       this.charged.set(sender, (this.charged.get(sender) ?? 0) + data.length + CHARGE_OVERHEAD);
     } else this.park(client, path, sender, reply, retryOf);
@@ -615,7 +603,6 @@ export class UnixDatagramSocket implements DatagramSocket {
     const stall = client.stall;
     if (stall?.sender !== sender) return;
     client.stall = undefined;
-    client.lastSent = performance.now();
     cancel(stall.timer);
     // It sends again (it only reads no more, and spins): the sender again, or the next one if another took its place meanwhile.
     if (!this.closed && !this.failure) this.reuse(sender);
@@ -693,12 +680,9 @@ export class UnixDatagramSocket implements DatagramSocket {
   /** Puts a reply in the client's queue, or drops it when the queue or all queues hold their most. */
   private enqueue(client: WaitingClient, path: string, reply: WaitingReply): void {
     const bytes = reply.data.length;
-    const reading = client.lastSent > 0 && performance.now() - client.lastSent < WAIT_MAX_MS;
-    const maxReplies = reading ? WAIT_READING_REPLIES : WAIT_MAX_REPLIES;
-    const maxBytes = reading ? WAIT_READING_BYTES : WAIT_MAX_BYTES;
-    if (client.queue.length >= maxReplies || client.bytes + bytes > maxBytes || this.waitingBytes + bytes > WAIT_TOTAL_BYTES) {
-      const why = client.queue.length >= maxReplies || client.bytes + bytes > maxBytes
-        ? `${client.queue.length} replies (${client.bytes} bytes) to it were already waiting for room, at most ${maxReplies} (${maxBytes} bytes${reading ? ', for a client that reads' : ''})`
+    if (client.queue.length >= WAIT_MAX_REPLIES || client.bytes + bytes > WAIT_MAX_BYTES || this.waitingBytes + bytes > WAIT_TOTAL_BYTES) {
+      const why = client.queue.length >= WAIT_MAX_REPLIES || client.bytes + bytes > WAIT_MAX_BYTES
+        ? `${client.queue.length} replies (${client.bytes} bytes) to it were already waiting for room, at most ${WAIT_MAX_REPLIES} (${WAIT_MAX_BYTES} bytes)`
         : `replies of ${this.waitingBytes} bytes to all clients were already waiting for room, at most ${WAIT_TOTAL_BYTES}`;
       reply.reject(new UnreachableClientError(text.waitFull(this.opts.owner, bytes, path, why), 'EAGAIN'));
       return;
