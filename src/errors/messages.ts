@@ -91,12 +91,23 @@ export const messages = {
         `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers `) +
     `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
     `@Threading, @Forking), or raise shutdownTimeout.`,
-  /** `after`: shutdownTimeout's seconds, or the close() call that gave up. */
+  /**
+   * `after`: shutdownTimeout's seconds, 'shutdownTimeout' (a worker, which does not know them), the close() call that
+   * gave up, or 'closed' (a worker's server closed: by close(), or a second signal).
+   */
   verifyAbandoned: (after: number | string, datagram = false) =>
-    `@Verify had not settled ${typeof after === 'number' ? `${after} s after shutdown began (shutdownTimeout)` : `when ${after} was called`}, ` +
+    `@Verify had not settled ${
+      typeof after === 'number'
+        ? `${after} s after shutdown began (shutdownTimeout)`
+        : after === 'shutdownTimeout'
+          ? 'when shutdownTimeout passed after shutdown began'
+          : after === 'closed'
+            ? 'when the server was closed'
+            : `when ${after} was called`
+    }, ` +
     `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
     `Fix: make @Verify settle (bound what it awaits with a timeout)` +
-    (typeof after === 'number' ? ', or raise shutdownTimeout.' : ', and await shutdown() before close().'),
+    (typeof after === 'number' || after === 'shutdownTimeout' ? ', or raise shutdownTimeout.' : after === 'closed' ? '.' : ', and await shutdown() before close().'),
   hookUnsettled: (owner: string, hook: string, seconds: number, original: string) =>
     `${owner}: ${hook} did not settle within ${seconds} s (shutdownTimeout), so the server goes on without waiting ` +
     `for it (it keeps running). The error it was given: ${original}\nFix: make ${hook} return or reject (bound any call it awaits with a timeout).`,

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { workerAcceptMechanism } from '../../src/runtime';
 import { bootstrap, Handle, Server, StreamRequest, TcpServer } from '../../src';
 import {
-  ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsConcurrent, TlsConcurrent, TlsForking, TlsSerial, TlsThreading,
+  ProxyConcurrent, ProxyForking, ProxySerial, ProxyThreading, ProxyTlsConcurrent, SlowVerifyProxyForking, SlowVerifyProxyThreading, TlsConcurrent,
+  TlsForking, TlsSerial, TlsThreading,
 } from '../fixtures/edge-handlers';
 import { connect, readToEnd, within } from '../helpers/clients';
 import { endpoint, heldTlsClient, rawConnect, v1Header } from '../helpers/edge-clients';
@@ -208,6 +209,30 @@ describe.each([
       }
     } finally {
       busy.destroy();
+    }
+  });
+});
+
+describe.each([
+  { mode: '@Threading', handler: SlowVerifyProxyThreading },
+  { mode: '@Forking', handler: SlowVerifyProxyForking },
+])('a @Verify that runs in the worker (after its PROXY header), in $mode', ({ handler }) => {
+  const serve = servingInTests<Server>();
+
+  test('still running when shutdownTimeout passes is reported as the @Verify that had not settled, not as a handler to make return', async () => {
+    const reported: string[] = [];
+    const logger = { error: (m: string) => reported.push(m), warn: (m: string) => reported.push(m), info: () => undefined };
+    const server = serve(await bootstrap(handler, { logger, shutdownTimeout: 0.5 }));
+    const client = await rawConnect(endpoint(server), v1Header('203.0.113.7', 40000, '127.0.0.1', endpoint(server).port));
+    try {
+      await until(() => server.stats().accepted === 1, 5000);
+      await new Promise((r) => setTimeout(r, 300)); // its header read in the worker, its @Verify waiting
+      await within(15000, 'shutdown', server.shutdown());
+      await within(5000, 'the report', until(() => reported.length > 0, 5000));
+      // It read "the request was still running in its threading worker … Fix: make the handler return…" (hostile re-check).
+      expect(reported).toEqual([expect.stringMatching(/^RequestTimeoutError from 203\.0\.113\.7:40000: @Verify had not settled when shutdownTimeout passed .*Fix: make @Verify settle/)]);
+    } finally {
+      client.destroy();
     }
   });
 });

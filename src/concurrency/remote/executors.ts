@@ -110,7 +110,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
     }
     // @Verify where the connection is owned: false closes it, and no other hook runs (API.md §4).
     const ran: Promise<void | 'rejected'> = verify && def.hooks.verify !== undefined
-      ? attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req)).then<void | 'rejected'>(
+      ? verifying(carrier, attempt<unknown>(() => callHook(def, instance, 'verify', req.clientAddress, req))).then<void | 'rejected'>(
         (ok) => (ok ? traced(trace, () => runDecorated(def, instance, req)) : 'rejected'),
         (err: unknown) => {
           if (conn) unverified(conn);
@@ -184,7 +184,24 @@ const ABANDONED = Symbol('sockserve.abandoned');
  * the error the hook (`hook`, its run) is reporting, marked reported once it has settled.
  */
 const REPORT = Symbol('sockserve.report');
-type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown>; settled?: true } };
+/** Its @Verify is running (verifying). */
+const VERIFYING = Symbol('sockserve.verifying');
+type Carrier = { [SCOPE]?: RequestScope; [ABANDONED]?: true; [REPORT]?: { error: unknown; hook: Promise<unknown>; settled?: true }; [VERIFYING]?: true };
+
+/** `carrier`'s @Verify is running (`verdict`): verifyingOn() says so until it settles. */
+function verifying<T>(carrier: object | undefined, verdict: Promise<T>): Promise<T> {
+  if (carrier === undefined) return verdict;
+  (carrier as Carrier)[VERIFYING] = true;
+  return verdict.finally(() => ((carrier as Carrier)[VERIFYING] = undefined));
+}
+
+/**
+ * Whether the request on `carrier` is awaiting its @Verify here (a connection whose preamble ran in this worker):
+ * what the pool gives up then is reported as a @Verify that had not settled, not as a handler still running.
+ */
+export function verifyingOn(carrier: object | undefined): boolean {
+  return (carrier as Carrier | undefined)?.[VERIFYING] === true;
+}
 
 /** A datagram's reply goes ahead of a disposal that has anything to dispose (`replyMade`); else it goes with `done`. */
 function replyAhead(replyMade: (() => void) | undefined, scope: RequestScope): void {

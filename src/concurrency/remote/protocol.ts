@@ -71,8 +71,12 @@ export type ToWorker =
       closeFirst?: boolean;
       /** For a datagram whose reply went ahead ('reply'), its scope being disposed. */
       replied?: SerializedError;
-      /** For a connection still in its PROXY header or TLS handshake: why it is given up (edgeMessages.preambleAbandoned's `when`). */
-      preamble?: 'shutdownTimeout' | 'closed';
+      /**
+       * Why the connections are given up, for one still in its PROXY header or TLS handshake
+       * (edgeMessages.preambleAbandoned's `when`) or awaiting its @Verify (messages.verifyAbandoned's): what no hook
+       * of the handler's ran on is not told to make the handler return. Not for a recycled worker's.
+       */
+      why?: 'shutdownTimeout' | 'closed';
     }
   /**
    * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child

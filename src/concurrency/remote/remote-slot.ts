@@ -343,7 +343,7 @@ export abstract class RemoteSlot {
     const error = serializeError(this.crashError(undefined, datagrams));
     this.post(datagrams
       ? { t: 'abandon', error, closeFirst: reason === 'close', replied: serializeError(this.crashError(undefined, 'replied')) }
-      : { t: 'abandon', error, closeFirst: reason === 'close', ...(reason !== 'recycled' ? { preamble: reason === 'close' ? 'closed' : 'shutdownTimeout' } : {}) });
+      : { t: 'abandon', error, closeFirst: reason === 'close', ...(reason !== 'recycled' ? { why: reason === 'close' ? 'closed' : 'shutdownTimeout' } : {}) });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {

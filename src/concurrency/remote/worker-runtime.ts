@@ -10,7 +10,7 @@ import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/
 import { BufferWriter, deliveredBytes, destroyUndelivered } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
 import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transports/reset-before-accept';
-import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn } from './executors';
+import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn, verifyingOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
 import { DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
@@ -25,6 +25,7 @@ import { afterPollPhase } from '../../transports/event-loop';
 import { preambleUnderWay } from '../../transports/connection-preamble';
 import { RequestTimeoutError } from '../../errors/errors';
 import { edgeMessages } from '../../errors/edge.messages';
+import { messages } from '../../errors/messages';
 import { AcceptWatch } from '../../observability/accept-watch';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
@@ -333,14 +334,23 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * The handler may still be running; the worker ends soon after. A request whose own error its @HandleError is
    * reporting (or has reported) goes with that error instead, marked reported: counted once, no hook run again.
    */
-  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError, preamble?: 'shutdownTimeout' | 'closed'): void => {
+  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError, why?: 'shutdownTimeout' | 'closed'): void => {
     if (state.abandoned) return;
     // A datagram whose reply went ahead: only its request scope's disposal was still running. A connection part-way
-    // through its PROXY header or TLS handshake here ran no hook: not the handler's Fix (hostile re-check).
-    const inPreamble = preambleClosed(state.conn, preamble);
-    const error = state.ahead !== undefined && replied !== undefined ? replied : inPreamble !== undefined ? serializeError(inPreamble) : given;
+    // through its PROXY header or TLS handshake, or awaiting its @Verify, here ran no hook of the handler's: not the
+    // handler's Fix (hostile re-checks).
+    const { conn } = state;
+    const inPreamble = preambleClosed(conn, why);
+    const verifying = why !== undefined && inPreamble === undefined && [conn.secure, conn.socket, conn.duplex].some(verifyingOn);
+    const error = state.ahead !== undefined && replied !== undefined
+      ? replied
+      : inPreamble !== undefined
+        ? serializeError(inPreamble)
+        : verifying
+          ? serializeError(new RequestTimeoutError(messages.verifyAbandoned(why!)))
+          : given;
     state.abandoned = true;
-    const { id, conn, ending, reply, replyHere } = state;
+    const { id, ending, reply, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
     // (bytesOut counted every byte written to a client that stopped reading, up to megabytes it never got)
     if (conn.socket) destroyUndelivered(conn.socket);
@@ -673,7 +683,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
             // connection, whose reads now see EOF as after the grace, not a request still running.
             const stream = conn.secure ?? conn.socket ?? conn.duplex;
             if (stream && endShutdownGraceOf(stream)) continue;
-            abandon(conn.state!, msg.error, msg.replied, msg.preamble);
+            abandon(conn.state!, msg.error, msg.replied, msg.why);
           }
           return;
         }
@@ -683,11 +693,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // back within the grace had its reply sent from this child's copy of the socket, after close(), and
         // counted as served (serial, @Concurrent and @Threading report it unsent).
         for (const conn of running()) {
-          closeConn(conn, preambleClosed(conn, msg.preamble));
+          closeConn(conn, preambleClosed(conn, msg.why));
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
-          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied, msg.preamble);
+          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied, msg.why);
         }, CLOSE_GRACE_MS);
         return;
       }
