@@ -17,6 +17,19 @@ export interface OtherReader {
 }
 type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: OtherReader; [STOPPED]?: true };
 
+/**
+ * A connection handed to a handler that reads it itself (a classic BaseRequestHandler's `this.request`): the
+ * listener accepted it paused (`pauseOnConnect`), which Node counts as an explicit pause, so a `'data'` listener
+ * of the handler's never started it and the handler (and a serial server) waited for ever (a Python porter's run).
+ * Made as a socket Node's own 'connection' event hands over: a `'data'` listener or `resume()` starts it, nothing
+ * is read before. Not once an rfile reads it (that one paces the socket itself).
+ */
+export function releaseAcceptPause(socket: unknown): void {
+  const stream = socket as Registered & { readableFlowing: boolean | null };
+  if (typeof stream !== 'object' || stream === null || stream.readableFlowing !== false || stream[READER] !== undefined || stream[OTHER] !== undefined) return;
+  stream.readableFlowing = null;
+}
+
 /** One rfile per connection, whoever asks first: the handler's setup, or the server's shutdown() telling readers to stop waiting. */
 export function readerFor(socket: Duplex, options: ReaderOptions = {}): StreamReader {
   const marked = socket as Registered;

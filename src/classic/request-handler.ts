@@ -4,7 +4,7 @@ import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter } from '../transports/stream-writer';
-import { readerFor } from './reader-registry';
+import { readerFor, releaseAcceptPause } from './reader-registry';
 
 /** A classic handler's lifecycle methods, overridable by subclasses. */
 const CLASSIC_STEPS = { setup: 'setup', handle: 'handle', finish: 'finish' } as const;
@@ -54,6 +54,8 @@ export class BaseRequestHandler<Req = unknown, S = any> {
 
   /** Runs the lifecycle; called by the server's finishRequest. Not meant to be overridden. */
   run(): Promise<void> {
+    // The socket as Node's 'connection' event gives one: a 'data' listener of the handler's starts it (releaseAcceptPause).
+    if (!(this instanceof StreamRequestHandler)) releaseAcceptPause(this.request);
     return runLifecycle(this, CLASSIC_STEPS);
   }
 }

@@ -16,7 +16,7 @@ import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClose
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { supportsReusePort } from '../../src/runtime';
 import { until } from '../fakes/fake-server';
-import { forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
+import { dataListenerServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
 import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
@@ -84,6 +84,15 @@ describe('classic servers as Python has them', () => {
     await s.serverBind();
     await s.serverActivate();
     expect(s.serverAddress[1]).toBeGreaterThan(0);
+  });
+
+  test.each(Object.entries(dataListenerServers))('%s: a BaseRequestHandler that reads its socket with a \'data\' listener of its own is served (the docs\' recv(1024) ported)', async (_name, make) => {
+    const s = track(make());
+    await s.ready;
+    void s.serveForever(0.05);
+    const [host, port] = s.serverAddress as [string, number];
+    // The socket came paused (pauseOnConnect), so the listener never fired: "no data" 3 s later, a serial server stuck meanwhile.
+    for (const word of ['hello', 'again']) expect((await streamExchange({ host, port }, word, { ms: 10000 })).toString()).toBe(word.toUpperCase());
   });
 
   test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {
