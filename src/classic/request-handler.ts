@@ -3,7 +3,7 @@ import { runLifecycle } from '../lifecycle/run-lifecycle';
 import type { ClientAddress } from '../transports/address';
 import type { DatagramSocket } from '../transports/datagram-socket';
 import { StreamReader } from '../transports/stream-reader';
-import { BufferWriter, StreamWriter } from '../transports/stream-writer';
+import { BufferWriter, StreamWriter, WritePromise } from '../transports/stream-writer';
 import { readerFor, releaseAcceptPause } from './reader-registry';
 
 /** A classic handler's lifecycle methods, overridable by subclasses. */
@@ -56,7 +56,9 @@ export class BaseRequestHandler<Req = unknown, S = any> {
   run(): Promise<void> {
     // The socket as Node's 'connection' event gives one: a 'data' listener of the handler's starts it (releaseAcceptPause).
     if (!(this instanceof StreamRequestHandler)) releaseAcceptPause(this.request);
-    return runLifecycle(this, CLASSIC_STEPS);
+    const sends = TrackedSends.on(this.request);
+    const ran = runLifecycle(this, CLASSIC_STEPS);
+    return sends === undefined ? ran : ran.then(() => sends.finish(), (err: unknown) => sends.finish(err));
   }
 }
 
@@ -122,6 +124,75 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
     this.rfile = readerFor(this.request, { requestTimeout, timeoutSetting, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
     this.wfile = new StreamWriter(this.request, requestTimeout, timeoutSetting);
     return undefined;
+  }
+}
+
+/**
+ * A datagram request's socket as its classic handler sees it (`this.request[1]`, DatagramRequestHandler's
+ * `this.socket`) while the handler runs: its `send()` is tracked, so that one the handler did not await and that
+ * failed (EMSGSIZE, a Unix client gone) ends the request through handleError once the handler is done, as Python's
+ * `sendto` raising in handle() reaches handle_error. Untracked, its rejection was unhandled and ended the server's
+ * process (serial), or the worker (a Python porter's run).
+ */
+class TrackedSends {
+  private pending = 0;
+  private unobserved: unknown;
+  private idle: (() => void) | undefined;
+
+  private constructor(
+    private readonly request: DatagramRequestTuple,
+    private readonly socket: DatagramSocket,
+  ) {}
+
+  /** For a datagram request: its socket replaced by one whose sends are tracked, until finish(). */
+  static on(request: unknown): TrackedSends | undefined {
+    if (!Array.isArray(request) || request.length !== 2 || typeof (request[1] as Partial<DatagramSocket> | undefined)?.send !== 'function') return undefined;
+    const tuple = request as DatagramRequestTuple;
+    const sends = new TrackedSends(tuple, tuple[1]);
+    const send = (data: Buffer, to: ClientAddress) => sends.send(data, to);
+    // Every other member is the socket's own, called on it (a method that sets its state sets the socket's).
+    tuple[1] = new Proxy(tuple[1], {
+      get(target, key) {
+        if (key === 'send') return send;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    return sends;
+  }
+
+  private send(data: Buffer, to: ClientAddress): Promise<void> {
+    const sent = new WritePromise<void>((resolve, reject) => {
+      try {
+        this.socket.send(data, to).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+    this.pending++;
+    Promise.prototype.then.call(sent, () => this.settled(), (err: unknown) => {
+      // judged a microtask later: an `await` on it calls then() a microtask after the call
+      queueMicrotask(() => {
+        if (!sent.observed) this.unobserved ??= err;
+        this.settled();
+      });
+    });
+    return sent;
+  }
+
+  private settled(): void {
+    if (--this.pending === 0) this.idle?.();
+  }
+
+  /**
+   * The handler is done (`failed`: with that error): the socket is its own again, once the sends still on their
+   * way have settled; then a send that failed unobserved fails the request, unless the handler's own error does.
+   */
+  async finish(failed?: unknown): Promise<void> {
+    this.request[1] = this.socket;
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (failed !== undefined) throw failed;
+    if (this.unobserved !== undefined) throw this.unobserved;
   }
 }
 

@@ -200,7 +200,7 @@ export class StreamWriter {
  * A write's promise that knows whether anyone asked for its outcome (`then`, `catch`, `finally` and
  * `await` all go through `then`). Derived promises are plain ones.
  */
-class WritePromise<T> extends Promise<T> {
+export class WritePromise<T> extends Promise<T> {
   observed = false;
 
   static override get [Symbol.species](): PromiseConstructor {

@@ -16,7 +16,7 @@ import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClose
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { supportsReusePort } from '../../src/runtime';
 import { until } from '../fakes/fake-server';
-import { dataListenerServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
+import { dataListenerServers, unawaitedSendServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
 import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
@@ -93,6 +93,19 @@ describe('classic servers as Python has them', () => {
     const [host, port] = s.serverAddress as [string, number];
     // The socket came paused (pauseOnConnect), so the listener never fired: "no data" 3 s later, a serial server stuck meanwhile.
     for (const word of ['hello', 'again']) expect((await streamExchange({ host, port }, word, { ms: 10000 })).toString()).toBe(word.toUpperCase());
+  });
+
+  test.each(Object.entries(unawaitedSendServers))('%s: a send the handler did not await that fails reaches handleError, and the server serves on (Python\'s sendto raising in handle())', async (_name, make) => {
+    const errors: unknown[] = [];
+    const s = track(make(errors));
+    await s.ready;
+    void s.serveForever(0.05);
+    const [host, port] = s.serverAddress as [string, number];
+    // It was an unhandled rejection: the serial server's process ended (the test process here), a worker died.
+    expect(await datagramSilence({ host, port }, 'big', undefined, 500)).toBe(true);
+    expect((await datagramExchange({ host, port }, 'hi', undefined, 10000)).data.toString()).toBe('ok hi');
+    await within(5000, 'handleError', (async () => { while (errors.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining('longer than one UDP datagram can carry') })]);
   });
 
   test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {
