@@ -631,6 +631,12 @@ export class MessageConnection implements MessageChannel {
     if (this.finished) return;
     this.batching = true;
     this.writeReady();
+    // The replies of the calls that have settled go now, before the next handler call: a synchronous one (seconds
+    // of CPU) held a reply already made as long, and a worker that died in it lost it (hostile run, every mode).
+    if (this.batchBytes > 0 && this.head < this.waiting.length && this.canDispatch()) {
+      this.writeBatch();
+      if (!this.canDispatch()) return this.pumpEnd(); // that write filled the output: the messages wait for 'drain'
+    }
     while (this.head < this.waiting.length && this.canDispatch()) {
       const message = this.waiting[this.head];
       this.waiting[this.head++] = undefined;
@@ -638,6 +644,10 @@ export class MessageConnection implements MessageChannel {
       this.dispatch(message);
       this.writeReady();
     }
+    this.pumpEnd();
+  }
+
+  private pumpEnd(): void {
     this.flush();
     this.flow();
     this.maybeEnd();

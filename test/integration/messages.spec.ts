@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
 import { bootstrap, Concurrent, Framing, FrameTooLongError, HandleError, MessageRequest, OnMessage, Server, TcpServer, UnixStreamServer } from '../../src';
-import { FramerName, handlers, LimitedThreaded, ModeName, UdpLinesForked, UdpRawThreaded } from '../fixtures/message-handlers';
+import { FramerName, handlers, LimitedThreaded, ModeName, slowBurners, UdpLinesForked, UdpRawThreaded } from '../fixtures/message-handlers';
 import { connect, datagramExchange, readToEnd, removeTempDir, tempDir, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -257,6 +257,41 @@ describe('over real sockets', () => {
       socket.destroy();
     }
   });
+});
+
+describe.each(Object.entries(slowBurners))('a reply made while the next message waits, %s', (mode, handler) => {
+  test('goes before the next handler call runs, not with its reply: a synchronous one held it as long', async () => {
+    const s = serve(await bootstrap(handler as new () => object));
+    const socket = await within(5000, 'connect', connect(tcp(s)));
+    try {
+      const arrivals: Array<{ at: number; text: string }> = [];
+      socket.on('data', (chunk: Buffer) => arrivals.push({ at: Date.now(), text: chunk.toString() }));
+      const ended = readToEnd(socket);
+      socket.write('slow 100\nburn 1500\n'); // one packet: the second waits behind the first
+      await within(15000, 'both replies', (async () => { while (arrivals.map((a) => a.text).join('') !== 'slow done\nburned\n') await new Promise((r) => setTimeout(r, 20)); })());
+      // Both came in one write 1.6 s after the packet, the first reply held by the second handler's 1.5 s of CPU.
+      expect(arrivals.length).toBe(2);
+      expect(arrivals[1].at - arrivals[0].at).toBeGreaterThan(700);
+      socket.end();
+      await within(10000, 'the end', ended);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  if (mode === 'forking')
+    test('reaches the client though the next handler call ends the worker', async () => {
+      const s = serve(await bootstrap(handler as new () => object, { logger: { error: () => undefined, warn: () => undefined } }));
+      const socket = await within(5000, 'connect', connect(tcp(s)));
+      try {
+        const reply = within(15000, 'the connection to close', readToEnd(socket));
+        socket.write('slow 100\nexit\n');
+        // Lost with the worker: the reply was held until the next call (exit) returned, which it never did.
+        expect((await reply).toString()).toBe('slow done\n');
+      } finally {
+        socket.destroy();
+      }
+    });
 });
 
 describe('over a Unix stream socket', () => {
