@@ -334,8 +334,9 @@ function replyAndDispose(request: DatagramRequestTuple, reply: BufferWriter, cli
   const disposed = whileDisposing(request, scoped);
   if (sent === undefined) return disposed;
   // Both are watched from now on: a disposal that fails while the reply is still on its way is not unhandled.
+  // Both failing are reported together (disposeThenFail's AggregateError): the disposal's failure was dropped.
   return Promise.allSettled([sent, disposed]).then(([send, disposal]) => {
-    if (send.status === 'rejected') throw send.reason;
+    if (send.status === 'rejected') return disposeThenFail(disposal.status === 'rejected' ? Promise.reject(disposal.reason) : Promise.resolve(), send.reason);
     if (disposal.status === 'rejected') throw disposal.reason;
   });
 }

@@ -12,7 +12,7 @@ import { bootstrap, Handle, HandlerClass, Injectable, Server, ServiceActions, St
 import { LingeringChildren, LingeringThreads } from '../fixtures/disposing-handlers';
 import {
   FailsTooChildren, FailsTooHere, FailsTooHookedChildren, FailsTooHookedHere, FailsTooHookedThreads, FailsTooHookedUdp, FailsTooThreads, FailsTooUdp, hookedLog,
-  ServedChildren, ServedHere, ServedThreads, ServedUdpChildren, ServedUdpHere, ServedUdpThreads,
+  BigReplyDisposalFails, ServedChildren, ServedHere, ServedThreads, ServedUdpChildren, ServedUdpHere, ServedUdpThreads,
 } from '../fixtures/dispose-masks-handlers';
 import { AuditedChildren, AuditedConcurrent, AuditedSerial, AuditedThreads, AuditedUdpChildren, AuditedUdpConcurrent, AuditedUdpThreads, ExitingUdpChildren, ExitingUdpThreads, StuckAudit, StuckUdpChildren, StuckUdpConcurrent, StuckUdpThreads, disposeLog, HangingSingletonThreads, DisposingChildren, SlowFlushThreads, DisposingThreads, serviceTurns, StuckServiceChildren, StuckServiceThreads } from '../fixtures/disposing-handlers';
 import * as net from 'node:net';
@@ -322,6 +322,24 @@ describe('a request-scoped dispose() that throws after the request failed', () =
     expect(report).toContain('THE HANDLER ERROR');
     expect(report).toContain('the audit log could not be flushed');
     expect(errors).toBe(1);
+  });
+
+  test('a datagram server (@Concurrent) whose reply cannot be sent: the report names the send\'s error and the disposal\'s (it was dropped)', async () => {
+    const lines: string[] = [];
+    const s = await bootstrap(BigReplyDisposalFails, { logger: { error: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) } });
+    const loop = s.serveForever(0.05);
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      expect(await datagramSilence({ host, port }, 'go\n', undefined, 500)).toBe(true);
+      await within(10000, 'the report', (async () => { while (lines.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+      await new Promise((r) => setTimeout(r, 200));
+      expect(lines.join('\n')).toContain('longer than one UDP datagram can carry');
+      expect(lines.join('\n')).toContain('the audit log could not be flushed');
+    } finally {
+      await s.shutdown();
+      await loop;
+      await s.close();
+    }
   });
 
   test('a datagram server (serial): the report names both errors (the disposal\'s was dropped)', async () => {
