@@ -109,7 +109,7 @@ export class MessageConnection implements MessageChannel {
   private failed = false;
   private error: unknown;
   /** An error that ends the connection once the replies owed before it are written (bad input, a handler that threw). */
-  private endError: { error: unknown } | undefined;
+  private endError: { error: unknown; input?: true } | undefined;
   /** A handler call failed: no further message is handed to the handler; the waiting ones are dropped. */
   private halted = false;
   private finished = false;
@@ -433,7 +433,7 @@ export class MessageConnection implements MessageChannel {
       if (!Array.isArray(decoded)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', decoded)); // the framer's bug, not the client's
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
-      this.endWith(err);
+      this.endWith(err, true);
       decoded = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
     }
     if (this.framing.checkMessages && decoded.length > 0) decoded = this.withinMaxLength(decoded);
@@ -453,7 +453,7 @@ export class MessageConnection implements MessageChannel {
         last = framer.end();
         if (!Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
       } catch (err) {
-        this.endWith(err); // a message cut short: the replies owed before it still go out
+        this.endWith(err, true); // a message cut short: the replies owed before it still go out
       }
       if (this.framing.checkMessages && last.length > 0) last = this.withinMaxLength(last);
       if (last.length > 0) this.handleAll(last);
@@ -605,9 +605,14 @@ export class MessageConnection implements MessageChannel {
     return this.inFlight < this.concurrency && !this.writeBlocked && !this.closeAsked && !this.failed && !this.halted;
   }
 
-  /** Ends the connection with `err` once the replies owed before it are written (the first such error wins). */
-  private endWith(err: unknown): void {
-    if (this.endError === undefined) this.endError = { error: err };
+  /**
+   * Ends the connection with `err` once the replies owed before it are written (the first such error wins).
+   * `input`: the client's bytes (a FramingError, a FrameTooLongError), which stop the reading; a handler's error
+   * on a message decoded before them still comes first, and wins: it was lost behind the input's error when a bad
+   * line followed the message in the same packet (new-user run).
+   */
+  private endWith(err: unknown, input = false): void {
+    if (this.endError === undefined || (this.endError.input === true && !input)) this.endError = input ? { error: err, input } : { error: err };
   }
 
   /**
@@ -894,7 +899,7 @@ export class MessageConnection implements MessageChannel {
   private withinMaxLength(decoded: unknown[]): unknown[] {
     const over = tooLongMessage(decoded, this.framing);
     if (!over) return decoded;
-    this.endWith(over.error);
+    this.endWith(over.error, true);
     return decoded.slice(0, over.at);
   }
 
@@ -908,7 +913,7 @@ export class MessageConnection implements MessageChannel {
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
       if (this.sinceMessage <= max) return;
     } else if (held <= max) return;
-    this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)));
+    this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)), true);
   }
 
   /**

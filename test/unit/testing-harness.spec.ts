@@ -334,7 +334,32 @@ class FrameMutator {
     return frame;
   }
 }
+/** json-lines whose handler throws on `{"boom":…}` (synchronously, or after a turn with `async: true`). */
+@TcpServer(0)
+@Framing('json-lines')
+class JsonBoom {
+  @OnMessage() on(value: { n?: number; boom?: boolean; async?: boolean }) {
+    if (value.boom && value.async) return new Promise((_, reject) => setImmediate(() => reject(new Error('boom'))));
+    if (value.boom) throw new Error('boom');
+    return value;
+  }
+}
+
 describe('other framers through the harness', () => {
+  test.each([
+    ['a synchronous', '{"boom":true}'],
+    ['an asynchronous', '{"boom":true,"async":true}'],
+  ])('json-lines: %s handler error on a message ahead of a bad line in the same packet is the one reported (it was lost behind the FramingError)', async (_kind, boom) => {
+    const t = await serve(JsonBoom);
+    const c = t.connect();
+    c.write(`{"n":1}\n${boom}\nnot json\n`);
+    expect((await c.readAll()).toString()).toBe('{"n":1}\n');
+    await c.closed;
+    expect(t.errors).toEqual([new Error('boom')]);
+    expect(t.server.stats()).toMatchObject({ errors: 1, clientErrors: 0 });
+  });
+
+
   test('length-prefixed: a buffer the test changes after write() was sent as it was (the echo is the bytes sent, not the test\'s buffer)', async () => {
     const t = await serve(FrameEcho);
     const c = t.connect();
