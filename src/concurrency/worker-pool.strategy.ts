@@ -1125,7 +1125,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     this.backoffMs = 0;
     // A worker that died with connections: each is reported through @HandleError with the cause. One that died
     // with none left no word at all (info only) of why it died, however often (new user: a handler module's stray rejection).
-    if (slot.servingAtDeath === 0) this.options.log(messages.workerDiedIdle(this.handlerName, this.options.mode, slot.id, slot.deathCause));
+    if (slot.servingAtDeath === 0) this.options.log(messages.workerDiedIdle(this.handlerName, this.options.mode, slot.id, slot.deathCause, slot.killedFromOutside));
     else this.options.info?.(messages.workerRestarted(this.handlerName, this.options.mode, slot.id, slot.exitDetail ?? 'ended', slot.unresponsive));
     this.replace();
   }

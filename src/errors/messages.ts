@@ -306,10 +306,13 @@ export const messages = {
   workerBackoff: (handler: string, mode: string, deaths: number, windowSeconds: number, waitSeconds: number, last: string) =>
     `${handler}: ${deaths} ${mode} workers died within ${windowSeconds} s; the next one starts in ${waitSeconds} s (backoff doubles to 30 s while they keep dying). ` +
     `The last one: ${last}. Fix: see that, and the @HandleError reports of WorkerCrashedError, for why they die.`,
-  workerDiedIdle: (handler: string, mode: string, id: number, cause: string) =>
+  /** `killed`: a signal from outside ended it (no error of its own), whose Fix is not the code's. */
+  workerDiedIdle: (handler: string, mode: string, id: number, cause: string, killed = false) =>
     `${handler}: the ${mode} worker ${id} died serving no connection: ${cause}; a new worker takes its place. ` +
-    `Fix: an error thrown or a promise rejected outside a request (in a timer, an event listener, the module's own code) ends ` +
-    `its worker, as it ends a Node process: catch it there.`,
+    (killed
+      ? `Nothing of its own ended it: a signal from outside did (a kill, or the kernel's out-of-memory killer: see its log, dmesg).`
+      : `Fix: an error thrown or a promise rejected outside a request (in a timer, an event listener, the module's own code) ends ` +
+        `its worker, as it ends a Node process: catch it there.`),
   badHandlerClass: (owner: string, given: unknown) =>
     `new ${owner}(): the handler class (second argument) is ${typeof given === 'object' && given !== null ? 'an object' : JSON.stringify(given) ?? String(given)}, ` +
     `not a class. Fix: pass a class that extends StreamRequestHandler, DatagramRequestHandler or BaseRequestHandler, ` +

@@ -186,6 +186,22 @@ describe.each([
   }, 60000); // six workers start and die: a child loading TypeScript takes seconds on a busy machine
 });
 
+describe('a child killed from outside while it serves no connection', () => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test('is logged as killed by that signal, without a Fix that blames an error of its own', async () => {
+    const warnings: string[] = [];
+    const logger = { error: (m: string) => warnings.push(m), warn: (m: string) => warnings.push(m), info: () => undefined };
+    const s = serve(await bootstrap(SingleChild, { logger, providers: [{ provide: 'suffix', useValue: '!' }] }));
+    const [worker] = s.stats().workers;
+    process.kill(worker.pid!, 'SIGKILL');
+    await until(() => warnings.some((w) => w.includes('died serving no connection')), 15000);
+    // It said "Fix: an error thrown or a promise rejected outside a request … catch it there" (new-user run).
+    expect(warnings).toEqual([expect.stringMatching(/died serving no connection: it was killed by SIGKILL; a new worker takes its place\. Nothing of its own ended it: a signal from outside did/)]);
+    await until(() => s.stats().restarts === 1 && s.stats().workers.length === 1, 15000); // replaced
+  }, 30000);
+});
+
 /**
  * `n` connections to `s`, each reading from its connect on (a refused one may be closed before the last of them
  * connects), within `ms`; `replies[i]` is what client i read until the close ('' for a refused one, whose write

@@ -362,6 +362,11 @@ export abstract class RemoteSlot {
     return this.lastError ? `${describeDeath(this.lastError, undefined)} (${how})` : how;
   }
 
+  /** A signal ended it (`was killed by SIGKILL`) with no error of its own, and not the pool's doing (the watchdog's, end()). */
+  get killedFromOutside(): boolean {
+    return this.lastError === undefined && this.unresponsiveFor === undefined && this.endReason === undefined && (this.exitDetail?.startsWith('was killed by') ?? false);
+  }
+
   /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within; undefined otherwise. */
   get unresponsive(): number | undefined {
     return this.unresponsiveFor;
