@@ -26,7 +26,8 @@ type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: OtherReader; [ST
  */
 export function releaseAcceptPause(socket: unknown): void {
   const stream = socket as Registered & { readableFlowing: boolean | null };
-  if (typeof stream !== 'object' || stream === null || stream.readableFlowing !== false || stream[READER] !== undefined || stream[OTHER] !== undefined) return;
+  // Not [OTHER]: a PROXY header's intake stays registered there once it has read the header (hostile re-check).
+  if (typeof stream !== 'object' || stream === null || stream.readableFlowing !== false || stream[READER] !== undefined) return;
   stream.readableFlowing = null;
 }
 

@@ -136,7 +136,8 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
  */
 class TrackedSends {
   private pending = 0;
-  private unobserved: unknown;
+  /** The sends that failed, judged when the handler is done: a handler may await one long after it failed. */
+  private failures: Array<{ send: WritePromise<void>; error: unknown }> | undefined;
   private idle: (() => void) | undefined;
 
   private constructor(
@@ -170,12 +171,9 @@ class TrackedSends {
       }
     });
     this.pending++;
-    Promise.prototype.then.call(sent, () => this.settled(), (err: unknown) => {
-      // judged a microtask later: an `await` on it calls then() a microtask after the call
-      queueMicrotask(() => {
-        if (!sent.observed) this.unobserved ??= err;
-        this.settled();
-      });
+    Promise.prototype.then.call(sent, () => this.settled(), (error: unknown) => {
+      (this.failures ??= []).push({ send: sent, error });
+      this.settled();
     });
     return sent;
   }
@@ -192,7 +190,9 @@ class TrackedSends {
     this.request[1] = this.socket;
     if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     if (failed !== undefined) throw failed;
-    if (this.unobserved !== undefined) throw this.unobserved;
+    // A send the handler awaited, caught or chained (then() was called on it) is the handler's to handle.
+    const unobserved = this.failures?.find((failure) => !failure.send.observed);
+    if (unobserved !== undefined) throw unobserved.error;
   }
 }
 

@@ -16,7 +16,7 @@ import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClose
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { supportsReusePort } from '../../src/runtime';
 import { until } from '../fakes/fake-server';
-import { dataListenerServers, unawaitedSendServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
+import { CaughtLateSend, dataListenerServers, unawaitedSendServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
 import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
@@ -91,8 +91,32 @@ describe('classic servers as Python has them', () => {
     await s.ready;
     void s.serveForever(0.05);
     const [host, port] = s.serverAddress as [string, number];
+    const header = _name.includes('PROXY') ? 'PROXY TCP4 203.0.113.7 127.0.0.1 40000 9000\r\n' : '';
     // The socket came paused (pauseOnConnect), so the listener never fired: "no data" 3 s later, a serial server stuck meanwhile.
-    for (const word of ['hello', 'again']) expect((await streamExchange({ host, port }, word, { ms: 10000 })).toString()).toBe(word.toUpperCase());
+    for (const word of ['hello', 'again']) expect((await streamExchange({ host, port }, header + word, { ms: 10000 })).toString()).toBe(word.toUpperCase());
+  });
+
+  test('UDPServer: sends the handler settles itself, late, are its own to handle: a failed one is not reported', async () => {
+    const errors: unknown[] = [];
+    const s = track(new (class extends UDPServer {
+      override handleError(_request: unknown, _client: unknown, error?: unknown) { errors.push(error); }
+    })(['127.0.0.1', 0], CaughtLateSend));
+    await s.ready;
+    void s.serveForever(0.05);
+    const [host, port] = s.serverAddress as [string, number];
+    const client = dgram.createSocket('udp4');
+    try {
+      const got: string[] = [];
+      client.on('message', (m) => got.push(m.toString()));
+      client.send('go', port, host);
+      await within(10000, 'the outcome', (async () => { while (!got.some((m) => m.includes(','))) await new Promise((r) => setTimeout(r, 20)); })());
+      expect(got).toEqual(['a', 'b', 'fulfilled,rejected,fulfilled']);
+      await new Promise((r) => setTimeout(r, 200)); // a report would have come by then
+      // It was reported: a failure was judged unobserved a microtask after it came (hostile re-check).
+      expect(errors).toEqual([]);
+    } finally {
+      client.close();
+    }
   });
 
   test.each(Object.entries(unawaitedSendServers))('%s: a send the handler did not await that fails reaches handleError, and the server serves on (Python\'s sendto raising in handle())', async (_name, make) => {
