@@ -2,7 +2,6 @@ import * as timers from 'node:timers';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
-import { edgeMessages } from '../errors/edge.messages';
 import { configurationMessages } from '../errors/configuration.messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
@@ -238,8 +237,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected abstract wakeLoop(): void;
   /** Shutdown: reads that would wait see EOF, so idle connections end now and busy ones after their reply. */
   protected stopReading(): void {}
-  /** shutdownTimeout passed (or close() came): close every connection still open, failing what reads or writes it with `reason`. */
-  protected abortRequests(_reason: Error, _inPreamble?: (step: string) => Error): void {}
+  /**
+   * shutdownTimeout passed (or close() came): close every connection still open, failing what reads or writes it with
+   * `reason`; one still in its PROXY header or TLS handshake with edgeMessages.preambleAbandoned(step, `preambleWhen`).
+   */
+  protected abortRequests(_reason: Error, _preambleWhen?: number | string): void {}
   /**
    * shutdown() was called while serving: remember which connections the transport had accepted by now
    * (queued, or still in their PROXY header or TLS handshake), so the loop serves them before it exits.
@@ -491,8 +493,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
     // A connection still in its PROXY header or TLS handshake ran no hook: no handler's Fix for it (preambleAbandoned).
-    const when = why === 'timeout' ? limit : this.closedBySignal ? undefined : `${this.constructor.name}.close()`;
-    this.abortRequests(reason(), when === undefined ? undefined : (step) => new RequestTimeoutError(edgeMessages.preambleAbandoned(step, when)));
+    this.abortRequests(reason(), why === 'timeout' ? limit : this.closedBySignal ? undefined : `${this.constructor.name}.close()`);
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
     this.strategy.abort?.();

@@ -5,7 +5,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { ConnectionLimiter } from '../transports/connection-limiter';
-import { blamedOption, Preamble, preambleUnderWay } from '../transports/connection-preamble';
+import { blamedOption, Preamble, preambleAbandonedError } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
@@ -352,7 +352,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     for (const socket of this.listener?.connections ?? []) stopReaderOf(socket);
   }
 
-  protected override abortRequests(reason: Error, inPreamble?: (step: string) => Error): void {
+  protected override abortRequests(reason: Error, preambleWhen?: number | string): void {
     for (const socket of this.listener?.connections ?? []) {
       // Still waiting out shutdown's first-request grace (shutdownTimeout under a second): an idle connection,
       // whose reads now see EOF as after the grace, not a request still running (it was reported as one, with a
@@ -368,8 +368,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       // bytesOut then counts what the kernel took, not every byte written to a client that stopped reading.
       // One part-way through its PROXY header or TLS handshake (shutdownTimeout under shutdown's 1 s cut) ran no
       // hook: it was reported as a request still running, with the handler's Fix (hostile re-check).
-      const step = inPreamble && preambleUnderWay(socket);
-      destroyUndelivered(socket, step ? inPreamble!(step) : reason);
+      destroyUndelivered(socket, (preambleWhen !== undefined ? preambleAbandonedError(socket, preambleWhen) : undefined) ?? reason);
     }
   }
 }

@@ -1,5 +1,6 @@
 /** Message builders for the production edge: PROXY protocol, TLS, limits. Each names the option and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
+import { givenUpWhen } from './messages';
 
 export const edgeMessages = {
   proxyUntrusted: (peer: ClientAddress) =>
@@ -16,21 +17,9 @@ export const edgeMessages = {
     `PROXY protocol: ${formatAddress(peer)} closed the connection in the middle of its header.`,
   proxyCutAtShutdown: (peer: ClientAddress, seconds: number) =>
     `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s of shutdown, which waits no longer for a header under way.`,
-  /**
-   * A connection given up part-way through its `step` ('PROXY header', 'TLS handshake'), before any hook ran: `when`
-   * shutdownTimeout's seconds, 'shutdownTimeout' (a worker, which does not know them), the close() call that gave it
-   * up, or 'closed' (a worker's server closed: by close(), or a second signal).
-   */
+  /** A connection given up part-way through its `step` ('PROXY header', 'TLS handshake'), before any hook ran; `when`: givenUpWhen's. */
   preambleAbandoned: (step: string, when: number | string) =>
-    `the connection was still in its ${step} ` +
-    (typeof when === 'number'
-      ? `${when} s after shutdown began (shutdownTimeout)`
-      : when === 'shutdownTimeout'
-        ? 'when shutdownTimeout passed after shutdown began'
-        : when === 'closed'
-          ? 'when the server was closed'
-          : `when ${when} was called`) +
-    `, so it was closed: no request had begun (neither @Verify nor the handler ran).` +
+    `the connection was still in its ${step} ${givenUpWhen(when)}, so it was closed: no request had begun (neither @Verify nor the handler ran).` +
     (typeof when === 'number' || when === 'shutdownTimeout'
       ? ` Fix: give shutdownTimeout 1 s or more: shutdown lets a ${step} under way finish within 1 s.`
       : when === 'closed'

@@ -2,6 +2,21 @@
 import { ClientAddress, formatAddress } from '../transports/address';
 import { describeThrown, errorFields } from './thrown';
 
+/**
+ * When the server gave something up, for the abandon messages (verifyAbandoned, edgeMessages.preambleAbandoned):
+ * `when` shutdownTimeout's seconds, 'shutdownTimeout' (a worker, which does not know them), 'closed' (a worker's
+ * server closed: by close(), or a second signal), or the close() call that gave it up.
+ */
+export function givenUpWhen(when: number | string): string {
+  return typeof when === 'number'
+    ? `${when} s after shutdown began (shutdownTimeout)`
+    : when === 'shutdownTimeout'
+      ? 'when shutdownTimeout passed after shutdown began'
+      : when === 'closed'
+        ? 'when the server was closed'
+        : `when ${when} was called`;
+}
+
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
   const { name, message, code } = errorFields(error);
@@ -91,20 +106,9 @@ export const messages = {
         `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers `) +
     `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
     `@Threading, @Forking), or raise shutdownTimeout.`,
-  /**
-   * `after`: shutdownTimeout's seconds, 'shutdownTimeout' (a worker, which does not know them), the close() call that
-   * gave up, or 'closed' (a worker's server closed: by close(), or a second signal).
-   */
+  /** `after`: givenUpWhen's. */
   verifyAbandoned: (after: number | string, datagram = false) =>
-    `@Verify had not settled ${
-      typeof after === 'number'
-        ? `${after} s after shutdown began (shutdownTimeout)`
-        : after === 'shutdownTimeout'
-          ? 'when shutdownTimeout passed after shutdown began'
-          : after === 'closed'
-            ? 'when the server was closed'
-            : `when ${after} was called`
-    }, ` +
+    `@Verify had not settled ${givenUpWhen(after)}, ` +
     `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
     `Fix: make @Verify settle (bound what it awaits with a timeout)` +
     (typeof after === 'number' || after === 'shutdownTimeout' ? ', or raise shutdownTimeout.' : after === 'closed' ? '.' : ', and await shutdown() before close().'),

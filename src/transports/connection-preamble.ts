@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { ProxyProtocolError, TlsHandshakeError } from '../errors/errors';
+import { ProxyProtocolError, RequestTimeoutError, TlsHandshakeError } from '../errors/errors';
 import { edgeMessages as messages } from '../errors/edge.messages';
 import { opensslWords } from '../errors/messages';
 import { ClientAddress, nameClient } from './address';
@@ -464,6 +464,16 @@ export function cutPreambleOf(raw: net.Socket): void {
  */
 export function preambleUnderWay(raw: object | undefined): string | undefined {
   return (raw as Cuttable | undefined)?.[CUT]?.underWay?.();
+}
+
+/**
+ * What the server destroys `raw` with when it gives it up (`when`: edgeMessages.preambleAbandoned's) part-way
+ * through its PROXY header or TLS handshake, which the preamble then reports (closedByServer); undefined when no
+ * step is under way.
+ */
+export function preambleAbandonedError(raw: object | undefined, when: number | string): RequestTimeoutError | undefined {
+  const step = preambleUnderWay(raw);
+  return step === undefined ? undefined : new RequestTimeoutError(messages.preambleAbandoned(step, when));
 }
 
 // Marks kept on the sockets themselves (symbol-keyed properties, as Node keeps its own), not in WeakMaps or

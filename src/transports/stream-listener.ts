@@ -2,13 +2,11 @@ import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
 import { messages } from '../errors/messages';
-import { edgeMessages } from '../errors/edge.messages';
-import { RequestTimeoutError } from '../errors/errors';
 import { ClientAddress, clientNamedBy } from './address';
 import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';
 import type { ConnectionLimiter } from './connection-limiter';
-import { cutPreambleOf, deferPreamble, Preamble, preambleUnderWay, PreambleResult, recordPreamble } from './connection-preamble';
+import { cutPreambleOf, deferPreamble, Preamble, preambleAbandonedError, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { bindingWithMode, claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
@@ -465,6 +463,5 @@ function perClientKey(client: ClientAddress): string | undefined {
  * ("closed the connection in the middle of its header") or a handshake reset (ECONNRESET), which blamed the client.
  */
 function closePreamble(socket: net.Socket): void {
-  const step = preambleUnderWay(socket);
-  socket.destroy(step === undefined ? undefined : new RequestTimeoutError(edgeMessages.preambleAbandoned(step, 'close()')));
+  socket.destroy(preambleAbandonedError(socket, 'close()'));
 }

@@ -22,9 +22,8 @@ import { isHealthCheckOn } from '../../observability/health-check';
 import { bytesBefore } from '../../observability/connection-bytes';
 import { stampCloseAsked, stampHeldSince, stampLocalCheck } from '../../transports/connection-stamps';
 import { afterPollPhase } from '../../transports/event-loop';
-import { preambleUnderWay } from '../../transports/connection-preamble';
+import { preambleAbandonedError } from '../../transports/connection-preamble';
 import { RequestTimeoutError } from '../../errors/errors';
-import { edgeMessages } from '../../errors/edge.messages';
 import { messages } from '../../errors/messages';
 import { AcceptWatch } from '../../observability/accept-watch';
 
@@ -339,9 +338,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // A datagram whose reply went ahead: only its request scope's disposal was still running. A connection part-way
     // through its PROXY header or TLS handshake, or awaiting its @Verify, here ran no hook of the handler's: not the
     // handler's Fix (hostile re-checks).
-    const { conn } = state;
+    const { conn, reply } = state;
+    // What its hooks ran on (executors' carriers): its @Verify's, its @HandleError's report, its abandoned scope.
+    const carriers = [conn.secure, conn.socket, conn.duplex, reply];
     const inPreamble = preambleClosed(conn, why);
-    const verifying = why !== undefined && inPreamble === undefined && [conn.secure, conn.socket, conn.duplex].some(verifyingOn);
+    const verifying = why !== undefined && inPreamble === undefined && carriers.some(verifyingOn);
     const error = state.ahead !== undefined && replied !== undefined
       ? replied
       : inPreamble !== undefined
@@ -350,13 +351,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           ? serializeError(new RequestTimeoutError(messages.verifyAbandoned(why!)))
           : given;
     state.abandoned = true;
-    const { id, ending, reply, replyHere } = state;
+    const { id, ending, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote
     // (bytesOut counted every byte written to a client that stopped reading, up to megabytes it never got)
     if (conn.socket) destroyUndelivered(conn.socket);
     countEnding(state, false);
-    // Its error as its own @HandleError reports it, on whatever its hooks ran on (executors' carriers).
-    const reported = reportedOn(conn.secure) ?? reportedOn(conn.socket) ?? reportedOn(conn.duplex) ?? reportedOn(reply);
+    // Its error as its own @HandleError reports it, on whatever its hooks ran on.
+    let reported: unknown;
+    for (const carrier of carriers) {
+      reported = reportedOn(carrier);
+      if (reported !== undefined) break;
+    }
     // A datagram read here: its bytes in, and no reply (none goes out later: finishRun sends nothing for it),
     // unless it went ahead of the request scope's disposal and has left.
     const bytes = replyHere ? { bytes: [bytesOf(state)[0], state.ahead?.left ? state.ahead.bytes : 0] as [number, number] } : {};
@@ -366,7 +371,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     closeConn(conn);
     // Its @HandleError, still reporting, may fail after this `done`: its failure is reported then (serial and
     // @Concurrent servers wait for that hook and log its failure; here it was lost).
-    for (const carrier of [conn.secure, conn.socket, conn.duplex, reply]) disposeAbandoned(carrier, (hookError) => hookFailed(state, hookError));
+    for (const carrier of carriers) disposeAbandoned(carrier, (hookError) => hookFailed(state, hookError));
   };
 
   /**
@@ -415,10 +420,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * edgeMessages.preambleAbandoned, which the preamble reports (closedByServer), not as a header the client cut
    * short or a handshake reset (ECONNRESET), which blamed the client (hostile re-check).
    */
-  const preambleClosed = (conn: Conn, when: 'shutdownTimeout' | 'closed' | undefined): Error | undefined => {
-    const step = when !== undefined && !conn.state?.passed ? preambleUnderWay(conn.socket ?? conn.duplex) : undefined;
-    return step === undefined ? undefined : new RequestTimeoutError(edgeMessages.preambleAbandoned(step, when!));
-  };
+  const preambleClosed = (conn: Conn, when: 'shutdownTimeout' | 'closed' | undefined): Error | undefined =>
+    when !== undefined && !conn.state?.passed ? preambleAbandonedError(conn.socket ?? conn.duplex, when) : undefined;
 
   /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
   const prepareOwned = (socket: net.Socket): net.Socket => {
