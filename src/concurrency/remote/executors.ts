@@ -97,6 +97,13 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   // A @HandleError is waited for the server's shutdownTimeout at most, as in the server's process: past it,
   // the error is reported as one whose hook failed, saying so, and the request goes on closing.
   const limit = spec.shutdownTimeout;
+  // `err` of the request on `carrier`, reported here by its handler's own @HandleError; rejects with it, marked
+  // reported. Not when there is no hook, for a SystemExit, nor for a request the pool gave up on (reported then:
+  // what its handler meets later, the connection closed under it, is no news, as in the server's own process).
+  const reportHere = (instance: unknown, req: StreamRequest | DatagramRequest | MessageRequest, carrier: object | undefined, err: unknown): Promise<never> =>
+    def.hooks.handleError === undefined || isSystemExit(err) || wasAbandoned(carrier)
+      ? Promise.reject(err)
+      : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)));
   // `carrier`: what the request's scope, its report and its abandoning are kept on (its connection, or a
   // datagram's reply writer), for the pool's abandoning (worker-runtime's abandon: disposeAbandoned, reportedOn).
   const run = (req: StreamRequest | DatagramRequest | MessageRequest, verify = false, conn?: Duplex, trace?: Trace, carrier: object | undefined = conn, replyMade?: ReplyMade): Promise<void | 'rejected'> => {
@@ -127,19 +134,12 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
         const disposed = disposeAfterEnd(conn, scope).then(() => value);
         // A dispose() that throws after a request that went well is reported here, where it arose, on the request's
         // handler instance (API.md §3): the server's process ran @HandleError on a fresh instance, building
-        // request-scoped providers and singletons there for it (hostile run). Not for one the pool gave up on (reported then).
-        return def.hooks.handleError === undefined
-          ? disposed
-          : disposed.then(undefined, (err: unknown) => (isSystemExit(err) || wasAbandoned(carrier)
-            ? Promise.reject(err)
-            : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)))));
+        // request-scoped providers and singletons there for it (hostile run).
+        return def.hooks.handleError === undefined ? disposed : disposed.then(undefined, (err: unknown) => reportHere(instance, req, carrier, err));
       },
       (err: unknown) => {
-        // Abandoned by the pool (shutdownTimeout, close()): the server's process reported it then; what its handler
-        // meets later (the connection closed under it) is no news, as in the server's own process (handleErrorSafely).
-        const reported = def.hooks.handleError === undefined || isSystemExit(err) || (conn !== undefined && endedHealthCheck(conn, err)) || wasAbandoned(carrier)
-          ? Promise.reject(err)
-          : reportOn(carrier, err, attempt(() => handleErrorWithin(callHook(def, instance, 'handleError', err, req.clientAddress), def.handler.name, limit, err)));
+        // A health check that ended (a connection closed before its first byte) is no error of the handler's.
+        const reported = conn !== undefined && endedHealthCheck(conn, err) ? Promise.reject(err) : reportHere(instance, req, carrier, err);
         return reported.then(undefined, (final: unknown) => {
           replyAhead(replyMade, scope); // what the handler wrote before it threw is owed (finishRun)
           return disposeThenFail(disposeAfterEnd(conn, scope), final, carryReported);
