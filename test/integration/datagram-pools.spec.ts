@@ -47,8 +47,12 @@ describe.each([
     const elapsed = performance.now() - started;
     expect(new Set(replies.map((r) => r.replace(who, ''))).size).toBe(100);
     // While datagrams wait the pool grows by one worker per 50 ms at most (it went to maxThreads at once).
-    expect(server.stats().workers.length).toBeLessThanOrEqual(Math.min(8, 2 + Math.ceil(elapsed / 50)));
-    expect(server.stats().oversubscribed).toBe(0);
+    const { workers, oversubscribed } = server.stats();
+    expect(workers.length).toBeLessThanOrEqual(Math.min(8, 2 + Math.ceil(elapsed / 50)));
+    // Datagrams share a worker only once the pool is at maxThreads: on a loaded machine the burst outlasts the
+    // 300 ms the pool takes to grow to 8 (CI saw 4 shared), and the datagrams still waiting then share.
+    if (elapsed < 300) expect(oversubscribed).toBe(0); // too soon for the pool to be at 8
+    if (oversubscribed > 0) expect({ oversubscribed, workers: workers.length }).toEqual({ oversubscribed, workers: 8 });
   });
 
   test('close() ends the datagrams still waiting for a worker as routine RequestTimeoutErrors, as those running in one', async () => {
