@@ -2,7 +2,6 @@ import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { RequestTimeoutError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { microtask } from './event-loop';
 
 /**
  * The request's `wfile`: writes to a stream socket. Each `write()` resolves once the data has been handed
@@ -10,14 +9,18 @@ import { microtask } from './event-loop';
  *
  * Writes the handler does not await still go out, in order, before the connection closes. One of them
  * that fails (the client reset; a write after end()) never becomes an unhandled rejection: the writer
- * keeps the first such failure, and the lifecycle ends the request with it (`throwUnobservedFailure`),
- * so it reaches `@HandleError` like any other error of the request. A failure the handler awaited is
- * the handler's to deal with, and is not reported again.
+ * keeps it, and once the handler is done the lifecycle ends the request with the first one the handler
+ * never awaited (`throwUnobservedFailure`), so it reaches `@HandleError` like any other error of the
+ * request. A failure the handler awaited, caught or chained, whenever it did, is the handler's to deal
+ * with, and is not reported again.
  */
 export class StreamWriter {
   private ended = false;
-  /** The first failure of a write whose promise nobody awaited. */
-  private unobserved: Error | undefined;
+  /**
+   * The writes that failed, in order, judged when the handler is done (throwUnobservedFailure): a handler may
+   * await or catch one long after it failed. At most MAX_FAILURES are kept: past them the first is reported anyway.
+   */
+  private failures: Array<{ write: WritePromise<unknown>; error: Error }> | undefined;
   /** Writes not settled yet, and who waits for them to be (finishWrites). */
   private pending = 0;
   /** The latest tracked write (writes settle in order): what flush() waits for. */
@@ -161,28 +164,31 @@ export class StreamWriter {
     });
   }
 
+  /** Throws the first failed write nobody awaited, caught or chained (then() never called on it), if any. */
   private throwUnobservedFailure(): void {
-    const failure = this.unobserved;
-    this.unobserved = undefined;
-    if (failure) throw failure;
+    const failures = this.failures;
+    this.failures = undefined;
+    const unobserved = failures?.find((failure) => !failure.write.observed);
+    if (unobserved) throw unobserved.error;
   }
 
   /**
-   * A write's promise, marked as handled, that remembers its failure unless somebody awaits it. `await` on
-   * it (a Promise subclass) calls its `then` one microtask after the await itself, so a write that fails at
-   * once (after `end()`, on a closed connection) is judged a microtask later: else a failure the handler
-   * awaited and caught still ended the request through @HandleError.
+   * A write's promise, marked as handled, that keeps its failure for the handler's end, when it counts unless
+   * somebody asked for its outcome by then: judged at once (or a microtask later, as before), a write that
+   * failed at once (after `end()`, on a closed connection) and that the handler awaited after another await
+   * still ended the request through @HandleError.
    */
   private track<T = number>(executor: (resolve: (value: T) => void, reject: (err: Error) => void) => void, isWrite = true): Promise<T> {
     const write = new WritePromise<T>(executor);
     if (isWrite) this.last = write as unknown as WritePromise<number>;
     this.pending++;
-    Promise.prototype.then.call(write, this.settled, (err: Error) =>
-      microtask(() => {
-        if (!write.observed) this.unobserved ??= err;
-        this.settled();
-      }),
-    );
+    Promise.prototype.then.call(write, this.settled, (error: Error) => {
+      // A handler writing on in a loop to a connection gone: the ones it has already looked at make room; past
+      // MAX_FAILURES unlooked-at ones, the rest are not kept (the first of those is reported anyway).
+      if (this.failures !== undefined && this.failures.length >= MAX_FAILURES) this.failures = this.failures.filter((failure) => !failure.write.observed);
+      if ((this.failures ??= []).length < MAX_FAILURES) this.failures.push({ write, error });
+      this.settled();
+    });
     return write;
   }
 
@@ -281,6 +287,9 @@ export function deliveredBytes(socket: { bytesWritten?: number }): number {
 
 /** How long the end of a request waits for writes still on their way before it goes on. */
 const FLUSH_LIMIT_MS = 5000;
+
+/** Failed writes a StreamWriter keeps for the handler's end (see track). */
+const MAX_FAILURES = 64;
 
 /**
  * Writes `bytes` to `sink` and calls `done` once: at once when the kernel took them all (usually, for a

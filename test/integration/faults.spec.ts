@@ -106,6 +106,31 @@ describe.each(modes)('in $mode mode', (m) => {
     expect(reply).toBe(Array.from({ length: 10 }, (_, i) => `line ${i}\n`).join(''));
   });
 
+  test('a write that failed at once and that the handler awaits later, after another await, is the handler\'s: it is not reported again', async () => {
+    const errors: unknown[] = [];
+    const caught: string[] = [];
+    @TcpServer(0) @m.decorate()
+    class Patient {
+      @Handle() async handle(req: StreamRequest) {
+        await req.rfile.readline();
+        await req.wfile.write('bye\n');
+        await req.wfile.end();
+        const late = req.wfile.write('too late\n'); // fails at once: after end()
+        await sleep(20);
+        caught.push(await late.then(() => 'written', (err: Error) => err.message));
+      }
+      @HandleError() failed(err: unknown) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(Patient, { logger: { error: (m) => errors.push(m), warn: (m) => errors.push(m) } }));
+    expect((await streamExchange(target(s), 'hi\n', { halfClose: true })).toString()).toBe('bye\n');
+    await until(() => caught.length === 1, 5000);
+    await sleep(50); // the request's end, where an unobserved failure would be reported
+    expect(caught[0]).toMatch(/wfile\.end\(\)/);
+    // Before: judged a microtask after it failed, the write counted as unawaited and ended the request in @HandleError.
+    expect(errors).toEqual([]);
+    expect(s.stats().errors).toBe(0);
+  });
+
   test('an unawaited write that fails because the client reset ends that request through @HandleError, and the server goes on', async () => {
     const errors: Array<{ code?: string }> = [];
     let gate!: () => void;
