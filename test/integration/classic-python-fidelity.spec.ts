@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import {
   BaseServer, ConcurrentMixIn, DatagramRequestHandler, ForkingMixIn, ForkingTCPServer, ForkingUDPServer, StreamRequestHandler, TCPServer, ThreadingMixIn, ThreadingTCPServer,
-  UDPServer, UnixDatagramServer, UnixStreamServer,
+  ThreadingUDPServer, UDPServer, UnixDatagramServer, UnixStreamServer,
 } from '../../src/classic';
 import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClosedError } from '../../src/errors/errors';
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
@@ -130,6 +130,20 @@ describe('classic servers as Python has them', () => {
     expect((await datagramExchange({ host, port }, 'hi', undefined, 10000)).data.toString()).toBe('ok hi');
     await within(5000, 'handleError', (async () => { while (errors.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
     expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining('longer than one UDP datagram can carry') })]);
+  });
+
+  test.each([
+    ['UDPServer', () => new UDPServer(['127.0.0.1', 0], WhereDatagram)],
+    ['ThreadingUDPServer', () => new ThreadingUDPServer(['127.0.0.1', 0], WhereDatagram)],
+    ['ForkingUDPServer', () => new ForkingUDPServer(['127.0.0.1', 0], WhereDatagram)],
+  ] as const)('%s: a datagram handler\'s socket tells the server\'s address (Python\'s self.socket.getsockname())', async (_name, make) => {
+    const s = track(make() as BaseServer<any, any>);
+    await s.ready;
+    void s.serveForever(0.05);
+    const [host, port] = s.serverAddress as [string, number];
+    // Before: in a pool's worker the socket had send() only, and address() was a TypeError ending the request.
+    const reply = (await datagramExchange({ host, port }, 'sockname', undefined, 10000)).data.toString();
+    expect(JSON.parse(reply)).toEqual({ host: '127.0.0.1', port, family: 'IPv4' });
   });
 
   test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {

@@ -1,4 +1,5 @@
 import type * as net from 'node:net';
+import { isIPv6 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DatagramRequest, StreamRequest } from '../../bootstrap/request-objects';
 import type { Server } from '../../bootstrap/server';
@@ -12,7 +13,7 @@ import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
 import { disposeAfterEnd, disposeThenFail, holdsInstances } from '../../lifecycle/dispose-after-end';
-import type { ClientAddress } from '../../transports/address';
+import type { ClientAddress, ServerAddress } from '../../transports/address';
 import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { settledWithin } from '../../transports/event-loop';
@@ -311,7 +312,9 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
       // The reply goes back to the sender with the datagram's end; a pool's worker has no way to another client.
       // One reply datagram per request: a second send() would have been merged into the first (its boundary lost).
       let sent = false;
-      const replies: Pick<DatagramSocket, 'send'> = {
+      const replies: Pick<DatagramSocket, 'send' | 'address'> = {
+        // Python's self.socket.getsockname(): the server's address (it was a TypeError here, in the serial server not).
+        address: () => socketAddress(worker.serverAddress),
         send: async (bytes, to) => {
           if (to !== undefined && !sameAddress(to, client)) throw new Error(messages.datagramSendElsewhere(Handler.name, describeAddress(to), describeAddress(client)));
           if (sent) throw new Error(messages.datagramSendTwice(Handler.name, describeAddress(client)));
@@ -323,6 +326,11 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
     },
     dispose: () => Promise.resolve(), // no container: a classic handler builds what it uses
   };
+}
+
+/** The server's socket address as its own `address()` gives it: `{ host, port, family }`, or `{ path }`. */
+function socketAddress(server: ServerAddress): ClientAddress {
+  return 'path' in server ? { path: server.path } : { host: server.host, port: server.port, family: isIPv6(server.host) ? 'IPv6' : 'IPv4' };
 }
 
 /** `to` as host, port and path, whether given as a ClientAddress or as Python's `[host, port]` pair. */
