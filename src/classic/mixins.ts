@@ -224,6 +224,8 @@ function poolMixIn<B extends ServerClass>(
         const boundMs = this.shutdownTimeout === null ? Infinity : this.shutdownTimeout * 1000;
         const stopListening = (this as unknown as { stopListening?: () => Promise<void> }).stopListening;
         await (stopListening ? stopListening.call(this) : this.strategy.stopAccepting?.(false, true, boundMs));
+        // Those still in their PROXY header or TLS handshake close, as the serial server's do (no request began).
+        (this.strategy as { closePreambles?: () => void }).closePreambles?.();
         await settledWithin(this.strategy.drain(), boundMs);
       }
       await super.serverClose();

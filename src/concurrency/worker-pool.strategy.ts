@@ -419,6 +419,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     if (except === undefined) this.stopping = false; // the loop has stopped; a new serveForever() reads as usual
   }
 
+  /**
+   * A classic pool's serverClose() (Python's server_close() on a ThreadingMixIn/ForkingMixIn server), once the
+   * workers accept no more: the connections still in their PROXY header or TLS handshake in a worker close, as
+   * the server's own process closes its own (they held serverClose() for lineTimeout, 30 s); requests go on.
+   */
+  closePreambles(): void {
+    for (const slot of this.slots) slot.stopReading(true);
+  }
+
   stopReading(): void {
     this.stopping = true;
     for (const slot of this.slots) slot.stopReading();

@@ -24,7 +24,7 @@ export const edgeMessages = {
       ? ` Fix: give shutdownTimeout 1 s or more: shutdown lets a ${step} under way finish within 1 s.`
       : when === 'closed'
         ? ''
-        : ` Fix: await shutdown() before close() (it lets a ${step} under way finish within 1 s).`),
+        : ` Fix: await shutdown() before ${when === 'serverClose()' ? when : 'close()'} (it lets a ${step} under way finish within 1 s).`),
   proxyTimeout: (peer: ClientAddress, seconds: number) =>
     `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s (limits.lineTimeout). ` +
     `Fix: raise limits.lineTimeout, or check that the proxy sends a header.`,

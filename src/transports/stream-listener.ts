@@ -246,7 +246,7 @@ export class StreamListener {
   closeListening(): Promise<void> {
     const stopped = this.stopListening();
     for (const socket of this.queue.drain().map(([s]) => s)) socket.destroy();
-    for (const socket of this.preambles) closePreamble(socket);
+    for (const socket of this.preambles) closePreamble(socket, 'serverClose()');
     this.queue.wake();
     this.settled();
     return stopped;
@@ -462,6 +462,6 @@ function perClientKey(client: ClientAddress): string | undefined {
  * which the preamble reports (its closedByServer): it was reported as a header the client cut short
  * ("closed the connection in the middle of its header") or a handshake reset (ECONNRESET), which blamed the client.
  */
-function closePreamble(socket: net.Socket): void {
-  socket.destroy(preambleAbandonedError(socket, 'close()'));
+function closePreamble(socket: net.Socket, when = 'close()'): void {
+  socket.destroy(preambleAbandonedError(socket, when));
 }

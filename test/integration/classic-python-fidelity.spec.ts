@@ -133,6 +133,30 @@ describe('classic servers as Python has them', () => {
   });
 
   test.each([
+    ['TCPServer', () => new TCPServer(['127.0.0.1', 0], WhereStream, { proxyProtocol: true })],
+    ['ThreadingTCPServer', () => new ThreadingTCPServer(['127.0.0.1', 0], WhereStream, { proxyProtocol: true })],
+    ['ForkingTCPServer', () => new ForkingTCPServer(['127.0.0.1', 0], WhereStream, { proxyProtocol: true })],
+  ] as const)('%s with the PROXY protocol: serverClose() by itself closes a connection part-way through its header at once, saying so', async (_name, make) => {
+    const s = track(make() as BaseServer<any, any>);
+    const said: string[] = [];
+    s.logger = { error: (m: string) => said.push(m), warn: (m: string) => said.push(m), info: () => undefined, debug: () => undefined };
+    await s.ready;
+    const loop = s.serveForever(0.05).catch((e: unknown) => e);
+    const client = net.connect(s.serverAddress[1] as number, '127.0.0.1');
+    client.on('error', () => undefined);
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    client.write('PROXY TCP4 203.0.113.7 ');
+    await new Promise((r) => setTimeout(r, 300));
+    // Before: in a pool's worker the connection held serverClose() until limits.lineTimeout (30 s), then was
+    // reported as the proxy's fault ("no complete header within 30 s").
+    await within(5000, 'serverClose()', Promise.resolve(s.serverClose()));
+    await within(5000, 'the client to be closed', closed);
+    await within(5000, 'the report', (async () => { while (said.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+    expect(said).toEqual([expect.stringMatching(/RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its PROXY header when serverClose\(\) was called, so it was closed: no request had begun .*Fix: await shutdown\(\) before serverClose\(\)/)]);
+    await within(5000, 'serveForever()', loop);
+  });
+
+  test.each([
     ['UDPServer', () => new UDPServer(['127.0.0.1', 0], WhereDatagram)],
     ['ThreadingUDPServer', () => new ThreadingUDPServer(['127.0.0.1', 0], WhereDatagram)],
     ['ForkingUDPServer', () => new ForkingUDPServer(['127.0.0.1', 0], WhereDatagram)],

@@ -39,8 +39,12 @@ export type ToWorker =
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
   | { t: 'eof'; id: number; error?: SerializedError }
-  /** Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). */
-  | { t: 'stop'; id: number }
+  /**
+   * Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). `preamble`:
+   * a classic pool's serverClose() instead: the connection is closed if it is still in its PROXY header or TLS
+   * handshake (as the server's own process closes those), and left alone once it is a request.
+   */
+  | { t: 'stop'; id: number; preamble?: true }
   /** The main thread handed write `seq`, and every write before it, to the kernel (or failed to write `seq`). */
   | { t: 'written'; id: number; seq: number; error?: SerializedError }
   /** A datagram request: the reply comes back in `done`. */

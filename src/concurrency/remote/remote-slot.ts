@@ -442,13 +442,14 @@ export abstract class RemoteSlot {
 
   /**
    * Shutdown: the running requests' reads stop waiting at the next boundary. A bridged connection keeps
-   * relaying, so the rest of a request already on its way still arrives.
+   * relaying, so the rest of a request already on its way still arrives. `preamblesOnly`: a classic pool's
+   * serverClose(): only the connections still in their PROXY header or TLS handshake close.
    */
-  stopReading(): void {
+  stopReading(preamblesOnly = false): void {
     for (const running of this.running.values()) {
       // A bridged connection first relays what the kernel already holds, so bytes that arrived before
       // shutdown reach the worker before 'stop' does.
-      const stop = () => this.running.get(running.id) === running && this.post({ t: 'stop', id: running.id });
+      const stop = () => this.running.get(running.id) === running && this.post(preamblesOnly ? { t: 'stop', id: running.id, preamble: true } : { t: 'stop', id: running.id });
       if (running.socket) afterPollPhase(stop);
       else stop();
     }

@@ -716,7 +716,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       default: {
         const conn = conns.get(msg.id);
         if (!conn) return; // a late message for a finished request
-        if (msg.t === 'stop') {
+        if (msg.t === 'stop' && msg.preamble) {
+          // serverClose() by itself: as the server's own process closes the connections still in their preamble
+          // (stream-listener's closeListening), not waiting lineTimeout (30 s) for a header that may never come.
+          if (!conn.state?.passed) closeConn(conn, preambleAbandonedError(conn.socket ?? conn.duplex, 'serverClose()'));
+        } else if (msg.t === 'stop') {
           conn.stopped = true;
           const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
