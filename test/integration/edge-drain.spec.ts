@@ -214,6 +214,20 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.destroy();
   }, 120000);
 
+  test('a third signal ends the process at once, with its own exit code, not at the 2 s bound the second gave', async () => {
+    const server = await startFixture('hung-hooks-server.ts', { env: { HUNG_MODE: 'serial' }, children: started });
+    child = server.child;
+    const inFlight = await drainingWith(server, 'hang\n', 'HungHooks');
+    await new Promise((r) => setTimeout(r, 800)); // past the half-second in which a repeat is taken for a copy
+    child.kill('SIGTERM');
+    await within(10000, 'the second signal handled', server.seen('HungHooks: SIGTERM again during the drain: closing now'));
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    // Before: ignored; the process exited at the second signal's 2 s bound, with its 143.
+    expect(await within(10000, 'exit', server.exited)).toBe(130);
+    inFlight.destroy();
+  }, 120000);
+
   test('a signal while close() still waits for a singleton\'s dispose() exits 143, not by the signal (Node\'s default, once the listeners were gone)', async () => {
     const server = await startFixture('hung-hooks-server.ts', { children: started });
     child = server.child;
