@@ -263,6 +263,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected takeUnservedBeforeShutdown(): Array<[Req, ClientAddress]> {
     return [];
   }
+  /**
+   * close() while the loop serves: takes the requests accepted (datagrams received) and still queued behind a
+   * request that had not finished, which the loop owed service (those before shutdown() when `shutdownBegan`,
+   * else all), to be closed and reported. Those accepted after shutdown() stay Python's backlog: closed unreported.
+   */
+  protected takeQueuedAtClose(_shutdownBegan: boolean): Array<[Req, ClientAddress]> {
+    return [];
+  }
 
   // ---- the loop ----
 
@@ -543,10 +551,16 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   close(): Promise<void> {
     this.closing ??= (async () => {
       const loop = this.loop;
+      // Accepted while the loop served, still queued behind a request: closed unserved, and said (a serial server
+      // reset them unreported at a second signal or a close(): hostile run).
+      const unserved = loop && !loop.ended ? this.takeQueuedAtClose(this.shutdownRequested) : [];
       if (loop) {
         this.shutdownRequested = true;
         this.wakeLoop();
       }
+      const reported = unserved.map(([request, clientAddress]) =>
+        this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unservedAtClose(this.closedBySignal !== undefined ? this.logName : this.constructor.name, this.closedBySignal, this.servesDatagrams))).catch(() => undefined),
+      );
       await this.ready.catch(() => undefined);
       await this.serverClose();
       const pending = [...(this.strategy.pendingVerdicts?.() ?? [])]; // the strategy's close() stops waiting for them
@@ -556,6 +570,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       // A pool's close() ends its drain, and so the loop, while @Verify verdicts are still pending here: they
       // were dropped unreported (hostile run: datagrams accepted, then neither answered nor counted anywhere).
       else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(`${this.constructor.name}.close()`, this.servesDatagrams)));
+      await Promise.all(reported);
       this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();
     return this.closing;

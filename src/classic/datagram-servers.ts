@@ -140,6 +140,12 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     this.queuedAtShutdown = 0;
   }
 
+  protected override takeQueuedAtClose(shutdownBegan: boolean): Array<[DatagramRequestTuple, ClientAddress]> {
+    const left: Array<[DatagramRequestTuple, ClientAddress]> = [];
+    for (let n = shutdownBegan ? this.queuedAtShutdown : this.queue.length; n > 0 && this.queue.length > 0 && this.socket; n--) left.push(this.getRequest());
+    return left;
+  }
+
   /** shutdownTimeout passed with datagrams received before shutdown() still queued: each is reported (unanswered), as a stream server's. */
   protected override takeUnservedBeforeShutdown(): Array<[DatagramRequestTuple, ClientAddress]> {
     const left: Array<[DatagramRequestTuple, ClientAddress]> = [];
@@ -206,7 +212,7 @@ export class UnixDatagramServer extends DatagramServer<string> {
 
   protected createSocket(): DatagramSocket {
     return createUnixDatagramSocket({
-      path: boundPath(this.serverAddress, true),
+      path: boundPath(this.serverAddress),
       maxPacketSize: this.maxPacketSize,
       owner: this.logName,
       mode: this.socketMode,

@@ -216,6 +216,14 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     this.shutdownMark = undefined;
   }
 
+  protected override takeQueuedAtClose(shutdownBegan: boolean): Array<[net.Socket, ClientAddress]> {
+    const left: Array<[net.Socket, ClientAddress]> = [];
+    const mark = shutdownBegan ? this.shutdownMark : undefined;
+    if (shutdownBegan && mark === undefined) return left;
+    for (let next = this.takeQueued(mark); next; next = this.takeQueued(mark)) left.push(next);
+    return left;
+  }
+
   /** Called for every connection accepted (refused ones included), as soon as it is. Default: nothing; the decorator layer counts here. */
   connectionAccepted(): void {}
 

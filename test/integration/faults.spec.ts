@@ -7,10 +7,11 @@ import 'reflect-metadata';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import {
   bootstrap, Concurrent, ConfigurationError, Finish, Framing, Handle, HandleError, OnMessage, Injectable, InjectionError, RequestTimeoutError, Server,
-  StreamRequest, TcpServer, UnixStreamServer, Verify,
+  DatagramRequest, StreamRequest, TcpServer, UdpServer, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
 import { connect, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
@@ -722,4 +723,87 @@ describe('a handler module that starts its server without the isWorker() guard',
     expect(serverError).not.toMatch(/Reason:\s+the worker exited with code 1/);
     expect(stderr).not.toMatch(/EPIPE|Uncaught|could not start|before it was ready/);
   }, 70000);
+});
+
+describe('a serial server closed while a connection waits behind a request (hostile run: reset unreported)', () => {
+  const serve = servingInTests<Server>();
+
+  test.each([
+    ['close()', /^TCPServer\.close\(\) was called while the connection, accepted before, still waited to be served behind a request that had not finished: it was closed unserved\. Fix: await shutdown\(\) before close\(\)/],
+  ])('%s: the queued connection is closed and reported through @HandleError; one accepted after shutdown() began is not', async (_how, said) => {
+    const seen: string[] = [];
+    let busy!: () => void;
+    const running = new Promise<void>((r) => (busy = r));
+    @TcpServer(0)
+    class Slow {
+      @Handle() async handle(req: StreamRequest) {
+        const line = (await req.rfile.readline()).toString();
+        if (line === 'slow\n') {
+          busy();
+          await sleep(3000);
+        }
+        await req.wfile.write(line);
+      }
+      @HandleError() failed(e: Error) { seen.push(e.message); }
+    }
+    const s = serve(await bootstrap(Slow, { logger: { error: () => undefined, warn: () => undefined } }));
+    const loop = serve.loopOf(s);
+    const first = await connect(target(s));
+    first.on('error', () => undefined);
+    first.write('slow\n');
+    await within(5000, 'the first request in its handler', running);
+    const queued = await connect(target(s));
+    queued.on('error', () => undefined);
+    const queuedClosed = new Promise((r) => queued.once('close', r));
+    queued.write('queued\n');
+    await until(() => s.stats().accepted === 2, 5000);
+    const stopping = s.shutdown(); // waits for the request in flight; the queued connection is owed service
+    const late = await connect(target(s)); // accepted after shutdown() began: Python's backlog, closed unreported
+    late.on('error', () => undefined);
+    late.write('late\n');
+    await until(() => s.stats().accepted === 3, 5000);
+    await within(10000, 'close()', s.close());
+    await within(5000, 'the queued client closed', queuedClosed);
+    await within(10000, 'shutdown()', stopping);
+    await within(10000, 'the loop', loop);
+    late.destroy();
+    // Before: only the request in flight was reported; the queued connection, whole request sent, was reset unsaid.
+    expect(seen.filter((m) => said.test(m))).toHaveLength(1);
+    expect(seen).toHaveLength(2); // and the request in flight, abandoned
+    first.destroy();
+  });
+
+  test('a datagram queued behind a request when close() is called is reported as dropped unanswered', async () => {
+    const seen: string[] = [];
+    let busy!: () => void;
+    const running = new Promise<void>((r) => (busy = r));
+    @UdpServer(0)
+    class SlowUdp {
+      @Handle() async handle(req: DatagramRequest) {
+        if (req.data.toString() === 'slow') {
+          busy();
+          await sleep(3000);
+        }
+        await req.wfile.write(req.data);
+      }
+      @HandleError() failed(e: Error) { seen.push(e.message); }
+    }
+    const s = serve(await bootstrap(SlowUdp, { logger: { error: () => undefined, warn: () => undefined } }));
+    const loop = serve.loopOf(s);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('slow', port, host);
+      await within(5000, 'the first datagram in its handler', running);
+      client.send('queued', port, host);
+      // Counted in accepted only once the loop takes it: the queue of the classic server underneath tells it has arrived.
+      await until(() => (s as unknown as { classic: { queuedRequests: number } }).classic.queuedRequests === 1, 5000);
+      await within(10000, 'close()', s.close());
+      await within(10000, 'the loop', loop);
+    } finally {
+      client.close();
+    }
+    expect(seen.filter((m) => /^UDPServer\.close\(\) was called while the datagram, received before, still waited to be served behind a request that had not finished: it was dropped unanswered\./.test(m))).toHaveLength(1);
+    expect(seen).toHaveLength(2);
+  });
 });
