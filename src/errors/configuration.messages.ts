@@ -188,7 +188,7 @@ export const configurationMessages = {
     `${decorator} on ${cls}: ${option} ${show(value)} is not ${text.requirement}${numberInString(value, text)}. Fix: ${text.fix}`,
   pathTooLong: (decorator: string, cls: string, path: string, bytes: number, datagram = false) =>
     `${decorator} on ${cls}: path ${show(path)} is ${bytes} bytes long, and a Unix socket path must be shorter ` +
-    `than 108 bytes, an abstract name ('\\0name') at most ${datagram ? '107 for a datagram socket' : '108'} (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+    `than 108 bytes${datagram ? '' : ", an abstract name ('\\0name') at most 108"} (sun_path). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
   optionOrder: (decorator: string, cls: string, small: string, smallValue: number, big: string, bigValue: number) =>
     `${decorator} on ${cls}: ${small} ${smallValue} is more than ${big} ${bigValue}. Fix: raise ${big} or lower ${small}.`,
 

@@ -79,7 +79,8 @@ async function statAt(path: string, owner: string): Promise<Stats | undefined> {
 
 /** The checks made before anything is touched (length, directory); false for an abstract name, which has no file. */
 async function checkPathPlace(path: string, owner: string, datagram: boolean): Promise<boolean> {
-  if (!fitsSunPath(path, datagram)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
+  if (datagram && isAbstract(path)) throw new ConfigurationError(text.abstractDatagram(owner, path));
+  if (!fitsSunPath(path)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
   if (isAbstract(path)) return false; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const dir = dirname(path);
   // The directory, symbolic links followed (libuv would say EACCES for a missing one)
@@ -249,11 +250,20 @@ const SUN_PATH_BYTES = 108;
 
 /**
  * Whether `path` fits sun_path: its 108 bytes hold a file path and its NUL (at most 107 bytes), or an abstract
- * name with its leading NUL and no end (at most 108 bytes, the NUL included). For a datagram socket
- * (`datagram`), 107 bytes either way: node-unix-socket, which binds them, refuses an abstract name of 108.
+ * name with its leading NUL and no end (at most 108 bytes, the NUL included). A datagram socket takes no abstract
+ * name (abstractDatagramName).
  */
-export function fitsSunPath(path: string, datagram = false): boolean {
-  return Buffer.byteLength(path) <= (isAbstract(path) && !datagram ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
+export function fitsSunPath(path: string): boolean {
+  return Buffer.byteLength(path) <= (isAbstract(path) ? SUN_PATH_BYTES : SUN_PATH_BYTES - 1);
+}
+
+/**
+ * Whether `path` is an abstract name given to a Unix datagram socket, which sockserve refuses: node-unix-socket
+ * binds it padded with NUL bytes to 108 bytes (measured: /proc/net/unix lists '@name@@@…'), so clients naming it
+ * '\0name' are refused (ECONNREFUSED), while the server said it listened (hostile run).
+ */
+export function abstractDatagramName(path: string): boolean {
+  return isAbstract(path);
 }
 
 /**
@@ -262,10 +272,10 @@ export function fitsSunPath(path: string, datagram = false): boolean {
  * later chdir() moved to: a relative path left the server's socket file behind. The server's address stays
  * as given, as Python's. An abstract name, or a path whose absolute form is too long, is kept as it is.
  */
-export function boundPath(path: string, datagram = false): string {
+export function boundPath(path: string): string {
   if (isAbstract(path) || isAbsolute(path)) return path;
   const absolute = resolve(path);
-  return fitsSunPath(absolute, datagram) ? absolute : path;
+  return fitsSunPath(absolute) ? absolute : path;
 }
 
 /**
@@ -395,11 +405,18 @@ function describe(stats: Stats): string {
   return 'device file';
 }
 
+/** The ConfigurationError's text for an abstract name given to a Unix datagram server (decorator and runtime checks). */
+export function abstractDatagramText(owner: string, path: string): string {
+  return `${owner}: path ${JSON.stringify(path)} is a name in Linux's abstract namespace, which a Unix datagram server cannot take: node-unix-socket, which binds Unix datagram sockets, binds an abstract name padded with NUL bytes to 108 bytes, so a client that sends to '\\0name' (Python, socat, any other program) is refused (ECONNREFUSED) while the server says it listens. ` +
+    `Fix: give a Unix datagram server a filesystem path (abstract names work for Unix stream servers).`;
+}
+
 const text = {
   tooLong: (owner: string, path: string, bytes: number, datagram = false) =>
     `${owner}: the Unix socket path ${JSON.stringify(path)} is ${bytes} bytes long, and a Unix socket path must be ` +
-    `shorter than 108 bytes, an abstract name ('\\0name') at most ${datagram ? '107 for a datagram socket' : '108'} (sun_path; the kernel would bind a truncated ` +
+    `shorter than 108 bytes${datagram ? '' : ", an abstract name ('\\0name') at most 108"} (sun_path; the kernel would bind a truncated ` +
     `one). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
+  abstractDatagram: (owner: string, path: string) => abstractDatagramText(owner, path),
   badDirectory: (owner: string, path: string, dir: string, code: string) =>
     `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} ` +
     (code === 'ENOENT'

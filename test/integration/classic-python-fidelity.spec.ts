@@ -132,6 +132,14 @@ describe('classic servers as Python has them', () => {
     expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining('longer than one UDP datagram can carry') })]);
   });
 
+  test('UnixDatagramServer at an abstract name is a ConfigurationError from ready: node-unix-socket binds it padded to 108 bytes, which other clients cannot reach', async () => {
+    const s = track(new UnixDatagramServer(`\0sockserve-abstract-${process.pid}`, DatagramRequestHandler));
+    const failed = await s.ready.then(() => undefined, (e: unknown) => e);
+    // Before: it said it listened, and a Python or socat client sending to '\0name' got ECONNREFUSED (hostile run).
+    expect(failed).toBeInstanceOf(ConfigurationError);
+    expect((failed as Error).message).toMatch(/^UnixDatagramServer: path ".*" is a name in Linux's abstract namespace, which a Unix datagram server cannot take/);
+  });
+
   test.each([
     ['TCPServer', () => new TCPServer(['127.0.0.1', 0], WhereStream, { proxyProtocol: true })],
     ['ThreadingTCPServer', () => new ThreadingTCPServer(['127.0.0.1', 0], WhereStream, { proxyProtocol: true })],
