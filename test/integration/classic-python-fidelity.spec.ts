@@ -531,16 +531,14 @@ describe('classic servers as Python has them', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  test("a path in Linux's abstract namespace ('\\0name') binds and serves, leaving no file", async () => {
+  test("a path in Linux's abstract namespace ('\\0name') binds a UnixStreamServer and serves, leaving no file", async () => {
     const name = `\0sockserve-abstract-${process.pid}-${Date.now()}`;
     class Echo extends StreamRequestHandler { override async handle() { await this.wfile.write(await this.rfile.readline()); } }
     const s = track(new UnixStreamServer(name, Echo));
     await s.ready;
     serve(s);
     expect((await streamExchange({ path: name }, 'hi\n', { halfClose: true })).toString()).toBe('hi\n');
-    const d = track(new UnixDatagramServer(`${name}-d`, DatagramRequestHandler));
-    await d.ready;
-    expect(d.serverAddress).toBe(`${name}-d`);
+    // A UnixDatagramServer takes none (a ConfigurationError, below): node-unix-socket binds it padded to 108 bytes.
   });
 
   test('bind failures name the server, the address and a fix, and keep their code', async () => {
