@@ -6,7 +6,7 @@ import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import type { LevelledLogger } from '../observability/logger';
 import { ServerMetrics, ServerStats } from '../observability/server-metrics';
-import { formatAddress, ServerAddress, toServerAddress } from '../transports/address';
+import { describeServerAddress, ServerAddress, toServerAddress } from '../transports/address';
 
 export type { ServerStats, WorkerStats } from '../observability/server-metrics';
 /** The counters a server keeps (its `counters`): increment fields in place; see ServerMetrics. */
@@ -190,7 +190,7 @@ export class Server implements AsyncDisposable {
    * of `a`, by default the bound address (`serverAddress`, which throws before the server is bound).
    */
   describeAddress(a: ServerAddress = this.serverAddress): string {
-    return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
+    return describeServerAddress(a);
   }
 
   /**

@@ -42,6 +42,11 @@ export function toServerAddress(classic: unknown): ServerAddress {
   return { host, port };
 }
 
+/** A server's address as log lines give it: `host:port` (an IPv6 host in brackets, `[::1]:9000`) or the Unix path. */
+export function describeServerAddress(a: ServerAddress): string {
+  return 'path' in a ? a.path : formatAddress({ host: a.host, port: a.port, family: a.host.includes(':') ? 'IPv6' : 'IPv4' });
+}
+
 export function isUnixAddress(a: ClientAddress): a is UnixAddress {
   return typeof (a as UnixAddress).path === 'string';
 }

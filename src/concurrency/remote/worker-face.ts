@@ -1,5 +1,6 @@
+import { inspect } from 'node:util';
 import type { ServerMetrics } from '../../observability/server-metrics';
-import type { ServerAddress } from '../../transports/address';
+import { describeServerAddress, type ServerAddress } from '../../transports/address';
 
 /**
  * `req.server` in a worker thread or child process: the running server's face as far as it reaches
@@ -10,6 +11,8 @@ import type { ServerAddress } from '../../transports/address';
  */
 export class WorkerServerFace {
   serverAddress: ServerAddress = { path: '' };
+  /** The handler class's name, as the server's own `handlerName`. */
+  handlerName = '';
   /** @internal The worker's counters (its WorkerReporter's), where handlers' messages are counted. */
   counters: ServerMetrics | undefined;
 
@@ -49,6 +52,25 @@ export class WorkerServerFace {
 
   stats(): never {
     throw elsewhere('stats()');
+  }
+
+  /** As the server's: `host:port` or the Unix path, of `a` (by default the server's address). */
+  describeAddress(a: ServerAddress = this.serverAddress): string {
+    return describeServerAddress(a);
+  }
+
+  /** As the server's: `Echo on 127.0.0.1:9000` (it read `[object Object]` in a worker: new-user run). */
+  toString(): string {
+    return `${this.handlerName} on ${this.describeAddress()}`;
+  }
+
+  /** As the server's: `{ handler, address }`, not the worker's counters (all 0) and request id. */
+  toJSON(): { handler: string; address: ServerAddress } {
+    return { handler: this.handlerName, address: this.serverAddress };
+  }
+
+  [inspect.custom](): string {
+    return `Server { handler: '${this.handlerName}', address: ${this.describeAddress()} }`;
   }
 }
 

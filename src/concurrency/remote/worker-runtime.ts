@@ -129,6 +129,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       channel.post({ t: 'shutdown', id, ask });
     });
   });
+  face.handlerName = spec.owner ?? spec.exportName;
   try {
     executor = loadExecutor(spec);
   } catch (err) {

@@ -1,0 +1,47 @@
+/**
+ * `req.server` in a worker thread or child process says of itself what the server does (its name, address,
+ * `${server}`, JSON), as sockserve/testing's worker face does: a handler that logged `req.server.describeAddress()`
+ * passed its TestServer test and threw in production (new-user run on Node 22).
+ */
+import 'reflect-metadata';
+import { bootstrap, Server } from '../../src';
+import { TestServer } from '../../src/testing';
+import { ChildTellsServer, ThreadTellsServer } from '../fixtures/face-handlers';
+import { streamExchange } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
+
+describe.each([
+  ['@Threading', ThreadTellsServer],
+  ['@Forking', ChildTellsServer],
+])('req.server in a %s worker', (_mode, Handler) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test('has the server\'s handlerName, describeAddress(), toString() and toJSON()', async () => {
+    const s = serve(await bootstrap(Handler));
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    const told = JSON.parse((await streamExchange({ host, port }, 'tell\n', { halfClose: true, ms: 15000 })).toString());
+    // Before: describeAddress was no function (a TypeError ending the request), handlerName undefined,
+    // `${server}` '[object Object]', and JSON the worker's own counters, all 0.
+    expect(told).toEqual({
+      text: `${Handler.name} on 127.0.0.1:${port}`,
+      name: Handler.name,
+      address: `127.0.0.1:${port}`,
+      json: { handler: Handler.name, address: { host: '127.0.0.1', port } },
+    });
+    expect(told.text).toBe(String(s));
+  });
+
+  test('says the same of itself under sockserve/testing', async () => {
+    const t = await TestServer.create(Handler);
+    try {
+      const c = t.connect();
+      c.write('tell\n');
+      const told = JSON.parse((await c.readAll()).toString());
+      expect(told.name).toBe(Handler.name);
+      expect(told.text).toBe(String(t.server));
+      expect(told.json).toEqual({ handler: Handler.name, address: t.server.serverAddress });
+    } finally {
+      await t.close();
+    }
+  });
+});
