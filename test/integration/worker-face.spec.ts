@@ -6,8 +6,10 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
 import { TestServer } from '../../src/testing';
-import { ChildTellsServer, ThreadTellsServer } from '../fixtures/face-handlers';
-import { streamExchange } from '../helpers/clients';
+import { ChildTellsServer, ThreadTellsServer, ThreadWithLoudResource } from '../fixtures/face-handlers';
+import type { ChildProcess } from 'node:child_process';
+import { streamExchange, within } from '../helpers/clients';
+import { startFixture } from '../helpers/fixture-process';
 import { servingInTests } from '../helpers/serving';
 
 describe.each([
@@ -44,4 +46,21 @@ describe.each([
       await t.close();
     }
   });
+});
+
+describe('a worker thread ended by close()', () => {
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
+  test('writes all its console output first: a singleton\'s dispose() logging three lines shows three (terminate() cut them off: hostile run)', async () => {
+    const server = await startFixture('loud-dispose-server.ts', { children: started, env: { SOCKSERVE_LOUD_TAG: 'fixture' } });
+    const reply = await streamExchange({ host: '127.0.0.1', port: server.port }, 'hi\n', { halfClose: true, ms: 15000 });
+    expect(reply.toString()).toBe('hi\n'); // the singleton exists now
+    server.child.kill('SIGTERM');
+    expect(await within(15000, 'exit', server.exited)).toBe(0);
+    const lines = server.out().split('\n').filter((l) => l.startsWith('loud dispose'));
+    expect(lines).toEqual([1, 2, 3].map((i) => `loud dispose line ${i} of 3 (fixture)`));
+  }, 60000);
 });

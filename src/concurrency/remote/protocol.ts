@@ -97,7 +97,9 @@ export type ToWorker =
   /** Stop accepting (close this worker's listener after a poll phase); `stop`: shutdown, stop reading every connection too. Answered by `unlistened`. */
   | { t: 'unlisten'; stop: boolean }
   /** SIGTERM's drainDelay began: connections accepted here close PROXY LOCAL health checks unanswered. */
-  | { t: 'draining' };
+  | { t: 'draining' }
+  /** The pool ends this worker: it exits by itself now (a thread: its console output still on its way goes out first). */
+  | { t: 'exit' };
 
 export type FromWorker =
   | { t: 'ready' }

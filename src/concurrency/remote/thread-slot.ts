@@ -7,6 +7,9 @@ import { MessageBatch } from './message-batch';
 import { RemoteSlot } from './remote-slot';
 import type { WorkerLaunch } from './worker-launch';
 
+/** Milliseconds a responsive thread has to exit by itself when the pool ends it, before terminate(). */
+const SELF_EXIT_MS = 1000;
+
 /** The messages a thread's MessageBatch gathers: those of relayed connections and datagrams, built by sockserve. */
 const BATCHED = new Set<ToWorker['t']>(['stream', 'data', 'eof', 'written', 'stop', 'dgram']);
 
@@ -37,8 +40,14 @@ export class ThreadSlot extends RemoteSlot {
       this.leaving = true;
     });
     // terminate() makes a thread exit with code 1, which would read as a failure: say what happened.
-    this.worker.once('exit', (code) => this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code }));
+    this.worker.once('exit', (code) => {
+      this.threadExited = true;
+      this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code });
+    });
   }
+
+  /** The thread's 'exit' has come. */
+  private threadExited = false;
 
   /** The thread's id, kept: Worker.threadId reads -1 once the thread has exited. */
   private readonly threadId: number;
@@ -54,11 +63,33 @@ export class ThreadSlot extends RemoteSlot {
   /** Set by kill(): the thread was ended by terminate(), by the pool or its watchdog. */
   private terminated = false;
 
-  /** terminate() stops a thread whose event loop is blocked too: `unresponsive` changes nothing here. */
-  async kill(_unresponsive = false): Promise<void> {
+  /**
+   * Ends the thread. A responsive one is asked to exit by itself first (process.exit() there, within
+   * SELF_EXIT_MS): terminate() cut off its console output still on its way to the main thread (a singleton's
+   * dispose() logging three lines showed one: hostile run). terminate() ends the rest, a blocked one too.
+   */
+  async kill(unresponsive = false): Promise<void> {
+    const askable = !unresponsive && !this.dead && this.started && !this.threadExited;
+    if (askable) {
+      this.batch.flush();
+      this.worker.postMessage({ t: 'exit' } satisfies ToWorker);
+    }
     this.dead = true;
     this.terminated = true;
+    if (askable && (await this.exitsWithin(SELF_EXIT_MS))) return;
     await this.worker.terminate();
+  }
+
+  /** Resolves true once the thread has exited, false after `ms`. */
+  private exitsWithin(ms: number): Promise<boolean> {
+    if (this.threadExited) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   }
 
   /**

@@ -639,6 +639,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return listen(msg, handle);
       case 'unlisten':
         return unlisten(msg.stop);
+      case 'exit':
+        return channel.exit(0);
       case 'draining':
         draining = true;
         return;
