@@ -7,6 +7,7 @@ import { stopReaderOf } from '../classic/reader-registry';
 import { datagramRequest, DatagramRequestTuple } from '../classic/request-handler';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { Container, Provider } from '../container';
+import { show } from '../errors/configuration.messages';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { overrideTransport } from '../decorators/class-decorator.factory';
@@ -356,8 +357,8 @@ export class TestServer {
    * a socket. Throws ConfigurationError on a datagram transport, ServerClosedError after close().
    */
   connect(from: TestClientAddress = this.defaultClient): TestConnection {
-    const clientAddress = withFamily(from);
     if (this.isDatagram) throw new ConfigurationError(notFor(this.def, 'connect()', 'a datagram transport', 'datagram(data, from)'));
+    const clientAddress = withFamily(this.checkClient('connect()', from));
     this.assertOpen('connect()');
     const [server, client] = memoryPipe();
     server.on('error', () => undefined); // a reset surfaces through the request's reads, as on a socket
@@ -377,8 +378,8 @@ export class TestServer {
    * transport, ServerClosedError after close().
    */
   async datagram(data: string | Buffer, sender: TestClientAddress = this.defaultClient): Promise<Buffer | undefined> {
-    const from = withFamily(sender);
     if (!this.isDatagram) throw new ConfigurationError(notFor(this.def, 'datagram()', 'a stream transport', 'connect()'));
+    const from = withFamily(this.checkClient('datagram()', sender));
     this.assertOpen('datagram()');
     let reply: Buffer | undefined;
     // A reply the real socket could not send fails here as there (a handler's test passed where production
@@ -434,6 +435,24 @@ export class TestServer {
   }
 
   /** The client a test that names none connects or sends from: as the real transport would report one. */
+  /**
+   * `from` as the transport's clients are: `{ host, port }` over TCP and UDP, `{ path }` over Unix sockets; another
+   * shape is a TypeError naming both (a `{ path }` given to a UDP server reached the handler with no host, and failed
+   * there with "Cannot read properties of undefined": hostile run).
+   */
+  private checkClient(member: string, from: TestClientAddress): TestClientAddress {
+    const unix = this.def.transport.kind === 'unix-stream' || this.def.transport.kind === 'unix-dgram';
+    const a = from as { host?: unknown; port?: unknown; path?: unknown } | null | undefined;
+    const fits = unix
+      ? typeof a?.path === 'string' && a.host === undefined
+      : typeof a?.host === 'string' && a.host !== '' && Number.isInteger(a.port) && (a.port as number) >= 0 && (a.port as number) <= 65535 && a.path === undefined;
+    if (fits) return from;
+    const kind = unix ? 'a Unix socket' : this.isDatagram ? 'UDP' : 'TCP';
+    const want = unix ? "{ path } (a socket path, '' for an unbound client)" : '{ host, port } (an IP address and a port)';
+    const example = unix ? "{ path: '/tmp/client.sock' }" : "{ host: '203.0.113.9', port: 5000 }";
+    throw new TypeError(`TestServer.${member}: ${this.def.handler.name} is served on ${kind}, whose clients are ${want}; got ${show(from)}. Fix: pass ${example}, or leave it out for the default client.`);
+  }
+
   private get defaultClient(): ClientAddress {
     const kind = this.def.transport.kind;
     return { ...(kind === 'unix-stream' || kind === 'unix-dgram' ? DEFAULT_UNIX_CLIENT : DEFAULT_IP_CLIENT) };

@@ -86,6 +86,24 @@ describe('TestServer: a handler served in memory', () => {
     expect(events).toEqual(['verify 203.0.113.9', 'setup 203.0.113.9', 'message a', 'message time', 'finish']);
   });
 
+  test('a client address of the other transport\'s shape is a TypeError naming both, before any hook runs (hostile run: a { path } to a UDP server failed in the handler)', async () => {
+    const ran: string[] = [];
+    @UdpServer(7100) class Udp { @Handle() handle(req: DatagramRequest) { ran.push(String(req.clientAddress.host)); } }
+    @TcpServer(7101) class Tcp { @Handle() handle() { ran.push('tcp'); } }
+    @UnixDatagramServer('/tmp/sockserve-harness-shape.sock') class UnixDgram { @Handle() handle() { ran.push('unix'); } }
+    const udp = await serve(Udp);
+    await expect(udp.datagram('x', { path: '/x' })).rejects.toThrow(new TypeError('TestServer.datagram(): Udp is served on UDP, whose clients are { host, port } (an IP address and a port); got {"path":"/x"}. Fix: pass { host: \'203.0.113.9\', port: 5000 }, or leave it out for the default client.'));
+    await expect(udp.datagram('x', { host: '203.0.113.9' } as never)).rejects.toThrow(/got \{"host":"203\.0\.113\.9"\}/);
+    const tcp = await serve(Tcp);
+    expect(() => tcp.connect({ path: '/x' })).toThrow(/^TestServer\.connect\(\): Tcp is served on TCP, whose clients are \{ host, port \}/);
+    const unix = await serve(UnixDgram);
+    // Before: accepted, and the handler saw a Unix server's client with a host and a port.
+    await expect(unix.datagram('x', { host: '1.2.3.4', port: 5 })).rejects.toThrow(/^TestServer\.datagram\(\): UnixDgram is served on a Unix socket, whose clients are \{ path \}/);
+    expect(ran).toEqual([]);
+    expect(await udp.datagram('x', { host: '203.0.113.9', port: 5 })).toBeUndefined();
+    expect(ran).toEqual(['203.0.113.9']);
+  });
+
   test('a client address may leave its family out, as the contract\'s example does: it follows from the host', async () => {
     const seen: unknown[] = [];
     const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
