@@ -99,13 +99,15 @@ export const messages = {
         `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
         `shutdown), or raise shutdownTimeout.`,
   unserved: (seconds: number, datagram = false) =>
-    (datagram
+    datagram
       ? `the datagram was received before shutdown began but still waited to be served ${seconds} s later ` +
-        `(shutdownTimeout), behind requests that had not finished, so it was dropped unanswered. Fix: make handlers `
+        `(shutdownTimeout), behind requests that had not finished, so it was dropped unanswered. Fix: make handlers ` +
+        `return (bound what they await with a timeout), serve datagrams side by side (@Concurrent, @Threading, ` +
+        `@Forking), or raise shutdownTimeout.`
       : `the connection was accepted before shutdown began but still waited to be served ${seconds} s later ` +
-        `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers `) +
-    `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
-    `@Threading, @Forking), or raise shutdownTimeout.`,
+        `(shutdownTimeout), behind requests that had not finished, so it was closed unserved. Fix: make handlers ` +
+        `return when their reads end (they see EOF at shutdown), serve connections at once (@Concurrent, ` +
+        `@Threading, @Forking), or raise shutdownTimeout.`,
   /** `after`: givenUpWhen's. */
   verifyAbandoned: (after: number | string, datagram = false) =>
     `@Verify had not settled ${givenUpWhen(after)}, ` +
