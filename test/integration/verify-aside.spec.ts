@@ -7,12 +7,15 @@ import 'reflect-metadata';
 import { bootstrap, RequestTimeoutError, Server } from '../../src';
 import { workerAcceptMechanism } from '../../src/runtime';
 import {
-  errorsSeen, StallingTcpConcurrent, StallingTcpThreads, StallingUdpConcurrent, StallingUdpThreads, verifies,
+  errorsSeen, StallingTcpConcurrent, StallingTcpThreads, StallingUdpChildren, StallingUdpConcurrent, StallingUdpThreads, verifies,
 } from '../fixtures/verify-handlers';
 import { connect, datagramExchange, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 function target(s: Server): Target & { port: number } {
   const a = s.serverAddress as { host: string; port: number };
@@ -93,6 +96,37 @@ describe.each([
       expect(errorsSeen.get(Handler)).toEqual([expect.any(RequestTimeoutError)]);
       expect((errorsSeen.get(Handler)![0] as Error).message).toMatch(/^@Verify had not settled when UDPServer\.close\(\) was called, so the datagram was dropped unanswered/);
       expect(s.stats()).toMatchObject({ accepted: 1, clientErrors: 1, errors: 0, active: 0 });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('UDP, @Forking: a child that reads the socket runs @Verify itself', () => {
+  const serve = servingInTests<Server>();
+  let file: string;
+  beforeEach(() => {
+    file = path.join(os.tmpdir(), `sockserve-verify-errors-${process.pid}-${Date.now()}`);
+    process.env.SOCKSERVE_VERIFY_ERRORS = file;
+  });
+  afterEach(() => {
+    delete process.env.SOCKSERVE_VERIFY_ERRORS;
+    fs.rmSync(file, { force: true });
+  });
+
+  test('a datagram whose @Verify has not settled at shutdownTimeout is reported as such, not as a handler still running (hostile run)', async () => {
+    const s = serve(await bootstrap(StallingUdpChildren, { shutdownTimeout: 0.5 }));
+    const client = dgram.createSocket('udp4');
+    try {
+      client.send('never', target(s).port, '127.0.0.1');
+      expect(String((await datagramExchange(target(s), 'next', undefined, 10000)).data)).toBe('next');
+      await until(() => s.stats().active === 1, 5000);
+      await within(10000, 'shutdown', s.shutdown());
+      await until(() => fs.existsSync(file), 5000);
+      // Before: "the datagram's handler was still running in its forking worker when shutdownTimeout passed".
+      expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toEqual([
+        expect.stringMatching(/^RequestTimeoutError: @Verify had not settled when shutdownTimeout passed after shutdown began, so the datagram was dropped unanswered and no other hook ran\. Fix:/),
+      ]);
     } finally {
       client.close();
     }

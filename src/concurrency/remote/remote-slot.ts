@@ -341,9 +341,12 @@ export abstract class RemoteSlot {
     // A worker serves one server's requests: all datagrams or all connections
     const datagrams = [...this.running.values()].some((running) => isDatagram(running.request));
     const error = serializeError(this.crashError(undefined, datagrams));
+    // Why, for a request the worker finds was no handler's yet (a @Verify that had not settled, a preamble under way):
+    // datagrams too, whose @Verify a child that reads them runs (it was reported as a handler still running: hostile run).
+    const why = reason !== 'recycled' ? { why: reason === 'close' ? ('closed' as const) : ('shutdownTimeout' as const) } : {};
     this.post(datagrams
-      ? { t: 'abandon', error, closeFirst: reason === 'close', replied: serializeError(this.crashError(undefined, 'replied')) }
-      : { t: 'abandon', error, closeFirst: reason === 'close', ...(reason !== 'recycled' ? { why: reason === 'close' ? 'closed' : 'shutdownTimeout' } : {}) });
+      ? { t: 'abandon', error, closeFirst: reason === 'close', replied: serializeError(this.crashError(undefined, 'replied')), ...why }
+      : { t: 'abandon', error, closeFirst: reason === 'close', ...why });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {

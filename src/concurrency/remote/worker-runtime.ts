@@ -349,7 +349,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       : inPreamble !== undefined
         ? serializeError(inPreamble)
         : verifying
-          ? serializeError(new RequestTimeoutError(messages.verifyAbandoned(why!)))
+          ? serializeError(new RequestTimeoutError(messages.verifyAbandoned(why!, conn.socket === undefined && conn.duplex === undefined)))
           : given;
     state.abandoned = true;
     const { id, ending, replyHere } = state;
