@@ -119,7 +119,49 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
   } catch (err) {
     throw cannot(`its value cannot be copied (${(err as Error).message})`);
   }
-  spec.values.push({ token: key, symbolKey: typeof provide === 'symbol', value: provider.useValue });
+  // A Buffer crosses as a Uint8Array: made a Buffer again in the worker. Anything else that a copy would not keep
+  // whole (a class instance arrived as a plain object without its methods, and the handler failed on its first call:
+  // new-user run) is refused.
+  const buffer = Buffer.isBuffer(provider.useValue);
+  const lost = buffer ? undefined : partCopiedWithoutItsClass(provider.useValue, 'the value');
+  if (lost !== undefined) throw cannot(messages.valueLosesClass(lost));
+  spec.values.push({ token: key, symbolKey: typeof provide === 'symbol', value: provider.useValue, ...(buffer ? { buffer: true as const } : {}) });
+}
+
+/** The prototypes whose objects a structured clone (how workers get their values) copies as what they are. */
+const COPIED_WHOLE = new Set<object | null>([
+  null, Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype, ArrayBuffer.prototype,
+  DataView.prototype, Boolean.prototype, Number.prototype, String.prototype, Error.prototype, EvalError.prototype, RangeError.prototype,
+  ReferenceError.prototype, SyntaxError.prototype, TypeError.prototype, URIError.prototype,
+  ...[Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((t) => t.prototype),
+]);
+
+/**
+ * Where in `value` (named `where`) is an object a structured clone copies without its class, as what that is
+ * ("the value.db is a DbPool instance"), or undefined when every part arrives as it is: a class instance, a
+ * Buffer (a Uint8Array there) or a custom Error arrive as other things, their methods gone.
+ */
+function partCopiedWithoutItsClass(value: unknown, where: string, seen = new Set<object>()): string | undefined {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return undefined;
+  seen.add(value);
+  const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
+  if (!COPIED_WHOLE.has(proto)) {
+    const name = Buffer.isBuffer(value) ? 'Buffer' : proto?.constructor?.name || 'class';
+    return `${where} is a ${name} instance`;
+  }
+  const parts: Array<[unknown, string]> =
+    value instanceof Map
+      ? [...value].flatMap(([k, v]): Array<[unknown, string]> => [[k, `a key of ${where}`], [v, `${where}.get(${typeof k === 'string' ? JSON.stringify(k) : '…'})`]])
+      : value instanceof Set
+        ? [...value].map((v): [unknown, string] => [v, `a member of ${where}`])
+        : Array.isArray(value) || proto === Object.prototype || proto === null
+          ? Object.keys(value).map((k): [unknown, string] => [(value as Record<string, unknown>)[k], Array.isArray(value) ? `${where}[${k}]` : `${where}.${k}`])
+          : [];
+  for (const [part, at] of parts) {
+    const lost = partCopiedWithoutItsClass(part, at, seen);
+    if (lost !== undefined) return lost;
+  }
+  return undefined;
 }
 
 function portableToken(provide: unknown, files: Array<string | undefined>): PortableToken | undefined {

@@ -240,6 +240,9 @@ export const messages = {
   workerLoadFailed: (name: string, mode: string, reason: string) =>
     `${name}: the ${mode} worker could not load the handler. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
+  /** `lost`: strategies.ts' partCopiedWithoutItsClass, e.g. 'the value.db is a DbPool instance'. */
+  valueLosesClass: (lost: string) =>
+    `${lost}, which a worker would get as a copy of its fields without its class (its methods gone: structured clone)`,
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +

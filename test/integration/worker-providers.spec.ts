@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { bootstrap, ConfigurationError, Injectable, Server } from '../../src';
-import { Loud, MemoryStore, ProvidedChild, ProvidedThread, Store } from '../fixtures/provided-handlers';
+import { Loud, MemoryStore, ProvidedChild, ProvidedThread, Store, ValueChild, ValueThread } from '../fixtures/provided-handlers';
 import { streamExchange } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 
@@ -35,5 +35,39 @@ describe.each([
     await expect(unreachable).rejects.toThrow(/provider for Store cannot be used in worker threads or child processes: Unreachable is not exported/);
     const factory = bootstrap(Handler, { providers: [{ provide: Store, useFactory: () => new MemoryStore() }, { provide: 'loud', useClass: Loud }] });
     await expect(factory).rejects.toThrow(/provider for Store cannot be used .*: a factory is a function of this process/);
+  });
+});
+
+class DbPool {
+  size = 4;
+  constructor(readonly url: string) {}
+  query() { return this.url; }
+}
+
+describe.each([
+  { mode: 'thread', Handler: ValueThread },
+  { mode: 'child process', Handler: ValueChild },
+])('useValue providers in a $mode', ({ Handler }) => {
+  const serve = servingInTests<Server>((s) => expect(s.stats().workers.length).toBe(0));
+
+  test('a class instance, anywhere in the value, is a ConfigurationError naming where: a copy would lose its class (new-user run: bootstrap passed, the handler got a plain object without query())', async () => {
+    for (const [value, where] of [
+      [new DbPool('pg://x'), 'the value is a DbPool instance'],
+      [{ pools: [1, { db: new DbPool('pg://y') }] }, 'the value.pools[1].db is a DbPool instance'],
+      [new Map([['main', new DbPool('pg://z')]]), 'the value.get("main") is a DbPool instance'],
+      [{ key: Buffer.from('k') }, 'the value.key is a Buffer instance'],
+    ] as const) {
+      const started = bootstrap(Handler, { providers: [{ provide: 'value', useValue: value }] });
+      await expect(started).rejects.toBeInstanceOf(ConfigurationError);
+      await expect(started).rejects.toThrow(`the provider for "value" cannot be used in worker threads or child processes: ${where}, which a worker would get as a copy of its fields without its class`);
+    }
+  });
+
+  test('a Buffer value arrives as a Buffer; plain data (objects, arrays, Maps, Dates) as it is', async () => {
+    const s = serve(await bootstrap(Handler, { providers: [{ provide: 'value', useValue: Buffer.from('secret') }] }));
+    const a = s.serverAddress as { host: string; port: number };
+    // A structured clone gave a Uint8Array, whose String() is '115,101,…'.
+    expect((await streamExchange(a, 'hi\n', { halfClose: true, ms: 10000 })).toString()).toBe('true secret');
+    await expect(bootstrap(Handler, { providers: [{ provide: 'value', useValue: { n: 1, at: new Date(), m: new Map([[1, [2]]]), s: new Set(['x']) } }] }).then((t) => t.close())).resolves.toBeUndefined();
   });
 });

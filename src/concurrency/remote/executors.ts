@@ -82,7 +82,10 @@ export function loadExecutor(spec: WorkerSpec): Executor {
 function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
   const def = explore(handler);
   const container = new Container([
-    ...spec.values.map(({ token, symbolKey, value }) => ({ provide: symbolKey ? Symbol.for(token) : token, useValue: value })),
+    ...spec.values.map(({ token, symbolKey, value, buffer }) => ({
+      provide: symbolKey ? Symbol.for(token) : token,
+      useValue: buffer ? Buffer.from((value as Uint8Array).buffer, (value as Uint8Array).byteOffset, (value as Uint8Array).byteLength) : value,
+    })),
     ...spec.classes.map(({ token, useClass, scope }) => ({ provide: tokenOf(token), useClass: loadClass(useClass), ...(scope ? { scope } : {}) })),
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });

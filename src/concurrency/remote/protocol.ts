@@ -224,7 +224,8 @@ export interface WorkerSpec {
   source: string;
   exportName: string;
   /** useValue providers whose token is a string or a Symbol.for() symbol: rebuilt in the worker. */
-  values: Array<{ token: string; symbolKey?: boolean; value: unknown }>;
+  /** `buffer`: the value is a Buffer, which crosses as a plain Uint8Array: the worker makes it a Buffer again. */
+  values: Array<{ token: string; symbolKey?: boolean; value: unknown; buffer?: true }>;
   /** useClass providers: the class (and a class token) found again by module path and export name. */
   classes: Array<{ token: PortableToken; useClass: ClassRef; scope?: 'singleton' | 'transient' | 'request' }>;
   reader: { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null };
