@@ -238,7 +238,7 @@ export const messages = {
     `Fix: keep slow or blocking work (connecting to a database, reading large files) out of the module's top level, ` +
     `or do it lazily on the first request; the bound is heartbeatTimeout, at least 30 s.`,
   workerLoadFailed: (name: string, mode: string, reason: string) =>
-    `${name}: the ${mode} worker could not load the handler. Reason:\n  ${indent(reason)}` +
+    `${name}: the ${mode} worker could not load the handler${/\bprovider\b/.test(reason) ? ' and its providers' : ''}. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
   /** `lost`: strategies.ts' partCopiedWithoutItsClass, e.g. 'the value.db is a DbPool instance'. */
   valueLosesClass: (lost: string) =>

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import { bootstrap, ConfigurationError, Injectable, Server } from '../../src';
 import { Loud, MemoryStore, ProvidedChild, ProvidedThread, Store, ValueChild, ValueThread } from '../fixtures/provided-handlers';
 import { streamExchange } from '../helpers/clients';
@@ -70,4 +72,20 @@ describe.each([
     expect((await streamExchange(a, 'hi\n', { halfClose: true, ms: 10000 })).toString()).toBe('true secret');
     await expect(bootstrap(Handler, { providers: [{ provide: 'value', useValue: { n: 1, at: new Date(), m: new Map([[1, [2]]]), s: new Set(['x']) } }] }).then((t) => t.close())).resolves.toBeUndefined();
   });
+});
+
+describe('an ES module whose worker handler gets a provider class it does not export', () => {
+  test('the error names the provider class and says to export it, not the handler\'s Fix (new-user run)', async () => {
+    const fixture = path.join(__dirname, '..', 'fixtures', 'esm', 'unexported-provider.mjs');
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
+    );
+    expect(stdout).not.toContain('started');
+    expect(code).toBe(1);
+    // Before: "Hidden is no longer exported from …", then the handler's Fix (declare it in a module that loads alone).
+    expect(stderr).toContain('ConfigurationError: UsesHidden: the threading worker could not load the handler and its providers. Reason:');
+    expect(stderr).toContain(`the useClass of the provider for "db", Hidden, is not exported from ${fixture}, and a worker loads it from there by name. Fix: export it from that module (export class Hidden …).`);
+    expect(stderr).not.toContain('no longer exported');
+  }, 70000);
 });

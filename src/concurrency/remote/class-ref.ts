@@ -77,9 +77,19 @@ export function loadWorkerModules(spec: WorkerSpec, refused?: (error: Error) => 
 /** In a worker: the exports of a module loadWorkerModules() loaded (or a CommonJS one, required now). */
 export { moduleExports };
 
-/** In a worker: the class `ref` names, loaded by module path. */
-export function loadClass(ref: ClassRef): new (...args: any[]) => unknown {
+/**
+ * In a worker: the class `ref` names, loaded by module path. `what` it is, for the error when that module does
+ * not export it (an ES module's exports cannot be read before: the server's process takes the class for exported).
+ */
+export function loadClass(ref: ClassRef, what: string): new (...args: any[]) => unknown {
   const cls = moduleExports(ref.source)[ref.exportName];
-  if (typeof cls !== 'function') throw new Error(`${ref.exportName} is no longer exported from ${ref.source}`);
+  if (typeof cls !== 'function') {
+    // It said "no longer exported" and "could not load the handler", with the handler's Fix, of a provider class
+    // never exported (new-user run, ES modules).
+    throw new Error(
+      `${what}, ${ref.exportName}, is not exported from ${ref.source}, and a worker loads it from there by name. ` +
+        `Fix: export it from that module (export class ${ref.exportName} …).`,
+    );
+  }
   return cls as new (...args: any[]) => unknown;
 }

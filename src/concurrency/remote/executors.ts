@@ -86,7 +86,7 @@ function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
       provide: symbolKey ? Symbol.for(token) : token,
       useValue: buffer ? Buffer.from((value as Uint8Array).buffer, (value as Uint8Array).byteOffset, (value as Uint8Array).byteLength) : value,
     })),
-    ...spec.classes.map(({ token, useClass, scope }) => ({ provide: tokenOf(token), useClass: loadClass(useClass), ...(scope ? { scope } : {}) })),
+    ...spec.classes.map(({ token, useClass, scope }) => ({ provide: tokenOf(token), useClass: loadClass(useClass, `the useClass of the provider for ${tokenText(token)}`), ...(scope ? { scope } : {}) })),
   ]);
   container.register({ provide: def.handler, useClass: def.handler as new (...a: any[]) => unknown, scope: 'transient' });
   container.validate(def.handler);
@@ -357,7 +357,12 @@ function describeAddress(to: unknown): string {
 function tokenOf(token: PortableToken): string | symbol | Function {
   if (token.kind === 'string') return token.key;
   if (token.kind === 'symbol') return Symbol.for(token.key);
-  return loadClass(token.ref);
+  return loadClass(token.ref, 'a provider\'s token class');
+}
+
+/** A provider's token as messages name it: "'db'", Symbol.for('db'), or the class's name. */
+function tokenText(token: PortableToken): string {
+  return token.kind === 'string' ? JSON.stringify(token.key) : token.kind === 'symbol' ? `Symbol.for(${JSON.stringify(token.key)})` : token.ref.exportName;
 }
 
 /** `step()` as a promise: its value, or its synchronous throw as a rejection. */
