@@ -13,7 +13,7 @@ const indent = (text: string) => text.replace(/^/gm, '  ');
 /** How a token is written inside `{ provide: ..., useValue: ... }` in a fix. */
 function provideFix(token: unknown, display: string): string {
   if (typeof token === 'string') {
-    return `Fix: add { provide: '${token.replace(/'/g, "\\'")}', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`;
+    return `Fix: add { provide: '${token.replace(/'/g, "\\'")}', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`;
   }
   const what = typeof token === 'symbol' ? 'symbol' : 'Token';
   return (

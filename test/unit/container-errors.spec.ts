@@ -32,7 +32,7 @@ describe('Container error messages', () => {
   it('names the class, the parameter and the provider to add for an unknown string token', () => {
     expect(errorLines(() => new Container().resolve(EchoHandler))).toEqual([
       `Cannot resolve parameter #1 of EchoHandler's constructor: no provider for token "Config". ` +
-        `Fix: add { provide: 'Config', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`,
+        `Fix: add { provide: 'Config', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`,
     ]);
   });
 
@@ -56,7 +56,7 @@ describe('Container error messages', () => {
   it('reports an unknown token asked for directly', () => {
     expect(errorLines(() => new Container().resolve('Port'))).toEqual([
       `Cannot resolve "Port": no provider is registered for this token. ` +
-        `Fix: add { provide: 'Port', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`,
+        `Fix: add { provide: 'Port', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`,
     ]);
     expect(errorLines(() => new Container().resolve(undefined as unknown as string))).toEqual([
       `container.resolve(): undefined is not a token; a token is a class, a string, a symbol or a Token ` +
@@ -165,7 +165,7 @@ describe('Container error messages', () => {
     expect(errorLines(() => new Container().resolve(Handler))).toEqual([
       `Cannot resolve parameter #0 of Handler's constructor. Reason:`,
       `  Cannot resolve parameter #1 of Service's constructor: no provider for token "Db". ` +
-        `Fix: add { provide: 'Db', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`,
+        `Fix: add { provide: 'Db', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`,
     ]);
   });
 
@@ -290,7 +290,7 @@ describe('Container error messages', () => {
     const c = new Container([{ provide: 'Db', useFactory: (url: string) => url, inject: ['Url'] }]);
     expect(errorLines(() => c.resolve('Db'))).toEqual([
       `Cannot resolve inject[0] of the factory for "Db": no provider for token "Url". ` +
-        `Fix: add { provide: 'Url', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`,
+        `Fix: add { provide: 'Url', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`,
     ]);
   });
 });

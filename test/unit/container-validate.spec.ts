@@ -109,7 +109,7 @@ describe('Container.validate', () => {
     expect(built).toEqual([]);
     expect(fromValidate).toEqual(errorLines(() => c.createRequestScope().resolve(Handler)));
     expect(fromValidate[0]).toBe(`Cannot resolve parameter #1 of Handler's constructor: no provider for token "Config". ` +
-      `Fix: add { provide: 'Config', useValue: ... } (or useClass / useFactory) to bootstrap's providers.`);
+      `Fix: add { provide: 'Config', useValue: ... } (or useClass, or, outside @Threading and @Forking, useFactory) to bootstrap's providers.`);
   });
 
   it('catches a cycle and a scope widening without building the classes involved', () => {
