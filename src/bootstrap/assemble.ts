@@ -176,7 +176,7 @@ export function assembleServer(
     /** An abandoned request publishes its request.end (with the error) before its connection is released. */
     protected endAbandoned(request: unknown, error: Error): Promise<void> {
       if (typeof request === 'object' && request !== null) requestAbandoned(request, error);
-      return super.endAbandoned(request, error);
+      return super.endAbandoned(request, error).then(() => wiring.disposeAbandoned(request));
     }
 
     closeRequest(request: unknown): Promise<void> | void {

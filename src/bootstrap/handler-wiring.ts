@@ -7,7 +7,7 @@ import { RESOLVED } from '../lifecycle/resolved';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../framing/message-request';
 import { stampCloseAsked } from '../transports/connection-stamps';
 import { callHook, decoratedLifecycle, finishWritesOf, handleErrorWithin } from '../lifecycle/run-decorated';
-import { disposeAfterEnd, disposeThenFail, whileDisposing } from '../lifecycle/dispose-after-end';
+import { disposeAfterEnd, disposeThenFail, holdsInstances, whileDisposing } from '../lifecycle/dispose-after-end';
 import type { HandlerDefinition, HookName } from '../metadata/definition';
 import type { ClientAddress } from '../transports/address';
 import { preambleFacts } from '../transports/connection-preamble';
@@ -209,6 +209,7 @@ export class HandlerWiring {
       }
     }
     const { instance, req, scope } = ctx;
+    this.scopes.set(request, scope); // for disposeAbandoned: a handler that never returns never disposes it
     const reply = req instanceof DatagramRequest ? req.wfile : req instanceof MessageRequest ? req.datagramReply : undefined;
     const hooked = this.hasHook('handleError');
     if (reply) {
@@ -241,6 +242,20 @@ export class HandlerWiring {
       }
       return done ? done.then(disposed, failed) : disposed();
     }, failed);
+  }
+
+  /** Each running request's scope (runRequest), for disposeAbandoned. */
+  private readonly scopes = new WeakMap<object, RequestScope>();
+
+  /**
+   * `request` was abandoned (shutdownTimeout, close(), a second signal): its handler may never return to dispose
+   * its request scope, so it is disposed now, as a worker disposes its abandoned requests' (every request-scoped
+   * instance is disposed: new-user run, a second signal under @Concurrent left one undisposed). What it throws is
+   * the abandoned request's, already reported. Idempotent, as a scope's dispose() is.
+   */
+  disposeAbandoned(request: unknown): Promise<void> {
+    const scope = typeof request === 'object' && request !== null ? this.scopes.get(request) : undefined;
+    return scope === undefined || !holdsInstances(scope) ? Promise.resolve() : scope.dispose().catch(() => undefined);
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {

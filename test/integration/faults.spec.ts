@@ -71,6 +71,43 @@ describe.each(modes)('in $mode mode', (m) => {
     await s.close();
   });
 
+  test('a request abandoned at close() has its request-scoped instances disposed, though its handler never returns (new-user run)', async () => {
+    const disposed: number[] = [];
+    let made = 0;
+    let handlers = 0;
+    @Injectable({ scope: 'request' })
+    class PerRequest {
+      readonly id = ++made;
+      dispose() { disposed.push(this.id); }
+    }
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    @TcpServer(0) @m.decorate()
+    class Stuck {
+      constructor(readonly mine: PerRequest) {}
+      @Handle() async handle(req: StreamRequest) {
+        await req.rfile.readline();
+        handlers = this.mine.id;
+        running();
+        await new Promise(() => undefined); // never returns
+      }
+      @HandleError() failed() { /* reported: abandoned (on a fresh instance, with a PerRequest of its own) */ }
+    }
+    const s = await bootstrap(Stuck, { logger: { error: () => undefined, warn: () => undefined } });
+    const loop = s.serveForever(0.05);
+    const c = await connect(target(s));
+    c.on('error', () => undefined);
+    c.write('x\n');
+    await within(5000, 'the handler', started);
+    await within(10000, 'close()', s.close());
+    await within(10000, 'the loop', loop);
+    // Before: never disposed (a worker disposed its abandoned requests' scopes; the server's process did not).
+    expect(handlers).toBe(1);
+    expect(disposed).toContain(1);
+    expect(disposed.length).toBe(made); // every one built, the @HandleError's too
+    c.destroy();
+  });
+
   test('a @Verify abandoned at shutdownTimeout that throws later reaches @HandleError once', async () => {
     const seen: string[] = [];
     @TcpServer(0) @m.decorate()
