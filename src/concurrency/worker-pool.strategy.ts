@@ -25,6 +25,8 @@ const DATAGRAMS_WAITING_MAX = 1024;
  */
 const DATAGRAMS_IN_POOL_MAX = 4096;
 /** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
+/** How long close() waits for the workers that accept to close their listeners before it ends them anyway (ms). */
+const UNLISTEN_AT_CLOSE_MS = 1000;
 const GROW_AFTER_MS = 50;
 /** After START_ATTEMPTS workers in a row failed to start, how long before a new connection may try again (ms). */
 const START_RETRY_MS = 1000;
@@ -463,6 +465,16 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     clearTimeout(this.growTimer);
     this.rejectWaiting('close');
     for (const waiter of [...this.acceptedWaiters]) waiter(false); // a handleRequest() waiting for a worker's request returns
+    // Workers that accept stop first (bounded: one whose event loop is blocked cannot answer, and is ended below): a
+    // child went on accepting and serving new clients while close() ended the others' requests, its singletons' dispose()
+    // took up to 5 s more (hostile run).
+    const shared = this.shared;
+    if (shared && !shared.closed) {
+      shared.accepting = false;
+      shared.closed = true;
+      const listening = [...this.slots].filter((s) => s.listening && !s.dead).map((s) => s.unlisten(false));
+      if (!this.closingUrgently) await settledWithin(Promise.all(listening), UNLISTEN_AT_CLOSE_MS);
+    }
     await Promise.all([...this.slots].map((s) => this.retire(s, 'close')));
     while (this.ending.size > 0) await Promise.all([...this.ending]);
   }

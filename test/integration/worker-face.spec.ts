@@ -6,7 +6,8 @@
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
 import { TestServer } from '../../src/testing';
-import { ChildTellsServer, ThreadTellsServer, ThreadWithLoudResource } from '../fixtures/face-handlers';
+import * as net from 'node:net';
+import { ChildSlowToEnd, ChildTellsServer, ThreadTellsServer, ThreadWithLoudResource } from '../fixtures/face-handlers';
 import type { ChildProcess } from 'node:child_process';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
@@ -62,5 +63,27 @@ describe('a worker thread ended by close()', () => {
     expect(await within(15000, 'exit', server.exited)).toBe(0);
     const lines = server.out().split('\n').filter((l) => l.startsWith('loud dispose'));
     expect(lines).toEqual([1, 2, 3].map((i) => `loud dispose line ${i} of 3 (fixture)`));
+  }, 60000);
+});
+
+describe('close() of a @Forking server whose children accept themselves', () => {
+  test('refuses new clients at once, while its children still end (a child went on accepting and serving them: hostile run)', async () => {
+    const s = await bootstrap(ChildSlowToEnd);
+    const loop = s.serveForever(0.05);
+    const { host, port } = s.serverAddress as { host: string; port: number };
+    expect((await streamExchange({ host, port }, 'hi\n', { halfClose: true, ms: 15000 })).toString()).toBe('hi\n'); // its singleton exists now
+    const closing = s.close();
+    await new Promise((r) => setTimeout(r, 300)); // the child's singleton takes 1.5 s to dispose
+    const late = await new Promise<string>((resolve) => {
+      const c = net.connect(port, host);
+      let got = '';
+      c.on('connect', () => c.end('late\n'));
+      c.on('data', (d) => (got += d));
+      c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      c.on('close', () => resolve(got === '' ? 'closed' : `served ${JSON.stringify(got)}`));
+    });
+    await within(15000, 'close()', closing);
+    await within(5000, 'the loop', loop);
+    expect(['ECONNREFUSED', 'ECONNRESET', 'closed']).toContain(late);
   }, 60000);
 });
