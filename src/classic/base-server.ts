@@ -564,7 +564,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       await this.ready.catch(() => undefined);
       await this.serverClose();
       const pending = [...(this.strategy.pendingVerdicts?.() ?? [])]; // the strategy's close() stops waiting for them
-      await this.strategy.close(this.closedBySignal !== undefined);
+      await this.strategy.close(this.closedBySignal !== undefined, this.closedBySignal);
       // Every connection is closed now: a loop still waiting on a request that never finishes gives it up.
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed', pending);
       // A pool's close() ends its drain, and so the loop, while @Verify verdicts are still pending here: they

@@ -124,7 +124,7 @@ export interface ConcurrencyStrategy<Req> {
   /**
    * Releases whatever the strategy owns (threads, children). Idempotent. `urgent`: a second signal during the
    * drain closes the server now (bootstrap's handleSignals), within a bound: a worker that does not answer is
-   * not given a grace to exit by itself.
+   * not given a grace to exit by itself. `signal`: that second signal, for what the requests it ends are told.
    */
-  close(urgent?: boolean): Promise<void>;
+  close(urgent?: boolean, signal?: string): Promise<void>;
 }

@@ -453,8 +453,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     for (const waiter of [...this.waiters.splice(0), ...this.datagramWaiters.splice(0)]) waiter.reject(error);
   }
 
-  async close(urgent = false): Promise<void> {
+  async close(urgent = false, signal?: string): Promise<void> {
     this.closed = true;
+    // The requests a second signal's close ends say so, as the server's own process's do (they read as a plain close: hostile run).
+    if (signal !== undefined) for (const slot of this.slots) slot.closedBySignal = { owner: this.handlerName, signal };
     this.closingUrgently ||= urgent;
     this.unwatchInterest?.();
     this.unwatchInterest = undefined;

@@ -149,6 +149,8 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     // went unreported and the server never said it closed (hostile run, 6 of 6).
     expect(server.out()).toMatch(/RequestTimeoutError /);
     expect(server.out()).toContain('info DrainEcho: closed');
+    // Said as what happened, as the server's own process says it (it read as a plain close(): hostile run).
+    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: a second signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
   }, 120000);
 
   test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {

@@ -225,6 +225,8 @@ export abstract class RemoteSlot {
   private unresponsiveFor: number | undefined;
   /** Why the pool ended this worker on purpose (end()): its connections then fail with that, not as a crash. */
   private endReason: 'shutdownTimeout' | 'close' | 'recycled' | 'retired' | undefined;
+  /** The close that ends this worker is a second signal's during handleSignals' drain (the server's log name, the signal). */
+  closedBySignal: { owner: string; signal: string } | undefined;
   /** The server of the requests this worker ended on purpose: where a 'hook-failed' after their `done` goes. */
   private abandonedFor: RemoteServer | undefined;
   private nextId = 0;
@@ -690,6 +692,8 @@ export abstract class RemoteSlot {
    */
   private crashError(detail = 'was ended', datagram: boolean | 'replied' = false): Error {
     const reason = this.endReason;
+    const signalled = this.closedBySignal;
+    if (reason === 'close' && signalled !== undefined && datagram !== 'replied') return new RequestTimeoutError(messages.abandonedBySignal(signalled.owner, signalled.signal, datagram));
     if (reason === 'shutdownTimeout' || reason === 'close' || reason === 'recycled') return new RequestTimeoutError(messages.workerEnded(this.mode, reason, datagram));
     const cause = this.lastError;
     if (cause instanceof WorkerCrashedError && datagram !== 'replied') {
