@@ -56,10 +56,26 @@ export class BaseRequestHandler<Req = unknown, S = any> {
   run(): Promise<void> {
     // The socket as Node's 'connection' event gives one: a 'data' listener of the handler's starts it (releaseAcceptPause).
     if (!(this instanceof StreamRequestHandler)) releaseAcceptPause(this.request);
-    const sends = TrackedSends.on(this.request);
+    const sends = TrackedSends.on(this.request, (error) => reportLateSend(this, error));
     const ran = runLifecycle(this, CLASSIC_STEPS);
     return sends === undefined ? ran : ran.then(() => sends.finish(), (err: unknown) => sends.finish(err));
   }
+}
+
+/**
+ * A send made through a request's socket after its handler was done (a timer's) failed, and nothing looked at its
+ * promise: the server's handleError reports it (Python's handle_error prints the traceback), or, in a pool's worker,
+ * where the server is not, stderr does (as Python's thread prints an exception nobody caught).
+ */
+function reportLateSend(handler: BaseRequestHandler<unknown, unknown>, error: unknown): void {
+  const server = handler.server as { handleError?: (request: unknown, client: ClientAddress, error: unknown) => unknown } | undefined;
+  if (typeof server?.handleError === 'function') {
+    void Promise.resolve()
+      .then(() => server.handleError!(handler.request, handler.clientAddress, error))
+      .catch(() => undefined);
+    return;
+  }
+  console.error(`${handler.constructor.name}: a send made after the handler was done failed, and nothing awaited it: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 }
 
 /**
@@ -140,16 +156,23 @@ class TrackedSends {
   private failures: Array<{ send: WritePromise<void>; error: unknown }> | undefined;
   private idle: (() => void) | undefined;
 
+  /** The handler is done (finish()): a send from now on has no end to be judged at. */
+  private finished = false;
+
   private constructor(
     private readonly request: DatagramRequestTuple,
     private readonly socket: DatagramSocket,
+    private readonly late: (error: unknown) => void,
   ) {}
 
-  /** For a datagram request: its socket replaced by one whose sends are tracked, until finish(). */
-  static on(request: unknown): TrackedSends | undefined {
+  /**
+   * For a datagram request: its socket replaced by one whose sends are tracked, until finish(). `late`: reports a
+   * send through it after finish() (a timer's) that failed and that nothing looked at within a turn of the loop.
+   */
+  static on(request: unknown, late: (error: unknown) => void): TrackedSends | undefined {
     if (!Array.isArray(request) || request.length !== 2 || typeof (request[1] as Partial<DatagramSocket> | undefined)?.send !== 'function') return undefined;
     const tuple = request as DatagramRequestTuple;
-    const sends = new TrackedSends(tuple, tuple[1]);
+    const sends = new TrackedSends(tuple, tuple[1], late);
     const send = (data: Buffer, to: ClientAddress) => sends.send(data, to);
     // Every other member is the socket's own, called on it (a method that sets its state sets the socket's).
     tuple[1] = new Proxy(tuple[1], {
@@ -170,6 +193,12 @@ class TrackedSends {
         reject(err);
       }
     });
+    if (this.finished) {
+      // A handler kept this socket (`this.socket`) and sent after it was done: its failure was recorded for an end that
+      // had passed, and went nowhere (hostile run). Judged a turn later: a caller that awaits it has looked by then.
+      Promise.prototype.then.call(sent, undefined, (error: unknown) => setImmediate(() => !sent.observed && this.late(error)));
+      return sent;
+    }
     this.pending++;
     Promise.prototype.then.call(sent, () => this.settled(), (error: unknown) => {
       (this.failures ??= []).push({ send: sent, error });
@@ -188,6 +217,7 @@ class TrackedSends {
    */
   async finish(failed?: unknown): Promise<void> {
     this.request[1] = this.socket;
+    this.finished = true;
     if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     if (failed !== undefined) throw failed;
     // A send the handler awaited, caught or chained (then() was called on it) is the handler's to handle.

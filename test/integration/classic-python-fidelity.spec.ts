@@ -16,7 +16,7 @@ import { AddressInUseError, ConfigurationError, RequestTimeoutError, ServerClose
 import { bootstrap, Handle, UnixStreamServer as UnixStreamServerAt } from '../../src';
 import { supportsReusePort } from '../../src/runtime';
 import { until } from '../fakes/fake-server';
-import { CaughtLateSend, dataListenerServers, unawaitedSendServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
+import { CaughtLateSend, dataListenerServers, LateSend, unawaitedSendServers, forkingTcp, ThrowingStream, WhereDatagram, WhereStream } from '../fixtures/classic-handlers';
 import '../fixtures/lazy-exports';
 import WholeModuleEcho = require('../fixtures/whole-module-handler');
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, within } from '../helpers/clients';
@@ -176,6 +176,20 @@ describe('classic servers as Python has them', () => {
     // Before: in a pool's worker the socket had send() only, and address() was a TypeError ending the request.
     const reply = (await datagramExchange({ host, port }, 'sockname', undefined, 10000)).data.toString();
     expect(JSON.parse(reply)).toEqual({ host: '127.0.0.1', port, family: 'IPv4' });
+  });
+
+  test('a send made after the handler is done (a timer\'s) that fails and that nothing awaits reaches handleError, as Python\'s handle_error or a thread\'s traceback', async () => {
+    const errors: unknown[] = [];
+    const s = track(new (class extends UDPServer {
+      override handleError(_request: unknown, _client: unknown, error?: unknown) { errors.push(error); }
+    })(['127.0.0.1', 0], LateSend));
+    await s.ready;
+    void s.serveForever(0.05);
+    const [host, port] = s.serverAddress as [string, number];
+    expect(await datagramSilence({ host, port }, 'late', undefined, 500)).toBe(true);
+    // Before: recorded for the handler's end, which had passed: no handleError, no log line, nothing.
+    await within(5000, 'handleError', (async () => { while (errors.length === 0) await new Promise((r) => setTimeout(r, 20)); })());
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining('longer than one UDP datagram can carry') })]);
   });
 
   test('the pool mixins check their options as @Threading/@Forking do, and a ForkingMixIn server its maxChildren attribute', async () => {
