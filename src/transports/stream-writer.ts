@@ -18,9 +18,14 @@ export class StreamWriter {
   private ended = false;
   /**
    * The writes that failed, in order, judged when the handler is done (throwUnobservedFailure): a handler may
-   * await or catch one long after it failed. At most MAX_FAILURES are kept: past them the first is reported anyway.
+   * await or catch one long after it failed. Each is a small record its promise marks when looked at (the promise
+   * itself is not kept). At most MAX_FAILURES are kept; the first one past them is `unkept`, reported when every
+   * kept one was looked at (a 64-write cap lost the 65th, never awaited: hostile re-check).
    */
-  private failures: Array<{ write: WritePromise<unknown>; error: Error }> | undefined;
+  private failures: FailedWrite[] | undefined;
+  private unkept: Error | undefined;
+  /** What the latest write (`last`) failed with, once it has: flush() rejects with it. */
+  private lastFailure: Error | undefined;
   /** Writes not settled yet, and who waits for them to be (finishWrites). */
   private pending = 0;
   /** The latest tracked write (writes settle in order): what flush() waits for. */
@@ -64,7 +69,10 @@ export class StreamWriter {
       calledBack = true;
       early = err;
     });
-    if (calledBack && !early) return Promise.resolve(bytes.length);
+    if (calledBack && !early) {
+      this.lastFailure = undefined; // the latest write went well: flush() has nothing to reject with
+      return Promise.resolve(bytes.length);
+    }
     if (!calledBack && this.stallMs > 0) this.watchStall();
     return this.track((resolve, reject) => {
       settle = (err) => {
@@ -120,6 +128,9 @@ export class StreamWriter {
    */
   flush(): Promise<void> {
     const last = this.last;
+    // The latest write failed already: flush() rejects with that, as documented (it resolved: hostile re-check).
+    const failed = this.lastFailure;
+    if (failed !== undefined) return this.track<void>((_, reject) => reject(failed), false);
     if (this.pending === 0 || !last) return Promise.resolve();
     // The tracked promise itself, not one derived from it: a derived one left unawaited would reject unhandled.
     return this.track<void>((resolve, reject) => last.then(() => resolve(), (err: unknown) => reject(err as Error)), false);
@@ -167,9 +178,11 @@ export class StreamWriter {
   /** Throws the first failed write nobody awaited, caught or chained (then() never called on it), if any. */
   private throwUnobservedFailure(): void {
     const failures = this.failures;
+    const unkept = this.unkept;
     this.failures = undefined;
-    const unobserved = failures?.find((failure) => !failure.write.observed);
-    if (unobserved) throw unobserved.error;
+    this.unkept = undefined;
+    const unobserved = failures?.find((failure) => !failure.observed)?.error ?? unkept;
+    if (unobserved) throw unobserved;
   }
 
   /**
@@ -180,13 +193,22 @@ export class StreamWriter {
    */
   private track<T = number>(executor: (resolve: (value: T) => void, reject: (err: Error) => void) => void, isWrite = true): Promise<T> {
     const write = new WritePromise<T>(executor);
-    if (isWrite) this.last = write as unknown as WritePromise<number>;
+    if (isWrite) {
+      this.last = write as unknown as WritePromise<number>;
+      this.lastFailure = undefined;
+    }
     this.pending++;
-    Promise.prototype.then.call(write, this.settled, (error: Error) => {
-      // A handler writing on in a loop to a connection gone: the ones it has already looked at make room; past
-      // MAX_FAILURES unlooked-at ones, the rest are not kept (the first of those is reported anyway).
-      if (this.failures !== undefined && this.failures.length >= MAX_FAILURES) this.failures = this.failures.filter((failure) => !failure.write.observed);
-      if ((this.failures ??= []).length < MAX_FAILURES) this.failures.push({ write, error });
+    Promise.prototype.then.call(write, () => {
+      if (isWrite && this.last === (write as unknown)) this.lastFailure = undefined;
+      this.settled();
+    }, (error: Error) => {
+      if (isWrite && this.last === (write as unknown)) this.lastFailure = error;
+      const failed: FailedWrite = { observed: write.observed, error };
+      write.failed = failed;
+      // A handler writing on in a loop to a connection gone: the ones it has already looked at make room.
+      if (this.failures !== undefined && this.failures.length >= MAX_FAILURES) this.failures = this.failures.filter((f) => !f.observed);
+      if ((this.failures ??= []).length < MAX_FAILURES) this.failures.push(failed);
+      else this.unkept ??= error;
       this.settled();
     });
     return write;
@@ -208,6 +230,8 @@ export class StreamWriter {
  */
 export class WritePromise<T> extends Promise<T> {
   observed = false;
+  /** @internal A StreamWriter's record of this write's failure, marked too when someone asks for the outcome. */
+  failed: FailedWrite | undefined;
 
   static override get [Symbol.species](): PromiseConstructor {
     return Promise;
@@ -218,6 +242,7 @@ export class WritePromise<T> extends Promise<T> {
     onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     this.observed = true;
+    if (this.failed !== undefined) this.failed.observed = true;
     return super.then(onFulfilled, onRejected);
   }
 }
@@ -288,8 +313,14 @@ export function deliveredBytes(socket: { bytesWritten?: number }): number {
 /** How long the end of a request waits for writes still on their way before it goes on. */
 const FLUSH_LIMIT_MS = 5000;
 
-/** Failed writes a StreamWriter keeps for the handler's end (see track). */
-const MAX_FAILURES = 64;
+/** Failed writes a StreamWriter keeps for the handler's end (see track): a record each, a few dozen bytes. */
+const MAX_FAILURES = 65536;
+
+/** A failed write, as the StreamWriter keeps it for the handler's end: its error, and whether anyone looked. */
+interface FailedWrite {
+  observed: boolean;
+  error: Error;
+}
 
 /**
  * Writes `bytes` to `sink` and calls `done` once: at once when the kernel took them all (usually, for a

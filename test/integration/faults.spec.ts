@@ -169,6 +169,29 @@ describe.each(modes)('in $mode mode', (m) => {
     expect(s.stats().errors).toBe(0);
   });
 
+  test('of 65 writes that failed, the one never awaited is reported though the other 64 were awaited later (a 64-failure cap lost it), and flush() rejects after a failed write', async () => {
+    const errors: unknown[] = [];
+    const flushed: string[] = [];
+    @TcpServer(0) @m.decorate()
+    class Many {
+      @Handle() async handle(req: StreamRequest) {
+        await req.rfile.readline();
+        await req.wfile.write('bye\n');
+        await req.wfile.end();
+        const writes = Array.from({ length: 65 }, (_, i) => req.wfile.write(`late ${i}\n`));
+        await sleep(20);
+        flushed.push(await req.wfile.flush().then(() => 'resolved', (err: Error) => err.message));
+        await Promise.allSettled(writes.slice(0, 64)); // the 65th is never looked at
+      }
+      @HandleError() failed(err: unknown) { errors.push(err); }
+    }
+    const s = serve(await bootstrap(Many, { logger: { error: () => undefined, warn: () => undefined } }));
+    expect((await streamExchange(target(s), 'hi\n', { halfClose: true })).toString()).toBe('bye\n');
+    await until(() => errors.length === 1, 5000);
+    expect((errors[0] as Error).message).toContain('after wfile.end()');
+    expect(flushed).toEqual([expect.stringContaining('after wfile.end()')]);
+  });
+
   test('an unawaited write that fails because the client reset ends that request through @HandleError, and the server goes on', async () => {
     const errors: Array<{ code?: string }> = [];
     let gate!: () => void;
