@@ -32,11 +32,19 @@ export class TestConnection {
   /**
    * Sends `data` to the server as one chunk (strings as UTF-8); returns at once. The bytes are copied, as a
    * socket's kernel copies them: the test may reuse or change its buffer afterwards, and what the server
-   * received (or echoed back) stays as sent. Ignored once `end()` or `destroy()` was called.
+   * received (or echoed back) stays as sent. Throws an Error (`code` ERR_STREAM_WRITE_AFTER_END, as a socket's
+   * write after its end fails) once the test called `end()` or `destroy()`: it was ignored, and a test that wrote
+   * after ending passed though its bytes never arrived (new-user run). Ignored once the server closed its side.
    */
   write(data: string | Buffer | Uint8Array): void {
+    if (this.closedByTest !== undefined) {
+      throw Object.assign(new Error(`TestConnection.write() after ${this.closedByTest}: the connection is closed for writing, and these bytes would never reach the server. Fix: write before end().`), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    }
     if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.write(typeof data === 'string' ? data : Buffer.from(data));
   }
+
+  /** The test ended or reset its side (end(), destroy()): write() throws. */
+  private closedByTest: 'end()' | 'destroy()' | undefined;
 
   /** The next line the server wrote, as a string with its `'\n'`; at EOF what is left (no `'\n'`), then `''`. */
   async readline(): Promise<string> {
@@ -55,12 +63,14 @@ export class TestConnection {
 
   /** Half-closes: the server reads EOF. Resolves as `closed` does, once `@Finish` has run and the server closed. */
   end(): Promise<void> {
+    this.closedByTest ??= 'end()';
     if (!this.end_.writableEnded && !this.end_.destroyed) this.end_.end();
     return this.closed;
   }
 
   /** A reset: the server's pending reads fail with ECONNRESET. Resolves as `closed` does. */
   destroy(): Promise<void> {
+    this.closedByTest ??= 'destroy()';
     this.end_.destroy();
     return this.closed;
   }

@@ -104,6 +104,19 @@ describe('TestServer: a handler served in memory', () => {
     expect(ran).toEqual(['203.0.113.9']);
   });
 
+  test('write() after the test\'s own end() or destroy() throws, as a socket\'s write after end fails (it was ignored: new-user run)', async () => {
+    @TcpServer(7102) class Echo { @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); } }
+    const t = await serve(Echo);
+    const c = t.connect();
+    c.write('one\n');
+    expect(await c.readline()).toBe('one\n');
+    await c.end();
+    expect(() => c.write('two\n')).toThrow(expect.objectContaining({ code: 'ERR_STREAM_WRITE_AFTER_END', message: expect.stringMatching(/^TestConnection\.write\(\) after end\(\): the connection is closed for writing/) }));
+    const d = t.connect();
+    await d.destroy();
+    expect(() => d.write('x')).toThrow(/^TestConnection\.write\(\) after destroy\(\)/);
+  });
+
   test('a client address may leave its family out, as the contract\'s example does: it follows from the host', async () => {
     const seen: unknown[] = [];
     const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => '' }] });
