@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { within } from './clients';
 
@@ -79,4 +79,15 @@ export async function startFixture(file: string, options: FixtureOptions = {}): 
     void exited.then((code) => reject(new Error(`${file} exited with ${code} before listening: ${out}`)));
   }));
   return { child, port: Number(listening.exec(out)![1]), out: () => out, exited, seen };
+}
+
+/**
+ * Runs Node on `args` (a script and its arguments) to its end, at most `ms` milliseconds: its exit code (null when
+ * a signal or the bound ended it), stdout and stderr.
+ */
+export function runNode(args: string[], ms = 60000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, args, { timeout: ms }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr })),
+  );
 }

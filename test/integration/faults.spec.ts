@@ -16,6 +16,7 @@ import {
 import { StreamRequestHandler, TCPServer, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
 import { connect, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
+import { runNode } from '../helpers/fixture-process';
 import { servingInTests } from '../helpers/serving';
 
 function target(s: Server): Target {
@@ -729,10 +730,7 @@ function somaxconn(): number {
 describe('a handler module that starts its server without the isWorker() guard', () => {
   test('fails with a ConfigurationError naming the fix, instead of starting servers in every worker', async () => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'esm', 'unguarded-classic.mjs');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
-    );
+    const { code, stdout, stderr } = await runNode([fixture]);
     expect(stdout).not.toContain('listening');
     expect(code).toBe(1);
     expect(stderr).toContain('ConfigurationError: Echo: the threading worker could not load the handler');
@@ -743,10 +741,7 @@ describe('a handler module that starts its server without the isWorker() guard',
 
   test('@Threading from a removed working directory: the error says so, not that the module is laid out wrong', async () => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'deleted-cwd.js');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
-    );
+    const { code, stdout, stderr } = await runNode([fixture]);
     expect(stdout).not.toContain('listening');
     expect(code).toBe(1);
     const serverError = stderr.split('start-up failed: ').pop()!;
@@ -757,10 +752,7 @@ describe('a handler module that starts its server without the isWorker() guard',
 
   test("@Forking: a child's uncaught exception reaches bootstrap()'s logger only, not the process's stderr too", async () => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'child-uncaught.js');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
-    );
+    const { code, stdout, stderr } = await runNode([fixture]);
     expect(code).toBe(0);
     const logged = JSON.parse(stdout.trim().split('\n').pop()!) as string[];
     expect(logged.some((line) => line.includes('uncaught in the child'))).toBe(true);
@@ -769,10 +761,7 @@ describe('a handler module that starts its server without the isWorker() guard',
 
   test.each(['forking', 'threading'])('%s: names the cause even when the module catches the error and exits the worker first', async (mode) => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'unguarded-caught.js');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [fixture, mode], { timeout: 60000 }, (err, out, errOut) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
-    );
+    const { code, stdout, stderr } = await runNode([fixture, mode]);
     expect(stdout).not.toContain('listening');
     expect(code).toBe(1);
     // The server's own start-up error (the last line the module printed) gives the reason, not only the exit.

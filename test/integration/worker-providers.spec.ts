@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { execFile } from 'node:child_process';
+import { runNode } from '../helpers/fixture-process';
 import * as path from 'node:path';
 import { bootstrap, ConfigurationError, Injectable, Server } from '../../src';
 import { Loud, MemoryStore, ProvidedChild, ProvidedThread, Store, ValueChild, ValueThread } from '../fixtures/provided-handlers';
@@ -77,10 +77,7 @@ describe.each([
 describe('an ES module whose worker handler gets a provider class it does not export', () => {
   test('the error names the provider class and says to export it, not the handler\'s Fix (new-user run)', async () => {
     const fixture = path.join(__dirname, '..', 'fixtures', 'esm', 'unexported-provider.mjs');
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [fixture], { timeout: 60000 }, (err, out, errOut) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout: out, stderr: errOut })),
-    );
+    const { code, stdout, stderr } = await runNode([fixture]);
     expect(stdout).not.toContain('started');
     expect(code).toBe(1);
     // Before: "Hidden is no longer exported from …", then the handler's Fix (declare it in a module that loads alone).
