@@ -128,6 +128,10 @@ export function assembleServer(
       return def.handler.name;
     }
 
+    protected get callerName(): string {
+      return `${def.handler.name}'s server`;
+    }
+
     protected get routineErrorsCountedIn(): string {
       return 'stats().clientErrors, tlsErrors and proxyErrors';
     }

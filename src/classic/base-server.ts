@@ -283,11 +283,11 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // Seconds between turns with no request (serviceActions runs once a turn); null, as Python's None, waits
     // for requests only. null and NaN were 0 ms here: the loop spun, 1,000 turns a second (hostile run).
     if (pollInterval !== null && !(typeof pollInterval === 'number' && pollInterval >= 0)) {
-      throw new TypeError(messages.badPollInterval(this.constructor.name, pollInterval));
+      throw new TypeError(messages.badPollInterval(this.callerName, pollInterval));
     }
     const waitMs = pollInterval === null ? Infinity : pollInterval * 1000;
-    if (this.loop) throw new Error(messages.alreadyServing(this.constructor.name));
-    if (this.handling) throw new Error(messages.alreadyWaiting(this.constructor.name, 'serveForever', 'handleRequest'));
+    if (this.loop) throw new Error(messages.alreadyServing(this.callerName));
+    if (this.handling) throw new Error(messages.alreadyWaiting(this.callerName, 'serveForever', 'handleRequest'));
     this.assertOpen('serveForever'); // asked for after close(): refused at once
     const loop = new Loop();
     this.loop = loop;
@@ -307,7 +307,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         if (this.shutdownRequested) break;
         const ready = await this.waitForRequest(waitMs);
         if (this.shutdownRequested) break; // bpo-35017: no request is taken after shutdown()
-        if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'serveForever'));
+        if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.callerName, 'serveForever'));
         // At the strategy's limit (requests started outside the loop may fill it): take nothing until a slot is free.
         const full = ready ? this.strategy.whenSlotFree?.() : undefined;
         if (full) {
@@ -372,8 +372,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   handleRequest(): Promise<unknown> {
     if (!this.oneWaitAtATime) return this.handleOneRequest();
-    if (this.loop) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'serveForever')));
-    if (this.handling) return Promise.reject(new Error(messages.alreadyWaiting(this.constructor.name, 'handleRequest', 'handleRequest')));
+    if (this.loop) return Promise.reject(new Error(messages.alreadyWaiting(this.callerName, 'handleRequest', 'serveForever')));
+    if (this.handling) return Promise.reject(new Error(messages.alreadyWaiting(this.callerName, 'handleRequest', 'handleRequest')));
     this.handling = true;
     return this.handleOneRequest().finally(() => {
       this.handling = false;
@@ -399,7 +399,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected async handleOneRequest(): Promise<unknown> {
     await this.ready;
     this.assertBound('handleRequest');
-    if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'handleRequest'));
+    if (this.socketReleased && !this.closing) throw new ServerClosedError(messages.socketReleased(this.callerName, 'handleRequest'));
     if (this.workersTake && !this.isServing && !this.closing && this.strategy.nextAccepted) {
       const accepted = this.strategy.nextAccepted(this.handleRequestMs());
       try {
@@ -418,7 +418,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       if (this.closing) return undefined;
       // serverClose() by itself while this waited: no request can come, as for a running serveForever().
       // It waited on (for ever with timeout null), and close() later did not wake it: serverClose() had.
-      if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.constructor.name, 'handleRequest'));
+      if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.callerName, 'handleRequest'));
     }
     await this.handleRequestNoBlock();
     return undefined;
@@ -431,7 +431,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   private handleRequestMs(): number {
     const seconds: unknown = this.timeout;
     if (seconds === null || seconds === undefined) return Infinity;
-    if (typeof seconds !== 'number' || Number.isNaN(seconds)) throw new TypeError(messages.badTimeout(this.constructor.name, seconds));
+    if (typeof seconds !== 'number' || Number.isNaN(seconds)) throw new TypeError(messages.badTimeout(this.callerName, seconds));
     return seconds * 1000;
   }
 
@@ -489,19 +489,19 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const reason = (request?: Req) =>
       new RequestTimeoutError(
         request !== undefined && this.verdictPending.has(request as object)
-          ? messages.verifyAbandoned(why === 'timeout' ? limit : `${this.constructor.name}.close()`, this.servesDatagrams)
+          ? messages.verifyAbandoned(why === 'timeout' ? limit : `${this.callerName}.close()`, this.servesDatagrams)
           : request !== undefined && isDisposing(request)
-            ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.constructor.name}.close()`)
+            ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.callerName}.close()`)
           : why === 'timeout'
             ? messages.abandoned(limit, this.servesDatagrams)
             : this.closedBySignal
               ? messages.abandonedBySignal(this.logName, this.closedBySignal, this.servesDatagrams)
-              : messages.abandonedByClose(this.constructor.name, this.servesDatagrams),
+              : messages.abandonedByClose(this.callerName, this.servesDatagrams),
       );
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
     // A connection still in its PROXY header or TLS handshake ran no hook: no handler's Fix for it (preambleAbandoned).
-    this.abortRequests(reason(), why === 'timeout' ? limit : this.closedBySignal ? undefined : `${this.constructor.name}.close()`);
+    this.abortRequests(reason(), why === 'timeout' ? limit : this.closedBySignal ? undefined : `${this.callerName}.close()`);
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
     this.strategy.abort?.();
@@ -559,7 +559,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         this.wakeLoop();
       }
       const reported = unserved.map(([request, clientAddress]) =>
-        this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unservedAtClose(this.closedBySignal !== undefined ? this.logName : this.constructor.name, this.closedBySignal, this.servesDatagrams))).catch(() => undefined),
+        this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unservedAtClose(this.closedBySignal !== undefined ? this.logName : this.callerName, this.closedBySignal, this.servesDatagrams))).catch(() => undefined),
       );
       await this.ready.catch(() => undefined);
       await this.serverClose();
@@ -569,7 +569,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed', pending);
       // A pool's close() ends its drain, and so the loop, while @Verify verdicts are still pending here: they
       // were dropped unreported (hostile run: datagrams accepted, then neither answered nor counted anywhere).
-      else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(`${this.constructor.name}.close()`, this.servesDatagrams)));
+      else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(`${this.callerName}.close()`, this.servesDatagrams)));
       await Promise.all(reported);
       this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();
@@ -893,6 +893,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return undefined;
   }
 
+  /**
+   * What error messages call this server where they name a call of its (`TCPServer.close()`): the class name; the
+   * decorator layer's, `Echo's server` (its users never meet the classic class: new-user run).
+   */
+  protected get callerName(): string {
+    return this.constructor.name;
+  }
+
   /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
   protected get logName(): string {
     return this.constructor.name;
@@ -905,7 +913,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** serveForever()/handleRequest() on a server built with `{ bindAndActivate: false }` and never bound would wait for ever. */
   private assertBound(member: string): void {
-    if (!this.bound) throw new Error(messages.notBound(this.constructor.name, member));
+    if (!this.bound) throw new Error(messages.notBound(this.callerName, member));
   }
 
   /** serveForever() is running (and has not been asked to shut down): queued requests will be taken. */
@@ -923,8 +931,8 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   }
 
   private assertOpen(member: string): void {
-    if (this.closing) throw new ServerClosedError(messages.serverClosed(this.constructor.name, member));
-    if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.constructor.name, member));
+    if (this.closing) throw new ServerClosedError(messages.serverClosed(this.callerName, member));
+    if (this.socketReleased) throw new ServerClosedError(messages.socketReleased(this.callerName, member));
   }
 
   /**

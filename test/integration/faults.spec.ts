@@ -778,7 +778,7 @@ describe('a serial server closed while a connection waits behind a request (host
   const serve = servingInTests<Server>();
 
   test.each([
-    ['close()', /^TCPServer\.close\(\) was called while the connection, accepted before, still waited to be served behind a request that had not finished: it was closed unserved\. Fix: await shutdown\(\) before close\(\)/],
+    ['close()', /^Slow's server\.close\(\) was called while the connection, accepted before, still waited to be served behind a request that had not finished: it was closed unserved\. Fix: await shutdown\(\) before close\(\)/],
   ])('%s: the queued connection is closed and reported through @HandleError; one accepted after shutdown() began is not', async (_how, said) => {
     const seen: string[] = [];
     let busy!: () => void;
@@ -852,7 +852,7 @@ describe('a serial server closed while a connection waits behind a request (host
     } finally {
       client.close();
     }
-    expect(seen.filter((m) => /^UDPServer\.close\(\) was called while the datagram, received before, still waited to be served behind a request that had not finished: it was dropped unanswered\./.test(m))).toHaveLength(1);
+    expect(seen.filter((m) => /^SlowUdp's server\.close\(\) was called while the datagram, received before, still waited to be served behind a request that had not finished: it was dropped unanswered\./.test(m))).toHaveLength(1);
     expect(seen).toHaveLength(2);
   });
 });

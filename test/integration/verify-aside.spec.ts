@@ -94,7 +94,7 @@ describe.each([
       await until(() => verifies.get(Handler) === 1 && s.stats().active === 1, 5000);
       await within(10000, 'close', s.close());
       expect(errorsSeen.get(Handler)).toEqual([expect.any(RequestTimeoutError)]);
-      expect((errorsSeen.get(Handler)![0] as Error).message).toMatch(/^@Verify had not settled when UDPServer\.close\(\) was called, so the datagram was dropped unanswered/);
+      expect((errorsSeen.get(Handler)![0] as Error).message).toMatch(new RegExp(`^@Verify had not settled when ${Handler.name}'s server\\.close\\(\\) was called, so the datagram was dropped unanswered`));
       expect(s.stats()).toMatchObject({ accepted: 1, clientErrors: 1, errors: 0, active: 0 });
     } finally {
       client.close();
