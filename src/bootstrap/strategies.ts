@@ -1,3 +1,4 @@
+import * as v8 from 'node:v8';
 import { DEFAULT_SHUTDOWN_TIMEOUT } from '../classic/base-server';
 import { ConcurrentStrategy } from '../concurrency/concurrent.strategy';
 import { findExport } from '../concurrency/remote/class-ref';
@@ -82,7 +83,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
   // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.
   const edge = isStreamTransport(t) ? portableEdge(name, mode, t.options) : undefined;
   if (edge) spec.edge = edge;
-  for (const provider of options.providers ?? []) addPortable(spec, provider, def);
+  for (const provider of options.providers ?? []) addPortable(spec, provider, def, mode);
   return spec;
 }
 
@@ -92,7 +93,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
  * declares it, found through its @Injectable() or the handler's module). Factories are closures over
  * this process: they cannot cross.
  */
-function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinition): void {
+function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinition, mode: 'threading' | 'forking'): void {
   const handler = def.handler.name;
   if (typeof provider === 'function') return; // a class: the worker builds it from its own decorators
   const { provide } = provider;
@@ -116,8 +117,11 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
   if (key === undefined) throw cannot('its token is not a string or a Symbol.for() symbol');
   try {
     structuredClone(provider.useValue);
+    // A child process gets it through IPC's serialization, which takes less than threads' structured clone (no
+    // SharedArrayBuffer, no Blob): refused here, not by the child's start.
+    if (mode === 'forking') v8.serialize(provider.useValue);
   } catch (err) {
-    throw cannot(`its value cannot be copied (${(err as Error).message})`);
+    throw cannot(`its value cannot be copied${mode === 'forking' ? ' to a child process' : ''} (${(err as Error).message})`);
   }
   // A Buffer crosses as a Uint8Array: made a Buffer again in the worker. Anything else that a copy would not keep
   // whole (a class instance arrived as a plain object without its methods, and the handler failed on its first call:
@@ -131,8 +135,8 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
 /** The prototypes whose objects a structured clone (how workers get their values) copies as what they are. */
 const COPIED_WHOLE = new Set<object | null>([
   null, Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype, ArrayBuffer.prototype,
-  DataView.prototype, Boolean.prototype, Number.prototype, String.prototype, Error.prototype, EvalError.prototype, RangeError.prototype,
-  ReferenceError.prototype, SyntaxError.prototype, TypeError.prototype, URIError.prototype,
+  SharedArrayBuffer.prototype, DataView.prototype, Boolean.prototype, Number.prototype, String.prototype, BigInt.prototype, Blob.prototype,
+  Error.prototype, EvalError.prototype, RangeError.prototype, ReferenceError.prototype, SyntaxError.prototype, TypeError.prototype, URIError.prototype,
   ...[Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((t) => t.prototype),
 ]);
 
@@ -146,11 +150,14 @@ function partCopiedWithoutItsClass(value: unknown, where: string, seen = new Set
   seen.add(value);
   const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
   if (!COPIED_WHOLE.has(proto)) {
-    const name = Buffer.isBuffer(value) ? 'Buffer' : proto?.constructor?.name || 'class';
-    return `${where} is a ${name} instance`;
+    if (Buffer.isBuffer(value)) return `${where} is a Buffer, which a worker would get as a plain Uint8Array (only a Buffer given as the whole value is made a Buffer again)`;
+    return `${where} is a ${proto?.constructor?.name || 'class'} instance, which a worker would get as a copy of its fields without its class (its methods gone: structured clone)`;
   }
   const parts: Array<[unknown, string]> =
-    value instanceof Map
+    value instanceof Error
+      // An error's cause and own fields cross with it (a class instance there arrived as a plain object: hostile re-check).
+      ? [[value.cause, `${where}.cause`] as [unknown, string], ...Object.keys(value).map((k): [unknown, string] => [(value as unknown as Record<string, unknown>)[k], `${where}.${k}`])]
+      : value instanceof Map
       ? [...value].flatMap(([k, v]): Array<[unknown, string]> => [[k, `a key of ${where}`], [v, `${where}.get(${typeof k === 'string' ? JSON.stringify(k) : '…'})`]])
       : value instanceof Set
         ? [...value].map((v): [unknown, string] => [v, `a member of ${where}`])

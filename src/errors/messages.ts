@@ -241,8 +241,7 @@ export const messages = {
     `${name}: the ${mode} worker could not load the handler${/\bprovider\b/.test(reason) ? ' and its providers' : ''}. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
   /** `lost`: strategies.ts' partCopiedWithoutItsClass, e.g. 'the value.db is a DbPool instance'. */
-  valueLosesClass: (lost: string) =>
-    `${lost}, which a worker would get as a copy of its fields without its class (its methods gone: structured clone)`,
+  valueLosesClass: (lost: string) => lost,
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +

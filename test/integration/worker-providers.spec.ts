@@ -57,12 +57,16 @@ describe.each([
       [new DbPool('pg://x'), 'the value is a DbPool instance'],
       [{ pools: [1, { db: new DbPool('pg://y') }] }, 'the value.pools[1].db is a DbPool instance'],
       [new Map([['main', new DbPool('pg://z')]]), 'the value.get("main") is a DbPool instance'],
-      [{ key: Buffer.from('k') }, 'the value.key is a Buffer instance'],
+      [{ fallback: new Error('x', { cause: new DbPool('pg://c') }) }, 'the value.fallback.cause is a DbPool instance'],
     ] as const) {
       const started = bootstrap(Handler, { providers: [{ provide: 'value', useValue: value }] });
       await expect(started).rejects.toBeInstanceOf(ConfigurationError);
       await expect(started).rejects.toThrow(`the provider for "value" cannot be used in worker threads or child processes: ${where}, which a worker would get as a copy of its fields without its class`);
     }
+    // A Buffer inside the value arrives as a Uint8Array: said as such.
+    await expect(bootstrap(Handler, { providers: [{ provide: 'value', useValue: { key: Buffer.from('k') } }] })).rejects.toThrow(
+      'the value.key is a Buffer, which a worker would get as a plain Uint8Array (only a Buffer given as the whole value is made a Buffer again)',
+    );
   });
 
   test('a Buffer value arrives as a Buffer; plain data (objects, arrays, Maps, Dates) as it is', async () => {
@@ -70,7 +74,12 @@ describe.each([
     const a = s.serverAddress as { host: string; port: number };
     // A structured clone gave a Uint8Array, whose String() is '115,101,…'.
     expect((await streamExchange(a, 'hi\n', { halfClose: true, ms: 10000 })).toString()).toBe('true secret');
-    await expect(bootstrap(Handler, { providers: [{ provide: 'value', useValue: { n: 1, at: new Date(), m: new Map([[1, [2]]]), s: new Set(['x']) } }] }).then((t) => t.close())).resolves.toBeUndefined();
+    const plain = { n: 1, at: new Date(), m: new Map([[1, [2]]]), s: new Set(['x']), big: Object(1n), none: Object.create(null) };
+    await expect(bootstrap(Handler, { providers: [{ provide: 'value', useValue: plain }] }).then((t) => t.close())).resolves.toBeUndefined();
+    // A SharedArrayBuffer is shared with threads; a child process cannot get one: refused at bootstrap(), saying so.
+    const shared = bootstrap(Handler, { providers: [{ provide: 'value', useValue: { shared: new SharedArrayBuffer(8) } }] });
+    if (Handler === ValueThread) await expect(shared.then((t) => t.close())).resolves.toBeUndefined();
+    else await expect(shared).rejects.toThrow(/the provider for "value" cannot be used in worker threads or child processes: its value cannot be copied to a child process/);
   });
 });
 
