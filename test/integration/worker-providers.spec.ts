@@ -95,3 +95,11 @@ describe('an ES module whose worker handler gets a provider class it does not ex
     expect(stderr).not.toContain('no longer exported');
   }, 70000);
 });
+
+describe('an ES module whose worker handler gets a provider class exported under another name', () => {
+  test('the worker finds it by its class name (it said the class was not exported: hostile re-check)', async () => {
+    const { code, stdout, stderr } = await runNode([path.join(__dirname, '..', 'fixtures', 'esm', 'aliased-provider.mjs')]);
+    expect(stderr).toBe('');
+    expect({ code, stdout }).toEqual({ code: 0, stdout: 'reply impl\n' });
+  }, 70000);
+});

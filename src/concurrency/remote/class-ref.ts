@@ -82,7 +82,10 @@ export { moduleExports };
  * not export it (an ES module's exports cannot be read before: the server's process takes the class for exported).
  */
 export function loadClass(ref: ClassRef, what: string): new (...args: any[]) => unknown {
-  const cls = moduleExports(ref.source)[ref.exportName];
+  const exported = moduleExports(ref.source);
+  // An ES module's exports could not be read in the server's process, which took the class's own name for its
+  // export's: one exported under another name (`export { Impl as Store }`, `export default Impl`) is found by it.
+  const cls = exported[ref.exportName] ?? Object.values(exported).find((v) => typeof v === 'function' && v.name === ref.exportName);
   if (typeof cls !== 'function') {
     // It said "no longer exported" and "could not load the handler", with the handler's Fix, of a provider class
     // never exported (new-user run, ES modules).
