@@ -250,12 +250,13 @@ export class HandlerWiring {
   /**
    * `request` was abandoned (shutdownTimeout, close(), a second signal): its handler may never return to dispose
    * its request scope, so it is disposed now, as a worker disposes its abandoned requests' (every request-scoped
-   * instance is disposed: new-user run, a second signal under @Concurrent left one undisposed). What it throws is
-   * the abandoned request's, already reported. Idempotent, as a scope's dispose() is.
+   * instance is disposed: new-user run, a second signal under @Concurrent left one undisposed). A dispose() that
+   * throws is logged at `error`, as a server-level hook's scope's is (the request was reported already). Idempotent.
    */
   disposeAbandoned(request: unknown): Promise<void> {
     const scope = typeof request === 'object' && request !== null ? this.scopes.get(request) : undefined;
-    return scope === undefined || !holdsInstances(scope) ? Promise.resolve() : scope.dispose().catch(() => undefined);
+    if (scope === undefined || !holdsInstances(scope)) return Promise.resolve();
+    return scope.dispose().catch((error: unknown) => this.face.logger.error(injectionMessages.abandonedScopeDisposeFailed(this.def.handler.name, error)));
   }
 
   private begin(request: object, clientAddress: ClientAddress): RequestContext {

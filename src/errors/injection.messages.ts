@@ -111,6 +111,9 @@ export const injectionMessages = {
   hookScopeDisposeFailed: (handler: string, hook: string, error: unknown) =>
     `${handler}: disposing the request scope of a ${hook} call failed (the server went on): ` +
     `${(error as Error)?.stack ?? String(error)}`,
+  abandonedScopeDisposeFailed: (handler: string, error: unknown) =>
+    `${handler}: disposing the request scope of a request the server gave up (shutdownTimeout, close(), a second ` +
+    `signal) failed (the request was reported already): ${(error as Error)?.stack ?? String(error)}`,
   disposeHung: (where: string, name: string, seconds: number) =>
     `${where}: ${name}'s dispose() did not settle within ${seconds} s; the instances created before it were disposed ` +
     `meanwhile (it still runs). Fix: make its dispose() end, bounding what it waits for (a connection's close, a flush).`,

@@ -79,7 +79,10 @@ describe.each(modes)('in $mode mode', (m) => {
     @Injectable({ scope: 'request' })
     class PerRequest {
       readonly id = ++made;
-      dispose() { disposed.push(this.id); }
+      dispose() {
+        disposed.push(this.id);
+        if (this.id === 1) throw new Error('dispose boom');
+      }
     }
     let running!: () => void;
     const started = new Promise<void>((r) => (running = r));
@@ -94,7 +97,8 @@ describe.each(modes)('in $mode mode', (m) => {
       }
       @HandleError() failed() { /* reported: abandoned (on a fresh instance, with a PerRequest of its own) */ }
     }
-    const s = await bootstrap(Stuck, { logger: { error: () => undefined, warn: () => undefined } });
+    const logged: string[] = [];
+    const s = await bootstrap(Stuck, { logger: { error: (m) => logged.push(m), warn: () => undefined } });
     const loop = s.serveForever(0.05);
     const c = await connect(target(s));
     c.on('error', () => undefined);
@@ -106,6 +110,8 @@ describe.each(modes)('in $mode mode', (m) => {
     expect(handlers).toBe(1);
     expect(disposed).toContain(1);
     expect(disposed.length).toBe(made); // every one built, the @HandleError's too
+    // Its dispose() threw: logged, not swallowed (hostile re-check).
+    expect(logged.filter((m) => m.startsWith('Stuck: disposing the request scope of a request the server gave up') && m.includes('dispose boom'))).toHaveLength(1);
     c.destroy();
   });
 
