@@ -23,8 +23,9 @@ export function isHealthCheck(bytesIn: number, bytesOut: number, clientEnded: bo
  */
 export function isHealthCheckOn(connection: object, bytesIn: number, bytesOut: number, clientEnded: boolean, error?: unknown): boolean {
   // A PROXY v2 LOCAL connection is the balancer's own check whatever it exchanged (HAProxy's tcp-check sends a
-  // line, reads the reply, then resets): its end, by the client's FIN or by a reset, is no client error.
-  if (isLocalCheck(connection)) return error === undefined ? clientEnded : isHangUp(error);
+  // line, reads the reply, then resets): its end, by the client's FIN or by a reset, is no client error, and
+  // whoever closed first (a handler that answers one line and closes was a request: new-user run).
+  if (isLocalCheck(connection)) return error === undefined || isHangUp(error);
   return isHealthCheck(bytesIn - preambleBytes(connection), bytesOut, clientEnded, error);
 }
 

@@ -237,3 +237,28 @@ describe('the PROXY protocol and the lifecycle', () => {
     }
   });
 });
+
+describe.each([
+  { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
+  { mode: '@Concurrent', decorate: (): ClassDecorator => Concurrent() },
+])('a balancer\'s check (a v2 LOCAL header) on a handler that answers one line and closes first, $mode', ({ decorate }) => {
+  const serve = servingInTests<Server>();
+
+  test('counts in healthChecks, whoever closes first (it counted as a request when the handler closed first: new-user run)', async () => {
+    @TcpServer({ port: 0, host: '127.0.0.1', proxyProtocol: true }) @decorate()
+    class OneShot {
+      @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); }
+    }
+    const server = serve(await bootstrap(OneShot));
+    for (const ending of ['end', 'reset'] as const) {
+      const client = await rawConnect(endpoint(server), Buffer.concat([v2Header({ local: true }), Buffer.from('ping\n')]));
+      expect(await readLine(client)).toBe('ping\n');
+      const gone = closed(client);
+      if (ending === 'end') client.end();
+      else client.resetAndDestroy();
+      await gone;
+    }
+    await eventually('both counted', () => server.stats().healthChecks === 2, 5000).catch(() => undefined);
+    expect(server.stats()).toMatchObject({ healthChecks: 2, errors: 0, clientErrors: 0 });
+  });
+});
