@@ -147,6 +147,10 @@ export const messages = {
       : `${owner}.close() was called while the request was running, so its connection was closed and the handler ` +
         `abandoned. Fix: await shutdown() before close() to let requests finish (bounded by shutdownTimeout), and make ` +
         `the handler return when its reads end.`,
+  classicSendAfterReply: (handler: string) =>
+    `${handler}: socket.send() after the datagram's handler returned: in a pool's worker a handler's reply goes back ` +
+    `with the datagram's end (one datagram), which had gone, so these bytes would never be sent. Fix: send before ` +
+    `the handler returns, or serve with the serial UDPServer, whose socket sends at any time.`,
   datagramWriteAfterReply:
     "wfile.write() after the datagram's handler returned: its reply had been taken then (one datagram, sent " +
     'once the handler finishes), so these bytes would never be sent. Fix: await every write (and whatever ' +

@@ -322,7 +322,11 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
           if (to !== undefined && !sameAddress(to, client)) throw new Error(messages.datagramSendElsewhere(Handler.name, describeAddress(to), describeAddress(client)));
           if (sent) throw new Error(messages.datagramSendTwice(Handler.name, describeAddress(client)));
           sent = true;
-          await reply.write(bytes);
+          // After the handler returned, the reply had gone with the datagram's end: said as the send it was, not as a
+          // wfile.write() the handler never called (hostile re-check: a timer's send).
+          await reply.write(bytes).catch((err: NodeJS.ErrnoException) => {
+            throw err.code === 'ERR_STREAM_WRITE_AFTER_END' ? Object.assign(new Error(messages.classicSendAfterReply(Handler.name), { cause: err }), { code: err.code }) : err;
+          });
         },
       };
       return traced(trace, () => new Handler(datagramRequest(data, replies as DatagramSocket, truncated), client, faceOf(worker)).run());
