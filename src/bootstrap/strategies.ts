@@ -128,7 +128,7 @@ function addPortable(spec: WorkerSpec, provider: Provider, def: HandlerDefinitio
   // new-user run) is refused.
   const buffer = Buffer.isBuffer(provider.useValue);
   const lost = buffer ? undefined : partCopiedWithoutItsClass(provider.useValue, 'the value');
-  if (lost !== undefined) throw cannot(messages.valueLosesClass(lost));
+  if (lost !== undefined) throw cannot(lost);
   spec.values.push({ token: key, symbolKey: typeof provide === 'symbol', value: provider.useValue, ...(buffer ? { buffer: true as const } : {}) });
 }
 

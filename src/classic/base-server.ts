@@ -258,17 +258,13 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   protected forgetShutdownMark(): void {}
   /**
    * shutdownTimeout passed before the loop took every request accepted before shutdown() (a serial server
-   * still serving the one before): takes those left, to be closed and reported, not kept until close().
+   * still serving the one before), or close() came then: takes those left, to be closed and reported.
    */
   protected takeUnservedBeforeShutdown(): Array<[Req, ClientAddress]> {
     return [];
   }
-  /**
-   * close() while the loop serves: takes the requests accepted (datagrams received) and still queued behind a
-   * request that had not finished, which the loop owed service (those before shutdown() when `shutdownBegan`,
-   * else all), to be closed and reported. Those accepted after shutdown() stay Python's backlog: closed unreported.
-   */
-  protected takeQueuedAtClose(_shutdownBegan: boolean): Array<[Req, ClientAddress]> {
+  /** Takes every request accepted (datagram received) and still queued, to be closed and reported (close()). */
+  protected takeAllQueued(): Array<[Req, ClientAddress]> {
     return [];
   }
 
@@ -551,9 +547,10 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   close(): Promise<void> {
     this.closing ??= (async () => {
       const loop = this.loop;
-      // Accepted while the loop served, still queued behind a request: closed unserved, and said (a serial server
-      // reset them unreported at a second signal or a close(): hostile run).
-      const unserved = loop && !loop.ended ? this.takeQueuedAtClose(this.shutdownRequested) : [];
+      // Accepted while the loop served, still queued behind a request, which the loop owed service (after shutdown(),
+      // those accepted before it; the rest are Python's backlog, closed unreported): closed unserved, and said (a serial
+      // server reset them unreported at a second signal or a close(): hostile run).
+      const unserved = !loop || loop.ended ? [] : this.shutdownRequested ? this.takeUnservedBeforeShutdown() : this.takeAllQueued();
       if (loop) {
         this.shutdownRequested = true;
         this.wakeLoop();

@@ -140,9 +140,9 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
     this.queuedAtShutdown = 0;
   }
 
-  protected override takeQueuedAtClose(shutdownBegan: boolean): Array<[DatagramRequestTuple, ClientAddress]> {
+  protected override takeAllQueued(): Array<[DatagramRequestTuple, ClientAddress]> {
     const left: Array<[DatagramRequestTuple, ClientAddress]> = [];
-    for (let n = shutdownBegan ? this.queuedAtShutdown : this.queue.length; n > 0 && this.queue.length > 0 && this.socket; n--) left.push(this.getRequest());
+    while (this.queue.length > 0 && this.socket) left.push(this.getRequest());
     return left;
   }
 

@@ -205,21 +205,21 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   }
 
   protected override takeUnservedBeforeShutdown(): Array<[net.Socket, ClientAddress]> {
-    const left: Array<[net.Socket, ClientAddress]> = [];
     const mark = this.shutdownMark;
-    if (mark === undefined) return left;
-    for (let next = this.takeQueued(mark); next; next = this.takeQueued(mark)) left.push(next);
-    return left;
+    return mark === undefined ? [] : this.takeQueuedBy(mark);
   }
 
   protected override forgetShutdownMark(): void {
     this.shutdownMark = undefined;
   }
 
-  protected override takeQueuedAtClose(shutdownBegan: boolean): Array<[net.Socket, ClientAddress]> {
+  protected override takeAllQueued(): Array<[net.Socket, ClientAddress]> {
+    return this.takeQueuedBy(undefined);
+  }
+
+  /** Every queued connection (accepted before `mark`, when given). */
+  private takeQueuedBy(mark: number | undefined): Array<[net.Socket, ClientAddress]> {
     const left: Array<[net.Socket, ClientAddress]> = [];
-    const mark = shutdownBegan ? this.shutdownMark : undefined;
-    if (shutdownBegan && mark === undefined) return left;
     for (let next = this.takeQueued(mark); next; next = this.takeQueued(mark)) left.push(next);
     return left;
   }

@@ -24,9 +24,9 @@ const DATAGRAMS_WAITING_MAX = 1024;
  * let the server's process hold every datagram of the flood: a hostile run measured 82,000 and 743 MB in 8 s.
  */
 const DATAGRAMS_IN_POOL_MAX = 4096;
-/** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
 /** How long close() waits for the workers that accept to close their listeners before it ends them anyway (ms). */
 const UNLISTEN_AT_CLOSE_MS = 1000;
+/** How long a datagram waits for a busy worker before the pool starts another for it (ms). */
 const GROW_AFTER_MS = 50;
 /** After START_ATTEMPTS workers in a row failed to start, how long before a new connection may try again (ms). */
 const START_RETRY_MS = 1000;

@@ -5,7 +5,7 @@
  */
 import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
-import { abstractDatagramName, abstractDatagramText, fitsSunPath } from '../transports/unix-path';
+import { abstractDatagramText, fitsSunPath, isAbstract } from '../transports/unix-path';
 
 /** Where a decorator is being applied, for messages: `@TcpServer` on `EchoHandler`. */
 export interface DecorationSite {
@@ -62,7 +62,7 @@ export const nonEmptyString = (value: unknown): boolean => typeof value === 'str
 
 export function checkPathLength(site: DecorationSite, value: unknown): void {
   const datagram = site.decorator === '@UnixDatagramServer';
-  if (datagram && abstractDatagramName(value as string)) fail(abstractDatagramText(`${site.decorator} on ${site.cls}`, value as string));
+  if (datagram && isAbstract(value as string)) fail(abstractDatagramText(`${site.decorator} on ${site.cls}`, value as string));
   if (!fitsSunPath(value as string)) fail(messages.pathTooLong(site.decorator, site.cls, value as string, Buffer.byteLength(value as string), datagram));
 }
 

@@ -244,8 +244,6 @@ export const messages = {
   workerLoadFailed: (name: string, mode: string, reason: string) =>
     `${name}: the ${mode} worker could not load the handler${/\bprovider\b/.test(reason) ? ' and its providers' : ''}. Reason:\n  ${indent(reason)}` +
     workerLoadFix(reason),
-  /** `lost`: strategies.ts' partCopiedWithoutItsClass, e.g. 'the value.db is a DbPool instance'. */
-  valueLosesClass: (lost: string) => lost,
   providerCannotCross: (handler: string, token: string, why: string) =>
     `${handler}: the provider for ${token} cannot be used in worker threads or child processes: ${why}. ` +
     `Fix: give workers plain data with { provide: 'name', useValue: ... } (a string or Symbol.for() token, a ` +

@@ -195,9 +195,9 @@ export class StreamWriter {
 
   /**
    * A write's promise, marked as handled, that keeps its failure for the handler's end, when it counts unless
-   * somebody asked for its outcome by then: judged at once (or a microtask later, as before), a write that
-   * failed at once (after `end()`, on a closed connection) and that the handler awaited after another await
-   * still ended the request through @HandleError.
+   * somebody asked for its outcome by then (keepFailure): judged when it failed, a write that failed at once
+   * (after `end()`, on a closed connection) and that the handler awaited after another await still ended the
+   * request through @HandleError. `flushWaits`: flush() waits for it (writes, and writelines()).
    */
   private track<T = number>(executor: (resolve: (value: T) => void, reject: (err: Error) => void) => void, isWrite = true, flushWaits = isWrite): Promise<T> {
     const write = new WritePromise<T>(executor);

@@ -79,7 +79,7 @@ async function statAt(path: string, owner: string): Promise<Stats | undefined> {
 
 /** The checks made before anything is touched (length, directory); false for an abstract name, which has no file. */
 async function checkPathPlace(path: string, owner: string, datagram: boolean): Promise<boolean> {
-  if (datagram && isAbstract(path)) throw new ConfigurationError(text.abstractDatagram(owner, path));
+  if (datagram && isAbstract(path)) throw new ConfigurationError(abstractDatagramText(owner, path));
   if (!fitsSunPath(path)) throw new ConfigurationError(text.tooLong(owner, path, Buffer.byteLength(path), datagram));
   if (isAbstract(path)) return false; // Linux's abstract namespace: no file, and the kernel refuses a name in use
   const dir = dirname(path);
@@ -258,15 +258,6 @@ export function fitsSunPath(path: string): boolean {
 }
 
 /**
- * Whether `path` is an abstract name given to a Unix datagram socket, which sockserve refuses: node-unix-socket
- * binds it padded with NUL bytes to 108 bytes (measured: /proc/net/unix lists '@name@@@…'), so clients naming it
- * '\0name' are refused (ECONNREFUSED), while the server said it listened (hostile run).
- */
-export function abstractDatagramName(path: string): boolean {
-  return isAbstract(path);
-}
-
-/**
  * Where a socket file is bound, made absolute against the current directory when it fits sun_path, so that
  * close() removes (and libuv unlinks) the file this server made, not a file of that name in the directory a
  * later chdir() moved to: a relative path left the server's socket file behind. The server's address stays
@@ -405,7 +396,11 @@ function describe(stats: Stats): string {
   return 'device file';
 }
 
-/** The ConfigurationError's text for an abstract name given to a Unix datagram server (decorator and runtime checks). */
+/**
+ * The ConfigurationError's text for an abstract name given to a Unix datagram server (decorator and runtime checks):
+ * node-unix-socket binds it padded with NUL bytes to 108 bytes (measured: /proc/net/unix lists '@name@@@…'), so
+ * clients naming it '\0name' were refused (ECONNREFUSED) while the server said it listened (hostile run).
+ */
 export function abstractDatagramText(owner: string, path: string): string {
   return `${owner}: path ${JSON.stringify(path)} is a name in Linux's abstract namespace, which a Unix datagram server cannot take: node-unix-socket, which binds Unix datagram sockets, binds an abstract name padded with NUL bytes to 108 bytes, so a client that sends to '\\0name' (Python, socat, any other program) is refused (ECONNREFUSED) while the server says it listens. ` +
     `Fix: give a Unix datagram server a filesystem path (abstract names work for Unix stream servers).`;
@@ -416,7 +411,6 @@ const text = {
     `${owner}: the Unix socket path ${JSON.stringify(path)} is ${bytes} bytes long, and a Unix socket path must be ` +
     `shorter than 108 bytes${datagram ? '' : ", an abstract name ('\\0name') at most 108"} (sun_path; the kernel would bind a truncated ` +
     `one). Fix: use a shorter path, for example in os.tmpdir() or relative to the working directory.`,
-  abstractDatagram: (owner: string, path: string) => abstractDatagramText(owner, path),
   badDirectory: (owner: string, path: string, dir: string, code: string) =>
     `${owner}: cannot bind a Unix socket at ${path}, because its directory ${dir} ` +
     (code === 'ENOENT'

@@ -78,14 +78,20 @@ export function loadWorkerModules(spec: WorkerSpec, refused?: (error: Error) => 
 export { moduleExports };
 
 /**
+ * The export `name` of a module's exports, or the function of that name it exports under another (`export { Impl
+ * as Store }`, `export default Impl`): an ES module's exports cannot be read in the server's process, which takes
+ * the class's own name for its export's. The handler's class and the providers' classes are found so.
+ */
+export function exportedClass(exported: Record<string, unknown>, name: string): unknown {
+  return exported[name] ?? Object.values(exported).find((v) => typeof v === 'function' && v.name === name);
+}
+
+/**
  * In a worker: the class `ref` names, loaded by module path. `what` it is, for the error when that module does
  * not export it (an ES module's exports cannot be read before: the server's process takes the class for exported).
  */
 export function loadClass(ref: ClassRef, what: string): new (...args: any[]) => unknown {
-  const exported = moduleExports(ref.source);
-  // An ES module's exports could not be read in the server's process, which took the class's own name for its
-  // export's: one exported under another name (`export { Impl as Store }`, `export default Impl`) is found by it.
-  const cls = exported[ref.exportName] ?? Object.values(exported).find((v) => typeof v === 'function' && v.name === ref.exportName);
+  const cls = exportedClass(moduleExports(ref.source), ref.exportName);
   if (typeof cls !== 'function') {
     // It said "no longer exported" and "could not load the handler", with the handler's Fix, of a provider class
     // never exported (new-user run, ES modules).

@@ -18,7 +18,7 @@ import type { ProxyInfo, TlsInfo } from '../../transports/edge-options';
 import type { DatagramSocket } from '../../transports/datagram-socket';
 import { settledWithin } from '../../transports/event-loop';
 import { BufferWriter, StreamWriter } from '../../transports/stream-writer';
-import { loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
+import { exportedClass, loadClass, moduleExports, WHOLE_MODULE } from './class-ref';
 import { DroppedInWorker, handleErrorFailure, markReported, PortableToken, reportedInWorker, WorkerSpec } from './protocol';
 import { endedHealthCheck } from '../../observability/health-check';
 import type { WorkerServerFace } from './worker-face';
@@ -70,10 +70,7 @@ function traced(trace: Trace | undefined, lifecycle: () => Promise<void>): Promi
 /** Loads the handler module by path and builds the executor for its kind of handler class. */
 export function loadExecutor(spec: WorkerSpec): Executor {
   const mod = moduleExports(spec.source);
-  // An ES module's export name could not be read in the server's process: the class may be exported under another.
-  const handler = spec.exportName === WHOLE_MODULE
-    ? (typeof mod === 'function' ? mod : mod.default)
-    : (mod[spec.exportName] ?? Object.values(mod).find((v) => typeof v === 'function' && v.name === spec.exportName));
+  const handler = spec.exportName === WHOLE_MODULE ? (typeof mod === 'function' ? mod : mod.default) : exportedClass(mod, spec.exportName);
   if (typeof handler !== 'function') throw new ConfigurationError(messages.handlerNotExported(spec.exportName, spec.source));
   return spec.classic ? classicExecutor(handler as ClassicHandler, spec) : decoratedExecutor(handler, spec);
 }
