@@ -36,8 +36,8 @@
  *   socket's own peer), but does once its own send buffer is full (some 250 unread replies to connected clients
  *   with the kernel's default buffer, about 10,000 with the 8 MiB a widened() one gets here);
  *   then the receiving socket is replaced (`reopen()`), and the requests waiting in its receive queue are lost with
- *   it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most 250 ms. A server bound at an abstract
- *   name has one socket (two cannot share a name without a file) and is replaced that way too;
+ *   it; such a reply is sent again after 1 ms, doubling to 64 ms, for at most 250 ms (an abstract name, which has no
+ *   file for the sender's trick, is refused before binding: unix-path.ts);
  * - `close()` drops sends queued in the addon without calling back; none is ever left queued (above);
  * - `close()` leaves the socket file behind; this class removes it;
  * - it calls into JavaScript from libuv's poll phase without a callback scope, and its 'data' event is
@@ -57,7 +57,7 @@ import { AddressInUseError, UnreachableClientError } from '../errors/errors';
 import { ClientAddress, formatAddress, isUnixAddress } from './address';
 import type { DatagramSocket, ReceivedDatagram } from './datagram-socket';
 import { closedForSend } from './socket-closed';
-import { bindingWithMode, identityOf, identityOfSync, isAbstract, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { bindingWithMode, identityOf, identityOfSync, isOwnFile, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
 
 type NativeDgramSocket = UnixSocketAddon.DgramSocket;
 
@@ -181,7 +181,7 @@ export interface ResolvedUnixDgramOptions {
 export class UnixDatagramSocket implements DatagramSocket {
   private socket: NativeDgramSocket | undefined;
   /**
-   * The socket replies are sent from (a path, not an abstract name): bound at the path before `socket`, its
+   * The socket replies are sent from: bound at the path before `socket`, its
    * file then unlinked for `socket`'s, so it has the same name (replies come from the path) but no request
    * reaches it. An EAGAIN makes it stuck (see the top of this file): it is parked (park()) and the next send
    * takes a fresh one (replaceSender()), while `socket`, which never sends but to connected clients, goes on
@@ -250,18 +250,16 @@ export class UnixDatagramSocket implements DatagramSocket {
     const spares: NativeDgramSocket[] = [];
     try {
       // Every file made at the path has the server's mode from its creation, the senders' too (clients could send to them).
-      bindingWithMode(isAbstract(path) ? undefined : this.opts.mode, () => {
-        if (!isAbstract(path)) {
-          sender = widened(new this.Native());
-          sender.bind(path);
+      bindingWithMode(this.opts.mode, () => {
+        sender = widened(new this.Native());
+        sender.bind(path);
+        fs.unlinkSync(path);
+        // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
+        for (let i = 0; i < this.opts.spareSenders; i++) {
+          const spare = widened(new this.Native());
+          spares.push(spare);
+          spare.bind(path);
           fs.unlinkSync(path);
-          // Spare senders, bound with the name now, while no client can be sending to the path (see `spares`).
-          for (let i = 0; i < this.opts.spareSenders; i++) {
-            const spare = widened(new this.Native());
-            spares.push(spare);
-            spare.bind(path);
-            fs.unlinkSync(path);
-          }
         }
         socket.bind(path);
       });
@@ -409,8 +407,8 @@ export class UnixDatagramSocket implements DatagramSocket {
   }
 
   /**
-   * After a send from the receiving socket (to a connected client, or at an abstract name) the kernel refused
-   * with EAGAIN the addon reads no more (see the top of this file): bind a fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
+   * After a send from the receiving socket (to a connected client) the kernel refused with EAGAIN the addon reads
+   * no more (see the top of this file): bind a fresh native socket at the same path, synchronously so that no other send reaches the stuck one, and
    * close the stuck one. Clients that send in the microseconds between the unlink and the bind get ENOENT;
    * datagrams still queued in the old socket are lost; a client that had connect()ed to the server must
    * connect again (as after a server restart). If the path cannot be bound again, the socket fails as the
@@ -513,9 +511,9 @@ export class UnixDatagramSocket implements DatagramSocket {
 
   /**
    * Sends one reply now, from the sender (see `sender`), or from the receiving socket to a client connected to
-   * it (the kernel refuses others' datagrams to a connected socket: EPERM) or when the path is an abstract
-   * name. When the kernel refused the sender (EAGAIN), the addon holds the datagram: the sender is parked with
-   * the reply (park()), which settles when it goes or is given up. False when the kernel refused the receiving
+   * it (the kernel refuses others' datagrams to a connected socket: EPERM). When the kernel refused the sender
+   * (EAGAIN), the addon holds the datagram: the sender is parked with the reply (park()), which settles when it
+   * goes or is given up. False when the kernel refused the receiving
    * socket: it stops reading (see the top of this file), so it is replaced at once (which drops the datagram)
    * and the reply is the caller's to send again. Otherwise the reply is settled.
    */
@@ -553,7 +551,6 @@ export class UnixDatagramSocket implements DatagramSocket {
       this.reopen(socket);
       return false;
     };
-    if (isAbstract(this.opts.path)) return viaReceiver();
     const sender = this.sender ?? this.replaceSender(undefined);
     if (!sender) {
       reply.reject(this.failure ?? closedForSend(owner));
