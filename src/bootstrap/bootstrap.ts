@@ -153,9 +153,18 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
             clearTimeout(timer);
             resolve();
           };
+          // The program's own shutdown() or close() of a server ends the delay for that one (Server.shutdown());
+          // once it has for every server nothing is left to accept for, and the drain goes on at once.
+          let waiting = servers.length;
+          for (const s of servers) {
+            s.endDrainDelay = () => {
+              if (--waiting === 0) skipDelay?.();
+            };
+          }
         });
       }
       skipDelay = undefined;
+      for (const s of servers) s.endDrainDelay = undefined;
       // Said now: closing the listeners may wait for a worker that does not answer until shutdownTimeout ends it.
       for (const s of servers) s.announceShutdown();
       await Promise.all(servers.map((s) => s.stopListening()));

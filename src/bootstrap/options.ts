@@ -71,6 +71,8 @@ export interface BootstrapOptions {
   /**
    * Seconds to keep accepting after SIGTERM/SIGINT before the listening sockets close, so a load
    * balancer's health check marks the server down first ([production](../../docs/production.md)). Default 0.
+   * The program's own `shutdown()` or `close()` of a server in that time ends it for that server (its listener
+   * closes at once).
    */
   drainDelay?: number;
 }

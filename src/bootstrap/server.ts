@@ -104,6 +104,7 @@ export class Server implements AsyncDisposable {
     // handleSignals closed the server before the program got to serve it (a SIGTERM during its start-up): there is
     // nothing to serve, and rejecting with ServerClosedError made `await server.serveForever()` crash it (hostile run).
     if (this.endedBySignal && this.closing) return this.closing.then(() => undefined, () => undefined);
+    this.shutdownSaid = false; // a new serving: its shutdown is said again
     return this.classic.serveForever(pollInterval).then(() => (this.endedBySignal ? this.signalDrain : undefined));
   }
 
@@ -116,15 +117,40 @@ export class Server implements AsyncDisposable {
   /** @internal The signal's drain of this server, to its close (it never rejects: its failure is logged and sets the exit code). */
   signalDrain: Promise<void> | undefined;
 
+  /**
+   * @internal Set by handleSignals while a signal's drainDelay runs: the program's own shutdown() or close() then
+   * calls it, once, and this server's delay ends there (its listener closes at once). Left accepting, it took
+   * clients that nothing would serve any more and reset them at the close (hostile run).
+   */
+  endDrainDelay: (() => void) | undefined;
+
+  /** shutdown's "draining" line was logged since the last serveForever(): a second shutdown() (the program's, the signal's) does not repeat it. */
+  private shutdownSaid = false;
+
   /** Serves exactly one request, or returns after `timeout` having called @HandleTimeout. */
   handleRequest(): Promise<unknown> {
     return this.classic.handleRequest();
   }
 
-  /** Stops the loop, waits for requests in flight; safe twice or before serving. */
+  /**
+   * Stops the loop, waits for requests in flight; safe twice or before serving. The listening socket stays open
+   * (Python's), except during a signal's `drainDelay` (`handleSignals`): there it closes now, new clients refused,
+   * since the close the signal began follows and a client accepted now would only be reset.
+   */
   shutdown(): Promise<void> {
+    const stopped = this.takeDrainDelay() ? this.stopListening() : undefined;
     this.announceShutdown();
-    return this.shutdownAnnounced();
+    const shut = this.shutdownAnnounced();
+    return stopped ? Promise.all([stopped, shut]).then(() => undefined) : shut;
+  }
+
+  /** Ends this server's part of a signal's drainDelay (endDrainDelay) when one runs; true if it did. */
+  private takeDrainDelay(): boolean {
+    const end = this.endDrainDelay;
+    if (!end) return false;
+    this.endDrainDelay = undefined;
+    end();
+    return true;
   }
 
   /**
@@ -133,6 +159,8 @@ export class Server implements AsyncDisposable {
    * came after the request it counted had been ended (new-user run).
    */
   announceShutdown(): void {
+    if (this.shutdownSaid || this.closing) return; // said once; a closed server drains nothing (it logged "closed")
+    this.shutdownSaid = true;
     this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests, this.classic.queuedRequests));
   }
 
@@ -149,6 +177,7 @@ export class Server implements AsyncDisposable {
   /** Releases the socket, the workers and (once every server sharing it has closed) the container's singletons. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.takeDrainDelay();
       this.cleanups.splice(0).forEach((c) => c());
       await this.classic.close();
       await this.release();

@@ -174,6 +174,29 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(server.out()).toContain('info DrainEcho: SIGTERM again: the rest of drainDelay is skipped');
   }, 120000);
 
+  // Before: the program's own shutdown() during drainDelay stopped serving but left the listener accepting, so a client
+  // then was accepted, left unread and reset when the delay ended (and "draining" was logged twice); after its close(),
+  // the drain still waited out the delay and logged "draining" after "closed" (hostile run).
+  for (const call of ['shutdown', 'close'] as const) {
+    test(`the program's own ${call}() during drainDelay ends the delay for its server: new clients refused at once, never accepted and reset; each line logged once`, async () => {
+      const server = await startDrainServer({ DRAIN_DELAY: '8', DRAIN_LOG: '1', DRAIN_PROGRAM: call });
+      child = server.child;
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      await within(10000, `the program's ${call}()`, server.seen(`program ${call} resolved`));
+      expect(await probe(server.port)).toBe('refused');
+      expect(await within(15000, 'exit', server.exited)).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(7000); // well before the 8 s drainDelay
+      const info = server.out().split('\n').filter((l) => l.startsWith('info '));
+      expect(info).toEqual([
+        expect.stringMatching(/^info DrainEcho: listening on /),
+        'info DrainEcho: SIGTERM: accepting for 8 s more (drainDelay), then refusing new clients and draining',
+        ...(call === 'shutdown' ? ['info DrainEcho: shutting down; draining 0 requests in flight'] : []),
+        'info DrainEcho: closed',
+      ]);
+    }, 120000);
+  }
+
   test('a signal during the drain closes now: the request in flight is ended and reported, the process exits 143 at once', async () => {
     // The handler waits 60 s, shutdownTimeout is 10 s: before, a second SIGTERM (a second Ctrl-C) changed nothing,
     // and the process lived on until the handler's timer fired.
