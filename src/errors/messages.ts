@@ -126,19 +126,19 @@ export const messages = {
     `${typeof when === 'number' ? `${when} s after shutdown began (shutdownTimeout)` : `when ${when} was called`}, so it ` +
     `was abandoned. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`,
   abandonedBySignal: (owner: string, signal: string, datagram = false) =>
-    `${owner}: a second signal (${signal}) came during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
+    `${owner}: another signal (${signal}) came during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
     `was running: ${datagram ? 'it was abandoned and its reply is not sent' : 'its connection was closed and the handler abandoned'} ` +
-    `(handleSignals). Fix: nothing, if that was meant (a second Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.`,
-  /** `signal`: a second signal during handleSignals' drain closed the server (`owner` its log name), else `owner`.close(). */
+    `(handleSignals). Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.`,
+  /** `signal`: another signal during handleSignals' drain closed the server (`owner` its log name), else `owner`.close(). */
   unservedAtClose: (owner: string, signal: string | undefined, datagram = false) =>
     (signal !== undefined
-      ? `${owner}: a second signal (${signal}) came during the drain, so the server closed at once while `
+      ? `${owner}: another signal (${signal}) came during the drain, so the server closed at once while `
       : `${owner}.close() was called while `) +
     (datagram
       ? 'the datagram, received before, still waited to be served behind a request that had not finished: it was dropped unanswered. '
       : 'the connection, accepted before, still waited to be served behind a request that had not finished: it was closed unserved. ') +
     (signal !== undefined
-      ? 'Fix: nothing, if that was meant (a second Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.'
+      ? 'Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.'
       : 'Fix: await shutdown() before close(): it serves what was accepted before it (bounded by shutdownTimeout).'),
   abandonedByClose: (owner: string, datagram = false) =>
     datagram

@@ -150,7 +150,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(server.out()).toMatch(/RequestTimeoutError /);
     expect(server.out()).toContain('info DrainEcho: closed');
     // Said as what happened, as the server's own process says it (it read as a plain close(): hostile run).
-    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: a second signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
+    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: another signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
   }, 120000);
 
   test('SIGTERM twice at once (GNU timeout and systemd signal the process, then its group) keeps drainDelay; one a second later skips the rest, logged', async () => {
@@ -221,7 +221,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await within(5000, 'the connection ended', ended)).toBe(''); // ended, no reply
     expect(server.out()).toContain('DrainEcho: SIGTERM again during the drain: closing now; 1 request still in flight is ended and reported');
     // reported as what happened (it said "TCPServer.close() was called … Fix: await shutdown() before close()": new-user run)
-    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: a second signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
+    expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: another signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
     inFlight.destroy();
   }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 
@@ -274,7 +274,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await within(10000, 'exit', server.exited)).toBe(130); // before: ignored, the drain went on (shutdownTimeout 10 s)
     // named as what it is (it said 'SIGINT again', new-user run)
     expect(server.out()).toContain('DrainEcho: SIGINT after SIGTERM during the drain: closing now; 1 request still in flight');
-    expect(server.out()).toMatch(/DrainEcho: a second signal \(SIGINT\) came during the drain/);
+    expect(server.out()).toMatch(/DrainEcho: another signal \(SIGINT\) came during the drain/);
     inFlight.destroy();
   }, 120000);
 
