@@ -490,9 +490,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
             ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.callerName}.close()`)
           : why === 'timeout'
             ? messages.abandoned(limit, this.servesDatagrams)
-            : this.closedBySignal
-              ? messages.abandonedBySignal(this.logName, this.closedBySignal, this.servesDatagrams)
-              : messages.abandonedByClose(this.callerName, this.servesDatagrams),
+            : this.closeMessage(),
       );
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
@@ -542,6 +540,23 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** @internal The signal whose repeat during the drain made handleSignals close this server (what its reports say). */
   closedBySignal: string | undefined;
+
+  /** What a request close() ends says: close() was called (or a signal during the drain) while it ran. */
+  private closeMessage(): string {
+    return this.closedBySignal
+      ? messages.abandonedBySignal(this.logName, this.closedBySignal, this.servesDatagrams)
+      : messages.abandonedByClose(this.callerName, this.servesDatagrams);
+  }
+
+  /**
+   * close() has begun (not Python's server_close() called by itself): what the connections it closes under their
+   * requests fail with, once (a RequestTimeoutError saying close() ended them); undefined otherwise.
+   */
+  protected get closeError(): Error | undefined {
+    if (!this.closing) return undefined;
+    return (this.closedWith ??= new RequestTimeoutError(this.closeMessage()));
+  }
+  private closedWith: Error | undefined;
 
   /** Releases the socket and the strategy's workers; stops a running loop. Idempotent. */
   close(): Promise<void> {

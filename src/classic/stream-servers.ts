@@ -158,7 +158,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   override serverClose(): Promise<void> {
     if (this.listener) this.socketReleased = true;
     if (!this.isClosed && this.strategy.workers === undefined) return this.listener?.closeListening() ?? Promise.resolve();
-    return this.listener?.close() ?? Promise.resolve();
+    return this.listener?.close(this.closeError) ?? Promise.resolve();
   }
 
   /**

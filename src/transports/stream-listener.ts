@@ -10,6 +10,7 @@ import { cutPreambleOf, deferPreamble, Preamble, preambleAbandonedError, Preambl
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
 import { bindingWithMode, claimUnixPath, closeSparingOthers, identityOf, PathIdentity, prepareUnixPath, removeUnixPath } from './unix-path';
+import { markClosedByServer } from './stream-writer';
 import { isResetBeforeAccept, peerAddress, readFirstBytes } from './reset-before-accept';
 
 export type StreamEndpoint =
@@ -256,11 +257,13 @@ export class StreamListener {
    * Stops listening, destroys queued and open connections, removes the Unix socket file. Idempotent.
    * Resolves once every connection this listener still owns has closed. It does not wait for net.Server's
    * own close callback: after a connection has been sent to a child process, Node asks that child for its
-   * connection count before calling back, and a child that has exited never answers.
+   * connection count before calling back, and a child that has exited never answers. `reason`: why, for the
+   * writes a handler still makes on an open one (markClosedByServer); they said EPIPE, the client's doing.
    */
-  close(): Promise<void> {
+  close(reason?: Error): Promise<void> {
     this.closed ??= (async () => {
       const stopped = this.stopListening();
+      if (reason) for (const socket of this.open) markClosedByServer(socket, reason);
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket) : socket.destroy()));

@@ -55,7 +55,10 @@ export class StreamWriter {
   write(data: Buffer | Uint8Array | string): Promise<number> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (this.ended || this.sink.destroyed || this.sink.writableEnded) {
-      const err = closedForWriting(this.ended || this.sink.writableEnded ? 'after wfile.end()' : 'on a closed connection');
+      const ended = this.ended || this.sink.writableEnded;
+      // The server closed it (close(), shutdownTimeout): why, not the client's EPIPE (hostile run: counted and
+      // reported as `wfile.write() on a closed connection`, the client's doing, in every mode).
+      const err = (!ended && closedByServer(this.sink)) || closedForWriting(ended ? 'after wfile.end()' : 'on a closed connection');
       return this.track((_, reject) => reject(err));
     }
     // Usually the kernel takes a write on the spot (writeThrough calls back at once): then nothing can fail
@@ -341,6 +344,29 @@ export function destroyUndelivered(sink: Duplex, error?: Error): void {
 /** The bytes written on a socket that left it: what destroyUndelivered() found the kernel took, else Node's `bytesWritten`. */
 export function deliveredBytes(socket: { bytesWritten?: number }): number {
   return (socket as Delivered)[DELIVERED] ?? socket.bytesWritten ?? 0;
+}
+
+/** On a connection the server closed under its request: why (markClosedByServer). */
+const CLOSED_BY_SERVER = Symbol('sockserve.closedByServer');
+
+/**
+ * The server is closing `sink` under its request (close(), a worker's close): a write the handler makes after that
+ * rejects with `reason` (closedByServer). The connection is destroyed without it, so its reads still see their end.
+ */
+export function markClosedByServer(sink: Duplex, reason: Error): void {
+  (sink as Duplex & { [CLOSED_BY_SERVER]?: Error })[CLOSED_BY_SERVER] ??= reason;
+}
+
+/**
+ * Why the server closed `sink`, when it did: its mark (markClosedByServer), or the RequestTimeoutError it was
+ * destroyed with (shutdownTimeout abandoning the request, a stalled write; by name, so that one rebuilt in a worker
+ * counts too). Undefined otherwise.
+ */
+export function closedByServer(sink: Duplex): Error | undefined {
+  const marked = (sink as Duplex & { [CLOSED_BY_SERVER]?: Error })[CLOSED_BY_SERVER];
+  if (marked) return marked;
+  const errored = (sink as Duplex & { errored?: unknown }).errored;
+  return errored instanceof Error && errored.name === 'RequestTimeoutError' ? errored : undefined;
 }
 
 /** How long the end of a request waits for writes still on their way before it goes on. */

@@ -542,6 +542,43 @@ describe('the classic layer, hostile', () => {
     expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
   });
 
+  test('TCP, @Concurrent: a write its handler makes after close() closed the connection fails saying close() did, not as the client\'s EPIPE', async () => {
+    // Before: `wfile.write() on a closed connection` (EPIPE), the client's doing in the report (hostile run).
+    let arrived!: () => void;
+    const started = new Promise<void>((r) => (arrived = r));
+    let closing!: () => void;
+    const closeCalled = new Promise<void>((r) => (closing = r));
+    class WritesInGrace {
+      @Handle() async handle(req: StreamRequest) {
+        await req.rfile.readline();
+        arrived();
+        await closeCalled;
+        await new Promise((r) => setTimeout(r, 30)); // within close()'s grace, before it gives requests up
+        await req.wfile.write('late\n');
+      }
+      @HandleError() err(e: unknown) { errors.push(e); }
+    }
+    Concurrent()(WritesInGrace);
+    TcpServer(0)(WritesInGrace);
+    const server = await bootstrap(WritesInGrace);
+    const loop = server.serveForever(0.05);
+    const socket = await within(5000, 'connect', connect(tcp(server)));
+    socket.on('error', () => undefined);
+    try {
+      socket.write('go\n');
+      await within(5000, 'the handler to start', started);
+      const closed = server.close();
+      closing();
+      await within(10000, 'close', closed);
+      await within(10000, 'the loop', loop);
+    } finally {
+      socket.destroy();
+      await server.close();
+    }
+    expect(errors.map((e) => (e as Error).message)).toEqual([expect.stringContaining("WritesInGrace's server.close() was called while the request was running")]);
+    expect(server.stats()).toMatchObject({ errors: 0, clientErrors: 1 });
+  });
+
   test.each([['UDP'], ['Unix datagram']])('%s, @Concurrent: a reply its handler sends just after close() closed the socket is a routine error, not a handler error', async (kind) => {
     const dir = tempDir();
     let arrived!: () => void;

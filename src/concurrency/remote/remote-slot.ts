@@ -8,7 +8,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { canHandOver, preambleDeferred, preambleFacts } from '../../transports/connection-preamble';
 import { peekCloseAsked, peekHeldSince } from '../../transports/connection-stamps';
 import type { DropKind } from '../../transports/stream-listener';
-import { destroyUndelivered, writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
+import { closedByServer, destroyUndelivered, writeThrough, WRITE_STALLED } from '../../transports/stream-writer';
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
@@ -45,6 +45,11 @@ interface Running {
   socket?: net.Socket;
   /** The bridged connection's own failure (ECONNRESET…), so the worker's writes fail with it, code and all. */
   socketError?: Error;
+  /**
+   * Bytes the worker wrote reached the bridged connection after the server's close() had closed it (the worker
+   * counts a write done when it sends it): the reply was lost, and the request ends with why (closedByServer).
+   */
+  lostToClose?: Error;
   detach?: () => void;
   ack?: (bytes: number) => void;
   /** Bytes of the worker's writes handed to the kernel and not yet reported to it ('written' is cumulative). */
@@ -513,7 +518,11 @@ export abstract class RemoteSlot {
     switch (msg.t) {
       case 'write':
         if (!socket || socket.destroyed) {
-          this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(running.socketError ?? closedError()) });
+          // The server's close() closed it under the request (closedByServer): the worker's handler fails saying so, as
+          // in the server's own process; answered as a plain close, its reply was dropped and the request counted served.
+          const closed = socket && closedByServer(socket);
+          if (closed && msg.chunk.byteLength > 0) running.lostToClose ??= closed;
+          this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(running.socketError ?? closed ?? closedError()) });
           return;
         }
         if (msg.noDelay !== undefined) socket.setNoDelay(msg.noDelay);
@@ -555,17 +564,21 @@ export abstract class RemoteSlot {
           if (msg.bytes) recordHandedOverBytes(running.request, msg.bytes, preambleDeferred(running.request));
           if (msg.ms !== undefined) recordWorkerDuration(running.request, msg.ms);
         }
-        const error = msg.error ? deserializeError(msg.error) : undefined;
+        // One that went well there, but whose reply was lost to close() here (lostToClose): it counted as served,
+        // unreported (hostile run); it ends as the server's own process ends it.
+        const lost = msg.error || msg.dropped ? undefined : running.lostToClose;
+        const error = msg.error ? deserializeError(msg.error) : lost;
         if (error !== undefined && msg.client) nameClient(error, msg.client);
+        const end = lost && msg.end && msg.end.error === undefined ? { ...msg.end, error: plainError(lost) } : msg.end;
         // A relayed client that took no byte of its replies for requestTimeout: what waits for it here is dropped
         // (reset), not flushed for FLUSH_LIMIT_MS more, as a socket of the worker's own is destroyed.
         // Its bytesOut is then what the kernel took, as on a socket the worker owns.
         if ((error as NodeJS.ErrnoException | undefined)?.code === WRITE_STALLED && socket) destroyUndelivered(socket);
         // A request the worker abandoned (abandon()) before its trace ended: its request.end is published here, as for a worker that died.
-        if (error && !msg.end && this.endReason !== undefined) this.publishEnd(running, error);
+        if (error && !end && this.endReason !== undefined) this.publishEnd(running, error);
         // Its @HandleError may still be running there, and fail later ('hook-failed'): reported to this server.
         if (this.endReason !== undefined) this.abandonedFor = running.server;
-        void this.finish(running, error, msg.reply, msg.dropped, msg.end);
+        void this.finish(running, error, msg.reply, msg.dropped, end);
         return;
       }
       case 'shutdown': {
@@ -861,8 +874,9 @@ function closedError(): Error {
  * handler error.
  */
 function closedBeforeWorker(socket: net.Socket): Error {
+  const closed = closedByServer(socket);
+  if (closed) return closed; // the server closed it (shutdownTimeout, close()): its reason
   const cause = socket.errored as NodeJS.ErrnoException | null;
-  if (cause?.name === 'RequestTimeoutError') return cause; // the server closed it (shutdownTimeout, close()): its reason
   const code = typeof cause?.code === 'string' ? cause.code : 'ERR_STREAM_PREMATURE_CLOSE';
   return Object.assign(new Error(`the connection closed before a worker could take it (${code})`, cause ? { cause } : undefined), { code });
 }

@@ -7,13 +7,13 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { endShutdownGraceOf, stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
-import { BufferWriter, deliveredBytes, destroyUndelivered } from '../../transports/stream-writer';
+import { BufferWriter, deliveredBytes, destroyUndelivered, markClosedByServer } from '../../transports/stream-writer';
 import { closedForSend } from '../../transports/socket-closed';
 import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transports/reset-before-accept';
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn, verifyingOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
-import { DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { deserializeError, DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
@@ -273,6 +273,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       countEnding(state, refused);
       if (dropped === 'rejected' && state.passed) reporter.requests--; // refused by @Verify: no request (it counted in workers[].requests)
       if (failed === undefined && flushError) failed = flushError;
+      // Its request.end, made when the handler returned, says how it ended too (it said nothing went wrong).
+      if (failed !== undefined && ending.end && ending.end.error === undefined) ending.end = { ...ending.end, error: plainError(failed) };
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
       // handler then read an end: the stream's own error (`errored`) says it was reset.
@@ -698,7 +700,11 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // A datagram read here sends no reply from now on, as the server's closed socket sends none: its handler
         // back within the grace had its reply sent from this child's copy of the socket, after close(), and
         // counted as served (serial, @Concurrent and @Threading report it unsent).
+        // A write the handler makes in the grace fails with the close's error, as in the server's own process: it
+        // failed as the client's EPIPE (`wfile.write() on a closed connection`), counted as the client's (hostile run).
+        const closedWith = deserializeError(msg.error);
         for (const conn of running()) {
+          for (const stream of [conn.secure, conn.socket, conn.duplex]) if (stream) markClosedByServer(stream, closedWith);
           closeConn(conn, preambleClosed(conn, msg.why));
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
