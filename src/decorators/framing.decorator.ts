@@ -111,5 +111,6 @@ export function Framing(...args: unknown[]): ClassDecorator | void {
       return undefined;
     }
   }
-  return record(kind ?? 'lines', options) as ClassDecorator;
+  // Only a kind left out means 'lines': null is no kind (it was taken for 'lines': hostile run).
+  return record(kind === undefined ? 'lines' : kind, options) as ClassDecorator;
 }

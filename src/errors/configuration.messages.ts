@@ -236,8 +236,11 @@ export const configurationMessages = {
   tooManyFramings: (cls: string, n: number) =>
     `${cls} has ${count(n)} @Framing decorators. Fix: keep exactly one.`,
   badFramingKind: (cls: string, kind: unknown) =>
-    `@Framing on ${cls}: ${show(kind)} is not a framer. Fix: pass 'lines', 'length-prefixed', 'netstring', ` +
-    `'json-lines', or a factory (a class or a function taking the options) that builds a Framer for each connection.`,
+    typeof kind === 'object' && kind !== null && typeof (kind as { decode?: unknown }).decode === 'function'
+      ? `@Framing on ${cls}: ${show(kind)} is a framer instance, but each connection needs a framer of its own. Fix: pass ` +
+        `its class (@Framing(${kind.constructor?.name && kind.constructor !== Object ? kind.constructor.name : 'MyFramer'}, options)) or a function that builds one: @Framing((options) => new ...).`
+      : `@Framing on ${cls}: ${show(kind)} is not a framer. Fix: pass 'lines', 'length-prefixed', 'netstring', ` +
+        `'json-lines', or a factory (a class or a function taking the options) that builds a Framer for each connection.`,
   duplicateHook: (owner: string, handler: string, hook: HookName, keys: readonly (string | symbol)[]) => {
     const members = keys.map((key) => (typeof key === 'symbol' ? `[${String(key)}]` : key));
     const decorator = hookDecoratorNames[hook];

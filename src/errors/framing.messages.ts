@@ -63,6 +63,10 @@ export const framingMessages = {
     `@Framing(${framer}): buffered is ${typeof value === 'number' ? String(value) : value === null ? 'null' : typeof value}, not a number of bytes (a bug of the framer, not the client's). ` +
     `Fix: make buffered the bytes of the incomplete message the framer holds (0 when none), or leave it out.`,
   /** A user framer's encode() returned something other than bytes. */
+  /** A user framer factory built no framer (null, a promise, an object without decode() and encode()). */
+  badFactoryResult: (framer: string, value: unknown) =>
+    `@Framing(${framer}): the factory returned ${value === null ? 'null' : isThenableValue(value) ? 'a Promise (an async factory?)' : typeof value === 'object' ? 'an object without decode() and encode() methods' : typeof value}, not a Framer (a bug of the factory, not the client's). ` +
+    `Fix: return, synchronously, an object with decode(chunk) and encode(message) methods (a new one for each connection).`,
   badEncode: (framer: string, value: unknown) =>
     `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string (a bug of the framer). ` +
     `Fix: return the reply's bytes from encode().`,
@@ -73,3 +77,7 @@ export const framingMessages = {
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,
 };
+
+function isThenableValue(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -68,9 +68,10 @@ export class DatagramMessages implements MessageChannel {
         const decoded: unknown = framer.decode(this.data);
         if (!Array.isArray(decoded)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', decoded));
         incoming = decoded;
-        const last = framer.end?.();
-        if (last !== undefined && !Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
-        if (last && last.length > 0) incoming = [...incoming, ...last];
+        // An end() that returns no array is the framer's bug here too, as on a stream (undefined passed silently).
+        const last: unknown = framer.end ? framer.end() : [];
+        if (!Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
+        if (last.length > 0) incoming = [...incoming, ...last];
         const over = this.framing.checkMessages ? tooLongMessage(incoming, this.framing) : undefined;
         if (over) {
           incoming = incoming.slice(0, over.at);
@@ -97,7 +98,12 @@ export class DatagramMessages implements MessageChannel {
 
   private encode(message: unknown): Buffer | string | Uint8Array {
     // A reply sent from @Setup comes before serve(): the framer is made on first use.
-    if (this.framing) return (this.framer ??= this.framing.create()).encode(message);
+    if (this.framing) {
+      const bytes: unknown = (this.framer ??= this.framing.create()).encode(message);
+      // As on a stream: the framer's bug, said so (null reached dgram, whose own TypeError named no framer: hostile run).
+      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) throw new TypeError(messages.badEncode(this.framing.name, bytes));
+      return bytes;
+    }
     if (typeof message === 'string' || message instanceof Uint8Array) return message;
     throw new TypeError(messages.badRawReply(message));
   }

@@ -81,11 +81,20 @@ export function userFraming(
   delete framerOptions.concurrency;
   delete framerOptions.maxOutputBuffer;
   const isClass = typeof factory.prototype === 'object' && factory.prototype !== null;
-  const create = isClass
+  const name = factory.name || 'custom framer';
+  const build = isClass
     ? () => new (factory as new (o: FramerOptions) => Framer)(framerOptions)
     : () => (factory as (o: FramerOptions) => Framer)(framerOptions);
+  // What it built is checked once per connection: null, a promise or an object without the methods failed later as
+  // `this.codec(...).decode is not a function`, naming no framer (hostile run).
+  const create = (): Framer => {
+    const framer: unknown = build();
+    const f = framer as Partial<Framer> | null;
+    if (typeof f !== 'object' || f === null || typeof f.decode !== 'function' || typeof f.encode !== 'function') throw new TypeError(messages.badFactoryResult(name, framer));
+    return framer as Framer;
+  };
   const maxOutputBuffer = options.maxOutputBuffer ?? OUTPUT_BUFFER_MAX;
-  return { name: factory.name || 'custom framer', maxLength, concurrency: options.concurrency ?? 1, maxOutputBuffer, create, checkMessages: true };
+  return { name, maxLength, concurrency: options.concurrency ?? 1, maxOutputBuffer, create, checkMessages: true };
 }
 
 /**

@@ -448,12 +448,16 @@ export class MessageConnection implements MessageChannel {
     this.inputEnded = true;
     const framer = this.codec();
     if (!this.closeAsked && !this.failed && !this.endError && !this.halted && framer.end) {
-      let last: unknown[] = [];
+      let last: unknown[];
       try {
-        last = framer.end();
-        if (!Array.isArray(last)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', last));
+        const held: unknown = framer.end();
+        // The framer's bug: reported, and nothing of what it returned handled (undefined threw a TypeError from this
+        // listener, which ended the process; a string was handled a character at a time: hostile run).
+        if (!Array.isArray(held)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', held));
+        last = held;
       } catch (err) {
         this.endWith(err, true); // a message cut short: the replies owed before it still go out
+        last = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];
       }
       if (this.framing.checkMessages && last.length > 0) last = this.withinMaxLength(last);
       if (last.length > 0) this.handleAll(last);

@@ -198,6 +198,91 @@ describe('@OnMessage: a user framer\'s bug ends that connection only', () => {
   });
 });
 
+/** A user framer whose end() returns no array: undefined, or a string (FRAMER_END). */
+class BadEndFramer implements Framer<string, string> {
+  decode(chunk: Buffer): string[] {
+    return chunk.toString().split('\n').filter(Boolean);
+  }
+  end(): string[] {
+    return (badEnd.value === 'string' ? 'xyz' : undefined) as unknown as string[];
+  }
+  encode(reply: string): string {
+    return `R:${reply}\n`;
+  }
+}
+const badEnd = { value: 'undefined' };
+
+// end() returning undefined threw a TypeError from the socket's 'end' listener: the process exited (serial,
+// @Concurrent), a worker died with the connections it served; a string's characters were handled as messages,
+// answered, after the error (hostile run).
+describe('@OnMessage: a user framer\'s end() that returns no array', () => {
+  @TcpServer(0) @Framing(BadEndFramer) @Concurrent()
+  class BadEndConcurrent {
+    @OnMessage() on(m: string) { return m; }
+    @HandleError() err(e: unknown) { errors.push(e); }
+  }
+  @TcpServer(0) @Framing(BadEndFramer)
+  class BadEndSerial {
+    @OnMessage() on(m: string) { return m; }
+    @HandleError() err(e: unknown) { errors.push(e); }
+  }
+  const errors: unknown[] = [];
+
+  test.each([
+    ['undefined', BadEndConcurrent],
+    ['string', BadEndConcurrent],
+    ['undefined', BadEndSerial],
+  ])('%s (%p): a TypeError for that connection after the replies owed, nothing of it handled, and the next client is served', async (value, Handler) => {
+    errors.length = 0;
+    badEnd.value = value;
+    const s = serve(await bootstrap(Handler as typeof BadEndSerial, { logger: memoryLogger() }));
+    const bad = await connect(tcp(s));
+    const got = readUntilClose(bad);
+    bad.end('hi\n');
+    expect(await got).toBe('R:hi\n');
+    const t0 = Date.now();
+    while (errors.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+    expect((errors[0] as Error).message).toContain(`@Framing(BadEndFramer): end() returned ${value}, not an array`);
+    const good = await connect(tcp(s));
+    const reply = readUntilClose(good);
+    good.write('ok\n');
+    await new Promise((r) => setTimeout(r, 50));
+    badEnd.value = 'ok';
+    good.end();
+    await within(5000, 'the next client', reply);
+    expect(s.stats().messages).toBe(2);
+  });
+
+  // A datagram's framer: end() returning undefined passed silently; encode() returning null reached dgram, whose
+  // TypeError named no framer (hostile run).
+  test.each([
+    ['end() returning undefined', 'end() returned undefined, not an array'],
+    ['encode() returning null', 'encode() returned null, not a Buffer, Uint8Array or string'],
+  ])('over UDP: %s is the framer\'s TypeError, saying so', async (what, said) => {
+    class UdpFramer implements Framer<string, string> {
+      decode(chunk: Buffer): string[] { return [chunk.toString()]; }
+      end?(): string[];
+      encode(m: string): string { return what.startsWith('encode') ? (null as unknown as string) : m; }
+    }
+    if (what.startsWith('end')) UdpFramer.prototype.end = () => undefined as unknown as string[];
+    @UdpServer(0) @Framing(UdpFramer) @Concurrent()
+    class UdpBad {
+      @OnMessage() on(m: string) { return m; }
+      @HandleError() err(e: unknown) { errors.push(e); }
+    }
+    errors.length = 0;
+    const s = serve(await bootstrap(UdpBad, { logger: memoryLogger() }));
+    // The message decode() gave is still answered, as on a stream, before end()'s error; one encode() fails on is not.
+    if (what.startsWith('end')) expect((await datagramExchange(tcp(s), 'x')).data.toString()).toBe('x');
+    else expect(await datagramSilence(tcp(s), 'x')).toBe(true);
+    const t0 = Date.now();
+    while (errors.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+    expect((errors[0] as Error).message).toContain(`@Framing(UdpFramer): ${said}`);
+  });
+});
+
 /** A user framer whose decode() returns a string (for a datagram with '!') or null (with '?'), not an array. */
 class NoArrayFramer implements Framer<string, string> {
   decode(chunk: Buffer): string[] {

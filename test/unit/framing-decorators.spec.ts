@@ -168,6 +168,30 @@ describe('@Framing and @OnMessage mistakes are ConfigurationErrors', () => {
     expect(configurationError(() => explore(Twice))).toMatch(/^Twice has two @OnMessage\(\) methods \(a and b\)\. Fix: keep @OnMessage\(\) on exactly one method of Twice\.$/);
   });
 
+  // null was taken for a kind left out ('lines'); a framer instance was "{} is not a framer" (hostile run).
+  test('null is no framer kind, and a framer instance is refused saying to pass its class', () => {
+    expect(configurationError(() => Framing(null as never, {})(class N {}))).toMatch(/^@Framing on N: null is not a framer\. Fix: pass 'lines', /);
+    expect(configurationError(() => Framing(new Upper({ maxLength: 1 }) as never, {})(class I {}))).toMatch(
+      /^@Framing on I: .* is a framer instance, but each connection needs a framer of its own\. Fix: pass its class \(@Framing\(Upper, options\)\)/,
+    );
+  });
+
+  test('a factory that builds no framer is a TypeError naming it, per connection', () => {
+    const cases: Array<[() => unknown, RegExp]> = [
+      [() => null, /the factory returned null, not a Framer/],
+      [async () => new Upper({ maxLength: 1 }), /the factory returned a Promise \(an async factory\?\), not a Framer/],
+      [() => ({}), /the factory returned an object without decode\(\) and encode\(\) methods, not a Framer/],
+    ];
+    for (const [factory, said] of cases) {
+      Object.defineProperty(factory, 'name', { value: 'makeFramer' });
+      @TcpServer(0) @Framing(factory as never, {}) class Custom { @OnMessage() on() {} }
+      const create = explore(Custom).framing!.create;
+      expect(create).toThrow(TypeError);
+      expect(create).toThrow(/^@Framing\(makeFramer\): /);
+      expect(create).toThrow(said);
+    }
+  });
+
   test('an unknown framer name', () => {
     expect(configurationError(() => Framing('xml' as never)(class Xml {}))).toMatch(/^@Framing on Xml: "xml" is not a framer\. Fix: pass 'lines', /);
   });
