@@ -73,6 +73,11 @@ export const framingMessages = {
   badRawReply: (reply: unknown) =>
     `@OnMessage without @Framing: cannot send a reply of type ${reply === null ? 'null' : typeof reply} as a datagram. ` +
     `Fix: return a string or a Buffer (or undefined for no reply), or give the class a @Framing that encodes it.`,
+  /** json-lines: JSON.stringify gave nothing (a function, a symbol, undefined inside) or threw (`cause`: a BigInt, a cycle). */
+  badJsonReply: (reply: unknown, cause?: string) =>
+    `@Framing('json-lines'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply} as JSON` + (cause ? ` (${cause})` : '') + '. ' +
+    `Fix: return a value JSON.stringify can write (an object, array, string, number, boolean or null; a BigInt as a string, ` +
+    `no cycles), or undefined for no reply.`,
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,

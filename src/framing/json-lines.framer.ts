@@ -34,9 +34,16 @@ export class JsonLinesFramer extends LinesFramer {
   }
 
   /** `JSON.stringify(reply)` plus `\n`. Throws TypeError for a reply JSON cannot express (undefined, a function). */
+  /** `JSON.stringify(reply)` and a newline (a Buffer goes as Buffer's JSON); throws a TypeError naming the framer for what JSON cannot write. */
   override encode(reply: unknown): string {
-    const text = JSON.stringify(reply);
-    if (text === undefined) throw new TypeError(messages.badReply(this.name, reply));
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(reply);
+    } catch (err) {
+      // A BigInt, a cycle: JSON.stringify's own words alone named no framer (hostile run).
+      throw new TypeError(messages.badJsonReply(reply, (err as Error).message), { cause: err });
+    }
+    if (text === undefined) throw new TypeError(messages.badJsonReply(reply));
     return text + '\n';
   }
 }

@@ -247,6 +247,24 @@ describe('the json-lines framer', () => {
     expect(json().encode({ ok: true, n: [1] })).toBe('{"ok":true,"n":[1]}\n');
     expect(() => json().encode(undefined)).toThrow(TypeError);
   });
+
+  // A BigInt or a cycle gave JSON.stringify's bare words, naming no framer; a function's Fix said "return a string
+  // or a Buffer", though a Buffer goes out as its JSON (hostile run).
+  test('a reply JSON cannot write is a TypeError naming the framer, with JSON\'s reason and a JSON Fix', () => {
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    for (const [reply, type] of [[{ n: 1n }, 'object'], [cycle, 'object'], [() => 1, 'function'], [Symbol('s'), 'symbol']] as const) {
+      let error: unknown;
+      try {
+        json().encode(reply);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(new RegExp(`^@Framing\\('json-lines'\\): cannot encode a reply of type ${type} as JSON`));
+      expect((error as Error).message).toContain('Fix: return a value JSON.stringify can write');
+    }
+  });
 });
 
 describe('the length-prefixed framer', () => {
