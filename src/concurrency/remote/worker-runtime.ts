@@ -273,8 +273,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       countEnding(state, refused);
       if (dropped === 'rejected' && state.passed) reporter.requests--; // refused by @Verify: no request (it counted in workers[].requests)
       if (failed === undefined && flushError) failed = flushError;
-      // Its request.end, made when the handler returned, says how it ended too (it said nothing went wrong).
-      if (failed !== undefined && ending.end && ending.end.error === undefined) ending.end = { ...ending.end, error: plainError(failed) };
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
       // handler then read an end: the stream's own error (`errored`) says it was reset.
