@@ -17,7 +17,7 @@ test('ThreadingMixIn: a closeRequest that throws is logged through the server\'s
     serve(server);
     const [host, port] = server.serverAddress as [string, number];
     expect(String(await within(10000, 'the reply', streamExchange({ host, port }, 'hi\n', { halfClose: true })))).toBe('hi\n');
-    await within(5000, 'the failure logged', until(() => logger.lines.error.length > 0, 10));
+    await until(() => logger.lines.error.length > 0, 5000); // its bound was 10 ms: a flake on a loaded machine
     expect(logger.lines.error).toEqual([expect.stringMatching(/error while ending a request: Error: closeRequest failed/)]);
     expect([...stderr.mock.calls, ...write.mock.calls].map(String).filter((l) => l.includes('closeRequest failed'))).toEqual([]);
   } finally {

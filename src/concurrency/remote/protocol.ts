@@ -231,6 +231,8 @@ export interface WorkerSpec {
   reader: { requestTimeout: number | null; lineLimit?: number; lineTimeout?: number | null };
   /** A classic handler class (sockserve/classic's ThreadingMixIn, ForkingMixIn), not a decorated one. */
   classic?: boolean;
+  /** The handler has `@OnMessage` (its writes are replies and pushes, not wfile's). */
+  messages?: true;
   /** What classic handlers read as `this.server.serverAddress`. */
   serverAddress?: unknown;
   /**

@@ -179,6 +179,11 @@ function describeDeath(cause: Error | undefined, detail: string | undefined): st
 
 export abstract class RemoteSlot {
   readonly ready: Promise<void>;
+  /**
+   * Its handler has `@OnMessage`: a reply or push that reaches a connection close() closed is dropped quietly, as
+   * MessageConnection's send() drops it in the server's own process (a @Finish farewell); a wfile write fails.
+   */
+  protected messageHandler = false;
   /** The worker loaded the handler and said it is ready. */
   started = false;
   dead = false;
@@ -521,7 +526,7 @@ export abstract class RemoteSlot {
           // The server's close() closed it under the request (closedByServer): the worker's handler fails saying so, as
           // in the server's own process; answered as a plain close, its reply was dropped and the request counted served.
           const closed = socket && closedByServer(socket);
-          if (closed && msg.chunk.byteLength > 0) running.lostToClose ??= closed;
+          if (closed && msg.chunk.byteLength > 0 && !this.messageHandler) running.lostToClose ??= closed;
           this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(running.socketError ?? closed ?? closedError()) });
           return;
         }

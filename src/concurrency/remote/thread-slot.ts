@@ -24,6 +24,7 @@ export class ThreadSlot extends RemoteSlot {
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('threading', onDeath, heartbeatTimeout);
+    this.messageHandler = spec.messages === true;
     // Each thread's own young generation, by default a small one (young-generation.ts).
     const young = workerYoungGenerationMb(resourceLimits);
     const limits = young !== undefined ? { ...resourceLimits, maxYoungGenerationSizeMb: young } : resourceLimits;
