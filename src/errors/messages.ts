@@ -231,7 +231,8 @@ export const messages = {
     `Fix: declare it as \`class ${given} extends ${expected}\`.`,
   handlerNotExported: (name: string, file: string) =>
     `${name} is not exported from ${file}, so a worker cannot load it. Fix: declare the class at the module's ` +
-    `top level with \`export class ${name}\` (a class defined inside a function cannot be loaded by path); ` +
+    `top level with \`export class ${name}\` (in a CommonJS .js file: \`exports.${name} = ${name}\`; a class ` +
+    `defined inside a function cannot be loaded by path); ` +
     `if it is declared in another module, re-export it from this one (\`export { ${name} } from './its-module'\`) ` +
     `or name that module (the mixins' \`handlerModule\` option).`,
   handlerSourceUnknown: (name: string) =>
