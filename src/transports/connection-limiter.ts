@@ -14,6 +14,13 @@ export class ConnectionLimiter {
   private total = 0;
   private readonly perClient = new Map<string, number>();
   private readonly leases = new WeakMap<object, Lease>();
+  /**
+   * Leases whose socket here has closed while their request still runs elsewhere: a worker's connection, whose
+   * end the server's process hears a moment after its client saw the close. While any is on its way, a connection
+   * over a limit waits for it (waitForRoom) rather than being refused at once.
+   */
+  private ending = 0;
+  private readonly waiting: Waiter[] = [];
 
   constructor(
     readonly maxConnections = Infinity,
@@ -38,9 +45,45 @@ export class ConnectionLimiter {
     this.leases.set(socket, lease);
     socket.once('close', () => {
       lease.socketOpen = false;
+      if (lease.busy && !lease.released) {
+        lease.ending = true;
+        this.ending++;
+      }
       this.maybeRelease(lease);
     });
     return true;
+  }
+
+  /**
+   * A connection `attempt` (admit() or identify()) refused, while another's end is on its way from a worker (a
+   * client that opens its next connection as soon as the last one closed was refused: maxConnectionsPerClient 1
+   * served 12 of 40 such clients with @Threading, hostile run): `attempt` is tried again at each release, for
+   * WAIT_MS (milliseconds) at most, at most WAIT_MAX connections at once (descriptors stay within the limit plus
+   * that, API.md §11). Then `decide(true)` once it has room, `decide(false)` when none came or the client left.
+   * False, with nothing held, when no end is on its way or WAIT_MAX wait already: refuse now.
+   */
+  waitForRoom(socket: net.Socket, attempt: () => boolean, decide: (admitted: boolean) => void): boolean {
+    if (this.ending === 0 || this.waiting.length >= WAIT_MAX) return false;
+    const waiter: Waiter = { attempt, decide, timer: undefined, left: () => this.settle(waiter, false) };
+    waiter.timer = setTimeout(waiter.left, WAIT_MS);
+    socket.once('close', waiter.left);
+    waiter.socket = socket;
+    this.waiting.push(waiter);
+    return true;
+  }
+
+  private settle(waiter: Waiter, admitted: boolean): void {
+    const at = this.waiting.indexOf(waiter);
+    if (at < 0) return;
+    this.waiting.splice(at, 1);
+    clearTimeout(waiter.timer);
+    waiter.socket?.off('close', waiter.left);
+    waiter.decide(admitted);
+  }
+
+  /** Room was made: the waiting connections, oldest first, try again. */
+  private retryWaiting(): void {
+    for (const waiter of [...this.waiting]) if (waiter.attempt()) this.settle(waiter, true);
   }
 
   /** The client behind a PROXY header is known now: counts it, or says false when it is over its limit. */
@@ -79,17 +122,35 @@ export class ConnectionLimiter {
   private maybeRelease(lease: Lease): void {
     if (lease.released || lease.socketOpen || lease.busy) return;
     lease.released = true;
+    if (lease.ending) this.ending--;
     this.total--;
-    if (lease.host === undefined) return;
-    const left = this.countOf(lease.host) - 1;
-    if (left > 0) this.perClient.set(lease.host, left);
-    else this.perClient.delete(lease.host);
+    if (lease.host !== undefined) {
+      const left = this.countOf(lease.host) - 1;
+      if (left > 0) this.perClient.set(lease.host, left);
+      else this.perClient.delete(lease.host);
+    }
+    if (this.waiting.length > 0) this.retryWaiting();
   }
 }
+
+/** Milliseconds a connection over a limit waits for a worker's connection whose end is on its way (waitForRoom). */
+const WAIT_MS = 250;
+/** Connections that may wait so at once; the next ones are refused at once. */
+const WAIT_MAX = 64;
 
 interface Lease {
   host: string | undefined;
   socketOpen: boolean;
   busy: boolean;
   released: boolean;
+  /** Counted in `ending`: its socket here closed while its request still ran elsewhere. */
+  ending?: boolean;
+}
+
+interface Waiter {
+  attempt: () => boolean;
+  decide: (admitted: boolean) => void;
+  timer: NodeJS.Timeout | undefined;
+  socket?: net.Socket;
+  left: () => void;
 }

@@ -58,6 +58,8 @@ export class StreamListener {
   readonly queue = new RequestQueue<[net.Socket, ClientAddress]>();
   private readonly server: net.Server;
   private readonly open = new Set<net.Socket>();
+  /** Connections over a limit waiting for a worker's connection to end (ConnectionLimiter.waitForRoom): close() destroys them. */
+  private readonly held = new Set<net.Socket>();
   private closed: Promise<void> | undefined;
   /** The socket file this listener created (Unix), so close() never removes another server's. */
   private created: PathIdentity | undefined;
@@ -264,6 +266,8 @@ export class StreamListener {
     this.closed ??= (async () => {
       const stopped = this.stopListening();
       if (reason) for (const socket of this.open) markClosedByServer(socket, reason);
+      for (const socket of this.held) socket.destroy();
+      this.held.clear();
       const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket) : socket.destroy()));
@@ -341,10 +345,29 @@ export class StreamListener {
     // clients shared one per-client bucket, and were refused: hostile re-check).
     const host = preamble?.namesClient || peer.host === '' ? undefined : peer.host ?? '';
     if (limiter && !limiter.admit(socket, host)) {
-      socket.destroy();
-      this.edge.dropped?.('rejected', peer);
+      // Over a limit while a worker's connection is ending: it waits for that end, held unread (waitForRoom).
+      const held = limiter.waitForRoom(socket, () => limiter.admit(socket, host), (admitted) => {
+        this.held.delete(socket);
+        if (this.closed) socket.destroy();
+        else if (admitted) this.admitted(socket, peer);
+        else this.refuse(socket, peer);
+      });
+      if (held) this.held.add(socket);
+      else this.refuse(socket, peer);
       return;
     }
+    this.admitted(socket, peer);
+  }
+
+  /** Over a limit: closed at once with nothing read, counted in stats().rejected. */
+  private refuse(socket: net.Socket, peer: ClientAddress): void {
+    socket.destroy();
+    this.edge.dropped?.('rejected', peer);
+  }
+
+  /** Within the limits: queued to serve (its preamble first where this process runs it). */
+  private admitted(socket: net.Socket, peer: ClientAddress): void {
+    const { limiter, preamble } = this.edge;
     this.open.add(socket);
     socket.on('close', this.forget); // shared by every connection: an idle one holds no closure for it
     // A reset while queued or in a handler surfaces through rfile/wfile; here it must not be unhandled.
@@ -387,11 +410,27 @@ export class StreamListener {
     const limiter = this.edge.limiter;
     if (limiter && socket !== raw) limiter.alias(raw, socket);
     const key = perClientKey(clientAddress);
-    if (result.overLimit || (limiter && key !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, key))) {
+    const refuse = () => {
       socket.destroy();
       raw.destroy();
-      return this.edge.dropped?.('rejected', clientAddress);
+      this.edge.dropped?.('rejected', clientAddress);
+    };
+    if (result.overLimit) return refuse();
+    if (limiter && key !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, key)) {
+      // The client the header names is at its limit while a worker's connection of its is ending: as in admit().
+      const held = limiter.waitForRoom(raw, () => limiter.identify(raw, key), (admitted) => {
+        if (!admitted) refuse();
+        else this.queueReady(raw, result);
+      });
+      if (!held) refuse();
+      return;
     }
+    this.queueReady(raw, result);
+  }
+
+  /** A connection past its preamble and within the limits: queued to serve, tracked by the socket served. */
+  private queueReady(raw: net.Socket, result: PreambleResult): void {
+    const { socket, clientAddress } = result;
     if (this.closed || socket.destroyed) {
       socket.destroy();
       return;

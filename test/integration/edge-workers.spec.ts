@@ -4,7 +4,7 @@ import { canTransferTcpSockets } from '../../src/runtime';
 import { cert, TLS } from '../fixtures/edge-handlers';
 import {
   classicForkingTls, EdgeOnePerThread, EdgePerRequestChild, errorsSeenHere, PerClientBehindProxy, ProxyInChildren, ProxyInThreads, ProxyTlsInChildren,
-  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, ProxyDefaultErrorsInChildren, ProxyDefaultErrorsInThreads, ProxyPerRequestChild, ProxyPerRequestThread, verifiedHere,
+  ProxyTlsInThreads, REFUSED_HOST, RenegotiableInChild, RenegotiableInThread, TlsInChildren, TlsInThreads, TlsMessagesInChildren, TlsMessagesInThreads, UnixTlsInChildren, ProxyDefaultErrorsInChildren, ProxyDefaultErrorsInThreads, ProxyPerRequestChild, ProxyPerRequestThread, verifiedHere, OnePerClientThreads, OneInAllChildren, OnePerNamedClientThreads,
 } from '../fixtures/edge-worker-handlers';
 import * as path from 'node:path';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
@@ -318,6 +318,37 @@ describe('where the main thread keeps the preamble and @Verify in the pooled mod
       expect(where).toMatchObject({ client: { host: '203.0.113.30' }, handledAt: { worker: true } });
       expect(verifiedHere.map((c) => c.host)).toEqual(['203.0.113.30']);
       const second = await rawConnect(endpoint(server), v1Header('203.0.113.30', 8));
+      expect((await closed(second)).data).toBe('');
+      expect(server.stats().rejected).toBe(1);
+    } finally {
+      first.destroy();
+    }
+  });
+});
+
+// A client whose previous connection had closed (it saw the close) was refused, its end not yet heard from the worker
+// that served it: maxConnectionsPerClient 1 served 12 to 19 of 40 such clients with @Threading (hostile run).
+describe.each([
+  { model: '@Threading, maxConnectionsPerClient 1', handler: OnePerClientThreads, proxy: false },
+  { model: '@Forking, maxConnections 1', handler: OneInAllChildren, proxy: false },
+  { model: '@Threading, maxConnectionsPerClient 1 behind a PROXY header', handler: OnePerNamedClientThreads, proxy: true },
+])('a limit of one connection, with $model', ({ handler, proxy }) => {
+  const serve = servingInTests<Server>();
+
+  test('serves a client that opens each connection once its last one has closed, and still refuses a second one at once', async () => {
+    const server = serve(await bootstrap(handler));
+    const header = (i: number) => (proxy ? v1Header('203.0.113.50', 50 + i) : '');
+    for (let i = 0; i < 30; i++) {
+      const client = await rawConnect(endpoint(server), `${header(i)}line ${i}\n`);
+      client.end();
+      expect((await closed(client)).data).toBe(`line ${i}\n`);
+    }
+    expect(server.stats().rejected).toBe(0);
+    const first = await rawConnect(endpoint(server), `${header(90)}`);
+    try {
+      first.write('held\n');
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await rawConnect(endpoint(server), `${header(91)}second\n`);
       expect((await closed(second)).data).toBe('');
       expect(server.stats().rejected).toBe(1);
     } finally {
