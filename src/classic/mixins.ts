@@ -6,6 +6,7 @@ import type { WorkerSpec } from '../concurrency/remote/protocol';
 import { portableEdge } from '../concurrency/remote/worker-edge';
 import { workerLaunch } from '../concurrency/remote/worker-launch';
 import type { EdgeOptions } from '../transports/edge-options';
+import type { ClientAddress } from '../transports/address';
 import { threadingStrategy } from '../concurrency/threading.strategy';
 import { DEFAULT_HEARTBEAT_TIMEOUT, PoolTuning, reportPeriodMs, WorkerPoolStrategy } from '../concurrency/worker-pool.strategy';
 import { ConfigurationError } from '../errors/errors';
@@ -158,6 +159,17 @@ function poolMixIn<B extends ServerClass>(
     private poolStarted = false;
     /** close() is running: its serverClose() leaves the workers to it. */
     private closingAll = false;
+
+    /**
+     * Python's ThreadingMixIn/ForkingMixIn `process_request()`: hands the request to the pool, and does not call the
+     * base class's. Python's `class S(ThreadingMixIn, Base)` puts the mixin first in the MRO, so a `process_request`
+     * that `Base` overrides is not called; `ThreadingMixIn(Base)` called Base's, and a Base that served the request
+     * itself (as Python's BaseServer.process_request does) ran it in the server's process (new-user run). A subclass
+     * of the mixed class overrides this as usual, and its super.processRequest() comes here.
+     */
+    override processRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
+      return this.strategy.dispatch(this, request, clientAddress);
+    }
 
     /** After binding: starts the pool, proving the handler class loads in a worker (once: later calls keep it). */
     override async serverActivate(): Promise<void> {

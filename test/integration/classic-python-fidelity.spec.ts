@@ -438,6 +438,27 @@ describe('classic servers as Python has them', () => {
     expect([a.timeout, b.timeout, c.timeout]).toEqual([300, 300, null]);
   });
 
+  // Python's `class S(ThreadingMixIn, Base)` puts the mixin's process_request first; ThreadingMixIn(Base) called a
+  // processRequest Base overrides, which served the request in the server's process (new-user run).
+  test.each([['ThreadingMixIn', ThreadingMixIn], ['ForkingMixIn', ForkingMixIn]] as const)("%s(Base): the mixin's processRequest comes first, as in Python's MRO: one Base overrides is not called", async (_name, MixIn) => {
+    const called: string[] = [];
+    class ServesItself extends TCPServer {
+      override async processRequest(request: net.Socket, clientAddress: { host?: string }): Promise<void> {
+        called.push('Base.processRequest'); // Python's BaseServer.process_request: finish_request here
+        await this.finishRequest(request, clientAddress as never);
+        await this.shutdownRequest(request);
+      }
+    }
+    const Mixed = MixIn(ServesItself, { handlerModule: require.resolve('../fixtures/classic-handlers') }) as unknown as typeof TCPServer;
+    const s = track(new Mixed(['127.0.0.1', 0], WhereStream));
+    await s.ready;
+    serve(s);
+    const reply = String(await within(15000, 'the reply', streamExchange(tcpTarget(s), 'hi\n', { halfClose: true })));
+    const [pid, thread] = reply.split(' ')[0].split('/').map(Number);
+    expect(pid !== process.pid || thread !== 0).toBe(true); // served by a worker
+    expect(called).toEqual([]);
+  });
+
   test('the maxChildren attribute bounds the children, as Python\'s max_children', async () => {
     const s = track(forkingTcp({ children: 1, connectionsPerChild: 1 }, false));
     s.maxChildren = 2;
