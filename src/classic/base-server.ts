@@ -125,8 +125,17 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    */
   logger: LevelledLogger = stderrLogger;
 
-  /** Resolves once bound and listening; rejects with the bind error (AddressInUseError…). */
-  readonly ready: Promise<void>;
+  /**
+   * Resolves once bound and listening; rejects with the bind error (AddressInUseError…). Python raises that in
+   * the constructor: here a failure nothing has awaited `ready` for (nor served) within UNOBSERVED_BIND_MS is
+   * also logged at `error`, so a program that never awaits it does not end quietly as if it had served.
+   */
+  get ready(): Promise<void> {
+    this.readyObserved = true;
+    return this.readyPromise;
+  }
+  private readonly readyPromise: Promise<void>;
+  private readyObserved = false;
   protected strategy: ConcurrencyStrategy<Req> = new SerialStrategy<Req>();
   /** @internal The pool's workers take requests themselves (set at binding): see handleRequest() and serveForever(). */
   protected workersTake = false;
@@ -189,7 +198,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const options = constructorOptions(given as ServerConstructorOptions | boolean | null | undefined);
     this.checkOptionNames(new.target as unknown as { name: string; optionNames: readonly string[] }, options, RequestHandlerClass.name);
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
-    this.ready = Promise.resolve().then(async () => {
+    this.readyPromise = Promise.resolve().then(async () => {
       if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
       if (options.bindAndActivate !== undefined && !options.bindAndActivate) return; // a falsy value defers, as Python reads bind_and_activate
       try {
@@ -200,7 +209,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         throw err;
       }
     });
-    this.ready.catch(() => undefined); // reported by serveForever()/handleRequest(), which await it
+    // Reported by serveForever()/handleRequest(), which await it, and by whoever awaits `ready`; else logged (a
+    // failed bind ended the process quietly, exit 0, when nothing awaited it: new-user run).
+    this.readyPromise.catch((err: unknown) => {
+      if (this.readyObserved) return;
+      setTimeout(() => {
+        if (!this.readyObserved) this.logger.error(messages.bindFailedUnobserved(this.constructor.name, describeThrown(err)));
+      }, UNOBSERVED_BIND_MS);
+    });
   }
 
   /** The keys the constructor's options object may have; the stream servers add the production edge's. */
@@ -960,6 +976,8 @@ function ignore(): void {}
 /** The error of the handleError() call running now (synchronously) through callHandleError(), for one that leaves it out. */
 let errorInHand: { error: unknown } | undefined;
 
+/** Milliseconds a failed bind may go unobserved (nothing awaited `ready`, nothing served) before it is logged. */
+const UNOBSERVED_BIND_MS = 100;
 /** How long abandoning waits, after closing every connection, for requests to notice before it gives them up. */
 const ABANDON_GRACE_MS = 100;
 /** Routine client-error lines a server logs a second at most (handleError); the rest are counted in one line. */

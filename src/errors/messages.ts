@@ -159,6 +159,9 @@ export const messages = {
     `the request was still running ${seconds} s after TestServer.close() reset its connection (${owner}), so it was ` +
     `abandoned. Fix: make the handler return when its reads end (close() resets every connection: reads fail ` +
     `with ECONNRESET), or raise the TestServer's shutdownTimeout.`,
+  bindFailedUnobserved: (owner: string, error: string) =>
+    `${owner}: binding failed and nothing awaited its ready (nor called serveForever() or handleRequest()): ${error}. ` +
+    `Fix: await server.ready after new ${owner}(…) (Python raises this in the constructor).`,
   serverInWorker: (owner: string) =>
     `${owner}: a server was started by the handler's module while a sockserve worker loaded it (workers load ` +
     `that module again, so its start-up code runs in every worker too). Fix: start servers only in the main ` +

@@ -459,6 +459,28 @@ describe('classic servers as Python has them', () => {
     expect(called).toEqual([]);
   });
 
+  // Python raises the bind error in the constructor; here it went to `ready` only, and a program that never awaited
+  // it ended quietly, exit 0 (new-user run).
+  test('a bind failure nothing awaits ready for is logged at error; one whose ready is awaited is the caller\'s only', async () => {
+    const first = track(new TCPServer(['127.0.0.1', 0], StreamRequestHandler));
+    await first.ready;
+    const port = first.serverAddress[1] as number;
+    const lines = (server: TCPServer) => {
+      const errors: string[] = [];
+      server.logger = { error: (m: string) => errors.push(m), warn: () => undefined, info: () => undefined, debug: () => undefined };
+      return errors;
+    };
+    const unobserved = track(new TCPServer(['127.0.0.1', port], StreamRequestHandler));
+    const unobservedLines = lines(unobserved);
+    const observed = track(new TCPServer(['127.0.0.1', port], StreamRequestHandler));
+    const observedLines = lines(observed);
+    await expect(observed.ready).rejects.toBeInstanceOf(AddressInUseError);
+    await until(() => unobservedLines.length > 0, 5000);
+    expect(unobservedLines).toEqual([expect.stringMatching(/^TCPServer: binding failed and nothing awaited its ready \(nor called serveForever\(\) or handleRequest\(\)\): AddressInUseError: .*Fix: await server\.ready after new TCPServer/s)]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(observedLines).toEqual([]);
+  });
+
   test('the maxChildren attribute bounds the children, as Python\'s max_children', async () => {
     const s = track(forkingTcp({ children: 1, connectionsPerChild: 1 }, false));
     s.maxChildren = 2;
