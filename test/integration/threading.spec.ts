@@ -5,7 +5,7 @@ import type * as net from 'node:net';
 import { bootstrap, ConfigurationError, RequestTimeoutError, Server, WorkerCrashedError } from '../../src';
 import { canTransferTcpSockets } from '../../src/runtime';
 import {
-  ElasticTcp, fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
+  ElasticTcp, fixtureDir, makeLocalHandler, PerRequestSingleTcp, PerRequestTcp, SingleThreadTcp, SlowReportTcp, ThreadedTcp, ThreadedTcp6, ThreadedUdp,
   ThreadedUnixDatagram, ThreadedUnixStream,
 } from '../fixtures/threaded-handlers';
 import {
@@ -251,6 +251,25 @@ describe('@Threading faults and pool', () => {
     } finally {
       recorded.stop();
       holder.destroy();
+      hanging.destroy();
+    }
+  });
+
+  // close() resolved before the reports of the requests it ended had run: stats().active still counted them, and a
+  // program that read its @HandleError's results after close() found none (hostile run: active 1 to 3 after close()).
+  test('close() resolves once the requests it ended are reported and counted out', async () => {
+    SlowReportTcp.errors.length = 0;
+    const s = await start(SlowReportTcp);
+    const hanging = await connect(target(s));
+    try {
+      hanging.on('error', () => undefined);
+      hanging.write('hang\n');
+      await within(5000, 'the hanging one to say so', new Promise((r) => hanging.once('data', r)));
+      await until(() => s.stats().active === 1);
+      await within(10000, 'close', s.close());
+      expect(s.stats().active).toBe(0);
+      expect(SlowReportTcp.errors.map((e) => e.name)).toEqual(['RequestTimeoutError']);
+    } finally {
       hanging.destroy();
     }
   });
