@@ -63,6 +63,10 @@ export const framingMessages = {
     `@Framing(${framer}): buffered is ${typeof value === 'number' ? String(value) : value === null ? 'null' : typeof value}, not a number of bytes (a bug of the framer, not the client's). ` +
     `Fix: make buffered the bytes of the incomplete message the framer holds (0 when none), or leave it out.`,
   /** A user framer's encode() returned something other than bytes. */
+  /** A user framer's `end` is there but is no method. */
+  badEndMember: (framer: string, value: unknown) =>
+    `@Framing(${framer}): end is ${value === null ? 'null' : typeof value}, not a method (a bug of the framer, not the client's). ` +
+    `Fix: make end() a method that returns an array of the messages still held (empty when none), or leave it out.`,
   /** A user framer factory built no framer (null, a promise, an object without decode() and encode()). */
   badFactoryResult: (framer: string, value: unknown) =>
     `@Framing(${framer}): the factory returned ${value === null ? 'null' : isThenableValue(value) ? 'a Promise (an async factory?)' : typeof value === 'object' ? 'an object without decode() and encode() methods' : typeof value}, not a Framer (a bug of the factory, not the client's). ` +

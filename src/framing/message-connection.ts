@@ -447,14 +447,19 @@ export class MessageConnection implements MessageChannel {
     if (this.finished || this.inputEnded) return;
     this.inputEnded = true;
     const framer = this.codec();
-    if (!this.closeAsked && !this.failed && !this.endError && !this.halted && framer.end) {
+    if (!this.closeAsked && !this.failed && !this.endError && !this.halted) {
       let last: unknown[];
       try {
-        const held: unknown = framer.end();
+        // All of it guarded: this runs in the socket's 'end' listener, where a throw ends the process (or the worker).
+        // `end` read here (a getter that threw did: hostile re-check), and what it returned copied here (an array
+        // whose length getter throws did too).
+        const end: unknown = framer.end;
+        if (end != null && typeof end !== 'function') throw new TypeError(messages.badEndMember(this.framing.name, end));
+        const held: unknown = end == null ? [] : (end as () => unknown).call(framer);
         // The framer's bug: reported, and nothing of what it returned handled (undefined threw a TypeError from this
         // listener, which ended the process; a string was handled a character at a time: hostile run).
         if (!Array.isArray(held)) throw new TypeError(messages.badDecode(this.framing.name, 'end()', held));
-        last = held;
+        last = held.length === 0 ? held : held.slice();
       } catch (err) {
         this.endWith(err, true); // a message cut short: the replies owed before it still go out
         last = (err as { [DECODED_BEFORE]?: unknown[] } | null)?.[DECODED_BEFORE] ?? [];

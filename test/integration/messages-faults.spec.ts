@@ -203,8 +203,10 @@ class BadEndFramer implements Framer<string, string> {
   decode(chunk: Buffer): string[] {
     return chunk.toString().split('\n').filter(Boolean);
   }
-  end(): string[] {
-    return (badEnd.value === 'string' ? 'xyz' : undefined) as unknown as string[];
+  get end(): () => string[] {
+    if (badEnd.value === 'a getter that throws') throw new Error('end getter threw');
+    if (badEnd.value === 'an array whose length throws') return () => new Proxy([] as string[], { get: (t, k) => { if (k === 'length') throw new Error('length threw'); return Reflect.get(t, k); } });
+    return () => (badEnd.value === 'string' ? 'xyz' : badEnd.value === 'ok' ? [] : undefined) as unknown as string[];
   }
   encode(reply: string): string {
     return `R:${reply}\n`;
@@ -232,7 +234,10 @@ describe('@OnMessage: a user framer\'s end() that returns no array', () => {
     ['undefined', BadEndConcurrent],
     ['string', BadEndConcurrent],
     ['undefined', BadEndSerial],
-  ])('%s (%p): a TypeError for that connection after the replies owed, nothing of it handled, and the next client is served', async (value, Handler) => {
+    // read and used outside the guard, these still took the process down (hostile re-check)
+    ['a getter that throws', BadEndConcurrent],
+    ['an array whose length throws', BadEndSerial],
+  ])('%s (%p): the framer\'s error for that connection after the replies owed, nothing of it handled, and the next client is served', async (value, Handler) => {
     errors.length = 0;
     badEnd.value = value;
     const s = serve(await bootstrap(Handler as typeof BadEndSerial, { logger: memoryLogger() }));
@@ -242,8 +247,12 @@ describe('@OnMessage: a user framer\'s end() that returns no array', () => {
     expect(await got).toBe('R:hi\n');
     const t0 = Date.now();
     while (errors.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
-    expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
-    expect((errors[0] as Error).message).toContain(`@Framing(BadEndFramer): end() returned ${value}, not an array`);
+    if (value === 'undefined' || value === 'string') {
+      expect(errors.map((e) => (e as Error).name)).toEqual(['TypeError']);
+      expect((errors[0] as Error).message).toContain(`@Framing(BadEndFramer): end() returned ${value}, not an array`);
+    } else {
+      expect(errors.map((e) => (e as Error).message)).toEqual([value === 'a getter that throws' ? 'end getter threw' : 'length threw']);
+    }
     const good = await connect(tcp(s));
     const reply = readUntilClose(good);
     good.write('ok\n');
