@@ -274,6 +274,26 @@ describe('@Threading faults and pool', () => {
     }
   });
 
+  // A write the handler made after shutdownTimeout had ended its request failed as the client's EPIPE ('wfile.write()
+  // on a closed connection') in the workers; serial and @Concurrent said why (hostile re-check).
+  test('a write after shutdownTimeout ended the request fails saying so, as in the server\'s own process', async () => {
+    const file = path.join(fixtureDir, 'late-write');
+    fs.rmSync(file, { force: true });
+    const s = await start(SingleThreadTcp, { shutdownTimeout: 0.2 });
+    const client = await connect(target(s));
+    try {
+      client.on('error', () => undefined);
+      client.on('data', () => undefined); // reads the ticks
+      client.write('late 5000\n');
+      await within(5000, 'the handler to start', new Promise((r) => client.once('data', r)));
+      await within(10000, 'shutdown', s.shutdown());
+      await until(() => fs.existsSync(file), 5000);
+      expect(fs.readFileSync(file, 'utf8')).toMatch(/^RequestTimeoutError: the request was still running in its threading worker when shutdownTimeout passed/);
+    } finally {
+      client.destroy();
+    }
+  });
+
   /** Runs `exchange` with a client of a one-thread server whose connections the main thread relays (the bridge, on every Node). */
   async function bridged(exchange: (client: net.Socket) => Promise<void>): Promise<void> {
     process.env.SOCKSERVE_SOCKET_TRANSFER = '0';

@@ -369,6 +369,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     channel.post({ t: 'done', id, error: reported === undefined ? error : serializeError(reported), ...ending, ...bytes });
     conns.delete(id);
     reporter.connections = conns.size;
+    // A write its handler makes after this fails saying why (shutdownTimeout, close()), as in the server's own process,
+    // not as the client's EPIPE (hostile re-check).
+    const ended = deserializeError(error);
+    for (const stream of [conn.secure, conn.socket, conn.duplex]) if (stream) markClosedByServer(stream, ended);
     closeConn(conn);
     // Its @HandleError, still reporting, may fail after this `done`: its failure is reported then (serial and
     // @Concurrent servers wait for that hook and log its failure; here it was lost).
