@@ -15,11 +15,14 @@ export class ConnectionLimiter {
   private readonly perClient = new Map<string, number>();
   private readonly leases = new WeakMap<object, Lease>();
   /**
-   * Leases whose socket here has closed while their request still runs elsewhere: a worker's connection, whose
-   * end the server's process hears a moment after its client saw the close. While any is on its way, a connection
-   * over a limit waits for it (waitForRoom) rather than being refused at once.
+   * Leases that may end any moment without the client having to wait for it: a worker's connection (its socket here
+   * closed at the hand-over, its request still running there), whose end the server's process hears a moment after
+   * its client saw the close; and a connection whose request has ended while its socket here still lingers for the
+   * client's FIN (a relayed worker's). In all, and per client host. A connection over a limit waits for one of these
+   * (waitForRoom) rather than being refused at once.
    */
   private ending = 0;
+  private readonly endingPerClient = new Map<string, number>();
   private readonly waiting: Waiter[] = [];
 
   constructor(
@@ -45,25 +48,31 @@ export class ConnectionLimiter {
     this.leases.set(socket, lease);
     socket.once('close', () => {
       lease.socketOpen = false;
-      if (lease.busy && !lease.released) {
-        lease.ending = true;
-        this.ending++;
-      }
+      if (lease.busy && !lease.released) this.markEnding(lease);
       this.maybeRelease(lease);
+    });
+    // The server's side has ended (its FIN sent): a relayed worker's connection the client sees end before its
+    // request's end reaches this process.
+    socket.once('finish', () => {
+      if (!lease.released) this.markEnding(lease);
     });
     return true;
   }
 
   /**
-   * A connection `attempt` (admit() or identify()) refused, while another's end is on its way from a worker (a
-   * client that opens its next connection as soon as the last one closed was refused: maxConnectionsPerClient 1
-   * served 12 of 40 such clients with @Threading, hostile run): `attempt` is tried again at each release, for
+   * A connection `attempt` (admit() or identify()) refused while a connection that counts against the same limit
+   * may end any moment (`ending`: one in a worker, one lingering; for maxConnectionsPerClient, one of `host`'s): a
+   * client that opens its next connection as soon as its last one closed was refused (maxConnectionsPerClient 1
+   * served 12 of 40 such clients with @Threading, hostile run). `attempt` is tried again at each release, for
    * WAIT_MS (milliseconds) at most, at most WAIT_MAX connections at once (descriptors stay within the limit plus
    * that, API.md §11). Then `decide(true)` once it has room, `decide(false)` when none came or the client left.
-   * False, with nothing held, when no end is on its way or WAIT_MAX wait already: refuse now.
+   * False, with nothing held, when no such connection is there or WAIT_MAX wait already: refuse now.
    */
-  waitForRoom(socket: net.Socket, attempt: () => boolean, decide: (admitted: boolean) => void): boolean {
-    if (this.ending === 0 || this.waiting.length >= WAIT_MAX) return false;
+  waitForRoom(socket: net.Socket, host: string | undefined, attempt: () => boolean, decide: (admitted: boolean) => void): boolean {
+    if (this.waiting.length >= WAIT_MAX) return false;
+    // Over maxConnections: any such end makes room; over the client's own limit, only one of that client's.
+    const overTotal = this.total >= this.maxConnections;
+    if (overTotal ? this.ending === 0 : host === undefined || (this.endingPerClient.get(host) ?? 0) === 0) return false;
     const waiter: Waiter = { attempt, decide, timer: undefined, left: () => this.settle(waiter, false) };
     waiter.timer = setTimeout(waiter.left, WAIT_MS);
     socket.once('close', waiter.left);
@@ -112,7 +121,17 @@ export class ConnectionLimiter {
     const lease = this.leases.get(socket);
     if (!lease) return;
     lease.busy = false;
+    // Its socket here still lingers for the client's FIN: released when that comes (relayed hostile re-check: a client
+    // that reconnected as it read the server's end was refused half the time).
+    if (lease.socketOpen && !lease.released) this.markEnding(lease);
     this.maybeRelease(lease);
+  }
+
+  private markEnding(lease: Lease): void {
+    if (lease.ending) return;
+    lease.ending = true;
+    this.ending++;
+    if (lease.host !== undefined) this.endingPerClient.set(lease.host, (this.endingPerClient.get(lease.host) ?? 0) + 1);
   }
 
   private countOf(host: string): number {
@@ -122,7 +141,14 @@ export class ConnectionLimiter {
   private maybeRelease(lease: Lease): void {
     if (lease.released || lease.socketOpen || lease.busy) return;
     lease.released = true;
-    if (lease.ending) this.ending--;
+    if (lease.ending) {
+      this.ending--;
+      if (lease.host !== undefined) {
+        const left = (this.endingPerClient.get(lease.host) ?? 1) - 1;
+        if (left > 0) this.endingPerClient.set(lease.host, left);
+        else this.endingPerClient.delete(lease.host);
+      }
+    }
     this.total--;
     if (lease.host !== undefined) {
       const left = this.countOf(lease.host) - 1;
@@ -136,14 +162,14 @@ export class ConnectionLimiter {
 /** Milliseconds a connection over a limit waits for a worker's connection whose end is on its way (waitForRoom). */
 const WAIT_MS = 250;
 /** Connections that may wait so at once; the next ones are refused at once. */
-const WAIT_MAX = 64;
+const WAIT_MAX = 16;
 
 interface Lease {
   host: string | undefined;
   socketOpen: boolean;
   busy: boolean;
   released: boolean;
-  /** Counted in `ending`: its socket here closed while its request still ran elsewhere. */
+  /** Counted in `ending`: its socket here closed while its request still ran elsewhere, or its request ended while its socket lingers. */
   ending?: boolean;
 }
 

@@ -346,7 +346,7 @@ export class StreamListener {
     const host = preamble?.namesClient || peer.host === '' ? undefined : peer.host ?? '';
     if (limiter && !limiter.admit(socket, host)) {
       // Over a limit while a worker's connection is ending: it waits for that end, held unread (waitForRoom).
-      const held = limiter.waitForRoom(socket, () => limiter.admit(socket, host), (admitted) => {
+      const held = limiter.waitForRoom(socket, host, () => limiter.admit(socket, host), (admitted) => {
         this.held.delete(socket);
         if (this.closed) socket.destroy();
         else if (admitted) this.admitted(socket, peer);
@@ -418,7 +418,7 @@ export class StreamListener {
     if (result.overLimit) return refuse();
     if (limiter && key !== undefined && this.edge.preamble?.namesClient && !limiter.identify(raw, key)) {
       // The client the header names is at its limit while a worker's connection of its is ending: as in admit().
-      const held = limiter.waitForRoom(raw, () => limiter.identify(raw, key), (admitted) => {
+      const held = limiter.waitForRoom(raw, key, () => limiter.identify(raw, key), (admitted) => {
         if (!admitted) refuse();
         else this.queueReady(raw, result);
       });
