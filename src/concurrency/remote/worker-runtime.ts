@@ -272,7 +272,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const refused = dropped === 'rejected' || (conn.socket !== undefined && verifyFailedOn(conn.socket));
       countEnding(state, refused);
       if (dropped === 'rejected' && state.passed) reporter.requests--; // refused by @Verify: no request (it counted in workers[].requests)
-      if (failed === undefined && flushError) failed = flushError;
+      const endFailed = failed === undefined && flushError !== undefined;
+      if (endFailed) failed = flushError;
       // A plain TCP health check (closed or reset with no byte either way): dropped quietly, as a preamble's.
       // A reset that came while nothing read (an async @Verify pending) destroyed the socket quietly, and the
       // handler then read an end: the stream's own error (`errored`) says it was reset.
@@ -290,6 +291,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         dropped = 'health-check';
         reporter.requests--; // counted when it passed its preamble (or at once): a health check is no request
       }
+      // Its end failed after the handler had returned (a relayed reply the main thread could not deliver: close()
+      // had closed the connection): its request.end, made then, says so too, as its report does (hostile re-check).
+      if (endFailed && failed !== undefined && ending.end && ending.end.error === undefined) ending.end = { ...ending.end, error: plainError(failed) };
       // A datagram's reply is owed even when its handler threw, as Python's DatagramRequestHandler.finish()
       // sends it (and the server's own process does): sent first, then the error. Usually it went ahead already,
       // before the request scope's disposal (replyAhead).
