@@ -73,10 +73,9 @@ export class ConnectionLimiter {
     // Over maxConnections: any such end makes room; over the client's own limit, only one of that client's.
     const overTotal = this.total >= this.maxConnections;
     if (overTotal ? this.ending === 0 : host === undefined || (this.endingPerClient.get(host) ?? 0) === 0) return false;
-    const waiter: Waiter = { attempt, decide, timer: undefined, left: () => this.settle(waiter, false) };
+    const waiter: Waiter = { socket, attempt, decide, timer: undefined, left: () => this.settle(waiter, false) };
     waiter.timer = setTimeout(waiter.left, WAIT_MS);
-    socket.once('close', waiter.left);
-    waiter.socket = socket;
+    socket.once('close', waiter.left); // the client left: refused (it is gone)
     this.waiting.push(waiter);
     return true;
   }
@@ -86,7 +85,7 @@ export class ConnectionLimiter {
     if (at < 0) return;
     this.waiting.splice(at, 1);
     clearTimeout(waiter.timer);
-    waiter.socket?.off('close', waiter.left);
+    waiter.socket.off('close', waiter.left);
     waiter.decide(admitted);
   }
 
@@ -141,25 +140,24 @@ export class ConnectionLimiter {
   private maybeRelease(lease: Lease): void {
     if (lease.released || lease.socketOpen || lease.busy) return;
     lease.released = true;
-    if (lease.ending) {
-      this.ending--;
-      if (lease.host !== undefined) {
-        const left = (this.endingPerClient.get(lease.host) ?? 1) - 1;
-        if (left > 0) this.endingPerClient.set(lease.host, left);
-        else this.endingPerClient.delete(lease.host);
-      }
-    }
+    if (lease.ending) this.ending--;
     this.total--;
     if (lease.host !== undefined) {
-      const left = this.countOf(lease.host) - 1;
-      if (left > 0) this.perClient.set(lease.host, left);
-      else this.perClient.delete(lease.host);
+      if (lease.ending) decrement(this.endingPerClient, lease.host);
+      decrement(this.perClient, lease.host);
     }
     if (this.waiting.length > 0) this.retryWaiting();
   }
 }
 
-/** Milliseconds a connection over a limit waits for a worker's connection whose end is on its way (waitForRoom). */
+/** One less of `key` in a count by key; the key goes at 0. */
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
+/** Milliseconds a connection over a limit waits for one that may end any moment (waitForRoom). */
 const WAIT_MS = 250;
 /** Connections that may wait so at once; the next ones are refused at once. */
 const WAIT_MAX = 16;
@@ -174,9 +172,9 @@ interface Lease {
 }
 
 interface Waiter {
+  socket: net.Socket;
   attempt: () => boolean;
   decide: (admitted: boolean) => void;
   timer: NodeJS.Timeout | undefined;
-  socket?: net.Socket;
   left: () => void;
 }
