@@ -117,7 +117,8 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       lastAt = performance.now();
       last = signal;
       if (skipDelay) {
-        for (const s of servers) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal, before));
+        // Not of a server the program stopped itself meanwhile (its listener closed then: hostile re-check).
+        for (const s of servers) if (s.endDrainDelay) s.logger.info(messages.drainDelaySkipped(s.handlerName, signal, before));
         const skip = skipDelay;
         skipDelay = undefined;
         return skip();
