@@ -373,11 +373,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     channel.post({ t: 'done', id, error: reported === undefined ? error : serializeError(reported), ...ending, ...bytes });
     conns.delete(id);
     reporter.connections = conns.size;
-    // A write its handler makes after this fails saying why (shutdownTimeout, close()), as in the server's own process,
-    // not as the client's EPIPE (hostile re-check).
-    const ended = deserializeError(error);
-    for (const stream of [conn.secure, conn.socket, conn.duplex]) if (stream) markClosedByServer(stream, ended);
-    closeConn(conn);
+    closeConn(conn, undefined, deserializeError(error));
     // Its @HandleError, still reporting, may fail after this `done`: its failure is reported then (serial and
     // @Concurrent servers wait for that hook and log its failure; here it was lost).
     for (const carrier of carriers) disposeAbandoned(carrier, (hookError) => hookFailed(state, hookError));
@@ -417,8 +413,13 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   /** A datagram's reply once close() has come (the 'abandon' of close()): not sent, as from a closed socket. */
   const refuseReply = (): Promise<void> => Promise.reject(closedForSend(spec.owner ?? spec.exportName));
 
-  /** `reason`: what the raw connection is destroyed with (a preamble under way then ends with it: preambleClosed). */
-  const closeConn = (conn: Conn, reason?: Error): void => {
+  /**
+   * `reason`: what the raw connection is destroyed with (a preamble under way then ends with it: preambleClosed).
+   * `closedWith`: what a write its handler makes afterwards fails with (markClosedByServer: shutdownTimeout's or
+   * close()'s error, as in the server's own process, not the client's EPIPE: hostile run and re-check).
+   */
+  const closeConn = (conn: Conn, reason?: Error, closedWith?: Error): void => {
+    if (closedWith) for (const stream of [conn.secure, conn.socket, conn.duplex]) if (stream) markClosedByServer(stream, closedWith);
     conn.secure?.destroy();
     if (conn.socket) destroyUndelivered(conn.socket, reason);
     conn.duplex?.destroy(reason);
@@ -706,12 +707,10 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // A datagram read here sends no reply from now on, as the server's closed socket sends none: its handler
         // back within the grace had its reply sent from this child's copy of the socket, after close(), and
         // counted as served (serial, @Concurrent and @Threading report it unsent).
-        // A write the handler makes in the grace fails with the close's error, as in the server's own process: it
-        // failed as the client's EPIPE (`wfile.write() on a closed connection`), counted as the client's (hostile run).
+        // A write the handler makes in the grace fails with the close's error (closeConn's closedWith).
         const closedWith = deserializeError(msg.error);
         for (const conn of running()) {
-          for (const stream of [conn.secure, conn.socket, conn.duplex]) if (stream) markClosedByServer(stream, closedWith);
-          closeConn(conn, preambleClosed(conn, msg.why));
+          closeConn(conn, preambleClosed(conn, msg.why), closedWith);
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
