@@ -328,6 +328,21 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     listener.cutPreambles(); // a connection that sent nothing in its PROXY/TLS preamble held this for lineTimeout
   }
 
+  /** Whether the limits count each connection until its socket closes, in a worker too (RemoteServer.countsConnections). */
+  get countsConnections(): boolean {
+    return this.limiter !== undefined;
+  }
+
+  /** A worker's socket of `connection` lingers past its request's end (RemoteServer.workerSocketLingers): it still counts. */
+  workerSocketLingers(connection: object): void {
+    this.limiter?.lingersInWorker(connection);
+  }
+
+  /** That socket has closed in the worker (RemoteServer.workerSocketClosed). */
+  workerSocketClosed(connection: object): void {
+    this.limiter?.closedInWorker(connection);
+  }
+
   /** Connections the limits count now (open here, or running in a worker). */
   get openConnections(): number {
     return this.limiter?.open ?? this.listener?.connections.size ?? 0;

@@ -5,9 +5,10 @@ import type * as net from 'node:net';
  * total and per client host, and refuses a new one over either limit (the caller closes it at once with
  * nothing read, as Node's `server.maxConnections` does, so open descriptors stay within the limit).
  *
- * A connection counts from its accept until both its socket here has closed and, once the server loop took
- * it, its request has ended: a socket handed to a child process closes here at once while the child still
- * holds its descriptor, and a request's socket lingers here after its reply. Lookups are by socket: the
+ * A connection counts from its accept until its socket here has closed, once the server loop took it its
+ * request has ended, and a worker's socket of it that lingers past that end has closed too: a socket handed
+ * to a worker closes here at once while the worker holds its descriptor, and a request's socket lingers for
+ * the client's FIN after its reply, here or in the worker. Lookups are by socket: the
  * accepted one, or the TLS socket over it (`alias`).
  */
 export class ConnectionLimiter {
@@ -126,6 +127,25 @@ export class ConnectionLimiter {
     this.maybeRelease(lease);
   }
 
+  /**
+   * The request of `socket`'s connection has ended in a worker that owns its socket, which lingers there for the
+   * client's FIN (at most the linger's 2 s): it counts until closedInWorker, as a socket lingering here does.
+   */
+  lingersInWorker(socket: object): void {
+    const lease = this.leases.get(socket);
+    if (!lease || lease.released) return;
+    lease.inWorker = true;
+    this.markEnding(lease);
+  }
+
+  /** That socket has closed in the worker, or the worker has ended. */
+  closedInWorker(socket: object): void {
+    const lease = this.leases.get(socket);
+    if (!lease?.inWorker) return;
+    lease.inWorker = false;
+    this.maybeRelease(lease);
+  }
+
   private markEnding(lease: Lease): void {
     if (lease.ending) return;
     lease.ending = true;
@@ -138,7 +158,7 @@ export class ConnectionLimiter {
   }
 
   private maybeRelease(lease: Lease): void {
-    if (lease.released || lease.socketOpen || lease.busy) return;
+    if (lease.released || lease.socketOpen || lease.busy || lease.inWorker) return;
     lease.released = true;
     if (lease.ending) this.ending--;
     this.total--;
@@ -169,6 +189,8 @@ interface Lease {
   released: boolean;
   /** Counted in `ending`: its socket here closed while its request still ran elsewhere, or its request ended while its socket lingers. */
   ending?: boolean;
+  /** Its socket in the worker that owns it lingers after its request's end (lingersInWorker): it counts until that closes. */
+  inWorker?: boolean;
 }
 
 interface Waiter {

@@ -357,6 +357,35 @@ describe.each([
       first.destroy();
     }
   });
+
+  test('counts a connection whose client has not closed its side while the server\'s socket lingers for it (a worker that owned it counted it out at its request\'s end)', async () => {
+    const server = serve(await bootstrap(handler));
+    const header = (i: number) => (proxy ? v1Header('203.0.113.50', 50 + i) : '');
+    // Reads its reply and the server's end, and keeps its own side open: the server's socket lingers for its FIN.
+    const halfOpen = netConnect({ ...(endpoint(server) as net.NetConnectOpts), allowHalfOpen: true });
+    halfOpen.on('error', () => undefined);
+    try {
+      let got = '';
+      halfOpen.on('data', (d) => (got += d.toString()));
+      const ended = new Promise<void>((resolve) => halfOpen.once('end', resolve));
+      halfOpen.write(`${header(1)}first\n`);
+      await within(5000, 'the server to end the first connection', ended);
+      expect(got).toBe('first\n');
+      // Its descriptor is still open in the server (lingering): over the limit, a second one is refused.
+      const second = await rawConnect(endpoint(server), `${header(2)}second\n`);
+      expect((await closed(second)).data).toBe('');
+      expect(server.stats().rejected).toBe(1);
+      // Its client closes its side: the linger ends, and the next one is served.
+      halfOpen.end();
+      await closed(halfOpen);
+      await eventually('the lingering connection to be counted out', () => server.stats().active === 0, 5000);
+      const third = await rawConnect(endpoint(server), `${header(3)}third\n`);
+      third.end();
+      expect((await closed(third)).data).toBe('third\n');
+    } finally {
+      halfOpen.destroy();
+    }
+  });
 });
 
 describe.each([

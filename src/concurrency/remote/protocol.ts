@@ -35,7 +35,7 @@ export type ToWorker =
    * the message's handle, a Node 24+ thread in `socket`) and the worker reads and writes it directly;
    * otherwise the main thread keeps it and its bytes follow as `data`, then `eof`.
    */
-  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number; /** @Verify in the server's process called req.close(). */ closeAsked?: true }
+  | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number; /** @Verify in the server's process called req.close(). */ closeAsked?: true; /** The server's limits count the connection until its socket closes: a `done` says whether the worker's socket still lingers (`lingers`), and a `closed` follows. */ counted?: true }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
   | { t: 'eof'; id: number; error?: SerializedError }
@@ -151,7 +151,12 @@ export type FromWorker =
    * never lost with a worker that dies before its next report, and a request ended by its worker's death
    * (no `done`) gets its `request.end` from the server instead (RemoteSlot), exactly once either way.
    */
-  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData; /** A connection the worker accepted itself: how long it held it (milliseconds), for connection.close. */ ms?: number; /** The worker's stats().messages total so far, when it moved since its last `done` (its reports carry it too, up to a second later). */ messages?: number; /** The client its PROXY header named (the preamble ran in the worker). */ client?: ClientAddress }
+  | { t: 'done'; id: number; reply?: Uint8Array; error?: SerializedError; dropped?: DroppedInWorker; bytes?: [number, number]; end?: RequestEndData; /** A connection the worker accepted itself: how long it held it (milliseconds), for connection.close. */ ms?: number; /** The worker's stats().messages total so far, when it moved since its last `done` (its reports carry it too, up to a second later). */ messages?: number; /** The client its PROXY header named (the preamble ran in the worker). */ client?: ClientAddress; /** Its socket here (counted: the `stream` message said so) still lingers for the client's FIN: a `closed` follows when it closes. */ lingers?: true }
+  /**
+   * The socket of connection `id`, which lingered after its `done` (`lingers`), has closed here: the server's limits
+   * stop counting it (its descriptor was held here until now: a client that never closes its side held it LINGER_MS).
+   */
+  | { t: 'closed'; id: number }
   /**
    * The @HandleError that was reporting a request's own error when the pool abandoned it (its `done` went then,
    * marked reported) failed afterwards, with `error`: the server reports that the default way, as it reports a

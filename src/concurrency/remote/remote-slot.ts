@@ -86,6 +86,12 @@ export interface RemoteServer {
   workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
   /** The preamble of `connection` passed in its worker (`opened`): its connection.open, with the client the PROXY header names. */
   workerOpened?(connection: object, client: ClientAddress): void;
+  /** The server's limits count each connection until its socket closes, wherever it is (the `stream` message's `counted`). */
+  readonly countsConnections?: boolean;
+  /** The request of `connection` has ended in its worker, whose socket of it still lingers for the client's FIN: it still counts. */
+  workerSocketLingers?(connection: object): void;
+  /** That socket has closed in the worker (or the worker has ended): it no longer counts. */
+  workerSocketClosed?(connection: object): void;
   /** That connection has ended (its bytes recorded against it): counted and published as closed. */
   connectionEnded?(connection: WorkerAcceptedConnection): void;
   /** A child read a datagram from the shared UDP socket and served it (`bytes`: in, out): counted as one the loop took. */
@@ -241,6 +247,8 @@ export abstract class RemoteSlot {
   private abandonedFor: RemoteServer | undefined;
   private nextId = 0;
   private readonly running = new Map<number, Running>();
+  /** Connections whose request has ended (`done`) and whose socket in the worker still lingers (`lingers`), until their `closed`. */
+  private readonly lingering = new Map<number, { server: RemoteServer; request: object }>();
   private settleReady!: { resolve: () => void; reject: (e: Error) => void };
   private watchdog: NodeJS.Timeout | undefined;
   /** A message came since the watchdog fired (armWatchdog). */
@@ -432,11 +440,12 @@ export abstract class RemoteSlot {
         // handshake and @Verify on them all the same; a dead one fails it.
         // Bytes read here already (a client that sent and reset before it was accepted: stream-listener.ts) would
         // be lost with a bare descriptor: relayed.
-        if ((request as net.Socket).readableLength > 0 || !this.handOver({ t: 'stream', id, client, owned: true, server: address, unread }, request as net.Socket)) {
+        const counted = server?.countsConnections ? { counted: true as const } : {};
+        if ((request as net.Socket).readableLength > 0 || !this.handOver({ t: 'stream', id, client, owned: true, server: address, unread, ...counted }, request as net.Socket)) {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
-      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...carriedStamps(request as net.Socket) }, request as net.Socket)) {
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...carriedStamps(request as net.Socket), ...(server?.countsConnections ? { counted: true as const } : {}) }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
@@ -509,6 +518,11 @@ export abstract class RemoteSlot {
       const error = msg.error ? deserializeError(msg.error) : undefined;
       for (const waiter of this.disposeWaiters.splice(0)) waiter(error);
       return;
+    }
+    if (msg.t === 'closed') {
+      const lingered = this.lingering.get(msg.id);
+      this.lingering.delete(msg.id);
+      return lingered?.server.workerSocketClosed?.(lingered.request);
     }
     if (msg.t === 'report') {
       // The pool's id for it, whatever the worker says. A report read after the exit is dropped: the pool
@@ -583,6 +597,11 @@ export abstract class RemoteSlot {
         if (error && !end && this.endReason !== undefined) this.publishEnd(running, error);
         // Its @HandleError may still be running there, and fail later ('hook-failed'): reported to this server.
         if (this.endReason !== undefined) this.abandonedFor = running.server;
+        // Its socket there lingers for the client's FIN: the limits count it until its `closed` (or this worker's end).
+        if (msg.lingers && running.server?.workerSocketLingers && !Array.isArray(running.request)) {
+          this.lingering.set(running.id, { server: running.server, request: running.request as object });
+          running.server.workerSocketLingers(running.request as object);
+        }
         void this.finish(running, error, msg.reply, msg.dropped, end);
         return;
       }
@@ -663,6 +682,9 @@ export abstract class RemoteSlot {
     const crash = this.crashError(detail);
     const datagramCrash = this.crashError(detail, true);
     this.servingAtDeath = this.running.size;
+    // Sockets that lingered there closed with it.
+    for (const { server, request } of this.lingering.values()) server.workerSocketClosed?.(request);
+    this.lingering.clear();
     for (const running of [...this.running.values()]) {
       // A datagram whose reply went ahead of its request scope's disposal ('reply'): its reply is not lost.
       const error = !isDatagram(running.request) ? crash : running.replying || running.replied !== undefined ? this.crashError(detail, 'replied') : datagramCrash;

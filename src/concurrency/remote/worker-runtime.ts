@@ -55,6 +55,8 @@ interface Conn {
   stopped?: boolean;
   /** Its request, from run() on (the 'abandon' message ends it from outside). */
   state?: RunState;
+  /** The server's limits count it until its socket here closes (the `stream` message's `counted`): see lingersPast. */
+  counted?: true;
   /**
    * A relayed connection: the bytes its handler had written when the server's process first said the client
    * was gone (a reset, EPIPE). What the handler wrote after that never reached the client, as a write to a
@@ -322,14 +324,27 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       const replied = owed ? new Uint8Array(owed) : undefined;
       if (failed !== undefined && !replied) throw failed;
       const outcome = failed !== undefined ? { error: serializeError(failed) } : dropped ? { dropped } : {};
-      channel.post({ t: 'done', id, reply: replied, ...ending, ...outcome }, replied ? [replied.buffer as ArrayBuffer] : undefined);
+      channel.post({ t: 'done', id, reply: replied, ...ending, ...outcome, ...lingersPast(id, conn) }, replied ? [replied.buffer as ArrayBuffer] : undefined);
     } catch (err) {
       // A datagram read here that failed sent no reply: its bytes in only.
-      channel.post({ t: 'done', id, error: serializeError(err), ...ending, ...(replyHere ? { bytes: [bytes()[0], 0] as [number, number] } : {}) });
+      channel.post({ t: 'done', id, error: serializeError(err), ...ending, ...(replyHere ? { bytes: [bytes()[0], 0] as [number, number] } : {}), ...lingersPast(id, conn) });
     } finally {
       conns.delete(id);
       reporter.connections = conns.size;
     }
+  };
+
+  /**
+   * `done`'s `lingers`, for a connection the server's limits count (`counted`) whose socket here is still open,
+   * lingering for its client's FIN (lingeringClose, LINGER_MS at most): its `closed` goes when it closes. The server
+   * counted it out at its `done` before, and a client that never closed its side held a descriptor here past the
+   * limit (hostile run: 225 to 858 sockets open with maxConnections 4).
+   */
+  const lingersPast = (id: number, conn: Conn): { lingers?: true } => {
+    const socket = conn.socket;
+    if (!conn.counted || !socket || socket.destroyed) return {};
+    socket.once('close', () => channel.post({ t: 'closed', id }));
+    return { lingers: true };
   };
 
   /**
@@ -464,7 +479,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       conn, () => [counted().bytesRead + bytesBefore(counted()), deliveredBytes(counted())], undefined, preamble);
   };
 
-  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number, closeAsked?: boolean) => {
+  const startStream = (id: number, client: ClientAddress, socket: net.Socket | undefined, facts?: EdgeFacts, unread?: UnreadConnection, heldSince?: number, closeAsked?: boolean, counted?: true) => {
     // The server's preamble read a PROXY v2 LOCAL header: the balancer's health check (health-check.ts).
     const local = facts?.proxy?.command === 'LOCAL';
     if (socket) {
@@ -472,7 +487,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
       if (local) stampLocalCheck(owned);
       if (heldSince !== undefined) stampHeldSince(owned, heldSince);
       if (closeAsked) stampCloseAsked(owned);
-      const conn: Conn = { socket: owned };
+      const conn: Conn = counted ? { socket: owned, counted } : { socket: owned };
       // Unread, with no PROXY header nor TLS to run (a connection this worker accepted): @Verify, then the
       // lifecycle, without the preamble's closures, which an idle connection would keep for its life.
       if (unread && !edge.runsPreamble) {
@@ -666,7 +681,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           return;
         }
         const facts = msg.tls !== undefined || msg.proxy !== undefined ? { tls: msg.tls, proxy: msg.proxy } : undefined;
-        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince, msg.closeAsked);
+        return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince, msg.closeAsked, msg.counted);
       }
       case 'dgram': {
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
