@@ -80,8 +80,10 @@ export class StreamWriter {
     return this.track((resolve, reject) => {
       settle = (err) => {
         this.writesDone++;
-        // A write cancelled by destroy() (writeThrough gives it what destroyed the connection): the stall is its reason.
-        if (err || this.stalled) reject(this.stalled ?? err!);
+        // A write cancelled by destroy() (writeThrough gives it what destroyed the connection): the stall is its reason,
+        // or the server's close of the connection under it (close(), shutdownTimeout: a relayed thread's write waiting
+        // for the main thread's answer failed as "the connection closed").
+        if (err || this.stalled) reject(this.stalled ?? (err && closedByServer(this.sink)) ?? err!);
         else resolve(bytes.length);
       };
       if (calledBack) settle(early);

@@ -276,10 +276,9 @@ describe('@Threading faults and pool', () => {
 
   // A write the handler made after shutdownTimeout had ended its request failed as the client's EPIPE ('wfile.write()
   // on a closed connection') in the workers; serial and @Concurrent said why (hostile re-check).
-  // Where the thread owns the socket (Node 24.21+, 26.6+). Relayed (Node 20, 22), the main thread's own close of the
-  // connection at shutdownTimeout can reach the thread first, and the write fails as "the connection closed": not
-  // fixed yet (docs/CHANGELOG say so).
-  (canTransferTcpSockets() ? test : test.skip)('a write after shutdownTimeout ended the request fails saying so, as in the server\'s own process', async () => {
+  // Relayed (Node 20, 22), a write waiting for the main thread's answer when the request was given up failed as
+  // "the connection closed".
+  test('a write after shutdownTimeout ended the request fails saying so, as in the server\'s own process', async () => {
     const file = path.join(fixtureDir, 'late-write');
     fs.rmSync(file, { force: true });
     const s = await start(SingleThreadTcp, { shutdownTimeout: 0.2 });
