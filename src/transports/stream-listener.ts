@@ -348,8 +348,8 @@ export class StreamListener {
       // Over a limit while a worker's connection is ending: it waits for that end, held unread (waitForRoom).
       const held = limiter.waitForRoom(socket, host, () => limiter.admit(socket, host), (admitted) => {
         this.held.delete(socket);
-        if (this.closed) socket.destroy();
-        else if (admitted) this.admitted(socket, peer);
+        // close() ended its wait: refused all the same (counted in accepted only, it was in no other count).
+        if (admitted && !this.closed) this.admitted(socket, peer);
         else this.refuse(socket, peer);
       });
       if (held) this.held.add(socket);
