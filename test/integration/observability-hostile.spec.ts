@@ -104,6 +104,11 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     // because of the reset (the request reports the reset).
     expect(['ECONNRESET', 'EPIPE']).toContain((ends()[0].error as { code?: string }).code);
     expect(s.stats().bytesOut).toBeGreaterThan(0);
+    // The same bytes in request.end as in connection.close and stats(): a worker's request.end said what its handler
+    // had written when its lifecycle ended (a relayed thread's, what it had sent the main thread), not what left.
+    const [close] = recorder.named('sockserve:connection.close');
+    expect({ bytesIn: ends()[0].bytesIn, bytesOut: ends()[0].bytesOut }).toEqual({ bytesIn: close.bytesIn, bytesOut: close.bytesOut });
+    expect(s.stats().bytesOut).toBe(close.bytesOut);
     oneWarnLine(/ECONNRESET|EPIPE/);
   });
 

@@ -588,7 +588,14 @@ export abstract class RemoteSlot {
         const lost = msg.error || msg.dropped ? undefined : running.lostToClose;
         const error = msg.error ? deserializeError(msg.error) : lost;
         if (error !== undefined && msg.client) nameClient(error, msg.client);
-        const end = lost && msg.end && msg.end.error === undefined ? { ...msg.end, error: plainError(lost) } : msg.end;
+        let end = lost && msg.end && msg.end.error === undefined ? { ...msg.end, error: plainError(lost) } : msg.end;
+        // Its bytes as its connection.close will say them (the same in both, docs/observability.md), not as the worker
+        // counted them when its lifecycle ended: a relayed reply the client reset under counted what the thread wrote
+        // (262144 where 0 left), an owned one what it had given its socket (11 MB where 1 MiB left: hostile run).
+        if (end && !isDatagram(running.request)) {
+          const [bytesIn, bytesOut] = streamBytes(running.request as object);
+          end = { ...end, bytesIn, bytesOut };
+        }
         // A relayed client that took no byte of its replies for requestTimeout: what waits for it here is dropped
         // (reset), not flushed for FLUSH_LIMIT_MS more, as a socket of the worker's own is destroyed.
         // Its bytesOut is then what the kernel took, as on a socket the worker owns.
