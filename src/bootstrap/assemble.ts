@@ -177,6 +177,17 @@ export function assembleServer(
       return traceRequest(face, clientAddress, () => super.finishRequest(request, clientAddress), () => bytesOf(request), undefined, request as object);
     }
 
+    /**
+     * A request the loop never took, closed unserved (close(), shutdownTimeout; serial, and @Concurrent past its
+     * maxConnections): published as one that ended with its error, its connection.open and request.start first, as
+     * @Concurrent, which takes every other one, publishes those. Its stats() counted the error, and no event said it
+     * (hostile runs: 3,399 datagram errors and 2 request.end; a connection closed with no open nor close).
+     */
+    protected untakenEnded(request: unknown, clientAddress: ClientAddress, error: Error): void {
+      if (!Array.isArray(request) && typeof request === 'object' && request !== null && !preambleDeferred(request)) connectionOpened(face, request, clientAddress);
+      if (requestObserved()) void traceRequest(face, clientAddress, () => Promise.reject(error), () => bytesOf(request)).catch(() => undefined);
+    }
+
     /** An abandoned request publishes its request.end (with the error) before its connection is released. */
     protected endAbandoned(request: unknown, error: Error): Promise<void> {
       if (typeof request === 'object' && request !== null) requestAbandoned(request, error);

@@ -587,7 +587,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
         this.wakeLoop();
       }
       const reported = unserved.map(([request, clientAddress]) =>
-        this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unservedAtClose(this.closedBySignal !== undefined ? this.logName : this.callerName, this.closedBySignal, this.servesDatagrams))).catch(() => undefined),
+        this.endUntaken(request, clientAddress, new RequestTimeoutError(messages.unservedAtClose(this.closedBySignal !== undefined ? this.logName : this.callerName, this.closedBySignal, this.servesDatagrams))).catch(() => undefined),
       );
       await this.ready.catch(() => undefined);
       await this.serverClose();
@@ -742,9 +742,22 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const limit = this.shutdownTimeout ?? 0;
     const left = this.takeUnservedBeforeShutdown();
     await Promise.all(
-      left.map(([request, clientAddress]) => this.endWithError(request, clientAddress, new RequestTimeoutError(messages.unserved(limit, this.servesDatagrams))).catch(() => undefined)),
+      left.map(([request, clientAddress]) => this.endUntaken(request, clientAddress, new RequestTimeoutError(messages.unserved(limit, this.servesDatagrams))).catch(() => undefined)),
     );
   }
+
+  /** A request the loop never took, closed unserved (close(), shutdownTimeout) with `err`: reported, told (untakenEnded), released. */
+  private async endUntaken(request: Req, clientAddress: ClientAddress, err: Error): Promise<void> {
+    await this.reportError(request, clientAddress, err);
+    this.untakenEnded(request, clientAddress, err);
+    await this.endRequest(request);
+  }
+
+  /**
+   * @internal A request the loop never took has been reported with `err` and is about to be released: the
+   * decorators' server publishes it as a request that ended so. Nothing here.
+   */
+  protected untakenEnded(_request: Req, _clientAddress: ClientAddress, _err: Error): void {}
 
   /** verifyRequest or processRequest failed: reported, and that request ends (the loop goes on; SystemExit stops it). */
   private async endWithError(request: Req, clientAddress: ClientAddress, err: unknown): Promise<void> {

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bootstrap, Concurrent, Handle, Server, StreamRequest, UnixStreamServer } from '../../src';
+import { bootstrap, Concurrent, DatagramRequest, Handle, Server, StreamRequest, UdpServer, UnixStreamServer } from '../../src';
 import type { ServerStats, WorkerExitEvent } from '../../src';
 import { datagramExchange, datagramSilence, removeTempDir, tempDir, within } from '../helpers/clients';
 import { closed, endpoint, heldTlsClient, rawConnect, readLine, tlsConnect, v2Header } from '../helpers/edge-clients';
@@ -540,5 +541,63 @@ describe.each([
     expect(recorder.named('sockserve:request.end').filter((e) => e.error !== undefined)).toEqual([]);
     expect(recorder.named('sockserve:request.end')).toHaveLength(2);
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+});
+
+// Requests the serial loop never took, closed unserved by close() (or at shutdownTimeout), were counted and reported,
+// and no event told of them: a datagram server counted 3,399 errors and published 2 request.end; a connection queued
+// behind a hung request had no connection.open nor close (hostile runs). @Concurrent takes every one, and publishes them.
+describe('serial requests closed unserved', () => {
+  const serve = servingInTests<Server>();
+  let recorder: ReturnType<typeof recordEvents>;
+  const sockets: net.Socket[] = [];
+  beforeEach(() => {
+    recorder = recordEvents();
+  });
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+    recorder.stop();
+  });
+
+  test('connections queued behind a hung request when close() comes each open, end their request with the error, and close', async () => {
+    const logger = memoryLogger();
+    const s = serve(await bootstrap(H.HostileSerialPlain as new () => object, { logger }));
+    const hung = await rawConnect(endpoint(s), 'hang\n');
+    sockets.push(hung);
+    await until(() => recorder.named('sockserve:request.start').length === 1, 5000);
+    for (let i = 0; i < 3; i++) sockets.push(await rawConnect(endpoint(s), `queued ${i}\n`));
+    await until(() => s.stats().accepted === 4, 5000);
+    await s.close();
+    expect(s.stats()).toMatchObject({ ...ZERO, accepted: 4, clientErrors: 4, active: 0 });
+    expect(recorder.named('sockserve:connection.open')).toHaveLength(4);
+    expect(recorder.named('sockserve:connection.close')).toHaveLength(4);
+    expect(recorder.named('sockserve:request.start')).toHaveLength(4);
+    const ends = recorder.named('sockserve:request.end');
+    expect(ends.map((e) => (e.error as Error | undefined)?.name)).toEqual(Array(4).fill('RequestTimeoutError'));
+    expect(ends.reduce((n, e) => n + Number(e.bytesIn), 0)).toBe(s.stats().bytesIn);
+  });
+
+  test('datagrams queued behind a running one when close() comes each end their request with the error', async () => {
+    @UdpServer({ host: '127.0.0.1', port: 0 })
+    class SlowDatagrams {
+      @Handle() async h(req: DatagramRequest) {
+        await new Promise((r) => setTimeout(r, 2000));
+        await req.wfile.write(req.data);
+      }
+    }
+    const s = serve(await bootstrap(SlowDatagrams, { logger: memoryLogger() }));
+    const client = dgram.createSocket('udp4');
+    try {
+      const { port } = s.serverAddress as { port: number };
+      for (let i = 0; i < 5; i++) client.send(`d${i}`, port, '127.0.0.1');
+      await until(() => recorder.named('sockserve:request.start').length === 1 && s.classicServer.queuedRequests === 4, 5000);
+      await s.close();
+    } finally {
+      client.close();
+    }
+    expect(s.stats()).toMatchObject({ accepted: 5, clientErrors: 5, errors: 0 });
+    expect(recorder.named('sockserve:request.start')).toHaveLength(5);
+    const ends = recorder.named('sockserve:request.end');
+    expect(ends.map((e) => (e.error as Error | undefined)?.name)).toEqual(Array(5).fill('RequestTimeoutError'));
   });
 });
