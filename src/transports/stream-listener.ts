@@ -241,6 +241,20 @@ export class StreamListener {
   }
 
   /**
+   * Destroys the connections still queued, which no request will take (Python's backlog, which closing the listening
+   * socket resets), counted in stats().rejected: they were in `accepted` only, and no event told of them (hostile
+   * run: clients that connected after shutdown() and were reset at close()). Returns their sockets.
+   */
+  private refuseQueued(): net.Socket[] {
+    const queued = this.queue.drain();
+    for (const [socket, peer] of queued) {
+      socket.destroy();
+      this.edge.dropped?.('rejected', peer);
+    }
+    return queued.map(([socket]) => socket);
+  }
+
+  /**
    * Python's `server_close()` on a server that serves in its own loop: stops listening and destroys the
    * connections no request has taken yet (queued, or in their PROXY/TLS preamble), as closing the listening
    * socket resets those in the kernel's queue; connections already taken are their requests' own and go on
@@ -248,7 +262,7 @@ export class StreamListener {
    */
   closeListening(): Promise<void> {
     const stopped = this.stopListening();
-    for (const socket of this.queue.drain().map(([s]) => s)) socket.destroy();
+    this.refuseQueued();
     for (const socket of this.preambles) closePreamble(socket, 'serverClose()');
     this.queue.wake();
     this.settled();
@@ -268,7 +282,7 @@ export class StreamListener {
       if (reason) for (const socket of this.open) markClosedByServer(socket, reason);
       for (const socket of this.held) socket.destroy();
       this.held.clear();
-      const owned = [...this.queue.drain().map(([s]) => s), ...this.open];
+      const owned = [...this.refuseQueued(), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
       owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket) : socket.destroy()));
       this.queue.wake();

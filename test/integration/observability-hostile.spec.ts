@@ -577,6 +577,19 @@ describe('serial requests closed unserved', () => {
     expect(ends.reduce((n, e) => n + Number(e.bytesIn), 0)).toBe(s.stats().bytesIn);
   });
 
+  test('connections accepted after shutdown() (Python\'s backlog) and reset by close() count as rejected, with no request', async () => {
+    const s = serve(await bootstrap(H.HostileSerialPlain as new () => object, { logger: memoryLogger() }));
+    await s.shutdown(); // the loop servingInTests started ends; the listening socket stays open (Python's)
+    const late = [await rawConnect(endpoint(s), 'late 1\n'), await rawConnect(endpoint(s), 'late 2\n')];
+    sockets.push(...late);
+    await until(() => s.stats().accepted === 2, 5000);
+    await s.close();
+    expect((await Promise.all(late.map((c) => closed(c)))).map((c) => c.data)).toEqual(['', '']);
+    expect(s.stats()).toMatchObject({ ...ZERO, accepted: 2, rejected: 2, active: 0 });
+    expect(recorder.named('sockserve:connection.open')).toEqual([]);
+    expect(recorder.named('sockserve:request.end')).toEqual([]);
+  });
+
   test('datagrams queued behind a running one when close() comes each end their request with the error', async () => {
     @UdpServer({ host: '127.0.0.1', port: 0 })
     class SlowDatagrams {
