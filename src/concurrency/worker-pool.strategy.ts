@@ -1091,12 +1091,12 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       const failed = await slot.disposeSingletons(DISPOSE_MS);
       if (failed) (this.options.error ?? this.options.log)(messages.workerDisposeFailed(this.handlerName, this.options.mode, slot.id, failed));
     }
-    // One that left abandon() unanswered may only be busy (a long synchronous chunk): it gets SIGTERM and the grace
-    // to exit by itself, but not where a bound has run out: at shutdownTimeout (its requests had that long), and at
-    // a close a second signal asked for now, it is ended at once (a child: SIGKILL, as a thread's terminate()).
-    // SIGTERM's 2 s for a child whose event loop was blocked made shutdown() last shutdownTimeout + 2.5 s, and the
-    // second signal's forced exit (2 s) came before the child's end: its requests went unreported (hostile run).
-    await slot.end(why, !answered && (why === 'shutdownTimeout' || (why === 'close' && this.closingUrgently)));
+    // One that left abandon() unanswered at shutdownTimeout or close() (a long synchronous chunk, a blocked event loop)
+    // is ended at once (a child: SIGKILL, as a thread's terminate()): its requests were reported as given up, their
+    // replies as not sent. Given SIGTERM and 2 s to exit by itself, a child came back within them, sent the replies
+    // close() had said were not, and went on reading the shared UDP socket, serving datagrams nothing counted; at
+    // shutdownTimeout it made shutdown() last 2.5 s longer (hostile runs).
+    await slot.end(why, !answered && (why === 'shutdownTimeout' || why === 'close'));
     if (was) this.replace();
   }
 

@@ -5,7 +5,7 @@ import { within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
 import { memoryLogger } from '../helpers/memory-logger';
-import { ChildRepliesLate, ThreadRepliesLate } from '../fixtures/late-datagram-pool-handlers';
+import { ChildRepliesLate, ChildSpinsThenReplies, ThreadRepliesLate } from '../fixtures/late-datagram-pool-handlers';
 
 const modes = [
   { mode: 'serial', decorate: (): ClassDecorator => () => undefined },
@@ -104,4 +104,31 @@ describe.each(pools)('a datagram whose handler returns just after close() in $mo
       client.close();
     }
   }, 15000);
+});
+
+// A child whose event loop was blocked when close() came, so it answered nothing, got SIGTERM and 2 s to exit by
+// itself: it came back within them, sent the reply close() had reported as not sent, and went on reading the shared
+// socket, serving datagrams no count or event told of (hostile run: 5 replies, 2 requests counted, both "not sent").
+describe('@Forking, a child blocked when close() comes', () => {
+  const serve = servingInTests<Server>();
+
+  test('is ended at once: the reply close() reported as not sent is not sent, and the datagrams behind it are not served', async () => {
+    const s = serve(await bootstrap(ChildSpinsThenReplies, { logger: memoryLogger(), shutdownTimeout: 5 }));
+    const client = dgram.createSocket('udp4');
+    const got: string[] = [];
+    client.on('message', (d) => got.push(String(d)));
+    try {
+      const { host, port } = s.serverAddress as { host: string; port: number };
+      client.send('spin', port, host);
+      await until(() => s.stats().active === 1, 5000);
+      client.send('behind', port, host); // in the socket's queue: the child is blocked
+      const spinning = performance.now();
+      await within(10000, 'close', s.close());
+      await new Promise((r) => setTimeout(r, Math.max(0, spinning + 3500 - performance.now()))); // the spin is over by now
+      expect(got).toEqual([]);
+      expect(s.stats()).toMatchObject({ active: 0, accepted: 1, bytesIn: 4, bytesOut: 0, clientErrors: 1, errors: 0 });
+    } finally {
+      client.close();
+    }
+  }, 20000);
 });
