@@ -264,6 +264,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * closes its copy, so the socket listens, with nobody accepting, until startAccepting().
    */
   async shareListener(listener: SharedListener, server: AcceptingServer): Promise<void> {
+    // The server's maxQueuedDatagrams, shared among the children that read its socket (the pool's `children`): each held
+    // that many, so two children held 8192 where the docs, and @Concurrent and @Threading, hold 4096 (hostile run).
+    const held = listener.datagrams?.maxHeld;
+    if (held !== undefined && listener.datagrams) listener = { ...listener, datagrams: { ...listener.datagrams, maxHeld: Math.max(1, Math.ceil(held / Math.max(1, this.warm))) } };
     this.shared = { ...listener, server, accepting: false, draining: false, closed: false };
     // A UDP socket needs no priming: it is bound, and datagrams wait in its queue until a child reads.
     if (listener.handle === undefined || listener.datagrams) return;

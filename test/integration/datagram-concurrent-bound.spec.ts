@@ -12,7 +12,7 @@ import { until } from '../fakes/fake-server';
 import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 import { ThreadNeverReturns } from '../fixtures/late-datagram-writes';
-import { ChildNeverReturns } from '../fixtures/held-datagram-handlers';
+import { ChildNeverReturns, ChildrenNeverReturn } from '../fixtures/held-datagram-handlers';
 
 const serve = servingInTests<Server>();
 
@@ -89,5 +89,14 @@ test('@Forking, the child reading the shared UDP socket: it holds at most maxQue
   await sendPaced(server);
   await until(() => server.stats().active >= 50, 5000);
   await new Promise((r) => setTimeout(r, 300)); // time to read on, were it to
+  expect(server.stats().active).toBe(50);
+});
+
+// Each child held maxQueuedDatagrams: two held twice as many as the server's bound (hostile run: 8192 with the default).
+test('@Forking, two children reading the shared UDP socket: together they hold at most maxQueuedDatagrams', async () => {
+  const server = serve(await bootstrap(ChildrenNeverReturn, { serverClass: Small, logger: memoryLogger(), shutdownTimeout: 0.5 }));
+  await sendPaced(server);
+  await until(() => server.stats().active >= 50, 5000);
+  await new Promise((r) => setTimeout(r, 300)); // time to read on, were they to
   expect(server.stats().active).toBe(50);
 });
