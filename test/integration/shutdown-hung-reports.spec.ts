@@ -4,11 +4,12 @@ import { bootstrap, Concurrent, Handle, HandleError, Server, StreamRequest, TcpS
 import { connect, within } from '../helpers/clients';
 import { servingInTests } from '../helpers/serving';
 import { memoryLogger } from '../helpers/memory-logger';
+import { recordEvents } from '../helpers/events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlockingChildren } from '../fixtures/blocked-child-handlers';
-import { ChildAnswersSecondLine, ThreadAnswersSecondLine } from '../fixtures/abandoned-report-handlers';
+import { ChildAnswersSecondLine, ChildWritesTooMuch, ThreadAnswersSecondLine, ThreadWritesTooMuch } from '../fixtures/abandoned-report-handlers';
 
 const serve = servingInTests<Server>();
 const tcp = (s: Server) => s.serverAddress as { host: string; port: number };
@@ -103,6 +104,36 @@ describe('a pool\'s request abandoned at shutdownTimeout', () => {
     await within(10000, 'shutdown', server.shutdown());
     await new Promise((r) => setTimeout(r, 500)); // a report from the worker would have come by now
     expect(fs.readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(['RequestTimeoutError']);
+  }, 20000);
+});
+
+// A relayed thread's write that the main thread's close() cancelled was answered with ECANCELED (hostile re-check).
+describe.each([
+  { mode: '@Threading, its bytes relayed', Handler: ThreadWritesTooMuch, relayed: true },
+  { mode: '@Threading', Handler: ThreadWritesTooMuch, relayed: false },
+  { mode: '@Forking', Handler: ChildWritesTooMuch, relayed: false },
+])('a write in a worker waiting on a client that does not read, cancelled by close(), with $mode', ({ Handler, relayed }) => {
+  let recorder: ReturnType<typeof recordEvents>;
+  beforeEach(() => {
+    recorder = recordEvents();
+    if (relayed) process.env.SOCKSERVE_SOCKET_TRANSFER = '0';
+  });
+  afterEach(() => {
+    recorder.stop();
+    delete process.env.SOCKSERVE_SOCKET_TRANSFER;
+  });
+
+  test('rejects with the RequestTimeoutError saying close() ended the request, as in the server\'s own process', async () => {
+    const server = serve(await bootstrap(Handler as never, { shutdownTimeout: 5, logger: memoryLogger() }));
+    const [client] = await clientsInHandler(server, 1, 'go\n');
+    client.pause(); // never reads
+    await new Promise((r) => setTimeout(r, 300));
+    await within(10000, 'close', server.close());
+    // The handler rethrows what its write rejected with: its request ends with it.
+    const ends = recorder.named('sockserve:request.end');
+    expect(ends.map((e) => (e.error as { name?: string } | undefined)?.name)).toEqual(['RequestTimeoutError']);
+    expect(String((ends[0].error as { message?: string }).message)).toMatch(/close\(\) was called|the server was closed/);
+    expect(server.stats()).toMatchObject({ clientErrors: 1, errors: 0 });
   }, 20000);
 });
 

@@ -554,7 +554,9 @@ export abstract class RemoteSlot {
         // asks (`answer`: the write that takes its window past half by its count, or one it waits for), once
         // half the window's bytes are written here, or with the end.
         writeThrough(socket, msg.chunk, (err) => {
-          if (err) return this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(err) });
+          // Cancelled by the server's close() (ECANCELED where it waited for a client that does not read): why, as for
+          // a write that comes after it (hostile re-check).
+          if (err) return this.post({ t: 'written', id: msg.id, seq: msg.seq, error: serializeError(closedByServer(socket) ?? err) });
           const unreported = (running.unreported ?? 0) + msg.chunk.byteLength;
           if (!msg.answer && unreported < BRIDGE_WINDOW / 2) return void (running.unreported = unreported);
           running.unreported = 0;
