@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { spawn, spawnSync } from 'node:child_process';
 import * as dc from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
+import type * as net from 'node:net';
 import * as path from 'node:path';
 import { bootstrap, Server, WorkerCrashedError } from '../../src';
-import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SharedUdp, SingleChild } from '../fixtures/forked-handlers';
+import { forkDir, ForkedTcp, ForkedUdp, ForkedUnixDatagram, ForkedUnixStream, PerRequestFork, SharedUdp, SingleChild, TwoPerChild } from '../fixtures/forked-handlers';
 import { connect, datagramExchange, datagramSilence, requestAcrossShutdown, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
 import { recordEvents } from '../helpers/events';
@@ -358,6 +359,29 @@ describe('@Forking faults and pool', () => {
       for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL'); // a failed run leaves no spinning child
     }
   }, 60000); // a parent and two children loading their TypeScript sources: seconds on a busy machine
+});
+
+// A child accepting from the shared socket took every connection, past its connectionsPerChild, and the pool never grew
+// (hostile run: six 1 s requests one after another in one child, with connectionsPerChild 2 and maxChildren 6).
+describe('@Forking with connectionsPerChild: 2', () => {
+  const serve = servingInTests<Server>();
+  const sockets: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  test('no child holds more than two connections: the pool grows while every child holds two', async () => {
+    const server = serve(await bootstrap(TwoPerChild, { providers, shutdownTimeout: 0.5, logger: memoryLogger() }));
+    for (let i = 0; i < 5; i++) {
+      const s = await within(5000, 'connect', connect(target(server) as { host: string; port: number }));
+      s.on('error', () => undefined);
+      sockets.push(s);
+      s.write('hang\n'); // it says so, then holds its connection
+      await within(10000, 'the connection in its handler', new Promise((r) => s.once('data', r)));
+    }
+    const held = server.stats().workers.map((w) => w.connections).sort();
+    expect(held).toEqual([1, 2, 2]);
+  }, 60000);
 });
 
 describe('a handler module that throws when a child loads it', () => {
