@@ -245,9 +245,10 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
   /**
    * Whether this pool's workers can accept connections of this kind themselves (API.md §3), and how: in the
    * pooled modes with no bound on a worker's connections only (not with `connectionsPerThread`/`connectionsPerChild`,
-   * not `perRequest`, where each connection is placed on a worker by the main thread: a child accepting from the
-   * shared socket took every connection, past its connectionsPerChild, while the pool never grew, hostile run); children from the shared listening socket where
-   * Node can bind one without accepting on it; threads over TCP with reusePort (Node 22.12+). The server
+   * nor `perRequest`, where each connection is placed on a worker by the main thread: a child accepting from the
+   * shared socket took every connection, past its connectionsPerChild, while the pool never grew, hostile run);
+   * children from the shared listening socket where Node can bind one without accepting on it; threads over TCP
+   * with reusePort (Node 22.12+). The server
    * also keeps the main-thread accept when a global limit or a verifyRequest of its own needs every
    * connection to pass through it (StreamServer).
    */

@@ -432,6 +432,8 @@ export abstract class RemoteSlot {
       const running: Running = { id, resolve, reject, server, request, client, at: performance.now() };
       this.running.set(id, running);
       const address = server?.serverAddress;
+      // A socket handed over: the worker says when it closes, should it linger past the request's end (the limits count it).
+      const counted = server?.countsConnections ? { counted: true as const } : {};
       if (Array.isArray(request)) this.startDatagram(running, request as DatagramRequestTuple, client);
       else if (preambleDeferred(request)) {
         const unread = { draining: server?.edgeDraining ?? false };
@@ -440,12 +442,11 @@ export abstract class RemoteSlot {
         // handshake and @Verify on them all the same; a dead one fails it.
         // Bytes read here already (a client that sent and reset before it was accepted: stream-listener.ts) would
         // be lost with a bare descriptor: relayed.
-        const counted = server?.countsConnections ? { counted: true as const } : {};
         if ((request as net.Socket).readableLength > 0 || !this.handOver({ t: 'stream', id, client, owned: true, server: address, unread, ...counted }, request as net.Socket)) {
           if (this.dead) void this.finish(running, this.crashError());
           else this.bridge(running, request as net.Socket, client, unread);
         }
-      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...carriedStamps(request as net.Socket), ...(server?.countsConnections ? { counted: true as const } : {}) }, request as net.Socket)) {
+      } else if (!canHandOver(request as net.Socket) || !this.handOver({ t: 'stream', id, client, owned: true, server: address, ...preambleFacts(request), ...carriedStamps(request as net.Socket), ...counted }, request as net.Socket)) {
         this.bridge(running, request as net.Socket, client);
       }
     });
