@@ -53,10 +53,16 @@ export const positiveInteger = integerFrom(1);
 export const boolean = (value: unknown): boolean => typeof value === 'boolean';
 export const positiveNumber = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
-/** Node's Worker resourceLimits: an object of positive numbers under its known keys. */
+/**
+ * The smallest maxOldGenerationSizeMb accepted: with 2 MB, Node 22, 24 and 26 abort the whole process (not only the
+ * thread) when a worker thread's heap cannot hold its start-up snapshot ("GC during deserialization"); with 3 and 4
+ * the thread fails cleanly (ERR_WORKER_OUT_OF_MEMORY). Measured 2026-12-07.
+ */
+const MIN_OLD_GENERATION_MB = 4;
+/** Node's Worker resourceLimits: an object of positive numbers under its known keys, maxOldGenerationSizeMb at least MIN_OLD_GENERATION_MB. */
 export const resourceLimits = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && !Array.isArray(value) &&
-  Object.entries(value).every(([k, v]) => RESOURCE_LIMITS.includes(k) && positiveNumber(v));
+  Object.entries(value).every(([k, v]) => RESOURCE_LIMITS.includes(k) && positiveNumber(v) && (k !== 'maxOldGenerationSizeMb' || (v as number) >= MIN_OLD_GENERATION_MB));
 export const nonEmptyString = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
 
 

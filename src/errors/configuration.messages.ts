@@ -118,7 +118,7 @@ export const optionTexts = {
     fix: 'pass after how many connections a child is replaced by a fresh one, or leave maxConnectionsPerChild out for never.',
   },
   resourceLimits: {
-    requirement: 'an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb)',
+    requirement: 'an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb), maxOldGenerationSizeMb at least 4 (below that Node 22+ aborts the whole process as a thread starts)',
     fix: 'pass Node\'s Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.',
   },
   children: {

@@ -369,6 +369,13 @@ function workerLoadFix(reason: string): string {
       `there: was it moved or deleted after the server started, or is the program run from a build that lacks it?`
     );
   }
+  // Its heap ran out while it loaded (resourceLimits too small): a thread says so; a child aborts (SIGTRAP, SIGABRT).
+  if (/heap out of memory|ERR_WORKER_OUT_OF_MEMORY|killed by SIG(TRAP|ABRT)\b/.test(reason)) {
+    return (
+      `\nFix: the worker ran out of memory loading the handler's module (a child that V8 aborts is killed by SIGTRAP or ` +
+      `SIGABRT): raise resourceLimits (maxOldGenerationSizeMb, maxYoungGenerationSizeMb) or load less at the module's top level.`
+    );
+  }
   if (/\buv_cwd\b/.test(reason)) {
     return (
       `\nFix: this process's working directory no longer exists (it was removed after the process started in it), ` +

@@ -8,6 +8,7 @@ import AliasedDefault, { AliasedForked } from '../fixtures/aliased-handlers';
 import { SingleChild } from '../fixtures/forked-handlers';
 import { HangingStartThread, hangMark, TwoThreadsOneHangs } from '../fixtures/hanging-start-handlers';
 import { SingleThreadTcp } from '../fixtures/threaded-handlers';
+import { TinyHeapThread } from '../fixtures/tiny-heap-handlers';
 import { slowMark, SlowStartingChildPerRequest, SlowStartingPerRequest, SlowStartingThread } from '../fixtures/slow-start-handlers';
 import { connect, readToEnd, streamExchange, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';
@@ -398,4 +399,18 @@ describe.each([
     expect(lines.filter((l) => /backoff/.test(l))).toEqual([]);
     expect(lines.filter((l) => /WorkerCrashedError/.test(l))).toHaveLength(7);
   }, 60000);
+});
+
+// Its Fix said to move the handler to a module of its own, where the worker had run out of its heap (hostile run).
+describe('a thread whose resourceLimits are too small to load the handler', () => {
+  test('bootstrap() rejects with a ConfigurationError whose Fix says to raise resourceLimits', async () => {
+    const failed = await within(60000, 'bootstrap to fail', bootstrap(TinyHeapThread).then(
+      (s) => s.close().then(() => new Error('bootstrap() resolved')),
+      (err: Error) => err,
+    ));
+    expect(failed).toBeInstanceOf(ConfigurationError);
+    expect(failed.message).toMatch(/could not load the handler\. Reason:\n {2}.*out of memory/);
+    expect(failed.message).toContain('Fix: the worker ran out of memory loading the handler\'s module');
+    expect(failed.message).not.toContain('declare the handler in a module');
+  }, 70000);
 });

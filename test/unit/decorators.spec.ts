@@ -326,7 +326,13 @@ describe('concurrency decorators', () => {
       [
         'resourceLimits with an unknown key',
         () => decorate(Threading({ resourceLimits: { heapMb: 5 } as never })),
-        "@Threading on EchoHandler: resourceLimits {\"heapMb\":5} is not an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb). Fix: pass Node's Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.",
+        "@Threading on EchoHandler: resourceLimits {\"heapMb\":5} is not an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb), maxOldGenerationSizeMb at least 4 (below that Node 22+ aborts the whole process as a thread starts). Fix: pass Node's Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.",
+      ],
+      [
+        // Node 22, 24 and 26 aborted the whole server (SIGTRAP) as such a thread started (hostile run)
+        'a maxOldGenerationSizeMb too small for a thread to start',
+        () => decorate(Threading({ resourceLimits: { maxOldGenerationSizeMb: 2 } })),
+        "@Threading on EchoHandler: resourceLimits {\"maxOldGenerationSizeMb\":2} is not an object of positive numbers (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb), maxOldGenerationSizeMb at least 4 (below that Node 22+ aborts the whole process as a thread starts). Fix: pass Node's Worker resource limits in megabytes, such as { maxOldGenerationSizeMb: 256 }, or leave resourceLimits out.",
       ],
       [
         'a fractional maxConnectionsPerChild',
