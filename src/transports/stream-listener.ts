@@ -247,10 +247,7 @@ export class StreamListener {
    */
   private refuseQueued(): net.Socket[] {
     const queued = this.queue.drain();
-    for (const [socket, peer] of queued) {
-      socket.destroy();
-      this.edge.dropped?.('rejected', peer);
-    }
+    for (const [socket, peer] of queued) this.refuse(socket, peer);
     return queued.map(([socket]) => socket);
   }
 
