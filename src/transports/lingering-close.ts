@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import { Socket } from 'node:net';
+import { RESOLVED } from '../lifecycle/resolved';
 
 /**
  * Closes a connection whose reply has been half-closed (FIN sent) without turning unread input into a
@@ -80,9 +81,12 @@ export function discardIntoSink(socket: net.Socket): boolean {
  */
 export const FLUSH_LIMIT_MS = 5000;
 
-/** Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). */
+/**
+ * Half-closes after everything written has gone out (bounded), as Python's shutdown(SHUT_WR). `RESOLVED` (by
+ * identity) when nothing is left to wait for: the caller may go on in the same turn.
+ */
 export function endGracefully(socket: net.Socket, limitMs: number): Promise<void> {
-  if (socket.destroyed || socket.writableEnded) return Promise.resolve();
+  if (socket.destroyed || socket.writableEnded) return RESOLVED;
   // A plain TCP or Unix socket with nothing queued (the usual case): every byte written is in the kernel,
   // so the half-close is asked for and nothing is left to wait for. Waiting for Node's 'finish' cost a turn
   // of the event loop per connection (a serial server took no next client meanwhile). If closeRequest then
@@ -91,7 +95,7 @@ export function endGracefully(socket: net.Socket, limitMs: number): Promise<void
   // written on the way, and a close before it would cut it.
   if (socket.writableLength === 0 && socket instanceof Socket && !(socket as { encrypted?: boolean }).encrypted) {
     socket.end();
-    return Promise.resolve();
+    return RESOLVED;
   }
   // Nothing queued on another stream (TLS, a relayed connection): the FIN goes out at once, so no bound is needed.
   if (socket.writableLength === 0) return new Promise<void>((resolve) => socket.end(resolve));

@@ -1,0 +1,109 @@
+/**
+ * A stream server's shutdownRequest when the half-close is asked for at once (a plain socket, nothing
+ * queued: the usual end of a connection): closeRequest runs in the same turn and shutdownRequest returns the
+ * shared RESOLVED promise, so that the loop chains nothing and arms no shutdownTimeout timer per connection.
+ * A closeRequest override that returns a promise is still waited for, and one that throws is still logged
+ * with its connection closed all the same.
+ */
+import * as net from 'node:net';
+import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { RESOLVED } from '../../src/lifecycle/resolved';
+
+class Echo extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    await this.wfile.write(await this.rfile.readline());
+  }
+}
+
+/** Sends a line; resolves with what came back and whether EOF came within 3 s. */
+function ask(port: number, line: string): Promise<{ reply: string; eof: boolean }> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(line));
+    let reply = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (reply += d));
+    c.on('error', () => undefined);
+    c.on('end', () => {
+      c.destroy();
+      resolve({ reply, eof: true });
+    });
+    c.setTimeout(3000, () => {
+      c.destroy();
+      resolve({ reply, eof: false });
+    });
+  });
+}
+
+describe('a TCPServer ending a plain connection with nothing queued', () => {
+  let server: TCPServer | undefined;
+  let loop: Promise<void> | undefined;
+  afterEach(async () => {
+    await server?.shutdown();
+    await loop;
+    await server?.close();
+    server = loop = undefined;
+  });
+
+  async function start(s: TCPServer, logged: string[] = []): Promise<number> {
+    server = s;
+    s.logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info() {}, debug() {} };
+    await s.ready;
+    loop = s.serveForever(0.05);
+    return s.serverAddress[1] as number;
+  }
+
+  test('closes it in the same turn: shutdownRequest returns RESOLVED with the socket already closed by closeRequest', async () => {
+    const seen: Array<{ resolved: boolean; closedAlready: boolean }> = [];
+    const closed = new Set<net.Socket>();
+    class Watched extends TCPServer {
+      override shutdownRequest(request: net.Socket): Promise<void> {
+        const ended = super.shutdownRequest(request);
+        seen.push({ resolved: ended === RESOLVED, closedAlready: closed.has(request) });
+        return ended;
+      }
+      override closeRequest(request: net.Socket): void {
+        closed.add(request);
+        super.closeRequest(request);
+      }
+    }
+    const port = await start(new Watched(['127.0.0.1', 0], Echo));
+    for (let i = 0; i < 3; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    expect(seen).toEqual([0, 1, 2].map(() => ({ resolved: true, closedAlready: true })));
+  });
+
+  test('a closeRequest override that returns a promise is waited for before the next request is taken', async () => {
+    const order: string[] = [];
+    class Slow extends TCPServer {
+      override closeRequest(request: net.Socket): Promise<void> {
+        order.push('close start');
+        super.closeRequest(request);
+        return new Promise((r) => setTimeout(() => {
+          order.push('close end');
+          r();
+        }, 50));
+      }
+      override processRequest(request: net.Socket, client: Parameters<TCPServer['processRequest']>[1]): Promise<void> {
+        order.push('process');
+        return super.processRequest(request, client);
+      }
+    }
+    const port = await start(new Slow(['127.0.0.1', 0], Echo));
+    expect(await ask(port, 'a\n')).toEqual({ reply: 'a\n', eof: true });
+    expect(await ask(port, 'b\n')).toEqual({ reply: 'b\n', eof: true });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(order).toEqual(['process', 'close start', 'close end', 'process', 'close start', 'close end']);
+  });
+
+  test('a closeRequest override that throws is logged, the connection is closed all the same, and the server serves on', async () => {
+    const logged: string[] = [];
+    class Throwing extends TCPServer {
+      override closeRequest(): void {
+        throw new Error('closeRequest failed');
+      }
+    }
+    const port = await start(new Throwing(['127.0.0.1', 0], Echo), logged);
+    for (let i = 0; i < 2; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    expect(logged).toHaveLength(2);
+    for (const l of logged) expect(l).toMatch(/error while ending a request: Error: closeRequest failed/);
+  });
+});
