@@ -12,6 +12,7 @@ import { closedByServer, destroyUndelivered, writeThrough, WRITE_STALLED } from 
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
+import { isHealthCheckOn } from '../../observability/health-check';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, replySent, serializeError, ToWorker, UnreadConnection } from './protocol';
@@ -420,6 +421,10 @@ export abstract class RemoteSlot {
   run(request: RemoteRequest, client: ClientAddress, server?: RemoteServer): Promise<DroppedInWorker | undefined> {
     // Closed meanwhile with bytes still buffered here (a client that sent and reset): those are relayed, then the reset.
     if (!Array.isArray(request) && (request as net.Socket).destroyed && (request as net.Socket).readableLength === 0) {
+      // A health check that ended while it waited (a PROXY header or a TLS handshake read here, then the client's
+      // end or reset, no byte): quiet, counted as one, as where no worker is waited for. With connectionsPerThread: 1
+      // it reached @HandleError as a client error while its worker started (hostile run on HAProxy-style checks).
+      if (endedWaitingHealthCheck(request as net.Socket)) return Promise.resolve('health-check');
       return Promise.reject(closedBeforeWorker(request as net.Socket));
     }
     if (this.dead || this.leaving) {
@@ -916,6 +921,13 @@ function closedBeforeWorker(socket: net.Socket): Error {
   const cause = socket.errored as NodeJS.ErrnoException | null;
   const code = typeof cause?.code === 'string' ? cause.code : 'ERR_STREAM_PREMATURE_CLOSE';
   return Object.assign(new Error(`the connection closed before a worker could take it (${code})`, cause ? { cause } : undefined), { code });
+}
+
+/** Whether `socket`, closed while it waited for its worker, was a health check the client ended (isHealthCheckOn). */
+function endedWaitingHealthCheck(socket: net.Socket): boolean {
+  if (closedByServer(socket)) return false;
+  const error = socket.errored ?? undefined;
+  return isHealthCheckOn(socket, ...streamBytes(socket), error === undefined && socket.readableEnded, error);
 }
 
 /** A datagram the server read, or one a child read from the shared socket itself; else a connection. */
