@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { edgeMessages } from '../errors/edge.messages';
 import { ConfigurationError } from '../errors/errors';
-import { messages } from '../errors/messages';
+import { messages, opensslWords } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { ConnectionLimiter } from '../transports/connection-limiter';
 import { blamedOption, Preamble, preambleAbandonedError } from '../transports/connection-preamble';
@@ -258,7 +258,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * every worker uses it (workers that accept connections themselves may take one meanwhile). Throws,
    * synchronously and changing nothing: ConfigurationError on a server without `tls`, for options without a key and
    * its certificate (or pfx: the new context replaces the whole old one), or with workers when
-   * an option cannot be copied to them (a function); Node's error for a key or certificate it refuses.
+   * an option cannot be copied to them (a function), or for a key or certificate Node's TLS refuses (its error the `cause`).
    */
   setSecureContext(options: tls.SecureContextOptions): Promise<void> {
     if (!this.preamble?.tls) throw new ConfigurationError(edgeMessages.notTls(this.logName));
@@ -271,7 +271,13 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
         throw new ConfigurationError(edgeMessages.secureContextNotCloneable(this.constructor.name, (err as Error).message));
       }
     }
-    this.preamble.tls.setSecureContext(options);
+    try {
+      this.preamble.tls.setSecureContext(options);
+    } catch (err) {
+      // Node's own words (`error:1E08010C:DECODER routines::unsupported`) named neither the call nor a fix (hostile run).
+      const reason = opensslWords((err as Error)?.message ?? '') ?? String((err as Error)?.message ?? err);
+      throw new ConfigurationError(edgeMessages.secureContextRefused(this.logName, reason), { cause: err });
+    }
     return this.strategy.setSecureContext?.(options) ?? Promise.resolve();
   }
 

@@ -49,6 +49,9 @@ export const edgeMessages = {
   secureContextWithout: (owner: string, missing: string) =>
     `${owner}.setSecureContext(): ${missing}, so nothing was changed (the new context replaces the whole old one). ` +
     `Fix: give the key and the certificate that belongs to it (key, cert; or pfx), with ca and the other options you want kept.`,
+  secureContextRefused: (owner: string, reason: string) =>
+    `${owner}.setSecureContext(): Node's TLS refused the new options (${reason}), so nothing was changed: new connections ` +
+    `keep the old certificate. Fix: give a PEM private key and the certificate that belongs to it (key, cert; or pfx with its passphrase).`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
   badTls: (owner: string, reason: string) =>

@@ -316,6 +316,18 @@ describe('TLS and the lifecycle', () => {
     first.destroy();
     expect(() => server.setSecureContext({ ca: cert('ca.crt') })).toThrow(/setSecureContext\(\): no certificate and key, so nothing was changed/);
     expect(() => server.setSecureContext({ key: cert('rotated.key') })).toThrow(ConfigurationError);
+    // A key Node's TLS refuses (garbage; a key that is not the certificate's): named, with a fix, Node's error its cause.
+    for (const refused of [{ key: Buffer.from('not a key'), cert: cert('server.crt') }, { key: cert('rotated.key'), cert: cert('server.crt') }]) {
+      let thrown: unknown;
+      try {
+        void server.setSecureContext(refused);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(ConfigurationError);
+      expect((thrown as Error).message).toMatch(/^TlsConcurrent\.setSecureContext\(\): Node's TLS refused the new options \((unsupported|key values mismatch)[^)]*\), so nothing was changed.*Fix: /);
+      expect(String((thrown as Error).cause)).toMatch(/error:[0-9A-F]+:/); // Node's own, in OpenSSL's words
+    }
     const again = await tlsConnect(endpoint(server));
     try {
       expect(again.getPeerCertificate().serialNumber).toBe(serial);
