@@ -720,8 +720,40 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     } catch (err) {
       return this.endWithError(request, clientAddress, err);
     }
-    if (processed === RESOLVED || !isThenable(processed)) return;
-    return Promise.resolve(processed).then(undefined, (err: unknown) => this.endWithError(request, clientAddress, err));
+    const handed = typeof request !== 'object' || request === null || this.handedOver.delete(request);
+    if (processed === RESOLVED || !isThenable(processed)) return handed ? undefined : this.releaseKept(request);
+    const settled = Promise.resolve(processed);
+    if (handed) return settled.then(undefined, (err: unknown) => this.endWithError(request, clientAddress, err));
+    return settled.then(() => this.releaseKept(request), (err: unknown) => this.endWithError(request, clientAddress, err));
+  }
+
+  /** Requests processRequest() handed to the strategy (handOver()), until process() has seen it. */
+  private readonly handedOver = new WeakSet<object>();
+
+  /** @internal processRequest()'s default (and the mixins'): the strategy serves the request, then ends it. */
+  protected handOver(request: Req, clientAddress: ClientAddress): Promise<void> {
+    if (typeof request === 'object' && request !== null) this.handedOver.add(request);
+    return this.strategy.dispatch(this, request, clientAddress);
+  }
+
+  /** releaseKept() has warned (once per server). */
+  private keptWarned = false;
+
+  /**
+   * A processRequest() override that neither handed the request over (super.processRequest()) nor shut down its
+   * connection (Python's port `return this.finishRequest(r, a)`): its client never got EOF and its descriptor was
+   * held until close() (hostile run: 20 requests, 40 descriptors). Python's garbage collector closes such a
+   * socket; here it is ended as any request is, with a warning once per server. A datagram holds nothing.
+   */
+  private releaseKept(request: Req): Promise<void> | undefined {
+    if (this.handedOver.delete(request as object)) return undefined; // handed over late (after an await)
+    const socket = request as { destroyed?: unknown; writableEnded?: unknown };
+    if (Array.isArray(request) || typeof socket.destroyed !== 'boolean' || socket.destroyed || socket.writableEnded) return undefined;
+    if (!this.keptWarned) {
+      this.keptWarned = true;
+      this.logger.warn(messages.requestKept(this.constructor.name));
+    }
+    return this.endRequest(request);
   }
 
   /** A SystemExit out of a request verified aside: the loop stops with it at its next turn, as it would have in the turn. */
@@ -841,7 +873,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** The concurrency seam: hands the request to the strategy (serial: finishRequest then shutdownRequest). */
   processRequest(request: Req, clientAddress: ClientAddress): Promise<void> {
-    return this.strategy.dispatch(this, request, clientAddress);
+    return this.handOver(request, clientAddress);
   }
 
   /** Builds the handler, which runs setup → handle → finish. */

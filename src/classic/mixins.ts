@@ -168,7 +168,7 @@ function poolMixIn<B extends ServerClass>(
      * of the mixed class overrides this as usual, and its super.processRequest() comes here.
      */
     override processRequest(request: unknown, clientAddress: ClientAddress): Promise<void> {
-      return this.strategy.dispatch(this, request, clientAddress);
+      return this.handOver(request, clientAddress);
     }
 
     /** After binding: starts the pool, proving the handler class loads in a worker (once: later calls keep it). */

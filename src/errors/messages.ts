@@ -114,6 +114,12 @@ export const messages = {
     `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
     `Fix: make @Verify settle (bound what it awaits with a timeout)` +
     (typeof after === 'number' || after === 'shutdownTimeout' ? ', or raise shutdownTimeout.' : after === 'closed' ? '.' : ', and await shutdown() before close().'),
+  requestKept: (owner: string) =>
+    `${owner}.processRequest() returned without shutdownRequest(request) and without super.processRequest(): the ` +
+    `connection was never ended (its client waited for EOF, its descriptor held until close()), so sockserve ended it, ` +
+    `as Python's garbage collector closes such a socket. Fix: return a promise that settles when the request is done, ` +
+    `after \`await this.finishRequest(request, clientAddress); await this.shutdownRequest(request);\`, or call ` +
+    `super.processRequest(request, clientAddress). (Logged once per server.)`,
   hookUnsettled: (owner: string, hook: string, seconds: number, original: string) =>
     `${owner}: ${hook} did not settle within ${seconds} s (shutdownTimeout), so the server goes on without waiting ` +
     `for it (it keeps running). The error it was given: ${original}\nFix: make ${hook} return or reject (bound any call it awaits with a timeout).`,

@@ -106,4 +106,43 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
     expect(logged).toHaveLength(2);
     for (const l of logged) expect(l).toMatch(/error while ending a request: Error: closeRequest failed/);
   });
+
+  test('a processRequest override that never ends the connection (Python\'s `return self.finish_request(...)`) has it ended for it, with one warning', async () => {
+    const logged: string[] = [];
+    class Kept extends TCPServer {
+      override processRequest(request: net.Socket, client: Parameters<TCPServer['processRequest']>[1]): Promise<void> {
+        return this.finishRequest(request, client);
+      }
+    }
+    const port = await start(new Kept(['127.0.0.1', 0], Echo), logged);
+    // Each client gets its reply and then EOF (it waited for it until close()), and the server forgets the connection.
+    for (let i = 0; i < 3; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^Kept\.processRequest\(\) returned without shutdownRequest\(request\).*Fix: /);
+  });
+
+  test('an override that hands the request over late (super.processRequest() after an await) or ends it itself is left alone', async () => {
+    const logged: string[] = [];
+    class Late extends TCPServer {
+      override async processRequest(request: net.Socket, client: Parameters<TCPServer['processRequest']>[1]): Promise<void> {
+        await new Promise((r) => setTimeout(r, 5));
+        return super.processRequest(request, client);
+      }
+    }
+    class Itself extends TCPServer {
+      override async processRequest(request: net.Socket, client: Parameters<TCPServer['processRequest']>[1]): Promise<void> {
+        await this.finishRequest(request, client);
+        await this.shutdownRequest(request);
+      }
+    }
+    for (const S of [Late, Itself]) {
+      const port = await start(new S(['127.0.0.1', 0], Echo), logged);
+      for (let i = 0; i < 2; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+      await server!.shutdown();
+      await loop;
+      await server!.close();
+      server = loop = undefined;
+    }
+    expect(logged).toEqual([]);
+  });
 });
