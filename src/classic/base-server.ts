@@ -15,6 +15,7 @@ import type { ClientAddress } from '../transports/address';
 import { isRoutine } from '../observability/error-kind';
 import { LineBudget } from '../observability/line-budget';
 import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { classNameOf } from './class-name';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 import { FORKING_OPTION_NAMES } from '../decorators/forking.decorator';
 import { THREADING_OPTION_NAMES } from '../decorators/threading.decorator';
@@ -199,7 +200,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.checkOptionNames(new.target as unknown as { name: string; optionNames: readonly string[] }, options, RequestHandlerClass.name);
     // Python binds in the constructor; here on a microtask, so a subclass's fields are in place first.
     this.readyPromise = Promise.resolve().then(async () => {
-      if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(this.constructor.name)));
+      if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(classNameOf(this))));
       if (options.bindAndActivate !== undefined && !options.bindAndActivate) return; // a falsy value defers, as Python reads bind_and_activate
       try {
         await this.serverBind();
@@ -214,7 +215,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.readyPromise.catch((err: unknown) => {
       if (this.readyObserved) return;
       setTimeout(() => {
-        if (!this.readyObserved) this.logger.error(messages.bindFailedUnobserved(this.constructor.name, describeThrown(err)));
+        if (!this.readyObserved) this.logger.error(messages.bindFailedUnobserved(classNameOf(this), describeThrown(err)));
       }, UNOBSERVED_BIND_MS);
     });
   }
@@ -751,7 +752,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (Array.isArray(request) || typeof socket.destroyed !== 'boolean' || socket.destroyed || socket.writableEnded) return undefined;
     if (!this.keptWarned) {
       this.keptWarned = true;
-      this.logger.warn(messages.requestKept(this.constructor.name));
+      this.logger.warn(messages.requestKept(classNameOf(this)));
     }
     return this.endRequest(request);
   }
@@ -971,12 +972,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * decorator layer's, `Echo's server` (its users never meet the classic class: new-user run).
    */
   protected get callerName(): string {
-    return this.constructor.name;
+    return classNameOf(this);
   }
 
   /** Who the server's log lines say they are from: the class name (the decorator layer: the handler's). */
   protected get logName(): string {
-    return this.constructor.name;
+    return classNameOf(this);
   }
 
   /** serverBind() has run (or the transport needs none): false only for `{ bindAndActivate: false }` before it. */
@@ -1017,6 +1018,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 }
 
 function ignore(): void {}
+
 
 /** The error of the handleError() call running now (synchronously) through callHandleError(), for one that leaves it out. */
 let errorInHand: { error: unknown } | undefined;

@@ -7,6 +7,7 @@ import { boundPath } from '../transports/unix-path';
 import { LineBudget } from '../observability/line-budget';
 import { messages } from '../errors/messages';
 import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { classNameOf } from './class-name';
 import { datagramRequest, DatagramRequestTuple } from './request-handler';
 import { IpAddressInput, normaliseIp, normaliseUnix, reusePortAllowed, UnixAddressInput } from './stream-servers';
 
@@ -38,7 +39,7 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
   }
 
   override async serverBind(): Promise<void> {
-    if (this.socket !== undefined) throw alreadyBound(this.constructor.name, JSON.stringify(this.serverAddress));
+    if (this.socket !== undefined) throw alreadyBound(classNameOf(this), JSON.stringify(this.serverAddress));
     this.socket = this.createSocket();
     this.socket.onMessage((d) => {
       // Those being served here count too where many run at once (@Concurrent): served at once from this

@@ -20,6 +20,7 @@ import type { ForkingOptions, ThreadingOptions } from '../metadata/definition';
 import { modulePath } from '../metadata/module-loader';
 import { callerFile } from '../metadata/source-location';
 import type { BaseServer } from './base-server';
+import { classNameOf } from './class-name';
 import { MIXIN_RULES } from './mixin-options';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
 import { TCPServer, UnixStreamServer } from './stream-servers';
@@ -202,7 +203,7 @@ function poolMixIn<B extends ServerClass>(
           classic: true,
           serverAddress: this.serverAddress,
           reportMs: reportPeriodMs(heartbeatTimeout),
-          owner: this.constructor.name, // the server's log name (BaseServer.logName)
+          owner: classNameOf(this), // the server's log name (BaseServer.logName)
           ...(edge ? { edge } : {}),
         },
         name,

@@ -5,6 +5,7 @@ import type { DatagramSocket } from '../transports/datagram-socket';
 import { StreamReader } from '../transports/stream-reader';
 import { BufferWriter, StreamWriter, WritePromise } from '../transports/stream-writer';
 import { readerFor, releaseAcceptPause } from './reader-registry';
+import { classNameOf } from './class-name';
 
 /** A classic handler's lifecycle methods, overridable by subclasses. */
 const CLASSIC_STEPS = { setup: 'setup', handle: 'handle', finish: 'finish' } as const;
@@ -135,7 +136,7 @@ export class StreamRequestHandler<S = any> extends BaseRequestHandler<net.Socket
     const server = this.server as { requestTimeout?: number | null; lineLimit?: number; lineTimeout?: number | null } | undefined;
     const requestTimeout = this.timeout ?? server?.requestTimeout ?? null;
     // Its own timeout is what a timed-out read or write names (it said: raise the server's requestTimeout, which this one overrides).
-    const timeoutSetting = this.timeout == null ? undefined : `${this.constructor.name}.timeout`;
+    const timeoutSetting = this.timeout == null ? undefined : `${classNameOf(this)}.timeout`;
     if (this.disableNagleAlgorithm) this.request.setNoDelay?.(true);
     this.rfile = readerFor(this.request, { requestTimeout, timeoutSetting, lineLimit: server?.lineLimit, lineTimeout: server?.lineTimeout });
     this.wfile = new StreamWriter(this.request, requestTimeout, timeoutSetting);

@@ -9,6 +9,7 @@ import { blamedOption, Preamble, preambleAbandonedError } from '../transports/co
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
+import { classNameOf } from './class-name';
 import { endShutdownGraceOf, stopReaderOf } from './reader-registry';
 import { workerOf } from '../observability/connection-bytes';
 import { destroyUndelivered } from '../transports/stream-writer';
@@ -86,7 +87,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
 
   /** Binds and listens (one call in Node); `serverAddress` then holds the real port. */
   override async serverBind(): Promise<void> {
-    if (this.listener !== undefined) throw alreadyBound(this.constructor.name, JSON.stringify(this.serverAddress));
+    if (this.listener !== undefined) throw alreadyBound(classNameOf(this), JSON.stringify(this.serverAddress));
     // allowReusePort: the server's own listening socket carries SO_REUSEPORT, so children cannot share one bound
     // without listening (bindShared); threads listening with reusePort of their own still can.
     const reusePort = this.reusePort();
@@ -243,7 +244,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** connectionDropped from the listener, where a throw (a handleError that fails) would be an unhandled rejection. */
   private droppedSafely(kind: DropKind, clientAddress: ClientAddress, error: unknown): void {
     const report = (failure: unknown) =>
-      this.logger.error(messages.handleErrorFailed(this.constructor.name, clientAddress, String((error as Error)?.stack ?? error), String((failure as Error)?.stack ?? failure)));
+      this.logger.error(messages.handleErrorFailed(classNameOf(this), clientAddress, String((error as Error)?.stack ?? error), String((failure as Error)?.stack ?? failure)));
     try {
       const done = this.connectionDropped(kind, clientAddress, error, true); // counted when accepted
       if (done) done.catch(report);
@@ -268,7 +269,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       try {
         structuredClone(options);
       } catch (err) {
-        throw new ConfigurationError(edgeMessages.secureContextNotCloneable(this.constructor.name, (err as Error).message));
+        throw new ConfigurationError(edgeMessages.secureContextNotCloneable(classNameOf(this), (err as Error).message));
       }
     }
     try {
