@@ -119,3 +119,25 @@ export async function requestAcrossShutdown(
     socket.destroy();
   }
 }
+
+/**
+ * Connects to `port` on 127.0.0.1, writes `line` (no half-close), and resolves with what came back and whether EOF
+ * came within 3 s (the connection is destroyed either way).
+ */
+export function askUntilEof(port: number, line: string): Promise<{ reply: string; eof: boolean }> {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(line));
+    let reply = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (reply += d));
+    c.on('error', () => undefined);
+    c.on('end', () => {
+      c.destroy();
+      resolve({ reply, eof: true });
+    });
+    c.setTimeout(3000, () => {
+      c.destroy();
+      resolve({ reply, eof: false });
+    });
+  });
+}

@@ -7,6 +7,8 @@
  */
 import * as net from 'node:net';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { askUntilEof } from '../helpers/clients';
+import { servingInTests } from '../helpers/serving';
 import { RESOLVED } from '../../src/lifecycle/resolved';
 
 class Echo extends StreamRequestHandler {
@@ -15,40 +17,13 @@ class Echo extends StreamRequestHandler {
   }
 }
 
-/** Sends a line; resolves with what came back and whether EOF came within 3 s. */
-function ask(port: number, line: string): Promise<{ reply: string; eof: boolean }> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => c.write(line));
-    let reply = '';
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (reply += d));
-    c.on('error', () => undefined);
-    c.on('end', () => {
-      c.destroy();
-      resolve({ reply, eof: true });
-    });
-    c.setTimeout(3000, () => {
-      c.destroy();
-      resolve({ reply, eof: false });
-    });
-  });
-}
-
 describe('a TCPServer ending a plain connection with nothing queued', () => {
-  let server: TCPServer | undefined;
-  let loop: Promise<void> | undefined;
-  afterEach(async () => {
-    await server?.shutdown();
-    await loop;
-    await server?.close();
-    server = loop = undefined;
-  });
+  const serve = servingInTests<TCPServer>();
 
   async function start(s: TCPServer, logged: string[] = []): Promise<number> {
-    server = s;
     s.logger = { error: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), info() {}, debug() {} };
     await s.ready;
-    loop = s.serveForever(0.05);
+    serve(s);
     return s.serverAddress[1] as number;
   }
 
@@ -67,7 +42,7 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
       }
     }
     const port = await start(new Watched(['127.0.0.1', 0], Echo));
-    for (let i = 0; i < 3; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    for (let i = 0; i < 3; i++) expect(await askUntilEof(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
     expect(seen).toEqual([0, 1, 2].map(() => ({ resolved: true, closedAlready: true })));
   });
 
@@ -88,8 +63,8 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
       }
     }
     const port = await start(new Slow(['127.0.0.1', 0], Echo));
-    expect(await ask(port, 'a\n')).toEqual({ reply: 'a\n', eof: true });
-    expect(await ask(port, 'b\n')).toEqual({ reply: 'b\n', eof: true });
+    expect(await askUntilEof(port, 'a\n')).toEqual({ reply: 'a\n', eof: true });
+    expect(await askUntilEof(port, 'b\n')).toEqual({ reply: 'b\n', eof: true });
     await new Promise((r) => setTimeout(r, 100));
     expect(order).toEqual(['process', 'close start', 'close end', 'process', 'close start', 'close end']);
   });
@@ -102,7 +77,7 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
       }
     }
     const port = await start(new Throwing(['127.0.0.1', 0], Echo), logged);
-    for (let i = 0; i < 2; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    for (let i = 0; i < 2; i++) expect(await askUntilEof(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
     expect(logged).toHaveLength(2);
     for (const l of logged) expect(l).toMatch(/error while ending a request: Error: closeRequest failed/);
   });
@@ -116,7 +91,7 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
     }
     const port = await start(new Kept(['127.0.0.1', 0], Echo), logged);
     // Each client gets its reply and then EOF (it waited for it until close()), and the server forgets the connection.
-    for (let i = 0; i < 3; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    for (let i = 0; i < 3; i++) expect(await askUntilEof(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatch(/^Kept\.processRequest\(\) returned without shutdownRequest\(request\).*Fix: /);
   });
@@ -137,11 +112,7 @@ describe('a TCPServer ending a plain connection with nothing queued', () => {
     }
     for (const S of [Late, Itself]) {
       const port = await start(new S(['127.0.0.1', 0], Echo), logged);
-      for (let i = 0; i < 2; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
-      await server!.shutdown();
-      await loop;
-      await server!.close();
-      server = loop = undefined;
+      for (let i = 0; i < 2; i++) expect(await askUntilEof(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
     }
     expect(logged).toEqual([]);
   });

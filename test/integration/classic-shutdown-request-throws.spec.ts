@@ -4,8 +4,8 @@
  * same (hostile run: the client got its reply but never EOF, and the server kept one descriptor per such
  * request until close(); Python's garbage collector closes such a socket).
  */
-import * as net from 'node:net';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
+import { askUntilEof } from '../helpers/clients';
 
 class Echo extends StreamRequestHandler {
   override async handle(): Promise<void> {
@@ -26,24 +26,6 @@ class RejectingShutdown extends TCPServer {
   }
 }
 
-/** Sends a line; resolves with what came back and whether EOF came within 3 s. */
-function ask(port: number, line: string): Promise<{ reply: string; eof: boolean }> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => c.write(line));
-    let reply = '';
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (reply += d));
-    c.on('error', () => undefined);
-    c.on('end', () => {
-      c.destroy();
-      resolve({ reply, eof: true });
-    });
-    c.setTimeout(3000, () => {
-      c.destroy();
-      resolve({ reply, eof: false });
-    });
-  });
-}
 
 describe.each([
   { name: 'throws', Server: ThrowingShutdown },
@@ -64,7 +46,7 @@ describe.each([
     await server.ready;
     loop = server.serveForever(0.05);
     const port = server.serverAddress[1] as number;
-    for (let i = 0; i < 3; i++) expect(await ask(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
+    for (let i = 0; i < 3; i++) expect(await askUntilEof(port, `line ${i}\n`)).toEqual({ reply: `line ${i}\n`, eof: true });
     expect(logged).toHaveLength(3);
     for (const l of logged) expect(l).toMatch(/error while ending a request: Error: shutdownRequest failed/);
   });
