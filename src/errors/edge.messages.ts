@@ -51,7 +51,8 @@ export const edgeMessages = {
     `Fix: give the key and the certificate that belongs to it (key, cert; or pfx), with ca and the other options you want kept.`,
   secureContextRefused: (owner: string, reason: string) =>
     `${owner}.setSecureContext(): Node's TLS refused the new options (${reason}), so nothing was changed: new connections ` +
-    `keep the old certificate. Fix: give a PEM private key and the certificate that belongs to it (key, cert; or pfx with its passphrase).`,
+    `keep the old certificate. Fix: give what Node's tls.createSecureContext() takes: a PEM private key and the certificate that ` +
+    `belongs to it (key, cert; or pfx with its passphrase), and ciphers, minVersion and the other options as Node spells them.`,
   notTls: (owner: string) =>
     `${owner}.setSecureContext(): this server does not speak TLS. Fix: give it tls options (a key and a certificate) first.`,
   badTls: (owner: string, reason: string) =>

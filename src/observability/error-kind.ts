@@ -40,7 +40,21 @@ export function errorKind(error: unknown): ErrorKind {
   const own = kindOf(error);
   if (own !== 'handler') return own;
   const cause = readThrown(error, 'cause');
-  return cause === undefined ? 'handler' : kindOf(cause);
+  if (cause !== undefined) return kindOf(cause);
+  return aggregateKind(error);
+}
+
+/**
+ * An AggregateError of a request's two failures (a reset, then a @Finish farewell that met the closed connection)
+ * is of its first failure's kind when none of them is the handler's: a client's reset during the reply with a
+ * farewell in @Finish counted in `errors` with a traceback (hostile re-check), not in `clientErrors`.
+ */
+function aggregateKind(error: unknown): ErrorKind {
+  if (readThrown(error, 'name') !== 'AggregateError') return 'handler';
+  const errors = readThrown(error, 'errors');
+  if (!Array.isArray(errors) || errors.length === 0) return 'handler';
+  const kinds = errors.map(kindOf);
+  return kinds.includes('handler') ? 'handler' : kinds[0];
 }
 
 function kindOf(error: unknown): ErrorKind {

@@ -5,6 +5,7 @@
 import * as vm from 'node:vm';
 import { describeThrown, errorFields } from '../../src/errors/thrown';
 import { deserializeError, serializeError } from '../../src/concurrency/remote/protocol';
+import { errorKind } from '../../src/observability/error-kind';
 
 function withFields(name: unknown, message: unknown): Error {
   const err = new Error('placeholder');
@@ -42,6 +43,14 @@ describe('the class of an error across a worker boundary', () => {
     const rebuilt = deserializeError(serializeError(new Kind('over there')));
     expect(rebuilt).toBeInstanceOf(Kind);
     expect([rebuilt.name, rebuilt.message]).toEqual([Kind.name, 'over there']);
+  });
+
+  test('an AggregateError arrives with its errors, so the server classifies it as the worker did (a reset, then a farewell on the closed connection: a client error)', () => {
+    const both = new AggregateError([Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET' }), Object.assign(new Error('closed'), { code: 'EPIPE' })], 'both');
+    const rebuilt = deserializeError(serializeError(both)) as AggregateError;
+    expect(rebuilt).toBeInstanceOf(AggregateError);
+    expect(rebuilt.errors.map((e: NodeJS.ErrnoException) => [e.message, e.code])).toEqual([['write ECONNRESET', 'ECONNRESET'], ['closed', 'EPIPE']]);
+    expect(errorKind(rebuilt)).toBe('client');
   });
 
   test("a class of the user's arrives as an Error with its name; names of Object's own members are no class", () => {

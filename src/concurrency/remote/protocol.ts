@@ -21,6 +21,8 @@ export interface SerializedError {
   errno?: number;
   syscall?: string;
   cause?: SerializedError;
+  /** An AggregateError's errors (its first 8): the server classifies it by them, as the worker did. */
+  errors?: SerializedError[];
   /** The handler's @HandleError already ran for it in the worker: the server counts it and calls no hook again. */
   reported?: true;
   /** That @HandleError threw or rejected with this: the server reports it the default way (its logger), as its own would be. */
@@ -280,6 +282,10 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     if (typeof errno === 'number') out.errno = errno;
     if (typeof syscall === 'string') out.syscall = syscall;
     if (cause !== undefined && depth < 4) out.cause = serializeError(cause, depth + 1);
+    // A reset and then a @Finish farewell that met the closed connection: a client error in the worker, which counted
+    // it so, but a handler error in the server's process, which counts what workers report (hostile re-check).
+    const many = readThrown(err, 'errors');
+    if (Array.isArray(many) && many.length > 0 && depth < 4) out.errors = many.slice(0, 8).map((e: unknown) => serializeError(e, depth + 1));
   }
   // Marked for a thrown object too: else the server's process ran @HandleError for it a second time (hostile run).
   if (depth === 0 && reportedInWorker(err)) {
@@ -301,7 +307,7 @@ function isErrorInstance(value: unknown): boolean {
 }
 
 /** JavaScript's own error classes, found again by name as sockserve's are. */
-const BUILT_IN_ERRORS: Record<string, unknown> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
+const BUILT_IN_ERRORS: Record<string, unknown> = { TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError };
 
 /**
  * An Error in this thread standing for one raised over there: same class when it is one of sockserve's
@@ -318,6 +324,7 @@ export function deserializeError(e: SerializedError): Error {
   if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code as string;
   if (e.errno !== undefined) (err as NodeJS.ErrnoException).errno = e.errno;
   if (e.syscall !== undefined) (err as NodeJS.ErrnoException).syscall = e.syscall;
+  if (e.errors !== undefined) Object.defineProperty(err, 'errors', { value: e.errors.map(deserializeError), writable: true, configurable: true });
   if (e.reported) markReported(err, e.hookError ? { error: deserializeError(e.hookError) } : undefined);
   if (e.disposal) markDisposalFailure(err, deserializeError(e.disposal));
   return err;
