@@ -1019,7 +1019,6 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
 function ignore(): void {}
 
-
 /** The error of the handleError() call running now (synchronously) through callHandleError(), for one that leaves it out. */
 let errorInHand: { error: unknown } | undefined;
 
