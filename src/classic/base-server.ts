@@ -889,7 +889,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
 
   /** Ends the request's connection (stream: FIN after the reply), then closeRequest. */
   shutdownRequest(request: Req): Promise<void> {
-    // Not async: a datagram ends here once per request, and a closeRequest that returns nothing needs no turn.
+    return this.closeRequestNow(request);
+  }
+
+  /**
+   * closeRequest(request) now, as a promise: RESOLVED when it returned nothing (the caller chains nothing), its
+   * failure as a rejection. Not async: a datagram ends here once per request, and a closeRequest that returns
+   * nothing needs no turn; a stream server's shutdownRequest comes here when the half-close was asked for at once.
+   */
+  protected closeRequestNow(request: Req): Promise<void> {
     let closed: Promise<void> | void;
     try {
       closed = this.closeRequest(request);

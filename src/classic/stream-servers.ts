@@ -19,7 +19,7 @@ import { AcceptWatch } from '../observability/accept-watch';
 import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options.validation';
 import { boundPath } from '../transports/unix-path';
 import { supportsReusePort } from '../runtime';
-import { isThenable, RESOLVED } from '../lifecycle/resolved';
+import { RESOLVED } from '../lifecycle/resolved';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -361,15 +361,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     // The half-close asked for at once (a plain socket with nothing queued, the usual case): closeRequest in the
     // same turn, and RESOLVED when it returns nothing, so that the caller chains nothing and arms no timer for
     // it (shutdownSafely bounds a pending end by shutdownTimeout: a timer, a race and two reactions a connection).
-    if (ended === RESOLVED) {
-      let closed: unknown; // a subclass's closeRequest may return a promise
-      try {
-        closed = this.closeRequest(request);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return isThenable(closed) ? Promise.resolve(closed).then(() => undefined) : RESOLVED;
-    }
+    if (ended === RESOLVED) return this.closeRequestNow(request);
     // A chain, not an async function: one suspended frame and one turn less per connection.
     return ended.then(() => this.closeRequest(request));
   }

@@ -31,8 +31,9 @@ export function isHealthCheckOn(connection: object, bytesIn: number, bytesOut: n
 
 /**
  * Whether `error`, which ended the stream connection `connection`, ended a health check (isHealthCheckOn with the
- * connection's own byte counts): such an error reaches no @HandleError and no log line, wherever it arises.
+ * connection's own byte counts): such an error reaches no @HandleError and no log line, wherever it arises. With no
+ * error, `clientEnded` says whether the client closed its side (a connection closed while it waited for its worker).
  */
-export function endedHealthCheck(connection: object, error: unknown): boolean {
-  return isHealthCheckOn(connection, ...streamBytes(connection as { bytesRead?: number; bytesWritten?: number }), false, error);
+export function endedHealthCheck(connection: object, error: unknown, clientEnded = false): boolean {
+  return isHealthCheckOn(connection, ...streamBytes(connection as { bytesRead?: number; bytesWritten?: number }), clientEnded, error);
 }

@@ -12,7 +12,7 @@ import { closedByServer, destroyUndelivered, writeThrough, WRITE_STALLED } from 
 import type { WorkerReport } from '../../observability/worker-report';
 import { recordHandedOverBytes, recordWorker, recordWorkerDuration, streamBytes } from '../../observability/connection-bytes';
 import { plainError, RequestEndData, requestEndObserved } from '../../observability/events';
-import { isHealthCheckOn } from '../../observability/health-check';
+import { endedHealthCheck } from '../../observability/health-check';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
 import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, replySent, serializeError, ToWorker, UnreadConnection } from './protocol';
@@ -927,7 +927,7 @@ function closedBeforeWorker(socket: net.Socket): Error {
 function endedWaitingHealthCheck(socket: net.Socket): boolean {
   if (closedByServer(socket)) return false;
   const error = socket.errored ?? undefined;
-  return isHealthCheckOn(socket, ...streamBytes(socket), error === undefined && socket.readableEnded, error);
+  return endedHealthCheck(socket, error, error === undefined && socket.readableEnded);
 }
 
 /** A datagram the server read, or one a child read from the shared socket itself; else a connection. */
