@@ -84,12 +84,13 @@ function scanV1(bytes: Buffer): HeaderScan {
     throw new MalformedHeader(`the v1 header ${JSON.stringify(framed.slice(0, end))} is not valid (${(err as Error).message})`);
   }
   // The library's pattern has exactly six fields ending in CRLF (this is the first CRLF), the two ports last,
-  // as digits; they must also fit in 16 bits. Read where they are, not by splitting the line (measured: the
+  // as digits; they must also fit in 16 bits, with no leading zero ("heading zeroes are not permitted", the
+  // spec, 2.1: `01` may be read as octal). Read where they are, not by splitting the line (measured: the
   // split was a third of reading a header).
   const last = framed.lastIndexOf(' ', end);
   const before = framed.lastIndexOf(' ', last - 1);
-  const sourcePort = last - before - 1 <= 5 ? Number(framed.slice(before + 1, last)) : NaN;
-  const destinationPort = end - last - 1 <= 5 ? Number(framed.slice(last + 1, end)) : NaN;
+  const sourcePort = portAt(framed, before + 1, last);
+  const destinationPort = portAt(framed, last + 1, end);
   const protocol = parsed.inetProtocol as 'TCP4' | 'TCP6';
   const v4 = protocol === 'TCP4';
   const source = parsed.source.ipAddress;
@@ -108,6 +109,16 @@ function scanV1(bytes: Buffer): HeaderScan {
     destination: { host: v4 ? destination : normaliseHost(destination), port: destinationPort },
     tlvs: [],
   });
+}
+
+/**
+ * The decimal port in `text` from `start` to `end` (digits, as the library's pattern checked), or NaN when it has
+ * more than five digits or a leading zero (the spec, 2.1: "heading zeroes are not permitted"; `0` alone is a port).
+ */
+function portAt(text: string, start: number, end: number): number {
+  const digits = end - start;
+  if (digits > 5 || (digits > 1 && text.charCodeAt(start) === 0x30)) return NaN;
+  return Number(text.slice(start, end));
 }
 
 const UNKNOWN = Buffer.from('UNKNOWN', 'latin1');
@@ -137,6 +148,7 @@ function scanV2(bytes: Buffer): HeaderScan {
   if ((bytes[12] & 0x0f) === 0) {
     return header(length, { version: 2, command: 'LOCAL', protocol: 'UNKNOWN', source: empty, destination: empty, tlvs: localTlvs(bytes, length) });
   }
+  checkV2Protocol(bytes[13]);
   let parsed: V2ProxyProtocol;
   try {
     parsed = V2ProxyProtocol.parse(new Uint8Array(bytes.subarray(0, length)));
@@ -181,6 +193,27 @@ function scanV2(bytes: Buffer): HeaderScan {
     destination: { host: unixPath(u.destinationAddress.address), port: 0 },
     tlvs,
   });
+}
+
+/** The v2 protocol byte's names: the family (high nibble) and the transport (low nibble). */
+const V2_FAMILIES = ['UNSPEC', 'INET (IPv4)', 'INET6 (IPv6)', 'UNIX'];
+const V2_TRANSPORTS = ['UNSPEC', 'STREAM', 'DGRAM'];
+
+/**
+ * Refuses a PROXY command's protocol byte (byte 13) that a stream server cannot take: a transport other than
+ * UNSPEC, STREAM and DGRAM, which "must be rejected as invalid by receivers" (the spec, 2.2), and an address
+ * family given with any transport but STREAM (`0x12`, UDP over IPv4, is a datagram flow's header: its addresses
+ * are not this connection's client; `0x10` is not among the spec's values). UNSPEC (`0x00`) stays valid: its
+ * addresses are ignored. The library took `0x12` as TCP over IPv4.
+ */
+function checkV2Protocol(byte: number): void {
+  const family = byte >> 4;
+  const transport = byte & 0x0f;
+  if (family === 0 && transport <= 2) return;
+  if (family <= 3 && transport === 1) return;
+  const hex = `0x${byte.toString(16).padStart(2, '0')}`;
+  const names = `${V2_FAMILIES[family] ?? 'an unknown family'} over ${V2_TRANSPORTS[transport] ?? 'an unknown transport'}`;
+  throw new MalformedHeader(`the v2 header's protocol byte ${hex} says ${names}; a stream server takes STREAM over INET, INET6 or UNIX (0x11, 0x21, 0x31) or UNSPEC (0x00)`);
 }
 
 /** Four bytes as a dotted IPv4 address. */

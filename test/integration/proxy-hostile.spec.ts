@@ -126,7 +126,7 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
       'PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\r\n',
       `PROXY UNKNOWN ${'x'.repeat(92)}\r\n`, // its CRLF at bytes 107-108: one byte too long
       'PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n',
-      'PROXY TCP4 10.0.0.1 10.0.0.2 1 65536\r\n',
+      Buffer.concat([v2Header({ src: '10.0.0.1' }).subarray(0, 13), Buffer.from([0x12]), v2Header({ src: '10.0.0.1' }).subarray(14)]), // UDP over IPv4 (0x12): no stream's client
       Buffer.concat([v2Header({ src: '10.0.0.1' }).subarray(0, 14), Buffer.from([0x00, 0x04, 1, 2, 3, 4])]), // a TCP4 block of 4 bytes
       Buffer.concat([v2Header({ src: '10.0.0.1', tlvs: [{ type: 5, value: Buffer.from('abc') }] }).subarray(0, 16 + 12), Buffer.from([5, 0, 9, 1])]),
       'P', // then nothing: lineTimeout ends it

@@ -90,6 +90,9 @@ describe('scanProxyHeader', () => {
     ['a v1 header with five fields', 'PROXY TCP4 1.1.1.1 127.0.0.1 1\r\n'],
     ['a v1 header that ends in LF without CR', 'PROXY TCP4 1.1.1.1 127.0.0.1 1 2\n'],
     ['a v1 header of an unknown protocol', 'PROXY UDP4 1.1.1.1 127.0.0.1 1 2\r\n'],
+    ['a v1 header with a source port written with a leading zero', 'PROXY TCP4 1.1.1.1 127.0.0.1 01 2\r\n'],
+    ['a v1 header with a destination port written with a leading zero', 'PROXY TCP6 ::1 ::1 1 0443\r\n'],
+    ['a v1 header with a port of two zeros', 'PROXY TCP4 1.1.1.1 127.0.0.1 00 2\r\n'],
   ])('throws MalformedHeader for %s', (_what, text) => {
     expect(() => scanProxyHeader(Buffer.from(text))).toThrow(MalformedHeader);
   });
@@ -132,6 +135,33 @@ describe('scanProxyHeader', () => {
     const tlvBytes = Buffer.from([0xe0, 0, 5, ...Buffer.from('check')]);
     expect(scanProxyHeader(block(0x00, tlvBytes))).toEqual(local(16 + tlvBytes.length, [tlv]));
     expect(scanProxyHeader(block(0x11, Buffer.concat([Buffer.alloc(12), tlvBytes])))).toEqual(local(28 + tlvBytes.length, [tlv]));
+  });
+
+  test('takes port 0 in a v1 header: a single zero is no leading zero', () => {
+    expect(scanProxyHeader(Buffer.from('PROXY TCP4 1.1.1.1 127.0.0.1 0 0\r\n'))).toMatchObject({ kind: 'header', info: { source: { port: 0 }, destination: { port: 0 } } });
+  });
+
+  test.each([
+    ['0x12', 0x12, /0x12 says INET \(IPv4\) over DGRAM/],
+    ['0x22', 0x22, /0x22 says INET6 \(IPv6\) over DGRAM/],
+    ['0x32', 0x32, /0x32 says UNIX over DGRAM/],
+    ['0x10', 0x10, /0x10 says INET \(IPv4\) over UNSPEC/],
+    ['0x13', 0x13, /0x13 says INET \(IPv4\) over an unknown transport/],
+    ['0x03', 0x03, /0x03 says UNSPEC over an unknown transport/],
+  ])('throws MalformedHeader for a v2 PROXY header whose protocol byte is %s: a stream server takes STREAM or UNSPEC (the spec, 2.2)', (_hex, byte, message) => {
+    const header = v2Header({ src: '198.51.100.9', srcPort: 40000, ipv6: (byte >> 4) === 2 });
+    header[13] = byte;
+    expect(() => scanProxyHeader(header)).toThrow(MalformedHeader);
+    expect(() => scanProxyHeader(header)).toThrow(message);
+  });
+
+  test('takes a v2 PROXY header of family UNSPEC whatever its transport (0x00, 0x01, 0x02): its addresses are ignored', () => {
+    for (const byte of [0x00, 0x01, 0x02]) {
+      const header = v2Header({ src: '198.51.100.9' });
+      header[13] = byte;
+      header.writeUInt16BE(0, 14);
+      expect(scanProxyHeader(header.subarray(0, 16))).toMatchObject({ kind: 'header', length: 16, info: { command: 'PROXY', protocol: 'UNKNOWN', source: { host: '', port: 0 } } });
+    }
   });
 
   test('throws MalformedHeader for a v2 command other than LOCAL (0) and PROXY (1)', () => {
