@@ -5,6 +5,7 @@ import { messages } from '../errors/messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
+import { maxLineLengthOf, withLineLimit } from '../framing/framers';
 import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
 import { startStrategy } from './strategies';
@@ -32,7 +33,9 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
   checkBootstrapOptions(list.map((h) => h?.name ?? String(h)).join(', '), options);
   const definitions: HandlerDefinition[] = list.map((h) => {
     const def = explore(h);
-    return { ...def, transport: overrideTransport(def.handler, def.transport, options.transport) };
+    const transport = overrideTransport(def.handler, def.transport, options.transport);
+    const framing = withLineLimit(def.framing, maxLineLengthOf(transport));
+    return { ...def, transport, ...(framing ? { framing } : {}) };
   });
   const container = new Container(options.providers ?? []);
   for (const def of definitions) {

@@ -6,7 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { FrameTooLongError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
-import type { FramingDefinition } from '../metadata/definition';
+import type { FramingDefinition, TransportDefinition } from '../metadata/definition';
 import {
   FRAME_MAX_LENGTH,
   Framer,
@@ -41,13 +41,17 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
   const concurrency = options.concurrency ?? 1;
   const maxOutputBuffer = options.maxOutputBuffer ?? OUTPUT_BUFFER_MAX;
   switch (kind) {
-    case 'lines': {
-      const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
-      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LinesFramer(maxLength) };
-    }
+    case 'lines':
     case 'json-lines': {
-      const maxLength = options.maxLength ?? LINE_MAX_LENGTH;
-      return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new JsonLinesFramer(maxLength) };
+      const lines = (maxLength: number): FramingDefinition => ({
+        name: kind,
+        maxLength,
+        concurrency,
+        maxOutputBuffer,
+        create: kind === 'lines' ? () => new LinesFramer(maxLength) : () => new JsonLinesFramer(maxLength),
+      });
+      if (options.maxLength !== undefined) return lines(options.maxLength);
+      return { ...lines(LINE_MAX_LENGTH), lineLimited: lines };
     }
     case 'netstring': {
       // Its body is allocated once its length is read: no longer than a Buffer can be (below).
@@ -64,6 +68,22 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
     }
   }
+}
+
+/**
+ * `framing` as a stream server with `limits.maxLineLength` (bytes) runs it: a line framer given no `maxLength`
+ * of its own takes the server's line limit (a user set `maxLineLength: 10` and `@Framing('lines')` took 23-byte
+ * lines: new-user run); `@Framing`'s own `maxLength` wins, and other framers' messages are no lines.
+ */
+export function withLineLimit(framing: FramingDefinition, maxLineLength: number | undefined): FramingDefinition;
+export function withLineLimit(framing: FramingDefinition | undefined, maxLineLength: number | undefined): FramingDefinition | undefined;
+export function withLineLimit(framing: FramingDefinition | undefined, maxLineLength: number | undefined): FramingDefinition | undefined {
+  return maxLineLength === undefined || framing?.lineLimited === undefined ? framing : framing.lineLimited(maxLineLength);
+}
+
+/** A transport's `limits.maxLineLength` (stream transports have `limits`; datagram ones none). */
+export function maxLineLengthOf(transport: TransportDefinition): number | undefined {
+  return (transport.options as { limits?: { maxLineLength?: number } }).limits?.maxLineLength;
 }
 
 /**

@@ -201,6 +201,12 @@ export interface FramingDefinition {
   create: () => import('../framing/framer').Framer;
   /** A user framer's: the runner checks each message it gives against maxLength (the built-in ones check their own). */
   checkMessages?: boolean;
+  /**
+   * The same framing with `maxLength` set to the transport's `limits.maxLineLength`: present on `'lines'` and
+   * `'json-lines'` when `@Framing` gave no `maxLength`, so that the server's line limit holds for `@OnMessage`
+   * as it does for `readline()` (withLineLimit()).
+   */
+  lineLimited?: (maxLineLength: number) => FramingDefinition;
 }
 
 /**

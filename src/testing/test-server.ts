@@ -12,6 +12,7 @@ import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../e
 import { messages } from '../errors/messages';
 import { overrideTransport } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
+import { maxLineLengthOf, withLineLimit } from '../framing/framers';
 import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { isStreamTransport } from '../metadata/definition';
@@ -340,7 +341,9 @@ export class TestServer {
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
     const found = explore(handler);
     // Validated by the decorator's own rules, as bootstrap()'s transport option is (API.md §2, §13).
-    const def: HandlerDefinition = { ...found, transport: overrideTransport(found.handler, found.transport, options.transport, 'TestServer.create()') };
+    const transport = overrideTransport(found.handler, found.transport, options.transport, 'TestServer.create()');
+    const framing = withLineLimit(found.framing, maxLineLengthOf(transport));
+    const def: HandlerDefinition = { ...found, transport, ...(framing ? { framing } : {}) };
     const container = new Container(options.providers ?? []);
     container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
     container.validate(def.handler);

@@ -3,6 +3,8 @@ import * as net from 'node:net';
 import { bootstrap, Concurrent, Framing, FrameTooLongError, HandleError, MessageRequest, OnMessage, Server, TcpServer, UnixStreamServer } from '../../src';
 import { FramerName, handlers, LimitedThreaded, ModeName, slowBurners, UdpLinesForked, UdpRawThreaded } from '../fixtures/message-handlers';
 import { connect, datagramExchange, readToEnd, removeTempDir, tempDir, within } from '../helpers/clients';
+import { eventually } from '../helpers/eventually';
+import { memoryLogger } from '../helpers/memory-logger';
 import { servingInTests } from '../helpers/serving';
 
 const serve = servingInTests<Server>((s) => expect(s.stats().workers).toEqual([])); // no worker left behind
@@ -51,6 +53,35 @@ describe.each(modes)('every framer over real TCP sockets, %s', (mode) => {
     const reply = await exchangeInPieces(tcp(server), wire[framer].send);
     expect(reply).toEqual(wire[framer].expect);
   });
+});
+
+describe.each(modes)('limits.maxLineLength caps the line framers that set no maxLength of their own, %s', (mode) => {
+  const limited = { transport: { limits: { maxLineLength: 10 } } };
+  const long = 'x'.repeat(23);
+  test.each([
+    ['lines', 'short\n', 'echo short\n', `${long}\n`],
+    ['json-lines', '"short"\n', '{"echo":"short"}\n', `"${long}"\n`],
+  ])('%s: a line past it ends the connection with a FrameTooLongError after the replies owed; the next client is served', async (framer, short, echoed, tooLong) => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(handlers[`${framer}-${mode}`] as never, { ...limited, logger }));
+    const reply = await exchangeInPieces(tcp(server), Buffer.from(`${short}${tooLong}${short}`));
+    expect(reply.toString()).toBe(echoed);
+    await eventually('the warn line', () => logger.lines.warn.length > 0, 10000);
+    expect(logger.lines.warn).toEqual([expect.stringMatching(/^FrameTooLongError from .*\b10\b/)]);
+    expect((await exchangeInPieces(tcp(server), Buffer.from(short))).toString()).toBe(echoed);
+  });
+
+  test('length-prefixed frames are no lines: a 23-byte frame is echoed under maxLineLength 10', async () => {
+    const server = serve(await bootstrap(handlers[`length-prefixed-${mode}`] as never, limited));
+    const reply = await exchangeInPieces(tcp(server), prefixed(Buffer.from(long)));
+    expect(reply).toEqual(prefixed(Buffer.from(`echo ${long}`)));
+  });
+});
+
+test("@Framing's own maxLength wins over limits.maxLineLength (in a worker thread)", async () => {
+  const server = serve(await bootstrap(LimitedThreaded, { transport: { limits: { maxLineLength: 10 } } }));
+  const line = `${'y'.repeat(100)}\n`;
+  expect((await exchangeInPieces(tcp(server), Buffer.from(line))).toString()).toBe(line);
 });
 
 describe('where the framer runs', () => {

@@ -292,6 +292,14 @@ describe('limits', () => {
     await c.closed;
     expect(t.errors.map((e) => (e as Error).name)).toEqual(['LineTooLongError']);
   });
+
+  test("limits.maxLineLength (a transport override here) caps @Framing('lines') without a maxLength of its own, as on a socket", async () => {
+    const t = await serve(Lifecycle, { providers: [{ provide: CLOCK, useValue: () => 'now' }], transport: { limits: { maxLineLength: 10 } }, logger: { error: () => undefined, warn: () => undefined } });
+    const c = t.connect();
+    c.write(`${'z'.repeat(11)}\n`);
+    await c.closed;
+    expect(t.errors.map((e) => (e as Error).name)).toEqual(['FrameTooLongError']);
+  });
 });
 
 @TcpServer({ port: 0, limits: { maxLineLength: 100 } })

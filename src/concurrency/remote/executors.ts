@@ -11,6 +11,7 @@ import { isSystemExit } from '../../errors/thrown';
 import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
+import { withLineLimit } from '../../framing/framers';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
 import { disposeAfterEnd, disposeThenFail, holdsInstances } from '../../lifecycle/dispose-after-end';
 import type { ClientAddress, ServerAddress } from '../../transports/address';
@@ -77,7 +78,10 @@ export function loadExecutor(spec: WorkerSpec): Executor {
 
 /** A decorated handler: DI in this thread or process (singletons are per worker), one request scope per request. */
 function decoratedExecutor(handler: Function, spec: WorkerSpec): Executor {
-  const def = explore(handler);
+  const explored = explore(handler);
+  // The server's line limit, as bootstrap() applied it to the server's own copy (withLineLimit()).
+  const framing = withLineLimit(explored.framing, spec.reader.lineLimit);
+  const def = framing ? { ...explored, framing } : explored;
   const container = new Container([
     ...spec.values.map(({ token, symbolKey, value, buffer }) => ({
       provide: symbolKey ? Symbol.for(token) : token,
