@@ -15,14 +15,19 @@ import { SystemExit } from './errors';
  * `[object Object]`, hostile run on the classic layer); else String(value).
  */
 export function describeThrown(value: unknown): string {
+  return describeWithin(value, 0, new Set());
+}
+
+/** describeThrown() of a value `depth` causes down, `seen` the errors already printed above it. */
+function describeWithin(value: unknown, depth: number, seen: Set<unknown>): string {
   try {
     if (value instanceof Error) {
       const stack = value.stack;
-      if (typeof stack === 'string') return stack;
+      if (typeof stack === 'string') return `${stack}${chained(value, depth, seen)}`;
     }
     if (typeof value === 'object' && value !== null) {
       const stack = readThrown(value, 'stack');
-      if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return stack;
+      if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return `${stack}${chained(value, depth, seen)}`;
       return describeObject(value);
     }
     return String(value);
@@ -37,6 +42,44 @@ export function describeThrown(value: unknown): string {
       }
     }
   }
+}
+
+/** Causes (and errors of an AggregateError) printed below an error, each level deeper indented: at most this many levels. */
+const CHAINED_DEPTH = 4;
+/** An AggregateError's errors printed, at most. */
+const CHAINED_ERRORS = 8;
+
+/**
+ * What an error's stack leaves out, printed below it as Node's util.inspect prints it: its `cause` (`[cause]:`) and
+ * an AggregateError's `errors` (`[errors][i]:`), each described as the error itself is, indented. A worker that
+ * died of a throw in a timer was reported as a WorkerCrashedError whose stack is sockserve's own, the handler's
+ * line being in its `cause` only; a handler error with a `cause`, and the two failures of a request that failed
+ * then failed in @Finish (an AggregateError), lost theirs the same way (new-user run). Bounded: CHAINED_DEPTH
+ * levels, CHAINED_ERRORS errors, each error once; '' when there is nothing or it cannot be read.
+ */
+function chained(error: object, depth: number, seen: Set<unknown>): string {
+  if (depth >= CHAINED_DEPTH) return '';
+  seen.add(error);
+  try {
+    let out = '';
+    const cause = readThrown(error, 'cause');
+    if (cause !== undefined && !seen.has(cause)) out += `\n[cause]: ${indentBelow(describeWithin(cause, depth + 1, seen))}`;
+    const errors = readThrown(error, 'errors');
+    if (Array.isArray(errors)) {
+      errors.slice(0, CHAINED_ERRORS).forEach((each: unknown, i) => {
+        if (!seen.has(each)) out += `\n[errors][${i}]: ${indentBelow(describeWithin(each, depth + 1, seen))}`;
+      });
+      if (errors.length > CHAINED_ERRORS) out += `\n[errors]: … ${errors.length - CHAINED_ERRORS} more`;
+    }
+    return out;
+  } catch {
+    return '';
+  }
+}
+
+/** Every line after the first indented two spaces, under the `[cause]:` that names it. */
+function indentBelow(text: string): string {
+  return text.replace(/\n/g, '\n  ');
 }
 
 /** Characters of a thrown object's description kept for a log line (an object of 100,000 keys made a line of megabytes). */

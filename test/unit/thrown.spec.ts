@@ -93,6 +93,33 @@ describe('describeThrown: the text a log gives a thrown value', () => {
     expect([describeThrown(undefined), describeThrown('text'), describeThrown(7)]).toEqual(['undefined', 'text', '7']);
   });
 
+  test("an error's cause and an AggregateError's errors are printed below its stack, indented, as util.inspect prints them ([cause], [errors])", () => {
+    const inner = new RangeError('where the handler threw');
+    const outer = new Error('the worker died', { cause: inner });
+    expect(describeThrown(outer)).toBe(`${outer.stack}\n[cause]: ${inner.stack!.replace(/\n/g, '\n  ')}`);
+    const a = new Error('handle failed');
+    const b = new TypeError('finish failed');
+    const both = new AggregateError([a, b], 'both');
+    expect(describeThrown(both)).toBe(`${both.stack}\n[errors][0]: ${a.stack!.replace(/\n/g, '\n  ')}\n[errors][1]: ${b.stack!.replace(/\n/g, '\n  ')}`);
+    // a cause that is no Error is described as a thrown object is
+    expect(describeThrown(new Error('x', { cause: { code: 42 } }))).toMatch(/\n\[cause\]: \{ code: 42 \}$/);
+  });
+
+  test('the chain is bounded: an error that is its own cause is printed once, four levels at most, eight errors at most', () => {
+    const self = new Error('self') as Error & { cause?: unknown };
+    self.cause = self;
+    expect(describeThrown(self)).toBe(self.stack);
+    let deep: Error = new Error('level 9');
+    for (let i = 8; i >= 0; i--) deep = new Error(`level ${i}`, { cause: deep });
+    const text = describeThrown(deep);
+    expect(text.match(/\[cause\]: Error: level \d/g)).toEqual(['[cause]: Error: level 1', '[cause]: Error: level 2', '[cause]: Error: level 3', '[cause]: Error: level 4']);
+    const many = new AggregateError(Array.from({ length: 20 }, (_, i) => new Error(`e${i}`)), 'many');
+    expect(describeThrown(many).match(/\[errors\]\[\d+\]/g)).toHaveLength(8);
+    expect(describeThrown(many)).toMatch(/\n\[errors\]: … 12 more$/);
+    const hostileCause = new Error('outer', { cause: new Proxy({}, { get() { throw new Error('no'); }, getPrototypeOf() { throw new Error('no'); }, ownKeys() { throw new Error('no'); } }) });
+    expect(describeThrown(hostileCause)).toMatch(/^Error: outer\n/);
+  });
+
   test('a value whose every read throws is still described, without throwing', () => {
     const hostile = new Proxy({}, { get() { throw new Error('no'); }, getPrototypeOf() { throw new Error('no'); }, ownKeys() { throw new Error('no'); } });
     expect(typeof describeThrown(hostile)).toBe('string');
