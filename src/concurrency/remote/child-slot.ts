@@ -102,7 +102,7 @@ export class ChildSlot extends RemoteSlot {
           // Sent but not taken: their descriptors never reached the child, and go to another worker.
           for (const socket of this.sending.values()) this.notTaken(socket);
           this.sending.clear();
-          this.onExit(signal ? `was killed by ${signal}` : `exited with code ${code}`, { code, signal });
+          this.onExit(signal ? killedBy(signal, heap) : `exited with code ${code}`, { code, signal });
           resolve();
         };
         // A child that failed to load, or met an uncaught exception, sends why, then exits: its 'exit' can be
@@ -204,4 +204,16 @@ export class ChildSlot extends RemoteSlot {
     this.sending.delete(id);
     socket.destroy();
   }
+}
+
+/**
+ * A child's death by `signal`, in words. SIGABRT and SIGTRAP are how V8 ends a process whose heap reached its limit
+ * (after a `FATAL ERROR: … heap limit` report on the child's stderr): said so, with the limit when resourceLimits set
+ * one, as a thread's death says "reaching memory limit" (a hostile run read only "was killed by SIGABRT").
+ * @param heapMb resourceLimits.maxOldGenerationSizeMb, if any.
+ */
+export function killedBy(signal: NodeJS.Signals, heapMb: number | undefined): string {
+  if (signal !== 'SIGABRT' && signal !== 'SIGTRAP') return `was killed by ${signal}`;
+  const limit = heapMb ? `resourceLimits.maxOldGenerationSizeMb, ${heapMb} MB` : "Node's default heap limit";
+  return `was killed by ${signal}, as V8 ends a process that runs out of memory (${limit}) or meets another fatal error: its report is on the child's stderr`;
 }
