@@ -266,7 +266,8 @@ async function askWhenListening(port: number, line: string, ms: number): Promise
 describe("the README's first example, pasted into a fresh project", () => {
   test.each([
     ['CommonJS', {}, { module: 'commonjs' }],
-    ['ESM ("type": "module")', { type: 'module' }, { module: 'nodenext' }],
+    // verbatimModuleSyntax, as `tsc --init` (TypeScript 5.9) sets it: a type imported without `import type` fails (new-user run)
+    ['ESM ("type": "module")', { type: 'module' }, { module: 'nodenext', verbatimModuleSyntax: true }],
   ])('compiles and serves in a %s project, and stops on SIGTERM', async (_kind, pkg, options) => {
     ready();
     const dir = path.join(work, `readme-${options.module}`);
