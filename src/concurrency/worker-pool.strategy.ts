@@ -112,10 +112,7 @@ const ABANDON_MS = 500;
 /** Seconds, when bootstrap() or the mixin does not say. */
 export const DEFAULT_HEARTBEAT_TIMEOUT = 30;
 
-/** Milliseconds between a worker's reports (its heartbeat) for a heartbeatTimeout in seconds: at most 1 s. */
-export function reportPeriodMs(heartbeatTimeout: number): number {
-  return Math.max(10, Math.min(1000, (heartbeatTimeout * 1000) / 3));
-}
+export { reportPeriodMs } from './remote/remote-slot';
 
 
 /**
@@ -613,14 +610,23 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     let startedLive = false;
     /** Connections booked on workers still starting: those wait too. */
     let bookedOnStarting = 0;
+    // A worker quiet for two report periods while another speaks has a blocked event loop: no new work while
+    // another worker can take it (RemoteSlot.quietSince()); shared last.
+    let freshest = 0;
+    for (const slot of this.slots) if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
+    let anyLiveQuiet = false;
     for (const slot of this.slots) {
       if (slot.dead || slot.leaving) continue;
       if (!slot.started) {
         starting = true;
         bookedOnStarting += slot.load;
       } else startedLive = true;
-      if (!anyLive || lessLoaded(slot, anyLive)) anyLive = slot;
-      if (slot.retiring) continue;
+      const quiet = slot.quietSince(freshest);
+      if (!anyLive || (anyLiveQuiet && !quiet) || (anyLiveQuiet === quiet && lessLoaded(slot, anyLive))) {
+        anyLive = slot;
+        anyLiveQuiet = quiet;
+      }
+      if (slot.retiring || quiet) continue;
       if (!best || lessLoaded(slot, best)) best = slot;
       if (slot.started && (!bestStarted || lessLoaded(slot, bestStarted))) bestStarted = slot;
     }

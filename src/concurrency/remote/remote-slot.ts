@@ -202,6 +202,8 @@ export abstract class RemoteSlot {
   served = 0;
   /** When the pool last gave it a connection or datagram (the pool's count of picks): ties go to the longest unpicked. */
   lastPicked = 0;
+  /** When the worker last said anything (performance.now(), ms): the pool prefers workers heard from lately (quietSince()). */
+  heardAt = 0;
   /** Each report of the worker (its figures and counters, worker-report.ts), for the pool's WorkerStatsBook. */
   onReport: ((report: WorkerReport) => void) | undefined;
   /** The worker's messages total as of a request's end (`done`), newer than its last report. */
@@ -391,6 +393,18 @@ export abstract class RemoteSlot {
     return this.lastError === undefined && this.unresponsiveFor === undefined && this.endReason === undefined && (this.exitDetail?.startsWith('was killed by') ?? false);
   }
 
+  /**
+   * The worker has said nothing for two of its report periods (it reports at least every reportPeriodMs()) while
+   * another was heard at `freshest` (ms): its event loop is blocked, or busy with one long synchronous task. The
+   * pool gives it no new work while another can take it: datagrams handed to a thread whose handler spun were
+   * lost with it when the heartbeat ended it, 9 of 100 over two threads with heartbeatTimeout 2 s (hostile run),
+   * and for up to heartbeatTimeout (30 s by default). Measured against the other workers, not the clock, so
+   * that a main thread that was itself held up does not find every worker quiet.
+   */
+  quietSince(freshest: number): boolean {
+    return this.started && freshest - this.heardAt > 2 * reportPeriodMs(this.heartbeatTimeout);
+  }
+
   /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within; undefined otherwise. */
   get unresponsive(): number | undefined {
     return this.unresponsiveFor;
@@ -489,6 +503,7 @@ export abstract class RemoteSlot {
 
   protected onMessage(msg: FromWorker): void {
     this.heard = true;
+    this.heardAt = performance.now();
     this.watchdog?.refresh();
     if (msg.t === 'ready') {
       this.started = true;
@@ -944,4 +959,9 @@ function carriedStamps(socket: net.Socket): { heldSince?: number; closeAsked?: t
   const carried: { heldSince?: number; closeAsked?: true } = at === undefined ? {} : { heldSince: at };
   if (peekCloseAsked(socket)) carried.closeAsked = true;
   return carried;
+}
+
+/** Milliseconds between a worker's reports (its heartbeat) for a heartbeatTimeout in seconds: at most 1 s. */
+export function reportPeriodMs(heartbeatTimeout: number): number {
+  return Math.max(10, Math.min(1000, (heartbeatTimeout * 1000) / 3));
 }
