@@ -487,7 +487,15 @@ const DEFERRED = Symbol('sockserve.preambleDeferred');
 type Marked = { [FACTS]?: { proxy?: ProxyInfo; tls?: TlsInfo }; [READ_HERE]?: true; [DEFERRED]?: true };
 
 export function recordPreamble(result: PreambleResult): void {
-  if (result.proxy || result.tls) (result.socket as Marked)[FACTS] = { proxy: result.proxy, tls: result.tls };
+  recordFacts(result.socket, result);
+}
+
+/**
+ * Marks `connection` with what a preamble learnt of it, for preambleFacts(): also a worker's bridged connection,
+ * whose preamble ran in the server's process (a classic handler under ThreadingMixIn read `{}`).
+ */
+export function recordFacts(connection: object, facts: { proxy?: ProxyInfo; tls?: TlsInfo }): void {
+  if (facts.proxy || facts.tls) (connection as Marked)[FACTS] = { proxy: facts.proxy, tls: facts.tls };
 }
 
 /** `{ proxy, tls }` of a connection that went through a preamble; empty otherwise. */

@@ -12,6 +12,7 @@ import { messages } from '../../errors/messages';
 import { explore } from '../../explorer/explorer';
 import { datagramMessageRequest, MessageRequest, streamMessageRequest } from '../../framing/message-request';
 import { withLineLimit } from '../../framing/framers';
+import { recordFacts } from '../../transports/connection-preamble';
 import { callHook, handleErrorWithin, runDecorated } from '../../lifecycle/run-decorated';
 import { disposeAfterEnd, disposeThenFail, holdsInstances } from '../../lifecycle/dispose-after-end';
 import type { ClientAddress, ServerAddress } from '../../transports/address';
@@ -311,7 +312,11 @@ function classicExecutor(Handler: ClassicHandler, spec: WorkerSpec): Executor {
     shutdown: () => worker.shutdown(),
   });
   return {
-    stream: (conn, client, worker, _edge, _verify, trace) => traced(trace, () => new Handler(conn, client, faceOf(worker)).run()),
+    stream: (conn, client, worker, edge, _verify, trace) => {
+      // preambleFacts(this.request) as in the server's process, where the preamble marks the socket it ran on.
+      if (edge) recordFacts(conn, edge);
+      return traced(trace, () => new Handler(conn, client, faceOf(worker)).run());
+    },
     datagram: (data, truncated, client, reply, worker, _verify, trace) => {
       // The reply goes back to the sender with the datagram's end; a pool's worker has no way to another client.
       // One reply datagram per request: a second send() would have been merged into the first (its boundary lost).
