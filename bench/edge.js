@@ -3,7 +3,9 @@
  * The production-edge bench:  npm run bench:edge  (or node bench/edge.js [--seconds s] [--reps n])
  *
  * TLS: 16 keep-alive connections ping-pong, and the connection rate with a full handshake each, for
- * sockserve @Concurrent with `tls` against Node's own tls.createServer in the same run. PROXY: the
+ * sockserve @Concurrent with `tls` against Node's own tls.createServer in the same run; the ping-pong twice, on
+ * the stream API (`for await (const line of req.rfile)`, an awaited write per line) and on the message API
+ * (`@Framing('lines')` with a synchronous `@OnMessage`, the fast path), as the plain TCP rows measure both. PROXY: the
  * connection rate of sockserve @Concurrent with `proxyProtocol: true` (each connection sends a v1 header)
  * against the same server without it, driven by the C load generator (bench/loadgen.c: connect, the header in
  * its own send as HAProxy sends it, one line, half-close, read to EOF) when a C compiler is there, since the
@@ -36,7 +38,7 @@ const TLSGEN = require('./native-loadgen').buildTlsgen().bin;
  * second or less (TLS), which V8 optimises late (a @Concurrent TLS server measured 690 handshakes/s in its first
  * 3 s and 1,000 in the next 3), and a pool's workers each see only their share.
  */
-const WARM_UP = { 'tls-pingpong16': 1, 'proxy-connections': 2 };
+const WARM_UP = { 'tls-pingpong16': 1, 'tls-pingpong16-messages': 1, 'proxy-connections': 2 };
 const WARM_UP_HANDSHAKES = 6;
 
 function pinned(cpu, argv) {
@@ -100,10 +102,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function main() {
   const servers = {};
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
-  for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-plain', 'sockserve-proxy', 'sockserve-tls-threading', 'sockserve-tls-forking', 'cluster-tls']) servers[kind] = await startServer(kind);
+  for (const kind of ['raw-tls', 'sockserve-tls', 'sockserve-tls-messages', 'sockserve-plain', 'sockserve-proxy', 'sockserve-tls-threading', 'sockserve-tls-forking', 'cluster-tls']) servers[kind] = await startServer(kind);
   const handshakes = (p, k, secs) => (TLSGEN ? ['tlsgen', 'handshakes', p, secs, 8] : ['connect-tls', p, secs, 8]);
   const workloads = [
     { id: 'tls-pingpong16', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: (p, k, secs) => (TLSGEN ? ['tlsgen', 'pingpong', p, secs, 16] : ['pingpong-tls', p, secs, 16]) },
+    { id: 'tls-pingpong16-messages', unit: 'round trips/s', anchor: 'raw-tls', subject: 'sockserve-tls-messages', argv: (p, k, secs) => (TLSGEN ? ['tlsgen', 'pingpong', p, secs, 16] : ['pingpong-tls', p, secs, 16]) },
     { id: 'tls-handshakes', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls', argv: handshakes },
     { id: 'tls-handshakes-threading', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-threading', argv: handshakes },
     { id: 'tls-handshakes-forking', unit: 'connections/s', anchor: 'raw-tls', subject: 'sockserve-tls-forking', argv: handshakes },

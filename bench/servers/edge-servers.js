@@ -3,6 +3,7 @@
  * Servers of the edge bench (bench/edge.js), one per process:
  *   node edge-servers.js raw-tls            Node's tls.createServer echo: the TLS anchor
  *   node edge-servers.js sockserve-tls      @TcpServer({ tls }) @Concurrent line echo
+ *   node edge-servers.js sockserve-tls-messages  the same with @Framing('lines') and a synchronous @OnMessage
  *   node edge-servers.js sockserve-plain    @TcpServer @Concurrent line echo (the PROXY-off twin)
  *   node edge-servers.js sockserve-proxy    @TcpServer({ proxyProtocol: true }) @Concurrent line echo
  *   node edge-servers.js sockserve-tls-threading   @TcpServer({ tls }) @Threading({ threads: 2 }) line echo
@@ -17,7 +18,7 @@ require('reflect-metadata');
 const fs = require('node:fs');
 const path = require('node:path');
 const tls = require('node:tls');
-const { bootstrap, Concurrent, Forking, Handle, isWorker, TcpServer, Threading } = require('sockserve');
+const { bootstrap, Concurrent, Forking, Framing, Handle, isWorker, OnMessage, TcpServer, Threading } = require('sockserve');
 
 const certs = path.join(__dirname, '..', '..', 'test', 'fixtures', 'certs');
 const TLS = { key: fs.readFileSync(path.join(certs, 'server.key')), cert: fs.readFileSync(path.join(certs, 'server.crt')) };
@@ -35,8 +36,23 @@ function echoHandler(name, options, concurrency = Concurrent()) {
   return Handler;
 }
 
+/** The same echo on the message API (`@Framing('lines')`, a synchronous `@OnMessage`): sockserve's fast path. */
+function messageHandler(name, options) {
+  const Handler = class {};
+  Object.defineProperty(Handler, 'name', { value: name });
+  Handler.prototype.echo = function echo(line) {
+    return line;
+  };
+  OnMessage()(Handler.prototype, 'echo', Object.getOwnPropertyDescriptor(Handler.prototype, 'echo'));
+  Framing('lines')(Handler);
+  Concurrent()(Handler);
+  TcpServer({ port: 0, backlog: 511, ...options })(Handler);
+  return Handler;
+}
+
 const handlers = {
   'sockserve-tls': echoHandler('sockserve_tls', { tls: TLS }),
+  'sockserve-tls-messages': messageHandler('sockserve_tls_messages', { tls: TLS }),
   'sockserve-plain': echoHandler('sockserve_plain', {}),
   'sockserve-proxy': echoHandler('sockserve_proxy', { proxyProtocol: true }),
   'sockserve-tls-threading': echoHandler('sockserve_tls_threading', { tls: TLS }, Threading({ threads: 2 })),
