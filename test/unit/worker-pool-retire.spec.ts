@@ -119,6 +119,11 @@ class AcceptingWorker {
 
   /** Its news comes with each call here: nothing to read later. */
   catchUp(): void {}
+  /** Heard from as often as the others: never quiet (RemoteSlot.quietSince()). */
+  heardAt = 0;
+  quietSince(): boolean {
+    return false;
+  }
   wantEvents(): void {}
   setSecureContext(): Promise<void> {
     return Promise.resolve();

@@ -10,6 +10,11 @@ class LoadingWorker {
   started = false;
   readonly ready = new Promise<void>(() => undefined);
   catchUp(): void {}
+  /** Heard from as often as the others: never quiet (RemoteSlot.quietSince()). */
+  heardAt = 0;
+  quietSince(): boolean {
+    return false;
+  }
   wantEvents(): void {}
   /** Still loading: it cannot answer (close() then ends it). */
   abandon(): Promise<boolean> {
