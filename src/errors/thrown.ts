@@ -15,22 +15,33 @@ import { SystemExit } from './errors';
  * `[object Object]`, hostile run on the classic layer); else String(value).
  */
 export function describeThrown(value: unknown): string {
-  return describeWithin(value, 0, new Set());
+  return describeWithin(value, 0, new Set(), { nodes: CHAINED_NODES, chars: CHAINED_CHARS });
 }
 
-/** describeThrown() of a value `depth` causes down, `seen` the errors already printed above it. */
-function describeWithin(value: unknown, depth: number, seen: Set<unknown>): string {
+/** What is left of the report's allowance for causes and errors below the stack (chained()). */
+interface Allowance {
+  nodes: number;
+  chars: number;
+}
+
+/**
+ * describeThrown() of a value `depth` causes down, `seen` the errors already printed above it. Below the top
+ * (depth > 0) each one's own text is bounded as a thrown object's is (DESCRIPTION_CHARS): a response body given
+ * as a `cause` made a report of 5 MB (hostile re-check).
+ */
+function describeWithin(value: unknown, depth: number, seen: Set<unknown>, left: Allowance): string {
+  const own = (text: string) => (depth === 0 ? text : bounded(text));
   try {
     if (value instanceof Error) {
       const stack = value.stack;
-      if (typeof stack === 'string') return `${stack}${chained(value, depth, seen)}`;
+      if (typeof stack === 'string') return `${own(stack)}${chained(value, depth, seen, left)}`;
     }
     if (typeof value === 'object' && value !== null) {
       const stack = readThrown(value, 'stack');
-      if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return `${stack}${chained(value, depth, seen)}`;
+      if (typeof stack === 'string' && typeof readThrown(value, 'message') === 'string') return `${own(stack)}${chained(value, depth, seen, left)}`;
       return describeObject(value);
     }
-    return String(value);
+    return own(String(value));
   } catch {
     try {
       return inspect(value); // `[Object: null prototype] {}`, as Node prints an uncaught one
@@ -46,31 +57,47 @@ function describeWithin(value: unknown, depth: number, seen: Set<unknown>): stri
 
 /** Causes (and errors of an AggregateError) printed below an error, each level deeper indented: at most this many levels. */
 const CHAINED_DEPTH = 4;
-/** An AggregateError's errors printed, at most. */
+/** An AggregateError's errors printed, at most, at each level. */
 const CHAINED_ERRORS = 8;
+/** Causes and errors printed below one report's stack, at most, all levels together. */
+const CHAINED_NODES = 16;
+/** Characters of causes and errors below one report's stack, at most (each one's own text is cut at DESCRIPTION_CHARS). */
+const CHAINED_CHARS = 16 * 1024;
 
 /**
  * What an error's stack leaves out, printed below it as Node's util.inspect prints it: its `cause` (`[cause]:`) and
  * an AggregateError's `errors` (`[errors][i]:`), each described as the error itself is, indented. A worker that
  * died of a throw in a timer was reported as a WorkerCrashedError whose stack is sockserve's own, the handler's
  * line being in its `cause` only; a handler error with a `cause`, and the two failures of a request that failed
- * then failed in @Finish (an AggregateError), lost theirs the same way (new-user run). Bounded: CHAINED_DEPTH
- * levels, CHAINED_ERRORS errors, each error once; '' when there is nothing or it cannot be read.
+ * then failed in @Finish (an AggregateError), lost theirs the same way (new-user run). Bounded in work and size:
+ * CHAINED_DEPTH levels, CHAINED_ERRORS errors a level, each error once, and CHAINED_NODES descriptions of
+ * CHAINED_CHARS characters in all (`left`), past which one line says what was left out: a tree of
+ * AggregateErrors four levels deep made a report of 4 MB and 81,000 lines (hostile re-check). '' when there is
+ * nothing or it cannot be read.
  */
-function chained(error: object, depth: number, seen: Set<unknown>): string {
+function chained(error: object, depth: number, seen: Set<unknown>, left: Allowance): string {
   if (depth >= CHAINED_DEPTH) return '';
   seen.add(error);
   try {
     let out = '';
+    let omitted = 0;
+    const add = (label: string, related: unknown) => {
+      if (seen.has(related)) return;
+      if (left.nodes <= 0 || left.chars <= 0) return void omitted++;
+      left.nodes--;
+      const before = left.chars;
+      const text = `\n${label}: ${indentBelow(describeWithin(related, depth + 1, seen, left))}`;
+      left.chars -= text.length - (before - left.chars); // its own text: what it holds of deeper ones was counted there
+      out += text;
+    };
     const cause = readThrown(error, 'cause');
-    if (cause !== undefined && !seen.has(cause)) out += `\n[cause]: ${indentBelow(describeWithin(cause, depth + 1, seen))}`;
+    if (cause !== undefined) add('[cause]', cause);
     const errors = readThrown(error, 'errors');
     if (Array.isArray(errors)) {
-      errors.slice(0, CHAINED_ERRORS).forEach((each: unknown, i) => {
-        if (!seen.has(each)) out += `\n[errors][${i}]: ${indentBelow(describeWithin(each, depth + 1, seen))}`;
-      });
+      errors.slice(0, CHAINED_ERRORS).forEach((each: unknown, i) => add(`[errors][${i}]`, each));
       if (errors.length > CHAINED_ERRORS) out += `\n[errors]: … ${errors.length - CHAINED_ERRORS} more`;
     }
+    if (omitted > 0) out += `\n… ${omitted} more ${omitted === 1 ? 'cause or error' : 'causes and errors'} not shown (a report shows ${CHAINED_NODES}, in ${CHAINED_CHARS / 1024} KiB, at most)`;
     return out;
   } catch {
     return '';

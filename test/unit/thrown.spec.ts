@@ -120,6 +120,24 @@ describe('describeThrown: the text a log gives a thrown value', () => {
     expect(describeThrown(hostileCause)).toMatch(/^Error: outer\n/);
   });
 
+  test('what is printed below the stack is bounded in size: a 5 MB cause, a cause whose stack is 5 MB, a tree of AggregateErrors', () => {
+    // A response body given as the cause made a report of 5 MB; four levels of eight errors and a cause each, 4 MB and
+    // 81,000 lines (hostile re-check).
+    const body = describeThrown(new Error('upstream said no', { cause: 'B'.repeat(5_000_000) }));
+    expect(body.length).toBeLessThan(6000);
+    expect(body).toMatch(/\n\[cause\]: B{4096}… \(4995904 more characters\)$/);
+    const huge = new Error('c');
+    Object.defineProperty(huge, 'stack', { value: 'S'.repeat(5_000_000) });
+    expect(describeThrown(new Error('outer', { cause: huge })).length).toBeLessThan(6000);
+    const wide = (d: number): Error => (d === 0 ? new Error('leaf') : new AggregateError(Array.from({ length: 8 }, () => wide(d - 1)), 'agg', { cause: wide(d - 1) }));
+    const tree = describeThrown(wide(4));
+    const shown = (tree.match(/\[(cause|errors\]\[\d+)\]: /g) ?? []).length;
+    expect(shown).toBeGreaterThanOrEqual(8); // 16 at most, fewer when 16 KiB run out first
+    expect(shown).toBeLessThanOrEqual(16);
+    expect(tree).toMatch(/causes and errors not shown \(a report shows 16, in 16 KiB, at most\)$/);
+    expect(tree.length).toBeLessThan(32 * 1024); // 16 KiB of causes, give or take one cause and the indentation
+  });
+
   test('a value whose every read throws is still described, without throwing', () => {
     const hostile = new Proxy({}, { get() { throw new Error('no'); }, getPrototypeOf() { throw new Error('no'); }, ownKeys() { throw new Error('no'); } });
     expect(typeof describeThrown(hostile)).toBe('string');

@@ -215,5 +215,5 @@ export class ChildSlot extends RemoteSlot {
 export function killedBy(signal: NodeJS.Signals, heapMb: number | undefined): string {
   if (signal !== 'SIGABRT' && signal !== 'SIGTRAP') return `was killed by ${signal}`;
   const limit = heapMb ? `resourceLimits.maxOldGenerationSizeMb, ${heapMb} MB` : "Node's default heap limit";
-  return `was killed by ${signal}, as V8 ends a process that runs out of memory (${limit}) or meets another fatal error: its report is on the child's stderr`;
+  return `was killed by ${signal}, as V8 ends a process that runs out of memory (${limit}; its FATAL ERROR report is then on the child's stderr), or as process.abort() does`;
 }
