@@ -1,6 +1,6 @@
 /**
- * A worker whose event loop a handler blocks gets no new connection once it has been quiet for two report periods
- * while the other worker speaks: the pool gave every new connection to the blocked thread (the least loaded, its
+ * A worker whose event loop a handler blocks gets no new connection once it has been quiet for half its
+ * heartbeatTimeout while the other worker speaks: the pool gave every new connection to the blocked thread (the least loaded, its
  * other connections gone) until the heartbeat ended it and them, 0 of 99 answered over 5 s with heartbeatTimeout
  * 6 (hostile run on datagrams, measured on streams). Unix stream sockets: the pool picks each connection's thread
  * on every Node line (relayed).
@@ -33,9 +33,9 @@ async function ask(file: string, line: string): Promise<string> {
   }));
 }
 
-test('connections made while a thread is blocked go to the other thread once it has been quiet for 2 s, not until the heartbeat ends it', async () => {
+test('connections made while a thread is blocked go to the other thread once it has been quiet for half the heartbeatTimeout, not until the heartbeat ends it', async () => {
   const file = path.join(dir, 's.sock');
-  const s = serve(await bootstrap(SpinningUnixThreads, { transport: { path: file }, heartbeatTimeout: 8, shutdownTimeout: 2 }));
+  const s = serve(await bootstrap(SpinningUnixThreads, { transport: { path: file }, heartbeatTimeout: 10, shutdownTimeout: 2 }));
   // 120 idle connections over both threads, then those of one thread closed: the other holds ~60, the one
   // that will spin none, so without the quiet check every new connection went to the blocked one.
   const idle: { c: net.Socket; tid: number }[] = [];
@@ -56,15 +56,15 @@ test('connections made while a thread is blocked go to the other thread once it 
     await new Promise((r) => setTimeout(r, 300)); // the closes reach the pool
     void ask(file, 'spin\n');
     const t0 = Date.now();
-    // Asked from 3.5 s on (two report periods of 1 s, plus one for the other thread's next report, plus margin),
-    // before the heartbeat (8 s) ends the blocked thread: 20 connections, every one answered.
-    await new Promise((r) => setTimeout(r, 3500));
+    // Asked from 6.5 s on (half the heartbeatTimeout, plus one report period for the other thread's next report,
+    // plus margin), before the heartbeat (10 s) ends the blocked thread: 20 connections, every one answered.
+    await new Promise((r) => setTimeout(r, 6500));
     const late: Promise<string>[] = [];
     for (let i = 0; i < 20; i++) {
       late.push(ask(file, `late ${i}\n`));
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(Date.now() - t0).toBeLessThan(7500);
+    expect(Date.now() - t0).toBeLessThan(9500);
     expect(await Promise.all(late)).toEqual(Array.from({ length: 20 }, (_, i) => `late ${i}\n`));
   } finally {
     idle.forEach((i) => i.c.destroy());

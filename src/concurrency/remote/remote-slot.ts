@@ -394,15 +394,18 @@ export abstract class RemoteSlot {
   }
 
   /**
-   * The worker has said nothing for two of its report periods (it reports at least every reportPeriodMs()) while
-   * another was heard at `freshest` (ms): its event loop is blocked, or busy with one long synchronous task. The
-   * pool gives it no new work while another can take it: datagrams handed to a thread whose handler spun were
-   * lost with it when the heartbeat ended it, 9 of 100 over two threads with heartbeatTimeout 2 s (hostile run),
-   * and for up to heartbeatTimeout (30 s by default). Measured against the other workers, not the clock, so
-   * that a main thread that was itself held up does not find every worker quiet.
+   * The worker has said nothing for half its heartbeatTimeout (two report periods at least: it reports every
+   * reportPeriodMs()) while another was heard at `freshest` (ms): its event loop is blocked, or busy with one
+   * long synchronous task. The pool gives it no new work while another can take it: the least loaded, a thread
+   * whose handler spun took every new connection (or datagram) until the heartbeat ended them with it (hostile
+   * run; with another thread holding 100 connections, 0 of 99 new clients answered over 5 s). Half the timeout, not
+   * less: a worker busy with legitimate synchronous tasks of seconds (what threads are for) is quiet between its
+   * reports too, and a shorter bound sent new work past it to a worker with a longer queue (2.5 s tasks, 30 s
+   * heartbeat: 17 % longer to serve ten clients, hostile re-check). Measured against the other workers, not the
+   * clock, so that a main thread held up itself finds no worker quiet.
    */
   quietSince(freshest: number): boolean {
-    return this.started && freshest - this.heardAt > 2 * reportPeriodMs(this.heartbeatTimeout);
+    return this.started && freshest - this.heardAt > Math.max(2 * reportPeriodMs(this.heartbeatTimeout), (this.heartbeatTimeout * 1000) / 2);
   }
 
   /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within; undefined otherwise. */
