@@ -1,3 +1,5 @@
+import { describeBriefly } from '../errors/thrown';
+
 /**
  * Where sockserve writes what it has to say. One call is one message, without a trailing newline.
  *
@@ -41,17 +43,46 @@ export interface LevelledLogger {
 
 const noop = (): void => undefined;
 
-/** Wraps a user's logger so that every level can be called; the same logger gives the same wrapper. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Wraps a user's logger so that every level can be called; the same logger gives the same wrapper. A method that
+ * throws, or returns a promise that rejects, does not reach the server: the message goes to stderr instead, the
+ * first time with a line saying why (a logger whose `error()` threw took the server down at the first handler
+ * error, its failure reported through the same `error()`; one whose `info()` threw failed bootstrap(): hostile run).
+ */
 export function levelled(logger: Logger): LevelledLogger {
   const known = wrapped.get(logger);
   if (known) return known;
-  const call = (method: ((message: string) => void) | undefined) => (method ? (message: string) => method.call(logger, message) : undefined);
-  const error = call(logger.error) ?? noop;
+  let told = false;
+  const fallBack = (level: string, message: string, err: unknown) => {
+    try {
+      if (!told) process.stderr.write(`sockserve: the logger's ${level}() failed (${describeBriefly(err)}); its messages go to stderr instead.\n`);
+      told = true;
+      process.stderr.write(`${message}\n`);
+    } catch {
+      // stderr itself is gone: nothing is left to say it with
+    }
+  };
+  const call = (method: ((message: string) => void) | undefined, level: string) =>
+    method
+      ? (message: string) => {
+          try {
+            const result: unknown = method.call(logger, message);
+            if (isThenable(result)) result.then(undefined, (err: unknown) => fallBack(level, message, err));
+          } catch (err) {
+            fallBack(level, message, err);
+          }
+        }
+      : undefined;
+  const error = call(logger.error, 'error') ?? noop;
   const result: LevelledLogger = {
     error,
-    warn: call(logger.warn) ?? error,
-    info: call(logger.info) ?? noop,
-    debug: call(logger.debug) ?? noop,
+    warn: call(logger.warn, 'warn') ?? error,
+    info: call(logger.info, 'info') ?? noop,
+    debug: call(logger.debug, 'debug') ?? noop,
   };
   wrapped.set(logger, result);
   return result;
