@@ -5,12 +5,24 @@ import { settledWithin } from '../transports/event-loop';
 
 type Disposer = () => unknown;
 
+/**
+ * The instance's disposer, if it has one. Looking it up is the instance's code too (a getter, a Proxy): a lookup
+ * that throws is a disposer that throws, in turn with the others; it stopped every other instance's disposal
+ * before any ran (hostile run).
+ */
 function disposerOf(instance: unknown): Disposer | undefined {
   if ((typeof instance !== 'object' && typeof instance !== 'function') || instance === null) return undefined;
   const o = instance as Record<PropertyKey, unknown>;
   for (const key of [Symbol.asyncDispose, Symbol.dispose, 'dispose']) {
-    const fn = o[key];
-    if (typeof fn === 'function') return () => fn.call(instance);
+    let fn: unknown;
+    try {
+      fn = o[key];
+    } catch (error) {
+      return () => {
+        throw error;
+      };
+    }
+    if (typeof fn === 'function') return () => (fn as Function).call(instance);
   }
   return undefined;
 }

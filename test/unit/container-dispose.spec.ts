@@ -130,4 +130,18 @@ describe('a dispose() that never settles', () => {
     await expect(disposeInReverse(instances, 'Container.dispose()', { totalMs: 400 })).rejects.toThrow(/Stuck's dispose\(\) did not settle within 0\.2 s/);
     expect(events).toEqual(['Cache', 'Stuck began', 'Db']);
   });
+
+  test("an instance whose disposer's lookup throws (a getter, a Proxy) fails in its turn, and the others are still disposed", async () => {
+    // The lookup ran before any disposal, outside the try: its throw left every other instance undisposed (hostile run).
+    const events: string[] = [];
+    class A { dispose() { events.push('A'); } }
+    class B { get dispose(): () => void { throw new Error('the dispose getter threw'); } }
+    const proxy = new Proxy({}, { get() { throw new Error('the proxy threw'); } });
+    class C { [Symbol.dispose]() { events.push('C'); } }
+    const failure = disposeInReverse([new A(), new B(), proxy, new C()], 'Container.dispose()').then(() => undefined, (e: unknown) => e);
+    const error = (await failure) as AggregateError;
+    expect(events).toEqual(['C', 'A']);
+    expect(error).toBeInstanceOf(AggregateError);
+    expect(error.errors.map((e: Error) => e.message)).toEqual(['the proxy threw', 'the dispose getter threw']);
+  });
 });
