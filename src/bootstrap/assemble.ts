@@ -235,11 +235,16 @@ export function assembleServer(
       return ok;
     }
 
-    /** A connection a worker accepted itself (API.md §3): counted and published as one the loop took. */
-    workerAccepted(connection: object, clientAddress: ClientAddress): void {
+    /**
+     * A connection a worker accepted itself (API.md §3): counted and published as one the loop took. `unopened`: its
+     * client reset before the worker accepted it, which the server's process counts and publishes nothing of unless
+     * bytes came (stream-listener.ts acceptReset): opened then (workerOpened). A child published connection.open and
+     * .close for 384 of 1,000 such health checks, with no request.end (hostile run).
+     */
+    workerAccepted(connection: object, clientAddress: ClientAddress, unopened = false): void {
       counters.accepted++;
       // With a PROXY header or TLS to read first, it opens once they pass in the worker (workerOpened).
-      if (!(connection as { datagram?: boolean }).datagram && !this.preambleConfigured) connectionOpened(face, connection, clientAddress);
+      if (!(connection as { datagram?: boolean }).datagram && !this.preambleConfigured && !unopened) connectionOpened(face, connection, clientAddress);
     }
 
     /** A connection's preamble passed in its worker: connection.open, with the client its PROXY header names. */

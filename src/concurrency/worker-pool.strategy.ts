@@ -917,7 +917,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
       this.followInterest();
     };
     slot.onMessagesCounted = (total) => this.book.messagesSoFar(slot.id, total);
-    slot.onAccepted = (id, client, datagram, bytes) => this.adopt(slot, id, client, datagram, bytes);
+    slot.onAccepted = (id, client, datagram, bytes, unopened) => this.adopt(slot, id, client, datagram, bytes, unopened);
     slot.onServed = (msg) => this.served(slot, msg);
     slot.onFull = () => this.full(slot);
     slot.onNearlyFull = () => this.startSuccessor(slot);
@@ -988,7 +988,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
    * (counted, drained at shutdown, failed with a WorkerCrashedError when the worker dies), reported to
    * the server as accepted, then dropped, failed or ended.
    */
-  private adopt(slot: RemoteSlot, id: number, client: ClientAddress, datagram = false, bytes?: number): void {
+  private adopt(slot: RemoteSlot, id: number, client: ClientAddress, datagram = false, bytes?: number, unopened = false): void {
     const shared = this.shared;
     // Twice the same id (a record forged on a child's bookkeeping descriptor): the first stays, and its `done` settles it.
     if (!shared || slot.dead || slot.runs(id)) return;
@@ -1002,7 +1002,7 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // and its end comes back through adoptedEnded(). With 10,000 idle connections, a chain of promises each
     // cost the server's process 2.4 KB of heap per connection; this costs about 0.4 KB.
     slot.adopt(id, connection, server, this);
-    server.workerAccepted?.(connection, client);
+    server.workerAccepted?.(connection, client, unopened);
     this.tellAccepted();
   }
 

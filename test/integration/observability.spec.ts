@@ -581,6 +581,25 @@ describe.each(workerModes)('observability of workers in $mode mode', (m) => {
     expect([...logger.lines.error, ...logger.lines.warn]).toEqual([]);
   });
 
+  test('clients that reset as soon as they connect: every connection.open has its request.end and connection.close, and the others publish nothing', async () => {
+    // Where a child accepted a connection whose client had reset first (no address left), it published
+    // connection.open and .close with no request.end, 384 of 1,000 (hostile run); the server's process publishes
+    // nothing of such a health check.
+    recorder = recordEvents();
+    const s = serve(await bootstrap(m.Lines));
+    const N = 100;
+    await Promise.all(Array.from({ length: N }, async () => {
+      const socket = await within(5000, 'connect', connect(target(s)));
+      socket.on('error', () => undefined);
+      socket.resetAndDestroy();
+    }));
+    await until(() => s.stats().accepted === N && s.stats().active === 0, 15000);
+    await until(() => recorder!.named('sockserve:connection.close').length === recorder!.named('sockserve:connection.open').length, 5000);
+    const [opened, ended, closed] = ['connection.open', 'request.end', 'connection.close'].map((name) => recorder!.named(`sockserve:${name}`).length);
+    expect({ ended, closed }).toEqual({ ended: opened, closed: opened });
+    expect(s.stats()).toMatchObject({ accepted: N, healthChecks: N, errors: 0 });
+  });
+
   test('messages handled by @OnMessage in a worker are counted, and are not published in the main process', async () => {
     recorder = recordEvents();
     const s = serve(await bootstrap(m.Messages));

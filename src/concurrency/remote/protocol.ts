@@ -177,7 +177,11 @@ export type FromWorker =
    */
   | { t: 'shutdown'; id: number; ask: number }
   /** This worker accepted a connection itself (`id` negative, the worker's own numbering), or read a datagram (`datagram`); its `done` follows. */
-  | { t: 'accepted'; id: number; client: ClientAddress; datagram?: boolean; /** A datagram's length as its handler got it: counted in bytesIn should the worker die before its `done`. */ bytes?: number }
+  | {
+      t: 'accepted'; id: number; client: ClientAddress; datagram?: boolean; /** A datagram's length as its handler got it: counted in bytesIn should the worker die before its `done`. */ bytes?: number;
+      /** Its client reset before the worker accepted it: not open yet (no connection.open), as in the server's process, until bytes come (`opened`). */
+      unopened?: boolean;
+    }
   /**
    * A connection whose PROXY header and TLS handshake ran here passed them (sent only while the server's
    * process wants events): its `connection.open` is published now, with the client the header names, as the

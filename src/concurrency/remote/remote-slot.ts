@@ -84,7 +84,7 @@ export interface RemoteServer {
    */
   connectionDropped?(kind: DropKind, client: ClientAddress, error: unknown, counted: boolean): unknown;
   /** A worker accepted a connection itself (API.md §3): counted and published as one the loop took. */
-  workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress): void;
+  workerAccepted?(connection: WorkerAcceptedConnection, client: ClientAddress, unopened?: boolean): void;
   /** The preamble of `connection` passed in its worker (`opened`): its connection.open, with the client the PROXY header names. */
   workerOpened?(connection: object, client: ClientAddress): void;
   /** The server's limits count each connection until its socket closes, wherever it is (the `stream` message's `counted`). */
@@ -217,7 +217,7 @@ export abstract class RemoteSlot {
   /** How the worker ended, as Node's 'exit' said: its exit code, or the signal that killed a child; nothing for a thread the pool terminated. */
   exitStatus: { code?: number; signal?: string } = {};
   /** The worker accepted a connection itself (`id` its own, negative): the pool adopts it (adopt()). */
-  onAccepted: ((id: number, client: ClientAddress, datagram?: boolean, bytes?: number) => void) | undefined;
+  onAccepted: ((id: number, client: ClientAddress, datagram?: boolean, bytes?: number, unopened?: boolean) => void) | undefined;
   /** The worker read a datagram itself and has served it already (`served`): the pool counts it. */
   onServed: ((msg: FromWorker & { t: 'served' }) => void) | undefined;
   /** The worker took the last connection its count allows and closed its listener itself (`full`). */
@@ -516,7 +516,7 @@ export abstract class RemoteSlot {
     if (msg.t === 'load-error') return this.settleReady.reject(new Error(msg.message));
     if (msg.t === 'fatal') return void (this.lastError = deserializeError(msg.error));
     if (msg.t === 'leaving') return void (this.leaving = true);
-    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true, msg.bytes);
+    if (msg.t === 'accepted') return this.onAccepted?.(msg.id, msg.client, msg.datagram === true, msg.bytes, msg.unopened === true);
     if (msg.t === 'served') {
       // Its `done`'s messages total, as for any other `done`: else a child that died within a second of its
       // last report took the count of the datagrams it had served with it (stats().messages, hostile run).

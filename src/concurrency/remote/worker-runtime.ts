@@ -564,10 +564,14 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     if (!isResetBeforeAccept(socket) || edge.runsPreamble) return serveAccepted(id, client, socket);
     // Counted now, as accepted: libuv accepts every queued connection in one go, and a count that waited for the
     // first read let the child take all of them past maxConnectionsPerChild (4 with a count of 3).
-    channel.post({ t: 'accepted', id, client });
+    channel.post({ t: 'accepted', id, client, unopened: true });
     took();
     readFirstBytes(socket, (gotBytes) => {
-      if (gotBytes) return startStream(id, client, socket, undefined, { draining });
+      if (gotBytes) {
+        // Opened now, as the server's process opens such a connection once its bytes are read (acceptReset).
+        if (eventsWantedByServer()) channel.post({ t: 'opened', id, client });
+        return startStream(id, client, socket, undefined, { draining });
+      }
       socket.destroy();
       channel.post({ t: 'done', id, dropped: 'health-check', bytes: [0, 0], ms: 0 });
     });
