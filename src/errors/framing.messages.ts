@@ -21,10 +21,13 @@ function printable(text: string): string {
 
 export const framingMessages = {
   /** `announced`: the size comes from the message's own length field (a prefix, a netstring's digits), not from bytes that arrived. */
-  frameTooLong: (framer: string, maxLength: number, seen: number | undefined, announced = false) =>
+  /** `lineLimit`: the bound is the transport's limits.maxLineLength, which a line framer given no maxLength takes. */
+  frameTooLong: (framer: string, maxLength: number, seen: number | undefined, announced = false, lineLimit = false) =>
     `@Framing('${framer}'): a message of ${seen === undefined ? 'more than ' + maxLength : seen} bytes ` +
-    `${announced ? 'was announced by its length' : 'arrived'}, longer than maxLength ${maxLength}; the connection is closed. ` +
-    `Fix: raise maxLength in @Framing('${framer}', { maxLength }) if such messages are legitimate.`,
+    `${announced ? 'was announced by its length' : 'arrived'}, longer than ${lineLimit ? 'limits.maxLineLength' : 'maxLength'} ${maxLength}; the connection is closed. ` +
+    (lineLimit
+      ? `Fix: raise limits.maxLineLength (the server's line limit, which @Framing('${framer}') takes when it gives no maxLength), or give @Framing('${framer}', { maxLength }) a limit of its own, if such messages are legitimate.`
+      : `Fix: raise maxLength in @Framing('${framer}', { maxLength }) if such messages are legitimate.`),
   notJson: (line: string, reason: string) =>
     `@Framing('json-lines'): a line is not JSON (${printable(reason)}): ${quote(line)}; the connection is closed. ` +
     `Fix: make the client send one JSON value per line, or use @Framing('lines') and parse it yourself.`,

@@ -43,15 +43,16 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
   switch (kind) {
     case 'lines':
     case 'json-lines': {
-      const lines = (maxLength: number): FramingDefinition => ({
+      const lines = (maxLength: number, fromLineLimit = false): FramingDefinition => ({
         name: kind,
         maxLength,
         concurrency,
         maxOutputBuffer,
-        create: kind === 'lines' ? () => new LinesFramer(maxLength) : () => new JsonLinesFramer(maxLength),
+        create: kind === 'lines' ? () => new LinesFramer(maxLength, 'lines', fromLineLimit) : () => new JsonLinesFramer(maxLength, fromLineLimit),
+        ...(fromLineLimit ? { fromLineLimit } : {}),
       });
       if (options.maxLength !== undefined) return lines(options.maxLength);
-      return { ...lines(LINE_MAX_LENGTH), lineLimited: lines };
+      return { ...lines(LINE_MAX_LENGTH), lineLimited: (maxLineLength) => lines(maxLineLength, true) };
     }
     case 'netstring': {
       // Its body is allocated once its length is read: no longer than a Buffer can be (below).

@@ -9,8 +9,8 @@ import { LinesFramer } from './lines.framer';
  * that ends the connection; the lines before it in the same chunk are still handled.
  */
 export class JsonLinesFramer extends LinesFramer {
-  constructor(maxLength: number) {
-    super(maxLength, 'json-lines');
+  constructor(maxLength: number, lineLimit = false) {
+    super(maxLength, 'json-lines', lineLimit);
   }
 
   /**

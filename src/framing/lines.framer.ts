@@ -33,6 +33,8 @@ export class LinesFramer implements Framer<string, unknown> {
   constructor(
     private readonly maxLength: number,
     protected readonly name = 'lines',
+    /** maxLength is the transport's limits.maxLineLength (withLineLimit()): the error names that setting. */
+    private readonly lineLimit = false,
   ) {
     this.decodesText = this.message === LinesFramer.prototype.message;
   }
@@ -137,7 +139,7 @@ export class LinesFramer implements Framer<string, unknown> {
       const line = text.charCodeAt(text.length - 1) === CR ? text.slice(0, -1) : text;
       if (line.length * 3 > max && Buffer.byteLength(line) > max) {
         const end = chunk[last - 1] === CR && last > start ? last - 1 : last;
-        if (end - start > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - start));
+        if (end - start > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - start, false, this.lineLimit));
       }
       out.push(line);
       return out;
@@ -159,7 +161,7 @@ export class LinesFramer implements Framer<string, unknown> {
         for (; index < i; index++) at = chunk.indexOf(NL, at) + 1;
         let end = chunk.indexOf(NL, at);
         if (end > at && chunk[end - 1] === CR) end--;
-        if (end - at > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - at));
+        if (end - at > max) throw new FrameTooLongError(messages.frameTooLong(this.name, max, end - at, false, this.lineLimit));
       }
       out.push(line);
     }
@@ -169,7 +171,7 @@ export class LinesFramer implements Framer<string, unknown> {
   /** One line, `start` to `end` (the `\n` excluded): its `\r` dropped, its length checked. */
   protected message(buf: Buffer, start: number, end: number): unknown {
     if (end > start && buf[end - 1] === CR) end--;
-    if (end - start > this.maxLength) throw new FrameTooLongError(messages.frameTooLong(this.name, this.maxLength, end - start));
+    if (end - start > this.maxLength) throw new FrameTooLongError(messages.frameTooLong(this.name, this.maxLength, end - start, false, this.lineLimit));
     return utf8(buf, start, end);
   }
 
@@ -179,7 +181,7 @@ export class LinesFramer implements Framer<string, unknown> {
     if (this.held > this.maxLength + 1) {
       this.parts = [];
       this.held = 0;
-      throw new FrameTooLongError(messages.frameTooLong(this.name, this.maxLength, undefined));
+      throw new FrameTooLongError(messages.frameTooLong(this.name, this.maxLength, undefined, false, this.lineLimit));
     }
     this.parts.push(piece);
   }

@@ -922,7 +922,7 @@ export class MessageConnection implements MessageChannel {
       this.sinceMessage = produced > 0 ? 0 : this.sinceMessage + bytes;
       if (this.sinceMessage <= max) return;
     } else if (held <= max) return;
-    this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined)), true);
+    this.endWith(new FrameTooLongError(messages.frameTooLong(this.framing.name, this.framing.maxLength, undefined, false, this.framing.fromLineLimit)), true);
   }
 
   /**

@@ -207,6 +207,8 @@ export interface FramingDefinition {
    * as it does for `readline()` (withLineLimit()).
    */
   lineLimited?: (maxLineLength: number) => FramingDefinition;
+  /** `maxLength` is the transport's `limits.maxLineLength` (lineLimited()): errors name that setting. */
+  fromLineLimit?: boolean;
 }
 
 /**

@@ -299,6 +299,7 @@ describe('limits', () => {
     c.write(`${'z'.repeat(11)}\n`);
     await c.closed;
     expect(t.errors.map((e) => (e as Error).name)).toEqual(['FrameTooLongError']);
+    expect((t.errors[0] as Error).message).toMatch(/longer than limits\.maxLineLength 10; .*Fix: raise limits\.maxLineLength/);
   });
 });
 
