@@ -17,6 +17,10 @@ const options = {
   lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
   types: ['node', 'jest'],
   strict: true,
+  // What `tsc --init` (TypeScript 5.9) turns on: a type imported as a value, or an index read as defined, failed a
+  // new user's project while these examples passed (new-user run).
+  verbatimModuleSyntax: true,
+  noUncheckedIndexedAccess: true,
   experimentalDecorators: true,
   emitDecoratorMetadata: true,
   useDefineForClassFields: false,
