@@ -37,9 +37,16 @@ const RULES: Record<string, { valid: (value: unknown) => boolean; text: OptionTe
   },
   serverClass: { valid: (v) => typeof v === 'function', text: { requirement: 'a class', fix: 'pass a subclass of the transport\'s classic server (TCPServer, UDPServer…), or leave serverClass out.' } },
   logger: {
-    valid: (v) =>
-      typeof v === 'object' && v !== null && typeof (v as { error?: unknown }).error === 'function' &&
-      LEVELS.every((level) => (v as Record<string, unknown>)[level] === undefined || typeof (v as Record<string, unknown>)[level] === 'function'),
+    // Its methods read as bootstrap() will call them; a read that throws (a getter, a Proxy) is no method: without the
+    // try, bootstrap() rejected with the getter's own error, no word of the logger (hostile re-check).
+    valid: (v) => {
+      try {
+        return typeof v === 'object' && v !== null && typeof (v as { error?: unknown }).error === 'function' &&
+          LEVELS.every((level) => (v as Record<string, unknown>)[level] === undefined || typeof (v as Record<string, unknown>)[level] === 'function');
+      } catch {
+        return false;
+      }
+    },
     text: { requirement: 'an object with an error() method (and optionally warn, info, debug)', fix: 'pass console, a pino or winston logger, or { error: (m) => … }.' },
   },
   handleSignals: { valid: (v) => typeof v === 'boolean', text: { requirement: 'true or false', fix: 'pass true to drain and exit on SIGINT/SIGTERM, or leave it out (false).' } },

@@ -4,7 +4,7 @@ import type { BaseServer } from '../classic/base-server';
 import { edgeMessages } from '../errors/edge.messages';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import type { LevelledLogger } from '../observability/logger';
+import { LevelledLogger, loggerOf } from '../observability/logger';
 import { ServerMetrics, ServerStats } from '../observability/server-metrics';
 import { describeServerAddress, ServerAddress, toServerAddress } from '../transports/address';
 
@@ -211,7 +211,7 @@ export class Server implements AsyncDisposable {
 
   /** @internal where the server's lines go (bootstrap's `logger` option). */
   get logger(): LevelledLogger {
-    return this.classic.logger;
+    return loggerOf(this.classic); // a serverClass's own logger is guarded too (levelled())
   }
 
   /**

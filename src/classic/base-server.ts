@@ -14,7 +14,7 @@ import { ShutdownCallers } from '../concurrency/shutdown-callers';
 import type { ClientAddress } from '../transports/address';
 import { isRoutine } from '../observability/error-kind';
 import { LineBudget } from '../observability/line-budget';
-import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { LevelledLogger, loggerOf, stderrLogger } from '../observability/logger';
 import { classNameOf } from './class-name';
 import { PoolStats, poolStatsOf } from '../observability/pool-stats';
 import { FORKING_OPTION_NAMES } from '../decorators/forking.decorator';
@@ -215,7 +215,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     this.readyPromise.catch((err: unknown) => {
       if (this.readyObserved) return;
       setTimeout(() => {
-        if (!this.readyObserved) this.logger.error(messages.bindFailedUnobserved(classNameOf(this), describeThrown(err)));
+        if (!this.readyObserved) loggerOf(this).error(messages.bindFailedUnobserved(classNameOf(this), describeThrown(err)));
       }, UNOBSERVED_BIND_MS);
     });
   }
@@ -339,7 +339,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
           let settled = false;
           await loop.unlessOverdue(Promise.resolve(acted).finally(() => (settled = true)));
           if (!settled) {
-            this.logger.warn(messages.serviceActionsAbandoned(this.logName, this.shutdownTimeout ?? 0));
+            loggerOf(this).warn(messages.serviceActionsAbandoned(this.logName, this.shutdownTimeout ?? 0));
             break;
           }
         }
@@ -752,7 +752,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     if (Array.isArray(request) || typeof socket.destroyed !== 'boolean' || socket.destroyed || socket.writableEnded) return undefined;
     if (!this.keptWarned) {
       this.keptWarned = true;
-      this.logger.warn(messages.requestKept(classNameOf(this)));
+      loggerOf(this).warn(messages.requestKept(classNameOf(this)));
     }
     return this.endRequest(request);
   }
@@ -830,7 +830,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       ended = Promise.reject(err);
     }
     if (ended === RESOLVED || !isThenable(ended)) return;
-    const logged = Promise.resolve(ended).then(ignore, (err: unknown) => this.logger.error(`sockserve: error while ending an abandoned request: ${describeThrown(err)}`));
+    const logged = Promise.resolve(ended).then(ignore, (err: unknown) => loggerOf(this).error(`sockserve: error while ending an abandoned request: ${describeThrown(err)}`));
     await settledWithin(logged, ABANDON_GRACE_MS);
   }
 
@@ -926,12 +926,12 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     }
     if (isRoutine(error)) {
       this.routineLines ??= new LineBudget(ROUTINE_LINES_PER_SECOND, (n) =>
-        this.logger.warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND, this.routineErrorsCountedIn)),
+        loggerOf(this).warn(messages.clientErrorsHeldBack(this.logName, n, ROUTINE_LINES_PER_SECOND, this.routineErrorsCountedIn)),
       );
-      if (this.routineLines.take()) this.logger.warn(messages.clientError(clientAddress, error));
+      if (this.routineLines.take()) loggerOf(this).warn(messages.clientError(clientAddress, error));
       return;
     }
-    this.logger.error(messages.errorBlock(clientAddress, describeThrown(error)));
+    loggerOf(this).error(messages.errorBlock(clientAddress, describeThrown(error)));
   }
 
   /**

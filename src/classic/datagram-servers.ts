@@ -10,6 +10,7 @@ import { alreadyBound, BaseServer, RequestHandlerClass, ServerConstructorOptions
 import { classNameOf } from './class-name';
 import { datagramRequest, DatagramRequestTuple } from './request-handler';
 import { IpAddressInput, normaliseIp, normaliseUnix, reusePortAllowed, UnixAddressInput } from './stream-servers';
+import { loggerOf } from '../observability/logger';
 
 /**
  * The datagram half of the classic layer: UDPServer and UnixDatagramServer differ only in their socket.
@@ -99,9 +100,9 @@ abstract class DatagramServer<Addr> extends BaseServer<DatagramRequestTuple, Add
    */
   datagramDropped(_taken?: object): void {
     this.dropped++;
-    this.dropLines ??= new LineBudget(1, (n) => this.logger.warn(messages.datagramsDroppedHeldBack(this.logName, n)));
+    this.dropLines ??= new LineBudget(1, (n) => loggerOf(this).warn(messages.datagramsDroppedHeldBack(this.logName, n)));
     // Its fix depends on the mode: "serve them concurrently" told a @Concurrent server what it already does (hostile run).
-    if (this.dropLines.take()) this.logger.warn(messages.datagramDropped(this.logName, this.maxQueuedDatagrams, this.strategy instanceof SerialStrategy));
+    if (this.dropLines.take()) loggerOf(this).warn(messages.datagramDropped(this.logName, this.maxQueuedDatagrams, this.strategy instanceof SerialStrategy));
   }
 
   override async serverClose(): Promise<void> {
@@ -217,7 +218,7 @@ export class UnixDatagramServer extends DatagramServer<string> {
       maxPacketSize: this.maxPacketSize,
       owner: this.logName,
       mode: this.socketMode,
-      onFailure: (error) => this.logger.error(error.message), // it receives nothing more: say so once
+      onFailure: (error) => loggerOf(this).error(error.message), // it receives nothing more: say so once
     });
   }
 

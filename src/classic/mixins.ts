@@ -24,6 +24,7 @@ import { classNameOf } from './class-name';
 import { MIXIN_RULES } from './mixin-options';
 import { UDPServer, UnixDatagramServer } from './datagram-servers';
 import { TCPServer, UnixStreamServer } from './stream-servers';
+import { loggerOf } from '../observability/logger';
 
 /** A classic server class (TCPServer, UDPServer, a subclass of either…): what the mixins take and return. */
 export type ServerClass = abstract new (...args: any[]) => BaseServer<any, any>;
@@ -207,7 +208,7 @@ function poolMixIn<B extends ServerClass>(
           ...(edge ? { edge } : {}),
         },
         name,
-        { heartbeatTimeout, log: (message) => this.logger.warn(message), error: (message) => this.logger.error(message), info: (message) => this.logger.info(message), owner: this },
+        { heartbeatTimeout, log: (message) => loggerOf(this).warn(message), error: (message) => loggerOf(this).error(message), info: (message) => loggerOf(this).info(message), owner: this },
         this,
       );
       await strategy.start();

@@ -20,6 +20,7 @@ import { checkEdgeOptions, checkUnixPerClient } from '../decorators/edge-options
 import { boundPath } from '../transports/unix-path';
 import { supportsReusePort } from '../runtime';
 import { RESOLVED } from '../lifecycle/resolved';
+import { loggerOf } from '../observability/logger';
 
 /** An IP server's address: `[host, port]` as Python, or `{ host?, port }` (host default `'127.0.0.1'`; `''` is every IPv4 interface, `'0.0.0.0'`, as Python's); port 0 lets the OS choose. */
 export type IpAddressInput =
@@ -110,7 +111,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       dropped: (kind, client, error) => this.droppedSafely(kind, client, error),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
-        (failures, ms) => this.logger.info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
+        (failures, ms) => loggerOf(this).info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
       ),
     });
     const possible = this.workersAccept(this.listener);
@@ -169,7 +170,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * Default: one line at `logger.error` per burst. May be overridden (the decorator layer counts here).
    */
   acceptError(error: NodeJS.ErrnoException, first: boolean): void {
-    if (first) this.logger.error(messages.acceptFailing(this.logName, this.describeAddress(), error.code));
+    if (first) loggerOf(this).error(messages.acceptFailing(this.logName, this.describeAddress(), error.code));
   }
 
   private describeAddress(): string {
@@ -244,7 +245,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   /** connectionDropped from the listener, where a throw (a handleError that fails) would be an unhandled rejection. */
   private droppedSafely(kind: DropKind, clientAddress: ClientAddress, error: unknown): void {
     const report = (failure: unknown) =>
-      this.logger.error(messages.handleErrorFailed(classNameOf(this), clientAddress, String((error as Error)?.stack ?? error), String((failure as Error)?.stack ?? failure)));
+      loggerOf(this).error(messages.handleErrorFailed(classNameOf(this), clientAddress, String((error as Error)?.stack ?? error), String((failure as Error)?.stack ?? failure)));
     try {
       const done = this.connectionDropped(kind, clientAddress, error, true); // counted when accepted
       if (done) done.catch(report);

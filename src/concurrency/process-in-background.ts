@@ -1,6 +1,6 @@
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
-import { LevelledLogger, stderrLogger } from '../observability/logger';
+import { LevelledLogger, loggerOf, stderrLogger } from '../observability/logger';
 import { ClientAddress, clientNamedBy } from '../transports/address';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { settledWithin } from '../transports/event-loop';
@@ -42,7 +42,7 @@ export async function handleErrorSafely<Req>(server: RequestProcessor<Req>, requ
   // An abandoned request was reported once; what its handler meets later (its closed socket) is no news.
   if (request !== undefined && server.wasAbandoned?.(request) && !server.owesReport?.(request)) return;
   const owner = serverOf(server).constructor.name;
-  const logger = serverOf(server).logger ?? stderrLogger;
+  const logger = loggerOf(serverOf(server));
   if (request !== undefined) server.reporting?.(request, true);
   try {
     // callHandleError where the server has it: the error kept for an override that leaves it out (BaseServer).
@@ -123,7 +123,7 @@ function release(request: unknown): void {
 /** handleError or shutdownRequest itself failed: there is nobody left to tell but the logger. */
 function logEndFailure(server: RequestProcessor<unknown>, err: unknown): void {
   // The server's logger, also for a pool's processor (hooksOf): a pool's failing closeRequest went to stderr.
-  (serverOf(server).logger ?? stderrLogger).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
+  loggerOf(serverOf(server)).error(`sockserve: error while ending a request: ${(err as Error)?.stack ?? String(err)}`);
 }
 
 
@@ -142,7 +142,7 @@ export function endedWithin(server: unknown, work: unknown): Promise<void> | und
   if (limit === undefined) return ended;
   return settledWithin(ended, limit * 1000).then((settled) => {
     if (settled) return ended;
-    (serverOf(server).logger ?? stderrLogger).error(messages.hookUnsettled(serverOf(server).constructor.name, 'shutdownRequest()/closeRequest()', limit, 'none: the request had ended'));
+    loggerOf(serverOf(server)).error(messages.hookUnsettled(serverOf(server).constructor.name, 'shutdownRequest()/closeRequest()', limit, 'none: the request had ended'));
     ended.catch(ignore); // its late failure has nobody to tell
     return undefined;
   });

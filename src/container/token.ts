@@ -26,9 +26,12 @@ export type InjectionToken<T = unknown> = (abstract new (...args: any[]) => T) |
 
 /** True for anything that may be used as a token. */
 export function isInjectionToken(value: unknown): value is InjectionToken {
-  return (
-    typeof value === 'function' || typeof value === 'string' || typeof value === 'symbol' || value instanceof Token
-  );
+  if (typeof value === 'function' || typeof value === 'string' || typeof value === 'symbol') return true;
+  try {
+    return value instanceof Token;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws is no Token: said so, not its trap's error (hostile re-check)
+  }
 }
 
 /** How a token reads in an error message: `Greeter`, `"Config"`, `Symbol(Config)`, `Token(Config)`. */

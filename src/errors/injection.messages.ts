@@ -1,3 +1,5 @@
+import { describeThrown } from './thrown';
+
 /**
  * Message builders for `InjectionError`. Every message is a full sentence that names the class, the
  * parameter position where there is one, and one fix. Nested failures chain, one indented level per
@@ -131,7 +133,7 @@ export const injectionMessages = {
     `Fix: take the dependency in ${owner}'s constructor.`,
 
   injectBadToken: (owner: string, index: number, token: unknown) =>
-    `@Inject(${typeof token === 'symbol' ? token.toString() : String(token)}) on parameter #${index} of ${owner}'s constructor: ` +
+    `@Inject(${typeof token === 'symbol' ? token.toString() : describeThrown(token)}) on parameter #${index} of ${owner}'s constructor: ` +
     `a token is a class, a string, a symbol or a Token${token === undefined ? ' (undefined here usually means a circular import)' : ''}. ` +
     `Fix: pass a token that is defined when ${owner} is declared, e.g. a Token constant exported from a module that does not import ${owner}'s module.`,
 

@@ -30,7 +30,13 @@ interface Allowance {
  * as a `cause` made a report of 5 MB (hostile re-check).
  */
 function describeWithin(value: unknown, depth: number, seen: Set<unknown>, left: Allowance): string {
-  const own = (text: string) => (depth === 0 ? text : bounded(text));
+  // Charged before the ones below it are described, so that they see what is left (the bound held only roughly).
+  const own = (text: string) => {
+    if (depth === 0) return text;
+    const cut = boundedStack(text);
+    left.chars -= cut.length;
+    return cut;
+  };
   try {
     if (value instanceof Error) {
       const stack = value.stack;
@@ -78,17 +84,14 @@ const CHAINED_CHARS = 16 * 1024;
 function chained(error: object, depth: number, seen: Set<unknown>, left: Allowance): string {
   if (depth >= CHAINED_DEPTH) return '';
   seen.add(error);
+  let out = '';
   try {
-    let out = '';
     let omitted = 0;
     const add = (label: string, related: unknown) => {
       if (seen.has(related)) return;
       if (left.nodes <= 0 || left.chars <= 0) return void omitted++;
       left.nodes--;
-      const before = left.chars;
-      const text = `\n${label}: ${indentBelow(describeWithin(related, depth + 1, seen, left))}`;
-      left.chars -= text.length - (before - left.chars); // its own text: what it holds of deeper ones was counted there
-      out += text;
+      out += `\n${label}: ${indentBelow(describeWithin(related, depth + 1, seen, left))}`; // charged in describeWithin()
     };
     const cause = readThrown(error, 'cause');
     if (cause !== undefined) add('[cause]', cause);
@@ -100,8 +103,28 @@ function chained(error: object, depth: number, seen: Set<unknown>, left: Allowan
     if (omitted > 0) out += `\n… ${omitted} more ${omitted === 1 ? 'cause or error' : 'causes and errors'} not shown (a report shows ${CHAINED_NODES}, in ${CHAINED_CHARS / 1024} KiB, at most)`;
     return out;
   } catch {
-    return '';
+    return out; // what was read before the read that threw (an `errors` Proxy): the cause stays
   }
+}
+
+/** Characters of a cause's message kept, and of its stack's frames: each cut apart, so a long message keeps the frames. */
+const CAUSE_HEAD_CHARS = 1024;
+const CAUSE_FRAMES_CHARS = 3072;
+
+/**
+ * A cause's text within DESCRIPTION_CHARS: its first line(s) (name and message) and its frames (`    at …`) each cut
+ * on its own. Cut as one text, a cause whose message held a 5 KB response body lost every frame, the handler's
+ * line among them (hostile re-check).
+ */
+function boundedStack(text: string): string {
+  if (text.length <= DESCRIPTION_CHARS) return text;
+  const frames = text.indexOf('\n    at ');
+  if (frames < 0) return bounded(text);
+  return `${cutText(text.slice(0, frames), CAUSE_HEAD_CHARS)}${cutText(text.slice(frames), CAUSE_FRAMES_CHARS)}`;
+}
+
+function cutText(text: string, n: number): string {
+  return text.length <= n ? text : `${text.slice(0, n)}… (${text.length - n} more characters)`;
 }
 
 /** Every line after the first indented two spaces, under the `[cause]:` that names it. */

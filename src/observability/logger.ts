@@ -54,40 +54,67 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * error, its failure reported through the same `error()`; one whose `info()` threw failed bootstrap(): hostile run).
  */
 export function levelled(logger: Logger): LevelledLogger {
+  if (guarded.has(logger as LevelledLogger)) return logger as LevelledLogger;
   const known = wrapped.get(logger);
   if (known) return known;
   let told = false;
+  /** Calls under way: a logger that calls itself (through server.logger) is cut off, not left to overflow the stack. */
+  let depth = 0;
   const fallBack = (level: string, message: string, err: unknown) => {
     try {
-      if (!told) process.stderr.write(`sockserve: the logger's ${level}() failed (${describeBriefly(err)}); its messages go to stderr instead.\n`);
+      if (!told) process.stderr.write(`sockserve: the logger's ${level}() failed (${cut(describeBriefly(err), NOTE_CHARS)}); its messages go to stderr instead.\n`);
       told = true;
       process.stderr.write(`${message}\n`);
     } catch {
       // stderr itself is gone: nothing is left to say it with
     }
   };
-  const call = (method: ((message: string) => void) | undefined, level: string) =>
-    method
-      ? (message: string) => {
-          try {
-            const result: unknown = method.call(logger, message);
-            if (isThenable(result)) result.then(undefined, (err: unknown) => fallBack(level, message, err));
-          } catch (err) {
-            fallBack(level, message, err);
-          }
-        }
-      : undefined;
-  const error = call(logger.error, 'error') ?? noop;
+  // Reading a method is the logger's code too (a getter, a Proxy): one whose read throws fails as a call would.
+  const read = (level: 'error' | 'warn' | 'info' | 'debug'): unknown => {
+    try {
+      return (logger as unknown as Record<string, unknown>)[level];
+    } catch (err) {
+      return (message: string) => fallBack(level, message, err);
+    }
+  };
+  const call = (level: 'error' | 'warn' | 'info' | 'debug') => {
+    const method = read(level);
+    if (typeof method !== 'function') return undefined;
+    return (message: string) => {
+      if (depth >= MAX_DEPTH) return fallBack(level, message, new Error(`the logger called itself ${MAX_DEPTH} times over`));
+      depth++;
+      try {
+        const result: unknown = method.call(logger, message);
+        if (isThenable(result)) result.then(undefined, (err: unknown) => fallBack(level, message, err));
+      } catch (err) {
+        fallBack(level, message, err);
+      } finally {
+        depth--;
+      }
+    };
+  };
+  const error = call('error') ?? noop;
   const result: LevelledLogger = {
     error,
-    warn: call(logger.warn, 'warn') ?? error,
-    info: call(logger.info, 'info') ?? noop,
-    debug: call(logger.debug, 'debug') ?? noop,
+    warn: call('warn') ?? error,
+    info: call('info') ?? noop,
+    debug: call('debug') ?? noop,
   };
   wrapped.set(logger, result);
+  guarded.add(result);
   return result;
 }
 const wrapped = new WeakMap<Logger, LevelledLogger>();
+/** Loggers that need no guard: levelled()'s own, and sockserve's defaults. */
+const guarded = new WeakSet<LevelledLogger>();
+/** Nested calls of one logger before the message goes to stderr instead (a logger that forwards to server.logger). */
+const MAX_DEPTH = 8;
+/** Characters of a failing logger's error in the note that says so. */
+const NOTE_CHARS = 500;
+
+function cut(text: string, n: number): string {
+  return text.length <= n ? text : `${text.slice(0, n)}… (${text.length - n} more characters)`;
+}
 
 /**
  * The decorator layer's default (`bootstrap()` without `logger`): the console for `error` and `warn`
@@ -108,6 +135,17 @@ export const stderrLogger: LevelledLogger = {
   info: noop,
   debug: noop,
 };
+guarded.add(defaultLogger);
+guarded.add(stderrLogger);
+
+/**
+ * A server's `logger` attribute, guarded (levelled()): a classic server's may be set to anything after it is built
+ * (Python's ports set attributes), and one whose method threw took the process down at the first handler error
+ * (hostile re-check). The wrapper is made once per logger.
+ */
+export function loggerOf(server: { logger?: LevelledLogger }): LevelledLogger {
+  return levelled(server.logger ?? stderrLogger);
+}
 
 /** The logger sockserve uses for `bootstrap()`'s `logger` option. */
 export function resolveLogger(logger: Logger | undefined): LevelledLogger {

@@ -71,6 +71,13 @@ describe('Container provider and decorator validation', () => {
         `Token (undefined here usually means a circular import). Fix: pass a token that is defined when Target ` +
         `is declared, e.g. a Token constant exported from a module that does not import Target's module.`,
     ]);
+    // A module namespace object (no prototype) and a Proxy whose traps throw: InjectionErrors that say what a token is,
+    // not a TypeError from printing it or the trap's own error (hostile re-check).
+    const trapped = new Proxy({}, { get() { throw new Error('trap'); }, getPrototypeOf() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
+    for (const odd of [Object.create(null), trapped]) {
+      expect(() => Inject(odd as never)(Target, undefined, 0)).toThrow(InjectionError);
+      expect(() => Inject(odd as never)(Target, undefined, 0)).toThrow(/^@Inject\(.*\) on parameter #0 of Target's constructor: a token is a class, a string, a symbol or a Token\./);
+    }
     expect(errorLines(() => Inject('X')(Target.prototype, 'method', 0))).toEqual([
       `@Inject() on parameter #0 of Target.method: only constructor parameters are injected. ` +
         `Fix: take the dependency in Target's constructor.`,

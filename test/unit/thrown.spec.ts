@@ -138,6 +138,26 @@ describe('describeThrown: the text a log gives a thrown value', () => {
     expect(tree.length).toBeLessThan(32 * 1024); // 16 KiB of causes, give or take one cause and the indentation
   });
 
+  test("a cause whose message is long keeps its frames (the handler's line), its message cut on its own", () => {
+    function userCode(): Error {
+      return new Error(`upstream said: ${JSON.stringify({ body: 'b'.repeat(5000) })}`);
+    }
+    const text = describeThrown(new Error('the worker died', { cause: userCode() }));
+    expect(text).toMatch(/\[cause\]: Error: upstream said: \{"body":"b+… \(\d+ more characters\)\n {6}at userCode /);
+    expect(text.length).toBeLessThan(6000);
+  });
+
+  test('the causes below the stack stay near their 16 KiB, and an errors property whose read throws keeps the cause read before it', () => {
+    const big = (n: number, d: number): Error => (d === 0 ? new Error('L'.repeat(n)) : new AggregateError(Array.from({ length: 8 }, () => big(n, d - 1)), 'A'.repeat(n), { cause: new Error('C'.repeat(n)) }));
+    const top = big(4000, 4);
+    const below = describeThrown(top).length - top.stack!.length;
+    expect(below).toBeLessThan(16 * 1024 + 5 * 1024); // 16 KiB, give or take the last cause and the indentation (29 KiB before)
+    const cause = new RangeError('the real failure');
+    const odd = new Error('outer', { cause });
+    Object.defineProperty(odd, 'errors', { get: () => new Proxy([1, 2], { get() { throw new Error('no'); } }) });
+    expect(describeThrown(odd)).toContain('[cause]: RangeError: the real failure');
+  });
+
   test('a value whose every read throws is still described, without throwing', () => {
     const hostile = new Proxy({}, { get() { throw new Error('no'); }, getPrototypeOf() { throw new Error('no'); }, ownKeys() { throw new Error('no'); } });
     expect(typeof describeThrown(hostile)).toBe('string');
