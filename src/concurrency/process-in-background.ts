@@ -1,6 +1,6 @@
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
-import { LevelledLogger, loggerOf, stderrLogger } from '../observability/logger';
+import { LevelledLogger, loggerOf } from '../observability/logger';
 import { ClientAddress, clientNamedBy } from '../transports/address';
 import { isThenable, RESOLVED } from '../lifecycle/resolved';
 import { settledWithin } from '../transports/event-loop';

@@ -610,8 +610,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     let startedLive = false;
     /** Connections booked on workers still starting: those wait too. */
     let bookedOnStarting = 0;
-    // A worker quiet for two report periods while another speaks has a blocked event loop: no new work while
-    // another worker can take it (RemoteSlot.quietSince()); shared last.
+    // A worker quiet for half its heartbeatTimeout while another speaks has a blocked event loop (or one long
+    // synchronous task): no new work while another worker can take it (RemoteSlot.quietSince()); shared last.
     let freshest = 0;
     for (const slot of this.slots) if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
     let anyLiveQuiet = false;

@@ -20,8 +20,10 @@ function printable(text: string): string {
 }
 
 export const framingMessages = {
-  /** `announced`: the size comes from the message's own length field (a prefix, a netstring's digits), not from bytes that arrived. */
-  /** `lineLimit`: the bound is the transport's limits.maxLineLength, which a line framer given no maxLength takes. */
+  /**
+   * `announced`: the size comes from the message's own length field (a prefix, a netstring's digits), not from bytes
+   * that arrived. `lineLimit`: the bound is the transport's limits.maxLineLength, which a line framer given no maxLength takes.
+   */
   frameTooLong: (framer: string, maxLength: number, seen: number | undefined, announced = false, lineLimit = false) =>
     `@Framing('${framer}'): a message of ${seen === undefined ? 'more than ' + maxLength : seen} bytes ` +
     `${announced ? 'was announced by its length' : 'arrived'}, longer than ${lineLimit ? 'limits.maxLineLength' : 'maxLength'} ${maxLength}; the connection is closed. ` +

@@ -79,7 +79,7 @@ const CHAINED_CHARS = 16 * 1024;
  * CHAINED_DEPTH levels, CHAINED_ERRORS errors a level, each error once, and CHAINED_NODES descriptions of
  * CHAINED_CHARS characters in all (`left`), past which one line says what was left out: a tree of
  * AggregateErrors four levels deep made a report of 4 MB and 81,000 lines (hostile re-check). '' when there is
- * nothing or it cannot be read.
+ * nothing; what was read before a read that threw.
  */
 function chained(error: object, depth: number, seen: Set<unknown>, left: Allowance): string {
   if (depth >= CHAINED_DEPTH) return '';
@@ -123,7 +123,8 @@ function boundedStack(text: string): string {
   return `${cutText(text.slice(0, frames), CAUSE_HEAD_CHARS)}${cutText(text.slice(frames), CAUSE_FRAMES_CHARS)}`;
 }
 
-function cutText(text: string, n: number): string {
+/** `text` within `n` characters, saying how many more there were. */
+export function cutText(text: string, n: number): string {
   return text.length <= n ? text : `${text.slice(0, n)}… (${text.length - n} more characters)`;
 }
 
@@ -162,7 +163,7 @@ function hasManyKeys(value: unknown, depth: number, seen = new Set<unknown>()): 
 }
 
 function bounded(text: string): string {
-  return text.length <= DESCRIPTION_CHARS ? text : `${text.slice(0, DESCRIPTION_CHARS)}… (${text.length - DESCRIPTION_CHARS} more characters)`;
+  return cutText(text, DESCRIPTION_CHARS);
 }
 
 /** `value[key]`, or undefined when the read throws (a getter, a Proxy) or `value` is not an object. */

@@ -1,4 +1,4 @@
-import { describeBriefly } from '../errors/thrown';
+import { cutText, describeBriefly } from '../errors/thrown';
 
 /**
  * Where sockserve writes what it has to say. One call is one message, without a trailing newline.
@@ -62,7 +62,7 @@ export function levelled(logger: Logger): LevelledLogger {
   let depth = 0;
   const fallBack = (level: string, message: string, err: unknown) => {
     try {
-      if (!told) process.stderr.write(`sockserve: the logger's ${level}() failed (${cut(describeBriefly(err), NOTE_CHARS)}); its messages go to stderr instead.\n`);
+      if (!told) process.stderr.write(`sockserve: the logger's ${level}() failed (${cutText(describeBriefly(err), NOTE_CHARS)}); its messages go to stderr instead.\n`);
       told = true;
       process.stderr.write(`${message}\n`);
     } catch {
@@ -112,9 +112,6 @@ const MAX_DEPTH = 8;
 /** Characters of a failing logger's error in the note that says so. */
 const NOTE_CHARS = 500;
 
-function cut(text: string, n: number): string {
-  return text.length <= n ? text : `${text.slice(0, n)}… (${text.length - n} more characters)`;
-}
 
 /**
  * The decorator layer's default (`bootstrap()` without `logger`): the console for `error` and `warn`

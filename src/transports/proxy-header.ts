@@ -213,7 +213,7 @@ function checkV2Protocol(byte: number): void {
   if (family <= 3 && transport === 1) return;
   const hex = `0x${byte.toString(16).padStart(2, '0')}`;
   const names = `${V2_FAMILIES[family] ?? 'an unknown family'} over ${V2_TRANSPORTS[transport] ?? 'an unknown transport'}`;
-  throw new MalformedHeader(`the v2 header's protocol byte ${hex} says ${names}; a stream server takes STREAM over INET, INET6 or UNIX (0x11, 0x21, 0x31) or UNSPEC (0x00)`);
+  throw new MalformedHeader(`the v2 header's protocol byte ${hex} says ${names}; a stream server takes STREAM over INET, INET6 or UNIX (0x11, 0x21, 0x31) or UNSPEC (0x00, 0x01, 0x02)`);
 }
 
 /** Four bytes as a dotted IPv4 address. */
