@@ -17,6 +17,7 @@
  */
 import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
+import { describeBriefly, describeThrown } from '../errors/thrown';
 import { InjectionToken, isInjectionToken, tokenName } from './token';
 
 /** How long an instance lives: one per container (`'singleton'`, the default), one per injection (`'transient'`), one per request (`'request'`, disposed after `@Finish`). */
@@ -69,9 +70,20 @@ export function isScope(value: unknown): value is Scope {
 
 /** Checks a provider's shape and turns it into a `[token, recipe]` pair. Throws InjectionError. */
 export function toRecipe(provider: Provider): [InjectionToken, Recipe] {
+  try {
+    return readRecipe(provider);
+  } catch (err) {
+    if (err instanceof InjectionError) throw err;
+    // Reading the provider is its code too (a getter, a Proxy): bootstrap() rejected with that bare error, naming
+    // neither the provider nor its token (hostile run).
+    throw invalid('', `reading it threw ${describeBriefly(err)}`, 'give a plain object { provide, useClass | useValue | useFactory } whose fields can be read');
+  }
+}
+
+function readRecipe(provider: Provider): [InjectionToken, Recipe] {
   if (typeof provider === 'function') return [provider, { kind: 'class', useClass: provider }];
   if (typeof provider !== 'object' || provider === null) {
-    throw invalid(String(provider), 'a provider is a class or { provide, useClass | useValue | useFactory }',
+    throw invalid(describeThrown(provider), 'a provider is a class or { provide, useClass | useValue | useFactory }',
       'pass the class itself, or an object with provide and one of useClass, useValue, useFactory');
   }
   const p = provider as Partial<ClassProvider & ValueProvider & FactoryProvider>;
@@ -94,7 +106,7 @@ export function toRecipe(provider: Provider): [InjectionToken, Recipe] {
   if ('useValue' in p) return [p.provide, { kind: 'value', value: p.useValue }];
   if ('useClass' in p) {
     if (typeof p.useClass !== 'function') {
-      throw invalid(name, `useClass is ${String(p.useClass)}, not a class`, 'pass the class itself, not an instance');
+      throw invalid(name, `useClass is ${describeThrown(p.useClass)}, not a class`, 'pass the class itself, not an instance');
     }
     return [p.provide, { kind: 'class', useClass: p.useClass, scope: p.scope }];
   }

@@ -126,7 +126,7 @@ export const injectionMessages = {
     `Invalid provider${which ? ` ${which}` : ''}: ${problem}. Fix: ${fix}.`,
 
   invalidScope: (where: string, scope: unknown) =>
-    `${where}: scope ${JSON.stringify(scope) ?? String(scope)} is not a scope. Fix: use ${SCOPES}.`,
+    `${where}: scope ${typeof scope === 'string' ? JSON.stringify(scope) : describeThrown(scope)} is not a scope. Fix: use ${SCOPES}.`,
 
   injectNotOnConstructor: (owner: string, member: string, index: number) =>
     `@Inject() on parameter #${index} of ${owner}.${member}: only constructor parameters are injected. ` +

@@ -41,7 +41,7 @@ describe('Container provider and decorator validation', () => {
       `Provider for "A": scope "global" is not a scope. Fix: use 'singleton', 'transient' or 'request'.`,
     ]);
     expect(errorLines(register({ provide: 'A', useClass: new Greeter() }))).toEqual([
-      `Invalid provider for "A": useClass is [object Object], not a class. Fix: pass the class itself, not an instance.`,
+      `Invalid provider for "A": useClass is Greeter {}, not a class. Fix: pass the class itself, not an instance.`,
     ]);
     expect(errorLines(register({ provide: 'A', useValue: 1, inject: [] }))).toEqual([
       `Invalid provider for "A": inject is only read with useFactory. Fix: remove inject, or use useFactory.`,
@@ -78,6 +78,13 @@ describe('Container provider and decorator validation', () => {
       expect(() => Inject(odd as never)(Target, undefined, 0)).toThrow(InjectionError);
       expect(() => Inject(odd as never)(Target, undefined, 0)).toThrow(/^@Inject\(.*\) on parameter #0 of Target's constructor: a token is a class, a string, a symbol or a Token\./);
     }
+    // Providers whose reading throws, or whose fields cannot be printed: InjectionErrors that say so.
+    const throwing = { provide: 'Config', get useValue(): unknown { throw new Error('the getter threw'); } };
+    expect(() => new Container([throwing as never])).toThrow(InjectionError);
+    expect(() => new Container([throwing as never])).toThrow(/^Invalid provider: reading it threw Error: the getter threw\. Fix: /);
+    expect(() => new Container([{ provide: 'X', useClass: Object.create(null) } as never])).toThrow(/useClass is \[Object: null prototype\] \{\}, not a class/);
+    expect(() => new Container([{ provide: 'X', useValue: 1, scope: 1n } as never])).toThrow(/scope 1 is not a scope/);
+    expect(() => new Container([Object.create(null) as never])).toThrow(InjectionError);
     expect(errorLines(() => Inject('X')(Target.prototype, 'method', 0))).toEqual([
       `@Inject() on parameter #0 of Target.method: only constructor parameters are injected. ` +
         `Fix: take the dependency in Target's constructor.`,
