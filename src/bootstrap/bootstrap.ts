@@ -3,9 +3,8 @@ import { Container } from '../container';
 import { ConfigurationError } from '../errors/errors';
 import { messages } from '../errors/messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
-import { overrideTransport } from '../decorators/class-decorator.factory';
+import { servedDefinition } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
-import { maxLineLengthOf, withLineLimit } from '../framing/framers';
 import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
 import { startStrategy } from './strategies';
@@ -31,12 +30,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
   const list = Array.isArray(handlers) ? handlers : [handlers];
   if (startedWhileWorkerLoads()) throw refuseStartInWorker(new ConfigurationError(messages.serverInWorker(list.map((h) => h.name).join(', '))));
   checkBootstrapOptions(list.map((h) => h?.name ?? String(h)).join(', '), options);
-  const definitions: HandlerDefinition[] = list.map((h) => {
-    const def = explore(h);
-    const transport = overrideTransport(def.handler, def.transport, options.transport);
-    const framing = withLineLimit(def.framing, maxLineLengthOf(transport));
-    return { ...def, transport, ...(framing ? { framing } : {}) };
-  });
+  const definitions: HandlerDefinition[] = list.map((h) => servedDefinition(explore(h), options.transport));
   const container = new Container(options.providers ?? []);
   for (const def of definitions) {
     // A handler is built anew for every request, even when it is marked @Injectable() (a singleton by default).

@@ -4,7 +4,8 @@
  * what they were given, then record one definition through `metadata/reflection`; nothing else.
  */
 import { className, configurationMessages as messages, memberName } from '../errors/configuration.messages';
-import type { ConcurrencyDefinition, TransportDefinition } from '../metadata/definition';
+import type { ConcurrencyDefinition, HandlerDefinition, TransportDefinition } from '../metadata/definition';
+import { maxLineLengthOf, withLineLimit } from '../framing/framers';
 import { addConcurrency, addTransport } from '../metadata/reflection';
 import { callerFile } from '../metadata/source-location';
 import { ArgumentHelp, checkOptions, DecorationSite, fail, OptionRule, rejectStandardDecorators } from './options.validation';
@@ -46,6 +47,17 @@ function definitionFor<O, D>(spec: ClassDecoratorSpec<O, D>, cls: Function, give
 
 /** Each transport decorator's spec by the kind it defines, so run-time overrides are checked by the same rules. */
 const transportSpecs = new Map<TransportDefinition['kind'], TransportSpec<unknown>>();
+
+/**
+ * `def` as a server runs it: its transport with `overrides` (overrideTransport()), and a line framer without a
+ * maxLength of its own bounded by that transport's `limits.maxLineLength` (withLineLimit()). What bootstrap() and
+ * TestServer.create() serve; a worker applies the line limit to its own copy from the reader settings it is sent.
+ */
+export function servedDefinition(def: HandlerDefinition, overrides: object | undefined, from = 'bootstrap()'): HandlerDefinition {
+  const transport = overrideTransport(def.handler, def.transport, overrides, from);
+  const framing = withLineLimit(def.framing, maxLineLengthOf(transport));
+  return { ...def, transport, ...(framing ? { framing } : {}) };
+}
 
 /**
  * The transport of `def` with `overrides` (bootstrap's `transport` option) laid over the decorator's options,

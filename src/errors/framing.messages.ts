@@ -2,6 +2,7 @@
  * Message builders for the framers of `@Framing` (FramingError, FrameTooLongError) and for replies a
  * framer cannot encode. Each names the framer, what was wrong and one fix.
  */
+import { isThenable } from '../lifecycle/resolved';
 
 /** At most this many characters of a client's bad input are quoted in a message. */
 const QUOTE = 60;
@@ -74,7 +75,7 @@ export const framingMessages = {
     `Fix: make end() a method that returns an array of the messages still held (empty when none), or leave it out.`,
   /** A user framer factory built no framer (null, a promise, an object without decode() and encode()). */
   badFactoryResult: (framer: string, value: unknown) =>
-    `@Framing(${framer}): the factory returned ${value === null ? 'null' : isThenableValue(value) ? 'a Promise (an async factory?)' : typeof value === 'object' ? 'an object without decode() and encode() methods' : typeof value}, not a Framer (a bug of the factory, not the client's). ` +
+    `@Framing(${framer}): the factory returned ${value === null ? 'null' : isThenable(value) ? 'a Promise (an async factory?)' : typeof value === 'object' ? 'an object without decode() and encode() methods' : typeof value}, not a Framer (a bug of the factory, not the client's). ` +
     `Fix: return, synchronously, an object with decode(chunk) and encode(message) methods (a new one for each connection).`,
   badEncode: (framer: string, value: unknown) =>
     `@Framing(${framer}): encode() returned ${value === null ? 'null' : typeof value}, not a Buffer, Uint8Array or string (a bug of the framer). ` +
@@ -91,7 +92,3 @@ export const framingMessages = {
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
     `Fix: return a string or a Buffer (or undefined for no reply).`,
 };
-
-function isThenableValue(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}

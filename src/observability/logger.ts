@@ -1,4 +1,5 @@
 import { cutText, describeBriefly } from '../errors/thrown';
+import { isThenable } from '../lifecycle/resolved';
 
 /**
  * Where sockserve writes what it has to say. One call is one message, without a trailing newline.
@@ -42,10 +43,6 @@ export interface LevelledLogger {
 }
 
 const noop = (): void => undefined;
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-}
 
 /**
  * Wraps a user's logger so that every level can be called; the same logger gives the same wrapper. A method that

@@ -10,9 +10,8 @@ import { Container, Provider } from '../container';
 import { show } from '../errors/configuration.messages';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../errors/errors';
 import { messages } from '../errors/messages';
-import { overrideTransport } from '../decorators/class-decorator.factory';
+import { servedDefinition } from '../decorators/class-decorator.factory';
 import { explore } from '../explorer/explorer';
-import { maxLineLengthOf, withLineLimit } from '../framing/framers';
 import { type Logger, resolveLogger } from '../observability/logger';
 import type { HandlerClass, HandlerDefinition, TransportDefinition } from '../metadata/definition';
 import { isStreamTransport } from '../metadata/definition';
@@ -339,11 +338,8 @@ export class TestServer {
    * need not cross to workers (bootstrap() checks that for `@Threading`/`@Forking` handlers; this does not).
    */
   static async create(handler: HandlerClass, options: TestServerOptions = {}): Promise<TestServer> {
-    const found = explore(handler);
     // Validated by the decorator's own rules, as bootstrap()'s transport option is (API.md §2, §13).
-    const transport = overrideTransport(found.handler, found.transport, options.transport, 'TestServer.create()');
-    const framing = withLineLimit(found.framing, maxLineLengthOf(transport));
-    const def: HandlerDefinition = { ...found, transport, ...(framing ? { framing } : {}) };
+    const def: HandlerDefinition = servedDefinition(explore(handler), options.transport, 'TestServer.create()');
     const container = new Container(options.providers ?? []);
     container.register({ provide: def.handler, useClass: def.handler as new (...args: any[]) => unknown, scope: 'transient' });
     container.validate(def.handler);

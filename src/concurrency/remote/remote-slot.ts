@@ -262,6 +262,7 @@ export abstract class RemoteSlot {
     private readonly onDeath: (slot: RemoteSlot) => void,
     private readonly heartbeatTimeout: number,
   ) {
+    this.quietAfterMs = Math.max(2 * reportPeriodMs(heartbeatTimeout), (heartbeatTimeout * 1000) / 2);
     this.ready = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.ready.catch(() => undefined);
     // Until it is ready no heartbeat is watched: a worker whose module's start-up code blocks or never settles
@@ -405,8 +406,11 @@ export abstract class RemoteSlot {
    * clock, so that a main thread held up itself finds no worker quiet.
    */
   quietSince(freshest: number): boolean {
-    return this.started && freshest - this.heardAt > Math.max(2 * reportPeriodMs(this.heartbeatTimeout), (this.heartbeatTimeout * 1000) / 2);
+    return this.started && freshest - this.heardAt > this.quietAfterMs;
   }
+
+  /** Milliseconds of silence past which quietSince() says yes: half the heartbeatTimeout, two report periods at least. */
+  private readonly quietAfterMs: number;
 
   /** The watchdog ended it: the heartbeatTimeout (seconds) it did not answer within; undefined otherwise. */
   get unresponsive(): number | undefined {
