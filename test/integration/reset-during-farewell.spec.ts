@@ -12,6 +12,7 @@ import { SerialFarewell, ThreadFarewell } from '../fixtures/farewell-handlers';
 import { servingInTests } from '../helpers/serving';
 import { eventually } from '../helpers/eventually';
 import { within } from '../helpers/clients';
+import { memoryLogger } from '../helpers/memory-logger';
 
 describe.each([
   { mode: 'serial', handler: SerialFarewell },
@@ -20,8 +21,7 @@ describe.each([
   const serve = servingInTests<Server>();
 
   test('is one client error, logged in one warn line, not a handler error', async () => {
-    const lines: string[] = [];
-    const logger = { error: (m: string) => lines.push(`error: ${m}`), warn: (m: string) => lines.push(`warn: ${m}`), info: () => undefined, debug: () => undefined };
+    const logger = memoryLogger();
     const server = serve(await bootstrap(handler, { logger }));
     const { port } = server.serverAddress as { port: number };
     await within(5000, 'the first bytes of the reply', new Promise<void>((resolve) => {
@@ -34,8 +34,8 @@ describe.each([
     }));
     await eventually('the request to end', () => server.stats().clientErrors + server.stats().errors > 0 && server.stats().active === 0, 10000);
     expect(server.stats()).toMatchObject({ clientErrors: 1, errors: 0 });
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^warn: /);
-    expect(lines[0]).toMatch(/ECONNRESET|EPIPE/);
+    expect(logger.lines.error).toEqual([]);
+    expect(logger.lines.warn).toHaveLength(1);
+    expect(logger.lines.warn[0]).toMatch(/ECONNRESET|EPIPE/);
   }, 20000);
 });
