@@ -41,6 +41,8 @@ describe('accepting without file descriptors (EMFILE)', () => {
       expect(dropped).toEqual(['', '', '']); // accepted by libuv and closed at once: nothing served
       child.stdin!.write('go\n');
       const code = await within(30000, 'the server to finish', exited);
+      // A server that failed (a bound of its own passed) printed why but none of its log lines: say what it printed.
+      if (code !== 0) throw new Error(`the server exited with ${code}:\n${out}`);
       const lines = out.split('\n');
       expect(lines.filter((l) => l.startsWith('log error'))).toEqual([
         expect.stringMatching(new RegExp(`^log error ${name}: accepting on 127\\.0\\.0\\.1:\\d+ fails \\(EMFILE: out of file descriptors\\)`)),
