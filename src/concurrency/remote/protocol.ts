@@ -260,6 +260,12 @@ export interface WorkerSpec {
    * before it reports the error without it, as the server's process does (HandlerWiring.handleError).
    */
   shutdownTimeout?: number | null;
+  /**
+   * A thread's: Int32Array cell 0 holds the id of the last datagram it took from its port (Atomics.store before
+   * its handler runs), so the datagrams still queued on the port when the thread dies are placed on another
+   * worker (RemoteSlot.onExit), not lost with it (hostile run: 6 of 100 behind a handler that blocked its loop).
+   */
+  datagramsTaken?: SharedArrayBuffer;
 }
 
 export function serializeError(err: unknown, depth = 0): SerializedError {

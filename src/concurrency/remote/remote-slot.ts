@@ -697,6 +697,14 @@ export abstract class RemoteSlot {
     if (this.started && !this.dead) this.post({ t: 'events', wanted });
   }
 
+  /**
+   * The id of the last datagram the worker took to serve (ids grow in the order they were posted), or Infinity
+   * where the worker does not say (a child): a datagram past it was still on its way when the worker died.
+   */
+  protected lastDatagramTaken(): number {
+    return Infinity;
+  }
+
   /** The worker could not even be started: no message and no exit will follow. */
   protected startFailed(err: Error): void {
     this.dead = true;
@@ -722,7 +730,15 @@ export abstract class RemoteSlot {
     // Sockets that lingered there closed with it.
     for (const { server, request } of this.lingering.values()) server.workerSocketClosed?.(request);
     this.lingering.clear();
+    // Datagrams it never took (queued behind a handler that blocked its loop, say) go to another worker, as a
+    // connection never taken does (NotTakenError), unless the pool ended it on purpose (close, shutdown's timeout).
+    const takenUpTo = this.endReason === undefined ? this.lastDatagramTaken() : Infinity;
     for (const running of [...this.running.values()]) {
+      if (running.id > takenUpTo && Array.isArray(running.request)) {
+        this.running.delete(running.id);
+        running.reject?.(new NotTakenError());
+        continue;
+      }
       // A datagram whose reply went ahead of its request scope's disposal ('reply'): its reply is not lost.
       const error = !isDatagram(running.request) ? crash : running.replying || running.replied !== undefined ? this.crashError(detail, 'replied') : datagramCrash;
       // A datagram a child read from the shared socket and died with: no `done` brings its bytes, so its

@@ -28,7 +28,7 @@ export class ThreadSlot extends RemoteSlot {
     // Each thread's own young generation, by default a small one (young-generation.ts).
     const young = workerYoungGenerationMb(resourceLimits);
     const limits = young !== undefined ? { ...resourceLimits, maxYoungGenerationSizeMb: young } : resourceLimits;
-    this.worker = startThread(launch.file, launch.execArgv, { workerData: spec, ...(limits ? { resourceLimits: limits } : {}) });
+    this.worker = startThread(launch.file, launch.execArgv, { workerData: { ...spec, datagramsTaken: this.taken.buffer }, ...(limits ? { resourceLimits: limits } : {}) });
     this.threadId = this.worker.threadId;
     this.batch = new MessageBatch<ToWorker>(
       (msg, transfer) => !this.dead && this.worker.postMessage(msg, transfer),
@@ -45,6 +45,13 @@ export class ThreadSlot extends RemoteSlot {
       this.threadExited = true;
       this.onExit(this.terminated ? 'was terminated' : `exited with code ${code}`, this.terminated ? {} : { code });
     });
+  }
+
+  /** Cell 0: the id of the last datagram the thread took from its port (WorkerSpec.datagramsTaken). */
+  private readonly taken = new Int32Array(new SharedArrayBuffer(4));
+
+  protected override lastDatagramTaken(): number {
+    return Atomics.load(this.taken, 0);
   }
 
   /** The thread's 'exit' has come. */
