@@ -431,6 +431,9 @@ export class MessageConnection implements MessageChannel {
     try {
       decoded = this.codec().decode(chunk);
       if (!Array.isArray(decoded)) throw new TypeError(messages.badDecode(this.framing.name, 'decode()', decoded)); // the framer's bug, not the client's
+      // A user framer's array copied here, as end()'s is: one whose elements throw when read (a Proxy) threw from
+      // this listener, which ended the process (hostile run). The built-in framers' arrays are their own.
+      if (this.framing.checkMessages && decoded.length > 0) decoded = decoded.slice();
     } catch (err) {
       // Reading stops now; the messages decoded before the bad input are still handled and answered.
       this.endWith(err, true);

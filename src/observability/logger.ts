@@ -82,7 +82,7 @@ export function levelled(logger: Logger): LevelledLogger {
       depth++;
       try {
         const result: unknown = method.call(logger, message);
-        if (isThenable(result)) result.then(undefined, (err: unknown) => fallBack(level, message, err));
+        if (isThenable(result)) Promise.resolve(result).then(undefined, (err: unknown) => fallBack(level, message, err));
       } catch (err) {
         fallBack(level, message, err);
       } finally {

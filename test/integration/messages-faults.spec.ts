@@ -501,6 +501,58 @@ describe('@OnMessage: a thenable whose then() throws', () => {
   });
 });
 
+describe('@OnMessage: a reply whose `then` getter throws (a strict Proxy), and a user framer whose decoded array throws when read', () => {
+  /** A strict Proxy, as config and validation libraries make: reading a property it lacks throws. */
+  const strict = (o: object): object => new Proxy(o, {
+    get(target, key) {
+      if (key in target || typeof key === 'symbol') return (target as Record<PropertyKey, unknown>)[key];
+      throw new Error(`unknown property ${String(key)}`);
+    },
+  });
+  @TcpServer(0) @Framing('json-lines') @Concurrent()
+  class StrictReply {
+    @OnMessage() on(m: number): unknown { return m === 2 ? strict({ ok: m }) : { ok: m }; }
+    @HandleError() err(e: unknown) { strictSeen.push(e); }
+  }
+  @TcpServer(0) @Framing('json-lines', { concurrency: 2 }) @Concurrent()
+  class StrictAfterAsync {
+    @OnMessage() on(m: number): unknown { return m === 1 ? new Promise((r) => setTimeout(() => r({ ok: 1 }), 50)) : strict({ ok: m }); }
+    @HandleError() err(e: unknown) { strictSeen.push(e); }
+  }
+  /** Splits on `;` and hands back a Proxy of the array whose second element throws when read. */
+  class TrappedFramer implements Framer {
+    decode(chunk: Buffer): unknown[] {
+      const parts = chunk.toString().split(';').filter(Boolean);
+      return new Proxy(parts, { get: (t, k) => { if (k === '1') throw new Error('framer bug: element 1'); return (t as unknown as Record<PropertyKey, unknown>)[k]; } });
+    }
+    encode(reply: unknown): Buffer { return Buffer.from(`${String(reply)};`); }
+  }
+  @TcpServer(0) @Framing(() => new TrappedFramer()) @Concurrent()
+  class Trapped {
+    @OnMessage() on(m: string) { return `ok ${m}`; }
+    @HandleError() err(e: unknown) { strictSeen.push(e); }
+  }
+  const strictSeen: unknown[] = [];
+  beforeEach(() => (strictSeen.length = 0));
+
+  test.each([
+    ['synchronous', StrictReply, '1\n2\n3\n', '{"ok":1}\n', 'unknown property then'],
+    ['after an async call (concurrency 2)', StrictAfterAsync, '1\n2\n', '{"ok":1}\n', 'unknown property then'],
+    ['a user framer', Trapped, 'a;b;', '', 'framer bug: element 1'],
+  ] as const)('%s: that connection\'s error through @HandleError, the server serving on (the process died)', async (_what, Handler, input, reply, error) => {
+    const s = serve(await bootstrap(Handler as new () => object, { logger: memoryLogger() }));
+    const c = await connect(tcp(s));
+    const got = readUntilClose(c);
+    c.write(input);
+    expect(await got).toBe(reply);
+    expect(strictSeen.map((e) => (e as Error).message)).toEqual([error]);
+    const d = await connect(tcp(s));
+    const again = readUntilClose(d);
+    d.end(Handler === Trapped ? 'z;' : '1\n');
+    expect(await again).toBe(Handler === Trapped ? 'ok z;' : '{"ok":1}\n');
+  });
+});
+
 describe('@OnMessage: a user framer\'s message longer than maxLength that arrives whole in one chunk', () => {
   @TcpServer(0) @Framing(NulFramer, { maxLength: 100 }) @Concurrent()
   class Nul {
