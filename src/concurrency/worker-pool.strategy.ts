@@ -613,7 +613,15 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // A worker quiet for half its heartbeatTimeout while another speaks has a blocked event loop (or one long
     // synchronous task): no new work while another worker can take it (RemoteSlot.quietSince()); shared last.
     let freshest = 0;
-    for (const slot of this.slots) if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
+    let serving = 0;
+    for (const slot of this.slots) {
+      if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
+      if (!slot.retiring && !slot.dead) serving++;
+    }
+    // Above warm, idle workers are taken last-used first, so that those not needed idle out (armIdleTimer): in
+    // turn, a health check a second kept every worker of a grown pool alive (new user behind HAProxy: 8 threads
+    // and their descriptors for as long as the checks came).
+    const lifo = serving > this.warm;
     let anyLiveQuiet = false;
     for (const slot of this.slots) {
       if (slot.dead || slot.leaving) continue;
@@ -627,8 +635,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         anyLiveQuiet = quiet;
       }
       if (slot.retiring || quiet) continue;
-      if (!best || lessLoaded(slot, best)) best = slot;
-      if (slot.started && (!bestStarted || lessLoaded(slot, bestStarted))) bestStarted = slot;
+      if (!best || lessLoaded(slot, best, lifo)) best = slot;
+      if (slot.started && (!bestStarted || lessLoaded(slot, bestStarted, lifo))) bestStarted = slot;
     }
     // A worker still starting has the fewest connections, but may never be ready (its module's start-up hangs,
     // until the start bound): connections go to a started worker with room first (hostile run: half of them
@@ -1197,6 +1205,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
  * Fewer open connections first; between equals, the one given one longest ago (round robin, as Node's cluster
  * and nginx spread): the first worker took every connection of a client that opened them one after another.
  */
-function lessLoaded(slot: RemoteSlot, than: RemoteSlot): boolean {
-  return slot.load < than.load || (slot.load === than.load && slot.lastPicked < than.lastPicked);
+/**
+ * Fewer connections; between equals, the one picked longest ago (spread), or, between idle ones with
+ * `idleLifo`, the one picked last (the others idle out).
+ */
+function lessLoaded(slot: RemoteSlot, than: RemoteSlot, idleLifo = false): boolean {
+  if (slot.load !== than.load) return slot.load < than.load;
+  return idleLifo && slot.load === 0 ? slot.lastPicked > than.lastPicked : slot.lastPicked < than.lastPicked;
 }

@@ -219,6 +219,25 @@ describe('@Threading faults and pool', () => {
     expect(threads.has(survivor)).toBe(true); // one of the three, not a fresh thread spawned after retiring them all
   });
 
+  test('threads above the warm count retire while short connections keep coming: idle threads are taken last-used first, not in turn', async () => {
+    const s = await start(ElasticTcp);
+    const clients = await Promise.all([1, 2, 3].map(() => within(5000, 'connect', connect(target(s)))));
+    try {
+      const replies = clients.map((c) => within(10000, 'reply', readToEnd(c)));
+      clients.forEach((c) => c.write('hold\n'));
+      await until(() => s.stats().active === 3, 5000);
+      clients.forEach((c) => c.end('go\n'));
+      await Promise.all(replies);
+    } finally {
+      clients.forEach((c) => c.destroy());
+    }
+    // One short connection after another (a load balancer's health checks, faster than workerIdleTimeout 0.2 s
+    // for each thread in turn): given in turn, every thread stayed busy enough never to idle out.
+    const t0 = Date.now();
+    while (s.stats().workers.length > 1 && Date.now() - t0 < 5000) expect(await ask(s, 'check\n')).toMatch(/^Thread-\d+: check!$/);
+    expect(s.stats().workers.length).toBe(1);
+  });
+
   test('close() while connections run in the thread: one whose reads end at the close ends as in the server\'s process; one that never returns is a routine RequestTimeoutError; serveForever returns', async () => {
     const recorded = recordEvents(); // before the start: workers are told at once that request.end is wanted
     const s = await start(SingleThreadTcp);
