@@ -9,7 +9,7 @@ import type { HandlerClass, HandlerDefinition } from '../metadata/definition';
 import { assembleServer } from './assemble';
 import { startStrategy } from './strategies';
 import type { BootstrapOptions } from './options';
-import { checkBootstrapOptions } from './options.validation';
+import { checkBootstrapOptions, secondsLikeMilliseconds } from './options.validation';
 import { Server } from './server';
 
 /**
@@ -60,6 +60,7 @@ export async function bootstrap(handlers: HandlerClass | HandlerClass[], options
     servers.forEach((s, i) => {
       s.announced = true;
       s.logger.info(messages.listening(s.handlerName, s.describeAddress(), definitions[i].concurrency.kind));
+      for (const [option, value] of secondsLikeMilliseconds(definitions[i], options)) s.logger.warn(messages.secondsLikeMilliseconds(s.handlerName, option, value));
     });
   } catch (err) {
     open = servers.length;

@@ -7,6 +7,8 @@
 import { configurationMessages as messages, OptionText } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
 import { positiveNumber } from '../decorators/options.validation';
+import type { HandlerDefinition } from '../metadata/definition';
+import type { BootstrapOptions } from './options';
 
 /** A finite number of seconds, 0 included. */
 const seconds = (value: unknown): boolean => value === 0 || positiveNumber(value);
@@ -66,4 +68,20 @@ export function checkBootstrapOptions(handlers: string, options: unknown): void 
     if (rule === undefined) throw new ConfigurationError(messages.bootstrapUnknownOption(handlers, name, KNOWN));
     if (value !== undefined && !rule.valid(value)) throw new ConfigurationError(messages.bootstrapBadOption(handlers, name, value, rule.text));
   }
+}
+
+/**
+ * The timeouts of `def` and `options` that read as milliseconds written where seconds are meant: 1000 or more and
+ * a whole number of thousands (`lineTimeout: 30000`, 8.3 hours, for 30 s). Valid, so no error: bootstrap() logs a
+ * warning for each (two new users set one so; it held clients for hours, unsaid). `[option, value]` pairs.
+ */
+export function secondsLikeMilliseconds(def: HandlerDefinition, options: BootstrapOptions): Array<[string, number]> {
+  const edge = def.transport.options as { limits?: { lineTimeout?: unknown } };
+  const pool = 'options' in def.concurrency ? (def.concurrency.options as { workerIdleTimeout?: unknown }) : {};
+  const candidates: Array<[string, unknown]> = [
+    ['timeout', options.timeout], ['requestTimeout', options.requestTimeout], ['shutdownTimeout', options.shutdownTimeout],
+    ['heartbeatTimeout', options.heartbeatTimeout], ['drainDelay', options.drainDelay],
+    ['limits.lineTimeout', edge.limits?.lineTimeout], ['workerIdleTimeout', pool.workerIdleTimeout],
+  ];
+  return candidates.filter((c): c is [string, number] => typeof c[1] === 'number' && c[1] >= 1000 && c[1] % 1000 === 0 && Number.isFinite(c[1]));
 }

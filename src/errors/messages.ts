@@ -221,6 +221,8 @@ export const messages = {
   acceptRecovered: (owner: string, address: string, failures: number, ms: number) =>
     `${owner}: accepting on ${address} again after ${(ms / 1000).toFixed(1)} s out of file descriptors (${failures} accept failures counted).`,
   listening: (owner: string, address: string, mode: string) => `${owner}: listening on ${address} (${mode})`,
+  secondsLikeMilliseconds: (owner: string, option: string, value: number) =>
+    `${owner}: ${option} is ${value} seconds (${value >= 7200 ? `${+(value / 3600).toFixed(1)} hours` : `${+(value / 60).toFixed(1)} minutes`}): sockserve's timeouts are in seconds, as Python's socketserver's, not milliseconds as Node's. If you meant ${value} ms, write ${value / 1000}.`,
   signalCloseFailed: (owner: string, signal: string, error: unknown) =>
     `${owner}: ${signal}: closing failed (the process exits with code 1):\n  ` +
     `${indent(describeThrown(error))}\n` +

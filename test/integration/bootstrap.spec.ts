@@ -6,6 +6,8 @@ import {
   ServiceActions, Setup, StreamRequest, TcpServer, UdpServer, UnixDatagramServer, UnixStreamServer, Verify,
   ClientAddress, ConfigurationError,
 } from '../../src';
+import { secondsLikeMilliseconds } from '../../src/bootstrap/options.validation';
+import { memoryLogger } from '../helpers/memory-logger';
 import { TCPServer } from '../../src/classic';
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
@@ -438,6 +440,20 @@ describe('bootstrap features', () => {
       logger: { error: () => undefined }, handleSignals: false, drainDelay: 0, serverClass: undefined,
     });
     await s.close();
+  });
+
+  test('timeouts that read as milliseconds (1000 or more, whole thousands) are taken as seconds, with a warning each; others are not warned of', async () => {
+    @TcpServer({ port: 0, limits: { lineTimeout: 30000 } }) @Concurrent()
+    class Millis { @Handle() h() { return undefined; } }
+    const logger = memoryLogger();
+    servers.push(await bootstrap(Millis, { logger, requestTimeout: 5000, shutdownTimeout: 3600, drainDelay: 2 }));
+    expect(logger.lines.warn).toEqual([
+      "Millis: requestTimeout is 5000 seconds (83.3 minutes): sockserve's timeouts are in seconds, as Python's socketserver's, not milliseconds as Node's. If you meant 5000 ms, write 5.",
+      expect.stringMatching(/^Millis: limits\.lineTimeout is 30000 seconds \(8\.3 hours\): .* If you meant 30000 ms, write 30\.$/),
+    ]);
+    // A pool's workerIdleTimeout too.
+    const pooled = { transport: { kind: 'tcp', options: {} }, concurrency: { kind: 'threading', options: { workerIdleTimeout: 60000 } } };
+    expect(secondsLikeMilliseconds(pooled as never, { heartbeatTimeout: 90 })).toEqual([['workerIdleTimeout', 60000]]);
   });
 
   test('bootstrap([A, B]) starts several servers that share one container', async () => {
