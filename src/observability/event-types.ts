@@ -68,6 +68,11 @@ export interface RequestEndFields {
   bytesIn: number;
   /** Bytes the request wrote. */
   bytesOut: number;
+  /**
+   * `true` when the request ran on a PROXY v2 `LOCAL` connection: the load balancer's own health check (HAProxy's
+   * `tcp-check` with `send-proxy-v2`), also counted in `stats().healthChecks`. Absent otherwise.
+   */
+  healthCheck?: true;
 }
 
 /**

@@ -5,6 +5,7 @@ import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels'
 import { isHealthCheck, isHealthCheckOn } from './health-check';
 import { workerDuration, workerOf } from './connection-bytes';
 import type { WorkerEventBuffer } from './worker-report';
+import { isLocalCheck } from '../transports/connection-stamps';
 
 /**
  * Publishing sockserve's events (channels.ts has the names and payloads). Each function first checks
@@ -118,6 +119,9 @@ export function traceRequest(
     if (connection) unended.delete(connection);
     const [bytesIn, bytesOut] = bytes();
     const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
+    // A PROXY v2 LOCAL connection is the balancer's own check, whose line the handler answered: said, so that a
+    // subscriber counting requests can leave it out (new user: one phantom request a check, per backend).
+    if (connection && isLocalCheck(connection)) payload.healthCheck = true;
     if (error !== undefined) payload.error = error;
     if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish({ server, ...payload });
     if (forwarding()) {

@@ -50,7 +50,7 @@ const DECLARED = {
   'sockserve:connection.open': ['server', 'clientAddress'],
   'sockserve:connection.close': ['server', 'workerId', 'clientAddress', 'durationMs', 'bytesIn', 'bytesOut'],
   'sockserve:request.start': ['server', 'clientAddress'],
-  'sockserve:request.end': ['server', 'workerId', 'clientAddress', 'durationMs', 'bytesIn', 'bytesOut', 'error'],
+  'sockserve:request.end': ['server', 'workerId', 'clientAddress', 'durationMs', 'bytesIn', 'bytesOut', 'healthCheck', 'error'],
   'sockserve:message': ['server', 'clientAddress'],
   'sockserve:worker.start': ['server', 'workerId', 'pid', 'threadId'],
   'sockserve:worker.exit': ['server', 'workerId', 'pid', 'threadId', 'code', 'signal', 'reason'],
