@@ -72,8 +72,8 @@ export class MessageRequest<Out = unknown> {
    * Writes `message` now, framed as a reply (a push, a greeting), without waiting for a message; on a datagram
    * it joins the one reply datagram. `undefined` sends nothing; so does a connection reset or already closed.
    * From `@Finish` (the messages are over, the connection not closed yet) it goes out before the close: a
-   * farewell. A reply the framer cannot encode (its `encode` threw) ends the connection through `@HandleError`
-   * (from `@Finish`: `send()` throws it).
+   * farewell. A message the framer cannot encode (its `encode` threw) is never thrown at the caller: it ends the
+   * connection through `@HandleError` and `send()` returns false; from `@Finish` it is dropped, false.
    *
    * Returns, as Node's `socket.write()` does, whether more may be sent now: false once the bytes the client has
    * not taken reach the socket's high-water mark (16 KiB by default), or the connection has ended; then
