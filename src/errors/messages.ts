@@ -203,6 +203,16 @@ export const messages = {
     `The error it was given:\n${original}\nThe error it threw:\n${failure}`,
   /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
+  /** A connection closed at once, over `limits.maxConnections` or `maxConnectionsPerClient`. */
+  refusedAtLimit: (owner: string, client: ClientAddress, limits: { maxConnections?: number; maxConnectionsPerClient?: number } | undefined) => {
+    const named = [
+      limits?.maxConnections !== undefined ? `limits.maxConnections (${limits.maxConnections})` : undefined,
+      limits?.maxConnectionsPerClient !== undefined ? `limits.maxConnectionsPerClient (${limits.maxConnectionsPerClient})` : undefined,
+    ].filter((n): n is string => n !== undefined);
+    return `${owner}: refused a connection from ${formatAddress(client)}: it was over ${named.length > 0 ? named.join(' or ') : 'a connection limit'}, so it was closed at once with nothing read. stats().rejected counts every one (at most one such line a second). Fix: raise the limit, or spread the clients (a load balancer's checks come from its own address).`;
+  },
+  refusedHeldBack: (owner: string, count: number) =>
+    `${owner}: ${count} more connection${count === 1 ? ' was' : 's were'} refused at a limit in the last second (stats().rejected counts every one).`,
   /** Routine lines past ROUTINE_LINES_PER_SECOND, held back (LineBudget). */
   clientErrorsHeldBack: (owner: string, count: number, perSecond: number, countedIn: string | undefined) =>
     `${owner}: ${count} more routine client error${count === 1 ? ' in the last second was' : 's in the last second were'} not logged (at most ` +

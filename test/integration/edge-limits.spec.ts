@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { memoryLogger } from '../helpers/memory-logger';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import {
@@ -119,7 +120,8 @@ describe.each([
   const serve = servingInTests<Server>();
 
   test('200 clients against maxConnections 10: the rest are accepted and closed at once, and open server sockets stay near 10', async () => {
-    const server = serve(await bootstrap(handler));
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(handler, { logger }));
     const target = endpoint(server);
     const { sockets: clients, gone } = await openMany(target, 200);
     try {
@@ -129,6 +131,13 @@ describe.each([
       const settled = serverSideEntries(target); // one reading for the check and its message
       if (settled.length > 12) throw new Error(`more than 12 server-side sockets 5 s after 190 refusals: ${explainServerSockets(target, settled)}`);
       expect(server.stats().rejected).toBe(190);
+      // Each refusal is said (it was only counted: a new user's balancer check was refused unexplained), at most one
+      // line a second, and the rest summed up each second.
+      const refusalLines = () => logger.lines.warn.filter((l) => /: refused a connection from 127\.0\.0\.1:\d+: it was over limits\.maxConnections \(10\), so it was closed at once/.test(l)).length;
+      const heldBack = () => logger.lines.warn.reduce((n, l) => n + Number(/: (\d+) more connections? (?:was|were) refused at a limit in the last second/.exec(l)?.[1] ?? 0), 0);
+      await eventually('every refusal logged or summed up', () => refusalLines() + heldBack() === 190, 5000, 50);
+      expect(refusalLines()).toBeGreaterThanOrEqual(1);
+      expect(refusalLines()).toBeLessThan(20);
       const held = clients.filter((c) => !gone.has(c));
       expect(held).toHaveLength(10);
       // The held connections are served; once they end, new clients are taken again.
