@@ -14,6 +14,8 @@ const STOPPED = Symbol('sockserve.readsStopped');
 export interface OtherReader {
   stopReading(): void;
   endShutdownGrace?(): boolean;
+  /** Bytes of a message the client has begun and not finished (0 when none). */
+  heldPartial?(): number;
 }
 type Registered = Duplex & { [READER]?: StreamReader; [OTHER]?: OtherReader; [STOPPED]?: true };
 
@@ -68,4 +70,14 @@ export function endShutdownGraceOf(socket: Duplex): boolean {
   const rfile = marked[READER]?.endShutdownGrace() ?? false;
   const other = marked[OTHER]?.endShutdownGrace?.() ?? false;
   return rfile || other;
+}
+
+/**
+ * Bytes of a line, `read(n)` body or message the client had begun sending on `socket` and not finished, that a
+ * read is waiting for the rest of (0 when none): such a request held shutdown, read whole within lineTimeout, and
+ * its error at shutdownTimeout blamed the handler (new user: a synchronous @OnMessage, and a client mid-line).
+ */
+export function partialHeldOn(socket: object): number {
+  const marked = socket as Registered;
+  return Math.max(marked[READER]?.heldPartial() ?? 0, marked[OTHER]?.heldPartial?.() ?? 0);
 }

@@ -1,7 +1,7 @@
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { edgeMessages } from '../errors/edge.messages';
-import { ConfigurationError } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError } from '../errors/errors';
 import { messages, opensslWords } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
 import { ConnectionLimiter } from '../transports/connection-limiter';
@@ -10,7 +10,7 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { classNameOf } from './class-name';
-import { endShutdownGraceOf, stopReaderOf } from './reader-registry';
+import { endShutdownGraceOf, partialHeldOn, stopReaderOf } from './reader-registry';
 import { workerOf } from '../observability/connection-bytes';
 import { destroyUndelivered } from '../transports/stream-writer';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
@@ -405,9 +405,16 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       // bytesOut then counts what the kernel took, not every byte written to a client that stopped reading.
       // One part-way through its PROXY header or TLS handshake (shutdownTimeout under shutdown's 1 s cut) ran no
       // hook: it was reported as a request still running, with the handler's Fix (hostile re-check).
-      destroyUndelivered(socket, (preambleWhen !== undefined ? preambleAbandonedError(socket, preambleWhen) : undefined) ?? reason);
+      destroyUndelivered(socket, (preambleWhen !== undefined ? preambleAbandonedError(socket, preambleWhen) : undefined) ?? midMessage(socket, preambleWhen) ?? reason);
     }
   }
+}
+
+/** shutdownTimeout's error for a connection whose client was part-way through a message (`when`: its seconds); else undefined. */
+function midMessage(socket: object, when: number | string | undefined): RequestTimeoutError | undefined {
+  if (typeof when !== 'number') return undefined;
+  const held = partialHeldOn(socket);
+  return held > 0 ? new RequestTimeoutError(messages.abandonedMidMessage(when, held)) : undefined;
 }
 
 /**

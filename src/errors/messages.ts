@@ -98,6 +98,11 @@ export const messages = {
       : `the request was still running ${seconds} s after shutdown began (shutdownTimeout), so its connection was ` +
         `closed and the handler abandoned. Fix: make the handler return when its reads end (they see EOF at ` +
         `shutdown), or raise shutdownTimeout.`,
+  /** shutdownTimeout ended a request whose client was part-way through a message (reader-registry's partialHeldOn). */
+  abandonedMidMessage: (seconds: number, bytes: number, mode?: string) =>
+    `the client was still sending a message ${seconds} s after shutdown began (shutdownTimeout): ${bytes} byte${bytes === 1 ? '' : 's'} of it ` +
+    `had come, not its end (a line's newline, the rest of a frame), so ${mode ? `the ${mode} worker was ended and ` : ''}its connection was closed. ` +
+    `A message begun before shutdown is read whole, within limits.lineTimeout. Fix: lower limits.lineTimeout (a client that trickles), or raise shutdownTimeout.`,
   unserved: (seconds: number, datagram = false) =>
     datagram
       ? `the datagram was received before shutdown began but still waited to be served ${seconds} s later ` +

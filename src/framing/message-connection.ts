@@ -934,6 +934,12 @@ export class MessageConnection implements MessageChannel {
    * is read as 0 from then on. It was read unguarded from the socket's data callback: the server's process (or
    * the worker, with every connection on it) died of it (hostile run).
    */
+  /** @internal Bytes of a message begun and not finished (the framer's count, else those fed since the last message). */
+  heldPartial(): number {
+    if (this.finished || this.inputEnded) return 0;
+    return this.partial() ?? this.sinceMessage;
+  }
+
   private partial(): number | undefined {
     const framer = this.framer;
     if (framer === undefined) return undefined;

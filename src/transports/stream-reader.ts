@@ -174,6 +174,11 @@ export class StreamReader implements AsyncIterable<Buffer> {
     this.notify();
   }
 
+  /** @internal Bytes buffered while a read waits for the rest of them (half a line, part of read(n)'s body); else 0. */
+  heldPartial(): number {
+    return this.wakeResolve !== undefined ? this.buffer.length : 0;
+  }
+
   /**
    * @internal shutdownTimeout passed during shutdown's first-request grace: the grace ends now, and a read
    * waiting in it sees EOF. Returns true when a read was waiting in it (the connection had sent nothing).

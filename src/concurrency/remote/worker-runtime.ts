@@ -4,7 +4,7 @@ import type * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { finished } from 'node:stream';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { endShutdownGraceOf, stopReaderOf } from '../../classic/reader-registry';
+import { endShutdownGraceOf, partialHeldOn, stopReaderOf } from '../../classic/reader-registry';
 import { ClientAddress, clientNamedBy, toServerAddress } from '../../transports/address';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../../transports/lingering-close';
 import { BufferWriter, deliveredBytes, destroyUndelivered, markClosedByServer } from '../../transports/stream-writer';
@@ -365,13 +365,17 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     const carriers = [conn.secure, conn.socket, conn.duplex, reply];
     const inPreamble = preambleClosed(conn, why);
     const verifying = why !== undefined && inPreamble === undefined && carriers.some(verifyingOn);
+    // A client part-way through a message: its bytes, not the handler, held the request (as stream-servers.ts says it).
+    const held = why === 'shutdownTimeout' ? Math.max(0, ...[conn.secure, conn.socket, conn.duplex].map((c) => (c ? partialHeldOn(c) : 0))) : 0;
     const error = state.ahead !== undefined && replied !== undefined
       ? replied
       : inPreamble !== undefined
         ? serializeError(inPreamble)
         : verifying
           ? serializeError(new RequestTimeoutError(messages.verifyAbandoned(why!, conn.socket === undefined && conn.duplex === undefined)))
-          : given;
+          : held > 0
+            ? serializeError(new RequestTimeoutError(messages.abandonedMidMessage(spec.shutdownTimeout ?? 0, held, isMainThread ? 'forking' : 'threading')))
+            : given;
     state.abandoned = true;
     const { id, ending, replyHere } = state;
     // An owned socket is closed first, so that its bytes out are what the kernel took, not all the handler wrote

@@ -1,0 +1,39 @@
+/**
+ * A client part-way through a line when shutdown began holds its request (a message begun is read whole, within
+ * lineTimeout): at shutdownTimeout its error says so, with the bytes that had come, not "the request was still
+ * running… make the handler return" (new user: a synchronous @OnMessage, whose handler had nothing to return from).
+ */
+import 'reflect-metadata';
+import { bootstrap, Server } from '../../src';
+import { MidMessageChildRfile, MidMessageLines, MidMessageThreadLines } from '../fixtures/mid-message-handlers';
+import { recordEvents } from '../helpers/events';
+import { rawConnect, endpoint } from '../helpers/edge-clients';
+import { within } from '../helpers/clients';
+import { memoryLogger } from '../helpers/memory-logger';
+import { servingInTests } from '../helpers/serving';
+import { until } from '../fakes/fake-server';
+
+const serve = servingInTests<Server>();
+let recorded: ReturnType<typeof recordEvents> | undefined;
+afterEach(() => recorded?.stop());
+
+test.each([
+  ['@Concurrent, @OnMessage', MidMessageLines],
+  ['@Threading, @OnMessage', MidMessageThreadLines],
+  ['@Forking, rfile.readline()', MidMessageChildRfile],
+])('%s: the error at shutdownTimeout says the client was still sending a message, and how much of it had come', async (_mode, Handler) => {
+  const events = (recorded = recordEvents());
+  const s = serve(await bootstrap(Handler as new () => object, { shutdownTimeout: 1, logger: memoryLogger() }));
+  const c = await rawConnect(endpoint(s), 'whole\npart');
+  c.on('error', () => undefined);
+  try {
+    await until(() => s.stats().active === 1, 5000);
+    await new Promise((r) => setTimeout(r, 200)); // 'part' reaches the reader
+    await within(10000, 'shutdown', s.shutdown());
+    await until(() => events.named('sockserve:request.end').length === 1, 5000);
+    const [end] = events.named('sockserve:request.end');
+    expect((end!.error as Error).message).toMatch(/^the client was still sending a message 1 s after shutdown began \(shutdownTimeout\): 4 bytes of it had come, not its end .*Fix: lower limits\.lineTimeout/);
+  } finally {
+    c.destroy();
+  }
+});
