@@ -11,7 +11,6 @@ import type { HandlerDefinition, TransportDefinition } from '../metadata/definit
 import { isStreamTransport } from '../metadata/definition';
 import { connectionClosed, connectionOpened, requestAbandoned, requestObserved, traceRequest } from '../observability/events';
 import { resolveLogger, stderrLogger } from '../observability/logger';
-import { LineBudget } from '../observability/line-budget';
 import { streamBytes } from '../observability/connection-bytes';
 import { endedHealthCheck, isHealthCheckOn } from '../observability/health-check';
 import { isAbstract } from '../transports/unix-path';
@@ -216,9 +215,6 @@ export function assembleServer(
       if (!Array.isArray(request)) connectionClosed(face, request as object, bytesIn, bytesOut);
     }
 
-    /** Lines saying a connection was refused at a limit (connectionDropped). */
-    private refusals: LineBudget | undefined;
-
     acceptError(error: NodeJS.ErrnoException, first: boolean): void {
       counters.acceptErrors++;
       super.acceptError(error, first);
@@ -274,13 +270,7 @@ export function assembleServer(
     /** Limits, health checks, failed PROXY headers and TLS handshakes: counted apart, reported as routine. */
     async connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, counted = true): Promise<void> {
       if (!counted) counters.accepted++; // one this process accepted was counted then (connectionAccepted)
-      if (kind === 'rejected') {
-        counters.rejected++;
-        // Said, as nginx logs limit_conn's refusals: a balancer's check refused at maxConnectionsPerClient marked the
-        // backend down while nothing but stats().rejected told why (new user). At most one line a second.
-        this.refusals ??= new LineBudget(1, (n) => face.logger.warn(messages.refusedHeldBack(def.handler.name, n)));
-        if (this.refusals.take()) face.logger.warn(messages.refusedAtLimit(def.handler.name, clientAddress, edgeOptionsOf(def).limits));
-      }
+      if (kind === 'rejected') counters.rejected++;
       else if (kind === 'health-check') counters.healthChecks++;
       else await this.handleError(undefined, clientAddress, error);
     }

@@ -10,6 +10,7 @@ import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
 import { alreadyBound, BaseServer, constructorOptions, RequestHandlerClass, ServerConstructorOptions } from './base-server';
 import { classNameOf } from './class-name';
+import { LineBudget } from '../observability/line-budget';
 import { endShutdownGraceOf, partialHeldOn, stopReaderOf } from './reader-registry';
 import { workerOf } from '../observability/connection-bytes';
 import { destroyUndelivered } from '../transports/stream-writer';
@@ -109,6 +110,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       preambleElsewhere: () => this.preambleInWorkers(),
       accepted: () => this.connectionAccepted(),
       dropped: (kind, client, error) => this.droppedSafely(kind, client, error),
+      refused: (client) => this.refusedAtLimit(client),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
         (failures, ms) => loggerOf(this).info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
@@ -241,6 +243,18 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
   connectionDropped(kind: DropKind, clientAddress: ClientAddress, error?: unknown, _counted = true): Promise<void> | void {
     if (kind === 'error') return this.callHandleError(undefined, clientAddress, error);
   }
+
+  /**
+   * A connection refused by `limits.maxConnections` or `maxConnectionsPerClient`: a warn line naming the client and
+   * the limit, at most one a second, then one a second summing up the rest, as nginx logs limit_conn's refusals. They
+   * were only counted: a balancer's check refused at maxConnectionsPerClient marked the backend down, unexplained (new user).
+   */
+  private refusedAtLimit(client: ClientAddress): void {
+    this.refusals ??= new LineBudget(1, (n) => loggerOf(this).warn(messages.refusedHeldBack(this.logName, n)));
+    if (this.refusals.take()) loggerOf(this).warn(messages.refusedAtLimit(this.logName, client, this.edge.limits));
+  }
+
+  private refusals: LineBudget | undefined;
 
   /** connectionDropped from the listener, where a throw (a handleError that fails) would be an unhandled rejection. */
   private droppedSafely(kind: DropKind, clientAddress: ClientAddress, error: unknown): void {

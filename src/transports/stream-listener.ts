@@ -40,6 +40,8 @@ export interface ListenerEdge {
    * ProxyProtocolError or TlsHandshakeError). `client` is the original client when a header named it.
    */
   dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
+  /** A connection refused by a limit (before its `dropped('rejected')`): the server says so in its log. */
+  refused?(client: ClientAddress): void;
   /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
   watch?: AcceptWatch;
   /** Called for every connection accepted, before the limits (those it refuses are accepted too, then closed). */
@@ -373,6 +375,7 @@ export class StreamListener {
   /** Over a limit: closed at once with nothing read, counted in stats().rejected. */
   private refuse(socket: net.Socket, peer: ClientAddress): void {
     socket.destroy();
+    this.edge.refused?.(peer);
     this.edge.dropped?.('rejected', peer);
   }
 
@@ -424,6 +427,7 @@ export class StreamListener {
     const refuse = () => {
       socket.destroy();
       raw.destroy();
+      this.edge.refused?.(clientAddress);
       this.edge.dropped?.('rejected', clientAddress);
     };
     if (result.overLimit) return refuse();
