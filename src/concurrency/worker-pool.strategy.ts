@@ -570,7 +570,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
         // Its worker died before it took the connection (its descriptor never left): another worker takes it,
         // a few times at most (workers that die as they are handed connections).
         if (!(err instanceof NotTakenError)) throw err;
-        if (placed + 1 >= START_ATTEMPTS || this.closed) throw slot.crashedError();
+        if (placed + 1 >= START_ATTEMPTS || this.closed) {
+          const error = slot.crashedError(Array.isArray(request));
+          err.publishEnd?.(error);
+          throw error;
+        }
         return this.serveOne(request, client, server, shutdownTimeout, placed + 1);
       });
     }

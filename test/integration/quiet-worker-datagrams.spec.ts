@@ -6,17 +6,25 @@
 import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import { bootstrap, Server } from '../../src';
-import { SpinningUdpThreads } from '../fixtures/spinning-handlers';
+import { RemoteSlot } from '../../src/concurrency/remote/remote-slot';
+import { SpinningUdpOneThread, SpinningUdpRecycled, SpinningUdpThreads } from '../fixtures/spinning-handlers';
 import { within } from '../helpers/clients';
+import { recordEvents } from '../helpers/events';
 import { servingInTests } from '../helpers/serving';
+import { until } from '../fakes/fake-server';
 
 const serve = servingInTests<Server>();
 let client: dgram.Socket | undefined;
-afterEach(() => client?.close());
+let recorded: ReturnType<typeof recordEvents> | undefined;
+const run = RemoteSlot.prototype.run;
+afterEach(() => {
+  client?.close();
+  recorded?.stop();
+  RemoteSlot.prototype.run = run;
+});
 
-test('datagrams queued on a thread that blocks are served by another thread once the heartbeat ends it', async () => {
-  const s = serve(await bootstrap(SpinningUdpThreads, { heartbeatTimeout: 4, shutdownTimeout: 2 }));
-  const { port } = s.serverAddress as { port: number };
+/** Sends `first` then `count` datagrams `d0`…, `gapMs` apart, from one client; what answered each (by text). */
+async function sendAll(port: number, first: string[], count: number, gapMs: number): Promise<{ sent: string[]; answered: Map<string, number> }> {
   const c = (client = dgram.createSocket('udp4'));
   const answered = new Map<string, number>();
   c.on('message', (m) => {
@@ -24,15 +32,18 @@ test('datagrams queued on a thread that blocks are served by another thread once
     answered.set(text!, Number(tid));
   });
   await new Promise<void>((resolve) => c.bind(0, '127.0.0.1', resolve));
-  c.send('spin', port, '127.0.0.1');
-  // Within the first half of the heartbeatTimeout the blocked thread is not yet quiet: the pool gives it about
-  // half of these, some of them while the other thread is busier, and those wait on its port.
-  const sent = Array.from({ length: 60 }, (_, i) => `d${i}`);
+  for (const text of first) c.send(text, port, '127.0.0.1');
+  const sent = Array.from({ length: count }, (_, i) => `d${i}`);
   for (const text of sent) {
     c.send(text, port, '127.0.0.1');
-    await new Promise((r) => setTimeout(r, 25));
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
   }
-  await within(15000, 'every datagram answered', new Promise<void>((resolve) => {
+  return { sent, answered };
+}
+
+/** Resolves once every datagram of `sent` is answered (bounded), naming those that were not. */
+function allAnswered(sent: string[], answered: Map<string, number>, ms = 15000): Promise<void> {
+  return within(ms, 'every datagram answered', new Promise<void>((resolve) => {
     const check = setInterval(() => {
       if (sent.every((text) => answered.has(text))) {
         clearInterval(check);
@@ -42,5 +53,48 @@ test('datagrams queued on a thread that blocks are served by another thread once
   })).catch((err: Error) => {
     throw new Error(`${err.message}; unanswered: ${sent.filter((text) => !answered.has(text)).join(' ')}`);
   });
+}
+
+test.each([
+  ['', 0],
+  [', on a thread whose request ids have passed 2^31 (a long-lived one: an Int32 record wrapped negative)', 2 ** 31],
+])('datagrams queued on a thread that blocks are served by another thread once the heartbeat ends it%s', async (_what, firstId) => {
+  if (firstId > 0) {
+    RemoteSlot.prototype.run = function (this: RemoteSlot, ...args: Parameters<RemoteSlot['run']>) {
+      const ids = this as unknown as { nextId: number; bumped?: true };
+      if (!ids.bumped) Object.assign(ids, { bumped: true, nextId: firstId });
+      return run.apply(this, args);
+    };
+  }
+  const events = (recorded = recordEvents());
+  const s = serve(await bootstrap(SpinningUdpThreads, { heartbeatTimeout: 4, shutdownTimeout: 2 }));
+  // Within the first half of the heartbeatTimeout the blocked thread is not yet quiet: the pool gives it about
+  // half of these, some of them while the other thread is busier, and those wait on its port.
+  const { sent, answered } = await sendAll((s.serverAddress as { port: number }).port, ['spin'], 60, 25);
+  await allAnswered(sent, answered);
   expect(s.stats()).toMatchObject({ accepted: 61, errors: 1, restarts: 1 });
+  // Each datagram ends once on the channels, the one whose handler blocked with its error.
+  await until(() => events.named('sockserve:request.end').length === 61, 5000);
+  expect(events.named('sockserve:request.end').filter((e) => e.error !== undefined)).toHaveLength(1);
 }, 30000);
+
+test('datagrams queued on a recycled thread that blocks are served by its successor when its shutdownTimeout bound ends it', async () => {
+  const s = serve(await bootstrap(SpinningUdpRecycled, { heartbeatTimeout: 10, shutdownTimeout: 1 }));
+  // The thread takes 8 (the spin among them) and retires; those past its count wait on its port until its
+  // bound (shutdownTimeout) ends it: they were failed as handlers still running.
+  const { sent, answered } = await sendAll((s.serverAddress as { port: number }).port, ['spin'], 20, 0);
+  await allAnswered(sent, answered);
+  expect(s.stats()).toMatchObject({ accepted: 21, errors: 0, clientErrors: 1 });
+}, 30000);
+
+test('datagrams placed three times on threads that each die before taking them end once, with their error, on the channels', async () => {
+  const events = (recorded = recordEvents());
+  const s = serve(await bootstrap(SpinningUdpOneThread, { heartbeatTimeout: 2, shutdownTimeout: 2 }));
+  // Three spins ahead of ten datagrams on one thread at a time: each thread takes a spin and dies; the ten are placed
+  // on the next, three times, then given up. They ended on no channel, with a connection's words.
+  await sendAll((s.serverAddress as { port: number }).port, ['spin', 'spin', 'spin'], 10, 0);
+  await until(() => events.named('sockserve:request.end').length === 13, 20000);
+  const ends = events.named('sockserve:request.end');
+  expect(ends.every((e) => (e.error as Error | undefined)?.name === 'WorkerCrashedError')).toBe(true);
+  expect(s.stats()).toMatchObject({ accepted: 13, errors: 13, restarts: 3 });
+}, 40000);

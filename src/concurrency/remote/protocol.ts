@@ -261,8 +261,8 @@ export interface WorkerSpec {
    */
   shutdownTimeout?: number | null;
   /**
-   * A thread's: Int32Array cell 0 holds the id of the last datagram it took from its port (Atomics.store before
-   * its handler runs), so the datagrams still queued on the port when the thread dies are placed on another
+   * A thread's: Float64Array cell 0 holds the id of the last datagram it took from its port (stored before its
+   * handler runs, read by the server once the thread has exited), so the datagrams still queued on the port when the thread dies are placed on another
    * worker (RemoteSlot.onExit), not lost with it (hostile run: 6 of 100 behind a handler that blocked its loop).
    */
   datagramsTaken?: SharedArrayBuffer;

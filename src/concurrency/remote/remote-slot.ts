@@ -173,6 +173,12 @@ export type RemoteRequest = net.Socket | DatagramRequestTuple | WorkerAcceptedCo
  * still the server's, unread, and the pool places it on another worker.
  */
 export class NotTakenError extends Error {
+  /**
+   * A datagram's: publishes its `request.end` with `error`, should the pool give up placing it (every request ends
+   * once on the channels, API.md §14: those given up after three placements ended on none, hostile re-check).
+   */
+  publishEnd: ((error: Error) => void) | undefined;
+
   constructor() {
     super('the worker died before it took the connection');
     this.name = 'NotTakenError';
@@ -731,12 +737,15 @@ export abstract class RemoteSlot {
     for (const { server, request } of this.lingering.values()) server.workerSocketClosed?.(request);
     this.lingering.clear();
     // Datagrams it never took (queued behind a handler that blocked its loop, say) go to another worker, as a
-    // connection never taken does (NotTakenError), unless the pool ended it on purpose (close, shutdown's timeout).
-    const takenUpTo = this.endReason === undefined ? this.lastDatagramTaken() : Infinity;
+    // connection never taken does (NotTakenError), unless the pool is ending (close, shutdown's timeout): a worker
+    // recycled or retired ended by its bound lost them with a handler's error (hostile re-check).
+    const takenUpTo = this.endReason === 'close' || this.endReason === 'shutdownTimeout' ? Infinity : this.lastDatagramTaken();
     for (const running of [...this.running.values()]) {
       if (running.id > takenUpTo && Array.isArray(running.request)) {
         this.running.delete(running.id);
-        running.reject?.(new NotTakenError());
+        const notTaken = new NotTakenError();
+        notTaken.publishEnd = (error) => this.publishEnd(running, error);
+        running.reject?.(notTaken);
         continue;
       }
       // A datagram whose reply went ahead of its request scope's disposal ('reply'): its reply is not lost.
@@ -773,8 +782,8 @@ export abstract class RemoteSlot {
   }
 
   /** The error of a connection this worker's death ended (a WorkerCrashedError naming why it died). */
-  crashedError(): Error {
-    return this.crashError(this.exitDetail);
+  crashedError(datagram = false): Error {
+    return this.crashError(this.exitDetail, datagram);
   }
 
   /**

@@ -123,7 +123,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   const asks = new Map<number, () => void>();
   let nextAsk = 0;
   // A thread's record of the datagrams it took (WorkerSpec.datagramsTaken).
-  const datagramsTaken = spec.datagramsTaken ? new Int32Array(spec.datagramsTaken) : undefined;
+  const datagramsTaken = spec.datagramsTaken ? new Float64Array(spec.datagramsTaken) : undefined;
   const face = new WorkerServerFace((id) => {
     // After its request has ended the server no longer knows it: nothing to shut down on its behalf.
     if (!conns.has(id)) return Promise.resolve();
@@ -694,7 +694,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince, msg.closeAsked, msg.counted);
       }
       case 'dgram': {
-        if (datagramsTaken) Atomics.store(datagramsTaken, 0, msg.id); // before its handler runs, which may block this loop for good
+        if (datagramsTaken) datagramsTaken[0] = msg.id; // before its handler runs, which may block this loop for good
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
