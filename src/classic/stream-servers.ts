@@ -162,6 +162,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    */
   override serverClose(): Promise<void> {
     if (this.listener) this.socketReleased = true;
+    this.refusals?.flush(); // its summary's timer would log after the close (after a test had ended, in jest)
     if (!this.isClosed && this.strategy.workers === undefined) return this.listener?.closeListening() ?? Promise.resolve();
     return this.listener?.close(this.closeError) ?? Promise.resolve();
   }

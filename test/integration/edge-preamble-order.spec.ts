@@ -46,7 +46,8 @@ describe('maxConnectionsPerClient behind a PROXY header, with TLS', () => {
       const second = await rawConnect(endpoint(server), Buffer.concat([Buffer.from(v1Header('198.51.100.1', 2)), await clientHello()]));
       expect((await closed(second, 5000)).data.length).toBe(0);
       expect(server.stats()).toMatchObject({ rejected: 1, tlsErrors: 0 });
-      expect(logger.lines.warn).toEqual([]);
+      // No TLS error line: one line of the refusal, naming the client the header gave.
+      expect(logger.lines.warn).toEqual([expect.stringMatching(/^PerClientTls: refused a connection from 198\.51\.100\.1:2: it was over limits\.maxConnectionsPerClient \(1\)/)]);
       // Another client is served.
       const other = await tlsConnect(endpoint(server), { raw: await rawConnect(endpoint(server), v1Header('198.51.100.2', 3)) });
       expect(await readLine(other)).toBe('hello 198.51.100.2\n');
@@ -69,7 +70,7 @@ describe('maxConnectionsPerClient behind a PROXY header, with TLS', () => {
       const second = await rawConnect(endpoint(server), await clientHello(), '127.0.0.2');
       expect((await closed(second, 5000)).data.length).toBe(0);
       expect(server.stats()).toMatchObject({ rejected: 1, tlsErrors: 0 });
-      expect(logger.lines.warn).toEqual([]);
+      expect(logger.lines.warn).toEqual([expect.stringMatching(/^PerClientOptionalHeader: refused a connection from 127\.0\.0\.2:\d+: it was over limits\.maxConnectionsPerClient \(1\)/)]);
     } finally {
       first.destroy();
     }
