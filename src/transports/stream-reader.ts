@@ -314,8 +314,9 @@ export class StreamReader implements AsyncIterable<Buffer> {
 
   /**
    * Lines up to EOF, each as readline() reads it (its '\n' kept; the last one without, if the input ends so), as
-   * Python's `rfile.readlines(hint)`: with `hint` > 0 (bytes), no more lines once the lines so far add up to
-   * `hint` or more. Rejects as readline() does (LineTooLongError, a reset, lineTimeout).
+   * Python's `rfile.readlines(hint)`: with `hint` > 0 (bytes), no more lines once the lines so far add up to more
+   * than `hint` (a socket's buffered reader, IOBase's rule), or to `hint` or more for a datagram's rfile (Python's
+   * BytesIO there). Rejects as readline() does (LineTooLongError, a reset, lineTimeout).
    */
   async readlines(hint?: number | null): Promise<Buffer[]> {
     const bound = byteCount(hint, 'readlines');
@@ -326,7 +327,7 @@ export class StreamReader implements AsyncIterable<Buffer> {
       if (line.length === 0) return lines;
       lines.push(line);
       total += line.length;
-      if (bound !== undefined && bound > 0 && total >= bound) return lines;
+      if (bound !== undefined && bound > 0 && (this.source ? total > bound : total >= bound)) return lines;
     }
   }
 

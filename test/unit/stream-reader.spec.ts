@@ -145,6 +145,11 @@ describe('StreamReader after a reset that came while nothing read', () => {
 });
 
 describe('StreamReader byte counts, as Python takes them', () => {
+  test("readlines(hint) on a datagram's rfile stops once the lines reach the hint, as Python's BytesIO (a socket's passes it: classic-stream.spec)", async () => {
+    const lines = await StreamReader.fromBuffer(Buffer.from('cc\ndd\nee\n')).readlines(6);
+    expect(lines.map(String)).toEqual(['cc\n', 'dd\n']);
+  });
+
   test('null is no limit (Python\'s None); a count that is not an integer is a TypeError and consumes nothing', async () => {
     // Before: read(1.5) took one byte and then lost the next, and readline(null) read an empty line (an EOF look-alike).
     const r = StreamReader.fromBuffer(Buffer.from('0123456789\nrest'));
