@@ -1207,11 +1207,8 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
 
 /**
  * Fewer open connections first; between equals, the one given one longest ago (round robin, as Node's cluster
- * and nginx spread): the first worker took every connection of a client that opened them one after another.
- */
-/**
- * Fewer connections; between equals, the one picked longest ago (spread), or, between idle ones with
- * `idleLifo`, the one picked last (the others idle out).
+ * and nginx spread: the first worker took every connection of a client that opened them one after another), or,
+ * between idle ones with `idleLifo` (the pool above warm), the one given one last, so that the others idle out.
  */
 function lessLoaded(slot: RemoteSlot, than: RemoteSlot, idleLifo = false): boolean {
   if (slot.load !== than.load) return slot.load < than.load;
