@@ -83,5 +83,5 @@ export function secondsLikeMilliseconds(def: HandlerDefinition, options: Bootstr
     ['heartbeatTimeout', options.heartbeatTimeout], ['drainDelay', options.drainDelay],
     ['limits.lineTimeout', edge.limits?.lineTimeout], ['workerIdleTimeout', pool.workerIdleTimeout],
   ];
-  return candidates.filter((c): c is [string, number] => typeof c[1] === 'number' && c[1] >= 1000 && c[1] % 1000 === 0 && Number.isFinite(c[1]));
+  return candidates.filter((c): c is [string, number] => typeof c[1] === 'number' && c[1] >= 1000 && c[1] % 1000 === 0); // Infinity % 1000 is NaN
 }
