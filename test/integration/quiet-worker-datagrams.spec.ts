@@ -7,7 +7,10 @@ import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import { bootstrap, Server } from '../../src';
 import { RemoteSlot } from '../../src/concurrency/remote/remote-slot';
-import { SpinningUdpOneThread, SpinningUdpRecycled, SpinningUdpThreads } from '../fixtures/spinning-handlers';
+import { SpinningUdpOneThread, SpinningUdpRecycled, SpinningUdpThreads, SpinningUnixDatagramChildren } from '../fixtures/spinning-handlers';
+import { createUnixDatagramSocket, ReceivedDatagram } from '../../src/transports/datagram-socket';
+import * as path from 'node:path';
+import { removeTempDir, tempDir } from '../helpers/clients';
 import { within } from '../helpers/clients';
 import { recordEvents } from '../helpers/events';
 import { servingInTests } from '../helpers/serving';
@@ -97,4 +100,36 @@ test('datagrams placed three times on threads that each die before taking them e
   const ends = events.named('sockserve:request.end');
   expect(ends.every((e) => (e.error as Error | undefined)?.name === 'WorkerCrashedError')).toBe(true);
   expect(s.stats()).toMatchObject({ accepted: 13, errors: 13, restarts: 3 });
+}, 40000);
+
+test('children: datagrams queued on the IPC channel of a child that blocks are served by the other child once the heartbeat ends it', async () => {
+  const dir = tempDir();
+  const c = createUnixDatagramSocket({ path: path.join(dir, 'client.sock'), maxPacketSize: 65534 });
+  try {
+    const s = serve(await bootstrap(SpinningUnixDatagramChildren, { transport: { path: path.join(dir, 's.sock') }, heartbeatTimeout: 4, shutdownTimeout: 2 }));
+    const answered = new Set<string>();
+    c.onMessage(({ data }: ReceivedDatagram) => answered.add(data.toString().split(' ')[0]!));
+    await c.bind();
+    const target = { path: path.join(dir, 's.sock') };
+    await c.send(Buffer.from('spin'), target);
+    const sent = Array.from({ length: 60 }, (_, i) => `d${i}`);
+    for (const text of sent) {
+      await c.send(Buffer.from(text), target);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await within(20000, 'every datagram answered', new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (sent.every((text) => answered.has(text))) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    })).catch((err: Error) => {
+      throw new Error(`${err.message}; unanswered: ${sent.filter((text) => !answered.has(text)).join(' ')}`);
+    });
+    expect(s.stats()).toMatchObject({ accepted: 61, errors: 1, restarts: 1 });
+  } finally {
+    await c.close();
+    removeTempDir(dir);
+  }
 }, 40000);

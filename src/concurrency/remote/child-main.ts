@@ -4,6 +4,7 @@ import { serializeError, type WorkerSpec } from './protocol';
 import { loadWorkerModules } from './class-ref';
 import { startWorkerRuntime } from './worker-runtime';
 import { BookkeepingWriter } from './bookkeeping';
+import { takenRecorder } from './datagrams-taken';
 
 /** How long a child that met an uncaught exception waits for the server to be told, at most (ms). */
 const FATAL_SEND_MS = 1000;
@@ -65,7 +66,7 @@ function attempt<T>(get: () => T, otherwise: () => T): T {
 }
 
 // The first message is the spec (structured clone, as for threads); requests follow once ready.
-process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number }) => {
+process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingFd?: number; takenFd?: number }) => {
   try {
     // ES modules are imported, asynchronously, before the runtime starts. A module that starts a server
     // unguarded and handles the error itself (exiting, say) is told of at once.
@@ -88,6 +89,7 @@ process.once('message', async (init: { t: 'init'; spec: WorkerSpec; bookkeepingF
   // The news of the connections this child accepts itself goes where it wakes nobody (bookkeeping.ts).
   const bookkeeping = init.bookkeepingFd === undefined ? undefined : new BookkeepingWriter(init.bookkeepingFd);
   startWorkerRuntime(init.spec, {
+    ...(init.takenFd !== undefined ? { tookDatagram: takenRecorder(init.takenFd) } : {}),
     post: (msg) => {
       if (!bookkeeping) send(msg);
       else if (BookkeepingWriter.carries(msg)) bookkeeping.write(msg);

@@ -6,6 +6,7 @@ import { CHILD_ENV } from '../../runtime';
 import type { FromWorker, ToWorker, WorkerSpec } from './protocol';
 import { RemoteSlot } from './remote-slot';
 import { BOOKKEEPING_FD, BookkeepingReader } from './bookkeeping';
+import { TAKEN_FD, TakenFile } from './datagrams-taken';
 import type { WorkerLaunch } from './worker-launch';
 import { parentDeathCommand } from './parent-death';
 
@@ -63,10 +64,12 @@ export class ChildSlot extends RemoteSlot {
       env: { UV_TCP_SINGLE_ACCEPT: '1', ...process.env, [CHILD_ENV]: '1' },
       serialization: 'advanced',
       // BOOKKEEPING_FD: a socket pair for the bookkeeping of the connections the child accepts itself.
-      stdio: process.platform === 'win32' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+      // TAKEN_FD: the record of the last datagram the child took (datagrams-taken.ts).
+      stdio: process.platform === 'win32' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', this.taken?.fd ?? 'ignore'],
     });
     this.child.on('error', (err) => (this.lastError = err));
     if (this.child.pid === undefined) {
+      this.taken?.close();
       // spawn failed (EMFILE, EAGAIN…): no process, no channel (no send), no 'exit'; 'error' says why.
       this.exited = Promise.resolve();
       this.dead = true;
@@ -81,7 +84,7 @@ export class ChildSlot extends RemoteSlot {
       this.bookkeeping = new BookkeepingReader(handle.fd, (msg) => this.onMessage(msg));
     }
     this.side?.on('error', () => undefined);
-    this.child.send({ t: 'init', spec, ...(this.bookkeeping ? { bookkeepingFd: BOOKKEEPING_FD } : {}) }, undefined, {}, () => undefined);
+    this.child.send({ t: 'init', spec, ...(this.bookkeeping ? { bookkeepingFd: BOOKKEEPING_FD } : {}), ...(this.taken ? { takenFd: TAKEN_FD } : {}) }, undefined, {}, () => undefined);
     // Its channel closed: it is exiting (a child killed by a signal says no `leaving`); its 'exit' may come later.
     this.child.once('disconnect', () => (this.leaving = true));
     this.child.on('message', (msg: FromWorker) => {
@@ -103,6 +106,7 @@ export class ChildSlot extends RemoteSlot {
           for (const socket of this.sending.values()) this.notTaken(socket);
           this.sending.clear();
           this.onExit(signal ? killedBy(signal, heap) : `exited with code ${code}`, { code, signal });
+          this.taken?.close();
           resolve();
         };
         // A child that failed to load, or met an uncaught exception, sends why, then exits: its 'exit' can be
@@ -119,6 +123,13 @@ export class ChildSlot extends RemoteSlot {
 
   get id(): number {
     return this.child.pid ?? -1;
+  }
+
+  /** The record of the last datagram the child took from its IPC channel (datagrams-taken.ts); its own descriptor here. */
+  private readonly taken = process.platform === 'win32' ? undefined : TakenFile.open();
+
+  protected override lastDatagramTaken(): number {
+    return this.taken?.read() ?? Infinity;
   }
 
   /** Reads the bookkeeping the child has written (stats() wants it current). */

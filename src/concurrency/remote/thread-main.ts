@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { refuseUnixDgramAddonInThread } from './addon-guard';
 import { loadWorkerModules } from './class-ref';
 import { startWorkerRuntime } from './worker-runtime';
+import { takenRecorder } from './datagrams-taken';
 import type { WorkerSpec } from './protocol';
 
 const port = parentPort!;
@@ -24,6 +25,7 @@ void loadWorkerModules(spec, refused).then(
   () =>
     startWorkerRuntime(spec, {
       post: (msg, transfer) => port.postMessage(msg, transfer ?? []),
+      ...(spec.datagramsTaken ? { tookDatagram: takenRecorder(spec.datagramsTaken) } : {}),
       onMessage: (listener) => port.on('message', listener),
       exit: (code) => process.exit(code), // ends this thread; the server drains its port before 'exit'
     }),

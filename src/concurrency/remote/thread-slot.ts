@@ -48,9 +48,8 @@ export class ThreadSlot extends RemoteSlot {
   }
 
   /**
-   * Cell 0: the id of the last datagram the thread took from its port (WorkerSpec.datagramsTaken). A float64: ids
-   * pass 2^31 on a long-lived thread, where an Int32 cell wrapped negative and every datagram read as untaken.
-   * Read once the thread has exited (onExit), when its last store is visible.
+   * Cell 0: the id of the last datagram the thread took from its port (WorkerSpec.datagramsTaken, datagrams-taken.ts),
+   * read once the thread has exited (onExit), when its last store is visible.
    */
   private readonly taken = new Float64Array(new SharedArrayBuffer(8));
 

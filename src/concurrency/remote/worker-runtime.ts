@@ -30,6 +30,8 @@ import { AcceptWatch } from '../../observability/accept-watch';
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
 export interface Channel {
   post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
+  /** Records that the worker took datagram `id` (datagrams-taken.ts), before its handler runs. */
+  tookDatagram?(id: number): void;
   /** `handle`: a connection that came with the message (a child process's IPC handle). */
   onMessage(listener: (msg: ToWorker, handle?: unknown) => void): void;
   /** Ends the worker once the messages posted so far have gone. */
@@ -122,8 +124,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   // Shutdowns asked by this worker's requests, waiting for the server's 'shutdown-done'.
   const asks = new Map<number, () => void>();
   let nextAsk = 0;
-  // A thread's record of the datagrams it took (WorkerSpec.datagramsTaken).
-  const datagramsTaken = spec.datagramsTaken ? new Float64Array(spec.datagramsTaken) : undefined;
   const face = new WorkerServerFace((id) => {
     // After its request has ended the server no longer knows it: nothing to shut down on its behalf.
     if (!conns.has(id)) return Promise.resolve();
@@ -694,7 +694,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         return startStream(msg.id, msg.client, msg.owned ? socket : undefined, facts, msg.unread, msg.heldSince, msg.closeAsked, msg.counted);
       }
       case 'dgram': {
-        if (datagramsTaken) datagramsTaken[0] = msg.id; // before its handler runs, which may block this loop for good
+        channel.tookDatagram?.(msg.id); // before its handler runs, which may block this loop for good
         if (msg.server !== undefined) face.serverAddress = toServerAddress(msg.server);
         const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
         const reply = new BufferWriter();
