@@ -251,6 +251,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * were only counted: a balancer's check refused at maxConnectionsPerClient marked the backend down, unexplained (new user).
    */
   private refusedAtLimit(client: ClientAddress): void {
+    if (this.socketReleased) return; // closing: what is refused now is not news (its line came after close() resolved)
     this.refusals ??= new LineBudget(1, (n) => loggerOf(this).warn(messages.refusedHeldBack(this.logName, n)));
     if (this.refusals.take()) loggerOf(this).warn(messages.refusedAtLimit(this.logName, client, this.edge.limits));
   }

@@ -909,7 +909,15 @@ export class MessageConnection implements MessageChannel {
 
   /** A user framer's messages up to the first longer than maxLength, which ends the connection after the replies to those before it. */
   private withinMaxLength(decoded: unknown[]): unknown[] {
-    const over = tooLongMessage(decoded, this.framing);
+    let over: ReturnType<typeof tooLongMessage>;
+    try {
+      over = tooLongMessage(decoded, this.framing);
+    } catch (err) {
+      // A message the framer made that throws when looked at (a revoked Proxy's `instanceof`): its bug, this
+      // connection's end, not an exception out of the socket's data listener (hostile re-check: the process died).
+      this.endWith(err, true);
+      return [];
+    }
     if (!over) return decoded;
     this.endWith(over.error, true);
     return decoded.slice(0, over.at);
@@ -934,9 +942,13 @@ export class MessageConnection implements MessageChannel {
    * is read as 0 from then on. It was read unguarded from the socket's data callback: the server's process (or
    * the worker, with every connection on it) died of it (hostile run).
    */
-  /** @internal Bytes of a message begun and not finished (the framer's count, else those fed since the last message). */
+  /**
+   * @internal Bytes of a message begun and not finished (the framer's count, else those fed since the last message),
+   * while nothing else holds the connection: 0 while a call of the handler is still running (it holds the request,
+   * not the client: hostile re-check, a stuck handler's error blamed the client's half line behind it).
+   */
   heldPartial(): number {
-    if (this.finished || this.inputEnded) return 0;
+    if (this.finished || this.inputEnded || this.inFlight > 0) return 0;
     return this.partial() ?? this.sinceMessage;
   }
 

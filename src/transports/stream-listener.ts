@@ -363,19 +363,22 @@ export class StreamListener {
         this.held.delete(socket);
         // close() ended its wait: refused all the same (counted in accepted only, it was in no other count).
         if (admitted && !this.closed) this.admitted(socket, peer);
-        else this.refuse(socket, peer);
+        else this.refuse(socket, peer, !this.closed);
       });
       if (held) this.held.add(socket);
-      else this.refuse(socket, peer);
+      else this.refuse(socket, peer, true);
       return;
     }
     this.admitted(socket, peer);
   }
 
-  /** Over a limit: closed at once with nothing read, counted in stats().rejected. */
-  private refuse(socket: net.Socket, peer: ClientAddress): void {
+  /**
+   * Closed at once with nothing read, counted in stats().rejected: over a limit (`atLimit`: the server says so in
+   * its log), or queued when the listener closed (a limit's line for those, on a server with none, misled).
+   */
+  private refuse(socket: net.Socket, peer: ClientAddress, atLimit = false): void {
     socket.destroy();
-    this.edge.refused?.(peer);
+    if (atLimit) this.edge.refused?.(peer);
     this.edge.dropped?.('rejected', peer);
   }
 
@@ -427,7 +430,7 @@ export class StreamListener {
     const refuse = () => {
       socket.destroy();
       raw.destroy();
-      this.edge.refused?.(clientAddress);
+      if (!this.closed) this.edge.refused?.(clientAddress); // at its limit, unless close() ended its wait
       this.edge.dropped?.('rejected', clientAddress);
     };
     if (result.overLimit) return refuse();

@@ -161,6 +161,22 @@ describe.each([
 describe('limits', () => {
   const serve = servingInTests<Server>();
 
+  test('connections queued after shutdown() and reset by close() are no limit\'s refusals: no line says so', async () => {
+    @TcpServer(0)
+    class Plain { @Handle() async handle(req: StreamRequest) { await req.wfile.write(await req.rfile.readline()); } }
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(Plain, { logger }));
+    await server.shutdown();
+    const queued = await Promise.all([1, 2, 3].map(() => rawConnect(endpoint(server))));
+    queued.forEach((c) => c.on('error', () => undefined));
+    await eventually('three queued', () => server.stats().accepted === 3, 5000);
+    await server.close();
+    expect(server.stats().rejected).toBe(3);
+    await new Promise((r) => setTimeout(r, 1200)); // a summary line would come within a second
+    expect(logger.lines.warn.filter((l) => /refused/.test(l))).toEqual([]);
+    queued.forEach((c) => c.destroy());
+  });
+
   test('@Concurrent({ maxConnections }) is a shorthand for limits.maxConnections', async () => {
     @TcpServer(0) @Concurrent({ maxConnections: 2 })
     class Two {

@@ -532,6 +532,21 @@ describe('@OnMessage: a reply whose `then` getter throws (a strict Proxy), and a
     @OnMessage() on(m: string) { return `ok ${m}`; }
     @HandleError() err(e: unknown) { strictSeen.push(e); }
   }
+  /** Hands back one message: a revoked Proxy, which throws at any look (`instanceof` included). */
+  class RevokedFramer implements Framer {
+    decode(chunk: Buffer): unknown[] {
+      if (chunk.length === 0) return [];
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return [proxy];
+    }
+    encode(reply: unknown): Buffer { return Buffer.from(`${String(reply)};`); }
+  }
+  @TcpServer(0) @Framing(() => new RevokedFramer()) @Concurrent()
+  class Revoked {
+    @OnMessage() on(m: string) { return `ok ${typeof m}`; }
+    @HandleError() err(e: unknown) { strictSeen.push(e); }
+  }
   const strictSeen: unknown[] = [];
   beforeEach(() => (strictSeen.length = 0));
 
@@ -539,6 +554,7 @@ describe('@OnMessage: a reply whose `then` getter throws (a strict Proxy), and a
     ['synchronous', StrictReply, '1\n2\n3\n', '{"ok":1}\n', 'unknown property then'],
     ['after an async call (concurrency 2)', StrictAfterAsync, '1\n2\n', '{"ok":1}\n', 'unknown property then'],
     ['a user framer', Trapped, 'a;b;', '', 'framer bug: element 1'],
+    ['a user framer whose message throws when looked at (a revoked Proxy)', Revoked, 'x', '', "Cannot perform 'getPrototypeOf' on a proxy that has been revoked"],
   ] as const)('%s: that connection\'s error through @HandleError, the server serving on (the process died)', async (_what, Handler, input, reply, error) => {
     const s = serve(await bootstrap(Handler as new () => object, { logger: memoryLogger() }));
     const c = await connect(tcp(s));
@@ -546,6 +562,7 @@ describe('@OnMessage: a reply whose `then` getter throws (a strict Proxy), and a
     c.write(input);
     expect(await got).toBe(reply);
     expect(strictSeen.map((e) => (e as Error).message)).toEqual([error]);
+    if (Handler === Revoked) return; // every message of its framer is one
     const d = await connect(tcp(s));
     const again = readUntilClose(d);
     d.end(Handler === Trapped ? 'z;' : '1\n');

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
-import { MidMessageChildRfile, MidMessageLines, MidMessageThreadLines } from '../fixtures/mid-message-handlers';
+import { MidMessageChildRfile, MidMessageLines, MidMessageThreadLines, StuckThreadLines } from '../fixtures/mid-message-handlers';
 import { recordEvents } from '../helpers/events';
 import { rawConnect, endpoint } from '../helpers/edge-clients';
 import { within } from '../helpers/clients';
@@ -33,6 +33,23 @@ test.each([
     await until(() => events.named('sockserve:request.end').length === 1, 5000);
     const [end] = events.named('sockserve:request.end');
     expect((end!.error as Error).message).toMatch(/^the client was still sending a message 1 s after shutdown began \(shutdownTimeout\): 4 bytes of it had come, not its end .*Fix: lower limits\.lineTimeout/);
+  } finally {
+    c.destroy();
+  }
+});
+
+test('a handler stuck on a message, with half of the next line behind it, still gets the handler\'s message (it blamed the client)', async () => {
+  const events = (recorded = recordEvents());
+  const s = serve(await bootstrap(StuckThreadLines, { shutdownTimeout: 1, logger: memoryLogger() }));
+  const c = await rawConnect(endpoint(s), 'stuck\nhalf');
+  c.on('error', () => undefined);
+  try {
+    await until(() => s.stats().active === 1, 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    await within(10000, 'shutdown', s.shutdown());
+    await until(() => events.named('sockserve:request.end').length === 1, 5000);
+    const [end] = events.named('sockserve:request.end');
+    expect((end!.error as Error).message).toMatch(/^the request was still running in its threading worker when shutdownTimeout passed/);
   } finally {
     c.destroy();
   }
