@@ -281,3 +281,7 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
     this.request.replyBytes = reply.length;
   }
 }
+
+// Marks classic handlers (and, through the constructors' prototype chain, their subclasses) for bootstrap() and
+// TestServer, which take decorated classes (explorer.ts's isClassicHandler); not part of the class's type.
+Object.defineProperty(BaseRequestHandler, Symbol.for('sockserve.classicHandler'), { value: true });

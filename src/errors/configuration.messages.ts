@@ -221,6 +221,10 @@ export const configurationMessages = {
   tooManyConcurrency: (cls: string, decorators: readonly string[]) =>
     `${cls} has ${count(decorators.length)} concurrency decorators (${list(decorators)}). ` +
     `Fix: keep at most one; with none, requests are served one at a time.`,
+  classicHandler: (cls: string) =>
+    `${cls} is a sockserve/classic request handler (it extends BaseRequestHandler): a classic server serves it ` +
+    `(new ThreadingTCPServer(address, ${cls})), not bootstrap() or TestServer, which take decorated classes. Fix: ` +
+    `test it against a classic server on port 0 (docs/classic.md), or port it to a decorated class with @Handle().`,
   noHandle: (cls: string) =>
     `${cls} has no @Handle() or @OnMessage() method. Fix: decorate the method that serves a request with @Handle(), ` +
     `or the one that answers each message with @OnMessage() (with @Framing).`,

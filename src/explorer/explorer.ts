@@ -47,7 +47,7 @@ function hooksOf(handler: HandlerClass, name: string): HookDefinition {
     }
     hooks[hook] = declared[0].key;
   }
-  if (hooks.handle === undefined && hooks.message === undefined) reject(messages.noHandle(name));
+  if (hooks.handle === undefined && hooks.message === undefined) reject(isClassicHandler(handler) ? messages.classicHandler(name) : messages.noHandle(name));
   if (hooks.handle !== undefined && hooks.message !== undefined) {
     reject(messages.handleAndOnMessage(name, String(hooks.handle), String(hooks.message)));
   }
@@ -83,7 +83,7 @@ export function explore(handler: unknown): HandlerDefinition {
   const name = className(handler);
 
   const transports = getTransports(handler);
-  if (transports.length === 0) reject(messages.noTransport(name));
+  if (transports.length === 0) reject(isClassicHandler(handler) ? messages.classicHandler(name) : messages.noTransport(name));
   if (transports.length > 1) {
     reject(messages.tooManyTransports(className(transports[0].owner), transports.map((t) => t.decorator)));
   }
@@ -99,4 +99,13 @@ export function explore(handler: unknown): HandlerDefinition {
   const hooks = hooksOf(handler, name);
   const framing = framingOf(handler, name, hooks, transport);
   return { handler, transport, concurrency, hooks, ...(framing ? { framing } : {}), source };
+}
+
+/**
+ * A sockserve/classic request handler (a BaseRequestHandler subclass, marked by a static symbol): served by a
+ * classic server, not by bootstrap() or TestServer. Its errors there named a decorator to add, then a @Handle()
+ * method, neither of which serves it (new user porting a ThreadingTCPServer, then testing it with TestServer).
+ */
+function isClassicHandler(handler: unknown): boolean {
+  return (handler as Record<symbol, unknown>)[Symbol.for('sockserve.classicHandler')] === true;
 }

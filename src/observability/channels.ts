@@ -10,7 +10,7 @@ import * as dc from 'node:diagnostics_channel';
  * - `sockserve:connection.open`  `{ server, clientAddress }`: a stream connection was taken by the server.
  * - `sockserve:connection.close` `{ server, workerId?, clientAddress, durationMs, bytesIn, bytesOut }`: `workerId` when a worker served it.
  * - `sockserve:request.start`    `{ server, clientAddress }`.
- * - `sockserve:request.end`      `{ server, clientAddress, durationMs, bytesIn, bytesOut, healthCheck?, error? }`: `healthCheck` on a PROXY v2 LOCAL connection.
+ * - `sockserve:request.end`      `{ server, clientAddress, durationMs, bytesIn, bytesOut, healthCheck?, error? }`: `healthCheck` on a health check (stats().healthChecks).
  * - `sockserve:message`          `{ server, clientAddress }` per `@OnMessage` message.
  * - `sockserve:worker.start`     `{ server, workerId, pid?, threadId? }`.
  * - `sockserve:worker.exit`      `{ server, workerId, pid?, threadId?, code?, signal?, reason? }`.

@@ -69,8 +69,9 @@ export interface RequestEndFields {
   /** Bytes the request wrote. */
   bytesOut: number;
   /**
-   * `true` when the request ran on a PROXY v2 `LOCAL` connection: the load balancer's own health check (HAProxy's
-   * `tcp-check` with `send-proxy-v2`), also counted in `stats().healthChecks`. Absent otherwise.
+   * `true` when the request was a health check, as `stats().healthChecks` counts it: a connect and close with no
+   * byte either way, a PROXY header and then the close, or a PROXY v2 `LOCAL` connection (the load balancer's own
+   * check, HAProxy's `tcp-check` with `send-proxy-v2`). Absent otherwise.
    */
   healthCheck?: true;
 }

@@ -5,7 +5,6 @@ import { channels, EVENTS_ENABLED, isTracing, requestTracing } from './channels'
 import { isHealthCheck, isHealthCheckOn } from './health-check';
 import { workerDuration, workerOf } from './connection-bytes';
 import type { WorkerEventBuffer } from './worker-report';
-import { isLocalCheck } from '../transports/connection-stamps';
 
 /**
  * Publishing sockserve's events (channels.ts has the names and payloads). Each function first checks
@@ -119,9 +118,10 @@ export function traceRequest(
     if (connection) unended.delete(connection);
     const [bytesIn, bytesOut] = bytes();
     const payload: Record<string, unknown> = { clientAddress, durationMs: performance.now() - t0, bytesIn, bytesOut };
-    // A PROXY v2 LOCAL connection is the balancer's own check, whose line the handler answered: said, so that a
-    // subscriber counting requests can leave it out (new user: one phantom request a check, per backend).
-    if (connection && isLocalCheck(connection)) payload.healthCheck = true;
+    // A health check, as stats() counts it (health-check.ts): a connect and close with no byte either way, a PROXY
+    // header and the close, a PROXY v2 LOCAL connection (the balancer's own check, whose line the handler answered).
+    // Said, so that a subscriber counting requests can leave it out (new users: one phantom request a check).
+    if (connection && (quiet !== undefined || isHealthCheckOn(connection, bytesIn, bytesOut, (connection as { readableEnded?: boolean }).readableEnded === true, error))) payload.healthCheck = true;
     if (error !== undefined) payload.error = error;
     if (channels.requestEnd.hasSubscribers) channels.requestEnd.publish({ server, ...payload });
     if (forwarding()) {

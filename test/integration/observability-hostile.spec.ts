@@ -153,6 +153,9 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     // No byte is needed before a plain TCP handler runs, so each was a request, which ended with no error.
     await settles(s, { accepted: 2, healthChecks: 2, bytesIn: 0, bytesOut: 0 }, 2);
     expect(ends().filter((e) => e.error !== undefined)).toEqual([]);
+    // Their request.end says so, as stats() counts them: the README's watch() counted each as a request (new user).
+    await until(() => ends().length === 2, 5000);
+    expect(ends().map((e) => e.healthCheck)).toEqual([true, true]);
     expect(recorder.named('tracing:error')).toEqual([]);
     expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { StreamRequestHandler } from '../../src/classic';
 import {
   Concurrent,
   Finish,
@@ -221,6 +222,19 @@ describe('explore() rejects', () => {
       () => explore(EchoHandler),
       'EchoHandler has no transport decorator. Fix: add one of @TcpServer(port), @UdpServer(port), @UnixStreamServer(path) or @UnixDatagramServer(path).',
     );
+  });
+
+  it("a sockserve/classic request handler, bare or under a transport decorator: a classic server serves it (the errors named a decorator, then @Handle(), to add)", () => {
+    class LineHandler extends StreamRequestHandler {
+      async handle() { await this.wfile.write(await this.rfile.readline()); }
+    }
+    @TcpServer(0) class Decorated extends LineHandler {}
+    for (const handler of [LineHandler, Decorated]) {
+      expectConfigurationError(
+        () => explore(handler),
+        `${handler.name} is a sockserve/classic request handler (it extends BaseRequestHandler): a classic server serves it (new ThreadingTCPServer(address, ${handler.name})), not bootstrap() or TestServer, which take decorated classes. Fix: test it against a classic server on port 0 (docs/classic.md), or port it to a decorated class with @Handle().`,
+      );
+    }
   });
 
   it('a class with two transport decorators', () => {
