@@ -937,12 +937,6 @@ export class MessageConnection implements MessageChannel {
   }
 
   /**
-   * The framer's `buffered` (undefined: it has none). A user framer's getter that throws, or gives no count of
-   * bytes (NaN, negative), is its bug: the connection ends with that error, through @HandleError, and the count
-   * is read as 0 from then on. It was read unguarded from the socket's data callback: the server's process (or
-   * the worker, with every connection on it) died of it (hostile run).
-   */
-  /**
    * @internal Bytes of a message begun and not finished (the framer's count, else those fed since the last message),
    * while nothing else holds the connection: 0 while a call of the handler is still running (it holds the request,
    * not the client: hostile re-check, a stuck handler's error blamed the client's half line behind it).
@@ -952,6 +946,12 @@ export class MessageConnection implements MessageChannel {
     return this.partial() ?? this.sinceMessage;
   }
 
+  /**
+   * The framer's `buffered` (undefined: it has none). A user framer's getter that throws, or gives no count of
+   * bytes (NaN, negative), is its bug: the connection ends with that error, through @HandleError, and the count
+   * is read as 0 from then on. It was read unguarded from the socket's data callback: the server's process (or
+   * the worker, with every connection on it) died of it (hostile run).
+   */
   private partial(): number | undefined {
     const framer = this.framer;
     if (framer === undefined) return undefined;
