@@ -704,8 +704,8 @@ export abstract class RemoteSlot {
   }
 
   /**
-   * The id of the last datagram the worker took to serve (ids grow in the order they were posted), or Infinity
-   * where the worker does not say (a child): a datagram past it was still on its way when the worker died.
+   * The id of the last datagram the worker took to serve (ids grow in the order they were posted; datagrams-taken.ts),
+   * or Infinity where it keeps no record: a datagram past it was still on its way when the worker died.
    */
   protected lastDatagramTaken(): number {
     return Infinity;
