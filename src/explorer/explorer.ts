@@ -47,7 +47,7 @@ function hooksOf(handler: HandlerClass, name: string): HookDefinition {
     }
     hooks[hook] = declared[0].key;
   }
-  if (hooks.handle === undefined && hooks.message === undefined) reject(isClassicHandler(handler) ? messages.classicHandler(name) : messages.noHandle(name));
+  if (hooks.handle === undefined && hooks.message === undefined) reject(messages.noHandle(name));
   if (hooks.handle !== undefined && hooks.message !== undefined) {
     reject(messages.handleAndOnMessage(name, String(hooks.handle), String(hooks.message)));
   }
@@ -81,9 +81,11 @@ function framingOf(handler: HandlerClass, name: string, hooks: HookDefinition, t
 export function explore(handler: unknown): HandlerDefinition {
   if (!isClass(handler)) return reject(messages.notAHandlerClass(handler));
   const name = className(handler);
+  // Decorated or not (a decorated subclass of one failed on BaseRequestHandler's constructor, hostile re-check).
+  if (isClassicHandler(handler)) reject(messages.classicHandler(name));
 
   const transports = getTransports(handler);
-  if (transports.length === 0) reject(isClassicHandler(handler) ? messages.classicHandler(name) : messages.noTransport(name));
+  if (transports.length === 0) reject(messages.noTransport(name));
   if (transports.length > 1) {
     reject(messages.tooManyTransports(className(transports[0].owner), transports.map((t) => t.decorator)));
   }

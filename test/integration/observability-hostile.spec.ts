@@ -294,6 +294,18 @@ describe.each(modes)('observability under hostile clients in $mode mode', (m) =>
     expect(st.active).toBe(0);
   });
 
+  test('a TLS client that closes after its handshake with no byte is a health check, in stats() and in its request.end alike', async () => {
+    const s = await start(m.Tls);
+    const c = track(await tlsConnect(endpoint(s)));
+    c.end();
+    await closed(c);
+    await settles(s, { accepted: 1, healthChecks: 1, bytesIn: 0, bytesOut: 0 }, 1);
+    // Its request.end said nothing of it on a thread relaying the TLS bytes (Node 20 and 22): it was asked of the relay.
+    await until(() => ends().length === 1, 5000);
+    expect(ends().map((e) => e.healthCheck)).toEqual([true]);
+    expect([...logger.lines.warn, ...logger.lines.error]).toEqual([]);
+  });
+
   test("a PROXY header before a TLS handshake counts in bytesIn, as on a plain connection (it counted the application's bytes only)", async () => {
     const s = await start(m.Tls, { transport: { proxyProtocol: true } });
     const header = 'PROXY TCP4 198.51.100.7 10.0.0.1 40000 16443\r\n';

@@ -22,7 +22,9 @@ let recorded: ReturnType<typeof recordEvents> | undefined;
 const run = RemoteSlot.prototype.run;
 afterEach(() => {
   client?.close();
+  client = undefined; // a test without one must not close the last test's again (ERR_SOCKET_DGRAM_NOT_RUNNING)
   recorded?.stop();
+  recorded = undefined;
   RemoteSlot.prototype.run = run;
 });
 

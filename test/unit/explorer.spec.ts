@@ -224,12 +224,13 @@ describe('explore() rejects', () => {
     );
   });
 
-  it("a sockserve/classic request handler, bare or under a transport decorator: a classic server serves it (the errors named a decorator, then @Handle(), to add)", () => {
+  it("a sockserve/classic request handler, bare, under a transport decorator or with @Handle(): a classic server serves it (the errors named a decorator, then @Handle(), then BaseRequestHandler's constructor)", () => {
     class LineHandler extends StreamRequestHandler {
       async handle() { await this.wfile.write(await this.rfile.readline()); }
     }
     @TcpServer(0) class Decorated extends LineHandler {}
-    for (const handler of [LineHandler, Decorated]) {
+    @TcpServer(0) class WithHandle extends LineHandler { @Handle() override async handle() {} }
+    for (const handler of [LineHandler, Decorated, WithHandle]) {
       expectConfigurationError(
         () => explore(handler),
         `${handler.name} is a sockserve/classic request handler (it extends BaseRequestHandler): a classic server serves it (new ThreadingTCPServer(address, ${handler.name})), not bootstrap() or TestServer, which take decorated classes. Fix: test it against a classic server on port 0 (docs/classic.md), or port it to a decorated class with @Handle().`,

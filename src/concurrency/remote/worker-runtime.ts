@@ -228,7 +228,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     // Unobserved, a request runs bare: an idle keep-alive connection holds no traced frame, nor its
     // closures, for its life.
     const trace: Trace | undefined = state.preamble || requestObserved()
-      ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, () => bytesOf(state), (end) => (state.ending.end = end), state.conn.socket ?? state.conn.duplex) : lifecycle())
+      ? (lifecycle) => (requestObserved() ? traceRequest(face, who, lifecycle, () => bytesOf(state), (end) => (state.ending.end = end), state.conn.secure ?? state.conn.socket ?? state.conn.duplex) : lifecycle())
       : undefined;
     // A connection handed over unread, or a datagram read here: @Verify runs first, and the trace wraps
     // only what it lets through (a refused client starts no request).
