@@ -283,5 +283,15 @@ export class DatagramRequestHandler<S = any> extends BaseRequestHandler<Datagram
 }
 
 // Marks classic handlers (and, through the constructors' prototype chain, their subclasses) for bootstrap() and
-// TestServer, which take decorated classes (explorer.ts's isClassicHandler); not part of the class's type.
-Object.defineProperty(BaseRequestHandler, Symbol.for('sockserve.classicHandler'), { value: true });
+// TestServer, which take decorated classes (isClassicHandler); not part of the class's type.
+const CLASSIC_HANDLER = Symbol.for('sockserve.classicHandler');
+Object.defineProperty(BaseRequestHandler, CLASSIC_HANDLER, { value: true });
+
+/**
+ * Whether `handler` is a sockserve/classic request handler (BaseRequestHandler or a subclass): a classic server serves
+ * it, not bootstrap() or TestServer, where its errors named a decorator to add, then a @Handle() method, then
+ * BaseRequestHandler's constructor, none of which serves it (new user porting a ThreadingTCPServer; hostile re-check).
+ */
+export function isClassicHandler(handler: unknown): boolean {
+  return (handler as Record<symbol, unknown>)[CLASSIC_HANDLER] === true;
+}

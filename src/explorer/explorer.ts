@@ -8,6 +8,7 @@
  */
 import { className, configurationMessages as messages, memberName } from '../errors/configuration.messages';
 import { ConfigurationError } from '../errors/errors';
+import { isClassicHandler } from '../classic/request-handler';
 import type { ConcurrencyDefinition, FramingDefinition, HandlerDefinition, HookDefinition, HookName, TransportDefinition } from '../metadata/definition';
 import { getConcurrencies, getFramings, getHooks, getTransports } from '../metadata/reflection';
 
@@ -74,15 +75,14 @@ function framingOf(handler: HandlerClass, name: string, hooks: HookDefinition, t
 /**
  * The validated definition of a handler class: its transport, its concurrency (`serial` when it has no
  * concurrency decorator) and its hook methods. Throws a ConfigurationError naming the class, the member
- * and a fix for: not a class; no or several transport decorators; several concurrency decorators;
+ * and a fix for: not a class; a sockserve/classic handler; no or several transport decorators; several concurrency decorators;
  * neither or both of `@Handle()` and `@OnMessage()`; several methods for one hook on one class; `@Framing`
  * without `@OnMessage()`, or `@OnMessage()` on a stream transport without `@Framing`.
  */
 export function explore(handler: unknown): HandlerDefinition {
   if (!isClass(handler)) return reject(messages.notAHandlerClass(handler));
   const name = className(handler);
-  // Decorated or not (a decorated subclass of one failed on BaseRequestHandler's constructor, hostile re-check).
-  if (isClassicHandler(handler)) reject(messages.classicHandler(name));
+  if (isClassicHandler(handler)) reject(messages.classicHandler(name)); // decorated or not
 
   const transports = getTransports(handler);
   if (transports.length === 0) reject(messages.noTransport(name));
@@ -101,13 +101,4 @@ export function explore(handler: unknown): HandlerDefinition {
   const hooks = hooksOf(handler, name);
   const framing = framingOf(handler, name, hooks, transport);
   return { handler, transport, concurrency, hooks, ...(framing ? { framing } : {}), source };
-}
-
-/**
- * A sockserve/classic request handler (a BaseRequestHandler subclass, marked by a static symbol): served by a
- * classic server, not by bootstrap() or TestServer. Its errors there named a decorator to add, then a @Handle()
- * method, neither of which serves it (new user porting a ThreadingTCPServer, then testing it with TestServer).
- */
-function isClassicHandler(handler: unknown): boolean {
-  return (handler as Record<symbol, unknown>)[Symbol.for('sockserve.classicHandler')] === true;
 }
