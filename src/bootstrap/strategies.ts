@@ -13,7 +13,6 @@ import type { Provider } from '../container';
 import { tokenName } from '../container';
 import { readInjectable } from '../container/reflection';
 import { ConfigurationError } from '../errors/errors';
-import { edgeMessages } from '../errors/edge.messages';
 import { messages } from '../errors/messages';
 import { DEFAULT_LINE_TIMEOUT } from '../transports/edge-options';
 import type { HandlerDefinition } from '../metadata/definition';
@@ -28,7 +27,6 @@ import type { BootstrapOptions } from './options';
  */
 export async function startStrategy(def: HandlerDefinition, options: BootstrapOptions, owner?: unknown): Promise<ConcurrencyStrategy<any> | undefined> {
   const c = def.concurrency;
-  const t = def.transport;
   switch (c.kind) {
     case 'serial':
       return undefined;

@@ -1,5 +1,5 @@
 import * as timers from 'node:timers';
-import { ConfigurationError, RequestTimeoutError, ServerClosedError, SystemExit } from '../errors/errors';
+import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../errors/errors';
 import { describeThrown, isSystemExit } from '../errors/thrown';
 import { messages } from '../errors/messages';
 import { configurationMessages } from '../errors/configuration.messages';

@@ -521,8 +521,6 @@ export class TestServer {
   }
 }
 
-function noop(): void {}
-
 function classicAddress(t: TransportDefinition): unknown {
   if (t.kind === 'tcp' || t.kind === 'udp') return [t.options.host ?? '127.0.0.1', t.options.port];
   return t.options.path;

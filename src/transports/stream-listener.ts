@@ -1,7 +1,6 @@
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { AcceptWatch } from '../observability/accept-watch';
-import { messages } from '../errors/messages';
 import { ClientAddress, clientNamedBy } from './address';
 import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';

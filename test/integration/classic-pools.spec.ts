@@ -180,7 +180,6 @@ describe.each(cases.filter((c) => c.stream))('classic $name: the reader bounds r
 describe.each(cases.filter((c) => c.stream))('classic $name: request-ending hooks that never settle', ({ make }) => {
   const t = perTest();
   let server: BaseServer<any, any> | undefined;
-  const serve = t.serve;
 
   test.each(['handleError', 'closeRequest'] as const)('a %s that never settles is waited for shutdownTimeout at most: shutdown() returns, and it is logged', async (hook) => {
     server = make(t.dir);

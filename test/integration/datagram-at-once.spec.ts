@@ -7,7 +7,7 @@
 import 'reflect-metadata';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
-import { bootstrap, Concurrent, DatagramRequest, Handle, HandleError, Injectable, Server, ServiceActions, UdpServer, UnixDatagramServer, Verify } from '../../src';
+import { bootstrap, Concurrent, DatagramRequest, Handle, HandleError, Server, ServiceActions, UdpServer, UnixDatagramServer, Verify } from '../../src';
 import { UDPServer } from '../../src/classic';
 import { datagramExchange, datagramSilence, removeTempDir, tempDir, Target, within } from '../helpers/clients';
 import { until } from '../fakes/fake-server';

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { bootstrap, Server } from '../../src';
 import { TestServer } from '../../src/testing';
 import * as net from 'node:net';
-import { ChildSlowToEnd, ChildTellsServer, ThreadTellsServer, ThreadWithLoudResource } from '../fixtures/face-handlers';
+import { ChildSlowToEnd, ChildTellsServer, ThreadTellsServer } from '../fixtures/face-handlers';
 import type { ChildProcess } from 'node:child_process';
 import { streamExchange, within } from '../helpers/clients';
 import { startFixture } from '../helpers/fixture-process';
