@@ -617,15 +617,11 @@ export class WorkerPoolStrategy implements ConcurrencyStrategy<RemoteRequest>, A
     // A worker quiet for half its heartbeatTimeout while another speaks has a blocked event loop (or one long
     // synchronous task): no new work while another worker can take it (RemoteSlot.quietSince()); shared last.
     let freshest = 0;
-    let serving = 0;
-    for (const slot of this.slots) {
-      if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
-      if (!slot.retiring && !slot.dead) serving++;
-    }
-    // Above warm, idle workers are taken last-used first, so that those not needed idle out (armIdleTimer): in
-    // turn, a health check a second kept every worker of a grown pool alive (new user behind HAProxy: 8 threads
-    // and their descriptors for as long as the checks came).
-    const lifo = serving > this.warm;
+    for (const slot of this.slots) if (slot.started && slot.heardAt > freshest) freshest = slot.heardAt;
+    // Above warm, idle workers are taken last-used first, so that those not needed idle out (armIdleTimer, by the
+    // same count): in turn, a health check a second kept every worker of a grown pool alive (new user behind
+    // HAProxy: 8 threads and their descriptors for as long as the checks came).
+    const lifo = this.servingCount() > this.warm;
     let anyLiveQuiet = false;
     for (const slot of this.slots) {
       if (slot.dead || slot.leaving) continue;
