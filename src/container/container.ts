@@ -18,6 +18,7 @@
  */
 import { InjectionError } from '../errors/errors';
 import { injectionMessages as msg } from '../errors/injection.messages';
+import { isThenable } from '../lifecycle/resolved';
 import { disposeInReverse } from './dispose';
 import { ClassType, Provider, Recipe, Scope, toRecipe } from './provider';
 import { readConstructorParams, readInjectable } from './reflection';
@@ -201,7 +202,7 @@ export class Container {
     if (walk.dryRun) return undefined;
     const value = recipe.factory(...args);
     if (isThenable(value)) {
-      value.then(undefined, () => {}); // nobody can await it any more: keep its rejection from crashing the process
+      Promise.resolve(value).then(undefined, () => {}); // nobody can await it any more: keep its rejection from crashing the process
       throw new InjectionError(msg.asyncFactory(display));
     }
     return value;
@@ -237,10 +238,6 @@ export class Container {
     this.plans.set(ctor, plan);
     return plan;
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 function describe(error: unknown): string {

@@ -12,10 +12,11 @@ export const RESOLVED: Promise<void> = Promise.resolve();
  * Whether `value` is a promise or another thenable (what `await` would wait for). An object whose `then` getter
  * throws (a strict or revoked Proxy) counts as one: `await` and Promise.resolve() turn it into a rejection with
  * that error, where the bare read threw out of a socket's 'data' listener and ended the process (hostile run:
- * a synchronous @OnMessage returning such a Proxy). Callers adopt it with Promise.resolve(), never `.then` it.
+ * a synchronous @OnMessage returning such a Proxy). A function with a `then` method is one too, as for `await`.
+ * Callers adopt it with Promise.resolve(), never `.then` it.
  */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  if (typeof value !== 'object' || value === null) return false;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
   try {
     return typeof (value as PromiseLike<unknown>).then === 'function';
   } catch {

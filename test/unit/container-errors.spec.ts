@@ -286,6 +286,17 @@ describe('Container error messages', () => {
     ]);
   });
 
+  it('refuses what `await` would wait for: a function with a then method, an object whose then getter throws', () => {
+    const callable = Object.assign(() => 1, { then: (ok: (v: number) => void) => ok(1) });
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    for (const value of [callable, revoked.proxy]) {
+      const c = new Container([{ provide: 'Db', useFactory: () => value }]);
+      expect(() => c.resolve('Db')).toThrow(InjectionError);
+      expect(() => c.resolve('Db')).toThrow(/its factory returned a Promise/);
+    }
+  });
+
   it('names the factory and the inject position of a missing factory dependency', () => {
     const c = new Container([{ provide: 'Db', useFactory: (url: string) => url, inject: ['Url'] }]);
     expect(errorLines(() => c.resolve('Db'))).toEqual([
