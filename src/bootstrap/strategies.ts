@@ -79,6 +79,7 @@ function workerSpec(def: HandlerDefinition, options: BootstrapOptions, mode: 'th
     shutdownTimeout: options.shutdownTimeout === undefined ? DEFAULT_SHUTDOWN_TIMEOUT : options.shutdownTimeout,
   };
   if (def.hooks.message !== undefined) spec.messages = true;
+  if (!isStreamTransport(t)) spec.datagrams = true;
   // TLS and PROXY run in the workers for the connections they own unread (API.md §3); checked to cross here.
   const edge = isStreamTransport(t) ? portableEdge(name, mode, t.options) : undefined;
   if (edge) spec.edge = edge;

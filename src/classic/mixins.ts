@@ -206,6 +206,7 @@ function poolMixIn<B extends ServerClass>(
           reportMs: reportPeriodMs(heartbeatTimeout),
           owner: classNameOf(this), // the server's log name (BaseServer.logName)
           ...(edge ? { edge } : {}),
+          ...(this.servesDatagrams ? { datagrams: true as const } : {}),
         },
         name,
         { heartbeatTimeout, log: (message) => loggerOf(this).warn(message), error: (message) => loggerOf(this).error(message), info: (message) => loggerOf(this).info(message), owner: this },

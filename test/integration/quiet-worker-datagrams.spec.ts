@@ -126,3 +126,57 @@ test('children: datagrams queued on the IPC channel of a child that blocks are s
     removeTempDir(dir);
   }
 }, 40000);
+
+/** The descriptors of the server's child processes that are the record's unlinked file (Linux's /proc). */
+function takenRecordsOfChildren(): string[] {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const children = fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const records: string[] = [];
+  for (const pid of children) {
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).includes('sockserve-taken-')) records.push(`${pid}/${fd}`);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return records;
+}
+
+(process.platform === 'linux' ? test : test.skip)('only a datagram server\'s children get a file to record the datagrams they take', async () => {
+  const { ChildrenSay } = await import('../fixtures/as-in-worker-handlers');
+  const { ObservedChildDatagrams } = await import('../fixtures/observed-handlers');
+  const before = takenRecordsOfChildren();
+  const stream = serve(await bootstrap(ChildrenSay));
+  expect(stream.stats().workers).toHaveLength(1);
+  expect(takenRecordsOfChildren()).toEqual(before);
+  await stream.close();
+  const datagrams = serve(await bootstrap(ObservedChildDatagrams));
+  expect(datagrams.stats().workers).toHaveLength(1);
+  expect(takenRecordsOfChildren().length).toBe(before.length + 1);
+  await datagrams.close();
+  // The classic layer's ForkingMixIn servers alike (a ForkingUDPServer starts one child per core).
+  const { ForkingTCPServer, ForkingUDPServer } = await import('../../src/classic');
+  const { WhereDatagram, WhereStream } = await import('../fixtures/classic-handlers');
+  const classicStream = new ForkingTCPServer(['127.0.0.1', 0], WhereStream);
+  try {
+    await classicStream.ready;
+    expect(takenRecordsOfChildren()).toEqual(before);
+  } finally {
+    await classicStream.close();
+  }
+  const classicDatagrams = new ForkingUDPServer(['127.0.0.1', 0], WhereDatagram);
+  try {
+    await classicDatagrams.ready;
+    expect(takenRecordsOfChildren().length).toBeGreaterThan(before.length);
+  } finally {
+    await classicDatagrams.close();
+  }
+});

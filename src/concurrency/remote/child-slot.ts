@@ -46,6 +46,7 @@ export class ChildSlot extends RemoteSlot {
 
   constructor(spec: WorkerSpec, launch: WorkerLaunch, onDeath: (slot: RemoteSlot) => void, heartbeatTimeout: number, resourceLimits?: ResourceLimits) {
     super('forking', onDeath, heartbeatTimeout);
+    this.taken = spec.datagrams && process.platform !== 'win32' ? TakenFile.open() : undefined;
     // resourceLimits as V8 flags: the old generation's cap, and the young one's (by default a small one for
     // every worker, young-generation.ts).
     const heap = resourceLimits?.maxOldGenerationSizeMb;
@@ -125,8 +126,11 @@ export class ChildSlot extends RemoteSlot {
     return this.child.pid ?? -1;
   }
 
-  /** The record of the last datagram the child took from its IPC channel (datagrams-taken.ts); its own descriptor here. */
-  private readonly taken = process.platform === 'win32' ? undefined : TakenFile.open();
+  /**
+   * The record of the last datagram the child took from its IPC channel (datagrams-taken.ts); its own descriptor
+   * here. Only for a datagram transport: a stream server's children never take a datagram.
+   */
+  private readonly taken: TakenFile | undefined;
 
   protected override lastDatagramTaken(): number {
     return this.taken?.read() ?? Infinity;

@@ -266,6 +266,8 @@ export interface WorkerSpec {
    * worker (RemoteSlot.onExit), not lost with it (hostile run: 6 of 100 behind a handler that blocked its loop).
    */
   datagramsTaken?: SharedArrayBuffer;
+  /** The transport is a datagram one: only then does a child get the record above (a file of its own). */
+  datagrams?: true;
 }
 
 export function serializeError(err: unknown, depth = 0): SerializedError {
