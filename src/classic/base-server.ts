@@ -558,6 +558,14 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
   /** @internal The signal whose repeat during the drain made handleSignals close this server (what its reports say). */
   closedBySignal: string | undefined;
 
+  /**
+   * @internal Who closes the server, once close() has begun: `owner` as closeMessage() names it, and the signal whose
+   * repeat during the drain did it (else close() was called). For messages.closedMidMessage, made here or in a worker.
+   */
+  closingAs(): { owner: string; signal?: string } {
+    return this.closedBySignal !== undefined ? { owner: this.logName, signal: this.closedBySignal } : { owner: this.callerName };
+  }
+
   /** What a request close() ends says: close() was called (or a signal during the drain) while it ran. */
   private closeMessage(): string {
     return this.closedBySignal

@@ -13,7 +13,7 @@ import { classNameOf } from './class-name';
 import { LineBudget } from '../observability/line-budget';
 import { endShutdownGraceOf, partialHeldOn, stopReaderOf } from './reader-registry';
 import { workerOf } from '../observability/connection-bytes';
-import { destroyUndelivered } from '../transports/stream-writer';
+import { destroyUndelivered, markClosedByServer } from '../transports/stream-writer';
 import { endGracefully, FLUSH_LIMIT_MS, lingeringClose } from '../transports/lingering-close';
 import { missingCredentials } from '../transports/tls-terminate';
 import { AcceptWatch } from '../observability/accept-watch';
@@ -164,7 +164,27 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     if (this.listener) this.socketReleased = true;
     this.refusals?.flush(); // its summary's timer would log after the close (after a test had ended, in jest)
     if (!this.isClosed && this.strategy.workers === undefined) return this.listener?.closeListening() ?? Promise.resolve();
+    if (this.closeError) this.closeMidMessage();
     return this.listener?.close(this.closeError) ?? Promise.resolve();
+  }
+
+  /**
+   * close() (or a second signal) closes the connections: one whose client was part-way through a message ends with
+   * an error that says so (messages.closedMidMessage), through whatever reads it: the held bytes were parsed as if the
+   * client had ended there (a FramingError blaming it) or dropped unreported (new-user run). Those a worker reads are
+   * the pool's (the worker tells, RemoteSlot).
+   */
+  private closeMidMessage(): void {
+    for (const socket of this.listener?.connections ?? []) {
+      if (workerOf(socket) !== undefined) continue;
+      const held = partialHeldOn(socket);
+      if (held === 0) continue;
+      const { owner, signal } = this.closingAs();
+      const error = new RequestTimeoutError(messages.closedMidMessage(owner, signal, held));
+      if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
+      markClosedByServer(socket, error);
+      destroyUndelivered(socket, error);
+    }
   }
 
   /**

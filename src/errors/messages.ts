@@ -103,6 +103,20 @@ export const messages = {
     `the client was still sending a message ${seconds} s after shutdown began (shutdownTimeout): ${bytes} byte${bytes === 1 ? '' : 's'} of it ` +
     `had come, not its end (a line's newline, the rest of a frame), so ${mode ? `the ${mode} worker was ended and ` : ''}its connection was closed. ` +
     `A message begun before shutdown is read whole, within limits.lineTimeout. Fix: lower limits.lineTimeout (a client that trickles), or raise shutdownTimeout.`,
+  /**
+   * close() (or another signal during handleSignals' drain: `signal`) closed a connection whose client was part-way
+   * through a message (reader-registry's partialHeldOn): its bytes, not the handler, were what ran (new-user run: the
+   * cut message was parsed and blamed on the client, or dropped unreported). `owner`: the server's name, as in abandonedBySignal/abandonedByClose.
+   */
+  closedMidMessage: (owner: string, signal: string | undefined, bytes: number) =>
+    (signal !== undefined
+      ? `${owner}: another signal (${signal}) came during the drain, so the server closed at once while `
+      : `${owner}.close() was called while `) +
+    `the client was still sending a message: ${bytes} byte${bytes === 1 ? '' : 's'} of it had come, not its end (a line's newline, ` +
+    `the rest of a frame), and its connection was closed. ` +
+    (signal !== undefined
+      ? 'Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal: a message begun before shutdown is read whole, within limits.lineTimeout.'
+      : 'Fix: await shutdown() before close(): a message begun before shutdown is read whole, within limits.lineTimeout.'),
   unserved: (seconds: number, datagram = false) =>
     datagram
       ? `the datagram was received before shutdown began but still waited to be served ${seconds} s later ` +

@@ -40,7 +40,11 @@ export type ToWorker =
   | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number; /** @Verify in the server's process called req.close(). */ closeAsked?: true; /** The server's limits count the connection until its socket closes: a `done` says whether the worker's socket still lingers (`lingers`), and a `closed` follows. */ counted?: true }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
-  | { t: 'eof'; id: number; error?: SerializedError }
+  /**
+   * `closing`: the server closed the connection (close(), a second signal), not its client: one part-way through a
+   * message ends with messages.closedMidMessage, named so.
+   */
+  | { t: 'eof'; id: number; error?: SerializedError; closing?: ClosingAs }
   /**
    * Shutdown: the request's reads stop waiting once nothing is buffered (StreamReader.stopReading). `preamble`:
    * a classic pool's serverClose() instead: the connection is closed if it is still in its PROXY header or TLS
@@ -83,6 +87,8 @@ export type ToWorker =
        * of the handler's ran on is not told to make the handler return. Not for a recycled worker's.
        */
       why?: 'shutdownTimeout' | 'closed';
+      /** close()'s (`closeFirst`): who closes, for a connection part-way through a message (messages.closedMidMessage). */
+      closing?: ClosingAs;
     }
   /**
    * Accept connections yourself (API.md §3): from the listening socket that came with the message (a child
@@ -230,6 +236,12 @@ export interface ClassRef {
 export type PortableToken = { kind: 'string'; key: string } | { kind: 'symbol'; key: string } | { kind: 'class'; ref: ClassRef };
 
 /** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
+/** Who closes the server (BaseServer.closingAs): its name, and the signal whose repeat did it, else close() was called. */
+export interface ClosingAs {
+  owner: string;
+  signal?: string;
+}
+
 export interface WorkerSpec {
   /** The module file that declares the handler class, and the name it is exported under. */
   source: string;

@@ -15,7 +15,7 @@ import { plainError, RequestEndData, requestEndObserved } from '../../observabil
 import { endedHealthCheck } from '../../observability/health-check';
 import { republishWorkerEvents } from '../../observability/worker-report';
 import { performance } from 'node:perf_hooks';
-import { BRIDGE_WINDOW, deserializeError, DroppedInWorker, FromWorker, ownBytes, replySent, serializeError, ToWorker, UnreadConnection } from './protocol';
+import { BRIDGE_WINDOW, ClosingAs, deserializeError, DroppedInWorker, FromWorker, ownBytes, replySent, serializeError, ToWorker, UnreadConnection } from './protocol';
 
 /** Seconds a worker may take to become ready (load the handler's module) at the least, whatever heartbeatTimeout is. */
 const START_BOUND_MIN_S = 30;
@@ -76,6 +76,8 @@ export interface RemoteServer {
   shutdown(): unknown;
   /** shutdown() on behalf of `request`, which it does not wait for (BaseServer.shutdownFromRequest). */
   shutdownFromRequest?(request: RemoteRequest): Promise<void>;
+  /** Who closes it, once close() has begun (BaseServer.closingAs). */
+  closingAs?(): ClosingAs;
   /** SIGTERM's drainDelay is on: a worker running a connection's preamble closes PROXY LOCAL health checks unanswered. */
   readonly edgeDraining?: boolean;
   /**
@@ -374,9 +376,11 @@ export abstract class RemoteSlot {
     // Why, for a request the worker finds was no handler's yet (a @Verify that had not settled, a preamble under way):
     // datagrams too, whose @Verify a child that reads them runs (it was reported as a handler still running: hostile run).
     const why = reason !== 'recycled' ? { why: reason === 'close' ? ('closed' as const) : ('shutdownTimeout' as const) } : {};
+    const server = reason === 'close' ? [...this.running.values()].find((running) => running.server?.closingAs)?.server : undefined;
+    const closing = server?.closingAs ? { closing: server.closingAs() } : {};
     this.post(datagrams
       ? { t: 'abandon', error, closeFirst: reason === 'close', replied: serializeError(this.crashError(undefined, 'replied')), ...why }
-      : { t: 'abandon', error, closeFirst: reason === 'close', ...why });
+      : { t: 'abandon', error, closeFirst: reason === 'close', ...why, ...closing });
     return new Promise<boolean>((resolve) => {
       const started = performance.now();
       const poll = () => {
@@ -845,7 +849,9 @@ export abstract class RemoteSlot {
       if (ended) return;
       ended = true;
       // A reset reaches the worker's reads as the error it is (ECONNRESET), as on a socket of its own.
-      this.post(running.socketError ? { t: 'eof', id, error: serializeError(running.socketError) } : { t: 'eof', id });
+      // Closed by the server (close(), a second signal), not by its client: the worker says so of a message cut short.
+      const closing = running.socketError === undefined && closedByServer(socket) !== undefined ? running.server?.closingAs?.() : undefined;
+      this.post(running.socketError ? { t: 'eof', id, error: serializeError(running.socketError) } : closing ? { t: 'eof', id, closing } : { t: 'eof', id });
     };
     let unacked = 0;
     const onData = (chunk: Buffer) => {

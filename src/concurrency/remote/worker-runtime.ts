@@ -13,7 +13,7 @@ import { isResetBeforeAccept, peerAddress, readFirstBytes } from '../../transpor
 import { disposeAbandoned, Executor, loadExecutor, reportedOn, verifyFailedOn, verifyingOn } from './executors';
 import { PortDuplex } from './port-duplex';
 import { SharedDatagrams } from './shared-datagrams';
-import { deserializeError, DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
+import { ClosingAs, deserializeError, DroppedInWorker, FromWorker, replySent, SerializedError, serializeError, thrownValue, ToWorker, UnreadConnection, WorkerSpec } from './protocol';
 import { WorkerEdge } from './worker-edge';
 import { WorkerServerFace } from './worker-face';
 import { eventsWantedByServer, plainError, RequestEndData, requestObserved, traceRequest } from '../../observability/events';
@@ -447,6 +447,23 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
   };
 
   /**
+   * The server closes a connection (close(), a second signal: `closing` says who) while its client was part-way
+   * through a message: the error that says so, else undefined. The held bytes were parsed as if the client had ended
+   * there (a FramingError blaming it, relayed) or dropped unreported, as in the server's own process (StreamServer.closeMidMessage).
+   */
+  const closedMidMessage = (conn: Conn, closing: ClosingAs | undefined): RequestTimeoutError | undefined => {
+    if (closing === undefined) return undefined;
+    const held = Math.max(0, ...[conn.secure, conn.socket, conn.duplex].map((c) => (c ? partialHeldOn(c) : 0)));
+    return held > 0 ? new RequestTimeoutError(messages.closedMidMessage(closing.owner, closing.signal, held)) : undefined;
+  };
+
+  /** Closes `conn` with `cut` (closedMidMessage), through whatever reads it: a TLS socket too, which closeConn ends quietly. */
+  const closeCut = (conn: Conn, cut: Error): void => {
+    conn.secure?.destroy(cut);
+    closeConn(conn, cut, cut);
+  };
+
+  /**
    * The server closes a connection still part-way through its PROXY header or TLS handshake here: destroyed with
    * edgeMessages.preambleAbandoned, which the preamble reports (closedByServer), not as a header the client cut
    * short or a handshake reset (ECONNRESET), which blamed the client (hostile re-check).
@@ -736,7 +753,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // A write the handler makes in the grace fails with the close's error (closeConn's closedWith).
         const closedWith = deserializeError(msg.error);
         for (const conn of running()) {
-          closeConn(conn, preambleClosed(conn, msg.why), closedWith);
+          const cut = closedMidMessage(conn, msg.closing);
+          if (cut) closeCut(conn, cut);
+          else closeConn(conn, preambleClosed(conn, msg.why), closedWith);
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
@@ -765,6 +784,8 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         } else if (msg.t === 'eof') {
+          const cut = closedMidMessage(conn, msg.closing);
+          if (cut) return closeCut(conn, cut);
           if (msg.error) noteHangUp(conn);
           conn.duplex?.eof(msg.error);
         } else if (msg.t === 'data') conn.duplex?.feed(msg.chunk);
