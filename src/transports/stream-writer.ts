@@ -394,9 +394,11 @@ interface FailedWrite {
  */
 export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error | null) => void): void {
   let settled = false;
+  let cancel: ((err: Error) => void) | undefined;
   sink.write(bytes, (err) => {
     if (settled) return;
     settled = true;
+    if (cancel) pendingWritesOf(sink).delete(cancel);
     // Node 20 calls a write cancelled by destroy() back without an error, as if the kernel had the bytes (a reply
     // cut at shutdownTimeout was neither an error to its handler nor reported: hostile run). Its error is what
     // destroyed the connection (shutdownTimeout's RequestTimeoutError, a reset), or, destroyed with none
@@ -408,6 +410,36 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
     settled = true;
     done();
   }
+  if (settled) return;
+  // Waiting: settled by the stream's error or close too, should its callback never come. Node's TLS layer drops it
+  // when a reset was read as the client's end (tls-terminate's endStuckWritesAfterEnd then destroys the socket with
+  // ECONNRESET, and neither the callback nor 'close' follows: hostile run, a request held for good).
+  cancel = (err) => {
+    if (settled) return;
+    settled = true;
+    done(cancelledBy(sink, err));
+  };
+  pendingWritesOf(sink).add(cancel);
+}
+
+const PENDING_WRITES = Symbol('sockserve.pendingWrites');
+type WithPendingWrites = Duplex & { [PENDING_WRITES]?: Set<(err: Error) => void> };
+
+/** The writes waiting on `sink` (writeThrough), each failed by the stream's 'error' or 'close' (one listener each per stream). */
+function pendingWritesOf(sink: Duplex): Set<(err: Error) => void> {
+  const marked = sink as WithPendingWrites;
+  let pending = marked[PENDING_WRITES];
+  if (pending) return pending;
+  const waiting = (pending = marked[PENDING_WRITES] = new Set());
+  const failAll = (): void => {
+    if (waiting.size === 0) return;
+    const err = sink.errored ?? cancelledWrite();
+    for (const cancel of [...waiting]) cancel(err);
+    waiting.clear();
+  };
+  sink.on('error', failAll);
+  sink.once('close', failAll);
+  return pending;
 }
 
 /**

@@ -1,13 +1,14 @@
 import 'reflect-metadata';
 import * as net from 'node:net';
 import * as tlsLib from 'node:tls';
+import * as dc from 'node:diagnostics_channel';
 import * as path from 'node:path';
 import {
   bootstrap, Concurrent, ConfigurationError, Forking, Handle, HandleError, Server, Setup, StreamRequest, TcpServer, Threading,
   TlsHandshakeError, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsRelayedForking, TlsRelayedThreading, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
+import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsWriteNeverCalledBack, TlsRelayedForking, TlsRelayedThreading, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
@@ -410,3 +411,29 @@ describe('the classic TCPServer with the tls option', () => {
 /** Polls `cond` every 10 ms until it holds. */
 
 void net;
+
+describe('a TLS write that never calls back after the client\'s end', () => {
+  const serve = servingInTests<Server>();
+  test('ends as a reset within a few seconds: its request, its limits slot and its descriptor are not held for good', async () => {
+    // Before: a write begun as a client's reset arrived (read as its end) never settled and its socket never closed:
+    // stats().active 1 for ever, a maxConnections slot and a descriptor held, close() waited shutdownTimeout (hostile run).
+    const errors: unknown[] = [];
+    const server = serve(await bootstrap(TlsWriteNeverCalledBack, { logger: { error: () => undefined, warn: () => undefined } }));
+    const ended = new Promise<void>((resolve) => dc.subscribe('sockserve:request.end', function onEnd(data: unknown) {
+      errors.push((data as { error?: unknown }).error);
+      dc.unsubscribe('sockserve:request.end', onEnd);
+      resolve();
+    }));
+    const client = await tlsConnect(endpoint(server));
+    client.on('error', () => undefined);
+    client.write('go\n');
+    await eventually('the request to begin', () => server.stats().active === 1);
+    await new Promise((r) => setTimeout(r, 200)); // the handler's write is under way
+    client.end(); // the client's end reaches the server's TLS socket
+    await within(15000, 'the request to end', ended);
+    expect(errors).toEqual([expect.objectContaining({ code: 'ECONNRESET' })]);
+    await eventually('the request to be counted ended', () => server.stats().active === 0);
+    expect(server.stats()).toMatchObject({ active: 0, clientErrors: 1 });
+    client.destroy();
+  }, 30000);
+});
