@@ -107,7 +107,11 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       // The same signal again within a moment is one signal sent twice: GNU timeout and systemd signal the
       // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
       // Another signal (SIGINT after SIGTERM) is a second one however soon it comes (hostile run).
-      if (signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) return;
+      // Said, at info: a second Ctrl-C pressed at once looked ignored (new-user run).
+      if (signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) {
+        for (const s of servers) s.logger.info(messages.signalCopyIgnored(s.handlerName, signal, SAME_SIGNAL_MS));
+        return;
+      }
       // A third signal: the process ends now (as Node's default would), not when the forced close's 2 s are up. It
       // was ignored (hostile run). exit() still runs the 'exit' listeners: a Unix socket file is removed.
       if (forced) return process.exit(128 + (osConstants.signals[signal] ?? 15));

@@ -55,6 +55,10 @@ export const messages = {
   badTimeout: (owner: string, value: unknown) =>
     `${owner}.handleRequest(): timeout ${typeof value === 'string' ? JSON.stringify(value) : String(value)} is not seconds to wait for a request; ` +
     `Python's select() refuses it too. Fix: set timeout to a number of seconds, or null (Python's None) to wait as long as it takes.`,
+  /** handleSignals: the same signal again within `ms` of the last, taken for its copy to the process group. */
+  signalCopyIgnored: (owner: string, signal: string, ms: number) =>
+    `${owner}: ${signal} again within ${ms} ms: taken for the copy sent to the process group (GNU timeout, systemd) and ignored; ` +
+    `send it again after that to skip drainDelay or close now.`,
   drainDelaySkipped: (owner: string, signal: string, first?: string) =>
     `${owner}: ${signal} ${first === undefined || first === signal ? 'again' : `after ${first}`}: the rest of drainDelay is skipped, the listening socket closes now and the connections drain.`,
   maxConnectionsTwice: (owner: string, concurrent: number, limits: number) =>
