@@ -278,6 +278,24 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     inFlight.destroy();
   }, 120000);
 
+  test('the same signal again at once is taken for the process group\'s copy, and an info line says so (it looked ignored)', async () => {
+    const server = await startDrainServer({ DRAIN_SLOW_MS: '3000', DRAIN_LOG: '1' });
+    child = server.child;
+    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
+    inFlight.on('error', () => undefined);
+    const reply = readLine(inFlight, 15000);
+    await within(10000, 'the request in its handler', server.seen('busy'));
+    child.kill('SIGTERM');
+    // 150 ms later, well within the 0.5 s, as GNU timeout's or systemd's copy to the group comes (not at once: two
+    // signals sent together can reach the process as one)
+    await new Promise((r) => setTimeout(r, 150));
+    child.kill('SIGTERM');
+    await within(10000, 'the info line', server.seen('DrainEcho: SIGTERM again within 500 ms: taken for the copy sent to the process group'));
+    expect(await reply).toBe('slow in flight\n'); // the drain went on: the request was served
+    inFlight.end();
+    expect(await within(15000, 'exit', server.exited)).toBe(0);
+  }, 120000);
+
   test('a signal before serveForever() is called: serveForever() resolves, the process exits 0 (it rejected: an unhandled ServerClosedError)', async () => {
     const server = await startFixture('hung-hooks-server.ts', { env: { SIGNAL_BEFORE_SERVE: '1' }, children: started });
     child = server.child;
