@@ -39,10 +39,10 @@ export type ToWorker =
    */
   | { t: 'stream'; id: number; client: ClientAddress; owned: boolean; socket?: unknown; server?: unknown; tls?: TlsInfo; proxy?: ProxyInfo; unread?: UnreadConnection; heldSince?: number; /** @Verify in the server's process called req.close(). */ closeAsked?: true; /** The server's limits count the connection until its socket closes: a `done` says whether the worker's socket still lingers (`lingers`), and a `closed` follows. */ counted?: true }
   | { t: 'data'; id: number; chunk: Uint8Array }
-  /** The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see. */
   /**
-   * `closing`: the server closed the connection (close(), a second signal), not its client: one part-way through a
-   * message ends with messages.closedMidMessage, named so.
+   * The client closed its side; `error`: the connection failed (a reset), which the worker's reads then see.
+   * `closing`: the server closed it instead (close(), a second signal): one part-way through a message ends with
+   * messages.closedMidMessage.
    */
   | { t: 'eof'; id: number; error?: SerializedError; closing?: ClosingAs }
   /**
@@ -235,13 +235,13 @@ export interface ClassRef {
 /** A provider's token as a worker can rebuild it. */
 export type PortableToken = { kind: 'string'; key: string } | { kind: 'symbol'; key: string } | { kind: 'class'; ref: ClassRef };
 
-/** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
 /** Who closes the server (BaseServer.closingAs): its name, and the signal whose repeat did it, else close() was called. */
 export interface ClosingAs {
   owner: string;
   signal?: string;
 }
 
+/** What a worker needs to load and run the handler. Everything here crosses by structured clone. */
 export interface WorkerSpec {
   /** The module file that declares the handler class, and the name it is exported under. */
   source: string;
