@@ -4,7 +4,7 @@ import { edgeMessages } from '../errors/edge.messages';
 import { ConfigurationError, RequestTimeoutError } from '../errors/errors';
 import { messages, opensslWords } from '../errors/messages';
 import type { ClientAddress } from '../transports/address';
-import { ConnectionLimiter } from '../transports/connection-limiter';
+import { ConnectionLimiter, LimitName } from '../transports/connection-limiter';
 import { blamedOption, Preamble, preambleAbandonedError } from '../transports/connection-preamble';
 import { DEFAULT_LINE_TIMEOUT, EdgeOptions } from '../transports/edge-options';
 import { DropKind, StreamEndpoint, StreamListener } from '../transports/stream-listener';
@@ -110,7 +110,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
       preambleElsewhere: () => this.preambleInWorkers(),
       accepted: () => this.connectionAccepted(),
       dropped: (kind, client, error) => this.droppedSafely(kind, client, error),
-      refused: (client) => this.refusedAtLimit(client),
+      refused: (client, limit) => this.refusedAtLimit(client, limit),
       watch: new AcceptWatch(
         (error, first) => this.acceptError(error, first),
         (failures, ms) => loggerOf(this).info(messages.acceptRecovered(this.logName, this.describeAddress(), failures, ms)),
@@ -270,10 +270,10 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
    * the limit, at most one a second, then one a second summing up the rest, as nginx logs limit_conn's refusals. They
    * were only counted: a balancer's check refused at maxConnectionsPerClient marked the backend down, unexplained (new user).
    */
-  private refusedAtLimit(client: ClientAddress): void {
+  private refusedAtLimit(client: ClientAddress, limit?: LimitName): void {
     if (this.socketReleased) return; // closing: what is refused now is not news (its line came after close() resolved)
     this.refusals ??= new LineBudget(1, (n) => loggerOf(this).warn(messages.refusedHeldBack(this.logName, n)));
-    if (this.refusals.take()) loggerOf(this).warn(messages.refusedAtLimit(this.logName, client, this.edge.limits));
+    if (this.refusals.take()) loggerOf(this).warn(messages.refusedAtLimit(this.logName, client, this.edge.limits, limit));
   }
 
   private refusals: LineBudget | undefined;

@@ -226,9 +226,12 @@ export const messages = {
     `The error it was given:\n${original}\nThe error it threw:\n${failure}`,
   /** Routine client behaviour (a reset, a timeout…): one line, no traceback. */
   clientError: (client: ClientAddress | undefined, error: unknown) => routineLine(client, error),
-  /** A connection closed at once, over `limits.maxConnections` or `maxConnectionsPerClient`. */
-  refusedAtLimit: (owner: string, client: ClientAddress, limits: { maxConnections?: number; maxConnectionsPerClient?: number } | undefined) => {
-    const named = [
+  /**
+   * A connection closed at once, over `limits.maxConnections` or `maxConnectionsPerClient`. `limit`: the one it was over
+   * (ConnectionLimiter.overWhich), when known; else every limit set is named.
+   */
+  refusedAtLimit: (owner: string, client: ClientAddress, limits: { maxConnections?: number; maxConnectionsPerClient?: number } | undefined, limit?: 'maxConnections' | 'maxConnectionsPerClient') => {
+    const named = limit !== undefined && limits?.[limit] !== undefined ? [`limits.${limit} (${limits[limit]})`] : [
       limits?.maxConnections !== undefined ? `limits.maxConnections (${limits.maxConnections})` : undefined,
       limits?.maxConnectionsPerClient !== undefined ? `limits.maxConnectionsPerClient (${limits.maxConnectionsPerClient})` : undefined,
     ].filter((n): n is string => n !== undefined);

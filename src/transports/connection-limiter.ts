@@ -11,6 +11,9 @@ import type * as net from 'node:net';
  * the client's FIN after its reply, here or in the worker. Lookups are by socket: the
  * accepted one, or the TLS socket over it (`alias`).
  */
+/** A limit of `limits` that refuses connections. */
+export type LimitName = 'maxConnections' | 'maxConnectionsPerClient';
+
 export class ConnectionLimiter {
   private total = 0;
   private readonly perClient = new Map<string, number>();
@@ -40,6 +43,13 @@ export class ConnectionLimiter {
    * Counts a newly accepted socket, against the per-client limit too when `host` is known (undefined when a
    * PROXY header will name the client: see `identify`). False when over a limit: the caller closes it.
    */
+  /** The limit a new connection from `host` is over now, if any: maxConnections first, as admit() checks. */
+  overWhich(host: string | undefined): LimitName | undefined {
+    if (this.total >= this.maxConnections) return 'maxConnections';
+    if (host !== undefined && this.countOf(host) >= this.maxPerClient) return 'maxConnectionsPerClient';
+    return undefined;
+  }
+
   admit(socket: net.Socket, host: string | undefined): boolean {
     if (this.total >= this.maxConnections) return false;
     if (host !== undefined && this.countOf(host) >= this.maxPerClient) return false;

@@ -4,7 +4,7 @@ import type { AcceptWatch } from '../observability/accept-watch';
 import { ClientAddress, clientNamedBy } from './address';
 import { acceptedAt, stampAccepted } from './connection-stamps';
 import { bindError, BindTarget } from './bind-error';
-import type { ConnectionLimiter } from './connection-limiter';
+import type { ConnectionLimiter, LimitName } from './connection-limiter';
 import { cutPreambleOf, deferPreamble, Preamble, preambleAbandonedError, PreambleResult, recordPreamble } from './connection-preamble';
 import { afterPollPhase } from './event-loop';
 import { RequestQueue } from './request-queue';
@@ -39,8 +39,8 @@ export interface ListenerEdge {
    * ProxyProtocolError or TlsHandshakeError). `client` is the original client when a header named it.
    */
   dropped?(kind: DropKind, client: ClientAddress, error?: unknown): void;
-  /** A connection refused by a limit (before its `dropped('rejected')`): the server says so in its log. */
-  refused?(client: ClientAddress): void;
+  /** A connection refused by a limit (before its `dropped('rejected')`): the server says so in its log. `limit`: which, when known. */
+  refused?(client: ClientAddress, limit?: LimitName): void;
   /** Told of accept failures for lack of descriptors (EMFILE), which libuv otherwise hides. */
   watch?: AcceptWatch;
   /** Called for every connection accepted, before the limits (those it refuses are accepted too, then closed). */
@@ -362,10 +362,10 @@ export class StreamListener {
         this.held.delete(socket);
         // close() ended its wait: refused all the same (counted in accepted only, it was in no other count).
         if (admitted && !this.closed) this.admitted(socket, peer);
-        else this.refuse(socket, peer, !this.closed);
+        else this.refuse(socket, peer, !this.closed, host);
       });
       if (held) this.held.add(socket);
-      else this.refuse(socket, peer, true);
+      else this.refuse(socket, peer, true, host);
       return;
     }
     this.admitted(socket, peer);
@@ -375,9 +375,9 @@ export class StreamListener {
    * Closed at once with nothing read, counted in stats().rejected: over a limit (`atLimit`: the server says so in
    * its log), or queued when the listener closed (a limit's line for those, on a server with none, misled).
    */
-  private refuse(socket: net.Socket, peer: ClientAddress, atLimit = false): void {
+  private refuse(socket: net.Socket, peer: ClientAddress, atLimit = false, host?: string): void {
     socket.destroy();
-    if (atLimit) this.edge.refused?.(peer);
+    if (atLimit) this.edge.refused?.(peer, this.edge.limiter?.overWhich(host));
     this.edge.dropped?.('rejected', peer);
   }
 
@@ -429,7 +429,7 @@ export class StreamListener {
     const refuse = () => {
       socket.destroy();
       raw.destroy();
-      if (!this.closed) this.edge.refused?.(clientAddress); // at its limit, unless close() ended its wait
+      if (!this.closed) this.edge.refused?.(clientAddress, limiter?.overWhich(key)); // at its limit, unless close() ended its wait
       this.edge.dropped?.('rejected', clientAddress);
     };
     if (result.overLimit) return refuse();

@@ -411,9 +411,10 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
     done();
   }
   if (settled) return;
-  // Waiting: settled by the stream's error or close too, should its callback never come. Node's TLS layer drops it
-  // when a reset was read as the client's end (tls-terminate's endStuckWritesAfterEnd then destroys the socket with
-  // ECONNRESET, and neither the callback nor 'close' follows: hostile run, a request held for good).
+  // Waiting: settled by the stream's error too, should its callback never come. Node's TLS layer drops it when a
+  // reset was read as the client's end (tls-terminate's endStuckWritesAfterEnd then destroys the socket with
+  // ECONNRESET, and neither the callback nor 'close' follows: hostile run, a request held for good). Not by 'close':
+  // a relayed connection's writes are called back after it, with the reset that ended it, not ECANCELED.
   cancel = (err) => {
     if (settled) return;
     settled = true;
@@ -425,20 +426,16 @@ export function writeThrough(sink: Duplex, bytes: Uint8Array, done: (err?: Error
 const PENDING_WRITES = Symbol('sockserve.pendingWrites');
 type WithPendingWrites = Duplex & { [PENDING_WRITES]?: Set<(err: Error) => void> };
 
-/** The writes waiting on `sink` (writeThrough), each failed by the stream's 'error' or 'close' (one listener each per stream). */
+/** The writes waiting on `sink` (writeThrough), each failed by the stream's 'error' (one listener per stream). */
 function pendingWritesOf(sink: Duplex): Set<(err: Error) => void> {
   const marked = sink as WithPendingWrites;
   let pending = marked[PENDING_WRITES];
   if (pending) return pending;
   const waiting = (pending = marked[PENDING_WRITES] = new Set());
-  const failAll = (): void => {
-    if (waiting.size === 0) return;
-    const err = sink.errored ?? cancelledWrite();
+  sink.on('error', (err: Error) => {
     for (const cancel of [...waiting]) cancel(err);
     waiting.clear();
-  };
-  sink.on('error', failAll);
-  sink.once('close', failAll);
+  });
   return pending;
 }
 

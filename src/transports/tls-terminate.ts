@@ -85,7 +85,7 @@ export class TlsTerminator {
       const halfOpen = raw.allowHalfOpen;
       raw.allowHalfOpen = false;
       view.once('secureConnection', (socket: tls.TLSSocket) => {
-        endStuckWritesAfterEnd(socket);
+        endStuckWritesAfterEnd(socket, raw);
         socket.pause();
         socket.allowHalfOpen = halfOpen;
         raw.allowHalfOpen = halfOpen;
@@ -101,8 +101,9 @@ export class TlsTerminator {
 }
 
 /**
- * Milliseconds a write to a TLS connection may stay queued, not a byte of it moving, once the client's end has come
- * (a FIN, its close_notify, or a reset read as an end), before the connection is destroyed as reset.
+ * Milliseconds a write to a TLS connection may stay queued with not a byte leaving through its TCP socket, once the
+ * client's end has come (a FIN, its close_notify, or a reset read as an end), before the connection is destroyed as
+ * reset.
  */
 const STUCK_AFTER_END_MS = 5000;
 
@@ -111,18 +112,32 @@ const STUCK_AFTER_END_MS = 5000;
  * the client had reset the connection instead, a write begun then never called back and the socket never closed
  * (Node's TLS layer; hostile run under load: 1 connection in 160, its request held for good, with its descriptor,
  * a maxConnections slot and close() until shutdownTimeout), where a plain socket's write fails with EPIPE. Once the
- * end has come, a write whose bytes stay queued for STUCK_AFTER_END_MS (checked every half of it) ends the
- * connection with ECONNRESET, as the reset it was: its write rejects and the request ends, a client error.
+ * end has come, a write queued while the TCP socket beneath (`raw`'s handle) gives the kernel nothing for STUCK_AFTER_END_MS
+ * (two checks in a row) ends the connection with ECONNRESET, as the reset it was: its write rejects and the request
+ * ends, a client error. A client that half-closes and reads a long reply slowly keeps the kernel taking bytes: not
+ * cut (the queued length alone said nothing: one large write keeps it whole until its callback; re-check). Over
+ * relayed bytes (no TCP handle here) nothing is checked.
  */
-function endStuckWritesAfterEnd(socket: tls.TLSSocket): void {
+function endStuckWritesAfterEnd(socket: tls.TLSSocket, raw: net.Socket): void {
+  // Bytes the kernel took: those of the writes done, and of the one under way (libuv's queue shrinks as it takes them).
+  const written = (): number | undefined => {
+    const handle = (raw as unknown as { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
+    if (typeof handle?.bytesWritten !== 'number') return undefined;
+    return handle.bytesWritten - (typeof handle.writeQueueSize === 'number' ? handle.writeQueueSize : 0);
+  };
+  if (written() === undefined) return;
   socket.once('end', () => {
-    let queued = 0;
+    let seen: number | undefined;
+    let still = 0;
     const check = setInterval(() => {
-      const now = socket.destroyed ? 0 : socket.writableLength;
-      if (now === 0 || now !== queued) {
-        queued = now;
+      const now = written();
+      if (socket.destroyed || now === undefined) return clearInterval(check);
+      if (socket.writableLength === 0 || now !== seen) {
+        seen = now;
+        still = 0;
         return;
       }
+      if (++still < 2) return;
       clearInterval(check);
       socket.destroy(Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET', errno: -104, syscall: 'write' }));
     }, STUCK_AFTER_END_MS / 2);

@@ -7,7 +7,7 @@ import {
   UnixStreamServer,
 } from '../../src';
 import { StreamRequestHandler, UnixStreamServer as ClassicUnixStreamServer } from '../../src/classic';
-import { HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '../fixtures/edge-handlers';
+import { HoldBothLimits, HoldConcurrent, HoldForking, HoldThreading, SlowlorisThreading } from '../fixtures/edge-handlers';
 import { within } from '../helpers/clients';
 import { closed, endpoint, rawConnect, readLine, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
@@ -355,5 +355,24 @@ describe('limits', () => {
       @Handle() handle() {}
     }
     serve(await bootstrap(Same));
+  });
+});
+
+describe('the refusal line names the limit the connection was over', () => {
+  const serve = servingInTests<Server>();
+  test('with maxConnections and maxConnectionsPerClient both set, a client\'s second connection names maxConnectionsPerClient only', async () => {
+    // Before: "over limits.maxConnections (10) or limits.maxConnectionsPerClient (1)", though 1 of 10 was open (hostile run).
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(HoldBothLimits, { logger }));
+    const first = await rawConnect(endpoint(server));
+    const second = await rawConnect(endpoint(server));
+    try {
+      await eventually('the refusal', () => server.stats().rejected === 1, 5000, 25);
+      await eventually('its line', () => logger.lines.warn.length === 1, 5000, 25);
+      expect(logger.lines.warn).toEqual([expect.stringMatching(/^HoldBothLimits: refused a connection from 127\.0\.0\.1:\d+: it was over limits\.maxConnectionsPerClient \(1\), so it was closed/)]);
+    } finally {
+      first.destroy();
+      second.destroy();
+    }
   });
 });
