@@ -1,5 +1,8 @@
 import type * as net from 'node:net';
 
+/** A limit of `limits` that refuses connections. */
+export type LimitName = 'maxConnections' | 'maxConnectionsPerClient';
+
 /**
  * `limits.maxConnections` and `limits.maxConnectionsPerClient`: counts a server's open connections, in
  * total and per client host, and refuses a new one over either limit (the caller closes it at once with
@@ -11,9 +14,6 @@ import type * as net from 'node:net';
  * the client's FIN after its reply, here or in the worker. Lookups are by socket: the
  * accepted one, or the TLS socket over it (`alias`).
  */
-/** A limit of `limits` that refuses connections. */
-export type LimitName = 'maxConnections' | 'maxConnectionsPerClient';
-
 export class ConnectionLimiter {
   private total = 0;
   private readonly perClient = new Map<string, number>();
@@ -39,10 +39,6 @@ export class ConnectionLimiter {
     return this.total;
   }
 
-  /**
-   * Counts a newly accepted socket, against the per-client limit too when `host` is known (undefined when a
-   * PROXY header will name the client: see `identify`). False when over a limit: the caller closes it.
-   */
   /** The limit a new connection from `host` is over now, if any: maxConnections first, as admit() checks. */
   overWhich(host: string | undefined): LimitName | undefined {
     if (this.total >= this.maxConnections) return 'maxConnections';
@@ -50,6 +46,10 @@ export class ConnectionLimiter {
     return undefined;
   }
 
+  /**
+   * Counts a newly accepted socket, against the per-client limit too when `host` is known (undefined when a
+   * PROXY header will name the client: see `identify`). False when over a limit: the caller closes it.
+   */
   admit(socket: net.Socket, host: string | undefined): boolean {
     if (this.total >= this.maxConnections) return false;
     if (host !== undefined && this.countOf(host) >= this.maxPerClient) return false;
