@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsInfo, TlsServerOptions } from './edge-options';
@@ -139,7 +140,7 @@ function endStuckWritesAfterEnd(socket: tls.TLSSocket, raw: net.Socket): void {
       }
       if (++still < 2) return;
       clearInterval(check);
-      socket.destroy(Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET', errno: -104, syscall: 'write' }));
+      socket.destroy(Object.assign(new Error('write ECONNRESET'), { code: 'ECONNRESET', errno: -osConstants.errno.ECONNRESET, syscall: 'write' }));
     }, STUCK_AFTER_END_MS / 2);
     check.unref();
     socket.once('close', () => clearInterval(check));
