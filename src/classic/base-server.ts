@@ -502,9 +502,9 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     const reason = (request?: Req) =>
       new RequestTimeoutError(
         request !== undefined && this.verdictPending.has(request as object)
-          ? messages.verifyAbandoned(why === 'timeout' ? limit : `${this.callerName}.close()`, this.servesDatagrams)
+          ? messages.verifyAbandoned(why === 'timeout' ? limit : this.closedWhen, this.servesDatagrams)
           : request !== undefined && isDisposing(request)
-            ? messages.abandonedInDispose(why === 'timeout' ? limit : `${this.callerName}.close()`)
+            ? messages.abandonedInDispose(why === 'timeout' ? limit : this.closedWhen)
           : why === 'timeout'
             ? messages.abandoned(limit, this.servesDatagrams)
             : this.closeMessage(),
@@ -512,7 +512,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     // A request still reading or writing ends with the reason and is reported by its own end; one that is not
     // (a handler awaiting something else) is reported below, once the grace has passed.
     // A connection still in its PROXY header or TLS handshake ran no hook: no handler's Fix for it (preambleAbandoned).
-    this.abortRequests(reason(), why === 'timeout' ? limit : this.closedBySignal ? undefined : `${this.callerName}.close()`);
+    this.abortRequests(reason(), why === 'timeout' ? limit : this.closedWhen);
     // A strategy that cannot list its requests (the worker pools) ends them itself in abort(): its drain ends.
     // Those still awaiting their @Verify here never reached a worker: closed and reported here, once.
     this.strategy.abort?.();
@@ -566,6 +566,15 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
     return this.closedBySignal !== undefined ? { owner: this.logName, signal: this.closedBySignal } : { owner: this.callerName };
   }
 
+  /**
+   * @internal What gave the server up, once close() has begun, as the abandon messages' `when` (givenUpWhen): the signal
+   * whose repeat during the drain closed it ('SIGTERM'), else the close() call. A TLS handshake a second signal ended said
+   * "when close() was called… Fix: await shutdown() before close()" (hostile run).
+   */
+  get closedWhen(): string {
+    return this.closedBySignal ?? `${this.callerName}.close()`;
+  }
+
   /** What a request close() ends says: close() was called (or a signal during the drain) while it ran. */
   private closeMessage(): string {
     return this.closedBySignal
@@ -606,7 +615,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
       if (loop && !loop.ended) await this.abandonRequests(loop, 'closed', pending);
       // A pool's close() ends its drain, and so the loop, while @Verify verdicts are still pending here: they
       // were dropped unreported (hostile run: datagrams accepted, then neither answered nor counted anywhere).
-      else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(`${this.callerName}.close()`, this.servesDatagrams)));
+      else if (!this.strategy.inFlight && pending.length > 0) await this.abandonVerdicts(pending, () => new RequestTimeoutError(messages.verifyAbandoned(this.closedWhen, this.servesDatagrams)));
       await Promise.all(reported);
       this.routineLines?.flush(); // after the last reports: the process may exit before the second ends
     })();

@@ -165,7 +165,7 @@ abstract class StreamServer<Addr> extends BaseServer<net.Socket, Addr> {
     this.refusals?.flush(); // its summary's timer would log after the close (after a test had ended, in jest)
     if (!this.isClosed && this.strategy.workers === undefined) return this.listener?.closeListening() ?? Promise.resolve();
     if (this.closeError) this.closeMidMessage();
-    return this.listener?.close(this.closeError) ?? Promise.resolve();
+    return this.listener?.close(this.closeError, this.closedWhen) ?? Promise.resolve();
   }
 
   /**

@@ -1,6 +1,6 @@
 /** Message builders for the production edge: PROXY protocol, TLS, limits. Each names the option and one fix. */
 import { ClientAddress, formatAddress } from '../transports/address';
-import { givenUpWhen } from './messages';
+import { givenUpWhen, isSignalName, SECOND_SIGNAL_FIX } from './messages';
 
 export const edgeMessages = {
   proxyUntrusted: (peer: ClientAddress) =>
@@ -24,7 +24,9 @@ export const edgeMessages = {
       ? ` Fix: give shutdownTimeout 1 s or more: shutdown lets a ${step} under way finish within 1 s.`
       : when === 'closed'
         ? ''
-        : ` Fix: await shutdown() before ${when === 'serverClose()' ? when : 'close()'} (it lets a ${step} under way finish within 1 s).`),
+        : isSignalName(when)
+          ? ` Fix: ${SECOND_SIGNAL_FIX} (shutdown lets a ${step} under way finish within 1 s).`
+          : ` Fix: await shutdown() before ${when === 'serverClose()' ? when : 'close()'} (it lets a ${step} under way finish within 1 s).`),
   proxyTimeout: (peer: ClientAddress, seconds: number) =>
     `PROXY protocol: no complete header from ${formatAddress(peer)} within ${seconds} s (limits.lineTimeout). ` +
     `Fix: raise limits.lineTimeout, or check that the proxy sends a header.`,

@@ -5,7 +5,8 @@ import { describeThrown, errorFields } from './thrown';
 /**
  * When the server gave something up, for the abandon messages (verifyAbandoned, edgeMessages.preambleAbandoned):
  * `when` shutdownTimeout's seconds, 'shutdownTimeout' (a worker, which does not know them), 'closed' (a worker's
- * server closed: by close(), or a second signal), or the close() call that gave it up.
+ * server closed: by close(), or a second signal), the signal ('SIGTERM') whose repeat during handleSignals' drain
+ * closed the server (isSignalName), or the close() call that gave it up.
  */
 export function givenUpWhen(when: number | string): string {
   return typeof when === 'number'
@@ -14,8 +15,18 @@ export function givenUpWhen(when: number | string): string {
       ? 'when shutdownTimeout passed after shutdown began'
       : when === 'closed'
         ? 'when the server was closed'
-        : `when ${when} was called`;
+        : isSignalName(when)
+          ? `when another signal (${when}) came during the drain (handleSignals)`
+          : `when ${when} was called`;
 }
+
+/** Whether givenUpWhen's `when` is a signal's name (the server closed by a second signal), not a call. */
+export function isSignalName(when: number | string): when is string {
+  return typeof when === 'string' && /^SIG[A-Z0-9]+$/.test(when);
+}
+
+/** A second signal's Fix, for the messages of what it ended: it may have been meant. */
+export const SECOND_SIGNAL_FIX = 'nothing, if that was meant (another Ctrl-C); otherwise send one signal';
 
 /** A routine error as one line: `<name> from <client>: <message>`, its lines joined, and its code when the message lacks it. */
 function routineLine(client: ClientAddress | undefined, error: unknown): string {
@@ -119,7 +130,7 @@ export const messages = {
     `the client was still sending a message: ${bytes} byte${bytes === 1 ? '' : 's'} of it had come, not its end (a line's newline, ` +
     `the rest of a frame), and its connection was closed. ` +
     (signal !== undefined
-      ? 'Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal: a message begun before shutdown is read whole, within limits.lineTimeout.'
+      ? `Fix: ${SECOND_SIGNAL_FIX}: a message begun before shutdown is read whole, within limits.lineTimeout.`
       : 'Fix: await shutdown() before close(): a message begun before shutdown is read whole, within limits.lineTimeout.'),
   unserved: (seconds: number, datagram = false) =>
     datagram
@@ -136,7 +147,7 @@ export const messages = {
     `@Verify had not settled ${givenUpWhen(after)}, ` +
     `so ${datagram ? 'the datagram was dropped unanswered' : 'the connection was closed'} and no other hook ran. ` +
     `Fix: make @Verify settle (bound what it awaits with a timeout)` +
-    (typeof after === 'number' || after === 'shutdownTimeout' ? ', or raise shutdownTimeout.' : after === 'closed' ? '.' : ', and await shutdown() before close().'),
+    (typeof after === 'number' || after === 'shutdownTimeout' ? ', or raise shutdownTimeout.' : after === 'closed' ? '.' : isSignalName(after) ? `; for the signal, ${SECOND_SIGNAL_FIX}.` : ', and await shutdown() before close().'),
   requestKept: (owner: string) =>
     `${owner}.processRequest() returned without shutdownRequest(request) and without super.processRequest(): the ` +
     `connection was never ended (its client waited for EOF, its descriptor held until close()), so sockserve ended it, ` +
@@ -152,12 +163,12 @@ export const messages = {
     `(bound any call it awaits with a timeout).`,
   abandonedInDispose: (when: number | string) =>
     `the request's handler had returned, but a request-scoped provider's dispose() was still running ` +
-    `${typeof when === 'number' ? `${when} s after shutdown began (shutdownTimeout)` : `when ${when} was called`}, so it ` +
+    `${givenUpWhen(when)}, so it ` +
     `was abandoned. Fix: make dispose() return (bound what it awaits with a timeout), or raise shutdownTimeout.`,
   abandonedBySignal: (owner: string, signal: string, datagram = false) =>
     `${owner}: another signal (${signal}) came during the drain, so the server closed at once while ${datagram ? "a datagram's handler" : 'the request'} ` +
     `was running: ${datagram ? 'it was abandoned and its reply is not sent' : 'its connection was closed and the handler abandoned'} ` +
-    `(handleSignals). Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.`,
+    `(handleSignals). Fix: ${SECOND_SIGNAL_FIX} and let requests finish within shutdownTimeout.`,
   /** `signal`: another signal during handleSignals' drain closed the server (`owner` its log name), else `owner`.close(). */
   unservedAtClose: (owner: string, signal: string | undefined, datagram = false) =>
     (signal !== undefined
@@ -167,7 +178,7 @@ export const messages = {
       ? 'the datagram, received before, still waited to be served behind a request that had not finished: it was dropped unanswered. '
       : 'the connection, accepted before, still waited to be served behind a request that had not finished: it was closed unserved. ') +
     (signal !== undefined
-      ? 'Fix: nothing, if that was meant (another Ctrl-C); otherwise send one signal and let requests finish within shutdownTimeout.'
+      ? `Fix: ${SECOND_SIGNAL_FIX} and let requests finish within shutdownTimeout.`
       : 'Fix: await shutdown() before close(): it serves what was accepted before it (bounded by shutdownTimeout).'),
   abandonedByClose: (owner: string, datagram = false) =>
     datagram

@@ -273,8 +273,10 @@ export class StreamListener {
    * own close callback: after a connection has been sent to a child process, Node asks that child for its
    * connection count before calling back, and a child that has exited never answers. `reason`: why, for the
    * writes a handler still makes on an open one (markClosedByServer); they said EPIPE, the client's doing.
+   * `preambleWhen`: what gave up a connection still in its PROXY header or TLS handshake (givenUpWhen's: the
+   * close() call, by default, or the second signal).
    */
-  close(reason?: Error): Promise<void> {
+  close(reason?: Error, preambleWhen?: string): Promise<void> {
     this.closed ??= (async () => {
       const stopped = this.stopListening();
       if (reason) for (const socket of this.open) markClosedByServer(socket, reason);
@@ -282,7 +284,7 @@ export class StreamListener {
       this.held.clear();
       const owned = [...this.refuseQueued(), ...this.open];
       const gone = owned.map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
-      owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket) : socket.destroy()));
+      owned.forEach((socket) => (this.preambles.has(socket) ? closePreamble(socket, preambleWhen) : socket.destroy()));
       this.queue.wake();
       this.settled();
       await Promise.all(gone);

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { within } from '../helpers/clients';
 import { rawConnect, readLine } from '../helpers/edge-clients';
 import { FixtureProcess, startFixture } from '../helpers/fixture-process';
@@ -276,6 +277,27 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(server.out()).toContain('DrainEcho: SIGINT after SIGTERM during the drain: closing now; 1 request still in flight');
     expect(server.out()).toMatch(/DrainEcho: another signal \(SIGINT\) came during the drain/);
     inFlight.destroy();
+  }, 120000);
+
+  test.each([['@Concurrent', {}], ['@Forking', { DRAIN_FORKING: '1' }]])('%s: a second signal while a client is part-way through its TLS handshake: its line names the signal (it said "when close() was called… Fix: await shutdown() before close()": hostile run)', async (_mode, env: Record<string, string>) => {
+    const server = await startDrainServer({ ...env, DRAIN_TLS: '1', DRAIN_SLOW_MS: '60000', DRAIN_LOG: '1' });
+    child = server.child;
+    // First in the accept queue: the start of a ClientHello, then nothing (no byte would make it a health check).
+    const stalled = await rawConnect({ host: '127.0.0.1', port: server.port }, Buffer.from([0x16, 3, 1, 0, 0x50, 1, 0, 0]));
+    const inFlight = tls.connect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false }, () => inFlight.write('slow in flight\n'));
+    inFlight.on('error', () => undefined);
+    try {
+      await within(15000, 'the request in its handler', server.seen('busy'));
+      child.kill('SIGTERM');
+      await within(10000, 'the first signal handled', server.seen('DrainEcho: SIGTERM: refusing new clients and draining'));
+      child.kill('SIGINT'); // at once: shutdown lets a handshake under way go on for 1 s
+      expect(await within(10000, 'exit', server.exited)).toBe(130);
+      expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: the connection was still in its TLS handshake when another signal \(SIGINT\) came during the drain \(handleSignals\), so it was closed.* Fix: nothing, if that was meant \(another Ctrl-C\)/);
+      expect(server.out()).not.toContain('close() was called');
+    } finally {
+      stalled.destroy();
+      inFlight.destroy();
+    }
   }, 120000);
 
   test('the same signal again at once is taken for the process group\'s copy, and an info line says so (it looked ignored)', async () => {

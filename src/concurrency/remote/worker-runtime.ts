@@ -354,8 +354,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * bytes counted here (an owned socket's, which die with the worker otherwise), and its connection closes.
    * The handler may still be running; the worker ends soon after. A request whose own error its @HandleError is
    * reporting (or has reported) goes with that error instead, marked reported: counted once, no hook run again.
+   * `why`: givenUpWhen's 'shutdownTimeout', 'closed' or the signal that closed the server; none for a recycled worker.
    */
-  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError, why?: 'shutdownTimeout' | 'closed'): void => {
+  const abandon = (state: RunState, given: SerializedError, replied?: SerializedError, why?: string): void => {
     if (state.abandoned) return;
     // A datagram whose reply went ahead: only its request scope's disposal was still running. A connection part-way
     // through its PROXY header or TLS handshake, or awaiting its @Verify, here ran no hook of the handler's: not the
@@ -468,7 +469,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
    * edgeMessages.preambleAbandoned, which the preamble reports (closedByServer), not as a header the client cut
    * short or a handshake reset (ECONNRESET), which blamed the client (hostile re-check).
    */
-  const preambleClosed = (conn: Conn, when: 'shutdownTimeout' | 'closed' | undefined): Error | undefined =>
+  const preambleClosed = (conn: Conn, when: string | undefined): Error | undefined =>
     when !== undefined && !conn.state?.passed ? preambleAbandonedError(conn.socket ?? conn.duplex, when) : undefined;
 
   /** Where an owned connection is made ready before its lifecycle (the TLS and PROXY preamble goes here). */
@@ -752,14 +753,16 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // counted as served (serial, @Concurrent and @Threading report it unsent).
         // A write the handler makes in the grace fails with the close's error (closeConn's closedWith).
         const closedWith = deserializeError(msg.error);
+        // A second signal's close names that signal (givenUpWhen), as the server's own process does.
+        const why = msg.closing?.signal ?? msg.why;
         for (const conn of running()) {
           const cut = closedMidMessage(conn, msg.closing);
           if (cut) closeCut(conn, cut);
-          else closeConn(conn, preambleClosed(conn, msg.why), closedWith);
+          else closeConn(conn, preambleClosed(conn, why), closedWith);
           if (conn.state!.replyHere) conn.state!.replyHere = refuseReply;
         }
         setTimeout(() => {
-          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied, msg.why);
+          for (const conn of running()) abandon(conn.state!, msg.error, msg.replied, why);
         }, CLOSE_GRACE_MS);
         return;
       }
