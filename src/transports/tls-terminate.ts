@@ -94,11 +94,22 @@ export class TlsTerminator {
       });
       view.once('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         socket.destroy();
-        reject(err);
+        reject(refusedCertificate(socket) ?? err);
       });
       this.wrap.call(view, raw);
     });
   }
+}
+
+/**
+ * The error for a client whose certificate did not verify against `tls.ca` (`requestCert` with `rejectUnauthorized`):
+ * Node's TLS server destroys such a socket once the handshake is done and tells only `ECONNRESET` "socket hang up"
+ * (_tls_wrap's onServerSocketSecure), which read as the client's doing (hostile run). Undefined for any other failure.
+ */
+function refusedCertificate(socket: tls.TLSSocket): Error | undefined {
+  const code = socket.authorizationError as unknown as string | undefined; // a code string (Node's verifyError().code), typed Error
+  if (!code) return undefined;
+  return Object.assign(new Error(`the client's certificate did not verify against tls.ca, so it was refused (requestCert with rejectUnauthorized)`), { code });
 }
 
 /**

@@ -8,11 +8,12 @@ import {
   TlsHandshakeError, UnixStreamServer, Verify,
 } from '../../src';
 import { StreamRequestHandler, TCPServer } from '../../src/classic';
-import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsWriteNeverCalledBack, TlsRelayedForking, TlsRelayedThreading, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
+import { cert, reportOrEcho, TLS, TlsConcurrent, TlsForking, TlsVerifiedConcurrent, TlsVerifiedForking, TlsVerifiedThreading, TlsWriteNeverCalledBack, TlsRelayedForking, TlsRelayedThreading, TlsSerial, TlsThreading, TlsTwoChildren, TlsTwoThreads } from '../fixtures/edge-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
 import { askInfo, closed, endpoint, rawConnect, readLine, tlsConnect, v1Header } from '../helpers/edge-clients';
 import { servingInTests } from '../helpers/serving';
 import { eventually } from '../helpers/eventually';
+import { memoryLogger } from '../helpers/memory-logger';
 
 describe.each([
   { mode: 'serial', handler: TlsSerial },
@@ -435,5 +436,35 @@ describe('a TLS write that never calls back after the client\'s end', () => {
     await eventually('the request to be counted ended', () => server.stats().active === 0);
     expect(server.stats()).toMatchObject({ active: 0, clientErrors: 1 });
     client.destroy();
+  }, 30000);
+});
+
+describe('a client certificate that does not verify (requestCert with rejectUnauthorized)', () => {
+  const serve = servingInTests<Server>();
+  test.each([
+    ['@Concurrent', 'TLSv1.3', TlsVerifiedConcurrent], ['@Concurrent', 'TLSv1.2', TlsVerifiedConcurrent],
+    ['@Threading', 'TLSv1.3', TlsVerifiedThreading], ['@Forking', 'TLSv1.2', TlsVerifiedForking],
+  ] as const)('%s, %s: its refusal says why, not "ECONNRESET: socket hang up" (hostile run), and a trusted client is served after it', async (_mode, maxVersion, Handler) => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(Handler, { logger }));
+    const { port } = endpoint(server) as { port: number };
+    const untrusted = tlsLib.connect({ host: '127.0.0.1', port, ca: cert('ca.crt'), servername: 'localhost', maxVersion, key: cert('untrusted.key'), cert: cert('untrusted.crt') });
+    untrusted.on('error', () => undefined);
+    untrusted.on('secureConnect', () => untrusted.write('info\n'));
+    try {
+      await eventually('the refusal to be counted', () => server.stats().tlsErrors === 1, 10000);
+      expect(logger.lines.warn).toEqual([
+        expect.stringMatching(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with 127\.0\.0\.1:\d+ failed: DEPTH_ZERO_SELF_SIGNED_CERT: the client's certificate did not verify against tls\.ca, so it was refused \(requestCert with rejectUnauthorized\)\.$/),
+      ]);
+      const trusted = await tlsConnect(endpoint(server));
+      try {
+        expect((await askInfo(trusted)).tls.authorized).toBe(true);
+      } finally {
+        trusted.destroy();
+      }
+      expect(server.stats()).toMatchObject({ tlsErrors: 1, errors: 0, clientErrors: 0 });
+    } finally {
+      untrusted.destroy();
+    }
   }, 30000);
 });
