@@ -343,11 +343,12 @@ export class StreamListener {
   private acceptReset(socket: net.Socket, peer: ClientAddress): void {
     this.open.add(socket); // close() destroys it meanwhile
     readFirstBytes(socket, (gotBytes) => {
-      if (this.closed) return; // close() destroyed it
-      if (gotBytes) return this.admit(socket, peer);
+      if (gotBytes && !this.closed) return this.admit(socket, peer);
       this.open.delete(socket);
       socket.destroy();
-      this.edge.dropped?.('health-check', peer);
+      // close() came first (it destroyed the connection before its first read): closed unserved, as those still queued
+      // then are (refuseQueued). It was counted accepted and then in no other figure (hostile re-check).
+      this.edge.dropped?.(this.closed ? 'rejected' : 'health-check', peer);
     });
   }
 

@@ -81,6 +81,22 @@ describe('a request sent just before a reset, while the server is not accepting'
     expect(s.stats()).toMatchObject({ rejected: 0, errors: 0, clientErrors: 0 });
   });
 
+  test.each([
+    ['serial', false, ResetSerial], ['serial', true, ResetSerial], ['@Concurrent', false, ResetConcurrent], ['@Concurrent', true, ResetConcurrent],
+  ] as Array<[string, boolean, HandlerClass]>)('%s, close() before the first read (bytes sent: %s): counted in rejected, as a connection close() finds still queued (it was in accepted only: hostile re-check)', async (_mode, send, Handler) => {
+    const s = serve(await bootstrap(Handler, { logger: quiet }));
+    const { port } = s.serverAddress as { port: number };
+    // close() from the accept itself: after the server's own handler of it, before the read that tells bytes from none.
+    const listening = (s as unknown as { classic: { listener: { server: net.Server } } }).classic.listener.server;
+    let closing: Promise<void> | undefined;
+    listening.once('connection', () => void (closing = s.close()));
+    resettingClientsWhileBlocked(port, 1, '', send);
+    await until(() => closing !== undefined, 10000);
+    await within(10000, 'close()', closing!);
+    expect(logged()).toEqual([]);
+    expect(s.stats()).toMatchObject({ accepted: 1, rejected: 1, healthChecks: 0, errors: 0, clientErrors: 0, active: 0 });
+  });
+
   describe('where a child accepts itself, while it is busy', () => {
     afterEach(() => fs.rmSync(resetGo, { force: true }));
 
