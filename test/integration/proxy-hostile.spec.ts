@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { bootstrap, Server } from '../../src';
+import { workerAcceptMechanism } from '../../src/runtime';
 import { TLS } from '../fixtures/edge-handlers';
 import * as fixtures from '../fixtures/proxy-hostile-handlers';
 import { removeTempDir, tempDir, within } from '../helpers/clients';
@@ -244,6 +245,43 @@ describe.each(cases)('hostile PROXY clients in $mode over $transport (TLS: $secu
     const reply = await exchange(target, Buffer.from(v1Header('198.51.100.9', 9)), Buffer.alloc(0), 'info\n', secure);
     expect(JSON.parse(reply).client.host).toBe('198.51.100.9');
     expect(server.stats()).toMatchObject({ proxyErrors: 0, errors: 0 });
+  });
+});
+
+// Where this process holds the connection through its header: it runs the preamble (serial, @Concurrent), or relays the
+// bytes to a thread that runs it (Unix sockets; TCP before Node 24). Where a worker holds the socket itself, its reads
+// are not to be seen from here, and close() reached it as the close it is already.
+const heldHere = cases.filter(({ mode, transport }) => mode === 'serial' || mode === '@Concurrent' ||
+  (mode === '@Threading' && (transport === 'Unix' || workerAcceptMechanism().threadingTcp === 'relayed')));
+
+describe.each(heldHere)('close() and a PROXY client part-way through its header in $mode over $transport (TLS: $secure)', ({ tcp, unix, transport, secure }) => {
+  const serve = servingInTests<Server>();
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => removeTempDir(dir));
+
+  test('is reported as the server\'s close, not as a header the client cut short', async () => {
+    // A thread reading relayed bytes read the close as the client's end: a ProxyProtocolError "closed the connection
+    // in the middle of its header", counted in proxyErrors (hostile re-check).
+    const warned: string[] = [];
+    const logger = { warn: (m: string) => warned.push(m), error: (m: string) => warned.push(`error: ${m}`) };
+    const overrides = { limits: { lineTimeout: 30 }, ...(secure ? { tls: TLS } : {}), ...(transport === 'Unix' ? { path: path.join(dir, 's.sock') } : {}) };
+    const server = serve(await bootstrap(transport === 'TCP' ? tcp : unix, { transport: overrides, logger }));
+    const address = server.serverAddress as Target;
+    const raw = await rawConnect('path' in address ? { path: address.path } : address, 'PROXY TCP4 198.51.100.1 ');
+    try {
+      // Its bytes read here (closed unread, a connection is a health check); relayed ones reach the thread before the close.
+      const held = () => [...(server as unknown as { classic: { listener: { connections: Iterable<net.Socket> } } }).classic.listener.connections];
+      await eventually('the header read', () => held().some((socket) => socket.bytesRead > 0), 10000);
+      await within(10000, 'close()', server.close());
+      await eventually('its report', () => warned.length === 1, 5000);
+      expect(warned).toEqual([expect.stringMatching(/^RequestTimeoutError from .*: the connection was still in its PROXY header when \w+'s server\.close\(\) was called, so it was closed/)]);
+      expect(server.stats()).toMatchObject({ proxyErrors: 0, clientErrors: 1, errors: 0 });
+    } finally {
+      raw.destroy();
+    }
   });
 });
 

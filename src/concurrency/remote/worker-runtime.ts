@@ -458,6 +458,12 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return held > 0 ? new RequestTimeoutError(messages.closedMidMessage(closing.owner, closing.signal, held)) : undefined;
   };
 
+  /**
+   * What gave the connections up, as the abandon messages' `when` (givenUpWhen), from who closes the server: the signal whose
+   * repeat closed it, else its close() call, named as the server's own process names it (BaseServer.closedWhen).
+   */
+  const givenUpBy = (closing: ClosingAs): string => closing.signal ?? `${closing.owner}.close()`;
+
   /** Closes `conn` with `cut` (closedMidMessage), through whatever reads it: a TLS socket too, which closeConn ends quietly. */
   const closeCut = (conn: Conn, cut: Error): void => {
     conn.secure?.destroy(cut);
@@ -753,8 +759,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // counted as served (serial, @Concurrent and @Threading report it unsent).
         // A write the handler makes in the grace fails with the close's error (closeConn's closedWith).
         const closedWith = deserializeError(msg.error);
-        // A second signal's close names that signal (givenUpWhen), as the server's own process does.
-        const why = msg.closing?.signal ?? msg.why;
+        const why = msg.closing ? givenUpBy(msg.closing) : msg.why;
         for (const conn of running()) {
           const cut = closedMidMessage(conn, msg.closing);
           if (cut) closeCut(conn, cut);
@@ -787,7 +792,9 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
           const stream = conn.secure ?? conn.socket ?? conn.duplex;
           if (stream) stopReaderOf(stream);
         } else if (msg.t === 'eof') {
-          const cut = closedMidMessage(conn, msg.closing);
+          // The server closed it (close(), a second signal) part-way through a message, or through its PROXY header or TLS
+          // handshake read here from relayed bytes: said so, not as the client's cut (a ProxyProtocolError: hostile re-check).
+          const cut = closedMidMessage(conn, msg.closing) ?? (msg.closing ? preambleClosed(conn, givenUpBy(msg.closing)) : undefined);
           if (cut) return closeCut(conn, cut);
           if (msg.error) noteHangUp(conn);
           conn.duplex?.eof(msg.error);
