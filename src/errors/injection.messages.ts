@@ -107,7 +107,7 @@ export const injectionMessages = {
     `createRequestScope() on the container you resolve from.`,
 
   asyncFactory: (display: string) =>
-    `Cannot resolve ${display}: its factory returned a Promise (or another thenable: a value with a then member, which await would wait for), and the container resolves synchronously. ` +
+    `Cannot resolve ${display}: its factory returned a Promise (or a value await takes for one: with a then method, or a then that throws when read), and the container resolves synchronously. ` +
     `Fix: await the value before bootstrap and register the result, { provide: ${display}, useValue: await load() }.`,
 
   hookScopeDisposeFailed: (handler: string, hook: string, error: unknown) =>

@@ -281,7 +281,7 @@ describe('Container error messages', () => {
   it('refuses a factory that returns a Promise and says to await it before bootstrap', () => {
     const c = new Container([{ provide: 'Db', useFactory: () => Promise.resolve({}) }]);
     expect(errorLines(() => c.resolve('Db'))).toEqual([
-      `Cannot resolve "Db": its factory returned a Promise (or another thenable: a value with a then member, which await would wait for), and the container resolves synchronously. ` +
+      `Cannot resolve "Db": its factory returned a Promise (or a value await takes for one: with a then method, or a then that throws when read), and the container resolves synchronously. ` +
         `Fix: await the value before bootstrap and register the result, { provide: "Db", useValue: await load() }.`,
     ]);
   });
@@ -293,7 +293,7 @@ describe('Container error messages', () => {
     for (const value of [callable, revoked.proxy]) {
       const c = new Container([{ provide: 'Db', useFactory: () => value }]);
       expect(() => c.resolve('Db')).toThrow(InjectionError);
-      expect(() => c.resolve('Db')).toThrow(/its factory returned a Promise \(or another thenable: a value with a then member/);
+      expect(() => c.resolve('Db')).toThrow(/its factory returned a Promise \(or a value await takes for one: with a then method, or a then that throws when read\)/);
     }
   });
 
