@@ -102,14 +102,14 @@ export class TlsTerminator {
 }
 
 /**
- * The error for a client whose certificate did not verify against `tls.ca` (`requestCert` with `rejectUnauthorized`):
+ * The error for a client whose certificate did not verify against `tls.ca`, or Node's root certificates without it (`requestCert` with `rejectUnauthorized`):
  * Node's TLS server destroys such a socket once the handshake is done and tells only `ECONNRESET` "socket hang up"
  * (_tls_wrap's onServerSocketSecure), which read as the client's doing (hostile run). Undefined for any other failure.
  */
 function refusedCertificate(socket: tls.TLSSocket): Error | undefined {
   const code = socket.authorizationError as unknown as string | undefined; // a code string (Node's verifyError().code), typed Error
   if (!code) return undefined;
-  return Object.assign(new Error(`the client's certificate did not verify against tls.ca, so it was refused (requestCert with rejectUnauthorized)`), { code });
+  return Object.assign(new Error(`the client's certificate did not verify against tls.ca (Node's root certificates where ca is not given), so it was refused (requestCert with rejectUnauthorized)`), { code });
 }
 
 /**

@@ -454,7 +454,7 @@ describe('a client certificate that does not verify (requestCert with rejectUnau
     try {
       await eventually('the refusal to be counted', () => server.stats().tlsErrors === 1, 10000);
       expect(logger.lines.warn).toEqual([
-        expect.stringMatching(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with 127\.0\.0\.1:\d+ failed: DEPTH_ZERO_SELF_SIGNED_CERT: the client's certificate did not verify against tls\.ca, so it was refused \(requestCert with rejectUnauthorized\)\.$/),
+        expect.stringMatching(/^TlsHandshakeError from 127\.0\.0\.1:\d+: TLS handshake with 127\.0\.0\.1:\d+ failed: DEPTH_ZERO_SELF_SIGNED_CERT: the client's certificate did not verify against tls\.ca \(Node's root certificates where ca is not given\), so it was refused \(requestCert with rejectUnauthorized\)\.$/),
       ]);
       const trusted = await tlsConnect(endpoint(server));
       try {
