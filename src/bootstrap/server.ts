@@ -95,17 +95,17 @@ export class Server implements AsyncDisposable {
   }
 
   /**
-   * Serves until shutdown(); resolves once shutdown() has completed. Ended by a signal (`handleSignals`), it
-   * resolves once the drain has closed the server too (its workers ended, its singletons disposed), as
-   * docs/production.md says: it resolved at the loop's end, before the close, so a program that calls
-   * `process.exit()` after it cut the close short (new-user run: no dispose(), no "closed" line).
+   * Serves until shutdown(); resolves once shutdown() has completed. Ended by a signal (`handleSignals`), or by the
+   * program's own close(), it resolves once the server is closed too (its workers ended, its singletons disposed),
+   * as docs/production.md says: it resolved at the loop's end, before the close, so a program that calls
+   * `process.exit()` after it cut the close short (new-user runs: no dispose(), no "closed" line).
    */
   serveForever(pollInterval: number | null = 0.5): Promise<void> {
     // handleSignals closed the server before the program got to serve it (a SIGTERM during its start-up): there is
     // nothing to serve, and rejecting with ServerClosedError made `await server.serveForever()` crash it (hostile run).
     if (this.endedBySignal && this.closing) return this.closing.then(() => undefined, () => undefined);
     this.shutdownSaid = false; // a new serving: its shutdown is said again
-    return this.classic.serveForever(pollInterval).then(() => (this.endedBySignal ? this.signalDrain : undefined));
+    return this.classic.serveForever(pollInterval).then(() => (this.endedBySignal ? this.signalDrain : this.closing?.then(() => undefined, () => undefined)));
   }
 
   /** @internal handleSignals began this server's drain: a serveForever() after its close() resolves instead of rejecting. */

@@ -12,6 +12,7 @@ import { TCPServer } from '../../src/classic';
 import { datagramExchange, datagramSilence, removeTempDir, streamExchange, tempDir, Target, within } from '../helpers/clients';
 import { sleep, until } from '../fakes/fake-server';
 import { servingInTests } from '../helpers/serving';
+import { ObservedChildLines } from '../fixtures/observed-handlers';
 
 type Req = StreamRequest | DatagramRequest;
 interface Case {
@@ -193,6 +194,19 @@ describe('bootstrap features', () => {
     expect(order).toEqual(['fast', 'slow']);
     await s.shutdown();
     await loop;
+  });
+
+  test('serveForever() ended by the program\'s own close() resolves once the server is closed: its workers ended, "closed" logged (it resolved at the loop\'s end: new-user run)', async () => {
+    const logger = memoryLogger();
+    const s = await bootstrap(ObservedChildLines, { logger });
+    servers.push(s);
+    const loop = s.serveForever(0.05);
+    expect((await streamExchange(target(s), 'one\n', { halfClose: true })).toString()).toBe('ONE\n');
+    let closed = false;
+    const closing = s.close().then(() => (closed = true));
+    await within(15000, 'serveForever()', loop);
+    expect({ closed, workers: s.stats().workers.length, closedLine: logger.lines.info.some((l) => l.endsWith(': closed')) }).toEqual({ closed: true, workers: 0, closedLine: true });
+    await closing;
   });
 
   test('shutdown serves a request whose bytes arrived before it but were not read yet', async () => {
