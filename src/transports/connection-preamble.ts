@@ -245,6 +245,8 @@ function addressOf(info: ProxyInfo, peer: ClientAddress): ClientAddress {
 function describeTlsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ERR_SSL_HTTP_REQUEST' || e?.code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `the client spoke plain text, not TLS (${e.code}); a load balancer's health check must speak TLS too (HAProxy: check-ssl)`;
+  // OpenSSL's words ("peer did not return a certificate") did not say that the server's own options asked for one (new-user run).
+  if (e?.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return `the client sent no certificate, which requestCert with rejectUnauthorized requires (${e.code})`;
   // OpenSSL's reason in words, not its queue entry with source paths (hostile re-check: "unsupported protocol", "no shared cipher")
   const words = typeof e?.message === 'string' ? opensslWords(e.message) : undefined;
   if (words) return `${words}${e.code ? ` (${e.code})` : ''}`;

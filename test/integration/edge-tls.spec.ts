@@ -467,4 +467,20 @@ describe('a client certificate that does not verify (requestCert with rejectUnau
       untrusted.destroy();
     }
   }, 30000);
+
+  test.each(['TLSv1.3', 'TLSv1.2'] as const)('%s: a client with no certificate is told apart, and the line says the server asks for one (it gave only OpenSSL\'s "peer did not return a certificate": new-user run)', async (maxVersion) => {
+    const logger = memoryLogger();
+    const server = serve(await bootstrap(TlsVerifiedConcurrent, { logger }));
+    const { port } = endpoint(server) as { port: number };
+    const anonymous = tlsLib.connect({ host: '127.0.0.1', port, ca: cert('ca.crt'), servername: 'localhost', maxVersion });
+    anonymous.on('error', () => undefined);
+    try {
+      await eventually('the refusal to be counted', () => server.stats().tlsErrors === 1, 10000);
+      expect(logger.lines.warn).toEqual([
+        expect.stringMatching(/TLS handshake with 127\.0\.0\.1:\d+ failed: the client sent no certificate, which requestCert with rejectUnauthorized requires \(ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE\)\.$/),
+      ]);
+    } finally {
+      anonymous.destroy();
+    }
+  }, 30000);
 });
