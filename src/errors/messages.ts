@@ -1,4 +1,5 @@
 /** Message builders for the transport and classic-server errors. Each names the class, the member and one fix. */
+import { constants as osConstants } from 'node:os';
 import { ClientAddress, formatAddress } from '../transports/address';
 import { describeThrown, errorFields } from './thrown';
 
@@ -23,6 +24,12 @@ export function givenUpWhen(when: number | string): string {
 /** Whether givenUpWhen's `when` is a signal's name (the server closed by a second signal), not a call. */
 export function isSignalName(when: number | string): when is string {
   return typeof when === 'string' && /^SIG[A-Z0-9]+$/.test(when);
+}
+
+/** The exit code a signal's close gives the process, as a shell reports it: 128 + the signal's number (130 for SIGINT). */
+function exitCodeOf(signal: string): string {
+  const number = (osConstants.signals as Record<string, number | undefined>)[signal];
+  return number === undefined ? "code 128 + the signal's number" : `code ${128 + number}`;
 }
 
 /** A second signal's Fix, for the messages of what it ended: it may have been meant. */
@@ -280,7 +287,7 @@ export const messages = {
       : `${owner}: ${signal}: refusing new clients and draining`,
   signalledDuringDrain: (owner: string, signal: string, first: string | undefined, active: number) =>
     `${owner}: ${signal} ${first === undefined || first === signal ? 'again' : `after ${first}`} during the drain: closing now; ${active} request${active === 1 ? '' : 's'} still in flight ` +
-    `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (code 128 + the signal's number).`,
+    `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (${exitCodeOf(signal)}).`,
   draining: (owner: string, active: number, waiting = 0) =>
     `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight` + (waiting > 0 ? ` and ${waiting} accepted, waiting to be served` : ''),
   closed: (owner: string) => `${owner}: closed`,

@@ -220,7 +220,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await within(8000, 'exit', server.exited)).toBe(143);
     expect(Date.now() - t0).toBeLessThan(8000);
     expect(await within(5000, 'the connection ended', ended)).toBe(''); // ended, no reply
-    expect(server.out()).toContain('DrainEcho: SIGTERM again during the drain: closing now; 1 request still in flight is ended and reported');
+    expect(server.out()).toContain('DrainEcho: SIGTERM again during the drain: closing now; 1 request still in flight is ended and reported, then the process exits (code 143).');
     // reported as what happened (it said "TCPServer.close() was called … Fix: await shutdown() before close()": new-user run)
     expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: another signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
     inFlight.destroy();
@@ -274,7 +274,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     child.kill('SIGINT');
     expect(await within(10000, 'exit', server.exited)).toBe(130); // before: ignored, the drain went on (shutdownTimeout 10 s)
     // named as what it is (it said 'SIGINT again', new-user run)
-    expect(server.out()).toContain('DrainEcho: SIGINT after SIGTERM during the drain: closing now; 1 request still in flight');
+    expect(server.out()).toContain('DrainEcho: SIGINT after SIGTERM during the drain: closing now; 1 request still in flight is ended and reported, then the process exits (code 130).'); // the code said (new-user run)
     expect(server.out()).toMatch(/DrainEcho: another signal \(SIGINT\) came during the drain/);
     inFlight.destroy();
   }, 120000);
