@@ -40,7 +40,7 @@ export interface WorkerStats {
   threadId?: number;
   /** Connections open in the worker now. */
   connections: number;
-  /** Requests the worker has taken since it started, those still running included (health checks and @Verify refusals left out). */
+  /** Requests the worker has taken since it started, those still running included (health checks and `@Verify` refusals left out). */
   requests: number;
   /** Bytes of V8 heap the worker uses (its own isolate), at its last report (at most 1 s old). */
   heapUsedBytes: number;
