@@ -39,7 +39,7 @@ export class ConnectionLimiter {
     return this.total;
   }
 
-  /** The limit a new connection from `host` is over now, if any: maxConnections first, as admit() checks. */
+  /** The limit a new connection from `host` is over now, if any (maxConnections first): what admit() refuses on. */
   overWhich(host: string | undefined): LimitName | undefined {
     if (this.total >= this.maxConnections) return 'maxConnections';
     if (host !== undefined && this.countOf(host) >= this.maxPerClient) return 'maxConnectionsPerClient';
@@ -51,8 +51,7 @@ export class ConnectionLimiter {
    * PROXY header will name the client: see `identify`). False when over a limit: the caller closes it.
    */
   admit(socket: net.Socket, host: string | undefined): boolean {
-    if (this.total >= this.maxConnections) return false;
-    if (host !== undefined && this.countOf(host) >= this.maxPerClient) return false;
+    if (this.overWhich(host) !== undefined) return false;
     const lease: Lease = { host, socketOpen: true, busy: false, released: false };
     this.total++;
     if (host !== undefined) this.perClient.set(host, this.countOf(host) + 1);
