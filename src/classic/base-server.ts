@@ -1,7 +1,7 @@
 import * as timers from 'node:timers';
 import { ConfigurationError, RequestTimeoutError, ServerClosedError } from '../errors/errors';
 import { describeThrown, isSystemExit } from '../errors/thrown';
-import { messages } from '../errors/messages';
+import { closedWhen, messages } from '../errors/messages';
 import { configurationMessages } from '../errors/configuration.messages';
 import { refuseStartInWorker, startedWhileWorkerLoads } from '../runtime';
 import { SerialStrategy } from '../concurrency/serial.strategy';
@@ -572,7 +572,7 @@ export abstract class BaseServer<Req = unknown, Addr = unknown> implements Reque
    * "when close() was called… Fix: await shutdown() before close()" (hostile run).
    */
   get closedWhen(): string {
-    return this.closedBySignal ?? `${this.callerName}.close()`;
+    return closedWhen(this.closingAs());
   }
 
   /** What a request close() ends says: close() was called (or a signal during the drain) while it ran. */

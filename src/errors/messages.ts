@@ -21,6 +21,14 @@ export function givenUpWhen(when: number | string): string {
           : `when ${when} was called`;
 }
 
+/**
+ * givenUpWhen's `when` for a server that is closing, from who closes it (BaseServer.closingAs, sent to workers): the
+ * signal whose repeat during the drain closed it, else its close() call (`owner`.close()).
+ */
+export function closedWhen(closing: { owner: string; signal?: string }): string {
+  return closing.signal ?? `${closing.owner}.close()`;
+}
+
 /** Whether givenUpWhen's `when` is a signal's name (the server closed by a second signal), not a call. */
 export function isSignalName(when: number | string): when is string {
   return typeof when === 'string' && /^SIG[A-Z0-9]+$/.test(when);

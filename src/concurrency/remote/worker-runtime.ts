@@ -24,7 +24,7 @@ import { stampCloseAsked, stampHeldSince, stampLocalCheck } from '../../transpor
 import { afterPollPhase } from '../../transports/event-loop';
 import { preambleAbandonedError } from '../../transports/connection-preamble';
 import { RequestTimeoutError } from '../../errors/errors';
-import { messages } from '../../errors/messages';
+import { closedWhen, messages } from '../../errors/messages';
 import { AcceptWatch } from '../../observability/accept-watch';
 
 /** How a worker talks to the server: a worker thread's parentPort, or a child process's IPC channel. */
@@ -458,12 +458,6 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
     return held > 0 ? new RequestTimeoutError(messages.closedMidMessage(closing.owner, closing.signal, held)) : undefined;
   };
 
-  /**
-   * What gave the connections up, as the abandon messages' `when` (givenUpWhen), from who closes the server: the signal whose
-   * repeat closed it, else its close() call, named as the server's own process names it (BaseServer.closedWhen).
-   */
-  const givenUpBy = (closing: ClosingAs): string => closing.signal ?? `${closing.owner}.close()`;
-
   /** Closes `conn` with `cut` (closedMidMessage), through whatever reads it: a TLS socket too, which closeConn ends quietly. */
   const closeCut = (conn: Conn, cut: Error): void => {
     conn.secure?.destroy(cut);
@@ -759,7 +753,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         // counted as served (serial, @Concurrent and @Threading report it unsent).
         // A write the handler makes in the grace fails with the close's error (closeConn's closedWith).
         const closedWith = deserializeError(msg.error);
-        const why = msg.closing ? givenUpBy(msg.closing) : msg.why;
+        const why = msg.closing ? closedWhen(msg.closing) : msg.why;
         for (const conn of running()) {
           const cut = closedMidMessage(conn, msg.closing);
           if (cut) closeCut(conn, cut);
@@ -794,7 +788,7 @@ export function startWorkerRuntime(spec: WorkerSpec, channel: Channel): void {
         } else if (msg.t === 'eof') {
           // The server closed it (close(), a second signal) part-way through a message, or through its PROXY header or TLS
           // handshake read here from relayed bytes: said so, not as the client's cut (a ProxyProtocolError: hostile re-check).
-          const cut = closedMidMessage(conn, msg.closing) ?? (msg.closing ? preambleClosed(conn, givenUpBy(msg.closing)) : undefined);
+          const cut = closedMidMessage(conn, msg.closing) ?? (msg.closing ? preambleClosed(conn, closedWhen(msg.closing)) : undefined);
           if (cut) return closeCut(conn, cut);
           if (msg.error) noteHangUp(conn);
           conn.duplex?.eof(msg.error);
