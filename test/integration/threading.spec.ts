@@ -308,7 +308,9 @@ describe('@Threading faults and pool', () => {
       client.write('late 5000\n');
       await within(5000, 'the handler to start', new Promise((r) => client.once('data', r)));
       await within(10000, 'shutdown', s.shutdown());
-      await until(() => fs.existsSync(file), 5000);
+      // Written by the worker's thread (writeFileSync creates the file, then writes it): read once it has its text.
+      // (Waiting for the file alone read it empty once, in CI.)
+      await until(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8') !== '', 5000);
       expect(fs.readFileSync(file, 'utf8')).toMatch(/^RequestTimeoutError: the request was still running in its threading worker when shutdownTimeout passed/);
     } finally {
       client.destroy();
