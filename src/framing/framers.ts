@@ -55,16 +55,16 @@ export function builtInFraming(kind: FramerKind, options: LengthPrefixedOptions)
       return { ...lines(LINE_MAX_LENGTH), lineLimited: (maxLineLength) => lines(maxLineLength, true) };
     }
     case 'netstring': {
-      // Its body is allocated once its length is read: no longer than a Buffer can be (below).
+      // Its body is one Buffer once whole: no longer than a Buffer can be (below).
       const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, bufferConstants.MAX_LENGTH);
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new NetstringFramer(maxLength) };
     }
     case 'length-prefixed': {
       const lengthBytes = options.lengthBytes ?? 4;
       const little = options.byteOrder === 'little';
-      // The message is filled into one buffer, its prefix in front, allocated when the prefix arrives: with a
-      // maxLength past what a Buffer can hold (4 GiB on Node 20), a client announcing 0xffffffff made that
-      // allocation throw a RangeError, a handler error with its traceback, not a FrameTooLongError (hostile run).
+      // The message is filled into one buffer, its prefix in front: with a maxLength past what a Buffer can hold
+      // (4 GiB on Node 20), a client announcing 0xffffffff made that buffer throw a RangeError, a handler error
+      // with its traceback, not a FrameTooLongError (hostile run).
       const maxLength = Math.min(options.maxLength ?? FRAME_MAX_LENGTH, PREFIX_MAX[lengthBytes], bufferConstants.MAX_LENGTH - lengthBytes);
       return { name: kind, maxLength, concurrency, maxOutputBuffer, create: () => new LengthPrefixedFramer(maxLength, lengthBytes, little) };
     }

@@ -1,5 +1,6 @@
 import { FrameTooLongError, FramingError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
+import { Filling } from './filling';
 import { failAfter, Framer } from './framer';
 
 /** The largest length each prefix size can express. */
@@ -9,18 +10,16 @@ export const PREFIX_MAX: Readonly<Record<1 | 2 | 4, number>> = { 1: 0xff, 2: 0xf
  * `@Framing('length-prefixed', { lengthBytes, byteOrder })`: each message is an unsigned length of
  * 1, 2 or 4 bytes (big-endian by default) followed by that many bytes, given to the handler as a
  * Buffer. Replies (Buffer or string) get the same prefix. A prefix announcing more than `maxLength`
- * is a FrameTooLongError before any of the body is held, so memory per connection stays within
- * `maxLength`. A message that lies whole in one chunk is a view of it, not a copy. Netty's
+ * is a FrameTooLongError before any of the body is held, and a message's buffer grows with its bytes
+ * (Filling), so memory per connection stays within `maxLength` and what the client sent. A message that
+ * lies whole in one chunk is a view of it, not a copy. Netty's
  * `LengthFieldBasedFrameDecoder` / `LengthFieldPrepender`.
  */
 export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
   private readonly header: Buffer;
   private headerFill = 0;
-  /** The message being filled, once its prefix has arrived whole and the body has not: a view of `filling` past the prefix. */
-  private body: Buffer | undefined;
-  /** The buffer `body` is filled into, its prefix already written in front. */
-  private filling: Buffer | undefined;
-  private bodyFill = 0;
+  /** The message being filled, its prefix written in front, once its prefix has arrived whole and its body has not. */
+  private filling: Filling | undefined;
   /**
    * The last chunk whole messages were cut from (as views): encodeInPlace() may send a reply that is one of
    * them with its own prefix. Let go at the next chunk, at an in-place reply that is not such a view, and at
@@ -28,8 +27,8 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
    */
   private viewed: Buffer | undefined;
   /**
-   * A message put together from several chunks is filled into a buffer that begins with its prefix (`body` is
-   * a view of it past the prefix): echoed in place, it goes out as that buffer, not copied again. Let go as `viewed`.
+   * A message put together from several chunks is filled into a buffer that begins with its prefix (the message
+   * is a view of it past the prefix): echoed in place, it goes out as that buffer, not copied again. Let go as `viewed`.
    */
   private assembled: Buffer | undefined;
 
@@ -43,7 +42,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
 
   /** Bytes of the incomplete message held now, its prefix included (0 between messages). */
   get buffered(): number {
-    return this.headerFill + this.bodyFill + (this.body ? this.lengthBytes : 0);
+    return this.headerFill + (this.filling?.filled ?? 0);
   }
 
   /** The messages `chunk` completes, each a Buffer of its body. Throws FrameTooLongError when a prefix announces more than `maxLength` bytes. */
@@ -55,7 +54,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     this.assembled = undefined;
     try {
       while (i < chunk.length) {
-        if (this.body === undefined) {
+        if (this.filling === undefined) {
           let length: number;
           if (this.headerFill === 0 && chunk.length - i >= size) {
             length = this.readLength(chunk, i);
@@ -78,22 +77,15 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
             i += length;
             continue;
           }
-          const whole = Buffer.allocUnsafe(size + length);
-          this.writeLength(whole, length);
-          this.filling = whole;
-          this.body = whole.subarray(size);
-          this.bodyFill = 0;
+          this.writeLength(this.header, length);
+          this.filling = new Filling(size + length, this.header);
         }
-        const n = Math.min(this.body.length - this.bodyFill, chunk.length - i);
-        chunk.copy(this.body, this.bodyFill, i, i + n);
-        this.bodyFill += n;
-        i += n;
-        if (this.bodyFill === this.body.length) {
-          this.assembled = this.filling;
-          out.push(this.body);
-          this.body = undefined;
+        i += this.filling.add(chunk, i, chunk.length);
+        if (this.filling.full) {
+          const whole = this.filling.whole;
+          this.assembled = whole;
+          out.push(whole.subarray(size));
           this.filling = undefined;
-          this.bodyFill = 0;
         }
       }
     } catch (err) {
@@ -172,6 +164,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
     }
   }
 
+  /** Writes `length` as the prefix at the start of `out`. */
   private writeLength(out: Buffer, length: number): void {
     if (this.lengthBytes === 1) out[0] = length;
     else if (this.lengthBytes === 2) this.littleEndian ? out.writeUInt16LE(length, 0) : out.writeUInt16BE(length, 0);

@@ -1,5 +1,6 @@
 import { FrameTooLongError, FramingError } from '../errors/errors';
 import { framingMessages as messages } from '../errors/framing.messages';
+import { Filling } from './filling';
 import { failAfter, Framer } from './framer';
 
 const COLON = 0x3a;
@@ -11,22 +12,22 @@ const NINE = 0x39;
  * `@Framing('netstring')`: D. J. Bernstein's netstrings, `<decimal length>:<bytes>,` (`5:hello,`),
  * messages as Buffers; replies (Buffer or string) are framed the same way. A length with a leading
  * zero, a non-digit before `:`, or a missing `,` is a FramingError; a length above `maxLength` is a
- * FrameTooLongError as soon as its digits say so, before any of the body is held.
+ * FrameTooLongError as soon as its digits say so, before any of the body is held; a body's buffer
+ * grows with its bytes (Filling), not with the length its digits announce.
  */
 export class NetstringFramer implements Framer<Buffer, Buffer | string> {
   /** The length read so far, and how many of its digits have arrived (0: a new netstring). */
   private length = 0;
   private digits = 0;
   /** The body being filled once ':' has arrived; `comma` once it is full and only ',' is missing. */
-  private body: Buffer | undefined;
-  private bodyFill = 0;
+  private body: Filling | undefined;
   private comma = false;
 
   constructor(private readonly maxLength: number) {}
 
   /** Bytes of the incomplete netstring held now (digits, `:`, body so far; 0 between netstrings). */
   get buffered(): number {
-    return this.digits + (this.body ? 1 + this.bodyFill : 0) + (this.comma ? 1 : 0);
+    return this.digits + (this.body ? 1 + this.body.filled : 0) + (this.comma ? 1 : 0);
   }
 
   /** The netstrings `chunk` completes, each a Buffer of its body. Throws FramingError for malformed input, FrameTooLongError for a length above `maxLength`. */
@@ -38,7 +39,7 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
         if (this.comma) {
           if (chunk[i] !== COMMA) throw this.malformed(`a netstring's body is not followed by ','`);
           i++;
-          out.push(this.body!);
+          out.push(this.body!.whole);
           this.reset();
           continue;
         }
@@ -58,11 +59,8 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
           }
           continue;
         }
-        const n = Math.min(this.body.length - this.bodyFill, chunk.length - i);
-        chunk.copy(this.body, this.bodyFill, i, i + n);
-        this.bodyFill += n;
-        i += n;
-        if (this.bodyFill === this.body.length) this.comma = true;
+        i += this.body.add(chunk, i, chunk.length);
+        if (this.body.full) this.comma = true;
       }
     } catch (err) {
       this.reset();
@@ -102,8 +100,7 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
       this.reset();
       return i + length + 1;
     }
-    this.body = Buffer.allocUnsafe(length);
-    this.bodyFill = 0;
+    this.body = new Filling(length);
     this.comma = length === 0;
     return i;
   }
@@ -112,7 +109,6 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
     this.length = 0;
     this.digits = 0;
     this.body = undefined;
-    this.bodyFill = 0;
     this.comma = false;
   }
 

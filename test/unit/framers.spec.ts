@@ -2,7 +2,27 @@ import {
   FrameTooLongError, FramingError, JsonLinesFramer, LengthPrefixedFramer, LinesFramer, NetstringFramer,
 } from '../../src';
 import type { Framer } from '../../src';
+import { FILL_START } from '../../src/framing/filling';
 import { DECODED_BEFORE } from '../../src/framing/framer';
+
+/** The largest Buffer.allocUnsafe() call made while `run` runs, in bytes. */
+function largestAllocation(run: () => void): number {
+  const spy = jest.spyOn(Buffer, 'allocUnsafe');
+  try {
+    run();
+    return Math.max(0, ...spy.mock.calls.map(([size]) => size));
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** `body` fed to `framer` in `piece`-byte chunks after `head`: the messages, in order. */
+function feedInPieces(framer: Framer<Buffer, unknown>, head: Buffer, body: Buffer, tail: Buffer, piece: number): Buffer[] {
+  const input = Buffer.concat([head, body, tail]);
+  const out: Buffer[] = [];
+  for (let i = 0; i < input.length; i += piece) out.push(...framer.decode(input.subarray(i, i + piece)));
+  return out;
+}
 
 /** Feeds `chunks` to a fresh framer, then its end(); all the messages in order. */
 function decodeAll<T>(make: () => Framer<T, unknown>, chunks: Buffer[]): T[] {
@@ -302,6 +322,29 @@ describe('the length-prefixed framer', () => {
     );
   });
 
+  test('a prefix announcing a large message holds memory for the bytes that came, not for the length announced', () => {
+    // maxLength 4 GiB - 1: a prefix of 0xffffffff was a 4 GiB allocation at once on Node 24 (hostile run), for a body that never came.
+    const framer = new LengthPrefixedFramer(0xffffffff);
+    expect(largestAllocation(() => expect(framer.decode(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]))).toEqual([]))).toBeLessThanOrEqual(FILL_START);
+    expect(framer.buffered).toBe(7);
+    // Its buffer grows as bytes arrive, at most twice what has come.
+    expect(largestAllocation(() => framer.decode(Buffer.alloc(FILL_START * 3)))).toBeLessThanOrEqual(2 * (FILL_START * 3 + 7));
+    expect(framer.buffered).toBe(FILL_START * 3 + 7);
+  });
+
+  test.each([FILL_START - 4, FILL_START - 3, FILL_START * 5 + 1])('a message of %i bytes in 1000-byte pieces arrives whole, and echoed goes out as the buffer it was filled into', (size) => {
+    const framer = new LengthPrefixedFramer(1 << 24);
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = i % 251;
+    const head = framer.encode(Buffer.alloc(size)).subarray(0, 4);
+    const messages = feedInPieces(framer, head, body, framer.encode('after'), 1000);
+    expect(messages.map((m) => m.length)).toEqual([size, 5]);
+    expect(messages[0].equals(body) && messages[1].toString() === 'after').toBe(true);
+    const echoed = framer.encodeInPlace(messages[0]);
+    expect(echoed.equals(Buffer.concat([head, body]))).toBe(true);
+    expect(echoed.buffer === messages[0].buffer && echoed.byteOffset + 4 === messages[0].byteOffset).toBe(true);
+  });
+
   test('a message cut short by the end of input is a FramingError', () => {
     const framer = new LengthPrefixedFramer(100);
     expect(framer.decode(Buffer.from([0, 0, 0, 5, 0x61]))).toEqual([]);
@@ -403,6 +446,20 @@ describe('the netstring framer', () => {
     const framer = new NetstringFramer(99);
     expect(framer.decode(Buffer.from('9'))).toEqual([]);
     expect(() => framer.decode(Buffer.from('99'))).toThrow(FrameTooLongError);
+  });
+
+  test('a length announcing a large body holds memory for the bytes that came, not for the length announced', () => {
+    const framer = new NetstringFramer(2 ** 31);
+    expect(largestAllocation(() => expect(framer.decode(Buffer.from('2147483648:abc'))).toEqual([]))).toBeLessThanOrEqual(FILL_START);
+    expect(framer.buffered).toBe(14);
+  });
+
+  test.each([FILL_START, FILL_START * 5 + 1])('a body of %i bytes in 1000-byte pieces arrives whole', (size) => {
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = i % 251;
+    const messages = feedInPieces(netstrings(), Buffer.from(`${size}:`), body, Buffer.from(',0:,'), 1000);
+    expect(messages.map((m) => m.length)).toEqual([size, 0]);
+    expect(messages[0].equals(body)).toBe(true);
   });
 
   test('a netstring cut short by the end of input is a FramingError', () => {

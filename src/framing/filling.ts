@@ -1,0 +1,42 @@
+/** Bytes a message's buffer starts with when its length is announced (a length prefix, a netstring's digits). */
+export const FILL_START = 128 * 1024;
+
+/**
+ * One message's bytes as they arrive, for the framers whose input announces a length: the buffer starts at
+ * FILL_START bytes at most and doubles as bytes come, up to the message's size, so that memory follows what the
+ * client sent, not what it announced (a prefix of 4 GiB that no body follows holds FILL_START, not 4 GiB; hostile
+ * run on Node 24). Netty's cumulation buffer grows the same way. Once full, `whole` is exactly `size` bytes.
+ */
+export class Filling {
+  private buf: Buffer;
+  /** Bytes written so far, `head` included. */
+  filled: number;
+
+  /** `size`: bytes of the whole message, `head` included; `head`: bytes written first (a length prefix). */
+  constructor(readonly size: number, head?: Buffer) {
+    this.buf = Buffer.allocUnsafe(Math.min(size, FILL_START));
+    this.filled = head ? head.copy(this.buf) : 0;
+  }
+
+  /** Copies what `chunk[from, to)` has of the message; returns how many bytes it took. */
+  add(chunk: Buffer, from: number, to: number): number {
+    const n = Math.min(this.size - this.filled, to - from);
+    if (this.filled + n > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.size, Math.max(this.buf.length * 2, this.filled + n)));
+      this.buf.copy(grown, 0, 0, this.filled);
+      this.buf = grown;
+    }
+    chunk.copy(this.buf, this.filled, from, from + n);
+    this.filled += n;
+    return n;
+  }
+
+  get full(): boolean {
+    return this.filled === this.size;
+  }
+
+  /** The buffer, `size` bytes once full. */
+  get whole(): Buffer {
+    return this.buf;
+  }
+}
