@@ -90,5 +90,7 @@ export const framingMessages = {
     `no cycles), or undefined for no reply.`,
   badReply: (framer: string, reply: unknown) =>
     `@Framing('${framer}'): cannot encode a reply of type ${reply === null ? 'null' : typeof reply}. ` +
-    `Fix: return a string or a Buffer (or undefined for no reply).`,
+    (framer === 'lines'
+      ? `Fix: return a string, a Buffer, a number, a boolean or a bigint (sent as its text), or undefined for no reply; for objects, @Framing('json-lines').`
+      : `Fix: return a string or a Buffer (or undefined for no reply).`),
 };

@@ -227,6 +227,10 @@ describe('the lines framer', () => {
     expect(framer.encode(Buffer.from('raw'))).toEqual(Buffer.from('raw\n'));
     expect(framer.encode(42)).toBe('42\n');
     expect(() => framer.encode({})).toThrow(TypeError);
+    // Its Fix names every type it sends, not only strings and Buffers (a number is sent: hostile run), and the framer for objects.
+    expect(() => framer.encode({})).toThrow(
+      "@Framing('lines'): cannot encode a reply of type object. Fix: return a string, a Buffer, a number, a boolean or a bigint (sent as its text), or undefined for no reply; for objects, @Framing('json-lines').",
+    );
   });
 });
 
