@@ -169,7 +169,7 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       skipDelay = undefined;
       for (const s of servers) s.endDrainDelay = undefined;
       // Said now: closing the listeners may wait for a worker that does not answer until shutdownTimeout ends it.
-      for (const s of servers) s.announceShutdown();
+      for (const s of servers) s.announceShutdown(signal);
       await Promise.all(servers.map((s) => s.stopListening()));
       await Promise.all(servers.map((s) => s.shutdownAnnounced()));
       // Every server is closed even when one fails (a singleton's dispose() that throws): the failure is

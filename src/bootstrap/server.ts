@@ -156,12 +156,17 @@ export class Server implements AsyncDisposable {
   /**
    * @internal Logs that shutdown drains the requests in flight. handleSignals' drain says it before it closes the
    * listeners: that can wait for a worker whose event loop is blocked until shutdownTimeout ends it, and the line
-   * came after the request it counted had been ended (new-user run).
+   * came after the request it counted had been ended (new-user run). A signal's drain that keeps the process
+   * waiting for requests (`signal` given, some in flight) is said at `warn`, which the default logger prints, with
+   * how long it may last and how to end it: a Ctrl-C that printed nothing while a request ran looked ignored (new-user runs).
    */
-  announceShutdown(): void {
+  announceShutdown(signal?: NodeJS.Signals): void {
     if (this.shutdownSaid || this.closing) return; // said once; a closed server drains nothing (it logged "closed")
     this.shutdownSaid = true;
-    this.logger.info(messages.draining(this.handlerName, this.classic.activeRequests, this.classic.queuedRequests));
+    const [active, waiting] = [this.classic.activeRequests, this.classic.queuedRequests];
+    const line = messages.draining(this.handlerName, active, waiting);
+    if (signal !== undefined && active + waiting > 0) this.logger.warn(line + messages.drainingUntil(signal, this.classic.shutdownTimeout));
+    else this.logger.info(line);
   }
 
   /** @internal shutdown() once announceShutdown() has logged it (handleSignals' drain). */

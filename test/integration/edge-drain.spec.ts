@@ -100,11 +100,12 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     expect(await within(15000, 'exit', server.exited)).toBe(0);
     expect(server.out()).toContain('drained');
     // The operator's log says why the server still accepts, then that it drains.
-    const info = server.out().split('\n').filter((l) => l.startsWith('info '));
-    expect(info).toEqual([
+    // The drain that keeps the process waiting for a request is said at warn (the default logger prints it), with its bound.
+    const said = server.out().split('\n').filter((l) => l.startsWith('info ') || l.startsWith('warn '));
+    expect(said).toEqual([
       expect.stringMatching(/^info DrainEcho: listening on 127\.0\.0\.1:\d+ \(concurrent\)$/),
       'info DrainEcho: SIGTERM: accepting for 1 s more (drainDelay), then refusing new clients and draining',
-      expect.stringMatching(/^info DrainEcho: shutting down; draining \d+ requests? in flight$/),
+      expect.stringMatching(/^warn DrainEcho: shutting down; draining \d+ requests? in flight; the process exits when they end, 10 s at most \(shutdownTimeout\), or at once on another SIGTERM\.$/),
       'info DrainEcho: closed',
     ]);
   }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
@@ -127,7 +128,7 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     // The line came once the blocked child had been killed at shutdownTimeout (closing its listener waited for it),
     // after the RequestTimeoutError that ended the very request it said was draining (new-user run).
     const out = server.out();
-    const draining = out.indexOf('info DrainEcho: shutting down; draining 1 request in flight');
+    const draining = out.indexOf('warn DrainEcho: shutting down; draining 1 request in flight; the process exits when they end, 2 s at most (shutdownTimeout), or at once on another SIGTERM.');
     const ended = out.search(/RequestTimeoutError .*still running in its forking worker/);
     expect([draining >= 0, ended >= 0]).toEqual([true, true]);
     expect(draining).toBeLessThan(ended);
@@ -224,6 +225,27 @@ describe('SIGTERM with handleSignals and drainDelay', () => {
     // reported as what happened (it said "TCPServer.close() was called … Fix: await shutdown() before close()": new-user run)
     expect(server.out()).toMatch(/RequestTimeoutError from 127\.0\.0\.1:\d+: DrainEcho: another signal \(SIGTERM\) came during the drain, so the server closed at once while the request was running/);
     inFlight.destroy();
+  }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
+
+  test('with the default logger, a Ctrl-C while a request runs says that the process waits for it, how long at most, and how to end it; the next one does', async () => {
+    // Before: nothing at all (the drain's lines are info, which the default logger keeps quiet): the server looked as if
+    // it had ignored the signal (new-user runs).
+    const server = await startDrainServer({ DRAIN_SLOW_MS: '60000' });
+    child = server.child;
+    const inFlight = await rawConnect({ host: '127.0.0.1', port: server.port }, 'slow in flight\n');
+    try {
+      inFlight.on('error', () => undefined);
+      await within(10000, 'the request in its handler', server.seen('busy'));
+      child.kill('SIGINT');
+      await within(10000, 'the drain said', server.seen('DrainEcho: shutting down; draining 1 request in flight; the process exits when they end, 10 s at most (shutdownTimeout), or at once on another SIGINT.'));
+      await new Promise((r) => setTimeout(r, 800)); // past the half-second in which a repeat is taken for a copy
+      expect(server.child.exitCode).toBeNull(); // still draining
+      child.kill('SIGINT');
+      expect(await within(8000, 'exit', server.exited)).toBe(130);
+      expect(server.out()).not.toMatch(/^info /m); // the routine lines stay quiet
+    } finally {
+      inFlight.destroy();
+    }
   }, 120000); // a child process loading TypeScript: its start-up alone can take many seconds on a busy machine
 
   test.each(['serial', 'concurrent'])('%s: a signal during the drain exits 143 within a few seconds even when @HandleError and a singleton\'s dispose() never settle', async (mode) => {
