@@ -18,9 +18,9 @@ export class Filling {
     this.filled = head ? head.copy(this.buf) : 0;
   }
 
-  /** Copies what `chunk[from, to)` has of the message; returns how many bytes it took. */
-  add(chunk: Buffer, from: number, to: number): number {
-    const n = Math.min(this.size - this.filled, to - from);
+  /** Copies what `chunk` has of the message from `from` on; returns how many bytes it took. */
+  add(chunk: Buffer, from: number): number {
+    const n = Math.min(this.size - this.filled, chunk.length - from);
     if (this.filled + n > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.min(this.size, Math.max(this.buf.length * 2, this.filled + n)));
       this.buf.copy(grown, 0, 0, this.filled);

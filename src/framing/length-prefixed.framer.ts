@@ -80,7 +80,7 @@ export class LengthPrefixedFramer implements Framer<Buffer, Buffer | string> {
           this.writeLength(this.header, length);
           this.filling = new Filling(size + length, this.header);
         }
-        i += this.filling.add(chunk, i, chunk.length);
+        i += this.filling.add(chunk, i);
         if (this.filling.full) {
           const whole = this.filling.whole;
           this.assembled = whole;

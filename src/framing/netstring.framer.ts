@@ -59,7 +59,7 @@ export class NetstringFramer implements Framer<Buffer, Buffer | string> {
           }
           continue;
         }
-        i += this.body.add(chunk, i, chunk.length);
+        i += this.body.add(chunk, i);
         if (this.body.full) this.comma = true;
       }
     } catch (err) {
