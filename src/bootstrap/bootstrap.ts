@@ -108,8 +108,14 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       // process and then its group, and that second copy cut drainDelay short, silently (new-user run).
       // Another signal (SIGINT after SIGTERM) is a second one however soon it comes (hostile run).
       // Said, at info: a second Ctrl-C pressed at once looked ignored (new-user run).
+      // At warn while requests are in flight: the drain's warn line promised that another signal ends them, and a
+      // second Ctrl-C pressed within the half-second changed nothing, silently (hostile re-check).
       if (signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) {
-        for (const s of servers) s.logger.info(messages.signalCopyIgnored(s.handlerName, signal, SAME_SIGNAL_MS));
+        for (const s of servers) {
+          const line = messages.signalCopyIgnored(s.handlerName, signal, SAME_SIGNAL_MS);
+          if (s.stats().active > 0) s.logger.warn(line);
+          else s.logger.info(line);
+        }
         return;
       }
       // A third signal: the process ends now (as Node's default would), not when the forced close's 2 s are up. It

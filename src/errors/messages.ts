@@ -298,9 +298,13 @@ export const messages = {
     `${active === 1 ? 'is' : 'are'} ended and reported, then the process exits (${exitCodeOf(signal)}).`,
   draining: (owner: string, active: number, waiting = 0) =>
     `${owner}: shutting down; draining ${active} request${active === 1 ? '' : 's'} in flight` + (waiting > 0 ? ` and ${waiting} accepted, waiting to be served` : ''),
-  /** After `draining`, for a signal's drain with requests in flight: how long the process may wait, and how to end it sooner. */
+  /**
+   * After `draining`, for a signal's drain with requests in flight: how long the server may wait, and how to end it
+   * sooner. The server, not the process: a handler given up at shutdownTimeout in the server's own process may keep it
+   * alive with its timers (hostile re-check); another signal exits.
+   */
   drainingUntil: (signal: string, shutdownTimeout: number | null | undefined) =>
-    `; the process exits when they end${shutdownTimeout == null ? '' : `, ${shutdownTimeout} s at most (shutdownTimeout)`}, or at once on another ${signal}.`,
+    `; the server closes when they end${shutdownTimeout == null ? '' : `, ${shutdownTimeout} s at most (shutdownTimeout)`}, or at once on another ${signal}.`,
   closed: (owner: string) => `${owner}: closed`,
   badServerClass: (handler: string, given: string, expected: string) =>
     `${handler}: serverClass ${given} does not extend ${expected}, the classic server of its transport decorator. ` +
