@@ -9,8 +9,8 @@ const GROWTH = 4;
 
 /**
  * One message's bytes as they arrive, for the framers whose input announces a length: the buffer starts at
- * FILL_START bytes at most and grows fourfold as bytes come, up to the message's size, so that memory follows what
- * the client sent, not what it announced (a prefix of 4 GiB that no body follows holds FILL_START, not 4 GiB;
+ * FILL_START bytes (and the head) at most and grows fourfold as bytes come, up to the message's size, so that memory follows what
+ * the client sent, not what it announced (a prefix of 4 GiB that no body follows holds FILL_START and its prefix, not 4 GiB;
  * hostile run on Node 24). Netty's cumulation buffer grows the same way. Once full, `whole` is exactly `size` bytes.
  */
 export class Filling {
@@ -20,7 +20,7 @@ export class Filling {
 
   /** `size`: bytes of the whole message, `head` included; `head`: bytes written first (a length prefix). */
   constructor(readonly size: number, head?: Buffer) {
-    this.buf = Buffer.allocUnsafe(Math.min(size, FILL_START));
+    this.buf = Buffer.allocUnsafe(Math.min(size, FILL_START + (head?.length ?? 0))); // a 1 MiB body and its prefix: once
     this.filled = head ? head.copy(this.buf) : 0;
   }
 
