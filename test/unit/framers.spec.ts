@@ -5,15 +5,20 @@ import type { Framer } from '../../src';
 import { FILL_START } from '../../src/framing/filling';
 import { DECODED_BEFORE } from '../../src/framing/framer';
 
-/** The largest Buffer.allocUnsafe() call made while `run` runs, in bytes. */
-function largestAllocation(run: () => void): number {
-  const spy = jest.spyOn(Buffer, 'allocUnsafe');
+/** The sizes of the Buffer.allocUnsafe() calls made while `run` runs, in bytes, in order. */
+function allocations(run: () => void): number[] {
+  const spy = jest.spyOn(Buffer, 'allocUnsafe'); // calls through
   try {
     run();
-    return Math.max(0, ...spy.mock.calls.map(([size]) => size));
+    return spy.mock.calls.map(([size]) => size);
   } finally {
     spy.mockRestore();
   }
+}
+
+/** The largest Buffer.allocUnsafe() call made while `run` runs, in bytes. */
+function largestAllocation(run: () => void): number {
+  return Math.max(0, ...allocations(run));
 }
 
 /** `body` fed to `framer` in `piece`-byte chunks after `head`: the messages, in order. */
@@ -329,15 +334,12 @@ describe('the length-prefixed framer', () => {
   test('a message of FILL_START bytes (the default maxLength) is allocated once, its prefix in front', () => {
     const framer = new LengthPrefixedFramer(1 << 20);
     const input = framer.encode(Buffer.alloc(FILL_START, 1));
-    const spy = jest.spyOn(Buffer, 'allocUnsafe'); // calls through
-    try {
-      const out: Buffer[] = [];
+    const out: Buffer[] = [];
+    const sizes = allocations(() => {
       for (let i = 0; i < input.length; i += 65536) out.push(...framer.decode(input.subarray(i, i + 65536)));
-      expect(out).toHaveLength(1);
-      expect(spy.mock.calls).toEqual([[FILL_START + 4]]);
-    } finally {
-      spy.mockRestore();
-    }
+    });
+    expect(out).toHaveLength(1);
+    expect(sizes).toEqual([FILL_START + 4]);
   });
 
   test('a prefix announcing a large message holds memory for the bytes that came, not for the length announced', () => {
