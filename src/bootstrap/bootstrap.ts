@@ -113,7 +113,7 @@ function installSignalHandlers(all: Server[], drainDelay: number): void {
       if (signal === last && performance.now() - lastAt < SAME_SIGNAL_MS) {
         for (const s of servers) {
           const line = messages.signalCopyIgnored(s.handlerName, signal, SAME_SIGNAL_MS);
-          if (s.stats().active > 0) s.logger.warn(line);
+          if (s.drainWaits) s.logger.warn(line);
           else s.logger.info(line);
         }
         return;

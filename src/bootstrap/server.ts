@@ -163,10 +163,14 @@ export class Server implements AsyncDisposable {
   announceShutdown(signal?: NodeJS.Signals): void {
     if (this.shutdownSaid || this.closing) return; // said once; a closed server drains nothing (it logged "closed")
     this.shutdownSaid = true;
-    const [active, waiting] = [this.classic.activeRequests, this.classic.queuedRequests];
-    const line = messages.draining(this.handlerName, active, waiting);
-    if (signal !== undefined && active + waiting > 0) this.logger.warn(line + messages.drainingUntil(signal, this.classic.shutdownTimeout));
+    const line = messages.draining(this.handlerName, this.classic.activeRequests, this.classic.queuedRequests);
+    if (signal !== undefined && this.drainWaits) this.logger.warn(line + messages.drainingUntil(signal, this.classic.shutdownTimeout));
     else this.logger.info(line);
+  }
+
+  /** @internal Requests run or wait to be served: a signal's drain waits for them, and says so at warn (announceShutdown, a repeated signal). */
+  get drainWaits(): boolean {
+    return this.classic.activeRequests + this.classic.queuedRequests > 0;
   }
 
   /** @internal shutdown() once announceShutdown() has logged it (handleSignals' drain). */
